@@ -1,0 +1,13 @@
+/* corral-executor: placeholder until its issue lands; prints usage. */
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: corral-executor [options]\n\n(not implemented yet)\n");
+        return 0;
+    }
+    fprintf(stderr, "corral-executor: not implemented yet (try --help)\n");
+    return 2;
+}

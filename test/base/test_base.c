@@ -1,0 +1,73 @@
+#include "test/lib/cr_test.h"
+
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+
+static void test_error_table(void **state)
+{
+    cr_err err;
+
+    assert_int_equal(cr_error(&err, CR_ENOTFOUND, "request '%s'", "web"), -1);
+    assert_int_equal(err.code, CR_ENOTFOUND);
+    assert_string_equal(cr_err_msg(&err), "request 'web'");
+    assert_string_equal(cr_code_name(CR_ENOTFOUND), "not_found");
+    assert_int_equal(cr_code_http_status(CR_ECONFLICT), 409);
+    assert_true(cr_code_retryable(CR_ETIMEOUT));
+    assert_false(cr_code_retryable(CR_EINVAL));
+    assert_int_equal(cr_code_http_status((cr_code)999), 500);
+    assert_int_equal(cr_error(NULL, CR_EIO, "ignored"), -1);
+}
+
+static void test_error_prefix_and_default(void **state)
+{
+    cr_err err;
+
+    cr_error(&err, CR_ETIMEOUT, NULL);
+    assert_string_equal(cr_err_msg(&err), "timed out");
+    cr_err_prefix(&err, "range %s", "/corral/requests/");
+    assert_string_equal(cr_err_msg(&err), "range /corral/requests/: timed out");
+    cr_err_clear(&err);
+    assert_int_equal(err.code, CR_OK);
+}
+
+static void test_buf(void **state)
+{
+    cr_buf b = CR_BUF_INIT;
+    char *out;
+    size_t len;
+
+    assert_string_equal(cr_buf_str(&b), "");
+    for (int i = 0; i < 1000; i++)
+        cr_buf_addf(&b, "%d,", i);
+    assert_true(b.len > 2000);
+    assert_int_equal(strncmp(b.data, "0,1,2,", 6), 0);
+    cr_buf_consume(&b, 2);
+    assert_int_equal(strncmp(b.data, "1,2,", 4), 0);
+    cr_buf_reset(&b);
+    cr_buf_adds(&b, "abc");
+    cr_buf_addch(&b, 'd');
+    out = cr_buf_detach(&b, &len);
+    assert_string_equal(out, "abcd");
+    assert_int_equal(len, 4);
+    assert_null(b.data);
+    free(out);
+    cr_buf_release(&b);
+}
+
+static void test_format_time(void **state)
+{
+    char s[32];
+    assert_string_equal(cr_format_time(1764016800123LL, s, sizeof(s)), "2025-11-24T20:40:00.123Z");
+}
+
+int main(void);
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_error_table),
+    cmocka_unit_test(test_error_prefix_and_default),
+    cmocka_unit_test(test_buf),
+    cmocka_unit_test(test_format_time),
+};
+CR_TEST_MAIN(tests)

@@ -1,0 +1,33 @@
+#include "test/lib/cr_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+
+char *cr_test_fixture(const char *relpath, size_t *len)
+{
+    const char *src = getenv("CR_SRCDIR");
+    char *path = xasprintf("%s/test/%s", src && *src ? src : ".", relpath);
+    cr_buf b = CR_BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (!f)
+        fail_msg("cannot open fixture %s", path);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        cr_buf_add(&b, chunk, n);
+    fclose(f);
+    free(path);
+    return cr_buf_detach(&b, len);
+}
+
+char *cr_test_tmpdir(void)
+{
+    char tmpl[] = "/tmp/corral-test-XXXXXX";
+    if (!mkdtemp(tmpl))
+        fail_msg("mkdtemp failed");
+    return xstrdup(tmpl);
+}
