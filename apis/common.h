@@ -1,0 +1,124 @@
+/* Shared value types of the apis/ module: string lists and maps, the problem
+ * list that decoders and validators fill, decode options and source maps.
+ *
+ * Ownership rule for every api_ struct: the struct owns every pointer in it
+ * (strings, arrays, json_t references); *_free / *_release frees them all.
+ * A NULL string means "absent". Optional scalars have a `has_<field>` flag. */
+#ifndef API_COMMON_H
+#define API_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* ---- small containers ---------------------------------------------------- */
+
+typedef struct api_strlist {
+    size_t n;
+    char **v; /* n owned strings */
+} api_strlist;
+
+typedef struct api_kv {
+    char *key;
+    char *value;
+} api_kv;
+
+/* A string map in input order (the encoder sorts keys). */
+typedef struct api_strmap {
+    size_t n;
+    api_kv *v;
+} api_strmap;
+
+typedef struct api_intlist {
+    size_t n;
+    int64_t *v;
+} api_intlist;
+
+void api_strlist_release(api_strlist *l);
+void api_strlist_add(api_strlist *l, const char *s);
+bool api_strlist_contains(const api_strlist *l, const char *s);
+void api_strmap_release(api_strmap *m);
+/* Sets key to value (replaces an existing key). */
+void api_strmap_set(api_strmap *m, const char *key, const char *value);
+/* Borrowed value or NULL. */
+const char *api_strmap_get(const api_strmap *m, const char *key);
+void api_intlist_release(api_intlist *l);
+
+/* ---- source maps ----------------------------------------------------------- */
+
+/* Where each node of a parsed document came from: field path -> line:col
+ * (1-based). Paths look like "spec.resources.cpus" or "owners[0]". Opaque;
+ * built by the YAML reader (apis/yaml.h). */
+typedef struct api_srcmap api_srcmap;
+
+api_srcmap *api_srcmap_new(const char *file);
+void api_srcmap_free(api_srcmap *m);
+void api_srcmap_put(api_srcmap *m, const char *path, int line, int col);
+/* Looks path up, then its parents ("a.b[2].c" -> "a.b[2]" -> "a.b" -> "a");
+ * returns false if nothing matches. */
+bool api_srcmap_find(const api_srcmap *m, const char *path, int *line, int *col);
+/* Borrowed file name ("<stdin>" for standard input). */
+const char *api_srcmap_file(const api_srcmap *m);
+
+/* ---- problems -------------------------------------------------------------- */
+
+/* One problem found in an object: `file:line:col: path: message`. file is
+ * NULL (and line/col 0) when the input was not a file. */
+typedef struct api_problem {
+    char *file;
+    int line, col;
+    char *path; /* "spec.resources.cpus"; "" for the whole document */
+    char *msg;  /* "must be > 0" */
+} api_problem;
+
+/* Problems accumulate; nothing stops at the first one. srcmap/prefix set the
+ * context used by api_problems_add (see api_problems_scope). */
+typedef struct api_problems {
+    size_t n, cap;
+    api_problem *v;
+    const api_srcmap *srcmap; /* borrowed; NULL: no positions */
+} api_problems;
+
+#define API_PROBLEMS_INIT {0, 0, NULL, NULL}
+
+void api_problems_init(api_problems *p);
+void api_problems_release(api_problems *p);
+/* Records a problem at path; its position comes from p->srcmap. */
+void api_problems_add(api_problems *p, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records a problem with an explicit position (file may be NULL). */
+void api_problems_add_at(api_problems *p, const char *file, int line, int col, const char *path,
+                         const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Moves every problem of src to the end of dst; src is left empty. */
+void api_problems_move(api_problems *dst, api_problems *src);
+/* "file:line:col: path: msg" (parts omitted when unknown). Caller frees. */
+char *api_problem_format(const api_problem *pr);
+/* All problems, one per line. Caller frees. */
+char *api_problems_format(const api_problems *p);
+
+/* ---- decode options -------------------------------------------------------- */
+
+typedef struct api_decode_opts {
+    /* Accept fields this version does not know (kept verbatim in `extra` and
+     * re-emitted by the encoder) instead of reporting them. */
+    bool allow_unknown;
+    /* Field path of the object being decoded ("spec", "deploy"); NULL or ""
+     * for the document root. Problem paths are prefix + "." + field. */
+    const char *path_prefix;
+    /* Skip api_*_validate after decoding (structure is still checked). */
+    bool no_validate;
+} api_decode_opts;
+
+/* ---- id rules -------------------------------------------------------------- */
+
+#define API_MAX_REQUEST_ID 100
+#define API_MAX_DEPLOY_ID 50
+
+/* [a-zA-Z0-9_-]{1,100} */
+bool api_request_id_valid(const char *id);
+/* [a-zA-Z0-9_.]{1,50} (no '-': task ids are '-'-delimited) */
+bool api_deploy_id_valid(const char *id);
+
+#endif

@@ -1,0 +1,285 @@
+"""Harness for Corral's end-to-end tests: real binaries on loopback.
+
+Each test case gets a Cluster that owns a temporary directory and every
+process it starts. Processes run in their own process group and are stopped
+(SIGTERM, then SIGKILL after a grace period) at teardown, whatever happened,
+so no test leaves processes behind.
+
+    import harness
+
+    class T(harness.TestCase):
+        def test_x(self):
+            etcd = self.cluster.etcd()
+            api = self.cluster.corrald()
+            harness.wait_until(lambda: harness.http("GET", api + "/healthz")[0] == 200,
+                               10, "corrald healthy")
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("CORRAL_BIN", os.path.join(ROOT, "bin"))
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+
+_reserved = set()
+
+
+def free_port():
+    """Returns a loopback TCP port that was free a moment ago and that this
+    process has not handed out before (avoids two servers racing for it)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _reserved:
+            _reserved.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(fn, timeout=10.0, what="condition", interval=0.05):
+    """Polls fn() until it returns a truthy value (returned) or the deadline
+    passes (AssertionError naming `what` and the last value or exception)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # the condition may raise while starting up
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        time.sleep(interval)
+
+
+def http(method, url, body=None, headers=None, timeout=10.0):
+    """One HTTP request. body may be bytes, str or a JSON-able object.
+    Returns (status, headers dict with lower-case names, body bytes); HTTP
+    errors are returned, not raised."""
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def http_json(method, url, body=None, headers=None, timeout=10.0):
+    """Like http() but decodes the body as JSON (None when empty)."""
+    status, hdrs, raw = http(method, url, body, headers, timeout)
+    return status, (json.loads(raw) if raw.strip() else None)
+
+
+class Proc:
+    """A process started by a Cluster, in its own process group."""
+
+    def __init__(self, name, argv, env, cwd, logdir):
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(logdir, name + ".log")
+        self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                      stdout=self._log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def signal(self, sig):
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self):
+        """SIGKILL the whole group and reap it."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait()
+        self._log.close()
+
+    def stop(self, grace=5.0):
+        """SIGTERM, then SIGKILL after grace seconds; returns the exit code."""
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # Children that outlived the leader (tasks) still share the group.
+        self.signal(signal.SIGKILL)
+        self.popen.wait()
+        if not self._log.closed:
+            self._log.close()
+        return self.popen.returncode
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Cluster:
+    """Owns a temp dir and the processes of one test."""
+
+    def __init__(self, name="e2e"):
+        self.tmpdir = tempfile.mkdtemp(prefix="corral-%s-" % name)
+        self.procs = []
+        self.etcd_url = None
+        self.mesos_url = None
+        self.api_url = None
+
+    def spawn(self, name, argv, env=None, cwd=None):
+        full_env = dict(os.environ)
+        full_env.pop("http_proxy", None)
+        full_env.pop("HTTP_PROXY", None)
+        full_env.update(env or {})
+        # Unique log names when the same component is started twice.
+        base, n = name, 1
+        while any(p.name == name for p in self.procs):
+            n += 1
+            name = "%s-%d" % (base, n)
+        p = Proc(name, argv, full_env, cwd or self.tmpdir, self.tmpdir)
+        self.procs.append(p)
+        return p
+
+    def etcd(self, name="etcd"):
+        """Starts a single-member etcd on free loopback ports; returns its
+        client URL once it answers."""
+        cport, pport = free_port(), free_port()
+        url = "http://127.0.0.1:%d" % cport
+        peer = "http://127.0.0.1:%d" % pport
+        data = os.path.join(self.tmpdir, name + ".data")
+        self.spawn(name, [ETCD, "--name", name, "--data-dir", data,
+                          "--listen-client-urls", url, "--advertise-client-urls", url,
+                          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                          "--initial-cluster", "%s=%s" % (name, peer),
+                          "--log-level", "warn", "--logger", "zap"])
+        wait_until(lambda: http("GET", url + "/health", timeout=1)[0] == 200, 20,
+                   "etcd at " + url)
+        self.etcd_url = url
+        return url
+
+    def mesoslite(self, agents=2, racks="r1,r2", faults=False, args=None):
+        port = free_port()
+        url = "http://127.0.0.1:%d" % port
+        argv = [os.path.join(BIN, "mesoslite"), "--listen", "127.0.0.1:%d" % port,
+                "--agents", str(agents), "--work-dir", os.path.join(self.tmpdir, "mesos")]
+        if racks:
+            argv += ["--racks", racks]
+        if faults:
+            argv.append("--faults")
+        argv += list(args or [])
+        self.spawn("mesoslite", argv)
+        wait_until(lambda: http("GET", url + "/master/state", timeout=1)[0] == 200, 15,
+                   "mesoslite at " + url)
+        self.mesos_url = url
+        return url
+
+    def corrald(self, args=None, etcd=None, mesos=None, prefix="/corral", name="corrald"):
+        port = free_port()
+        url = "http://127.0.0.1:%d" % port
+        argv = [os.path.join(BIN, "corrald"), "--listen", "127.0.0.1:%d" % port,
+                "--etcd-endpoints", etcd or self.etcd_url, "--prefix", prefix]
+        if mesos or self.mesos_url:
+            argv += ["--mesos-master", mesos or self.mesos_url]
+        argv += list(args or [])
+        proc = self.spawn(name, argv)
+        wait_until(lambda: http("GET", url + "/healthz", timeout=1)[0] == 200, 15,
+                   "corrald at " + url)
+        proc.url = url
+        self.api_url = self.api_url or url
+        return url
+
+    def corralctl(self, *args, input=None, check=False, server=True):
+        """Runs bin/corralctl; returns CompletedProcess with text output."""
+        argv = [os.path.join(BIN, "corralctl")]
+        if server and self.api_url:
+            argv += ["--server", self.api_url]
+        argv += list(args)
+        r = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=60,
+                           cwd=self.tmpdir)
+        if check and r.returncode != 0:
+            raise AssertionError("corralctl %s failed (%d): %s%s"
+                                 % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def etcdctl(self, *args):
+        r = subprocess.run([ETCDCTL, "--endpoints", self.etcd_url] + list(args),
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        if r.returncode != 0:
+            raise AssertionError("etcdctl %s: %s" % (" ".join(args), r.stderr))
+        return r.stdout
+
+    def etcd_get_json(self, key):
+        """The JSON value at key, or None if absent."""
+        out = self.etcdctl("get", key, "--print-value-only")
+        return json.loads(out) if out.strip() else None
+
+    def etcd_prefix_json(self, prefix):
+        """{key: decoded JSON} for every key under prefix."""
+        out = self.etcdctl("get", prefix, "--prefix", "-w", "json")
+        import base64
+        kvs = json.loads(out).get("kvs", [])
+        return {base64.b64decode(kv["key"]).decode():
+                json.loads(base64.b64decode(kv["value"])) for kv in kvs}
+
+    def logs(self):
+        return "\n".join("--- %s (%s)\n%s" % (p.name, " ".join(p.argv[:1]), p.log()[-4000:])
+                         for p in self.procs)
+
+    def close(self, keep=False):
+        for p in reversed(self.procs):
+            p.stop()
+        if not keep:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class TestCase(unittest.TestCase):
+    """A unittest case with a fresh Cluster per test; on failure the logs of
+    its processes are printed and its temp dir is kept."""
+
+    def setUp(self):
+        self.cluster = Cluster(self.id().split(".")[-1])
+
+    def tearDown(self):
+        failed = False
+        outcome = getattr(self, "_outcome", None)
+        if outcome is not None:
+            result = getattr(outcome, "result", None)
+            errs = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
+            failed = any(t is self for t, _ in errs)
+        if failed:
+            sys.stderr.write("\n" + self.cluster.logs() + "\n(kept %s)\n" % self.cluster.tmpdir)
+        self.cluster.close(keep=failed)
+
+
+def main():
+    """Entry point for `python3 e2e/test_x.py`."""
+    unittest.main(verbosity=2)

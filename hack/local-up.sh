@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# hack/local-up.sh: a local Corral on this machine, in one command.
+#
+#   hack/local-up.sh [start]      install deps, build, start etcd, mesoslite,
+#                                 corral-nodeagent, corrald; apply the examples
+#   hack/local-up.sh status       what runs, and why anything stopped
+#   hack/local-up.sh stop [--wipe] stop everything (--wipe also deletes data)
+#
+# Options (start): --dir DIR (state, default .local/), --agents N (3),
+#   --racks r1,r2, --api-port P (7099), --etcd-port P (23790),
+#   --mesos-port P (25050), --real-mesos URL (no mesoslite), --no-examples,
+#   --no-build. Everything listens on 127.0.0.1 only. Safe to run twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+cmd=start
+case "${1:-}" in start|stop|status|help|-h|--help) cmd=${1#--}; shift;; esac
+[ "$cmd" = "h" ] && cmd=help
+
+DIR=${CORRAL_LOCAL_DIR:-$ROOT/.local}
+AGENTS=3 RACKS=r1,r2 API_PORT=7099 ETCD_PORT=23790 MESOS_PORT=25050
+REAL_MESOS="" EXAMPLES=1 BUILD=1 WIPE=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dir) DIR=$2; shift 2;;
+    --agents) AGENTS=$2; shift 2;;
+    --racks) RACKS=$2; shift 2;;
+    --api-port) API_PORT=$2; shift 2;;
+    --etcd-port) ETCD_PORT=$2; shift 2;;
+    --mesos-port) MESOS_PORT=$2; shift 2;;
+    --real-mesos) REAL_MESOS=$2; shift 2;;
+    --no-examples) EXAMPLES=0; shift;;
+    --no-build) BUILD=0; shift;;
+    --wipe) WIPE=1; shift;;
+    -h|--help) cmd=help; shift;;
+    *) echo "local-up: unknown option '$1' (try --help)" >&2; exit 2;;
+  esac
+done
+if [ "$cmd" = help ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+
+mkdir -p "$DIR/logs" "$DIR/run"
+DIR=$(cd "$DIR" && pwd)
+PORTS=$DIR/run/ports.env
+COMPONENTS=(etcd mesoslite corral-nodeagent corrald)
+
+pidfile() { echo "$DIR/run/$1.pid"; }
+running() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() { # pick_port NAME DEFAULT: reuse the saved port, else DEFAULT, else a free one
+  local name=$1 port=$2 saved
+  saved=$(sed -n "s/^$name=//p" "$PORTS" 2>/dev/null || true)
+  [ -n "$saved" ] && port=$saved
+  if ! running "${3:-none}" && port_busy "$port"; then
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  fi
+  echo "$port"
+}
+wait_http() { # wait_http URL SECONDS NAME
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+    running "$3" || { echo "local-up: $3 exited; last lines of $DIR/logs/$3.log:" >&2
+                      tail -n 20 "$DIR/logs/$3.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "local-up: $3 did not answer at $1 within $2 s (log: $DIR/logs/$3.log)" >&2
+  return 1
+}
+launch() { # launch NAME ARGV...: start in its own session, log and pid under $DIR
+  local name=$1; shift
+  if running "$name"; then return 0; fi
+  setsid "$@" >>"$DIR/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$(pidfile "$name")"
+}
+
+stop_all() {
+  local c pid i
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+    c=${COMPONENTS[$i]}
+    running "$c" || { rm -f "$(pidfile "$c")"; continue; }
+    pid=$(cat "$(pidfile "$c")")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$(pidfile "$c")"
+    echo "stopped $c"
+  done
+  if [ "$WIPE" = 1 ]; then rm -rf "$DIR"; echo "wiped $DIR"; fi
+}
+
+status() {
+  local c ok=0
+  [ -f "$PORTS" ] && . "$PORTS"
+  for c in "${COMPONENTS[@]}"; do
+    if running "$c"; then echo "  $c: running (pid $(cat "$(pidfile "$c")"))"
+    elif [ -f "$(pidfile "$c")" ]; then
+      ok=1; echo "  $c: DIED; last lines of $DIR/logs/$c.log:"; tail -n 5 "$DIR/logs/$c.log" | sed 's/^/      /'
+    fi
+  done
+  return $ok
+}
+
+case $cmd in
+  stop) stop_all; exit 0;;
+  status) status; exit $?;;
+esac
+
+# --- start ----------------------------------------------------------------
+hack/deps.sh
+if [ "$BUILD" = 1 ]; then make -s -j"$(nproc 2>/dev/null || echo 2)" all; fi
+
+ETCD_PORT=$(pick_port ETCD_PORT "$ETCD_PORT" etcd)
+ETCD_PEER=$(pick_port ETCD_PEER $((ETCD_PORT + 1)) etcd)
+API_PORT=$(pick_port API_PORT "$API_PORT" corrald)
+if [ -z "$REAL_MESOS" ]; then
+  MESOS_PORT=$(pick_port MESOS_PORT "$MESOS_PORT" mesoslite)
+  MESOS_URL=http://127.0.0.1:$MESOS_PORT
+else
+  MESOS_URL=$REAL_MESOS
+fi
+ETCD_URL=http://127.0.0.1:$ETCD_PORT
+API_URL=http://127.0.0.1:$API_PORT
+printf 'ETCD_PORT=%s\nETCD_PEER=%s\nAPI_PORT=%s\nMESOS_PORT=%s\nMESOS_URL=%s\nAPI_URL=%s\nETCD_URL=%s\n' \
+  "$ETCD_PORT" "$ETCD_PEER" "$API_PORT" "${MESOS_PORT:-}" "$MESOS_URL" "$API_URL" "$ETCD_URL" > "$PORTS"
+
+launch etcd etcd --name corral-local --data-dir "$DIR/etcd" \
+  --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+  --initial-cluster "corral-local=http://127.0.0.1:$ETCD_PEER" --log-level warn --logger zap
+wait_http "$ETCD_URL/health" 30 etcd
+
+if [ -z "$REAL_MESOS" ]; then
+  launch mesoslite "$ROOT/bin/mesoslite" --listen "127.0.0.1:$MESOS_PORT" --agents "$AGENTS" \
+    --racks "$RACKS" --work-dir "$DIR/mesos"
+  wait_http "$MESOS_URL/master/state" 30 mesoslite
+fi
+
+if "$ROOT/bin/corral-nodeagent" --help 2>/dev/null | grep -q -- '--work-dir'; then
+  launch corral-nodeagent "$ROOT/bin/corral-nodeagent" --work-dir "$DIR/mesos"
+fi
+
+launch corrald "$ROOT/bin/corrald" --listen "127.0.0.1:$API_PORT" --etcd-endpoints "$ETCD_URL" \
+  --mesos-master "$MESOS_URL" --prefix /corral
+wait_http "$API_URL/healthz" 30 corrald
+
+applied="skipped (--no-examples)"
+if [ "$EXAMPLES" = 1 ]; then
+  if "$ROOT/bin/corralctl" --server "$API_URL" apply -f "$ROOT/manifests/examples" >"$DIR/logs/apply.log" 2>&1; then
+    applied="applied manifests/examples (see $DIR/logs/apply.log)"
+  else
+    applied="FAILED to apply manifests/examples; see $DIR/logs/apply.log"
+  fi
+fi
+
+cat <<MSG
+
+Corral is running locally.
+  API:        $API_URL/api   (UI: $API_URL/ui)
+  etcd:       $ETCD_URL   (prefix /corral; try: ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL get /corral --prefix --keys-only)
+  Mesos:      $MESOS_URL   ($([ -z "$REAL_MESOS" ] && echo "mesoslite, $AGENTS agents on racks $RACKS" || echo "real Mesos master"))
+  Examples:   $applied
+  corralctl:  export CORRAL_SERVER=$API_URL
+              bin/corralctl get requests
+  Logs:       $DIR/logs/
+  Status:     hack/local-up.sh status
+  Stop:       hack/local-up.sh stop        (data in $DIR is kept; add --wipe to delete it)
+MSG
+status >/dev/null || { echo; echo "WARNING: a component died:"; status; exit 1; }
