@@ -3,7 +3,9 @@
  *
  * Ownership rule for every api_ struct: the struct owns every pointer in it
  * (strings, arrays, json_t references); *_free / *_release frees them all.
- * A NULL string means "absent". Optional scalars have a `has_<field>` flag. */
+ * A NULL string means "absent". Optional scalars have a `has_<field>` flag.
+ * A list or map is present iff its `v` is not NULL, so an empty [] or {}
+ * survives a round trip; api_*_add/set make it present. */
 #ifndef API_COMMON_H
 #define API_COMMON_H
 
@@ -81,7 +83,10 @@ typedef struct api_problems {
     const api_srcmap *srcmap; /* borrowed; NULL: no positions */
 } api_problems;
 
-#define API_PROBLEMS_INIT {0, 0, NULL, NULL}
+#define API_PROBLEMS_INIT \
+    {                     \
+        0, 0, NULL, NULL  \
+    }
 
 void api_problems_init(api_problems *p);
 void api_problems_release(api_problems *p);
@@ -91,8 +96,15 @@ void api_problems_add(api_problems *p, const char *path, const char *fmt, ...)
 /* Records a problem with an explicit position (file may be NULL). */
 void api_problems_add_at(api_problems *p, const char *file, int line, int col, const char *path,
                          const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Moves the problems of src whose path is not already reported in dst
+ * (same path, or one is a prefix of the other): validation run after a
+ * decoding problem must not repeat it as "required". src is left empty. */
+void api_problems_merge_new(api_problems *dst, size_t from, api_problems *src);
 /* Moves every problem of src to the end of dst; src is left empty. */
 void api_problems_move(api_problems *dst, api_problems *src);
+/* Orders problems for people: grouped by file (in order of first
+ * appearance), then by line and column; otherwise stable. */
+void api_problems_sort(api_problems *p);
 /* "file:line:col: path: msg" (parts omitted when unknown). Caller frees. */
 char *api_problem_format(const api_problem *pr);
 /* All problems, one per line. Caller frees. */
@@ -109,12 +121,15 @@ typedef struct api_decode_opts {
     const char *path_prefix;
     /* Skip api_*_validate after decoding (structure is still checked). */
     bool no_validate;
+    /* Deploys: when `id` is absent, set it with api_deploy_derive_id before
+     * validating. */
+    bool derive_id;
 } api_decode_opts;
 
 /* ---- id rules -------------------------------------------------------------- */
 
 #define API_MAX_REQUEST_ID 100
-#define API_MAX_DEPLOY_ID 50
+#define API_MAX_DEPLOY_ID  50
 
 /* [a-zA-Z0-9_-]{1,100} */
 bool api_request_id_valid(const char *id);

@@ -19,17 +19,17 @@
 #include "apis/request.h"
 
 /* Config defaults Singularity applies when resources are absent. */
-#define API_DEFAULT_CPUS 1.0
+#define API_DEFAULT_CPUS      1.0
 #define API_DEFAULT_MEMORY_MB 64.0
-#define API_DEFAULT_DISK_MB 0.0
+#define API_DEFAULT_DISK_MB   0.0
 /* Validation limits (per instance, and per request = x instances). */
-#define API_MAX_CPUS 50.0
-#define API_MAX_MEMORY_MB 24000.0
-#define API_MAX_DISK_MB 60000.0
-#define API_MAX_REQUEST_CPUS 900.0
-#define API_MAX_REQUEST_MEMORY_MB 450000.0
-#define API_MAX_REQUEST_DISK_MB 3000000.0
-#define API_DEFAULT_DEPLOY_HEALTH_TIMEOUT_S 120
+#define API_MAX_CPUS                         50.0
+#define API_MAX_MEMORY_MB                    24000.0
+#define API_MAX_DISK_MB                      60000.0
+#define API_MAX_REQUEST_CPUS                 900.0
+#define API_MAX_REQUEST_MEMORY_MB            450000.0
+#define API_MAX_REQUEST_DISK_MB              3000000.0
+#define API_DEFAULT_DEPLOY_HEALTH_TIMEOUT_S  120
 #define API_DEFAULT_CONSIDER_HEALTHY_AFTER_S 5
 
 typedef struct api_resources {
@@ -165,8 +165,8 @@ typedef struct api_deploy {
     json_t *taskEnv; /* {"<instanceNo>": {VAR: value}} */
     size_t n_uris;
     api_mesos_artifact *uris;
-    api_resources *resources;     /* NULL: absent */
-    json_t *containerInfo;        /* SingularityContainerInfo, see sheet 2.3 */
+    api_resources *resources; /* NULL: absent */
+    json_t *containerInfo;    /* SingularityContainerInfo, see sheet 2.3 */
     char *customExecutorCmd;
     char *customExecutorId;
     char *customExecutorSource;
@@ -189,11 +189,11 @@ typedef struct api_deploy {
     char *loadBalancerTemplate;
     char *loadBalancerServiceIdOverride;
     char *loadBalancerUpstreamGroup;
-    api_strmap labels;       /* deprecated; only one of labels/mesosLabels */
-    json_t *mesosLabels;     /* [{key, value}] */
-    json_t *taskLabels;      /* deprecated per-instance labels */
+    api_strmap labels;   /* deprecated; only one of labels/mesosLabels */
+    json_t *mesosLabels; /* [{key, value}] */
+    json_t *taskLabels;  /* deprecated per-instance labels */
     json_t *mesosTaskLabels;
-    json_t *runImmediately;  /* SingularityRunNowRequest */
+    json_t *runImmediately; /* SingularityRunNowRequest */
     json_t *s3UploaderAdditionalFiles;
     api_canary *canaryDeploySettings;
     bool has_deployInstanceCountPerStep;
@@ -208,10 +208,11 @@ typedef struct api_deploy {
 } api_deploy;
 
 /* Decodes (and unless opts->no_validate, validates without a request) a
- * deploy object. A missing `id` is not a decoding problem when
- * opts->no_validate is set, so callers can derive one (api_deploy_derive_id)
- * and validate afterwards. Returns a new deploy (caller frees) when no
- * problem was added, else NULL. */
+ * deploy object. With opts->derive_id a missing `id` is derived from the
+ * spec's hash (api_deploy_derive_id) before validation. Validation runs even
+ * after decoding problems (it skips fields already reported), so one call
+ * reports everything. Returns a new deploy (caller frees) when no problem was
+ * added, else NULL. */
 api_deploy *api_deploy_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs);
 
 /* Canonical JSON, caller owns the reference. */
@@ -222,6 +223,10 @@ json_t *api_deploy_to_json(const api_deploy *d);
  * load balancer fields, health-check port index). Returns problems added. */
 size_t api_deploy_validate(const api_deploy *d, const api_request *req, const char *prefix,
                            api_problems *probs);
+
+/* Only the rules of api_deploy_validate that depend on the request. */
+size_t api_deploy_validate_with_request(const api_deploy *d, const api_request *req,
+                                        const char *prefix, api_problems *probs);
 
 /* Length of a derived deploy id (hex characters). */
 #define API_DEPLOY_HASH_ID_LEN 16

@@ -44,7 +44,7 @@ typedef enum {
 } api_agent_placement;
 
 /* Singularity's limits and defaults used by validation (section 1.4). */
-#define API_MAX_INSTANCES 25
+#define API_MAX_INSTANCES     25
 #define API_DEFAULT_INSTANCES 1
 
 typedef struct api_request {
@@ -74,10 +74,10 @@ typedef struct api_request {
     bool has_rackSensitive;
     bool rackSensitive;
     api_strlist rackAffinity;
-    api_agent_placement agentPlacement;  /* alias slavePlacement */
-    api_strmap requiredAgentAttributes;  /* alias requiredSlaveAttributes */
-    api_strmap allowedAgentAttributes;   /* alias allowedSlaveAttributes */
-    json_t *agentAttributeMinimums;      /* {attr: {value: int}}; alias slaveAttributeMinimums */
+    api_agent_placement agentPlacement; /* alias slavePlacement */
+    api_strmap requiredAgentAttributes; /* alias requiredSlaveAttributes */
+    api_strmap allowedAgentAttributes;  /* alias allowedSlaveAttributes */
+    json_t *agentAttributeMinimums;     /* {attr: {value: int}}; alias slaveAttributeMinimums */
     char *requiredRole;
     bool has_maxTasksPerOffer;
     int maxTasksPerOffer;
@@ -112,14 +112,15 @@ const char *api_schedule_type_name(api_schedule_type t);
 const char *api_agent_placement_name(api_agent_placement p);
 
 /* Singularity's three flags per type (section 1.2). */
-bool api_request_type_long_running(api_request_type t);  /* SERVICE, WORKER */
+bool api_request_type_long_running(api_request_type t);   /* SERVICE, WORKER */
 bool api_request_type_always_running(api_request_type t); /* + SCHEDULED */
 bool api_request_type_deployable(api_request_type t);     /* SERVICE, WORKER */
 
 /* Decodes (and unless opts->no_validate, validates) a request object. Every
  * problem is appended to probs (paths prefixed with opts->path_prefix).
  * Returns a new request the caller frees with api_request_free when there
- * was no problem, else NULL. opts may be NULL (strict, validate). */
+ * was no problem, else NULL. opts may be NULL (strict, validate). Validation
+ * runs even after decoding problems (skipping fields already reported). */
 api_request *api_request_from_json(const json_t *j, const api_decode_opts *opts,
                                    api_problems *probs);
 

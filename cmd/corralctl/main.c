@@ -1,13 +1,9 @@
-/* corralctl: placeholder until its issue lands; prints usage. */
+/* corralctl: kubectl-like client for Corral. All logic lives in cli/. */
 #include <stdio.h>
-#include <string.h>
+
+#include "cli/cli.h"
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: corralctl [options]\n\n(not implemented yet)\n");
-        return 0;
-    }
-    fprintf(stderr, "corralctl: not implemented yet (try --help)\n");
-    return 2;
+    return cli_main(argc, argv, stdout, stderr);
 }

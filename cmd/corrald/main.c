@@ -1,13 +1,346 @@
-/* corrald: placeholder until its issue lands; prints usage. */
+/* corrald: Corral's daemon. Every replica serves the API from its cache of
+ * etcd; the elected leader also runs the controllers and the Mesos bridge.
+ * This file only wires modules together (docs/corrald.md). */
+#include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "apiserver/as_cache.h"
+#include "apiserver/as_config.h"
+#include "apiserver/as_server.h"
+#include "apiserver/as_sync.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/httpc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "mesosbridge/mesosbridge.h"
+#include "store/leader.h"
+#include "store/store.h"
+
+/* The one struct that owns everything of the process. */
+typedef struct app {
+    struct event_base *base;
+    cr_log log;
+    as_config cfg;
+    cr_http *http;
+    store *st;
+    as_cache *cache;
+    as_sync *sync;
+    as_server *srv;
+    struct event *sigterm, *sigint, *tick;
+    store_leader *leader_el;
+    mb *bridge;               /* leader only, with --mesos-master */
+    struct event *bridge_reap; /* frees a bridge that stopped for good */
+    /* Leadership. The leader-only parts (controllers, Mesos bridge) are
+     * started by app_lead and stopped by app_unlead; see docs/corrald.md. */
+    bool leader;
+    int64_t leader_rev;
+    char *leader_key;
+} app;
+
+static void on_bridge_stopped(void *arg, const cr_err *why)
+{
+    app *a = arg;
+    cr_errorlog(&a->log, "mesos bridge stopped for good: %s", why ? cr_err_msg(why) : "");
+    /* mb_free is not allowed inside the bridge's callback: defer. */
+    event_active(a->bridge_reap, EV_TIMEOUT, 0);
+}
+
+static void on_bridge_reap(evutil_socket_t fd, short what, void *arg)
+{
+    app *a = arg;
+    mb_free(a->bridge);
+    a->bridge = NULL;
+    as_server_set_mesos_connected(a->srv, false);
+}
+
+static void start_bridge(app *a)
+{
+    mb_config mc = {0};
+    const char *user = getenv("USER");
+    char host[256] = "localhost";
+    cr_err err;
+
+    gethostname(host, sizeof(host) - 1);
+    mc.masters = a->cfg.mesos_master;
+    mc.prefix = a->cfg.prefix;
+    mc.framework.user = user && *user ? user : "root";
+    mc.framework.name = a->cfg.framework_name;
+    mc.framework.hostname = host;
+    mc.leader_key = a->leader_key;
+    mc.leader_rev = a->leader_rev;
+    mc.executor_path = a->cfg.executor_path;
+    mc.log = &a->log;
+    mc.on_stopped = on_bridge_stopped;
+    mc.arg = a;
+    a->bridge = mb_new(a->base, a->http, a->st, &mc, &err);
+    if (!a->bridge || mb_start(a->bridge, &err) < 0) {
+        cr_errorlog(&a->log, "mesos bridge: %s", cr_err_msg(&err));
+        mb_free(a->bridge);
+        a->bridge = NULL;
+    }
+}
+
+/* Gained leadership: the create_revision of our leader key fences every
+ * write the leader-only parts make. */
+static void app_lead(app *a, int64_t leader_rev)
+{
+    a->leader = true;
+    a->leader_rev = leader_rev;
+    as_server_set_leader(a->srv, true);
+    cr_info(&a->log, "leading (leader key %s, revision %lld)", a->leader_key,
+            (long long)leader_rev);
+    if (a->cfg.mesos_master)
+        start_bridge(a);
+    /* Hook: start the controllers (controllers/controllers.h:
+     * ctl_manager_start) once their implementation lands. */
+}
+
+/* Lost leadership (or shutting down): stop the leader-only parts first so
+ * nothing writes after this point (their writes are fenced anyway). */
+static void app_unlead(app *a)
+{
+    if (!a->leader)
+        return;
+    a->leader = false;
+    as_server_set_leader(a->srv, false);
+    as_server_set_mesos_connected(a->srv, false);
+    cr_info(&a->log, "no longer leading");
+    mb_free(a->bridge);
+    a->bridge = NULL;
+    /* Hook: ctl_manager_stop. */
+}
+
+static void on_elected(void *arg, int64_t fence_rev)
+{
+    app_lead(arg, fence_rev);
+}
+
+static void on_lost(void *arg, const char *why)
+{
+    app *a = arg;
+    cr_warn(&a->log, "leadership lost: %s", why ? why : "");
+    app_unlead(a);
+}
+
+static void on_leader_seen(void *arg, const char *id, const char *address)
+{
+    app *a = arg;
+    cr_info(&a->log, "leader is %s (%s)", id ? id : "(none)", address ? address : "-");
+}
+
+/* Once a second: publish the bridge's connection state. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    app *a = arg;
+    mb_stats st;
+
+    if (!a->bridge)
+        return;
+    mb_get_stats(a->bridge, &st);
+    as_server_set_mesos_connected(a->srv, st.subscribed);
+}
+
+static void metrics_hook(void *arg, cr_buf *out)
+{
+    app *a = arg;
+    mb_stats st;
+
+    if (!a->bridge)
+        return;
+    mb_get_stats(a->bridge, &st);
+    cr_buf_addf(out,
+                "# HELP corral_mesos_subscribed Whether the bridge holds a subscription.\n"
+                "# TYPE corral_mesos_subscribed gauge\ncorral_mesos_subscribed %d\n"
+                "# TYPE corral_mesos_offers_received_total counter\n"
+                "corral_mesos_offers_received_total %llu\n"
+                "# TYPE corral_mesos_tasks_launched_total counter\n"
+                "corral_mesos_tasks_launched_total %llu\n"
+                "# TYPE corral_mesos_status_updates_total counter\n"
+                "corral_mesos_status_updates_total %llu\n"
+                "# TYPE corral_mesos_kills_total counter\ncorral_mesos_kills_total %llu\n"
+                "# TYPE corral_mesos_reconciles_total counter\n"
+                "corral_mesos_reconciles_total %llu\n",
+                st.subscribed ? 1 : 0, (unsigned long long)st.offers_received,
+                (unsigned long long)st.launched, (unsigned long long)st.updates,
+                (unsigned long long)st.kills, (unsigned long long)st.reconciles);
+}
+
+static void on_cache_change(void *arg, int64_t revision)
+{
+    app *a = arg;
+    if (a->srv)
+        as_server_cache_advanced(a->srv, revision);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    app *a = arg;
+    cr_info(&a->log, "signal %d: shutting down", (int)sig);
+    event_base_loopbreak(a->base);
+}
+
+static char *read_file(const char *path, cr_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    cr_buf b = CR_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+
+    if (!f) {
+        cr_error(err, CR_EINVAL, "config file %s: cannot open", path);
+        return NULL;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        cr_buf_add(&b, chunk, n);
+    fclose(f);
+    return cr_buf_detach(&b, NULL);
+}
+
+/* Settings: defaults, then the config file, then the flags. */
+static int load_config(app *a, int argc, char **argv, cr_err *err)
+{
+    const char *file = NULL;
+    char *text;
+    int rc;
+
+    as_config_init(&a->cfg);
+    if (as_config_parse_args(&a->cfg, argc, argv, &file, err) < 0)
+        return -1;
+    if (a->cfg.help || !file)
+        return 0;
+    if (!(text = read_file(file, err)))
+        return -1;
+    rc = as_config_parse_file(&a->cfg, text, file, err);
+    free(text);
+    if (rc < 0)
+        return -1;
+    return as_config_parse_args(&a->cfg, argc, argv, NULL, err);
+}
+
+static int app_start(app *a, cr_err *err)
+{
+    cr_log_level lvl = CR_LOG_INFO;
+    store_config sc = {0};
+    as_server_config svc = {0};
+
+    cr_log_level_parse(a->cfg.log_level, &lvl);
+    a->log.level = lvl;
+    a->log.name = "corrald";
+    if (!a->cfg.replica_id) {
+        char host[200] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        const char *port = strrchr(a->cfg.listen, ':');
+        a->cfg.replica_id = xasprintf("%s%s", host, port ? port : "");
+    }
+    a->leader_key = xasprintf("%s/leader", a->cfg.prefix);
+    a->base = event_base_new();
+    if (!a->base)
+        return cr_error(err, CR_EINTERNAL, "event_base_new failed");
+    if (!(a->http = cr_http_new(a->base, err)))
+        return -1;
+    sc.endpoints = a->cfg.etcd_endpoints;
+    sc.ca_file = a->cfg.etcd_ca_file;
+    sc.cert_file = a->cfg.etcd_cert_file;
+    sc.key_file = a->cfg.etcd_key_file;
+    sc.insecure = a->cfg.etcd_insecure;
+    sc.username = a->cfg.etcd_username;
+    sc.password = a->cfg.etcd_password;
+    sc.timeout_ms = a->cfg.etcd_timeout_ms;
+    sc.log = &a->log;
+    if (!(a->st = store_new(a->base, a->http, &sc, err)))
+        return -1;
+    a->cache = as_cache_new();
+    svc.listen = a->cfg.listen;
+    svc.prefix = a->cfg.prefix;
+    svc.replica_id = a->cfg.replica_id;
+    svc.max_body = a->cfg.max_body_bytes;
+    svc.allow_deploy_of_paused = a->cfg.allow_deploy_of_paused;
+    svc.log = &a->log;
+    if (!(a->srv = as_server_new(a->base, a->st, a->http, a->cache, &svc, err)))
+        return -1;
+    if (!(a->sync = as_sync_new(a->base, a->st, a->cache, a->cfg.prefix, &a->log,
+                                on_cache_change, a, err)))
+        return -1;
+    a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
+    a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
+    evsignal_add(a->sigterm, NULL);
+    evsignal_add(a->sigint, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    cr_info(&a->log, "serving the API on %s (replica %s, etcd %s, prefix %s)", a->cfg.listen,
+            a->cfg.replica_id, a->cfg.etcd_endpoints, a->cfg.prefix);
+    if (!a->cfg.mesos_master)
+        cr_info(&a->log, "no --mesos-master: this replica serves the API only");
+    {
+        store_leader_config lc = {.key = a->leader_key,
+                                  .id = a->cfg.replica_id,
+                                  .address = a->cfg.listen,
+                                  .ttl_s = a->cfg.lease_ttl_s};
+        store_leader_handlers lh = {on_elected, on_lost, on_leader_seen};
+        struct timeval one = {1, 0};
+        a->leader_el = store_leader_new(a->st, &lc, &lh, a);
+        if (store_leader_start(a->leader_el, err) < 0)
+            return -1;
+        a->bridge_reap = event_new(a->base, -1, 0, on_bridge_reap, a);
+        a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
+        evtimer_add(a->tick, &one);
+        as_server_set_metrics_hook(a->srv, metrics_hook, a);
+    }
+    return 0;
+}
+
+static void app_stop(app *a)
+{
+    app_unlead(a);
+    store_leader_free(a->leader_el);
+    if (a->tick)
+        event_free(a->tick);
+    if (a->bridge_reap)
+        event_free(a->bridge_reap);
+    if (a->sigterm)
+        event_free(a->sigterm);
+    if (a->sigint)
+        event_free(a->sigint);
+    as_sync_free(a->sync);
+    as_server_free(a->srv);
+    as_cache_free(a->cache);
+    store_free(a->st);
+    cr_http_free(a->http);
+    if (a->base)
+        event_base_free(a->base);
+    free(a->leader_key);
+    as_config_release(&a->cfg);
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: corrald [options]\n\n(not implemented yet)\n");
+    app a;
+    cr_err err;
+    int rc = 0;
+
+    memset(&a, 0, sizeof(a));
+    a.log.level = CR_LOG_INFO;
+    a.log.name = "corrald";
+    if (load_config(&a, argc, argv, &err) < 0 || as_config_validate(&a.cfg, &err) < 0) {
+        fprintf(stderr, "corrald: %s\n", cr_err_msg(&err));
+        as_config_release(&a.cfg);
+        return 2;
+    }
+    if (a.cfg.help) {
+        fputs(as_config_usage(), stdout);
+        as_config_release(&a.cfg);
         return 0;
     }
-    fprintf(stderr, "corrald: not implemented yet (try --help)\n");
-    return 2;
+    if (app_start(&a, &err) < 0) {
+        cr_errorlog(&a.log, "%s", cr_err_msg(&err));
+        rc = 1;
+    } else {
+        event_base_dispatch(a.base);
+    }
+    app_stop(&a);
+    return rc;
 }

@@ -1,0 +1,1191 @@
+/* Task-side records and ids; see apis/task.h. */
+#include "apis/task.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+/* ---- states ------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    bool terminal;
+} state_table[] = {
+#define API_TASK_STATE_ROW(e, name, term) {name, term},
+    API_TASK_STATES(API_TASK_STATE_ROW)
+#undef API_TASK_STATE_ROW
+};
+
+const char *api_task_state_name(api_task_state s)
+{
+    if ((int)s < 0 || s >= API_TASK_STATE__COUNT)
+        return NULL;
+    return state_table[s].name;
+}
+
+api_task_state api_task_state_parse(const char *s)
+{
+    if (!s)
+        return API_TASK_STATE_NONE;
+    for (int i = 0; i < API_TASK_STATE__COUNT; i++)
+        if (!strcmp(state_table[i].name, s))
+            return (api_task_state)i;
+    return API_TASK_STATE_NONE;
+}
+
+bool api_task_state_terminal(api_task_state s)
+{
+    if ((int)s < 0 || s >= API_TASK_STATE__COUNT)
+        return false;
+    return state_table[s].terminal;
+}
+
+/* ---- ids ----------------------------------------------------------------------- */
+
+const char *const api_pending_types[] = {
+    "IMMEDIATE",       "ONEOFF",         "BOUNCE",         "NEW_DEPLOY",
+    "NEXT_DEPLOY_STEP", "UNPAUSED",      "RETRY",          "UPDATED_REQUEST",
+    "DECOMISSIONED_SLAVE_OR_RACK", "TASK_DONE", "STARTUP", "CANCEL_BOUNCE",
+    "TASK_BOUNCE",     "DEPLOY_CANCELLED", "DEPLOY_FAILED", "DEPLOY_FINISHED",
+    "TASK_RECOVERED",  NULL,
+};
+
+bool api_pending_type_valid(const char *s)
+{
+    if (!s)
+        return false;
+    for (size_t i = 0; api_pending_types[i]; i++)
+        if (!strcmp(api_pending_types[i], s))
+            return true;
+    return false;
+}
+
+char *api_task_sanitize(const char *s)
+{
+    char *r = xstrdup(s ? s : "");
+    for (char *p = r; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    return r;
+}
+
+/* Mesos id rules: 1..255 chars, not "." or "..", no '/', '\\' or control. */
+static bool mesos_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 255 || !strcmp(s, ".") || !strcmp(s, ".."))
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p == '/' || *p == '\\' || iscntrl(*p))
+            return false;
+    return true;
+}
+
+/* Host or rack part: non-empty, no control chars or '/'. */
+static bool part_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p == '/' || *p == '\\' || iscntrl(*p) || *p == ' ')
+            return false;
+    return true;
+}
+
+static bool parse_i64(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 19)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        if (v > (INT64_MAX - (s[i] - '0')) / 10)
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int api_task_id_init(api_task_id *out, const char *requestId, const char *deployId,
+                     int64_t startedAt, int instanceNo, const char *host, const char *rackId,
+                     cr_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!requestId || !api_request_id_valid(requestId))
+        return cr_error(err, CR_EINVAL, "taskId.requestId: invalid request id '%s'",
+                        requestId ? requestId : "");
+    if (!deployId || !api_deploy_id_valid(deployId))
+        return cr_error(err, CR_EINVAL, "taskId.deployId: invalid deploy id '%s'",
+                        deployId ? deployId : "");
+    if (startedAt < 0)
+        return cr_error(err, CR_EINVAL, "taskId.startedAt: must be >= 0");
+    if (instanceNo < 1)
+        return cr_error(err, CR_EINVAL, "taskId.instanceNo: must be >= 1");
+    if (!part_ok(host))
+        return cr_error(err, CR_EINVAL, "taskId.host: invalid host '%s'", host ? host : "");
+    if (!part_ok(rackId))
+        return cr_error(err, CR_EINVAL, "taskId.rackId: invalid rack id '%s'",
+                        rackId ? rackId : "");
+    char *sh = api_task_sanitize(host), *sr = api_task_sanitize(rackId);
+    char *id = xasprintf("%s-%s-%" PRId64 "-%d-%s-%s", requestId, deployId, startedAt,
+                         instanceNo, sh, sr);
+    free(sh);
+    free(sr);
+    if (!mesos_id_ok(id)) {
+        free(id);
+        return cr_error(err, CR_EINVAL, "taskId: id too long or has invalid characters");
+    }
+    out->id = id;
+    out->requestId = xstrdup(requestId);
+    out->deployId = xstrdup(deployId);
+    out->startedAt = startedAt;
+    out->instanceNo = instanceNo;
+    out->host = xstrdup(host);
+    out->rackId = xstrdup(rackId);
+    return 0;
+}
+
+/* Splits s from the right into `n` '-'-separated parts: parts[0] is the
+ * remainder (may contain '-'). Returns false if there are too few dashes. */
+static bool rsplit(const char *s, size_t n, const char **start, size_t *len)
+{
+    const char *end = s + strlen(s);
+    for (size_t k = n - 1; k >= 1; k--) {
+        const char *p = end;
+        while (p > s && p[-1] != '-')
+            p--;
+        if (p == s)
+            return false;
+        start[k] = p;
+        len[k] = (size_t)(end - p);
+        end = p - 1;
+    }
+    start[0] = s;
+    len[0] = (size_t)(end - s);
+    return true;
+}
+
+int api_task_id_parse(const char *s, api_task_id *out, cr_err *err)
+{
+    const char *st[6];
+    size_t ln[6];
+    int64_t started, inst;
+    memset(out, 0, sizeof(*out));
+    if (!s || !rsplit(s, 6, st, ln))
+        return cr_error(err, CR_EINVAL, "taskId: '%s' is not a task id", s ? s : "");
+    if (!parse_i64(st[2], ln[2], &started) || !parse_i64(st[3], ln[3], &inst) || inst < 1 ||
+        inst > INT32_MAX)
+        return cr_error(err, CR_EINVAL, "taskId: '%s' is not a task id", s);
+    char *req = xstrndup(st[0], ln[0]), *dep = xstrndup(st[1], ln[1]);
+    char *host = xstrndup(st[4], ln[4]), *rack = xstrndup(st[5], ln[5]);
+    int rc = api_task_id_init(out, req, dep, started, (int)inst, host, rack, err);
+    if (rc == 0 && strcmp(out->id, s) != 0) {
+        api_task_id_release(out);
+        rc = cr_error(err, CR_EINVAL, "taskId: '%s' is not a task id", s);
+    }
+    free(req);
+    free(dep);
+    free(host);
+    free(rack);
+    return rc;
+}
+
+void api_task_id_copy(api_task_id *dst, const api_task_id *src)
+{
+    dst->id = xstrdup(src->id);
+    dst->requestId = xstrdup(src->requestId);
+    dst->deployId = xstrdup(src->deployId);
+    dst->startedAt = src->startedAt;
+    dst->instanceNo = src->instanceNo;
+    dst->host = xstrdup(src->host);
+    dst->rackId = xstrdup(src->rackId);
+}
+
+void api_task_id_release(api_task_id *t)
+{
+    if (!t)
+        return;
+    free(t->id);
+    free(t->requestId);
+    free(t->deployId);
+    free(t->host);
+    free(t->rackId);
+    memset(t, 0, sizeof(*t));
+}
+
+int api_pending_task_id_init(api_pending_task_id *out, const char *requestId,
+                             const char *deployId, int64_t nextRunAt, int instanceNo,
+                             const char *pendingType, int64_t createdAt, cr_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!requestId || !api_request_id_valid(requestId))
+        return cr_error(err, CR_EINVAL, "pendingTaskId.requestId: invalid request id '%s'",
+                        requestId ? requestId : "");
+    if (!deployId || !api_deploy_id_valid(deployId))
+        return cr_error(err, CR_EINVAL, "pendingTaskId.deployId: invalid deploy id '%s'",
+                        deployId ? deployId : "");
+    if (nextRunAt < 0 || createdAt < 0)
+        return cr_error(err, CR_EINVAL, "pendingTaskId: times must be >= 0");
+    if (instanceNo < 1)
+        return cr_error(err, CR_EINVAL, "pendingTaskId.instanceNo: must be >= 1");
+    if (!api_pending_type_valid(pendingType))
+        return cr_error(err, CR_EINVAL, "pendingTaskId.pendingType: unknown type '%s'",
+                        pendingType ? pendingType : "");
+    out->id = xasprintf("%s-%s-%" PRId64 "-%d-%s-%" PRId64, requestId, deployId, nextRunAt,
+                        instanceNo, pendingType, createdAt);
+    out->requestId = xstrdup(requestId);
+    out->deployId = xstrdup(deployId);
+    out->nextRunAt = nextRunAt;
+    out->instanceNo = instanceNo;
+    out->pendingType = xstrdup(pendingType);
+    out->createdAt = createdAt;
+    return 0;
+}
+
+int api_pending_task_id_parse(const char *s, api_pending_task_id *out, cr_err *err)
+{
+    const char *st[6];
+    size_t ln[6];
+    int64_t next, inst, created;
+    memset(out, 0, sizeof(*out));
+    if (!s || !rsplit(s, 6, st, ln) || !parse_i64(st[2], ln[2], &next) ||
+        !parse_i64(st[3], ln[3], &inst) || inst < 1 || inst > INT32_MAX ||
+        !parse_i64(st[5], ln[5], &created))
+        return cr_error(err, CR_EINVAL, "pendingTaskId: '%s' is not a pending task id",
+                        s ? s : "");
+    char *req = xstrndup(st[0], ln[0]), *dep = xstrndup(st[1], ln[1]);
+    char *type = xstrndup(st[4], ln[4]);
+    int rc = api_pending_task_id_init(out, req, dep, next, (int)inst, type, created, err);
+    if (rc == 0 && strcmp(out->id, s) != 0) {
+        api_pending_task_id_release(out);
+        rc = cr_error(err, CR_EINVAL, "pendingTaskId: '%s' is not a pending task id", s);
+    }
+    free(req);
+    free(dep);
+    free(type);
+    return rc;
+}
+
+void api_pending_task_id_copy(api_pending_task_id *dst, const api_pending_task_id *src)
+{
+    dst->id = xstrdup(src->id);
+    dst->requestId = xstrdup(src->requestId);
+    dst->deployId = xstrdup(src->deployId);
+    dst->nextRunAt = src->nextRunAt;
+    dst->instanceNo = src->instanceNo;
+    dst->pendingType = xstrdup(src->pendingType);
+    dst->createdAt = src->createdAt;
+}
+
+void api_pending_task_id_release(api_pending_task_id *p)
+{
+    if (!p)
+        return;
+    free(p->id);
+    free(p->requestId);
+    free(p->deployId);
+    free(p->pendingType);
+    memset(p, 0, sizeof(*p));
+}
+
+/* ---- JSON decoding helpers ------------------------------------------------------ */
+
+/* "a" + "b" -> "a.b"; "" + "b" -> "b"; "a" + "" -> "a". Caller frees. */
+static char *path_join(const char *base, const char *name)
+{
+    if (!base || !*base)
+        return xstrdup(name ? name : "");
+    if (!name || !*name)
+        return xstrdup(base);
+    return xasprintf("%s.%s", base, name);
+}
+
+static char *path_index(const char *base, const char *name, size_t i)
+{
+    char *b = path_join(base, name);
+    char *r = xasprintf("%s[%zu]", b, i);
+    free(b);
+    return r;
+}
+
+typedef struct dec {
+    api_problems *probs;
+    const char *path; /* path of the object being decoded */
+    bool allow_unknown;
+    size_t nprob;
+} dec;
+
+static void dprob(dec *d, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void dprob(dec *d, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char *p = path_join(d->path, field);
+    api_problems_add(d->probs, p, "%s", msg);
+    free(p);
+    d->nprob++;
+}
+
+/* Reports every key of j not in names (NULL-terminated). */
+static void check_unknown(dec *d, const json_t *j, const char *const *names)
+{
+    const char *k;
+    json_t *v;
+    if (d->allow_unknown)
+        return;
+    json_object_foreach((json_t *)j, k, v) {
+        bool ok = false;
+        for (size_t i = 0; names[i] && !ok; i++)
+            ok = !strcmp(names[i], k);
+        if (!ok)
+            dprob(d, k, "%s", "unknown field");
+    }
+}
+
+static char *get_str(dec *d, const json_t *j, const char *name, bool required)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            dprob(d, name, "%s", "is required");
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        dprob(d, name, "%s", "must be a string");
+        return NULL;
+    }
+    return xstrdup(json_string_value(v));
+}
+
+static bool get_i64(dec *d, const json_t *j, const char *name, bool required, int64_t *out)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            dprob(d, name, "%s", "is required");
+        return false;
+    }
+    if (!json_is_integer(v)) {
+        dprob(d, name, "%s", "must be an integer");
+        return false;
+    }
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
+static bool get_int(dec *d, const json_t *j, const char *name, bool required, int *out)
+{
+    int64_t v;
+    if (!get_i64(d, j, name, required, &v))
+        return false;
+    if (v < INT32_MIN || v > INT32_MAX) {
+        dprob(d, name, "%s", "out of range");
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+static bool get_double(dec *d, const json_t *j, const char *name, double *out)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v || json_is_null(v))
+        return false;
+    if (!json_is_number(v)) {
+        dprob(d, name, "%s", "must be a number");
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+static bool get_bool(dec *d, const json_t *j, const char *name, bool *out)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v || json_is_null(v))
+        return false;
+    if (!json_is_boolean(v)) {
+        dprob(d, name, "%s", "must be a boolean");
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+static void get_strlist(dec *d, const json_t *j, const char *name, api_strlist *out)
+{
+    json_t *v = json_object_get(j, name), *e;
+    size_t i;
+    if (!v || json_is_null(v))
+        return;
+    if (!json_is_array(v)) {
+        dprob(d, name, "%s", "must be an array of strings");
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) {
+            dprob(d, name, "%s", "must be an array of strings");
+            return;
+        }
+        api_strlist_add(out, json_string_value(e));
+    }
+}
+
+static void get_strmap(dec *d, const json_t *j, const char *name, api_strmap *out)
+{
+    json_t *v = json_object_get(j, name), *e;
+    const char *k;
+    if (!v || json_is_null(v))
+        return;
+    if (!json_is_object(v)) {
+        dprob(d, name, "%s", "must be an object of strings");
+        return;
+    }
+    json_object_foreach(v, k, e) {
+        if (!json_is_string(e)) {
+            dprob(d, name, "%s", "must be an object of strings");
+            return;
+        }
+        api_strmap_set(out, k, json_string_value(e));
+    }
+}
+
+static void get_intlist(dec *d, const json_t *j, const char *name, api_intlist *out)
+{
+    json_t *v = json_object_get(j, name), *e;
+    size_t i;
+    if (!v || json_is_null(v))
+        return;
+    if (!json_is_array(v)) {
+        dprob(d, name, "%s", "must be an array of integers");
+        return;
+    }
+    out->v = xcalloc(json_array_size(v) + 1, sizeof(int64_t));
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e)) {
+            dprob(d, name, "%s", "must be an array of integers");
+            return;
+        }
+        out->v[out->n++] = (int64_t)json_integer_value(e);
+    }
+}
+
+static api_task_state get_state(dec *d, const json_t *j, const char *name, bool required)
+{
+    char *s = get_str(d, j, name, required);
+    api_task_state st = API_TASK_STATE_NONE;
+    if (s) {
+        st = api_task_state_parse(s);
+        if (st == API_TASK_STATE_NONE)
+            dprob(d, name, "unknown task state '%s'", s);
+    }
+    free(s);
+    return st;
+}
+
+/* Returns the sub-object or NULL (reporting a non-object). */
+static const json_t *get_obj(dec *d, const json_t *j, const char *name, bool required)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            dprob(d, name, "%s", "is required");
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        dprob(d, name, "%s", "must be an object");
+        return NULL;
+    }
+    return v;
+}
+
+/* Descends into field `name`: the returned dec shares the problem list. */
+static dec sub(dec *d, const char *name, char **path_out)
+{
+    dec s = *d;
+    *path_out = path_join(d->path, name);
+    s.path = *path_out;
+    s.nprob = 0;
+    return s;
+}
+
+/* ---- encoding helpers ------------------------------------------------------------ */
+
+static void put_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static void put_i64(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+static json_t *strmap_json(const api_strmap *m)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < m->n; i++)
+        json_object_set_new(o, m->v[i].key, json_string(m->v[i].value ? m->v[i].value : ""));
+    return o;
+}
+
+static json_t *strlist_json(const api_strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i]));
+    return a;
+}
+
+static void strmap_copy(api_strmap *dst, const api_strmap *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        api_strmap_set(dst, src->v[i].key, src->v[i].value);
+}
+
+/* ---- task id / pending task id objects ------------------------------------------- */
+
+static const char *const task_id_fields[] = {"id", "requestId", "deployId", "startedAt",
+                                             "instanceNo", "host", "rackId", "sanitizedHost",
+                                             "sanitizedRackId", NULL};
+
+static json_t *task_id_json(const api_task_id *t)
+{
+    json_t *o = json_object();
+    char *sh = api_task_sanitize(t->host), *sr = api_task_sanitize(t->rackId);
+    put_str(o, "id", t->id);
+    put_str(o, "requestId", t->requestId);
+    put_str(o, "deployId", t->deployId);
+    put_i64(o, "startedAt", t->startedAt);
+    put_i64(o, "instanceNo", t->instanceNo);
+    put_str(o, "host", t->host);
+    put_str(o, "rackId", t->rackId);
+    put_str(o, "sanitizedHost", sh);
+    put_str(o, "sanitizedRackId", sr);
+    free(sh);
+    free(sr);
+    return o;
+}
+
+/* Object form, or a plain id string (accepted on input). */
+static void task_id_decode(dec *d, const json_t *j, const char *name, api_task_id *out)
+{
+    json_t *v = json_object_get(j, name);
+    cr_err err;
+    char *path = NULL;
+    if (!v || json_is_null(v)) {
+        dprob(d, name, "%s", "is required");
+        return;
+    }
+    if (json_is_string(v)) {
+        if (api_task_id_parse(json_string_value(v), out, &err) < 0)
+            dprob(d, name, "%s", cr_err_msg(&err));
+        return;
+    }
+    if (!json_is_object(v)) {
+        dprob(d, name, "%s", "must be an object");
+        return;
+    }
+    dec s = sub(d, name, &path);
+    check_unknown(&s, v, task_id_fields);
+    char *req = get_str(&s, v, "requestId", true), *dep = get_str(&s, v, "deployId", true);
+    char *host = get_str(&s, v, "host", true), *rack = get_str(&s, v, "rackId", true);
+    char *id = get_str(&s, v, "id", false);
+    int64_t started = 0;
+    int inst = 0;
+    get_i64(&s, v, "startedAt", true, &started);
+    get_int(&s, v, "instanceNo", true, &inst);
+    if (s.nprob == 0) {
+        if (api_task_id_init(out, req, dep, started, inst, host, rack, &err) < 0)
+            dprob(d, name, "%s", cr_err_msg(&err));
+        else if (id && strcmp(id, out->id)) {
+            dprob(d, name, "id '%s' does not match its parts", id);
+            api_task_id_release(out);
+        }
+    }
+    d->nprob += s.nprob;
+    free(req);
+    free(dep);
+    free(host);
+    free(rack);
+    free(id);
+    free(path);
+}
+
+static const char *const pending_id_fields[] = {"id", "requestId", "deployId", "nextRunAt",
+                                                "instanceNo", "pendingType", "createdAt",
+                                                NULL};
+
+static json_t *pending_id_json(const api_pending_task_id *p)
+{
+    json_t *o = json_object();
+    put_str(o, "id", p->id);
+    put_str(o, "requestId", p->requestId);
+    put_str(o, "deployId", p->deployId);
+    put_i64(o, "nextRunAt", p->nextRunAt);
+    put_i64(o, "instanceNo", p->instanceNo);
+    put_str(o, "pendingType", p->pendingType);
+    put_i64(o, "createdAt", p->createdAt);
+    return o;
+}
+
+static void pending_id_decode(dec *d, const json_t *j, const char *name,
+                              api_pending_task_id *out)
+{
+    json_t *v = json_object_get(j, name);
+    cr_err err;
+    char *path = NULL;
+    if (!v || json_is_null(v)) {
+        dprob(d, name, "%s", "is required");
+        return;
+    }
+    if (json_is_string(v)) {
+        if (api_pending_task_id_parse(json_string_value(v), out, &err) < 0)
+            dprob(d, name, "%s", cr_err_msg(&err));
+        return;
+    }
+    if (!json_is_object(v)) {
+        dprob(d, name, "%s", "must be an object");
+        return;
+    }
+    dec s = sub(d, name, &path);
+    check_unknown(&s, v, pending_id_fields);
+    char *req = get_str(&s, v, "requestId", true), *dep = get_str(&s, v, "deployId", true);
+    char *type = get_str(&s, v, "pendingType", true), *id = get_str(&s, v, "id", false);
+    int64_t next = 0, created = 0;
+    int inst = 0;
+    get_i64(&s, v, "nextRunAt", true, &next);
+    get_int(&s, v, "instanceNo", true, &inst);
+    get_i64(&s, v, "createdAt", true, &created);
+    if (s.nprob == 0) {
+        if (api_pending_task_id_init(out, req, dep, next, inst, type, created, &err) < 0)
+            dprob(d, name, "%s", cr_err_msg(&err));
+        else if (id && strcmp(id, out->id)) {
+            dprob(d, name, "id '%s' does not match its parts", id);
+            api_pending_task_id_release(out);
+        }
+    }
+    d->nprob += s.nprob;
+    free(req);
+    free(dep);
+    free(type);
+    free(id);
+    free(path);
+}
+
+static const char *const resources_fields[] = {"cpus", "memoryMb", "diskMb", "numPorts", NULL};
+
+static json_t *resources_json(const api_task_resources *r)
+{
+    json_t *o = json_object();
+    if (r->has_cpus)
+        json_object_set_new(o, "cpus", json_real(r->cpus));
+    if (r->has_memoryMb)
+        json_object_set_new(o, "memoryMb", json_real(r->memoryMb));
+    if (r->has_diskMb)
+        json_object_set_new(o, "diskMb", json_real(r->diskMb));
+    if (r->has_numPorts)
+        put_i64(o, "numPorts", r->numPorts);
+    return o;
+}
+
+static bool resources_decode(dec *d, const json_t *j, const char *name, api_task_resources *r)
+{
+    char *path = NULL;
+    const json_t *v = get_obj(d, j, name, false);
+    if (!v)
+        return false;
+    dec s = sub(d, name, &path);
+    check_unknown(&s, v, resources_fields);
+    r->has_cpus = get_double(&s, v, "cpus", &r->cpus);
+    r->has_memoryMb = get_double(&s, v, "memoryMb", &r->memoryMb);
+    r->has_diskMb = get_double(&s, v, "diskMb", &r->diskMb);
+    r->has_numPorts = get_int(&s, v, "numPorts", false, &r->numPorts);
+    if ((r->has_cpus && r->cpus < 0) || (r->has_memoryMb && r->memoryMb < 0) ||
+        (r->has_diskMb && r->diskMb < 0) || (r->has_numPorts && r->numPorts < 0))
+        dprob(&s, "", "%s", "resources must be >= 0");
+    d->nprob += s.nprob;
+    free(path);
+    return true;
+}
+
+/* ---- pending task -------------------------------------------------------------- */
+
+static const char *const pending_fields[] = {
+    "pendingTaskId", "runId", "user", "message", "actionId", "cmdLineArgsList", "envOverrides",
+    "resources", "requiredAgentAttributeOverrides", "allowedAgentAttributeOverrides",
+    "skipHealthchecks", "runAsUserOverride", NULL};
+
+static void pending_decode(dec *d, const json_t *j, api_pending_task *p)
+{
+    check_unknown(d, j, pending_fields);
+    pending_id_decode(d, j, "pendingTaskId", &p->pendingTaskId);
+    p->runId = get_str(d, j, "runId", false);
+    p->user = get_str(d, j, "user", false);
+    p->message = get_str(d, j, "message", false);
+    p->actionId = get_str(d, j, "actionId", false);
+    get_strlist(d, j, "cmdLineArgsList", &p->cmdLineArgsList);
+    get_strmap(d, j, "envOverrides", &p->envOverrides);
+    p->has_resources = resources_decode(d, j, "resources", &p->resources);
+    get_strmap(d, j, "requiredAgentAttributeOverrides", &p->requiredAgentAttributeOverrides);
+    get_strmap(d, j, "allowedAgentAttributeOverrides", &p->allowedAgentAttributeOverrides);
+    get_bool(d, j, "skipHealthchecks", &p->skipHealthchecks);
+    p->runAsUserOverride = get_str(d, j, "runAsUserOverride", false);
+}
+
+static dec dec_start(const json_t *j, const api_decode_opts *opts, api_problems *probs,
+                     const char *what)
+{
+    dec d = {probs, opts && opts->path_prefix ? opts->path_prefix : "",
+             opts && opts->allow_unknown, 0};
+    if (!json_is_object(j)) {
+        api_problems_add(probs, d.path, "%s must be a JSON object", what);
+        d.nprob++;
+    }
+    return d;
+}
+
+api_pending_task *api_pending_task_from_json(const json_t *j, const api_decode_opts *opts,
+                                             api_problems *probs)
+{
+    dec d = dec_start(j, opts, probs, "pending task");
+    if (d.nprob)
+        return NULL;
+    api_pending_task *p = xcalloc(1, sizeof(*p));
+    pending_decode(&d, j, p);
+    if (d.nprob) {
+        api_pending_task_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+json_t *api_pending_task_to_json(const api_pending_task *p)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "pendingTaskId", pending_id_json(&p->pendingTaskId));
+    put_str(o, "runId", p->runId);
+    put_str(o, "user", p->user);
+    put_str(o, "message", p->message);
+    put_str(o, "actionId", p->actionId);
+    if (p->cmdLineArgsList.n)
+        json_object_set_new(o, "cmdLineArgsList", strlist_json(&p->cmdLineArgsList));
+    if (p->envOverrides.n)
+        json_object_set_new(o, "envOverrides", strmap_json(&p->envOverrides));
+    if (p->has_resources)
+        json_object_set_new(o, "resources", resources_json(&p->resources));
+    if (p->requiredAgentAttributeOverrides.n)
+        json_object_set_new(o, "requiredAgentAttributeOverrides",
+                            strmap_json(&p->requiredAgentAttributeOverrides));
+    if (p->allowedAgentAttributeOverrides.n)
+        json_object_set_new(o, "allowedAgentAttributeOverrides",
+                            strmap_json(&p->allowedAgentAttributeOverrides));
+    if (p->skipHealthchecks)
+        json_object_set_new(o, "skipHealthchecks", json_true());
+    put_str(o, "runAsUserOverride", p->runAsUserOverride);
+    return o;
+}
+
+static void pending_copy(api_pending_task *dst, const api_pending_task *src)
+{
+    api_pending_task_id_copy(&dst->pendingTaskId, &src->pendingTaskId);
+    dst->runId = xstrdup(src->runId);
+    dst->user = xstrdup(src->user);
+    dst->message = xstrdup(src->message);
+    dst->actionId = xstrdup(src->actionId);
+    for (size_t i = 0; i < src->cmdLineArgsList.n; i++)
+        api_strlist_add(&dst->cmdLineArgsList, src->cmdLineArgsList.v[i]);
+    strmap_copy(&dst->envOverrides, &src->envOverrides);
+    dst->has_resources = src->has_resources;
+    dst->resources = src->resources;
+    strmap_copy(&dst->requiredAgentAttributeOverrides, &src->requiredAgentAttributeOverrides);
+    strmap_copy(&dst->allowedAgentAttributeOverrides, &src->allowedAgentAttributeOverrides);
+    dst->skipHealthchecks = src->skipHealthchecks;
+    dst->runAsUserOverride = xstrdup(src->runAsUserOverride);
+}
+
+api_pending_task *api_pending_task_dup(const api_pending_task *p)
+{
+    api_pending_task *r = xcalloc(1, sizeof(*r));
+    pending_copy(r, p);
+    return r;
+}
+
+void api_pending_task_release(api_pending_task *p)
+{
+    if (!p)
+        return;
+    api_pending_task_id_release(&p->pendingTaskId);
+    free(p->runId);
+    free(p->user);
+    free(p->message);
+    free(p->actionId);
+    api_strlist_release(&p->cmdLineArgsList);
+    api_strmap_release(&p->envOverrides);
+    api_strmap_release(&p->requiredAgentAttributeOverrides);
+    api_strmap_release(&p->allowedAgentAttributeOverrides);
+    free(p->runAsUserOverride);
+    memset(p, 0, sizeof(*p));
+}
+
+void api_pending_task_free(api_pending_task *p)
+{
+    if (!p)
+        return;
+    api_pending_task_release(p);
+    free(p);
+}
+
+/* ---- cleanup ------------------------------------------------------------------- */
+
+static const char *const cleanup_fields[] = {"taskId", "cleanupType", "user", "message",
+                                             "actionId", "timestamp", "killGracePeriodMillis",
+                                             "killNow", NULL};
+
+api_cleanup *api_cleanup_from_json(const json_t *j, const api_decode_opts *opts,
+                                   api_problems *probs)
+{
+    dec d = dec_start(j, opts, probs, "cleanup");
+    if (d.nprob)
+        return NULL;
+    api_cleanup *c = xcalloc(1, sizeof(*c));
+    check_unknown(&d, j, cleanup_fields);
+    task_id_decode(&d, j, "taskId", &c->taskId);
+    c->cleanupType = get_str(&d, j, "cleanupType", true);
+    c->user = get_str(&d, j, "user", false);
+    c->message = get_str(&d, j, "message", false);
+    c->actionId = get_str(&d, j, "actionId", false);
+    get_i64(&d, j, "timestamp", false, &c->timestamp);
+    c->has_killGracePeriodMillis =
+        get_i64(&d, j, "killGracePeriodMillis", false, &c->killGracePeriodMillis);
+    if (c->has_killGracePeriodMillis && c->killGracePeriodMillis < 0)
+        dprob(&d, "killGracePeriodMillis", "%s", "must be >= 0");
+    get_bool(&d, j, "killNow", &c->killNow);
+    if (c->cleanupType && !*c->cleanupType)
+        dprob(&d, "cleanupType", "%s", "must not be empty");
+    if (d.nprob) {
+        api_cleanup_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+json_t *api_cleanup_to_json(const api_cleanup *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "taskId", task_id_json(&c->taskId));
+    put_str(o, "cleanupType", c->cleanupType);
+    put_str(o, "user", c->user);
+    put_str(o, "message", c->message);
+    put_str(o, "actionId", c->actionId);
+    put_i64(o, "timestamp", c->timestamp);
+    if (c->has_killGracePeriodMillis)
+        put_i64(o, "killGracePeriodMillis", c->killGracePeriodMillis);
+    if (c->killNow)
+        json_object_set_new(o, "killNow", json_true());
+    return o;
+}
+
+bool api_cleanup_kill_now(const api_cleanup *c)
+{
+    static const char *const waiting[] = {
+        "USER_REQUESTED_TASK_BOUNCE", "BOUNCING", "INCREMENTAL_BOUNCE", "DECOMISSIONING",
+        "PAUSING", "INCREMENTAL_DEPLOY_FAILED", "INCREMENTAL_DEPLOY_CANCELLED", NULL};
+    if (c->killNow || !c->cleanupType)
+        return true;
+    if (!strncmp(c->cleanupType, "REBALANCE_", 10))
+        return false;
+    for (size_t i = 0; waiting[i]; i++)
+        if (!strcmp(waiting[i], c->cleanupType))
+            return false;
+    return true;
+}
+
+void api_cleanup_free(api_cleanup *c)
+{
+    if (!c)
+        return;
+    api_task_id_release(&c->taskId);
+    free(c->cleanupType);
+    free(c->user);
+    free(c->message);
+    free(c->actionId);
+    free(c);
+}
+
+/* ---- task record --------------------------------------------------------------- */
+
+static const char *const update_fields[] = {"taskState", "timestamp", "statusMessage",
+                                            "statusReason", "source", "uuid", NULL};
+
+static const char *const task_fields[] = {
+    "taskId",        "pendingTask",   "frameworkId",    "agentId",     "hostname",
+    "offerId",       "executorId",    "ports",          "resources",   "env",
+    "killGracePeriodMillis", "launchedAt", "lastTaskState", "updatedAt", "statusMessage",
+    "statusReason",  "healthy",       "exitCode",       "taskUpdates", "mesosTask",
+    NULL};
+
+static void update_release(api_task_update *u)
+{
+    free(u->statusMessage);
+    free(u->statusReason);
+    free(u->source);
+    free(u->uuid);
+    memset(u, 0, sizeof(*u));
+}
+
+static void update_copy(api_task_update *dst, const api_task_update *src)
+{
+    dst->taskState = src->taskState;
+    dst->timestamp = src->timestamp;
+    dst->statusMessage = xstrdup(src->statusMessage);
+    dst->statusReason = xstrdup(src->statusReason);
+    dst->source = xstrdup(src->source);
+    dst->uuid = xstrdup(src->uuid);
+}
+
+static void updates_decode(dec *d, const json_t *j, api_task *t)
+{
+    json_t *v = json_object_get(j, "taskUpdates"), *e;
+    size_t i;
+    if (!v || json_is_null(v))
+        return;
+    if (!json_is_array(v)) {
+        dprob(d, "taskUpdates", "%s", "must be an array");
+        return;
+    }
+    t->taskUpdates = xcalloc(json_array_size(v) + 1, sizeof(*t->taskUpdates));
+    json_array_foreach(v, i, e) {
+        char *path = path_index(d->path, "taskUpdates", i);
+        dec s = *d;
+        s.path = path;
+        s.nprob = 0;
+        if (!json_is_object(e)) {
+            dprob(&s, "", "%s", "must be an object");
+        } else {
+            api_task_update *u = &t->taskUpdates[t->n_taskUpdates++];
+            check_unknown(&s, e, update_fields);
+            u->taskState = get_state(&s, e, "taskState", true);
+            get_i64(&s, e, "timestamp", false, &u->timestamp);
+            u->statusMessage = get_str(&s, e, "statusMessage", false);
+            u->statusReason = get_str(&s, e, "statusReason", false);
+            u->source = get_str(&s, e, "source", false);
+            u->uuid = get_str(&s, e, "uuid", false);
+        }
+        d->nprob += s.nprob;
+        free(path);
+    }
+}
+
+static json_t *update_json(const api_task_update *u)
+{
+    json_t *o = json_object();
+    put_str(o, "taskState", api_task_state_name(u->taskState));
+    put_i64(o, "timestamp", u->timestamp);
+    put_str(o, "statusMessage", u->statusMessage);
+    put_str(o, "statusReason", u->statusReason);
+    put_str(o, "source", u->source);
+    put_str(o, "uuid", u->uuid);
+    return o;
+}
+
+api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs)
+{
+    dec d = dec_start(j, opts, probs, "task");
+    if (d.nprob)
+        return NULL;
+    api_task *t = xcalloc(1, sizeof(*t));
+    char *path = NULL;
+    check_unknown(&d, j, task_fields);
+    task_id_decode(&d, j, "taskId", &t->taskId);
+    const json_t *pt = get_obj(&d, j, "pendingTask", true);
+    if (pt) {
+        dec s = sub(&d, "pendingTask", &path);
+        pending_decode(&s, pt, &t->pendingTask);
+        d.nprob += s.nprob;
+        free(path);
+    }
+    t->frameworkId = get_str(&d, j, "frameworkId", false);
+    t->agentId = get_str(&d, j, "agentId", true);
+    t->hostname = get_str(&d, j, "hostname", false);
+    t->offerId = get_str(&d, j, "offerId", false);
+    t->executorId = get_str(&d, j, "executorId", false);
+    get_intlist(&d, j, "ports", &t->ports);
+    resources_decode(&d, j, "resources", &t->resources);
+    get_strmap(&d, j, "env", &t->env);
+    t->has_killGracePeriodMillis =
+        get_i64(&d, j, "killGracePeriodMillis", false, &t->killGracePeriodMillis);
+    get_i64(&d, j, "launchedAt", false, &t->launchedAt);
+    t->lastTaskState = get_state(&d, j, "lastTaskState", true);
+    get_i64(&d, j, "updatedAt", false, &t->updatedAt);
+    t->statusMessage = get_str(&d, j, "statusMessage", false);
+    t->statusReason = get_str(&d, j, "statusReason", false);
+    t->has_healthy = get_bool(&d, j, "healthy", &t->healthy);
+    t->has_exitCode = get_int(&d, j, "exitCode", false, &t->exitCode);
+    updates_decode(&d, j, t);
+    json_t *mt = json_object_get(j, "mesosTask");
+    if (mt && !json_is_null(mt)) {
+        if (json_is_object(mt))
+            t->mesosTask = json_incref(mt);
+        else
+            dprob(&d, "mesosTask", "%s", "must be an object");
+    }
+    if (d.nprob) {
+        api_task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+json_t *api_task_to_json(const api_task *t)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "taskId", task_id_json(&t->taskId));
+    json_object_set_new(o, "pendingTask", api_pending_task_to_json(&t->pendingTask));
+    put_str(o, "frameworkId", t->frameworkId);
+    put_str(o, "agentId", t->agentId);
+    put_str(o, "hostname", t->hostname);
+    put_str(o, "offerId", t->offerId);
+    put_str(o, "executorId", t->executorId);
+    json_t *ports = json_array();
+    for (size_t i = 0; i < t->ports.n; i++)
+        json_array_append_new(ports, json_integer((json_int_t)t->ports.v[i]));
+    json_object_set_new(o, "ports", ports);
+    json_object_set_new(o, "resources", resources_json(&t->resources));
+    json_object_set_new(o, "env", strmap_json(&t->env));
+    if (t->has_killGracePeriodMillis)
+        put_i64(o, "killGracePeriodMillis", t->killGracePeriodMillis);
+    put_i64(o, "launchedAt", t->launchedAt);
+    put_str(o, "lastTaskState", api_task_state_name(t->lastTaskState));
+    put_i64(o, "updatedAt", t->updatedAt);
+    put_str(o, "statusMessage", t->statusMessage);
+    put_str(o, "statusReason", t->statusReason);
+    if (t->has_healthy)
+        json_object_set_new(o, "healthy", json_boolean(t->healthy));
+    if (t->has_exitCode)
+        put_i64(o, "exitCode", t->exitCode);
+    json_t *ups = json_array();
+    for (size_t i = 0; i < t->n_taskUpdates; i++)
+        json_array_append_new(ups, update_json(&t->taskUpdates[i]));
+    json_object_set_new(o, "taskUpdates", ups);
+    if (t->mesosTask)
+        json_object_set(o, "mesosTask", t->mesosTask);
+    return o;
+}
+
+api_task *api_task_dup(const api_task *t)
+{
+    api_task *r = xcalloc(1, sizeof(*r));
+    api_task_id_copy(&r->taskId, &t->taskId);
+    pending_copy(&r->pendingTask, &t->pendingTask);
+    r->frameworkId = xstrdup(t->frameworkId);
+    r->agentId = xstrdup(t->agentId);
+    r->hostname = xstrdup(t->hostname);
+    r->offerId = xstrdup(t->offerId);
+    r->executorId = xstrdup(t->executorId);
+    r->ports.n = t->ports.n;
+    r->ports.v = xcalloc(t->ports.n + 1, sizeof(int64_t));
+    if (t->ports.n)
+        memcpy(r->ports.v, t->ports.v, t->ports.n * sizeof(int64_t));
+    r->resources = t->resources;
+    strmap_copy(&r->env, &t->env);
+    r->has_killGracePeriodMillis = t->has_killGracePeriodMillis;
+    r->killGracePeriodMillis = t->killGracePeriodMillis;
+    r->launchedAt = t->launchedAt;
+    r->lastTaskState = t->lastTaskState;
+    r->updatedAt = t->updatedAt;
+    r->statusMessage = xstrdup(t->statusMessage);
+    r->statusReason = xstrdup(t->statusReason);
+    r->has_healthy = t->has_healthy;
+    r->healthy = t->healthy;
+    r->has_exitCode = t->has_exitCode;
+    r->exitCode = t->exitCode;
+    r->taskUpdates = xcalloc(t->n_taskUpdates + 1, sizeof(*r->taskUpdates));
+    for (size_t i = 0; i < t->n_taskUpdates; i++)
+        update_copy(&r->taskUpdates[i], &t->taskUpdates[i]);
+    r->n_taskUpdates = t->n_taskUpdates;
+    r->mesosTask = t->mesosTask ? json_incref(t->mesosTask) : NULL;
+    return r;
+}
+
+void api_task_free(api_task *t)
+{
+    if (!t)
+        return;
+    api_task_id_release(&t->taskId);
+    api_pending_task_release(&t->pendingTask);
+    free(t->frameworkId);
+    free(t->agentId);
+    free(t->hostname);
+    free(t->offerId);
+    free(t->executorId);
+    api_intlist_release(&t->ports);
+    api_strmap_release(&t->env);
+    free(t->statusMessage);
+    free(t->statusReason);
+    for (size_t i = 0; i < t->n_taskUpdates; i++)
+        update_release(&t->taskUpdates[i]);
+    free(t->taskUpdates);
+    json_decref(t->mesosTask);
+    free(t);
+}
+
+static bool streq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+bool api_task_add_update(api_task *t, const api_task_update *u)
+{
+    for (size_t i = 0; u->uuid && i < t->n_taskUpdates; i++)
+        if (streq(t->taskUpdates[i].uuid, u->uuid))
+            return false;
+    if (!u->uuid && t->n_taskUpdates) {
+        const api_task_update *last = &t->taskUpdates[t->n_taskUpdates - 1];
+        if (last->taskState == u->taskState && streq(last->statusMessage, u->statusMessage))
+            return false;
+    }
+    if (t->n_taskUpdates == API_TASK_MAX_UPDATES) {
+        update_release(&t->taskUpdates[0]);
+        memmove(&t->taskUpdates[0], &t->taskUpdates[1],
+                (t->n_taskUpdates - 1) * sizeof(*t->taskUpdates));
+        t->n_taskUpdates--;
+    }
+    t->taskUpdates = xrealloc(t->taskUpdates, (t->n_taskUpdates + 1) * sizeof(*t->taskUpdates));
+    update_copy(&t->taskUpdates[t->n_taskUpdates++], u);
+    t->lastTaskState = u->taskState;
+    t->updatedAt = u->timestamp;
+    free(t->statusMessage);
+    free(t->statusReason);
+    t->statusMessage = xstrdup(u->statusMessage);
+    t->statusReason = xstrdup(u->statusReason);
+    return true;
+}
+
+char *api_task_key(const char *prefix, const char *requestId, const char *taskId)
+{
+    return xasprintf("%s/tasks/%s/%s", prefix, requestId, taskId);
+}
+
+char *api_pending_key(const char *prefix, const char *requestId, const char *pendingTaskId)
+{
+    return xasprintf("%s/pending/%s/%s", prefix, requestId, pendingTaskId);
+}
+
+char *api_cleanup_key(const char *prefix, const char *taskId)
+{
+    return xasprintf("%s/cleanups/%s", prefix, taskId);
+}

@@ -1,0 +1,256 @@
+/* Task-side records: the documents controllers and the Mesos bridge exchange
+ * through etcd (DESIGN.md section 3), plus Singularity's task and pending-task
+ * ids (reference sheet section 4.1).
+ *
+ *   /corral/pending/<requestId>/<pendingTaskId>   api_pending_task
+ *       written by controllers: "launch one task of this request/deploy".
+ *       The bridge consumes it: in ONE txn it creates the task record and
+ *       deletes the pending document, then sends ACCEPT.
+ *   /corral/tasks/<requestId>/<taskId>            api_task
+ *       written only by the bridge: the launch intent (agent, offer, ports,
+ *       env, resources; state TASK_LAUNCHED) and then every Mesos status
+ *       change (lastTaskState, taskUpdates). Controllers read it and move
+ *       terminal tasks to history (deleting the key).
+ *   /corral/cleanups/<taskId>                     api_cleanup
+ *       written by controllers: "kill this task now". The bridge sends KILL
+ *       (with the kill policy) and re-sends it until a terminal update
+ *       arrives; it deletes the cleanup in the txn that stores the terminal
+ *       state. A cleanup for a task with no record is deleted.
+ *
+ * JSON names follow Singularity (SingularityTaskId, SingularityPendingTaskId,
+ * SingularityPendingTask, SingularityTaskCleanup, SingularityTaskHistoryUpdate);
+ * fields Singularity lacks are marked "Corral" below. Timestamps are epoch
+ * milliseconds (JSON integers). Task states use the Mesos names
+ * ("TASK_RUNNING") plus Singularity's TASK_LAUNCHED and TASK_CLEANING.
+ *
+ * Ownership follows apis/common.h: each struct owns its pointers; *_free and
+ * *_release free them. Decoders append problems and return NULL (or -1) when
+ * there was any; encoders return a new json_t reference the caller owns and
+ * write keys in a fixed order. Unknown fields are rejected unless
+ * opts->allow_unknown (then they are dropped; these documents are written by
+ * programs, not people). */
+#ifndef API_TASK_H
+#define API_TASK_H
+
+#include "apis/common.h"
+#include "base/err.h"
+
+/* ---- task states ---------------------------------------------------------- */
+
+#define API_TASK_STATES(X)                                                     \
+    /* enum                      name                    terminal */           \
+    X(API_TASK_LAUNCHED,         "TASK_LAUNCHED",         false)               \
+    X(API_TASK_STAGING,          "TASK_STAGING",          false)               \
+    X(API_TASK_STARTING,         "TASK_STARTING",         false)               \
+    X(API_TASK_RUNNING,          "TASK_RUNNING",          false)               \
+    X(API_TASK_CLEANING,         "TASK_CLEANING",         false)               \
+    X(API_TASK_KILLING,          "TASK_KILLING",          false)               \
+    X(API_TASK_FINISHED,         "TASK_FINISHED",         true)                \
+    X(API_TASK_FAILED,           "TASK_FAILED",           true)                \
+    X(API_TASK_KILLED,           "TASK_KILLED",           true)                \
+    X(API_TASK_LOST,             "TASK_LOST",             true)                \
+    X(API_TASK_LOST_WHILE_DOWN,  "TASK_LOST_WHILE_DOWN",  true)                \
+    X(API_TASK_ERROR,            "TASK_ERROR",            true)                \
+    X(API_TASK_DROPPED,          "TASK_DROPPED",          true)                \
+    X(API_TASK_GONE,             "TASK_GONE",             true)                \
+    X(API_TASK_GONE_BY_OPERATOR, "TASK_GONE_BY_OPERATOR", true)                \
+    X(API_TASK_UNREACHABLE,      "TASK_UNREACHABLE",      true)                \
+    X(API_TASK_UNKNOWN,          "TASK_UNKNOWN",          true)
+
+/* As in Singularity, UNREACHABLE and UNKNOWN count as terminal: the task is
+ * replaced; if Mesos later reports it RUNNING again, the bridge kills it. */
+typedef enum {
+    API_TASK_STATE_NONE = -1,
+#define API_TASK_STATE_ENUM(e, name, term) e,
+    API_TASK_STATES(API_TASK_STATE_ENUM)
+#undef API_TASK_STATE_ENUM
+    API_TASK_STATE__COUNT
+} api_task_state;
+
+/* "TASK_RUNNING"; NULL for NONE or out of range. */
+const char *api_task_state_name(api_task_state s);
+/* API_TASK_STATE_NONE if s is not a known name (exact, upper case). */
+api_task_state api_task_state_parse(const char *s);
+bool api_task_state_terminal(api_task_state s);
+
+/* ---- task id ----------------------------------------------------------------
+ * {requestId}-{deployId}-{startedAt}-{instanceNo}-{sanitizedHost}-{sanitizedRackId}
+ * Host and rack have '-' replaced by '_'. Parsed from the right, so requestId
+ * may contain '-'; deployId may not. */
+typedef struct api_task_id {
+    char *id;         /* "id": the formatted string */
+    char *requestId;  /* "requestId" */
+    char *deployId;   /* "deployId" */
+    int64_t startedAt; /* "startedAt", epoch ms */
+    int instanceNo;   /* "instanceNo", >= 1 */
+    char *host;       /* "host": as given (sanitized when parsed from a string) */
+    char *rackId;     /* "rackId": as given (sanitized when parsed) */
+} api_task_id;
+
+/* Fills *out (which the caller then releases) from the parts and formats
+ * out->id. Returns -1 with err set if a part is invalid (request/deploy id
+ * rules of apis/common.h, instanceNo < 1, startedAt < 0, empty host/rack,
+ * resulting id longer than 255 or containing '/' or control characters). */
+int api_task_id_init(api_task_id *out, const char *requestId, const char *deployId,
+                     int64_t startedAt, int instanceNo, const char *host, const char *rackId,
+                     cr_err *err);
+/* Parses a task id string into *out (caller releases). -1 with err set if it
+ * is not a well-formed task id; *out is then zeroed. */
+int api_task_id_parse(const char *s, api_task_id *out, cr_err *err);
+void api_task_id_copy(api_task_id *dst, const api_task_id *src);
+void api_task_id_release(api_task_id *t);
+/* Replaces '-' by '_' (Singularity's host/rack sanitizing). Caller frees. */
+char *api_task_sanitize(const char *s);
+
+/* ---- pending task id --------------------------------------------------------
+ * {requestId}-{deployId}-{nextRunAt}-{instanceNo}-{pendingType}-{createdAt} */
+
+/* The PendingType names (section 4.1); NULL-terminated. */
+extern const char *const api_pending_types[];
+bool api_pending_type_valid(const char *s);
+
+typedef struct api_pending_task_id {
+    char *id;          /* "id" */
+    char *requestId;   /* "requestId" */
+    char *deployId;    /* "deployId" */
+    int64_t nextRunAt; /* "nextRunAt", epoch ms: not launched before */
+    int instanceNo;    /* "instanceNo", >= 1 */
+    char *pendingType; /* "pendingType": one of api_pending_types */
+    int64_t createdAt; /* "createdAt", epoch ms */
+} api_pending_task_id;
+
+int api_pending_task_id_init(api_pending_task_id *out, const char *requestId,
+                             const char *deployId, int64_t nextRunAt, int instanceNo,
+                             const char *pendingType, int64_t createdAt, cr_err *err);
+int api_pending_task_id_parse(const char *s, api_pending_task_id *out, cr_err *err);
+void api_pending_task_id_copy(api_pending_task_id *dst, const api_pending_task_id *src);
+void api_pending_task_id_release(api_pending_task_id *p);
+
+/* ---- resources ---------------------------------------------------------------- */
+
+/* Singularity's Resources object. has_x false = absent (use the deploy's). */
+typedef struct api_task_resources {
+    bool has_cpus;
+    double cpus;     /* "cpus" */
+    bool has_memoryMb;
+    double memoryMb; /* "memoryMb" */
+    bool has_diskMb;
+    double diskMb;   /* "diskMb" */
+    bool has_numPorts;
+    int numPorts;    /* "numPorts" */
+} api_task_resources;
+
+/* ---- pending task: /corral/pending/<requestId>/<pendingTaskId> -------------- */
+typedef struct api_pending_task {
+    api_pending_task_id pendingTaskId; /* "pendingTaskId" (object) */
+    char *runId;                       /* "runId" */
+    char *user;                        /* "user": who caused it */
+    char *message;                     /* "message" */
+    char *actionId;                    /* "actionId" */
+    api_strlist cmdLineArgsList;       /* "cmdLineArgsList": appended to the command */
+    api_strmap envOverrides;           /* "envOverrides": highest env precedence */
+    bool has_resources;
+    api_task_resources resources;      /* "resources": overrides the deploy's */
+    api_strmap requiredAgentAttributeOverrides; /* "requiredAgentAttributeOverrides" */
+    api_strmap allowedAgentAttributeOverrides;  /* "allowedAgentAttributeOverrides" */
+    bool skipHealthchecks;             /* "skipHealthchecks" */
+    char *runAsUserOverride;           /* "runAsUserOverride" */
+} api_pending_task;
+
+/* Decodes and validates (the id's parts, its "id" string if present must
+ * match them). NULL with problems appended on error; caller frees. */
+api_pending_task *api_pending_task_from_json(const json_t *j, const api_decode_opts *opts,
+                                             api_problems *probs);
+json_t *api_pending_task_to_json(const api_pending_task *p);
+api_pending_task *api_pending_task_dup(const api_pending_task *p);
+void api_pending_task_free(api_pending_task *p);
+void api_pending_task_release(api_pending_task *p);
+
+/* ---- cleanup: /corral/cleanups/<taskId> --------------------------------------- */
+typedef struct api_cleanup {
+    api_task_id taskId;  /* "taskId" (object) */
+    char *cleanupType;   /* "cleanupType": Singularity TaskCleanupType name */
+    char *user;          /* "user" */
+    char *message;       /* "message" */
+    char *actionId;      /* "actionId" */
+    int64_t timestamp;   /* "timestamp", epoch ms */
+    /* Corral: KILL's kill_policy grace period; absent = the one recorded in
+     * the task at launch (the deploy's), or none. 0 = kill at once. */
+    bool has_killGracePeriodMillis;
+    int64_t killGracePeriodMillis; /* "killGracePeriodMillis" */
+    /* Corral "killNow": kill even though cleanupType waits for replacements
+     * (see api_cleanup_kill_now). Controllers set it when the wait is over. */
+    bool killNow;
+} api_cleanup;
+
+/* Whether the bridge should kill the task now: always with killNow, else
+ * unless cleanupType is one that waits for replacements first
+ * (USER_REQUESTED_TASK_BOUNCE, BOUNCING, INCREMENTAL_BOUNCE, DECOMISSIONING,
+ * PAUSING, INCREMENTAL_DEPLOY_FAILED, INCREMENTAL_DEPLOY_CANCELLED,
+ * REBALANCE_*): controllers rewrite those with killNow when it is time. */
+bool api_cleanup_kill_now(const api_cleanup *c);
+
+api_cleanup *api_cleanup_from_json(const json_t *j, const api_decode_opts *opts,
+                                   api_problems *probs);
+json_t *api_cleanup_to_json(const api_cleanup *c);
+void api_cleanup_free(api_cleanup *c);
+
+/* ---- task record: /corral/tasks/<requestId>/<taskId> -------------------------- */
+
+/* One observed state change (SingularityTaskHistoryUpdate). */
+typedef struct api_task_update {
+    api_task_state taskState; /* "taskState" */
+    int64_t timestamp;        /* "timestamp", epoch ms (Mesos' status time) */
+    char *statusMessage;      /* "statusMessage" */
+    char *statusReason;       /* "statusReason": Mesos reason name */
+    char *source;             /* Corral "source": SOURCE_MASTER|AGENT|EXECUTOR */
+    char *uuid;               /* Corral "uuid": Mesos status uuid (base64) if any */
+} api_task_update;
+
+/* Most recent updates kept in a record (older ones are dropped). */
+#define API_TASK_MAX_UPDATES 32
+
+typedef struct api_task {
+    api_task_id taskId;             /* "taskId" (object) */
+    api_pending_task pendingTask;   /* "pendingTask": what was asked for */
+    char *frameworkId;              /* Corral "frameworkId" */
+    char *agentId;                  /* "agentId" (Mesos AgentID value) */
+    char *hostname;                 /* "hostname" (unsanitized) */
+    char *offerId;                  /* Corral "offerId" the launch used */
+    char *executorId;               /* Corral "executorId": custom executor id, NULL = command task */
+    api_intlist ports;              /* "ports": allocated host ports, PORT0.. */
+    api_task_resources resources;   /* "resources" actually allocated */
+    api_strmap env;                 /* Corral "env": environment given to the task */
+    bool has_killGracePeriodMillis; /* Corral: the deploy's kill policy at launch */
+    int64_t killGracePeriodMillis;  /* "killGracePeriodMillis" */
+    int64_t launchedAt;             /* Corral "launchedAt", epoch ms (intent written) */
+    api_task_state lastTaskState;   /* "lastTaskState" */
+    int64_t updatedAt;              /* Corral "updatedAt", epoch ms of the last change */
+    char *statusMessage;            /* "statusMessage" of the last update */
+    char *statusReason;             /* "statusReason" of the last update */
+    bool has_healthy;
+    bool healthy;                   /* "healthy" (Mesos health checks) */
+    bool has_exitCode;
+    int exitCode;                   /* Corral "exitCode" when Mesos reported one */
+    size_t n_taskUpdates;
+    api_task_update *taskUpdates;   /* "taskUpdates", oldest first, <= API_TASK_MAX_UPDATES */
+    json_t *mesosTask;              /* "mesosTask": the TaskInfo sent to Mesos (owned ref) */
+} api_task;
+
+api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs);
+json_t *api_task_to_json(const api_task *t);
+api_task *api_task_dup(const api_task *t);
+void api_task_free(api_task *t);
+
+/* Appends an update and sets lastTaskState, updatedAt, statusMessage,
+ * statusReason (copies the strings; drops the oldest beyond the cap). Returns
+ * false without changing t when it is a duplicate: the same uuid as a stored
+ * update, or (no uuid) the same state and message as the last update. */
+bool api_task_add_update(api_task *t, const api_task_update *u);
+
+/* Key helpers (prefix e.g. "/corral"). Caller frees. */
+char *api_task_key(const char *prefix, const char *requestId, const char *taskId);
+char *api_pending_key(const char *prefix, const char *requestId, const char *pendingTaskId);
+char *api_cleanup_key(const char *prefix, const char *taskId);
+
+#endif

@@ -1,0 +1,1945 @@
+/* The API's operations: input checks, reads from the cache, the writes each
+ * one makes. Pure: see as_api.h. */
+#include "apiserver/as_api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apis/deploy.h"
+#include "apis/request.h"
+#include "apis/task.h"
+#include "apiserver/as_model.h"
+#include "base/xalloc.h"
+
+/* One operation's context. */
+typedef struct hctx {
+    const as_api_config *cfg;
+    const as_cache *c;
+    const as_req *req;
+    as_result *out;
+    json_t *body; /* parsed body (owned), an empty object if none */
+} hctx;
+
+/* ---- input checks ------------------------------------------------------------ */
+
+/* Field kinds of action bodies. */
+enum { K_BOOL = 1, K_INT, K_NUM, K_STR, K_OBJ, K_STRLIST, K_STRMAP, K_ARR };
+
+typedef struct fld {
+    const char *name;
+    int kind;
+} fld;
+
+static const char *kind_name(int k)
+{
+    switch (k) {
+    case K_BOOL: return "a boolean";
+    case K_INT: return "an integer";
+    case K_NUM: return "a number";
+    case K_STR: return "a string";
+    case K_OBJ: return "an object";
+    case K_STRLIST: return "a list of strings";
+    case K_STRMAP: return "an object of strings";
+    default: return "an array";
+    }
+}
+
+static bool kind_ok(const json_t *v, int k)
+{
+    size_t i;
+    const char *key;
+    json_t *e;
+
+    if (json_is_null(v))
+        return true; /* absent, as Jackson reads null */
+    switch (k) {
+    case K_BOOL: return json_is_boolean(v);
+    case K_INT: return json_is_integer(v);
+    case K_NUM: return json_is_number(v);
+    case K_STR: return json_is_string(v);
+    case K_OBJ: return json_is_object(v);
+    case K_ARR: return json_is_array(v);
+    case K_STRLIST:
+        if (!json_is_array(v))
+            return false;
+        json_array_foreach (v, i, e)
+            if (!json_is_string(e))
+                return false;
+        return true;
+    case K_STRMAP:
+        if (!json_is_object(v))
+            return false;
+        json_object_foreach ((json_t *)v, key, e)
+            if (!json_is_string(e))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+/* Checks j against the field list: unknown fields and wrong types are 400s
+ * naming the field. */
+static int check_fields(hctx *h, const json_t *j, const char *what, const fld *f, size_t n)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(j))
+        return as_fail(h->out, 400, "%s: must be a JSON object", what);
+    json_object_foreach ((json_t *)j, key, v) {
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (strcmp(f[i].name, key) == 0)
+                break;
+        if (i == n)
+            return as_fail(h->out, 400, "%s: unknown field '%s'", what, key);
+        if (!kind_ok(v, f[i].kind))
+            return as_fail(h->out, 400, "%s.%s: must be %s", what, key, kind_name(f[i].kind));
+    }
+    return 0;
+}
+#define CHECK(h, j, what, arr) check_fields((h), (j), (what), (arr), sizeof(arr) / sizeof((arr)[0]))
+
+static bool jbool(const json_t *o, const char *f, bool dflt)
+{
+    const json_t *v = json_object_get(o, f);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static bool has(const json_t *o, const char *f)
+{
+    const json_t *v = json_object_get(o, f);
+    return v && !json_is_null(v);
+}
+
+/* Parses the body; an empty body is an empty object unless required. */
+static int parse_body(hctx *h, bool required)
+{
+    json_error_t e;
+
+    if (!h->req->body || h->req->body_len == 0) {
+        if (required)
+            return as_fail(h->out, 400, "request body: a JSON object is required");
+        h->body = json_object();
+        return 0;
+    }
+    h->body = json_loadb(h->req->body, h->req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!h->body)
+        return as_fail(h->out, 400, "malformed JSON at line %d column %d: %s", e.line, e.column,
+                       e.text);
+    if (!json_is_object(h->body))
+        return as_fail(h->out, 400, "request body: must be a JSON object");
+    return 0;
+}
+
+static int problems_fail(hctx *h, const char *what, api_problems *p)
+{
+    json_t *list = json_array();
+    char *first = p->n ? api_problem_format(&p->v[0]) : xstrdup("invalid");
+
+    for (size_t i = 0; i < p->n; i++) {
+        char *s = api_problem_format(&p->v[i]);
+        json_array_append_new(list, json_string(s));
+        free(s);
+    }
+    as_fail(h->out, 400, "invalid %s: %s", what, first);
+    json_object_set_new(h->out->body, "problems", list);
+    free(first);
+    return -1;
+}
+
+/* Ids used as key components must be valid ids and never contain '/'. */
+static int check_request_id(hctx *h, const char *rid)
+{
+    if (!rid || !api_request_id_valid(rid))
+        return as_fail(h->out, 400, "invalid request id '%s': must match [a-zA-Z0-9_-]{1,%d}",
+                       rid ? rid : "", API_MAX_REQUEST_ID);
+    return 0;
+}
+
+static bool key_part_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > 255 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static int check_part(hctx *h, const char *what, const char *s)
+{
+    if (!key_part_ok(s))
+        return as_fail(h->out, 400, "invalid %s '%s'", what, s ? s : "");
+    return 0;
+}
+
+/* Parses a non-negative integer query parameter; dflt if absent. */
+static int query_int(hctx *h, const char *name, int64_t dflt, int64_t min, int64_t max,
+                     int64_t *out)
+{
+    const char *s = as_req_query(h->req, name);
+    char *end;
+    long long v;
+
+    *out = dflt;
+    if (!s)
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return as_fail(h->out, 400, "query parameter %s: must be an integer in [%" PRId64
+                                    ", %" PRId64 "]",
+                       name, min, max);
+    *out = v;
+    return 0;
+}
+
+static int query_bool(hctx *h, const char *name, bool *out)
+{
+    const char *s = as_req_query(h->req, name);
+    *out = false;
+    if (!s)
+        return 0;
+    if (strcmp(s, "true") == 0 || strcmp(s, "") == 0)
+        *out = true;
+    else if (strcmp(s, "false") != 0)
+        return as_fail(h->out, 400, "query parameter %s: must be true or false", name);
+    return 0;
+}
+
+/* ---- shared pieces --------------------------------------------------------------- */
+
+static void ok(hctx *h, int status, json_t *body)
+{
+    h->out->kind = AS_RESULT_JSON;
+    h->out->status = status;
+    json_decref(h->out->body);
+    h->out->body = body;
+}
+
+/* Adds user and timestamp to an intent document. */
+static void stamp(hctx *h, json_t *doc)
+{
+    json_object_set_new(doc, "timestamp", json_integer(h->req->now));
+    if (h->req->user)
+        json_object_set_new(doc, "user", json_string(h->req->user));
+}
+
+/* Copies the listed fields of src that are present into dst. */
+static void copy_fields(json_t *dst, const json_t *src, const fld *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (has(src, f[i].name))
+            json_object_set(dst, f[i].name, json_object_get(src, f[i].name));
+}
+
+static void history_event(hctx *h, const char *rid, const char *type, const json_t *request,
+                          const char *message)
+{
+    char *k = as_key(h->cfg->prefix, "/history/requests/%s/%013" PRId64 "-%s", rid, h->req->now,
+                     type);
+    json_t *ev = json_pack("{s:I, s:s, s:O?}", "createdAt", (json_int_t)h->req->now, "eventType",
+                           type, "request", request);
+
+    if (h->req->user)
+        json_object_set_new(ev, "user", json_string(h->req->user));
+    if (message)
+        json_object_set_new(ev, "message", json_string(message));
+    as_txn_put(&h->out->txn, k, ev);
+    json_decref(ev);
+    free(k);
+}
+
+static char *request_key(hctx *h, const char *rid)
+{
+    return as_key(h->cfg->prefix, "/requests/%s", rid);
+}
+
+static char *intent_key(hctx *h, const char *rid, const char *name)
+{
+    return as_key(h->cfg->prefix, "/intents/requests/%s/%s", rid, name);
+}
+
+/* The request entry or a 404. */
+static const as_entry *need_request(hctx *h, const char *rid)
+{
+    char *k;
+    const as_entry *e;
+
+    if (check_request_id(h, rid) < 0)
+        return NULL;
+    k = request_key(h, rid);
+    e = as_cache_get(h->c, k);
+    free(k);
+    if (!e || !json_is_object(e->value)) {
+        as_fail(h->out, 404, "Couldn't find request with id %s", rid);
+        return NULL;
+    }
+    return e;
+}
+
+static api_request *decode_loose(const json_t *j)
+{
+    api_decode_opts o = {.allow_unknown = true, .no_validate = true};
+    api_problems p = API_PROBLEMS_INIT;
+    api_request *r = api_request_from_json(j, &o, &p);
+    api_problems_release(&p);
+    return r;
+}
+
+static bool is_paused(hctx *h, const char *rid)
+{
+    const char *s = as_m_request_state(h->cfg, h->c, rid);
+    return as_m_intent(h->cfg, h->c, rid, "pause") || (s && strcmp(s, "PAUSED") == 0);
+}
+
+/* Responds with the request's parent object once the writes are visible;
+ * fallback is the parent computed from the current cache with `request`
+ * replaced by req (may be NULL). */
+static void respond_parent(hctx *h, const char *rid, const json_t *req)
+{
+    json_t *p = as_m_request_parent(h->cfg, h->c, rid);
+
+    if (!p)
+        p = json_pack("{s:s}", "state", "ACTIVE");
+    if (req)
+        json_object_set(p, "request", (json_t *)req);
+    ok(h, 200, p);
+    h->out->render_parent = xstrdup(rid);
+}
+
+/* Singularity's scale-down guard (sheet 1.4). */
+static int scale_guard(hctx *h, const api_request *old, int old_n, int new_n, bool acked)
+{
+    int max = h->cfg->max_scale_down_unacked > 0 ? h->cfg->max_scale_down_unacked : 10;
+
+    if (acked || old->type == API_ON_DEMAND || new_n >= old_n)
+        return 0;
+    if (old_n - new_n > max || (old_n > max && new_n < old_n / 2))
+        return as_fail(h->out, 400,
+                       "scaling %s down from %d to %d instances needs "
+                       "largeScaleDownAcknowledged=true",
+                       old->id, old_n, new_n);
+    return 0;
+}
+
+/* ---- requests ----------------------------------------------------------------------- */
+
+static void h_req_post(hctx *h)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_request *r = NULL, *old = NULL;
+    const as_entry *e;
+    json_t *canon = NULL;
+    char *k = NULL;
+    bool acked;
+
+    if (parse_body(h, true) < 0 || query_bool(h, "largeScaleDownAcknowledged", &acked) < 0)
+        goto out;
+    r = api_request_from_json(h->body, NULL, &probs);
+    if (!r) {
+        problems_fail(h, "request", &probs);
+        goto out;
+    }
+    acked = acked || (r->has_largeScaleDownAcknowledged && r->largeScaleDownAcknowledged);
+    k = request_key(h, r->id);
+    e = as_cache_get(h->c, k);
+    if (e && e->value && (old = decode_loose(e->value))) {
+        bool old_lb = old->has_loadBalanced && old->loadBalanced;
+        bool new_lb = r->has_loadBalanced && r->loadBalanced;
+        if (old->type != r->type) {
+            bool swap = (old->type == API_SERVICE || old->type == API_WORKER) &&
+                        (r->type == API_SERVICE || r->type == API_WORKER) && !old_lb && !new_lb;
+            if (!swap) {
+                as_fail(h->out, 400, "request %s: requestType can not change from %s to %s",
+                        r->id, api_request_type_name(old->type), api_request_type_name(r->type));
+                goto out;
+            }
+        }
+        if (old_lb != new_lb) {
+            as_fail(h->out, 400, "request %s: loadBalanced can not change", r->id);
+            goto out;
+        }
+        if (scale_guard(h, old, api_request_eff_instances(old), api_request_eff_instances(r),
+                        acked) < 0)
+            goto out;
+    }
+    /* The flag is an input-only acknowledgement, never stored. */
+    r->has_largeScaleDownAcknowledged = false;
+    canon = api_request_to_json(r);
+    as_txn_cmp(&h->out->txn, k, e ? e->mod_revision : 0);
+    as_txn_put(&h->out->txn, k, canon);
+    history_event(h, r->id, e ? "UPDATED" : "CREATED", canon, NULL);
+    respond_parent(h, r->id, canon);
+out:
+    api_problems_release(&probs);
+    api_request_free(r);
+    api_request_free(old);
+    json_decref(canon);
+    free(k);
+}
+
+static bool state_matches(const char *state, as_op op)
+{
+    switch (op) {
+    case AS_OP_REQ_LIST_ACTIVE:
+        return strcmp(state, "ACTIVE") == 0 || strcmp(state, "DEPLOYING_TO_UNPAUSE") == 0;
+    case AS_OP_REQ_LIST_PAUSED: return strcmp(state, "PAUSED") == 0;
+    case AS_OP_REQ_LIST_COOLDOWN: return strcmp(state, "SYSTEM_COOLDOWN") == 0;
+    case AS_OP_REQ_LIST_FINISHED: return strcmp(state, "FINISHED") == 0;
+    default: return true;
+    }
+}
+
+static void h_req_list(hctx *h, as_op op)
+{
+    char *prefix = as_key(h->cfg->prefix, "/requests/");
+    size_t first, n = as_cache_range(h->c, prefix, &first), plen = strlen(prefix);
+    const char *type = as_req_query(h->req, "requestType");
+    json_t *list = json_array();
+    int64_t limit;
+
+    if (query_int(h, "limit", INT64_MAX, 0, INT64_MAX, &limit) < 0)
+        goto out;
+    if (type && api_request_type_parse(type) == API_REQUEST_TYPE_UNSET) {
+        as_fail(h->out, 400, "query parameter requestType: unknown type '%s'", type);
+        goto out;
+    }
+    for (size_t i = first; i < first + n && (int64_t)json_array_size(list) < limit; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const char *rid = e->key + plen;
+        if (!json_is_object(e->value) || strchr(rid, '/'))
+            continue;
+        if (!state_matches(as_m_request_state(h->cfg, h->c, rid), op))
+            continue;
+        if (type && (!as_jstr(e->value, "requestType") ||
+                     strcmp(as_jstr(e->value, "requestType"), type) != 0))
+            continue;
+        json_t *p = as_m_request_parent(h->cfg, h->c, rid);
+        if (p)
+            json_array_append_new(list, p);
+    }
+    ok(h, 200, list);
+    list = NULL;
+out:
+    json_decref(list);
+    free(prefix);
+}
+
+static void h_req_get(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    if (!need_request(h, rid))
+        return;
+    ok(h, 200, as_m_request_parent(h->cfg, h->c, rid));
+}
+
+static const fld delete_fields[] = {
+    {"message", K_STR}, {"actionId", K_STR}, {"deleteFromLoadBalancer", K_BOOL}};
+
+static void h_req_delete(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    char *k, *ip;
+
+    if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "delete request", delete_fields) < 0)
+        return;
+    k = request_key(h, rid);
+    as_txn_cmp(&h->out->txn, k, e->mod_revision);
+    as_txn_del(&h->out->txn, k);
+    ip = as_key(h->cfg->prefix, "/intents/requests/%s/", rid);
+    as_txn_del_prefix(&h->out->txn, ip);
+    free(ip);
+    ip = as_key(h->cfg->prefix, "/runs/%s/", rid);
+    as_txn_del_prefix(&h->out->txn, ip);
+    free(ip);
+    history_event(h, rid, "DELETING", e->value, as_jstr(h->body, "message"));
+    ok(h, 200, json_deep_copy(e->value));
+    free(k);
+}
+
+static const fld scale_fields[] = {
+    {"instances", K_INT},       {"durationMillis", K_INT}, {"skipHealthchecks", K_BOOL},
+    {"actionId", K_STR},        {"message", K_STR},        {"bounce", K_BOOL},
+    {"incremental", K_BOOL},    {"skipEmailNotification", K_BOOL},
+    {"largeScaleDownAcknowledged", K_BOOL}};
+
+static void h_req_scale(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    api_problems probs = API_PROBLEMS_INIT;
+    api_request *old = NULL, *upd = NULL;
+    json_t *doc = NULL;
+    char *k = NULL, *ik = NULL;
+    bool acked;
+
+    if (!e || parse_body(h, true) < 0 || CHECK(h, h->body, "scale", scale_fields) < 0 ||
+        query_bool(h, "largeScaleDownAcknowledged", &acked) < 0)
+        goto out;
+    if (!json_is_integer(json_object_get(h->body, "instances"))) {
+        as_fail(h->out, 400, "scale.instances: required");
+        goto out;
+    }
+    if (has(h->body, "durationMillis") &&
+        json_integer_value(json_object_get(h->body, "durationMillis")) <= 0) {
+        as_fail(h->out, 400, "scale.durationMillis: must be > 0");
+        goto out;
+    }
+    acked = acked || jbool(h->body, "largeScaleDownAcknowledged", false);
+    doc = json_deep_copy(e->value);
+    json_object_set(doc, "instances", json_object_get(h->body, "instances"));
+    old = decode_loose(e->value);
+    upd = api_request_from_json(doc, &(api_decode_opts){.allow_unknown = true}, &probs);
+    if (!upd) {
+        problems_fail(h, "scale", &probs);
+        goto out;
+    }
+    if (old && scale_guard(h, old, api_request_eff_instances(old), upd->instances, acked) < 0)
+        goto out;
+    k = request_key(h, rid);
+    ik = intent_key(h, rid, "scale");
+    as_txn_cmp(&h->out->txn, k, e->mod_revision);
+    as_txn_put(&h->out->txn, k, doc);
+    if (has(h->body, "durationMillis")) {
+        json_t *in = json_object();
+        copy_fields(in, h->body, scale_fields, sizeof(scale_fields) / sizeof(scale_fields[0]));
+        json_object_set_new(in, "previousInstances",
+                            json_integer(old ? api_request_eff_instances(old) : 1));
+        stamp(h, in);
+        as_txn_put(&h->out->txn, ik, in);
+        json_decref(in);
+    } else {
+        as_txn_del(&h->out->txn, ik);
+    }
+    if (jbool(h->body, "bounce", false)) {
+        char *bk = intent_key(h, rid, "bounce");
+        json_t *b = json_pack("{s:b}", "incremental", jbool(h->body, "incremental", false));
+        if (has(h->body, "message"))
+            json_object_set(b, "message", json_object_get(h->body, "message"));
+        stamp(h, b);
+        as_txn_put(&h->out->txn, bk, b);
+        json_decref(b);
+        free(bk);
+    }
+    history_event(h, rid, "SCALED", doc, as_jstr(h->body, "message"));
+    respond_parent(h, rid, doc);
+out:
+    api_problems_release(&probs);
+    api_request_free(old);
+    api_request_free(upd);
+    json_decref(doc);
+    free(k);
+    free(ik);
+}
+
+static const fld skiphc_fields[] = {
+    {"skipHealthchecks", K_BOOL}, {"durationMillis", K_INT}, {"actionId", K_STR},
+    {"message", K_STR}};
+
+static void h_req_skiphc(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    json_t *doc;
+    char *k, *ik;
+
+    if (!e || parse_body(h, true) < 0 ||
+        CHECK(h, h->body, "skipHealthchecks", skiphc_fields) < 0)
+        return;
+    if (!json_is_boolean(json_object_get(h->body, "skipHealthchecks"))) {
+        as_fail(h->out, 400, "skipHealthchecks.skipHealthchecks: required");
+        return;
+    }
+    doc = json_deep_copy(e->value);
+    json_object_set(doc, "skipHealthchecks", json_object_get(h->body, "skipHealthchecks"));
+    k = request_key(h, rid);
+    ik = intent_key(h, rid, "skip-healthchecks");
+    as_txn_cmp(&h->out->txn, k, e->mod_revision);
+    as_txn_put(&h->out->txn, k, doc);
+    if (has(h->body, "durationMillis")) {
+        json_t *in = json_object();
+        copy_fields(in, h->body, skiphc_fields, sizeof(skiphc_fields) / sizeof(skiphc_fields[0]));
+        json_object_set_new(in, "previous", json_boolean(jbool(e->value, "skipHealthchecks", false)));
+        stamp(h, in);
+        as_txn_put(&h->out->txn, ik, in);
+        json_decref(in);
+    } else {
+        as_txn_del(&h->out->txn, ik);
+    }
+    history_event(h, rid, "UPDATED", doc, as_jstr(h->body, "message"));
+    respond_parent(h, rid, doc);
+    json_decref(doc);
+    free(k);
+    free(ik);
+}
+
+/* DELETE .../scale|skip-healthchecks|pause|bounce: the action stays, its
+ * expiry goes. */
+static void h_req_cancel_expiry(hctx *h, const char *intent)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const json_t *in;
+    char *ik;
+
+    if (!need_request(h, rid))
+        return;
+    in = as_m_intent(h->cfg, h->c, rid, intent);
+    if (!in || !has(in, "durationMillis")) {
+        as_fail(h->out, 404, "request %s has no expiring %s", rid, intent);
+        return;
+    }
+    ik = intent_key(h, rid, intent);
+    as_txn_cmp(&h->out->txn, ik, as_cache_get(h->c, ik)->mod_revision);
+    if (strcmp(intent, "pause") == 0 || strcmp(intent, "bounce") == 0) {
+        json_t *doc = json_deep_copy(in);
+        json_object_del(doc, "durationMillis");
+        as_txn_put(&h->out->txn, ik, doc);
+        json_decref(doc);
+    } else {
+        as_txn_del(&h->out->txn, ik);
+    }
+    respond_parent(h, rid, NULL);
+    free(ik);
+}
+
+static const fld pause_fields[] = {{"killTasks", K_BOOL},
+                                   {"durationMillis", K_INT},
+                                   {"actionId", K_STR},
+                                   {"message", K_STR},
+                                   {"runShellCommandBeforeKill", K_OBJ}};
+
+static void h_req_pause(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    json_t *in;
+    char *ik;
+
+    if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "pause", pause_fields) < 0)
+        return;
+    if (is_paused(h, rid)) {
+        as_fail(h->out, 409, "Request %s is paused. Unable to pause it (it must be manually unpaused first)", rid);
+        return;
+    }
+    in = json_object();
+    copy_fields(in, h->body, pause_fields, sizeof(pause_fields) / sizeof(pause_fields[0]));
+    json_object_set_new(in, "killTasks", json_boolean(jbool(h->body, "killTasks", true)));
+    stamp(h, in);
+    ik = intent_key(h, rid, "pause");
+    as_txn_cmp(&h->out->txn, ik, 0);
+    as_txn_put(&h->out->txn, ik, in);
+    history_event(h, rid, "PAUSED", e->value, as_jstr(h->body, "message"));
+    respond_parent(h, rid, NULL);
+    json_decref(in);
+    free(ik);
+}
+
+static const fld unpause_fields[] = {
+    {"message", K_STR}, {"actionId", K_STR}, {"skipHealthchecks", K_BOOL}};
+
+static void h_req_unpause(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    char *ik;
+    const as_entry *ie;
+
+    if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "unpause", unpause_fields) < 0)
+        return;
+    ik = intent_key(h, rid, "pause");
+    ie = as_cache_get(h->c, ik);
+    if (!ie) {
+        as_fail(h->out, 409, "Request %s is not in PAUSED state, it is in %s", rid,
+                as_m_request_state(h->cfg, h->c, rid));
+        free(ik);
+        return;
+    }
+    as_txn_cmp(&h->out->txn, ik, ie->mod_revision);
+    as_txn_del(&h->out->txn, ik);
+    history_event(h, rid, "UNPAUSED", e->value, as_jstr(h->body, "message"));
+    respond_parent(h, rid, NULL);
+    free(ik);
+}
+
+static const fld bounce_fields[] = {{"incremental", K_BOOL},
+                                    {"skipHealthchecks", K_BOOL},
+                                    {"durationMillis", K_INT},
+                                    {"actionId", K_STR},
+                                    {"message", K_STR},
+                                    {"runShellCommandBeforeKill", K_OBJ}};
+
+static void h_req_bounce(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    const json_t *prev, *st;
+    const char *type;
+    json_t *in;
+    char *ik;
+
+    if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "bounce", bounce_fields) < 0)
+        return;
+    type = as_jstr(e->value, "requestType");
+    if (type && strcmp(type, "SERVICE") != 0 && strcmp(type, "WORKER") != 0) {
+        as_fail(h->out, 400, "Can not bounce a %s request (%s)", type, rid);
+        return;
+    }
+    if (is_paused(h, rid)) {
+        as_fail(h->out, 409, "Request %s is paused. Unable to bounce it", rid);
+        return;
+    }
+    prev = as_m_intent(h->cfg, h->c, rid, "bounce");
+    st = as_m_request_status(h->cfg, h->c, rid);
+    if (prev && json_integer_value(json_object_get(st, "lastBounce")) <
+                    json_integer_value(json_object_get(prev, "timestamp"))) {
+        as_fail(h->out, 409, "Request %s is already bouncing", rid);
+        return;
+    }
+    in = json_object();
+    copy_fields(in, h->body, bounce_fields, sizeof(bounce_fields) / sizeof(bounce_fields[0]));
+    json_object_set_new(in, "incremental", json_boolean(jbool(h->body, "incremental", false)));
+    stamp(h, in);
+    ik = intent_key(h, rid, "bounce");
+    as_txn_cmp(&h->out->txn, ik, prev ? as_cache_get(h->c, ik)->mod_revision : 0);
+    as_txn_put(&h->out->txn, ik, in);
+    history_event(h, rid, "BOUNCED", e->value, as_jstr(h->body, "message"));
+    respond_parent(h, rid, NULL);
+    json_decref(in);
+    free(ik);
+}
+
+static const fld cooldown_fields[] = {
+    {"message", K_STR}, {"actionId", K_STR}, {"skipHealthchecks", K_BOOL}};
+
+static void h_req_exit_cooldown(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    const char *state;
+    json_t *in;
+    char *ik;
+
+    if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "exit-cooldown", cooldown_fields) < 0)
+        return;
+    state = as_m_request_state(h->cfg, h->c, rid);
+    if (strcmp(state, "SYSTEM_COOLDOWN") != 0) {
+        as_fail(h->out, 409, "Request %s is not in SYSTEM_COOLDOWN state, it is in %s", rid,
+                state);
+        return;
+    }
+    in = json_object();
+    copy_fields(in, h->body, cooldown_fields,
+                sizeof(cooldown_fields) / sizeof(cooldown_fields[0]));
+    stamp(h, in);
+    ik = intent_key(h, rid, "exit-cooldown");
+    as_txn_put(&h->out->txn, ik, in);
+    history_event(h, rid, "EXITED_COOLDOWN", e->value, as_jstr(h->body, "message"));
+    respond_parent(h, rid, NULL);
+    json_decref(in);
+    free(ik);
+}
+
+static const fld run_fields[] = {{"message", K_STR},
+                                 {"runId", K_STR},
+                                 {"commandLineArgs", K_STRLIST},
+                                 {"skipHealthchecks", K_BOOL},
+                                 {"resources", K_OBJ},
+                                 {"runAsUserOverride", K_STR},
+                                 {"envOverrides", K_STRMAP},
+                                 {"requiredAgentAttributeOverrides", K_STRMAP},
+                                 {"allowedAgentAttributeOverrides", K_STRMAP},
+                                 {"requiredSlaveAttributeOverrides", K_STRMAP},
+                                 {"allowedSlaveAttributeOverrides", K_STRMAP},
+                                 {"extraArtifacts", K_ARR},
+                                 {"s3UploaderAdditionalFiles", K_ARR},
+                                 {"runAt", K_INT}};
+
+static const fld resources_fields[] = {
+    {"cpus", K_NUM}, {"memoryMb", K_NUM}, {"numPorts", K_INT}, {"diskMb", K_NUM}};
+
+#define MAX_RUN_DELAY_MS (30LL * 24 * 3600 * 1000)
+
+static void h_req_run(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    const char *type, *run_id;
+    char *gen = NULL, *rk = NULL;
+    json_t *run = NULL, *parent, *pending;
+
+    if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "run", run_fields) < 0)
+        return;
+    if (has(h->body, "resources") &&
+        CHECK(h, json_object_get(h->body, "resources"), "run.resources", resources_fields) < 0)
+        return;
+    type = as_jstr(e->value, "requestType");
+    if (!type || (strcmp(type, "SCHEDULED") != 0 && strcmp(type, "ON_DEMAND") != 0)) {
+        as_fail(h->out, 400, "Can not request an immediate run of a %s request (%s)",
+                type ? type : "non-scheduled", rid);
+        return;
+    }
+    if (is_paused(h, rid)) {
+        as_fail(h->out, 409, "Request %s is paused. Unable to run now", rid);
+        return;
+    }
+    if (has(h->body, "runAt")) {
+        int64_t at = json_integer_value(json_object_get(h->body, "runAt"));
+        if (at > h->req->now + MAX_RUN_DELAY_MS) {
+            as_fail(h->out, 400, "run.runAt: can not be more than 30 days in the future");
+            return;
+        }
+    }
+    run_id = as_jstr(h->body, "runId");
+    if (!run_id)
+        run_id = gen = xasprintf("%" PRId64 "%s", h->req->now, h->req->nonce ? h->req->nonce : "");
+    if (!api_request_id_valid(run_id)) {
+        as_fail(h->out, 400, "run.runId: must match [a-zA-Z0-9_-]{1,100}");
+        goto out;
+    }
+    rk = as_key(h->cfg->prefix, "/runs/%s/%s", rid, run_id);
+    if (as_cache_get(h->c, rk)) {
+        as_fail(h->out, 409, "run %s of request %s already exists", run_id, rid);
+        goto out;
+    }
+    run = json_deep_copy(h->body);
+    json_object_set_new(run, "requestId", json_string(rid));
+    json_object_set_new(run, "runId", json_string(run_id));
+    stamp(h, run);
+    as_txn_cmp(&h->out->txn, rk, 0);
+    as_txn_put(&h->out->txn, rk, run);
+    /* SingularityPendingRequestParent: the parent plus the pending request. */
+    parent = as_m_request_parent(h->cfg, h->c, rid);
+    pending = json_pack("{s:s, s:I, s:s, s:s}", "requestId", rid, "timestamp",
+                        (json_int_t)h->req->now, "pendingType", "ONEOFF", "runId", run_id);
+    if (as_m_active_deploy_id(h->cfg, h->c, rid))
+        json_object_set_new(pending, "deployId",
+                            json_string(as_m_active_deploy_id(h->cfg, h->c, rid)));
+    if (h->req->user)
+        json_object_set_new(pending, "user", json_string(h->req->user));
+    if (has(h->body, "commandLineArgs"))
+        json_object_set(pending, "cmdLineArgsList", json_object_get(h->body, "commandLineArgs"));
+    if (has(h->body, "message"))
+        json_object_set(pending, "message", json_object_get(h->body, "message"));
+    json_object_set_new(pending, "skipHealthchecks",
+                        json_boolean(jbool(h->body, "skipHealthchecks", false)));
+    json_object_set_new(parent, "pendingRequest", pending);
+    ok(h, 200, parent);
+out:
+    json_decref(run);
+    free(gen);
+    free(rk);
+}
+
+static void h_req_run_get(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *run_id = as_match_param(h->req->match, "runId");
+    const char *areas[] = {"/tasks", "/history/tasks"};
+
+    if (check_request_id(h, rid) < 0 || check_part(h, "run id", run_id) < 0)
+        return;
+    for (size_t a = 0; a < 2; a++) {
+        char *prefix = as_key(h->cfg->prefix, "%s/%s/", areas[a], rid);
+        size_t first, n = as_cache_range(h->c, prefix, &first);
+        free(prefix);
+        for (size_t i = first; i < first + n; i++) {
+            const json_t *t = as_cache_at(h->c, i)->value;
+            const char *r = as_jstr(json_object_get(t, "pendingTask"), "runId");
+            if (r && strcmp(r, run_id) == 0) {
+                ok(h, 200, json_deep_copy(json_object_get(t, "taskId")));
+                return;
+            }
+        }
+    }
+    as_fail(h->out, 404, "no task for run %s of request %s", run_id, rid);
+}
+
+static void h_req_queued_pending(hctx *h)
+{
+    char *prefix = as_key(h->cfg->prefix, "/runs/");
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    free(prefix);
+    for (size_t i = first; i < first + n; i++) {
+        const json_t *r = as_cache_at(h->c, i)->value;
+        const char *rid = as_jstr(r, "requestId");
+        json_t *p;
+        if (!rid)
+            continue;
+        p = json_pack("{s:s, s:O?, s:s, s:O?, s:O?, s:O?, s:O?}", "requestId", rid, "timestamp",
+                      json_object_get(r, "timestamp"), "pendingType", "ONEOFF", "user",
+                      json_object_get(r, "user"), "runId", json_object_get(r, "runId"),
+                      "cmdLineArgsList", json_object_get(r, "commandLineArgs"), "message",
+                      json_object_get(r, "message"));
+        if (as_m_active_deploy_id(h->cfg, h->c, rid))
+            json_object_set_new(p, "deployId",
+                                json_string(as_m_active_deploy_id(h->cfg, h->c, rid)));
+        json_array_append_new(list, p);
+    }
+    /* Pending deploys queue NEW_DEPLOY requests; bounces queue BOUNCE. */
+    prefix = as_key(h->cfg->prefix, "/requests/");
+    n = as_cache_range(h->c, prefix, &first);
+    for (size_t i = first; i < first + n; i++) {
+        const char *rid = as_cache_at(h->c, i)->key + strlen(prefix);
+        const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
+        const json_t *b = as_m_intent(h->cfg, h->c, rid, "bounce");
+        if (pd)
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "requestId", rid,
+                                                  "deployId", pd, "pendingType", "NEW_DEPLOY"));
+        if (b)
+            json_array_append_new(list, json_pack("{s:s, s:s, s:O?, s:O?}", "requestId", rid,
+                                                  "pendingType", "BOUNCE", "timestamp",
+                                                  json_object_get(b, "timestamp"), "user",
+                                                  json_object_get(b, "user")));
+    }
+    free(prefix);
+    ok(h, 200, list);
+}
+
+static void h_req_queued_cleanup(hctx *h)
+{
+    char *prefix = as_key(h->cfg->prefix, "/intents/requests/");
+    size_t first, n = as_cache_range(h->c, prefix, &first), plen = strlen(prefix);
+    json_t *list = json_array();
+
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const char *rest = e->key + plen, *slash = strchr(rest, '/');
+        const char *type = NULL;
+        json_t *cl;
+        if (!slash || !json_is_object(e->value))
+            continue;
+        if (strcmp(slash + 1, "pause") == 0)
+            type = "PAUSING";
+        else if (strcmp(slash + 1, "bounce") == 0)
+            type = jbool(e->value, "incremental", false) ? "INCREMENTAL_BOUNCE" : "BOUNCE";
+        if (!type)
+            continue;
+        char *rid = xstrndup(rest, (size_t)(slash - rest));
+        cl = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "requestId", rid, "cleanupType",
+                       type, "timestamp", json_object_get(e->value, "timestamp"), "user",
+                       json_object_get(e->value, "user"), "message",
+                       json_object_get(e->value, "message"), "actionId",
+                       json_object_get(e->value, "actionId"));
+        if (strcmp(type, "PAUSING") == 0)
+            json_object_set(cl, "killTasks", json_object_get(e->value, "killTasks"));
+        json_array_append_new(list, cl);
+        free(rid);
+    }
+    free(prefix);
+    /* Deleted requests whose tasks are still being cleaned. */
+    prefix = as_key(h->cfg->prefix, "/status/requests/");
+    n = as_cache_range(h->c, prefix, &first);
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const char *s = as_jstr(e->value, "state");
+        if (s && strcmp(s, "DELETING") == 0)
+            json_array_append_new(list, json_pack("{s:s, s:s}", "requestId",
+                                                  e->key + strlen(prefix), "cleanupType",
+                                                  "DELETING"));
+    }
+    free(prefix);
+    ok(h, 200, list);
+}
+
+/* ---- deploys ------------------------------------------------------------------------ */
+
+static const fld deploy_req_fields[] = {{"deploy", K_OBJ},
+                                        {"unpauseOnSuccessfulDeploy", K_BOOL},
+                                        {"message", K_STR},
+                                        {"updatedRequest", K_OBJ}};
+
+static void h_deploy_post(hctx *h)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_decode_opts dopts = {.path_prefix = "deploy", .no_validate = true};
+    api_decode_opts ropts = {.path_prefix = "updatedRequest"};
+    api_deploy *d = NULL;
+    api_request *req = NULL, *upd = NULL;
+    const as_entry *re;
+    json_t *canon = NULL, *sub = NULL;
+    const char *pending;
+    char *dk = NULL, *rk = NULL, *sk = NULL;
+
+    if (parse_body(h, true) < 0 || CHECK(h, h->body, "deploy request", deploy_req_fields) < 0)
+        goto out;
+    if (!json_is_object(json_object_get(h->body, "deploy"))) {
+        as_fail(h->out, 400, "deploy: required");
+        goto out;
+    }
+    d = api_deploy_from_json(json_object_get(h->body, "deploy"), &dopts, &probs);
+    if (!d) {
+        problems_fail(h, "deploy", &probs);
+        goto out;
+    }
+    if (!d->requestId || check_request_id(h, d->requestId) < 0) {
+        if (!d->requestId)
+            as_fail(h->out, 400, "deploy.requestId: required");
+        goto out;
+    }
+    if (!d->id) {
+        as_fail(h->out, 400, "deploy.id: required");
+        goto out;
+    }
+    if (!(re = need_request(h, d->requestId)))
+        goto out;
+    req = decode_loose(re->value);
+    if (has(h->body, "updatedRequest")) {
+        upd = api_request_from_json(json_object_get(h->body, "updatedRequest"), &ropts, &probs);
+        if (!upd) {
+            problems_fail(h, "updatedRequest", &probs);
+            goto out;
+        }
+        if (strcmp(upd->id, d->requestId) != 0) {
+            as_fail(h->out, 400, "updatedRequest.id: must equal deploy.requestId (%s)",
+                    d->requestId);
+            goto out;
+        }
+    }
+    if (api_deploy_validate(d, upd ? upd : req, "deploy", &probs) > 0) {
+        problems_fail(h, "deploy", &probs);
+        goto out;
+    }
+    dk = as_key(h->cfg->prefix, "/deploys/%s/%s", d->requestId, d->id);
+    if (as_cache_get(h->c, dk)) {
+        as_fail(h->out, 400, "Can not deploy a deploy that has already been deployed (%s)",
+                d->id);
+        goto out;
+    }
+    if (is_paused(h, d->requestId) && !jbool(h->body, "unpauseOnSuccessfulDeploy", false) &&
+        !h->cfg->allow_deploy_of_paused) {
+        as_fail(h->out, 409,
+                "Request %s is paused. Unable to deploy (it must be manually unpaused first, "
+                "or use unpauseOnSuccessfulDeploy)",
+                d->requestId);
+        goto out;
+    }
+    pending = as_m_pending_deploy_id(h->cfg, h->c, d->requestId);
+    if (pending) {
+        as_fail(h->out, 409,
+                "Pending deploy already in progress for %s - cancel it or wait for it to "
+                "complete (%s)",
+                d->requestId, pending);
+        goto out;
+    }
+    if (!d->has_timestamp) {
+        d->has_timestamp = true;
+        d->timestamp = h->req->now;
+    }
+    canon = api_deploy_to_json(d);
+    rk = request_key(h, d->requestId);
+    sk = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/submit", d->requestId, d->id);
+    sub = json_object();
+    copy_fields(sub, h->body, deploy_req_fields + 1, 2);
+    if (upd) {
+        json_t *u = api_request_to_json(upd);
+        json_object_set_new(sub, "updatedRequest", u);
+    }
+    stamp(h, sub);
+    as_txn_cmp(&h->out->txn, dk, 0);
+    as_txn_cmp(&h->out->txn, rk, re->mod_revision);
+    as_txn_put(&h->out->txn, dk, canon);
+    as_txn_put(&h->out->txn, sk, sub);
+    respond_parent(h, d->requestId, NULL);
+    /* Until the cache catches up, show the new deploy as pending. */
+    json_object_set(h->out->body, "pendingDeploy", canon);
+out:
+    api_problems_release(&probs);
+    api_deploy_free(d);
+    api_request_free(req);
+    api_request_free(upd);
+    json_decref(canon);
+    json_decref(sub);
+    free(dk);
+    free(rk);
+    free(sk);
+}
+
+static const fld cancel_fields[] = {{"message", K_STR}, {"actionId", K_STR}};
+
+static void h_deploy_cancel(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *did = as_match_param(h->req->match, "deployId");
+    const char *pending;
+    json_t *in;
+    char *k;
+
+    if (!need_request(h, rid) || parse_body(h, false) < 0 ||
+        CHECK(h, h->body, "cancel deploy", cancel_fields) < 0)
+        return;
+    if (!api_deploy_id_valid(did)) {
+        as_fail(h->out, 400, "invalid deploy id '%s'", did);
+        return;
+    }
+    pending = as_m_pending_deploy_id(h->cfg, h->c, rid);
+    if (!pending || strcmp(pending, did) != 0) {
+        as_fail(h->out, 400, "Request %s does not have a pending deploy %s", rid, did);
+        return;
+    }
+    in = json_object();
+    copy_fields(in, h->body, cancel_fields, 2);
+    stamp(h, in);
+    k = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/cancel", rid, did);
+    as_txn_cmp(&h->out->txn, k, 0);
+    as_txn_put(&h->out->txn, k, in);
+    respond_parent(h, rid, NULL);
+    json_decref(in);
+    free(k);
+}
+
+static const fld update_fields[] = {{"requestId", K_STR},
+                                    {"deployId", K_STR},
+                                    {"targetActiveInstances", K_INT},
+                                    {"message", K_STR},
+                                    {"actionId", K_STR}};
+
+static void h_deploy_update(hctx *h)
+{
+    const char *rid, *did, *pending;
+    const json_t *req;
+    json_int_t target, instances;
+    json_t *in;
+    char *k;
+
+    if (parse_body(h, true) < 0 || CHECK(h, h->body, "deploy update", update_fields) < 0)
+        return;
+    rid = as_jstr(h->body, "requestId");
+    did = as_jstr(h->body, "deployId");
+    if (!rid || !did || !json_is_integer(json_object_get(h->body, "targetActiveInstances"))) {
+        as_fail(h->out, 400, "deploy update: requestId, deployId and targetActiveInstances are "
+                             "required");
+        return;
+    }
+    if (!need_request(h, rid))
+        return;
+    pending = as_m_pending_deploy_id(h->cfg, h->c, rid);
+    if (!pending || strcmp(pending, did) != 0) {
+        as_fail(h->out, 400, "Request %s does not have a pending deploy %s", rid, did);
+        return;
+    }
+    req = as_m_request(h->cfg, h->c, rid);
+    target = json_integer_value(json_object_get(h->body, "targetActiveInstances"));
+    instances = json_is_integer(json_object_get(req, "instances"))
+                    ? json_integer_value(json_object_get(req, "instances"))
+                    : 1;
+    if (target < 1 || target > instances) {
+        as_fail(h->out, 400,
+                "deploy update.targetActiveInstances: must be between 1 and %lld (instances)",
+                (long long)instances);
+        return;
+    }
+    in = json_deep_copy(h->body);
+    stamp(h, in);
+    k = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/update", rid, did);
+    as_txn_put(&h->out->txn, k, in);
+    respond_parent(h, rid, NULL);
+    json_decref(in);
+    free(k);
+}
+
+static void h_deploy_pending(hctx *h)
+{
+    char *prefix = as_key(h->cfg->prefix, "/requests/");
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    for (size_t i = first; i < first + n; i++) {
+        const char *rid = as_cache_at(h->c, i)->key + strlen(prefix);
+        json_t *p;
+        if (!as_m_pending_deploy_id(h->cfg, h->c, rid))
+            continue;
+        p = as_m_request_parent(h->cfg, h->c, rid);
+        if (p && json_object_get(p, "pendingDeployState")) {
+            json_t *pds = json_deep_copy(json_object_get(p, "pendingDeployState"));
+            char *sk = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/submit", rid,
+                              as_m_pending_deploy_id(h->cfg, h->c, rid));
+            const json_t *sub = as_cache_value(h->c, sk);
+            free(sk);
+            if (json_object_get(sub, "updatedRequest"))
+                json_object_set(pds, "updatedRequest", json_object_get(sub, "updatedRequest"));
+            json_array_append_new(list, pds);
+        }
+        json_decref(p);
+    }
+    free(prefix);
+    ok(h, 200, list);
+}
+
+/* ---- tasks ---------------------------------------------------------------------------- */
+
+/* Visits every task document under P/tasks/. */
+static json_t *active_tasks(hctx *h, const char *agent, bool ids_only, const char *rid)
+{
+    char *prefix = rid ? as_key(h->cfg->prefix, "/tasks/%s/", rid)
+                       : as_key(h->cfg->prefix, "/tasks/");
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    for (size_t i = first; i < first + n; i++) {
+        const json_t *t = as_cache_at(h->c, i)->value;
+        if (!as_m_task_active(t))
+            continue;
+        if (agent && (!as_jstr(t, "agentId") || strcmp(as_jstr(t, "agentId"), agent) != 0))
+            continue;
+        if (ids_only)
+            json_array_append(list, json_object_get(t, "taskId"));
+        else
+            json_array_append_new(list, as_m_task_view(h->cfg, h->c, t));
+    }
+    free(prefix);
+    return list;
+}
+
+static json_t *scheduled(hctx *h, const char *rid, bool ids_only)
+{
+    char *prefix = rid ? as_key(h->cfg->prefix, "/pending/%s/", rid)
+                       : as_key(h->cfg->prefix, "/pending/");
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    for (size_t i = first; i < first + n; i++) {
+        const json_t *p = as_cache_at(h->c, i)->value;
+        if (!json_is_object(p))
+            continue;
+        if (ids_only)
+            json_array_append(list, json_object_get(p, "pendingTaskId"));
+        else
+            json_array_append_new(list, as_m_task_request(h->cfg, h->c, p));
+    }
+    free(prefix);
+    return list;
+}
+
+static const as_entry *find_pending(hctx *h, const char *ptid)
+{
+    char *prefix = as_key(h->cfg->prefix, "/pending/");
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    const as_entry *found = NULL;
+
+    for (size_t i = first; i < first + n && !found; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const char *id = as_jstr(json_object_get(e->value, "pendingTaskId"), "id");
+        const char *slash = strrchr(e->key, '/');
+        if ((id && strcmp(id, ptid) == 0) || (slash && strcmp(slash + 1, ptid) == 0))
+            found = e;
+    }
+    free(prefix);
+    return found;
+}
+
+static void h_tasks_scheduled_task(hctx *h, bool del)
+{
+    const char *ptid = as_match_param(h->req->match, "pendingTaskId");
+    const as_entry *e;
+
+    if (check_part(h, "pending task id", ptid) < 0)
+        return;
+    e = find_pending(h, ptid);
+    if (!e) {
+        as_fail(h->out, 404, "No pending task with id %s", ptid);
+        return;
+    }
+    ok(h, 200, as_m_task_request(h->cfg, h->c, e->value));
+    if (del) {
+        const json_t *pt = json_object_get(e->value, "pendingTaskId");
+        const char *run = as_jstr(e->value, "runId"), *rid = as_jstr(pt, "requestId");
+        as_txn_cmp(&h->out->txn, e->key, e->mod_revision);
+        as_txn_del(&h->out->txn, e->key);
+        if (run && rid) {
+            char *rk = as_key(h->cfg->prefix, "/runs/%s/%s", rid, run);
+            as_txn_del(&h->out->txn, rk);
+            free(rk);
+        }
+    }
+}
+
+static void h_tasks_cleaning(hctx *h)
+{
+    char *prefix = as_key(h->cfg->prefix, "/cleanups/");
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    for (size_t i = first; i < first + n; i++)
+        if (json_is_object(as_cache_at(h->c, i)->value))
+            json_array_append(list, as_cache_at(h->c, i)->value);
+    free(prefix);
+    ok(h, 200, list);
+}
+
+static void h_task_get(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const json_t *t;
+    bool hist;
+
+    if (check_part(h, "task id", tid) < 0)
+        return;
+    t = as_m_find_task(h->cfg, h->c, tid, &hist);
+    if (!t || hist || !as_m_task_active(t)) {
+        as_fail(h->out, 404, "No active task with id %s", tid);
+        return;
+    }
+    ok(h, 200, as_m_task_view(h->cfg, h->c, t));
+}
+
+static const fld kill_fields[] = {{"override", K_BOOL},
+                                  {"waitForReplacementTask", K_BOOL},
+                                  {"message", K_STR},
+                                  {"actionId", K_STR},
+                                  {"runShellCommandBeforeKill", K_OBJ},
+                                  {"killGracePeriodMillis", K_INT}};
+
+static void h_task_kill(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const json_t *t;
+    const char *type = "USER_REQUESTED";
+    const as_entry *prev;
+    json_t *cl, *tido;
+    char *k;
+    bool hist;
+
+    if (check_part(h, "task id", tid) < 0 || parse_body(h, false) < 0 ||
+        CHECK(h, h->body, "kill task", kill_fields) < 0)
+        return;
+    t = as_m_find_task(h->cfg, h->c, tid, &hist);
+    if (!t || hist || !as_m_task_active(t)) {
+        as_fail(h->out, 404, "No active task with id %s", tid);
+        return;
+    }
+    if (has(h->body, "killGracePeriodMillis") &&
+        json_integer_value(json_object_get(h->body, "killGracePeriodMillis")) < 0) {
+        as_fail(h->out, 400, "kill task.killGracePeriodMillis: must be >= 0");
+        return;
+    }
+    if (jbool(h->body, "override", false))
+        type = "USER_REQUESTED_DESTROY";
+    else if (jbool(h->body, "waitForReplacementTask", false))
+        type = "USER_REQUESTED_TASK_BOUNCE";
+    tido = json_object_get(t, "taskId");
+    cl = json_pack("{s:o, s:s, s:I}", "taskId",
+                   json_is_object(tido) ? json_deep_copy(tido) : json_pack("{s:s}", "id", tid),
+                   "cleanupType", type, "timestamp", (json_int_t)h->req->now);
+    if (h->req->user)
+        json_object_set_new(cl, "user", json_string(h->req->user));
+    copy_fields(cl, h->body, kill_fields + 2, 2);
+    if (has(h->body, "killGracePeriodMillis"))
+        json_object_set(cl, "killGracePeriodMillis",
+                        json_object_get(h->body, "killGracePeriodMillis"));
+    /* A repeated kill replaces the intent (e.g. escalating to override). */
+    k = as_key(h->cfg->prefix, "/cleanups/%s", tid);
+    prev = as_cache_get(h->c, k);
+    as_txn_cmp(&h->out->txn, k, prev ? prev->mod_revision : 0);
+    as_txn_put(&h->out->txn, k, cl);
+    ok(h, 200, cl);
+    free(k);
+}
+
+/* ---- history --------------------------------------------------------------------------- */
+
+typedef struct page {
+    int64_t count, page;
+} page;
+
+static int paging(hctx *h, page *p)
+{
+    if (query_int(h, "count", 100, 1, 1000, &p->count) < 0 ||
+        query_int(h, "page", 1, 1, INT32_MAX, &p->page) < 0)
+        return -1;
+    return 0;
+}
+
+static json_t *paginate(json_t *list, const page *p)
+{
+    json_t *out = json_array();
+    size_t start = (size_t)((p->page - 1) * p->count);
+    for (size_t i = start; i < json_array_size(list) && i < start + (size_t)p->count; i++)
+        json_array_append(out, json_array_get(list, i));
+    json_decref(list);
+    return out;
+}
+
+static int64_t jint(const json_t *o, const char *f)
+{
+    return json_integer_value(json_object_get(o, f));
+}
+
+static int cmp_updated_desc(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+    int64_t ux = jint(x, "updatedAt"), uy = jint(y, "updatedAt");
+    const json_t *tx = json_object_get(x, "taskId"), *ty = json_object_get(y, "taskId");
+    int64_t sx = jint(tx, "startedAt"), sy = jint(ty, "startedAt");
+    const char *ix = json_string_value(json_object_get(tx, "id"));
+    const char *iy = json_string_value(json_object_get(ty, "id"));
+
+    /* Newest update first; ties by start time, then id, so pages are stable. */
+    if (ux != uy)
+        return ux < uy ? 1 : -1;
+    if (sx != sy)
+        return sx < sy ? 1 : -1;
+    return ix && iy ? -strcmp(ix, iy) : 0;
+}
+
+/* Sorts a json array of objects by updatedAt, newest first. */
+static json_t *sort_desc(json_t *list, bool asc)
+{
+    size_t n = json_array_size(list);
+    json_t **v = xcalloc(n ? n : 1, sizeof(*v)), *out = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(list, i);
+    qsort(v, n, sizeof(*v), cmp_updated_desc);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, v[asc ? n - 1 - i : i]);
+    free(v);
+    json_decref(list);
+    return out;
+}
+
+static void h_hist_task(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const json_t *t;
+    bool hist;
+
+    if (check_part(h, "task id", tid) < 0)
+        return;
+    t = as_m_find_task(h->cfg, h->c, tid, &hist);
+    if (!t) {
+        as_fail(h->out, 404, "No history for task %s", tid);
+        return;
+    }
+    ok(h, 200, as_m_task_history(h->cfg, h->c, t));
+}
+
+/* Task search filters (GET /api/history/tasks). */
+typedef struct search {
+    const char *requestId, *deployId, *runId, *host, *lastTaskStatus;
+    int64_t startedBefore, startedAfter, updatedBefore, updatedAfter;
+} search;
+
+static bool search_match(const search *s, const json_t *t)
+{
+    const json_t *tid = json_object_get(t, "taskId");
+    const char *v;
+    int64_t started = jint(tid, "startedAt"), updated = jint(t, "updatedAt");
+
+#define EQ(field, val)                                                                     \
+    ((val) == NULL || ((v = (field)) != NULL && strcmp(v, (val)) == 0))
+    if (!EQ(as_jstr(tid, "requestId"), s->requestId) || !EQ(as_jstr(tid, "deployId"), s->deployId) ||
+        !EQ(as_jstr(json_object_get(t, "pendingTask"), "runId"), s->runId) ||
+        !EQ(as_jstr(t, "lastTaskState"), s->lastTaskStatus))
+        return false;
+    if (s->host && !EQ(as_jstr(tid, "host"), s->host) && !EQ(as_jstr(t, "hostname"), s->host))
+        return false;
+#undef EQ
+    if ((s->startedBefore && started >= s->startedBefore) ||
+        (s->startedAfter && started <= s->startedAfter) ||
+        (s->updatedBefore && updated >= s->updatedBefore) ||
+        (s->updatedAfter && updated <= s->updatedAfter))
+        return false;
+    return true;
+}
+
+static void collect(hctx *h, const char *area, const char *rid, const search *s, bool active_only,
+                    json_t *list)
+{
+    char *prefix = rid ? as_key(h->cfg->prefix, "%s/%s/", area, rid)
+                       : as_key(h->cfg->prefix, "%s/", area);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+
+    for (size_t i = first; i < first + n; i++) {
+        const json_t *t = as_cache_at(h->c, i)->value;
+        if (!json_is_object(t) || (active_only && !as_m_task_active(t)))
+            continue;
+        if (s && !search_match(s, t))
+            continue;
+        json_array_append_new(list, as_m_task_id_history(t));
+    }
+    free(prefix);
+}
+
+static void h_hist_tasks(hctx *h)
+{
+    search s = {0};
+    page p;
+    const char *dir = as_req_query(h->req, "orderDirection");
+    json_t *list;
+
+    if (paging(h, &p) < 0 || query_int(h, "startedBefore", 0, 0, INT64_MAX, &s.startedBefore) < 0 ||
+        query_int(h, "startedAfter", 0, 0, INT64_MAX, &s.startedAfter) < 0 ||
+        query_int(h, "updatedBefore", 0, 0, INT64_MAX, &s.updatedBefore) < 0 ||
+        query_int(h, "updatedAfter", 0, 0, INT64_MAX, &s.updatedAfter) < 0)
+        return;
+    if (dir && strcmp(dir, "ASC") != 0 && strcmp(dir, "DESC") != 0) {
+        as_fail(h->out, 400, "query parameter orderDirection: must be ASC or DESC");
+        return;
+    }
+    s.requestId = as_req_query(h->req, "requestId");
+    s.deployId = as_req_query(h->req, "deployId");
+    s.runId = as_req_query(h->req, "runId");
+    s.host = as_req_query(h->req, "host");
+    s.lastTaskStatus = as_req_query(h->req, "lastTaskStatus");
+    if (s.lastTaskStatus && api_task_state_parse(s.lastTaskStatus) == API_TASK_STATE_NONE) {
+        as_fail(h->out, 400, "query parameter lastTaskStatus: unknown task state '%s'",
+                s.lastTaskStatus);
+        return;
+    }
+    if (s.requestId && check_request_id(h, s.requestId) < 0)
+        return;
+    list = json_array();
+    collect(h, "/history/tasks", s.requestId, &s, false, list);
+    collect(h, "/tasks", s.requestId, &s, false, list);
+    list = sort_desc(list, dir && strcmp(dir, "ASC") == 0);
+    ok(h, 200, paginate(list, &p));
+}
+
+static void h_hist_req_tasks(hctx *h, bool active)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    page p;
+    json_t *list;
+
+    if (check_request_id(h, rid) < 0 || paging(h, &p) < 0)
+        return;
+    list = json_array();
+    if (active)
+        collect(h, "/tasks", rid, NULL, true, list);
+    else
+        collect(h, "/history/tasks", rid, NULL, false, list);
+    list = sort_desc(list, false);
+    ok(h, 200, active ? list : paginate(list, &p));
+}
+
+/* SingularityDeployHistory for one deploy (NULL if unknown). */
+static json_t *deploy_history(hctx *h, const char *rid, const char *did, bool full)
+{
+    const json_t *d = as_m_deploy(h->cfg, h->c, rid, did);
+    const json_t *st = as_m_deploy_status(h->cfg, h->c, rid, did);
+    json_t *out, *result = NULL;
+
+    if (!d)
+        return NULL;
+    out = json_pack("{s:o}", "deployMarker", as_m_deploy_marker(h->cfg, h->c, rid, did));
+    if (full)
+        json_object_set(out, "deploy", (json_t *)d);
+    if (st) {
+        const char *s = as_jstr(st, "state");
+        if (!s)
+            s = as_jstr(st, "deployState");
+        result = json_pack("{s:s?, s:O?, s:O?, s:O?}", "deployState", s, "message",
+                           json_object_get(st, "message"), "timestamp",
+                           json_object_get(st, "finishedAt"), "deployFailures",
+                           json_object_get(st, "failures"));
+        json_object_set_new(out, "deployResult", result);
+        json_object_set_new(out, "deployStatistics",
+                            json_pack("{s:s, s:s}", "requestId", rid, "deployId", did));
+    }
+    return out;
+}
+
+static void h_hist_req_deploys(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    char *prefix;
+    size_t first, n;
+    page p;
+    json_t *list;
+
+    if (check_request_id(h, rid) < 0 || paging(h, &p) < 0)
+        return;
+    prefix = as_key(h->cfg->prefix, "/deploys/%s/", rid);
+    n = as_cache_range(h->c, prefix, &first);
+    list = json_array();
+    /* Newest first: highest create revision. */
+    const as_entry **v = xcalloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = as_cache_at(h->c, first + i);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && v[j - 1]->create_revision < v[j]->create_revision; j--) {
+            const as_entry *t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        const char *did = as_jstr(v[i]->value, "id");
+        json_t *dh = did ? deploy_history(h, rid, did, false) : NULL;
+        if (dh)
+            json_array_append_new(list, dh);
+    }
+    free(v);
+    free(prefix);
+    ok(h, 200, paginate(list, &p));
+}
+
+static void h_hist_req_deploy(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *did = as_match_param(h->req->match, "deployId");
+    json_t *dh;
+
+    if (check_request_id(h, rid) < 0 || check_part(h, "deploy id", did) < 0)
+        return;
+    dh = deploy_history(h, rid, did, true);
+    if (!dh) {
+        as_fail(h->out, 404, "No deploy %s for request %s", did, rid);
+        return;
+    }
+    ok(h, 200, dh);
+}
+
+static void h_hist_req_requests(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    char *prefix;
+    size_t first, n;
+    page p;
+    json_t *list;
+
+    if (check_request_id(h, rid) < 0 || paging(h, &p) < 0)
+        return;
+    prefix = as_key(h->cfg->prefix, "/history/requests/%s/", rid);
+    n = as_cache_range(h->c, prefix, &first);
+    list = json_array();
+    for (size_t i = n; i > 0; i--) /* keys sort by time: newest last */
+        if (json_is_object(as_cache_at(h->c, first + i - 1)->value))
+            json_array_append(list, as_cache_at(h->c, first + i - 1)->value);
+    free(prefix);
+    ok(h, 200, paginate(list, &p));
+}
+
+/* ---- agents and racks --------------------------------------------------------------- */
+
+static const char *machine_state(hctx *h, const char *kind, const char *id, const json_t *doc)
+{
+    char *ik = as_key(h->cfg->prefix, "/intents/%s/%s", kind, id);
+    const json_t *in = as_cache_value(h->c, ik);
+    const char *s = as_jstr(json_object_get(doc, "currentState"), "state");
+
+    free(ik);
+    if (!s)
+        s = as_jstr(doc, "state");
+    /* Until the machine controller reports, the desired state shows. */
+    if (!s || (as_jstr(in, "state") && strcmp(s, "ACTIVE") == 0))
+        s = as_jstr(in, "state");
+    return s ? s : "ACTIVE";
+}
+
+static json_t *machine_view(hctx *h, const char *kind, const char *id, const json_t *doc)
+{
+    json_t *v = json_deep_copy(doc);
+    char *ik = as_key(h->cfg->prefix, "/intents/%s/%s", kind, id);
+    const json_t *in = as_cache_value(h->c, ik);
+    json_t *cs = json_pack("{s:s}", "state", machine_state(h, kind, id, doc));
+
+    free(ik);
+    if (in) {
+        if (json_object_get(in, "timestamp"))
+            json_object_set(cs, "timestamp", json_object_get(in, "timestamp"));
+        if (json_object_get(in, "user"))
+            json_object_set(cs, "user", json_object_get(in, "user"));
+        if (json_object_get(in, "message"))
+            json_object_set(cs, "message", json_object_get(in, "message"));
+        json_object_set(v, "desiredState", (json_t *)in);
+    }
+    if (!json_object_get(v, "id"))
+        json_object_set_new(v, "id", json_string(id));
+    json_object_set_new(v, "currentState", cs);
+    return v;
+}
+
+static bool machine_state_valid(const char *s)
+{
+    static const char *states[] = {"MISSING_ON_STARTUP", "ACTIVE", "STARTING_DECOMMISSION",
+                                   "DECOMMISSIONING", "DECOMMISSIONED", "DEAD", "FROZEN"};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(s, states[i]) == 0)
+            return true;
+    return false;
+}
+
+static void h_machines_list(hctx *h, const char *kind)
+{
+    char *prefix = as_key(h->cfg->prefix, "/%s/", kind);
+    size_t first, n = as_cache_range(h->c, prefix, &first), plen = strlen(prefix);
+    const char *want = as_req_query(h->req, "state");
+    json_t *list;
+
+    if (want && !machine_state_valid(want)) {
+        as_fail(h->out, 400, "query parameter state: unknown machine state '%s'", want);
+        free(prefix);
+        return;
+    }
+    list = json_array();
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const char *id = e->key + plen;
+        if (!json_is_object(e->value) || strchr(id, '/'))
+            continue;
+        if (want && strcmp(machine_state(h, kind, id, e->value), want) != 0)
+            continue;
+        json_array_append_new(list, machine_view(h, kind, id, e->value));
+    }
+    free(prefix);
+    ok(h, 200, list);
+}
+
+static void h_machine_get(hctx *h, const char *kind, const char *param)
+{
+    const char *id = as_match_param(h->req->match, param);
+    char *k;
+    const json_t *doc;
+
+    if (check_part(h, param, id) < 0)
+        return;
+    k = as_key(h->cfg->prefix, "/%s/%s", kind, id);
+    doc = as_cache_value(h->c, k);
+    free(k);
+    if (!json_is_object(doc)) {
+        as_fail(h->out, 404, "No %s with id %s", strcmp(kind, "agents") == 0 ? "agent" : "rack",
+                id);
+        return;
+    }
+    /* Singularity returns the machine's state history; Corral keeps the
+     * current and desired states. */
+    json_t *v = machine_view(h, kind, id, doc);
+    json_t *list = json_array();
+    json_array_append_new(list, json_deep_copy(json_object_get(v, "currentState")));
+    json_decref(v);
+    ok(h, 200, list);
+}
+
+static const fld machine_fields[] = {{"durationMillis", K_INT},
+                                     {"revertToState", K_STR},
+                                     {"killTasksOnDecommissionTimeout", K_BOOL},
+                                     {"actionId", K_STR},
+                                     {"message", K_STR}};
+
+static void h_machine_change(hctx *h, const char *kind, const char *param, const char *target)
+{
+    const char *id = as_match_param(h->req->match, param), *cur;
+    const char *noun = strcmp(kind, "agents") == 0 ? "agent" : "rack";
+    char *k, *ik;
+    const json_t *doc;
+    json_t *in;
+
+    if (check_part(h, param, id) < 0 || parse_body(h, false) < 0 ||
+        CHECK(h, h->body, "machine change", machine_fields) < 0)
+        return;
+    if (has(h->body, "revertToState") &&
+        !machine_state_valid(as_jstr(h->body, "revertToState"))) {
+        as_fail(h->out, 400, "machine change.revertToState: unknown machine state");
+        return;
+    }
+    k = as_key(h->cfg->prefix, "/%s/%s", kind, id);
+    doc = as_cache_value(h->c, k);
+    free(k);
+    if (!json_is_object(doc)) {
+        as_fail(h->out, 404, "No %s with id %s", noun, id);
+        return;
+    }
+    cur = machine_state(h, kind, id, doc);
+    if (strcmp(target, "STARTING_DECOMMISSION") == 0 &&
+        (strcmp(cur, "STARTING_DECOMMISSION") == 0 || strcmp(cur, "DECOMMISSIONING") == 0 ||
+         strcmp(cur, "DECOMMISSIONED") == 0)) {
+        as_fail(h->out, 409, "%s %s is already %s", noun, id, cur);
+        return;
+    }
+    if (strcmp(target, "FROZEN") == 0 && strcmp(cur, "ACTIVE") != 0) {
+        as_fail(h->out, 409, "%s %s is %s; only an ACTIVE %s can be frozen", noun, id, cur, noun);
+        return;
+    }
+    if (strcmp(target, "ACTIVE") == 0 && strcmp(cur, "ACTIVE") == 0) {
+        as_fail(h->out, 409, "%s %s is already ACTIVE", noun, id);
+        return;
+    }
+    in = json_object();
+    copy_fields(in, h->body, machine_fields, sizeof(machine_fields) / sizeof(machine_fields[0]));
+    json_object_set_new(in, "state", json_string(target));
+    stamp(h, in);
+    ik = as_key(h->cfg->prefix, "/intents/%s/%s", kind, id);
+    as_txn_put(&h->out->txn, ik, in);
+    json_decref(in);
+    free(ik);
+    ok(h, 204, NULL);
+}
+
+/* ---- special operations: input checks only ---------------------------------------- */
+
+static void h_watch(hctx *h)
+{
+    const char *prefix = as_req_query(h->req, "prefix");
+    int64_t rev;
+
+    if (query_int(h, "revision", 0, 0, INT64_MAX, &rev) < 0)
+        return;
+    if (prefix && prefix[0] == '/' && strncmp(prefix, h->cfg->prefix, strlen(h->cfg->prefix)) != 0) {
+        as_fail(h->out, 400, "query parameter prefix: must be under %s", h->cfg->prefix);
+        return;
+    }
+    h->out->kind = AS_RESULT_SPECIAL;
+    h->out->status = 200;
+}
+
+static void h_sandbox(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const char *path = as_req_query(h->req, "path");
+    int64_t v;
+    bool hist;
+
+    if (check_part(h, "task id", tid) < 0)
+        return;
+    if (path) {
+        /* Relative to the sandbox; never above it. */
+        const char *p = path;
+        if (path[0] == '/') {
+            as_fail(h->out, 400, "query parameter path: must be relative to the sandbox");
+            return;
+        }
+        while (*p) {
+            size_t l = strcspn(p, "/");
+            if (l == 2 && p[0] == '.' && p[1] == '.') {
+                as_fail(h->out, 400, "query parameter path: must not leave the sandbox");
+                return;
+            }
+            p += l;
+            if (*p)
+                p++;
+        }
+    }
+    if (h->req->match->op == AS_OP_SANDBOX_READ) {
+        if (!path) {
+            as_fail(h->out, 400, "query parameter path: required");
+            return;
+        }
+        if (query_int(h, "offset", 0, 0, INT64_MAX, &v) < 0 ||
+            query_int(h, "length", 0, 0, INT64_MAX, &v) < 0)
+            return;
+    }
+    if (!as_m_find_task(h->cfg, h->c, tid, &hist)) {
+        as_fail(h->out, 404, "No task with id %s", tid);
+        return;
+    }
+    h->out->kind = AS_RESULT_SPECIAL;
+    h->out->status = 200;
+}
+
+static void h_state(hctx *h)
+{
+    bool ids;
+    if (query_bool(h, "includeRequestIds", &ids) < 0)
+        return;
+    ok(h, 200, as_api_state(h->cfg, h->c, h->req->now, ids));
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req *req,
+                   as_result *out)
+{
+    hctx h = {cfg, cache, req, out, NULL};
+    const char *rid = as_match_param(req->match, "requestId");
+
+    memset(out, 0, sizeof(*out));
+    out->status = 500;
+    switch (req->match->op) {
+    case AS_OP_HEALTHZ:
+    case AS_OP_READYZ:
+    case AS_OP_METRICS:
+        out->kind = AS_RESULT_SPECIAL;
+        out->status = 200;
+        break;
+    case AS_OP_WATCH: h_watch(&h); break;
+    case AS_OP_STATE: h_state(&h); break;
+    case AS_OP_REQ_LIST:
+    case AS_OP_REQ_LIST_ACTIVE:
+    case AS_OP_REQ_LIST_PAUSED:
+    case AS_OP_REQ_LIST_COOLDOWN:
+    case AS_OP_REQ_LIST_FINISHED: h_req_list(&h, req->match->op); break;
+    case AS_OP_REQ_QUEUED_PENDING: h_req_queued_pending(&h); break;
+    case AS_OP_REQ_QUEUED_CLEANUP: h_req_queued_cleanup(&h); break;
+    case AS_OP_REQ_POST: h_req_post(&h); break;
+    case AS_OP_REQ_GET: h_req_get(&h); break;
+    case AS_OP_REQ_DELETE: h_req_delete(&h); break;
+    case AS_OP_REQ_BOUNCE: h_req_bounce(&h); break;
+    case AS_OP_REQ_BOUNCE_CANCEL: h_req_cancel_expiry(&h, "bounce"); break;
+    case AS_OP_REQ_PAUSE: h_req_pause(&h); break;
+    case AS_OP_REQ_PAUSE_CANCEL: h_req_cancel_expiry(&h, "pause"); break;
+    case AS_OP_REQ_UNPAUSE: h_req_unpause(&h); break;
+    case AS_OP_REQ_SCALE: h_req_scale(&h); break;
+    case AS_OP_REQ_SCALE_CANCEL: h_req_cancel_expiry(&h, "scale"); break;
+    case AS_OP_REQ_SKIPHC: h_req_skiphc(&h); break;
+    case AS_OP_REQ_SKIPHC_CANCEL: h_req_cancel_expiry(&h, "skip-healthchecks"); break;
+    case AS_OP_REQ_RUN: h_req_run(&h); break;
+    case AS_OP_REQ_RUN_GET: h_req_run_get(&h); break;
+    case AS_OP_REQ_EXIT_COOLDOWN: h_req_exit_cooldown(&h); break;
+    case AS_OP_DEPLOY_POST: h_deploy_post(&h); break;
+    case AS_OP_DEPLOY_CANCEL: h_deploy_cancel(&h); break;
+    case AS_OP_DEPLOY_PENDING: h_deploy_pending(&h); break;
+    case AS_OP_DEPLOY_UPDATE: h_deploy_update(&h); break;
+    case AS_OP_TASKS_ACTIVE: ok(&h, 200, active_tasks(&h, NULL, false, NULL)); break;
+    case AS_OP_TASKS_ACTIVE_IDS: ok(&h, 200, active_tasks(&h, NULL, true, NULL)); break;
+    case AS_OP_TASKS_ACTIVE_AGENT:
+    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
+        if (check_part(&h, "agent id", as_match_param(req->match, "agentId")) == 0)
+            ok(&h, 200,
+               active_tasks(&h, as_match_param(req->match, "agentId"),
+                            req->match->op == AS_OP_TASKS_ACTIVE_AGENT_IDS, NULL));
+        break;
+    case AS_OP_TASKS_SCHEDULED: ok(&h, 200, scheduled(&h, NULL, false)); break;
+    case AS_OP_TASKS_SCHEDULED_IDS: ok(&h, 200, scheduled(&h, NULL, true)); break;
+    case AS_OP_TASKS_SCHEDULED_REQUEST:
+        if (check_request_id(&h, rid) == 0)
+            ok(&h, 200, scheduled(&h, rid, false));
+        break;
+    case AS_OP_TASKS_SCHEDULED_TASK: h_tasks_scheduled_task(&h, false); break;
+    case AS_OP_TASKS_SCHEDULED_DELETE: h_tasks_scheduled_task(&h, true); break;
+    case AS_OP_TASKS_CLEANING: h_tasks_cleaning(&h); break;
+    case AS_OP_TASKS_IDS_REQUEST:
+        if (need_request(&h, rid))
+            ok(&h, 200, as_m_task_ids_by_status(cfg, cache, rid));
+        break;
+    case AS_OP_TASK_GET: h_task_get(&h); break;
+    case AS_OP_TASK_KILL: h_task_kill(&h); break;
+    case AS_OP_HIST_TASK: h_hist_task(&h); break;
+    case AS_OP_HIST_TASKS: h_hist_tasks(&h); break;
+    case AS_OP_HIST_REQ_TASKS: h_hist_req_tasks(&h, false); break;
+    case AS_OP_HIST_REQ_TASKS_ACTIVE: h_hist_req_tasks(&h, true); break;
+    case AS_OP_HIST_REQ_DEPLOYS: h_hist_req_deploys(&h); break;
+    case AS_OP_HIST_REQ_DEPLOY: h_hist_req_deploy(&h); break;
+    case AS_OP_HIST_REQ_REQUESTS: h_hist_req_requests(&h); break;
+    case AS_OP_SANDBOX_BROWSE:
+    case AS_OP_SANDBOX_READ: h_sandbox(&h); break;
+    case AS_OP_AGENTS_LIST: h_machines_list(&h, "agents"); break;
+    case AS_OP_AGENT_GET: h_machine_get(&h, "agents", "agentId"); break;
+    case AS_OP_AGENT_DECOMMISSION:
+        h_machine_change(&h, "agents", "agentId", "STARTING_DECOMMISSION");
+        break;
+    case AS_OP_AGENT_FREEZE: h_machine_change(&h, "agents", "agentId", "FROZEN"); break;
+    case AS_OP_AGENT_ACTIVATE: h_machine_change(&h, "agents", "agentId", "ACTIVE"); break;
+    case AS_OP_RACKS_LIST: h_machines_list(&h, "racks"); break;
+    case AS_OP_RACK_GET: h_machine_get(&h, "racks", "rackId"); break;
+    case AS_OP_RACK_DECOMMISSION:
+        h_machine_change(&h, "racks", "rackId", "STARTING_DECOMMISSION");
+        break;
+    case AS_OP_RACK_FREEZE: h_machine_change(&h, "racks", "rackId", "FROZEN"); break;
+    case AS_OP_RACK_ACTIVATE: h_machine_change(&h, "racks", "rackId", "ACTIVE"); break;
+    default: as_fail(out, 404, "unknown operation"); break;
+    }
+    json_decref(h.body);
+}
+
+json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id)
+{
+    return as_m_request_parent(cfg, cache, id);
+}

@@ -1,0 +1,150 @@
+/* as_api: the API's operations as pure functions.
+ *
+ * as_api_handle() takes one parsed HTTP request (operation, path parameters,
+ * query, body bytes) and the replica's cache, and returns an as_result: the
+ * status and JSON body to send, and the etcd transaction (compares + puts +
+ * deletes) that must commit before that response may be sent. No I/O and no
+ * clock: the server passes `now` and performs the transaction. If the
+ * transaction's compares fail the server answers 409 instead (someone else
+ * changed the same documents since this replica's cache saw them).
+ *
+ * Keys written (prefix P, see docs/api.md for the full layout):
+ *   P/requests/<id>                         request spec (POST, scale, skip-hc)
+ *   P/deploys/<rid>/<did>                   deploy spec, create-only
+ *   P/intents/requests/<rid>/pause|bounce|exit-cooldown|scale|skip-healthchecks
+ *   P/intents/deploys/<rid>/<did>/submit|cancel|update
+ *   P/intents/agents/<id>, P/intents/racks/<id>   desired machine state
+ *   P/cleanups/<taskId>                     kill intents
+ *   P/runs/<rid>/<runId>                    run-now requests
+ *   P/history/requests/<rid>/<ms>-<rev>     request history events
+ * Everything else (status, tasks, pending, agents, racks, history of tasks
+ * and deploys) is only read. */
+#ifndef AS_API_H
+#define AS_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "apiserver/as_cache.h"
+#include "apiserver/as_route.h"
+
+/* ---- transactions ---------------------------------------------------------- */
+
+/* Compare: the key's mod_revision must equal mod_revision (0 = key absent). */
+typedef struct as_cmp {
+    char *key;
+    int64_t mod_revision;
+} as_cmp;
+
+/* Put value (serialized JSON) at key, or delete key (value NULL). With
+ * prefix set, deletes every key under key (a range delete). */
+typedef struct as_put {
+    char *key;
+    char *value;
+    bool prefix;
+} as_put;
+
+typedef struct as_txn {
+    size_t ncmp, nput;
+    as_cmp *cmp;
+    as_put *put;
+} as_txn;
+
+void as_txn_release(as_txn *t);
+void as_txn_cmp(as_txn *t, const char *key, int64_t mod_revision);
+/* Serializes value compactly with sorted keys (value is borrowed). */
+void as_txn_put(as_txn *t, const char *key, const json_t *value);
+void as_txn_del(as_txn *t, const char *key);
+void as_txn_del_prefix(as_txn *t, const char *prefix);
+
+/* ---- requests and results ----------------------------------------------------- */
+
+typedef struct as_query_kv {
+    char *name, *value;
+} as_query_kv;
+
+typedef struct as_req {
+    unsigned method;            /* as_method bit */
+    const as_match *match;      /* operation and path parameters */
+    const as_query_kv *query;   /* decoded query parameters */
+    size_t nquery;
+    const char *body;           /* NULL when empty */
+    size_t body_len;
+    const char *user;           /* authenticated user or NULL */
+    int64_t now;                /* wall clock, epoch ms */
+    const char *nonce;          /* random hex from the server (generated ids) */
+} as_req;
+
+/* Borrowed value of query parameter name, or NULL. */
+const char *as_req_query(const as_req *r, const char *name);
+
+/* Parses "a=1&b=x%20y" into a new array (caller frees with
+ * as_query_free). Returns -1 on a bad escape. */
+int as_query_parse(const char *qs, as_query_kv **out, size_t *n);
+void as_query_free(as_query_kv *q, size_t n);
+
+/* What the API does for one request. */
+typedef enum {
+    AS_RESULT_JSON = 0, /* send body as JSON (after txn commits if any) */
+    AS_RESULT_TEXT,     /* send text (metrics) */
+    AS_RESULT_SPECIAL,  /* the server handles it (watch, sandbox, metrics) */
+} as_result_kind;
+
+typedef struct as_result {
+    as_result_kind kind;
+    int status;
+    json_t *body;     /* owned; NULL = empty body */
+    char *text;       /* owned; AS_RESULT_TEXT */
+    as_txn txn;       /* writes to commit first; empty = none */
+    /* After the txn commits and the cache has caught up with it, the server
+     * re-renders the body as this request's parent object (so the response
+     * shows the committed state); body is the fallback. NULL: keep body. */
+    char *render_parent;
+} as_result;
+
+void as_result_release(as_result *r);
+
+/* Sets r to an error: status and {"message": ..., "status": ...}; returns
+ * -1 for `return as_fail(...)`. */
+int as_fail(as_result *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- the API --------------------------------------------------------------------- */
+
+typedef struct as_api_config {
+    const char *prefix;   /* "/corral" */
+    size_t max_body;      /* informational; the server enforces it */
+    bool allow_deploy_of_paused; /* Singularity's allowDeployOfPausedRequests */
+    int max_scale_down_unacked;  /* maxScaleDownWithoutAcknowledgement (10) */
+} as_api_config;
+
+/* Runs one operation against the cache. Fills *out (caller releases).
+ * Operations the server handles itself (watch, sandbox, metrics, probes)
+ * come back as AS_RESULT_SPECIAL after their input was validated. */
+void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req *req,
+                   as_result *out);
+
+/* Applies t to the cache as etcd would at revision rev (compares are not
+ * checked). For tests and for a backend-less dry run. */
+void as_cache_apply_txn(as_cache *c, const as_txn *t, int64_t rev);
+/* True if every compare of t holds against the cache. */
+bool as_txn_compares_hold(const as_cache *c, const as_txn *t);
+
+/* Key helpers (caller frees). */
+char *as_key(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* SingularityState for /api/state (caller owns); see sheet 6.3. */
+json_t *as_api_state(const as_api_config *cfg, const as_cache *cache, int64_t now,
+                     bool include_request_ids);
+
+/* Appends Prometheus text about the objects in the cache (requests by
+ * state, tasks by state, pending tasks, pending deploys, cleanups, agents). */
+struct cr_buf;
+void as_api_metrics(const as_api_config *cfg, const as_cache *cache, struct cr_buf *out);
+
+/* The request parent object of request id, or NULL if unknown (caller owns). */
+json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id);
+
+#endif

@@ -1,0 +1,267 @@
+#include "apiserver/as_config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+typedef enum { T_STR, T_BOOL, T_SIZE, T_LONG } type;
+
+typedef struct setting {
+    const char *name;
+    type t;
+    size_t off;
+} setting;
+
+#define S(name, t, field) {name, t, offsetof(as_config, field)}
+static const setting settings[] = {
+    S("listen", T_STR, listen),
+    S("etcd-endpoints", T_STR, etcd_endpoints),
+    S("mesos-master", T_STR, mesos_master),
+    S("prefix", T_STR, prefix),
+    S("replica-id", T_STR, replica_id),
+    S("log-level", T_STR, log_level),
+    S("max-body-bytes", T_SIZE, max_body_bytes),
+    S("etcd-ca-file", T_STR, etcd_ca_file),
+    S("etcd-cert-file", T_STR, etcd_cert_file),
+    S("etcd-key-file", T_STR, etcd_key_file),
+    S("etcd-insecure", T_BOOL, etcd_insecure),
+    S("etcd-username", T_STR, etcd_username),
+    S("etcd-password", T_STR, etcd_password),
+    S("etcd-timeout-ms", T_LONG, etcd_timeout_ms),
+    S("executor-path", T_STR, executor_path),
+    S("framework-name", T_STR, framework_name),
+    S("allow-deploy-of-paused-requests", T_BOOL, allow_deploy_of_paused),
+    S("leader-lease-ttl", T_LONG, lease_ttl_s),
+    S("help", T_BOOL, help),
+};
+#undef S
+
+const char *as_config_usage(void)
+{
+    return "usage: corrald [options]\n"
+           "\n"
+           "Serves Corral's Singularity-compatible API from etcd; the elected leader also\n"
+           "runs the controllers and the Mesos bridge.\n"
+           "\n"
+           "  --listen HOST:PORT            API address (127.0.0.1:7099)\n"
+           "  --etcd-endpoints URLS         comma-separated etcd client URLs\n"
+           "                                (http://127.0.0.1:2379)\n"
+           "  --mesos-master URLS           comma-separated Mesos master URLs; without it\n"
+           "                                this replica serves the API only\n"
+           "  --prefix PATH                 etcd key prefix (/corral)\n"
+           "  --config FILE                 read settings from FILE (name: value lines;\n"
+           "                                flags given on the command line win)\n"
+           "  --replica-id ID               name of this replica (hostname:port)\n"
+           "  --log-level LEVEL             debug, info, warn or error (info)\n"
+           "  --max-body-bytes N            larger request bodies get a 400 (1048576)\n"
+           "  --etcd-ca-file FILE           TLS: CA bundle for etcd\n"
+           "  --etcd-cert-file FILE         TLS: client certificate for etcd\n"
+           "  --etcd-key-file FILE          TLS: client key for etcd\n"
+           "  --etcd-insecure               TLS: do not verify etcd's certificate\n"
+           "  --etcd-username USER          etcd authentication\n"
+           "  --etcd-password PASS          etcd authentication\n"
+           "  --etcd-timeout-ms N           per-call etcd deadline (5000)\n"
+           "  --executor-path PATH          corral-executor path given to the bridge\n"
+           "  --framework-name NAME         Mesos framework name (corral)\n"
+           "  --allow-deploy-of-paused-requests\n"
+           "                                accept deploys of paused requests\n"
+           "  --leader-lease-ttl SECONDS    leader lease TTL (10)\n"
+           "  --help                        print this help\n";
+}
+
+void as_config_init(as_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen = xstrdup("127.0.0.1:7099");
+    c->etcd_endpoints = xstrdup("http://127.0.0.1:2379");
+    c->prefix = xstrdup("/corral");
+    c->log_level = xstrdup("info");
+    c->framework_name = xstrdup("corral");
+    c->max_body_bytes = 1024 * 1024;
+    c->etcd_timeout_ms = 5000;
+    c->lease_ttl_s = 10;
+}
+
+void as_config_release(as_config *c)
+{
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+        if (settings[i].t == T_STR)
+            free(*(char **)((char *)c + settings[i].off));
+    memset(c, 0, sizeof(*c));
+}
+
+int as_config_set(as_config *c, const char *name, const char *value, const char *where,
+                  cr_err *err)
+{
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        const setting *s = &settings[i];
+        void *p = (char *)c + s->off;
+        char *end;
+        long long v;
+
+        if (strcmp(s->name, name) != 0)
+            continue;
+        switch (s->t) {
+        case T_STR:
+            if (!value || !*value)
+                return cr_error(err, CR_EINVAL, "%s: %s needs a value", where, name);
+            free(*(char **)p);
+            *(char **)p = xstrdup(value);
+            return 0;
+        case T_BOOL:
+            if (!value || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+                strcmp(value, "1") == 0)
+                *(bool *)p = true;
+            else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                     strcmp(value, "0") == 0)
+                *(bool *)p = false;
+            else
+                return cr_error(err, CR_EINVAL, "%s: %s must be true or false, not '%s'",
+                                where, name, value);
+            return 0;
+        case T_SIZE:
+        case T_LONG:
+            if (!value || !*value)
+                return cr_error(err, CR_EINVAL, "%s: %s needs a value", where, name);
+            errno = 0;
+            v = strtoll(value, &end, 10);
+            if (errno || *end || v <= 0)
+                return cr_error(err, CR_EINVAL, "%s: %s must be a positive integer, not '%s'",
+                                where, name, value);
+            if (s->t == T_SIZE)
+                *(size_t *)p = (size_t)v;
+            else
+                *(long *)p = (long)v;
+            return 0;
+        }
+    }
+    return cr_error(err, CR_EINVAL, "%s: unknown setting '%s'", where, name);
+}
+
+static bool is_bool(const char *name)
+{
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return settings[i].t == T_BOOL;
+    return false;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    if (e - s >= 2 && (*s == '"' || *s == '\'') && e[-1] == *s) {
+        e[-1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+int as_config_parse_file(as_config *c, const char *text, const char *file, cr_err *err)
+{
+    char *copy = xstrdup(text), *line = copy, *next;
+    int lineno = 0, rc = 0;
+
+    for (; line; line = next) {
+        char *sep, where[512];
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash && (hash == line || isspace((unsigned char)hash[-1])))
+            *hash = '\0';
+        line = trim(line);
+        if (!*line || strcmp(line, "---") == 0)
+            continue;
+        snprintf(where, sizeof(where), "%s:%d", file, lineno);
+        sep = strpbrk(line, ":=");
+        /* "listen: host:port": the first ':' or '=' separates. */
+        if (!sep) {
+            rc = cr_error(err, CR_EINVAL, "%s: expected 'name: value'", where);
+            break;
+        }
+        *sep = '\0';
+        if (as_config_set(c, trim(line), trim(sep + 1), where, err) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+int as_config_parse_args(as_config *c, int argc, char **argv, const char **config_file,
+                         cr_err *err)
+{
+    if (config_file)
+        *config_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *value = NULL;
+        char name[128];
+        const char *eq;
+
+        if (strcmp(a, "-h") == 0)
+            a = "--help";
+        if (strncmp(a, "--", 2) != 0)
+            return cr_error(err, CR_EINVAL, "unexpected argument '%s' (try --help)", a);
+        a += 2;
+        eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
+            value = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", a);
+            if (!is_bool(name)) {
+                if (i + 1 >= argc)
+                    return cr_error(err, CR_EINVAL, "--%s needs a value", name);
+                value = argv[++i];
+            }
+        }
+        if (strcmp(name, "config") == 0) {
+            if (!value || !*value)
+                return cr_error(err, CR_EINVAL, "--config needs a file name");
+            if (config_file)
+                *config_file = value;
+            continue;
+        }
+        char where[160];
+        snprintf(where, sizeof(where), "--%s", name);
+        if (as_config_set(c, name, value, where, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int as_config_validate(const as_config *c, cr_err *err)
+{
+    const char *colon = strrchr(c->listen, ':');
+
+    if (!colon || colon == c->listen || !colon[1])
+        return cr_error(err, CR_EINVAL, "listen: '%s' is not host:port", c->listen);
+    if (c->prefix[0] != '/' || (strlen(c->prefix) > 1 && c->prefix[strlen(c->prefix) - 1] == '/'))
+        return cr_error(err, CR_EINVAL, "prefix: '%s' must start with '/' and not end with one",
+                        c->prefix);
+    if (strncmp(c->etcd_endpoints, "http://", 7) != 0 &&
+        strncmp(c->etcd_endpoints, "https://", 8) != 0)
+        return cr_error(err, CR_EINVAL, "etcd-endpoints: '%s' must be http(s) URLs",
+                        c->etcd_endpoints);
+    if (c->mesos_master && strncmp(c->mesos_master, "http://", 7) != 0 &&
+        strncmp(c->mesos_master, "https://", 8) != 0)
+        return cr_error(err, CR_EINVAL, "mesos-master: '%s' must be http(s) URLs",
+                        c->mesos_master);
+    if (strcmp(c->log_level, "debug") != 0 && strcmp(c->log_level, "info") != 0 &&
+        strcmp(c->log_level, "warn") != 0 && strcmp(c->log_level, "error") != 0)
+        return cr_error(err, CR_EINVAL, "log-level: '%s' is not debug, info, warn or error",
+                        c->log_level);
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* as_config: corrald's settings, from a config file and the command line
+ * (flags win). Pure: parsing only, unit tested.
+ *
+ * The file holds one setting per line, named like the long flags without
+ * the dashes, as `name: value` or `name = value` (so a flat YAML file
+ * works); `#` starts a comment; quotes around a value are removed:
+ *
+ *     listen: 127.0.0.1:7099
+ *     etcd-endpoints: http://10.0.0.1:2379,http://10.0.0.2:2379
+ *     mesos-master: http://10.0.0.5:5050
+ *     prefix: /corral
+ *
+ * Errors name the place: "corrald.yaml:3: unknown setting 'lisen'". */
+#ifndef AS_CONFIG_H
+#define AS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+
+typedef struct as_config {
+    char *listen;          /* "127.0.0.1:7099" */
+    char *etcd_endpoints;  /* "http://127.0.0.1:2379" */
+    char *mesos_master;    /* NULL: no Mesos bridge (API-only replica) */
+    char *prefix;          /* "/corral" */
+    char *replica_id;      /* default: hostname:port */
+    char *log_level;       /* "info" */
+    size_t max_body_bytes; /* 1 MiB */
+    char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
+    bool etcd_insecure;
+    char *etcd_username, *etcd_password;
+    char *executor_path;   /* passed to the bridge */
+    char *framework_name;  /* "corral" */
+    bool allow_deploy_of_paused;
+    long etcd_timeout_ms;  /* 5000 */
+    long lease_ttl_s;      /* leader lease TTL, 10 */
+    bool help;
+} as_config;
+
+/* Fills defaults. */
+void as_config_init(as_config *c);
+void as_config_release(as_config *c);
+
+/* Sets one setting by name ("listen", "max-body-bytes", ...). where names
+ * the source for errors ("--listen", "corrald.yaml:3"). */
+int as_config_set(as_config *c, const char *name, const char *value, const char *where,
+                  cr_err *err);
+
+/* Parses a config file's text (file is its name, for messages). */
+int as_config_parse_file(as_config *c, const char *text, const char *file, cr_err *err);
+
+/* Parses argv (argv[0] skipped): "--name value" or "--name=value"; boolean
+ * flags take no value. Returns 0, or -1 with err set. If --config FILE is
+ * given its path is returned in *config_file (borrowed from argv) so the
+ * caller can read it and then re-apply argv on top. */
+int as_config_parse_args(as_config *c, int argc, char **argv, const char **config_file,
+                         cr_err *err);
+
+/* Checks required settings and values. */
+int as_config_validate(const as_config *c, cr_err *err);
+
+/* The --help text (static). */
+const char *as_config_usage(void);
+
+#endif

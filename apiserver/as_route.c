@@ -1,0 +1,321 @@
+#include "apiserver/as_route.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+typedef struct {
+    unsigned methods;
+    const char *pattern;
+    as_op op;
+} route;
+
+#define RQ "/api/requests/request/{requestId}"
+/* Order does not matter: the most literal match wins (see score()). */
+static const route routes[] = {
+    {AS_GET, "/healthz", AS_OP_HEALTHZ},
+    {AS_GET, "/readyz", AS_OP_READYZ},
+    {AS_GET, "/metrics", AS_OP_METRICS},
+    {AS_GET, "/api/metrics", AS_OP_METRICS},
+    {AS_GET, "/api/watch", AS_OP_WATCH},
+    {AS_GET, "/api/state", AS_OP_STATE},
+
+    {AS_GET, "/api/requests", AS_OP_REQ_LIST},
+    {AS_POST, "/api/requests", AS_OP_REQ_POST},
+    {AS_GET, "/api/requests/active", AS_OP_REQ_LIST_ACTIVE},
+    {AS_GET, "/api/requests/paused", AS_OP_REQ_LIST_PAUSED},
+    {AS_GET, "/api/requests/cooldown", AS_OP_REQ_LIST_COOLDOWN},
+    {AS_GET, "/api/requests/finished", AS_OP_REQ_LIST_FINISHED},
+    {AS_GET, "/api/requests/queued/pending", AS_OP_REQ_QUEUED_PENDING},
+    {AS_GET, "/api/requests/queued/cleanup", AS_OP_REQ_QUEUED_CLEANUP},
+    {AS_GET, RQ, AS_OP_REQ_GET},
+    {AS_DELETE, RQ, AS_OP_REQ_DELETE},
+    {AS_POST, RQ "/bounce", AS_OP_REQ_BOUNCE},
+    {AS_DELETE, RQ "/bounce", AS_OP_REQ_BOUNCE_CANCEL},
+    {AS_POST, RQ "/pause", AS_OP_REQ_PAUSE},
+    {AS_DELETE, RQ "/pause", AS_OP_REQ_PAUSE_CANCEL},
+    {AS_POST, RQ "/unpause", AS_OP_REQ_UNPAUSE},
+    {AS_PUT, RQ "/scale", AS_OP_REQ_SCALE},
+    {AS_DELETE, RQ "/scale", AS_OP_REQ_SCALE_CANCEL},
+    {AS_PUT, RQ "/skip-healthchecks", AS_OP_REQ_SKIPHC},
+    {AS_DELETE, RQ "/skip-healthchecks", AS_OP_REQ_SKIPHC_CANCEL},
+    {AS_PUT, RQ "/skipHealthchecks", AS_OP_REQ_SKIPHC},
+    {AS_DELETE, RQ "/skipHealthchecks", AS_OP_REQ_SKIPHC_CANCEL},
+    {AS_POST, RQ "/run", AS_OP_REQ_RUN},
+    {AS_GET, RQ "/run/{runId}", AS_OP_REQ_RUN_GET},
+    {AS_POST, RQ "/exit-cooldown", AS_OP_REQ_EXIT_COOLDOWN},
+
+    {AS_POST, "/api/deploys", AS_OP_DEPLOY_POST},
+    {AS_DELETE, "/api/deploys/deploy/{deployId}/request/{requestId}", AS_OP_DEPLOY_CANCEL},
+    {AS_GET, "/api/deploys/pending", AS_OP_DEPLOY_PENDING},
+    {AS_POST, "/api/deploys/update", AS_OP_DEPLOY_UPDATE},
+
+    {AS_GET, "/api/tasks/active", AS_OP_TASKS_ACTIVE},
+    {AS_GET, "/api/tasks/active/ids", AS_OP_TASKS_ACTIVE_IDS},
+    {AS_GET, "/api/tasks/active/agent/{agentId}", AS_OP_TASKS_ACTIVE_AGENT},
+    {AS_GET, "/api/tasks/active/agent/{agentId}/ids", AS_OP_TASKS_ACTIVE_AGENT_IDS},
+    {AS_GET, "/api/tasks/active/slave/{agentId}", AS_OP_TASKS_ACTIVE_AGENT},
+    {AS_GET, "/api/tasks/active/slave/{agentId}/ids", AS_OP_TASKS_ACTIVE_AGENT_IDS},
+    {AS_GET, "/api/tasks/scheduled", AS_OP_TASKS_SCHEDULED},
+    {AS_GET, "/api/tasks/scheduled/ids", AS_OP_TASKS_SCHEDULED_IDS},
+    {AS_GET, "/api/tasks/scheduled/request/{requestId}", AS_OP_TASKS_SCHEDULED_REQUEST},
+    {AS_GET, "/api/tasks/scheduled/task/{pendingTaskId}", AS_OP_TASKS_SCHEDULED_TASK},
+    {AS_DELETE, "/api/tasks/scheduled/task/{pendingTaskId}", AS_OP_TASKS_SCHEDULED_DELETE},
+    {AS_GET, "/api/tasks/cleaning", AS_OP_TASKS_CLEANING},
+    {AS_GET, "/api/tasks/ids/request/{requestId}", AS_OP_TASKS_IDS_REQUEST},
+    {AS_GET, "/api/tasks/task/{taskId}", AS_OP_TASK_GET},
+    {AS_DELETE, "/api/tasks/task/{taskId}", AS_OP_TASK_KILL},
+
+    {AS_GET, "/api/history/task/{taskId}", AS_OP_HIST_TASK},
+    {AS_GET, "/api/history/tasks", AS_OP_HIST_TASKS},
+    {AS_GET, "/api/history/request/{requestId}/tasks", AS_OP_HIST_REQ_TASKS},
+    {AS_GET, "/api/history/request/{requestId}/tasks/active", AS_OP_HIST_REQ_TASKS_ACTIVE},
+    {AS_GET, "/api/history/request/{requestId}/deploys", AS_OP_HIST_REQ_DEPLOYS},
+    {AS_GET, "/api/history/request/{requestId}/deploy/{deployId}", AS_OP_HIST_REQ_DEPLOY},
+    {AS_GET, "/api/history/request/{requestId}/requests", AS_OP_HIST_REQ_REQUESTS},
+
+    {AS_GET, "/api/sandbox/{taskId}/browse", AS_OP_SANDBOX_BROWSE},
+    {AS_GET, "/api/sandbox/{taskId}/read", AS_OP_SANDBOX_READ},
+
+    {AS_GET, "/api/agents", AS_OP_AGENTS_LIST},
+    {AS_GET, "/api/agents/agent/{agentId}", AS_OP_AGENT_GET},
+    {AS_POST, "/api/agents/agent/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION},
+    {AS_POST, "/api/agents/agent/{agentId}/freeze", AS_OP_AGENT_FREEZE},
+    {AS_POST, "/api/agents/agent/{agentId}/activate", AS_OP_AGENT_ACTIVATE},
+    {AS_GET, "/api/slaves", AS_OP_AGENTS_LIST},
+    {AS_GET, "/api/slaves/slave/{agentId}", AS_OP_AGENT_GET},
+    {AS_POST, "/api/slaves/slave/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION},
+    {AS_POST, "/api/slaves/slave/{agentId}/freeze", AS_OP_AGENT_FREEZE},
+    {AS_POST, "/api/slaves/slave/{agentId}/activate", AS_OP_AGENT_ACTIVATE},
+    {AS_GET, "/api/racks", AS_OP_RACKS_LIST},
+    {AS_GET, "/api/racks/rack/{rackId}", AS_OP_RACK_GET},
+    {AS_POST, "/api/racks/rack/{rackId}/decommission", AS_OP_RACK_DECOMMISSION},
+    {AS_POST, "/api/racks/rack/{rackId}/freeze", AS_OP_RACK_FREEZE},
+    {AS_POST, "/api/racks/rack/{rackId}/activate", AS_OP_RACK_ACTIVATE},
+};
+#undef RQ
+
+static const char *op_names[] = {
+    "none",
+#define AS_OP_STR(name) #name,
+    AS_OPS(AS_OP_STR)
+#undef AS_OP_STR
+};
+
+const char *as_op_name(as_op op)
+{
+    if ((int)op < 0 || op >= AS_OP__COUNT)
+        return "unknown";
+    /* Skip the "AS_OP_" prefix. */
+    return op == AS_OP_NONE ? op_names[0] : op_names[op] + 6;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+char *as_pct_decode(const char *s, size_t len)
+{
+    char *out = xmalloc(len + 1);
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            int hi, lo;
+            if (i + 2 >= len)
+                goto bad;
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                goto bad;
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+/* Splits path into segments (pointers into path, lengths). Returns the count
+ * or -1 when there are too many or the path is not absolute. Empty segments
+ * (a trailing slash, "//") are dropped. */
+#define MAX_SEGS 12
+static int split(const char *path, const char **seg, size_t *len)
+{
+    int n = 0;
+
+    if (path[0] != '/')
+        return -1;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (n == MAX_SEGS)
+            return -1;
+        seg[n] = p;
+        len[n] = l;
+        n++;
+        p += l;
+    }
+    return n;
+}
+
+/* Returns the number of literal segments if pattern matches the path's
+ * segments, else -1. */
+static int score(const char *pattern, const char **seg, const size_t *len, int n)
+{
+    const char *ps[MAX_SEGS];
+    size_t pl[MAX_SEGS];
+    int pn = split(pattern, ps, pl), lit = 0;
+
+    if (pn != n)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (ps[i][0] == '{') {
+            if (len[i] == 0)
+                return -1;
+            continue;
+        }
+        if (pl[i] != len[i] || memcmp(ps[i], seg[i], len[i]) != 0)
+            return -1;
+        lit++;
+    }
+    return lit;
+}
+
+static void fill_params(const char *pattern, const char **seg, const size_t *len, as_match *m)
+{
+    static const struct {
+        const char *p;
+        const char *name;
+    } names[] = {{"{requestId}", "requestId"},
+                 {"{deployId}", "deployId"},
+                 {"{taskId}", "taskId"},
+                 {"{pendingTaskId}", "pendingTaskId"},
+                 {"{runId}", "runId"},
+                 {"{agentId}", "agentId"},
+                 {"{rackId}", "rackId"}};
+    const char *ps[MAX_SEGS];
+    size_t pl[MAX_SEGS];
+    int pn = split(pattern, ps, pl);
+
+    for (int i = 0; i < pn && m->nparams < AS_ROUTE_MAX_PARAMS; i++) {
+        if (ps[i][0] != '{')
+            continue;
+        const char *name = "param";
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (strncmp(ps[i], names[k].p, pl[i]) == 0 && strlen(names[k].p) == pl[i])
+                name = names[k].name;
+        m->names[m->nparams] = name;
+        m->values[m->nparams] = as_pct_decode(seg[i], len[i]);
+        m->nparams++;
+    }
+}
+
+as_route_rc as_route_match(unsigned method, const char *path, as_match *m)
+{
+    const char *seg[MAX_SEGS];
+    size_t len[MAX_SEGS];
+    int n, best = -1, best_score = -1;
+
+    memset(m, 0, sizeof(*m));
+    n = split(path, seg, len);
+    if (n < 0)
+        return AS_ROUTE_NOT_FOUND;
+    if (method == AS_HEAD)
+        method = AS_GET;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        int s = score(routes[i].pattern, seg, len, n);
+        if (s < 0)
+            continue;
+        /* Only the most literal pattern family decides 404 vs 405. */
+        if (s > best_score) {
+            best_score = s;
+            m->allowed = 0;
+            best = -1;
+        }
+        if (s < best_score)
+            continue;
+        m->allowed |= routes[i].methods;
+        if ((routes[i].methods & method) && best < 0)
+            best = (int)i;
+    }
+    if (best_score < 0)
+        return AS_ROUTE_NOT_FOUND;
+    if (best < 0)
+        return AS_ROUTE_BAD_METHOD;
+    m->op = routes[best].op;
+    fill_params(routes[best].pattern, seg, len, m);
+    for (int i = 0; i < m->nparams; i++)
+        if (!m->values[i])
+            return AS_ROUTE_NOT_FOUND; /* undecodable parameter */
+    return AS_ROUTE_OK;
+}
+
+void as_match_release(as_match *m)
+{
+    for (int i = 0; i < m->nparams; i++)
+        free(m->values[i]);
+    m->nparams = 0;
+}
+
+const char *as_match_param(const as_match *m, const char *name)
+{
+    for (int i = 0; i < m->nparams; i++)
+        if (strcmp(m->names[i], name) == 0)
+            return m->values[i];
+    return NULL;
+}
+
+const char *as_method_name(unsigned method)
+{
+    switch (method) {
+    case AS_GET: return "GET";
+    case AS_POST: return "POST";
+    case AS_PUT: return "PUT";
+    case AS_DELETE: return "DELETE";
+    case AS_HEAD: return "HEAD";
+    default: return "?";
+    }
+}
+
+void as_methods_format(unsigned methods, char *out, size_t size)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (unsigned bit = AS_GET; bit <= AS_DELETE; bit <<= 1) {
+        if (!(methods & bit))
+            continue;
+        int w = snprintf(out + o, size - o, "%s%s", o ? ", " : "", as_method_name(bit));
+        if (w < 0 || (size_t)w >= size - o)
+            return;
+        o += (size_t)w;
+    }
+}
+
+unsigned as_method_parse(const char *s)
+{
+    static const char *names[] = {"GET", "POST", "PUT", "DELETE", "HEAD"};
+    for (unsigned i = 0; i < 5; i++)
+        if (strcmp(s, names[i]) == 0)
+            return 1u << i;
+    return 0;
+}

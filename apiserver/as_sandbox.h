@@ -1,0 +1,66 @@
+/* as_sandbox: GET /api/sandbox/{taskId}/browse|read, proxied to the Mesos
+ * agent's /files API (what Singularity does), never outside the task's
+ * sandbox directory.
+ *
+ * Flow: the task document names the agent (P/agents/<agentId> gives its
+ * address) and, if the bridge recorded it, the sandbox "directory";
+ * otherwise the agent's /state is asked for the executor's directory. Then
+ * /files/browse or /files/read is called and the answer reshaped as
+ * SingularitySandbox or a file chunk {data, offset, nextOffset}.
+ *
+ * The pure helpers below are unit tested; as_sandbox_serve does the I/O. */
+#ifndef AS_SANDBOX_H
+#define AS_SANDBOX_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "apiserver/as_api.h"
+#include "apiserver/as_cache.h"
+#include "base/httpc.h"
+
+struct event_base;
+struct evhttp_request;
+typedef struct as_sandbox as_sandbox;
+
+/* Delivers the answer (status and JSON body, borrowed). */
+typedef void (*as_sandbox_reply)(void *arg, struct evhttp_request *req, int64_t started,
+                                 int status, const json_t *body);
+
+as_sandbox *as_sandbox_new(struct event_base *base, cr_http *http, const as_cache *cache,
+                           const char *prefix, long timeout_ms, as_sandbox_reply reply,
+                           void *arg);
+/* Cancels calls in flight (their clients get no answer). NULL is a no-op. */
+void as_sandbox_free(as_sandbox *sb);
+
+/* Serves one browse/read whose input as_api_handle already checked. */
+void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *ar,
+                      int64_t started);
+
+/* ---- pure helpers ---- */
+
+/* "http://host:port" of an agent document (the bridge's "agentUrl", a Mesos
+ * URL object "url", "pid" "slave(1)@ip:port", or "hostname"/"host" and
+ * "port"); falls back to the task's
+ * hostname and port 5051. Caller frees; NULL if nothing names a host. */
+char *as_sandbox_agent_base(const json_t *agent, const json_t *task);
+
+/* The sandbox directory of an executor in an agent's /state answer, looked
+ * up by framework id (may be NULL: any) and executor id, in executors and
+ * completed_executors. Borrowed from state, or NULL. */
+const char *as_sandbox_find_dir(const json_t *state, const char *framework_id,
+                                const char *executor_id);
+
+/* Joins the sandbox root and a checked relative path ("" or NULL = root).
+ * Caller frees. */
+char *as_sandbox_join(const char *root, const char *rel);
+
+/* SingularitySandbox from a /files/browse answer (array of {path, size,
+ * mtime, mode, ...}). Caller owns. */
+json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const char *rel,
+                                const char *host);
+/* {data, offset, nextOffset} from a /files/read answer {data, offset}. */
+json_t *as_sandbox_shape_read(const json_t *chunk);
+
+#endif

@@ -1,0 +1,740 @@
+/* evhttp plumbing of the API. Everything decided here is about HTTP and
+ * I/O; what an operation means lives in as_api.c. */
+#include "apiserver/as_server.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "apiserver/as_api.h"
+#include "apiserver/as_route.h"
+#include "apiserver/as_sandbox.h"
+#include "base/clock.h"
+#include "base/xalloc.h"
+
+#define DEFAULT_MAX_BODY (1024 * 1024)
+#define SSE_PING_S 15
+
+/* A response waiting for its transaction and then for the cache. */
+typedef struct pending {
+    as_server *srv;
+    struct evhttp_request *req; /* NULL once the client went away */
+    as_result result;
+    as_op op;
+    int64_t started;  /* mono ms */
+    int64_t wait_rev; /* 0 while the txn is in flight */
+    struct event *timer;
+    struct pending *prev, *next;
+} pending;
+
+/* A /api/watch client. */
+typedef struct sse {
+    as_server *srv;
+    struct evhttp_request *req;
+    store_watch *watch;
+    struct event *ping;
+    struct sse *prev, *next;
+} sse;
+
+typedef struct op_stats {
+    uint64_t by_class[6]; /* 1xx..5xx by status / 100 */
+    uint64_t count;
+    double seconds;
+} op_stats;
+
+struct as_server {
+    struct event_base *base;
+    struct evhttp *http;
+    store *st;
+    cr_http *hc;
+    as_cache *cache;
+    as_server_config cfg;
+    char *prefix, *listen, *replica_id;
+    as_api_config api;
+    int port;
+    bool leader, mesos_connected;
+    int64_t started_wall;
+    pending *waiting;
+    sse *watchers;
+    size_t nwatchers;
+    as_sandbox *sandbox;
+    as_metrics_hook hook;
+    void *hook_arg;
+    uint64_t nonce_seq;
+    op_stats ops[AS_OP__COUNT];
+    uint64_t txn_ok, txn_conflict, txn_error;
+    double txn_seconds;
+};
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+static void record(as_server *s, as_op op, int status, int64_t started)
+{
+    op_stats *o = &s->ops[op < AS_OP__COUNT ? op : AS_OP_NONE];
+    int cls = status / 100;
+    o->by_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+    o->count++;
+    o->seconds += (double)(cr_mono_ms() - started) / 1000.0;
+}
+
+/* Sends body (may be NULL: empty) as JSON with status. */
+static void send_json(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                      int status, const json_t *body)
+{
+    struct evbuffer *buf = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+    if (body && status != 204) {
+        char *txt = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        evbuffer_add(buf, txt, strlen(txt));
+        evbuffer_add(buf, "\n", 1);
+        free(txt);
+        evhttp_add_header(h, "Content-Type", "application/json");
+    }
+    evhttp_send_reply(req, status, reason(status), buf);
+    evbuffer_free(buf);
+    record(s, op, status, started);
+}
+
+static void send_error(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                       int status, const char *msg)
+{
+    json_t *b = json_pack("{s:s, s:i}", "message", msg, "status", status);
+    send_json(s, req, op, started, status, b);
+    json_decref(b);
+}
+
+static void send_text(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                      int status, const char *ctype, const char *text, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, text, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_send_reply(req, status, reason(status), buf);
+    evbuffer_free(buf);
+    record(s, op, status, started);
+}
+
+/* ---- waiting for writes --------------------------------------------------------- */
+
+static void pending_free(pending *p)
+{
+    as_server *s = p->srv;
+
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (s->waiting == p)
+        s->waiting = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    if (p->req)
+        evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
+    if (p->timer)
+        event_free(p->timer);
+    store_cancel(s->st, p);
+    as_result_release(&p->result);
+    free(p);
+}
+
+static void pending_finish(pending *p)
+{
+    as_server *s = p->srv;
+
+    if (p->req) {
+        if (p->result.render_parent) {
+            json_t *parent = as_api_request_parent(&s->api, s->cache, p->result.render_parent);
+            if (parent) {
+                json_decref(p->result.body);
+                p->result.body = parent;
+            }
+        }
+        evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
+        send_json(s, p->req, p->op, p->started, p->result.status, p->result.body);
+        p->req = NULL;
+    }
+    pending_free(p);
+}
+
+static void on_client_gone(struct evhttp_connection *conn, void *arg)
+{
+    pending *p = arg;
+    p->req = NULL; /* evhttp frees the request; finish quietly */
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    pending *p = arg;
+    /* Committed but not yet visible here: answer anyway (the fallback body
+     * already reflects the write). */
+    cr_warn(p->srv->cfg.log, "cache did not reach revision %lld in time",
+            (long long)p->wait_rev);
+    pending_finish(p);
+}
+
+void as_server_cache_advanced(as_server *s, int64_t revision)
+{
+    pending *p = s->waiting, *next;
+    for (; p; p = next) {
+        next = p->next;
+        if (p->wait_rev > 0 && revision >= p->wait_rev)
+            pending_finish(p);
+    }
+}
+
+static void on_committed(void *arg, const store_result *res, const cr_err *err)
+{
+    pending *p = arg;
+    as_server *s = p->srv;
+    long wait = s->cfg.write_wait_ms > 0 ? s->cfg.write_wait_ms : 5000;
+    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+
+    s->txn_seconds += (double)(cr_mono_ms() - p->started) / 1000.0;
+    if (err) {
+        s->txn_error++;
+        cr_warn(s->cfg.log, "api write failed: %s", cr_err_msg(err));
+        as_fail(&p->result, err->code == CR_ETOOLARGE ? 400 : 503, "etcd write failed: %s",
+                cr_err_msg(err));
+        pending_finish(p);
+        return;
+    }
+    if (!res->succeeded) {
+        s->txn_conflict++;
+        as_fail(&p->result, 409,
+                "conflict: the objects this call changes were changed concurrently; "
+                "read them again and retry");
+        pending_finish(p);
+        return;
+    }
+    s->txn_ok++;
+    p->wait_rev = res->revision;
+    if (as_cache_revision(s->cache) >= p->wait_rev) {
+        pending_finish(p);
+        return;
+    }
+    p->timer = evtimer_new(s->base, on_wait_timeout, p);
+    evtimer_add(p->timer, &tv);
+}
+
+static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                   as_result *r)
+{
+    pending *p = xcalloc(1, sizeof(*p));
+    store_txn *t = store_txn_new();
+    cr_err err;
+
+    p->srv = s;
+    p->req = req;
+    p->op = op;
+    p->started = started;
+    p->result = *r;
+    memset(r, 0, sizeof(*r));
+    p->next = s->waiting;
+    if (s->waiting)
+        s->waiting->prev = p;
+    s->waiting = p;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_gone, p);
+    for (size_t i = 0; i < p->result.txn.ncmp; i++)
+        store_txn_if_mod(t, p->result.txn.cmp[i].key, STORE_EQ, p->result.txn.cmp[i].mod_revision);
+    for (size_t i = 0; i < p->result.txn.nput; i++) {
+        const as_put *w = &p->result.txn.put[i];
+        if (w->value)
+            store_txn_put(t, STORE_THEN, w->key, w->value, strlen(w->value), NULL);
+        else
+            store_txn_delete(t, STORE_THEN, w->key, w->prefix);
+    }
+    if (store_txn_commit(s->st, t, on_committed, p, &err) < 0) {
+        s->txn_error++;
+        as_fail(&p->result, err.code == CR_ETOOLARGE ? 400 : 503, "etcd write failed: %s",
+                cr_err_msg(&err));
+        pending_finish(p);
+    }
+}
+
+/* ---- /api/watch -------------------------------------------------------------------- */
+
+static void sse_free(sse *w)
+{
+    as_server *s = w->srv;
+
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (s->watchers == w)
+        s->watchers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    s->nwatchers--;
+    store_watch_free(w->watch);
+    if (w->ping)
+        event_free(w->ping);
+    free(w);
+}
+
+static void sse_end(sse *w)
+{
+    if (w->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        evhttp_send_reply_end(w->req);
+        w->req = NULL;
+    }
+    sse_free(w);
+}
+
+static void sse_send(sse *w, const char *event, int64_t id, const json_t *data)
+{
+    struct evbuffer *buf = evbuffer_new();
+    char *txt = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+
+    if (id > 0)
+        evbuffer_add_printf(buf, "id: %" PRId64 "\n", id);
+    evbuffer_add_printf(buf, "event: %s\ndata: %s\n\n", event, txt);
+    evhttp_send_reply_chunk(w->req, buf);
+    evbuffer_free(buf);
+    free(txt);
+}
+
+static void sse_events(void *arg, const store_event *evs, size_t n)
+{
+    sse *w = arg;
+
+    for (size_t i = 0; i < n && w->req; i++) {
+        const store_kv *kv = &evs[i].kv;
+        bool put = evs[i].type == STORE_EV_PUT;
+        json_t *val = put ? json_loadb(kv->value ? kv->value : "", kv->value_len,
+                                       JSON_DECODE_ANY, NULL)
+                          : NULL;
+        json_t *d = json_pack("{s:s, s:s, s:I}", "type", put ? "PUT" : "DELETE", "key", kv->key,
+                              "modRevision", (json_int_t)kv->mod_revision);
+        if (put) {
+            json_object_set_new(d, "createRevision", json_integer(kv->create_revision));
+            json_object_set_new(d, "value", val ? val : json_stringn(kv->value, kv->value_len));
+        }
+        sse_send(w, put ? "put" : "delete", kv->mod_revision, d);
+        json_decref(d);
+    }
+}
+
+static void sse_compacted(void *arg, int64_t rev)
+{
+    sse *w = arg;
+    json_t *d = json_pack("{s:s, s:I}", "message", "revision compacted; list again and watch "
+                                                   "from the list's revision",
+                          "compactRevision", (json_int_t)rev);
+    sse_send(w, "error", 0, d);
+    json_decref(d);
+    sse_end(w);
+}
+
+static void sse_gone(struct evhttp_connection *conn, void *arg)
+{
+    sse *w = arg;
+    w->req = NULL;
+    sse_free(w);
+}
+
+static void sse_ping(evutil_socket_t fd, short what, void *arg)
+{
+    sse *w = arg;
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add_printf(buf, ": ping\n\n");
+    evhttp_send_reply_chunk(w->req, buf);
+    evbuffer_free(buf);
+}
+
+static void start_watch(as_server *s, struct evhttp_request *req, const as_req *ar,
+                        int64_t started)
+{
+    const char *q = as_req_query(ar, "prefix"), *rs = as_req_query(ar, "revision");
+    store_watch_handlers h = {.on_events = sse_events, .on_compacted = sse_compacted};
+    store_watch_opts o = {.prefix = true};
+    struct timeval tv = {SSE_PING_S, 0};
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    sse *w = xcalloc(1, sizeof(*w));
+    char *key;
+    cr_err err;
+
+    if (!q)
+        key = xasprintf("%s/", s->prefix);
+    else if (q[0] == '/')
+        key = xstrdup(q);
+    else
+        key = xasprintf("%s/%s", s->prefix, q);
+    /* Without a revision, start right after what this replica has seen. */
+    o.start_revision = rs ? strtoll(rs, NULL, 10) : as_cache_revision(s->cache) + 1;
+    w->srv = s;
+    w->req = req;
+    w->watch = store_watch_start(s->st, key, &o, &h, w, &err);
+    free(key);
+    if (!w->watch) {
+        free(w);
+        send_error(s, req, AS_OP_WATCH, started, 503, cr_err_msg(&err));
+        return;
+    }
+    w->next = s->watchers;
+    if (s->watchers)
+        s->watchers->prev = w;
+    s->watchers = w;
+    s->nwatchers++;
+    evhttp_add_header(hdr, "Content-Type", "text/event-stream");
+    evhttp_add_header(hdr, "Cache-Control", "no-cache");
+    evhttp_send_reply_start(req, 200, "OK");
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), sse_gone, w);
+    w->ping = event_new(s->base, -1, EV_PERSIST, sse_ping, w);
+    evtimer_add(w->ping, &tv);
+    /* A first comment so clients see the stream is open. */
+    sse_ping(-1, 0, w);
+    record(s, AS_OP_WATCH, 200, started);
+}
+
+/* ---- metrics, probes, state ------------------------------------------------------------ */
+
+static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
+{
+    cr_buf b = CR_BUF_INIT;
+    static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+    as_api_metrics(&s->api, s->cache, &b);
+    cr_buf_addf(&b, "# HELP corral_leader Whether this replica is the leader.\n"
+                    "# TYPE corral_leader gauge\ncorral_leader{replica=\"%s\"} %d\n",
+                s->replica_id, s->leader ? 1 : 0);
+    cr_buf_addf(&b, "# HELP corral_cache_revision etcd revision this replica's cache reflects.\n"
+                    "# TYPE corral_cache_revision gauge\ncorral_cache_revision %lld\n",
+                (long long)as_cache_revision(s->cache));
+    cr_buf_addf(&b, "# HELP corral_cache_keys Documents in this replica's cache.\n"
+                    "# TYPE corral_cache_keys gauge\ncorral_cache_keys %zu\n",
+                as_cache_count(s->cache));
+    cr_buf_addf(&b, "# HELP corral_api_watch_clients Open /api/watch streams.\n"
+                    "# TYPE corral_api_watch_clients gauge\ncorral_api_watch_clients %zu\n",
+                s->nwatchers);
+    cr_buf_adds(&b, "# HELP corral_api_requests_total API requests by operation and status "
+                    "class.\n# TYPE corral_api_requests_total counter\n");
+    for (int op = 0; op < AS_OP__COUNT; op++)
+        for (int c = 0; c < 6; c++)
+            if (s->ops[op].by_class[c])
+                cr_buf_addf(&b, "corral_api_requests_total{op=\"%s\",code=\"%s\"} %llu\n",
+                            as_op_name((as_op)op), cls[c],
+                            (unsigned long long)s->ops[op].by_class[c]);
+    cr_buf_adds(&b, "# HELP corral_api_request_duration_seconds Time to answer API requests.\n"
+                    "# TYPE corral_api_request_duration_seconds summary\n");
+    for (int op = 0; op < AS_OP__COUNT; op++)
+        if (s->ops[op].count)
+            cr_buf_addf(&b,
+                        "corral_api_request_duration_seconds_sum{op=\"%s\"} %.6f\n"
+                        "corral_api_request_duration_seconds_count{op=\"%s\"} %llu\n",
+                        as_op_name((as_op)op), s->ops[op].seconds, as_op_name((as_op)op),
+                        (unsigned long long)s->ops[op].count);
+    cr_buf_addf(&b,
+                "# HELP corral_api_etcd_txn_total API writes to etcd by result.\n"
+                "# TYPE corral_api_etcd_txn_total counter\n"
+                "corral_api_etcd_txn_total{result=\"ok\"} %llu\n"
+                "corral_api_etcd_txn_total{result=\"conflict\"} %llu\n"
+                "corral_api_etcd_txn_total{result=\"error\"} %llu\n"
+                "# HELP corral_api_etcd_txn_seconds Time API writes spent in etcd.\n"
+                "# TYPE corral_api_etcd_txn_seconds counter\n"
+                "corral_api_etcd_txn_seconds %.6f\n",
+                (unsigned long long)s->txn_ok, (unsigned long long)s->txn_conflict,
+                (unsigned long long)s->txn_error, s->txn_seconds);
+    if (s->hook)
+        s->hook(s->hook_arg, &b);
+    send_text(s, req, AS_OP_METRICS, started, 200, "text/plain; version=0.0.4", b.data, b.len);
+    cr_buf_release(&b);
+}
+
+static json_t *host_state(as_server *s, int64_t now)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    return json_pack("{s:b, s:I, s:s, s:s, s:s, s:s, s:b, s:n, s:i, s:f, s:f, s:s}", "master",
+                     s->leader, "uptime", (json_int_t)(now - s->started_wall), "driverStatus",
+                     s->leader ? (s->mesos_connected ? "DRIVER_RUNNING" : "DRIVER_NOT_STARTED")
+                               : "DRIVER_NOT_STARTED",
+                     "hostAddress", s->listen, "hostname", host, "mesosMaster", "",
+                     "mesosConnected", s->mesos_connected, "millisSinceLastOffer",
+                     "offerCacheSize", 0, "availableCachedCpus", 0.0, "availableCachedMemory", 0.0,
+                     "replicaId", s->replica_id);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+static unsigned method_of(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: return AS_GET;
+    case EVHTTP_REQ_POST: return AS_POST;
+    case EVHTTP_REQ_PUT: return AS_PUT;
+    case EVHTTP_REQ_DELETE: return AS_DELETE;
+    case EVHTTP_REQ_HEAD: return AS_HEAD;
+    default: return 0; /* PATCH, OPTIONS...: 405 on known paths */
+    }
+}
+
+static void nonce(as_server *s, char out[17])
+{
+    unsigned char r[8];
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        uint64_t v = ++s->nonce_seq ^ (uint64_t)cr_mono_ms() ^ ((uint64_t)getpid() << 32);
+        memcpy(r, &v, sizeof(r));
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    as_server *s = arg;
+    int64_t started = cr_mono_ms();
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    unsigned method = method_of(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t body_len = evbuffer_get_length(in);
+    size_t max_body = s->cfg.max_body ? s->cfg.max_body : DEFAULT_MAX_BODY;
+    as_query_kv *q = NULL;
+    size_t nq = 0;
+    as_match m;
+    as_route_rc rc;
+    as_result r;
+    char nbuf[17];
+
+    memset(&r, 0, sizeof(r));
+    if (!path || !*path)
+        path = "/";
+    rc = as_route_match(method ? method : (1u << 30), path, &m);
+    if (rc == AS_ROUTE_NOT_FOUND) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "no such path: %.400s", path);
+        send_error(s, req, AS_OP_NONE, started, 404, msg);
+        goto out;
+    }
+    if (rc == AS_ROUTE_BAD_METHOD) {
+        char allow[64], msg[128];
+        as_methods_format(m.allowed, allow, sizeof(allow));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+        snprintf(msg, sizeof(msg), "method not allowed; use %s", allow);
+        send_error(s, req, AS_OP_NONE, started, 405, msg);
+        goto out;
+    }
+    if (body_len > max_body) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body too large: %zu bytes (limit %zu)", body_len,
+                 max_body);
+        send_error(s, req, m.op, started, 400, msg);
+        goto out;
+    }
+    if (as_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, &q, &nq) < 0) {
+        send_error(s, req, m.op, started, 400, "malformed query string");
+        goto out;
+    }
+    if (m.op != AS_OP_HEALTHZ && m.op != AS_OP_METRICS && !as_cache_synced(s->cache)) {
+        send_error(s, req, m.op, started, 503, "not ready: the cache has not loaded yet");
+        goto out;
+    }
+    nonce(s, nbuf);
+    as_req ar = {.method = method,
+                 .match = &m,
+                 .query = q,
+                 .nquery = nq,
+                 .body = body_len ? (const char *)evbuffer_pullup(in, -1) : NULL,
+                 .body_len = body_len,
+                 .user = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                            "X-Corral-User"),
+                 .now = cr_wall_ms(),
+                 .nonce = nbuf};
+    as_api_handle(&s->api, s->cache, &ar, &r);
+    if (r.kind == AS_RESULT_SPECIAL) {
+        switch (m.op) {
+        case AS_OP_HEALTHZ: {
+            json_t *b = json_pack("{s:s}", "status", "ok");
+            send_json(s, req, m.op, started, 200, b);
+            json_decref(b);
+            break;
+        }
+        case AS_OP_READYZ: {
+            json_t *b = json_pack("{s:s, s:I}", "status", "ready", "revision",
+                                  (json_int_t)as_cache_revision(s->cache));
+            send_json(s, req, m.op, started, 200, b);
+            json_decref(b);
+            break;
+        }
+        case AS_OP_METRICS: metrics(s, req, started); break;
+        case AS_OP_WATCH: start_watch(s, req, &ar, started); break;
+        case AS_OP_SANDBOX_BROWSE:
+        case AS_OP_SANDBOX_READ:
+            as_sandbox_serve(s->sandbox, req, &ar, started);
+            break;
+        default: send_error(s, req, m.op, started, 500, "unhandled operation"); break;
+        }
+        goto out;
+    }
+    if (m.op == AS_OP_STATE && r.status == 200) {
+        json_t *hs = json_object_get(r.body, "hostStates");
+        json_array_append_new(hs, host_state(s, ar.now));
+    }
+    if (r.txn.nput > 0 && r.status < 300) {
+        commit(s, req, m.op, started, &r);
+        goto out;
+    }
+    send_json(s, req, m.op, started, r.status, r.body);
+out:
+    as_result_release(&r);
+    as_query_free(q, nq);
+    as_match_release(&m);
+}
+
+/* The sandbox proxy reports its answers through this. */
+static void sandbox_done(void *arg, struct evhttp_request *req, int64_t started, int status,
+                         const json_t *body)
+{
+    as_server *s = arg;
+    send_json(s, req, AS_OP_SANDBOX_READ, started, status, body);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static int split_listen(const char *listen, char **host, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long p;
+
+    if (!colon)
+        return -1;
+    p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return -1;
+    *host = xstrndup(listen, (size_t)(colon - listen));
+    *port = (int)p;
+    return 0;
+}
+
+as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_cache *cache,
+                         const as_server_config *cfg, cr_err *err)
+{
+    as_server *s = xcalloc(1, sizeof(*s));
+    struct evhttp_bound_socket *sock;
+    size_t max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+    char *host = NULL;
+    int port;
+
+    s->base = base;
+    s->st = st;
+    s->hc = http;
+    s->cache = cache;
+    s->cfg = *cfg;
+    s->prefix = xstrdup(cfg->prefix ? cfg->prefix : "/corral");
+    s->listen = xstrdup(cfg->listen ? cfg->listen : "127.0.0.1:7099");
+    s->replica_id = xstrdup(cfg->replica_id ? cfg->replica_id : "corrald");
+    s->cfg.prefix = s->prefix;
+    s->cfg.listen = s->listen;
+    s->cfg.replica_id = s->replica_id;
+    s->api.prefix = s->prefix;
+    s->api.max_body = max_body;
+    s->api.allow_deploy_of_paused = cfg->allow_deploy_of_paused;
+    s->api.max_scale_down_unacked = 10;
+    s->started_wall = cr_wall_ms();
+    if (split_listen(s->listen, &host, &port) < 0) {
+        cr_error(err, CR_EINVAL, "listen address '%s': want host:port", s->listen);
+        goto fail;
+    }
+    s->http = evhttp_new(base);
+    /* Bodies a little over the cap still get a JSON 400 from us; far larger
+     * ones are refused by evhttp (413) without being buffered. */
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)(max_body + 1024 * 1024));
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(s->http, on_request, s);
+    sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
+    if (!sock) {
+        cr_error(err, CR_EUNAVAIL, "cannot listen on %s", s->listen);
+        goto fail;
+    }
+    {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_INET)
+                s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            else if (ss.ss_family == AF_INET6)
+                s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    s->sandbox = as_sandbox_new(base, http, cache, s->prefix,
+                                cfg->sandbox_timeout_ms ? cfg->sandbox_timeout_ms : 5000,
+                                sandbox_done, s);
+    free(host);
+    return s;
+fail:
+    free(host);
+    as_server_free(s);
+    return NULL;
+}
+
+void as_server_free(as_server *s)
+{
+    if (!s)
+        return;
+    while (s->waiting) {
+        pending *p = s->waiting;
+        pending_free(p); /* resets the close callback; evhttp_free drops the connection */
+    }
+    while (s->watchers) {
+        sse *w = s->watchers;
+        if (w->req)
+            evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        w->req = NULL;
+        sse_free(w);
+    }
+    as_sandbox_free(s->sandbox);
+    if (s->http)
+        evhttp_free(s->http);
+    free(s->prefix);
+    free(s->listen);
+    free(s->replica_id);
+    free(s);
+}
+
+int as_server_port(const as_server *s)
+{
+    return s->port;
+}
+
+void as_server_set_leader(as_server *s, bool leader)
+{
+    s->leader = leader;
+}
+
+void as_server_set_mesos_connected(as_server *s, bool connected)
+{
+    s->mesos_connected = connected;
+}
+
+void as_server_set_metrics_hook(as_server *s, as_metrics_hook hook, void *arg)
+{
+    s->hook = hook;
+    s->hook_arg = arg;
+}

@@ -1,0 +1,63 @@
+/* as_server: the HTTP face of the API on libevent's evhttp.
+ *
+ * Thin plumbing around the pure parts: route (as_route.h), run the operation
+ * against the cache (as_api.h), commit its transaction through the store,
+ * wait until this replica's cache shows the commit (read-your-writes for the
+ * client that wrote), then answer. Also serves /api/watch (server-sent
+ * events from an etcd watch), /metrics, /healthz, /readyz and the sandbox
+ * proxy (as_sandbox.h).
+ *
+ * Lifecycle: as_server_new() (binds and serves at once) -> ... ->
+ * as_server_free() (closes the listener and every connection; no callback
+ * runs after it). The event base, store, http client, cache and log are
+ * borrowed and must outlive the server. */
+#ifndef AS_SERVER_H
+#define AS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apiserver/as_cache.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/httpc.h"
+#include "base/log.h"
+#include "store/store.h"
+
+struct event_base;
+typedef struct as_server as_server;
+
+typedef struct as_server_config {
+    const char *listen;      /* "127.0.0.1:7099" (host:port; port 0 = any) */
+    const char *prefix;      /* "/corral" */
+    const char *replica_id;  /* shown in /api/state hostStates and metrics */
+    size_t max_body;         /* larger request bodies get a 400; 0 = 1 MiB */
+    long write_wait_ms;      /* max wait for the cache to show a commit; 0 = 5000 */
+    long sandbox_timeout_ms; /* agent /files calls; 0 = 5000 */
+    bool allow_deploy_of_paused;
+    cr_log *log;
+} as_server_config;
+
+/* Appends Prometheus text for other modules (controllers, bridge). */
+typedef void (*as_metrics_hook)(void *arg, cr_buf *out);
+
+/* Binds and starts serving; returns the server (caller owns) or NULL with
+ * err set (bad address, port in use). */
+as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_cache *cache,
+                         const as_server_config *cfg, cr_err *err);
+void as_server_free(as_server *s);
+
+/* The port actually bound (useful with port 0). */
+int as_server_port(const as_server *s);
+
+/* The cache reached revision: answers waiting for their writes may go. The
+ * as_sync change callback calls this. */
+void as_server_cache_advanced(as_server *s, int64_t revision);
+
+/* Leadership of this replica (shown in /api/state and /metrics). */
+void as_server_set_leader(as_server *s, bool leader);
+void as_server_set_mesos_connected(as_server *s, bool connected);
+void as_server_set_metrics_hook(as_server *s, as_metrics_hook hook, void *arg);
+
+#endif

@@ -1,0 +1,187 @@
+/* corralctl dispatcher, option parser, version and help; see cli.h. */
+#include "cli/cli.h"
+
+#include <string.h>
+
+static int cmd_version(cli_ctx *ctx, int argc, char **argv);
+static void help_version(FILE *f);
+static int cmd_help(cli_ctx *ctx, int argc, char **argv);
+static void help_help(FILE *f);
+
+static const cli_command commands[] = {
+    {"apply", "apply manifests (offline: --dry-run=client prints the objects)", cli_cmd_apply,
+     cli_help_apply},
+    {"validate", "check manifests and report every problem", cli_cmd_validate, cli_help_validate},
+    {"version", "print the version", cmd_version, help_version},
+    {"help", "show help for a command", cmd_help, help_help},
+};
+
+const cli_command *cli_commands(size_t *n)
+{
+    *n = sizeof(commands) / sizeof(commands[0]);
+    return commands;
+}
+
+const cli_command *cli_find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: corralctl [--server URL] <command> [options]\n\n"
+               "Corral's command-line client (kubectl-like) for Singularity-compatible\n"
+               "requests and deploys.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nglobal options:\n"
+               "  --server URL   corrald API address (online commands)\n"
+               "  -h, --help     show this help\n\n"
+               "Run 'corralctl <command> --help' for a command's options.\n"
+               "Exit status: 0 ok, 1 error, 2 usage.\n");
+}
+
+int cli_next_opt(int argc, char **argv, int *i, const cli_opt *opts, size_t nopts,
+                 const char **value, FILE *err)
+{
+    *value = NULL;
+    if (*i >= argc)
+        return -1;
+    const char *a = argv[*i];
+    if (strcmp(a, "--") == 0) {
+        (*i)++;
+        return -1;
+    }
+    if (a[0] != '-' || a[1] == 0) /* positional, or "-" (stdin) */
+        return -1;
+    (*i)++;
+    if (a[1] == '-') {
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        for (size_t k = 0; k < nopts; k++) {
+            if (strlen(opts[k].name) != len || strncmp(opts[k].name, name, len) != 0)
+                continue;
+            if (!opts[k].has_value) {
+                if (eq) {
+                    fprintf(err, "corralctl: option --%s takes no value\n", opts[k].name);
+                    return -2;
+                }
+                return (int)k;
+            }
+            if (eq) {
+                *value = eq + 1;
+            } else if (!opts[k].value_optional) {
+                if (*i >= argc) {
+                    fprintf(err, "corralctl: option --%s needs a value\n", opts[k].name);
+                    return -2;
+                }
+                *value = argv[(*i)++];
+            }
+            return (int)k;
+        }
+        fprintf(err, "corralctl: unknown option %s\n", a);
+        return -2;
+    }
+    for (size_t k = 0; k < nopts; k++) {
+        if (opts[k].short_name != a[1])
+            continue;
+        if (!opts[k].has_value) {
+            if (a[2]) {
+                fprintf(err, "corralctl: option -%c takes no value\n", a[1]);
+                return -2;
+            }
+            return (int)k;
+        }
+        if (a[2]) {
+            *value = a + 2;
+        } else {
+            if (*i >= argc) {
+                fprintf(err, "corralctl: option -%c needs a value\n", a[1]);
+                return -2;
+            }
+            *value = argv[(*i)++];
+        }
+        return (int)k;
+    }
+    fprintf(err, "corralctl: unknown option %s\n", a);
+    return -2;
+}
+
+static void help_version(FILE *f)
+{
+    fprintf(f, "usage: corralctl version\n\nPrints corralctl's version.\n");
+}
+
+static int cmd_version(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {{"help", 'h', false, false}};
+    const char *v;
+    int i = 1, k;
+    while ((k = cli_next_opt(argc, argv, &i, opts, 1, &v, ctx->err)) >= 0) {
+        help_version(ctx->out);
+        return CLI_OK;
+    }
+    if (k == -2 || i < argc) {
+        if (i < argc)
+            fprintf(ctx->err, "corralctl version: unexpected argument %s\n", argv[i]);
+        return CLI_USAGE;
+    }
+    fprintf(ctx->out, "corralctl %s\n", CORRAL_VERSION);
+    return CLI_OK;
+}
+
+static void help_help(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: corralctl help [command]\n\nShows the list of commands, or one command's help.\n");
+}
+
+static int cmd_help(cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(ctx->out);
+        return CLI_OK;
+    }
+    const cli_command *c = cli_find_command(argv[1]);
+    if (!c) {
+        fprintf(ctx->err, "corralctl: unknown command \"%s\"\n", argv[1]);
+        return CLI_USAGE;
+    }
+    c->help(ctx->out);
+    return CLI_OK;
+}
+
+int cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    static const cli_opt opts[] = {{"help", 'h', false, false}, {"server", 0, true, false}};
+    cli_ctx ctx = {out, err, NULL};
+    const char *v;
+    int i = 1, k;
+
+    while ((k = cli_next_opt(argc, argv, &i, opts, 2, &v, err)) >= 0) {
+        if (k == 0) {
+            usage(out);
+            return CLI_OK;
+        }
+        ctx.server = v;
+    }
+    if (k == -2) {
+        usage(err);
+        return CLI_USAGE;
+    }
+    if (i >= argc) {
+        usage(err);
+        return CLI_USAGE;
+    }
+    const cli_command *c = cli_find_command(argv[i]);
+    if (!c) {
+        fprintf(err, "corralctl: unknown command \"%s\" (see corralctl --help)\n", argv[i]);
+        return CLI_USAGE;
+    }
+    return c->run(&ctx, argc - i, argv + i);
+}

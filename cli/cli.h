@@ -1,0 +1,68 @@
+/* corralctl's logic (cmd/corralctl/main.c only calls cli_main).
+ *
+ * Commands are entries of one table (name, summary, run, help); online
+ * commands (apply against --server, get, delete, ...) are added as further
+ * entries. Exit codes: CLI_OK 0, CLI_ERROR 1 (the command failed, or found
+ * problems), CLI_USAGE 2 (bad command line). Every command takes --help.
+ * Output goes to ctx->out, diagnostics to ctx->err; nothing is global, so
+ * tests can call cli_main repeatedly. */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifndef CORRAL_VERSION
+#define CORRAL_VERSION "0.1.0"
+#endif
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+typedef struct cli_ctx {
+    FILE *out;          /* borrowed */
+    FILE *err;          /* borrowed */
+    const char *server; /* --server URL (global option), NULL if absent */
+} cli_ctx;
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary; /* one line for the command list */
+    /* argv[0] is the command name. Returns CLI_OK / CLI_ERROR / CLI_USAGE. */
+    int (*run)(cli_ctx *ctx, int argc, char **argv);
+    void (*help)(FILE *f);
+} cli_command;
+
+/* Runs corralctl with argv (argv[0] = program name). */
+int cli_main(int argc, char **argv, FILE *out, FILE *err);
+
+/* The command table (borrowed, static). */
+const cli_command *cli_commands(size_t *n);
+const cli_command *cli_find_command(const char *name);
+
+/* ---- option parsing shared by commands ---------------------------------- */
+
+/* One option: long name ("filename"), short letter (0 if none), whether it
+ * takes a value, and whether the value is optional ("--dry-run" alone). */
+typedef struct cli_opt {
+    const char *name;
+    char short_name;
+    bool has_value;
+    bool value_optional;
+} cli_opt;
+
+/* Iterates options of argv starting at *i (1 = first after the command).
+ * Returns the index into opts of the option found and sets *value (borrowed;
+ * NULL if none), -1 at the end of options (*i then indexes the first
+ * positional argument), or -2 on a usage error (message printed to err).
+ * Accepts --name=value, --name value, -x value, -xvalue and "--". */
+int cli_next_opt(int argc, char **argv, int *i, const cli_opt *opts, size_t nopts,
+                 const char **value, FILE *err);
+
+/* Command implementations (cli/apply.c). */
+int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv);
+void cli_help_apply(FILE *f);
+int cli_cmd_validate(cli_ctx *ctx, int argc, char **argv);
+void cli_help_validate(FILE *f);
+
+#endif

@@ -1,0 +1,86 @@
+/* ctl_manager: the I/O shell of the SERVICE/WORKER controller, run by the
+ * leading corrald.
+ *
+ *   informers (requests, deploys, intents, tasks, pending, cleanups, status,
+ *   history/tasks under the prefix) -> handlers enqueue the request id ->
+ *   work queue -> one pass per id: views (view.h) -> ctl_service_plan
+ *   (plan.h) -> etcd ops -> fenced store_write()s (one per action, batched
+ *   by the store) -> requeue-after / backoff.
+ *
+ * Read-your-writes: after a pass's writes land at revision R, the next pass
+ * of that request waits until the informers it wrote to reflect R, so a
+ * launch is never planned twice from a stale cache. Every write carries the
+ * leader fence (store_leader_txn), so a deposed leader writes nothing.
+ *
+ * Health checks (health.h) start for RUNNING tasks of deploys with an HTTP
+ * check; verdicts are kept in memory and requeue the request.
+ *
+ * Requests of other types (SCHEDULED, ON_DEMAND, RUN_ONCE) are left to the
+ * jobs controller; a deleted request is handled here unless its last seen
+ * document (in this process) was of another type.
+ *
+ * Lifecycle (corrald):
+ *     m = ctl_manager_new(base, store, http, leader, &cfg, &err);
+ *     on_elected:  ctl_manager_start(m, &err);   // lists, then works
+ *     on_lost:     ctl_manager_stop(m);          // at once; no write after
+ *     at exit:     ctl_manager_free(m);
+ * start/stop may alternate any number of times. None of these may be called
+ * from inside a manager callback. */
+#ifndef CTL_CONTROLLERS_H
+#define CTL_CONTROLLERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/httpc.h"
+#include "base/log.h"
+#include "controllers/plan.h"
+#include "store/leader.h"
+#include "store/store.h"
+
+struct event_base;
+
+typedef struct ctl_manager ctl_manager;
+
+typedef struct ctl_manager_config {
+    const char *prefix;       /* key prefix; NULL = "/corral" */
+    const ctl_config *plan;   /* plan tunables; NULL = ctl_config_defaults */
+    int max_inflight;         /* requests reconciled at once; 0 = 64 */
+    int64_t resync_ms;        /* re-plan every request this often; 0 = 60 s, -1 = never */
+    cr_log *log;              /* borrowed; may be NULL */
+} ctl_manager_config;
+
+/* Creates a stopped manager. base, s, http, leader and log are borrowed and
+ * must outlive it; cfg is copied. Returns NULL with err set on bad config. */
+ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http,
+                             store_leader *leader, const ctl_manager_config *cfg, cr_err *err);
+
+/* Starts the informers; passes begin once every informer has synced.
+ * Starting a running manager does nothing. -1 with err if a list cannot be
+ * sent (the manager is then stopped). */
+int ctl_manager_start(ctl_manager *m, cr_err *err);
+
+/* Stops everything at once: informers, queue, health checks and writes in
+ * flight (their callbacks never fire; a write already sent may still land,
+ * which the fence makes harmless once leadership is gone). Idempotent. */
+void ctl_manager_stop(ctl_manager *m);
+
+/* Stops and frees. NULL is a no-op. */
+void ctl_manager_free(ctl_manager *m);
+
+/* Observability (tests, /metrics). */
+typedef struct ctl_manager_stats {
+    bool running;
+    bool synced;       /* every informer has listed */
+    uint64_t passes;   /* plans run */
+    uint64_t writes;   /* store_write()s sent */
+    uint64_t conflicts; /* writes whose compares failed (re-planned) */
+    uint64_t errors;   /* failed passes (backed off) */
+    size_t checks;     /* health checks running */
+} ctl_manager_stats;
+
+void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out);
+
+#endif

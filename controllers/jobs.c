@@ -1,0 +1,1006 @@
+/* The jobs plan (see jobs.h for the rules). One pass over a request:
+ * outcomes of ended tasks (retries), live tasks (kills), deploys, then the
+ * type's launches (scheduled fire, runs, run-once), then the statuses. */
+#include "controllers/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static void set_str(char **dst, const char *src)
+{
+    if (str_eq(*dst, src))
+        return;
+    free(*dst);
+    *dst = xstrdup(src);
+}
+
+/* ---- results and status documents ------------------------------------------ */
+
+static void result_release(ctl_jobs_result *r)
+{
+    free(r->taskId);
+    free(r->deployId);
+    free(r->runId);
+    free(r->pendingType);
+    free(r->message);
+    memset(r, 0, sizeof(*r));
+}
+
+static void result_copy(ctl_jobs_result *dst, const ctl_jobs_result *src)
+{
+    *dst = *src;
+    dst->taskId = xstrdup(src->taskId);
+    dst->deployId = xstrdup(src->deployId);
+    dst->runId = xstrdup(src->runId);
+    dst->pendingType = xstrdup(src->pendingType);
+    dst->message = xstrdup(src->message);
+}
+
+static void put_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static void put_int(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, json_integer(v));
+}
+
+static json_t *result_to_json(const ctl_jobs_result *r)
+{
+    json_t *o = json_object();
+
+    put_str(o, "taskId", r->taskId);
+    put_str(o, "deployId", r->deployId);
+    put_str(o, "runId", r->runId);
+    put_str(o, "pendingType", r->pendingType);
+    put_int(o, "fireAt", r->fireAt);
+    put_int(o, "startedAt", r->startedAt);
+    put_int(o, "finishedAt", r->finishedAt);
+    put_int(o, "durationMillis", r->durationMillis);
+    put_str(o, "state", api_task_state_name(r->state));
+    if (r->has_exitCode)
+        put_int(o, "exitCode", r->exitCode);
+    json_object_set_new(o, "success", json_boolean(r->success));
+    json_object_set_new(o, "retried", json_boolean(r->retried));
+    put_int(o, "attempt", r->attempt);
+    put_str(o, "message", r->message);
+    return o;
+}
+
+/* Typed field readers: absent is fine, a wrong type is an error. */
+static int get_str(const json_t *o, const char *k, char **out, const char *path, cr_err *err)
+{
+    const json_t *v = json_object_get(o, k);
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return cr_error(err, CR_EPARSE, "%s%s: must be a string", path, k);
+    *out = xstrdup(json_string_value(v));
+    return 0;
+}
+
+static int get_int(const json_t *o, const char *k, int64_t *out, const char *path, cr_err *err)
+{
+    const json_t *v = json_object_get(o, k);
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return cr_error(err, CR_EPARSE, "%s%s: must be an integer", path, k);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int get_small(const json_t *o, const char *k, int *out, const char *path, cr_err *err)
+{
+    int64_t v = *out;
+
+    if (get_int(o, k, &v, path, err) < 0)
+        return -1;
+    if (v < -1000000000 || v > 1000000000)
+        return cr_error(err, CR_EPARSE, "%s%s: out of range", path, k);
+    *out = (int)v;
+    return 0;
+}
+
+static int get_bool(const json_t *o, const char *k, bool *out, const char *path, cr_err *err)
+{
+    const json_t *v = json_object_get(o, k);
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return cr_error(err, CR_EPARSE, "%s%s: must be a boolean", path, k);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int result_from_json(const json_t *o, ctl_jobs_result *r, const char *path, cr_err *err)
+{
+    char *state = NULL;
+    int rc = -1;
+
+    if (!json_is_object(o))
+        return cr_error(err, CR_EPARSE, "%s: must be an object", path);
+    if (get_str(o, "taskId", &r->taskId, path, err) < 0 ||
+        get_str(o, "deployId", &r->deployId, path, err) < 0 ||
+        get_str(o, "runId", &r->runId, path, err) < 0 ||
+        get_str(o, "pendingType", &r->pendingType, path, err) < 0 ||
+        get_int(o, "fireAt", &r->fireAt, path, err) < 0 ||
+        get_int(o, "startedAt", &r->startedAt, path, err) < 0 ||
+        get_int(o, "finishedAt", &r->finishedAt, path, err) < 0 ||
+        get_int(o, "durationMillis", &r->durationMillis, path, err) < 0 ||
+        get_str(o, "state", &state, path, err) < 0 ||
+        get_bool(o, "success", &r->success, path, err) < 0 ||
+        get_bool(o, "retried", &r->retried, path, err) < 0 ||
+        get_small(o, "attempt", &r->attempt, path, err) < 0 ||
+        get_str(o, "message", &r->message, path, err) < 0)
+        goto out;
+    if (json_object_get(o, "exitCode")) {
+        if (get_small(o, "exitCode", &r->exitCode, path, err) < 0)
+            goto out;
+        r->has_exitCode = true;
+    }
+    r->state = API_TASK_STATE_NONE;
+    if (state && (r->state = api_task_state_parse(state)) == API_TASK_STATE_NONE) {
+        cr_error(err, CR_EPARSE, "%sstate: unknown task state \"%s\"", path, state);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(state);
+    return rc;
+}
+
+json_t *ctl_jobs_status_to_json(const ctl_jobs_status *s)
+{
+    json_t *o = json_object();
+
+    put_str(o, "requestId", s->requestId);
+    put_str(o, "schedule", s->schedule);
+    put_int(o, "nextFireAt", s->nextFireAt);
+    put_int(o, "lastFireAt", s->lastFireAt);
+    put_int(o, "retries", s->retries);
+    put_int(o, "runsLaunched", s->runsLaunched);
+    put_int(o, "tasksLaunched", s->tasksLaunched);
+    put_int(o, "runsSucceeded", s->runsSucceeded);
+    put_int(o, "runsFailed", s->runsFailed);
+    put_int(o, "missedRuns", s->missedRuns);
+    put_int(o, "lastMissedAt", s->lastMissedAt);
+    put_str(o, "lastMissedReason", s->lastMissedReason);
+    if (s->lastRun.taskId)
+        json_object_set_new(o, "lastRun", result_to_json(&s->lastRun));
+    return o;
+}
+
+int ctl_jobs_status_from_json(const json_t *j, ctl_jobs_status *s, cr_err *err)
+{
+    const json_t *lr;
+
+    memset(s, 0, sizeof(*s));
+    s->lastRun.state = API_TASK_STATE_NONE;
+    if (!json_is_object(j))
+        return cr_error(err, CR_EPARSE, "job status: must be an object");
+    if (get_str(j, "requestId", &s->requestId, "", err) < 0 ||
+        get_str(j, "schedule", &s->schedule, "", err) < 0 ||
+        get_int(j, "nextFireAt", &s->nextFireAt, "", err) < 0 ||
+        get_int(j, "lastFireAt", &s->lastFireAt, "", err) < 0 ||
+        get_small(j, "retries", &s->retries, "", err) < 0 ||
+        get_int(j, "runsLaunched", &s->runsLaunched, "", err) < 0 ||
+        get_int(j, "tasksLaunched", &s->tasksLaunched, "", err) < 0 ||
+        get_int(j, "runsSucceeded", &s->runsSucceeded, "", err) < 0 ||
+        get_int(j, "runsFailed", &s->runsFailed, "", err) < 0 ||
+        get_int(j, "missedRuns", &s->missedRuns, "", err) < 0 ||
+        get_int(j, "lastMissedAt", &s->lastMissedAt, "", err) < 0 ||
+        get_str(j, "lastMissedReason", &s->lastMissedReason, "", err) < 0)
+        return -1;
+    if ((lr = json_object_get(j, "lastRun")) && result_from_json(lr, &s->lastRun, "lastRun.", err) < 0)
+        return -1;
+    return 0;
+}
+
+void ctl_jobs_status_copy(ctl_jobs_status *dst, const ctl_jobs_status *src)
+{
+    *dst = *src;
+    dst->requestId = xstrdup(src->requestId);
+    dst->schedule = xstrdup(src->schedule);
+    dst->lastMissedReason = xstrdup(src->lastMissedReason);
+    result_copy(&dst->lastRun, &src->lastRun);
+}
+
+void ctl_jobs_status_release(ctl_jobs_status *s)
+{
+    free(s->requestId);
+    free(s->schedule);
+    free(s->lastMissedReason);
+    result_release(&s->lastRun);
+    memset(s, 0, sizeof(*s));
+}
+
+json_t *ctl_jobs_run_status_to_json(const ctl_jobs_run_status *s)
+{
+    json_t *o = json_object();
+
+    put_str(o, "requestId", s->requestId);
+    put_str(o, "runId", s->runId);
+    put_str(o, "state", s->state);
+    put_str(o, "taskId", s->taskId);
+    put_int(o, "retries", s->retries);
+    put_int(o, "queuedAt", s->queuedAt);
+    put_str(o, "message", s->message);
+    if (s->result.taskId)
+        json_object_set_new(o, "result", result_to_json(&s->result));
+    return o;
+}
+
+int ctl_jobs_run_status_from_json(const json_t *j, ctl_jobs_run_status *s, cr_err *err)
+{
+    const json_t *r;
+
+    memset(s, 0, sizeof(*s));
+    s->result.state = API_TASK_STATE_NONE;
+    if (!json_is_object(j))
+        return cr_error(err, CR_EPARSE, "run status: must be an object");
+    if (get_str(j, "requestId", &s->requestId, "", err) < 0 ||
+        get_str(j, "runId", &s->runId, "", err) < 0 || get_str(j, "state", &s->state, "", err) < 0 ||
+        get_str(j, "taskId", &s->taskId, "", err) < 0 ||
+        get_small(j, "retries", &s->retries, "", err) < 0 ||
+        get_int(j, "queuedAt", &s->queuedAt, "", err) < 0 ||
+        get_str(j, "message", &s->message, "", err) < 0)
+        return -1;
+    if (!s->runId)
+        return cr_error(err, CR_EPARSE, "runId: required");
+    if ((r = json_object_get(j, "result")) && result_from_json(r, &s->result, "result.", err) < 0)
+        return -1;
+    return 0;
+}
+
+void ctl_jobs_run_status_copy(ctl_jobs_run_status *dst, const ctl_jobs_run_status *src)
+{
+    *dst = *src;
+    dst->requestId = xstrdup(src->requestId);
+    dst->runId = xstrdup(src->runId);
+    dst->state = xstrdup(src->state);
+    dst->taskId = xstrdup(src->taskId);
+    dst->message = xstrdup(src->message);
+    result_copy(&dst->result, &src->result);
+}
+
+void ctl_jobs_run_status_release(ctl_jobs_run_status *s)
+{
+    free(s->requestId);
+    free(s->runId);
+    free(s->state);
+    free(s->taskId);
+    free(s->message);
+    result_release(&s->result);
+    memset(s, 0, sizeof(*s));
+}
+
+char *ctl_jobs_status_key(const char *prefix, const char *request_id)
+{
+    return xasprintf("%s/status/jobs/%s", prefix, request_id);
+}
+
+char *ctl_jobs_run_status_key(const char *prefix, const char *request_id, const char *run_id)
+{
+    return xasprintf("%s/status/runs/%s/%s", prefix, request_id, run_id);
+}
+
+char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *run_id)
+{
+    return xasprintf("%s/runs/%s/%s", prefix, request_id, run_id);
+}
+
+/* ---- plan context ---------------------------------------------------------- */
+
+typedef struct jctx {
+    const ctl_jobs_in *in;
+    ctl_jobs_plan_out *out;
+    const ctl_jobs_request *r; /* NULL: deleted */
+    const ctl_jobs_deploy *active;
+    int64_t now;
+    int64_t requeue; /* absolute; 0 = none */
+    int live;        /* live tasks, counting launches of this pass */
+    int pending;     /* pending documents, counting launches of this pass */
+    int killing;     /* live tasks with a kill intent (old or new) */
+    bool *inst_used; /* instance numbers taken by live tasks (ON_DEMAND) */
+    int inst_cap;
+} jctx;
+
+static void requeue_at(jctx *c, int64_t at)
+{
+    if (at <= c->now)
+        at = c->now + 1;
+    if (!c->requeue || at < c->requeue)
+        c->requeue = at;
+}
+
+static ctl_jobs_action *add_action(jctx *c, ctl_action_type type)
+{
+    ctl_jobs_plan_out *p = c->out;
+    ctl_jobs_action *a;
+
+    p->actions = xrealloc(p->actions, (p->n_actions + 1) * sizeof(*p->actions));
+    a = &p->actions[p->n_actions++];
+    memset(a, 0, sizeof(*a));
+    a->a.type = type;
+    return a;
+}
+
+static void kill_task(jctx *c, const ctl_jobs_task *t, const char *cleanup_type, const char *msg)
+{
+    ctl_jobs_action *a;
+
+    if (t->cleaning)
+        return; /* a kill intent already exists */
+    a = add_action(c, t->pending ? CTL_ACT_UNPEND : CTL_ACT_KILL);
+    a->a.task_id = xstrdup(t->id);
+    a->a.cleanup_type = cleanup_type;
+    a->a.message = xstrdup(msg);
+    if (!t->pending) {
+        c->killing++;
+    } else { /* gone with this plan's writes */
+        c->live--;
+        c->pending--;
+    }
+}
+
+/* Pending task id, as the shell will format it (apis/task.h). */
+static char *pending_id(const char *request_id, const ctl_jobs_action *a)
+{
+    return xasprintf("%s-%s-%lld-%d-%s-%lld", request_id, a->a.deploy_id, (long long)a->a.run_at,
+                     a->a.instance, a->a.pending_type, (long long)a->created_at);
+}
+
+static ctl_jobs_action *launch(jctx *c, const char *deploy_id, int instance, const char *type,
+                               int64_t run_at, int64_t created_at)
+{
+    ctl_jobs_action *a = add_action(c, CTL_ACT_LAUNCH);
+
+    a->a.deploy_id = xstrdup(deploy_id);
+    a->a.instance = instance;
+    a->a.pending_type = type;
+    a->a.run_at = run_at;
+    a->created_at = created_at;
+    c->out->job.tasksLaunched++;
+    c->live++;
+    c->pending++;
+    return a;
+}
+
+static ctl_jobs_run_out *find_run(jctx *c, const char *run_id)
+{
+    for (size_t i = 0; i < c->out->n_runs; i++)
+        if (str_eq(c->out->runs[i].status.runId, run_id))
+            return &c->out->runs[i];
+    return NULL;
+}
+
+/* The run status of run_id, created (QUEUED, queued now) if absent. */
+static ctl_jobs_run_out *run_out(jctx *c, const char *run_id)
+{
+    ctl_jobs_plan_out *p = c->out;
+    ctl_jobs_run_out *o = find_run(c, run_id);
+
+    if (o)
+        return o;
+    p->runs = xrealloc(p->runs, (p->n_runs + 1) * sizeof(*p->runs));
+    o = &p->runs[p->n_runs++];
+    memset(o, 0, sizeof(*o));
+    o->status.requestId = xstrdup(c->in->request_id);
+    o->status.runId = xstrdup(run_id);
+    o->status.state = xstrdup(CTL_RUN_QUEUED);
+    o->status.queuedAt = c->now;
+    o->status.result.state = API_TASK_STATE_NONE;
+    return o;
+}
+
+static ctl_deploy_out *deploy_out(jctx *c, const char *id)
+{
+    ctl_jobs_plan_out *p = c->out;
+    ctl_deploy_out *d;
+
+    for (size_t i = 0; i < p->n_deploys; i++)
+        if (str_eq(p->deploys[i].status.deployId, id))
+            return &p->deploys[i];
+    p->deploys = xrealloc(p->deploys, (p->n_deploys + 1) * sizeof(*p->deploys));
+    d = &p->deploys[p->n_deploys++];
+    memset(d, 0, sizeof(*d));
+    d->status.requestId = xstrdup(c->in->request_id);
+    d->status.deployId = xstrdup(id);
+    d->status.state = API_DSTATE_WAITING;
+    d->status.startedAt = c->now;
+    d->changed = true;
+    return d;
+}
+
+static void deploy_finish(jctx *c, ctl_deploy_out *d, api_deploy_state st, const char *msg)
+{
+    if (d->status.state == st && str_eq(d->status.message, msg))
+        return;
+    d->status.state = st;
+    set_str(&d->status.message, msg);
+    if (api_deploy_state_terminal(st) && !d->status.finishedAt)
+        d->status.finishedAt = c->now;
+    d->status.updatedAt = c->now;
+    d->changed = true;
+}
+
+static bool lost_state(api_task_state s)
+{
+    return s == API_TASK_LOST || s == API_TASK_LOST_WHILE_DOWN || s == API_TASK_GONE ||
+           s == API_TASK_GONE_BY_OPERATOR || s == API_TASK_DROPPED || s == API_TASK_UNREACHABLE ||
+           s == API_TASK_UNKNOWN;
+}
+
+static bool success_state(const ctl_jobs_task *t)
+{
+    return t->state == API_TASK_FINISHED && (!t->has_exit_code || t->exit_code == 0);
+}
+
+static void skip_fire(jctx *c, const char *reason)
+{
+    ctl_jobs_status *j = &c->out->job;
+
+    j->missedRuns++;
+    j->lastMissedAt = j->nextFireAt;
+    set_str(&j->lastMissedReason, reason);
+}
+
+static int64_t next_fire(const jctx *c, int64_t after)
+{
+    return api_schedule_next(c->r->schedule, after);
+}
+
+/* ---- phases ------------------------------------------------------------------ */
+
+/* Records the outcome of an ended task, retries it if the rules allow, and
+ * archives it. */
+static void task_ended(jctx *c, const ctl_jobs_task *t)
+{
+    const ctl_jobs_request *r = c->r;
+    ctl_jobs_status *job = &c->out->job;
+    ctl_jobs_run_out *ro = t->run_id ? run_out(c, t->run_id) : NULL;
+    ctl_jobs_result res = {0};
+    bool seen, relaunch = false, counted = false;
+    int retries = ro ? ro->status.retries : (r && r->type == API_SCHEDULED ? job->retries : 0);
+    ctl_jobs_action *a;
+
+    a = add_action(c, CTL_ACT_ARCHIVE);
+    a->a.task_id = xstrdup(t->id);
+    /* Already accounted for (our status write landed before the archive
+     * reached this cache): only archive again. */
+    seen = ro ? str_eq(ro->status.result.taskId, t->id) : str_eq(job->lastRun.taskId, t->id);
+    if (seen)
+        return;
+
+    res.taskId = (char *)t->id;
+    res.deployId = (char *)t->deploy_id;
+    res.runId = (char *)t->run_id;
+    res.pendingType = (char *)t->pending_type;
+    res.fireAt = t->run_at;
+    res.startedAt = t->launched_at;
+    res.finishedAt = t->finished_at;
+    res.durationMillis = t->finished_at > t->launched_at ? t->finished_at - t->launched_at : 0;
+    res.state = t->state;
+    res.has_exitCode = t->has_exit_code;
+    res.exitCode = t->exit_code;
+    res.success = success_state(t);
+    res.attempt = retries + 1;
+    res.message = (char *)t->message;
+
+    /* A kill is always deliberate (user, pause, deletion, time limit). */
+    if (!res.success && r && !r->invalid && !r->paused && r->type != API_RUN_ONCE &&
+        !t->user_killed && t->state != API_TASK_KILLED) {
+        if (lost_state(t->state)) {
+            relaunch = true; /* the cluster lost it: not the job's fault */
+        } else if (retries < r->num_retries &&
+                   !(r->type == API_SCHEDULED && str_eq(t->pending_type, "IMMEDIATE"))) {
+            relaunch = counted = true;
+        }
+    }
+    res.retried = relaunch;
+    if (relaunch) {
+        const api_pending_task *sp = t->spec;
+        a = launch(c, t->deploy_id, t->instance > 0 ? t->instance : 1,
+                   counted ? "RETRY" : "TASK_RECOVERED", c->now,
+                   t->finished_at > 0 ? t->finished_at : c->now);
+        a->run_id = t->run_id;
+        if (sp) {
+            a->args = sp->cmdLineArgsList.n ? &sp->cmdLineArgsList : NULL;
+            a->env = sp->envOverrides.n ? &sp->envOverrides : NULL;
+            a->resources = sp->has_resources ? &sp->resources : NULL;
+            a->user = sp->user;
+            a->a.skip_checks = sp->skipHealthchecks;
+        }
+        if (c->inst_used && a->a.instance <= c->inst_cap)
+            c->inst_used[a->a.instance] = true;
+        if (counted) {
+            if (ro)
+                ro->status.retries++;
+            else if (r->type == API_SCHEDULED)
+                job->retries++;
+        }
+        if (ro) {
+            char *pid = pending_id(c->in->request_id, a);
+            set_str(&ro->status.state, CTL_RUN_LAUNCHING);
+            free(ro->status.taskId);
+            ro->status.taskId = pid;
+            set_str(&ro->status.message, counted ? "retrying after a failure"
+                                                 : "relaunching a task lost by the cluster");
+        }
+    } else {
+        if (res.success)
+            job->runsSucceeded++;
+        else
+            job->runsFailed++;
+        if (!ro && r && r->type == API_SCHEDULED)
+            job->retries = 0;
+        if (ro) {
+            set_str(&ro->status.state, res.success ? CTL_RUN_SUCCEEDED : CTL_RUN_FAILED);
+            set_str(&ro->status.taskId, t->id);
+            set_str(&ro->status.message, res.success ? "finished" : "failed");
+        }
+    }
+    if (ro) {
+        result_release(&ro->status.result);
+        result_copy(&ro->status.result, &res);
+    }
+    if (!job->lastRun.taskId || t->finished_at >= job->lastRun.finishedAt) {
+        result_release(&job->lastRun);
+        result_copy(&job->lastRun, &res);
+    }
+}
+
+/* Live task: deletion/pause kills, the time limit, run progress. */
+static void task_live(jctx *c, const ctl_jobs_task *t)
+{
+    const ctl_jobs_request *r = c->r;
+
+    c->live++;
+    if (t->pending)
+        c->pending++;
+    else if (t->cleaning)
+        c->killing++;
+    if (c->inst_used && t->instance >= 1 && t->instance <= c->inst_cap)
+        c->inst_used[t->instance] = true;
+    if (!r) {
+        kill_task(c, t, "REQUEST_DELETING", "the request was deleted");
+        return;
+    }
+    if (r->paused) {
+        kill_task(c, t, "PAUSE", "the request is paused");
+        return;
+    }
+    if (!t->pending && r->time_limit_ms > 0 && !t->cleaning) {
+        int64_t deadline = t->launched_at + r->time_limit_ms;
+        if (c->now >= deadline)
+            kill_task(c, t, "TASK_EXCEEDED_TIME_LIMIT", "the task ran past taskExecutionTimeLimitMillis");
+        else
+            requeue_at(c, deadline);
+    }
+    if (t->run_id) {
+        ctl_jobs_run_out *ro = run_out(c, t->run_id);
+        set_str(&ro->status.state,
+                !t->pending && t->state == API_TASK_RUNNING ? CTL_RUN_RUNNING : CTL_RUN_LAUNCHING);
+        set_str(&ro->status.taskId, t->id);
+        if (!t->pending && t->state == API_TASK_RUNNING)
+            set_str(&ro->status.message, NULL);
+    }
+}
+
+static void plan_deploys(jctx *c)
+{
+    const ctl_jobs_in *in = c->in;
+
+    for (size_t i = 0; i < in->n_deploys; i++) {
+        const ctl_jobs_deploy *d = &in->deploys[i];
+        if (!d->invalid && (!c->active || d->revision > c->active->revision))
+            c->active = d;
+    }
+    if (!c->r || c->r->invalid)
+        return;
+    for (size_t i = 0; i < in->n_deploys; i++) {
+        const ctl_jobs_deploy *d = &in->deploys[i];
+        ctl_deploy_out *o = deploy_out(c, d->id);
+        if (api_deploy_state_terminal(o->status.state))
+            continue;
+        if (d->invalid)
+            deploy_finish(c, o, API_DSTATE_FAILED, d->invalid);
+        else if (c->r->type == API_RUN_ONCE)
+            continue; /* plan_run_once decides */
+        else if (d == c->active)
+            deploy_finish(c, o, API_DSTATE_SUCCEEDED,
+                          "deploys of job requests succeed at once; running tasks are kept");
+        else
+            deploy_finish(c, o, API_DSTATE_SUPERSEDED, "a newer deploy replaced it");
+    }
+}
+
+static void plan_scheduled(jctx *c)
+{
+    const ctl_jobs_request *r = c->r;
+    ctl_jobs_status *job = &c->out->job;
+    const api_schedule *s = r->schedule;
+    char *key = xasprintf("%s %s", api_schedule_quartz(s), api_tz_name(api_schedule_tz(s)));
+    int64_t nf;
+
+    if (!str_eq(job->schedule, key) || job->nextFireAt == 0) {
+        /* New request or new schedule: the first fire after now. */
+        set_str(&job->schedule, key);
+        job->nextFireAt = next_fire(c, c->now);
+    }
+    free(key);
+    nf = job->nextFireAt;
+    if (nf < 0 || nf > c->now)
+        goto out;
+    if (r->paused) {
+        skip_fire(c, "Paused");
+    } else if (c->live > 0) {
+        skip_fire(c, "Overlap");
+    } else if (!c->active) {
+        goto out; /* held until a deploy exists */
+    } else if (r->wait_after_finish_ms > 0 && job->lastRun.taskId &&
+               job->lastRun.finishedAt + r->wait_after_finish_ms > c->now) {
+        requeue_at(c, job->lastRun.finishedAt + r->wait_after_finish_ms);
+        goto out; /* held: runs no sooner than that after the last task */
+    } else if (r->starting_deadline_ms > 0 && c->now - nf > r->starting_deadline_ms) {
+        skip_fire(c, "DeadlineExceeded");
+    } else {
+        launch(c, c->active->id, 1, "TASK_DONE", nf, nf);
+        job->lastFireAt = nf;
+        job->retries = 0;
+        job->runsLaunched++;
+    }
+    /* Fires that passed meanwhile collapse into the one just handled. */
+    job->nextFireAt = next_fire(c, c->now);
+out:
+    if (job->nextFireAt > c->now)
+        requeue_at(c, job->nextFireAt);
+}
+
+static int cmp_runs(const void *pa, const void *pb)
+{
+    const ctl_jobs_run *a = *(const ctl_jobs_run *const *)pa, *b = *(const ctl_jobs_run *const *)pb;
+
+    if (a->run_at != b->run_at)
+        return a->run_at < b->run_at ? -1 : 1;
+    if (a->revision != b->revision)
+        return a->revision < b->revision ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static void plan_runs(jctx *c)
+{
+    const ctl_jobs_in *in = c->in;
+    const ctl_jobs_request *r = c->r;
+    const ctl_jobs_run **queue = xcalloc(in->n_runs ? in->n_runs : 1, sizeof(*queue));
+    size_t nq = 0;
+    int cap = r->type == API_SCHEDULED ? 1 : (r->instances > 0 ? r->instances : 1);
+    char msg[128];
+
+    if (r->type == API_ON_DEMAND && in->config && in->config->max_on_demand_tasks > 0 &&
+        in->config->max_on_demand_tasks < cap)
+        cap = in->config->max_on_demand_tasks;
+    for (size_t i = 0; i < in->n_runs; i++) {
+        ctl_jobs_run_out *ro = run_out(c, in->runs[i].id);
+        if (r->type != API_SCHEDULED && r->type != API_ON_DEMAND) {
+            if (str_eq(ro->status.state, CTL_RUN_QUEUED)) {
+                set_str(&ro->status.state, CTL_RUN_REJECTED);
+                set_str(&ro->status.message, "runs are only allowed for SCHEDULED and ON_DEMAND requests");
+            }
+            continue;
+        }
+        if (str_eq(ro->status.state, CTL_RUN_QUEUED))
+            queue[nq++] = &in->runs[i];
+    }
+    /* A queued run whose document was deleted will never launch. */
+    for (size_t i = 0; i < c->out->n_runs; i++) {
+        ctl_jobs_run_status *rs = &c->out->runs[i].status;
+        bool has_doc = false;
+        for (size_t k = 0; k < in->n_runs && !has_doc; k++)
+            has_doc = str_eq(in->runs[k].id, rs->runId);
+        if (!has_doc && str_eq(rs->state, CTL_RUN_QUEUED)) {
+            set_str(&rs->state, CTL_RUN_CANCELED);
+            set_str(&rs->message, "the run document was deleted before it ran");
+        }
+    }
+    qsort(queue, nq, sizeof(*queue), cmp_runs);
+    for (size_t i = 0; i < nq; i++) {
+        const ctl_jobs_run *run = queue[i];
+        ctl_jobs_run_out *ro = run_out(c, run->id);
+        ctl_jobs_action *a;
+        int inst = 1;
+
+        if (run->run_at > c->now) {
+            requeue_at(c, run->run_at);
+            set_str(&ro->status.message, "waiting for runAt");
+            continue;
+        }
+        if (r->paused) {
+            set_str(&ro->status.message, "waiting: the request is paused");
+            continue;
+        }
+        if (c->live >= cap) {
+            snprintf(msg, sizeof(msg), "waiting for capacity: %d of %d tasks running", c->live, cap);
+            set_str(&ro->status.message, msg);
+            continue;
+        }
+        if (!c->active) {
+            set_str(&ro->status.message, "waiting for a deploy");
+            continue;
+        }
+        if (c->inst_used) /* lowest free instance number */
+            for (inst = 1; inst < c->inst_cap && c->inst_used[inst]; inst++)
+                ;
+        /* now, not queuedAt: runs queued together must get distinct ids */
+        a = launch(c, c->active->id, inst, r->type == API_SCHEDULED ? "IMMEDIATE" : "ONEOFF",
+                   c->now, c->now);
+        if (c->inst_used)
+            c->inst_used[inst] = true;
+        a->run_id = run->id;
+        a->args = run->args && run->args->n ? run->args : NULL;
+        a->env = run->env && run->env->n ? run->env : NULL;
+        a->resources = run->resources;
+        a->user = run->user;
+        a->a.skip_checks = run->skip_healthchecks;
+        a->a.message = xstrdup(run->message);
+        set_str(&ro->status.state, CTL_RUN_LAUNCHING);
+        free(ro->status.taskId);
+        ro->status.taskId = pending_id(in->request_id, a);
+        set_str(&ro->status.message, NULL);
+    }
+    free(queue);
+}
+
+static void plan_run_once(jctx *c)
+{
+    const ctl_jobs_in *in = c->in;
+
+    for (size_t i = 0; i < in->n_deploys; i++) {
+        const ctl_jobs_deploy *d = &in->deploys[i];
+        ctl_deploy_out *o = deploy_out(c, d->id);
+        bool has_task = false;
+
+        if (d->invalid || api_deploy_state_terminal(o->status.state))
+            continue;
+        for (size_t k = 0; k < in->n_tasks && !has_task; k++)
+            has_task = str_eq(in->tasks[k].deploy_id, d->id);
+        if (!has_task) {
+            if (c->r->paused)
+                continue;
+            launch(c, d->id, 1, "NEW_DEPLOY", c->now, c->now);
+        }
+        deploy_finish(c, o, API_DSTATE_SUCCEEDED, "launched its one task");
+    }
+}
+
+static void plan_status(jctx *c)
+{
+    const ctl_jobs_in *in = c->in;
+    const ctl_jobs_request *r = c->r;
+    api_request_status *s = &c->out->status;
+    api_request_state st;
+    int running = 0, launching = 0;
+
+    if (!r)
+        st = c->live ? API_RSTATE_DELETING : API_RSTATE_DELETED;
+    else if (r->paused)
+        st = API_RSTATE_PAUSED;
+    else if (r->type == API_SCHEDULED && !r->invalid && c->out->job.nextFireAt < 0)
+        st = API_RSTATE_FINISHED;
+    else
+        st = API_RSTATE_ACTIVE;
+    s->state = st;
+    if (c->active)
+        set_str(&s->activeDeployId, c->active->id);
+    set_str(&s->pendingDeployId, NULL);
+    if (r)
+        s->observedRevision = r->revision;
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const ctl_jobs_task *t = &in->tasks[i];
+        if (t->pending || api_task_state_terminal(t->state))
+            continue;
+        if (t->state == API_TASK_RUNNING)
+            running++;
+        else
+            launching++;
+    }
+    s->counts.instances = r ? (r->type == API_ON_DEMAND ? r->instances : 1) : 0;
+    s->counts.pending = c->pending;
+    s->counts.launching = launching;
+    s->counts.running = running;
+    s->counts.healthy = 0;
+    s->counts.cleaning = c->killing;
+    if (!r)
+        api_conditions_set(&s->conditions, API_COND_VALID, API_COND_FALSE, "Deleted",
+                           "the request was deleted", c->now);
+    else if (r->invalid)
+        api_conditions_set(&s->conditions, API_COND_VALID, API_COND_FALSE, "InvalidRequest",
+                           r->invalid, c->now);
+    else
+        api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE, "Valid", NULL, c->now);
+    c->out->status_changed = !in->status || !api_request_status_equal(in->status, s);
+    if (c->out->status_changed)
+        s->updatedAt = c->now;
+}
+
+static bool json_same(json_t *a, json_t *b)
+{
+    bool eq = json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    return eq;
+}
+
+void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
+{
+    jctx c = {in, out, in->request, NULL, in->now, 0, 0, 0, 0, NULL, 0};
+    ctl_jobs_plan_out *p = out;
+    const ctl_jobs_request *r = in->request;
+
+    memset(out, 0, sizeof(*out));
+    if (in->status)
+        api_request_status_copy(&p->status, in->status);
+    set_str(&p->status.requestId, in->request_id);
+    if (in->job)
+        ctl_jobs_status_copy(&p->job, in->job);
+    else
+        p->job.lastRun.state = API_TASK_STATE_NONE;
+    set_str(&p->job.requestId, in->request_id);
+    for (size_t i = 0; i < in->n_deploy_status; i++) {
+        ctl_deploy_out *d;
+        p->deploys = xrealloc(p->deploys, (p->n_deploys + 1) * sizeof(*p->deploys));
+        d = &p->deploys[p->n_deploys++];
+        memset(d, 0, sizeof(*d));
+        api_deploy_status_copy(&d->status, &in->deploy_status[i]);
+    }
+    for (size_t i = 0; i < in->n_run_status; i++) {
+        ctl_jobs_run_out *o;
+        p->runs = xrealloc(p->runs, (p->n_runs + 1) * sizeof(*p->runs));
+        o = &p->runs[p->n_runs++];
+        memset(o, 0, sizeof(*o));
+        ctl_jobs_run_status_copy(&o->status, &in->run_status[i]);
+    }
+    if (r && r->type == API_ON_DEMAND) {
+        c.inst_cap = (int)in->n_tasks + (int)in->n_runs + (r->instances > 0 ? r->instances : 1) + 2;
+        c.inst_used = xcalloc((size_t)c.inst_cap + 1, sizeof(bool));
+    }
+    plan_deploys(&c);
+    /* Live tasks first, so retries see the instance numbers in use. */
+    for (size_t i = 0; i < in->n_tasks; i++)
+        if (in->tasks[i].pending || !api_task_state_terminal(in->tasks[i].state))
+            task_live(&c, &in->tasks[i]);
+    for (size_t i = 0; i < in->n_tasks; i++)
+        if (!in->tasks[i].pending && api_task_state_terminal(in->tasks[i].state))
+            task_ended(&c, &in->tasks[i]);
+    if (r && !r->invalid) {
+        if (r->type == API_SCHEDULED && r->schedule)
+            plan_scheduled(&c);
+        if (r->type == API_RUN_ONCE)
+            plan_run_once(&c);
+        plan_runs(&c);
+    }
+    plan_status(&c);
+    free(c.inst_used);
+
+    p->job_changed = !in->job || !json_same(ctl_jobs_status_to_json(in->job),
+                                            ctl_jobs_status_to_json(&p->job));
+    for (size_t i = 0; i < p->n_runs; i++) {
+        ctl_jobs_run_out *o = &p->runs[i];
+        o->changed = i >= in->n_run_status ||
+                     !json_same(ctl_jobs_run_status_to_json(&in->run_status[i]),
+                                ctl_jobs_run_status_to_json(&o->status));
+    }
+    for (size_t i = 0; i < p->n_deploys && i < in->n_deploy_status; i++)
+        if (p->deploys[i].changed && api_deploy_status_equal(&in->deploy_status[i], &p->deploys[i].status))
+            p->deploys[i].changed = false;
+    p->requeue_after_ms = c.requeue ? c.requeue - in->now : 0;
+}
+
+void ctl_jobs_plan_release(ctl_jobs_plan_out *p)
+{
+    for (size_t i = 0; i < p->n_actions; i++) {
+        free(p->actions[i].a.task_id);
+        free(p->actions[i].a.deploy_id);
+        free(p->actions[i].a.message);
+    }
+    free(p->actions);
+    api_request_status_release(&p->status);
+    for (size_t i = 0; i < p->n_deploys; i++)
+        api_deploy_status_release(&p->deploys[i].status);
+    free(p->deploys);
+    ctl_jobs_status_release(&p->job);
+    for (size_t i = 0; i < p->n_runs; i++)
+        ctl_jobs_run_status_release(&p->runs[i].status);
+    free(p->runs);
+    memset(p, 0, sizeof(*p));
+}
+
+char *ctl_jobs_action_format(const ctl_jobs_action *a)
+{
+    cr_buf b;
+
+    cr_buf_init(&b);
+    switch (a->a.type) {
+    case CTL_ACT_LAUNCH:
+        cr_buf_addf(&b, "launch %s %d %s at=%lld", a->a.deploy_id, a->a.instance, a->a.pending_type,
+                    (long long)a->a.run_at);
+        if (a->run_id)
+            cr_buf_addf(&b, " run=%s", a->run_id);
+        if (a->args) {
+            cr_buf_adds(&b, " args=");
+            for (size_t i = 0; i < a->args->n; i++)
+                cr_buf_addf(&b, "%s%s", i ? "," : "", a->args->v[i]);
+        }
+        if (a->env) {
+            cr_buf_adds(&b, " env=");
+            for (size_t i = 0; i < a->env->n; i++)
+                cr_buf_addf(&b, "%s%s=%s", i ? "," : "", a->env->v[i].key, a->env->v[i].value);
+        }
+        if (a->resources && a->resources->has_cpus)
+            cr_buf_addf(&b, " cpus=%g", a->resources->cpus);
+        if (a->resources && a->resources->has_memoryMb)
+            cr_buf_addf(&b, " mem=%g", a->resources->memoryMb);
+        break;
+    case CTL_ACT_KILL:
+        cr_buf_addf(&b, "kill %s %s", a->a.task_id, a->a.cleanup_type);
+        break;
+    case CTL_ACT_UNPEND:
+        cr_buf_addf(&b, "unpend %s %s", a->a.task_id, a->a.cleanup_type);
+        break;
+    case CTL_ACT_ARCHIVE:
+        cr_buf_addf(&b, "archive %s", a->a.task_id);
+        break;
+    default:
+        cr_buf_addf(&b, "action %d", (int)a->a.type);
+    }
+    return cr_buf_detach(&b, NULL);
+}
+
+api_pending_task *ctl_jobs_pending_task(const char *request_id, const ctl_jobs_action *a,
+                                        cr_err *err)
+{
+    api_pending_task *p;
+
+    if (a->a.type != CTL_ACT_LAUNCH) {
+        cr_error(err, CR_EINVAL, "not a launch action");
+        return NULL;
+    }
+    p = xcalloc(1, sizeof(*p));
+    if (api_pending_task_id_init(&p->pendingTaskId, request_id, a->a.deploy_id, a->a.run_at,
+                                 a->a.instance, a->a.pending_type, a->created_at, err) < 0) {
+        api_pending_task_free(p);
+        return NULL;
+    }
+    p->runId = xstrdup(a->run_id);
+    p->user = xstrdup(a->user);
+    p->message = xstrdup(a->a.message);
+    p->skipHealthchecks = a->a.skip_checks;
+    if (a->args)
+        for (size_t i = 0; i < a->args->n; i++)
+            api_strlist_add(&p->cmdLineArgsList, a->args->v[i]);
+    if (a->env)
+        for (size_t i = 0; i < a->env->n; i++)
+            api_strmap_set(&p->envOverrides, a->env->v[i].key, a->env->v[i].value);
+    if (a->resources) {
+        p->has_resources = true;
+        p->resources = *a->resources;
+    }
+    return p;
+}

@@ -1,0 +1,332 @@
+/* Documents <-> jobs plan views, and jobs plan -> etcd operations (see the
+ * last section of jobs.h). */
+#include "controllers/jobs.h"
+
+#include <string.h>
+
+#include "base/xalloc.h"
+
+/* ---- run documents ------------------------------------------------------------ */
+
+void ctl_jobs_run_doc_release(ctl_jobs_run_doc *d)
+{
+    free(d->runId);
+    free(d->message);
+    free(d->user);
+    free(d->runAsUserOverride);
+    api_strlist_release(&d->commandLineArgs);
+    api_strmap_release(&d->envOverrides);
+    memset(d, 0, sizeof(*d));
+}
+
+static int run_str(const json_t *v, const char *k, char **out, cr_err *err)
+{
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return cr_error(err, CR_EINVAL, "%s: must be a string", k);
+    *out = xstrdup(json_string_value(v));
+    return 0;
+}
+
+static int run_resources(const json_t *v, api_task_resources *r, cr_err *err)
+{
+    const char *k;
+    const json_t *f;
+
+    if (!json_is_object(v))
+        return cr_error(err, CR_EINVAL, "resources: must be an object");
+    json_object_foreach((json_t *)v, k, f)
+    {
+        double x;
+        if (!json_is_number(f))
+            return cr_error(err, CR_EINVAL, "resources.%s: must be a number", k);
+        x = json_number_value(f);
+        if (x < 0)
+            return cr_error(err, CR_EINVAL, "resources.%s: must be >= 0", k);
+        if (!strcmp(k, "cpus")) {
+            if (x <= 0)
+                return cr_error(err, CR_EINVAL, "resources.cpus: must be > 0");
+            r->has_cpus = true;
+            r->cpus = x;
+        } else if (!strcmp(k, "memoryMb")) {
+            if (x <= 0)
+                return cr_error(err, CR_EINVAL, "resources.memoryMb: must be > 0");
+            r->has_memoryMb = true;
+            r->memoryMb = x;
+        } else if (!strcmp(k, "diskMb")) {
+            r->has_diskMb = true;
+            r->diskMb = x;
+        } else if (!strcmp(k, "numPorts")) {
+            if (!json_is_integer(f) || x > 1000)
+                return cr_error(err, CR_EINVAL, "resources.numPorts: must be an integer 0-1000");
+            r->has_numPorts = true;
+            r->numPorts = (int)x;
+        } else {
+            return cr_error(err, CR_EINVAL, "resources.%s: unknown field", k);
+        }
+    }
+    return 0;
+}
+
+int ctl_jobs_run_doc_from_json(const json_t *j, ctl_jobs_run_doc *d, cr_err *err)
+{
+    const char *k;
+    const json_t *v;
+
+    memset(d, 0, sizeof(*d));
+    if (!json_is_object(j))
+        return cr_error(err, CR_EINVAL, "run: must be an object");
+    json_object_foreach((json_t *)j, k, v)
+    {
+        if (!strcmp(k, "runId")) {
+            if (run_str(v, k, &d->runId, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "message")) {
+            if (run_str(v, k, &d->message, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "user")) {
+            if (run_str(v, k, &d->user, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "runAsUserOverride")) {
+            if (run_str(v, k, &d->runAsUserOverride, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "commandLineArgs")) {
+            size_t i;
+            const json_t *a;
+            if (!json_is_array(v) && !json_is_null(v))
+                return cr_error(err, CR_EINVAL, "commandLineArgs: must be an array of strings");
+            json_array_foreach(v, i, a)
+            {
+                if (!json_is_string(a))
+                    return cr_error(err, CR_EINVAL, "commandLineArgs[%zu]: must be a string", i);
+                api_strlist_add(&d->commandLineArgs, json_string_value(a));
+            }
+        } else if (!strcmp(k, "envOverrides")) {
+            const char *ek;
+            const json_t *ev;
+            if (!json_is_object(v) && !json_is_null(v))
+                return cr_error(err, CR_EINVAL, "envOverrides: must be an object of strings");
+            json_object_foreach((json_t *)v, ek, ev)
+            {
+                if (!json_is_string(ev))
+                    return cr_error(err, CR_EINVAL, "envOverrides.%s: must be a string", ek);
+                api_strmap_set(&d->envOverrides, ek, json_string_value(ev));
+            }
+        } else if (!strcmp(k, "resources")) {
+            if (json_is_null(v))
+                continue;
+            if (run_resources(v, &d->resources, err) < 0)
+                return -1;
+            d->has_resources = true;
+        } else if (!strcmp(k, "skipHealthchecks")) {
+            if (!json_is_boolean(v) && !json_is_null(v))
+                return cr_error(err, CR_EINVAL, "skipHealthchecks: must be a boolean");
+            d->skipHealthchecks = json_is_true(v);
+        } else if (!strcmp(k, "runAt")) {
+            if (json_is_null(v))
+                continue;
+            if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return cr_error(err, CR_EINVAL, "runAt: must be an integer >= 0 (epoch ms)");
+            d->runAt = json_integer_value(v);
+        } else {
+            return cr_error(err, CR_EINVAL, "%s: unknown or unsupported field", k);
+        }
+    }
+    return 0;
+}
+
+void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t create_revision,
+                       ctl_jobs_run *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = run_id ? run_id : d->runId;
+    out->revision = create_revision;
+    out->run_at = d->runAt;
+    out->args = &d->commandLineArgs;
+    out->env = &d->envOverrides;
+    out->resources = d->has_resources ? &d->resources : NULL;
+    out->user = d->user;
+    out->message = d->message;
+    out->skip_healthchecks = d->skipHealthchecks;
+}
+
+/* ---- request, pending task, task ---------------------------------------------- */
+
+static int64_t extra_int(const api_request *r, const char *k)
+{
+    const json_t *v = r->extra ? json_object_get(r->extra, k) : NULL;
+    return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision,
+                           bool paused, const api_schedule *sched, const char *sched_error,
+                           ctl_jobs_request *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->revision = revision;
+    out->invalid = invalid;
+    out->paused = paused;
+    if (!r) {
+        if (!out->invalid)
+            out->invalid = "the request document does not decode";
+        return;
+    }
+    out->id = r->id;
+    out->type = r->type;
+    out->instances = api_request_eff_instances(r);
+    out->num_retries = r->has_numRetriesOnFailure ? r->numRetriesOnFailure : 0;
+    out->wait_after_finish_ms = r->has_waitAtLeastMillisAfterTaskFinishesForReschedule
+                                    ? r->waitAtLeastMillisAfterTaskFinishesForReschedule
+                                    : 0;
+    out->time_limit_ms = r->has_taskExecutionTimeLimitMillis ? r->taskExecutionTimeLimitMillis : 0;
+    out->starting_deadline_ms = extra_int(r, "startingDeadlineSeconds") * 1000;
+    out->schedule = sched;
+    if (out->invalid)
+        return;
+    if (r->type != API_SCHEDULED && r->type != API_ON_DEMAND && r->type != API_RUN_ONCE)
+        out->invalid = "not a SCHEDULED, ON_DEMAND or RUN_ONCE request";
+    else if (r->type == API_SCHEDULED && !sched)
+        out->invalid = sched_error ? sched_error : "the schedule does not parse";
+}
+
+void ctl_jobs_pending_view(const api_pending_task *p, ctl_jobs_task *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = p->pendingTaskId.id;
+    out->deploy_id = p->pendingTaskId.deployId;
+    out->instance = p->pendingTaskId.instanceNo;
+    out->pending = true;
+    out->state = API_TASK_STATE_NONE;
+    out->launched_at = p->pendingTaskId.createdAt;
+    out->pending_type = p->pendingTaskId.pendingType;
+    out->run_at = p->pendingTaskId.nextRunAt;
+    out->run_id = p->runId;
+    out->spec = p;
+}
+
+void ctl_jobs_task_view(const api_task *t, const api_cleanup *cleanup, ctl_jobs_task *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = t->taskId.id;
+    out->deploy_id = t->taskId.deployId;
+    out->instance = t->taskId.instanceNo;
+    out->state = t->lastTaskState;
+    out->launched_at = t->launchedAt;
+    out->cleaning = cleanup != NULL;
+    out->user_killed = cleanup && cleanup->cleanupType &&
+                       !strncmp(cleanup->cleanupType, "USER_REQUESTED", 14);
+    out->has_exit_code = t->has_exitCode;
+    out->exit_code = t->exitCode;
+    out->message = t->statusMessage;
+    out->pending_type = t->pendingTask.pendingTaskId.pendingType;
+    out->run_at = t->pendingTask.pendingTaskId.nextRunAt;
+    out->run_id = t->pendingTask.runId;
+    out->spec = &t->pendingTask;
+    for (size_t i = 0; i < t->n_taskUpdates && !out->running_at; i++)
+        if (t->taskUpdates[i].taskState == API_TASK_RUNNING)
+            out->running_at = t->taskUpdates[i].timestamp;
+    if (api_task_state_terminal(t->lastTaskState))
+        out->finished_at = t->updatedAt ? t->updatedAt : t->launchedAt;
+}
+
+/* ---- writes ---------------------------------------------------------------------- */
+
+/* Takes ownership of key and value. */
+static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev)
+{
+    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
+    ops->v[ops->n++] = (ctl_op){type, key, value, rev, 0};
+}
+
+static char *dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        abort(); /* only on allocation failure */
+    return s;
+}
+
+int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs_plan_out *p,
+                      const ctl_doc_lookup *look, int64_t job_mod_revision, int64_t now,
+                      ctl_ops *ops, cr_err *err)
+{
+    ctl_ops out = {0};
+    size_t group = ops->n ? ops->v[ops->n - 1].group + 1 : 0;
+
+    for (size_t i = 0; i < p->n_actions; i++) {
+        const ctl_jobs_action *a = &p->actions[i];
+        switch (a->a.type) {
+        case CTL_ACT_LAUNCH: {
+            api_pending_task *pt = ctl_jobs_pending_task(request_id, a, err);
+            if (!pt)
+                goto fail;
+            add_op(&out, CTL_OP_CREATE, api_pending_key(prefix, request_id, pt->pendingTaskId.id),
+                   dump(api_pending_task_to_json(pt)), 0);
+            api_pending_task_free(pt);
+            break;
+        }
+        case CTL_ACT_KILL: {
+            api_cleanup *c = xcalloc(1, sizeof(*c));
+            if (api_task_id_parse(a->a.task_id, &c->taskId, err) < 0) {
+                api_cleanup_free(c);
+                goto fail;
+            }
+            c->cleanupType = xstrdup(a->a.cleanup_type);
+            c->message = xstrdup(a->a.message);
+            c->user = xstrdup("corral");
+            c->timestamp = now;
+            add_op(&out, CTL_OP_CREATE, api_cleanup_key(prefix, a->a.task_id),
+                   dump(api_cleanup_to_json(c)), 0);
+            api_cleanup_free(c);
+            break;
+        }
+        case CTL_ACT_UNPEND:
+            add_op(&out, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->a.task_id), NULL, 0);
+            break;
+        case CTL_ACT_ARCHIVE: {
+            int64_t rev = 0;
+            const char *text =
+                look && look->task ? look->task(look->arg, a->a.task_id, &rev) : NULL;
+            if (text)
+                add_op(&out, CTL_OP_PUT, ctl_history_task_key(prefix, request_id, a->a.task_id),
+                       xstrdup(text), 0);
+            add_op(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->a.task_id), NULL, rev);
+            add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->a.task_id), NULL, 0);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    if (p->job_changed)
+        add_op(&out, job_mod_revision > 0 ? CTL_OP_PUT : CTL_OP_CREATE,
+               ctl_jobs_status_key(prefix, request_id), dump(ctl_jobs_status_to_json(&p->job)),
+               job_mod_revision);
+    for (size_t i = 0; i < p->n_runs; i++)
+        if (p->runs[i].changed)
+            add_op(&out, CTL_OP_PUT,
+                   ctl_jobs_run_status_key(prefix, request_id, p->runs[i].status.runId),
+                   dump(ctl_jobs_run_status_to_json(&p->runs[i].status)), 0);
+    for (size_t i = 0; i < p->n_deploys; i++)
+        if (p->deploys[i].changed)
+            add_op(&out, CTL_OP_PUT,
+                   api_deploy_status_key(prefix, request_id, p->deploys[i].status.deployId),
+                   dump(api_deploy_status_to_json(&p->deploys[i].status)), 0);
+    if (p->status_changed)
+        add_op(&out, CTL_OP_PUT, api_request_status_key(prefix, request_id),
+               dump(api_request_status_to_json(&p->status)), 0);
+
+    for (size_t i = 0; i < out.n; i++) /* one txn: all or nothing */
+        out.v[i].group = group;
+    ops->v = xrealloc(ops->v, (ops->n + out.n + 1) * sizeof(*ops->v));
+    memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
+    ops->n += out.n;
+    free(out.v);
+    return 0;
+fail:
+    cr_err_prefix(err, "request '%s'", request_id);
+    ctl_ops_release(&out);
+    return -1;
+}

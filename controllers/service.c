@@ -1,0 +1,964 @@
+/* The service/worker plan (see plan.h for the rules). The plan runs in
+ * phases over one request: archive terminal tasks, pick the active and the
+ * pending deploy, advance the pending deploy's state machine, track
+ * cooldown, then compute task actions from the resulting targets, and
+ * finally counts and conditions. */
+#include "controllers/plan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+
+void ctl_config_defaults(ctl_config *c)
+{
+    c->cooldown_failures = 5;
+    c->cooldown_window_ms = 60 * 1000;
+    c->cooldown_delay_ms = 120 * 1000;
+    c->cooldown_exit_ms = 180 * 1000;
+    c->new_task_run_timeout_ms = 600 * 1000;
+    c->history_max = 100;
+}
+
+bool ctl_task_app_failure(api_task_state s)
+{
+    return s == API_TASK_FAILED || s == API_TASK_ERROR || s == API_TASK_FINISHED;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+/* ---- plan context ---------------------------------------------------------- */
+
+typedef struct task_info {
+    const ctl_task *t;
+    bool terminal;
+    bool killed; /* a kill/unpend was planned this pass */
+} task_info;
+
+typedef struct ctx {
+    const ctl_service_in *in;
+    ctl_plan *out;
+    const ctl_config *cfg;
+    int64_t now;
+    task_info *ti;
+    const ctl_deploy *active;  /* NULL: none (or its document is missing) */
+    const char *active_id;     /* from the status; may lack a document */
+    const ctl_deploy *pending; /* being rolled out; NULL: none */
+    api_deploy_status *pds;    /* pending deploy's status */
+    int instances;             /* desired; 0 when paused or deleted */
+    bool paused;
+    bool was_paused;
+    bool bouncing;
+    const char *finished_how;  /* pending type for relaunches after a deploy ended */
+    int64_t requeue;           /* absolute time of the next plan; 0 none */
+} ctx;
+
+static void requeue_at(ctx *c, int64_t at)
+{
+    if (at <= c->now)
+        at = c->now + 1;
+    if (!c->requeue || at < c->requeue)
+        c->requeue = at;
+}
+
+static ctl_action *add_action(ctx *c, ctl_action_type type)
+{
+    ctl_plan *p = c->out;
+    p->actions = xrealloc(p->actions, (p->n_actions + 1) * sizeof(*p->actions));
+    ctl_action *a = &p->actions[p->n_actions++];
+    memset(a, 0, sizeof(*a));
+    a->type = type;
+    return a;
+}
+
+/* Kill (or unpend) a live task once; returns false if it already goes. */
+static bool kill_task(ctx *c, task_info *ti, const char *cleanup_type, const char *message)
+{
+    if (ti->terminal || ti->killed || ti->t->cleaning)
+        return false;
+    ti->killed = true;
+    ctl_action *a = add_action(c, ti->t->pending ? CTL_ACT_UNPEND : CTL_ACT_KILL);
+    a->task_id = xstrdup(ti->t->id);
+    a->cleanup_type = cleanup_type;
+    a->message = xstrdup(message);
+    return true;
+}
+
+/* Counted: live and not going away. */
+static bool counted(const task_info *ti)
+{
+    return !ti->terminal && !ti->killed && !ti->t->cleaning;
+}
+
+static const ctl_deploy *find_deploy(const ctl_service_in *in, const char *id)
+{
+    for (size_t i = 0; id && i < in->n_deploys; i++)
+        if (str_eq(in->deploys[i].id, id))
+            return &in->deploys[i];
+    return NULL;
+}
+
+static ctl_deploy_out *deploy_out(ctx *c, const char *id)
+{
+    for (size_t i = 0; i < c->out->n_deploys; i++)
+        if (str_eq(c->out->deploys[i].status.deployId, id))
+            return &c->out->deploys[i];
+    return NULL;
+}
+
+/* The plan's status of deploy `id`, created (WAITING, unchanged until
+ * edited) if absent. */
+static api_deploy_status *deploy_status(ctx *c, const char *id)
+{
+    ctl_deploy_out *d = deploy_out(c, id);
+    if (d)
+        return &d->status;
+    ctl_plan *p = c->out;
+    p->deploys = xrealloc(p->deploys, (p->n_deploys + 1) * sizeof(*p->deploys));
+    d = &p->deploys[p->n_deploys++];
+    memset(d, 0, sizeof(*d));
+    d->status.requestId = xstrdup(c->in->request_id);
+    d->status.deployId = xstrdup(id);
+    return &d->status;
+}
+
+static void set_message(char **dst, const char *msg)
+{
+    if (str_eq(*dst, msg))
+        return;
+    free(*dst);
+    *dst = xstrdup(msg);
+}
+
+static void finish_deploy(ctx *c, api_deploy_status *ds, api_deploy_state st, const char *msg)
+{
+    ds->state = st;
+    ds->finishedAt = c->now;
+    set_message(&ds->message, msg);
+}
+
+/* Healthy: RUNNING and either the check passed or, without a check,
+ * running for healthy_after_ms. When not yet, *when gets the time it would
+ * become healthy by running alone (0 if that does not apply). */
+static bool task_healthy(const ctx *c, const ctl_task *t, const ctl_deploy *d, int64_t *when)
+{
+    if (when)
+        *when = 0;
+    if (t->pending || t->state != API_TASK_RUNNING)
+        return false;
+    if (d && d->http_check)
+        return t->health == CTL_HEALTH_HEALTHY;
+    if (t->health == CTL_HEALTH_HEALTHY)
+        return true;
+    int64_t after = d ? d->healthy_after_ms : 0;
+    int64_t since = t->running_at ? t->running_at : c->now;
+    if (c->now - since >= after)
+        return true;
+    if (when)
+        *when = since + after;
+    return false;
+}
+
+static bool is_deploy_launch(const char *pending_type)
+{
+    return str_eq(pending_type, "NEW_DEPLOY") || str_eq(pending_type, "NEXT_DEPLOY_STEP");
+}
+
+/* ---- phase 1: terminal tasks to history ------------------------------------- */
+
+static void archive_terminal(ctx *c)
+{
+    const ctl_service_in *in = c->in;
+    size_t archived = 0;
+
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        if (!c->ti[i].terminal)
+            continue;
+        ctl_action *a = add_action(c, CTL_ACT_ARCHIVE);
+        a->task_id = xstrdup(in->tasks[i].id);
+        archived++;
+    }
+    size_t total = in->n_history + archived;
+    for (size_t i = 0; total > c->cfg->history_max && i < in->n_history; i++, total--) {
+        ctl_action *a = add_action(c, CTL_ACT_FORGET);
+        a->task_id = xstrdup(in->history[i]);
+    }
+}
+
+/* ---- phase 2: deploy selection ------------------------------------------------ */
+
+static void select_deploys(ctx *c)
+{
+    const ctl_service_in *in = c->in;
+    const ctl_deploy *newest = NULL;
+
+    c->active_id = c->out->status.activeDeployId;
+    c->active = find_deploy(in, c->active_id);
+    for (size_t i = 0; i < in->n_deploys; i++) {
+        const ctl_deploy *d = &in->deploys[i];
+        if (str_eq(d->id, c->active_id))
+            continue;
+        if (!newest || d->revision > newest->revision)
+            newest = d;
+    }
+    for (size_t i = 0; i < in->n_deploys; i++) {
+        const ctl_deploy *d = &in->deploys[i];
+        if (str_eq(d->id, c->active_id))
+            continue;
+        ctl_deploy_out *o = deploy_out(c, d->id);
+        bool finished = o && api_deploy_state_terminal(o->status.state);
+        if (finished)
+            continue;
+        api_deploy_status *ds = deploy_status(c, d->id);
+        if (d == newest) {
+            c->pending = d;
+            c->pds = ds;
+        } else {
+            char *msg = xasprintf("superseded by deploy '%s'", newest->id);
+            finish_deploy(c, ds, API_DSTATE_SUPERSEDED, msg);
+            free(msg);
+        }
+    }
+    if (c->pending && c->pending->invalid) {
+        char *msg = xasprintf("invalid deploy: %s", c->pending->invalid);
+        finish_deploy(c, c->pds, API_DSTATE_FAILED, msg);
+        free(msg);
+        c->pending = NULL;
+        c->pds = NULL;
+    }
+}
+
+/* ---- phase 3: the pending deploy's state machine --------------------------- */
+
+static void end_pending(ctx *c, api_deploy_state st, api_deploy_failure_reason why,
+                        const char *task_id, const char *msg)
+{
+    if (why)
+        api_deploy_status_add_failure(c->pds, why, task_id, msg);
+    finish_deploy(c, c->pds, st, msg);
+    c->finished_how = st == API_DSTATE_CANCELED ? "DEPLOY_CANCELLED" : "DEPLOY_FAILED";
+    c->pending = NULL;
+    c->pds = NULL;
+}
+
+static int deploy_target(const ctx *c, const ctl_deploy *d, const api_deploy_status *ds)
+{
+    if (d->step_size <= 0)
+        return c->instances;
+    return ds->targetActiveInstances < c->instances ? ds->targetActiveInstances : c->instances;
+}
+
+static void advance_pending(ctx *c)
+{
+    const ctl_deploy *p = c->pending;
+    api_deploy_status *ds = c->pds;
+    const ctl_service_in *in = c->in;
+    char msg[512];
+
+    if (!p)
+        return;
+    if (ds->state == API_DSTATE_UNSET) {
+        ds->state = API_DSTATE_WAITING;
+        ds->startedAt = c->now;
+        ds->step = 1;
+        ds->acceptedInstances = 0;
+        int want = in->request ? in->request->instances : 0;
+        ds->targetActiveInstances = p->step_size > 0 && p->step_size < want ? p->step_size : want;
+    }
+    if (p->cancel) {
+        end_pending(c, API_DSTATE_CANCELED, API_DFAIL_DEPLOY_CANCELLED, NULL, "deploy cancelled");
+        return;
+    }
+    if (c->paused) {
+        ds->stepStartedAt = 0; /* the deadline restarts when unpaused */
+        ds->stepHealthyAt = 0;
+        set_message(&ds->message, "held while the request is paused");
+        return;
+    }
+    if (!ds->stepStartedAt)
+        ds->stepStartedAt = c->now;
+    if (p->step_size <= 0)
+        ds->targetActiveInstances = c->instances; /* scale during an atomic deploy */
+
+    /* Failures of this deploy's tasks seen in this pass. */
+    int fatal = 0;
+    char last_msg[512] = "";
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const ctl_task *t = &in->tasks[i];
+        if (!str_eq(t->deploy_id, p->id) || t->cleaning)
+            continue;
+        api_deploy_failure_reason why = API_DFAIL_UNSET;
+        if (c->ti[i].terminal && ctl_task_app_failure(t->state))
+            why = t->state == API_TASK_FINISHED ? API_DFAIL_TASK_EXPECTED_RUNNING_FINISHED
+                                                : API_DFAIL_TASK_FAILED_ON_STARTUP;
+        else if (!c->ti[i].terminal && t->health == CTL_HEALTH_UNHEALTHY)
+            why = API_DFAIL_TASK_FAILED_HEALTH_CHECKS;
+        if (!why)
+            continue;
+        snprintf(msg, sizeof(msg), "task %s: %s%s%s", t->id,
+                 why == API_DFAIL_TASK_FAILED_HEALTH_CHECKS ? "failed health checks"
+                                                            : api_task_state_name(t->state),
+                 t->reason ? " " : "", t->reason ? t->reason : "");
+        if (api_deploy_status_add_failure(ds, why, t->id, msg))
+            snprintf(last_msg, sizeof(last_msg), "%s", msg);
+        if (why == API_DFAIL_TASK_FAILED_HEALTH_CHECKS)
+            fatal++;
+    }
+    size_t task_failures = 0;
+    for (size_t i = 0; i < ds->n_failures; i++)
+        if (ds->failures[i].taskId)
+            task_failures++;
+    if (fatal || (int)task_failures > p->max_task_retries) {
+        snprintf(msg, sizeof(msg), "deploy failed: %s", *last_msg ? last_msg : "tasks failed");
+        end_pending(c, API_DSTATE_FAILED, API_DFAIL_UNSET, NULL, msg);
+        return;
+    }
+
+    /* Step health: every slot of the step has a healthy task. */
+    int target = deploy_target(c, p, ds);
+    int healthy = 0, healthy_all = 0;
+    int64_t soonest = 0;
+    for (int slot = 1; slot <= target; slot++) {
+        bool ok = false;
+        for (size_t i = 0; i < in->n_tasks && !ok; i++) {
+            const ctl_task *t = &in->tasks[i];
+            int64_t when;
+            if (t->instance != slot || !str_eq(t->deploy_id, p->id) || !counted(&c->ti[i]))
+                continue;
+            ok = task_healthy(c, t, p, &when);
+            if (!ok && when && (!soonest || when < soonest))
+                soonest = when;
+        }
+        healthy += ok;
+    }
+    for (size_t i = 0; i < in->n_tasks; i++)
+        if (str_eq(in->tasks[i].deploy_id, p->id) && counted(&c->ti[i]) &&
+            task_healthy(c, &in->tasks[i], p, NULL))
+            healthy_all++;
+    ds->healthyTasks = healthy_all;
+
+    if (healthy == target) {
+        if (!ds->stepHealthyAt)
+            ds->stepHealthyAt = c->now;
+        if (target >= c->instances) {
+            snprintf(msg, sizeof(msg), "deploy succeeded: %d/%d tasks healthy", target,
+                     c->instances);
+            finish_deploy(c, ds, API_DSTATE_SUCCEEDED, msg);
+            set_message(&c->out->status.activeDeployId, p->id);
+            c->active_id = c->out->status.activeDeployId;
+            c->active = p;
+            c->pending = NULL;
+            c->pds = NULL;
+            return;
+        }
+        if (!p->auto_advance && p->target_override > target) {
+            /* A manual advance (update intent) to an explicit target. */
+            ds->acceptedInstances = target;
+            ds->targetActiveInstances =
+                p->target_override < c->instances ? p->target_override : c->instances;
+            ds->step++;
+            ds->stepStartedAt = c->now;
+            ds->stepHealthyAt = 0;
+            target = ds->targetActiveInstances;
+            healthy = 0;
+            goto deadline;
+        }
+        if (!p->auto_advance) {
+            snprintf(msg, sizeof(msg), "step %d healthy (%d/%d); waiting to be advanced", ds->step,
+                     target, c->instances);
+            set_message(&ds->message, msg);
+            return;
+        }
+        if (c->now < ds->stepHealthyAt + p->step_wait_ms) {
+            snprintf(msg, sizeof(msg), "step %d healthy (%d/%d); next step after the wait",
+                     ds->step, target, c->instances);
+            set_message(&ds->message, msg);
+            requeue_at(c, ds->stepHealthyAt + p->step_wait_ms);
+            return;
+        }
+        ds->acceptedInstances = target;
+        ds->targetActiveInstances =
+            target + p->step_size < c->instances ? target + p->step_size : c->instances;
+        ds->step++;
+        ds->stepStartedAt = c->now;
+        ds->stepHealthyAt = 0;
+        target = ds->targetActiveInstances;
+        healthy = 0;
+    } else {
+        ds->stepHealthyAt = 0;
+    }
+deadline:;
+    int64_t budget = p->http_check ? p->check_budget_ms : p->healthy_after_ms;
+    int64_t deadline = ds->stepStartedAt + p->health_timeout_ms + budget;
+    if (c->now >= deadline) {
+        snprintf(msg, sizeof(msg), "deploy overdue: %d/%d tasks healthy after %lld ms", healthy,
+                 target, (long long)(c->now - ds->stepStartedAt));
+        end_pending(c, API_DSTATE_OVERDUE, API_DFAIL_DEPLOY_OVERDUE, NULL, msg);
+        return;
+    }
+    requeue_at(c, deadline);
+    if (soonest)
+        requeue_at(c, soonest);
+    snprintf(msg, sizeof(msg), "step %d: %d/%d tasks healthy", ds->step, healthy, target);
+    set_message(&ds->message, msg);
+}
+
+/* ---- phase 4: cooldown ------------------------------------------------------------- */
+
+static void track_cooldown(ctx *c)
+{
+    api_request_status *s = &c->out->status;
+    const ctl_service_in *in = c->in;
+    const ctl_config *cfg = c->cfg;
+
+    /* Record new app failures of the active deploy (once per task id). */
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const ctl_task *t = &in->tasks[i];
+        bool known = false;
+        if (!c->ti[i].terminal || t->cleaning || !ctl_task_app_failure(t->state) ||
+            !str_eq(t->deploy_id, c->active_id))
+            continue;
+        for (size_t k = 0; k < s->n_recentFailures && !known; k++)
+            known = str_eq(s->recentFailures[k].taskId, t->id);
+        if (known)
+            continue;
+        s->recentFailures =
+            xrealloc(s->recentFailures, (s->n_recentFailures + 1) * sizeof(*s->recentFailures));
+        s->recentFailures[s->n_recentFailures].taskId = xstrdup(t->id);
+        s->recentFailures[s->n_recentFailures].at = c->now;
+        s->n_recentFailures++;
+    }
+    /* Keep what the window and the exit rule still need, at most N marks. */
+    int64_t horizon = cfg->cooldown_window_ms > cfg->cooldown_exit_ms ? cfg->cooldown_window_ms
+                                                                      : cfg->cooldown_exit_ms;
+    size_t keep_from = 0;
+    for (size_t k = 0; k < s->n_recentFailures; k++)
+        if (s->recentFailures[k].at < c->now - horizon ||
+            s->n_recentFailures - k > (size_t)cfg->cooldown_failures)
+            keep_from = k + 1;
+    for (size_t k = 0; k < keep_from; k++)
+        free(s->recentFailures[k].taskId);
+    if (keep_from) {
+        memmove(s->recentFailures, s->recentFailures + keep_from,
+                (s->n_recentFailures - keep_from) * sizeof(*s->recentFailures));
+        s->n_recentFailures -= keep_from;
+    }
+
+    int in_window = 0;
+    int64_t last = 0;
+    for (size_t k = 0; k < s->n_recentFailures; k++) {
+        if (s->recentFailures[k].at > c->now - cfg->cooldown_window_ms)
+            in_window++;
+        if (s->recentFailures[k].at > last)
+            last = s->recentFailures[k].at;
+    }
+    if (s->state == API_RSTATE_ACTIVE && in_window >= cfg->cooldown_failures) {
+        s->state = API_RSTATE_SYSTEM_COOLDOWN;
+        s->cooldownSince = c->now;
+    }
+    const ctl_request *req = in->request;
+    if (s->state == API_RSTATE_SYSTEM_COOLDOWN && req && req->exit_cooldown &&
+        req->exit_cooldown >= s->cooldownSince) {
+        /* exit-cooldown intent: leave now and forget the failures. */
+        for (size_t k = 0; k < s->n_recentFailures; k++)
+            free(s->recentFailures[k].taskId);
+        s->n_recentFailures = 0;
+        s->state = API_RSTATE_ACTIVE;
+        s->cooldownSince = 0;
+    }
+    if (s->state == API_RSTATE_SYSTEM_COOLDOWN) {
+        if (c->now - last >= cfg->cooldown_exit_ms) {
+            s->state = API_RSTATE_ACTIVE;
+            s->cooldownSince = 0;
+        } else {
+            requeue_at(c, last + cfg->cooldown_exit_ms);
+        }
+    }
+}
+
+/* ---- phase 5: task actions ------------------------------------------------------- */
+
+/* Better task to keep when two share a slot: healthy, running, launched,
+ * older, smaller id. */
+static int task_rank(const ctx *c, const ctl_task *t, const ctl_deploy *d)
+{
+    if (task_healthy(c, t, d, NULL))
+        return 3;
+    if (!t->pending && t->state == API_TASK_RUNNING)
+        return 2;
+    return t->pending ? 0 : 1;
+}
+
+static bool better(const ctx *c, const ctl_task *a, const ctl_task *b, const ctl_deploy *d)
+{
+    int ra = task_rank(c, a, d), rb = task_rank(c, b, d);
+    if (ra != rb)
+        return ra > rb;
+    if (a->launched_at != b->launched_at)
+        return a->launched_at < b->launched_at;
+    return strcmp(a->id, b->id) < 0;
+}
+
+static const char *retire_type(ctx *c, const char *deploy_id)
+{
+    ctl_deploy_out *o = deploy_out(c, deploy_id);
+    api_deploy_state st = o ? o->status.state : API_DSTATE_UNSET;
+    if (api_deploy_state_failed(st))
+        return "DEPLOY_FAILED";
+    if (st == API_DSTATE_CANCELED || st == API_DSTATE_SUPERSEDED)
+        return "DEPLOY_CANCELED";
+    return "DEPLOY_STEP_FINISHED";
+}
+
+/* Occupants of slots 1..n for deploy d: the best counted task per slot;
+ * extras are killed. With `fresh_after` > 0 only tasks launched at or after
+ * it occupy slots (bounce). */
+static void fill_slots(ctx *c, const ctl_deploy *d, const task_info **slots, int n,
+                       int64_t fresh_after)
+{
+    const ctl_service_in *in = c->in;
+
+    for (int s = 0; s < n; s++)
+        slots[s] = NULL;
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        task_info *ti = &c->ti[i];
+        const ctl_task *t = ti->t;
+        if (!counted(ti) || !str_eq(t->deploy_id, d->id) || t->instance < 1 || t->instance > n)
+            continue;
+        if (fresh_after && t->launched_at < fresh_after)
+            continue;
+        const task_info **slot = &slots[t->instance - 1];
+        if (!*slot) {
+            *slot = ti;
+            continue;
+        }
+        task_info *loser = better(c, t, (*slot)->t, d) ? (task_info *)*slot : ti;
+        if (loser != ti)
+            *slot = ti;
+        char *msg = xasprintf("duplicate task for instance %d", t->instance);
+        kill_task(c, loser, "SCALING_DOWN", msg);
+        free(msg);
+    }
+}
+
+static void launch(ctx *c, const ctl_deploy *d, int slot, const char *type, bool skip_checks)
+{
+    ctl_action *a = add_action(c, CTL_ACT_LAUNCH);
+    a->deploy_id = xstrdup(d->id);
+    a->instance = slot;
+    a->pending_type = type;
+    a->run_at = c->now;
+    a->skip_checks = skip_checks;
+    if (c->out->status.state == API_RSTATE_SYSTEM_COOLDOWN && !is_deploy_launch(type))
+        a->run_at = c->now + c->cfg->cooldown_delay_ms;
+}
+
+/* Was a task of deploy d in this slot just seen ending? */
+static bool slot_ended(const ctx *c, const ctl_deploy *d, int slot)
+{
+    for (size_t i = 0; i < c->in->n_tasks; i++)
+        if (c->ti[i].terminal && c->ti[i].t->instance == slot &&
+            str_eq(c->ti[i].t->deploy_id, d->id))
+            return true;
+    return false;
+}
+
+static void free_slot(const task_info **slots, int n, const task_info *ti)
+{
+    if (ti->t->instance >= 1 && ti->t->instance <= n && slots[ti->t->instance - 1] == ti)
+        slots[ti->t->instance - 1] = NULL;
+}
+
+static void plan_tasks(ctx *c)
+{
+    const ctl_service_in *in = c->in;
+    const ctl_request *req = in->request;
+    api_request_status *s = &c->out->status;
+    int n = c->instances;
+    const task_info **a_slots = xcalloc((size_t)n + 1, sizeof(*a_slots));
+    const task_info **p_slots = xcalloc((size_t)n + 1, sizeof(*p_slots));
+    int a_lo = c->pending ? c->pds->acceptedInstances : 0;
+    int p_target = c->pending ? deploy_target(c, c->pending, c->pds) : 0;
+    int64_t fresh_after = 0;
+
+    if (a_lo > n)
+        a_lo = n;
+    /* Pause kills everything; so does a delete (instances == 0 then). */
+    if (c->paused || !req) {
+        for (size_t i = 0; i < in->n_tasks; i++)
+            kill_task(c, &c->ti[i], req ? "PAUSE" : "REQUEST_DELETING",
+                      req ? "request paused" : "request deleted");
+        goto out;
+    }
+
+    /* Bounce bookkeeping: remember when it started (controller time). */
+    if (req->bounce && req->bounce != s->lastBounce) {
+        if (s->bounceRequested != req->bounce) {
+            s->bounceRequested = req->bounce;
+            s->bounceStartedAt = c->now;
+        }
+        c->bouncing = !c->pending && c->active;
+        if (c->bouncing)
+            fresh_after = s->bounceStartedAt;
+    }
+
+    if (c->active)
+        fill_slots(c, c->active, a_slots, n, fresh_after);
+    if (c->pending)
+        fill_slots(c, c->pending, p_slots, p_target, 0);
+
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        task_info *ti = &c->ti[i];
+        const ctl_task *t = ti->t;
+        if (!counted(ti))
+            continue;
+        if (c->pending && str_eq(t->deploy_id, c->pending->id)) {
+            if (t->instance > p_target)
+                kill_task(c, ti, "SCALING_DOWN", "above the deploy step's target");
+            continue;
+        }
+        if (str_eq(t->deploy_id, c->active_id)) {
+            if (!c->active)
+                continue; /* document missing: keep serving, do nothing */
+            if (t->instance > n) {
+                kill_task(c, ti, "SCALING_DOWN", "instances reduced");
+            } else if (t->instance <= a_lo) {
+                kill_task(c, ti, "DEPLOY_STEP_FINISHED", "replaced by the deploy's step");
+            } else if (t->health == CTL_HEALTH_UNHEALTHY) {
+                kill_task(c, ti, "UNHEALTHY_NEW_TASK", "failed health checks");
+                free_slot(a_slots, n, ti); /* replace it now */
+            } else if (!t->pending && t->state != API_TASK_RUNNING && !t->running_at &&
+                       c->now - t->launched_at >= c->cfg->new_task_run_timeout_ms) {
+                kill_task(c, ti, "OVERDUE_NEW_TASK", "did not reach TASK_RUNNING in time");
+                free_slot(a_slots, n, ti);
+            } else if (!t->pending && t->state != API_TASK_RUNNING && !t->running_at) {
+                requeue_at(c, t->launched_at + c->cfg->new_task_run_timeout_ms);
+            }
+            continue;
+        }
+        /* Another deploy's task: retire it once the active deploy serves its
+         * slot (never below capacity), or at once if it is not serving. */
+        bool serving = task_healthy(c, t, find_deploy(in, t->deploy_id), NULL);
+        bool replaced = c->active && t->instance <= n && t->instance > a_lo &&
+                        a_slots[t->instance - 1] &&
+                        task_healthy(c, a_slots[t->instance - 1]->t, c->active, NULL);
+        bool step_covered = c->pending && t->instance <= a_lo && p_slots[t->instance - 1] &&
+                            task_healthy(c, p_slots[t->instance - 1]->t, c->pending, NULL);
+        if (!serving || replaced || step_covered || !c->active || t->instance > n)
+            kill_task(c, ti, retire_type(c, t->deploy_id), "retired: not the active deploy");
+    }
+
+    /* Launch into empty slots: the pending deploy's step, then the active
+     * deploy's share. */
+    if (c->pending) {
+        const char *type = c->pds->step > 1 ? "NEXT_DEPLOY_STEP" : "NEW_DEPLOY";
+        for (int slot = 1; slot <= p_target; slot++)
+            if (!p_slots[slot - 1])
+                launch(c, c->pending, slot, type, false);
+    }
+    if (c->active && !c->active->invalid) {
+        for (int slot = a_lo + 1; slot <= n; slot++) {
+            if (a_slots[slot - 1])
+                continue;
+            const char *type = c->bouncing            ? "BOUNCE"
+                               : c->finished_how      ? c->finished_how
+                               : c->was_paused        ? "UNPAUSED"
+                               : slot_ended(c, c->active, slot) ? "TASK_DONE"
+                                                        : "UPDATED_REQUEST";
+            launch(c, c->active, slot, type, false);
+        }
+    }
+
+    /* Bounce: once every slot has a healthy fresh task, kill the stale ones
+     * (new before old); then the bounce is done. */
+    if (c->bouncing) {
+        bool all_fresh_healthy = true;
+        for (int slot = 1; slot <= n; slot++)
+            if (!a_slots[slot - 1] || !task_healthy(c, a_slots[slot - 1]->t, c->active, NULL))
+                all_fresh_healthy = false;
+        if (all_fresh_healthy) {
+            for (size_t i = 0; i < in->n_tasks; i++)
+                if (counted(&c->ti[i]) && str_eq(c->ti[i].t->deploy_id, c->active_id) &&
+                    c->ti[i].t->launched_at < fresh_after)
+                    kill_task(c, &c->ti[i], "BOUNCING", "bounced");
+            s->lastBounce = s->bounceRequested;
+            s->bounceRequested = 0;
+            s->bounceStartedAt = 0;
+            c->bouncing = false;
+        }
+    }
+out:
+    free(a_slots);
+    free(p_slots);
+}
+
+/* ---- phase 6: counts and conditions ----------------------------------------------- */
+
+static void summarize(ctx *c)
+{
+    const ctl_service_in *in = c->in;
+    api_request_status *s = &c->out->status;
+    api_conditions *cs = &s->conditions;
+    api_task_counts k = {0};
+    char msg[512];
+
+    k.instances = c->instances;
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const task_info *ti = &c->ti[i];
+        const ctl_task *t = ti->t;
+        if (ti->terminal)
+            continue;
+        if (ti->killed || t->cleaning) {
+            k.cleaning++;
+            continue;
+        }
+        if (t->pending)
+            k.pending++;
+        else if (t->state == API_TASK_RUNNING)
+            k.running++;
+        else
+            k.launching++;
+        if (c->active && str_eq(t->deploy_id, c->active_id) && t->instance <= c->instances &&
+            task_healthy(c, t, c->active, NULL))
+            k.healthy++;
+    }
+    s->counts = k;
+
+    if (!in->request) {
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Deleted",
+                           "the request was deleted", c->now);
+    } else if (c->paused) {
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Paused", "the request is paused",
+                           c->now);
+    } else if (!c->active && !c->active_id) {
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "NoActiveDeploy",
+                           c->pending ? "the first deploy is rolling out" : "no deploy yet",
+                           c->now);
+    } else if (c->pending) {
+        snprintf(msg, sizeof(msg), "deploy '%s' in progress; %d/%d tasks of '%s' healthy",
+                 c->pending->id, k.healthy, c->instances, c->active_id);
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Deploying", msg, c->now);
+    } else if (k.healthy >= c->instances) {
+        snprintf(msg, sizeof(msg), "%d/%d tasks healthy", k.healthy, c->instances);
+        api_conditions_set(cs, API_COND_READY, API_COND_TRUE, "AllTasksHealthy", msg, c->now);
+    } else {
+        snprintf(msg, sizeof(msg), "%d/%d tasks healthy", k.healthy, c->instances);
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE,
+                           s->state == API_RSTATE_SYSTEM_COOLDOWN ? "CoolingDown"
+                                                                  : "NotAllTasksHealthy",
+                           msg, c->now);
+    }
+
+    if (c->pending) {
+        snprintf(msg, sizeof(msg), "deploy '%s': %s", c->pending->id,
+                 c->pds->message ? c->pds->message : "starting");
+        api_conditions_set(cs, API_COND_PROGRESSING, API_COND_TRUE, "DeployInProgress", msg,
+                           c->now);
+    } else {
+        /* The outcome of the newest finished deploy, if any changed now. */
+        const api_deploy_status *last = NULL;
+        for (size_t i = 0; i < c->out->n_deploys; i++) {
+            const api_deploy_status *d = &c->out->deploys[i].status;
+            if (d->finishedAt && (!last || d->finishedAt >= last->finishedAt))
+                last = d;
+        }
+        if (last) {
+            const char *reason = last->state == API_DSTATE_SUCCEEDED    ? "DeploySucceeded"
+                                 : last->state == API_DSTATE_CANCELED   ? "DeployCanceled"
+                                 : last->state == API_DSTATE_SUPERSEDED ? "DeploySuperseded"
+                                                                        : "DeployFailed";
+            snprintf(msg, sizeof(msg), "deploy '%s' %s: %s", last->deployId,
+                     api_deploy_state_name(last->state), last->message ? last->message : "");
+            api_conditions_set(cs, API_COND_PROGRESSING, API_COND_FALSE, reason, msg, c->now);
+        } else {
+            api_conditions_set(cs, API_COND_PROGRESSING, API_COND_FALSE, "NoDeployInProgress",
+                               NULL, c->now);
+        }
+    }
+
+    if (s->state == API_RSTATE_SYSTEM_COOLDOWN) {
+        snprintf(msg, sizeof(msg),
+                 "%zu recent task failures; relaunches are delayed by %lld s",
+                 s->n_recentFailures, (long long)(c->cfg->cooldown_delay_ms / 1000));
+        api_conditions_set(cs, API_COND_COOLING_DOWN, API_COND_TRUE, "CrashLoop", msg, c->now);
+    } else {
+        api_conditions_set(cs, API_COND_COOLING_DOWN, API_COND_FALSE, "NotCrashLooping", NULL,
+                           c->now);
+    }
+    if (c->bouncing)
+        api_conditions_set(cs, API_COND_BOUNCING, API_COND_TRUE, "BounceInProgress",
+                           "replacing every task, new before old", c->now);
+    else
+        api_conditions_set(cs, API_COND_BOUNCING, API_COND_FALSE, "NoBounce", NULL, c->now);
+}
+
+/* ---- entry point -------------------------------------------------------------------------- */
+
+void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
+{
+    ctl_config defaults;
+    ctx c = {0};
+
+    memset(out, 0, sizeof(*out));
+    if (!in->config)
+        ctl_config_defaults(&defaults);
+    c.in = in;
+    c.out = out;
+    c.cfg = in->config ? in->config : &defaults;
+    c.now = in->now;
+    c.ti = xcalloc(in->n_tasks + 1, sizeof(*c.ti));
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        c.ti[i].t = &in->tasks[i];
+        c.ti[i].terminal = !in->tasks[i].pending && api_task_state_terminal(in->tasks[i].state);
+    }
+
+    if (in->status) {
+        api_request_status_copy(&out->status, in->status);
+    } else {
+        out->status.requestId = xstrdup(in->request_id);
+        out->status.state = API_RSTATE_ACTIVE;
+    }
+    out->n_deploys = in->n_deploy_status;
+    out->deploys = xcalloc(in->n_deploy_status + 1, sizeof(*out->deploys));
+    for (size_t i = 0; i < in->n_deploy_status; i++)
+        api_deploy_status_copy(&out->deploys[i].status, &in->deploy_status[i]);
+
+    api_request_status *s = &out->status;
+    const ctl_request *req = in->request;
+
+    archive_terminal(&c);
+
+    if (req && req->invalid) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "invalid request: %s", req->invalid);
+        api_conditions_set(&s->conditions, API_COND_VALID, API_COND_FALSE, "InvalidRequest", msg,
+                           c.now);
+        s->observedRevision = req->revision;
+        goto done;
+    }
+
+    c.instances = req && !req->paused ? req->instances : 0;
+    c.paused = req && req->paused;
+    c.was_paused = s->state == API_RSTATE_PAUSED;
+    if (req)
+        s->observedRevision = req->revision;
+
+    select_deploys(&c);
+    if (!req) {
+        /* Delete: unfinished deploys end; everything is killed below. */
+        for (size_t i = 0; i < out->n_deploys; i++)
+            if (!api_deploy_state_terminal(out->deploys[i].status.state))
+                finish_deploy(&c, &out->deploys[i].status, API_DSTATE_CANCELED,
+                              "request deleted");
+        c.pending = NULL;
+        c.pds = NULL;
+    }
+    advance_pending(&c);
+
+    /* Request state: pause and delete win; cooldown is tracked otherwise. */
+    if (!req) {
+        s->state = API_RSTATE_DELETING;
+    } else if (c.paused) {
+        s->state = API_RSTATE_PAUSED;
+        s->cooldownSince = 0;
+    } else {
+        if (s->state != API_RSTATE_SYSTEM_COOLDOWN)
+            s->state = API_RSTATE_ACTIVE;
+        track_cooldown(&c);
+        /* A new deploy that succeeded starts with a clean record. */
+        if (c.active && !str_eq(c.active_id, in->status ? in->status->activeDeployId : NULL)) {
+            for (size_t k = 0; k < s->n_recentFailures; k++)
+                free(s->recentFailures[k].taskId);
+            free(s->recentFailures);
+            s->recentFailures = NULL;
+            s->n_recentFailures = 0;
+            s->state = API_RSTATE_ACTIVE;
+            s->cooldownSince = 0;
+        }
+    }
+
+    plan_tasks(&c);
+
+    if (!req) {
+        bool live = false;
+        for (size_t i = 0; i < in->n_tasks; i++)
+            live |= !c.ti[i].terminal;
+        if (!live)
+            s->state = API_RSTATE_DELETED;
+    }
+    set_message(&s->pendingDeployId, c.pending ? c.pending->id : NULL);
+    if (!(req && req->invalid)) {
+        if (c.active_id && !c.active && req)
+            api_conditions_set(&s->conditions, API_COND_VALID, API_COND_FALSE,
+                               "ActiveDeployMissing",
+                               "the active deploy's document is gone; its tasks are kept",
+                               c.now);
+        else
+            api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE, "Valid", NULL,
+                               c.now);
+    }
+    summarize(&c);
+
+done:
+    out->status_changed = !in->status || !api_request_status_equal(in->status, &out->status);
+    if (out->status_changed)
+        out->status.updatedAt = c.now;
+    for (size_t i = 0; i < out->n_deploys; i++) {
+        ctl_deploy_out *d = &out->deploys[i];
+        d->changed = i >= in->n_deploy_status ||
+                     !api_deploy_status_equal(&in->deploy_status[i], &d->status);
+        if (d->changed)
+            d->status.updatedAt = c.now;
+    }
+    out->requeue_after_ms = c.requeue ? c.requeue - c.now : 0;
+    free(c.ti);
+}
+
+void ctl_plan_release(ctl_plan *p)
+{
+    for (size_t i = 0; i < p->n_actions; i++) {
+        free(p->actions[i].task_id);
+        free(p->actions[i].deploy_id);
+        free(p->actions[i].message);
+    }
+    free(p->actions);
+    api_request_status_release(&p->status);
+    for (size_t i = 0; i < p->n_deploys; i++)
+        api_deploy_status_release(&p->deploys[i].status);
+    free(p->deploys);
+    memset(p, 0, sizeof(*p));
+}
+
+const api_deploy_status *ctl_plan_deploy_status(const ctl_plan *p, const char *deploy_id)
+{
+    for (size_t i = 0; i < p->n_deploys; i++)
+        if (str_eq(p->deploys[i].status.deployId, deploy_id))
+            return &p->deploys[i].status;
+    return NULL;
+}
+
+char *ctl_action_format(const ctl_action *a, int64_t now)
+{
+    cr_buf b = CR_BUF_INIT;
+
+    switch (a->type) {
+    case CTL_ACT_LAUNCH:
+        cr_buf_addf(&b, "launch %s %d %s", a->deploy_id, a->instance, a->pending_type);
+        if (a->run_at > now)
+            cr_buf_addf(&b, " delay=%lld", (long long)(a->run_at - now));
+        if (a->skip_checks)
+            cr_buf_adds(&b, " skipChecks");
+        break;
+    case CTL_ACT_KILL: cr_buf_addf(&b, "kill %s %s", a->task_id, a->cleanup_type); break;
+    case CTL_ACT_UNPEND: cr_buf_addf(&b, "unpend %s %s", a->task_id, a->cleanup_type); break;
+    case CTL_ACT_ARCHIVE: cr_buf_addf(&b, "archive %s", a->task_id); break;
+    case CTL_ACT_FORGET: cr_buf_addf(&b, "forget %s", a->task_id); break;
+    }
+    return cr_buf_detach(&b, NULL);
+}

@@ -1,0 +1,238 @@
+/* Documents <-> plan views and plan -> etcd operations (see view.h). */
+#include "controllers/view.h"
+
+#include <string.h>
+
+#include "base/xalloc.h"
+
+/* ---- views ----------------------------------------------------------------------- */
+
+void ctl_request_view(const api_request *r, const char *invalid, int64_t revision,
+                      const ctl_request_intents *in, ctl_request *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->revision = revision;
+    out->invalid = invalid;
+    if (in) {
+        out->paused = in->paused;
+        out->bounce = in->bounce;
+        out->exit_cooldown = in->exit_cooldown;
+    }
+    if (!r) {
+        if (!out->invalid)
+            out->invalid = "the request document does not decode";
+        return;
+    }
+    out->id = r->id;
+    out->instances = api_request_eff_instances(r);
+    if (!out->invalid && !api_request_type_long_running(r->type))
+        out->invalid = "not a SERVICE or WORKER request";
+}
+
+void ctl_deploy_view(const api_deploy *d, const char *invalid, const api_request *req,
+                     int64_t create_revision, const ctl_deploy_intents *in, ctl_deploy *out,
+                     ctl_hc_opts *hc, char **problems)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+
+    memset(out, 0, sizeof(*out));
+    *problems = NULL;
+    out->revision = create_revision;
+    out->invalid = invalid;
+    out->auto_advance = true;
+    out->health_timeout_ms = API_DEFAULT_DEPLOY_HEALTH_TIMEOUT_S * 1000LL;
+    out->healthy_after_ms = API_DEFAULT_CONSIDER_HEALTHY_AFTER_S * 1000LL;
+    if (in) {
+        out->cancel = in->cancel;
+        out->target_override = in->target_instances;
+    }
+    if (!d) {
+        if (!out->invalid)
+            out->invalid = "the deploy document does not decode";
+        return;
+    }
+    out->id = d->id;
+    if (!out->invalid && api_deploy_validate(d, req, NULL, &probs)) {
+        *problems = api_problems_format(&probs);
+        out->invalid = *problems;
+    }
+    api_problems_release(&probs);
+
+    const api_canary *cn = d->canaryDeploySettings;
+    if (cn && cn->has_enableCanaryDeploy && cn->enableCanaryDeploy) {
+        out->step_size = cn->has_instanceGroupSize ? cn->instanceGroupSize : 1;
+        if (cn->acceptanceMode && strcmp(cn->acceptanceMode, "TIMED") == 0 &&
+            cn->has_waitMillisBetweenGroups)
+            out->step_wait_ms = cn->waitMillisBetweenGroups;
+        out->max_task_retries =
+            cn->has_allowedTasksFailuresPerGroup ? cn->allowedTasksFailuresPerGroup : 0;
+    } else {
+        out->step_size = d->has_deployInstanceCountPerStep ? d->deployInstanceCountPerStep : 0;
+        out->step_wait_ms = d->has_deployStepWaitTimeMs ? d->deployStepWaitTimeMs : 0;
+        out->auto_advance = d->has_autoAdvanceDeploySteps ? d->autoAdvanceDeploySteps : true;
+        out->max_task_retries = d->has_maxTaskRetries ? d->maxTaskRetries : 0;
+    }
+    if (d->has_deployHealthTimeoutSeconds)
+        out->health_timeout_ms = d->deployHealthTimeoutSeconds * 1000;
+    if (d->has_considerHealthyAfterRunningForSeconds)
+        out->healthy_after_ms = d->considerHealthyAfterRunningForSeconds > 0
+                                    ? d->considerHealthyAfterRunningForSeconds * 1000
+                                    : 0;
+
+    bool skip = d->has_skipHealthchecksOnDeploy
+                    ? d->skipHealthchecksOnDeploy
+                    : req && req->has_skipHealthchecks && req->skipHealthchecks;
+    const api_healthcheck *h = d->healthcheck;
+    if (h && h->uri && !skip) {
+        ctl_hc_opts o;
+        ctl_hc_opts_from_api(h, &o);
+        out->http_check = true;
+        out->check_budget_ms = ctl_hc_budget_ms(&o);
+        if (hc)
+            *hc = o;
+    } else if (h && h->healthcheckResultFilePath && !skip) {
+        out->healthy_after_ms = 0; /* the executor reports RUNNING once the file exists */
+    }
+}
+
+void ctl_pending_view(const api_pending_task *p, ctl_task *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = p->pendingTaskId.id;
+    out->deploy_id = p->pendingTaskId.deployId;
+    out->instance = p->pendingTaskId.instanceNo;
+    out->pending = true;
+    out->state = API_TASK_STATE_NONE;
+    out->launched_at = p->pendingTaskId.createdAt;
+}
+
+void ctl_task_view(const api_task *t, bool cleaning, ctl_health health, ctl_task *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = t->taskId.id;
+    out->deploy_id = t->taskId.deployId;
+    out->instance = t->taskId.instanceNo;
+    out->state = t->lastTaskState;
+    out->launched_at = t->launchedAt;
+    out->cleaning = cleaning;
+    out->health = health;
+    out->reason = t->statusReason;
+    for (size_t i = 0; i < t->n_taskUpdates && !out->running_at; i++)
+        if (t->taskUpdates[i].taskState == API_TASK_RUNNING)
+            out->running_at = t->taskUpdates[i].timestamp;
+    if (!out->running_at && t->lastTaskState == API_TASK_RUNNING)
+        out->running_at = t->updatedAt ? t->updatedAt : t->launchedAt;
+}
+
+/* ---- writes ---------------------------------------------------------------------- */
+
+void ctl_ops_release(ctl_ops *ops)
+{
+    for (size_t i = 0; i < ops->n; i++) {
+        free(ops->v[i].key);
+        free(ops->v[i].value);
+    }
+    free(ops->v);
+    ops->v = NULL;
+    ops->n = 0;
+}
+
+/* Takes ownership of key and value. */
+static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev,
+                   size_t group)
+{
+    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
+    ops->v[ops->n++] = (ctl_op){type, key, value, rev, group};
+}
+
+static char *dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+char *ctl_history_task_key(const char *prefix, const char *request_id, const char *task_id)
+{
+    return xasprintf("%s/history/tasks/%s/%s", prefix, request_id, task_id);
+}
+
+int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
+                 const ctl_doc_lookup *look, int64_t now, ctl_ops *ops, cr_err *err)
+{
+    ctl_ops out = {0};
+    size_t group = ops->n ? ops->v[ops->n - 1].group + 1 : 0;
+
+    for (size_t i = 0; i < p->n_actions; i++, group++) {
+        const ctl_action *a = &p->actions[i];
+        switch (a->type) {
+        case CTL_ACT_LAUNCH: {
+            api_pending_task pt = {0};
+            if (api_pending_task_id_init(&pt.pendingTaskId, request_id, a->deploy_id, a->run_at,
+                                         a->instance, a->pending_type, now, err) < 0)
+                goto fail;
+            pt.message = xstrdup(a->message);
+            pt.skipHealthchecks = a->skip_checks;
+            add_op(&out, CTL_OP_CREATE, api_pending_key(prefix, request_id, pt.pendingTaskId.id),
+                   dump(api_pending_task_to_json(&pt)), 0, group);
+            api_pending_task_release(&pt);
+            break;
+        }
+        case CTL_ACT_KILL: {
+            api_cleanup *c = xcalloc(1, sizeof(*c));
+            if (api_task_id_parse(a->task_id, &c->taskId, err) < 0) {
+                api_cleanup_free(c);
+                goto fail;
+            }
+            c->cleanupType = xstrdup(a->cleanup_type);
+            c->message = xstrdup(a->message);
+            c->user = xstrdup("corral");
+            c->timestamp = now;
+            add_op(&out, CTL_OP_CREATE, api_cleanup_key(prefix, a->task_id),
+                   dump(api_cleanup_to_json(c)), 0, group);
+            api_cleanup_free(c);
+            break;
+        }
+        case CTL_ACT_UNPEND:
+            add_op(&out, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->task_id), NULL, 0,
+                   group);
+            break;
+        case CTL_ACT_ARCHIVE: {
+            int64_t rev = 0;
+            const char *text = look && look->task ? look->task(look->arg, a->task_id, &rev) : NULL;
+            if (text)
+                add_op(&out, CTL_OP_PUT, ctl_history_task_key(prefix, request_id, a->task_id),
+                       xstrdup(text), 0, group);
+            add_op(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->task_id), NULL, rev,
+                   group);
+            add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL, 0, group);
+            break;
+        }
+        case CTL_ACT_FORGET:
+            add_op(&out, CTL_OP_DELETE, ctl_history_task_key(prefix, request_id, a->task_id), NULL,
+                   0, group);
+            break;
+        }
+    }
+    for (size_t i = 0; i < p->n_deploys; i++) {
+        const api_deploy_status *ds = &p->deploys[i].status;
+        if (!p->deploys[i].changed)
+            continue;
+        add_op(&out, CTL_OP_PUT, api_deploy_status_key(prefix, request_id, ds->deployId),
+               dump(api_deploy_status_to_json(ds)), 0, group++);
+    }
+    if (p->status_changed)
+        add_op(&out, CTL_OP_PUT, api_request_status_key(prefix, request_id),
+               dump(api_request_status_to_json(&p->status)), 0, group++);
+
+    /* Success: move everything over at once. */
+    ops->v = xrealloc(ops->v, (ops->n + out.n + 1) * sizeof(*ops->v));
+    memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
+    ops->n += out.n;
+    free(out.v);
+    return 0;
+fail:
+    cr_err_prefix(err, "request '%s'", request_id);
+    ctl_ops_release(&out);
+    return -1;
+}

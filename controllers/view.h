@@ -1,0 +1,112 @@
+/* The edge between etcd documents and the plan, both ways, still without
+ * I/O:
+ *
+ *  - views: api_request / api_deploy / api_pending_task / api_task (+ the
+ *    API's intent documents, see .coord/apiserver-intents.md and
+ *    docs/controllers.md) -> the ctl_request / ctl_deploy / ctl_task the
+ *    plan reads;
+ *  - writes: a plan -> the list of etcd operations that carry it out
+ *    (documents encoded with the apis/ codecs), which the manager commits
+ *    in fenced txns.
+ *
+ * Views borrow strings from the documents they were made from: keep the
+ * documents alive while the view is used. */
+#ifndef CTL_VIEW_H
+#define CTL_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apis/deploy.h"
+#include "apis/request.h"
+#include "apis/task.h"
+#include "controllers/health.h"
+#include "controllers/plan.h"
+
+/* Intents of one request (documents under <prefix>/intents/requests/<id>/). */
+typedef struct ctl_request_intents {
+    bool paused;            /* pause intent exists */
+    int64_t bounce;         /* bounce intent's timestamp; 0 = none */
+    int64_t exit_cooldown;  /* exit-cooldown intent's timestamp; 0 = none */
+} ctl_request_intents;
+
+/* Intents of one deploy (documents under <prefix>/intents/deploys/<r>/<d>/). */
+typedef struct ctl_deploy_intents {
+    bool cancel;               /* cancel intent exists */
+    int target_instances;      /* update intent's targetActiveInstances; 0 = none */
+} ctl_deploy_intents;
+
+/* Fills *out from r (NULL: the document did not decode; `invalid` then says
+ * why and must not be NULL). revision is the document's mod_revision. */
+void ctl_request_view(const api_request *r, const char *invalid, int64_t revision,
+                      const ctl_request_intents *in, ctl_request *out);
+
+/* Fills *out from d (NULL: undecodable, `invalid` says why; out->id is then
+ * NULL and the caller sets it from the key). req is the
+ * request (for skipHealthchecks and validation against it; may be NULL).
+ * create_revision orders deploys. If the deploy has an HTTP check, *hc (if
+ * not NULL) gets its effective options. *problems receives a newly
+ * allocated description of validation problems (caller frees) or NULL;
+ * out->invalid points at it or at `invalid`. */
+void ctl_deploy_view(const api_deploy *d, const char *invalid, const api_request *req,
+                     int64_t create_revision, const ctl_deploy_intents *in, ctl_deploy *out,
+                     ctl_hc_opts *hc, char **problems);
+
+/* A pending task's view (borrows from p). */
+void ctl_pending_view(const api_pending_task *p, ctl_task *out);
+
+/* A task record's view (borrows from t). cleaning: a cleanup exists for it;
+ * health: the checker's verdict (UNKNOWN if none). running_at is the time
+ * of its first TASK_RUNNING update. */
+void ctl_task_view(const api_task *t, bool cleaning, ctl_health health, ctl_task *out);
+
+/* ---- writes -------------------------------------------------------------------- */
+
+typedef enum {
+    CTL_OP_CREATE, /* put only if absent (create_revision == 0) */
+    CTL_OP_PUT,    /* put; if mod_revision > 0, only if unchanged since */
+    CTL_OP_DELETE, /* delete; if mod_revision > 0, only if unchanged since */
+} ctl_op_type;
+
+typedef struct ctl_op {
+    ctl_op_type type;
+    char *key;
+    char *value; /* JSON text; NULL for deletes */
+    int64_t mod_revision;
+    size_t group; /* ops of one action share a group: commit them together */
+} ctl_op;
+
+typedef struct ctl_ops {
+    size_t n;
+    ctl_op *v;
+} ctl_ops;
+
+void ctl_ops_release(ctl_ops *ops);
+
+/* What ctl_plan_ops needs to know about the current documents. */
+typedef struct ctl_doc_lookup {
+    /* The task record's JSON and mod_revision for a task id (ARCHIVE), or
+     * NULL. The returned text is borrowed. */
+    const char *(*task)(void *arg, const char *task_id, int64_t *mod_revision);
+    void *arg;
+} ctl_doc_lookup;
+
+/* Appends to *ops the etcd operations of plan p for request request_id
+ * under prefix ("/corral"), at time now:
+ *   LAUNCH  -> CREATE pending/<r>/<pendingTaskId> (api_pending_task)
+ *   KILL    -> CREATE cleanups/<taskId>           (api_cleanup)
+ *   UNPEND  -> DELETE pending/<r>/<id>
+ *   ARCHIVE -> PUT history/tasks/<r>/<taskId> (the record) + DELETE
+ *              tasks/<r>/<taskId> (at its mod_revision) + DELETE cleanups/<taskId>
+ *   FORGET  -> DELETE history/tasks/<r>/<taskId>
+ *   changed statuses -> PUT status/requests/<r>, status/deploys/<r>/<d>
+ *              (unconditional: only the fenced leader writes them)
+ * Returns -1 with err set if an id does not parse (nothing appended). */
+int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
+                 const ctl_doc_lookup *look, int64_t now, ctl_ops *ops, cr_err *err);
+
+/* Key of an archived task. Caller frees. */
+char *ctl_history_task_key(const char *prefix, const char *request_id, const char *task_id);
+
+#endif

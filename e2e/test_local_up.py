@@ -1,0 +1,108 @@
+"""Issue 10: the README's first command, run exactly as written in a scratch
+copy of the repository, brings up a local Corral with the examples applied;
+`stop` leaves no process behind."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import harness
+
+
+def readme_commands():
+    """The commands in the README's first ```sh block, comments stripped."""
+    with open(os.path.join(harness.ROOT, "README.md")) as f:
+        text = f.read()
+    block = re.search(r"```sh\n(.*?)```", text, re.S).group(1)
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+
+
+def scratch_copy(dest):
+    """Copies the files git would have in a clean clone (tracked plus
+    untracked-but-not-ignored) into dest."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"],
+                           cwd=harness.ROOT, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        src = os.path.join(harness.ROOT, rel)
+        if not os.path.isfile(src):
+            continue
+        dst = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def procs_under(path):
+    """PIDs of processes whose command line or cwd mentions path."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and (path in cmd or cwd.startswith(path)):
+            out.append((int(pid), cmd))
+    return out
+
+
+class LocalUpTest(harness.TestCase):
+    def test_readme_first_command(self):
+        cmds = readme_commands()
+        self.assertEqual(len(cmds), 2, cmds)
+        self.assertEqual(cmds[1], "make test")
+        first = cmds[0]
+        scratch = tempfile.mkdtemp(prefix="corral-localup-")
+        self.addCleanup(shutil.rmtree, scratch, True)
+        scratch_copy(scratch)
+
+        def stop_all():
+            subprocess.run(["bash", "-c", "hack/local-up.sh stop"], cwd=scratch,
+                           capture_output=True, timeout=120)
+            for pid, _ in procs_under(scratch):
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+        self.addCleanup(stop_all)
+
+        r = subprocess.run(["bash", "-c", first], cwd=scratch, capture_output=True, text=True,
+                           timeout=900)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+        m = re.search(r"API:\s+(http://127\.0\.0\.1:\d+)/api", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        api = m.group(1)
+        self.assertIn("Examples:   applied", r.stdout)
+
+        # Running twice is safe: nothing restarts, the same address is printed.
+        r2 = subprocess.run(["bash", "-c", first], cwd=scratch, capture_output=True, text=True,
+                            timeout=600)
+        self.assertEqual(r2.returncode, 0, r2.stdout[-3000:] + r2.stderr[-3000:])
+        self.assertIn("API:        %s/api" % api, r2.stdout)
+
+        # The examples run: every example request exists and the web service
+        # reaches its instance count of running tasks.
+        ctl = os.path.join(scratch, "bin", "corralctl")
+        got = subprocess.run([ctl, "--server", api, "get", "requests", "-o", "json"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        ids = {r.get("request", r).get("id") for r in __import__("json").loads(got.stdout)}
+        self.assertTrue(len(ids) >= 4, ids)
+
+        def running_tasks():
+            st, body = harness.http_json("GET", api + "/api/tasks/active")
+            return st == 200 and len(body) >= 1 and body
+        harness.wait_until(running_tasks, 120, "example tasks running")
+
+        out = subprocess.run(["bash", "-c", "hack/local-up.sh stop"], cwd=scratch,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        harness.wait_until(lambda: not procs_under(scratch), 30, "no process left")
+        # Data is kept for the next start unless --wipe.
+        self.assertTrue(os.path.isdir(os.path.join(scratch, ".local", "etcd")))
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,1827 @@
+/* The bridge's I/O shell: etcd caches, the SUBSCRIBE stream, calls, and the
+ * loop that launches, kills, stores updates and reconciles. Decisions are
+ * delegated to the pure parts (placement.c, launch.c, logic.c, events.c,
+ * calls.c); see mesosbridge.h for the contract. */
+#include "mesosbridge/mesosbridge.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apis/deploy.h"
+#include "apis/request.h"
+#include "apis/task.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/xalloc.h"
+#include "mesosbridge/events.h"
+#include "mesosbridge/launch.h"
+#include "mesosbridge/logic.h"
+#include "mesosbridge/map.h"
+#include "mesosbridge/placement.h"
+#include "mesosbridge/recordio.h"
+
+#define MB_MAX_RECORD (64u << 20)
+#define MB_MAX_TASKS_PER_OFFER 40
+#define MB_AGENT_REFRESH_MS 60000
+#define MB_REVIVE_MIN_MS 1000
+
+/* ---- caches (informers over etcd prefixes) ----------------------------------- */
+
+enum { INF_REQ, INF_DEP, INF_PEND, INF_TASK, INF_CLEAN, INF_AGENT, INF_RACK, N_INF };
+static const char *const inf_dirs[N_INF] = {"requests/", "deploys/", "pending/", "tasks/",
+                                            "cleanups/", "agents/", "racks/"};
+
+typedef struct doc {
+    char *key;
+    int64_t mod_rev;
+    void *obj; /* api_request / api_deploy / api_pending_task / api_cleanup / json_t */
+} doc;
+
+typedef struct inf {
+    struct mb *b;
+    int kind;
+    char *prefix;
+    bool listing, synced;
+    store_watch *w;
+    mb_map docs; /* key suffix -> doc (INF_TASK uses b->tasks instead) */
+} inf;
+
+typedef struct ack {
+    char *agent_id, *task_id, *uuid;
+} ack;
+
+typedef struct acks {
+    size_t n;
+    ack *v;
+} acks;
+
+/* A task the bridge knows (from etcd or launched by it). */
+typedef struct tentry {
+    api_task *rec;
+    char *key;
+    int64_t mod_rev;   /* of the stored record; 0 = not stored */
+    bool writing, dirty;
+    int64_t retry_at;  /* mono: retry a failed write */
+    acks waiting, inflight;
+    int64_t heard_ms;  /* mono: last status from Mesos; 0 = never */
+    int64_t last_kill_ms;
+    int64_t last_recon_ms;
+} tentry;
+
+typedef struct held {
+    mb_offer offer;
+    int64_t received_ms;
+} held;
+
+/* Something in flight whose callback needs context. */
+typedef struct op {
+    struct op *next, *prev;
+    struct mb *b;
+    int kind;
+    char *s1;          /* task id / key */
+    size_t n_offers;   /* launch: offers used */
+    held *offers;
+    size_t n_tasks;
+    api_task **tasks;  /* launch: records written */
+    char **pend_keys;
+    cr_http_req *req;  /* Mesos call */
+} op;
+
+enum { OP_CALL, OP_LAUNCH, OP_TASKW, OP_TASKGET, OP_FW, OP_AGENT, OP_CLEANDEL };
+
+struct mb {
+    struct event_base *base;
+    cr_http *http;
+    store *st;
+    cr_log *log;
+    /* config */
+    char *prefix;
+    char **masters;
+    size_t n_masters, cur_master;
+    char *leader_url;
+    char *fw_user, *fw_name, *fw_hostname, *fw_webui, *fw_principal;
+    char **fw_roles;
+    double failover;
+    char *leader_key;
+    int64_t leader_rev;
+    char *executor_path, *default_rack, *rack_attr;
+    mb_offer_policy offer_policy;
+    long kill_retry_ms, implicit_ms, recon_cap_ms, launch_timeout_ms, sub_cap_ms;
+    int hb_misses;
+    void (*on_stopped)(void *, const cr_err *);
+    void *arg;
+    /* state */
+    bool started, stopped;
+    char *framework_id;
+    bool fw_loaded, fw_loading;
+    inf inf[N_INF];
+    /* subscription */
+    cr_http_req *sub;
+    long sub_status;
+    char *stream_id;
+    bool subscribed;
+    mb_recordio rio;
+    int64_t last_event_ms;
+    double hb_s;
+    mb_backoff sub_backoff;
+    int redirects;
+    bool sub_scheduled;
+    struct event *sub_timer, *tick, *kick;
+    /* offers */
+    held *offers;
+    size_t n_offers;
+    bool suppressed, new_pending;
+    int64_t last_revive_ms;
+    /* tasks */
+    mb_map tasks;         /* taskId -> tentry */
+    mb_map launching;     /* pending key -> (void *)1 while its launch txn runs */
+    mb_map foreign;       /* taskId -> int64_t * last KILL of a task Corral does not know */
+    mb_map agents_seen;   /* agentId / "rack:"id -> int64_t * last write */
+    mb_recon recon;
+    int64_t next_implicit_ms;
+    op *ops;
+    mb_stats stats;
+};
+
+static void work(mb *b);
+static void kick(mb *b);
+static void schedule_subscribe(mb *b, long delay_ms);
+static void stop_for_good(mb *b, cr_code code, const char *why);
+static void task_flush(mb *b, tentry *te);
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static char **split_list(const char *s, size_t *n)
+{
+    char **v = NULL;
+    *n = 0;
+    if (!s)
+        return NULL;
+    const char *p = s;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' ')) {
+            p++;
+            len--;
+        }
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len) {
+            v = xrealloc(v, (*n + 2) * sizeof(char *));
+            v[(*n)++] = xstrndup(p, len);
+            v[*n] = NULL;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return v;
+}
+
+static void free_list(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static op *op_new(mb *b, int kind)
+{
+    op *o = xcalloc(1, sizeof(*o));
+    o->b = b;
+    o->kind = kind;
+    o->next = b->ops;
+    if (b->ops)
+        b->ops->prev = o;
+    b->ops = o;
+    return o;
+}
+
+static void op_free(op *o)
+{
+    mb *b = o->b;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        b->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    free(o->s1);
+    for (size_t i = 0; i < o->n_offers; i++)
+        mb_offer_release(&o->offers[i].offer);
+    free(o->offers);
+    for (size_t i = 0; i < o->n_tasks; i++) {
+        api_task_free(o->tasks[i]);
+        free(o->pend_keys[i]);
+    }
+    free(o->tasks);
+    free(o->pend_keys);
+    free(o);
+}
+
+static void acks_add(acks *a, const char *agent, const char *task, const char *uuid)
+{
+    a->v = xrealloc(a->v, (a->n + 1) * sizeof(ack));
+    a->v[a->n++] = (ack){xstrdup(agent), xstrdup(task), xstrdup(uuid)};
+}
+
+static void acks_release(acks *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->v[i].agent_id);
+        free(a->v[i].task_id);
+        free(a->v[i].uuid);
+    }
+    free(a->v);
+    a->v = NULL;
+    a->n = 0;
+}
+
+static void tentry_free(void *p)
+{
+    tentry *te = p;
+    if (!te)
+        return;
+    api_task_free(te->rec);
+    free(te->key);
+    acks_release(&te->waiting);
+    acks_release(&te->inflight);
+    free(te);
+}
+
+static void doc_free_kind(int kind, doc *d)
+{
+    if (!d)
+        return;
+    switch (kind) {
+    case INF_REQ:
+        api_request_free(d->obj);
+        break;
+    case INF_DEP:
+        api_deploy_free(d->obj);
+        break;
+    case INF_PEND:
+        api_pending_task_free(d->obj);
+        break;
+    case INF_CLEAN:
+        api_cleanup_free(d->obj);
+        break;
+    default:
+        json_decref(d->obj);
+        break;
+    }
+    free(d->key);
+    free(d);
+}
+
+static void free_req_doc(void *p) { doc_free_kind(INF_REQ, p); }
+static void free_dep_doc(void *p) { doc_free_kind(INF_DEP, p); }
+static void free_pend_doc(void *p) { doc_free_kind(INF_PEND, p); }
+static void free_clean_doc(void *p) { doc_free_kind(INF_CLEAN, p); }
+static void free_json_doc(void *p) { doc_free_kind(INF_AGENT, p); }
+
+static void (*const doc_freer[N_INF])(void *) = {free_req_doc, free_dep_doc, free_pend_doc,
+                                                 tentry_free, free_clean_doc, free_json_doc,
+                                                 free_json_doc};
+
+static const char *last_component(const char *s)
+{
+    const char *p = strrchr(s, '/');
+    return p ? p + 1 : s;
+}
+
+static bool is_fenced(const mb *b)
+{
+    return b->leader_key && *b->leader_key;
+}
+
+static store_txn *txn_new(mb *b)
+{
+    store_txn *t = store_txn_new();
+    if (is_fenced(b))
+        store_txn_fence(t, b->leader_key, b->leader_rev);
+    return t;
+}
+
+/* A write failed: lost leadership stops the bridge for good. */
+static bool check_fatal(mb *b, const cr_err *err)
+{
+    if (err && err->code == CR_ENOTLEADER) {
+        stop_for_good(b, CR_ENOTLEADER, "lost leadership (fenced etcd write)");
+        return true;
+    }
+    return false;
+}
+
+/* ---- Mesos calls ------------------------------------------------------------------ */
+
+static const char *master_url(const mb *b)
+{
+    if (b->leader_url)
+        return b->leader_url;
+    return b->n_masters ? b->masters[b->cur_master % b->n_masters] : "";
+}
+
+static void call_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    op *o = arg;
+    mb *b = o->b;
+    if (err)
+        cr_warn(b->log, "mesos call %s failed: %s", o->s1, cr_err_msg(err));
+    else if (resp->status == 403 || (resp->status == 400 && strstr(resp->body, "stream ID"))) {
+        /* not subscribed any more, or a stale stream: re-subscribe */
+        cr_warn(b->log, "mesos call %s: %ld %s; re-subscribing", o->s1, resp->status, resp->body);
+        if (b->sub) {
+            cr_http_cancel(b->sub);
+            b->sub = NULL;
+            b->subscribed = false;
+            schedule_subscribe(b, 0);
+        }
+    } else if (resp->status >= 300)
+        cr_warn(b->log, "mesos call %s: %ld %s", o->s1, resp->status, resp->body);
+    o->req = NULL;
+    op_free(o);
+}
+
+/* Sends call (consumed). Calls need a live subscription. */
+static bool send_call(mb *b, json_t *call)
+{
+    cr_err err;
+    if (!b->subscribed || !b->stream_id) {
+        json_decref(call);
+        return false;
+    }
+    char *body = json_dumps(call, JSON_COMPACT);
+    op *o = op_new(b, OP_CALL);
+    o->s1 = xstrdup(json_string_value(json_object_get(call, "type")));
+    json_decref(call);
+    char *url = xasprintf("%s/api/v1/scheduler", master_url(b));
+    char *sid = xasprintf("Mesos-Stream-Id: %s", b->stream_id);
+    const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", sid,
+                          NULL};
+    cr_http_opts ho = {.method = "POST", .url = url, .headers = hdrs, .body = body,
+                       .body_len = strlen(body), .timeout_ms = 30000,
+                       .connect_timeout_ms = 5000, .max_body = 1 << 20, .on_done = call_done,
+                       .arg = o};
+    o->req = cr_http_start(b->http, &ho, &err);
+    if (!o->req) {
+        cr_warn(b->log, "mesos call %s: %s", o->s1, cr_err_msg(&err));
+        op_free(o);
+    }
+    cr_debug(b->log, "mesos call: %s", body);
+    free(url);
+    free(sid);
+    free(body);
+    return true;
+}
+
+static void send_ack(mb *b, const ack *a)
+{
+    if (send_call(b, mb_call_acknowledge(b->framework_id, a->agent_id, a->task_id, a->uuid)))
+        b->stats.acks++;
+}
+
+static void send_kill(mb *b, const char *task_id, const char *agent_id, int64_t grace_ms)
+{
+    if (send_call(b, mb_call_kill(b->framework_id, task_id, agent_id, grace_ms))) {
+        b->stats.kills++;
+        cr_info(b->log, "KILL %s (grace %lld ms)", task_id, (long long)grace_ms);
+    }
+}
+
+/* ---- framework id ----------------------------------------------------------------- */
+
+static char *fw_key(const mb *b)
+{
+    return xasprintf("%s/framework", b->prefix);
+}
+
+static void fw_get_done(void *arg, const store_result *res, const cr_err *err)
+{
+    mb *b = arg;
+    b->fw_loading = false;
+    if (err) {
+        cr_warn(b->log, "reading the framework id: %s", cr_err_msg(err));
+        return; /* the tick retries */
+    }
+    if (res->nkvs) {
+        json_error_t je;
+        json_t *j = json_loads(res->kvs[0].value, 0, &je);
+        const char *id = json_string_value(json_object_get(j, "frameworkId"));
+        if (id && *id) {
+            free(b->framework_id);
+            b->framework_id = xstrdup(id);
+        }
+        json_decref(j);
+    }
+    b->fw_loaded = true;
+    cr_info(b->log, "framework id: %s", b->framework_id ? b->framework_id : "(none yet)");
+    kick(b);
+}
+
+static void fw_put_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    if (err && !check_fatal(o->b, err))
+        cr_warn(o->b->log, "storing the framework id: %s", cr_err_msg(err));
+    op_free(o);
+}
+
+static void fw_store(mb *b)
+{
+    cr_err err;
+    char *key = fw_key(b);
+    json_t *j = json_object();
+    if (b->framework_id)
+        json_object_set_new(j, "frameworkId", json_string(b->framework_id));
+    json_object_set_new(j, "updatedAt", json_integer(cr_wall_ms()));
+    char *v = json_dumps(j, JSON_COMPACT);
+    store_txn *t = txn_new(b);
+    store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
+    op *o = op_new(b, OP_FW);
+    if (store_write(b->st, t, fw_put_done, o, &err) < 0) {
+        cr_warn(b->log, "storing the framework id: %s", cr_err_msg(&err));
+        op_free(o);
+    }
+    json_decref(j);
+    free(v);
+    free(key);
+}
+
+/* ---- informers -------------------------------------------------------------------- */
+
+static void inf_watch(inf *in, int64_t from);
+
+/* Task records from etcd. */
+static void task_apply_put(mb *b, const store_kv *kv)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_decode_opts opts = {.allow_unknown = true};
+    json_error_t je;
+    json_t *j = json_loadb(kv->value, kv->value_len, 0, &je);
+    api_task *t = j ? api_task_from_json(j, &opts, &probs) : NULL;
+    json_decref(j);
+    if (!t) {
+        char *msg = api_problems_format(&probs);
+        cr_warn(b->log, "ignoring task record %s: %s", kv->key, j ? msg : je.text);
+        free(msg);
+        api_problems_release(&probs);
+        return;
+    }
+    api_problems_release(&probs);
+    tentry *te = mb_map_get(&b->tasks, t->taskId.id);
+    if (te) {
+        if (te->writing || kv->mod_revision <= te->mod_rev) {
+            api_task_free(t); /* our own write, or older */
+            return;
+        }
+        api_task_free(te->rec);
+        te->rec = t;
+        te->mod_rev = kv->mod_revision;
+        return;
+    }
+    te = xcalloc(1, sizeof(*te));
+    te->rec = t;
+    te->key = xstrdup(kv->key);
+    te->mod_rev = kv->mod_revision;
+    mb_map_put(&b->tasks, t->taskId.id, te);
+}
+
+static void task_apply_delete(mb *b, const char *key)
+{
+    const char *tid = last_component(key);
+    tentry *te = mb_map_get(&b->tasks, tid);
+    if (!te || te->writing)
+        return; /* a write in flight finds out through its compare */
+    /* moved to history by the controllers: updates still owed an ACK get it */
+    for (size_t i = 0; i < te->waiting.n; i++)
+        send_ack(b, &te->waiting.v[i]);
+    tentry_free(mb_map_del(&b->tasks, tid));
+}
+
+static void *decode_doc(mb *b, int kind, const store_kv *kv)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_decode_opts opts = {.allow_unknown = true, .no_validate = kind == INF_DEP};
+    json_error_t je;
+    json_t *j = json_loadb(kv->value, kv->value_len, 0, &je);
+    void *obj = NULL;
+    if (!j) {
+        cr_warn(b->log, "ignoring %s: %s", kv->key, je.text);
+        return NULL;
+    }
+    switch (kind) {
+    case INF_REQ:
+        obj = api_request_from_json(j, &opts, &probs);
+        break;
+    case INF_DEP: {
+        api_deploy *d = api_deploy_from_json(j, &opts, &probs);
+        if (d && (!d->id || !d->requestId)) {
+            api_deploy_free(d);
+            d = NULL;
+            api_problems_add(&probs, "id", "is required");
+        }
+        obj = d;
+        break;
+    }
+    case INF_PEND:
+        obj = api_pending_task_from_json(j, &opts, &probs);
+        break;
+    case INF_CLEAN:
+        obj = api_cleanup_from_json(j, &opts, &probs);
+        break;
+    default:
+        obj = json_incref(j);
+        break;
+    }
+    if (!obj) {
+        char *msg = api_problems_format(&probs);
+        cr_warn(b->log, "ignoring %s: %s", kv->key, msg);
+        free(msg);
+    }
+    api_problems_release(&probs);
+    json_decref(j);
+    return obj;
+}
+
+static void inf_put(inf *in, const store_kv *kv)
+{
+    mb *b = in->b;
+    if (in->kind == INF_TASK) {
+        task_apply_put(b, kv);
+        return;
+    }
+    const char *suffix = kv->key + strlen(in->prefix);
+    doc *old = mb_map_get(&in->docs, suffix);
+    if (old && old->mod_rev >= kv->mod_revision)
+        return;
+    void *obj = decode_doc(b, in->kind, kv);
+    if (!obj) {
+        doc_freer[in->kind](mb_map_del(&in->docs, suffix));
+        return;
+    }
+    doc *d = xcalloc(1, sizeof(*d));
+    d->key = xstrdup(kv->key);
+    d->mod_rev = kv->mod_revision;
+    d->obj = obj;
+    if (in->kind == INF_PEND && !old)
+        b->new_pending = true;
+    doc_freer[in->kind](mb_map_put(&in->docs, suffix, d));
+}
+
+static void inf_del(inf *in, const char *key)
+{
+    if (in->kind == INF_TASK) {
+        task_apply_delete(in->b, key);
+        return;
+    }
+    doc_freer[in->kind](mb_map_del(&in->docs, key + strlen(in->prefix)));
+}
+
+static void inf_events(void *arg, const store_event *evs, size_t n)
+{
+    inf *in = arg;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].type == STORE_EV_PUT)
+            inf_put(in, &evs[i].kv);
+        else
+            inf_del(in, evs[i].kv.key);
+    }
+    kick(in->b);
+}
+
+static void inf_list(inf *in);
+
+static void inf_compacted(void *arg, int64_t rev)
+{
+    inf *in = arg;
+    store_watch_free(in->w);
+    in->w = NULL;
+    in->synced = false;
+    inf_list(in);
+}
+
+static void inf_watch(inf *in, int64_t from)
+{
+    cr_err err;
+    store_watch_opts wo = {.prefix = true, .start_revision = from};
+    store_watch_handlers h = {.on_events = inf_events, .on_compacted = inf_compacted};
+    in->w = store_watch_start(in->b->st, in->prefix, &wo, &h, in, &err);
+    if (!in->w) {
+        cr_warn(in->b->log, "watching %s: %s", in->prefix, cr_err_msg(&err));
+        in->synced = false; /* the tick lists again */
+    }
+}
+
+static void inf_list_done(void *arg, const store_result *res, const cr_err *err)
+{
+    inf *in = arg;
+    mb *b = in->b;
+    in->listing = false;
+    if (err) {
+        cr_warn(b->log, "listing %s: %s", in->prefix, cr_err_msg(err));
+        return;
+    }
+    /* replace the cache with the listed state */
+    if (in->kind == INF_TASK) {
+        /* keep entries with writes in flight; drop the others not listed */
+        mb_map keep = MB_MAP_INIT;
+        for (size_t i = 0; i < res->nkvs; i++)
+            mb_map_put(&keep, last_component(res->kvs[i].key), (void *)1);
+        char **gone = xcalloc(b->tasks.n + 1, sizeof(char *));
+        size_t ng = 0;
+        for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+            tentry *te = it.e->val;
+            if (!te->writing && !mb_map_get(&keep, it.e->key))
+                gone[ng++] = xstrdup(it.e->key);
+        }
+        for (size_t i = 0; i < ng; i++) {
+            tentry_free(mb_map_del(&b->tasks, gone[i]));
+            free(gone[i]);
+        }
+        free(gone);
+        mb_map_release(&keep, NULL);
+    } else {
+        mb_map_release(&in->docs, doc_freer[in->kind]);
+    }
+    for (size_t i = 0; i < res->nkvs; i++)
+        inf_put(in, &res->kvs[i]);
+    in->synced = true;
+    inf_watch(in, res->revision + 1);
+    kick(b);
+}
+
+static void inf_list(inf *in)
+{
+    cr_err err;
+    if (in->listing)
+        return;
+    in->listing = true;
+    if (store_list(in->b->st, in->prefix, 0, inf_list_done, in, &err) < 0) {
+        in->listing = false;
+        cr_warn(in->b->log, "listing %s: %s", in->prefix, cr_err_msg(&err));
+    }
+}
+
+static bool all_synced(const mb *b)
+{
+    for (int i = 0; i < N_INF; i++)
+        if (!b->inf[i].synced)
+            return false;
+    return true;
+}
+
+static doc *doc_get(mb *b, int kind, const char *suffix)
+{
+    return mb_map_get(&b->inf[kind].docs, suffix);
+}
+
+/* ---- task records: storing updates ------------------------------------------------ */
+
+static void task_write_done(void *arg, const store_result *res, const cr_err *err);
+
+static void task_get_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    mb *b = o->b;
+    tentry *te = mb_map_get(&b->tasks, o->s1);
+    if (!te) {
+        op_free(o);
+        return;
+    }
+    te->writing = false;
+    if (err) {
+        te->dirty = true;
+        te->retry_at = cr_mono_ms() + 1000;
+    } else if (!res->nkvs) {
+        /* deleted (moved to history): nothing to store; release the ACKs */
+        for (size_t i = 0; i < te->inflight.n; i++)
+            send_ack(b, &te->inflight.v[i]);
+        for (size_t i = 0; i < te->waiting.n; i++)
+            send_ack(b, &te->waiting.v[i]);
+        tentry_free(mb_map_del(&b->tasks, o->s1));
+    } else {
+        /* someone else wrote it: our record (with the new updates) wins,
+         * against the current revision */
+        te->mod_rev = res->kvs[0].mod_revision;
+        for (size_t i = 0; i < te->inflight.n; i++)
+            acks_add(&te->waiting, te->inflight.v[i].agent_id, te->inflight.v[i].task_id,
+                     te->inflight.v[i].uuid);
+        acks_release(&te->inflight);
+        te->dirty = true;
+        task_flush(b, te);
+    }
+    op_free(o);
+}
+
+static void task_write_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    mb *b = o->b;
+    tentry *te = mb_map_get(&b->tasks, o->s1);
+    cr_err gerr;
+    if (!te) {
+        op_free(o);
+        return;
+    }
+    if (err) {
+        if (check_fatal(b, err)) {
+            op_free(o);
+            return;
+        }
+        cr_warn(b->log, "storing task %s: %s", o->s1, cr_err_msg(err));
+        te->writing = false;
+        te->dirty = true;
+        te->retry_at = cr_mono_ms() + 1000;
+        for (size_t i = 0; i < te->inflight.n; i++)
+            acks_add(&te->waiting, te->inflight.v[i].agent_id, te->inflight.v[i].task_id,
+                     te->inflight.v[i].uuid);
+        acks_release(&te->inflight);
+        op_free(o);
+        return;
+    }
+    if (!res->succeeded) {
+        /* the record changed or vanished under us: look at it again */
+        op *g = op_new(b, OP_TASKGET);
+        g->s1 = xstrdup(o->s1);
+        if (store_get(b->st, te->key, 0, task_get_done, g, &gerr) < 0) {
+            op_free(g);
+            te->writing = false;
+            te->dirty = true;
+            te->retry_at = cr_mono_ms() + 1000;
+        }
+        op_free(o);
+        return;
+    }
+    te->writing = false;
+    te->mod_rev = res->revision;
+    /* stored: now the updates may be acknowledged */
+    for (size_t i = 0; i < te->inflight.n; i++)
+        send_ack(b, &te->inflight.v[i]);
+    acks_release(&te->inflight);
+    op_free(o);
+    if (te->dirty)
+        task_flush(b, te);
+    else if (te->waiting.n) { /* duplicates that needed no write */
+        for (size_t i = 0; i < te->waiting.n; i++)
+            send_ack(b, &te->waiting.v[i]);
+        acks_release(&te->waiting);
+    }
+}
+
+/* Writes the entry's record if it changed (one write in flight per task);
+ * the ACKs waiting on it go out when it is stored. */
+static void task_flush(mb *b, tentry *te)
+{
+    cr_err err;
+    if (te->writing)
+        return;
+    if (!te->dirty) {
+        for (size_t i = 0; i < te->waiting.n; i++)
+            send_ack(b, &te->waiting.v[i]);
+        acks_release(&te->waiting);
+        return;
+    }
+    json_t *j = api_task_to_json(te->rec);
+    char *v = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    store_txn *t = txn_new(b);
+    if (te->mod_rev > 0)
+        store_txn_if_mod(t, te->key, STORE_EQ, te->mod_rev);
+    else
+        store_txn_if_create(t, te->key, STORE_EQ, 0);
+    store_txn_put(t, STORE_THEN, te->key, v, strlen(v), NULL);
+    free(v);
+    /* a terminal state ends the kill intent too */
+    if (api_task_state_terminal(te->rec->lastTaskState) &&
+        doc_get(b, INF_CLEAN, te->rec->taskId.id)) {
+        char *ck = api_cleanup_key(b->prefix, te->rec->taskId.id);
+        store_txn_delete(t, STORE_THEN, ck, false);
+        free(ck);
+    }
+    op *o = op_new(b, OP_TASKW);
+    o->s1 = xstrdup(te->rec->taskId.id);
+    te->inflight = te->waiting;
+    te->waiting = (acks){0, NULL};
+    te->writing = true;
+    te->dirty = false;
+    if (store_write(b->st, t, task_write_done, o, &err) < 0) {
+        cr_warn(b->log, "storing task %s: %s", o->s1, cr_err_msg(&err));
+        te->writing = false;
+        te->dirty = true;
+        te->retry_at = cr_mono_ms() + 1000;
+        te->waiting = te->inflight;
+        te->inflight = (acks){0, NULL};
+        op_free(o);
+    }
+}
+
+/* ---- status updates ---------------------------------------------------------------- */
+
+static int64_t kill_grace(mb *b, const tentry *te)
+{
+    doc *c = doc_get(b, INF_CLEAN, te->rec->taskId.id);
+    const api_cleanup *cl = c ? c->obj : NULL;
+    if (cl && cl->has_killGracePeriodMillis)
+        return cl->killGracePeriodMillis;
+    if (cl && cl->cleanupType && !strcmp(cl->cleanupType, "USER_REQUESTED_DESTROY"))
+        return 0;
+    return te->rec->has_killGracePeriodMillis ? te->rec->killGracePeriodMillis : -1;
+}
+
+static void on_update(mb *b, const mb_status *s)
+{
+    int64_t now = cr_mono_ms();
+    b->stats.updates++;
+    tentry *te = mb_map_get(&b->tasks, s->task_id);
+    if (s->state == API_TASK_STATE_NONE) {
+        cr_warn(b->log, "update for %s with unknown state %s", s->task_id, s->state_name);
+        if (s->uuid && s->agent_id)
+            send_ack(b, &(ack){s->agent_id, s->task_id, s->uuid});
+        return;
+    }
+    if (!te) {
+        /* a task Corral does not know: kill it if it runs, ACK regardless */
+        if (!api_task_state_terminal(s->state)) {
+            int64_t *last = mb_map_get(&b->foreign, s->task_id);
+            if (!last || now - *last >= b->kill_retry_ms) {
+                if (!last) {
+                    last = xcalloc(1, sizeof(*last));
+                    mb_map_put(&b->foreign, s->task_id, last);
+                }
+                *last = now;
+                cr_warn(b->log, "task %s (%s) is unknown to Corral: killing it", s->task_id,
+                        s->state_name);
+                send_kill(b, s->task_id, s->agent_id, -1);
+            }
+        } else {
+            free(mb_map_del(&b->foreign, s->task_id));
+        }
+        if (s->uuid && s->agent_id)
+            send_ack(b, &(ack){s->agent_id, s->task_id, s->uuid});
+        return;
+    }
+    te->heard_ms = now;
+    api_task_state cur = te->rec->lastTaskState;
+    if (api_task_state_terminal(cur) && !api_task_state_terminal(s->state)) {
+        /* already finished in Corral (e.g. LOST, replaced) but alive again */
+        cr_warn(b->log, "task %s is %s but was %s: killing it", s->task_id, s->state_name,
+                api_task_state_name(cur));
+        send_kill(b, s->task_id, s->agent_id, -1);
+        if (s->uuid && s->agent_id)
+            send_ack(b, &(ack){s->agent_id, s->task_id, s->uuid});
+        return;
+    }
+    /* a reconciliation answer that repeats the state we know is no change */
+    api_task_update u = {s->state, s->timestamp > 0 ? (int64_t)(s->timestamp * 1000) : cr_wall_ms(),
+                         s->message, s->reason, s->source, s->uuid};
+    bool changed = false;
+    if (!(s->reason && !strcmp(s->reason, "REASON_RECONCILIATION") && s->state == cur))
+        changed = api_task_add_update(te->rec, &u);
+    if (changed) {
+        if (s->has_healthy) {
+            te->rec->has_healthy = true;
+            te->rec->healthy = s->healthy;
+        }
+        int code = mb_exit_code_from_message(s->message);
+        if (code >= 0) {
+            te->rec->has_exitCode = true;
+            te->rec->exitCode = code;
+        } else if (s->state == API_TASK_FINISHED && !te->rec->has_exitCode) {
+            te->rec->has_exitCode = true;
+            te->rec->exitCode = 0;
+        }
+        if (!te->rec->agentId && s->agent_id)
+            te->rec->agentId = xstrdup(s->agent_id);
+        te->dirty = true;
+        cr_info(b->log, "task %s: %s%s%s", s->task_id, s->state_name, s->message ? ": " : "",
+                s->message ? s->message : "");
+    }
+    if (s->uuid && s->agent_id)
+        acks_add(&te->waiting, s->agent_id, s->task_id, s->uuid);
+    task_flush(b, te);
+}
+
+/* ---- offers and launches ----------------------------------------------------------- */
+
+static const char *offer_rack(const mb *b, const mb_offer *o)
+{
+    const char *r = NULL;
+    if (b->rack_attr)
+        r = mb_offer_attr(o, b->rack_attr);
+    else if (!(r = mb_offer_attr(o, "rackid")))
+        r = mb_offer_attr(o, "rack");
+    return r && *r ? r : b->default_rack;
+}
+
+static bool state_inactive(const json_t *docj)
+{
+    const char *st = json_string_value(json_object_get(json_object_get(docj, "currentState"),
+                                                       "state"));
+    return st && strcmp(st, "ACTIVE") != 0;
+}
+
+static bool offer_inactive(mb *b, const mb_offer *o, const char *rack)
+{
+    doc *a = doc_get(b, INF_AGENT, o->agent_id);
+    doc *r = doc_get(b, INF_RACK, rack);
+    return (a && state_inactive(a->obj)) || (r && state_inactive(r->obj));
+}
+
+static void decline_offers(mb *b, const char *const *ids, size_t n, double refuse)
+{
+    if (!n)
+        return;
+    if (send_call(b, mb_call_decline(b->framework_id, ids, n, refuse)))
+        b->stats.offers_declined += n;
+}
+
+static void launch_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    mb *b = o->b;
+    for (size_t i = 0; i < o->n_tasks; i++)
+        mb_map_del(&b->launching, o->pend_keys[i]);
+    if (err || !res->succeeded) {
+        if (err && check_fatal(b, err)) {
+            op_free(o);
+            return;
+        }
+        cr_warn(b->log, "launch txn on offer %s %s; offer kept", o->offers[0].offer.id,
+                err ? cr_err_msg(err) : "lost a race (pending task changed)");
+        /* give the offer back for the next cycle */
+        b->offers = xrealloc(b->offers, (b->n_offers + 1) * sizeof(held));
+        b->offers[b->n_offers++] = o->offers[0];
+        o->n_offers = 0;
+        op_free(o);
+        kick(b);
+        return;
+    }
+    /* intents stored: now ACCEPT */
+    json_t *tis = json_array();
+    int64_t now = cr_mono_ms();
+    for (size_t i = 0; i < o->n_tasks; i++) {
+        api_task *t = o->tasks[i];
+        json_array_append(tis, t->mesosTask);
+        tentry *te = xcalloc(1, sizeof(*te));
+        te->key = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
+        te->mod_rev = res->revision;
+        te->rec = t;
+        te->heard_ms = now; /* not part of an ongoing reconciliation round */
+        o->tasks[i] = NULL;
+        tentry_free(mb_map_put(&b->tasks, te->rec->taskId.id, te));
+        doc_freer[INF_PEND](mb_map_del(&b->inf[INF_PEND].docs,
+                                       o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix)));
+        cr_info(b->log, "launching %s on %s (offer %s)", te->rec->taskId.id,
+                te->rec->hostname, o->offers[0].offer.id);
+        b->stats.launched++;
+    }
+    const char *ids[] = {o->offers[0].offer.id};
+    if (!send_call(b, mb_call_accept(b->framework_id, ids, 1, tis, b->offer_policy.refuse_busy_s)))
+        cr_warn(b->log, "ACCEPT of offer %s not sent (not subscribed): reconciliation will "
+                        "report the tasks", ids[0]);
+    op_free(o);
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+    const doc *x = *(doc *const *)a, *y = *(doc *const *)b;
+    const api_pending_task *p = x->obj, *q = y->obj;
+    if (p->pendingTaskId.nextRunAt != q->pendingTaskId.nextRunAt)
+        return p->pendingTaskId.nextRunAt < q->pendingTaskId.nextRunAt ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+/* Pending tasks that may launch now (due, request and deploy known, not
+ * already launching). Caller frees the array. */
+static doc **due_pending(mb *b, int64_t wall, size_t *n, size_t *total)
+{
+    inf *in = &b->inf[INF_PEND];
+    doc **v = xcalloc(in->docs.n + 1, sizeof(doc *));
+    *n = 0;
+    *total = 0;
+    for (mb_map_iter it = mb_map_first(&in->docs); it.e; mb_map_next(&in->docs, &it)) {
+        doc *d = it.e->val;
+        const api_pending_task *p = d->obj;
+        if (mb_map_get(&b->launching, d->key))
+            continue;
+        (*total)++;
+        if (p->pendingTaskId.nextRunAt > wall)
+            continue;
+        char *dk = xasprintf("%s/%s", p->pendingTaskId.requestId, p->pendingTaskId.deployId);
+        bool ok = doc_get(b, INF_REQ, p->pendingTaskId.requestId) && doc_get(b, INF_DEP, dk);
+        free(dk);
+        if (ok)
+            v[(*n)++] = d;
+    }
+    qsort(v, *n, sizeof(doc *), cmp_pending);
+    return v;
+}
+
+static void offers_cycle(mb *b)
+{
+    int64_t now = cr_mono_ms(), wall = cr_wall_ms();
+    size_t n_due = 0, n_total = 0;
+    doc **due = due_pending(b, wall, &n_due, &n_total);
+
+    /* suppress / revive */
+    mb_offers_action act = mb_offers_decide(b->suppressed, n_total, b->new_pending,
+                                            b->last_revive_ms, now, MB_REVIVE_MIN_MS);
+    const char *const *roles = (const char *const *)b->fw_roles;
+    if (act == MB_OFFERS_SUPPRESS) {
+        if (send_call(b, mb_call_suppress(b->framework_id, roles))) {
+            b->suppressed = true;
+            cr_info(b->log, "nothing pending: SUPPRESS");
+        }
+    } else if (act == MB_OFFERS_REVIVE) {
+        if (send_call(b, mb_call_revive(b->framework_id, roles))) {
+            b->suppressed = false;
+            b->new_pending = false;
+            b->last_revive_ms = now;
+            cr_info(b->log, "%zu pending: REVIVE", n_total);
+        }
+    }
+    if (!b->n_offers) {
+        free(due);
+        return;
+    }
+
+    /* place the due tasks on the held offers */
+    size_t no = b->n_offers;
+    mb_offer_left *left = xcalloc(no + 1, sizeof(*left));
+    mb_place_offer *po = xcalloc(no + 1, sizeof(*po));
+    for (size_t i = 0; i < no; i++) {
+        mb_offer_left_init(&left[i], &b->offers[i].offer);
+        po[i].left = &left[i];
+        po[i].rack_id = offer_rack(b, &b->offers[i].offer);
+        po[i].inactive = offer_inactive(b, &b->offers[i].offer, po[i].rack_id);
+    }
+    mb_place_task *pt = xcalloc(n_due + 1, sizeof(*pt));
+    const api_request **reqs = xcalloc(n_due + 1, sizeof(*reqs));
+    const api_deploy **deps = xcalloc(n_due + 1, sizeof(*deps));
+    for (size_t i = 0; i < n_due; i++) {
+        const api_pending_task *p = due[i]->obj;
+        char *dk = xasprintf("%s/%s", p->pendingTaskId.requestId, p->pendingTaskId.deployId);
+        reqs[i] = doc_get(b, INF_REQ, p->pendingTaskId.requestId)->obj;
+        deps[i] = doc_get(b, INF_DEP, dk)->obj;
+        free(dk);
+        mb_place_task_from(reqs[i], deps[i], p, &pt[i]);
+    }
+    mb_place_active *act_v = xcalloc(b->tasks.n + 1, sizeof(*act_v));
+    size_t n_act = 0;
+    for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+        tentry *te = it.e->val;
+        if (api_task_state_terminal(te->rec->lastTaskState))
+            continue;
+        act_v[n_act++] = (mb_place_active){te->rec->taskId.requestId, te->rec->taskId.deployId,
+                                           te->rec->agentId, te->rec->taskId.rackId};
+    }
+    mb_place_result *res = xcalloc(n_due + 1, sizeof(*res));
+    mb_place(NULL, po, no, pt, n_due, act_v, n_act, res);
+
+    /* one txn + ACCEPT per offer that got tasks */
+    bool *used = xcalloc(no + 1, sizeof(bool));
+    size_t waiting = 0;
+    for (size_t k = 0; k < no; k++) {
+        op *o = NULL;
+        for (size_t i = 0; i < n_due; i++) {
+            if (res[i].offer != (long)k)
+                continue;
+            if (o && o->n_tasks >= MB_MAX_TASKS_PER_OFFER)
+                continue;
+            const api_pending_task *p = due[i]->obj;
+            mb_launch_in li = {reqs[i], deps[i], p, &b->offers[k].offer, po[k].rack_id,
+                               b->framework_id, &res[i], wall, b->executor_path};
+            cr_err err;
+            api_task *t = mb_build_launch(&li, &err);
+            if (!t) {
+                cr_warn(b->log, "cannot launch %s: %s", due[i]->key, cr_err_msg(&err));
+                continue;
+            }
+            if (mb_map_get(&b->tasks, t->taskId.id)) {
+                api_task_free(t); /* same id this millisecond: next cycle */
+                continue;
+            }
+            if (!o)
+                o = op_new(b, OP_LAUNCH);
+            o->tasks = xrealloc(o->tasks, (o->n_tasks + 1) * sizeof(api_task *));
+            o->pend_keys = xrealloc(o->pend_keys, (o->n_tasks + 1) * sizeof(char *));
+            o->tasks[o->n_tasks] = t;
+            o->pend_keys[o->n_tasks++] = xstrdup(due[i]->key);
+        }
+        if (!o)
+            continue;
+        store_txn *txn = txn_new(b);
+        for (size_t i = 0; i < o->n_tasks; i++) {
+            api_task *t = o->tasks[i];
+            doc *pd = mb_map_get(&b->inf[INF_PEND].docs,
+                                 o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix));
+            char *tk = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
+            json_t *j = api_task_to_json(t);
+            char *v = json_dumps(j, JSON_COMPACT);
+            store_txn_if_mod(txn, o->pend_keys[i], STORE_EQ, pd ? pd->mod_rev : 0);
+            store_txn_if_create(txn, tk, STORE_EQ, 0);
+            store_txn_put(txn, STORE_THEN, tk, v, strlen(v), NULL);
+            store_txn_delete(txn, STORE_THEN, o->pend_keys[i], false);
+            mb_map_put(&b->launching, o->pend_keys[i], (void *)1);
+            json_decref(j);
+            free(v);
+            free(tk);
+        }
+        o->offers = xcalloc(1, sizeof(held));
+        o->offers[0] = b->offers[k]; /* moved */
+        o->n_offers = 1;
+        used[k] = true;
+        cr_err err;
+        if (store_txn_commit(b->st, txn, launch_done, o, &err) < 0) {
+            cr_warn(b->log, "launch txn: %s", cr_err_msg(&err));
+            for (size_t i = 0; i < o->n_tasks; i++)
+                mb_map_del(&b->launching, o->pend_keys[i]);
+            used[k] = false; /* keep the offer */
+            o->n_offers = 0;
+            op_free(o);
+        }
+    }
+    for (size_t i = 0; i < n_due; i++)
+        if (res[i].offer < 0)
+            waiting++;
+
+    /* unused offers: hold briefly while tasks wait, else decline */
+    const char **decl_idle = xcalloc(no + 1, sizeof(char *));
+    const char **decl_busy = xcalloc(no + 1, sizeof(char *));
+    size_t ni = 0, nb = 0, keep = 0;
+    held *kept = xcalloc(no + 1, sizeof(held));
+    held *declined = xcalloc(no + 1, sizeof(held));
+    size_t nd = 0;
+    for (size_t k = 0; k < no; k++) {
+        if (used[k])
+            continue;
+        double refuse = 0;
+        if (mb_offer_should_decline(&b->offer_policy, b->offers[k].received_ms, now,
+                                    waiting + (n_total - n_due), &refuse)) {
+            declined[nd] = b->offers[k];
+            if (refuse == b->offer_policy.refuse_idle_s)
+                decl_idle[ni++] = declined[nd].offer.id;
+            else
+                decl_busy[nb++] = declined[nd].offer.id;
+            nd++;
+        } else {
+            kept[keep++] = b->offers[k];
+        }
+    }
+    decline_offers(b, decl_idle, ni, b->offer_policy.refuse_idle_s);
+    decline_offers(b, decl_busy, nb, b->offer_policy.refuse_busy_s);
+    for (size_t i = 0; i < nd; i++)
+        mb_offer_release(&declined[i].offer);
+    free(b->offers);
+    b->offers = kept;
+    b->n_offers = keep;
+
+    for (size_t i = 0; i < n_due; i++)
+        mb_place_result_release(&res[i]);
+    for (size_t i = 0; i < no; i++)
+        mb_offer_left_release(&left[i]);
+    free(declined);
+    free(decl_idle);
+    free(decl_busy);
+    free(used);
+    free(res);
+    free(act_v);
+    free(pt);
+    free(reqs);
+    free(deps);
+    free(po);
+    free(left);
+    free(due);
+}
+
+/* ---- agents and racks --------------------------------------------------------------- */
+
+static void agent_write_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    if (err)
+        check_fatal(o->b, err);
+    op_free(o);
+}
+
+/* Merges observed fields into the agent's (or rack's) document. */
+static void record_machine(mb *b, int kind, const char *id, const mb_offer *o, const char *rack)
+{
+    int64_t now = cr_mono_ms(), wall = cr_wall_ms();
+    char *seen_key = xasprintf("%s:%s", kind == INF_AGENT ? "a" : "r", id);
+    int64_t *last = mb_map_get(&b->agents_seen, seen_key);
+    doc *d = doc_get(b, kind, id);
+    if (last && now - *last < MB_AGENT_REFRESH_MS) {
+        free(seen_key);
+        return;
+    }
+    if (!last) {
+        last = xcalloc(1, sizeof(*last));
+        mb_map_put(&b->agents_seen, seen_key, last);
+    }
+    *last = now;
+    free(seen_key);
+    json_t *j = d ? json_deep_copy(d->obj) : json_object();
+    json_object_set_new(j, "id", json_string(id));
+    if (kind == INF_AGENT) {
+        json_object_set_new(j, "host", json_string(o->hostname ? o->hostname : ""));
+        json_object_set_new(j, "rackId", json_string(rack));
+        if (o->agent_url)
+            json_object_set_new(j, "agentUrl", json_string(o->agent_url));
+        json_t *attrs = json_object();
+        for (size_t i = 0; i < o->n_attrs; i++)
+            json_object_set_new(attrs, o->attrs[i].name, json_string(o->attrs[i].text));
+        json_object_set_new(j, "attributes", attrs);
+        json_object_set_new(j, "resources",
+                            json_pack("{s:f,s:f,s:f,s:I}", "cpus", o->cpus, "memoryMb", o->mem,
+                                      "diskMb", o->disk, "numPorts", (json_int_t)o->nports));
+    }
+    if (!json_object_get(j, "firstSeenAt"))
+        json_object_set_new(j, "firstSeenAt", json_integer(wall));
+    json_object_set_new(j, "lastSeenAt", json_integer(wall));
+    if (!json_object_get(j, "currentState"))
+        json_object_set_new(j, "currentState",
+                            json_pack("{s:s,s:I}", "state", "ACTIVE", "timestamp",
+                                      (json_int_t)wall));
+    char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    char *key = xasprintf("%s%s", b->inf[kind].prefix, id);
+    store_txn *t = txn_new(b);
+    if (d)
+        store_txn_if_mod(t, key, STORE_EQ, d->mod_rev);
+    else
+        store_txn_if_create(t, key, STORE_EQ, 0);
+    store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
+    op *op_ = op_new(b, OP_AGENT);
+    cr_err err;
+    if (store_write(b->st, t, agent_write_done, op_, &err) < 0)
+        op_free(op_);
+    free(v);
+    free(key);
+}
+
+/* ---- kills and reconciliation ------------------------------------------------------- */
+
+static void cleanup_del_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    if (err)
+        check_fatal(o->b, err);
+    op_free(o);
+}
+
+static void kills(mb *b)
+{
+    int64_t now = cr_mono_ms();
+    inf *in = &b->inf[INF_CLEAN];
+    char **stale = xcalloc(in->docs.n + 1, sizeof(char *));
+    size_t ns = 0;
+    for (mb_map_iter it = mb_map_first(&in->docs); it.e; mb_map_next(&in->docs, &it)) {
+        doc *d = it.e->val;
+        const api_cleanup *c = d->obj;
+        tentry *te = mb_map_get(&b->tasks, c->taskId.id);
+        if (!te || (api_task_state_terminal(te->rec->lastTaskState) && !te->writing &&
+                    !te->dirty)) {
+            /* nothing left to kill: drop the intent (once every few seconds) */
+            char *mk = xasprintf("c:%s", d->key);
+            int64_t *last = mb_map_get(&b->agents_seen, mk);
+            if (!last || now - *last > 5000) {
+                if (!last) {
+                    last = xcalloc(1, sizeof(*last));
+                    mb_map_put(&b->agents_seen, mk, last);
+                }
+                *last = now;
+                stale[ns++] = xstrdup(d->key);
+            }
+            free(mk);
+            continue;
+        }
+        if (api_task_state_terminal(te->rec->lastTaskState) || !api_cleanup_kill_now(c))
+            continue;
+        if (te->last_kill_ms && now - te->last_kill_ms < b->kill_retry_ms)
+            continue;
+        te->last_kill_ms = now;
+        send_kill(b, c->taskId.id, te->rec->agentId, kill_grace(b, te));
+    }
+    for (size_t i = 0; i < ns; i++) {
+        store_txn *t = txn_new(b);
+        store_txn_delete(t, STORE_THEN, stale[i], false);
+        op *o = op_new(b, OP_CLEANDEL);
+        cr_err err;
+        if (store_write(b->st, t, cleanup_del_done, o, &err) < 0)
+            op_free(o);
+        free(stale[i]);
+    }
+    free(stale);
+}
+
+static void reconcile(mb *b)
+{
+    int64_t now = cr_mono_ms();
+    if (mb_recon_due(&b->recon, now)) {
+        mb_reconcile_task *v = xcalloc(b->tasks.n + 1, sizeof(*v));
+        size_t n = 0;
+        for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+            tentry *te = it.e->val;
+            if (api_task_state_terminal(te->rec->lastTaskState))
+                continue;
+            if (mb_recon_remaining(&b->recon, te->heard_ms))
+                v[n++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
+        }
+        if (n && send_call(b, mb_call_reconcile(b->framework_id, v, n))) {
+            b->stats.reconciles++;
+            cr_info(b->log, "explicit reconciliation of %zu task(s), round %u", n,
+                    b->recon.rounds + 1);
+        }
+        mb_recon_sent(&b->recon, now, n);
+        free(v);
+    }
+    if (now >= b->next_implicit_ms) {
+        if (send_call(b, mb_call_reconcile(b->framework_id, NULL, 0)))
+            b->stats.reconciles++;
+        b->next_implicit_ms = now + b->implicit_ms;
+    }
+    /* launches Mesos never answered: ask about them */
+    mb_reconcile_task *late = xcalloc(b->tasks.n + 1, sizeof(*late));
+    size_t nl = 0;
+    int64_t wall = cr_wall_ms();
+    for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+        tentry *te = it.e->val;
+        api_task_state st = te->rec->lastTaskState;
+        if ((st == API_TASK_LAUNCHED || st == API_TASK_STAGING) &&
+            wall - te->rec->launchedAt > b->launch_timeout_ms &&
+            now - te->last_recon_ms > 15000) {
+            te->last_recon_ms = now;
+            late[nl++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
+        }
+    }
+    if (nl && send_call(b, mb_call_reconcile(b->framework_id, late, nl)))
+        b->stats.reconciles++;
+    free(late);
+}
+
+/* ---- subscription ------------------------------------------------------------------- */
+
+static void on_event(mb *b, mb_event *ev)
+{
+    b->stats.events++;
+    b->last_event_ms = cr_mono_ms();
+    switch (ev->type) {
+    case MB_EV_SUBSCRIBED: {
+        bool changed = !b->framework_id || strcmp(b->framework_id, ev->u.subscribed.framework_id);
+        free(b->framework_id);
+        b->framework_id = xstrdup(ev->u.subscribed.framework_id);
+        b->hb_s = ev->u.subscribed.heartbeat_interval_seconds;
+        b->subscribed = true;
+        b->stats.subscribes++;
+        mb_backoff_reset(&b->sub_backoff);
+        b->redirects = 0;
+        cr_info(b->log, "SUBSCRIBED as %s to %s (heartbeat %.0fs)", b->framework_id,
+                master_url(b), b->hb_s);
+        if (changed)
+            fw_store(b);
+        mb_recon_start(&b->recon, cr_mono_ms());
+        b->next_implicit_ms = 0; /* and an implicit one right away */
+        b->new_pending = true;   /* clear old filters if work is waiting */
+        kick(b);
+        break;
+    }
+    case MB_EV_OFFERS:
+        for (size_t i = 0; i < ev->u.offers.n; i++) {
+            mb_offer *o = &ev->u.offers.v[i];
+            const char *rack = offer_rack(b, o);
+            record_machine(b, INF_AGENT, o->agent_id, o, rack);
+            record_machine(b, INF_RACK, rack, o, rack);
+            b->offers = xrealloc(b->offers, (b->n_offers + 1) * sizeof(held));
+            b->offers[b->n_offers].offer = *o; /* moved */
+            b->offers[b->n_offers++].received_ms = cr_mono_ms();
+            memset(o, 0, sizeof(*o));
+            b->stats.offers_received++;
+        }
+        ev->u.offers.n = 0;
+        kick(b);
+        break;
+    case MB_EV_RESCIND:
+        for (size_t i = 0; i < b->n_offers; i++)
+            if (!strcmp(b->offers[i].offer.id, ev->u.rescind.offer_id)) {
+                mb_offer_release(&b->offers[i].offer);
+                b->offers[i] = b->offers[--b->n_offers];
+                break;
+            }
+        break;
+    case MB_EV_UPDATE:
+        on_update(b, &ev->u.update);
+        break;
+    case MB_EV_FAILURE:
+        cr_warn(b->log, "FAILURE: agent %s executor %s status %d",
+                ev->u.failure.agent_id ? ev->u.failure.agent_id : "-",
+                ev->u.failure.executor_id ? ev->u.failure.executor_id : "-",
+                ev->u.failure.status);
+        break;
+    case MB_EV_ERROR:
+        cr_errorlog(b->log, "ERROR from Mesos: %s", ev->u.error.message);
+        if (strstr(ev->u.error.message, "failed over")) {
+            stop_for_good(b, CR_EMESOS, "another scheduler took over the framework");
+        } else if (strstr(ev->u.error.message, "removed")) {
+            /* the framework id is dead: subscribe anew */
+            free(b->framework_id);
+            b->framework_id = NULL;
+            fw_store(b);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static bool on_record(const char *data, size_t len, void *arg)
+{
+    mb *b = arg;
+    mb_event ev;
+    cr_err err;
+    if (mb_event_decode(data, len, &ev, &err) < 0) {
+        cr_warn(b->log, "bad event: %s", cr_err_msg(&err));
+        return true;
+    }
+    on_event(b, &ev);
+    mb_event_release(&ev);
+    return !b->stopped && b->sub != NULL;
+}
+
+static void drop_stream(mb *b)
+{
+    b->subscribed = false;
+    free(b->stream_id);
+    b->stream_id = NULL;
+    for (size_t i = 0; i < b->n_offers; i++)
+        mb_offer_release(&b->offers[i].offer); /* Mesos rescinds them */
+    b->n_offers = 0;
+}
+
+static void sub_head(cr_http_req *r, const cr_http_resp *resp, void *arg)
+{
+    mb *b = arg;
+    b->sub_status = resp->status;
+    if (resp->status == 200) {
+        const char *sid = cr_http_resp_header(resp, "Mesos-Stream-Id");
+        free(b->stream_id);
+        b->stream_id = sid ? xstrdup(sid) : NULL;
+        mb_recordio_reset(&b->rio);
+        b->last_event_ms = cr_mono_ms();
+    } else if (resp->status == 307) {
+        const char *loc = cr_http_resp_header(resp, "Location");
+        char *abs = mb_resolve_location(master_url(b), loc);
+        if (abs) {
+            free(b->leader_url);
+            b->leader_url = abs;
+            cr_info(b->log, "redirected to the leading master %s", b->leader_url);
+        }
+    }
+}
+
+static void sub_data(cr_http_req *r, const char *data, size_t len, void *arg)
+{
+    mb *b = arg;
+    cr_err err;
+    if (b->sub_status != 200)
+        return;
+    b->last_event_ms = cr_mono_ms();
+    int rc = mb_recordio_feed(&b->rio, data, len, on_record, b, &err);
+    if (rc < 0) {
+        cr_warn(b->log, "subscription stream: %s; re-subscribing", cr_err_msg(&err));
+        if (b->sub) {
+            cr_http_cancel(b->sub);
+            b->sub = NULL;
+        }
+        drop_stream(b);
+        schedule_subscribe(b, mb_backoff_next(&b->sub_backoff, (double)(rand() % 1000) / 1000));
+    }
+}
+
+static void sub_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    mb *b = arg;
+    b->sub = NULL;
+    bool was = b->subscribed;
+    drop_stream(b);
+    if (b->stopped)
+        return;
+    double jitter = (double)(rand() % 1000) / 1000;
+    if (err) {
+        cr_warn(b->log, "subscription to %s ended: %s", master_url(b), cr_err_msg(err));
+        if (err->code == CR_EUNAVAIL || !was) {
+            /* this master is unreachable: try the next one */
+            free(b->leader_url);
+            b->leader_url = NULL;
+            b->cur_master = (b->cur_master + 1) % (b->n_masters ? b->n_masters : 1);
+        }
+        schedule_subscribe(b, mb_backoff_next(&b->sub_backoff, jitter));
+    } else if (resp->status == 307 && b->redirects++ < 5) {
+        schedule_subscribe(b, 0);
+    } else {
+        if (resp->status != 200)
+            cr_warn(b->log, "SUBSCRIBE to %s: %ld %s", master_url(b), resp->status, resp->body);
+        else
+            cr_warn(b->log, "subscription stream from %s closed", master_url(b));
+        if (resp->status == 307 || resp->status >= 500) {
+            free(b->leader_url);
+            b->leader_url = NULL;
+        }
+        schedule_subscribe(b, mb_backoff_next(&b->sub_backoff, jitter));
+    }
+}
+
+static void subscribe(mb *b)
+{
+    cr_err err;
+    if (b->stopped || b->sub)
+        return;
+    size_t dn = 0, total = 0;
+    free(due_pending(b, cr_wall_ms(), &dn, &total));
+    /* suppression is not kept across subscriptions: resend it (sheet 9.1 #28) */
+    const char *const *suppressed = total == 0 ? (const char *const *)b->fw_roles : NULL;
+    b->suppressed = total == 0;
+    mb_framework_info fi = {b->fw_user, b->fw_name, b->fw_hostname, b->fw_webui, b->fw_principal,
+                            b->failover, (const char *const *)b->fw_roles, false};
+    json_t *call = mb_call_subscribe(&fi, b->framework_id, suppressed);
+    char *body = json_dumps(call, JSON_COMPACT);
+    json_decref(call);
+    char *url = xasprintf("%s/api/v1/scheduler", master_url(b));
+    const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+    cr_http_opts ho = {.method = "POST", .url = url, .headers = hdrs, .body = body,
+                       .body_len = strlen(body), .timeout_ms = 0, .connect_timeout_ms = 5000,
+                       .on_head = sub_head, .on_data = sub_data, .on_done = sub_done, .arg = b};
+    b->sub_status = 0;
+    cr_info(b->log, "SUBSCRIBE to %s%s%s", url, b->framework_id ? " as " : "",
+            b->framework_id ? b->framework_id : "");
+    b->sub = cr_http_start(b->http, &ho, &err);
+    if (!b->sub) {
+        cr_warn(b->log, "SUBSCRIBE: %s", cr_err_msg(&err));
+        schedule_subscribe(b, mb_backoff_next(&b->sub_backoff, 0.5));
+    }
+    free(url);
+    free(body);
+}
+
+static void sub_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    mb *b = arg;
+    b->sub_scheduled = false;
+    if (b->fw_loaded && all_synced(b))
+        subscribe(b);
+    else
+        schedule_subscribe(b, 500);
+}
+
+static void schedule_subscribe(mb *b, long delay_ms)
+{
+    if (b->stopped || b->sub_scheduled)
+        return;
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    b->sub_scheduled = true;
+    evtimer_add(b->sub_timer, &tv);
+}
+
+static void stop_for_good(mb *b, cr_code code, const char *why)
+{
+    if (b->stopped)
+        return;
+    b->stopped = true;
+    cr_errorlog(b->log, "mesosbridge stopped: %s", why);
+    if (b->sub) {
+        cr_http_cancel(b->sub);
+        b->sub = NULL;
+    }
+    drop_stream(b);
+    if (b->on_stopped) {
+        cr_err e;
+        cr_error(&e, code, "%s", why);
+        b->on_stopped(b->arg, &e);
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------------------- */
+
+static void work(mb *b)
+{
+    if (b->stopped)
+        return;
+    for (int i = 0; i < N_INF; i++)
+        if (!b->inf[i].synced && !b->inf[i].listing && !b->inf[i].w)
+            inf_list(&b->inf[i]);
+    if (!b->fw_loaded && !b->fw_loading) {
+        cr_err err;
+        char *key = fw_key(b);
+        b->fw_loading = true;
+        if (store_get(b->st, key, 0, fw_get_done, b, &err) < 0)
+            b->fw_loading = false;
+        free(key);
+    }
+    if (!b->fw_loaded || !all_synced(b))
+        return;
+    if (!b->sub && !b->sub_scheduled)
+        schedule_subscribe(b, 0);
+    int64_t now = cr_mono_ms();
+    /* retry failed task writes */
+    for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+        tentry *te = it.e->val;
+        if (te->dirty && !te->writing && now >= te->retry_at)
+            task_flush(b, te);
+    }
+    if (!b->subscribed)
+        return;
+    if (mb_heartbeat_expired(b->last_event_ms, now, b->hb_s, b->hb_misses)) {
+        cr_warn(b->log, "no event from %s for %d heartbeats: re-subscribing", master_url(b),
+                b->hb_misses);
+        if (b->sub) {
+            cr_http_cancel(b->sub);
+            b->sub = NULL;
+        }
+        drop_stream(b);
+        free(b->leader_url);
+        b->leader_url = NULL;
+        schedule_subscribe(b, 0);
+        return;
+    }
+    offers_cycle(b);
+    kills(b);
+    reconcile(b);
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    work(arg);
+}
+
+static void kick(mb *b)
+{
+    if (!evtimer_pending(b->kick, NULL)) {
+        struct timeval tv = {0, 0};
+        evtimer_add(b->kick, &tv);
+    }
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    work(arg);
+}
+
+/* ---- public API --------------------------------------------------------------------- */
+
+mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *cfg, cr_err *err)
+{
+    size_t n = 0;
+    char **masters = split_list(cfg->masters, &n);
+    if (!n) {
+        free_list(masters);
+        cr_error(err, CR_EINVAL, "mesosbridge: no Mesos master URL");
+        return NULL;
+    }
+    mb *b = xcalloc(1, sizeof(*b));
+    b->base = base;
+    b->http = http;
+    b->st = st;
+    b->log = cfg->log;
+    b->prefix = xstrdup(cfg->prefix ? cfg->prefix : "/corral");
+    size_t pl = strlen(b->prefix);
+    if (pl > 1 && b->prefix[pl - 1] == '/')
+        b->prefix[pl - 1] = '\0';
+    b->masters = masters;
+    b->n_masters = n;
+    for (size_t i = 0; i < n; i++) { /* "host:port" -> "http://host:port" */
+        size_t l = strlen(masters[i]);
+        if (l && masters[i][l - 1] == '/')
+            masters[i][l - 1] = '\0';
+        if (!strstr(masters[i], "://")) {
+            char *u = xasprintf("http://%s", masters[i]);
+            free(masters[i]);
+            masters[i] = u;
+        }
+    }
+    const char *user = cfg->framework.user;
+    if (!user)
+        user = getenv("USER");
+    b->fw_user = xstrdup(user && *user ? user : "root");
+    b->fw_name = xstrdup(cfg->framework.name ? cfg->framework.name : "corral");
+    b->fw_hostname = xstrdup(cfg->framework.hostname);
+    b->fw_webui = xstrdup(cfg->framework.webui_url);
+    b->fw_principal = xstrdup(cfg->framework.principal);
+    b->failover = cfg->framework.failover_timeout;
+    size_t nr = 0;
+    for (; cfg->framework.roles && cfg->framework.roles[nr]; nr++)
+        ;
+    b->fw_roles = xcalloc(nr + 2, sizeof(char *));
+    for (size_t i = 0; i < nr; i++)
+        b->fw_roles[i] = xstrdup(cfg->framework.roles[i]);
+    if (!nr)
+        b->fw_roles[0] = xstrdup("*");
+    b->leader_key = xstrdup(cfg->leader_key);
+    b->leader_rev = cfg->leader_rev;
+    b->executor_path = xstrdup(cfg->executor_path);
+    b->default_rack = xstrdup(cfg->default_rack ? cfg->default_rack : "DEFAULT");
+    b->rack_attr = xstrdup(cfg->rack_attribute);
+    b->offer_policy.hold_ms = cfg->offer_hold_ms > 0 ? cfg->offer_hold_ms : 2000;
+    b->offer_policy.refuse_idle_s = cfg->refuse_idle_s > 0 ? cfg->refuse_idle_s : 300;
+    b->offer_policy.refuse_busy_s = cfg->refuse_busy_s > 0 ? cfg->refuse_busy_s : 5;
+    b->kill_retry_ms = cfg->kill_retry_ms > 0 ? cfg->kill_retry_ms : 30000;
+    b->implicit_ms = cfg->implicit_reconcile_ms > 0 ? cfg->implicit_reconcile_ms : 600000;
+    b->recon_cap_ms = cfg->reconcile_cap_ms > 0 ? cfg->reconcile_cap_ms : 30000;
+    b->launch_timeout_ms = cfg->launch_timeout_ms > 0 ? cfg->launch_timeout_ms : 60000;
+    b->hb_misses = cfg->heartbeat_misses > 0 ? cfg->heartbeat_misses : 5;
+    b->sub_cap_ms = cfg->subscribe_backoff_cap_ms > 0 ? cfg->subscribe_backoff_cap_ms : 15000;
+    b->on_stopped = cfg->on_stopped;
+    b->arg = cfg->arg;
+    b->hb_s = 15;
+    mb_backoff_init(&b->sub_backoff, 500, b->sub_cap_ms);
+    mb_recon_init(&b->recon, 1000, b->recon_cap_ms);
+    mb_recordio_init(&b->rio, MB_MAX_RECORD);
+    for (int i = 0; i < N_INF; i++) {
+        b->inf[i].b = b;
+        b->inf[i].kind = i;
+        b->inf[i].prefix = xasprintf("%s/%s", b->prefix, inf_dirs[i]);
+    }
+    b->sub_timer = evtimer_new(base, sub_timer_cb, b);
+    b->kick = evtimer_new(base, kick_cb, b);
+    b->tick = event_new(base, -1, EV_PERSIST, tick_cb, b);
+    return b;
+}
+
+int mb_start(mb *b, cr_err *err)
+{
+    if (b->started)
+        return cr_error(err, CR_EINVAL, "mesosbridge: already started");
+    b->started = true;
+    struct timeval tv = {1, 0};
+    event_add(b->tick, &tv);
+    cr_info(b->log, "mesosbridge starting: masters %s..., prefix %s", b->masters[0], b->prefix);
+    kick(b);
+    return 0;
+}
+
+void mb_free(mb *b)
+{
+    if (!b)
+        return;
+    b->stopped = true;
+    if (b->sub)
+        cr_http_cancel(b->sub);
+    store_cancel(b->st, b);
+    for (int i = 0; i < N_INF; i++) {
+        store_cancel(b->st, &b->inf[i]);
+        store_watch_free(b->inf[i].w);
+        if (i != INF_TASK)
+            mb_map_release(&b->inf[i].docs, doc_freer[i]);
+        free(b->inf[i].prefix);
+    }
+    while (b->ops) {
+        op *o = b->ops;
+        if (o->req)
+            cr_http_cancel(o->req);
+        store_cancel(b->st, o);
+        op_free(o);
+    }
+    event_free(b->sub_timer);
+    event_free(b->kick);
+    event_free(b->tick);
+    mb_map_release(&b->tasks, tentry_free);
+    mb_map_release(&b->launching, NULL);
+    mb_map_release(&b->foreign, free);
+    mb_map_release(&b->agents_seen, free);
+    for (size_t i = 0; i < b->n_offers; i++)
+        mb_offer_release(&b->offers[i].offer);
+    free(b->offers);
+    mb_recordio_release(&b->rio);
+    free(b->stream_id);
+    free(b->framework_id);
+    free(b->prefix);
+    free_list(b->masters);
+    free(b->leader_url);
+    free(b->fw_user);
+    free(b->fw_name);
+    free(b->fw_hostname);
+    free(b->fw_webui);
+    free(b->fw_principal);
+    free_list(b->fw_roles);
+    free(b->leader_key);
+    free(b->executor_path);
+    free(b->default_rack);
+    free(b->rack_attr);
+    free(b);
+}
+
+void mb_get_stats(const mb *b, mb_stats *out)
+{
+    *out = b->stats;
+    out->subscribed = b->subscribed;
+    out->stopped = b->stopped;
+    out->suppressed = b->suppressed;
+    out->framework_id = b->framework_id;
+    out->master = master_url(b);
+    out->offers_held = b->n_offers;
+    out->tasks_known = b->tasks.n;
+    out->pending_known = b->inf[INF_PEND].docs.n;
+}

@@ -1,0 +1,129 @@
+/* Pure bookkeeping; see logic.h. */
+#include "mesosbridge/logic.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+void mb_backoff_init(mb_backoff *b, long base_ms, long cap_ms)
+{
+    b->base_ms = base_ms > 0 ? base_ms : 1;
+    b->cap_ms = cap_ms >= b->base_ms ? cap_ms : b->base_ms;
+    b->cur_ms = 0;
+}
+
+long mb_backoff_next(mb_backoff *b, double jitter)
+{
+    if (b->cur_ms == 0)
+        b->cur_ms = b->base_ms;
+    else if (b->cur_ms < b->cap_ms)
+        b->cur_ms = b->cur_ms * 2 > b->cap_ms ? b->cap_ms : b->cur_ms * 2;
+    if (jitter < 0)
+        jitter = 0;
+    if (jitter >= 1)
+        jitter = 0.999;
+    return b->cur_ms + (long)(jitter * (double)b->cur_ms / 2);
+}
+
+void mb_backoff_reset(mb_backoff *b)
+{
+    b->cur_ms = 0;
+}
+
+void mb_recon_init(mb_recon *r, long base_ms, long cap_ms)
+{
+    r->active = false;
+    r->started_ms = 0;
+    r->next_ms = 0;
+    r->rounds = 0;
+    mb_backoff_init(&r->backoff, base_ms, cap_ms);
+}
+
+void mb_recon_start(mb_recon *r, int64_t now)
+{
+    r->active = true;
+    r->started_ms = now;
+    r->next_ms = now;
+    r->rounds = 0;
+    mb_backoff_reset(&r->backoff);
+}
+
+bool mb_recon_remaining(const mb_recon *r, int64_t heard_ms)
+{
+    return r->active && heard_ms < r->started_ms;
+}
+
+bool mb_recon_due(const mb_recon *r, int64_t now)
+{
+    return r->active && now >= r->next_ms;
+}
+
+void mb_recon_sent(mb_recon *r, int64_t now, size_t n_remaining)
+{
+    if (n_remaining == 0) {
+        r->active = false;
+        return;
+    }
+    r->rounds++;
+    r->next_ms = now + mb_backoff_next(&r->backoff, 0);
+}
+
+bool mb_offer_should_decline(const mb_offer_policy *p, int64_t received_ms, int64_t now,
+                             size_t waiting_tasks, double *refuse_s)
+{
+    if (waiting_tasks == 0) {
+        *refuse_s = p->refuse_idle_s;
+        return true;
+    }
+    if (now - received_ms < p->hold_ms)
+        return false;
+    *refuse_s = p->refuse_busy_s;
+    return true;
+}
+
+mb_offers_action mb_offers_decide(bool suppressed, size_t pending, bool new_pending,
+                                  int64_t last_revive_ms, int64_t now, long min_interval_ms)
+{
+    if (pending == 0)
+        return suppressed ? MB_OFFERS_KEEP : MB_OFFERS_SUPPRESS;
+    if (!suppressed && !new_pending)
+        return MB_OFFERS_KEEP;
+    if (last_revive_ms && now - last_revive_ms < min_interval_ms)
+        return MB_OFFERS_KEEP;
+    return MB_OFFERS_REVIVE;
+}
+
+bool mb_heartbeat_expired(int64_t last_event_ms, int64_t now, double interval_s, int misses)
+{
+    if (interval_s <= 0)
+        interval_s = 15;
+    if (misses <= 0)
+        misses = 5;
+    return (double)(now - last_event_ms) > interval_s * 1000.0 * misses;
+}
+
+char *mb_resolve_location(const char *cur, const char *loc)
+{
+    if (!loc || !*loc)
+        return NULL;
+    const char *sep = cur ? strstr(cur, "://") : NULL;
+    char *scheme = sep ? xstrndup(cur, (size_t)(sep - cur)) : xstrdup("http");
+    char *abs;
+    if (loc[0] == '/' && loc[1] == '/')
+        abs = xasprintf("%s:%s", scheme, loc);
+    else if (strstr(loc, "://"))
+        abs = xstrdup(loc);
+    else
+        abs = xasprintf("%s://%s", scheme, loc);
+    free(scheme);
+    char *host = strstr(abs, "://") + 3;
+    char *slash = strchr(host, '/');
+    if (slash)
+        *slash = '\0';
+    if (!*host) {
+        free(abs);
+        return NULL;
+    }
+    return abs;
+}

@@ -1,0 +1,80 @@
+/* Pure bookkeeping of the bridge, kept apart from I/O so unit tests drive
+ * it with explicit times: backoffs, explicit-reconciliation rounds, what to
+ * do with unused offers, when to SUPPRESS or REVIVE. No clock reads here:
+ * every `now` is passed in (milliseconds, monotonic). */
+#ifndef MB_LOGIC_H
+#define MB_LOGIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- truncated exponential backoff ------------------------------------------ */
+typedef struct mb_backoff {
+    long base_ms, cap_ms;
+    long cur_ms; /* 0 before the first failure */
+} mb_backoff;
+
+void mb_backoff_init(mb_backoff *b, long base_ms, long cap_ms);
+/* The next delay: base, 2*base, 4*base ... capped; jitter in [0,1) adds up
+ * to half the delay again (callers pass a random value; tests a fixed one). */
+long mb_backoff_next(mb_backoff *b, double jitter);
+void mb_backoff_reset(mb_backoff *b);
+
+/* ---- explicit reconciliation (protocol sheet 6.3) ----------------------------
+ * A round starts after every SUBSCRIBED: every non-terminal task is sent; a
+ * task stays "remaining" while its last status arrived before the round
+ * started. Rounds are re-sent with truncated exponential backoff until none
+ * remains. One round at a time: starting again restarts it. */
+typedef struct mb_recon {
+    bool active;
+    int64_t started_ms;
+    int64_t next_ms;  /* when to send again */
+    mb_backoff backoff;
+    unsigned rounds;  /* RECONCILE calls sent in this round */
+} mb_recon;
+
+void mb_recon_init(mb_recon *r, long base_ms, long cap_ms);
+void mb_recon_start(mb_recon *r, int64_t now);
+/* Whether a task whose last status arrived at heard_ms (0 = never) still
+ * awaits an answer in the current round. */
+bool mb_recon_remaining(const mb_recon *r, int64_t heard_ms);
+/* Whether a RECONCILE should be sent now. */
+bool mb_recon_due(const mb_recon *r, int64_t now);
+/* Records that a RECONCILE with n_remaining tasks was sent (n_remaining 0
+ * ends the round without sending). */
+void mb_recon_sent(mb_recon *r, int64_t now, size_t n_remaining);
+
+/* ---- offers ------------------------------------------------------------------- */
+typedef struct mb_offer_policy {
+    long hold_ms;          /* keep an unused offer this long while tasks wait */
+    double refuse_idle_s;  /* decline filter when nothing is pending */
+    double refuse_busy_s;  /* decline filter when tasks wait but did not fit */
+} mb_offer_policy;
+
+/* For an offer no task was placed on: returns true to decline it now (with
+ * *refuse_s set) or false to hold it a little longer. */
+bool mb_offer_should_decline(const mb_offer_policy *p, int64_t received_ms, int64_t now,
+                             size_t waiting_tasks, double *refuse_s);
+
+typedef enum { MB_OFFERS_KEEP, MB_OFFERS_SUPPRESS, MB_OFFERS_REVIVE } mb_offers_action;
+
+/* SUPPRESS when nothing is pending and offers are not suppressed yet;
+ * REVIVE when something is pending and either offers are suppressed or a
+ * pending task appeared since the last REVIVE (filters from earlier
+ * declines must be cleared), at most once per min_interval_ms. */
+mb_offers_action mb_offers_decide(bool suppressed, size_t pending, bool new_pending,
+                                  int64_t last_revive_ms, int64_t now, long min_interval_ms);
+
+/* ---- heartbeat watchdog ----------------------------------------------------------- */
+/* True when nothing arrived for `misses` heartbeat intervals. */
+bool mb_heartbeat_expired(int64_t last_event_ms, int64_t now, double interval_s, int misses);
+
+/* ---- leader redirects ----------------------------------------------------------------- */
+/* Resolves a 307 Location against the URL just used: a protocol-relative
+ * "//host:port/api/v1/scheduler" (what Mesos sends) takes cur's scheme; a
+ * bare "host:port" gets it too. Returns the new base URL "scheme://host:port"
+ * (path dropped; caller frees), or NULL when loc is empty. */
+char *mb_resolve_location(const char *cur, const char *loc);
+
+#endif

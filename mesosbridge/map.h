@@ -1,0 +1,41 @@
+/* mb_map: a string-keyed hash map of borrowed-or-owned values (the map owns
+ * its keys only). Used for the bridge's caches. Not ordered. */
+#ifndef MB_MAP_H
+#define MB_MAP_H
+
+#include <stddef.h>
+
+typedef struct mb_map_ent {
+    char *key;
+    void *val;
+    struct mb_map_ent *next;
+} mb_map_ent;
+
+typedef struct mb_map {
+    size_t n, nb;
+    mb_map_ent **b;
+} mb_map;
+
+#define MB_MAP_INIT {0, 0, NULL}
+
+/* Value or NULL. */
+void *mb_map_get(const mb_map *m, const char *key);
+/* Sets key (copied) to val; returns the previous value (caller disposes) or NULL. */
+void *mb_map_put(mb_map *m, const char *key, void *val);
+/* Removes key; returns its value (caller disposes) or NULL. */
+void *mb_map_del(mb_map *m, const char *key);
+/* Frees the table and keys; calls free_val on every value when not NULL. */
+void mb_map_release(mb_map *m, void (*free_val)(void *));
+
+/* Iteration: for (mb_map_iter it = mb_map_first(m); it.e; mb_map_next(m, &it)).
+ * Do not insert while iterating; deleting the current entry is not allowed
+ * either (collect keys first). */
+typedef struct mb_map_iter {
+    size_t bucket;
+    mb_map_ent *e;
+} mb_map_iter;
+
+mb_map_iter mb_map_first(const mb_map *m);
+void mb_map_next(const mb_map *m, mb_map_iter *it);
+
+#endif

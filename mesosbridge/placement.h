@@ -1,0 +1,103 @@
+/* Offer placement: which pending task goes on which offer. A pure function
+ * (no I/O, no clock) following Singularity's offer matching (reference sheet
+ * 5.1-5.3): agent state, rack affinity, reserved/required/allowed agent
+ * attributes, resources (cpus, memoryMb, diskMb, numPorts, plus a custom
+ * executor's resources), placement strategy (GREEDY, SEPARATE,
+ * SEPARATE_BY_DEPLOY, SEPARATE_BY_REQUEST, OPTIMISTIC, SPREAD_ALL_AGENTS) and
+ * rack sensitivity (tasks of a request spread evenly across racks).
+ *
+ * Tasks are placed in the order given (the caller sorts by priority and
+ * overdue time). Each placed task takes its resources from its offer's
+ * mb_offer_left and counts as active for the tasks after it, so one call
+ * places a whole batch consistently. Among matching offers the one with the
+ * most free resources left wins (cpu 0.4, mem 0.4, disk 0.2), preferring
+ * agents and racks with fewer tasks of the same request. */
+#ifndef MB_PLACEMENT_H
+#define MB_PLACEMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "apis/request.h"
+#include "mesosbridge/calls.h"
+
+/* Why a task could not go on an offer (the furthest check reached). */
+typedef enum {
+    MB_PLACE_OK = 0,
+    MB_PLACE_NO_OFFERS,
+    MB_PLACE_AGENT_NOT_ACTIVE,       /* frozen, decommissioning, ... */
+    MB_PLACE_RACK_AFFINITY_NOT_MATCHING,
+    MB_PLACE_AGENT_ATTRIBUTES_DO_NOT_MATCH,
+    MB_PLACE_NOT_ENOUGH_RESOURCES,
+    MB_PLACE_AGENT_ALREADY_USED,     /* placement strategy */
+    MB_PLACE_RACK_SATURATED,
+} mb_place_reason;
+
+const char *mb_place_reason_name(mb_place_reason r);
+
+typedef struct mb_place_offer {
+    mb_offer_left *left;  /* borrowed; resources are taken from it */
+    const char *rack_id;  /* the agent's rack ("DEFAULT" when it has none) */
+    bool inactive;        /* agent or rack not ACTIVE: take nothing here */
+} mb_place_offer;
+
+typedef struct mb_place_task {
+    const char *request_id;
+    const char *deploy_id;
+    double cpus, mem, disk;           /* the task's own resources */
+    int num_ports;
+    double exec_cpus, exec_mem, exec_disk; /* custom executor's, 0 for command tasks */
+    const api_strmap *required_attrs; /* may be NULL */
+    const api_strmap *allowed_attrs;  /* may be NULL */
+    const api_strlist *rack_affinity; /* may be NULL */
+    bool rack_sensitive;
+    api_agent_placement placement;    /* UNSET means GREEDY */
+    int instances;                    /* the request's, for rack spreading */
+} mb_place_task;
+
+/* A task already launched or running (including ones being killed). */
+typedef struct mb_place_active {
+    const char *request_id;
+    const char *deploy_id;
+    const char *agent_id;
+    const char *rack_id;
+} mb_place_active;
+
+typedef struct mb_place_config {
+    /* Singularity's reserveAgentsWithAttributes: an agent carrying any of
+     * these takes only tasks whose required+allowed attributes include all
+     * of the agent's reserved pairs. May be NULL. */
+    const api_strmap *reserve_attrs;
+    /* Active racks (for rack sensitivity); NULL-terminated, may be NULL (then
+     * the racks of the offers and active tasks are used). */
+    const char *const *racks;
+    double leniency; /* OPTIMISTIC leniency; <= 0 means 0.09 */
+} mb_place_config;
+
+typedef struct mb_place_result {
+    long offer;             /* index into offers, -1 if not placed */
+    mb_place_reason reason; /* MB_PLACE_OK or why not */
+    size_t n_ports;
+    uint64_t *ports;        /* owned: the allocated host ports (PORT0..) */
+    json_t *resources;      /* owned: the task's Mesos resources */
+    json_t *exec_resources; /* owned: the executor's, NULL for command tasks */
+} mb_place_result;
+
+/* Places tasks[0..n_tasks) on offers, filling results[i] for tasks[i] (the
+ * caller provides n_tasks results and releases each with
+ * mb_place_result_release). Returns how many were placed. */
+size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_offers,
+                const mb_place_task *tasks, size_t n_tasks, const mb_place_active *active,
+                size_t n_active, mb_place_result *results);
+
+void mb_place_result_release(mb_place_result *r);
+
+/* True if the agent attributes satisfy the task's required attributes and
+ * the reserved-agent rule (exposed for tests and the UI). */
+bool mb_place_attrs_match(const mb_offer *o, const api_strmap *reserve,
+                          const api_strmap *required, const api_strmap *allowed);
+
+#endif

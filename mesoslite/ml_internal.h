@@ -1,0 +1,196 @@
+/* Internal state shared by mesoslite's master (ml_master.c), agents
+ * (ml_agent.c), HTTP plumbing (ml_http.c) and fault injection
+ * (ml_faults.c). Not a public interface. */
+#ifndef ML_INTERNAL_H
+#define ML_INTERNAL_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/log.h"
+#include "mesoslite/ml.h"
+#include "mesoslite/ml_map.h"
+#include "mesoslite/ml_proto.h"
+#include "mesoslite/ml_res.h"
+
+#define ML_VERSION "1.12.0"
+
+typedef struct ml_fw ml_fw;
+typedef struct ml_agent ml_agent;
+typedef struct ml_task ml_task;
+typedef struct ml_exec ml_exec;
+typedef struct ml_stream ml_stream;
+
+/* A long-lived chunked RecordIO response (scheduler or executor stream). */
+struct ml_stream {
+    ml_app *app;
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    void (*on_close)(ml_stream *s); /* peer went away; s is freed after */
+    void *owner;
+};
+
+typedef struct ml_offer {
+    char *id;
+    ml_fw *fw;
+    ml_agent *agent;
+    ml_res res;
+} ml_offer;
+
+struct ml_fw {
+    ml_app *app;
+    char *id;
+    json_t *info; /* FrameworkInfo, with id */
+    char *role;
+    bool pa, killing_state, multi_role, checkpoint;
+    double failover_timeout;
+    ml_stream *stream;
+    char stream_id[37];
+    struct event *heartbeat, *failover_timer;
+    bool removed, suppressed, recovered;
+    ml_map *tasks;       /* task id -> ml_task: active tasks */
+    ml_map *unreachable; /* task id -> ml_task: on removed agents */
+    json_t *completed;   /* task JSON of /master/state, bounded */
+    ml_map *filters;     /* agent id -> ml_filter */
+    double registered_time, unregistered_time;
+};
+
+struct ml_task {
+    char *id, *name;
+    ml_fw *fw;
+    ml_agent *agent;
+    ml_exec *exec;        /* NULL in simulate mode or once the executor is gone */
+    json_t *info;         /* TaskInfo as launched */
+    ml_res res;
+    const char *state;    /* latest state (static string) */
+    json_t *latest;       /* latest TaskStatus */
+    json_t *statuses;     /* history for /master/state */
+    json_t *pending;      /* array: updates awaiting acknowledgement, head first */
+    struct event *retry;
+    int64_t backoff_ms;
+    bool recovered;       /* resources returned (terminal seen) */
+    bool kill_requested;
+    int forced_exit;      /* -1, or the exit code a fault asked for */
+    struct event *sim_timer;
+    int64_t unreachable_ns; /* set while the agent is removed */
+};
+
+enum ml_exec_state { ML_EX_REGISTERING, ML_EX_RUNNING, ML_EX_TERMINATING };
+
+struct ml_exec {
+    char *key;            /* "<fw>\n<exec>" in agent->execs */
+    char *id, *container_id, *dir;
+    ml_fw *fw;
+    ml_agent *agent;
+    bool command;         /* built-in command executor: exactly one task */
+    json_t *info;         /* ExecutorInfo (custom) */
+    ml_res res;
+    pid_t pid;            /* process group leader; 0 once reaped */
+    enum ml_exec_state state;
+    ml_stream *stream;
+    ml_map *tasks;        /* task id -> ml_task */
+    json_t *queued;       /* TaskInfos waiting for SUBSCRIBE */
+    struct event *kill_timer, *reg_timer, *shutdown_timer;
+    int64_t shutdown_grace_ns;
+};
+
+struct ml_agent {
+    ml_app *app;
+    int index;
+    char *id, *hostname, *rack, *dir;
+    int port;
+    ml_res total, used, offered;
+    json_t *attributes;   /* Attribute[] */
+    bool removed;         /* partitioned by a fault */
+    bool recovering;      /* master failed over, not re-registered yet */
+    struct evhttp *http;
+    ml_map *execs;
+    ml_map *tasks;        /* "<fw>\n<task>" -> ml_task */
+    double registered_time;
+};
+
+struct ml_app {
+    struct event_base *base;
+    ml_config cfg;
+    cr_log *log;
+    char master_id[37];
+    char *ip;
+    struct evhttp *http;
+    ml_map *frameworks;   /* id -> ml_fw */
+    ml_fw **fw_list;      /* allocation order */
+    size_t nfw;
+    size_t rr;            /* round-robin cursor */
+    ml_agent **agents;
+    size_t nagents;
+    ml_map *agents_by_id;
+    ml_map *offers;       /* id -> ml_offer */
+    ml_map *pids;         /* "pid" -> ml_exec */
+    uint64_t next_offer, next_fw;
+    struct event *alloc_timer, *alloc_soon, *sigchld, *recover_timer;
+    double start_time, elected_time;
+    /* faults */
+    int drop_updates;     /* drop the next N update deliveries */
+    char *drop_task;      /* only for this task id, when set */
+    int64_t delay_updates_ms;
+    int64_t ntasks_total;
+};
+
+/* ml_http.c */
+void ml_reply(struct evhttp_request *req, int code, const char *ctype, const char *body, size_t len);
+void ml_reply_text(struct evhttp_request *req, int code, const char *body);
+void ml_reply_json(struct evhttp_request *req, int code, json_t *body /*steal*/);
+/* Starts a 200 chunked stream; stream_id may be NULL. */
+ml_stream *ml_stream_open(ml_app *app, struct evhttp_request *req, const char *stream_id,
+                          void (*on_close)(ml_stream *), void *owner);
+void ml_stream_send(ml_stream *s, json_t *ev /*steal*/);
+/* Ends the stream and closes its connection; on_close is not called. */
+void ml_stream_close(ml_stream *s);
+/* Request helpers: body (NUL-terminated, caller frees), path (caller frees),
+ * query parameter (caller frees) */
+char *ml_req_body(struct evhttp_request *req, size_t *len);
+char *ml_req_path(struct evhttp_request *req);
+char *ml_req_query(struct evhttp_request *req, const char *name);
+const char *ml_method_name(struct evhttp_request *req);
+
+/* ml_master.c */
+double ml_now(void);
+void ml_random_uuid(char out[37]);
+char *ml_random_uuid_b64(void);
+void ml_fw_send(ml_fw *fw, json_t *ev /*steal*/);
+/* Agent-side status update for t (with a fresh uuid, reliable delivery). */
+void ml_task_update(ml_task *t, const char *state, const char *source, const char *reason,
+                    const char *message);
+/* An executor-sent TaskStatus (validated); steals status. */
+void ml_task_update_json(ml_task *t, json_t *status);
+void ml_task_resend(ml_task *t);
+void ml_allocate_soon(ml_app *app);
+void ml_rescind_agent_offers(ml_agent *a, bool notify);
+void ml_fw_disconnected(ml_fw *fw);
+void ml_fw_break_stream(ml_fw *fw);
+void ml_master_failover(ml_app *app, int64_t reregister_ms);
+void ml_agent_remove(ml_agent *a);
+void ml_agent_restore(ml_agent *a);
+ml_task *ml_find_task(ml_app *app, const char *task_id);
+
+/* ml_agent.c */
+int ml_agent_start(ml_agent *a, cr_err *err);
+void ml_agent_stop(ml_agent *a);
+/* Launches t (already accounted) on its agent; exec_info is NULL for command tasks. */
+void ml_agent_launch(ml_agent *a, ml_task *t);
+void ml_agent_kill_task(ml_task *t, int64_t grace_ms);
+void ml_agent_shutdown_exec(ml_exec *e);
+void ml_agent_message(ml_exec *e, const char *data_b64);
+ml_exec *ml_agent_exec(ml_agent *a, const char *fw_id, const char *exec_id);
+void ml_agent_detach_task(ml_task *t);
+void ml_agent_force_exit(ml_task *t, int code);
+void ml_sigchld(evutil_socket_t sig, short what, void *arg);
+void ml_task_free(ml_task *t);
+json_t *ml_agent_info(const ml_agent *a);
+
+/* ml_faults.c */
+void ml_faults_handle(ml_app *app, struct evhttp_request *req, const char *path);
+
+#endif

@@ -1,0 +1,814 @@
+/* store codec: see codec.h. Pure functions only. */
+#include "store/codec.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+
+/* --- base64 -------------------------------------------------------------------- */
+
+static const char b64_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *store_b64_encode(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    char *out = xmalloc((len + 2) / 3 * 4 + 1);
+    size_t i, o = 0;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = b64_chars[v >> 18 & 63];
+        out[o++] = b64_chars[v >> 12 & 63];
+        out[o++] = b64_chars[v >> 6 & 63];
+        out[o++] = b64_chars[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
+        out[o++] = b64_chars[v >> 18 & 63];
+        out[o++] = b64_chars[v >> 12 & 63];
+        out[o++] = i + 1 < len ? b64_chars[v >> 6 & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+int store_b64_decode(const char *s, size_t slen, char **out, size_t *outlen, cr_err *err)
+{
+    char *buf;
+    size_t o = 0, pad = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+
+    while (slen > 0 && s[slen - 1] == '=' && pad < 2) {
+        slen--;
+        pad++;
+    }
+    if (slen % 4 == 1 || (pad && (slen + pad) % 4))
+        return cr_error(err, CR_EPARSE, "base64: bad length %zu", slen + pad);
+    buf = xmalloc(slen * 3 / 4 + 1);
+    for (size_t i = 0; i < slen; i++) {
+        int v = b64_val((unsigned char)s[i]);
+        if (v < 0) {
+            free(buf);
+            return cr_error(err, CR_EPARSE, "base64: bad character at offset %zu", i);
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (char)(acc >> bits & 0xff);
+        }
+    }
+    buf[o] = '\0';
+    *out = buf;
+    if (outlen)
+        *outlen = o;
+    return 0;
+}
+
+char *store_prefix_end(const char *prefix, size_t len, size_t *end_len)
+{
+    char *end = xmalloc(len + 1);
+
+    memcpy(end, prefix, len);
+    while (len > 0) {
+        unsigned char c = (unsigned char)end[len - 1];
+        if (c < 0xff) {
+            end[len - 1] = (char)(c + 1);
+            end[len] = '\0';
+            *end_len = len;
+            return end;
+        }
+        len--;
+    }
+    end[0] = '\0';
+    *end_len = 1; /* "\0": to the end of the keyspace */
+    return end;
+}
+
+int store_json_int64(const json_t *obj, const char *field, int64_t *out)
+{
+    const json_t *v = obj ? json_object_get(obj, field) : NULL;
+
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        long long n;
+
+        errno = 0;
+        n = strtoll(s, &end, 10);
+        if (errno == ERANGE && *s != '-') {
+            /* member ids are uint64: keep their bits */
+            errno = 0;
+            n = (long long)strtoull(s, &end, 10);
+        }
+        if (errno || end == s || *end)
+            return -1;
+        *out = n;
+        return 0;
+    }
+    return -1;
+}
+
+/* --- decoding -------------------------------------------------------------------- */
+
+static int b64_field(const json_t *j, const char *field, char **out, size_t *len, cr_err *err)
+{
+    const json_t *v = json_object_get(j, field);
+
+    *out = NULL;
+    if (len)
+        *len = 0;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return cr_error(err, CR_EPARSE, "etcd answer: %s is not a string", field);
+    if (store_b64_decode(json_string_value(v), json_string_length(v), out, len, err) < 0) {
+        cr_err_prefix(err, "etcd answer: %s: ", field);
+        return -1;
+    }
+    return 0;
+}
+
+void store_kv_release(store_kv *kv)
+{
+    if (!kv)
+        return;
+    free(kv->key);
+    free(kv->value);
+    memset(kv, 0, sizeof(*kv));
+}
+
+void store_kv_copy(store_kv *dst, const store_kv *src)
+{
+    *dst = *src;
+    dst->key = xstrdup(src->key);
+    dst->value = NULL;
+    if (src->value) {
+        dst->value = xmalloc(src->value_len + 1);
+        memcpy(dst->value, src->value, src->value_len);
+        dst->value[src->value_len] = '\0';
+    }
+}
+
+int store_kv_parse(const json_t *j, store_kv *out, cr_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(j))
+        return cr_error(err, CR_EPARSE, "etcd answer: kv is not an object");
+    if (b64_field(j, "key", &out->key, NULL, err) < 0)
+        goto fail;
+    if (!out->key)
+        out->key = xstrdup("");
+    if (b64_field(j, "value", &out->value, &out->value_len, err) < 0)
+        goto fail;
+    if (!out->value)
+        out->value = xstrdup("");
+    if (store_json_int64(j, "create_revision", &out->create_revision) < 0 ||
+        store_json_int64(j, "mod_revision", &out->mod_revision) < 0 ||
+        store_json_int64(j, "version", &out->version) < 0 ||
+        store_json_int64(j, "lease", &out->lease) < 0) {
+        cr_error(err, CR_EPARSE, "etcd answer: kv has a malformed revision");
+        goto fail;
+    }
+    return 0;
+fail:
+    store_kv_release(out);
+    return -1;
+}
+
+static int parse_kvs(const json_t *arr, store_kv **kvs, size_t *n, cr_err *err)
+{
+    size_t i;
+
+    *kvs = NULL;
+    *n = 0;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return cr_error(err, CR_EPARSE, "etcd answer: kvs is not an array");
+    *kvs = xcalloc(json_array_size(arr) + 1, sizeof(**kvs));
+    for (i = 0; i < json_array_size(arr); i++) {
+        if (store_kv_parse(json_array_get(arr, i), &(*kvs)[i], err) < 0)
+            goto fail;
+        (*n)++;
+    }
+    return 0;
+fail:
+    for (i = 0; i < *n; i++)
+        store_kv_release(&(*kvs)[i]);
+    free(*kvs);
+    *kvs = NULL;
+    *n = 0;
+    return -1;
+}
+
+void store_result_release(store_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nkvs; i++)
+        store_kv_release(&r->kvs[i]);
+    free(r->kvs);
+    for (size_t i = 0; i < r->nops; i++)
+        store_result_release(&r->ops[i]);
+    free(r->ops);
+    free((char *)r->version);
+    memset(r, 0, sizeof(*r));
+}
+
+static int parse_body(const json_t *j, store_result *out, bool txn, cr_err *err)
+{
+    const json_t *hdr = json_object_get(j, "header");
+    const json_t *v;
+    int64_t more = 0;
+
+    if (!json_is_object(j))
+        return cr_error(err, CR_EPARSE, "etcd answer: not an object");
+    if (store_json_int64(hdr, "revision", &out->revision) < 0 ||
+        store_json_int64(j, "count", &out->count) < 0 ||
+        store_json_int64(j, "deleted", &out->deleted) < 0 ||
+        store_json_int64(j, "ID", &out->lease_id) < 0 || store_json_int64(j, "TTL", &out->ttl) < 0 ||
+        store_json_int64(j, "leader", &out->leader) < 0 ||
+        store_json_int64(j, "dbSize", &out->db_size) < 0 ||
+        store_json_int64(hdr, "member_id", &out->member_id) < 0)
+        return cr_error(err, CR_EPARSE, "etcd answer: malformed number");
+    v = json_object_get(j, "more");
+    more = v && json_is_true(v);
+    out->more = more;
+    v = json_object_get(j, "succeeded");
+    out->succeeded = txn ? json_is_true(v) : true;
+    v = json_object_get(j, "version");
+    if (json_is_string(v))
+        out->version = xstrdup(json_string_value(v));
+    if (parse_kvs(json_object_get(j, "kvs"), &out->kvs, &out->nkvs, err) < 0)
+        return -1;
+    if (!out->nkvs && (v = json_object_get(j, "prev_kvs")))
+        if (parse_kvs(v, &out->kvs, &out->nkvs, err) < 0)
+            return -1;
+    if (!out->nkvs && (v = json_object_get(j, "prev_kv"))) {
+        out->kvs = xcalloc(1, sizeof(*out->kvs));
+        if (store_kv_parse(v, &out->kvs[0], err) < 0)
+            return -1;
+        out->nkvs = 1;
+    }
+    v = json_object_get(j, "responses");
+    if (v) {
+        if (!json_is_array(v))
+            return cr_error(err, CR_EPARSE, "etcd answer: responses is not an array");
+        out->ops = xcalloc(json_array_size(v) + 1, sizeof(*out->ops));
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            const json_t *r = json_array_get(v, i);
+            const json_t *inner = json_object_get(r, "response_range");
+
+            if (!inner)
+                inner = json_object_get(r, "response_put");
+            if (!inner)
+                inner = json_object_get(r, "response_delete_range");
+            if (!inner)
+                inner = json_object_get(r, "response_txn");
+            if (!inner)
+                return cr_error(err, CR_EPARSE, "etcd answer: unknown txn response");
+            out->nops++;
+            if (parse_body(inner, &out->ops[i], false, err) < 0)
+                return -1;
+            if (!out->ops[i].revision)
+                out->ops[i].revision = out->revision;
+        }
+    }
+    return 0;
+}
+
+int store_result_parse(const json_t *j, bool txn, store_result *out, cr_err *err)
+{
+    const json_t *res = json_object_get(j, "result"); /* lease keepalive is a stream */
+
+    memset(out, 0, sizeof(*out));
+    if (json_is_object(res) && !json_object_get(j, "header"))
+        j = res;
+    if (parse_body(j, out, txn, err) < 0) {
+        store_result_release(out);
+        return -1;
+    }
+    return 0;
+}
+
+int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err)
+{
+    json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    const json_t *e = j ? json_object_get(j, "error") : NULL;
+    const char *msg = NULL;
+    json_int_t code = -1;
+    cr_code c = CR_EETCD;
+
+    if (json_is_object(e)) { /* a stream's error: {"error":{"grpc_code",...}} */
+        code = json_integer_value(json_object_get(e, "grpc_code"));
+        msg = json_string_value(json_object_get(e, "message"));
+    } else if (j) {
+        const json_t *cj = json_object_get(j, "code");
+        if (json_is_integer(cj))
+            code = json_integer_value(cj);
+        msg = json_string_value(json_object_get(j, "message"));
+        if (!msg)
+            msg = json_string_value(e);
+    }
+    if (!msg) {
+        cr_error(err, CR_EETCD, "etcd http status %ld: %.200s", http_status, body ? body : "");
+        json_decref(j);
+        return -1;
+    }
+    switch (code) {
+    case 3: /* InvalidArgument */
+        c = strstr(msg, "too large") || strstr(msg, "too many") ? CR_ETOOLARGE : CR_EINVAL;
+        break;
+    case 4:
+        c = CR_ETIMEOUT;
+        break;
+    case 5:
+        c = CR_ENOTFOUND;
+        break;
+    case 7:
+    case 16:
+        c = CR_EFORBIDDEN;
+        break;
+    case 8:
+        c = CR_ETOOLARGE;
+        break;
+    case 11: /* OutOfRange: compacted or future revision */
+        c = CR_EETCD;
+        break;
+    case 14:
+        c = CR_EUNAVAIL;
+        break;
+    default:
+        break;
+    }
+    cr_error(err, c, "etcd code %d: %s", (int)code, msg);
+    json_decref(j);
+    return -1;
+}
+
+int store_err_grpc_code(const cr_err *err)
+{
+    int code;
+
+    if (!err || sscanf(err->detail, "etcd code %d:", &code) != 1)
+        return -1;
+    return code;
+}
+
+bool store_err_compacted(const cr_err *err)
+{
+    return err && store_err_grpc_code(err) == 11 && strstr(err->detail, "compacted");
+}
+
+/* --- watch ---------------------------------------------------------------------------- */
+
+void store_watch_msg_release(store_watch_msg *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nevents; i++) {
+        store_kv_release(&m->events[i].kv);
+        store_kv_release(&m->events[i].prev);
+    }
+    free(m->events);
+    free(m->cancel_reason);
+    memset(m, 0, sizeof(*m));
+}
+
+int store_watch_msg_parse(const char *line, size_t len, store_watch_msg *out, cr_err *err)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(line, len, 0, &jerr);
+    const json_t *r, *evs, *v;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!j)
+        return cr_error(err, CR_EPARSE, "etcd watch: %s", jerr.text);
+    if (json_object_get(j, "error")) {
+        out->is_error = true;
+        store_etcd_error(200, line, len, &out->err);
+        rc = 0;
+        goto out;
+    }
+    r = json_object_get(j, "result");
+    if (!json_is_object(r)) {
+        cr_error(err, CR_EPARSE, "etcd watch: no result");
+        goto out;
+    }
+    if (store_json_int64(json_object_get(r, "header"), "revision", &out->revision) < 0 ||
+        store_json_int64(r, "compact_revision", &out->compact_revision) < 0) {
+        cr_error(err, CR_EPARSE, "etcd watch: malformed revision");
+        goto out;
+    }
+    out->created = json_is_true(json_object_get(r, "created"));
+    out->canceled = json_is_true(json_object_get(r, "canceled"));
+    v = json_object_get(r, "cancel_reason");
+    if (json_is_string(v))
+        out->cancel_reason = xstrdup(json_string_value(v));
+    evs = json_object_get(r, "events");
+    if (evs) {
+        if (!json_is_array(evs)) {
+            cr_error(err, CR_EPARSE, "etcd watch: events is not an array");
+            goto out;
+        }
+        out->events = xcalloc(json_array_size(evs) + 1, sizeof(*out->events));
+        for (size_t i = 0; i < json_array_size(evs); i++) {
+            const json_t *e = json_array_get(evs, i);
+            store_event *ev = &out->events[i];
+            const char *type = json_string_value(json_object_get(e, "type"));
+
+            ev->type = type && strcmp(type, "DELETE") == 0 ? STORE_EV_DELETE : STORE_EV_PUT;
+            if (store_kv_parse(json_object_get(e, "kv"), &ev->kv, err) < 0)
+                goto bad_event;
+            if (json_object_get(e, "prev_kv") &&
+                store_kv_parse(json_object_get(e, "prev_kv"), &ev->prev, err) < 0) {
+                store_kv_release(&ev->kv);
+                goto bad_event;
+            }
+            if (ev->type == STORE_EV_DELETE) {
+                free(ev->kv.value);
+                ev->kv.value = NULL;
+                ev->kv.value_len = 0;
+            }
+            out->nevents++;
+        }
+    }
+    rc = 0;
+    goto out;
+bad_event:
+    store_watch_msg_release(out);
+out:
+    json_decref(j);
+    return rc;
+}
+
+int64_t store_watch_resume_rev(int64_t current, bool started_from_now, const store_watch_msg *m)
+{
+    int64_t next = current;
+
+    if (m->is_error || m->canceled)
+        return current;
+    if (m->nevents) {
+        int64_t last = m->events[m->nevents - 1].kv.mod_revision;
+        if (last + 1 > next)
+            next = last + 1;
+    } else if (!m->created || (started_from_now && current == 0)) {
+        if (m->revision + 1 > next)
+            next = m->revision + 1;
+    }
+    return next;
+}
+
+/* --- paging --------------------------------------------------------------------------- */
+
+bool store_page_next(bool more, const char *last_key, char **next_key, size_t *next_len)
+{
+    size_t len;
+
+    if (!more || !last_key)
+        return false;
+    len = strlen(last_key);
+    *next_key = xmalloc(len + 2);
+    memcpy(*next_key, last_key, len);
+    (*next_key)[len] = '\0'; /* key + "\0": the smallest key after last_key */
+    (*next_key)[len + 1] = '\0';
+    *next_len = len + 1;
+    return true;
+}
+
+/* --- transactions ------------------------------------------------------------------------ */
+
+static const char *cmp_op_name(store_cmp_op op)
+{
+    switch (op) {
+    case STORE_EQ:
+        return "EQUAL";
+    case STORE_NE:
+        return "NOT_EQUAL";
+    case STORE_LT:
+        return "LESS";
+    case STORE_GT:
+        return "GREATER";
+    }
+    return "EQUAL";
+}
+
+static json_t *b64_json(const char *data, size_t len)
+{
+    char *b = store_b64_encode(data, len);
+    json_t *j = json_string(b);
+
+    free(b);
+    return j;
+}
+
+static json_t *i64_json(int64_t n)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%" PRId64, n);
+    return json_string(buf);
+}
+
+static void add_range_end(json_t *o, const char *key, bool prefix)
+{
+    size_t elen;
+    char *end;
+
+    if (!prefix)
+        return;
+    end = store_prefix_end(key, strlen(key), &elen);
+    json_object_set_new(o, "range_end", b64_json(end, elen));
+    free(end);
+}
+
+static json_t *op_json(const store_op *op)
+{
+    json_t *inner = json_object(), *o = json_object();
+
+    json_object_set_new(inner, "key", b64_json(op->key, strlen(op->key)));
+    switch (op->kind) {
+    case STORE_OP_PUT:
+        json_object_set_new(inner, "value", b64_json(op->value, op->value_len));
+        if (op->lease)
+            json_object_set_new(inner, "lease", i64_json(op->lease));
+        if (op->prev_kv)
+            json_object_set_new(inner, "prev_kv", json_true());
+        json_object_set_new(o, "request_put", inner);
+        break;
+    case STORE_OP_DELETE:
+        add_range_end(inner, op->key, op->prefix);
+        if (op->prev_kv)
+            json_object_set_new(inner, "prev_kv", json_true());
+        json_object_set_new(o, "request_delete_range", inner);
+        break;
+    case STORE_OP_RANGE:
+        add_range_end(inner, op->key, op->prefix);
+        json_object_set_new(o, "request_range", inner);
+        break;
+    }
+    return o;
+}
+
+static json_t *cmp_json(const store_cmp *c)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "key", b64_json(c->key, strlen(c->key)));
+    json_object_set_new(o, "result", json_string(cmp_op_name(c->op)));
+    switch (c->target) {
+    case STORE_TGT_VERSION:
+        json_object_set_new(o, "target", json_string("VERSION"));
+        json_object_set_new(o, "version", i64_json(c->n));
+        break;
+    case STORE_TGT_CREATE:
+        json_object_set_new(o, "target", json_string("CREATE"));
+        json_object_set_new(o, "create_revision", i64_json(c->n));
+        break;
+    case STORE_TGT_MOD:
+        json_object_set_new(o, "target", json_string("MOD"));
+        json_object_set_new(o, "mod_revision", i64_json(c->n));
+        break;
+    case STORE_TGT_VALUE:
+        json_object_set_new(o, "target", json_string("VALUE"));
+        json_object_set_new(o, "value", b64_json(c->value, c->value_len));
+        break;
+    }
+    return o;
+}
+
+static char *dump(json_t *j, size_t *len)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+
+    if (!s)
+        abort(); /* only on OOM */
+    if (len)
+        *len = strlen(s);
+    json_decref(j);
+    return s;
+}
+
+size_t store_txn_nops(const store_txn *t)
+{
+    size_t nels = t->nels + (t->fence_key ? 1 : 0);
+    return t->nthen > nels ? t->nthen : nels;
+}
+
+int store_txn_check(const store_txn *t, cr_err *err)
+{
+    size_t ncmps = t->ncmps + (t->fence_key ? 1 : 0);
+
+    for (size_t i = 0; i < t->nthen; i++)
+        if (!t->then[i].key[0])
+            return cr_error(err, CR_EINVAL, "etcd txn: empty key");
+    if (store_txn_nops(t) > STORE_MAX_TXN_OPS || ncmps > STORE_MAX_TXN_OPS)
+        return cr_error(err, CR_ETOOLARGE, "etcd txn: %zu ops and %zu compares, limit %d",
+                        store_txn_nops(t), ncmps, STORE_MAX_TXN_OPS);
+    if (t->bytes > STORE_MAX_REQUEST_BYTES)
+        return cr_error(err, CR_ETOOLARGE, "etcd txn: %zu bytes, limit %d", t->bytes,
+                        STORE_MAX_REQUEST_BYTES);
+    return 0;
+}
+
+char *store_txn_encode(const store_txn *t, size_t *len)
+{
+    json_t *o = json_object(), *cmps = json_array(), *then = json_array(), *els = json_array();
+
+    for (size_t i = 0; i < t->ncmps; i++)
+        json_array_append_new(cmps, cmp_json(&t->cmps[i]));
+    if (t->fence_key) {
+        store_cmp fc = {.key = t->fence_key, .target = STORE_TGT_CREATE, .op = STORE_EQ,
+                        .n = t->fence_rev};
+        store_op get = {.kind = STORE_OP_RANGE, .key = t->fence_key};
+        json_array_append_new(cmps, cmp_json(&fc));
+        for (size_t i = 0; i < t->nels; i++)
+            json_array_append_new(els, op_json(&t->els[i]));
+        json_array_append_new(els, op_json(&get));
+    } else {
+        for (size_t i = 0; i < t->nels; i++)
+            json_array_append_new(els, op_json(&t->els[i]));
+    }
+    for (size_t i = 0; i < t->nthen; i++)
+        json_array_append_new(then, op_json(&t->then[i]));
+    json_object_set_new(o, "compare", cmps);
+    json_object_set_new(o, "success", then);
+    json_object_set_new(o, "failure", els);
+    return dump(o, len);
+}
+
+bool store_txn_fence_lost(const store_txn *t, const store_result *res)
+{
+    const store_result *last;
+
+    if (!t->fence_key || res->succeeded || res->nops == 0)
+        return false;
+    last = &res->ops[res->nops - 1];
+    return last->nkvs == 0 || last->kvs[0].create_revision != t->fence_rev;
+}
+
+static bool same_cmp(const store_cmp *a, const store_cmp *b)
+{
+    return a->target == b->target && a->op == b->op && a->n == b->n &&
+           strcmp(a->key, b->key) == 0 && a->value_len == b->value_len &&
+           (a->value_len == 0 || memcmp(a->value, b->value, a->value_len) == 0);
+}
+
+static char *dupmem(const char *p, size_t len)
+{
+    char *d;
+
+    if (!p)
+        return NULL;
+    d = xmalloc(len + 1);
+    memcpy(d, p, len);
+    d[len] = '\0';
+    return d;
+}
+
+void store_txn_merge(store_txn *dst, const store_txn *src)
+{
+    for (size_t i = 0; i < src->ncmps; i++) {
+        const store_cmp *c = &src->cmps[i];
+        bool dup = false;
+
+        for (size_t k = 0; k < dst->ncmps && !dup; k++)
+            dup = same_cmp(&dst->cmps[k], c);
+        if (dup)
+            continue;
+        if (dst->ncmps == dst->capcmps) {
+            dst->capcmps = dst->capcmps ? dst->capcmps * 2 : 8;
+            dst->cmps = xrealloc(dst->cmps, dst->capcmps * sizeof(*dst->cmps));
+        }
+        dst->cmps[dst->ncmps] = *c;
+        dst->cmps[dst->ncmps].key = xstrdup(c->key);
+        dst->cmps[dst->ncmps].value = dupmem(c->value, c->value_len);
+        dst->ncmps++;
+    }
+    for (size_t i = 0; i < src->nthen; i++) {
+        const store_op *op = &src->then[i];
+
+        if (dst->nthen == dst->capthen) {
+            dst->capthen = dst->capthen ? dst->capthen * 2 : 8;
+            dst->then = xrealloc(dst->then, dst->capthen * sizeof(*dst->then));
+        }
+        dst->then[dst->nthen] = *op;
+        dst->then[dst->nthen].key = xstrdup(op->key);
+        dst->then[dst->nthen].value = dupmem(op->value, op->value_len);
+        dst->nthen++;
+    }
+    if (src->fence_key && !dst->fence_key) {
+        dst->fence_key = xstrdup(src->fence_key);
+        dst->fence_rev = src->fence_rev;
+    }
+    dst->bytes += src->bytes;
+}
+
+char *store_range_encode(const char *key, size_t key_len, const char *range_end,
+                         size_t end_len, int64_t revision, int64_t limit)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "key", b64_json(key, key_len));
+    if (range_end)
+        json_object_set_new(o, "range_end", b64_json(range_end, end_len));
+    if (revision)
+        json_object_set_new(o, "revision", i64_json(revision));
+    if (limit)
+        json_object_set_new(o, "limit", i64_json(limit));
+    return dump(o, NULL);
+}
+
+char *store_put_encode(const char *key, const void *value, size_t len,
+                       const store_put_opts *opts)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "key", b64_json(key, strlen(key)));
+    json_object_set_new(o, "value", b64_json(value, len));
+    if (opts && opts->lease)
+        json_object_set_new(o, "lease", i64_json(opts->lease));
+    if (opts && opts->prev_kv)
+        json_object_set_new(o, "prev_kv", json_true());
+    return dump(o, NULL);
+}
+
+char *store_delete_encode(const char *key, bool prefix, bool prev_kv)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "key", b64_json(key, strlen(key)));
+    add_range_end(o, key, prefix);
+    if (prev_kv)
+        json_object_set_new(o, "prev_kv", json_true());
+    return dump(o, NULL);
+}
+
+/* --- batching ------------------------------------------------------------------------------- */
+
+static bool keys_overlap(const store_batch_item *a, const store_batch_item *b)
+{
+    for (size_t i = 0; i < a->nkeys; i++)
+        for (size_t k = 0; k < b->nkeys; k++)
+            if (strcmp(a->keys[i], b->keys[k]) == 0)
+                return true;
+    return false;
+}
+
+size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops,
+                        size_t max_bytes, size_t *group)
+{
+    size_t ngroups = 0, start = 0, ops = 0, cmps = 0, bytes = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        bool fits = i > start && items[i].fence == items[start].fence &&
+                    ops + items[i].nops <= max_ops &&
+                    cmps + items[i].ncmps <= max_ops && bytes + items[i].bytes <= max_bytes;
+
+        for (size_t k = start; fits && k < i; k++)
+            if (keys_overlap(&items[k], &items[i]))
+                fits = false;
+        if (!fits) {
+            if (i > 0)
+                ngroups++;
+            start = i;
+            ops = cmps = bytes = 0;
+        }
+        group[i] = ngroups;
+        ops += items[i].nops;
+        cmps += items[i].ncmps;
+        bytes += items[i].bytes;
+    }
+    return n ? ngroups + 1 : 0;
+}

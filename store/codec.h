@@ -1,0 +1,160 @@
+/* store codec: the pure part of the etcd client. Encodes requests for the
+ * JSON gateway and decodes its answers, decides paging and plans batches.
+ * No I/O, no clock: unit tested directly (test/store/test_codec.c).
+ *
+ * Gateway conventions: keys and values are base64; int64 fields are JSON
+ * strings ("revision":"42"); fields with zero values are omitted (a missing
+ * "more" is false, a missing "kvs" is empty). */
+#ifndef STORE_CODEC_H
+#define STORE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+/* --- base64 (RFC 4648, with padding) ----------------------------------------- */
+
+/* Returns a NUL-terminated encoding; caller frees. */
+char *store_b64_encode(const void *data, size_t len);
+/* Decodes s (slen bytes); *out is NUL-terminated, caller frees. Returns -1
+ * with err set (CR_EPARSE) on bad input, leaving *out untouched. */
+int store_b64_decode(const char *s, size_t slen, char **out, size_t *outlen, cr_err *err);
+
+/* The range_end that selects every key starting with prefix: prefix with its
+ * last byte below 0xff incremented (trailing 0xff bytes dropped); "\0" (len 1)
+ * when no such byte exists, meaning "all keys". Caller frees. */
+char *store_prefix_end(const char *prefix, size_t len, size_t *end_len);
+
+/* Reads an int64 field that may be a string or a number; absent or null is
+ * 0. Returns -1 on a malformed value. */
+int store_json_int64(const json_t *obj, const char *field, int64_t *out);
+
+/* --- decoding ------------------------------------------------------------------ */
+
+/* Parses a gateway kv object into out (caller releases). */
+int store_kv_parse(const json_t *j, store_kv *out, cr_err *err);
+
+/* Parses a range/put/delete/txn/lease/status answer into out (txn: it is
+ * a /v3/kv/txn answer, whose "succeeded" is omitted when false); the caller
+ * releases it with store_result_release(). */
+int store_result_parse(const json_t *j, bool txn, store_result *out, cr_err *err);
+void store_result_release(store_result *r);
+
+/* Turns a non-200 gateway answer ({"error","message","code"}) into err;
+ * returns -1. body may be anything (a proxy's HTML page). */
+int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err);
+/* The gRPC code in an err filled by store_etcd_error, or -1. */
+int store_err_grpc_code(const cr_err *err);
+
+/* Parses one watch stream line into out (caller releases with
+ * store_watch_msg_release). */
+typedef struct store_watch_msg {
+    int64_t revision;          /* header revision */
+    bool created;
+    bool canceled;
+    int64_t compact_revision;  /* > 0: start revision compacted */
+    char *cancel_reason;
+    store_event *events;
+    size_t nevents;
+    bool is_error;             /* a gateway stream error: see err */
+    cr_err err;
+} store_watch_msg;
+int store_watch_msg_parse(const char *line, size_t len, store_watch_msg *out, cr_err *err);
+void store_watch_msg_release(store_watch_msg *m);
+
+/* The revision a watch must resume from after processing m, given the
+ * current one: after events, the last event's revision + 1; after a progress
+ * notification (no events, not created, not canceled), its header revision
+ * + 1; after "created" for a watch that began at revision 0 (from now), the
+ * header revision + 1. Never goes backwards. */
+int64_t store_watch_resume_rev(int64_t current, bool started_from_now, const store_watch_msg *m);
+
+/* --- paging -------------------------------------------------------------------- */
+
+/* Decides the next page of a list. Given the page just read (its `more` flag
+ * and last key), returns true and sets *next_key (caller frees; length in
+ * *next_len: the last key plus a NUL byte, the smallest key after it) when
+ * another page is needed; false when the list is complete. */
+bool store_page_next(bool more, const char *last_key, char **next_key, size_t *next_len);
+
+/* --- transactions --------------------------------------------------------------- */
+
+typedef enum { STORE_TGT_VERSION, STORE_TGT_CREATE, STORE_TGT_MOD, STORE_TGT_VALUE } store_target;
+typedef enum { STORE_OP_RANGE, STORE_OP_PUT, STORE_OP_DELETE } store_op_kind;
+
+typedef struct store_cmp {
+    char *key;
+    store_target target;
+    store_cmp_op op;
+    int64_t n;      /* revision or version */
+    char *value;    /* STORE_TGT_VALUE */
+    size_t value_len;
+} store_cmp;
+
+typedef struct store_op {
+    store_op_kind kind;
+    char *key;
+    bool prefix;
+    char *value;
+    size_t value_len;
+    int64_t lease;
+    bool prev_kv;
+} store_op;
+
+struct store_txn {
+    store_cmp *cmps;
+    size_t ncmps, capcmps;
+    store_op *then, *els;
+    size_t nthen, capthen, nels, capels;
+    char *fence_key;      /* set by store_txn_fence */
+    int64_t fence_rev;
+    size_t bytes;         /* raw size of keys and values (for the limits) */
+};
+
+/* Checks etcd's limits; -1 with CR_ETOOLARGE, or CR_EINVAL for an empty
+ * key. */
+int store_txn_check(const store_txn *t, cr_err *err);
+/* The JSON body for /v3/kv/txn (caller frees). A fenced txn gets the fence
+ * compare and, at the end of its else-branch, a get of the fence key. */
+char *store_txn_encode(const store_txn *t, size_t *len);
+/* After a failed fenced txn: whether the fence itself failed (the last
+ * else-op's range shows the leader key gone or re-created). */
+bool store_txn_fence_lost(const store_txn *t, const store_result *res);
+
+/* Appends a deep copy of src's compares and then-ops to dst (batching);
+ * identical compares are kept once. */
+void store_txn_merge(store_txn *dst, const store_txn *src);
+
+/* Range/put/delete bodies. */
+char *store_range_encode(const char *key, size_t key_len, const char *range_end,
+                         size_t end_len, int64_t revision, int64_t limit);
+char *store_put_encode(const char *key, const void *value, size_t len,
+                       const store_put_opts *opts);
+char *store_delete_encode(const char *key, bool prefix, bool prev_kv);
+
+/* --- batching ---------------------------------------------------------------------- */
+
+/* One queued write as the planner sees it. */
+typedef struct store_batch_item {
+    size_t nops;
+    size_t ncmps;
+    size_t bytes;
+    const char *const *keys; /* every key it compares or writes (not the fence) */
+    size_t nkeys;
+    int64_t fence;           /* fence revision, 0 if none: never mixed in a group */
+} store_batch_item;
+
+/* Assigns each item, in order, to a group (group[i]); returns the number of
+ * groups. A group holds consecutive items whose total ops and compares stay
+ * within max_ops each and total bytes within max_bytes, and no key appears in
+ * two items of one group (etcd rejects duplicate keys, and order matters). An
+ * item too large on its own gets a group alone. */
+size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops,
+                        size_t max_bytes, size_t *group);
+
+#endif

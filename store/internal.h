@@ -1,0 +1,50 @@
+/* Internals shared by store.c and watch.c; not for use outside store/. */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include "store/codec.h"
+#include "store/store.h"
+
+typedef struct store_call store_call;
+typedef struct store_bitem store_bitem;
+typedef struct store_bgroup store_bgroup;
+
+struct store {
+    struct event_base *base;
+    cr_http *http;
+    cr_log *log;
+    char **eps;
+    size_t neps;
+    size_t cur; /* endpoint calls go to */
+    char *ca_file, *cert_file, *key_file;
+    bool insecure;
+    char *username, *password;
+    char *token;          /* auth token once authenticated */
+    cr_http_req *auth_req;
+    unsigned auth_tries;
+    long timeout_ms;
+    store_call *calls;    /* every live call */
+    store_watch *watches; /* every live watch */
+    /* batcher */
+    store_bitem *bq_head, *bq_tail;
+    struct event *flush_ev;
+    store_bgroup *inflight; /* at most one batched txn (plus its retries) */
+};
+
+/* Fills the TLS and timeout parts of o for a request to the current
+ * endpoint + path; returns the URL (caller frees). */
+char *store_url(store *s, size_t ep, const char *path);
+void store_http_opts(store *s, cr_http_opts *o);
+/* Whether calls must wait for a token; if so, starts authenticating. */
+bool store_need_auth(store *s);
+/* Drops the token (it was refused) so the next call authenticates again. */
+void store_drop_token(store *s);
+/* Moves calls to the next endpoint if `ep` is still the current one. */
+void store_failover(store *s, size_t ep, const cr_err *why);
+
+/* watch.c: called by store.c when authentication finished (err: failed). */
+void store_watches_auth_done(store *s, const cr_err *err);
+/* watch.c: makes every watch inert (store_free). */
+void store_watches_detach(store *s);
+
+#endif

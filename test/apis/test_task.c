@@ -1,0 +1,296 @@
+/* Unit tests of apis/task.c: ids, pending tasks, cleanups, task records. */
+#include <string.h>
+
+#include "apis/task.h"
+#include "base/xalloc.h"
+#include "test/lib/cr_test.h"
+
+static void test_state_names(void **state)
+{
+    assert_string_equal(api_task_state_name(API_TASK_RUNNING), "TASK_RUNNING");
+    assert_int_equal(api_task_state_parse("TASK_GONE_BY_OPERATOR"), API_TASK_GONE_BY_OPERATOR);
+    assert_int_equal(api_task_state_parse("task_running"), API_TASK_STATE_NONE);
+    assert_int_equal(api_task_state_parse(NULL), API_TASK_STATE_NONE);
+    assert_null(api_task_state_name(API_TASK_STATE_NONE));
+    assert_true(api_task_state_terminal(API_TASK_FAILED));
+    assert_true(api_task_state_terminal(API_TASK_UNREACHABLE));
+    assert_false(api_task_state_terminal(API_TASK_LAUNCHED));
+    assert_false(api_task_state_terminal(API_TASK_KILLING));
+    assert_false(api_task_state_terminal(API_TASK_STATE_NONE));
+}
+
+static void test_task_id_format_parse(void **state)
+{
+    api_task_id t, p;
+    cr_err err;
+    assert_int_equal(api_task_id_init(&t, "Test-Service", "v1_2.3", 1521797006456, 1,
+                                      "mesos-agent1.example.com", "us-east-1a", &err),
+                     0);
+    assert_string_equal(t.id, "Test-Service-v1_2.3-1521797006456-1-mesos_agent1.example.com-"
+                              "us_east_1a");
+    assert_int_equal(api_task_id_parse(t.id, &p, &err), 0);
+    assert_string_equal(p.requestId, "Test-Service");
+    assert_string_equal(p.deployId, "v1_2.3");
+    assert_true(p.startedAt == 1521797006456);
+    assert_int_equal(p.instanceNo, 1);
+    assert_string_equal(p.host, "mesos_agent1.example.com");
+    assert_string_equal(p.rackId, "us_east_1a");
+    assert_string_equal(p.id, t.id);
+    api_task_id_release(&t);
+    api_task_id_release(&p);
+}
+
+static void test_task_id_bad(void **state)
+{
+    api_task_id t;
+    cr_err err;
+    const char *bad[] = {"", "a-b-c", "web-v1-x-1-h-r", "web-v1-1-0-h-r", "web-v1-1-1-h-",
+                         "-v1-1-1-h-r", "web/x-v1-1-1-h-r",
+                         "web-v1-99999999999999999999-1-h-r", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        assert_int_equal(api_task_id_parse(bad[i], &t, &err), -1);
+        assert_int_equal(err.code, CR_EINVAL);
+        assert_null(t.id);
+    }
+    assert_int_equal(api_task_id_init(&t, "web", "v-1", 1, 1, "h", "r", &err), -1);
+    assert_non_null(strstr(err.detail, "deployId"));
+    assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 0, "h", "r", &err), -1);
+    assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 1, "", "r", &err), -1);
+}
+
+static void test_pending_id(void **state)
+{
+    api_pending_task_id p, q;
+    cr_err err;
+    assert_int_equal(api_pending_task_id_init(&p, "my-req", "d1", 100, 3, "NEW_DEPLOY", 99, &err),
+                     0);
+    assert_string_equal(p.id, "my-req-d1-100-3-NEW_DEPLOY-99");
+    assert_int_equal(api_pending_task_id_parse(p.id, &q, &err), 0);
+    assert_string_equal(q.requestId, "my-req");
+    assert_string_equal(q.pendingType, "NEW_DEPLOY");
+    assert_true(q.nextRunAt == 100 && q.createdAt == 99 && q.instanceNo == 3);
+    api_pending_task_id_release(&p);
+    api_pending_task_id_release(&q);
+    assert_int_equal(api_pending_task_id_parse("my-req-d1-100-3-BOGUS-99", &q, &err), -1);
+    assert_int_equal(api_pending_task_id_parse("d1-100-3-ONEOFF-99", &q, &err), -1);
+    assert_int_equal(api_pending_task_id_init(&q, "r", "d", 1, 1, "nope", 1, &err), -1);
+}
+
+static json_t *parse(const char *s)
+{
+    json_error_t je;
+    json_t *j = json_loads(s, 0, &je);
+    assert_non_null(j);
+    return j;
+}
+
+static void test_pending_task_roundtrip(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+                      "\"nextRunAt\":5,\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
+                      "\"createdAt\":4},\"runId\":\"r1\",\"cmdLineArgsList\":[\"-x\"],"
+                      "\"envOverrides\":{\"A\":\"1\"},\"resources\":{\"cpus\":0.5,"
+                      "\"numPorts\":2},\"skipHealthchecks\":true}");
+    api_pending_task *p = api_pending_task_from_json(j, NULL, &probs);
+    assert_non_null(p);
+    assert_int_equal(probs.n, 0);
+    assert_string_equal(p->pendingTaskId.id, "web-v1-5-2-ONEOFF-4");
+    assert_string_equal(p->runId, "r1");
+    assert_true(p->has_resources && p->resources.has_cpus && !p->resources.has_memoryMb);
+    assert_int_equal(p->resources.numPorts, 2);
+    assert_string_equal(api_strmap_get(&p->envOverrides, "A"), "1");
+    json_t *out = api_pending_task_to_json(p);
+    api_pending_task *p2 = api_pending_task_from_json(out, NULL, &probs);
+    assert_non_null(p2);
+    json_t *out2 = api_pending_task_to_json(p2);
+    assert_true(json_equal(out, out2));
+    /* the string form of the id is accepted too */
+    json_t *j2 = parse("{\"pendingTaskId\":\"web-v1-5-2-ONEOFF-4\"}");
+    api_pending_task *p3 = api_pending_task_from_json(j2, NULL, &probs);
+    assert_non_null(p3);
+    assert_int_equal(p3->pendingTaskId.instanceNo, 2);
+    api_pending_task_free(p);
+    api_pending_task_free(p2);
+    api_pending_task_free(p3);
+    json_decref(j);
+    json_decref(j2);
+    json_decref(out);
+    json_decref(out2);
+    api_problems_release(&probs);
+}
+
+static void test_pending_task_bad(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+                      "\"nextRunAt\":\"x\",\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
+                      "\"createdAt\":4,\"id\":\"zz\"},\"bogus\":1,\"resources\":{\"cpus\":-1}}");
+    assert_null(api_pending_task_from_json(j, NULL, &probs));
+    char *all = api_problems_format(&probs);
+    assert_non_null(strstr(all, "pendingTaskId.nextRunAt: must be an integer"));
+    assert_non_null(strstr(all, "bogus: unknown field"));
+    assert_non_null(strstr(all, "resources"));
+    free(all);
+    api_problems_release(&probs);
+    /* the id string must match the parts */
+    json_t *j2 = parse("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+                       "\"nextRunAt\":5,\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
+                       "\"createdAt\":4,\"id\":\"web-v1-5-2-ONEOFF-5\"}}");
+    assert_null(api_pending_task_from_json(j2, NULL, &probs));
+    assert_int_equal(probs.n, 1);
+    api_problems_release(&probs);
+    json_t *arr = parse("[]");
+    assert_null(api_pending_task_from_json(arr, NULL, &probs));
+    api_problems_release(&probs);
+    json_decref(j);
+    json_decref(j2);
+    json_decref(arr);
+}
+
+static void test_cleanup(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse("{\"taskId\":\"web-v1-10-1-h1-r1\",\"cleanupType\":\"USER_REQUESTED\","
+                      "\"timestamp\":12,\"killGracePeriodMillis\":2500}");
+    api_cleanup *c = api_cleanup_from_json(j, NULL, &probs);
+    assert_non_null(c);
+    assert_string_equal(c->taskId.requestId, "web");
+    assert_true(c->has_killGracePeriodMillis && c->killGracePeriodMillis == 2500);
+    assert_true(api_cleanup_kill_now(c));
+    free(c->cleanupType);
+    c->cleanupType = xstrdup("BOUNCING");
+    assert_false(api_cleanup_kill_now(c));
+    c->killNow = true;
+    assert_true(api_cleanup_kill_now(c));
+    c->killNow = false;
+    free(c->cleanupType);
+    c->cleanupType = xstrdup("USER_REQUESTED");
+    json_t *out = api_cleanup_to_json(c);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(out, "taskId"), "id")),
+                        "web-v1-10-1-h1-r1");
+    api_cleanup *c2 = api_cleanup_from_json(out, NULL, &probs);
+    assert_non_null(c2);
+    assert_string_equal(c2->cleanupType, "USER_REQUESTED");
+    json_t *bad = parse("{\"taskId\":\"web-v1-10-1-h1-r1\",\"killGracePeriodMillis\":-1}");
+    assert_null(api_cleanup_from_json(bad, NULL, &probs));
+    assert_int_equal(probs.n, 2); /* cleanupType missing, negative grace */
+    api_cleanup_free(c);
+    api_cleanup_free(c2);
+    json_decref(j);
+    json_decref(out);
+    json_decref(bad);
+    api_problems_release(&probs);
+}
+
+static api_task *sample_task(void)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse(
+        "{\"taskId\":{\"requestId\":\"web\",\"deployId\":\"v1\",\"startedAt\":1700000000000,"
+        "\"instanceNo\":1,\"host\":\"agent-1\",\"rackId\":\"r-1\"},"
+        "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-1-NEW_DEPLOY-1\"},"
+        "\"agentId\":\"S1\",\"hostname\":\"agent-1\",\"offerId\":\"O1\","
+        "\"ports\":[31000,31001],\"resources\":{\"cpus\":1,\"memoryMb\":64},"
+        "\"env\":{\"PORT0\":\"31000\"},\"launchedAt\":1700000000000,"
+        "\"lastTaskState\":\"TASK_LAUNCHED\",\"mesosTask\":{\"name\":\"web\"}}");
+    api_task *t = api_task_from_json(j, NULL, &probs);
+    json_decref(j);
+    api_problems_release(&probs);
+    return t;
+}
+
+static void test_task_roundtrip(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_task *t = sample_task();
+    assert_non_null(t);
+    assert_string_equal(t->taskId.id, "web-v1-1700000000000-1-agent_1-r_1");
+    assert_int_equal(t->lastTaskState, API_TASK_LAUNCHED);
+    assert_int_equal(t->ports.n, 2);
+    assert_true(t->ports.v[1] == 31001);
+    json_t *out = api_task_to_json(t);
+    api_task *t2 = api_task_from_json(out, NULL, &probs);
+    assert_non_null(t2);
+    json_t *out2 = api_task_to_json(t2);
+    assert_true(json_equal(out, out2));
+    api_task *t3 = api_task_dup(t2);
+    json_t *out3 = api_task_to_json(t3);
+    assert_true(json_equal(out, out3));
+    api_task_free(t);
+    api_task_free(t2);
+    api_task_free(t3);
+    json_decref(out);
+    json_decref(out2);
+    json_decref(out3);
+    api_problems_release(&probs);
+}
+
+static void test_task_bad_state(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse("{\"taskId\":\"web-v1-1-1-h-r\",\"pendingTask\":{\"pendingTaskId\":"
+                      "\"web-v1-1-1-ONEOFF-1\"},\"agentId\":\"S1\",\"lastTaskState\":\"RUNNING\"}");
+    assert_null(api_task_from_json(j, NULL, &probs));
+    char *all = api_problems_format(&probs);
+    assert_non_null(strstr(all, "lastTaskState: unknown task state 'RUNNING'"));
+    free(all);
+    json_decref(j);
+    api_problems_release(&probs);
+}
+
+static void test_task_updates(void **state)
+{
+    api_task *t = sample_task();
+    api_task_update u = {API_TASK_RUNNING, 1700000001000, NULL, NULL, "SOURCE_EXECUTOR",
+                         "hTaLQ0b5Q1OZuab7QclTKQ=="};
+    assert_true(api_task_add_update(t, &u));
+    assert_int_equal(t->lastTaskState, API_TASK_RUNNING);
+    /* re-delivered: same uuid */
+    assert_false(api_task_add_update(t, &u));
+    assert_int_equal(t->n_taskUpdates, 1);
+    /* reconciliation answers carry no uuid: same state/message is a no-op */
+    api_task_update r = {API_TASK_RUNNING, 1700000002000, "Reconciliation: latest", NULL,
+                         "SOURCE_MASTER", NULL};
+    assert_true(api_task_add_update(t, &r));
+    assert_false(api_task_add_update(t, &r));
+    for (int i = 0; i < API_TASK_MAX_UPDATES + 5; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "m%d", i);
+        api_task_update x = {API_TASK_RUNNING, i, msg, NULL, NULL, NULL};
+        assert_true(api_task_add_update(t, &x));
+    }
+    assert_int_equal(t->n_taskUpdates, API_TASK_MAX_UPDATES);
+    assert_string_equal(t->statusMessage, "m36");
+    api_task_free(t);
+}
+
+static void test_keys(void **state)
+{
+    char *k = api_task_key("/corral", "web", "web-v1-1-1-h-r");
+    assert_string_equal(k, "/corral/tasks/web/web-v1-1-1-h-r");
+    free(k);
+    k = api_pending_key("/corral", "web", "p");
+    assert_string_equal(k, "/corral/pending/web/p");
+    free(k);
+    k = api_cleanup_key("/x", "t");
+    assert_string_equal(k, "/x/cleanups/t");
+    free(k);
+}
+
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_state_names),
+    cmocka_unit_test(test_task_id_format_parse),
+    cmocka_unit_test(test_task_id_bad),
+    cmocka_unit_test(test_pending_id),
+    cmocka_unit_test(test_pending_task_roundtrip),
+    cmocka_unit_test(test_pending_task_bad),
+    cmocka_unit_test(test_cleanup),
+    cmocka_unit_test(test_task_roundtrip),
+    cmocka_unit_test(test_task_bad_state),
+    cmocka_unit_test(test_task_updates),
+    cmocka_unit_test(test_keys),
+};
+
+CR_TEST_MAIN(tests)

@@ -1,0 +1,104 @@
+#include "test/lib/cr_test.h"
+
+#include <string.h>
+
+#include "apiserver/as_config.h"
+
+static void test_defaults_and_flags(void **state)
+{
+    as_config c;
+    cr_err err;
+    const char *file;
+    char *argv[] = {"corrald", "--listen", "0.0.0.0:8080", "--etcd-endpoints=http://e1:2379,http://e2:2379",
+                    "--etcd-insecure", "--max-body-bytes", "4096", "--config", "x.yaml", NULL};
+
+    as_config_init(&c);
+    assert_string_equal(c.listen, "127.0.0.1:7099");
+    assert_string_equal(c.prefix, "/corral");
+    assert_null(c.mesos_master);
+    assert_int_equal(as_config_parse_args(&c, 9, argv, &file, &err), 0);
+    assert_string_equal(c.listen, "0.0.0.0:8080");
+    assert_string_equal(c.etcd_endpoints, "http://e1:2379,http://e2:2379");
+    assert_true(c.etcd_insecure);
+    assert_int_equal(c.max_body_bytes, 4096);
+    assert_string_equal(file, "x.yaml");
+    assert_int_equal(as_config_validate(&c, &err), 0);
+    as_config_release(&c);
+}
+
+static void test_bad_flags(void **state)
+{
+    as_config c;
+    cr_err err;
+    char *a1[] = {"corrald", "--lisen", "x"};
+    char *a2[] = {"corrald", "--listen"};
+    char *a3[] = {"corrald", "--max-body-bytes", "-5"};
+    char *a4[] = {"corrald", "stray"};
+    char *a5[] = {"corrald", "--etcd-insecure=maybe"};
+
+    as_config_init(&c);
+    assert_int_equal(as_config_parse_args(&c, 3, a1, NULL, &err), -1);
+    assert_string_equal(cr_err_msg(&err), "--lisen: unknown setting 'lisen'");
+    assert_int_equal(as_config_parse_args(&c, 2, a2, NULL, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "needs a value"));
+    assert_int_equal(as_config_parse_args(&c, 3, a3, NULL, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "positive integer"));
+    assert_int_equal(as_config_parse_args(&c, 2, a4, NULL, &err), -1);
+    assert_int_equal(as_config_parse_args(&c, 2, a5, NULL, &err), -1);
+    as_config_release(&c);
+}
+
+static void test_file(void **state)
+{
+    as_config c;
+    cr_err err;
+
+    as_config_init(&c);
+    assert_int_equal(as_config_parse_file(&c,
+                                          "# corrald\n---\nlisten: 127.0.0.1:9000\n"
+                                          "etcd-endpoints = \"http://a:2379\"\n"
+                                          "mesos-master: http://m:5050  # comment\n\n"
+                                          "allow-deploy-of-paused-requests: true\n",
+                                          "c.yaml", &err),
+                     0);
+    assert_string_equal(c.listen, "127.0.0.1:9000");
+    assert_string_equal(c.etcd_endpoints, "http://a:2379");
+    assert_string_equal(c.mesos_master, "http://m:5050");
+    assert_true(c.allow_deploy_of_paused);
+    assert_int_equal(as_config_parse_file(&c, "listen: a:1\nnonsense\n", "c.yaml", &err), -1);
+    assert_string_equal(cr_err_msg(&err), "c.yaml:2: expected 'name: value'");
+    assert_int_equal(as_config_parse_file(&c, "prefix:\n", "c.yaml", &err), -1);
+    assert_string_equal(cr_err_msg(&err), "c.yaml:1: prefix needs a value");
+    as_config_release(&c);
+}
+
+static void test_validate(void **state)
+{
+    as_config c;
+    cr_err err;
+
+    as_config_init(&c);
+    assert_int_equal(as_config_set(&c, "prefix", "/corral/", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "prefix"));
+    assert_int_equal(as_config_set(&c, "prefix", "/c", "t", &err), 0);
+    assert_int_equal(as_config_set(&c, "listen", "nohost", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_int_equal(as_config_set(&c, "listen", "h:1", "t", &err), 0);
+    assert_int_equal(as_config_set(&c, "mesos-master", "m:5050", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "mesos-master"));
+    assert_int_equal(as_config_set(&c, "mesos-master", "http://m:5050", "t", &err), 0);
+    assert_int_equal(as_config_set(&c, "log-level", "loud", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(as_config_usage(), "--etcd-endpoints"));
+    as_config_release(&c);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_defaults_and_flags),
+    cmocka_unit_test(test_bad_flags),
+    cmocka_unit_test(test_file),
+    cmocka_unit_test(test_validate),
+};
+CR_TEST_MAIN(tests)

@@ -1,0 +1,276 @@
+/* Documents -> plan views, and plan -> etcd operations. */
+#include "test/lib/cr_test.h"
+
+#include <string.h>
+
+#include "base/xalloc.h"
+#include "controllers/view.h"
+
+static json_t *parse(const char *s)
+{
+    json_error_t je;
+    json_t *j = json_loads(s, 0, &je);
+    if (!j)
+        fail_msg("bad test JSON: %s", je.text);
+    return j;
+}
+
+static api_request *request(const char *text)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse(text);
+    api_request *r = api_request_from_json(j, NULL, &probs);
+    if (!r)
+        fail_msg("%s", api_problems_format(&probs));
+    json_decref(j);
+    api_problems_release(&probs);
+    return r;
+}
+
+static api_deploy *deploy(const char *text)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = parse(text);
+    api_deploy *d = api_deploy_from_json(j, NULL, &probs);
+    if (!d)
+        fail_msg("%s", api_problems_format(&probs));
+    json_decref(j);
+    api_problems_release(&probs);
+    return d;
+}
+
+static void test_request_view(void **state)
+{
+    ctl_request v;
+    ctl_request_intents in = {.paused = true, .bounce = 77, .exit_cooldown = 5};
+    api_request *r = request("{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":3}");
+
+    ctl_request_view(r, NULL, 12, &in, &v);
+    assert_string_equal(v.id, "web");
+    assert_int_equal(v.instances, 3);
+    assert_true(v.paused);
+    assert_int_equal(v.bounce, 77);
+    assert_int_equal(v.exit_cooldown, 5);
+    assert_int_equal(v.revision, 12);
+    assert_null(v.invalid);
+    api_request_free(r);
+
+    r = request("{\"id\":\"w\",\"requestType\":\"WORKER\"}");
+    ctl_request_view(r, NULL, 1, NULL, &v);
+    assert_int_equal(v.instances, 1); /* Singularity's default */
+    assert_null(v.invalid);
+    api_request_free(r);
+
+    r = request("{\"id\":\"cron\",\"requestType\":\"SCHEDULED\",\"schedule\":\"0 * * * *\"}");
+    ctl_request_view(r, NULL, 1, NULL, &v);
+    assert_non_null(v.invalid);
+    api_request_free(r);
+
+    ctl_request_view(NULL, "requestType: unknown value", 3, NULL, &v);
+    assert_string_equal(v.invalid, "requestType: unknown value");
+    ctl_request_view(NULL, NULL, 3, NULL, &v);
+    assert_non_null(v.invalid);
+}
+
+static void test_deploy_view(void **state)
+{
+    ctl_deploy v;
+    ctl_hc_opts hc;
+    char *problems;
+    ctl_deploy_intents in = {.cancel = true, .target_instances = 2};
+    api_request *r = request("{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":3}");
+    api_deploy *d = deploy("{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"./run\",\"resources\":{\"numPorts\":1},"
+                           "\"healthcheck\":{\"uri\":\"/health\",\"maxRetries\":1},"
+                           "\"deployInstanceCountPerStep\":2,\"deployStepWaitTimeMs\":1000,"
+                           "\"autoAdvanceDeploySteps\":false,\"deployHealthTimeoutSeconds\":30}");
+
+    ctl_deploy_view(d, NULL, r, 40, &in, &v, &hc, &problems);
+    assert_null(problems);
+    assert_null(v.invalid);
+    assert_string_equal(v.id, "v2");
+    assert_int_equal(v.revision, 40);
+    assert_int_equal(v.step_size, 2);
+    assert_int_equal(v.step_wait_ms, 1000);
+    assert_false(v.auto_advance);
+    assert_int_equal(v.health_timeout_ms, 30000);
+    assert_int_equal(v.healthy_after_ms, 5000);
+    assert_true(v.http_check);
+    assert_int_equal(v.check_budget_ms, 45000 + 10000 * 2);
+    assert_int_equal(hc.max_retries, 1);
+    assert_true(v.cancel);
+    assert_int_equal(v.target_override, 2);
+    api_deploy_free(d);
+
+    /* Canary settings win over the deprecated step fields. */
+    d = deploy("{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"./run\",\"resources\":{\"numPorts\":1},"
+               "\"skipHealthchecksOnDeploy\":true,\"healthcheck\":{\"uri\":\"/h\"},"
+               "\"canaryDeploySettings\":{\"enableCanaryDeploy\":true,\"instanceGroupSize\":1,"
+               "\"acceptanceMode\":\"TIMED\",\"waitMillisBetweenGroups\":500,"
+               "\"allowedTasksFailuresPerGroup\":2}}");
+    ctl_deploy_view(d, NULL, r, 41, NULL, &v, NULL, &problems);
+    assert_null(v.invalid);
+    assert_int_equal(v.step_size, 1);
+    assert_int_equal(v.step_wait_ms, 500);
+    assert_true(v.auto_advance);
+    assert_int_equal(v.max_task_retries, 2);
+    assert_false(v.http_check); /* skipped on deploy */
+    api_deploy_free(d);
+
+    /* A deploy that does not match its request is invalid, with reasons. */
+    d = deploy("{\"requestId\":\"other\",\"id\":\"v4\",\"command\":\"./run\"}");
+    ctl_deploy_view(d, NULL, r, 42, NULL, &v, NULL, &problems);
+    assert_non_null(problems);
+    assert_ptr_equal(v.invalid, problems);
+    free(problems);
+    api_deploy_free(d);
+
+    ctl_deploy_view(NULL, NULL, r, 43, NULL, &v, NULL, &problems);
+    assert_null(v.id);
+    assert_non_null(v.invalid);
+    api_request_free(r);
+}
+
+static void test_task_views(void **state)
+{
+    api_task t = {0};
+    api_task_update ups[2] = {{0}};
+    api_pending_task p = {0};
+    ctl_task v;
+    cr_err err;
+
+    assert_int_equal(api_task_id_init(&t.taskId, "web", "v1", 1000, 2, "h-1", "r1", &err), 0);
+    t.lastTaskState = API_TASK_RUNNING;
+    t.launchedAt = 1000;
+    t.statusReason = "REASON_X";
+    ups[0].taskState = API_TASK_STARTING;
+    ups[0].timestamp = 1100;
+    ups[1].taskState = API_TASK_RUNNING;
+    ups[1].timestamp = 1200;
+    t.taskUpdates = ups;
+    t.n_taskUpdates = 2;
+    ctl_task_view(&t, true, CTL_HEALTH_HEALTHY, &v);
+    assert_string_equal(v.id, t.taskId.id);
+    assert_string_equal(v.deploy_id, "v1");
+    assert_int_equal(v.instance, 2);
+    assert_false(v.pending);
+    assert_int_equal(v.running_at, 1200);
+    assert_true(v.cleaning);
+    assert_int_equal(v.health, CTL_HEALTH_HEALTHY);
+    assert_string_equal(v.reason, "REASON_X");
+    api_task_id_release(&t.taskId);
+
+    assert_int_equal(api_pending_task_id_init(&p.pendingTaskId, "web", "v1", 500, 3, "TASK_DONE",
+                                              400, &err), 0);
+    ctl_pending_view(&p, &v);
+    assert_true(v.pending);
+    assert_int_equal(v.instance, 3);
+    assert_int_equal(v.launched_at, 400);
+    api_pending_task_release(&p);
+}
+
+static const char *lookup_task(void *arg, const char *task_id, int64_t *rev)
+{
+    *rev = 55;
+    return strcmp(task_id, "web-v1-1000-1-h-r") == 0 ? "{\"record\":1}" : NULL;
+}
+
+static ctl_action act(ctl_action_type type, const char *task, const char *deploy, int inst,
+                      const char *type_name)
+{
+    ctl_action a = {0};
+    a.type = type;
+    a.task_id = xstrdup(task);
+    a.deploy_id = xstrdup(deploy);
+    a.instance = inst;
+    if (type == CTL_ACT_LAUNCH)
+        a.pending_type = type_name;
+    else
+        a.cleanup_type = type_name;
+    return a;
+}
+
+static void test_plan_ops(void **state)
+{
+    ctl_plan p = {0};
+    ctl_ops ops = {0};
+    ctl_doc_lookup look = {lookup_task, NULL};
+    api_problems probs = API_PROBLEMS_INIT;
+    cr_err err;
+
+    p.n_actions = 5;
+    p.actions = xcalloc(5, sizeof(*p.actions));
+    p.actions[0] = act(CTL_ACT_LAUNCH, NULL, "v1", 2, "TASK_DONE");
+    p.actions[0].run_at = 3000;
+    p.actions[1] = act(CTL_ACT_KILL, "web-v1-1000-3-h-r", NULL, 0, "SCALING_DOWN");
+    p.actions[2] = act(CTL_ACT_UNPEND, "web-v1-9-4-TASK_DONE-9", NULL, 0, "PAUSE");
+    p.actions[3] = act(CTL_ACT_ARCHIVE, "web-v1-1000-1-h-r", NULL, 0, NULL);
+    p.actions[4] = act(CTL_ACT_FORGET, "old", NULL, 0, NULL);
+    p.status.requestId = xstrdup("web");
+    p.status.state = API_RSTATE_ACTIVE;
+    p.status_changed = true;
+    p.n_deploys = 2;
+    p.deploys = xcalloc(2, sizeof(*p.deploys));
+    p.deploys[0].status.requestId = xstrdup("web");
+    p.deploys[0].status.deployId = xstrdup("v1");
+    p.deploys[0].status.state = API_DSTATE_SUCCEEDED;
+    p.deploys[0].changed = true;
+    p.deploys[1].status.requestId = xstrdup("web");
+    p.deploys[1].status.deployId = xstrdup("v0");
+
+    assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 2000, &ops, &err), 0);
+    assert_int_equal(ops.n, 9);
+    /* LAUNCH: a pending task created only if absent, at nextRunAt 3000. */
+    assert_int_equal(ops.v[0].type, CTL_OP_CREATE);
+    assert_string_equal(ops.v[0].key, "/corral/pending/web/web-v1-3000-2-TASK_DONE-2000");
+    json_t *j = parse(ops.v[0].value);
+    api_pending_task *pt = api_pending_task_from_json(j, NULL, &probs);
+    assert_non_null(pt);
+    assert_int_equal(pt->pendingTaskId.instanceNo, 2);
+    assert_int_equal(pt->pendingTaskId.nextRunAt, 3000);
+    api_pending_task_free(pt);
+    json_decref(j);
+    /* KILL: a cleanup document. */
+    assert_string_equal(ops.v[1].key, "/corral/cleanups/web-v1-1000-3-h-r");
+    j = parse(ops.v[1].value);
+    api_cleanup *cl = api_cleanup_from_json(j, NULL, &probs);
+    assert_non_null(cl);
+    assert_string_equal(cl->cleanupType, "SCALING_DOWN");
+    assert_int_equal(cl->timestamp, 2000);
+    api_cleanup_free(cl);
+    json_decref(j);
+    /* UNPEND */
+    assert_int_equal(ops.v[2].type, CTL_OP_DELETE);
+    assert_string_equal(ops.v[2].key, "/corral/pending/web/web-v1-9-4-TASK_DONE-9");
+    /* ARCHIVE: history put + task delete at its revision + cleanup delete, one group. */
+    assert_string_equal(ops.v[3].key, "/corral/history/tasks/web/web-v1-1000-1-h-r");
+    assert_string_equal(ops.v[3].value, "{\"record\":1}");
+    assert_string_equal(ops.v[4].key, "/corral/tasks/web/web-v1-1000-1-h-r");
+    assert_int_equal(ops.v[4].mod_revision, 55);
+    assert_string_equal(ops.v[5].key, "/corral/cleanups/web-v1-1000-1-h-r");
+    assert_int_equal(ops.v[3].group, ops.v[5].group);
+    assert_true(ops.v[2].group != ops.v[3].group);
+    /* FORGET, then only the changed deploy status, then the request status. */
+    assert_string_equal(ops.v[6].key, "/corral/history/tasks/web/old");
+    assert_string_equal(ops.v[7].key, "/corral/status/deploys/web/v1");
+    assert_string_equal(ops.v[8].key, "/corral/status/requests/web");
+    assert_non_null(strstr(ops.v[8].value, "\"state\":\"ACTIVE\""));
+    ctl_ops_release(&ops);
+
+    /* A task id that does not parse: error, nothing appended. */
+    free(p.actions[1].task_id);
+    p.actions[1].task_id = xstrdup("garbage");
+    assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 2000, &ops, &err), -1);
+    assert_int_equal(ops.n, 0);
+    assert_non_null(strstr(cr_err_msg(&err), "request 'web'"));
+
+    ctl_plan_release(&p);
+    api_problems_release(&probs);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_request_view),
+    cmocka_unit_test(test_deploy_view),
+    cmocka_unit_test(test_task_views),
+    cmocka_unit_test(test_plan_ops),
+};
+CR_TEST_MAIN(tests)

@@ -1,0 +1,846 @@
+/* store client against a real etcd: CRUD, paging, txns and conflicts,
+ * limits, batching, fencing, leases, watch (resume, compaction, progress),
+ * failover, timeouts and auth. */
+#include "test/lib/cr_test.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "base/httpc.h"
+#include "base/xalloc.h"
+#include "store/store.h"
+#include "test/lib/etcd_harness.h"
+#include "test/store/testutil.h"
+
+typedef struct fx {
+    cr_etcd *etcd;
+    struct event_base *base;
+    cr_http *http;
+    store *s;
+} fx;
+
+static cr_etcd *g_etcd; /* one etcd for the whole file */
+
+static int group_setup(void **state)
+{
+    cr_etcd_opts o = {.members = 1, .progress_notify = "500ms"};
+
+    g_etcd = cr_etcd_start(&o);
+    return g_etcd ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    cr_etcd_free(g_etcd);
+    return 0;
+}
+
+static store *new_store(fx *f, const char *endpoints, long timeout_ms)
+{
+    store_config cfg = {.endpoints = endpoints, .timeout_ms = timeout_ms};
+    cr_err err;
+    store *s = store_new(f->base, f->http, &cfg, &err);
+
+    if (!s)
+        fail_msg("store_new: %s", err.detail);
+    return s;
+}
+
+static int setup(void **state)
+{
+    fx *f = xcalloc(1, sizeof(*f));
+
+    f->etcd = g_etcd;
+    f->base = event_base_new();
+    f->http = cr_http_new(f->base, NULL);
+    f->s = new_store(f, cr_etcd_endpoints(g_etcd), 3000);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+
+    store_free(f->s);
+    cr_http_free(f->http);
+    event_base_free(f->base);
+    free(f);
+    return 0;
+}
+
+#define WAIT(f, w) assert_true(run_until_flag((f)->base, &(w)->done, 1, 10000))
+
+static void put_sync(fx *f, const char *key, const char *val)
+{
+    waiter w = {0};
+
+    assert_int_equal(store_put(f->s, key, val, strlen(val), NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    if (!w.ok)
+        fail_msg("put %s: %s", key, w.err.detail);
+    waiter_reset(&w);
+}
+
+static void test_crud(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    store_put_opts po = {.prev_kv = true};
+    int64_t rev1;
+
+    put_sync(f, "/t/crud/a", "one");
+    assert_int_equal(store_get(f->s, "/t/crud/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_int_equal(w.nkvs, 1);
+    assert_string_equal(w.kvs[0].value, "one");
+    assert_int_equal(w.kvs[0].version, 1);
+    rev1 = w.kvs[0].mod_revision;
+    assert_true(rev1 > 0);
+    waiter_reset(&w);
+
+    /* put with prev_kv returns the old value */
+    assert_int_equal(store_put(f->s, "/t/crud/a", "two", 3, &po, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_int_equal(w.nkvs, 1);
+    assert_string_equal(w.kvs[0].value, "one");
+    waiter_reset(&w);
+
+    /* read at the old revision */
+    assert_int_equal(store_get(f->s, "/t/crud/a", rev1, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_string_equal(w.kvs[0].value, "one");
+    waiter_reset(&w);
+
+    /* a future revision is an etcd error with its code */
+    assert_int_equal(store_get(f->s, "/t/crud/a", rev1 + 100000, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_non_null(strstr(w.err.detail, "etcd code 11"));
+    assert_false(store_err_compacted(&w.err));
+    waiter_reset(&w);
+
+    /* binary-safe values and an empty value */
+    assert_int_equal(store_put(f->s, "/t/crud/bin", "a\0b", 3, NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    waiter_reset(&w);
+    assert_int_equal(store_get(f->s, "/t/crud/bin", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_int_equal(w.kvs[0].value_len, 3);
+    assert_memory_equal(w.kvs[0].value, "a\0b", 3);
+    waiter_reset(&w);
+
+    /* delete one, then the prefix */
+    assert_int_equal(store_delete(f->s, "/t/crud/a", false, true, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_int_equal(w.deleted, 1);
+    assert_string_equal(w.kvs[0].value, "two");
+    waiter_reset(&w);
+    put_sync(f, "/t/crud/x/1", "1");
+    put_sync(f, "/t/crud/x/2", "2");
+    put_sync(f, "/t/crud/y", "keep");
+    assert_int_equal(store_delete(f->s, "/t/crud/x/", true, false, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_int_equal(w.deleted, 2);
+    waiter_reset(&w);
+    assert_int_equal(store_get(f->s, "/t/crud/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_int_equal(w.nkvs, 0);
+    waiter_reset(&w);
+
+    /* bad input changes nothing and never calls back */
+    cr_err err;
+    assert_int_equal(store_put(f->s, "", "v", 1, NULL, waiter_cb, &w, &err), -1);
+    assert_int_equal(err.code, CR_EINVAL);
+    assert_int_equal(store_list(f->s, "", 0, waiter_cb, &w, &err), -1);
+    assert_int_equal(w.done, 0);
+}
+
+static void test_list_pages_at_one_revision(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    const int n = 2345;
+
+    /* 2345 keys through the batcher: few txns */
+    for (int i = 0; i < n; i++) {
+        char key[64], val[32];
+        store_txn *t = store_txn_new();
+
+        snprintf(key, sizeof(key), "/t/list/k%05d", i);
+        snprintf(val, sizeof(val), "%d", i);
+        store_txn_put(t, STORE_THEN, key, val, strlen(val), NULL);
+        assert_int_equal(store_write(f->s, t, waiter_cb, &w, NULL), 0);
+    }
+    assert_true(run_until_flag(f->base, &w.done, n, 20000));
+    assert_int_equal(w.nerr, 0);
+    waiter_reset(&w);
+    put_sync(f, "/t/listx", "outside the prefix");
+
+    assert_int_equal(store_list(f->s, "/t/list/", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_int_equal(w.nkvs, n);
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "/t/list/k%05d", i);
+        assert_string_equal(w.kvs[i].key, key);
+        assert_true(w.kvs[i].mod_revision <= w.revision);
+    }
+    waiter_reset(&w);
+}
+
+static void test_txn_conflicts(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    store_txn *t;
+    int64_t mod;
+
+    /* create-if-absent: first wins, second sees the else branch */
+    for (int round = 0; round < 2; round++) {
+        t = store_txn_new();
+        store_txn_if_create(t, "/t/txn/obj", STORE_EQ, 0);
+        store_txn_put(t, STORE_THEN, "/t/txn/obj", "v1", 2, NULL);
+        store_txn_get(t, STORE_ELSE, "/t/txn/obj", false);
+        assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        assert_true(w.ok);
+        assert_int_equal(w.succeeded, round == 0);
+        if (round == 1) {
+            assert_int_equal(w.nops, 1);
+            assert_int_equal(w.op0_nkvs, 1);
+        }
+        waiter_reset(&w);
+    }
+    assert_int_equal(store_get(f->s, "/t/txn/obj", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    mod = w.kvs[0].mod_revision;
+    waiter_reset(&w);
+
+    /* optimistic update with a stale mod_revision fails; the right one wins */
+    put_sync(f, "/t/txn/obj", "v2"); /* someone else wrote */
+    t = store_txn_new();
+    store_txn_if_mod(t, "/t/txn/obj", STORE_EQ, mod);
+    store_txn_put(t, STORE_THEN, "/t/txn/obj", "mine", 4, NULL);
+    assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_false(w.succeeded);
+    waiter_reset(&w);
+
+    t = store_txn_new();
+    store_txn_if_value(t, "/t/txn/obj", STORE_EQ, "v2", 2);
+    store_txn_put(t, STORE_THEN, "/t/txn/obj", "v3", 2, NULL);
+    store_txn_delete(t, STORE_THEN, "/t/txn/other", false);
+    assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.succeeded);
+    assert_int_equal(w.nops, 2);
+    waiter_reset(&w);
+
+    /* limits are checked before sending */
+    cr_err err;
+    t = store_txn_new();
+    for (int i = 0; i <= STORE_MAX_TXN_OPS; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "/t/txn/many%d", i);
+        store_txn_put(t, STORE_THEN, key, "x", 1, NULL);
+    }
+    assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, &err), -1);
+    assert_int_equal(err.code, CR_ETOOLARGE);
+    {
+        size_t big = 2u << 20;
+        char *v = xcalloc(1, big);
+        assert_int_equal(store_put(f->s, "/t/txn/big", v, big, NULL, waiter_cb, &w, &err), -1);
+        assert_int_equal(err.code, CR_ETOOLARGE);
+        free(v);
+    }
+    assert_int_equal(w.done, 0);
+}
+
+static void test_batch_coalesces_and_isolates_conflicts(void **state)
+{
+    fx *f = *state;
+    waiter ws[300];
+    waiter stale = {0};
+    int64_t revs[8];
+    size_t nrevs = 0;
+
+    memset(ws, 0, sizeof(ws));
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        store_txn *t = store_txn_new();
+
+        snprintf(key, sizeof(key), "/t/batch/%d", i);
+        store_txn_if_create(t, key, STORE_EQ, 0);
+        store_txn_put(t, STORE_THEN, key, "v", 1, NULL);
+        assert_int_equal(store_write(f->s, t, waiter_cb, &ws[i], NULL), 0);
+    }
+    for (int i = 0; i < 300; i++) {
+        assert_true(run_until_flag(f->base, &ws[i].done, 1, 10000));
+        assert_true(ws[i].ok);
+        assert_true(ws[i].succeeded);
+        assert_int_equal(ws[i].nops, 1);
+        size_t k;
+        for (k = 0; k < nrevs && revs[k] != ws[i].revision; k++)
+            ;
+        if (k == nrevs) {
+            assert_true(nrevs < 8);
+            revs[nrevs++] = ws[i].revision;
+        }
+    }
+    /* 300 writes with 1 op and 1 compare each: 3 txns (127 ops per txn) */
+    assert_int_equal(nrevs, 3);
+
+    /* in one batch, a stale compare fails alone; the others still apply */
+    for (int i = 0; i < 5; i++) {
+        char key[32];
+        store_txn *t = store_txn_new();
+
+        waiter_reset(&ws[i]);
+        snprintf(key, sizeof(key), "/t/batch2/%d", i);
+        store_txn_if_create(t, key, STORE_EQ, 0);
+        store_txn_put(t, STORE_THEN, key, "v", 1, NULL);
+        assert_int_equal(store_write(f->s, t, waiter_cb, &ws[i], NULL), 0);
+    }
+    {
+        store_txn *t = store_txn_new();
+        store_txn_if_create(t, "/t/batch/0", STORE_EQ, 0); /* exists: fails */
+        store_txn_put(t, STORE_THEN, "/t/batch/0", "w", 1, NULL);
+        assert_int_equal(store_write(f->s, t, waiter_cb, &stale, NULL), 0);
+    }
+    assert_true(run_until_flag(f->base, &stale.done, 1, 10000));
+    assert_true(stale.ok);
+    assert_false(stale.succeeded);
+    for (int i = 0; i < 5; i++) {
+        assert_true(run_until_flag(f->base, &ws[i].done, 1, 10000));
+        assert_true(ws[i].succeeded);
+    }
+    for (int i = 0; i < 300; i++)
+        waiter_reset(&ws[i]);
+    waiter_reset(&stale);
+}
+
+static void test_fenced_txn(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    store_txn *t;
+    int64_t crev;
+
+    put_sync(f, "/t/fence/leader", "me");
+    assert_int_equal(store_get(f->s, "/t/fence/leader", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    crev = w.kvs[0].create_revision;
+    waiter_reset(&w);
+
+    t = store_txn_new();
+    store_txn_fence(t, "/t/fence/leader", crev);
+    store_txn_put(t, STORE_THEN, "/t/fence/data", "1", 1, NULL);
+    assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_true(w.succeeded);
+    waiter_reset(&w);
+
+    /* a user compare failing under a valid fence is a plain conflict */
+    t = store_txn_new();
+    store_txn_fence(t, "/t/fence/leader", crev);
+    store_txn_if_create(t, "/t/fence/data", STORE_EQ, 0);
+    store_txn_put(t, STORE_THEN, "/t/fence/data", "2", 1, NULL);
+    assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_false(w.succeeded);
+    assert_int_equal(w.nops, 0);
+    waiter_reset(&w);
+
+    /* the leader key re-created by someone else: the fence refuses */
+    assert_int_equal(store_delete(f->s, "/t/fence/leader", false, false, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    waiter_reset(&w);
+    put_sync(f, "/t/fence/leader", "other");
+    t = store_txn_new();
+    store_txn_fence(t, "/t/fence/leader", crev);
+    store_txn_put(t, STORE_THEN, "/t/fence/data", "3", 1, NULL);
+    assert_int_equal(store_txn_commit(f->s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_int_equal(w.err.code, CR_ENOTLEADER);
+    waiter_reset(&w);
+
+    /* same through the batcher */
+    t = store_txn_new();
+    store_txn_fence(t, "/t/fence/leader", crev);
+    store_txn_put(t, STORE_THEN, "/t/fence/data", "4", 1, NULL);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_int_equal(w.err.code, CR_ENOTLEADER);
+    waiter_reset(&w);
+
+    assert_int_equal(store_get(f->s, "/t/fence/data", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_string_equal(w.kvs[0].value, "1");
+    waiter_reset(&w);
+}
+
+static void test_lease_expiry(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    store_put_opts po = {0};
+    int64_t lease, deadline;
+    bool gone = false;
+
+    assert_int_equal(store_lease_grant(f->s, 1, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    lease = w.lease_id;
+    assert_true(lease != 0);
+    assert_int_equal(w.ttl, 1);
+    waiter_reset(&w);
+
+    po.lease = lease;
+    assert_int_equal(store_put(f->s, "/t/lease/k", "v", 1, &po, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    waiter_reset(&w);
+
+    assert_int_equal(store_lease_keepalive(f->s, lease, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_int_equal(w.ttl, 1);
+    waiter_reset(&w);
+
+    /* without keepalives the key goes with the lease */
+    deadline = cr_mono_ms() + 10000;
+    while (!gone && cr_mono_ms() < deadline) {
+        assert_int_equal(store_get(f->s, "/t/lease/k", 0, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        gone = w.ok && w.nkvs == 0;
+        waiter_reset(&w);
+    }
+    assert_true(gone);
+    assert_int_equal(store_lease_keepalive(f->s, lease, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_int_equal(w.err.code, CR_ENOTFOUND);
+    waiter_reset(&w);
+
+    /* revoke deletes at once */
+    assert_int_equal(store_lease_grant(f->s, 60, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    po.lease = w.lease_id;
+    waiter_reset(&w);
+    assert_int_equal(store_put(f->s, "/t/lease/k2", "v", 1, &po, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    waiter_reset(&w);
+    assert_int_equal(store_lease_revoke(f->s, po.lease, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    waiter_reset(&w);
+    assert_int_equal(store_get(f->s, "/t/lease/k2", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_int_equal(w.nkvs, 0);
+    waiter_reset(&w);
+}
+
+/* --- watch ---------------------------------------------------------------- */
+
+typedef struct wrec {
+    int events;
+    int puts, dels;
+    char last_key[128];
+    char last_val[128];
+    int64_t last_rev;
+    bool out_of_order;
+    int progress;
+    int64_t progress_rev;
+    int compacted;
+    int64_t compact_rev;
+    int broken;
+    char seen[64]; /* values "0".."63" seen, for the resume test */
+    int dup;
+} wrec;
+
+static void rec_events(void *arg, const store_event *evs, size_t n)
+{
+    wrec *r = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        const store_event *e = &evs[i];
+
+        r->events++;
+        if (e->kv.mod_revision < r->last_rev)
+            r->out_of_order = true;
+        r->last_rev = e->kv.mod_revision;
+        snprintf(r->last_key, sizeof(r->last_key), "%s", e->kv.key);
+        if (e->type == STORE_EV_PUT) {
+            int v;
+            r->puts++;
+            snprintf(r->last_val, sizeof(r->last_val), "%s", e->kv.value);
+            if (sscanf(e->kv.value, "n%d", &v) == 1 && v >= 0 && v < 64) {
+                if (r->seen[v])
+                    r->dup++;
+                r->seen[v] = 1;
+            }
+        } else {
+            r->dels++;
+        }
+    }
+}
+
+static void rec_progress(void *arg, int64_t rev)
+{
+    wrec *r = arg;
+
+    r->progress++;
+    r->progress_rev = rev;
+}
+
+static void rec_compacted(void *arg, int64_t rev)
+{
+    wrec *r = arg;
+
+    r->compacted++;
+    r->compact_rev = rev;
+}
+
+static void rec_broken(void *arg, const cr_err *err)
+{
+    wrec *r = arg;
+
+    r->broken++;
+}
+
+static const store_watch_handlers rec_handlers = {rec_events, rec_progress, rec_compacted,
+                                                  rec_broken};
+
+static void test_watch_events_and_progress(void **state)
+{
+    fx *f = *state;
+    wrec r = {0};
+    store_watch_opts wo = {.prefix = true};
+    store_watch *w = store_watch_start(f->s, "/t/w1/", &wo, &rec_handlers, &r, NULL);
+    waiter q = {0};
+
+    assert_non_null(w);
+    /* the first progress notification says the watch is established */
+    assert_true(run_until_flag(f->base, &r.progress, 1, 10000));
+    put_sync(f, "/t/w1/a", "x");
+    put_sync(f, "/t/w1x", "outside");
+    assert_int_equal(store_delete(f->s, "/t/w1/a", false, false, waiter_cb, &q, NULL), 0);
+    assert_true(run_until_flag(f->base, &r.events, 2, 10000));
+    assert_int_equal(r.puts, 1);
+    assert_int_equal(r.dels, 1);
+    assert_string_equal(r.last_key, "/t/w1/a");
+    waiter_reset(&q);
+    /* idle: progress notifications advance the resume revision */
+    int before = r.progress;
+    assert_true(run_until_flag(f->base, &r.progress, before + 1, 10000));
+    assert_true(store_watch_next_revision(w) >= r.last_rev + 1);
+    assert_int_equal(store_watch_next_revision(w), r.progress_rev + 1);
+    store_watch_free(w);
+}
+
+static void test_watch_from_revision_and_compaction(void **state)
+{
+    fx *f = *state;
+    wrec r = {0};
+    waiter q = {0};
+    int64_t first;
+    store_watch_opts wo = {.prefix = true};
+    store_watch *w;
+
+    put_sync(f, "/t/w2/a", "n0");
+    assert_int_equal(store_get(f->s, "/t/w2/a", 0, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    first = q.kvs[0].mod_revision;
+    waiter_reset(&q);
+    put_sync(f, "/t/w2/b", "n1");
+
+    /* history replays from a revision */
+    wo.start_revision = first;
+    w = store_watch_start(f->s, "/t/w2/", &wo, &rec_handlers, &r, NULL);
+    assert_true(run_until_flag(f->base, &r.events, 2, 10000));
+    assert_true(r.seen[0] && r.seen[1]);
+    assert_false(r.out_of_order);
+    store_watch_free(w);
+
+    /* compact past it: a watch from the old revision must re-list */
+    assert_int_equal(store_get(f->s, "/t/w2/b", 0, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    int64_t now = q.kvs[0].mod_revision;
+    waiter_reset(&q);
+    assert_int_equal(store_compact(f->s, now, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    assert_true(q.ok);
+    waiter_reset(&q);
+    memset(&r, 0, sizeof(r));
+    w = store_watch_start(f->s, "/t/w2/", &wo, &rec_handlers, &r, NULL);
+    assert_true(run_until_flag(f->base, &r.compacted, 1, 10000));
+    assert_int_equal(r.compact_rev, now);
+    assert_int_equal(r.events, 0);
+    store_watch_free(w);
+
+    /* and a read at a compacted revision says so */
+    assert_int_equal(store_get(f->s, "/t/w2/a", first, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    assert_false(q.ok);
+    assert_true(store_err_compacted(&q.err));
+    waiter_reset(&q);
+}
+
+static void test_watch_resumes_after_etcd_restart(void **state)
+{
+    fx *f = *state;
+    wrec r = {0};
+    store_watch_opts wo = {.prefix = true};
+    store_watch *w = store_watch_start(f->s, "/t/w3/", &wo, &rec_handlers, &r, NULL);
+    waiter q = {0};
+
+    assert_true(run_until_flag(f->base, &r.progress, 1, 10000));
+    for (int i = 0; i < 10; i++) {
+        char key[32], val[8];
+        snprintf(key, sizeof(key), "/t/w3/%d", i);
+        snprintf(val, sizeof(val), "n%d", i);
+        put_sync(f, key, val);
+    }
+    assert_true(run_until_flag(f->base, &r.events, 10, 10000));
+    assert_int_equal(cr_etcd_kill(f->etcd, 0), 0);
+    assert_true(run_until_flag(f->base, &r.broken, 1, 10000));
+    /* while etcd is down a call fails cleanly instead of hanging */
+    assert_int_equal(store_put(f->s, "/t/w3/down", "x", 1, NULL, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    assert_false(q.ok);
+    assert_int_equal(q.err.code, CR_EUNAVAIL);
+    waiter_reset(&q);
+    assert_int_equal(cr_etcd_restart(f->etcd, 0), 0);
+    for (int i = 10; i < 20; i++) {
+        char key[32], val[8];
+        snprintf(key, sizeof(key), "/t/w3/%d", i);
+        snprintf(val, sizeof(val), "n%d", i);
+        put_sync(f, key, val);
+    }
+    assert_true(run_until_flag(f->base, &r.events, 20, 15000));
+    for (int i = 0; i < 20; i++)
+        assert_true(r.seen[i]);
+    assert_int_equal(r.dup, 0);
+    assert_false(r.out_of_order);
+    store_watch_free(w);
+}
+
+typedef struct selfree {
+    store_watch *w;
+    int events;
+} selfree;
+
+static void selfree_events(void *arg, const store_event *evs, size_t n)
+{
+    selfree *sf = arg;
+
+    sf->events++;
+    store_watch_free(sf->w); /* allowed from its own handler */
+    sf->w = NULL;
+}
+
+static void test_watch_free_from_handler(void **state)
+{
+    fx *f = *state;
+    selfree sf = {0};
+    wrec r = {0};
+    store_watch_opts wo = {.prefix = true};
+    store_watch_handlers h = {.on_events = selfree_events};
+    store_watch *other;
+
+    sf.w = store_watch_start(f->s, "/t/w4/", &wo, &h, &sf, NULL);
+    other = store_watch_start(f->s, "/t/w4/", &wo, &rec_handlers, &r, NULL);
+    assert_non_null(sf.w);
+    assert_true(run_until_flag(f->base, &r.progress, 1, 10000));
+    put_sync(f, "/t/w4/a", "1");
+    put_sync(f, "/t/w4/b", "2");
+    /* the other watch sees both; the freed one saw only the first */
+    assert_true(run_until_flag(f->base, &r.events, 2, 10000));
+    assert_int_equal(sf.events, 1);
+    store_watch_free(other);
+}
+
+/* --- failover, timeouts, auth ------------------------------------------------ */
+
+static void test_failover_to_next_endpoint(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    char *eps = xasprintf("http://127.0.0.1:%d,%s", cr_etcd_free_port(), cr_etcd_endpoints(g_etcd));
+    store *s = new_store(f, eps, 3000);
+
+    assert_int_equal(store_put(s, "/t/fo/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_string_equal(store_endpoint(s), cr_etcd_endpoint(g_etcd, 0));
+    waiter_reset(&w);
+    assert_int_equal(store_status(s, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    waiter_reset(&w);
+    store_free(s);
+    free(eps);
+}
+
+static void test_timeout_never_hangs(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    char *eps;
+    store *s;
+
+    /* a listener that never answers */
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 16), 0);
+    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    eps = xasprintf("http://127.0.0.1:%d", ntohs(sa.sin_port));
+    s = new_store(f, eps, 300);
+    assert_int_equal(store_put(s, "/t/to/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_int_equal(w.err.code, CR_ETIMEOUT);
+    waiter_reset(&w);
+    store_free(s);
+    close(ls);
+    free(eps);
+}
+
+static void test_cancel_drops_callbacks(void **state)
+{
+    fx *f = *state;
+    waiter w = {0}, other = {0};
+
+    assert_int_equal(store_put(f->s, "/t/cancel/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
+    assert_int_equal(store_list(f->s, "/t/", 0, waiter_cb, &w, NULL), 0);
+    store_txn *t = store_txn_new();
+    store_txn_put(t, STORE_THEN, "/t/cancel/b", "v", 1, NULL);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &w, NULL), 0);
+    assert_int_equal(store_get(f->s, "/t/cancel/a", 0, waiter_cb, &other, NULL), 0);
+    store_cancel(f->s, &w);
+    WAIT(f, &other);
+    assert_int_equal(w.done, 0);
+    waiter_reset(&other);
+}
+
+static void auth_setup_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    int *done = arg;
+
+    assert_null(err);
+    assert_int_equal(resp->status, 200);
+    (*done)++;
+}
+
+static void test_auth(void **state)
+{
+    fx *f = *state;
+    cr_etcd_opts o = {.members = 1};
+    cr_etcd *e = cr_etcd_start(&o);
+    store *admin, *s;
+    store_config cfg = {0};
+    waiter w = {0};
+    const char *setup[][2] = {
+        {"/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"rootpw\"}"},
+        {"/v3/auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}"},
+        {"/v3/auth/enable", "{}"},
+    };
+
+    assert_non_null(e);
+    admin = new_store(f, cr_etcd_endpoints(e), 3000);
+    /* the store has no admin API; post the setup through cr_http */
+    for (size_t i = 0; i < 3; i++) {
+        char *url = xasprintf("%s%s", cr_etcd_endpoint(e, 0), setup[i][0]);
+        int done = 0;
+        cr_http_opts ho = {.url = url, .body = setup[i][1], .body_len = strlen(setup[i][1]),
+                           .timeout_ms = 5000, .on_done = auth_setup_done, .arg = &done};
+        assert_non_null(cr_http_start(f->http, &ho, NULL));
+        assert_true(run_until_flag(f->base, &done, 1, 10000));
+        free(url);
+    }
+    /* without credentials: refused */
+    assert_int_equal(store_put(admin, "/t/auth/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_int_equal(w.err.code, CR_EINVAL); /* "user name is empty" */
+    waiter_reset(&w);
+    store_free(admin);
+
+    /* wrong password: a clear error */
+    cfg.endpoints = cr_etcd_endpoints(e);
+    cfg.username = "root";
+    cfg.password = "wrong";
+    s = store_new(f->base, f->http, &cfg, NULL);
+    assert_int_equal(store_get(s, "/t/auth/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_non_null(strstr(w.err.detail, "authentication failed"));
+    waiter_reset(&w);
+    store_free(s);
+
+    cfg.password = "rootpw";
+    s = store_new(f->base, f->http, &cfg, NULL);
+    wrec r = {0};
+    store_watch_opts wo = {.prefix = true};
+    store_watch *wt = store_watch_start(s, "/t/auth/", &wo, &rec_handlers, &r, NULL);
+    assert_int_equal(store_put(s, "/t/auth/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    waiter_reset(&w);
+    assert_int_equal(store_get(s, "/t/auth/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_string_equal(w.kvs[0].value, "v");
+    waiter_reset(&w);
+    assert_true(run_until_flag(f->base, &r.events, 1, 10000));
+    store_watch_free(wt);
+    store_free(s);
+    cr_etcd_free(e);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_list_pages_at_one_revision, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_txn_conflicts, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_batch_coalesces_and_isolates_conflicts, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_fenced_txn, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_watch_events_and_progress, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_watch_from_revision_and_compaction, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_watch_free_from_handler, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_failover_to_next_endpoint, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_timeout_never_hangs, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_cancel_drops_callbacks, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+    /* last: it kills and restarts the shared etcd */
+    cmocka_unit_test_setup_teardown(test_watch_resumes_after_etcd_restart, setup, teardown),
+};
+
+int main(void)
+{
+    const char *filter = getenv("TEST_FILTER");
+
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,464 @@
+/* The pure part of the etcd client: encoding, decoding, paging, batching. */
+#include "test/lib/cr_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+#include "store/codec.h"
+
+static void test_b64_roundtrip(void **state)
+{
+    const char *cases[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                              {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+                              {"foobar", "Zm9vYmFy"}};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *enc = store_b64_encode(cases[i][0], strlen(cases[i][0]));
+        char *dec = NULL;
+        size_t n = 99;
+
+        assert_string_equal(enc, cases[i][1]);
+        assert_int_equal(store_b64_decode(enc, strlen(enc), &dec, &n, NULL), 0);
+        assert_int_equal(n, strlen(cases[i][0]));
+        assert_string_equal(dec, cases[i][0]);
+        free(enc);
+        free(dec);
+    }
+    /* binary with NUL and high bytes */
+    {
+        const unsigned char bin[] = {0, 0xff, 0x10, 0x80, 0};
+        char *enc = store_b64_encode(bin, sizeof(bin)), *dec;
+        size_t n;
+
+        assert_int_equal(store_b64_decode(enc, strlen(enc), &dec, &n, NULL), 0);
+        assert_int_equal(n, sizeof(bin));
+        assert_memory_equal(dec, bin, sizeof(bin));
+        free(enc);
+        free(dec);
+    }
+}
+
+static void test_b64_rejects_garbage(void **state)
+{
+    char *out = (char *)0x1;
+    cr_err err;
+
+    assert_int_equal(store_b64_decode("Zm9v!", 5, &out, NULL, &err), -1);
+    assert_int_equal(err.code, CR_EPARSE);
+    assert_int_equal(store_b64_decode("Z", 1, &out, NULL, &err), -1);
+    assert_int_equal(store_b64_decode("Zg=", 3, &out, NULL, &err), -1);
+    assert_ptr_equal(out, (char *)0x1); /* untouched on error */
+}
+
+static void test_prefix_end(void **state)
+{
+    size_t n;
+    char *e = store_prefix_end("/corral/", 8, &n);
+
+    assert_int_equal(n, 8);
+    assert_memory_equal(e, "/corral0", 8);
+    free(e);
+    e = store_prefix_end("a\xff\xff", 3, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0], 'b');
+    free(e);
+    e = store_prefix_end("\xff", 1, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0], '\0'); /* all keys */
+    free(e);
+}
+
+static void test_int64_fields(void **state)
+{
+    json_t *j = json_loads("{\"a\":\"42\",\"b\":7,\"c\":\"x\",\"d\":null,"
+                           "\"e\":\"18446744073709551615\",\"f\":\"-3\"}",
+                           0, NULL);
+    int64_t v;
+
+    assert_int_equal(store_json_int64(j, "a", &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(store_json_int64(j, "b", &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(store_json_int64(j, "c", &v), -1);
+    assert_int_equal(store_json_int64(j, "d", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(store_json_int64(j, "missing", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(store_json_int64(j, "e", &v), 0); /* a uint64 member id */
+    assert_int_equal((uint64_t)v, 18446744073709551615ULL);
+    assert_int_equal(store_json_int64(j, "f", &v), 0);
+    assert_int_equal(v, -3);
+    json_decref(j);
+}
+
+static void test_parse_range_answer(void **state)
+{
+    size_t len;
+    char *body = cr_test_fixture("store/fixtures/range.json", &len);
+    json_t *j = json_loadb(body, len, 0, NULL);
+    store_result r;
+
+    assert_non_null(j);
+    assert_int_equal(store_result_parse(j, false, &r, NULL), 0);
+    assert_int_equal(r.revision, 7);
+    assert_true(r.more);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(r.nkvs, 2);
+    assert_string_equal(r.kvs[0].key, "/corral/requests/a");
+    assert_string_equal(r.kvs[0].value, "{\"id\":\"a\"}");
+    assert_int_equal(r.kvs[0].create_revision, 2);
+    assert_int_equal(r.kvs[0].mod_revision, 5);
+    assert_int_equal(r.kvs[0].version, 3);
+    assert_int_equal(r.kvs[1].lease, 99);
+    assert_true(r.succeeded);
+    store_result_release(&r);
+    json_decref(j);
+    free(body);
+}
+
+static void test_parse_txn_answers(void **state)
+{
+    const char *ok = "{\"header\":{\"revision\":\"9\"},\"succeeded\":true,\"responses\":["
+                     "{\"response_put\":{\"header\":{\"revision\":\"9\"}}},"
+                     "{\"response_delete_range\":{\"header\":{},\"deleted\":\"2\"}}]}";
+    const char *failed_empty = "{\"header\":{\"revision\":\"9\"}}";
+    const char *failed_get = "{\"header\":{\"revision\":\"9\"},\"responses\":["
+                             "{\"response_range\":{\"header\":{\"revision\":\"9\"},\"kvs\":[{"
+                             "\"key\":\"eA==\",\"create_revision\":\"4\"}],\"count\":\"1\"}}]}";
+    json_t *j;
+    store_result r;
+
+    j = json_loads(ok, 0, NULL);
+    assert_int_equal(store_result_parse(j, true, &r, NULL), 0);
+    assert_true(r.succeeded);
+    assert_int_equal(r.nops, 2);
+    assert_int_equal(r.ops[1].deleted, 2);
+    assert_int_equal(r.ops[1].revision, 9); /* header without revision inherits */
+    store_result_release(&r);
+    json_decref(j);
+
+    /* "succeeded" is omitted when false */
+    j = json_loads(failed_empty, 0, NULL);
+    assert_int_equal(store_result_parse(j, true, &r, NULL), 0);
+    assert_false(r.succeeded);
+    assert_int_equal(r.nops, 0);
+    store_result_release(&r);
+    json_decref(j);
+
+    j = json_loads(failed_get, 0, NULL);
+    assert_int_equal(store_result_parse(j, true, &r, NULL), 0);
+    assert_false(r.succeeded);
+    assert_int_equal(r.nops, 1);
+    assert_int_equal(r.ops[0].nkvs, 1);
+    assert_string_equal(r.ops[0].kvs[0].key, "x");
+    assert_string_equal(r.ops[0].kvs[0].value, ""); /* absent value: empty */
+
+    /* the fence check reads that last get */
+    {
+        store_txn *t = store_txn_new();
+        store_txn_fence(t, "x", 4);
+        assert_false(store_txn_fence_lost(t, &r));
+        store_txn_fence(t, "x", 5);
+        assert_true(store_txn_fence_lost(t, &r));
+        store_txn_free(t);
+    }
+    store_result_release(&r);
+    json_decref(j);
+
+    /* a keepalive stream answer and a malformed number */
+    j = json_loads("{\"result\":{\"header\":{\"revision\":\"3\"},\"ID\":\"77\",\"TTL\":\"10\"}}", 0,
+                   NULL);
+    assert_int_equal(store_result_parse(j, false, &r, NULL), 0);
+    assert_int_equal(r.lease_id, 77);
+    assert_int_equal(r.ttl, 10);
+    store_result_release(&r);
+    json_decref(j);
+    j = json_loads("{\"header\":{\"revision\":\"x\"}}", 0, NULL);
+    assert_int_equal(store_result_parse(j, false, &r, NULL), -1);
+    json_decref(j);
+}
+
+static void test_errors_keep_etcd_code_and_message(void **state)
+{
+    const char *b = "{\"error\":\"etcdserver: requested lease not found\",\"message\":"
+                    "\"etcdserver: requested lease not found\",\"code\":5}";
+    const char *c = "{\"error\":\"etcdserver: mvcc: required revision has been compacted\","
+                    "\"message\":\"etcdserver: mvcc: required revision has been compacted\","
+                    "\"code\":11}";
+    const char *t = "{\"error\":\"etcdserver: too many operations in txn request\","
+                    "\"message\":\"etcdserver: too many operations in txn request\",\"code\":3}";
+    cr_err err;
+
+    assert_int_equal(store_etcd_error(404, b, strlen(b), &err), -1);
+    assert_int_equal(err.code, CR_ENOTFOUND);
+    assert_string_equal(err.detail, "etcd code 5: etcdserver: requested lease not found");
+    assert_int_equal(store_err_grpc_code(&err), 5);
+    assert_false(store_err_compacted(&err));
+
+    store_etcd_error(400, c, strlen(c), &err);
+    assert_true(store_err_compacted(&err));
+    store_etcd_error(400, t, strlen(t), &err);
+    assert_int_equal(err.code, CR_ETOOLARGE);
+
+    /* not JSON at all (a proxy page) */
+    store_etcd_error(502, "<html>bad gateway</html>", 24, &err);
+    assert_int_equal(err.code, CR_EETCD);
+    assert_non_null(strstr(err.detail, "502"));
+    assert_int_equal(store_err_grpc_code(&err), -1);
+}
+
+static void test_watch_messages(void **state)
+{
+    size_t len;
+    char *body = cr_test_fixture("store/fixtures/watch.ndjson", &len);
+    char *line, *save = NULL;
+    store_watch_msg m;
+    int64_t next = 0;
+    int n = 0;
+
+    for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+        assert_int_equal(store_watch_msg_parse(line, strlen(line), &m, NULL), 0);
+        switch (n) {
+        case 0: /* created, from now */
+            assert_true(m.created);
+            next = store_watch_resume_rev(next, true, &m);
+            assert_int_equal(next, 5);
+            break;
+        case 1: /* two puts in one txn, then a delete */
+            assert_int_equal(m.nevents, 3);
+            assert_int_equal(m.events[0].type, STORE_EV_PUT);
+            assert_string_equal(m.events[0].kv.value, "bar");
+            assert_string_equal(m.events[1].prev.value, "old");
+            assert_int_equal(m.events[2].type, STORE_EV_DELETE);
+            assert_null(m.events[2].kv.value);
+            next = store_watch_resume_rev(next, true, &m);
+            assert_int_equal(next, 7);
+            break;
+        case 2: /* progress notification */
+            assert_int_equal(m.nevents, 0);
+            next = store_watch_resume_rev(next, true, &m);
+            assert_int_equal(next, 13);
+            break;
+        case 3: /* compacted */
+            assert_true(m.canceled);
+            assert_int_equal(m.compact_revision, 4);
+            assert_int_equal(store_watch_resume_rev(next, true, &m), 13);
+            break;
+        case 4: /* a stream error */
+            assert_true(m.is_error);
+            assert_int_equal(m.err.code, CR_EUNAVAIL);
+            break;
+        }
+        store_watch_msg_release(&m);
+    }
+    assert_int_equal(n, 5);
+    free(body);
+    /* a created message never moves a watch that started at a revision */
+    {
+        store_watch_msg c = {.created = true, .revision = 100};
+        assert_int_equal(store_watch_resume_rev(20, false, &c), 20);
+    }
+    assert_int_equal(store_watch_msg_parse("{nope", 5, &m, NULL), -1);
+}
+
+static void test_paging_decision(void **state)
+{
+    char *next = NULL;
+    size_t n;
+
+    assert_false(store_page_next(false, "/a/k", &next, &n));
+    assert_false(store_page_next(true, NULL, &next, &n));
+    assert_true(store_page_next(true, "/a/k", &next, &n));
+    assert_int_equal(n, 5);
+    assert_memory_equal(next, "/a/k\0", 5);
+    free(next);
+}
+
+static void test_txn_encoding(void **state)
+{
+    store_txn *t = store_txn_new();
+    store_put_opts po = {.lease = 12, .prev_kv = true};
+    size_t len;
+    char *s;
+    json_t *j, *cmp, *els;
+
+    store_txn_if_mod(t, "k", STORE_EQ, 5);
+    store_txn_if_create(t, "n", STORE_EQ, 0);
+    store_txn_if_value(t, "v", STORE_NE, "x", 1);
+    store_txn_put(t, STORE_THEN, "k", "val", 3, &po);
+    store_txn_delete(t, STORE_THEN, "dir/", true);
+    store_txn_get(t, STORE_ELSE, "k", false);
+    store_txn_fence(t, "/corral/leader", 33);
+    assert_int_equal(store_txn_check(t, NULL), 0);
+    s = store_txn_encode(t, &len);
+    j = json_loads(s, 0, NULL);
+    cmp = json_object_get(j, "compare");
+    assert_int_equal(json_array_size(cmp), 4);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cmp, 0), "target")),
+                        "MOD");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(cmp, 0), "mod_revision")), "5");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cmp, 2), "result")),
+                        "NOT_EQUAL");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(cmp, 3), "create_revision")), "33");
+    {
+        json_t *put = json_object_get(json_array_get(json_object_get(j, "success"), 0),
+                                      "request_put");
+        json_t *del = json_object_get(json_array_get(json_object_get(j, "success"), 1),
+                                      "request_delete_range");
+        assert_string_equal(json_string_value(json_object_get(put, "value")), "dmFs");
+        assert_string_equal(json_string_value(json_object_get(put, "lease")), "12");
+        assert_true(json_is_true(json_object_get(put, "prev_kv")));
+        assert_string_equal(json_string_value(json_object_get(del, "range_end")), "ZGlyMA==");
+    }
+    els = json_object_get(j, "failure");
+    assert_int_equal(json_array_size(els), 2); /* the user's get + the fence get */
+    json_decref(j);
+    free(s);
+    store_txn_free(t);
+}
+
+static void test_txn_limits(void **state)
+{
+    store_txn *t = store_txn_new();
+    cr_err err;
+    char *big;
+
+    for (int i = 0; i < STORE_MAX_TXN_OPS; i++)
+        store_txn_put(t, STORE_THEN, "k", "v", 1, NULL);
+    assert_int_equal(store_txn_check(t, &err), 0);
+    store_txn_fence(t, "/l", 1); /* the fence's get does not count on the then side */
+    assert_int_equal(store_txn_check(t, &err), 0);
+    store_txn_put(t, STORE_THEN, "k", "v", 1, NULL);
+    assert_int_equal(store_txn_check(t, &err), -1);
+    assert_int_equal(err.code, CR_ETOOLARGE);
+    store_txn_free(t);
+
+    t = store_txn_new();
+    big = xcalloc(1, STORE_MAX_REQUEST_BYTES);
+    store_txn_put(t, STORE_THEN, "k", big, STORE_MAX_REQUEST_BYTES, NULL);
+    assert_int_equal(store_txn_check(t, &err), -1);
+    assert_int_equal(err.code, CR_ETOOLARGE);
+    free(big);
+    store_txn_free(t);
+
+    t = store_txn_new();
+    store_txn_put(t, STORE_THEN, "", "v", 1, NULL);
+    assert_int_equal(store_txn_check(t, &err), -1);
+    assert_int_equal(err.code, CR_EINVAL);
+    store_txn_free(t);
+}
+
+static void test_txn_merge_dedupes_compares(void **state)
+{
+    store_txn *a = store_txn_new(), *b = store_txn_new(), *m = store_txn_new();
+
+    store_txn_if_mod(a, "x", STORE_EQ, 1);
+    store_txn_put(a, STORE_THEN, "x", "1", 1, NULL);
+    store_txn_fence(a, "/l", 9);
+    store_txn_if_mod(b, "x", STORE_EQ, 1);
+    store_txn_put(b, STORE_THEN, "y", "2", 1, NULL);
+    store_txn_merge(m, a);
+    store_txn_merge(m, b);
+    assert_int_equal(m->ncmps, 1);
+    assert_int_equal(m->nthen, 2);
+    assert_string_equal(m->then[1].key, "y");
+    assert_string_equal(m->fence_key, "/l");
+    assert_int_equal(m->fence_rev, 9);
+    store_txn_free(a);
+    store_txn_free(b);
+    store_txn_free(m);
+}
+
+static void test_batch_plan(void **state)
+{
+    const char *ka[] = {"a"}, *kb[] = {"b"}, *kc[] = {"c"};
+    store_batch_item items[6] = {
+        {.nops = 1, .ncmps = 1, .bytes = 10, .keys = ka, .nkeys = 1},
+        {.nops = 1, .ncmps = 1, .bytes = 10, .keys = kb, .nkeys = 1},
+        {.nops = 1, .ncmps = 0, .bytes = 10, .keys = ka, .nkeys = 1}, /* same key: new group */
+        {.nops = 2, .ncmps = 0, .bytes = 10, .keys = kc, .nkeys = 1},
+        {.nops = 1, .ncmps = 0, .bytes = 10, .keys = kb, .nkeys = 1, .fence = 7}, /* fenced */
+        {.nops = 1, .ncmps = 0, .bytes = 10, .keys = kc, .nkeys = 1, .fence = 7},
+    };
+    size_t group[6];
+
+    assert_int_equal(store_batch_plan(items, 6, 128, 1000, group), 3);
+    assert_int_equal(group[0], 0);
+    assert_int_equal(group[1], 0);
+    assert_int_equal(group[2], 1);
+    assert_int_equal(group[3], 1);
+    assert_int_equal(group[4], 2);
+    assert_int_equal(group[5], 2);
+
+    /* op and byte limits */
+    assert_int_equal(store_batch_plan(items + 3, 1, 128, 1000, group), 1);
+    {
+        const char *keys[300][1];
+        char names[300][8];
+        store_batch_item many[300];
+        size_t g[300];
+
+        for (int i = 0; i < 300; i++) {
+            snprintf(names[i], sizeof(names[i]), "k%d", i);
+            keys[i][0] = names[i];
+            many[i] = (store_batch_item){.nops = 1, .ncmps = 1, .bytes = 100, .keys = keys[i],
+                                         .nkeys = 1};
+        }
+        assert_int_equal(store_batch_plan(many, 300, 127, 1u << 20, g), 3);
+        assert_int_equal(g[126], 0);
+        assert_int_equal(g[127], 1);
+        assert_int_equal(store_batch_plan(many, 300, 127, 1000, g), 30); /* 10 per 1000 B */
+    }
+    /* one item too large alone still gets a group */
+    {
+        store_batch_item huge = {.nops = 500, .bytes = 10, .keys = ka, .nkeys = 1};
+        assert_int_equal(store_batch_plan(&huge, 1, 128, 1000, group), 1);
+    }
+    assert_int_equal(store_batch_plan(NULL, 0, 128, 1000, group), 0);
+}
+
+static void test_range_and_put_bodies(void **state)
+{
+    char *s = store_range_encode("/a/", 3, "/a0", 3, 17, 1000);
+    json_t *j = json_loads(s, 0, NULL);
+
+    assert_string_equal(json_string_value(json_object_get(j, "key")), "L2Ev");
+    assert_string_equal(json_string_value(json_object_get(j, "revision")), "17");
+    assert_string_equal(json_string_value(json_object_get(j, "limit")), "1000");
+    json_decref(j);
+    free(s);
+    s = store_range_encode("/a", 2, NULL, 0, 0, 0);
+    j = json_loads(s, 0, NULL);
+    assert_null(json_object_get(j, "revision"));
+    assert_null(json_object_get(j, "range_end"));
+    json_decref(j);
+    free(s);
+    s = store_delete_encode("/a/", true, true);
+    j = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "range_end")), "L2Ew");
+    assert_true(json_is_true(json_object_get(j, "prev_kv")));
+    json_decref(j);
+    free(s);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_b64_roundtrip),
+    cmocka_unit_test(test_b64_rejects_garbage),
+    cmocka_unit_test(test_prefix_end),
+    cmocka_unit_test(test_int64_fields),
+    cmocka_unit_test(test_parse_range_answer),
+    cmocka_unit_test(test_parse_txn_answers),
+    cmocka_unit_test(test_errors_keep_etcd_code_and_message),
+    cmocka_unit_test(test_watch_messages),
+    cmocka_unit_test(test_paging_decision),
+    cmocka_unit_test(test_txn_encoding),
+    cmocka_unit_test(test_txn_limits),
+    cmocka_unit_test(test_txn_merge_dedupes_compares),
+    cmocka_unit_test(test_batch_plan),
+    cmocka_unit_test(test_range_and_put_bodies),
+};
+
+CR_TEST_MAIN(tests)

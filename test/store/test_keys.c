@@ -1,0 +1,105 @@
+/* The key layout: every kind builds, parses back, and bad keys are refused. */
+#include "test/lib/cr_test.h"
+
+#include <string.h>
+
+#include "store/keys.h"
+
+static void check(char *key, const char *want, store_key_kind kind, const char *id1,
+                  const char *id2)
+{
+    store_key_parts p;
+
+    assert_string_equal(key, want);
+    assert_int_equal(store_key_parse("/corral", key, &p), 0);
+    assert_int_equal(p.kind, kind);
+    if (id1)
+        assert_string_equal(p.id1, id1);
+    else
+        assert_null(p.id1);
+    if (id2)
+        assert_string_equal(p.id2, id2);
+    else
+        assert_null(p.id2);
+    store_key_parts_release(&p);
+    free(key);
+}
+
+static void test_every_kind_roundtrips(void **state)
+{
+    const char *P = "/corral";
+
+    check(store_key_request(P, "web"), "/corral/requests/web", STORE_KEY_REQUEST, "web", NULL);
+    check(store_key_deploy(P, "web", "v1"), "/corral/deploys/web/v1", STORE_KEY_DEPLOY, "web",
+          "v1");
+    check(store_key_request_status(P, "web"), "/corral/status/requests/web",
+          STORE_KEY_REQUEST_STATUS, "web", NULL);
+    check(store_key_deploy_status(P, "web", "v1"), "/corral/status/deploys/web/v1",
+          STORE_KEY_DEPLOY_STATUS, "web", "v1");
+    check(store_key_job_status(P, "job"), "/corral/status/jobs/job", STORE_KEY_JOB_STATUS,
+          "job", NULL);
+    check(store_key_run_status(P, "job", "r1"), "/corral/status/runs/job/r1",
+          STORE_KEY_RUN_STATUS, "job", "r1");
+    check(store_key_task(P, "web", "web-v1-1-1-h-r"), "/corral/tasks/web/web-v1-1-1-h-r",
+          STORE_KEY_TASK, "web", "web-v1-1-1-h-r");
+    check(store_key_pending(P, "web", "p"), "/corral/pending/web/p", STORE_KEY_PENDING, "web",
+          "p");
+    check(store_key_cleanup(P, "t1"), "/corral/cleanups/t1", STORE_KEY_CLEANUP, "t1", NULL);
+    check(store_key_run(P, "job", "r1"), "/corral/runs/job/r1", STORE_KEY_RUN, "job", "r1");
+    check(store_key_history_task(P, "web", "t1"), "/corral/history/tasks/web/t1",
+          STORE_KEY_HISTORY_TASK, "web", "t1");
+    check(store_key_history_deploy(P, "web", "v1"), "/corral/history/deploys/web/v1",
+          STORE_KEY_HISTORY_DEPLOY, "web", "v1");
+    check(store_key_history_request(P, "web", 42),
+          "/corral/history/requests/web/00000000000000000042", STORE_KEY_HISTORY_REQUEST, "web",
+          "00000000000000000042");
+    check(store_key_agent(P, "a1"), "/corral/agents/a1", STORE_KEY_AGENT, "a1", NULL);
+    check(store_key_rack(P, "r1"), "/corral/racks/r1", STORE_KEY_RACK, "r1", NULL);
+    check(store_key_framework(P), "/corral/framework", STORE_KEY_FRAMEWORK, NULL, NULL);
+    check(store_key_leader(P), "/corral/leader", STORE_KEY_LEADER, NULL, NULL);
+}
+
+static void test_prefixes(void **state)
+{
+    char *p = store_key_kind_prefix("/x", STORE_KEY_DEPLOY, NULL);
+    assert_string_equal(p, "/x/deploys/");
+    free(p);
+    p = store_key_kind_prefix("/x", STORE_KEY_DEPLOY, "web");
+    assert_string_equal(p, "/x/deploys/web/");
+    free(p);
+    p = store_key_kind_prefix("/x", STORE_KEY_REQUEST, "web"); /* one-level: whole kind */
+    assert_string_equal(p, "/x/requests/");
+    free(p);
+    p = store_key_kind_prefix("/x", STORE_KEY_LEADER, NULL);
+    assert_string_equal(p, "/x/leader");
+    free(p);
+}
+
+static void test_bad_keys_and_ids(void **state)
+{
+    store_key_parts p;
+    const char *bad[] = {"/other/requests/web", "/corral/requests", "/corral/requests/",
+                         "/corral/requests/a/b", "/corral/deploys/web", "/corral/deploys/web/",
+                         "/corral/nope/x", "/corral/leader/x", "/corralx/requests/a",
+                         "/corral/requests/.."};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (store_key_parse("/corral", bad[i], &p) != -1)
+            fail_msg("parsed a bad key: %s", bad[i]);
+        assert_int_equal(p.kind, STORE_KEY_UNKNOWN);
+    }
+    assert_true(store_key_id_valid("web-v1_2.3:x"));
+    assert_false(store_key_id_valid(""));
+    assert_false(store_key_id_valid(NULL));
+    assert_false(store_key_id_valid("a/b"));
+    assert_false(store_key_id_valid("a b"));
+    assert_false(store_key_id_valid(".."));
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_every_kind_roundtrips),
+    cmocka_unit_test(test_prefixes),
+    cmocka_unit_test(test_bad_keys_and_ids),
+};
+
+CR_TEST_MAIN(tests)
