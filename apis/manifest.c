@@ -227,8 +227,9 @@ static void load_envelope(docctx *c, const json_t *root)
         prob(c, "options", is_req ? "only allowed for kind Deploy" : "must be an object");
         return;
     }
-    if (c->probs->n != before)
-        return;
+    /* Envelope problems do not stop the spec from being checked too, but
+     * the object is then not added. */
+    bool env_ok = c->probs->n == before;
     if (is_req) {
         json_t *copy = json_copy(spec);
         json_t *id = json_object_get(spec, "id");
@@ -241,8 +242,10 @@ static void load_envelope(docctx *c, const json_t *root)
             if (!id)
                 json_object_set_new(copy, "id", json_string(name));
             api_request *r = decode_request(c, copy, "spec");
-            if (r)
+            if (r && env_ok)
                 add_obj(c, API_OBJ_REQUEST, "spec")->request = r;
+            else
+                api_request_free(r);
         }
         json_decref(copy);
         return;
@@ -250,12 +253,14 @@ static void load_envelope(docctx *c, const json_t *root)
     api_manifest_obj tmp = {0};
     if (opts)
         check_keys(c, opts, "options", opt_keys);
-    if ((!opts || deploy_options(c, opts, "options", &tmp)) && c->probs->n == before) {
-        bool derived;
-        api_deploy *d = decode_deploy(c, spec, "spec", name, &derived);
-        if (d)
-            add_deploy(c, d, derived, "spec", &tmp);
-    }
+    if (opts && !deploy_options(c, opts, "options", &tmp))
+        env_ok = false;
+    bool derived;
+    api_deploy *d = decode_deploy(c, spec, "spec", name, &derived);
+    if (d && env_ok && c->probs->n == before)
+        add_deploy(c, d, derived, "spec", &tmp);
+    else
+        api_deploy_free(d);
     free(tmp.message);
     api_request_free(tmp.updatedRequest);
 }
@@ -608,7 +613,7 @@ static void load_root(docctx *c, json_t *root)
     } else if (json_object_get(root, "procfile")) {
         c->m->procfiles++;
         json_t *cfg = json_deep_copy(root);
-        if (c->m->overlay)
+        if (json_is_object(c->m->overlay))
             api_json_merge(cfg, c->m->overlay);
         bool ok = true;
         for (size_t i = 0; i < c->o->nsets; i++)
@@ -623,13 +628,13 @@ static void load_root(docctx *c, json_t *root)
         size_t before = c->probs->n;
         api_manifest_obj tmp = {0};
         check_keys(c, root, "", keys);
-        if (deploy_options(c, root, "", &tmp) && c->probs->n == before) {
-            bool derived;
-            api_deploy *d =
-                decode_deploy(c, json_object_get(root, "deploy"), "deploy", NULL, &derived);
-            if (d)
-                add_deploy(c, d, derived, "deploy", &tmp);
-        }
+        deploy_options(c, root, "", &tmp);
+        bool derived;
+        api_deploy *d = decode_deploy(c, json_object_get(root, "deploy"), "deploy", NULL, &derived);
+        if (d && c->probs->n == before)
+            add_deploy(c, d, derived, "deploy", &tmp);
+        else
+            api_deploy_free(d);
         free(tmp.message);
         api_request_free(tmp.updatedRequest);
     } else if (json_object_get(root, "requestId")) {
@@ -711,12 +716,15 @@ int api_manifest_load_buffer(api_manifest *m, const char *buf, size_t len, const
 
 static int load_overlay(api_manifest *m, const api_manifest_opts *o, api_problems *probs)
 {
-    if (!o->overlay || m->overlay)
+    if (!o->overlay)
         return 0;
+    if (m->overlay) /* loaded already; json null marks a failed load */
+        return json_is_null(m->overlay) ? -1 : 0;
     FILE *f = fopen(o->overlay, "rb");
     if (!f) {
         api_problems_add_at(probs, o->overlay, 0, 0, "", "cannot open overlay: %s",
                             strerror(errno));
+        m->overlay = json_null();
         return -1;
     }
     cr_buf b = CR_BUF_INIT;
@@ -733,8 +741,7 @@ static int load_overlay(api_manifest *m, const api_manifest_opts *o, api_problem
         api_problems_add_at(probs, o->overlay, 1, 1, "", "an overlay must be one YAML map");
         rc = -1;
     }
-    if (rc == 0)
-        m->overlay = json_incref(docs[0].root);
+    m->overlay = rc == 0 ? json_incref(docs[0].root) : json_null();
     api_docs_free(docs, nd);
     return rc;
 }

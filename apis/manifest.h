@@ -56,7 +56,7 @@ typedef struct api_manifest {
     api_manifest_obj *v;
     size_t nsrcmaps;
     api_srcmap **srcmaps; /* owned */
-    json_t *overlay;      /* parsed overlay for procfile configs, or NULL */
+    json_t *overlay;      /* parsed overlay (json null: failed to load), or NULL */
     size_t procfiles;     /* procfile documents seen */
 } api_manifest;
 

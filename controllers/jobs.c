@@ -308,6 +308,12 @@ char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *r
 
 /* ---- plan context ---------------------------------------------------------- */
 
+/* Per-pass bounds, so that one pass's guarded writes fit in one etcd txn
+ * (STORE_MAX_TXN_OPS): an archive is 3 ops, a launch 1, plus statuses. The
+ * rest waits for the next pass, which comes at once. */
+#define MAX_ENDED_PER_PASS 16
+#define MAX_LAUNCHES_PER_PASS 16
+
 typedef struct jctx {
     const ctl_jobs_in *in;
     ctl_jobs_plan_out *out;
@@ -318,6 +324,8 @@ typedef struct jctx {
     int live;        /* live tasks, counting launches of this pass */
     int pending;     /* pending documents, counting launches of this pass */
     int killing;     /* live tasks with a kill intent (old or new) */
+    int launches;    /* launches planned in this pass */
+    int ended;       /* ended tasks handled in this pass */
     bool *inst_used; /* instance numbers taken by live tasks (ON_DEMAND) */
     int inst_cap;
 } jctx;
@@ -377,6 +385,7 @@ static ctl_jobs_action *launch(jctx *c, const char *deploy_id, int instance, con
     a->a.pending_type = type;
     a->a.run_at = run_at;
     a->created_at = created_at;
+    c->launches++;
     c->out->job.tasksLaunched++;
     c->live++;
     c->pending++;
@@ -745,6 +754,10 @@ static void plan_runs(jctx *c)
             set_str(&ro->status.message, "waiting for a deploy");
             continue;
         }
+        if (c->launches >= MAX_LAUNCHES_PER_PASS) {
+            requeue_at(c, c->now + 1);
+            continue;
+        }
         if (c->inst_used) /* lowest free instance number */
             for (inst = 1; inst < c->inst_cap && c->inst_used[inst]; inst++)
                 ;
@@ -784,6 +797,10 @@ static void plan_run_once(jctx *c)
         if (!has_task) {
             if (c->r->paused)
                 continue;
+            if (c->launches >= MAX_LAUNCHES_PER_PASS) {
+                requeue_at(c, c->now + 1);
+                continue;
+            }
             launch(c, d->id, 1, "NEW_DEPLOY", c->now, c->now);
         }
         deploy_finish(c, o, API_DSTATE_SUCCEEDED, "launched its one task");
@@ -850,7 +867,7 @@ static bool json_same(json_t *a, json_t *b)
 
 void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
 {
-    jctx c = {in, out, in->request, NULL, in->now, 0, 0, 0, 0, NULL, 0};
+    jctx c = {.in = in, .out = out, .r = in->request, .now = in->now};
     ctl_jobs_plan_out *p = out;
     const ctl_jobs_request *r = in->request;
 
@@ -886,9 +903,15 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
     for (size_t i = 0; i < in->n_tasks; i++)
         if (in->tasks[i].pending || !api_task_state_terminal(in->tasks[i].state))
             task_live(&c, &in->tasks[i]);
-    for (size_t i = 0; i < in->n_tasks; i++)
-        if (!in->tasks[i].pending && api_task_state_terminal(in->tasks[i].state))
-            task_ended(&c, &in->tasks[i]);
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        if (in->tasks[i].pending || !api_task_state_terminal(in->tasks[i].state))
+            continue;
+        if (c.ended++ >= MAX_ENDED_PER_PASS) {
+            requeue_at(&c, c.now + 1); /* the others next pass */
+            break;
+        }
+        task_ended(&c, &in->tasks[i]);
+    }
     if (r && !r->invalid) {
         if (r->type == API_SCHEDULED && r->schedule)
             plan_scheduled(&c);

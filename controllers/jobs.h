@@ -346,13 +346,16 @@ void ctl_jobs_pending_view(const api_pending_task *p, ctl_jobs_task *out);
 void ctl_jobs_task_view(const api_task *t, const api_cleanup *cleanup, ctl_jobs_task *out);
 
 /* Appends to *ops the etcd operations of plan p (see ctl_plan_ops for the
- * action mapping; LAUNCH documents come from ctl_jobs_pending_task). Every
- * operation goes into ONE group, together with the job status write, which
- * compares the job status key's mod_revision with job_mod_revision (the one
- * the plan read; 0 = it must not exist yet): a plan made from a stale view
- * commits nothing, so a fire is launched exactly once. Changed request,
- * deploy and run statuses are plain PUTs in that group. Returns -1 with err
- * set (nothing appended) if an id does not parse. */
+ * action mapping; LAUNCH documents come from ctl_jobs_pending_task). The
+ * launches, the archives and the changed job and run statuses go into ONE
+ * group (one txn), in which the job status write compares the job status
+ * key's mod_revision with job_mod_revision (the one the plan read; 0 = it
+ * must not exist yet): a plan made from a stale view commits nothing of
+ * it, so a fire is launched exactly once and an outcome recorded once. The
+ * plan bounds a pass (16 launches, 16 ended tasks) so that group stays
+ * below STORE_MAX_TXN_OPS. Kills, unpends and the request and deploy
+ * statuses, idempotent on their own, follow in groups of one. Returns -1
+ * with err set (nothing appended) if an id does not parse. */
 int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs_plan_out *p,
                       const ctl_doc_lookup *look, int64_t job_mod_revision, int64_t now,
                       ctl_ops *ops, cr_err *err);

@@ -252,9 +252,12 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
                       const ctl_doc_lookup *look, int64_t job_mod_revision, int64_t now,
                       ctl_ops *ops, cr_err *err)
 {
-    ctl_ops out = {0};
+    ctl_ops out = {0}, later = {0};
     size_t group = ops->n ? ops->v[ops->n - 1].group + 1 : 0;
 
+    /* `out` is the guarded group (launches, archives and the statuses that
+     * record them); kills, unpends, deploy and request statuses are
+     * idempotent on their own and go in `later`, one group each. */
     for (size_t i = 0; i < p->n_actions; i++) {
         const ctl_jobs_action *a = &p->actions[i];
         switch (a->a.type) {
@@ -277,13 +280,14 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
             c->message = xstrdup(a->a.message);
             c->user = xstrdup("corral");
             c->timestamp = now;
-            add_op(&out, CTL_OP_CREATE, api_cleanup_key(prefix, a->a.task_id),
+            add_op(&later, CTL_OP_CREATE, api_cleanup_key(prefix, a->a.task_id),
                    dump(api_cleanup_to_json(c)), 0);
             api_cleanup_free(c);
             break;
         }
         case CTL_ACT_UNPEND:
-            add_op(&out, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->a.task_id), NULL, 0);
+            add_op(&later, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->a.task_id), NULL,
+                   0);
             break;
         case CTL_ACT_ARCHIVE: {
             int64_t rev = 0;
@@ -311,22 +315,30 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
                    dump(ctl_jobs_run_status_to_json(&p->runs[i].status)), 0);
     for (size_t i = 0; i < p->n_deploys; i++)
         if (p->deploys[i].changed)
-            add_op(&out, CTL_OP_PUT,
+            add_op(&later, CTL_OP_PUT,
                    api_deploy_status_key(prefix, request_id, p->deploys[i].status.deployId),
                    dump(api_deploy_status_to_json(&p->deploys[i].status)), 0);
     if (p->status_changed)
-        add_op(&out, CTL_OP_PUT, api_request_status_key(prefix, request_id),
+        add_op(&later, CTL_OP_PUT, api_request_status_key(prefix, request_id),
                dump(api_request_status_to_json(&p->status)), 0);
 
     for (size_t i = 0; i < out.n; i++) /* one txn: all or nothing */
         out.v[i].group = group;
-    ops->v = xrealloc(ops->v, (ops->n + out.n + 1) * sizeof(*ops->v));
+    if (out.n)
+        group++;
+    for (size_t i = 0; i < later.n; i++)
+        later.v[i].group = group++;
+    ops->v = xrealloc(ops->v, (ops->n + out.n + later.n + 1) * sizeof(*ops->v));
     memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
     ops->n += out.n;
+    memcpy(ops->v + ops->n, later.v, later.n * sizeof(*later.v));
+    ops->n += later.n;
     free(out.v);
+    free(later.v);
     return 0;
 fail:
     cr_err_prefix(err, "request '%s'", request_id);
     ctl_ops_release(&out);
+    ctl_ops_release(&later);
     return -1;
 }

@@ -59,7 +59,7 @@ class FakeBackend:
         ports_list = [harness.free_port() for _ in range(ports)]
         agent.launch(taskinfo(task_id, executor_data, env=env, ports=ports_list, kill_ms=kill_ms))
         t = Task(tc, agent, task_id, sandbox, proc)
-        t.agent_obj = agent
+        tc.addCleanup(lambda: exe_cases.kill_task_group(agent.update("TASK_RUNNING"), task_id))
         return t
 
 

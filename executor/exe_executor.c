@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -994,7 +995,7 @@ static void start_task(exe_executor *e)
     int po[2] = {-1, -1}, pe[2] = {-1, -1};
     cr_err err;
     char msg[128];
-    pid_t pid;
+    pid_t pid, parent;
     exe_sm_event ev = {.type = EXE_EV_STARTED, .grace_ms = -1};
 
     exe_env_free(env, nenv);
@@ -1014,6 +1015,7 @@ static void start_task(exe_executor *e)
         cr_error(&err, CR_EIO, "pipe: %s", strerror(errno));
         goto fail;
     }
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         cr_error(&err, CR_EIO, "fork: %s", strerror(errno));
@@ -1023,6 +1025,11 @@ static void start_task(exe_executor *e)
         sigset_t none;
         int devnull = open("/dev/null", O_RDONLY);
         setpgid(0, 0);
+        /* If the executor is killed outright, do not leave the task behind
+         * (the agent's containerizer would; mesoslite and tests have none). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGCHLD, SIG_DFL);
@@ -1293,7 +1300,11 @@ exe_executor *exe_executor_new(struct event_base *base, const exe_config *cfg, c
 
 void exe_executor_shutdown(exe_executor *e)
 {
-    exe_sm_event ev = {.type = EXE_EV_SHUTDOWN, .grace_ms = e->cfg->shutdown_grace_ms};
+    /* Leave a second of the agent's grace for cleanup and the last update. */
+    exe_sm_event ev = {.type = EXE_EV_SHUTDOWN, .grace_ms = e->cfg->shutdown_grace_ms - 1000};
+
+    if (ev.grace_ms < 0)
+        ev.grace_ms = 0;
 
     cr_info(e->log, "asked to stop: shutting down");
     feed(e, &ev);

@@ -245,7 +245,7 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
         argv[0] = (char *)value;
     } else {
         for (i = 0; i < n; i++)
-            argv[i] = (char *)(json_string_value(json_array_get(args, i)) ?: "");
+            argv[i] = (char *)(nz(json_string_value(json_array_get(args, i)), ""));
     }
     pid = fork();
     if (pid == 0) {
@@ -360,9 +360,10 @@ static void sim_timer_cb(evutil_socket_t fd, short what, void *arg)
     const char *code = NULL;
     size_t i;
     json_t *var;
-    json_array_foreach(json_object_get(json_object_get(json_object_get(t->info, "command"), "environment"), "variables"), i, var)
-        if (strcmp(json_string_value(json_object_get(var, "name")) ?: "", "ML_SIM_EXIT_CODE") == 0)
+    json_array_foreach(json_object_get(json_object_get(json_object_get(t->info, "command"), "environment"), "variables"), i, var) {
+        if (strcmp(nz(json_string_value(json_object_get(var, "name")), ""), "ML_SIM_EXIT_CODE") == 0)
             code = json_string_value(json_object_get(var, "value"));
+    }
     sim_finish(t, code ? atoi(code) : 0);
 }
 
@@ -378,8 +379,8 @@ static void sim_launch(ml_task *t)
     ml_task_update(t, "TASK_STARTING", "SOURCE_EXECUTOR", NULL, NULL);
     ml_task_update(t, "TASK_RUNNING", "SOURCE_EXECUTOR", NULL, NULL);
     json_array_foreach(json_object_get(json_object_get(cmd, "environment"), "variables"), i, var) {
-        if (strcmp(json_string_value(json_object_get(var, "name")) ?: "", "ML_SIM_RUN_SECONDS") == 0) {
-            double s = strtod(json_string_value(json_object_get(var, "value")) ?: "0", NULL);
+        if (strcmp(nz(json_string_value(json_object_get(var, "name")), ""), "ML_SIM_RUN_SECONDS") == 0) {
+            double s = strtod(nz(json_string_value(json_object_get(var, "value")), "0"), NULL);
             struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
             t->sim_timer = evtimer_new(app->base, sim_timer_cb, t);
             evtimer_add(t->sim_timer, &tv);
@@ -1097,7 +1098,7 @@ static json_t *agent_state(ml_agent *a)
         void *tv;
         if (!fw) {
             fw = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "id", e->fw->id, "name",
-                           json_string_value(json_object_get(e->fw->info, "name")) ?: "", "role",
+                           nz(json_string_value(json_object_get(e->fw->info, "name")), ""), "role",
                            e->fw->role, "executors", "completed_executors");
             json_object_set_new(fws, e->fw->id, fw);
         }
@@ -1118,8 +1119,9 @@ static json_t *agent_state(ml_agent *a)
     }
     {
         const char *k;
-        json_object_foreach(fws, k, v)
+        json_object_foreach(fws, k, v) {
             json_array_append((json_t *)frameworks, (json_t *)v);
+        }
     }
     json_decref(fws);
     json_array_foreach(a->attributes, i, at) {

@@ -92,6 +92,9 @@ ml_stream *ml_stream_open(ml_app *app, struct evhttp_request *req, const char *s
         evhttp_add_header(h, "Mesos-Stream-Id", stream_id);
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_send_reply_start(req, 200, "OK");
+    /* A subscriber may stay silent forever; evhttp's default 50 s idle
+     * timeout would cut the stream. */
+    evhttp_connection_set_timeout(s->conn, 365 * 86400);
     evhttp_connection_set_closecb(s->conn, stream_closecb, s);
     return s;
 }

@@ -18,6 +18,12 @@
 
 #define ML_VERSION "1.12.0"
 
+/* s, or dflt when s is NULL. */
+static inline const char *nz(const char *s, const char *dflt)
+{
+    return s ? s : dflt;
+}
+
 typedef struct ml_fw ml_fw;
 typedef struct ml_agent ml_agent;
 typedef struct ml_task ml_task;

@@ -1048,8 +1048,9 @@ static void handle_accept(ml_fw *fw, json_t *body, bool decline)
                 size_t j;
                 json_t *ti;
                 if (type && strcmp(type, "LAUNCH") == 0) {
-                    json_array_foreach(json_object_get(json_object_get(op, "launch"), "task_infos"), j, ti)
+                    json_array_foreach(json_object_get(json_object_get(op, "launch"), "task_infos"), j, ti) {
                         launch_task(fw, agent, ti, &avail);
+                    }
                 } else if (type && strcmp(type, "LAUNCH_GROUP") == 0) {
                     json_array_foreach(json_object_get(json_object_get(json_object_get(op, "launch_group"), "task_group"), "tasks"), j, ti) {
                         const char *tid = ml_id_get(ti, "task_id");
@@ -1355,22 +1356,23 @@ static json_t *fw_state_json(ml_fw *fw)
                                                     "resources", ml_res_to_summary(&o->res)));
         }
     }
-    json_array_foreach(json_object_get(fw->info, "capabilities"), i, c)
+    json_array_foreach(json_object_get(fw->info, "capabilities"), i, c) {
         if (json_is_string(json_object_get(c, "type")))
             json_array_append(caps, json_object_get(c, "type"));
+    }
     {
         ml_res all = ML_RES_INIT;
         ml_res_copy(&all, &used);
         ml_res_add(&all, &offered);
         json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:b, s:b, s:s, s:f, s:b, s:f, s:f, s:o, s:[s], s:o, s:o, s:O, s:o, s:o, s:{}}",
-                              "id", fw->id, "name", json_string_value(json_object_get(fw->info, "name")) ?: "",
+                              "id", fw->id, "name", nz(json_string_value(json_object_get(fw->info, "name")), ""),
                               "used_resources", ml_res_to_summary(&used), "offered_resources",
                               ml_res_to_summary(&offered), "capabilities", caps, "hostname",
-                              json_string_value(json_object_get(fw->info, "hostname")) ?: "",
-                              "webui_url", json_string_value(json_object_get(fw->info, "webui_url")) ?: "",
+                              nz(json_string_value(json_object_get(fw->info, "hostname")), ""),
+                              "webui_url", nz(json_string_value(json_object_get(fw->info, "webui_url")), ""),
                               "active", fw->stream != NULL && !fw->removed, "connected", fw->stream != NULL,
                               "recovered", fw->recovered, "user",
-                              json_string_value(json_object_get(fw->info, "user")) ?: "",
+                              nz(json_string_value(json_object_get(fw->info, "user")), ""),
                               "failover_timeout", fw->failover_timeout, "checkpoint", fw->checkpoint,
                               "registered_time", fw->registered_time, "unregistered_time",
                               fw->unregistered_time, "resources", ml_res_to_summary(&all), "roles",
@@ -1562,7 +1564,7 @@ static void handle_operator(ml_app *app, struct evhttp_request *req)
                         "start_time", app->start_time, "elected_time", app->elected_time);
     } else if (strcmp(type, "TEARDOWN") == 0) {
         ml_fw *fw = ml_map_get(app->frameworks,
-                               ml_id_get(json_object_get(call, "teardown"), "framework_id") ?: "");
+                               nz(ml_id_get(json_object_get(call, "teardown"), "framework_id"), ""));
         if (!fw || fw->removed) {
             ml_reply_text(req, 400, "Framework cannot be found");
         } else {

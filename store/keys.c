@@ -29,6 +29,10 @@ static const struct {
     [STORE_KEY_RACK] = {"racks", 1},
     [STORE_KEY_FRAMEWORK] = {"framework", 0},
     [STORE_KEY_LEADER] = {"leader", 0},
+    [STORE_KEY_INTENT_REQUEST] = {"intents/requests", 2},
+    [STORE_KEY_INTENT_DEPLOY] = {"intents/deploys", 3},
+    [STORE_KEY_INTENT_AGENT] = {"intents/agents", 1},
+    [STORE_KEY_INTENT_RACK] = {"intents/racks", 1},
 };
 
 bool store_key_id_valid(const char *id)
@@ -124,10 +128,32 @@ char *store_key_history_deploy(const char *prefix, const char *request_id,
     return key2(prefix, STORE_KEY_HISTORY_DEPLOY, request_id, deploy_id);
 }
 
-char *store_key_history_request(const char *prefix, const char *request_id, long long seq)
+char *store_key_history_request(const char *prefix, const char *request_id,
+                                const char *event_id)
 {
-    return xasprintf("%s/%s/%s/%020lld", prefix, kinds[STORE_KEY_HISTORY_REQUEST].name,
-                     request_id, seq < 0 ? 0 : seq);
+    return key2(prefix, STORE_KEY_HISTORY_REQUEST, request_id, event_id);
+}
+
+char *store_key_intent_request(const char *prefix, const char *request_id, const char *kind)
+{
+    return key2(prefix, STORE_KEY_INTENT_REQUEST, request_id, kind);
+}
+
+char *store_key_intent_deploy(const char *prefix, const char *request_id, const char *deploy_id,
+                              const char *kind)
+{
+    return xasprintf("%s/%s/%s/%s/%s", prefix, kinds[STORE_KEY_INTENT_DEPLOY].name, request_id,
+                     deploy_id, kind);
+}
+
+char *store_key_intent_agent(const char *prefix, const char *agent_id)
+{
+    return key1(prefix, STORE_KEY_INTENT_AGENT, agent_id);
+}
+
+char *store_key_intent_rack(const char *prefix, const char *rack_id)
+{
+    return key1(prefix, STORE_KEY_INTENT_RACK, rack_id);
 }
 
 char *store_key_agent(const char *prefix, const char *agent_id)
@@ -156,7 +182,7 @@ char *store_key_kind_prefix(const char *prefix, store_key_kind kind, const char 
         return xasprintf("%s/", prefix);
     if (kinds[kind].nids == 0)
         return xasprintf("%s/%s", prefix, kinds[kind].name);
-    if (request_id && kinds[kind].nids == 2)
+    if (request_id && kinds[kind].nids >= 2)
         return xasprintf("%s/%s/%s/", prefix, kinds[kind].name, request_id);
     return xasprintf("%s/%s/", prefix, kinds[kind].name);
 }
@@ -202,20 +228,20 @@ int store_key_parse(const char *prefix, const char *key, store_key_parts *out)
         return -1;
     out->buf = xstrdup(rest + 1);
     {
-        char *slash = strchr(out->buf, '/');
-        if (kinds[best].nids == 1) {
-            if (slash || !store_key_id_valid(out->buf))
+        const char **ids[3] = {&out->id1, &out->id2, &out->id3};
+        char *p = out->buf;
+
+        for (int i = 0; i < kinds[best].nids; i++) {
+            char *slash = strchr(p, '/');
+
+            if ((i < kinds[best].nids - 1) != (slash != NULL))
+                goto bad; /* too few or too many parts */
+            if (slash)
+                *slash = '\0';
+            if (!store_key_id_valid(p))
                 goto bad;
-            out->id1 = out->buf;
-        } else {
-            if (!slash)
-                goto bad;
-            *slash = '\0';
-            if (strchr(slash + 1, '/') || !store_key_id_valid(out->buf) ||
-                !store_key_id_valid(slash + 1))
-                goto bad;
-            out->id1 = out->buf;
-            out->id2 = slash + 1;
+            *ids[i] = p;
+            p = slash ? slash + 1 : NULL;
         }
     }
     out->kind = best;

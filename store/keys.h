@@ -15,7 +15,11 @@
  *   <p>/runs/<requestId>/<runId>                  run-now / on-demand runs (API)
  *   <p>/history/tasks/<requestId>/<taskId>        terminal tasks (leader)
  *   <p>/history/deploys/<requestId>/<deployId>    finished deploys (leader)
- *   <p>/history/requests/<requestId>/<seq>        request events (leader, API)
+ *   <p>/history/requests/<requestId>/<eventId>    request events (API: "<ms>-<EVENT>")
+ *   <p>/intents/requests/<requestId>/<kind>       pause|bounce|exit-cooldown|scale|skip-healthchecks (API)
+ *   <p>/intents/deploys/<requestId>/<deployId>/<kind>  submit|cancel|update (API)
+ *   <p>/intents/agents/<agentId>                  desired agent state (API)
+ *   <p>/intents/racks/<rackId>                    desired rack state (API)
  *   <p>/agents/<agentId>                          agent state (leader; decommission: API)
  *   <p>/racks/<rackId>                            rack state (leader; decommission: API)
  *   <p>/framework                                 Mesos framework id (leader)
@@ -46,9 +50,14 @@ char *store_key_run(const char *prefix, const char *request_id, const char *run_
 char *store_key_history_task(const char *prefix, const char *request_id, const char *task_id);
 char *store_key_history_deploy(const char *prefix, const char *request_id,
                                const char *deploy_id);
-/* seq sorts lexically in time order: store_key_history_request() zero-pads it. */
+/* event_id should sort in time order ("<epoch ms>-<EVENT>", as the API writes). */
 char *store_key_history_request(const char *prefix, const char *request_id,
-                                long long seq);
+                                const char *event_id);
+char *store_key_intent_request(const char *prefix, const char *request_id, const char *kind);
+char *store_key_intent_deploy(const char *prefix, const char *request_id, const char *deploy_id,
+                              const char *kind);
+char *store_key_intent_agent(const char *prefix, const char *agent_id);
+char *store_key_intent_rack(const char *prefix, const char *rack_id);
 char *store_key_agent(const char *prefix, const char *agent_id);
 char *store_key_rack(const char *prefix, const char *rack_id);
 char *store_key_framework(const char *prefix);
@@ -74,13 +83,18 @@ typedef enum {
     STORE_KEY_RACK,
     STORE_KEY_FRAMEWORK,
     STORE_KEY_LEADER,
+    STORE_KEY_INTENT_REQUEST,
+    STORE_KEY_INTENT_DEPLOY,
+    STORE_KEY_INTENT_AGENT,
+    STORE_KEY_INTENT_RACK,
     STORE_KEY__COUNT
 } store_key_kind;
 
 /* The prefix to list or watch every key of a kind ("/corral/deploys/"),
  * or of one request's keys when request_id is given and the kind is keyed
  * by request ("/corral/deploys/web/"). Exact keys (framework, leader) return
- * the key itself. */
+ * the key itself. Kinds nest ("status/requests" lies under neither
+ * "requests/" nor another kind), so kind prefixes never overlap. */
 char *store_key_kind_prefix(const char *prefix, store_key_kind kind, const char *request_id);
 /* "requests", "status/deploys", ... */
 const char *store_key_kind_name(store_key_kind kind);
@@ -90,6 +104,7 @@ typedef struct store_key_parts {
     store_key_kind kind;
     const char *id1; /* requestId, or taskId/agentId/rackId for one-level kinds */
     const char *id2; /* deployId, taskId, runId, ... or NULL */
+    const char *id3; /* intents/deploys: the intent kind; else NULL */
     char *buf;
 } store_key_parts;
 

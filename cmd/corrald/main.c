@@ -17,6 +17,7 @@
 #include "base/httpc.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "controllers/controllers.h"
 #include "mesosbridge/mesosbridge.h"
 #include "store/leader.h"
 #include "store/store.h"
@@ -34,6 +35,7 @@ typedef struct app {
     struct event *sigterm, *sigint, *tick;
     store_leader *leader_el;
     mb *bridge;               /* leader only, with --mesos-master */
+    ctl_manager *ctl;         /* created at start; runs while leading */
     struct event *bridge_reap; /* frees a bridge that stopped for good */
     /* Leadership. The leader-only parts (controllers, Mesos bridge) are
      * started by app_lead and stopped by app_unlead; see docs/corrald.md. */
@@ -94,10 +96,13 @@ static void app_lead(app *a, int64_t leader_rev)
     as_server_set_leader(a->srv, true);
     cr_info(&a->log, "leading (leader key %s, revision %lld)", a->leader_key,
             (long long)leader_rev);
+    if (a->ctl) {
+        cr_err err;
+        if (ctl_manager_start(a->ctl, &err) < 0)
+            cr_errorlog(&a->log, "controllers: %s", cr_err_msg(&err));
+    }
     if (a->cfg.mesos_master)
         start_bridge(a);
-    /* Hook: start the controllers (controllers/controllers.h:
-     * ctl_manager_start) once their implementation lands. */
 }
 
 /* Lost leadership (or shutting down): stop the leader-only parts first so
@@ -107,12 +112,15 @@ static void app_unlead(app *a)
     if (!a->leader)
         return;
     a->leader = false;
-    as_server_set_leader(a->srv, false);
-    as_server_set_mesos_connected(a->srv, false);
+    if (a->srv) {
+        as_server_set_leader(a->srv, false);
+        as_server_set_mesos_connected(a->srv, false);
+    }
     cr_info(&a->log, "no longer leading");
     mb_free(a->bridge);
     a->bridge = NULL;
-    /* Hook: ctl_manager_stop. */
+    if (a->ctl)
+        ctl_manager_stop(a->ctl);
 }
 
 static void on_elected(void *arg, int64_t fence_rev)
@@ -150,6 +158,25 @@ static void metrics_hook(void *arg, cr_buf *out)
     app *a = arg;
     mb_stats st;
 
+    if (a->ctl) {
+        ctl_manager_stats cs;
+        ctl_manager_get_stats(a->ctl, &cs);
+        cr_buf_addf(out,
+                    "# HELP corral_controllers_running Whether the controllers run here.\n"
+                    "# TYPE corral_controllers_running gauge\ncorral_controllers_running %d\n"
+                    "# TYPE corral_reconcile_passes_total counter\n"
+                    "corral_reconcile_passes_total %llu\n"
+                    "# TYPE corral_reconcile_writes_total counter\n"
+                    "corral_reconcile_writes_total %llu\n"
+                    "# TYPE corral_reconcile_conflicts_total counter\n"
+                    "corral_reconcile_conflicts_total %llu\n"
+                    "# TYPE corral_reconcile_errors_total counter\n"
+                    "corral_reconcile_errors_total %llu\n"
+                    "# TYPE corral_health_checks gauge\ncorral_health_checks %zu\n",
+                    cs.running ? 1 : 0, (unsigned long long)cs.passes,
+                    (unsigned long long)cs.writes, (unsigned long long)cs.conflicts,
+                    (unsigned long long)cs.errors, cs.checks);
+    }
     if (!a->bridge)
         return;
     mb_get_stats(a->bridge, &st);
@@ -282,7 +309,11 @@ static int app_start(app *a, cr_err *err)
                                   .ttl_s = a->cfg.lease_ttl_s};
         store_leader_handlers lh = {on_elected, on_lost, on_leader_seen};
         struct timeval one = {1, 0};
+        ctl_manager_config cc = {.prefix = a->cfg.prefix, .log = &a->log};
         a->leader_el = store_leader_new(a->st, &lc, &lh, a);
+        /* Created stopped; app_lead starts it, app_unlead stops it. */
+        if (!(a->ctl = ctl_manager_new(a->base, a->st, a->http, a->leader_el, &cc, err)))
+            return -1;
         if (store_leader_start(a->leader_el, err) < 0)
             return -1;
         a->bridge_reap = event_new(a->base, -1, 0, on_bridge_reap, a);
@@ -296,7 +327,13 @@ static int app_start(app *a, cr_err *err)
 static void app_stop(app *a)
 {
     app_unlead(a);
-    store_leader_free(a->leader_el);
+    /* Stop serving and watching, then give the lease revoke that
+     * store_leader_free sends a moment to reach etcd, so another replica
+     * takes over at once instead of after the lease TTL. */
+    as_sync_free(a->sync);
+    a->sync = NULL;
+    as_server_free(a->srv);
+    a->srv = NULL;
     if (a->tick)
         event_free(a->tick);
     if (a->bridge_reap)
@@ -305,8 +342,14 @@ static void app_stop(app *a)
         event_free(a->sigterm);
     if (a->sigint)
         event_free(a->sigint);
-    as_sync_free(a->sync);
-    as_server_free(a->srv);
+    ctl_manager_free(a->ctl);
+    a->ctl = NULL;
+    if (a->leader_el) {
+        struct timeval flush = {0, 300 * 1000};
+        store_leader_free(a->leader_el);
+        event_base_loopexit(a->base, &flush);
+        event_base_dispatch(a->base);
+    }
     as_cache_free(a->cache);
     store_free(a->st);
     cr_http_free(a->http);

@@ -74,6 +74,34 @@ class FileServer:
         self.httpd.server_close()
 
 
+def kill_task_group(status, task_id):
+    """Test cleanup: SIGKILL what is left of the task's process group (named
+    by the executor's TASK_RUNNING message, "started pid N") in case the
+    executor itself was killed before it could stop the task. Only processes
+    in that group whose environment carries TASK_ID=task_id are touched, so
+    a reused pid of someone else's is never hit."""
+    import signal
+    msg = (status or {}).get("message", "")
+    if not msg.startswith("started pid "):
+        return
+    pgid = int(msg.split()[-1])
+    marker = ("TASK_ID=%s" % task_id).encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            with open("/proc/%s/environ" % d, "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            os.kill(int(d), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+
+
 def md5(data):
     return hashlib.md5(data).hexdigest()
 

@@ -100,6 +100,24 @@ static void test_new_york(void **state)
     api_tz_free(tz);
 }
 
+/* A whole skipped day: Samoa moved from -10:00 to +14:00 on 2011-12-30. */
+static void test_apia_skipped_day(void **state)
+{
+    cr_err err = {0};
+    api_tz *tz = api_tz_load("Pacific/Apia", &err);
+    api_tz_local r;
+
+    assert_non_null(tz);
+    assert_int_equal(api_tz_offset(tz, utc(2011, 12, 30, 10, 0) - 1), -10 * 3600);
+    assert_int_equal(api_tz_offset(tz, utc(2011, 12, 30, 10, 0)), 14 * 3600);
+    assert_int_equal(api_tz_resolve(tz, utc(2011, 12, 30, 12, 0), &r), 0);
+    assert_int_equal(r.gap_end, utc(2011, 12, 30, 10, 0));
+    assert_int_equal(api_tz_resolve(tz, utc(2011, 12, 30, 23, 59), &r), 0);
+    assert_int_equal(api_tz_resolve(tz, utc(2011, 12, 31, 0, 0), &r), 1);
+    assert_int_equal(r.utc[0], utc(2011, 12, 30, 10, 0));
+    api_tz_free(tz);
+}
+
 static void test_dublin_negative_dst(void **state)
 {
     cr_err err = {0};
@@ -255,6 +273,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_calendar),
     cmocka_unit_test(test_offsets_match_python),
     cmocka_unit_test(test_new_york),
+    cmocka_unit_test(test_apia_skipped_day),
     cmocka_unit_test(test_dublin_negative_dst),
     cmocka_unit_test(test_posix_strings),
     cmocka_unit_test(test_malformed_tzif),

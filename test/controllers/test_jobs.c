@@ -6,7 +6,8 @@
  * for idempotency: the plan's output applied to its input (launches become
  * pending tasks, archived tasks go, kills mark tasks cleaning, statuses are
  * replaced) and planned again at the same instant gives no action and no
- * status change. "steps" replays the output through later instants. */
+ * status change (unless the pass left work for the next one: requeue 1 ms).
+ * "steps" replays the output through later instants. */
 #include "test/lib/cr_test.h"
 
 #include <stdio.h>
@@ -561,6 +562,7 @@ static void run_fixture(const char *name)
     ctl_jobs_in in;
     ctl_jobs_plan_out p;
     size_t i;
+    bool more;
 
     snprintf(path, sizeof(path), "controllers/fixtures/jobs/%s.json", name);
     text = cr_test_fixture(path, &len);
@@ -572,8 +574,10 @@ static void run_fixture(const char *name)
     ctl_jobs_plan(&in, &p);
     check_expect(name, 0, json_object_get(j, "expect"), &p, w.now);
     apply(&w, &p);
+    more = p.requeue_after_ms == 1; /* work left for the next pass */
     ctl_jobs_plan_release(&p);
-    check_idempotent(name, &w);
+    if (!more)
+        check_idempotent(name, &w);
 
     steps = json_object_get(j, "steps");
     json_array_foreach(steps, i, step)
@@ -583,8 +587,10 @@ static void run_fixture(const char *name)
         ctl_jobs_plan(&in, &p);
         check_expect(name, (int)i + 1, json_object_get(step, "expect"), &p, w.now);
         apply(&w, &p);
+        more = p.requeue_after_ms == 1;
         ctl_jobs_plan_release(&p);
-        check_idempotent(name, &w);
+        if (!more)
+            check_idempotent(name, &w);
     }
     release_world(&w);
     json_decref(j);
@@ -615,6 +621,7 @@ FIXTURE_TEST(on_demand_queue)
 FIXTURE_TEST(on_demand_outcomes)
 FIXTURE_TEST(on_demand_retry)
 FIXTURE_TEST(on_demand_cancel)
+FIXTURE_TEST(on_demand_bound)
 FIXTURE_TEST(run_once)
 FIXTURE_TEST(invalid_request)
 FIXTURE_TEST(deleted_request)
@@ -751,6 +758,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_on_demand_outcomes),
     cmocka_unit_test(test_on_demand_retry),
     cmocka_unit_test(test_on_demand_cancel),
+    cmocka_unit_test(test_on_demand_bound),
     cmocka_unit_test(test_run_once),
     cmocka_unit_test(test_invalid_request),
     cmocka_unit_test(test_deleted_request),

@@ -16,8 +16,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "apis/task.h"
 #include "base/buf.h"
@@ -133,9 +139,9 @@ static void on_stopped(void *arg, const cr_err *why)
     ((fx *)arg)->stopped = true;
 }
 
-static void bridge_start(fx *f)
+static void bridge_start_at(fx *f, const char *masters, const char *prefix)
 {
-    mb_config cfg = {.masters = g_ml_url, .prefix = "/corral",
+    mb_config cfg = {.masters = masters, .prefix = prefix,
                      .framework = {.user = "root", .name = "corral-itest"},
                      .offer_hold_ms = 500, .kill_retry_ms = 3000, .implicit_reconcile_ms = 5000,
                      .reconcile_cap_ms = 2000, .launch_timeout_ms = 5000,
@@ -145,6 +151,11 @@ static void bridge_start(fx *f)
     f->b = mb_new(f->base, f->http, f->st, &cfg, &err);
     assert_non_null(f->b);
     assert_int_equal(mb_start(f->b, &err), 0);
+}
+
+static void bridge_start(fx *f)
+{
+    bridge_start_at(f, g_ml_url, "/corral");
 }
 
 static void nop_cb(evutil_socket_t fd, short w, void *arg)
@@ -546,6 +557,143 @@ static void test_failed_over_stops_for_good(void **state)
     free(fid);
 }
 
+/* A fake master on the test's loop: "redirect" answers 503 once, then 307 to
+ * mesoslite with a protocol-relative Location; "silent" accepts SUBSCRIBE,
+ * sends SUBSCRIBED with a 0.2 s heartbeat interval, then nothing. */
+typedef struct fake {
+    struct evhttp *http;
+    int port;
+    int subscribes;
+    bool silent;
+    bool bad_headers;
+    struct evhttp_request *open[8]; /* silent streams still open */
+} fake;
+
+static void fake_closed(struct evhttp_connection *c, void *arg)
+{
+    fake *fk = arg;
+    for (int i = 0; i < 8; i++)
+        if (fk->open[i] && evhttp_request_get_connection(fk->open[i]) == c)
+            fk->open[i] = NULL;
+}
+
+/* Ends the open streams so libevent frees their requests. */
+static void fake_end_streams(fake *fk)
+{
+    for (int i = 0; i < 8; i++)
+        if (fk->open[i]) {
+            evhttp_send_reply_end(fk->open[i]);
+            fk->open[i] = NULL;
+        }
+}
+
+static void fake_cb(struct evhttp_request *req, void *arg)
+{
+    fake *fk = arg;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *ct = evhttp_find_header(in, "Content-Type");
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(body);
+    char *text = xcalloc(blen + 1, 1);
+    evbuffer_copyout(body, text, blen);
+    json_error_t je;
+    json_t *call = json_loads(text, 0, &je);
+    free(text);
+    const char *type = json_string_value(json_object_get(call, "type"));
+    bool is_sub = type && !strcmp(type, "SUBSCRIBE");
+    const char *sid = evhttp_find_header(in, "Mesos-Stream-Id");
+    if (strcmp(evhttp_request_get_uri(req), "/api/v1/scheduler") != 0 || !ct ||
+        strcmp(ct, "application/json") != 0 || !type || (is_sub && sid) ||
+        (!is_sub && (!sid || strcmp(sid, "fake-stream"))))
+        fk->bad_headers = true;
+    json_decref(call);
+    if (!is_sub) {
+        evhttp_send_reply(req, 202, "Accepted", NULL);
+        return;
+    }
+    fk->subscribes++;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (fk->silent) {
+        evhttp_add_header(out, "Content-Type", "application/json");
+        evhttp_add_header(out, "Mesos-Stream-Id", "fake-stream");
+        evhttp_send_reply_start(req, 200, "OK");
+        const char *ev = "{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":"
+                         "{\"value\":\"fake-fw\"},\"heartbeat_interval_seconds\":0.2}}";
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add_printf(b, "%zu\n%s", strlen(ev), ev);
+        evhttp_send_reply_chunk(req, b);
+        evbuffer_free(b);
+        for (int i = 0; i < 8; i++)
+            if (!fk->open[i]) {
+                fk->open[i] = req;
+                evhttp_connection_set_closecb(evhttp_request_get_connection(req), fake_closed,
+                                              fk);
+                break;
+            }
+        return; /* and then silence */
+    }
+    if (fk->subscribes == 1) {
+        evhttp_send_reply(req, 503, "Service Unavailable", NULL);
+        return;
+    }
+    char loc[256];
+    snprintf(loc, sizeof(loc), "//%s/api/v1/scheduler", g_ml_url + strlen("http://"));
+    evhttp_add_header(out, "Location", loc);
+    evhttp_send_reply(req, 307, "Temporary Redirect", NULL);
+}
+
+static void fake_start(fx *f, fake *fk)
+{
+    fk->http = evhttp_new(f->base);
+    struct evhttp_bound_socket *h = evhttp_bind_socket_with_handle(fk->http, "127.0.0.1", 0);
+    assert_non_null(h);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&sa, &sl);
+    fk->port = ntohs(sa.sin_port);
+    evhttp_set_gencb(fk->http, fake_cb, fk);
+}
+
+static void test_redirect_503_and_next_master(void **state)
+{
+    fx *f = *state;
+    fake fk = {0};
+    fake_start(f, &fk);
+    fx g = *f;
+    /* a refused master first, then one that answers 503 and then 307 */
+    char *masters = xasprintf("http://127.0.0.1:%d,127.0.0.1:%d", cr_etcd_free_port(), fk.port);
+    bridge_start_at(&g, masters, "/redirect");
+    WAIT_UNTIL(f, subscribed(&g), 30, "SUBSCRIBED through the redirect");
+    mb_stats s;
+    mb_get_stats(g.b, &s);
+    assert_string_equal(s.master, g_ml_url); /* the leader the Location named */
+    assert_int_equal(fk.subscribes, 2);      /* 503, then 307 */
+    assert_false(fk.bad_headers);
+    mb_free(g.b);
+    evhttp_free(fk.http);
+    free(masters);
+}
+
+static void test_heartbeat_watchdog(void **state)
+{
+    fx *f = *state;
+    fake fk = {.silent = true};
+    fake_start(f, &fk);
+    fx g = *f;
+    char *masters = xasprintf("http://127.0.0.1:%d", fk.port);
+    bridge_start_at(&g, masters, "/silent");
+    WAIT_UNTIL(f, fk.subscribes >= 1 && subscribed(&g), 20, "SUBSCRIBED to the fake");
+    /* heartbeats every 0.2 s never come: after 5 missed ones it re-subscribes
+     * with the framework id it was given */
+    WAIT_UNTIL(f, fk.subscribes >= 2, 20, "re-SUBSCRIBE after silence");
+    assert_false(fk.bad_headers);
+    fake_end_streams(&fk);
+    spin(f, 300); /* let libevent finish them */
+    mb_free(g.b);
+    evhttp_free(fk.http);
+    free(masters);
+}
+
 /* ---- fixtures ----------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -614,6 +762,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_restart_mid_launch, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unknown_task_killed_and_lost_agent, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failed_over_stops_for_good, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_redirect_503_and_next_master, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_heartbeat_watchdog, setup, teardown),
 };
 
 int main(void)

@@ -235,6 +235,10 @@ static void test_call_checks_match_transcript(void **state)
     check(ML_API_SCHEDULER, true, "application/json",
           "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\"}}}", 0,
           "SUBSCRIBE");
+    check(ML_API_SCHEDULER, true, "application/json", "{\"type\":\"UNKNOWN\"}", 501,
+          "Received 'UNKNOWN' call");
+    check(ML_API_SCHEDULER, true, "application/json", "[1]", 400,
+          "Failed to convert JSON into Call protobuf: Expecting a JSON object");
     check(ML_API_SCHEDULER, true, "application/json", "{\"type\":1}", 400,
           "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'type'");
     check(ML_API_SCHEDULER, true, "application/json",

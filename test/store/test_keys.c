@@ -50,9 +50,30 @@ static void test_every_kind_roundtrips(void **state)
           STORE_KEY_HISTORY_TASK, "web", "t1");
     check(store_key_history_deploy(P, "web", "v1"), "/corral/history/deploys/web/v1",
           STORE_KEY_HISTORY_DEPLOY, "web", "v1");
-    check(store_key_history_request(P, "web", 42),
-          "/corral/history/requests/web/00000000000000000042", STORE_KEY_HISTORY_REQUEST, "web",
-          "00000000000000000042");
+    check(store_key_history_request(P, "web", "1764016800000-CREATED"),
+          "/corral/history/requests/web/1764016800000-CREATED", STORE_KEY_HISTORY_REQUEST, "web",
+          "1764016800000-CREATED");
+    check(store_key_intent_request(P, "web", "pause"), "/corral/intents/requests/web/pause",
+          STORE_KEY_INTENT_REQUEST, "web", "pause");
+    check(store_key_intent_agent(P, "a1"), "/corral/intents/agents/a1", STORE_KEY_INTENT_AGENT,
+          "a1", NULL);
+    check(store_key_intent_rack(P, "r1"), "/corral/intents/racks/r1", STORE_KEY_INTENT_RACK, "r1",
+          NULL);
+    {
+        char *k = store_key_intent_deploy(P, "web", "v2", "cancel");
+        store_key_parts p;
+
+        assert_string_equal(k, "/corral/intents/deploys/web/v2/cancel");
+        assert_int_equal(store_key_parse(P, k, &p), 0);
+        assert_int_equal(p.kind, STORE_KEY_INTENT_DEPLOY);
+        assert_string_equal(p.id1, "web");
+        assert_string_equal(p.id2, "v2");
+        assert_string_equal(p.id3, "cancel");
+        store_key_parts_release(&p);
+        free(k);
+        assert_int_equal(store_key_parse(P, "/corral/intents/deploys/web/v2", &p), -1);
+        assert_int_equal(store_key_parse(P, "/corral/intents/deploys/web/v2/x/y", &p), -1);
+    }
     check(store_key_agent(P, "a1"), "/corral/agents/a1", STORE_KEY_AGENT, "a1", NULL);
     check(store_key_rack(P, "r1"), "/corral/racks/r1", STORE_KEY_RACK, "r1", NULL);
     check(store_key_framework(P), "/corral/framework", STORE_KEY_FRAMEWORK, NULL, NULL);
