@@ -71,7 +71,9 @@ static const api_field uri_fields[] = {
 };
 static const api_codec uri_codec = CODEC(api_mesos_artifact, "uri", uri_fields);
 
-#define ART_COMMON FS(api_artifact, name), FS(api_artifact, filename), FS(api_artifact, md5sum)
+#define ART_COMMON                                                                         \
+    FS(api_artifact, name), FS(api_artifact, filename), FS(api_artifact, md5sum),             \
+        FB(api_artifact, extract)
 static const api_field embedded_fields[] = {
     ART_COMMON,
     FS(api_artifact, content),
@@ -130,6 +132,12 @@ static const api_field executor_fields[] = {
     FS(ED, loggingTag),
     FSM(ED, loggingExtraFields),
     FS(ED, runningSentinel),
+    FS(ED, serviceLog),
+    FS(ED, stderrLog),
+    FL(ED, logMaxBytes),
+    FI(ED, logKeep),
+    FSL(ED, removeOnFinish),
+    FSM(ED, env),
 };
 static const api_codec executor_codec = CODEC(ED, "executorData", executor_fields);
 #undef ED

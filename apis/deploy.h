@@ -74,6 +74,8 @@ typedef struct api_artifact {
     bool has_isArtifactList;
     bool isArtifactList;
     char *artifactFilename;
+    bool has_extract; /* Corral: extract an archive (default by file name) */
+    bool extract;
     json_t *extra;
 } api_artifact;
 
@@ -106,6 +108,15 @@ typedef struct api_executor_data {
     char *loggingTag;
     api_strmap loggingExtraFields;
     char *runningSentinel;
+    /* Corral additions, read by corral-executor (docs/executor.md). */
+    char *serviceLog;
+    char *stderrLog;
+    bool has_logMaxBytes;
+    int64_t logMaxBytes;
+    bool has_logKeep;
+    int logKeep;
+    api_strlist removeOnFinish;
+    api_strmap env;
     json_t *extra;
 } api_executor_data;
 

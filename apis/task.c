@@ -49,11 +49,12 @@ bool api_task_state_terminal(api_task_state s)
 /* ---- ids ----------------------------------------------------------------------- */
 
 const char *const api_pending_types[] = {
-    "IMMEDIATE",       "ONEOFF",         "BOUNCE",         "NEW_DEPLOY",
-    "NEXT_DEPLOY_STEP", "UNPAUSED",      "RETRY",          "UPDATED_REQUEST",
-    "DECOMISSIONED_SLAVE_OR_RACK", "TASK_DONE", "STARTUP", "CANCEL_BOUNCE",
-    "TASK_BOUNCE",     "DEPLOY_CANCELLED", "DEPLOY_FAILED", "DEPLOY_FINISHED",
-    "TASK_RECOVERED",  NULL,
+    "IMMEDIATE",       "ONEOFF",           "BOUNCE",
+    "NEW_DEPLOY",      "NEXT_DEPLOY_STEP", "UNPAUSED",
+    "RETRY",           "UPDATED_REQUEST",  "DECOMISSIONED_SLAVE_OR_RACK",
+    "TASK_DONE",       "STARTUP",          "CANCEL_BOUNCE",
+    "TASK_BOUNCE",     "DEPLOY_CANCELLED", "DEPLOY_FAILED",
+    "DEPLOY_FINISHED", "TASK_RECOVERED",   NULL,
 };
 
 bool api_pending_type_valid(const char *s)
@@ -135,8 +136,8 @@ int api_task_id_init(api_task_id *out, const char *requestId, const char *deploy
         return cr_error(err, CR_EINVAL, "taskId.rackId: invalid rack id '%s'",
                         rackId ? rackId : "");
     char *sh = api_task_sanitize(host), *sr = api_task_sanitize(rackId);
-    char *id = xasprintf("%s-%s-%" PRId64 "-%d-%s-%s", requestId, deployId, startedAt,
-                         instanceNo, sh, sr);
+    char *id =
+        xasprintf("%s-%s-%" PRId64 "-%d-%s-%s", requestId, deployId, startedAt, instanceNo, sh, sr);
     free(sh);
     free(sr);
     if (!mesos_id_ok(id)) {
@@ -221,9 +222,9 @@ void api_task_id_release(api_task_id *t)
     memset(t, 0, sizeof(*t));
 }
 
-int api_pending_task_id_init(api_pending_task_id *out, const char *requestId,
-                             const char *deployId, int64_t nextRunAt, int instanceNo,
-                             const char *pendingType, int64_t createdAt, cr_err *err)
+int api_pending_task_id_init(api_pending_task_id *out, const char *requestId, const char *deployId,
+                             int64_t nextRunAt, int instanceNo, const char *pendingType,
+                             int64_t createdAt, cr_err *err)
 {
     memset(out, 0, sizeof(*out));
     if (!requestId || !api_request_id_valid(requestId))
@@ -259,8 +260,7 @@ int api_pending_task_id_parse(const char *s, api_pending_task_id *out, cr_err *e
     if (!s || !rsplit(s, 6, st, ln) || !parse_i64(st[2], ln[2], &next) ||
         !parse_i64(st[3], ln[3], &inst) || inst < 1 || inst > INT32_MAX ||
         !parse_i64(st[5], ln[5], &created))
-        return cr_error(err, CR_EINVAL, "pendingTaskId: '%s' is not a pending task id",
-                        s ? s : "");
+        return cr_error(err, CR_EINVAL, "pendingTaskId: '%s' is not a pending task id", s ? s : "");
     char *req = xstrndup(st[0], ln[0]), *dep = xstrndup(st[1], ln[1]);
     char *type = xstrndup(st[4], ln[4]);
     int rc = api_pending_task_id_init(out, req, dep, next, (int)inst, type, created, err);
@@ -345,7 +345,8 @@ static void check_unknown(dec *d, const json_t *j, const char *const *names)
     json_t *v;
     if (d->allow_unknown)
         return;
-    json_object_foreach((json_t *)j, k, v) {
+    json_object_foreach((json_t *)j, k, v)
+    {
         bool ok = false;
         for (size_t i = 0; names[i] && !ok; i++)
             ok = !strcmp(names[i], k);
@@ -434,7 +435,8 @@ static void get_strlist(dec *d, const json_t *j, const char *name, api_strlist *
         dprob(d, name, "%s", "must be an array of strings");
         return;
     }
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_string(e)) {
             dprob(d, name, "%s", "must be an array of strings");
             return;
@@ -453,7 +455,8 @@ static void get_strmap(dec *d, const json_t *j, const char *name, api_strmap *ou
         dprob(d, name, "%s", "must be an object of strings");
         return;
     }
-    json_object_foreach(v, k, e) {
+    json_object_foreach(v, k, e)
+    {
         if (!json_is_string(e)) {
             dprob(d, name, "%s", "must be an object of strings");
             return;
@@ -473,7 +476,8 @@ static void get_intlist(dec *d, const json_t *j, const char *name, api_intlist *
         return;
     }
     out->v = xcalloc(json_array_size(v) + 1, sizeof(int64_t));
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_integer(e)) {
             dprob(d, name, "%s", "must be an array of integers");
             return;
@@ -558,9 +562,9 @@ static void strmap_copy(api_strmap *dst, const api_strmap *src)
 
 /* ---- task id / pending task id objects ------------------------------------------- */
 
-static const char *const task_id_fields[] = {"id", "requestId", "deployId", "startedAt",
-                                             "instanceNo", "host", "rackId", "sanitizedHost",
-                                             "sanitizedRackId", NULL};
+static const char *const task_id_fields[] = {
+    "id",   "requestId", "deployId",      "startedAt",       "instanceNo",
+    "host", "rackId",    "sanitizedHost", "sanitizedRackId", NULL};
 
 static json_t *task_id_json(const api_task_id *t)
 {
@@ -625,9 +629,8 @@ static void task_id_decode(dec *d, const json_t *j, const char *name, api_task_i
     free(path);
 }
 
-static const char *const pending_id_fields[] = {"id", "requestId", "deployId", "nextRunAt",
-                                                "instanceNo", "pendingType", "createdAt",
-                                                NULL};
+static const char *const pending_id_fields[] = {
+    "id", "requestId", "deployId", "nextRunAt", "instanceNo", "pendingType", "createdAt", NULL};
 
 static json_t *pending_id_json(const api_pending_task_id *p)
 {
@@ -642,8 +645,7 @@ static json_t *pending_id_json(const api_pending_task_id *p)
     return o;
 }
 
-static void pending_id_decode(dec *d, const json_t *j, const char *name,
-                              api_pending_task_id *out)
+static void pending_id_decode(dec *d, const json_t *j, const char *name, api_pending_task_id *out)
 {
     json_t *v = json_object_get(j, name);
     cr_err err;
@@ -724,10 +726,19 @@ static bool resources_decode(dec *d, const json_t *j, const char *name, api_task
 
 /* ---- pending task -------------------------------------------------------------- */
 
-static const char *const pending_fields[] = {
-    "pendingTaskId", "runId", "user", "message", "actionId", "cmdLineArgsList", "envOverrides",
-    "resources", "requiredAgentAttributeOverrides", "allowedAgentAttributeOverrides",
-    "skipHealthchecks", "runAsUserOverride", NULL};
+static const char *const pending_fields[] = {"pendingTaskId",
+                                             "runId",
+                                             "user",
+                                             "message",
+                                             "actionId",
+                                             "cmdLineArgsList",
+                                             "envOverrides",
+                                             "resources",
+                                             "requiredAgentAttributeOverrides",
+                                             "allowedAgentAttributeOverrides",
+                                             "skipHealthchecks",
+                                             "runAsUserOverride",
+                                             NULL};
 
 static void pending_decode(dec *d, const json_t *j, api_pending_task *p)
 {
@@ -749,8 +760,8 @@ static void pending_decode(dec *d, const json_t *j, api_pending_task *p)
 static dec dec_start(const json_t *j, const api_decode_opts *opts, api_problems *probs,
                      const char *what)
 {
-    dec d = {probs, opts && opts->path_prefix ? opts->path_prefix : "",
-             opts && opts->allow_unknown, 0};
+    dec d = {probs, opts && opts->path_prefix ? opts->path_prefix : "", opts && opts->allow_unknown,
+             0};
     if (!json_is_object(j)) {
         api_problems_add(probs, d.path, "%s must be a JSON object", what);
         d.nprob++;
@@ -851,9 +862,9 @@ void api_pending_task_free(api_pending_task *p)
 
 /* ---- cleanup ------------------------------------------------------------------- */
 
-static const char *const cleanup_fields[] = {"taskId", "cleanupType", "user", "message",
-                                             "actionId", "timestamp", "killGracePeriodMillis",
-                                             "killNow", NULL};
+static const char *const cleanup_fields[] = {
+    "taskId",    "cleanupType",           "user", "message", "actionId",
+    "timestamp", "killGracePeriodMillis", NULL};
 
 api_cleanup *api_cleanup_from_json(const json_t *j, const api_decode_opts *opts,
                                    api_problems *probs)
@@ -873,7 +884,6 @@ api_cleanup *api_cleanup_from_json(const json_t *j, const api_decode_opts *opts,
         get_i64(&d, j, "killGracePeriodMillis", false, &c->killGracePeriodMillis);
     if (c->has_killGracePeriodMillis && c->killGracePeriodMillis < 0)
         dprob(&d, "killGracePeriodMillis", "%s", "must be >= 0");
-    get_bool(&d, j, "killNow", &c->killNow);
     if (c->cleanupType && !*c->cleanupType)
         dprob(&d, "cleanupType", "%s", "must not be empty");
     if (d.nprob) {
@@ -894,24 +904,7 @@ json_t *api_cleanup_to_json(const api_cleanup *c)
     put_i64(o, "timestamp", c->timestamp);
     if (c->has_killGracePeriodMillis)
         put_i64(o, "killGracePeriodMillis", c->killGracePeriodMillis);
-    if (c->killNow)
-        json_object_set_new(o, "killNow", json_true());
     return o;
-}
-
-bool api_cleanup_kill_now(const api_cleanup *c)
-{
-    static const char *const waiting[] = {
-        "USER_REQUESTED_TASK_BOUNCE", "BOUNCING", "INCREMENTAL_BOUNCE", "DECOMISSIONING",
-        "PAUSING", "INCREMENTAL_DEPLOY_FAILED", "INCREMENTAL_DEPLOY_CANCELLED", NULL};
-    if (c->killNow || !c->cleanupType)
-        return true;
-    if (!strncmp(c->cleanupType, "REBALANCE_", 10))
-        return false;
-    for (size_t i = 0; waiting[i]; i++)
-        if (!strcmp(waiting[i], c->cleanupType))
-            return false;
-    return true;
 }
 
 void api_cleanup_free(api_cleanup *c)
@@ -928,15 +921,30 @@ void api_cleanup_free(api_cleanup *c)
 
 /* ---- task record --------------------------------------------------------------- */
 
-static const char *const update_fields[] = {"taskState", "timestamp", "statusMessage",
-                                            "statusReason", "source", "uuid", NULL};
+static const char *const update_fields[] = {
+    "taskState", "timestamp", "statusMessage", "statusReason", "source", "uuid", NULL};
 
-static const char *const task_fields[] = {
-    "taskId",        "pendingTask",   "frameworkId",    "agentId",     "hostname",
-    "offerId",       "executorId",    "ports",          "resources",   "env",
-    "killGracePeriodMillis", "launchedAt", "lastTaskState", "updatedAt", "statusMessage",
-    "statusReason",  "healthy",       "exitCode",       "taskUpdates", "mesosTask",
-    NULL};
+static const char *const task_fields[] = {"taskId",
+                                          "pendingTask",
+                                          "frameworkId",
+                                          "agentId",
+                                          "hostname",
+                                          "offerId",
+                                          "executorId",
+                                          "ports",
+                                          "resources",
+                                          "env",
+                                          "killGracePeriodMillis",
+                                          "launchedAt",
+                                          "lastTaskState",
+                                          "updatedAt",
+                                          "statusMessage",
+                                          "statusReason",
+                                          "healthy",
+                                          "exitCode",
+                                          "taskUpdates",
+                                          "mesosTask",
+                                          NULL};
 
 static void update_release(api_task_update *u)
 {
@@ -968,7 +976,8 @@ static void updates_decode(dec *d, const json_t *j, api_task *t)
         return;
     }
     t->taskUpdates = xcalloc(json_array_size(v) + 1, sizeof(*t->taskUpdates));
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         char *path = path_index(d->path, "taskUpdates", i);
         dec s = *d;
         s.path = path;

@@ -37,25 +37,25 @@
 
 /* ---- task states ---------------------------------------------------------- */
 
-#define API_TASK_STATES(X)                                                     \
-    /* enum                      name                    terminal */           \
-    X(API_TASK_LAUNCHED,         "TASK_LAUNCHED",         false)               \
-    X(API_TASK_STAGING,          "TASK_STAGING",          false)               \
-    X(API_TASK_STARTING,         "TASK_STARTING",         false)               \
-    X(API_TASK_RUNNING,          "TASK_RUNNING",          false)               \
-    X(API_TASK_CLEANING,         "TASK_CLEANING",         false)               \
-    X(API_TASK_KILLING,          "TASK_KILLING",          false)               \
-    X(API_TASK_FINISHED,         "TASK_FINISHED",         true)                \
-    X(API_TASK_FAILED,           "TASK_FAILED",           true)                \
-    X(API_TASK_KILLED,           "TASK_KILLED",           true)                \
-    X(API_TASK_LOST,             "TASK_LOST",             true)                \
-    X(API_TASK_LOST_WHILE_DOWN,  "TASK_LOST_WHILE_DOWN",  true)                \
-    X(API_TASK_ERROR,            "TASK_ERROR",            true)                \
-    X(API_TASK_DROPPED,          "TASK_DROPPED",          true)                \
-    X(API_TASK_GONE,             "TASK_GONE",             true)                \
-    X(API_TASK_GONE_BY_OPERATOR, "TASK_GONE_BY_OPERATOR", true)                \
-    X(API_TASK_UNREACHABLE,      "TASK_UNREACHABLE",      true)                \
-    X(API_TASK_UNKNOWN,          "TASK_UNKNOWN",          true)
+#define API_TASK_STATES(X)                                      \
+    /* enum, name, terminal */                                  \
+    X(API_TASK_LAUNCHED, "TASK_LAUNCHED", false)                \
+    X(API_TASK_STAGING, "TASK_STAGING", false)                  \
+    X(API_TASK_STARTING, "TASK_STARTING", false)                \
+    X(API_TASK_RUNNING, "TASK_RUNNING", false)                  \
+    X(API_TASK_CLEANING, "TASK_CLEANING", false)                \
+    X(API_TASK_KILLING, "TASK_KILLING", false)                  \
+    X(API_TASK_FINISHED, "TASK_FINISHED", true)                 \
+    X(API_TASK_FAILED, "TASK_FAILED", true)                     \
+    X(API_TASK_KILLED, "TASK_KILLED", true)                     \
+    X(API_TASK_LOST, "TASK_LOST", true)                         \
+    X(API_TASK_LOST_WHILE_DOWN, "TASK_LOST_WHILE_DOWN", true)   \
+    X(API_TASK_ERROR, "TASK_ERROR", true)                       \
+    X(API_TASK_DROPPED, "TASK_DROPPED", true)                   \
+    X(API_TASK_GONE, "TASK_GONE", true)                         \
+    X(API_TASK_GONE_BY_OPERATOR, "TASK_GONE_BY_OPERATOR", true) \
+    X(API_TASK_UNREACHABLE, "TASK_UNREACHABLE", true)           \
+    X(API_TASK_UNKNOWN, "TASK_UNKNOWN", true)
 
 /* As in Singularity, UNREACHABLE and UNKNOWN count as terminal: the task is
  * replaced; if Mesos later reports it RUNNING again, the bridge kills it. */
@@ -64,7 +64,7 @@ typedef enum {
 #define API_TASK_STATE_ENUM(e, name, term) e,
     API_TASK_STATES(API_TASK_STATE_ENUM)
 #undef API_TASK_STATE_ENUM
-    API_TASK_STATE__COUNT
+        API_TASK_STATE__COUNT
 } api_task_state;
 
 /* "TASK_RUNNING"; NULL for NONE or out of range. */
@@ -78,13 +78,13 @@ bool api_task_state_terminal(api_task_state s);
  * Host and rack have '-' replaced by '_'. Parsed from the right, so requestId
  * may contain '-'; deployId may not. */
 typedef struct api_task_id {
-    char *id;         /* "id": the formatted string */
-    char *requestId;  /* "requestId" */
-    char *deployId;   /* "deployId" */
+    char *id;          /* "id": the formatted string */
+    char *requestId;   /* "requestId" */
+    char *deployId;    /* "deployId" */
     int64_t startedAt; /* "startedAt", epoch ms */
-    int instanceNo;   /* "instanceNo", >= 1 */
-    char *host;       /* "host": as given (sanitized when parsed from a string) */
-    char *rackId;     /* "rackId": as given (sanitized when parsed) */
+    int instanceNo;    /* "instanceNo", >= 1 */
+    char *host;        /* "host": as given (sanitized when parsed from a string) */
+    char *rackId;      /* "rackId": as given (sanitized when parsed) */
 } api_task_id;
 
 /* Fills *out (which the caller then releases) from the parts and formats
@@ -119,9 +119,9 @@ typedef struct api_pending_task_id {
     int64_t createdAt; /* "createdAt", epoch ms */
 } api_pending_task_id;
 
-int api_pending_task_id_init(api_pending_task_id *out, const char *requestId,
-                             const char *deployId, int64_t nextRunAt, int instanceNo,
-                             const char *pendingType, int64_t createdAt, cr_err *err);
+int api_pending_task_id_init(api_pending_task_id *out, const char *requestId, const char *deployId,
+                             int64_t nextRunAt, int instanceNo, const char *pendingType,
+                             int64_t createdAt, cr_err *err);
 int api_pending_task_id_parse(const char *s, api_pending_task_id *out, cr_err *err);
 void api_pending_task_id_copy(api_pending_task_id *dst, const api_pending_task_id *src);
 void api_pending_task_id_release(api_pending_task_id *p);
@@ -131,13 +131,13 @@ void api_pending_task_id_release(api_pending_task_id *p);
 /* Singularity's Resources object. has_x false = absent (use the deploy's). */
 typedef struct api_task_resources {
     bool has_cpus;
-    double cpus;     /* "cpus" */
+    double cpus; /* "cpus" */
     bool has_memoryMb;
     double memoryMb; /* "memoryMb" */
     bool has_diskMb;
-    double diskMb;   /* "diskMb" */
+    double diskMb; /* "diskMb" */
     bool has_numPorts;
-    int numPorts;    /* "numPorts" */
+    int numPorts; /* "numPorts" */
 } api_task_resources;
 
 /* ---- pending task: /corral/pending/<requestId>/<pendingTaskId> -------------- */
@@ -150,11 +150,11 @@ typedef struct api_pending_task {
     api_strlist cmdLineArgsList;       /* "cmdLineArgsList": appended to the command */
     api_strmap envOverrides;           /* "envOverrides": highest env precedence */
     bool has_resources;
-    api_task_resources resources;      /* "resources": overrides the deploy's */
+    api_task_resources resources;               /* "resources": overrides the deploy's */
     api_strmap requiredAgentAttributeOverrides; /* "requiredAgentAttributeOverrides" */
     api_strmap allowedAgentAttributeOverrides;  /* "allowedAgentAttributeOverrides" */
-    bool skipHealthchecks;             /* "skipHealthchecks" */
-    char *runAsUserOverride;           /* "runAsUserOverride" */
+    bool skipHealthchecks;                      /* "skipHealthchecks" */
+    char *runAsUserOverride;                    /* "runAsUserOverride" */
 } api_pending_task;
 
 /* Decodes and validates (the id's parts, its "id" string if present must
@@ -167,28 +167,21 @@ void api_pending_task_free(api_pending_task *p);
 void api_pending_task_release(api_pending_task *p);
 
 /* ---- cleanup: /corral/cleanups/<taskId> --------------------------------------- */
+/* The bridge kills the task as soon as this document exists, whatever the
+ * cleanupType (waiting for replacements is the controllers' job: they write
+ * the cleanup when the kill is due). */
 typedef struct api_cleanup {
-    api_task_id taskId;  /* "taskId" (object) */
-    char *cleanupType;   /* "cleanupType": Singularity TaskCleanupType name */
-    char *user;          /* "user" */
-    char *message;       /* "message" */
-    char *actionId;      /* "actionId" */
-    int64_t timestamp;   /* "timestamp", epoch ms */
+    api_task_id taskId; /* "taskId" (object) */
+    char *cleanupType;  /* "cleanupType": Singularity TaskCleanupType name */
+    char *user;         /* "user" */
+    char *message;      /* "message" */
+    char *actionId;     /* "actionId" */
+    int64_t timestamp;  /* "timestamp", epoch ms */
     /* Corral: KILL's kill_policy grace period; absent = the one recorded in
      * the task at launch (the deploy's), or none. 0 = kill at once. */
     bool has_killGracePeriodMillis;
     int64_t killGracePeriodMillis; /* "killGracePeriodMillis" */
-    /* Corral "killNow": kill even though cleanupType waits for replacements
-     * (see api_cleanup_kill_now). Controllers set it when the wait is over. */
-    bool killNow;
 } api_cleanup;
-
-/* Whether the bridge should kill the task now: always with killNow, else
- * unless cleanupType is one that waits for replacements first
- * (USER_REQUESTED_TASK_BOUNCE, BOUNCING, INCREMENTAL_BOUNCE, DECOMISSIONING,
- * PAUSING, INCREMENTAL_DEPLOY_FAILED, INCREMENTAL_DEPLOY_CANCELLED,
- * REBALANCE_*): controllers rewrite those with killNow when it is time. */
-bool api_cleanup_kill_now(const api_cleanup *c);
 
 api_cleanup *api_cleanup_from_json(const json_t *j, const api_decode_opts *opts,
                                    api_problems *probs);
@@ -211,16 +204,16 @@ typedef struct api_task_update {
 #define API_TASK_MAX_UPDATES 32
 
 typedef struct api_task {
-    api_task_id taskId;             /* "taskId" (object) */
-    api_pending_task pendingTask;   /* "pendingTask": what was asked for */
-    char *frameworkId;              /* Corral "frameworkId" */
-    char *agentId;                  /* "agentId" (Mesos AgentID value) */
-    char *hostname;                 /* "hostname" (unsanitized) */
-    char *offerId;                  /* Corral "offerId" the launch used */
-    char *executorId;               /* Corral "executorId": custom executor id, NULL = command task */
-    api_intlist ports;              /* "ports": allocated host ports, PORT0.. */
-    api_task_resources resources;   /* "resources" actually allocated */
-    api_strmap env;                 /* Corral "env": environment given to the task */
+    api_task_id taskId;           /* "taskId" (object) */
+    api_pending_task pendingTask; /* "pendingTask": what was asked for */
+    char *frameworkId;            /* Corral "frameworkId" */
+    char *agentId;                /* "agentId" (Mesos AgentID value) */
+    char *hostname;               /* "hostname" (unsanitized) */
+    char *offerId;                /* Corral "offerId" the launch used */
+    char *executorId;             /* Corral "executorId": custom executor id, NULL = command task */
+    api_intlist ports;            /* "ports": allocated host ports, PORT0.. */
+    api_task_resources resources; /* "resources" actually allocated */
+    api_strmap env;               /* Corral "env": environment given to the task */
     bool has_killGracePeriodMillis; /* Corral: the deploy's kill policy at launch */
     int64_t killGracePeriodMillis;  /* "killGracePeriodMillis" */
     int64_t launchedAt;             /* Corral "launchedAt", epoch ms (intent written) */
@@ -229,12 +222,12 @@ typedef struct api_task {
     char *statusMessage;            /* "statusMessage" of the last update */
     char *statusReason;             /* "statusReason" of the last update */
     bool has_healthy;
-    bool healthy;                   /* "healthy" (Mesos health checks) */
+    bool healthy; /* "healthy" (Mesos health checks) */
     bool has_exitCode;
-    int exitCode;                   /* Corral "exitCode" when Mesos reported one */
+    int exitCode; /* Corral "exitCode" when Mesos reported one */
     size_t n_taskUpdates;
-    api_task_update *taskUpdates;   /* "taskUpdates", oldest first, <= API_TASK_MAX_UPDATES */
-    json_t *mesosTask;              /* "mesosTask": the TaskInfo sent to Mesos (owned ref) */
+    api_task_update *taskUpdates; /* "taskUpdates", oldest first, <= API_TASK_MAX_UPDATES */
+    json_t *mesosTask;            /* "mesosTask": the TaskInfo sent to Mesos (owned ref) */
 } api_task;
 
 api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs);

@@ -36,14 +36,22 @@ typedef struct fld {
 static const char *kind_name(int k)
 {
     switch (k) {
-    case K_BOOL: return "a boolean";
-    case K_INT: return "an integer";
-    case K_NUM: return "a number";
-    case K_STR: return "a string";
-    case K_OBJ: return "an object";
-    case K_STRLIST: return "a list of strings";
-    case K_STRMAP: return "an object of strings";
-    default: return "an array";
+    case K_BOOL:
+        return "a boolean";
+    case K_INT:
+        return "an integer";
+    case K_NUM:
+        return "a number";
+    case K_STR:
+        return "a string";
+    case K_OBJ:
+        return "an object";
+    case K_STRLIST:
+        return "a list of strings";
+    case K_STRMAP:
+        return "an object of strings";
+    default:
+        return "an array";
     }
 }
 
@@ -56,25 +64,27 @@ static bool kind_ok(const json_t *v, int k)
     if (json_is_null(v))
         return true; /* absent, as Jackson reads null */
     switch (k) {
-    case K_BOOL: return json_is_boolean(v);
-    case K_INT: return json_is_integer(v);
-    case K_NUM: return json_is_number(v);
-    case K_STR: return json_is_string(v);
-    case K_OBJ: return json_is_object(v);
-    case K_ARR: return json_is_array(v);
+    case K_BOOL:
+        return json_is_boolean(v);
+    case K_INT:
+        return json_is_integer(v);
+    case K_NUM:
+        return json_is_number(v);
+    case K_STR:
+        return json_is_string(v);
+    case K_OBJ:
+        return json_is_object(v);
+    case K_ARR:
+        return json_is_array(v);
     case K_STRLIST:
         if (!json_is_array(v))
             return false;
-        json_array_foreach (v, i, e)
-            if (!json_is_string(e))
-                return false;
+        json_array_foreach(v, i, e) if (!json_is_string(e)) return false;
         return true;
     case K_STRMAP:
         if (!json_is_object(v))
             return false;
-        json_object_foreach ((json_t *)v, key, e)
-            if (!json_is_string(e))
-                return false;
+        json_object_foreach((json_t *)v, key, e) if (!json_is_string(e)) return false;
         return true;
     }
     return false;
@@ -89,7 +99,8 @@ static int check_fields(hctx *h, const json_t *j, const char *what, const fld *f
 
     if (!json_is_object(j))
         return as_fail(h->out, 400, "%s: must be a JSON object", what);
-    json_object_foreach ((json_t *)j, key, v) {
+    json_object_foreach((json_t *)j, key, v)
+    {
         size_t i;
         for (i = 0; i < n; i++)
             if (strcmp(f[i].name, key) == 0)
@@ -191,9 +202,9 @@ static int query_int(hctx *h, const char *name, int64_t dflt, int64_t min, int64
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max)
-        return as_fail(h->out, 400, "query parameter %s: must be an integer in [%" PRId64
-                                    ", %" PRId64 "]",
-                       name, min, max);
+        return as_fail(h->out, 400,
+                       "query parameter %s: must be an integer in [%" PRId64 ", %" PRId64 "]", name,
+                       min, max);
     *out = v;
     return 0;
 }
@@ -237,11 +248,22 @@ static void copy_fields(json_t *dst, const json_t *src, const fld *f, size_t n)
             json_object_set(dst, f[i].name, json_object_get(src, f[i].name));
 }
 
+/* Request history kept per request (older events are dropped as new ones
+ * are written), so etcd stays small. */
+#define MAX_REQUEST_HISTORY 100
+
 static void history_event(hctx *h, const char *rid, const char *type, const json_t *request,
                           const char *message)
 {
-    char *k = as_key(h->cfg->prefix, "/history/requests/%s/%013" PRId64 "-%s", rid, h->req->now,
-                     type);
+    char *prefix = as_key(h->cfg->prefix, "/history/requests/%s/", rid);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    char *k =
+        as_key(h->cfg->prefix, "/history/requests/%s/%013" PRId64 "-%s", rid, h->req->now, type);
+
+    /* Keys sort by time: drop the oldest beyond the bound (a few per write). */
+    for (size_t i = 0; n >= MAX_REQUEST_HISTORY && i <= n - MAX_REQUEST_HISTORY && i < 8; i++)
+        as_txn_del(&h->out->txn, as_cache_at(h->c, first + i)->key);
+    free(prefix);
     json_t *ev = json_pack("{s:I, s:s, s:O?}", "createdAt", (json_int_t)h->req->now, "eventType",
                            type, "request", request);
 
@@ -355,8 +377,8 @@ static void h_req_post(hctx *h)
             bool swap = (old->type == API_SERVICE || old->type == API_WORKER) &&
                         (r->type == API_SERVICE || r->type == API_WORKER) && !old_lb && !new_lb;
             if (!swap) {
-                as_fail(h->out, 400, "request %s: requestType can not change from %s to %s",
-                        r->id, api_request_type_name(old->type), api_request_type_name(r->type));
+                as_fail(h->out, 400, "request %s: requestType can not change from %s to %s", r->id,
+                        api_request_type_name(old->type), api_request_type_name(r->type));
                 goto out;
             }
         }
@@ -388,10 +410,14 @@ static bool state_matches(const char *state, as_op op)
     switch (op) {
     case AS_OP_REQ_LIST_ACTIVE:
         return strcmp(state, "ACTIVE") == 0 || strcmp(state, "DEPLOYING_TO_UNPAUSE") == 0;
-    case AS_OP_REQ_LIST_PAUSED: return strcmp(state, "PAUSED") == 0;
-    case AS_OP_REQ_LIST_COOLDOWN: return strcmp(state, "SYSTEM_COOLDOWN") == 0;
-    case AS_OP_REQ_LIST_FINISHED: return strcmp(state, "FINISHED") == 0;
-    default: return true;
+    case AS_OP_REQ_LIST_PAUSED:
+        return strcmp(state, "PAUSED") == 0;
+    case AS_OP_REQ_LIST_COOLDOWN:
+        return strcmp(state, "SYSTEM_COOLDOWN") == 0;
+    case AS_OP_REQ_LIST_FINISHED:
+        return strcmp(state, "FINISHED") == 0;
+    default:
+        return true;
     }
 }
 
@@ -463,11 +489,15 @@ static void h_req_delete(hctx *h)
     free(k);
 }
 
-static const fld scale_fields[] = {
-    {"instances", K_INT},       {"durationMillis", K_INT}, {"skipHealthchecks", K_BOOL},
-    {"actionId", K_STR},        {"message", K_STR},        {"bounce", K_BOOL},
-    {"incremental", K_BOOL},    {"skipEmailNotification", K_BOOL},
-    {"largeScaleDownAcknowledged", K_BOOL}};
+static const fld scale_fields[] = {{"instances", K_INT},
+                                   {"durationMillis", K_INT},
+                                   {"skipHealthchecks", K_BOOL},
+                                   {"actionId", K_STR},
+                                   {"message", K_STR},
+                                   {"bounce", K_BOOL},
+                                   {"incremental", K_BOOL},
+                                   {"skipEmailNotification", K_BOOL},
+                                   {"largeScaleDownAcknowledged", K_BOOL}};
 
 static void h_req_scale(hctx *h)
 {
@@ -538,9 +568,10 @@ out:
     free(ik);
 }
 
-static const fld skiphc_fields[] = {
-    {"skipHealthchecks", K_BOOL}, {"durationMillis", K_INT}, {"actionId", K_STR},
-    {"message", K_STR}};
+static const fld skiphc_fields[] = {{"skipHealthchecks", K_BOOL},
+                                    {"durationMillis", K_INT},
+                                    {"actionId", K_STR},
+                                    {"message", K_STR}};
 
 static void h_req_skiphc(hctx *h)
 {
@@ -549,8 +580,7 @@ static void h_req_skiphc(hctx *h)
     json_t *doc;
     char *k, *ik;
 
-    if (!e || parse_body(h, true) < 0 ||
-        CHECK(h, h->body, "skipHealthchecks", skiphc_fields) < 0)
+    if (!e || parse_body(h, true) < 0 || CHECK(h, h->body, "skipHealthchecks", skiphc_fields) < 0)
         return;
     if (!json_is_boolean(json_object_get(h->body, "skipHealthchecks"))) {
         as_fail(h->out, 400, "skipHealthchecks.skipHealthchecks: required");
@@ -565,7 +595,8 @@ static void h_req_skiphc(hctx *h)
     if (has(h->body, "durationMillis")) {
         json_t *in = json_object();
         copy_fields(in, h->body, skiphc_fields, sizeof(skiphc_fields) / sizeof(skiphc_fields[0]));
-        json_object_set_new(in, "previous", json_boolean(jbool(e->value, "skipHealthchecks", false)));
+        json_object_set_new(in, "previous",
+                            json_boolean(jbool(e->value, "skipHealthchecks", false)));
         stamp(h, in);
         as_txn_put(&h->out->txn, ik, in);
         json_decref(in);
@@ -624,7 +655,9 @@ static void h_req_pause(hctx *h)
     if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "pause", pause_fields) < 0)
         return;
     if (is_paused(h, rid)) {
-        as_fail(h->out, 409, "Request %s is paused. Unable to pause it (it must be manually unpaused first)", rid);
+        as_fail(h->out, 409,
+                "Request %s is paused. Unable to pause it (it must be manually unpaused first)",
+                rid);
         return;
     }
     in = json_object();
@@ -667,12 +700,9 @@ static void h_req_unpause(hctx *h)
     free(ik);
 }
 
-static const fld bounce_fields[] = {{"incremental", K_BOOL},
-                                    {"skipHealthchecks", K_BOOL},
-                                    {"durationMillis", K_INT},
-                                    {"actionId", K_STR},
-                                    {"message", K_STR},
-                                    {"runShellCommandBeforeKill", K_OBJ}};
+static const fld bounce_fields[] = {
+    {"incremental", K_BOOL}, {"skipHealthchecks", K_BOOL}, {"durationMillis", K_INT},
+    {"actionId", K_STR},     {"message", K_STR},           {"runShellCommandBeforeKill", K_OBJ}};
 
 static void h_req_bounce(hctx *h)
 {
@@ -729,13 +759,11 @@ static void h_req_exit_cooldown(hctx *h)
         return;
     state = as_m_request_state(h->cfg, h->c, rid);
     if (strcmp(state, "SYSTEM_COOLDOWN") != 0) {
-        as_fail(h->out, 409, "Request %s is not in SYSTEM_COOLDOWN state, it is in %s", rid,
-                state);
+        as_fail(h->out, 409, "Request %s is not in SYSTEM_COOLDOWN state, it is in %s", rid, state);
         return;
     }
     in = json_object();
-    copy_fields(in, h->body, cooldown_fields,
-                sizeof(cooldown_fields) / sizeof(cooldown_fields[0]));
+    copy_fields(in, h->body, cooldown_fields, sizeof(cooldown_fields) / sizeof(cooldown_fields[0]));
     stamp(h, in);
     ik = intent_key(h, rid, "exit-cooldown");
     as_txn_put(&h->out->txn, ik, in);
@@ -891,8 +919,8 @@ static void h_req_queued_pending(hctx *h)
         const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
         const json_t *b = as_m_intent(h->cfg, h->c, rid, "bounce");
         if (pd)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "requestId", rid,
-                                                  "deployId", pd, "pendingType", "NEW_DEPLOY"));
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "requestId", rid, "deployId",
+                                                  pd, "pendingType", "NEW_DEPLOY"));
         if (b)
             json_array_append_new(list, json_pack("{s:s, s:s, s:O?, s:O?}", "requestId", rid,
                                                   "pendingType", "BOUNCE", "timestamp",
@@ -923,8 +951,8 @@ static void h_req_queued_cleanup(hctx *h)
         if (!type)
             continue;
         char *rid = xstrndup(rest, (size_t)(slash - rest));
-        cl = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "requestId", rid, "cleanupType",
-                       type, "timestamp", json_object_get(e->value, "timestamp"), "user",
+        cl = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "requestId", rid, "cleanupType", type,
+                       "timestamp", json_object_get(e->value, "timestamp"), "user",
                        json_object_get(e->value, "user"), "message",
                        json_object_get(e->value, "message"), "actionId",
                        json_object_get(e->value, "actionId"));
@@ -941,9 +969,9 @@ static void h_req_queued_cleanup(hctx *h)
         const as_entry *e = as_cache_at(h->c, i);
         const char *s = as_jstr(e->value, "state");
         if (s && strcmp(s, "DELETING") == 0)
-            json_array_append_new(list, json_pack("{s:s, s:s}", "requestId",
-                                                  e->key + strlen(prefix), "cleanupType",
-                                                  "DELETING"));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s}", "requestId", e->key + strlen(prefix),
+                                            "cleanupType", "DELETING"));
     }
     free(prefix);
     ok(h, 200, list);
@@ -1009,8 +1037,7 @@ static void h_deploy_post(hctx *h)
     }
     dk = as_key(h->cfg->prefix, "/deploys/%s/%s", d->requestId, d->id);
     if (as_cache_get(h->c, dk)) {
-        as_fail(h->out, 400, "Can not deploy a deploy that has already been deployed (%s)",
-                d->id);
+        as_fail(h->out, 400, "Can not deploy a deploy that has already been deployed (%s)", d->id);
         goto out;
     }
     if (is_paused(h, d->requestId) && !jbool(h->body, "unpauseOnSuccessfulDeploy", false) &&
@@ -1114,8 +1141,9 @@ static void h_deploy_update(hctx *h)
     rid = as_jstr(h->body, "requestId");
     did = as_jstr(h->body, "deployId");
     if (!rid || !did || !json_is_integer(json_object_get(h->body, "targetActiveInstances"))) {
-        as_fail(h->out, 400, "deploy update: requestId, deployId and targetActiveInstances are "
-                             "required");
+        as_fail(h->out, 400,
+                "deploy update: requestId, deployId and targetActiveInstances are "
+                "required");
         return;
     }
     if (!need_request(h, rid))
@@ -1178,8 +1206,8 @@ static void h_deploy_pending(hctx *h)
 /* Visits every task document under P/tasks/. */
 static json_t *active_tasks(hctx *h, const char *agent, bool ids_only, const char *rid)
 {
-    char *prefix = rid ? as_key(h->cfg->prefix, "/tasks/%s/", rid)
-                       : as_key(h->cfg->prefix, "/tasks/");
+    char *prefix =
+        rid ? as_key(h->cfg->prefix, "/tasks/%s/", rid) : as_key(h->cfg->prefix, "/tasks/");
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
@@ -1200,8 +1228,8 @@ static json_t *active_tasks(hctx *h, const char *agent, bool ids_only, const cha
 
 static json_t *scheduled(hctx *h, const char *rid, bool ids_only)
 {
-    char *prefix = rid ? as_key(h->cfg->prefix, "/pending/%s/", rid)
-                       : as_key(h->cfg->prefix, "/pending/");
+    char *prefix =
+        rid ? as_key(h->cfg->prefix, "/pending/%s/", rid) : as_key(h->cfg->prefix, "/pending/");
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
@@ -1290,12 +1318,9 @@ static void h_task_get(hctx *h)
     ok(h, 200, as_m_task_view(h->cfg, h->c, t));
 }
 
-static const fld kill_fields[] = {{"override", K_BOOL},
-                                  {"waitForReplacementTask", K_BOOL},
-                                  {"message", K_STR},
-                                  {"actionId", K_STR},
-                                  {"runShellCommandBeforeKill", K_OBJ},
-                                  {"killGracePeriodMillis", K_INT}};
+static const fld kill_fields[] = {
+    {"override", K_BOOL}, {"waitForReplacementTask", K_BOOL},   {"message", K_STR},
+    {"actionId", K_STR},  {"runShellCommandBeforeKill", K_OBJ}, {"killGracePeriodMillis", K_INT}};
 
 static void h_task_kill(hctx *h)
 {
@@ -1433,9 +1458,9 @@ static bool search_match(const search *s, const json_t *t)
     const char *v;
     int64_t started = jint(tid, "startedAt"), updated = jint(t, "updatedAt");
 
-#define EQ(field, val)                                                                     \
-    ((val) == NULL || ((v = (field)) != NULL && strcmp(v, (val)) == 0))
-    if (!EQ(as_jstr(tid, "requestId"), s->requestId) || !EQ(as_jstr(tid, "deployId"), s->deployId) ||
+#define EQ(field, val) ((val) == NULL || ((v = (field)) != NULL && strcmp(v, (val)) == 0))
+    if (!EQ(as_jstr(tid, "requestId"), s->requestId) ||
+        !EQ(as_jstr(tid, "deployId"), s->deployId) ||
         !EQ(as_jstr(json_object_get(t, "pendingTask"), "runId"), s->runId) ||
         !EQ(as_jstr(t, "lastTaskState"), s->lastTaskStatus))
         return false;
@@ -1453,8 +1478,8 @@ static bool search_match(const search *s, const json_t *t)
 static void collect(hctx *h, const char *area, const char *rid, const search *s, bool active_only,
                     json_t *list)
 {
-    char *prefix = rid ? as_key(h->cfg->prefix, "%s/%s/", area, rid)
-                       : as_key(h->cfg->prefix, "%s/", area);
+    char *prefix =
+        rid ? as_key(h->cfg->prefix, "%s/%s/", area, rid) : as_key(h->cfg->prefix, "%s/", area);
     size_t first, n = as_cache_range(h->c, prefix, &first);
 
     for (size_t i = first; i < first + n; i++) {
@@ -1659,8 +1684,13 @@ static json_t *machine_view(hctx *h, const char *kind, const char *id, const jso
 
 static bool machine_state_valid(const char *s)
 {
-    static const char *states[] = {"MISSING_ON_STARTUP", "ACTIVE", "STARTING_DECOMMISSION",
-                                   "DECOMMISSIONING", "DECOMMISSIONED", "DEAD", "FROZEN"};
+    static const char *states[] = {"MISSING_ON_STARTUP",
+                                   "ACTIVE",
+                                   "STARTING_DECOMMISSION",
+                                   "DECOMMISSIONING",
+                                   "DECOMMISSIONED",
+                                   "DEAD",
+                                   "FROZEN"};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
         if (strcmp(s, states[i]) == 0)
             return true;
@@ -1735,8 +1765,7 @@ static void h_machine_change(hctx *h, const char *kind, const char *param, const
     if (check_part(h, param, id) < 0 || parse_body(h, false) < 0 ||
         CHECK(h, h->body, "machine change", machine_fields) < 0)
         return;
-    if (has(h->body, "revertToState") &&
-        !machine_state_valid(as_jstr(h->body, "revertToState"))) {
+    if (has(h->body, "revertToState") && !machine_state_valid(as_jstr(h->body, "revertToState"))) {
         as_fail(h->out, 400, "machine change.revertToState: unknown machine state");
         return;
     }
@@ -1782,7 +1811,8 @@ static void h_watch(hctx *h)
 
     if (query_int(h, "revision", 0, 0, INT64_MAX, &rev) < 0)
         return;
-    if (prefix && prefix[0] == '/' && strncmp(prefix, h->cfg->prefix, strlen(h->cfg->prefix)) != 0) {
+    if (prefix && prefix[0] == '/' &&
+        strncmp(prefix, h->cfg->prefix, strlen(h->cfg->prefix)) != 0) {
         as_fail(h->out, 400, "query parameter prefix: must be under %s", h->cfg->prefix);
         return;
     }
@@ -1859,36 +1889,88 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
         out->kind = AS_RESULT_SPECIAL;
         out->status = 200;
         break;
-    case AS_OP_WATCH: h_watch(&h); break;
-    case AS_OP_STATE: h_state(&h); break;
+    case AS_OP_WATCH:
+        h_watch(&h);
+        break;
+    case AS_OP_STATE:
+        h_state(&h);
+        break;
     case AS_OP_REQ_LIST:
     case AS_OP_REQ_LIST_ACTIVE:
     case AS_OP_REQ_LIST_PAUSED:
     case AS_OP_REQ_LIST_COOLDOWN:
-    case AS_OP_REQ_LIST_FINISHED: h_req_list(&h, req->match->op); break;
-    case AS_OP_REQ_QUEUED_PENDING: h_req_queued_pending(&h); break;
-    case AS_OP_REQ_QUEUED_CLEANUP: h_req_queued_cleanup(&h); break;
-    case AS_OP_REQ_POST: h_req_post(&h); break;
-    case AS_OP_REQ_GET: h_req_get(&h); break;
-    case AS_OP_REQ_DELETE: h_req_delete(&h); break;
-    case AS_OP_REQ_BOUNCE: h_req_bounce(&h); break;
-    case AS_OP_REQ_BOUNCE_CANCEL: h_req_cancel_expiry(&h, "bounce"); break;
-    case AS_OP_REQ_PAUSE: h_req_pause(&h); break;
-    case AS_OP_REQ_PAUSE_CANCEL: h_req_cancel_expiry(&h, "pause"); break;
-    case AS_OP_REQ_UNPAUSE: h_req_unpause(&h); break;
-    case AS_OP_REQ_SCALE: h_req_scale(&h); break;
-    case AS_OP_REQ_SCALE_CANCEL: h_req_cancel_expiry(&h, "scale"); break;
-    case AS_OP_REQ_SKIPHC: h_req_skiphc(&h); break;
-    case AS_OP_REQ_SKIPHC_CANCEL: h_req_cancel_expiry(&h, "skip-healthchecks"); break;
-    case AS_OP_REQ_RUN: h_req_run(&h); break;
-    case AS_OP_REQ_RUN_GET: h_req_run_get(&h); break;
-    case AS_OP_REQ_EXIT_COOLDOWN: h_req_exit_cooldown(&h); break;
-    case AS_OP_DEPLOY_POST: h_deploy_post(&h); break;
-    case AS_OP_DEPLOY_CANCEL: h_deploy_cancel(&h); break;
-    case AS_OP_DEPLOY_PENDING: h_deploy_pending(&h); break;
-    case AS_OP_DEPLOY_UPDATE: h_deploy_update(&h); break;
-    case AS_OP_TASKS_ACTIVE: ok(&h, 200, active_tasks(&h, NULL, false, NULL)); break;
-    case AS_OP_TASKS_ACTIVE_IDS: ok(&h, 200, active_tasks(&h, NULL, true, NULL)); break;
+    case AS_OP_REQ_LIST_FINISHED:
+        h_req_list(&h, req->match->op);
+        break;
+    case AS_OP_REQ_QUEUED_PENDING:
+        h_req_queued_pending(&h);
+        break;
+    case AS_OP_REQ_QUEUED_CLEANUP:
+        h_req_queued_cleanup(&h);
+        break;
+    case AS_OP_REQ_POST:
+        h_req_post(&h);
+        break;
+    case AS_OP_REQ_GET:
+        h_req_get(&h);
+        break;
+    case AS_OP_REQ_DELETE:
+        h_req_delete(&h);
+        break;
+    case AS_OP_REQ_BOUNCE:
+        h_req_bounce(&h);
+        break;
+    case AS_OP_REQ_BOUNCE_CANCEL:
+        h_req_cancel_expiry(&h, "bounce");
+        break;
+    case AS_OP_REQ_PAUSE:
+        h_req_pause(&h);
+        break;
+    case AS_OP_REQ_PAUSE_CANCEL:
+        h_req_cancel_expiry(&h, "pause");
+        break;
+    case AS_OP_REQ_UNPAUSE:
+        h_req_unpause(&h);
+        break;
+    case AS_OP_REQ_SCALE:
+        h_req_scale(&h);
+        break;
+    case AS_OP_REQ_SCALE_CANCEL:
+        h_req_cancel_expiry(&h, "scale");
+        break;
+    case AS_OP_REQ_SKIPHC:
+        h_req_skiphc(&h);
+        break;
+    case AS_OP_REQ_SKIPHC_CANCEL:
+        h_req_cancel_expiry(&h, "skip-healthchecks");
+        break;
+    case AS_OP_REQ_RUN:
+        h_req_run(&h);
+        break;
+    case AS_OP_REQ_RUN_GET:
+        h_req_run_get(&h);
+        break;
+    case AS_OP_REQ_EXIT_COOLDOWN:
+        h_req_exit_cooldown(&h);
+        break;
+    case AS_OP_DEPLOY_POST:
+        h_deploy_post(&h);
+        break;
+    case AS_OP_DEPLOY_CANCEL:
+        h_deploy_cancel(&h);
+        break;
+    case AS_OP_DEPLOY_PENDING:
+        h_deploy_pending(&h);
+        break;
+    case AS_OP_DEPLOY_UPDATE:
+        h_deploy_update(&h);
+        break;
+    case AS_OP_TASKS_ACTIVE:
+        ok(&h, 200, active_tasks(&h, NULL, false, NULL));
+        break;
+    case AS_OP_TASKS_ACTIVE_IDS:
+        ok(&h, 200, active_tasks(&h, NULL, true, NULL));
+        break;
     case AS_OP_TASKS_ACTIVE_AGENT:
     case AS_OP_TASKS_ACTIVE_AGENT_IDS:
         if (check_part(&h, "agent id", as_match_param(req->match, "agentId")) == 0)
@@ -1896,45 +1978,93 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
                active_tasks(&h, as_match_param(req->match, "agentId"),
                             req->match->op == AS_OP_TASKS_ACTIVE_AGENT_IDS, NULL));
         break;
-    case AS_OP_TASKS_SCHEDULED: ok(&h, 200, scheduled(&h, NULL, false)); break;
-    case AS_OP_TASKS_SCHEDULED_IDS: ok(&h, 200, scheduled(&h, NULL, true)); break;
+    case AS_OP_TASKS_SCHEDULED:
+        ok(&h, 200, scheduled(&h, NULL, false));
+        break;
+    case AS_OP_TASKS_SCHEDULED_IDS:
+        ok(&h, 200, scheduled(&h, NULL, true));
+        break;
     case AS_OP_TASKS_SCHEDULED_REQUEST:
         if (check_request_id(&h, rid) == 0)
             ok(&h, 200, scheduled(&h, rid, false));
         break;
-    case AS_OP_TASKS_SCHEDULED_TASK: h_tasks_scheduled_task(&h, false); break;
-    case AS_OP_TASKS_SCHEDULED_DELETE: h_tasks_scheduled_task(&h, true); break;
-    case AS_OP_TASKS_CLEANING: h_tasks_cleaning(&h); break;
+    case AS_OP_TASKS_SCHEDULED_TASK:
+        h_tasks_scheduled_task(&h, false);
+        break;
+    case AS_OP_TASKS_SCHEDULED_DELETE:
+        h_tasks_scheduled_task(&h, true);
+        break;
+    case AS_OP_TASKS_CLEANING:
+        h_tasks_cleaning(&h);
+        break;
     case AS_OP_TASKS_IDS_REQUEST:
         if (need_request(&h, rid))
             ok(&h, 200, as_m_task_ids_by_status(cfg, cache, rid));
         break;
-    case AS_OP_TASK_GET: h_task_get(&h); break;
-    case AS_OP_TASK_KILL: h_task_kill(&h); break;
-    case AS_OP_HIST_TASK: h_hist_task(&h); break;
-    case AS_OP_HIST_TASKS: h_hist_tasks(&h); break;
-    case AS_OP_HIST_REQ_TASKS: h_hist_req_tasks(&h, false); break;
-    case AS_OP_HIST_REQ_TASKS_ACTIVE: h_hist_req_tasks(&h, true); break;
-    case AS_OP_HIST_REQ_DEPLOYS: h_hist_req_deploys(&h); break;
-    case AS_OP_HIST_REQ_DEPLOY: h_hist_req_deploy(&h); break;
-    case AS_OP_HIST_REQ_REQUESTS: h_hist_req_requests(&h); break;
+    case AS_OP_TASK_GET:
+        h_task_get(&h);
+        break;
+    case AS_OP_TASK_KILL:
+        h_task_kill(&h);
+        break;
+    case AS_OP_HIST_TASK:
+        h_hist_task(&h);
+        break;
+    case AS_OP_HIST_TASKS:
+        h_hist_tasks(&h);
+        break;
+    case AS_OP_HIST_REQ_TASKS:
+        h_hist_req_tasks(&h, false);
+        break;
+    case AS_OP_HIST_REQ_TASKS_ACTIVE:
+        h_hist_req_tasks(&h, true);
+        break;
+    case AS_OP_HIST_REQ_DEPLOYS:
+        h_hist_req_deploys(&h);
+        break;
+    case AS_OP_HIST_REQ_DEPLOY:
+        h_hist_req_deploy(&h);
+        break;
+    case AS_OP_HIST_REQ_REQUESTS:
+        h_hist_req_requests(&h);
+        break;
     case AS_OP_SANDBOX_BROWSE:
-    case AS_OP_SANDBOX_READ: h_sandbox(&h); break;
-    case AS_OP_AGENTS_LIST: h_machines_list(&h, "agents"); break;
-    case AS_OP_AGENT_GET: h_machine_get(&h, "agents", "agentId"); break;
+    case AS_OP_SANDBOX_READ:
+        h_sandbox(&h);
+        break;
+    case AS_OP_AGENTS_LIST:
+        h_machines_list(&h, "agents");
+        break;
+    case AS_OP_AGENT_GET:
+        h_machine_get(&h, "agents", "agentId");
+        break;
     case AS_OP_AGENT_DECOMMISSION:
         h_machine_change(&h, "agents", "agentId", "STARTING_DECOMMISSION");
         break;
-    case AS_OP_AGENT_FREEZE: h_machine_change(&h, "agents", "agentId", "FROZEN"); break;
-    case AS_OP_AGENT_ACTIVATE: h_machine_change(&h, "agents", "agentId", "ACTIVE"); break;
-    case AS_OP_RACKS_LIST: h_machines_list(&h, "racks"); break;
-    case AS_OP_RACK_GET: h_machine_get(&h, "racks", "rackId"); break;
+    case AS_OP_AGENT_FREEZE:
+        h_machine_change(&h, "agents", "agentId", "FROZEN");
+        break;
+    case AS_OP_AGENT_ACTIVATE:
+        h_machine_change(&h, "agents", "agentId", "ACTIVE");
+        break;
+    case AS_OP_RACKS_LIST:
+        h_machines_list(&h, "racks");
+        break;
+    case AS_OP_RACK_GET:
+        h_machine_get(&h, "racks", "rackId");
+        break;
     case AS_OP_RACK_DECOMMISSION:
         h_machine_change(&h, "racks", "rackId", "STARTING_DECOMMISSION");
         break;
-    case AS_OP_RACK_FREEZE: h_machine_change(&h, "racks", "rackId", "FROZEN"); break;
-    case AS_OP_RACK_ACTIVATE: h_machine_change(&h, "racks", "rackId", "ACTIVE"); break;
-    default: as_fail(out, 404, "unknown operation"); break;
+    case AS_OP_RACK_FREEZE:
+        h_machine_change(&h, "racks", "rackId", "FROZEN");
+        break;
+    case AS_OP_RACK_ACTIVATE:
+        h_machine_change(&h, "racks", "rackId", "ACTIVE");
+        break;
+    default:
+        as_fail(out, 404, "unknown operation");
+        break;
     }
     json_decref(h.body);
 }

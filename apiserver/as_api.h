@@ -67,15 +67,15 @@ typedef struct as_query_kv {
 } as_query_kv;
 
 typedef struct as_req {
-    unsigned method;            /* as_method bit */
-    const as_match *match;      /* operation and path parameters */
-    const as_query_kv *query;   /* decoded query parameters */
+    unsigned method;          /* as_method bit */
+    const as_match *match;    /* operation and path parameters */
+    const as_query_kv *query; /* decoded query parameters */
     size_t nquery;
-    const char *body;           /* NULL when empty */
+    const char *body; /* NULL when empty */
     size_t body_len;
-    const char *user;           /* authenticated user or NULL */
-    int64_t now;                /* wall clock, epoch ms */
-    const char *nonce;          /* random hex from the server (generated ids) */
+    const char *user;  /* authenticated user or NULL */
+    int64_t now;       /* wall clock, epoch ms */
+    const char *nonce; /* random hex from the server (generated ids) */
 } as_req;
 
 /* Borrowed value of query parameter name, or NULL. */
@@ -96,9 +96,9 @@ typedef enum {
 typedef struct as_result {
     as_result_kind kind;
     int status;
-    json_t *body;     /* owned; NULL = empty body */
-    char *text;       /* owned; AS_RESULT_TEXT */
-    as_txn txn;       /* writes to commit first; empty = none */
+    json_t *body; /* owned; NULL = empty body */
+    char *text;   /* owned; AS_RESULT_TEXT */
+    as_txn txn;   /* writes to commit first; empty = none */
     /* After the txn commits and the cache has caught up with it, the server
      * re-renders the body as this request's parent object (so the response
      * shows the committed state); body is the fallback. NULL: keep body. */
@@ -114,8 +114,8 @@ int as_fail(as_result *r, int status, const char *fmt, ...) __attribute__((forma
 /* ---- the API --------------------------------------------------------------------- */
 
 typedef struct as_api_config {
-    const char *prefix;   /* "/corral" */
-    size_t max_body;      /* informational; the server enforces it */
+    const char *prefix;          /* "/corral" */
+    size_t max_body;             /* informational; the server enforces it */
     bool allow_deploy_of_paused; /* Singularity's allowDeployOfPausedRequests */
     int max_scale_down_unacked;  /* maxScaleDownWithoutAcknowledgement (10) */
 } as_api_config;

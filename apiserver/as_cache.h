@@ -18,8 +18,8 @@
 #include <jansson.h>
 
 typedef struct as_entry {
-    char *key;              /* full etcd key, owned by the cache */
-    json_t *value;          /* owned by the cache; NULL if not JSON */
+    char *key;     /* full etcd key, owned by the cache */
+    json_t *value; /* owned by the cache; NULL if not JSON */
     int64_t create_revision;
     int64_t mod_revision;
 } as_entry;

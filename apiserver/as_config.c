@@ -17,7 +17,10 @@ typedef struct setting {
     size_t off;
 } setting;
 
-#define S(name, t, field) {name, t, offsetof(as_config, field)}
+#define S(name, t, field)                   \
+    {                                       \
+        name, t, offsetof(as_config, field) \
+    }
 static const setting settings[] = {
     S("listen", T_STR, listen),
     S("etcd-endpoints", T_STR, etcd_endpoints),
@@ -37,6 +40,7 @@ static const setting settings[] = {
     S("framework-name", T_STR, framework_name),
     S("allow-deploy-of-paused-requests", T_BOOL, allow_deploy_of_paused),
     S("leader-lease-ttl", T_LONG, lease_ttl_s),
+    S("api-only", T_BOOL, api_only),
     S("help", T_BOOL, help),
 };
 #undef S
@@ -71,6 +75,8 @@ const char *as_config_usage(void)
            "  --allow-deploy-of-paused-requests\n"
            "                                accept deploys of paused requests\n"
            "  --leader-lease-ttl SECONDS    leader lease TTL (10)\n"
+           "  --api-only                    serve the API only: never become the leader\n"
+           "                                (no controllers, no Mesos bridge)\n"
            "  --help                        print this help\n";
 }
 
@@ -95,8 +101,7 @@ void as_config_release(as_config *c)
     memset(c, 0, sizeof(*c));
 }
 
-int as_config_set(as_config *c, const char *name, const char *value, const char *where,
-                  cr_err *err)
+int as_config_set(as_config *c, const char *name, const char *value, const char *where, cr_err *err)
 {
     for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
         const setting *s = &settings[i];
@@ -121,8 +126,8 @@ int as_config_set(as_config *c, const char *name, const char *value, const char 
                      strcmp(value, "0") == 0)
                 *(bool *)p = false;
             else
-                return cr_error(err, CR_EINVAL, "%s: %s must be true or false, not '%s'",
-                                where, name, value);
+                return cr_error(err, CR_EINVAL, "%s: %s must be true or false, not '%s'", where,
+                                name, value);
             return 0;
         case T_SIZE:
         case T_LONG:
@@ -200,8 +205,7 @@ int as_config_parse_file(as_config *c, const char *text, const char *file, cr_er
     return rc;
 }
 
-int as_config_parse_args(as_config *c, int argc, char **argv, const char **config_file,
-                         cr_err *err)
+int as_config_parse_args(as_config *c, int argc, char **argv, const char **config_file, cr_err *err)
 {
     if (config_file)
         *config_file = NULL;
@@ -257,8 +261,7 @@ int as_config_validate(const as_config *c, cr_err *err)
                         c->etcd_endpoints);
     if (c->mesos_master && strncmp(c->mesos_master, "http://", 7) != 0 &&
         strncmp(c->mesos_master, "https://", 8) != 0)
-        return cr_error(err, CR_EINVAL, "mesos-master: '%s' must be http(s) URLs",
-                        c->mesos_master);
+        return cr_error(err, CR_EINVAL, "mesos-master: '%s' must be http(s) URLs", c->mesos_master);
     if (strcmp(c->log_level, "debug") != 0 && strcmp(c->log_level, "info") != 0 &&
         strcmp(c->log_level, "warn") != 0 && strcmp(c->log_level, "error") != 0)
         return cr_error(err, CR_EINVAL, "log-level: '%s' is not debug, info, warn or error",

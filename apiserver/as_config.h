@@ -30,11 +30,12 @@ typedef struct as_config {
     char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
     bool etcd_insecure;
     char *etcd_username, *etcd_password;
-    char *executor_path;   /* passed to the bridge */
-    char *framework_name;  /* "corral" */
+    char *executor_path;  /* passed to the bridge */
+    char *framework_name; /* "corral" */
     bool allow_deploy_of_paused;
-    long etcd_timeout_ms;  /* 5000 */
-    long lease_ttl_s;      /* leader lease TTL, 10 */
+    long etcd_timeout_ms; /* 5000 */
+    long lease_ttl_s;     /* leader lease TTL, 10 */
+    bool api_only;        /* never campaign: no controllers, no bridge */
     bool help;
 } as_config;
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/status.h"
 #include "base/xalloc.h"
 
 const char *as_jstr(const json_t *o, const char *field)
@@ -99,14 +100,8 @@ const char *as_m_active_deploy_id(const as_api_config *cfg, const as_cache *c, c
 
 bool as_m_deploy_state_terminal(const char *s)
 {
-    static const char *terminal[] = {"SUCCEEDED", "FAILED_INTERNAL_STATE", "OVERDUE", "FAILED",
-                                     "CANCELED"};
-    if (!s)
-        return false;
-    for (size_t i = 0; i < sizeof(terminal) / sizeof(terminal[0]); i++)
-        if (strcmp(s, terminal[i]) == 0)
-            return true;
-    return false;
+    /* Singularity's terminal states plus Corral's SUPERSEDED (apis/status.h). */
+    return s && api_deploy_state_terminal(api_deploy_state_parse(s));
 }
 
 static const char *deploy_state_of(const json_t *st)
@@ -119,30 +114,45 @@ static const char *deploy_state_of(const json_t *st)
     return s;
 }
 
+static bool deploy_cancelled(const as_api_config *cfg, const as_cache *c, const char *rid,
+                             const char *did)
+{
+    char *ck = as_key(cfg->prefix, "/intents/deploys/%s/%s/cancel", rid, did);
+    bool cancelled = as_cache_get(c, ck) != NULL;
+    free(ck);
+    return cancelled;
+}
+
 const char *as_m_pending_deploy_id(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
     const json_t *st = as_m_request_status(cfg, c, rid);
-    const char *active = as_jstr(st, "activeDeployId");
+    const char *active = as_jstr(st, "activeDeployId"), *pending = as_jstr(st, "pendingDeployId");
     const char *best = NULL;
-    int64_t best_rev = -1;
+    int64_t best_rev = -1, active_rev = 0;
     char *prefix;
     size_t first, n;
 
-    if (json_object_get(st, "pendingDeployId"))
-        return as_jstr(st, "pendingDeployId"); /* null: the leader says none */
+    /* The leader's word, unless the user has cancelled it since. */
+    if (pending && !deploy_cancelled(cfg, c, rid, pending))
+        return pending;
+    if (active) {
+        char *ak = as_key(cfg->prefix, "/deploys/%s/%s", rid, active);
+        const as_entry *ae = as_cache_get(c, ak);
+        free(ak);
+        active_rev = ae ? ae->create_revision : 0;
+    }
+    /* Otherwise the newest deploy written after the active one that has
+     * not finished (the leader may not have seen it yet). */
     prefix = as_key(cfg->prefix, "/deploys/%s/", rid);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
         const char *did = as_jstr(e->value, "id");
-        if (!did || (active && strcmp(did, active) == 0))
+        if (!did || e->create_revision <= active_rev || (active && strcmp(did, active) == 0))
             continue;
         if (as_m_deploy_state_terminal(deploy_state_of(as_m_deploy_status(cfg, c, rid, did))))
             continue;
-        char *ck = as_key(cfg->prefix, "/intents/deploys/%s/%s/cancel", rid, did);
-        bool cancelled = as_cache_get(c, ck) != NULL;
-        free(ck);
-        if (cancelled)
+        if (deploy_cancelled(cfg, c, rid, did))
             continue;
         if (e->create_revision > best_rev) {
             best_rev = e->create_revision;
@@ -180,10 +190,10 @@ json_t *as_m_deploy_marker(const as_api_config *cfg, const as_cache *c, const ch
 
 bool as_m_task_active(const json_t *task)
 {
-    static const char *terminal[] = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED",
-                                     "TASK_LOST", "TASK_LOST_WHILE_DOWN", "TASK_ERROR",
-                                     "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR",
-                                     "TASK_UNREACHABLE", "TASK_UNKNOWN"};
+    static const char *terminal[] = {
+        "TASK_FINISHED",         "TASK_FAILED",      "TASK_KILLED",  "TASK_LOST",
+        "TASK_LOST_WHILE_DOWN",  "TASK_ERROR",       "TASK_DROPPED", "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN"};
     const char *s = as_jstr(task, "lastTaskState");
 
     if (!json_is_object(task))
@@ -256,9 +266,9 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
             json_array_append(pending, (json_t *)p);
     }
     free(prefix);
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "healthy", healthy, "notYetHealthy",
-                     not_yet, "pending", pending, "cleaning", cleaning, "loadBalanced", lb,
-                     "killed", killed);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "healthy", healthy, "notYetHealthy", not_yet,
+                     "pending", pending, "cleaning", cleaning, "loadBalanced", lb, "killed",
+                     killed);
 }
 
 static json_t *expiring(const as_api_config *cfg, const as_cache *c, const char *rid,
@@ -317,9 +327,9 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
         if (json_object_get(ds, "currentActiveInstances"))
             json_object_set(progress, "currentActiveInstances",
                             json_object_get(ds, "currentActiveInstances"));
-        pds = json_pack("{s:o, s:s, s:o}", "deployMarker",
-                        as_m_deploy_marker(cfg, c, rid, pending), "currentDeployState",
-                        state ? state : "WAITING", "deployProgress", progress);
+        pds =
+            json_pack("{s:o, s:s, s:o}", "deployMarker", as_m_deploy_marker(cfg, c, rid, pending),
+                      "currentDeployState", state ? state : "WAITING", "deployProgress", progress);
         json_object_set_new(p, "pendingDeploy", json_deep_copy(as_m_deploy(cfg, c, rid, pending)));
         json_object_set_new(p, "pendingDeployState", pds);
     }
@@ -339,8 +349,7 @@ json_t *as_m_task_request(const as_api_config *cfg, const as_cache *c, const jso
     const json_t *req = rid ? as_m_request(cfg, c, rid) : NULL;
     const json_t *dep = rid && did ? as_m_deploy(cfg, c, rid, did) : NULL;
 
-    return json_pack("{s:O?, s:O?, s:O}", "request", req, "deploy", dep, "pendingTask",
-                     pending);
+    return json_pack("{s:O?, s:O?, s:O}", "request", req, "deploy", dep, "pendingTask", pending);
 }
 
 json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t *task)
@@ -395,7 +404,8 @@ json_t *as_m_task_history(const as_api_config *cfg, const as_cache *c, const jso
     size_t i;
     json_t *e;
 
-    json_array_foreach (u, i, e) {
+    json_array_foreach(u, i, e)
+    {
         json_t *x = json_deep_copy(e);
         json_object_set_new(x, "taskId", task_id_obj(task));
         json_array_append_new(updates, x);

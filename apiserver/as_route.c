@@ -98,10 +98,9 @@ static const route routes[] = {
 };
 #undef RQ
 
-static const char *op_names[] = {
-    "none",
+static const char *op_names[] = {"none",
 #define AS_OP_STR(name) #name,
-    AS_OPS(AS_OP_STR)
+                                 AS_OPS(AS_OP_STR)
 #undef AS_OP_STR
 };
 
@@ -205,12 +204,9 @@ static void fill_params(const char *pattern, const char **seg, const size_t *len
     static const struct {
         const char *p;
         const char *name;
-    } names[] = {{"{requestId}", "requestId"},
-                 {"{deployId}", "deployId"},
-                 {"{taskId}", "taskId"},
-                 {"{pendingTaskId}", "pendingTaskId"},
-                 {"{runId}", "runId"},
-                 {"{agentId}", "agentId"},
+    } names[] = {{"{requestId}", "requestId"}, {"{deployId}", "deployId"},
+                 {"{taskId}", "taskId"},       {"{pendingTaskId}", "pendingTaskId"},
+                 {"{runId}", "runId"},         {"{agentId}", "agentId"},
                  {"{rackId}", "rackId"}};
     const char *ps[MAX_SEGS];
     size_t pl[MAX_SEGS];
@@ -287,12 +283,18 @@ const char *as_match_param(const as_match *m, const char *name)
 const char *as_method_name(unsigned method)
 {
     switch (method) {
-    case AS_GET: return "GET";
-    case AS_POST: return "POST";
-    case AS_PUT: return "PUT";
-    case AS_DELETE: return "DELETE";
-    case AS_HEAD: return "HEAD";
-    default: return "?";
+    case AS_GET:
+        return "GET";
+    case AS_POST:
+        return "POST";
+    case AS_PUT:
+        return "PUT";
+    case AS_DELETE:
+        return "DELETE";
+    case AS_HEAD:
+        return "HEAD";
+    default:
+        return "?";
     }
 }
 

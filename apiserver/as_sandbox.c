@@ -10,7 +10,7 @@
 #include "base/xalloc.h"
 
 #define DEFAULT_AGENT_PORT 5051
-#define MAX_AGENT_BODY (16 * 1024 * 1024)
+#define MAX_AGENT_BODY     (16 * 1024 * 1024)
 
 /* ---- pure helpers ------------------------------------------------------------- */
 
@@ -57,7 +57,8 @@ static const char *dir_in(const json_t *executors, const char *executor_id)
     size_t i;
     json_t *e;
 
-    json_array_foreach (executors, i, e) {
+    json_array_foreach(executors, i, e)
+    {
         const char *id = as_jstr(e, "id");
         if (id && strcmp(id, executor_id) == 0 && as_jstr(e, "directory"))
             return as_jstr(e, "directory");
@@ -74,7 +75,8 @@ const char *as_sandbox_find_dir(const json_t *state, const char *framework_id,
     for (size_t l = 0; l < 2; l++) {
         size_t i;
         json_t *f;
-        json_array_foreach (json_object_get(state, lists[l]), i, f) {
+        json_array_foreach(json_object_get(state, lists[l]), i, f)
+        {
             const char *fid = as_jstr(f, "id");
             if (framework_id && fid && strcmp(fid, framework_id) != 0)
                 continue;
@@ -107,19 +109,19 @@ json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const cha
     json_t *f;
     char *cur = xstrdup(rel ? rel : "");
 
-    json_array_foreach (files, i, f) {
+    json_array_foreach(files, i, f)
+    {
         const char *p = as_jstr(f, "path"), *slash;
         if (!p)
             continue;
         slash = strrchr(p, '/');
         json_array_append_new(
             list, json_pack("{s:s, s:O?, s:O?, s:O?}", "name", slash ? slash + 1 : p, "mtime",
-                            json_object_get(f, "mtime"), "size", json_object_get(f, "size"),
-                            "mode", json_object_get(f, "mode")));
+                            json_object_get(f, "mtime"), "size", json_object_get(f, "size"), "mode",
+                            json_object_get(f, "mode")));
     }
     json_t *out = json_pack("{s:o, s:s, s:s, s:s?, s:s?}", "files", list, "fullPathToRoot", root,
-                            "currentDirectory", cur, "agentHostname", host, "slaveHostname",
-                            host);
+                            "currentDirectory", cur, "agentHostname", host, "slaveHostname", host);
     free(cur);
     return out;
 }
@@ -148,7 +150,7 @@ typedef struct call {
     char *executor;  /* executor id */
     long long offset, length;
     bool has_length;
-    char *root;      /* sandbox directory once known */
+    char *root; /* sandbox directory once known */
     cr_http_req *hr;
     struct call *prev, *next;
 } call;
@@ -165,8 +167,7 @@ struct as_sandbox {
 };
 
 as_sandbox *as_sandbox_new(struct event_base *base, cr_http *http, const as_cache *cache,
-                           const char *prefix, long timeout_ms, as_sandbox_reply reply,
-                           void *arg)
+                           const char *prefix, long timeout_ms, as_sandbox_reply reply, void *arg)
 {
     as_sandbox *sb = xcalloc(1, sizeof(*sb));
     sb->base = base;
@@ -234,6 +235,9 @@ static void fail(call *c, int status, const char *what, const char *detail)
 static void client_gone(struct evhttp_connection *conn, void *arg)
 {
     call *c = arg;
+    /* evhttp detached the unanswered request: it is ours to free. */
+    if (c->req && !evhttp_request_get_connection(c->req))
+        evhttp_request_free(c->req);
     c->req = NULL;
 }
 
@@ -270,8 +274,8 @@ static void on_files(cr_http_req *r, const cr_http_resp *resp, const cr_err *err
         fail(c, 502, "agent /files answer is not JSON", NULL);
         return;
     }
-    json_t *out = c->read ? as_sandbox_shape_read(j)
-                          : as_sandbox_shape_browse(j, c->root, c->rel, c->host);
+    json_t *out =
+        c->read ? as_sandbox_shape_read(j) : as_sandbox_shape_browse(j, c->root, c->rel, c->host);
     json_decref(j);
     finish(c, 200, out);
 }
@@ -338,8 +342,7 @@ static int start_get(call *c, const char *url, cr_http_done_cb done)
     return 0;
 }
 
-void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *ar,
-                      int64_t started)
+void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *ar, int64_t started)
 {
     const char *tid = as_match_param(ar->match, "taskId");
     const char *path = as_req_query(ar, "path");
@@ -379,8 +382,9 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
         fail(c, 404, "no known agent for task ", tid);
         return;
     }
-    c->host = xstrdup(as_jstr(task, "hostname") ? as_jstr(task, "hostname")
-                                                 : as_jstr(agent, "hostname") ? as_jstr(agent, "hostname") : "");
+    c->host = xstrdup(as_jstr(task, "hostname")    ? as_jstr(task, "hostname")
+                      : as_jstr(agent, "hostname") ? as_jstr(agent, "hostname")
+                                                   : "");
     dir = as_jstr(task, "directory");
     if (dir) {
         c->root = xstrdup(dir);

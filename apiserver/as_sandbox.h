@@ -25,12 +25,11 @@ struct evhttp_request;
 typedef struct as_sandbox as_sandbox;
 
 /* Delivers the answer (status and JSON body, borrowed). */
-typedef void (*as_sandbox_reply)(void *arg, struct evhttp_request *req, int64_t started,
-                                 int status, const json_t *body);
+typedef void (*as_sandbox_reply)(void *arg, struct evhttp_request *req, int64_t started, int status,
+                                 const json_t *body);
 
 as_sandbox *as_sandbox_new(struct event_base *base, cr_http *http, const as_cache *cache,
-                           const char *prefix, long timeout_ms, as_sandbox_reply reply,
-                           void *arg);
+                           const char *prefix, long timeout_ms, as_sandbox_reply reply, void *arg);
 /* Cancels calls in flight (their clients get no answer). NULL is a no-op. */
 void as_sandbox_free(as_sandbox *sb);
 

@@ -3,6 +3,7 @@
 #include "apiserver/as_server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -20,7 +21,9 @@
 #include "base/xalloc.h"
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
-#define SSE_PING_S 15
+#define SSE_PING_S       15
+/* A watch client this far behind is dropped rather than buffered forever. */
+#define SSE_MAX_BACKLOG (8 * 1024 * 1024)
 
 /* A response waiting for its transaction and then for the cache. */
 typedef struct pending {
@@ -76,19 +79,32 @@ struct as_server {
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
@@ -179,10 +195,20 @@ static void pending_finish(pending *p)
     pending_free(p);
 }
 
+/* The client closed its connection before the answer. evhttp detaches a
+ * request it has not answered yet (its connection becomes NULL) and leaves
+ * it to us to free; one still attached is freed with the connection. */
+static void drop_request(struct evhttp_request *req)
+{
+    if (req && !evhttp_request_get_connection(req))
+        evhttp_request_free(req);
+}
+
 static void on_client_gone(struct evhttp_connection *conn, void *arg)
 {
     pending *p = arg;
-    p->req = NULL; /* evhttp frees the request; finish quietly */
+    drop_request(p->req);
+    p->req = NULL; /* finish quietly */
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
@@ -190,8 +216,7 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     pending *p = arg;
     /* Committed but not yet visible here: answer anyway (the fallback body
      * already reflects the write). */
-    cr_warn(p->srv->cfg.log, "cache did not reach revision %lld in time",
-            (long long)p->wait_rev);
+    cr_warn(p->srv->cfg.log, "cache did not reach revision %lld in time", (long long)p->wait_rev);
     pending_finish(p);
 }
 
@@ -316,16 +341,31 @@ static void sse_send(sse *w, const char *event, int64_t id, const json_t *data)
     free(txt);
 }
 
+static size_t sse_backlog(sse *w)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(w->req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+static void sse_end(sse *w);
+
 static void sse_events(void *arg, const store_event *evs, size_t n)
 {
     sse *w = arg;
 
+    if (w->req && sse_backlog(w) > SSE_MAX_BACKLOG) {
+        cr_warn(w->srv->cfg.log, "watch client too slow (%zu bytes queued); closing",
+                sse_backlog(w));
+        sse_end(w);
+        return;
+    }
     for (size_t i = 0; i < n && w->req; i++) {
         const store_kv *kv = &evs[i].kv;
         bool put = evs[i].type == STORE_EV_PUT;
-        json_t *val = put ? json_loadb(kv->value ? kv->value : "", kv->value_len,
-                                       JSON_DECODE_ANY, NULL)
-                          : NULL;
+        json_t *val =
+            put ? json_loadb(kv->value ? kv->value : "", kv->value_len, JSON_DECODE_ANY, NULL)
+                : NULL;
         json_t *d = json_pack("{s:s, s:s, s:I}", "type", put ? "PUT" : "DELETE", "key", kv->key,
                               "modRevision", (json_int_t)kv->mod_revision);
         if (put) {
@@ -340,8 +380,9 @@ static void sse_events(void *arg, const store_event *evs, size_t n)
 static void sse_compacted(void *arg, int64_t rev)
 {
     sse *w = arg;
-    json_t *d = json_pack("{s:s, s:I}", "message", "revision compacted; list again and watch "
-                                                   "from the list's revision",
+    json_t *d = json_pack("{s:s, s:I}", "message",
+                          "revision compacted; list again and watch "
+                          "from the list's revision",
                           "compactRevision", (json_int_t)rev);
     sse_send(w, "error", 0, d);
     json_decref(d);
@@ -351,6 +392,7 @@ static void sse_compacted(void *arg, int64_t rev)
 static void sse_gone(struct evhttp_connection *conn, void *arg)
 {
     sse *w = arg;
+    drop_request(w->req);
     w->req = NULL;
     sse_free(w);
 }
@@ -364,8 +406,7 @@ static void sse_ping(evutil_socket_t fd, short what, void *arg)
     evbuffer_free(buf);
 }
 
-static void start_watch(as_server *s, struct evhttp_request *req, const as_req *ar,
-                        int64_t started)
+static void start_watch(as_server *s, struct evhttp_request *req, const as_req *ar, int64_t started)
 {
     const char *q = as_req_query(ar, "prefix"), *rs = as_req_query(ar, "revision");
     store_watch_handlers h = {.on_events = sse_events, .on_compacted = sse_compacted};
@@ -417,17 +458,21 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
     static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
     as_api_metrics(&s->api, s->cache, &b);
-    cr_buf_addf(&b, "# HELP corral_leader Whether this replica is the leader.\n"
-                    "# TYPE corral_leader gauge\ncorral_leader{replica=\"%s\"} %d\n",
+    cr_buf_addf(&b,
+                "# HELP corral_leader Whether this replica is the leader.\n"
+                "# TYPE corral_leader gauge\ncorral_leader{replica=\"%s\"} %d\n",
                 s->replica_id, s->leader ? 1 : 0);
-    cr_buf_addf(&b, "# HELP corral_cache_revision etcd revision this replica's cache reflects.\n"
-                    "# TYPE corral_cache_revision gauge\ncorral_cache_revision %lld\n",
+    cr_buf_addf(&b,
+                "# HELP corral_cache_revision etcd revision this replica's cache reflects.\n"
+                "# TYPE corral_cache_revision gauge\ncorral_cache_revision %lld\n",
                 (long long)as_cache_revision(s->cache));
-    cr_buf_addf(&b, "# HELP corral_cache_keys Documents in this replica's cache.\n"
-                    "# TYPE corral_cache_keys gauge\ncorral_cache_keys %zu\n",
+    cr_buf_addf(&b,
+                "# HELP corral_cache_keys Documents in this replica's cache.\n"
+                "# TYPE corral_cache_keys gauge\ncorral_cache_keys %zu\n",
                 as_cache_count(s->cache));
-    cr_buf_addf(&b, "# HELP corral_api_watch_clients Open /api/watch streams.\n"
-                    "# TYPE corral_api_watch_clients gauge\ncorral_api_watch_clients %zu\n",
+    cr_buf_addf(&b,
+                "# HELP corral_api_watch_clients Open /api/watch streams.\n"
+                "# TYPE corral_api_watch_clients gauge\ncorral_api_watch_clients %zu\n",
                 s->nwatchers);
     cr_buf_adds(&b, "# HELP corral_api_requests_total API requests by operation and status "
                     "class.\n# TYPE corral_api_requests_total counter\n");
@@ -472,9 +517,9 @@ static json_t *host_state(as_server *s, int64_t now)
                      s->leader ? (s->mesos_connected ? "DRIVER_RUNNING" : "DRIVER_NOT_STARTED")
                                : "DRIVER_NOT_STARTED",
                      "hostAddress", s->listen, "hostname", host, "mesosMaster", "",
-                     "mesosConnected", s->mesos_connected, "millisSinceLastOffer",
-                     "offerCacheSize", 0, "availableCachedCpus", 0.0, "availableCachedMemory", 0.0,
-                     "replicaId", s->replica_id);
+                     "mesosConnected", s->mesos_connected, "millisSinceLastOffer", "offerCacheSize",
+                     0, "availableCachedCpus", 0.0, "availableCachedMemory", 0.0, "replicaId",
+                     s->replica_id);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------- */
@@ -482,12 +527,18 @@ static json_t *host_state(as_server *s, int64_t now)
 static unsigned method_of(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: return AS_GET;
-    case EVHTTP_REQ_POST: return AS_POST;
-    case EVHTTP_REQ_PUT: return AS_PUT;
-    case EVHTTP_REQ_DELETE: return AS_DELETE;
-    case EVHTTP_REQ_HEAD: return AS_HEAD;
-    default: return 0; /* PATCH, OPTIONS...: 405 on known paths */
+    case EVHTTP_REQ_GET:
+        return AS_GET;
+    case EVHTTP_REQ_POST:
+        return AS_POST;
+    case EVHTTP_REQ_PUT:
+        return AS_PUT;
+    case EVHTTP_REQ_DELETE:
+        return AS_DELETE;
+    case EVHTTP_REQ_HEAD:
+        return AS_HEAD;
+    default:
+        return 0; /* PATCH, OPTIONS...: 405 on known paths */
     }
 }
 
@@ -559,8 +610,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                  .nquery = nq,
                  .body = body_len ? (const char *)evbuffer_pullup(in, -1) : NULL,
                  .body_len = body_len,
-                 .user = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                            "X-Corral-User"),
+                 .user = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Corral-User"),
                  .now = cr_wall_ms(),
                  .nonce = nbuf};
     as_api_handle(&s->api, s->cache, &ar, &r);
@@ -579,13 +629,19 @@ static void on_request(struct evhttp_request *req, void *arg)
             json_decref(b);
             break;
         }
-        case AS_OP_METRICS: metrics(s, req, started); break;
-        case AS_OP_WATCH: start_watch(s, req, &ar, started); break;
+        case AS_OP_METRICS:
+            metrics(s, req, started);
+            break;
+        case AS_OP_WATCH:
+            start_watch(s, req, &ar, started);
+            break;
         case AS_OP_SANDBOX_BROWSE:
         case AS_OP_SANDBOX_READ:
             as_sandbox_serve(s->sandbox, req, &ar, started);
             break;
-        default: send_error(s, req, m.op, started, 500, "unhandled operation"); break;
+        default:
+            send_error(s, req, m.op, started, 500, "unhandled operation");
+            break;
         }
         goto out;
     }
@@ -664,8 +720,8 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
      * ones are refused by evhttp (413) without being buffered. */
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(max_body + 1024 * 1024));
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, on_request, s);
     sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!sock) {
@@ -683,9 +739,9 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
                 s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
     }
-    s->sandbox = as_sandbox_new(base, http, cache, s->prefix,
-                                cfg->sandbox_timeout_ms ? cfg->sandbox_timeout_ms : 5000,
-                                sandbox_done, s);
+    s->sandbox =
+        as_sandbox_new(base, http, cache, s->prefix,
+                       cfg->sandbox_timeout_ms ? cfg->sandbox_timeout_ms : 5000, sandbox_done, s);
     free(host);
     return s;
 fail:

@@ -207,8 +207,10 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     json_object_set_new(s, "futureTasks", json_integer(future));
     json_object_set_new(s, "maxTaskLag", json_integer(max_lag));
     json_object_set_new(s, "generatedAt", json_integer(now));
-    json_object_set_new(s, "overProvisionedRequests", json_integer((json_int_t)json_array_size(over)));
-    json_object_set_new(s, "underProvisionedRequests", json_integer((json_int_t)json_array_size(under)));
+    json_object_set_new(s, "overProvisionedRequests",
+                        json_integer((json_int_t)json_array_size(over)));
+    json_object_set_new(s, "underProvisionedRequests",
+                        json_integer((json_int_t)json_array_size(under)));
     if (include_request_ids) {
         json_object_set_new(s, "overProvisionedRequestIds", over);
         json_object_set_new(s, "underProvisionedRequestIds", under);
@@ -292,19 +294,26 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
     prefix = as_key(cfg->prefix, "/pending/");
     n = as_cache_range(c, prefix, &first);
     free(prefix);
-    cr_buf_addf(out, "# HELP corral_pending_tasks Tasks waiting for an offer.\n"
-                     "# TYPE corral_pending_tasks gauge\ncorral_pending_tasks %zu\n", n);
+    cr_buf_addf(out,
+                "# HELP corral_pending_tasks Tasks waiting for an offer.\n"
+                "# TYPE corral_pending_tasks gauge\ncorral_pending_tasks %zu\n",
+                n);
     prefix = as_key(cfg->prefix, "/cleanups/");
     n = as_cache_range(c, prefix, &first);
     free(prefix);
-    cr_buf_addf(out, "# HELP corral_cleanups Tasks with a kill intent.\n"
-                     "# TYPE corral_cleanups gauge\ncorral_cleanups %zu\n", n);
-    cr_buf_addf(out, "# HELP corral_deploys_pending Deploys rolling out.\n"
-                     "# TYPE corral_deploys_pending gauge\ncorral_deploys_pending %ld\n",
+    cr_buf_addf(out,
+                "# HELP corral_cleanups Tasks with a kill intent.\n"
+                "# TYPE corral_cleanups gauge\ncorral_cleanups %zu\n",
+                n);
+    cr_buf_addf(out,
+                "# HELP corral_deploys_pending Deploys rolling out.\n"
+                "# TYPE corral_deploys_pending gauge\ncorral_deploys_pending %ld\n",
                 pending_deploys);
     prefix = as_key(cfg->prefix, "/agents/");
     n = as_cache_range(c, prefix, &first);
     free(prefix);
-    cr_buf_addf(out, "# HELP corral_agents Known Mesos agents.\n"
-                     "# TYPE corral_agents gauge\ncorral_agents %zu\n", n);
+    cr_buf_addf(out,
+                "# HELP corral_agents Known Mesos agents.\n"
+                "# TYPE corral_agents gauge\ncorral_agents %zu\n",
+                n);
 }

@@ -40,7 +40,8 @@ static void add_put(as_txn *t, const char *key, char *value, bool prefix)
 
 void as_txn_put(as_txn *t, const char *key, const json_t *value)
 {
-    char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    char *s = json_dumps(value,
+                         JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     add_put(t, key, s ? s : xstrdup("null"), false);
 }
 
@@ -168,8 +169,8 @@ void as_cache_apply_txn(as_cache *c, const as_txn *t, int64_t rev)
         const as_put *p = &t->put[i];
         if (p->value) {
             const as_entry *e = as_cache_get(c, p->key);
-            as_cache_put_raw(c, p->key, p->value, strlen(p->value),
-                             e ? e->create_revision : rev, rev);
+            as_cache_put_raw(c, p->key, p->value, strlen(p->value), e ? e->create_revision : rev,
+                             rev);
         } else if (p->prefix) {
             size_t first, n;
             while ((n = as_cache_range(c, p->key, &first)) > 0) {

@@ -520,8 +520,7 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
         return r; /* sweep() attaches it once curl returns */
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
         req_free(r);
-        cr_error(err, CR_EINTERNAL, "%s %s: cannot add to the curl multi handle", method,
-                 o->url);
+        cr_error(err, CR_EINTERNAL, "%s %s: cannot add to the curl multi handle", method, o->url);
         return NULL;
     }
     r->added = true;

@@ -59,8 +59,8 @@ typedef struct cr_http_header {
 
 /* A response as seen by the callbacks; borrowed, valid only during the call. */
 typedef struct cr_http_resp {
-    long status;               /* 0 when no response arrived */
-    const char *body;          /* buffered mode: NUL-terminated; else "" */
+    long status;      /* 0 when no response arrived */
+    const char *body; /* buffered mode: NUL-terminated; else "" */
     size_t body_len;
     const cr_http_header *headers; /* of the final response (after redirects) */
     size_t nheaders;
@@ -82,10 +82,10 @@ typedef void (*cr_http_done_cb)(cr_http_req *r, const cr_http_resp *resp, const 
                                 void *arg);
 
 typedef struct cr_http_opts {
-    const char *method;   /* NULL: "GET", or "POST" when body is set */
-    const char *url;      /* required */
+    const char *method;         /* NULL: "GET", or "POST" when body is set */
+    const char *url;            /* required */
     const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
-    const void *body;     /* copied at start; NULL for none */
+    const void *body;           /* copied at start; NULL for none */
     size_t body_len;
     long timeout_ms;         /* whole transfer; 0 = none (streams) */
     long connect_timeout_ms; /* 0 = libcurl's default (300 s) */
@@ -93,12 +93,12 @@ typedef struct cr_http_opts {
     const char *ca_file;
     const char *cert_file;
     const char *key_file;
-    bool insecure;        /* skip peer and host verification */
+    bool insecure; /* skip peer and host verification */
     /* Auth: a convenience; a raw "Authorization: ..." in headers also works. */
-    const char *bearer;   /* sends "Authorization: Bearer <bearer>" */
-    const char *userpwd;  /* "user:password" for Basic auth */
-    bool follow_redirects; /* up to 5 */
-    size_t max_body;      /* buffered mode: larger bodies fail; 0 = no limit */
+    const char *bearer;      /* sends "Authorization: Bearer <bearer>" */
+    const char *userpwd;     /* "user:password" for Basic auth */
+    bool follow_redirects;   /* up to 5 */
+    size_t max_body;         /* buffered mode: larger bodies fail; 0 = no limit */
     cr_http_head_cb on_head; /* optional */
     cr_http_data_cb on_data; /* optional; set => streaming mode */
     cr_http_done_cb on_done; /* required */

@@ -99,8 +99,8 @@ static double run_batched(bench *b, long n)
         store_txn *t = store_txn_new();
 
         snprintf(key, sizeof(key), "/bench/batched/%ld", i);
-        store_txn_put(t, STORE_THEN, key, "{\"bench\":true,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-                      52, NULL);
+        store_txn_put(t, STORE_THEN, key,
+                      "{\"bench\":true,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", 52, NULL);
         store_write(b->s, t, batch_done, b, NULL);
     }
     event_base_dispatch(b->base);
@@ -178,8 +178,7 @@ int main(int argc, char **argv)
 
     b.maxlat = 500;
     b.lat = xcalloc((size_t)b.maxlat, sizeof(double));
-    w = store_watch_start(b.s, "/bench/watch/", &(store_watch_opts){.prefix = true}, &wh, &b,
-                          NULL);
+    w = store_watch_start(b.s, "/bench/watch/", &(store_watch_opts){.prefix = true}, &wh, &b, NULL);
     /* give the watch a moment to be established before measuring */
     kick = evtimer_new(b.base, start_lat, &b);
     evtimer_add(kick, &tv);

@@ -1,4 +1,4 @@
-/* corralctl apply (offline half) and validate. */
+/* corralctl apply (offline and against a server), diff, delete and validate. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,6 +6,8 @@
 #include "apis/yaml.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "cli/http.h"
+#include "cli/plan.h"
 
 /* Options shared by every command that reads manifests. */
 #define MANIFEST_OPTS                                                                              \
@@ -107,33 +109,292 @@ static api_manifest *load_all(cli_ctx *ctx, const char *cmd, manifest_args *a)
     return m;
 }
 
+/* ---- server side: apply, diff, prune (logic in plan.h) --------------------- */
+
+typedef enum { SYNC_APPLY, SYNC_DRY, SYNC_DIFF } sync_mode;
+
+/* The set name derived from the -f paths (plan.h), or NULL when one is
+ * standard input: then, if cmd is given, an error is printed. Caller frees. */
+static char *default_set(cli_ctx *ctx, const char *cmd, const manifest_args *a)
+{
+    char **paths = xcalloc(a->nfiles + 1, sizeof(char *));
+    char *name = NULL;
+    size_t i;
+
+    for (i = 0; i < a->nfiles; i++) {
+        if (strcmp(a->files[i], "-") == 0)
+            break;
+        paths[i] = realpath(a->files[i], NULL);
+        if (!paths[i])
+            paths[i] = xstrdup(a->files[i]);
+    }
+    if (i == a->nfiles)
+        name = cli_set_name_from_paths((const char *const *)paths, a->nfiles);
+    else if (cmd)
+        fprintf(ctx->err, "corralctl %s: --prune with standard input needs --prune-set NAME\n",
+                cmd);
+    for (size_t j = 0; j < a->nfiles; j++)
+        free(paths[j]);
+    free(paths);
+    return name;
+}
+
+/* GETs a request's parent: 0 and *parent (caller owns) if it exists, 0 and
+ * NULL if not, -1 on error (printed). */
+static int get_parent(cli_ctx *ctx, const char *cmd, const char *rid, json_t **parent)
+{
+    char *e = cli_url_escape(rid), *path = xasprintf("/api/requests/request/%s", e);
+    cli_resp r;
+    int rc = cli_http(ctx, cmd, "GET", path, NULL, 404, &r);
+
+    *parent = NULL;
+    if (rc == 0) {
+        *parent = json_incref(r.body);
+    } else if (r.status == 404) {
+        rc = 0;
+    }
+    cli_resp_release(&r);
+    free(path);
+    free(e);
+    return rc;
+}
+
+static const char *deploy_id_of(const json_t *parent, const char *field)
+{
+    return json_string_value(json_object_get(json_object_get(parent, field), "id"));
+}
+
+static void print_diff(cli_ctx *ctx, const char *what, const char *verb, char *d)
+{
+    fprintf(ctx->out, "%s %s\n", what, verb);
+    if (d)
+        fputs(d, ctx->out);
+    free(d);
+}
+
+/* Brings the server to the manifest (SYNC_APPLY), or says what that would
+ * change (SYNC_DRY, SYNC_DIFF). Returns CLI_OK / CLI_ERROR; for SYNC_DIFF 0
+ * (no drift), 1 (drift) or 2 (error). */
+static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, bool prune,
+                       sync_mode mode)
+{
+    const char *cmd = mode == SYNC_DIFF ? "diff" : "apply";
+    const char *sfx = mode == SYNC_DRY ? " (server dry run)" : "";
+    json_t *parents = json_object(); /* rid -> parent or null */
+    json_t *owned = json_object();   /* rid -> true when apply may label its deploys */
+    api_strlist keep = {0}, gone = {0};
+    bool failed = false, drift = false;
+
+    /* Requests first, so their deploys find them. */
+    for (size_t n = 0; n < m->n; n++) {
+        const api_manifest_obj *o = &m->v[n];
+        json_t *parent = NULL, *local;
+        const json_t *remote;
+        cli_resp r;
+        char *what;
+
+        if (o->kind != API_OBJ_REQUEST)
+            continue;
+        api_strlist_add(&keep, o->request->id);
+        if (get_parent(ctx, cmd, o->request->id, &parent) < 0) {
+            failed = true;
+            continue;
+        }
+        what = xasprintf("request/%s", o->request->id);
+        local = api_request_to_json(o->request);
+        remote = json_object_get(parent, "request");
+        if (parent && json_equal(local, (json_t *)remote)) {
+            if (mode != SYNC_DIFF)
+                fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
+        } else if (mode == SYNC_DIFF) {
+            json_t *empty = json_object();
+            print_diff(ctx, what, parent ? "(configured)" : "(created)",
+                       cli_json_diff(parent ? remote : empty, local, "  "));
+            json_decref(empty);
+            drift = true;
+        } else if (mode == SYNC_DRY) {
+            fprintf(ctx->out, "%s %s%s\n", what, parent ? "configured" : "created", sfx);
+        } else if (cli_http(ctx, cmd, "POST", "/api/requests", local, 0, &r) == 0) {
+            fprintf(ctx->out, "%s %s\n", what, parent ? "configured" : "created");
+            cli_resp_release(&r);
+        } else {
+            cli_resp_release(&r);
+            failed = true;
+        }
+        if (set && (!parent || cli_parent_owned_by(parent, set)))
+            json_object_set_new(owned, o->request->id, json_true());
+        json_object_set_new(parents, o->request->id, parent ? parent : json_null());
+        json_decref(local);
+        free(what);
+    }
+
+    for (size_t n = 0; n < m->n; n++) {
+        const api_manifest_obj *o = &m->v[n];
+        const api_deploy *d = o->deploy;
+        json_t *parent, *local, *body;
+        const char *active, *pending;
+        char *what;
+        cli_resp r;
+
+        if (o->kind != API_OBJ_DEPLOY)
+            continue;
+        api_strlist_add(&keep, d->requestId);
+        parent = json_object_get(parents, d->requestId);
+        if (!parent) {
+            json_t *p = NULL;
+            if (get_parent(ctx, cmd, d->requestId, &p) < 0) {
+                failed = true;
+                continue;
+            }
+            if (set && p && cli_parent_owned_by(p, set))
+                json_object_set_new(owned, d->requestId, json_true());
+            json_object_set_new(parents, d->requestId, p ? p : json_null());
+            parent = json_object_get(parents, d->requestId);
+        }
+        active = deploy_id_of(parent, "activeDeploy");
+        pending = deploy_id_of(parent, "pendingDeploy");
+        what = xasprintf("deploy/%s/%s", d->requestId, d->id);
+        local = api_deploy_to_json(d);
+        if ((active && strcmp(active, d->id) == 0) || (pending && strcmp(pending, d->id) == 0)) {
+            if (mode != SYNC_DIFF)
+                fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
+            goto next;
+        }
+        if (mode == SYNC_DIFF) {
+            const json_t *base = json_object_get(parent, pending ? "pendingDeploy" : "activeDeploy");
+            json_t *cmp = base ? cli_deploy_comparable(base) : json_object();
+            char *verb = base ? xasprintf("(created, replaces %s)", pending ? pending : active)
+                              : xstrdup("(created)");
+            json_object_del(cmp, "id");
+            json_t *lc = cli_deploy_comparable(local);
+            json_object_del(lc, "id");
+            char *df = cli_json_diff(cmp, lc, "  ");
+            print_diff(ctx, what, verb, df ? df : xstrdup("  (same spec, new id)\n"));
+            free(verb);
+            json_decref(cmp);
+            json_decref(lc);
+            drift = true;
+            goto next;
+        }
+        if (mode == SYNC_DRY) {
+            fprintf(ctx->out, "%s created%s\n", what, sfx);
+            goto next;
+        }
+        if (json_is_true(json_object_get(owned, d->requestId))) {
+            json_t *md = json_object_get(local, "metadata");
+            if (!json_is_object(md)) {
+                md = json_object();
+                json_object_set_new(local, "metadata", md);
+            }
+            json_object_set_new(md, CLI_SET_LABEL, json_string(set));
+        }
+        body = json_pack("{s:O}", "deploy", local);
+        if (o->message)
+            json_object_set_new(body, "message", json_string(o->message));
+        if (o->has_unpause)
+            json_object_set_new(body, "unpauseOnSuccessfulDeploy",
+                                json_boolean(o->unpauseOnSuccessfulDeploy));
+        if (o->updatedRequest)
+            json_object_set_new(body, "updatedRequest", api_request_to_json(o->updatedRequest));
+        if (cli_http(ctx, cmd, "POST", "/api/deploys", body, 0, &r) == 0)
+            fprintf(ctx->out, "%s created\n", what);
+        else
+            failed = true;
+        cli_resp_release(&r);
+        json_decref(body);
+    next:
+        json_decref(local);
+        free(what);
+    }
+
+    if (prune && !failed) {
+        cli_resp r;
+        if (cli_http(ctx, cmd, "GET", "/api/requests", NULL, 0, &r) < 0) {
+            failed = true;
+        } else {
+            cli_prune_plan(r.body, &keep, set, &gone);
+        }
+        cli_resp_release(&r);
+        for (size_t i = 0; i < gone.n; i++) {
+            char *e = cli_url_escape(gone.v[i]);
+            char *path = xasprintf("/api/requests/request/%s", e);
+            json_t *body = json_pack("{s:s}", "message", "pruned by corralctl apply");
+            if (mode == SYNC_DIFF) {
+                fprintf(ctx->out, "request/%s (pruned)\n", gone.v[i]);
+                drift = true;
+            } else if (mode == SYNC_DRY) {
+                fprintf(ctx->out, "request/%s pruned%s\n", gone.v[i], sfx);
+            } else if (cli_http(ctx, cmd, "DELETE", path, body, 0, &r) == 0) {
+                fprintf(ctx->out, "request/%s pruned\n", gone.v[i]);
+                cli_resp_release(&r);
+            } else {
+                cli_resp_release(&r);
+                failed = true;
+            }
+            json_decref(body);
+            free(path);
+            free(e);
+        }
+    }
+    api_strlist_release(&keep);
+    api_strlist_release(&gone);
+    json_decref(parents);
+    json_decref(owned);
+    if (mode == SYNC_DIFF)
+        return failed ? 2 : drift ? 1 : 0;
+    return failed ? CLI_ERROR : CLI_OK;
+}
+
 /* ---- apply ----------------------------------------------------------------- */
 
 void cli_help_apply(FILE *f)
 {
-    fprintf(f, "usage: corralctl apply -f FILE|DIR|- [options]\n\n"
-               "Applies Request and Deploy manifests (see docs/manifests.md). Offline,\n"
-               "--dry-run=client loads and validates them and prints the objects it\n"
-               "would apply, Requests first, without contacting a server.\n\n"
+    fprintf(f, "usage: corralctl [--server URL] apply -f FILE|DIR|- [options]\n\n"
+               "Applies Request and Deploy manifests (see docs/manifests.md) to corrald:\n"
+               "requests are created or updated (POST /api/requests), then deploys are\n"
+               "posted (POST /api/deploys) unless their id is already the request's active\n"
+               "or pending deploy, so applying the same files again changes nothing. Prints\n"
+               "one line per object: request/ID created|configured|unchanged,\n"
+               "deploy/REQUEST/ID created|unchanged, request/ID pruned.\n\n"
+               "Offline, --dry-run=client loads and validates the manifests and prints\n"
+               "the objects it would apply, Requests first, without contacting a server.\n\n"
                "options:\n" MANIFEST_HELP
-               "      --dry-run[=MODE]    client (default when given): print, do not apply\n"
-               "  -o, --output FORMAT     json or yaml: print the objects as a list of\n"
-               "                          envelopes; default: one line per object\n");
+               "      --dry-run[=MODE]    client (default when given): print, do not\n"
+               "                          contact a server; server: compare with the\n"
+               "                          server and print what would change; none\n"
+               "  -o, --output FORMAT     --dry-run=client: json or yaml prints the objects\n"
+               "                          as a list of envelopes; default: one line each\n"
+               "      --prune             delete requests that an earlier apply of this\n"
+               "                          manifest set created and that it no longer holds\n"
+               "      --prune-set NAME    the manifest set's name (default: derived from\n"
+               "                          the -f paths; required with -f -). Deploys of the\n"
+               "                          requests a set creates carry metadata\n"
+               "                          corral.io/applied-by: NAME; --prune only deletes\n"
+               "                          requests whose active or pending deploy has it\n"
+               "\nThe server is --server URL or $CORRAL_SERVER. Exit status: 0 ok, 1 error,\n"
+               "2 usage.\n");
 }
 
 int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        MANIFEST_OPTS, {"dry-run", 0, true, true}, {"output", 'o', true, false}};
-    enum { O_DRY = O_NMANIFEST, O_OUT };
+        MANIFEST_OPTS,           {"dry-run", 0, true, true}, {"output", 'o', true, false},
+        {"prune", 0, false, false}, {"prune-set", 0, true, false}};
+    enum { O_DRY = O_NMANIFEST, O_OUT, O_PRUNE, O_SET_NAME };
     manifest_args a = {0};
-    const char *dry = NULL, *output = NULL, *v;
+    const char *dry = NULL, *output = NULL, *set = NULL, *v;
+    char *set_owned = NULL;
+    bool prune = false;
     api_manifest *m = NULL;
     int rc = CLI_USAGE, i = 1, k;
 
     while ((k = cli_next_opt(argc, argv, &i, opts, sizeof(opts) / sizeof(opts[0]), &v, ctx->err)) >=
            0) {
-        if (k == O_HELP) {
+        if (k == O_PRUNE) {
+            prune = true;
+        } else if (k == O_SET_NAME) {
+            set = v;
+        } else if (k == O_HELP) {
             cli_help_apply(ctx->out);
             rc = CLI_OK;
             goto out;
@@ -166,10 +427,31 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     if (!dry || strcmp(dry, "client") != 0) {
-        /* The online half (a later issue) adds the server round trip here. */
-        fprintf(ctx->err, "corralctl apply: applying to a server is not available in this build; "
-                          "use --dry-run=client\n");
+        bool server_dry = dry && strcmp(dry, "server") == 0;
+        if (output) {
+            fprintf(ctx->err, "corralctl apply: -o applies to --dry-run=client only\n");
+            goto out;
+        }
+        if (!cli_need_server(ctx, "apply")) {
+            fprintf(ctx->err, "(or use --dry-run=client to only check the manifests)\n");
+            rc = CLI_ERROR;
+            goto out;
+        }
+        if (prune && !set && !(set_owned = default_set(ctx, "apply", &a)))
+            goto out;
+        if (!set && !set_owned)
+            set_owned = default_set(ctx, NULL, &a);
+        if (!set)
+            set = set_owned;
         rc = CLI_ERROR;
+        m = load_all(ctx, "apply", &a);
+        if (!m)
+            goto out;
+        rc = sync_server(ctx, m, set, prune, server_dry ? SYNC_DRY : SYNC_APPLY);
+        goto out;
+    }
+    if (prune || set) {
+        fprintf(ctx->err, "corralctl apply: --prune and --prune-set need a server\n");
         goto out;
     }
     rc = CLI_ERROR;
@@ -204,6 +486,7 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
     }
     rc = CLI_OK;
 out:
+    free(set_owned);
     api_manifest_free(m);
     margs_release(&a);
     return rc;
@@ -261,6 +544,245 @@ int cli_cmd_validate(cli_ctx *ctx, int argc, char **argv)
     fprintf(ctx->out, "ok: %zu request%s, %zu deploy%s\n", nr, nr == 1 ? "" : "s", nd,
             nd == 1 ? "" : "s");
     rc = CLI_OK;
+out:
+    api_manifest_free(m);
+    margs_release(&a);
+    return rc;
+}
+
+/* ---- diff ------------------------------------------------------------------ */
+
+void cli_help_diff(FILE *f)
+{
+    fprintf(f, "usage: corralctl [--server URL] diff -f FILE|DIR|- [options]\n\n"
+               "Compares manifests with corrald and prints what apply would change:\n"
+               "  request/ID (created|configured) and deploy/REQUEST/ID (created, ...)\n"
+               "followed by one line per changed field:\n"
+               "  ~ path: SERVER -> MANIFEST, + path: MANIFEST, - path: SERVER\n"
+               "(a deploy is compared with the request's pending, else active, deploy),\n"
+               "and with --prune request/ID (pruned).\n\n"
+               "options:\n" MANIFEST_HELP
+               "      --prune             also show the requests apply --prune would delete\n"
+               "      --prune-set NAME    the manifest set's name (see apply --help)\n"
+               "\nExit status: 0 no differences, 1 differences found, 2 error or usage.\n");
+}
+
+int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {MANIFEST_OPTS, {"prune", 0, false, false},
+                                   {"prune-set", 0, true, false}};
+    enum { O_PRUNE = O_NMANIFEST, O_SET_NAME };
+    manifest_args a = {0};
+    const char *set = NULL, *v;
+    char *set_owned = NULL;
+    bool prune = false;
+    api_manifest *m = NULL;
+    int rc = CLI_USAGE, i = 1, k;
+
+    while ((k = cli_next_opt(argc, argv, &i, opts, sizeof(opts) / sizeof(opts[0]), &v, ctx->err)) >=
+           0) {
+        if (k == O_HELP) {
+            cli_help_diff(ctx->out);
+            rc = CLI_OK;
+            goto out;
+        } else if (k == O_PRUNE) {
+            prune = true;
+        } else if (k == O_SET_NAME) {
+            set = v;
+        } else {
+            margs_option(&a, k, v);
+        }
+    }
+    if (k == -2)
+        goto out;
+    if (i < argc) {
+        fprintf(ctx->err, "corralctl diff: unexpected argument %s (use -f)\n", argv[i]);
+        goto out;
+    }
+    if (!a.nfiles) {
+        fprintf(ctx->err, "corralctl diff: -f FILE|DIR|- is required\n");
+        goto out;
+    }
+    if (!cli_need_server(ctx, "diff")) {
+        rc = 2;
+        goto out;
+    }
+    if (prune && !set && !(set = set_owned = default_set(ctx, "diff", &a)))
+        goto out;
+    m = load_all(ctx, "diff", &a);
+    if (!m)
+        goto out;
+    rc = sync_server(ctx, m, set, prune, SYNC_DIFF);
+out:
+    free(set_owned);
+    api_manifest_free(m);
+    margs_release(&a);
+    return rc;
+}
+
+/* ---- delete ---------------------------------------------------------------- */
+
+void cli_help_delete(FILE *f)
+{
+    fprintf(f,
+            "usage: corralctl [--server URL] delete -f FILE|DIR|- [options]\n"
+            "       corralctl [--server URL] delete request NAME...\n"
+            "       corralctl [--server URL] delete deploy REQUEST/DEPLOY_ID\n\n"
+            "Deletes the requests of the manifests, or the named requests (their tasks\n"
+            "are killed; deploys stay in history). A deploy is deleted by cancelling\n"
+            "it, which only works while it is the request's pending deploy; deploys\n"
+            "in a manifest whose request it also holds go with the request.\n\n"
+            "options:\n" MANIFEST_HELP
+            "      --ignore-not-found  an object that does not exist is not an error\n"
+            "  -m, --message TEXT      message recorded in the request's history\n"
+            "\nExit status: 0 ok, 1 error (e.g. not found), 2 usage.\n");
+}
+
+/* DELETE of one request or cancel of one deploy. Returns 0, or -1 (printed). */
+static int delete_one(cli_ctx *ctx, bool deploy, const char *rid, const char *did,
+                      bool ignore_nf, const char *message)
+{
+    char *er = cli_url_escape(rid), *ed = did ? cli_url_escape(did) : NULL, *path;
+    json_t *body = message ? json_pack("{s:s}", "message", message) : NULL;
+    cli_resp r;
+    int rc;
+
+    if (deploy)
+        path = xasprintf("/api/deploys/deploy/%s/request/%s", ed, er);
+    else
+        path = xasprintf("/api/requests/request/%s", er);
+    rc = cli_http(ctx, "delete", "DELETE", path, body, 404, &r);
+    if (rc == 0) {
+        if (deploy)
+            fprintf(ctx->out, "deploy/%s/%s cancelled\n", rid, did);
+        else
+            fprintf(ctx->out, "request/%s deleted\n", rid);
+    } else if (r.status == 404) {
+        char *t = cli_error_text(&r);
+        if (ignore_nf) {
+            rc = 0;
+        } else if (deploy) {
+            fprintf(ctx->err, "corralctl delete: deploy/%s/%s: %s\n", rid, did, t);
+        } else {
+            fprintf(ctx->err, "corralctl delete: request/%s not found\n", rid);
+        }
+        free(t);
+    }
+    cli_resp_release(&r);
+    json_decref(body);
+    free(path);
+    free(er);
+    free(ed);
+    return rc;
+}
+
+int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {MANIFEST_OPTS, {"ignore-not-found", 0, false, false},
+                                   {"message", 'm', true, false}};
+    enum { O_IGNORE = O_NMANIFEST, O_MESSAGE };
+    manifest_args a = {0};
+    const char *message = NULL, *v;
+    bool ignore_nf = false;
+    api_manifest *m = NULL;
+    int rc = CLI_USAGE, i = 1, k;
+
+    while ((k = cli_next_opt(argc, argv, &i, opts, sizeof(opts) / sizeof(opts[0]), &v, ctx->err)) >=
+           0) {
+        if (k == O_HELP) {
+            cli_help_delete(ctx->out);
+            rc = CLI_OK;
+            goto out;
+        } else if (k == O_IGNORE) {
+            ignore_nf = true;
+        } else if (k == O_MESSAGE) {
+            message = v;
+        } else {
+            margs_option(&a, k, v);
+        }
+    }
+    if (k == -2)
+        goto out;
+    if (a.nfiles && i < argc) {
+        fprintf(ctx->err, "corralctl delete: give -f or KIND NAME, not both\n");
+        goto out;
+    }
+    if (!a.nfiles) {
+        bool deploy;
+        if (argc - i < 2) {
+            fprintf(ctx->err, "corralctl delete: give -f FILE or KIND NAME (see --help)\n");
+            goto out;
+        }
+        if (strcmp(argv[i], "request") == 0 || strcmp(argv[i], "requests") == 0) {
+            deploy = false;
+        } else if (strcmp(argv[i], "deploy") == 0 || strcmp(argv[i], "deploys") == 0) {
+            deploy = true;
+        } else {
+            fprintf(ctx->err, "corralctl delete: unknown kind \"%s\" (request or deploy)\n",
+                    argv[i]);
+            goto out;
+        }
+        for (int n = i + 1; n < argc; n++)
+            if (deploy && (!strchr(argv[n], '/') || strchr(argv[n], '/') == argv[n])) {
+                fprintf(ctx->err, "corralctl delete: deploy name must be REQUEST/DEPLOY_ID\n");
+                goto out;
+            }
+        if (!cli_need_server(ctx, "delete")) {
+            rc = CLI_ERROR;
+            goto out;
+        }
+        rc = CLI_OK;
+        for (int n = i + 1; n < argc; n++) {
+            char *rid = xstrdup(argv[n]), *did = NULL;
+            if (deploy) {
+                did = strchr(rid, '/');
+                *did++ = 0;
+            }
+            if (delete_one(ctx, deploy, rid, did, ignore_nf, message) < 0)
+                rc = CLI_ERROR;
+            free(rid);
+        }
+        goto out;
+    }
+    if (!cli_need_server(ctx, "delete")) {
+        rc = CLI_ERROR;
+        goto out;
+    }
+    rc = CLI_ERROR;
+    m = load_all(ctx, "delete", &a);
+    if (!m)
+        goto out;
+    rc = CLI_OK;
+    for (size_t n = 0; n < m->n; n++)
+        if (m->v[n].kind == API_OBJ_REQUEST &&
+            delete_one(ctx, false, m->v[n].request->id, NULL, ignore_nf, message) < 0)
+            rc = CLI_ERROR;
+    for (size_t n = 0; n < m->n; n++) {
+        const api_deploy *d = m->v[n].deploy;
+        bool covered = false;
+        json_t *parent = NULL;
+        if (m->v[n].kind != API_OBJ_DEPLOY)
+            continue;
+        for (size_t q = 0; q < m->n; q++)
+            if (m->v[q].kind == API_OBJ_REQUEST && strcmp(m->v[q].request->id, d->requestId) == 0)
+                covered = true;
+        if (covered)
+            continue;
+        /* Only a pending deploy can be deleted (cancelled). */
+        if (get_parent(ctx, "delete", d->requestId, &parent) < 0) {
+            rc = CLI_ERROR;
+            continue;
+        }
+        const char *pending = deploy_id_of(parent, "pendingDeploy");
+        if (pending && strcmp(pending, d->id) == 0) {
+            if (delete_one(ctx, true, d->requestId, d->id, ignore_nf, message) < 0)
+                rc = CLI_ERROR;
+        } else {
+            fprintf(ctx->out, "deploy/%s/%s unchanged (not pending; delete its request)\n",
+                    d->requestId, d->id);
+        }
+        json_decref(parent);
+    }
 out:
     api_manifest_free(m);
     margs_release(&a);

@@ -1,6 +1,7 @@
 /* corralctl dispatcher, option parser, version and help; see cli.h. */
 #include "cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int cmd_version(cli_ctx *ctx, int argc, char **argv);
@@ -9,9 +10,26 @@ static int cmd_help(cli_ctx *ctx, int argc, char **argv);
 static void help_help(FILE *f);
 
 static const cli_command commands[] = {
-    {"apply", "apply manifests (offline: --dry-run=client prints the objects)", cli_cmd_apply,
+    {"apply", "create or update requests and deploys from manifests (--prune)", cli_cmd_apply,
      cli_help_apply},
+    {"diff", "show what apply would change (exit 1 on drift)", cli_cmd_diff, cli_help_diff},
+    {"delete", "delete the requests of manifests, or KIND NAME", cli_cmd_delete, cli_help_delete},
     {"validate", "check manifests and report every problem", cli_cmd_validate, cli_help_validate},
+    {"get", "list requests, deploys, tasks, agents or racks", cli_cmd_get, cli_help_get},
+    {"describe", "show a request's status, conditions and events", cli_cmd_describe,
+     cli_help_describe},
+    {"scale", "set a request's instances", cli_cmd_scale, cli_help_scale},
+    {"pause", "pause a request", cli_cmd_pause, cli_help_pause},
+    {"unpause", "unpause a request", cli_cmd_unpause, cli_help_unpause},
+    {"bounce", "restart a request's tasks", cli_cmd_bounce, cli_help_bounce},
+    {"run", "run a SCHEDULED or ON_DEMAND request now", cli_cmd_run, cli_help_run},
+    {"kill", "kill a task", cli_cmd_kill, cli_help_kill},
+    {"history", "show a request's deploy history and events", cli_cmd_history, cli_help_history},
+    {"logs", "print (or follow) a task's output", cli_cmd_logs, cli_help_logs},
+    {"watch", "stream changes from /api/watch", cli_cmd_watch, cli_help_watch},
+    {"wait", "wait for a deploy to succeed or a request to be healthy", cli_cmd_wait,
+     cli_help_wait},
+    {"state", "print the cluster summary", cli_cmd_state, cli_help_state},
     {"version", "print the version", cmd_version, help_version},
     {"help", "show help for a command", cmd_help, help_help},
 };
@@ -38,10 +56,11 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nglobal options:\n"
-               "  --server URL   corrald API address (online commands)\n"
+               "  --server URL   corrald API address (online commands); default\n"
+               "                 $CORRAL_SERVER\n"
                "  -h, --help     show this help\n\n"
                "Run 'corralctl <command> --help' for a command's options.\n"
-               "Exit status: 0 ok, 1 error, 2 usage.\n");
+               "Exit status: 0 ok, 1 error, 2 usage (diff: 1 = differences).\n");
 }
 
 int cli_next_opt(int argc, char **argv, int *i, const cli_opt *opts, size_t nopts,
@@ -159,7 +178,7 @@ static int cmd_help(cli_ctx *ctx, int argc, char **argv)
 int cli_main(int argc, char **argv, FILE *out, FILE *err)
 {
     static const cli_opt opts[] = {{"help", 'h', false, false}, {"server", 0, true, false}};
-    cli_ctx ctx = {out, err, NULL};
+    cli_ctx ctx = {out, err, getenv("CORRAL_SERVER")};
     const char *v;
     int i = 1, k;
 

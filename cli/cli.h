@@ -22,7 +22,7 @@ enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
 typedef struct cli_ctx {
     FILE *out;          /* borrowed */
     FILE *err;          /* borrowed */
-    const char *server; /* --server URL (global option), NULL if absent */
+    const char *server; /* --server URL (global option), else $CORRAL_SERVER, else NULL */
 } cli_ctx;
 
 typedef struct cli_command {
@@ -64,5 +64,37 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv);
 void cli_help_apply(FILE *f);
 int cli_cmd_validate(cli_ctx *ctx, int argc, char **argv);
 void cli_help_validate(FILE *f);
+int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv);
+void cli_help_diff(FILE *f);
+int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv);
+void cli_help_delete(FILE *f);
+
+/* Online commands (cli/online.c); each needs ctx->server. */
+int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
+void cli_help_get(FILE *f);
+int cli_cmd_describe(cli_ctx *ctx, int argc, char **argv);
+void cli_help_describe(FILE *f);
+int cli_cmd_scale(cli_ctx *ctx, int argc, char **argv);
+void cli_help_scale(FILE *f);
+int cli_cmd_pause(cli_ctx *ctx, int argc, char **argv);
+void cli_help_pause(FILE *f);
+int cli_cmd_unpause(cli_ctx *ctx, int argc, char **argv);
+void cli_help_unpause(FILE *f);
+int cli_cmd_bounce(cli_ctx *ctx, int argc, char **argv);
+void cli_help_bounce(FILE *f);
+int cli_cmd_run(cli_ctx *ctx, int argc, char **argv);
+void cli_help_run(FILE *f);
+int cli_cmd_kill(cli_ctx *ctx, int argc, char **argv);
+void cli_help_kill(FILE *f);
+int cli_cmd_history(cli_ctx *ctx, int argc, char **argv);
+void cli_help_history(FILE *f);
+int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv);
+void cli_help_logs(FILE *f);
+int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv);
+void cli_help_watch(FILE *f);
+int cli_cmd_wait(cli_ctx *ctx, int argc, char **argv);
+void cli_help_wait(FILE *f);
+int cli_cmd_state(cli_ctx *ctx, int argc, char **argv);
+void cli_help_state(FILE *f);
 
 #endif

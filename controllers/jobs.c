@@ -535,7 +535,13 @@ static void task_ended(jctx *c, const ctl_jobs_task *t)
             a->env = sp->envOverrides.n ? &sp->envOverrides : NULL;
             a->resources = sp->has_resources ? &sp->resources : NULL;
             a->user = sp->user;
+            a->run_as_user = sp->runAsUserOverride;
+            a->required_attrs =
+                sp->requiredAgentAttributeOverrides.n ? &sp->requiredAgentAttributeOverrides : NULL;
+            a->allowed_attrs =
+                sp->allowedAgentAttributeOverrides.n ? &sp->allowedAgentAttributeOverrides : NULL;
             a->a.skip_checks = sp->skipHealthchecks;
+            a->a.message = xstrdup(sp->message);
         }
         if (c->inst_used && a->a.instance <= c->inst_cap)
             c->inst_used[a->a.instance] = true;
@@ -771,6 +777,9 @@ static void plan_runs(jctx *c)
         a->env = run->env && run->env->n ? run->env : NULL;
         a->resources = run->resources;
         a->user = run->user;
+        a->run_as_user = run->run_as_user;
+        a->required_attrs = run->required_attrs && run->required_attrs->n ? run->required_attrs : NULL;
+        a->allowed_attrs = run->allowed_attrs && run->allowed_attrs->n ? run->allowed_attrs : NULL;
         a->a.skip_checks = run->skip_healthchecks;
         a->a.message = xstrdup(run->message);
         set_str(&ro->status.state, CTL_RUN_LAUNCHING);
@@ -1013,6 +1022,15 @@ api_pending_task *ctl_jobs_pending_task(const char *request_id, const ctl_jobs_a
     }
     p->runId = xstrdup(a->run_id);
     p->user = xstrdup(a->user);
+    p->runAsUserOverride = xstrdup(a->run_as_user);
+    if (a->required_attrs)
+        for (size_t i = 0; i < a->required_attrs->n; i++)
+            api_strmap_set(&p->requiredAgentAttributeOverrides, a->required_attrs->v[i].key,
+                           a->required_attrs->v[i].value);
+    if (a->allowed_attrs)
+        for (size_t i = 0; i < a->allowed_attrs->n; i++)
+            api_strmap_set(&p->allowedAgentAttributeOverrides, a->allowed_attrs->v[i].key,
+                           a->allowed_attrs->v[i].value);
     p->message = xstrdup(a->a.message);
     p->skipHealthchecks = a->a.skip_checks;
     if (a->args)

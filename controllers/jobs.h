@@ -76,6 +76,9 @@
 #include "apis/task.h"
 #include "controllers/plan.h"
 #include "controllers/view.h"
+#include "base/log.h"
+#include "store/leader.h"
+#include "store/store.h"
 
 /* ---- configuration -------------------------------------------------------- */
 
@@ -116,6 +119,9 @@ typedef struct ctl_jobs_run {
     const api_task_resources *resources;  /* "resources"; NULL = the deploy's */
     const char *user;                     /* who asked; may be NULL */
     const char *message;                  /* may be NULL */
+    const char *run_as_user;              /* "runAsUserOverride"; may be NULL */
+    const api_strmap *required_attrs;     /* "requiredAgentAttributeOverrides"; may be NULL */
+    const api_strmap *allowed_attrs;      /* "allowedAgentAttributeOverrides"; may be NULL */
     bool skip_healthchecks;
 } ctl_jobs_run;
 
@@ -232,6 +238,9 @@ typedef struct ctl_jobs_action {
     const api_strmap *env;    /* LAUNCH: borrowed; may be NULL */
     const api_task_resources *resources; /* LAUNCH: borrowed; may be NULL */
     const char *user;         /* LAUNCH: borrowed; may be NULL */
+    const char *run_as_user;  /* LAUNCH: borrowed; may be NULL */
+    const api_strmap *required_attrs; /* LAUNCH: borrowed; may be NULL */
+    const api_strmap *allowed_attrs;  /* LAUNCH: borrowed; may be NULL */
 } ctl_jobs_action;
 
 typedef struct ctl_jobs_run_out {
@@ -299,17 +308,24 @@ char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *r
  * manager that will run this plan (the counterpart of view.h). Views borrow
  * from the documents: keep them alive while the view is used. */
 
-/* A run document as users write it: Singularity's SingularityRunNowRequest
- * fields (commandLineArgs, envOverrides, resources, runAt, message, runId,
- * skipHealthchecks, runAsUserOverride) plus Corral's "user". The struct owns
- * its pointers. */
+/* A run document as the API writes it (docs/api.md): Singularity's
+ * SingularityRunNowRequest fields (commandLineArgs, envOverrides, resources,
+ * runAt, message, runId, skipHealthchecks, runAsUserOverride,
+ * required/allowedAgentAttributeOverrides and their Slave aliases) plus
+ * requestId, user and timestamp. extraArtifacts and s3UploaderAdditionalFiles
+ * are accepted but not used yet (the pending task has no such fields). The
+ * struct owns its pointers. */
 typedef struct ctl_jobs_run_doc {
     char *runId;
+    char *requestId;
     char *message;
     char *user;
     char *runAsUserOverride;
+    int64_t timestamp;
     api_strlist commandLineArgs;
     api_strmap envOverrides;
+    api_strmap requiredAgentAttributeOverrides;
+    api_strmap allowedAgentAttributeOverrides;
     bool has_resources;
     api_task_resources resources;
     bool skipHealthchecks;
@@ -317,8 +333,8 @@ typedef struct ctl_jobs_run_doc {
 } ctl_jobs_run_doc;
 
 /* Decodes a run document into *out (zeroed first; release it even on
- * failure). -1 with err naming the field ("runAt: must be an integer").
- * Fields Corral does not support (extraArtifacts, ...) are refused. */
+ * failure). -1 with err naming the field ("runAt: must be an integer");
+ * unknown fields are refused. */
 int ctl_jobs_run_doc_from_json(const json_t *j, ctl_jobs_run_doc *out, cr_err *err);
 void ctl_jobs_run_doc_release(ctl_jobs_run_doc *d);
 
@@ -359,5 +375,57 @@ void ctl_jobs_task_view(const api_task *t, const api_cleanup *cleanup, ctl_jobs_
 int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs_plan_out *p,
                       const ctl_doc_lookup *look, int64_t job_mod_revision, int64_t now,
                       ctl_ops *ops, cr_err *err);
+
+/* ---- the manager (controllers/jobs_manager.c) ----------------------------------
+ * The I/O shell of the jobs plan, run by the leading corrald beside
+ * ctl_manager (which leaves job requests to it): one informer over the key
+ * prefix, a work queue keyed by request id, one pass per id (views ->
+ * ctl_jobs_plan -> ctl_jobs_plan_ops -> fenced store_write()s), requeue
+ * after the plan's delay or with backoff on errors. Read-your-writes: a
+ * request's next pass waits until the cache reflects its last writes.
+ * Parsed schedules are cached per request (a zone file is read when the
+ * schedule, its type or its zone changes).
+ *
+ * Lifecycle (corrald), as ctl_manager:
+ *     m = ctl_jobs_manager_new(base, store, leader, &cfg, &err);
+ *     on_elected: ctl_jobs_manager_start(m, &err);
+ *     on_lost:    ctl_jobs_manager_stop(m);
+ *     at exit:    ctl_jobs_manager_free(m); */
+
+struct event_base;
+
+typedef struct ctl_jobs_manager ctl_jobs_manager;
+
+typedef struct ctl_jobs_manager_config {
+    const char *prefix;           /* NULL = "/corral" */
+    const ctl_jobs_config *plan;  /* NULL = defaults */
+    int max_inflight;             /* requests reconciled at once; 0 = 64 */
+    int64_t resync_ms;            /* re-plan every request this often; 0 = 60 s, -1 = never */
+    cr_log *log;                  /* borrowed; may be NULL */
+} ctl_jobs_manager_config;
+
+/* A stopped manager; base, s, leader and log are borrowed and must outlive
+ * it; cfg is copied. NULL with err set on bad config. */
+ctl_jobs_manager *ctl_jobs_manager_new(struct event_base *base, store *s, store_leader *leader,
+                                       const ctl_jobs_manager_config *cfg, cr_err *err);
+/* Starts the informer; passes begin once it has synced. Idempotent. -1 with
+ * err if the list cannot be sent (the manager is then stopped). */
+int ctl_jobs_manager_start(ctl_jobs_manager *m, cr_err *err);
+/* Stops at once (no write is sent afterwards; one in flight is harmless
+ * behind the fence). Idempotent. */
+void ctl_jobs_manager_stop(ctl_jobs_manager *m);
+/* Stops and frees; NULL is a no-op. */
+void ctl_jobs_manager_free(ctl_jobs_manager *m);
+
+typedef struct ctl_jobs_manager_stats {
+    bool running;
+    bool synced;
+    uint64_t passes;    /* plans run */
+    uint64_t writes;    /* store_write()s sent */
+    uint64_t conflicts; /* writes whose compares failed (re-planned) */
+    uint64_t errors;    /* failed passes (backed off) */
+} ctl_jobs_manager_stats;
+
+void ctl_jobs_manager_get_stats(const ctl_jobs_manager *m, ctl_jobs_manager_stats *out);
 
 #endif

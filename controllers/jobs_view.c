@@ -11,11 +11,14 @@
 void ctl_jobs_run_doc_release(ctl_jobs_run_doc *d)
 {
     free(d->runId);
+    free(d->requestId);
     free(d->message);
     free(d->user);
     free(d->runAsUserOverride);
     api_strlist_release(&d->commandLineArgs);
     api_strmap_release(&d->envOverrides);
+    api_strmap_release(&d->requiredAgentAttributeOverrides);
+    api_strmap_release(&d->allowedAgentAttributeOverrides);
     memset(d, 0, sizeof(*d));
 }
 
@@ -26,6 +29,24 @@ static int run_str(const json_t *v, const char *k, char **out, cr_err *err)
     if (!json_is_string(v))
         return cr_error(err, CR_EINVAL, "%s: must be a string", k);
     *out = xstrdup(json_string_value(v));
+    return 0;
+}
+
+static int run_map(const json_t *v, const char *k, api_strmap *out, cr_err *err)
+{
+    const char *mk;
+    const json_t *mv;
+
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return cr_error(err, CR_EINVAL, "%s: must be an object of strings", k);
+    json_object_foreach((json_t *)v, mk, mv)
+    {
+        if (!json_is_string(mv))
+            return cr_error(err, CR_EINVAL, "%s.%s: must be a string", k, mk);
+        api_strmap_set(out, mk, json_string_value(mv));
+    }
     return 0;
 }
 
@@ -103,16 +124,26 @@ int ctl_jobs_run_doc_from_json(const json_t *j, ctl_jobs_run_doc *d, cr_err *err
                 api_strlist_add(&d->commandLineArgs, json_string_value(a));
             }
         } else if (!strcmp(k, "envOverrides")) {
-            const char *ek;
-            const json_t *ev;
-            if (!json_is_object(v) && !json_is_null(v))
-                return cr_error(err, CR_EINVAL, "envOverrides: must be an object of strings");
-            json_object_foreach((json_t *)v, ek, ev)
-            {
-                if (!json_is_string(ev))
-                    return cr_error(err, CR_EINVAL, "envOverrides.%s: must be a string", ek);
-                api_strmap_set(&d->envOverrides, ek, json_string_value(ev));
-            }
+            if (run_map(v, k, &d->envOverrides, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "requiredAgentAttributeOverrides") ||
+                   !strcmp(k, "requiredSlaveAttributeOverrides")) {
+            if (run_map(v, k, &d->requiredAgentAttributeOverrides, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "allowedAgentAttributeOverrides") ||
+                   !strcmp(k, "allowedSlaveAttributeOverrides")) {
+            if (run_map(v, k, &d->allowedAgentAttributeOverrides, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "requestId")) {
+            if (run_str(v, k, &d->requestId, err) < 0)
+                return -1;
+        } else if (!strcmp(k, "timestamp")) {
+            if (!json_is_integer(v) && !json_is_null(v))
+                return cr_error(err, CR_EINVAL, "timestamp: must be an integer (epoch ms)");
+            d->timestamp = json_integer_value(v);
+        } else if (!strcmp(k, "extraArtifacts") || !strcmp(k, "s3UploaderAdditionalFiles")) {
+            if (!json_is_array(v) && !json_is_null(v))
+                return cr_error(err, CR_EINVAL, "%s: must be an array", k);
         } else if (!strcmp(k, "resources")) {
             if (json_is_null(v))
                 continue;
@@ -148,6 +179,9 @@ void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t cr
     out->resources = d->has_resources ? &d->resources : NULL;
     out->user = d->user;
     out->message = d->message;
+    out->run_as_user = d->runAsUserOverride;
+    out->required_attrs = &d->requiredAgentAttributeOverrides;
+    out->allowed_attrs = &d->allowedAgentAttributeOverrides;
     out->skip_healthchecks = d->skipHealthchecks;
 }
 
@@ -329,9 +363,11 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
     for (size_t i = 0; i < later.n; i++)
         later.v[i].group = group++;
     ops->v = xrealloc(ops->v, (ops->n + out.n + later.n + 1) * sizeof(*ops->v));
-    memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
+    if (out.n)
+        memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
     ops->n += out.n;
-    memcpy(ops->v + ops->n, later.v, later.n * sizeof(*later.v));
+    if (later.n)
+        memcpy(ops->v + ops->n, later.v, later.n * sizeof(*later.v));
     ops->n += later.n;
     free(out.v);
     free(later.v);

@@ -20,9 +20,11 @@ SEED_DEPLOY = os.path.join(ROOT, "test", "apiserver", "fixtures", "seed-deploy-o
 
 
 class ApiCase(harness.TestCase):
-    """Starts etcd and one corrald (API only) per test."""
+    """Starts etcd and one corrald per test. By default the replica is
+    --api-only (never leads), so the documents a test writes in place of the
+    controllers and the bridge stay as written."""
 
-    corrald_args = []
+    corrald_args = ["--api-only"]
 
     def setUp(self):
         super().setUp()
@@ -68,6 +70,8 @@ class ApiCase(harness.TestCase):
 
 
 class TestProbesAndRouting(ApiCase):
+    corrald_args = []
+
     def test_probes_metrics_and_routing(self):
         self.assertEqual(self.ok("GET", "/healthz")["status"], "ok")
         self.assertEqual(self.ok("GET", "/readyz")["status"], "ready")
@@ -205,7 +209,7 @@ class TestRequests(ApiCase):
 
 
 class TestBadInput(ApiCase):
-    corrald_args = ["--max-body-bytes", "2048"]
+    corrald_args = ["--api-only", "--max-body-bytes", "2048"]
 
     def test_bad_input_writes_nothing(self):
         self.ok("POST", "/api/requests", {"id": "web", "requestType": "SERVICE"})
@@ -483,8 +487,8 @@ class TestStateAgentsRacks(ApiCase):
         self.put("/corral/tasks/web/web-v1-1-1-h1-r1", task_doc("web-v1-1-1-h1-r1", "web", "TASK_RUNNING"))
         self.put("/corral/status/requests/web", {"requestId": "web", "state": "ACTIVE",
                                                  "activeDeployId": "v1"})
-        self.wait_visible("/api/state", lambda r: r[1]["activeTasks"] == 1 and r[1]["activeRacks"] == 1,
-                          "seeded state")
+        self.wait_visible("/api/state", lambda r: r[1]["activeTasks"] == 1 and r[1]["activeRacks"] == 1
+                          and r[1]["underProvisionedRequests"] == 1, "seeded state")
         st = self.ok("GET", "/api/state?includeRequestIds=true")
         self.assertEqual(sorted(st), sorted(self.STATE_FIELDS))
         self.assertEqual(st["allRequests"], 2)

@@ -101,6 +101,40 @@ class TestApiWithMesos(harness.TestCase):
         found = self.ok("GET", "/api/history/tasks?requestId=web&lastTaskStatus=TASK_KILLED")
         self.assertIn(tid, [t["taskId"]["id"] for t in found])
 
+    def test_deploy_scale_pause_through_the_leader(self):
+        """The API's documents drive the leader: a deploy rolls out, a scale
+        adds a task, a pause stops them all, an unpause brings them back."""
+        self.ok("POST", "/api/requests", {"id": "svc", "requestType": "WORKER", "instances": 1})
+        self.ok("POST", "/api/deploys", {"deploy": {
+            "requestId": "svc", "id": "d1", "command": "exec sleep 300",
+            "resources": {"cpus": 0.1, "memoryMb": 16}}})
+
+        def parent():
+            return self.ok("GET", "/api/requests/request/svc")
+
+        def running(n):
+            ids = self.ok("GET", "/api/tasks/ids/request/svc")
+            return len(ids["healthy"]) == n and not ids["notYetHealthy"] and ids
+        harness.wait_until(lambda: (parent()["requestDeployState"]["activeDeploy"] or {}).get("deployId") == "d1",
+                           60, "deploy d1 active")
+        p = parent()
+        self.assertNotIn("pendingDeploy", p)
+        self.assertEqual(p["activeDeploy"]["command"], "exec sleep 300")
+        harness.wait_until(lambda: running(1), 30, "one healthy task")
+        hist = self.ok("GET", "/api/history/request/svc/deploys")
+        self.assertEqual(hist[0]["deployResult"]["deployState"], "SUCCEEDED")
+        self.assertEqual(self.ok("GET", "/api/deploys/pending"), [])
+
+        self.ok("PUT", "/api/requests/request/svc/scale", {"instances": 2})
+        harness.wait_until(lambda: running(2), 30, "two healthy tasks")
+        self.assertEqual(self.ok("GET", "/api/state")["activeTasks"], 2)
+
+        self.ok("POST", "/api/requests/request/svc/pause")
+        harness.wait_until(lambda: not self.ok("GET", "/api/tasks/active/ids"), 30, "tasks stopped")
+        self.assertEqual(parent()["state"], "PAUSED")
+        self.ok("POST", "/api/requests/request/svc/unpause")
+        harness.wait_until(lambda: running(2), 30, "tasks back after unpause")
+
 
 if __name__ == "__main__":
     harness.main()

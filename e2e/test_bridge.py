@@ -8,6 +8,7 @@ launching nothing twice. Requests are ON_DEMAND so that controllers, when
 they run, launch nothing on their own.
 """
 import json
+import os
 import time
 
 import harness
@@ -147,6 +148,27 @@ class T(harness.TestCase):
                                                      ["TASK_RUNNING", "TASK_UNKNOWN"]),
             30, "unsent launch reported, running task kept (now %s)" % self.states("half"))
         self.assertEqual(self.ml_tasks(), before)
+
+    def test_custom_executor(self):
+        c = self.start()
+        rid = "cexec"
+        self.put("%s/requests/%s" % (PREFIX, rid),
+                 {"id": rid, "requestType": "ON_DEMAND", "instances": 1})
+        self.put("%s/deploys/%s/v1" % (PREFIX, rid),
+                 {"requestId": rid, "id": "v1", "command": "sleep 600",
+                  "customExecutorCmd": os.path.join(harness.BIN, "corral-executor"),
+                  "executorData": {"cmd": "sleep 600", "sigKillProcessesAfterMillis": 2000},
+                  "resources": {"cpus": 0.1, "memoryMb": 16, "numPorts": 1}})
+        self.pending(rid)
+        self.wait_states(rid, ["TASK_RUNNING"], timeout=60)
+        task = self.tasks(rid)[0]
+        self.assertEqual(task["executorId"], task["taskId"]["id"])
+        self.assertEqual(task["mesosTask"]["executor"]["type"], "CUSTOM")
+        self.assertEqual(task["killGracePeriodMillis"], 2000)
+        ckey = "%s/cleanups/%s" % (PREFIX, task["taskId"]["id"])
+        self.put(ckey, {"taskId": task["taskId"]["id"], "cleanupType": "USER_REQUESTED"})
+        harness.wait_until(lambda: self.states(rid)[0] in ("TASK_KILLED", "TASK_FAILED"), 60,
+                           "custom executor task killed (now %s)" % self.states(rid))
 
     def test_lost_agent(self):
         self.start()

@@ -7,6 +7,7 @@ S3 server started by the test on 127.0.0.1."""
 import glob
 import json
 import os
+import shutil
 import time
 import unittest
 
@@ -123,6 +124,8 @@ class T(harness.TestCase):
     def test_chatty_logs_rotate(self):
         exe_cases.chatty_logs_rotate(self)
 
+    @unittest.skipUnless(shutil.which("javac") and shutil.which("jar"),
+                         "needs a JDK (javac, jar) to build the seed's Java service")
     def test_seed_deploy_object(self):
         t = exe_cases.seed_deploy_runs(self, "/work/shared/seed/deploy-object.json")
         # TASK_KILLING came first: the framework declared the capability.

@@ -6,6 +6,7 @@ second, independent check of the wire protocol."""
 
 import json
 import os
+import shutil
 import signal
 import time
 import unittest
@@ -98,6 +99,16 @@ class T(harness.TestCase):
 
     def test_missing_s3_object_fails(self):
         exe_cases.missing_s3_object_fails(self)
+
+    def test_download_timeout_fails_and_removes_partial_file(self):
+        url = self.files.stall("/files/slow.bin")
+        data = {"cmd": "true", "preserveTaskSandboxAfterFinish": True,
+                "externalArtifacts": [{"name": "slow", "filename": "slow.bin", "url": url}]}
+        t = self.backend.start(data, extra_env={"CORRAL_EXECUTOR_DOWNLOAD_TIMEOUT": "1secs"})
+        st = t.wait_state("TASK_FAILED", 30)
+        self.assertIn("artifact 'slow': download of url %s failed" % url, st["message"])
+        self.assertIn("timed out", st["message"].lower())
+        self.assertEqual(os.listdir(os.path.join(t.sandbox, "app")), [])
 
     def test_wrong_s3_credentials_fail(self):
         self.s3.put("builds", "k.txt", b"x")
@@ -208,6 +219,18 @@ class T(harness.TestCase):
         self.assertIn("artifact 'evil': archive entry '../../escape.txt' escapes the sandbox", st["message"])
         self.assertFalse(os.path.exists(os.path.join(self.cluster.tmpdir, "escape.txt")))
 
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"), "needs root and setpriv")
+    def test_runs_as_user_when_root(self):
+        t = self.backend.start({"cmd": "echo user=$(id -un); touch made-by-task; ls -ln made-by-task",
+                                "user": "nobody", "preserveTaskSandboxAfterFinish": True})
+        t.wait_state("TASK_FINISHED", 30)
+        self.assertIn("user=nobody", log_text(t.sandbox))
+        made = os.path.join(t.sandbox, "app", "made-by-task")
+        import pwd
+        self.assertEqual(os.stat(made).st_uid, pwd.getpwnam("nobody").pw_uid)
+
+    @unittest.skipUnless(shutil.which("javac") and shutil.which("jar"),
+                         "needs a JDK (javac, jar) to build the seed's Java service")
     def test_seed_deploy_object(self):
         exe_cases.seed_deploy_runs(self, "/work/shared/seed/deploy-object.json"
                                    if not os.environ.get("CORRAL_SEED_DEPLOY")

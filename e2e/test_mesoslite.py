@@ -348,6 +348,16 @@ class ProtocolTest(MesosliteCase):
             f = [f for f in st["frameworks"] if f["id"] == s.fid][0]
             return not f["tasks"] and [t["state"] for t in f["completed_tasks"]] == ["TASK_FINISHED"]
         harness.wait_until(completed, 10, "task completed after ACK")
+        code, body = harness.http_json("POST", self.master + "/api/v1", {"type": "GET_TASKS"})
+        done = body["get_tasks"]["completed_tasks"]
+        self.assertEqual([(t["task_id"]["value"], t["state"]) for t in done], [("hello", "TASK_FINISHED")])
+        # The agent's /state keeps the finished executor and its sandbox.
+        agent = json.loads(harness.http("GET", "http://127.0.0.1:%d/state" % o["url"]["address"]["port"])[2])
+        self.assertEqual(sorted(agent.keys()), load_transcript("launch-reconcile-kill-files.json")["agent_state_keys"])
+        ex = agent["frameworks"][0]["completed_executors"][0]
+        self.assertEqual(ex["id"], "hello")
+        self.assertTrue(ex["directory"].endswith("/runs/" + fin["container_status"]["container_id"]["value"]))
+        self.assertEqual(ex["completed_tasks"][0]["state"], "TASK_FINISHED")
 
     def test_failed_task_exit_code(self):
         tr = load_transcript("launch-reconcile-kill-files.json")
@@ -625,6 +635,33 @@ class ProtocolTest(MesosliteCase):
         self.assertEqual(r.status, 307)
         self.assertEqual(r.getheader("Location"), "//127.0.0.1:%d" % port)
         c.close()
+
+
+class AgentConfigTest(MesosliteCase):
+    agents = 3
+    extra = ["--agent-resources", "cpus:2;mem:100;disk:10;ports:[1000-1001]|cpus:1;mem:50",
+             "--agent-attributes", "zone:a;gen:3|zone:b;slots:[1-4]", "--allocation-interval", "0.1"]
+
+    def setUp(self):
+        harness.TestCase.setUp(self)
+        self.master = self.cluster.mesoslite(agents=3, racks="r1,7", args=list(self.extra))
+        self.scheds = []
+
+    def test_per_agent_resources_and_attributes(self):
+        s = self.sched()
+        offers = sorted(s.offers(n=3), key=lambda o: o["agent_id"]["value"])
+        res = [{r["name"]: r for r in o["resources"]} for o in offers]
+        self.assertEqual([r["cpus"]["scalar"]["value"] for r in res], [2, 1, 2])
+        self.assertEqual(res[0]["ports"]["ranges"]["range"], [{"begin": 1000, "end": 1001}])
+        self.assertNotIn("ports", res[1])
+        self.assertEqual(offers[0]["attributes"], [
+            {"name": "rack", "type": "TEXT", "text": {"value": "r1"}},
+            {"name": "zone", "type": "TEXT", "text": {"value": "a"}},
+            {"name": "gen", "type": "SCALAR", "scalar": {"value": 3.0}}])
+        # A rack named 7 is a SCALAR, as Mesos parses --attributes.
+        self.assertEqual(offers[1]["attributes"][0], {"name": "rack", "type": "SCALAR", "scalar": {"value": 7.0}})
+        self.assertEqual(offers[1]["attributes"][2],
+                         {"name": "slots", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 4}]}})
 
 
 if __name__ == "__main__":

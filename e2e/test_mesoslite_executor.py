@@ -71,6 +71,7 @@ while True:
 
 
 class ExecutorTest(MesosliteCase):
+    extra = ["--executor-registration-timeout", "1", "--allocation-interval", "0.1"]
     def exec_task(self, offer, tid, eid="ex1"):
         path = os.path.join(self.cluster.tmpdir, "executor.py")
         with open(path, "w") as f:
@@ -146,11 +147,31 @@ class ExecutorTest(MesosliteCase):
         self.assertEqual(env["LIBPROCESS_PORT"], "0")
         self.assertEqual(env["EXTRA"], "1")
         self.assertNotIn("MESOS_ALLOCATION_ROLE", env)
+        # mesoslite's own environment is inherited (as a Mesos agent's is).
+        self.assertEqual(env.get("HOME"), os.environ.get("HOME"))
 
         # The next offer lists the running executor.
         s.call("REVIVE")
         o2 = s.offers()[0]
         self.assertEqual(o2["executor_ids"], [{"value": "ex1"}])
+
+        # A second task on the running executor: LAUNCH right away, and the
+        # executor's resources are not counted again.
+        self.assertEqual(s.launch(o2, [self.exec_task(o2, "job-1b")], filters={"refuse_seconds": 0})[0], 202)
+        s.ack(s.stream.update("job-1b", "TASK_STARTING"))
+        s.ack(s.stream.update("job-1b", "TASK_RUNNING"))
+        launches = [e for e in self.events(s, "ex1") if e.get("type") == "LAUNCH"]
+        self.assertEqual([e["launch"]["task"]["task_id"]["value"] for e in launches], ["job-1", "job-1b"])
+        # The same executor id with a different ExecutorInfo is refused.
+        o3 = s.offers()[0]
+        other = self.exec_task(o3, "job-1c")
+        other["executor"]["name"] = "changed"
+        s.launch(o3, [other], filters={"refuse_seconds": 0})
+        st = s.stream.update("job-1c")
+        self.assertEqual((st["state"], st["reason"]), ("TASK_ERROR", "REASON_TASK_INVALID"))
+        self.assertEqual(st["message"], "ExecutorInfo is not compatible with existing ExecutorInfo")
+        s.call("KILL", {"task_id": {"value": "job-1b"}})
+        s.ack(s.stream.update("job-1b", "TASK_KILLED"))
 
         # MESSAGE both ways.
         self.assertEqual(s.call("MESSAGE", {"agent_id": o["agent_id"], "executor_id": {"value": "ex1"},
@@ -166,7 +187,8 @@ class ExecutorTest(MesosliteCase):
         st = s.stream.update("job-1", "TASK_KILLED")
         self.assertEqual(st["message"], "killed by executor")
         s.ack(st)
-        kill = [e for e in self.events(s, "ex1") if e.get("type") == "KILL"][0]
+        kill = [e for e in self.events(s, "ex1")
+                if e.get("type") == "KILL" and e["kill"]["task_id"]["value"] == "job-1"][0]
         self.assertEqual(kill["kill"]["kill_policy"]["grace_period"]["nanoseconds"], 2000000000)
 
         # SHUTDOWN: the executor gets the event and exits; a FAILURE follows.
@@ -189,6 +211,16 @@ class ExecutorTest(MesosliteCase):
         self.assertIn("uuid", st)
         f = s.stream.next(10, ("FAILURE",))
         self.assertEqual(f["failure"]["status"], 7 << 8)
+
+    def test_registration_timeout(self):
+        s = self.sched()
+        o = s.offers()[0]
+        s.last_offer = o
+        t = self.exec_task(o, "job-3", "ex3")
+        t["executor"]["command"]["value"] = "sleep 60"   # never subscribes
+        s.launch(o, [t])
+        st = s.stream.update("job-3")
+        self.assertEqual((st["state"], st["reason"]), ("TASK_FAILED", "REASON_EXECUTOR_REGISTRATION_TIMEOUT"))
 
     def test_executor_api_errors(self):
         s = self.sched()

@@ -26,7 +26,10 @@ def alive(pid):
 
 
 class ProcessTest(MesosliteCase):
-    extra = ["--allocation-interval", "0.1", "--update-retry-interval", "0.5"]
+    # The transcript's agent ran with a minimal environment: give the same.
+    extra = ["--allocation-interval", "0.1", "--update-retry-interval", "0.5",
+             "--executor-environment-variables",
+             json.dumps({"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})]
 
     def run_to_end(self, s, tid):
         """Acks every update of tid until a terminal one, which it returns."""
@@ -153,7 +156,55 @@ class ProcessTest(MesosliteCase):
         harness.wait_until(lambda: not alive(child), 10, "background child killed")
 
 
+    def test_fetcher_uris(self):
+        import tarfile
+        src = os.path.join(self.cluster.tmpdir, "art")
+        os.makedirs(src)
+        with open(os.path.join(src, "tool.sh"), "w") as f:
+            f.write("#!/bin/sh\necho tool ran\n")
+        with open(os.path.join(src, "conf.txt"), "w") as f:
+            f.write("a=1\n")
+        with tarfile.open(os.path.join(src, "bundle.tar.gz"), "w:gz") as tf:
+            tf.add(os.path.join(src, "conf.txt"), arcname="inner/conf.txt")
+        s = self.sched()
+        o = s.offers()[0]
+        t = task(o, "fetched", "./tool.sh && cat inner/conf.txt conf/copy.txt")
+        t["command"]["uris"] = [
+            {"value": os.path.join(src, "tool.sh"), "executable": True},
+            {"value": "file://" + os.path.join(src, "bundle.tar.gz")},
+            {"value": os.path.join(src, "conf.txt"), "extract": False, "output_file": "conf/copy.txt"}]
+        bad = task(o, "unfetchable", "true")
+        bad["command"]["uris"] = [{"value": "/no/such/file"}]
+        s.launch(o, [t, bad])
+        st = self.run_to_end(s, "fetched")
+        self.assertEqual(st["state"], "TASK_FINISHED")
+        code, _, body = self.files(o, "read", path="/frameworks/%s/executors/fetched/runs/latest/stdout" % s.fid,
+                                   offset=0)
+        self.assertEqual(json.loads(body)["data"], "tool ran\na=1\na=1\n")
+        st = s.stream.update("unfetchable")
+        self.assertEqual((st["state"], st["reason"], st["source"]),
+                         ("TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "SOURCE_AGENT"))
+        self.assertTrue(st["message"].startswith("Failed to fetch all URIs for container"))
+
+
 class StopTest(harness.TestCase):
+    def test_bad_flags_exit_with_a_clear_error(self):
+        import socket
+        import subprocess
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.addCleanup(busy.close)
+        port = busy.getsockname()[1]
+        for args, msg in ((["--agents", "1"], "--work-dir is required"),
+                          (["--simulate", "--agent-resources", "cpus:x"], "--agent-resources: resources 'cpus': bad number 'x'"),
+                          (["--simulate", "--executor-environment-variables", "[1]"], "--executor-environment-variables"),
+                          (["--simulate", "--listen", "127.0.0.1:%d" % port], "cannot listen on 127.0.0.1:%d" % port)):
+            r = subprocess.run([os.path.join(harness.BIN, "mesoslite")] + args, capture_output=True, text=True,
+                               timeout=10)
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn(msg, r.stderr, args)
+
     def test_no_orphans_after_sigterm(self):
         from test_mesoslite import Scheduler
         port = harness.free_port()

@@ -91,8 +91,9 @@ int exe_md5_file(const char *path, char out[33], int64_t *size, cr_err *err)
 int exe_artifact_check(const exe_artifact *a, const char *md5, int64_t size, cr_err *err)
 {
     if (a->filesize >= 0 && size != a->filesize)
-        return cr_error(err, CR_EINVAL, "artifact '%s': size mismatch: expected %lld bytes, got %lld",
-                        a->name, (long long)a->filesize, (long long)size);
+        return cr_error(err, CR_EINVAL,
+                        "artifact '%s': size mismatch: expected %lld bytes, got %lld", a->name,
+                        (long long)a->filesize, (long long)size);
     if (a->md5sum && strcmp(a->md5sum, md5) != 0)
         return cr_error(err, CR_EINVAL, "artifact '%s': md5 mismatch: expected %s, got %s", a->name,
                         a->md5sum, md5);
@@ -280,7 +281,8 @@ int exe_cache_get(const char *cache_dir, const exe_artifact *a, const char *dest
     path = xasprintf("%s/%s", cache_dir, a->md5sum);
     if (access(path, R_OK) != 0)
         goto out;
-    if (exe_md5_file(path, md5, &size, &ignored) < 0 || exe_artifact_check(a, md5, size, &ignored) < 0) {
+    if (exe_md5_file(path, md5, &size, &ignored) < 0 ||
+        exe_artifact_check(a, md5, size, &ignored) < 0) {
         unlink(path); /* corrupt entry: download again */
         goto out;
     }
@@ -331,8 +333,9 @@ int exe_archive_names_ok(const char *listing, const char *artifact, cr_err *err)
         size_t len = strcspn(line, "\n");
         const char *s = line, *end = line + len;
         if (len > 0 && line[0] == '/')
-            return cr_error(err, CR_EINVAL, "artifact '%s': archive entry '%.*s' is an absolute path",
-                            artifact, (int)len, line);
+            return cr_error(err, CR_EINVAL,
+                            "artifact '%s': archive entry '%.*s' is an absolute path", artifact,
+                            (int)len, line);
         while (s < end) {
             size_t n = 0;
             while (s + n < end && s[n] != '/')
@@ -501,8 +504,14 @@ int exe_extract(const exe_artifact *a, const char *archive, const char *dir, cr_
         char *argv[] = {"unzip", "-qq", "-o", (char *)archive, "-d", (char *)dir, NULL};
         st = run_tool(argv, NULL, &errb);
     } else {
-        char *argv[] = {"tar", "-xf", (char *)archive, "-C", (char *)dir, "--no-same-owner",
-                        "--no-overwrite-dir", NULL};
+        char *argv[] = {"tar",
+                        "-xf",
+                        (char *)archive,
+                        "-C",
+                        (char *)dir,
+                        "--no-same-owner",
+                        "--no-overwrite-dir",
+                        NULL};
         st = run_tool(argv, NULL, &errb);
     }
     if (st != 0) {

@@ -9,7 +9,7 @@
 #include "base/xalloc.h"
 
 #define DEFAULT_LOG_MAX_BYTES (100LL * 1024 * 1024)
-#define DEFAULT_LOG_KEEP 20
+#define DEFAULT_LOG_KEEP      20
 
 unsigned char *exe_base64_decode(const char *s, size_t *len)
 {
@@ -55,7 +55,7 @@ int64_t exe_parse_duration_ms(const char *s)
     static const struct {
         const char *unit;
         double ms;
-    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1},          {"secs", 1e3},
+    } units[] = {{"ns", 1e-6},  {"us", 1e-3},   {"ms", 1},        {"secs", 1e3},
                  {"mins", 6e4}, {"hrs", 3.6e6}, {"days", 8.64e7}, {"weeks", 6.048e8}};
     char *end;
     double v;
@@ -71,8 +71,8 @@ int64_t exe_parse_duration_ms(const char *s)
     return -1;
 }
 
-static int get_str(const json_t *o, const char *key, bool required, char **out,
-                   const char *path, cr_err *err)
+static int get_str(const json_t *o, const char *key, bool required, char **out, const char *path,
+                   cr_err *err)
 {
     json_t *v = json_object_get(o, key);
 
@@ -88,8 +88,8 @@ static int get_str(const json_t *o, const char *key, bool required, char **out,
     return 0;
 }
 
-static int get_int(const json_t *o, const char *key, int64_t dflt, int64_t *out,
-                   const char *path, cr_err *err)
+static int get_int(const json_t *o, const char *key, int64_t dflt, int64_t *out, const char *path,
+                   cr_err *err)
 {
     json_t *v = json_object_get(o, key);
 
@@ -231,8 +231,10 @@ static int parse_artifacts(const json_t *j, const char *key, exe_art_kind kind, 
         return 0;
     if (!json_is_array(arr))
         return cr_error(err, CR_EINVAL, "executorData.%s: must be an array", key);
-    d->artifacts = xrealloc(d->artifacts, (d->n_artifacts + json_array_size(arr)) * sizeof(exe_artifact));
-    json_array_foreach(arr, i, o) {
+    d->artifacts =
+        xrealloc(d->artifacts, (d->n_artifacts + json_array_size(arr)) * sizeof(exe_artifact));
+    json_array_foreach(arr, i, o)
+    {
         char path[128];
         snprintf(path, sizeof(path), "executorData.%s[%zu]", key, i);
         if (parse_artifact(o, kind, &d->artifacts[d->n_artifacts++], path, err) < 0)
@@ -251,7 +253,8 @@ static int parse_str_array(const json_t *j, const char *key, char ***out, size_t
     if (!json_is_array(arr))
         return cr_error(err, CR_EINVAL, "executorData.%s: must be an array of strings", key);
     *out = xcalloc(json_array_size(arr) + 1, sizeof(char *));
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (!json_is_string(v))
             return cr_error(err, CR_EINVAL, "executorData.%s[%zu]: must be a string", key, i);
         (*out)[(*n)++] = xstrdup(json_string_value(v));
@@ -270,7 +273,8 @@ static int parse_env_object(const json_t *o, const char *path, exe_env_var **out
     if (!json_is_object(o))
         return cr_error(err, CR_EINVAL, "%s: must be an object of strings", path);
     *out = xcalloc(json_object_size(o) + 1, sizeof(exe_env_var));
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         if (!json_is_string(v))
             return cr_error(err, CR_EINVAL, "%s.%s: must be a string", path, k);
         (*out)[*n].name = xstrdup(k);
@@ -307,7 +311,8 @@ int exe_data_parse(const json_t *j, exe_data *d, cr_err *err)
         get_int(j, "logMaxBytes", DEFAULT_LOG_MAX_BYTES, &d->log_max_bytes, P, err) < 0 ||
         get_int(j, "logKeep", DEFAULT_LOG_KEEP, &n, P, err) < 0 ||
         parse_str_array(j, "removeOnFinish", &d->removable, &d->n_removable, err) < 0 ||
-        parse_env_object(json_object_get(j, "env"), "executorData.env", &d->env, &d->n_env, err) < 0)
+        parse_env_object(json_object_get(j, "env"), "executorData.env", &d->env, &d->n_env, err) <
+            0)
         goto fail;
     d->log_keep = n > 100000 ? 100000 : (int)n;
     if (!*d->cmd) {
@@ -326,12 +331,14 @@ int exe_data_parse(const json_t *j, exe_data *d, cr_err *err)
         goto fail;
     }
     if (d->running_sentinel && !safe_relpath(d->running_sentinel)) {
-        cr_error(err, CR_EINVAL, "executorData.runningSentinel: must stay inside the task directory");
+        cr_error(err, CR_EINVAL,
+                 "executorData.runningSentinel: must stay inside the task directory");
         goto fail;
     }
     for (size_t i = 0; i < d->n_removable; i++)
         if (!safe_relpath(d->removable[i])) {
-            cr_error(err, CR_EINVAL, "executorData.removeOnFinish[%zu]: must stay inside the sandbox", i);
+            cr_error(err, CR_EINVAL,
+                     "executorData.removeOnFinish[%zu]: must stay inside the sandbox", i);
             goto fail;
         }
     if (d->log_max_bytes < 1024) {
@@ -347,9 +354,11 @@ int exe_data_parse(const json_t *j, exe_data *d, cr_err *err)
         size_t i;
         json_t *c;
         d->ok_exit_codes = xcalloc(json_array_size(v), sizeof(int));
-        json_array_foreach(v, i, c) {
+        json_array_foreach(v, i, c)
+        {
             if (!json_is_integer(c)) {
-                cr_error(err, CR_EINVAL, "executorData.successfulExitCodes[%zu]: must be an integer", i);
+                cr_error(err, CR_EINVAL,
+                         "executorData.successfulExitCodes[%zu]: must be an integer", i);
                 goto fail;
             }
             d->ok_exit_codes[d->n_ok_exit_codes++] = (int)json_integer_value(c);
@@ -449,14 +458,16 @@ exe_task *exe_task_parse(const json_t *ti, cr_err *err)
         t->kill_grace_ms = strtoll(json_string_value(v), NULL, 10) / 1000000;
 
     res = json_object_get(ti, "resources");
-    json_array_foreach(res, i, r) {
+    json_array_foreach(res, i, r)
+    {
         json_t *ranges, *rg;
         size_t k;
         if (!json_is_string(json_object_get(r, "name")) ||
             strcmp(json_string_value(json_object_get(r, "name")), "ports") != 0)
             continue;
         ranges = json_object_get(json_object_get(r, "ranges"), "range");
-        json_array_foreach(ranges, k, rg) {
+        json_array_foreach(ranges, k, rg)
+        {
             int64_t b = json_integer_value(json_object_get(rg, "begin"));
             int64_t e = json_integer_value(json_object_get(rg, "end"));
             for (int64_t p = b; p <= e && p > 0 && p < 65536; p++) {
@@ -471,7 +482,8 @@ exe_task *exe_task_parse(const json_t *ti, cr_err *err)
         "variables");
     if (json_is_array(vars)) {
         t->env = xcalloc(json_array_size(vars) + 1, sizeof(exe_env_var));
-        json_array_foreach(vars, i, v) {
+        json_array_foreach(vars, i, v)
+        {
             const char *n = json_string_value(json_object_get(v, "name"));
             const char *val = json_string_value(json_object_get(v, "value"));
             if (!n)

@@ -22,11 +22,11 @@ typedef enum { EXE_ART_EMBEDDED, EXE_ART_EXTERNAL, EXE_ART_S3 } exe_art_kind;
 
 typedef struct exe_artifact {
     exe_art_kind kind;
-    char *name;          /* label used in messages */
-    char *filename;      /* file name inside the target folder (no '/') */
-    char *target_folder; /* relative to the task dir; NULL = the task dir */
-    char *md5sum;        /* lower-case hex, or NULL (no check) */
-    int64_t filesize;    /* expected size, or -1 */
+    char *name;             /* label used in messages */
+    char *filename;         /* file name inside the target folder (no '/') */
+    char *target_folder;    /* relative to the task dir; NULL = the task dir */
+    char *md5sum;           /* lower-case hex, or NULL (no check) */
+    int64_t filesize;       /* expected size, or -1 */
     unsigned char *content; /* EMBEDDED: decoded bytes */
     size_t content_len;
     char *url;       /* EXTERNAL */
@@ -41,27 +41,27 @@ typedef struct exe_env_var {
 } exe_env_var;
 
 typedef struct exe_data {
-    char *cmd;              /* required */
-    char **extra_args;      /* appended to cmd, shell-quoted */
+    char *cmd;         /* required */
+    char **extra_args; /* appended to cmd, shell-quoted */
     size_t n_extra_args;
     exe_artifact *artifacts;
     size_t n_artifacts;
-    int *ok_exit_codes;     /* successfulExitCodes, default {0} */
+    int *ok_exit_codes; /* successfulExitCodes, default {0} */
     size_t n_ok_exit_codes;
-    char *user;             /* run as this user when the executor is root */
+    char *user;               /* run as this user when the executor is root */
     int64_t sigkill_after_ms; /* -1 = not set (kill policy or default applies) */
     int64_t max_open_files;   /* -1 = not set */
     bool preserve_sandbox;    /* preserveTaskSandboxAfterFinish */
     char *running_sentinel;   /* relative to the task dir; NULL = running at start */
     bool skip_logrotate;      /* skipLogrotateAndCompress */
     /* Corral fields */
-    char *service_log;      /* serviceLog, default "service.log" */
-    char *stderr_log;       /* stderrLog: separate stderr file; NULL = merged */
-    int64_t log_max_bytes;  /* logMaxBytes, default 100 MiB */
-    int log_keep;           /* logKeep, default 20 rotated files */
-    char **removable;       /* removeOnFinish: paths relative to the sandbox */
+    char *service_log;     /* serviceLog, default "service.log" */
+    char *stderr_log;      /* stderrLog: separate stderr file; NULL = merged */
+    int64_t log_max_bytes; /* logMaxBytes, default 100 MiB */
+    int log_keep;          /* logKeep, default 20 rotated files */
+    char **removable;      /* removeOnFinish: paths relative to the sandbox */
     size_t n_removable;
-    exe_env_var *env;       /* env: executor-level additions (after the deploy's) */
+    exe_env_var *env; /* env: executor-level additions (after the deploy's) */
     size_t n_env;
 } exe_data;
 
@@ -70,10 +70,10 @@ typedef struct exe_task {
     char *name;
     char *agent_id;
     char *executor_id;
-    int64_t kill_grace_ms;  /* TaskInfo.kill_policy.grace_period, or -1 */
-    int *ports;             /* ports from the task's "ports" resources, in order */
+    int64_t kill_grace_ms; /* TaskInfo.kill_policy.grace_period, or -1 */
+    int *ports;            /* ports from the task's "ports" resources, in order */
     size_t n_ports;
-    exe_env_var *env;       /* executor.command.environment (the deploy's env) */
+    exe_env_var *env; /* executor.command.environment (the deploy's env) */
     size_t n_env;
     exe_data data;
 } exe_task;

@@ -248,13 +248,14 @@ char *exe_runner_script(const exe_data *d, const exe_env_var *env, size_t n, con
     q = exe_sh_quote(cmd.data);
     if (d->user) {
         char *u = exe_sh_quote(d->user);
-        cr_buf_addf(&b,
-                    "if [ \"$(id -u)\" = 0 ]; then\n"
-                    "  chown -R %s . || exit 126\n"
-                    "  export HOME=\"$(getent passwd %s | cut -d: -f6)\" USER=%s LOGNAME=%s\n"
-                    "  exec setpriv --reuid=%s --regid=\"$(id -g %s)\" --init-groups /bin/sh -c %s\n"
-                    "fi\n",
-                    u, u, u, u, u, u, q);
+        cr_buf_addf(
+            &b,
+            "if [ \"$(id -u)\" = 0 ]; then\n"
+            "  chown -R %s . || exit 126\n"
+            "  export HOME=\"$(getent passwd %s | cut -d: -f6)\" USER=%s LOGNAME=%s\n"
+            "  exec setpriv --reuid=%s --regid=\"$(id -g %s)\" --init-groups /bin/sh -c %s\n"
+            "fi\n",
+            u, u, u, u, u, u, q);
         free(u);
     }
     cr_buf_addf(&b, "exec /bin/sh -c %s\n", q);

@@ -26,7 +26,7 @@
 #include "executor/exe_sm.h"
 
 #define SENTINEL_POLL_MS 200
-#define UPDATE_RETRY_MS 1000
+#define UPDATE_RETRY_MS  1000
 
 /* --- configuration ----------------------------------------------------------- */
 
@@ -60,7 +60,8 @@ int exe_config_from_env(exe_config *c, cr_err *err)
     memset(c, 0, sizeof(*c));
     ep = getenv("MESOS_AGENT_ENDPOINT");
     if (!ep || !*ep)
-        return cr_error(err, CR_EINVAL, "MESOS_AGENT_ENDPOINT: not set (run me from a Mesos agent)");
+        return cr_error(err, CR_EINVAL,
+                        "MESOS_AGENT_ENDPOINT: not set (run me from a Mesos agent)");
     if (strncmp(ep, "http://", 7) == 0 || strncmp(ep, "https://", 8) == 0)
         c->agent_url = xasprintf("%s/api/v1/executor", ep);
     else
@@ -193,7 +194,7 @@ struct exe_executor {
     bool task_acked;
     exe_task *task;
     char *host, *rack;
-    unacked *pending; /* unacknowledged updates, oldest first */
+    unacked *pending;  /* unacknowledged updates, oldest first */
     unacked *inflight; /* the UPDATE call on the wire: one at a time keeps order */
     cr_http_req *inflight_req;
     struct event *update_timer;
@@ -287,8 +288,12 @@ static void post_next(exe_executor *e)
     unacked *u = e->pending;
     json_t *call;
     char *body;
-    cr_http_opts o = {.method = "POST", .url = e->cfg->agent_url, .headers = call_headers,
-                      .timeout_ms = 30000, .bearer = e->cfg->auth_token, .on_done = update_done,
+    cr_http_opts o = {.method = "POST",
+                      .url = e->cfg->agent_url,
+                      .headers = call_headers,
+                      .timeout_ms = 30000,
+                      .bearer = e->cfg->auth_token,
+                      .on_done = update_done,
                       .arg = e};
     cr_err err;
 
@@ -323,8 +328,8 @@ static bool is_terminal(const char *state)
            strcmp(state, "TASK_GONE") == 0;
 }
 
-static void send_update(exe_executor *e, const char *task_id, const char *state,
-                        const char *reason, const char *message)
+static void send_update(exe_executor *e, const char *task_id, const char *state, const char *reason,
+                        const char *message)
 {
     unacked *u = xcalloc(1, sizeof(*u)), **tail = &e->pending;
 
@@ -387,9 +392,11 @@ static const char *rack_from_agent(const exe_executor *e, const json_t *agent_in
     size_t i;
 
     for (size_t k = 0; k < 3; k++) {
-        json_array_foreach(attrs, i, a) {
+        json_array_foreach(attrs, i, a)
+        {
             const char *name = json_string_value(json_object_get(a, "name"));
-            const char *text = json_string_value(json_object_get(json_object_get(a, "text"), "value"));
+            const char *text =
+                json_string_value(json_object_get(json_object_get(a, "text"), "value"));
             if (name && text && keys[k] && strcmp(name, keys[k]) == 0)
                 return text;
         }
@@ -406,6 +413,8 @@ static void handle_launch(exe_executor *e, json_t *task)
 
     if (!tid)
         return;
+    if (e->task && !e->taskinfo && strcmp(e->task->task_id, tid) == 0)
+        return; /* killed before its LAUNCH arrived: already reported */
     if (e->task || e->taskinfo) {
         /* One task per executor (Singularity launches one executor per task). */
         send_update(e, tid, "TASK_ERROR", "REASON_TASK_INVALID",
@@ -450,7 +459,8 @@ static void handle_event(exe_executor *e, json_t *ev)
         size_t i;
 
         caps = json_object_get(fw, "capabilities");
-        json_array_foreach(caps, i, c) {
+        json_array_foreach(caps, i, c)
+        {
             const char *ct = json_string_value(json_object_get(c, "type"));
             if (ct && strcmp(ct, "TASK_KILLING_STATE") == 0)
                 sev.task_killing_cap = true;
@@ -468,10 +478,13 @@ static void handle_event(exe_executor *e, json_t *ev)
         handle_launch(e, json_object_get(json_object_get(ev, "launch"), "task"));
     } else if (strcmp(type, "LAUNCH_GROUP") == 0) {
         json_t *tasks = json_object_get(
-            json_object_get(json_object_get(ev, "launch_group"), "task_group"), "tasks"), *t;
+                   json_object_get(json_object_get(ev, "launch_group"), "task_group"), "tasks"),
+               *t;
         size_t i;
-        json_array_foreach(tasks, i, t) {
-            const char *tid = json_string_value(json_object_get(json_object_get(t, "task_id"), "value"));
+        json_array_foreach(tasks, i, t)
+        {
+            const char *tid =
+                json_string_value(json_object_get(json_object_get(t, "task_id"), "value"));
             if (tid)
                 send_update(e, tid, "TASK_ERROR", "REASON_TASK_GROUP_INVALID",
                             "corral-executor does not run task groups");
@@ -480,7 +493,8 @@ static void handle_event(exe_executor *e, json_t *ev)
         json_t *k = json_object_get(ev, "kill");
         json_t *ns = json_object_get(
             json_object_get(json_object_get(k, "kill_policy"), "grace_period"), "nanoseconds");
-        const char *tid = json_string_value(json_object_get(json_object_get(k, "task_id"), "value"));
+        const char *tid =
+            json_string_value(json_object_get(json_object_get(k, "task_id"), "value"));
         exe_sm_event kev = {.type = EXE_EV_KILL, .grace_ms = -1};
 
         if (json_is_integer(ns))
@@ -496,7 +510,8 @@ static void handle_event(exe_executor *e, json_t *ev)
         }
         feed(e, &kev);
     } else if (strcmp(type, "ACKNOWLEDGED") == 0) {
-        on_acknowledged(e, json_string_value(json_object_get(json_object_get(ev, "acknowledged"), "uuid")));
+        on_acknowledged(
+            e, json_string_value(json_object_get(json_object_get(ev, "acknowledged"), "uuid")));
     } else if (strcmp(type, "SHUTDOWN") == 0) {
         exe_sm_event sev = {.type = EXE_EV_SHUTDOWN, .grace_ms = e->cfg->shutdown_grace_ms - 1000};
         if (sev.grace_ms < 0)
@@ -506,7 +521,8 @@ static void handle_event(exe_executor *e, json_t *ev)
         cr_warn(e->log, "agent error: %s",
                 json_string_value(json_object_get(json_object_get(ev, "error"), "message")));
     } else if (strcmp(type, "MESSAGE") == 0) {
-        const char *data = json_string_value(json_object_get(json_object_get(ev, "message"), "data"));
+        const char *data =
+            json_string_value(json_object_get(json_object_get(ev, "message"), "data"));
         cr_info(e->log, "framework message (%zu bytes of base64)", data ? strlen(data) : 0);
     }
 }
@@ -579,9 +595,15 @@ static void subscribe(exe_executor *e)
 {
     json_t *updates = json_array(), *tasks = json_array(), *call;
     char *body;
-    cr_http_opts o = {.method = "POST", .url = e->cfg->agent_url, .headers = call_headers,
-                      .timeout_ms = 0, .connect_timeout_ms = 5000, .bearer = e->cfg->auth_token,
-                      .on_head = stream_head, .on_data = stream_data, .on_done = stream_done,
+    cr_http_opts o = {.method = "POST",
+                      .url = e->cfg->agent_url,
+                      .headers = call_headers,
+                      .timeout_ms = 0,
+                      .connect_timeout_ms = 5000,
+                      .bearer = e->cfg->auth_token,
+                      .on_head = stream_head,
+                      .on_data = stream_data,
+                      .on_done = stream_done,
                       .arg = e};
     cr_err err;
 
@@ -668,8 +690,9 @@ static void dl_data(cr_http_req *r, const char *data, size_t len, void *arg)
         len -= (size_t)w;
     }
     if (a->filesize >= 0 && e->dl_bytes > a->filesize) {
-        cr_error(&e->dl_err, CR_EINVAL, "artifact '%s': size mismatch: more than the expected %lld bytes",
-                 a->name, (long long)a->filesize);
+        cr_error(&e->dl_err, CR_EINVAL,
+                 "artifact '%s': size mismatch: more than the expected %lld bytes", a->name,
+                 (long long)a->filesize);
         e->dl_failed = true;
         cr_http_cancel(r);
         e->download = NULL;
@@ -704,7 +727,8 @@ static void dl_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
     }
     if (fsync(e->dl_fd) < 0 || close(e->dl_fd) < 0) {
         e->dl_fd = -1;
-        cr_error(&cerr, CR_EIO, "artifact '%s': writing '%s': %s", a->name, e->dl_part, strerror(errno));
+        cr_error(&cerr, CR_EIO, "artifact '%s': writing '%s': %s", a->name, e->dl_part,
+                 strerror(errno));
         goto fail;
     }
     e->dl_fd = -1;
@@ -712,7 +736,8 @@ static void dl_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
     if (exe_artifact_check(a, md5, e->dl_bytes, &cerr) < 0)
         goto fail;
     if (rename(e->dl_part, e->dl_dest) < 0) {
-        cr_error(&cerr, CR_EIO, "artifact '%s': rename '%s': %s", a->name, e->dl_dest, strerror(errno));
+        cr_error(&cerr, CR_EIO, "artifact '%s': rename '%s': %s", a->name, e->dl_dest,
+                 strerror(errno));
         goto fail;
     }
     if (exe_cache_put(e->cfg->cache_dir, a, e->dl_dest, &cerr) < 0)
@@ -728,9 +753,13 @@ fail:
 
 static void start_download(exe_executor *e, const exe_artifact *a, const char *dest)
 {
-    cr_http_opts o = {.method = "GET", .timeout_ms = e->cfg->download_timeout_ms,
-                      .connect_timeout_ms = 30000, .follow_redirects = true,
-                      .on_data = dl_data, .on_done = dl_done, .arg = e};
+    cr_http_opts o = {.method = "GET",
+                      .timeout_ms = e->cfg->download_timeout_ms,
+                      .connect_timeout_ms = 30000,
+                      .follow_redirects = true,
+                      .on_data = dl_data,
+                      .on_done = dl_done,
+                      .arg = e};
     char **hdrs = NULL, *url = NULL;
     cr_err err;
 
@@ -741,14 +770,17 @@ static void start_download(exe_executor *e, const exe_artifact *a, const char *d
     e->dl_failed = false;
     e->dl_fd = open(e->dl_part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (e->dl_fd < 0) {
-        cr_error(&err, CR_EIO, "artifact '%s': create '%s': %s", a->name, e->dl_part, strerror(errno));
+        cr_error(&err, CR_EIO, "artifact '%s': create '%s': %s", a->name, e->dl_part,
+                 strerror(errno));
         dl_cleanup(e, false);
         prepare_failed(e, err.detail);
         return;
     }
     if (a->kind == EXE_ART_S3) {
-        exe_s3_cfg s3 = {.endpoint = e->cfg->s3_endpoint, .region = e->cfg->s3_region,
-                         .access_key = e->cfg->s3_access_key, .secret_key = e->cfg->s3_secret_key,
+        exe_s3_cfg s3 = {.endpoint = e->cfg->s3_endpoint,
+                         .region = e->cfg->s3_region,
+                         .access_key = e->cfg->s3_access_key,
+                         .secret_key = e->cfg->s3_secret_key,
                          .session_token = e->cfg->s3_session_token,
                          .path_style = e->cfg->s3_path_style};
         char amz_date[20];
@@ -936,14 +968,16 @@ static void prepare_next(exe_executor *e)
 
 /* --- the task process ------------------------------------------------------------ */
 
-static void drain(exe_executor *e, pipe_in *p)
+/* Reads what the pipe holds, at most max_reads chunks so that a task that
+ * never stops writing cannot starve the loop (the event fires again). */
+static void drain(exe_executor *e, pipe_in *p, int max_reads)
 {
     char buf[65536];
     cr_err err;
 
     if (p->fd < 0)
         return;
-    for (;;) {
+    while (max_reads-- > 0) {
         ssize_t n = read(p->fd, buf, sizeof(buf));
         if (n > 0) {
             if (exe_log_write(p->log, buf, (size_t)n, cr_wall_ms(), &err) < 0)
@@ -966,7 +1000,7 @@ static void drain(exe_executor *e, pipe_in *p)
 static void on_pipe(evutil_socket_t fd, short what, void *arg)
 {
     exe_executor *e = arg;
-    drain(e, e->out.fd == fd ? &e->out : &e->err);
+    drain(e, e->out.fd == fd ? &e->out : &e->err, 16);
 }
 
 static void on_sentinel_timer(evutil_socket_t fd, short what, void *arg)
@@ -1001,8 +1035,8 @@ static void start_task(exe_executor *e)
     exe_env_free(env, nenv);
     if (write_file(runner, script, 0755, &err) < 0)
         goto fail;
-    e->log_out = exe_log_open(e->cfg->sandbox, t->data.service_log, t->task_id, t->data.log_max_bytes,
-                              t->data.log_keep, &err);
+    e->log_out = exe_log_open(e->cfg->sandbox, t->data.service_log, t->task_id,
+                              t->data.log_max_bytes, t->data.log_keep, &err);
     if (!e->log_out)
         goto fail;
     if (t->data.stderr_log) {
@@ -1088,8 +1122,8 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
         } else if (pid == e->pid) {
             exe_sm_event ev = {.type = EXE_EV_EXITED, .grace_ms = -1, .wait_status = status};
             /* Take what is already in the pipes before reporting. */
-            drain(e, &e->out);
-            drain(e, &e->err);
+            drain(e, &e->out, 1024);
+            drain(e, &e->err, 1024);
             e->exited = true;
             e->wait_status = status;
             ev.exit_ok = WIFEXITED(status) && exe_data_exit_ok(&e->task->data, WEXITSTATUS(status));
@@ -1122,8 +1156,8 @@ static void cleanup(exe_executor *e)
 
     if (e->pid > 0 && !e->exited)
         kill(-e->pid, SIGKILL);
-    drain(e, &e->out);
-    drain(e, &e->err);
+    drain(e, &e->out, 1024);
+    drain(e, &e->err, 1024);
     if (e->log_out && exe_log_finish(e->log_out, now, &err) < 0)
         cr_warn(e->log, "%s", cr_err_msg(&err));
     if (e->log_err && exe_log_finish(e->log_err, now, &err) < 0)
@@ -1138,11 +1172,11 @@ static void cleanup(exe_executor *e)
         if (!t->data.preserve_sandbox && e->app_dir && exe_remove_tree(e->app_dir) == 0)
             json_array_append_new(removed, json_string("app"));
     }
-    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "taskId",
-                    t ? t->task_id : "", "executorId", e->cfg->executor_id, "frameworkId",
-                    e->cfg->framework_id, "sandbox", e->cfg->sandbox, "state", e->final_state,
-                    "message", e->final_message, "startedAt", (json_int_t)e->started_ms,
-                    "finishedAt", (json_int_t)now, "removed", removed);
+    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "taskId", t ? t->task_id : "",
+                    "executorId", e->cfg->executor_id, "frameworkId", e->cfg->framework_id,
+                    "sandbox", e->cfg->sandbox, "state", e->final_state, "message",
+                    e->final_message, "startedAt", (json_int_t)e->started_ms, "finishedAt",
+                    (json_int_t)now, "removed", removed);
     if (e->exited) {
         if (WIFEXITED(e->wait_status))
             json_object_set_new(rec, "exitCode", json_integer(WEXITSTATUS(e->wait_status)));
@@ -1225,7 +1259,8 @@ static void perform(exe_executor *e, const exe_sm_action *acts, int n)
             break;
         case EXE_ACT_SIGKILL:
             if (e->pid > 0 && !e->exited) {
-                cr_info(e->log, "grace period over: sending SIGKILL to process group %d", (int)e->pid);
+                cr_info(e->log, "grace period over: sending SIGKILL to process group %d",
+                        (int)e->pid);
                 kill(-e->pid, SIGKILL);
             }
             break;
@@ -1267,7 +1302,8 @@ exe_executor *exe_executor_new(struct event_base *base, const exe_config *cfg, c
                                cr_err *err)
 {
     exe_executor *e = xcalloc(1, sizeof(*e));
-    exe_sm_config sc = {.checkpoint = cfg->checkpoint, .kill_grace_ms = cfg->default_kill_ms,
+    exe_sm_config sc = {.checkpoint = cfg->checkpoint,
+                        .kill_grace_ms = cfg->default_kill_ms,
                         .recovery_timeout_ms = cfg->recovery_timeout_ms,
                         .ack_timeout_ms = cfg->ack_timeout_ms};
 
@@ -1336,7 +1372,7 @@ void exe_executor_free(exe_executor *e)
     exe_log_free(e->log_out);
     exe_log_free(e->log_err);
     struct event *evs[] = {e->resub_timer, e->recovery_timer, e->update_timer, e->kill_timer,
-                           e->ack_timer, e->sentinel_timer, e->sigchld};
+                           e->ack_timer,   e->sentinel_timer, e->sigchld};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);

@@ -19,22 +19,22 @@
 struct event_base;
 
 typedef struct exe_config {
-    char *agent_url;        /* "http://10.0.0.4:5051/api/v1/executor" */
+    char *agent_url; /* "http://10.0.0.4:5051/api/v1/executor" */
     char *framework_id;
     char *executor_id;
-    char *sandbox;          /* MESOS_DIRECTORY */
-    char *auth_token;       /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN, or NULL */
+    char *sandbox;    /* MESOS_DIRECTORY */
+    char *auth_token; /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN, or NULL */
     bool checkpoint;
-    int64_t recovery_timeout_ms;  /* MESOS_RECOVERY_TIMEOUT, default 15 min */
-    int64_t backoff_max_ms;       /* MESOS_SUBSCRIPTION_BACKOFF_MAX, default 2 s */
-    int64_t shutdown_grace_ms;    /* MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD, default 5 s */
-    int64_t default_kill_ms;      /* hard-kill default, 3 min */
-    int64_t download_timeout_ms;  /* per artifact, default 10 min */
-    int64_t ack_timeout_ms;       /* terminal-ack wait, default 60 s */
-    int64_t register_timeout_ms;  /* first subscription retries, default 60 s */
-    char *cache_dir;        /* artifact cache (per agent), NULL = none */
-    char *task_record_dir;  /* also write <taskId>.task.json here, NULL = sandbox only */
-    char *rack_attr;        /* agent attribute holding the rack id, default "rackid" */
+    int64_t recovery_timeout_ms; /* MESOS_RECOVERY_TIMEOUT, default 15 min */
+    int64_t backoff_max_ms;      /* MESOS_SUBSCRIPTION_BACKOFF_MAX, default 2 s */
+    int64_t shutdown_grace_ms;   /* MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD, default 5 s */
+    int64_t default_kill_ms;     /* hard-kill default, 3 min */
+    int64_t download_timeout_ms; /* per artifact, default 10 min */
+    int64_t ack_timeout_ms;      /* terminal-ack wait, default 60 s */
+    int64_t register_timeout_ms; /* first subscription retries, default 60 s */
+    char *cache_dir;             /* artifact cache (per agent), NULL = none */
+    char *task_record_dir;       /* also write <taskId>.task.json here, NULL = sandbox only */
+    char *rack_attr;             /* agent attribute holding the rack id, default "rackid" */
     /* S3: strings owned by the config (the exe_s3_cfg points into them). */
     char *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key, *s3_session_token;
     bool s3_path_style;

@@ -76,7 +76,8 @@ static int write_meta(exe_log *l, cr_err *err)
         free(file);
     }
     json_object_set_new(root, "rotated", arr);
-    if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 || rename(tmp, l->meta_path) < 0) {
+    if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 ||
+        rename(tmp, l->meta_path) < 0) {
         rc = cr_error(err, CR_EIO, "write log metadata '%s': %s", l->meta_path, strerror(errno));
         unlink(tmp);
     }
@@ -95,7 +96,8 @@ static void load_meta(exe_log *l)
     if (!root)
         return;
     arr = json_object_get(root, "rotated");
-    json_array_foreach(arr, i, o) {
+    json_array_foreach(arr, i, o)
+    {
         int seq = (int)json_integer_value(json_object_get(o, "seq"));
         l->rot = xrealloc(l->rot, (l->n_rot + 1) * sizeof(rotated));
         l->rot[l->n_rot].seq = seq;
@@ -108,8 +110,8 @@ static void load_meta(exe_log *l)
     json_decref(root);
 }
 
-exe_log *exe_log_open(const char *sandbox, const char *name, const char *task_id,
-                      int64_t max_bytes, int keep, cr_err *err)
+exe_log *exe_log_open(const char *sandbox, const char *name, const char *task_id, int64_t max_bytes,
+                      int keep, cr_err *err)
 {
     exe_log *l = xcalloc(1, sizeof(*l));
 

@@ -26,8 +26,8 @@ typedef struct exe_log exe_log;
 
 /* Opens (appending) sandbox/name. task_id is recorded in the metadata.
  * Returns NULL with err set on failure. */
-exe_log *exe_log_open(const char *sandbox, const char *name, const char *task_id,
-                      int64_t max_bytes, int keep, cr_err *err);
+exe_log *exe_log_open(const char *sandbox, const char *name, const char *task_id, int64_t max_bytes,
+                      int keep, cr_err *err);
 
 /* Appends n bytes; now_ms stamps rotations. Returns 0 or -1 (err set). */
 int exe_log_write(exe_log *l, const void *p, size_t n, int64_t now_ms, cr_err *err);

@@ -112,7 +112,8 @@ json_t *exe_status_new(const char *task_id, const char *executor_id, const char 
 
 static json_t *envelope(const char *type, const char *fw, const char *ex)
 {
-    return json_pack("{s:s, s:o, s:o}", "type", type, "framework_id", idv(fw), "executor_id", idv(ex));
+    return json_pack("{s:s, s:o, s:o}", "type", type, "framework_id", idv(fw), "executor_id",
+                     idv(ex));
 }
 
 json_t *exe_call_subscribe(const char *framework_id, const char *executor_id,

@@ -51,8 +51,8 @@ char *exe_sigv4_authorization(const exe_sigv4_req *r)
     }
     cr_buf_addf(&canon, "\n%s\n%s", signed_h.data, r->payload_sha256);
     sha256_hex(canon.data, canon.len, chash);
-    cr_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", r->amz_date, date, r->region,
-                r->service, chash);
+    cr_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", r->amz_date, date,
+                r->region, r->service, chash);
 
     secret = xasprintf("AWS4%s", r->secret_key);
     hmac((unsigned char *)secret, strlen(secret), date, k);

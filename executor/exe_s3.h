@@ -17,7 +17,7 @@ typedef struct exe_s3_cfg {
     const char *access_key; /* NULL: unsigned (anonymous) requests */
     const char *secret_key;
     const char *session_token; /* may be NULL */
-    bool path_style;        /* endpoint/bucket/key instead of bucket.host/key */
+    bool path_style;           /* endpoint/bucket/key instead of bucket.host/key */
 } exe_s3_cfg;
 
 /* One header to sign: lower-case name, trimmed value. */
@@ -27,15 +27,15 @@ typedef struct exe_sigv4_header {
 } exe_sigv4_header;
 
 typedef struct exe_sigv4_req {
-    const char *method;       /* "GET" */
-    const char *canonical_uri; /* already URI-encoded path, "/bucket/key" */
-    const char *canonical_query; /* "" for none */
+    const char *method;              /* "GET" */
+    const char *canonical_uri;       /* already URI-encoded path, "/bucket/key" */
+    const char *canonical_query;     /* "" for none */
     const exe_sigv4_header *headers; /* sorted by name, as sent */
     size_t n_headers;
     const char *payload_sha256; /* hex */
     const char *amz_date;       /* "20130524T000000Z" */
     const char *region;
-    const char *service;        /* "s3" */
+    const char *service; /* "s3" */
     const char *access_key;
     const char *secret_key;
 } exe_sigv4_req;

@@ -27,22 +27,22 @@ typedef enum {
 } exe_phase;
 
 typedef enum {
-    EXE_EV_SUBSCRIBED,       /* task_killing_cap */
-    EXE_EV_LAUNCH,           /* a valid task; sentinel says a runningSentinel is set */
-    EXE_EV_LAUNCH_INVALID,   /* message */
-    EXE_EV_PREPARED,         /* sandbox ready */
-    EXE_EV_PREPARE_FAILED,   /* message names the artifact */
-    EXE_EV_STARTED,          /* process running */
-    EXE_EV_START_FAILED,     /* message */
-    EXE_EV_SENTINEL,         /* runningSentinel appeared */
-    EXE_EV_EXITED,           /* wait_status, exit_ok */
-    EXE_EV_KILL,             /* grace_ms (-1: none in the event) */
-    EXE_EV_SHUTDOWN,         /* grace_ms: what the agent allows */
-    EXE_EV_KILL_TIMER,       /* the SIGTERM grace period passed */
-    EXE_EV_TERMINAL_ACKED,   /* the agent acknowledged the terminal update */
-    EXE_EV_ACK_TIMEOUT,      /* waited long enough for that ack */
-    EXE_EV_DISCONNECTED,     /* subscription stream broke */
-    EXE_EV_RECOVERY_TIMEOUT  /* MESOS_RECOVERY_TIMEOUT passed while disconnected */
+    EXE_EV_SUBSCRIBED,      /* task_killing_cap */
+    EXE_EV_LAUNCH,          /* a valid task; sentinel says a runningSentinel is set */
+    EXE_EV_LAUNCH_INVALID,  /* message */
+    EXE_EV_PREPARED,        /* sandbox ready */
+    EXE_EV_PREPARE_FAILED,  /* message names the artifact */
+    EXE_EV_STARTED,         /* process running */
+    EXE_EV_START_FAILED,    /* message */
+    EXE_EV_SENTINEL,        /* runningSentinel appeared */
+    EXE_EV_EXITED,          /* wait_status, exit_ok */
+    EXE_EV_KILL,            /* grace_ms (-1: none in the event) */
+    EXE_EV_SHUTDOWN,        /* grace_ms: what the agent allows */
+    EXE_EV_KILL_TIMER,      /* the SIGTERM grace period passed */
+    EXE_EV_TERMINAL_ACKED,  /* the agent acknowledged the terminal update */
+    EXE_EV_ACK_TIMEOUT,     /* waited long enough for that ack */
+    EXE_EV_DISCONNECTED,    /* subscription stream broke */
+    EXE_EV_RECOVERY_TIMEOUT /* MESOS_RECOVERY_TIMEOUT passed while disconnected */
 } exe_event_type;
 
 typedef struct exe_sm_event {
@@ -56,20 +56,20 @@ typedef struct exe_sm_event {
 } exe_sm_event;
 
 typedef enum {
-    EXE_ACT_UPDATE,          /* state, reason (may be NULL), message */
-    EXE_ACT_PREPARE,         /* start preparing the sandbox */
-    EXE_ACT_ABORT_PREPARE,   /* stop downloads/extraction in flight */
-    EXE_ACT_START,           /* start the task process */
-    EXE_ACT_WATCH_SENTINEL,  /* poll for the runningSentinel file */
-    EXE_ACT_SIGTERM,         /* to the task's process group */
-    EXE_ACT_SIGKILL,         /* to the task's process group */
-    EXE_ACT_ARM_KILL_TIMER,  /* ms */
-    EXE_ACT_CLEANUP,         /* finish logs, write the task record, remove files */
-    EXE_ACT_ARM_ACK_TIMER,   /* ms: bound on waiting for the terminal ack */
-    EXE_ACT_RESUBSCRIBE,     /* reconnect with backoff, re-sending unacked updates */
+    EXE_ACT_UPDATE,             /* state, reason (may be NULL), message */
+    EXE_ACT_PREPARE,            /* start preparing the sandbox */
+    EXE_ACT_ABORT_PREPARE,      /* stop downloads/extraction in flight */
+    EXE_ACT_START,              /* start the task process */
+    EXE_ACT_WATCH_SENTINEL,     /* poll for the runningSentinel file */
+    EXE_ACT_SIGTERM,            /* to the task's process group */
+    EXE_ACT_SIGKILL,            /* to the task's process group */
+    EXE_ACT_ARM_KILL_TIMER,     /* ms */
+    EXE_ACT_CLEANUP,            /* finish logs, write the task record, remove files */
+    EXE_ACT_ARM_ACK_TIMER,      /* ms: bound on waiting for the terminal ack */
+    EXE_ACT_RESUBSCRIBE,        /* reconnect with backoff, re-sending unacked updates */
     EXE_ACT_ARM_RECOVERY_TIMER, /* ms */
     EXE_ACT_CANCEL_RECOVERY_TIMER,
-    EXE_ACT_EXIT             /* exit_code */
+    EXE_ACT_EXIT /* exit_code */
 } exe_action_type;
 
 typedef struct exe_sm_action {
@@ -84,10 +84,10 @@ typedef struct exe_sm_action {
 #define EXE_SM_MAX_ACTIONS 8
 
 typedef struct exe_sm_config {
-    bool checkpoint;          /* MESOS_CHECKPOINT=1 */
-    int64_t kill_grace_ms;    /* sigKillProcessesAfterMillis or the task's kill policy */
+    bool checkpoint;       /* MESOS_CHECKPOINT=1 */
+    int64_t kill_grace_ms; /* sigKillProcessesAfterMillis or the task's kill policy */
     int64_t recovery_timeout_ms;
-    int64_t ack_timeout_ms;   /* how long to wait for the terminal ack */
+    int64_t ack_timeout_ms; /* how long to wait for the terminal ack */
 } exe_sm_config;
 
 typedef struct exe_sm {
@@ -96,10 +96,10 @@ typedef struct exe_sm {
     bool connected;
     bool task_killing_cap;
     bool has_sentinel;
-    bool kill_requested;  /* by KILL or SHUTDOWN */
+    bool kill_requested; /* by KILL or SHUTDOWN */
     bool shutdown;
     bool recovery_armed;
-    bool lost_agent;      /* gave up on the agent: exit without updates */
+    bool lost_agent; /* gave up on the agent: exit without updates */
 } exe_sm;
 
 void exe_sm_init(exe_sm *sm, const exe_sm_config *cfg);

@@ -22,16 +22,16 @@
 #include "mesosbridge/placement.h"
 #include "mesosbridge/recordio.h"
 
-#define MB_MAX_RECORD (64u << 20)
+#define MB_MAX_RECORD          (64u << 20)
 #define MB_MAX_TASKS_PER_OFFER 40
-#define MB_AGENT_REFRESH_MS 60000
-#define MB_REVIVE_MIN_MS 1000
+#define MB_AGENT_REFRESH_MS    60000
+#define MB_REVIVE_MIN_MS       1000
 
 /* ---- caches (informers over etcd prefixes) ----------------------------------- */
 
 enum { INF_REQ, INF_DEP, INF_PEND, INF_TASK, INF_CLEAN, INF_AGENT, INF_RACK, N_INF };
 static const char *const inf_dirs[N_INF] = {"requests/", "deploys/", "pending/", "tasks/",
-                                            "cleanups/", "agents/", "racks/"};
+                                            "cleanups/", "agents/",  "racks/"};
 
 typedef struct doc {
     char *key;
@@ -61,11 +61,11 @@ typedef struct acks {
 typedef struct tentry {
     api_task *rec;
     char *key;
-    int64_t mod_rev;   /* of the stored record; 0 = not stored */
+    int64_t mod_rev; /* of the stored record; 0 = not stored */
     bool writing, dirty;
-    int64_t retry_at;  /* mono: retry a failed write */
+    int64_t retry_at; /* mono: retry a failed write */
     acks waiting, inflight;
-    int64_t heard_ms;  /* mono: last status from Mesos; 0 = never */
+    int64_t heard_ms; /* mono: last status from Mesos; 0 = never */
     int64_t last_kill_ms;
     int64_t last_recon_ms;
 } tentry;
@@ -73,6 +73,7 @@ typedef struct tentry {
 typedef struct held {
     mb_offer offer;
     int64_t received_ms;
+    unsigned gen; /* subscription it came with */
 } held;
 
 /* Something in flight whose callback needs context. */
@@ -80,13 +81,13 @@ typedef struct op {
     struct op *next, *prev;
     struct mb *b;
     int kind;
-    char *s1;          /* task id / key */
-    size_t n_offers;   /* launch: offers used */
+    char *s1;        /* task id / key */
+    size_t n_offers; /* launch: offers used */
     held *offers;
     size_t n_tasks;
-    api_task **tasks;  /* launch: records written */
+    api_task **tasks; /* launch: records written */
     char **pend_keys;
-    cr_http_req *req;  /* Mesos call */
+    cr_http_req *req; /* Mesos call */
 } op;
 
 enum { OP_CALL, OP_LAUNCH, OP_TASKW, OP_TASKGET, OP_FW, OP_AGENT, OP_CLEANDEL };
@@ -107,6 +108,7 @@ struct mb {
     char *leader_key;
     int64_t leader_rev;
     char *executor_path, *default_rack, *rack_attr;
+    api_strmap reserve_attrs;
     mb_offer_policy offer_policy;
     long kill_retry_ms, implicit_ms, recon_cap_ms, launch_timeout_ms, sub_cap_ms;
     int hb_misses;
@@ -122,6 +124,7 @@ struct mb {
     long sub_status;
     char *stream_id;
     bool subscribed;
+    unsigned gen; /* bumped on every SUBSCRIBED */
     mb_recordio rio;
     int64_t last_event_ms;
     double hb_s;
@@ -133,12 +136,13 @@ struct mb {
     held *offers;
     size_t n_offers;
     bool suppressed, new_pending;
+    size_t last_due; /* due pending tasks at the last cycle */
     int64_t last_revive_ms;
     /* tasks */
-    mb_map tasks;         /* taskId -> tentry */
-    mb_map launching;     /* pending key -> (void *)1 while its launch txn runs */
-    mb_map foreign;       /* taskId -> int64_t * last KILL of a task Corral does not know */
-    mb_map agents_seen;   /* agentId / "rack:"id -> int64_t * last write */
+    mb_map tasks;       /* taskId -> tentry */
+    mb_map launching;   /* pending key -> (void *)1 while its launch txn runs */
+    mb_map foreign;     /* taskId -> int64_t * last KILL of a task Corral does not know */
+    mb_map agents_seen; /* agentId / "rack:"id -> int64_t * last write */
     mb_recon recon;
     int64_t next_implicit_ms;
     op *ops;
@@ -277,14 +281,29 @@ static void doc_free_kind(int kind, doc *d)
     free(d);
 }
 
-static void free_req_doc(void *p) { doc_free_kind(INF_REQ, p); }
-static void free_dep_doc(void *p) { doc_free_kind(INF_DEP, p); }
-static void free_pend_doc(void *p) { doc_free_kind(INF_PEND, p); }
-static void free_clean_doc(void *p) { doc_free_kind(INF_CLEAN, p); }
-static void free_json_doc(void *p) { doc_free_kind(INF_AGENT, p); }
+static void free_req_doc(void *p)
+{
+    doc_free_kind(INF_REQ, p);
+}
+static void free_dep_doc(void *p)
+{
+    doc_free_kind(INF_DEP, p);
+}
+static void free_pend_doc(void *p)
+{
+    doc_free_kind(INF_PEND, p);
+}
+static void free_clean_doc(void *p)
+{
+    doc_free_kind(INF_CLEAN, p);
+}
+static void free_json_doc(void *p)
+{
+    doc_free_kind(INF_AGENT, p);
+}
 
-static void (*const doc_freer[N_INF])(void *) = {free_req_doc, free_dep_doc, free_pend_doc,
-                                                 tentry_free, free_clean_doc, free_json_doc,
+static void (*const doc_freer[N_INF])(void *) = {free_req_doc, free_dep_doc,   free_pend_doc,
+                                                 tentry_free,  free_clean_doc, free_json_doc,
                                                  free_json_doc};
 
 static const char *last_component(const char *s)
@@ -360,11 +379,16 @@ static bool send_call(mb *b, json_t *call)
     json_decref(call);
     char *url = xasprintf("%s/api/v1/scheduler", master_url(b));
     char *sid = xasprintf("Mesos-Stream-Id: %s", b->stream_id);
-    const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", sid,
-                          NULL};
-    cr_http_opts ho = {.method = "POST", .url = url, .headers = hdrs, .body = body,
-                       .body_len = strlen(body), .timeout_ms = 30000,
-                       .connect_timeout_ms = 5000, .max_body = 1 << 20, .on_done = call_done,
+    const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", sid, NULL};
+    cr_http_opts ho = {.method = "POST",
+                       .url = url,
+                       .headers = hdrs,
+                       .body = body,
+                       .body_len = strlen(body),
+                       .timeout_ms = 30000,
+                       .connect_timeout_ms = 5000,
+                       .max_body = 1 << 20,
+                       .on_done = call_done,
                        .arg = o};
     o->req = cr_http_start(b->http, &ho, &err);
     if (!o->req) {
@@ -474,7 +498,7 @@ static void task_apply_put(mb *b, const store_kv *kv)
     api_problems_release(&probs);
     tentry *te = mb_map_get(&b->tasks, t->taskId.id);
     if (te) {
-        if (te->writing || kv->mod_revision <= te->mod_rev) {
+        if (te->writing || te->dirty || kv->mod_revision <= te->mod_rev) {
             api_task_free(t); /* our own write, or older */
             return;
         }
@@ -639,7 +663,10 @@ static void inf_list_done(void *arg, const store_result *res, const cr_err *err)
                 gone[ng++] = xstrdup(it.e->key);
         }
         for (size_t i = 0; i < ng; i++) {
-            tentry_free(mb_map_del(&b->tasks, gone[i]));
+            tentry *te = mb_map_del(&b->tasks, gone[i]);
+            for (size_t k = 0; k < te->waiting.n; k++)
+                send_ack(b, &te->waiting.v[k]);
+            tentry_free(te);
             free(gone[i]);
         }
         free(gone);
@@ -876,8 +903,10 @@ static void on_update(mb *b, const mb_status *s)
         return;
     }
     /* a reconciliation answer that repeats the state we know is no change */
-    api_task_update u = {s->state, s->timestamp > 0 ? (int64_t)(s->timestamp * 1000) : cr_wall_ms(),
-                         s->message, s->reason, s->source, s->uuid};
+    api_task_update u = {
+        s->state,   s->timestamp > 0 ? (int64_t)(s->timestamp * 1000) : cr_wall_ms(),
+        s->message, s->reason,
+        s->source,  s->uuid};
     bool changed = false;
     if (!(s->reason && !strcmp(s->reason, "REASON_RECONCILIATION") && s->state == cur))
         changed = api_task_add_update(te->rec, &u);
@@ -919,8 +948,8 @@ static const char *offer_rack(const mb *b, const mb_offer *o)
 
 static bool state_inactive(const json_t *docj)
 {
-    const char *st = json_string_value(json_object_get(json_object_get(docj, "currentState"),
-                                                       "state"));
+    const char *st =
+        json_string_value(json_object_get(json_object_get(docj, "currentState"), "state"));
     return st && strcmp(st, "ACTIVE") != 0;
 }
 
@@ -952,10 +981,13 @@ static void launch_done(void *arg, const store_result *res, const cr_err *err)
         }
         cr_warn(b->log, "launch txn on offer %s %s; offer kept", o->offers[0].offer.id,
                 err ? cr_err_msg(err) : "lost a race (pending task changed)");
-        /* give the offer back for the next cycle */
-        b->offers = xrealloc(b->offers, (b->n_offers + 1) * sizeof(held));
-        b->offers[b->n_offers++] = o->offers[0];
-        o->n_offers = 0;
+        /* give the offer back for the next cycle, unless it died with its
+         * subscription */
+        if (o->offers[0].gen == b->gen && b->subscribed) {
+            b->offers = xrealloc(b->offers, (b->n_offers + 1) * sizeof(held));
+            b->offers[b->n_offers++] = o->offers[0];
+            o->n_offers = 0;
+        }
         op_free(o);
         kick(b);
         return;
@@ -973,16 +1005,18 @@ static void launch_done(void *arg, const store_result *res, const cr_err *err)
         te->heard_ms = now; /* not part of an ongoing reconciliation round */
         o->tasks[i] = NULL;
         tentry_free(mb_map_put(&b->tasks, te->rec->taskId.id, te));
-        doc_freer[INF_PEND](mb_map_del(&b->inf[INF_PEND].docs,
-                                       o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix)));
-        cr_info(b->log, "launching %s on %s (offer %s)", te->rec->taskId.id,
-                te->rec->hostname, o->offers[0].offer.id);
+        doc_freer[INF_PEND](
+            mb_map_del(&b->inf[INF_PEND].docs, o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix)));
+        cr_info(b->log, "launching %s on %s (offer %s)", te->rec->taskId.id, te->rec->hostname,
+                o->offers[0].offer.id);
         b->stats.launched++;
     }
     const char *ids[] = {o->offers[0].offer.id};
     if (!send_call(b, mb_call_accept(b->framework_id, ids, 1, tis, b->offer_policy.refuse_busy_s)))
-        cr_warn(b->log, "ACCEPT of offer %s not sent (not subscribed): reconciliation will "
-                        "report the tasks", ids[0]);
+        cr_warn(b->log,
+                "ACCEPT of offer %s not sent (not subscribed): reconciliation will "
+                "report the tasks",
+                ids[0]);
     op_free(o);
 }
 
@@ -1027,9 +1061,13 @@ static void offers_cycle(mb *b)
     size_t n_due = 0, n_total = 0;
     doc **due = due_pending(b, wall, &n_due, &n_total);
 
-    /* suppress / revive */
-    mb_offers_action act = mb_offers_decide(b->suppressed, n_total, b->new_pending,
-                                            b->last_revive_ms, now, MB_REVIVE_MIN_MS);
+    /* suppress / revive: only due tasks want offers; one that becomes due
+     * counts as new (earlier declines may have filtered the agents it needs) */
+    if (n_due > b->last_due)
+        b->new_pending = true;
+    b->last_due = n_due;
+    mb_offers_action act = mb_offers_decide(b->suppressed, n_due, b->new_pending, b->last_revive_ms,
+                                            now, MB_REVIVE_MIN_MS);
     const char *const *roles = (const char *const *)b->fw_roles;
     if (act == MB_OFFERS_SUPPRESS) {
         if (send_call(b, mb_call_suppress(b->framework_id, roles))) {
@@ -1079,8 +1117,18 @@ static void offers_cycle(mb *b)
         act_v[n_act++] = (mb_place_active){te->rec->taskId.requestId, te->rec->taskId.deployId,
                                            te->rec->agentId, te->rec->taskId.rackId};
     }
+    /* the active racks known in etcd spread rack-sensitive requests */
+    inf *ri = &b->inf[INF_RACK];
+    const char **racks = xcalloc(ri->docs.n + 1, sizeof(char *));
+    size_t nrk = 0;
+    for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it))
+        if (!state_inactive(((doc *)it.e->val)->obj))
+            racks[nrk++] = it.e->key;
+    mb_place_config pc = {.racks = nrk ? racks : NULL,
+                          .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL};
     mb_place_result *res = xcalloc(n_due + 1, sizeof(*res));
-    mb_place(NULL, po, no, pt, n_due, act_v, n_act, res);
+    mb_place(&pc, po, no, pt, n_due, act_v, n_act, res);
+    free(racks);
 
     /* one txn + ACCEPT per offer that got tasks */
     bool *used = xcalloc(no + 1, sizeof(bool));
@@ -1093,7 +1141,7 @@ static void offers_cycle(mb *b)
             if (o && o->n_tasks >= MB_MAX_TASKS_PER_OFFER)
                 continue;
             const api_pending_task *p = due[i]->obj;
-            mb_launch_in li = {reqs[i], deps[i], p, &b->offers[k].offer, po[k].rack_id,
+            mb_launch_in li = {reqs[i],         deps[i], p,    &b->offers[k].offer, po[k].rack_id,
                                b->framework_id, &res[i], wall, b->executor_path};
             cr_err err;
             api_task *t = mb_build_launch(&li, &err);
@@ -1160,8 +1208,8 @@ static void offers_cycle(mb *b)
         if (used[k])
             continue;
         double refuse = 0;
-        if (mb_offer_should_decline(&b->offer_policy, b->offers[k].received_ms, now,
-                                    waiting + (n_total - n_due), &refuse)) {
+        if (mb_offer_should_decline(&b->offer_policy, b->offers[k].received_ms, now, waiting,
+                                    &refuse)) {
             declined[nd] = b->offers[k];
             if (refuse == b->offer_policy.refuse_idle_s)
                 decl_idle[ni++] = declined[nd].offer.id;
@@ -1244,9 +1292,9 @@ static void record_machine(mb *b, int kind, const char *id, const mb_offer *o, c
         json_object_set_new(j, "firstSeenAt", json_integer(wall));
     json_object_set_new(j, "lastSeenAt", json_integer(wall));
     if (!json_object_get(j, "currentState"))
-        json_object_set_new(j, "currentState",
-                            json_pack("{s:s,s:I}", "state", "ACTIVE", "timestamp",
-                                      (json_int_t)wall));
+        json_object_set_new(
+            j, "currentState",
+            json_pack("{s:s,s:I}", "state", "ACTIVE", "timestamp", (json_int_t)wall));
     char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     char *key = xasprintf("%s%s", b->inf[kind].prefix, id);
@@ -1284,8 +1332,8 @@ static void kills(mb *b)
         doc *d = it.e->val;
         const api_cleanup *c = d->obj;
         tentry *te = mb_map_get(&b->tasks, c->taskId.id);
-        if (!te || (api_task_state_terminal(te->rec->lastTaskState) && !te->writing &&
-                    !te->dirty)) {
+        if (!te ||
+            (api_task_state_terminal(te->rec->lastTaskState) && !te->writing && !te->dirty)) {
             /* nothing left to kill: drop the intent (once every few seconds) */
             char *mk = xasprintf("c:%s", d->key);
             int64_t *last = mb_map_get(&b->agents_seen, mk);
@@ -1300,7 +1348,7 @@ static void kills(mb *b)
             free(mk);
             continue;
         }
-        if (api_task_state_terminal(te->rec->lastTaskState) || !api_cleanup_kill_now(c))
+        if (api_task_state_terminal(te->rec->lastTaskState))
             continue;
         if (te->last_kill_ms && now - te->last_kill_ms < b->kill_retry_ms)
             continue;
@@ -1353,8 +1401,7 @@ static void reconcile(mb *b)
         tentry *te = it.e->val;
         api_task_state st = te->rec->lastTaskState;
         if ((st == API_TASK_LAUNCHED || st == API_TASK_STAGING) &&
-            wall - te->rec->launchedAt > b->launch_timeout_ms &&
-            now - te->last_recon_ms > 15000) {
+            wall - te->rec->launchedAt > b->launch_timeout_ms && now - te->last_recon_ms > 15000) {
             te->last_recon_ms = now;
             late[nl++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
         }
@@ -1377,11 +1424,12 @@ static void on_event(mb *b, mb_event *ev)
         b->framework_id = xstrdup(ev->u.subscribed.framework_id);
         b->hb_s = ev->u.subscribed.heartbeat_interval_seconds;
         b->subscribed = true;
+        b->gen++;
         b->stats.subscribes++;
         mb_backoff_reset(&b->sub_backoff);
         b->redirects = 0;
-        cr_info(b->log, "SUBSCRIBED as %s to %s (heartbeat %.0fs)", b->framework_id,
-                master_url(b), b->hb_s);
+        cr_info(b->log, "SUBSCRIBED as %s to %s (heartbeat %.0fs)", b->framework_id, master_url(b),
+                b->hb_s);
         if (changed)
             fw_store(b);
         mb_recon_start(&b->recon, cr_mono_ms());
@@ -1398,6 +1446,7 @@ static void on_event(mb *b, mb_event *ev)
             record_machine(b, INF_RACK, rack, o, rack);
             b->offers = xrealloc(b->offers, (b->n_offers + 1) * sizeof(held));
             b->offers[b->n_offers].offer = *o; /* moved */
+            b->offers[b->n_offers].gen = b->gen;
             b->offers[b->n_offers++].received_ms = cr_mono_ms();
             memset(o, 0, sizeof(*o));
             b->stats.offers_received++;
@@ -1419,8 +1468,7 @@ static void on_event(mb *b, mb_event *ev)
     case MB_EV_FAILURE:
         cr_warn(b->log, "FAILURE: agent %s executor %s status %d",
                 ev->u.failure.agent_id ? ev->u.failure.agent_id : "-",
-                ev->u.failure.executor_id ? ev->u.failure.executor_id : "-",
-                ev->u.failure.status);
+                ev->u.failure.executor_id ? ev->u.failure.executor_id : "-", ev->u.failure.status);
         break;
     case MB_EV_ERROR:
         cr_errorlog(b->log, "ERROR from Mesos: %s", ev->u.error.message);
@@ -1543,18 +1591,33 @@ static void subscribe(mb *b)
     size_t dn = 0, total = 0;
     free(due_pending(b, cr_wall_ms(), &dn, &total));
     /* suppression is not kept across subscriptions: resend it (sheet 9.1 #28) */
-    const char *const *suppressed = total == 0 ? (const char *const *)b->fw_roles : NULL;
-    b->suppressed = total == 0;
-    mb_framework_info fi = {b->fw_user, b->fw_name, b->fw_hostname, b->fw_webui, b->fw_principal,
-                            b->failover, (const char *const *)b->fw_roles, false};
+    const char *const *suppressed = dn == 0 ? (const char *const *)b->fw_roles : NULL;
+    b->suppressed = dn == 0;
+    b->last_due = 0;
+    mb_framework_info fi = {b->fw_user,
+                            b->fw_name,
+                            b->fw_hostname,
+                            b->fw_webui,
+                            b->fw_principal,
+                            b->failover,
+                            (const char *const *)b->fw_roles,
+                            false};
     json_t *call = mb_call_subscribe(&fi, b->framework_id, suppressed);
     char *body = json_dumps(call, JSON_COMPACT);
     json_decref(call);
     char *url = xasprintf("%s/api/v1/scheduler", master_url(b));
     const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", NULL};
-    cr_http_opts ho = {.method = "POST", .url = url, .headers = hdrs, .body = body,
-                       .body_len = strlen(body), .timeout_ms = 0, .connect_timeout_ms = 5000,
-                       .on_head = sub_head, .on_data = sub_data, .on_done = sub_done, .arg = b};
+    cr_http_opts ho = {.method = "POST",
+                       .url = url,
+                       .headers = hdrs,
+                       .body = body,
+                       .body_len = strlen(body),
+                       .timeout_ms = 0,
+                       .connect_timeout_ms = 5000,
+                       .on_head = sub_head,
+                       .on_data = sub_data,
+                       .on_done = sub_done,
+                       .arg = b};
     b->sub_status = 0;
     cr_info(b->log, "SUBSCRIBE to %s%s%s", url, b->framework_id ? " as " : "",
             b->framework_id ? b->framework_id : "");
@@ -1665,9 +1728,29 @@ static void kick(mb *b)
     }
 }
 
+/* Forgets rate-limit marks (agents written, cleanups deleted, foreign
+ * kills) older than ten minutes so the maps stay small. */
+static void prune_marks(mb *b, mb_map *m, int64_t now)
+{
+    char **old = xcalloc(m->n + 1, sizeof(char *));
+    size_t n = 0;
+    for (mb_map_iter it = mb_map_first(m); it.e; mb_map_next(m, &it))
+        if (now - *(int64_t *)it.e->val > 600000)
+            old[n++] = xstrdup(it.e->key);
+    for (size_t i = 0; i < n; i++) {
+        free(mb_map_del(m, old[i]));
+        free(old[i]);
+    }
+    free(old);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-    work(arg);
+    mb *b = arg;
+    int64_t now = cr_mono_ms();
+    prune_marks(b, &b->agents_seen, now);
+    prune_marks(b, &b->foreign, now);
+    work(b);
 }
 
 /* ---- public API --------------------------------------------------------------------- */
@@ -1724,6 +1807,9 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     b->executor_path = xstrdup(cfg->executor_path);
     b->default_rack = xstrdup(cfg->default_rack ? cfg->default_rack : "DEFAULT");
     b->rack_attr = xstrdup(cfg->rack_attribute);
+    for (size_t i = 0; cfg->reserve_attrs && i < cfg->reserve_attrs->n; i++)
+        api_strmap_set(&b->reserve_attrs, cfg->reserve_attrs->v[i].key,
+                       cfg->reserve_attrs->v[i].value);
     b->offer_policy.hold_ms = cfg->offer_hold_ms > 0 ? cfg->offer_hold_ms : 2000;
     b->offer_policy.refuse_idle_s = cfg->refuse_idle_s > 0 ? cfg->refuse_idle_s : 300;
     b->offer_policy.refuse_busy_s = cfg->refuse_busy_s > 0 ? cfg->refuse_busy_s : 5;
@@ -1810,6 +1896,7 @@ void mb_free(mb *b)
     free(b->executor_path);
     free(b->default_rack);
     free(b->rack_attr);
+    api_strmap_release(&b->reserve_attrs);
     free(b);
 }
 

@@ -44,9 +44,9 @@ json_t *mb_call_subscribe(const mb_framework_info *fi, const char *framework_id,
         json_object_set_new(f, "webui_url", json_string(fi->webui_url));
     if (fi->principal)
         json_object_set_new(f, "principal", json_string(fi->principal));
-    json_object_set_new(f, "failover_timeout",
-                        json_real(fi->failover_timeout > 0 ? fi->failover_timeout
-                                                           : MB_DEFAULT_FAILOVER_TIMEOUT_S));
+    json_object_set_new(
+        f, "failover_timeout",
+        json_real(fi->failover_timeout > 0 ? fi->failover_timeout : MB_DEFAULT_FAILOVER_TIMEOUT_S));
     json_object_set_new(f, "checkpoint", json_boolean(!fi->no_checkpoint));
     if (fi->roles && fi->roles[0])
         json_object_set_new(f, "roles", strs(fi->roles));
@@ -78,8 +78,8 @@ json_t *mb_call_accept(const char *framework_id, const char *const *ids, size_t 
     json_object_set_new(a, "offer_ids", offer_ids(ids, n));
     json_t *ops = json_array();
     if (task_infos && json_array_size(task_infos))
-        json_array_append_new(ops, json_pack("{s:s,s:{s:o}}", "type", "LAUNCH", "launch",
-                                             "task_infos", task_infos));
+        json_array_append_new(
+            ops, json_pack("{s:s,s:{s:o}}", "type", "LAUNCH", "launch", "task_infos", task_infos));
     else
         json_decref(task_infos);
     json_object_set_new(a, "operations", ops);
@@ -130,8 +130,8 @@ json_t *mb_call_kill(const char *framework_id, const char *task_id, const char *
     if (agent_id)
         json_object_set_new(k, "agent_id", idv(agent_id));
     if (grace_ms >= 0)
-        json_object_set_new(k, "kill_policy", json_pack("{s:o}", "grace_period",
-                                                        duration_ns(grace_ms)));
+        json_object_set_new(k, "kill_policy",
+                            json_pack("{s:o}", "grace_period", duration_ns(grace_ms)));
     json_object_set_new(c, "kill", k);
     return c;
 }
@@ -244,8 +244,7 @@ static json_t *scalar_entry(const mb_resource *r, double v)
     return e;
 }
 
-static bool take_scalar(mb_offer_left *l, double *left, const char *name, double want,
-                        json_t *out)
+static bool take_scalar(mb_offer_left *l, double *left, const char *name, double want, json_t *out)
 {
     const mb_offer *o = l->offer;
     for (size_t i = 0; i < o->n_resources && want > EPS; i++) {
@@ -260,8 +259,8 @@ static bool take_scalar(mb_offer_left *l, double *left, const char *name, double
     return want <= EPS;
 }
 
-json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk,
-                      const uint64_t *ports, size_t n_ports, cr_err *err)
+json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk, const uint64_t *ports,
+                      size_t n_ports, cr_err *err)
 {
     const mb_offer *o = l->offer;
     double *left = xcalloc(o->n_resources + 1, sizeof(double));
@@ -289,9 +288,8 @@ json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk,
         json_t *ranges = json_array();
         for (size_t k = 0; k < n_ports; k++)
             if (port_entry(o, ports[k]) == (long)i)
-                json_array_append_new(ranges, json_pack("{s:I,s:I}", "begin",
-                                                        (json_int_t)ports[k], "end",
-                                                        (json_int_t)ports[k]));
+                json_array_append_new(ranges, json_pack("{s:I,s:I}", "begin", (json_int_t)ports[k],
+                                                        "end", (json_int_t)ports[k]));
         if (!json_array_size(ranges)) {
             json_decref(ranges);
             continue;
@@ -382,21 +380,21 @@ json_t *mb_task_info(const mb_task_spec *s)
     json_object_set_new(t, "name", json_string(s->name ? s->name : s->task_id));
     json_object_set_new(t, "task_id", idv(s->task_id));
     json_object_set_new(t, "agent_id", idv(s->agent_id));
-    json_object_set_new(t, "resources", s->resources ? json_deep_copy(s->resources)
-                                                     : json_array());
+    json_object_set_new(t, "resources", s->resources ? json_deep_copy(s->resources) : json_array());
     if (s->executor_cmd) {
         json_t *e = json_object();
         json_object_set_new(e, "type", json_string("CUSTOM"));
         json_object_set_new(e, "executor_id", idv(s->executor_id ? s->executor_id : s->task_id));
         json_object_set_new(e, "name", json_string("corral-executor"));
-        json_object_set_new(e, "command", command_info(s->executor_cmd, NULL, true, s->env,
-                                                       s->user, s->uris));
+        json_object_set_new(e, "command",
+                            command_info(s->executor_cmd, NULL, true, s->env, s->user, s->uris));
         if (s->executor_resources && json_array_size(s->executor_resources))
             json_object_set_new(e, "resources", json_deep_copy(s->executor_resources));
         json_object_set_new(t, "executor", e);
     } else {
-        json_object_set_new(t, "command", command_info(s->command, s->arguments, s->shell,
-                                                       s->env, s->user, s->uris));
+        json_object_set_new(
+            t, "command",
+            command_info(s->command, s->arguments, s->shell, s->env, s->user, s->uris));
     }
     if (s->data) {
         char *b = mb_base64(s->data, s->data_len);
@@ -409,10 +407,9 @@ json_t *mb_task_info(const mb_task_spec *s)
     if (s->labels && s->labels->n) {
         json_t *ls = json_array();
         for (size_t i = 0; i < s->labels->n; i++)
-            json_array_append_new(ls, json_pack("{s:s,s:s}", "key", s->labels->v[i].key,
-                                                "value", s->labels->v[i].value
-                                                             ? s->labels->v[i].value
-                                                             : ""));
+            json_array_append_new(ls,
+                                  json_pack("{s:s,s:s}", "key", s->labels->v[i].key, "value",
+                                            s->labels->v[i].value ? s->labels->v[i].value : ""));
         json_object_set_new(t, "labels", json_pack("{s:o}", "labels", ls));
     }
     return t;

@@ -23,14 +23,14 @@
 #define MB_DEFAULT_FAILOVER_TIMEOUT_S (7.0 * 24 * 3600)
 
 typedef struct mb_framework_info {
-    const char *user;       /* required: the Unix user tasks run as */
-    const char *name;       /* required: shown in the Mesos UI */
-    const char *hostname;   /* optional */
-    const char *webui_url;  /* optional */
-    const char *principal;  /* optional */
-    double failover_timeout; /* seconds; <= 0 means the default (one week) */
+    const char *user;         /* required: the Unix user tasks run as */
+    const char *name;         /* required: shown in the Mesos UI */
+    const char *hostname;     /* optional */
+    const char *webui_url;    /* optional */
+    const char *principal;    /* optional */
+    double failover_timeout;  /* seconds; <= 0 means the default (one week) */
     const char *const *roles; /* NULL-terminated; NULL or empty means {"*"} */
-    bool no_checkpoint;     /* checkpoint is true unless this is set */
+    bool no_checkpoint;       /* checkpoint is true unless this is set */
 } mb_framework_info;
 
 /* SUBSCRIBE with capabilities MULTI_ROLE, PARTITION_AWARE, TASK_KILLING_STATE.
@@ -91,16 +91,16 @@ bool mb_offer_left_pick_ports(const mb_offer_left *l, size_t n, uint64_t *out);
  * offered entry it comes from (role, allocation_info and reservations kept)
  * with its amount replaced. Returns NULL with err set (and l unchanged) if
  * the offer lacks any of it. Zero amounts are omitted. */
-json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk,
-                      const uint64_t *ports, size_t n_ports, cr_err *err);
+json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk, const uint64_t *ports,
+                      size_t n_ports, cr_err *err);
 
 /* ---- TaskInfo ------------------------------------------------------------------ */
 
 typedef struct mb_task_spec {
     const char *task_id;
-    const char *name;         /* Singularity uses the request id */
+    const char *name; /* Singularity uses the request id */
     const char *agent_id;
-    json_t *resources;        /* borrowed: from mb_offer_take */
+    json_t *resources; /* borrowed: from mb_offer_take */
     /* Command task (executor_cmd NULL): CommandInfo from these. With
      * arguments non-NULL (even empty), shell is false and argv is
      * {command, arguments...}. */
@@ -115,11 +115,11 @@ typedef struct mb_task_spec {
      * carries no command. */
     const char *executor_id;
     const char *executor_cmd;
-    json_t *executor_resources;   /* borrowed, may be NULL */
-    const char *data;             /* TaskInfo.data raw bytes (base64-encoded here) */
+    json_t *executor_resources; /* borrowed, may be NULL */
+    const char *data;           /* TaskInfo.data raw bytes (base64-encoded here) */
     size_t data_len;
-    int64_t kill_grace_ms;        /* < 0: no kill_policy */
-    const api_strmap *labels;     /* may be NULL */
+    int64_t kill_grace_ms;    /* < 0: no kill_policy */
+    const api_strmap *labels; /* may be NULL */
 } mb_task_spec;
 
 /* Returns a new TaskInfo object (caller owns). */

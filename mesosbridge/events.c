@@ -9,18 +9,12 @@
 #include "base/xalloc.h"
 
 static const char *const type_names[] = {
-    [MB_EV_UNKNOWN] = "UNKNOWN",
-    [MB_EV_SUBSCRIBED] = "SUBSCRIBED",
-    [MB_EV_OFFERS] = "OFFERS",
-    [MB_EV_INVERSE_OFFERS] = "INVERSE_OFFERS",
-    [MB_EV_RESCIND] = "RESCIND",
-    [MB_EV_RESCIND_INVERSE_OFFER] = "RESCIND_INVERSE_OFFER",
-    [MB_EV_UPDATE] = "UPDATE",
-    [MB_EV_UPDATE_OPERATION_STATUS] = "UPDATE_OPERATION_STATUS",
-    [MB_EV_MESSAGE] = "MESSAGE",
-    [MB_EV_FAILURE] = "FAILURE",
-    [MB_EV_ERROR] = "ERROR",
-    [MB_EV_HEARTBEAT] = "HEARTBEAT",
+    [MB_EV_UNKNOWN] = "UNKNOWN", [MB_EV_SUBSCRIBED] = "SUBSCRIBED",
+    [MB_EV_OFFERS] = "OFFERS",   [MB_EV_INVERSE_OFFERS] = "INVERSE_OFFERS",
+    [MB_EV_RESCIND] = "RESCIND", [MB_EV_RESCIND_INVERSE_OFFER] = "RESCIND_INVERSE_OFFER",
+    [MB_EV_UPDATE] = "UPDATE",   [MB_EV_UPDATE_OPERATION_STATUS] = "UPDATE_OPERATION_STATUS",
+    [MB_EV_MESSAGE] = "MESSAGE", [MB_EV_FAILURE] = "FAILURE",
+    [MB_EV_ERROR] = "ERROR",     [MB_EV_HEARTBEAT] = "HEARTBEAT",
 };
 
 const char *mb_event_type_name(mb_event_type t)
@@ -99,7 +93,8 @@ static void resource_decode(const json_t *j, mb_resource *r)
         json_t *arr = json_object_get(json_object_get(j, "ranges"), "range"), *e;
         size_t i;
         r->ranges = xcalloc(json_array_size(arr) + 1, sizeof(mb_range));
-        json_array_foreach(arr, i, e) {
+        json_array_foreach(arr, i, e)
+        {
             mb_range rg;
             if (ju64(json_object_get(e, "begin"), &rg.begin) &&
                 ju64(json_object_get(e, "end"), &rg.end) && rg.begin <= rg.end)
@@ -125,7 +120,8 @@ static char *attr_text(const json_t *a)
         json_t *arr = json_object_get(json_object_get(a, "ranges"), "range"), *e;
         size_t i;
         cr_buf_addch(&b, '[');
-        json_array_foreach(arr, i, e) {
+        json_array_foreach(arr, i, e)
+        {
             uint64_t lo = 0, hi = 0;
             ju64(json_object_get(e, "begin"), &lo);
             ju64(json_object_get(e, "end"), &hi);
@@ -141,7 +137,9 @@ static char *attr_text(const json_t *a)
         size_t i;
         cr_buf_addch(&b, '{');
         json_array_foreach(arr, i, e)
+        {
             cr_buf_addf(&b, "%s%s", i ? "," : "", json_is_string(e) ? json_string_value(e) : "");
+        }
         cr_buf_addch(&b, '}');
         return cr_buf_detach(&b, NULL);
     }
@@ -169,13 +167,14 @@ static int offer_decode(const json_t *j, mb_offer *o, cr_err *err)
         json_int_t port = json_integer_value(json_object_get(addr, "port"));
         const char *scheme = jstr(url, "scheme");
         if (host && port > 0)
-            o->agent_url = xasprintf("%s://%s:%lld", scheme ? scheme : "http", host,
-                                     (long long)port);
+            o->agent_url =
+                xasprintf("%s://%s:%lld", scheme ? scheme : "http", host, (long long)port);
     }
     json_t *res = json_object_get(j, "resources"), *e;
     size_t i;
     o->resources = xcalloc(json_array_size(res) + 1, sizeof(mb_resource));
-    json_array_foreach(res, i, e) {
+    json_array_foreach(res, i, e)
+    {
         if (!json_is_object(e) || !jstr(e, "name"))
             continue;
         mb_resource *r = &o->resources[o->n_resources++];
@@ -192,7 +191,8 @@ static int offer_decode(const json_t *j, mb_offer *o, cr_err *err)
     }
     json_t *attrs = json_object_get(j, "attributes");
     o->attrs = xcalloc(json_array_size(attrs) + 1, sizeof(mb_attr));
-    json_array_foreach(attrs, i, e) {
+    json_array_foreach(attrs, i, e)
+    {
         char *name = jdup(e, "name"), *text = attr_text(e);
         if (name && text) {
             o->attrs[o->n_attrs].name = name;
@@ -204,7 +204,8 @@ static int offer_decode(const json_t *j, mb_offer *o, cr_err *err)
     }
     json_t *ex = json_object_get(j, "executor_ids");
     o->executor_ids = xcalloc(json_array_size(ex) + 1, sizeof(char *));
-    json_array_foreach(ex, i, e) {
+    json_array_foreach(ex, i, e)
+    {
         const char *v = jstr(e, "value");
         if (v)
             o->executor_ids[o->n_executor_ids++] = xstrdup(v);
@@ -361,8 +362,7 @@ int mb_event_decode_json(const json_t *j, mb_event *ev, cr_err *err)
         if (!fid)
             return cr_error(err, CR_EPARSE, "SUBSCRIBED: subscribed.framework_id is required");
         ev->u.subscribed.framework_id = fid;
-        ev->u.subscribed.heartbeat_interval_seconds =
-            jnum(s, "heartbeat_interval_seconds", 15.0);
+        ev->u.subscribed.heartbeat_interval_seconds = jnum(s, "heartbeat_interval_seconds", 15.0);
         const json_t *mi = json_object_get(s, "master_info");
         ev->u.subscribed.master_hostname = jdup(mi, "hostname");
         ev->u.subscribed.master_pid = jdup(mi, "pid");
@@ -374,7 +374,8 @@ int mb_event_decode_json(const json_t *j, mb_event *ev, cr_err *err)
         if (!json_is_array(arr))
             return cr_error(err, CR_EPARSE, "OFFERS: offers.offers is required");
         ev->u.offers.v = xcalloc(json_array_size(arr) + 1, sizeof(mb_offer));
-        json_array_foreach(arr, i, e) {
+        json_array_foreach(arr, i, e)
+        {
             if (offer_decode(e, &ev->u.offers.v[ev->u.offers.n], err) < 0) {
                 ev->type = MB_EV_OFFERS;
                 mb_event_release(ev);

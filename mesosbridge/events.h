@@ -42,8 +42,8 @@ typedef struct mb_range {
 
 /* One entry of Offer.resources. */
 typedef struct mb_resource {
-    char *name;       /* "cpus", "mem", "disk", "ports", ... */
-    bool is_scalar;   /* SCALAR (else RANGES or SET/other) */
+    char *name;     /* "cpus", "mem", "disk", "ports", ... */
+    bool is_scalar; /* SCALAR (else RANGES or SET/other) */
     double scalar;
     size_t n_ranges;
     mb_range *ranges; /* RANGES */
@@ -64,8 +64,8 @@ typedef struct mb_offer {
     char *framework_id;
     char *agent_id;
     char *hostname;
-    char *agent_url;  /* "http://host:port" from url, or NULL */
-    char *role;       /* allocation_info.role, or NULL */
+    char *agent_url; /* "http://host:port" from url, or NULL */
+    char *role;      /* allocation_info.role, or NULL */
     size_t n_resources;
     mb_resource *resources;
     size_t n_attrs;
@@ -79,15 +79,15 @@ typedef struct mb_offer {
 
 typedef struct mb_status {
     char *task_id;
-    api_task_state state;   /* API_TASK_STATE_NONE if state_name is unknown */
+    api_task_state state; /* API_TASK_STATE_NONE if state_name is unknown */
     char *state_name;
     char *message;
-    char *source;           /* SOURCE_MASTER|SOURCE_AGENT|SOURCE_EXECUTOR or NULL */
-    char *reason;           /* NULL when absent */
+    char *source; /* SOURCE_MASTER|SOURCE_AGENT|SOURCE_EXECUTOR or NULL */
+    char *reason; /* NULL when absent */
     char *agent_id;
     char *executor_id;
-    double timestamp;       /* epoch seconds; 0 if absent */
-    char *uuid;             /* base64 as received; NULL = never ACK */
+    double timestamp; /* epoch seconds; 0 if absent */
+    char *uuid;       /* base64 as received; NULL = never ACK */
     bool has_healthy;
     bool healthy;
     bool has_unreachable_ns;

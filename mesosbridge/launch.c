@@ -10,8 +10,8 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 
-void mb_place_task_from(const api_request *req, const api_deploy *dep,
-                        const api_pending_task *pend, mb_place_task *out)
+void mb_place_task_from(const api_request *req, const api_deploy *dep, const api_pending_task *pend,
+                        mb_place_task *out)
 {
     api_resources r = api_deploy_eff_resources(dep);
     memset(out, 0, sizeof(*out));
@@ -166,8 +166,8 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
 
     mb_place_task pt;
     mb_place_task_from(req, dep, pend, &pt);
-    t->resources = (api_task_resources){true, pt.cpus, true, pt.mem, true, pt.disk, true,
-                                        (int)pl->n_ports};
+    t->resources =
+        (api_task_resources){true, pt.cpus, true, pt.mem, true, pt.disk, true, (int)pl->n_ports};
 
     /* environment, lowest precedence first */
     merge(&t->env, &dep->env);
@@ -177,8 +177,10 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
         json_t *te = json_object_get(dep->taskEnv, k), *v;
         const char *name;
         json_object_foreach(te, name, v)
+        {
             if (json_is_string(v))
                 api_strmap_set(&t->env, name, json_string_value(v));
+        }
     }
     merge(&t->env, &pend->envOverrides);
     setf(&t->env, "INSTANCE_NO", "%d", inst);
@@ -213,8 +215,13 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
 
     json_t *uris = mesos_uris(dep);
     const char *user = pend->runAsUserOverride ? pend->runAsUserOverride : dep->user;
-    mb_task_spec s = {.task_id = tid, .name = req->id, .agent_id = o->agent_id,
-                      .resources = pl->resources, .env = &t->env, .user = user, .uris = uris,
+    mb_task_spec s = {.task_id = tid,
+                      .name = req->id,
+                      .agent_id = o->agent_id,
+                      .resources = pl->resources,
+                      .env = &t->env,
+                      .user = user,
+                      .uris = uris,
                       .kill_grace_ms = grace};
     api_strlist args = {0};
     char *cmdline = NULL, *data = NULL;

@@ -28,7 +28,7 @@
 
 /* Default resources of a custom executor (Singularity's defaults). */
 #define MB_EXECUTOR_CPUS 0.1
-#define MB_EXECUTOR_MEM 32.0
+#define MB_EXECUTOR_MEM  32.0
 
 typedef struct mb_launch_in {
     const api_request *req;
@@ -36,10 +36,10 @@ typedef struct mb_launch_in {
     const api_pending_task *pend;
     const mb_offer *offer;
     const char *rack_id;
-    const char *framework_id;     /* may be NULL */
+    const char *framework_id;      /* may be NULL */
     const mb_place_result *placed; /* ports, resources, exec_resources */
-    int64_t now_ms;               /* wall clock: startedAt of the task id */
-    const char *executor_path;    /* replaces customExecutorCmd when set */
+    int64_t now_ms;                /* wall clock: startedAt of the task id */
+    const char *executor_path;     /* replaces customExecutorCmd when set */
 } mb_launch_in;
 
 /* Returns the new task record in state TASK_LAUNCHED (caller frees with
@@ -49,7 +49,7 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err);
 /* Fills a placement task from the request, deploy and pending task (the
  * pending task's resource and attribute overrides win). Pointers in *out
  * borrow from the arguments. */
-void mb_place_task_from(const api_request *req, const api_deploy *dep,
-                        const api_pending_task *pend, mb_place_task *out);
+void mb_place_task_from(const api_request *req, const api_deploy *dep, const api_pending_task *pend,
+                        mb_place_task *out);
 
 #endif

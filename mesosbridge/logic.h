@@ -29,9 +29,9 @@ void mb_backoff_reset(mb_backoff *b);
 typedef struct mb_recon {
     bool active;
     int64_t started_ms;
-    int64_t next_ms;  /* when to send again */
+    int64_t next_ms; /* when to send again */
     mb_backoff backoff;
-    unsigned rounds;  /* RECONCILE calls sent in this round */
+    unsigned rounds; /* RECONCILE calls sent in this round */
 } mb_recon;
 
 void mb_recon_init(mb_recon *r, long base_ms, long cap_ms);
@@ -47,9 +47,9 @@ void mb_recon_sent(mb_recon *r, int64_t now, size_t n_remaining);
 
 /* ---- offers ------------------------------------------------------------------- */
 typedef struct mb_offer_policy {
-    long hold_ms;          /* keep an unused offer this long while tasks wait */
-    double refuse_idle_s;  /* decline filter when nothing is pending */
-    double refuse_busy_s;  /* decline filter when tasks wait but did not fit */
+    long hold_ms;         /* keep an unused offer this long while tasks wait */
+    double refuse_idle_s; /* decline filter when nothing is pending */
+    double refuse_busy_s; /* decline filter when tasks wait but did not fit */
 } mb_offer_policy;
 
 /* For an offer no task was placed on: returns true to decline it now (with

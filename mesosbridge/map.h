@@ -16,7 +16,10 @@ typedef struct mb_map {
     mb_map_ent **b;
 } mb_map;
 
-#define MB_MAP_INIT {0, 0, NULL}
+#define MB_MAP_INIT \
+    {               \
+        0, 0, NULL  \
+    }
 
 /* Value or NULL. */
 void *mb_map_get(const mb_map *m, const char *key);

@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apis/common.h"
 #include "base/err.h"
 #include "base/httpc.h"
 #include "base/log.h"
@@ -52,8 +53,8 @@ struct event_base;
 typedef struct mb mb;
 
 typedef struct mb_config {
-    const char *masters;   /* "http://m1:5050,http://m2:5050"; required */
-    const char *prefix;    /* etcd key prefix; NULL = "/corral" */
+    const char *masters;         /* "http://m1:5050,http://m2:5050"; required */
+    const char *prefix;          /* etcd key prefix; NULL = "/corral" */
     mb_framework_info framework; /* user (default: $USER or "root"), name
                                   * (default "corral"), hostname, webui_url,
                                   * principal, failover_timeout, roles */
@@ -66,18 +67,22 @@ typedef struct mb_config {
      * corral-executor); NULL = use the deploy's value as is. */
     const char *executor_path;
     const char *default_rack;   /* rack of agents without one; NULL = "DEFAULT" */
-    const char *rack_attribute; /* agent attribute naming the rack; NULL = "rackid" */
+    const char *rack_attribute; /* agent attribute naming the rack; NULL = "rackid",
+                                 * else "rack" */
+    /* Singularity's reserveAgentsWithAttributes (copied; may be NULL): agents
+     * carrying one of these take only tasks that ask for it. */
+    const api_strmap *reserve_attrs;
     /* Tunables (0 = default). */
-    long offer_hold_ms;           /* 2000 */
-    double refuse_idle_s;         /* 300: decline filter when nothing waits */
-    double refuse_busy_s;         /* 5: decline filter when tasks wait */
-    long kill_retry_ms;           /* 30000 */
-    long implicit_reconcile_ms;   /* 600000 */
-    long reconcile_cap_ms;        /* 30000: explicit reconciliation backoff cap */
-    long launch_timeout_ms;       /* 60000: a task still TASK_LAUNCHED is reconciled */
-    int heartbeat_misses;         /* 5 */
+    long offer_hold_ms;            /* 2000 */
+    double refuse_idle_s;          /* 300: decline filter when nothing waits */
+    double refuse_busy_s;          /* 5: decline filter when tasks wait */
+    long kill_retry_ms;            /* 30000 */
+    long implicit_reconcile_ms;    /* 600000 */
+    long reconcile_cap_ms;         /* 30000: explicit reconciliation backoff cap */
+    long launch_timeout_ms;        /* 60000: a task still TASK_LAUNCHED is reconciled */
+    int heartbeat_misses;          /* 5 */
     long subscribe_backoff_cap_ms; /* 15000 */
-    cr_log *log;                  /* borrowed; may be NULL */
+    cr_log *log;                   /* borrowed; may be NULL */
     /* Called once when the bridge stops for good (failed over to another
      * scheduler, lost leadership, framework removed twice). May be NULL.
      * Do not call mb_free from inside it; defer to the loop. */
@@ -88,8 +93,7 @@ typedef struct mb_config {
 /* Creates a stopped bridge. base, http, st and cfg->log are borrowed and
  * must outlive it; cfg's strings are copied. Returns NULL with err set when
  * the configuration is invalid (no master URL). Caller frees with mb_free. */
-mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *cfg,
-           cr_err *err);
+mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *cfg, cr_err *err);
 
 /* Loads the framework id and the documents, then subscribes. Returns -1
  * with err set if already started. Progress and failures are logged and
@@ -102,15 +106,15 @@ void mb_free(mb *b);
 
 typedef struct mb_stats {
     bool subscribed;
-    bool stopped;         /* for good (see on_stopped) */
+    bool stopped; /* for good (see on_stopped) */
     bool suppressed;
     const char *framework_id; /* borrowed; NULL before the first SUBSCRIBED */
     const char *master;       /* borrowed: the master URL in use */
     size_t offers_held;
-    size_t tasks_known;       /* task records cached */
+    size_t tasks_known; /* task records cached */
     size_t pending_known;
-    uint64_t subscribes, events, offers_received, offers_declined, launched, updates,
-        acks, kills, reconciles;
+    uint64_t subscribes, events, offers_received, offers_declined, launched, updates, acks, kills,
+        reconciles;
 } mb_stats;
 
 /* A snapshot; pointers are borrowed until the next loop turn. */

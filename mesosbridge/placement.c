@@ -41,8 +41,8 @@ static bool streq(const char *a, const char *b)
     return a && b && !strcmp(a, b);
 }
 
-bool mb_place_attrs_match(const mb_offer *o, const api_strmap *reserve,
-                          const api_strmap *required, const api_strmap *allowed)
+bool mb_place_attrs_match(const mb_offer *o, const api_strmap *reserve, const api_strmap *required,
+                          const api_strmap *allowed)
 {
     /* reserved agents: every reserved pair the agent has must be asked for */
     for (size_t i = 0; reserve && i < reserve->n; i++) {
@@ -81,8 +81,8 @@ static size_t act_count(const actives *a)
 typedef struct counts {
     int on_agent_same_deploy;
     int on_agent_same_request;
-    int request_total;       /* tasks of the request (this deploy) anywhere */
-    int distinct_hosts;      /* hosts running the request's deploy */
+    int request_total;  /* tasks of the request (this deploy) anywhere */
+    int distinct_hosts; /* hosts running the request's deploy */
 } counts;
 
 static counts count_for(const actives *a, const mb_place_task *t, const char *agent_id)
@@ -127,8 +127,8 @@ static int rack_count(const actives *a, const mb_place_task *t, const char *rack
     return n;
 }
 
-static size_t rack_total(const mb_place_config *cfg, const mb_place_offer *offers,
-                         size_t n_offers, const actives *a)
+static size_t rack_total(const mb_place_config *cfg, const mb_place_offer *offers, size_t n_offers,
+                         const actives *a)
 {
     size_t n = 0;
     if (cfg && cfg->racks) {
@@ -158,10 +158,11 @@ static size_t rack_total(const mb_place_config *cfg, const mb_place_offer *offer
 static double score(const mb_offer_left *l, const mb_place_task *t)
 {
     const mb_offer *o = l->offer;
-    double c = o->cpus > 0 ? (mb_offer_left_scalar(l, "cpus") - t->cpus - t->exec_cpus) / o->cpus : 0;
+    double c =
+        o->cpus > 0 ? (mb_offer_left_scalar(l, "cpus") - t->cpus - t->exec_cpus) / o->cpus : 0;
     double m = o->mem > 0 ? (mb_offer_left_scalar(l, "mem") - t->mem - t->exec_mem) / o->mem : 0;
-    double d = o->disk > 0 ? (mb_offer_left_scalar(l, "disk") - t->disk - t->exec_disk) / o->disk
-                           : 1;
+    double d =
+        o->disk > 0 ? (mb_offer_left_scalar(l, "disk") - t->disk - t->exec_disk) / o->disk : 1;
     return 0.4 * c + 0.4 * m + 0.2 * d;
 }
 
@@ -206,8 +207,8 @@ static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *p
     case API_PLACEMENT_OPTIMISTIC:
         if (c.request_total > 0 && c.distinct_hosts > 0) {
             double len = cfg && cfg->leniency > 0 ? cfg->leniency : 0.09;
-            double cap = ((double)c.request_total / c.distinct_hosts) *
-                         (1.0 + pending_of_request * len);
+            double cap =
+                ((double)c.request_total / c.distinct_hosts) * (1.0 + pending_of_request * len);
             if ((double)c.on_agent_same_deploy > cap)
                 return MB_PLACE_AGENT_ALREADY_USED;
         }
@@ -269,8 +270,7 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         res->ports = xcalloc(res->n_ports + 1, sizeof(uint64_t));
         if (res->n_ports && !mb_offer_left_pick_ports(l, res->n_ports, res->ports))
             abort(); /* checked above */
-        res->resources = mb_offer_take(l, t->cpus, t->mem, t->disk, res->ports, res->n_ports,
-                                       &err);
+        res->resources = mb_offer_take(l, t->cpus, t->mem, t->disk, res->ports, res->n_ports, &err);
         if (t->exec_cpus > 0 || t->exec_mem > 0 || t->exec_disk > 0)
             res->exec_resources =
                 mb_offer_take(l, t->exec_cpus, t->exec_mem, t->exec_disk, NULL, 0, &err);
@@ -281,8 +281,8 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         }
         res->offer = best;
         res->reason = MB_PLACE_OK;
-        a.added[a.n_added++] = (mb_place_active){t->request_id, t->deploy_id,
-                                                 l->offer->agent_id, offers[best].rack_id};
+        a.added[a.n_added++] = (mb_place_active){t->request_id, t->deploy_id, l->offer->agent_id,
+                                                 offers[best].rack_id};
         placed++;
     }
     free(a.added);

@@ -28,34 +28,34 @@
 typedef enum {
     MB_PLACE_OK = 0,
     MB_PLACE_NO_OFFERS,
-    MB_PLACE_AGENT_NOT_ACTIVE,       /* frozen, decommissioning, ... */
+    MB_PLACE_AGENT_NOT_ACTIVE, /* frozen, decommissioning, ... */
     MB_PLACE_RACK_AFFINITY_NOT_MATCHING,
     MB_PLACE_AGENT_ATTRIBUTES_DO_NOT_MATCH,
     MB_PLACE_NOT_ENOUGH_RESOURCES,
-    MB_PLACE_AGENT_ALREADY_USED,     /* placement strategy */
+    MB_PLACE_AGENT_ALREADY_USED, /* placement strategy */
     MB_PLACE_RACK_SATURATED,
 } mb_place_reason;
 
 const char *mb_place_reason_name(mb_place_reason r);
 
 typedef struct mb_place_offer {
-    mb_offer_left *left;  /* borrowed; resources are taken from it */
-    const char *rack_id;  /* the agent's rack ("DEFAULT" when it has none) */
-    bool inactive;        /* agent or rack not ACTIVE: take nothing here */
+    mb_offer_left *left; /* borrowed; resources are taken from it */
+    const char *rack_id; /* the agent's rack ("DEFAULT" when it has none) */
+    bool inactive;       /* agent or rack not ACTIVE: take nothing here */
 } mb_place_offer;
 
 typedef struct mb_place_task {
     const char *request_id;
     const char *deploy_id;
-    double cpus, mem, disk;           /* the task's own resources */
+    double cpus, mem, disk; /* the task's own resources */
     int num_ports;
     double exec_cpus, exec_mem, exec_disk; /* custom executor's, 0 for command tasks */
-    const api_strmap *required_attrs; /* may be NULL */
-    const api_strmap *allowed_attrs;  /* may be NULL */
-    const api_strlist *rack_affinity; /* may be NULL */
+    const api_strmap *required_attrs;      /* may be NULL */
+    const api_strmap *allowed_attrs;       /* may be NULL */
+    const api_strlist *rack_affinity;      /* may be NULL */
     bool rack_sensitive;
-    api_agent_placement placement;    /* UNSET means GREEDY */
-    int instances;                    /* the request's, for rack spreading */
+    api_agent_placement placement; /* UNSET means GREEDY */
+    int instances;                 /* the request's, for rack spreading */
 } mb_place_task;
 
 /* A task already launched or running (including ones being killed). */
@@ -97,7 +97,7 @@ void mb_place_result_release(mb_place_result *r);
 
 /* True if the agent attributes satisfy the task's required attributes and
  * the reserved-agent rule (exposed for tests and the UI). */
-bool mb_place_attrs_match(const mb_offer *o, const api_strmap *reserve,
-                          const api_strmap *required, const api_strmap *allowed);
+bool mb_place_attrs_match(const mb_offer *o, const api_strmap *reserve, const api_strmap *required,
+                          const api_strmap *allowed);
 
 #endif

@@ -20,8 +20,8 @@
 typedef bool (*mb_record_cb)(const char *data, size_t len, void *arg);
 
 typedef struct mb_recordio {
-    int state;         /* 0: reading the length, 1: reading data, 2: failed */
-    uint64_t need;     /* length being read / bytes of the record expected */
+    int state;     /* 0: reading the length, 1: reading data, 2: failed */
+    uint64_t need; /* length being read / bytes of the record expected */
     int ndigits;
     size_t max_record; /* longer records are an error */
     cr_buf rec;        /* partial record */

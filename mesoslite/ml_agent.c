@@ -80,6 +80,7 @@ int ml_agent_start(ml_agent *a, cr_err *err)
 }
 
 static void exec_free(ml_exec *e);
+static json_t *exec_state(ml_exec *e);
 
 void ml_agent_stop(ml_agent *a)
 {
@@ -136,6 +137,7 @@ static void exec_free(ml_exec *e)
     if (e->shutdown_timer)
         event_free(e->shutdown_timer);
     json_decref(e->info);
+    json_decref(e->run);
     json_decref(e->queued);
     ml_res_release(&e->res);
     free(e->key);
@@ -192,6 +194,27 @@ static void build_env(envv *env, ml_exec *e, const json_t *command)
     json_t *var;
     const char *path = getenv("PATH");
 
+    /* As a Mesos agent: its own environment is inherited unless
+     * --executor-environment-variables replaces it. */
+    if (app->exec_env) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(app->exec_env, k, v) {
+            if (json_is_string(v))
+                env_set(env, k, json_string_value(v));
+        }
+        path = json_string_value(json_object_get(app->exec_env, "PATH"));
+    } else {
+        for (char **ep = environ; *ep; ep++) {
+            char *eq = strchr(*ep, '=');
+            char *name;
+            if (!eq || strncmp(*ep, "MESOS_", 6) == 0 || strncmp(*ep, "LIBPROCESS_", 11) == 0)
+                continue;
+            name = xstrndup(*ep, (size_t)(eq - *ep));
+            env_set(env, name, eq + 1);
+            free(name);
+        }
+    }
     env_set(env, "LIBPROCESS_IP", app->ip);
     env_set(env, "LIBPROCESS_PORT", "0");
     snprintf(buf, sizeof(buf), "%s:%d", app->ip, e->agent->port);
@@ -232,6 +255,7 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
     char **argv;
     size_t n = json_array_size(args), i;
     char *out = xasprintf("%s/stdout", dir), *err = xasprintf("%s/stderr", dir);
+    sigset_t all, old;
     pid_t pid;
 
     if (!value)
@@ -247,6 +271,12 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
         for (i = 0; i < n; i++)
             argv[i] = (char *)(nz(json_string_value(json_array_get(args, i)), ""));
     }
+    /* Signals stay blocked across fork until the child has dropped
+     * libevent's handlers: a SIGTERM (an early KILL) caught by an inherited
+     * handler would be written to the parent's signal socket and stop
+     * mesoslite itself. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
     pid = fork();
     if (pid == 0) {
         sigset_t none;
@@ -254,12 +284,11 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
         setpgid(0, 0);
         /* If mesoslite is SIGKILLed, at least the group leader goes too. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                signal(sig, SIG_DFL);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
         if (chdir(dir) != 0)
             _exit(126);
         if ((fd = open("/dev/null", O_RDONLY)) >= 0) {
@@ -289,6 +318,7 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
     }
     if (pid > 0)
         setpgid(pid, pid); /* both sides, so no signal races the child's setpgid */
+    sigprocmask(SIG_SETMASK, &old, NULL);
     free(argv);
     free(out);
     free(err);
@@ -395,7 +425,107 @@ static void send_launch(ml_exec *e, ml_task *t)
     ml_stream_send(e->stream, json_pack("{s:s, s:{s:O}}", "type", "LAUNCH", "launch", "task", t->info));
 }
 
+
+/* The Mesos fetcher, as a child process: every URI is copied (local paths,
+ * file://) or downloaded (curl) into the sandbox, then made executable or
+ * extracted. Arguments come in fours: uri executable extract output_file. */
+static const char FETCH_SCRIPT[] =
+    "set -e\n"
+    "while [ $# -ge 4 ]; do\n"
+    "  uri=$1; executable=$2; extract=$3; out=$4; shift 4\n"
+    "  case $uri in\n"
+    "    http://*|https://*|ftp://*|ftps://*) name=${uri%%\\?*}; name=${name##*/} ;;\n"
+    "    file://*) src=${uri#file://}; name=${src##*/} ;;\n"
+    "    *) src=$uri; name=${uri##*/} ;;\n"
+    "  esac\n"
+    "  dest=${out:-$name}\n"
+    "  mkdir -p \"$(dirname \"$dest\")\"\n"
+    "  echo \"mesoslite fetcher: '$uri' -> '$PWD/$dest'\" >&2\n"
+    "  case $uri in\n"
+    "    http://*|https://*|ftp://*|ftps://*) curl -sSfL -o \"$dest\" \"$uri\" ;;\n"
+    "    *) cp \"$src\" \"$dest\" ;;\n"
+    "  esac\n"
+    "  if [ \"$executable\" = 1 ]; then chmod +x \"$dest\"\n"
+    "  elif [ \"$extract\" = 1 ]; then\n"
+    "    case $dest in\n"
+    "      *.tar|*.tar.gz|*.tgz|*.tar.bz2|*.tbz2|*.tar.xz|*.txz) tar -xf \"$dest\" ;;\n"
+    "      *.zip) unzip -oq \"$dest\" ;;\n"
+    "      *.gz) gzip -dkf \"$dest\" ;;\n"
+    "    esac\n"
+    "  fi\n"
+    "done\n";
+
+static void start_fetch(ml_exec *e, const json_t *uris)
+{
+    json_t *cmd = json_pack("{s:b, s:s, s:[s, s, s]}", "shell", false, "value", "/bin/sh",
+                            "arguments", "sh", "-c", FETCH_SCRIPT);
+    json_t *args = json_object_get(cmd, "arguments");
+    size_t i;
+    json_t *u;
+
+    json_array_append_new(args, json_string("mesoslite-fetcher"));
+    json_array_foreach(uris, i, u) {
+        json_t *ex = json_object_get(u, "extract");
+        json_array_append_new(args, json_string(nz(json_string_value(json_object_get(u, "value")), "")));
+        json_array_append_new(args, json_string(json_is_true(json_object_get(u, "executable")) ? "1" : "0"));
+        json_array_append_new(args, json_string(!ex || json_is_true(ex) ? "1" : "0"));
+        json_array_append_new(args, json_string(nz(json_string_value(json_object_get(u, "output_file")), "")));
+    }
+    e->fetching = true;
+    exec_start(e, cmd);
+    json_decref(cmd);
+}
+
 static void reg_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Starts the executor's (or command task's) own process once fetching is
+ * done; false if it could not be forked (its tasks have failed then). */
+static bool run_exec(ml_exec *e)
+{
+    ml_app *app = e->agent->app;
+    ml_map_iter it;
+    void *v;
+
+    exec_start(e, e->run);
+    if (e->pid <= 0) {
+        ml_map_iter_init(&it, e->tasks);
+        while (ml_map_next(&it, NULL, &v))
+            ml_task_update(v, "TASK_FAILED", "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED",
+                           "Failed to fork the container's process");
+        return false;
+    }
+    if (e->command) {
+        ml_map_iter_init(&it, e->tasks);
+        while (ml_map_next(&it, NULL, &v)) {
+            cr_info(app->log, "task %s started as pid %d in %s", ((ml_task *)v)->id, (int)e->pid, e->dir);
+            ml_task_update(v, "TASK_STARTING", "SOURCE_EXECUTOR", NULL, NULL);
+            ml_task_update(v, "TASK_RUNNING", "SOURCE_EXECUTOR", NULL, NULL);
+        }
+    } else {
+        struct timeval tv;
+        cr_info(app->log, "executor %s started as pid %d in %s", e->id, (int)e->pid, e->dir);
+        e->reg_timer = evtimer_new(app->base, reg_timeout_cb, e);
+        tv.tv_sec = (time_t)app->cfg.executor_registration_s;
+        tv.tv_usec = (suseconds_t)((app->cfg.executor_registration_s - (double)tv.tv_sec) * 1e6);
+        evtimer_add(e->reg_timer, &tv);
+    }
+    return true;
+}
+
+/* Fetches the command's URIs first when it has any, then runs it. */
+static void begin_exec(ml_exec *e, const json_t *command)
+{
+    json_t *uris = json_object_get(command, "uris");
+    e->run = json_deep_copy(command);
+    json_object_del(e->run, "uris");
+    if (json_array_size(uris)) {
+        start_fetch(e, uris);
+        if (e->pid > 0)
+            return;
+        e->fetching = false;
+    }
+    run_exec(e);
+}
 
 void ml_agent_launch(ml_agent *a, ml_task *t)
 {
@@ -415,15 +545,7 @@ void ml_agent_launch(ml_agent *a, ml_task *t)
         e->state = ML_EX_RUNNING;
         t->exec = e;
         ml_map_put(e->tasks, t->id, t);
-        exec_start(e, json_object_get(t->info, "command"));
-        if (e->pid <= 0) {
-            ml_task_update(t, "TASK_FAILED", "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED",
-                           "Failed to fork the task");
-            return;
-        }
-        cr_info(app->log, "task %s started as pid %d in %s", t->id, (int)e->pid, e->dir);
-        ml_task_update(t, "TASK_STARTING", "SOURCE_EXECUTOR", NULL, NULL);
-        ml_task_update(t, "TASK_RUNNING", "SOURCE_EXECUTOR", NULL, NULL);
+        begin_exec(e, json_object_get(t->info, "command"));
         return;
     }
     e = ml_agent_exec(a, t->fw->id, ml_id_get(ex, "executor_id"));
@@ -432,32 +554,27 @@ void ml_agent_launch(ml_agent *a, ml_task *t)
                        "REASON_EXECUTOR_TERMINATED", "Executor is terminating");
         return;
     }
-    if (!e) {
+    if (e) {
+        t->exec = e;
+        ml_map_put(e->tasks, t->id, t);
+        if (e->state == ML_EX_RUNNING && e->stream)
+            send_launch(e, t);
+        else
+            json_array_append_new(e->queued, json_string(t->id));
+        return;
+    }
+    {
         json_t *sg = json_object_get(json_object_get(ex, "shutdown_grace_period"), "nanoseconds");
-        struct timeval tv;
         e = exec_new(a, t->fw, ml_id_get(ex, "executor_id"), false);
         e->info = json_deep_copy(ex);
         e->shutdown_grace_ns = json_is_integer(sg) ? json_integer_value(sg)
                                                    : (int64_t)(app->cfg.executor_shutdown_grace_s * 1e9);
         e->state = ML_EX_REGISTERING;
-        exec_start(e, json_object_get(ex, "command"));
-        if (e->pid <= 0) {
-            ml_task_update(t, "TASK_FAILED", "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED",
-                           "Failed to fork the executor");
-            return;
-        }
-        cr_info(app->log, "executor %s started as pid %d in %s", e->id, (int)e->pid, e->dir);
-        e->reg_timer = evtimer_new(app->base, reg_timeout_cb, e);
-        tv.tv_sec = (time_t)app->cfg.executor_registration_s;
-        tv.tv_usec = (suseconds_t)((app->cfg.executor_registration_s - (double)tv.tv_sec) * 1e6);
-        evtimer_add(e->reg_timer, &tv);
-    }
-    t->exec = e;
-    ml_map_put(e->tasks, t->id, t);
-    if (e->state == ML_EX_RUNNING && e->stream)
-        send_launch(e, t);
-    else
+        t->exec = e;
+        ml_map_put(e->tasks, t->id, t);
         json_array_append_new(e->queued, json_string(t->id));
+        begin_exec(e, json_object_get(ex, "command"));
+    }
 }
 
 /* --- killing ----------------------------------------------------------------- */
@@ -664,7 +781,50 @@ static void exec_exited(ml_exec *e, int status)
     }
     if (e->key[0] && ml_map_get(e->agent->execs, e->key) == e)
         ml_map_del(e->agent->execs, e->key);
+    {
+        json_t *done = exec_state(e);
+        json_object_set(done, "completed_tasks", json_object_get(done, "tasks"));
+        json_object_set_new(done, "tasks", json_array());
+        json_array_append_new(e->agent->completed_execs, done);
+        if (json_array_size(e->agent->completed_execs) > 1000)
+            json_array_remove(e->agent->completed_execs, 0);
+    }
     exec_free(e);
+}
+
+/* The fetcher exited: run the container, or fail its tasks as Mesos does
+ * when fetching fails (or the task was killed meanwhile). */
+static void fetch_done(ml_exec *e, int status)
+{
+    ml_map_iter it;
+    void *v;
+    char msg[256];
+    bool killed = false;
+
+    e->fetching = false;
+    e->pid = 0;
+    if (e->kill_timer)
+        evtimer_del(e->kill_timer);
+    ml_map_iter_init(&it, e->tasks);
+    while (ml_map_next(&it, NULL, &v))
+        killed = killed || ((ml_task *)v)->kill_requested;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !killed && e->state != ML_EX_TERMINATING &&
+        run_exec(e))
+        return;
+    snprintf(msg, sizeof(msg), "Failed to fetch all URIs for container '%s': exited with status %d",
+             e->container_id, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    ml_map_iter_init(&it, e->tasks);
+    while (ml_map_next(&it, NULL, &v)) {
+        ml_task *t = v;
+        if (ml_state_terminal(t->state))
+            continue;
+        if (t->kill_requested)
+            ml_task_update(t, "TASK_KILLED", "SOURCE_AGENT", "REASON_TASK_KILLED_DURING_LAUNCH",
+                           "Killed while fetching");
+        else
+            ml_task_update(t, "TASK_FAILED", "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED", msg);
+    }
+    exec_exited(e, status);
 }
 
 void ml_sigchld(evutil_socket_t sig, short what, void *arg)
@@ -681,6 +841,10 @@ void ml_sigchld(evutil_socket_t sig, short what, void *arg)
         if (!e)
             continue;
         killpg(pid, SIGKILL); /* leftovers of the group: a container dies whole */
+        if (e->fetching) {
+            fetch_done(e, status);
+            continue;
+        }
         cr_info(app->log, "executor %s (pid %d) exited with status %d", e->id, (int)pid, status);
         exec_exited(e, status);
     }
@@ -1078,6 +1242,39 @@ static void files_download(ml_agent *a, struct evhttp_request *req, const char *
 
 /* --- agent /state --------------------------------------------------------------- */
 
+static json_t *state_fw(json_t *fws, ml_fw *f)
+{
+    json_t *fw = json_object_get(fws, f->id);
+    if (!fw) {
+        fw = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "id", f->id, "name",
+                       nz(json_string_value(json_object_get(f->info, "name")), ""), "role", f->role,
+                       "executors", "completed_executors");
+        json_object_set_new(fws, f->id, fw);
+    }
+    return fw;
+}
+
+/* An executor as the agent's /state shows it (with its sandbox directory). */
+static json_t *exec_state(ml_exec *e)
+{
+    json_t *tasks = json_array();
+    ml_map_iter ti;
+    void *tv;
+
+    ml_map_iter_init(&ti, e->tasks);
+    while (ml_map_next(&ti, NULL, &tv)) {
+        ml_task *t = tv;
+        json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name",
+                                               t->name, "framework_id", e->fw->id, "executor_id",
+                                               e->command ? "" : e->id, "state", t->state,
+                                               "resources", ml_res_to_summary(&t->res)));
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:[], s:[]}", "id", e->id, "name",
+                     e->command ? "Command Executor" : e->id, "framework_id", e->fw->id, "source",
+                     e->id, "container", e->container_id, "directory", e->dir, "resources",
+                     ml_res_to_summary(&e->res), "tasks", tasks, "queued_tasks", "completed_tasks");
+}
+
 static json_t *agent_state(ml_agent *a)
 {
     ml_app *app = a->app;
@@ -1093,29 +1290,12 @@ static json_t *agent_state(ml_agent *a)
     ml_map_iter_init(&it, a->execs);
     while (ml_map_next(&it, NULL, &v)) {
         ml_exec *e = v;
-        json_t *fw = json_object_get(fws, e->fw->id), *tasks = json_array();
-        ml_map_iter ti;
-        void *tv;
-        if (!fw) {
-            fw = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "id", e->fw->id, "name",
-                           nz(json_string_value(json_object_get(e->fw->info, "name")), ""), "role",
-                           e->fw->role, "executors", "completed_executors");
-            json_object_set_new(fws, e->fw->id, fw);
-        }
-        ml_map_iter_init(&ti, e->tasks);
-        while (ml_map_next(&ti, NULL, &tv)) {
-            ml_task *t = tv;
-            json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id,
-                                                   "name", t->name, "framework_id", e->fw->id,
-                                                   "executor_id", e->command ? "" : e->id, "state",
-                                                   t->state, "resources", ml_res_to_summary(&t->res)));
-        }
-        json_array_append_new(json_object_get(fw, "executors"),
-                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:[], s:[]}", "id",
-                                        e->id, "name", e->command ? "Command Executor" : e->id,
-                                        "source", e->id, "container", e->container_id, "directory",
-                                        e->dir, "resources", ml_res_to_summary(&e->res), "tasks",
-                                        tasks, "queued_tasks", "completed_tasks"));
+        json_array_append_new(json_object_get(state_fw(fws, e->fw), "executors"), exec_state(e));
+    }
+    json_array_foreach(a->completed_execs, i, at) {
+        ml_fw *fw = ml_map_get(app->frameworks, nz(json_string_value(json_object_get(at, "framework_id")), ""));
+        if (fw)
+            json_array_append(json_object_get(state_fw(fws, fw), "completed_executors"), at);
     }
     {
         const char *k;

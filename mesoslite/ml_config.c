@@ -16,10 +16,13 @@ static const char USAGE[] =
     "  --agents N                  number of agents (default 1)\n"
     "  --work-dir DIR              agent work dir: DIR/slaves/<agent>/frameworks/... (required\n"
     "                              unless --simulate)\n"
-    "  --racks r1,r2               agent i gets attribute rack=racks[i %% n]\n"
+    "  --racks r1,r2               agent i gets attribute rack=racks[i % n]\n"
     "  --hostname NAME             hostname advertised by master and real agents (default 127.0.0.1)\n"
     "  --agent-resources SPEC      resources of each agent in Mesos --resources syntax\n"
-    "                              (default cpus:4;mem:8192;disk:65536;ports:[31000-32000])\n"
+    "                              (default cpus:4;mem:8192;disk:65536;ports:[31000-32000]);\n"
+    "                              'SPEC1|SPEC2' gives agent i SPEC[i % n]\n"
+    "  --agent-attributes SPEC     attributes in Mesos --attributes syntax ('zone:a;gen:3'),\n"
+    "                              'SPEC1|SPEC2' cycles like --agent-resources; added to rack\n"
     "  --agent-port-base PORT      agent i listens on PORT+i (default: free ports)\n"
     "  --simulate                  agents run no processes: tasks go STARTING, RUNNING and end\n"
     "                              only when killed, when a fault says so, or after the\n"
@@ -31,6 +34,9 @@ static const char USAGE[] =
     "                              doubling up to 10 minutes (default 10)\n"
     "  --executor-registration-timeout SECS  (default 60)\n"
     "  --executor-shutdown-grace-period SECS (default 5)\n"
+    "  --executor-environment-variables JSON  environment of executors and command tasks\n"
+    "                              instead of mesoslite's own (as Mesos' agent flag), e.g.\n"
+    "                              '{\"PATH\":\"/usr/bin:/bin\"}'; the MESOS_* variables are added\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
     "  -h, --help                  this text\n"
     "\n"
@@ -54,7 +60,7 @@ static int num(const char *flag, const char *s, double min, double *out, cr_err 
 int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
 {
     enum { O_LISTEN = 1000, O_AGENTS, O_WORK, O_RACKS, O_HOST, O_RES, O_PORTBASE, O_SIM,
-           O_FAULTS, O_HB, O_ALLOC, O_RETRY, O_REG, O_GRACE, O_LOG };
+           O_FAULTS, O_HB, O_ALLOC, O_RETRY, O_REG, O_GRACE, O_LOG, O_ENV, O_ATTRS };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"agents", required_argument, NULL, O_AGENTS},
@@ -62,6 +68,7 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
         {"racks", required_argument, NULL, O_RACKS},
         {"hostname", required_argument, NULL, O_HOST},
         {"agent-resources", required_argument, NULL, O_RES},
+        {"agent-attributes", required_argument, NULL, O_ATTRS},
         {"agent-port-base", required_argument, NULL, O_PORTBASE},
         {"simulate", no_argument, NULL, O_SIM},
         {"faults", no_argument, NULL, O_FAULTS},
@@ -71,6 +78,7 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
         {"executor-registration-timeout", required_argument, NULL, O_REG},
         {"executor-shutdown-grace-period", required_argument, NULL, O_GRACE},
         {"log-level", required_argument, NULL, O_LOG},
+        {"executor-environment-variables", required_argument, NULL, O_ENV},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -102,6 +110,7 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
         case O_RACKS: cfg->racks = optarg; break;
         case O_HOST: cfg->hostname = optarg; break;
         case O_RES: cfg->agent_resources = optarg; break;
+        case O_ATTRS: cfg->agent_attributes = optarg; break;
         case O_PORTBASE:
             if (num("--agent-port-base", optarg, 0, &v, err) || v > 65535)
                 return -1;
@@ -129,6 +138,7 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
             if (num("--executor-shutdown-grace-period", optarg, 0, &cfg->executor_shutdown_grace_s, err))
                 return -1;
             break;
+        case O_ENV: cfg->executor_env = optarg; break;
         case O_LOG:
             if (cr_log_level_parse(optarg, &cfg->log_level) != 0)
                 return cr_error(err, CR_EINVAL, "--log-level: unknown level '%s'", optarg);

@@ -60,6 +60,7 @@ struct ml_fw {
     ml_map *tasks;       /* task id -> ml_task: active tasks */
     ml_map *unreachable; /* task id -> ml_task: on removed agents */
     json_t *completed;   /* task JSON of /master/state, bounded */
+    json_t *completed_v1; /* the same as v1 Task objects (GET_TASKS) */
     ml_map *filters;     /* agent id -> ml_filter */
     double registered_time, unregistered_time;
 };
@@ -98,7 +99,9 @@ struct ml_exec {
     enum ml_exec_state state;
     ml_stream *stream;
     ml_map *tasks;        /* task id -> ml_task */
-    json_t *queued;       /* TaskInfos waiting for SUBSCRIBE */
+    json_t *queued;       /* ids of tasks waiting for SUBSCRIBE */
+    json_t *run;          /* CommandInfo to run once the URIs are fetched */
+    bool fetching;        /* pid is the fetcher's */
     struct event *kill_timer, *reg_timer, *shutdown_timer;
     int64_t shutdown_grace_ns;
 };
@@ -115,6 +118,7 @@ struct ml_agent {
     struct evhttp *http;
     ml_map *execs;
     ml_map *tasks;        /* "<fw>\n<task>" -> ml_task */
+    json_t *completed_execs; /* executors that ended, as /state shows them (bounded) */
     double registered_time;
 };
 
@@ -141,6 +145,8 @@ struct ml_app {
     int drop_updates;     /* drop the next N update deliveries */
     char *drop_task;      /* only for this task id, when set */
     int64_t delay_updates_ms;
+    struct ml_delayed *delayed; /* updates held back by the delay fault */
+    json_t *exec_env;     /* --executor-environment-variables, or NULL: inherit */
     int64_t ntasks_total;
 };
 

@@ -105,25 +105,37 @@ static void send_master_status(ml_fw *fw, json_t *status)
 /* --- the status update pipeline ------------------------------------------- */
 
 static void task_complete(ml_task *t);
+static json_t *v1_task(ml_task *t);
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg);
 
-struct delayed {
+/* An update held back by the delay fault; listed on the app so that
+ * ml_app_free can release the ones still pending. */
+struct ml_delayed {
     ml_fw *fw;
-    char *fw_id;
     json_t *ev;
     struct event *ev_timer;
+    struct ml_delayed *prev, *next;
 };
+
+static void delayed_free(ml_app *app, struct ml_delayed *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        app->delayed = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    event_free(d->ev_timer);
+    json_decref(d->ev);
+    free(d);
+}
 
 static void delayed_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct delayed *d = arg;
-    ml_app *app = d->fw->app;
-    ml_fw *fw = ml_map_get(app->frameworks, d->fw_id);
-    ml_fw_send(fw, d->ev);
-    event_free(d->ev_timer);
-    free(d->fw_id);
-    free(d);
+    struct ml_delayed *d = arg;
+    ml_fw_send(d->fw, json_incref(d->ev));
+    delayed_free(d->fw->app, d);
 }
 
 /* Sends the head of t's update stream (if the framework can get it) and arms
@@ -151,12 +163,15 @@ static void send_head(ml_task *t)
         return;
     }
     if (app->delay_updates_ms > 0) {
-        struct delayed *d = xcalloc(1, sizeof(*d));
+        struct ml_delayed *d = xcalloc(1, sizeof(*d));
         struct timeval dtv = tv_ms(app->delay_updates_ms);
         d->fw = t->fw;
-        d->fw_id = xstrdup(t->fw->id);
         d->ev = ml_ev_update(json_deep_copy(head));
         d->ev_timer = evtimer_new(app->base, delayed_cb, d);
+        d->next = app->delayed;
+        if (app->delayed)
+            app->delayed->prev = d;
+        app->delayed = d;
         evtimer_add(d->ev_timer, &dtv);
         return;
     }
@@ -328,6 +343,9 @@ static void task_complete(ml_task *t)
     json_array_append_new(fw->completed, task_state_json(t));
     if (json_array_size(fw->completed) > ML_COMPLETED_MAX)
         json_array_remove(fw->completed, 0);
+    json_array_append_new(fw->completed_v1, v1_task(t));
+    if (json_array_size(fw->completed_v1) > ML_COMPLETED_MAX)
+        json_array_remove(fw->completed_v1, 0);
     if (ml_map_get(fw->tasks, t->id) == t)
         ml_map_del(fw->tasks, t->id);
     if (ml_map_get(fw->unreachable, t->id) == t)
@@ -653,6 +671,7 @@ static ml_fw *fw_new(ml_app *app, const char *id)
     fw->unreachable = ml_map_new();
     fw->filters = ml_map_new();
     fw->completed = json_array();
+    fw->completed_v1 = json_array();
     fw->role = xstrdup("*");
     fw->heartbeat = event_new(app->base, -1, EV_PERSIST, heartbeat_cb, fw);
     ml_map_put(app->frameworks, fw->id, fw);
@@ -683,6 +702,7 @@ static void fw_free(ml_fw *fw)
         event_free(fw->failover_timer);
     json_decref(fw->info);
     json_decref(fw->completed);
+    json_decref(fw->completed_v1);
     free(fw->role);
     free(fw->id);
     free(fw);
@@ -984,7 +1004,9 @@ static void launch_task(ml_fw *fw, ml_agent *a, json_t *ti, ml_res *avail)
     app->ntasks_total++;
     ml_agent_launch(a, t);
     if (new_exec && t->exec && !t->exec->command)
-        ml_res_copy(&t->exec->res, &exec_res);
+        ml_res_copy(&t->exec->res, &exec_res); /* returned when the executor ends */
+    else if (new_exec)
+        ml_res_sub(&a->used, &exec_res); /* simulated: no executor to hold them */
 out:
     ml_res_release(&res);
     ml_res_release(&exec_res);
@@ -1485,6 +1507,7 @@ static json_t *v1_tasks(ml_app *app)
         ml_map_iter_init(&it, fw->unreachable);
         while (ml_map_next(&it, NULL, &v))
             json_array_append_new(unreach, v1_task(v));
+        json_array_extend(done, fw->completed_v1);
     }
     return json_pack("{s:o, s:o, s:o}", "tasks", tasks, "unreachable_tasks", unreach,
                      "completed_tasks", done);
@@ -1761,21 +1784,63 @@ static int mkdirs(const char *path)
     return rc;
 }
 
-static json_t *rack_attribute(const char *rack)
+/* Splits s on sep into a NULL-terminated vector (caller frees each and it). */
+static char **split(const char *s, const char *sep, size_t *n)
 {
-    char *end;
-    double v = strtod(rack, &end);
-    if (*rack && *end == '\0')
-        return json_pack("{s:s, s:s, s:{s:f}}", "name", "rack", "type", "SCALAR", "scalar", "value", v);
-    return json_pack("{s:s, s:s, s:{s:s}}", "name", "rack", "type", "TEXT", "text", "value", rack);
+    char *copy = xstrdup(s ? s : ""), *save = NULL, *tok;
+    char **v = xcalloc(1, sizeof(*v));
+    *n = 0;
+    for (tok = strtok_r(copy, sep, &save); tok; tok = strtok_r(NULL, sep, &save)) {
+        v = xrealloc(v, (*n + 2) * sizeof(*v));
+        v[(*n)++] = xstrdup(tok);
+        v[*n] = NULL;
+    }
+    free(copy);
+    return v;
+}
+
+static void free_split(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* An agent's attributes: its --agent-attributes entry, with `rack` first
+ * unless the entry names one. */
+static json_t *agent_attributes(const char *entry, const char *rack, cr_err *err)
+{
+    char msg[256];
+    json_t *arr = ml_attributes_from_spec(entry ? entry : "", msg, sizeof(msg));
+    bool has_rack = false;
+    size_t i;
+    json_t *a;
+
+    if (!arr) {
+        cr_error(err, CR_EINVAL, "--agent-attributes: %s", msg);
+        return NULL;
+    }
+    json_array_foreach(arr, i, a) {
+        if (strcmp(json_string_value(json_object_get(a, "name")), "rack") == 0)
+            has_rack = true;
+    }
+    if (rack && !has_rack) {
+        char *spec = xasprintf("rack:%s", rack);
+        json_t *r = ml_attributes_from_spec(spec, msg, sizeof(msg));
+        free(spec);
+        if (r)
+            json_array_insert(arr, 0, json_array_get(r, 0));
+        json_decref(r);
+    }
+    return arr;
 }
 
 ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, cr_err *err)
 {
     ml_app *app = xcalloc(1, sizeof(*app));
     ml_res total = ML_RES_INIT;
-    char **racks = NULL;
-    size_t nracks = 0;
+    char **racks = NULL, **specs = NULL, **attrs = NULL;
+    size_t nracks = 0, nspecs = 0, nattrs = 0;
 
     app->base = base;
     app->cfg = *cfg;
@@ -1799,18 +1864,28 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
         cr_error(err, CR_EINVAL, "--work-dir is required unless --simulate is given");
         goto fail;
     }
-    if (ml_res_from_spec(&total, cfg->agent_resources, err)) {
-        cr_err_prefix(err, "--agent-resources");
+    if (cfg->executor_env) {
+        json_error_t je;
+        app->exec_env = json_loads(cfg->executor_env, 0, &je);
+        if (!json_is_object(app->exec_env)) {
+            cr_error(err, CR_EINVAL, "--executor-environment-variables: expecting a JSON object of strings (%s)",
+                     app->exec_env ? "not an object" : je.text);
+            goto fail;
+        }
+    }
+    specs = split(cfg->agent_resources, "|", &nspecs);
+    for (size_t i = 0; i < nspecs; i++) {
+        if (ml_res_from_spec(&total, specs[i], err)) {
+            cr_err_prefix(err, "--agent-resources");
+            goto fail;
+        }
+    }
+    if (!nspecs) {
+        cr_error(err, CR_EINVAL, "--agent-resources: empty");
         goto fail;
     }
-    if (cfg->racks && *cfg->racks) {
-        char *copy = xstrdup(cfg->racks), *save = NULL, *tok;
-        for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            racks = xrealloc(racks, (nracks + 1) * sizeof(*racks));
-            racks[nracks++] = xstrdup(tok);
-        }
-        free(copy);
-    }
+    racks = split(cfg->racks, ",", &nracks);
+    attrs = split(cfg->agent_attributes, "|", &nattrs);
     if (cfg->work_dir && mkdirs(cfg->work_dir)) {
         cr_error(err, CR_EIO, "cannot create work dir '%s': %s", cfg->work_dir, strerror(errno));
         goto fail;
@@ -1839,12 +1914,16 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
         else
             a->hostname = xstrdup(cfg->hostname);
         a->rack = nracks ? xstrdup(racks[(size_t)i % nracks]) : NULL;
-        a->attributes = json_array();
-        if (a->rack)
-            json_array_append_new(a->attributes, rack_attribute(a->rack));
+        a->attributes = agent_attributes(nattrs ? attrs[(size_t)i % nattrs] : NULL, a->rack, err);
         ml_res_init(&a->total);
-        ml_res_copy(&a->total, &total);
+        ml_res_from_spec(&a->total, specs[(size_t)i % nspecs], NULL);
+        if (!a->attributes) {
+            a->attributes = json_array();
+            app->agents[app->nagents++] = a;
+            goto fail;
+        }
         a->execs = ml_map_new();
+        a->completed_execs = json_array();
         a->tasks = ml_map_new();
         a->registered_time = ml_now();
         if (cfg->work_dir)
@@ -1860,15 +1939,15 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
     }
     cr_info(log, "master %s listening on %s:%d with %zu %s agents", app->master_id,
             cfg->listen_host, cfg->listen_port, app->nagents, cfg->simulate ? "simulated" : "real");
-    for (size_t i = 0; i < nracks; i++)
-        free(racks[i]);
-    free(racks);
+    free_split(racks);
+    free_split(specs);
+    free_split(attrs);
     ml_res_release(&total);
     return app;
 fail:
-    for (size_t i = 0; i < nracks; i++)
-        free(racks[i]);
-    free(racks);
+    free_split(racks);
+    free_split(specs);
+    free_split(attrs);
     ml_res_release(&total);
     ml_app_free(app);
     return NULL;
@@ -1895,6 +1974,7 @@ void ml_app_free(ml_app *app)
         ml_res_release(&a->used);
         ml_res_release(&a->offered);
         json_decref(a->attributes);
+        json_decref(a->completed_execs);
         free(a->id);
         free(a->hostname);
         free(a->rack);
@@ -1921,7 +2001,10 @@ void ml_app_free(ml_app *app)
         event_free(app->recover_timer);
     if (app->sigchld)
         event_free(app->sigchld);
+    while (app->delayed)
+        delayed_free(app, app->delayed);
     free(app->drop_task);
+    json_decref(app->exec_env);
     free(app->ip);
     free(app);
 }

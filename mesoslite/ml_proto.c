@@ -227,6 +227,53 @@ json_t *ml_master_info(const char *id, const char *ip, int port, const char *hos
                      "AGENT_DRAINING", "type", "QUOTA_V2");
 }
 
+json_t *ml_attributes_from_spec(const char *spec, char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    char *copy = xstrdup(spec), *save = NULL, *tok;
+
+    for (tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *colon = strchr(tok, ':'), *value, *end;
+        double d;
+        if (!colon || colon == tok || !colon[1]) {
+            snprintf(err, errlen, "attribute '%s': expecting name:value", tok);
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+        *colon = '\0';
+        value = colon + 1;
+        d = strtod(value, &end);
+        if (*end == '\0') {
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:f}}", "name", tok, "type", "SCALAR",
+                                                 "scalar", "value", d));
+        } else if (value[0] == '[' && value[strlen(value) - 1] == ']') {
+            json_t *ranges = json_array();
+            char *p = value + 1;
+            while (*p && *p != ']') {
+                unsigned long long b = strtoull(p, &end, 10), e;
+                if (end == p || *end != '-')
+                    break;
+                p = end + 1;
+                e = strtoull(p, &end, 10);
+                if (end == p)
+                    break;
+                json_array_append_new(ranges, json_pack("{s:I, s:I}", "begin", (json_int_t)b, "end", (json_int_t)e));
+                p = end;
+                while (*p == ',' || *p == ' ')
+                    p++;
+            }
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:o}}", "name", tok, "type", "RANGES",
+                                                 "ranges", "range", ranges));
+        } else {
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:s}}", "name", tok, "type", "TEXT",
+                                                 "text", "value", value));
+        }
+    }
+    free(copy);
+    return arr;
+}
+
 bool ml_valid_id(const char *id)
 {
     size_t n = id ? strlen(id) : 0;

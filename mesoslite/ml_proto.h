@@ -59,6 +59,12 @@ json_t *ml_ev_message(const char *agent_id, const char *executor_id, const char 
 json_t *ml_master_info(const char *id, const char *ip, int port, const char *hostname,
                        const char *version);
 
+/* Parses agent attributes in Mesos' --attributes syntax ("rack:r17;gen:3;
+ * slots:[1-4]") into Attribute[]: a value that parses as a number is SCALAR,
+ * "[a-b,...]" is RANGES, anything else TEXT. Returns NULL with err on a
+ * malformed entry. Caller owns the result. */
+json_t *ml_attributes_from_spec(const char *spec, char *err, size_t errlen);
+
 /* {"value": s} */
 json_t *ml_id(const char *s);
 /* Borrowed value of {"value": "..."} at obj[key], or NULL. */

@@ -11,8 +11,7 @@
 
 /* --- base64 -------------------------------------------------------------------- */
 
-static const char b64_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *store_b64_encode(const void *data, size_t len)
 {
@@ -256,7 +255,8 @@ static int parse_body(const json_t *j, store_result *out, bool txn, cr_err *err)
     if (store_json_int64(hdr, "revision", &out->revision) < 0 ||
         store_json_int64(j, "count", &out->count) < 0 ||
         store_json_int64(j, "deleted", &out->deleted) < 0 ||
-        store_json_int64(j, "ID", &out->lease_id) < 0 || store_json_int64(j, "TTL", &out->ttl) < 0 ||
+        store_json_int64(j, "ID", &out->lease_id) < 0 ||
+        store_json_int64(j, "TTL", &out->ttl) < 0 ||
         store_json_int64(j, "leader", &out->leader) < 0 ||
         store_json_int64(j, "dbSize", &out->db_size) < 0 ||
         store_json_int64(hdr, "member_id", &out->member_id) < 0)
@@ -649,8 +649,8 @@ char *store_txn_encode(const store_txn *t, size_t *len)
     for (size_t i = 0; i < t->ncmps; i++)
         json_array_append_new(cmps, cmp_json(&t->cmps[i]));
     if (t->fence_key) {
-        store_cmp fc = {.key = t->fence_key, .target = STORE_TGT_CREATE, .op = STORE_EQ,
-                        .n = t->fence_rev};
+        store_cmp fc = {
+            .key = t->fence_key, .target = STORE_TGT_CREATE, .op = STORE_EQ, .n = t->fence_rev};
         store_op get = {.kind = STORE_OP_RANGE, .key = t->fence_key};
         json_array_append_new(cmps, cmp_json(&fc));
         for (size_t i = 0; i < t->nels; i++)
@@ -735,8 +735,8 @@ void store_txn_merge(store_txn *dst, const store_txn *src)
     dst->bytes += src->bytes;
 }
 
-char *store_range_encode(const char *key, size_t key_len, const char *range_end,
-                         size_t end_len, int64_t revision, int64_t limit)
+char *store_range_encode(const char *key, size_t key_len, const char *range_end, size_t end_len,
+                         int64_t revision, int64_t limit)
 {
     json_t *o = json_object();
 
@@ -750,8 +750,7 @@ char *store_range_encode(const char *key, size_t key_len, const char *range_end,
     return dump(o, NULL);
 }
 
-char *store_put_encode(const char *key, const void *value, size_t len,
-                       const store_put_opts *opts)
+char *store_put_encode(const char *key, const void *value, size_t len, const store_put_opts *opts)
 {
     json_t *o = json_object();
 
@@ -786,14 +785,14 @@ static bool keys_overlap(const store_batch_item *a, const store_batch_item *b)
     return false;
 }
 
-size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops,
-                        size_t max_bytes, size_t *group)
+size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops, size_t max_bytes,
+                        size_t *group)
 {
     size_t ngroups = 0, start = 0, ops = 0, cmps = 0, bytes = 0;
 
     for (size_t i = 0; i < n; i++) {
-        bool fits = i > start && items[i].fence == items[start].fence &&
-                    ops + items[i].nops <= max_ops &&
+        bool fits = i > start && !items[i].solo && !items[start].solo &&
+                    items[i].fence == items[start].fence && ops + items[i].nops <= max_ops &&
                     cmps + items[i].ncmps <= max_ops && bytes + items[i].bytes <= max_bytes;
 
         for (size_t k = start; fits && k < i; k++)

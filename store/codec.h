@@ -54,14 +54,14 @@ int store_err_grpc_code(const cr_err *err);
 /* Parses one watch stream line into out (caller releases with
  * store_watch_msg_release). */
 typedef struct store_watch_msg {
-    int64_t revision;          /* header revision */
+    int64_t revision; /* header revision */
     bool created;
     bool canceled;
-    int64_t compact_revision;  /* > 0: start revision compacted */
+    int64_t compact_revision; /* > 0: start revision compacted */
     char *cancel_reason;
     store_event *events;
     size_t nevents;
-    bool is_error;             /* a gateway stream error: see err */
+    bool is_error; /* a gateway stream error: see err */
     cr_err err;
 } store_watch_msg;
 int store_watch_msg_parse(const char *line, size_t len, store_watch_msg *out, cr_err *err);
@@ -91,8 +91,8 @@ typedef struct store_cmp {
     char *key;
     store_target target;
     store_cmp_op op;
-    int64_t n;      /* revision or version */
-    char *value;    /* STORE_TGT_VALUE */
+    int64_t n;   /* revision or version */
+    char *value; /* STORE_TGT_VALUE */
     size_t value_len;
 } store_cmp;
 
@@ -111,9 +111,9 @@ struct store_txn {
     size_t ncmps, capcmps;
     store_op *then, *els;
     size_t nthen, capthen, nels, capels;
-    char *fence_key;      /* set by store_txn_fence */
+    char *fence_key; /* set by store_txn_fence */
     int64_t fence_rev;
-    size_t bytes;         /* raw size of keys and values (for the limits) */
+    size_t bytes; /* raw size of keys and values (for the limits) */
 };
 
 /* Checks etcd's limits; -1 with CR_ETOOLARGE, or CR_EINVAL for an empty
@@ -131,10 +131,9 @@ bool store_txn_fence_lost(const store_txn *t, const store_result *res);
 void store_txn_merge(store_txn *dst, const store_txn *src);
 
 /* Range/put/delete bodies. */
-char *store_range_encode(const char *key, size_t key_len, const char *range_end,
-                         size_t end_len, int64_t revision, int64_t limit);
-char *store_put_encode(const char *key, const void *value, size_t len,
-                       const store_put_opts *opts);
+char *store_range_encode(const char *key, size_t key_len, const char *range_end, size_t end_len,
+                         int64_t revision, int64_t limit);
+char *store_put_encode(const char *key, const void *value, size_t len, const store_put_opts *opts);
 char *store_delete_encode(const char *key, bool prefix, bool prev_kv);
 
 /* --- batching ---------------------------------------------------------------------- */
@@ -146,15 +145,16 @@ typedef struct store_batch_item {
     size_t bytes;
     const char *const *keys; /* every key it compares or writes (not the fence) */
     size_t nkeys;
-    int64_t fence;           /* fence revision, 0 if none: never mixed in a group */
+    int64_t fence; /* fence revision, 0 if none: never mixed in a group */
+    bool solo;     /* has a range (prefix) op: always alone in its group */
 } store_batch_item;
 
 /* Assigns each item, in order, to a group (group[i]); returns the number of
  * groups. A group holds consecutive items whose total ops and compares stay
  * within max_ops each and total bytes within max_bytes, and no key appears in
  * two items of one group (etcd rejects duplicate keys, and order matters). An
- * item too large on its own gets a group alone. */
-size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops,
-                        size_t max_bytes, size_t *group);
+ * item too large on its own, or marked solo, gets a group alone. */
+size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops, size_t max_bytes,
+                        size_t *group);
 
 #endif

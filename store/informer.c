@@ -114,8 +114,8 @@ static void schedule_relist(store_informer *inf)
 {
     struct timeval tv = {inf->backoff_ms / 1000, (inf->backoff_ms % 1000) * 1000};
 
-    inf->backoff_ms = inf->backoff_ms * 2 > LIST_BACKOFF_MAX_MS ? LIST_BACKOFF_MAX_MS
-                                                                : inf->backoff_ms * 2;
+    inf->backoff_ms =
+        inf->backoff_ms * 2 > LIST_BACKOFF_MAX_MS ? LIST_BACKOFF_MAX_MS : inf->backoff_ms * 2;
     evtimer_add(inf->retry_ev, &tv);
 }
 
@@ -145,8 +145,8 @@ static void on_compacted(void *arg, int64_t compact_revision)
 {
     store_informer *inf = arg;
 
-    cr_warn(inf->s->log, "informer %s: revision compacted at %" PRId64 "; re-listing",
-            inf->prefix, compact_revision);
+    cr_warn(inf->s->log, "informer %s: revision compacted at %" PRId64 "; re-listing", inf->prefix,
+            compact_revision);
     store_watch_free(inf->watch);
     inf->watch = NULL;
     start_list(inf);
@@ -237,8 +237,8 @@ static void start_list(store_informer *inf)
     inf->listing = true;
 }
 
-store_informer *store_informer_new(store *s, const char *prefix,
-                                   const store_informer_handlers *h, void *arg)
+store_informer *store_informer_new(store *s, const char *prefix, const store_informer_handlers *h,
+                                   void *arg)
 {
     store_informer *inf = xcalloc(1, sizeof(*inf));
 

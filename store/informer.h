@@ -27,9 +27,9 @@ typedef struct store_informer store_informer;
 /* One cached key. All pointers are owned by the informer. */
 typedef struct store_item {
     const char *key;
-    const char *value;    /* raw value, NUL-terminated */
+    const char *value; /* raw value, NUL-terminated */
     size_t value_len;
-    void *obj;            /* decode()'s result; NULL if decode failed or none */
+    void *obj;                /* decode()'s result; NULL if decode failed or none */
     const char *decode_error; /* why decode failed, else NULL */
     int64_t create_revision;
     int64_t mod_revision; /* the object's resourceVersion */
@@ -50,8 +50,8 @@ typedef struct store_informer_handlers {
 } store_informer_handlers;
 
 /* Creates an informer for prefix (copied); s is borrowed. Caller owns it. */
-store_informer *store_informer_new(store *s, const char *prefix,
-                                   const store_informer_handlers *h, void *arg);
+store_informer *store_informer_new(store *s, const char *prefix, const store_informer_handlers *h,
+                                   void *arg);
 /* Starts the first list. -1 with err if the list cannot be sent. */
 int store_informer_start(store_informer *inf, cr_err *err);
 void store_informer_free(store_informer *inf);

@@ -19,7 +19,7 @@ struct store {
     char *ca_file, *cert_file, *key_file;
     bool insecure;
     char *username, *password;
-    char *token;          /* auth token once authenticated */
+    char *token; /* auth token once authenticated */
     cr_http_req *auth_req;
     unsigned auth_tries;
     long timeout_ms;

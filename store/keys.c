@@ -122,14 +122,12 @@ char *store_key_history_task(const char *prefix, const char *request_id, const c
     return key2(prefix, STORE_KEY_HISTORY_TASK, request_id, task_id);
 }
 
-char *store_key_history_deploy(const char *prefix, const char *request_id,
-                               const char *deploy_id)
+char *store_key_history_deploy(const char *prefix, const char *request_id, const char *deploy_id)
 {
     return key2(prefix, STORE_KEY_HISTORY_DEPLOY, request_id, deploy_id);
 }
 
-char *store_key_history_request(const char *prefix, const char *request_id,
-                                const char *event_id)
+char *store_key_history_request(const char *prefix, const char *request_id, const char *event_id)
 {
     return key2(prefix, STORE_KEY_HISTORY_REQUEST, request_id, event_id);
 }

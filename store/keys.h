@@ -16,8 +16,8 @@
  *   <p>/history/tasks/<requestId>/<taskId>        terminal tasks (leader)
  *   <p>/history/deploys/<requestId>/<deployId>    finished deploys (leader)
  *   <p>/history/requests/<requestId>/<eventId>    request events (API: "<ms>-<EVENT>")
- *   <p>/intents/requests/<requestId>/<kind>       pause|bounce|exit-cooldown|scale|skip-healthchecks (API)
- *   <p>/intents/deploys/<requestId>/<deployId>/<kind>  submit|cancel|update (API)
+ *   <p>/intents/requests/<requestId>/<kind> pause|bounce|exit-cooldown|scale|skip-healthchecks
+ * (API) <p>/intents/deploys/<requestId>/<deployId>/<kind>  submit|cancel|update (API)
  *   <p>/intents/agents/<agentId>                  desired agent state (API)
  *   <p>/intents/racks/<rackId>                    desired rack state (API)
  *   <p>/agents/<agentId>                          agent state (leader; decommission: API)
@@ -48,11 +48,9 @@ char *store_key_pending(const char *prefix, const char *request_id, const char *
 char *store_key_cleanup(const char *prefix, const char *task_id);
 char *store_key_run(const char *prefix, const char *request_id, const char *run_id);
 char *store_key_history_task(const char *prefix, const char *request_id, const char *task_id);
-char *store_key_history_deploy(const char *prefix, const char *request_id,
-                               const char *deploy_id);
+char *store_key_history_deploy(const char *prefix, const char *request_id, const char *deploy_id);
 /* event_id should sort in time order ("<epoch ms>-<EVENT>", as the API writes). */
-char *store_key_history_request(const char *prefix, const char *request_id,
-                                const char *event_id);
+char *store_key_history_request(const char *prefix, const char *request_id, const char *event_id);
 char *store_key_intent_request(const char *prefix, const char *request_id, const char *kind);
 char *store_key_intent_deploy(const char *prefix, const char *request_id, const char *deploy_id,
                               const char *kind);

@@ -23,13 +23,13 @@ struct store_leader {
     store_leader_handlers h;
     void *arg;
     store_leader_view v;
-    int64_t sent_ms;        /* when the in-flight request was sent */
+    int64_t sent_ms; /* when the in-flight request was sent */
     store_watch *watch;
     struct event *tick_ev;
     char *holder;
     char *holder_address;
     bool started;
-    bool in_step;           /* re-entrancy guard for step() */
+    bool in_step; /* re-entrancy guard for step() */
 };
 
 const char *store_leader_action_name(store_leader_action a)
@@ -173,15 +173,22 @@ static void on_key_events(void *arg, const store_event *evs, size_t n)
     step(l);
 }
 
+static void ensure_watch(store_leader *l, int64_t from_rev);
+
 static void on_key_compacted(void *arg, int64_t rev)
 {
     store_leader *l = arg;
 
-    /* re-learn the key's state through a campaign txn (it reads on failure) */
     store_watch_free(l->watch);
     l->watch = NULL;
-    if (!l->v.is_leader)
+    if (l->v.is_leader) {
+        /* keep watching from now; a change missed meanwhile still shows as a
+         * failed keepalive or a refused (fenced) write */
+        ensure_watch(l, 0);
+    } else {
+        /* re-learn the key through a campaign (it reads the key on failure) */
         l->v.key_known = false;
+    }
     step(l);
 }
 
@@ -280,9 +287,10 @@ static void step(store_leader *l)
         if (a == STORE_LD_WAIT)
             break;
         if (a == STORE_LD_STEP_DOWN) {
-            step_down(l, !l->v.lease_id || now >= l->v.lease_deadline_ms - l->v.margin_ms
-                             ? "lease not renewed in time"
-                             : "leader key deleted or taken over",
+            step_down(l,
+                      !l->v.lease_id || now >= l->v.lease_deadline_ms - l->v.margin_ms
+                          ? "lease not renewed in time"
+                          : "leader key deleted or taken over",
                       true);
             continue;
         }

@@ -81,11 +81,11 @@ typedef struct store_leader_view {
     int64_t lease_id;          /* 0: none */
     int64_t lease_deadline_ms; /* local estimate of the lease's expiry */
     int64_t next_keepalive_ms;
-    int64_t margin_ms;         /* step down this long before the deadline */
-    bool key_known;            /* we have seen the leader key's state */
+    int64_t margin_ms; /* step down this long before the deadline */
+    bool key_known;    /* we have seen the leader key's state */
     bool key_present;
     int64_t key_create_rev;
-    int64_t my_create_rev;     /* our fence while leader */
+    int64_t my_create_rev; /* our fence while leader */
 } store_leader_view;
 
 /* What to do next, given the state and the monotonic time. */

@@ -19,15 +19,15 @@ struct store_call {
     char *path;
     char *body;
     size_t len;
-    bool retry_ok;      /* idempotent: may retry after a timeout */
-    bool txn;           /* parse the answer as a txn */
+    bool retry_ok; /* idempotent: may retry after a timeout */
+    bool txn;      /* parse the answer as a txn */
     bool waiting_auth;
     bool auth_retried;
-    bool unlinked;      /* finishing: no longer in s->calls */
+    bool unlinked; /* finishing: no longer in s->calls */
     unsigned tries;
     size_t ep;
     cr_http_req *req;
-    call_done_fn done;  /* internal completion; default: cb */
+    call_done_fn done; /* internal completion; default: cb */
     store_cb cb;
     void *arg;
     void *ctx;
@@ -46,9 +46,9 @@ struct store_bitem {
 struct store_bgroup {
     store_bitem **items;
     size_t n;
-    size_t *op_off;     /* first op of item i in the merged txn */
+    size_t *op_off; /* first op of item i in the merged txn */
     store_txn *merged;
-    size_t pending;     /* calls still running (1, or n during retries) */
+    size_t pending; /* calls still running (1, or n during retries) */
 };
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
@@ -568,10 +568,10 @@ static void list_page_done(store_call *c, store_result *res, const cr_err *err)
     l->n += res->nkvs;
     res->nkvs = 0;
     if (store_page_next(res->more, l->n ? l->kvs[l->n - 1].key : NULL, &next, &next_len)) {
-        nc = call_new(c->s, "/v3/kv/range",
-                      store_range_encode(next, next_len, l->end, l->end_len, l->revision,
-                                         STORE_PAGE_SIZE),
-                      c->cb, c->arg);
+        nc = call_new(
+            c->s, "/v3/kv/range",
+            store_range_encode(next, next_len, l->end, l->end_len, l->revision, STORE_PAGE_SIZE),
+            c->cb, c->arg);
         free(next);
         nc->retry_ok = true;
         nc->done = list_page_done;
@@ -587,15 +587,17 @@ static void list_page_done(store_call *c, store_result *res, const cr_err *err)
         return;
     }
     {
-        store_result all = {.revision = l->revision, .kvs = l->kvs, .nkvs = l->n,
-                            .count = (int64_t)l->n, .succeeded = true};
+        store_result all = {.revision = l->revision,
+                            .kvs = l->kvs,
+                            .nkvs = l->n,
+                            .count = (int64_t)l->n,
+                            .succeeded = true};
         if (c->cb)
             c->cb(c->arg, &all, NULL);
     }
 }
 
-int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void *arg,
-               cr_err *err)
+int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void *arg, cr_err *err)
 {
     list_ctx *l = xcalloc(1, sizeof(*l));
     store_call *c;
@@ -607,10 +609,10 @@ int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void
     l->prefix = xstrdup(prefix);
     l->end = store_prefix_end(prefix, strlen(prefix), &l->end_len);
     l->revision = revision;
-    c = call_new(s, "/v3/kv/range",
-                 store_range_encode(prefix, strlen(prefix), l->end, l->end_len, revision,
-                                    STORE_PAGE_SIZE),
-                 cb, arg);
+    c = call_new(
+        s, "/v3/kv/range",
+        store_range_encode(prefix, strlen(prefix), l->end, l->end_len, revision, STORE_PAGE_SIZE),
+        cb, arg);
     c->retry_ok = true;
     c->done = list_page_done;
     c->ctx = l;
@@ -624,8 +626,8 @@ int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void
 
 /* --- writes ----------------------------------------------------------------------------- */
 
-int store_put(store *s, const char *key, const void *value, size_t len,
-              const store_put_opts *opts, store_cb cb, void *arg, cr_err *err)
+int store_put(store *s, const char *key, const void *value, size_t len, const store_put_opts *opts,
+              store_cb cb, void *arg, cr_err *err)
 {
     if (!key || !*key)
         return cr_error(err, CR_EINVAL, "etcd put: empty key");
@@ -652,8 +654,10 @@ static void txn_done(store_call *c, store_result *res, const cr_err *err)
 
     if (!err && !res->succeeded && t->fence_key) {
         if (store_txn_fence_lost(t, res)) {
-            cr_error(&e2, CR_ENOTLEADER, "etcd txn: leadership lost (%s no longer at create "
-                     "revision %" PRId64 ")", t->fence_key, t->fence_rev);
+            cr_error(&e2, CR_ENOTLEADER,
+                     "etcd txn: leadership lost (%s no longer at create "
+                     "revision %" PRId64 ")",
+                     t->fence_key, t->fence_rev);
             res = NULL;
             err = &e2;
         } else if (res->nops) {
@@ -673,8 +677,8 @@ static void txn_ctx_free(void *p)
 
 /* Starts a txn call; t is consumed. ctx (if not NULL) is handed to the
  * call (freed with ctx_free) only on success. */
-static int txn_start(store *s, store_txn *t, call_done_fn done, store_cb cb, void *arg,
-                     void *ctx, void (*ctx_free)(void *), cr_err *err)
+static int txn_start(store *s, store_txn *t, call_done_fn done, store_cb cb, void *arg, void *ctx,
+                     void (*ctx_free)(void *), cr_err *err)
 {
     size_t len;
     store_call *c;
@@ -757,28 +761,19 @@ static void group_done(store_call *c, store_result *res, const cr_err *err)
     store_bgroup *g = c->ctx;
     store *s = c->s;
     cr_err e2;
+    bool retry_each;
 
     if (!err && !res->succeeded && store_txn_fence_lost(g->merged, res)) {
-        cr_error(&e2, CR_ENOTLEADER, "etcd txn: leadership lost (%s no longer at create "
-                 "revision %" PRId64 ")", g->merged->fence_key, g->merged->fence_rev);
+        cr_error(&e2, CR_ENOTLEADER,
+                 "etcd txn: leadership lost (%s no longer at create "
+                 "revision %" PRId64 ")",
+                 g->merged->fence_key, g->merged->fence_rev);
         err = &e2;
     }
-    if (err) {
-        for (size_t i = 0; i < g->n; i++)
-            batch_item_done(g->items[i], NULL, err);
-    } else if (res->succeeded) {
-        for (size_t i = 0; i < g->n; i++) {
-            store_result sub = {.revision = res->revision, .succeeded = true,
-                                .ops = res->ops + g->op_off[i], .nops = g->items[i]->t->nthen};
-            if (g->op_off[i] + sub.nops > res->nops)
-                sub.nops = 0; /* malformed answer; do not read past it */
-            batch_item_done(g->items[i], &sub, NULL);
-        }
-    } else if (g->n == 1) {
-        store_result sub = {.revision = res->revision, .succeeded = false};
-        batch_item_done(g->items[0], &sub, NULL);
-    } else {
-        /* some member's compare failed: find out which by retrying each */
+    /* a member's compare failed, or etcd refused the combination (keys
+     * overlapping through a range delete): find out per member */
+    retry_each = g->n > 1 && ((!err && !res->succeeded) || (err && err->code == CR_EINVAL));
+    if (retry_each) {
         g->pending += g->n;
         for (size_t i = 0; i < g->n; i++) {
             store_txn *t = store_txn_new();
@@ -793,6 +788,22 @@ static void group_done(store_call *c, store_result *res, const cr_err *err)
                 g->pending--;
             }
         }
+    } else if (err) {
+        for (size_t i = 0; i < g->n; i++)
+            batch_item_done(g->items[i], NULL, err);
+    } else if (res->succeeded) {
+        for (size_t i = 0; i < g->n; i++) {
+            store_result sub = {.revision = res->revision,
+                                .succeeded = true,
+                                .ops = res->ops + g->op_off[i],
+                                .nops = g->items[i]->t->nthen};
+            if (g->op_off[i] + sub.nops > res->nops)
+                sub.nops = 0; /* malformed answer; do not read past it */
+            batch_item_done(g->items[i], &sub, NULL);
+        }
+    } else {
+        store_result sub = {.revision = res->revision, .succeeded = false};
+        batch_item_done(g->items[0], &sub, NULL);
     }
     group_release(s, g);
 }
@@ -838,6 +849,9 @@ void store_flush(store *s)
         plan[n].keys = (const char *const *)it->keys;
         plan[n].nkeys = it->nkeys;
         plan[n].fence = it->t->fence_key ? it->t->fence_rev : 0;
+        for (size_t k = 0; k < it->t->nthen; k++)
+            if (it->t->then[k].prefix)
+                plan[n].solo = true;
     }
     /* the fence's else-get takes an op slot too */
     store_batch_plan(plan, n, STORE_MAX_TXN_OPS - 1, STORE_MAX_REQUEST_BYTES - 4096, group);
@@ -929,8 +943,7 @@ static void keepalive_done(store_call *c, store_result *res, const cr_err *err)
     cr_err e2;
 
     if (!err && res->ttl <= 0) {
-        cr_error(&e2, CR_ENOTFOUND, "etcd lease %" PRId64 ": expired or revoked",
-                 res->lease_id);
+        cr_error(&e2, CR_ENOTFOUND, "etcd lease %" PRId64 ": expired or revoked", res->lease_id);
         err = &e2;
         res = NULL;
     }

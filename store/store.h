@@ -25,8 +25,17 @@
  *
  * Endpoints: calls go to the current endpoint; on a connection error (and,
  * for reads, a timeout or an "unavailable" answer) the call moves to the
- * next endpoint and retries, once per endpoint. Writes that timed out are not
- * retried (they may have been applied): the caller re-reads and retries. */
+ * next endpoint and retries, once per endpoint. Writes that timed out or
+ * broke mid-way are not retried (they may have been applied) but later calls
+ * go to the next endpoint: the caller re-reads and retries. A write whose
+ * member died while answering can, rarely, be applied and then reported as
+ * refused (libcurl re-sends on a reused connection that closed): guard
+ * writes that must apply once with compares (create_revision == 0,
+ * mod_revision == what you read), as every controller write does.
+ *
+ * Watches detect a dead member through the connection (reset, or TCP
+ * keepalive after about half a minute for a silent peer) and resume on the
+ * next endpoint. */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 
@@ -42,9 +51,9 @@ struct event_base;
 
 /* etcd's limits for one request (etcd's --max-txn-ops and
  * --max-request-bytes defaults). */
-#define STORE_MAX_TXN_OPS 128
+#define STORE_MAX_TXN_OPS       128
 #define STORE_MAX_REQUEST_BYTES (1536 * 1024)
-#define STORE_PAGE_SIZE 1000
+#define STORE_PAGE_SIZE         1000
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -53,7 +62,7 @@ typedef struct store_watch store_watch;
 /* One key-value as etcd reports it. */
 typedef struct store_kv {
     char *key;
-    char *value;      /* NUL-terminated; NULL for a deleted key's event */
+    char *value; /* NUL-terminated; NULL for a deleted key's event */
     size_t value_len;
     int64_t create_revision;
     int64_t mod_revision;
@@ -69,17 +78,17 @@ void store_kv_copy(store_kv *dst, const store_kv *src);
 /* The result of any call; borrowed by the callback. Fields a call does not
  * produce are zero. */
 typedef struct store_result {
-    int64_t revision;  /* the store revision the answer was taken at */
-    bool succeeded;    /* txn: the compares held (then-branch ran) */
-    store_kv *kvs;     /* range: the kvs; put/delete with prev_kv: old kv(s) */
+    int64_t revision; /* the store revision the answer was taken at */
+    bool succeeded;   /* txn: the compares held (then-branch ran) */
+    store_kv *kvs;    /* range: the kvs; put/delete with prev_kv: old kv(s) */
     size_t nkvs;
-    bool more;         /* range: more keys than the limit */
-    int64_t count;     /* range: keys in the range */
-    int64_t deleted;   /* delete: keys deleted */
+    bool more;                /* range: more keys than the limit */
+    int64_t count;            /* range: keys in the range */
+    int64_t deleted;          /* delete: keys deleted */
     struct store_result *ops; /* txn: one per op of the branch that ran */
     size_t nops;
-    int64_t lease_id;  /* lease grant / keepalive */
-    int64_t ttl;       /* lease grant / keepalive: seconds */
+    int64_t lease_id;    /* lease grant / keepalive */
+    int64_t ttl;         /* lease grant / keepalive: seconds */
     const char *version; /* status: the server's version */
     int64_t leader;      /* status: the leader member id */
     int64_t member_id;   /* status: the answering member */
@@ -89,15 +98,15 @@ typedef struct store_result {
 typedef void (*store_cb)(void *arg, const store_result *res, const cr_err *err);
 
 typedef struct store_config {
-    const char *endpoints;  /* "http://127.0.0.1:2379,https://b:2379"; required */
-    const char *ca_file;    /* TLS, all optional */
+    const char *endpoints; /* "http://127.0.0.1:2379,https://b:2379"; required */
+    const char *ca_file;   /* TLS, all optional */
     const char *cert_file;
     const char *key_file;
     bool insecure;
-    const char *username;   /* with password: /v3/auth/authenticate */
+    const char *username; /* with password: /v3/auth/authenticate */
     const char *password;
-    long timeout_ms;        /* per call; 0 = 5000 */
-    cr_log *log;            /* borrowed; may be NULL */
+    long timeout_ms; /* per call; 0 = 5000 */
+    cr_log *log;     /* borrowed; may be NULL */
 } store_config;
 
 /* Returns a client (caller owns; store_free) or NULL with err set (bad
@@ -106,7 +115,8 @@ typedef struct store_config {
 store *store_new(struct event_base *base, cr_http *http, const store_config *cfg, cr_err *err);
 /* Cancels every call, watch and queued write without callbacks; frees s.
  * Watches must still be freed by their owners (store_watch_free) before or
- * after; after store_free they are inert. NULL is a no-op. Not from a
+ * after; after store_free they are inert. Free informers and leaders built
+ * on s before it, and s before its cr_http. NULL is a no-op. Not from a
  * callback. */
 void store_free(store *s);
 
@@ -126,18 +136,17 @@ int store_get(store *s, const char *key, int64_t revision, store_cb cb, void *ar
  * the same revision (the first page's, or `revision` if not 0), delivered
  * together in key order. res->revision is the list's revision: watch from
  * res->revision + 1 to see every later change. */
-int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void *arg,
-               cr_err *err);
+int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void *arg, cr_err *err);
 
 /* --- writes ----------------------------------------------------------------- */
 
 typedef struct store_put_opts {
-    int64_t lease;  /* attach to this lease; 0 = none */
-    bool prev_kv;   /* return the previous kv in res->kvs */
+    int64_t lease; /* attach to this lease; 0 = none */
+    bool prev_kv;  /* return the previous kv in res->kvs */
 } store_put_opts;
 
-int store_put(store *s, const char *key, const void *value, size_t len,
-              const store_put_opts *opts, store_cb cb, void *arg, cr_err *err);
+int store_put(store *s, const char *key, const void *value, size_t len, const store_put_opts *opts,
+              store_cb cb, void *arg, cr_err *err);
 
 /* Deletes key, or every key under it when prefix; res->deleted. */
 int store_delete(store *s, const char *key, bool prefix, bool prev_kv, store_cb cb, void *arg,
@@ -205,8 +214,8 @@ typedef enum { STORE_EV_PUT, STORE_EV_DELETE } store_ev_type;
 
 typedef struct store_event {
     store_ev_type type;
-    store_kv kv;      /* for a delete: key and mod_revision only */
-    store_kv prev;    /* when prev_kv was asked and etcd had it; else key NULL */
+    store_kv kv;   /* for a delete: key and mod_revision only */
+    store_kv prev; /* when prev_kv was asked and etcd had it; else key NULL */
 } store_event;
 
 typedef struct store_watch_handlers {

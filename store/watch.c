@@ -16,26 +16,26 @@
 #define WATCH_BACKOFF_MAX_MS 3000
 
 struct store_watch {
-    store *s;               /* NULL once the store is freed */
+    store *s; /* NULL once the store is freed */
     store_watch *prev, *next;
     char *key;
     bool prefix;
     bool prev_kv;
-    bool from_now;          /* started at revision 0 */
-    int64_t next_rev;       /* 0 until known (from_now before "created") */
+    bool from_now;    /* started at revision 0 */
+    int64_t next_rev; /* 0 until known (from_now before "created") */
     store_watch_handlers h;
     void *arg;
     cr_http_req *req;
     size_t ep;
     long status;
-    cr_buf line;            /* partial line of the stream */
-    cr_buf errbody;         /* body of a non-200 answer */
+    cr_buf line;    /* partial line of the stream */
+    cr_buf errbody; /* body of a non-200 answer */
     struct event *retry_ev;
     long backoff_ms;
     bool waiting_auth;
-    bool stopped;           /* compacted or freed: no more streams */
-    int in_cb;              /* handlers running */
-    bool free_pending;      /* store_watch_free() called from a handler */
+    bool stopped;      /* compacted or freed: no more streams */
+    int in_cb;         /* handlers running */
+    bool free_pending; /* store_watch_free() called from a handler */
 };
 
 static void watch_connect(store_watch *w);
@@ -131,8 +131,8 @@ static void watch_broken(store_watch *w, const cr_err *err)
     }
     tv.tv_sec = w->backoff_ms / 1000;
     tv.tv_usec = (w->backoff_ms % 1000) * 1000;
-    w->backoff_ms = w->backoff_ms * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS
-                                                             : w->backoff_ms * 2;
+    w->backoff_ms =
+        w->backoff_ms * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS : w->backoff_ms * 2;
     event_add(w->retry_ev, &tv);
 }
 
@@ -280,8 +280,8 @@ static void watch_connect(store_watch *w)
     }
     if (w->next_rev > 0)
         snprintf(rev, sizeof(rev), ",\"start_revision\":\"%" PRId64 "\"", w->next_rev);
-    body = xasprintf("{\"create_request\":{\"key\":\"%s\"%s%s%s%s,\"progress_notify\":true%s}}",
-                     kb, eb ? ",\"range_end\":\"" : "", eb ? eb : "", eb ? "\"" : "", rev,
+    body = xasprintf("{\"create_request\":{\"key\":\"%s\"%s%s%s%s,\"progress_notify\":true%s}}", kb,
+                     eb ? ",\"range_end\":\"" : "", eb ? eb : "", eb ? "\"" : "", rev,
                      w->prev_kv ? ",\"prev_kv\":true" : "");
     free(kb);
     free(eb);

@@ -58,8 +58,7 @@ int64_t store_wq_backoff_ms(int failures, int64_t base_ms, int64_t max_ms)
 
 static void kick(store_wq *wq)
 {
-    if (wq->len && !wq->paused &&
-        store_map_len(wq->processing) < (size_t)wq->cfg.max_inflight)
+    if (wq->len && !wq->paused && store_map_len(wq->processing) < (size_t)wq->cfg.max_inflight)
         event_active(wq->dispatch_ev, EV_TIMEOUT, 1);
 }
 
@@ -103,8 +102,7 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 {
     store_wq *wq = arg;
 
-    while (wq->len && !wq->paused &&
-           store_map_len(wq->processing) < (size_t)wq->cfg.max_inflight) {
+    while (wq->len && !wq->paused && store_map_len(wq->processing) < (size_t)wq->cfg.max_inflight) {
         char *key = fifo_pop(wq);
 
         store_map_del(wq->dirty, key);

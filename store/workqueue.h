@@ -26,7 +26,7 @@ struct event_base;
 typedef struct store_wq store_wq;
 
 typedef struct store_wq_config {
-    int max_inflight;     /* keys processed at once; 0 = 1 */
+    int max_inflight;      /* keys processed at once; 0 = 1 */
     int64_t base_delay_ms; /* 0 = 5 */
     int64_t max_delay_ms;  /* 0 = 1000 s */
     int64_t resync_ms;     /* 0 = no periodic resync */

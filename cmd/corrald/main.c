@@ -34,8 +34,8 @@ typedef struct app {
     as_server *srv;
     struct event *sigterm, *sigint, *tick;
     store_leader *leader_el;
-    mb *bridge;               /* leader only, with --mesos-master */
-    ctl_manager *ctl;         /* created at start; runs while leading */
+    mb *bridge;                /* leader only, with --mesos-master */
+    ctl_manager *ctl;          /* created at start; runs while leading */
     struct event *bridge_reap; /* frees a bridge that stopped for good */
     /* Leadership. The leader-only parts (controllers, Mesos bridge) are
      * started by app_lead and stopped by app_unlead; see docs/corrald.md. */
@@ -290,8 +290,8 @@ static int app_start(app *a, cr_err *err)
     svc.log = &a->log;
     if (!(a->srv = as_server_new(a->base, a->st, a->http, a->cache, &svc, err)))
         return -1;
-    if (!(a->sync = as_sync_new(a->base, a->st, a->cache, a->cfg.prefix, &a->log,
-                                on_cache_change, a, err)))
+    if (!(a->sync = as_sync_new(a->base, a->st, a->cache, a->cfg.prefix, &a->log, on_cache_change,
+                                a, err)))
         return -1;
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
@@ -302,7 +302,9 @@ static int app_start(app *a, cr_err *err)
             a->cfg.replica_id, a->cfg.etcd_endpoints, a->cfg.prefix);
     if (!a->cfg.mesos_master)
         cr_info(&a->log, "no --mesos-master: this replica serves the API only");
-    {
+    if (a->cfg.api_only) {
+        cr_info(&a->log, "--api-only: this replica never leads");
+    } else {
         store_leader_config lc = {.key = a->leader_key,
                                   .id = a->cfg.replica_id,
                                   .address = a->cfg.listen,
@@ -310,17 +312,17 @@ static int app_start(app *a, cr_err *err)
         store_leader_handlers lh = {on_elected, on_lost, on_leader_seen};
         struct timeval one = {1, 0};
         ctl_manager_config cc = {.prefix = a->cfg.prefix, .log = &a->log};
+        a->bridge_reap = event_new(a->base, -1, 0, on_bridge_reap, a);
+        a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
+        evtimer_add(a->tick, &one);
         a->leader_el = store_leader_new(a->st, &lc, &lh, a);
         /* Created stopped; app_lead starts it, app_unlead stops it. */
         if (!(a->ctl = ctl_manager_new(a->base, a->st, a->http, a->leader_el, &cc, err)))
             return -1;
         if (store_leader_start(a->leader_el, err) < 0)
             return -1;
-        a->bridge_reap = event_new(a->base, -1, 0, on_bridge_reap, a);
-        a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
-        evtimer_add(a->tick, &one);
-        as_server_set_metrics_hook(a->srv, metrics_hook, a);
     }
+    as_server_set_metrics_hook(a->srv, metrics_hook, a);
     return 0;
 }
 

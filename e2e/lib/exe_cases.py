@@ -34,6 +34,8 @@ class FileServer:
     def __init__(self):
         self.files = {}
         self.served = []
+        self.stalled = set()
+        self.release = threading.Event()
         self.lock = threading.Lock()
         outer = self
 
@@ -45,6 +47,15 @@ class FileServer:
 
             def do_GET(self):
                 path = urllib.parse.urlsplit(self.path).path
+                if path in outer.stalled:
+                    # Send headers and a first byte, then nothing: a hung transfer.
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    outer.release.wait(30)
+                    return
                 with outer.lock:
                     data = outer.files.get(path)
                     outer.served.append((path, 200 if data is not None else 404))
@@ -69,7 +80,13 @@ class FileServer:
         with self.lock:
             return sum(1 for p, s in self.served if p == path and s == 200)
 
+    def stall(self, path):
+        """Serves path as a transfer that never completes."""
+        self.stalled.add(path)
+        return self.url + path
+
     def stop(self):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -31,7 +31,8 @@ static int setup(void **state)
     f->cfg.prefix = "/corral";
     f->cfg.max_scale_down_unacked = 10;
     f->now = 100000;
-    json_object_foreach (j, key, v) {
+    json_object_foreach(j, key, v)
+    {
         f->rev++;
         as_cache_put(f->c, key, json_is_null(v) ? NULL : json_incref(v), f->rev, f->rev);
     }
@@ -126,8 +127,8 @@ static void expect_error(fx *f, unsigned method, const char *path, const char *q
                  str(b, "message"));
     assert_non_null(str(b, "message"));
     if (needle && !strstr(str(b, "message"), needle))
-        fail_msg("%s %s: message '%s' lacks '%s'", as_method_name(method), path,
-                 str(b, "message"), needle);
+        fail_msg("%s %s: message '%s' lacks '%s'", as_method_name(method), path, str(b, "message"),
+                 needle);
     assert_int_equal(json_integer_value(json_object_get(b, "status")), status);
     /* Nothing was written. */
     assert_int_equal(as_cache_count(f->c), before);
@@ -151,8 +152,10 @@ static void test_request_create_get_update(void **state)
     assert_string_equal(str(b, "request.id"), "api");
     assert_string_equal(str(b, "state"), "ACTIVE");
     assert_string_equal(str(b, "requestDeployState.requestId"), "api");
-    assert_true(json_is_null(json_object_get(json_object_get(b, "requestDeployState"), "activeDeploy")));
-    const char *ids[] = {"healthy", "notYetHealthy", "pending", "cleaning", "loadBalanced", "killed"};
+    assert_true(
+        json_is_null(json_object_get(json_object_get(b, "requestDeployState"), "activeDeploy")));
+    const char *ids[] = {"healthy",  "notYetHealthy", "pending",
+                         "cleaning", "loadBalanced",  "killed"};
     for (size_t i = 0; i < 6; i++)
         assert_true(json_is_array(json_object_get(json_object_get(b, "taskIds"), ids[i])));
     json_decref(b);
@@ -223,7 +226,8 @@ static void test_request_bad_input(void **state)
     expect_error(f, AS_POST, "/api/requests", NULL, "{\"id\":\"x\",\"id\":\"y\"}", 400,
                  "malformed JSON");
     expect_error(f, AS_GET, "/api/requests/request/nope", NULL, NULL, 404, "nope");
-    expect_error(f, AS_GET, "/api/requests/request/bad%20id", NULL, NULL, 400, "invalid request id");
+    expect_error(f, AS_GET, "/api/requests/request/bad%20id", NULL, NULL, 400,
+                 "invalid request id");
     expect_error(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instances\":\"3\"}", 400,
                  "instances");
     expect_error(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instance\":3}", 400,
@@ -241,17 +245,22 @@ static void test_scale_and_expiry(void **state)
     assert_int_equal(call(f, AS_PUT, "/api/requests/request/web/scale", NULL,
                           "{\"instances\":20,\"message\":\"up\"}", &b),
                      200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "request"), "instances")), 20);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(b, "request"), "instances")), 20);
     json_decref(b);
-    assert_int_equal(json_integer_value(json_object_get(doc(f, "/corral/requests/web"), "instances")), 20);
+    assert_int_equal(
+        json_integer_value(json_object_get(doc(f, "/corral/requests/web"), "instances")), 20);
     assert_null(doc(f, "/corral/intents/requests/web/scale"));
     /* Scale-down guard: 20 -> 5 needs an acknowledgement. */
     expect_error(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instances\":5}", 400,
                  "largeScaleDownAcknowledged");
-    assert_int_equal(call(f, AS_PUT, "/api/requests/request/web/scale", "largeScaleDownAcknowledged=true",
+    assert_int_equal(call(f, AS_PUT, "/api/requests/request/web/scale",
+                          "largeScaleDownAcknowledged=true",
                           "{\"instances\":5,\"durationMillis\":60000}", &b),
                      200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "expiringScale"), "previousInstances")), 20);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(b, "expiringScale"), "previousInstances")),
+                     20);
     json_decref(b);
     const json_t *in = doc(f, "/corral/intents/requests/web/scale");
     assert_non_null(in);
@@ -293,17 +302,20 @@ static void test_pause_unpause_bounce_cooldown(void **state)
     /* Without a leader status, a pause shows as PAUSED. */
     assert_int_equal(call(f, AS_POST, "/api/requests/request/job/pause", NULL, NULL, &b), 200);
     assert_string_equal(str(b, "state"), "PAUSED");
-    assert_true(json_is_true(json_object_get(doc(f, "/corral/intents/requests/job/pause"), "killTasks")));
+    assert_true(
+        json_is_true(json_object_get(doc(f, "/corral/intents/requests/job/pause"), "killTasks")));
     json_decref(b);
 
-    assert_int_equal(call(f, AS_POST, "/api/requests/request/web/bounce", NULL,
-                          "{\"incremental\":true}", NULL),
-                     200);
+    assert_int_equal(
+        call(f, AS_POST, "/api/requests/request/web/bounce", NULL, "{\"incremental\":true}", NULL),
+        200);
     const json_t *bo = doc(f, "/corral/intents/requests/web/bounce");
     assert_true(json_is_true(json_object_get(bo, "incremental")));
     assert_true(json_integer_value(json_object_get(bo, "timestamp")) > 0);
-    expect_error(f, AS_POST, "/api/requests/request/web/bounce", NULL, NULL, 409, "already bouncing");
-    expect_error(f, AS_POST, "/api/requests/request/cron/bounce", NULL, NULL, 400, "Can not bounce");
+    expect_error(f, AS_POST, "/api/requests/request/web/bounce", NULL, NULL, 409,
+                 "already bouncing");
+    expect_error(f, AS_POST, "/api/requests/request/cron/bounce", NULL, NULL, 400,
+                 "Can not bounce");
     expect_error(f, AS_POST, "/api/requests/request/web/bounce", NULL, "{\"incremental\":\"yes\"}",
                  400, "boolean");
     expect_error(f, AS_POST, "/api/requests/request/web/exit-cooldown", NULL, NULL, 409,
@@ -316,9 +328,8 @@ static void test_delete_request(void **state)
     json_t *b;
 
     assert_int_equal(call(f, AS_POST, "/api/requests/request/web/pause", NULL, NULL, NULL), 200);
-    assert_int_equal(call(f, AS_DELETE, "/api/requests/request/web", NULL,
-                          "{\"message\":\"bye\"}", &b),
-                     200);
+    assert_int_equal(
+        call(f, AS_DELETE, "/api/requests/request/web", NULL, "{\"message\":\"bye\"}", &b), 200);
     assert_string_equal(str(b, "id"), "web");
     json_decref(b);
     assert_null(doc(f, "/corral/requests/web"));
@@ -344,8 +355,10 @@ static void test_run_now(void **state)
     json_decref(b);
     const json_t *r = doc(f, "/corral/runs/job/r7");
     assert_string_equal(str(r, "requestId"), "job");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "commandLineArgs"), 0)), "-x");
-    expect_error(f, AS_POST, "/api/requests/request/job/run", NULL, "{\"runId\":\"r7\"}", 409, "exists");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "commandLineArgs"), 0)),
+                        "-x");
+    expect_error(f, AS_POST, "/api/requests/request/job/run", NULL, "{\"runId\":\"r7\"}", 409,
+                 "exists");
     expect_error(f, AS_POST, "/api/requests/request/web/run", NULL, NULL, 400, "Can not request");
     expect_error(f, AS_POST, "/api/requests/request/job/run", NULL, "{\"commandLineArgs\":[1]}",
                  400, "list of strings");
@@ -368,23 +381,30 @@ static void test_deploy_rules(void **state)
     fx *f = *state;
     json_t *b;
 
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"nope\",\"id\":\"v1\",\"command\":\"x\"}}",
-                 404, "nope");
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"nope\",\"id\":\"v1\",\"command\":\"x\"}}", 404,
+                 "nope");
     expect_error(f, AS_POST, "/api/deploys", NULL, "{}", 400, "deploy");
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v-2\",\"command\":\"x\"}}",
-                 400, "id");
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"x\",\"resources\":{\"cpus\":-1}}}",
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v-2\",\"command\":\"x\"}}", 400,
+                 "id");
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"x\",\"resources\":"
+                 "{\"cpus\":-1}}}",
                  400, "cpus");
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"x\"}}",
-                 400, "already been deployed");
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"x\"},\"extra\":1}",
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"x\"}}", 400,
+                 "already been deployed");
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"x\"},\"extra\":1}",
                  400, "extra");
 
-    assert_int_equal(call(f, AS_POST, "/api/deploys", NULL,
-                          "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"sleep 1\"},"
-                          "\"message\":\"ship it\"}",
-                          &b),
-                     200);
+    assert_int_equal(
+        call(f, AS_POST, "/api/deploys", NULL,
+             "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"sleep 1\"},"
+             "\"message\":\"ship it\"}",
+             &b),
+        200);
     assert_string_equal(str(b, "pendingDeploy.id"), "v2");
     assert_string_equal(str(b, "pendingDeployState.currentDeployState"), "WAITING");
     assert_string_equal(str(b, "requestDeployState.activeDeploy.deployId"), "v1");
@@ -396,22 +416,29 @@ static void test_deploy_rules(void **state)
     assert_true(json_is_integer(json_object_get(d, "timestamp")));
     assert_string_equal(str(doc(f, "/corral/intents/deploys/web/v2/submit"), "user"), "alice");
     /* One pending deploy at a time. */
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"x\"}}",
-                 409, "Pending deploy already in progress");
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"x\"}}", 409,
+                 "Pending deploy already in progress");
     assert_int_equal(call(f, AS_GET, "/api/deploys/pending", NULL, NULL, &b), 200);
     assert_int_equal(json_array_size(b), 1);
     assert_string_equal(str(json_array_get(b, 0), "deployMarker.deployId"), "v2");
     json_decref(b);
     /* Update the target of the pending deploy. */
     expect_error(f, AS_POST, "/api/deploys/update", NULL,
-                 "{\"requestId\":\"web\",\"deployId\":\"v2\",\"targetActiveInstances\":3}", 400, "between");
+                 "{\"requestId\":\"web\",\"deployId\":\"v2\",\"targetActiveInstances\":3}", 400,
+                 "between");
     expect_error(f, AS_POST, "/api/deploys/update", NULL,
                  "{\"requestId\":\"web\",\"deployId\":\"v9\",\"targetActiveInstances\":1}", 400,
                  "does not have a pending deploy");
     assert_int_equal(call(f, AS_POST, "/api/deploys/update", NULL,
-                          "{\"requestId\":\"web\",\"deployId\":\"v2\",\"targetActiveInstances\":1}", &b),
+                          "{\"requestId\":\"web\",\"deployId\":\"v2\",\"targetActiveInstances\":1}",
+                          &b),
                      200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(b, "pendingDeployState"), "deployProgress"), "targetActiveInstances")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(b, "pendingDeployState"), "deployProgress"),
+            "targetActiveInstances")),
+        1);
     json_decref(b);
     /* Cancel. */
     expect_error(f, AS_DELETE, "/api/deploys/deploy/v1/request/web", NULL, NULL, 400,
@@ -422,12 +449,14 @@ static void test_deploy_rules(void **state)
     assert_non_null(doc(f, "/corral/intents/deploys/web/v2/cancel"));
     /* A cancelled deploy no longer blocks the next one. */
     assert_int_equal(call(f, AS_POST, "/api/deploys", NULL,
-                          "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"x\"}}", NULL),
+                          "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"x\"}}",
+                          NULL),
                      200);
     /* Paused requests refuse deploys unless unpauseOnSuccessfulDeploy. */
     assert_int_equal(call(f, AS_POST, "/api/requests/request/job/pause", NULL, NULL, NULL), 200);
-    expect_error(f, AS_POST, "/api/deploys", NULL, "{\"deploy\":{\"requestId\":\"job\",\"id\":\"j1\",\"command\":\"x\"}}",
-                 409, "paused");
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"job\",\"id\":\"j1\",\"command\":\"x\"}}", 409,
+                 "paused");
     assert_int_equal(call(f, AS_POST, "/api/deploys", NULL,
                           "{\"deploy\":{\"requestId\":\"job\",\"id\":\"j1\",\"command\":\"x\"},"
                           "\"unpauseOnSuccessfulDeploy\":true}",
@@ -435,6 +464,33 @@ static void test_deploy_rules(void **state)
                      200);
     assert_true(json_is_true(json_object_get(doc(f, "/corral/intents/deploys/job/j1/submit"),
                                              "unpauseOnSuccessfulDeploy")));
+}
+
+static void test_pending_deploy_rules(void **state)
+{
+    fx *f = *state;
+    json_t *b;
+
+    /* A deploy older than the active one, without a status, is not pending. */
+    as_cache_put(f->c, "/corral/deploys/web/v0", json_pack("{s:s, s:s}", "requestId", "web", "id", "v0"),
+                 1, 1);
+    assert_int_equal(call(f, AS_GET, "/api/requests/request/web", NULL, NULL, &b), 200);
+    assert_null(json_object_get(b, "pendingDeploy"));
+    json_decref(b);
+    /* The leader's pendingDeployId wins, unless the user cancelled it. */
+    as_cache_put(f->c, "/corral/status/requests/web",
+                 json_pack("{s:s, s:s, s:s}", "state", "ACTIVE", "activeDeployId", "v1",
+                           "pendingDeployId", "v0"),
+                 20, 20);
+    assert_int_equal(call(f, AS_GET, "/api/requests/request/web", NULL, NULL, &b), 200);
+    assert_string_equal(str(b, "pendingDeploy.id"), "v0");
+    json_decref(b);
+    assert_int_equal(call(f, AS_DELETE, "/api/deploys/deploy/v0/request/web", NULL, NULL, &b), 200);
+    assert_null(json_object_get(b, "pendingDeploy"));
+    json_decref(b);
+    assert_int_equal(call(f, AS_POST, "/api/deploys", NULL,
+                          "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v5\",\"command\":\"x\"}}", NULL),
+                     200);
 }
 
 static void test_deploy_seed_object(void **state)
@@ -454,7 +510,8 @@ static void test_deploy_seed_object(void **state)
     assert_string_equal(str(doc(f, "/corral/requests/MDS_TestService"), "requestType"), "WORKER");
     assert_int_equal(call(f, AS_POST, "/api/deploys", NULL, body, NULL), 200);
     const json_t *d = doc(f, "/corral/deploys/MDS_TestService/71_7");
-    assert_int_equal(json_array_size(json_object_get(json_object_get(d, "executorData"), "s3Artifacts")), 1);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(d, "executorData"), "s3Artifacts")), 1);
     free(obj);
     free(body);
 }
@@ -488,13 +545,15 @@ static void test_task_views(void **state)
     assert_int_equal(call(f, AS_GET, "/api/tasks/task/web-v1-1000-1-h1-r1", NULL, NULL, &b), 200);
     assert_string_equal(str(b, "lastTaskState"), "TASK_RUNNING");
     json_decref(b);
-    expect_error(f, AS_GET, "/api/tasks/task/web-v1-900-1-h1-r1", NULL, NULL, 404, "No active task");
+    expect_error(f, AS_GET, "/api/tasks/task/web-v1-900-1-h1-r1", NULL, NULL, 404,
+                 "No active task");
     expect_error(f, AS_GET, "/api/tasks/task/garbage", NULL, NULL, 404, NULL);
 
     assert_int_equal(call(f, AS_GET, "/api/tasks/scheduled", NULL, NULL, &b), 200);
     assert_int_equal(json_array_size(b), 1);
     assert_string_equal(str(json_array_get(b, 0), "request.id"), "job");
-    assert_string_equal(str(json_array_get(b, 0), "pendingTask.pendingTaskId.pendingType"), "ONEOFF");
+    assert_string_equal(str(json_array_get(b, 0), "pendingTask.pendingTaskId.pendingType"),
+                        "ONEOFF");
     json_decref(b);
     assert_int_equal(call(f, AS_GET, "/api/tasks/scheduled/ids", NULL, NULL, &b), 200);
     assert_string_equal(str(json_array_get(b, 0), "id"), "job-v1-3000-1-ONEOFF-2999");
@@ -502,7 +561,9 @@ static void test_task_views(void **state)
     assert_int_equal(call(f, AS_GET, "/api/tasks/scheduled/request/web", NULL, NULL, &b), 200);
     assert_int_equal(json_array_size(b), 0);
     json_decref(b);
-    assert_int_equal(call(f, AS_GET, "/api/tasks/scheduled/task/job-v1-3000-1-ONEOFF-2999", NULL, NULL, NULL), 200);
+    assert_int_equal(
+        call(f, AS_GET, "/api/tasks/scheduled/task/job-v1-3000-1-ONEOFF-2999", NULL, NULL, NULL),
+        200);
     expect_error(f, AS_GET, "/api/tasks/scheduled/task/nope", NULL, NULL, 404, "nope");
 }
 
@@ -547,7 +608,8 @@ static void test_task_kill(void **state)
                      200);
     assert_string_equal(str(doc(f, "/corral/cleanups/web-v1-1001-2-h2-r2"), "cleanupType"),
                         "USER_REQUESTED_TASK_BOUNCE");
-    expect_error(f, AS_DELETE, "/api/tasks/task/web-v1-900-1-h1-r1", NULL, NULL, 404, "No active task");
+    expect_error(f, AS_DELETE, "/api/tasks/task/web-v1-900-1-h1-r1", NULL, NULL, 404,
+                 "No active task");
     expect_error(f, AS_DELETE, "/api/tasks/task/web-v1-1001-2-h2-r2", NULL, "{\"override\":1}", 400,
                  "override");
     expect_error(f, AS_DELETE, "/api/tasks/task/web-v1-1001-2-h2-r2", NULL,
@@ -577,7 +639,8 @@ static void test_history(void **state)
     assert_string_equal(str(json_array_get(b, 0), "taskId.id"), "web-v1-900-1-h1-r1");
     assert_string_equal(str(json_array_get(b, 0), "lastTaskState"), "TASK_FAILED");
     json_decref(b);
-    assert_int_equal(call(f, AS_GET, "/api/history/request/web/tasks", "count=1&page=2", NULL, &b), 200);
+    assert_int_equal(call(f, AS_GET, "/api/history/request/web/tasks", "count=1&page=2", NULL, &b),
+                     200);
     assert_int_equal(json_array_size(b), 1);
     assert_string_equal(str(json_array_get(b, 0), "taskId.id"), "web-v1-800-1-h1-r1");
     json_decref(b);
@@ -588,13 +651,16 @@ static void test_history(void **state)
     json_decref(b);
 
     /* Search. */
-    assert_int_equal(call(f, AS_GET, "/api/history/tasks", "lastTaskStatus=TASK_KILLED", NULL, &b), 200);
+    assert_int_equal(call(f, AS_GET, "/api/history/tasks", "lastTaskStatus=TASK_KILLED", NULL, &b),
+                     200);
     assert_int_equal(json_array_size(b), 1);
     json_decref(b);
     assert_int_equal(call(f, AS_GET, "/api/history/tasks", "requestId=web&host=h2", NULL, &b), 200);
     assert_int_equal(json_array_size(b), 1);
     json_decref(b);
-    assert_int_equal(call(f, AS_GET, "/api/history/tasks", "startedAfter=850&startedBefore=1001&orderDirection=ASC", NULL, &b), 200);
+    assert_int_equal(call(f, AS_GET, "/api/history/tasks",
+                          "startedAfter=850&startedBefore=1001&orderDirection=ASC", NULL, &b),
+                     200);
     assert_int_equal(json_array_size(b), 2);
     assert_string_equal(str(json_array_get(b, 0), "taskId.id"), "web-v1-900-1-h1-r1");
     json_decref(b);
@@ -628,19 +694,54 @@ static void test_history(void **state)
 static void test_state_fields(void **state)
 {
     fx *f = *state;
-    static const char *fields[] = {
-        "activeTasks", "launchingTasks", "activeRequests", "allRequests", "cooldownRequests",
-        "pausedRequests", "finishedRequests", "scheduledTasks", "pendingRequests",
-        "cleaningRequests", "cleaningTasks", "lbCleanupTasks", "lbCleanupRequests",
-        "activeAgents", "deadAgents", "decommissioningAgents", "unknownAgents", "activeSlaves",
-        "deadSlaves", "decommissioningSlaves", "decomissioningSlaves", "unknownSlaves",
-        "activeRacks", "deadRacks", "decommissioningRacks", "decomissioningRacks",
-        "unknownRacks", "hostStates", "oldestDeploy", "numDeploys", "oldestDeployStep",
-        "activeDeploys", "lateTasks", "listLateTasks", "onDemandLateTasks",
-        "onDemandListLateTasks", "futureTasks", "maxTaskLag", "generatedAt",
-        "overProvisionedRequestIds", "underProvisionedRequestIds", "overProvisionedRequests",
-        "underProvisionedRequests", "authDatastoreHealthy", "minimumPriorityLevel",
-        "avgStatusUpdateDelayMs", "lastHeartbeatAt", "fireAlarm"};
+    static const char *fields[] = {"activeTasks",
+                                   "launchingTasks",
+                                   "activeRequests",
+                                   "allRequests",
+                                   "cooldownRequests",
+                                   "pausedRequests",
+                                   "finishedRequests",
+                                   "scheduledTasks",
+                                   "pendingRequests",
+                                   "cleaningRequests",
+                                   "cleaningTasks",
+                                   "lbCleanupTasks",
+                                   "lbCleanupRequests",
+                                   "activeAgents",
+                                   "deadAgents",
+                                   "decommissioningAgents",
+                                   "unknownAgents",
+                                   "activeSlaves",
+                                   "deadSlaves",
+                                   "decommissioningSlaves",
+                                   "decomissioningSlaves",
+                                   "unknownSlaves",
+                                   "activeRacks",
+                                   "deadRacks",
+                                   "decommissioningRacks",
+                                   "decomissioningRacks",
+                                   "unknownRacks",
+                                   "hostStates",
+                                   "oldestDeploy",
+                                   "numDeploys",
+                                   "oldestDeployStep",
+                                   "activeDeploys",
+                                   "lateTasks",
+                                   "listLateTasks",
+                                   "onDemandLateTasks",
+                                   "onDemandListLateTasks",
+                                   "futureTasks",
+                                   "maxTaskLag",
+                                   "generatedAt",
+                                   "overProvisionedRequestIds",
+                                   "underProvisionedRequestIds",
+                                   "overProvisionedRequests",
+                                   "underProvisionedRequests",
+                                   "authDatastoreHealthy",
+                                   "minimumPriorityLevel",
+                                   "avgStatusUpdateDelayMs",
+                                   "lastHeartbeatAt",
+                                   "fireAlarm"};
     json_t *b;
 
     assert_int_equal(sizeof(fields) / sizeof(fields[0]), 48);
@@ -678,9 +779,9 @@ static void test_machines(void **state)
     assert_int_equal(json_array_size(b), 1);
     json_decref(b);
     expect_error(f, AS_GET, "/api/agents", "state=SLEEPY", NULL, 400, "SLEEPY");
-    assert_int_equal(call(f, AS_POST, "/api/agents/agent/a1/decommission", NULL,
-                          "{\"message\":\"disk\"}", &b),
-                     204);
+    assert_int_equal(
+        call(f, AS_POST, "/api/agents/agent/a1/decommission", NULL, "{\"message\":\"disk\"}", &b),
+        204);
     assert_null(b);
     const json_t *in = doc(f, "/corral/intents/agents/a1");
     assert_string_equal(str(in, "state"), "STARTING_DECOMMISSION");
@@ -711,12 +812,17 @@ static void test_special_inputs(void **state)
     assert_int_equal(call(f, AS_GET, "/api/watch", "prefix=requests/&revision=3", NULL, NULL), 200);
     expect_error(f, AS_GET, "/api/watch", "revision=-1", NULL, 400, "revision");
     expect_error(f, AS_GET, "/api/watch", "prefix=/etc/", NULL, 400, "prefix");
-    assert_int_equal(call(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=logs", NULL, NULL), 200);
-    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=../x", NULL, 400, "sandbox");
-    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=a/../../x", NULL, 400, "sandbox");
-    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/read", "path=/etc/passwd", NULL, 400, "relative");
+    assert_int_equal(
+        call(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=logs", NULL, NULL), 200);
+    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=../x", NULL, 400,
+                 "sandbox");
+    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=a/../../x", NULL, 400,
+                 "sandbox");
+    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/read", "path=/etc/passwd", NULL, 400,
+                 "relative");
     expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/read", NULL, NULL, 400, "path");
-    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/read", "path=stdout&offset=x", NULL, 400, "offset");
+    expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/read", "path=stdout&offset=x", NULL,
+                 400, "offset");
     expect_error(f, AS_GET, "/api/sandbox/web-v9-1-1-h-r/browse", NULL, NULL, 404, NULL);
     (void)b;
 }
@@ -734,10 +840,28 @@ static void test_conflicting_write(void **state)
     assert_int_equal(r.status, 200);
     assert_true(as_txn_compares_hold(f->c, &r.txn));
     /* Someone else changes the request first: the compares fail (409). */
-    assert_int_equal(call(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instances\":3}", NULL), 200);
+    assert_int_equal(
+        call(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instances\":3}", NULL), 200);
     assert_false(as_txn_compares_hold(f->c, &r.txn));
     as_result_release(&r);
     as_match_release(&m);
+}
+
+static void test_request_history_is_bounded(void **state)
+{
+    fx *f = *state;
+    size_t first;
+
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(call(f, AS_POST, "/api/requests/request/web/pause", NULL, NULL, NULL),
+                         200);
+        assert_int_equal(call(f, AS_POST, "/api/requests/request/web/unpause", NULL, NULL, NULL),
+                         200);
+    }
+    assert_int_equal(as_cache_range(f->c, "/corral/history/requests/web/", &first), 100);
+    /* The newest survive. */
+    assert_string_equal(as_cache_at(f->c, first + 99)->key,
+                        "/corral/history/requests/web/0000000101200-UNPAUSED");
 }
 
 static void test_metrics_text(void **state)
@@ -762,6 +886,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_delete_request, setup, teardown),
     cmocka_unit_test_setup_teardown(test_run_now, setup, teardown),
     cmocka_unit_test_setup_teardown(test_deploy_rules, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pending_deploy_rules, setup, teardown),
     cmocka_unit_test_setup_teardown(test_deploy_seed_object, setup, teardown),
     cmocka_unit_test_setup_teardown(test_task_views, setup, teardown),
     cmocka_unit_test_setup_teardown(test_task_kill, setup, teardown),
@@ -770,6 +895,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_machines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_special_inputs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_conflicting_write, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_request_history_is_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
 };
 CR_TEST_MAIN(tests)

@@ -26,7 +26,8 @@ static void test_put_get_range_del(void **state)
     /* Replace keeps create_revision given and moves mod. */
     as_cache_put_raw(c, "/c/requests/a", "{\"id\":\"a2\"}", 11, 2, 7);
     assert_int_equal(as_cache_get(c, "/c/requests/a")->mod_revision, 7);
-    assert_string_equal(json_string_value(json_object_get(as_cache_value(c, "/c/requests/a"), "id")), "a2");
+    assert_string_equal(
+        json_string_value(json_object_get(as_cache_value(c, "/c/requests/a"), "id")), "a2");
     as_cache_del(c, "/c/requests/a", 8);
     as_cache_del(c, "/c/requests/none", 9);
     assert_null(as_cache_get(c, "/c/requests/a"));

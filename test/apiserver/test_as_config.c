@@ -9,8 +9,16 @@ static void test_defaults_and_flags(void **state)
     as_config c;
     cr_err err;
     const char *file;
-    char *argv[] = {"corrald", "--listen", "0.0.0.0:8080", "--etcd-endpoints=http://e1:2379,http://e2:2379",
-                    "--etcd-insecure", "--max-body-bytes", "4096", "--config", "x.yaml", NULL};
+    char *argv[] = {"corrald",
+                    "--listen",
+                    "0.0.0.0:8080",
+                    "--etcd-endpoints=http://e1:2379,http://e2:2379",
+                    "--etcd-insecure",
+                    "--max-body-bytes",
+                    "4096",
+                    "--config",
+                    "x.yaml",
+                    NULL};
 
     as_config_init(&c);
     assert_string_equal(c.listen, "127.0.0.1:7099");

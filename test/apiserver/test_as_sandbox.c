@@ -6,7 +6,9 @@
 
 static void test_agent_base(void **state)
 {
-    json_t *a1 = json_loads("{\"url\":{\"scheme\":\"http\",\"address\":{\"hostname\":\"h\",\"ip\":\"10.0.0.1\",\"port\":5052}}}", 0, NULL);
+    json_t *a1 = json_loads("{\"url\":{\"scheme\":\"http\",\"address\":{\"hostname\":\"h\",\"ip\":"
+                            "\"10.0.0.1\",\"port\":5052}}}",
+                            0, NULL);
     json_t *a2 = json_loads("{\"pid\":\"slave(1)@10.0.0.2:5053\",\"hostname\":\"h2\"}", 0, NULL);
     json_t *a3 = json_loads("{\"hostname\":\"h3\",\"port\":7000}", 0, NULL);
     json_t *t = json_loads("{\"hostname\":\"th\"}", 0, NULL);
@@ -42,7 +44,8 @@ static void test_find_dir(void **state)
     json_t *st = json_loads(
         "{\"frameworks\":[{\"id\":\"f1\",\"executors\":[{\"id\":\"e1\",\"directory\":\"/s/e1\"}],"
         "\"completed_executors\":[{\"id\":\"e0\",\"directory\":\"/s/e0\"}]}],"
-        "\"completed_frameworks\":[{\"id\":\"f0\",\"executors\":[{\"id\":\"e9\",\"directory\":\"/s/e9\"}]}]}",
+        "\"completed_frameworks\":[{\"id\":\"f0\",\"executors\":[{\"id\":\"e9\",\"directory\":\"/s/"
+        "e9\"}]}]}",
         0, NULL);
 
     assert_string_equal(as_sandbox_find_dir(st, "f1", "e1"), "/s/e1");
@@ -65,10 +68,16 @@ static void test_join_and_shapes(void **state)
     assert_string_equal(s, "/sb");
     free(s);
 
-    json_t *files = json_loads("[{\"path\":\"/sb/stdout\",\"size\":12,\"mtime\":5,\"mode\":\"-rw-r--r--\",\"nlink\":1}]", 0, NULL);
+    json_t *files = json_loads(
+        "[{\"path\":\"/sb/stdout\",\"size\":12,\"mtime\":5,\"mode\":\"-rw-r--r--\",\"nlink\":1}]",
+        0, NULL);
     json_t *b = as_sandbox_shape_browse(files, "/sb", "", "h1");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(b, "files"), 0), "name")), "stdout");
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(b, "files"), 0), "size")), 12);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(b, "files"), 0), "name")),
+        "stdout");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(json_object_get(b, "files"), 0), "size")),
+        12);
     assert_string_equal(json_string_value(json_object_get(b, "fullPathToRoot")), "/sb");
     assert_string_equal(json_string_value(json_object_get(b, "slaveHostname")), "h1");
     json_decref(b);

@@ -249,9 +249,15 @@ static void test_post_body_and_auth(void **state)
     char *u = url(f, "/echo");
     const char *hdrs[] = {"Content-Type: application/json", NULL};
     const char *body = "{\"k\":1}";
-    cr_http_opts o = {.method = "PUT", .url = u, .headers = hdrs, .body = body,
-                      .body_len = strlen(body), .bearer = "tok", .timeout_ms = 5000,
-                      .on_done = on_done, .arg = f};
+    cr_http_opts o = {.method = "PUT",
+                      .url = u,
+                      .headers = hdrs,
+                      .body = body,
+                      .body_len = strlen(body),
+                      .bearer = "tok",
+                      .timeout_ms = 5000,
+                      .on_done = on_done,
+                      .arg = f};
 
     assert_non_null(cr_http_start(f->http, &o, NULL));
     run_until(f, &f->dones, 1);
@@ -275,8 +281,8 @@ static void test_auth_headers(void **state)
 {
     fx *f = *state;
     char *u = url(f, "/echo");
-    cr_http_opts o = {.url = u, .bearer = "tok", .timeout_ms = 5000, .on_done = echo_auth_done,
-                      .arg = f};
+    cr_http_opts o = {
+        .url = u, .bearer = "tok", .timeout_ms = 5000, .on_done = echo_auth_done, .arg = f};
 
     assert_non_null(cr_http_start(f->http, &o, NULL));
     run_until(f, &f->dones, 1);
@@ -325,8 +331,7 @@ static void test_max_body(void **state)
 {
     fx *f = *state;
     char *u = url(f, "/big");
-    cr_http_opts o = {.url = u, .timeout_ms = 5000, .max_body = 1000, .on_done = on_done,
-                      .arg = f};
+    cr_http_opts o = {.url = u, .timeout_ms = 5000, .max_body = 1000, .on_done = on_done, .arg = f};
 
     assert_non_null(cr_http_start(f->http, &o, NULL));
     run_until(f, &f->dones, 1);
@@ -344,8 +349,8 @@ static void test_streamed_chunks(void **state)
 {
     fx *f = *state;
     char *u = url(f, "/chunks");
-    cr_http_opts o = {.url = u, .on_head = on_head, .on_data = on_data, .on_done = on_done,
-                      .arg = f};
+    cr_http_opts o = {
+        .url = u, .on_head = on_head, .on_data = on_data, .on_done = on_done, .arg = f};
 
     assert_non_null(cr_http_start(f->http, &o, NULL));
     run_until(f, &f->dones, 1);
@@ -363,8 +368,8 @@ static void test_head_arrives_before_body(void **state)
 {
     fx *f = *state;
     char *u = url(f, "/forever");
-    cr_http_opts o = {.url = u, .on_head = on_head, .on_data = on_data, .on_done = on_done,
-                      .arg = f};
+    cr_http_opts o = {
+        .url = u, .on_head = on_head, .on_data = on_data, .on_done = on_done, .arg = f};
     cr_http_req *r = cr_http_start(f->http, &o, NULL);
 
     assert_non_null(r);
@@ -381,8 +386,8 @@ static void test_cancel_from_data_callback(void **state)
 {
     fx *f = *state;
     char *u = url(f, "/forever");
-    cr_http_opts o = {.url = u, .on_head = on_head, .on_data = on_data, .on_done = on_done,
-                      .arg = f};
+    cr_http_opts o = {
+        .url = u, .on_head = on_head, .on_data = on_data, .on_done = on_done, .arg = f};
 
     f->cancel_on_data = true;
     assert_non_null(cr_http_start(f->http, &o, NULL));

@@ -712,6 +712,8 @@ static void test_pending_task_document(void **state)
     a.args = &args;
     a.env = &env;
     a.resources = &res;
+    a.run_as_user = "batch";
+    a.required_attrs = &env; /* any map will do */
     p = ctl_jobs_pending_task("job", &a, &err);
     assert_non_null(p);
     assert_string_equal(p->pendingTaskId.id, "job-v1-1000-2-ONEOFF-900");
@@ -719,6 +721,9 @@ static void test_pending_task_document(void **state)
     assert_string_equal(p->cmdLineArgsList.v[0], "--day");
     assert_string_equal(api_strmap_get(&p->envOverrides, "MODE"), "fast");
     assert_true(p->has_resources);
+    assert_string_equal(p->runAsUserOverride, "batch");
+    assert_string_equal(api_strmap_get(&p->requiredAgentAttributeOverrides, "MODE"), "fast");
+    assert_int_equal(p->allowedAgentAttributeOverrides.n, 0);
     api_pending_task_free(p);
 
     a.a.deploy_id = "bad-id"; /* '-' is not allowed in deploy ids */

@@ -20,7 +20,10 @@ static void test_run_doc(void **state)
     json_t *j = parse("{\"runId\":\"ignored\",\"commandLineArgs\":[\"--day\",\"2\"],"
                       "\"envOverrides\":{\"MODE\":\"fast\"},\"resources\":{\"cpus\":0.5,"
                       "\"memoryMb\":128,\"numPorts\":1},\"runAt\":5000,\"message\":\"hi\","
-                      "\"user\":\"ana\",\"skipHealthchecks\":true}");
+                      "\"user\":\"ana\",\"skipHealthchecks\":true,\"requestId\":\"job\","
+                      "\"timestamp\":7,\"runAsUserOverride\":\"batch\",\"extraArtifacts\":[],"
+                      "\"requiredSlaveAttributeOverrides\":{\"rack\":\"r1\"},"
+                      "\"allowedAgentAttributeOverrides\":{\"gpu\":\"yes\"}}");
     ctl_jobs_run_doc d;
     ctl_jobs_run v;
     cr_err err = {0};
@@ -39,6 +42,11 @@ static void test_run_doc(void **state)
     assert_false(v.resources->has_diskMb);
     assert_string_equal(v.user, "ana");
     assert_true(v.skip_healthchecks);
+    assert_string_equal(v.run_as_user, "batch");
+    assert_string_equal(api_strmap_get(v.required_attrs, "rack"), "r1");
+    assert_string_equal(api_strmap_get(v.allowed_attrs, "gpu"), "yes");
+    assert_int_equal(d.timestamp, 7);
+    assert_string_equal(d.requestId, "job");
     ctl_jobs_run_doc_release(&d);
     json_decref(j);
 
@@ -54,7 +62,11 @@ static void test_run_doc(void **state)
         {"{\"resources\":{\"cpus\":0}}", "resources.cpus: must be > 0"},
         {"{\"resources\":{\"gpus\":1}}", "resources.gpus: unknown field"},
         {"{\"resources\":{\"numPorts\":1.5}}", "resources.numPorts: must be an integer 0-1000"},
-        {"{\"extraArtifacts\":[]}", "extraArtifacts: unknown or unsupported field"},
+        {"{\"extraArtifacts\":{}}", "extraArtifacts: must be an array"},
+        {"{\"requiredSlaveAttributeOverrides\":{\"rack\":1}}",
+         "requiredSlaveAttributeOverrides.rack: must be a string"},
+        {"{\"timestamp\":\"now\"}", "timestamp: must be an integer (epoch ms)"},
+        {"{\"colour\":\"red\"}", "colour: unknown or unsupported field"},
         {"{\"message\":3}", "message: must be a string"},
         {"{\"skipHealthchecks\":\"yes\"}", "skipHealthchecks: must be a boolean"},
     };

@@ -52,7 +52,9 @@ static void test_md5_and_check(void **state)
     assert_int_equal(size, 6);
     assert_int_equal(exe_artifact_check(&good, md5, size, &err), 0);
     assert_int_equal(exe_artifact_check(&badmd5, md5, size, &err), -1);
-    assert_string_equal(err.detail, "artifact 'slug': md5 mismatch: expected 00000000000000000000000000000000, got " HELLO_MD5);
+    assert_string_equal(
+        err.detail,
+        "artifact 'slug': md5 mismatch: expected 00000000000000000000000000000000, got " HELLO_MD5);
     assert_int_equal(exe_artifact_check(&badsize, md5, size, &err), -1);
     assert_string_equal(err.detail, "artifact 'slug': size mismatch: expected 7 bytes, got 6");
     /* verify_file removes the file on a mismatch, keeps it when right. */
@@ -167,7 +169,9 @@ static void test_extract_real_archives(void **state)
     cr_err err;
 
     assert_int_equal(sh("mkdir -p $D/src/bin && echo hi > $D/src/bin/run && cd $D/src && "
-                        "tar -czf $D/a.tar.gz bin", dir), 0);
+                        "tar -czf $D/a.tar.gz bin",
+                        dir),
+                     0);
     p = xasprintf("%s/a.tar.gz", dir);
     assert_int_equal(exe_extract(&tgz, p, dir, &err), 0);
     free(p);
@@ -189,19 +193,24 @@ static void test_extract_real_archives(void **state)
 
     /* An entry with ".." is refused before anything is extracted. */
     assert_int_equal(sh("mkdir -p $D/e/in && cd $D/e/in && echo x > ../outside && "
-                        "tar -P -cf $D/evil.tar ../outside", dir), 0);
+                        "tar -P -cf $D/evil.tar ../outside",
+                        dir),
+                     0);
     p = xasprintf("%s/evil.tar", dir);
     {
         char *edir = xasprintf("%s/x", dir);
         assert_int_equal(exe_extract(&evil, p, edir, &err), -1);
-        assert_non_null(strstr(err.detail, "artifact 'evil': archive entry '../outside' escapes the sandbox"));
+        assert_non_null(
+            strstr(err.detail, "artifact 'evil': archive entry '../outside' escapes the sandbox"));
         free(edir);
     }
     free(p);
 
     /* A symlink pointing outside the target is refused after extraction. */
     assert_int_equal(sh("mkdir -p $D/l && cd $D/l && ln -s /etc/passwd pw && ln -s ../../up up2 && "
-                        "tar -czf $D/l.tar.gz pw", dir), 0);
+                        "tar -czf $D/l.tar.gz pw",
+                        dir),
+                     0);
     p = xasprintf("%s/l.tar.gz", dir);
     {
         char *ldir = xasprintf("%s/lx", dir);

@@ -64,18 +64,23 @@ static void test_errors_name_the_field(void **state)
     expect_error("{\"cmd\": 3}", "executorData.cmd: must be a string");
     expect_error("{\"cmd\": \"x\", \"s3Artifacts\": [{\"filename\": \"a\", \"s3Bucket\": \"b\"}]}",
                  "executorData.s3Artifacts[0].s3ObjectKey: required");
-    expect_error("{\"cmd\": \"x\", \"externalArtifacts\": [{\"filename\": \"a\", \"url\": \"ftp://x\"}]}",
-                 "executorData.externalArtifacts[0].url: must be http:// or https://");
-    expect_error("{\"cmd\": \"x\", \"embeddedArtifacts\": [{\"filename\": \"../a\", \"content\": \"\"}]}",
-                 "executorData.embeddedArtifacts[0].filename: must be a plain file name");
-    expect_error("{\"cmd\": \"x\", \"embeddedArtifacts\": [{\"filename\": \"a\", \"content\": \"@@@\"}]}",
-                 "embeddedArtifacts[0].content: invalid base64");
-    expect_error("{\"cmd\": \"x\", \"externalArtifacts\": [{\"filename\": \"a\", \"url\": \"http://h/a\","
-                 " \"targetFolderRelativeToTask\": \"x/../../etc\"}]}",
-                 "targetFolderRelativeToTask: must stay inside the task directory");
-    expect_error("{\"cmd\": \"x\", \"externalArtifacts\": [{\"filename\": \"a\", \"url\": \"http://h/a\","
-                 " \"md5sum\": \"abc\"}]}",
-                 "externalArtifacts[0].md5sum: must be 32 hex digits");
+    expect_error(
+        "{\"cmd\": \"x\", \"externalArtifacts\": [{\"filename\": \"a\", \"url\": \"ftp://x\"}]}",
+        "executorData.externalArtifacts[0].url: must be http:// or https://");
+    expect_error(
+        "{\"cmd\": \"x\", \"embeddedArtifacts\": [{\"filename\": \"../a\", \"content\": \"\"}]}",
+        "executorData.embeddedArtifacts[0].filename: must be a plain file name");
+    expect_error(
+        "{\"cmd\": \"x\", \"embeddedArtifacts\": [{\"filename\": \"a\", \"content\": \"@@@\"}]}",
+        "embeddedArtifacts[0].content: invalid base64");
+    expect_error(
+        "{\"cmd\": \"x\", \"externalArtifacts\": [{\"filename\": \"a\", \"url\": \"http://h/a\","
+        " \"targetFolderRelativeToTask\": \"x/../../etc\"}]}",
+        "targetFolderRelativeToTask: must stay inside the task directory");
+    expect_error(
+        "{\"cmd\": \"x\", \"externalArtifacts\": [{\"filename\": \"a\", \"url\": \"http://h/a\","
+        " \"md5sum\": \"abc\"}]}",
+        "externalArtifacts[0].md5sum: must be 32 hex digits");
     expect_error("{\"cmd\": \"x\", \"sigKillProcessesAfterMillis\": -5}",
                  "sigKillProcessesAfterMillis: must be a non-negative integer");
     expect_error("{\"cmd\": \"x\", \"removeOnFinish\": [\"/etc\"]}", "removeOnFinish[0]");

@@ -29,7 +29,10 @@ static void test_taskid_parse(void **state)
 {
     exe_taskid id;
 
-    assert_int_equal(exe_taskid_parse("My-Service-v1.2-1521797006456-1-mesos_agent1.example.com-us_east_1a", &id), 0);
+    assert_int_equal(
+        exe_taskid_parse("My-Service-v1.2-1521797006456-1-mesos_agent1.example.com-us_east_1a",
+                         &id),
+        0);
     assert_string_equal(id.request_id, "My-Service");
     assert_string_equal(id.deploy_id, "v1.2");
     assert_string_equal(id.started_at, "1521797006456");
@@ -114,7 +117,8 @@ static void test_runner_script_runs(void **state)
     int st;
 
     free(t->data.cmd);
-    t->data.cmd = xstrdup("printf '%s|%s|%s|%s|' \"$TASK_ID\" \"$APP\" \"$(pwd)\" \"$(ulimit -Sn)\"; printf '[%s]' \"$@\"");
+    t->data.cmd = xstrdup("printf '%s|%s|%s|%s|' \"$TASK_ID\" \"$APP\" \"$(pwd)\" \"$(ulimit "
+                          "-Sn)\"; printf '[%s]' \"$@\"");
     t->data.max_open_files = 512;
     script = exe_runner_script(&t->data, env, n, dir);
     assert_non_null(strstr(script, "export TASK_ID='web-v1-1700000000000-2-host_a-rack_1'\n"));
@@ -139,8 +143,8 @@ static void test_runner_script_runs(void **state)
     }
     {
         /* Values are literal, as Mesos passes them: $HOME is not expanded. */
-        char *expect = xasprintf("web-v1-1700000000000-2-host_a-rack_1|x-web-2-${UNKNOWN}-$HOME|%s|512|",
-                                 dir);
+        char *expect =
+            xasprintf("web-v1-1700000000000-2-host_a-rack_1|x-web-2-${UNKNOWN}-$HOME|%s|512|", dir);
         if (strncmp(out, expect, strlen(expect)) != 0)
             fail_msg("got '%s', want prefix '%s'", out, expect);
         free(expect);

@@ -84,7 +84,8 @@ static void test_uuid_and_status(void **state)
     st = exe_status_new("t1", "e1", "TASK_RUNNING", NULL, "started", a);
     assert_string_equal(json_string_value(json_object_get(st, "source")), "SOURCE_EXECUTOR");
     assert_string_equal(json_string_value(json_object_get(st, "state")), "TASK_RUNNING");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(st, "task_id"), "value")), "t1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(st, "task_id"), "value")),
+                        "t1");
     assert_null(json_object_get(st, "reason"));
     raw = exe_base64_decode(json_string_value(json_object_get(st, "uuid")), &n);
     assert_int_equal(n, 16);
@@ -92,8 +93,10 @@ static void test_uuid_and_status(void **state)
     free(raw);
     call = exe_call_update("fw", "e1", st);
     assert_string_equal(json_string_value(json_object_get(call, "type")), "UPDATE");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(call, "framework_id"), "value")), "fw");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(call, "executor_id"), "value")), "e1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(call, "framework_id"), "value")), "fw");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(call, "executor_id"), "value")), "e1");
     assert_true(json_equal(json_object_get(json_object_get(call, "update"), "status"), st));
     json_decref(call);
     json_decref(st);
@@ -115,7 +118,8 @@ static void test_subscribe_call(void **state)
     assert_null(json_object_get(sub, "unacknowledged_updates"));
     json_decref(c);
     c = exe_call_message("fw", "e1", "hi", 2);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "message"), "data")), "aGk=");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "message"), "data")),
+                        "aGk=");
     json_decref(c);
     json_decref(tasks);
     json_decref(ups);

@@ -11,22 +11,36 @@
 static const char *acts_str(const exe_sm_action *a, int n)
 {
     static char buf[1024]; /* test-only scratch */
-    static const char *names[] = {"UPDATE",  "PREPARE", "ABORT_PREPARE", "START", "WATCH_SENTINEL",
-                                  "SIGTERM", "SIGKILL", "ARM_KILL_TIMER", "CLEANUP", "ARM_ACK_TIMER",
-                                  "RESUBSCRIBE", "ARM_RECOVERY_TIMER", "CANCEL_RECOVERY_TIMER", "EXIT"};
+    static const char *names[] = {"UPDATE",
+                                  "PREPARE",
+                                  "ABORT_PREPARE",
+                                  "START",
+                                  "WATCH_SENTINEL",
+                                  "SIGTERM",
+                                  "SIGKILL",
+                                  "ARM_KILL_TIMER",
+                                  "CLEANUP",
+                                  "ARM_ACK_TIMER",
+                                  "RESUBSCRIBE",
+                                  "ARM_RECOVERY_TIMER",
+                                  "CANCEL_RECOVERY_TIMER",
+                                  "EXIT"};
     size_t len = 0;
 
     buf[0] = '\0';
     for (int i = 0; i < n; i++) {
         if (a[i].type == EXE_ACT_UPDATE)
-            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%sUPDATE(%s)", i ? " " : "", a[i].state);
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%sUPDATE(%s)", i ? " " : "",
+                                    a[i].state);
         else if (a[i].type == EXE_ACT_ARM_KILL_TIMER || a[i].type == EXE_ACT_ARM_RECOVERY_TIMER)
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s(%lld)", i ? " " : "",
                                     names[a[i].type], (long long)a[i].ms);
         else if (a[i].type == EXE_ACT_EXIT)
-            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%sEXIT(%d)", i ? " " : "", a[i].exit_code);
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%sEXIT(%d)", i ? " " : "",
+                                    a[i].exit_code);
         else
-            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? " " : "", names[a[i].type]);
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? " " : "",
+                                    names[a[i].type]);
     }
     return buf;
 }
@@ -48,8 +62,10 @@ static const char *step_ev(exe_sm *sm, exe_sm_event ev)
 
 static void init(exe_sm *sm, bool checkpoint)
 {
-    exe_sm_config c = {.checkpoint = checkpoint, .kill_grace_ms = 3000,
-                       .recovery_timeout_ms = 60000, .ack_timeout_ms = 10000};
+    exe_sm_config c = {.checkpoint = checkpoint,
+                       .kill_grace_ms = 3000,
+                       .recovery_timeout_ms = 60000,
+                       .ack_timeout_ms = 10000};
     exe_sm_init(sm, &c);
 }
 
@@ -63,8 +79,9 @@ static void test_happy_path_finished(void **state)
     assert_int_equal(sm.phase, EXE_PH_PREPARING);
     assert_string_equal(step(&sm, EXE_EV_PREPARED), "START");
     assert_string_equal(step(&sm, EXE_EV_STARTED), "UPDATE(TASK_RUNNING)");
-    assert_string_equal(step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED, .wait_status = 0, .exit_ok = true}),
-                        "UPDATE(TASK_FINISHED) CLEANUP ARM_ACK_TIMER");
+    assert_string_equal(
+        step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED, .wait_status = 0, .exit_ok = true}),
+        "UPDATE(TASK_FINISHED) CLEANUP ARM_ACK_TIMER");
     assert_string_equal(last[0].message, "process exited with status 0");
     /* A second launch or kill changes nothing now. */
     assert_string_equal(step(&sm, EXE_EV_LAUNCH), "");
@@ -105,7 +122,7 @@ static void test_prepare_failure(void **state)
     init(&sm, false);
     step(&sm, EXE_EV_LAUNCH);
     assert_string_equal(step_ev(&sm, (exe_sm_event){.type = EXE_EV_PREPARE_FAILED,
-                                                     .message = "artifact 'a': md5 mismatch"}),
+                                                    .message = "artifact 'a': md5 mismatch"}),
                         "UPDATE(TASK_FAILED) CLEANUP ARM_ACK_TIMER");
     assert_string_equal(last[0].reason, "REASON_CONTAINER_LAUNCH_FAILED");
     assert_string_equal(last[0].message, "artifact 'a': md5 mismatch");
@@ -113,8 +130,9 @@ static void test_prepare_failure(void **state)
     assert_string_equal(step(&sm, EXE_EV_PREPARED), "");
 
     init(&sm, false);
-    assert_string_equal(step_ev(&sm, (exe_sm_event){.type = EXE_EV_LAUNCH_INVALID, .message = "bad"}),
-                        "UPDATE(TASK_ERROR) ARM_ACK_TIMER");
+    assert_string_equal(
+        step_ev(&sm, (exe_sm_event){.type = EXE_EV_LAUNCH_INVALID, .message = "bad"}),
+        "UPDATE(TASK_ERROR) ARM_ACK_TIMER");
     assert_string_equal(last[0].reason, "REASON_TASK_INVALID");
 }
 
@@ -162,8 +180,9 @@ static void test_kill_without_capability_uses_config(void **state)
     step(&sm, EXE_EV_STARTED);
     assert_string_equal(step(&sm, EXE_EV_KILL), "SIGTERM ARM_KILL_TIMER(3000)");
     /* Exits within the grace period: KILLED even with status 0. */
-    assert_string_equal(step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED, .wait_status = 0, .exit_ok = true}),
-                        "UPDATE(TASK_KILLED) CLEANUP ARM_ACK_TIMER");
+    assert_string_equal(
+        step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED, .wait_status = 0, .exit_ok = true}),
+        "UPDATE(TASK_KILLED) CLEANUP ARM_ACK_TIMER");
     /* The timer firing late does nothing. */
     assert_string_equal(step(&sm, EXE_EV_KILL_TIMER), "");
 }
@@ -174,7 +193,8 @@ static void test_kill_while_preparing_and_before_launch(void **state)
 
     init(&sm, false);
     step(&sm, EXE_EV_LAUNCH);
-    assert_string_equal(step(&sm, EXE_EV_KILL), "ABORT_PREPARE UPDATE(TASK_KILLED) CLEANUP ARM_ACK_TIMER");
+    assert_string_equal(step(&sm, EXE_EV_KILL),
+                        "ABORT_PREPARE UPDATE(TASK_KILLED) CLEANUP ARM_ACK_TIMER");
     assert_string_equal(step(&sm, EXE_EV_PREPARED), "");
 
     init(&sm, false);

@@ -39,6 +39,8 @@ struct cr_etcd {
     char *initial_cluster;
     char *progress;
     char **extra;
+    char *cert, *key, *client_ca;
+    char *probe_ca, *probe_cert, *probe_key;
 };
 
 int cr_etcd_free_port(void)
@@ -95,6 +97,17 @@ static int spawn(cr_etcd *e, int i)
     argv[a++] = "--log-outputs";
     argv[a++] = "stderr";
     argv[a++] = progress;
+    if (e->cert) {
+        argv[a++] = "--cert-file";
+        argv[a++] = e->cert;
+        argv[a++] = "--key-file";
+        argv[a++] = e->key;
+        if (e->client_ca) {
+            argv[a++] = "--trusted-ca-file";
+            argv[a++] = e->client_ca;
+            argv[a++] = "--client-cert-auth";
+        }
+    }
     for (int k = 0; e->extra && e->extra[k] && a < 62; k++)
         argv[a++] = e->extra[k];
     argv[a] = NULL;
@@ -144,6 +157,12 @@ bool cr_etcd_healthy(const cr_etcd *e, int i)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (e->probe_ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, e->probe_ca);
+    if (e->probe_cert) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, e->probe_cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, e->probe_key);
+    }
     ok = curl_easy_perform(c) == CURLE_OK;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     ok = ok && status == 200 && strstr(b.data, "\"true\"");
@@ -203,6 +222,14 @@ cr_etcd *cr_etcd_start(const cr_etcd_opts *opts)
         for (size_t j = 0; j < k; j++)
             e->extra[j] = xstrdup(opts->extra_args[j]);
     }
+    if (opts && opts->cert_file) {
+        e->cert = xstrdup(opts->cert_file);
+        e->key = xstrdup(opts->key_file);
+        e->client_ca = xstrdup(opts->client_ca_file);
+        e->probe_ca = xstrdup(opts->probe_ca_file);
+        e->probe_cert = xstrdup(opts->probe_cert);
+        e->probe_key = xstrdup(opts->probe_key);
+    }
     if (!mkdtemp(tmpl)) {
         perror("mkdtemp");
         free(e);
@@ -216,7 +243,7 @@ cr_etcd *cr_etcd_start(const cr_etcd_opts *opts)
 
         m->client_port = cr_etcd_free_port();
         m->peer_port = cr_etcd_free_port();
-        m->client_url = xasprintf("http://127.0.0.1:%d", m->client_port);
+        m->client_url = xasprintf("%s://127.0.0.1:%d", e->cert ? "https" : "http", m->client_port);
         m->peer_url = xasprintf("http://127.0.0.1:%d", m->peer_port);
         cr_buf_addf(&eps, "%s%s", i ? "," : "", m->client_url);
         cr_buf_addf(&ic, "%sm%d=%s", i ? "," : "", i, m->peer_url);
@@ -318,6 +345,52 @@ void cr_etcd_free(cr_etcd *e)
     free(e->endpoints);
     free(e->initial_cluster);
     free(e->progress);
+    free(e->cert);
+    free(e->key);
+    free(e->client_ca);
+    free(e->probe_ca);
+    free(e->probe_cert);
+    free(e->probe_key);
     free(e);
     curl_global_cleanup();
+}
+
+static int run_sh(const char *cmd)
+{
+    pid_t pid;
+    int st;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int cr_etcd_make_certs(const char *dir)
+{
+    char *cmd = xasprintf(
+        "set -e; cd '%s'; exec >openssl.log 2>&1;"
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=corral-test-ca "
+        "  -keyout ca-key.pem -out ca.pem;"
+        "printf "
+        "'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > "
+        "ext.cnf;"
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out "
+        "server.csr;"
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 "
+        "  -extfile ext.cnf -out server.pem;"
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout client-key.pem -out "
+        "client.csr;"
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 "
+        "  -extfile ext.cnf -out client.pem",
+        dir);
+    int rc = run_sh(cmd);
+
+    free(cmd);
+    return rc;
 }

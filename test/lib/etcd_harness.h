@@ -13,10 +13,24 @@
 typedef struct cr_etcd cr_etcd;
 
 typedef struct cr_etcd_opts {
-    int members;                /* 1 (default) or 3 */
-    const char *progress_notify; /* watch progress interval, default "1s" */
+    int members;                   /* 1 (default) or 3 */
+    const char *progress_notify;   /* watch progress interval, default "1s" */
     const char *const *extra_args; /* NULL-terminated, appended to every member */
+    /* TLS on the client port (https URLs) when cert_file is set; with
+     * client_ca_file, clients must present a certificate signed by it. The
+     * harness's health probe uses probe_cert/probe_key if given. */
+    const char *cert_file;
+    const char *key_file;
+    const char *client_ca_file;
+    const char *probe_ca_file;
+    const char *probe_cert;
+    const char *probe_key;
 } cr_etcd_opts;
+
+/* Writes a test PKI into dir with the openssl CLI: ca.pem, server.pem and
+ * server-key.pem (for 127.0.0.1), client.pem and client-key.pem. Returns 0
+ * or -1. Blocking. */
+int cr_etcd_make_certs(const char *dir);
 
 /* Starts the members and waits (up to 30 s) until every one reports
  * healthy. Returns NULL (reason on stderr, everything cleaned up) on failure.

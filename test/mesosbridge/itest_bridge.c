@@ -141,12 +141,18 @@ static void on_stopped(void *arg, const cr_err *why)
 
 static void bridge_start_at(fx *f, const char *masters, const char *prefix)
 {
-    mb_config cfg = {.masters = masters, .prefix = prefix,
+    mb_config cfg = {.masters = masters,
+                     .prefix = prefix,
                      .framework = {.user = "root", .name = "corral-itest"},
-                     .offer_hold_ms = 500, .kill_retry_ms = 3000, .implicit_reconcile_ms = 5000,
-                     .reconcile_cap_ms = 2000, .launch_timeout_ms = 5000,
-                     .subscribe_backoff_cap_ms = 1000, .log = &f->log,
-                     .on_stopped = on_stopped, .arg = f};
+                     .offer_hold_ms = 500,
+                     .kill_retry_ms = 3000,
+                     .implicit_reconcile_ms = 5000,
+                     .reconcile_cap_ms = 2000,
+                     .launch_timeout_ms = 5000,
+                     .subscribe_backoff_cap_ms = 1000,
+                     .log = &f->log,
+                     .on_stopped = on_stopped,
+                     .arg = f};
     cr_err err;
     f->b = mb_new(f->base, f->http, f->st, &cfg, &err);
     assert_non_null(f->b);
@@ -173,14 +179,14 @@ static void spin(fx *f, long ms)
     event_free(ev);
 }
 
-#define WAIT_UNTIL(f, cond, secs, what)                                                        \
-    do {                                                                                       \
-        int64_t dl_ = cr_mono_ms() + (secs)*1000;                                              \
-        while (!(cond)) {                                                                      \
-            if (cr_mono_ms() > dl_)                                                            \
-                fail_msg("timed out waiting for %s", what);                                    \
-            spin((f), 200);                                                                    \
-        }                                                                                      \
+#define WAIT_UNTIL(f, cond, secs, what)                     \
+    do {                                                    \
+        int64_t dl_ = cr_mono_ms() + (secs)*1000;           \
+        while (!(cond)) {                                   \
+            if (cr_mono_ms() > dl_)                         \
+                fail_msg("timed out waiting for %s", what); \
+            spin((f), 200);                                 \
+        }                                                   \
     } while (0)
 
 static int setup(void **state)
@@ -250,9 +256,8 @@ static char *put_pending(const char *req, const char *dep, int instance)
     api_pending_task_id pid;
     cr_err err;
     int64_t now = cr_wall_ms();
-    assert_int_equal(api_pending_task_id_init(&pid, req, dep, now, instance, "NEW_DEPLOY", now,
-                                              &err),
-                     0);
+    assert_int_equal(
+        api_pending_task_id_init(&pid, req, dep, now, instance, "NEW_DEPLOY", now, &err), 0);
     char *key = api_pending_key("/corral", req, pid.id);
     char *v = xasprintf("{\"pendingTaskId\":\"%s\",\"user\":\"itest\"}", pid.id);
     put_json(key, v);
@@ -275,7 +280,8 @@ static int count_in_state(const char *req, const char *state)
     json_t *a = tasks_of(req), *t;
     size_t i;
     int n = 0;
-    json_array_foreach(a, i, t) {
+    json_array_foreach(a, i, t)
+    {
         const char *s = json_string_value(json_object_get(t, "lastTaskState"));
         if (s && (!state || !strcmp(s, state)))
             n++;
@@ -290,9 +296,11 @@ static int count_terminal(const char *req)
     size_t i;
     int n = 0;
     json_array_foreach(a, i, t)
+    {
         if (api_task_state_terminal(
                 api_task_state_parse(json_string_value(json_object_get(t, "lastTaskState")))))
             n++;
+    }
     json_decref(a);
     return n;
 }
@@ -364,7 +372,8 @@ static void test_launch_run_kill(void **state)
     /* kill through a cleanup document */
     char *ckey = api_cleanup_key("/corral", task_id(t));
     char *cv = xasprintf("{\"taskId\":\"%s\",\"cleanupType\":\"USER_REQUESTED\","
-                         "\"killGracePeriodMillis\":1000}", task_id(t));
+                         "\"killGracePeriodMillis\":1000}",
+                         task_id(t));
     put_json(ckey, cv);
     WAIT_UNTIL(f, count_in_state("web", "TASK_KILLED") == 1, 30, "web KILLED");
     WAIT_UNTIL(f, !key_exists(ckey), 10, "cleanup deleted");
@@ -372,7 +381,7 @@ static void test_launch_run_kill(void **state)
     WAIT_UNTIL(f, ({
                    mb_stats s;
                    mb_get_stats(f->b, &s);
-                   s.suppressed && s.offers_held == 0;
+                   s.suppressed &&s.offers_held == 0;
                }),
                10, "SUPPRESS with nothing pending");
     json_decref(t);
@@ -395,8 +404,10 @@ static void test_exit_code_and_updates_once(void **state)
     size_t i;
     int failed = 0;
     json_array_foreach(ups, i, u)
+    {
         if (!strcmp(json_string_value(json_object_get(u, "taskState")), "TASK_FAILED"))
             failed++;
+    }
     assert_int_equal(failed, 1);
     json_decref(t);
 }
@@ -416,9 +427,11 @@ static void test_redelivered_update_stored_once(void **state)
     size_t i;
     int running = 0;
     json_array_foreach(ups, i, u)
+    {
         if (!strcmp(json_string_value(json_object_get(u, "taskState")), "TASK_RUNNING") &&
             json_object_get(u, "uuid"))
             running++;
+    }
     assert_int_equal(running, 1);
     json_decref(t);
 }
@@ -448,7 +461,7 @@ static void test_restart_break_failover(void **state)
     free(path);
     WAIT_UNTIL(f, ({
                    mb_get_stats(f->b, &s);
-                   s.subscribed && s.subscribes > subs;
+                   s.subscribed &&s.subscribes > subs;
                }),
                20, "re-subscribed after a broken stream");
     assert_string_equal(s.framework_id, fid);
@@ -458,7 +471,7 @@ static void test_restart_break_failover(void **state)
     assert_int_equal(ml_post("/master/failover?reregister_ms=500"), 200);
     WAIT_UNTIL(f, ({
                    mb_get_stats(f->b, &s);
-                   s.subscribed && s.subscribes > subs;
+                   s.subscribed &&s.subscribes > subs;
                }),
                30, "re-subscribed after failover");
     assert_string_equal(s.framework_id, fid);
@@ -485,8 +498,7 @@ static void test_restart_mid_launch(void **state)
     put_deploy("half", "v1", "sleep 600", 0);
     api_task_id tid;
     cr_err err;
-    assert_int_equal(api_task_id_init(&tid, "half", "v1", cr_wall_ms(), 1, "127.0.0.1", "r1",
-                                      &err),
+    assert_int_equal(api_task_id_init(&tid, "half", "v1", cr_wall_ms(), 1, "127.0.0.1", "r1", &err),
                      0);
     char *key = api_task_key("/corral", "half", tid.id);
     char *v = xasprintf("{\"taskId\":\"%s\",\"pendingTask\":{\"pendingTaskId\":"
@@ -507,21 +519,32 @@ static void test_restart_mid_launch(void **state)
 static void test_unknown_task_killed_and_lost_agent(void **state)
 {
     fx *f = *state;
+    /* a task Mesos runs whose record is gone (deleted while no bridge ran):
+     * the reconciliation after SUBSCRIBED finds it and it is killed */
+    put_request("orphan", 1, NULL);
+    put_deploy("orphan", "v1", "sleep 600", 0);
+    free(put_pending("orphan", "v1", 1));
+    WAIT_UNTIL(f, count_in_state("orphan", "TASK_RUNNING") == 1, 30, "orphan RUNNING");
+    long running = ml_tasks();
+    mb_free(f->b);
+    free(etcdctl("del --prefix /corral/tasks/orphan/"));
+    bridge_start(f);
+    WAIT_UNTIL(f, ml_tasks() == running - 1, 30, "orphan killed");
+    assert_int_equal(count_in_state("orphan", NULL), 0);
+
     put_request("lose", 1, NULL);
     put_deploy("lose", "v1", "sleep 600", 0);
     free(put_pending("lose", "v1", 1));
     WAIT_UNTIL(f, count_in_state("lose", "TASK_RUNNING") == 1, 30, "lose RUNNING");
     json_t *t = first_task("lose");
-    char *path = xasprintf("/agents/%s/remove",
-                           json_string_value(json_object_get(t, "agentId")));
+    char *path = xasprintf("/agents/%s/remove", json_string_value(json_object_get(t, "agentId")));
     assert_int_equal(ml_post(path), 200);
     WAIT_UNTIL(f, count_terminal("lose") == 1, 40, "task on the lost agent terminal");
     json_t *t2 = first_task("lose");
     const char *st = json_string_value(json_object_get(t2, "lastTaskState"));
     assert_true(!strcmp(st, "TASK_UNREACHABLE") || !strcmp(st, "TASK_LOST") ||
                 !strcmp(st, "TASK_GONE") || !strcmp(st, "TASK_GONE_BY_OPERATOR"));
-    char *rpath = xasprintf("/agents/%s/restore",
-                            json_string_value(json_object_get(t, "agentId")));
+    char *rpath = xasprintf("/agents/%s/restore", json_string_value(json_object_get(t, "agentId")));
     ml_post(rpath);
     json_decref(t);
     json_decref(t2);
@@ -626,8 +649,7 @@ static void fake_cb(struct evhttp_request *req, void *arg)
         for (int i = 0; i < 8; i++)
             if (!fk->open[i]) {
                 fk->open[i] = req;
-                evhttp_connection_set_closecb(evhttp_request_get_connection(req), fake_closed,
-                                              fk);
+                evhttp_connection_set_closecb(evhttp_request_get_connection(req), fake_closed, fk);
                 break;
             }
         return; /* and then silence */
@@ -716,8 +738,8 @@ static int group_setup(void **state)
         int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        execl(bin, bin, "--listen", listen, "--agents", "2", "--racks", "r1,r2", "--work-dir",
-              work, "--faults", "--heartbeat-interval", "1", "--allocation-interval", "0.2",
+        execl(bin, bin, "--listen", listen, "--agents", "2", "--racks", "r1,r2", "--work-dir", work,
+              "--faults", "--heartbeat-interval", "1", "--allocation-interval", "0.2",
               "--update-retry-interval", "1", (char *)NULL);
         _exit(127);
     }

@@ -42,13 +42,17 @@ static void expect(const char *name, json_t *got)
 
 static void test_subscribe(void **state)
 {
-    mb_framework_info fi = {.user = "svc-sched", .name = "corral",
+    mb_framework_info fi = {.user = "svc-sched",
+                            .name = "corral",
                             .hostname = "sched01.example.com",
                             .webui_url = "http://sched01.example.com:7099/"};
     expect("subscribe_first", mb_call_subscribe(&fi, NULL, NULL));
     const char *roles[] = {"batch", "svc", NULL};
-    mb_framework_info fi2 = {.user = "svc-sched", .name = "corral", .principal = "corral",
-                             .failover_timeout = 3600, .roles = roles};
+    mb_framework_info fi2 = {.user = "svc-sched",
+                             .name = "corral",
+                             .principal = "corral",
+                             .failover_timeout = 3600,
+                             .roles = roles};
     expect("subscribe_again", mb_call_subscribe(&fi2, "7e1c-0003", roles));
 }
 
@@ -112,9 +116,15 @@ static void test_accept_launch(void **state)
     json_t *uris = json_pack("[{s:s,s:b}]", "value", "https://artifacts.example.com/server.tar.gz",
                              "extract", 1);
     mb_task_spec s = {.task_id = "web-v1-1700000000000-1-agent4.example.com-r17",
-                      .name = "web", .agent_id = "7e1c-S4", .resources = res,
-                      .command = "exec ./server --port=$PORT0", .shell = true, .env = &env,
-                      .uris = uris, .kill_grace_ms = 20000, .labels = &labels};
+                      .name = "web",
+                      .agent_id = "7e1c-S4",
+                      .resources = res,
+                      .command = "exec ./server --port=$PORT0",
+                      .shell = true,
+                      .env = &env,
+                      .uris = uris,
+                      .kill_grace_ms = 20000,
+                      .labels = &labels};
     json_t *tis = json_array();
     json_array_append_new(tis, mb_task_info(&s));
     const char *ids[] = {o.id};
@@ -131,22 +141,33 @@ static void test_task_variants(void **state)
 {
     api_strmap env = {0};
     api_strmap_set(&env, "A", "1");
-    json_t *res = json_pack("[{s:s,s:s,s:{s:f}}]", "name", "cpus", "type", "SCALAR", "scalar",
-                            "value", 1.0);
-    json_t *eres = json_pack("[{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}}]", "name", "cpus", "type",
-                             "SCALAR", "scalar", "value", 0.1, "name", "mem", "type", "SCALAR",
-                             "scalar", "value", 32.0);
+    json_t *res =
+        json_pack("[{s:s,s:s,s:{s:f}}]", "name", "cpus", "type", "SCALAR", "scalar", "value", 1.0);
+    json_t *eres =
+        json_pack("[{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}}]", "name", "cpus", "type", "SCALAR",
+                  "scalar", "value", 0.1, "name", "mem", "type", "SCALAR", "scalar", "value", 32.0);
     const char *data = "{\"job\":42}";
-    mb_task_spec s = {.task_id = "job-v2-1700000000000-1-h-r", .name = "job", .agent_id = "7e1c-S4",
-                      .resources = res, .command = "ignored", .env = &env,
-                      .executor_cmd = "/usr/bin/corral-executor", .executor_resources = eres,
-                      .data = data, .data_len = strlen(data), .kill_grace_ms = -1};
+    mb_task_spec s = {.task_id = "job-v2-1700000000000-1-h-r",
+                      .name = "job",
+                      .agent_id = "7e1c-S4",
+                      .resources = res,
+                      .command = "ignored",
+                      .env = &env,
+                      .executor_cmd = "/usr/bin/corral-executor",
+                      .executor_resources = eres,
+                      .data = data,
+                      .data_len = strlen(data),
+                      .kill_grace_ms = -1};
     expect("task_custom_executor", mb_task_info(&s));
     api_strlist args = {0};
     api_strlist_add(&args, "-m");
     api_strlist_add(&args, "http.server");
-    mb_task_spec a = {.task_id = "t1", .name = "t", .agent_id = "S", .command = "/usr/bin/python3",
-                      .arguments = &args, .kill_grace_ms = -1};
+    mb_task_spec a = {.task_id = "t1",
+                      .name = "t",
+                      .agent_id = "S",
+                      .command = "/usr/bin/python3",
+                      .arguments = &args,
+                      .kill_grace_ms = -1};
     expect("task_argv", mb_task_info(&a));
     api_strlist_release(&args);
     api_strmap_release(&env);
@@ -166,10 +187,8 @@ static void test_base64(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_subscribe),
-    cmocka_unit_test(test_simple_calls),
-    cmocka_unit_test(test_accept_launch),
-    cmocka_unit_test(test_task_variants),
+    cmocka_unit_test(test_subscribe),     cmocka_unit_test(test_simple_calls),
+    cmocka_unit_test(test_accept_launch), cmocka_unit_test(test_task_variants),
     cmocka_unit_test(test_base64),
 };
 

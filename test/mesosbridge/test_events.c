@@ -33,10 +33,12 @@ static void test_transcript(void **state)
     json_t *doc = load("launch-reconcile-kill-files.json");
     json_t *events = json_object_get(doc, "events"), *e;
     size_t i, n_updates = 0, n_acks = 0;
-    json_array_foreach(events, i, e) {
+    json_array_foreach(events, i, e)
+    {
         mb_event ev;
         decode(e, &ev);
-        assert_string_equal(mb_event_type_name(ev.type), json_string_value(json_object_get(e, "type")));
+        assert_string_equal(mb_event_type_name(ev.type),
+                            json_string_value(json_object_get(e, "type")));
         switch (ev.type) {
         case MB_EV_SUBSCRIBED:
             assert_string_equal(ev.u.subscribed.framework_id,
@@ -66,8 +68,8 @@ static void test_transcript(void **state)
             mb_status *s = &ev.u.update;
             json_t *js = json_object_get(json_object_get(e, "update"), "status");
             n_updates++;
-            assert_string_equal(s->task_id,
-                                json_string_value(json_object_get(json_object_get(js, "task_id"), "value")));
+            assert_string_equal(s->task_id, json_string_value(json_object_get(
+                                                json_object_get(js, "task_id"), "value")));
             assert_int_not_equal(s->state, API_TASK_STATE_NONE);
             assert_string_equal(api_task_state_name(s->state), s->state_name);
             if (s->uuid) {
@@ -111,7 +113,8 @@ static void test_failover_agent_loss(void **state)
     json_t *e, *a = json_object_get(doc, "b_events_after_agent_kill");
     size_t i;
     bool seen_unreachable = false;
-    json_array_foreach(a, i, e) {
+    json_array_foreach(a, i, e)
+    {
         if (!json_is_object(e))
             continue;
         decode(e, &ev);
@@ -156,7 +159,7 @@ static void test_shapes(void **state)
         "\"text\":{\"value\":\"z1\"}}],\"executor_ids\":[{\"value\":\"x\"}]}]}}",
         NULL};
     mb_event_type want[] = {MB_EV_HEARTBEAT, MB_EV_RESCIND, MB_EV_FAILURE, MB_EV_MESSAGE,
-                            MB_EV_UNKNOWN, MB_EV_ERROR, MB_EV_OFFERS};
+                            MB_EV_UNKNOWN,   MB_EV_ERROR,   MB_EV_OFFERS};
     for (size_t i = 0; ok[i]; i++) {
         assert_int_equal(mb_event_decode(ok[i], strlen(ok[i]), &ev, &err), 0);
         assert_int_equal(ev.type, want[i]);
@@ -180,12 +183,16 @@ static void test_shapes(void **state)
         }
         mb_event_release(&ev);
     }
-    const char *bad[] = {"not json", "[]", "{\"type\":1}",
-                         "{\"type\":\"UPDATE\",\"update\":{\"status\":{\"state\":\"TASK_RUNNING\"}}}",
-                         "{\"type\":\"OFFERS\",\"offers\":[]}",
-                         "{\"type\":\"OFFERS\",\"offers\":{\"offers\":[{\"id\":{\"value\":\"O\"}}]}}",
-                         "{\"type\":\"SUBSCRIBED\",\"subscribed\":{}}",
-                         "{\"type\":\"RESCIND\"}", NULL};
+    const char *bad[] = {
+        "not json",
+        "[]",
+        "{\"type\":1}",
+        "{\"type\":\"UPDATE\",\"update\":{\"status\":{\"state\":\"TASK_RUNNING\"}}}",
+        "{\"type\":\"OFFERS\",\"offers\":[]}",
+        "{\"type\":\"OFFERS\",\"offers\":{\"offers\":[{\"id\":{\"value\":\"O\"}}]}}",
+        "{\"type\":\"SUBSCRIBED\",\"subscribed\":{}}",
+        "{\"type\":\"RESCIND\"}",
+        NULL};
     for (size_t i = 0; bad[i]; i++) {
         assert_int_equal(mb_event_decode(bad[i], strlen(bad[i]), &ev, &err), -1);
         assert_int_equal(err.code, CR_EPARSE);

@@ -64,8 +64,8 @@ static void build(world *w, const char *req, const char *dep, const char *pend)
     mb_place_task_from(w->req, w->dep, w->pend, &pt);
     mb_place_offer po = {&w->left, "us-east-1a", false};
     assert_int_equal(mb_place(NULL, &po, 1, &pt, 1, NULL, 0, &w->res), 1);
-    mb_launch_in in = {w->req, w->dep, w->pend, &w->offer, "us-east-1a", "FW-1", &w->res,
-                       1700000000000, NULL};
+    mb_launch_in in = {w->req, w->dep,  w->pend,       &w->offer, "us-east-1a",
+                       "FW-1", &w->res, 1700000000000, NULL};
     w->task = mb_build_launch(&in, &err);
     assert_non_null(w->task);
 }
@@ -86,15 +86,17 @@ static const char *env_of(const json_t *ti, const char *name)
     json_t *vars = json_object_get(json_object_get(json_object_get(ti, "command"), "environment"),
                                    "variables");
     if (!vars)
-        vars = json_object_get(json_object_get(json_object_get(json_object_get(ti, "executor"),
-                                                               "command"),
-                                               "environment"),
-                               "variables");
+        vars = json_object_get(
+            json_object_get(json_object_get(json_object_get(ti, "executor"), "command"),
+                            "environment"),
+            "variables");
     json_t *v;
     size_t i;
     json_array_foreach(vars, i, v)
+    {
         if (!strcmp(json_string_value(json_object_get(v, "name")), name))
             return json_string_value(json_object_get(v, "value"));
+    }
     return NULL;
 }
 
@@ -120,9 +122,9 @@ static void test_command_task(void **state)
                         t->taskId.id);
     json_t *cmd = json_object_get(ti, "command");
     assert_true(json_is_true(json_object_get(cmd, "shell")));
-    assert_string_equal(json_string_value(json_object_get(cmd, "value")),
-                        "./run '--x' 'it'\\''s'");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(cmd, "uris"), 0), "value")),
+    assert_string_equal(json_string_value(json_object_get(cmd, "value")), "./run '--x' 'it'\\''s'");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(cmd, "uris"), 0), "value")),
                         "http://x/a.tgz");
     /* precedence: deploy env < taskEnv < envOverrides < Corral's */
     assert_string_equal(env_of(ti, "A"), "deploy");
@@ -161,8 +163,9 @@ static void test_custom_executor_and_overrides(void **state)
     assert_null(json_object_get(ti, "command"));
     json_t *ex = json_object_get(ti, "executor");
     assert_string_equal(json_string_value(json_object_get(ex, "type")), "CUSTOM");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(ex, "executor_id"), "value")),
-                        w.task->taskId.id);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ex, "executor_id"), "value")),
+        w.task->taskId.id);
     assert_string_equal(json_string_value(json_object_get(json_object_get(ex, "command"), "value")),
                         "/usr/bin/corral-executor");
     assert_int_equal(json_array_size(json_object_get(ex, "resources")), 2);
@@ -176,8 +179,10 @@ static void test_custom_executor_and_overrides(void **state)
     assert_string_equal(data, want);
     free(want);
     /* kill policy from sigKillProcessesAfterMillis */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(ti, "kill_policy"), "grace_period"), "nanoseconds")),
-                     120000000000LL);
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(ti, "kill_policy"), "grace_period"), "nanoseconds")),
+        120000000000LL);
     assert_true(w.task->has_killGracePeriodMillis && w.task->killGracePeriodMillis == 120000);
     /* run-now resources override the deploy's and are announced */
     assert_true(w.task->resources.cpus == 2);

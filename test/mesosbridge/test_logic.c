@@ -100,10 +100,8 @@ static void test_location(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_location),
-    cmocka_unit_test(test_backoff),
-    cmocka_unit_test(test_recon_rounds),
-    cmocka_unit_test(test_offers),
+    cmocka_unit_test(test_location),     cmocka_unit_test(test_backoff),
+    cmocka_unit_test(test_recon_rounds), cmocka_unit_test(test_offers),
     cmocka_unit_test(test_heartbeat),
 };
 

@@ -25,21 +25,21 @@ static void add_offer(world *w, double cpus, double mem, int ports, const char *
     char id[16], agent[16];
     snprintf(id, sizeof(id), "O%zu", i);
     snprintf(agent, sizeof(agent), "S%zu", i);
-    json_t *res = json_pack("[{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}}]", "name",
-                            "cpus", "type", "SCALAR", "scalar", "value", cpus, "name", "mem",
-                            "type", "SCALAR", "scalar", "value", mem, "name", "disk", "type",
-                            "SCALAR", "scalar", "value", 1000.0);
+    json_t *res =
+        json_pack("[{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}}]", "name", "cpus", "type",
+                  "SCALAR", "scalar", "value", cpus, "name", "mem", "type", "SCALAR", "scalar",
+                  "value", mem, "name", "disk", "type", "SCALAR", "scalar", "value", 1000.0);
     if (ports)
-        json_array_append_new(res, json_pack("{s:s,s:s,s:{s:[{s:i,s:i}]}}", "name", "ports",
-                                             "type", "RANGES", "ranges", "range", "begin", 31000,
-                                             "end", 31000 + ports - 1));
+        json_array_append_new(res, json_pack("{s:s,s:s,s:{s:[{s:i,s:i}]}}", "name", "ports", "type",
+                                             "RANGES", "ranges", "range", "begin", 31000, "end",
+                                             31000 + ports - 1));
     json_t *attrs = json_array();
     if (rack)
         json_array_append_new(attrs, json_pack("{s:s,s:s,s:{s:s}}", "name", "rackid", "type",
                                                "TEXT", "text", "value", rack));
     if (attr_k)
-        json_array_append_new(attrs, json_pack("{s:s,s:s,s:{s:s}}", "name", attr_k, "type",
-                                               "TEXT", "text", "value", attr_v));
+        json_array_append_new(attrs, json_pack("{s:s,s:s,s:{s:s}}", "name", attr_k, "type", "TEXT",
+                                               "text", "value", attr_v));
     json_t *ev = json_pack("{s:s,s:{s:[{s:{s:s},s:{s:s},s:s,s:o,s:o}]}}", "type", "OFFERS",
                            "offers", "offers", "id", "value", id, "agent_id", "value", agent,
                            "hostname", agent, "resources", res, "attributes", attrs);
@@ -72,8 +72,12 @@ static void world_free(world *w)
 
 static mb_place_task task(const char *req, const char *dep, double cpus, int ports)
 {
-    mb_place_task t = {.request_id = req, .deploy_id = dep, .cpus = cpus, .mem = 64,
-                       .num_ports = ports, .instances = 1};
+    mb_place_task t = {.request_id = req,
+                       .deploy_id = dep,
+                       .cpus = cpus,
+                       .mem = 64,
+                       .num_ports = ports,
+                       .instances = 1};
     return t;
 }
 
@@ -100,11 +104,11 @@ static char *plan(world *w, const mb_place_config *cfg, const mb_place_task *t, 
     return cr_buf_detach(&b, NULL);
 }
 
-#define PLAN(want, ...)                                                                        \
-    do {                                                                                       \
-        char *got_ = plan(__VA_ARGS__);                                                         \
-        assert_string_equal(got_, want);                                                       \
-        free(got_);                                                                            \
+#define PLAN(want, ...)                  \
+    do {                                 \
+        char *got_ = plan(__VA_ARGS__);  \
+        assert_string_equal(got_, want); \
+        free(got_);                      \
     } while (0)
 
 static void test_greedy_packs_and_ports(void **state)
@@ -122,9 +126,8 @@ static void test_greedy_packs_and_ports(void **state)
     mb_place_result_release(&first);
     /* resources were taken: 2 cpus left, 4 ports left */
     assert_true(mb_offer_left_scalar(&w.left[0], "cpus") == 2);
-    PLAN("O0 -:NOT_ENOUGH_RESOURCES", &w, NULL, (mb_place_task[]){task("a", "v", 1, 5),
-                                                                  task("a", "v", 0.1, 2)},
-         2, NULL, 0, NULL);
+    PLAN("O0 -:NOT_ENOUGH_RESOURCES", &w, NULL,
+         (mb_place_task[]){task("a", "v", 1, 5), task("a", "v", 0.1, 2)}, 2, NULL, 0, NULL);
     world_free(&w);
 }
 
@@ -271,8 +274,10 @@ static void test_affinity_inactive_optimistic(void **state)
     PLAN("-:AGENT_NOT_ACTIVE", &w, NULL, &t, 1, NULL, 0, NULL);
     w.po[0].inactive = w.po[1].inactive = false;
     /* OPTIMISTIC: 3 tasks on S0 and 1 on S1 -> average 2; S0 is over */
-    mb_place_active act[4] = {{"web", "v1", "S0", "r1"}, {"web", "v1", "S0", "r1"},
-                              {"web", "v1", "S0", "r1"}, {"web", "v1", "S1", "r2"}};
+    mb_place_active act[4] = {{"web", "v1", "S0", "r1"},
+                              {"web", "v1", "S0", "r1"},
+                              {"web", "v1", "S0", "r1"},
+                              {"web", "v1", "S1", "r2"}};
     t.placement = API_PLACEMENT_OPTIMISTIC;
     w.po[1].inactive = true;
     PLAN("-:AGENT_ALREADY_USED", &w, NULL, &t, 1, act, 4, NULL);

@@ -110,8 +110,8 @@ static void test_stop(void **state)
 
 static void test_malformed(void **state)
 {
-    const char *bad[] = {"2x\nab", "0\n", "123456789012345678901\n", "-1\nx", "5\nhello9\nab",
-                         NULL};
+    const char *bad[] = {"2x\nab", "0\n",           "123456789012345678901\n",
+                         "-1\nx",  "5\nhello9\nab", NULL};
     for (size_t i = 0; bad[i]; i++) {
         mb_recordio r;
         sink s = {0};

@@ -260,6 +260,24 @@ static void test_call_checks_match_transcript(void **state)
     json_decref(tr);
 }
 
+static void test_attributes_spec(void **state)
+{
+    char err[256];
+    json_t *got = ml_attributes_from_spec("rack:r17;generation:3;slots:[1-4,8-9]", err, sizeof(err));
+    json_t *want = json_loads("[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{\"value\":\"r17\"}},"
+                              "{\"name\":\"generation\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3.0}},"
+                              "{\"name\":\"slots\",\"type\":\"RANGES\",\"ranges\":{\"range\":["
+                              "{\"begin\":1,\"end\":4},{\"begin\":8,\"end\":9}]}}]", 0, NULL);
+    assert_json_equal(got, want);
+    json_decref(got);
+    json_decref(want);
+    got = ml_attributes_from_spec("", err, sizeof(err));
+    assert_int_equal(json_array_size(got), 0);
+    json_decref(got);
+    assert_null(ml_attributes_from_spec("rack", err, sizeof(err)));
+    assert_string_equal(err, "attribute 'rack': expecting name:value");
+}
+
 static void test_ids_and_states(void **state)
 {
     char long_id[300];
@@ -288,6 +306,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_agent_loss_events_match_transcript),
     cmocka_unit_test(test_other_event_shapes),
     cmocka_unit_test(test_call_checks_match_transcript),
+    cmocka_unit_test(test_attributes_spec),
     cmocka_unit_test(test_ids_and_states),
 };
 CR_TEST_MAIN(tests)

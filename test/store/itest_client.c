@@ -274,7 +274,7 @@ static void test_batch_coalesces_and_isolates_conflicts(void **state)
     fx *f = *state;
     waiter ws[300];
     waiter stale = {0};
-    int64_t revs[8];
+    int64_t revs[8] = {0};
     size_t nrevs = 0;
 
     memset(ws, 0, sizeof(ws));
@@ -330,6 +330,40 @@ static void test_batch_coalesces_and_isolates_conflicts(void **state)
     for (int i = 0; i < 300; i++)
         waiter_reset(&ws[i]);
     waiter_reset(&stale);
+}
+
+static void test_batch_keeps_order_around_range_deletes(void **state)
+{
+    fx *f = *state;
+    waiter ws[3];
+    waiter q = {0};
+    store_txn *t;
+
+    memset(ws, 0, sizeof(ws));
+    t = store_txn_new();
+    store_txn_put(t, STORE_THEN, "/t/b3/x/1", "a", 1, NULL);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &ws[0], NULL), 0);
+    t = store_txn_new();
+    store_txn_delete(t, STORE_THEN, "/t/b3/x/", true);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &ws[1], NULL), 0);
+    t = store_txn_new();
+    store_txn_put(t, STORE_THEN, "/t/b3/x/2", "b", 1, NULL);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &ws[2], NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(run_until_flag(f->base, &ws[i].done, 1, 10000));
+        assert_true(ws[i].ok);
+        assert_true(ws[i].succeeded);
+    }
+    /* applied in order: the delete removed x/1 but not x/2 */
+    assert_true(ws[0].revision < ws[1].revision);
+    assert_true(ws[1].revision < ws[2].revision);
+    assert_int_equal(store_list(f->s, "/t/b3/", 0, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    assert_int_equal(q.nkvs, 1);
+    assert_string_equal(q.kvs[0].key, "/t/b3/x/2");
+    waiter_reset(&q);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&ws[i]);
 }
 
 static void test_fenced_txn(void **state)
@@ -664,15 +698,22 @@ static void test_watch_free_from_handler(void **state)
     store_watch_opts wo = {.prefix = true};
     store_watch_handlers h = {.on_events = selfree_events};
     store_watch *other;
+    waiter q = {0};
 
+    /* both watches start at the revision of the first write */
+    put_sync(f, "/t/w4/a", "1");
+    assert_int_equal(store_get(f->s, "/t/w4/a", 0, waiter_cb, &q, NULL), 0);
+    WAIT(f, &q);
+    wo.start_revision = q.kvs[0].mod_revision;
+    waiter_reset(&q);
     sf.w = store_watch_start(f->s, "/t/w4/", &wo, &h, &sf, NULL);
     other = store_watch_start(f->s, "/t/w4/", &wo, &rec_handlers, &r, NULL);
     assert_non_null(sf.w);
-    assert_true(run_until_flag(f->base, &r.progress, 1, 10000));
-    put_sync(f, "/t/w4/a", "1");
+    assert_true(run_until_flag(f->base, &sf.events, 1, 10000));
     put_sync(f, "/t/w4/b", "2");
-    /* the other watch sees both; the freed one saw only the first */
-    assert_true(run_until_flag(f->base, &r.events, 2, 10000));
+    put_sync(f, "/t/w4/c", "3");
+    /* the other watch sees every write; the freed one was never called again */
+    assert_true(run_until_flag(f->base, &r.events, 3, 10000));
     assert_int_equal(sf.events, 1);
     store_watch_free(other);
 }
@@ -772,8 +813,12 @@ static void test_auth(void **state)
     for (size_t i = 0; i < 3; i++) {
         char *url = xasprintf("%s%s", cr_etcd_endpoint(e, 0), setup[i][0]);
         int done = 0;
-        cr_http_opts ho = {.url = url, .body = setup[i][1], .body_len = strlen(setup[i][1]),
-                           .timeout_ms = 5000, .on_done = auth_setup_done, .arg = &done};
+        cr_http_opts ho = {.url = url,
+                           .body = setup[i][1],
+                           .body_len = strlen(setup[i][1]),
+                           .timeout_ms = 5000,
+                           .on_done = auth_setup_done,
+                           .arg = &done};
         assert_non_null(cr_http_start(f->http, &ho, NULL));
         assert_true(run_until_flag(f->base, &done, 1, 10000));
         free(url);
@@ -803,6 +848,8 @@ static void test_auth(void **state)
     wrec r = {0};
     store_watch_opts wo = {.prefix = true};
     store_watch *wt = store_watch_start(s, "/t/auth/", &wo, &rec_handlers, &r, NULL);
+    /* a watch from "now" sees writes made after it is established */
+    assert_true(run_until_flag(f->base, &r.progress, 1, 10000));
     assert_int_equal(store_put(s, "/t/auth/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
     WAIT(f, &w);
     assert_true(w.ok);
@@ -818,11 +865,92 @@ static void test_auth(void **state)
     cr_etcd_free(e);
 }
 
+static void test_tls_with_client_certificate(void **state)
+{
+    fx *f = *state;
+    char *dir = cr_test_tmpdir();
+    char *ca = xasprintf("%s/ca.pem", dir), *crt = xasprintf("%s/server.pem", dir),
+         *key = xasprintf("%s/server-key.pem", dir), *ccrt = xasprintf("%s/client.pem", dir),
+         *ckey = xasprintf("%s/client-key.pem", dir), *rm = xasprintf("rm -rf '%s'", dir);
+    cr_etcd_opts o = {.members = 1,
+                      .cert_file = crt,
+                      .key_file = key,
+                      .client_ca_file = ca,
+                      .probe_ca_file = ca,
+                      .probe_cert = ccrt,
+                      .probe_key = ckey};
+    cr_etcd *e;
+    store_config cfg = {.timeout_ms = 3000};
+    store *s;
+    waiter w = {0};
+    wrec r = {0};
+    store_watch_opts wo = {.prefix = true};
+    store_watch *wt;
+
+    assert_int_equal(cr_etcd_make_certs(dir), 0);
+    e = cr_etcd_start(&o);
+    assert_non_null(e);
+    assert_non_null(strstr(cr_etcd_endpoints(e), "https://"));
+    cfg.endpoints = cr_etcd_endpoints(e);
+
+    /* CA, client certificate and key: works, watch included */
+    cfg.ca_file = ca;
+    cfg.cert_file = ccrt;
+    cfg.key_file = ckey;
+    s = store_new(f->base, f->http, &cfg, NULL);
+    wt = store_watch_start(s, "/t/tls/", &wo, &rec_handlers, &r, NULL);
+    assert_true(run_until_flag(f->base, &r.progress, 1, 10000));
+    assert_int_equal(store_put(s, "/t/tls/a", "v", 1, NULL, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    waiter_reset(&w);
+    assert_int_equal(store_get(s, "/t/tls/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_true(w.ok);
+    assert_string_equal(w.kvs[0].value, "v");
+    waiter_reset(&w);
+    assert_true(run_until_flag(f->base, &r.events, 1, 10000));
+    store_watch_free(wt);
+    store_free(s);
+
+    /* without the client certificate: refused by the server */
+    cfg.cert_file = cfg.key_file = NULL;
+    s = store_new(f->base, f->http, &cfg, NULL);
+    assert_int_equal(store_get(s, "/t/tls/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    waiter_reset(&w);
+    store_free(s);
+
+    /* without our CA: the server is not trusted */
+    cfg.ca_file = NULL;
+    cfg.cert_file = ccrt;
+    cfg.key_file = ckey;
+    s = store_new(f->base, f->http, &cfg, NULL);
+    assert_int_equal(store_get(s, "/t/tls/a", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_false(w.ok);
+    assert_int_equal(w.err.code, CR_EIO);
+    waiter_reset(&w);
+    store_free(s);
+
+    cr_etcd_free(e);
+    assert_int_equal(system(rm), 0);
+    free(dir);
+    free(ca);
+    free(crt);
+    free(key);
+    free(ccrt);
+    free(ckey);
+    free(rm);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
     cmocka_unit_test_setup_teardown(test_list_pages_at_one_revision, setup, teardown),
     cmocka_unit_test_setup_teardown(test_txn_conflicts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_coalesces_and_isolates_conflicts, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_batch_keeps_order_around_range_deletes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_fenced_txn, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
     cmocka_unit_test_setup_teardown(test_watch_events_and_progress, setup, teardown),
@@ -832,6 +960,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_timeout_never_hangs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cancel_drops_callbacks, setup, teardown),
     cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_tls_with_client_certificate, setup, teardown),
     /* last: it kills and restarts the shared etcd */
     cmocka_unit_test_setup_teardown(test_watch_resumes_after_etcd_restart, setup, teardown),
 };

@@ -23,8 +23,8 @@ typedef struct fx {
     cr_http *http;
     store *s;
     /* the writer */
-    int next;        /* index of the write in flight */
-    int done;        /* writes acknowledged */
+    int next; /* index of the write in flight */
+    int done; /* writes acknowledged */
     int retries;
     int killed;
     int kill_at;
@@ -127,7 +127,8 @@ static void test_member_killed_mid_write(void **state)
     write_next(f);
     assert_true(run_until_flag(f->base, &f->done, NWRITES, 60000));
     assert_true(f->killed > 0);
-    fprintf(stderr, "killed member %d at write %d; %d retried writes\n", f->killed - 1, f->kill_at, f->retries);
+    fprintf(stderr, "killed member %d at write %d; %d retried writes\n", f->killed - 1, f->kill_at,
+            f->retries);
     assert_string_not_equal(store_endpoint(f->s), cr_etcd_endpoint(f->etcd, f->killed - 1));
 
     /* every write is there with its value */

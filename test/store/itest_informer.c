@@ -150,8 +150,7 @@ static void wput(fx *f, const char *key, const char *val)
         waiter w = {0};
         bool ok;
 
-        assert_int_equal(store_put(f->writer, key, val, strlen(val), NULL, waiter_cb, &w, NULL),
-                         0);
+        assert_int_equal(store_put(f->writer, key, val, strlen(val), NULL, waiter_cb, &w, NULL), 0);
         assert_true(run_until_flag(f->base, &w.done, 1, 10000));
         ok = w.ok;
         if (!ok && (!cr_code_retryable(w.err.code) || cr_mono_ms() > deadline))
@@ -208,7 +207,8 @@ static void test_list_sync_watch_handlers(void **state)
     assert_null(store_informer_get(f->inf, "/t/inf1/r1"));
     wput(f, "/t/inf1/r9", "{}");
     assert_true(run_until_flag(f->base, &f->adds, 6, 10000));
-    assert_true(store_informer_revision(f->inf) >= store_informer_get(f->inf, "/t/inf1/r9")->mod_revision);
+    assert_true(store_informer_revision(f->inf) >=
+                store_informer_get(f->inf, "/t/inf1/r9")->mod_revision);
     /* handlers fed the work queue */
     assert_true(run_until_flag(f->base, &f->processed, 1, 10000));
     assert_int_equal(store_informer_lists(f->inf), 1);
@@ -252,9 +252,9 @@ static void test_relist_after_compaction(void **state)
     assert_int_equal(store_informer_len(f->inf), 3);
     assert_non_null(store_informer_get(f->inf, "/t/inf2/new"));
     assert_null(store_informer_get(f->inf, "/t/inf2/gone"));
-    assert_int_equal(json_integer_value(json_object_get(
-                         store_informer_get(f->inf, "/t/inf2/change")->obj, "v")),
-                     2);
+    assert_int_equal(
+        json_integer_value(json_object_get(store_informer_get(f->inf, "/t/inf2/change")->obj, "v")),
+        2);
     assert_true(store_informer_revision(f->inf) >= rev);
 
     /* and it keeps watching afterwards */

@@ -9,8 +9,12 @@
 
 static void test_b64_roundtrip(void **state)
 {
-    const char *cases[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                              {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    const char *cases[][2] = {{"", ""},
+                              {"f", "Zg=="},
+                              {"fo", "Zm8="},
+                              {"foo", "Zm9v"},
+                              {"foob", "Zm9vYg=="},
+                              {"fooba", "Zm9vYmE="},
                               {"foobar", "Zm9vYmFy"}};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -297,15 +301,15 @@ static void test_txn_encoding(void **state)
     assert_int_equal(json_array_size(cmp), 4);
     assert_string_equal(json_string_value(json_object_get(json_array_get(cmp, 0), "target")),
                         "MOD");
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(cmp, 0), "mod_revision")), "5");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cmp, 0), "mod_revision")),
+                        "5");
     assert_string_equal(json_string_value(json_object_get(json_array_get(cmp, 2), "result")),
                         "NOT_EQUAL");
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(cmp, 3), "create_revision")), "33");
     {
-        json_t *put = json_object_get(json_array_get(json_object_get(j, "success"), 0),
-                                      "request_put");
+        json_t *put =
+            json_object_get(json_array_get(json_object_get(j, "success"), 0), "request_put");
         json_t *del = json_object_get(json_array_get(json_object_get(j, "success"), 1),
                                       "request_delete_range");
         assert_string_equal(json_string_value(json_object_get(put, "value")), "dmFs");
@@ -404,13 +408,22 @@ static void test_batch_plan(void **state)
         for (int i = 0; i < 300; i++) {
             snprintf(names[i], sizeof(names[i]), "k%d", i);
             keys[i][0] = names[i];
-            many[i] = (store_batch_item){.nops = 1, .ncmps = 1, .bytes = 100, .keys = keys[i],
-                                         .nkeys = 1};
+            many[i] = (store_batch_item){
+                .nops = 1, .ncmps = 1, .bytes = 100, .keys = keys[i], .nkeys = 1};
         }
         assert_int_equal(store_batch_plan(many, 300, 127, 1u << 20, g), 3);
         assert_int_equal(g[126], 0);
         assert_int_equal(g[127], 1);
         assert_int_equal(store_batch_plan(many, 300, 127, 1000, g), 30); /* 10 per 1000 B */
+    }
+    /* a solo item (range delete) is never combined */
+    {
+        store_batch_item three[3] = {
+            {.nops = 1, .keys = ka, .nkeys = 1},
+            {.nops = 1, .keys = kb, .nkeys = 1, .solo = true},
+            {.nops = 1, .keys = kc, .nkeys = 1},
+        };
+        assert_int_equal(store_batch_plan(three, 3, 128, 1000, group), 3);
     }
     /* one item too large alone still gets a group */
     {
@@ -444,6 +457,45 @@ static void test_range_and_put_bodies(void **state)
     free(s);
 }
 
+/* Mutated answers (bytes flipped, truncated) never crash the decoders: they
+ * parse or fail cleanly. Deterministic, so failures reproduce. */
+static void test_decoders_survive_garbage(void **state)
+{
+    const char *files[] = {"store/fixtures/range.json", "store/fixtures/watch.ndjson"};
+    unsigned seed = 7;
+
+    for (size_t fi = 0; fi < 2; fi++) {
+        size_t len;
+        char *orig = cr_test_fixture(files[fi], &len);
+
+        for (int round = 0; round < 3000; round++) {
+            char *buf = xmalloc(len + 1);
+            size_t n = len;
+            store_watch_msg m;
+            store_result r;
+            json_t *j;
+
+            memcpy(buf, orig, len);
+            for (int k = 0; k < 1 + round % 4; k++) {
+                seed = seed * 1103515245 + 12345;
+                buf[(seed >> 8) % len] = (char)(seed >> 16);
+            }
+            seed = seed * 1103515245 + 12345;
+            if (round % 5 == 0)
+                n = (seed >> 8) % len;
+            buf[n] = '\0';
+            if (store_watch_msg_parse(buf, n, &m, NULL) == 0)
+                store_watch_msg_release(&m);
+            j = json_loadb(buf, n, 0, NULL);
+            if (j && store_result_parse(j, round % 2, &r, NULL) == 0)
+                store_result_release(&r);
+            json_decref(j);
+            free(buf);
+        }
+        free(orig);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_b64_roundtrip),
     cmocka_unit_test(test_b64_rejects_garbage),
@@ -459,6 +511,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_txn_merge_dedupes_compares),
     cmocka_unit_test(test_batch_plan),
     cmocka_unit_test(test_range_and_put_bodies),
+    cmocka_unit_test(test_decoders_survive_garbage),
 };
 
 CR_TEST_MAIN(tests)

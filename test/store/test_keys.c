@@ -36,14 +36,13 @@ static void test_every_kind_roundtrips(void **state)
           STORE_KEY_REQUEST_STATUS, "web", NULL);
     check(store_key_deploy_status(P, "web", "v1"), "/corral/status/deploys/web/v1",
           STORE_KEY_DEPLOY_STATUS, "web", "v1");
-    check(store_key_job_status(P, "job"), "/corral/status/jobs/job", STORE_KEY_JOB_STATUS,
-          "job", NULL);
-    check(store_key_run_status(P, "job", "r1"), "/corral/status/runs/job/r1",
-          STORE_KEY_RUN_STATUS, "job", "r1");
+    check(store_key_job_status(P, "job"), "/corral/status/jobs/job", STORE_KEY_JOB_STATUS, "job",
+          NULL);
+    check(store_key_run_status(P, "job", "r1"), "/corral/status/runs/job/r1", STORE_KEY_RUN_STATUS,
+          "job", "r1");
     check(store_key_task(P, "web", "web-v1-1-1-h-r"), "/corral/tasks/web/web-v1-1-1-h-r",
           STORE_KEY_TASK, "web", "web-v1-1-1-h-r");
-    check(store_key_pending(P, "web", "p"), "/corral/pending/web/p", STORE_KEY_PENDING, "web",
-          "p");
+    check(store_key_pending(P, "web", "p"), "/corral/pending/web/p", STORE_KEY_PENDING, "web", "p");
     check(store_key_cleanup(P, "t1"), "/corral/cleanups/t1", STORE_KEY_CLEANUP, "t1", NULL);
     check(store_key_run(P, "job", "r1"), "/corral/runs/job/r1", STORE_KEY_RUN, "job", "r1");
     check(store_key_history_task(P, "web", "t1"), "/corral/history/tasks/web/t1",
@@ -99,9 +98,9 @@ static void test_prefixes(void **state)
 static void test_bad_keys_and_ids(void **state)
 {
     store_key_parts p;
-    const char *bad[] = {"/other/requests/web", "/corral/requests", "/corral/requests/",
+    const char *bad[] = {"/other/requests/web",  "/corral/requests",    "/corral/requests/",
                          "/corral/requests/a/b", "/corral/deploys/web", "/corral/deploys/web/",
-                         "/corral/nope/x", "/corral/leader/x", "/corralx/requests/a",
+                         "/corral/nope/x",       "/corral/leader/x",    "/corralx/requests/a",
                          "/corral/requests/.."};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

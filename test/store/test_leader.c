@@ -16,16 +16,16 @@ typedef struct row {
 static void test_decide_table(void **state)
 {
     /* lease deadline 10000, keepalive due 3333, margin 1000 */
-    const store_leader_view base = {.lease_id = 7, .lease_deadline_ms = 10000,
-                                    .next_keepalive_ms = 3333, .margin_ms = 1000};
+    const store_leader_view base = {
+        .lease_id = 7, .lease_deadline_ms = 10000, .next_keepalive_ms = 3333, .margin_ms = 1000};
     row rows[32];
     size_t n = 0;
 
-#define ROW(w, now_, want_, ...)                                                               \
-    do {                                                                                       \
-        store_leader_view v_ = base;                                                           \
-        __VA_ARGS__;                                                                           \
-        rows[n++] = (row){w, v_, now_, want_};                                                 \
+#define ROW(w, now_, want_, ...)               \
+    do {                                       \
+        store_leader_view v_ = base;           \
+        __VA_ARGS__;                           \
+        rows[n++] = (row){w, v_, now_, want_}; \
     } while (0)
 
     ROW("no lease yet: grant", 0, STORE_LD_GRANT, v_.lease_id = 0);
@@ -42,22 +42,18 @@ static void test_decide_table(void **state)
         v_.key_present = true);
     ROW("leader, all fine: wait", 100, STORE_LD_WAIT, v_.is_leader = true, v_.key_known = true,
         v_.key_present = true, v_.key_create_rev = 9, v_.my_create_rev = 9);
-    ROW("leader, keepalive due", 3333, STORE_LD_KEEPALIVE, v_.is_leader = true,
-        v_.key_known = true, v_.key_present = true, v_.key_create_rev = 9,
-        v_.my_create_rev = 9);
+    ROW("leader, keepalive due", 3333, STORE_LD_KEEPALIVE, v_.is_leader = true, v_.key_known = true,
+        v_.key_present = true, v_.key_create_rev = 9, v_.my_create_rev = 9);
     ROW("leader inside the margin: step down", 9000, STORE_LD_STEP_DOWN, v_.is_leader = true,
-        v_.key_known = true, v_.key_present = true, v_.key_create_rev = 9,
-        v_.my_create_rev = 9);
+        v_.key_known = true, v_.key_present = true, v_.key_create_rev = 9, v_.my_create_rev = 9);
     ROW("leader inside the margin even while busy: step down", 9500, STORE_LD_STEP_DOWN,
         v_.is_leader = true, v_.busy = true, v_.key_create_rev = 9, v_.my_create_rev = 9);
-    ROW("leader just before the margin: keepalive", 8999, STORE_LD_KEEPALIVE,
-        v_.is_leader = true, v_.key_known = true, v_.key_present = true,
-        v_.key_create_rev = 9, v_.my_create_rev = 9);
+    ROW("leader just before the margin: keepalive", 8999, STORE_LD_KEEPALIVE, v_.is_leader = true,
+        v_.key_known = true, v_.key_present = true, v_.key_create_rev = 9, v_.my_create_rev = 9);
     ROW("leader key deleted: step down", 100, STORE_LD_STEP_DOWN, v_.is_leader = true,
         v_.key_known = true, v_.key_present = false, v_.my_create_rev = 9);
-    ROW("leader key re-created by another: step down", 100, STORE_LD_STEP_DOWN,
-        v_.is_leader = true, v_.key_known = true, v_.key_present = true,
-        v_.key_create_rev = 12, v_.my_create_rev = 9);
+    ROW("leader key re-created by another: step down", 100, STORE_LD_STEP_DOWN, v_.is_leader = true,
+        v_.key_known = true, v_.key_present = true, v_.key_create_rev = 12, v_.my_create_rev = 9);
     ROW("leader without a lease: step down", 100, STORE_LD_STEP_DOWN, v_.is_leader = true,
         v_.lease_id = 0);
 #undef ROW

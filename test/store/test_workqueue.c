@@ -17,7 +17,7 @@ typedef struct fx {
     int nseen;
     int inflight_max;
     int inflight;
-    bool hold;          /* keep keys in processing (async) */
+    bool hold; /* keep keys in processing (async) */
     char *held[16];
     int nheld;
     int resyncs;
