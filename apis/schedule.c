@@ -21,8 +21,13 @@ static const struct {
     const char *name;
     int lo, hi; /* in the user's numbering (Quartz weekdays 1-7) */
 } fields[F__COUNT] = {
-    {"second", 0, 59},      {"minute", 0, 59}, {"hour", 0, 23},          {"day-of-month", 1, 31},
-    {"month", 1, 12},       {"day-of-week", 1, 7}, {"year", YEAR_MIN, YEAR_MAX},
+    {"second", 0, 59},
+    {"minute", 0, 59},
+    {"hour", 0, 23},
+    {"day-of-month", 1, 31},
+    {"month", 1, 12},
+    {"day-of-week", 1, 7},
+    {"year", YEAR_MIN, YEAR_MAX},
 };
 
 static const char *const month_names[12] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
@@ -42,19 +47,19 @@ struct api_schedule {
     uint32_t dom_w;    /* bit n: "nW" */
     bool dom_lw;       /* "LW" */
     bool dow_nospec;
-    uint8_t dow;         /* bits 0-6, Sunday = 0 */
-    uint8_t dow_last;    /* bit d: "dL", last weekday d of the month */
-    uint8_t dow_nth[7];  /* per weekday, bit k: "d#k" */
+    uint8_t dow;        /* bits 0-6, Sunday = 0 */
+    uint8_t dow_last;   /* bit d: "dL", last weekday d of the month */
+    uint8_t dow_nth[7]; /* per weekday, bit k: "d#k" */
     bool year_any;
-    uint64_t year[4];    /* bit y - 1970 */
+    uint64_t year[4]; /* bit y - 1970 */
 };
 
 /* Parsing context: which field, in which numbering, for error messages. */
 typedef struct pctx {
     api_schedule *s;
-    int field;       /* F_* */
-    int user_no;     /* 1-based position in the user's expression */
-    bool cron;       /* CRON type: weekdays 0-7, 0 and 7 = Sunday */
+    int field;        /* F_* */
+    int user_no;      /* 1-based position in the user's expression */
+    bool cron;        /* CRON type: weekdays 0-7, 0 and 7 = Sunday */
     const char *text; /* the whole field */
     cr_err *err;
 } pctx;
@@ -134,13 +139,27 @@ static void set_value(pctx *c, int v)
     api_schedule *s = c->s;
 
     switch (c->field) {
-    case F_SEC: s->sec |= 1ull << v; break;
-    case F_MIN: s->min |= 1ull << v; break;
-    case F_HOUR: s->hour |= 1u << v; break;
-    case F_DOM: s->dom |= 1u << v; break;
-    case F_MON: s->mon |= 1u << v; break;
-    case F_DOW: s->dow |= (uint8_t)(1u << dow_internal(c, v)); break;
-    case F_YEAR: s->year[(v - YEAR_MIN) / 64] |= 1ull << ((v - YEAR_MIN) % 64); break;
+    case F_SEC:
+        s->sec |= 1ull << v;
+        break;
+    case F_MIN:
+        s->min |= 1ull << v;
+        break;
+    case F_HOUR:
+        s->hour |= 1u << v;
+        break;
+    case F_DOM:
+        s->dom |= 1u << v;
+        break;
+    case F_MON:
+        s->mon |= 1u << v;
+        break;
+    case F_DOW:
+        s->dow |= (uint8_t)(1u << dow_internal(c, v));
+        break;
+    case F_YEAR:
+        s->year[(v - YEAR_MIN) / 64] |= 1ull << ((v - YEAR_MIN) % 64);
+        break;
     }
 }
 
@@ -309,8 +328,8 @@ static int parse_field(pctx *c)
         if ((rc = parse_item(c, item)) < 0)
             break;
     }
-    if (rc == 0 && c->text[0] && (c->text[0] == ',' || c->text[strlen(c->text) - 1] == ',' ||
-                                  strstr(c->text, ",,")))
+    if (rc == 0 && c->text[0] &&
+        (c->text[0] == ',' || c->text[strlen(c->text) - 1] == ',' || strstr(c->text, ",,")))
         rc = ferr(c, "empty list element");
     free(copy);
     return rc;
@@ -443,7 +462,7 @@ static int64_t next_local(const api_schedule *s, int64_t from)
         }
         se = v;
         return api_tz_days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + se;
-next_day:
+    next_day:
         h = mi = se = 0;
         if (++d > api_tz_days_in_month(y, m)) {
             d = 1;
@@ -485,8 +504,8 @@ int64_t api_schedule_next(const api_schedule *s, int64_t after_ms)
 static const struct {
     const char *name, *quartz;
 } shorthands[] = {
-    {"@yearly", "0 0 0 1 1 ?"},  {"@annually", "0 0 0 1 1 ?"}, {"@monthly", "0 0 0 1 * ?"},
-    {"@weekly", "0 0 0 ? * 1"},  {"@daily", "0 0 0 * * ?"},    {"@midnight", "0 0 0 * * ?"},
+    {"@yearly", "0 0 0 1 1 ?"}, {"@annually", "0 0 0 1 1 ?"}, {"@monthly", "0 0 0 1 * ?"},
+    {"@weekly", "0 0 0 ? * 1"}, {"@daily", "0 0 0 * * ?"},    {"@midnight", "0 0 0 * * ?"},
     {"@hourly", "0 0 * * * ?"},
 };
 
@@ -648,7 +667,7 @@ api_schedule *api_schedule_parse_tz(const char *expr, api_schedule_type type, ap
             s->dow_nospec = false;
         }
         cr_buf_addf(&qb, "%s %s %s %s %s ", uf[F_SEC], uf[F_MIN], uf[F_HOUR],
-                      s->dom_nospec ? "?" : (!strcmp(uf[F_DOM], "?") ? "*" : uf[F_DOM]), uf[F_MON]);
+                    s->dom_nospec ? "?" : (!strcmp(uf[F_DOM], "?") ? "*" : uf[F_DOM]), uf[F_MON]);
         if (s->dow_nospec)
             cr_buf_adds(&qb, "?");
         else
@@ -709,8 +728,9 @@ api_schedule *api_schedule_for_request(const api_request *r, cr_err *err)
     }
     if (!r->schedule && r->scheduleType != API_SCHEDULE_TYPE_UNSET &&
         r->scheduleType != API_SCHEDULE_QUARTZ) {
-        cr_error(err, CR_EINVAL, "scheduleType: must be QUARTZ (or absent) when only "
-                                 "quartzSchedule is given");
+        cr_error(err, CR_EINVAL,
+                 "scheduleType: must be QUARTZ (or absent) when only "
+                 "quartzSchedule is given");
         return NULL;
     }
     s = api_schedule_parse(expr, type, r->scheduleTimeZone, err);

@@ -9,12 +9,13 @@
 /* ---- enums ------------------------------------------------------------------ */
 
 static const char *const rstate_names[] = {
-    NULL, "ACTIVE", "SYSTEM_COOLDOWN", "PAUSED", "DEPLOYING_TO_UNPAUSE",
+    NULL,       "ACTIVE",   "SYSTEM_COOLDOWN", "PAUSED", "DEPLOYING_TO_UNPAUSE",
     "FINISHED", "DELETING", "DELETED",
 };
 static const char *const dstate_names[] = {
-    NULL, "WAITING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED",
-    "OVERDUE", "FAILED_INTERNAL_STATE", "SUPERSEDED",
+    NULL,         "WAITING",  "CANCELING", "SUCCEEDED",
+    "FAILED",     "CANCELED", "OVERDUE",   "FAILED_INTERNAL_STATE",
+    "SUPERSEDED",
 };
 static const char *const dfail_names[] = {
     NULL,
@@ -73,7 +74,8 @@ bool api_deploy_state_terminal(api_deploy_state s)
 
 bool api_deploy_state_failed(api_deploy_state s)
 {
-    return s == API_DSTATE_FAILED || s == API_DSTATE_OVERDUE || s == API_DSTATE_FAILED_INTERNAL_STATE;
+    return s == API_DSTATE_FAILED || s == API_DSTATE_OVERDUE ||
+           s == API_DSTATE_FAILED_INTERNAL_STATE;
 }
 
 const char *api_deploy_failure_reason_name(api_deploy_failure_reason r)
@@ -212,7 +214,8 @@ static void dec_each(dec *d, const char *field, void (*fn)(dec *sub, void *arg),
     if (!arr)
         return;
     char *base = api_path_join(d->prefix ? d->prefix : "", field);
-    json_array_foreach(arr, i, e) {
+    json_array_foreach(arr, i, e)
+    {
         char *p = api_path_index(base, i);
         dec sub = {e, p, d->probs, 0};
         if (!json_is_object(e)) {

@@ -86,11 +86,11 @@ api_deploy_failure_reason api_deploy_failure_reason_parse(const char *s);
 /* ---- conditions ----------------------------------------------------------- */
 
 /* Condition types of a request status. */
-#define API_COND_VALID "Valid"             /* the request and its newest deploy are usable */
-#define API_COND_READY "Ready"             /* summary: `instances` healthy tasks of the active deploy */
-#define API_COND_PROGRESSING "Progressing" /* a deploy is rolling out */
+#define API_COND_VALID        "Valid" /* the request and its newest deploy are usable */
+#define API_COND_READY        "Ready" /* summary: `instances` healthy tasks of the active deploy */
+#define API_COND_PROGRESSING  "Progressing" /* a deploy is rolling out */
 #define API_COND_COOLING_DOWN "CoolingDown" /* SYSTEM_COOLDOWN (crash loop) */
-#define API_COND_BOUNCING "Bouncing"       /* a bounce is replacing tasks */
+#define API_COND_BOUNCING     "Bouncing"    /* a bounce is replacing tasks */
 
 typedef enum {
     API_COND_UNKNOWN = 0,
@@ -143,20 +143,21 @@ typedef struct api_failure_mark {
 } api_failure_mark;
 
 typedef struct api_request_status {
-    char *requestId;             /* "requestId" */
-    api_request_state state;     /* "state" */
-    char *activeDeployId;        /* "activeDeployId"; NULL: none yet */
-    char *pendingDeployId;       /* "pendingDeployId"; NULL: none */
-    int64_t observedRevision;    /* "observedRevision": mod_revision of the request acted on */
-    api_task_counts counts;      /* "counts" */
-    api_conditions conditions;   /* "conditions" */
-    int64_t cooldownSince;       /* "cooldownSince": entered SYSTEM_COOLDOWN at; 0 = not */
+    char *requestId;           /* "requestId" */
+    api_request_state state;   /* "state" */
+    char *activeDeployId;      /* "activeDeployId"; NULL: none yet */
+    char *pendingDeployId;     /* "pendingDeployId"; NULL: none */
+    int64_t observedRevision;  /* "observedRevision": mod_revision of the request acted on */
+    api_task_counts counts;    /* "counts" */
+    api_conditions conditions; /* "conditions" */
+    int64_t cooldownSince;     /* "cooldownSince": entered SYSTEM_COOLDOWN at; 0 = not */
     size_t n_recentFailures;
     api_failure_mark *recentFailures; /* "recentFailures", oldest first, bounded */
-    int64_t bounceRequested;     /* "bounceRequested": the request's bounce token being acted on; 0 none */
-    int64_t bounceStartedAt;     /* "bounceStartedAt": controller time the bounce began; 0 none */
-    int64_t lastBounce;          /* "lastBounce": token of the last completed bounce */
-    int64_t updatedAt;           /* "updatedAt": when this status last changed */
+    int64_t
+        bounceRequested; /* "bounceRequested": the request's bounce token being acted on; 0 none */
+    int64_t bounceStartedAt; /* "bounceStartedAt": controller time the bounce began; 0 none */
+    int64_t lastBounce;      /* "lastBounce": token of the last completed bounce */
+    int64_t updatedAt;       /* "updatedAt": when this status last changed */
 } api_request_status;
 
 /* Decodes j into *out (zeroed first; caller releases it even on failure).
@@ -182,22 +183,22 @@ typedef struct api_deploy_failure {
 } api_deploy_failure;
 
 typedef struct api_deploy_status {
-    char *requestId;          /* "requestId" */
-    char *deployId;           /* "deployId" */
-    api_deploy_state state;   /* "state" */
-    char *message;            /* "message": what is happening or why it ended */
-    int64_t startedAt;        /* "startedAt": rollout began (controller time) */
-    int64_t finishedAt;       /* "finishedAt": reached a terminal state; 0 if not */
+    char *requestId;        /* "requestId" */
+    char *deployId;         /* "deployId" */
+    api_deploy_state state; /* "state" */
+    char *message;          /* "message": what is happening or why it ended */
+    int64_t startedAt;      /* "startedAt": rollout began (controller time) */
+    int64_t finishedAt;     /* "finishedAt": reached a terminal state; 0 if not */
     /* Progress (SingularityDeployProgress). */
     int targetActiveInstances; /* "targetActiveInstances": instances of the current step */
-    int acceptedInstances;    /* "acceptedInstances": instances of steps already accepted */
-    int step;                 /* "step": 1-based number of the current step */
-    int64_t stepStartedAt;    /* "stepStartedAt": deadline base of the step; 0 = held */
-    int64_t stepHealthyAt;    /* "stepHealthyAt": step's tasks all healthy at; 0 = not yet */
-    int healthyTasks;         /* "healthyTasks": healthy tasks of this deploy */
+    int acceptedInstances;     /* "acceptedInstances": instances of steps already accepted */
+    int step;                  /* "step": 1-based number of the current step */
+    int64_t stepStartedAt;     /* "stepStartedAt": deadline base of the step; 0 = held */
+    int64_t stepHealthyAt;     /* "stepHealthyAt": step's tasks all healthy at; 0 = not yet */
+    int healthyTasks;          /* "healthyTasks": healthy tasks of this deploy */
     size_t n_failures;
     api_deploy_failure *failures; /* "failures": failed tasks (retried or fatal), bounded */
-    int64_t updatedAt;        /* "updatedAt" */
+    int64_t updatedAt;            /* "updatedAt" */
 } api_deploy_status;
 
 size_t api_deploy_status_from_json(const json_t *j, api_deploy_status *out, const char *prefix,

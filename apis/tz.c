@@ -309,9 +309,9 @@ static int read_hdr(const unsigned char *p, size_t len, tzif_hdr *h)
     h->typecnt = be32(p + 36);
     h->charcnt = be32(p + 40);
     /* Bounds keep the size arithmetic below far from overflow. */
-    if (h->typecnt == 0 || h->typecnt > 256 || h->timecnt > 1000000 ||
-        h->leapcnt > 100000 || h->charcnt > 100000 ||
-        (h->isutcnt && h->isutcnt != h->typecnt) || (h->isstdcnt && h->isstdcnt != h->typecnt))
+    if (h->typecnt == 0 || h->typecnt > 256 || h->timecnt > 1000000 || h->leapcnt > 100000 ||
+        h->charcnt > 100000 || (h->isutcnt && h->isutcnt != h->typecnt) ||
+        (h->isstdcnt && h->isstdcnt != h->typecnt))
         return -1;
     return 0;
 }

@@ -54,8 +54,8 @@ int32_t api_tz_offset(const api_tz *tz, int64_t utc);
 
 /* What a local wall time maps to. */
 typedef struct api_tz_local {
-    int n;          /* 0: in a gap (skipped), 1: normal, 2: repeated (overlap) */
-    int64_t utc[2]; /* the n matching instants, ascending */
+    int n;           /* 0: in a gap (skipped), 1: normal, 2: repeated (overlap) */
+    int64_t utc[2];  /* the n matching instants, ascending */
     int64_t gap_end; /* n == 0: the instant the gap ends (first valid one after) */
 } api_tz_local;
 

@@ -10,7 +10,7 @@ latency to the launch intent (the bridge writes it just before ACCEPT) and
 to TASK_RUNNING, p50 and p99. Prints tasks/s, the latencies and corrald's
 peak RSS.
 
-    python3 bench/converge.py            # 2000 x 5 on 1000 agents
+    python3 bench/converge.py            # 2000 x 5 on 1000 agents (the issue's size)
     CONVERGE_REQUESTS=200 CONVERGE_AGENTS=100 python3 bench/converge.py
     CORRAL_BIN=dir                       # binaries to use (default bin/)
 """
@@ -133,15 +133,20 @@ def main():
         states = [json.loads(v)["lastTaskState"] for _, v in range_prefix(etcd, PREFIX + "/tasks/")]
         running = states.count("TASK_RUNNING")
 
-        accept, run = [], []
+        planned, accept, run = [], [], []
         for i in range(SINGLES):
             rid = "single%03d" % i
             t1 = time.monotonic()
             put_many(etcd, service(rid, 1))
-            seen_accept = None
+            seen_accept = seen_plan = None
             while True:
+                if seen_plan is None:
+                    if range_prefix(etcd, "%s/pending/%s/" % (PREFIX, rid), keys_only=True):
+                        seen_plan = time.monotonic() - t1
                 recs = range_prefix(etcd, "%s/tasks/%s/" % (PREFIX, rid))
                 now = time.monotonic()
+                if recs and seen_plan is None:
+                    seen_plan = now - t1
                 if recs and seen_accept is None:
                     seen_accept = now - t1
                 if recs and json.loads(recs[0][1])["lastTaskState"] == "TASK_RUNNING":
@@ -151,12 +156,15 @@ def main():
                     raise AssertionError("single apply %s never ran" % rid)
                 time.sleep(0.005)
             accept.append(seen_accept)
+            planned.append(seen_plan)
 
         print("converge: %d requests x %d instances on %d simulated agents"
               % (REQUESTS, INSTANCES, AGENTS))
         print("  applied in %.2f s; all %d tasks RUNNING after %.2f s (%d RUNNING records)"
               % (t_applied, total, t_all, running))
         print("  throughput: %.0f tasks/s" % (total / t_all))
+        print("  single apply -> pending task (controllers): p50 %.0f ms, p99 %.0f ms"
+              % (pct(planned, 50) * 1000, pct(planned, 99) * 1000))
         print("  single apply -> launch intent (ACCEPT): p50 %.0f ms, p99 %.0f ms"
               % (pct(accept, 50) * 1000, pct(accept, 99) * 1000))
         print("  single apply -> TASK_RUNNING:          p50 %.0f ms, p99 %.0f ms"

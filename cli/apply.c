@@ -182,6 +182,7 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
     const char *sfx = mode == SYNC_DRY ? " (server dry run)" : "";
     json_t *parents = json_object(); /* rid -> parent or null */
     json_t *owned = json_object();   /* rid -> true when apply may label its deploys */
+    json_t *bad = json_object();     /* rid -> true when its request failed */
     api_strlist keep = {0}, gone = {0};
     bool failed = false, drift = false;
 
@@ -203,7 +204,12 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
         what = xasprintf("request/%s", o->request->id);
         local = api_request_to_json(o->request);
         remote = json_object_get(parent, "request");
-        if (parent && json_equal(local, (json_t *)remote)) {
+        /* An input-only acknowledgement: corrald never stores it. */
+        json_t *cmp = json_deep_copy(local);
+        json_object_del(cmp, "largeScaleDownAcknowledged");
+        bool same = parent && json_equal(cmp, (json_t *)remote);
+        json_decref(cmp);
+        if (same) {
             if (mode != SYNC_DIFF)
                 fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
         } else if (mode == SYNC_DIFF) {
@@ -219,6 +225,7 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
             cli_resp_release(&r);
         } else {
             cli_resp_release(&r);
+            json_object_set_new(bad, o->request->id, json_true());
             failed = true;
         }
         if (set && (!parent || cli_parent_owned_by(parent, set)))
@@ -239,6 +246,11 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
         if (o->kind != API_OBJ_DEPLOY)
             continue;
         api_strlist_add(&keep, d->requestId);
+        if (json_object_get(bad, d->requestId)) {
+            fprintf(ctx->err, "corralctl %s: deploy/%s/%s skipped: its request failed\n", cmd,
+                    d->requestId, d->id);
+            continue;
+        }
         parent = json_object_get(parents, d->requestId);
         if (!parent) {
             json_t *p = NULL;
@@ -307,6 +319,8 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
         free(what);
     }
 
+    if (prune && failed)
+        fprintf(ctx->err, "corralctl %s: --prune skipped because of the errors above\n", cmd);
     if (prune && !failed) {
         cli_resp r;
         if (cli_http(ctx, cmd, "GET", "/api/requests", NULL, 0, &r) < 0) {
@@ -340,6 +354,7 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
     api_strlist_release(&gone);
     json_decref(parents);
     json_decref(owned);
+    json_decref(bad);
     if (mode == SYNC_DIFF)
         return failed ? 2 : drift ? 1 : 0;
     return failed ? CLI_ERROR : CLI_OK;
@@ -685,10 +700,13 @@ int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv)
     const char *message = NULL, *v;
     bool ignore_nf = false;
     api_manifest *m = NULL;
-    int rc = CLI_USAGE, i = 1, k;
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int rc = CLI_USAGE, i = 1, k, npos = 0;
 
-    while ((k = cli_next_opt(argc, argv, &i, opts, sizeof(opts) / sizeof(opts[0]), &v, ctx->err)) >=
-           0) {
+    /* Options may follow the positionals (delete request web -m why). */
+    for (;;) {
+        int before = i;
+        k = cli_next_opt(argc, argv, &i, opts, sizeof(opts) / sizeof(opts[0]), &v, ctx->err);
         if (k == O_HELP) {
             cli_help_delete(ctx->out);
             rc = CLI_OK;
@@ -697,12 +715,23 @@ int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv)
             ignore_nf = true;
         } else if (k == O_MESSAGE) {
             message = v;
-        } else {
+        } else if (k >= 0) {
             margs_option(&a, k, v);
+        } else if (k == -2) {
+            goto out;
+        } else if (i != before) { /* after "--" everything is positional */
+            while (i < argc)
+                pos[npos++] = argv[i++];
+            break;
+        } else if (i >= argc) {
+            break;
+        } else {
+            pos[npos++] = argv[i++];
         }
     }
-    if (k == -2)
-        goto out;
+    argv = pos;
+    argc = npos;
+    i = 0;
     if (a.nfiles && i < argc) {
         fprintf(ctx->err, "corralctl delete: give -f or KIND NAME, not both\n");
         goto out;
@@ -784,6 +813,7 @@ int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv)
         json_decref(parent);
     }
 out:
+    free(pos);
     api_manifest_free(m);
     margs_release(&a);
     return rc;

@@ -166,6 +166,10 @@ static int cmd_help(cli_ctx *ctx, int argc, char **argv)
         usage(ctx->out);
         return CLI_OK;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        help_help(ctx->out);
+        return CLI_OK;
+    }
     const cli_command *c = cli_find_command(argv[1]);
     if (!c) {
         fprintf(ctx->err, "corralctl: unknown command \"%s\"\n", argv[1]);

@@ -115,33 +115,36 @@ typedef struct parsed {
 static int parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts, size_t nopts,
                  void (*help)(FILE *), parsed *p)
 {
-    int i = 1, k;
+    int i = 1, k, before;
     const char *v;
     memset(p, 0, sizeof(*p));
     p->pos = argv + argc;
     for (;;) {
-        while ((k = cli_next_opt(argc, argv, &i, opts, nopts, &v, ctx->err)) >= 0) {
+        before = i;
+        k = cli_next_opt(argc, argv, &i, opts, nopts, &v, ctx->err);
+        if (k >= 0) {
             if (strcmp(opts[k].name, "help") == 0) {
                 help(ctx->out);
                 p->done = true;
                 return CLI_OK;
             }
             p->values[k] = opts[k].has_value ? v : "1";
+            continue;
         }
         if (k == -2)
             return CLI_USAGE;
-        if (i > 0 && strcmp(argv[i - 1], "--") == 0) {
+        if (i != before) { /* "--" was consumed: the rest is verbatim */
             p->rest = argv + i;
             p->nrest = argc - i;
             return CLI_OK;
         }
         if (i >= argc)
             return CLI_OK;
-        /* A positional: keep it (argv is permuted so positionals are
-         * contiguous and options may follow them). */
-        if (p->npos == 0)
+        /* A positional: keep it, permuting argv so positionals stay
+         * contiguous and options may follow them (as getopt does). */
+        if (p->npos == 0) {
             p->pos = argv + i;
-        else if (p->pos + p->npos != argv + i) {
+        } else if (p->pos + p->npos != argv + i) {
             char *tmp = argv[i];
             memmove(p->pos + p->npos + 1, p->pos + p->npos,
                     (size_t)(argv + i - (p->pos + p->npos)) * sizeof(char *));

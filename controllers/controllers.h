@@ -45,17 +45,17 @@ struct event_base;
 typedef struct ctl_manager ctl_manager;
 
 typedef struct ctl_manager_config {
-    const char *prefix;       /* key prefix; NULL = "/corral" */
-    const ctl_config *plan;   /* plan tunables; NULL = ctl_config_defaults */
-    int max_inflight;         /* requests reconciled at once; 0 = 64 */
-    int64_t resync_ms;        /* re-plan every request this often; 0 = 60 s, -1 = never */
-    cr_log *log;              /* borrowed; may be NULL */
+    const char *prefix;     /* key prefix; NULL = "/corral" */
+    const ctl_config *plan; /* plan tunables; NULL = ctl_config_defaults */
+    int max_inflight;       /* requests reconciled at once; 0 = 64 */
+    int64_t resync_ms;      /* re-plan every request this often; 0 = 60 s, -1 = never */
+    cr_log *log;            /* borrowed; may be NULL */
 } ctl_manager_config;
 
 /* Creates a stopped manager. base, s, http, leader and log are borrowed and
  * must outlive it; cfg is copied. Returns NULL with err set on bad config. */
-ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http,
-                             store_leader *leader, const ctl_manager_config *cfg, cr_err *err);
+ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http, store_leader *leader,
+                             const ctl_manager_config *cfg, cr_err *err);
 
 /* Starts the informers; passes begin once every informer has synced.
  * Starting a running manager does nothing. -1 with err if a list cannot be
@@ -73,12 +73,12 @@ void ctl_manager_free(ctl_manager *m);
 /* Observability (tests, /metrics). */
 typedef struct ctl_manager_stats {
     bool running;
-    bool synced;       /* every informer has listed */
-    uint64_t passes;   /* plans run */
-    uint64_t writes;   /* store_write()s sent */
+    bool synced;        /* every informer has listed */
+    uint64_t passes;    /* plans run */
+    uint64_t writes;    /* store_write()s sent */
     uint64_t conflicts; /* writes whose compares failed (re-planned) */
-    uint64_t errors;   /* failed passes (backed off) */
-    size_t checks;     /* health checks running */
+    uint64_t errors;    /* failed passes (backed off) */
+    size_t checks;      /* health checks running */
 } ctl_manager_stats;
 
 void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out);

@@ -14,12 +14,14 @@ void ctl_hc_opts_from_api(const api_healthcheck *h, ctl_hc_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->startup_delay_ms = h && h->has_startupDelaySeconds ? h->startupDelaySeconds * 1000LL : 0;
-    o->startup_timeout_ms = (h && h->has_startupTimeoutSeconds ? h->startupTimeoutSeconds
-                                                               : CTL_HC_STARTUP_TIMEOUT_S) * 1000LL;
+    o->startup_timeout_ms =
+        (h && h->has_startupTimeoutSeconds ? h->startupTimeoutSeconds : CTL_HC_STARTUP_TIMEOUT_S) *
+        1000LL;
     o->startup_interval_ms = (h && h->has_startupIntervalSeconds ? h->startupIntervalSeconds
                                                                  : CTL_HC_STARTUP_INTERVAL_S) *
                              1000LL;
-    o->interval_ms = (h && h->has_intervalSeconds ? h->intervalSeconds : CTL_HC_INTERVAL_S) * 1000LL;
+    o->interval_ms =
+        (h && h->has_intervalSeconds ? h->intervalSeconds : CTL_HC_INTERVAL_S) * 1000LL;
     o->response_timeout_ms = (h && h->has_responseTimeoutSeconds ? h->responseTimeoutSeconds
                                                                  : CTL_HC_RESPONSE_TIMEOUT_S) *
                              1000LL;
@@ -118,8 +120,7 @@ struct ctl_checker {
     size_t n;
 };
 
-ctl_checker *ctl_checker_new(struct event_base *base, cr_http *http, ctl_checker_cb cb,
-                             void *arg)
+ctl_checker *ctl_checker_new(struct event_base *base, cr_http *http, ctl_checker_cb cb, void *arg)
 {
     ctl_checker *c = xcalloc(1, sizeof(*c));
     c->base = base;
@@ -225,9 +226,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         arm(k, now);
         return;
     }
-    cr_http_opts o = {.url = k->url, .timeout_ms = k->opts.response_timeout_ms,
+    cr_http_opts o = {.url = k->url,
+                      .timeout_ms = k->opts.response_timeout_ms,
                       .connect_timeout_ms = k->opts.response_timeout_ms,
-                      .max_body = 8192, .on_done = on_done, .arg = k};
+                      .max_body = 8192,
+                      .on_done = on_done,
+                      .arg = k};
     k->req = cr_http_start(k->owner->http, &o, &err);
     if (!k->req) {
         ctl_hc_result(&k->st, &k->opts, 0, now);
@@ -239,8 +243,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id,
-                      const char *url, const ctl_hc_opts *opts, int64_t running_at, cr_err *err)
+int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id, const char *url,
+                      const ctl_hc_opts *opts, int64_t running_at, cr_err *err)
 {
     if (!request_id || !task_id || !url || !opts)
         return cr_error(err, CR_EINVAL, "health check: request, task, url and options required");

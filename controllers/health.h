@@ -25,11 +25,11 @@
 struct event_base;
 
 /* Singularity's config defaults for absent options. */
-#define CTL_HC_STARTUP_TIMEOUT_S 45
+#define CTL_HC_STARTUP_TIMEOUT_S  45
 #define CTL_HC_STARTUP_INTERVAL_S 2
-#define CTL_HC_INTERVAL_S 5
+#define CTL_HC_INTERVAL_S         5
 #define CTL_HC_RESPONSE_TIMEOUT_S 5
-#define CTL_HC_MAX_FAILURE_CODES 16
+#define CTL_HC_MAX_FAILURE_CODES  16
 
 typedef struct ctl_hc_opts {
     int64_t startup_delay_ms;    /* wait after RUNNING before the first check */
@@ -76,8 +76,7 @@ typedef void (*ctl_checker_cb)(void *arg, const char *request_id, const char *ta
 
 /* Returns a checker (caller owns; ctl_checker_free). base and http are
  * borrowed and must outlive it. */
-ctl_checker *ctl_checker_new(struct event_base *base, cr_http *http, ctl_checker_cb cb,
-                             void *arg);
+ctl_checker *ctl_checker_new(struct event_base *base, cr_http *http, ctl_checker_cb cb, void *arg);
 /* Stops every check without callbacks and frees c. NULL is a no-op. Not
  * from inside the callback. */
 void ctl_checker_free(ctl_checker *c);
@@ -85,9 +84,8 @@ void ctl_checker_free(ctl_checker *c);
 /* Starts checking task_id: GET url ("http://host:port/path") per opts
  * (copied), from running_at (epoch ms). Watching a task that is already
  * watched does nothing. Returns -1 with err set on a bad argument. */
-int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id,
-                      const char *url, const ctl_hc_opts *opts, int64_t running_at,
-                      cr_err *err);
+int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id, const char *url,
+                      const ctl_hc_opts *opts, int64_t running_at, cr_err *err);
 /* Stops checking task_id (no callback). Unknown ids are ignored. */
 void ctl_checker_forget(ctl_checker *c, const char *task_id);
 /* Number of tasks being checked. */

@@ -208,7 +208,8 @@ int ctl_jobs_status_from_json(const json_t *j, ctl_jobs_status *s, cr_err *err)
         get_int(j, "lastMissedAt", &s->lastMissedAt, "", err) < 0 ||
         get_str(j, "lastMissedReason", &s->lastMissedReason, "", err) < 0)
         return -1;
-    if ((lr = json_object_get(j, "lastRun")) && result_from_json(lr, &s->lastRun, "lastRun.", err) < 0)
+    if ((lr = json_object_get(j, "lastRun")) &&
+        result_from_json(lr, &s->lastRun, "lastRun.", err) < 0)
         return -1;
     return 0;
 }
@@ -256,7 +257,8 @@ int ctl_jobs_run_status_from_json(const json_t *j, ctl_jobs_run_status *s, cr_er
     if (!json_is_object(j))
         return cr_error(err, CR_EPARSE, "run status: must be an object");
     if (get_str(j, "requestId", &s->requestId, "", err) < 0 ||
-        get_str(j, "runId", &s->runId, "", err) < 0 || get_str(j, "state", &s->state, "", err) < 0 ||
+        get_str(j, "runId", &s->runId, "", err) < 0 ||
+        get_str(j, "state", &s->state, "", err) < 0 ||
         get_str(j, "taskId", &s->taskId, "", err) < 0 ||
         get_small(j, "retries", &s->retries, "", err) < 0 ||
         get_int(j, "queuedAt", &s->queuedAt, "", err) < 0 ||
@@ -311,8 +313,9 @@ char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *r
 /* Per-pass bounds, so that one pass's guarded writes fit in one etcd txn
  * (STORE_MAX_TXN_OPS): an archive is 3 ops, a launch 1, plus statuses. The
  * rest waits for the next pass, which comes at once. */
-#define MAX_ENDED_PER_PASS 16
+#define MAX_ENDED_PER_PASS    16
 #define MAX_LAUNCHES_PER_PASS 16
+#define MAX_FORGETS_PER_PASS 64
 
 typedef struct jctx {
     const ctl_jobs_in *in;
@@ -605,7 +608,8 @@ static void task_live(jctx *c, const ctl_jobs_task *t)
     if (!t->pending && r->time_limit_ms > 0 && !t->cleaning) {
         int64_t deadline = t->launched_at + r->time_limit_ms;
         if (c->now >= deadline)
-            kill_task(c, t, "TASK_EXCEEDED_TIME_LIMIT", "the task ran past taskExecutionTimeLimitMillis");
+            kill_task(c, t, "TASK_EXCEEDED_TIME_LIMIT",
+                      "the task ran past taskExecutionTimeLimitMillis");
         else
             requeue_at(c, deadline);
     }
@@ -717,7 +721,8 @@ static void plan_runs(jctx *c)
         if (r->type != API_SCHEDULED && r->type != API_ON_DEMAND) {
             if (str_eq(ro->status.state, CTL_RUN_QUEUED)) {
                 set_str(&ro->status.state, CTL_RUN_REJECTED);
-                set_str(&ro->status.message, "runs are only allowed for SCHEDULED and ON_DEMAND requests");
+                set_str(&ro->status.message,
+                        "runs are only allowed for SCHEDULED and ON_DEMAND requests");
             }
             continue;
         }
@@ -752,7 +757,8 @@ static void plan_runs(jctx *c)
             continue;
         }
         if (c->live >= cap) {
-            snprintf(msg, sizeof(msg), "waiting for capacity: %d of %d tasks running", c->live, cap);
+            snprintf(msg, sizeof(msg), "waiting for capacity: %d of %d tasks running", c->live,
+                     cap);
             set_str(&ro->status.message, msg);
             continue;
         }
@@ -778,7 +784,8 @@ static void plan_runs(jctx *c)
         a->resources = run->resources;
         a->user = run->user;
         a->run_as_user = run->run_as_user;
-        a->required_attrs = run->required_attrs && run->required_attrs->n ? run->required_attrs : NULL;
+        a->required_attrs =
+            run->required_attrs && run->required_attrs->n ? run->required_attrs : NULL;
         a->allowed_attrs = run->allowed_attrs && run->allowed_attrs->n ? run->allowed_attrs : NULL;
         a->a.skip_checks = run->skip_healthchecks;
         a->a.message = xstrdup(run->message);
@@ -813,6 +820,29 @@ static void plan_run_once(jctx *c)
             launch(c, d->id, 1, "NEW_DEPLOY", c->now, c->now);
         }
         deploy_finish(c, o, API_DSTATE_SUCCEEDED, "launched its one task");
+    }
+}
+
+/* Keeps at most history_max archived tasks, counting this pass's. */
+static void plan_history(jctx *c)
+{
+    const ctl_jobs_in *in = c->in;
+    size_t max = in->config && in->config->history_max ? in->config->history_max : 100;
+    size_t archived = 0, total, drop;
+
+    for (size_t i = 0; i < c->out->n_actions; i++)
+        archived += c->out->actions[i].a.type == CTL_ACT_ARCHIVE;
+    total = in->n_history + archived;
+    drop = total > max ? total - max : 0;
+    if (drop > in->n_history)
+        drop = in->n_history;
+    if (drop > MAX_FORGETS_PER_PASS) {
+        drop = MAX_FORGETS_PER_PASS;
+        requeue_at(c, c->now + 1);
+    }
+    for (size_t i = 0; i < drop; i++) {
+        ctl_jobs_action *a = add_action(c, CTL_ACT_FORGET);
+        a->a.task_id = xstrdup(in->history[i]);
     }
 }
 
@@ -921,6 +951,7 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
         }
         task_ended(&c, &in->tasks[i]);
     }
+    plan_history(&c);
     if (r && !r->invalid) {
         if (r->type == API_SCHEDULED && r->schedule)
             plan_scheduled(&c);
@@ -931,16 +962,17 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
     plan_status(&c);
     free(c.inst_used);
 
-    p->job_changed = !in->job || !json_same(ctl_jobs_status_to_json(in->job),
-                                            ctl_jobs_status_to_json(&p->job));
+    p->job_changed =
+        !in->job || !json_same(ctl_jobs_status_to_json(in->job), ctl_jobs_status_to_json(&p->job));
     for (size_t i = 0; i < p->n_runs; i++) {
         ctl_jobs_run_out *o = &p->runs[i];
-        o->changed = i >= in->n_run_status ||
-                     !json_same(ctl_jobs_run_status_to_json(&in->run_status[i]),
-                                ctl_jobs_run_status_to_json(&o->status));
+        o->changed =
+            i >= in->n_run_status || !json_same(ctl_jobs_run_status_to_json(&in->run_status[i]),
+                                                ctl_jobs_run_status_to_json(&o->status));
     }
     for (size_t i = 0; i < p->n_deploys && i < in->n_deploy_status; i++)
-        if (p->deploys[i].changed && api_deploy_status_equal(&in->deploy_status[i], &p->deploys[i].status))
+        if (p->deploys[i].changed &&
+            api_deploy_status_equal(&in->deploy_status[i], &p->deploys[i].status))
             p->deploys[i].changed = false;
     p->requeue_after_ms = c.requeue ? c.requeue - in->now : 0;
 }
@@ -998,6 +1030,9 @@ char *ctl_jobs_action_format(const ctl_jobs_action *a)
         break;
     case CTL_ACT_ARCHIVE:
         cr_buf_addf(&b, "archive %s", a->a.task_id);
+        break;
+    case CTL_ACT_FORGET:
+        cr_buf_addf(&b, "forget %s", a->a.task_id);
         break;
     default:
         cr_buf_addf(&b, "action %d", (int)a->a.type);

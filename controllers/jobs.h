@@ -58,8 +58,9 @@
  *    the deploy is SUCCEEDED once it did; its task is never restarted.
  *    Tasks of successive deploys may run side by side.
  *  - Terminal tasks are archived; their outcome is kept in the job status
- *    (`lastRun`) and, for runs, in the run status. A missing request
- *    (deleted) kills everything (REQUEST_DELETING). */
+ *    (`lastRun`) and, for runs, in the run status. History is bounded: the
+ *    oldest archived tasks beyond config.history_max are forgotten (FORGET).
+ *    A missing request (deleted) kills everything (REQUEST_DELETING). */
 #ifndef CTL_JOBS_H
 #define CTL_JOBS_H
 
@@ -84,23 +85,24 @@
 
 typedef struct ctl_jobs_config {
     int max_on_demand_tasks; /* maxActiveOnDemandTasksPerRequest; 0 = unlimited */
+    size_t history_max;      /* archived tasks kept per request; 0 = 100 */
 } ctl_jobs_config;
 
 /* ---- desired state ---------------------------------------------------------- */
 
 typedef struct ctl_jobs_request {
     const char *id;
-    api_request_type type;         /* SCHEDULED, ON_DEMAND or RUN_ONCE */
-    int instances;                 /* effective; ON_DEMAND: concurrency cap */
-    int num_retries;               /* numRetriesOnFailure (0 = none) */
-    int64_t wait_after_finish_ms;  /* waitAtLeastMillisAfterTaskFinishesForReschedule */
-    int64_t time_limit_ms;         /* taskExecutionTimeLimitMillis; 0 = none */
-    int64_t starting_deadline_ms;  /* Corral startingDeadlineMillis; 0 = run late fires */
-    const api_schedule *schedule;  /* SCHEDULED: parsed at the edge */
+    api_request_type type;        /* SCHEDULED, ON_DEMAND or RUN_ONCE */
+    int instances;                /* effective; ON_DEMAND: concurrency cap */
+    int num_retries;              /* numRetriesOnFailure (0 = none) */
+    int64_t wait_after_finish_ms; /* waitAtLeastMillisAfterTaskFinishesForReschedule */
+    int64_t time_limit_ms;        /* taskExecutionTimeLimitMillis; 0 = none */
+    int64_t starting_deadline_ms; /* Corral startingDeadlineMillis; 0 = run late fires */
+    const api_schedule *schedule; /* SCHEDULED: parsed at the edge */
     bool paused;
-    int64_t revision;              /* mod_revision of the request document */
-    const char *invalid;           /* non-NULL: why it cannot be acted on
-                                      (e.g. the schedule's parse error) */
+    int64_t revision;    /* mod_revision of the request document */
+    const char *invalid; /* non-NULL: why it cannot be acted on
+                            (e.g. the schedule's parse error) */
 } ctl_jobs_request;
 
 typedef struct ctl_jobs_deploy {
@@ -111,17 +113,17 @@ typedef struct ctl_jobs_deploy {
 
 /* A run document: /corral/runs/<requestId>/<runId>. */
 typedef struct ctl_jobs_run {
-    const char *id;                       /* runId */
-    int64_t revision;                     /* create_revision: queue order */
-    int64_t run_at;                       /* "runAt": not before; 0 = at once */
-    const api_strlist *args;              /* "commandLineArgs"; may be NULL */
-    const api_strmap *env;                /* "envOverrides"; may be NULL */
-    const api_task_resources *resources;  /* "resources"; NULL = the deploy's */
-    const char *user;                     /* who asked; may be NULL */
-    const char *message;                  /* may be NULL */
-    const char *run_as_user;              /* "runAsUserOverride"; may be NULL */
-    const api_strmap *required_attrs;     /* "requiredAgentAttributeOverrides"; may be NULL */
-    const api_strmap *allowed_attrs;      /* "allowedAgentAttributeOverrides"; may be NULL */
+    const char *id;                      /* runId */
+    int64_t revision;                    /* create_revision: queue order */
+    int64_t run_at;                      /* "runAt": not before; 0 = at once */
+    const api_strlist *args;             /* "commandLineArgs"; may be NULL */
+    const api_strmap *env;               /* "envOverrides"; may be NULL */
+    const api_task_resources *resources; /* "resources"; NULL = the deploy's */
+    const char *user;                    /* who asked; may be NULL */
+    const char *message;                 /* may be NULL */
+    const char *run_as_user;             /* "runAsUserOverride"; may be NULL */
+    const api_strmap *required_attrs;    /* "requiredAgentAttributeOverrides"; may be NULL */
+    const api_strmap *allowed_attrs;     /* "allowedAgentAttributeOverrides"; may be NULL */
     bool skip_healthchecks;
 } ctl_jobs_run;
 
@@ -129,82 +131,82 @@ typedef struct ctl_jobs_run {
 
 /* One pending-task document or task record of the request. */
 typedef struct ctl_jobs_task {
-    const char *id;            /* task id, or pending task id */
+    const char *id; /* task id, or pending task id */
     const char *deploy_id;
-    int instance;              /* >= 1 */
-    bool pending;              /* a pending document (not launched yet) */
-    api_task_state state;      /* tasks: last Mesos state */
-    int64_t launched_at;       /* pending: createdAt; task: launchedAt */
-    int64_t running_at;        /* first TASK_RUNNING; 0 = never */
-    int64_t finished_at;       /* terminal: time of the terminal update */
-    bool cleaning;             /* a cleanup (kill intent) exists */
-    bool user_killed;          /* a user's kill intent was seen: never retried */
+    int instance;         /* >= 1 */
+    bool pending;         /* a pending document (not launched yet) */
+    api_task_state state; /* tasks: last Mesos state */
+    int64_t launched_at;  /* pending: createdAt; task: launchedAt */
+    int64_t running_at;   /* first TASK_RUNNING; 0 = never */
+    int64_t finished_at;  /* terminal: time of the terminal update */
+    bool cleaning;        /* a cleanup (kill intent) exists */
+    bool user_killed;     /* a user's kill intent was seen: never retried */
     bool has_exit_code;
     int exit_code;
-    const char *message;       /* last status message; may be NULL */
-    const char *pending_type;  /* PendingType it was launched with */
-    int64_t run_at;            /* the pending id's nextRunAt (fire time) */
-    const char *run_id;        /* run it belongs to; NULL for scheduled fires */
+    const char *message;          /* last status message; may be NULL */
+    const char *pending_type;     /* PendingType it was launched with */
+    int64_t run_at;               /* the pending id's nextRunAt (fire time) */
+    const char *run_id;           /* run it belongs to; NULL for scheduled fires */
     const api_pending_task *spec; /* what was asked (args, env, resources,
                                      user): repeated by a retry; may be NULL */
 } ctl_jobs_task;
 
 /* Outcome of one task, kept in the statuses. */
 typedef struct ctl_jobs_result {
-    char *taskId;            /* "taskId"; NULL: no result yet */
-    char *deployId;          /* "deployId" */
-    char *runId;             /* "runId" */
-    char *pendingType;       /* "pendingType" */
-    int64_t fireAt;          /* "fireAt": the nextRunAt it was launched for */
-    int64_t startedAt;       /* "startedAt": launchedAt */
-    int64_t finishedAt;      /* "finishedAt" */
-    int64_t durationMillis;  /* "durationMillis": finishedAt - startedAt */
-    api_task_state state;    /* "state": final task state */
+    char *taskId;           /* "taskId"; NULL: no result yet */
+    char *deployId;         /* "deployId" */
+    char *runId;            /* "runId" */
+    char *pendingType;      /* "pendingType" */
+    int64_t fireAt;         /* "fireAt": the nextRunAt it was launched for */
+    int64_t startedAt;      /* "startedAt": launchedAt */
+    int64_t finishedAt;     /* "finishedAt" */
+    int64_t durationMillis; /* "durationMillis": finishedAt - startedAt */
+    api_task_state state;   /* "state": final task state */
     bool has_exitCode;
-    int exitCode;            /* "exitCode" */
-    bool success;            /* "success" */
-    bool retried;            /* "retried": a retry was launched for it */
-    int attempt;             /* "attempt": 1 + retries before it */
-    char *message;           /* "message" */
+    int exitCode;  /* "exitCode" */
+    bool success;  /* "success" */
+    bool retried;  /* "retried": a retry was launched for it */
+    int attempt;   /* "attempt": 1 + retries before it */
+    char *message; /* "message" */
 } ctl_jobs_result;
 
 /* /corral/status/jobs/<requestId>: the scheduler's memory. */
 typedef struct ctl_jobs_status {
-    char *requestId;          /* "requestId" */
-    char *schedule;           /* "schedule": quartz form + " " + zone nextFireAt came from */
-    int64_t nextFireAt;       /* "nextFireAt": due fire; 0 = not computed, -1 = never */
-    int64_t lastFireAt;       /* "lastFireAt": fire time of the last scheduled launch */
-    int retries;              /* "retries": retries made for the current scheduled run */
-    int64_t runsLaunched;     /* "runsLaunched": scheduled fires launched */
-    int64_t tasksLaunched;    /* "tasksLaunched": every launch (fires, retries,
-                                 runs, run-once): any launch changes this
-                                 document, which guards it (ctl_jobs_plan_ops) */
-    int64_t runsSucceeded;    /* "runsSucceeded": runs that ended in success */
-    int64_t runsFailed;       /* "runsFailed": runs that failed after all retries */
-    int64_t missedRuns;       /* "missedRuns": fires skipped */
-    int64_t lastMissedAt;     /* "lastMissedAt": the last skipped fire time */
-    char *lastMissedReason;   /* "lastMissedReason": Overlap|DeadlineExceeded|Paused */
-    ctl_jobs_result lastRun;  /* "lastRun": the last task that ended */
+    char *requestId;         /* "requestId" */
+    char *schedule;          /* "schedule": quartz form + " " + zone nextFireAt came from */
+    int64_t nextFireAt;      /* "nextFireAt": due fire; 0 = not computed, -1 = never */
+    int64_t lastFireAt;      /* "lastFireAt": fire time of the last scheduled launch */
+    int retries;             /* "retries": retries made for the current scheduled run */
+    int64_t runsLaunched;    /* "runsLaunched": scheduled fires launched */
+    int64_t tasksLaunched;   /* "tasksLaunched": every launch (fires, retries,
+                                runs, run-once): any launch changes this
+                                document, which guards it (ctl_jobs_plan_ops) */
+    int64_t runsSucceeded;   /* "runsSucceeded": runs that ended in success */
+    int64_t runsFailed;      /* "runsFailed": runs that failed after all retries */
+    int64_t missedRuns;      /* "missedRuns": fires skipped */
+    int64_t lastMissedAt;    /* "lastMissedAt": the last skipped fire time */
+    char *lastMissedReason;  /* "lastMissedReason": Overlap|DeadlineExceeded|Paused */
+    ctl_jobs_result lastRun; /* "lastRun": the last task that ended */
 } ctl_jobs_status;
 
 /* Run states, in "state" of a run status. */
-#define CTL_RUN_QUEUED "QUEUED"       /* waiting for runAt or capacity */
+#define CTL_RUN_QUEUED    "QUEUED"    /* waiting for runAt or capacity */
 #define CTL_RUN_LAUNCHING "LAUNCHING" /* pending task written / task starting */
-#define CTL_RUN_RUNNING "RUNNING"
+#define CTL_RUN_RUNNING   "RUNNING"
 #define CTL_RUN_SUCCEEDED "SUCCEEDED"
-#define CTL_RUN_FAILED "FAILED"
-#define CTL_RUN_REJECTED "REJECTED"   /* the request type takes no runs */
-#define CTL_RUN_CANCELED "CANCELED"   /* its document was deleted while queued */
+#define CTL_RUN_FAILED    "FAILED"
+#define CTL_RUN_REJECTED  "REJECTED" /* the request type takes no runs */
+#define CTL_RUN_CANCELED  "CANCELED" /* its document was deleted while queued */
 
 /* /corral/status/runs/<requestId>/<runId>: a run's progress and outcome. */
 typedef struct ctl_jobs_run_status {
-    char *requestId;      /* "requestId" */
-    char *runId;          /* "runId" */
-    char *state;          /* "state": one of CTL_RUN_* */
-    char *taskId;         /* "taskId": current or last task (or pending task id) */
-    int retries;          /* "retries": retries launched */
-    int64_t queuedAt;     /* "queuedAt": first seen by the controller */
-    char *message;        /* "message": why it waits, or how it ended */
+    char *requestId;        /* "requestId" */
+    char *runId;            /* "runId" */
+    char *state;            /* "state": one of CTL_RUN_* */
+    char *taskId;           /* "taskId": current or last task (or pending task id) */
+    int retries;            /* "retries": retries launched */
+    int64_t queuedAt;       /* "queuedAt": first seen by the controller */
+    char *message;          /* "message": why it waits, or how it ended */
     ctl_jobs_result result; /* "result": outcome of the last task that ended */
 } ctl_jobs_run_status;
 
@@ -217,30 +219,32 @@ typedef struct ctl_jobs_in {
     size_t n_tasks;
     const ctl_jobs_run *runs;
     size_t n_runs;
-    const api_request_status *status;      /* last written; NULL: none */
+    const api_request_status *status; /* last written; NULL: none */
     const api_deploy_status *deploy_status;
     size_t n_deploy_status;
-    const ctl_jobs_status *job;            /* last written; NULL: none */
+    const ctl_jobs_status *job; /* last written; NULL: none */
     const ctl_jobs_run_status *run_status;
     size_t n_run_status;
-    const ctl_jobs_config *config;         /* NULL: defaults */
-    int64_t now;                           /* epoch ms */
+    const char *const *history; /* archived task ids, oldest first */
+    size_t n_history;
+    const ctl_jobs_config *config; /* NULL: defaults */
+    int64_t now;                   /* epoch ms */
 } ctl_jobs_in;
 
 /* ---- output ------------------------------------------------------------------------ */
 
 typedef struct ctl_jobs_action {
-    ctl_action a;             /* type, task_id, deploy_id, instance, pending_type,
-                                 run_at, skip_checks, cleanup_type, message */
-    int64_t created_at;       /* LAUNCH: createdAt of the pending task id */
-    const char *run_id;       /* LAUNCH: borrowed from the input; may be NULL */
-    const api_strlist *args;  /* LAUNCH: borrowed; may be NULL */
-    const api_strmap *env;    /* LAUNCH: borrowed; may be NULL */
+    ctl_action a;                        /* type, task_id, deploy_id, instance, pending_type,
+                                            run_at, skip_checks, cleanup_type, message */
+    int64_t created_at;                  /* LAUNCH: createdAt of the pending task id */
+    const char *run_id;                  /* LAUNCH: borrowed from the input; may be NULL */
+    const api_strlist *args;             /* LAUNCH: borrowed; may be NULL */
+    const api_strmap *env;               /* LAUNCH: borrowed; may be NULL */
     const api_task_resources *resources; /* LAUNCH: borrowed; may be NULL */
-    const char *user;         /* LAUNCH: borrowed; may be NULL */
-    const char *run_as_user;  /* LAUNCH: borrowed; may be NULL */
-    const api_strmap *required_attrs; /* LAUNCH: borrowed; may be NULL */
-    const api_strmap *allowed_attrs;  /* LAUNCH: borrowed; may be NULL */
+    const char *user;                    /* LAUNCH: borrowed; may be NULL */
+    const char *run_as_user;             /* LAUNCH: borrowed; may be NULL */
+    const api_strmap *required_attrs;    /* LAUNCH: borrowed; may be NULL */
+    const api_strmap *allowed_attrs;     /* LAUNCH: borrowed; may be NULL */
 } ctl_jobs_action;
 
 typedef struct ctl_jobs_run_out {
@@ -254,12 +258,12 @@ typedef struct ctl_jobs_plan_out {
     api_request_status status; /* new request status */
     bool status_changed;
     size_t n_deploys;
-    ctl_deploy_out *deploys;   /* every deploy status, input order then new ones */
-    ctl_jobs_status job;       /* new job status */
+    ctl_deploy_out *deploys; /* every deploy status, input order then new ones */
+    ctl_jobs_status job;     /* new job status */
     bool job_changed;
     size_t n_runs;
-    ctl_jobs_run_out *runs;    /* every run status, input order then new ones */
-    int64_t requeue_after_ms;  /* > 0: plan again after this long */
+    ctl_jobs_run_out *runs;   /* every run status, input order then new ones */
+    int64_t requeue_after_ms; /* > 0: plan again after this long */
 } ctl_jobs_plan_out;
 
 /* Plans one job request. Fills *out (caller releases it with
@@ -272,7 +276,7 @@ void ctl_jobs_plan_release(ctl_jobs_plan_out *p);
 /* One action as a line for logs and fixtures:
  *   launch <deployId> <instance> <pendingType> at=<runAt>[ run=<runId>][ args=a,b]
  *   kill <taskId> <cleanupType> | unpend <pendingTaskId> <cleanupType>
- *   archive <taskId>
+ *   archive <taskId> | forget <taskId>
  * Caller frees. */
 char *ctl_jobs_action_format(const ctl_jobs_action *a);
 
@@ -349,8 +353,8 @@ void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t cr
  * generic reason). paused: a pause intent exists. Non-job request types
  * are invalid ("not a SCHEDULED, ON_DEMAND or RUN_ONCE request").
  * startingDeadlineSeconds is read from r->extra until api_request has it. */
-void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision,
-                           bool paused, const api_schedule *sched, const char *sched_error,
+void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision, bool paused,
+                           const api_schedule *sched, const char *sched_error,
                            ctl_jobs_request *out);
 
 /* A pending task's view (borrows from p). */
@@ -397,11 +401,11 @@ struct event_base;
 typedef struct ctl_jobs_manager ctl_jobs_manager;
 
 typedef struct ctl_jobs_manager_config {
-    const char *prefix;           /* NULL = "/corral" */
-    const ctl_jobs_config *plan;  /* NULL = defaults */
-    int max_inflight;             /* requests reconciled at once; 0 = 64 */
-    int64_t resync_ms;            /* re-plan every request this often; 0 = 60 s, -1 = never */
-    cr_log *log;                  /* borrowed; may be NULL */
+    const char *prefix;          /* NULL = "/corral" */
+    const ctl_jobs_config *plan; /* NULL = defaults */
+    int max_inflight;            /* requests reconciled at once; 0 = 64 */
+    int64_t resync_ms;           /* re-plan every request this often; 0 = 60 s, -1 = never */
+    cr_log *log;                 /* borrowed; may be NULL */
 } ctl_jobs_manager_config;
 
 /* A stopped manager; base, s, leader and log are borrowed and must outlive

@@ -28,8 +28,8 @@ typedef enum {
 } kind;
 
 static const char *const kind_path[K__COUNT] = {
-    "/requests/", "/deploys/",      "/intents/", "/tasks/", "/pending/",
-    "/cleanups/", "/status/runs/",  "/status/",  "/runs/",
+    "/requests/", "/deploys/",     "/intents/", "/tasks/", "/pending/",
+    "/cleanups/", "/status/runs/", "/status/",  "/runs/",
 };
 
 /* Kinds whose keys are indexed per request id. */
@@ -216,15 +216,26 @@ static void *decode_any(const store_kv *kv, void *arg, cr_err *err)
     tagged *t;
 
     switch (k) {
-    case K_REQUESTS: obj = decode_with(kv, (from_json_fn)api_request_from_json, err); break;
-    case K_DEPLOYS: obj = decode_with(kv, (from_json_fn)api_deploy_from_json, err); break;
-    case K_TASKS: obj = decode_with(kv, (from_json_fn)api_task_from_json, err); break;
-    case K_PENDING: obj = decode_with(kv, (from_json_fn)api_pending_task_from_json, err); break;
-    case K_RUNS: obj = decode_run(kv, err); break;
-    default: break; /* kept raw */
+    case K_REQUESTS:
+        obj = decode_with(kv, (from_json_fn)api_request_from_json, err);
+        break;
+    case K_DEPLOYS:
+        obj = decode_with(kv, (from_json_fn)api_deploy_from_json, err);
+        break;
+    case K_TASKS:
+        obj = decode_with(kv, (from_json_fn)api_task_from_json, err);
+        break;
+    case K_PENDING:
+        obj = decode_with(kv, (from_json_fn)api_pending_task_from_json, err);
+        break;
+    case K_RUNS:
+        obj = decode_run(kv, err);
+        break;
+    default:
+        break; /* kept raw */
     }
-    if (!obj && (k == K_REQUESTS || k == K_DEPLOYS || k == K_TASKS || k == K_PENDING ||
-                 k == K_RUNS))
+    if (!obj &&
+        (k == K_REQUESTS || k == K_DEPLOYS || k == K_TASKS || k == K_PENDING || k == K_RUNS))
         return NULL; /* the informer keeps decode_error */
     t = xcalloc(1, sizeof(*t));
     t->k = k;
@@ -236,16 +247,25 @@ static void free_any(void *p)
 {
     tagged *t = p;
     switch (t->k) {
-    case K_REQUESTS: api_request_free(t->obj); break;
-    case K_DEPLOYS: api_deploy_free(t->obj); break;
-    case K_TASKS: api_task_free(t->obj); break;
-    case K_PENDING: api_pending_task_free(t->obj); break;
+    case K_REQUESTS:
+        api_request_free(t->obj);
+        break;
+    case K_DEPLOYS:
+        api_deploy_free(t->obj);
+        break;
+    case K_TASKS:
+        api_task_free(t->obj);
+        break;
+    case K_PENDING:
+        api_pending_task_free(t->obj);
+        break;
     case K_RUNS:
         if (t->obj)
             ctl_jobs_run_doc_release(t->obj);
         free(t->obj);
         break;
-    default: break;
+    default:
+        break;
     }
     free(t);
 }

@@ -193,8 +193,8 @@ static int64_t extra_int(const api_request *r, const char *k)
     return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
-void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision,
-                           bool paused, const api_schedule *sched, const char *sched_error,
+void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision, bool paused,
+                           const api_schedule *sched, const char *sched_error,
                            ctl_jobs_request *out)
 {
     memset(out, 0, sizeof(*out));
@@ -248,8 +248,8 @@ void ctl_jobs_task_view(const api_task *t, const api_cleanup *cleanup, ctl_jobs_
     out->state = t->lastTaskState;
     out->launched_at = t->launchedAt;
     out->cleaning = cleanup != NULL;
-    out->user_killed = cleanup && cleanup->cleanupType &&
-                       !strncmp(cleanup->cleanupType, "USER_REQUESTED", 14);
+    out->user_killed =
+        cleanup && cleanup->cleanupType && !strncmp(cleanup->cleanupType, "USER_REQUESTED", 14);
     out->has_exit_code = t->has_exitCode;
     out->exit_code = t->exitCode;
     out->message = t->statusMessage;
@@ -322,6 +322,10 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
         case CTL_ACT_UNPEND:
             add_op(&later, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->a.task_id), NULL,
                    0);
+            break;
+        case CTL_ACT_FORGET:
+            add_op(&later, CTL_OP_DELETE, ctl_history_task_key(prefix, request_id, a->a.task_id),
+                   NULL, 0);
             break;
         case CTL_ACT_ARCHIVE: {
             int64_t rev = 0;

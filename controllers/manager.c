@@ -29,8 +29,8 @@ typedef enum {
 } kind;
 
 static const char *const kind_path[K__COUNT] = {
-    "/requests/", "/deploys/", "/intents/", "/tasks/",
-    "/pending/",  "/cleanups/", "/status/", "/history/tasks/",
+    "/requests/", "/deploys/",  "/intents/", "/tasks/",
+    "/pending/",  "/cleanups/", "/status/",  "/history/tasks/",
 };
 
 /* Keys of one request, for the kinds looked up by request rather than by
@@ -53,8 +53,8 @@ typedef struct pass {
     size_t outstanding;
     bool failed;
     bool conflict;
-    int64_t revision;  /* highest revision a write landed at */
-    unsigned kinds;    /* informers the writes touch (bit per kind) */
+    int64_t revision; /* highest revision a write landed at */
+    unsigned kinds;   /* informers the writes touch (bit per kind) */
     int64_t requeue_ms;
     struct pass *next;
 } pass;
@@ -197,13 +197,20 @@ static void *decode_any(const store_kv *kv, void *arg, cr_err *err)
     void *obj = NULL;
 
     switch (k) {
-    case K_REQUESTS: obj = decode_with(kv, (from_json_fn)api_request_from_json, false, err); break;
-    case K_DEPLOYS: obj = decode_with(kv, (from_json_fn)api_deploy_from_json, false, err); break;
-    case K_TASKS: obj = decode_with(kv, (from_json_fn)api_task_from_json, true, err); break;
+    case K_REQUESTS:
+        obj = decode_with(kv, (from_json_fn)api_request_from_json, false, err);
+        break;
+    case K_DEPLOYS:
+        obj = decode_with(kv, (from_json_fn)api_deploy_from_json, false, err);
+        break;
+    case K_TASKS:
+        obj = decode_with(kv, (from_json_fn)api_task_from_json, true, err);
+        break;
     case K_PENDING:
         obj = decode_with(kv, (from_json_fn)api_pending_task_from_json, true, err);
         break;
-    default: break; /* kept raw */
+    default:
+        break; /* kept raw */
     }
     if (!obj && (k == K_REQUESTS || k == K_DEPLOYS || k == K_TASKS || k == K_PENDING))
         return NULL; /* the informer keeps decode_error */
@@ -217,11 +224,20 @@ static void free_any(void *p)
 {
     tagged *t = p;
     switch (t->k) {
-    case K_REQUESTS: api_request_free(t->obj); break;
-    case K_DEPLOYS: api_deploy_free(t->obj); break;
-    case K_TASKS: api_task_free(t->obj); break;
-    case K_PENDING: api_pending_task_free(t->obj); break;
-    default: break;
+    case K_REQUESTS:
+        api_request_free(t->obj);
+        break;
+    case K_DEPLOYS:
+        api_deploy_free(t->obj);
+        break;
+    case K_TASKS:
+        api_task_free(t->obj);
+        break;
+    case K_PENDING:
+        api_pending_task_free(t->obj);
+        break;
+    default:
+        break;
     }
     free(t);
 }
@@ -389,8 +405,7 @@ static void on_written(void *arg, const store_result *res, const cr_err *err)
         if (err->code == CR_ENOTLEADER)
             cr_warn(m->log, "controllers: write refused, not the leader: %s", cr_err_msg(err));
         else
-            cr_warn(m->log, "controllers: request '%s': write failed: %s", p->rid,
-                    cr_err_msg(err));
+            cr_warn(m->log, "controllers: request '%s': write failed: %s", p->rid, cr_err_msg(err));
         p->failed = true;
     } else {
         if (!res->succeeded) {
@@ -570,8 +585,8 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_it
         di.target_instances = (int)intent_int(m, rid, did, "update", "targetActiveInstances", NULL);
         intent_int(m, rid, did, "cancel", "timestamp", &di.cancel);
         in->docs[k] = obj_of(it);
-        ctl_deploy_view(obj_of(it), it->decode_error, req, it->create_revision, &di, &in->deploys[k],
-                        &in->hc[k], &in->problems[k]);
+        ctl_deploy_view(obj_of(it), it->decode_error, req, it->create_revision, &di,
+                        &in->deploys[k], &in->hc[k], &in->problems[k]);
         if (!in->deploys[k].id)
             in->deploys[k].id = did;
         char *dkey = api_deploy_status_key(m->prefix, rid, did);
@@ -658,11 +673,10 @@ static void drive_checks(ctl_manager *m, const char *rid, const pass_in *in)
                 port = rec->ports.v[h->has_portIndex ? h->portIndex : 0];
             if (!port || !rec->hostname)
                 break;
-            char *url = xasprintf("%s://%s:%lld%s%s",
-                                  h->protocol && strncmp(h->protocol, "HTTPS", 5) == 0 ? "https"
-                                                                                      : "http",
-                                  rec->hostname, (long long)port, h->uri[0] == '/' ? "" : "/",
-                                  h->uri);
+            char *url =
+                xasprintf("%s://%s:%lld%s%s",
+                          h->protocol && strncmp(h->protocol, "HTTPS", 5) == 0 ? "https" : "http",
+                          rec->hostname, (long long)port, h->uri[0] == '/' ? "" : "/", h->uri);
             cr_err err;
             if (ctl_checker_watch(m->checker, rid, t->id, url, &in->hc[d], t->running_at, &err) < 0)
                 cr_warn(m->log, "controllers: task '%s': %s", t->id, cr_err_msg(&err));
@@ -725,8 +739,13 @@ static void process_key(ctl_manager *m, store_wq *wq, const char *rid)
         return;
     }
     if (!req_item && !get_bucket(m, rid, false)) {
-        store_wq_done(wq, rid); /* nothing left of it */
-        return;
+        char *skey = api_request_status_key(m->prefix, rid);
+        bool has_status = get_item(m, K_STATUS, skey) != NULL;
+        free(skey);
+        if (!has_status) {
+            store_wq_done(wq, rid); /* nothing of it was ever ours */
+            return;
+        }
     }
 
     collect(m, rid, &in, req_item);
@@ -785,8 +804,8 @@ static void process_key(ctl_manager *m, store_wq *wq, const char *rid)
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
-ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http,
-                             store_leader *leader, const ctl_manager_config *cfg, cr_err *err)
+ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http, store_leader *leader,
+                             const ctl_manager_config *cfg, cr_err *err)
 {
     if (!base || !s || !http || !leader) {
         cr_error(err, CR_EINVAL, "controllers: base, store, http and leader are required");
@@ -816,9 +835,12 @@ ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http,
 
 int ctl_manager_start(ctl_manager *m, cr_err *err)
 {
-    static const store_informer_handlers h = {
-        .decode = decode_any, .free_obj = free_any, .on_add = on_add, .on_update = on_update,
-        .on_delete = on_delete, .on_synced = on_synced};
+    static const store_informer_handlers h = {.decode = decode_any,
+                                              .free_obj = free_any,
+                                              .on_add = on_add,
+                                              .on_update = on_update,
+                                              .on_delete = on_delete,
+                                              .on_synced = on_synced};
 
     if (m->running)
         return 0;

@@ -58,12 +58,12 @@ void ctl_config_defaults(ctl_config *c);
 
 typedef struct ctl_request {
     const char *id;
-    int instances;          /* effective `instances` (>= 1) */
-    bool paused;            /* pause intent */
-    int64_t bounce;         /* bounce token: a new non-zero value asks for a bounce */
-    int64_t exit_cooldown;  /* exit-cooldown intent time; >= cooldownSince leaves it */
-    int64_t revision;       /* mod_revision of the request document */
-    const char *invalid;    /* non-NULL: why the request cannot be acted on */
+    int instances;         /* effective `instances` (>= 1) */
+    bool paused;           /* pause intent */
+    int64_t bounce;        /* bounce token: a new non-zero value asks for a bounce */
+    int64_t exit_cooldown; /* exit-cooldown intent time; >= cooldownSince leaves it */
+    int64_t revision;      /* mod_revision of the request document */
+    const char *invalid;   /* non-NULL: why the request cannot be acted on */
 } ctl_request;
 
 typedef struct ctl_deploy {
@@ -92,16 +92,16 @@ typedef enum {
 
 /* One pending-task document or task record of the request. */
 typedef struct ctl_task {
-    const char *id;        /* task id, or the pending task id */
+    const char *id; /* task id, or the pending task id */
     const char *deploy_id;
-    int instance;          /* >= 1 */
-    bool pending;          /* a pending document (not launched yet) */
-    api_task_state state;  /* tasks: the last Mesos state */
-    int64_t launched_at;   /* pending: createdAt; task: launchedAt */
-    int64_t running_at;    /* first TASK_RUNNING; 0 = never */
-    bool cleaning;         /* a kill intent (cleanup) exists */
-    ctl_health health;     /* HTTP health-check verdict */
-    const char *reason;    /* Mesos reason of the last update, may be NULL */
+    int instance;         /* >= 1 */
+    bool pending;         /* a pending document (not launched yet) */
+    api_task_state state; /* tasks: the last Mesos state */
+    int64_t launched_at;  /* pending: createdAt; task: launchedAt */
+    int64_t running_at;   /* first TASK_RUNNING; 0 = never */
+    bool cleaning;        /* a kill intent (cleanup) exists */
+    ctl_health health;    /* HTTP health-check verdict */
+    const char *reason;   /* Mesos reason of the last update, may be NULL */
 } ctl_task;
 
 typedef struct ctl_service_in {
@@ -153,8 +153,8 @@ typedef struct ctl_plan {
     api_request_status status; /* the new request status */
     bool status_changed;       /* differs from the input (write it) */
     size_t n_deploys;
-    ctl_deploy_out *deploys;   /* every deploy status, input order then new ones */
-    int64_t requeue_after_ms;  /* > 0: plan again after this long */
+    ctl_deploy_out *deploys;  /* every deploy status, input order then new ones */
+    int64_t requeue_after_ms; /* > 0: plan again after this long */
 } ctl_plan;
 
 /* Plans one SERVICE or WORKER request. Fills *out (caller releases it with

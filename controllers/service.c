@@ -55,8 +55,8 @@ typedef struct ctx {
     bool paused;
     bool was_paused;
     bool bouncing;
-    const char *finished_how;  /* pending type for relaunches after a deploy ended */
-    int64_t requeue;           /* absolute time of the next plan; 0 none */
+    const char *finished_how; /* pending type for relaunches after a deploy ended */
+    int64_t requeue;          /* absolute time of the next plan; 0 none */
 } ctx;
 
 static void requeue_at(ctx *c, int64_t at)
@@ -204,6 +204,9 @@ static void select_deploys(ctx *c)
         const ctl_deploy *d = &in->deploys[i];
         if (str_eq(d->id, c->active_id))
             continue;
+        /* Only a deploy newer than the active one can replace it. */
+        if (c->active && d->revision < c->active->revision)
+            continue;
         if (!newest || d->revision > newest->revision)
             newest = d;
     }
@@ -220,7 +223,7 @@ static void select_deploys(ctx *c)
             c->pending = d;
             c->pds = ds;
         } else {
-            char *msg = xasprintf("superseded by deploy '%s'", newest->id);
+            char *msg = xasprintf("superseded by deploy '%s'", newest ? newest->id : c->active_id);
             finish_deploy(c, ds, API_DSTATE_SUPERSEDED, msg);
             free(msg);
         }
@@ -666,11 +669,11 @@ static void plan_tasks(ctx *c)
         for (int slot = a_lo + 1; slot <= n; slot++) {
             if (a_slots[slot - 1])
                 continue;
-            const char *type = c->bouncing            ? "BOUNCE"
-                               : c->finished_how      ? c->finished_how
-                               : c->was_paused        ? "UNPAUSED"
+            const char *type = c->bouncing                      ? "BOUNCE"
+                               : c->finished_how                ? c->finished_how
+                               : c->was_paused                  ? "UNPAUSED"
                                : slot_ended(c, c->active, slot) ? "TASK_DONE"
-                                                        : "UPDATED_REQUEST";
+                                                                : "UPDATED_REQUEST";
             launch(c, c->active, slot, type, false);
         }
     }
@@ -731,8 +734,8 @@ static void summarize(ctx *c)
     s->counts = k;
 
     if (!in->request) {
-        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Deleted",
-                           "the request was deleted", c->now);
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Deleted", "the request was deleted",
+                           c->now);
     } else if (c->paused) {
         api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Paused", "the request is paused",
                            c->now);
@@ -777,14 +780,13 @@ static void summarize(ctx *c)
                      api_deploy_state_name(last->state), last->message ? last->message : "");
             api_conditions_set(cs, API_COND_PROGRESSING, API_COND_FALSE, reason, msg, c->now);
         } else {
-            api_conditions_set(cs, API_COND_PROGRESSING, API_COND_FALSE, "NoDeployInProgress",
-                               NULL, c->now);
+            api_conditions_set(cs, API_COND_PROGRESSING, API_COND_FALSE, "NoDeployInProgress", NULL,
+                               c->now);
         }
     }
 
     if (s->state == API_RSTATE_SYSTEM_COOLDOWN) {
-        snprintf(msg, sizeof(msg),
-                 "%zu recent task failures; relaunches are delayed by %lld s",
+        snprintf(msg, sizeof(msg), "%zu recent task failures; relaunches are delayed by %lld s",
                  s->n_recentFailures, (long long)(c->cfg->cooldown_delay_ms / 1000));
         api_conditions_set(cs, API_COND_COOLING_DOWN, API_COND_TRUE, "CrashLoop", msg, c->now);
     } else {
@@ -854,8 +856,7 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
         /* Delete: unfinished deploys end; everything is killed below. */
         for (size_t i = 0; i < out->n_deploys; i++)
             if (!api_deploy_state_terminal(out->deploys[i].status.state))
-                finish_deploy(&c, &out->deploys[i].status, API_DSTATE_CANCELED,
-                              "request deleted");
+                finish_deploy(&c, &out->deploys[i].status, API_DSTATE_CANCELED, "request deleted");
         c.pending = NULL;
         c.pds = NULL;
     }
@@ -897,11 +898,9 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
         if (c.active_id && !c.active && req)
             api_conditions_set(&s->conditions, API_COND_VALID, API_COND_FALSE,
                                "ActiveDeployMissing",
-                               "the active deploy's document is gone; its tasks are kept",
-                               c.now);
+                               "the active deploy's document is gone; its tasks are kept", c.now);
         else
-            api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE, "Valid", NULL,
-                               c.now);
+            api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE, "Valid", NULL, c.now);
     }
     summarize(&c);
 
@@ -911,8 +910,8 @@ done:
         out->status.updatedAt = c.now;
     for (size_t i = 0; i < out->n_deploys; i++) {
         ctl_deploy_out *d = &out->deploys[i];
-        d->changed = i >= in->n_deploy_status ||
-                     !api_deploy_status_equal(&in->deploy_status[i], &d->status);
+        d->changed =
+            i >= in->n_deploy_status || !api_deploy_status_equal(&in->deploy_status[i], &d->status);
         if (d->changed)
             d->status.updatedAt = c.now;
     }
@@ -955,10 +954,18 @@ char *ctl_action_format(const ctl_action *a, int64_t now)
         if (a->skip_checks)
             cr_buf_adds(&b, " skipChecks");
         break;
-    case CTL_ACT_KILL: cr_buf_addf(&b, "kill %s %s", a->task_id, a->cleanup_type); break;
-    case CTL_ACT_UNPEND: cr_buf_addf(&b, "unpend %s %s", a->task_id, a->cleanup_type); break;
-    case CTL_ACT_ARCHIVE: cr_buf_addf(&b, "archive %s", a->task_id); break;
-    case CTL_ACT_FORGET: cr_buf_addf(&b, "forget %s", a->task_id); break;
+    case CTL_ACT_KILL:
+        cr_buf_addf(&b, "kill %s %s", a->task_id, a->cleanup_type);
+        break;
+    case CTL_ACT_UNPEND:
+        cr_buf_addf(&b, "unpend %s %s", a->task_id, a->cleanup_type);
+        break;
+    case CTL_ACT_ARCHIVE:
+        cr_buf_addf(&b, "archive %s", a->task_id);
+        break;
+    case CTL_ACT_FORGET:
+        cr_buf_addf(&b, "forget %s", a->task_id);
+        break;
     }
     return cr_buf_detach(&b, NULL);
 }

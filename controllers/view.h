@@ -26,15 +26,15 @@
 
 /* Intents of one request (documents under <prefix>/intents/requests/<id>/). */
 typedef struct ctl_request_intents {
-    bool paused;            /* pause intent exists */
-    int64_t bounce;         /* bounce intent's timestamp; 0 = none */
-    int64_t exit_cooldown;  /* exit-cooldown intent's timestamp; 0 = none */
+    bool paused;           /* pause intent exists */
+    int64_t bounce;        /* bounce intent's timestamp; 0 = none */
+    int64_t exit_cooldown; /* exit-cooldown intent's timestamp; 0 = none */
 } ctl_request_intents;
 
 /* Intents of one deploy (documents under <prefix>/intents/deploys/<r>/<d>/). */
 typedef struct ctl_deploy_intents {
-    bool cancel;               /* cancel intent exists */
-    int target_instances;      /* update intent's targetActiveInstances; 0 = none */
+    bool cancel;          /* cancel intent exists */
+    int target_instances; /* update intent's targetActiveInstances; 0 = none */
 } ctl_deploy_intents;
 
 /* Fills *out from r (NULL: the document did not decode; `invalid` then says

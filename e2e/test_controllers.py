@@ -188,6 +188,40 @@ class T(harness.TestCase):
         pid = list(pend.values())[0]["pendingTaskId"]
         self.assertGreater(pid["nextRunAt"], int(time.time() * 1000) + 60000)
 
+    def test_pause_bounce_and_delete(self):
+        self.start()
+        self.request("pb", 2)
+        self.deploy("pb", "v1")
+        self.wait_ready("pb", "v1", 2)
+        before = sorted(t["taskId"]["id"] for t in self.tasks("pb"))
+
+        # bounce: every task replaced, new ones healthy before the old die
+        self.put("%s/intents/requests/pb/bounce" % PREFIX, {"user": "e2e", "timestamp": 42})
+        harness.wait_until(lambda: self.status("pb").get("lastBounce") == 42, 60,
+                           "bounce finished (%s)" % self.status("pb"))
+        self.wait_ready("pb", "v1", 2)
+
+        def old_gone():
+            live = [t["taskId"]["id"] for t in self.tasks("pb")
+                    if t["lastTaskState"] == "TASK_RUNNING"]
+            return len(live) == 2 and not set(before) & set(live)
+        harness.wait_until(old_gone, 30, "every task replaced")
+
+        # pause kills everything; unpause brings the instances back
+        self.put("%s/intents/requests/pb/pause" % PREFIX, {"user": "e2e", "timestamp": 1})
+        harness.wait_until(lambda: self.status("pb").get("state") == "PAUSED"
+                           and self.running("pb") == [], 30, "paused, nothing running")
+        self.delete("%s/intents/requests/pb/pause" % PREFIX)
+        self.wait_ready("pb", "v1", 2)
+        self.assertEqual(self.status("pb")["state"], "ACTIVE")
+
+        # delete: every task killed, history kept, state DELETED
+        self.delete("%s/requests/pb" % PREFIX)
+        harness.wait_until(lambda: self.status("pb").get("state") == "DELETED", 30,
+                           "DELETED (%s)" % self.status("pb"))
+        self.assertEqual(self.tasks("pb"), [])
+        self.assertGreaterEqual(len(self.history("pb")), 6)
+
     def test_leader_killed_mid_deploy(self):
         c = self.start(replicas=2)
         self.request("ha", 2)

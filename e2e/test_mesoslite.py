@@ -525,6 +525,19 @@ class ProtocolTest(MesosliteCase):
         st, _, body = a.call("REVIVE")
         self.assertEqual((st, body), (400, "Framework cannot be found"))
 
+    def test_update_framework(self):
+        s = self.sched()
+        s.offers()
+        info = fw_info(name="renamed", fid=s.fid)
+        st, _, body = s.call("UPDATE_FRAMEWORK", {"framework_info": info, "suppressed_roles": ["*"]})
+        self.assertEqual((st, body), (200, ""))
+        state = json.loads(harness.http("GET", self.master + "/master/state")[2])
+        self.assertEqual([f["name"] for f in state["frameworks"] if f["id"] == s.fid], ["renamed"])
+        st, _, body = s.call("UPDATE_FRAMEWORK", {"framework_info": dict(info, user="other")})
+        self.assertEqual((st, body), (400, "Updating 'FrameworkInfo.user' is unsupported"))
+        st, _, _ = s.call("UPDATE_FRAMEWORK", {"framework_info": fw_info(fid="someone-else")})
+        self.assertEqual(st, 400)
+
     def test_teardown(self):
         s = self.sched()
         o = s.offers()[0]
@@ -612,6 +625,16 @@ class ProtocolTest(MesosliteCase):
         self.assertTrue(set(tr["master_state_agent"].keys()) <= set(agent.keys()))
         self.assertEqual(agent["attributes"], {"rack": "r1"})
         self.assertEqual(agent["pid"], "slave(1)@127.0.0.1:%d" % agent["port"])
+        self.assertEqual(st["recovered_slaves"], [])
+        # The older v0 endpoints.
+        code, body = harness.http_json("GET", self.master + "/master/slaves")
+        self.assertEqual([a["id"] for a in body["slaves"]], [o["agent_id"]["value"]])
+        code, body = harness.http_json("GET", self.master + "/master/frameworks")
+        self.assertEqual([f["id"] for f in body["frameworks"]], [s.fid])
+        code, body = harness.http_json("GET", self.master + "/master/tasks?limit=10")
+        self.assertEqual([t["id"] for t in body["tasks"]], ["op"])
+        code, body = harness.http_json("GET", self.master + "/master/tasks?offset=1")
+        self.assertEqual(body["tasks"], [])
         code, body = harness.http_json("POST", self.master + "/api/v1", {"type": "GET_AGENTS"})
         self.assertEqual(code, 200)
         ag = body["get_agents"]["agents"][0]

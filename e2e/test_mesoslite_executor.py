@@ -70,6 +70,54 @@ while True:
 '''
 
 
+# Re-subscribes after its first update, replaying it (a duplicate) and an
+# update whose POST "was lost" (never sent): the agent keeps one of each.
+RESUBSCRIBER = r'''
+import base64, http.client, json, os, sys, uuid
+host, port = os.environ["MESOS_AGENT_ENDPOINT"].split(":")
+ids = {"executor_id": {"value": os.environ["MESOS_EXECUTOR_ID"]},
+       "framework_id": {"value": os.environ["MESOS_FRAMEWORK_ID"]}}
+def post(body, stream=False):
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    body.update(ids)
+    c.request("POST", "/api/v1/executor", body=json.dumps(body),
+              headers={"Content-Type": "application/json", "Accept": "application/json"})
+    r = c.getresponse()
+    if not stream:
+        r.read(); c.close()
+    return c, r
+def events(r):
+    while True:
+        n = b""
+        while True:
+            ch = r.read(1)
+            if not ch:
+                return
+            if ch == b"\n":
+                break
+            n += ch
+        yield json.loads(r.read(int(n)))
+def status(tid, state):
+    return {"task_id": {"value": tid}, "state": state, "source": "SOURCE_EXECUTOR",
+            "uuid": base64.b64encode(uuid.uuid4().bytes).decode()}
+c, r = post({"type": "SUBSCRIBE", "subscribe": {}}, stream=True)
+for ev in events(r):
+    if ev["type"] == "LAUNCH":
+        task = ev["launch"]["task"]
+        tid = task["task_id"]["value"]
+        starting = status(tid, "TASK_STARTING")
+        post({"type": "UPDATE", "update": {"status": starting}})
+        break
+c.close()
+running = status(tid, "TASK_RUNNING")
+c, r = post({"type": "SUBSCRIBE", "subscribe": {"unacknowledged_tasks": [task],
+            "unacknowledged_updates": [{"status": starting}, {"status": running}]}}, stream=True)
+for ev in events(r):
+    if ev["type"] == "SHUTDOWN":
+        sys.exit(0)
+'''
+
+
 class ExecutorTest(MesosliteCase):
     extra = ["--executor-registration-timeout", "1", "--allocation-interval", "0.1"]
     def exec_task(self, offer, tid, eid="ex1"):
@@ -211,6 +259,24 @@ class ExecutorTest(MesosliteCase):
         self.assertIn("uuid", st)
         f = s.stream.next(10, ("FAILURE",))
         self.assertEqual(f["failure"]["status"], 7 << 8)
+
+    def test_resubscribe_replays_unacknowledged_updates(self):
+        s = self.sched()
+        o = s.offers()[0]
+        s.last_offer = o
+        t = self.exec_task(o, "job-4", "ex4")
+        path = os.path.join(self.cluster.tmpdir, "resub.py")
+        with open(path, "w") as f:
+            f.write(RESUBSCRIBER)
+        t["executor"]["command"]["value"] = "%s %s" % (sys.executable, path)
+        s.launch(o, [t])
+        s.ack(s.stream.update("job-4", "TASK_STARTING"))
+        s.ack(s.stream.update("job-4", "TASK_RUNNING"))
+        s.call("RECONCILE", {"tasks": [{"task_id": {"value": "job-4"}}]})
+        s.stream.update("job-4", "TASK_RUNNING")   # the reconciliation answer
+        starts = [e for e in s.stream.seen if e["type"] == "UPDATE"
+                  and e["update"]["status"]["state"] == "TASK_STARTING"]
+        self.assertEqual(len(starts), 1)
 
     def test_registration_timeout(self):
         s = self.sched()

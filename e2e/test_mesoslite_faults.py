@@ -34,7 +34,13 @@ class FaultsTest(MesosliteCase):
         o = s.offers(n=2)[0]
         self.running(s, o, "long")
         agent = o["agent_id"]["value"]
+        # The agent's unused resources come back as a new offer...
+        again = s.stream.next(10, ("OFFERS",), lambda e: any(
+            x["agent_id"]["value"] == agent for x in e["offers"]["offers"]))
+        oid = [x["id"] for x in again["offers"]["offers"] if x["agent_id"]["value"] == agent][0]
         self.fault("agents/%s/remove" % agent)
+        # ...which is rescinded when the agent goes away.
+        self.assertEqual(s.stream.next(10, ("RESCIND",)), {"type": "RESCIND", "rescind": {"offer_id": oid}})
         st = s.stream.update("long", "TASK_UNREACHABLE")
         want = tr["b_events_after_agent_kill"][1]["update"]["status"]
         self.assertEqual(list(st.keys()), list(want.keys()))
@@ -107,6 +113,9 @@ class FaultsTest(MesosliteCase):
         self.fault("master/failover", reregister_ms=800)
         a.stream.wait_closed()
         b = self.sched(info=fw_info(fid=a.fid), fid=a.fid)
+        self.assertNotEqual(b.subscribed["subscribed"]["master_info"]["id"],
+                            a.subscribed["subscribed"]["master_info"]["id"])
+        self.assertEqual(b.fid, a.fid)
         # Until the agent re-registers the master stays silent, so reconcile
         # with retries, as the sheet's algorithm does.
         agents = harness.http_json("POST", self.master + "/api/v1", {"type": "GET_AGENTS"})[1]

@@ -218,7 +218,11 @@ class StopTest(harness.TestCase):
         pids = []
         offers = s.offers(n=2)
         for i, o in enumerate(offers):
-            s.launch(o, [task(o, "t%d" % i, "trap '' TERM; sleep 1000 & echo $! > bg.pid; sleep 1000")])
+            # A background child in the task's group, and one that escapes
+            # into its own session (as a daemon would).
+            s.launch(o, [task(o, "t%d" % i, "trap '' TERM; sleep 1000 & echo $! > bg.pid; "
+                                             "setsid sh -c 'echo $$ > escaped.pid; exec sleep 1000' & "
+                                             "sleep 1000")])
         for i in range(2):
             for state in ("TASK_STARTING", "TASK_RUNNING"):
                 st = s.stream.update("t%d" % i, state)
@@ -228,6 +232,8 @@ class StopTest(harness.TestCase):
             f = os.path.join(self.cluster.tmpdir, "mesos", "slaves", o["agent_id"]["value"], "frameworks",
                              s.fid, "executors", "t%d" % i, "runs", "latest", "bg.pid")
             pids.append(int(harness.wait_until(lambda: read(f).strip(), 10, "bg.pid")))
+            esc = os.path.join(os.path.dirname(f), "escaped.pid")
+            pids.append(int(harness.wait_until(lambda: read(esc).strip(), 10, "escaped.pid")))
         self.assertTrue(all(alive(p) for p in pids))
         proc.signal(signal.SIGTERM)
         self.assertEqual(proc.popen.wait(15), 0)

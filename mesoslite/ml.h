@@ -17,25 +17,25 @@
 struct event_base;
 
 typedef struct ml_config {
-    const char *listen_host;     /* master address, default 127.0.0.1 */
-    int listen_port;             /* default 5050 */
-    int agents;                  /* number of agents, default 1 */
-    const char *work_dir;        /* agent work dir (sandboxes), required unless simulate */
-    const char *racks;           /* comma list; agent i gets racks[i % n] as attribute `rack` */
-    const char *hostname;        /* hostname of master and real agents, default 127.0.0.1 */
-    const char *agent_resources; /* Mesos --resources syntax; "a|b" cycles over agents */
-    const char *agent_attributes; /* Mesos --attributes syntax; "a|b" cycles over agents */
-    int agent_port_base;         /* agent i listens on base+i; 0 picks free ports */
-    bool simulate;               /* agents run no processes */
-    bool faults;                 /* serve /__ml/ */
-    double heartbeat_s;          /* scheduler HEARTBEAT interval, default 15 */
-    double allocation_s;         /* batch allocation interval, default 1 */
-    double update_retry_s;       /* first re-send of an unacknowledged update, default 10 */
+    const char *listen_host;        /* master address, default 127.0.0.1 */
+    int listen_port;                /* default 5050 */
+    int agents;                     /* number of agents, default 1 */
+    const char *work_dir;           /* agent work dir (sandboxes), required unless simulate */
+    const char *racks;              /* comma list; agent i gets racks[i % n] as attribute `rack` */
+    const char *hostname;           /* hostname of master and real agents, default 127.0.0.1 */
+    const char *agent_resources;    /* Mesos --resources syntax; "a|b" cycles over agents */
+    const char *agent_attributes;   /* Mesos --attributes syntax; "a|b" cycles over agents */
+    int agent_port_base;            /* agent i listens on base+i; 0 picks free ports */
+    bool simulate;                  /* agents run no processes */
+    bool faults;                    /* serve /__ml/ */
+    double heartbeat_s;             /* scheduler HEARTBEAT interval, default 15 */
+    double allocation_s;            /* batch allocation interval, default 1 */
+    double update_retry_s;          /* first re-send of an unacknowledged update, default 10 */
     double executor_registration_s; /* custom executor must SUBSCRIBE within, default 60 */
     double executor_shutdown_grace_s; /* default 5 */
-    cr_log_level log_level;      /* default info */
-    const char *executor_env;    /* JSON object replacing the inherited environment, or NULL */
-    char host_buf[256];          /* storage for --listen's host */
+    cr_log_level log_level;           /* default info */
+    const char *executor_env;         /* JSON object replacing the inherited environment, or NULL */
+    char host_buf[256];               /* storage for --listen's host */
 } ml_config;
 
 void ml_config_init(ml_config *cfg);

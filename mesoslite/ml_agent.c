@@ -20,13 +20,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/xalloc.h"
 #include "mesoslite/ml_internal.h"
 
-#define ML_READ_CAP 65536 /* Mesos caps a read at 16 pages */
+#define ML_READ_CAP     65536 /* Mesos caps a read at 16 pages */
 #define ML_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void agent_cb(struct evhttp_request *req, void *arg);
@@ -110,6 +111,60 @@ void ml_agent_stop(ml_agent *a)
     }
 }
 
+/* Our children other than the executors we know: the orphaned descendants
+ * of tasks (mesoslite is their subreaper). Kills each with its group. */
+static int kill_children(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t me = getpid();
+    int found = 0;
+
+    while (d && (de = readdir(d))) {
+        char path[64], buf[512];
+        const char *rp;
+        long pid = strtol(de->d_name, NULL, 10), ppid, pgrp;
+        FILE *f;
+        size_t n;
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        if (!(f = fopen(path, "r")))
+            continue;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* "pid (comm) state ppid pgrp ...": comm may hold spaces or ')' */
+        if (!(rp = strrchr(buf, ')')) || sscanf(rp + 1, " %*c %ld %ld", &ppid, &pgrp) != 2)
+            continue;
+        if (ppid != me)
+            continue;
+        if (pgrp > 1 && pgrp != getpgrp())
+            killpg((pid_t)pgrp, SIGKILL);
+        kill((pid_t)pid, SIGKILL);
+        found++;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+void ml_agents_reap_all(ml_app *app)
+{
+    struct timespec pause = {0, 10 * 1000 * 1000};
+
+    if (app->cfg.simulate)
+        return;
+    /* Killing a child can orphan its own children onto us: repeat. */
+    for (int round = 0; round < 100 && kill_children() > 0; round++) {
+        nanosleep(&pause, NULL);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
 ml_exec *ml_agent_exec(ml_agent *a, const char *fw_id, const char *exec_id)
 {
     char key[600];
@@ -128,6 +183,7 @@ static void exec_free(ml_exec *e)
     while (ml_map_next(&it, NULL, &v))
         ((ml_task *)v)->exec = NULL;
     ml_map_free(e->tasks);
+    ml_map_free(e->uuids);
     if (e->stream)
         ml_stream_close(e->stream);
     if (e->kill_timer)
@@ -199,7 +255,8 @@ static void build_env(envv *env, ml_exec *e, const json_t *command)
     if (app->exec_env) {
         const char *k;
         json_t *v;
-        json_object_foreach(app->exec_env, k, v) {
+        json_object_foreach(app->exec_env, k, v)
+        {
             if (json_is_string(v))
                 env_set(env, k, json_string_value(v));
         }
@@ -237,7 +294,9 @@ static void build_env(envv *env, ml_exec *e, const json_t *command)
     snprintf(buf, sizeof(buf), "slave(1)@%s:%d", app->ip, e->agent->port);
     env_set(env, "MESOS_SLAVE_PID", buf);
     env_set(env, "PATH", path && *path ? path : ML_DEFAULT_PATH);
-    json_array_foreach(json_object_get(json_object_get(command, "environment"), "variables"), i, var) {
+    json_array_foreach(json_object_get(json_object_get(command, "environment"), "variables"), i,
+                       var)
+    {
         const char *n = json_string_value(json_object_get(var, "name"));
         const char *v = json_string_value(json_object_get(var, "value"));
         if (n && *n && !strchr(n, '='))
@@ -339,6 +398,7 @@ static ml_exec *exec_new(ml_agent *a, ml_fw *fw, const char *id, bool command)
     e->agent = a;
     e->command = command;
     e->tasks = ml_map_new();
+    e->uuids = ml_map_new();
     e->queued = json_array();
     ml_res_init(&e->res);
     runs = xasprintf("%s/frameworks/%s/executors/%s/runs", a->dir, fw->id, id);
@@ -390,8 +450,13 @@ static void sim_timer_cb(evutil_socket_t fd, short what, void *arg)
     const char *code = NULL;
     size_t i;
     json_t *var;
-    json_array_foreach(json_object_get(json_object_get(json_object_get(t->info, "command"), "environment"), "variables"), i, var) {
-        if (strcmp(nz(json_string_value(json_object_get(var, "name")), ""), "ML_SIM_EXIT_CODE") == 0)
+    json_array_foreach(
+        json_object_get(json_object_get(json_object_get(t->info, "command"), "environment"),
+                        "variables"),
+        i, var)
+    {
+        if (strcmp(nz(json_string_value(json_object_get(var, "name")), ""), "ML_SIM_EXIT_CODE") ==
+            0)
             code = json_string_value(json_object_get(var, "value"));
     }
     sim_finish(t, code ? atoi(code) : 0);
@@ -408,8 +473,10 @@ static void sim_launch(ml_task *t)
         cmd = json_object_get(json_object_get(t->info, "executor"), "command");
     ml_task_update(t, "TASK_STARTING", "SOURCE_EXECUTOR", NULL, NULL);
     ml_task_update(t, "TASK_RUNNING", "SOURCE_EXECUTOR", NULL, NULL);
-    json_array_foreach(json_object_get(json_object_get(cmd, "environment"), "variables"), i, var) {
-        if (strcmp(nz(json_string_value(json_object_get(var, "name")), ""), "ML_SIM_RUN_SECONDS") == 0) {
+    json_array_foreach(json_object_get(json_object_get(cmd, "environment"), "variables"), i, var)
+    {
+        if (strcmp(nz(json_string_value(json_object_get(var, "name")), ""), "ML_SIM_RUN_SECONDS") ==
+            0) {
             double s = strtod(nz(json_string_value(json_object_get(var, "value")), "0"), NULL);
             struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
             t->sim_timer = evtimer_new(app->base, sim_timer_cb, t);
@@ -422,9 +489,9 @@ static void sim_launch(ml_task *t)
 
 static void send_launch(ml_exec *e, ml_task *t)
 {
-    ml_stream_send(e->stream, json_pack("{s:s, s:{s:O}}", "type", "LAUNCH", "launch", "task", t->info));
+    ml_stream_send(e->stream,
+                   json_pack("{s:s, s:{s:O}}", "type", "LAUNCH", "launch", "task", t->info));
 }
-
 
 /* The Mesos fetcher, as a child process: every URI is copied (local paths,
  * file://) or downloaded (curl) into the sandbox, then made executable or
@@ -464,12 +531,16 @@ static void start_fetch(ml_exec *e, const json_t *uris)
     json_t *u;
 
     json_array_append_new(args, json_string("mesoslite-fetcher"));
-    json_array_foreach(uris, i, u) {
+    json_array_foreach(uris, i, u)
+    {
         json_t *ex = json_object_get(u, "extract");
-        json_array_append_new(args, json_string(nz(json_string_value(json_object_get(u, "value")), "")));
-        json_array_append_new(args, json_string(json_is_true(json_object_get(u, "executable")) ? "1" : "0"));
+        json_array_append_new(args,
+                              json_string(nz(json_string_value(json_object_get(u, "value")), "")));
+        json_array_append_new(
+            args, json_string(json_is_true(json_object_get(u, "executable")) ? "1" : "0"));
         json_array_append_new(args, json_string(!ex || json_is_true(ex) ? "1" : "0"));
-        json_array_append_new(args, json_string(nz(json_string_value(json_object_get(u, "output_file")), "")));
+        json_array_append_new(
+            args, json_string(nz(json_string_value(json_object_get(u, "output_file")), "")));
     }
     e->fetching = true;
     exec_start(e, cmd);
@@ -497,7 +568,8 @@ static bool run_exec(ml_exec *e)
     if (e->command) {
         ml_map_iter_init(&it, e->tasks);
         while (ml_map_next(&it, NULL, &v)) {
-            cr_info(app->log, "task %s started as pid %d in %s", ((ml_task *)v)->id, (int)e->pid, e->dir);
+            cr_info(app->log, "task %s started as pid %d in %s", ((ml_task *)v)->id, (int)e->pid,
+                    e->dir);
             ml_task_update(v, "TASK_STARTING", "SOURCE_EXECUTOR", NULL, NULL);
             ml_task_update(v, "TASK_RUNNING", "SOURCE_EXECUTOR", NULL, NULL);
         }
@@ -567,8 +639,9 @@ void ml_agent_launch(ml_agent *a, ml_task *t)
         json_t *sg = json_object_get(json_object_get(ex, "shutdown_grace_period"), "nanoseconds");
         e = exec_new(a, t->fw, ml_id_get(ex, "executor_id"), false);
         e->info = json_deep_copy(ex);
-        e->shutdown_grace_ns = json_is_integer(sg) ? json_integer_value(sg)
-                                                   : (int64_t)(app->cfg.executor_shutdown_grace_s * 1e9);
+        e->shutdown_grace_ns = json_is_integer(sg)
+                                   ? json_integer_value(sg)
+                                   : (int64_t)(app->cfg.executor_shutdown_grace_s * 1e9);
         e->state = ML_EX_REGISTERING;
         t->exec = e;
         ml_map_put(e->tasks, t->id, t);
@@ -583,7 +656,8 @@ static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     ml_exec *e = arg;
     if (e->pid > 0) {
-        cr_info(e->agent->app->log, "executor %s: grace period over, SIGKILL to group %d", e->id, (int)e->pid);
+        cr_info(e->agent->app->log, "executor %s: grace period over, SIGKILL to group %d", e->id,
+                (int)e->pid);
         killpg(e->pid, SIGKILL);
     }
 }
@@ -642,11 +716,13 @@ void ml_agent_kill_task(ml_task *t, int64_t grace_ms)
     {
         size_t i;
         json_t *q;
-        json_array_foreach(e->queued, i, q) {
+        json_array_foreach(e->queued, i, q)
+        {
             if (strcmp(json_string_value(q), t->id) == 0) {
                 json_array_remove(e->queued, i);
                 if (live)
-                    ml_task_update(t, "TASK_KILLED", "SOURCE_AGENT", "REASON_TASK_KILLED_DURING_LAUNCH",
+                    ml_task_update(t, "TASK_KILLED", "SOURCE_AGENT",
+                                   "REASON_TASK_KILLED_DURING_LAUNCH",
                                    "Killed before delivery to the executor");
                 return;
             }
@@ -669,7 +745,8 @@ static void shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     ml_exec *e = arg;
     if (e->pid > 0) {
-        cr_info(e->agent->app->log, "executor %s: shutdown grace period over, destroying it", e->id);
+        cr_info(e->agent->app->log, "executor %s: shutdown grace period over, destroying it",
+                e->id);
         killpg(e->pid, SIGKILL);
     }
 }
@@ -717,7 +794,8 @@ static void reg_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 void ml_agent_message(ml_exec *e, const char *data_b64)
 {
-    ml_stream_send(e->stream, json_pack("{s:s, s:{s:s}}", "type", "MESSAGE", "message", "data", data_b64));
+    ml_stream_send(e->stream,
+                   json_pack("{s:s, s:{s:s}}", "type", "MESSAGE", "message", "data", data_b64));
 }
 
 void ml_agent_force_exit(ml_task *t, int code)
@@ -760,8 +838,9 @@ static void exec_exited(ml_exec *e, int status)
                 state = t->forced_exit == 0 ? "TASK_FINISHED" : "TASK_FAILED";
             } else if (WIFEXITED(status)) {
                 snprintf(msg, sizeof(msg), "Command exited with status %d", WEXITSTATUS(status));
-                state = t->kill_requested ? "TASK_KILLED"
-                        : WEXITSTATUS(status) == 0 ? "TASK_FINISHED" : "TASK_FAILED";
+                state = t->kill_requested          ? "TASK_KILLED"
+                        : WEXITSTATUS(status) == 0 ? "TASK_FINISHED"
+                                                   : "TASK_FAILED";
             } else {
                 int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
                 snprintf(msg, sizeof(msg), "Command terminated with signal %s", strsignal(sig));
@@ -859,7 +938,10 @@ static void exec_stream_gone(ml_stream *s)
     cr_info(e->agent->app->log, "executor %s disconnected", e->id);
 }
 
-static void executor_subscribe(ml_exec *e, struct evhttp_request *req)
+static const char *check_update(ml_exec *e, json_t *st, char *buf, size_t n);
+static void executor_update(ml_exec *e, const json_t *status);
+
+static void executor_subscribe(ml_exec *e, struct evhttp_request *req, const json_t *sub)
 {
     ml_app *app = e->agent->app;
     json_t *queued = e->queued;
@@ -884,12 +966,22 @@ static void executor_subscribe(ml_exec *e, struct evhttp_request *req)
     if (e->reg_timer)
         evtimer_del(e->reg_timer);
     e->queued = json_array();
-    json_array_foreach(queued, i, q) {
+    json_array_foreach(queued, i, q)
+    {
         ml_task *t = ml_map_get(e->tasks, json_string_value(q));
         if (t && !ml_state_terminal(t->state))
             send_launch(e, t);
     }
     json_decref(queued);
+    /* Updates the executor sent but never saw acknowledged: take the ones
+     * not seen yet (a lost POST), acknowledge all. */
+    json_array_foreach(json_object_get(sub, "unacknowledged_updates"), i, q)
+    {
+        json_t *st = json_object_get(q, "status");
+        char buf[512];
+        if (json_is_object(st) && !check_update(e, st, buf, sizeof(buf)))
+            executor_update(e, st);
+    }
 }
 
 static const char *check_update(ml_exec *e, json_t *st, char *buf, size_t n)
@@ -900,24 +992,64 @@ static const char *check_update(ml_exec *e, json_t *st, char *buf, size_t n)
     const char *eid = ml_id_get(st, "executor_id");
 
     if (!ml_id_get(st, "task_id") || !state)
-        return "Failed to convert JSON into Call protobuf: Missing required fields: update.status.task_id, update.status.state";
+        return "Failed to convert JSON into Call protobuf: Missing required fields: "
+               "update.status.task_id, update.status.state";
     if (!uuid)
         return "Failed to validate executor::Call: Expecting 'uuid' to be present";
     if (!ml_uuid_b64_valid(uuid))
         return "Failed to validate executor::Call: Not a valid UUID";
     if (!src || strcmp(src, "SOURCE_EXECUTOR") != 0) {
-        snprintf(buf, n, "Failed to validate executor::Call: Received Call from executor with invalid source, expecting 'SOURCE_EXECUTOR', got '%s'",
+        snprintf(buf, n,
+                 "Failed to validate executor::Call: Received Call from executor with invalid "
+                 "source, expecting 'SOURCE_EXECUTOR', got '%s'",
                  src ? src : "SOURCE_MASTER");
         return buf;
     }
     if (strcmp(state, "TASK_STAGING") == 0)
         return "Failed to validate executor::Call: Received TASK_STAGING from executor";
     if (eid && strcmp(eid, e->id) != 0) {
-        snprintf(buf, n, "Failed to validate executor::Call: ExecutorID in Call: %s does not match ExecutorID in TaskStatus: %s",
+        snprintf(buf, n,
+                 "Failed to validate executor::Call: ExecutorID in Call: %s does not match "
+                 "ExecutorID in TaskStatus: %s",
                  e->id, eid);
         return buf;
     }
     return NULL;
+}
+
+/* A valid executor UPDATE: acknowledged to the executor at once (the agent
+ * "checkpoints" it), then forwarded unless its uuid was seen before. */
+static void executor_update(ml_exec *e, const json_t *status)
+{
+    ml_app *app = e->agent->app;
+    const char *uuid = json_string_value(json_object_get(status, "uuid"));
+    ml_task *t = ml_map_get(e->tasks, ml_id_get(status, "task_id"));
+    json_t *st;
+
+    ml_stream_send(e->stream,
+                   json_pack("{s:s, s:{s:o, s:s}}", "type", "ACKNOWLEDGED", "acknowledged",
+                             "task_id", ml_id(ml_id_get(status, "task_id")), "uuid", uuid));
+    if (ml_map_get(e->uuids, uuid))
+        return; /* a replay of one we already have */
+    ml_map_put(e->uuids, uuid, e);
+    if (!t || ml_state_terminal(t->state)) {
+        cr_warn(app->log, "executor %s: update for unknown or finished task %s dropped", e->id,
+                ml_id_get(status, "task_id"));
+        return;
+    }
+    st = json_deep_copy(status);
+    json_object_set_new(st, "agent_id", ml_id(e->agent->id));
+    if (!json_object_get(st, "executor_id"))
+        json_object_set_new(st, "executor_id", ml_id(e->id));
+    if (!json_is_number(json_object_get(st, "timestamp")))
+        json_object_set_new(st, "timestamp", json_real(ml_now()));
+    if (!json_object_get(st, "container_status"))
+        json_object_set_new(st, "container_status",
+                            json_pack("{s:o, s:[{s:[{s:s, s:s}]}], s:i}", "container_id",
+                                      ml_id(e->container_id), "network_infos", "ip_addresses",
+                                      "protocol", "IPv4", "ip_address", app->ip, "executor_pid",
+                                      (int)e->pid));
+    ml_task_update_json(t, st);
 }
 
 static void handle_executor(ml_agent *a, struct evhttp_request *req)
@@ -955,10 +1087,12 @@ static void handle_executor(ml_agent *a, struct evhttp_request *req)
     if (strcmp(chk.type, "SUBSCRIBE") == 0) {
         const char *acc = evhttp_find_header(in, "Accept");
         if (acc && !strstr(acc, "application/json") && !strstr(acc, "*/*")) {
-            ml_reply_text(req, 406, "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'");
+            ml_reply_text(
+                req, 406,
+                "Expecting 'Accept' to allow 'application/json' or 'application/x-protobuf'");
             goto out;
         }
-        executor_subscribe(e, req);
+        executor_subscribe(e, req, json_object_get(chk.call, "subscribe"));
         goto out;
     }
     if (e->state == ML_EX_REGISTERING) {
@@ -968,39 +1102,17 @@ static void handle_executor(ml_agent *a, struct evhttp_request *req)
     if (strcmp(chk.type, "UPDATE") == 0) {
         json_t *st = json_object_get(json_object_get(chk.call, "update"), "status");
         const char *bad = check_update(e, st, buf, sizeof(buf));
-        ml_task *t;
         if (bad) {
             ml_reply_text(req, 400, bad);
             goto out;
         }
         ml_reply(req, 202, NULL, NULL, 0);
-        t = ml_map_get(e->tasks, ml_id_get(st, "task_id"));
-        /* The agent checkpoints and acknowledges to the executor at once. */
-        ml_stream_send(e->stream, json_pack("{s:s, s:{s:o, s:O}}", "type", "ACKNOWLEDGED",
-                                            "acknowledged", "task_id", ml_id(ml_id_get(st, "task_id")),
-                                            "uuid", json_object_get(st, "uuid")));
-        if (!t || ml_state_terminal(t->state)) {
-            cr_warn(app->log, "executor %s: update for unknown or finished task %s dropped", e->id,
-                    ml_id_get(st, "task_id"));
-            goto out;
-        }
-        st = json_deep_copy(st);
-        json_object_set_new(st, "agent_id", ml_id(a->id));
-        if (!json_object_get(st, "executor_id"))
-            json_object_set_new(st, "executor_id", ml_id(e->id));
-        if (!json_is_number(json_object_get(st, "timestamp")))
-            json_object_set_new(st, "timestamp", json_real(ml_now()));
-        if (!json_object_get(st, "container_status"))
-            json_object_set_new(st, "container_status",
-                                json_pack("{s:o, s:[{s:[{s:s, s:s}]}], s:i}", "container_id",
-                                          ml_id(e->container_id), "network_infos", "ip_addresses",
-                                          "protocol", "IPv4", "ip_address", app->ip, "executor_pid",
-                                          (int)e->pid));
-        ml_task_update_json(t, st);
+        executor_update(e, st);
         goto out;
     }
     if (strcmp(chk.type, "MESSAGE") == 0) {
-        const char *data = json_string_value(json_object_get(json_object_get(chk.call, "message"), "data"));
+        const char *data =
+            json_string_value(json_object_get(json_object_get(chk.call, "message"), "data"));
         ml_reply(req, 202, NULL, NULL, 0);
         if (data)
             ml_fw_send(fw, ml_ev_message(a->id, e->id, data));
@@ -1175,7 +1287,8 @@ static void files_read(ml_agent *a, struct evhttp_request *req, const char *path
     free(real);
     if (off == -1) {
         close(fd);
-        ml_reply_json(req, 200, json_pack("{s:s, s:I}", "data", "", "offset", (json_int_t)st.st_size));
+        ml_reply_json(req, 200,
+                      json_pack("{s:s, s:I}", "data", "", "offset", (json_int_t)st.st_size));
         return;
     }
     if (off < 0) {
@@ -1229,7 +1342,8 @@ static void files_download(ml_agent *a, struct evhttp_request *req, const char *
         ml_reply(req, 404, NULL, NULL, 0);
         return;
     }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/octet-stream");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition", disp);
     b = evbuffer_new();
     if (st.st_size > 0)
@@ -1264,10 +1378,10 @@ static json_t *exec_state(ml_exec *e)
     ml_map_iter_init(&ti, e->tasks);
     while (ml_map_next(&ti, NULL, &tv)) {
         ml_task *t = tv;
-        json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id, "name",
-                                               t->name, "framework_id", e->fw->id, "executor_id",
-                                               e->command ? "" : e->id, "state", t->state,
-                                               "resources", ml_res_to_summary(&t->res)));
+        json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", t->id,
+                                               "name", t->name, "framework_id", e->fw->id,
+                                               "executor_id", e->command ? "" : e->id, "state",
+                                               t->state, "resources", ml_res_to_summary(&t->res)));
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:[], s:[]}", "id", e->id, "name",
                      e->command ? "Command Executor" : e->id, "framework_id", e->fw->id, "source",
@@ -1292,36 +1406,40 @@ static json_t *agent_state(ml_agent *a)
         ml_exec *e = v;
         json_array_append_new(json_object_get(state_fw(fws, e->fw), "executors"), exec_state(e));
     }
-    json_array_foreach(a->completed_execs, i, at) {
-        ml_fw *fw = ml_map_get(app->frameworks, nz(json_string_value(json_object_get(at, "framework_id")), ""));
+    json_array_foreach(a->completed_execs, i, at)
+    {
+        ml_fw *fw = ml_map_get(app->frameworks,
+                               nz(json_string_value(json_object_get(at, "framework_id")), ""));
         if (fw)
             json_array_append(json_object_get(state_fw(fws, fw), "completed_executors"), at);
     }
     {
         const char *k;
-        json_object_foreach(fws, k, v) {
+        json_object_foreach(fws, k, v)
+        {
             json_array_append((json_t *)frameworks, (json_t *)v);
         }
     }
     json_decref(fws);
-    json_array_foreach(a->attributes, i, at) {
+    json_array_foreach(a->attributes, i, at)
+    {
         json_t *tv = json_object_get(json_object_get(at, "text"), "value");
         json_t *sv = json_object_get(json_object_get(at, "scalar"), "value");
         json_object_set(attrs, json_string_value(json_object_get(at, "name")), tv ? tv : sv);
     }
     snprintf(pid, sizeof(pid), "slave(1)@%s:%d", app->ip, a->port);
-    return json_pack("{s:o, s:s, s:s, s:s, s:[], s:[], s:{s:s}, s:o, s:s, s:s, s:s, s:s, s:s, s:{}, s:{}, s:{}, s:[], s:o, s:f, s:o, s:o, s:o, s:s}",
-                     "attributes", attrs, "build_date", "", "build_time", "0", "build_user",
-                     "mesoslite", "capabilities", "completed_frameworks", "flags", "work_dir",
-                     app->cfg.work_dir ? app->cfg.work_dir : "", "frameworks", frameworks,
-                     "hostname", a->hostname, "id", a->id, "log_dir", "", "master_hostname",
-                     app->cfg.hostname, "pid", pid, "reserved_resources",
-                     "reserved_resources_allocated", "reserved_resources_full",
-                     "resource_providers", "resources", ml_res_to_summary(&a->total), "start_time",
-                     app->start_time, "unreserved_resources", ml_res_to_summary(&a->total),
-                     "unreserved_resources_allocated", ml_res_to_summary(&a->used),
-                     "unreserved_resources_full", ml_res_to_json(&a->total, "*", NULL), "version",
-                     ML_VERSION);
+    return json_pack(
+        "{s:o, s:s, s:s, s:s, s:[], s:[], s:{s:s}, s:o, s:s, s:s, s:s, s:s, s:s, s:{}, s:{}, s:{}, "
+        "s:[], s:o, s:f, s:o, s:o, s:o, s:s}",
+        "attributes", attrs, "build_date", "", "build_time", "0", "build_user", "mesoslite",
+        "capabilities", "completed_frameworks", "flags", "work_dir",
+        app->cfg.work_dir ? app->cfg.work_dir : "", "frameworks", frameworks, "hostname",
+        a->hostname, "id", a->id, "log_dir", "", "master_hostname", app->cfg.hostname, "pid", pid,
+        "reserved_resources", "reserved_resources_allocated", "reserved_resources_full",
+        "resource_providers", "resources", ml_res_to_summary(&a->total), "start_time",
+        app->start_time, "unreserved_resources", ml_res_to_summary(&a->total),
+        "unreserved_resources_allocated", ml_res_to_summary(&a->used), "unreserved_resources_full",
+        ml_res_to_json(&a->total, "*", NULL), "version", ML_VERSION);
 }
 
 static void agent_cb(struct evhttp_request *req, void *arg)

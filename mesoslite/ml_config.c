@@ -17,7 +17,8 @@ static const char USAGE[] =
     "  --work-dir DIR              agent work dir: DIR/slaves/<agent>/frameworks/... (required\n"
     "                              unless --simulate)\n"
     "  --racks r1,r2               agent i gets attribute rack=racks[i % n]\n"
-    "  --hostname NAME             hostname advertised by master and real agents (default 127.0.0.1)\n"
+    "  --hostname NAME             hostname advertised by master and real agents (default "
+    "127.0.0.1)\n"
     "  --agent-resources SPEC      resources of each agent in Mesos --resources syntax\n"
     "                              (default cpus:4;mem:8192;disk:65536;ports:[31000-32000]);\n"
     "                              'SPEC1|SPEC2' gives agent i SPEC[i % n]\n"
@@ -36,7 +37,8 @@ static const char USAGE[] =
     "  --executor-shutdown-grace-period SECS (default 5)\n"
     "  --executor-environment-variables JSON  environment of executors and command tasks\n"
     "                              instead of mesoslite's own (as Mesos' agent flag), e.g.\n"
-    "                              '{\"PATH\":\"/usr/bin:/bin\"}'; the MESOS_* variables are added\n"
+    "                              '{\"PATH\":\"/usr/bin:/bin\"}'; the MESOS_* variables are "
+    "added\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
     "  -h, --help                  this text\n"
     "\n"
@@ -59,8 +61,25 @@ static int num(const char *flag, const char *s, double min, double *out, cr_err 
 
 int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
 {
-    enum { O_LISTEN = 1000, O_AGENTS, O_WORK, O_RACKS, O_HOST, O_RES, O_PORTBASE, O_SIM,
-           O_FAULTS, O_HB, O_ALLOC, O_RETRY, O_REG, O_GRACE, O_LOG, O_ENV, O_ATTRS };
+    enum {
+        O_LISTEN = 1000,
+        O_AGENTS,
+        O_WORK,
+        O_RACKS,
+        O_HOST,
+        O_RES,
+        O_PORTBASE,
+        O_SIM,
+        O_FAULTS,
+        O_HB,
+        O_ALLOC,
+        O_RETRY,
+        O_REG,
+        O_GRACE,
+        O_LOG,
+        O_ENV,
+        O_ATTRS
+    };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"agents", required_argument, NULL, O_AGENTS},
@@ -106,18 +125,32 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
                 return cr_error(err, CR_EINVAL, "--agents: bad value '%s'", optarg);
             cfg->agents = (int)v;
             break;
-        case O_WORK: cfg->work_dir = optarg; break;
-        case O_RACKS: cfg->racks = optarg; break;
-        case O_HOST: cfg->hostname = optarg; break;
-        case O_RES: cfg->agent_resources = optarg; break;
-        case O_ATTRS: cfg->agent_attributes = optarg; break;
+        case O_WORK:
+            cfg->work_dir = optarg;
+            break;
+        case O_RACKS:
+            cfg->racks = optarg;
+            break;
+        case O_HOST:
+            cfg->hostname = optarg;
+            break;
+        case O_RES:
+            cfg->agent_resources = optarg;
+            break;
+        case O_ATTRS:
+            cfg->agent_attributes = optarg;
+            break;
         case O_PORTBASE:
             if (num("--agent-port-base", optarg, 0, &v, err) || v > 65535)
                 return -1;
             cfg->agent_port_base = (int)v;
             break;
-        case O_SIM: cfg->simulate = true; break;
-        case O_FAULTS: cfg->faults = true; break;
+        case O_SIM:
+            cfg->simulate = true;
+            break;
+        case O_FAULTS:
+            cfg->faults = true;
+            break;
         case O_HB:
             if (num("--heartbeat-interval", optarg, 0.01, &cfg->heartbeat_s, err))
                 return -1;
@@ -131,14 +164,18 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
                 return -1;
             break;
         case O_REG:
-            if (num("--executor-registration-timeout", optarg, 0.01, &cfg->executor_registration_s, err))
+            if (num("--executor-registration-timeout", optarg, 0.01, &cfg->executor_registration_s,
+                    err))
                 return -1;
             break;
         case O_GRACE:
-            if (num("--executor-shutdown-grace-period", optarg, 0, &cfg->executor_shutdown_grace_s, err))
+            if (num("--executor-shutdown-grace-period", optarg, 0, &cfg->executor_shutdown_grace_s,
+                    err))
                 return -1;
             break;
-        case O_ENV: cfg->executor_env = optarg; break;
+        case O_ENV:
+            cfg->executor_env = optarg;
+            break;
         case O_LOG:
             if (cr_log_level_parse(optarg, &cfg->log_level) != 0)
                 return cr_error(err, CR_EINVAL, "--log-level: unknown level '%s'", optarg);

@@ -1,6 +1,6 @@
-/* The master: scheduler API, frameworks and their streams, offers and the
- * allocator, the status-update pipeline with acknowledgements, and the
- * operator/state endpoints. */
+/* The master: the scheduler API, frameworks and their streams, ACCEPT and
+ * launches, reconciliation and kills, the master side of faults, and the
+ * app lifecycle. Offers live in ml_alloc.c, updates in ml_updates.c. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -18,9 +19,6 @@
 #include "base/xalloc.h"
 #include "mesoslite/ml_internal.h"
 
-#define ML_COMPLETED_MAX 1000
-#define ML_RETRY_MAX_MS (10 * 60 * 1000)
-
 /* --- small helpers --------------------------------------------------------- */
 
 double ml_now(void)
@@ -28,11 +26,6 @@ double ml_now(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-static int64_t now_ms(void)
-{
-    return (int64_t)(ml_now() * 1000.0);
 }
 
 static void random_bytes(uint8_t *b, size_t n)
@@ -63,21 +56,12 @@ char *ml_random_uuid_b64(void)
     return ml_b64_encode(u, sizeof(u));
 }
 
-static struct timeval tv_ms(int64_t ms)
-{
-    struct timeval tv;
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    return tv;
-}
-
 static bool has_capability(const json_t *info, const char *cap)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(info, "capabilities"), i, c) {
+    json_array_foreach(json_object_get(info, "capabilities"), i, c)
+    {
         const char *t = json_string_value(json_object_get(c, "type"));
         if (t && strcmp(t, cap) == 0)
             return true;
@@ -102,457 +86,6 @@ static void send_master_status(ml_fw *fw, json_t *status)
     ml_fw_send(fw, ml_ev_update(status));
 }
 
-/* --- the status update pipeline ------------------------------------------- */
-
-static void task_complete(ml_task *t);
-static json_t *v1_task(ml_task *t);
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg);
-
-/* An update held back by the delay fault; listed on the app so that
- * ml_app_free can release the ones still pending. */
-struct ml_delayed {
-    ml_fw *fw;
-    json_t *ev;
-    struct event *ev_timer;
-    struct ml_delayed *prev, *next;
-};
-
-static void delayed_free(ml_app *app, struct ml_delayed *d)
-{
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        app->delayed = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    event_free(d->ev_timer);
-    json_decref(d->ev);
-    free(d);
-}
-
-static void delayed_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct ml_delayed *d = arg;
-    ml_fw_send(d->fw, json_incref(d->ev));
-    delayed_free(d->fw->app, d);
-}
-
-/* Sends the head of t's update stream (if the framework can get it) and arms
- * the retry timer. */
-static void send_head(ml_task *t)
-{
-    ml_app *app = t->fw->app;
-    json_t *head = json_array_get(t->pending, 0);
-    struct timeval tv;
-
-    if (!head)
-        return;
-    if (!t->retry)
-        t->retry = evtimer_new(app->base, retry_cb, t);
-    if (t->backoff_ms <= 0)
-        t->backoff_ms = (int64_t)(app->cfg.update_retry_s * 1000.0);
-    tv = tv_ms(t->backoff_ms);
-    evtimer_add(t->retry, &tv);
-    if (!t->fw->stream || t->agent->removed || t->agent->recovering)
-        return; /* the agent keeps retrying */
-    if (app->drop_updates > 0 && (!app->drop_task || strcmp(app->drop_task, t->id) == 0)) {
-        app->drop_updates--;
-        cr_info(app->log, "fault: dropped update %s for task %s",
-                json_string_value(json_object_get(head, "state")), t->id);
-        return;
-    }
-    if (app->delay_updates_ms > 0) {
-        struct ml_delayed *d = xcalloc(1, sizeof(*d));
-        struct timeval dtv = tv_ms(app->delay_updates_ms);
-        d->fw = t->fw;
-        d->ev = ml_ev_update(json_deep_copy(head));
-        d->ev_timer = evtimer_new(app->base, delayed_cb, d);
-        d->next = app->delayed;
-        if (app->delayed)
-            app->delayed->prev = d;
-        app->delayed = d;
-        evtimer_add(d->ev_timer, &dtv);
-        return;
-    }
-    ml_fw_send(t->fw, ml_ev_update(json_deep_copy(head)));
-}
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    ml_task *t = arg;
-    t->backoff_ms *= 2;
-    if (t->backoff_ms > ML_RETRY_MAX_MS)
-        t->backoff_ms = ML_RETRY_MAX_MS;
-    send_head(t);
-}
-
-void ml_task_resend(ml_task *t)
-{
-    t->backoff_ms = 0;
-    send_head(t);
-}
-
-static json_t *state_status(const json_t *st)
-{
-    json_t *o = json_pack("{s:O}", "state", json_object_get(st, "state"));
-    json_t *ts = json_object_get(st, "timestamp");
-    json_t *cs = json_object_get(st, "container_status");
-    if (ts)
-        json_object_set(o, "timestamp", ts);
-    if (cs) {
-        json_t *c = json_deep_copy(cs);
-        json_object_del(c, "executor_pid");
-        json_object_set_new(o, "container_status", c);
-    }
-    return o;
-}
-
-static const char *intern_state(const char *s)
-{
-    static const char *const states[] = {
-        "TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",
-        "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
-        "TASK_UNREACHABLE", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"};
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        if (strcmp(states[i], s) == 0)
-            return states[i];
-    return "TASK_UNKNOWN";
-}
-
-/* Records a status as the task's latest and frees its resources once
- * terminal. */
-static void record_status(ml_task *t, const json_t *st)
-{
-    t->state = intern_state(json_string_value(json_object_get(st, "state")));
-    json_decref(t->latest);
-    t->latest = json_deep_copy(st);
-    json_array_append_new(t->statuses, state_status(st));
-    if (ml_state_terminal(t->state) && !t->recovered) {
-        t->recovered = true;
-        ml_res_sub(&t->agent->used, &t->res);
-        ml_allocate_soon(t->fw->app);
-    }
-}
-
-void ml_task_update_json(ml_task *t, json_t *status)
-{
-    record_status(t, status);
-    json_array_append_new(t->pending, status);
-    if (json_array_size(t->pending) == 1) {
-        t->backoff_ms = 0;
-        send_head(t);
-    }
-}
-
-void ml_task_update(ml_task *t, const char *state, const char *source, const char *reason,
-                    const char *message)
-{
-    ml_status_spec s = {0};
-    char *uuid = ml_random_uuid_b64();
-
-    s.task_id = t->id;
-    s.state = state;
-    s.message = message;
-    s.source = source;
-    s.reason = reason;
-    s.agent_id = t->agent->id;
-    s.executor_id = t->exec ? t->exec->id : t->id;
-    s.timestamp = ml_now();
-    s.uuid = uuid;
-    s.healthy = -1;
-    if (t->exec) {
-        s.container_id = t->exec->container_id;
-        s.ip = t->agent->app->ip;
-        s.executor_pid = t->exec->pid;
-    }
-    ml_task_update_json(t, ml_status_json(&s));
-    free(uuid);
-}
-
-static void acknowledge(ml_fw *fw, const char *task_id, const char *uuid)
-{
-    ml_task *t = ml_map_get(fw->tasks, task_id);
-    json_t *head;
-    bool terminal;
-
-    if (!t)
-        t = ml_map_get(fw->unreachable, task_id);
-    if (!t || !(head = json_array_get(t->pending, 0)))
-        return;
-    if (strcmp(json_string_value(json_object_get(head, "uuid")), uuid) != 0)
-        return; /* a duplicate or stale ack */
-    terminal = ml_state_terminal(json_string_value(json_object_get(head, "state")));
-    json_array_remove(t->pending, 0);
-    if (t->retry)
-        evtimer_del(t->retry);
-    t->backoff_ms = 0;
-    if (terminal && json_array_size(t->pending) == 0) {
-        task_complete(t);
-        return;
-    }
-    send_head(t);
-}
-
-static json_t *task_state_json(const ml_task *t)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:O}", "id", t->id, "name",
-                          t->name, "framework_id", t->fw->id, "executor_id",
-                          (t->exec && !t->exec->command) ? t->exec->id
-                          : json_object_get(t->info, "executor") ? ml_id_get(json_object_get(t->info, "executor"), "executor_id")
-                                                                 : "",
-                          "slave_id", t->agent->id, "state", t->state, "resources",
-                          ml_res_to_summary(&t->res), "role", t->fw->role, "statuses", t->statuses);
-    return o;
-}
-
-void ml_task_free(ml_task *t)
-{
-    if (!t)
-        return;
-    if (t->retry)
-        event_free(t->retry);
-    if (t->sim_timer)
-        event_free(t->sim_timer);
-    free(t->id);
-    free(t->name);
-    json_decref(t->info);
-    json_decref(t->latest);
-    json_decref(t->statuses);
-    json_decref(t->pending);
-    ml_res_release(&t->res);
-    free(t);
-}
-
-static void agent_task_key(const ml_task *t, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s\n%s", t->fw->id, t->id);
-}
-
-/* Moves a task whose terminal update was acknowledged (or whose framework
- * went away) into the completed list and frees it. */
-static void task_complete(ml_task *t)
-{
-    ml_fw *fw = t->fw;
-    char key[600];
-
-    if (!t->recovered) {
-        t->recovered = true;
-        ml_res_sub(&t->agent->used, &t->res);
-    }
-    json_array_append_new(fw->completed, task_state_json(t));
-    if (json_array_size(fw->completed) > ML_COMPLETED_MAX)
-        json_array_remove(fw->completed, 0);
-    json_array_append_new(fw->completed_v1, v1_task(t));
-    if (json_array_size(fw->completed_v1) > ML_COMPLETED_MAX)
-        json_array_remove(fw->completed_v1, 0);
-    if (ml_map_get(fw->tasks, t->id) == t)
-        ml_map_del(fw->tasks, t->id);
-    if (ml_map_get(fw->unreachable, t->id) == t)
-        ml_map_del(fw->unreachable, t->id);
-    agent_task_key(t, key, sizeof(key));
-    ml_map_del(t->agent->tasks, key);
-    ml_agent_detach_task(t);
-    ml_task_free(t);
-}
-
-ml_task *ml_find_task(ml_app *app, const char *task_id)
-{
-    for (size_t i = 0; i < app->nfw; i++) {
-        ml_task *t = ml_map_get(app->fw_list[i]->tasks, task_id);
-        if (!t)
-            t = ml_map_get(app->fw_list[i]->unreachable, task_id);
-        if (t)
-            return t;
-    }
-    return NULL;
-}
-
-/* --- offers and allocation --------------------------------------------------- */
-
-static void offer_free(ml_offer *o)
-{
-    free(o->id);
-    ml_res_release(&o->res);
-    free(o);
-}
-
-/* Returns an offer's resources to its agent and forgets it. */
-static void offer_remove(ml_app *app, ml_offer *o, bool rescind)
-{
-    ml_map_del(app->offers, o->id);
-    ml_res_sub(&o->agent->offered, &o->res);
-    if (rescind)
-        ml_fw_send(o->fw, ml_ev_rescind(o->id));
-    offer_free(o);
-}
-
-void ml_rescind_agent_offers(ml_agent *a, bool notify)
-{
-    ml_map_iter it;
-    void *v;
-    ml_map_iter_init(&it, a->app->offers);
-    while (ml_map_next(&it, NULL, &v)) {
-        ml_offer *o = v;
-        if (o->agent == a)
-            offer_remove(a->app, o, notify);
-    }
-}
-
-static void rescind_fw_offers(ml_fw *fw, bool notify)
-{
-    ml_map_iter it;
-    void *v;
-    ml_map_iter_init(&it, fw->app->offers);
-    while (ml_map_next(&it, NULL, &v)) {
-        ml_offer *o = v;
-        if (o->fw == fw)
-            offer_remove(fw->app, o, notify);
-    }
-}
-
-static json_t *offer_json(const ml_offer *o)
-{
-    ml_agent *a = o->agent;
-    ml_fw *fw = o->fw;
-    const char *alloc = fw->multi_role ? fw->role : NULL;
-    json_t *j = json_pack("{s:o, s:o, s:o, s:s}", "id", ml_id(o->id), "framework_id",
-                          ml_id(fw->id), "agent_id", ml_id(a->id), "hostname", a->hostname);
-    json_t *execs = json_array();
-    ml_map_iter it;
-    void *v;
-
-    json_object_set_new(j, "url",
-                        json_pack("{s:s, s:{s:s, s:s, s:i}, s:s}", "scheme", "http", "address",
-                                  "hostname", a->hostname, "ip", a->app->ip, "port", a->port,
-                                  "path", "/slave(1)"));
-    json_object_set_new(j, "resources", ml_res_to_json(&o->res, "*", alloc));
-    if (json_array_size(a->attributes))
-        json_object_set(j, "attributes", a->attributes);
-    ml_map_iter_init(&it, a->execs);
-    while (ml_map_next(&it, NULL, &v)) {
-        ml_exec *e = v;
-        if (e->fw == fw && !e->command)
-            json_array_append_new(execs, ml_id(e->id));
-    }
-    if (json_array_size(execs))
-        json_object_set_new(j, "executor_ids", execs);
-    else
-        json_decref(execs);
-    if (alloc)
-        json_object_set_new(j, "allocation_info", json_pack("{s:s}", "role", alloc));
-    return j;
-}
-
-static bool fw_wants_offers(const ml_fw *fw)
-{
-    return fw->stream && !fw->removed && !fw->suppressed;
-}
-
-static void allocate(ml_app *app)
-{
-    int64_t now = now_ms();
-    json_t **batches;
-    size_t eligible = 0;
-    ml_res avail = ML_RES_INIT;
-
-    for (size_t i = 0; i < app->nfw; i++)
-        if (fw_wants_offers(app->fw_list[i]))
-            eligible++;
-    if (!eligible || !app->nagents)
-        return;
-    batches = xcalloc(app->nfw, sizeof(*batches));
-    for (size_t ai = 0; ai < app->nagents; ai++) {
-        ml_agent *a = app->agents[ai];
-        if (a->removed || a->recovering)
-            continue;
-        ml_res_copy(&avail, &a->total);
-        if (ml_res_sub(&avail, &a->used) || ml_res_sub(&avail, &a->offered))
-            continue;
-        /* Mesos' minimum allocatable: some cpus or some memory. */
-        if (avail.cpus < 0.01 && avail.mem < 32)
-            continue;
-        for (size_t k = 0; k < app->nfw; k++) {
-            size_t fi = (app->rr + k) % app->nfw;
-            ml_fw *fw = app->fw_list[fi];
-            ml_filter *f;
-            ml_offer *o;
-            char id[128];
-            if (!fw_wants_offers(fw))
-                continue;
-            f = ml_map_get(fw->filters, a->id);
-            if (f && ml_filter_blocks(f, &avail, now))
-                continue;
-            o = xcalloc(1, sizeof(*o));
-            snprintf(id, sizeof(id), "%s-O%llu", app->master_id,
-                     (unsigned long long)++app->next_offer);
-            o->id = xstrdup(id);
-            o->fw = fw;
-            o->agent = a;
-            ml_res_init(&o->res);
-            ml_res_copy(&o->res, &avail);
-            ml_res_add(&a->offered, &avail);
-            ml_map_put(app->offers, o->id, o);
-            if (!batches[fi])
-                batches[fi] = json_array();
-            json_array_append_new(batches[fi], offer_json(o));
-            app->rr = (fi + 1) % app->nfw;
-            break;
-        }
-    }
-    for (size_t i = 0; i < app->nfw; i++)
-        if (batches[i])
-            ml_fw_send(app->fw_list[i], ml_ev_offers(batches[i]));
-    free(batches);
-    ml_res_release(&avail);
-}
-
-static void alloc_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    allocate(arg);
-}
-
-static void alloc_soon_cb(evutil_socket_t fd, short what, void *arg)
-{
-    allocate(arg);
-}
-
-void ml_allocate_soon(ml_app *app)
-{
-    struct timeval tv = {0, 0};
-    if (!evtimer_pending(app->alloc_soon, NULL))
-        evtimer_add(app->alloc_soon, &tv);
-}
-
-static void set_filter(ml_fw *fw, ml_agent *a, const ml_res *refused, int64_t refuse_ms)
-{
-    ml_filter *f;
-    if (refuse_ms <= 0 || ml_res_empty(refused))
-        return;
-    f = ml_map_get(fw->filters, a->id);
-    if (!f) {
-        f = xcalloc(1, sizeof(*f));
-        ml_res_init(&f->refused);
-        ml_map_put(fw->filters, a->id, f);
-    }
-    ml_res_copy(&f->refused, refused);
-    f->until_ms = now_ms() + refuse_ms;
-}
-
-static void clear_filters(ml_fw *fw)
-{
-    ml_map_iter it;
-    const char *k;
-    void *v;
-    ml_map_iter_init(&it, fw->filters);
-    while (ml_map_next(&it, &k, &v)) {
-        ml_filter *f = v;
-        ml_map_del(fw->filters, k);
-        ml_res_release(&f->refused);
-        free(f);
-    }
-}
-
 /* --- frameworks ---------------------------------------------------------- */
 
 static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
@@ -560,13 +93,13 @@ static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
     ml_fw_send(arg, ml_ev_heartbeat());
 }
 
-static void fw_remove(ml_fw *fw);
+void ml_fw_remove(ml_fw *fw);
 
 static void failover_cb(evutil_socket_t fd, short what, void *arg)
 {
     ml_fw *fw = arg;
     cr_info(fw->app->log, "framework %s: failover timeout expired, removing it", fw->id);
-    fw_remove(fw);
+    ml_fw_remove(fw);
 }
 
 static void stream_gone(ml_stream *s)
@@ -584,12 +117,12 @@ void ml_fw_disconnected(ml_fw *fw)
         evtimer_del(fw->heartbeat);
     fw->stream = NULL;
     fw->unregistered_time = ml_now();
-    rescind_fw_offers(fw, false);
+    ml_rescind_fw_offers(fw, false);
     if (fw->removed)
         return;
     if (fw->recovered) /* failover_timeout is not kept across master failover */
         return;
-    tv = tv_ms((int64_t)(fw->failover_timeout * 1000.0));
+    tv = ml_tv_ms((int64_t)(fw->failover_timeout * 1000.0));
     if (!fw->failover_timer)
         fw->failover_timer = evtimer_new(fw->app->base, failover_cb, fw);
     evtimer_add(fw->failover_timer, &tv);
@@ -607,7 +140,7 @@ void ml_fw_break_stream(ml_fw *fw)
 
 /* Removes a framework: its tasks are killed and recorded TASK_KILLED with
  * REASON_FRAMEWORK_REMOVED; its id can no longer subscribe. */
-static void fw_remove(ml_fw *fw)
+void ml_fw_remove(ml_fw *fw)
 {
     ml_app *app = fw->app;
     ml_map *maps[2] = {fw->tasks, fw->unreachable};
@@ -622,7 +155,7 @@ static void fw_remove(ml_fw *fw)
     }
     if (fw->heartbeat)
         evtimer_del(fw->heartbeat);
-    rescind_fw_offers(fw, false);
+    ml_rescind_fw_offers(fw, false);
     for (int m = 0; m < 2; m++) {
         ml_map_iter it;
         void *v;
@@ -640,11 +173,11 @@ static void fw_remove(ml_fw *fw)
                 s.timestamp = ml_now();
                 s.healthy = -1;
                 json_t *st = ml_status_json(&s);
-                record_status(t, st);
+                ml_task_record(t, st);
                 json_decref(st);
             }
             ml_agent_kill_task(t, 0);
-            task_complete(t);
+            ml_task_complete(t);
         }
     }
     /* Executors of the framework go away too. */
@@ -658,7 +191,7 @@ static void fw_remove(ml_fw *fw)
                 ml_agent_shutdown_exec(e);
         }
     }
-    clear_filters(fw);
+    ml_clear_filters(fw);
     ml_allocate_soon(app);
 }
 
@@ -694,7 +227,7 @@ static void fw_free(ml_fw *fw)
             ml_task_free(v);
         ml_map_free(maps[m]);
     }
-    clear_filters(fw);
+    ml_clear_filters(fw);
     ml_map_free(fw->filters);
     if (fw->heartbeat)
         event_free(fw->heartbeat);
@@ -730,8 +263,9 @@ static void fw_apply_info(ml_fw *fw, json_t *info, bool resubscribe)
     fw->killing_state = has_capability(info, "TASK_KILLING_STATE");
     fw->multi_role = has_capability(info, "MULTI_ROLE");
     fw->checkpoint = json_is_true(json_object_get(copy, "checkpoint"));
-    fw->failover_timeout = json_is_number(ft) ? json_number_value(ft)
-                           : json_is_string(ft) ? strtod(json_string_value(ft), NULL) : 0;
+    fw->failover_timeout = json_is_number(ft)   ? json_number_value(ft)
+                           : json_is_string(ft) ? strtod(json_string_value(ft), NULL)
+                                                : 0;
     if (fw->failover_timeout < 0 || isnan(fw->failover_timeout))
         fw->failover_timeout = 0;
     free(fw->role);
@@ -770,9 +304,11 @@ static void handle_subscribe(ml_app *app, struct evhttp_request *req, json_t *ca
         ml_reply_text(req, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
         return;
     }
-    if (!json_is_string(json_object_get(info, "user")) || !json_is_string(json_object_get(info, "name"))) {
-        ml_reply_text(req, 400, "Failed to convert JSON into Call protobuf: Missing required fields: "
-                                "subscribe.framework_info.user, subscribe.framework_info.name");
+    if (!json_is_string(json_object_get(info, "user")) ||
+        !json_is_string(json_object_get(info, "name"))) {
+        ml_reply_text(req, 400,
+                      "Failed to convert JSON into Call protobuf: Missing required fields: "
+                      "subscribe.framework_info.user, subscribe.framework_info.name");
         return;
     }
     if (id) {
@@ -822,7 +358,7 @@ static void handle_subscribe(ml_app *app, struct evhttp_request *req, json_t *ca
                                                    app->cfg.hostname, ML_VERSION)));
     ml_fw_send(fw, ml_ev_heartbeat());
     {
-        struct timeval tv = tv_ms((int64_t)(app->cfg.heartbeat_s * 1000.0));
+        struct timeval tv = ml_tv_ms((int64_t)(app->cfg.heartbeat_s * 1000.0));
         evtimer_add(fw->heartbeat, &tv);
     }
     /* Unacknowledged updates are re-sent to the new subscriber. */
@@ -862,18 +398,21 @@ static void launch_fail_all(ml_fw *fw, json_t *ops, const char *state, const cha
 {
     size_t i, j;
     json_t *op, *ti;
-    json_array_foreach(ops, i, op) {
+    json_array_foreach(ops, i, op)
+    {
         const char *type = json_string_value(json_object_get(op, "type"));
         json_t *tasks = NULL;
         if (type && strcmp(type, "LAUNCH") == 0)
             tasks = json_object_get(json_object_get(op, "launch"), "task_infos");
         else if (type && strcmp(type, "LAUNCH_GROUP") == 0)
-            tasks = json_object_get(json_object_get(json_object_get(op, "launch_group"), "task_group"), "tasks");
-        json_array_foreach(tasks, j, ti) {
+            tasks = json_object_get(
+                json_object_get(json_object_get(op, "launch_group"), "task_group"), "tasks");
+        json_array_foreach(tasks, j, ti)
+        {
             const char *tid = ml_id_get(ti, "task_id");
             if (tid)
-                send_master_status(fw, master_status(tid, state, reason, message,
-                                                     ml_id_get(ti, "agent_id")));
+                send_master_status(
+                    fw, master_status(tid, state, reason, message, ml_id_get(ti, "agent_id")));
         }
     }
 }
@@ -907,7 +446,8 @@ static const char *validate_task(ml_fw *fw, ml_agent *a, json_t *ti, const ml_re
         return buf;
     }
     if ((cmd && ex) || (!cmd && !ex))
-        return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present";
+        return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo "
+               "present";
     if (ml_res_from_json(res, json_object_get(ti, "resources"), &err)) {
         snprintf(buf, n, "Task has invalid resources: %s", cr_err_msg(&err));
         return buf;
@@ -942,7 +482,8 @@ static const char *validate_task(ml_fw *fw, ml_agent *a, json_t *ti, const ml_re
         }
     }
     {
-        json_t *kp = json_object_get(json_object_get(json_object_get(ti, "kill_policy"), "grace_period"), "nanoseconds");
+        json_t *kp = json_object_get(
+            json_object_get(json_object_get(ti, "kill_policy"), "grace_period"), "nanoseconds");
         if (kp && json_is_integer(kp) && json_integer_value(kp) < 0)
             return "Task's 'kill_policy.grace_period' must be non-negative";
     }
@@ -951,7 +492,9 @@ static const char *validate_task(ml_fw *fw, ml_agent *a, json_t *ti, const ml_re
     if (!ml_res_contains(avail, &total)) {
         json_t *want = ml_res_to_summary(&total), *have = ml_res_to_summary(avail);
         char *w = json_dumps(want, JSON_COMPACT), *h = json_dumps(have, JSON_COMPACT);
-        snprintf(buf, n, "Total resources %s required by task and its executor is more than available %s", w, h);
+        snprintf(buf, n,
+                 "Total resources %s required by task and its executor is more than available %s",
+                 w, h);
         free(w);
         free(h);
         json_decref(want);
@@ -975,8 +518,8 @@ static void launch_task(ml_fw *fw, ml_agent *a, json_t *ti, ml_res *avail)
     char key[600];
 
     if (msg) {
-        send_master_status(fw, master_status(tid ? tid : "", "TASK_ERROR", "REASON_TASK_INVALID",
-                                             msg, a->id));
+        send_master_status(
+            fw, master_status(tid ? tid : "", "TASK_ERROR", "REASON_TASK_INVALID", msg, a->id));
         goto out;
     }
     ml_res_sub(avail, &res);
@@ -999,7 +542,7 @@ static void launch_task(ml_fw *fw, ml_agent *a, json_t *ti, ml_res *avail)
     t->pending = json_array();
     t->forced_exit = -1;
     ml_map_put(fw->tasks, t->id, t);
-    agent_task_key(t, key, sizeof(key));
+    ml_agent_task_key(t, key, sizeof(key));
     ml_map_put(a->tasks, key, t);
     app->ntasks_total++;
     ml_agent_launch(a, t);
@@ -1027,7 +570,8 @@ static void handle_accept(ml_fw *fw, json_t *body, bool decline)
     ml_map *seen = ml_map_new();
 
     /* Collect the offers: all must be live, ours, on one agent, no duplicates. */
-    json_array_foreach(ids, i, oid) {
+    json_array_foreach(ids, i, oid)
+    {
         const char *id = json_string_value(json_object_get(oid, "value"));
         ml_offer *o = id ? ml_map_get(app->offers, id) : NULL;
         if (!id) {
@@ -1052,7 +596,7 @@ static void handle_accept(ml_fw *fw, json_t *body, bool decline)
         }
         agent = agent ? agent : o->agent;
         ml_res_add(&avail, &o->res);
-        offer_remove(app, o, false);
+        ml_offer_remove(app, o, false);
     }
     ml_map_free(seen);
     if (!decline && json_array_size(ops)) {
@@ -1065,21 +609,29 @@ static void handle_accept(ml_fw *fw, json_t *body, bool decline)
                             full);
         } else {
             json_t *op;
-            json_array_foreach(ops, i, op) {
+            json_array_foreach(ops, i, op)
+            {
                 const char *type = json_string_value(json_object_get(op, "type"));
                 size_t j;
                 json_t *ti;
                 if (type && strcmp(type, "LAUNCH") == 0) {
-                    json_array_foreach(json_object_get(json_object_get(op, "launch"), "task_infos"), j, ti) {
+                    json_array_foreach(json_object_get(json_object_get(op, "launch"), "task_infos"),
+                                       j, ti)
+                    {
                         launch_task(fw, agent, ti, &avail);
                     }
                 } else if (type && strcmp(type, "LAUNCH_GROUP") == 0) {
-                    json_array_foreach(json_object_get(json_object_get(json_object_get(op, "launch_group"), "task_group"), "tasks"), j, ti) {
+                    json_array_foreach(
+                        json_object_get(
+                            json_object_get(json_object_get(op, "launch_group"), "task_group"),
+                            "tasks"),
+                        j, ti)
+                    {
                         const char *tid = ml_id_get(ti, "task_id");
-                        send_master_status(fw, master_status(tid ? tid : "", "TASK_ERROR",
-                                                             "REASON_TASK_GROUP_INVALID",
-                                                             "LAUNCH_GROUP is not supported by mesoslite",
-                                                             agent->id));
+                        send_master_status(
+                            fw,
+                            master_status(tid ? tid : "", "TASK_ERROR", "REASON_TASK_GROUP_INVALID",
+                                          "LAUNCH_GROUP is not supported by mesoslite", agent->id));
                     }
                 }
                 /* Reservations and volumes are not modelled: dropped, as Mesos
@@ -1088,7 +640,7 @@ static void handle_accept(ml_fw *fw, json_t *body, bool decline)
         }
     }
     if (agent && !invalid)
-        set_filter(fw, agent, &avail, refuse);
+        ml_set_filter(fw, agent, &avail, refuse);
     ml_res_release(&avail);
     ml_allocate_soon(app);
 }
@@ -1172,7 +724,8 @@ static void handle_reconcile(ml_fw *fw, json_t *body)
         }
         return;
     }
-    json_array_foreach(tasks, i, it) {
+    json_array_foreach(tasks, i, it)
+    {
         const char *tid = ml_id_get(it, "task_id");
         if (tid)
             reconcile_one(fw, tid, ml_id_get(it, "agent_id"));
@@ -1247,13 +800,15 @@ static void handle_scheduler(ml_app *app, struct evhttp_request *req)
     }
     sid = evhttp_find_header(in, "Mesos-Stream-Id");
     if (!sid) {
-        ml_reply_text(req, 400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+        ml_reply_text(req, 400,
+                      "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
         goto out;
     }
     if (strcmp(sid, fw->stream_id) != 0) {
         snprintf(msg, sizeof(msg),
                  "The stream ID '%s' included in this request didn't match the stream ID currently "
-                 "associated with framework ID %s", sid, fw->id);
+                 "associated with framework ID %s",
+                 sid, fw->id);
         ml_reply_text(req, 400, msg);
         goto out;
     }
@@ -1262,26 +817,45 @@ static void handle_scheduler(ml_app *app, struct evhttp_request *req)
         json_t *info = json_object_get(uf, "framework_info");
         const char *iid = ml_id_get(info, "id");
         if (!json_is_object(info) || !iid || strcmp(iid, fw->id) != 0) {
-            ml_reply_text(req, 400, "Failed to validate scheduler::Call: 'framework_id' differs from 'update_framework.framework_info.id'");
+            ml_reply_text(req, 400,
+                          "Failed to validate scheduler::Call: 'framework_id' differs from "
+                          "'update_framework.framework_info.id'");
             goto out;
+        }
+        {
+            static const char *const fixed[] = {"user", "checkpoint", "principal"};
+            for (size_t i = 0; i < 3; i++) {
+                json_t *was = json_object_get(fw->info, fixed[i]),
+                       *now = json_object_get(info, fixed[i]);
+                if (!json_equal(was ? was : json_null(), now ? now : json_null()) &&
+                    !(strcmp(fixed[i], "checkpoint") == 0 &&
+                      json_is_false(was ? was : json_false()) &&
+                      json_is_false(now ? now : json_false()))) {
+                    snprintf(msg, sizeof(msg), "Updating 'FrameworkInfo.%s' is unsupported",
+                             fixed[i]);
+                    ml_reply_text(req, 400, msg);
+                    goto out;
+                }
+            }
         }
         fw_apply_info(fw, info, true);
         fw->suppressed = json_array_size(json_object_get(uf, "suppressed_roles")) > 0;
         ml_reply(req, 200, NULL, NULL, 0);
+        ml_allocate_soon(app);
         goto out;
     }
     ml_reply(req, 202, NULL, NULL, 0);
     /* Asynchronous processing after the 202, as the master does. */
     if (strcmp(type, "TEARDOWN") == 0) {
         cr_info(app->log, "framework %s: teardown", fw->id);
-        fw_remove(fw);
+        ml_fw_remove(fw);
     } else if (strcmp(type, "ACCEPT") == 0) {
         handle_accept(fw, json_object_get(call, "accept"), false);
     } else if (strcmp(type, "DECLINE") == 0) {
         handle_accept(fw, json_object_get(call, "decline"), true);
     } else if (strcmp(type, "REVIVE") == 0) {
         fw->suppressed = false;
-        clear_filters(fw);
+        ml_clear_filters(fw);
         ml_allocate_soon(app);
     } else if (strcmp(type, "SUPPRESS") == 0) {
         fw->suppressed = true;
@@ -1289,19 +863,22 @@ static void handle_scheduler(ml_app *app, struct evhttp_request *req)
         handle_kill(fw, json_object_get(call, "kill"));
     } else if (strcmp(type, "SHUTDOWN") == 0) {
         json_t *sd = json_object_get(call, "shutdown");
-        ml_agent *a = ml_map_get(app->agents_by_id, ml_id_get(sd, "agent_id") ? ml_id_get(sd, "agent_id") : "");
+        ml_agent *a = ml_map_get(app->agents_by_id,
+                                 ml_id_get(sd, "agent_id") ? ml_id_get(sd, "agent_id") : "");
         const char *eid = ml_id_get(sd, "executor_id");
         ml_exec *e = (a && eid) ? ml_agent_exec(a, fw->id, eid) : NULL;
         if (e)
             ml_agent_shutdown_exec(e);
     } else if (strcmp(type, "ACKNOWLEDGE") == 0) {
         json_t *ack = json_object_get(call, "acknowledge");
-        acknowledge(fw, ml_id_get(ack, "task_id"), json_string_value(json_object_get(ack, "uuid")));
+        ml_acknowledge(fw, ml_id_get(ack, "task_id"),
+                       json_string_value(json_object_get(ack, "uuid")));
     } else if (strcmp(type, "RECONCILE") == 0) {
         handle_reconcile(fw, json_object_get(call, "reconcile"));
     } else if (strcmp(type, "MESSAGE") == 0) {
         json_t *m = json_object_get(call, "message");
-        ml_agent *a = ml_map_get(app->agents_by_id, ml_id_get(m, "agent_id") ? ml_id_get(m, "agent_id") : "");
+        ml_agent *a =
+            ml_map_get(app->agents_by_id, ml_id_get(m, "agent_id") ? ml_id_get(m, "agent_id") : "");
         const char *eid = ml_id_get(m, "executor_id");
         ml_exec *e = (a && eid) ? ml_agent_exec(a, fw->id, eid) : NULL;
         if (e && json_is_string(json_object_get(m, "data")))
@@ -1309,298 +886,6 @@ static void handle_scheduler(ml_app *app, struct evhttp_request *req)
     }
     /* ACCEPT/DECLINE_INVERSE_OFFERS, REQUEST, *_OPERATION*: accepted, no effect. */
 out:
-    json_decref(call);
-}
-
-/* --- operator API and state ---------------------------------------------------- */
-
-static json_t *agent_state_json(ml_agent *a)
-{
-    json_t *attrs = json_object();
-    ml_res unres = ML_RES_INIT;
-    char pid[128];
-    size_t i;
-    json_t *at;
-
-    json_array_foreach(a->attributes, i, at) {
-        const char *n = json_string_value(json_object_get(at, "name"));
-        json_t *tv = json_object_get(json_object_get(at, "text"), "value");
-        json_t *sv = json_object_get(json_object_get(at, "scalar"), "value");
-        if (n)
-            json_object_set(attrs, n, tv ? tv : sv);
-    }
-    snprintf(pid, sizeof(pid), "slave(1)@%s:%d", a->app->ip, a->port);
-    ml_res_copy(&unres, &a->total);
-    json_t *o = json_pack("{s:s, s:s, s:i, s:o, s:s, s:f, s:f, s:o, s:o, s:o, s:{}, s:o, s:b, s:b, s:s, s:[s,s,s,s,s,s,s,s]}",
-                          "id", a->id, "hostname", a->hostname, "port", a->port, "attributes", attrs,
-                          "pid", pid, "registered_time", a->registered_time, "reregistered_time",
-                          a->registered_time, "resources", ml_res_to_summary(&a->total),
-                          "used_resources", ml_res_to_summary(&a->used), "offered_resources",
-                          ml_res_to_summary(&a->offered), "reserved_resources",
-                          "unreserved_resources", ml_res_to_summary(&unres), "active",
-                          !a->removed && !a->recovering, "deactivated", false, "version", ML_VERSION,
-                          "capabilities", "MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT",
-                          "RESOURCE_PROVIDER", "RESIZE_VOLUME", "AGENT_OPERATION_FEEDBACK",
-                          "AGENT_DRAINING", "TASK_RESOURCE_LIMITS");
-    json_object_set_new(o, "rack", json_string(a->rack ? a->rack : ""));
-    ml_res_release(&unres);
-    return o;
-}
-
-static json_t *fw_state_json(ml_fw *fw)
-{
-    ml_app *app = fw->app;
-    json_t *tasks = json_array(), *unreach = json_array(), *offers = json_array(),
-           *executors = json_array(), *caps = json_array();
-    ml_res used = ML_RES_INIT, offered = ML_RES_INIT;
-    ml_map_iter it;
-    void *v;
-    size_t i;
-    json_t *c;
-
-    ml_map_iter_init(&it, fw->tasks);
-    while (ml_map_next(&it, NULL, &v)) {
-        ml_task *t = v;
-        json_array_append_new(tasks, task_state_json(t));
-        if (!t->recovered)
-            ml_res_add(&used, &t->res);
-    }
-    ml_map_iter_init(&it, fw->unreachable);
-    while (ml_map_next(&it, NULL, &v))
-        json_array_append_new(unreach, task_state_json(v));
-    ml_map_iter_init(&it, app->offers);
-    while (ml_map_next(&it, NULL, &v)) {
-        ml_offer *o = v;
-        if (o->fw == fw) {
-            ml_res_add(&offered, &o->res);
-            json_array_append_new(offers, json_pack("{s:s, s:s, s:s, s:o}", "id", o->id,
-                                                    "framework_id", fw->id, "slave_id", o->agent->id,
-                                                    "resources", ml_res_to_summary(&o->res)));
-        }
-    }
-    json_array_foreach(json_object_get(fw->info, "capabilities"), i, c) {
-        if (json_is_string(json_object_get(c, "type")))
-            json_array_append(caps, json_object_get(c, "type"));
-    }
-    {
-        ml_res all = ML_RES_INIT;
-        ml_res_copy(&all, &used);
-        ml_res_add(&all, &offered);
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:b, s:b, s:s, s:f, s:b, s:f, s:f, s:o, s:[s], s:o, s:o, s:O, s:o, s:o, s:{}}",
-                              "id", fw->id, "name", nz(json_string_value(json_object_get(fw->info, "name")), ""),
-                              "used_resources", ml_res_to_summary(&used), "offered_resources",
-                              ml_res_to_summary(&offered), "capabilities", caps, "hostname",
-                              nz(json_string_value(json_object_get(fw->info, "hostname")), ""),
-                              "webui_url", nz(json_string_value(json_object_get(fw->info, "webui_url")), ""),
-                              "active", fw->stream != NULL && !fw->removed, "connected", fw->stream != NULL,
-                              "recovered", fw->recovered, "user",
-                              nz(json_string_value(json_object_get(fw->info, "user")), ""),
-                              "failover_timeout", fw->failover_timeout, "checkpoint", fw->checkpoint,
-                              "registered_time", fw->registered_time, "unregistered_time",
-                              fw->unregistered_time, "resources", ml_res_to_summary(&all), "roles",
-                              fw->role, "tasks", tasks, "unreachable_tasks", unreach,
-                              "completed_tasks", fw->completed, "offers", offers, "executors",
-                              executors, "offer_constraints");
-        ml_res_release(&all);
-        ml_res_release(&used);
-        ml_res_release(&offered);
-        return o;
-    }
-}
-
-static json_t *master_state(ml_app *app)
-{
-    json_t *fws = json_array(), *done = json_array(), *slaves = json_array(), *unreach = json_array();
-    char pid[128], leader[128];
-    size_t active = 0;
-
-    for (size_t i = 0; i < app->nfw; i++) {
-        ml_fw *fw = app->fw_list[i];
-        json_array_append_new(fw->removed ? done : fws, fw_state_json(fw));
-    }
-    for (size_t i = 0; i < app->nagents; i++) {
-        ml_agent *a = app->agents[i];
-        if (a->removed) {
-            json_array_append_new(unreach, json_pack("{s:s, s:{s:I}}", "id", a->id, "timestamp", "nanoseconds", (json_int_t)0));
-            continue;
-        }
-        json_array_append_new(slaves, agent_state_json(a));
-        active++;
-    }
-    snprintf(pid, sizeof(pid), "master@%s:%d", app->ip, app->cfg.listen_port);
-    snprintf(leader, sizeof(leader), "master@%s:%d", app->ip, app->cfg.listen_port);
-    return json_pack("{s:i, s:s, s:s, s:s, s:[], s:o, s:i, s:f, s:{s:s, s:s}, s:o, s:s, s:s, s:s, s:o, s:s, s:[], s:s, s:i, s:o, s:f, s:o, s:[], s:s}",
-                     "activated_slaves", (int)active, "build_date", "", "build_time", "0",
-                     "build_user", "mesoslite", "capabilities", "completed_frameworks", done,
-                     "deactivated_slaves", 0, "elected_time", app->elected_time, "flags",
-                     "allocation_interval", "1secs", "simulate", app->cfg.simulate ? "true" : "false",
-                     "frameworks", fws, "hostname", app->cfg.hostname, "id", app->master_id,
-                     "leader", leader, "leader_info",
-                     ml_master_info(app->master_id, app->ip, app->cfg.listen_port, app->cfg.hostname, ML_VERSION),
-                     "log_dir", "", "orphan_tasks", "pid", pid, "recovered_slaves", 0, "slaves",
-                     slaves, "start_time", app->start_time, "unreachable_slaves", unreach,
-                     "unregistered_frameworks", "version", ML_VERSION);
-}
-
-static json_t *v1_task(ml_task *t)
-{
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:s, s:o, s:O}", "name", t->name, "task_id",
-                          ml_id(t->id), "framework_id", ml_id(t->fw->id), "agent_id",
-                          ml_id(t->agent->id), "state", t->state, "resources",
-                          ml_res_to_json(&t->res, "*", NULL), "statuses", t->statuses);
-    json_t *head = json_array_get(t->pending, 0);
-    if (t->exec && !t->exec->command)
-        json_object_set_new(o, "executor_id", ml_id(t->exec->id));
-    if (head) {
-        json_object_set(o, "status_update_state", json_object_get(head, "state"));
-        json_object_set(o, "status_update_uuid", json_object_get(head, "uuid"));
-    } else if (t->latest) {
-        json_object_set(o, "status_update_state", json_object_get(t->latest, "state"));
-    }
-    if (json_object_get(t->info, "labels"))
-        json_object_set(o, "labels", json_object_get(t->info, "labels"));
-    if (json_object_get(t->info, "kill_policy"))
-        json_object_set(o, "kill_policy", json_object_get(t->info, "kill_policy"));
-    return o;
-}
-
-json_t *ml_agent_info(const ml_agent *a)
-{
-    return json_pack("{s:s, s:i, s:o, s:O, s:o}", "hostname", a->hostname, "port", a->port, "id",
-                     ml_id(a->id), "attributes", a->attributes, "resources",
-                     ml_res_to_json(&a->total, "*", NULL));
-}
-
-static json_t *v1_agents(ml_app *app)
-{
-    json_t *arr = json_array(), *rec = json_array();
-    for (size_t i = 0; i < app->nagents; i++) {
-        ml_agent *a = app->agents[i];
-        char pid[128];
-        if (a->removed)
-            continue;
-        snprintf(pid, sizeof(pid), "slave(1)@%s:%d", app->ip, a->port);
-        json_array_append_new(a->recovering ? rec : arr,
-                              json_pack("{s:o, s:b, s:b, s:s, s:s, s:{s:I}, s:o, s:o, s:o, s:[{s:s},{s:s}]}",
-                                        "agent_info", ml_agent_info(a), "active", !a->recovering,
-                                        "deactivated", false, "version", ML_VERSION, "pid", pid,
-                                        "registered_time", "nanoseconds",
-                                        (json_int_t)(a->registered_time * 1e9), "total_resources",
-                                        ml_res_to_json(&a->total, "*", NULL), "allocated_resources",
-                                        ml_res_to_json(&a->used, "*", NULL), "offered_resources",
-                                        ml_res_to_json(&a->offered, "*", NULL), "capabilities",
-                                        "type", "MULTI_ROLE", "type", "AGENT_DRAINING"));
-    }
-    return json_pack("{s:o, s:o}", "agents", arr, "recovered_agents", rec);
-}
-
-static json_t *v1_tasks(ml_app *app)
-{
-    json_t *tasks = json_array(), *unreach = json_array(), *done = json_array();
-    for (size_t i = 0; i < app->nfw; i++) {
-        ml_fw *fw = app->fw_list[i];
-        ml_map_iter it;
-        void *v;
-        ml_map_iter_init(&it, fw->tasks);
-        while (ml_map_next(&it, NULL, &v))
-            json_array_append_new(tasks, v1_task(v));
-        ml_map_iter_init(&it, fw->unreachable);
-        while (ml_map_next(&it, NULL, &v))
-            json_array_append_new(unreach, v1_task(v));
-        json_array_extend(done, fw->completed_v1);
-    }
-    return json_pack("{s:o, s:o, s:o}", "tasks", tasks, "unreachable_tasks", unreach,
-                     "completed_tasks", done);
-}
-
-static json_t *v1_frameworks(ml_app *app)
-{
-    json_t *arr = json_array(), *done = json_array();
-    for (size_t i = 0; i < app->nfw; i++) {
-        ml_fw *fw = app->fw_list[i];
-        json_array_append_new(fw->removed ? done : arr,
-                              json_pack("{s:O, s:b, s:b, s:b, s:{s:I}}", "framework_info", fw->info,
-                                        "active", fw->stream != NULL, "connected", fw->stream != NULL,
-                                        "recovered", fw->recovered, "registered_time",
-                                        "nanoseconds", (json_int_t)(fw->registered_time * 1e9)));
-    }
-    return json_pack("{s:o, s:o}", "frameworks", arr, "completed_frameworks", done);
-}
-
-static void handle_operator(ml_app *app, struct evhttp_request *req)
-{
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *ct = evhttp_find_header(in, "Content-Type");
-    size_t len;
-    char *body;
-    json_t *call;
-    json_error_t je;
-    const char *type;
-    json_t *out = NULL;
-
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "405 Method Not Allowed. Expecting one of { 'POST' }, but received '%s'.",
-                 ml_method_name(req));
-        ml_reply_text(req, 405, msg);
-        return;
-    }
-    if (!ct) {
-        ml_reply_text(req, 400, "Expecting 'Content-Type' to be present");
-        return;
-    }
-    if (strcmp(ct, "application/json") != 0) {
-        ml_reply_text(req, 415, "Expecting 'Content-Type' of application/json or application/x-protobuf");
-        return;
-    }
-    body = ml_req_body(req, &len);
-    call = json_loadb(body, len, 0, &je);
-    free(body);
-    if (!call) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "Failed to parse body into JSON: %s", je.text);
-        ml_reply_text(req, 400, msg);
-        return;
-    }
-    type = json_string_value(json_object_get(call, "type"));
-    if (!type) {
-        ml_reply_text(req, 400, "Failed to validate master::Call: Expecting 'type' to be present");
-    } else if (strcmp(type, "GET_AGENTS") == 0) {
-        out = json_pack("{s:s, s:o}", "type", type, "get_agents", v1_agents(app));
-    } else if (strcmp(type, "GET_TASKS") == 0) {
-        out = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_tasks(app));
-    } else if (strcmp(type, "GET_FRAMEWORKS") == 0) {
-        out = json_pack("{s:s, s:o}", "type", type, "get_frameworks", v1_frameworks(app));
-    } else if (strcmp(type, "GET_STATE") == 0) {
-        out = json_pack("{s:s, s:{s:o, s:{s:[]}, s:o, s:o}}", "type", type, "get_state", "get_tasks",
-                        v1_tasks(app), "get_executors", "executors", "get_frameworks",
-                        v1_frameworks(app), "get_agents", v1_agents(app));
-    } else if (strcmp(type, "GET_HEALTH") == 0) {
-        out = json_pack("{s:s, s:{s:b}}", "type", type, "get_health", "healthy", true);
-    } else if (strcmp(type, "GET_VERSION") == 0) {
-        out = json_pack("{s:s, s:{s:{s:s}}}", "type", type, "get_version", "version_info",
-                        "version", ML_VERSION);
-    } else if (strcmp(type, "GET_MASTER") == 0) {
-        out = json_pack("{s:s, s:{s:o, s:f, s:f}}", "type", type, "get_master", "master_info",
-                        ml_master_info(app->master_id, app->ip, app->cfg.listen_port,
-                                       app->cfg.hostname, ML_VERSION),
-                        "start_time", app->start_time, "elected_time", app->elected_time);
-    } else if (strcmp(type, "TEARDOWN") == 0) {
-        ml_fw *fw = ml_map_get(app->frameworks,
-                               nz(ml_id_get(json_object_get(call, "teardown"), "framework_id"), ""));
-        if (!fw || fw->removed) {
-            ml_reply_text(req, 400, "Framework cannot be found");
-        } else {
-            fw_remove(fw);
-            ml_reply(req, 200, NULL, NULL, 0);
-        }
-    } else {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "mesoslite does not implement operator call '%s'", type);
-        ml_reply_text(req, 501, msg);
-    }
-    if (out)
-        ml_reply_json(req, 200, out);
     json_decref(call);
 }
 
@@ -1612,10 +897,21 @@ static void master_cb(struct evhttp_request *req, void *arg)
     if (strcmp(path, "/api/v1/scheduler") == 0 || strcmp(path, "/master/api/v1/scheduler") == 0) {
         handle_scheduler(app, req);
     } else if (strcmp(path, "/api/v1") == 0 || strcmp(path, "/master/api/v1") == 0) {
-        handle_operator(app, req);
+        ml_handle_operator(app, req);
     } else if (strcmp(path, "/master/state") == 0 || strcmp(path, "/state") == 0 ||
                strcmp(path, "/master/state.json") == 0 || strcmp(path, "/state.json") == 0) {
-        ml_reply_json(req, 200, master_state(app));
+        ml_reply_json(req, 200, ml_master_state_json(app));
+    } else if (strcmp(path, "/master/slaves") == 0 || strcmp(path, "/slaves") == 0) {
+        ml_reply_json(req, 200, ml_v0_slaves(app));
+    } else if (strcmp(path, "/master/frameworks") == 0 || strcmp(path, "/frameworks") == 0) {
+        ml_reply_json(req, 200, ml_v0_frameworks(app));
+    } else if (strcmp(path, "/master/tasks") == 0 || strcmp(path, "/tasks") == 0) {
+        char *off = ml_req_query(req, "offset"), *lim = ml_req_query(req, "limit");
+        ml_reply_json(
+            req, 200,
+            ml_v0_tasks(app, off ? strtol(off, NULL, 10) : 0, lim ? strtol(lim, NULL, 10) : 100));
+        free(off);
+        free(lim);
     } else if (strcmp(path, "/redirect") == 0 || strcmp(path, "/master/redirect") == 0) {
         char loc[300];
         snprintf(loc, sizeof(loc), "//%s:%d", app->cfg.hostname, app->cfg.listen_port);
@@ -1724,7 +1020,7 @@ static void recover_cb(evutil_socket_t fd, short what, void *arg)
 
 void ml_master_failover(ml_app *app, int64_t reregister_ms)
 {
-    struct timeval tv = tv_ms(reregister_ms);
+    struct timeval tv = ml_tv_ms(reregister_ms);
     cr_info(app->log, "simulated master failover; agents re-register in %lld ms",
             (long long)reregister_ms);
     for (size_t i = 0; i < app->nfw; i++) {
@@ -1740,10 +1036,13 @@ void ml_master_failover(ml_app *app, int64_t reregister_ms)
             evtimer_del(fw->failover_timer);
         if (!fw->removed)
             fw->recovered = true;
-        rescind_fw_offers(fw, false);
+        ml_rescind_fw_offers(fw, false);
     }
     for (size_t i = 0; i < app->nagents; i++)
         app->agents[i]->recovering = true;
+    /* A new leader: a new master id (existing framework and agent ids keep
+     * theirs, as they do across a real failover). */
+    ml_random_uuid(app->master_id);
     app->elected_time = ml_now();
     evtimer_add(app->recover_timer, &tv);
 }
@@ -1820,7 +1119,8 @@ static json_t *agent_attributes(const char *entry, const char *rack, cr_err *err
         cr_error(err, CR_EINVAL, "--agent-attributes: %s", msg);
         return NULL;
     }
-    json_array_foreach(arr, i, a) {
+    json_array_foreach(arr, i, a)
+    {
         if (strcmp(json_string_value(json_object_get(a, "name")), "rack") == 0)
             has_rack = true;
     }
@@ -1854,11 +1154,15 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
     app->pids = ml_map_new();
     app->start_time = app->elected_time = ml_now();
     ml_random_uuid(app->master_id);
-    app->alloc_soon = evtimer_new(base, alloc_soon_cb, app);
-    app->alloc_timer = event_new(base, -1, EV_PERSIST, alloc_timer_cb, app);
+    app->alloc_soon = evtimer_new(base, ml_alloc_soon_cb, app);
+    app->alloc_timer = event_new(base, -1, EV_PERSIST, ml_alloc_timer_cb, app);
     app->recover_timer = evtimer_new(base, recover_cb, app);
     app->sigchld = evsignal_new(base, SIGCHLD, ml_sigchld, app);
     evsignal_add(app->sigchld, NULL);
+    /* Orphaned descendants of tasks (daemons, processes that left their
+     * group) become our children, so stopping mesoslite can kill them too. */
+    if (!cfg->simulate)
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     if (cfg->agents < 0 || (!cfg->simulate && !cfg->work_dir)) {
         cr_error(err, CR_EINVAL, "--work-dir is required unless --simulate is given");
@@ -1868,7 +1172,8 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
         json_error_t je;
         app->exec_env = json_loads(cfg->executor_env, 0, &je);
         if (!json_is_object(app->exec_env)) {
-            cr_error(err, CR_EINVAL, "--executor-environment-variables: expecting a JSON object of strings (%s)",
+            cr_error(err, CR_EINVAL,
+                     "--executor-environment-variables: expecting a JSON object of strings (%s)",
                      app->exec_env ? "not an object" : je.text);
             goto fail;
         }
@@ -1893,8 +1198,8 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
     app->http = evhttp_new(base);
     evhttp_set_default_content_type(app->http, NULL);
     evhttp_set_allowed_methods(app->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
-                                              EVHTTP_REQ_OPTIONS);
+                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(app->http, master_cb, app);
     if (evhttp_bind_socket(app->http, cfg->listen_host, (ev_uint16_t)cfg->listen_port) != 0) {
         cr_error(err, CR_EIO, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
@@ -1934,7 +1239,7 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
             goto fail;
     }
     {
-        struct timeval tv = tv_ms((int64_t)(cfg->allocation_s * 1000.0));
+        struct timeval tv = ml_tv_ms((int64_t)(cfg->allocation_s * 1000.0));
         evtimer_add(app->alloc_timer, &tv);
     }
     cr_info(log, "master %s listening on %s:%d with %zu %s agents", app->master_id,
@@ -1963,6 +1268,7 @@ void ml_app_free(ml_app *app)
     /* Agents first: they kill and reap every process group. */
     for (size_t i = 0; i < app->nagents; i++)
         ml_agent_stop(app->agents[i]);
+    ml_agents_reap_all(app);
     for (size_t i = 0; i < app->nfw; i++)
         fw_free(app->fw_list[i]);
     free(app->fw_list);
@@ -1985,7 +1291,7 @@ void ml_app_free(ml_app *app)
     if (app->offers) {
         ml_map_iter_init(&it, app->offers);
         while (ml_map_next(&it, NULL, &v))
-            offer_free(v);
+            ml_offer_free(v);
     }
     ml_map_free(app->offers);
     ml_map_free(app->frameworks);
@@ -2002,7 +1308,7 @@ void ml_app_free(ml_app *app)
     if (app->sigchld)
         event_free(app->sigchld);
     while (app->delayed)
-        delayed_free(app, app->delayed);
+        ml_delayed_free(app, app->delayed);
     free(app->drop_task);
     json_decref(app->exec_env);
     free(app->ip);

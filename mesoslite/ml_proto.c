@@ -16,9 +16,9 @@ void ml_uuid_v4_from(uint8_t u[16])
 
 void ml_uuid_str(const uint8_t u[16], char out[37])
 {
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-             u[13], u[14], u[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+             u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
 }
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -72,7 +72,8 @@ long ml_b64_decode(const char *s, uint8_t *out, size_t cap)
                 return -1;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         for (int k = 0; k < 3 - pad; k++) {
             if (o >= cap)
                 return -1;
@@ -95,9 +96,12 @@ bool ml_uuid_b64_valid(const char *s)
 
 void ml_duration_str(int64_t ns, char *out, size_t size)
 {
-    static const struct { const char *unit; double ns; } units[] = {
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {
         {"weeks", 604800e9}, {"days", 86400e9}, {"hrs", 3600e9}, {"mins", 60e9},
-        {"secs", 1e9}, {"ms", 1e6}, {"us", 1e3},
+        {"secs", 1e9},       {"ms", 1e6},       {"us", 1e3},
     };
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if ((double)ns >= units[i].ns) {
@@ -223,8 +227,8 @@ json_t *ml_master_info(const char *id, const char *ip, int port, const char *hos
     return json_pack("{s:s, s:I, s:i, s:s, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s},{s:s},{s:s}]}",
                      "id", id, "ip", (json_int_t)a.s_addr, "port", port, "pid", pid, "hostname",
                      hostname, "version", version, "address", "hostname", hostname, "ip", ip,
-                     "port", port, "capabilities", "type", "AGENT_UPDATE", "type",
-                     "AGENT_DRAINING", "type", "QUOTA_V2");
+                     "port", port, "capabilities", "type", "AGENT_UPDATE", "type", "AGENT_DRAINING",
+                     "type", "QUOTA_V2");
 }
 
 json_t *ml_attributes_from_spec(const char *spec, char *err, size_t errlen)
@@ -245,8 +249,8 @@ json_t *ml_attributes_from_spec(const char *spec, char *err, size_t errlen)
         value = colon + 1;
         d = strtod(value, &end);
         if (*end == '\0') {
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:f}}", "name", tok, "type", "SCALAR",
-                                                 "scalar", "value", d));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:f}}", "name", tok, "type",
+                                                 "SCALAR", "scalar", "value", d));
         } else if (value[0] == '[' && value[strlen(value) - 1] == ']') {
             json_t *ranges = json_array();
             char *p = value + 1;
@@ -258,13 +262,14 @@ json_t *ml_attributes_from_spec(const char *spec, char *err, size_t errlen)
                 e = strtoull(p, &end, 10);
                 if (end == p)
                     break;
-                json_array_append_new(ranges, json_pack("{s:I, s:I}", "begin", (json_int_t)b, "end", (json_int_t)e));
+                json_array_append_new(
+                    ranges, json_pack("{s:I, s:I}", "begin", (json_int_t)b, "end", (json_int_t)e));
                 p = end;
                 while (*p == ',' || *p == ' ')
                     p++;
             }
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:o}}", "name", tok, "type", "RANGES",
-                                                 "ranges", "range", ranges));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:o}}", "name", tok, "type",
+                                                 "RANGES", "ranges", "range", ranges));
         } else {
             json_array_append_new(arr, json_pack("{s:s, s:s, s:{s:s}}", "name", tok, "type", "TEXT",
                                                  "text", "value", value));
@@ -287,9 +292,9 @@ bool ml_valid_id(const char *id)
 
 bool ml_state_terminal(const char *s)
 {
-    static const char *const t[] = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR",
-                                    "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
-                                    "TASK_GONE_BY_OPERATOR"};
+    static const char *const t[] = {
+        "TASK_FINISHED", "TASK_FAILED",  "TASK_KILLED", "TASK_ERROR",
+        "TASK_LOST",     "TASK_DROPPED", "TASK_GONE",   "TASK_GONE_BY_OPERATOR"};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         if (strcmp(s, t[i]) == 0)
             return true;
@@ -298,13 +303,27 @@ bool ml_state_terminal(const char *s)
 
 /* --- call checks ---------------------------------------------------------- */
 
-static const char *const SCHED_CALLS[] = {
-    "SUBSCRIBE", "TEARDOWN", "ACCEPT", "DECLINE", "ACCEPT_INVERSE_OFFERS",
-    "DECLINE_INVERSE_OFFERS", "REVIVE", "KILL", "SHUTDOWN", "ACKNOWLEDGE",
-    "ACKNOWLEDGE_OPERATION_STATUS", "RECONCILE", "RECONCILE_OPERATIONS", "MESSAGE", "REQUEST",
-    "SUPPRESS", "UPDATE_FRAMEWORK", "UNKNOWN", NULL};
-static const char *const EXEC_CALLS[] = {"SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT",
-                                         "UNKNOWN", NULL};
+static const char *const SCHED_CALLS[] = {"SUBSCRIBE",
+                                          "TEARDOWN",
+                                          "ACCEPT",
+                                          "DECLINE",
+                                          "ACCEPT_INVERSE_OFFERS",
+                                          "DECLINE_INVERSE_OFFERS",
+                                          "REVIVE",
+                                          "KILL",
+                                          "SHUTDOWN",
+                                          "ACKNOWLEDGE",
+                                          "ACKNOWLEDGE_OPERATION_STATUS",
+                                          "RECONCILE",
+                                          "RECONCILE_OPERATIONS",
+                                          "MESSAGE",
+                                          "REQUEST",
+                                          "SUPPRESS",
+                                          "UPDATE_FRAMEWORK",
+                                          "UNKNOWN",
+                                          NULL};
+static const char *const EXEC_CALLS[] = {"SUBSCRIBE", "UPDATE",  "MESSAGE",
+                                         "HEARTBEAT", "UNKNOWN", NULL};
 
 static bool known(const char *const *list, const char *s)
 {
@@ -314,7 +333,8 @@ static bool known(const char *const *list, const char *s)
     return false;
 }
 
-static void fail(ml_check *out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(ml_check *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(ml_check *out, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -393,7 +413,9 @@ void ml_check_call(enum ml_api api, bool method_post, const char *method_name,
     }
     type = json_object_get(out->call, "type");
     if (json_is_number(type)) {
-        fail(out, 400, "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'type'");
+        fail(out, 400,
+             "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field "
+             "'type'");
         return;
     }
     t = json_string_value(type);
@@ -433,7 +455,9 @@ void ml_check_call(enum ml_api api, bool method_post, const char *method_name,
             return;
         }
         if (!json_is_object(json_object_get(sub, "framework_info"))) {
-            fail(out, 400, "Failed to convert JSON into Call protobuf: Missing required fields: subscribe.framework_info");
+            fail(out, 400,
+                 "Failed to convert JSON into Call protobuf: Missing required fields: "
+                 "subscribe.framework_info");
             return;
         }
         top = ml_id_get(out->call, "framework_id");
@@ -457,11 +481,15 @@ void ml_check_call(enum ml_api api, bool method_post, const char *method_name,
         json_t *ack = json_object_get(out->call, "acknowledge");
         if (!ml_id_get(ack, "agent_id") || !ml_id_get(ack, "task_id") ||
             !json_is_string(json_object_get(ack, "uuid"))) {
-            fail(out, 400, "Failed to convert JSON into Call protobuf: Missing required fields: acknowledge.agent_id, acknowledge.task_id, acknowledge.uuid");
+            fail(out, 400,
+                 "Failed to convert JSON into Call protobuf: Missing required fields: "
+                 "acknowledge.agent_id, acknowledge.task_id, acknowledge.uuid");
             return;
         }
-        if (ml_b64_decode(json_string_value(json_object_get(ack, "uuid")), (uint8_t[64]){0}, 64) < 0) {
-            fail(out, 400, "Failed to convert JSON into Call protobuf: Failed to base64 decode bytes field");
+        if (ml_b64_decode(json_string_value(json_object_get(ack, "uuid")), (uint8_t[64]){0}, 64) <
+            0) {
+            fail(out, 400,
+                 "Failed to convert JSON into Call protobuf: Failed to base64 decode bytes field");
             return;
         }
         if (!ml_uuid_b64_valid(json_string_value(json_object_get(ack, "uuid")))) {
@@ -470,7 +498,8 @@ void ml_check_call(enum ml_api api, bool method_post, const char *method_name,
         }
     }
     if (strcmp(t, "KILL") == 0 && !ml_id_get(json_object_get(out->call, "kill"), "task_id")) {
-        fail(out, 400, "Failed to convert JSON into Call protobuf: Missing required fields: kill.task_id");
+        fail(out, 400,
+             "Failed to convert JSON into Call protobuf: Missing required fields: kill.task_id");
         return;
     }
 }

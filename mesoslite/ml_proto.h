@@ -38,15 +38,16 @@ typedef struct ml_status_spec {
     double timestamp;
     const char *container_id; /* with ip: the container_status block */
     const char *ip;
-    long executor_pid;        /* > 0 to include */
-    int64_t unreachable_ns;   /* > 0 to include unreachable_time */
-    int healthy;              /* -1 absent, 0/1 */
+    long executor_pid;      /* > 0 to include */
+    int64_t unreachable_ns; /* > 0 to include unreachable_time */
+    int healthy;            /* -1 absent, 0/1 */
 } ml_status_spec;
 
 json_t *ml_status_json(const ml_status_spec *s);
 
 /* Scheduler events. `steal` arguments are consumed. */
-json_t *ml_ev_subscribed(const char *framework_id, double heartbeat_s, json_t *master_info /*steal*/);
+json_t *ml_ev_subscribed(const char *framework_id, double heartbeat_s,
+                         json_t *master_info /*steal*/);
 json_t *ml_ev_heartbeat(void);
 json_t *ml_ev_error(const char *message);
 json_t *ml_ev_offers(json_t *offers /*steal, array*/);
@@ -73,7 +74,7 @@ const char *ml_id_get(const json_t *obj, const char *key);
 /* Result of a state-free call check: on failure, status and body are the
  * HTTP answer; on success call holds the parsed call (caller owns). */
 typedef struct ml_check {
-    int status;     /* 0 when the call passed */
+    int status; /* 0 when the call passed */
     char body[512];
     json_t *call;
     const char *type; /* borrowed from call */

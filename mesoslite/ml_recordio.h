@@ -18,7 +18,7 @@ void ml_recordio_frame(cr_buf *out, const char *data, size_t len);
 #define ML_RECORDIO_MAX_DIGITS 20
 
 typedef struct ml_recordio {
-    cr_buf in; /* unconsumed input */
+    cr_buf in;         /* unconsumed input */
     size_t max_record; /* records longer than this are an error */
 } ml_recordio;
 

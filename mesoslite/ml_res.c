@@ -148,10 +148,14 @@ int ml_res_sub(ml_res *a, const ml_res *b)
     a->mem = round3(a->mem - b->mem);
     a->disk = round3(a->disk - b->disk);
     a->gpus = round3(a->gpus - b->gpus);
-    if (a->cpus < 0) a->cpus = 0;
-    if (a->mem < 0) a->mem = 0;
-    if (a->disk < 0) a->disk = 0;
-    if (a->gpus < 0) a->gpus = 0;
+    if (a->cpus < 0)
+        a->cpus = 0;
+    if (a->mem < 0)
+        a->mem = 0;
+    if (a->disk < 0)
+        a->disk = 0;
+    if (a->gpus < 0)
+        a->gpus = 0;
     for (size_t i = 0; i < b->nports; i++)
         sub_range(a, b->ports[i].begin, b->ports[i].end);
     return 0;
@@ -199,7 +203,8 @@ int ml_res_from_json(ml_res *out, const json_t *arr, cr_err *err)
         return 0;
     if (!json_is_array(arr))
         return cr_error(err, CR_EINVAL, "resources: expecting an array");
-    json_array_foreach(arr, i, it) {
+    json_array_foreach(arr, i, it)
+    {
         const char *name = json_string_value(json_object_get(it, "name"));
         const char *type = json_string_value(json_object_get(it, "type"));
         double *slot;
@@ -211,7 +216,8 @@ int ml_res_from_json(ml_res *out, const json_t *arr, cr_err *err)
             if (strcmp(type, "SCALAR") != 0 || !json_is_number(v))
                 return cr_error(err, CR_EINVAL, "resources[%zu]: '%s' must be a SCALAR", i, name);
             if (json_number_value(v) < 0 || !isfinite(json_number_value(v)))
-                return cr_error(err, CR_EINVAL, "resources[%zu]: '%s' must not be negative", i, name);
+                return cr_error(err, CR_EINVAL, "resources[%zu]: '%s' must not be negative", i,
+                                name);
             *slot = round3(*slot + json_number_value(v));
         } else if (strcmp(name, "ports") == 0) {
             json_t *ranges = json_object_get(json_object_get(it, "ranges"), "range");
@@ -219,11 +225,13 @@ int ml_res_from_json(ml_res *out, const json_t *arr, cr_err *err)
             json_t *rg;
             if (strcmp(type, "RANGES") != 0 || !json_is_array(ranges))
                 return cr_error(err, CR_EINVAL, "resources[%zu]: 'ports' must be RANGES", i);
-            json_array_foreach(ranges, j, rg) {
+            json_array_foreach(ranges, j, rg)
+            {
                 uint64_t b, e;
                 if (json_u64(json_object_get(rg, "begin"), &b) ||
                     json_u64(json_object_get(rg, "end"), &e) || e < b)
-                    return cr_error(err, CR_EINVAL, "resources[%zu].ranges.range[%zu]: bad range", i, j);
+                    return cr_error(err, CR_EINVAL, "resources[%zu].ranges.range[%zu]: bad range",
+                                    i, j);
                 ml_res_add_range(out, b, e);
             }
         } else {
@@ -316,14 +324,15 @@ json_t *ml_res_to_json(const ml_res *r, const char *role, const char *alloc_role
     if (r->nports) {
         json_t *ranges = json_array();
         for (size_t i = 0; i < r->nports; i++)
-            json_array_append_new(ranges, json_pack("{s:I, s:I}", "begin", (json_int_t)r->ports[i].begin,
-                                                    "end", (json_int_t)r->ports[i].end));
+            json_array_append_new(ranges,
+                                  json_pack("{s:I, s:I}", "begin", (json_int_t)r->ports[i].begin,
+                                            "end", (json_int_t)r->ports[i].end));
         json_array_append_new(arr, resource("ports", "RANGES", json_pack("{s:o}", "range", ranges),
-                                             role, alloc_role));
+                                            role, alloc_role));
     }
 #define SCALAR(field)                                                                            \
     if (r->field >= EPS)                                                                         \
-        json_array_append_new(arr, resource(#field, "SCALAR",                                   \
+        json_array_append_new(arr, resource(#field, "SCALAR",                                    \
                                             json_pack("{s:f}", "value", round3(r->field)), role, \
                                             alloc_role));
     SCALAR(cpus)

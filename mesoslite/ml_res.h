@@ -22,7 +22,10 @@ typedef struct ml_res {
     size_t nports, capports;
 } ml_res;
 
-#define ML_RES_INIT {0, 0, 0, 0, NULL, 0, 0}
+#define ML_RES_INIT            \
+    {                          \
+        0, 0, 0, 0, NULL, 0, 0 \
+    }
 
 void ml_res_init(ml_res *r);
 void ml_res_release(ml_res *r);

@@ -320,7 +320,10 @@ static int call_send(store_call *c, cr_err *err)
 {
     store *s = c->s;
     cr_http_opts o = {0};
-    const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
+    /* hasleader: a member cut off from the quorum answers at once ("no
+     * leader", retried elsewhere) instead of serving stale data or waiting */
+    const char *hdrs[4] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
+                           NULL};
     char *auth = NULL, *url;
 
     if (store_need_auth(s)) {
@@ -331,7 +334,7 @@ static int call_send(store_call *c, cr_err *err)
     url = store_url(s, c->ep, c->path);
     if (s->token) {
         auth = xasprintf("Authorization: %s", s->token);
-        hdrs[1] = auth;
+        hdrs[2] = auth;
     }
     store_http_opts(s, &o);
     o.method = "POST";

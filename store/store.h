@@ -33,9 +33,11 @@
  * writes that must apply once with compares (create_revision == 0,
  * mod_revision == what you read), as every controller write does.
  *
- * Watches detect a dead member through the connection (reset, or TCP
- * keepalive after about half a minute for a silent peer) and resume on the
- * next endpoint. */
+ * Every request asks for a member with a leader ("hasleader"): a member cut
+ * off from the quorum fails calls at once (retried elsewhere for reads) and
+ * ends its watch streams. Watches also detect a dead member through the
+ * connection (reset, or TCP keepalive after about half a minute for a silent
+ * peer); either way they resume on the next endpoint. */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 

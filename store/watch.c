@@ -260,7 +260,10 @@ static void watch_connect(store_watch *w)
 {
     store *s = w->s;
     cr_http_opts o = {0};
-    const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
+    /* hasleader: etcd ends the stream when this member loses its leader, so
+     * a watch never sits silently on a member cut off from the quorum */
+    const char *hdrs[4] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
+                           NULL};
     char *auth = NULL, *url, *body, *kb, *eb = NULL;
     char rev[64] = "";
     cr_err err;
@@ -289,7 +292,7 @@ static void watch_connect(store_watch *w)
     url = store_url(s, w->ep, "/v3/watch");
     if (s->token) {
         auth = xasprintf("Authorization: %s", s->token);
-        hdrs[1] = auth;
+        hdrs[2] = auth;
     }
     store_http_opts(s, &o);
     o.method = "POST";

@@ -35,7 +35,9 @@ static int64_t parse_time(const char *s)
         fail_msg("time \"%s\" needs Z or an offset", s);
     }
     return ((api_tz_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) -
-            sign * (oh * 3600 + om * 60)) * 1000 + ms;
+            sign * (oh * 3600 + om * 60)) *
+               1000 +
+           ms;
 }
 
 static void fmt_utc(int64_t ms, char *out, size_t size)
@@ -277,7 +279,8 @@ static void test_request_schedule(void **state)
     r.scheduleType = API_SCHEDULE_TYPE_UNSET;
     r.quartzSchedule = "0 0 25 ? * 1";
     assert_null(api_schedule_for_request(&r, &err));
-    assert_string_equal(err.detail, "quartzSchedule: field 3 (hour) \"25\": 25 is out of range 0-23");
+    assert_string_equal(err.detail,
+                        "quartzSchedule: field 3 (hour) \"25\": 25 is out of range 0-23");
 
     r.quartzSchedule = NULL;
     assert_null(api_schedule_for_request(&r, &err));

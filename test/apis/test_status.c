@@ -162,8 +162,10 @@ static void test_deploy_status(void **state)
     s.acceptedInstances = 1;
     s.step = 2;
     s.stepStartedAt = 15;
-    assert_true(api_deploy_status_add_failure(&s, API_DFAIL_TASK_FAILED_HEALTH_CHECKS, "t1", "503"));
-    assert_false(api_deploy_status_add_failure(&s, API_DFAIL_TASK_FAILED_ON_STARTUP, "t1", "again"));
+    assert_true(
+        api_deploy_status_add_failure(&s, API_DFAIL_TASK_FAILED_HEALTH_CHECKS, "t1", "503"));
+    assert_false(
+        api_deploy_status_add_failure(&s, API_DFAIL_TASK_FAILED_ON_STARTUP, "t1", "again"));
     assert_true(api_deploy_status_add_failure(&s, API_DFAIL_DEPLOY_OVERDUE, NULL, "late"));
     assert_int_equal(s.n_failures, 2);
 

@@ -37,7 +37,8 @@ static void test_calendar(void **state)
 static void test_offsets_match_python(void **state)
 {
     size_t len;
-    char *text = cr_test_fixture("apis/fixtures/schedule/tz_offsets.txt", &len), *line, *save = NULL;
+    char *text = cr_test_fixture("apis/fixtures/schedule/tz_offsets.txt", &len), *line,
+         *save = NULL;
     char zone[64] = "", name[64];
     api_tz *tz = NULL;
     int checked = 0, bad = 0;
@@ -183,9 +184,15 @@ static void test_posix_strings(void **state)
     assert_int_equal(api_tz_offset(tz, utc(2026, 1, 1, 12, 0)), -6 * 3600);
     api_tz_free(tz);
 
-    static const char *const bad[] = {"", "E5", "EST", "EST5EDT,M13.1.0,M11.1.0",
-                                      "EST5EDT,M3.6.0,M11.1.0", "EST5EDT,M3.2.0", "<EST5",
-                                      "EST5EDT,M3.2.0/200,M11.1.0", "EST99"};
+    static const char *const bad[] = {"",
+                                      "E5",
+                                      "EST",
+                                      "EST5EDT,M13.1.0,M11.1.0",
+                                      "EST5EDT,M3.6.0,M11.1.0",
+                                      "EST5EDT,M3.2.0",
+                                      "<EST5",
+                                      "EST5EDT,M3.2.0/200,M11.1.0",
+                                      "EST99"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err.code = CR_OK;
         tz = api_tz_from_posix("X", bad[i], &err);
@@ -245,8 +252,8 @@ static void test_load_errors(void **state)
 {
     cr_err err = {0};
     api_tz *tz;
-    static const char *const invalid[] = {"../../etc/passwd", "/etc/passwd", "America/../../x",
-                                          "a b", "", ".hidden", "x//y"};
+    static const char *const invalid[] = {
+        "../../etc/passwd", "/etc/passwd", "America/../../x", "a b", "", ".hidden", "x//y"};
 
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
         assert_null(api_tz_load(invalid[i], &err));

@@ -276,7 +276,8 @@ static bool job_reached(fx *f, void *arg)
 
 static bool run_state(fx *f, const char *rid, const char *run, const char *state, answer *out)
 {
-    char *key = ctl_jobs_run_status_key("/corral", rid, run), *want = xasprintf("\"state\":\"%s\"", state);
+    char *key = ctl_jobs_run_status_key("/corral", rid, run),
+         *want = xasprintf("\"state\":\"%s\"", state);
     answer a;
     bool ok;
 
@@ -388,8 +389,8 @@ static void test_scheduled(void **state)
     assert_non_null(strstr(a.keys[0], "-TASK_DONE-"));
     {
         json_t *j = json_loads(a.values[0], 0, NULL);
-        json_int_t at = json_integer_value(
-            json_object_get(json_object_get(j, "pendingTaskId"), "nextRunAt"));
+        json_int_t at =
+            json_integer_value(json_object_get(json_object_get(j, "pendingTaskId"), "nextRunAt"));
         assert_true(at > 0 && at % 2000 == 0); /* a fire time of the schedule */
         json_decref(j);
     }
@@ -497,9 +498,9 @@ static void test_on_demand(void **state)
         assert_non_null(strstr(pend.values[0], want)); /* its own args */
         answer_release(&pend);
         assert_int_equal(count(&f, "/corral/pending/od/"), 0); /* one at a time */
-        assert_int_equal(bridge_finish(&f, "od", i == 1 ? API_TASK_FAILED : API_TASK_FINISHED,
-                                       i == 1 ? 1 : 0),
-                         1);
+        assert_int_equal(
+            bridge_finish(&f, "od", i == 1 ? API_TASK_FAILED : API_TASK_FINISHED, i == 1 ? 1 : 0),
+            1);
         assert_true(run_until(&f, run_reached, &done, 15000));
     }
     for (int i = 0; i < 3; i++) {

@@ -45,6 +45,8 @@ typedef struct world {
     ctl_jobs_run_status *rstatus;
     size_t n_rstatus;
     ctl_jobs_config cfg;
+    const char **history;
+    size_t n_history;
     int64_t now;
 } world;
 
@@ -99,6 +101,10 @@ static void load_world(world *w, const json_t *j)
     memset(w, 0, sizeof(*w));
     w->now = jint(j, "now", 0);
     w->cfg.max_on_demand_tasks = (int)jint(json_object_get(j, "config"), "maxOnDemandTasks", 0);
+    w->cfg.history_max = (size_t)jint(json_object_get(j, "config"), "historyMax", 0);
+    a = json_object_get(j, "history");
+    w->history = xcalloc(json_array_size(a) + 1, sizeof(*w->history));
+    json_array_foreach(a, i, v) w->history[w->n_history++] = keep(w, json_string_value(v));
     if (json_is_object(r)) {
         const char *type = json_string_value(json_object_get(r, "type"));
         const char *st = json_string_value(json_object_get(r, "scheduleType"));
@@ -114,11 +120,10 @@ static void load_world(world *w, const json_t *j)
         w->req.revision = jint(r, "revision", 1);
         w->req.invalid = jstr(w, r, "invalid");
         if (json_object_get(r, "schedule")) {
-            w->sched = api_schedule_parse(json_string_value(json_object_get(r, "schedule")),
-                                          st && !strcmp(st, "QUARTZ") ? API_SCHEDULE_QUARTZ
-                                                                      : API_SCHEDULE_CRON,
-                                          json_string_value(json_object_get(r, "scheduleTimeZone")),
-                                          &err);
+            w->sched = api_schedule_parse(
+                json_string_value(json_object_get(r, "schedule")),
+                st && !strcmp(st, "QUARTZ") ? API_SCHEDULE_QUARTZ : API_SCHEDULE_CRON,
+                json_string_value(json_object_get(r, "scheduleTimeZone")), &err);
             if (!w->sched)
                 w->req.invalid = keep(w, err.detail);
             w->req.schedule = w->sched;
@@ -204,8 +209,8 @@ static void load_world(world *w, const json_t *j)
     a = json_object_get(j, "deployStatus");
     w->n_dstatus = json_array_size(a);
     w->dstatus = xcalloc(w->n_dstatus + 1, sizeof(*w->dstatus));
-    json_array_foreach(a, i, v) assert_int_equal(
-        api_deploy_status_from_json(v, &w->dstatus[i], NULL, &probs), 0);
+    json_array_foreach(a, i, v)
+        assert_int_equal(api_deploy_status_from_json(v, &w->dstatus[i], NULL, &probs), 0);
     if ((v = json_object_get(j, "job"))) {
         w->has_job = true;
         if (ctl_jobs_status_from_json(v, &w->job, &err) < 0)
@@ -246,6 +251,7 @@ static void release_world(world *w)
     for (size_t i = 0; i < w->n_rstatus; i++)
         ctl_jobs_run_status_release(&w->rstatus[i]);
     free(w->rstatus);
+    free(w->history);
 }
 
 static void make_input(world *w, ctl_jobs_in *in)
@@ -265,6 +271,8 @@ static void make_input(world *w, ctl_jobs_in *in)
     in->job = w->has_job ? &w->job : NULL;
     in->run_status = w->rstatus;
     in->n_run_status = w->n_rstatus;
+    in->history = w->history;
+    in->n_history = w->n_history;
     in->config = &w->cfg;
     in->now = w->now;
 }
@@ -292,6 +300,23 @@ static void apply(world *w, const ctl_jobs_plan_out *p)
             w->tasks[n++] = *t;
     }
     w->n_tasks = n;
+    /* History: forgotten entries go, archived tasks are appended. */
+    n = 0;
+    for (size_t i = 0; i < w->n_history; i++) {
+        bool forgotten = false;
+        for (size_t k = 0; k < p->n_actions; k++)
+            forgotten |= p->actions[k].a.type == CTL_ACT_FORGET &&
+                         !strcmp(p->actions[k].a.task_id, w->history[i]);
+        if (!forgotten)
+            w->history[n++] = w->history[i];
+    }
+    w->n_history = n;
+    for (size_t k = 0; k < p->n_actions; k++) {
+        if (p->actions[k].a.type != CTL_ACT_ARCHIVE)
+            continue;
+        w->history = xrealloc(w->history, (w->n_history + 2) * sizeof(*w->history));
+        w->history[w->n_history++] = keep(w, p->actions[k].a.task_id);
+    }
     for (size_t k = 0; k < p->n_actions; k++) {
         const ctl_jobs_action *a = &p->actions[k];
         ctl_jobs_task *t;
@@ -362,7 +387,8 @@ static bool subset(const json_t *want, const json_t *got, const char *path, char
         return true;
     }
     if (!got || !json_equal(want, got)) {
-        char *a = json_dumps(want, JSON_ENCODE_ANY), *b = got ? json_dumps(got, JSON_ENCODE_ANY) : NULL;
+        char *a = json_dumps(want, JSON_ENCODE_ANY),
+             *b = got ? json_dumps(got, JSON_ENCODE_ANY) : NULL;
         snprintf(why, n, "%s: got %s, want %s", path, b ? b : "(absent)", a);
         free(a);
         free(b);
@@ -402,7 +428,8 @@ static void check_expect(const char *name, int step, const json_t *exp, const ct
                     api_request_state_name(p->status.state), json_string_value(v));
         ok = false;
     }
-    if ((v = json_object_get(exp, "requeueAfter")) && json_integer_value(v) != p->requeue_after_ms) {
+    if ((v = json_object_get(exp, "requeueAfter")) &&
+        json_integer_value(v) != p->requeue_after_ms) {
         print_error("%s step %d: requeueAfter %lld, want %lld\n", name, step,
                     (long long)p->requeue_after_ms, (long long)json_integer_value(v));
         ok = false;
@@ -597,10 +624,10 @@ static void run_fixture(const char *name)
     free(text);
 }
 
-#define FIXTURE_TEST(n)                                                                            \
-    static void test_##n(void **state)                                                             \
-    {                                                                                              \
-        run_fixture(#n);                                                                           \
+#define FIXTURE_TEST(n)                \
+    static void test_##n(void **state) \
+    {                                  \
+        run_fixture(#n);               \
     }
 
 FIXTURE_TEST(scheduled_first_plan)
@@ -622,6 +649,7 @@ FIXTURE_TEST(on_demand_outcomes)
 FIXTURE_TEST(on_demand_retry)
 FIXTURE_TEST(on_demand_cancel)
 FIXTURE_TEST(on_demand_bound)
+FIXTURE_TEST(history_bound)
 FIXTURE_TEST(run_once)
 FIXTURE_TEST(invalid_request)
 FIXTURE_TEST(deleted_request)
@@ -630,14 +658,16 @@ FIXTURE_TEST(deleted_request)
 
 static void test_status_round_trip(void **state)
 {
-    const char *doc = "{\"requestId\":\"job\",\"schedule\":\"0 */5 * * * ? UTC\","
-                      "\"nextFireAt\":600000,\"lastFireAt\":300000,\"retries\":1,"
-                      "\"runsLaunched\":2,\"tasksLaunched\":4,\"runsSucceeded\":1,\"runsFailed\":0,\"missedRuns\":3,"
-                      "\"lastMissedAt\":0,\"lastMissedReason\":\"Overlap\","
-                      "\"lastRun\":{\"taskId\":\"t1\",\"deployId\":\"v1\",\"pendingType\":\"RETRY\","
-                      "\"fireAt\":300000,\"startedAt\":300000,\"finishedAt\":301000,"
-                      "\"durationMillis\":1000,\"state\":\"TASK_FAILED\",\"exitCode\":2,"
-                      "\"success\":false,\"retried\":true,\"attempt\":1,\"message\":\"exit 2\"}}";
+    const char *doc =
+        "{\"requestId\":\"job\",\"schedule\":\"0 */5 * * * ? UTC\","
+        "\"nextFireAt\":600000,\"lastFireAt\":300000,\"retries\":1,"
+        "\"runsLaunched\":2,\"tasksLaunched\":4,\"runsSucceeded\":1,\"runsFailed\":0,"
+        "\"missedRuns\":3,"
+        "\"lastMissedAt\":0,\"lastMissedReason\":\"Overlap\","
+        "\"lastRun\":{\"taskId\":\"t1\",\"deployId\":\"v1\",\"pendingType\":\"RETRY\","
+        "\"fireAt\":300000,\"startedAt\":300000,\"finishedAt\":301000,"
+        "\"durationMillis\":1000,\"state\":\"TASK_FAILED\",\"exitCode\":2,"
+        "\"success\":false,\"retried\":true,\"attempt\":1,\"message\":\"exit 2\"}}";
     json_t *j = json_loads(doc, 0, NULL), *back;
     ctl_jobs_status s;
     cr_err err = {0};
@@ -764,6 +794,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_on_demand_retry),
     cmocka_unit_test(test_on_demand_cancel),
     cmocka_unit_test(test_on_demand_bound),
+    cmocka_unit_test(test_history_bound),
     cmocka_unit_test(test_run_once),
     cmocka_unit_test(test_invalid_request),
     cmocka_unit_test(test_deleted_request),

@@ -212,8 +212,12 @@ static void test_plan_ops(void **state)
 {
     cr_err err = {0};
     api_schedule *s = api_schedule_parse("0 */5 * * * ?", API_SCHEDULE_QUARTZ, NULL, &err);
-    ctl_jobs_request r = {.id = "job", .type = API_SCHEDULED, .instances = 1, .schedule = s,
-                          .revision = 3, .time_limit_ms = 1000};
+    ctl_jobs_request r = {.id = "job",
+                          .type = API_SCHEDULED,
+                          .instances = 1,
+                          .schedule = s,
+                          .revision = 3,
+                          .time_limit_ms = 1000};
     ctl_jobs_deploy d = {.id = "v1", .revision = 1};
     char *tid = NULL, *oid = NULL;
     api_task_id id1 = {0}, id2 = {0};
@@ -232,11 +236,18 @@ static void test_plan_ops(void **state)
     oid = id2.id;
     memset(tasks, 0, sizeof(tasks));
     /* an ended task (archive) and an overrunning one (kill) */
-    tasks[0] = (ctl_jobs_task){.id = tid, .deploy_id = "v1", .instance = 1,
-                               .state = API_TASK_FINISHED, .launched_at = 1000,
-                               .finished_at = 2000, .pending_type = "TASK_DONE"};
-    tasks[1] = (ctl_jobs_task){.id = oid, .deploy_id = "v1", .instance = 1,
-                               .state = API_TASK_RUNNING, .launched_at = 2000,
+    tasks[0] = (ctl_jobs_task){.id = tid,
+                               .deploy_id = "v1",
+                               .instance = 1,
+                               .state = API_TASK_FINISHED,
+                               .launched_at = 1000,
+                               .finished_at = 2000,
+                               .pending_type = "TASK_DONE"};
+    tasks[1] = (ctl_jobs_task){.id = oid,
+                               .deploy_id = "v1",
+                               .instance = 1,
+                               .state = API_TASK_RUNNING,
+                               .launched_at = 2000,
                                .pending_type = "IMMEDIATE"};
     job.requestId = "job";
     job.schedule = "0 */5 * * * ? UTC";
@@ -254,8 +265,9 @@ static void test_plan_ops(void **state)
     assert_true(p.job_changed);
     assert_int_equal(ctl_jobs_plan_ops("/corral", "job", &p, &look, 55, 300000, &ops, &err), 0);
     {
-        char *cleanup = api_cleanup_key("/corral", oid), *hist =
-            ctl_history_task_key("/corral", "job", tid), *tkey = api_task_key("/corral", "job", tid);
+        char *cleanup = api_cleanup_key("/corral", oid),
+             *hist = ctl_history_task_key("/corral", "job", tid),
+             *tkey = api_task_key("/corral", "job", tid);
         bool saw_kill = false, saw_hist = false, saw_del = false, saw_job = false, saw_req = false;
         for (i = 0; i < ops.n; i++) {
             const ctl_op *o = &ops.v[i];

@@ -116,8 +116,8 @@ static void fx_load(fx_case *c, const json_t *j)
         o->deploy_id = jstr(t, "deploy");
         o->instance = (int)jint(t, "instance", 1);
         o->pending = jbool(t, "pending", false);
-        o->state = o->pending ? API_TASK_STATE_NONE
-                              : api_task_state_parse(st ? st : "TASK_RUNNING");
+        o->state =
+            o->pending ? API_TASK_STATE_NONE : api_task_state_parse(st ? st : "TASK_RUNNING");
         if (!o->pending && o->state == API_TASK_STATE_NONE)
             fail_msg("%s: task %zu: bad state %s", c->name, i, st);
         o->launched_at = jint(t, "launchedAt", 0);
@@ -211,10 +211,10 @@ static char *expected_text(const json_t *arr)
     return out;
 }
 
-#define FX_FAIL(c, ...)                                                                \
-    do {                                                                               \
-        print_error("case '%s': ", (c)->name);                                         \
-        fail_msg(__VA_ARGS__);                                                         \
+#define FX_FAIL(c, ...)                        \
+    do {                                       \
+        print_error("case '%s': ", (c)->name); \
+        fail_msg(__VA_ARGS__);                 \
     } while (0)
 
 static void expect_str(const fx_case *c, const char *what, const char *want, const char *got)
@@ -244,13 +244,15 @@ static void fx_check(const fx_case *c, const ctl_plan *p, const json_t *e)
         expect_str(c, "activeDeployId", json_string_value(v), p->status.activeDeployId);
     if ((v = json_object_get(e, "pendingDeployId")))
         expect_str(c, "pendingDeployId", json_string_value(v), p->status.pendingDeployId);
-    json_object_foreach((json_t *)json_object_get(e, "deploys"), k, v) {
+    json_object_foreach((json_t *)json_object_get(e, "deploys"), k, v)
+    {
         const api_deploy_status *ds = ctl_plan_deploy_status(p, k);
         char what[128];
         snprintf(what, sizeof(what), "deploy %s state", k);
         expect_str(c, what, json_string_value(v), ds ? api_deploy_state_name(ds->state) : NULL);
     }
-    json_object_foreach((json_t *)json_object_get(e, "deployFailures"), k, v) {
+    json_object_foreach((json_t *)json_object_get(e, "deployFailures"), k, v)
+    {
         const api_deploy_status *ds = ctl_plan_deploy_status(p, k);
         if (!ds)
             FX_FAIL(c, "deploy %s: no status", k);
@@ -259,33 +261,37 @@ static void fx_check(const fx_case *c, const ctl_plan *p, const json_t *e)
         if (json_array_size(v) != ds->n_failures)
             FX_FAIL(c, "deploy %s: want %zu failures, got %zu", k, json_array_size(v),
                     ds->n_failures);
-        json_array_foreach(v, i, r) {
+        json_array_foreach(v, i, r)
+        {
             expect_str(c, "failure reason", json_string_value(r),
                        api_deploy_failure_reason_name(ds->failures[i].reason));
         }
     }
-    json_object_foreach((json_t *)json_object_get(e, "deployTarget"), k, v) {
+    json_object_foreach((json_t *)json_object_get(e, "deployTarget"), k, v)
+    {
         const api_deploy_status *ds = ctl_plan_deploy_status(p, k);
         if (!ds || ds->targetActiveInstances != json_integer_value(v))
             FX_FAIL(c, "deploy %s: want target %lld, got %d", k, (long long)json_integer_value(v),
                     ds ? ds->targetActiveInstances : -1);
     }
-    json_object_foreach((json_t *)json_object_get(e, "conditions"), k, v) {
+    json_object_foreach((json_t *)json_object_get(e, "conditions"), k, v)
+    {
         const api_condition *cond = api_conditions_get(&p->status.conditions, k);
         char got[256];
         snprintf(got, sizeof(got), "%s/%s", cond ? api_cond_status_name(cond->status) : "-",
                  cond && cond->reason ? cond->reason : "-");
         expect_str(c, k, json_string_value(v), got);
     }
-    json_object_foreach((json_t *)json_object_get(e, "counts"), k, v) {
+    json_object_foreach((json_t *)json_object_get(e, "counts"), k, v)
+    {
         const api_task_counts *n = &p->status.counts;
-        int got = strcmp(k, "instances") == 0 ? n->instances
-                  : strcmp(k, "pending") == 0 ? n->pending
+        int got = strcmp(k, "instances") == 0   ? n->instances
+                  : strcmp(k, "pending") == 0   ? n->pending
                   : strcmp(k, "launching") == 0 ? n->launching
-                  : strcmp(k, "running") == 0 ? n->running
-                  : strcmp(k, "healthy") == 0 ? n->healthy
-                  : strcmp(k, "cleaning") == 0 ? n->cleaning
-                                               : -1;
+                  : strcmp(k, "running") == 0   ? n->running
+                  : strcmp(k, "healthy") == 0   ? n->healthy
+                  : strcmp(k, "cleaning") == 0  ? n->cleaning
+                                                : -1;
         if (got != json_integer_value(v))
             FX_FAIL(c, "counts.%s: want %lld, got %d", k, (long long)json_integer_value(v), got);
     }
@@ -315,7 +321,8 @@ static int run_fixture_file(const char *relpath)
     if (!root)
         fail_msg("%s:%d:%d: %s", relpath, je.line, je.column, je.text);
     assert_true(json_is_array(root));
-    json_array_foreach(root, i, j) {
+    json_array_foreach(root, i, j)
+    {
         fx_case c;
         ctl_plan p;
         fx_load(&c, j);
@@ -330,10 +337,10 @@ static int run_fixture_file(const char *relpath)
     return n;
 }
 
-#define FIXTURE_TEST(name, file)                                                   \
-    static void name(void **state)                                                 \
-    {                                                                              \
-        assert_true(run_fixture_file("controllers/fixtures/" file) > 0);           \
+#define FIXTURE_TEST(name, file)                                         \
+    static void name(void **state)                                       \
+    {                                                                    \
+        assert_true(run_fixture_file("controllers/fixtures/" file) > 0); \
     }
 
 FIXTURE_TEST(test_fixture_scale, "service_scale.json")
@@ -435,10 +442,20 @@ static void sim_apply(sim *s, const ctl_plan *p)
             t->run_at = a->run_at;
             s->launches++;
             break;
-        case CTL_ACT_KILL: assert_non_null(t); t->cleaning = true; break;
-        case CTL_ACT_UNPEND: assert_non_null(t); t->archived = true; break;
-        case CTL_ACT_ARCHIVE: assert_non_null(t); t->archived = true; break;
-        case CTL_ACT_FORGET: break;
+        case CTL_ACT_KILL:
+            assert_non_null(t);
+            t->cleaning = true;
+            break;
+        case CTL_ACT_UNPEND:
+            assert_non_null(t);
+            t->archived = true;
+            break;
+        case CTL_ACT_ARCHIVE:
+            assert_non_null(t);
+            t->archived = true;
+            break;
+        case CTL_ACT_FORGET:
+            break;
         }
     }
     if (p->status_changed) {

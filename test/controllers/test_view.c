@@ -79,10 +79,11 @@ static void test_deploy_view(void **state)
     char *problems;
     ctl_deploy_intents in = {.cancel = true, .target_instances = 2};
     api_request *r = request("{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":3}");
-    api_deploy *d = deploy("{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"./run\",\"resources\":{\"numPorts\":1},"
-                           "\"healthcheck\":{\"uri\":\"/health\",\"maxRetries\":1},"
-                           "\"deployInstanceCountPerStep\":2,\"deployStepWaitTimeMs\":1000,"
-                           "\"autoAdvanceDeploySteps\":false,\"deployHealthTimeoutSeconds\":30}");
+    api_deploy *d = deploy(
+        "{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"./run\",\"resources\":{\"numPorts\":1},"
+        "\"healthcheck\":{\"uri\":\"/health\",\"maxRetries\":1},"
+        "\"deployInstanceCountPerStep\":2,\"deployStepWaitTimeMs\":1000,"
+        "\"autoAdvanceDeploySteps\":false,\"deployHealthTimeoutSeconds\":30}");
 
     ctl_deploy_view(d, NULL, r, 40, &in, &v, &hc, &problems);
     assert_null(problems);
@@ -102,11 +103,12 @@ static void test_deploy_view(void **state)
     api_deploy_free(d);
 
     /* Canary settings win over the deprecated step fields. */
-    d = deploy("{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"./run\",\"resources\":{\"numPorts\":1},"
-               "\"skipHealthchecksOnDeploy\":true,\"healthcheck\":{\"uri\":\"/h\"},"
-               "\"canaryDeploySettings\":{\"enableCanaryDeploy\":true,\"instanceGroupSize\":1,"
-               "\"acceptanceMode\":\"TIMED\",\"waitMillisBetweenGroups\":500,"
-               "\"allowedTasksFailuresPerGroup\":2}}");
+    d = deploy(
+        "{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"./run\",\"resources\":{\"numPorts\":1},"
+        "\"skipHealthchecksOnDeploy\":true,\"healthcheck\":{\"uri\":\"/h\"},"
+        "\"canaryDeploySettings\":{\"enableCanaryDeploy\":true,\"instanceGroupSize\":1,"
+        "\"acceptanceMode\":\"TIMED\",\"waitMillisBetweenGroups\":500,"
+        "\"allowedTasksFailuresPerGroup\":2}}");
     ctl_deploy_view(d, NULL, r, 41, NULL, &v, NULL, &problems);
     assert_null(v.invalid);
     assert_int_equal(v.step_size, 1);
@@ -159,8 +161,8 @@ static void test_task_views(void **state)
     assert_string_equal(v.reason, "REASON_X");
     api_task_id_release(&t.taskId);
 
-    assert_int_equal(api_pending_task_id_init(&p.pendingTaskId, "web", "v1", 500, 3, "TASK_DONE",
-                                              400, &err), 0);
+    assert_int_equal(
+        api_pending_task_id_init(&p.pendingTaskId, "web", "v1", 500, 3, "TASK_DONE", 400, &err), 0);
     ctl_pending_view(&p, &v);
     assert_true(v.pending);
     assert_int_equal(v.instance, 3);

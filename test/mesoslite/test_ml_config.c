@@ -13,10 +13,27 @@ static int parse(ml_config *cfg, cr_err *err, int argc, const char **argv)
 static void test_full_command_line(void **state)
 {
     char listen[] = "127.0.0.1:15050";
-    const char *argv[] = {"mesoslite", "--listen", listen, "--agents", "3", "--work-dir", "/tmp/x",
-                          "--racks", "r1,r2", "--faults", "--heartbeat-interval", "0.5",
-                          "--allocation-interval", "0.2", "--update-retry-interval", "1",
-                          "--agent-resources", "cpus:2;mem:512", "--log-level", "warn", NULL};
+    const char *argv[] = {"mesoslite",
+                          "--listen",
+                          listen,
+                          "--agents",
+                          "3",
+                          "--work-dir",
+                          "/tmp/x",
+                          "--racks",
+                          "r1,r2",
+                          "--faults",
+                          "--heartbeat-interval",
+                          "0.5",
+                          "--allocation-interval",
+                          "0.2",
+                          "--update-retry-interval",
+                          "1",
+                          "--agent-resources",
+                          "cpus:2;mem:512",
+                          "--log-level",
+                          "warn",
+                          NULL};
     ml_config cfg;
     cr_err err;
 
@@ -50,13 +67,25 @@ static void test_defaults_and_help(void **state)
 
 static void test_bad_flags(void **state)
 {
-    struct { const char *argv[6]; int argc; const char *msg; } cases[] = {
-        {{"mesoslite", "--listen", "nohost", NULL}, 3, "--listen: expecting HOST:PORT, got 'nohost'"},
+    struct {
+        const char *argv[6];
+        int argc;
+        const char *msg;
+    } cases[] = {
+        {{"mesoslite", "--listen", "nohost", NULL},
+         3,
+         "--listen: expecting HOST:PORT, got 'nohost'"},
         {{"mesoslite", "--agents", "-1", "--simulate", NULL}, 4, "--agents: bad value '-1'"},
         {{"mesoslite", "--bogus", NULL}, 2, "unknown or incomplete option '--bogus' (see --help)"},
-        {{"mesoslite", "--agents", "2", NULL}, 3, "--work-dir is required unless --simulate is given"},
-        {{"mesoslite", "--simulate", "--heartbeat-interval", "0", NULL}, 4, "--heartbeat-interval: bad value '0'"},
-        {{"mesoslite", "--simulate", "--log-level", "loud", NULL}, 4, "--log-level: unknown level 'loud'"},
+        {{"mesoslite", "--agents", "2", NULL},
+         3,
+         "--work-dir is required unless --simulate is given"},
+        {{"mesoslite", "--simulate", "--heartbeat-interval", "0", NULL},
+         4,
+         "--heartbeat-interval: bad value '0'"},
+        {{"mesoslite", "--simulate", "--log-level", "loud", NULL},
+         4,
+         "--log-level: unknown level 'loud'"},
         {{"mesoslite", "--simulate", "extra", NULL}, 3, "unexpected argument 'extra'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

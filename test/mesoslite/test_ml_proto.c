@@ -213,10 +213,12 @@ static void test_call_checks_match_transcript(void **state)
     json_t *tr = fixture("launch-reconcile-kill-files.json");
     json_t *errs = json_object_get(tr, "errors");
 #define BODY(name) json_string_value(json_object_get(json_object_get(errs, name), "body"))
-    const char *kill = "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"f\"},\"kill\":{\"task_id\":{\"value\":\"t\"}}}";
+    const char *kill = "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"f\"},\"kill\":{\"task_"
+                       "id\":{\"value\":\"t\"}}}";
 
     check(ML_API_SCHEDULER, false, "application/json", kill, 405, BODY("get_method"));
-    check(ML_API_SCHEDULER, true, "application/json; charset=utf-8", kill, 415, BODY("charset_content_type"));
+    check(ML_API_SCHEDULER, true, "application/json; charset=utf-8", kill, 415,
+          BODY("charset_content_type"));
     check(ML_API_SCHEDULER, true, NULL, kill, 400, "Expecting 'Content-Type' to be present");
     check(ML_API_SCHEDULER, true, "application/json", "not json", 400, BODY("bad_json"));
     check(ML_API_SCHEDULER, true, "application/json",
@@ -230,32 +232,40 @@ static void test_call_checks_match_transcript(void **state)
     check(ML_API_SCHEDULER, true, "application/json",
           "{\"type\":\"TEARDOWN\",\"framework_id\":{\"value\":\"f\"}}", 0, "TEARDOWN");
     check(ML_API_SCHEDULER, true, "application/json",
-          "{\"type\":\"SUBSCRIBE\",\"framework_id\":{\"value\":\"f\"},\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\"}}}",
-          400, "Failed to validate scheduler::Call: 'framework_id' differs from 'subscribe.framework_info.id'");
+          "{\"type\":\"SUBSCRIBE\",\"framework_id\":{\"value\":\"f\"},\"subscribe\":{\"framework_"
+          "info\":{\"user\":\"u\",\"name\":\"n\"}}}",
+          400,
+          "Failed to validate scheduler::Call: 'framework_id' differs from "
+          "'subscribe.framework_info.id'");
     check(ML_API_SCHEDULER, true, "application/json",
-          "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\"}}}", 0,
-          "SUBSCRIBE");
+          "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":"
+          "\"n\"}}}",
+          0, "SUBSCRIBE");
     check(ML_API_SCHEDULER, true, "application/json", "{\"type\":\"UNKNOWN\"}", 501,
           "Received 'UNKNOWN' call");
     check(ML_API_SCHEDULER, true, "application/json", "[1]", 400,
           "Failed to convert JSON into Call protobuf: Expecting a JSON object");
-    check(ML_API_SCHEDULER, true, "application/json", "{\"type\":1}", 400,
-          "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'type'");
+    check(
+        ML_API_SCHEDULER, true, "application/json", "{\"type\":1}", 400,
+        "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'type'");
     check(ML_API_SCHEDULER, true, "application/json",
-          "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"f\"},\"acknowledge\":{\"agent_id\":{\"value\":\"a\"},"
+          "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"f\"},\"acknowledge\":{\"agent_"
+          "id\":{\"value\":\"a\"},"
           "\"task_id\":{\"value\":\"t\"},\"uuid\":\"eHh4eHh4eHh4eHh4eHh4eA==\"}}",
           400, "Failed to validate scheduler::Call: Not a valid UUID");
     check(ML_API_SCHEDULER, true, "application/json", "{\"a\":\n tru}", 400,
           "Failed to parse body into JSON: syntax error at line 2 near: tru}");
     check(ML_API_EXECUTOR, true, "application/json",
-          "{\"type\":\"SUBSCRIBE\",\"executor_id\":{\"value\":\"e\"},\"framework_id\":{\"value\":\"f\"}}",
+          "{\"type\":\"SUBSCRIBE\",\"executor_id\":{\"value\":\"e\"},\"framework_id\":{\"value\":"
+          "\"f\"}}",
           400, "Failed to validate executor::Call: Expecting 'subscribe' to be present");
     check(ML_API_EXECUTOR, true, "application/json",
           "{\"type\":\"UPDATE\",\"framework_id\":{\"value\":\"f\"},\"update\":{}}", 400,
           "Failed to validate executor::Call: Expecting 'executor_id' to be present");
     check(ML_API_EXECUTOR, true, "application/json",
-          "{\"type\":\"HEARTBEAT\",\"executor_id\":{\"value\":\"e\"},\"framework_id\":{\"value\":\"f\"}}", 0,
-          "HEARTBEAT");
+          "{\"type\":\"HEARTBEAT\",\"executor_id\":{\"value\":\"e\"},\"framework_id\":{\"value\":"
+          "\"f\"}}",
+          0, "HEARTBEAT");
 #undef BODY
     json_decref(tr);
 }
@@ -263,11 +273,14 @@ static void test_call_checks_match_transcript(void **state)
 static void test_attributes_spec(void **state)
 {
     char err[256];
-    json_t *got = ml_attributes_from_spec("rack:r17;generation:3;slots:[1-4,8-9]", err, sizeof(err));
-    json_t *want = json_loads("[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{\"value\":\"r17\"}},"
-                              "{\"name\":\"generation\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3.0}},"
-                              "{\"name\":\"slots\",\"type\":\"RANGES\",\"ranges\":{\"range\":["
-                              "{\"begin\":1,\"end\":4},{\"begin\":8,\"end\":9}]}}]", 0, NULL);
+    json_t *got =
+        ml_attributes_from_spec("rack:r17;generation:3;slots:[1-4,8-9]", err, sizeof(err));
+    json_t *want =
+        json_loads("[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{\"value\":\"r17\"}},"
+                   "{\"name\":\"generation\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3.0}},"
+                   "{\"name\":\"slots\",\"type\":\"RANGES\",\"ranges\":{\"range\":["
+                   "{\"begin\":1,\"end\":4},{\"begin\":8,\"end\":9}]}}]",
+                   0, NULL);
     assert_json_equal(got, want);
     json_decref(got);
     json_decref(want);

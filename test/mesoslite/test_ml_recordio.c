@@ -9,7 +9,8 @@
 static const char *RECORDS[] = {
     "{\"type\":\"SUBSCRIBED\",\"subscribed\":{\"framework_id\":{\"value\":\"f-0000\"}}}",
     "{\"type\":\"HEARTBEAT\"}",
-    "{\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":\"t\"},\"state\":\"TASK_RUNNING\"}}}",
+    ("{\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":\"t\"},"
+     "\"state\":\"TASK_RUNNING\"}}}"),
 };
 #define NREC (sizeof(RECORDS) / sizeof(RECORDS[0]))
 

@@ -20,7 +20,8 @@ static void test_spec_and_ports_string(void **state)
     cr_err err;
     char *s;
 
-    assert_int_equal(ml_res_from_spec(&r, "cpus:2;mem:23081;disk:252899;ports:[31000-32000]", &err), 0);
+    assert_int_equal(ml_res_from_spec(&r, "cpus:2;mem:23081;disk:252899;ports:[31000-32000]", &err),
+                     0);
     assert_true(r.cpus == 2 && r.mem == 23081 && r.disk == 252899);
     s = ml_res_ports_str(&r);
     assert_string_equal(s, "[31000-32000]");
@@ -82,7 +83,8 @@ static void test_bad_json_resources(void **state)
         "[{\"name\":\"gpus_x\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}]",
         "[{\"name\":\"cpus\",\"type\":\"RANGES\"}]",
         "[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":-1}}]",
-        "[{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":5,\"end\":4}]}}]",
+        ("[{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":5,\"end\":4}]}}"
+         "]"),
         "[{\"type\":\"SCALAR\"}]",
         "{}",
     };
@@ -103,14 +105,20 @@ static void test_offer_json_matches_transcript(void **state)
     size_t len;
     char *text = cr_test_fixture("mesoslite/fixtures/launch-reconcile-kill-files.json", &len);
     json_t *tr = json_loads(text, 0, NULL);
-    json_t *want = json_object_get(json_array_get(json_object_get(json_object_get(
-        json_array_get(json_object_get(tr, "events"), 2), "offers"), "offers"), 0), "resources");
+    json_t *want = json_object_get(
+        json_array_get(
+            json_object_get(
+                json_object_get(json_array_get(json_object_get(tr, "events"), 2), "offers"),
+                "offers"),
+            0),
+        "resources");
     json_t *state_want = json_object_get(json_object_get(tr, "master_state_agent"), "resources");
     ml_res r = ML_RES_INIT;
     cr_err err;
     json_t *got, *summary;
 
-    assert_int_equal(ml_res_from_spec(&r, "cpus:2;mem:23081;disk:252899;ports:[31000-32000]", &err), 0);
+    assert_int_equal(ml_res_from_spec(&r, "cpus:2;mem:23081;disk:252899;ports:[31000-32000]", &err),
+                     0);
     got = ml_res_to_json(&r, "*", "*");
     assert_true(json_equal(got, want));
     summary = ml_res_to_summary(&r);

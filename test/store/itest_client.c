@@ -580,6 +580,7 @@ static void test_watch_events_and_progress(void **state)
     assert_int_equal(r.puts, 1);
     assert_int_equal(r.dels, 1);
     assert_string_equal(r.last_key, "/t/w1/a");
+    WAIT(f, &q);
     waiter_reset(&q);
     /* idle: progress notifications advance the resume revision */
     int before = r.progress;

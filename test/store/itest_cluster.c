@@ -163,8 +163,95 @@ static void test_member_killed_mid_write(void **state)
     free(f);
 }
 
+typedef struct qrec {
+    int broken;
+    int events;
+    int progress;
+    cr_err last;
+} qrec;
+
+static void q_events(void *arg, const store_event *evs, size_t n)
+{
+    qrec *r = arg;
+
+    r->events += (int)n;
+}
+
+static void q_progress(void *arg, int64_t rev)
+{
+    qrec *r = arg;
+
+    r->progress++;
+}
+
+static void q_broken(void *arg, const cr_err *err)
+{
+    qrec *r = arg;
+
+    r->broken++;
+    r->last = *err;
+}
+
+/* A member that loses the quorum must not keep a watch open silently (it
+ * would never see another change): etcd ends the stream ("hasleader"), the
+ * watch reports it and resumes once the cluster is whole again; reads fail
+ * fast instead of serving stale data. */
+static void test_member_without_quorum_breaks_watch(void **state)
+{
+    cr_etcd_opts eo = {.members = 3};
+    cr_etcd *e = cr_etcd_start(&eo);
+    struct event_base *base;
+    cr_http *http;
+    store *s, *w2;
+    store_config sc = {.timeout_ms = 2000};
+    store_watch_handlers wh = {
+        .on_events = q_events, .on_progress = q_progress, .on_broken = q_broken};
+    store_watch_opts wo = {.prefix = true};
+    store_watch *w;
+    qrec r = {0};
+    waiter q = {0};
+
+    assert_non_null(e);
+    base = event_base_new();
+    http = cr_http_new(base, NULL);
+    sc.endpoints = cr_etcd_endpoint(e, 0); /* member 0 only */
+    s = store_new(base, http, &sc, NULL);
+    w = store_watch_start(s, "/t/q/", &wo, &wh, &r, NULL);
+    assert_true(run_until_flag(base, &r.progress, 1, 10000));
+
+    assert_int_equal(cr_etcd_kill(e, 1), 0);
+    assert_int_equal(cr_etcd_kill(e, 2), 0);
+    assert_true(run_until_flag(base, &r.broken, 1, 20000));
+    assert_int_equal(store_get(s, "/t/q/a", 0, waiter_cb, &q, NULL), 0);
+    assert_true(run_until_flag(base, &q.done, 1, 10000));
+    assert_false(q.ok);
+    waiter_reset(&q);
+
+    /* whole again: a write through another member reaches the watch */
+    assert_int_equal(cr_etcd_restart(e, 1), 0);
+    assert_int_equal(cr_etcd_restart(e, 2), 0);
+    sc.endpoints = cr_etcd_endpoint(e, 1);
+    w2 = store_new(base, http, &sc, NULL);
+    for (int64_t deadline = cr_mono_ms() + 20000; !q.ok && cr_mono_ms() < deadline;) {
+        waiter_reset(&q);
+        assert_int_equal(store_put(w2, "/t/q/a", "v", 1, NULL, waiter_cb, &q, NULL), 0);
+        assert_true(run_until_flag(base, &q.done, 1, 10000));
+    }
+    assert_true(q.ok);
+    waiter_reset(&q);
+    assert_true(run_until_flag(base, &r.events, 1, 20000));
+
+    store_watch_free(w);
+    store_free(s);
+    store_free(w2);
+    cr_http_free(http);
+    event_base_free(base);
+    cr_etcd_free(e);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_member_killed_mid_write),
+    cmocka_unit_test(test_member_without_quorum_breaks_watch),
 };
 
 CR_TEST_MAIN(tests)
