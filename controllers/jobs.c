@@ -315,7 +315,7 @@ char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *r
  * rest waits for the next pass, which comes at once. */
 #define MAX_ENDED_PER_PASS    16
 #define MAX_LAUNCHES_PER_PASS 16
-#define MAX_FORGETS_PER_PASS 64
+#define MAX_FORGETS_PER_PASS  64
 
 typedef struct jctx {
     const ctl_jobs_in *in;

@@ -24,18 +24,20 @@ typedef enum {
     K_RUNSTATUS, /* status/runs/<rid>/<runId> */
     K_STATUS,    /* every other status/... */
     K_RUNS,
+    K_HISTORY, /* history/tasks/<rid>/<taskId> */
     K__COUNT
 } kind;
 
 static const char *const kind_path[K__COUNT] = {
     "/requests/", "/deploys/",     "/intents/", "/tasks/", "/pending/",
-    "/cleanups/", "/status/runs/", "/status/",  "/runs/",
+    "/cleanups/", "/status/runs/", "/status/",  "/runs/",  "/history/tasks/",
 };
 
 /* Kinds whose keys are indexed per request id. */
 static bool indexed(kind k)
 {
-    return k == K_DEPLOYS || k == K_TASKS || k == K_PENDING || k == K_RUNS || k == K_RUNSTATUS;
+    return k == K_DEPLOYS || k == K_TASKS || k == K_PENDING || k == K_RUNS || k == K_RUNSTATUS ||
+           k == K_HISTORY;
 }
 
 typedef struct bucket {
@@ -302,7 +304,7 @@ static void index_item(ctl_jobs_manager *m, kind k, const store_item *it, bool p
         else if (r)
             store_map_del(m->mine, rid);
     }
-    if (m->wq)
+    if (m->wq && k != K_HISTORY) /* our own archiving: nothing to react to */
         store_wq_add(m->wq, rid);
     free(rid);
 }
@@ -490,6 +492,8 @@ typedef struct pass_in {
     size_t n_rstatus;
     json_t **docs; /* parsed raw documents the views borrow from */
     size_t n_docs;
+    const char **history; /* archived task ids, oldest first */
+    size_t n_history;
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -509,6 +513,13 @@ static void pass_in_release(pass_in *in)
     for (size_t i = 0; i < in->n_docs; i++)
         json_decref(in->docs[i]);
     free(in->docs);
+    free(in->history);
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+    const store_item *x = *(const store_item *const *)a, *y = *(const store_item *const *)b;
+    return x->create_revision < y->create_revision ? -1 : x->create_revision > y->create_revision;
 }
 
 static const store_item *item(const ctl_jobs_manager *m, const char *key)
@@ -662,6 +673,23 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
         free(pkeys);
     }
 
+    /* History, oldest first. */
+    keys = store_map_keys(b->keys[K_HISTORY], &n);
+    {
+        const store_item **items = xcalloc(n + 1, sizeof(*items));
+        size_t hn = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((items[hn] = item(m, keys[i])))
+                hn++;
+        qsort(items, hn, sizeof(*items), cmp_created);
+        in->history = xcalloc(hn + 1, sizeof(*in->history));
+        for (size_t i = 0; i < hn; i++)
+            in->history[i] = last_part(items[i]->key);
+        in->n_history = hn;
+        free(items);
+    }
+    free(keys);
+
     /* Runs and run statuses. */
     keys = store_map_keys(b->keys[K_RUNS], &n);
     in->runs = xcalloc(n + 1, sizeof(*in->runs));
@@ -768,6 +796,8 @@ static void process(void *arg, store_wq *wq, const char *rid)
             .job = in.has_job ? &in.job : NULL,
             .run_status = in.rstatus,
             .n_run_status = in.n_rstatus,
+            .history = in.history,
+            .n_history = in.n_history,
             .config = &m->plan_cfg,
             .now = now,
         };

@@ -81,6 +81,8 @@ int ml_agent_start(ml_agent *a, cr_err *err)
 }
 
 static void exec_free(ml_exec *e);
+static void exec_exited(ml_exec *e, int status);
+static void fetch_done(ml_exec *e, int status);
 static json_t *exec_state(ml_exec *e);
 
 void ml_agent_stop(ml_agent *a)
@@ -595,8 +597,11 @@ static void begin_exec(ml_exec *e, const json_t *command)
         if (e->pid > 0)
             return;
         e->fetching = false;
+        fetch_done(e, 127 << 8); /* could not fork the fetcher */
+        return;
     }
-    run_exec(e);
+    if (!run_exec(e))
+        exec_exited(e, 127 << 8); /* forget it: it never ran */
 }
 
 void ml_agent_launch(ml_agent *a, ml_task *t)

@@ -164,7 +164,8 @@ static void test_unreachable_names_url(void **state)
     snprintf(want, sizeof(want), "cannot reach corrald at %sapi/", url);
     char *d[] = {"corralctl", "--server", url, "diff", "-f", "-", NULL};
     FILE *saved = stdin;
-    stdin = fmemopen((void *)"{\"id\":\"x\",\"requestType\":\"WORKER\"}", 34, "r");
+    static const char doc[] = "{\"id\":\"x\",\"requestType\":\"WORKER\"}";
+    stdin = fmemopen((void *)doc, strlen(doc), "r");
     r = run(6, d);
     fclose(stdin);
     stdin = saved;

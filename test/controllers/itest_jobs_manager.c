@@ -327,13 +327,13 @@ static bool is_elected(fx *f, void *arg)
     return f->elected > 0;
 }
 
-static void setup(fx *f)
+static void setup(fx *f, const ctl_jobs_config *plan)
 {
     cr_err err;
     store_config sc = {0};
     store_leader_config lc = {.key = "/corral/leader", .id = "itest-jobs", .ttl_s = 10};
     store_leader_handlers lh = {.on_elected = on_elected, .on_lost = on_lost};
-    ctl_jobs_manager_config mc = {.prefix = "/corral", .resync_ms = 2000};
+    ctl_jobs_manager_config mc = {.prefix = "/corral", .resync_ms = 2000, .plan = plan};
 
     memset(f, 0, sizeof(*f));
     f->etcd = cr_etcd_start(NULL);
@@ -376,7 +376,7 @@ static void test_scheduled(void **state)
     count_want no_task = {"/corral/tasks/cron/", 0};
     count_want one_history = {"/corral/history/tasks/cron/", 1};
 
-    setup(&f);
+    setup(&f, NULL);
     put(&f, "/corral/requests/cron",
         "{\"id\":\"cron\",\"requestType\":\"SCHEDULED\",\"schedule\":\"*/2 * * * * ?\","
         "\"scheduleType\":\"QUARTZ\",\"numRetriesOnFailure\":1}");
@@ -466,7 +466,7 @@ static void test_scheduled(void **state)
 }
 
 /* ON_DEMAND with instances 1: three runs with different args run one at a
- * time and record three results by run id. */
+ * time and record three results by run id; history keeps the newest two. */
 static void test_on_demand(void **state)
 {
     fx f;
@@ -474,7 +474,10 @@ static void test_on_demand(void **state)
     count_want one_pending = {"/corral/pending/od/", 1};
     static const char *const runs[3] = {"r1", "r2", "r3"};
 
-    setup(&f);
+    ctl_jobs_config plan = {.history_max = 2};
+    count_want two_history = {"/corral/history/tasks/od/", 2};
+
+    setup(&f, &plan);
     put(&f, "/corral/requests/od", "{\"id\":\"od\",\"requestType\":\"ON_DEMAND\",\"instances\":1}");
     put(&f, "/corral/deploys/od/v1", "{\"requestId\":\"od\",\"id\":\"v1\",\"command\":\"work\"}");
     put(&f, "/corral/runs/od/r1",
@@ -510,6 +513,8 @@ static void test_on_demand(void **state)
         assert_non_null(strstr(a.values[0], want));
         answer_release(&a);
     }
+    /* Three archived, history_max 2: the oldest is forgotten. */
+    assert_true(run_until(&f, has_count, &two_history, 15000));
     teardown(&f);
 }
 
