@@ -954,7 +954,8 @@ void cli_help_logs(FILE *f)
     fprintf(f, "usage: corralctl [--server URL] logs TASK_ID [options]\n\n"
                "Prints a file of the task's sandbox (default stdout) through corrald's\n"
                "sandbox API. With -f, keeps polling for new output until the task is no\n"
-               "longer active and its output is read (or until interrupted).\n\n"
+               "longer active and its output is read (or until interrupted); then exits 0\n"
+               "(also when the ended task's sandbox can no longer be read).\n\n"
                "options:\n"
                "  -f, --follow          follow the file\n"
                "      --path FILE       sandbox-relative file (default stdout; e.g. stderr)\n"
@@ -962,27 +963,36 @@ void cli_help_logs(FILE *f)
                "  -h, --help            show this help\n");
 }
 
-/* Reads from *offset until no more data; returns bytes printed, -1 on error. */
-static long long read_chunks(cli_ctx *ctx, const char *etask, const char *epath, int64_t *offset)
+/* Reads from *offset until no more data; returns bytes printed, -1 on error
+ * (printed). With gone_ok, a 404 (the sandbox of an ended task may be gone)
+ * ends the read quietly. */
+static long long read_chunks(cli_ctx *ctx, const char *etask, const char *epath, int64_t *offset,
+                             bool gone_ok)
 {
     long long total = 0;
     for (;;) {
-        json_t *c = get_json(ctx, "logs", "/api/sandbox/%s/read?path=%s&offset=%lld&length=65536",
-                             etask, epath, (long long)*offset);
-        if (!c)
-            return -1;
-        const char *data = jstr(c, "data");
+        char *path = xasprintf("/api/sandbox/%s/read?path=%s&offset=%lld&length=65536", etask,
+                               epath, (long long)*offset);
+        cli_resp r;
+        int st = cli_http(ctx, "logs", "GET", path, NULL, gone_ok ? 404 : 0, &r);
+        free(path);
+        if (st < 0) {
+            bool gone = r.status == 404 && gone_ok;
+            cli_resp_release(&r);
+            return gone ? total : -1;
+        }
+        const char *data = jstr(r.body, "data");
         size_t n = data ? strlen(data) : 0;
         if (n == 0) {
-            json_decref(c);
+            cli_resp_release(&r);
             return total;
         }
         fwrite(data, 1, n, ctx->out);
         fflush(ctx->out);
-        int64_t next = jint(c, "nextOffset");
+        int64_t next = jint(r.body, "nextOffset");
         *offset = next > *offset ? next : *offset + (int64_t)n;
         total += (long long)n;
-        json_decref(c);
+        cli_resp_release(&r);
     }
 }
 
@@ -1013,7 +1023,7 @@ int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv)
     et = cli_url_escape(p.pos[0]);
     ep = cli_url_escape(p.values[2] ? p.values[2] : "stdout");
     rc = CLI_ERROR;
-    if (read_chunks(ctx, et, ep, &offset) < 0)
+    if (read_chunks(ctx, et, ep, &offset, false) < 0)
         goto out;
     while (p.values[1]) {
         cli_resp r;
@@ -1025,7 +1035,7 @@ int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv)
         if (st < 0 && status != 404)
             goto out;
         /* One last read after the task ended catches its final output. */
-        long long got = read_chunks(ctx, et, ep, &offset);
+        long long got = read_chunks(ctx, et, ep, &offset, status == 404);
         if (got < 0)
             goto out;
         if (status == 404)

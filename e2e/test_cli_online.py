@@ -326,7 +326,7 @@ class TestCommandsWithTasks(CliCase):
             return tid not in ids and len(ids) == 2
         harness.wait_until(replaced, 60, "killed task replaced")
         harness.wait_until(lambda: follower.popen.poll() is not None, 30, "logs -f exits")
-        self.assertEqual(follower.popen.returncode, 0)
+        self.assertEqual(follower.popen.returncode, 0, follower.log())
         self.assertEqual(follower.log(), "hello-from-web\n")
 
         # pause, unpause (errors from the server are printed), bounce

@@ -127,7 +127,7 @@ class T(harness.TestCase):
     @unittest.skipUnless(shutil.which("javac") and shutil.which("jar"),
                          "needs a JDK (javac, jar) to build the seed's Java service")
     def test_seed_deploy_object(self):
-        t = exe_cases.seed_deploy_runs(self, "/work/shared/seed/deploy-object.json")
+        t = exe_cases.seed_deploy_runs(self, harness.seed_path("deploy-object.json"))
         # TASK_KILLING came first: the framework declared the capability.
         self.assertIn("TASK_KILLING", t.states())
 

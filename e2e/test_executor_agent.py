@@ -232,7 +232,7 @@ class T(harness.TestCase):
     @unittest.skipUnless(shutil.which("javac") and shutil.which("jar"),
                          "needs a JDK (javac, jar) to build the seed's Java service")
     def test_seed_deploy_object(self):
-        exe_cases.seed_deploy_runs(self, "/work/shared/seed/deploy-object.json"
+        exe_cases.seed_deploy_runs(self, harness.seed_path("deploy-object.json")
                                    if not os.environ.get("CORRAL_SEED_DEPLOY")
                                    else os.environ["CORRAL_SEED_DEPLOY"])
 

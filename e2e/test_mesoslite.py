@@ -14,7 +14,8 @@ import urllib.parse
 
 import harness
 
-TRANSCRIPTS = os.path.join(harness.ROOT, "..", "shared", "reference", "mesos-transcripts")
+# The recorded Mesos exchanges, copied into the tree so a clone is self-contained.
+TRANSCRIPTS = os.path.join(harness.ROOT, "test", "mesoslite", "fixtures")
 
 
 def post(url, body, headers=None, raw=False):

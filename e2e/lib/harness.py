@@ -36,6 +36,14 @@ ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 _reserved = set()
 
 
+def seed_path(name):
+    """Path of a seed object (deploy-config.yaml, deploy-object.json): the
+    original in ../shared/seed beside the clone when present, else the copy
+    in test/fixtures/seed."""
+    orig = os.path.join(ROOT, "..", "shared", "seed", name)
+    return orig if os.path.exists(orig) else os.path.join(ROOT, "test", "fixtures", "seed", name)
+
+
 def free_port():
     """Returns a loopback TCP port that was free a moment ago and that this
     process has not handed out before (avoids two servers racing for it)."""
