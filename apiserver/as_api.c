@@ -79,12 +79,16 @@ static bool kind_ok(const json_t *v, int k)
     case K_STRLIST:
         if (!json_is_array(v))
             return false;
-        json_array_foreach(v, i, e) if (!json_is_string(e)) return false;
+        json_array_foreach (v, i, e)
+            if (!json_is_string(e))
+                return false;
         return true;
     case K_STRMAP:
         if (!json_is_object(v))
             return false;
-        json_object_foreach((json_t *)v, key, e) if (!json_is_string(e)) return false;
+        json_object_foreach ((json_t *)v, key, e)
+            if (!json_is_string(e))
+                return false;
         return true;
     }
     return false;
@@ -99,8 +103,7 @@ static int check_fields(hctx *h, const json_t *j, const char *what, const fld *f
 
     if (!json_is_object(j))
         return as_fail(h->out, 400, "%s: must be a JSON object", what);
-    json_object_foreach((json_t *)j, key, v)
-    {
+    json_object_foreach ((json_t *)j, key, v) {
         size_t i;
         for (i = 0; i < n; i++)
             if (strcmp(f[i].name, key) == 0)
@@ -791,6 +794,18 @@ static const fld run_fields[] = {{"message", K_STR},
 static const fld resources_fields[] = {
     {"cpus", K_NUM}, {"memoryMb", K_NUM}, {"numPorts", K_INT}, {"diskMb", K_NUM}};
 
+static bool has_active_task(hctx *h, const char *rid)
+{
+    char *prefix = as_key(h->cfg->prefix, "/tasks/%s/", rid);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    bool any = false;
+
+    for (size_t i = first; i < first + n && !any; i++)
+        any = as_m_task_active(as_cache_at(h->c, i)->value);
+    free(prefix);
+    return any;
+}
+
 #define MAX_RUN_DELAY_MS (30LL * 24 * 3600 * 1000)
 
 static void h_req_run(hctx *h)
@@ -814,6 +829,12 @@ static void h_req_run(hctx *h)
     }
     if (is_paused(h, rid)) {
         as_fail(h->out, 409, "Request %s is paused. Unable to run now", rid);
+        return;
+    }
+    if (strcmp(type, "SCHEDULED") == 0 && has_active_task(h, rid)) {
+        as_fail(h->out, 409,
+                "Cannot request immediate run of a scheduled job which is currently running (%s)",
+                rid);
         return;
     }
     if (has(h->body, "runAt")) {
@@ -1807,12 +1828,13 @@ static void h_machine_change(hctx *h, const char *kind, const char *param, const
 static void h_watch(hctx *h)
 {
     const char *prefix = as_req_query(h->req, "prefix");
+    size_t plen = strlen(h->cfg->prefix);
     int64_t rev;
 
     if (query_int(h, "revision", 0, 0, INT64_MAX, &rev) < 0)
         return;
     if (prefix && prefix[0] == '/' &&
-        strncmp(prefix, h->cfg->prefix, strlen(h->cfg->prefix)) != 0) {
+        (strncmp(prefix, h->cfg->prefix, plen) != 0 || (prefix[plen] && prefix[plen] != '/'))) {
         as_fail(h->out, 400, "query parameter prefix: must be under %s", h->cfg->prefix);
         return;
     }

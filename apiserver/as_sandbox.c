@@ -57,8 +57,7 @@ static const char *dir_in(const json_t *executors, const char *executor_id)
     size_t i;
     json_t *e;
 
-    json_array_foreach(executors, i, e)
-    {
+    json_array_foreach (executors, i, e) {
         const char *id = as_jstr(e, "id");
         if (id && strcmp(id, executor_id) == 0 && as_jstr(e, "directory"))
             return as_jstr(e, "directory");
@@ -75,8 +74,7 @@ const char *as_sandbox_find_dir(const json_t *state, const char *framework_id,
     for (size_t l = 0; l < 2; l++) {
         size_t i;
         json_t *f;
-        json_array_foreach(json_object_get(state, lists[l]), i, f)
-        {
+        json_array_foreach (json_object_get(state, lists[l]), i, f) {
             const char *fid = as_jstr(f, "id");
             if (framework_id && fid && strcmp(fid, framework_id) != 0)
                 continue;
@@ -109,8 +107,7 @@ json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const cha
     json_t *f;
     char *cur = xstrdup(rel ? rel : "");
 
-    json_array_foreach(files, i, f)
-    {
+    json_array_foreach (files, i, f) {
         const char *p = as_jstr(f, "path"), *slash;
         if (!p)
             continue;
@@ -126,13 +123,32 @@ json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const cha
     return out;
 }
 
-json_t *as_sandbox_shape_read(const json_t *chunk)
+json_t *as_sandbox_shape_read(const json_t *chunk, const char *grep)
 {
     const char *data = as_jstr(chunk, "data");
     json_int_t off = json_integer_value(json_object_get(chunk, "offset"));
     size_t len = data ? strlen(data) : 0;
+    json_t *out;
 
-    return json_pack("{s:s, s:I, s:I}", "data", data ? data : "", "offset", off, "nextOffset",
+    if (!data)
+        data = "";
+    if (grep && *grep) {
+        cr_buf b = CR_BUF_INIT;
+        for (const char *p = data; *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t l = nl ? (size_t)(nl - p) + 1 : strlen(p);
+            char *line = xstrndup(p, l);
+            if (strstr(line, grep))
+                cr_buf_add(&b, line, l);
+            free(line);
+            p += l;
+        }
+        out = json_pack("{s:s, s:I, s:I}", "data", cr_buf_str(&b), "offset", off, "nextOffset",
+                        off + (json_int_t)len);
+        cr_buf_release(&b);
+        return out;
+    }
+    return json_pack("{s:s, s:I, s:I}", "data", data, "offset", off, "nextOffset",
                      off + (json_int_t)len);
 }
 
@@ -151,6 +167,7 @@ typedef struct call {
     long long offset, length;
     bool has_length;
     char *root; /* sandbox directory once known */
+    char *grep; /* read: keep only the lines containing this */
     cr_http_req *hr;
     struct call *prev, *next;
 } call;
@@ -199,6 +216,7 @@ static void call_free(call *c)
     free(c->framework);
     free(c->executor);
     free(c->root);
+    free(c->grep);
     free(c);
 }
 
@@ -274,8 +292,8 @@ static void on_files(cr_http_req *r, const cr_http_resp *resp, const cr_err *err
         fail(c, 502, "agent /files answer is not JSON", NULL);
         return;
     }
-    json_t *out =
-        c->read ? as_sandbox_shape_read(j) : as_sandbox_shape_browse(j, c->root, c->rel, c->host);
+    json_t *out = c->read ? as_sandbox_shape_read(j, c->grep)
+                          : as_sandbox_shape_browse(j, c->root, c->rel, c->host);
     json_decref(j);
     finish(c, 200, out);
 }
@@ -357,6 +375,7 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     c->started = started;
     c->read = ar->match->op == AS_OP_SANDBOX_READ;
     c->rel = xstrdup(path ? path : "");
+    c->grep = xstrdup(as_req_query(ar, "grep"));
     c->offset = as_req_query(ar, "offset") ? atoll(as_req_query(ar, "offset")) : 0;
     c->has_length = as_req_query(ar, "length") != NULL;
     c->length = c->has_length ? atoll(as_req_query(ar, "length")) : 0;

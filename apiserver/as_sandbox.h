@@ -59,7 +59,9 @@ char *as_sandbox_join(const char *root, const char *rel);
  * mtime, mode, ...}). Caller owns. */
 json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const char *rel,
                                 const char *host);
-/* {data, offset, nextOffset} from a /files/read answer {data, offset}. */
-json_t *as_sandbox_shape_read(const json_t *chunk);
+/* {data, offset, nextOffset} from a /files/read answer {data, offset};
+ * with grep (may be NULL) data keeps only the lines containing it (offsets
+ * still describe the raw chunk, so paging continues from nextOffset). */
+json_t *as_sandbox_shape_read(const json_t *chunk, const char *grep);
 
 #endif

@@ -72,6 +72,10 @@ struct as_server {
     void *hook_arg;
     uint64_t nonce_seq;
     op_stats ops[AS_OP__COUNT];
+    /* Latency histogram of every API answer (Prometheus buckets, seconds). */
+    uint64_t hist[12];
+    uint64_t hist_count;
+    double hist_sum;
     uint64_t txn_ok, txn_conflict, txn_error;
     double txn_seconds;
 };
@@ -108,13 +112,23 @@ static const char *reason(int status)
     }
 }
 
+static const double buckets[12] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                   0.1,   0.25,   0.5,   1,    2.5,   5};
+
 static void record(as_server *s, as_op op, int status, int64_t started)
 {
     op_stats *o = &s->ops[op < AS_OP__COUNT ? op : AS_OP_NONE];
     int cls = status / 100;
+    double secs = (double)(cr_mono_ms() - started) / 1000.0;
+
     o->by_class[cls >= 1 && cls <= 5 ? cls : 0]++;
     o->count++;
-    o->seconds += (double)(cr_mono_ms() - started) / 1000.0;
+    o->seconds += secs;
+    for (int i = 0; i < 12; i++)
+        if (secs <= buckets[i])
+            s->hist[i]++;
+    s->hist_count++;
+    s->hist_sum += secs;
 }
 
 /* Sends body (may be NULL: empty) as JSON with status. */
@@ -491,6 +505,15 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                         "corral_api_request_duration_seconds_count{op=\"%s\"} %llu\n",
                         as_op_name((as_op)op), s->ops[op].seconds, as_op_name((as_op)op),
                         (unsigned long long)s->ops[op].count);
+    cr_buf_adds(&b, "# HELP corral_api_latency_seconds Time to answer API requests (all "
+                    "operations).\n# TYPE corral_api_latency_seconds histogram\n");
+    for (int i = 0; i < 12; i++)
+        cr_buf_addf(&b, "corral_api_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
+                    (unsigned long long)s->hist[i]);
+    cr_buf_addf(&b,
+                "corral_api_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "corral_api_latency_seconds_sum %.6f\ncorral_api_latency_seconds_count %llu\n",
+                (unsigned long long)s->hist_count, s->hist_sum, (unsigned long long)s->hist_count);
     cr_buf_addf(&b,
                 "# HELP corral_api_etcd_txn_total API writes to etcd by result.\n"
                 "# TYPE corral_api_etcd_txn_total counter\n"

@@ -1,119 +1,248 @@
 #!/usr/bin/env python3
-"""API latency under load (make bench B=api).
+"""Benchmark `api` (make bench B=api): REST API latency under concurrent load.
 
-Starts etcd and one corrald (--api-only: the figures are the API's, not the
-controllers'), loads N requests (default 10,000) straight into etcd through
-its JSON gateway, then runs wrk against:
-  1. GET /api/requests/request/{id}   (cycling over all ids)
-  2. POST /api/deploys                (a new deploy of a different request each time)
-and prints requests/s and latency percentiles. Environment: BENCH_REQUESTS,
-BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (default 32).
+Starts, on loopback ports, a real etcd and one corrald with --api-only (the
+figures are the API's: no controllers or bridge compete for the loop), loads
+REQUESTS request documents (default 10,000) straight into etcd in txns of
+128 puts, waits until corrald's cache holds them all, then runs wrk:
+
+1. GET /api/requests/request/{id}, cycling over every id;
+2. POST /api/deploys, a new deploy of a different request each time (each
+   request takes one: a second pending deploy would be a 409). Each wrk
+   thread owns a slice of the ids and stops once it has sent its slice, so
+   the run never wraps into 409s (the run is shorter than --seconds when
+   the slices run out first).
+
+Prints requests/s and p50/p90/p99 for each, and the count of non-2xx answers
+(any is a failure: exit 1). Everything is bounded by --timeout; every
+process it started is stopped.
+
+    python3 bench/api.py
+    python3 bench/api.py --requests 1000 --seconds 5 --connections 16
+    CORRAL_BIN=build/me/bin python3 bench/api.py
 """
+import argparse
 import base64
-import concurrent.futures
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e", "lib"))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
 import harness  # noqa: E402
 
-N = int(os.environ.get("BENCH_REQUESTS", "10000"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+PREFIX = "/corral"
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 GET_LUA = """
-local n = %d
+local n = %(n)d
 local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/api/requests/request/req-" .. (i %% n))
-end
-"""
-
-POST_LUA = """
-local n = %d
-local counter = 0
-local threads = {}
 setup = function(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
+  thread:set("first", math.random(0, n - 1))
 end
 init = function(args)
-  -- Two threads: each deploys its own half of the requests, one deploy per
-  -- request (a second one would be a 409: one pending deploy at a time).
-  counter = tid * math.floor(n / 2)
+  i = first
 end
 request = function()
-  counter = counter + 1
-  local r = counter %% n
-  local body = '{"deploy":{"requestId":"req-' .. r .. '","id":"b' .. counter ..
-               '","command":"sleep 100","resources":{"cpus":0.1,"memoryMb":32}}}'
+  i = (i + 1) %% n
+  return wrk.format("GET", "/api/requests/request/req-" .. i)
+end
+"""
+
+# Thread k of T posts deploys for ids [k*n/T, (k+1)*n/T) then stops.
+POST_LUA = """
+local n, nthreads = %(n)d, %(threads)d
+local k = 0
+setup = function(thread)
+  thread:set("tid", k)
+  k = k + 1
+end
+local lo, hi, next_id = 0, 0, 0
+init = function(args)
+  lo = math.floor(tid * n / nthreads)
+  hi = math.floor((tid + 1) * n / nthreads)
+  next_id = lo
+end
+request = function()
+  local body = '{"deploy":{"requestId":"req-' .. next_id .. '","id":"b1",' ..
+               '"command":"sleep 100","resources":{"cpus":0.1,"memoryMb":32}}}'
+  next_id = next_id + 1
   return wrk.format("POST", "/api/deploys", {["Content-Type"] = "application/json"}, body)
+end
+-- wrk asks for the next request right after a response: stop before that
+-- once the slice is used up (answers still in flight are not counted).
+response = function(status, headers, body)
+  if next_id >= hi then wrk.thread:stop() end
 end
 """
 
 
-def load(etcd, n):
-    def put(i):
-        doc = {"id": "req-%d" % i, "requestType": "WORKER", "instances": 1 + i % 5,
-               "owners": ["team-%d@example.com" % (i % 50)]}
-        body = {"key": base64.b64encode(("/corral/requests/req-%d" % i).encode()).decode(),
-                "value": base64.b64encode(json.dumps(doc).encode()).decode()}
-        st, _, raw = harness.http("POST", etcd + "/v3/kv/put", body)
-        if st != 200:
-            raise RuntimeError("etcd put: %d %s" % (st, raw[:200]))
-    with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        list(ex.map(put, range(n)))
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=10000, help="request documents in etcd (10000)")
+    p.add_argument("--seconds", type=int, default=10, help="duration of each wrk run, s (10)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--timeout", type=float, default=300, help="bound on the whole run, s (300)")
+    a = p.parse_args(argv)
+    if a.requests < 2 * a.connections or a.seconds < 1 or a.connections < a.threads or a.threads < 1:
+        p.error("need --requests >= 2 x --connections, --connections >= --threads >= 1, --seconds >= 1")
+    return a
 
 
-def wrk(url, script, seconds, conns, tmp):
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def load(etcd, n, per_txn=128):
+    """Puts n request documents, per_txn per etcd txn."""
+    for lo in range(0, n, per_txn):
+        ops = []
+        for i in range(lo, min(n, lo + per_txn)):
+            doc = {"id": "req-%d" % i, "requestType": "WORKER", "instances": 1 + i % 5,
+                   "owners": ["team-%d@example.com" % (i % 50)]}
+            ops.append({"requestPut": {"key": b64("%s/requests/req-%d" % (PREFIX, i)),
+                                       "value": b64(json.dumps(doc))}})
+        req = urllib.request.Request(etcd + "/v3/kv/txn", data=json.dumps({"success": ops}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with OPENER.open(req, timeout=60) as r:
+            if "header" not in json.loads(r.read()):
+                raise RuntimeError("etcd txn failed")
+
+
+def wrk(url, script, args, seconds, tmp, deadline):
     path = os.path.join(tmp, "s.lua")
     with open(path, "w") as f:
         f.write(script)
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(conns), "-d", "%ds" % seconds, "--latency",
-                          "-s", path, url], capture_output=True, text=True, timeout=seconds + 60)
+    budget = deadline - time.monotonic()
+    if budget < seconds + 5:
+        raise RuntimeError("out of time (--timeout) before a %d s wrk run" % seconds)
+    out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections),
+                          "-d", "%ds" % seconds, "--timeout", "10s", "--latency", "-s", path, url],
+                         capture_output=True, text=True, timeout=budget)
+    if out.returncode != 0:
+        raise RuntimeError("wrk failed (%d): %s" % (out.returncode, out.stderr[-500:]))
     return out.stdout
 
 
-def report(name, text):
+class CounterWatch:
+    """Samples a corrald counter every 50 ms from now on; finish() gives its
+    growth per second up to its last change."""
+
+    def __init__(self, api, series):
+        self.api, self.series = api, series
+        self.samples, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.t0, self.c0 = time.monotonic(), self._read()
+        self.thread.start()
+
+    def _read(self):
+        body = harness.http("GET", self.api + "/metrics", timeout=10)[2].decode()
+        m = re.search(r"^%s (\d+)" % re.escape(self.series), body, re.M)
+        return int(m.group(1)) if m else 0
+
+    def _run(self):
+        while not self.stop.wait(0.05):
+            try:
+                self.samples.append((time.monotonic(), self._read()))
+            except Exception:
+                pass
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+        if not self.samples:
+            return None
+        last = self.samples[-1][1]
+        t_last = next(t for t, c in self.samples if c == last)
+        return (last - self.c0) / max(t_last - self.t0, 1e-3)
+
+
+def report(name, text, rate=None):
+    """Prints one line of figures; returns the number of failed answers."""
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", text, re.M))
-    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    total = re.search(r"(\d+) requests in", text)
-    print("%-28s %8s req/s  p50 %-8s p75 %-8s p90 %-8s p99 %-8s requests %s non-2xx %s" % (
-        name, rps.group(1) if rps else "?", pct.get("50", "?"), pct.get("75", "?"),
-        pct.get("90", "?"), pct.get("99", "?"), total.group(1) if total else "?",
-        errs.group(1) if errs else "0"))
+    if rate is not None:
+        rps = re.match(r"([\d.]+)", "%.2f" % rate)
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", text, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sockerr = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    total = re.search(r"(\d+) requests in ([\d.]+\w+)", text)  # wrk's count: answered ones
+    bad = int(non2xx.group(1)) if non2xx else 0
+    errs = sum(int(x) for x in sockerr.groups()) if sockerr else 0
+    print("  %-32s %9s req/s   p50 %-8s p90 %-8s p99 %-8s (%s requests in %s; non-2xx %d, "
+          "socket errors %d)" % (name, rps.group(1) if rps else "?", lat.get("50", "?"),
+                                 lat.get("90", "?"), lat.get("99", "?"),
+                                 total.group(1) if total else "?",
+                                 total.group(2) if total else "?", bad, errs))
     sys.stdout.flush()
+    return bad + errs
 
 
-def main():
+def cache_count(api):
+    st, _, body = harness.http("GET", api + "/api/state", timeout=30)
+    return json.loads(body).get("allRequests") if st == 200 else None
+
+
+def run(args, c, tmp):
+    deadline = time.monotonic() + args.timeout
+    etcd = c.etcd()
+    t0 = time.monotonic()
+    load(etcd, args.requests)
+    load_s = time.monotonic() - t0
+    api = c.corrald(args=["--api-only", "--log-level", "warn"])
+    t1 = time.monotonic()
+    harness.wait_until(lambda: cache_count(api) == args.requests,
+                       max(1, deadline - time.monotonic()), "corrald's cache to hold the requests",
+                       interval=0.2)
+    print("api: %d requests in etcd (loaded in %.2f s; corrald's cache ready %.2f s after start); "
+          "wrk %d threads, %d connections"
+          % (args.requests, load_s, time.monotonic() - t1, args.threads, args.connections))
+    bad = report("GET /api/requests/request/{id}",
+                 wrk(api, GET_LUA % {"n": args.requests}, args, args.seconds, tmp, deadline))
+    # wrk divides by the full -d even when the threads stopped early (ids
+    # used up), so the rate of this run comes from corrald's own counter.
+    counter = CounterWatch(api, 'corral_api_requests_total{op="DEPLOY_POST",code="2xx"}')
+    out = wrk(api, POST_LUA % {"n": args.requests, "threads": args.threads}, args,
+              args.seconds, tmp, deadline)
+    rate = counter.finish()
+    bad += report("POST /api/deploys (new each)", out, rate)
+    pid = [p for p in c.procs if p.name == "corrald"][0].pid
+    with open("/proc/%d/status" % pid) as f:
+        hwm = [ln.split()[1] for ln in f if ln.startswith("VmHWM:")]
+    print("  corrald peak RSS: %.1f MiB" % (int(hwm[0]) / 1024.0 if hwm else 0))
+    if bad:
+        print("api: FAILED: %d failed answers (see above)" % bad)
+        return 1
+    return 0
+
+
+def main(argv):
+    args = parse_args(argv)
     if not shutil.which("wrk"):
-        print("bench api: wrk not installed; skipped")
+        print("api: wrk not installed; skipped")
         return 0
-    cluster = harness.Cluster("bench-api")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    c = harness.Cluster("bench-api")
     tmp = tempfile.mkdtemp(prefix="corral-bench-api-")
     try:
-        etcd = cluster.etcd()
-        load(etcd, N)
-        api = cluster.corrald(args=["--api-only"])
-        harness.wait_until(lambda: json.loads(harness.http("GET", api + "/api/state")[2])
-                           .get("allRequests") == N, 60, "cache loaded")
-        print("requests in etcd: %d; %d connections, %ds per run" % (N, CONNS, SECONDS))
-        report("GET one request", wrk(api, GET_LUA % N, SECONDS, CONNS, tmp))
-        # At most N deploys can succeed (one per request): keep the run short
-        # enough not to wrap around.
-        report("POST deploy", wrk(api, POST_LUA % N, min(SECONDS, 5), CONNS, tmp))
-        return 0
+        return run(args, c, tmp)
+    except (AssertionError, RuntimeError, subprocess.TimeoutExpired) as e:
+        print("api: FAILED: %s" % e)
+        for p in c.procs:
+            print("--- %s\n%s" % (p.name, p.log()[-3000:]))
+        return 1
     finally:
-        cluster.close()
+        c.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

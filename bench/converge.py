@@ -1,22 +1,41 @@
 #!/usr/bin/env python3
-"""Benchmark `converge`: how fast the controllers and the Mesos bridge turn
-applied services into RUNNING tasks.
+"""Benchmark `converge` (make bench B=converge): how fast corrald turns applied
+services into RUNNING tasks.
 
-Real etcd, corrald (API + controllers + bridge) and mesoslite --simulate
-(agents that run no processes). Applies REQUESTS services of INSTANCES
-instances each (written straight to etcd in batched txns), and times until
-every task is TASK_RUNNING in etcd; then measures single applies: the
-latency to the launch intent (the bridge writes it just before ACCEPT) and
-to TASK_RUNNING, p50 and p99. Prints tasks/s, the latencies and corrald's
-peak RSS.
+Starts, on loopback ports, a real etcd, `mesoslite --simulate` (agents that
+run no processes) and one corrald (API + controllers + Mesos bridge), then:
 
-    python3 bench/converge.py            # 2000 x 5 on 1000 agents (the issue's size)
-    CONVERGE_REQUESTS=200 CONVERGE_AGENTS=100 python3 bench/converge.py
-    CORRAL_BIN=dir                       # binaries to use (default bin/)
+1. Bulk: applies REQUESTS services of INSTANCES instances (a request and its
+   first deploy each) as fast as they are taken, and times until every task
+   record in etcd (`P/tasks/...`) is TASK_RUNNING. `--apply api` (default)
+   POSTs /api/requests then /api/deploys from a pool of connections;
+   `--apply etcd` writes the same JSON straight into etcd in txns of 128 puts.
+   Progress is polled from corrald's /metrics (its cache of etcd, cheap); the
+   end is confirmed by one paged range of P/tasks/ and taken from the
+   records themselves (the last TASK_RUNNING update), so the poll period
+   does not bias the figure.
+2. Singles: SINGLES one-instance services applied one after the other on the
+   loaded system; for each, from the wall time just before the apply:
+   - pending: the controllers' pending task (its createdAt),
+   - ACCEPT: the bridge's launch intent (launchedAt; the record is written in
+     the txn that precedes the ACCEPT call, docs/mesosbridge.md),
+   - RUNNING: the record's TASK_RUNNING write (updatedAt when first seen so).
+   p50 and p99 of each.
+Prints tasks/s, the latencies and corrald's peak RSS (VmHWM). Everything is
+bounded by --timeout: on expiry it prints how far it got (task states in
+etcd, component logs) and exits 1. Every process it started is stopped.
+
+    python3 bench/converge.py                          # the issue's size
+    python3 bench/converge.py --requests 200 --agents 100 --singles 20
+    CORRAL_BIN=build/me/bin python3 bench/converge.py  # other binaries
 """
+import argparse
 import base64
+import concurrent.futures
 import json
 import os
+import re
+import signal
 import sys
 import time
 import urllib.request
@@ -25,67 +44,140 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
 import harness  # noqa: E402
 
-REQUESTS = int(os.environ.get("CONVERGE_REQUESTS", "2000"))
-INSTANCES = int(os.environ.get("CONVERGE_INSTANCES", "5"))
-AGENTS = int(os.environ.get("CONVERGE_AGENTS", "1000"))
-SINGLES = int(os.environ.get("CONVERGE_SINGLES", "20"))
-TIMEOUT = float(os.environ.get("CONVERGE_TIMEOUT", "900"))
 PREFIX = "/corral"
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+
+class Timeout(Exception):
+    pass
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=2000, help="services applied in bulk (2000)")
+    p.add_argument("--instances", type=int, default=5, help="instances of each (5)")
+    p.add_argument("--agents", type=int, default=1000, help="simulated agents (1000)")
+    p.add_argument("--racks", default="r1,r2,r3,r4", help="rack names cycled over agents")
+    p.add_argument("--singles", type=int, default=50, help="single applies timed (50)")
+    p.add_argument("--apply", choices=("api", "etcd"), default="api",
+                   help="bulk and single applies through the REST API or straight into etcd")
+    p.add_argument("--concurrency", type=int, default=32, help="parallel API clients (32)")
+    p.add_argument("--allocation-interval", type=float, default=1.0,
+                   help="mesoslite batch allocation period, s (1, Mesos' default)")
+    p.add_argument("--timeout", type=float, default=600, help="bound on the whole run, s (600)")
+    a = p.parse_args(argv)
+    if min(a.requests, a.instances, a.agents) < 1 or a.singles < 0 or a.concurrency < 1:
+        p.error("--requests, --instances, --agents, --concurrency must be >= 1, --singles >= 0")
+    return a
+
+
+# --- etcd through its JSON gateway (no client library in the stdlib) -------
 
 def b64(s):
     return base64.b64encode(s.encode()).decode()
 
 
-def etcd_call(url, path, body):
+def etcd_call(url, path, body, timeout=60):
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
+    with OPENER.open(req, timeout=timeout) as r:
         return json.loads(r.read())
 
 
-def put_many(url, kvs, per_txn=100):
+def etcd_put_many(url, kvs, per_txn=128):
+    """Puts (key, value) pairs in txns of per_txn ops (etcd's default limit)."""
     for i in range(0, len(kvs), per_txn):
         ops = [{"requestPut": {"key": b64(k), "value": b64(v)}} for k, v in kvs[i:i + per_txn]]
-        etcd_call(url, "/v3/kv/txn", {"success": ops})
+        r = etcd_call(url, "/v3/kv/txn", {"success": ops})
+        if "header" not in r:
+            raise RuntimeError("etcd txn: %r" % r)
 
 
-def range_prefix(url, prefix, keys_only=False):
-    """Every (key, value) under prefix, paged."""
-    out, start = [], prefix
+def etcd_range(url, prefix, keys_only=False, page=2000):
+    """Every (key, value-or-None) under prefix, in pages of `page` keys."""
     end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    start = prefix
     while True:
-        body = {"key": b64(start), "range_end": b64(end), "limit": 5000}
+        body = {"key": b64(start), "range_end": b64(end), "limit": page}
         if keys_only:
             body["keys_only"] = True
         r = etcd_call(url, "/v3/kv/range", body)
         kvs = r.get("kvs", [])
         for kv in kvs:
-            k = base64.b64decode(kv["key"]).decode()
-            v = base64.b64decode(kv.get("value", "")).decode() if not keys_only else ""
-            out.append((k, v))
-        if not r.get("more"):
-            return out
+            v = None if keys_only else base64.b64decode(kv.get("value", "")).decode()
+            yield base64.b64decode(kv["key"]).decode(), v
+        if not r.get("more") or not kvs:
+            return
         start = base64.b64decode(kvs[-1]["key"]).decode() + "\0"
 
 
-def service(rid, instances):
-    req = {"id": rid, "requestType": "SERVICE", "instances": instances}
-    dep = {"requestId": rid, "id": "v1", "command": "sleep 1000000",
-           "resources": {"cpus": 0.01, "memoryMb": 1, "numPorts": 0},
-           "considerHealthyAfterRunningForSeconds": 0}
-    return [("%s/requests/%s" % (PREFIX, rid), json.dumps(req)),
-            ("%s/deploys/%s/v1" % (PREFIX, rid), json.dumps(dep))]
+# --- the objects applied -----------------------------------------------------
+
+def request_doc(rid, instances):
+    return {"id": rid, "requestType": "SERVICE", "instances": instances,
+            "owners": ["bench@example.com"]}
 
 
-def running_total(url):
-    n = 0
-    for _, v in range_prefix(url, PREFIX + "/status/requests/"):
+def deploy_doc(rid):
+    return {"requestId": rid, "id": "v1", "command": "sleep 1000000",
+            "resources": {"cpus": 0.1, "memoryMb": 64, "numPorts": 0}}
+
+
+def apply_etcd(etcd, rids, instances):
+    kvs = []
+    for rid in rids:
+        kvs.append(("%s/requests/%s" % (PREFIX, rid), json.dumps(request_doc(rid, instances))))
+        kvs.append(("%s/deploys/%s/v1" % (PREFIX, rid), json.dumps(deploy_doc(rid))))
+    etcd_put_many(etcd, kvs)
+
+
+def apply_api_one(api, rid, instances):
+    st, _, body = harness.http("POST", api + "/api/requests", request_doc(rid, instances),
+                               timeout=60)
+    if st != 200:
+        raise RuntimeError("POST /api/requests %s: %d %s" % (rid, st, body[:200]))
+    st, _, body = harness.http("POST", api + "/api/deploys", {"deploy": deploy_doc(rid)},
+                               timeout=60)
+    if st != 200:
+        raise RuntimeError("POST /api/deploys %s: %d %s" % (rid, st, body[:200]))
+
+
+def apply_bulk(args, etcd, api, rids):
+    if args.apply == "etcd":
+        apply_etcd(etcd, rids, args.instances)
+        return
+    with concurrent.futures.ThreadPoolExecutor(args.concurrency) as ex:
+        for f in [ex.submit(apply_api_one, api, rid, args.instances) for rid in rids]:
+            f.result()
+
+
+# --- observation ---------------------------------------------------------------
+
+def metric(api, name, labels=""):
+    st, _, body = harness.http("GET", api + "/metrics", timeout=10)
+    if st != 200:
+        return None
+    m = re.search(r"^%s%s (\d+)" % (re.escape(name), re.escape(labels)), body.decode(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def task_states(etcd):
+    """{lastTaskState: count} over every task record, and the newest
+    TASK_RUNNING write time (epoch ms) among them."""
+    states, last_run = {}, 0
+    for _, v in etcd_range(etcd, PREFIX + "/tasks/"):
         try:
-            n += json.loads(v)["counts"]["running"]
-        except (ValueError, KeyError):
-            pass
-    return n
+            rec = json.loads(v)
+        except ValueError:
+            states["<bad json>"] = states.get("<bad json>", 0) + 1
+            continue
+        s = rec.get("lastTaskState", "?")
+        states[s] = states.get(s, 0) + 1
+        if s == "TASK_RUNNING":
+            ts = [u.get("timestamp", 0) for u in rec.get("taskUpdates", [])
+                  if u.get("taskState") == "TASK_RUNNING"]
+            last_run = max([last_run, rec.get("updatedAt", 0)] + ts[-1:])
+    return states, last_run
 
 
 def peak_rss_kb(pid):
@@ -100,80 +192,162 @@ def peak_rss_kb(pid):
 
 
 def pct(xs, p):
+    """Nearest-rank percentile."""
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+    k = max(0, min(len(xs) - 1, -(-len(xs) * p // 100) - 1))
+    return xs[int(k)]
 
 
-def main():
-    with open(os.path.join(harness.BIN, "corrald"), "rb") as f:
-        if b"ctl_manager_start" not in f.read():
-            print("converge: skipped (corrald does not start the controllers yet)")
-            return 0
-    c = harness.Cluster("converge")
+def fmt_lat(name, xs):
+    if not xs:
+        return "  %-34s (none)" % name
+    return "  %-34s p50 %6.0f ms   p99 %6.0f ms   (n=%d)" % (name, pct(xs, 50), pct(xs, 99), len(xs))
+
+
+def single(args, etcd, api, rid, deadline):
+    """Applies one 1-instance service; returns (pending, accept, running) ms."""
+    t0 = time.time() * 1000.0
+    if args.apply == "etcd":
+        apply_etcd(etcd, [rid], 1)
+    else:
+        apply_api_one(api, rid, 1)
+    while True:
+        for _, v in etcd_range(etcd, "%s/tasks/%s/" % (PREFIX, rid)):
+            rec = json.loads(v)
+            if rec.get("lastTaskState") == "TASK_RUNNING":
+                created = rec.get("pendingTask", {}).get("pendingTaskId", {}).get("createdAt")
+                return ((created - t0) if created else None, rec["launchedAt"] - t0,
+                        rec["updatedAt"] - t0)
+            if rec.get("lastTaskState") not in ("TASK_LAUNCHED", "TASK_STAGING", "TASK_STARTING"):
+                raise RuntimeError("single apply %s: task ended %s" % (rid, rec.get("lastTaskState")))
+        if time.monotonic() > deadline:
+            raise Timeout("single apply %s: no TASK_RUNNING record" % rid)
+        time.sleep(0.01)
+
+
+def stall_report(c, etcd, api):
+    print("  reached:")
     try:
-        etcd = c.etcd()
-        c.mesoslite(agents=AGENTS, racks="r1,r2,r3,r4",
-                    args=["--simulate", "--allocation-interval", "0.1",
-                          "--heartbeat-interval", "5"])
-        c.corrald(args=["--log-level", "warn"])
-        harness.wait_until(lambda: c.etcd_get_json(PREFIX + "/framework"), 60, "framework id")
-        corrald = [p for p in c.procs if p.name == "corrald"][0]
+        states, _ = task_states(etcd)
+        print("    task records by state: %s" % json.dumps(states, sort_keys=True))
+        pend = sum(1 for _ in etcd_range(etcd, PREFIX + "/pending/", keys_only=True))
+        print("    pending task documents: %d" % pend)
+        reqs = sum(1 for _ in etcd_range(etcd, PREFIX + "/requests/", keys_only=True))
+        print("    request documents: %d" % reqs)
+    except Exception as e:  # etcd itself may be the stall
+        print("    etcd unreadable: %s" % e)
+    try:
+        body = harness.http("GET", api + "/metrics", timeout=5)[2].decode()
+        keep = [ln for ln in body.splitlines()
+                if ln.startswith(("corral_mesos", "corral_tasks", "corral_pending", "corral_leader"))]
+        print("    corrald metrics:\n      " + "\n      ".join(keep))
+    except Exception as e:
+        print("    corrald metrics unavailable: %s" % e)
+    for p in c.procs:
+        lines = [ln for ln in p.log().splitlines() if ln.strip()]
+        print("    --- %s log (%s), last lines:" % (p.name, p.log_path))
+        for ln in lines[-15:]:
+            print("      " + ln[:300])
 
-        total = REQUESTS * INSTANCES
-        kvs = []
-        for i in range(REQUESTS):
-            kvs += service("svc%05d" % i, INSTANCES)
-        t0 = time.monotonic()
-        put_many(etcd, kvs)
-        t_applied = time.monotonic() - t0
-        harness.wait_until(lambda: running_total(etcd) >= total, TIMEOUT,
-                           "%d tasks running" % total, interval=1.0)
-        t_all = time.monotonic() - t0
-        # cross-check on the task records themselves
-        states = [json.loads(v)["lastTaskState"] for _, v in range_prefix(etcd, PREFIX + "/tasks/")]
-        running = states.count("TASK_RUNNING")
 
-        planned, accept, run = [], [], []
-        for i in range(SINGLES):
-            rid = "single%03d" % i
-            t1 = time.monotonic()
-            put_many(etcd, service(rid, 1))
-            seen_accept = seen_plan = None
-            while True:
-                if seen_plan is None:
-                    if range_prefix(etcd, "%s/pending/%s/" % (PREFIX, rid), keys_only=True):
-                        seen_plan = time.monotonic() - t1
-                recs = range_prefix(etcd, "%s/tasks/%s/" % (PREFIX, rid))
-                now = time.monotonic()
-                if recs and seen_plan is None:
-                    seen_plan = now - t1
-                if recs and seen_accept is None:
-                    seen_accept = now - t1
-                if recs and json.loads(recs[0][1])["lastTaskState"] == "TASK_RUNNING":
-                    run.append(now - t1)
-                    break
-                if now - t1 > 60:
-                    raise AssertionError("single apply %s never ran" % rid)
-                time.sleep(0.005)
-            accept.append(seen_accept)
-            planned.append(seen_plan)
+def run(args, c):
+    deadline = time.monotonic() + args.timeout
+    total = args.requests * args.instances
+    etcd = c.etcd()
+    c.mesoslite(agents=args.agents, racks=args.racks,
+                args=["--simulate", "--allocation-interval", str(args.allocation_interval),
+                      "--log-level", "warn"])
+    api = c.corrald(args=["--log-level", "warn"])
+    corrald = [p for p in c.procs if p.name == "corrald"][0]
+    harness.wait_until(lambda: metric(api, "corral_mesos_subscribed") == 1,
+                       max(1, deadline - time.monotonic()), "corrald leading and subscribed")
+    print("converge: %d requests x %d instances = %d tasks on %d simulated agents "
+          "(apply via %s, allocation every %.1f s)"
+          % (args.requests, args.instances, total, args.agents, args.apply,
+             args.allocation_interval))
+    sys.stdout.flush()
 
-        print("converge: %d requests x %d instances on %d simulated agents"
-              % (REQUESTS, INSTANCES, AGENTS))
-        print("  applied in %.2f s; all %d tasks RUNNING after %.2f s (%d RUNNING records)"
-              % (t_applied, total, t_all, running))
-        print("  throughput: %.0f tasks/s" % (total / t_all))
-        print("  single apply -> pending task (controllers): p50 %.0f ms, p99 %.0f ms"
-              % (pct(planned, 50) * 1000, pct(planned, 99) * 1000))
-        print("  single apply -> launch intent (ACCEPT): p50 %.0f ms, p99 %.0f ms"
-              % (pct(accept, 50) * 1000, pct(accept, 99) * 1000))
-        print("  single apply -> TASK_RUNNING:          p50 %.0f ms, p99 %.0f ms"
-              % (pct(run, 50) * 1000, pct(run, 99) * 1000))
-        print("  corrald peak RSS: %.1f MiB" % (peak_rss_kb(corrald.pid) / 1024.0))
-        return 0
+    rids = ["svc%05d" % i for i in range(args.requests)]
+    t0 = time.time() * 1000.0
+    m0 = time.monotonic()
+    try:
+        apply_bulk(args, etcd, api, rids)
+    except Exception as e:
+        print("  FAILED while applying: %s" % e)
+        stall_report(c, etcd, api)
+        return 1
+    applied_s = time.monotonic() - m0
+    print("  applied %d requests + deploys in %.2f s (%.0f objects/s)"
+          % (args.requests, applied_s, 2 * args.requests / max(applied_s, 1e-9)))
+    sys.stdout.flush()
+
+    last_print, running = time.monotonic(), 0
+    while True:
+        try:
+            running = metric(api, "corral_tasks", '{state="TASK_RUNNING"}') or 0
+        except Exception:
+            running = running  # a slow scrape under load is not fatal
+        if running >= total:
+            states, last_run = task_states(etcd)
+            if states.get("TASK_RUNNING", 0) >= total:
+                break
+        now = time.monotonic()
+        if now > deadline:
+            print("  TIMEOUT after %.0f s: %d of %d tasks RUNNING (corrald's count)"
+                  % (now - m0, running, total))
+            stall_report(c, etcd, api)
+            return 1
+        if now - last_print >= 10:
+            print("  ... %.0f s: %d/%d RUNNING" % (now - m0, running, total))
+            sys.stdout.flush()
+            last_print = now
+        time.sleep(0.5)
+    conv_s = (last_run - t0) / 1000.0
+    print("  all %d tasks TASK_RUNNING in etcd %.2f s after the first apply "
+          "(%d records; seen by the poller after %.2f s)"
+          % (total, conv_s, sum(states.values()), time.monotonic() - m0))
+    print("  throughput: %.0f tasks/s" % (total / max(conv_s, 1e-9)))
+    sys.stdout.flush()
+
+    pend, acc, run_ = [], [], []
+    try:
+        for i in range(args.singles):
+            p, a, r = single(args, etcd, api, "single%03d" % i, deadline)
+            if p is not None:
+                pend.append(p)
+            acc.append(a)
+            run_.append(r)
+    except Timeout as e:
+        print("  TIMEOUT during single applies (%d done): %s" % (len(run_), e))
+        stall_report(c, etcd, api)
+        return 1
+    if args.singles:
+        print("  single apply latency on the loaded system (from just before the apply):")
+        print(fmt_lat("-> pending task (controllers)", pend))
+        print(fmt_lat("-> launch intent / ACCEPT (bridge)", acc))
+        print(fmt_lat("-> TASK_RUNNING in etcd", run_))
+    rss = {p.name: peak_rss_kb(p.pid) / 1024.0 for p in c.procs}
+    print("  peak RSS: corrald %.1f MiB (mesoslite %.1f MiB, etcd %.1f MiB)"
+          % (peak_rss_kb(corrald.pid) / 1024.0, rss.get("mesoslite", 0), rss.get("etcd", 0)))
+    return 0
+
+
+def main(argv):
+    args = parse_args(argv)
+    # SIGTERM (e.g. from a timeout wrapper) unwinds through `finally` so the
+    # processes started here are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    c = harness.Cluster("bench-converge")
+    try:
+        return run(args, c)
+    except AssertionError as e:  # harness.wait_until: a component never came up
+        print("converge: FAILED: %s" % e)
+        for p in c.procs:
+            print("--- %s\n%s" % (p.name, p.log()[-3000:]))
+        return 1
     finally:
         c.close()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -198,6 +198,7 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
             continue;
         api_strlist_add(&keep, o->request->id);
         if (get_parent(ctx, cmd, o->request->id, &parent) < 0) {
+            json_object_set_new(bad, o->request->id, json_true());
             failed = true;
             continue;
         }
@@ -208,14 +209,13 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
         json_t *cmp = json_deep_copy(local);
         json_object_del(cmp, "largeScaleDownAcknowledged");
         bool same = parent && json_equal(cmp, (json_t *)remote);
-        json_decref(cmp);
         if (same) {
             if (mode != SYNC_DIFF)
                 fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
         } else if (mode == SYNC_DIFF) {
             json_t *empty = json_object();
             print_diff(ctx, what, parent ? "(configured)" : "(created)",
-                       cli_json_diff(parent ? remote : empty, local, "  "));
+                       cli_json_diff(parent ? remote : empty, cmp, "  "));
             json_decref(empty);
             drift = true;
         } else if (mode == SYNC_DRY) {
@@ -231,6 +231,7 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
         if (set && (!parent || cli_parent_owned_by(parent, set)))
             json_object_set_new(owned, o->request->id, json_true());
         json_object_set_new(parents, o->request->id, parent ? parent : json_null());
+        json_decref(cmp);
         json_decref(local);
         free(what);
     }
@@ -273,7 +274,8 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
             goto next;
         }
         if (mode == SYNC_DIFF) {
-            const json_t *base = json_object_get(parent, pending ? "pendingDeploy" : "activeDeploy");
+            const json_t *base =
+                json_object_get(parent, pending ? "pendingDeploy" : "activeDeploy");
             json_t *cmp = base ? cli_deploy_comparable(base) : json_object();
             char *verb = base ? xasprintf("(created, replaces %s)", pending ? pending : active)
                               : xstrdup("(created)");
@@ -392,9 +394,11 @@ void cli_help_apply(FILE *f)
 
 int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {
-        MANIFEST_OPTS,           {"dry-run", 0, true, true}, {"output", 'o', true, false},
-        {"prune", 0, false, false}, {"prune-set", 0, true, false}};
+    static const cli_opt opts[] = {MANIFEST_OPTS,
+                                   {"dry-run", 0, true, true},
+                                   {"output", 'o', true, false},
+                                   {"prune", 0, false, false},
+                                   {"prune-set", 0, true, false}};
     enum { O_DRY = O_NMANIFEST, O_OUT, O_PRUNE, O_SET_NAME };
     manifest_args a = {0};
     const char *dry = NULL, *output = NULL, *set = NULL, *v;
@@ -584,8 +588,8 @@ void cli_help_diff(FILE *f)
 
 int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {MANIFEST_OPTS, {"prune", 0, false, false},
-                                   {"prune-set", 0, true, false}};
+    static const cli_opt opts[] = {
+        MANIFEST_OPTS, {"prune", 0, false, false}, {"prune-set", 0, true, false}};
     enum { O_PRUNE = O_NMANIFEST, O_SET_NAME };
     manifest_args a = {0};
     const char *set = NULL, *v;
@@ -639,23 +643,22 @@ out:
 
 void cli_help_delete(FILE *f)
 {
-    fprintf(f,
-            "usage: corralctl [--server URL] delete -f FILE|DIR|- [options]\n"
-            "       corralctl [--server URL] delete request NAME...\n"
-            "       corralctl [--server URL] delete deploy REQUEST/DEPLOY_ID\n\n"
-            "Deletes the requests of the manifests, or the named requests (their tasks\n"
-            "are killed; deploys stay in history). A deploy is deleted by cancelling\n"
-            "it, which only works while it is the request's pending deploy; deploys\n"
-            "in a manifest whose request it also holds go with the request.\n\n"
-            "options:\n" MANIFEST_HELP
-            "      --ignore-not-found  an object that does not exist is not an error\n"
-            "  -m, --message TEXT      message recorded in the request's history\n"
-            "\nExit status: 0 ok, 1 error (e.g. not found), 2 usage.\n");
+    fprintf(f, "usage: corralctl [--server URL] delete -f FILE|DIR|- [options]\n"
+               "       corralctl [--server URL] delete request NAME...\n"
+               "       corralctl [--server URL] delete deploy REQUEST/DEPLOY_ID\n\n"
+               "Deletes the requests of the manifests, or the named requests (their tasks\n"
+               "are killed; deploys stay in history). A deploy is deleted by cancelling\n"
+               "it, which only works while it is the request's pending deploy; deploys\n"
+               "in a manifest whose request it also holds go with the request.\n\n"
+               "options:\n" MANIFEST_HELP
+               "      --ignore-not-found  an object that does not exist is not an error\n"
+               "  -m, --message TEXT      message recorded in the request's history\n"
+               "\nExit status: 0 ok, 1 error (e.g. not found), 2 usage.\n");
 }
 
 /* DELETE of one request or cancel of one deploy. Returns 0, or -1 (printed). */
-static int delete_one(cli_ctx *ctx, bool deploy, const char *rid, const char *did,
-                      bool ignore_nf, const char *message)
+static int delete_one(cli_ctx *ctx, bool deploy, const char *rid, const char *did, bool ignore_nf,
+                      const char *message)
 {
     char *er = cli_url_escape(rid), *ed = did ? cli_url_escape(did) : NULL, *path;
     json_t *body = message ? json_pack("{s:s}", "message", message) : NULL;
@@ -693,8 +696,8 @@ static int delete_one(cli_ctx *ctx, bool deploy, const char *rid, const char *di
 
 int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {MANIFEST_OPTS, {"ignore-not-found", 0, false, false},
-                                   {"message", 'm', true, false}};
+    static const cli_opt opts[] = {
+        MANIFEST_OPTS, {"ignore-not-found", 0, false, false}, {"message", 'm', true, false}};
     enum { O_IGNORE = O_NMANIFEST, O_MESSAGE };
     manifest_args a = {0};
     const char *message = NULL, *v;

@@ -59,8 +59,9 @@ char *cli_error_text(const cli_resp *r)
     } else {
         cr_buf_adds(&b, "(no message)");
     }
-    json_array_foreach(probs, i, p) if (json_is_string(p))
-        cr_buf_addf(&b, "\n  %s", json_string_value(p));
+    json_array_foreach (probs, i, p)
+        if (json_is_string(p))
+            cr_buf_addf(&b, "\n  %s", json_string_value(p));
     cr_buf_adds(&b, "");
     return cr_buf_detach(&b, NULL);
 }

@@ -165,7 +165,10 @@ static bool want_pos(cli_ctx *ctx, const char *cmd, const parsed *p, int min, in
     return false;
 }
 
-#define HELP_OPT {"help", 'h', false, false}
+#define HELP_OPT                  \
+    {                             \
+        "help", 'h', false, false \
+    }
 
 /* ---- get ----------------------------------------------------------------------- */
 
@@ -223,12 +226,12 @@ static json_t *get_requests(cli_ctx *ctx, const char *name)
 
 static cli_table *table_requests(const json_t *items, bool wide)
 {
-    static const char *const h[] = {"name",         "type",           "state", "instances",
+    static const char *const h[] = {"name",          "type",           "state",   "instances",
                                     "active-deploy", "pending-deploy", "healthy", "schedule"};
     cli_table *t = cli_table_new(h, wide ? 8 : 6);
     size_t i;
     const json_t *p;
-    json_array_foreach(items, i, p) {
+    json_array_foreach (items, i, p) {
         const json_t *r = json_object_get(p, "request");
         const json_t *inst = json_object_get(r, "instances");
         cli_table_row(t);
@@ -254,8 +257,9 @@ static void add_deploy_row(json_t *items, const char *rid, const char *did, cons
 {
     size_t i;
     const json_t *x;
-    json_array_foreach(items, i, x) if (strcmp(jstr(x, "requestId"), rid) == 0 &&
-                                        strcmp(jstr(x, "deployId"), did) == 0) return;
+    json_array_foreach (items, i, x)
+        if (strcmp(jstr(x, "requestId"), rid) == 0 && strcmp(jstr(x, "deployId"), did) == 0)
+            return;
     json_t *row = json_pack("{s:s, s:s, s:s, s:I}", "requestId", rid, "deployId", did, "state",
                             state, "timestamp", (json_int_t)ts);
     if (deploy)
@@ -272,7 +276,7 @@ static json_t *get_deploys(cli_ctx *ctx, const char *name)
     if (!parents)
         return NULL;
     items = json_array();
-    json_array_foreach(parents, i, p) {
+    json_array_foreach (parents, i, p) {
         const char *rid = jstr(json_object_get(p, "request"), "id");
         const json_t *a = json_object_get(p, "activeDeploy");
         const json_t *pd = json_object_get(p, "pendingDeploy");
@@ -298,7 +302,7 @@ static json_t *get_deploys(cli_ctx *ctx, const char *name)
             json_decref(items);
             return NULL;
         }
-        json_array_foreach(hist, i, p) {
+        json_array_foreach (hist, i, p) {
             const json_t *mk = json_object_get(p, "deployMarker");
             const json_t *res = json_object_get(p, "deployResult");
             const char *did = jstr(mk, "deployId");
@@ -319,7 +323,7 @@ static cli_table *table_deploys(const json_t *items, bool wide, int64_t now)
     cli_table *t = cli_table_new(h, wide ? 5 : 4);
     size_t i;
     const json_t *d;
-    json_array_foreach(items, i, d) {
+    json_array_foreach (items, i, d) {
         cli_table_row(t);
         str_cell(t, jstr(d, "requestId"));
         str_cell(t, jstr(d, "deployId"));
@@ -338,7 +342,7 @@ static json_t *get_tasks(cli_ctx *ctx, const char *name)
     if (!all || !name)
         return all;
     items = json_array();
-    json_array_foreach(all, i, t) {
+    json_array_foreach (all, i, t) {
         const char *rid = jstr(json_object_get(t, "taskId"), "requestId");
         if (rid && strcmp(rid, name) == 0)
             json_array_append(items, (json_t *)t);
@@ -349,12 +353,12 @@ static json_t *get_tasks(cli_ctx *ctx, const char *name)
 
 static cli_table *table_tasks(const json_t *items, bool wide, int64_t now)
 {
-    static const char *const h[] = {"id",    "request", "deploy", "state",
-                                    "host",  "age",     "agent",  "instance"};
+    static const char *const h[] = {"id",   "request", "deploy", "state",
+                                    "host", "age",     "agent",  "instance"};
     cli_table *t = cli_table_new(h, wide ? 8 : 6);
     size_t i;
     const json_t *x;
-    json_array_foreach(items, i, x) {
+    json_array_foreach (items, i, x) {
         const json_t *id = json_object_get(x, "taskId");
         cli_table_row(t);
         str_cell(t, jstr(id, "id"));
@@ -377,8 +381,9 @@ static json_t *get_machines(cli_ctx *ctx, const char *kind, const char *name)
     if (!all || !name)
         return all;
     items = json_array();
-    json_array_foreach(all, i, m) if (jstr(m, "id") && strcmp(jstr(m, "id"), name) == 0)
-        json_array_append(items, (json_t *)m);
+    json_array_foreach (all, i, m)
+        if (jstr(m, "id") && strcmp(jstr(m, "id"), name) == 0)
+            json_array_append(items, (json_t *)m);
     json_decref(all);
     if (json_array_size(items) == 0) {
         fprintf(ctx->err, "corralctl get: %.*s \"%s\" not found\n", (int)strlen(kind) - 1, kind,
@@ -396,7 +401,7 @@ static cli_table *table_machines(const json_t *items, bool agents, bool wide, in
     cli_table *t = agents ? cli_table_new(ha, wide ? 6 : 5) : cli_table_new(hr, 3);
     size_t i;
     const json_t *m;
-    json_array_foreach(items, i, m) {
+    json_array_foreach (items, i, m) {
         cli_table_row(t);
         str_cell(t, jstr(m, "id"));
         if (agents) {
@@ -449,20 +454,36 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv)
     if (!cli_need_server(ctx, "get"))
         return CLI_ERROR;
     switch (k) {
-    case 0: items = get_requests(ctx, name); break;
-    case 1: items = get_deploys(ctx, name); break;
-    case 2: items = get_tasks(ctx, name); break;
-    default: items = get_machines(ctx, kinds[k], name); break;
+    case 0:
+        items = get_requests(ctx, name);
+        break;
+    case 1:
+        items = get_deploys(ctx, name);
+        break;
+    case 2:
+        items = get_tasks(ctx, name);
+        break;
+    default:
+        items = get_machines(ctx, kinds[k], name);
+        break;
     }
     if (!items)
         return CLI_ERROR;
     if (!is_format(out, false)) {
         bool wide = strcmp(out, "wide") == 0;
         switch (k) {
-        case 0: t = table_requests(items, wide); break;
-        case 1: t = table_deploys(items, wide, now); break;
-        case 2: t = table_tasks(items, wide, now); break;
-        default: t = table_machines(items, k == 3, wide, now); break;
+        case 0:
+            t = table_requests(items, wide);
+            break;
+        case 1:
+            t = table_deploys(items, wide, now);
+            break;
+        case 2:
+            t = table_tasks(items, wide, now);
+            break;
+        default:
+            t = table_machines(items, k == 3, wide, now);
+            break;
         }
         if (cli_table_rows(t) == 0) {
             fprintf(ctx->err, "No %s found.\n", kinds[k]);
@@ -561,13 +582,10 @@ int cli_cmd_describe(cli_ctx *ctx, int argc, char **argv)
         cli_table *t = cli_table_new(h, 4);
         size_t i;
         const json_t *c;
-        json_array_foreach(conds, i, c) {
+        json_array_foreach (conds, i, c) {
             cli_table_row(t);
-            for (size_t k = 0; k < 4; k++) {
-                char lower[16];
-                snprintf(lower, sizeof(lower), "%s", h[k]);
-                json_cell(t, json_object_get(c, lower));
-            }
+            for (size_t k = 0; k < 4; k++) /* the headers are the field names */
+                json_cell(t, json_object_get(c, h[k]));
         }
         s = cli_table_render(t);
         for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
@@ -583,7 +601,7 @@ int cli_cmd_describe(cli_ctx *ctx, int argc, char **argv)
         cli_table *t = cli_table_new(h, 4);
         size_t i;
         const json_t *x;
-        json_array_foreach(ev, i, x) {
+        json_array_foreach (ev, i, x) {
             cli_table_row(t);
             age_cell(t, jint(x, "createdAt"), now);
             str_cell(t, jstr(x, "eventType"));
@@ -677,7 +695,8 @@ static void set_message(json_t *body, const char *m)
 
 int cli_cmd_scale(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {HELP_OPT, {"message", 'm', true, false}, {"bounce", 0, false, false}};
+    static const cli_opt opts[] = {
+        HELP_OPT, {"message", 'm', true, false}, {"bounce", 0, false, false}};
     char *end;
     long n;
     parsed p;
@@ -707,8 +726,8 @@ int cli_cmd_scale(cli_ctx *ctx, int argc, char **argv)
 
 int cli_cmd_pause(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {HELP_OPT, {"message", 'm', true, false},
-                                   {"keep-tasks", 0, false, false}};
+    static const cli_opt opts[] = {
+        HELP_OPT, {"message", 'm', true, false}, {"keep-tasks", 0, false, false}};
     parsed p;
     int rc = parse(ctx, argc, argv, opts, 3, cli_help_pause, &p);
     if (rc != CLI_OK || p.done)
@@ -746,8 +765,8 @@ int cli_cmd_unpause(cli_ctx *ctx, int argc, char **argv)
 
 int cli_cmd_bounce(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {HELP_OPT, {"message", 'm', true, false},
-                                   {"incremental", 0, false, false}};
+    static const cli_opt opts[] = {
+        HELP_OPT, {"message", 'm', true, false}, {"incremental", 0, false, false}};
     parsed p;
     int rc = parse(ctx, argc, argv, opts, 3, cli_help_bounce, &p);
     if (rc != CLI_OK || p.done)
@@ -766,8 +785,8 @@ int cli_cmd_bounce(cli_ctx *ctx, int argc, char **argv)
 
 int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {HELP_OPT, {"message", 'm', true, false},
-                                   {"run-id", 0, true, false}};
+    static const cli_opt opts[] = {
+        HELP_OPT, {"message", 'm', true, false}, {"run-id", 0, true, false}};
     json_t *out = NULL, *args;
     parsed p;
     int rc = parse(ctx, argc, argv, opts, 3, cli_help_run, &p);
@@ -870,7 +889,8 @@ void cli_help_history(FILE *f)
 
 int cli_cmd_history(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {HELP_OPT, {"output", 'o', true, false}, {"count", 0, true, false}};
+    static const cli_opt opts[] = {
+        HELP_OPT, {"output", 'o', true, false}, {"count", 0, true, false}};
     json_t *deps = NULL, *evs = NULL;
     int64_t now = cr_wall_ms();
     long count = 20;
@@ -911,7 +931,7 @@ int cli_cmd_history(cli_ctx *ctx, int argc, char **argv)
         size_t i;
         const json_t *x;
         char *s;
-        json_array_foreach(deps, i, x) {
+        json_array_foreach (deps, i, x) {
             const json_t *mk = json_object_get(x, "deployMarker");
             const json_t *res = json_object_get(x, "deployResult");
             cli_table_row(t);
@@ -926,7 +946,7 @@ int cli_cmd_history(cli_ctx *ctx, int argc, char **argv)
         free(s);
         cli_table_free(t);
         t = cli_table_new(he, 4);
-        json_array_foreach(evs, i, x) {
+        json_array_foreach (evs, i, x) {
             cli_table_row(t);
             str_cell(t, jstr(x, "eventType"));
             age_cell(t, jint(x, "createdAt"), now);
@@ -1210,8 +1230,8 @@ void cli_help_wait(FILE *f)
 }
 
 /* One check. Returns 1 reached, 0 not yet, -1 failed (message in *why). */
-static int wait_check(cli_ctx *ctx, bool deploy, const char *rid, const char *did,
-                      const char *cond, char **why)
+static int wait_check(cli_ctx *ctx, bool deploy, const char *rid, const char *did, const char *cond,
+                      char **why)
 {
     char *e = cli_url_escape(rid), *path = xasprintf("/api/requests/request/%s", e);
     cli_resp r;
@@ -1268,12 +1288,14 @@ static int wait_check(cli_ctx *ctx, bool deploy, const char *rid, const char *di
         const char *type = jstr(req, "requestType");
         bool lr = type && (strcmp(type, "SERVICE") == 0 || strcmp(type, "WORKER") == 0);
         int64_t want = json_object_get(req, "instances") ? jint(req, "instances") : 1;
-        size_t healthy = json_array_size(json_object_get(json_object_get(pr, "taskIds"), "healthy"));
+        size_t healthy =
+            json_array_size(json_object_get(json_object_get(pr, "taskIds"), "healthy"));
         bool pending = json_object_get(pr, "pendingDeploy") != NULL;
         bool active = json_object_get(pr, "activeDeploy") != NULL;
         free(*why);
-        *why = xasprintf("state %s, %zu/%lld healthy%s", jstr(pr, "state") ? jstr(pr, "state") : "?",
-                         healthy, (long long)want, pending ? ", deploy pending" : "");
+        *why =
+            xasprintf("state %s, %zu/%lld healthy%s", jstr(pr, "state") ? jstr(pr, "state") : "?",
+                      healthy, (long long)want, pending ? ", deploy pending" : "");
         if (!pending && active && jstr(pr, "state") && strcmp(jstr(pr, "state"), "ACTIVE") == 0 &&
             (!lr || (int64_t)healthy >= want))
             rc = 1;
@@ -1354,7 +1376,8 @@ int cli_cmd_wait(cli_ctx *ctx, int argc, char **argv)
             break;
         }
         if (cr_mono_ms() >= deadline) {
-            fprintf(ctx->err, "corralctl wait: timed out after %s waiting for %s %s to be %s (%s)\n",
+            fprintf(ctx->err,
+                    "corralctl wait: timed out after %s waiting for %s %s to be %s (%s)\n",
                     p.values[2] ? p.values[2] : "60s", p.pos[0], p.pos[1], cond,
                     why ? why : "no answer");
             rc = CLI_ERROR;
@@ -1402,7 +1425,7 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv)
     } else {
         const char *k;
         json_t *v;
-        json_object_foreach(s, k, v) {
+        json_object_foreach (s, k, v) {
             if (json_is_object(v) || json_is_array(v))
                 continue;
             char *t = cli_cell_text(v);
@@ -1411,7 +1434,7 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv)
         }
         size_t i;
         const json_t *h;
-        json_array_foreach(json_object_get(s, "hostStates"), i, h) {
+        json_array_foreach (json_object_get(s, "hostStates"), i, h) {
             fprintf(ctx->out, "replica %s: master=%s mesosConnected=%s\n",
                     jstr(h, "replicaId") ? jstr(h, "replicaId") : jstr(h, "hostname"),
                     json_is_true(json_object_get(h, "master")) ? "true" : "false",

@@ -27,8 +27,11 @@ static void diff_rec(cr_buf *b, const char *path, const json_t *o, const json_t 
         const char **keys = xcalloc(cap + 1, sizeof(char *));
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)o, k, v) keys[nk++] = k;
-        json_object_foreach((json_t *)n, k, v) if (!json_object_get(o, k)) keys[nk++] = k;
+        json_object_foreach ((json_t *)o, k, v)
+            keys[nk++] = k;
+        json_object_foreach ((json_t *)n, k, v)
+            if (!json_object_get(o, k))
+                keys[nk++] = k;
         qsort(keys, nk, sizeof(char *), cmp_str);
         for (size_t i = 0; i < nk; i++) {
             char *p = *path ? xasprintf("%s.%s", path, keys[i]) : xstrdup(keys[i]);
@@ -85,7 +88,7 @@ void cli_prune_plan(const json_t *parents, const api_strlist *keep, const char *
 {
     size_t i;
     const json_t *p;
-    json_array_foreach(parents, i, p) {
+    json_array_foreach (parents, i, p) {
         const char *id = json_string_value(json_object_get(json_object_get(p, "request"), "id"));
         if (!id || api_strlist_contains(keep, id) || !cli_parent_owned_by(p, set))
             continue;

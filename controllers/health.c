@@ -36,6 +36,12 @@ int64_t ctl_hc_budget_ms(const ctl_hc_opts *o)
            (o->interval_ms + o->response_timeout_ms) * (o->max_retries + 1);
 }
 
+int64_t ctl_hc_start_time(const ctl_hc_opts *o, int64_t running_at, int64_t now)
+{
+    int64_t earliest = now - o->startup_delay_ms;
+    return running_at > earliest ? running_at : earliest;
+}
+
 /* ---- state machine ------------------------------------------------------------- */
 
 void ctl_hc_init(ctl_hc_state *s, const ctl_hc_opts *o, int64_t running_at)

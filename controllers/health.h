@@ -49,6 +49,13 @@ void ctl_hc_opts_from_api(const api_healthcheck *h, ctl_hc_opts *out);
  * (maxRetries + 1) (sheet 2.4); the deploy deadline adds it. */
 int64_t ctl_hc_budget_ms(const ctl_hc_opts *o);
 
+/* The time a check of a task RUNNING since running_at should count from
+ * when it starts at `now`: running_at for a task that just started, but
+ * never earlier than now - startup_delay, so a check (re)started late (a new
+ * leader, a restart) gets its full startup window instead of failing at once
+ * for a task that has been serving for hours. */
+int64_t ctl_hc_start_time(const ctl_hc_opts *o, int64_t running_at, int64_t now);
+
 typedef struct ctl_hc_state {
     ctl_health verdict; /* UNKNOWN until decided; then final */
     int64_t running_at; /* TASK_RUNNING at */

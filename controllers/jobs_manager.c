@@ -750,8 +750,10 @@ static void process(void *arg, store_wq *wq, const char *rid)
     /* Read-your-writes: wait for our last writes to reach the cache. */
     if ((w = store_map_get(m->waits, rid))) {
         if (store_informer_revision(m->inf) < *w) {
+            char *id = xstrdup(rid); /* done() frees the queue's copy */
             store_wq_done(wq, rid);
-            store_wq_add_after(wq, rid, 20);
+            store_wq_add_after(wq, id, 20);
+            free(id);
             return;
         }
         free(store_map_del(m->waits, rid));

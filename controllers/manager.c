@@ -678,7 +678,8 @@ static void drive_checks(ctl_manager *m, const char *rid, const pass_in *in)
                           h->protocol && strncmp(h->protocol, "HTTPS", 5) == 0 ? "https" : "http",
                           rec->hostname, (long long)port, h->uri[0] == '/' ? "" : "/", h->uri);
             cr_err err;
-            if (ctl_checker_watch(m->checker, rid, t->id, url, &in->hc[d], t->running_at, &err) < 0)
+            int64_t since = ctl_hc_start_time(&in->hc[d], t->running_at, cr_wall_ms());
+            if (ctl_checker_watch(m->checker, rid, t->id, url, &in->hc[d], since, &err) < 0)
                 cr_warn(m->log, "controllers: task '%s': %s", t->id, cr_err_msg(&err));
             free(url);
             break;

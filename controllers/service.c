@@ -550,14 +550,13 @@ static void fill_slots(ctx *c, const ctl_deploy *d, const task_info **slots, int
     }
 }
 
-static void launch(ctx *c, const ctl_deploy *d, int slot, const char *type, bool skip_checks)
+static void launch(ctx *c, const ctl_deploy *d, int slot, const char *type)
 {
     ctl_action *a = add_action(c, CTL_ACT_LAUNCH);
     a->deploy_id = xstrdup(d->id);
     a->instance = slot;
     a->pending_type = type;
     a->run_at = c->now;
-    a->skip_checks = skip_checks;
     if (c->out->status.state == API_RSTATE_SYSTEM_COOLDOWN && !is_deploy_launch(type))
         a->run_at = c->now + c->cfg->cooldown_delay_ms;
 }
@@ -663,7 +662,7 @@ static void plan_tasks(ctx *c)
         const char *type = c->pds->step > 1 ? "NEXT_DEPLOY_STEP" : "NEW_DEPLOY";
         for (int slot = 1; slot <= p_target; slot++)
             if (!p_slots[slot - 1])
-                launch(c, c->pending, slot, type, false);
+                launch(c, c->pending, slot, type);
     }
     if (c->active && !c->active->invalid) {
         for (int slot = a_lo + 1; slot <= n; slot++) {
@@ -674,7 +673,7 @@ static void plan_tasks(ctx *c)
                                : c->was_paused                  ? "UNPAUSED"
                                : slot_ended(c, c->active, slot) ? "TASK_DONE"
                                                                 : "UPDATED_REQUEST";
-            launch(c, c->active, slot, type, false);
+            launch(c, c->active, slot, type);
         }
     }
 

@@ -627,6 +627,37 @@ class TestReplicas(harness.TestCase):
 
         harness.wait_until(lambda: leader_count([a, b]) == 1, 15, "exactly one leader")
 
+    def test_concurrent_writes_conflict_cleanly(self):
+        """Concurrent scales of one request through two replicas: each answer
+        is 200 or 409 (compare-and-swap on the request's mod_revision), and
+        etcd ends with the count of one of the calls that succeeded."""
+        self.cluster.etcd()
+        a = self.cluster.corrald(args=["--api-only"], name="corrald-a")
+        b = self.cluster.corrald(args=["--api-only"], name="corrald-b")
+        self.assertEqual(harness.http("POST", a + "/api/requests",
+                                      {"id": "hot", "requestType": "WORKER"})[0], 200)
+        harness.wait_until(lambda: harness.http("GET", b + "/api/requests/request/hot")[0] == 200,
+                           10, "replica b sees the request")
+        results = []
+
+        def scale(i):
+            url = (a, b)[i % 2] + "/api/requests/request/hot/scale"
+            st, _, raw = harness.http("PUT", url, {"instances": 1 + i % 20})
+            results.append((st, 1 + i % 20, raw))
+        threads = [threading.Thread(target=scale, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        codes = sorted(set(st for st, _, _ in results))
+        self.assertTrue(set(codes) <= {200, 409}, results)
+        for st, _, raw in results:
+            if st == 409:
+                self.assertIn("conflict", json.loads(raw)["message"])
+        won = [n for st, n, _ in results if st == 200]
+        self.assertTrue(won)
+        self.assertIn(self.cluster.etcd_get_json("/corral/requests/hot")["instances"], won)
+
 
 if __name__ == "__main__":
     harness.main()

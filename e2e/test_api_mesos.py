@@ -80,6 +80,9 @@ class TestApiWithMesos(harness.TestCase):
         self.assertEqual(chunk["nextOffset"], 14)
         chunk = self.ok("GET", "/api/sandbox/%s/read?path=stdout&offset=6&length=7" % tid)
         self.assertEqual(chunk["data"], "sandbox")
+        self.assertEqual(self.ok("GET", "/api/sandbox/%s/read?path=logs/app.log&grep=inn" % tid)["data"],
+                         "inner\n")
+        self.assertEqual(self.ok("GET", "/api/sandbox/%s/read?path=logs/app.log&grep=zzz" % tid)["data"], "")
         self.assertEqual(self.call("GET", "/api/sandbox/%s/read?path=nope" % tid)[0], 404)
         for bad in ("../../..", "logs/../../x", "/etc/passwd"):
             st, data = self.call("GET", "/api/sandbox/%s/read?path=%s" % (tid, bad))

@@ -24,8 +24,8 @@ history), the worker runs, GET /api/state reports the counts, and a second
 apply of the same file with the same overrides changes nothing (corralctl
 says "unchanged" for every object, no new deploy, no task restarted).
 """
-import json
 import os
+import random
 import time
 
 import harness
@@ -49,15 +49,21 @@ ML_ARGS = ["--heartbeat-interval", "1", "--allocation-interval", "0.2",
            "--update-retry-interval", "1"]
 
 
+def agent_resources():
+    """--agent-resources giving each of the two agents its own port range.
+    Both agents run on 127.0.0.1, so mesoslite's default (every agent offers
+    31000-32000) hands the same port to tasks on different agents."""
+    base = random.randrange(20000, 29000, 200)
+    return ["--agent-resources",
+            "cpus:4;mem:8192;disk:65536;ports:[%d-%d]|cpus:4;mem:8192;disk:65536;ports:[%d-%d]"
+            % (base, base + 99, base + 100, base + 199)]
+
+
 def seed_config():
-    """../shared/seed/deploy-config.yaml next to the repository, else the
-    copy kept with the apis fixtures."""
-    for path in (os.path.join(harness.ROOT, "..", "shared", "seed", "deploy-config.yaml"),
-                 os.path.join(harness.ROOT, "test", "apis", "fixtures", "seed",
-                              "deploy-config.yaml")):
-        if os.path.isfile(path):
-            return os.path.abspath(path)
-    return None
+    """The seed's deploy-config.yaml: ../shared/seed beside the clone, else
+    the copy in test/fixtures/seed (harness.seed_path)."""
+    path = harness.seed_path("deploy-config.yaml")
+    return os.path.abspath(path) if os.path.isfile(path) else None
 
 
 class SeedScenarioTest(harness.TestCase):
@@ -98,7 +104,7 @@ class SeedScenarioTest(harness.TestCase):
             self.skipTest("the seed's deploy-config.yaml is not there")
         c = self.cluster
         c.etcd()
-        c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS)
+        c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS + agent_resources())
         c.corrald()
 
         # -- first apply: three requests and three deploys created ---------
@@ -139,18 +145,63 @@ class SeedScenarioTest(harness.TestCase):
         harness.wait_until(lambda: len(self.healthy(WORKER)) == 1, 60, "worker task running")
         self.assertEqual(self.parent(WORKER)["request"]["requestType"], "WORKER")
 
+        # -- a second apply of the same file changes nothing -----------------
+        self.check_second_apply_changes_nothing()
+
+        # -- the scheduled job fires on its 2-second schedule ----------------
+        self.check_job_fires()
+
+        # -- GET /api/state reports the counts -------------------------------
+        self.check_state()
+
+    def deploys(self, rid):
+        """(active deploy id, pending deploy id) of a request."""
+        ds = self.parent(rid).get("requestDeployState") or {}
+        return tuple((ds.get(k) or {}).get("deployId") for k in ("activeDeploy", "pendingDeploy"))
+
+    def check_second_apply_changes_nothing(self):
+        c = self.cluster
+        before = {rid: self.deploys(rid) for rid in (WEB, JOB, WORKER)}
+        lr_tasks = {rid: self.active_tasks(rid) for rid in (WEB, WORKER)}
+        self.assertEqual(len(lr_tasks[WEB]), 2)
+        self.assertEqual(len(lr_tasks[WORKER]), 1)
+        history_before = {rid: len(self.api("/api/history/request/%s/deploys" % rid) or [])
+                          for rid in (WEB, JOB, WORKER)}
+        r2 = self.apply()
+        self.assertEqual(r2.returncode, 0, r2.stdout + r2.stderr)
+        lines = [ln for ln in r2.stdout.splitlines() if ln.strip()]
+        self.assertEqual(len(lines), 6, r2.stdout)
+        for ln in lines:
+            self.assertRegex(ln, r"^(request|deploy)/\S+ unchanged$", r2.stdout)
+        # corralctl diff agrees: no drift.
+        d = c.corralctl("diff", "-f", self.config, *OVERRIDES)
+        self.assertEqual(d.returncode, 0, d.stdout + d.stderr)
+        self.assertEqual(d.stdout.strip(), "")
+        # Watch for a few seconds whether anything reacts anyway (a restart
+        # shows as a new task id): this asserts the absence of change, it
+        # does not wait for one.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for rid in (WEB, WORKER):
+                self.assertEqual(self.active_tasks(rid), lr_tasks[rid], rid)
+            time.sleep(0.5)
+        for rid in (WEB, JOB, WORKER):
+            self.assertEqual(self.deploys(rid), before[rid], rid)
+            self.assertEqual(len(self.api("/api/history/request/%s/deploys" % rid) or []),
+                             history_before[rid], rid)
+
+    def check_job_fires(self):
+        c = self.cluster
         # -- the scheduled job fires on its 2-second schedule ----------------
         harness.wait_until(lambda: self.active_deploy(JOB), 60, "job deploy succeeded")
         job = self.parent(JOB)["request"]
         self.assertEqual(job["requestType"], "SCHEDULED")
         self.assertEqual(job["schedule"], "*/2 * * * * ?")
         self.assertEqual(job["numRetriesOnFailure"], 5)
-        finished = harness.wait_until(
-            lambda: [t for t in self.job_history()
-                     if t.get("lastTaskState") == "TASK_FINISHED"][:2] if
-            len([t for t in self.job_history()
-                 if t.get("lastTaskState") == "TASK_FINISHED"]) >= 2 else None,
-            60, "two finished runs of the scheduled job")
+        def two_finished():
+            done = [t for t in self.job_history() if t.get("lastTaskState") == "TASK_FINISHED"]
+            return done if len(done) >= 2 else None
+        finished = harness.wait_until(two_finished, 60, "two finished runs of the scheduled job")
         ids = {t["taskId"]["id"] for t in finished}
         self.assertEqual(len(ids), 2)
         # A run's output is its stand-in command's.
@@ -160,7 +211,7 @@ class SeedScenarioTest(harness.TestCase):
         self.assertEqual(st, 200)
         self.assertIn(("seed job run " + tid).encode(), out)
 
-        # -- GET /api/state reports the counts -------------------------------
+    def check_state(self):
         def state_settled():
             s = self.api("/api/state")
             return s if s and s["activeRequests"] == 3 and s["activeTasks"] >= 3 else None
@@ -177,36 +228,6 @@ class SeedScenarioTest(harness.TestCase):
         self.assertEqual(s["activeDeploys"], [], s)
         self.assertEqual(s["underProvisionedRequests"], 0, s)
         self.assertEqual(s["overProvisionedRequests"], 0, s)
-
-        # -- a second apply of the same file changes nothing -----------------
-        before = {rid: (self.active_deploy(rid),) for rid in (WEB, JOB, WORKER)}
-        lr_tasks = {rid: self.active_tasks(rid) for rid in (WEB, WORKER)}
-        self.assertEqual(len(lr_tasks[WEB]), 2)
-        self.assertEqual(len(lr_tasks[WORKER]), 1)
-        history_before = {rid: len(self.api("/api/history/request/%s/deploys" % rid) or [])
-                          for rid in (WEB, JOB, WORKER)}
-        r2 = self.apply()
-        self.assertEqual(r2.returncode, 0, r2.stdout + r2.stderr)
-        lines = [ln for ln in r2.stdout.splitlines() if ln.strip()]
-        self.assertEqual(len(lines), 6, r2.stdout)
-        for ln in lines:
-            self.assertTrue(ln.endswith(" unchanged"), r2.stdout)
-        # corralctl diff agrees: no drift.
-        d = c.corralctl("diff", "-f", self.config, *OVERRIDES)
-        self.assertEqual(d.returncode, 0, d.stdout + d.stderr)
-        self.assertEqual(d.stdout.strip(), "")
-        # Give the controllers a chance to react wrongly (a restart would show
-        # as a new task id), then compare: same deploys, same tasks.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            for rid in (WEB, WORKER):
-                self.assertEqual(self.active_tasks(rid), lr_tasks[rid], rid)
-            time.sleep(0.5)
-        for rid in (WEB, JOB, WORKER):
-            self.assertEqual((self.active_deploy(rid),), before[rid], rid)
-            self.assertIsNone(self.parent(rid)["requestDeployState"].get("pendingDeploy"), rid)
-            self.assertEqual(len(self.api("/api/history/request/%s/deploys" % rid) or []),
-                             history_before[rid], rid)
 
 
 if __name__ == "__main__":

@@ -154,10 +154,12 @@ if [ "$EXAMPLES" = 1 ]; then
   fi
 fi
 
+ui="(no UI yet)"
+curl -fsS -o /dev/null --max-time 2 "$API_URL/ui" 2>/dev/null && ui="(UI: $API_URL/ui)"
 cat <<MSG
 
 Corral is running locally.
-  API:        $API_URL/api   (UI: $API_URL/ui)
+  API:        $API_URL/api   $ui
   etcd:       $ETCD_URL   (prefix /corral; try: ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL get /corral --prefix --keys-only)
   Mesos:      $MESOS_URL   ($([ -z "$REAL_MESOS" ] && echo "mesoslite, $AGENTS agents on racks $RACKS" || echo "real Mesos master"))
   Examples:   $applied

@@ -31,8 +31,7 @@ static int setup(void **state)
     f->cfg.prefix = "/corral";
     f->cfg.max_scale_down_unacked = 10;
     f->now = 100000;
-    json_object_foreach(j, key, v)
-    {
+    json_object_foreach (j, key, v) {
         f->rev++;
         as_cache_put(f->c, key, json_is_null(v) ? NULL : json_incref(v), f->rev, f->rev);
     }
@@ -360,6 +359,11 @@ static void test_run_now(void **state)
     expect_error(f, AS_POST, "/api/requests/request/job/run", NULL, "{\"runId\":\"r7\"}", 409,
                  "exists");
     expect_error(f, AS_POST, "/api/requests/request/web/run", NULL, NULL, 400, "Can not request");
+    /* A scheduled job that is running now refuses a run-now. */
+    assert_int_equal(call(f, AS_POST, "/api/requests/request/cron/run", NULL, "{\"runId\":\"c1\"}", NULL), 200);
+    as_cache_put(f->c, "/corral/tasks/cron/cron-d1-1-1-h-r",
+                 json_pack("{s:s}", "lastTaskState", "TASK_RUNNING"), 90, 90);
+    expect_error(f, AS_POST, "/api/requests/request/cron/run", NULL, NULL, 409, "currently running");
     expect_error(f, AS_POST, "/api/requests/request/job/run", NULL, "{\"commandLineArgs\":[1]}",
                  400, "list of strings");
     expect_error(f, AS_POST, "/api/requests/request/job/run", NULL, "{\"resources\":{\"gpus\":1}}",
@@ -368,9 +372,9 @@ static void test_run_now(void **state)
     assert_int_equal(call(f, AS_POST, "/api/requests/request/job/run", NULL, NULL, NULL), 200);
     size_t first;
     assert_int_equal(as_cache_range(f->c, "/corral/runs/job/", &first), 2);
-    assert_string_equal(as_cache_at(f->c, first)->key, "/corral/runs/job/100060n0");
+    assert_string_equal(as_cache_at(f->c, first)->key, "/corral/runs/job/100080n0");
     assert_int_equal(call(f, AS_GET, "/api/requests/queued/pending", NULL, NULL, &b), 200);
-    assert_int_equal(json_array_size(b), 2);
+    assert_int_equal(json_array_size(b), 3) /* two runs of job, one of cron */;
     json_decref(b);
 }
 
@@ -472,8 +476,8 @@ static void test_pending_deploy_rules(void **state)
     json_t *b;
 
     /* A deploy older than the active one, without a status, is not pending. */
-    as_cache_put(f->c, "/corral/deploys/web/v0", json_pack("{s:s, s:s}", "requestId", "web", "id", "v0"),
-                 1, 1);
+    as_cache_put(f->c, "/corral/deploys/web/v0",
+                 json_pack("{s:s, s:s}", "requestId", "web", "id", "v0"), 1, 1);
     assert_int_equal(call(f, AS_GET, "/api/requests/request/web", NULL, NULL, &b), 200);
     assert_null(json_object_get(b, "pendingDeploy"));
     json_decref(b);
@@ -489,7 +493,8 @@ static void test_pending_deploy_rules(void **state)
     assert_null(json_object_get(b, "pendingDeploy"));
     json_decref(b);
     assert_int_equal(call(f, AS_POST, "/api/deploys", NULL,
-                          "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v5\",\"command\":\"x\"}}", NULL),
+                          "{\"deploy\":{\"requestId\":\"web\",\"id\":\"v5\",\"command\":\"x\"}}",
+                          NULL),
                      200);
 }
 
@@ -812,6 +817,8 @@ static void test_special_inputs(void **state)
     assert_int_equal(call(f, AS_GET, "/api/watch", "prefix=requests/&revision=3", NULL, NULL), 200);
     expect_error(f, AS_GET, "/api/watch", "revision=-1", NULL, 400, "revision");
     expect_error(f, AS_GET, "/api/watch", "prefix=/etc/", NULL, 400, "prefix");
+    expect_error(f, AS_GET, "/api/watch", "prefix=/corralx/a", NULL, 400, "prefix");
+    assert_int_equal(call(f, AS_GET, "/api/watch", "prefix=/corral/tasks/", NULL, NULL), 200);
     assert_int_equal(
         call(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=logs", NULL, NULL), 200);
     expect_error(f, AS_GET, "/api/sandbox/web-v1-1000-1-h1-r1/browse", "path=../x", NULL, 400,
@@ -864,6 +871,35 @@ static void test_request_history_is_bounded(void **state)
                         "/corral/history/requests/web/0000000101200-UNPAUSED");
 }
 
+/* Whole response objects against reviewed fixtures (shape and values). */
+static void expect_golden(json_t *got, const char *fixture)
+{
+    size_t len;
+    char *text = cr_test_fixture(fixture, &len);
+    json_t *want = json_loads(text, 0, NULL);
+
+    assert_non_null(want);
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fail_msg("%s differs; got:\n%s", fixture, g);
+    }
+    json_decref(want);
+    free(text);
+}
+
+static void test_golden_shapes(void **state)
+{
+    fx *f = *state;
+    json_t *b;
+
+    assert_int_equal(call(f, AS_GET, "/api/requests/request/web", NULL, NULL, &b), 200);
+    expect_golden(b, "apiserver/fixtures/golden-parent-web.json");
+    json_decref(b);
+    b = as_api_state(&f->cfg, f->c, 100000, true);
+    expect_golden(b, "apiserver/fixtures/golden-state.json");
+    json_decref(b);
+}
+
 static void test_metrics_text(void **state)
 {
     fx *f = *state;
@@ -896,6 +932,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_special_inputs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_conflicting_write, setup, teardown),
     cmocka_unit_test_setup_teardown(test_request_history_is_bounded, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_golden_shapes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
 };
 CR_TEST_MAIN(tests)

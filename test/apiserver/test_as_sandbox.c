@@ -84,9 +84,15 @@ static void test_join_and_shapes(void **state)
     json_decref(files);
 
     json_t *chunk = json_loads("{\"data\":\"hello\",\"offset\":10}", 0, NULL);
-    json_t *r = as_sandbox_shape_read(chunk);
+    json_t *r = as_sandbox_shape_read(chunk, NULL);
     assert_int_equal(json_integer_value(json_object_get(r, "nextOffset")), 15);
     assert_string_equal(json_string_value(json_object_get(r, "data")), "hello");
+    json_decref(r);
+    json_decref(chunk);
+    chunk = json_loads("{\"data\":\"a ERROR x\\nok\\nERROR y\",\"offset\":0}", 0, NULL);
+    r = as_sandbox_shape_read(chunk, "ERROR");
+    assert_string_equal(json_string_value(json_object_get(r, "data")), "a ERROR x\nERROR y");
+    assert_int_equal(json_integer_value(json_object_get(r, "nextOffset")), 20);
     json_decref(r);
     json_decref(chunk);
 }

@@ -36,9 +36,9 @@ static void release(res *r)
     free(r->err);
 }
 
-static const char *const ONLINE[] = {"diff",  "delete", "get",  "describe", "scale",
-                                     "pause", "unpause", "bounce", "run",   "kill",
-                                     "history", "logs", "watch", "wait", "state"};
+static const char *const ONLINE[] = {"diff",    "delete",  "get",    "describe", "scale",
+                                     "pause",   "unpause", "bounce", "run",      "kill",
+                                     "history", "logs",    "watch",  "wait",     "state"};
 
 static void test_help_of_every_online_command(void **state)
 {
@@ -117,11 +117,16 @@ static void test_usage_errors(void **state)
 static void test_no_server(void **state)
 {
     static const char *cases[][5] = {
-        {"get", "requests", NULL},   {"describe", "request", "web", NULL},
-        {"scale", "web", "2", NULL}, {"pause", "web", NULL},
-        {"kill", "t", NULL},         {"logs", "t", NULL},
-        {"watch", NULL},             {"wait", "request", "web", NULL},
-        {"state", NULL},             {"delete", "request", "web", NULL},
+        {"get", "requests", NULL},
+        {"describe", "request", "web", NULL},
+        {"scale", "web", "2", NULL},
+        {"pause", "web", NULL},
+        {"kill", "t", NULL},
+        {"logs", "t", NULL},
+        {"watch", NULL},
+        {"wait", "request", "web", NULL},
+        {"state", NULL},
+        {"delete", "request", "web", NULL},
     };
     unsetenv("CORRAL_SERVER");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -182,7 +187,8 @@ static void test_error_text_and_escape(void **state)
     r.len = strlen(r.raw);
     r.body = json_loads(r.raw, 0, NULL);
     char *t = cli_error_text(&r);
-    assert_string_equal(t, "bad deploy\n  deploy.id: required\n  deploy.resources.cpus: must be > 0");
+    assert_string_equal(t,
+                        "bad deploy\n  deploy.id: required\n  deploy.resources.cpus: must be > 0");
     free(t);
     cli_resp_release(&r);
     r.raw = strdup("plain failure\r\n");

@@ -45,8 +45,8 @@ static void test_age(void **state)
 
 static void test_cell_text(void **state)
 {
-    json_t *v = json_pack("{s:s, s:i, s:f, s:b, s:n, s:[i,i]}", "s", "x", "i", 3, "f", 0.5, "b",
-                          1, "n", "a", 1, 2);
+    json_t *v = json_pack("{s:s, s:i, s:f, s:b, s:n, s:[i,i]}", "s", "x", "i", 3, "f", 0.5, "b", 1,
+                          "n", "a", 1, 2);
     const char *keys[] = {"s", "i", "f", "b", "n", "a", "missing"};
     const char *want[] = {"x", "3", "0.5", "true", "<none>", "[1,2]", "<none>"};
     for (size_t k = 0; k < 7; k++) {

@@ -106,6 +106,24 @@ static void test_state_machine(void **state)
     assert_int_equal(s.verdict, CTL_HEALTH_UNHEALTHY);
 }
 
+/* A check started late (after a failover) gets a full startup window
+ * instead of failing at once for a task that has served for hours. */
+static void test_start_time(void **state)
+{
+    ctl_hc_opts o = opts_ms(3000, 10000, 1000, 5000, 1000, 0);
+    ctl_hc_state s;
+
+    assert_int_equal(ctl_hc_start_time(&o, 99000, 100000), 99000); /* just started */
+    int64_t since = ctl_hc_start_time(&o, 1000, 10000000);         /* running for hours */
+    assert_int_equal(since, 10000000 - 3000);
+    ctl_hc_init(&s, &o, since);
+    assert_int_equal(s.next_at, 10000000); /* first check now */
+    ctl_hc_tick(&s, &o, 10000000);
+    assert_int_equal(s.verdict, CTL_HEALTH_UNKNOWN);
+    ctl_hc_result(&s, &o, 200, 10000000);
+    assert_int_equal(s.verdict, CTL_HEALTH_HEALTHY);
+}
+
 /* ---- against a real server ------------------------------------------------------ */
 
 typedef struct srv {
@@ -254,6 +272,7 @@ static void test_checker_real_server(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults_and_budget),
     cmocka_unit_test(test_state_machine),
+    cmocka_unit_test(test_start_time),
     cmocka_unit_test(test_checker_real_server),
 };
 CR_TEST_MAIN(tests)

@@ -881,7 +881,7 @@ static void test_tls_with_client_certificate(void **state)
                       .probe_cert = ccrt,
                       .probe_key = ckey};
     cr_etcd *e;
-    store_config cfg = {.timeout_ms = 3000};
+    store_config cfg = {.timeout_ms = 10000}; /* TLS under valgrind is slow */
     store *s;
     waiter w = {0};
     wrec r = {0};
