@@ -177,11 +177,13 @@ def report(name, text, rate=None):
     total = re.search(r"(\d+) requests in ([\d.]+\w+)", text)  # wrk's count: answered ones
     bad = int(non2xx.group(1)) if non2xx else 0
     errs = sum(int(x) for x in sockerr.groups()) if sockerr else 0
-    print("  %-32s %9s req/s   p50 %-8s p90 %-8s p99 %-8s (%s requests in %s; non-2xx %d, "
-          "socket errors %d)" % (name, rps.group(1) if rps else "?", lat.get("50", "?"),
-                                 lat.get("90", "?"), lat.get("99", "?"),
-                                 total.group(1) if total else "?",
-                                 total.group(2) if total else "?", bad, errs))
+    if rate is None:
+        where = "%s requests in %s" % (total.group(1) if total else "?", total.group(2) if total else "?")
+    else:
+        where = "%s answered; rate from corrald's counter" % (total.group(1) if total else "?")
+    print("  %-32s %9s req/s   p50 %-8s p90 %-8s p99 %-8s (%s; non-2xx %d, socket errors %d)"
+          % (name, rps.group(1) if rps else "?", lat.get("50", "?"), lat.get("90", "?"),
+             lat.get("99", "?"), where, bad, errs))
     sys.stdout.flush()
     return bad + errs
 

@@ -106,6 +106,8 @@ static api_manifest *load_all(cli_ctx *ctx, const char *cmd, manifest_args *a)
         api_manifest_free(m);
         return NULL;
     }
+    /* Empty, but a recovered parse error may have allocated the array. */
+    api_problems_release(&probs);
     return m;
 }
 

@@ -641,7 +641,7 @@ class TestReplicas(harness.TestCase):
         results = []
 
         def scale(i):
-            url = (a, b)[i % 2] + "/api/requests/request/hot/scale"
+            url = (a, b)[i % 2] + "/api/requests/request/hot/scale?largeScaleDownAcknowledged=true"
             st, _, raw = harness.http("PUT", url, {"instances": 1 + i % 20})
             results.append((st, 1 + i % 20, raw))
         threads = [threading.Thread(target=scale, args=(i,)) for i in range(40)]

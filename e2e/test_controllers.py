@@ -7,6 +7,7 @@ controllers write (docs/controllers.md).
 """
 import json
 import os
+import random
 import signal
 import time
 import unittest
@@ -38,7 +39,10 @@ class T(harness.TestCase):
     def start(self, agents=1, replicas=1):
         c = self.cluster
         c.etcd()
-        c.mesoslite(agents=agents, racks="r1,r2", args=ML_ARGS)
+        # a port range of our own: tests on one host must not hand out the same ports
+        base = random.randrange(20000, 30000, 100)
+        res = "cpus:8;mem:8192;disk:65536;ports:[%d-%d]" % (base, base + 99)
+        c.mesoslite(agents=agents, racks="r1,r2", args=ML_ARGS + ["--agent-resources", res])
         self.apis = [c.corrald(name="corrald%d" % i) for i in range(replicas)]
         harness.wait_until(lambda: c.etcd_get_json(PREFIX + "/framework"), 30,
                            "framework id stored")
@@ -102,8 +106,10 @@ class T(harness.TestCase):
             return (s.get("activeDeployId") == active and r.get("status") == "True"
                     and s["counts"]["healthy"] == instances
                     and len(self.running(rid, active)) == instances)
-        harness.wait_until(ok, timeout, "%s ready on %s with %d (status %s)"
-                           % (rid, active, instances, self.status(rid)))
+        try:
+            harness.wait_until(ok, timeout, "%s ready on %s with %d" % (rid, active, instances))
+        except AssertionError as e:
+            raise AssertionError("%s; status now %s" % (e, self.status(rid))) from None
 
     # -- tests ----------------------------------------------------------------
 

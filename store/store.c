@@ -566,8 +566,9 @@ static void list_page_done(store_call *c, store_result *res, const cr_err *err)
         l->cap = (l->n + res->nkvs) * 2;
         l->kvs = xrealloc(l->kvs, l->cap * sizeof(*l->kvs));
     }
-    /* take the kvs over from the page */
-    memcpy(l->kvs + l->n, res->kvs, res->nkvs * sizeof(*res->kvs));
+    /* take the kvs over from the page (an empty page has no array) */
+    if (res->nkvs)
+        memcpy(l->kvs + l->n, res->kvs, res->nkvs * sizeof(*res->kvs));
     l->n += res->nkvs;
     res->nkvs = 0;
     if (store_page_next(res->more, l->n ? l->kvs[l->n - 1].key : NULL, &next, &next_len)) {
