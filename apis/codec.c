@@ -338,7 +338,13 @@ static size_t decode_field(const api_field *f, const json_t *v, void *obj, const
         json_array_foreach(v, i, e)
         {
             char *ep = api_path_index(fp, i);
-            if (!json_is_object(e)) {
+            if (json_is_string(e) && sub->scalar_field) {
+                json_t *wrapped = json_pack("{sO}", sub->scalar_field, e);
+                api_codec_decode(sub, wrapped, *slot + (*count) * sub->size, ep, allow_unknown,
+                                 probs);
+                json_decref(wrapped);
+                (*count)++;
+            } else if (!json_is_object(e)) {
                 api_problems_add(probs, ep, "must be an object, not %s",
                                  api_json_kind_name(json_typeof(e)));
             } else {

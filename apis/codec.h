@@ -53,6 +53,10 @@ typedef struct api_codec {
     size_t extra_off; /* json_t *extra member */
     const api_field *fields;
     size_t nfields;
+    /* In a list of these objects, a bare JSON string stands for
+     * {scalar_field: "..."} (Singularity accepts "uris": ["http://..."]).
+     * NULL: strings are refused. */
+    const char *scalar_field;
 } api_codec;
 
 /* Decodes object j into obj (zeroed by the caller) at field path `path`.

@@ -69,7 +69,9 @@ static const api_field uri_fields[] = {
     FB(api_mesos_artifact, executable), FB(api_mesos_artifact, extract),
     FS(api_mesos_artifact, outputFile),
 };
-static const api_codec uri_codec = CODEC(api_mesos_artifact, "uri", uri_fields);
+static const api_codec uri_codec = {"uri", sizeof(api_mesos_artifact),
+                                     offsetof(api_mesos_artifact, extra), uri_fields,
+                                     sizeof(uri_fields) / sizeof(uri_fields[0]), "uri"};
 
 #define ART_COMMON                                                                         \
     FS(api_artifact, name), FS(api_artifact, filename), FS(api_artifact, md5sum),             \

@@ -41,6 +41,7 @@ static const setting settings[] = {
     S("allow-deploy-of-paused-requests", T_BOOL, allow_deploy_of_paused),
     S("leader-lease-ttl", T_LONG, lease_ttl_s),
     S("api-only", T_BOOL, api_only),
+    S("no-controllers", T_BOOL, no_controllers),
     S("help", T_BOOL, help),
 };
 #undef S
@@ -77,6 +78,8 @@ const char *as_config_usage(void)
            "  --leader-lease-ttl SECONDS    leader lease TTL (10)\n"
            "  --api-only                    serve the API only: never become the leader\n"
            "                                (no controllers, no Mesos bridge)\n"
+           "  --no-controllers              the leader runs the Mesos bridge only (for\n"
+           "                                tests and debugging of the bridge)\n"
            "  --help                        print this help\n";
 }
 

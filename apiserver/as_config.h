@@ -36,6 +36,7 @@ typedef struct as_config {
     long etcd_timeout_ms; /* 5000 */
     long lease_ttl_s;     /* leader lease TTL, 10 */
     bool api_only;        /* never campaign: no controllers, no bridge */
+    bool no_controllers;  /* lead with the Mesos bridge only (tests, debugging) */
     bool help;
 } as_config;
 

@@ -86,6 +86,11 @@ const char *as_sandbox_find_dir(const json_t *state, const char *framework_id,
     return NULL;
 }
 
+char *as_sandbox_virtual_root(const char *framework_id, const char *executor_id)
+{
+    return xasprintf("/frameworks/%s/executors/%s/runs/latest", framework_id, executor_id);
+}
+
 char *as_sandbox_join(const char *root, const char *rel)
 {
     size_t rl = strlen(root);
@@ -330,12 +335,18 @@ static void on_state(cr_http_req *r, const cr_http_resp *resp, const cr_err *err
     }
     j = json_loadb(resp->body, resp->body_len, 0, NULL);
     d = as_sandbox_find_dir(j, c->framework, c->executor);
-    if (!d) {
+    if (d) {
+        c->root = xstrdup(d);
+    } else if (c->framework) {
+        /* Finished executors may be gone from /state while their sandbox
+         * stays (until the agent's GC): Mesos agents also serve it under
+         * this virtual path. */
+        c->root = as_sandbox_virtual_root(c->framework, c->executor);
+    } else {
         json_decref(j);
         fail(c, 404, "the agent does not know the sandbox of executor ", c->executor);
         return;
     }
-    c->root = xstrdup(d);
     json_decref(j);
     files_call(c);
 }

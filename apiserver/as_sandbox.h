@@ -4,7 +4,8 @@
  *
  * Flow: the task document names the agent (P/agents/<agentId> gives its
  * address) and, if the bridge recorded it, the sandbox "directory";
- * otherwise the agent's /state is asked for the executor's directory. Then
+ * otherwise the agent's /state is asked for the executor's directory, and
+ * for an executor /state no longer lists, its virtual sandbox path is used. Then
  * /files/browse or /files/read is called and the answer reshaped as
  * SingularitySandbox or a file chunk {data, offset, nextOffset}.
  *
@@ -50,6 +51,11 @@ char *as_sandbox_agent_base(const json_t *agent, const json_t *task);
  * completed_executors. Borrowed from state, or NULL. */
 const char *as_sandbox_find_dir(const json_t *state, const char *framework_id,
                                 const char *executor_id);
+
+/* The agent's virtual path of an executor's latest sandbox
+ * ("/frameworks/<fw>/executors/<exec>/runs/latest"), which the agent serves
+ * after the executor ended too. Caller frees. */
+char *as_sandbox_virtual_root(const char *framework_id, const char *executor_id);
 
 /* Joins the sandbox root and a checked relative path ("" or NULL = root).
  * Caller frees. */

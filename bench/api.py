@@ -57,28 +57,39 @@ request = function()
 end
 """
 
-# Thread k of T posts deploys for ids [k*n/T, (k+1)*n/T) then stops.
+# Thread k of T posts deploys for ids [k*m/T, (k+1)*m/T), m = n - spare, then
+# stops. wrk may still send a few requests after stop() (connections already
+# writable in the same loop turn): those go to the thread's own share of the
+# spare ids, so each request still gets exactly one deploy.
 POST_LUA = """
-local n, nthreads = %(n)d, %(threads)d
+local n, nthreads, spare = %(n)d, %(threads)d, %(spare)d
+local m = n - spare
 local k = 0
 setup = function(thread)
   thread:set("tid", k)
   k = k + 1
 end
-local lo, hi, next_id = 0, 0, 0
+local lo, hi, next_id, extra = 0, 0, 0, 0
 init = function(args)
-  lo = math.floor(tid * n / nthreads)
-  hi = math.floor((tid + 1) * n / nthreads)
+  lo = math.floor(tid * m / nthreads)
+  hi = math.floor((tid + 1) * m / nthreads)
   next_id = lo
+  extra = m + tid * math.floor(spare / nthreads)
 end
 request = function()
-  local body = '{"deploy":{"requestId":"req-' .. next_id .. '","id":"b1",' ..
+  local r = next_id
+  if r >= hi then
+    r = extra
+    extra = extra + 1
+  else
+    next_id = next_id + 1
+  end
+  local body = '{"deploy":{"requestId":"req-' .. r .. '","id":"b1",' ..
                '"command":"sleep 100","resources":{"cpus":0.1,"memoryMb":32}}}'
-  next_id = next_id + 1
   return wrk.format("POST", "/api/deploys", {["Content-Type"] = "application/json"}, body)
 end
--- wrk asks for the next request right after a response: stop before that
--- once the slice is used up (answers still in flight are not counted).
+-- wrk asks for the next request right after a response: stop then once the
+-- slice is used up (answers still in flight are not counted).
 response = function(status, headers, body)
   if next_id >= hi then wrk.thread:stop() end
 end
@@ -93,8 +104,10 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--timeout", type=float, default=300, help="bound on the whole run, s (300)")
     a = p.parse_args(argv)
-    if a.requests < 2 * a.connections or a.seconds < 1 or a.connections < a.threads or a.threads < 1:
-        p.error("need --requests >= 2 x --connections, --connections >= --threads >= 1, --seconds >= 1")
+    if (a.requests < 4 * a.connections or a.seconds < 1 or a.connections < a.threads
+            or a.threads < 1):
+        p.error("need --requests >= 4 x --connections, --connections >= --threads >= 1, "
+                "--seconds >= 1")
     return a
 
 
@@ -111,7 +124,8 @@ def load(etcd, n, per_txn=128):
                    "owners": ["team-%d@example.com" % (i % 50)]}
             ops.append({"requestPut": {"key": b64("%s/requests/req-%d" % (PREFIX, i)),
                                        "value": b64(json.dumps(doc))}})
-        req = urllib.request.Request(etcd + "/v3/kv/txn", data=json.dumps({"success": ops}).encode(),
+        req = urllib.request.Request(etcd + "/v3/kv/txn",
+                                     data=json.dumps({"success": ops}).encode(),
                                      headers={"Content-Type": "application/json"})
         with OPENER.open(req, timeout=60) as r:
             if "header" not in json.loads(r.read()):
@@ -173,12 +187,13 @@ def report(name, text, rate=None):
         rps = re.match(r"([\d.]+)", "%.2f" % rate)
     lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", text, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    sockerr = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    sockerr = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                        r"timeout (\d+)", text)
     total = re.search(r"(\d+) requests in ([\d.]+\w+)", text)  # wrk's count: answered ones
     bad = int(non2xx.group(1)) if non2xx else 0
     errs = sum(int(x) for x in sockerr.groups()) if sockerr else 0
     if rate is None:
-        where = "%s requests in %s" % (total.group(1) if total else "?", total.group(2) if total else "?")
+        where = "%s requests in %s" % (total.group(1), total.group(2)) if total else "?"
     else:
         where = "%s answered; rate from corrald's counter" % (total.group(1) if total else "?")
     print("  %-32s %9s req/s   p50 %-8s p90 %-8s p99 %-8s (%s; non-2xx %d, socket errors %d)"
@@ -212,7 +227,8 @@ def run(args, c, tmp):
     # wrk divides by the full -d even when the threads stopped early (ids
     # used up), so the rate of this run comes from corrald's own counter.
     counter = CounterWatch(api, 'corral_api_requests_total{op="DEPLOY_POST",code="2xx"}')
-    out = wrk(api, POST_LUA % {"n": args.requests, "threads": args.threads}, args,
+    out = wrk(api, POST_LUA % {"n": args.requests, "threads": args.threads,
+                                   "spare": 2 * args.connections}, args,
               args.seconds, tmp, deadline)
     rate = counter.finish()
     bad += report("POST /api/deploys (new each)", out, rate)

@@ -201,7 +201,8 @@ def pct(xs, p):
 def fmt_lat(name, xs):
     if not xs:
         return "  %-34s (none)" % name
-    return "  %-34s p50 %6.0f ms   p99 %6.0f ms   (n=%d)" % (name, pct(xs, 50), pct(xs, 99), len(xs))
+    return "  %-34s p50 %6.0f ms   p99 %6.0f ms   (n=%d)" % (name, pct(xs, 50), pct(xs, 99),
+                                                            len(xs))
 
 
 def single(args, etcd, api, rid, deadline):
@@ -219,7 +220,8 @@ def single(args, etcd, api, rid, deadline):
                 return ((created - t0) if created else None, rec["launchedAt"] - t0,
                         rec["updatedAt"] - t0)
             if rec.get("lastTaskState") not in ("TASK_LAUNCHED", "TASK_STAGING", "TASK_STARTING"):
-                raise RuntimeError("single apply %s: task ended %s" % (rid, rec.get("lastTaskState")))
+                raise RuntimeError("single apply %s: task ended %s"
+                                   % (rid, rec.get("lastTaskState")))
         if time.monotonic() > deadline:
             raise Timeout("single apply %s: no TASK_RUNNING record" % rid)
         time.sleep(0.01)
@@ -239,7 +241,8 @@ def stall_report(c, etcd, api):
     try:
         body = harness.http("GET", api + "/metrics", timeout=5)[2].decode()
         keep = [ln for ln in body.splitlines()
-                if ln.startswith(("corral_mesos", "corral_tasks", "corral_pending", "corral_leader"))]
+                if ln.startswith(("corral_mesos", "corral_tasks", "corral_pending",
+                                  "corral_leader"))]
         print("    corrald metrics:\n      " + "\n      ".join(keep))
     except Exception as e:
         print("    corrald metrics unavailable: %s" % e)
@@ -286,7 +289,7 @@ def run(args, c):
         try:
             running = metric(api, "corral_tasks", '{state="TASK_RUNNING"}') or 0
         except Exception:
-            running = running  # a slow scrape under load is not fatal
+            pass  # a slow scrape under load is not fatal: keep the last count
         if running >= total:
             states, last_run = task_states(etcd)
             if states.get("TASK_RUNNING", 0) >= total:
@@ -340,7 +343,7 @@ def main(argv):
     c = harness.Cluster("bench-converge")
     try:
         return run(args, c)
-    except AssertionError as e:  # harness.wait_until: a component never came up
+    except (AssertionError, RuntimeError) as e:  # a component never came up, or refused
         print("converge: FAILED: %s" % e)
         for p in c.procs:
             print("--- %s\n%s" % (p.name, p.log()[-3000:]))

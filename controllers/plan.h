@@ -137,7 +137,7 @@ typedef struct ctl_action {
     int instance;             /* LAUNCH */
     const char *pending_type; /* LAUNCH: PendingType name (static) */
     int64_t run_at;           /* LAUNCH: not before (nextRunAt) */
-    bool skip_checks;         /* LAUNCH: skipHealthchecks */
+    bool skip_checks;         /* LAUNCH: skipHealthchecks (the service plan never sets it yet) */
     const char *cleanup_type; /* KILL, UNPEND: TaskCleanupType name (static) */
     char *message;            /* why, for people; may be NULL */
 } ctl_action;

@@ -226,9 +226,11 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                dump(api_request_status_to_json(&p->status)), 0, group++);
 
     /* Success: move everything over at once. */
-    ops->v = xrealloc(ops->v, (ops->n + out.n + 1) * sizeof(*ops->v));
-    memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
-    ops->n += out.n;
+    if (out.n) {
+        ops->v = xrealloc(ops->v, (ops->n + out.n) * sizeof(*ops->v));
+        memcpy(ops->v + ops->n, out.v, out.n * sizeof(*out.v));
+        ops->n += out.n;
+    }
     free(out.v);
     return 0;
 fail:

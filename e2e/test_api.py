@@ -28,6 +28,8 @@ class ApiCase(harness.TestCase):
 
     def setUp(self):
         super().setUp()
+        # unittest skips tearDown when setUp fails: stop what started anyway.
+        self.addCleanup(self.cluster.close, True)
         self.cluster.etcd()
         self.api = self.cluster.corrald(args=self.corrald_args)
         harness.wait_until(lambda: self.call("GET", "/readyz")[0] == 200, 10, "readyz")

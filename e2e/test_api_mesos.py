@@ -12,6 +12,8 @@ import harness
 class TestApiWithMesos(harness.TestCase):
     def setUp(self):
         super().setUp()
+        # unittest skips tearDown when setUp fails: stop what started anyway.
+        self.addCleanup(self.cluster.close, True)
         self.cluster.etcd()
         self.cluster.mesoslite(agents=2, racks="r1,r2")
         self.api = self.cluster.corrald()
@@ -103,6 +105,9 @@ class TestApiWithMesos(harness.TestCase):
         self.assertNotIn(tid, [t["id"] for t in self.ok("GET", "/api/tasks/active/ids")])
         found = self.ok("GET", "/api/history/tasks?requestId=web&lastTaskStatus=TASK_KILLED")
         self.assertIn(tid, [t["taskId"]["id"] for t in found])
+        # The sandbox of the ended task can still be read (until the agent's GC).
+        chunk = self.ok("GET", "/api/sandbox/%s/read?path=stdout&offset=0&length=100" % tid)
+        self.assertEqual(chunk["data"], "hello-sandbox\n")
 
     def test_deploy_scale_pause_through_the_leader(self):
         """The API's documents drive the leader: a deploy rolls out, a scale
@@ -137,6 +142,28 @@ class TestApiWithMesos(harness.TestCase):
         self.assertEqual(parent()["state"], "PAUSED")
         self.ok("POST", "/api/requests/request/svc/unpause")
         harness.wait_until(lambda: running(2), 30, "tasks back after unpause")
+
+    def test_run_now_of_an_on_demand_request(self):
+        """POST .../run queues a run; the jobs controller launches it with the
+        run's arguments and the run resolves to its task."""
+        self.ok("POST", "/api/requests", {"id": "job", "requestType": "ON_DEMAND"})
+        self.ok("POST", "/api/deploys", {"deploy": {
+            "requestId": "job", "id": "j1", "command": "echo ran", "arguments": [],
+            "resources": {"cpus": 0.1, "memoryMb": 16}}})
+        harness.wait_until(lambda: (self.ok("GET", "/api/requests/request/job")
+                                    ["requestDeployState"]["activeDeploy"] or {}).get("deployId") == "j1",
+                           30, "deploy j1 active")
+        p = self.ok("POST", "/api/requests/request/job/run", {"runId": "r1", "message": "now"})
+        self.assertEqual(p["pendingRequest"]["runId"], "r1")
+        task = harness.wait_until(lambda: self.call("GET", "/api/requests/request/job/run/r1")[0] == 200
+                                  and self.ok("GET", "/api/requests/request/job/run/r1"), 30, "run r1 task")
+        tid = task["id"]
+
+        def finished():
+            st, h = self.call("GET", "/api/history/task/" + tid)
+            return st == 200 and h["task"]["lastTaskState"] == "TASK_FINISHED" and h
+        harness.wait_until(finished, 30, "run finished")
+        self.assertEqual(self.ok("GET", "/api/sandbox/%s/read?path=stdout" % tid)["data"], "ran\n")
 
 
 if __name__ == "__main__":

@@ -91,10 +91,12 @@ class LocalUpTest(harness.TestCase):
         ids = {r.get("request", r).get("id") for r in __import__("json").loads(got.stdout)}
         self.assertTrue(len(ids) >= 4, ids)
 
-        def running_tasks():
-            st, body = harness.http_json("GET", api + "/api/tasks/active")
-            return st == 200 and len(body) >= 1 and body
-        harness.wait_until(running_tasks, 120, "example tasks running")
+        # Every long-running example becomes healthy at its full count (this
+        # caught agents on one host offering the same ports).
+        for name in ("hello-web", "hello-worker"):
+            w = subprocess.run([ctl, "--server", api, "wait", "request", name, "--for", "healthy",
+                                "--timeout", "120s"], capture_output=True, text=True, timeout=180)
+            self.assertEqual(w.returncode, 0, "%s: %s%s" % (name, w.stdout, w.stderr))
 
         out = subprocess.run(["bash", "-c", "hack/local-up.sh stop"], cwd=scratch,
                              capture_output=True, text=True, timeout=120)

@@ -187,6 +187,29 @@ class ProcessTest(MesosliteCase):
         self.assertTrue(st["message"].startswith("Failed to fetch all URIs for container"))
 
 
+class PortsTest(harness.TestCase):
+    def test_real_agents_on_one_host_offer_disjoint_ports(self):
+        """Real agents share 127.0.0.1: two offering one port would hand two
+        tasks the same port, so the default range is split between them."""
+        import json
+
+        def ranges(url):
+            st = json.loads(harness.http("GET", url + "/master/state")[2])
+            out = []
+            for a in st["slaves"]:
+                for r in a["resources"]["ports"].strip("[]").split(","):
+                    lo, hi = r.strip().split("-")
+                    out.append((int(lo), int(hi)))
+            return sorted(out)
+
+        rs = ranges(self.cluster.mesoslite(agents=3))
+        self.assertEqual(len(rs), 3)
+        self.assertEqual(rs[0][0], 31000)
+        for (lo1, hi1), (lo2, hi2) in zip(rs, rs[1:]):
+            self.assertLess(hi1, lo2, rs)
+        self.assertLessEqual(rs[-1][1], 32000)
+
+
 class StopTest(harness.TestCase):
     def test_bad_flags_exit_with_a_clear_error(self):
         import socket

@@ -18,6 +18,8 @@ retries, owners, load balancer, env) is applied as written:
     --set procfile.scheduledJob.scheduleType=QUARTZ     # (the seed: '*/3 * * * *')
     --set 'procfile.worker.cmd=while true; do echo working; sleep 1; done'
 
+mesoslite's two agents get disjoint port ranges (they share 127.0.0.1).
+
 Checked: the web service runs 2 instances that pass their HTTP health check,
 the scheduled job fires on its schedule (at least two finished runs in
 history), the worker runs, GET /api/state reports the counts, and a second
@@ -26,6 +28,9 @@ says "unchanged" for every object, no new deploy, no task restarted).
 """
 import os
 import random
+import re
+import shutil
+import subprocess
 import time
 
 import harness
@@ -52,7 +57,9 @@ ML_ARGS = ["--heartbeat-interval", "1", "--allocation-interval", "0.2",
 def agent_resources():
     """--agent-resources giving each of the two agents its own port range.
     Both agents run on 127.0.0.1, so mesoslite's default (every agent offers
-    31000-32000) hands the same port to tasks on different agents."""
+    31000-32000) hands the same port to tasks on different agents. Random,
+    below the kernel's ephemeral range (32768-), so that tests running side
+    by side rarely meet."""
     base = random.randrange(20000, 29000, 200)
     return ["--agent-resources",
             "cpus:4;mem:8192;disk:65536;ports:[%d-%d]|cpus:4;mem:8192;disk:65536;ports:[%d-%d]"
@@ -64,6 +71,25 @@ def seed_config():
     the copy in test/fixtures/seed (harness.seed_path)."""
     path = harness.seed_path("deploy-config.yaml")
     return os.path.abspath(path) if os.path.isfile(path) else None
+
+
+def quickstart_script(api):
+    """docs/quickstart.md's ```sh blocks from section 2 on (section 1 starts
+    the cluster, the last stops it: the harness does both here), adapted to
+    run unattended: the API address is the test's, `logs -f` is cut short,
+    and the cron run's log is read once that run has finished (a poll with
+    a deadline, where a user would simply wait)."""
+    with open(os.path.join(harness.ROOT, "docs", "quickstart.md")) as f:
+        blocks = re.findall(r"```sh\n(.*?)```", f.read(), re.S)
+    body = "\n".join(blocks[1:-1])
+    body = body.replace("export CORRAL_SERVER=http://127.0.0.1:7099",
+                        "export CORRAL_SERVER=" + api)
+    body = body.replace("export PATH=$PWD/bin:$PATH", "export PATH=%s:$PATH" % harness.BIN)
+    body = body.replace("corralctl logs $TASK -f", "timeout 3 corralctl logs $TASK -f")
+    body = body.replace("RUN=$(", "for i in $(seq 300); do curl -s $CORRAL_SERVER/api/history/"
+                        "request/hello-cron/tasks | grep -q TASK_FINISHED && break; sleep 0.1; "
+                        "done\nRUN=$(", 1)
+    return "PS4='+ '\nset -x\n" + body
 
 
 class SeedScenarioTest(harness.TestCase):
@@ -94,6 +120,14 @@ class SeedScenarioTest(harness.TestCase):
             if isinstance(tid, dict) and tid.get("requestId") == rid:
                 out.append(tid["id"])
         return sorted(out)
+
+    def stdout(self, task_id):
+        """The start of a task's stdout, through the sandbox API."""
+        st, _, out = harness.http("GET", self.cluster.api_url +
+                                  "/api/sandbox/%s/read?path=stdout&offset=0&length=4096"
+                                  % task_id)
+        self.assertEqual(st, 200, out)
+        return out
 
     def job_history(self):
         return self.api("/api/history/request/%s/tasks" % JOB) or []
@@ -144,6 +178,8 @@ class SeedScenarioTest(harness.TestCase):
         harness.wait_until(lambda: self.active_deploy(WORKER), 60, "worker deploy succeeded")
         harness.wait_until(lambda: len(self.healthy(WORKER)) == 1, 60, "worker task running")
         self.assertEqual(self.parent(WORKER)["request"]["requestType"], "WORKER")
+        wtask = self.active_tasks(WORKER)[0]
+        harness.wait_until(lambda: b"working" in self.stdout(wtask), 30, "the worker's output")
 
         # -- a second apply of the same file changes nothing -----------------
         self.check_second_apply_changes_nothing()
@@ -191,25 +227,28 @@ class SeedScenarioTest(harness.TestCase):
                              history_before[rid], rid)
 
     def check_job_fires(self):
-        c = self.cluster
-        # -- the scheduled job fires on its 2-second schedule ----------------
         harness.wait_until(lambda: self.active_deploy(JOB), 60, "job deploy succeeded")
         job = self.parent(JOB)["request"]
         self.assertEqual(job["requestType"], "SCHEDULED")
         self.assertEqual(job["schedule"], "*/2 * * * * ?")
         self.assertEqual(job["numRetriesOnFailure"], 5)
+
         def two_finished():
             done = [t for t in self.job_history() if t.get("lastTaskState") == "TASK_FINISHED"]
             return done if len(done) >= 2 else None
         finished = harness.wait_until(two_finished, 60, "two finished runs of the scheduled job")
+        # Each fire is its own task.
         ids = {t["taskId"]["id"] for t in finished}
-        self.assertEqual(len(ids), 2)
+        self.assertEqual(len(ids), len(finished))
+        # ... fired at the schedule's times: whole multiples of 2 seconds.
+        for tid in ids:
+            th = self.api("/api/history/task/" + tid)
+            self.assertIsNotNone(th, tid)
+            fire = th["task"]["taskRequest"]["pendingTask"]["pendingTaskId"]["nextRunAt"]
+            self.assertEqual(fire % 2000, 0, (tid, fire))
         # A run's output is its stand-in command's.
         tid = finished[0]["taskId"]["id"]
-        st, _, out = harness.http("GET", c.api_url + "/api/sandbox/%s/read?path=stdout&offset=0"
-                                  "&length=4096" % tid)
-        self.assertEqual(st, 200)
-        self.assertIn(("seed job run " + tid).encode(), out)
+        self.assertIn(("seed job run " + tid).encode(), self.stdout(tid))
 
     def check_state(self):
         def state_settled():
@@ -228,6 +267,65 @@ class SeedScenarioTest(harness.TestCase):
         self.assertEqual(s["activeDeploys"], [], s)
         self.assertEqual(s["underProvisionedRequests"], 0, s)
         self.assertEqual(s["overProvisionedRequests"], 0, s)
+
+
+
+class QuickstartTest(harness.TestCase):
+    """Every command of docs/quickstart.md after the start, as written, on a
+    cluster shaped like hack/local-up.sh's (three agents on racks r1 and r2,
+    the examples applied)."""
+
+    def test_quickstart_commands(self):
+        c = self.cluster
+        c.etcd()
+        base = random.randrange(20000, 29000, 300)
+        spec = "|".join("cpus:4;mem:8192;disk:65536;ports:[%d-%d]" % (b, b + 99)
+                        for b in (base, base + 100, base + 200))
+        c.mesoslite(agents=3, racks="r1,r2", args=ML_ARGS + ["--agent-resources", spec])
+        c.corrald()
+        work = os.path.join(c.tmpdir, "clone")
+        shutil.copytree(os.path.join(harness.ROOT, "manifests"), os.path.join(work, "manifests"))
+        c.corralctl("apply", "-f", os.path.join(work, "manifests", "examples"), check=True)
+
+        r = subprocess.run(["bash", "-c", quickstart_script(c.api_url)], cwd=work,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=400)
+        out = r.stdout
+        # What each section promises, in order.
+        expected = [
+            r"hello-web\s+SERVICE\s+ACTIVE\s+2",                 # 2. get requests
+            r"activeRequests\s+7",                                # 2. corralctl state
+            r"deploy/hello-web/v1 unchanged",                     # 3. apply again
+            r"request/hello-web healthy",                         # 4. wait
+            r"<!DOCTYPE HTML>",                                   # 4. curl the task
+            r"request/hello-web scaled to 3",                     # 5.
+            r"request/hello-web healthy",
+            r"hello-web-v1-\S+-3-",                               # a third instance
+            r"request/hello-web scaled to 2",
+            r"deploy/hello-web/v2 created",                       # 6.
+            r"hello-web\s+SERVICE\s+ACTIVE\s+2\s+v1\s+v2",
+            r"deploy/hello-web/v2: deploy FAILED",
+            r"v2\s+FAILED",
+            r"v1\s+SUCCEEDED",
+            r"Schedule:\s+\*/5 \* \* \* \*",                       # 7.
+            r"request/hello-cron run \S+ queued",
+            r"deploy/tick/[0-9a-f]{16} created",
+            r"request/tick deleted",
+            r"working on hello-worker-",                          # 8. logs
+            r"cron run hello-cron-v1-",
+        ]
+        pos = 0
+        for pat in expected:
+            m = re.compile(pat).search(out, pos)
+            self.assertIsNotNone(m, "quickstart output lacks /%s/ after offset %d:\n%s"
+                                 % (pat, pos, out[pos:][-6000:]))
+            pos = m.end()
+        self.assertNotIn("cannot reach corrald", out)
+        self.assertNotIn("command not found", out)
+        # After the failed v2, v1 still serves with its 2 tasks, untouched.
+        parent = harness.http_json("GET", c.api_url + "/api/requests/request/hello-web")[1]
+        self.assertEqual(parent["requestDeployState"]["activeDeploy"]["deployId"], "v1")
+        self.assertEqual(len(parent["taskIds"]["healthy"]), 2)
 
 
 if __name__ == "__main__":

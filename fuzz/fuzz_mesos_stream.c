@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    size_t chunk = 1 + (data[0] & 0x1f);                   /* 1..32 bytes */
+    size_t chunk = 1 + (data[0] & 0x1f);                  /* 1..32 bytes */
     size_t max_record = (data[0] & 0x20) ? 64 : 1u << 20; /* small limit too */
     const char *s = (const char *)data + 1;
     size_t n = size - 1;
@@ -108,8 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         mb_recordio_reset(&r2);
         size_t before = parts.n;
-        if (mb_recordio_feed(&r2, "1\nx", 3, on_record, &parts, &e3) != 0 ||
-            parts.n != before + 1)
+        if (mb_recordio_feed(&r2, "1\nx", 3, on_record, &parts, &e3) != 0 || parts.n != before + 1)
             abort();
     }
 

@@ -23,7 +23,9 @@ typedef struct ml_config {
     const char *work_dir;           /* agent work dir (sandboxes), required unless simulate */
     const char *racks;              /* comma list; agent i gets racks[i % n] as attribute `rack` */
     const char *hostname;           /* hostname of master and real agents, default 127.0.0.1 */
-    const char *agent_resources;    /* Mesos --resources syntax; "a|b" cycles over agents */
+    const char *agent_resources;    /* Mesos --resources syntax; "a|b" cycles over agents;
+                                     * NULL: the default, whose port range real agents
+                                     * sharing one hostname split between them */
     const char *agent_attributes;   /* Mesos --attributes syntax; "a|b" cycles over agents */
     int agent_port_base;            /* agent i listens on base+i; 0 picks free ports */
     bool simulate;                  /* agents run no processes */

@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/xalloc.h"
 #include "mesoslite/ml_internal.h"
 
@@ -1056,7 +1057,7 @@ void ml_config_init(ml_config *cfg)
     cfg->listen_port = 5050;
     cfg->agents = 1;
     cfg->hostname = "127.0.0.1";
-    cfg->agent_resources = "cpus:4;mem:8192;disk:65536;ports:[31000-32000]";
+    cfg->agent_resources = NULL;
     cfg->heartbeat_s = 15;
     cfg->allocation_s = 1;
     cfg->update_retry_s = 10;
@@ -1178,7 +1179,21 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
             goto fail;
         }
     }
-    specs = split(cfg->agent_resources, "|", &nspecs);
+    if (cfg->agent_resources) {
+        specs = split(cfg->agent_resources, "|", &nspecs);
+    } else {
+        /* Real agents all run on this host: two of them offering the same
+         * port would hand two tasks one port, so each gets its own slice of
+         * 31000-32000. Simulated agents run nothing and share the range. */
+        int n = cfg->simulate || cfg->agents < 1 ? 1 : cfg->agents;
+        int span = 1001 / n;
+        cr_buf b = CR_BUF_INIT;
+        for (int i = 0; i < n; i++)
+            cr_buf_addf(&b, "%scpus:4;mem:8192;disk:65536;ports:[%d-%d]", i ? "|" : "",
+                        31000 + i * span, 31000 + (i + 1) * span - 1);
+        specs = split(cr_buf_str(&b), "|", &nspecs);
+        cr_buf_release(&b);
+    }
     for (size_t i = 0; i < nspecs; i++) {
         if (ml_res_from_spec(&total, specs[i], err)) {
             cr_err_prefix(err, "--agent-resources");

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "controllers/controllers.h"
+#include "controllers/jobs.h"
 #include "mesosbridge/mesosbridge.h"
 #include "store/leader.h"
 #include "store/store.h"
@@ -35,7 +36,8 @@ typedef struct app {
     struct event *sigterm, *sigint, *tick;
     store_leader *leader_el;
     mb *bridge;                /* leader only, with --mesos-master */
-    ctl_manager *ctl;          /* created at start; runs while leading */
+    ctl_manager *ctl;          /* SERVICE/WORKER; created at start; runs while leading */
+    ctl_jobs_manager *jobs;    /* SCHEDULED/ON_DEMAND/RUN_ONCE; likewise */
     struct event *bridge_reap; /* frees a bridge that stopped for good */
     /* Leadership. The leader-only parts (controllers, Mesos bridge) are
      * started by app_lead and stopped by app_unlead; see docs/corrald.md. */
@@ -101,6 +103,11 @@ static void app_lead(app *a, int64_t leader_rev)
         if (ctl_manager_start(a->ctl, &err) < 0)
             cr_errorlog(&a->log, "controllers: %s", cr_err_msg(&err));
     }
+    if (a->jobs) {
+        cr_err err;
+        if (ctl_jobs_manager_start(a->jobs, &err) < 0)
+            cr_errorlog(&a->log, "jobs controller: %s", cr_err_msg(&err));
+    }
     if (a->cfg.mesos_master)
         start_bridge(a);
 }
@@ -121,6 +128,8 @@ static void app_unlead(app *a)
     a->bridge = NULL;
     if (a->ctl)
         ctl_manager_stop(a->ctl);
+    if (a->jobs)
+        ctl_jobs_manager_stop(a->jobs);
 }
 
 static void on_elected(void *arg, int64_t fence_rev)
@@ -176,6 +185,19 @@ static void metrics_hook(void *arg, cr_buf *out)
                     cs.running ? 1 : 0, (unsigned long long)cs.passes,
                     (unsigned long long)cs.writes, (unsigned long long)cs.conflicts,
                     (unsigned long long)cs.errors, cs.checks);
+    }
+    if (a->jobs) {
+        ctl_jobs_manager_stats js;
+        ctl_jobs_manager_get_stats(a->jobs, &js);
+        cr_buf_addf(out,
+                    "# TYPE corral_jobs_reconcile_passes_total counter\n"
+                    "corral_jobs_reconcile_passes_total %llu\n"
+                    "# TYPE corral_jobs_reconcile_writes_total counter\n"
+                    "corral_jobs_reconcile_writes_total %llu\n"
+                    "# TYPE corral_jobs_reconcile_errors_total counter\n"
+                    "corral_jobs_reconcile_errors_total %llu\n",
+                    (unsigned long long)js.passes, (unsigned long long)js.writes,
+                    (unsigned long long)js.errors);
     }
     if (!a->bridge)
         return;
@@ -317,7 +339,11 @@ static int app_start(app *a, cr_err *err)
         evtimer_add(a->tick, &one);
         a->leader_el = store_leader_new(a->st, &lc, &lh, a);
         /* Created stopped; app_lead starts it, app_unlead stops it. */
-        if (!(a->ctl = ctl_manager_new(a->base, a->st, a->http, a->leader_el, &cc, err)))
+        ctl_jobs_manager_config jc = {.prefix = a->cfg.prefix, .log = &a->log};
+        if (a->cfg.no_controllers)
+            cr_info(&a->log, "--no-controllers: the leader runs the Mesos bridge only");
+        else if (!(a->ctl = ctl_manager_new(a->base, a->st, a->http, a->leader_el, &cc, err)) ||
+                 !(a->jobs = ctl_jobs_manager_new(a->base, a->st, a->leader_el, &jc, err)))
             return -1;
         if (store_leader_start(a->leader_el, err) < 0)
             return -1;
@@ -346,6 +372,8 @@ static void app_stop(app *a)
         event_free(a->sigint);
     ctl_manager_free(a->ctl);
     a->ctl = NULL;
+    ctl_jobs_manager_free(a->jobs);
+    a->jobs = NULL;
     if (a->leader_el) {
         struct timeval flush = {0, 300 * 1000};
         store_leader_free(a->leader_el);

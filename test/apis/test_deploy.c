@@ -144,6 +144,32 @@ static void test_flat_healthcheck(void **state)
         "healthcheck.intervalSeconds", "integer");
 }
 
+/* Singularity accepts a URI as a bare string as well as an object. */
+static void test_uris_as_strings(void **state)
+{
+    json_t *in = json_loads("{\"requestId\":\"r\",\"id\":\"v1\",\"command\":\"x\","
+                            "\"uris\":[\"http://127.0.0.1/a.tgz\",{\"uri\":\"http://127.0.0.1/b\","
+                            "\"extract\":false}]}",
+                            0, NULL);
+    api_problems p = API_PROBLEMS_INIT;
+    api_deploy *d = api_deploy_from_json(in, NULL, &p);
+    assert_non_null(d);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(d->n_uris, 2);
+    assert_string_equal(d->uris[0].uri, "http://127.0.0.1/a.tgz");
+    assert_string_equal(d->uris[1].uri, "http://127.0.0.1/b");
+    json_t *out = api_deploy_to_json(d);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(out, "uris"), 0), "uri")),
+        "http://127.0.0.1/a.tgz");
+    json_decref(out);
+    api_deploy_free(d);
+    json_decref(in);
+    api_problems_release(&p);
+    expect_problem("{\"requestId\":\"r\",\"id\":\"v1\",\"command\":\"x\",\"uris\":[7]}",
+                   "uris[0]", "must be an object");
+}
+
 static void test_derive_id(void **state)
 {
     api_problems p = API_PROBLEMS_INIT;
@@ -375,6 +401,7 @@ static void test_with_request(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip_every_field), cmocka_unit_test(test_seed_typed),
     cmocka_unit_test(test_flat_healthcheck),      cmocka_unit_test(test_derive_id),
+    cmocka_unit_test(test_uris_as_strings),
     cmocka_unit_test(test_validation_rules),      cmocka_unit_test(test_with_request),
 };
 

@@ -58,6 +58,9 @@ static void test_find_dir(void **state)
 
 static void test_join_and_shapes(void **state)
 {
+    char *v = as_sandbox_virtual_root("f1", "e1");
+    assert_string_equal(v, "/frameworks/f1/executors/e1/runs/latest");
+    free(v);
     char *s = as_sandbox_join("/sb/", "logs/out");
     assert_string_equal(s, "/sb/logs/out");
     free(s);

@@ -257,6 +257,30 @@ static bool status_ready(fx *f, void *arg)
     return ok;
 }
 
+/* The status of request arg says Valid=False (InvalidRequest). */
+static bool status_invalid(fx *f, void *arg)
+{
+    answer a;
+    api_problems probs = API_PROBLEMS_INIT;
+    api_request_status s = {0};
+    char *key = xasprintf("/corral/status/requests/%s", (const char *)arg);
+    bool ok = false;
+    list(f, key, &a);
+    if (a.n == 1) {
+        json_t *j = json_loads(a.values[0], 0, NULL);
+        if (api_request_status_from_json(j, &s, NULL, &probs) == 0) {
+            const api_condition *c = api_conditions_get(&s.conditions, API_COND_VALID);
+            ok = c && c->status == API_COND_FALSE && strcmp(c->reason, "InvalidRequest") == 0;
+        }
+        json_decref(j);
+    }
+    api_request_status_release(&s);
+    api_problems_release(&probs);
+    answer_release(&a);
+    free(key);
+    return ok;
+}
+
 static bool manager_synced(fx *f, void *arg)
 {
     ctl_manager_stats st;
@@ -310,6 +334,14 @@ static void test_manager_converges(void **state)
     assert_true(run_until(&f, manager_synced, NULL, 15000));
     answer a;
 
+    /* Not ours: an ON_DEMAND request (the jobs controller's) gets nothing
+     * from this manager; it is queued before "web", so by the time "web"
+     * is Ready its pass has run. An undecodable request gets Valid=False. */
+    put(&f, "/corral/requests/od", "{\"id\":\"od\",\"requestType\":\"ON_DEMAND\"}");
+    put(&f, "/corral/deploys/od/v1", "{\"requestId\":\"od\",\"id\":\"v1\",\"command\":\"x\"}");
+    put(&f, "/corral/requests/bad", "{\"id\": \"bad\", \"instances\": \"many\"");
+    assert_true(run_until(&f, status_invalid, "bad", 15000));
+
     /* A service with two instances and a deploy: two pending tasks. */
     put(&f, "/corral/requests/web", "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":2}");
     put(&f, "/corral/deploys/web/v1",
@@ -355,6 +387,13 @@ static void test_manager_converges(void **state)
     want = 1;
     assert_true(run_until(&f, status_ready, &want, 15000));
     assert_true(has_count(&f, &none_pending));
+
+    list(&f, "/corral/status/requests/od", &a);
+    assert_int_equal(a.n, 0);
+    answer_release(&a);
+    list(&f, "/corral/pending/od/", &a);
+    assert_int_equal(a.n, 0);
+    answer_release(&a);
 
     /* Stopping (lost leadership) ends the work at once. */
     ctl_manager_stats st;
