@@ -493,7 +493,7 @@ int32_t api_tz_offset(const api_tz *tz, int64_t utc)
 
 int api_tz_resolve(const api_tz *tz, int64_t local, api_tz_local *out)
 {
-    int32_t offs[24];
+    int32_t offs[24] = {0};
     int noffs = 0, i, j;
     int32_t min_o = INT32_MAX, max_o = INT32_MIN;
 

@@ -187,6 +187,8 @@ static void *decode_with(const store_kv *kv, from_json_fn fn, bool allow_unknown
     }
     json_decref(j);
     api_problems_release(&probs);
+    /* obj is heap memory from fn; cppcheck mistakes it for &o or &probs. */
+    // cppcheck-suppress returnDanglingLifetime
     return obj;
 }
 

@@ -807,8 +807,7 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
     ctx c = {0};
 
     memset(out, 0, sizeof(*out));
-    if (!in->config)
-        ctl_config_defaults(&defaults);
+    ctl_config_defaults(&defaults);
     c.in = in;
     c.out = out;
     c.cfg = in->config ? in->config : &defaults;

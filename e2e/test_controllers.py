@@ -21,17 +21,6 @@ SERVER = ("echo $$ > %(dir)s/$TASK_ID.pid; "
           "exec python3 -m http.server --bind 127.0.0.1 $PORT0")
 
 
-def corrald_runs_controllers():
-    """Until cmd/corrald starts the controller manager (ctl_manager_start in
-    app_lead), these tests cannot pass; the binary's symbol table tells."""
-    try:
-        with open(os.path.join(harness.BIN, "corrald"), "rb") as f:
-            return b"ctl_manager_start" in f.read()
-    except OSError:
-        return False
-
-
-@unittest.skipUnless(corrald_runs_controllers(), "corrald does not start the controllers yet")
 class T(harness.TestCase):
 
     # -- helpers ------------------------------------------------------------

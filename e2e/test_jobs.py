@@ -19,17 +19,6 @@ ML_ARGS = ["--heartbeat-interval", "1", "--allocation-interval", "0.2",
            "--update-retry-interval", "1"]
 
 
-def corrald_runs_jobs():
-    """Until cmd/corrald starts the jobs manager (ctl_jobs_manager_start in
-    app_lead), these tests cannot pass; the binary's symbol table tells."""
-    try:
-        with open(os.path.join(harness.BIN, "corrald"), "rb") as f:
-            return b"ctl_jobs_manager_start" in f.read()
-    except OSError:
-        return False
-
-
-@unittest.skipUnless(corrald_runs_jobs(), "corrald does not start the jobs manager yet")
 class T(harness.TestCase):
 
     # -- helpers ------------------------------------------------------------

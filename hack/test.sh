@@ -13,6 +13,7 @@ stage() {
   echo "=== $name"
   if "$@"; then stages+=("$name:ok"); else stages+=("$name:FAIL"); status=1; fi
 }
+stage lint      make -s --no-print-directory lint
 stage unit      make -s --no-print-directory unit
 stage valgrind  make -s --no-print-directory valgrind
 stage asan      make -s --no-print-directory asan

@@ -838,7 +838,7 @@ static void test_conflicting_write(void **state)
 {
     fx *f = *state;
     as_match m;
-    as_result r;
+    as_result r = {0};
     const char *body = "{\"instances\":4}";
 
     assert_int_equal(as_route_match(AS_PUT, "/api/requests/request/web/scale", &m), AS_ROUTE_OK);
