@@ -92,12 +92,14 @@ class T(harness.TestCase):
 
     def tasks(self, rid):
         """[(task id, last state)] of the request's active and finished
-        tasks, from GET /api/history/tasks."""
-        hist = self.get("/api/history/tasks?requestId=%s&count=100" % q(rid)) or []
+        tasks, oldest first, from GET /api/history/tasks."""
+        hist = self.get("/api/history/tasks?requestId=%s&orderDirection=ASC&count=100"
+                        % q(rid)) or []
         return [(h["taskId"]["id"], h.get("lastTaskState")) for h in hist]
 
     def first_task(self, rid, timeout=60):
-        return harness.wait_until(lambda: (self.tasks(rid) or [None])[-1], timeout,
+        """Id of the request's first task, once the bridge launched it."""
+        return harness.wait_until(lambda: (self.tasks(rid) or [None])[0], timeout,
                                   "a task of " + rid)[0]
 
     def task_history(self, tid):
@@ -113,7 +115,12 @@ class T(harness.TestCase):
                 if u["taskState"] == state:
                     return u
             return None
-        u = harness.wait_until(found, timeout, "%s of %s" % (state, tid))
+        try:
+            u = harness.wait_until(found, timeout, "%s of %s" % (state, tid))
+        except AssertionError as e:
+            raise AssertionError("%s; updates seen: %r" % (
+                e, [(x["taskState"], x.get("statusMessage"))
+                    for x in self.task_history(tid).get("taskUpdates") or []]))
         if state == "TASK_RUNNING":
             self.running[tid] = u.get("statusMessage") or ""
         return u
@@ -293,6 +300,61 @@ class T(harness.TestCase):
         log = self.read_log_after_kill(tid)
         self.assertIn("got TERM", log)
         self.assertIn("cleaned up", log)
+
+    def start_ignoring_task(self, rid, sigkill_after_ms):
+        """A SERVICE whose task ignores SIGTERM; returns its id once it
+        runs and its deploy succeeded."""
+        data = {"cmd": "trap '' TERM; echo ready; while true; do sleep 0.1; done",
+                "sigKillProcessesAfterMillis": sigkill_after_ms}
+        self.post_request(rid)
+        self.deploy(rid, "v1", data)
+        tid = self.first_task(rid)
+        self.addCleanup(self.cleanup_task, tid)
+        self.wait_state(tid, "TASK_RUNNING", 90)
+        harness.wait_until(lambda: "ready" in self.try_read(tid, "service.log"), 30,
+                           "task ready")
+        harness.wait_until(lambda: self.active_deploy(rid) == "v1", 60, "deploy v1 active")
+        return tid
+
+    def test_sigterm_ignored_gets_sigkill_after_deploy_timeout(self):
+        tid = self.start_ignoring_task("ignorer", 1500)
+        self.kill(tid)
+        st = self.wait_state(tid, "TASK_KILLED", 60)
+        self.assertIn("killed by signal 9", st.get("statusMessage") or "")
+
+    def test_kill_grace_from_api_overrides_deploy(self):
+        # The deploy would wait 10 minutes; the kill call asks for 1 s
+        # (killGracePeriodMillis, docs/api.md), which reaches the executor
+        # in the KILL event's kill policy.
+        tid = self.start_ignoring_task("impatient", 600000)
+        self.kill(tid, {"message": "now", "killGracePeriodMillis": 1000})
+        st = self.wait_state(tid, "TASK_KILLED", 60)
+        self.assertIn("killed by signal 9", st.get("statusMessage") or "")
+
+    def test_chatty_run_once_logs_rotate_nothing_lost(self):
+        n = 200000
+        data = {"cmd": "seq 1 %d | sed 's/^/line /'; echo done-writing >&2" % n,
+                "logMaxBytes": 256 * 1024, "logKeep": 1000}
+        self.post_request("chatty", rtype="RUN_ONCE")
+        self.deploy("chatty", "v1", data)
+        tid = self.first_task("chatty")
+        self.wait_state(tid, "TASK_FINISHED", 120)
+        meta = json.loads(self.read(tid, "logs/service.log.rotated.json"))
+        self.assertTrue(meta["finished"])
+        self.assertEqual(meta["taskId"], tid)
+        self.assertGreater(len(meta["rotated"]), 5)
+        sizes = {f["name"].rsplit("/", 1)[-1]: f["size"] for f in self.browse(tid, "logs")["files"]}
+        parts = []
+        for r in meta["rotated"]:
+            name = r["file"].rsplit("/", 1)[-1]
+            self.assertIn(name, sizes)
+            self.assertLessEqual(sizes[name], 256 * 1024)
+            parts.append(self.read(tid, r["file"]))
+        parts.append(self.read(tid, "service.log"))
+        lines = "".join(parts).splitlines()
+        numbered = [ln for ln in lines if ln.startswith("line ")]
+        self.assertEqual(numbered, ["line %d" % i for i in range(1, n + 1)])
+        self.assertIn("done-writing", lines)
 
     def read_log_after_kill(self, tid):
         """service.log of a finished task: through the sandbox API (the
