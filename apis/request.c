@@ -64,6 +64,7 @@ static const api_field request_fields[] = {
     F_LONG(waitAtLeastMillisAfterTaskFinishesForReschedule),
     F_LONG(killOldNonLongRunningTasksAfterMillis),
     F_LONG(taskExecutionTimeLimitMillis),
+    F_LONG(startingDeadlineSeconds),
     F_BOOL(loadBalanced),
     F_BOOL(rackSensitive),
     F_LIST(rackAffinity),
@@ -431,6 +432,12 @@ size_t api_request_validate(const api_request *r, const char *prefix, api_proble
         if (lr)
             PROB("taskExecutionTimeLimitMillis", "not allowed for long-running (%s) requests",
                  tname);
+    }
+    if (r->has_startingDeadlineSeconds) {
+        if (r->startingDeadlineSeconds <= 0)
+            PROB("startingDeadlineSeconds", "must be > 0");
+        if (r->type != API_SCHEDULED)
+            PROB("startingDeadlineSeconds", "only allowed for SCHEDULED requests, not %s", tname);
     }
     if (r->has_loadBalanced && r->loadBalanced && r->type != API_SERVICE)
         PROB("loadBalanced", "only allowed for SERVICE requests, not %s", tname);

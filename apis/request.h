@@ -69,6 +69,10 @@ typedef struct api_request {
     int64_t killOldNonLongRunningTasksAfterMillis;
     bool has_taskExecutionTimeLimitMillis;
     int64_t taskExecutionTimeLimitMillis;
+    /* Corral: a SCHEDULED fire missed by more than this (e.g. while no
+     * leader ran) is skipped, like Kubernetes' CronJob field of that name. */
+    bool has_startingDeadlineSeconds;
+    int64_t startingDeadlineSeconds;
     bool has_loadBalanced;
     bool loadBalanced;
     bool has_rackSensitive;

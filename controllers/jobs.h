@@ -352,7 +352,7 @@ void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t cr
  * NULL; a SCHEDULED request without one is invalid with sched_error (or a
  * generic reason). paused: a pause intent exists. Non-job request types
  * are invalid ("not a SCHEDULED, ON_DEMAND or RUN_ONCE request").
- * startingDeadlineSeconds is read from r->extra until api_request has it. */
+ * startingDeadlineSeconds comes from the request's Corral field of that name. */
 void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision, bool paused,
                            const api_schedule *sched, const char *sched_error,
                            ctl_jobs_request *out);

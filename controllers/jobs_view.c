@@ -187,12 +187,6 @@ void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t cr
 
 /* ---- request, pending task, task ---------------------------------------------- */
 
-static int64_t extra_int(const api_request *r, const char *k)
-{
-    const json_t *v = r->extra ? json_object_get(r->extra, k) : NULL;
-    return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
 void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t revision, bool paused,
                            const api_schedule *sched, const char *sched_error,
                            ctl_jobs_request *out)
@@ -214,7 +208,8 @@ void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t re
                                     ? r->waitAtLeastMillisAfterTaskFinishesForReschedule
                                     : 0;
     out->time_limit_ms = r->has_taskExecutionTimeLimitMillis ? r->taskExecutionTimeLimitMillis : 0;
-    out->starting_deadline_ms = extra_int(r, "startingDeadlineSeconds") * 1000;
+    out->starting_deadline_ms =
+        r->has_startingDeadlineSeconds ? r->startingDeadlineSeconds * 1000 : 0;
     out->schedule = sched;
     if (out->invalid)
         return;

@@ -317,6 +317,11 @@ static void test_validation_rules(void **state)
          "taskExecutionTimeLimitMillis", "not allowed"},
         {"{\"id\":\"a\",\"requestType\":\"ON_DEMAND\",\"taskExecutionTimeLimitMillis\":0}",
          "taskExecutionTimeLimitMillis", "> 0"},
+        {"{\"id\":\"a\",\"requestType\":\"ON_DEMAND\",\"startingDeadlineSeconds\":30}",
+         "startingDeadlineSeconds", "only allowed for SCHEDULED"},
+        {"{\"id\":\"a\",\"requestType\":\"SCHEDULED\",\"schedule\":\"* * * * *\","
+         "\"startingDeadlineSeconds\":0}",
+         "startingDeadlineSeconds", "> 0"},
         {"{\"id\":\"a\",\"requestType\":\"WORKER\",\"loadBalanced\":true}", "loadBalanced",
          "only allowed for SERVICE"},
         {"{\"id\":\"a\",\"requestType\":\"ON_DEMAND\",\"rackSensitive\":true}", "rackSensitive",

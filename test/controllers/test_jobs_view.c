@@ -96,7 +96,8 @@ static void test_request_view(void **state)
     r.taskExecutionTimeLimitMillis = 9000;
     r.has_waitAtLeastMillisAfterTaskFinishesForReschedule = true;
     r.waitAtLeastMillisAfterTaskFinishesForReschedule = 700;
-    r.extra = parse("{\"startingDeadlineSeconds\":30}");
+    r.has_startingDeadlineSeconds = true;
+    r.startingDeadlineSeconds = 30;
     s = api_schedule_for_request(&r, &err);
     assert_non_null(s);
     ctl_jobs_request_view(&r, NULL, 12, true, s, NULL, &v);
