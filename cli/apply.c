@@ -113,6 +113,35 @@ static api_manifest *load_all(cli_ctx *ctx, const char *cmd, manifest_args *a)
 
 /* ---- server side: apply, diff, prune (logic in plan.h) --------------------- */
 
+/* Whether deploy DID of RID was deployed before (it is in the request's
+ * deploy history). Singularity never takes a deploy id twice, so re-applying
+ * a manifest whose deploy failed or was replaced must not post it again.
+ * Returns 1 (and *state, caller frees: "FAILED", ... or "") if so, 0 if not,
+ * -1 on an error (printed). */
+static int deployed_before(cli_ctx *ctx, const char *cmd, const char *rid, const char *did,
+                           char **state)
+{
+    char *er = cli_url_escape(rid), *ed = cli_url_escape(did);
+    char *path = xasprintf("/api/history/request/%s/deploy/%s", er, ed);
+    cli_resp r;
+    int rc = cli_http(ctx, cmd, "GET", path, NULL, 404, &r);
+
+    *state = NULL;
+    if (rc == 0) {
+        const char *st = json_string_value(
+            json_object_get(json_object_get(r.body, "deployResult"), "deployState"));
+        *state = xstrdup(st ? st : "");
+        rc = 1;
+    } else if (r.status == 404) {
+        rc = 0;
+    }
+    cli_resp_release(&r);
+    free(path);
+    free(er);
+    free(ed);
+    return rc;
+}
+
 typedef enum { SYNC_APPLY, SYNC_DRY, SYNC_DIFF } sync_mode;
 
 /* The set name derived from the -f paths (plan.h), or NULL when one is
@@ -274,6 +303,18 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
             if (mode != SYNC_DIFF)
                 fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
             goto next;
+        }
+        if (parent && !json_is_null(parent)) {
+            char *state = NULL;
+            int h = deployed_before(ctx, cmd, d->requestId, d->id, &state);
+            if (h < 0)
+                failed = true;
+            else if (h > 0 && mode != SYNC_DIFF)
+                fprintf(ctx->out, "%s unchanged (deployed before%s%s; a new deploy needs a new id)%s\n",
+                        what, *state ? ": " : "", state, sfx);
+            free(state);
+            if (h != 0)
+                goto next;
         }
         if (mode == SYNC_DIFF) {
             const json_t *base =

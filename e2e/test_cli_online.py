@@ -372,6 +372,12 @@ class TestCommandsWithTasks(CliCase):
         self.assertRegex(r.stdout, r"(?m)^v1\s+FAILED\s")
         r = self.ctl("describe", "request", "bad")
         self.assertIn("Active deploy:  <none>", r.stdout)
+        # Applying the same file again is a no-op: the failed deploy is not
+        # posted again (Singularity refuses a deploy id twice) and exit is 0.
+        r = self.ctl("apply", "-f", path)
+        self.assertIn("request/bad unchanged", r.stdout)
+        self.assertIn("deploy/bad/v1 unchanged (deployed before: FAILED", r.stdout)
+        self.ctl("diff", "-f", path, rc=0)
 
     def test_run_on_demand(self):
         path = self.write("job.yaml", [request_doc("job", rtype="ON_DEMAND"), deploy_doc(
