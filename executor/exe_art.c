@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/xalloc.h"
 
 extern char **environ;
@@ -123,30 +124,6 @@ char *exe_artifact_dest(const exe_artifact *a, const char *taskdir)
     return xasprintf("%s/%s", taskdir, a->filename);
 }
 
-int exe_mkdirs(const char *path, cr_err *err)
-{
-    char *p = xstrdup(path);
-
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-            cr_error(err, CR_EIO, "mkdir '%s': %s", p, strerror(errno));
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-        cr_error(err, CR_EIO, "mkdir '%s': %s", p, strerror(errno));
-        free(p);
-        return -1;
-    }
-    free(p);
-    return 0;
-}
-
 static int mkdirs_parent(const char *file, cr_err *err)
 {
     char *d = xstrdup(file);
@@ -155,7 +132,7 @@ static int mkdirs_parent(const char *file, cr_err *err)
 
     if (slash && slash != d) {
         *slash = '\0';
-        r = exe_mkdirs(d, err);
+        r = cr_mkdirs(d, err);
     }
     free(d);
     return r;
@@ -307,7 +284,7 @@ int exe_cache_put(const char *cache_dir, const exe_artifact *a, const char *path
 
     if (!cache_dir || !a->md5sum)
         return 0;
-    if (exe_mkdirs(cache_dir, err) < 0)
+    if (cr_mkdirs(cache_dir, err) < 0)
         return -1;
     dst = xasprintf("%s/%s", cache_dir, a->md5sum);
     tmp = xasprintf("%s/.%s.%d", cache_dir, a->md5sum, (int)getpid());
@@ -483,7 +460,7 @@ int exe_extract(const exe_artifact *a, const char *archive, const char *dir, cr_
 
     cr_buf_init(&list);
     cr_buf_init(&errb);
-    if (exe_mkdirs(dir, err) < 0)
+    if (cr_mkdirs(dir, err) < 0)
         goto out;
     if (zip) {
         char *argv[] = {"unzip", "-Z1", (char *)archive, NULL};

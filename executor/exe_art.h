@@ -36,9 +36,6 @@ int exe_artifact_verify_file(const exe_artifact *a, const char *path, cr_err *er
 /* taskdir/[targetFolder/]filename; caller frees. */
 char *exe_artifact_dest(const exe_artifact *a, const char *taskdir);
 
-/* mkdir -p (mode 0755). */
-int exe_mkdirs(const char *path, cr_err *err);
-
 /* Writes an embedded artifact to dest (temporary file then rename), after
  * checking md5/size of the content. Nothing is left behind on error. */
 int exe_artifact_write_embedded(const exe_artifact *a, const char *dest, cr_err *err);

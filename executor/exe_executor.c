@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/httpc.h"
+#include "base/fs.h"
 #include "base/xalloc.h"
 #include "executor/exe_art.h"
 #include "executor/exe_data.h"
@@ -924,7 +925,7 @@ static void prepare_next(exe_executor *e)
         int hit;
 
         *strrchr(dir, '/') = '\0';
-        if (exe_mkdirs(dir, &err) < 0) {
+        if (cr_mkdirs(dir, &err) < 0) {
             free(dir);
             free(dest);
             cr_err_prefix(&err, "artifact '%s'", a->name);
@@ -1197,7 +1198,7 @@ static void cleanup(exe_executor *e)
     free(path);
     if (e->cfg->task_record_dir && t) {
         path = xasprintf("%s/%s.task.json", e->cfg->task_record_dir, t->task_id);
-        if (exe_mkdirs(e->cfg->task_record_dir, &err) < 0 || write_file(path, text, 0644, &err) < 0)
+        if (cr_mkdirs(e->cfg->task_record_dir, &err) < 0 || write_file(path, text, 0644, &err) < 0)
             cr_warn(e->log, "task record: %s", cr_err_msg(&err));
         free(path);
     }
@@ -1213,7 +1214,7 @@ static void begin_prepare(exe_executor *e)
 
     e->app_dir = xasprintf("%s/app", e->cfg->sandbox);
     e->art_idx = 0;
-    if (exe_mkdirs(e->app_dir, &err) < 0) {
+    if (cr_mkdirs(e->app_dir, &err) < 0) {
         prepare_failed(e, err.detail);
         return;
     }

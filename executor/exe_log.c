@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/xalloc.h"
 #include "executor/exe_art.h"
 
@@ -126,7 +127,7 @@ exe_log *exe_log_open(const char *sandbox, const char *name, const char *task_id
     l->next_seq = 1;
     l->fd = -1;
     cr_buf_init(&l->partial);
-    if (exe_mkdirs(l->logs_dir, err) < 0 || open_current(l, err) < 0) {
+    if (cr_mkdirs(l->logs_dir, err) < 0 || open_current(l, err) < 0) {
         exe_log_free(l);
         return NULL;
     }

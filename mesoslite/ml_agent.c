@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/xalloc.h"
 #include "mesoslite/ml_internal.h"
 
@@ -31,24 +32,6 @@
 #define ML_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void agent_cb(struct evhttp_request *req, void *arg);
-
-static int mkdirs(const char *path)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) && errno != EEXIST)
-                rc = -1;
-            *s = '/';
-        }
-    }
-    if (mkdir(p, 0755) && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
 
 int ml_agent_start(ml_agent *a, cr_err *err)
 {
@@ -62,7 +45,7 @@ int ml_agent_start(ml_agent *a, cr_err *err)
         a->port = app->cfg.agent_port_base ? port : 5051;
         return 0;
     }
-    if (mkdirs(a->dir))
+    if (cr_mkdirs(a->dir, NULL))
         return cr_error(err, CR_EIO, "cannot create agent dir '%s': %s", a->dir, strerror(errno));
     a->http = evhttp_new(app->base);
     evhttp_set_default_content_type(a->http, NULL);
@@ -405,7 +388,7 @@ static ml_exec *exec_new(ml_agent *a, ml_fw *fw, const char *id, bool command)
     ml_res_init(&e->res);
     runs = xasprintf("%s/frameworks/%s/executors/%s/runs", a->dir, fw->id, id);
     e->dir = xasprintf("%s/%s", runs, cid);
-    mkdirs(e->dir);
+    cr_mkdirs(e->dir, NULL);
     latest = xasprintf("%s/latest", runs);
     unlink(latest);
     if (symlink(cid, latest) != 0)

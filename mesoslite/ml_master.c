@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/xalloc.h"
 #include "mesoslite/ml_internal.h"
 
@@ -1066,24 +1067,6 @@ void ml_config_init(ml_config *cfg)
     cfg->log_level = CR_LOG_INFO;
 }
 
-static int mkdirs(const char *path)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) && errno != EEXIST)
-                rc = -1;
-            *s = '/';
-        }
-    }
-    if (mkdir(p, 0755) && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
-
 /* Splits s on sep into a NULL-terminated vector (caller frees each and it). */
 static char **split(const char *s, const char *sep, size_t *n)
 {
@@ -1206,7 +1189,7 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
     }
     racks = split(cfg->racks, ",", &nracks);
     attrs = split(cfg->agent_attributes, "|", &nattrs);
-    if (cfg->work_dir && mkdirs(cfg->work_dir)) {
+    if (cfg->work_dir && cr_mkdirs(cfg->work_dir, NULL)) {
         cr_error(err, CR_EIO, "cannot create work dir '%s': %s", cfg->work_dir, strerror(errno));
         goto fail;
     }

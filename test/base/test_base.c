@@ -1,10 +1,16 @@
 #include "test/lib/cr_test.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fs.h"
+#include "base/xalloc.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_error_table(void **state)
 {
@@ -63,8 +69,43 @@ static void test_format_time(void **state)
     assert_string_equal(cr_format_time(1764016800123LL, s, sizeof(s)), "2025-11-24T20:40:00.123Z");
 }
 
+static void test_mkdirs(void **state)
+{
+    char *tmp = cr_test_tmpdir();
+    char *deep = xasprintf("%s/a/b/c", tmp);
+    char *file = xasprintf("%s/f", tmp);
+    char *under_file = xasprintf("%s/f/x", tmp);
+    struct stat st;
+    cr_err err;
+
+    assert_int_equal(cr_mkdirs(deep, &err), 0);
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(cr_mkdirs(deep, &err), 0); /* existing is fine */
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(cr_mkdirs(under_file, &err), -1);
+    assert_int_equal(err.code, CR_EIO);
+    assert_non_null(strstr(cr_err_msg(&err), under_file));
+    unlink(file);
+    rmdir(deep);
+    free(deep);
+    deep = xasprintf("%s/a/b", tmp);
+    rmdir(deep);
+    free(deep);
+    deep = xasprintf("%s/a", tmp);
+    rmdir(deep);
+    rmdir(tmp);
+    free(deep);
+    free(file);
+    free(under_file);
+    free(tmp);
+}
+
 int main(void);
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_mkdirs),
     cmocka_unit_test(test_error_table),
     cmocka_unit_test(test_error_prefix_and_default),
     cmocka_unit_test(test_buf),
