@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/cr_hist.h"
 #include "base/err.h"
 #include "base/httpc.h"
 #include "base/log.h"
@@ -79,6 +80,13 @@ typedef struct ctl_manager_stats {
     uint64_t conflicts; /* writes whose compares failed (re-planned) */
     uint64_t errors;    /* failed passes (backed off) */
     size_t checks;      /* health checks running */
+    /* The work queue (zero while stopped; reset when leadership restarts
+     * the manager). Latency: seconds from a key's hand-out to its done, so
+     * a pass's plan plus its etcd write. */
+    size_t queue_depth;      /* keys waiting, not processing */
+    size_t queue_processing; /* keys being reconciled */
+    size_t queue_delayed;    /* keys waiting out a backoff or requeue-after */
+    cr_hist reconcile_latency;
 } ctl_manager_stats;
 
 void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out);

@@ -77,6 +77,7 @@
 #include "apis/task.h"
 #include "controllers/plan.h"
 #include "controllers/view.h"
+#include "base/cr_hist.h"
 #include "base/log.h"
 #include "store/leader.h"
 #include "store/store.h"
@@ -428,6 +429,11 @@ typedef struct ctl_jobs_manager_stats {
     uint64_t writes;    /* store_write()s sent */
     uint64_t conflicts; /* writes whose compares failed (re-planned) */
     uint64_t errors;    /* failed passes (backed off) */
+    /* The work queue, as in ctl_manager_stats. */
+    size_t queue_depth;
+    size_t queue_processing;
+    size_t queue_delayed;
+    cr_hist reconcile_latency;
 } ctl_jobs_manager_stats;
 
 void ctl_jobs_manager_get_stats(const ctl_jobs_manager *m, ctl_jobs_manager_stats *out);

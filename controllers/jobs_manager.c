@@ -937,4 +937,12 @@ void ctl_jobs_manager_free(ctl_jobs_manager *m)
 void ctl_jobs_manager_get_stats(const ctl_jobs_manager *m, ctl_jobs_manager_stats *out)
 {
     *out = m->stats;
+    if (m->wq) {
+        store_wq_stats q;
+        store_wq_get_stats(m->wq, &q);
+        out->queue_depth = q.depth;
+        out->queue_processing = q.processing;
+        out->queue_delayed = q.delayed;
+        out->reconcile_latency = q.latency;
+    }
 }

@@ -914,5 +914,13 @@ void ctl_manager_free(ctl_manager *m)
 void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out)
 {
     *out = m->stats;
+    if (m->wq) {
+        store_wq_stats q;
+        store_wq_get_stats(m->wq, &q);
+        out->queue_depth = q.depth;
+        out->queue_processing = q.processing;
+        out->queue_delayed = q.delayed;
+        out->reconcile_latency = q.latency;
+    }
     out->checks = m->checker ? ctl_checker_count(m->checker) : 0;
 }

@@ -5,6 +5,7 @@
 #include "mesosbridge/mesosbridge.h"
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,9 @@
 #define MB_MAX_TASKS_PER_OFFER 40
 #define MB_AGENT_REFRESH_MS    60000
 #define MB_REVIVE_MIN_MS       1000
+/* Placement work per offers cycle, in (task, offer) checks: a cycle that
+ * runs out defers the rest of the queue to the next turn of the loop. */
+#define MB_PLACE_MAX_CHECKS 200000
 
 /* ---- caches (informers over etcd prefixes) ----------------------------------- */
 
@@ -88,6 +92,7 @@ typedef struct op {
     api_task **tasks; /* launch: records written */
     char **pend_keys;
     cr_http_req *req; /* Mesos call */
+    int64_t sent_us;  /* when req was started (call latency) */
 } op;
 
 enum { OP_CALL, OP_LAUNCH, OP_TASKW, OP_TASKGET, OP_FW, OP_AGENT, OP_CLEANDEL };
@@ -138,6 +143,8 @@ struct mb {
     bool suppressed, new_pending;
     size_t last_due; /* due pending tasks at the last cycle */
     int64_t last_revive_ms;
+    char *place_from;    /* pending key a budget-cut cycle stopped at, or NULL */
+    size_t place_failed; /* tasks tried in vain since the current pass began */
     /* tasks */
     mb_map tasks;       /* taskId -> tentry */
     mb_map launching;   /* pending key -> (void *)1 while its launch txn runs */
@@ -344,10 +351,14 @@ static const char *master_url(const mb *b)
     return b->n_masters ? b->masters[b->cur_master % b->n_masters] : "";
 }
 
+static mb_call_kind call_kind(const char *type);
+
 static void call_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
 {
     op *o = arg;
     mb *b = o->b;
+    cr_hist_observe(&b->stats.calls[call_kind(o->s1)].latency,
+                    (double)(cr_mono_us() - o->sent_us) / 1e6);
     if (err)
         cr_warn(b->log, "mesos call %s failed: %s", o->s1, cr_err_msg(err));
     else if (resp->status == 403 || (resp->status == 400 && strstr(resp->body, "stream ID"))) {
@@ -390,6 +401,7 @@ static bool send_call(mb *b, json_t *call)
                        .max_body = 1 << 20,
                        .on_done = call_done,
                        .arg = o};
+    o->sent_us = cr_mono_us();
     o->req = cr_http_start(b->http, &ho, &err);
     if (!o->req) {
         cr_warn(b->log, "mesos call %s: %s", o->s1, cr_err_msg(&err));
@@ -1087,6 +1099,23 @@ static void offers_cycle(mb *b)
         return;
     }
 
+    /* a cycle cut short by the work budget resumes where it stopped, so
+     * tasks that fit no offer cannot starve the ones queued behind them */
+    if (b->place_from) {
+        for (size_t i = 1; i < n_due; i++) {
+            if (strcmp(due[i]->key, b->place_from))
+                continue;
+            doc **rot = xcalloc(n_due + 1, sizeof(doc *));
+            memcpy(rot, due + i, (n_due - i) * sizeof(doc *));
+            memcpy(rot + (n_due - i), due, i * sizeof(doc *));
+            free(due);
+            due = rot;
+            break;
+        }
+        free(b->place_from);
+        b->place_from = NULL;
+    }
+
     /* place the due tasks on the held offers */
     size_t no = b->n_offers;
     mb_offer_left *left = xcalloc(no + 1, sizeof(*left));
@@ -1125,19 +1154,44 @@ static void offers_cycle(mb *b)
         if (!state_inactive(((doc *)it.e->val)->obj))
             racks[nrk++] = it.e->key;
     mb_place_config pc = {.racks = nrk ? racks : NULL,
-                          .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL};
+                          .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL,
+                          .max_checks = MB_PLACE_MAX_CHECKS};
     mb_place_result *res = xcalloc(n_due + 1, sizeof(*res));
     mb_place(&pc, po, no, pt, n_due, act_v, n_act, res);
     free(racks);
+    size_t tried = 0, failed = 0;
+    for (; tried < n_due && res[tried].reason != MB_PLACE_DEFERRED; tried++)
+        failed += res[tried].offer < 0;
+    if (tried < n_due) {
+        /* continue on the next turn, after other events; once every task
+         * left has been tried in vain, wait for the next offer or tick
+         * rather than spin */
+        b->place_from = xstrdup(due[tried]->key);
+        b->place_failed += failed;
+        if (b->place_failed < n_due - (tried - failed))
+            kick(b);
+        else
+            b->place_failed = 0;
+    } else {
+        b->place_failed = 0;
+    }
+    /* the tasks placed on each offer, in queue order */
+    size_t *first = xcalloc(no + 1, sizeof(size_t)), *next = xcalloc(n_due + 1, sizeof(size_t));
+    for (size_t k = 0; k < no; k++)
+        first[k] = SIZE_MAX;
+    for (size_t i = n_due; i-- > 0;) {
+        if (res[i].offer < 0)
+            continue;
+        next[i] = first[res[i].offer];
+        first[res[i].offer] = i;
+    }
 
     /* one txn + ACCEPT per offer that got tasks */
     bool *used = xcalloc(no + 1, sizeof(bool));
     size_t waiting = 0;
     for (size_t k = 0; k < no; k++) {
         op *o = NULL;
-        for (size_t i = 0; i < n_due; i++) {
-            if (res[i].offer != (long)k)
-                continue;
+        for (size_t i = first[k]; i != SIZE_MAX; i = next[i]) {
             if (o && o->n_tasks >= MB_MAX_TASKS_PER_OFFER)
                 continue;
             const api_pending_task *p = due[i]->obj;
@@ -1236,6 +1290,8 @@ static void offers_cycle(mb *b)
     free(decl_idle);
     free(decl_busy);
     free(used);
+    free(first);
+    free(next);
     free(res);
     free(act_v);
     free(pt);
@@ -1882,6 +1938,7 @@ void mb_free(mb *b)
     free(b->offers);
     mb_recordio_release(&b->rio);
     free(b->stream_id);
+    free(b->place_from);
     free(b->framework_id);
     free(b->prefix);
     free_list(b->masters);
@@ -1900,9 +1957,22 @@ void mb_free(mb *b)
     free(b);
 }
 
+static const char *const call_names[MB_CALL_N] = {
+    "ACCEPT", "DECLINE", "KILL", "ACKNOWLEDGE", "RECONCILE", "SUPPRESS", "REVIVE", "OTHER"};
+
+static mb_call_kind call_kind(const char *type)
+{
+    for (int i = 0; type && i < MB_CALL_OTHER; i++)
+        if (!strcmp(type, call_names[i]))
+            return (mb_call_kind)i;
+    return MB_CALL_OTHER;
+}
+
 void mb_get_stats(const mb *b, mb_stats *out)
 {
     *out = b->stats;
+    for (int i = 0; i < MB_CALL_N; i++)
+        out->calls[i].type = call_names[i];
     out->subscribed = b->subscribed;
     out->stopped = b->stopped;
     out->suppressed = b->suppressed;

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "apis/common.h"
+#include "base/cr_hist.h"
 #include "base/err.h"
 #include "base/httpc.h"
 #include "base/log.h"
@@ -104,6 +105,24 @@ int mb_start(mb *b, cr_err *err);
  * NULL is a no-op. */
 void mb_free(mb *b);
 
+/* Scheduler calls timed for /metrics (SUBSCRIBE is a stream, not timed). */
+typedef enum {
+    MB_CALL_ACCEPT,
+    MB_CALL_DECLINE,
+    MB_CALL_KILL,
+    MB_CALL_ACKNOWLEDGE,
+    MB_CALL_RECONCILE,
+    MB_CALL_SUPPRESS,
+    MB_CALL_REVIVE,
+    MB_CALL_OTHER,
+    MB_CALL_N
+} mb_call_kind;
+
+typedef struct mb_call_stats {
+    const char *type; /* "ACCEPT", ...; static */
+    cr_hist latency;  /* seconds from sending the call to its answer or failure */
+} mb_call_stats;
+
 typedef struct mb_stats {
     bool subscribed;
     bool stopped; /* for good (see on_stopped) */
@@ -115,6 +134,7 @@ typedef struct mb_stats {
     size_t pending_known;
     uint64_t subscribes, events, offers_received, offers_declined, launched, updates, acks, kills,
         reconciles;
+    mb_call_stats calls[MB_CALL_N];
 } mb_stats;
 
 /* A snapshot; pointers are borrowed until the next loop turn. */

@@ -2,10 +2,12 @@
 #include "mesosbridge/placement.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/xalloc.h"
+#include "mesosbridge/map.h"
 
 static const char *const reason_names[] = {
     [MB_PLACE_OK] = "OK",
@@ -16,6 +18,7 @@ static const char *const reason_names[] = {
     [MB_PLACE_NOT_ENOUGH_RESOURCES] = "NOT_ENOUGH_RESOURCES",
     [MB_PLACE_AGENT_ALREADY_USED] = "AGENT_ALREADY_USED",
     [MB_PLACE_RACK_SATURATED] = "RACK_SATURATED",
+    [MB_PLACE_DEFERRED] = "DEFERRED",
 };
 
 const char *mb_place_reason_name(mb_place_reason r)
@@ -60,22 +63,96 @@ bool mb_place_attrs_match(const mb_offer *o, const api_strmap *reserve, const ap
     return true;
 }
 
-/* The working set of active tasks: the given ones plus those placed now. */
-typedef struct actives {
-    const mb_place_active *given;
-    size_t n_given;
-    mb_place_active *added;
-    size_t n_added;
-} actives;
+/* Counts of active tasks (the given ones plus those placed in this call),
+ * built once per call and updated as tasks are placed, so checking one
+ * offer costs a few hash lookups instead of a scan of every active task.
+ * Values of the count maps are ints stored as pointers (absent = 0).
+ * Matching follows strcmp on non-NULL ids: a NULL id matches nothing. */
+typedef struct dep_ix { /* one (request, deploy) */
+    mb_map on_agent;    /* agent -> tasks of the deploy there */
+    mb_map on_rack;     /* rack -> tasks of the deploy there */
+    int total;          /* tasks of the deploy anywhere */
+    int hosts;          /* distinct (non-NULL) agents running the deploy */
+} dep_ix;
 
-static const mb_place_active *act_get(const actives *a, size_t i)
+typedef struct req_ix {
+    mb_map on_agent; /* agent -> tasks of the request there (any deploy) */
+    mb_map deps;     /* deploy -> dep_ix */
+    int pending;     /* tasks of the request not yet considered in this call */
+} req_ix;
+
+static int cnt_get(const mb_map *m, const char *key)
 {
-    return i < a->n_given ? &a->given[i] : &a->added[i - a->n_given];
+    return key ? (int)(intptr_t)mb_map_get(m, key) : 0;
 }
 
-static size_t act_count(const actives *a)
+/* Increments key's count; returns the count before. */
+static int cnt_inc(mb_map *m, const char *key)
 {
-    return a->n_given + a->n_added;
+    int n = (int)(intptr_t)mb_map_get(m, key);
+    mb_map_put(m, key, (void *)(intptr_t)(n + 1));
+    return n;
+}
+
+static void dep_ix_free(void *p)
+{
+    dep_ix *d = p;
+    if (!d)
+        return;
+    mb_map_release(&d->on_agent, NULL);
+    mb_map_release(&d->on_rack, NULL);
+    free(d);
+}
+
+static void req_ix_free(void *p)
+{
+    req_ix *r = p;
+    if (!r)
+        return;
+    mb_map_release(&r->on_agent, NULL);
+    mb_map_release(&r->deps, dep_ix_free);
+    free(r);
+}
+
+static req_ix *req_get(mb_map *reqs, const char *request_id, bool create)
+{
+    if (!request_id)
+        return NULL;
+    req_ix *r = mb_map_get(reqs, request_id);
+    if (!r && create) {
+        r = xcalloc(1, sizeof(*r));
+        mb_map_put(reqs, request_id, r);
+    }
+    return r;
+}
+
+static dep_ix *dep_get(req_ix *r, const char *deploy_id, bool create)
+{
+    if (!r || !deploy_id)
+        return NULL;
+    dep_ix *d = mb_map_get(&r->deps, deploy_id);
+    if (!d && create) {
+        d = xcalloc(1, sizeof(*d));
+        mb_map_put(&r->deps, deploy_id, d);
+    }
+    return d;
+}
+
+static void ix_add(mb_map *reqs, const mb_place_active *x)
+{
+    req_ix *r = req_get(reqs, x->request_id, true);
+    if (!r)
+        return;
+    if (x->agent_id)
+        cnt_inc(&r->on_agent, x->agent_id);
+    dep_ix *d = dep_get(r, x->deploy_id, true);
+    if (!d)
+        return;
+    d->total++;
+    if (x->agent_id && cnt_inc(&d->on_agent, x->agent_id) == 0)
+        d->hosts++;
+    if (x->rack_id)
+        cnt_inc(&d->on_rack, x->rack_id);
 }
 
 typedef struct counts {
@@ -83,52 +160,29 @@ typedef struct counts {
     int on_agent_same_request;
     int request_total;  /* tasks of the request (this deploy) anywhere */
     int distinct_hosts; /* hosts running the request's deploy */
+    int on_rack;        /* tasks of the request (this deploy) on the offer's rack */
 } counts;
 
-static counts count_for(const actives *a, const mb_place_task *t, const char *agent_id)
+static counts count_for(const req_ix *r, const dep_ix *d, const mb_place_offer *po)
 {
     counts c = {0};
-    size_t n = act_count(a);
-    const char **hosts = xcalloc(n + 1, sizeof(char *));
-    size_t nh = 0;
-    for (size_t i = 0; i < n; i++) {
-        const mb_place_active *x = act_get(a, i);
-        if (!streq(x->request_id, t->request_id))
-            continue;
-        bool same_deploy = streq(x->deploy_id, t->deploy_id);
-        if (streq(x->agent_id, agent_id)) {
-            c.on_agent_same_request++;
-            if (same_deploy)
-                c.on_agent_same_deploy++;
-        }
-        if (same_deploy) {
-            c.request_total++;
-            bool seen = false;
-            for (size_t k = 0; k < nh && !seen; k++)
-                seen = streq(hosts[k], x->agent_id);
-            if (!seen && x->agent_id)
-                hosts[nh++] = x->agent_id;
-        }
+    const char *agent = po->left->offer->agent_id;
+    if (r)
+        c.on_agent_same_request = cnt_get(&r->on_agent, agent);
+    if (d) {
+        c.on_agent_same_deploy = cnt_get(&d->on_agent, agent);
+        c.request_total = d->total;
+        c.distinct_hosts = d->hosts;
+        c.on_rack = cnt_get(&d->on_rack, po->rack_id);
     }
-    c.distinct_hosts = (int)nh;
-    free(hosts);
     return c;
 }
 
-static int rack_count(const actives *a, const mb_place_task *t, const char *rack)
-{
-    int n = 0;
-    for (size_t i = 0; i < act_count(a); i++) {
-        const mb_place_active *x = act_get(a, i);
-        if (streq(x->request_id, t->request_id) && streq(x->deploy_id, t->deploy_id) &&
-            streq(x->rack_id, rack))
-            n++;
-    }
-    return n;
-}
-
+/* Racks to spread over: the configured ones, else the distinct racks of the
+ * offers and active tasks (tasks placed here land on offers' racks, so the
+ * number does not change during a call). */
 static size_t rack_total(const mb_place_config *cfg, const mb_place_offer *offers, size_t n_offers,
-                         const actives *a)
+                         const mb_place_active *active, size_t n_active)
 {
     size_t n = 0;
     if (cfg && cfg->racks) {
@@ -137,20 +191,14 @@ static size_t rack_total(const mb_place_config *cfg, const mb_place_offer *offer
         if (n)
             return n;
     }
-    /* distinct racks among offers and active tasks */
-    size_t cap = n_offers + act_count(a) + 1;
-    const char **seen = xcalloc(cap, sizeof(char *));
-    for (size_t i = 0; i < n_offers + act_count(a); i++) {
-        const char *r = i < n_offers ? offers[i].rack_id : act_get(a, i - n_offers)->rack_id;
-        if (!r)
-            continue;
-        bool dup = false;
-        for (size_t k = 0; k < n && !dup; k++)
-            dup = streq(seen[k], r);
-        if (!dup)
-            seen[n++] = r;
+    mb_map seen = MB_MAP_INIT;
+    for (size_t i = 0; i < n_offers + n_active; i++) {
+        const char *r = i < n_offers ? offers[i].rack_id : active[i - n_offers].rack_id;
+        if (r && !mb_map_get(&seen, r))
+            mb_map_put(&seen, r, (void *)1);
     }
-    free(seen);
+    n = seen.n;
+    mb_map_release(&seen, NULL);
     return n ? n : 1;
 }
 
@@ -169,8 +217,8 @@ static double score(const mb_offer_left *l, const mb_place_task *t)
 #define EPS 0.0005
 
 static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *po,
-                             const mb_place_task *t, const actives *a, size_t nracks,
-                             int pending_of_request)
+                             const mb_place_task *t, const req_ix *r, const dep_ix *d,
+                             size_t nracks, int pending_of_request)
 {
     const mb_offer *o = po->left->offer;
     if (po->inactive)
@@ -186,13 +234,16 @@ static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *p
         mb_offer_left_scalar(po->left, "disk") + EPS < t->disk + t->exec_disk)
         return MB_PLACE_NOT_ENOUGH_RESOURCES;
     if (t->num_ports > 0) {
-        uint64_t *tmp = xcalloc((size_t)t->num_ports, sizeof(uint64_t));
-        bool ok = mb_offer_left_pick_ports(po->left, (size_t)t->num_ports, tmp);
-        free(tmp);
+        uint64_t small[16];
+        size_t np = (size_t)t->num_ports;
+        uint64_t *tmp = np <= 16 ? small : xcalloc(np, sizeof(uint64_t));
+        bool ok = mb_offer_left_pick_ports(po->left, np, tmp);
+        if (tmp != small)
+            free(tmp);
         if (!ok)
             return MB_PLACE_NOT_ENOUGH_RESOURCES;
     }
-    counts c = count_for(a, t, o->agent_id);
+    counts c = count_for(r, d, po);
     switch (t->placement) {
     case API_PLACEMENT_SEPARATE:
     case API_PLACEMENT_SEPARATE_BY_DEPLOY:
@@ -221,7 +272,7 @@ static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *p
         int per = (int)ceil((double)instances / (double)nracks);
         if (per < 1)
             per = 1;
-        if (rack_count(a, t, po->rack_id) >= per)
+        if (c.on_rack >= per)
             return MB_PLACE_RACK_SATURATED;
     }
     return MB_PLACE_OK;
@@ -231,7 +282,18 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
                 const mb_place_task *tasks, size_t n_tasks, const mb_place_active *active,
                 size_t n_active, mb_place_result *results)
 {
-    actives a = {active, n_active, xcalloc(n_tasks + 1, sizeof(mb_place_active)), 0};
+    /* only requests with tasks to place need counts */
+    mb_map reqs = MB_MAP_INIT;
+    for (size_t i = 0; i < n_tasks; i++) {
+        req_ix *r = req_get(&reqs, tasks[i].request_id, true);
+        if (r)
+            r->pending++;
+    }
+    for (size_t i = 0; i < n_active; i++)
+        if (req_get(&reqs, active[i].request_id, false))
+            ix_add(&reqs, &active[i]);
+    size_t nracks = rack_total(cfg, offers, n_offers, active, n_active);
+    size_t budget = cfg ? cfg->max_checks : 0, spent = 0;
     size_t placed = 0;
     for (size_t i = 0; i < n_tasks; i++) {
         const mb_place_task *t = &tasks[i];
@@ -239,24 +301,27 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         memset(res, 0, sizeof(*res));
         res->offer = -1;
         res->reason = MB_PLACE_NO_OFFERS;
-        size_t nracks = rack_total(cfg, offers, n_offers, &a);
-        int pending = 0;
-        for (size_t k = i; k < n_tasks; k++)
-            if (streq(tasks[k].request_id, t->request_id))
-                pending++;
+        if (budget && spent && spent + n_offers > budget) {
+            res->reason = MB_PLACE_DEFERRED; /* the rest waits for the next call */
+            continue;
+        }
+        spent += n_offers;
+        req_ix *r = req_get(&reqs, t->request_id, false);
+        dep_ix *d = dep_get(r, t->deploy_id, false);
+        int pending = r ? r->pending-- : 0;
         long best = -1;
         double best_score = -1e300;
         for (size_t k = 0; k < n_offers; k++) {
-            mb_place_reason r = check(cfg, &offers[k], t, &a, nracks, pending);
-            if (r != MB_PLACE_OK) {
-                if (res->reason == MB_PLACE_NO_OFFERS || r > res->reason)
-                    res->reason = r;
+            mb_place_reason why = check(cfg, &offers[k], t, r, d, nracks, pending);
+            if (why != MB_PLACE_OK) {
+                if (res->reason == MB_PLACE_NO_OFFERS || why > res->reason)
+                    res->reason = why;
                 continue;
             }
-            counts c = count_for(&a, t, offers[k].left->offer->agent_id);
+            counts c = count_for(r, d, &offers[k]);
             double s = score(offers[k].left, t) - c.on_agent_same_request;
             if (t->rack_sensitive)
-                s -= 10.0 * rack_count(&a, t, offers[k].rack_id);
+                s -= 10.0 * c.on_rack;
             if (s > best_score + 1e-9) {
                 best_score = s;
                 best = (long)k;
@@ -281,10 +346,11 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         }
         res->offer = best;
         res->reason = MB_PLACE_OK;
-        a.added[a.n_added++] = (mb_place_active){t->request_id, t->deploy_id, l->offer->agent_id,
-                                                 offers[best].rack_id};
+        mb_place_active now = {t->request_id, t->deploy_id, l->offer->agent_id,
+                               offers[best].rack_id};
+        ix_add(&reqs, &now);
         placed++;
     }
-    free(a.added);
+    mb_map_release(&reqs, req_ix_free);
     return placed;
 }

@@ -11,7 +11,12 @@
  * mb_offer_left and counts as active for the tasks after it, so one call
  * places a whole batch consistently. Among matching offers the one with the
  * most free resources left wins (cpu 0.4, mem 0.4, disk 0.2), preferring
- * agents and racks with fewer tasks of the same request. */
+ * agents and racks with fewer tasks of the same request.
+ *
+ * Cost: the per-agent and per-rack counts the strategies need are indexed
+ * once per call (for the requests being placed only) and updated as tasks
+ * are placed, so a call is O(active + tasks x offers) hash lookups;
+ * mb_place_config.max_checks bounds the tasks x offers part. */
 #ifndef MB_PLACEMENT_H
 #define MB_PLACEMENT_H
 
@@ -34,6 +39,7 @@ typedef enum {
     MB_PLACE_NOT_ENOUGH_RESOURCES,
     MB_PLACE_AGENT_ALREADY_USED, /* placement strategy */
     MB_PLACE_RACK_SATURATED,
+    MB_PLACE_DEFERRED, /* not tried: the call's work budget ran out */
 } mb_place_reason;
 
 const char *mb_place_reason_name(mb_place_reason r);
@@ -75,6 +81,11 @@ typedef struct mb_place_config {
      * the racks of the offers and active tasks are used). */
     const char *const *racks;
     double leniency; /* OPTIMISTIC leniency; <= 0 means 0.09 */
+    /* Work budget in (task, offer) checks; 0 means unlimited. Tasks are
+     * tried in order while the budget lasts (the first one always is); the
+     * rest get MB_PLACE_DEFERRED, for the caller to retry on a later turn of
+     * its loop so one call never blocks for long. */
+    size_t max_checks;
 } mb_place_config;
 
 typedef struct mb_place_result {

@@ -29,6 +29,7 @@ struct store {
     store_bitem *bq_head, *bq_tail;
     struct event *flush_ev;
     store_bgroup *inflight; /* at most one batched txn (plus its retries) */
+    cr_hist latency[STORE_CALL_N]; /* per HTTP request to etcd (store_get_stats) */
 };
 
 /* Fills the TLS and timeout parts of o for a request to the current

@@ -26,6 +26,8 @@ struct store_call {
     bool unlinked; /* finishing: no longer in s->calls */
     unsigned tries;
     size_t ep;
+    store_call_kind kind;
+    int64_t sent_us; /* when req was started (latency) */
     cr_http_req *req;
     call_done_fn done; /* internal completion; default: cb */
     store_cb cb;
@@ -267,6 +269,7 @@ static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_er
     json_error_t jerr;
 
     c->req = NULL;
+    cr_hist_observe(&s->latency[c->kind], (double)(cr_mono_us() - c->sent_us) / 1e6);
     if (herr) {
         /* refused: nothing was sent, any call may go elsewhere; timed out or
          * broken: the endpoint is suspect, but only reads are repeated */
@@ -346,6 +349,7 @@ static int call_send(store_call *c, cr_err *err)
     o.max_body = 256u << 20;
     o.on_done = call_http_done;
     o.arg = c;
+    c->sent_us = cr_mono_us();
     c->req = cr_http_start(s->http, &o, err);
     free(url);
     free(auth);
@@ -358,6 +362,7 @@ static store_call *call_new(store *s, const char *path, char *body, store_cb cb,
 
     c->s = s;
     c->path = xstrdup(path);
+    c->kind = store_call_of_path(path);
     c->body = body;
     c->len = strlen(body);
     c->cb = cb;
@@ -981,4 +986,33 @@ int store_status(store *s, store_cb cb, void *arg, cr_err *err)
 
     c->retry_ok = true;
     return call_start(c, err);
+}
+
+/* --- observability ---------------------------------------------------------------- */
+
+const char *store_call_name(store_call_kind k)
+{
+    static const char *const names[STORE_CALL_N] = {"range", "put",   "deleterange",
+                                                  "txn",   "lease", "other"};
+    return k >= 0 && k < STORE_CALL_N ? names[k] : "other";
+}
+
+store_call_kind store_call_of_path(const char *path)
+{
+    static const struct {
+        const char *prefix;
+        store_call_kind kind;
+    } map[] = {{"/v3/kv/range", STORE_CALL_RANGE},        {"/v3/kv/put", STORE_CALL_PUT},
+               {"/v3/kv/deleterange", STORE_CALL_DELETE}, {"/v3/kv/txn", STORE_CALL_TXN},
+               {"/v3/lease/", STORE_CALL_LEASE}};
+
+    for (size_t i = 0; path && i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strncmp(path, map[i].prefix, strlen(map[i].prefix)))
+            return map[i].kind;
+    return STORE_CALL_OTHER;
+}
+
+void store_get_stats(const store *s, store_stats *out)
+{
+    memcpy(out->latency, s->latency, sizeof(out->latency));
 }

@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/cr_hist.h"
 #include "base/err.h"
 #include "base/httpc.h"
 #include "base/log.h"
@@ -249,6 +250,32 @@ store_watch *store_watch_start(store *s, const char *key, const store_watch_opts
 void store_watch_free(store_watch *w);
 /* The revision the watch resumes from after a break. */
 int64_t store_watch_next_revision(const store_watch *w);
+
+/* --- observability ----------------------------------------------------------- */
+
+/* Kinds of etcd requests timed for /metrics (watch streams are not). */
+typedef enum {
+    STORE_CALL_RANGE,
+    STORE_CALL_PUT,
+    STORE_CALL_DELETE,
+    STORE_CALL_TXN,
+    STORE_CALL_LEASE,
+    STORE_CALL_OTHER, /* compaction, status, auth */
+    STORE_CALL_N
+} store_call_kind;
+
+/* "range", "put", "deleterange", "txn", "lease", "other" (static). */
+const char *store_call_name(store_call_kind k);
+/* The kind of a gateway path such as "/v3/kv/range" (pure). */
+store_call_kind store_call_of_path(const char *path);
+
+typedef struct store_stats {
+    /* Seconds from sending one HTTP request to etcd to its answer (or
+     * failure); each retry on another endpoint is one more observation. */
+    cr_hist latency[STORE_CALL_N];
+} store_stats;
+
+void store_get_stats(const store *s, store_stats *out);
 
 /* --- errors ------------------------------------------------------------------- */
 

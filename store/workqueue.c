@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "base/clock.h"
+#include "base/cr_hist.h"
 #include "base/xalloc.h"
 #include "store/map.h"
 
@@ -38,7 +39,15 @@ struct store_wq {
     struct event *delay_ev;
     struct event *resync_ev;
     bool paused;
+    uint64_t adds, ndone;
+    cr_hist latency;
 };
+
+/* A key handed out, with when (for the latency histogram). */
+typedef struct inflight {
+    int64_t started_us;
+    char key[];
+} inflight;
 
 int64_t store_wq_backoff_ms(int failures, int64_t base_ms, int64_t max_ms)
 {
@@ -92,6 +101,7 @@ void store_wq_add(store_wq *wq, const char *key)
     if (store_map_has(wq->dirty, key))
         return;
     store_map_put(wq->dirty, key, (void *)1);
+    wq->adds++;
     if (store_map_has(wq->processing, key))
         return; /* done() re-queues it */
     fifo_push(wq, key);
@@ -104,23 +114,30 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 
     while (wq->len && !wq->paused && store_map_len(wq->processing) < (size_t)wq->cfg.max_inflight) {
         char *key = fifo_pop(wq);
+        size_t n = strlen(key) + 1;
+        inflight *f = xmalloc(sizeof(*f) + n);
 
-        store_map_del(wq->dirty, key);
-        store_map_put(wq->processing, key, key);
-        /* key stays allocated until done() */
-        wq->process(wq->arg, wq, key);
+        f->started_us = cr_mono_us();
+        memcpy(f->key, key, n);
+        free(key);
+        store_map_del(wq->dirty, f->key);
+        store_map_put(wq->processing, f->key, f);
+        /* f->key stays allocated until done() */
+        wq->process(wq->arg, wq, f->key);
     }
 }
 
 void store_wq_done(store_wq *wq, const char *key)
 {
-    char *owned = store_map_del(wq->processing, key);
+    inflight *f = store_map_del(wq->processing, key);
 
-    if (!owned)
+    if (!f)
         return;
-    if (store_map_has(wq->dirty, owned))
-        fifo_push(wq, owned);
-    free(owned);
+    wq->ndone++;
+    cr_hist_observe(&wq->latency, (double)(cr_mono_us() - f->started_us) / 1e6);
+    if (store_map_has(wq->dirty, f->key))
+        fifo_push(wq, f->key);
+    free(f);
     kick(wq);
 }
 
@@ -336,4 +353,14 @@ size_t store_wq_processing(const store_wq *wq)
 size_t store_wq_delayed(const store_wq *wq)
 {
     return store_map_len(wq->waiting);
+}
+
+void store_wq_get_stats(const store_wq *wq, store_wq_stats *out)
+{
+    out->depth = wq->len;
+    out->processing = store_map_len(wq->processing);
+    out->delayed = store_map_len(wq->waiting);
+    out->adds = wq->adds;
+    out->done = wq->ndone;
+    out->latency = wq->latency;
 }

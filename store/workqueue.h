@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/cr_hist.h"
+
 struct event_base;
 
 typedef struct store_wq store_wq;
@@ -57,6 +59,18 @@ size_t store_wq_len(const store_wq *wq);        /* queued, not processing */
 size_t store_wq_processing(const store_wq *wq); /* handed out, not done */
 size_t store_wq_delayed(const store_wq *wq);    /* waiting in add_after */
 int store_wq_failures(const store_wq *wq, const char *key);
+
+/* Observability (/metrics). Counters only grow during the queue's life. */
+typedef struct store_wq_stats {
+    size_t depth;      /* queued, not processing (store_wq_len) */
+    size_t processing; /* handed out, not done */
+    size_t delayed;    /* waiting in add_after */
+    uint64_t adds;     /* keys queued (adds that were not deduplicated) */
+    uint64_t done;     /* keys finished (done() of a handed-out key) */
+    cr_hist latency;   /* seconds from hand-out to done(), per key */
+} store_wq_stats;
+
+void store_wq_get_stats(const store_wq *wq, store_wq_stats *out);
 
 /* The pure backoff rule: base * 2^failures, capped (no overflow). */
 int64_t store_wq_backoff_ms(int failures, int64_t base_ms, int64_t max_ms);

@@ -13,6 +13,7 @@
 #include "apiserver/as_server.h"
 #include "apiserver/as_sync.h"
 #include "base/buf.h"
+#include "base/cr_hist.h"
 #include "base/err.h"
 #include "base/httpc.h"
 #include "base/log.h"
@@ -162,61 +163,115 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     as_server_set_mesos_connected(a->srv, st.subscribed);
 }
 
+/* One counter or gauge with its HELP and TYPE lines. */
+static void metric_u64(cr_buf *out, const char *name, const char *type, const char *help,
+                       unsigned long long v)
+{
+    cr_buf_addf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+}
+
+/* One gauge family with a series per running controller. */
+static void controller_gauge(cr_buf *out, const char *name, const char *help, bool svc,
+                             size_t v_svc, bool jobs, size_t v_jobs)
+{
+    cr_buf_addf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    if (svc)
+        cr_buf_addf(out, "%s{controller=\"service\"} %zu\n", name, v_svc);
+    if (jobs)
+        cr_buf_addf(out, "%s{controller=\"jobs\"} %zu\n", name, v_jobs);
+}
+
+/* Work queues and reconcile latency of both controllers, one family each. */
+static void reconcile_metrics(app *a, cr_buf *out)
+{
+    ctl_manager_stats cs = {0};
+    ctl_jobs_manager_stats js = {0};
+    bool svc = a->ctl != NULL, jobs = a->jobs != NULL;
+    const char *lat = "corral_reconcile_duration_seconds";
+
+    if (svc)
+        ctl_manager_get_stats(a->ctl, &cs);
+    if (jobs)
+        ctl_jobs_manager_get_stats(a->jobs, &js);
+    controller_gauge(out, "corral_reconcile_queue_depth",
+                     "Keys waiting in a controller's work queue (not being reconciled).", svc,
+                     cs.queue_depth, jobs, js.queue_depth);
+    controller_gauge(out, "corral_reconcile_in_progress", "Keys being reconciled.", svc,
+                     cs.queue_processing, jobs, js.queue_processing);
+    controller_gauge(out, "corral_reconcile_queue_delayed",
+                     "Keys waiting out a backoff or a requeue-after before they re-enter the "
+                     "queue.",
+                     svc, cs.queue_delayed, jobs, js.queue_delayed);
+    cr_hist_write_header(out, lat,
+                         "Time from taking a key off the work queue to finishing its pass "
+                         "(plan and etcd write).");
+    if (svc)
+        cr_hist_write(out, lat, "controller=\"service\"", &cs.reconcile_latency);
+    if (jobs)
+        cr_hist_write(out, lat, "controller=\"jobs\"", &js.reconcile_latency);
+}
+
 static void metrics_hook(void *arg, cr_buf *out)
 {
     app *a = arg;
+    store_stats ss;
     mb_stats st;
+    char label[64];
 
+    store_get_stats(a->st, &ss);
+    cr_hist_write_header(out, "corral_etcd_request_duration_seconds",
+                         "Time of one HTTP request to etcd, by kind (watch streams excluded).");
+    for (int i = 0; i < STORE_CALL_N; i++) {
+        snprintf(label, sizeof(label), "op=\"%s\"", store_call_name((store_call_kind)i));
+        cr_hist_write(out, "corral_etcd_request_duration_seconds", label, &ss.latency[i]);
+    }
     if (a->ctl) {
         ctl_manager_stats cs;
         ctl_manager_get_stats(a->ctl, &cs);
-        cr_buf_addf(out,
-                    "# HELP corral_controllers_running Whether the controllers run here.\n"
-                    "# TYPE corral_controllers_running gauge\ncorral_controllers_running %d\n"
-                    "# TYPE corral_reconcile_passes_total counter\n"
-                    "corral_reconcile_passes_total %llu\n"
-                    "# TYPE corral_reconcile_writes_total counter\n"
-                    "corral_reconcile_writes_total %llu\n"
-                    "# TYPE corral_reconcile_conflicts_total counter\n"
-                    "corral_reconcile_conflicts_total %llu\n"
-                    "# TYPE corral_reconcile_errors_total counter\n"
-                    "corral_reconcile_errors_total %llu\n"
-                    "# TYPE corral_health_checks gauge\ncorral_health_checks %zu\n",
-                    cs.running ? 1 : 0, (unsigned long long)cs.passes,
-                    (unsigned long long)cs.writes, (unsigned long long)cs.conflicts,
-                    (unsigned long long)cs.errors, cs.checks);
+        metric_u64(out, "corral_controllers_running", "gauge",
+                   "Whether the controllers run here.", cs.running ? 1 : 0);
+        metric_u64(out, "corral_reconcile_passes_total", "counter",
+                   "Service controller plans run.", cs.passes);
+        metric_u64(out, "corral_reconcile_writes_total", "counter",
+                   "Service controller etcd writes sent.", cs.writes);
+        metric_u64(out, "corral_reconcile_conflicts_total", "counter",
+                   "Service controller writes whose compares failed.", cs.conflicts);
+        metric_u64(out, "corral_reconcile_errors_total", "counter",
+                   "Service controller passes that failed (backed off).", cs.errors);
+        metric_u64(out, "corral_health_checks", "gauge", "Health checks running.", cs.checks);
     }
     if (a->jobs) {
         ctl_jobs_manager_stats js;
         ctl_jobs_manager_get_stats(a->jobs, &js);
-        cr_buf_addf(out,
-                    "# TYPE corral_jobs_reconcile_passes_total counter\n"
-                    "corral_jobs_reconcile_passes_total %llu\n"
-                    "# TYPE corral_jobs_reconcile_writes_total counter\n"
-                    "corral_jobs_reconcile_writes_total %llu\n"
-                    "# TYPE corral_jobs_reconcile_errors_total counter\n"
-                    "corral_jobs_reconcile_errors_total %llu\n",
-                    (unsigned long long)js.passes, (unsigned long long)js.writes,
-                    (unsigned long long)js.errors);
+        metric_u64(out, "corral_jobs_reconcile_passes_total", "counter",
+                   "Jobs controller plans run.", js.passes);
+        metric_u64(out, "corral_jobs_reconcile_writes_total", "counter",
+                   "Jobs controller etcd writes sent.", js.writes);
+        metric_u64(out, "corral_jobs_reconcile_errors_total", "counter",
+                   "Jobs controller passes that failed (backed off).", js.errors);
     }
+    if (a->ctl || a->jobs)
+        reconcile_metrics(a, out);
     if (!a->bridge)
         return;
     mb_get_stats(a->bridge, &st);
-    cr_buf_addf(out,
-                "# HELP corral_mesos_subscribed Whether the bridge holds a subscription.\n"
-                "# TYPE corral_mesos_subscribed gauge\ncorral_mesos_subscribed %d\n"
-                "# TYPE corral_mesos_offers_received_total counter\n"
-                "corral_mesos_offers_received_total %llu\n"
-                "# TYPE corral_mesos_tasks_launched_total counter\n"
-                "corral_mesos_tasks_launched_total %llu\n"
-                "# TYPE corral_mesos_status_updates_total counter\n"
-                "corral_mesos_status_updates_total %llu\n"
-                "# TYPE corral_mesos_kills_total counter\ncorral_mesos_kills_total %llu\n"
-                "# TYPE corral_mesos_reconciles_total counter\n"
-                "corral_mesos_reconciles_total %llu\n",
-                st.subscribed ? 1 : 0, (unsigned long long)st.offers_received,
-                (unsigned long long)st.launched, (unsigned long long)st.updates,
-                (unsigned long long)st.kills, (unsigned long long)st.reconciles);
+    metric_u64(out, "corral_mesos_subscribed", "gauge",
+               "Whether the bridge holds a subscription.", st.subscribed ? 1 : 0);
+    metric_u64(out, "corral_mesos_offers_received_total", "counter", "Offers received.",
+               st.offers_received);
+    metric_u64(out, "corral_mesos_tasks_launched_total", "counter", "Tasks launched.",
+               st.launched);
+    metric_u64(out, "corral_mesos_status_updates_total", "counter", "Task status updates.",
+               st.updates);
+    metric_u64(out, "corral_mesos_kills_total", "counter", "KILL calls sent.", st.kills);
+    metric_u64(out, "corral_mesos_reconciles_total", "counter", "RECONCILE calls sent.",
+               st.reconciles);
+    cr_hist_write_header(out, "corral_mesos_call_duration_seconds",
+                         "Time of one scheduler call to the Mesos master, by call type.");
+    for (int i = 0; i < MB_CALL_N; i++) {
+        snprintf(label, sizeof(label), "call=\"%s\"", st.calls[i].type);
+        cr_hist_write(out, "corral_mesos_call_duration_seconds", label, &st.calls[i].latency);
+    }
 }
 
 static void on_cache_change(void *arg, int64_t revision)

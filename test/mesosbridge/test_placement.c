@@ -1,6 +1,8 @@
 /* Plan-style tests of mesosbridge/placement.c: offers + pending tasks +
  * active tasks in, assignment (offer per task, or why not) out. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -8,7 +10,7 @@
 #include "mesosbridge/placement.h"
 #include "test/lib/cr_test.h"
 
-#define MAXO 8
+#define MAXO 16
 
 typedef struct world {
     size_t n;
@@ -17,14 +19,17 @@ typedef struct world {
     mb_place_offer po[MAXO];
 } world;
 
-/* agent "S<i>", rack attribute `rack`, optional extra attribute. */
-static void add_offer(world *w, double cpus, double mem, int ports, const char *rack,
-                      const char *attr_k, const char *attr_v)
+/* Offer "O<i>" on agent `agent_id` (NULL: "S<i>"), rack attribute `rack`,
+ * optional extra attribute. */
+static void add_offer_on(world *w, const char *agent_id, double cpus, double mem, int ports,
+                         const char *rack, const char *attr_k, const char *attr_v)
 {
     size_t i = w->n++;
     char id[16], agent[16];
     snprintf(id, sizeof(id), "O%zu", i);
     snprintf(agent, sizeof(agent), "S%zu", i);
+    if (agent_id)
+        snprintf(agent, sizeof(agent), "%s", agent_id);
     json_t *res =
         json_pack("[{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}},{s:s,s:s,s:{s:f}}]", "name", "cpus", "type",
                   "SCALAR", "scalar", "value", cpus, "name", "mem", "type", "SCALAR", "scalar",
@@ -49,6 +54,12 @@ static void add_offer(world *w, double cpus, double mem, int ports, const char *
     mb_offer_copy(&w->offers[i], &e.u.offers.v[0]);
     mb_event_release(&e);
     json_decref(ev);
+}
+
+static void add_offer(world *w, double cpus, double mem, int ports, const char *rack,
+                      const char *attr_k, const char *attr_v)
+{
+    add_offer_on(w, NULL, cpus, mem, ports, rack, attr_k, attr_v);
 }
 
 static void finish(world *w)
@@ -110,6 +121,245 @@ static char *plan(world *w, const mb_place_config *cfg, const mb_place_task *t, 
         assert_string_equal(got_, want); \
         free(got_);                      \
     } while (0)
+
+/* ---- the pre-index algorithm, kept as a reference --------------------------------
+ * A copy of placement.c before the per-call count index (it rescanned every
+ * active task for every (task, offer) pair). The randomized test below checks
+ * that the indexed mb_place decides exactly as this did. */
+
+static bool ref_streq(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+/* The working set of active tasks: the given ones plus those placed now. */
+typedef struct ref_actives {
+    const mb_place_active *given;
+    size_t n_given;
+    mb_place_active *added;
+    size_t n_added;
+} ref_actives;
+
+static const mb_place_active *ref_act_get(const ref_actives *a, size_t i)
+{
+    return i < a->n_given ? &a->given[i] : &a->added[i - a->n_given];
+}
+
+static size_t ref_act_count(const ref_actives *a)
+{
+    return a->n_given + a->n_added;
+}
+
+typedef struct ref_counts {
+    int on_agent_same_deploy;
+    int on_agent_same_request;
+    int request_total;  /* tasks of the request (this deploy) anywhere */
+    int distinct_hosts; /* hosts running the request's deploy */
+} ref_counts;
+
+static ref_counts ref_count_for(const ref_actives *a, const mb_place_task *t, const char *agent_id)
+{
+    ref_counts c = {0};
+    size_t n = ref_act_count(a);
+    const char **hosts = xcalloc(n + 1, sizeof(char *));
+    size_t nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mb_place_active *x = ref_act_get(a, i);
+        if (!ref_streq(x->request_id, t->request_id))
+            continue;
+        bool same_deploy = ref_streq(x->deploy_id, t->deploy_id);
+        if (ref_streq(x->agent_id, agent_id)) {
+            c.on_agent_same_request++;
+            if (same_deploy)
+                c.on_agent_same_deploy++;
+        }
+        if (same_deploy) {
+            c.request_total++;
+            bool seen = false;
+            for (size_t k = 0; k < nh && !seen; k++)
+                seen = ref_streq(hosts[k], x->agent_id);
+            if (!seen && x->agent_id)
+                hosts[nh++] = x->agent_id;
+        }
+    }
+    c.distinct_hosts = (int)nh;
+    free(hosts);
+    return c;
+}
+
+static int ref_rack_count(const ref_actives *a, const mb_place_task *t, const char *rack)
+{
+    int n = 0;
+    for (size_t i = 0; i < ref_act_count(a); i++) {
+        const mb_place_active *x = ref_act_get(a, i);
+        if (ref_streq(x->request_id, t->request_id) && ref_streq(x->deploy_id, t->deploy_id) &&
+            ref_streq(x->rack_id, rack))
+            n++;
+    }
+    return n;
+}
+
+static size_t ref_rack_total(const mb_place_config *cfg, const mb_place_offer *offers,
+                             size_t n_offers, const ref_actives *a)
+{
+    size_t n = 0;
+    if (cfg && cfg->racks) {
+        while (cfg->racks[n])
+            n++;
+        if (n)
+            return n;
+    }
+    /* distinct racks among offers and active tasks */
+    size_t cap = n_offers + ref_act_count(a) + 1;
+    const char **seen = xcalloc(cap, sizeof(char *));
+    for (size_t i = 0; i < n_offers + ref_act_count(a); i++) {
+        const char *r = i < n_offers ? offers[i].rack_id : ref_act_get(a, i - n_offers)->rack_id;
+        if (!r)
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < n && !dup; k++)
+            dup = ref_streq(seen[k], r);
+        if (!dup)
+            seen[n++] = r;
+    }
+    free(seen);
+    return n ? n : 1;
+}
+
+/* Free fraction left after taking t from l (Singularity's weights). */
+static double ref_score(const mb_offer_left *l, const mb_place_task *t)
+{
+    const mb_offer *o = l->offer;
+    double c =
+        o->cpus > 0 ? (mb_offer_left_scalar(l, "cpus") - t->cpus - t->exec_cpus) / o->cpus : 0;
+    double m = o->mem > 0 ? (mb_offer_left_scalar(l, "mem") - t->mem - t->exec_mem) / o->mem : 0;
+    double d =
+        o->disk > 0 ? (mb_offer_left_scalar(l, "disk") - t->disk - t->exec_disk) / o->disk : 1;
+    return 0.4 * c + 0.4 * m + 0.2 * d;
+}
+
+#define REF_EPS 0.0005
+
+static mb_place_reason ref_check(const mb_place_config *cfg, const mb_place_offer *po,
+                                 const mb_place_task *t, const ref_actives *a, size_t nracks,
+                                 int pending_of_request)
+{
+    const mb_offer *o = po->left->offer;
+    if (po->inactive)
+        return MB_PLACE_AGENT_NOT_ACTIVE;
+    if (t->rack_affinity && t->rack_affinity->n &&
+        !api_strlist_contains(t->rack_affinity, po->rack_id ? po->rack_id : ""))
+        return MB_PLACE_RACK_AFFINITY_NOT_MATCHING;
+    if (!mb_place_attrs_match(o, cfg ? cfg->reserve_attrs : NULL, t->required_attrs,
+                              t->allowed_attrs))
+        return MB_PLACE_AGENT_ATTRIBUTES_DO_NOT_MATCH;
+    if (mb_offer_left_scalar(po->left, "cpus") + REF_EPS < t->cpus + t->exec_cpus ||
+        mb_offer_left_scalar(po->left, "mem") + REF_EPS < t->mem + t->exec_mem ||
+        mb_offer_left_scalar(po->left, "disk") + REF_EPS < t->disk + t->exec_disk)
+        return MB_PLACE_NOT_ENOUGH_RESOURCES;
+    if (t->num_ports > 0) {
+        uint64_t *tmp = xcalloc((size_t)t->num_ports, sizeof(uint64_t));
+        bool ok = mb_offer_left_pick_ports(po->left, (size_t)t->num_ports, tmp);
+        free(tmp);
+        if (!ok)
+            return MB_PLACE_NOT_ENOUGH_RESOURCES;
+    }
+    ref_counts c = ref_count_for(a, t, o->agent_id);
+    switch (t->placement) {
+    case API_PLACEMENT_SEPARATE:
+    case API_PLACEMENT_SEPARATE_BY_DEPLOY:
+    case API_PLACEMENT_SPREAD_ALL_AGENTS:
+        if (c.on_agent_same_deploy > 0)
+            return MB_PLACE_AGENT_ALREADY_USED;
+        break;
+    case API_PLACEMENT_SEPARATE_BY_REQUEST:
+        if (c.on_agent_same_request > 0)
+            return MB_PLACE_AGENT_ALREADY_USED;
+        break;
+    case API_PLACEMENT_OPTIMISTIC:
+        if (c.request_total > 0 && c.distinct_hosts > 0) {
+            double len = cfg && cfg->leniency > 0 ? cfg->leniency : 0.09;
+            double cap =
+                ((double)c.request_total / c.distinct_hosts) * (1.0 + pending_of_request * len);
+            if ((double)c.on_agent_same_deploy > cap)
+                return MB_PLACE_AGENT_ALREADY_USED;
+        }
+        break;
+    default: /* GREEDY */
+        break;
+    }
+    if (t->rack_sensitive) {
+        int instances = t->instances > 0 ? t->instances : 1;
+        int per = (int)ceil((double)instances / (double)nracks);
+        if (per < 1)
+            per = 1;
+        if (ref_rack_count(a, t, po->rack_id) >= per)
+            return MB_PLACE_RACK_SATURATED;
+    }
+    return MB_PLACE_OK;
+}
+
+static size_t ref_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_offers,
+                        const mb_place_task *tasks, size_t n_tasks, const mb_place_active *active,
+                        size_t n_active, mb_place_result *results)
+{
+    ref_actives a = {active, n_active, xcalloc(n_tasks + 1, sizeof(mb_place_active)), 0};
+    size_t placed = 0;
+    for (size_t i = 0; i < n_tasks; i++) {
+        const mb_place_task *t = &tasks[i];
+        mb_place_result *res = &results[i];
+        memset(res, 0, sizeof(*res));
+        res->offer = -1;
+        res->reason = MB_PLACE_NO_OFFERS;
+        size_t nracks = ref_rack_total(cfg, offers, n_offers, &a);
+        int pending = 0;
+        for (size_t k = i; k < n_tasks; k++)
+            if (ref_streq(tasks[k].request_id, t->request_id))
+                pending++;
+        long best = -1;
+        double best_score = -1e300;
+        for (size_t k = 0; k < n_offers; k++) {
+            mb_place_reason r = ref_check(cfg, &offers[k], t, &a, nracks, pending);
+            if (r != MB_PLACE_OK) {
+                if (res->reason == MB_PLACE_NO_OFFERS || r > res->reason)
+                    res->reason = r;
+                continue;
+            }
+            ref_counts c = ref_count_for(&a, t, offers[k].left->offer->agent_id);
+            double s = ref_score(offers[k].left, t) - c.on_agent_same_request;
+            if (t->rack_sensitive)
+                s -= 10.0 * ref_rack_count(&a, t, offers[k].rack_id);
+            if (s > best_score + 1e-9) {
+                best_score = s;
+                best = (long)k;
+            }
+        }
+        if (best < 0)
+            continue;
+        mb_offer_left *l = offers[best].left;
+        cr_err err;
+        res->n_ports = (size_t)(t->num_ports > 0 ? t->num_ports : 0);
+        res->ports = xcalloc(res->n_ports + 1, sizeof(uint64_t));
+        if (res->n_ports && !mb_offer_left_pick_ports(l, res->n_ports, res->ports))
+            abort(); /* checked above */
+        res->resources = mb_offer_take(l, t->cpus, t->mem, t->disk, res->ports, res->n_ports, &err);
+        if (t->exec_cpus > 0 || t->exec_mem > 0 || t->exec_disk > 0)
+            res->exec_resources =
+                mb_offer_take(l, t->exec_cpus, t->exec_mem, t->exec_disk, NULL, 0, &err);
+        if (!res->resources) {
+            mb_place_result_release(res);
+            res->reason = MB_PLACE_NOT_ENOUGH_RESOURCES;
+            continue;
+        }
+        res->offer = best;
+        res->reason = MB_PLACE_OK;
+        a.added[a.n_added++] = (mb_place_active){t->request_id, t->deploy_id, l->offer->agent_id,
+                                                 offers[best].rack_id};
+        placed++;
+    }
+    free(a.added);
+    return placed;
+}
 
 static void test_greedy_packs_and_ports(void **state)
 {
@@ -307,6 +557,172 @@ static void test_executor_resources(void **state)
     PLAN("-:NO_OFFERS", &none, NULL, &t, 1, NULL, 0, NULL);
 }
 
+/* ---- randomized: the indexed counts decide exactly as the reference ------------ */
+
+static unsigned rnd(unsigned long long *s, unsigned n)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)((*s >> 33) % n);
+}
+
+#define PICK(s, arr) (arr)[rnd(s, sizeof(arr) / sizeof((arr)[0]))]
+
+static void test_random_matches_reference(void **state)
+{
+    static const char *const agents[] = {"S0", "S1", "S2", "S3", "S4", "S5"};
+    static const char *const racks[] = {"r1", "r2", "r3", NULL};
+    static const char *const reqs[] = {"A", "B", "C", "D"};
+    static const char *const deps[] = {"v1", "v2"};
+    static const double cpus_o[] = {0.5, 1, 2, 4, 8}, mem_o[] = {128, 256, 1024};
+    static const double cpus_t[] = {0.1, 0.25, 0.5, 1, 2};
+    static const int ports_o[] = {0, 3, 10};
+    static const double lenient[] = {0, 0.1, 0.3, 0.5};
+    const char *const cfg_racks[] = {"r1", "r2", NULL};
+    api_strmap reserve = {0}, need_a = {0}, allow_ml = {0};
+    api_strmap_set(&reserve, "reserved", "ml");
+    api_strmap_set(&need_a, "zone", "a");
+    api_strmap_set(&allow_ml, "reserved", "ml");
+    api_strlist aff = {0};
+    api_strlist_add(&aff, "r1");
+    api_strlist_add(&aff, "DEFAULT");
+    size_t n_placed = 0, n_failed = 0;
+    for (unsigned long long seed = 1; seed <= 1500; seed++) {
+        unsigned long long s = seed;
+        world w[2] = {{0}, {0}};
+        size_t no = 1 + rnd(&s, 12);
+        for (size_t k = 0; k < no; k++) {
+            const char *agent = PICK(&s, agents), *rack = PICK(&s, racks);
+            double c = PICK(&s, cpus_o), m = PICK(&s, mem_o);
+            int ports = PICK(&s, ports_o);
+            unsigned attr = rnd(&s, 4);
+            const char *ak = attr == 1 || attr == 2 ? "zone" : attr == 3 ? "reserved" : NULL;
+            const char *av = attr == 1 ? "a" : attr == 2 ? "b" : "ml";
+            for (int x = 0; x < 2; x++)
+                add_offer_on(&w[x], agent, c, m, ports, rack, ak, ak ? av : NULL);
+        }
+        finish(&w[0]);
+        finish(&w[1]);
+        for (size_t k = 0; k < no; k++)
+            if (rnd(&s, 10) == 0)
+                w[0].po[k].inactive = w[1].po[k].inactive = true;
+        mb_place_active act[24];
+        size_t na = rnd(&s, 24);
+        for (size_t i = 0; i < na; i++) {
+            act[i].request_id = rnd(&s, 12) ? PICK(&s, reqs) : NULL;
+            act[i].deploy_id = rnd(&s, 8) ? PICK(&s, deps) : NULL;
+            act[i].agent_id = rnd(&s, 10) ? (rnd(&s, 3) ? PICK(&s, agents) : "S9") : NULL;
+            act[i].rack_id = rnd(&s, 8) ? PICK(&s, racks) : "r4";
+        }
+        mb_place_task t[14];
+        size_t nt = 1 + rnd(&s, 14);
+        for (size_t i = 0; i < nt; i++) {
+            t[i] = task(PICK(&s, reqs), PICK(&s, deps), PICK(&s, cpus_t), (int)rnd(&s, 3));
+            if (rnd(&s, 20) == 0)
+                t[i].request_id = NULL;
+            t[i].placement = (api_agent_placement)rnd(&s, API_PLACEMENT_SPREAD_ALL_AGENTS + 1);
+            t[i].rack_sensitive = rnd(&s, 3) == 0;
+            t[i].instances = 1 + (int)rnd(&s, 6);
+            if (rnd(&s, 6) == 0)
+                t[i].required_attrs = &need_a;
+            if (rnd(&s, 6) == 0)
+                t[i].allowed_attrs = &allow_ml;
+            if (rnd(&s, 8) == 0)
+                t[i].rack_affinity = &aff;
+            if (rnd(&s, 8) == 0) {
+                t[i].exec_cpus = 0.1;
+                t[i].exec_mem = 32;
+            }
+        }
+        mb_place_config cfg = {0};
+        cfg.reserve_attrs = rnd(&s, 2) ? &reserve : NULL;
+        cfg.racks = rnd(&s, 2) ? cfg_racks : NULL;
+        cfg.leniency = PICK(&s, lenient);
+        const mb_place_config *cp = rnd(&s, 8) ? &cfg : NULL;
+        mb_place_result want[14], got[14];
+        size_t pw = ref_place(cp, w[0].po, no, t, nt, act, na, want);
+        size_t pg = mb_place(cp, w[1].po, no, t, nt, act, na, got);
+        assert_int_equal(pw, pg);
+        for (size_t i = 0; i < nt; i++) {
+            if (want[i].offer != got[i].offer || want[i].reason != got[i].reason)
+                fail_msg("seed %llu task %zu: want %ld/%s got %ld/%s", seed, i, want[i].offer,
+                         mb_place_reason_name(want[i].reason), got[i].offer,
+                         mb_place_reason_name(got[i].reason));
+            assert_int_equal(want[i].n_ports, got[i].n_ports);
+            for (size_t k = 0; k < want[i].n_ports; k++)
+                assert_true(want[i].ports[k] == got[i].ports[k]);
+            assert_true(json_equal(want[i].resources, got[i].resources) ||
+                        (!want[i].resources && !got[i].resources));
+            assert_true(json_equal(want[i].exec_resources, got[i].exec_resources) ||
+                        (!want[i].exec_resources && !got[i].exec_resources));
+            if (got[i].offer >= 0)
+                n_placed++;
+            else
+                n_failed++;
+            mb_place_result_release(&want[i]);
+            mb_place_result_release(&got[i]);
+        }
+        for (size_t k = 0; k < no; k++)
+            assert_true(mb_offer_left_scalar(&w[0].left[k], "cpus") ==
+                        mb_offer_left_scalar(&w[1].left[k], "cpus"));
+        world_free(&w[0]);
+        world_free(&w[1]);
+    }
+    /* the inputs exercise both outcomes */
+    assert_true(n_placed > 200 && n_failed > 200);
+    api_strmap_release(&reserve);
+    api_strmap_release(&need_a);
+    api_strmap_release(&allow_ml);
+    api_strlist_release(&aff);
+}
+
+/* Counts placed earlier in the same call steer later tasks: the index is
+ * updated incrementally, not only built from the given active tasks. */
+static void test_incremental_counts(void **state)
+{
+    world w = {0};
+    add_offer_on(&w, "S0", 8, 4096, 0, "r1", NULL, NULL);
+    add_offer_on(&w, "S1", 8, 4096, 0, "r1", NULL, NULL);
+    add_offer_on(&w, "S2", 8, 4096, 0, "r2", NULL, NULL);
+    add_offer_on(&w, "S0", 8, 4096, 0, "r1", NULL, NULL); /* second offer of S0 */
+    finish(&w);
+    mb_place_task sep = task("web", "v1", 1, 0);
+    sep.placement = API_PLACEMENT_SEPARATE;
+    /* one per agent: S0 is used by the first task whichever offer took it */
+    PLAN("O0 O1 O2 -:AGENT_ALREADY_USED", &w, NULL, (mb_place_task[]){sep, sep, sep, sep}, 4, NULL,
+         0, NULL);
+    world_free(&w);
+
+    world v = {0};
+    add_offer_on(&v, "S0", 8, 4096, 0, "r1", NULL, NULL);
+    add_offer_on(&v, "S1", 8, 4096, 0, "r1", NULL, NULL);
+    add_offer_on(&v, "S2", 8, 4096, 0, "r2", NULL, NULL);
+    finish(&v);
+    mb_place_task rs = task("db", "v1", 1, 0);
+    rs.rack_sensitive = true;
+    rs.instances = 4;
+    /* 2 per rack over r1, r2; an active one on r2 already: r1 first (free),
+     * then r1 and r2 tie, then r1 is full with the two placed here */
+    mb_place_active act[] = {{"db", "v1", "S9", "r2"}};
+    PLAN("O0 O1 O2 -:RACK_SATURATED", &v, NULL, (mb_place_task[]){rs, rs, rs, rs}, 4, act, 1, NULL);
+    world_free(&v);
+}
+
+/* A work budget places the head of the queue and defers the rest. */
+static void test_budget_defers(void **state)
+{
+    world w = {0};
+    add_offer(&w, 8, 4096, 0, NULL, NULL, NULL);
+    add_offer(&w, 8, 4096, 0, NULL, NULL, NULL);
+    finish(&w);
+    mb_place_task t = task("web", "v1", 1, 0);
+    mb_place_config cfg = {.max_checks = 5}; /* two tasks x two offers */
+    PLAN("O0 O1 -:DEFERRED -:DEFERRED", &w, &cfg, (mb_place_task[]){t, t, t, t}, 4, NULL, 0, NULL);
+    /* the first task is always tried, however small the budget */
+    cfg.max_checks = 1;
+    PLAN("O0 -:DEFERRED", &w, &cfg, (mb_place_task[]){t, t}, 2, NULL, 0, NULL);
+    world_free(&w);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_greedy_packs_and_ports),
     cmocka_unit_test(test_prefers_free_agent),
@@ -315,6 +731,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_attributes),
     cmocka_unit_test(test_affinity_inactive_optimistic),
     cmocka_unit_test(test_executor_resources),
+    cmocka_unit_test(test_random_matches_reference),
+    cmocka_unit_test(test_incremental_counts),
+    cmocka_unit_test(test_budget_defers),
 };
 
 CR_TEST_MAIN(tests)

@@ -215,6 +215,55 @@ static void test_free_with_pending_work(void **state)
     fx_free(f); /* no leaks, no callbacks */
 }
 
+static void test_stats_count_depth_processing_and_latency(void **state)
+{
+    fx *f = fx_new(NULL);
+    store_wq_stats st;
+
+    store_wq_get_stats(f->wq, &st);
+    assert_int_equal(st.depth, 0);
+    assert_int_equal(st.adds, 0);
+    assert_int_equal(st.latency.count, 0);
+
+    f->hold = true;
+    store_wq_add(f->wq, "a");
+    store_wq_add(f->wq, "a"); /* deduplicated: not counted */
+    store_wq_add(f->wq, "b");
+    store_wq_add_after(f->wq, "c", 100000);
+    store_wq_get_stats(f->wq, &st);
+    assert_int_equal(st.depth, 2);
+    assert_int_equal(st.processing, 0);
+    assert_int_equal(st.delayed, 1);
+    assert_int_equal(st.adds, 2);
+
+    assert_true(run_until_flag(f->base, &f->nseen, 1, 5000)); /* max_inflight 1 */
+    store_wq_get_stats(f->wq, &st);
+    assert_int_equal(st.depth, 1);
+    assert_int_equal(st.processing, 1);
+    assert_int_equal(st.done, 0);
+
+    store_wq_add(f->wq, "a"); /* dirty while processing: one more pass */
+    release_held(f);
+    store_wq_get_stats(f->wq, &st);
+    assert_int_equal(st.adds, 3);
+    assert_int_equal(st.done, 1);
+    assert_int_equal(st.latency.count, 1);
+    assert_int_equal(st.depth, 2); /* b, then a again */
+    assert_true(st.latency.sum >= 0);
+
+    f->hold = false;
+    assert_true(run_until_flag(f->base, &f->nseen, 3, 5000));
+    store_wq_get_stats(f->wq, &st);
+    assert_int_equal(st.depth, 0);
+    assert_int_equal(st.processing, 0);
+    assert_int_equal(st.done, 3);
+    assert_int_equal(st.latency.count, 3);
+    store_wq_done(f->wq, "never-handed-out"); /* ignored, not counted */
+    store_wq_get_stats(f->wq, &st);
+    assert_int_equal(st.done, 3);
+    fx_free(f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dedupe_and_fifo),
     cmocka_unit_test(test_key_in_processing_is_not_handed_out_again),
@@ -224,6 +273,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_add_after_orders_by_due_time),
     cmocka_unit_test(test_resync_and_pause),
     cmocka_unit_test(test_free_with_pending_work),
+    cmocka_unit_test(test_stats_count_depth_processing_and_latency),
 };
 
 CR_TEST_MAIN(tests)
