@@ -91,6 +91,19 @@ class T(harness.TestCase):
     def running(self, rid, deploy=None):
         return sorted(t["taskId"]["instanceNo"] for t in self.live(rid, deploy))
 
+    def running_counts(self, rid, *deploys):
+        """Running tasks without a kill intent of each deploy, from one
+        consistent read of the whole prefix (one etcd revision)."""
+        kv = self.cluster.etcd_prefix_json(PREFIX + "/")
+        counts = []
+        for d in deploys:
+            counts.append(sum(1 for k, t in kv.items()
+                              if k.startswith("%s/tasks/%s/" % (PREFIX, rid))
+                              and t["lastTaskState"] == "TASK_RUNNING"
+                              and t["taskId"]["deployId"] == d
+                              and "%s/cleanups/%s" % (PREFIX, t["taskId"]["id"]) not in kv))
+        return counts
+
     def agents(self):
         """{agentId: {attribute: value}} from mesoslite's /master/state."""
         st = json.loads(harness.http("GET", self.cluster.mesos_url + "/master/state")[2])
@@ -183,7 +196,7 @@ class T(harness.TestCase):
         seen = []  # (new running, old running), in the order observed
 
         def done():
-            old, new = len(self.running("st", "v1")), len(self.running("st", "v2"))
+            old, new = self.running_counts("st", "v1", "v2")
             if not seen or seen[-1] != (new, old):
                 seen.append((new, old))
             return self.deploy_status("st", "v2").get("state") == "SUCCEEDED"
@@ -211,7 +224,7 @@ class T(harness.TestCase):
         low = []
 
         def v3_active():
-            old, new = len(self.running("sup", "v1")), len(self.running("sup", "v3"))
+            old, new = self.running_counts("sup", "v1", "v3")
             if old < 2 and new < 2:
                 low.append((old, new))
             return self.status("sup").get("activeDeployId") == "v3"
