@@ -45,7 +45,7 @@ lib_srcs = $(wildcard $(1)/*.c)
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 lib_file = $(BUILD)/lib/lib$(1).a
 
-.PHONY: all help test unit itest e2e asan valgrind fmt lint install fuzz bench clean run deps
+.PHONY: all help test unit itest e2e asan asan-itest valgrind fmt lint install fuzz bench clean run deps
 all: $(addprefix $(BIN)/,$(BINARIES))
 
 help:
@@ -115,6 +115,14 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
 	  CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" unit
+
+# Integration tests built with the sanitizers (they start real etcd and
+# bin/mesoslite; the test binaries themselves are sanitized).
+asan-itest:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
+	  CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" itest-bins
+	@hack/run-unit.sh $(patsubst $(BUILD)/%,build/asan/%,$(ITEST_BINS))
 
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/vg unit-bins

@@ -18,6 +18,7 @@ stage unit      make -s --no-print-directory unit
 stage valgrind  make -s --no-print-directory valgrind
 stage asan      make -s --no-print-directory asan
 stage itest     make -s --no-print-directory itest
+stage asan-itest make -s --no-print-directory asan-itest
 stage e2e       python3 e2e/run.py
 stage fuzz      hack/fuzz.sh run
 echo "=== summary: ${stages[*]}"
