@@ -52,7 +52,7 @@ help:
 	@echo "make            build bin/{$(BINARIES)}"
 	@echo "make test       install deps, build, run every test (unit, valgrind, asan, integration, e2e, fuzz)"
 	@echo "make unit [M=module] [TEST_FILTER=glob]   unit tests only"
-	@echo "make asan       build and run unit tests under ASan+UBSan"
+	@echo "make asan       build and run unit tests under ASan+UBSan (asan-itest: integration tests)"
 	@echo "make bench      run benchmarks and print figures"
 	@echo "make fuzz       build the fuzz targets (clang, libFuzzer)"
 	@echo "make fmt|lint   clang-format the tree | cppcheck"
