@@ -12,6 +12,7 @@
 #include "base/xalloc.h"
 #include "controllers/health.h"
 #include "controllers/view.h"
+#include "store/keys.h"
 #include "store/informer.h"
 #include "store/map.h"
 #include "store/workqueue.h"
@@ -487,6 +488,7 @@ typedef struct pass_in {
     size_t n_dstatus;
     const char **history;
     size_t n_history;
+    ctl_place_reason *place; /* per task: the bridge's status/pending, if any */
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -497,6 +499,9 @@ static void pass_in_release(pass_in *in)
     free(in->deploys);
     free(in->hc);
     free(in->docs);
+    for (size_t i = 0; i < in->n_tasks && in->place; i++)
+        ctl_place_reason_release(&in->place[i]);
+    free(in->place);
     free(in->tasks);
     free(in->records);
     api_request_status_release(&in->status);
@@ -613,6 +618,7 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_it
     const char **pkeys = store_map_keys(b->keys[K_PENDING], &np);
     in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
     in->records = xcalloc(nt + np + 1, sizeof(*in->records));
+    in->place = xcalloc(nt + np + 1, sizeof(*in->place));
     for (size_t i = 0; i < nt; i++) {
         const store_item *it = get_item(m, K_TASKS, tkeys[i]);
         const api_task *t = obj_of(it);
@@ -627,8 +633,19 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_it
     }
     for (size_t i = 0; i < np; i++) {
         const store_item *it = get_item(m, K_PENDING, pkeys[i]);
-        if (obj_of(it))
-            ctl_pending_view(obj_of(it), &in->tasks[in->n_tasks++]);
+        const api_pending_task *p = obj_of(it);
+        if (!p)
+            continue;
+        ctl_task *t = &in->tasks[in->n_tasks];
+        ctl_place_reason *pr = &in->place[in->n_tasks++];
+        ctl_pending_view(p, t);
+        char *why_key = store_key_pending_status(m->prefix, rid, p->pendingTaskId.id);
+        const store_item *si = get_item(m, K_STATUS, why_key);
+        free(why_key);
+        if (si && ctl_place_reason_parse(si->value, si->value_len, pr) == 0) {
+            t->place_reason = pr->reason;
+            t->place_message = pr->message;
+        }
     }
     free(tkeys);
     free(pkeys);

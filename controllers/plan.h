@@ -102,6 +102,9 @@ typedef struct ctl_task {
     bool cleaning;        /* a kill intent (cleanup) exists */
     ctl_health health;    /* HTTP health-check verdict */
     const char *reason;   /* Mesos reason of the last update, may be NULL */
+    /* pending: why the bridge could not place it (status/pending), may be NULL */
+    const char *place_reason;  /* "NOT_ENOUGH_RESOURCES", ... */
+    const char *place_message; /* "needs cpus 3, largest offer has 2", may be NULL */
 } ctl_task;
 
 typedef struct ctl_service_in {

@@ -708,7 +708,9 @@ static void summarize(ctx *c)
     api_request_status *s = &c->out->status;
     api_conditions *cs = &s->conditions;
     api_task_counts k = {0};
-    char msg[512];
+    char msg[512], place[256] = "";
+    const ctl_task *unplaced = NULL;
+    int n_unplaced = 0;
 
     k.instances = c->instances;
     for (size_t i = 0; i < in->n_tasks; i++) {
@@ -720,9 +722,11 @@ static void summarize(ctx *c)
             k.cleaning++;
             continue;
         }
-        if (t->pending)
+        if (t->pending) {
             k.pending++;
-        else if (t->state == API_TASK_RUNNING)
+            if (t->place_reason && n_unplaced++ == 0)
+                unplaced = t;
+        } else if (t->state == API_TASK_RUNNING)
             k.running++;
         else
             k.launching++;
@@ -731,6 +735,12 @@ static void summarize(ctx *c)
             k.healthy++;
     }
     s->counts = k;
+    if (unplaced)
+        snprintf(place, sizeof(place), "; %d task%s cannot be placed: %s%s%s%s", n_unplaced,
+                 n_unplaced == 1 ? "" : "s", unplaced->place_reason,
+                 unplaced->place_message ? " (" : "",
+                 unplaced->place_message ? unplaced->place_message : "",
+                 unplaced->place_message ? ")" : "");
 
     if (!in->request) {
         api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Deleted", "the request was deleted",
@@ -739,18 +749,18 @@ static void summarize(ctx *c)
         api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Paused", "the request is paused",
                            c->now);
     } else if (!c->active && !c->active_id) {
-        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "NoActiveDeploy",
-                           c->pending ? "the first deploy is rolling out" : "no deploy yet",
-                           c->now);
+        snprintf(msg, sizeof(msg), "%s%s",
+                 c->pending ? "the first deploy is rolling out" : "no deploy yet", place);
+        api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "NoActiveDeploy", msg, c->now);
     } else if (c->pending) {
-        snprintf(msg, sizeof(msg), "deploy '%s' in progress; %d/%d tasks of '%s' healthy",
-                 c->pending->id, k.healthy, c->instances, c->active_id);
+        snprintf(msg, sizeof(msg), "deploy '%s' in progress; %d/%d tasks of '%s' healthy%s",
+                 c->pending->id, k.healthy, c->instances, c->active_id, place);
         api_conditions_set(cs, API_COND_READY, API_COND_FALSE, "Deploying", msg, c->now);
     } else if (k.healthy >= c->instances) {
         snprintf(msg, sizeof(msg), "%d/%d tasks healthy", k.healthy, c->instances);
         api_conditions_set(cs, API_COND_READY, API_COND_TRUE, "AllTasksHealthy", msg, c->now);
     } else {
-        snprintf(msg, sizeof(msg), "%d/%d tasks healthy", k.healthy, c->instances);
+        snprintf(msg, sizeof(msg), "%d/%d tasks healthy%s", k.healthy, c->instances, place);
         api_conditions_set(cs, API_COND_READY, API_COND_FALSE,
                            s->state == API_RSTATE_SYSTEM_COOLDOWN ? "CoolingDown"
                                                                   : "NotAllTasksHealthy",
@@ -758,8 +768,8 @@ static void summarize(ctx *c)
     }
 
     if (c->pending) {
-        snprintf(msg, sizeof(msg), "deploy '%s': %s", c->pending->id,
-                 c->pds->message ? c->pds->message : "starting");
+        snprintf(msg, sizeof(msg), "deploy '%s': %s%s", c->pending->id,
+                 c->pds->message ? c->pds->message : "starting", place);
         api_conditions_set(cs, API_COND_PROGRESSING, API_COND_TRUE, "DeployInProgress", msg,
                            c->now);
     } else {

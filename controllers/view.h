@@ -56,6 +56,21 @@ void ctl_deploy_view(const api_deploy *d, const char *invalid, const api_request
 /* A pending task's view (borrows from p). */
 void ctl_pending_view(const api_pending_task *p, ctl_task *out);
 
+/* Why the bridge could not place a pending task: its document
+ * <prefix>/status/pending/<requestId>/<pendingTaskId> (docs/etcd-layout.md),
+ * decoded. Point the pending task's view at it (place_reason = reason,
+ * place_message = message) and keep it alive while the plan runs. */
+typedef struct ctl_place_reason {
+    char *reason;  /* "NOT_ENOUGH_RESOURCES", ... */
+    char *message; /* short text for people, or NULL */
+} ctl_place_reason;
+
+/* Decodes the raw document (json, len). Returns 0, or -1 with *out zeroed
+ * when it is not an object with a non-empty string "reason". Release with
+ * ctl_place_reason_release either way. */
+int ctl_place_reason_parse(const char *json, size_t len, ctl_place_reason *out);
+void ctl_place_reason_release(ctl_place_reason *r);
+
 /* A task record's view (borrows from t). cleaning: a cleanup exists for it;
  * health: the checker's verdict (UNKNOWN if none). running_at is the time
  * of its first TASK_RUNNING update. */

@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/xalloc.h"
+#include "store/keys.h"
 #include "mesosbridge/events.h"
 #include "mesosbridge/launch.h"
 #include "mesosbridge/logic.h"
@@ -148,6 +149,8 @@ struct mb {
     /* tasks */
     mb_map tasks;       /* taskId -> tentry */
     mb_map launching;   /* pending key -> (void *)1 while its launch txn runs */
+    mb_map reasons;     /* pending key -> preason: the last status/pending written */
+    int reasons_reset;  /* 0: clear status/pending left by earlier leaders; 1: running; 2: done */
     mb_map foreign;     /* taskId -> int64_t * last KILL of a task Corral does not know */
     mb_map agents_seen; /* agentId / "rack:"id -> int64_t * last write */
     mb_recon recon;
@@ -1067,6 +1070,113 @@ static doc **due_pending(mb *b, int64_t wall, size_t *n, size_t *total)
     return v;
 }
 
+/* ---- why pending tasks wait (status/pending) ---------------------------------------- */
+
+typedef struct preason {
+    char *reason; /* mb_place_reason_name of the last write */
+    char *skey;   /* the status/pending key */
+} preason;
+
+static void preason_free(void *p)
+{
+    preason *r = p;
+    if (!r)
+        return;
+    free(r->reason);
+    free(r->skey);
+    free(r);
+}
+
+static void reason_write_done(void *arg, const store_result *res, const cr_err *err)
+{
+    mb *b = arg;
+    if (err && !check_fatal(b, err))
+        cr_warn(b->log, "writing a placement reason: %s", cr_err_msg(err));
+}
+
+/* Records why a pending task found no offer, writing only when the reason
+ * changed since the last write (batched, fenced). */
+static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_task *t,
+                        const mb_place_offer *po, size_t no)
+{
+    const char *name = mb_place_reason_name(r);
+    if (b->reasons_reset != 2)
+        return;
+    preason *pr = mb_map_get(&b->reasons, d->key);
+    if (pr && !strcmp(pr->reason, name))
+        return;
+    const api_pending_task *p = d->obj;
+    if (!pr) {
+        pr = xcalloc(1, sizeof(*pr));
+        pr->skey =
+            store_key_pending_status(b->prefix, p->pendingTaskId.requestId, p->pendingTaskId.id);
+        mb_map_put(&b->reasons, d->key, pr);
+    }
+    free(pr->reason);
+    pr->reason = xstrdup(name);
+    char *msg = mb_place_reason_message(r, t, po, no);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "reason", name, "message", msg, "since",
+                          (json_int_t)cr_wall_ms(), "offers", (json_int_t)no);
+    char *v = json_dumps(j, JSON_COMPACT);
+    store_txn *txn = txn_new(b);
+    store_txn_put(txn, STORE_THEN, pr->skey, v, strlen(v), NULL);
+    cr_err err;
+    if (store_write(b->st, txn, reason_write_done, b, &err) < 0) {
+        cr_warn(b->log, "writing a placement reason: %s", cr_err_msg(&err));
+        preason_free(mb_map_del(&b->reasons, d->key)); /* try again next cycle */
+    }
+    json_decref(j);
+    free(v);
+    free(msg);
+}
+
+static void reasons_reset_done(void *arg, const store_result *res, const cr_err *err)
+{
+    mb *b = arg;
+    b->reasons_reset = err ? 0 : 2; /* on error the next turn retries */
+    if (err && !check_fatal(b, err))
+        cr_warn(b->log, "clearing old placement reasons: %s", cr_err_msg(err));
+}
+
+/* Deletes the reasons of pending tasks that launched or went away. A new
+ * bridge first clears every reason (earlier leaders' may be stale; their
+ * tasks get theirs again at the next failed cycle). */
+static void reasons_sweep(mb *b)
+{
+    if (!b->reasons_reset) {
+        cr_err err;
+        char *pfx = xasprintf("%s/status/pending/", b->prefix);
+        store_txn *t = txn_new(b);
+        store_txn_delete(t, STORE_THEN, pfx, true);
+        b->reasons_reset = 1;
+        if (store_txn_commit(b->st, t, reasons_reset_done, b, &err) < 0) {
+            b->reasons_reset = 0;
+            cr_warn(b->log, "clearing old placement reasons: %s", cr_err_msg(&err));
+        }
+        free(pfx);
+    }
+    if (!b->reasons.n)
+        return;
+    const char *pfx = b->inf[INF_PEND].prefix;
+    size_t n = 0;
+    char **gone = xcalloc(b->reasons.n + 1, sizeof(char *));
+    for (mb_map_iter it = mb_map_first(&b->reasons); it.e; mb_map_next(&b->reasons, &it))
+        if (strncmp(it.e->key, pfx, strlen(pfx)) ||
+            !doc_get(b, INF_PEND, it.e->key + strlen(pfx)))
+            gone[n++] = xstrdup(it.e->key);
+    for (size_t i = 0; i < n; i++) {
+        preason *pr = mb_map_del(&b->reasons, gone[i]);
+        store_txn *txn = txn_new(b);
+        store_txn_delete(txn, STORE_THEN, pr->skey, false);
+        cr_err err;
+        if (store_write(b->st, txn, reason_write_done, b, &err) < 0)
+            cr_warn(b->log, "deleting a placement reason: %s", cr_err_msg(&err));
+        preason_free(pr);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
 static void offers_cycle(mb *b)
 {
     int64_t now = cr_mono_ms(), wall = cr_wall_ms();
@@ -1160,8 +1270,11 @@ static void offers_cycle(mb *b)
     mb_place(&pc, po, no, pt, n_due, act_v, n_act, res);
     free(racks);
     size_t tried = 0, failed = 0;
-    for (; tried < n_due && res[tried].reason != MB_PLACE_DEFERRED; tried++)
+    for (; tried < n_due && res[tried].reason != MB_PLACE_DEFERRED; tried++) {
         failed += res[tried].offer < 0;
+        if (res[tried].offer < 0 && no)
+            reason_note(b, due[tried], res[tried].reason, &pt[tried], po, no);
+    }
     if (tried < n_due) {
         /* continue on the next turn, after other events; once every task
          * left has been tried in vain, wait for the next offer or tick
@@ -1766,6 +1879,7 @@ static void work(mb *b)
         schedule_subscribe(b, 0);
         return;
     }
+    reasons_sweep(b);
     offers_cycle(b);
     kills(b);
     reconcile(b);
@@ -1931,6 +2045,7 @@ void mb_free(mb *b)
     event_free(b->tick);
     mb_map_release(&b->tasks, tentry_free);
     mb_map_release(&b->launching, NULL);
+    mb_map_release(&b->reasons, preason_free);
     mb_map_release(&b->foreign, free);
     mb_map_release(&b->agents_seen, free);
     for (size_t i = 0; i < b->n_offers; i++)

@@ -28,6 +28,44 @@ const char *mb_place_reason_name(mb_place_reason r)
     return reason_names[r];
 }
 
+char *mb_place_reason_message(mb_place_reason r, const mb_place_task *t,
+                              const mb_place_offer *offers, size_t n_offers)
+{
+    static const char *const names[3] = {"cpus", "mem", "disk"};
+    double need[3] = {t->cpus + t->exec_cpus, t->mem + t->exec_mem, t->disk + t->exec_disk};
+    double best[3] = {0, 0, 0};
+
+    switch (r) {
+    case MB_PLACE_NOT_ENOUGH_RESOURCES:
+        for (size_t i = 0; i < n_offers; i++)
+            for (int k = 0; k < 3; k++) {
+                double v = mb_offer_left_scalar(offers[i].left, names[k]);
+                if (!offers[i].inactive && v > best[k])
+                    best[k] = v;
+            }
+        for (int k = 0; k < 3; k++)
+            if (need[k] > best[k])
+                return xasprintf("needs %s %g, largest offer has %g", names[k], need[k],
+                                 best[k]);
+        return xasprintf("needs cpus %g, mem %g, disk %g and %d ports on one offer", need[0],
+                         need[1], need[2], t->num_ports);
+    case MB_PLACE_NO_OFFERS:
+        return xstrdup("no offers");
+    case MB_PLACE_AGENT_NOT_ACTIVE:
+        return xstrdup("every offered agent or rack is not active");
+    case MB_PLACE_RACK_AFFINITY_NOT_MATCHING:
+        return xstrdup("no offer from a rack in rackAffinity");
+    case MB_PLACE_AGENT_ATTRIBUTES_DO_NOT_MATCH:
+        return xstrdup("no offered agent has the required attributes");
+    case MB_PLACE_AGENT_ALREADY_USED:
+        return xstrdup("every offered agent already runs a task of this deploy");
+    case MB_PLACE_RACK_SATURATED:
+        return xstrdup("every offered rack already has its share of tasks");
+    default:
+        return xstrdup(mb_place_reason_name(r));
+    }
+}
+
 void mb_place_result_release(mb_place_result *r)
 {
     if (!r)

@@ -44,6 +44,14 @@ typedef enum {
 
 const char *mb_place_reason_name(mb_place_reason r);
 
+struct mb_place_offer;
+struct mb_place_task;
+/* A short sentence for people on why task t was not placed on any of the
+ * offers ("needs cpus 3, largest offer has 2"), from what the offers have
+ * left. Caller frees. */
+char *mb_place_reason_message(mb_place_reason r, const struct mb_place_task *t,
+                              const struct mb_place_offer *offers, size_t n_offers);
+
 typedef struct mb_place_offer {
     mb_offer_left *left; /* borrowed; resources are taken from it */
     const char *rack_id; /* the agent's rack ("DEFAULT" when it has none) */

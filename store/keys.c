@@ -107,6 +107,11 @@ char *store_key_pending(const char *prefix, const char *request_id, const char *
     return key2(prefix, STORE_KEY_PENDING, request_id, pending_id);
 }
 
+char *store_key_pending_status(const char *prefix, const char *request_id, const char *pending_id)
+{
+    return xasprintf("%s/status/pending/%s/%s", prefix, request_id, pending_id);
+}
+
 char *store_key_cleanup(const char *prefix, const char *task_id)
 {
     return key1(prefix, STORE_KEY_CLEANUP, task_id);

@@ -9,6 +9,7 @@
  *   <p>/status/deploys/<requestId>/<deployId>     deploy status (leader)
  *   <p>/status/jobs/<requestId>                   scheduled-job status (leader)
  *   <p>/status/runs/<requestId>/<runId>           run status (leader)
+ *   <p>/status/pending/<requestId>/<pendingTaskId> why a pending task is not placed (leader)
  *   <p>/tasks/<requestId>/<taskId>                launch intent + last Mesos status (leader)
  *   <p>/pending/<requestId>/<pendingTaskId>       tasks waiting for an offer (leader, API)
  *   <p>/cleanups/<taskId>                         kill intents (API, leader)
@@ -45,6 +46,8 @@ char *store_key_job_status(const char *prefix, const char *request_id);
 char *store_key_run_status(const char *prefix, const char *request_id, const char *run_id);
 char *store_key_task(const char *prefix, const char *request_id, const char *task_id);
 char *store_key_pending(const char *prefix, const char *request_id, const char *pending_id);
+/* Why a pending task could not be placed (the bridge's last offer cycle). */
+char *store_key_pending_status(const char *prefix, const char *request_id, const char *pending_id);
 char *store_key_cleanup(const char *prefix, const char *task_id);
 char *store_key_run(const char *prefix, const char *request_id, const char *run_id);
 char *store_key_history_task(const char *prefix, const char *request_id, const char *task_id);

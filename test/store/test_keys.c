@@ -43,6 +43,15 @@ static void test_every_kind_roundtrips(void **state)
     check(store_key_task(P, "web", "web-v1-1-1-h-r"), "/corral/tasks/web/web-v1-1-1-h-r",
           STORE_KEY_TASK, "web", "web-v1-1-1-h-r");
     check(store_key_pending(P, "web", "p"), "/corral/pending/web/p", STORE_KEY_PENDING, "web", "p");
+    {
+        /* not a parsed kind: it must not parse as a pending document */
+        char *k = store_key_pending_status(P, "web", "p");
+        store_key_parts sp;
+        assert_string_equal(k, "/corral/status/pending/web/p");
+        assert_int_equal(store_key_parse(P, k, &sp), -1);
+        store_key_parts_release(&sp);
+        free(k);
+    }
     check(store_key_cleanup(P, "t1"), "/corral/cleanups/t1", STORE_KEY_CLEANUP, "t1", NULL);
     check(store_key_run(P, "job", "r1"), "/corral/runs/job/r1", STORE_KEY_RUN, "job", "r1");
     check(store_key_history_task(P, "web", "t1"), "/corral/history/tasks/web/t1",
