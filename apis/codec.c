@@ -56,6 +56,18 @@ char *api_json_canonical(const json_t *j)
     return out;
 }
 
+bool api_codec_equal(const api_codec *c, const void *a, const void *b)
+{
+    json_t *ja = api_codec_encode(c, a), *jb = api_codec_encode(c, b);
+    char *sa = api_json_canonical(ja), *sb = api_json_canonical(jb);
+    bool eq = strcmp(sa, sb) == 0;
+    free(sa);
+    free(sb);
+    json_decref(ja);
+    json_decref(jb);
+    return eq;
+}
+
 /* Levenshtein distance, capped: used to suggest a field for a typo. */
 static size_t edit_distance(const char *a, const char *b)
 {

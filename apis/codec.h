@@ -67,6 +67,8 @@ size_t api_codec_decode(const api_codec *c, const json_t *j, void *obj, const ch
 json_t *api_codec_encode(const api_codec *c, const void *obj);
 /* Frees every member of obj (not obj itself). */
 void api_codec_release(const api_codec *c, void *obj);
+/* Whether a and b encode to the same canonical JSON. */
+bool api_codec_equal(const api_codec *c, const void *a, const void *b);
 
 /* "a" + "b" -> "a.b"; "" + "b" -> "b". Caller frees. */
 char *api_path_join(const char *base, const char *name);

@@ -334,14 +334,7 @@ api_deploy *api_deploy_dup(const api_deploy *d)
 
 bool api_deploy_equal(const api_deploy *a, const api_deploy *b)
 {
-    json_t *ja = api_deploy_to_json(a), *jb = api_deploy_to_json(b);
-    char *sa = api_json_canonical(ja), *sb = api_json_canonical(jb);
-    bool eq = strcmp(sa, sb) == 0;
-    free(sa);
-    free(sb);
-    json_decref(ja);
-    json_decref(jb);
-    return eq;
+    return api_codec_equal(&deploy_codec, a, b);
 }
 
 void api_deploy_derive_id(const api_deploy *d, char *out)

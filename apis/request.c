@@ -221,14 +221,7 @@ api_request *api_request_dup(const api_request *r)
 
 bool api_request_equal(const api_request *a, const api_request *b)
 {
-    json_t *ja = api_request_to_json(a), *jb = api_request_to_json(b);
-    char *sa = api_json_canonical(ja), *sb = api_json_canonical(jb);
-    bool eq = strcmp(sa, sb) == 0;
-    free(sa);
-    free(sb);
-    json_decref(ja);
-    json_decref(jb);
-    return eq;
+    return api_codec_equal(&request_codec, a, b);
 }
 
 int api_request_eff_instances(const api_request *r)

@@ -6,30 +6,9 @@
 #include "base/xalloc.h"
 #include "test/lib/cr_test.h"
 
-static json_t *fixture_json(const char *rel)
-{
-    size_t len;
-    char *s = cr_test_fixture(rel, &len);
-    json_error_t e;
-    json_t *j = json_loadb(s, len, 0, &e);
-    free(s);
-    if (!j)
-        fail_msg("fixture %s: %s", rel, e.text);
-    return j;
-}
-
-static json_t *parse(const char *s)
-{
-    json_error_t e;
-    json_t *j = json_loads(s, 0, &e);
-    if (!j)
-        fail_msg("bad test json %s: %s", s, e.text);
-    return j;
-}
-
 static api_deploy *decode(const char *s, api_problems *p)
 {
-    json_t *j = parse(s);
+    json_t *j = cr_test_json(s);
     api_deploy *d = api_deploy_from_json(j, NULL, p);
     json_decref(j);
     return d;
@@ -61,7 +40,7 @@ static void test_roundtrip_every_field(void **state)
     const char *files[] = {"apis/fixtures/objects/deploy_full.json",
                            "apis/fixtures/objects/deploy_seed.json"};
     for (size_t f = 0; f < 2; f++) {
-        json_t *in = fixture_json(files[f]);
+        json_t *in = cr_test_fixture_json(files[f]);
         api_problems p = API_PROBLEMS_INIT;
         api_deploy *d = api_deploy_from_json(in, NULL, &p);
         if (!d) {
@@ -85,7 +64,7 @@ static void test_roundtrip_every_field(void **state)
 
 static void test_seed_typed(void **state)
 {
-    json_t *in = fixture_json("apis/fixtures/objects/deploy_seed.json");
+    json_t *in = cr_test_fixture_json("apis/fixtures/objects/deploy_seed.json");
     api_problems p = API_PROBLEMS_INIT;
     api_deploy *d = api_deploy_from_json(in, NULL, &p);
     assert_non_null(d);
@@ -114,7 +93,7 @@ static void test_seed_typed(void **state)
 
 static void test_flat_healthcheck(void **state)
 {
-    json_t *in = fixture_json("apis/fixtures/objects/deploy_flat_hc.json");
+    json_t *in = cr_test_fixture_json("apis/fixtures/objects/deploy_flat_hc.json");
     api_problems p = API_PROBLEMS_INIT;
     api_deploy *d = api_deploy_from_json(in, NULL, &p);
     assert_non_null(d);
@@ -175,11 +154,11 @@ static void test_derive_id(void **state)
     api_problems p = API_PROBLEMS_INIT;
     api_decode_opts o = {.derive_id = true};
     json_t *a =
-        parse("{\"requestId\":\"web\",\"command\":\"run\",\"env\":{\"A\":\"1\",\"B\":\"2\"}}");
+        cr_test_json("{\"requestId\":\"web\",\"command\":\"run\",\"env\":{\"A\":\"1\",\"B\":\"2\"}}");
     json_t *b =
-        parse("{\"env\":{\"B\":\"2\",\"A\":\"1\"},\"command\":\"run\",\"requestId\":\"web\"}");
+        cr_test_json("{\"env\":{\"B\":\"2\",\"A\":\"1\"},\"command\":\"run\",\"requestId\":\"web\"}");
     json_t *c =
-        parse("{\"requestId\":\"web\",\"command\":\"run2\",\"env\":{\"A\":\"1\",\"B\":\"2\"}}");
+        cr_test_json("{\"requestId\":\"web\",\"command\":\"run2\",\"env\":{\"A\":\"1\",\"B\":\"2\"}}");
     api_deploy *da = api_deploy_from_json(a, &o, &p);
     api_deploy *db = api_deploy_from_json(b, &o, &p);
     api_deploy *dc = api_deploy_from_json(c, &o, &p);
@@ -204,7 +183,7 @@ static void test_derive_id(void **state)
     /* Golden value: the SHA-256 of the sorted, compact canonical JSON
      * (computed independently). A change here changes every derived id, so
      * re-applying old manifests would create new deploys. */
-    json_t *g = parse("{\"resources\":{\"memoryMb\":128.0,\"cpus\":0.5},\"requestId\":\"web\","
+    json_t *g = cr_test_json("{\"resources\":{\"memoryMb\":128.0,\"cpus\":0.5},\"requestId\":\"web\","
                       "\"command\":\"run\"}");
     api_deploy *dg = api_deploy_from_json(g, &o, &p);
     assert_non_null(dg);
@@ -363,7 +342,7 @@ static void test_validation_rules(void **state)
 static void test_with_request(void **state)
 {
     api_problems p = API_PROBLEMS_INIT;
-    json_t *rj = parse(
+    json_t *rj = cr_test_json(
         "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":20,\"loadBalanced\":true}");
     api_request *req = api_request_from_json(rj, NULL, &p);
     assert_non_null(req);

@@ -6,31 +6,10 @@
 #include "base/xalloc.h"
 #include "test/lib/cr_test.h"
 
-static json_t *fixture_json(const char *rel)
-{
-    size_t len;
-    char *s = cr_test_fixture(rel, &len);
-    json_error_t e;
-    json_t *j = json_loadb(s, len, 0, &e);
-    free(s);
-    if (!j)
-        fail_msg("fixture %s: %s", rel, e.text);
-    return j;
-}
-
-static json_t *parse(const char *s)
-{
-    json_error_t e;
-    json_t *j = json_loads(s, 0, &e);
-    if (!j)
-        fail_msg("bad test json %s: %s", s, e.text);
-    return j;
-}
-
 /* Decodes s strictly; returns the request (NULL on problems) and fills p. */
 static api_request *decode(const char *s, api_problems *p)
 {
-    json_t *j = parse(s);
+    json_t *j = cr_test_json(s);
     api_request *r = api_request_from_json(j, NULL, p);
     json_decref(j);
     return r;
@@ -76,7 +55,7 @@ static void test_roundtrip_every_field(void **state)
     const char *files[] = {"apis/fixtures/objects/request_full.json",
                            "apis/fixtures/objects/request_scheduled.json"};
     for (size_t f = 0; f < 2; f++) {
-        json_t *in = fixture_json(files[f]);
+        json_t *in = cr_test_fixture_json(files[f]);
         api_problems p = API_PROBLEMS_INIT;
         api_request *r = api_request_from_json(in, NULL, &p);
         if (!r) {
@@ -105,7 +84,7 @@ static void test_roundtrip_every_field(void **state)
 
 static void test_typed_fields(void **state)
 {
-    json_t *in = fixture_json("apis/fixtures/objects/request_full.json");
+    json_t *in = cr_test_fixture_json("apis/fixtures/objects/request_full.json");
     api_problems p = API_PROBLEMS_INIT;
     api_request *r = api_request_from_json(in, NULL, &p);
     assert_non_null(r);
@@ -151,7 +130,7 @@ static void test_canonical_key_order(void **state)
 
 static void test_aliases(void **state)
 {
-    json_t *in = fixture_json("apis/fixtures/objects/request_legacy.json");
+    json_t *in = cr_test_fixture_json("apis/fixtures/objects/request_legacy.json");
     api_problems p = API_PROBLEMS_INIT;
     api_request *r = api_request_from_json(in, NULL, &p);
     assert_non_null(r);
@@ -223,7 +202,7 @@ static void test_unknown_fields(void **state)
     /* allow_unknown keeps them and re-emits them. */
     api_problems p = API_PROBLEMS_INIT;
     api_decode_opts o = {.allow_unknown = true};
-    json_t *in = parse("{\"id\":\"a\",\"requestType\":\"WORKER\",\"zzz\":{\"x\":1}}");
+    json_t *in = cr_test_json("{\"id\":\"a\",\"requestType\":\"WORKER\",\"zzz\":{\"x\":1}}");
     api_request *r = api_request_from_json(in, &o, &p);
     assert_non_null(r);
     json_t *out = api_request_to_json(r);
@@ -238,7 +217,7 @@ static void test_type_errors_and_prefix(void **state)
 {
     api_problems p = API_PROBLEMS_INIT;
     api_decode_opts o = {.path_prefix = "spec"};
-    json_t *in = parse(
+    json_t *in = cr_test_json(
         "{\"id\":5,\"requestType\":\"NOPE\",\"instances\":\"two\",\"owners\":[1],"
         "\"loadBalanced\":\"yes\",\"taskPriorityLevel\":\"x\",\"requiredAgentAttributes\":[]}");
     api_request *r = api_request_from_json(in, &o, &p);

@@ -4,14 +4,6 @@
 
 #include "apis/status.h"
 
-static json_t *parse(const char *s)
-{
-    json_error_t je;
-    json_t *j = json_loads(s, 0, &je);
-    assert_non_null(j);
-    return j;
-}
-
 static void test_enum_names(void **state)
 {
     assert_string_equal(api_request_state_name(API_RSTATE_SYSTEM_COOLDOWN), "SYSTEM_COOLDOWN");
@@ -107,7 +99,7 @@ static void test_request_status_minimal(void **state)
 {
     api_request_status s = {0};
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse("{\"requestId\":\"a\",\"state\":\"ACTIVE\",\"futureField\":1}");
+    json_t *j = cr_test_json("{\"requestId\":\"a\",\"state\":\"ACTIVE\",\"futureField\":1}");
 
     assert_int_equal(api_request_status_from_json(j, &s, NULL, &probs), 0);
     assert_int_equal(s.state, API_RSTATE_ACTIVE);
@@ -123,7 +115,7 @@ static void test_request_status_bad(void **state)
 {
     api_request_status s = {0};
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse("{\"state\":\"SLEEPING\",\"observedRevision\":\"x\","
+    json_t *j = cr_test_json("{\"state\":\"SLEEPING\",\"observedRevision\":\"x\","
                       "\"counts\":{\"healthy\":-1},"
                       "\"conditions\":[{\"type\":\"Ready\",\"status\":\"yes\"}, 3]}");
 
@@ -140,7 +132,7 @@ static void test_request_status_bad(void **state)
     api_request_status_release(&s);
     api_problems_release(&probs);
 
-    j = parse("[1]");
+    j = cr_test_json("[1]");
     assert_int_equal(api_request_status_from_json(j, &s, NULL, &probs), 1);
     json_decref(j);
     api_request_status_release(&s);
@@ -194,7 +186,7 @@ static void test_deploy_status(void **state)
     api_deploy_status_release(&copy);
     api_problems_release(&probs);
 
-    j = parse("{\"requestId\":\"r\",\"state\":\"DONE\",\"failures\":[{\"reason\":\"NOPE\"}]}");
+    j = cr_test_json("{\"requestId\":\"r\",\"state\":\"DONE\",\"failures\":[{\"reason\":\"NOPE\"}]}");
     assert_int_equal(api_deploy_status_from_json(j, &back, NULL, &probs), 3);
     char *all = api_problems_format(&probs);
     assert_non_null(strstr(all, "deployId: is required"));

@@ -82,18 +82,10 @@ static void test_pending_id(void **state)
     assert_int_equal(api_pending_task_id_init(&q, "r", "d", 1, 1, "nope", 1, &err), -1);
 }
 
-static json_t *parse(const char *s)
-{
-    json_error_t je;
-    json_t *j = json_loads(s, 0, &je);
-    assert_non_null(j);
-    return j;
-}
-
 static void test_pending_task_roundtrip(void **state)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+    json_t *j = cr_test_json("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
                       "\"nextRunAt\":5,\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
                       "\"createdAt\":4},\"runId\":\"r1\",\"cmdLineArgsList\":[\"-x\"],"
                       "\"envOverrides\":{\"A\":\"1\"},\"resources\":{\"cpus\":0.5,"
@@ -112,7 +104,7 @@ static void test_pending_task_roundtrip(void **state)
     json_t *out2 = api_pending_task_to_json(p2);
     assert_true(json_equal(out, out2));
     /* the string form of the id is accepted too */
-    json_t *j2 = parse("{\"pendingTaskId\":\"web-v1-5-2-ONEOFF-4\"}");
+    json_t *j2 = cr_test_json("{\"pendingTaskId\":\"web-v1-5-2-ONEOFF-4\"}");
     api_pending_task *p3 = api_pending_task_from_json(j2, NULL, &probs);
     assert_non_null(p3);
     assert_int_equal(p3->pendingTaskId.instanceNo, 2);
@@ -129,7 +121,7 @@ static void test_pending_task_roundtrip(void **state)
 static void test_pending_task_bad(void **state)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+    json_t *j = cr_test_json("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
                       "\"nextRunAt\":\"x\",\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
                       "\"createdAt\":4,\"id\":\"zz\"},\"bogus\":1,\"resources\":{\"cpus\":-1}}");
     assert_null(api_pending_task_from_json(j, NULL, &probs));
@@ -140,13 +132,13 @@ static void test_pending_task_bad(void **state)
     free(all);
     api_problems_release(&probs);
     /* the id string must match the parts */
-    json_t *j2 = parse("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+    json_t *j2 = cr_test_json("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
                        "\"nextRunAt\":5,\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
                        "\"createdAt\":4,\"id\":\"web-v1-5-2-ONEOFF-5\"}}");
     assert_null(api_pending_task_from_json(j2, NULL, &probs));
     assert_int_equal(probs.n, 1);
     api_problems_release(&probs);
-    json_t *arr = parse("[]");
+    json_t *arr = cr_test_json("[]");
     assert_null(api_pending_task_from_json(arr, NULL, &probs));
     api_problems_release(&probs);
     json_decref(j);
@@ -157,7 +149,7 @@ static void test_pending_task_bad(void **state)
 static void test_cleanup(void **state)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse("{\"taskId\":\"web-v1-10-1-h1-r1\",\"cleanupType\":\"USER_REQUESTED\","
+    json_t *j = cr_test_json("{\"taskId\":\"web-v1-10-1-h1-r1\",\"cleanupType\":\"USER_REQUESTED\","
                       "\"timestamp\":12,\"killGracePeriodMillis\":2500}");
     api_cleanup *c = api_cleanup_from_json(j, NULL, &probs);
     assert_non_null(c);
@@ -169,7 +161,7 @@ static void test_cleanup(void **state)
     api_cleanup *c2 = api_cleanup_from_json(out, NULL, &probs);
     assert_non_null(c2);
     assert_string_equal(c2->cleanupType, "USER_REQUESTED");
-    json_t *bad = parse("{\"taskId\":\"web-v1-10-1-h1-r1\",\"killGracePeriodMillis\":-1}");
+    json_t *bad = cr_test_json("{\"taskId\":\"web-v1-10-1-h1-r1\",\"killGracePeriodMillis\":-1}");
     assert_null(api_cleanup_from_json(bad, NULL, &probs));
     assert_int_equal(probs.n, 2); /* cleanupType missing, negative grace */
     api_cleanup_free(c);
@@ -184,7 +176,7 @@ static api_task *sample_task(void)
 {
     api_problems probs = API_PROBLEMS_INIT;
     json_t *j =
-        parse("{\"taskId\":{\"requestId\":\"web\",\"deployId\":\"v1\",\"startedAt\":1700000000000,"
+        cr_test_json("{\"taskId\":{\"requestId\":\"web\",\"deployId\":\"v1\",\"startedAt\":1700000000000,"
               "\"instanceNo\":1,\"host\":\"agent-1\",\"rackId\":\"r-1\"},"
               "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-1-NEW_DEPLOY-1\"},"
               "\"agentId\":\"S1\",\"hostname\":\"agent-1\",\"offerId\":\"O1\","
@@ -226,7 +218,7 @@ static void test_task_roundtrip(void **state)
 static void test_task_bad_state(void **state)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse("{\"taskId\":\"web-v1-1-1-h-r\",\"pendingTask\":{\"pendingTaskId\":"
+    json_t *j = cr_test_json("{\"taskId\":\"web-v1-1-1-h-r\",\"pendingTask\":{\"pendingTaskId\":"
                       "\"web-v1-1-1-ONEOFF-1\"},\"agentId\":\"S1\",\"lastTaskState\":\"RUNNING\"}");
     assert_null(api_task_from_json(j, NULL, &probs));
     char *all = api_problems_format(&probs);

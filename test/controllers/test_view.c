@@ -6,19 +6,10 @@
 #include "base/xalloc.h"
 #include "controllers/view.h"
 
-static json_t *parse(const char *s)
-{
-    json_error_t je;
-    json_t *j = json_loads(s, 0, &je);
-    if (!j)
-        fail_msg("bad test JSON: %s", je.text);
-    return j;
-}
-
 static api_request *request(const char *text)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse(text);
+    json_t *j = cr_test_json(text);
     api_request *r = api_request_from_json(j, NULL, &probs);
     if (!r)
         fail_msg("%s", api_problems_format(&probs));
@@ -30,7 +21,7 @@ static api_request *request(const char *text)
 static api_deploy *deploy(const char *text)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    json_t *j = parse(text);
+    json_t *j = cr_test_json(text);
     api_deploy *d = api_deploy_from_json(j, NULL, &probs);
     if (!d)
         fail_msg("%s", api_problems_format(&probs));
@@ -224,7 +215,7 @@ static void test_plan_ops(void **state)
     /* LAUNCH: a pending task created only if absent, at nextRunAt 3000. */
     assert_int_equal(ops.v[0].type, CTL_OP_CREATE);
     assert_string_equal(ops.v[0].key, "/corral/pending/web/web-v1-3000-2-TASK_DONE-2000");
-    json_t *j = parse(ops.v[0].value);
+    json_t *j = cr_test_json(ops.v[0].value);
     api_pending_task *pt = api_pending_task_from_json(j, NULL, &probs);
     assert_non_null(pt);
     assert_int_equal(pt->pendingTaskId.instanceNo, 2);
@@ -233,7 +224,7 @@ static void test_plan_ops(void **state)
     json_decref(j);
     /* KILL: a cleanup document. */
     assert_string_equal(ops.v[1].key, "/corral/cleanups/web-v1-1000-3-h-r");
-    j = parse(ops.v[1].value);
+    j = cr_test_json(ops.v[1].value);
     api_cleanup *cl = api_cleanup_from_json(j, NULL, &probs);
     assert_non_null(cl);
     assert_string_equal(cl->cleanupType, "SCALING_DOWN");

@@ -1,6 +1,7 @@
 #include "test/lib/cr_test.h"
 
 #include <stdio.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -22,6 +23,27 @@ char *cr_test_fixture(const char *relpath, size_t *len)
     fclose(f);
     free(path);
     return cr_buf_detach(&b, len);
+}
+
+json_t *cr_test_json(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j)
+        fail_msg("bad test JSON %s: %s", text, e.text);
+    return j;
+}
+
+json_t *cr_test_fixture_json(const char *relpath)
+{
+    size_t len;
+    char *s = cr_test_fixture(relpath, &len);
+    json_error_t e;
+    json_t *j = json_loadb(s, len, 0, &e);
+    free(s);
+    if (!j)
+        fail_msg("fixture %s: %s", relpath, e.text);
+    return j;
 }
 
 char *cr_test_tmpdir(void)

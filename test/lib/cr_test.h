@@ -19,6 +19,11 @@
  * returns a NUL-terminated buffer the caller frees, or fails the test. */
 char *cr_test_fixture(const char *relpath, size_t *len);
 
+/* JSON helpers (caller owns the result; a parse error fails the test). */
+struct json_t;
+struct json_t *cr_test_json(const char *text);
+struct json_t *cr_test_fixture_json(const char *relpath);
+
 /* Path of a fresh temporary directory (caller frees the string; the test
  * should remove the directory). */
 char *cr_test_tmpdir(void);

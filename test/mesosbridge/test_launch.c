@@ -9,15 +9,6 @@
 #include "mesosbridge/launch.h"
 #include "test/lib/cr_test.h"
 
-static json_t *parse(const char *s)
-{
-    json_error_t je;
-    json_t *j = json_loads(s, 0, &je);
-    if (!j)
-        fail_msg("bad JSON in test: %s", je.text);
-    return j;
-}
-
 typedef struct world {
     api_request *req;
     api_deploy *dep;
@@ -32,13 +23,13 @@ static void build(world *w, const char *req, const char *dep, const char *pend)
 {
     api_problems probs = API_PROBLEMS_INIT;
     api_decode_opts o = {.allow_unknown = true};
-    json_t *j = parse(req);
+    json_t *j = cr_test_json(req);
     w->req = api_request_from_json(j, &o, &probs);
     json_decref(j);
-    j = parse(dep);
+    j = cr_test_json(dep);
     w->dep = api_deploy_from_json(j, &o, &probs);
     json_decref(j);
-    j = parse(pend);
+    j = cr_test_json(pend);
     w->pend = api_pending_task_from_json(j, &o, &probs);
     json_decref(j);
     if (probs.n) {
@@ -46,7 +37,7 @@ static void build(world *w, const char *req, const char *dep, const char *pend)
         fail_msg("%s", m);
     }
     api_problems_release(&probs);
-    json_t *ev = parse("{\"type\":\"OFFERS\",\"offers\":{\"offers\":[{\"id\":{\"value\":\"O1\"},"
+    json_t *ev = cr_test_json("{\"type\":\"OFFERS\",\"offers\":{\"offers\":[{\"id\":{\"value\":\"O1\"},"
                        "\"agent_id\":{\"value\":\"S1\"},\"hostname\":\"agent-1.example.com\","
                        "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":"
                        "{\"value\":4},\"role\":\"*\"},{\"name\":\"mem\",\"type\":\"SCALAR\","

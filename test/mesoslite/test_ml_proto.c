@@ -7,16 +7,9 @@
 
 static json_t *fixture(const char *name)
 {
-    size_t len;
     char path[256];
-    char *text;
-    json_t *j;
     snprintf(path, sizeof(path), "mesoslite/fixtures/%s", name);
-    text = cr_test_fixture(path, &len);
-    j = json_loadb(text, len, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
+    return cr_test_fixture_json(path);
 }
 
 static json_t *event(json_t *tr, size_t i)
