@@ -490,9 +490,10 @@ static int emit_scalar(yaml_emitter_t *e, const char *s, size_t len, bool is_str
     yaml_event_t ev;
     yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
     if (is_string) {
-        /* Quote strings that would read back as something else. */
+        /* Quote strings that would read back as something else: other
+         * types, embedded NULs, and "<<", which plain is a merge key. */
         json_t *r = api_yaml_resolve_plain(s);
-        if (!json_is_string(r) || strlen(s) != len)
+        if (!json_is_string(r) || strlen(s) != len || strcmp(s, "<<") == 0)
             style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
         json_decref(r);
     } else {

@@ -177,7 +177,8 @@ static void test_emit_roundtrip(void **state)
         "{\"s\": [\"123\", \"true\", \"\", \"null\", \"a: b\", \"- x\", \"multi\\nline\", \"#c\", "
         "\"*/3 * * * *\", \"0x10\", \"1.5\", \"~\", \" lead\", \"trail \", \"quote'\\\"\", \"ü\"],"
         " \"n\": [1, -2, 2.5, 1e300, 3.0], \"b\": [true, false, null], \"e\": {}, \"l\": [],"
-        " \"nested\": {\"k\": [{\"a\": 1}, [1, [2]]]}, \"123\": \"numeric key\"}";
+        " \"nested\": {\"k\": [{\"a\": 1}, [1, [2]]]}, \"123\": \"numeric key\","
+        " \"<<\": \"<<\"}"; /* a plain << would read back as a merge key */
     json_error_t e;
     json_t *j = json_loads(in, 0, &e);
     assert_non_null(j);
