@@ -12,7 +12,7 @@
 #include "base/xalloc.h"
 #include "controllers/health.h"
 #include "controllers/view.h"
-#include "store/keys.h"
+#include "apis/keys.h"
 #include "store/informer.h"
 #include "store/map.h"
 #include "store/workqueue.h"
@@ -639,7 +639,7 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_it
         ctl_task *t = &in->tasks[in->n_tasks];
         ctl_place_reason *pr = &in->place[in->n_tasks++];
         ctl_pending_view(p, t);
-        char *why_key = store_key_pending_status(m->prefix, rid, p->pendingTaskId.id);
+        char *why_key = api_key_pending_status(m->prefix, rid, p->pendingTaskId.id);
         const store_item *si = get_item(m, K_STATUS, why_key);
         free(why_key);
         if (si && ctl_place_reason_parse(si->value, si->value_len, pr) == 0) {

@@ -16,7 +16,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/xalloc.h"
-#include "store/keys.h"
+#include "apis/keys.h"
 #include "mesosbridge/events.h"
 #include "mesosbridge/launch.h"
 #include "mesosbridge/logic.h"
@@ -1109,7 +1109,7 @@ static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_t
     if (!pr) {
         pr = xcalloc(1, sizeof(*pr));
         pr->skey =
-            store_key_pending_status(b->prefix, p->pendingTaskId.requestId, p->pendingTaskId.id);
+            api_key_pending_status(b->prefix, p->pendingTaskId.requestId, p->pendingTaskId.id);
         mb_map_put(&b->reasons, d->key, pr);
     }
     free(pr->reason);

@@ -30,7 +30,7 @@
 typedef struct store_leader store_leader;
 
 typedef struct store_leader_config {
-    const char *key;     /* e.g. store_key_leader(): "/corral/leader"; required */
+    const char *key;     /* e.g. api_key_leader(): "/corral/leader"; required */
     const char *id;      /* this replica's id; required */
     const char *address; /* API address other replicas may redirect to */
     int64_t ttl_s;       /* lease TTL; 0 = 10 */

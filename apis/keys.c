@@ -1,0 +1,255 @@
+/* apis keys: see keys.h. */
+#include "apis/keys.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+/* kind -> path under the prefix and how many ids follow */
+static const struct {
+    const char *name;
+    int nids;
+} kinds[API_KEY__COUNT] = {
+    [API_KEY_UNKNOWN] = {"", 0},
+    [API_KEY_REQUEST] = {"requests", 1},
+    [API_KEY_DEPLOY] = {"deploys", 2},
+    [API_KEY_REQUEST_STATUS] = {"status/requests", 1},
+    [API_KEY_DEPLOY_STATUS] = {"status/deploys", 2},
+    [API_KEY_JOB_STATUS] = {"status/jobs", 1},
+    [API_KEY_RUN_STATUS] = {"status/runs", 2},
+    [API_KEY_TASK] = {"tasks", 2},
+    [API_KEY_PENDING] = {"pending", 2},
+    [API_KEY_CLEANUP] = {"cleanups", 1},
+    [API_KEY_RUN] = {"runs", 2},
+    [API_KEY_HISTORY_TASK] = {"history/tasks", 2},
+    [API_KEY_HISTORY_DEPLOY] = {"history/deploys", 2},
+    [API_KEY_HISTORY_REQUEST] = {"history/requests", 2},
+    [API_KEY_AGENT] = {"agents", 1},
+    [API_KEY_RACK] = {"racks", 1},
+    [API_KEY_FRAMEWORK] = {"framework", 0},
+    [API_KEY_LEADER] = {"leader", 0},
+    [API_KEY_INTENT_REQUEST] = {"intents/requests", 2},
+    [API_KEY_INTENT_DEPLOY] = {"intents/deploys", 3},
+    [API_KEY_INTENT_AGENT] = {"intents/agents", 1},
+    [API_KEY_INTENT_RACK] = {"intents/racks", 1},
+};
+
+bool api_key_id_valid(const char *id)
+{
+    size_t n;
+
+    if (!id || !*id)
+        return false;
+    n = strlen(id);
+    if (n > 200 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c <= 0x20 || c >= 0x7f || c == '/')
+            return false;
+    }
+    return true;
+}
+
+const char *api_key_kind_name(api_key_kind kind)
+{
+    return kind < API_KEY__COUNT ? kinds[kind].name : "";
+}
+
+static char *key1(const char *prefix, api_key_kind k, const char *a)
+{
+    return xasprintf("%s/%s/%s", prefix, kinds[k].name, a);
+}
+
+static char *key2(const char *prefix, api_key_kind k, const char *a, const char *b)
+{
+    return xasprintf("%s/%s/%s/%s", prefix, kinds[k].name, a, b);
+}
+
+char *api_key_request(const char *prefix, const char *request_id)
+{
+    return key1(prefix, API_KEY_REQUEST, request_id);
+}
+
+char *api_key_deploy(const char *prefix, const char *request_id, const char *deploy_id)
+{
+    return key2(prefix, API_KEY_DEPLOY, request_id, deploy_id);
+}
+
+char *api_key_request_status(const char *prefix, const char *request_id)
+{
+    return key1(prefix, API_KEY_REQUEST_STATUS, request_id);
+}
+
+char *api_key_deploy_status(const char *prefix, const char *request_id, const char *deploy_id)
+{
+    return key2(prefix, API_KEY_DEPLOY_STATUS, request_id, deploy_id);
+}
+
+char *api_key_job_status(const char *prefix, const char *request_id)
+{
+    return key1(prefix, API_KEY_JOB_STATUS, request_id);
+}
+
+char *api_key_run_status(const char *prefix, const char *request_id, const char *run_id)
+{
+    return key2(prefix, API_KEY_RUN_STATUS, request_id, run_id);
+}
+
+char *api_key_task(const char *prefix, const char *request_id, const char *task_id)
+{
+    return key2(prefix, API_KEY_TASK, request_id, task_id);
+}
+
+char *api_key_pending(const char *prefix, const char *request_id, const char *pending_id)
+{
+    return key2(prefix, API_KEY_PENDING, request_id, pending_id);
+}
+
+char *api_key_pending_status(const char *prefix, const char *request_id, const char *pending_id)
+{
+    return xasprintf("%s/status/pending/%s/%s", prefix, request_id, pending_id);
+}
+
+char *api_key_cleanup(const char *prefix, const char *task_id)
+{
+    return key1(prefix, API_KEY_CLEANUP, task_id);
+}
+
+char *api_key_run(const char *prefix, const char *request_id, const char *run_id)
+{
+    return key2(prefix, API_KEY_RUN, request_id, run_id);
+}
+
+char *api_key_history_task(const char *prefix, const char *request_id, const char *task_id)
+{
+    return key2(prefix, API_KEY_HISTORY_TASK, request_id, task_id);
+}
+
+char *api_key_history_deploy(const char *prefix, const char *request_id, const char *deploy_id)
+{
+    return key2(prefix, API_KEY_HISTORY_DEPLOY, request_id, deploy_id);
+}
+
+char *api_key_history_request(const char *prefix, const char *request_id, const char *event_id)
+{
+    return key2(prefix, API_KEY_HISTORY_REQUEST, request_id, event_id);
+}
+
+char *api_key_intent_request(const char *prefix, const char *request_id, const char *kind)
+{
+    return key2(prefix, API_KEY_INTENT_REQUEST, request_id, kind);
+}
+
+char *api_key_intent_deploy(const char *prefix, const char *request_id, const char *deploy_id,
+                              const char *kind)
+{
+    return xasprintf("%s/%s/%s/%s/%s", prefix, kinds[API_KEY_INTENT_DEPLOY].name, request_id,
+                     deploy_id, kind);
+}
+
+char *api_key_intent_agent(const char *prefix, const char *agent_id)
+{
+    return key1(prefix, API_KEY_INTENT_AGENT, agent_id);
+}
+
+char *api_key_intent_rack(const char *prefix, const char *rack_id)
+{
+    return key1(prefix, API_KEY_INTENT_RACK, rack_id);
+}
+
+char *api_key_agent(const char *prefix, const char *agent_id)
+{
+    return key1(prefix, API_KEY_AGENT, agent_id);
+}
+
+char *api_key_rack(const char *prefix, const char *rack_id)
+{
+    return key1(prefix, API_KEY_RACK, rack_id);
+}
+
+char *api_key_framework(const char *prefix)
+{
+    return xasprintf("%s/framework", prefix);
+}
+
+char *api_key_leader(const char *prefix)
+{
+    return xasprintf("%s/leader", prefix);
+}
+
+char *api_key_kind_prefix(const char *prefix, api_key_kind kind, const char *request_id)
+{
+    if (kind == API_KEY_UNKNOWN || kind >= API_KEY__COUNT)
+        return xasprintf("%s/", prefix);
+    if (kinds[kind].nids == 0)
+        return xasprintf("%s/%s", prefix, kinds[kind].name);
+    if (request_id && kinds[kind].nids >= 2)
+        return xasprintf("%s/%s/%s/", prefix, kinds[kind].name, request_id);
+    return xasprintf("%s/%s/", prefix, kinds[kind].name);
+}
+
+void api_key_parts_release(api_key_parts *p)
+{
+    if (!p)
+        return;
+    free(p->buf);
+    memset(p, 0, sizeof(*p));
+}
+
+int api_key_parse(const char *prefix, const char *key, api_key_parts *out)
+{
+    size_t plen = strlen(prefix);
+    const char *rest;
+    api_key_kind best = API_KEY_UNKNOWN;
+    size_t best_len = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(key, prefix, plen) != 0 || key[plen] != '/')
+        return -1;
+    rest = key + plen + 1;
+    /* the longest kind name that matches ("status/requests" over "requests") */
+    for (int k = 1; k < API_KEY__COUNT; k++) {
+        size_t n = strlen(kinds[k].name);
+        if (strncmp(rest, kinds[k].name, n) == 0 && (rest[n] == '/' || rest[n] == '\0') &&
+            n > best_len) {
+            best = (api_key_kind)k;
+            best_len = n;
+        }
+    }
+    if (best == API_KEY_UNKNOWN)
+        return -1;
+    rest += best_len;
+    if (kinds[best].nids == 0) {
+        if (*rest)
+            return -1;
+        out->kind = best;
+        return 0;
+    }
+    if (*rest != '/')
+        return -1;
+    out->buf = xstrdup(rest + 1);
+    {
+        const char **ids[3] = {&out->id1, &out->id2, &out->id3};
+        char *p = out->buf;
+
+        for (int i = 0; i < kinds[best].nids; i++) {
+            char *slash = strchr(p, '/');
+
+            if ((i < kinds[best].nids - 1) != (slash != NULL))
+                goto bad; /* too few or too many parts */
+            if (slash)
+                *slash = '\0';
+            if (!api_key_id_valid(p))
+                goto bad;
+            *ids[i] = p;
+            p = slash ? slash + 1 : NULL;
+        }
+    }
+    out->kind = best;
+    return 0;
+bad:
+    api_key_parts_release(out);
+    return -1;
+}
