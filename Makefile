@@ -138,6 +138,8 @@ lint:
 	# jansson's json_*_foreach macros.
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	  --suppress=missingIncludeSystem --suppress=unknownMacro -j2 -I. $(SRC_ALL)
+	# apis/keys.c is the only place that knows the etcd key layout.
+	@hack/check-keys.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -1,38 +1,45 @@
 /* apis keys: see keys.h. */
 #include "apis/keys.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/xalloc.h"
 
-/* kind -> path under the prefix and how many ids follow */
+/* kind -> path under the prefix, how many ids follow, and the key with its
+ * ids as placeholders (docs/etcd-layout.md shows exactly these patterns; a
+ * unit test checks the two agree). */
 static const struct {
     const char *name;
     int nids;
+    const char *pattern;
 } kinds[API_KEY__COUNT] = {
-    [API_KEY_UNKNOWN] = {"", 0},
-    [API_KEY_REQUEST] = {"requests", 1},
-    [API_KEY_DEPLOY] = {"deploys", 2},
-    [API_KEY_REQUEST_STATUS] = {"status/requests", 1},
-    [API_KEY_DEPLOY_STATUS] = {"status/deploys", 2},
-    [API_KEY_JOB_STATUS] = {"status/jobs", 1},
-    [API_KEY_RUN_STATUS] = {"status/runs", 2},
-    [API_KEY_TASK] = {"tasks", 2},
-    [API_KEY_PENDING] = {"pending", 2},
-    [API_KEY_CLEANUP] = {"cleanups", 1},
-    [API_KEY_RUN] = {"runs", 2},
-    [API_KEY_HISTORY_TASK] = {"history/tasks", 2},
-    [API_KEY_HISTORY_DEPLOY] = {"history/deploys", 2},
-    [API_KEY_HISTORY_REQUEST] = {"history/requests", 2},
-    [API_KEY_AGENT] = {"agents", 1},
-    [API_KEY_RACK] = {"racks", 1},
-    [API_KEY_FRAMEWORK] = {"framework", 0},
-    [API_KEY_LEADER] = {"leader", 0},
-    [API_KEY_INTENT_REQUEST] = {"intents/requests", 2},
-    [API_KEY_INTENT_DEPLOY] = {"intents/deploys", 3},
-    [API_KEY_INTENT_AGENT] = {"intents/agents", 1},
-    [API_KEY_INTENT_RACK] = {"intents/racks", 1},
+    [API_KEY_UNKNOWN] = {"", 0, ""},
+    [API_KEY_REQUEST] = {"requests", 1, "requests/<requestId>"},
+    [API_KEY_DEPLOY] = {"deploys", 2, "deploys/<requestId>/<deployId>"},
+    [API_KEY_REQUEST_STATUS] = {"status/requests", 1, "status/requests/<requestId>"},
+    [API_KEY_DEPLOY_STATUS] = {"status/deploys", 2, "status/deploys/<requestId>/<deployId>"},
+    [API_KEY_JOB_STATUS] = {"status/jobs", 1, "status/jobs/<requestId>"},
+    [API_KEY_RUN_STATUS] = {"status/runs", 2, "status/runs/<requestId>/<runId>"},
+    [API_KEY_PENDING_STATUS] = {"status/pending", 2, "status/pending/<requestId>/<pendingTaskId>"},
+    [API_KEY_TASK] = {"tasks", 2, "tasks/<requestId>/<taskId>"},
+    [API_KEY_PENDING] = {"pending", 2, "pending/<requestId>/<pendingTaskId>"},
+    [API_KEY_CLEANUP] = {"cleanups", 1, "cleanups/<taskId>"},
+    [API_KEY_RUN] = {"runs", 2, "runs/<requestId>/<runId>"},
+    [API_KEY_HISTORY_TASK] = {"history/tasks", 2, "history/tasks/<requestId>/<taskId>"},
+    [API_KEY_HISTORY_DEPLOY] = {"history/deploys", 2, "history/deploys/<requestId>/<deployId>"},
+    [API_KEY_HISTORY_REQUEST] = {"history/requests", 2,
+                                 "history/requests/<requestId>/<ms>-<EVENT>"},
+    [API_KEY_AGENT] = {"agents", 1, "agents/<agentId>"},
+    [API_KEY_RACK] = {"racks", 1, "racks/<rackId>"},
+    [API_KEY_FRAMEWORK] = {"framework", 0, "framework"},
+    [API_KEY_LEADER] = {"leader", 0, "leader"},
+    [API_KEY_INTENT_REQUEST] = {"intents/requests", 2, "intents/requests/<requestId>/<kind>"},
+    [API_KEY_INTENT_DEPLOY] = {"intents/deploys", 3,
+                               "intents/deploys/<requestId>/<deployId>/<kind>"},
+    [API_KEY_INTENT_AGENT] = {"intents/agents", 1, "intents/agents/<agentId>"},
+    [API_KEY_INTENT_RACK] = {"intents/racks", 1, "intents/racks/<rackId>"},
 };
 
 bool api_key_id_valid(const char *id)
@@ -55,6 +62,16 @@ bool api_key_id_valid(const char *id)
 const char *api_key_kind_name(api_key_kind kind)
 {
     return kind < API_KEY__COUNT ? kinds[kind].name : "";
+}
+
+const char *api_key_kind_pattern(api_key_kind kind)
+{
+    return kind < API_KEY__COUNT ? kinds[kind].pattern : "";
+}
+
+static char *key0(const char *prefix, api_key_kind k)
+{
+    return xasprintf("%s/%s", prefix, kinds[k].name);
 }
 
 static char *key1(const char *prefix, api_key_kind k, const char *a)
@@ -109,7 +126,7 @@ char *api_key_pending(const char *prefix, const char *request_id, const char *pe
 
 char *api_key_pending_status(const char *prefix, const char *request_id, const char *pending_id)
 {
-    return xasprintf("%s/status/pending/%s/%s", prefix, request_id, pending_id);
+    return key2(prefix, API_KEY_PENDING_STATUS, request_id, pending_id);
 }
 
 char *api_key_cleanup(const char *prefix, const char *task_id)
@@ -137,13 +154,23 @@ char *api_key_history_request(const char *prefix, const char *request_id, const 
     return key2(prefix, API_KEY_HISTORY_REQUEST, request_id, event_id);
 }
 
+char *api_key_history_request_event(const char *prefix, const char *request_id, int64_t at,
+                                    const char *event)
+{
+    char *event_id = xasprintf("%013" PRId64 "-%s", at, event);
+    char *k = key2(prefix, API_KEY_HISTORY_REQUEST, request_id, event_id);
+
+    free(event_id);
+    return k;
+}
+
 char *api_key_intent_request(const char *prefix, const char *request_id, const char *kind)
 {
     return key2(prefix, API_KEY_INTENT_REQUEST, request_id, kind);
 }
 
 char *api_key_intent_deploy(const char *prefix, const char *request_id, const char *deploy_id,
-                              const char *kind)
+                            const char *kind)
 {
     return xasprintf("%s/%s/%s/%s/%s", prefix, kinds[API_KEY_INTENT_DEPLOY].name, request_id,
                      deploy_id, kind);
@@ -171,12 +198,12 @@ char *api_key_rack(const char *prefix, const char *rack_id)
 
 char *api_key_framework(const char *prefix)
 {
-    return xasprintf("%s/framework", prefix);
+    return key0(prefix, API_KEY_FRAMEWORK);
 }
 
 char *api_key_leader(const char *prefix)
 {
-    return xasprintf("%s/leader", prefix);
+    return key0(prefix, API_KEY_LEADER);
 }
 
 char *api_key_kind_prefix(const char *prefix, api_key_kind kind, const char *request_id)
@@ -184,7 +211,7 @@ char *api_key_kind_prefix(const char *prefix, api_key_kind kind, const char *req
     if (kind == API_KEY_UNKNOWN || kind >= API_KEY__COUNT)
         return xasprintf("%s/", prefix);
     if (kinds[kind].nids == 0)
-        return xasprintf("%s/%s", prefix, kinds[kind].name);
+        return key0(prefix, kind);
     if (request_id && kinds[kind].nids >= 2)
         return xasprintf("%s/%s/%s/", prefix, kinds[kind].name, request_id);
     return xasprintf("%s/%s/", prefix, kinds[kind].name);

@@ -1,36 +1,43 @@
 /* apis keys: Corral's etcd key layout (docs/etcd-layout.md), one function
- * per key kind. `prefix` is the configured root ("/corral", no trailing
- * slash). Every function returns a new string the caller frees. Ids must be
- * valid (api_key_id_valid); callers validate input ids at the edge.
+ * per key kind. This file and keys.c are the only code that knows the
+ * layout: everything else builds keys with api_key_*, lists and watches with
+ * api_key_kind_prefix, and takes keys apart with api_key_parse
+ * (hack/check-keys.sh finds key format strings elsewhere).
  *
- *   <p>/requests/<requestId>                      request spec (users, API, GitOps)
- *   <p>/deploys/<requestId>/<deployId>            deploy spec, immutable once written
- *   <p>/status/requests/<requestId>               request status (leader)
- *   <p>/status/deploys/<requestId>/<deployId>     deploy status (leader)
- *   <p>/status/jobs/<requestId>                   scheduled-job status (leader)
- *   <p>/status/runs/<requestId>/<runId>           run status (leader)
- *   <p>/status/pending/<requestId>/<pendingTaskId> why a pending task is not placed (leader)
- *   <p>/tasks/<requestId>/<taskId>                launch intent + last Mesos status (leader)
- *   <p>/pending/<requestId>/<pendingTaskId>       tasks waiting for an offer (leader, API)
- *   <p>/cleanups/<taskId>                         kill intents (API, leader)
- *   <p>/runs/<requestId>/<runId>                  run-now / on-demand runs (API)
- *   <p>/history/tasks/<requestId>/<taskId>        terminal tasks (leader)
- *   <p>/history/deploys/<requestId>/<deployId>    finished deploys (leader)
- *   <p>/history/requests/<requestId>/<eventId>    request events (API: "<ms>-<EVENT>")
- *   <p>/intents/requests/<requestId>/<kind> pause|bounce|exit-cooldown|scale|skip-healthchecks
- * (API) <p>/intents/deploys/<requestId>/<deployId>/<kind>  submit|cancel|update (API)
- *   <p>/intents/agents/<agentId>                  desired agent state (API)
- *   <p>/intents/racks/<rackId>                    desired rack state (API)
- *   <p>/agents/<agentId>                          agent state (leader; decommission: API)
- *   <p>/racks/<rackId>                            rack state (leader; decommission: API)
- *   <p>/framework                                 Mesos framework id (leader)
- *   <p>/leader                                    leader lease (store_leader)
+ * `prefix` is the configured root ("/corral", no trailing slash). Every
+ * builder returns a new string the caller frees. Ids must be valid
+ * (api_key_id_valid); callers validate input ids at the edge.
+ *
+ *   <p>/requests/<requestId>                         request spec (users, API, GitOps)
+ *   <p>/deploys/<requestId>/<deployId>               deploy spec, immutable once written
+ *   <p>/status/requests/<requestId>                  request status (leader)
+ *   <p>/status/deploys/<requestId>/<deployId>        deploy status (leader)
+ *   <p>/status/jobs/<requestId>                      scheduled-job status (leader)
+ *   <p>/status/runs/<requestId>/<runId>              run status (leader)
+ *   <p>/status/pending/<requestId>/<pendingTaskId>   why a pending task is not placed (leader)
+ *   <p>/tasks/<requestId>/<taskId>                   launch intent + last Mesos status (leader)
+ *   <p>/pending/<requestId>/<pendingTaskId>          tasks waiting for an offer (leader, API)
+ *   <p>/cleanups/<taskId>                            kill intents (API, leader)
+ *   <p>/runs/<requestId>/<runId>                     run-now / on-demand runs (API)
+ *   <p>/history/tasks/<requestId>/<taskId>           terminal tasks (leader)
+ *   <p>/history/deploys/<requestId>/<deployId>       finished deploys (leader)
+ *   <p>/history/requests/<requestId>/<ms>-<EVENT>    request events (API)
+ *   <p>/intents/requests/<requestId>/<kind>          pause|bounce|exit-cooldown|scale|
+ *                                                    skip-healthchecks (API)
+ *   <p>/intents/deploys/<requestId>/<deployId>/<kind> submit|cancel|update (API)
+ *   <p>/intents/agents/<agentId>                     desired agent state (API)
+ *   <p>/intents/racks/<rackId>                       desired rack state (API)
+ *   <p>/agents/<agentId>                             agent state (leader; decommission: API)
+ *   <p>/racks/<rackId>                               rack state (leader; decommission: API)
+ *   <p>/framework                                    Mesos framework id (leader)
+ *   <p>/leader                                       leader lease (store_leader)
  */
 #ifndef API_KEYS_H
 #define API_KEYS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define API_DEFAULT_PREFIX "/corral"
 
@@ -52,11 +59,17 @@ char *api_key_cleanup(const char *prefix, const char *task_id);
 char *api_key_run(const char *prefix, const char *request_id, const char *run_id);
 char *api_key_history_task(const char *prefix, const char *request_id, const char *task_id);
 char *api_key_history_deploy(const char *prefix, const char *request_id, const char *deploy_id);
-/* event_id should sort in time order ("<epoch ms>-<EVENT>", as the API writes). */
+/* event_id should sort in time order ("<epoch ms>-<EVENT>", as
+ * api_key_history_request_event writes). */
 char *api_key_history_request(const char *prefix, const char *request_id, const char *event_id);
+/* The key of a request event at epoch ms `at` of type `event` ("CREATED",
+ * "UPDATED", ...): "<p>/history/requests/<requestId>/<ms>-<EVENT>", the ms
+ * zero-padded to 13 digits so keys sort in time order. */
+char *api_key_history_request_event(const char *prefix, const char *request_id, int64_t at,
+                                    const char *event);
 char *api_key_intent_request(const char *prefix, const char *request_id, const char *kind);
 char *api_key_intent_deploy(const char *prefix, const char *request_id, const char *deploy_id,
-                              const char *kind);
+                            const char *kind);
 char *api_key_intent_agent(const char *prefix, const char *agent_id);
 char *api_key_intent_rack(const char *prefix, const char *rack_id);
 char *api_key_agent(const char *prefix, const char *agent_id);
@@ -73,6 +86,7 @@ typedef enum {
     API_KEY_DEPLOY_STATUS,
     API_KEY_JOB_STATUS,
     API_KEY_RUN_STATUS,
+    API_KEY_PENDING_STATUS,
     API_KEY_TASK,
     API_KEY_PENDING,
     API_KEY_CLEANUP,
@@ -94,11 +108,16 @@ typedef enum {
 /* The prefix to list or watch every key of a kind ("/corral/deploys/"),
  * or of one request's keys when request_id is given and the kind is keyed
  * by request ("/corral/deploys/web/"). Exact keys (framework, leader) return
- * the key itself. Kinds nest ("status/requests" lies under neither
+ * the key itself; API_KEY_UNKNOWN returns everything under the root
+ * ("/corral/"). Kinds nest ("status/requests" lies under neither
  * "requests/" nor another kind), so kind prefixes never overlap. */
 char *api_key_kind_prefix(const char *prefix, api_key_kind kind, const char *request_id);
-/* "requests", "status/deploys", ... */
+/* "requests", "status/deploys", ... ("" for API_KEY_UNKNOWN). Static. */
 const char *api_key_kind_name(api_key_kind kind);
+/* The kind's key below the prefix with its ids as placeholders, as
+ * docs/etcd-layout.md writes it: "status/deploys/<requestId>/<deployId>",
+ * "framework" ("" for API_KEY_UNKNOWN). Static. */
+const char *api_key_kind_pattern(api_key_kind kind);
 
 /* A key taken apart. Strings point into `buf` (owned by the struct). */
 typedef struct api_key_parts {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apis/codec.h"
+#include "apis/keys.h"
 #include "base/xalloc.h"
 
 /* ---- enums ------------------------------------------------------------------ */
@@ -609,10 +610,10 @@ void api_deploy_status_release(api_deploy_status *s)
 
 char *api_request_status_key(const char *prefix, const char *requestId)
 {
-    return xasprintf("%s/status/requests/%s", prefix, requestId);
+    return api_key_request_status(prefix, requestId);
 }
 
 char *api_deploy_status_key(const char *prefix, const char *requestId, const char *deployId)
 {
-    return xasprintf("%s/status/deploys/%s/%s", prefix, requestId, deployId);
+    return api_key_deploy_status(prefix, requestId, deployId);
 }

@@ -216,7 +216,9 @@ void api_deploy_status_release(api_deploy_status *s);
 /* Bound on stored failures per deploy and recent failures per request. */
 #define API_STATUS_MAX_FAILURES 16
 
-/* Key helpers (prefix e.g. "/corral"). Caller frees. */
+/* Key helpers (prefix e.g. "/corral"). Caller frees. Kept for their
+ * callers; they are api_key_request_status and api_key_deploy_status
+ * (apis/keys.h, the one place that knows the key layout). */
 char *api_request_status_key(const char *prefix, const char *requestId);
 char *api_deploy_status_key(const char *prefix, const char *requestId, const char *deployId);
 

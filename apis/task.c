@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/keys.h"
 #include "base/xalloc.h"
 
 /* ---- states ------------------------------------------------------------------ */
@@ -1186,15 +1187,15 @@ bool api_task_add_update(api_task *t, const api_task_update *u)
 
 char *api_task_key(const char *prefix, const char *requestId, const char *taskId)
 {
-    return xasprintf("%s/tasks/%s/%s", prefix, requestId, taskId);
+    return api_key_task(prefix, requestId, taskId);
 }
 
 char *api_pending_key(const char *prefix, const char *requestId, const char *pendingTaskId)
 {
-    return xasprintf("%s/pending/%s/%s", prefix, requestId, pendingTaskId);
+    return api_key_pending(prefix, requestId, pendingTaskId);
 }
 
 char *api_cleanup_key(const char *prefix, const char *taskId)
 {
-    return xasprintf("%s/cleanups/%s", prefix, taskId);
+    return api_key_cleanup(prefix, taskId);
 }

@@ -241,7 +241,9 @@ void api_task_free(api_task *t);
  * update, or (no uuid) the same state and message as the last update. */
 bool api_task_add_update(api_task *t, const api_task_update *u);
 
-/* Key helpers (prefix e.g. "/corral"). Caller frees. */
+/* Key helpers (prefix e.g. "/corral"). Caller frees. Kept for their
+ * callers; they are api_key_task, api_key_pending and api_key_cleanup
+ * (apis/keys.h, the one place that knows the key layout). */
 char *api_task_key(const char *prefix, const char *requestId, const char *taskId);
 char *api_pending_key(const char *prefix, const char *requestId, const char *pendingTaskId);
 char *api_cleanup_key(const char *prefix, const char *taskId);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "apis/deploy.h"
+#include "apis/keys.h"
 #include "apis/request.h"
 #include "apis/task.h"
 #include "apiserver/as_model.h"
@@ -258,10 +259,9 @@ static void copy_fields(json_t *dst, const json_t *src, const fld *f, size_t n)
 static void history_event(hctx *h, const char *rid, const char *type, const json_t *request,
                           const char *message)
 {
-    char *prefix = as_key(h->cfg->prefix, "/history/requests/%s/", rid);
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_HISTORY_REQUEST, rid);
     size_t first, n = as_cache_range(h->c, prefix, &first);
-    char *k =
-        as_key(h->cfg->prefix, "/history/requests/%s/%013" PRId64 "-%s", rid, h->req->now, type);
+    char *k = api_key_history_request_event(h->cfg->prefix, rid, h->req->now, type);
 
     /* Keys sort by time: drop the oldest beyond the bound (a few per write). */
     for (size_t i = 0; n >= MAX_REQUEST_HISTORY && i <= n - MAX_REQUEST_HISTORY && i < 8; i++)
@@ -281,12 +281,12 @@ static void history_event(hctx *h, const char *rid, const char *type, const json
 
 static char *request_key(hctx *h, const char *rid)
 {
-    return as_key(h->cfg->prefix, "/requests/%s", rid);
+    return api_key_request(h->cfg->prefix, rid);
 }
 
 static char *intent_key(hctx *h, const char *rid, const char *name)
 {
-    return as_key(h->cfg->prefix, "/intents/requests/%s/%s", rid, name);
+    return api_key_intent_request(h->cfg->prefix, rid, name);
 }
 
 /* The request entry or a 404. */
@@ -424,10 +424,18 @@ static bool state_matches(const char *state, as_op op)
     }
 }
 
+/* Whether request rid (document doc) belongs in the list of op. */
+static bool req_listed(hctx *h, as_op op, const char *rid, const json_t *doc, const char *type)
+{
+    if (!state_matches(as_m_request_state(h->cfg, h->c, rid), op))
+        return false;
+    return !type || (as_jstr(doc, "requestType") && strcmp(as_jstr(doc, "requestType"), type) == 0);
+}
+
 static void h_req_list(hctx *h, as_op op)
 {
-    char *prefix = as_key(h->cfg->prefix, "/requests/");
-    size_t first, n = as_cache_range(h->c, prefix, &first), plen = strlen(prefix);
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_REQUEST, NULL);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
     const char *type = as_req_query(h->req, "requestType");
     json_t *list = json_array();
     int64_t limit;
@@ -440,17 +448,14 @@ static void h_req_list(hctx *h, as_op op)
     }
     for (size_t i = first; i < first + n && (int64_t)json_array_size(list) < limit; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        const char *rid = e->key + plen;
-        if (!json_is_object(e->value) || strchr(rid, '/'))
-            continue;
-        if (!state_matches(as_m_request_state(h->cfg, h->c, rid), op))
-            continue;
-        if (type && (!as_jstr(e->value, "requestType") ||
-                     strcmp(as_jstr(e->value, "requestType"), type) != 0))
-            continue;
-        json_t *p = as_m_request_parent(h->cfg, h->c, rid);
-        if (p)
-            json_array_append_new(list, p);
+        api_key_parts kp = {0};
+        if (api_key_parse(h->cfg->prefix, e->key, &kp) == 0 && kp.kind == API_KEY_REQUEST &&
+            json_is_object(e->value) && req_listed(h, op, kp.id1, e->value, type)) {
+            json_t *p = as_m_request_parent(h->cfg, h->c, kp.id1);
+            if (p)
+                json_array_append_new(list, p);
+        }
+        api_key_parts_release(&kp);
     }
     ok(h, 200, list);
     list = NULL;
@@ -481,10 +486,10 @@ static void h_req_delete(hctx *h)
     k = request_key(h, rid);
     as_txn_cmp(&h->out->txn, k, e->mod_revision);
     as_txn_del(&h->out->txn, k);
-    ip = as_key(h->cfg->prefix, "/intents/requests/%s/", rid);
+    ip = api_key_kind_prefix(h->cfg->prefix, API_KEY_INTENT_REQUEST, rid);
     as_txn_del_prefix(&h->out->txn, ip);
     free(ip);
-    ip = as_key(h->cfg->prefix, "/runs/%s/", rid);
+    ip = api_key_kind_prefix(h->cfg->prefix, API_KEY_RUN, rid);
     as_txn_del_prefix(&h->out->txn, ip);
     free(ip);
     history_event(h, rid, "DELETING", e->value, as_jstr(h->body, "message"));
@@ -796,7 +801,7 @@ static const fld resources_fields[] = {
 
 static bool has_active_task(hctx *h, const char *rid)
 {
-    char *prefix = as_key(h->cfg->prefix, "/tasks/%s/", rid);
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_TASK, rid);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     bool any = false;
 
@@ -851,7 +856,7 @@ static void h_req_run(hctx *h)
         as_fail(h->out, 400, "run.runId: must match [a-zA-Z0-9_-]{1,100}");
         goto out;
     }
-    rk = as_key(h->cfg->prefix, "/runs/%s/%s", rid, run_id);
+    rk = api_key_run(h->cfg->prefix, rid, run_id);
     if (as_cache_get(h->c, rk)) {
         as_fail(h->out, 409, "run %s of request %s already exists", run_id, rid);
         goto out;
@@ -889,12 +894,12 @@ static void h_req_run_get(hctx *h)
 {
     const char *rid = as_match_param(h->req->match, "requestId");
     const char *run_id = as_match_param(h->req->match, "runId");
-    const char *areas[] = {"/tasks", "/history/tasks"};
+    const api_key_kind areas[] = {API_KEY_TASK, API_KEY_HISTORY_TASK};
 
     if (check_request_id(h, rid) < 0 || check_part(h, "run id", run_id) < 0)
         return;
     for (size_t a = 0; a < 2; a++) {
-        char *prefix = as_key(h->cfg->prefix, "%s/%s/", areas[a], rid);
+        char *prefix = api_key_kind_prefix(h->cfg->prefix, areas[a], rid);
         size_t first, n = as_cache_range(h->c, prefix, &first);
         free(prefix);
         for (size_t i = first; i < first + n; i++) {
@@ -909,9 +914,25 @@ static void h_req_run_get(hctx *h)
     as_fail(h->out, 404, "no task for run %s of request %s", run_id, rid);
 }
 
+/* Appends request rid's pending deploy (NEW_DEPLOY) and bounce (BOUNCE). */
+static void queued_request(hctx *h, const char *rid, json_t *list)
+{
+    const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
+    const json_t *b = as_m_intent(h->cfg, h->c, rid, "bounce");
+
+    if (pd)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "requestId", rid, "deployId", pd,
+                                              "pendingType", "NEW_DEPLOY"));
+    if (b)
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:O?, s:O?}", "requestId", rid, "pendingType",
+                                        "BOUNCE", "timestamp", json_object_get(b, "timestamp"),
+                                        "user", json_object_get(b, "user")));
+}
+
 static void h_req_queued_pending(hctx *h)
 {
-    char *prefix = as_key(h->cfg->prefix, "/runs/");
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_RUN, NULL);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
@@ -933,20 +954,14 @@ static void h_req_queued_pending(hctx *h)
         json_array_append_new(list, p);
     }
     /* Pending deploys queue NEW_DEPLOY requests; bounces queue BOUNCE. */
-    prefix = as_key(h->cfg->prefix, "/requests/");
+    prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_REQUEST, NULL);
     n = as_cache_range(h->c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
-        const char *rid = as_cache_at(h->c, i)->key + strlen(prefix);
-        const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
-        const json_t *b = as_m_intent(h->cfg, h->c, rid, "bounce");
-        if (pd)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "requestId", rid, "deployId",
-                                                  pd, "pendingType", "NEW_DEPLOY"));
-        if (b)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:O?, s:O?}", "requestId", rid,
-                                                  "pendingType", "BOUNCE", "timestamp",
-                                                  json_object_get(b, "timestamp"), "user",
-                                                  json_object_get(b, "user")));
+        api_key_parts kp = {0};
+        if (api_key_parse(h->cfg->prefix, as_cache_at(h->c, i)->key, &kp) == 0 &&
+            kp.kind == API_KEY_REQUEST)
+            queued_request(h, kp.id1, list);
+        api_key_parts_release(&kp);
     }
     free(prefix);
     ok(h, 200, list);
@@ -954,24 +969,29 @@ static void h_req_queued_pending(hctx *h)
 
 static void h_req_queued_cleanup(hctx *h)
 {
-    char *prefix = as_key(h->cfg->prefix, "/intents/requests/");
-    size_t first, n = as_cache_range(h->c, prefix, &first), plen = strlen(prefix);
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_INTENT_REQUEST, NULL);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        const char *rest = e->key + plen, *slash = strchr(rest, '/');
-        const char *type = NULL;
+        api_key_parts kp = {0};
+        const char *type = NULL, *rid;
         json_t *cl;
-        if (!slash || !json_is_object(e->value))
+        if (api_key_parse(h->cfg->prefix, e->key, &kp) < 0 || kp.kind != API_KEY_INTENT_REQUEST ||
+            !json_is_object(e->value)) {
+            api_key_parts_release(&kp);
             continue;
-        if (strcmp(slash + 1, "pause") == 0)
+        }
+        rid = kp.id1;
+        if (strcmp(kp.id2, "pause") == 0)
             type = "PAUSING";
-        else if (strcmp(slash + 1, "bounce") == 0)
+        else if (strcmp(kp.id2, "bounce") == 0)
             type = jbool(e->value, "incremental", false) ? "INCREMENTAL_BOUNCE" : "BOUNCE";
-        if (!type)
+        if (!type) {
+            api_key_parts_release(&kp);
             continue;
-        char *rid = xstrndup(rest, (size_t)(slash - rest));
+        }
         cl = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "requestId", rid, "cleanupType", type,
                        "timestamp", json_object_get(e->value, "timestamp"), "user",
                        json_object_get(e->value, "user"), "message",
@@ -980,19 +1000,21 @@ static void h_req_queued_cleanup(hctx *h)
         if (strcmp(type, "PAUSING") == 0)
             json_object_set(cl, "killTasks", json_object_get(e->value, "killTasks"));
         json_array_append_new(list, cl);
-        free(rid);
+        api_key_parts_release(&kp);
     }
     free(prefix);
     /* Deleted requests whose tasks are still being cleaned. */
-    prefix = as_key(h->cfg->prefix, "/status/requests/");
+    prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_REQUEST_STATUS, NULL);
     n = as_cache_range(h->c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
         const char *s = as_jstr(e->value, "state");
-        if (s && strcmp(s, "DELETING") == 0)
-            json_array_append_new(list,
-                                  json_pack("{s:s, s:s}", "requestId", e->key + strlen(prefix),
-                                            "cleanupType", "DELETING"));
+        api_key_parts kp = {0};
+        if (s && strcmp(s, "DELETING") == 0 && api_key_parse(h->cfg->prefix, e->key, &kp) == 0 &&
+            kp.kind == API_KEY_REQUEST_STATUS)
+            json_array_append_new(
+                list, json_pack("{s:s, s:s}", "requestId", kp.id1, "cleanupType", "DELETING"));
+        api_key_parts_release(&kp);
     }
     free(prefix);
     ok(h, 200, list);
@@ -1056,7 +1078,7 @@ static void h_deploy_post(hctx *h)
         problems_fail(h, "deploy", &probs);
         goto out;
     }
-    dk = as_key(h->cfg->prefix, "/deploys/%s/%s", d->requestId, d->id);
+    dk = api_key_deploy(h->cfg->prefix, d->requestId, d->id);
     if (as_cache_get(h->c, dk)) {
         as_fail(h->out, 400, "Can not deploy a deploy that has already been deployed (%s)", d->id);
         goto out;
@@ -1083,7 +1105,7 @@ static void h_deploy_post(hctx *h)
     }
     canon = api_deploy_to_json(d);
     rk = request_key(h, d->requestId);
-    sk = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/submit", d->requestId, d->id);
+    sk = api_key_intent_deploy(h->cfg->prefix, d->requestId, d->id, "submit");
     sub = json_object();
     copy_fields(sub, h->body, deploy_req_fields + 1, 2);
     if (upd) {
@@ -1135,7 +1157,7 @@ static void h_deploy_cancel(hctx *h)
     in = json_object();
     copy_fields(in, h->body, cancel_fields, 2);
     stamp(h, in);
-    k = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/cancel", rid, did);
+    k = api_key_intent_deploy(h->cfg->prefix, rid, did, "cancel");
     as_txn_cmp(&h->out->txn, k, 0);
     as_txn_put(&h->out->txn, k, in);
     respond_parent(h, rid, NULL);
@@ -1187,36 +1209,43 @@ static void h_deploy_update(hctx *h)
     }
     in = json_deep_copy(h->body);
     stamp(h, in);
-    k = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/update", rid, did);
+    k = api_key_intent_deploy(h->cfg->prefix, rid, did, "update");
     as_txn_put(&h->out->txn, k, in);
     respond_parent(h, rid, NULL);
     json_decref(in);
     free(k);
 }
 
+/* Appends request rid's SingularityPendingDeploy, if it has one. */
+static void pending_deploy(hctx *h, const char *rid, json_t *list)
+{
+    const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
+    json_t *p = pd ? as_m_request_parent(h->cfg, h->c, rid) : NULL;
+
+    if (p && json_object_get(p, "pendingDeployState")) {
+        json_t *pds = json_deep_copy(json_object_get(p, "pendingDeployState"));
+        char *sk = api_key_intent_deploy(h->cfg->prefix, rid, pd, "submit");
+        const json_t *sub = as_cache_value(h->c, sk);
+        free(sk);
+        if (json_object_get(sub, "updatedRequest"))
+            json_object_set(pds, "updatedRequest", json_object_get(sub, "updatedRequest"));
+        json_array_append_new(list, pds);
+    }
+    json_decref(p);
+}
+
 static void h_deploy_pending(hctx *h)
 {
-    char *prefix = as_key(h->cfg->prefix, "/requests/");
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_REQUEST, NULL);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
     for (size_t i = first; i < first + n; i++) {
-        const char *rid = as_cache_at(h->c, i)->key + strlen(prefix);
-        json_t *p;
-        if (!as_m_pending_deploy_id(h->cfg, h->c, rid))
-            continue;
-        p = as_m_request_parent(h->cfg, h->c, rid);
-        if (p && json_object_get(p, "pendingDeployState")) {
-            json_t *pds = json_deep_copy(json_object_get(p, "pendingDeployState"));
-            char *sk = as_key(h->cfg->prefix, "/intents/deploys/%s/%s/submit", rid,
-                              as_m_pending_deploy_id(h->cfg, h->c, rid));
-            const json_t *sub = as_cache_value(h->c, sk);
-            free(sk);
-            if (json_object_get(sub, "updatedRequest"))
-                json_object_set(pds, "updatedRequest", json_object_get(sub, "updatedRequest"));
-            json_array_append_new(list, pds);
-        }
-        json_decref(p);
+        api_key_parts kp = {0};
+        if (api_key_parse(h->cfg->prefix, as_cache_at(h->c, i)->key, &kp) == 0 &&
+            kp.kind == API_KEY_REQUEST)
+            pending_deploy(h, kp.id1, list);
+        api_key_parts_release(&kp);
     }
     free(prefix);
     ok(h, 200, list);
@@ -1227,8 +1256,7 @@ static void h_deploy_pending(hctx *h)
 /* Visits every task document under P/tasks/. */
 static json_t *active_tasks(hctx *h, const char *agent, bool ids_only, const char *rid)
 {
-    char *prefix =
-        rid ? as_key(h->cfg->prefix, "/tasks/%s/", rid) : as_key(h->cfg->prefix, "/tasks/");
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_TASK, rid);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
@@ -1249,8 +1277,7 @@ static json_t *active_tasks(hctx *h, const char *agent, bool ids_only, const cha
 
 static json_t *scheduled(hctx *h, const char *rid, bool ids_only)
 {
-    char *prefix =
-        rid ? as_key(h->cfg->prefix, "/pending/%s/", rid) : as_key(h->cfg->prefix, "/pending/");
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_PENDING, rid);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
@@ -1269,16 +1296,19 @@ static json_t *scheduled(hctx *h, const char *rid, bool ids_only)
 
 static const as_entry *find_pending(hctx *h, const char *ptid)
 {
-    char *prefix = as_key(h->cfg->prefix, "/pending/");
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_PENDING, NULL);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     const as_entry *found = NULL;
 
     for (size_t i = first; i < first + n && !found; i++) {
         const as_entry *e = as_cache_at(h->c, i);
         const char *id = as_jstr(json_object_get(e->value, "pendingTaskId"), "id");
-        const char *slash = strrchr(e->key, '/');
-        if ((id && strcmp(id, ptid) == 0) || (slash && strcmp(slash + 1, ptid) == 0))
+        api_key_parts kp = {0};
+        if ((id && strcmp(id, ptid) == 0) ||
+            (api_key_parse(h->cfg->prefix, e->key, &kp) == 0 && kp.kind == API_KEY_PENDING &&
+             strcmp(kp.id2, ptid) == 0))
             found = e;
+        api_key_parts_release(&kp);
     }
     free(prefix);
     return found;
@@ -1303,7 +1333,7 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
         as_txn_cmp(&h->out->txn, e->key, e->mod_revision);
         as_txn_del(&h->out->txn, e->key);
         if (run && rid) {
-            char *rk = as_key(h->cfg->prefix, "/runs/%s/%s", rid, run);
+            char *rk = api_key_run(h->cfg->prefix, rid, run);
             as_txn_del(&h->out->txn, rk);
             free(rk);
         }
@@ -1312,7 +1342,7 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
 
 static void h_tasks_cleaning(hctx *h)
 {
-    char *prefix = as_key(h->cfg->prefix, "/cleanups/");
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_CLEANUP, NULL);
     size_t first, n = as_cache_range(h->c, prefix, &first);
     json_t *list = json_array();
 
@@ -1381,7 +1411,7 @@ static void h_task_kill(hctx *h)
         json_object_set(cl, "killGracePeriodMillis",
                         json_object_get(h->body, "killGracePeriodMillis"));
     /* A repeated kill replaces the intent (e.g. escalating to override). */
-    k = as_key(h->cfg->prefix, "/cleanups/%s", tid);
+    k = api_key_cleanup(h->cfg->prefix, tid);
     prev = as_cache_get(h->c, k);
     as_txn_cmp(&h->out->txn, k, prev ? prev->mod_revision : 0);
     as_txn_put(&h->out->txn, k, cl);
@@ -1496,11 +1526,12 @@ static bool search_match(const search *s, const json_t *t)
     return true;
 }
 
-static void collect(hctx *h, const char *area, const char *rid, const search *s, bool active_only,
+/* Appends the task id histories of the kind's documents (API_KEY_TASK or
+ * API_KEY_HISTORY_TASK) of request rid, or of every request when NULL. */
+static void collect(hctx *h, api_key_kind area, const char *rid, const search *s, bool active_only,
                     json_t *list)
 {
-    char *prefix =
-        rid ? as_key(h->cfg->prefix, "%s/%s/", area, rid) : as_key(h->cfg->prefix, "%s/", area);
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, area, rid);
     size_t first, n = as_cache_range(h->c, prefix, &first);
 
     for (size_t i = first; i < first + n; i++) {
@@ -1543,8 +1574,8 @@ static void h_hist_tasks(hctx *h)
     if (s.requestId && check_request_id(h, s.requestId) < 0)
         return;
     list = json_array();
-    collect(h, "/history/tasks", s.requestId, &s, false, list);
-    collect(h, "/tasks", s.requestId, &s, false, list);
+    collect(h, API_KEY_HISTORY_TASK, s.requestId, &s, false, list);
+    collect(h, API_KEY_TASK, s.requestId, &s, false, list);
     list = sort_desc(list, dir && strcmp(dir, "ASC") == 0);
     ok(h, 200, paginate(list, &p));
 }
@@ -1559,9 +1590,9 @@ static void h_hist_req_tasks(hctx *h, bool active)
         return;
     list = json_array();
     if (active)
-        collect(h, "/tasks", rid, NULL, true, list);
+        collect(h, API_KEY_TASK, rid, NULL, true, list);
     else
-        collect(h, "/history/tasks", rid, NULL, false, list);
+        collect(h, API_KEY_HISTORY_TASK, rid, NULL, false, list);
     list = sort_desc(list, false);
     ok(h, 200, active ? list : paginate(list, &p));
 }
@@ -1603,7 +1634,7 @@ static void h_hist_req_deploys(hctx *h)
 
     if (check_request_id(h, rid) < 0 || paging(h, &p) < 0)
         return;
-    prefix = as_key(h->cfg->prefix, "/deploys/%s/", rid);
+    prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_DEPLOY, rid);
     n = as_cache_range(h->c, prefix, &first);
     list = json_array();
     /* Newest first: highest create revision. */
@@ -1653,7 +1684,7 @@ static void h_hist_req_requests(hctx *h)
 
     if (check_request_id(h, rid) < 0 || paging(h, &p) < 0)
         return;
-    prefix = as_key(h->cfg->prefix, "/history/requests/%s/", rid);
+    prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_HISTORY_REQUEST, rid);
     n = as_cache_range(h->c, prefix, &first);
     list = json_array();
     for (size_t i = n; i > 0; i--) /* keys sort by time: newest last */
@@ -1665,13 +1696,17 @@ static void h_hist_req_requests(hctx *h)
 
 /* ---- agents and racks --------------------------------------------------------------- */
 
-static const char *machine_state(hctx *h, const char *kind, const char *id, const json_t *doc)
+/* Machines are agents or racks: kind is API_KEY_AGENT or API_KEY_RACK. */
+static const char *machine_noun(api_key_kind kind)
 {
-    char *ik = as_key(h->cfg->prefix, "/intents/%s/%s", kind, id);
-    const json_t *in = as_cache_value(h->c, ik);
+    return kind == API_KEY_AGENT ? "agent" : "rack";
+}
+
+static const char *machine_state(hctx *h, api_key_kind kind, const char *id, const json_t *doc)
+{
+    const json_t *in = as_m_machine_intent(h->cfg, h->c, kind, id);
     const char *s = as_jstr(json_object_get(doc, "currentState"), "state");
 
-    free(ik);
     if (!s)
         s = as_jstr(doc, "state");
     /* Until the machine controller reports, the desired state shows. */
@@ -1680,14 +1715,12 @@ static const char *machine_state(hctx *h, const char *kind, const char *id, cons
     return s ? s : "ACTIVE";
 }
 
-static json_t *machine_view(hctx *h, const char *kind, const char *id, const json_t *doc)
+static json_t *machine_view(hctx *h, api_key_kind kind, const char *id, const json_t *doc)
 {
     json_t *v = json_deep_copy(doc);
-    char *ik = as_key(h->cfg->prefix, "/intents/%s/%s", kind, id);
-    const json_t *in = as_cache_value(h->c, ik);
+    const json_t *in = as_m_machine_intent(h->cfg, h->c, kind, id);
     json_t *cs = json_pack("{s:s}", "state", machine_state(h, kind, id, doc));
 
-    free(ik);
     if (in) {
         if (json_object_get(in, "timestamp"))
             json_object_set(cs, "timestamp", json_object_get(in, "timestamp"));
@@ -1718,10 +1751,10 @@ static bool machine_state_valid(const char *s)
     return false;
 }
 
-static void h_machines_list(hctx *h, const char *kind)
+static void h_machines_list(hctx *h, api_key_kind kind)
 {
-    char *prefix = as_key(h->cfg->prefix, "/%s/", kind);
-    size_t first, n = as_cache_range(h->c, prefix, &first), plen = strlen(prefix);
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, kind, NULL);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
     const char *want = as_req_query(h->req, "state");
     json_t *list;
 
@@ -1733,31 +1766,27 @@ static void h_machines_list(hctx *h, const char *kind)
     list = json_array();
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        const char *id = e->key + plen;
-        if (!json_is_object(e->value) || strchr(id, '/'))
-            continue;
-        if (want && strcmp(machine_state(h, kind, id, e->value), want) != 0)
-            continue;
-        json_array_append_new(list, machine_view(h, kind, id, e->value));
+        api_key_parts kp = {0};
+        if (api_key_parse(h->cfg->prefix, e->key, &kp) == 0 && kp.kind == kind &&
+            json_is_object(e->value) &&
+            (!want || strcmp(machine_state(h, kind, kp.id1, e->value), want) == 0))
+            json_array_append_new(list, machine_view(h, kind, kp.id1, e->value));
+        api_key_parts_release(&kp);
     }
     free(prefix);
     ok(h, 200, list);
 }
 
-static void h_machine_get(hctx *h, const char *kind, const char *param)
+static void h_machine_get(hctx *h, api_key_kind kind, const char *param)
 {
     const char *id = as_match_param(h->req->match, param);
-    char *k;
     const json_t *doc;
 
     if (check_part(h, param, id) < 0)
         return;
-    k = as_key(h->cfg->prefix, "/%s/%s", kind, id);
-    doc = as_cache_value(h->c, k);
-    free(k);
-    if (!json_is_object(doc)) {
-        as_fail(h->out, 404, "No %s with id %s", strcmp(kind, "agents") == 0 ? "agent" : "rack",
-                id);
+    doc = as_m_machine(h->cfg, h->c, kind, id);
+    if (!doc) {
+        as_fail(h->out, 404, "No %s with id %s", machine_noun(kind), id);
         return;
     }
     /* Singularity returns the machine's state history; Corral keeps the
@@ -1775,11 +1804,11 @@ static const fld machine_fields[] = {{"durationMillis", K_INT},
                                      {"actionId", K_STR},
                                      {"message", K_STR}};
 
-static void h_machine_change(hctx *h, const char *kind, const char *param, const char *target)
+static void h_machine_change(hctx *h, api_key_kind kind, const char *param, const char *target)
 {
     const char *id = as_match_param(h->req->match, param), *cur;
-    const char *noun = strcmp(kind, "agents") == 0 ? "agent" : "rack";
-    char *k, *ik;
+    const char *noun = machine_noun(kind);
+    char *ik;
     const json_t *doc;
     json_t *in;
 
@@ -1790,10 +1819,8 @@ static void h_machine_change(hctx *h, const char *kind, const char *param, const
         as_fail(h->out, 400, "machine change.revertToState: unknown machine state");
         return;
     }
-    k = as_key(h->cfg->prefix, "/%s/%s", kind, id);
-    doc = as_cache_value(h->c, k);
-    free(k);
-    if (!json_is_object(doc)) {
+    doc = as_m_machine(h->cfg, h->c, kind, id);
+    if (!doc) {
         as_fail(h->out, 404, "No %s with id %s", noun, id);
         return;
     }
@@ -1816,7 +1843,8 @@ static void h_machine_change(hctx *h, const char *kind, const char *param, const
     copy_fields(in, h->body, machine_fields, sizeof(machine_fields) / sizeof(machine_fields[0]));
     json_object_set_new(in, "state", json_string(target));
     stamp(h, in);
-    ik = as_key(h->cfg->prefix, "/intents/%s/%s", kind, id);
+    ik = kind == API_KEY_AGENT ? api_key_intent_agent(h->cfg->prefix, id)
+                               : api_key_intent_rack(h->cfg->prefix, id);
     as_txn_put(&h->out->txn, ik, in);
     json_decref(in);
     free(ik);
@@ -2055,34 +2083,34 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
         h_sandbox(&h);
         break;
     case AS_OP_AGENTS_LIST:
-        h_machines_list(&h, "agents");
+        h_machines_list(&h, API_KEY_AGENT);
         break;
     case AS_OP_AGENT_GET:
-        h_machine_get(&h, "agents", "agentId");
+        h_machine_get(&h, API_KEY_AGENT, "agentId");
         break;
     case AS_OP_AGENT_DECOMMISSION:
-        h_machine_change(&h, "agents", "agentId", "STARTING_DECOMMISSION");
+        h_machine_change(&h, API_KEY_AGENT, "agentId", "STARTING_DECOMMISSION");
         break;
     case AS_OP_AGENT_FREEZE:
-        h_machine_change(&h, "agents", "agentId", "FROZEN");
+        h_machine_change(&h, API_KEY_AGENT, "agentId", "FROZEN");
         break;
     case AS_OP_AGENT_ACTIVATE:
-        h_machine_change(&h, "agents", "agentId", "ACTIVE");
+        h_machine_change(&h, API_KEY_AGENT, "agentId", "ACTIVE");
         break;
     case AS_OP_RACKS_LIST:
-        h_machines_list(&h, "racks");
+        h_machines_list(&h, API_KEY_RACK);
         break;
     case AS_OP_RACK_GET:
-        h_machine_get(&h, "racks", "rackId");
+        h_machine_get(&h, API_KEY_RACK, "rackId");
         break;
     case AS_OP_RACK_DECOMMISSION:
-        h_machine_change(&h, "racks", "rackId", "STARTING_DECOMMISSION");
+        h_machine_change(&h, API_KEY_RACK, "rackId", "STARTING_DECOMMISSION");
         break;
     case AS_OP_RACK_FREEZE:
-        h_machine_change(&h, "racks", "rackId", "FROZEN");
+        h_machine_change(&h, API_KEY_RACK, "rackId", "FROZEN");
         break;
     case AS_OP_RACK_ACTIVATE:
-        h_machine_change(&h, "racks", "rackId", "ACTIVE");
+        h_machine_change(&h, API_KEY_RACK, "rackId", "ACTIVE");
         break;
     default:
         as_fail(out, 404, "unknown operation");

@@ -8,7 +8,8 @@
  * transaction's compares fail the server answers 409 instead (someone else
  * changed the same documents since this replica's cache saw them).
  *
- * Keys written (prefix P, see docs/api.md for the full layout):
+ * Keys written (prefix P; docs/etcd-layout.md has the full layout and
+ * apis/keys.h builds every key):
  *   P/requests/<id>                         request spec (POST, scale, skip-hc)
  *   P/deploys/<rid>/<did>                   deploy spec, create-only
  *   P/intents/requests/<rid>/pause|bounce|exit-cooldown|scale|skip-healthchecks
@@ -16,7 +17,7 @@
  *   P/intents/agents/<id>, P/intents/racks/<id>   desired machine state
  *   P/cleanups/<taskId>                     kill intents
  *   P/runs/<rid>/<runId>                    run-now requests
- *   P/history/requests/<rid>/<ms>-<rev>     request history events
+ *   P/history/requests/<rid>/<ms>-<EVENT>   request history events
  * Everything else (status, tasks, pending, agents, racks, history of tasks
  * and deploys) is only read. */
 #ifndef AS_API_H
@@ -131,9 +132,6 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
 void as_cache_apply_txn(as_cache *c, const as_txn *t, int64_t rev);
 /* True if every compare of t holds against the cache. */
 bool as_txn_compares_hold(const as_cache *c, const as_txn *t);
-
-/* Key helpers (caller frees). */
-char *as_key(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* SingularityState for /api/state (caller owns); see sheet 6.3. */
 json_t *as_api_state(const as_api_config *cfg, const as_cache *cache, int64_t now,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/keys.h"
 #include "apis/status.h"
 #include "base/xalloc.h"
 
@@ -36,7 +37,7 @@ static char *task_request_id(const char *tid)
 
 const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    char *k = as_key(cfg->prefix, "/requests/%s", rid);
+    char *k = api_key_request(cfg->prefix, rid);
     const json_t *v = as_cache_value(c, k);
     free(k);
     return json_is_object(v) ? v : NULL;
@@ -44,7 +45,7 @@ const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const ch
 
 const json_t *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    char *k = as_key(cfg->prefix, "/status/requests/%s", rid);
+    char *k = api_key_request_status(cfg->prefix, rid);
     const json_t *v = as_cache_value(c, k);
     free(k);
     return json_is_object(v) ? v : NULL;
@@ -53,7 +54,7 @@ const json_t *as_m_request_status(const as_api_config *cfg, const as_cache *c, c
 const json_t *as_m_deploy(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *did)
 {
-    char *k = as_key(cfg->prefix, "/deploys/%s/%s", rid, did);
+    char *k = api_key_deploy(cfg->prefix, rid, did);
     const json_t *v = as_cache_value(c, k);
     free(k);
     return json_is_object(v) ? v : NULL;
@@ -62,7 +63,7 @@ const json_t *as_m_deploy(const as_api_config *cfg, const as_cache *c, const cha
 const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, const char *rid,
                                  const char *did)
 {
-    char *k = as_key(cfg->prefix, "/status/deploys/%s/%s", rid, did);
+    char *k = api_key_deploy_status(cfg->prefix, rid, did);
     const json_t *v = as_cache_value(c, k);
     free(k);
     return json_is_object(v) ? v : NULL;
@@ -71,7 +72,27 @@ const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, co
 const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *name)
 {
-    char *k = as_key(cfg->prefix, "/intents/requests/%s/%s", rid, name);
+    char *k = api_key_intent_request(cfg->prefix, rid, name);
+    const json_t *v = as_cache_value(c, k);
+    free(k);
+    return json_is_object(v) ? v : NULL;
+}
+
+const json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
+                           const char *id)
+{
+    char *k =
+        kind == API_KEY_AGENT ? api_key_agent(cfg->prefix, id) : api_key_rack(cfg->prefix, id);
+    const json_t *v = as_cache_value(c, k);
+    free(k);
+    return json_is_object(v) ? v : NULL;
+}
+
+const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
+                                  const char *id)
+{
+    char *k = kind == API_KEY_AGENT ? api_key_intent_agent(cfg->prefix, id)
+                                    : api_key_intent_rack(cfg->prefix, id);
     const json_t *v = as_cache_value(c, k);
     free(k);
     return json_is_object(v) ? v : NULL;
@@ -117,7 +138,7 @@ static const char *deploy_state_of(const json_t *st)
 static bool deploy_cancelled(const as_api_config *cfg, const as_cache *c, const char *rid,
                              const char *did)
 {
-    char *ck = as_key(cfg->prefix, "/intents/deploys/%s/%s/cancel", rid, did);
+    char *ck = api_key_intent_deploy(cfg->prefix, rid, did, "cancel");
     bool cancelled = as_cache_get(c, ck) != NULL;
     free(ck);
     return cancelled;
@@ -136,14 +157,14 @@ const char *as_m_pending_deploy_id(const as_api_config *cfg, const as_cache *c, 
     if (pending && !deploy_cancelled(cfg, c, rid, pending))
         return pending;
     if (active) {
-        char *ak = as_key(cfg->prefix, "/deploys/%s/%s", rid, active);
+        char *ak = api_key_deploy(cfg->prefix, rid, active);
         const as_entry *ae = as_cache_get(c, ak);
         free(ak);
         active_rev = ae ? ae->create_revision : 0;
     }
     /* Otherwise the newest deploy written after the active one that has
      * not finished (the leader may not have seen it yet). */
-    prefix = as_key(cfg->prefix, "/deploys/%s/", rid);
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_DEPLOY, rid);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
@@ -173,7 +194,7 @@ json_t *as_m_deploy_marker(const as_api_config *cfg, const as_cache *c, const ch
 
     if (!d)
         return json_null();
-    k = as_key(cfg->prefix, "/intents/deploys/%s/%s/submit", rid, did);
+    k = api_key_intent_deploy(cfg->prefix, rid, did, "submit");
     sub = as_cache_value(c, k);
     free(k);
     m = json_pack("{s:s, s:s}", "requestId", rid, "deployId", did);
@@ -216,7 +237,7 @@ static bool task_cleaning(const as_api_config *cfg, const as_cache *c, const jso
         return true;
     if (!tid)
         return false;
-    k = as_key(cfg->prefix, "/cleanups/%s", tid);
+    k = api_key_cleanup(cfg->prefix, tid);
     has = as_cache_get(c, k) != NULL;
     free(k);
     return has;
@@ -236,7 +257,7 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
 {
     json_t *healthy = json_array(), *not_yet = json_array(), *pending = json_array(),
            *cleaning = json_array(), *lb = json_array(), *killed = json_array();
-    char *prefix = as_key(cfg->prefix, "/tasks/%s/", rid);
+    char *prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, rid);
     size_t first, n = as_cache_range(c, prefix, &first);
 
     for (size_t i = first; i < first + n; i++) {
@@ -258,7 +279,7 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
             json_array_append_new(lb, task_id_obj(t));
     }
     free(prefix);
-    prefix = as_key(cfg->prefix, "/pending/%s/", rid);
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, rid);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const json_t *p = json_object_get(as_cache_at(c, i)->value, "pendingTaskId");
@@ -309,7 +330,7 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
     if (pending && as_m_deploy(cfg, c, rid, pending)) {
         const json_t *ds = as_m_deploy_status(cfg, c, rid, pending);
         const char *state = deploy_state_of(ds);
-        char *uk = as_key(cfg->prefix, "/intents/deploys/%s/%s/update", rid, pending);
+        char *uk = api_key_intent_deploy(cfg->prefix, rid, pending, "update");
         const json_t *upd = as_cache_value(c, uk);
         json_t *progress = json_object(), *pds;
         const json_t *target = json_object_get(upd, "targetActiveInstances");
@@ -383,11 +404,11 @@ const json_t *as_m_find_task(const as_api_config *cfg, const as_cache *c, const 
     *history = false;
     if (!rid)
         return NULL;
-    k = as_key(cfg->prefix, "/tasks/%s/%s", rid, tid);
+    k = api_key_task(cfg->prefix, rid, tid);
     v = as_cache_value(c, k);
     free(k);
     if (!json_is_object(v)) {
-        k = as_key(cfg->prefix, "/history/tasks/%s/%s", rid, tid);
+        k = api_key_history_task(cfg->prefix, rid, tid);
         v = as_cache_value(c, k);
         free(k);
         *history = json_is_object(v);

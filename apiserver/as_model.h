@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "apis/keys.h"
 #include "apiserver/as_api.h"
 #include "apiserver/as_cache.h"
 
@@ -28,6 +29,12 @@ const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, co
                                  const char *did);
 const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *name);
+/* A machine's observed document and its desired-state intent, borrowed, or
+ * NULL. kind is API_KEY_AGENT or API_KEY_RACK. */
+const json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
+                           const char *id);
+const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
+                                  const char *id);
 
 /* RequestState name: the controllers' status if written, else derived from
  * intents (PAUSED while a pause intent exists, else ACTIVE). */

@@ -402,11 +402,8 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
         return;
     }
     agent_id = as_jstr(task, "agentId");
-    if (agent_id) {
-        char *k = as_key(sb->prefix, "/agents/%s", agent_id);
-        agent = as_cache_value(sb->cache, k);
-        free(k);
-    }
+    if (agent_id)
+        agent = as_m_machine(&cfg, sb->cache, API_KEY_AGENT, agent_id);
     c->base = as_sandbox_agent_base(agent, task);
     if (!c->base) {
         fail(c, 404, "no known agent for task ", tid);

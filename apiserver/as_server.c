@@ -41,7 +41,9 @@ typedef struct pending {
 typedef struct sse {
     as_server *srv;
     struct evhttp_request *req;
-    store_watch *watch;
+    store_watch *watch; /* a watch from a past revision; else fed by the cache */
+    char *prefix;       /* the keys a cache-fed stream follows */
+    int64_t from;       /* ... from this revision on */
     struct event *ping;
     struct sse *prev, *next;
 } sse;
@@ -327,6 +329,9 @@ static void sse_free(sse *w)
         w->next->prev = w->prev;
     s->nwatchers--;
     store_watch_free(w->watch);
+    if (!w->watch)
+        store_cache_unsubscribe(s->cache, w);
+    free(w->prefix);
     if (w->ping)
         event_free(w->ping);
     free(w);
@@ -391,6 +396,33 @@ static void sse_events(void *arg, const store_event *evs, size_t n)
     }
 }
 
+/* A change seen by the replica's cache: sent from the parsed value, so
+ * clients following "now" cost etcd nothing. */
+static void sse_change(void *arg, const store_obj *old, const store_obj *cur)
+{
+    sse *w = arg;
+    const store_obj *o = cur ? cur : old;
+    if (!w->req || strncmp(o->key, w->prefix, strlen(w->prefix)) != 0 ||
+        store_cache_revision(w->srv->cache) < w->from)
+        return;
+    if (sse_backlog(w) > SSE_MAX_BACKLOG) {
+        cr_warn(w->srv->cfg.log, "watch client too slow (%zu bytes queued); closing",
+                sse_backlog(w));
+        sse_end(w);
+        return;
+    }
+    /* a delete's revision: the cache's, while it tells of the change */
+    int64_t rev = cur ? cur->mod_revision : store_cache_revision(w->srv->cache);
+    json_t *d = json_pack("{s:s, s:s, s:I}", "type", cur ? "PUT" : "DELETE", "key", o->key,
+                          "modRevision", (json_int_t)rev);
+    if (cur) {
+        json_object_set_new(d, "createRevision", json_integer(cur->create_revision));
+        json_object_set(d, "value", cur->value ? cur->value : json_null());
+    }
+    sse_send(w, cur ? "put" : "delete", rev, d);
+    json_decref(d);
+}
+
 static void sse_compacted(void *arg, int64_t rev)
 {
     sse *w = arg;
@@ -437,16 +469,25 @@ static void start_watch(as_server *s, struct evhttp_request *req, const as_req *
         key = xstrdup(q);
     else
         key = xasprintf("%s/%s", s->prefix, q);
-    /* Without a revision, start right after what this replica has seen. */
-    o.start_revision = rs ? strtoll(rs, NULL, 10) : as_cache_revision(s->cache) + 1;
     w->srv = s;
     w->req = req;
-    w->watch = store_watch_start(s->st, key, &o, &h, w, &err);
-    free(key);
-    if (!w->watch) {
-        free(w);
-        send_error(s, req, AS_OP_WATCH, started, 503, cr_err_msg(&err));
-        return;
+    if (rs && strtoll(rs, NULL, 10) <= as_cache_revision(s->cache)) {
+        /* History this replica has not kept: etcd replays it. */
+        o.start_revision = strtoll(rs, NULL, 10);
+        w->watch = store_watch_start(s->st, key, &o, &h, w, &err);
+        free(key);
+        if (!w->watch) {
+            free(w);
+            send_error(s, req, AS_OP_WATCH, started, 503, cr_err_msg(&err));
+            return;
+        }
+    } else {
+        /* From now on (or a revision not reached yet): the cache's changes,
+         * which it reports in revision order and without a gap. */
+        store_cache_handlers ch = {.on_change = sse_change};
+        w->prefix = key;
+        w->from = rs ? strtoll(rs, NULL, 10) : 0;
+        store_cache_subscribe(s->cache, &ch, w);
     }
     w->next = s->watchers;
     if (s->watchers)

@@ -1,6 +1,7 @@
 /* GET /api/state: SingularityState computed from the cache (sheet 6.3). */
 #include <string.h>
 
+#include "apis/keys.h"
 #include "apiserver/as_api.h"
 #include "apiserver/as_model.h"
 #include "base/buf.h"
@@ -14,34 +15,40 @@ typedef struct counts {
     int active, dead, decom, unknown;
 } counts;
 
-static void count_machines(const as_api_config *cfg, const as_cache *c, const char *kind,
+/* Counts one machine (document doc, desired state in) by state. */
+static void count_machine(const json_t *doc, const json_t *in, counts *out)
+{
+    const char *s = as_jstr(json_object_get(doc, "currentState"), "state");
+
+    if (!s)
+        s = as_jstr(doc, "state");
+    if ((!s || strcmp(s, "ACTIVE") == 0) && as_jstr(in, "state"))
+        s = as_jstr(in, "state");
+    if (!s || strcmp(s, "ACTIVE") == 0 || strcmp(s, "FROZEN") == 0)
+        out->active++;
+    else if (strcmp(s, "DEAD") == 0)
+        out->dead++;
+    else if (strstr(s, "DECOMMISSION"))
+        out->decom++;
+    else
+        out->unknown++;
+}
+
+/* kind is API_KEY_AGENT or API_KEY_RACK. */
+static void count_machines(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
                            counts *out)
 {
-    char *prefix = as_key(cfg->prefix, "/%s/", kind);
-    size_t first, n = as_cache_range(c, prefix, &first), plen = strlen(prefix);
+    char *prefix = api_key_kind_prefix(cfg->prefix, kind, NULL);
+    size_t first, n = as_cache_range(c, prefix, &first);
 
     memset(out, 0, sizeof(*out));
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
-        const char *id = e->key + plen;
-        if (!json_is_object(e->value) || strchr(id, '/'))
-            continue;
-        char *ik = as_key(cfg->prefix, "/intents/%s/%s", kind, id);
-        const json_t *in = as_cache_value(c, ik);
-        free(ik);
-        const char *s = as_jstr(json_object_get(e->value, "currentState"), "state");
-        if (!s)
-            s = as_jstr(e->value, "state");
-        if ((!s || strcmp(s, "ACTIVE") == 0) && as_jstr(in, "state"))
-            s = as_jstr(in, "state");
-        if (!s || strcmp(s, "ACTIVE") == 0 || strcmp(s, "FROZEN") == 0)
-            out->active++;
-        else if (strcmp(s, "DEAD") == 0)
-            out->dead++;
-        else if (strstr(s, "DECOMMISSION"))
-            out->decom++;
-        else
-            out->unknown++;
+        api_key_parts kp = {0};
+        if (api_key_parse(cfg->prefix, e->key, &kp) == 0 && kp.kind == kind &&
+            json_is_object(e->value))
+            count_machine(e->value, as_m_machine_intent(cfg, c, kind, kp.id1), out);
+        api_key_parts_release(&kp);
     }
     free(prefix);
 }
@@ -64,17 +71,21 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
            *od_late_list = json_array(), *active_deploys = json_array();
     counts ag, rk;
     char *prefix;
-    size_t first, n, plen;
+    size_t first, n;
 
     /* Requests. */
-    prefix = as_key(cfg->prefix, "/requests/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_REQUEST, NULL);
     n = as_cache_range(c, prefix, &first);
-    plen = strlen(prefix);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
-        const char *rid = e->key + plen, *st, *type;
-        if (!json_is_object(e->value) || strchr(rid, '/'))
+        const char *rid, *st, *type;
+        api_key_parts kp = {0};
+        if (api_key_parse(cfg->prefix, e->key, &kp) < 0 || kp.kind != API_KEY_REQUEST ||
+            !json_is_object(e->value)) {
+            api_key_parts_release(&kp);
             continue;
+        }
+        rid = kp.id1;
         all++;
         st = as_m_request_state(cfg, c, rid);
         if (strcmp(st, "ACTIVE") == 0 || strcmp(st, "DEPLOYING_TO_UNPAUSE") == 0)
@@ -111,11 +122,12 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
                 json_array_append_new(under, json_string(rid));
             json_decref(ids);
         }
+        api_key_parts_release(&kp);
     }
     free(prefix);
 
     /* Tasks. */
-    prefix = as_key(cfg->prefix, "/tasks/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, NULL);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const json_t *t = as_cache_at(c, i)->value;
@@ -128,14 +140,14 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
             launching++;
     }
     free(prefix);
-    prefix = as_key(cfg->prefix, "/cleanups/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_CLEANUP, NULL);
     cleaning_tasks = (int)as_cache_range(c, prefix, &first);
     free(prefix);
-    prefix = as_key(cfg->prefix, "/runs/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_RUN, NULL);
     pending_req = (int)as_cache_range(c, prefix, &first) + num_deploys;
     free(prefix);
 
-    prefix = as_key(cfg->prefix, "/pending/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, NULL);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const json_t *p = as_cache_at(c, i)->value;
@@ -165,8 +177,8 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     }
     free(prefix);
 
-    count_machines(cfg, c, "agents", &ag);
-    count_machines(cfg, c, "racks", &rk);
+    count_machines(cfg, c, API_KEY_AGENT, &ag);
+    count_machines(cfg, c, API_KEY_RACK, &rk);
 
     json_object_set_new(s, "activeTasks", json_integer(active_tasks));
     json_object_set_new(s, "launchingTasks", json_integer(launching));
@@ -261,26 +273,27 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
 {
     tally t = {0};
     char *prefix;
-    size_t first, n, plen;
+    size_t first, n;
     long pending_deploys = 0;
 
-    prefix = as_key(cfg->prefix, "/requests/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_REQUEST, NULL);
     n = as_cache_range(c, prefix, &first);
-    plen = strlen(prefix);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
-        const char *rid = e->key + plen;
-        if (!json_is_object(e->value) || strchr(rid, '/'))
-            continue;
-        tally_add(&t, as_m_request_state(cfg, c, rid));
-        if (as_m_pending_deploy_id(cfg, c, rid))
-            pending_deploys++;
+        api_key_parts kp = {0};
+        if (api_key_parse(cfg->prefix, e->key, &kp) == 0 && kp.kind == API_KEY_REQUEST &&
+            json_is_object(e->value)) {
+            tally_add(&t, as_m_request_state(cfg, c, kp.id1));
+            if (as_m_pending_deploy_id(cfg, c, kp.id1))
+                pending_deploys++;
+        }
+        api_key_parts_release(&kp);
     }
     free(prefix);
     cr_buf_adds(out, "# HELP corral_requests Requests by state.\n# TYPE corral_requests gauge\n");
     tally_emit(&t, out, "corral_requests", "state");
 
-    prefix = as_key(cfg->prefix, "/tasks/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, NULL);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const char *s = as_jstr(as_cache_at(c, i)->value, "lastTaskState");
@@ -291,14 +304,14 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
                      "# TYPE corral_tasks gauge\n");
     tally_emit(&t, out, "corral_tasks", "state");
 
-    prefix = as_key(cfg->prefix, "/pending/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, NULL);
     n = as_cache_range(c, prefix, &first);
     free(prefix);
     cr_buf_addf(out,
                 "# HELP corral_pending_tasks Tasks waiting for an offer.\n"
                 "# TYPE corral_pending_tasks gauge\ncorral_pending_tasks %zu\n",
                 n);
-    prefix = as_key(cfg->prefix, "/cleanups/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_CLEANUP, NULL);
     n = as_cache_range(c, prefix, &first);
     free(prefix);
     cr_buf_addf(out,
@@ -309,7 +322,7 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
                 "# HELP corral_deploys_pending Deploys rolling out.\n"
                 "# TYPE corral_deploys_pending gauge\ncorral_deploys_pending %ld\n",
                 pending_deploys);
-    prefix = as_key(cfg->prefix, "/agents/");
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_AGENT, NULL);
     n = as_cache_range(c, prefix, &first);
     free(prefix);
     cr_buf_addf(out,

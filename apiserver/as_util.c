@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "apiserver/as_api.h"
-#include "base/buf.h"
 #include "base/xalloc.h"
 
 void as_txn_release(as_txn *t)
@@ -145,22 +144,6 @@ int as_fail(as_result *r, int status, const char *fmt, ...)
     r->status = status;
     r->body = json_pack("{s:s, s:i}", "message", msg, "status", status);
     return -1;
-}
-
-char *as_key(const char *prefix, const char *fmt, ...)
-{
-    va_list ap;
-    cr_buf b = CR_BUF_INIT;
-    char *tail;
-
-    va_start(ap, fmt);
-    if (vasprintf(&tail, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    cr_buf_adds(&b, prefix);
-    cr_buf_adds(&b, tail);
-    free(tail);
-    return cr_buf_detach(&b, NULL);
 }
 
 void as_cache_apply_txn(as_cache *c, const as_txn *t, int64_t rev)

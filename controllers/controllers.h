@@ -38,6 +38,7 @@
 #include "base/httpc.h"
 #include "base/log.h"
 #include "controllers/plan.h"
+#include "store/cache.h"
 #include "store/leader.h"
 #include "store/store.h"
 
@@ -47,6 +48,8 @@ typedef struct ctl_manager ctl_manager;
 
 typedef struct ctl_manager_config {
     const char *prefix;     /* key prefix; NULL = "/corral" */
+    store_cache *cache;     /* the process's cache (borrowed); NULL: the manager
+                               lists and watches its own while running */
     const ctl_config *plan; /* plan tunables; NULL = ctl_config_defaults */
     int max_inflight;       /* requests reconciled at once; 0 = 64 */
     int64_t resync_ms;      /* re-plan every request this often; 0 = 60 s, -1 = never */

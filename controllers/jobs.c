@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/keys.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
 
@@ -295,17 +296,17 @@ void ctl_jobs_run_status_release(ctl_jobs_run_status *s)
 
 char *ctl_jobs_status_key(const char *prefix, const char *request_id)
 {
-    return xasprintf("%s/status/jobs/%s", prefix, request_id);
+    return api_key_job_status(prefix, request_id);
 }
 
 char *ctl_jobs_run_status_key(const char *prefix, const char *request_id, const char *run_id)
 {
-    return xasprintf("%s/status/runs/%s/%s", prefix, request_id, run_id);
+    return api_key_run_status(prefix, request_id, run_id);
 }
 
 char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *run_id)
 {
-    return xasprintf("%s/runs/%s/%s", prefix, request_id, run_id);
+    return api_key_run(prefix, request_id, run_id);
 }
 
 /* ---- plan context ---------------------------------------------------------- */

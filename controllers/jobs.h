@@ -79,6 +79,7 @@
 #include "controllers/view.h"
 #include "base/cr_hist.h"
 #include "base/log.h"
+#include "store/cache.h"
 #include "store/leader.h"
 #include "store/store.h"
 
@@ -303,7 +304,8 @@ json_t *ctl_jobs_run_status_to_json(const ctl_jobs_run_status *s);
 void ctl_jobs_run_status_copy(ctl_jobs_run_status *dst, const ctl_jobs_run_status *src);
 void ctl_jobs_run_status_release(ctl_jobs_run_status *s);
 
-/* Key helpers (prefix e.g. "/corral"). Caller frees. */
+/* Key helpers (prefix e.g. "/corral"). Caller frees. Thin callers of
+ * api_key_job_status, api_key_run_status and api_key_run (apis/keys.h). */
 char *ctl_jobs_status_key(const char *prefix, const char *request_id);
 char *ctl_jobs_run_status_key(const char *prefix, const char *request_id, const char *run_id);
 char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *run_id);
@@ -381,13 +383,12 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
                       const ctl_doc_lookup *look, int64_t job_mod_revision, int64_t now,
                       ctl_ops *ops, cr_err *err);
 
-/* ---- the manager (controllers/jobs_manager.c) ----------------------------------
- * The I/O shell of the jobs plan, run by the leading corrald beside
- * ctl_manager (which leaves job requests to it): one informer over the key
- * prefix, a work queue keyed by request id, one pass per id (views ->
- * ctl_jobs_plan -> ctl_jobs_plan_ops -> fenced store_write()s), requeue
- * after the plan's delay or with backoff on errors. Read-your-writes: a
- * request's next pass waits until the cache reflects its last writes.
+/* ---- the manager (controllers/jobs_loop.c) ----------------------------------
+ * The jobs loop, run by the leading corrald beside ctl_manager (which
+ * leaves job requests to it) in the shared runner (runner.h): one pass per
+ * request id reads the process's cache (views -> ctl_jobs_plan ->
+ * ctl_jobs_plan_ops); the runner queues, writes fenced and batched, backs
+ * off, and waits for its own writes before the next pass.
  * Parsed schedules are cached per request (a zone file is read when the
  * schedule, its type or its zone changes).
  *
@@ -403,6 +404,7 @@ typedef struct ctl_jobs_manager ctl_jobs_manager;
 
 typedef struct ctl_jobs_manager_config {
     const char *prefix;          /* NULL = "/corral" */
+    store_cache *cache;          /* the process's cache (borrowed); NULL: own list+watch */
     const ctl_jobs_config *plan; /* NULL = defaults */
     int max_inflight;            /* requests reconciled at once; 0 = 64 */
     int64_t resync_ms;           /* re-plan every request this often; 0 = 60 s, -1 = never */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "apis/keys.h"
 #include "base/xalloc.h"
 
 /* ---- views ----------------------------------------------------------------------- */
@@ -180,7 +181,7 @@ static char *dump(json_t *j)
 
 char *ctl_history_task_key(const char *prefix, const char *request_id, const char *task_id)
 {
-    return xasprintf("%s/history/tasks/%s/%s", prefix, request_id, task_id);
+    return api_key_history_task(prefix, request_id, task_id);
 }
 
 int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,

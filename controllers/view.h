@@ -121,7 +121,7 @@ typedef struct ctl_doc_lookup {
 int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                  const ctl_doc_lookup *look, int64_t now, ctl_ops *ops, cr_err *err);
 
-/* Key of an archived task. Caller frees. */
+/* Key of an archived task (api_key_history_task). Caller frees. */
 char *ctl_history_task_key(const char *prefix, const char *request_id, const char *task_id);
 
 #endif

@@ -1,9 +1,10 @@
 """corrald's /metrics: after a deploy launches a task through the leader
 (real etcd, mesoslite, controllers and Mesos bridge), the reconcile queue,
-reconcile latency, etcd latency and Mesos call latency series are present
-with plausible values, and the whole text parses as Prometheus exposition
-format (HELP/TYPE before a family's samples, `name{labels} value` lines,
-histogram buckets cumulative and ending at +Inf == _count).
+reconcile latency, etcd latency, Mesos call latency and event-loop lag
+series are present with plausible values, and the whole text parses as
+Prometheus exposition format (HELP/TYPE before a family's samples,
+`name{labels} value` lines, histogram buckets cumulative and ending at
++Inf == _count).
 """
 import json
 import math
@@ -142,6 +143,7 @@ class TestMetrics(harness.TestCase):
         # Before anything ran the text already parses and has the families.
         types, _ = self.scrape()
         self.assertEqual(types.get("corral_etcd_request_duration_seconds"), "histogram")
+        self.assertEqual(types.get("corral_event_loop_lag_seconds"), "histogram")
 
         self.ok("POST", "/api/requests", {"id": "web", "requestType": "WORKER", "instances": 1})
         self.ok("POST", "/api/deploys", {"deploy": {
@@ -158,6 +160,10 @@ class TestMetrics(harness.TestCase):
             n = value(s, "corral_mesos_call_duration_seconds_count", call="ACKNOWLEDGE")
             return n and n > 0
         harness.wait_until(acknowledged, 30, "an ACKNOWLEDGE call timed")
+
+        def lag_ticked():
+            return value(self.scrape()[1], "corral_event_loop_lag_seconds_count")
+        harness.wait_until(lag_ticked, 10, "an event-loop lag tick (every 50 ms)")
 
         types, s = self.scrape()
         for fam, typ in (("corral_reconcile_queue_depth", "gauge"),
@@ -187,6 +193,28 @@ class TestMetrics(harness.TestCase):
                                            call="OTHER"), 0)
         self.assertEqual(value(s, "corral_leader"), 1)
         self.assertGreaterEqual(value(s, "corral_tasks", state="TASK_RUNNING"), 1)
+        self.loop_lag_ok(types, s)
+
+    def loop_lag_ok(self, types, s):
+        """The event-loop lag histogram, its max gauge and stall counter agree."""
+        for fam, typ in (("corral_event_loop_lag_seconds", "histogram"),
+                         ("corral_event_loop_lag_max_seconds", "gauge"),
+                         ("corral_event_loop_stalls_total", "counter")):
+            self.assertEqual(types.get(fam), typ, fam)
+        count = self.histogram_ok(s, "corral_event_loop_lag_seconds")
+        self.assertGreater(count, 0, "the lag timer (every 50 ms) never ran")
+        lag_max = value(s, "corral_event_loop_lag_max_seconds")
+        stalls = value(s, "corral_event_loop_stalls_total")
+        self.assertGreaterEqual(lag_max, 0)
+        # Stalls are the ticks more than 50 ms late: the ones above le="0.05".
+        self.assertEqual(stalls, count - value(s, "corral_event_loop_lag_seconds_bucket",
+                                               le="0.05"))
+        # The max falls in the histogram: every tick is at or below the first
+        # bound above it (1e-6: the gauge is printed with 6 decimals).
+        bounds = sorted((float(l["le"]), v) for n, l, v in s
+                        if n == "corral_event_loop_lag_seconds_bucket")
+        first = next(v for le, v in bounds if le >= lag_max + 1e-6)
+        self.assertEqual(first, count)
 
 
 if __name__ == "__main__":

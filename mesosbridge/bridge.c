@@ -32,24 +32,30 @@
  * runs out defers the rest of the queue to the next turn of the loop. */
 #define MB_PLACE_MAX_CHECKS 200000
 
-/* ---- caches (informers over etcd prefixes) ----------------------------------- */
+/* ---- views of the process's cache --------------------------------------------- */
 
 enum { INF_REQ, INF_DEP, INF_PEND, INF_TASK, INF_CLEAN, INF_AGENT, INF_RACK, N_INF };
-static const char *const inf_dirs[N_INF] = {"requests/", "deploys/", "pending/", "tasks/",
-                                            "cleanups/", "agents/",  "racks/"};
+/* The key kind each index holds. */
+static const api_key_kind inf_kinds[N_INF] = {API_KEY_REQUEST, API_KEY_DEPLOY, API_KEY_PENDING,
+                                              API_KEY_TASK,    API_KEY_CLEANUP, API_KEY_AGENT,
+                                              API_KEY_RACK};
 
+/* A document of the cache the bridge acts on (a reference keeps it). */
 typedef struct doc {
-    char *key;
+    const char *key; /* the cache object's */
     int64_t mod_rev;
-    void *obj; /* api_request / api_deploy / api_pending_task / api_cleanup / json_t */
+    const void *obj; /* api_request / api_deploy / api_pending_task / api_cleanup / json_t */
+    const store_obj *ref;
 } doc;
 
+/* The bridge's index of one kind of key, fed by the shared cache. Pending
+ * tasks leave it as soon as their launch txn lands, before the cache says
+ * so, and tasks live in b->tasks (records the bridge updates). */
 typedef struct inf {
     struct mb *b;
     int kind;
     char *prefix;
-    bool listing, synced;
-    store_watch *w;
+    bool synced;
     mb_map docs; /* key suffix -> doc (INF_TASK uses b->tasks instead) */
 } inf;
 
@@ -102,6 +108,8 @@ struct mb {
     struct event_base *base;
     cr_http *http;
     store *st;
+    store_cache *cache;     /* the process's (borrowed), or own_cache */
+    store_cache *own_cache; /* when the config gives none */
     cr_log *log;
     /* config */
     char *prefix;
@@ -266,55 +274,17 @@ static void tentry_free(void *p)
     free(te);
 }
 
-static void doc_free_kind(int kind, doc *d)
+static void doc_free(void *p)
 {
+    doc *d = p;
     if (!d)
         return;
-    switch (kind) {
-    case INF_REQ:
-        api_request_free(d->obj);
-        break;
-    case INF_DEP:
-        api_deploy_free(d->obj);
-        break;
-    case INF_PEND:
-        api_pending_task_free(d->obj);
-        break;
-    case INF_CLEAN:
-        api_cleanup_free(d->obj);
-        break;
-    default:
-        json_decref(d->obj);
-        break;
-    }
-    free(d->key);
+    store_obj_unref(d->ref);
     free(d);
 }
 
-static void free_req_doc(void *p)
-{
-    doc_free_kind(INF_REQ, p);
-}
-static void free_dep_doc(void *p)
-{
-    doc_free_kind(INF_DEP, p);
-}
-static void free_pend_doc(void *p)
-{
-    doc_free_kind(INF_PEND, p);
-}
-static void free_clean_doc(void *p)
-{
-    doc_free_kind(INF_CLEAN, p);
-}
-static void free_json_doc(void *p)
-{
-    doc_free_kind(INF_AGENT, p);
-}
-
-static void (*const doc_freer[N_INF])(void *) = {free_req_doc, free_dep_doc,   free_pend_doc,
-                                                 tentry_free,  free_clean_doc, free_json_doc,
-                                                 free_json_doc};
+static void (*const doc_freer[N_INF])(void *) = {doc_free,    doc_free, doc_free, tentry_free,
+                                                 doc_free,    doc_free, doc_free};
 
 static const char *last_component(const char *s)
 {
@@ -435,7 +405,7 @@ static void send_kill(mb *b, const char *task_id, const char *agent_id, int64_t 
 
 static char *fw_key(const mb *b)
 {
-    return xasprintf("%s/framework", b->prefix);
+    return api_key_framework(b->prefix);
 }
 
 static void fw_get_done(void *arg, const store_result *res, const cr_err *err)
@@ -490,42 +460,37 @@ static void fw_store(mb *b)
     free(key);
 }
 
-/* ---- informers -------------------------------------------------------------------- */
+/* ---- the cache's documents ----------------------------------------------------- */
 
-static void inf_watch(inf *in, int64_t from);
-
-/* Task records from etcd. */
-static void task_apply_put(mb *b, const store_kv *kv)
+/* Task records from the cache: the bridge keeps its own copy, which it
+ * updates with Mesos statuses before writing them. */
+static void task_apply_put(mb *b, const store_obj *so)
 {
     api_problems probs = API_PROBLEMS_INIT;
     api_decode_opts opts = {.allow_unknown = true};
-    json_error_t je;
-    json_t *j = json_loadb(kv->value, kv->value_len, 0, &je);
-    api_task *t = j ? api_task_from_json(j, &opts, &probs) : NULL;
-    json_decref(j);
+    api_task *t = so->doc && so->value ? api_task_from_json(so->value, &opts, &probs) : NULL;
     if (!t) {
-        char *msg = api_problems_format(&probs);
-        cr_warn(b->log, "ignoring task record %s: %s", kv->key, j ? msg : je.text);
-        free(msg);
+        cr_warn(b->log, "ignoring task record %s: %s", so->key,
+                so->error ? so->error : "does not decode");
         api_problems_release(&probs);
         return;
     }
     api_problems_release(&probs);
     tentry *te = mb_map_get(&b->tasks, t->taskId.id);
     if (te) {
-        if (te->writing || te->dirty || kv->mod_revision <= te->mod_rev) {
+        if (te->writing || te->dirty || so->mod_revision <= te->mod_rev) {
             api_task_free(t); /* our own write, or older */
             return;
         }
         api_task_free(te->rec);
         te->rec = t;
-        te->mod_rev = kv->mod_revision;
+        te->mod_rev = so->mod_revision;
         return;
     }
     te = xcalloc(1, sizeof(*te));
     te->rec = t;
-    te->key = xstrdup(kv->key);
-    te->mod_rev = kv->mod_revision;
+    te->key = xstrdup(so->key);
+    te->mod_rev = so->mod_revision;
     mb_map_put(&b->tasks, t->taskId.id, te);
 }
 
@@ -541,70 +506,51 @@ static void task_apply_delete(mb *b, const char *key)
     tentry_free(mb_map_del(&b->tasks, tid));
 }
 
-static void *decode_doc(mb *b, int kind, const store_kv *kv)
+/* The document the bridge uses from a cache object, or NULL. Requests and
+ * deploys are taken as written (the controllers judge their validity). */
+static const void *doc_of(mb *b, int kind, const store_obj *so)
 {
-    api_problems probs = API_PROBLEMS_INIT;
-    api_decode_opts opts = {.allow_unknown = true, .no_validate = kind == INF_DEP};
-    json_error_t je;
-    json_t *j = json_loadb(kv->value, kv->value_len, 0, &je);
-    void *obj = NULL;
-    if (!j) {
-        cr_warn(b->log, "ignoring %s: %s", kv->key, je.text);
-        return NULL;
-    }
+    const void *obj = NULL;
     switch (kind) {
-    case INF_REQ:
-        obj = api_request_from_json(j, &opts, &probs);
-        break;
     case INF_DEP: {
-        api_deploy *d = api_deploy_from_json(j, &opts, &probs);
-        if (d && (!d->id || !d->requestId)) {
-            api_deploy_free(d);
-            d = NULL;
-            api_problems_add(&probs, "id", "is required");
-        }
-        obj = d;
+        const api_deploy *d = so->doc;
+        obj = d && d->id && d->requestId ? d : NULL;
         break;
     }
+    case INF_REQ:
     case INF_PEND:
-        obj = api_pending_task_from_json(j, &opts, &probs);
-        break;
     case INF_CLEAN:
-        obj = api_cleanup_from_json(j, &opts, &probs);
+        obj = so->doc;
         break;
     default:
-        obj = json_incref(j);
+        obj = json_is_object(so->value) ? so->value : NULL;
         break;
     }
-    if (!obj) {
-        char *msg = api_problems_format(&probs);
-        cr_warn(b->log, "ignoring %s: %s", kv->key, msg);
-        free(msg);
-    }
-    api_problems_release(&probs);
-    json_decref(j);
+    if (!obj)
+        cr_warn(b->log, "ignoring %s: %s", so->key, so->error ? so->error : "does not decode");
     return obj;
 }
 
-static void inf_put(inf *in, const store_kv *kv)
+static void inf_put(inf *in, const store_obj *so)
 {
     mb *b = in->b;
     if (in->kind == INF_TASK) {
-        task_apply_put(b, kv);
+        task_apply_put(b, so);
         return;
     }
-    const char *suffix = kv->key + strlen(in->prefix);
+    const char *suffix = so->key + strlen(in->prefix);
     doc *old = mb_map_get(&in->docs, suffix);
-    if (old && old->mod_rev >= kv->mod_revision)
+    if (old && old->mod_rev >= so->mod_revision)
         return;
-    void *obj = decode_doc(b, in->kind, kv);
+    const void *obj = doc_of(b, in->kind, so);
     if (!obj) {
         doc_freer[in->kind](mb_map_del(&in->docs, suffix));
         return;
     }
     doc *d = xcalloc(1, sizeof(*d));
-    d->key = xstrdup(kv->key);
-    d->mod_rev = kv->mod_revision;
+    d->ref = store_obj_ref(so);
+    d->key = so->key;
+    d->mod_rev = so->mod_revision;
     d->obj = obj;
     if (in->kind == INF_PEND && !old)
         b->new_pending = true;
@@ -620,56 +566,26 @@ static void inf_del(inf *in, const char *key)
     doc_freer[in->kind](mb_map_del(&in->docs, key + strlen(in->prefix)));
 }
 
-static void inf_events(void *arg, const store_event *evs, size_t n)
+/* The bridge's index a cache object belongs to, or NULL. */
+static inf *inf_of(mb *b, const store_obj *so)
 {
-    inf *in = arg;
-    for (size_t i = 0; i < n; i++) {
-        if (evs[i].type == STORE_EV_PUT)
-            inf_put(in, &evs[i].kv);
-        else
-            inf_del(in, evs[i].kv.key);
-    }
-    kick(in->b);
+    for (int i = 0; i < N_INF; i++)
+        if (inf_kinds[i] == so->kind)
+            return &b->inf[i];
+    return NULL;
 }
 
-static void inf_list(inf *in);
-
-static void inf_compacted(void *arg, int64_t rev)
+/* Fills the index of one kind from the cache (at start and after the
+ * cache listed again), replacing what it held. */
+static void inf_load(inf *in)
 {
-    inf *in = arg;
-    store_watch_free(in->w);
-    in->w = NULL;
-    in->synced = false;
-    inf_list(in);
-}
-
-static void inf_watch(inf *in, int64_t from)
-{
-    cr_err err;
-    store_watch_opts wo = {.prefix = true, .start_revision = from};
-    store_watch_handlers h = {.on_events = inf_events, .on_compacted = inf_compacted};
-    in->w = store_watch_start(in->b->st, in->prefix, &wo, &h, in, &err);
-    if (!in->w) {
-        cr_warn(in->b->log, "watching %s: %s", in->prefix, cr_err_msg(&err));
-        in->synced = false; /* the tick lists again */
-    }
-}
-
-static void inf_list_done(void *arg, const store_result *res, const cr_err *err)
-{
-    inf *in = arg;
     mb *b = in->b;
-    in->listing = false;
-    if (err) {
-        cr_warn(b->log, "listing %s: %s", in->prefix, cr_err_msg(err));
-        return;
-    }
-    /* replace the cache with the listed state */
+    size_t first, n = store_cache_range(b->cache, in->prefix, &first);
     if (in->kind == INF_TASK) {
         /* keep entries with writes in flight; drop the others not listed */
         mb_map keep = MB_MAP_INIT;
-        for (size_t i = 0; i < res->nkvs; i++)
-            mb_map_put(&keep, last_component(res->kvs[i].key), (void *)1);
+        for (size_t i = first; i < first + n; i++)
+            mb_map_put(&keep, last_component(store_cache_at(b->cache, i)->key), (void *)1);
         char **gone = xcalloc(b->tasks.n + 1, sizeof(char *));
         size_t ng = 0;
         for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
@@ -689,23 +605,35 @@ static void inf_list_done(void *arg, const store_result *res, const cr_err *err)
     } else {
         mb_map_release(&in->docs, doc_freer[in->kind]);
     }
-    for (size_t i = 0; i < res->nkvs; i++)
-        inf_put(in, &res->kvs[i]);
+    for (size_t i = first; i < first + n; i++)
+        inf_put(in, store_cache_at(b->cache, i));
     in->synced = true;
-    inf_watch(in, res->revision + 1);
-    kick(b);
 }
 
-static void inf_list(inf *in)
+static void on_cache_change(void *arg, const store_obj *old, const store_obj *cur)
 {
-    cr_err err;
-    if (in->listing)
+    mb *b = arg;
+    inf *in = inf_of(b, cur ? cur : old);
+    if (!in || !in->synced)
         return;
-    in->listing = true;
-    if (store_list(in->b->st, in->prefix, 0, inf_list_done, in, &err) < 0) {
-        in->listing = false;
-        cr_warn(in->b->log, "listing %s: %s", in->prefix, cr_err_msg(&err));
-    }
+    if (cur)
+        inf_put(in, cur);
+    else
+        inf_del(in, old->key);
+}
+
+static void on_cache_revision(void *arg, int64_t revision)
+{
+    kick(arg);
+}
+
+/* The cache listed (again): take everything from it. */
+static void on_cache_synced(void *arg)
+{
+    mb *b = arg;
+    for (int i = 0; i < N_INF; i++)
+        inf_load(&b->inf[i]);
+    kick(b);
 }
 
 static bool all_synced(const mb *b)
@@ -1145,7 +1073,7 @@ static void reasons_sweep(mb *b)
 {
     if (!b->reasons_reset) {
         cr_err err;
-        char *pfx = xasprintf("%s/status/pending/", b->prefix);
+        char *pfx = api_key_kind_prefix(b->prefix, API_KEY_PENDING_STATUS, NULL);
         store_txn *t = txn_new(b);
         store_txn_delete(t, STORE_THEN, pfx, true);
         b->reasons_reset = 1;
@@ -1466,7 +1394,7 @@ static void record_machine(mb *b, int kind, const char *id, const mb_offer *o, c
             json_pack("{s:s,s:I}", "state", "ACTIVE", "timestamp", (json_int_t)wall));
     char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
-    char *key = xasprintf("%s%s", b->inf[kind].prefix, id);
+    char *key = kind == INF_AGENT ? api_key_agent(b->prefix, id) : api_key_rack(b->prefix, id);
     store_txn *t = txn_new(b);
     if (d)
         store_txn_if_mod(t, key, STORE_EQ, d->mod_rev);
@@ -1842,9 +1770,6 @@ static void work(mb *b)
 {
     if (b->stopped)
         return;
-    for (int i = 0; i < N_INF; i++)
-        if (!b->inf[i].synced && !b->inf[i].listing && !b->inf[i].w)
-            inf_list(&b->inf[i]);
     if (!b->fw_loaded && !b->fw_loading) {
         cr_err err;
         char *key = fw_key(b);
@@ -1938,6 +1863,7 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     b->base = base;
     b->http = http;
     b->st = st;
+    b->cache = cfg->cache;
     b->log = cfg->log;
     b->prefix = xstrdup(cfg->prefix ? cfg->prefix : "/corral");
     size_t pl = strlen(b->prefix);
@@ -1998,7 +1924,7 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     for (int i = 0; i < N_INF; i++) {
         b->inf[i].b = b;
         b->inf[i].kind = i;
-        b->inf[i].prefix = xasprintf("%s/%s", b->prefix, inf_dirs[i]);
+        b->inf[i].prefix = api_key_kind_prefix(b->prefix, inf_kinds[i], NULL);
     }
     b->sub_timer = evtimer_new(base, sub_timer_cb, b);
     b->kick = evtimer_new(base, kick_cb, b);
@@ -2011,6 +1937,18 @@ int mb_start(mb *b, cr_err *err)
     if (b->started)
         return cr_error(err, CR_EINVAL, "mesosbridge: already started");
     b->started = true;
+    if (!b->cache) {
+        store_cache_config cc = {.prefix = b->prefix, .log = b->log};
+        b->own_cache = b->cache = store_cache_new(b->base, b->st, &cc);
+        if (store_cache_start(b->cache, err) < 0)
+            return -1;
+    }
+    store_cache_handlers ch = {.on_change = on_cache_change,
+                               .on_revision = on_cache_revision,
+                               .on_synced = on_cache_synced};
+    store_cache_subscribe(b->cache, &ch, b);
+    if (store_cache_synced(b->cache))
+        on_cache_synced(b);
     struct timeval tv = {1, 0};
     event_add(b->tick, &tv);
     cr_info(b->log, "mesosbridge starting: masters %s..., prefix %s", b->masters[0], b->prefix);
@@ -2026,9 +1964,9 @@ void mb_free(mb *b)
     if (b->sub)
         cr_http_cancel(b->sub);
     store_cancel(b->st, b);
+    if (b->cache)
+        store_cache_unsubscribe(b->cache, b);
     for (int i = 0; i < N_INF; i++) {
-        store_cancel(b->st, &b->inf[i]);
-        store_watch_free(b->inf[i].w);
         if (i != INF_TASK)
             mb_map_release(&b->inf[i].docs, doc_freer[i]);
         free(b->inf[i].prefix);
@@ -2043,6 +1981,7 @@ void mb_free(mb *b)
     event_free(b->sub_timer);
     event_free(b->kick);
     event_free(b->tick);
+    store_cache_free(b->own_cache);
     mb_map_release(&b->tasks, tentry_free);
     mb_map_release(&b->launching, NULL);
     mb_map_release(&b->reasons, preason_free);

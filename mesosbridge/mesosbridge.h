@@ -47,6 +47,7 @@
 #include "base/httpc.h"
 #include "base/log.h"
 #include "mesosbridge/calls.h"
+#include "store/cache.h"
 #include "store/store.h"
 
 struct event_base;
@@ -56,6 +57,8 @@ typedef struct mb mb;
 typedef struct mb_config {
     const char *masters;         /* "http://m1:5050,http://m2:5050"; required */
     const char *prefix;          /* etcd key prefix; NULL = "/corral" */
+    store_cache *cache;          /* the process's cache (borrowed); NULL: the bridge
+                                  * lists and watches its own from mb_start */
     mb_framework_info framework; /* user (default: $USER or "root"), name
                                   * (default "corral"), hostname, webui_url,
                                   * principal, failover_timeout, roles */

@@ -11,16 +11,18 @@
 #include "apiserver/as_cache.h"
 #include "apiserver/as_config.h"
 #include "apiserver/as_server.h"
-#include "apiserver/as_sync.h"
 #include "base/buf.h"
 #include "base/cr_hist.h"
 #include "base/err.h"
 #include "base/httpc.h"
 #include "base/log.h"
+#include "base/looplag.h"
 #include "base/xalloc.h"
 #include "controllers/controllers.h"
 #include "controllers/jobs.h"
 #include "mesosbridge/mesosbridge.h"
+#include "apis/keys.h"
+#include "store/cache.h"
 #include "store/leader.h"
 #include "store/store.h"
 
@@ -31,8 +33,7 @@ typedef struct app {
     as_config cfg;
     cr_http *http;
     store *st;
-    as_cache *cache;
-    as_sync *sync;
+    store_cache *cache; /* the one list+watch of the prefix; every part reads it */
     as_server *srv;
     struct event *sigterm, *sigint, *tick;
     store_leader *leader_el;
@@ -40,6 +41,7 @@ typedef struct app {
     ctl_manager *ctl;          /* SERVICE/WORKER; created at start; runs while leading */
     ctl_jobs_manager *jobs;    /* SCHEDULED/ON_DEMAND/RUN_ONCE; likewise */
     struct event *bridge_reap; /* frees a bridge that stopped for good */
+    cr_looplag *lag;           /* event-loop lag, for /metrics */
     /* Leadership. The leader-only parts (controllers, Mesos bridge) are
      * started by app_lead and stopped by app_unlead; see docs/corrald.md. */
     bool leader;
@@ -73,6 +75,7 @@ static void start_bridge(app *a)
     gethostname(host, sizeof(host) - 1);
     mc.masters = a->cfg.mesos_master;
     mc.prefix = a->cfg.prefix;
+    mc.cache = a->cache;
     mc.framework.user = user && *user ? user : "root";
     mc.framework.name = a->cfg.framework_name;
     mc.framework.hostname = host;
@@ -211,6 +214,26 @@ static void reconcile_metrics(app *a, cr_buf *out)
         cr_hist_write(out, lat, "controller=\"jobs\"", &js.reconcile_latency);
 }
 
+/* How late the loop runs timers: blocking callbacks show up here. */
+static void looplag_metrics(app *a, cr_buf *out)
+{
+    cr_hist h;
+    double max_s;
+    uint64_t stalls;
+
+    cr_looplag_get(a->lag, &h, &max_s, &stalls);
+    cr_hist_write_header(out, "corral_event_loop_lag_seconds",
+                         "How late the event loop ran a timer due every 50 ms.");
+    cr_hist_write(out, "corral_event_loop_lag_seconds", NULL, &h);
+    cr_buf_addf(out,
+                "# HELP corral_event_loop_lag_max_seconds Largest event loop lag seen.\n"
+                "# TYPE corral_event_loop_lag_max_seconds gauge\n"
+                "corral_event_loop_lag_max_seconds %.6f\n",
+                max_s);
+    metric_u64(out, "corral_event_loop_stalls_total", "counter",
+               "Timer runs more than 50 ms late (the loop was blocked).", stalls);
+}
+
 static void metrics_hook(void *arg, cr_buf *out)
 {
     app *a = arg;
@@ -218,6 +241,7 @@ static void metrics_hook(void *arg, cr_buf *out)
     mb_stats st;
     char label[64];
 
+    looplag_metrics(a, out);
     store_get_stats(a->st, &ss);
     cr_hist_write_header(out, "corral_etcd_request_duration_seconds",
                          "Time of one HTTP request to etcd, by kind (watch streams excluded).");
@@ -274,7 +298,7 @@ static void metrics_hook(void *arg, cr_buf *out)
     }
 }
 
-static void on_cache_change(void *arg, int64_t revision)
+static void on_cache_revision(void *arg, int64_t revision)
 {
     app *a = arg;
     if (a->srv)
@@ -341,7 +365,7 @@ static int app_start(app *a, cr_err *err)
         const char *port = strrchr(a->cfg.listen, ':');
         a->cfg.replica_id = xasprintf("%s%s", host, port ? port : "");
     }
-    a->leader_key = xasprintf("%s/leader", a->cfg.prefix);
+    a->leader_key = api_key_leader(a->cfg.prefix);
     a->base = event_base_new();
     if (!a->base)
         return cr_error(err, CR_EINTERNAL, "event_base_new failed");
@@ -358,7 +382,8 @@ static int app_start(app *a, cr_err *err)
     sc.log = &a->log;
     if (!(a->st = store_new(a->base, a->http, &sc, err)))
         return -1;
-    a->cache = as_cache_new();
+    store_cache_config cac = {.prefix = a->cfg.prefix, .log = &a->log};
+    a->cache = store_cache_new(a->base, a->st, &cac);
     svc.listen = a->cfg.listen;
     svc.prefix = a->cfg.prefix;
     svc.replica_id = a->cfg.replica_id;
@@ -367,8 +392,9 @@ static int app_start(app *a, cr_err *err)
     svc.log = &a->log;
     if (!(a->srv = as_server_new(a->base, a->st, a->http, a->cache, &svc, err)))
         return -1;
-    if (!(a->sync = as_sync_new(a->base, a->st, a->cache, a->cfg.prefix, &a->log, on_cache_change,
-                                a, err)))
+    store_cache_handlers ch = {.on_revision = on_cache_revision};
+    store_cache_subscribe(a->cache, &ch, a);
+    if (store_cache_start(a->cache, err) < 0)
         return -1;
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
@@ -388,13 +414,14 @@ static int app_start(app *a, cr_err *err)
                                   .ttl_s = a->cfg.lease_ttl_s};
         store_leader_handlers lh = {on_elected, on_lost, on_leader_seen};
         struct timeval one = {1, 0};
-        ctl_manager_config cc = {.prefix = a->cfg.prefix, .log = &a->log};
+        ctl_manager_config cc = {.prefix = a->cfg.prefix, .cache = a->cache, .log = &a->log};
         a->bridge_reap = event_new(a->base, -1, 0, on_bridge_reap, a);
         a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
         evtimer_add(a->tick, &one);
         a->leader_el = store_leader_new(a->st, &lc, &lh, a);
         /* Created stopped; app_lead starts it, app_unlead stops it. */
-        ctl_jobs_manager_config jc = {.prefix = a->cfg.prefix, .log = &a->log};
+        ctl_jobs_manager_config jc = {
+            .prefix = a->cfg.prefix, .cache = a->cache, .log = &a->log};
         if (a->cfg.no_controllers)
             cr_info(&a->log, "--no-controllers: the leader runs the Mesos bridge only");
         else if (!(a->ctl = ctl_manager_new(a->base, a->st, a->http, a->leader_el, &cc, err)) ||
@@ -403,6 +430,8 @@ static int app_start(app *a, cr_err *err)
         if (store_leader_start(a->leader_el, err) < 0)
             return -1;
     }
+    /* Last, so the setup above (before the loop runs) does not count as lag. */
+    a->lag = cr_looplag_new(a->base, CR_LOOPLAG_DEFAULT_INTERVAL_MS);
     as_server_set_metrics_hook(a->srv, metrics_hook, a);
     return 0;
 }
@@ -413,10 +442,11 @@ static void app_stop(app *a)
     /* Stop serving and watching, then give the lease revoke that
      * store_leader_free sends a moment to reach etcd, so another replica
      * takes over at once instead of after the lease TTL. */
-    as_sync_free(a->sync);
-    a->sync = NULL;
+    store_cache_unsubscribe(a->cache, a);
     as_server_free(a->srv);
     a->srv = NULL;
+    cr_looplag_free(a->lag); /* after the server: its /metrics hook reads it */
+    a->lag = NULL;
     if (a->tick)
         event_free(a->tick);
     if (a->bridge_reap)
@@ -435,7 +465,7 @@ static void app_stop(app *a)
         event_base_loopexit(a->base, &flush);
         event_base_dispatch(a->base);
     }
-    as_cache_free(a->cache);
+    store_cache_free(a->cache);
     store_free(a->st);
     cr_http_free(a->http);
     if (a->base)

@@ -1,6 +1,9 @@
-/* The key layout: every kind builds, parses back, and bad keys are refused. */
+/* The key layout: every kind builds, parses back, and bad keys are refused;
+ * the table in apis/keys.c and docs/etcd-layout.md list the same keys. */
 #include "test/lib/cr_test.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "apis/keys.h"
@@ -43,15 +46,9 @@ static void test_every_kind_roundtrips(void **state)
     check(api_key_task(P, "web", "web-v1-1-1-h-r"), "/corral/tasks/web/web-v1-1-1-h-r",
           API_KEY_TASK, "web", "web-v1-1-1-h-r");
     check(api_key_pending(P, "web", "p"), "/corral/pending/web/p", API_KEY_PENDING, "web", "p");
-    {
-        /* not a parsed kind: it must not parse as a pending document */
-        char *k = api_key_pending_status(P, "web", "p");
-        api_key_parts sp;
-        assert_string_equal(k, "/corral/status/pending/web/p");
-        assert_int_equal(api_key_parse(P, k, &sp), -1);
-        api_key_parts_release(&sp);
-        free(k);
-    }
+    /* its own kind, never mistaken for the pending document itself */
+    check(api_key_pending_status(P, "web", "p"), "/corral/status/pending/web/p",
+          API_KEY_PENDING_STATUS, "web", "p");
     check(api_key_cleanup(P, "t1"), "/corral/cleanups/t1", API_KEY_CLEANUP, "t1", NULL);
     check(api_key_run(P, "job", "r1"), "/corral/runs/job/r1", API_KEY_RUN, "job", "r1");
     check(api_key_history_task(P, "web", "t1"), "/corral/history/tasks/web/t1",
@@ -61,6 +58,13 @@ static void test_every_kind_roundtrips(void **state)
     check(api_key_history_request(P, "web", "1764016800000-CREATED"),
           "/corral/history/requests/web/1764016800000-CREATED", API_KEY_HISTORY_REQUEST, "web",
           "1764016800000-CREATED");
+    /* the ms are zero-padded so that event keys sort in time order */
+    check(api_key_history_request_event(P, "web", 1764016800000, "CREATED"),
+          "/corral/history/requests/web/1764016800000-CREATED", API_KEY_HISTORY_REQUEST, "web",
+          "1764016800000-CREATED");
+    check(api_key_history_request_event(P, "web", 999, "UPDATED"),
+          "/corral/history/requests/web/0000000000999-UPDATED", API_KEY_HISTORY_REQUEST, "web",
+          "0000000000999-UPDATED");
     check(api_key_intent_request(P, "web", "pause"), "/corral/intents/requests/web/pause",
           API_KEY_INTENT_REQUEST, "web", "pause");
     check(api_key_intent_agent(P, "a1"), "/corral/intents/agents/a1", API_KEY_INTENT_AGENT,
@@ -102,6 +106,122 @@ static void test_prefixes(void **state)
     p = api_key_kind_prefix("/x", API_KEY_LEADER, NULL);
     assert_string_equal(p, "/x/leader");
     free(p);
+    p = api_key_kind_prefix("/x", API_KEY_HISTORY_REQUEST, "web");
+    assert_string_equal(p, "/x/history/requests/web/");
+    free(p);
+    p = api_key_kind_prefix("/x", API_KEY_PENDING_STATUS, NULL);
+    assert_string_equal(p, "/x/status/pending/");
+    free(p);
+    p = api_key_kind_prefix("/x", API_KEY_UNKNOWN, NULL);
+    assert_string_equal(p, "/x/");
+    free(p);
+}
+
+/* Each kind's pattern is its name followed by one placeholder segment per
+ * id, and a key made by filling the placeholders parses back as the kind. */
+static void test_patterns_match_kinds(void **state)
+{
+    assert_string_equal(api_key_kind_pattern(API_KEY_UNKNOWN), "");
+    assert_string_equal(api_key_kind_pattern(API_KEY_DEPLOY_STATUS),
+                        "status/deploys/<requestId>/<deployId>");
+    for (int k = 1; k < API_KEY__COUNT; k++) {
+        const char *name = api_key_kind_name((api_key_kind)k);
+        const char *pat = api_key_kind_pattern((api_key_kind)k);
+        const char *ids[3] = {"id1", "id2", "id3"};
+        size_t n = strlen(name);
+        int nids = 0;
+        char key[256];
+        api_key_parts p;
+
+        if (strncmp(pat, name, n) != 0 || (pat[n] != '\0' && pat[n] != '/'))
+            fail_msg("kind %d: pattern '%s' does not start with its name '%s'", k, pat, name);
+        snprintf(key, sizeof(key), "/corral/%s", name);
+        for (const char *seg = pat + n; *seg == '/'; nids++) {
+            const char *end = strchr(seg + 1, '/');
+            if (seg[1] != '<' || nids == 3)
+                fail_msg("kind %d: pattern '%s': segment %d is not a <placeholder>", k, pat,
+                         nids + 1);
+            strcat(key, "/");
+            strcat(key, ids[nids]);
+            seg = end ? end : seg + strlen(seg);
+        }
+        if (api_key_parse("/corral", key, &p) != 0 || p.kind != (api_key_kind)k)
+            fail_msg("kind %d: '%s' (from pattern '%s') does not parse back as its kind", k, key,
+                     pat);
+        for (int i = 0; i < 3; i++) {
+            const char *got = i == 0 ? p.id1 : i == 1 ? p.id2 : p.id3;
+            if (i < nids)
+                assert_string_equal(got, ids[i]);
+            else
+                assert_null(got);
+        }
+        api_key_parts_release(&p);
+    }
+}
+
+/* The patterns listed in docs/etcd-layout.md's "## Keys" table: the first
+ * cell of each row is exactly one `P/<pattern>`. Returns how many. */
+static size_t doc_patterns(char *doc, char **out, size_t max)
+{
+    char *line, *save = NULL;
+    bool in_keys = false;
+    size_t n = 0;
+
+    for (line = strtok_r(doc, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *cell, *bar;
+
+        if (strncmp(line, "## ", 3) == 0) {
+            in_keys = strcmp(line, "## Keys") == 0;
+            continue;
+        }
+        if (!in_keys || line[0] != '|' || strncmp(line, "| key ", 6) == 0 ||
+            strncmp(line, "|---", 4) == 0)
+            continue;
+        /* a row: "| `P/<pattern>` | written by | value |" */
+        cell = line + 1;
+        while (*cell == ' ')
+            cell++;
+        bar = strstr(cell, " |");
+        if (!bar)
+            fail_msg("etcd-layout.md: key table row without cells: %s", line);
+        *bar = '\0';
+        if (strncmp(cell, "`P/", 3) != 0 || strchr(cell + 1, '`') != cell + strlen(cell) - 1)
+            fail_msg("etcd-layout.md: the first cell must be one `P/<pattern>`, got %s", cell);
+        cell[strlen(cell) - 1] = '\0';
+        if (n == max)
+            fail_msg("etcd-layout.md: more than %zu keys", max);
+        out[n++] = cell + 3;
+    }
+    return n;
+}
+
+static void test_doc_lists_every_kind(void **state)
+{
+    char *doc = cr_test_fixture("../docs/etcd-layout.md", NULL);
+    char *pats[64];
+    size_t n = doc_patterns(doc, pats, 64);
+
+    assert_true(n > 0);
+    for (int k = 1; k < API_KEY__COUNT; k++) {
+        const char *want = api_key_kind_pattern((api_key_kind)k);
+        size_t i = 0;
+        while (i < n && strcmp(pats[i], want) != 0)
+            i++;
+        if (i == n)
+            fail_msg("docs/etcd-layout.md: no row for `P/%s` (kind %s in apis/keys.c)", want,
+                     api_key_kind_name((api_key_kind)k));
+    }
+    for (size_t i = 0; i < n; i++) {
+        int k = 1;
+        while (k < API_KEY__COUNT && strcmp(pats[i], api_key_kind_pattern((api_key_kind)k)) != 0)
+            k++;
+        if (k == API_KEY__COUNT)
+            fail_msg("docs/etcd-layout.md: `P/%s` is not a kind in apis/keys.c", pats[i]);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(pats[i], pats[j]) == 0)
+                fail_msg("docs/etcd-layout.md: `P/%s` listed twice", pats[i]);
+    }
+    free(doc);
 }
 
 static void test_bad_keys_and_ids(void **state)
@@ -128,6 +248,8 @@ static void test_bad_keys_and_ids(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_kind_roundtrips),
     cmocka_unit_test(test_prefixes),
+    cmocka_unit_test(test_patterns_match_kinds),
+    cmocka_unit_test(test_doc_lists_every_kind),
     cmocka_unit_test(test_bad_keys_and_ids),
 };
 

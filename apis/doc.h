@@ -1,0 +1,42 @@
+/* api_doc: the typed document stored under each kind of Corral key, decoded
+ * once from its JSON value (the etcd contract's second half; the keys are
+ * in keys.h).
+ *
+ *   kind                    doc type
+ *   API_KEY_REQUEST         api_request        (request.h)
+ *   API_KEY_DEPLOY          api_deploy         (deploy.h)
+ *   API_KEY_TASK            api_task           (task.h)
+ *   API_KEY_PENDING         api_pending_task   (task.h)
+ *   API_KEY_CLEANUP         api_cleanup        (task.h)
+ *   API_KEY_REQUEST_STATUS  api_request_status (status.h)
+ *   API_KEY_DEPLOY_STATUS   api_deploy_status  (status.h)
+ *   every other kind        none: readers use the JSON value
+ *
+ * Requests and deploys are decoded leniently (unknown fields kept, no
+ * validation) so every reader can see what was written; when the strict
+ * decode (unknown fields refused, validated) finds problems, they are
+ * reported as the error next to the lenient document. Controllers treat a
+ * document with an error as invalid and say why in its status. */
+#ifndef API_DOC_H
+#define API_DOC_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "apis/keys.h"
+
+/* Whether documents of kind have a typed form. */
+bool api_doc_typed(api_key_kind kind);
+
+/* Decodes j, stored under a key of kind. Returns the document (caller
+ * frees with api_doc_free) or NULL; *error gets a new string (caller frees)
+ * when the document has problems, else NULL. A kind without a typed form
+ * returns NULL and no error. */
+void *api_doc_decode(api_key_kind kind, const json_t *j, char **error);
+
+/* Frees a document returned by api_doc_decode for the same kind. NULL is a
+ * no-op. */
+void api_doc_free(api_key_kind kind, void *doc);
+
+#endif

@@ -1,0 +1,526 @@
+/* The jobs loop (SCHEDULED, ON_DEMAND, RUN_ONCE): collect a request's
+ * documents from the cache, run ctl_jobs_plan (jobs.h), turn its actions
+ * into etcd operations. The runner (runner.h) does the rest. */
+#include "controllers/jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "apis/deploy.h"
+#include "apis/keys.h"
+#include "base/xalloc.h"
+#include "controllers/runner.h"
+#include "store/map.h"
+
+/* A request's parsed schedule, kept while its inputs stay the same. */
+typedef struct sched_entry {
+    char *inputs; /* schedule|quartzSchedule|type|zone */
+    api_schedule *s;
+    char *error;
+} sched_entry;
+
+struct ctl_jobs_manager {
+    struct event_base *base;
+    store *store;
+    store_leader *leader;
+    char *prefix;
+    ctl_jobs_config plan_cfg;
+    ctl_runner_config run_cfg;
+    cr_log *log;
+
+    store_cache *cache; /* borrowed from corrald, or own_cache */
+    store_cache *own_cache;
+    ctl_runner *runner;
+    store_map *mine;   /* rid -> marker: last seen request was a job type */
+    store_map *scheds; /* rid -> sched_entry */
+};
+
+static bool job_type(api_request_type t)
+{
+    return t == API_SCHEDULED || t == API_ON_DEMAND || t == API_RUN_ONCE;
+}
+
+static void free_sched(const char *key, void *value, void *arg)
+{
+    sched_entry *e = value;
+    free(e->inputs);
+    api_schedule_free(e->s);
+    free(e->error);
+    free(e);
+}
+
+typedef void *(*from_json_fn)(const json_t *j, const api_decode_opts *o, api_problems *p);
+
+/* The jobs loop accepts unknown fields (a newer client's additions) but not
+ * invalid values: the cache's strict error may only be about the former.
+ * Returns NULL when acceptable, else why not. */
+static const char *jobs_error(const store_obj *o, from_json_fn fn, void (*free_fn)(void *))
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_decode_opts opts = {.allow_unknown = true};
+    void *doc;
+
+    if (!o->error)
+        return NULL;
+    if (!o->value)
+        return o->error;
+    doc = fn(o->value, &opts, &probs);
+    api_problems_release(&probs);
+    free_fn(doc);
+    return doc ? NULL : o->error;
+}
+
+static const char *request_error(const store_obj *o)
+{
+    return jobs_error(o, (from_json_fn)api_request_from_json, (void (*)(void *))api_request_free);
+}
+
+/* The request document as the jobs loop sees it, or NULL. */
+static const api_request *job_request(const store_obj *o)
+{
+    return o && !request_error(o) ? o->doc : NULL;
+}
+
+/* ---- cache changes -------------------------------------------------------------------- */
+
+static void note_type(ctl_jobs_manager *m, const store_obj *req)
+{
+    const api_request *r = job_request(req);
+    if (r && job_type(r->type))
+        store_map_put(m->mine, req->id1, (void *)1);
+    else if (r)
+        store_map_del(m->mine, req->id1);
+}
+
+static void on_change(void *arg, ctl_runner *r, const store_obj *old, const store_obj *cur)
+{
+    ctl_jobs_manager *m = arg;
+    const store_obj *o = cur ? cur : old;
+    char *owned;
+    const char *rid = ctl_obj_request_id(o, &owned);
+
+    if (!rid)
+        return;
+    if (o->kind == API_KEY_REQUEST && cur)
+        note_type(m, cur);
+    ctl_runner_enqueue(r, rid);
+    free(owned);
+}
+
+static void resync_mine(const char *rid, void *value, void *arg)
+{
+    ctl_runner_enqueue(arg, rid);
+}
+
+static void resync(void *arg, ctl_runner *r)
+{
+    ctl_jobs_manager *m = arg;
+    char *prefix = api_key_kind_prefix(m->prefix, API_KEY_REQUEST, NULL);
+    size_t first, n = store_cache_range(m->cache, prefix, &first);
+    free(prefix);
+    for (size_t i = first; i < first + n; i++)
+        note_type(m, store_cache_at(m->cache, i));
+    ctl_runner_enqueue_kind(r, m->prefix, API_KEY_REQUEST);
+    store_map_foreach(m->mine, resync_mine, r);
+}
+
+static void on_start(void *arg, ctl_runner *r)
+{
+    ctl_jobs_manager *m = arg;
+    m->mine = store_map_new();
+    m->scheds = store_map_new();
+}
+
+static void on_stop(void *arg, ctl_runner *r)
+{
+    ctl_jobs_manager *m = arg;
+    store_map_free(m->mine);
+    store_map_foreach(m->scheds, free_sched, NULL);
+    store_map_free(m->scheds);
+    m->mine = m->scheds = NULL;
+}
+
+/* ---- one pass ---------------------------------------------------------------------------- */
+
+typedef struct pass_in {
+    ctl_jobs_request req;
+    ctl_jobs_deploy *deploys;
+    size_t n_deploys;
+    ctl_jobs_task *tasks;
+    size_t n_tasks;
+    api_cleanup *cleanups; /* cleanupType borrowed per task record */
+    ctl_jobs_run *runs;
+    ctl_jobs_run_doc *run_docs;
+    size_t n_runs;
+    const api_request_status *status; /* borrowed from the cache */
+    api_deploy_status *dstatus;       /* shallow copies of the cache's documents */
+    size_t n_dstatus;
+    ctl_jobs_status job;
+    bool has_job;
+    int64_t job_rev;
+    ctl_jobs_run_status *rstatus;
+    size_t n_rstatus;
+    const char **history; /* archived task ids, oldest first */
+    size_t n_history;
+    char **texts; /* task records dumped for ARCHIVE */
+    size_t n_texts;
+} pass_in;
+
+static void pass_in_release(pass_in *in)
+{
+    free(in->deploys);
+    free(in->tasks);
+    free(in->cleanups);
+    free(in->runs);
+    for (size_t i = 0; i < in->n_runs; i++)
+        ctl_jobs_run_doc_release(&in->run_docs[i]);
+    free(in->run_docs);
+    free(in->dstatus);
+    ctl_jobs_status_release(&in->job);
+    for (size_t i = 0; i < in->n_rstatus; i++)
+        ctl_jobs_run_status_release(&in->rstatus[i]);
+    free(in->rstatus);
+    free(in->history);
+    for (size_t i = 0; i < in->n_texts; i++)
+        free(in->texts[i]);
+    free(in->texts);
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+    const store_obj *x = *(const store_obj *const *)a, *y = *(const store_obj *const *)b;
+    return x->create_revision < y->create_revision ? -1 : x->create_revision > y->create_revision;
+}
+
+static const store_obj *get(const ctl_jobs_manager *m, char *key /* freed */)
+{
+    const store_obj *o = store_cache_get(m->cache, key);
+    free(key);
+    return o;
+}
+
+static size_t range_of(const ctl_jobs_manager *m, api_key_kind kind, const char *rid,
+                       size_t *first)
+{
+    char *prefix = api_key_kind_prefix(m->prefix, kind, rid);
+    size_t n = store_cache_range(m->cache, prefix, first);
+    free(prefix);
+    return n;
+}
+
+/* The request's parsed schedule, re-parsed only when its inputs change. */
+static const api_schedule *schedule_of(ctl_jobs_manager *m, const char *rid, const api_request *r,
+                                       const char **error)
+{
+    sched_entry *e = store_map_get(m->scheds, rid);
+    char *inputs;
+    cr_err err = {0};
+
+    *error = NULL;
+    if (!r || r->type != API_SCHEDULED)
+        return NULL;
+    inputs = xasprintf("%s|%s|%d|%s", r->schedule ? r->schedule : "",
+                       r->quartzSchedule ? r->quartzSchedule : "", (int)r->scheduleType,
+                       r->scheduleTimeZone ? r->scheduleTimeZone : "");
+    if (e && !strcmp(e->inputs, inputs)) {
+        free(inputs);
+        *error = e->error;
+        return e->s;
+    }
+    if (!e) {
+        e = xcalloc(1, sizeof(*e));
+        store_map_put(m->scheds, rid, e);
+    }
+    free(e->inputs);
+    api_schedule_free(e->s);
+    free(e->error);
+    e->inputs = inputs;
+    e->s = api_schedule_for_request(r, &err);
+    e->error = e->s ? NULL : xstrdup(cr_err_msg(&err));
+    *error = e->error;
+    return e->s;
+}
+
+static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const store_obj *req_obj)
+{
+    const api_request *r = job_request(req_obj);
+    const store_obj *o;
+    size_t first, n;
+    const char *sched_error = NULL;
+    const api_schedule *sched = schedule_of(m, rid, r, &sched_error);
+    bool paused = get(m, api_key_intent_request(m->prefix, rid, "pause")) != NULL;
+
+    if (req_obj)
+        ctl_jobs_request_view(r, r ? NULL : req_obj->error, req_obj->mod_revision, paused, sched,
+                              sched_error, &in->req);
+
+    if ((o = get(m, api_key_request_status(m->prefix, rid))) && o->doc)
+        in->status = o->doc;
+    if ((o = get(m, api_key_job_status(m->prefix, rid)))) {
+        cr_err err;
+        in->job_rev = o->mod_revision;
+        in->has_job = o->value && ctl_jobs_status_from_json(o->value, &in->job, &err) == 0;
+        if (!in->has_job) {
+            /* Rebuilt from scratch; the compare still guards the rewrite. */
+            cr_warn(m->log, "jobs: request '%s': job status unreadable, rebuilding", rid);
+            ctl_jobs_status_release(&in->job);
+        }
+    }
+
+    /* Deploys and their statuses. */
+    n = range_of(m, API_KEY_DEPLOY, rid, &first);
+    in->deploys = xcalloc(n + 1, sizeof(*in->deploys));
+    in->dstatus = xcalloc(n + 1, sizeof(*in->dstatus));
+    for (size_t i = first; i < first + n; i++) {
+        const store_obj *dobj = store_cache_at(m->cache, i);
+        ctl_jobs_deploy *d = &in->deploys[in->n_deploys++];
+        d->id = dobj->id2;
+        d->revision = dobj->create_revision;
+        d->invalid = jobs_error(dobj, (from_json_fn)api_deploy_from_json,
+                                (void (*)(void *))api_deploy_free);
+        if ((o = get(m, api_key_deploy_status(m->prefix, rid, d->id))) && o->doc)
+            in->dstatus[in->n_dstatus++] = *(const api_deploy_status *)o->doc;
+    }
+
+    /* Task records (with their kill intents) and pending tasks. */
+    size_t tfirst, pfirst;
+    size_t nt = range_of(m, API_KEY_TASK, rid, &tfirst);
+    size_t np = range_of(m, API_KEY_PENDING, rid, &pfirst);
+    in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
+    in->cleanups = xcalloc(nt + 1, sizeof(*in->cleanups));
+    for (size_t i = 0; i < nt; i++) {
+        const api_task *t = store_cache_at(m->cache, tfirst + i)->doc;
+        const api_cleanup *c = NULL;
+        if (!t)
+            continue;
+        if ((o = get(m, api_key_cleanup(m->prefix, t->taskId.id)))) {
+            in->cleanups[i].cleanupType =
+                (char *)json_string_value(json_object_get(o->value, "cleanupType"));
+            c = &in->cleanups[i];
+        }
+        ctl_jobs_task_view(t, c, &in->tasks[in->n_tasks++]);
+    }
+    for (size_t i = pfirst; i < pfirst + np; i++) {
+        const api_pending_task *p = store_cache_at(m->cache, i)->doc;
+        if (p)
+            ctl_jobs_pending_view(p, &in->tasks[in->n_tasks++]);
+    }
+
+    /* History, oldest first. */
+    n = range_of(m, API_KEY_HISTORY_TASK, rid, &first);
+    const store_obj **items = xcalloc(n + 1, sizeof(*items));
+    for (size_t i = 0; i < n; i++)
+        items[i] = store_cache_at(m->cache, first + i);
+    qsort(items, n, sizeof(*items), cmp_created);
+    in->history = xcalloc(n + 1, sizeof(*in->history));
+    for (size_t i = 0; i < n; i++)
+        in->history[i] = items[i]->id2;
+    in->n_history = n;
+    free(items);
+
+    /* Runs and run statuses. */
+    n = range_of(m, API_KEY_RUN, rid, &first);
+    in->runs = xcalloc(n + 1, sizeof(*in->runs));
+    in->run_docs = xcalloc(n + 1, sizeof(*in->run_docs));
+    for (size_t i = first; i < first + n; i++) {
+        const store_obj *ro = store_cache_at(m->cache, i);
+        ctl_jobs_run_doc *d = &in->run_docs[in->n_runs];
+        cr_err err;
+        if (!ro->value || ctl_jobs_run_doc_from_json(ro->value, d, &err) < 0) {
+            cr_warn(m->log, "jobs: run '%s' ignored: %s", ro->key,
+                    ro->value ? cr_err_msg(&err) : ro->error);
+            ctl_jobs_run_doc_release(d);
+            memset(d, 0, sizeof(*d));
+            continue;
+        }
+        ctl_jobs_run_view(d, ro->id2, ro->create_revision, &in->runs[in->n_runs++]);
+    }
+    n = range_of(m, API_KEY_RUN_STATUS, rid, &first);
+    in->rstatus = xcalloc(n + 1, sizeof(*in->rstatus));
+    for (size_t i = first; i < first + n; i++) {
+        const store_obj *so = store_cache_at(m->cache, i);
+        cr_err err;
+        if (so->value && ctl_jobs_run_status_from_json(so->value, &in->rstatus[in->n_rstatus],
+                                                       &err) == 0)
+            in->n_rstatus++;
+        else
+            ctl_jobs_run_status_release(&in->rstatus[in->n_rstatus]);
+    }
+}
+
+typedef struct lookup_ctx {
+    ctl_jobs_manager *m;
+    const char *rid;
+    pass_in *in;
+} lookup_ctx;
+
+static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
+{
+    lookup_ctx *lc = arg;
+    const store_obj *o = get(lc->m, api_key_task(lc->m->prefix, lc->rid, task_id));
+    *mod_revision = o ? o->mod_revision : 0;
+    if (!o || !o->value)
+        return NULL;
+    pass_in *in = lc->in;
+    in->texts = xrealloc(in->texts, (in->n_texts + 1) * sizeof(*in->texts));
+    return in->texts[in->n_texts++] = json_dumps(o->value, JSON_COMPACT);
+}
+
+static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now, ctl_ops *ops,
+                          int64_t *requeue_ms, cr_err *err)
+{
+    ctl_jobs_manager *m = arg;
+    pass_in in = {0};
+    ctl_jobs_plan_out plan;
+    const store_obj *req_obj = get(m, api_key_request(m->prefix, rid));
+    const api_request *req = job_request(req_obj);
+
+    /* Ours: a job request, or a deleted one last seen as a job. An
+     * undecodable request is the service loop's to report. */
+    if (req ? !job_type(req->type) : (req_obj || !store_map_has(m->mine, rid)))
+        return CTL_PASS_FORGET;
+
+    collect(m, rid, &in, req_obj);
+    if (!req_obj && !in.n_tasks && in.status && in.status->state == API_RSTATE_DELETED) {
+        sched_entry *e = store_map_del(m->scheds, rid);
+        if (e)
+            free_sched(NULL, e, NULL);
+        pass_in_release(&in);
+        store_map_del(m->mine, rid);
+        return CTL_PASS_FORGET;
+    }
+    ctl_jobs_in jin = {
+        .request_id = rid,
+        .request = req_obj ? &in.req : NULL,
+        .deploys = in.deploys,
+        .n_deploys = in.n_deploys,
+        .tasks = in.tasks,
+        .n_tasks = in.n_tasks,
+        .runs = in.runs,
+        .n_runs = in.n_runs,
+        .status = in.status,
+        .deploy_status = in.dstatus,
+        .n_deploy_status = in.n_dstatus,
+        .job = in.has_job ? &in.job : NULL,
+        .run_status = in.rstatus,
+        .n_run_status = in.n_rstatus,
+        .history = in.history,
+        .n_history = in.n_history,
+        .config = &m->plan_cfg,
+        .now = now,
+    };
+    ctl_jobs_plan(&jin, &plan);
+    *requeue_ms = plan.requeue_after_ms;
+
+    lookup_ctx lc = {m, rid, &in};
+    ctl_doc_lookup look = {lookup_task, &lc};
+    int rc = ctl_jobs_plan_ops(m->prefix, rid, &plan, &look, in.job_rev, now, ops, err);
+    for (size_t i = 0; i < plan.n_actions; i++) {
+        char *line = ctl_jobs_action_format(&plan.actions[i]);
+        cr_debug(m->log, "jobs: %s: %s", rid, line);
+        free(line);
+    }
+    ctl_jobs_plan_release(&plan);
+    pass_in_release(&in);
+    return rc < 0 ? CTL_PASS_ERROR : CTL_PASS_WRITE;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static const ctl_loop jobs_loop = {
+    .name = "jobs",
+    .reconcile = reconcile,
+    .on_change = on_change,
+    .resync = resync,
+    .on_start = on_start,
+    .on_stop = on_stop,
+};
+
+ctl_jobs_manager *ctl_jobs_manager_new(struct event_base *base, store *s, store_leader *leader,
+                                       const ctl_jobs_manager_config *cfg, cr_err *err)
+{
+    const char *prefix = cfg && cfg->prefix ? cfg->prefix : API_DEFAULT_PREFIX;
+    ctl_jobs_manager *m;
+
+    if (!base || !s || !leader) {
+        cr_error(err, CR_EINVAL, "jobs: base, store and leader are required");
+        return NULL;
+    }
+    if (prefix[0] != '/' || prefix[strlen(prefix) - 1] == '/') {
+        cr_error(err, CR_EINVAL, "jobs: prefix '%s' must start and not end with '/'", prefix);
+        return NULL;
+    }
+    m = xcalloc(1, sizeof(*m));
+    m->base = base;
+    m->store = s;
+    m->leader = leader;
+    m->prefix = xstrdup(prefix);
+    if (cfg && cfg->plan)
+        m->plan_cfg = *cfg->plan;
+    m->log = cfg ? cfg->log : NULL;
+    m->run_cfg.max_inflight = cfg ? cfg->max_inflight : 0;
+    m->run_cfg.resync_ms = cfg ? cfg->resync_ms : 0;
+    m->run_cfg.log = m->log;
+    m->cache = cfg ? cfg->cache : NULL;
+    return m;
+}
+
+int ctl_jobs_manager_start(ctl_jobs_manager *m, cr_err *err)
+{
+    if (m->runner)
+        return 0;
+    if (!m->cache) {
+        store_cache_config cc = {.prefix = m->prefix, .log = m->log};
+        m->own_cache = store_cache_new(m->base, m->store, &cc);
+        if (store_cache_start(m->own_cache, err) < 0) {
+            store_cache_free(m->own_cache);
+            m->own_cache = NULL;
+            return -1;
+        }
+        m->cache = m->own_cache;
+    }
+    m->runner = ctl_runner_new(m->base, m->store, m->cache, m->leader, &jobs_loop, m, &m->run_cfg);
+    ctl_runner_start(m->runner);
+    return 0;
+}
+
+void ctl_jobs_manager_stop(ctl_jobs_manager *m)
+{
+    if (!m || !m->runner)
+        return;
+    ctl_runner_free(m->runner);
+    m->runner = NULL;
+    if (m->own_cache) {
+        store_cache_free(m->own_cache);
+        m->own_cache = m->cache = NULL;
+    }
+}
+
+void ctl_jobs_manager_free(ctl_jobs_manager *m)
+{
+    if (!m)
+        return;
+    ctl_jobs_manager_stop(m);
+    free(m->prefix);
+    free(m);
+}
+
+void ctl_jobs_manager_get_stats(const ctl_jobs_manager *m, ctl_jobs_manager_stats *out)
+{
+    ctl_runner_stats rs = {0};
+    memset(out, 0, sizeof(*out));
+    if (m->runner)
+        ctl_runner_get_stats(m->runner, &rs);
+    out->running = rs.running;
+    out->synced = rs.synced;
+    out->passes = rs.passes;
+    out->writes = rs.writes;
+    out->conflicts = rs.conflicts;
+    out->errors = rs.errors;
+    out->queue_depth = rs.queue_depth;
+    out->queue_processing = rs.queue_processing;
+    out->queue_delayed = rs.queue_delayed;
+    out->reconcile_latency = rs.reconcile_latency;
+}

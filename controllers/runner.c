@@ -1,0 +1,396 @@
+/* ctl_runner: queue -> reconcile -> fenced writes -> wait for own revision.
+ * See runner.h. */
+#include "controllers/runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "apis/task.h"
+#include "base/clock.h"
+#include "base/xalloc.h"
+#include "store/map.h"
+#include "store/workqueue.h"
+
+/* One key's writes in flight. */
+typedef struct pass {
+    ctl_runner *r;
+    char *key;
+    size_t outstanding;
+    bool failed, conflict;
+    int64_t revision; /* highest revision a write landed at */
+    int64_t requeue_ms;
+    struct pass *next;
+} pass;
+
+struct ctl_runner {
+    struct event_base *base;
+    store *s;
+    store_cache *cache;
+    store_leader *leader;
+    ctl_loop loop;
+    void *arg;
+    int max_inflight;
+    int64_t resync_ms;
+    cr_log *log;
+
+    bool running, synced;
+    store_wq *wq;
+    store_map *waits; /* key -> (int64_t *) revision the cache must reach first */
+    pass *passes;
+    ctl_runner_stats stats;
+};
+
+/* ---- cache subscription --------------------------------------------------------- */
+
+static void on_change(void *arg, const store_obj *old, const store_obj *cur)
+{
+    ctl_runner *r = arg;
+    if (r->synced && r->loop.on_change)
+        r->loop.on_change(r->arg, r, old, cur);
+}
+
+static void on_synced(void *arg)
+{
+    ctl_runner *r = arg;
+    r->synced = true;
+    r->stats.synced = true;
+    store_wq_pause(r->wq, false);
+    if (r->loop.resync)
+        r->loop.resync(r->arg, r);
+}
+
+static void on_resync(void *arg, store_wq *wq)
+{
+    ctl_runner *r = arg;
+    if (r->synced && r->loop.resync)
+        r->loop.resync(r->arg, r);
+}
+
+/* The cache caught up with a key's writes: pass it again. */
+static void on_caught_up(void *arg, const char *key)
+{
+    ctl_runner *r = arg;
+    if (r->wq)
+        store_wq_add(r->wq, key);
+}
+
+/* ---- writes ------------------------------------------------------------------------ */
+
+static void pass_free(pass *p)
+{
+    free(p->key);
+    free(p);
+}
+
+static void pass_unlink(ctl_runner *r, pass *p)
+{
+    for (pass **pp = &r->passes; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+/* Every write of the pass is answered: decide what comes next. */
+static void pass_finish(pass *p)
+{
+    ctl_runner *r = p->r;
+    pass_unlink(r, p);
+    if (p->revision) {
+        int64_t *w = store_map_get(r->waits, p->key);
+        if (!w) {
+            w = xmalloc(sizeof(*w));
+            store_map_put(r->waits, p->key, w);
+        }
+        *w = p->revision;
+    }
+    if (p->failed) {
+        r->stats.errors++;
+        store_wq_done(r->wq, p->key);
+        store_wq_add_rate_limited(r->wq, p->key);
+    } else {
+        store_wq_forget(r->wq, p->key);
+        store_wq_done(r->wq, p->key);
+        if (p->conflict)
+            store_wq_add(r->wq, p->key);
+        else if (p->requeue_ms > 0)
+            store_wq_add_after(r->wq, p->key, p->requeue_ms);
+    }
+    pass_free(p);
+}
+
+static void on_written(void *arg, const store_result *res, const cr_err *err)
+{
+    pass *p = arg;
+    ctl_runner *r = p->r;
+    if (err) {
+        if (err->code == CR_ENOTLEADER)
+            cr_warn(r->log, "%s: write refused, not the leader: %s", r->loop.name,
+                    cr_err_msg(err));
+        else
+            cr_warn(r->log, "%s: '%s': write failed: %s", r->loop.name, p->key, cr_err_msg(err));
+        p->failed = true;
+    } else {
+        if (!res->succeeded) {
+            p->conflict = true;
+            r->stats.conflicts++;
+        }
+        if (res->revision > p->revision)
+            p->revision = res->revision;
+    }
+    if (--p->outstanding == 0)
+        pass_finish(p);
+}
+
+/* One fenced store_write per operation group; the store batches them. */
+static void send_ops(ctl_runner *r, pass *p, const ctl_ops *ops)
+{
+    for (size_t i = 0; i < ops->n;) {
+        size_t g = ops->v[i].group;
+        store_txn *t = store_leader_txn(r->leader);
+        cr_err err;
+        if (!t) {
+            p->failed = true;
+            return;
+        }
+        for (; i < ops->n && ops->v[i].group == g; i++) {
+            const ctl_op *op = &ops->v[i];
+            switch (op->type) {
+            case CTL_OP_CREATE:
+                store_txn_if_create(t, op->key, STORE_EQ, 0);
+                store_txn_put(t, STORE_THEN, op->key, op->value, strlen(op->value), NULL);
+                break;
+            case CTL_OP_PUT:
+                if (op->mod_revision)
+                    store_txn_if_mod(t, op->key, STORE_EQ, op->mod_revision);
+                store_txn_put(t, STORE_THEN, op->key, op->value, strlen(op->value), NULL);
+                break;
+            case CTL_OP_DELETE:
+                if (op->mod_revision)
+                    store_txn_if_mod(t, op->key, STORE_EQ, op->mod_revision);
+                store_txn_delete(t, STORE_THEN, op->key, false);
+                break;
+            }
+        }
+        p->outstanding++;
+        if (store_write(r->s, t, on_written, p, &err) < 0) {
+            p->outstanding--;
+            p->failed = true;
+            cr_warn(r->log, "%s: '%s': %s", r->loop.name, p->key, cr_err_msg(&err));
+            return;
+        }
+        r->stats.writes++;
+    }
+}
+
+/* ---- one pass ----------------------------------------------------------------------- */
+
+static void process_key(ctl_runner *r, store_wq *wq, const char *key)
+{
+    ctl_ops ops = {0};
+    int64_t requeue_ms = 0;
+    cr_err err;
+    ctl_pass verdict;
+
+    if (!r->running || !r->synced) {
+        store_wq_done(wq, key);
+        return;
+    }
+    /* Read-your-writes: never plan from a cache older than our own writes. */
+    int64_t *w = store_map_get(r->waits, key);
+    if (w) {
+        if (store_cache_revision(r->cache) < *w) {
+            r->stats.waits++;
+            store_cache_cancel_waits(r->cache, r, key);
+            store_cache_wait(r->cache, *w, on_caught_up, r, key);
+            store_wq_done(wq, key);
+            return;
+        }
+        free(store_map_del(r->waits, key));
+    }
+
+    cr_err_clear(&err);
+    verdict = r->loop.reconcile(r->arg, r, key, cr_wall_ms(), &ops, &requeue_ms, &err);
+    r->stats.passes++;
+    if (verdict == CTL_PASS_FORGET) {
+        ctl_ops_release(&ops);
+        store_wq_forget(wq, key);
+        store_wq_done(wq, key);
+        return;
+    }
+    pass *p = xcalloc(1, sizeof(*p));
+    p->r = r;
+    p->key = xstrdup(key);
+    p->requeue_ms = requeue_ms;
+    p->next = r->passes;
+    r->passes = p;
+    if (verdict == CTL_PASS_ERROR) {
+        cr_warn(r->log, "%s: '%s': %s", r->loop.name, key, cr_err_msg(&err));
+        p->failed = true;
+    } else {
+        send_ops(r, p, &ops);
+    }
+    ctl_ops_release(&ops);
+    if (p->outstanding == 0)
+        pass_finish(p);
+}
+
+/* The queue frees its key at done(): work on a copy. */
+static void process(void *arg, store_wq *wq, const char *key)
+{
+    char *k = xstrdup(key);
+    process_key(arg, wq, k);
+    free(k);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+ctl_runner *ctl_runner_new(struct event_base *base, store *s, store_cache *cache,
+                           store_leader *leader, const ctl_loop *loop, void *loop_arg,
+                           const ctl_runner_config *cfg)
+{
+    ctl_runner *r = xcalloc(1, sizeof(*r));
+    r->base = base;
+    r->s = s;
+    r->cache = cache;
+    r->leader = leader;
+    r->loop = *loop;
+    r->arg = loop_arg;
+    r->max_inflight = cfg && cfg->max_inflight > 0 ? cfg->max_inflight : 64;
+    r->resync_ms = cfg && cfg->resync_ms ? cfg->resync_ms : 60000;
+    r->log = cfg ? cfg->log : NULL;
+    return r;
+}
+
+void ctl_runner_start(ctl_runner *r)
+{
+    store_cache_handlers h = {.on_change = on_change, .on_synced = on_synced};
+    if (r->running)
+        return;
+    r->running = true;
+    r->synced = false;
+    r->stats = (ctl_runner_stats){.running = true};
+    r->waits = store_map_new();
+    store_wq_config qc = {.max_inflight = r->max_inflight,
+                          .resync_ms = r->resync_ms > 0 ? r->resync_ms : 0,
+                          .name = r->loop.name};
+    r->wq = store_wq_new(r->base, &qc, process, on_resync, r);
+    store_wq_pause(r->wq, true); /* until the cache has synced */
+    store_cache_subscribe(r->cache, &h, r);
+    if (r->loop.on_start)
+        r->loop.on_start(r->arg, r);
+    if (store_cache_synced(r->cache))
+        on_synced(r);
+}
+
+static void free_wait(const char *key, void *value, void *arg)
+{
+    free(value);
+}
+
+void ctl_runner_stop(ctl_runner *r)
+{
+    if (!r || !r->running)
+        return;
+    r->running = false;
+    store_cache_unsubscribe(r->cache, r);
+    while (r->passes) {
+        pass *p = r->passes;
+        r->passes = p->next;
+        store_cancel(r->s, p);
+        pass_free(p);
+    }
+    if (r->loop.on_stop)
+        r->loop.on_stop(r->arg, r);
+    store_wq_free(r->wq);
+    r->wq = NULL;
+    store_map_foreach(r->waits, free_wait, NULL);
+    store_map_free(r->waits);
+    r->waits = NULL;
+    r->synced = false;
+    r->stats.running = false;
+    r->stats.synced = false;
+}
+
+void ctl_runner_free(ctl_runner *r)
+{
+    if (!r)
+        return;
+    ctl_runner_stop(r);
+    free(r);
+}
+
+void ctl_runner_enqueue(ctl_runner *r, const char *key)
+{
+    if (r->running && r->wq && key)
+        store_wq_add(r->wq, key);
+}
+
+store_cache *ctl_runner_cache(const ctl_runner *r)
+{
+    return r->cache;
+}
+
+bool ctl_runner_running(const ctl_runner *r)
+{
+    return r->running;
+}
+
+void ctl_runner_get_stats(const ctl_runner *r, ctl_runner_stats *out)
+{
+    *out = r->stats;
+    if (r->wq) {
+        store_wq_stats q;
+        store_wq_get_stats(r->wq, &q);
+        out->queue_depth = q.depth;
+        out->queue_processing = q.processing;
+        out->queue_delayed = q.delayed;
+        out->reconcile_latency = q.latency;
+    }
+}
+
+/* ---- helpers for loops keyed by request id ------------------------------------------ */
+
+const char *ctl_obj_request_id(const store_obj *o, char **owned)
+{
+    *owned = NULL;
+    switch (o->kind) {
+    case API_KEY_CLEANUP: {
+        api_task_id id;
+        if (api_task_id_parse(o->id1, &id, NULL) == 0) {
+            *owned = xstrdup(id.requestId);
+            api_task_id_release(&id);
+        }
+        return *owned;
+    }
+    case API_KEY_REQUEST:
+    case API_KEY_DEPLOY:
+    case API_KEY_REQUEST_STATUS:
+    case API_KEY_DEPLOY_STATUS:
+    case API_KEY_JOB_STATUS:
+    case API_KEY_RUN_STATUS:
+    case API_KEY_PENDING_STATUS:
+    case API_KEY_TASK:
+    case API_KEY_PENDING:
+    case API_KEY_RUN:
+    case API_KEY_INTENT_REQUEST:
+    case API_KEY_INTENT_DEPLOY:
+        return o->id1;
+    default:
+        return NULL; /* history: the loops' own archiving, nothing to react to */
+    }
+}
+
+void ctl_runner_enqueue_kind(ctl_runner *r, const char *prefix, api_key_kind kind)
+{
+    char *kp = api_key_kind_prefix(prefix, kind, NULL);
+    size_t first, n = store_cache_range(r->cache, kp, &first);
+    const char *last = NULL;
+    for (size_t i = first; i < first + n; i++) {
+        const store_obj *o = store_cache_at(r->cache, i);
+        if (o->id1 && (!last || strcmp(last, o->id1) != 0))
+            ctl_runner_enqueue(r, o->id1);
+        last = o->id1;
+    }
+    free(kp);
+}

@@ -1,0 +1,525 @@
+/* The SERVICE/WORKER loop: collect a request's documents from the cache,
+ * run ctl_service_plan (plan.h), turn its actions into etcd operations.
+ * The runner (runner.h) does the rest. ctl_manager_* (controllers.h) is
+ * its public face. */
+#include "controllers/controllers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "apis/keys.h"
+#include "apis/status.h"
+#include "base/clock.h"
+#include "base/xalloc.h"
+#include "controllers/health.h"
+#include "controllers/runner.h"
+#include "controllers/view.h"
+#include "store/map.h"
+
+struct ctl_manager {
+    struct event_base *base;
+    store *store;
+    cr_http *http;
+    store_leader *leader;
+    char *prefix;
+    ctl_config plan_cfg;
+    ctl_runner_config run_cfg;
+    cr_log *log;
+
+    store_cache *cache; /* borrowed from corrald, or own_cache */
+    store_cache *own_cache;
+    ctl_runner *runner;
+    ctl_checker *checker;
+    store_map *health; /* task id -> (intptr_t) ctl_health */
+    store_map *other;  /* rid -> marker: last seen request not SERVICE/WORKER */
+};
+
+/* The strictly valid document of o, else NULL (its error then says why). */
+static const void *valid_doc(const store_obj *o)
+{
+    return o && !o->error ? o->doc : NULL;
+}
+
+/* ---- which request a change concerns -------------------------------------------------- */
+
+/* Remembers which requests are the jobs loop's, so that their deletion is
+ * left to it. */
+static void note_type(ctl_manager *m, const store_obj *req)
+{
+    const api_request *r = valid_doc(req);
+    if (r && !api_request_type_long_running(r->type))
+        store_map_put(m->other, req->id1, (void *)1);
+    else
+        store_map_del(m->other, req->id1);
+}
+
+static void on_change(void *arg, ctl_runner *r, const store_obj *old, const store_obj *cur)
+{
+    ctl_manager *m = arg;
+    const store_obj *o = cur ? cur : old;
+    char *owned;
+    const char *rid = ctl_obj_request_id(o, &owned);
+
+    if (!rid)
+        return;
+    if (o->kind == API_KEY_REQUEST && cur)
+        note_type(m, cur);
+    if (o->kind == API_KEY_TASK && !cur) {
+        store_map_del(m->health, o->id2);
+        if (m->checker)
+            ctl_checker_forget(m->checker, o->id2);
+    }
+    ctl_runner_enqueue(r, rid);
+    free(owned);
+}
+
+static void resync(void *arg, ctl_runner *r)
+{
+    ctl_manager *m = arg;
+    char *prefix = api_key_kind_prefix(m->prefix, API_KEY_REQUEST, NULL);
+    size_t first, n = store_cache_range(m->cache, prefix, &first);
+    free(prefix);
+    for (size_t i = first; i < first + n; i++)
+        note_type(m, store_cache_at(m->cache, i));
+    ctl_runner_enqueue_kind(r, m->prefix, API_KEY_REQUEST);
+    ctl_runner_enqueue_kind(r, m->prefix, API_KEY_DEPLOY);
+    ctl_runner_enqueue_kind(r, m->prefix, API_KEY_TASK);
+    ctl_runner_enqueue_kind(r, m->prefix, API_KEY_PENDING);
+}
+
+/* ---- health verdicts ---------------------------------------------------------------- */
+
+static void on_verdict(void *arg, const char *rid, const char *tid, ctl_health v)
+{
+    ctl_manager *m = arg;
+    store_map_put(m->health, tid, (void *)(intptr_t)v);
+    if (m->runner)
+        ctl_runner_enqueue(m->runner, rid);
+}
+
+static void on_start(void *arg, ctl_runner *r)
+{
+    ctl_manager *m = arg;
+    m->health = store_map_new();
+    m->other = store_map_new();
+    m->checker = ctl_checker_new(m->base, m->http, on_verdict, m);
+}
+
+static void on_stop(void *arg, ctl_runner *r)
+{
+    ctl_manager *m = arg;
+    ctl_checker_free(m->checker);
+    m->checker = NULL;
+    store_map_free(m->health);
+    store_map_free(m->other);
+    m->health = m->other = NULL;
+}
+
+/* ---- one pass ---------------------------------------------------------------------------- */
+
+/* What a pass borrows from the cache, and the views built from it. */
+typedef struct pass_in {
+    ctl_request req;
+    ctl_deploy *deploys;
+    ctl_hc_opts *hc;
+    const api_deploy **docs;
+    char **problems;
+    size_t n_deploys;
+    ctl_task *tasks;
+    const api_task **records;
+    size_t n_tasks;
+    const api_request_status *status; /* borrowed from the cache */
+    api_deploy_status *dstatus;       /* shallow copies of the cache's documents */
+    size_t n_dstatus;
+    const char **history;
+    size_t n_history;
+    ctl_place_reason *place; /* per task: the bridge's status/pending, if any */
+    char **texts;            /* task records dumped for ARCHIVE */
+    size_t n_texts;
+} pass_in;
+
+static void pass_in_release(pass_in *in)
+{
+    for (size_t i = 0; i < in->n_deploys; i++)
+        free(in->problems[i]);
+    free(in->problems);
+    free(in->deploys);
+    free(in->hc);
+    free(in->docs);
+    for (size_t i = 0; i < in->n_tasks && in->place; i++)
+        ctl_place_reason_release(&in->place[i]);
+    free(in->place);
+    free(in->tasks);
+    free(in->records);
+    free(in->dstatus);
+    free(in->history);
+    for (size_t i = 0; i < in->n_texts; i++)
+        free(in->texts[i]);
+    free(in->texts);
+}
+
+/* The objects of one request's keys of kind, in key order: *first and the
+ * count, for store_cache_at. */
+static size_t range_of(const ctl_manager *m, api_key_kind kind, const char *rid, size_t *first)
+{
+    char *prefix = api_key_kind_prefix(m->prefix, kind, rid);
+    size_t n = store_cache_range(m->cache, prefix, first);
+    free(prefix);
+    return n;
+}
+
+/* An integer field of an intent document, 0 if absent or not a number;
+ * *exists tells whether the document is there. */
+static int64_t intent_int(const ctl_manager *m, const char *rid, const char *deploy,
+                          const char *name, const char *field, bool *exists)
+{
+    char *key = deploy ? api_key_intent_deploy(m->prefix, rid, deploy, name)
+                       : api_key_intent_request(m->prefix, rid, name);
+    const store_obj *o = store_cache_get(m->cache, key);
+    json_t *f = o ? json_object_get(o->value, field) : NULL;
+    free(key);
+    if (exists)
+        *exists = o != NULL;
+    return json_is_integer(f) ? json_integer_value(f) : 0;
+}
+
+static int cmp_history(const void *a, const void *b)
+{
+    const store_obj *x = *(const store_obj *const *)a, *y = *(const store_obj *const *)b;
+    return x->create_revision < y->create_revision ? -1 : x->create_revision > y->create_revision;
+}
+
+static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_obj *req_obj)
+{
+    size_t first, n;
+    const api_request *req = valid_doc(req_obj);
+    ctl_request_intents ri = {0};
+
+    ri.bounce = intent_int(m, rid, NULL, "bounce", "timestamp", NULL);
+    ri.exit_cooldown = intent_int(m, rid, NULL, "exit-cooldown", "timestamp", NULL);
+    intent_int(m, rid, NULL, "pause", "timestamp", &ri.paused);
+    if (req_obj)
+        ctl_request_view(req, req_obj->error, req_obj->mod_revision, &ri, &in->req);
+
+    /* Request status. */
+    char *skey = api_key_request_status(m->prefix, rid);
+    const store_obj *st = store_cache_get(m->cache, skey);
+    free(skey);
+    if (st && st->doc)
+        in->status = st->doc;
+    else if (st)
+        cr_warn(m->log, "controllers: request '%s': status unreadable, rebuilding", rid);
+
+    /* Deploys and their statuses. */
+    n = range_of(m, API_KEY_DEPLOY, rid, &first);
+    in->deploys = xcalloc(n + 1, sizeof(*in->deploys));
+    in->hc = xcalloc(n + 1, sizeof(*in->hc));
+    in->docs = xcalloc(n + 1, sizeof(*in->docs));
+    in->problems = xcalloc(n + 1, sizeof(*in->problems));
+    in->dstatus = xcalloc(n + 1, sizeof(*in->dstatus));
+    for (size_t i = first; i < first + n; i++) {
+        const store_obj *o = store_cache_at(m->cache, i);
+        size_t k = in->n_deploys++;
+        const char *did = o->id2;
+        ctl_deploy_intents di = {0};
+        di.target_instances = (int)intent_int(m, rid, did, "update", "targetActiveInstances", NULL);
+        intent_int(m, rid, did, "cancel", "timestamp", &di.cancel);
+        in->docs[k] = valid_doc(o);
+        ctl_deploy_view(in->docs[k], o->error, req, o->create_revision, &di, &in->deploys[k],
+                        &in->hc[k], &in->problems[k]);
+        if (!in->deploys[k].id)
+            in->deploys[k].id = did;
+        char *dkey = api_key_deploy_status(m->prefix, rid, did);
+        const store_obj *ds = store_cache_get(m->cache, dkey);
+        free(dkey);
+        if (ds && ds->doc) /* borrowed members: never released here */
+            in->dstatus[in->n_dstatus++] = *(const api_deploy_status *)ds->doc;
+    }
+
+    /* Pending tasks and task records. */
+    size_t tfirst, pfirst;
+    size_t nt = range_of(m, API_KEY_TASK, rid, &tfirst);
+    size_t np = range_of(m, API_KEY_PENDING, rid, &pfirst);
+    in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
+    in->records = xcalloc(nt + np + 1, sizeof(*in->records));
+    in->place = xcalloc(nt + np + 1, sizeof(*in->place));
+    for (size_t i = tfirst; i < tfirst + nt; i++) {
+        const api_task *t = store_cache_at(m->cache, i)->doc;
+        if (!t)
+            continue;
+        char *ckey = api_key_cleanup(m->prefix, t->taskId.id);
+        bool cleaning = store_cache_get(m->cache, ckey) != NULL;
+        free(ckey);
+        ctl_health h = (ctl_health)(intptr_t)store_map_get(m->health, t->taskId.id);
+        in->records[in->n_tasks] = t;
+        ctl_task_view(t, cleaning, h, &in->tasks[in->n_tasks++]);
+    }
+    for (size_t i = pfirst; i < pfirst + np; i++) {
+        const api_pending_task *p = store_cache_at(m->cache, i)->doc;
+        if (!p)
+            continue;
+        ctl_task *t = &in->tasks[in->n_tasks];
+        ctl_place_reason *pr = &in->place[in->n_tasks++];
+        ctl_pending_view(p, t);
+        char *why_key = api_key_pending_status(m->prefix, rid, p->pendingTaskId.id);
+        const store_obj *si = store_cache_get(m->cache, why_key);
+        free(why_key);
+        char *text = si && si->value ? json_dumps(si->value, JSON_COMPACT) : NULL;
+        if (text && ctl_place_reason_parse(text, strlen(text), pr) == 0) {
+            t->place_reason = pr->reason;
+            t->place_message = pr->message;
+        }
+        free(text);
+    }
+
+    /* History, oldest first. */
+    n = range_of(m, API_KEY_HISTORY_TASK, rid, &first);
+    const store_obj **items = xcalloc(n + 1, sizeof(*items));
+    for (size_t i = 0; i < n; i++)
+        items[i] = store_cache_at(m->cache, first + i);
+    qsort(items, n, sizeof(*items), cmp_history);
+    in->history = xcalloc(n + 1, sizeof(*in->history));
+    for (size_t i = 0; i < n; i++)
+        in->history[i] = items[i]->id2;
+    in->n_history = n;
+    free(items);
+}
+
+/* Starts (or stops) health checks for the request's tasks. */
+static void drive_checks(ctl_manager *m, const char *rid, const pass_in *in)
+{
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const ctl_task *t = &in->tasks[i];
+        const api_task *rec = in->records[i];
+        if (!rec)
+            continue;
+        if (t->cleaning || api_task_state_terminal(t->state)) {
+            ctl_checker_forget(m->checker, t->id);
+            continue;
+        }
+        if (t->state != API_TASK_RUNNING || t->health != CTL_HEALTH_UNKNOWN)
+            continue;
+        for (size_t d = 0; d < in->n_deploys; d++) {
+            const api_deploy *doc = in->docs[d];
+            if (!in->deploys[d].http_check || !doc || strcmp(in->deploys[d].id, t->deploy_id))
+                continue;
+            const api_healthcheck *h = doc->healthcheck;
+            int64_t port = 0;
+            if (h->has_portNumber)
+                port = h->portNumber;
+            else if ((size_t)(h->has_portIndex ? h->portIndex : 0) < rec->ports.n)
+                port = rec->ports.v[h->has_portIndex ? h->portIndex : 0];
+            if (!port || !rec->hostname)
+                break;
+            char *url =
+                xasprintf("%s://%s:%lld%s%s",
+                          h->protocol && strncmp(h->protocol, "HTTPS", 5) == 0 ? "https" : "http",
+                          rec->hostname, (long long)port, h->uri[0] == '/' ? "" : "/", h->uri);
+            cr_err err;
+            int64_t since = ctl_hc_start_time(&in->hc[d], t->running_at, cr_wall_ms());
+            if (ctl_checker_watch(m->checker, rid, t->id, url, &in->hc[d], since, &err) < 0)
+                cr_warn(m->log, "controllers: task '%s': %s", t->id, cr_err_msg(&err));
+            free(url);
+            break;
+        }
+    }
+}
+
+
+/* ARCHIVE copies the task record into history: its JSON, from the cache. */
+typedef struct lookup_ctx {
+    ctl_manager *m;
+    const char *rid;
+    pass_in *in;
+} lookup_ctx;
+
+static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
+{
+    lookup_ctx *lc = arg;
+    char *key = api_key_task(lc->m->prefix, lc->rid, task_id);
+    const store_obj *o = store_cache_get(lc->m->cache, key);
+    free(key);
+    *mod_revision = o ? o->mod_revision : 0;
+    if (!o || !o->value)
+        return NULL;
+    pass_in *in = lc->in;
+    in->texts = xrealloc(in->texts, (in->n_texts + 1) * sizeof(*in->texts));
+    return in->texts[in->n_texts++] = json_dumps(o->value, JSON_COMPACT);
+}
+
+/* Whether anything of request rid is left in the cache besides its spec. */
+static bool has_leftovers(const ctl_manager *m, const char *rid)
+{
+    static const api_key_kind kinds[] = {API_KEY_DEPLOY, API_KEY_TASK, API_KEY_PENDING,
+                                         API_KEY_HISTORY_TASK};
+    size_t first;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (range_of(m, kinds[i], rid, &first))
+            return true;
+    return false;
+}
+
+static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now, ctl_ops *ops,
+                          int64_t *requeue_ms, cr_err *err)
+{
+    ctl_manager *m = arg;
+    pass_in in = {0};
+    ctl_plan plan;
+
+    char *rkey = api_key_request(m->prefix, rid);
+    const store_obj *req_obj = store_cache_get(m->cache, rkey);
+    free(rkey);
+    const api_request *req = valid_doc(req_obj);
+    if ((req && !api_request_type_long_running(req->type)) ||
+        (!req_obj && store_map_has(m->other, rid)))
+        return CTL_PASS_FORGET; /* the jobs loop's */
+    if (!req_obj && !has_leftovers(m, rid)) {
+        char *skey = api_key_request_status(m->prefix, rid);
+        bool has_status = store_cache_get(m->cache, skey) != NULL;
+        free(skey);
+        if (!has_status)
+            return CTL_PASS_FORGET; /* nothing of it was ever ours */
+    }
+
+    collect(m, rid, &in, req_obj);
+    /* A deleted request with nothing left and a final status: done. */
+    if (!req_obj && !in.n_tasks && in.status && in.status->state == API_RSTATE_DELETED) {
+        pass_in_release(&in);
+        return CTL_PASS_FORGET;
+    }
+    ctl_service_in sin = {
+        .request_id = rid,
+        .request = req_obj ? &in.req : NULL,
+        .deploys = in.deploys,
+        .n_deploys = in.n_deploys,
+        .tasks = in.tasks,
+        .n_tasks = in.n_tasks,
+        .status = in.status,
+        .deploy_status = in.dstatus,
+        .n_deploy_status = in.n_dstatus,
+        .history = in.history,
+        .n_history = in.n_history,
+        .config = &m->plan_cfg,
+        .now = now,
+    };
+    ctl_service_plan(&sin, &plan);
+    drive_checks(m, rid, &in);
+    *requeue_ms = plan.requeue_after_ms;
+
+    lookup_ctx lc = {m, rid, &in};
+    ctl_doc_lookup look = {lookup_task, &lc};
+    int rc = ctl_plan_ops(m->prefix, rid, &plan, &look, now, ops, err);
+    for (size_t i = 0; i < plan.n_actions; i++) {
+        char *line = ctl_action_format(&plan.actions[i], now);
+        cr_debug(m->log, "controllers: %s: %s", rid, line);
+        free(line);
+    }
+    ctl_plan_release(&plan);
+    pass_in_release(&in);
+    return rc < 0 ? CTL_PASS_ERROR : CTL_PASS_WRITE;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static const ctl_loop service_loop = {
+    .name = "controllers",
+    .reconcile = reconcile,
+    .on_change = on_change,
+    .resync = resync,
+    .on_start = on_start,
+    .on_stop = on_stop,
+};
+
+ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http, store_leader *leader,
+                             const ctl_manager_config *cfg, cr_err *err)
+{
+    if (!base || !s || !http || !leader) {
+        cr_error(err, CR_EINVAL, "controllers: base, store, http and leader are required");
+        return NULL;
+    }
+    const char *prefix = cfg && cfg->prefix ? cfg->prefix : API_DEFAULT_PREFIX;
+    if (prefix[0] != '/' || prefix[strlen(prefix) - 1] == '/') {
+        cr_error(err, CR_EINVAL, "controllers: prefix '%s' must start and not end with '/'",
+                 prefix);
+        return NULL;
+    }
+    ctl_manager *m = xcalloc(1, sizeof(*m));
+    m->base = base;
+    m->store = s;
+    m->http = http;
+    m->leader = leader;
+    m->prefix = xstrdup(prefix);
+    if (cfg && cfg->plan)
+        m->plan_cfg = *cfg->plan;
+    else
+        ctl_config_defaults(&m->plan_cfg);
+    m->log = cfg ? cfg->log : NULL;
+    m->run_cfg.max_inflight = cfg ? cfg->max_inflight : 0;
+    m->run_cfg.resync_ms = cfg ? cfg->resync_ms : 0;
+    m->run_cfg.log = m->log;
+    m->cache = cfg ? cfg->cache : NULL;
+    return m;
+}
+
+int ctl_manager_start(ctl_manager *m, cr_err *err)
+{
+    if (m->runner)
+        return 0;
+    if (!m->cache) {
+        store_cache_config cc = {.prefix = m->prefix, .log = m->log};
+        m->own_cache = store_cache_new(m->base, m->store, &cc);
+        if (store_cache_start(m->own_cache, err) < 0) {
+            store_cache_free(m->own_cache);
+            m->own_cache = NULL;
+            return -1;
+        }
+    }
+    store_cache *c = m->cache ? m->cache : m->own_cache;
+    m->runner = ctl_runner_new(m->base, m->store, c, m->leader, &service_loop, m, &m->run_cfg);
+    m->cache = c;
+    ctl_runner_start(m->runner);
+    return 0;
+}
+
+void ctl_manager_stop(ctl_manager *m)
+{
+    if (!m || !m->runner)
+        return;
+    ctl_runner_free(m->runner);
+    m->runner = NULL;
+    if (m->own_cache) {
+        store_cache_free(m->own_cache);
+        m->own_cache = NULL;
+        m->cache = NULL;
+    }
+}
+
+void ctl_manager_free(ctl_manager *m)
+{
+    if (!m)
+        return;
+    ctl_manager_stop(m);
+    free(m->prefix);
+    free(m);
+}
+
+void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out)
+{
+    ctl_runner_stats rs = {0};
+    memset(out, 0, sizeof(*out));
+    if (m->runner)
+        ctl_runner_get_stats(m->runner, &rs);
+    out->running = rs.running;
+    out->synced = rs.synced;
+    out->passes = rs.passes;
+    out->writes = rs.writes;
+    out->conflicts = rs.conflicts;
+    out->errors = rs.errors;
+    out->queue_depth = rs.queue_depth;
+    out->queue_processing = rs.queue_processing;
+    out->queue_delayed = rs.queue_delayed;
+    out->reconcile_latency = rs.reconcile_latency;
+    out->checks = m->checker ? ctl_checker_count(m->checker) : 0;
+}

@@ -1,0 +1,620 @@
+/* store_cache: one list + watch, decoded once. See cache.h. */
+#include "store/cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "apis/doc.h"
+#include "base/xalloc.h"
+
+#define LIST_BACKOFF_MIN_MS 200
+#define LIST_BACKOFF_MAX_MS 5000
+
+/* An object and what it owns. `pub` comes first so a store_obj pointer is
+ * an obj pointer. */
+typedef struct obj {
+    store_obj pub;
+    api_key_parts parts;
+    char *error;
+    char key[];
+} obj;
+
+typedef struct sub {
+    store_cache_handlers h;
+    void *arg; /* NULL once unsubscribed (removed after the dispatch) */
+} sub;
+
+typedef struct waiter {
+    int64_t revision;
+    store_cache_wait_cb cb;
+    void *arg;
+    char *tag;
+} waiter;
+
+struct store_cache {
+    struct event_base *base;
+    store *s;
+    cr_log *log;
+    char *prefix;   /* "/corral" */
+    char *watched;  /* "/corral/" */
+    obj **v;        /* sorted by key */
+    size_t n, cap;
+    int64_t revision;
+    bool started, synced, listing;
+    store_watch *watch;
+    struct event *retry_ev, *wake_ev;
+    long backoff_ms;
+    sub *subs;
+    size_t nsubs;
+    int dispatching; /* nesting depth of callbacks into subscribers */
+    bool subs_dirty;
+    waiter *waits;
+    size_t nwaits;
+    store_cache_stats stats;
+};
+
+/* ---- objects ---------------------------------------------------------------------- */
+
+const store_obj *store_obj_ref(const store_obj *o)
+{
+    __atomic_add_fetch(&((store_obj *)o)->refs, 1, __ATOMIC_RELAXED);
+    return o;
+}
+
+static void obj_free(obj *o)
+{
+    api_doc_free(o->pub.kind, o->pub.doc);
+    json_decref(o->pub.value);
+    api_key_parts_release(&o->parts);
+    free(o->error);
+    free(o);
+}
+
+void store_obj_unref(const store_obj *o)
+{
+    if (o && __atomic_sub_fetch(&((store_obj *)o)->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        obj_free((obj *)o);
+}
+
+/* A new object for kv; its value is parsed from kv, or taken from
+ * `parsed` (stolen) when have_parsed. */
+static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_t *parsed)
+{
+    size_t klen = strlen(kv->key);
+    obj *o = xcalloc(1, sizeof(*o) + klen + 1);
+    json_error_t je = {0};
+
+    memcpy(o->key, kv->key, klen + 1);
+    o->pub.key = o->key;
+    o->pub.refs = 1;
+    o->pub.value_len = kv->value_len;
+    o->pub.create_revision = kv->create_revision;
+    o->pub.mod_revision = kv->mod_revision;
+    o->pub.version = kv->version;
+    if (api_key_parse(c->prefix, kv->key, &o->parts) == 0) {
+        o->pub.kind = o->parts.kind;
+        o->pub.id1 = o->parts.id1;
+        o->pub.id2 = o->parts.id2;
+        o->pub.id3 = o->parts.id3;
+    }
+    if (have_parsed) {
+        o->pub.value = parsed;
+        if (!parsed)
+            snprintf(je.text, sizeof(je.text), "not a JSON document");
+    } else {
+        o->pub.value = json_loadb(kv->value ? kv->value : "", kv->value_len, JSON_DECODE_ANY, &je);
+    }
+    c->stats.decodes++;
+    if (!o->pub.value) {
+        o->error = xasprintf("not JSON: %d:%d: %s", je.line, je.column, je.text);
+    } else if (api_doc_typed(o->pub.kind)) {
+        o->pub.doc = api_doc_decode(o->pub.kind, o->pub.value, &o->error);
+        if (!o->pub.doc && !o->error)
+            o->error = xstrdup("the document does not decode");
+    }
+    o->pub.error = o->error;
+    return o;
+}
+
+static obj *obj_new(store_cache *c, const store_kv *kv)
+{
+    return obj_make(c, kv, false, NULL);
+}
+
+/* Index of the first object with key >= key. */
+static size_t lower_bound(const store_cache *c, const char *key)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->v[mid]->key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void reserve(store_cache *c, size_t n)
+{
+    if (n <= c->cap)
+        return;
+    c->cap = c->cap ? c->cap : 64;
+    while (c->cap < n)
+        c->cap *= 2;
+    c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+}
+
+/* ---- subscribers ------------------------------------------------------------------ */
+
+static void compact_subs(store_cache *c)
+{
+    size_t k = 0;
+    if (c->dispatching || !c->subs_dirty)
+        return;
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i].arg)
+            c->subs[k++] = c->subs[i];
+    c->nsubs = k;
+    c->subs_dirty = false;
+}
+
+static void tell_change(store_cache *c, const store_obj *old, const store_obj *cur)
+{
+    size_t n = c->nsubs; /* subscribers added meanwhile start with the next change */
+    c->dispatching++;
+    for (size_t i = 0; i < n; i++)
+        if (c->subs[i].arg && c->subs[i].h.on_change)
+            c->subs[i].h.on_change(c->subs[i].arg, old, cur);
+    c->dispatching--;
+    compact_subs(c);
+}
+
+static void run_waits(store_cache *c);
+
+static void tell_revision(store_cache *c)
+{
+    size_t n = c->nsubs;
+    c->dispatching++;
+    for (size_t i = 0; i < n; i++)
+        if (c->subs[i].arg && c->subs[i].h.on_revision)
+            c->subs[i].h.on_revision(c->subs[i].arg, c->revision);
+    c->dispatching--;
+    compact_subs(c);
+    run_waits(c);
+}
+
+static void tell_synced(store_cache *c)
+{
+    size_t n = c->nsubs;
+    c->dispatching++;
+    for (size_t i = 0; i < n; i++)
+        if (c->subs[i].arg && c->subs[i].h.on_synced)
+            c->subs[i].h.on_synced(c->subs[i].arg);
+    c->dispatching--;
+    compact_subs(c);
+}
+
+int store_cache_subscribe(store_cache *c, const store_cache_handlers *h, void *arg)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i].arg == arg)
+            return -1;
+    c->subs = xrealloc(c->subs, (c->nsubs + 1) * sizeof(*c->subs));
+    c->subs[c->nsubs].h = *h;
+    c->subs[c->nsubs].arg = arg;
+    c->nsubs++;
+    return 0;
+}
+
+void store_cache_unsubscribe(store_cache *c, void *arg)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i].arg == arg) {
+            c->subs[i].arg = NULL;
+            c->subs_dirty = true;
+        }
+    compact_subs(c);
+    store_cache_cancel_waits(c, arg, NULL);
+}
+
+/* ---- revision waits --------------------------------------------------------------- */
+
+static void run_waits(store_cache *c)
+{
+    /* Take the due waits out first: a callback may add or cancel waits. */
+    for (;;) {
+        size_t i;
+        for (i = 0; i < c->nwaits; i++)
+            if (c->waits[i].revision <= c->revision)
+                break;
+        if (i == c->nwaits)
+            return;
+        waiter w = c->waits[i];
+        c->waits[i] = c->waits[--c->nwaits];
+        w.cb(w.arg, w.tag);
+        free(w.tag);
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    run_waits(arg);
+}
+
+void store_cache_wait(store_cache *c, int64_t revision, store_cache_wait_cb cb, void *arg,
+                      const char *tag)
+{
+    c->waits = xrealloc(c->waits, (c->nwaits + 1) * sizeof(*c->waits));
+    c->waits[c->nwaits++] = (waiter){revision, cb, arg, tag ? xstrdup(tag) : NULL};
+    if (revision <= c->revision && c->wake_ev)
+        event_active(c->wake_ev, EV_TIMEOUT, 0);
+}
+
+void store_cache_cancel_waits(store_cache *c, void *arg, const char *tag)
+{
+    for (size_t i = 0; i < c->nwaits;) {
+        waiter *w = &c->waits[i];
+        if (w->arg == arg && (!tag || (w->tag && strcmp(w->tag, tag) == 0))) {
+            free(w->tag);
+            *w = c->waits[--c->nwaits];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* ---- applying changes ------------------------------------------------------------- */
+
+/* Puts o (owned) at its key, replacing the old object. */
+static void put_obj(store_cache *c, obj *o)
+{
+    size_t i = lower_bound(c, o->key);
+    obj *old = i < c->n && strcmp(c->v[i]->key, o->key) == 0 ? c->v[i] : NULL;
+    if (old) {
+        c->stats.bytes -= old->pub.value_len;
+        c->v[i] = o;
+    } else {
+        reserve(c, c->n + 1);
+        memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
+        c->v[i] = o;
+        c->n++;
+    }
+    c->stats.bytes += o->pub.value_len;
+    tell_change(c, old ? &old->pub : NULL, &o->pub);
+    if (old)
+        store_obj_unref(&old->pub);
+}
+
+static void apply_put(store_cache *c, const store_kv *kv)
+{
+    const store_obj *old = store_cache_get(c, kv->key);
+    if (old && old->mod_revision >= kv->mod_revision)
+        return; /* already have it (a re-list racing a watch, or fed ahead) */
+    put_obj(c, obj_new(c, kv));
+}
+
+static void apply_delete(store_cache *c, const char *key)
+{
+    size_t i = lower_bound(c, key);
+    obj *old;
+
+    if (i >= c->n || strcmp(c->v[i]->key, key) != 0)
+        return;
+    old = c->v[i];
+    memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(*c->v));
+    c->n--;
+    c->stats.bytes -= old->pub.value_len;
+    tell_change(c, &old->pub, NULL);
+    store_obj_unref(&old->pub);
+}
+
+static void on_events(void *arg, const store_event *evs, size_t n)
+{
+    store_cache *c = arg;
+    for (size_t i = 0; i < n; i++) {
+        /* subscribers told of this change read its revision from the cache */
+        if (evs[i].kv.mod_revision > c->revision)
+            c->revision = evs[i].kv.mod_revision;
+        if (evs[i].type == STORE_EV_PUT)
+            apply_put(c, &evs[i].kv);
+        else
+            apply_delete(c, evs[i].kv.key);
+    }
+    c->stats.events += n;
+    tell_revision(c);
+}
+
+static void on_progress(void *arg, int64_t revision)
+{
+    store_cache *c = arg;
+    if (revision > c->revision)
+        c->revision = revision;
+    tell_revision(c);
+}
+
+static void start_list(store_cache *c);
+
+static void on_compacted(void *arg, int64_t compact_revision)
+{
+    store_cache *c = arg;
+    cr_warn(c->log, "cache: revision compacted at %lld; listing again",
+            (long long)compact_revision);
+    store_watch_free(c->watch);
+    c->watch = NULL;
+    start_list(c);
+}
+
+static void on_broken(void *arg, const cr_err *err)
+{
+    store_cache *c = arg;
+    cr_warn(c->log, "cache: watch broken (%s); resuming", cr_err_msg(err));
+}
+
+static void schedule_list(store_cache *c)
+{
+    struct timeval tv;
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : LIST_BACKOFF_MIN_MS;
+    if (c->backoff_ms > LIST_BACKOFF_MAX_MS)
+        c->backoff_ms = LIST_BACKOFF_MAX_MS;
+    tv.tv_sec = c->backoff_ms / 1000;
+    tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+    evtimer_add(c->retry_ev, &tv);
+}
+
+/* The first list fills the cache silently (subscribers read it once synced);
+ * a re-list tells them what changed meanwhile. */
+static void load_list(store_cache *c, const store_result *res)
+{
+    if (!c->synced && c->n == 0) {
+        reserve(c, res->nkvs);
+        for (size_t i = 0; i < res->nkvs; i++) {
+            obj *o = obj_new(c, &res->kvs[i]);
+            /* the list is in key order; keep the array sorted even if not */
+            if (c->n && strcmp(c->v[c->n - 1]->key, o->key) >= 0) {
+                size_t at = lower_bound(c, o->key);
+                memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(*c->v));
+                c->v[at] = o;
+            } else {
+                c->v[c->n] = o;
+            }
+            c->n++;
+            c->stats.bytes += o->pub.value_len;
+        }
+        return;
+    }
+    /* Deletions: cached keys the list no longer has. */
+    for (size_t i = 0; i < c->n;) {
+        const char *key = c->v[i]->key;
+        size_t lo = 0, hi = res->nkvs;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(res->kvs[mid].key, key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < res->nkvs && strcmp(res->kvs[lo].key, key) == 0)
+            i++;
+        else
+            apply_delete(c, key); /* shifts the array: stay at i */
+    }
+    for (size_t i = 0; i < res->nkvs; i++)
+        apply_put(c, &res->kvs[i]);
+}
+
+static void on_list(void *arg, const store_result *res, const cr_err *err)
+{
+    store_cache *c = arg;
+    store_watch_handlers h = {on_events, on_progress, on_compacted, on_broken};
+    store_watch_opts o = {.prefix = true};
+    cr_err werr;
+
+    c->listing = false;
+    if (err) {
+        cr_warn(c->log, "cache: listing %s: %s; retrying", c->watched, cr_err_msg(err));
+        schedule_list(c);
+        return;
+    }
+    c->backoff_ms = 0;
+    load_list(c, res);
+    if (res->revision > c->revision)
+        c->revision = res->revision;
+    c->synced = true;
+    c->stats.lists++;
+    c->stats.objects = c->n;
+    o.start_revision = res->revision + 1;
+    c->watch = store_watch_start(c->s, c->watched, &o, &h, c, &werr);
+    if (!c->watch) {
+        cr_warn(c->log, "cache: watching %s: %s; listing again", c->watched, cr_err_msg(&werr));
+        schedule_list(c);
+    }
+    tell_synced(c);
+    tell_revision(c);
+}
+
+static void start_list(store_cache *c)
+{
+    cr_err err;
+    if (c->listing)
+        return;
+    c->listing = true;
+    if (store_list(c->s, c->watched, 0, on_list, c, &err) < 0) {
+        c->listing = false;
+        cr_warn(c->log, "cache: listing %s: %s; retrying", c->watched, cr_err_msg(&err));
+        schedule_list(c);
+    }
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    start_list(arg);
+}
+
+/* ---- lifecycle and reads ---------------------------------------------------------- */
+
+store_cache *store_cache_new(struct event_base *base, store *s, const store_cache_config *cfg)
+{
+    store_cache *c = xcalloc(1, sizeof(*c));
+    c->base = base;
+    c->s = s;
+    c->log = cfg ? cfg->log : NULL;
+    c->prefix = xstrdup(cfg && cfg->prefix ? cfg->prefix : API_DEFAULT_PREFIX);
+    c->watched = xasprintf("%s/", c->prefix);
+    if (base) {
+        c->retry_ev = evtimer_new(base, on_retry, c);
+        c->wake_ev = event_new(base, -1, 0, on_wake, c);
+    }
+    return c;
+}
+
+int store_cache_start(store_cache *c, cr_err *err)
+{
+    if (c->started)
+        return 0;
+    if (!c->s || !c->base) {
+        cr_error(err, CR_EINVAL, "cache: no store to list from");
+        return -1;
+    }
+    c->started = true;
+    c->listing = true;
+    if (store_list(c->s, c->watched, 0, on_list, c, err) < 0) {
+        c->listing = false;
+        c->started = false;
+        return -1;
+    }
+    return 0;
+}
+
+void store_cache_free(store_cache *c)
+{
+    if (!c)
+        return;
+    if (c->s)
+        store_cancel(c->s, c);
+    store_watch_free(c->watch);
+    if (c->retry_ev)
+        event_free(c->retry_ev);
+    if (c->wake_ev)
+        event_free(c->wake_ev);
+    for (size_t i = 0; i < c->n; i++)
+        store_obj_unref(&c->v[i]->pub);
+    for (size_t i = 0; i < c->nwaits; i++)
+        free(c->waits[i].tag);
+    free(c->waits);
+    free(c->subs);
+    free(c->v);
+    free(c->watched);
+    free(c->prefix);
+    free(c);
+}
+
+const char *store_cache_prefix(const store_cache *c)
+{
+    return c->prefix;
+}
+
+bool store_cache_synced(const store_cache *c)
+{
+    return c->synced;
+}
+
+int64_t store_cache_revision(const store_cache *c)
+{
+    return c->revision;
+}
+
+const store_obj *store_cache_get(const store_cache *c, const char *key)
+{
+    size_t i = lower_bound(c, key);
+    return i < c->n && strcmp(c->v[i]->key, key) == 0 ? &c->v[i]->pub : NULL;
+}
+
+size_t store_cache_range(const store_cache *c, const char *prefix, size_t *first)
+{
+    size_t plen = strlen(prefix), i = lower_bound(c, prefix), j = i;
+    while (j < c->n && strncmp(c->v[j]->key, prefix, plen) == 0)
+        j++;
+    *first = i;
+    return j - i;
+}
+
+const store_obj *store_cache_at(const store_cache *c, size_t i)
+{
+    return i < c->n ? &c->v[i]->pub : NULL;
+}
+
+size_t store_cache_len(const store_cache *c)
+{
+    return c->n;
+}
+
+void store_cache_get_stats(const store_cache *c, store_cache_stats *out)
+{
+    *out = c->stats;
+    out->objects = c->n;
+}
+
+/* ---- feeding by hand -------------------------------------------------------------- */
+
+void store_cache_feed_raw(store_cache *c, const char *key, const char *value, size_t len,
+                          int64_t create_revision, int64_t mod_revision)
+{
+    store_kv kv = {.key = (char *)key,
+                   .value = (char *)value,
+                   .value_len = len,
+                   .create_revision = create_revision,
+                   .mod_revision = mod_revision};
+    put_obj(c, obj_new(c, &kv));
+    if (!c->started && mod_revision > c->revision)
+        c->revision = mod_revision;
+}
+
+void store_cache_feed_json(store_cache *c, const char *key, json_t *value,
+                           int64_t create_revision, int64_t mod_revision)
+{
+    store_kv kv = {.key = (char *)key,
+                   .create_revision = create_revision,
+                   .mod_revision = mod_revision};
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    kv.value_len = text ? strlen(text) : 0;
+    free(text);
+    put_obj(c, obj_make(c, &kv, true, value));
+    if (!c->started && mod_revision > c->revision)
+        c->revision = mod_revision;
+}
+
+void store_cache_feed_delete(store_cache *c, const char *key, int64_t revision)
+{
+    apply_delete(c, key);
+    if (!c->started && revision > c->revision)
+        c->revision = revision;
+}
+
+void store_cache_feed_clear(store_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        store_obj_unref(&c->v[i]->pub);
+    c->n = 0;
+    c->stats.bytes = 0;
+    c->synced = false;
+}
+
+void store_cache_feed_revision(store_cache *c, int64_t revision)
+{
+    if (revision > c->revision)
+        c->revision = revision;
+    tell_revision(c);
+}
+
+void store_cache_feed_synced(store_cache *c, bool synced)
+{
+    c->synced = synced;
+    if (synced)
+        tell_synced(c);
+}

@@ -1,0 +1,344 @@
+/* store_cache against a 3-member etcd: list -> synced -> watch, every
+ * change told to subscribers once, values parsed once and Corral documents
+ * decoded once (typed, with their problems), revision waits for
+ * read-your-writes, references that outlive a replacement, and a re-list
+ * after the cache's member was down while history got compacted (only the
+ * difference is told). The cache talks to member 0 only; a writer talks to
+ * members 1 and 2. */
+#include "test/lib/cr_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "apis/request.h"
+#include "base/httpc.h"
+#include "base/xalloc.h"
+#include "store/cache.h"
+#include "store/store.h"
+#include "test/lib/etcd_harness.h"
+#include "test/store/testutil.h"
+
+static cr_etcd *g_etcd;
+
+static int group_setup(void **state)
+{
+    cr_etcd_opts o = {.members = 3};
+
+    g_etcd = cr_etcd_start(&o);
+    return g_etcd ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    cr_etcd_free(g_etcd);
+    return 0;
+}
+
+typedef struct fx {
+    struct event_base *base;
+    cr_http *http;
+    store *reader; /* member 0 */
+    store *writer; /* members 1, 2 */
+    store_cache *c;
+    int adds, updates, deletes, synced, revisions, waited;
+    char last[64];
+    int64_t last_revision; /* store_cache_revision() during the last change */
+} fx;
+
+static void on_change(void *arg, const store_obj *old, const store_obj *cur)
+{
+    fx *f = arg;
+
+    if (!old) {
+        f->adds++;
+        snprintf(f->last, sizeof(f->last), "add %s", cur->key);
+        assert_ptr_equal(store_cache_get(f->c, cur->key), cur);
+    } else if (cur) {
+        assert_true(cur->mod_revision > old->mod_revision);
+        f->updates++;
+        snprintf(f->last, sizeof(f->last), "update %s", cur->key);
+    } else {
+        f->deletes++;
+        snprintf(f->last, sizeof(f->last), "delete %s", old->key);
+        assert_null(store_cache_get(f->c, old->key));
+    }
+    f->last_revision = store_cache_revision(f->c);
+}
+
+static void on_revision(void *arg, int64_t revision)
+{
+    fx *f = arg;
+    f->revisions++;
+}
+
+static void on_synced(void *arg)
+{
+    fx *f = arg;
+
+    f->synced++;
+}
+
+static const store_cache_handlers handlers = {on_change, on_revision, on_synced};
+
+static void on_waited(void *arg, const char *tag)
+{
+    fx *f = arg;
+    assert_string_equal(tag, "mine");
+    f->waited++;
+}
+
+static int setup(void **state)
+{
+    fx *f = xcalloc(1, sizeof(*f));
+    char *weps = xasprintf("%s,%s", cr_etcd_endpoint(g_etcd, 1), cr_etcd_endpoint(g_etcd, 2));
+    store_config rc = {.endpoints = cr_etcd_endpoint(g_etcd, 0), .timeout_ms = 2000};
+    store_config wc = {.endpoints = weps, .timeout_ms = 2000};
+
+    f->base = event_base_new();
+    f->http = cr_http_new(f->base, NULL);
+    f->reader = store_new(f->base, f->http, &rc, NULL);
+    f->writer = store_new(f->base, f->http, &wc, NULL);
+    free(weps);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+
+    store_cache_free(f->c);
+    store_free(f->reader);
+    store_free(f->writer);
+    cr_http_free(f->http);
+    event_base_free(f->base);
+    free(f);
+    return 0;
+}
+
+static void start_cache(fx *f, const char *prefix)
+{
+    store_cache_config cc = {.prefix = prefix};
+    f->c = store_cache_new(f->base, f->reader, &cc);
+    assert_int_equal(store_cache_subscribe(f->c, &handlers, f), 0);
+    assert_int_equal(store_cache_subscribe(f->c, &handlers, f), -1); /* once per arg */
+    assert_false(store_cache_synced(f->c));
+    assert_int_equal(store_cache_start(f->c, NULL), 0);
+    assert_true(run_until_flag(f->base, &f->synced, 1, 10000));
+    assert_true(store_cache_synced(f->c));
+}
+
+/* Puts, repeating retryable failures (a leader election in progress) as
+ * any caller would. */
+static void wput(fx *f, const char *key, const char *val)
+{
+    int64_t deadline = cr_mono_ms() + 30000;
+
+    for (;;) {
+        waiter w = {0};
+        bool ok;
+
+        assert_int_equal(store_put(f->writer, key, val, strlen(val), NULL, waiter_cb, &w, NULL), 0);
+        assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+        ok = w.ok;
+        if (!ok && (!cr_code_retryable(w.err.code) || cr_mono_ms() > deadline))
+            fail_msg("put %s: %s", key, w.err.detail);
+        waiter_reset(&w);
+        if (ok)
+            return;
+    }
+}
+
+static void wdel(fx *f, const char *key)
+{
+    waiter w = {0};
+
+    assert_int_equal(store_delete(f->writer, key, false, false, waiter_cb, &w, NULL), 0);
+    assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+    assert_true(w.ok);
+    waiter_reset(&w);
+}
+
+static void test_list_sync_watch(void **state)
+{
+    fx *f = *state;
+    const store_obj *o;
+
+    for (int i = 0; i < 5; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "/t/c1/x/r%d", i);
+        wput(f, key, i == 3 ? "{not json" : "{\"id\":1}");
+    }
+    start_cache(f, "/t/c1");
+    assert_int_equal(f->adds, 0); /* the first list fills the cache silently */
+    assert_int_equal(store_cache_len(f->c), 5);
+    o = store_cache_get(f->c, "/t/c1/x/r3");
+    assert_non_null(o);
+    assert_null(o->value);
+    assert_non_null(o->error);
+    o = store_cache_get(f->c, "/t/c1/x/r0");
+    assert_non_null(o->value);
+    assert_null(o->error);
+    assert_int_equal(o->kind, API_KEY_UNKNOWN);
+    assert_int_equal(json_integer_value(json_object_get(o->value, "id")), 1);
+
+    /* a reference keeps the old object alive after it is replaced */
+    const store_obj *kept = store_obj_ref(o);
+    wput(f, "/t/c1/x/r0", "{\"id\":2}");
+    assert_true(run_until_flag(f->base, &f->updates, 1, 10000));
+    assert_string_equal(f->last, "update /t/c1/x/r0");
+    o = store_cache_get(f->c, "/t/c1/x/r0");
+    assert_ptr_not_equal(o, kept);
+    assert_int_equal(json_integer_value(json_object_get(o->value, "id")), 2);
+    assert_int_equal(json_integer_value(json_object_get(kept->value, "id")), 1);
+    assert_int_equal(f->last_revision, o->mod_revision);
+    store_obj_unref(kept);
+
+    wdel(f, "/t/c1/x/r1");
+    assert_true(run_until_flag(f->base, &f->deletes, 1, 10000));
+    assert_null(store_cache_get(f->c, "/t/c1/x/r1"));
+    wput(f, "/t/c1/x/r9", "{}");
+    assert_true(run_until_flag(f->base, &f->adds, 1, 10000));
+    assert_true(store_cache_revision(f->c) >= store_cache_get(f->c, "/t/c1/x/r9")->mod_revision);
+    assert_true(f->revisions >= 3);
+
+    /* prefix ranges are in key order */
+    size_t first, n = store_cache_range(f->c, "/t/c1/x/r", &first);
+    assert_int_equal(n, 5);
+    for (size_t i = first + 1; i < first + n; i++)
+        assert_true(strcmp(store_cache_at(f->c, i - 1)->key, store_cache_at(f->c, i)->key) < 0);
+    store_cache_stats st;
+    store_cache_get_stats(f->c, &st);
+    assert_int_equal(st.lists, 1);
+    assert_int_equal(st.objects, 5);
+    assert_int_equal(st.decodes, 5 + 2); /* the list, then one per put */
+}
+
+static void test_documents_decoded_once(void **state)
+{
+    fx *f = *state;
+    const store_obj *o;
+
+    wput(f, "/t/c2/requests/web", "{\"id\":\"web\",\"requestType\":\"WORKER\",\"instances\":2}");
+    wput(f, "/t/c2/requests/odd", "{\"id\":\"odd\",\"requestType\":\"WORKER\",\"flavour\":1}");
+    wput(f, "/t/c2/status/requests/web", "{\"requestId\":\"web\",\"state\":\"ACTIVE\"}");
+    start_cache(f, "/t/c2");
+
+    o = store_cache_get(f->c, "/t/c2/requests/web");
+    assert_int_equal(o->kind, API_KEY_REQUEST);
+    assert_string_equal(o->id1, "web");
+    assert_null(o->error);
+    assert_non_null(o->doc);
+    assert_int_equal(((const api_request *)o->doc)->instances, 2);
+    /* an unknown field: readable leniently, with the strict problem */
+    o = store_cache_get(f->c, "/t/c2/requests/odd");
+    assert_non_null(o->doc);
+    assert_non_null(o->error);
+    assert_non_null(strstr(o->error, "flavour"));
+    o = store_cache_get(f->c, "/t/c2/status/requests/web");
+    assert_int_equal(o->kind, API_KEY_REQUEST_STATUS);
+    assert_non_null(o->doc);
+}
+
+static void test_revision_waits(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+
+    start_cache(f, "/t/c3");
+    /* a revision the cache already reflects: on the next loop turn */
+    store_cache_wait(f->c, store_cache_revision(f->c), on_waited, f, "mine");
+    assert_int_equal(f->waited, 0);
+    assert_true(run_until_flag(f->base, &f->waited, 1, 10000));
+
+    /* a write's revision: once its event is in */
+    assert_int_equal(store_put(f->writer, "/t/c3/k", "{}", 2, NULL, waiter_cb, &w, NULL), 0);
+    assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+    assert_true(w.ok);
+    int64_t rev = w.revision;
+    waiter_reset(&w);
+    store_cache_wait(f->c, rev, on_waited, f, "mine");
+    store_cache_wait(f->c, rev, on_waited, f, "other-tag");
+    store_cache_cancel_waits(f->c, f, "other-tag"); /* never fires */
+    assert_true(run_until_flag(f->base, &f->waited, 2, 10000));
+    assert_true(store_cache_revision(f->c) >= rev);
+    assert_non_null(store_cache_get(f->c, "/t/c3/k"));
+
+    /* unsubscribed: no more changes, no waits */
+    store_cache_wait(f->c, rev + 1000, on_waited, f, "mine");
+    store_cache_unsubscribe(f->c, f);
+    wput(f, "/t/c3/k2", "{}");
+    int64_t deadline = cr_mono_ms() + 10000;
+    while (!store_cache_get(f->c, "/t/c3/k2") && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_non_null(store_cache_get(f->c, "/t/c3/k2")); /* the cache has it... */
+    assert_int_equal(f->adds, 1);                        /* ...no one was told */
+    assert_int_equal(f->waited, 2);
+}
+
+static void test_relist_after_compaction(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+
+    wput(f, "/t/c4/keep", "{}");
+    wput(f, "/t/c4/change", "{\"v\":1}");
+    wput(f, "/t/c4/gone", "{}");
+    start_cache(f, "/t/c4");
+    assert_int_equal(store_cache_len(f->c), 3);
+
+    /* the cache's member goes away; meanwhile history moves and is
+     * compacted, so its watch cannot resume where it left off */
+    assert_int_equal(cr_etcd_kill(g_etcd, 0), 0);
+    wput(f, "/t/c4/change", "{\"v\":2}");
+    wdel(f, "/t/c4/gone");
+    wput(f, "/t/c4/new", "{}");
+    assert_int_equal(store_get(f->writer, "/t/c4/new", 0, waiter_cb, &w, NULL), 0);
+    assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+    int64_t rev = w.kvs[0].mod_revision;
+    waiter_reset(&w);
+    assert_int_equal(store_compact(f->writer, rev, waiter_cb, &w, NULL), 0);
+    assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+    assert_true(w.ok);
+    waiter_reset(&w);
+    assert_int_equal(cr_etcd_restart(g_etcd, 0), 0);
+
+    /* re-listed: the subscribers saw exactly the difference */
+    assert_true(run_until_flag(f->base, &f->synced, 2, 20000));
+    store_cache_stats st;
+    store_cache_get_stats(f->c, &st);
+    assert_int_equal(st.lists, 2);
+    assert_int_equal(f->adds, 1);
+    assert_int_equal(f->updates, 1);
+    assert_int_equal(f->deletes, 1);
+    assert_int_equal(store_cache_len(f->c), 3);
+    assert_non_null(store_cache_get(f->c, "/t/c4/new"));
+    assert_null(store_cache_get(f->c, "/t/c4/gone"));
+    assert_int_equal(json_integer_value(json_object_get(store_cache_get(f->c, "/t/c4/change")->value,
+                                                        "v")),
+                     2);
+    assert_true(store_cache_revision(f->c) >= rev);
+
+    /* and it keeps watching afterwards */
+    wput(f, "/t/c4/after", "{}");
+    assert_true(run_until_flag(f->base, &f->adds, 2, 10000));
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_list_sync_watch, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_documents_decoded_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_revision_waits, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_relist_after_compaction, setup, teardown),
+};
+
+int main(void)
+{
+    const char *filter = getenv("TEST_FILTER");
+
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
