@@ -20,6 +20,8 @@ static void *decode_with(from_json_fn fn, const json_t *j, const api_decode_opts
     if (!doc && error)
         *error = api_problems_format(&probs);
     api_problems_release(&probs);
+    /* doc is heap memory from fn; cppcheck mistakes it for &probs. */
+    // cppcheck-suppress returnDanglingLifetime
     return doc;
 }
 
@@ -27,8 +29,8 @@ static void *decode_with(from_json_fn fn, const json_t *j, const api_decode_opts
  * again leniently so readers still see it, with the strict problems. */
 static void *decode_checked(from_json_fn fn, const json_t *j, char **error)
 {
-    api_decode_opts strict = {0};
-    api_decode_opts lenient = {.allow_unknown = true, .no_validate = true};
+    static const api_decode_opts strict = {0};
+    static const api_decode_opts lenient = {.allow_unknown = true, .no_validate = true};
     void *doc = decode_with(fn, j, &strict, error);
     if (!doc)
         doc = decode_with(fn, j, &lenient, NULL);
@@ -84,7 +86,7 @@ bool api_doc_typed(api_key_kind kind)
 
 void *api_doc_decode(api_key_kind kind, const json_t *j, char **error)
 {
-    api_decode_opts open = {.allow_unknown = true};
+    static const api_decode_opts open = {.allow_unknown = true};
 
     *error = NULL;
     switch (kind) {
