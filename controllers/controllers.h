@@ -1,16 +1,15 @@
-/* ctl_manager: the I/O shell of the SERVICE/WORKER controller, run by the
- * leading corrald.
+/* ctl_manager: the SERVICE/WORKER loop, run by the leading corrald in the
+ * shared controller runner (runner.h; controllers/service_loop.c).
  *
- *   informers (requests, deploys, intents, tasks, pending, cleanups, status,
- *   history/tasks under the prefix) -> handlers enqueue the request id ->
- *   work queue -> one pass per id: views (view.h) -> ctl_service_plan
- *   (plan.h) -> etcd ops -> fenced store_write()s (one per action, batched
- *   by the store) -> requeue-after / backoff.
+ *   cache change -> request id -> runner's queue -> one pass per id: the
+ *   request's documents from the cache -> views (view.h) ->
+ *   ctl_service_plan (plan.h) -> etcd ops -> the runner's fenced, batched
+ *   writes -> requeue-after / backoff.
  *
- * Read-your-writes: after a pass's writes land at revision R, the next pass
- * of that request waits until the informers it wrote to reflect R, so a
- * launch is never planned twice from a stale cache. Every write carries the
- * leader fence (store_leader_txn), so a deposed leader writes nothing.
+ * Read-your-writes, fencing and batching are the runner's: after a pass's
+ * writes land at revision R, the next pass of that request waits until the
+ * cache reflects R, so a launch is never planned twice from a stale cache,
+ * and a deposed leader writes nothing.
  *
  * Health checks (health.h) start for RUNNING tasks of deploys with an HTTP
  * check; verdicts are kept in memory and requeue the request.
@@ -61,12 +60,12 @@ typedef struct ctl_manager_config {
 ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http, store_leader *leader,
                              const ctl_manager_config *cfg, cr_err *err);
 
-/* Starts the informers; passes begin once every informer has synced.
- * Starting a running manager does nothing. -1 with err if a list cannot be
- * sent (the manager is then stopped). */
+/* Starts the loop; passes begin once the cache has synced. Without a cache
+ * in the config the manager lists and watches its own (tests). Starting a
+ * running manager does nothing. -1 with err if that list cannot be sent. */
 int ctl_manager_start(ctl_manager *m, cr_err *err);
 
-/* Stops everything at once: informers, queue, health checks and writes in
+/* Stops everything at once: queue, health checks and writes in
  * flight (their callbacks never fire; a write already sent may still land,
  * which the fence makes harmless once leadership is gone). Idempotent. */
 void ctl_manager_stop(ctl_manager *m);
@@ -77,7 +76,7 @@ void ctl_manager_free(ctl_manager *m);
 /* Observability (tests, /metrics). */
 typedef struct ctl_manager_stats {
     bool running;
-    bool synced;        /* every informer has listed */
+    bool synced;        /* the cache has listed since the start */
     uint64_t passes;    /* plans run */
     uint64_t writes;    /* store_write()s sent */
     uint64_t conflicts; /* writes whose compares failed (re-planned) */

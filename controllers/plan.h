@@ -2,8 +2,8 @@
  *
  *     ctl_service_plan(desired, observed, now) -> actions, new status, requeue
  *
- * No I/O, no clock reads, no allocation that outlives the plan. The I/O
- * shell (controllers.h) fills a ctl_service_in from its informer caches,
+ * No I/O, no clock reads, no allocation that outlives the plan. The loop
+ * (controllers.h) fills a ctl_service_in from corrald's cache,
  * calls the plan, writes the actions and changed statuses through fenced
  * etcd txns, and requeues the request after `requeue_after_ms`.
  *
