@@ -10,6 +10,19 @@
 #define AT(obj, off, type)  ((type *)(void *)((char *)(obj) + (off)))
 #define CAT(obj, off, type) ((type const *)(const void *)((const char *)(obj) + (off)))
 
+/* Sets a scalar's has_ flag, if it has one. */
+static void set_has(const api_field *f, void *obj)
+{
+    if (f->has != AF_NO_HAS)
+        *AT(obj, f->has, bool) = true;
+}
+
+/* Whether a scalar or embedded struct is present: its flag, or always. */
+static bool is_present(const api_field *f, const void *obj)
+{
+    return f->has == AF_NO_HAS || *CAT(obj, f->has, bool);
+}
+
 char *api_path_join(const char *base, const char *name)
 {
     if (!base || !*base)
@@ -142,7 +155,7 @@ static bool decode_enum(const api_enum *e, const char *s, int *out)
     for (size_t k = 1; k <= e->n; k++) {
         if (strcmp(e->names[k], s) == 0 ||
             (e->aliases && e->aliases[k] && strcmp(e->aliases[k], s) == 0)) {
-            *out = (int)k;
+            *out = e->unset + (int)k;
             return true;
         }
     }
@@ -188,7 +201,7 @@ static size_t decode_field(const api_field *f, const json_t *v, void *obj, const
             break;
         }
         *AT(obj, f->off, bool) = json_is_true(v);
-        *AT(obj, f->has, bool) = true;
+        set_has(f, obj);
         break;
     case AF_INT:
     case AF_LONG:
@@ -206,7 +219,7 @@ static size_t decode_field(const api_field *f, const json_t *v, void *obj, const
         } else {
             *AT(obj, f->off, int64_t) = iv;
         }
-        *AT(obj, f->has, bool) = true;
+        set_has(f, obj);
         break;
     case AF_DOUBLE:
         if (!json_is_number(v)) {
@@ -215,7 +228,7 @@ static size_t decode_field(const api_field *f, const json_t *v, void *obj, const
             break;
         }
         *AT(obj, f->off, double) = json_number_value(v);
-        *AT(obj, f->has, bool) = true;
+        set_has(f, obj);
         break;
     case AF_STRLIST: {
         if (!json_is_array(v)) {
@@ -333,6 +346,19 @@ static size_t decode_field(const api_field *f, const json_t *v, void *obj, const
         api_codec_decode(sub, v, *slot, fp, allow_unknown, probs);
         break;
     }
+    case AF_EMBED: {
+        const api_codec *sub = f->aux;
+        if (!json_is_object(v)) {
+            api_problems_add(probs, fp, "must be an object, not %s",
+                             api_json_kind_name(json_typeof(v)));
+            break;
+        }
+        void *in = AT(obj, f->off, char);
+        api_codec_release(sub, in);
+        api_codec_decode(sub, v, in, fp, allow_unknown, probs);
+        set_has(f, obj);
+        break;
+    }
     case AF_OBJLIST: {
         const api_codec *sub = f->aux;
         if (!json_is_array(v)) {
@@ -384,7 +410,9 @@ size_t api_codec_decode(const api_codec *c, const json_t *j, void *obj, const ch
         const api_field *f = find_field(c, key, &is_alias);
         char *fp = api_path_join(path, key);
         if (!f) {
-            if (allow_unknown) {
+            if (allow_unknown && c->extra_off == AF_NO_EXTRA) {
+                /* dropped: nowhere to keep it */
+            } else if (allow_unknown) {
                 json_t **extra = AT(obj, c->extra_off, json_t *);
                 if (!*extra)
                     *extra = json_object();
@@ -446,19 +474,19 @@ json_t *api_codec_encode(const api_codec *c, const void *obj)
             break;
         }
         case AF_BOOL:
-            if (*CAT(obj, f->has, bool))
+            if (is_present(f, obj))
                 v = json_boolean(*CAT(obj, f->off, bool));
             break;
         case AF_INT:
-            if (*CAT(obj, f->has, bool))
+            if (is_present(f, obj))
                 v = json_integer(*CAT(obj, f->off, int));
             break;
         case AF_LONG:
-            if (*CAT(obj, f->has, bool))
+            if (is_present(f, obj))
                 v = json_integer((json_int_t)*CAT(obj, f->off, int64_t));
             break;
         case AF_DOUBLE:
-            if (*CAT(obj, f->has, bool))
+            if (is_present(f, obj))
                 v = number_json(*CAT(obj, f->off, double));
             break;
         case AF_STRLIST: {
@@ -489,10 +517,10 @@ json_t *api_codec_encode(const api_codec *c, const void *obj)
             break;
         }
         case AF_ENUM: {
-            int ev = *CAT(obj, f->off, int);
             const api_enum *e = f->aux;
-            if (ev > 0 && (size_t)ev <= e->n)
-                v = json_string(e->names[ev]);
+            int k = *CAT(obj, f->off, int) - e->unset;
+            if (k > 0 && (size_t)k <= e->n)
+                v = json_string(e->names[k]);
             break;
         }
         case AF_OBJ: {
@@ -501,6 +529,10 @@ json_t *api_codec_encode(const api_codec *c, const void *obj)
                 v = api_codec_encode(f->aux, sub);
             break;
         }
+        case AF_EMBED:
+            if (is_present(f, obj))
+                v = api_codec_encode(f->aux, CAT(obj, f->off, char));
+            break;
         case AF_OBJLIST: {
             const api_codec *sub = f->aux;
             const char *arr = *CAT(obj, f->off, char *);
@@ -516,7 +548,7 @@ json_t *api_codec_encode(const api_codec *c, const void *obj)
         if (v)
             json_object_set_new(o, f->name, v);
     }
-    json_t *extra = *CAT(obj, c->extra_off, json_t *);
+    json_t *extra = c->extra_off == AF_NO_EXTRA ? NULL : *CAT(obj, c->extra_off, json_t *);
     if (extra) {
         /* Unknown fields follow the known ones, sorted. */
         const char **keys = xcalloc(json_object_size(extra) + 1, sizeof(char *));
@@ -570,6 +602,9 @@ void api_codec_release(const api_codec *c, void *obj)
             }
             break;
         }
+        case AF_EMBED:
+            api_codec_release(f->aux, AT(obj, f->off, char));
+            break;
         case AF_OBJLIST: {
             const api_codec *sub = f->aux;
             char **slot = AT(obj, f->off, char *);
@@ -585,7 +620,9 @@ void api_codec_release(const api_codec *c, void *obj)
             break;
         }
     }
-    json_t **extra = AT(obj, c->extra_off, json_t *);
-    json_decref(*extra);
-    *extra = NULL;
+    if (c->extra_off != AF_NO_EXTRA) {
+        json_t **extra = AT(obj, c->extra_off, json_t *);
+        json_decref(*extra);
+        *extra = NULL;
+    }
 }

@@ -5,18 +5,28 @@
  *   kind                    doc type
  *   API_KEY_REQUEST         api_request        (request.h)
  *   API_KEY_DEPLOY          api_deploy         (deploy.h)
+ *   API_KEY_RUN             api_run            (run.h)
  *   API_KEY_TASK            api_task           (task.h)
  *   API_KEY_PENDING         api_pending_task   (task.h)
  *   API_KEY_CLEANUP         api_cleanup        (task.h)
  *   API_KEY_REQUEST_STATUS  api_request_status (status.h)
  *   API_KEY_DEPLOY_STATUS   api_deploy_status  (status.h)
+ *   API_KEY_JOB_STATUS      api_job_status     (status.h)
+ *   API_KEY_RUN_STATUS      api_run_status     (status.h)
+ *   API_KEY_PENDING_STATUS  api_place_reason   (status.h)
+ *   API_KEY_INTENT_REQUEST, API_KEY_INTENT_DEPLOY,
+ *   API_KEY_INTENT_AGENT, API_KEY_INTENT_RACK
+ *                           api_intent         (intent.h)
  *   every other kind        none: readers use the JSON value
  *
- * Requests and deploys are decoded leniently (unknown fields kept, no
- * validation) so every reader can see what was written; when the strict
- * decode (unknown fields refused, validated) finds problems, they are
- * reported as the error next to the lenient document. Controllers treat a
- * document with an error as invalid and say why in its status. */
+ * Documents people write (requests, deploys, runs) are decoded leniently
+ * (unknown fields kept, no validation) so every reader can see what was
+ * written; when the strict decode (unknown fields refused, validated) finds
+ * problems, they are reported as the error next to the lenient document.
+ * Controllers treat a document with an error as invalid and say why in its
+ * status. Documents programs write (tasks, statuses, intents) are decoded
+ * once, keeping unknown fields (a newer writer may add some); one that does
+ * not decode has no document and the error says why. */
 #ifndef API_DOC_H
 #define API_DOC_H
 

@@ -617,3 +617,227 @@ char *api_deploy_status_key(const char *prefix, const char *requestId, const cha
 {
     return api_key_deploy_status(prefix, requestId, deployId);
 }
+
+/* ---- jobs and placement: table-driven (apis/codec.h) -------------------------------- */
+
+static const char *const task_state_names[] = {NULL,
+#define API_TASK_STATE_NAME(e, name, term) name,
+                                               API_TASK_STATES(API_TASK_STATE_NAME)
+#undef API_TASK_STATE_NAME
+};
+/* api_task_state counts from 0 (TASK_LAUNCHED); NONE (-1) is unset. */
+static const api_enum task_state_enum = {task_state_names, API_TASK_STATE__COUNT, NULL,
+                                         API_TASK_STATE_NONE};
+
+#define JR api_job_result
+static const api_field job_result_fields[] = {
+    API_FS(JR, taskId),
+    API_FS(JR, deployId),
+    API_FS(JR, runId),
+    API_FS(JR, pendingType),
+    API_FL_ALWAYS(JR, fireAt),
+    API_FL_ALWAYS(JR, startedAt),
+    API_FL_ALWAYS(JR, finishedAt),
+    API_FL_ALWAYS(JR, durationMillis),
+    API_FEN(JR, state, task_state_enum),
+    API_FI(JR, exitCode),
+    API_FB_ALWAYS(JR, success),
+    API_FB_ALWAYS(JR, retried),
+    API_FI_ALWAYS(JR, attempt),
+    API_FS(JR, message),
+};
+static const api_codec job_result_codec = API_CODEC(JR, "result", job_result_fields);
+#undef JR
+
+#define JS api_job_status
+static const api_field job_status_fields[] = {
+    API_FS(JS, requestId),
+    API_FS(JS, schedule),
+    API_FL_ALWAYS(JS, nextFireAt),
+    API_FL_ALWAYS(JS, lastFireAt),
+    API_FI_ALWAYS(JS, retries),
+    API_FL_ALWAYS(JS, runsLaunched),
+    API_FL_ALWAYS(JS, tasksLaunched),
+    API_FL_ALWAYS(JS, runsSucceeded),
+    API_FL_ALWAYS(JS, runsFailed),
+    API_FL_ALWAYS(JS, missedRuns),
+    API_FL_ALWAYS(JS, lastMissedAt),
+    API_FS(JS, lastMissedReason),
+    API_FEM(JS, lastRun, job_result_codec),
+};
+static const api_codec job_status_codec = API_CODEC(JS, "job status", job_status_fields);
+#undef JS
+
+#define RS api_run_status
+static const api_field run_status_fields[] = {
+    API_FS(RS, requestId),      API_FS(RS, runId),
+    API_FS(RS, state),          API_FS(RS, taskId),
+    API_FI_ALWAYS(RS, retries), API_FL_ALWAYS(RS, queuedAt),
+    API_FS(RS, message),        API_FEM(RS, result, job_result_codec),
+};
+static const api_codec run_status_codec = API_CODEC(RS, "run status", run_status_fields);
+#undef RS
+
+#define PR api_place_reason
+static const api_field place_reason_fields[] = {
+    API_FS(PR, reason),
+    API_FS(PR, message),
+    API_FL(PR, since),
+    API_FL(PR, offers),
+};
+static const api_codec place_reason_codec = API_CODEC(PR, "placement reason", place_reason_fields);
+#undef PR
+
+/* Decodes object j with codec c into obj (set up by the caller), keeping
+ * unknown fields: these documents may come from a newer leader. */
+static size_t decode_lenient(const api_codec *c, const json_t *j, void *obj, const char *prefix,
+                             api_problems *probs)
+{
+    if (!json_is_object(j)) {
+        api_problems_add(probs, prefix ? prefix : "", "must be an object");
+        return 1;
+    }
+    return api_codec_decode(c, j, obj, prefix ? prefix : "", true, probs);
+}
+
+/* Reports field `name` of object j at prefix when it is absent or null (a
+ * value of the wrong type was already reported by the codec). */
+static size_t require(const json_t *j, const char *name, const char *prefix, api_problems *probs)
+{
+    const json_t *v = json_object_get(j, name);
+    if (!json_is_object(j) || (v && !json_is_null(v)))
+        return 0;
+    char *p = api_path_join(prefix ? prefix : "", name);
+    api_problems_add(probs, p, "is required");
+    free(p);
+    return 1;
+}
+
+static json_t *extra_copy(const json_t *extra)
+{
+    return extra ? json_deep_copy(extra) : NULL;
+}
+
+void api_job_result_init(api_job_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->state = API_TASK_STATE_NONE;
+}
+
+void api_job_result_copy(api_job_result *dst, const api_job_result *src)
+{
+    *dst = *src;
+    dst->taskId = xstrdup(src->taskId);
+    dst->deployId = xstrdup(src->deployId);
+    dst->runId = xstrdup(src->runId);
+    dst->pendingType = xstrdup(src->pendingType);
+    dst->message = xstrdup(src->message);
+    dst->extra = extra_copy(src->extra);
+}
+
+void api_job_result_release(api_job_result *r)
+{
+    api_codec_release(&job_result_codec, r);
+    api_job_result_init(r);
+}
+
+void api_job_status_init(api_job_status *s)
+{
+    memset(s, 0, sizeof(*s));
+    api_job_result_init(&s->lastRun);
+}
+
+size_t api_job_status_from_json(const json_t *j, api_job_status *out, const char *prefix,
+                                api_problems *probs)
+{
+    api_job_status_init(out);
+    return decode_lenient(&job_status_codec, j, out, prefix, probs);
+}
+
+json_t *api_job_status_to_json(const api_job_status *s)
+{
+    return api_codec_encode(&job_status_codec, s);
+}
+
+void api_job_status_copy(api_job_status *dst, const api_job_status *src)
+{
+    *dst = *src;
+    dst->requestId = xstrdup(src->requestId);
+    dst->schedule = xstrdup(src->schedule);
+    dst->lastMissedReason = xstrdup(src->lastMissedReason);
+    api_job_result_copy(&dst->lastRun, &src->lastRun);
+    dst->extra = extra_copy(src->extra);
+}
+
+void api_job_status_release(api_job_status *s)
+{
+    api_codec_release(&job_status_codec, s);
+    api_job_status_init(s);
+}
+
+void api_run_status_init(api_run_status *s)
+{
+    memset(s, 0, sizeof(*s));
+    api_job_result_init(&s->result);
+}
+
+size_t api_run_status_from_json(const json_t *j, api_run_status *out, const char *prefix,
+                                api_problems *probs)
+{
+    size_t n;
+
+    api_run_status_init(out);
+    n = decode_lenient(&run_status_codec, j, out, prefix, probs);
+    return n + require(j, "runId", prefix, probs);
+}
+
+json_t *api_run_status_to_json(const api_run_status *s)
+{
+    return api_codec_encode(&run_status_codec, s);
+}
+
+void api_run_status_copy(api_run_status *dst, const api_run_status *src)
+{
+    *dst = *src;
+    dst->requestId = xstrdup(src->requestId);
+    dst->runId = xstrdup(src->runId);
+    dst->state = xstrdup(src->state);
+    dst->taskId = xstrdup(src->taskId);
+    dst->message = xstrdup(src->message);
+    api_job_result_copy(&dst->result, &src->result);
+    dst->extra = extra_copy(src->extra);
+}
+
+void api_run_status_release(api_run_status *s)
+{
+    api_codec_release(&run_status_codec, s);
+    api_run_status_init(s);
+}
+
+size_t api_place_reason_from_json(const json_t *j, api_place_reason *out, const char *prefix,
+                                  api_problems *probs)
+{
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    n = decode_lenient(&place_reason_codec, j, out, prefix, probs);
+    n += require(j, "reason", prefix, probs);
+    if (out->reason && !*out->reason) {
+        char *p = api_path_join(prefix ? prefix : "", "reason");
+        api_problems_add(probs, p, "must not be empty");
+        free(p);
+        n++;
+    }
+    return n;
+}
+
+json_t *api_place_reason_to_json(const api_place_reason *r)
+{
+    return api_codec_encode(&place_reason_codec, r);
+}
+
+void api_place_reason_release(api_place_reason *r)
+{
+    api_codec_release(&place_reason_codec, r);
+    memset(r, 0, sizeof(*r));
+}

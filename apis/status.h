@@ -1,10 +1,13 @@
-/* Observed state the controllers write (DESIGN.md section 3):
+/* Observed state the leader writes (DESIGN.md section 3):
  *
- *   /corral/status/requests/<requestId>           api_request_status
- *   /corral/status/deploys/<requestId>/<deployId> api_deploy_status
+ *   /corral/status/requests/<requestId>               api_request_status
+ *   /corral/status/deploys/<requestId>/<deployId>     api_deploy_status
+ *   /corral/status/jobs/<requestId>                   api_job_status
+ *   /corral/status/runs/<requestId>/<runId>           api_run_status
+ *   /corral/status/pending/<requestId>/<pendingTaskId> api_place_reason
  *
  * Only the leader writes these keys (fenced txns); users and the API read
- * them. Both are plain JSON objects with Singularity-style camelCase names.
+ * them. All are plain JSON objects with Singularity-style camelCase names.
  * Timestamps are epoch milliseconds (JSON integers), as in apis/task.h.
  *
  * Conditions follow the Kubernetes rules (reference/controller-pattern.md
@@ -15,9 +18,11 @@
  *
  * Ownership follows apis/common.h: each struct owns every pointer in it and
  * *_release frees them (the struct itself is not freed). Zeroed structs are
- * valid empty values. Decoders accept what the encoders write and reject
- * anything else with a problem per field path; unknown fields are ignored
- * (the writer may be a newer leader). */
+ * valid empty values, except that the jobs documents' task state is unset
+ * at -1 (API_TASK_STATE_NONE): start those with *_init. Decoders accept
+ * what the encoders write and reject anything else with a problem per field
+ * path; unknown fields are not errors (the writer may be a newer leader):
+ * the request and deploy statuses drop them, the others keep them. */
 #ifndef API_STATUS_H
 #define API_STATUS_H
 
@@ -27,6 +32,7 @@
 #include <jansson.h>
 
 #include "apis/common.h"
+#include "apis/task.h"
 
 /* ---- request state (Singularity RequestState, sheet 1.3) ------------------ */
 typedef enum {
@@ -215,6 +221,116 @@ void api_deploy_status_release(api_deploy_status *s);
 
 /* Bound on stored failures per deploy and recent failures per request. */
 #define API_STATUS_MAX_FAILURES 16
+
+/* ---- jobs: /corral/status/jobs/<requestId>, /corral/status/runs/<r>/<runId> ----
+ * Written by the jobs controller (controllers/jobs.h has the rules).
+ * Table-driven codecs (apis/codec.h): every counter is always written;
+ * unknown fields are kept in `extra` and written back. Decoders set *out
+ * up (*_init) and fill it (release it even on failure), and return the
+ * number of problems appended to probs, at paths under `prefix` (may be
+ * NULL). */
+
+/* Outcome of one task: a job status's lastRun, a run status's result. */
+typedef struct api_job_result {
+    char *taskId;           /* "taskId"; NULL: no result yet */
+    char *deployId;         /* "deployId" */
+    char *runId;            /* "runId" */
+    char *pendingType;      /* "pendingType" */
+    int64_t fireAt;         /* "fireAt": the nextRunAt it was launched for */
+    int64_t startedAt;      /* "startedAt": launchedAt */
+    int64_t finishedAt;     /* "finishedAt" */
+    int64_t durationMillis; /* "durationMillis": finishedAt - startedAt */
+    api_task_state state;   /* "state": final task state; NONE = absent */
+    bool has_exitCode;
+    int exitCode;  /* "exitCode" */
+    bool success;  /* "success" */
+    bool retried;  /* "retried": a retry was launched for it */
+    int attempt;   /* "attempt": 1 + retries before it */
+    char *message; /* "message" */
+    json_t *extra; /* unknown fields, kept */
+} api_job_result;
+
+/* A result with nothing in it (state NONE). */
+void api_job_result_init(api_job_result *r);
+void api_job_result_copy(api_job_result *dst, const api_job_result *src);
+void api_job_result_release(api_job_result *r);
+
+/* /corral/status/jobs/<requestId>: the scheduler's memory. */
+typedef struct api_job_status {
+    char *requestId;        /* "requestId" */
+    char *schedule;         /* "schedule": quartz form + " " + zone nextFireAt came from */
+    int64_t nextFireAt;     /* "nextFireAt": due fire; 0 = not computed, -1 = never */
+    int64_t lastFireAt;     /* "lastFireAt": fire time of the last scheduled launch */
+    int retries;            /* "retries": retries made for the current scheduled run */
+    int64_t runsLaunched;   /* "runsLaunched": scheduled fires launched */
+    int64_t tasksLaunched;  /* "tasksLaunched": every launch (fires, retries, runs,
+                               run-once): any launch changes this document, which
+                               guards it (ctl_jobs_plan_ops) */
+    int64_t runsSucceeded;  /* "runsSucceeded": runs that ended in success */
+    int64_t runsFailed;     /* "runsFailed": runs that failed after all retries */
+    int64_t missedRuns;     /* "missedRuns": fires skipped */
+    int64_t lastMissedAt;   /* "lastMissedAt": the last skipped fire time */
+    char *lastMissedReason; /* "lastMissedReason": Overlap|DeadlineExceeded|Paused */
+    bool has_lastRun;
+    api_job_result lastRun; /* "lastRun": the last task that ended */
+    json_t *extra;          /* unknown fields, kept */
+} api_job_status;
+
+void api_job_status_init(api_job_status *s);
+size_t api_job_status_from_json(const json_t *j, api_job_status *out, const char *prefix,
+                                api_problems *probs);
+/* Canonical JSON (fixed key order). Caller owns. */
+json_t *api_job_status_to_json(const api_job_status *s);
+void api_job_status_copy(api_job_status *dst, const api_job_status *src);
+void api_job_status_release(api_job_status *s);
+
+/* Run states, in "state" of a run status. */
+#define API_RUN_STATE_QUEUED    "QUEUED"    /* waiting for runAt or capacity */
+#define API_RUN_STATE_LAUNCHING "LAUNCHING" /* pending task written / task starting */
+#define API_RUN_STATE_RUNNING   "RUNNING"
+#define API_RUN_STATE_SUCCEEDED "SUCCEEDED"
+#define API_RUN_STATE_FAILED    "FAILED"
+#define API_RUN_STATE_REJECTED  "REJECTED" /* the request type takes no runs */
+#define API_RUN_STATE_CANCELED  "CANCELED" /* its document was deleted while queued */
+
+/* /corral/status/runs/<requestId>/<runId>: a run's progress and outcome. */
+typedef struct api_run_status {
+    char *requestId;  /* "requestId" */
+    char *runId;      /* "runId": required */
+    char *state;      /* "state": one of API_RUN_STATE_* */
+    char *taskId;     /* "taskId": current or last task (or pending task id) */
+    int retries;      /* "retries": retries launched */
+    int64_t queuedAt; /* "queuedAt": first seen by the controller */
+    char *message;    /* "message": why it waits, or how it ended */
+    bool has_result;
+    api_job_result result; /* "result": outcome of the last task that ended */
+    json_t *extra;         /* unknown fields, kept */
+} api_run_status;
+
+void api_run_status_init(api_run_status *s);
+size_t api_run_status_from_json(const json_t *j, api_run_status *out, const char *prefix,
+                                api_problems *probs);
+json_t *api_run_status_to_json(const api_run_status *s);
+void api_run_status_copy(api_run_status *dst, const api_run_status *src);
+void api_run_status_release(api_run_status *s);
+
+/* ---- placement: /corral/status/pending/<requestId>/<pendingTaskId> --------
+ * Written by the Mesos bridge: why a pending task found no offer in the
+ * last offer cycle that tried it. Unknown fields are kept in `extra`. */
+typedef struct api_place_reason {
+    char *reason;  /* "reason": required, non-empty: "NOT_ENOUGH_RESOURCES", ... */
+    char *message; /* "message": short text for people; NULL (or "") = none */
+    bool has_since;
+    int64_t since; /* "since": epoch ms of the write */
+    bool has_offers;
+    int64_t offers; /* "offers": offers tried */
+    json_t *extra;  /* unknown fields, kept */
+} api_place_reason;
+
+size_t api_place_reason_from_json(const json_t *j, api_place_reason *out, const char *prefix,
+                                  api_problems *probs);
+json_t *api_place_reason_to_json(const api_place_reason *r);
+void api_place_reason_release(api_place_reason *r);
 
 /* Key helpers (prefix e.g. "/corral"). Caller frees. Kept for their
  * callers; they are api_key_request_status and api_key_deploy_status

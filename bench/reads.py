@@ -7,8 +7,8 @@ each size in --requests (default 1000,10000; the sizes grow one run:
 documents are added to the same etcd):
 
 1. stores the requests straight into etcd over its JSON gateway, in txns of
-   128 puts: per request a SERVICE request of 3 instances, a deploy (the
-   seed deploy's shape), the deploy's submit intent and SUCCEEDED status, the
+   128 puts: per request a SERVICE request of 3 instances, a small deploy
+   (command, resources, env), the deploy's submit intent and SUCCEEDED status, the
    request's status (ACTIVE, that deploy active) and 3 TASK_RUNNING task
    records;
 2. waits until corrald's cache holds them and the controllers are quiet
@@ -90,10 +90,9 @@ def b64(s):
 
 
 def deploy_doc(rid, did):
-    with open(harness.seed_path("deploy-object.json")) as f:
-        d = json.load(f)
-    d["requestId"], d["id"] = rid, did
-    return d
+    return {"requestId": rid, "id": did, "command": "sleep 3600",
+            "resources": {"cpus": 0.1, "memoryMb": 64, "numPorts": 1},
+            "env": {"ROLE": "bench"}}
 
 
 def docs_of(i, now):
@@ -110,7 +109,8 @@ def docs_of(i, now):
         ("status/requests/" + rid, {"requestId": rid, "state": "ACTIVE", "activeDeployId": did}),
     ]
     for n in range(1, TASKS_PER_REQUEST + 1):
-        host, rack = "host-%d" % ((i + n) % 100), "r%d" % (n % 4)
+        # Singularity's task ids hold the host with '-' made '_'
+        host, rack = "host_%d" % ((i + n) % 100), "r%d" % (n % 4)
         started = now - 60000 + n
         tid = "%s-%s-%d-%d-%s-%s" % (rid, did, started, n, host, rack)
         out.append(("tasks/%s/%s" % (rid, tid), {
@@ -314,8 +314,8 @@ def measure(args, c, api, n, nkeys, t_store, t_ready, tmp, deadline):
     one = time.monotonic() - t0
     print("reads: N=%d requests (%d keys stored in %.1f s; cache ready and quiet %.1f s later)"
           % (n, nkeys, t_store, t_ready))
-    print("  GET %s: %d, %.0f KB, one alone %.0f ms" % (args.path, st, len(body) / 1024.0,
-                                                       one * 1000))
+    print("  GET %s: %d, %.0f KB (%.0f bytes per request), one alone %.0f ms"
+          % (args.path, st, len(body) / 1024.0, len(body) / float(n), one * 1000))
     sys.stdout.flush()
     for conns in args.conns:
         if time.monotonic() + args.seconds + 30 > deadline:

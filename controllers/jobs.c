@@ -26,273 +26,7 @@ static void set_str(char **dst, const char *src)
     *dst = xstrdup(src);
 }
 
-/* ---- results and status documents ------------------------------------------ */
-
-static void result_release(ctl_jobs_result *r)
-{
-    free(r->taskId);
-    free(r->deployId);
-    free(r->runId);
-    free(r->pendingType);
-    free(r->message);
-    memset(r, 0, sizeof(*r));
-}
-
-static void result_copy(ctl_jobs_result *dst, const ctl_jobs_result *src)
-{
-    *dst = *src;
-    dst->taskId = xstrdup(src->taskId);
-    dst->deployId = xstrdup(src->deployId);
-    dst->runId = xstrdup(src->runId);
-    dst->pendingType = xstrdup(src->pendingType);
-    dst->message = xstrdup(src->message);
-}
-
-static void put_str(json_t *o, const char *k, const char *v)
-{
-    if (v)
-        json_object_set_new(o, k, json_string(v));
-}
-
-static void put_int(json_t *o, const char *k, int64_t v)
-{
-    json_object_set_new(o, k, json_integer(v));
-}
-
-static json_t *result_to_json(const ctl_jobs_result *r)
-{
-    json_t *o = json_object();
-
-    put_str(o, "taskId", r->taskId);
-    put_str(o, "deployId", r->deployId);
-    put_str(o, "runId", r->runId);
-    put_str(o, "pendingType", r->pendingType);
-    put_int(o, "fireAt", r->fireAt);
-    put_int(o, "startedAt", r->startedAt);
-    put_int(o, "finishedAt", r->finishedAt);
-    put_int(o, "durationMillis", r->durationMillis);
-    put_str(o, "state", api_task_state_name(r->state));
-    if (r->has_exitCode)
-        put_int(o, "exitCode", r->exitCode);
-    json_object_set_new(o, "success", json_boolean(r->success));
-    json_object_set_new(o, "retried", json_boolean(r->retried));
-    put_int(o, "attempt", r->attempt);
-    put_str(o, "message", r->message);
-    return o;
-}
-
-/* Typed field readers: absent is fine, a wrong type is an error. */
-static int get_str(const json_t *o, const char *k, char **out, const char *path, cr_err *err)
-{
-    const json_t *v = json_object_get(o, k);
-
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return cr_error(err, CR_EPARSE, "%s%s: must be a string", path, k);
-    *out = xstrdup(json_string_value(v));
-    return 0;
-}
-
-static int get_int(const json_t *o, const char *k, int64_t *out, const char *path, cr_err *err)
-{
-    const json_t *v = json_object_get(o, k);
-
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return cr_error(err, CR_EPARSE, "%s%s: must be an integer", path, k);
-    *out = json_integer_value(v);
-    return 0;
-}
-
-static int get_small(const json_t *o, const char *k, int *out, const char *path, cr_err *err)
-{
-    int64_t v = *out;
-
-    if (get_int(o, k, &v, path, err) < 0)
-        return -1;
-    if (v < -1000000000 || v > 1000000000)
-        return cr_error(err, CR_EPARSE, "%s%s: out of range", path, k);
-    *out = (int)v;
-    return 0;
-}
-
-static int get_bool(const json_t *o, const char *k, bool *out, const char *path, cr_err *err)
-{
-    const json_t *v = json_object_get(o, k);
-
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return cr_error(err, CR_EPARSE, "%s%s: must be a boolean", path, k);
-    *out = json_is_true(v);
-    return 0;
-}
-
-static int result_from_json(const json_t *o, ctl_jobs_result *r, const char *path, cr_err *err)
-{
-    char *state = NULL;
-    int rc = -1;
-
-    if (!json_is_object(o))
-        return cr_error(err, CR_EPARSE, "%s: must be an object", path);
-    if (get_str(o, "taskId", &r->taskId, path, err) < 0 ||
-        get_str(o, "deployId", &r->deployId, path, err) < 0 ||
-        get_str(o, "runId", &r->runId, path, err) < 0 ||
-        get_str(o, "pendingType", &r->pendingType, path, err) < 0 ||
-        get_int(o, "fireAt", &r->fireAt, path, err) < 0 ||
-        get_int(o, "startedAt", &r->startedAt, path, err) < 0 ||
-        get_int(o, "finishedAt", &r->finishedAt, path, err) < 0 ||
-        get_int(o, "durationMillis", &r->durationMillis, path, err) < 0 ||
-        get_str(o, "state", &state, path, err) < 0 ||
-        get_bool(o, "success", &r->success, path, err) < 0 ||
-        get_bool(o, "retried", &r->retried, path, err) < 0 ||
-        get_small(o, "attempt", &r->attempt, path, err) < 0 ||
-        get_str(o, "message", &r->message, path, err) < 0)
-        goto out;
-    if (json_object_get(o, "exitCode")) {
-        if (get_small(o, "exitCode", &r->exitCode, path, err) < 0)
-            goto out;
-        r->has_exitCode = true;
-    }
-    r->state = API_TASK_STATE_NONE;
-    if (state && (r->state = api_task_state_parse(state)) == API_TASK_STATE_NONE) {
-        cr_error(err, CR_EPARSE, "%sstate: unknown task state \"%s\"", path, state);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(state);
-    return rc;
-}
-
-json_t *ctl_jobs_status_to_json(const ctl_jobs_status *s)
-{
-    json_t *o = json_object();
-
-    put_str(o, "requestId", s->requestId);
-    put_str(o, "schedule", s->schedule);
-    put_int(o, "nextFireAt", s->nextFireAt);
-    put_int(o, "lastFireAt", s->lastFireAt);
-    put_int(o, "retries", s->retries);
-    put_int(o, "runsLaunched", s->runsLaunched);
-    put_int(o, "tasksLaunched", s->tasksLaunched);
-    put_int(o, "runsSucceeded", s->runsSucceeded);
-    put_int(o, "runsFailed", s->runsFailed);
-    put_int(o, "missedRuns", s->missedRuns);
-    put_int(o, "lastMissedAt", s->lastMissedAt);
-    put_str(o, "lastMissedReason", s->lastMissedReason);
-    if (s->lastRun.taskId)
-        json_object_set_new(o, "lastRun", result_to_json(&s->lastRun));
-    return o;
-}
-
-int ctl_jobs_status_from_json(const json_t *j, ctl_jobs_status *s, cr_err *err)
-{
-    const json_t *lr;
-
-    memset(s, 0, sizeof(*s));
-    s->lastRun.state = API_TASK_STATE_NONE;
-    if (!json_is_object(j))
-        return cr_error(err, CR_EPARSE, "job status: must be an object");
-    if (get_str(j, "requestId", &s->requestId, "", err) < 0 ||
-        get_str(j, "schedule", &s->schedule, "", err) < 0 ||
-        get_int(j, "nextFireAt", &s->nextFireAt, "", err) < 0 ||
-        get_int(j, "lastFireAt", &s->lastFireAt, "", err) < 0 ||
-        get_small(j, "retries", &s->retries, "", err) < 0 ||
-        get_int(j, "runsLaunched", &s->runsLaunched, "", err) < 0 ||
-        get_int(j, "tasksLaunched", &s->tasksLaunched, "", err) < 0 ||
-        get_int(j, "runsSucceeded", &s->runsSucceeded, "", err) < 0 ||
-        get_int(j, "runsFailed", &s->runsFailed, "", err) < 0 ||
-        get_int(j, "missedRuns", &s->missedRuns, "", err) < 0 ||
-        get_int(j, "lastMissedAt", &s->lastMissedAt, "", err) < 0 ||
-        get_str(j, "lastMissedReason", &s->lastMissedReason, "", err) < 0)
-        return -1;
-    if ((lr = json_object_get(j, "lastRun")) &&
-        result_from_json(lr, &s->lastRun, "lastRun.", err) < 0)
-        return -1;
-    return 0;
-}
-
-void ctl_jobs_status_copy(ctl_jobs_status *dst, const ctl_jobs_status *src)
-{
-    *dst = *src;
-    dst->requestId = xstrdup(src->requestId);
-    dst->schedule = xstrdup(src->schedule);
-    dst->lastMissedReason = xstrdup(src->lastMissedReason);
-    result_copy(&dst->lastRun, &src->lastRun);
-}
-
-void ctl_jobs_status_release(ctl_jobs_status *s)
-{
-    free(s->requestId);
-    free(s->schedule);
-    free(s->lastMissedReason);
-    result_release(&s->lastRun);
-    memset(s, 0, sizeof(*s));
-}
-
-json_t *ctl_jobs_run_status_to_json(const ctl_jobs_run_status *s)
-{
-    json_t *o = json_object();
-
-    put_str(o, "requestId", s->requestId);
-    put_str(o, "runId", s->runId);
-    put_str(o, "state", s->state);
-    put_str(o, "taskId", s->taskId);
-    put_int(o, "retries", s->retries);
-    put_int(o, "queuedAt", s->queuedAt);
-    put_str(o, "message", s->message);
-    if (s->result.taskId)
-        json_object_set_new(o, "result", result_to_json(&s->result));
-    return o;
-}
-
-int ctl_jobs_run_status_from_json(const json_t *j, ctl_jobs_run_status *s, cr_err *err)
-{
-    const json_t *r;
-
-    memset(s, 0, sizeof(*s));
-    s->result.state = API_TASK_STATE_NONE;
-    if (!json_is_object(j))
-        return cr_error(err, CR_EPARSE, "run status: must be an object");
-    if (get_str(j, "requestId", &s->requestId, "", err) < 0 ||
-        get_str(j, "runId", &s->runId, "", err) < 0 ||
-        get_str(j, "state", &s->state, "", err) < 0 ||
-        get_str(j, "taskId", &s->taskId, "", err) < 0 ||
-        get_small(j, "retries", &s->retries, "", err) < 0 ||
-        get_int(j, "queuedAt", &s->queuedAt, "", err) < 0 ||
-        get_str(j, "message", &s->message, "", err) < 0)
-        return -1;
-    if (!s->runId)
-        return cr_error(err, CR_EPARSE, "runId: required");
-    if ((r = json_object_get(j, "result")) && result_from_json(r, &s->result, "result.", err) < 0)
-        return -1;
-    return 0;
-}
-
-void ctl_jobs_run_status_copy(ctl_jobs_run_status *dst, const ctl_jobs_run_status *src)
-{
-    *dst = *src;
-    dst->requestId = xstrdup(src->requestId);
-    dst->runId = xstrdup(src->runId);
-    dst->state = xstrdup(src->state);
-    dst->taskId = xstrdup(src->taskId);
-    dst->message = xstrdup(src->message);
-    result_copy(&dst->result, &src->result);
-}
-
-void ctl_jobs_run_status_release(ctl_jobs_run_status *s)
-{
-    free(s->requestId);
-    free(s->runId);
-    free(s->state);
-    free(s->taskId);
-    free(s->message);
-    result_release(&s->result);
-    memset(s, 0, sizeof(*s));
-}
+/* ---- keys ---------------------------------------------------------------------- */
 
 char *ctl_jobs_status_key(const char *prefix, const char *request_id)
 {
@@ -415,11 +149,11 @@ static ctl_jobs_run_out *run_out(jctx *c, const char *run_id)
     p->runs = xrealloc(p->runs, (p->n_runs + 1) * sizeof(*p->runs));
     o = &p->runs[p->n_runs++];
     memset(o, 0, sizeof(*o));
+    api_run_status_init(&o->status);
     o->status.requestId = xstrdup(c->in->request_id);
     o->status.runId = xstrdup(run_id);
-    o->status.state = xstrdup(CTL_RUN_QUEUED);
+    o->status.state = xstrdup(API_RUN_STATE_QUEUED);
     o->status.queuedAt = c->now;
-    o->status.result.state = API_TASK_STATE_NONE;
     return o;
 }
 
@@ -468,7 +202,7 @@ static bool success_state(const ctl_jobs_task *t)
 
 static void skip_fire(jctx *c, const char *reason)
 {
-    ctl_jobs_status *j = &c->out->job;
+    api_job_status *j = &c->out->job;
 
     j->missedRuns++;
     j->lastMissedAt = j->nextFireAt;
@@ -487,9 +221,9 @@ static int64_t next_fire(const jctx *c, int64_t after)
 static void task_ended(jctx *c, const ctl_jobs_task *t)
 {
     const ctl_jobs_request *r = c->r;
-    ctl_jobs_status *job = &c->out->job;
+    api_job_status *job = &c->out->job;
     ctl_jobs_run_out *ro = t->run_id ? run_out(c, t->run_id) : NULL;
-    ctl_jobs_result res = {0};
+    api_job_result res = {0};
     bool seen, relaunch = false, counted = false;
     int retries = ro ? ro->status.retries : (r && r->type == API_SCHEDULED ? job->retries : 0);
     ctl_jobs_action *a;
@@ -557,7 +291,7 @@ static void task_ended(jctx *c, const ctl_jobs_task *t)
         }
         if (ro) {
             char *pid = pending_id(c->in->request_id, a);
-            set_str(&ro->status.state, CTL_RUN_LAUNCHING);
+            set_str(&ro->status.state, API_RUN_STATE_LAUNCHING);
             free(ro->status.taskId);
             ro->status.taskId = pid;
             set_str(&ro->status.message, counted ? "retrying after a failure"
@@ -571,18 +305,21 @@ static void task_ended(jctx *c, const ctl_jobs_task *t)
         if (!ro && r && r->type == API_SCHEDULED)
             job->retries = 0;
         if (ro) {
-            set_str(&ro->status.state, res.success ? CTL_RUN_SUCCEEDED : CTL_RUN_FAILED);
+            set_str(&ro->status.state,
+                    res.success ? API_RUN_STATE_SUCCEEDED : API_RUN_STATE_FAILED);
             set_str(&ro->status.taskId, t->id);
             set_str(&ro->status.message, res.success ? "finished" : "failed");
         }
     }
     if (ro) {
-        result_release(&ro->status.result);
-        result_copy(&ro->status.result, &res);
+        api_job_result_release(&ro->status.result);
+        api_job_result_copy(&ro->status.result, &res);
+        ro->status.has_result = true;
     }
     if (!job->lastRun.taskId || t->finished_at >= job->lastRun.finishedAt) {
-        result_release(&job->lastRun);
-        result_copy(&job->lastRun, &res);
+        api_job_result_release(&job->lastRun);
+        api_job_result_copy(&job->lastRun, &res);
+        job->has_lastRun = true;
     }
 }
 
@@ -616,8 +353,9 @@ static void task_live(jctx *c, const ctl_jobs_task *t)
     }
     if (t->run_id) {
         ctl_jobs_run_out *ro = run_out(c, t->run_id);
-        set_str(&ro->status.state,
-                !t->pending && t->state == API_TASK_RUNNING ? CTL_RUN_RUNNING : CTL_RUN_LAUNCHING);
+        set_str(&ro->status.state, !t->pending && t->state == API_TASK_RUNNING
+                                       ? API_RUN_STATE_RUNNING
+                                       : API_RUN_STATE_LAUNCHING);
         set_str(&ro->status.taskId, t->id);
         if (!t->pending && t->state == API_TASK_RUNNING)
             set_str(&ro->status.message, NULL);
@@ -655,7 +393,7 @@ static void plan_deploys(jctx *c)
 static void plan_scheduled(jctx *c)
 {
     const ctl_jobs_request *r = c->r;
-    ctl_jobs_status *job = &c->out->job;
+    api_job_status *job = &c->out->job;
     const api_schedule *s = r->schedule;
     char *key = xasprintf("%s %s", api_schedule_quartz(s), api_tz_name(api_schedule_tz(s)));
     int64_t nf;
@@ -720,24 +458,24 @@ static void plan_runs(jctx *c)
     for (size_t i = 0; i < in->n_runs; i++) {
         ctl_jobs_run_out *ro = run_out(c, in->runs[i].id);
         if (r->type != API_SCHEDULED && r->type != API_ON_DEMAND) {
-            if (str_eq(ro->status.state, CTL_RUN_QUEUED)) {
-                set_str(&ro->status.state, CTL_RUN_REJECTED);
+            if (str_eq(ro->status.state, API_RUN_STATE_QUEUED)) {
+                set_str(&ro->status.state, API_RUN_STATE_REJECTED);
                 set_str(&ro->status.message,
                         "runs are only allowed for SCHEDULED and ON_DEMAND requests");
             }
             continue;
         }
-        if (str_eq(ro->status.state, CTL_RUN_QUEUED))
+        if (str_eq(ro->status.state, API_RUN_STATE_QUEUED))
             queue[nq++] = &in->runs[i];
     }
     /* A queued run whose document was deleted will never launch. */
     for (size_t i = 0; i < c->out->n_runs; i++) {
-        ctl_jobs_run_status *rs = &c->out->runs[i].status;
+        api_run_status *rs = &c->out->runs[i].status;
         bool has_doc = false;
         for (size_t k = 0; k < in->n_runs && !has_doc; k++)
             has_doc = str_eq(in->runs[k].id, rs->runId);
-        if (!has_doc && str_eq(rs->state, CTL_RUN_QUEUED)) {
-            set_str(&rs->state, CTL_RUN_CANCELED);
+        if (!has_doc && str_eq(rs->state, API_RUN_STATE_QUEUED)) {
+            set_str(&rs->state, API_RUN_STATE_CANCELED);
             set_str(&rs->message, "the run document was deleted before it ran");
         }
     }
@@ -790,7 +528,7 @@ static void plan_runs(jctx *c)
         a->allowed_attrs = run->allowed_attrs && run->allowed_attrs->n ? run->allowed_attrs : NULL;
         a->a.skip_checks = run->skip_healthchecks;
         a->a.message = xstrdup(run->message);
-        set_str(&ro->status.state, CTL_RUN_LAUNCHING);
+        set_str(&ro->status.state, API_RUN_STATE_LAUNCHING);
         free(ro->status.taskId);
         ro->status.taskId = pending_id(in->request_id, a);
         set_str(&ro->status.message, NULL);
@@ -916,9 +654,9 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
         api_request_status_copy(&p->status, in->status);
     set_str(&p->status.requestId, in->request_id);
     if (in->job)
-        ctl_jobs_status_copy(&p->job, in->job);
+        api_job_status_copy(&p->job, in->job);
     else
-        p->job.lastRun.state = API_TASK_STATE_NONE;
+        api_job_status_init(&p->job);
     set_str(&p->job.requestId, in->request_id);
     for (size_t i = 0; i < in->n_deploy_status; i++) {
         ctl_deploy_out *d;
@@ -932,7 +670,7 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
         p->runs = xrealloc(p->runs, (p->n_runs + 1) * sizeof(*p->runs));
         o = &p->runs[p->n_runs++];
         memset(o, 0, sizeof(*o));
-        ctl_jobs_run_status_copy(&o->status, &in->run_status[i]);
+        api_run_status_copy(&o->status, &in->run_status[i]);
     }
     if (r && r->type == API_ON_DEMAND) {
         c.inst_cap = (int)in->n_tasks + (int)in->n_runs + (r->instances > 0 ? r->instances : 1) + 2;
@@ -964,12 +702,12 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
     free(c.inst_used);
 
     p->job_changed =
-        !in->job || !json_same(ctl_jobs_status_to_json(in->job), ctl_jobs_status_to_json(&p->job));
+        !in->job || !json_same(api_job_status_to_json(in->job), api_job_status_to_json(&p->job));
     for (size_t i = 0; i < p->n_runs; i++) {
         ctl_jobs_run_out *o = &p->runs[i];
         o->changed =
-            i >= in->n_run_status || !json_same(ctl_jobs_run_status_to_json(&in->run_status[i]),
-                                                ctl_jobs_run_status_to_json(&o->status));
+            i >= in->n_run_status || !json_same(api_run_status_to_json(&in->run_status[i]),
+                                                api_run_status_to_json(&o->status));
     }
     for (size_t i = 0; i < p->n_deploys && i < in->n_deploy_status; i++)
         if (p->deploys[i].changed &&
@@ -990,9 +728,9 @@ void ctl_jobs_plan_release(ctl_jobs_plan_out *p)
     for (size_t i = 0; i < p->n_deploys; i++)
         api_deploy_status_release(&p->deploys[i].status);
     free(p->deploys);
-    ctl_jobs_status_release(&p->job);
+    api_job_status_release(&p->job);
     for (size_t i = 0; i < p->n_runs; i++)
-        ctl_jobs_run_status_release(&p->runs[i].status);
+        api_run_status_release(&p->runs[i].status);
     free(p->runs);
     memset(p, 0, sizeof(*p));
 }

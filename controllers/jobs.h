@@ -12,9 +12,10 @@
  * Documents (docs/jobs.md has the long form):
  *   /corral/runs/<requestId>/<runId>          run-now / on-demand run (user;
  *                                             Singularity's SingularityRunNowRequest)
- *   /corral/status/jobs/<requestId>           ctl_jobs_status (leader)
- *   /corral/status/runs/<requestId>/<runId>   ctl_jobs_run_status (leader)
- * plus the request status and deploy statuses of apis/status.h.
+ *   /corral/status/jobs/<requestId>           api_job_status (leader)
+ *   /corral/status/runs/<requestId>/<runId>   api_run_status (leader)
+ * plus the request status and deploy statuses, all in apis/status.h; run
+ * documents are api_run (apis/run.h).
  *
  * Exactly-once firing across leader changes rests on one rule for the shell:
  * the actions and the job status of one plan are written in ONE txn that
@@ -72,6 +73,7 @@
 
 #include "apis/common.h"
 #include "apis/request.h"
+#include "apis/run.h"
 #include "apis/schedule.h"
 #include "apis/status.h"
 #include "apis/task.h"
@@ -153,65 +155,6 @@ typedef struct ctl_jobs_task {
                                      user): repeated by a retry; may be NULL */
 } ctl_jobs_task;
 
-/* Outcome of one task, kept in the statuses. */
-typedef struct ctl_jobs_result {
-    char *taskId;           /* "taskId"; NULL: no result yet */
-    char *deployId;         /* "deployId" */
-    char *runId;            /* "runId" */
-    char *pendingType;      /* "pendingType" */
-    int64_t fireAt;         /* "fireAt": the nextRunAt it was launched for */
-    int64_t startedAt;      /* "startedAt": launchedAt */
-    int64_t finishedAt;     /* "finishedAt" */
-    int64_t durationMillis; /* "durationMillis": finishedAt - startedAt */
-    api_task_state state;   /* "state": final task state */
-    bool has_exitCode;
-    int exitCode;  /* "exitCode" */
-    bool success;  /* "success" */
-    bool retried;  /* "retried": a retry was launched for it */
-    int attempt;   /* "attempt": 1 + retries before it */
-    char *message; /* "message" */
-} ctl_jobs_result;
-
-/* /corral/status/jobs/<requestId>: the scheduler's memory. */
-typedef struct ctl_jobs_status {
-    char *requestId;         /* "requestId" */
-    char *schedule;          /* "schedule": quartz form + " " + zone nextFireAt came from */
-    int64_t nextFireAt;      /* "nextFireAt": due fire; 0 = not computed, -1 = never */
-    int64_t lastFireAt;      /* "lastFireAt": fire time of the last scheduled launch */
-    int retries;             /* "retries": retries made for the current scheduled run */
-    int64_t runsLaunched;    /* "runsLaunched": scheduled fires launched */
-    int64_t tasksLaunched;   /* "tasksLaunched": every launch (fires, retries,
-                                runs, run-once): any launch changes this
-                                document, which guards it (ctl_jobs_plan_ops) */
-    int64_t runsSucceeded;   /* "runsSucceeded": runs that ended in success */
-    int64_t runsFailed;      /* "runsFailed": runs that failed after all retries */
-    int64_t missedRuns;      /* "missedRuns": fires skipped */
-    int64_t lastMissedAt;    /* "lastMissedAt": the last skipped fire time */
-    char *lastMissedReason;  /* "lastMissedReason": Overlap|DeadlineExceeded|Paused */
-    ctl_jobs_result lastRun; /* "lastRun": the last task that ended */
-} ctl_jobs_status;
-
-/* Run states, in "state" of a run status. */
-#define CTL_RUN_QUEUED    "QUEUED"    /* waiting for runAt or capacity */
-#define CTL_RUN_LAUNCHING "LAUNCHING" /* pending task written / task starting */
-#define CTL_RUN_RUNNING   "RUNNING"
-#define CTL_RUN_SUCCEEDED "SUCCEEDED"
-#define CTL_RUN_FAILED    "FAILED"
-#define CTL_RUN_REJECTED  "REJECTED" /* the request type takes no runs */
-#define CTL_RUN_CANCELED  "CANCELED" /* its document was deleted while queued */
-
-/* /corral/status/runs/<requestId>/<runId>: a run's progress and outcome. */
-typedef struct ctl_jobs_run_status {
-    char *requestId;        /* "requestId" */
-    char *runId;            /* "runId" */
-    char *state;            /* "state": one of CTL_RUN_* */
-    char *taskId;           /* "taskId": current or last task (or pending task id) */
-    int retries;            /* "retries": retries launched */
-    int64_t queuedAt;       /* "queuedAt": first seen by the controller */
-    char *message;          /* "message": why it waits, or how it ended */
-    ctl_jobs_result result; /* "result": outcome of the last task that ended */
-} ctl_jobs_run_status;
-
 typedef struct ctl_jobs_in {
     const char *request_id;
     const ctl_jobs_request *request; /* NULL: the request document is gone */
@@ -224,8 +167,8 @@ typedef struct ctl_jobs_in {
     const api_request_status *status; /* last written; NULL: none */
     const api_deploy_status *deploy_status;
     size_t n_deploy_status;
-    const ctl_jobs_status *job; /* last written; NULL: none */
-    const ctl_jobs_run_status *run_status;
+    const api_job_status *job; /* last written; NULL: none */
+    const api_run_status *run_status;
     size_t n_run_status;
     const char *const *history; /* archived task ids, oldest first */
     size_t n_history;
@@ -250,7 +193,7 @@ typedef struct ctl_jobs_action {
 } ctl_jobs_action;
 
 typedef struct ctl_jobs_run_out {
-    ctl_jobs_run_status status;
+    api_run_status status;
     bool changed;
 } ctl_jobs_run_out;
 
@@ -261,7 +204,7 @@ typedef struct ctl_jobs_plan_out {
     bool status_changed;
     size_t n_deploys;
     ctl_deploy_out *deploys; /* every deploy status, input order then new ones */
-    ctl_jobs_status job;     /* new job status */
+    api_job_status job;      /* new job status */
     bool job_changed;
     size_t n_runs;
     ctl_jobs_run_out *runs;   /* every run status, input order then new ones */
@@ -288,22 +231,6 @@ char *ctl_jobs_action_format(const ctl_jobs_action *a);
 api_pending_task *ctl_jobs_pending_task(const char *request_id, const ctl_jobs_action *a,
                                         cr_err *err);
 
-/* ---- status documents ---------------------------------------------------------- */
-
-/* Decoders fill *out (zeroed first; release it even on failure) and return
- * -1 with err naming the field on a malformed document. Unknown fields are
- * ignored (a newer leader may have written them). Encoders return a new
- * reference the caller owns, keys in a fixed order. */
-int ctl_jobs_status_from_json(const json_t *j, ctl_jobs_status *out, cr_err *err);
-json_t *ctl_jobs_status_to_json(const ctl_jobs_status *s);
-void ctl_jobs_status_copy(ctl_jobs_status *dst, const ctl_jobs_status *src);
-void ctl_jobs_status_release(ctl_jobs_status *s);
-
-int ctl_jobs_run_status_from_json(const json_t *j, ctl_jobs_run_status *out, cr_err *err);
-json_t *ctl_jobs_run_status_to_json(const ctl_jobs_run_status *s);
-void ctl_jobs_run_status_copy(ctl_jobs_run_status *dst, const ctl_jobs_run_status *src);
-void ctl_jobs_run_status_release(ctl_jobs_run_status *s);
-
 /* Key helpers (prefix e.g. "/corral"). Caller frees. Thin callers of
  * api_key_job_status, api_key_run_status and api_key_run (apis/keys.h). */
 char *ctl_jobs_status_key(const char *prefix, const char *request_id);
@@ -315,39 +242,10 @@ char *ctl_jobs_run_key(const char *prefix, const char *request_id, const char *r
  * manager that will run this plan (the counterpart of view.h). Views borrow
  * from the documents: keep them alive while the view is used. */
 
-/* A run document as the API writes it (docs/api.md): Singularity's
- * SingularityRunNowRequest fields (commandLineArgs, envOverrides, resources,
- * runAt, message, runId, skipHealthchecks, runAsUserOverride,
- * required/allowedAgentAttributeOverrides and their Slave aliases) plus
- * requestId, user and timestamp. extraArtifacts and s3UploaderAdditionalFiles
- * are accepted but not used yet (the pending task has no such fields). The
- * struct owns its pointers. */
-typedef struct ctl_jobs_run_doc {
-    char *runId;
-    char *requestId;
-    char *message;
-    char *user;
-    char *runAsUserOverride;
-    int64_t timestamp;
-    api_strlist commandLineArgs;
-    api_strmap envOverrides;
-    api_strmap requiredAgentAttributeOverrides;
-    api_strmap allowedAgentAttributeOverrides;
-    bool has_resources;
-    api_task_resources resources;
-    bool skipHealthchecks;
-    int64_t runAt;
-} ctl_jobs_run_doc;
-
-/* Decodes a run document into *out (zeroed first; release it even on
- * failure). -1 with err naming the field ("runAt: must be an integer");
- * unknown fields are refused. */
-int ctl_jobs_run_doc_from_json(const json_t *j, ctl_jobs_run_doc *out, cr_err *err);
-void ctl_jobs_run_doc_release(ctl_jobs_run_doc *d);
-
-/* Fills *out from the run document stored under run_id (the key's last
- * part, which wins over a runId field) at create_revision. */
-void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t create_revision,
+/* Fills *out from run document d (api_run, apis/run.h) stored under
+ * run_id (the key's last part, which wins over a runId field) at
+ * create_revision. */
+void ctl_jobs_run_view(const api_run *d, const char *run_id, int64_t create_revision,
                        ctl_jobs_run *out);
 
 /* Fills *out from request r (NULL: undecodable; `invalid` says why and must
@@ -415,8 +313,9 @@ typedef struct ctl_jobs_manager_config {
  * it; cfg is copied. NULL with err set on bad config. */
 ctl_jobs_manager *ctl_jobs_manager_new(struct event_base *base, store *s, store_leader *leader,
                                        const ctl_jobs_manager_config *cfg, cr_err *err);
-/* Starts the informer; passes begin once it has synced. Idempotent. -1 with
- * err if the list cannot be sent (the manager is then stopped). */
+/* Starts the loop; passes begin once the cache has synced (without a cache
+ * in the config, its own list+watch). Idempotent. -1 with err if that list
+ * cannot be sent. */
 int ctl_jobs_manager_start(ctl_jobs_manager *m, cr_err *err);
 /* Stops at once (no write is sent afterwards; one in flight is harmless
  * behind the fence). Idempotent. */

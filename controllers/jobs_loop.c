@@ -37,6 +37,9 @@ struct ctl_jobs_manager {
     store_map *scheds; /* rid -> sched_entry */
 };
 
+/* Stands for a cleanup whose document does not decode. */
+static const api_cleanup undecodable_cleanup;
+
 static bool job_type(api_request_type t)
 {
     return t == API_SCHEDULED || t == API_ON_DEMAND || t == API_RUN_ONCE;
@@ -51,30 +54,36 @@ static void free_sched(const char *key, void *value, void *arg)
     free(e);
 }
 
-typedef void *(*from_json_fn)(const json_t *j, const api_decode_opts *o, api_problems *p);
-
 /* The jobs loop accepts unknown fields (a newer client's additions) but not
  * invalid values: the cache's strict error may only be about the former.
+ * The cache's lenient document (apis/doc.h) then passes validation.
  * Returns NULL when acceptable, else why not. */
-static const char *jobs_error(const store_obj *o, from_json_fn fn, void (*free_fn)(void *))
+static const char *request_error(const store_obj *o)
 {
     api_problems probs = API_PROBLEMS_INIT;
-    api_decode_opts opts = {.allow_unknown = true};
-    void *doc;
+    size_t n;
 
     if (!o->error)
         return NULL;
-    if (!o->value)
+    if (!o->doc)
         return o->error;
-    doc = fn(o->value, &opts, &probs);
+    n = api_request_validate(o->doc, NULL, &probs);
     api_problems_release(&probs);
-    free_fn(doc);
-    return doc ? NULL : o->error;
+    return n ? o->error : NULL;
 }
 
-static const char *request_error(const store_obj *o)
+static const char *deploy_error(const store_obj *o)
 {
-    return jobs_error(o, (from_json_fn)api_request_from_json, (void (*)(void *))api_request_free);
+    api_problems probs = API_PROBLEMS_INIT;
+    size_t n;
+
+    if (!o->error)
+        return NULL;
+    if (!o->doc)
+        return o->error;
+    n = api_deploy_validate(o->doc, NULL, NULL, &probs);
+    api_problems_release(&probs);
+    return n ? o->error : NULL;
 }
 
 /* The request document as the jobs loop sees it, or NULL. */
@@ -144,23 +153,21 @@ static void on_stop(void *arg, ctl_runner *r)
 
 /* ---- one pass ---------------------------------------------------------------------------- */
 
+/* What a pass borrows from the cache, and the views built from it. */
 typedef struct pass_in {
     ctl_jobs_request req;
     ctl_jobs_deploy *deploys;
     size_t n_deploys;
     ctl_jobs_task *tasks;
     size_t n_tasks;
-    api_cleanup *cleanups; /* cleanupType borrowed per task record */
     ctl_jobs_run *runs;
-    ctl_jobs_run_doc *run_docs;
     size_t n_runs;
     const api_request_status *status; /* borrowed from the cache */
     api_deploy_status *dstatus;       /* shallow copies of the cache's documents */
     size_t n_dstatus;
-    ctl_jobs_status job;
-    bool has_job;
+    const api_job_status *job; /* borrowed from the cache; NULL: none (or unreadable) */
     int64_t job_rev;
-    ctl_jobs_run_status *rstatus;
+    api_run_status *rstatus; /* shallow copies of the cache's documents */
     size_t n_rstatus;
     const char **history; /* archived task ids, oldest first */
     size_t n_history;
@@ -172,16 +179,9 @@ static void pass_in_release(pass_in *in)
 {
     free(in->deploys);
     free(in->tasks);
-    free(in->cleanups);
     free(in->runs);
-    for (size_t i = 0; i < in->n_runs; i++)
-        ctl_jobs_run_doc_release(&in->run_docs[i]);
-    free(in->run_docs);
     free(in->dstatus);
-    ctl_jobs_status_release(&in->job);
-    for (size_t i = 0; i < in->n_rstatus; i++)
-        ctl_jobs_run_status_release(&in->rstatus[i]);
-    free(in->rstatus);
+    free(in->rstatus); /* borrowed members: never released here */
     free(in->history);
     for (size_t i = 0; i < in->n_texts; i++)
         free(in->texts[i]);
@@ -259,14 +259,11 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
     if ((o = get(m, api_key_request_status(m->prefix, rid))) && o->doc)
         in->status = o->doc;
     if ((o = get(m, api_key_job_status(m->prefix, rid)))) {
-        cr_err err;
         in->job_rev = o->mod_revision;
-        in->has_job = o->value && ctl_jobs_status_from_json(o->value, &in->job, &err) == 0;
-        if (!in->has_job) {
-            /* Rebuilt from scratch; the compare still guards the rewrite. */
-            cr_warn(m->log, "jobs: request '%s': job status unreadable, rebuilding", rid);
-            ctl_jobs_status_release(&in->job);
-        }
+        in->job = o->doc;
+        if (!in->job) /* rebuilt from scratch; the compare still guards the rewrite */
+            cr_warn(m->log, "jobs: request '%s': job status unreadable, rebuilding: %s", rid,
+                    o->error ? o->error : "no document");
     }
 
     /* Deploys and their statuses. */
@@ -278,8 +275,7 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
         ctl_jobs_deploy *d = &in->deploys[in->n_deploys++];
         d->id = dobj->id2;
         d->revision = dobj->create_revision;
-        d->invalid = jobs_error(dobj, (from_json_fn)api_deploy_from_json,
-                                (void (*)(void *))api_deploy_free);
+        d->invalid = deploy_error(dobj);
         if ((o = get(m, api_key_deploy_status(m->prefix, rid, d->id))) && o->doc)
             in->dstatus[in->n_dstatus++] = *(const api_deploy_status *)o->doc;
     }
@@ -289,17 +285,14 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
     size_t nt = range_of(m, API_KEY_TASK, rid, &tfirst);
     size_t np = range_of(m, API_KEY_PENDING, rid, &pfirst);
     in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
-    in->cleanups = xcalloc(nt + 1, sizeof(*in->cleanups));
     for (size_t i = 0; i < nt; i++) {
         const api_task *t = store_cache_at(m->cache, tfirst + i)->doc;
         const api_cleanup *c = NULL;
         if (!t)
             continue;
-        if ((o = get(m, api_key_cleanup(m->prefix, t->taskId.id)))) {
-            in->cleanups[i].cleanupType =
-                (char *)json_string_value(json_object_get(o->value, "cleanupType"));
-            c = &in->cleanups[i];
-        }
+        /* A kill intent that does not decode is still one (of no type). */
+        if ((o = get(m, api_key_cleanup(m->prefix, t->taskId.id))))
+            c = o->doc ? o->doc : &undecodable_cleanup;
         ctl_jobs_task_view(t, c, &in->tasks[in->n_tasks++]);
     }
     for (size_t i = pfirst; i < pfirst + np; i++) {
@@ -320,33 +313,24 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
     in->n_history = n;
     free(items);
 
-    /* Runs and run statuses. */
+    /* Runs (strictly valid ones only) and run statuses. */
     n = range_of(m, API_KEY_RUN, rid, &first);
     in->runs = xcalloc(n + 1, sizeof(*in->runs));
-    in->run_docs = xcalloc(n + 1, sizeof(*in->run_docs));
     for (size_t i = first; i < first + n; i++) {
         const store_obj *ro = store_cache_at(m->cache, i);
-        ctl_jobs_run_doc *d = &in->run_docs[in->n_runs];
-        cr_err err;
-        if (!ro->value || ctl_jobs_run_doc_from_json(ro->value, d, &err) < 0) {
+        if (!ro->doc || ro->error) {
             cr_warn(m->log, "jobs: run '%s' ignored: %s", ro->key,
-                    ro->value ? cr_err_msg(&err) : ro->error);
-            ctl_jobs_run_doc_release(d);
-            memset(d, 0, sizeof(*d));
+                    ro->error ? ro->error : "does not decode");
             continue;
         }
-        ctl_jobs_run_view(d, ro->id2, ro->create_revision, &in->runs[in->n_runs++]);
+        ctl_jobs_run_view(ro->doc, ro->id2, ro->create_revision, &in->runs[in->n_runs++]);
     }
     n = range_of(m, API_KEY_RUN_STATUS, rid, &first);
     in->rstatus = xcalloc(n + 1, sizeof(*in->rstatus));
     for (size_t i = first; i < first + n; i++) {
         const store_obj *so = store_cache_at(m->cache, i);
-        cr_err err;
-        if (so->value && ctl_jobs_run_status_from_json(so->value, &in->rstatus[in->n_rstatus],
-                                                       &err) == 0)
-            in->n_rstatus++;
-        else
-            ctl_jobs_run_status_release(&in->rstatus[in->n_rstatus]);
+        if (so->doc)
+            in->rstatus[in->n_rstatus++] = *(const api_run_status *)so->doc;
     }
 }
 
@@ -403,7 +387,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
         .status = in.status,
         .deploy_status = in.dstatus,
         .n_deploy_status = in.n_dstatus,
-        .job = in.has_job ? &in.job : NULL,
+        .job = in.job,
         .run_status = in.rstatus,
         .n_run_status = in.n_rstatus,
         .history = in.history,

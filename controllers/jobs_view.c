@@ -8,172 +8,13 @@
 
 /* ---- run documents ------------------------------------------------------------ */
 
-void ctl_jobs_run_doc_release(ctl_jobs_run_doc *d)
-{
-    free(d->runId);
-    free(d->requestId);
-    free(d->message);
-    free(d->user);
-    free(d->runAsUserOverride);
-    api_strlist_release(&d->commandLineArgs);
-    api_strmap_release(&d->envOverrides);
-    api_strmap_release(&d->requiredAgentAttributeOverrides);
-    api_strmap_release(&d->allowedAgentAttributeOverrides);
-    memset(d, 0, sizeof(*d));
-}
-
-static int run_str(const json_t *v, const char *k, char **out, cr_err *err)
-{
-    if (json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return cr_error(err, CR_EINVAL, "%s: must be a string", k);
-    *out = xstrdup(json_string_value(v));
-    return 0;
-}
-
-static int run_map(const json_t *v, const char *k, api_strmap *out, cr_err *err)
-{
-    const char *mk;
-    const json_t *mv;
-
-    if (json_is_null(v))
-        return 0;
-    if (!json_is_object(v))
-        return cr_error(err, CR_EINVAL, "%s: must be an object of strings", k);
-    json_object_foreach((json_t *)v, mk, mv)
-    {
-        if (!json_is_string(mv))
-            return cr_error(err, CR_EINVAL, "%s.%s: must be a string", k, mk);
-        api_strmap_set(out, mk, json_string_value(mv));
-    }
-    return 0;
-}
-
-static int run_resources(const json_t *v, api_task_resources *r, cr_err *err)
-{
-    const char *k;
-    const json_t *f;
-
-    if (!json_is_object(v))
-        return cr_error(err, CR_EINVAL, "resources: must be an object");
-    json_object_foreach((json_t *)v, k, f)
-    {
-        double x;
-        if (!json_is_number(f))
-            return cr_error(err, CR_EINVAL, "resources.%s: must be a number", k);
-        x = json_number_value(f);
-        if (x < 0)
-            return cr_error(err, CR_EINVAL, "resources.%s: must be >= 0", k);
-        if (!strcmp(k, "cpus")) {
-            if (x <= 0)
-                return cr_error(err, CR_EINVAL, "resources.cpus: must be > 0");
-            r->has_cpus = true;
-            r->cpus = x;
-        } else if (!strcmp(k, "memoryMb")) {
-            if (x <= 0)
-                return cr_error(err, CR_EINVAL, "resources.memoryMb: must be > 0");
-            r->has_memoryMb = true;
-            r->memoryMb = x;
-        } else if (!strcmp(k, "diskMb")) {
-            r->has_diskMb = true;
-            r->diskMb = x;
-        } else if (!strcmp(k, "numPorts")) {
-            if (!json_is_integer(f) || x > 1000)
-                return cr_error(err, CR_EINVAL, "resources.numPorts: must be an integer 0-1000");
-            r->has_numPorts = true;
-            r->numPorts = (int)x;
-        } else {
-            return cr_error(err, CR_EINVAL, "resources.%s: unknown field", k);
-        }
-    }
-    return 0;
-}
-
-int ctl_jobs_run_doc_from_json(const json_t *j, ctl_jobs_run_doc *d, cr_err *err)
-{
-    const char *k;
-    const json_t *v;
-
-    memset(d, 0, sizeof(*d));
-    if (!json_is_object(j))
-        return cr_error(err, CR_EINVAL, "run: must be an object");
-    json_object_foreach((json_t *)j, k, v)
-    {
-        if (!strcmp(k, "runId")) {
-            if (run_str(v, k, &d->runId, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "message")) {
-            if (run_str(v, k, &d->message, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "user")) {
-            if (run_str(v, k, &d->user, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "runAsUserOverride")) {
-            if (run_str(v, k, &d->runAsUserOverride, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "commandLineArgs")) {
-            size_t i;
-            const json_t *a;
-            if (!json_is_array(v) && !json_is_null(v))
-                return cr_error(err, CR_EINVAL, "commandLineArgs: must be an array of strings");
-            json_array_foreach(v, i, a)
-            {
-                if (!json_is_string(a))
-                    return cr_error(err, CR_EINVAL, "commandLineArgs[%zu]: must be a string", i);
-                api_strlist_add(&d->commandLineArgs, json_string_value(a));
-            }
-        } else if (!strcmp(k, "envOverrides")) {
-            if (run_map(v, k, &d->envOverrides, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "requiredAgentAttributeOverrides") ||
-                   !strcmp(k, "requiredSlaveAttributeOverrides")) {
-            if (run_map(v, k, &d->requiredAgentAttributeOverrides, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "allowedAgentAttributeOverrides") ||
-                   !strcmp(k, "allowedSlaveAttributeOverrides")) {
-            if (run_map(v, k, &d->allowedAgentAttributeOverrides, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "requestId")) {
-            if (run_str(v, k, &d->requestId, err) < 0)
-                return -1;
-        } else if (!strcmp(k, "timestamp")) {
-            if (!json_is_integer(v) && !json_is_null(v))
-                return cr_error(err, CR_EINVAL, "timestamp: must be an integer (epoch ms)");
-            d->timestamp = json_integer_value(v);
-        } else if (!strcmp(k, "extraArtifacts") || !strcmp(k, "s3UploaderAdditionalFiles")) {
-            if (!json_is_array(v) && !json_is_null(v))
-                return cr_error(err, CR_EINVAL, "%s: must be an array", k);
-        } else if (!strcmp(k, "resources")) {
-            if (json_is_null(v))
-                continue;
-            if (run_resources(v, &d->resources, err) < 0)
-                return -1;
-            d->has_resources = true;
-        } else if (!strcmp(k, "skipHealthchecks")) {
-            if (!json_is_boolean(v) && !json_is_null(v))
-                return cr_error(err, CR_EINVAL, "skipHealthchecks: must be a boolean");
-            d->skipHealthchecks = json_is_true(v);
-        } else if (!strcmp(k, "runAt")) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return cr_error(err, CR_EINVAL, "runAt: must be an integer >= 0 (epoch ms)");
-            d->runAt = json_integer_value(v);
-        } else {
-            return cr_error(err, CR_EINVAL, "%s: unknown or unsupported field", k);
-        }
-    }
-    return 0;
-}
-
-void ctl_jobs_run_view(const ctl_jobs_run_doc *d, const char *run_id, int64_t create_revision,
+void ctl_jobs_run_view(const api_run *d, const char *run_id, int64_t create_revision,
                        ctl_jobs_run *out)
 {
     memset(out, 0, sizeof(*out));
     out->id = run_id ? run_id : d->runId;
     out->revision = create_revision;
-    out->run_at = d->runAt;
+    out->run_at = d->has_runAt ? d->runAt : 0;
     out->args = &d->commandLineArgs;
     out->env = &d->envOverrides;
     out->resources = d->has_resources ? &d->resources : NULL;
@@ -339,13 +180,13 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
     }
     if (p->job_changed)
         add_op(&out, job_mod_revision > 0 ? CTL_OP_PUT : CTL_OP_CREATE,
-               ctl_jobs_status_key(prefix, request_id), dump(ctl_jobs_status_to_json(&p->job)),
+               ctl_jobs_status_key(prefix, request_id), dump(api_job_status_to_json(&p->job)),
                job_mod_revision);
     for (size_t i = 0; i < p->n_runs; i++)
         if (p->runs[i].changed)
             add_op(&out, CTL_OP_PUT,
                    ctl_jobs_run_status_key(prefix, request_id, p->runs[i].status.runId),
-                   dump(ctl_jobs_run_status_to_json(&p->runs[i].status)), 0);
+                   dump(api_run_status_to_json(&p->runs[i].status)), 0);
     for (size_t i = 0; i < p->n_deploys; i++)
         if (p->deploys[i].changed)
             add_op(&later, CTL_OP_PUT,

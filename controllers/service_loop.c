@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "apis/intent.h"
 #include "apis/keys.h"
 #include "apis/status.h"
 #include "base/clock.h"
@@ -135,8 +136,7 @@ typedef struct pass_in {
     size_t n_dstatus;
     const char **history;
     size_t n_history;
-    ctl_place_reason *place; /* per task: the bridge's status/pending, if any */
-    char **texts;            /* task records dumped for ARCHIVE */
+    char **texts; /* task records dumped for ARCHIVE */
     size_t n_texts;
 } pass_in;
 
@@ -148,9 +148,6 @@ static void pass_in_release(pass_in *in)
     free(in->deploys);
     free(in->hc);
     free(in->docs);
-    for (size_t i = 0; i < in->n_tasks && in->place; i++)
-        ctl_place_reason_release(&in->place[i]);
-    free(in->place);
     free(in->tasks);
     free(in->records);
     free(in->dstatus);
@@ -170,19 +167,19 @@ static size_t range_of(const ctl_manager *m, api_key_kind kind, const char *rid,
     return n;
 }
 
-/* An integer field of an intent document, 0 if absent or not a number;
- * *exists tells whether the document is there. */
-static int64_t intent_int(const ctl_manager *m, const char *rid, const char *deploy,
-                          const char *name, const char *field, bool *exists)
+/* The intent `kind` of request rid (or of its deploy, when deploy is not
+ * NULL), decoded by the cache, or NULL. *exists (if not NULL) tells whether
+ * the key is there at all: an intent that does not decode still exists. */
+static const api_intent *intent_of(const ctl_manager *m, const char *rid, const char *deploy,
+                                   const char *kind, bool *exists)
 {
-    char *key = deploy ? api_key_intent_deploy(m->prefix, rid, deploy, name)
-                       : api_key_intent_request(m->prefix, rid, name);
+    char *key = deploy ? api_key_intent_deploy(m->prefix, rid, deploy, kind)
+                       : api_key_intent_request(m->prefix, rid, kind);
     const store_obj *o = store_cache_get(m->cache, key);
-    json_t *f = o ? json_object_get(o->value, field) : NULL;
     free(key);
     if (exists)
         *exists = o != NULL;
-    return json_is_integer(f) ? json_integer_value(f) : 0;
+    return o ? o->doc : NULL;
 }
 
 static int cmp_history(const void *a, const void *b)
@@ -196,10 +193,12 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
     size_t first, n;
     const api_request *req = valid_doc(req_obj);
     ctl_request_intents ri = {0};
+    const api_intent *bounce = intent_of(m, rid, NULL, "bounce", NULL);
+    const api_intent *exit_cooldown = intent_of(m, rid, NULL, "exit-cooldown", NULL);
 
-    ri.bounce = intent_int(m, rid, NULL, "bounce", "timestamp", NULL);
-    ri.exit_cooldown = intent_int(m, rid, NULL, "exit-cooldown", "timestamp", NULL);
-    intent_int(m, rid, NULL, "pause", "timestamp", &ri.paused);
+    ri.bounce = bounce ? bounce->timestamp : 0;
+    ri.exit_cooldown = exit_cooldown ? exit_cooldown->timestamp : 0;
+    intent_of(m, rid, NULL, "pause", &ri.paused);
     if (req_obj)
         ctl_request_view(req, req_obj->error, req_obj->mod_revision, &ri, &in->req);
 
@@ -224,8 +223,9 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         size_t k = in->n_deploys++;
         const char *did = o->id2;
         ctl_deploy_intents di = {0};
-        di.target_instances = (int)intent_int(m, rid, did, "update", "targetActiveInstances", NULL);
-        intent_int(m, rid, did, "cancel", "timestamp", &di.cancel);
+        const api_intent *update = intent_of(m, rid, did, "update", NULL);
+        di.target_instances = update ? update->targetActiveInstances : 0;
+        intent_of(m, rid, did, "cancel", &di.cancel);
         in->docs[k] = valid_doc(o);
         ctl_deploy_view(in->docs[k], o->error, req, o->create_revision, &di, &in->deploys[k],
                         &in->hc[k], &in->problems[k]);
@@ -244,7 +244,6 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
     size_t np = range_of(m, API_KEY_PENDING, rid, &pfirst);
     in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
     in->records = xcalloc(nt + np + 1, sizeof(*in->records));
-    in->place = xcalloc(nt + np + 1, sizeof(*in->place));
     for (size_t i = tfirst; i < tfirst + nt; i++) {
         const api_task *t = store_cache_at(m->cache, i)->doc;
         if (!t)
@@ -260,18 +259,17 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         const api_pending_task *p = store_cache_at(m->cache, i)->doc;
         if (!p)
             continue;
-        ctl_task *t = &in->tasks[in->n_tasks];
-        ctl_place_reason *pr = &in->place[in->n_tasks++];
+        ctl_task *t = &in->tasks[in->n_tasks++];
         ctl_pending_view(p, t);
+        /* Why the bridge could not place it (status/pending), if it said. */
         char *why_key = api_key_pending_status(m->prefix, rid, p->pendingTaskId.id);
         const store_obj *si = store_cache_get(m->cache, why_key);
         free(why_key);
-        char *text = si && si->value ? json_dumps(si->value, JSON_COMPACT) : NULL;
-        if (text && ctl_place_reason_parse(text, strlen(text), pr) == 0) {
+        const api_place_reason *pr = si ? si->doc : NULL;
+        if (pr) {
             t->place_reason = pr->reason;
-            t->place_message = pr->message;
+            t->place_message = pr->message && *pr->message ? pr->message : NULL;
         }
-        free(text);
     }
 
     /* History, oldest first. */

@@ -107,32 +107,6 @@ void ctl_pending_view(const api_pending_task *p, ctl_task *out)
     out->launched_at = p->pendingTaskId.createdAt;
 }
 
-int ctl_place_reason_parse(const char *json, size_t len, ctl_place_reason *out)
-{
-    memset(out, 0, sizeof(*out));
-    json_error_t je;
-    json_t *j = json ? json_loadb(json, len, 0, &je) : NULL;
-    const char *r = json_string_value(json_object_get(j, "reason"));
-    const char *m = json_string_value(json_object_get(j, "message"));
-    int rc = -1;
-    if (r && *r) {
-        out->reason = xstrdup(r);
-        out->message = m && *m ? xstrdup(m) : NULL;
-        rc = 0;
-    }
-    json_decref(j);
-    return rc;
-}
-
-void ctl_place_reason_release(ctl_place_reason *r)
-{
-    if (!r)
-        return;
-    free(r->reason);
-    free(r->message);
-    memset(r, 0, sizeof(*r));
-}
-
 void ctl_task_view(const api_task *t, bool cleaning, ctl_health health, ctl_task *out)
 {
     memset(out, 0, sizeof(*out));

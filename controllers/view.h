@@ -2,9 +2,9 @@
  * I/O:
  *
  *  - views: api_request / api_deploy / api_pending_task / api_task (+ the
- *    API's intent documents, see .coord/apiserver-intents.md and
- *    docs/controllers.md) -> the ctl_request / ctl_deploy / ctl_task the
- *    plan reads;
+ *    API's intents, api_intent in apis/intent.h, and the bridge's placement
+ *    reasons, api_place_reason in apis/status.h; docs/controllers.md) ->
+ *    the ctl_request / ctl_deploy / ctl_task the plan reads;
  *  - writes: a plan -> the list of etcd operations that carry it out
  *    (documents encoded with the apis/ codecs), which the manager commits
  *    in fenced txns.
@@ -53,23 +53,9 @@ void ctl_deploy_view(const api_deploy *d, const char *invalid, const api_request
                      int64_t create_revision, const ctl_deploy_intents *in, ctl_deploy *out,
                      ctl_hc_opts *hc, char **problems);
 
-/* A pending task's view (borrows from p). */
+/* A pending task's view (borrows from p). The caller points place_reason
+ * and place_message at the bridge's api_place_reason for it, if any. */
 void ctl_pending_view(const api_pending_task *p, ctl_task *out);
-
-/* Why the bridge could not place a pending task: its document
- * <prefix>/status/pending/<requestId>/<pendingTaskId> (docs/etcd-layout.md),
- * decoded. Point the pending task's view at it (place_reason = reason,
- * place_message = message) and keep it alive while the plan runs. */
-typedef struct ctl_place_reason {
-    char *reason;  /* "NOT_ENOUGH_RESOURCES", ... */
-    char *message; /* short text for people, or NULL */
-} ctl_place_reason;
-
-/* Decodes the raw document (json, len). Returns 0, or -1 with *out zeroed
- * when it is not an object with a non-empty string "reason". Release with
- * ctl_place_reason_release either way. */
-int ctl_place_reason_parse(const char *json, size_t len, ctl_place_reason *out);
-void ctl_place_reason_release(ctl_place_reason *r);
 
 /* A task record's view (borrows from t). cleaning: a cleanup exists for it;
  * health: the checker's verdict (UNKNOWN if none). running_at is the time

@@ -12,6 +12,7 @@
 
 #include "apis/deploy.h"
 #include "apis/request.h"
+#include "apis/status.h"
 #include "apis/task.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -167,7 +168,7 @@ struct mb {
     mb_stats stats;
 };
 
-static void work(mb *b);
+static void work(mb *b, bool tick);
 static void kick(mb *b);
 static void schedule_subscribe(mb *b, long delay_ms);
 static void stop_for_good(mb *b, cr_code code, const char *why);
@@ -1042,9 +1043,13 @@ static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_t
     }
     free(pr->reason);
     pr->reason = xstrdup(name);
-    char *msg = mb_place_reason_message(r, t, po, no);
-    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "reason", name, "message", msg, "since",
-                          (json_int_t)cr_wall_ms(), "offers", (json_int_t)no);
+    api_place_reason why = {.reason = (char *)name,
+                            .message = mb_place_reason_message(r, t, po, no),
+                            .has_since = true,
+                            .since = cr_wall_ms(),
+                            .has_offers = true,
+                            .offers = (int64_t)no};
+    json_t *j = api_place_reason_to_json(&why);
     char *v = json_dumps(j, JSON_COMPACT);
     store_txn *txn = txn_new(b);
     store_txn_put(txn, STORE_THEN, pr->skey, v, strlen(v), NULL);
@@ -1055,7 +1060,7 @@ static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_t
     }
     json_decref(j);
     free(v);
-    free(msg);
+    free(why.message);
 }
 
 static void reasons_reset_done(void *arg, const store_result *res, const cr_err *err)
@@ -1464,7 +1469,7 @@ static void kills(mb *b)
     free(stale);
 }
 
-static void reconcile(mb *b)
+static void reconcile(mb *b, bool tick)
 {
     int64_t now = cr_mono_ms();
     if (mb_recon_due(&b->recon, now)) {
@@ -1490,7 +1495,10 @@ static void reconcile(mb *b)
             b->stats.reconciles++;
         b->next_implicit_ms = now + b->implicit_ms;
     }
-    /* launches Mesos never answered: ask about them */
+    /* launches Mesos never answered: ask about them (a scan of every task,
+     * so once a second) */
+    if (!tick)
+        return;
     mb_reconcile_task *late = xcalloc(b->tasks.n + 1, sizeof(*late));
     size_t nl = 0;
     int64_t wall = cr_wall_ms();
@@ -1766,7 +1774,11 @@ static void stop_for_good(mb *b, cr_code code, const char *why)
 
 /* ---- the loop ----------------------------------------------------------------------- */
 
-static void work(mb *b)
+/* One round of the bridge's work. Scans of every task (failed writes to
+ * retry, launches Mesos never answered) run on the one-second tick only:
+ * a kick comes with every cache batch, and must cost no more than what
+ * changed. */
+static void work(mb *b, bool tick)
 {
     if (b->stopped)
         return;
@@ -1783,8 +1795,8 @@ static void work(mb *b)
     if (!b->sub && !b->sub_scheduled)
         schedule_subscribe(b, 0);
     int64_t now = cr_mono_ms();
-    /* retry failed task writes */
-    for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+    /* retry failed task writes (they wait a second anyway) */
+    for (mb_map_iter it = mb_map_first(&b->tasks); tick && it.e; mb_map_next(&b->tasks, &it)) {
         tentry *te = it.e->val;
         if (te->dirty && !te->writing && now >= te->retry_at)
             task_flush(b, te);
@@ -1807,12 +1819,12 @@ static void work(mb *b)
     reasons_sweep(b);
     offers_cycle(b);
     kills(b);
-    reconcile(b);
+    reconcile(b, tick);
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-    work(arg);
+    work(arg, false);
 }
 
 static void kick(mb *b)
@@ -1845,7 +1857,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = cr_mono_ms();
     prune_marks(b, &b->agents_seen, now);
     prune_marks(b, &b->foreign, now);
-    work(b);
+    work(b, true);
 }
 
 /* ---- public API --------------------------------------------------------------------- */

@@ -239,21 +239,22 @@ static bool time_passed(fx *f, void *arg)
 }
 
 /* The job status of rid (caller releases); false if absent. */
-static bool read_job(fx *f, const char *rid, ctl_jobs_status *out)
+static bool read_job(fx *f, const char *rid, api_job_status *out)
 {
     char *key = ctl_jobs_status_key("/corral", rid);
     answer a;
     bool ok = false;
-    cr_err err;
+    api_problems probs = API_PROBLEMS_INIT;
 
     list(f, key, &a);
     free(key);
-    memset(out, 0, sizeof(*out));
+    api_job_status_init(out);
     if (a.n == 1) {
         json_t *j = json_loads(a.values[0], 0, NULL);
-        ok = ctl_jobs_status_from_json(j, out, &err) == 0;
+        ok = api_job_status_from_json(j, out, NULL, &probs) == 0;
         json_decref(j);
     }
+    api_problems_release(&probs);
     answer_release(&a);
     return ok;
 }
@@ -267,10 +268,10 @@ typedef struct job_want {
 static bool job_reached(fx *f, void *arg)
 {
     job_want *w = arg;
-    ctl_jobs_status j;
+    api_job_status j;
     bool ok = read_job(f, w->rid, &j) && j.missedRuns >= w->min_missed &&
               j.runsSucceeded >= w->min_succeeded;
-    ctl_jobs_status_release(&j);
+    api_job_status_release(&j);
     return ok;
 }
 
@@ -370,7 +371,7 @@ static void test_scheduled(void **state)
 {
     fx f;
     answer a;
-    ctl_jobs_status job;
+    api_job_status job;
     int64_t until, launched_before;
     count_want one_pending = {"/corral/pending/cron/", 1};
     count_want no_task = {"/corral/tasks/cron/", 0};
@@ -405,7 +406,7 @@ static void test_scheduled(void **state)
     assert_true(read_job(&f, "cron", &job));
     assert_string_equal(job.lastMissedReason, "Overlap");
     assert_int_equal(job.runsLaunched, 1);
-    ctl_jobs_status_release(&job);
+    api_job_status_release(&job);
 
     /* It ends: archived with its outcome; the next fire runs. */
     assert_int_equal(bridge_finish(&f, "cron", API_TASK_FINISHED, 0), 1);
@@ -415,7 +416,7 @@ static void test_scheduled(void **state)
     assert_true(read_job(&f, "cron", &job));
     assert_int_equal(job.runsSucceeded, 1);
     assert_int_equal(job.lastRun.state, API_TASK_FINISHED);
-    ctl_jobs_status_release(&job);
+    api_job_status_release(&job);
 
     /* Leader change: stop; the task runs and ends while nobody leads;
      * several fire times pass. */
@@ -424,7 +425,7 @@ static void test_scheduled(void **state)
     assert_int_equal(bridge_finish(&f, "cron", API_TASK_FINISHED, 0), 1);
     assert_true(read_job(&f, "cron", &job));
     launched_before = job.runsLaunched;
-    ctl_jobs_status_release(&job);
+    api_job_status_release(&job);
     until = cr_wall_ms() + 5000;
     assert_true(run_until(&f, time_passed, &until, 10000));
     assert_int_equal(count(&f, "/corral/pending/cron/"), 0);
@@ -439,7 +440,7 @@ static void test_scheduled(void **state)
     assert_true(read_job(&f, "cron", &job));
     assert_int_equal(job.runsLaunched, launched_before + 1);
     assert_int_equal(job.runsSucceeded, 2);
-    ctl_jobs_status_release(&job);
+    api_job_status_release(&job);
 
     /* A failing run is retried once (numRetriesOnFailure 1), then stops. */
     assert_int_equal(bridge_launch(&f, "cron", NULL), 1);
@@ -456,7 +457,7 @@ static void test_scheduled(void **state)
             done = read_job(&f, "cron", &job) && job.runsFailed == 1;
             if (done)
                 assert_int_equal(job.lastRun.attempt, 2);
-            ctl_jobs_status_release(&job);
+            api_job_status_release(&job);
             until = cr_wall_ms() + 50;
             run_until(&f, time_passed, &until, 1000);
         }

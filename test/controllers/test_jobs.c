@@ -40,9 +40,9 @@ typedef struct world {
     bool has_status;
     api_deploy_status *dstatus;
     size_t n_dstatus;
-    ctl_jobs_status job;
+    api_job_status job;
     bool has_job;
-    ctl_jobs_run_status *rstatus;
+    api_run_status *rstatus;
     size_t n_rstatus;
     ctl_jobs_config cfg;
     const char **history;
@@ -213,14 +213,17 @@ static void load_world(world *w, const json_t *j)
         assert_int_equal(api_deploy_status_from_json(v, &w->dstatus[i], NULL, &probs), 0);
     if ((v = json_object_get(j, "job"))) {
         w->has_job = true;
-        if (ctl_jobs_status_from_json(v, &w->job, &err) < 0)
-            fail_msg("job: %s", err.detail);
+        if (api_job_status_from_json(v, &w->job, "job", &probs))
+            fail_msg("%s", api_problems_format(&probs));
     }
     a = json_object_get(j, "runStatus");
     w->n_rstatus = json_array_size(a);
     w->rstatus = xcalloc(w->n_rstatus + 1, sizeof(*w->rstatus));
-    json_array_foreach(a, i, v) if (ctl_jobs_run_status_from_json(v, &w->rstatus[i], &err) < 0)
-        fail_msg("runStatus: %s", err.detail);
+    json_array_foreach(a, i, v)
+    {
+        if (api_run_status_from_json(v, &w->rstatus[i], "runStatus", &probs))
+            fail_msg("%s", api_problems_format(&probs));
+    }
     api_problems_release(&probs);
 }
 
@@ -247,9 +250,9 @@ static void release_world(world *w)
     for (size_t i = 0; i < w->n_dstatus; i++)
         api_deploy_status_release(&w->dstatus[i]);
     free(w->dstatus);
-    ctl_jobs_status_release(&w->job);
+    api_job_status_release(&w->job);
     for (size_t i = 0; i < w->n_rstatus; i++)
-        ctl_jobs_run_status_release(&w->rstatus[i]);
+        api_run_status_release(&w->rstatus[i]);
     free(w->rstatus);
     free(w->history);
 }
@@ -348,14 +351,14 @@ static void apply(world *w, const ctl_jobs_plan_out *p)
     for (size_t i = 0; i < p->n_deploys; i++)
         api_deploy_status_copy(&w->dstatus[i], &p->deploys[i].status);
     w->n_dstatus = p->n_deploys;
-    ctl_jobs_status_release(&w->job);
-    ctl_jobs_status_copy(&w->job, &p->job);
+    api_job_status_release(&w->job);
+    api_job_status_copy(&w->job, &p->job);
     w->has_job = true;
     for (size_t i = 0; i < w->n_rstatus; i++)
-        ctl_jobs_run_status_release(&w->rstatus[i]);
+        api_run_status_release(&w->rstatus[i]);
     w->rstatus = xrealloc(w->rstatus, (p->n_runs + 1) * sizeof(*w->rstatus));
     for (size_t i = 0; i < p->n_runs; i++)
-        ctl_jobs_run_status_copy(&w->rstatus[i], &p->runs[i].status);
+        api_run_status_copy(&w->rstatus[i], &p->runs[i].status);
     w->n_rstatus = p->n_runs;
 }
 
@@ -435,7 +438,7 @@ static void check_expect(const char *name, int step, const json_t *exp, const ct
         ok = false;
     }
     if ((v = json_object_get(exp, "job"))) {
-        json_t *got = ctl_jobs_status_to_json(&p->job);
+        json_t *got = api_job_status_to_json(&p->job);
         if (!subset(v, got, "job", why, sizeof(why))) {
             print_error("%s step %d: %s\n", name, step, why);
             ok = false;
@@ -450,7 +453,7 @@ static void check_expect(const char *name, int step, const json_t *exp, const ct
             json_t *got = NULL;
             for (i = 0; i < p->n_runs; i++)
                 if (!strcmp(p->runs[i].status.runId, k))
-                    got = ctl_jobs_run_status_to_json(&p->runs[i].status);
+                    got = api_run_status_to_json(&p->runs[i].status);
             if (!subset(rv, got, k, why, sizeof(why))) {
                 print_error("%s step %d: run %s\n", name, step, why);
                 ok = false;
@@ -654,71 +657,7 @@ FIXTURE_TEST(run_once)
 FIXTURE_TEST(invalid_request)
 FIXTURE_TEST(deleted_request)
 
-/* ---- codecs and helpers ------------------------------------------------------ */
-
-static void test_status_round_trip(void **state)
-{
-    const char *doc =
-        "{\"requestId\":\"job\",\"schedule\":\"0 */5 * * * ? UTC\","
-        "\"nextFireAt\":600000,\"lastFireAt\":300000,\"retries\":1,"
-        "\"runsLaunched\":2,\"tasksLaunched\":4,\"runsSucceeded\":1,\"runsFailed\":0,"
-        "\"missedRuns\":3,"
-        "\"lastMissedAt\":0,\"lastMissedReason\":\"Overlap\","
-        "\"lastRun\":{\"taskId\":\"t1\",\"deployId\":\"v1\",\"pendingType\":\"RETRY\","
-        "\"fireAt\":300000,\"startedAt\":300000,\"finishedAt\":301000,"
-        "\"durationMillis\":1000,\"state\":\"TASK_FAILED\",\"exitCode\":2,"
-        "\"success\":false,\"retried\":true,\"attempt\":1,\"message\":\"exit 2\"}}";
-    json_t *j = json_loads(doc, 0, NULL), *back;
-    ctl_jobs_status s;
-    cr_err err = {0};
-
-    assert_int_equal(ctl_jobs_status_from_json(j, &s, &err), 0);
-    assert_int_equal(s.nextFireAt, 600000);
-    assert_int_equal(s.lastRun.exitCode, 2);
-    assert_int_equal(s.lastRun.state, API_TASK_FAILED);
-    back = ctl_jobs_status_to_json(&s);
-    assert_true(json_equal(j, back));
-    json_decref(back);
-    ctl_jobs_status_release(&s);
-    json_decref(j);
-
-    j = json_loads("{\"nextFireAt\":\"soon\"}", 0, NULL);
-    assert_int_equal(ctl_jobs_status_from_json(j, &s, &err), -1);
-    assert_string_equal(err.detail, "nextFireAt: must be an integer");
-    ctl_jobs_status_release(&s);
-    json_decref(j);
-
-    j = json_loads("{\"lastRun\":{\"taskId\":\"t\",\"state\":\"TASK_BORED\"}}", 0, NULL);
-    assert_int_equal(ctl_jobs_status_from_json(j, &s, &err), -1);
-    assert_string_equal(err.detail, "lastRun.state: unknown task state \"TASK_BORED\"");
-    ctl_jobs_status_release(&s);
-    json_decref(j);
-}
-
-static void test_run_status_round_trip(void **state)
-{
-    const char *doc = "{\"requestId\":\"job\",\"runId\":\"r1\",\"state\":\"SUCCEEDED\","
-                      "\"taskId\":\"t9\",\"retries\":0,\"queuedAt\":5,\"message\":\"finished\","
-                      "\"result\":{\"taskId\":\"t9\",\"fireAt\":5,\"startedAt\":5,"
-                      "\"finishedAt\":9,\"durationMillis\":4,\"state\":\"TASK_FINISHED\","
-                      "\"exitCode\":0,\"success\":true,\"retried\":false,\"attempt\":1}}";
-    json_t *j = json_loads(doc, 0, NULL), *back;
-    ctl_jobs_run_status s;
-    cr_err err = {0};
-
-    assert_int_equal(ctl_jobs_run_status_from_json(j, &s, &err), 0);
-    back = ctl_jobs_run_status_to_json(&s);
-    assert_true(json_equal(j, back));
-    json_decref(back);
-    ctl_jobs_run_status_release(&s);
-    json_decref(j);
-
-    j = json_loads("{\"state\":\"QUEUED\"}", 0, NULL);
-    assert_int_equal(ctl_jobs_run_status_from_json(j, &s, &err), -1);
-    assert_string_equal(err.detail, "runId: required");
-    ctl_jobs_run_status_release(&s);
-    json_decref(j);
-}
+/* ---- documents and keys ----------------------------------------------------- */
 
 static void test_pending_task_document(void **state)
 {
@@ -798,8 +737,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_run_once),
     cmocka_unit_test(test_invalid_request),
     cmocka_unit_test(test_deleted_request),
-    cmocka_unit_test(test_status_round_trip),
-    cmocka_unit_test(test_run_status_round_trip),
     cmocka_unit_test(test_pending_task_document),
 };
 

@@ -82,36 +82,7 @@ static void test_one_task_without_message(void **state)
     ctl_plan_release(&p);
 }
 
-/* The bridge's status/pending document decodes into the view; junk does not. */
-static void test_parse_status_pending(void **state)
-{
-    ctl_place_reason r;
-    const char *doc = "{\"reason\":\"NOT_ENOUGH_RESOURCES\",\"message\":\"needs cpus 3, "
-                      "largest offer has 2\",\"since\":5,\"offers\":2}";
-    assert_int_equal(ctl_place_reason_parse(doc, strlen(doc), &r), 0);
-    assert_string_equal(r.reason, "NOT_ENOUGH_RESOURCES");
-    assert_string_equal(r.message, "needs cpus 3, largest offer has 2");
-    ctl_place_reason_release(&r);
-
-    const char *bare = "{\"reason\":\"RACK_SATURATED\"}";
-    assert_int_equal(ctl_place_reason_parse(bare, strlen(bare), &r), 0);
-    assert_string_equal(r.reason, "RACK_SATURATED");
-    assert_null(r.message);
-    ctl_place_reason_release(&r);
-
-    const char *bad[] = {"", "not json", "[]", "{\"reason\":3}", "{\"reason\":\"\"}", "{}"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(ctl_place_reason_parse(bad[i], strlen(bad[i]), &r), -1);
-        assert_null(r.reason);
-        assert_null(r.message);
-        ctl_place_reason_release(&r);
-    }
-    assert_int_equal(ctl_place_reason_parse(NULL, 0, &r), -1);
-    ctl_place_reason_release(NULL);
-}
-
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_parse_status_pending),
     cmocka_unit_test(test_first_deploy_names_the_reason),
     cmocka_unit_test(test_no_reason_no_text),
     cmocka_unit_test(test_one_task_without_message),
