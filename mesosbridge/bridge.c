@@ -22,6 +22,7 @@
 #include "mesosbridge/launch.h"
 #include "mesosbridge/logic.h"
 #include "mesosbridge/map.h"
+#include "mesosbridge/offers.h"
 #include "mesosbridge/placement.h"
 #include "mesosbridge/recordio.h"
 
@@ -1025,8 +1026,9 @@ static void reason_write_done(void *arg, const store_result *res, const cr_err *
 
 /* Records why a pending task found no offer, writing only when the reason
  * changed since the last write (batched, fenced). */
-static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_task *t,
-                        const mb_place_offer *po, size_t no)
+/* Records why a pending task fits none of the `no` offers (message
+ * borrowed), when it differs from what was last written. */
+static void reason_note(mb *b, const doc *d, mb_place_reason r, const char *message, size_t no)
 {
     const char *name = mb_place_reason_name(r);
     if (b->reasons_reset != 2)
@@ -1044,7 +1046,7 @@ static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_t
     free(pr->reason);
     pr->reason = xstrdup(name);
     api_place_reason why = {.reason = (char *)name,
-                            .message = mb_place_reason_message(r, t, po, no),
+                            .message = (char *)message,
                             .has_since = true,
                             .since = cr_wall_ms(),
                             .has_offers = true,
@@ -1060,7 +1062,6 @@ static void reason_note(mb *b, const doc *d, mb_place_reason r, const mb_place_t
     }
     json_decref(j);
     free(v);
-    free(why.message);
 }
 
 static void reasons_reset_done(void *arg, const store_result *res, const cr_err *err)
@@ -1110,41 +1111,24 @@ static void reasons_sweep(mb *b)
     free(gone);
 }
 
+static bool task_known(void *arg, const char *task_id)
+{
+    mb *b = arg;
+    return mb_map_get(&b->tasks, task_id) != NULL;
+}
+
+/* The offer cycle: gather the plan's inputs (offers held, due pending
+ * tasks with their request and deploy from the cache, active tasks, active
+ * racks), run the pure mb_offers_plan (offers.h), carry it out. */
 static void offers_cycle(mb *b)
 {
     int64_t now = cr_mono_ms(), wall = cr_wall_ms();
     size_t n_due = 0, n_total = 0;
     doc **due = due_pending(b, wall, &n_due, &n_total);
 
-    /* suppress / revive: only due tasks want offers; one that becomes due
-     * counts as new (earlier declines may have filtered the agents it needs) */
-    if (n_due > b->last_due)
-        b->new_pending = true;
-    b->last_due = n_due;
-    mb_offers_action act = mb_offers_decide(b->suppressed, n_due, b->new_pending, b->last_revive_ms,
-                                            now, MB_REVIVE_MIN_MS);
-    const char *const *roles = (const char *const *)b->fw_roles;
-    if (act == MB_OFFERS_SUPPRESS) {
-        if (send_call(b, mb_call_suppress(b->framework_id, roles))) {
-            b->suppressed = true;
-            cr_info(b->log, "nothing pending: SUPPRESS");
-        }
-    } else if (act == MB_OFFERS_REVIVE) {
-        if (send_call(b, mb_call_revive(b->framework_id, roles))) {
-            b->suppressed = false;
-            b->new_pending = false;
-            b->last_revive_ms = now;
-            cr_info(b->log, "%zu pending: REVIVE", n_total);
-        }
-    }
-    if (!b->n_offers) {
-        free(due);
-        return;
-    }
-
     /* a cycle cut short by the work budget resumes where it stopped, so
      * tasks that fit no offer cannot starve the ones queued behind them */
-    if (b->place_from) {
+    if (b->place_from && b->n_offers) {
         for (size_t i = 1; i < n_due; i++) {
             if (strcmp(due[i]->key, b->place_from))
                 continue;
@@ -1155,126 +1139,144 @@ static void offers_cycle(mb *b)
             due = rot;
             break;
         }
+    }
+    if (b->n_offers) {
         free(b->place_from);
         b->place_from = NULL;
     }
 
-    /* place the due tasks on the held offers */
     size_t no = b->n_offers;
-    mb_offer_left *left = xcalloc(no + 1, sizeof(*left));
-    mb_place_offer *po = xcalloc(no + 1, sizeof(*po));
-    for (size_t i = 0; i < no; i++) {
-        mb_offer_left_init(&left[i], &b->offers[i].offer);
-        po[i].left = &left[i];
-        po[i].rack_id = offer_rack(b, &b->offers[i].offer);
-        po[i].inactive = offer_inactive(b, &b->offers[i].offer, po[i].rack_id);
-    }
-    mb_place_task *pt = xcalloc(n_due + 1, sizeof(*pt));
-    const api_request **reqs = xcalloc(n_due + 1, sizeof(*reqs));
-    const api_deploy **deps = xcalloc(n_due + 1, sizeof(*deps));
+    mb_offers_task *dt = xcalloc(n_due + 1, sizeof(*dt));
     for (size_t i = 0; i < n_due; i++) {
         const api_pending_task *p = due[i]->obj;
         char *dk = xasprintf("%s/%s", p->pendingTaskId.requestId, p->pendingTaskId.deployId);
-        reqs[i] = doc_get(b, INF_REQ, p->pendingTaskId.requestId)->obj;
-        deps[i] = doc_get(b, INF_DEP, dk)->obj;
+        dt[i] = (mb_offers_task){due[i]->key, p, doc_get(b, INF_REQ, p->pendingTaskId.requestId)->obj,
+                                 doc_get(b, INF_DEP, dk)->obj};
         free(dk);
-        mb_place_task_from(reqs[i], deps[i], p, &pt[i]);
     }
-    mb_place_active *act_v = xcalloc(b->tasks.n + 1, sizeof(*act_v));
-    size_t n_act = 0;
-    for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
-        tentry *te = it.e->val;
-        if (api_task_state_terminal(te->rec->lastTaskState))
-            continue;
-        act_v[n_act++] = (mb_place_active){te->rec->taskId.requestId, te->rec->taskId.deployId,
-                                           te->rec->agentId, te->rec->taskId.rackId};
+    mb_offers_offer *oo = xcalloc(no + 1, sizeof(*oo));
+    mb_place_active *act_v = NULL;
+    const char **racks = NULL;
+    size_t n_act = 0, nrk = 0;
+    if (no && n_due) { /* placement inputs, only when there is something to place */
+        for (size_t k = 0; k < no; k++) {
+            const char *rack = offer_rack(b, &b->offers[k].offer);
+            oo[k] = (mb_offers_offer){&b->offers[k].offer, b->offers[k].received_ms, rack,
+                                      offer_inactive(b, &b->offers[k].offer, rack)};
+        }
+        act_v = xcalloc(b->tasks.n + 1, sizeof(*act_v));
+        for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
+            tentry *te = it.e->val;
+            if (api_task_state_terminal(te->rec->lastTaskState))
+                continue;
+            act_v[n_act++] = (mb_place_active){te->rec->taskId.requestId, te->rec->taskId.deployId,
+                                               te->rec->agentId, te->rec->taskId.rackId};
+        }
+        /* the active racks known in etcd spread rack-sensitive requests */
+        inf *ri = &b->inf[INF_RACK];
+        racks = xcalloc(ri->docs.n + 1, sizeof(char *));
+        for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it))
+            if (!state_inactive(((doc *)it.e->val)->obj))
+                racks[nrk++] = it.e->key;
+    } else {
+        for (size_t k = 0; k < no; k++)
+            oo[k] = (mb_offers_offer){&b->offers[k].offer, b->offers[k].received_ms, NULL, false};
     }
-    /* the active racks known in etcd spread rack-sensitive requests */
-    inf *ri = &b->inf[INF_RACK];
-    const char **racks = xcalloc(ri->docs.n + 1, sizeof(char *));
-    size_t nrk = 0;
-    for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it))
-        if (!state_inactive(((doc *)it.e->val)->obj))
-            racks[nrk++] = it.e->key;
-    mb_place_config pc = {.racks = nrk ? racks : NULL,
-                          .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL,
-                          .max_checks = MB_PLACE_MAX_CHECKS};
-    mb_place_result *res = xcalloc(n_due + 1, sizeof(*res));
-    mb_place(&pc, po, no, pt, n_due, act_v, n_act, res);
+    mb_offers_in in = {.offers = oo,
+                       .n_offers = no,
+                       .due = dt,
+                       .n_due = n_due,
+                       .n_pending = n_total,
+                       .active = act_v,
+                       .n_active = n_act,
+                       .racks = nrk ? racks : NULL,
+                       .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL,
+                       .policy = &b->offer_policy,
+                       .max_checks = MB_PLACE_MAX_CHECKS,
+                       .max_tasks_per_offer = MB_MAX_TASKS_PER_OFFER,
+                       .framework_id = b->framework_id,
+                       .executor_path = b->executor_path,
+                       .task_exists = task_known,
+                       .arg = b,
+                       .suppressed = b->suppressed,
+                       .new_pending = b->new_pending,
+                       .last_due = b->last_due,
+                       .last_revive_ms = b->last_revive_ms,
+                       .revive_min_ms = MB_REVIVE_MIN_MS,
+                       .now = now,
+                       .wall = wall};
+    mb_offers_plan_out plan;
+    mb_offers_plan(&in, &plan);
+    free(act_v);
     free(racks);
-    size_t tried = 0, failed = 0;
-    for (; tried < n_due && res[tried].reason != MB_PLACE_DEFERRED; tried++) {
-        failed += res[tried].offer < 0;
-        if (res[tried].offer < 0 && no)
-            reason_note(b, due[tried], res[tried].reason, &pt[tried], po, no);
+
+    /* suppress / revive */
+    const char *const *roles = (const char *const *)b->fw_roles;
+    b->last_due = n_due;
+    b->new_pending = plan.new_pending;
+    if (plan.action == MB_OFFERS_SUPPRESS) {
+        if (send_call(b, mb_call_suppress(b->framework_id, roles))) {
+            b->suppressed = true;
+            cr_info(b->log, "nothing pending: SUPPRESS");
+        }
+    } else if (plan.action == MB_OFFERS_REVIVE) {
+        if (send_call(b, mb_call_revive(b->framework_id, roles))) {
+            b->suppressed = false;
+            b->new_pending = false;
+            b->last_revive_ms = now;
+            cr_info(b->log, "%zu pending: REVIVE", n_total);
+        }
     }
-    if (tried < n_due) {
+    if (!no)
+        goto out;
+
+    /* why the tasks that were tried did not fit */
+    for (size_t i = 0; i < plan.n_unplaced; i++)
+        reason_note(b, due[plan.unplaced[i].due], plan.unplaced[i].reason,
+                    plan.unplaced[i].message, no);
+    for (size_t i = 0; i < plan.n_errors; i++)
+        cr_warn(b->log, "%s", plan.errors[i].message);
+    if (plan.tried < n_due) {
         /* continue on the next turn, after other events; once every task
          * left has been tried in vain, wait for the next offer or tick
          * rather than spin */
-        b->place_from = xstrdup(due[tried]->key);
-        b->place_failed += failed;
-        if (b->place_failed < n_due - (tried - failed))
+        b->place_from = xstrdup(due[plan.tried]->key);
+        b->place_failed += plan.failed;
+        if (b->place_failed < n_due - (plan.tried - plan.failed))
             kick(b);
         else
             b->place_failed = 0;
     } else {
         b->place_failed = 0;
     }
-    /* the tasks placed on each offer, in queue order */
-    size_t *first = xcalloc(no + 1, sizeof(size_t)), *next = xcalloc(n_due + 1, sizeof(size_t));
-    for (size_t k = 0; k < no; k++)
-        first[k] = SIZE_MAX;
-    for (size_t i = n_due; i-- > 0;) {
-        if (res[i].offer < 0)
-            continue;
-        next[i] = first[res[i].offer];
-        first[res[i].offer] = i;
-    }
+
+    /* what becomes of each held offer */
+    enum { UNSET, LAUNCHED, KEPT, DECLINED };
+    unsigned char *fate = xcalloc(no + 1, 1);
+    for (size_t i = 0; i < plan.n_keep; i++)
+        fate[plan.keep[i]] = KEPT;
 
     /* one txn + ACCEPT per offer that got tasks */
-    bool *used = xcalloc(no + 1, sizeof(bool));
-    size_t waiting = 0;
-    for (size_t k = 0; k < no; k++) {
-        op *o = NULL;
-        for (size_t i = first[k]; i != SIZE_MAX; i = next[i]) {
-            if (o && o->n_tasks >= MB_MAX_TASKS_PER_OFFER)
-                continue;
-            const api_pending_task *p = due[i]->obj;
-            mb_launch_in li = {reqs[i],         deps[i], p,    &b->offers[k].offer, po[k].rack_id,
-                               b->framework_id, &res[i], wall, b->executor_path};
-            cr_err err;
-            api_task *t = mb_build_launch(&li, &err);
-            if (!t) {
-                cr_warn(b->log, "cannot launch %s: %s", due[i]->key, cr_err_msg(&err));
-                continue;
-            }
-            if (mb_map_get(&b->tasks, t->taskId.id)) {
-                api_task_free(t); /* same id this millisecond: next cycle */
-                continue;
-            }
-            if (!o)
-                o = op_new(b, OP_LAUNCH);
-            o->tasks = xrealloc(o->tasks, (o->n_tasks + 1) * sizeof(api_task *));
-            o->pend_keys = xrealloc(o->pend_keys, (o->n_tasks + 1) * sizeof(char *));
-            o->tasks[o->n_tasks] = t;
-            o->pend_keys[o->n_tasks++] = xstrdup(due[i]->key);
-        }
-        if (!o)
-            continue;
+    for (size_t l = 0; l < plan.n_launches; l++) {
+        mb_offers_launch *ln = &plan.launches[l];
+        size_t k = ln->offer;
+        op *o = op_new(b, OP_LAUNCH);
+        o->tasks = xcalloc(ln->n + 1, sizeof(api_task *));
+        o->pend_keys = xcalloc(ln->n + 1, sizeof(char *));
         store_txn *txn = txn_new(b);
-        for (size_t i = 0; i < o->n_tasks; i++) {
-            api_task *t = o->tasks[i];
-            doc *pd = mb_map_get(&b->inf[INF_PEND].docs,
-                                 o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix));
+        for (size_t i = 0; i < ln->n; i++) {
+            api_task *t = o->tasks[o->n_tasks] = ln->tasks[i];
+            const doc *pd = due[ln->due[i]];
+            ln->tasks[i] = NULL; /* the op owns it now */
+            o->pend_keys[o->n_tasks++] = xstrdup(pd->key);
             char *tk = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
             json_t *j = api_task_to_json(t);
             char *v = json_dumps(j, JSON_COMPACT);
-            store_txn_if_mod(txn, o->pend_keys[i], STORE_EQ, pd ? pd->mod_rev : 0);
+            store_txn_if_mod(txn, pd->key, STORE_EQ, pd->mod_rev);
             store_txn_if_create(txn, tk, STORE_EQ, 0);
             store_txn_put(txn, STORE_THEN, tk, v, strlen(v), NULL);
-            store_txn_delete(txn, STORE_THEN, o->pend_keys[i], false);
-            mb_map_put(&b->launching, o->pend_keys[i], (void *)1);
+            store_txn_delete(txn, STORE_THEN, pd->key, false);
+            mb_map_put(&b->launching, pd->key, (void *)1);
             json_decref(j);
             free(v);
             free(tk);
@@ -1282,69 +1284,49 @@ static void offers_cycle(mb *b)
         o->offers = xcalloc(1, sizeof(held));
         o->offers[0] = b->offers[k]; /* moved */
         o->n_offers = 1;
-        used[k] = true;
+        fate[k] = LAUNCHED;
         cr_err err;
         if (store_txn_commit(b->st, txn, launch_done, o, &err) < 0) {
             cr_warn(b->log, "launch txn: %s", cr_err_msg(&err));
             for (size_t i = 0; i < o->n_tasks; i++)
                 mb_map_del(&b->launching, o->pend_keys[i]);
-            used[k] = false; /* keep the offer */
+            fate[k] = KEPT; /* keep the offer */
             o->n_offers = 0;
             op_free(o);
         }
     }
-    for (size_t i = 0; i < n_due; i++)
-        if (res[i].offer < 0)
-            waiting++;
 
-    /* unused offers: hold briefly while tasks wait, else decline */
-    const char **decl_idle = xcalloc(no + 1, sizeof(char *));
-    const char **decl_busy = xcalloc(no + 1, sizeof(char *));
-    size_t ni = 0, nb = 0, keep = 0;
-    held *kept = xcalloc(no + 1, sizeof(held));
-    held *declined = xcalloc(no + 1, sizeof(held));
+    /* unused offers: held briefly while tasks wait, else declined */
+    const char **decl = xcalloc(no + 1, sizeof(char *));
     size_t nd = 0;
-    for (size_t k = 0; k < no; k++) {
-        if (used[k])
-            continue;
-        double refuse = 0;
-        if (mb_offer_should_decline(&b->offer_policy, b->offers[k].received_ms, now, waiting,
-                                    &refuse)) {
-            declined[nd] = b->offers[k];
-            if (refuse == b->offer_policy.refuse_idle_s)
-                decl_idle[ni++] = declined[nd].offer.id;
-            else
-                decl_busy[nb++] = declined[nd].offer.id;
-            nd++;
-        } else {
-            kept[keep++] = b->offers[k];
-        }
+    for (size_t i = 0; i < plan.n_decline_idle; i++) {
+        decl[nd++] = b->offers[plan.decline_idle[i]].offer.id;
+        fate[plan.decline_idle[i]] = DECLINED;
     }
-    decline_offers(b, decl_idle, ni, b->offer_policy.refuse_idle_s);
-    decline_offers(b, decl_busy, nb, b->offer_policy.refuse_busy_s);
-    for (size_t i = 0; i < nd; i++)
-        mb_offer_release(&declined[i].offer);
+    decline_offers(b, decl, nd, b->offer_policy.refuse_idle_s);
+    nd = 0;
+    for (size_t i = 0; i < plan.n_decline_busy; i++) {
+        decl[nd++] = b->offers[plan.decline_busy[i]].offer.id;
+        fate[plan.decline_busy[i]] = DECLINED;
+    }
+    decline_offers(b, decl, nd, b->offer_policy.refuse_busy_s);
+    free(decl);
+    held *kept = xcalloc(no + 1, sizeof(held));
+    size_t keep = 0;
+    for (size_t k = 0; k < no; k++) {
+        if (fate[k] == DECLINED)
+            mb_offer_release(&b->offers[k].offer);
+        else if (fate[k] != LAUNCHED) /* held, or its launch could not be sent */
+            kept[keep++] = b->offers[k];
+    }
+    free(fate);
     free(b->offers);
     b->offers = kept;
     b->n_offers = keep;
-
-    for (size_t i = 0; i < n_due; i++)
-        mb_place_result_release(&res[i]);
-    for (size_t i = 0; i < no; i++)
-        mb_offer_left_release(&left[i]);
-    free(declined);
-    free(decl_idle);
-    free(decl_busy);
-    free(used);
-    free(first);
-    free(next);
-    free(res);
-    free(act_v);
-    free(pt);
-    free(reqs);
-    free(deps);
-    free(po);
-    free(left);
+out:
+    mb_offers_plan_release(&plan);
+    free(oo);
+    free(dt);
     free(due);
 }
 

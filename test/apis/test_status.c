@@ -390,9 +390,12 @@ static void test_run_status(void **state)
 
 static void test_place_reason(void **state)
 {
-    static const char *const good[] = {
+    /* the first document is split over two lines (one literal) */
+    static const char first[] =
         "{\"reason\":\"NOT_ENOUGH_RESOURCES\",\"message\":\"needs cpus 3, largest offer has 2\","
-        "\"since\":5,\"offers\":2}",
+        "\"since\":5,\"offers\":2}";
+    static const char *const good[] = {
+        first,
         "{\"reason\":\"RACK_SATURATED\"}",
         "{\"reason\":\"AGENT_ALREADY_USED\",\"offers\":0,\"agent\":\"a1\"}", /* unknown: kept */
     };
