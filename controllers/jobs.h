@@ -78,6 +78,7 @@
 #include "apis/status.h"
 #include "apis/task.h"
 #include "controllers/plan.h"
+#include "controllers/runner.h"
 #include "controllers/view.h"
 #include "base/cr_hist.h"
 #include "base/log.h"
@@ -323,19 +324,8 @@ void ctl_jobs_manager_stop(ctl_jobs_manager *m);
 /* Stops and frees; NULL is a no-op. */
 void ctl_jobs_manager_free(ctl_jobs_manager *m);
 
-typedef struct ctl_jobs_manager_stats {
-    bool running;
-    bool synced;
-    uint64_t passes;    /* plans run */
-    uint64_t writes;    /* store_write()s sent */
-    uint64_t conflicts; /* writes whose compares failed (re-planned) */
-    uint64_t errors;    /* failed passes (backed off) */
-    /* The work queue, as in ctl_manager_stats. */
-    size_t queue_depth;
-    size_t queue_processing;
-    size_t queue_delayed;
-    cr_hist reconcile_latency;
-} ctl_jobs_manager_stats;
+/* The runner's figures (runner.h). */
+typedef ctl_runner_stats ctl_jobs_manager_stats;
 
 void ctl_jobs_manager_get_stats(const ctl_jobs_manager *m, ctl_jobs_manager_stats *out);
 

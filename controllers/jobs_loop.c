@@ -22,17 +22,12 @@ typedef struct sched_entry {
 } sched_entry;
 
 struct ctl_jobs_manager {
-    struct event_base *base;
-    store *store;
-    store_leader *leader;
     char *prefix;
     ctl_jobs_config plan_cfg;
-    ctl_runner_config run_cfg;
     cr_log *log;
 
-    store_cache *cache; /* borrowed from corrald, or own_cache */
-    store_cache *own_cache;
     ctl_runner *runner;
+    store_cache *cache; /* the runner's, while running */
     store_map *mine;   /* rid -> marker: last seen request was a job type */
     store_map *scheds; /* rid -> sched_entry */
 };
@@ -58,7 +53,7 @@ static void free_sched(const char *key, void *value, void *arg)
  * invalid values: the cache's strict error may only be about the former.
  * The cache's lenient document (apis/doc.h) then passes validation.
  * Returns NULL when acceptable, else why not. */
-static const char *request_error(const store_obj *o)
+static const char *jobs_error(const store_obj *o)
 {
     api_problems probs = API_PROBLEMS_INIT;
     size_t n;
@@ -67,21 +62,8 @@ static const char *request_error(const store_obj *o)
         return NULL;
     if (!o->doc)
         return o->error;
-    n = api_request_validate(o->doc, NULL, &probs);
-    api_problems_release(&probs);
-    return n ? o->error : NULL;
-}
-
-static const char *deploy_error(const store_obj *o)
-{
-    api_problems probs = API_PROBLEMS_INIT;
-    size_t n;
-
-    if (!o->error)
-        return NULL;
-    if (!o->doc)
-        return o->error;
-    n = api_deploy_validate(o->doc, NULL, NULL, &probs);
+    n = o->kind == API_KEY_DEPLOY ? api_deploy_validate(o->doc, NULL, NULL, &probs)
+                                  : api_request_validate(o->doc, NULL, &probs);
     api_problems_release(&probs);
     return n ? o->error : NULL;
 }
@@ -89,7 +71,7 @@ static const char *deploy_error(const store_obj *o)
 /* The request document as the jobs loop sees it, or NULL. */
 static const api_request *job_request(const store_obj *o)
 {
-    return o && !request_error(o) ? o->doc : NULL;
+    return o && !jobs_error(o) ? o->doc : NULL;
 }
 
 /* ---- cache changes -------------------------------------------------------------------- */
@@ -138,6 +120,7 @@ static void resync(void *arg, ctl_runner *r)
 static void on_start(void *arg, ctl_runner *r)
 {
     ctl_jobs_manager *m = arg;
+    m->cache = ctl_runner_cache(r);
     m->mine = store_map_new();
     m->scheds = store_map_new();
 }
@@ -149,6 +132,7 @@ static void on_stop(void *arg, ctl_runner *r)
     store_map_foreach(m->scheds, free_sched, NULL);
     store_map_free(m->scheds);
     m->mine = m->scheds = NULL;
+    m->cache = NULL;
 }
 
 /* ---- one pass ---------------------------------------------------------------------------- */
@@ -171,8 +155,6 @@ typedef struct pass_in {
     size_t n_rstatus;
     const char **history; /* archived task ids, oldest first */
     size_t n_history;
-    char **texts; /* task records dumped for ARCHIVE */
-    size_t n_texts;
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -183,15 +165,6 @@ static void pass_in_release(pass_in *in)
     free(in->dstatus);
     free(in->rstatus); /* borrowed members: never released here */
     free(in->history);
-    for (size_t i = 0; i < in->n_texts; i++)
-        free(in->texts[i]);
-    free(in->texts);
-}
-
-static int cmp_created(const void *a, const void *b)
-{
-    const store_obj *x = *(const store_obj *const *)a, *y = *(const store_obj *const *)b;
-    return x->create_revision < y->create_revision ? -1 : x->create_revision > y->create_revision;
 }
 
 static const store_obj *get(const ctl_jobs_manager *m, char *key /* freed */)
@@ -204,10 +177,7 @@ static const store_obj *get(const ctl_jobs_manager *m, char *key /* freed */)
 static size_t range_of(const ctl_jobs_manager *m, api_key_kind kind, const char *rid,
                        size_t *first)
 {
-    char *prefix = api_key_kind_prefix(m->prefix, kind, rid);
-    size_t n = store_cache_range(m->cache, prefix, first);
-    free(prefix);
-    return n;
+    return ctl_runner_range(m->runner, m->prefix, kind, rid, first);
 }
 
 /* The request's parsed schedule, re-parsed only when its inputs change. */
@@ -275,7 +245,7 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
         ctl_jobs_deploy *d = &in->deploys[in->n_deploys++];
         d->id = dobj->id2;
         d->revision = dobj->create_revision;
-        d->invalid = deploy_error(dobj);
+        d->invalid = jobs_error(dobj);
         if ((o = get(m, api_key_deploy_status(m->prefix, rid, d->id))) && o->doc)
             in->dstatus[in->n_dstatus++] = *(const api_deploy_status *)o->doc;
     }
@@ -301,17 +271,7 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
             ctl_jobs_pending_view(p, &in->tasks[in->n_tasks++]);
     }
 
-    /* History, oldest first. */
-    n = range_of(m, API_KEY_HISTORY_TASK, rid, &first);
-    const store_obj **items = xcalloc(n + 1, sizeof(*items));
-    for (size_t i = 0; i < n; i++)
-        items[i] = store_cache_at(m->cache, first + i);
-    qsort(items, n, sizeof(*items), cmp_created);
-    in->history = xcalloc(n + 1, sizeof(*in->history));
-    for (size_t i = 0; i < n; i++)
-        in->history[i] = items[i]->id2;
-    in->n_history = n;
-    free(items);
+    in->history = ctl_runner_history(m->runner, m->prefix, rid, &in->n_history);
 
     /* Runs (strictly valid ones only) and run statuses. */
     n = range_of(m, API_KEY_RUN, rid, &first);
@@ -332,24 +292,6 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
         if (so->doc)
             in->rstatus[in->n_rstatus++] = *(const api_run_status *)so->doc;
     }
-}
-
-typedef struct lookup_ctx {
-    ctl_jobs_manager *m;
-    const char *rid;
-    pass_in *in;
-} lookup_ctx;
-
-static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
-{
-    lookup_ctx *lc = arg;
-    const store_obj *o = get(lc->m, api_key_task(lc->m->prefix, lc->rid, task_id));
-    *mod_revision = o ? o->mod_revision : 0;
-    if (!o || !o->value)
-        return NULL;
-    pass_in *in = lc->in;
-    in->texts = xrealloc(in->texts, (in->n_texts + 1) * sizeof(*in->texts));
-    return in->texts[in->n_texts++] = json_dumps(o->value, JSON_COMPACT);
 }
 
 static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now, ctl_ops *ops,
@@ -398,9 +340,10 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     ctl_jobs_plan(&jin, &plan);
     *requeue_ms = plan.requeue_after_ms;
 
-    lookup_ctx lc = {m, rid, &in};
-    ctl_doc_lookup look = {lookup_task, &lc};
+    ctl_task_lookup tl;
+    ctl_doc_lookup look = ctl_task_lookup_init(&tl, r, m->prefix, rid);
     int rc = ctl_jobs_plan_ops(m->prefix, rid, &plan, &look, in.job_rev, now, ops, err);
+    ctl_task_lookup_release(&tl);
     for (size_t i = 0; i < plan.n_actions; i++) {
         char *line = ctl_jobs_action_format(&plan.actions[i]);
         cr_debug(m->log, "jobs: %s: %s", rid, line);
@@ -425,86 +368,49 @@ static const ctl_loop jobs_loop = {
 ctl_jobs_manager *ctl_jobs_manager_new(struct event_base *base, store *s, store_leader *leader,
                                        const ctl_jobs_manager_config *cfg, cr_err *err)
 {
-    const char *prefix = cfg && cfg->prefix ? cfg->prefix : API_DEFAULT_PREFIX;
+    const char *prefix;
     ctl_jobs_manager *m;
 
     if (!base || !s || !leader) {
         cr_error(err, CR_EINVAL, "jobs: base, store and leader are required");
         return NULL;
     }
-    if (prefix[0] != '/' || prefix[strlen(prefix) - 1] == '/') {
-        cr_error(err, CR_EINVAL, "jobs: prefix '%s' must start and not end with '/'", prefix);
+    if (ctl_loop_prefix("jobs", cfg ? cfg->prefix : NULL, &prefix, err) < 0)
         return NULL;
-    }
     m = xcalloc(1, sizeof(*m));
-    m->base = base;
-    m->store = s;
-    m->leader = leader;
     m->prefix = xstrdup(prefix);
     if (cfg && cfg->plan)
         m->plan_cfg = *cfg->plan;
     m->log = cfg ? cfg->log : NULL;
-    m->run_cfg.max_inflight = cfg ? cfg->max_inflight : 0;
-    m->run_cfg.resync_ms = cfg ? cfg->resync_ms : 0;
-    m->run_cfg.log = m->log;
-    m->cache = cfg ? cfg->cache : NULL;
+    ctl_runner_config rc = {.prefix = m->prefix,
+                            .max_inflight = cfg ? cfg->max_inflight : 0,
+                            .resync_ms = cfg ? cfg->resync_ms : 0,
+                            .log = m->log};
+    m->runner = ctl_runner_new(base, s, cfg ? cfg->cache : NULL, leader, &jobs_loop, m, &rc);
     return m;
 }
 
 int ctl_jobs_manager_start(ctl_jobs_manager *m, cr_err *err)
 {
-    if (m->runner)
-        return 0;
-    if (!m->cache) {
-        store_cache_config cc = {.prefix = m->prefix, .log = m->log};
-        m->own_cache = store_cache_new(m->base, m->store, &cc);
-        if (store_cache_start(m->own_cache, err) < 0) {
-            store_cache_free(m->own_cache);
-            m->own_cache = NULL;
-            return -1;
-        }
-        m->cache = m->own_cache;
-    }
-    m->runner = ctl_runner_new(m->base, m->store, m->cache, m->leader, &jobs_loop, m, &m->run_cfg);
-    ctl_runner_start(m->runner);
-    return 0;
+    return ctl_runner_start(m->runner, err);
 }
 
 void ctl_jobs_manager_stop(ctl_jobs_manager *m)
 {
-    if (!m || !m->runner)
-        return;
-    ctl_runner_free(m->runner);
-    m->runner = NULL;
-    if (m->own_cache) {
-        store_cache_free(m->own_cache);
-        m->own_cache = m->cache = NULL;
-    }
+    if (m)
+        ctl_runner_stop(m->runner);
 }
 
 void ctl_jobs_manager_free(ctl_jobs_manager *m)
 {
     if (!m)
         return;
-    ctl_jobs_manager_stop(m);
+    ctl_runner_free(m->runner);
     free(m->prefix);
     free(m);
 }
 
 void ctl_jobs_manager_get_stats(const ctl_jobs_manager *m, ctl_jobs_manager_stats *out)
 {
-    ctl_runner_stats rs = {0};
-    memset(out, 0, sizeof(*out));
-    if (m->runner)
-        ctl_runner_get_stats(m->runner, &rs);
-    out->running = rs.running;
-    out->synced = rs.synced;
-    out->passes = rs.passes;
-    out->writes = rs.writes;
-    out->conflicts = rs.conflicts;
-    out->errors = rs.errors;
-    out->queue_depth = rs.queue_depth;
-    out->queue_processing = rs.queue_processing;
-    out->queue_delayed = rs.queue_delayed;
-    out->reconcile_latency = rs.reconcile_latency;
+    ctl_runner_get_stats(m->runner, out);
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "apis/task.h"
 #include "base/clock.h"
 #include "base/xalloc.h"
@@ -25,7 +27,9 @@ typedef struct pass {
 struct ctl_runner {
     struct event_base *base;
     store *s;
-    store_cache *cache;
+    store_cache *cache;     /* the process's, or own_cache while running */
+    store_cache *own_cache; /* made at start when none was given */
+    char *prefix;
     store_leader *leader;
     ctl_loop loop;
     void *arg;
@@ -253,6 +257,7 @@ ctl_runner *ctl_runner_new(struct event_base *base, store *s, store_cache *cache
     r->base = base;
     r->s = s;
     r->cache = cache;
+    r->prefix = cfg && cfg->prefix ? xstrdup(cfg->prefix) : NULL;
     r->leader = leader;
     r->loop = *loop;
     r->arg = loop_arg;
@@ -262,11 +267,21 @@ ctl_runner *ctl_runner_new(struct event_base *base, store *s, store_cache *cache
     return r;
 }
 
-void ctl_runner_start(ctl_runner *r)
+int ctl_runner_start(ctl_runner *r, cr_err *err)
 {
     store_cache_handlers h = {.on_change = on_change, .on_synced = on_synced};
     if (r->running)
-        return;
+        return 0;
+    if (!r->cache) {
+        store_cache_config cc = {.prefix = r->prefix, .log = r->log};
+        r->own_cache = store_cache_new(r->base, r->s, &cc);
+        if (store_cache_start(r->own_cache, err) < 0) {
+            store_cache_free(r->own_cache);
+            r->own_cache = NULL;
+            return -1;
+        }
+        r->cache = r->own_cache;
+    }
     r->running = true;
     r->synced = false;
     r->stats = (ctl_runner_stats){.running = true};
@@ -281,6 +296,7 @@ void ctl_runner_start(ctl_runner *r)
         r->loop.on_start(r->arg, r);
     if (store_cache_synced(r->cache))
         on_synced(r);
+    return 0;
 }
 
 static void free_wait(const char *key, void *value, void *arg)
@@ -310,6 +326,10 @@ void ctl_runner_stop(ctl_runner *r)
     r->synced = false;
     r->stats.running = false;
     r->stats.synced = false;
+    if (r->own_cache) {
+        store_cache_free(r->own_cache);
+        r->own_cache = r->cache = NULL;
+    }
 }
 
 void ctl_runner_free(ctl_runner *r)
@@ -317,6 +337,7 @@ void ctl_runner_free(ctl_runner *r)
     if (!r)
         return;
     ctl_runner_stop(r);
+    free(r->prefix);
     free(r);
 }
 
@@ -338,6 +359,9 @@ bool ctl_runner_running(const ctl_runner *r)
 
 void ctl_runner_get_stats(const ctl_runner *r, ctl_runner_stats *out)
 {
+    memset(out, 0, sizeof(*out));
+    if (!r)
+        return;
     *out = r->stats;
     if (r->wq) {
         store_wq_stats q;
@@ -393,4 +417,73 @@ void ctl_runner_enqueue_kind(ctl_runner *r, const char *prefix, api_key_kind kin
         last = o->id1;
     }
     free(kp);
+}
+
+size_t ctl_runner_range(const ctl_runner *r, const char *prefix, api_key_kind kind,
+                        const char *request_id, size_t *first)
+{
+    char *kp = api_key_kind_prefix(prefix, kind, request_id);
+    size_t n = store_cache_range(r->cache, kp, first);
+    free(kp);
+    return n;
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+    const store_obj *x = *(const store_obj *const *)a, *y = *(const store_obj *const *)b;
+    return x->create_revision < y->create_revision ? -1 : x->create_revision > y->create_revision;
+}
+
+const char **ctl_runner_history(const ctl_runner *r, const char *prefix, const char *request_id,
+                                size_t *n)
+{
+    size_t first;
+    *n = ctl_runner_range(r, prefix, API_KEY_HISTORY_TASK, request_id, &first);
+    const store_obj **items = xcalloc(*n + 1, sizeof(*items));
+    for (size_t i = 0; i < *n; i++)
+        items[i] = store_cache_at(r->cache, first + i);
+    qsort(items, *n, sizeof(*items), cmp_created);
+    const char **ids = xcalloc(*n + 1, sizeof(*ids));
+    for (size_t i = 0; i < *n; i++)
+        ids[i] = items[i]->id2;
+    free(items);
+    return ids;
+}
+
+static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
+{
+    ctl_task_lookup *l = arg;
+    char *key = api_key_task(l->prefix, l->request_id, task_id);
+    const store_obj *o = store_cache_get(l->r->cache, key);
+    free(key);
+    *mod_revision = o ? o->mod_revision : 0;
+    if (!o || !o->value)
+        return NULL;
+    l->texts = xrealloc(l->texts, (l->n_texts + 1) * sizeof(*l->texts));
+    return l->texts[l->n_texts++] = json_dumps(o->value, JSON_COMPACT);
+}
+
+ctl_doc_lookup ctl_task_lookup_init(ctl_task_lookup *l, const ctl_runner *r, const char *prefix,
+                                    const char *request_id)
+{
+    *l = (ctl_task_lookup){.r = r, .prefix = prefix, .request_id = request_id};
+    return (ctl_doc_lookup){lookup_task, l};
+}
+
+void ctl_task_lookup_release(ctl_task_lookup *l)
+{
+    for (size_t i = 0; i < l->n_texts; i++)
+        free(l->texts[i]);
+    free(l->texts);
+    l->texts = NULL;
+    l->n_texts = 0;
+}
+
+int ctl_loop_prefix(const char *who, const char *prefix, const char **out, cr_err *err)
+{
+    *out = prefix ? prefix : API_DEFAULT_PREFIX;
+    if ((*out)[0] != '/' || (*out)[strlen(*out) - 1] == '/')
+        return cr_error(err, CR_EINVAL, "%s: prefix '%s' must start and not end with '/'", who,
+                        *out);
+    return 0;
 }

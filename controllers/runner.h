@@ -65,18 +65,22 @@ typedef struct ctl_loop {
 } ctl_loop;
 
 typedef struct ctl_runner_config {
+    const char *prefix; /* key prefix of the cache made when none is given */
     int max_inflight;  /* keys reconciled at once; 0 = 64 */
     int64_t resync_ms; /* resync period; 0 = 60 s, -1 = never */
     cr_log *log;       /* borrowed; may be NULL */
 } ctl_runner_config;
 
 /* Creates a stopped runner (caller owns). base, s, cache, leader and log
- * are borrowed and must outlive it; loop is copied, loop_arg borrowed. */
+ * are borrowed and must outlive it; loop is copied, loop_arg borrowed.
+ * Without a cache (tests), the runner lists and watches cfg->prefix itself
+ * while it runs. */
 ctl_runner *ctl_runner_new(struct event_base *base, store *s, store_cache *cache,
                            store_leader *leader, const ctl_loop *loop, void *loop_arg,
                            const ctl_runner_config *cfg);
-/* Starts: passes begin once the cache is synced. Idempotent. */
-void ctl_runner_start(ctl_runner *r);
+/* Starts: passes begin once the cache is synced. Idempotent. -1 with err
+ * when its own cache's list cannot be sent. */
+int ctl_runner_start(ctl_runner *r, cr_err *err);
 /* Stops at once: queue and writes in flight dropped (a write already sent
  * may still land; the fence makes that harmless once leadership is gone).
  * Idempotent. */
@@ -92,6 +96,11 @@ bool ctl_runner_running(const ctl_runner *r);
 
 /* ---- helpers for loops keyed by request id ---- */
 
+/* The key prefix a loop was configured with (NULL: the default): 0 and
+ * *out, or -1 with err naming `who` when it does not start with '/' or
+ * ends with one. */
+int ctl_loop_prefix(const char *who, const char *prefix, const char **out, cr_err *err);
+
 /* The request id the object's key belongs to (requests, deploys, tasks,
  * pending tasks, statuses, intents, runs; cleanups through their task id),
  * or NULL for other keys and history. *owned gets memory to free after use
@@ -99,6 +108,28 @@ bool ctl_runner_running(const ctl_runner *r);
 const char *ctl_obj_request_id(const store_obj *o, char **owned);
 /* Enqueues the request id of every key of kind in the cache. */
 void ctl_runner_enqueue_kind(ctl_runner *r, const char *prefix, api_key_kind kind);
+/* One request's keys of kind in the cache: how many, and *first for
+ * store_cache_at. */
+size_t ctl_runner_range(const ctl_runner *r, const char *prefix, api_key_kind kind,
+                        const char *request_id, size_t *first);
+/* The ids of a request's archived tasks, oldest first (borrowed from the
+ * cache; the array is the caller's to free). */
+const char **ctl_runner_history(const ctl_runner *r, const char *prefix, const char *request_id,
+                                size_t *n);
+
+/* ARCHIVE copies a task record into history: ctl_doc_lookup (view.h) over
+ * the cache. Texts handed out live until ctl_task_lookup_release. */
+typedef struct ctl_task_lookup {
+    const ctl_runner *r;
+    const char *prefix;
+    const char *request_id;
+    char **texts;
+    size_t n_texts;
+} ctl_task_lookup;
+
+ctl_doc_lookup ctl_task_lookup_init(ctl_task_lookup *l, const ctl_runner *r, const char *prefix,
+                                    const char *request_id);
+void ctl_task_lookup_release(ctl_task_lookup *l);
 
 typedef struct ctl_runner_stats {
     bool running;
@@ -115,6 +146,7 @@ typedef struct ctl_runner_stats {
     cr_hist reconcile_latency;
 } ctl_runner_stats;
 
+/* r may be NULL (all zero). */
 void ctl_runner_get_stats(const ctl_runner *r, ctl_runner_stats *out);
 
 #endif

@@ -21,17 +21,13 @@
 
 struct ctl_manager {
     struct event_base *base;
-    store *store;
     cr_http *http;
-    store_leader *leader;
     char *prefix;
     ctl_config plan_cfg;
-    ctl_runner_config run_cfg;
     cr_log *log;
 
-    store_cache *cache; /* borrowed from corrald, or own_cache */
-    store_cache *own_cache;
     ctl_runner *runner;
+    store_cache *cache; /* the runner's, while running */
     ctl_checker *checker;
     store_map *health; /* task id -> (intptr_t) ctl_health */
     store_map *other;  /* rid -> marker: last seen request not SERVICE/WORKER */
@@ -103,6 +99,7 @@ static void on_verdict(void *arg, const char *rid, const char *tid, ctl_health v
 static void on_start(void *arg, ctl_runner *r)
 {
     ctl_manager *m = arg;
+    m->cache = ctl_runner_cache(r);
     m->health = store_map_new();
     m->other = store_map_new();
     m->checker = ctl_checker_new(m->base, m->http, on_verdict, m);
@@ -116,6 +113,7 @@ static void on_stop(void *arg, ctl_runner *r)
     store_map_free(m->health);
     store_map_free(m->other);
     m->health = m->other = NULL;
+    m->cache = NULL;
 }
 
 /* ---- one pass ---------------------------------------------------------------------------- */
@@ -136,8 +134,6 @@ typedef struct pass_in {
     size_t n_dstatus;
     const char **history;
     size_t n_history;
-    char **texts; /* task records dumped for ARCHIVE */
-    size_t n_texts;
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -152,19 +148,11 @@ static void pass_in_release(pass_in *in)
     free(in->records);
     free(in->dstatus);
     free(in->history);
-    for (size_t i = 0; i < in->n_texts; i++)
-        free(in->texts[i]);
-    free(in->texts);
 }
 
-/* The objects of one request's keys of kind, in key order: *first and the
- * count, for store_cache_at. */
 static size_t range_of(const ctl_manager *m, api_key_kind kind, const char *rid, size_t *first)
 {
-    char *prefix = api_key_kind_prefix(m->prefix, kind, rid);
-    size_t n = store_cache_range(m->cache, prefix, first);
-    free(prefix);
-    return n;
+    return ctl_runner_range(m->runner, m->prefix, kind, rid, first);
 }
 
 /* The intent `kind` of request rid (or of its deploy, when deploy is not
@@ -180,12 +168,6 @@ static const api_intent *intent_of(const ctl_manager *m, const char *rid, const 
     if (exists)
         *exists = o != NULL;
     return o ? o->doc : NULL;
-}
-
-static int cmp_history(const void *a, const void *b)
-{
-    const store_obj *x = *(const store_obj *const *)a, *y = *(const store_obj *const *)b;
-    return x->create_revision < y->create_revision ? -1 : x->create_revision > y->create_revision;
 }
 
 static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_obj *req_obj)
@@ -272,17 +254,7 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         }
     }
 
-    /* History, oldest first. */
-    n = range_of(m, API_KEY_HISTORY_TASK, rid, &first);
-    const store_obj **items = xcalloc(n + 1, sizeof(*items));
-    for (size_t i = 0; i < n; i++)
-        items[i] = store_cache_at(m->cache, first + i);
-    qsort(items, n, sizeof(*items), cmp_history);
-    in->history = xcalloc(n + 1, sizeof(*in->history));
-    for (size_t i = 0; i < n; i++)
-        in->history[i] = items[i]->id2;
-    in->n_history = n;
-    free(items);
+    in->history = ctl_runner_history(m->runner, m->prefix, rid, &in->n_history);
 }
 
 /* Starts (or stops) health checks for the request's tasks. */
@@ -325,27 +297,6 @@ static void drive_checks(ctl_manager *m, const char *rid, const pass_in *in)
     }
 }
 
-
-/* ARCHIVE copies the task record into history: its JSON, from the cache. */
-typedef struct lookup_ctx {
-    ctl_manager *m;
-    const char *rid;
-    pass_in *in;
-} lookup_ctx;
-
-static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
-{
-    lookup_ctx *lc = arg;
-    char *key = api_key_task(lc->m->prefix, lc->rid, task_id);
-    const store_obj *o = store_cache_get(lc->m->cache, key);
-    free(key);
-    *mod_revision = o ? o->mod_revision : 0;
-    if (!o || !o->value)
-        return NULL;
-    pass_in *in = lc->in;
-    in->texts = xrealloc(in->texts, (in->n_texts + 1) * sizeof(*in->texts));
-    return in->texts[in->n_texts++] = json_dumps(o->value, JSON_COMPACT);
-}
 
 /* Whether anything of request rid is left in the cache besides its spec. */
 static bool has_leftovers(const ctl_manager *m, const char *rid)
@@ -406,9 +357,10 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     drive_checks(m, rid, &in);
     *requeue_ms = plan.requeue_after_ms;
 
-    lookup_ctx lc = {m, rid, &in};
-    ctl_doc_lookup look = {lookup_task, &lc};
+    ctl_task_lookup tl;
+    ctl_doc_lookup look = ctl_task_lookup_init(&tl, r, m->prefix, rid);
     int rc = ctl_plan_ops(m->prefix, rid, &plan, &look, now, ops, err);
+    ctl_task_lookup_release(&tl);
     for (size_t i = 0; i < plan.n_actions; i++) {
         char *line = ctl_action_format(&plan.actions[i], now);
         cr_debug(m->log, "controllers: %s: %s", rid, line);
@@ -437,87 +389,59 @@ ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http, s
         cr_error(err, CR_EINVAL, "controllers: base, store, http and leader are required");
         return NULL;
     }
-    const char *prefix = cfg && cfg->prefix ? cfg->prefix : API_DEFAULT_PREFIX;
-    if (prefix[0] != '/' || prefix[strlen(prefix) - 1] == '/') {
-        cr_error(err, CR_EINVAL, "controllers: prefix '%s' must start and not end with '/'",
-                 prefix);
+    const char *prefix;
+    if (ctl_loop_prefix("controllers", cfg ? cfg->prefix : NULL, &prefix, err) < 0)
         return NULL;
-    }
     ctl_manager *m = xcalloc(1, sizeof(*m));
     m->base = base;
-    m->store = s;
     m->http = http;
-    m->leader = leader;
     m->prefix = xstrdup(prefix);
     if (cfg && cfg->plan)
         m->plan_cfg = *cfg->plan;
     else
         ctl_config_defaults(&m->plan_cfg);
     m->log = cfg ? cfg->log : NULL;
-    m->run_cfg.max_inflight = cfg ? cfg->max_inflight : 0;
-    m->run_cfg.resync_ms = cfg ? cfg->resync_ms : 0;
-    m->run_cfg.log = m->log;
-    m->cache = cfg ? cfg->cache : NULL;
+    ctl_runner_config rc = {.prefix = m->prefix,
+                            .max_inflight = cfg ? cfg->max_inflight : 0,
+                            .resync_ms = cfg ? cfg->resync_ms : 0,
+                            .log = m->log};
+    m->runner = ctl_runner_new(base, s, cfg ? cfg->cache : NULL, leader, &service_loop, m, &rc);
     return m;
 }
 
 int ctl_manager_start(ctl_manager *m, cr_err *err)
 {
-    if (m->runner)
-        return 0;
-    if (!m->cache) {
-        store_cache_config cc = {.prefix = m->prefix, .log = m->log};
-        m->own_cache = store_cache_new(m->base, m->store, &cc);
-        if (store_cache_start(m->own_cache, err) < 0) {
-            store_cache_free(m->own_cache);
-            m->own_cache = NULL;
-            return -1;
-        }
-    }
-    store_cache *c = m->cache ? m->cache : m->own_cache;
-    m->runner = ctl_runner_new(m->base, m->store, c, m->leader, &service_loop, m, &m->run_cfg);
-    m->cache = c;
-    ctl_runner_start(m->runner);
-    return 0;
+    return ctl_runner_start(m->runner, err);
 }
 
 void ctl_manager_stop(ctl_manager *m)
 {
-    if (!m || !m->runner)
-        return;
-    ctl_runner_free(m->runner);
-    m->runner = NULL;
-    if (m->own_cache) {
-        store_cache_free(m->own_cache);
-        m->own_cache = NULL;
-        m->cache = NULL;
-    }
+    if (m)
+        ctl_runner_stop(m->runner);
 }
 
 void ctl_manager_free(ctl_manager *m)
 {
     if (!m)
         return;
-    ctl_manager_stop(m);
+    ctl_runner_free(m->runner);
     free(m->prefix);
     free(m);
 }
 
 void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out)
 {
-    ctl_runner_stats rs = {0};
-    memset(out, 0, sizeof(*out));
-    if (m->runner)
-        ctl_runner_get_stats(m->runner, &rs);
-    out->running = rs.running;
-    out->synced = rs.synced;
-    out->passes = rs.passes;
-    out->writes = rs.writes;
-    out->conflicts = rs.conflicts;
-    out->errors = rs.errors;
-    out->queue_depth = rs.queue_depth;
-    out->queue_processing = rs.queue_processing;
-    out->queue_delayed = rs.queue_delayed;
-    out->reconcile_latency = rs.reconcile_latency;
-    out->checks = m->checker ? ctl_checker_count(m->checker) : 0;
+    ctl_runner_stats rs;
+    ctl_runner_get_stats(m->runner, &rs);
+    *out = (ctl_manager_stats){.running = rs.running,
+                               .synced = rs.synced,
+                               .passes = rs.passes,
+                               .writes = rs.writes,
+                               .conflicts = rs.conflicts,
+                               .errors = rs.errors,
+                               .queue_depth = rs.queue_depth,
+                               .queue_processing = rs.queue_processing,
+                               .queue_delayed = rs.queue_delayed,
+                               .reconcile_latency = rs.reconcile_latency,
+                               .checks = m->checker ? ctl_checker_count(m->checker) : 0};
 }

@@ -465,25 +465,35 @@ static void fw_store(mb *b)
 /* ---- the cache's documents ----------------------------------------------------- */
 
 /* Task records from the cache: the bridge keeps its own copy, which it
- * updates with Mesos statuses before writing them. */
+ * updates with Mesos statuses before writing them. The TaskInfo inside
+ * (mesosTask, the bulk of a record) is shared with the cache's document
+ * rather than copied: it never changes after the launch. */
 static void task_apply_put(mb *b, const store_obj *so)
 {
-    api_problems probs = API_PROBLEMS_INIT;
-    api_decode_opts opts = {.allow_unknown = true};
-    api_task *t = so->doc && so->value ? api_task_from_json(so->value, &opts, &probs) : NULL;
-    if (!t) {
+    const api_task *cached = so->doc;
+    if (!cached) {
         cr_warn(b->log, "ignoring task record %s: %s", so->key,
                 so->error ? so->error : "does not decode");
-        api_problems_release(&probs);
         return;
     }
-    api_problems_release(&probs);
-    tentry *te = mb_map_get(&b->tasks, t->taskId.id);
+    tentry *te = mb_map_get(&b->tasks, cached->taskId.id);
     if (te) {
-        if (te->writing || te->dirty || so->mod_revision <= te->mod_rev) {
-            api_task_free(t); /* our own write, or older */
-            return;
+        if (so->mod_revision == te->mod_rev && cached->mesosTask &&
+            te->rec->mesosTask != cached->mesosTask) {
+            /* our own write came back: drop the copy built at launch */
+            json_decref(te->rec->mesosTask);
+            te->rec->mesosTask = json_incref(cached->mesosTask);
         }
+        if (te->writing || te->dirty || so->mod_revision <= te->mod_rev)
+            return; /* our own write, or older */
+    }
+    api_problems probs = API_PROBLEMS_INIT;
+    api_decode_opts opts = {.allow_unknown = true};
+    api_task *t = api_task_from_json(so->value, &opts, &probs); /* shares mesosTask */
+    api_problems_release(&probs);
+    if (!t)
+        return; /* decoded once already, so this cannot fail */
+    if (te) {
         api_task_free(te->rec);
         te->rec = t;
         te->mod_rev = so->mod_revision;

@@ -27,6 +27,20 @@ typedef struct sub {
     void *arg; /* NULL once unsubscribed (removed after the dispatch) */
 } sub;
 
+/* A change waiting to be applied: big lists and event batches are applied
+ * a slice per loop turn, in order, so no callback holds the loop long. */
+typedef enum { Q_PUT, Q_DELETE, Q_LOAD, Q_RELIST, Q_LISTED } qkind;
+
+typedef struct qitem {
+    qkind kind;
+    store_kv kv;      /* Q_LISTED: kv.mod_revision is the list's revision */
+} qitem;
+
+/* Time one slice may take, and the batch size applied at once without
+ * queueing (the common case: a few events). */
+#define SLICE_BUDGET_US 5000
+#define DIRECT_EVENTS   64
+
 typedef struct waiter {
     int64_t revision;
     store_cache_wait_cb cb;
@@ -53,6 +67,9 @@ struct store_cache {
     bool subs_dirty;
     waiter *waits;
     size_t nwaits;
+    qitem *q; /* ring of changes waiting for their slice */
+    size_t qhead, qlen, qcap;
+    struct event *slice_ev;
     store_cache_stats stats;
 };
 
@@ -314,25 +331,64 @@ static void apply_delete(store_cache *c, const char *key)
     store_obj_unref(&old->pub);
 }
 
+static void apply_event(store_cache *c, bool put, const store_kv *kv)
+{
+    /* subscribers told of this change read its revision from the cache */
+    if (kv->mod_revision > c->revision)
+        c->revision = kv->mod_revision;
+    if (put)
+        apply_put(c, kv);
+    else
+        apply_delete(c, kv->key);
+    c->stats.events++;
+}
+
+static void enqueue(store_cache *c, qkind kind, const store_kv *kv)
+{
+    if (c->qlen == c->qcap) {
+        size_t ncap = c->qcap ? c->qcap * 2 : 256;
+        qitem *n = xcalloc(ncap, sizeof(*n));
+        for (size_t i = 0; i < c->qlen; i++)
+            n[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = n;
+        c->qcap = ncap;
+        c->qhead = 0;
+    }
+    qitem *it = &c->q[(c->qhead + c->qlen++) % c->qcap];
+    it->kind = kind;
+    if (kv && kv->key)
+        store_kv_copy(&it->kv, kv);
+    else if (kv)
+        it->kv = *kv; /* Q_LISTED: a revision, no strings */
+}
+
+static void schedule_slice(store_cache *c)
+{
+    struct timeval now = {0, 0};
+    if (c->slice_ev && !evtimer_pending(c->slice_ev, NULL))
+        evtimer_add(c->slice_ev, &now); /* after the loop has polled I/O */
+}
+
 static void on_events(void *arg, const store_event *evs, size_t n)
 {
     store_cache *c = arg;
-    for (size_t i = 0; i < n; i++) {
-        /* subscribers told of this change read its revision from the cache */
-        if (evs[i].kv.mod_revision > c->revision)
-            c->revision = evs[i].kv.mod_revision;
-        if (evs[i].type == STORE_EV_PUT)
-            apply_put(c, &evs[i].kv);
-        else
-            apply_delete(c, evs[i].kv.key);
+    if (!c->qlen && n <= DIRECT_EVENTS) {
+        for (size_t i = 0; i < n; i++)
+            apply_event(c, evs[i].type == STORE_EV_PUT, &evs[i].kv);
+        tell_revision(c);
+        return;
     }
-    c->stats.events += n;
-    tell_revision(c);
+    for (size_t i = 0; i < n; i++)
+        enqueue(c, evs[i].type == STORE_EV_PUT ? Q_PUT : Q_DELETE, &evs[i].kv);
+    schedule_slice(c);
 }
 
 static void on_progress(void *arg, int64_t revision)
 {
     store_cache *c = arg;
+    if (c->qlen)
+        return; /* events before it are still queued */
     if (revision > c->revision)
         c->revision = revision;
     tell_revision(c);
@@ -367,28 +423,27 @@ static void schedule_list(store_cache *c)
     evtimer_add(c->retry_ev, &tv);
 }
 
-/* The first list fills the cache silently (subscribers read it once synced);
- * a re-list tells them what changed meanwhile. */
-static void load_list(store_cache *c, const store_result *res)
+/* Appends a listed object to the first load (the list is in key order;
+ * the array stays sorted even if it were not). */
+static void load_one(store_cache *c, const store_kv *kv)
 {
-    if (!c->synced && c->n == 0) {
-        reserve(c, res->nkvs);
-        for (size_t i = 0; i < res->nkvs; i++) {
-            obj *o = obj_new(c, &res->kvs[i]);
-            /* the list is in key order; keep the array sorted even if not */
-            if (c->n && strcmp(c->v[c->n - 1]->key, o->key) >= 0) {
-                size_t at = lower_bound(c, o->key);
-                memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(*c->v));
-                c->v[at] = o;
-            } else {
-                c->v[c->n] = o;
-            }
-            c->n++;
-            c->stats.bytes += o->pub.value_len;
-        }
-        return;
+    obj *o = obj_new(c, kv);
+    reserve(c, c->n + 1);
+    if (c->n && strcmp(c->v[c->n - 1]->key, o->key) >= 0) {
+        size_t at = lower_bound(c, o->key);
+        memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(*c->v));
+        c->v[at] = o;
+    } else {
+        c->v[c->n] = o;
     }
-    /* Deletions: cached keys the list no longer has. */
+    c->n++;
+    c->stats.bytes += o->pub.value_len;
+}
+
+/* A re-list's deletions: cached keys the list no longer has (no decoding,
+ * so done at once). */
+static void relist_deletions(store_cache *c, const store_result *res)
+{
     for (size_t i = 0; i < c->n;) {
         const char *key = c->v[i]->key;
         size_t lo = 0, hi = res->nkvs;
@@ -404,16 +459,73 @@ static void load_list(store_cache *c, const store_result *res)
         else
             apply_delete(c, key); /* shifts the array: stay at i */
     }
-    for (size_t i = 0; i < res->nkvs; i++)
-        apply_put(c, &res->kvs[i]);
 }
 
+/* The list is in: watch from its revision + 1, tell the subscribers. */
+static void listed(store_cache *c, int64_t revision)
+{
+    store_watch_handlers h = {on_events, on_progress, on_compacted, on_broken};
+    store_watch_opts o = {.prefix = true, .start_revision = revision + 1};
+    cr_err werr;
+
+    if (revision > c->revision)
+        c->revision = revision;
+    c->synced = true;
+    c->stats.lists++;
+    c->stats.objects = c->n;
+    c->watch = store_watch_start(c->s, c->watched, &o, &h, c, &werr);
+    if (!c->watch) {
+        cr_warn(c->log, "cache: watching %s: %s; listing again", c->watched, cr_err_msg(&werr));
+        schedule_list(c);
+    }
+    tell_synced(c);
+    tell_revision(c);
+}
+
+/* Applies queued changes for one slice of the loop's time. */
+static void on_slice(evutil_socket_t fd, short what, void *arg)
+{
+    store_cache *c = arg;
+    int64_t deadline = cr_mono_us() + SLICE_BUDGET_US;
+    bool events = false;
+
+    while (c->qlen) {
+        qitem it = c->q[c->qhead];
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+        switch (it.kind) {
+        case Q_PUT:
+        case Q_DELETE:
+            apply_event(c, it.kind == Q_PUT, &it.kv);
+            events = true;
+            break;
+        case Q_LOAD:
+            load_one(c, &it.kv);
+            break;
+        case Q_RELIST:
+            apply_put(c, &it.kv);
+            break;
+        case Q_LISTED:
+            listed(c, it.kv.mod_revision);
+            break;
+        }
+        store_kv_release(&it.kv);
+        if (c->qlen && cr_mono_us() > deadline) {
+            schedule_slice(c);
+            break;
+        }
+    }
+    if (events)
+        tell_revision(c);
+}
+
+/* A list arrived: a first list fills the cache silently (subscribers read
+ * it once synced); a re-list tells them what changed meanwhile. Either is
+ * applied a slice per loop turn; the watch starts when it is all in. */
 static void on_list(void *arg, const store_result *res, const cr_err *err)
 {
     store_cache *c = arg;
-    store_watch_handlers h = {on_events, on_progress, on_compacted, on_broken};
-    store_watch_opts o = {.prefix = true};
-    cr_err werr;
+    bool first = !c->synced && c->n == 0;
 
     c->listing = false;
     if (err) {
@@ -422,20 +534,16 @@ static void on_list(void *arg, const store_result *res, const cr_err *err)
         return;
     }
     c->backoff_ms = 0;
-    load_list(c, res);
-    if (res->revision > c->revision)
-        c->revision = res->revision;
-    c->synced = true;
-    c->stats.lists++;
-    c->stats.objects = c->n;
-    o.start_revision = res->revision + 1;
-    c->watch = store_watch_start(c->s, c->watched, &o, &h, c, &werr);
-    if (!c->watch) {
-        cr_warn(c->log, "cache: watching %s: %s; listing again", c->watched, cr_err_msg(&werr));
-        schedule_list(c);
-    }
-    tell_synced(c);
-    tell_revision(c);
+    while (c->qlen) /* events from before the compaction go first */
+        on_slice(-1, 0, c);
+    if (!first)
+        relist_deletions(c, res);
+    reserve(c, c->n + res->nkvs);
+    for (size_t i = 0; i < res->nkvs; i++)
+        enqueue(c, first ? Q_LOAD : Q_RELIST, &res->kvs[i]);
+    store_kv listed_at = {.mod_revision = res->revision};
+    enqueue(c, Q_LISTED, &listed_at);
+    on_slice(-1, 0, c);
 }
 
 static void start_list(store_cache *c)
@@ -469,6 +577,7 @@ store_cache *store_cache_new(struct event_base *base, store *s, const store_cach
     if (base) {
         c->retry_ev = evtimer_new(base, on_retry, c);
         c->wake_ev = event_new(base, -1, 0, on_wake, c);
+        c->slice_ev = evtimer_new(base, on_slice, c);
     }
     return c;
 }
@@ -502,6 +611,11 @@ void store_cache_free(store_cache *c)
         event_free(c->retry_ev);
     if (c->wake_ev)
         event_free(c->wake_ev);
+    if (c->slice_ev)
+        event_free(c->slice_ev);
+    for (size_t i = 0; i < c->qlen; i++)
+        store_kv_release(&c->q[(c->qhead + i) % c->qcap].kv);
+    free(c->q);
     for (size_t i = 0; i < c->n; i++)
         store_obj_unref(&c->v[i]->pub);
     for (size_t i = 0; i < c->nwaits; i++)

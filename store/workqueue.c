@@ -39,7 +39,7 @@ struct store_wq {
     struct event *delay_ev;
     struct event *resync_ev;
     bool paused;
-    uint64_t adds, ndone;
+    uint64_t adds, ndone, yields;
     cr_hist latency;
 };
 
@@ -111,8 +111,20 @@ void store_wq_add(store_wq *wq, const char *key)
 static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 {
     store_wq *wq = arg;
+    int64_t deadline = cr_mono_us() + STORE_WQ_TURN_BUDGET_US;
+    bool first = true;
 
     while (wq->len && !wq->paused && store_map_len(wq->processing) < (size_t)wq->cfg.max_inflight) {
+        /* Passes that finish at once free their slot at once: without a
+         * budget a long queue would run in one callback and hold the loop
+         * (the lease keepalive, the API) for as long as it takes. */
+        if (!first && cr_mono_us() > deadline) {
+            struct timeval now = {0, 0};
+            wq->yields++;
+            event_add(wq->dispatch_ev, &now); /* after the loop has polled I/O */
+            return;
+        }
+        first = false;
         char *key = fifo_pop(wq);
         size_t n = strlen(key) + 1;
         inflight *f = xmalloc(sizeof(*f) + n);
@@ -362,5 +374,6 @@ void store_wq_get_stats(const store_wq *wq, store_wq_stats *out)
     out->delayed = store_map_len(wq->waiting);
     out->adds = wq->adds;
     out->done = wq->ndone;
+    out->yields = wq->yields;
     out->latency = wq->latency;
 }

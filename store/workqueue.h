@@ -11,6 +11,9 @@
  * - add_after(k, ms): delayed re-add (requeue-after).
  * - Every resync_ms (if set) `resync` is called so the owner can re-add every
  *   key it knows (a safety net for missed events).
+ * - Keys are handed out for at most STORE_WQ_TURN_BUDGET_US of one loop
+ *   callback; the rest follow after the loop has polled its I/O, so a long
+ *   queue of quick passes never holds the loop.
  *
  * Lifecycle: store_wq_new -> adds -> store_wq_free (drops everything; no
  * callback fires afterwards). Not thread-safe (one loop). */
@@ -26,6 +29,9 @@
 struct event_base;
 
 typedef struct store_wq store_wq;
+
+/* Time one dispatch callback may spend handing out keys (5 ms). */
+#define STORE_WQ_TURN_BUDGET_US 5000
 
 typedef struct store_wq_config {
     int max_inflight;      /* keys processed at once; 0 = 1 */
@@ -67,6 +73,7 @@ typedef struct store_wq_stats {
     size_t delayed;    /* waiting in add_after */
     uint64_t adds;     /* keys queued (adds that were not deduplicated) */
     uint64_t done;     /* keys finished (done() of a handed-out key) */
+    uint64_t yields;   /* hand-outs cut short by the turn budget */
     cr_hist latency;   /* seconds from hand-out to done(), per key */
 } store_wq_stats;
 

@@ -327,11 +327,58 @@ static void test_relist_after_compaction(void **state)
     assert_true(run_until_flag(f->base, &f->adds, 2, 10000));
 }
 
+/* Batches larger than what is applied at once (txns of 128 puts) and a
+ * list of thousands of keys are applied a slice per loop turn: in order,
+ * completely, with the revision of the last change. */
+static void test_big_batches_in_slices(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    int64_t last = 0;
+
+    start_cache(f, "/t/c5");
+    for (int t = 0; t < 24; t++) {
+        store_txn *txn = store_txn_new();
+        for (int i = 0; i < 128; i++) {
+            char key[48], val[48];
+            snprintf(key, sizeof(key), "/t/c5/k%05d", t * 128 + i);
+            snprintf(val, sizeof(val), "{\"n\":%d}", t * 128 + i);
+            store_txn_put(txn, STORE_THEN, key, val, strlen(val), NULL);
+        }
+        assert_int_equal(store_txn_commit(f->writer, txn, waiter_cb, &w, NULL), 0);
+        assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+        assert_true(w.ok);
+        last = w.revision;
+        waiter_reset(&w);
+    }
+    store_cache_wait(f->c, last, on_waited, f, "mine");
+    assert_true(run_until_flag(f->base, &f->waited, 1, 20000));
+    assert_int_equal(store_cache_len(f->c), 24 * 128);
+    assert_int_equal(f->adds, 24 * 128);
+    assert_true(store_cache_revision(f->c) >= last);
+    const store_obj *o = store_cache_get(f->c, "/t/c5/k03071");
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o->value, "n")), 3071);
+
+    /* a second cache lists all of it */
+    store_cache_config cc = {.prefix = "/t/c5"};
+    store_cache *c2 = store_cache_new(f->base, f->reader, &cc);
+    fx g = {.c = c2};
+    assert_int_equal(store_cache_subscribe(c2, &handlers, &g), 0);
+    assert_int_equal(store_cache_start(c2, NULL), 0);
+    assert_true(run_until_flag(f->base, &g.synced, 1, 20000));
+    assert_int_equal(store_cache_len(c2), 24 * 128);
+    assert_int_equal(g.adds, 0);
+    assert_true(store_cache_revision(c2) >= last);
+    store_cache_free(c2);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_list_sync_watch, setup, teardown),
     cmocka_unit_test_setup_teardown(test_documents_decoded_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_revision_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_relist_after_compaction, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_big_batches_in_slices, setup, teardown),
 };
 
 int main(void)

@@ -22,6 +22,7 @@ typedef struct fx {
     int nheld;
     int resyncs;
     bool requeue_once;
+    int64_t busy_us; /* each pass holds the loop this long */
 } fx;
 
 static void process(void *arg, store_wq *wq, const char *key)
@@ -37,6 +38,8 @@ static void process(void *arg, store_wq *wq, const char *key)
         f->held[f->nheld++] = xstrdup(key);
         return;
     }
+    for (int64_t until = cr_mono_us() + f->busy_us; cr_mono_us() < until;)
+        ;
     f->inflight--;
     store_wq_done(wq, key);
 }
@@ -264,6 +267,32 @@ static void test_stats_count_depth_processing_and_latency(void **state)
     fx_free(f);
 }
 
+/* Quick passes that finish at once do not run as one long callback: the
+ * queue hands out keys for about a turn budget, then lets the loop poll. */
+static void test_long_queue_yields_to_the_loop(void **state)
+{
+    store_wq_config cfg = {.max_inflight = 4};
+    fx *f = fx_new(&cfg);
+    char key[16];
+    store_wq_stats st;
+
+    f->busy_us = 1000; /* 60 passes of 1 ms: 12 budgets' worth */
+    for (int i = 0; i < 60; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        store_wq_add(f->wq, key);
+    }
+    event_base_loop(f->base, EVLOOP_ONCE);
+    assert_true(f->nseen >= 1);
+    assert_true(f->nseen < 60); /* cut short */
+    store_wq_get_stats(f->wq, &st);
+    assert_true(st.yields >= 1);
+    assert_true(run_until_flag(f->base, &f->nseen, 60, 10000)); /* and it goes on */
+    store_wq_get_stats(f->wq, &st);
+    assert_true(st.yields >= 5);
+    assert_int_equal(st.done, 60);
+    fx_free(f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dedupe_and_fifo),
     cmocka_unit_test(test_key_in_processing_is_not_handed_out_again),
@@ -274,6 +303,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_resync_and_pause),
     cmocka_unit_test(test_free_with_pending_work),
     cmocka_unit_test(test_stats_count_depth_processing_and_latency),
+    cmocka_unit_test(test_long_queue_yields_to_the_loop),
 };
 
 CR_TEST_MAIN(tests)
