@@ -29,7 +29,8 @@ struct store_leader {
     char *holder;
     char *holder_address;
     bool started;
-    bool in_step; /* re-entrancy guard for step() */
+    bool in_step;      /* re-entrancy guard for step() */
+    int64_t reclaimed; /* a previous incarnation's lease revoked (once) */
 };
 
 const char *store_leader_action_name(store_leader_action a)
@@ -206,6 +207,28 @@ static void ensure_watch(store_leader *l, int64_t from_rev)
         cr_errorlog(l->s->log, "leader %s: watch %s: %s", l->id, l->key, cr_err_msg(&err));
 }
 
+/* The key names this replica (same id, same address) on a lease that is
+ * not ours: a previous incarnation that died without revoking it (SIGKILL,
+ * a crash). It cannot be alive, since this process holds its address, so
+ * its lease is revoked now instead of waiting out the TTL; the watch then
+ * sees the key go and the campaign runs again. */
+static void reclaim_if_mine(store_leader *l, const store_kv *kv)
+{
+    json_t *j = json_loadb(kv->value ? kv->value : "", kv->value_len, 0, NULL);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *addr = json_string_value(json_object_get(j, "address"));
+    bool mine = id && !strcmp(id, l->id) && l->address && addr && !strcmp(addr, l->address) &&
+                kv->lease && kv->lease != l->v.lease_id;
+    json_decref(j);
+    if (!mine || l->reclaimed == kv->lease)
+        return;
+    l->reclaimed = kv->lease;
+    cr_info(l->s->log,
+            "leader %s: the key holds this replica's previous lease %" PRId64 "; revoking it",
+            l->id, kv->lease);
+    store_lease_revoke(l->s, kv->lease, NULL, l->s, NULL);
+}
+
 static void campaign_done(void *arg, const store_result *res, const cr_err *err)
 {
     store_leader *l = arg;
@@ -235,6 +258,7 @@ static void campaign_done(void *arg, const store_result *res, const cr_err *err)
             l->v.key_present = true;
             l->v.key_create_rev = get->kvs[0].create_revision;
             holder_from_value(l, get->kvs[0].value, get->kvs[0].value_len);
+            reclaim_if_mine(l, &get->kvs[0]);
         } else {
             l->v.key_present = false; /* deleted in between: campaign again */
         }

@@ -17,7 +17,13 @@
  *
  * Lifecycle: store_leader_new -> store_leader_start -> ... ->
  * store_leader_free (revokes the lease if the store stays alive long enough
- * for the request; otherwise the lease expires after TTL). */
+ * for the request; otherwise the lease expires after TTL).
+ *
+ * A replica that restarts after dying without revoking (SIGKILL, a crash)
+ * finds the key naming its own id and address on an older lease: it
+ * revokes that lease instead of waiting out the TTL (its process holds the
+ * address, so the old one is gone). Ids and addresses must therefore be
+ * unique per replica, as corrald's defaults (host:port) are. */
 #ifndef STORE_LEADER_H
 #define STORE_LEADER_H
 
