@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "base/buf.h"
+#include "base/cr_hist.h"
 #include "base/xalloc.h"
 
 typedef struct sockctx {
@@ -29,6 +30,8 @@ struct cr_http {
     CURLM *multi;
     struct event *timer;
     int in_curl;       /* depth inside curl_multi_socket_action() */
+    int64_t turn_us;   /* when the outermost curl call of this loop turn began */
+    uint64_t pauses;   /* streams paused by the turn budget */
     cr_http_req *reqs; /* every live request */
     size_t nreqs;
     sockctx *socks;
@@ -55,6 +58,7 @@ struct cr_http_req {
     bool finishing; /* on_done is running or about to */
     bool head_sent;
     bool too_large;
+    struct event *resume_ev; /* a paused stream goes on from here */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -76,6 +80,8 @@ static void req_free(cr_http_req *r)
     if (r->added)
         curl_multi_remove_handle(h->multi, r->easy);
     curl_easy_cleanup(r->easy);
+    if (r->resume_ev)
+        event_free(r->resume_ev);
     curl_slist_free_all(r->hdrs);
     cr_buf_release(&r->body);
     clear_headers(r);
@@ -159,6 +165,26 @@ static size_t header_cb(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
+static void check_done(cr_http *h);
+static void sweep(cr_http *h);
+
+static void resume_stream(evutil_socket_t fd, short what, void *arg)
+{
+    cr_http_req *r = arg;
+    cr_http *h = r->h;
+
+    if (r->cancelled)
+        return;
+    h->turn_us = cr_mono_us();
+    h->in_curl++;
+    curl_easy_pause(r->easy, CURLPAUSE_CONT); /* delivers what curl kept */
+    h->in_curl--;
+    if (h->in_curl)
+        return;
+    check_done(h);
+    sweep(h);
+}
+
 static size_t write_cb(char *data, size_t size, size_t n, void *userp)
 {
     cr_http_req *r = userp;
@@ -167,6 +193,17 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     if (r->cancelled || !send_head(r))
         return 0;
     if (r->on_data) {
+        /* A stream that has kept this loop turn busy for its budget waits:
+         * curl keeps the bytes and hands them over after the loop has
+         * polled (resume_stream), so a burst never holds the loop long. */
+        if (r->h->in_curl && cr_mono_us() - r->h->turn_us > CR_HTTP_STREAM_BUDGET_US) {
+            struct timeval now = {0, 0};
+            if (!r->resume_ev)
+                r->resume_ev = evtimer_new(r->h->base, resume_stream, r);
+            evtimer_add(r->resume_ev, &now);
+            r->h->pauses++;
+            return CURL_WRITEFUNC_PAUSE;
+        }
         r->in_cb = true;
         r->on_data(r, data, len, r->arg);
         r->in_cb = false;
@@ -280,6 +317,8 @@ static void drive(cr_http *h, curl_socket_t fd, int action)
 {
     int running = 0;
 
+    if (!h->in_curl)
+        h->turn_us = cr_mono_us();
     h->in_curl++;
     curl_multi_socket_action(h->multi, fd, action, &running);
     h->in_curl--;
@@ -543,4 +582,9 @@ const char *cr_http_resp_header(const cr_http_resp *resp, const char *name)
         if (strcasecmp(resp->headers[i].name, name) == 0)
             return resp->headers[i].value;
     return NULL;
+}
+
+uint64_t cr_http_stream_pauses(const cr_http *h)
+{
+    return h->pauses;
 }

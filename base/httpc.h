@@ -38,11 +38,16 @@
  *
  * Streaming (long-lived, e.g. a watch or a Mesos subscription): set
  * .timeout_ms = 0, .on_head (status and headers before any body byte) and
- * .on_data (each chunk as it arrives; the body is then not buffered). */
+ * .on_data (each chunk as it arrives; the body is then not buffered).
+ *
+ * A stream's chunks are delivered for at most CR_HTTP_STREAM_BUDGET_US of
+ * one loop turn; the rest follows on the next turns (curl holds it), so a
+ * burst on a watch or subscription stream never holds the loop long. */
 #ifndef CR_HTTPC_H
 #define CR_HTTPC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "base/err.h"
@@ -71,6 +76,9 @@ typedef struct cr_http_resp {
  * no body), with status and headers. */
 typedef void (*cr_http_head_cb)(cr_http_req *r, const cr_http_resp *resp, void *arg);
 /* Called for every chunk of body in streaming mode. data is borrowed. */
+/* Time one loop turn may spend delivering stream chunks (10 ms). */
+#define CR_HTTP_STREAM_BUDGET_US 10000
+
 typedef void (*cr_http_data_cb)(cr_http_req *r, const char *data, size_t len, void *arg);
 /* Called once at the end. err is NULL when an HTTP response was received
  * completely (whatever its status: check resp->status); otherwise err says
@@ -128,5 +136,8 @@ const char *cr_http_resp_header(const cr_http_resp *resp, const char *name);
 
 /* Number of requests in flight (for tests and metrics). */
 size_t cr_http_pending(const cr_http *h);
+
+/* How many times a stream waited for the next loop turn (its budget). */
+uint64_t cr_http_stream_pauses(const cr_http *h);
 
 #endif

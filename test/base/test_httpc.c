@@ -14,6 +14,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/cr_hist.h"
 #include "base/httpc.h"
 #include "base/xalloc.h"
 
@@ -44,6 +45,7 @@ typedef struct fx {
     char *body;
     cr_http_req *req;
     bool cancel_on_data;
+    int64_t busy_us; /* on_data holds the loop this long per chunk */
     int conn_closed;
     int hangs;
 } fx;
@@ -112,6 +114,10 @@ static void handler(struct evhttp_request *req, void *arg)
     } else if (strcmp(uri, "/big") == 0) {
         for (int i = 0; i < 1000; i++)
             evbuffer_add_printf(out, "0123456789");
+        evhttp_send_reply(req, 200, "OK", out);
+    } else if (strcmp(uri, "/huge") == 0) {
+        for (int i = 0; i < 4 * 1024 * 1024 / 16; i++)
+            evbuffer_add_printf(out, "%015d\n", i);
         evhttp_send_reply(req, 200, "OK", out);
     } else if (strcmp(uri, "/hang") == 0) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, f);
@@ -190,6 +196,8 @@ static void on_data(cr_http_req *r, const char *data, size_t len, void *arg)
         f->data_before_head = true;
     f->datas++;
     cr_buf_add(&f->got, data, len);
+    for (int64_t until = cr_mono_us() + f->busy_us; cr_mono_us() < until;)
+        ;
     if (f->cancel_on_data && f->got.len >= 2)
         cr_http_cancel(r);
 }
@@ -364,6 +372,29 @@ static void test_streamed_chunks(void **state)
     free(u);
 }
 
+/* A slow consumer of a big stream does not hold the loop: the stream is
+ * paused for the next loop turn once its turn budget is spent, and every
+ * byte still arrives, in order. */
+static void test_stream_waits_for_next_turn(void **state)
+{
+    fx *f = *state;
+    char *u = url(f, "/huge");
+    cr_http_opts o = {.url = u, .on_data = on_data, .on_done = on_done, .arg = f};
+
+    f->busy_us = 3000;
+    assert_non_null(cr_http_start(f->http, &o, NULL));
+    run_until(f, &f->dones, 1);
+    assert_false(f->had_err);
+    assert_int_equal(f->got.len, 4 * 1024 * 1024);
+    for (int i = 0; i < 4 * 1024 * 1024 / 16; i += 4099) {
+        char want[17];
+        snprintf(want, sizeof(want), "%015d\n", i);
+        assert_memory_equal(cr_buf_str(&f->got) + (size_t)i * 16, want, 16);
+    }
+    assert_true(cr_http_stream_pauses(f->http) >= 1);
+    free(u);
+}
+
 static void test_head_arrives_before_body(void **state)
 {
     fx *f = *state;
@@ -504,6 +535,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
     cmocka_unit_test_setup_teardown(test_max_body, setup, teardown),
     cmocka_unit_test_setup_teardown(test_streamed_chunks, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_stream_waits_for_next_turn, setup, teardown),
     cmocka_unit_test_setup_teardown(test_head_arrives_before_body, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cancel_from_data_callback, setup, teardown),
     cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
