@@ -32,7 +32,7 @@
 #define MB_REVIVE_MIN_MS       1000
 /* Placement work per offers cycle, in (task, offer) checks: a cycle that
  * runs out defers the rest of the queue to the next turn of the loop. */
-#define MB_PLACE_MAX_CHECKS 20000
+#define MB_PLACE_MAX_CHECKS 5000
 
 /* ---- views of the process's cache --------------------------------------------- */
 
