@@ -10,7 +10,7 @@
  * (err set) the callback never fires; otherwise cb fires exactly once, with
  * either a result (borrowed, valid during the call) or an error. `arg` also
  * tags the call: store_cancel(s, arg) drops every pending call made with that
- * arg (owners such as informers call it from their _free).
+ * arg (owners such as the cache call it from their _free).
  *
  * Keys are C strings (no NUL bytes); values are bytes with a length and are
  * always NUL-terminated on the way back, so JSON values can be used as text.
@@ -118,7 +118,7 @@ typedef struct store_config {
 store *store_new(struct event_base *base, cr_http *http, const store_config *cfg, cr_err *err);
 /* Cancels every call, watch and queued write without callbacks; frees s.
  * Watches must still be freed by their owners (store_watch_free) before or
- * after; after store_free they are inert. Free informers and leaders built
+ * after; after store_free they are inert. Free caches and leaders built
  * on s before it, and s before its cr_http. NULL is a no-op. Not from a
  * callback. */
 void store_free(store *s);

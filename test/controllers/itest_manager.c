@@ -1,4 +1,4 @@
-/* The controller manager against a real etcd: leader election, informers,
+/* The controller manager against a real etcd: leader election, the cache,
  * fenced writes. The test plays the Mesos bridge: it turns pending-task
  * documents into RUNNING task records and kill intents into KILLED ones. */
 #include "test/lib/cr_test.h"
