@@ -96,6 +96,7 @@ typedef struct op {
     int kind;
     char *s1;        /* task id / key */
     size_t n_offers; /* launch: offers used */
+    double refuse_s; /* launch: the ACCEPT's filter */
     held *offers;
     size_t n_tasks;
     api_task **tasks; /* launch: records written */
@@ -967,7 +968,7 @@ static void launch_done(void *arg, const store_result *res, const cr_err *err)
         b->stats.launched++;
     }
     const char *ids[] = {o->offers[0].offer.id};
-    if (!send_call(b, mb_call_accept(b->framework_id, ids, 1, tis, b->offer_policy.refuse_busy_s)))
+    if (!send_call(b, mb_call_accept(b->framework_id, ids, 1, tis, o->refuse_s)))
         cr_warn(b->log,
                 "ACCEPT of offer %s not sent (not subscribed): reconciliation will "
                 "report the tasks",
@@ -1294,6 +1295,7 @@ static void offers_cycle(mb *b)
         o->offers = xcalloc(1, sizeof(held));
         o->offers[0] = b->offers[k]; /* moved */
         o->n_offers = 1;
+        o->refuse_s = plan.accept_refuse_s;
         fate[k] = LAUNCHED;
         cr_err err;
         if (store_txn_commit(b->st, txn, launch_done, o, &err) < 0) {

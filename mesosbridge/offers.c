@@ -130,6 +130,7 @@ void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
     out->waiting = 0;
     for (size_t i = 0; i < nd; i++)
         out->waiting += res[i].offer < 0;
+    out->accept_refuse_s = out->tried < nd ? 0 : in->policy->refuse_busy_s;
 
     build_launches(in, res, out);
     sort_unused(in, out);

@@ -102,6 +102,10 @@ typedef struct mb_offers_plan_out {
     mb_offers_unplaced *unplaced;
     size_t n_errors;
     mb_offers_error *errors;
+    /* The filter of the ACCEPTs: none while tasks were deferred by the
+     * budget (the agents' leftovers must come back at once for them),
+     * else policy->refuse_busy_s. */
+    double accept_refuse_s;
     size_t tried;   /* due tasks tried; the rest were deferred by the budget */
     size_t failed;  /* tried and not placed */
     size_t waiting; /* due tasks not launched this cycle */

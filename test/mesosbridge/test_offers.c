@@ -194,6 +194,7 @@ static void test_launches_per_offer(void **state)
     assert_int_equal(w->out.tried, 3);
     assert_int_equal(w->out.n_unplaced, 0);
     assert_int_equal(w->out.n_keep + w->out.n_decline_idle + w->out.n_decline_busy, 0);
+    assert_true(w->out.accept_refuse_s == w->policy.refuse_busy_s);
 
     /* at most one task per offer when asked */
     w->in.max_tasks_per_offer = 1;
@@ -261,6 +262,7 @@ static void test_work_budget_defers(void **state)
     assert_int_equal(w->out.failed, w->out.tried);
     assert_int_equal(w->out.n_unplaced, w->out.tried);
     assert_int_equal(w->out.waiting, 4);
+    assert_true(w->out.accept_refuse_s == 0); /* leftovers must come back at once */
 }
 
 static const struct CMUnitTest tests[] = {
