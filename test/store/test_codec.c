@@ -53,6 +53,25 @@ static void test_b64_rejects_garbage(void **state)
     assert_int_equal(store_b64_decode("Z", 1, &out, NULL, &err), -1);
     assert_int_equal(store_b64_decode("Zg=", 3, &out, NULL, &err), -1);
     assert_ptr_equal(out, (char *)0x1); /* untouched on error */
+    /* a bad digit in the four-at-a-time part is found at its offset */
+    assert_int_equal(store_b64_decode("Zm9vYmFy!m9v", 12, &out, NULL, &err), -1);
+    assert_non_null(strstr(err.detail, "offset 8"));
+    assert_ptr_equal(out, (char *)0x1);
+}
+
+static void test_b64_url_safe(void **state)
+{
+    char *out = NULL;
+    size_t n;
+
+    /* 0xfb 0xff 0xbf: "+/+/" in the standard alphabet, "-_-_" URL-safe */
+    assert_int_equal(store_b64_decode("-_-_", 4, &out, &n, NULL), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(out, "\xfb\xff\xbf", 3);
+    free(out);
+    assert_int_equal(store_b64_decode("+/+/", 4, &out, &n, NULL), 0);
+    assert_memory_equal(out, "\xfb\xff\xbf", 3);
+    free(out);
 }
 
 static void test_prefix_end(void **state)
@@ -499,6 +518,7 @@ static void test_decoders_survive_garbage(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_b64_roundtrip),
     cmocka_unit_test(test_b64_rejects_garbage),
+    cmocka_unit_test(test_b64_url_safe),
     cmocka_unit_test(test_prefix_end),
     cmocka_unit_test(test_int64_fields),
     cmocka_unit_test(test_parse_range_answer),
