@@ -30,9 +30,11 @@
 #define MB_MAX_TASKS_PER_OFFER 40
 #define MB_AGENT_REFRESH_MS    60000
 #define MB_REVIVE_MIN_MS       1000
-/* Placement work per offers cycle, in (task, offer) checks: a cycle that
- * runs out defers the rest of the queue to the next turn of the loop. */
-#define MB_PLACE_MAX_CHECKS 5000
+/* Placement work per offers cycle, in (task, offer) checks (about 25 ms):
+ * a cycle that runs out defers the rest of the queue to the next turn of
+ * the loop. Every task checks every held offer, so with 5,000 agents this
+ * is 10 tasks a turn, with 50 agents 1,000. */
+#define MB_PLACE_MAX_CHECKS 50000
 
 /* ---- views of the process's cache --------------------------------------------- */
 
