@@ -12,7 +12,9 @@
 #include "apis/keys.h"
 #include "apis/request.h"
 #include "apis/task.h"
+#include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 /* One operation's context. */
@@ -408,6 +410,165 @@ out:
     free(k);
 }
 
+/* ---- lists written in pieces (as_api.h) ------------------------------------------------ */
+
+typedef enum { L_REQUESTS, L_TASKS, L_PENDING, L_CLEANUPS } list_kind;
+
+struct as_list {
+    const as_api_config *cfg;
+    as_op op;
+    list_kind kind;
+    char *prefix; /* the keys walked */
+    char *next;   /* where to go on: see seek() */
+    char *type;   /* requestType filter, or NULL */
+    char *agent;  /* agentId filter, or NULL */
+    bool ids;     /* ids only */
+    int64_t limit, emitted;
+    bool started, done;
+};
+
+bool as_list_op(as_op op)
+{
+    switch (op) {
+    case AS_OP_REQ_LIST:
+    case AS_OP_REQ_LIST_ACTIVE:
+    case AS_OP_REQ_LIST_PAUSED:
+    case AS_OP_REQ_LIST_COOLDOWN:
+    case AS_OP_REQ_LIST_FINISHED:
+    case AS_OP_TASKS_ACTIVE:
+    case AS_OP_TASKS_ACTIVE_IDS:
+    case AS_OP_TASKS_ACTIVE_AGENT:
+    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
+    case AS_OP_TASKS_SCHEDULED:
+    case AS_OP_TASKS_SCHEDULED_IDS:
+    case AS_OP_TASKS_SCHEDULED_REQUEST:
+    case AS_OP_TASKS_CLEANING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err)
+{
+    hctx h = {cfg, NULL, req, err, NULL};
+    as_op op = req->match->op;
+    const char *type = as_req_query(req, "requestType");
+    const char *agent = as_match_param(req->match, "agentId");
+    const char *rid = as_match_param(req->match, "requestId");
+    int64_t limit = INT64_MAX;
+    as_list *l;
+
+    memset(err, 0, sizeof(*err));
+    switch (op) {
+    case AS_OP_REQ_LIST:
+    case AS_OP_REQ_LIST_ACTIVE:
+    case AS_OP_REQ_LIST_PAUSED:
+    case AS_OP_REQ_LIST_COOLDOWN:
+    case AS_OP_REQ_LIST_FINISHED:
+        if (query_int(&h, "limit", INT64_MAX, 0, INT64_MAX, &limit) < 0)
+            return NULL;
+        if (type && api_request_type_parse(type) == API_REQUEST_TYPE_UNSET) {
+            as_fail(err, 400, "query parameter requestType: unknown type '%s'", type);
+            return NULL;
+        }
+        break;
+    case AS_OP_TASKS_ACTIVE_AGENT:
+    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
+        if (check_part(&h, "agent id", agent) < 0)
+            return NULL;
+        break;
+    case AS_OP_TASKS_SCHEDULED_REQUEST:
+        if (check_request_id(&h, rid) < 0)
+            return NULL;
+        break;
+    default:
+        if (!as_list_op(op)) {
+            as_fail(err, 500, "not a list operation");
+            return NULL;
+        }
+        break;
+    }
+    l = xcalloc(1, sizeof(*l));
+    l->cfg = cfg;
+    l->op = op;
+    l->limit = limit;
+    switch (op) {
+    case AS_OP_TASKS_ACTIVE:
+    case AS_OP_TASKS_ACTIVE_IDS:
+    case AS_OP_TASKS_ACTIVE_AGENT:
+    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
+        l->kind = L_TASKS;
+        l->prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, NULL);
+        l->ids = op == AS_OP_TASKS_ACTIVE_IDS || op == AS_OP_TASKS_ACTIVE_AGENT_IDS;
+        if (op == AS_OP_TASKS_ACTIVE_AGENT || op == AS_OP_TASKS_ACTIVE_AGENT_IDS)
+            l->agent = xstrdup(agent);
+        break;
+    case AS_OP_TASKS_SCHEDULED:
+    case AS_OP_TASKS_SCHEDULED_IDS:
+    case AS_OP_TASKS_SCHEDULED_REQUEST:
+        l->kind = L_PENDING;
+        l->prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING,
+                                        op == AS_OP_TASKS_SCHEDULED_REQUEST ? rid : NULL);
+        l->ids = op == AS_OP_TASKS_SCHEDULED_IDS;
+        break;
+    case AS_OP_TASKS_CLEANING:
+        l->kind = L_CLEANUPS;
+        l->prefix = api_key_kind_prefix(cfg->prefix, API_KEY_CLEANUP, NULL);
+        break;
+    default:
+        l->kind = L_REQUESTS;
+        l->prefix = api_key_kind_prefix(cfg->prefix, API_KEY_REQUEST, NULL);
+        l->type = type ? xstrdup(type) : NULL;
+        break;
+    }
+    /* Keys hold no control characters, so no key starts with prefix+"\x01"
+     * and the first key under prefix is the first one >= it. */
+    l->next = xasprintf("%s\x01", l->prefix);
+    return l;
+}
+
+void as_list_free(as_list *l)
+{
+    if (!l)
+        return;
+    free(l->prefix);
+    free(l->next);
+    free(l->type);
+    free(l->agent);
+    free(l);
+}
+
+/* The position of the next entry to examine, in O(log n): as_cache_range
+ * gives the first key >= its prefix (and counts the keys under it: none,
+ * for l->next, a key plus "\x01"). */
+static size_t seek(const as_list *l, const as_cache *c)
+{
+    size_t i;
+    as_cache_range(c, l->next, &i);
+    return i;
+}
+
+static int dump_to_buf(const char *data, size_t len, void *arg)
+{
+    cr_buf_add(arg, data, len);
+    return 0;
+}
+
+static void emit_text(as_list *l, cr_buf *out, const char *json, size_t len)
+{
+    if (l->emitted++)
+        cr_buf_addch(out, ',');
+    cr_buf_add(out, json, len);
+}
+
+static void emit_json(as_list *l, cr_buf *out, const json_t *j)
+{
+    if (l->emitted++)
+        cr_buf_addch(out, ',');
+    json_dump_callback(j, dump_to_buf, out, AS_JSON_FLAGS);
+}
+
 static bool state_matches(const char *state, as_op op)
 {
     switch (op) {
@@ -424,44 +585,118 @@ static bool state_matches(const char *state, as_op op)
     }
 }
 
-/* Whether request rid (document doc) belongs in the list of op. */
-static bool req_listed(hctx *h, as_op op, const char *rid, const json_t *doc, const char *type)
+/* Appends request e's parent if it belongs in the list. */
+static void emit_request(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
 {
-    if (!state_matches(as_m_request_state(h->cfg, h->c, rid), op))
-        return false;
-    return !type || (as_jstr(doc, "requestType") && strcmp(as_jstr(doc, "requestType"), type) == 0);
+    const char *type = as_jstr(e->value, "requestType");
+    as_memo_parent mp;
+    json_t *p;
+
+    if (e->kind != API_KEY_REQUEST || !e->id1 || !json_is_object(e->value) ||
+        (l->type && (!type || strcmp(type, l->type) != 0)))
+        return;
+    if (l->cfg->memo) {
+        if (as_memo_request_parent(l->cfg->memo, l->cfg, e, &mp) && state_matches(mp.state, l->op))
+            emit_text(l, out, mp.json, mp.len);
+        return;
+    }
+    if (!state_matches(as_m_request_state(l->cfg, c, e->id1), l->op) ||
+        !(p = as_m_request_parent(l->cfg, c, e->id1)))
+        return;
+    emit_json(l, out, p);
+    json_decref(p);
 }
 
-static void h_req_list(hctx *h, as_op op)
+static void emit(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
 {
-    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_REQUEST, NULL);
-    size_t first, n = as_cache_range(h->c, prefix, &first);
-    const char *type = as_req_query(h->req, "requestType");
-    json_t *list = json_array();
-    int64_t limit;
+    const json_t *v = e->value, *id;
+    json_t *view;
 
-    if (query_int(h, "limit", INT64_MAX, 0, INT64_MAX, &limit) < 0)
-        goto out;
-    if (type && api_request_type_parse(type) == API_REQUEST_TYPE_UNSET) {
-        as_fail(h->out, 400, "query parameter requestType: unknown type '%s'", type);
-        goto out;
-    }
-    for (size_t i = first; i < first + n && (int64_t)json_array_size(list) < limit; i++) {
-        const as_entry *e = as_cache_at(h->c, i);
-        api_key_parts kp = {0};
-        if (api_key_parse(h->cfg->prefix, e->key, &kp) == 0 && kp.kind == API_KEY_REQUEST &&
-            json_is_object(e->value) && req_listed(h, op, kp.id1, e->value, type)) {
-            json_t *p = as_m_request_parent(h->cfg, h->c, kp.id1);
-            if (p)
-                json_array_append_new(list, p);
+    switch (l->kind) {
+    case L_REQUESTS:
+        emit_request(l, c, e, out);
+        break;
+    case L_TASKS:
+        if (!as_m_task_active(v) ||
+            (l->agent && (!as_jstr(v, "agentId") || strcmp(as_jstr(v, "agentId"), l->agent) != 0)))
+            break;
+        if (l->ids) {
+            if ((id = json_object_get(v, "taskId")))
+                emit_json(l, out, id);
+            break;
         }
-        api_key_parts_release(&kp);
+        view = as_m_task_view(l->cfg, c, v);
+        emit_json(l, out, view);
+        json_decref(view);
+        break;
+    case L_PENDING:
+        if (!json_is_object(v))
+            break;
+        if (l->ids) {
+            if ((id = json_object_get(v, "pendingTaskId")))
+                emit_json(l, out, id);
+            break;
+        }
+        view = as_m_task_request(l->cfg, c, v);
+        emit_json(l, out, view);
+        json_decref(view);
+        break;
+    case L_CLEANUPS:
+        if (json_is_object(v))
+            emit_json(l, out, v);
+        break;
     }
-    ok(h, 200, list);
-    list = NULL;
-out:
-    json_decref(list);
-    free(prefix);
+}
+
+bool as_list_next(as_list *l, const as_cache *c, cr_buf *out, size_t max_items)
+{
+    size_t plen = strlen(l->prefix), i = 0;
+    const as_entry *e, *last = NULL;
+
+    if (l->done)
+        return true;
+    if (!l->started) {
+        cr_buf_addch(out, '[');
+        l->started = true;
+    }
+    if (max_items > 0)
+        i = seek(l, c);
+    for (size_t k = 0; k < max_items; k++, i++) {
+        e = as_cache_at(c, i);
+        if (l->emitted >= l->limit || !e || strncmp(e->key, l->prefix, plen) != 0) {
+            cr_buf_addch(out, ']');
+            l->done = true;
+            break;
+        }
+        emit(l, c, e, out);
+        last = e;
+    }
+    if (last) {
+        free(l->next);
+        l->next = xasprintf("%s\x01", last->key);
+    }
+    return l->done;
+}
+
+/* The list operations through as_api_handle: the whole list at once. */
+static void h_list(hctx *h)
+{
+    as_list *l = as_list_new(h->cfg, h->req, h->out);
+    cr_buf b = CR_BUF_INIT;
+    json_error_t je;
+    json_t *list;
+
+    if (!l)
+        return;
+    while (!as_list_next(l, h->c, &b, 4096))
+        ;
+    list = json_loadb(b.data, b.len, 0, &je);
+    if (list)
+        ok(h, 200, list);
+    else
+        as_fail(h->out, 500, "list encoding: %s", je.text);
+    cr_buf_release(&b);
+    as_list_free(l);
 }
 
 static void h_req_get(hctx *h)
@@ -915,9 +1150,19 @@ static void h_req_run_get(hctx *h)
 }
 
 /* Appends request rid's pending deploy (NEW_DEPLOY) and bounce (BOUNCE). */
-static void queued_request(hctx *h, const char *rid, json_t *list)
+/* Request e's unfinished deploy id (borrowed), or NULL; through the memo
+ * when there is one (the queues walk every request). */
+static const char *pending_deploy_of(hctx *h, const as_entry *e)
 {
-    const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
+    const char *state, *pd;
+    if (h->cfg->memo && as_memo_request_facts(h->cfg->memo, h->cfg, e, &state, &pd))
+        return pd;
+    return as_m_pending_deploy_id(h->cfg, h->c, e->id1);
+}
+
+static void queued_request(hctx *h, const as_entry *e, json_t *list)
+{
+    const char *rid = e->id1, *pd = pending_deploy_of(h, e);
     const json_t *b = as_m_intent(h->cfg, h->c, rid, "bounce");
 
     if (pd)
@@ -957,11 +1202,9 @@ static void h_req_queued_pending(hctx *h)
     prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_REQUEST, NULL);
     n = as_cache_range(h->c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
-        api_key_parts kp = {0};
-        if (api_key_parse(h->cfg->prefix, as_cache_at(h->c, i)->key, &kp) == 0 &&
-            kp.kind == API_KEY_REQUEST)
-            queued_request(h, kp.id1, list);
-        api_key_parts_release(&kp);
+        const as_entry *e = as_cache_at(h->c, i);
+        if (e->kind == API_KEY_REQUEST && e->id1)
+            queued_request(h, e, list);
     }
     free(prefix);
     ok(h, 200, list);
@@ -1217,9 +1460,9 @@ static void h_deploy_update(hctx *h)
 }
 
 /* Appends request rid's SingularityPendingDeploy, if it has one. */
-static void pending_deploy(hctx *h, const char *rid, json_t *list)
+static void pending_deploy(hctx *h, const as_entry *e, json_t *list)
 {
-    const char *pd = as_m_pending_deploy_id(h->cfg, h->c, rid);
+    const char *rid = e->id1, *pd = pending_deploy_of(h, e);
     json_t *p = pd ? as_m_request_parent(h->cfg, h->c, rid) : NULL;
 
     if (p && json_object_get(p, "pendingDeployState")) {
@@ -1241,58 +1484,15 @@ static void h_deploy_pending(hctx *h)
     json_t *list = json_array();
 
     for (size_t i = first; i < first + n; i++) {
-        api_key_parts kp = {0};
-        if (api_key_parse(h->cfg->prefix, as_cache_at(h->c, i)->key, &kp) == 0 &&
-            kp.kind == API_KEY_REQUEST)
-            pending_deploy(h, kp.id1, list);
-        api_key_parts_release(&kp);
+        const as_entry *e = as_cache_at(h->c, i);
+        if (e->kind == API_KEY_REQUEST && e->id1)
+            pending_deploy(h, e, list);
     }
     free(prefix);
     ok(h, 200, list);
 }
 
 /* ---- tasks ---------------------------------------------------------------------------- */
-
-/* Visits every task document under P/tasks/. */
-static json_t *active_tasks(hctx *h, const char *agent, bool ids_only, const char *rid)
-{
-    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_TASK, rid);
-    size_t first, n = as_cache_range(h->c, prefix, &first);
-    json_t *list = json_array();
-
-    for (size_t i = first; i < first + n; i++) {
-        const json_t *t = as_cache_at(h->c, i)->value;
-        if (!as_m_task_active(t))
-            continue;
-        if (agent && (!as_jstr(t, "agentId") || strcmp(as_jstr(t, "agentId"), agent) != 0))
-            continue;
-        if (ids_only)
-            json_array_append(list, json_object_get(t, "taskId"));
-        else
-            json_array_append_new(list, as_m_task_view(h->cfg, h->c, t));
-    }
-    free(prefix);
-    return list;
-}
-
-static json_t *scheduled(hctx *h, const char *rid, bool ids_only)
-{
-    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_PENDING, rid);
-    size_t first, n = as_cache_range(h->c, prefix, &first);
-    json_t *list = json_array();
-
-    for (size_t i = first; i < first + n; i++) {
-        const json_t *p = as_cache_at(h->c, i)->value;
-        if (!json_is_object(p))
-            continue;
-        if (ids_only)
-            json_array_append(list, json_object_get(p, "pendingTaskId"));
-        else
-            json_array_append_new(list, as_m_task_request(h->cfg, h->c, p));
-    }
-    free(prefix);
-    return list;
-}
 
 static const as_entry *find_pending(hctx *h, const char *ptid)
 {
@@ -1338,19 +1538,6 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
             free(rk);
         }
     }
-}
-
-static void h_tasks_cleaning(hctx *h)
-{
-    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_CLEANUP, NULL);
-    size_t first, n = as_cache_range(h->c, prefix, &first);
-    json_t *list = json_array();
-
-    for (size_t i = first; i < first + n; i++)
-        if (json_is_object(as_cache_at(h->c, i)->value))
-            json_array_append(list, as_cache_at(h->c, i)->value);
-    free(prefix);
-    ok(h, 200, list);
 }
 
 static void h_task_get(hctx *h)
@@ -1448,36 +1635,68 @@ static int64_t jint(const json_t *o, const char *f)
     return json_integer_value(json_object_get(o, f));
 }
 
-static int cmp_updated_desc(const void *a, const void *b)
-{
-    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-    int64_t ux = jint(x, "updatedAt"), uy = jint(y, "updatedAt");
-    const json_t *tx = json_object_get(x, "taskId"), *ty = json_object_get(y, "taskId");
-    int64_t sx = jint(tx, "startedAt"), sy = jint(ty, "startedAt");
-    const char *ix = json_string_value(json_object_get(tx, "id"));
-    const char *iy = json_string_value(json_object_get(ty, "id"));
+/* A task document with its sort keys, read once: sorting json objects
+ * looked them up again for every comparison (tens of thousands of tasks
+ * took over half a second). */
+typedef struct row {
+    const json_t *task;
+    int64_t updated, started;
+    const char *id;
+} row;
 
-    /* Newest update first; ties by start time, then id, so pages are stable. */
-    if (ux != uy)
-        return ux < uy ? 1 : -1;
-    if (sx != sy)
-        return sx < sy ? 1 : -1;
-    return ix && iy ? -strcmp(ix, iy) : 0;
+typedef struct rows {
+    row *v;
+    size_t n, cap;
+} rows;
+
+/* The keys as the task's SingularityTaskIdHistory (as_m_task_id_history)
+ * holds them: its taskId is the document's taskId object, or {"id": s} for
+ * a plain string. */
+static void rows_add(rows *r, const json_t *task)
+{
+    const json_t *tid = json_object_get(task, "taskId");
+    row *w;
+
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->v = xrealloc(r->v, r->cap * sizeof(*r->v));
+    }
+    w = &r->v[r->n++];
+    w->task = task;
+    w->updated = jint(task, "updatedAt");
+    w->started = json_is_object(tid) ? jint(tid, "startedAt") : 0;
+    w->id = json_is_string(tid) ? json_string_value(tid) : as_jstr(tid, "id");
 }
 
-/* Sorts a json array of objects by updatedAt, newest first. */
-static json_t *sort_desc(json_t *list, bool asc)
+static int cmp_updated_desc(const void *a, const void *b)
 {
-    size_t n = json_array_size(list);
-    json_t **v = xcalloc(n ? n : 1, sizeof(*v)), *out = json_array();
+    const row *x = a, *y = b;
 
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_array_get(list, i);
-    qsort(v, n, sizeof(*v), cmp_updated_desc);
-    for (size_t i = 0; i < n; i++)
-        json_array_append(out, v[asc ? n - 1 - i : i]);
-    free(v);
-    json_decref(list);
+    /* Newest update first; ties by start time, then id, so pages are stable. */
+    if (x->updated != y->updated)
+        return x->updated < y->updated ? 1 : -1;
+    if (x->started != y->started)
+        return x->started < y->started ? 1 : -1;
+    return x->id && y->id ? -strcmp(x->id, y->id) : 0;
+}
+
+/* The task id histories of r sorted by updatedAt, newest first (oldest
+ * first with asc), of page p only when p is not NULL. Frees r's rows. */
+static json_t *sorted_page(rows *r, bool asc, const page *p)
+{
+    json_t *out = json_array();
+    size_t start = 0, end = r->n;
+
+    if (r->n)
+        qsort(r->v, r->n, sizeof(*r->v), cmp_updated_desc);
+    if (p) {
+        start = (size_t)((p->page - 1) * p->count);
+        end = start + (size_t)p->count < r->n ? start + (size_t)p->count : r->n;
+    }
+    for (size_t i = start; i < end; i++)
+        json_array_append_new(out, as_m_task_id_history(r->v[asc ? r->n - 1 - i : i].task));
+    free(r->v);
+    memset(r, 0, sizeof(*r));
     return out;
 }
 
@@ -1526,10 +1745,10 @@ static bool search_match(const search *s, const json_t *t)
     return true;
 }
 
-/* Appends the task id histories of the kind's documents (API_KEY_TASK or
- * API_KEY_HISTORY_TASK) of request rid, or of every request when NULL. */
+/* Adds the kind's documents (API_KEY_TASK or API_KEY_HISTORY_TASK) of
+ * request rid, or of every request when NULL, to out. */
 static void collect(hctx *h, api_key_kind area, const char *rid, const search *s, bool active_only,
-                    json_t *list)
+                    rows *out)
 {
     char *prefix = api_key_kind_prefix(h->cfg->prefix, area, rid);
     size_t first, n = as_cache_range(h->c, prefix, &first);
@@ -1540,7 +1759,7 @@ static void collect(hctx *h, api_key_kind area, const char *rid, const search *s
             continue;
         if (s && !search_match(s, t))
             continue;
-        json_array_append_new(list, as_m_task_id_history(t));
+        rows_add(out, t);
     }
     free(prefix);
 }
@@ -1550,7 +1769,7 @@ static void h_hist_tasks(hctx *h)
     search s = {0};
     page p;
     const char *dir = as_req_query(h->req, "orderDirection");
-    json_t *list;
+    rows r = {0};
 
     if (paging(h, &p) < 0 || query_int(h, "startedBefore", 0, 0, INT64_MAX, &s.startedBefore) < 0 ||
         query_int(h, "startedAfter", 0, 0, INT64_MAX, &s.startedAfter) < 0 ||
@@ -1573,28 +1792,24 @@ static void h_hist_tasks(hctx *h)
     }
     if (s.requestId && check_request_id(h, s.requestId) < 0)
         return;
-    list = json_array();
-    collect(h, API_KEY_HISTORY_TASK, s.requestId, &s, false, list);
-    collect(h, API_KEY_TASK, s.requestId, &s, false, list);
-    list = sort_desc(list, dir && strcmp(dir, "ASC") == 0);
-    ok(h, 200, paginate(list, &p));
+    collect(h, API_KEY_HISTORY_TASK, s.requestId, &s, false, &r);
+    collect(h, API_KEY_TASK, s.requestId, &s, false, &r);
+    ok(h, 200, sorted_page(&r, dir && strcmp(dir, "ASC") == 0, &p));
 }
 
 static void h_hist_req_tasks(hctx *h, bool active)
 {
     const char *rid = as_match_param(h->req->match, "requestId");
     page p;
-    json_t *list;
+    rows r = {0};
 
     if (check_request_id(h, rid) < 0 || paging(h, &p) < 0)
         return;
-    list = json_array();
     if (active)
-        collect(h, API_KEY_TASK, rid, NULL, true, list);
+        collect(h, API_KEY_TASK, rid, NULL, true, &r);
     else
-        collect(h, API_KEY_HISTORY_TASK, rid, NULL, false, list);
-    list = sort_desc(list, false);
-    ok(h, 200, active ? list : paginate(list, &p));
+        collect(h, API_KEY_HISTORY_TASK, rid, NULL, false, &r);
+    ok(h, 200, sorted_page(&r, false, active ? NULL : &p));
 }
 
 /* SingularityDeployHistory for one deploy (NULL if unknown). */
@@ -1950,7 +2165,15 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
     case AS_OP_REQ_LIST_PAUSED:
     case AS_OP_REQ_LIST_COOLDOWN:
     case AS_OP_REQ_LIST_FINISHED:
-        h_req_list(&h, req->match->op);
+    case AS_OP_TASKS_ACTIVE:
+    case AS_OP_TASKS_ACTIVE_IDS:
+    case AS_OP_TASKS_ACTIVE_AGENT:
+    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
+    case AS_OP_TASKS_SCHEDULED:
+    case AS_OP_TASKS_SCHEDULED_IDS:
+    case AS_OP_TASKS_SCHEDULED_REQUEST:
+    case AS_OP_TASKS_CLEANING:
+        h_list(&h);
         break;
     case AS_OP_REQ_QUEUED_PENDING:
         h_req_queued_pending(&h);
@@ -2015,37 +2238,11 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
     case AS_OP_DEPLOY_UPDATE:
         h_deploy_update(&h);
         break;
-    case AS_OP_TASKS_ACTIVE:
-        ok(&h, 200, active_tasks(&h, NULL, false, NULL));
-        break;
-    case AS_OP_TASKS_ACTIVE_IDS:
-        ok(&h, 200, active_tasks(&h, NULL, true, NULL));
-        break;
-    case AS_OP_TASKS_ACTIVE_AGENT:
-    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
-        if (check_part(&h, "agent id", as_match_param(req->match, "agentId")) == 0)
-            ok(&h, 200,
-               active_tasks(&h, as_match_param(req->match, "agentId"),
-                            req->match->op == AS_OP_TASKS_ACTIVE_AGENT_IDS, NULL));
-        break;
-    case AS_OP_TASKS_SCHEDULED:
-        ok(&h, 200, scheduled(&h, NULL, false));
-        break;
-    case AS_OP_TASKS_SCHEDULED_IDS:
-        ok(&h, 200, scheduled(&h, NULL, true));
-        break;
-    case AS_OP_TASKS_SCHEDULED_REQUEST:
-        if (check_request_id(&h, rid) == 0)
-            ok(&h, 200, scheduled(&h, rid, false));
-        break;
     case AS_OP_TASKS_SCHEDULED_TASK:
         h_tasks_scheduled_task(&h, false);
         break;
     case AS_OP_TASKS_SCHEDULED_DELETE:
         h_tasks_scheduled_task(&h, true);
-        break;
-    case AS_OP_TASKS_CLEANING:
-        h_tasks_cleaning(&h);
         break;
     case AS_OP_TASKS_IDS_REQUEST:
         if (need_request(&h, rid))

@@ -114,18 +114,59 @@ int as_fail(as_result *r, int status, const char *fmt, ...) __attribute__((forma
 
 /* ---- the API --------------------------------------------------------------------- */
 
+struct as_memo;
+struct cr_buf;
+
 typedef struct as_api_config {
     const char *prefix;          /* "/corral" */
     size_t max_body;             /* informational; the server enforces it */
     bool allow_deploy_of_paused; /* Singularity's allowDeployOfPausedRequests */
     int max_scale_down_unacked;  /* maxScaleDownWithoutAcknowledgement (10) */
+    /* Request parents encoded once (as_memo.h), borrowed; NULL: encode
+     * every parent every time. Answers are the same either way. */
+    struct as_memo *memo;
 } as_api_config;
+
+/* The flags every JSON answer is encoded with. */
+#define AS_JSON_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
 
 /* Runs one operation against the cache. Fills *out (caller releases).
  * Operations the server handles itself (watch, sandbox, metrics, probes)
  * come back as AS_RESULT_SPECIAL after their input was validated. */
 void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req *req,
                    as_result *out);
+
+/* ---- lists written in pieces ----------------------------------------------------------
+ *
+ * The list operations (GET /api/requests and its state variants,
+ * /api/tasks/active[/ids], /api/tasks/active/agent/{id}[/ids],
+ * /api/tasks/scheduled[/ids], /api/tasks/scheduled/request/{id},
+ * /api/tasks/cleaning) walk one key range of the cache and can answer
+ * megabytes. as_list is a cursor over that range, in key order, that
+ * appends the JSON array a piece at a time, so the server can spread one
+ * answer over many loop turns (as_server.c); as_api_handle runs it to the
+ * end for these operations. Each piece reads the cache as it is when the
+ * piece is written: an element shows its object at that time, and an
+ * object created or deleted while the list is being written may or may not
+ * be in it. */
+typedef struct as_list as_list;
+
+/* True for the operations above. */
+bool as_list_op(as_op op);
+
+/* Starts the answer of a list operation (as_list_op(req->match->op)).
+ * Returns the cursor (caller frees with as_list_free; it borrows cfg, which
+ * must outlive it), or NULL with *err set to the error answer (bad query or
+ * path parameter; caller releases it). */
+as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err);
+
+/* Appends the next piece of the array to out, examining at most max_items
+ * cache entries. Returns true once the array is complete (its closing
+ * bracket written); later calls append nothing. */
+bool as_list_next(as_list *l, const as_cache *cache, struct cr_buf *out, size_t max_items);
+
+/* NULL is a no-op. */
+void as_list_free(as_list *l);
 
 /* Applies t to the cache as etcd would at revision rev (compares are not
  * checked). For tests and for a backend-less dry run. */
@@ -139,7 +180,6 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *cache, int64_t no
 
 /* Appends Prometheus text about the objects in the cache (requests by
  * state, tasks by state, pending tasks, pending deploys, cleanups, agents). */
-struct cr_buf;
 void as_api_metrics(const as_api_config *cfg, const as_cache *cache, struct cr_buf *out);
 
 /* The request parent object of request id, or NULL if unknown (caller owns). */

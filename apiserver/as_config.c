@@ -29,6 +29,7 @@ static const setting settings[] = {
     S("replica-id", T_STR, replica_id),
     S("log-level", T_STR, log_level),
     S("max-body-bytes", T_SIZE, max_body_bytes),
+    S("max-list-streams", T_SIZE, max_list_streams),
     S("etcd-ca-file", T_STR, etcd_ca_file),
     S("etcd-cert-file", T_STR, etcd_cert_file),
     S("etcd-key-file", T_STR, etcd_key_file),
@@ -64,6 +65,8 @@ const char *as_config_usage(void)
            "  --replica-id ID               name of this replica (hostname:port)\n"
            "  --log-level LEVEL             debug, info, warn or error (info)\n"
            "  --max-body-bytes N            larger request bodies get a 400 (1048576)\n"
+           "  --max-list-streams N          list answers written at once; more get a 503\n"
+           "                                with Retry-After (128)\n"
            "  --etcd-ca-file FILE           TLS: CA bundle for etcd\n"
            "  --etcd-cert-file FILE         TLS: client certificate for etcd\n"
            "  --etcd-key-file FILE          TLS: client key for etcd\n"
@@ -92,6 +95,7 @@ void as_config_init(as_config *c)
     c->log_level = xstrdup("info");
     c->framework_name = xstrdup("corral");
     c->max_body_bytes = 1024 * 1024;
+    c->max_list_streams = 128;
     c->etcd_timeout_ms = 5000;
     c->lease_ttl_s = 10;
 }

@@ -20,13 +20,14 @@
 #include "base/err.h"
 
 typedef struct as_config {
-    char *listen;          /* "127.0.0.1:7099" */
-    char *etcd_endpoints;  /* "http://127.0.0.1:2379" */
-    char *mesos_master;    /* NULL: no Mesos bridge (API-only replica) */
-    char *prefix;          /* "/corral" */
-    char *replica_id;      /* default: hostname:port */
-    char *log_level;       /* "info" */
-    size_t max_body_bytes; /* 1 MiB */
+    char *listen;            /* "127.0.0.1:7099" */
+    char *etcd_endpoints;    /* "http://127.0.0.1:2379" */
+    char *mesos_master;      /* NULL: no Mesos bridge (API-only replica) */
+    char *prefix;            /* "/corral" */
+    char *replica_id;        /* default: hostname:port */
+    char *log_level;         /* "info" */
+    size_t max_body_bytes;   /* 1 MiB */
+    size_t max_list_streams; /* list answers written at once (128) */
     char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
     bool etcd_insecure;
     char *etcd_username, *etcd_password;

@@ -21,8 +21,7 @@ const char *as_doc_task_id(const json_t *doc)
     return as_jstr(t, "id");
 }
 
-/* Request id of a task id: the text before the 5th '-' from the right. */
-static char *task_request_id(const char *tid)
+char *as_m_task_request_id(const char *tid)
 {
     const char *p = tid + strlen(tid);
     int dashes = 0;
@@ -292,6 +291,21 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
                      killed);
 }
 
+int as_m_running_tasks(const as_api_config *cfg, const as_cache *c, const char *rid)
+{
+    char *prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, rid);
+    size_t first, n = as_cache_range(c, prefix, &first);
+    int running = 0;
+
+    for (size_t i = first; i < first + n; i++) {
+        const json_t *t = as_cache_at(c, i)->value;
+        if (as_m_task_active(t) && !task_cleaning(cfg, c, t))
+            running++;
+    }
+    free(prefix);
+    return running;
+}
+
 static json_t *expiring(const as_api_config *cfg, const as_cache *c, const char *rid,
                         const char *name)
 {
@@ -398,7 +412,7 @@ json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t
 const json_t *as_m_find_task(const as_api_config *cfg, const as_cache *c, const char *tid,
                              bool *history)
 {
-    char *rid = task_request_id(tid), *k;
+    char *rid = as_m_task_request_id(tid), *k;
     const json_t *v;
 
     *history = false;

@@ -20,6 +20,11 @@ const char *as_jstr(const json_t *o, const char *field);
  * plain string). */
 const char *as_doc_task_id(const json_t *doc);
 
+/* The request id a task id names ("<requestId>-<deployId>-<startedAt>-
+ * <instanceNo>-<host>-<rackId>": the text before the fifth '-' from the
+ * right), or NULL. Caller frees. */
+char *as_m_task_request_id(const char *task_id);
+
 /* The request document, borrowed, or NULL. */
 const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const char *rid);
 const json_t *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid);
@@ -54,6 +59,9 @@ json_t *as_m_deploy_marker(const as_api_config *cfg, const as_cache *c, const ch
 json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const char *rid);
 /* SingularityTaskIdsByStatus. */
 json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, const char *rid);
+/* Its healthy plus notYetHealthy count (active tasks not being cleaned),
+ * without building it. */
+int as_m_running_tasks(const as_api_config *cfg, const as_cache *c, const char *rid);
 
 /* Task views. */
 bool as_m_task_active(const json_t *task);

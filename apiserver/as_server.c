@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apiserver/as_api.h"
+#include "apiserver/as_memo.h"
 #include "apiserver/as_route.h"
 #include "apiserver/as_sandbox.h"
 #include "base/clock.h"
@@ -48,6 +51,26 @@ typedef struct sse {
     struct sse *prev, *next;
 } sse;
 
+typedef struct piece_pool piece_pool;
+
+/* A list answer being written (see "lists written in pieces"). */
+typedef struct stream {
+    as_server *srv;
+    struct evhttp_request *req; /* the reply is started */
+    as_list *list;
+    as_op op;
+    int64_t started; /* mono ms */
+    struct stream *prev, *next;
+} stream;
+
+/* A heavy read waiting for the pump (see heavy_op). */
+typedef struct deferred {
+    as_server *srv;
+    struct evhttp_request *req;
+    int64_t started; /* mono ms */
+    struct deferred *prev, *next;
+} deferred;
+
 typedef struct op_stats {
     uint64_t by_class[6]; /* 1xx..5xx by status / 100 */
     uint64_t count;
@@ -69,6 +92,14 @@ struct as_server {
     pending *waiting;
     sse *watchers;
     size_t nwatchers;
+    stream *streams, *turn; /* lists in progress; turn: the pump's next */
+    size_t nstreams;
+    struct event *pump;
+    deferred *queued, *queued_last; /* heavy reads waiting, oldest first */
+    size_t nqueued;
+    piece_pool *pieces;
+    uint64_t lists_total, reads_rejected;
+    as_memo *memo;
     as_sandbox *sandbox;
     as_metrics_hook hook;
     void *hook_arg;
@@ -315,6 +346,337 @@ static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t s
     }
 }
 
+/* ---- lists written in pieces ----------------------------------------------------------- */
+
+/* Encoding work per loop turn over every list in progress, so the loop
+ * (the leader's controllers, bridge and lease too) runs again within a few
+ * milliseconds; a piece of a list (a list is encoded while less than a
+ * piece waits in its connection's buffer: one piece is being written, the
+ * next is ready); entries examined between two clock reads; bytes per
+ * socket write of a list's connection (libevent's default, 16 KiB, would
+ * take a loop turn per 16 KiB). */
+#define PUMP_BUDGET_US           2000
+#define LIST_PIECE               (64 * 1024)
+#define LIST_STEP                16
+#define LIST_WRITE_MAX           (64 * 1024)
+#define DEFAULT_MAX_LIST_STREAMS 128
+#define DEFAULT_LIST_STALL_MS    30000
+/* Heavy reads waiting for their turn; more get a 503. */
+#define MAX_DEFERRED 256
+
+static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh);
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Runs the pump at the next loop turn (after the I/O that is ready). */
+static void pump_arm(as_server *s)
+{
+    struct timeval now = {0, 0};
+    if (!evtimer_pending(s->pump, NULL))
+        evtimer_add(s->pump, &now);
+}
+
+/* Reads that walk the whole cache and are answered at once (small answers
+ * from a large walk): the pump runs at most one of them per loop turn, so
+ * many at once cannot hold the loop for the sum of their times. */
+static bool heavy_op(as_op op)
+{
+    switch (op) {
+    case AS_OP_STATE:
+    case AS_OP_METRICS:
+    case AS_OP_REQ_QUEUED_PENDING:
+    case AS_OP_REQ_QUEUED_CLEANUP:
+    case AS_OP_DEPLOY_PENDING:
+    case AS_OP_HIST_TASKS:
+    case AS_OP_AGENTS_LIST:
+    case AS_OP_RACKS_LIST:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void deferred_free(deferred *d)
+{
+    as_server *s = d->srv;
+
+    if (d->prev)
+        d->prev->next = d->next;
+    else if (s->queued == d)
+        s->queued = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else if (s->queued_last == d)
+        s->queued_last = d->prev;
+    s->nqueued--;
+    free(d);
+}
+
+static void deferred_gone(struct evhttp_connection *conn, void *arg)
+{
+    deferred *d = arg;
+    drop_request(d->req);
+    deferred_free(d);
+}
+
+/* Queues a heavy read for the pump (first come, first served). */
+static void defer(as_server *s, struct evhttp_request *req, as_op op, int64_t started)
+{
+    deferred *d;
+
+    if (s->nqueued >= MAX_DEFERRED) {
+        s->reads_rejected++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        send_error(s, req, op, started, 503, "too many reads waiting; retry later");
+        return;
+    }
+    d = xcalloc(1, sizeof(*d));
+    d->srv = s;
+    d->req = req;
+    d->started = started;
+    d->prev = s->queued_last;
+    if (s->queued_last)
+        s->queued_last->next = d;
+    else
+        s->queued = d;
+    s->queued_last = d;
+    s->nqueued++;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), deferred_gone, d);
+    pump_arm(s);
+}
+
+/* Runs the oldest queued heavy read. */
+static void run_deferred(as_server *s)
+{
+    deferred *d = s->queued;
+    struct evhttp_request *req = d->req;
+    int64_t started = d->started;
+
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    deferred_free(d);
+    serve(s, req, started, false);
+}
+
+static void stream_free(stream *st)
+{
+    as_server *s = st->srv;
+
+    if (s->turn == st)
+        s->turn = st->next;
+    if (st->prev)
+        st->prev->next = st->next;
+    else if (s->streams == st)
+        s->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    s->nstreams--;
+    as_list_free(st->list);
+    free(st);
+}
+
+static void stream_gone(struct evhttp_connection *conn, void *arg)
+{
+    stream *st = arg;
+    drop_request(st->req);
+    st->req = NULL;
+    stream_free(st);
+}
+
+/* Whether st's connection has room for another piece. */
+static bool stream_ready(const stream *st)
+{
+    struct evhttp_connection *conn = st->req ? evhttp_request_get_connection(st->req) : NULL;
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    return bev && evbuffer_get_length(bufferevent_get_output(bev)) < LIST_PIECE;
+}
+
+/* The connection wrote everything it had: more pieces may be encoded. */
+static void stream_drained(struct evhttp_connection *conn, void *arg)
+{
+    stream *st = arg;
+    pump_arm(st->srv);
+}
+
+/* Piece buffers are reused: a fresh buffer per piece made glibc map,
+ * fault in and give back memory for every piece (page faults were most of
+ * a profile under load). A piece being written holds a reference on the
+ * pool: evhttp may free a connection's buffers after the server is gone. */
+#define PIECE_CAP   (LIST_PIECE + 64 * 1024)
+#define POOL_PIECES 32
+
+struct piece_pool {
+    int refs;
+    size_t n;
+    char *v[POOL_PIECES];
+};
+
+static void pool_unref(piece_pool *p)
+{
+    if (--p->refs > 0)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    free(p);
+}
+
+/* An empty buffer of PIECE_CAP bytes for the next piece. */
+static void piece_take(piece_pool *p, cr_buf *b)
+{
+    b->data = p->n ? p->v[--p->n] : xmalloc(PIECE_CAP);
+    b->cap = PIECE_CAP;
+    b->len = 0;
+    b->data[0] = '\0';
+}
+
+/* evbuffer cleanup of a piece written (or dropped). */
+static void piece_done(const void *data, size_t len, void *arg)
+{
+    piece_pool *p = arg;
+    if (p->n < POOL_PIECES)
+        p->v[p->n++] = (char *)data;
+    else
+        free((void *)data);
+    pool_unref(p);
+}
+
+static void piece_free(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+/* Encodes and sends the next piece of st's list (at least one step, then
+ * until a piece is full or the deadline passed); ends the reply and frees
+ * st after the last piece. */
+static void stream_piece(stream *st, int64_t deadline)
+{
+    as_server *s = st->srv;
+    cr_buf b;
+    bool done;
+
+    piece_take(s->pieces, &b);
+    do
+        done = as_list_next(st->list, s->cache, &b, LIST_STEP);
+    while (!done && b.len < LIST_PIECE && mono_us() < deadline);
+    if (done)
+        cr_buf_addch(&b, '\n');
+    if (b.len) {
+        struct evbuffer *eb = evbuffer_new();
+        if (b.cap == PIECE_CAP) { /* not grown by a huge element: reuse it */
+            s->pieces->refs++;
+            evbuffer_add_reference(eb, b.data, b.len, piece_done, s->pieces);
+        } else {
+            evbuffer_add_reference(eb, b.data, b.len, piece_free, NULL);
+        }
+        evhttp_send_reply_chunk_with_cb(st->req, eb, stream_drained, st);
+        evbuffer_free(eb);
+    } else if (b.cap == PIECE_CAP && s->pieces->n < POOL_PIECES) {
+        s->pieces->v[s->pieces->n++] = b.data;
+    } else {
+        cr_buf_release(&b);
+    }
+    if (done) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
+        evhttp_send_reply_end(st->req);
+        record(s, st->op, 200, st->started);
+        stream_free(st);
+    }
+}
+
+/* One loop turn's share of list encoding: a piece per list in turn, from
+ * where the last turn stopped, until the budget is spent or every list
+ * waits for its connection to take what it has. */
+static void pump(evutil_socket_t fd, short what, void *arg)
+{
+    as_server *s = arg;
+    int64_t deadline = mono_us() + PUMP_BUDGET_US;
+    bool progress = true;
+
+    if (s->queued)
+        run_deferred(s);
+    while (progress && mono_us() < deadline) {
+        progress = false;
+        for (size_t k = s->nstreams; k > 0 && s->streams && mono_us() < deadline; k--) {
+            stream *st = s->turn ? s->turn : s->streams;
+            s->turn = st->next;
+            if (!stream_ready(st))
+                continue; /* its drain callback arms the pump */
+            stream_piece(st, deadline);
+            progress = true;
+        }
+    }
+    if (s->queued)
+        pump_arm(s);
+    for (stream *st = s->streams; st; st = st->next)
+        if (stream_ready(st)) {
+            pump_arm(s);
+            break;
+        }
+}
+
+/* Answers a list operation: l (taken) is written by the pump. */
+static void start_list(as_server *s, struct evhttp_request *req, as_op op, unsigned method,
+                       int64_t started, as_list *l)
+{
+    size_t max = s->cfg.max_list_streams ? s->cfg.max_list_streams : DEFAULT_MAX_LIST_STREAMS;
+    long stall_ms =
+        s->cfg.list_stall_timeout_ms > 0 ? s->cfg.list_stall_timeout_ms : DEFAULT_LIST_STALL_MS;
+    struct timeval stall = {stall_ms / 1000, (stall_ms % 1000) * 1000};
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    stream *st;
+
+    if (method == AS_HEAD) { /* no body: nothing to encode */
+        as_list_free(l);
+        evhttp_add_header(h, "Content-Type", "application/json");
+        evhttp_send_reply(req, 200, reason(200), NULL);
+        record(s, op, 200, started);
+        return;
+    }
+    if (s->nstreams >= max) {
+        char msg[160];
+        as_list_free(l);
+        s->reads_rejected++;
+        snprintf(msg, sizeof(msg),
+                 "too many list answers in progress (%zu, --max-list-streams); retry later", max);
+        evhttp_add_header(h, "Retry-After", "1");
+        send_error(s, req, op, started, 503, msg);
+        return;
+    }
+    st = xcalloc(1, sizeof(*st));
+    st->srv = s;
+    st->req = req;
+    st->list = l;
+    st->op = op;
+    st->started = started;
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    s->nstreams++;
+    s->lists_total++;
+    evhttp_add_header(h, "Content-Type", "application/json");
+    /* HTTP/1.1 gets chunks. An HTTP/1.0 "keep-alive" client would get a
+     * "Content-Length: 0" from evhttp, so it gets what HTTP/1.0 does
+     * without it: the body until the connection closes. (Keep-alive is
+     * HTTP/1.1's default anyway.) */
+    const char *ka = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+    if (ka && strcasecmp(ka, "keep-alive") == 0)
+        evhttp_remove_header(evhttp_request_get_input_headers(req), "Connection");
+    evhttp_send_reply_start(req, 200, reason(200));
+    evhttp_connection_set_closecb(conn, stream_gone, st);
+    /* A write timeout only: evhttp keeps reading (to see a close), and a
+     * client waiting for its answer sends nothing. On expiry evhttp drops
+     * the connection and stream_gone runs. */
+    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(conn), NULL, &stall);
+    bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(conn), LIST_WRITE_MAX);
+    pump_arm(s);
+}
+
 /* ---- /api/watch -------------------------------------------------------------------- */
 
 static void sse_free(sse *w)
@@ -529,6 +891,41 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                 "# HELP corral_api_watch_clients Open /api/watch streams.\n"
                 "# TYPE corral_api_watch_clients gauge\ncorral_api_watch_clients %zu\n",
                 s->nwatchers);
+    {
+        as_memo_stats ms;
+        as_memo_get_stats(s->memo, &ms);
+        cr_buf_addf(&b,
+                    "# HELP corral_api_list_streams List answers being written.\n"
+                    "# TYPE corral_api_list_streams gauge\ncorral_api_list_streams %zu\n"
+                    "# HELP corral_api_list_streams_max List answers written at once at most "
+                    "(--max-list-streams).\n"
+                    "# TYPE corral_api_list_streams_max gauge\n"
+                    "corral_api_list_streams_max %zu\n"
+                    "# HELP corral_api_lists_total List answers started.\n"
+                    "# TYPE corral_api_lists_total counter\ncorral_api_lists_total %llu\n"
+                    "# HELP corral_api_reads_waiting Whole-cache reads waiting for their "
+                    "loop turn.\n"
+                    "# TYPE corral_api_reads_waiting gauge\ncorral_api_reads_waiting %zu\n"
+                    "# HELP corral_api_reads_rejected_total Reads answered 503 at a limit "
+                    "(list answers in progress, reads waiting).\n"
+                    "# TYPE corral_api_reads_rejected_total counter\n"
+                    "corral_api_reads_rejected_total %llu\n"
+                    "# HELP corral_api_parent_cache_hits_total Request parents served "
+                    "already encoded.\n"
+                    "# TYPE corral_api_parent_cache_hits_total counter\n"
+                    "corral_api_parent_cache_hits_total %llu\n"
+                    "# HELP corral_api_parent_cache_misses_total Request parents encoded.\n"
+                    "# TYPE corral_api_parent_cache_misses_total counter\n"
+                    "corral_api_parent_cache_misses_total %llu\n"
+                    "# HELP corral_api_parent_cache_bytes Encoded request parents kept.\n"
+                    "# TYPE corral_api_parent_cache_bytes gauge\n"
+                    "corral_api_parent_cache_bytes %zu\n",
+                    s->nstreams,
+                    s->cfg.max_list_streams ? s->cfg.max_list_streams : DEFAULT_MAX_LIST_STREAMS,
+                    (unsigned long long)s->lists_total, s->nqueued,
+                    (unsigned long long)s->reads_rejected, (unsigned long long)ms.hits,
+                    (unsigned long long)ms.misses, ms.bytes);
+    }
     cr_buf_adds(&b, "# HELP corral_api_requests_total API requests by operation and status "
                     "class.\n# TYPE corral_api_requests_total counter\n");
     for (int op = 0; op < AS_OP__COUNT; op++)
@@ -617,10 +1014,9 @@ static void nonce(as_server *s, char out[17])
         snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+/* Answers req; fresh: it just arrived (it may wait for the pump). */
+static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh)
 {
-    as_server *s = arg;
-    int64_t started = cr_mono_ms();
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     unsigned method = method_of(req);
@@ -652,6 +1048,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         send_error(s, req, AS_OP_NONE, started, 405, msg);
         goto out;
     }
+    if (fresh && heavy_op(m.op)) {
+        defer(s, req, m.op, started);
+        goto out;
+    }
     if (body_len > max_body) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body too large: %zu bytes (limit %zu)", body_len,
@@ -677,6 +1077,14 @@ static void on_request(struct evhttp_request *req, void *arg)
                  .user = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Corral-User"),
                  .now = cr_wall_ms(),
                  .nonce = nbuf};
+    if (as_list_op(m.op)) {
+        as_list *l = as_list_new(&s->api, &ar, &r);
+        if (l)
+            start_list(s, req, m.op, method, started, l);
+        else
+            send_json(s, req, m.op, started, r.status, r.body);
+        goto out;
+    }
     as_api_handle(&s->api, s->cache, &ar, &r);
     if (r.kind == AS_RESULT_SPECIAL) {
         switch (m.op) {
@@ -722,6 +1130,11 @@ out:
     as_result_release(&r);
     as_query_free(q, nq);
     as_match_release(&m);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    serve(arg, req, cr_mono_ms(), true);
 }
 
 /* The sandbox proxy reports its answers through this. */
@@ -774,6 +1187,11 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
     s->api.max_body = max_body;
     s->api.allow_deploy_of_paused = cfg->allow_deploy_of_paused;
     s->api.max_scale_down_unacked = 10;
+    s->memo = as_memo_new(cache);
+    s->api.memo = s->memo;
+    s->pump = evtimer_new(base, pump, s);
+    s->pieces = xcalloc(1, sizeof(*s->pieces));
+    s->pieces->refs = 1;
     s->started_wall = cr_wall_ms();
     if (split_listen(s->listen, &host, &port) < 0) {
         cr_error(err, CR_EINVAL, "listen address '%s': want host:port", s->listen);
@@ -829,9 +1247,24 @@ void as_server_free(as_server *s)
         w->req = NULL;
         sse_free(w);
     }
+    while (s->queued) {
+        deferred *d = s->queued;
+        evhttp_connection_set_closecb(evhttp_request_get_connection(d->req), NULL, NULL);
+        deferred_free(d); /* evhttp_free drops the connection and its request */
+    }
+    while (s->streams) {
+        stream *st = s->streams;
+        evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
+        stream_free(st); /* evhttp_free drops the connection and its request */
+    }
+    if (s->pump)
+        event_free(s->pump);
     as_sandbox_free(s->sandbox);
     if (s->http)
         evhttp_free(s->http);
+    as_memo_free(s->memo);
+    if (s->pieces)
+        pool_unref(s->pieces); /* pieces still queued keep it */
     free(s->prefix);
     free(s->listen);
     free(s->replica_id);

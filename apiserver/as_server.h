@@ -7,6 +7,16 @@
  * events from an etcd watch), /metrics, /healthz, /readyz and the sandbox
  * proxy (as_sandbox.h).
  *
+ * List answers (as_list, as_api.h) can be megabytes: they are sent as
+ * chunked replies a piece at a time, a few milliseconds of encoding per
+ * loop turn shared by every list in progress, the next piece of a list
+ * only once its connection has taken most of the last one. Request
+ * parents are encoded once per change (as_memo.h). At most
+ * max_list_streams lists are in progress (one more is answered 503 with
+ * Retry-After), and a list whose client stops reading is dropped after
+ * list_stall_timeout_ms. Reads that walk the whole cache but answer at once
+ * (/api/state, /metrics, ...) wait for the same pump: one per loop turn.
+ *
  * Lifecycle: as_server_new() (binds and serves at once) -> ... ->
  * as_server_free() (closes the listener and every connection; no callback
  * runs after it). The event base, store, http client, cache and log are
@@ -35,6 +45,12 @@ typedef struct as_server_config {
     size_t max_body;         /* larger request bodies get a 400; 0 = 1 MiB */
     long write_wait_ms;      /* max wait for the cache to show a commit; 0 = 5000 */
     long sandbox_timeout_ms; /* agent /files calls; 0 = 5000 */
+    /* List answers (as_list) being written at once; one more gets a 503
+     * with Retry-After. 0 = 128. */
+    size_t max_list_streams;
+    /* A list's connection that takes no byte for this long is closed (its
+     * client stopped reading). 0 = 30000. */
+    long list_stall_timeout_ms;
     bool allow_deploy_of_paused;
     cr_log *log;
 } as_server_config;
@@ -51,8 +67,8 @@ void as_server_free(as_server *s);
 /* The port actually bound (useful with port 0). */
 int as_server_port(const as_server *s);
 
-/* The cache reached revision: answers waiting for their writes may go. The
- * as_sync change callback calls this. */
+/* The cache reached revision: answers waiting for their writes may go.
+ * corrald's subscription to the cache (on_revision) calls this. */
 void as_server_cache_advanced(as_server *s, int64_t revision);
 
 /* Leadership of this replica (shown in /api/state and /metrics). */

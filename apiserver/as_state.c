@@ -3,6 +3,7 @@
 
 #include "apis/keys.h"
 #include "apiserver/as_api.h"
+#include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
@@ -112,15 +113,12 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
         if (type && (strcmp(type, "SERVICE") == 0 || strcmp(type, "WORKER") == 0) &&
             (strcmp(st, "ACTIVE") == 0 || strcmp(st, "SYSTEM_COOLDOWN") == 0) &&
             as_m_active_deploy_id(cfg, c, rid)) {
-            json_t *ids = as_m_task_ids_by_status(cfg, c, rid);
-            int running = (int)(json_array_size(json_object_get(ids, "healthy")) +
-                                json_array_size(json_object_get(ids, "notYetHealthy")));
+            int running = as_m_running_tasks(cfg, c, rid);
             int want = eff_instances(e->value);
             if (running > want)
                 json_array_append_new(over, json_string(rid));
             else if (running < want)
                 json_array_append_new(under, json_string(rid));
-            json_decref(ids);
         }
         api_key_parts_release(&kp);
     }
@@ -280,14 +278,16 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
-        api_key_parts kp = {0};
-        if (api_key_parse(cfg->prefix, e->key, &kp) == 0 && kp.kind == API_KEY_REQUEST &&
-            json_is_object(e->value)) {
-            tally_add(&t, as_m_request_state(cfg, c, kp.id1));
-            if (as_m_pending_deploy_id(cfg, c, kp.id1))
-                pending_deploys++;
+        const char *state, *pending;
+        if (e->kind != API_KEY_REQUEST || !e->id1 || !json_is_object(e->value))
+            continue;
+        /* Scraped every few seconds: the memo keeps these per request. */
+        if (!cfg->memo || !as_memo_request_facts(cfg->memo, cfg, e, &state, &pending)) {
+            state = as_m_request_state(cfg, c, e->id1);
+            pending = as_m_pending_deploy_id(cfg, c, e->id1);
         }
-        api_key_parts_release(&kp);
+        tally_add(&t, state);
+        pending_deploys += pending != NULL;
     }
     free(prefix);
     cr_buf_adds(out, "# HELP corral_requests Requests by state.\n# TYPE corral_requests gauge\n");

@@ -7,19 +7,25 @@ each size in --requests (default 1000,10000; the sizes grow one run:
 documents are added to the same etcd):
 
 1. stores the requests straight into etcd over its JSON gateway, in txns of
-   128 puts: per request a SERVICE request of 3 instances, a small deploy
-   (command, resources, env), the deploy's submit intent and SUCCEEDED status, the
-   request's status (ACTIVE, that deploy active) and 3 TASK_RUNNING task
-   records;
+   128 puts: per request a SERVICE request of --instances (3) instances, a
+   small deploy (command, resources, env), the deploy's submit intent and
+   SUCCEEDED status, the request's status (ACTIVE, that deploy active) and
+   one TASK_RUNNING task record per instance (the controllers, with no Mesos
+   to launch on, add pending tasks and status conditions of their own);
 2. waits until corrald's cache holds them and the controllers are quiet
    (cache revision unchanged for 2 s);
-3. GET /api/requests once (size of the answer, serial latency), then with
-   wrk (or Python threads without wrk) for --seconds at each connection
+3. GET /api/requests once (size of the answer, latency of that first, cold
+   list), 10 more one after the other with curl (a warm list's latency:
+   wrk reads 8 KiB per call and is the bottleneck of one connection), then
+   with wrk (or Python threads without wrk) for --seconds at each connection
    count of --connections (default 1,64): requests/s and latency
    percentiles; while the largest count runs, a prober GETs /healthz every
    20 ms on its own connection (p50/p99/max) and corrald's
    `corral_event_loop_lag_seconds` histogram is read before and after (the
    share of timer ticks later than 100 ms, a bucket-bound p99 of the lag).
+   The same is measured with the largest count on /healthz itself: the
+   floor that the machine (2 CPUs shared by corrald, etcd, wrk and the
+   prober) sets for these figures.
 
 Answers other than 200 (a 429 or 503 from a limit, say) are counted and
 shown, never asserted; no timing is asserted. Exits 1 only when it could not
@@ -28,7 +34,7 @@ finish (a process died, --timeout). Every process it started is stopped.
     python3 bench/reads.py
     python3 bench/reads.py --requests 1000 --connections 1,8,64 --seconds 5
     CORRAL_BIN=build/me/bin python3 bench/reads.py
-    python3 bench/reads.py --corrald-args=--max-list-inflight=0   # corrald flags
+    python3 bench/reads.py --corrald-args="--max-list-streams 32"   # corrald flags
 """
 import argparse
 import base64
@@ -51,7 +57,6 @@ import harness  # noqa: E402
 
 PREFIX = "/corral"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-TASKS_PER_REQUEST = 3
 
 
 class Timeout(Exception):
@@ -67,8 +72,13 @@ def parse_args(argv):
                         "measures /healthz and the loop lag")
     p.add_argument("--seconds", type=int, default=10, help="duration of each load run, s (10)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--instances", type=int, default=3,
+                   help="instances, and task records, per request (3)")
     p.add_argument("--path", default="/api/requests", help="the list read (/api/requests)")
     p.add_argument("--python", action="store_true", help="load with Python threads, not wrk")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false",
+                   help="skip the run of the largest connection count on /healthz (the "
+                        "machine's floor for the /healthz and loop-lag figures)")
     p.add_argument("--corrald-args", default="", help="extra corrald flags (space separated)")
     p.add_argument("--timeout", type=float, default=900, help="bound on the whole run, s (900)")
     a = p.parse_args(argv)
@@ -78,8 +88,9 @@ def parse_args(argv):
     except ValueError:
         p.error("--requests and --connections are comma-separated integers")
     if (not a.sizes or a.sizes != sorted(a.sizes) or a.sizes[0] < 1 or not a.conns
-            or a.conns[0] < 1 or a.seconds < 1):
-        p.error("need growing --requests >= 1, --connections >= 1, --seconds >= 1")
+            or a.conns[0] < 1 or a.seconds < 1 or a.instances < 1):
+        p.error("need growing --requests >= 1, --connections >= 1, --seconds >= 1, "
+                "--instances >= 1")
     return a
 
 
@@ -95,11 +106,11 @@ def deploy_doc(rid, did):
             "env": {"ROLE": "bench"}}
 
 
-def docs_of(i, now):
+def docs_of(i, now, instances):
     """(key, value) pairs of request i."""
     rid, did = "req-%d" % i, "d1"
     out = [
-        ("requests/" + rid, {"id": rid, "requestType": "SERVICE", "instances": TASKS_PER_REQUEST,
+        ("requests/" + rid, {"id": rid, "requestType": "SERVICE", "instances": instances,
                              "owners": ["team-%d@example.com" % (i % 50)],
                              "rackSensitive": False, "loadBalanced": False}),
         ("deploys/%s/%s" % (rid, did), deploy_doc(rid, did)),
@@ -108,7 +119,7 @@ def docs_of(i, now):
                                                "state": "SUCCEEDED"}),
         ("status/requests/" + rid, {"requestId": rid, "state": "ACTIVE", "activeDeployId": did}),
     ]
-    for n in range(1, TASKS_PER_REQUEST + 1):
+    for n in range(1, instances + 1):
         # Singularity's task ids hold the host with '-' made '_'
         host, rack = "host_%d" % ((i + n) % 100), "r%d" % (n % 4)
         started = now - 60000 + n
@@ -123,7 +134,7 @@ def docs_of(i, now):
     return out
 
 
-def store(etcd, lo, hi, per_txn=128):
+def store(etcd, lo, hi, instances=3, per_txn=128):
     """Puts the documents of requests [lo, hi) into etcd; returns the key count."""
     now = int(time.time() * 1000)
     ops, nkeys = [], 0
@@ -138,7 +149,7 @@ def store(etcd, lo, hi, per_txn=128):
         del ops[:]
 
     for i in range(lo, hi):
-        for k, v in docs_of(i, now):
+        for k, v in docs_of(i, now, instances):
             ops.append({"requestPut": {"key": b64("%s/%s" % (PREFIX, k)),
                                        "value": b64(json.dumps(v))}})
             nkeys += 1
@@ -282,13 +293,14 @@ def wrk_load(api, path, conns, seconds, threads, tmp):
                "/".join(sock.groups()) if sock else 0))
 
 
-def run_load(args, api, conns, tmp):
+def run_load(args, api, conns, tmp, path=None):
+    path = path or args.path
     if args.python or not shutil.which("wrk"):
-        rate, lat, statuses = py_load(api, args.path, conns, args.seconds)
+        rate, lat, statuses = py_load(api, path, conns, args.seconds)
         return ("%8.2f req/s  p50 %.0fms  p90 %.0fms  p99 %.0fms  (statuses %s; Python threads)"
                 % (rate, pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99),
                    json.dumps(statuses, sort_keys=True)))
-    return wrk_load(api, args.path, conns, args.seconds, args.threads, tmp)
+    return wrk_load(api, path, conns, args.seconds, args.threads, tmp)
 
 
 # --- the run ----------------------------------------------------------------
@@ -314,18 +326,29 @@ def measure(args, c, api, n, nkeys, t_store, t_ready, tmp, deadline):
     one = time.monotonic() - t0
     print("reads: N=%d requests (%d keys stored in %.1f s; cache ready and quiet %.1f s later)"
           % (n, nkeys, t_store, t_ready))
-    print("  GET %s: %d, %.0f KB (%.0f bytes per request), one alone %.0f ms"
+    print("  GET %s: %d, %.0f KB (%.0f bytes per request), the first alone %.0f ms"
           % (args.path, st, len(body) / 1024.0, len(body) / float(n), one * 1000))
+    if shutil.which("curl"):
+        times = []
+        for _ in range(10):
+            out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}",
+                                  api + args.path], capture_output=True, text=True, timeout=300)
+            times.append(float(out.stdout) * 1000)
+        print("  then one at a time (curl): p50 %.0f ms, max %.0f ms (n=10)"
+              % (pct(times, 0.5), max(times)))
     sys.stdout.flush()
-    for conns in args.conns:
+    runs = [(c, args.path) for c in args.conns]
+    if args.baseline:
+        runs.insert(len(runs) - 1, (args.conns[-1], "/healthz"))
+    for conns, path in runs:
         if time.monotonic() + args.seconds + 30 > deadline:
             raise Timeout("out of time before the %d-connection run" % conns)
         big = conns == args.conns[-1]
         if big:
             before = lag_hist(metrics(api))
             prober = Prober(api)
-        line = run_load(args, api, conns, tmp)
-        print("  %3d conn: %s" % (conns, line))
+        line = run_load(args, api, conns, tmp, path)
+        print("  %3d conn%s: %s" % (conns, "" if path == args.path else " on " + path, line))
         if big:
             print("            %s" % prober.finish())
             print("            %s" % lag_summary(before, lag_hist(metrics(api))))
@@ -344,7 +367,7 @@ def run(args, c, tmp):
     api, have, nkeys = None, 0, 0
     for n in args.sizes:
         t0 = time.monotonic()
-        nkeys += store(etcd, have, n)
+        nkeys += store(etcd, have, n, args.instances)
         t_store = time.monotonic() - t0
         have = n
         t1 = time.monotonic()

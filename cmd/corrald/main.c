@@ -388,6 +388,7 @@ static int app_start(app *a, cr_err *err)
     svc.prefix = a->cfg.prefix;
     svc.replica_id = a->cfg.replica_id;
     svc.max_body = a->cfg.max_body_bytes;
+    svc.max_list_streams = a->cfg.max_list_streams;
     svc.allow_deploy_of_paused = a->cfg.allow_deploy_of_paused;
     svc.log = &a->log;
     if (!(a->srv = as_server_new(a->base, a->st, a->http, a->cache, &svc, err)))
