@@ -2147,6 +2147,10 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
 
     memset(out, 0, sizeof(*out));
     out->status = 500;
+    if (as_list_op(req->match->op)) {
+        h_list(&h);
+        return;
+    }
     switch (req->match->op) {
     case AS_OP_HEALTHZ:
     case AS_OP_READYZ:
@@ -2159,21 +2163,6 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
         break;
     case AS_OP_STATE:
         h_state(&h);
-        break;
-    case AS_OP_REQ_LIST:
-    case AS_OP_REQ_LIST_ACTIVE:
-    case AS_OP_REQ_LIST_PAUSED:
-    case AS_OP_REQ_LIST_COOLDOWN:
-    case AS_OP_REQ_LIST_FINISHED:
-    case AS_OP_TASKS_ACTIVE:
-    case AS_OP_TASKS_ACTIVE_IDS:
-    case AS_OP_TASKS_ACTIVE_AGENT:
-    case AS_OP_TASKS_ACTIVE_AGENT_IDS:
-    case AS_OP_TASKS_SCHEDULED:
-    case AS_OP_TASKS_SCHEDULED_IDS:
-    case AS_OP_TASKS_SCHEDULED_REQUEST:
-    case AS_OP_TASKS_CLEANING:
-        h_list(&h);
         break;
     case AS_OP_REQ_QUEUED_PENDING:
         h_req_queued_pending(&h);

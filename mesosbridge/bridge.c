@@ -490,12 +490,7 @@ static void task_apply_put(mb *b, const store_obj *so)
         if (te->writing || te->dirty || so->mod_revision <= te->mod_rev)
             return; /* our own write, or older */
     }
-    api_problems probs = API_PROBLEMS_INIT;
-    api_decode_opts opts = {.allow_unknown = true};
-    api_task *t = api_task_from_json(so->value, &opts, &probs); /* shares mesosTask */
-    api_problems_release(&probs);
-    if (!t)
-        return; /* decoded once already, so this cannot fail */
+    api_task *t = api_task_dup(cached); /* shares mesosTask */
     if (te) {
         api_task_free(te->rec);
         te->rec = t;

@@ -472,7 +472,6 @@ static void listed(store_cache *c, int64_t revision)
         c->revision = revision;
     c->synced = true;
     c->stats.lists++;
-    c->stats.objects = c->n;
     c->watch = store_watch_start(c->s, c->watched, &o, &h, c, &werr);
     if (!c->watch) {
         cr_warn(c->log, "cache: watching %s: %s; listing again", c->watched, cr_err_msg(&werr));
