@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apis/keys.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
 
@@ -330,5 +331,21 @@ bool api_request_id_valid(const char *id)
 
 bool api_deploy_id_valid(const char *id)
 {
-    return id_ok(id, API_MAX_DEPLOY_ID, "_.");
+    return id_ok(id, API_MAX_DEPLOY_ID, "_.") && strspn(id, ".") < strlen(id);
+}
+
+bool api_run_id_valid(const char *id)
+{
+    return id_ok(id, API_MAX_RUN_ID, "_-");
+}
+
+/* Machine ids come from Mesos and are used as they are: the key rule. */
+bool api_agent_id_valid(const char *id)
+{
+    return api_key_id_valid(id);
+}
+
+bool api_rack_id_valid(const char *id)
+{
+    return api_key_id_valid(id);
 }

@@ -128,12 +128,30 @@ typedef struct api_decode_opts {
 
 /* ---- id rules -------------------------------------------------------------- */
 
+/* One function per kind of id, used by everything that accepts one: the
+ * manifest and document decoders, the API, corralctl, and the decoder of
+ * each etcd key (apis/doc.h), so an id accepted anywhere can be stored,
+ * listed, parsed back from its key and its task ids, and read through the
+ * API. docs/manifests.md lists the rules. Every valid id is also a valid
+ * key component (api_key_id_valid, apis/keys.h). NULL is never valid. */
+
 #define API_MAX_REQUEST_ID 100
 #define API_MAX_DEPLOY_ID  50
+#define API_MAX_RUN_ID     100
+#define API_MAX_MACHINE_ID 255 /* Mesos' limit for its ids */
 
-/* [a-zA-Z0-9_-]{1,100} */
+/* Request ids: [a-zA-Z0-9_-]{1,100} (Singularity's rule). */
 bool api_request_id_valid(const char *id);
-/* [a-zA-Z0-9_.]{1,50} (no '-': task ids are '-'-delimited) */
+/* Deploy ids: [a-zA-Z0-9_.]{1,50} (Singularity's rule; no '-': task ids are
+ * '-'-delimited) and not made of dots only ("." and ".." are path segments
+ * that no URL or key can carry). */
 bool api_deploy_id_valid(const char *id);
+/* Run ids (run-now and on-demand runs): [a-zA-Z0-9_-]{1,100}. */
+bool api_run_id_valid(const char *id);
+/* Agent ids (Mesos agent ids, as keys take them): 1-255 printable ASCII
+ * characters other than space, '/' and '\\', not "." or "..". */
+bool api_agent_id_valid(const char *id);
+/* Rack ids: the same rule as agent ids. */
+bool api_rack_id_valid(const char *id);
 
 #endif

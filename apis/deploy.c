@@ -638,7 +638,7 @@ size_t api_deploy_validate(const api_deploy *d, const api_request *req, const ch
     if (!d->id)
         PROB("id", "required");
     else if (!api_deploy_id_valid(d->id))
-        PROB("id", "\"%s\" must be 1-%d characters of [a-zA-Z0-9_.] (no '-')", d->id,
+        PROB("id", "\"%s\" must be 1-%d characters of [a-zA-Z0-9_.] (no '-', not only dots)", d->id,
              API_MAX_DEPLOY_ID);
 
     bool docker = false;

@@ -2,6 +2,7 @@
 #include "apis/doc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "apis/deploy.h"
 #include "apis/intent.h"
@@ -9,6 +10,7 @@
 #include "apis/run.h"
 #include "apis/status.h"
 #include "apis/task.h"
+#include "apis/token.h"
 #include "base/xalloc.h"
 
 /* ---- documents decoded to a heap object: api_x *api_x_from_json(j, opts, probs) ---- */
@@ -82,6 +84,17 @@ static void *intent_decode(const json_t *j, char **error)
     return decode_open((from_json_fn)api_intent_from_json, j, error);
 }
 
+/* A token that does not decode authenticates nobody. */
+static void *token_decode(const json_t *j, char **error)
+{
+    return decode_open((from_json_fn)api_token_from_json, j, error);
+}
+
+static void token_free(void *d)
+{
+    api_token_free(d);
+}
+
 static void request_free(void *d)
 {
     api_request_free(d);
@@ -145,30 +158,205 @@ STATUS_DOC(deploy_status, api_deploy_status, api_deploy_status_from_json, api_de
 STATUS_DOC(job_status, api_job_status, api_job_status_from_json, api_job_status_release)
 STATUS_DOC(run_status, api_run_status, api_run_status_from_json, api_run_status_release)
 STATUS_DOC(place_reason, api_place_reason, api_place_reason_from_json, api_place_reason_release)
+STATUS_DOC(framework_status, api_framework_status, api_framework_status_from_json,
+           api_framework_status_release)
+
+/* ---- the key: its ids against their rules and against the document ---------------- */
+
+/* A key part a field of the document repeats must equal it (the field's
+ * own rule is the decoder's to check). */
+static void same(api_problems *p, const char *path, const char *field, const char *kid,
+                 const char *what)
+{
+    if (field && kid && strcmp(field, kid) != 0)
+        api_problems_add(p, path, "\"%s\" does not match the key's %s \"%s\"", field, what, kid);
+}
+
+typedef struct id_rule {
+    const char *what; /* "request id" */
+    bool (*ok)(const char *id);
+    const char *rule; /* for people: "1-100 characters of ..." */
+} id_rule;
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+static const id_rule request_id_rule = {
+    "request id", api_request_id_valid,
+    "1-" STR(API_MAX_REQUEST_ID) " characters of [a-zA-Z0-9_-]"};
+static const id_rule deploy_id_rule = {"deploy id", api_deploy_id_valid,
+                                       "1-" STR(API_MAX_DEPLOY_ID) " characters of [a-zA-Z0-9_.], "
+                                                                   "not only dots"};
+static const id_rule run_id_rule = {"run id", api_run_id_valid,
+                                    "1-" STR(API_MAX_RUN_ID) " characters of [a-zA-Z0-9_-]"};
+static const id_rule pending_id_rule = {"pending task id", api_pending_task_id_valid,
+                                        "a pending task id"};
+static const id_rule agent_id_rule = {"agent id", api_agent_id_valid, "an agent id"};
+static const id_rule rack_id_rule = {"rack id", api_rack_id_valid, "a rack id"};
+#undef STR
+#undef STR_
+
+/* A key part no field repeats follows its own rule. */
+static void follows(api_problems *p, const char *kid, const id_rule *r)
+{
+    if (!r->ok(kid))
+        api_problems_add(p, "", "the key's %s \"%s\" must be %s", r->what, kid ? kid : "", r->rule);
+}
+
+/* A key part that an optional field may repeat: equal to it when it is
+ * there, else its own rule. */
+static void key_id(api_problems *p, const char *path, const char *field, const char *kid,
+                   const id_rule *r)
+{
+    if (field)
+        same(p, path, field, kid, r->what);
+    else
+        follows(p, kid, r);
+}
+
+static void request_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_request *r = doc;
+    same(p, "id", r->id, k->id1, "request id");
+}
+
+static void deploy_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_deploy *d = doc;
+    same(p, "requestId", d->requestId, k->id1, "request id");
+    same(p, "id", d->id, k->id2, "deploy id");
+}
+
+static void run_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_run *r = doc;
+    key_id(p, "requestId", r->requestId, k->id1, &request_id_rule);
+    key_id(p, "runId", r->runId, k->id2, &run_id_rule);
+}
+
+static void task_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_task *t = doc;
+    same(p, "taskId.requestId", t->taskId.requestId, k->id1, "request id");
+    same(p, "taskId.id", t->taskId.id, k->id2, "task id");
+}
+
+static void pending_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_pending_task *t = doc;
+    same(p, "pendingTaskId.requestId", t->pendingTaskId.requestId, k->id1, "request id");
+    same(p, "pendingTaskId.id", t->pendingTaskId.id, k->id2, "pending task id");
+}
+
+static void cleanup_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_cleanup *c = doc;
+    same(p, "taskId.id", c->taskId.id, k->id1, "task id");
+}
+
+static void request_status_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_request_status *s = doc;
+    key_id(p, "requestId", s->requestId, k->id1, &request_id_rule);
+}
+
+static void deploy_status_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_deploy_status *s = doc;
+    key_id(p, "requestId", s->requestId, k->id1, &request_id_rule);
+    key_id(p, "deployId", s->deployId, k->id2, &deploy_id_rule);
+}
+
+static void job_status_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_job_status *s = doc;
+    key_id(p, "requestId", s->requestId, k->id1, &request_id_rule);
+}
+
+static void run_status_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_run_status *s = doc;
+    key_id(p, "requestId", s->requestId, k->id1, &request_id_rule);
+    key_id(p, "runId", s->runId, k->id2, &run_id_rule);
+}
+
+static void place_reason_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    follows(p, k->id1, &request_id_rule);
+    follows(p, k->id2, &pending_id_rule);
+}
+
+/* Intents: the key names the object and the kind; the body's ids, if it
+ * has any, name the same object; the kind's rules (api_intent_validate). */
+static void intent_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_intent *in = doc;
+    const char *name = NULL;
+
+    switch (k->kind) {
+    case API_KEY_INTENT_REQUEST:
+    case API_KEY_INTENT_DEPLOY:
+        name = k->kind == API_KEY_INTENT_REQUEST ? k->id2 : k->id3;
+        key_id(p, "requestId", in->requestId, k->id1, &request_id_rule);
+        if (k->kind == API_KEY_INTENT_DEPLOY)
+            key_id(p, "deployId", in->deployId, k->id2, &deploy_id_rule);
+        if (!api_intent_kind_valid(k->kind, name))
+            api_problems_add(p, "", "the key's intent kind \"%s\" must be one of %s",
+                             name ? name : "",
+                             k->kind == API_KEY_INTENT_REQUEST
+                                 ? "pause, bounce, exit-cooldown, scale, skip-healthchecks"
+                                 : "submit, cancel, update");
+        break;
+    case API_KEY_INTENT_AGENT:
+        follows(p, k->id1, &agent_id_rule);
+        break;
+    case API_KEY_INTENT_RACK:
+        follows(p, k->id1, &rack_id_rule);
+        break;
+    default:
+        break;
+    }
+    api_intent_validate(in, k->kind, name, NULL, p);
+}
+
+/* A token's key is the SHA-256 of its text: anything else matches no token,
+ * and a document under it must not pass for one. */
+static void token_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    if (!api_token_hash_valid(k->id1))
+        api_problems_add(p, "", "the key's token hash \"%.80s\" must be 64 lowercase hex digits",
+                         k->id1 ? k->id1 : "");
+}
 
 /* ---- the table ------------------------------------------------------------------------- */
 
 typedef struct doc_kind {
     void *(*decode)(const json_t *j, char **error);
     void (*free)(void *doc);
+    /* Appends the document's problems against its key; NULL: none. */
+    void (*check_key)(const void *doc, const api_key_parts *key, api_problems *probs);
+    /* People write it: the document is kept (leniently) despite problems. */
+    bool people;
 } doc_kind;
 
 static const doc_kind kinds[API_KEY__COUNT] = {
-    [API_KEY_REQUEST] = {request_decode, request_free},
-    [API_KEY_DEPLOY] = {deploy_decode, deploy_free},
-    [API_KEY_RUN] = {run_decode, run_free},
-    [API_KEY_TASK] = {task_decode, task_free},
-    [API_KEY_PENDING] = {pending_decode, pending_free},
-    [API_KEY_CLEANUP] = {cleanup_decode, cleanup_free},
-    [API_KEY_REQUEST_STATUS] = {request_status_decode, request_status_free},
-    [API_KEY_DEPLOY_STATUS] = {deploy_status_decode, deploy_status_free},
-    [API_KEY_JOB_STATUS] = {job_status_decode, job_status_free},
-    [API_KEY_RUN_STATUS] = {run_status_decode, run_status_free},
-    [API_KEY_PENDING_STATUS] = {place_reason_decode, place_reason_free},
-    [API_KEY_INTENT_REQUEST] = {intent_decode, intent_free},
-    [API_KEY_INTENT_DEPLOY] = {intent_decode, intent_free},
-    [API_KEY_INTENT_AGENT] = {intent_decode, intent_free},
-    [API_KEY_INTENT_RACK] = {intent_decode, intent_free},
+    [API_KEY_REQUEST] = {request_decode, request_free, request_key, true},
+    [API_KEY_DEPLOY] = {deploy_decode, deploy_free, deploy_key, true},
+    [API_KEY_RUN] = {run_decode, run_free, run_key, true},
+    [API_KEY_TASK] = {task_decode, task_free, task_key, false},
+    [API_KEY_PENDING] = {pending_decode, pending_free, pending_key, false},
+    [API_KEY_CLEANUP] = {cleanup_decode, cleanup_free, cleanup_key, false},
+    [API_KEY_REQUEST_STATUS] = {request_status_decode, request_status_free, request_status_key,
+                                false},
+    [API_KEY_DEPLOY_STATUS] = {deploy_status_decode, deploy_status_free, deploy_status_key, false},
+    [API_KEY_JOB_STATUS] = {job_status_decode, job_status_free, job_status_key, false},
+    [API_KEY_RUN_STATUS] = {run_status_decode, run_status_free, run_status_key, false},
+    [API_KEY_PENDING_STATUS] = {place_reason_decode, place_reason_free, place_reason_key, false},
+    [API_KEY_INTENT_REQUEST] = {intent_decode, intent_free, intent_key, false},
+    [API_KEY_INTENT_DEPLOY] = {intent_decode, intent_free, intent_key, false},
+    [API_KEY_INTENT_AGENT] = {intent_decode, intent_free, intent_key, false},
+    [API_KEY_INTENT_RACK] = {intent_decode, intent_free, intent_key, false},
+    [API_KEY_FRAMEWORK_STATUS] = {framework_status_decode, framework_status_free, NULL, false},
+    [API_KEY_AUTH_TOKEN] = {token_decode, token_free, token_key, false},
 };
 
 static const doc_kind *kind_of(api_key_kind kind)
@@ -181,12 +369,34 @@ bool api_doc_typed(api_key_kind kind)
     return kind_of(kind) != NULL;
 }
 
-void *api_doc_decode(api_key_kind kind, const json_t *j, char **error)
+void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error)
 {
-    const doc_kind *k = kind_of(kind);
+    const doc_kind *k = kind_of(key->kind);
+    api_problems probs = API_PROBLEMS_INIT;
+    void *doc;
 
     *error = NULL;
-    return k ? k->decode(j, error) : NULL;
+    if (!k)
+        return NULL;
+    doc = k->decode(j, error);
+    if (doc && k->check_key)
+        k->check_key(doc, key, &probs);
+    if (probs.n) {
+        char *more = api_problems_format(&probs);
+        if (*error) {
+            char *both = xasprintf("%s%s", *error, more);
+            free(*error);
+            free(more);
+            more = both;
+        }
+        *error = more;
+        if (!k->people) {
+            k->free(doc);
+            doc = NULL;
+        }
+    }
+    api_problems_release(&probs);
+    return doc;
 }
 
 void api_doc_free(api_key_kind kind, void *doc)

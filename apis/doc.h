@@ -14,19 +14,33 @@
  *   API_KEY_JOB_STATUS      api_job_status     (status.h)
  *   API_KEY_RUN_STATUS      api_run_status     (status.h)
  *   API_KEY_PENDING_STATUS  api_place_reason   (status.h)
+ *   API_KEY_FRAMEWORK_STATUS api_framework_status (status.h)
  *   API_KEY_INTENT_REQUEST, API_KEY_INTENT_DEPLOY,
  *   API_KEY_INTENT_AGENT, API_KEY_INTENT_RACK
  *                           api_intent         (intent.h)
+ *   API_KEY_AUTH_TOKEN      api_token          (token.h)
  *   every other kind        none: readers use the JSON value
+ *   (API_KEY_FRAMEWORK has none here: its one reader, the Mesos bridge,
+ *   reads it fresh from etcd and decodes it strictly with
+ *   api_framework_from_json, status.h, as a document that does not decode
+ *   must stop the bridge rather than read as absent.)
+ *
+ * Every document is checked against its key too: the ids the key names
+ * must follow their rules (apis/common.h) and equal the ids the document
+ * repeats (a request under requests/web whose "id" is "api", a task record
+ * under tasks/web/<t1> whose taskId is <t2>), and an intent must hold what
+ * its kind needs (api_intent_validate).
  *
  * Documents people write (requests, deploys, runs) are decoded leniently
  * (unknown fields kept, no validation) so every reader can see what was
- * written; when the strict decode (unknown fields refused, validated) finds
- * problems, they are reported as the error next to the lenient document.
- * Controllers treat a document with an error as invalid and say why in its
- * status. Documents programs write (tasks, statuses, intents) are decoded
- * once, keeping unknown fields (a newer writer may add some); one that does
- * not decode has no document and the error says why. */
+ * written; when the strict decode (unknown fields refused, validated) or
+ * the key check finds problems, they are reported as the error next to the
+ * lenient document. Readers treat a document with an error as invalid: the
+ * controllers say why in its status and otherwise skip it. Documents
+ * programs write (tasks, statuses, intents, ...) are decoded once, keeping
+ * unknown fields (a newer writer may add some); one that does not decode or
+ * does not match its key has no document and the error says why: for every
+ * reader it is not there (an intent that does not decode asks for nothing). */
 #ifndef API_DOC_H
 #define API_DOC_H
 
@@ -39,11 +53,12 @@
 /* Whether documents of kind have a typed form. */
 bool api_doc_typed(api_key_kind kind);
 
-/* Decodes j, stored under a key of kind. Returns the document (caller
- * frees with api_doc_free) or NULL; *error gets a new string (caller frees)
+/* Decodes j, stored under the key `key` (api_key_parse; its kind picks the
+ * type). Returns the document (caller frees with api_doc_free) or NULL;
+ * *error gets a new string (caller frees; one "path: problem" per line)
  * when the document has problems, else NULL. A kind without a typed form
  * returns NULL and no error. */
-void *api_doc_decode(api_key_kind kind, const json_t *j, char **error);
+void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error);
 
 /* Frees a document returned by api_doc_decode for the same kind. NULL is a
  * no-op. */

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "apis/codec.h"
 #include "base/xalloc.h"
@@ -35,6 +36,93 @@ static const api_field intent_fields[] = {
 };
 static const api_codec intent_codec = API_CODEC(I, "intent", intent_fields);
 #undef I
+
+static const char *const request_kinds[] = {API_INTENT_PAUSE,
+                                            API_INTENT_BOUNCE,
+                                            API_INTENT_EXIT_COOLDOWN,
+                                            API_INTENT_SCALE,
+                                            API_INTENT_SKIP_HEALTHCHECKS,
+                                            NULL};
+static const char *const deploy_kinds[] = {API_INTENT_SUBMIT, API_INTENT_CANCEL, API_INTENT_UPDATE,
+                                           NULL};
+/* What an agent or rack intent may ask for, and every state it may revert to. */
+static const char *const machine_targets[] = {"STARTING_DECOMMISSION", "FROZEN", "ACTIVE", NULL};
+static const char *const machine_states[] = {"MISSING_ON_STARTUP",
+                                             "ACTIVE",
+                                             "STARTING_DECOMMISSION",
+                                             "DECOMMISSIONING",
+                                             "DECOMMISSIONED",
+                                             "DEAD",
+                                             "FROZEN",
+                                             NULL};
+
+static bool one_of(const char *const *names, const char *s)
+{
+    for (size_t i = 0; s && names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return true;
+    return false;
+}
+
+bool api_intent_kind_valid(api_key_kind key, const char *name)
+{
+    if (key == API_KEY_INTENT_REQUEST)
+        return one_of(request_kinds, name);
+    if (key == API_KEY_INTENT_DEPLOY)
+        return one_of(deploy_kinds, name);
+    return false;
+}
+
+static size_t prob(api_problems *probs, const char *prefix, const char *field, const char *msg)
+{
+    char *p = api_path_join(prefix ? prefix : "", field);
+    api_problems_add(probs, p, "%s", msg);
+    free(p);
+    return 1;
+}
+
+static bool is(const char *name, const char *kind)
+{
+    return name && strcmp(name, kind) == 0;
+}
+
+size_t api_intent_validate(const api_intent *in, api_key_kind key, const char *name,
+                           const char *prefix, api_problems *probs)
+{
+    size_t n = 0;
+    bool machine = key == API_KEY_INTENT_AGENT || key == API_KEY_INTENT_RACK;
+
+    if (in->has_timestamp && in->timestamp < 0)
+        n += prob(probs, prefix, "timestamp", "must be >= 0 (epoch ms)");
+    if (in->has_durationMillis && in->durationMillis <= 0)
+        n += prob(probs, prefix, "durationMillis", "must be > 0");
+    if (key == API_KEY_INTENT_REQUEST &&
+        (is(name, API_INTENT_BOUNCE) || is(name, API_INTENT_EXIT_COOLDOWN)) &&
+        (!in->has_timestamp || in->timestamp <= 0))
+        n += prob(probs, prefix, "timestamp",
+                  is(name, API_INTENT_BOUNCE) ? "required and > 0 (it is the bounce token)"
+                                              : "required and > 0 (the time of the request)");
+    if (key == API_KEY_INTENT_REQUEST && is(name, API_INTENT_SCALE)) {
+        if (!in->has_instances || in->instances < 1)
+            n += prob(probs, prefix, "instances", "required and >= 1");
+        if (in->has_previousInstances && in->previousInstances < 1)
+            n += prob(probs, prefix, "previousInstances", "must be >= 1");
+    }
+    if (key == API_KEY_INTENT_REQUEST && is(name, API_INTENT_SKIP_HEALTHCHECKS) &&
+        !in->has_skipHealthchecks)
+        n += prob(probs, prefix, "skipHealthchecks", "required");
+    if (key == API_KEY_INTENT_DEPLOY && is(name, API_INTENT_UPDATE) &&
+        (!in->has_targetActiveInstances || in->targetActiveInstances < 1))
+        n += prob(probs, prefix, "targetActiveInstances", "required and >= 1");
+    if (machine) {
+        if (!one_of(machine_targets, in->state))
+            n += prob(probs, prefix, "state",
+                      in->state ? "must be STARTING_DECOMMISSION, FROZEN or ACTIVE" : "required");
+        if (in->revertToState && !one_of(machine_states, in->revertToState))
+            n += prob(probs, prefix, "revertToState", "unknown machine state");
+    }
+    return n;
+}
 
 api_intent *api_intent_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs)
 {

@@ -16,7 +16,10 @@
  * Ownership follows apis/common.h. The codec is table-driven (apis/codec.h):
  * unknown fields are refused unless opts->allow_unknown (then kept in
  * `extra` and written back), which is how readers decode them: a newer API
- * may add fields. Values are not validated (the API checked them). */
+ * may add fields. The decoder checks shapes only; what an intent must hold
+ * depends on its key (api_intent_validate), which the decoder of etcd
+ * documents (apis/doc.h) applies: an intent that fails is no intent at all
+ * for every reader (a pause intent that does not decode pauses nothing). */
 #ifndef API_INTENT_H
 #define API_INTENT_H
 
@@ -26,6 +29,7 @@
 #include <jansson.h>
 
 #include "apis/common.h"
+#include "apis/keys.h"
 
 typedef struct api_intent {
     /* Every kind. */
@@ -77,6 +81,35 @@ typedef struct api_intent {
     bool killTasksOnDecommissionTimeout; /* "killTasksOnDecommissionTimeout" */
     json_t *extra;                       /* unknown fields (allow_unknown) */
 } api_intent;
+
+/* The kinds: the last part of an intent's key. */
+#define API_INTENT_PAUSE             "pause"             /* requests: pause; exists = paused */
+#define API_INTENT_BOUNCE            "bounce"            /* requests: timestamp = bounce token */
+#define API_INTENT_EXIT_COOLDOWN     "exit-cooldown"     /* requests: leave SYSTEM_COOLDOWN */
+#define API_INTENT_SCALE             "scale"             /* requests: an expiring scale */
+#define API_INTENT_SKIP_HEALTHCHECKS "skip-healthchecks" /* requests: expiring skip */
+#define API_INTENT_SUBMIT            "submit"            /* deploys: who submitted it */
+#define API_INTENT_CANCEL            "cancel"            /* deploys: exists = cancel */
+#define API_INTENT_UPDATE            "update"            /* deploys: targetActiveInstances */
+
+/* Whether name is a kind of intent stored under keys of kind `key`
+ * (API_KEY_INTENT_REQUEST: pause ... skip-healthchecks; API_KEY_INTENT_DEPLOY:
+ * submit, cancel, update). Agent and rack intents have no kind name. */
+bool api_intent_kind_valid(api_key_kind key, const char *name);
+
+/* Checks what the readers of an intent of key kind `key` and kind name
+ * `name` (NULL for agents and racks) rely on:
+ *   every kind: timestamp >= 0 and durationMillis > 0 when present;
+ *   bounce, exit-cooldown: timestamp > 0 (the bounce token, the exit time);
+ *   scale: instances >= 1 (previousInstances too, when present);
+ *   skip-healthchecks: skipHealthchecks present;
+ *   update: targetActiveInstances >= 1;
+ *   agents, racks: state STARTING_DECOMMISSION, FROZEN or ACTIVE, and
+ *   revertToState (if present) a machine state.
+ * The kind name itself is checked by api_intent_kind_valid. Appends
+ * problems at paths under prefix (may be NULL); returns how many. */
+size_t api_intent_validate(const api_intent *in, api_key_kind key, const char *name,
+                           const char *prefix, api_problems *probs);
 
 /* Decodes an intent of any kind. NULL with problems appended (at their
  * field paths) on error; caller frees. */

@@ -34,12 +34,14 @@ static const struct {
     [API_KEY_AGENT] = {"agents", 1, "agents/<agentId>"},
     [API_KEY_RACK] = {"racks", 1, "racks/<rackId>"},
     [API_KEY_FRAMEWORK] = {"framework", 0, "framework"},
+    [API_KEY_FRAMEWORK_STATUS] = {"status/framework", 0, "status/framework"},
     [API_KEY_LEADER] = {"leader", 0, "leader"},
     [API_KEY_INTENT_REQUEST] = {"intents/requests", 2, "intents/requests/<requestId>/<kind>"},
     [API_KEY_INTENT_DEPLOY] = {"intents/deploys", 3,
                                "intents/deploys/<requestId>/<deployId>/<kind>"},
     [API_KEY_INTENT_AGENT] = {"intents/agents", 1, "intents/agents/<agentId>"},
     [API_KEY_INTENT_RACK] = {"intents/racks", 1, "intents/racks/<rackId>"},
+    [API_KEY_AUTH_TOKEN] = {"auth/tokens", 1, "auth/tokens/<sha256>"},
 };
 
 bool api_key_id_valid(const char *id)
@@ -49,11 +51,11 @@ bool api_key_id_valid(const char *id)
     if (!id || !*id)
         return false;
     n = strlen(id);
-    if (n > 200 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+    if (n > API_KEY_MAX_ID || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
-        if (c <= 0x20 || c >= 0x7f || c == '/')
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '\\')
             return false;
     }
     return true;
@@ -196,9 +198,19 @@ char *api_key_rack(const char *prefix, const char *rack_id)
     return key1(prefix, API_KEY_RACK, rack_id);
 }
 
+char *api_key_auth_token(const char *prefix, const char *token_hash)
+{
+    return key1(prefix, API_KEY_AUTH_TOKEN, token_hash);
+}
+
 char *api_key_framework(const char *prefix)
 {
     return key0(prefix, API_KEY_FRAMEWORK);
+}
+
+char *api_key_framework_status(const char *prefix)
+{
+    return key0(prefix, API_KEY_FRAMEWORK_STATUS);
 }
 
 char *api_key_leader(const char *prefix)

@@ -30,7 +30,9 @@
  *   <p>/agents/<agentId>                             agent state (leader; decommission: API)
  *   <p>/racks/<rackId>                               rack state (leader; decommission: API)
  *   <p>/framework                                    Mesos framework id (leader)
+ *   <p>/status/framework                             the Mesos bridge's status (leader)
  *   <p>/leader                                       leader lease (store_leader)
+ *   <p>/auth/tokens/<sha256>                         API token of a user (API, admins)
  */
 #ifndef API_KEYS_H
 #define API_KEYS_H
@@ -41,8 +43,15 @@
 
 #define API_DEFAULT_PREFIX "/corral"
 
-/* An id is valid when non-empty, at most 200 bytes, printable ASCII without
- * '/', and not "." or "..". */
+/* The longest key component: Mesos' limit for its ids (task ids are one). */
+#define API_KEY_MAX_ID 255
+
+/* A key component is valid when non-empty, at most API_KEY_MAX_ID bytes of
+ * printable ASCII other than space, '/' and '\\', and not "." or "..": what
+ * api_key_parse accepts. It is the envelope of every id rule
+ * (api_request_id_valid and the others in apis/common.h): each kind of id
+ * has its own, stricter function, which the decoder of each key applies
+ * (apis/doc.h). */
 bool api_key_id_valid(const char *id);
 
 char *api_key_request(const char *prefix, const char *request_id);
@@ -75,7 +84,11 @@ char *api_key_intent_rack(const char *prefix, const char *rack_id);
 char *api_key_agent(const char *prefix, const char *agent_id);
 char *api_key_rack(const char *prefix, const char *rack_id);
 char *api_key_framework(const char *prefix);
+/* The Mesos bridge's status (api_framework_status, apis/status.h). */
+char *api_key_framework_status(const char *prefix);
 char *api_key_leader(const char *prefix);
+/* token_hash: api_token_hash of the token's text (apis/token.h). */
+char *api_key_auth_token(const char *prefix, const char *token_hash);
 
 /* The kinds, for prefixes and parsing. */
 typedef enum {
@@ -102,6 +115,8 @@ typedef enum {
     API_KEY_INTENT_DEPLOY,
     API_KEY_INTENT_AGENT,
     API_KEY_INTENT_RACK,
+    API_KEY_AUTH_TOKEN,
+    API_KEY_FRAMEWORK_STATUS,
     API_KEY__COUNT
 } api_key_kind;
 

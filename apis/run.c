@@ -59,6 +59,10 @@ size_t api_run_validate(const api_run *r, const char *prefix, api_problems *prob
     const api_task_resources *res = &r->resources;
     size_t n = 0;
 
+    if (r->requestId && !api_request_id_valid(r->requestId))
+        n += prob(probs, prefix, "requestId", "must be 1-100 characters of [a-zA-Z0-9_-]");
+    if (r->runId && !api_run_id_valid(r->runId))
+        n += prob(probs, prefix, "runId", "must be 1-100 characters of [a-zA-Z0-9_-]");
     if (r->has_runAt && r->runAt < 0)
         n += prob(probs, prefix, "runAt", "must be >= 0 (epoch ms)");
     if (!r->has_resources)

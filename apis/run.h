@@ -23,7 +23,7 @@
 #include "apis/task.h"
 
 typedef struct api_run {
-    char *runId;     /* "runId": the key's runId wins over it */
+    char *runId;     /* "runId": when present, the key's run id (apis/doc.h) */
     char *requestId; /* "requestId" */
     char *user;      /* "user": who asked */
     bool has_timestamp;
@@ -48,9 +48,9 @@ typedef struct api_run {
     json_t *extra;                     /* unknown fields (allow_unknown) */
 } api_run;
 
-/* Decodes and (unless opts->no_validate) validates a run document: runAt
- * >= 0; resources cpus and memoryMb > 0, diskMb >= 0, numPorts 0-1000.
- * NULL with problems appended on error; caller frees. */
+/* Decodes and (unless opts->no_validate) validates a run document:
+ * requestId and runId (when present) follow their id rules; runAt >= 0; resources cpus and memoryMb
+ * > 0, diskMb >= 0, numPorts 0-1000. NULL with problems appended on error; caller frees. */
 api_run *api_run_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs);
 /* Canonical JSON (fields in a fixed order). Caller owns. */
 json_t *api_run_to_json(const api_run *r);

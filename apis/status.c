@@ -841,3 +841,95 @@ void api_place_reason_release(api_place_reason *r)
     api_codec_release(&place_reason_codec, r);
     memset(r, 0, sizeof(*r));
 }
+
+/* ---- the Mesos framework and the bridge's status --------------------------------- */
+
+#define FW api_framework
+static const api_field framework_fields[] = {
+    API_FS(FW, frameworkId),
+    API_FL(FW, updatedAt),
+};
+static const api_codec framework_codec = API_CODEC(FW, "framework", framework_fields);
+#undef FW
+
+size_t api_framework_from_json(const json_t *j, api_framework *out, const char *prefix,
+                               api_problems *probs)
+{
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    n = decode_lenient(&framework_codec, j, out, prefix, probs);
+    if (!json_is_object(j))
+        return n;
+    n += require(j, "frameworkId", prefix, probs);
+    if (out->frameworkId && !api_key_id_valid(out->frameworkId)) {
+        char *p = api_path_join(prefix ? prefix : "", "frameworkId");
+        api_problems_add(probs, p, "must be a Mesos framework id (printable, no spaces or '/')");
+        free(p);
+        n++;
+    }
+    return n;
+}
+
+json_t *api_framework_to_json(const api_framework *f)
+{
+    return api_codec_encode(&framework_codec, f);
+}
+
+void api_framework_release(api_framework *f)
+{
+    api_codec_release(&framework_codec, f);
+    memset(f, 0, sizeof(*f));
+}
+
+size_t api_framework_status_from_json(const json_t *j, api_framework_status *out,
+                                      const char *prefix, api_problems *probs)
+{
+    dec d = {j, prefix, probs, 0};
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(j)) {
+        api_problems_add(probs, prefix ? prefix : "", "must be an object");
+        return 1;
+    }
+    out->state = dec_str(&d, "state");
+    if (!out->state)
+        dec_problem(&d, "state", "is required");
+    out->frameworkId = dec_str(&d, "frameworkId");
+    out->master = dec_str(&d, "master");
+    out->message = dec_str(&d, "message");
+    out->observedRevision = dec_int(&d, "observedRevision", 0);
+    dec_each(&d, "conditions", dec_condition, &out->conditions);
+    out->updatedAt = dec_int(&d, "updatedAt", 0);
+    return d.n;
+}
+
+json_t *api_framework_status_to_json(const api_framework_status *s)
+{
+    json_t *o = json_object();
+
+    put_str(o, "state", s->state);
+    put_str(o, "frameworkId", s->frameworkId);
+    put_str(o, "master", s->master);
+    put_str(o, "message", s->message);
+    put_int(o, "observedRevision", s->observedRevision);
+    json_object_set_new(o, "conditions", conditions_json(&s->conditions));
+    put_int(o, "updatedAt", s->updatedAt);
+    return o;
+}
+
+bool api_framework_status_equal(const api_framework_status *a, const api_framework_status *b)
+{
+    return json_equal_ignoring(api_framework_status_to_json(a), api_framework_status_to_json(b),
+                               "updatedAt");
+}
+
+void api_framework_status_release(api_framework_status *s)
+{
+    free(s->state);
+    free(s->frameworkId);
+    free(s->master);
+    free(s->message);
+    api_conditions_release(&s->conditions);
+    memset(s, 0, sizeof(*s));
+}

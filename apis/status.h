@@ -97,6 +97,10 @@ api_deploy_failure_reason api_deploy_failure_reason_parse(const char *s);
 #define API_COND_PROGRESSING  "Progressing" /* a deploy is rolling out */
 #define API_COND_COOLING_DOWN "CoolingDown" /* SYSTEM_COOLDOWN (crash loop) */
 #define API_COND_BOUNCING     "Bouncing"    /* a bounce is replacing tasks */
+/* False: some of the request's other documents (intents, runs, task records,
+ * pending tasks, kill intents, ...) are invalid and ignored; the message
+ * says which keys and why. Absent until the first one. */
+#define API_COND_DOCUMENTS_VALID "DocumentsValid"
 
 typedef enum {
     API_COND_UNKNOWN = 0,
@@ -331,6 +335,61 @@ size_t api_place_reason_from_json(const json_t *j, api_place_reason *out, const 
                                   api_problems *probs);
 json_t *api_place_reason_to_json(const api_place_reason *r);
 void api_place_reason_release(api_place_reason *r);
+
+/* ---- the Mesos framework: /corral/framework --------------------------------
+ * Written by the Mesos bridge after a SUBSCRIBED that gave it a new id, and
+ * deleted when Mesos says the framework was removed. The id is what ties
+ * Corral to the tasks Mesos runs for it: a bridge that registered a new
+ * framework while the old one lives would run every task twice. So the
+ * document is decoded strictly and one that does not decode is an error,
+ * never the same as no document (mesosbridge.h): `frameworkId` is required,
+ * a string accepted by api_key_id_valid (printable, no spaces or '/').
+ * Unknown fields are kept (a newer leader may add some). */
+typedef struct api_framework {
+    char *frameworkId; /* "frameworkId": required */
+    bool has_updatedAt;
+    int64_t updatedAt; /* "updatedAt": epoch ms of the write */
+    json_t *extra;     /* unknown fields, kept */
+} api_framework;
+
+size_t api_framework_from_json(const json_t *j, api_framework *out, const char *prefix,
+                               api_problems *probs);
+/* Canonical JSON. Caller owns. */
+json_t *api_framework_to_json(const api_framework *f);
+void api_framework_release(api_framework *f);
+
+/* ---- the bridge: /corral/status/framework ----------------------------------
+ * Written by the Mesos bridge (leader) when its state changes: whether it
+ * holds a subscription, and why not. Conditions: API_COND_VALID (the
+ * framework document could be read; False stops the bridge until an
+ * operator fixes or deletes it) and API_COND_SUBSCRIBED. Unknown fields are
+ * dropped. */
+#define API_COND_SUBSCRIBED "Subscribed" /* the bridge holds a SUBSCRIBE stream */
+
+/* "state" values. */
+#define API_FW_STATE_SUBSCRIBING "SUBSCRIBING" /* (re)connecting to a master */
+#define API_FW_STATE_SUBSCRIBED  "SUBSCRIBED"
+#define API_FW_STATE_BLOCKED     "BLOCKED" /* framework document unreadable: not subscribing */
+#define API_FW_STATE_STOPPED     "STOPPED" /* for good (another scheduler took the framework) */
+
+typedef struct api_framework_status {
+    char *state;               /* "state": API_FW_STATE_*; required */
+    char *frameworkId;         /* "frameworkId": the id in use; NULL: none yet */
+    char *master;              /* "master": URL of the master in use */
+    char *message;             /* "message": what is wrong, for people */
+    int64_t observedRevision;  /* "observedRevision": mod_revision of the framework
+                                  document last read; 0 when there was none */
+    api_conditions conditions; /* "conditions" */
+    int64_t updatedAt;         /* "updatedAt" */
+} api_framework_status;
+
+size_t api_framework_status_from_json(const json_t *j, api_framework_status *out,
+                                      const char *prefix, api_problems *probs);
+/* Canonical JSON (fixed key order). Caller owns. */
+json_t *api_framework_status_to_json(const api_framework_status *s);
+/* True if both encode to the same JSON, updatedAt aside. */
+bool api_framework_status_equal(const api_framework_status *a, const api_framework_status *b);
+void api_framework_status_release(api_framework_status *s);
 
 /* Key helpers (prefix e.g. "/corral"). Caller frees. Kept for their
  * callers; they are api_key_request_status and api_key_deploy_status

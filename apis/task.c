@@ -77,27 +77,18 @@ char *api_task_sanitize(const char *s)
     return r;
 }
 
-/* Mesos id rules: 1..255 chars, not "." or "..", no '/', '\\' or control. */
-static bool mesos_id_ok(const char *s)
+/* A task id is a key component (tasks/<r>/<taskId>, cleanups/<taskId>),
+ * which also keeps it within Mesos' id rules (1-255 characters, not "." or
+ * "..", no '/', '\\' or control characters). */
+static bool task_id_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 255 || !strcmp(s, ".") || !strcmp(s, ".."))
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p == '/' || *p == '\\' || iscntrl(*p))
-            return false;
-    return true;
+    return api_key_id_valid(s);
 }
 
-/* Host or rack part: non-empty, no control chars or '/'. */
-static bool part_ok(const char *s)
+/* The host part: a host name as key components take it. */
+static bool host_ok(const char *s)
 {
-    if (!s || !*s)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p == '/' || *p == '\\' || iscntrl(*p) || *p == ' ')
-            return false;
-    return true;
+    return api_key_id_valid(s);
 }
 
 static bool parse_i64(const char *s, size_t n, int64_t *out)
@@ -131,9 +122,9 @@ int api_task_id_init(api_task_id *out, const char *requestId, const char *deploy
         return cr_error(err, CR_EINVAL, "taskId.startedAt: must be >= 0");
     if (instanceNo < 1)
         return cr_error(err, CR_EINVAL, "taskId.instanceNo: must be >= 1");
-    if (!part_ok(host))
+    if (!host_ok(host))
         return cr_error(err, CR_EINVAL, "taskId.host: invalid host '%s'", host ? host : "");
-    if (!part_ok(rackId))
+    if (!api_rack_id_valid(rackId))
         return cr_error(err, CR_EINVAL, "taskId.rackId: invalid rack id '%s'",
                         rackId ? rackId : "");
     char *sh = api_task_sanitize(host), *sr = api_task_sanitize(rackId);
@@ -141,7 +132,7 @@ int api_task_id_init(api_task_id *out, const char *requestId, const char *deploy
         xasprintf("%s-%s-%" PRId64 "-%d-%s-%s", requestId, deployId, startedAt, instanceNo, sh, sr);
     free(sh);
     free(sr);
-    if (!mesos_id_ok(id)) {
+    if (!task_id_ok(id)) {
         free(id);
         return cr_error(err, CR_EINVAL, "taskId: id too long or has invalid characters");
     }
@@ -198,6 +189,15 @@ int api_task_id_parse(const char *s, api_task_id *out, cr_err *err)
     free(host);
     free(rack);
     return rc;
+}
+
+bool api_task_id_valid(const char *s)
+{
+    api_task_id id;
+    if (api_task_id_parse(s, &id, NULL) < 0)
+        return false;
+    api_task_id_release(&id);
+    return true;
 }
 
 void api_task_id_copy(api_task_id *dst, const api_task_id *src)
@@ -273,6 +273,15 @@ int api_pending_task_id_parse(const char *s, api_pending_task_id *out, cr_err *e
     free(dep);
     free(type);
     return rc;
+}
+
+bool api_pending_task_id_valid(const char *s)
+{
+    api_pending_task_id id;
+    if (api_pending_task_id_parse(s, &id, NULL) < 0)
+        return false;
+    api_pending_task_id_release(&id);
+    return true;
 }
 
 void api_pending_task_id_copy(api_pending_task_id *dst, const api_pending_task_id *src)

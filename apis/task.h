@@ -89,14 +89,18 @@ typedef struct api_task_id {
 
 /* Fills *out (which the caller then releases) from the parts and formats
  * out->id. Returns -1 with err set if a part is invalid (request/deploy id
- * rules of apis/common.h, instanceNo < 1, startedAt < 0, empty host/rack,
- * resulting id longer than 255 or containing '/' or control characters). */
+ * rules of apis/common.h, instanceNo < 1, startedAt < 0, a host that is not
+ * a key component or a rack id that is not valid (api_key_id_valid,
+ * api_rack_id_valid), resulting id longer than API_KEY_MAX_ID). */
 int api_task_id_init(api_task_id *out, const char *requestId, const char *deployId,
                      int64_t startedAt, int instanceNo, const char *host, const char *rackId,
                      cr_err *err);
 /* Parses a task id string into *out (caller releases). -1 with err set if it
  * is not a well-formed task id; *out is then zeroed. */
 int api_task_id_parse(const char *s, api_task_id *out, cr_err *err);
+/* The task id rule: s parses as a task id (every part valid, and the id is
+ * a key component). */
+bool api_task_id_valid(const char *s);
 void api_task_id_copy(api_task_id *dst, const api_task_id *src);
 void api_task_id_release(api_task_id *t);
 /* Replaces '-' by '_' (Singularity's host/rack sanitizing). Caller frees. */
@@ -123,6 +127,8 @@ int api_pending_task_id_init(api_pending_task_id *out, const char *requestId, co
                              int64_t nextRunAt, int instanceNo, const char *pendingType,
                              int64_t createdAt, cr_err *err);
 int api_pending_task_id_parse(const char *s, api_pending_task_id *out, cr_err *err);
+/* The pending task id rule: s parses as a pending task id. */
+bool api_pending_task_id_valid(const char *s);
 void api_pending_task_id_copy(api_pending_task_id *dst, const api_pending_task_id *src);
 void api_pending_task_id_release(api_pending_task_id *p);
 

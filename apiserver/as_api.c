@@ -8,22 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "apis/deploy.h"
 #include "apis/keys.h"
 #include "apis/request.h"
 #include "apis/task.h"
+#include "apiserver/as_auth.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
+#include "apiserver/as_sandbox.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
 
 /* One operation's context. */
+struct viewer;
+
 typedef struct hctx {
     const as_api_config *cfg;
     const as_cache *c;
     const as_req *req;
     as_result *out;
-    json_t *body; /* parsed body (owned), an empty object if none */
+    json_t *body;         /* parsed body (owned), an empty object if none */
+    struct viewer *view;  /* what lists and searches may show */
 } hctx;
 
 /* ---- input checks ------------------------------------------------------------ */
@@ -177,21 +184,22 @@ static int check_request_id(hctx *h, const char *rid)
     return 0;
 }
 
-static bool key_part_ok(const char *s)
+/* An id from the path follows the rule of its kind (apis/common.h); ids
+ * that may name nothing (task ids) only the key rule (api_key_id_valid). */
+static int check_part(hctx *h, const char *what, const char *s, bool (*valid)(const char *))
 {
-    if (!s || !*s || strlen(s) > 255 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
-}
-
-static int check_part(hctx *h, const char *what, const char *s)
-{
-    if (!key_part_ok(s))
+    if (!valid(s))
         return as_fail(h->out, 400, "invalid %s '%s'", what, s ? s : "");
     return 0;
+}
+
+/* The revision a write of key must compare: the current one, so that an
+ * invalid document there (which readers treat as absent) is replaced; 0
+ * when there is none. */
+static int64_t rev_of(hctx *h, const char *key)
+{
+    const as_entry *e = as_cache_get(h->c, key);
+    return e ? e->mod_revision : 0;
 }
 
 /* Parses a non-negative integer query parameter; dflt if absent. */
@@ -292,6 +300,201 @@ static char *intent_key(hctx *h, const char *rid, const char *name)
 }
 
 /* The request entry or a 404. */
+/* ---- authorization (as_auth.h) -------------------------------------------------------
+ *
+ * Every operation is checked against its route's access class before it
+ * runs: paths that name a request (its id, or a task or pending task of
+ * it) are judged by that request's groups; the three operations whose body
+ * names the request (POST /api/requests, /api/deploys, /api/deploys/update)
+ * check it once they have decoded it; lists and searches show only what
+ * the caller may read. */
+
+static const as_auth_policy *auth_policy(const as_api_config *cfg)
+{
+    const as_auth_policy *p = cfg->auth ? as_auth_policy_of(cfg->auth) : NULL;
+    return p && p->enabled ? p : NULL;
+}
+
+static bool deny(hctx *h, const as_verdict *v)
+{
+    as_fail(h->out, v->status, "%s", v->message);
+    return false;
+}
+
+/* The request whose groups decide about rid: the live one, else the one
+ * its newest history event recorded (a deleted request keeps its owners),
+ * else NULL (an unknown request: the operation answers 404 itself). *owned
+ * gets what the caller must free. */
+static const api_request *owners_of(const as_api_config *cfg, const as_cache *c, const char *rid,
+                                    api_request **owned)
+{
+    char *k = api_key_request(cfg->prefix, rid);
+    const as_entry *e = as_cache_get(c, k);
+    size_t first, n;
+
+    free(k);
+    *owned = NULL;
+    if (e && e->doc)
+        return e->doc;
+    k = api_key_kind_prefix(cfg->prefix, API_KEY_HISTORY_REQUEST, rid);
+    n = as_cache_range(c, k, &first);
+    free(k);
+    for (size_t i = first + n; i > first; i--) {
+        const json_t *r = json_object_get(as_cache_at(c, i - 1)->value, "request");
+        static const api_decode_opts lenient = {.allow_unknown = true, .no_validate = true};
+        api_problems probs = API_PROBLEMS_INIT;
+        if (!json_is_object(r))
+            continue;
+        *owned = api_request_from_json(r, &lenient, &probs);
+        api_problems_release(&probs);
+        if (*owned)
+            break;
+    }
+    return *owned;
+}
+
+/* May the caller do access (with action) to request rid? Answers the
+ * refusal itself. */
+static bool may(hctx *h, as_access access, const char *rid, const char *action)
+{
+    const as_auth_policy *p = auth_policy(h->cfg);
+    api_request *owned = NULL;
+    const api_request *req;
+    as_verdict v;
+    bool allowed;
+
+    if (!p)
+        return true;
+    req = rid && api_request_id_valid(rid) ? owners_of(h->cfg, h->c, rid, &owned) : NULL;
+    allowed = as_auth_check(p, h->req->who, access, rid, req, action, &v);
+    api_request_free(owned);
+    return allowed || deny(h, &v);
+}
+
+/* May the caller make request rid into upd (as_auth_check_change)? */
+static bool may_change(hctx *h, const char *rid, const api_request *upd)
+{
+    const as_auth_policy *p = auth_policy(h->cfg);
+    api_request *owned = NULL;
+    const api_request *old;
+    as_verdict v;
+    bool allowed;
+
+    if (!p)
+        return true;
+    old = owners_of(h->cfg, h->c, rid, &owned);
+    allowed = as_auth_check_change(p, h->req->who, old, upd, &v);
+    api_request_free(owned);
+    return allowed || deny(h, &v);
+}
+
+/* Whether a list or search shows rid's items to the caller. */
+typedef struct viewer {
+    const as_api_config *cfg;
+    const as_identity *who;
+    char *last; /* the last request asked about, and the answer */
+    bool last_ok;
+} viewer;
+
+static bool viewer_sees(viewer *v, const as_cache *c, const char *rid)
+{
+    const as_auth_policy *p;
+    api_request *owned = NULL;
+    const api_request *req;
+
+    if (!v)
+        return true; /* only lists without a caller (tests, as_api_state) */
+    p = auth_policy(v->cfg);
+    if (!p || as_auth_is_admin(p, v->who))
+        return true;
+    if (!rid || !v->who)
+        return false;
+    if (v->last && strcmp(v->last, rid) == 0)
+        return v->last_ok; /* keys of one request come together */
+    req = owners_of(v->cfg, c, rid, &owned);
+    free(v->last);
+    v->last = xstrdup(rid);
+    /* Items of a request nobody owns any more are for admins. */
+    v->last_ok = req && as_auth_can_read(p, v->who, req);
+    api_request_free(owned);
+    return v->last_ok;
+}
+
+static void viewer_release(viewer *v)
+{
+    free(v->last);
+    v->last = NULL;
+}
+
+/* The request rid of the task id tid (caller frees), or NULL. */
+static char *task_request_id(const char *tid)
+{
+    api_task_id t;
+    cr_err err;
+    char *rid = NULL;
+
+    if (tid && api_task_id_parse(tid, &t, &err) == 0) {
+        rid = xstrdup(t.requestId);
+        api_task_id_release(&t);
+    }
+    return rid;
+}
+
+static char *pending_request_id(const char *ptid)
+{
+    api_pending_task_id t;
+    cr_err err;
+    char *rid = NULL;
+
+    if (ptid && api_pending_task_id_parse(ptid, &t, &err) == 0) {
+        rid = xstrdup(t.requestId);
+        api_pending_task_id_release(&t);
+    }
+    return rid;
+}
+
+/* Checks the route's access class for the request its path names. */
+static bool authorize(hctx *h)
+{
+    const as_match *m = h->req->match;
+    const as_auth_policy *p = auth_policy(h->cfg);
+    const char *tid = as_match_param(m, "taskId");
+    const char *ptid = as_match_param(m, "pendingTaskId");
+    char *rid = NULL;
+    as_verdict v;
+    bool allowed;
+
+    if (!p || m->access == AS_ACCESS_OPEN || (m->op == AS_OP_METRICS && p->metrics_open))
+        return true;
+    if (m->access != AS_ACCESS_READ && m->access != AS_ACCESS_WRITE) {
+        if (!as_auth_check(p, h->req->who, m->access, NULL, NULL, NULL, &v))
+            return deny(h, &v);
+        return true;
+    }
+    if (!h->req->who) {
+        as_auth_check(p, NULL, m->access, NULL, NULL, NULL, &v);
+        return deny(h, &v);
+    }
+    if (as_match_param(m, "requestId")) {
+        rid = xstrdup(as_match_param(m, "requestId"));
+    } else if (tid) {
+        if (!(rid = task_request_id(tid))) {
+            as_fail(h->out, 400, "invalid task id '%.200s'", tid);
+            return false;
+        }
+    } else if (ptid) {
+        if (!(rid = pending_request_id(ptid))) {
+            as_fail(h->out, 400, "invalid pending task id '%.200s'", ptid);
+            return false;
+        }
+    } else if (m->op == AS_OP_HIST_TASKS && as_req_query(h->req, "requestId")) {
+        rid = xstrdup(as_req_query(h->req, "requestId"));
+    }
+    allowed = !rid ? true : may(h, m->access, rid, m->action);
+    free(rid);
+    return allowed;
+}
+
 static const as_entry *need_request(hctx *h, const char *rid)
 {
     char *k;
@@ -395,6 +598,8 @@ static void h_req_post(hctx *h)
                         acked) < 0)
             goto out;
     }
+    if (!may_change(h, r->id, r))
+        goto out;
     /* The flag is an input-only acknowledgement, never stored. */
     r->has_largeScaleDownAcknowledged = false;
     canon = api_request_to_json(r);
@@ -425,6 +630,8 @@ struct as_list {
     bool ids;     /* ids only */
     int64_t limit, emitted;
     bool started, done;
+    as_identity who; /* a copy: the list outlives its request */
+    viewer view;     /* what the caller may see */
 };
 
 bool as_list_op(as_op op)
@@ -449,9 +656,10 @@ bool as_list_op(as_op op)
     }
 }
 
-as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err)
+as_list *as_list_new(const as_api_config *cfg, const as_cache *cache, const as_req *req,
+                     as_result *err)
 {
-    hctx h = {cfg, NULL, req, err, NULL};
+    hctx h = {cfg, cache, req, err, NULL, NULL};
     as_op op = req->match->op;
     const char *type = as_req_query(req, "requestType");
     const char *agent = as_match_param(req->match, "agentId");
@@ -460,6 +668,8 @@ as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err
     as_list *l;
 
     memset(err, 0, sizeof(*err));
+    if (!authorize(&h))
+        return NULL;
     switch (op) {
     case AS_OP_REQ_LIST:
     case AS_OP_REQ_LIST_ACTIVE:
@@ -475,7 +685,7 @@ as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err
         break;
     case AS_OP_TASKS_ACTIVE_AGENT:
     case AS_OP_TASKS_ACTIVE_AGENT_IDS:
-        if (check_part(&h, "agent id", agent) < 0)
+        if (check_part(&h, "agent id", agent, api_agent_id_valid) < 0)
             return NULL;
         break;
     case AS_OP_TASKS_SCHEDULED_REQUEST:
@@ -493,6 +703,12 @@ as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err
     l->cfg = cfg;
     l->op = op;
     l->limit = limit;
+    l->view.cfg = cfg;
+    if (req->who) {
+        api_user_copy(&l->who.user, &req->who->user);
+        l->who.via = req->who->via;
+        l->view.who = &l->who;
+    }
     switch (op) {
     case AS_OP_TASKS_ACTIVE:
     case AS_OP_TASKS_ACTIVE_IDS:
@@ -536,6 +752,8 @@ void as_list_free(as_list *l)
     free(l->next);
     free(l->type);
     free(l->agent);
+    as_identity_release(&l->who);
+    viewer_release(&l->view);
     free(l);
 }
 
@@ -612,6 +830,14 @@ static void emit(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
     const json_t *v = e->value, *id;
     json_t *view;
 
+    if (auth_policy(l->cfg)) {
+        char *rid = l->kind == L_CLEANUPS ? task_request_id(e->id1) : NULL;
+        bool sees = viewer_sees(&l->view, c, l->kind == L_CLEANUPS ? rid : e->id1);
+        free(rid);
+        if (!sees)
+            return;
+    }
+
     switch (l->kind) {
     case L_REQUESTS:
         emit_request(l, c, e, out);
@@ -681,7 +907,7 @@ bool as_list_next(as_list *l, const as_cache *c, cr_buf *out, size_t max_items)
 /* The list operations through as_api_handle: the whole list at once. */
 static void h_list(hctx *h)
 {
-    as_list *l = as_list_new(h->cfg, h->req, h->out);
+    as_list *l = as_list_new(h->cfg, h->c, h->req, h->out);
     cr_buf b = CR_BUF_INIT;
     json_error_t je;
     json_t *list;
@@ -908,7 +1134,7 @@ static void h_req_pause(hctx *h)
     json_object_set_new(in, "killTasks", json_boolean(jbool(h->body, "killTasks", true)));
     stamp(h, in);
     ik = intent_key(h, rid, "pause");
-    as_txn_cmp(&h->out->txn, ik, 0);
+    as_txn_cmp(&h->out->txn, ik, rev_of(h, ik));
     as_txn_put(&h->out->txn, ik, in);
     history_event(h, rid, "PAUSED", e->value, as_jstr(h->body, "message"));
     respond_parent(h, rid, NULL);
@@ -979,7 +1205,7 @@ static void h_req_bounce(hctx *h)
     json_object_set_new(in, "incremental", json_boolean(jbool(h->body, "incremental", false)));
     stamp(h, in);
     ik = intent_key(h, rid, "bounce");
-    as_txn_cmp(&h->out->txn, ik, prev ? as_cache_get(h->c, ik)->mod_revision : 0);
+    as_txn_cmp(&h->out->txn, ik, rev_of(h, ik));
     as_txn_put(&h->out->txn, ik, in);
     history_event(h, rid, "BOUNCED", e->value, as_jstr(h->body, "message"));
     respond_parent(h, rid, NULL);
@@ -1087,7 +1313,7 @@ static void h_req_run(hctx *h)
     run_id = as_jstr(h->body, "runId");
     if (!run_id)
         run_id = gen = xasprintf("%" PRId64 "%s", h->req->now, h->req->nonce ? h->req->nonce : "");
-    if (!api_request_id_valid(run_id)) {
+    if (!api_run_id_valid(run_id)) {
         as_fail(h->out, 400, "run.runId: must match [a-zA-Z0-9_-]{1,100}");
         goto out;
     }
@@ -1131,7 +1357,7 @@ static void h_req_run_get(hctx *h)
     const char *run_id = as_match_param(h->req->match, "runId");
     const api_key_kind areas[] = {API_KEY_TASK, API_KEY_HISTORY_TASK};
 
-    if (check_request_id(h, rid) < 0 || check_part(h, "run id", run_id) < 0)
+    if (check_request_id(h, rid) < 0 || check_part(h, "run id", run_id, api_run_id_valid) < 0)
         return;
     for (size_t a = 0; a < 2; a++) {
         char *prefix = api_key_kind_prefix(h->cfg->prefix, areas[a], rid);
@@ -1186,7 +1412,7 @@ static void h_req_queued_pending(hctx *h)
         const json_t *r = as_cache_at(h->c, i)->value;
         const char *rid = as_jstr(r, "requestId");
         json_t *p;
-        if (!rid)
+        if (!rid || !viewer_sees(h->view, h->c, rid))
             continue;
         p = json_pack("{s:s, s:O?, s:s, s:O?, s:O?, s:O?, s:O?}", "requestId", rid, "timestamp",
                       json_object_get(r, "timestamp"), "pendingType", "ONEOFF", "user",
@@ -1203,7 +1429,7 @@ static void h_req_queued_pending(hctx *h)
     n = as_cache_range(h->c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        if (e->kind == API_KEY_REQUEST && e->id1)
+        if (e->kind == API_KEY_REQUEST && e->id1 && viewer_sees(h->view, h->c, e->id1))
             queued_request(h, e, list);
     }
     free(prefix);
@@ -1222,11 +1448,15 @@ static void h_req_queued_cleanup(hctx *h)
         const char *type = NULL, *rid;
         json_t *cl;
         if (api_key_parse(h->cfg->prefix, e->key, &kp) < 0 || kp.kind != API_KEY_INTENT_REQUEST ||
-            !json_is_object(e->value)) {
+            !e->doc || e->error) { /* an invalid intent is none (apis/doc.h) */
             api_key_parts_release(&kp);
             continue;
         }
         rid = kp.id1;
+        if (!viewer_sees(h->view, h->c, rid)) {
+            api_key_parts_release(&kp);
+            continue;
+        }
         if (strcmp(kp.id2, "pause") == 0)
             type = "PAUSING";
         else if (strcmp(kp.id2, "bounce") == 0)
@@ -1254,7 +1484,7 @@ static void h_req_queued_cleanup(hctx *h)
         const char *s = as_jstr(e->value, "state");
         api_key_parts kp = {0};
         if (s && strcmp(s, "DELETING") == 0 && api_key_parse(h->cfg->prefix, e->key, &kp) == 0 &&
-            kp.kind == API_KEY_REQUEST_STATUS)
+            kp.kind == API_KEY_REQUEST_STATUS && viewer_sees(h->view, h->c, kp.id1))
             json_array_append_new(
                 list, json_pack("{s:s, s:s}", "requestId", kp.id1, "cleanupType", "DELETING"));
         api_key_parts_release(&kp);
@@ -1305,6 +1535,8 @@ static void h_deploy_post(hctx *h)
     if (!(re = need_request(h, d->requestId)))
         goto out;
     req = decode_loose(re->value);
+    if (!may(h, AS_ACCESS_WRITE, d->requestId, NULL))
+        goto out;
     if (has(h->body, "updatedRequest")) {
         upd = api_request_from_json(json_object_get(h->body, "updatedRequest"), &ropts, &probs);
         if (!upd) {
@@ -1316,6 +1548,8 @@ static void h_deploy_post(hctx *h)
                     d->requestId);
             goto out;
         }
+        if (!may_change(h, d->requestId, upd))
+            goto out;
     }
     if (api_deploy_validate(d, upd ? upd : req, "deploy", &probs) > 0) {
         problems_fail(h, "deploy", &probs);
@@ -1401,7 +1635,7 @@ static void h_deploy_cancel(hctx *h)
     copy_fields(in, h->body, cancel_fields, 2);
     stamp(h, in);
     k = api_key_intent_deploy(h->cfg->prefix, rid, did, "cancel");
-    as_txn_cmp(&h->out->txn, k, 0);
+    as_txn_cmp(&h->out->txn, k, rev_of(h, k));
     as_txn_put(&h->out->txn, k, in);
     respond_parent(h, rid, NULL);
     json_decref(in);
@@ -1432,7 +1666,7 @@ static void h_deploy_update(hctx *h)
                 "required");
         return;
     }
-    if (!need_request(h, rid))
+    if (!need_request(h, rid) || !may(h, AS_ACCESS_WRITE, rid, NULL))
         return;
     pending = as_m_pending_deploy_id(h->cfg, h->c, rid);
     if (!pending || strcmp(pending, did) != 0) {
@@ -1485,7 +1719,7 @@ static void h_deploy_pending(hctx *h)
 
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        if (e->kind == API_KEY_REQUEST && e->id1)
+        if (e->kind == API_KEY_REQUEST && e->id1 && viewer_sees(h->view, h->c, e->id1))
             pending_deploy(h, e, list);
     }
     free(prefix);
@@ -1519,7 +1753,7 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
     const char *ptid = as_match_param(h->req->match, "pendingTaskId");
     const as_entry *e;
 
-    if (check_part(h, "pending task id", ptid) < 0)
+    if (check_part(h, "pending task id", ptid, api_key_id_valid) < 0)
         return;
     e = find_pending(h, ptid);
     if (!e) {
@@ -1546,7 +1780,7 @@ static void h_task_get(hctx *h)
     const json_t *t;
     bool hist;
 
-    if (check_part(h, "task id", tid) < 0)
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0)
         return;
     t = as_m_find_task(h->cfg, h->c, tid, &hist);
     if (!t || hist || !as_m_task_active(t)) {
@@ -1570,7 +1804,7 @@ static void h_task_kill(hctx *h)
     char *k;
     bool hist;
 
-    if (check_part(h, "task id", tid) < 0 || parse_body(h, false) < 0 ||
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0 || parse_body(h, false) < 0 ||
         CHECK(h, h->body, "kill task", kill_fields) < 0)
         return;
     t = as_m_find_task(h->cfg, h->c, tid, &hist);
@@ -1706,7 +1940,7 @@ static void h_hist_task(hctx *h)
     const json_t *t;
     bool hist;
 
-    if (check_part(h, "task id", tid) < 0)
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0)
         return;
     t = as_m_find_task(h->cfg, h->c, tid, &hist);
     if (!t) {
@@ -1754,8 +1988,11 @@ static void collect(hctx *h, api_key_kind area, const char *rid, const search *s
     size_t first, n = as_cache_range(h->c, prefix, &first);
 
     for (size_t i = first; i < first + n; i++) {
-        const json_t *t = as_cache_at(h->c, i)->value;
+        const as_entry *e = as_cache_at(h->c, i);
+        const json_t *t = e->value;
         if (!json_is_object(t) || (active_only && !as_m_task_active(t)))
+            continue;
+        if (!rid && !viewer_sees(h->view, h->c, e->id1))
             continue;
         if (s && !search_match(s, t))
             continue;
@@ -1879,7 +2116,7 @@ static void h_hist_req_deploy(hctx *h)
     const char *did = as_match_param(h->req->match, "deployId");
     json_t *dh;
 
-    if (check_request_id(h, rid) < 0 || check_part(h, "deploy id", did) < 0)
+    if (check_request_id(h, rid) < 0 || check_part(h, "deploy id", did, api_deploy_id_valid) < 0)
         return;
     dh = deploy_history(h, rid, did, true);
     if (!dh) {
@@ -1997,7 +2234,8 @@ static void h_machine_get(hctx *h, api_key_kind kind, const char *param)
     const char *id = as_match_param(h->req->match, param);
     const json_t *doc;
 
-    if (check_part(h, param, id) < 0)
+    if (check_part(h, param, id, kind == API_KEY_AGENT ? api_agent_id_valid : api_rack_id_valid) <
+        0)
         return;
     doc = as_m_machine(h->cfg, h->c, kind, id);
     if (!doc) {
@@ -2027,7 +2265,9 @@ static void h_machine_change(hctx *h, api_key_kind kind, const char *param, cons
     const json_t *doc;
     json_t *in;
 
-    if (check_part(h, param, id) < 0 || parse_body(h, false) < 0 ||
+    if (check_part(h, param, id, kind == API_KEY_AGENT ? api_agent_id_valid : api_rack_id_valid) <
+            0 ||
+        parse_body(h, false) < 0 ||
         CHECK(h, h->body, "machine change", machine_fields) < 0)
         return;
     if (has(h->body, "revertToState") && !machine_state_valid(as_jstr(h->body, "revertToState"))) {
@@ -2092,24 +2332,14 @@ static void h_sandbox(hctx *h)
     int64_t v;
     bool hist;
 
-    if (check_part(h, "task id", tid) < 0)
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0)
         return;
     if (path) {
-        /* Relative to the sandbox; never above it. */
-        const char *p = path;
-        if (path[0] == '/') {
-            as_fail(h->out, 400, "query parameter path: must be relative to the sandbox");
+        /* One rule for sandbox paths, as_sandbox's; the agent checks again. */
+        const char *why = as_sandbox_check_path(path);
+        if (why) {
+            as_fail(h->out, 400, "query parameter path: %s", why);
             return;
-        }
-        while (*p) {
-            size_t l = strcspn(p, "/");
-            if (l == 2 && p[0] == '.' && p[1] == '.') {
-                as_fail(h->out, 400, "query parameter path: must not leave the sandbox");
-                return;
-            }
-            p += l;
-            if (*p)
-                p++;
         }
     }
     if (h->req->match->op == AS_OP_SANDBOX_READ) {
@@ -2134,7 +2364,264 @@ static void h_state(hctx *h)
     bool ids;
     if (query_bool(h, "includeRequestIds", &ids) < 0)
         return;
+    /* The ids of every request in trouble name other teams' requests too. */
+    if (ids && auth_policy(h->cfg) && !as_auth_is_admin(auth_policy(h->cfg), h->req->who)) {
+        as_fail(h->out, 403, "includeRequestIds: admins only (the counts are for everyone)");
+        return;
+    }
     ok(h, 200, as_api_state(h->cfg, h->c, h->req->now, ids));
+}
+
+/* ---- /api/auth ----------------------------------------------------------------------- */
+
+/* SingularityUser of u (authenticated: known by credentials). */
+static json_t *user_json(const api_user *u, bool authenticated)
+{
+    json_t *j = api_user_to_json(u);
+    if (!json_object_get(j, "name") && u->id)
+        json_object_set_new(j, "name", json_string(u->id));
+    if (!json_object_get(j, "groups"))
+        json_object_set_new(j, "groups", json_array());
+    json_object_set_new(j, "scopes", json_array());
+    json_object_set_new(j, "authenticated", json_boolean(authenticated));
+    return j;
+}
+
+/* GET /api/auth/user: SingularityUserHolder, plus how the caller was known
+ * and whether they are an admin. */
+static void h_auth_user(hctx *h)
+{
+    const as_auth_policy *p = auth_policy(h->cfg);
+    const as_identity *who = h->req->who;
+    api_user anon = {.id = (char *)"anonymous"};
+    json_t *b;
+
+    b = json_pack("{s:o, s:b, s:b, s:b}", "user", user_json(who ? &who->user : &anon, who != NULL),
+                  "authenticated", who != NULL, "authEnabled", p != NULL, "admin",
+                  as_auth_is_admin(p, who));
+    if (who && who->via)
+        json_object_set_new(b, "via", json_string(who->via));
+    ok(h, 200, b);
+}
+
+static int scope_access(hctx *h, as_access *out)
+{
+    const char *scope = as_req_query(h->req, "scope");
+
+    if (!scope || strcmp(scope, "READ") == 0)
+        *out = AS_ACCESS_READ;
+    else if (strcmp(scope, "WRITE") == 0)
+        *out = AS_ACCESS_WRITE;
+    else if (strcmp(scope, "ADMIN") == 0)
+        *out = AS_ACCESS_ADMIN;
+    else
+        return as_fail(h->out, 400, "query parameter scope: must be READ, WRITE or ADMIN");
+    return 0;
+}
+
+/* GET /api/auth/{requestId}/auth-check[/{userId}]?scope=: 200 with no body
+ * if the caller (or userId, as their newest token knows them) may, else
+ * 403 saying why. An unknown request passes (Singularity's rule). */
+static void h_auth_check(hctx *h)
+{
+    const as_auth_policy *p = auth_policy(h->cfg);
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *uid = as_match_param(h->req->match, "userId");
+    const as_identity *who = h->req->who;
+    as_identity looked = {0};
+    api_request *owned = NULL;
+    const api_request *req;
+    as_access access = AS_ACCESS_READ;
+    as_verdict v;
+
+    if (check_request_id(h, rid) < 0 || scope_access(h, &access) < 0)
+        return;
+    if (uid) {
+        if (!api_user_id_valid(uid)) {
+            as_fail(h->out, 400, "invalid user id '%.100s'", uid);
+            return;
+        }
+        who = NULL;
+        if (p && as_auth_lookup_user(h->cfg->auth, h->c, h->cfg->prefix, uid, h->req->now,
+                                     &looked))
+            who = &looked;
+    }
+    req = owners_of(h->cfg, h->c, rid, &owned);
+    if (uid && p && !who)
+        as_fail(h->out, 403, "user '%s' has no valid token: unknown users may do nothing", uid);
+    else if (!req || as_auth_check(p, who, access, rid, req, NULL, &v))
+        ok(h, 200, NULL);
+    else
+        deny(h, &v);
+    api_request_free(owned);
+    as_identity_release(&looked);
+}
+
+/* The token documents of user id uid (borrowed entries) into a new array
+ * of keys (caller frees each and the array); their count in *n. */
+static char **tokens_of(hctx *h, const char *uid, size_t *n)
+{
+    char *kp = api_key_kind_prefix(h->cfg->prefix, API_KEY_AUTH_TOKEN, NULL);
+    size_t first, count = as_cache_range(h->c, kp, &first);
+    char **keys = NULL;
+
+    free(kp);
+    *n = 0;
+    for (size_t i = first; i < first + count; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const api_token *t = e->doc;
+        const char *owner = t ? t->user.id : as_jstr(json_object_get(e->value, "user"), "id");
+        if (!owner || strcmp(owner, uid) != 0)
+            continue;
+        keys = xrealloc(keys, (*n + 1) * sizeof(*keys));
+        keys[(*n)++] = xstrdup(e->key);
+    }
+    return keys;
+}
+
+static void free_keys(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+static const fld token_req_fields[] = {
+    {"token", K_STR}, {"user", K_OBJ}, {"expiresAt", K_INT}, {"description", K_STR},
+};
+
+/* POST /api/auth/token {token?, user?, expiresAt?, description?}: a new
+ * token for user (admins only) or for the caller. Like Singularity, the
+ * user's other tokens are revoked in the same transaction. The answer
+ * {token, user} is the only place the token's text ever appears. */
+static void h_auth_token_post(hctx *h)
+{
+    const as_auth_policy *p = auth_policy(h->cfg);
+    api_problems probs = API_PROBLEMS_INIT;
+    static const api_decode_opts uopts = {.path_prefix = "user"};
+    api_token t = {0};
+    api_user *target = NULL;
+    const char *given;
+    char *text = NULL, *key = NULL, **old = NULL;
+    char hash[API_TOKEN_HASH_LEN + 1];
+    const as_entry *e;
+    size_t nold = 0;
+    json_t *doc = NULL;
+
+    if (parse_body(h, false) < 0 || CHECK(h, h->body, "token request", token_req_fields) < 0)
+        goto out;
+    if (has(h->body, "user")) {
+        if (p && !as_auth_is_admin(p, h->req->who)) {
+            as_verdict v;
+            as_auth_check(p, h->req->who, AS_ACCESS_ADMIN, NULL, NULL, NULL, &v);
+            deny(h, &v);
+            goto out;
+        }
+        if (!(target = api_user_from_json(json_object_get(h->body, "user"), &uopts, &probs))) {
+            problems_fail(h, "user", &probs);
+            goto out;
+        }
+    } else if (h->req->who) {
+        target = xcalloc(1, sizeof(*target));
+        api_user_copy(target, &h->req->who->user);
+    } else {
+        as_fail(h->out, 400, "user: required when the caller is not authenticated");
+        goto out;
+    }
+    given = as_jstr(h->body, "token");
+    if (given) {
+        size_t len = strlen(given);
+        bool printable = true;
+        for (size_t i = 0; i < len; i++)
+            printable = printable && (unsigned char)given[i] > 0x20 && (unsigned char)given[i] < 0x7f;
+        if (len < 32 || len > API_TOKEN_MAX_LEN || !printable) {
+            as_fail(h->out, 400, "token: must be 32-%d printable characters without spaces",
+                    API_TOKEN_MAX_LEN);
+            goto out;
+        }
+        text = xstrdup(given);
+    } else if (!(text = api_token_generate())) {
+        as_fail(h->out, 503, "no randomness available to make a token");
+        goto out;
+    }
+    api_token_hash(text, strlen(text), hash);
+    key = api_key_auth_token(h->cfg->prefix, hash);
+    e = as_cache_get(h->c, key);
+    if (e && !(e->doc && strcmp(((const api_token *)e->doc)->user.id, target->id) == 0)) {
+        as_fail(h->out, 409, "token: already in use; choose another or let Corral make one");
+        goto out;
+    }
+    t.has_user = true;
+    t.user = *target;
+    t.createdBy = h->req->user ? (char *)h->req->user : NULL;
+    t.has_createdAt = true;
+    t.createdAt = h->req->now;
+    if (json_is_integer(json_object_get(h->body, "expiresAt"))) {
+        t.has_expiresAt = true;
+        t.expiresAt = json_integer_value(json_object_get(h->body, "expiresAt"));
+        if (t.expiresAt <= h->req->now) {
+            as_fail(h->out, 400, "expiresAt: must be in the future (epoch ms)");
+            goto out;
+        }
+    }
+    t.description = (char *)as_jstr(h->body, "description");
+    doc = api_token_to_json(&t);
+    old = tokens_of(h, target->id, &nold);
+    for (size_t i = 0; i < nold; i++)
+        if (strcmp(old[i], key) != 0)
+            as_txn_del(&h->out->txn, old[i]);
+    as_txn_cmp(&h->out->txn, key, e ? e->mod_revision : 0);
+    as_txn_put(&h->out->txn, key, doc);
+    ok(h, 200, json_pack("{s:s, s:o}", "token", text, "user", user_json(target, true)));
+out:
+    if (text)
+        OPENSSL_cleanse(text, strlen(text));
+    free(text);
+    free(key);
+    free_keys(old, nold);
+    json_decref(doc);
+    api_user_free(target);
+    api_problems_release(&probs);
+}
+
+/* DELETE /api/auth/token/{userId}: revokes every token of the user. */
+static void h_auth_token_delete(hctx *h)
+{
+    const char *uid = as_match_param(h->req->match, "userId");
+    size_t n;
+    char **keys;
+
+    if (!api_user_id_valid(uid)) {
+        as_fail(h->out, 400, "invalid user id '%.100s'", uid ? uid : "");
+        return;
+    }
+    keys = tokens_of(h, uid, &n);
+    for (size_t i = 0; i < n; i++)
+        as_txn_del(&h->out->txn, keys[i]);
+    free_keys(keys, n);
+    ok(h, 200, json_pack("{s:s, s:I}", "user", uid, "revoked", (json_int_t)n));
+}
+
+/* GET /api/auth/tokens: every token's owner and dates (never its text). */
+static void h_auth_tokens(hctx *h)
+{
+    char *kp = api_key_kind_prefix(h->cfg->prefix, API_KEY_AUTH_TOKEN, NULL);
+    size_t first, n = as_cache_range(h->c, kp, &first);
+    json_t *list = json_array();
+
+    free(kp);
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const api_token *t = e->doc;
+        json_t *tj = t ? api_token_to_json(t) : json_object();
+        json_object_set_new(tj, "id", json_stringn(e->id1 ? e->id1 : "", e->id1 ? strnlen(e->id1, 12) : 0));
+        if (t)
+            json_object_set_new(tj, "expired", json_boolean(api_token_expired(t, h->req->now)));
+        else
+            json_object_set_new(tj, "error", json_string(e->error ? e->error : "unreadable"));
+        json_array_append_new(list, tj);
+    }
+    ok(h, 200, list);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
@@ -2142,11 +2629,14 @@ static void h_state(hctx *h)
 void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req *req,
                    as_result *out)
 {
-    hctx h = {cfg, cache, req, out, NULL};
+    viewer view = {cfg, req->who, NULL, false};
+    hctx h = {cfg, cache, req, out, NULL, &view};
     const char *rid = as_match_param(req->match, "requestId");
 
     memset(out, 0, sizeof(*out));
     out->status = 500;
+    if (!authorize(&h))
+        return;
     if (as_list_op(req->match->op)) {
         h_list(&h);
         return;
@@ -2298,14 +2788,71 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
     case AS_OP_RACK_ACTIVATE:
         h_machine_change(&h, API_KEY_RACK, "rackId", "ACTIVE");
         break;
+    case AS_OP_AUTH_USER:
+        h_auth_user(&h);
+        break;
+    case AS_OP_AUTH_CHECK:
+    case AS_OP_AUTH_CHECK_USER:
+        h_auth_check(&h);
+        break;
+    case AS_OP_AUTH_TOKEN_POST:
+        h_auth_token_post(&h);
+        break;
+    case AS_OP_AUTH_TOKEN_DELETE:
+        h_auth_token_delete(&h);
+        break;
+    case AS_OP_AUTH_TOKENS:
+        h_auth_tokens(&h);
+        break;
     default:
         as_fail(out, 404, "unknown operation");
         break;
     }
     json_decref(h.body);
+    viewer_release(&view);
 }
 
 json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id)
 {
     return as_m_request_parent(cfg, cache, id);
+}
+
+bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache, const as_identity *who,
+                        const char *key)
+{
+    const as_auth_policy *p = auth_policy(cfg);
+    viewer v = {cfg, who, NULL, false};
+    api_key_parts kp;
+    as_verdict verdict;
+    bool seen = false;
+    char *rid = NULL;
+
+    if (!p || as_auth_is_admin(p, who))
+        return true;
+    if (!who || api_key_parse(cfg->prefix, key, &kp) < 0)
+        return false;
+    switch (kp.kind) {
+    case API_KEY_AUTH_TOKEN:
+    case API_KEY_UNKNOWN:
+        break;
+    case API_KEY_AGENT:
+    case API_KEY_RACK:
+    case API_KEY_INTENT_AGENT:
+    case API_KEY_INTENT_RACK:
+    case API_KEY_FRAMEWORK:
+    case API_KEY_LEADER:
+        seen = as_auth_check(p, who, AS_ACCESS_GREAD, NULL, NULL, NULL, &verdict);
+        break;
+    case API_KEY_CLEANUP:
+        rid = task_request_id(kp.id1);
+        seen = rid && viewer_sees(&v, cache, rid);
+        break;
+    default: /* every other kind is keyed by its request */
+        seen = viewer_sees(&v, cache, kp.id1);
+        break;
+    }
+    free(rid);
+    viewer_release(&v);
+    api_key_parts_release(&kp);
+    return seen;
 }

@@ -74,7 +74,10 @@ typedef struct as_req {
     size_t nquery;
     const char *body; /* NULL when empty */
     size_t body_len;
-    const char *user;  /* authenticated user or NULL */
+    const char *user;  /* authenticated user or NULL (who's id) */
+    /* The authenticated caller (as_auth.h), NULL when anonymous; with
+     * authorization on, every operation checks it first. */
+    const struct as_identity *who;
     int64_t now;       /* wall clock, epoch ms */
     const char *nonce; /* random hex from the server (generated ids) */
 } as_req;
@@ -125,6 +128,9 @@ typedef struct as_api_config {
     /* Request parents encoded once (as_memo.h), borrowed; NULL: encode
      * every parent every time. Answers are the same either way. */
     struct as_memo *memo;
+    /* Authentication and authorization (as_auth.h), borrowed; NULL or a
+     * disabled policy: every caller may do everything. */
+    const struct as_auth *auth;
 } as_api_config;
 
 /* The flags every JSON answer is encoded with. */
@@ -154,11 +160,13 @@ typedef struct as_list as_list;
 /* True for the operations above. */
 bool as_list_op(as_op op);
 
-/* Starts the answer of a list operation (as_list_op(req->match->op)).
- * Returns the cursor (caller frees with as_list_free; it borrows cfg, which
- * must outlive it), or NULL with *err set to the error answer (bad query or
- * path parameter; caller releases it). */
-as_list *as_list_new(const as_api_config *cfg, const as_req *req, as_result *err);
+/* Starts the answer of a list operation (as_list_op(req->match->op)),
+ * authorizing the caller against cache first. Returns the cursor (caller
+ * frees with as_list_free; it borrows cfg, which must outlive it), or NULL
+ * with *err set to the error answer (not allowed, bad query or path
+ * parameter; caller releases it). */
+as_list *as_list_new(const as_api_config *cfg, const as_cache *cache, const as_req *req,
+                     as_result *err);
 
 /* Appends the next piece of the array to out, examining at most max_items
  * cache entries. Returns true once the array is complete (its closing
@@ -181,6 +189,13 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *cache, int64_t no
 /* Appends Prometheus text about the objects in the cache (requests by
  * state, tasks by state, pending tasks, pending deploys, cleanups, agents). */
 void as_api_metrics(const as_api_config *cfg, const as_cache *cache, struct cr_buf *out);
+
+/* Whether who (NULL: anonymous) may see the document at key in a watch
+ * stream: a request's documents to its readers, agents and racks to global
+ * readers, tokens and keys outside the layout to admins. True when
+ * authorization is off. */
+bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache,
+                        const struct as_identity *who, const char *key);
 
 /* The request parent object of request id, or NULL if unknown (caller owns). */
 json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver/as_tls.h"
 #include "base/xalloc.h"
 
 typedef enum { T_STR, T_BOOL, T_SIZE, T_LONG } type;
@@ -37,12 +38,29 @@ static const setting settings[] = {
     S("etcd-username", T_STR, etcd_username),
     S("etcd-password", T_STR, etcd_password),
     S("etcd-timeout-ms", T_LONG, etcd_timeout_ms),
+    S("tls-cert", T_STR, tls_cert),
+    S("tls-key", T_STR, tls_key),
+    S("tls-client-ca", T_STR, tls_client_ca),
+    S("tls-client-cert", T_STR, tls_client_cert),
+    S("tls-min-version", T_STR, tls_min_version),
     S("executor-path", T_STR, executor_path),
     S("framework-name", T_STR, framework_name),
     S("allow-deploy-of-paused-requests", T_BOOL, allow_deploy_of_paused),
     S("leader-lease-ttl", T_LONG, lease_ttl_s),
     S("api-only", T_BOOL, api_only),
     S("no-controllers", T_BOOL, no_controllers),
+    S("auth", T_BOOL, auth),
+    S("auth-token-file", T_STR, auth_token_file),
+    S("admin-groups", T_STR, admin_groups),
+    S("required-groups", T_STR, required_groups),
+    S("default-read-only-groups", T_STR, default_read_only_groups),
+    S("global-read-only-groups", T_STR, global_read_only_groups),
+    S("jita-groups", T_STR, jita_groups),
+    S("auth-user-header", T_STR, auth_user_header),
+    S("auth-groups-header", T_STR, auth_groups_header),
+    S("open-metrics", T_BOOL, open_metrics),
+    S("insecure", T_BOOL, insecure),
+    S("routes", T_BOOL, routes),
     S("help", T_BOOL, help),
 };
 #undef S
@@ -64,7 +82,7 @@ const char *as_config_usage(void)
            "                                flags given on the command line win)\n"
            "  --replica-id ID               name of this replica (hostname:port)\n"
            "  --log-level LEVEL             debug, info, warn or error (info)\n"
-           "  --max-body-bytes N            larger request bodies get a 400 (1048576)\n"
+           "  --max-body-bytes N            larger request bodies get a 413 (1048576)\n"
            "  --max-list-streams N          list answers written at once; more get a 503\n"
            "                                with Retry-After (128)\n"
            "  --etcd-ca-file FILE           TLS: CA bundle for etcd\n"
@@ -74,6 +92,16 @@ const char *as_config_usage(void)
            "  --etcd-username USER          etcd authentication\n"
            "  --etcd-password PASS          etcd authentication\n"
            "  --etcd-timeout-ms N           per-call etcd deadline (5000)\n"
+           "  --tls-cert FILE               serve the API over TLS with this PEM certificate\n"
+           "                                (and its chain); needs --tls-key\n"
+           "  --tls-key FILE                PEM private key of --tls-cert; refused if every\n"
+           "                                user may read it\n"
+           "  --tls-client-ca FILE          verify client certificates against this PEM CA\n"
+           "                                (subject CN = user, OU = groups)\n"
+           "  --tls-client-cert MODE        optional (default with --tls-client-ca) or\n"
+           "                                require: refuse connections without one\n"
+           "  --tls-min-version V           lowest TLS version accepted: 1.2 or 1.3 (1.2)\n"
+           "                                (SIGHUP re-reads the TLS files)\n"
            "  --executor-path PATH          corral-executor path given to the bridge\n"
            "  --framework-name NAME         Mesos framework name (corral)\n"
            "  --allow-deploy-of-paused-requests\n"
@@ -83,6 +111,25 @@ const char *as_config_usage(void)
            "                                (no controllers, no Mesos bridge)\n"
            "  --no-controllers              the leader runs the Mesos bridge only (for\n"
            "                                tests and debugging of the bridge)\n"
+           "  --auth                        require an identity for every call but\n"
+           "                                /healthz and /readyz, and enforce groups\n"
+           "                                (docs/security.md)\n"
+           "  --auth-token-file FILE        bootstrap tokens, lines '<token> <user>\n"
+           "                                [group,...]'; must be mode 600\n"
+           "  --admin-groups G,...          groups that may do everything (admins)\n"
+           "  --required-groups G,...       callers outside these may do nothing\n"
+           "  --default-read-only-groups G,...\n"
+           "                                readers of requests naming no readOnlyGroups\n"
+           "  --global-read-only-groups G,...\n"
+           "                                may read every request, agent and rack\n"
+           "  --jita-groups G,...           may read and change everything (logged)\n"
+           "  --auth-user-header NAME       trust this header (set by an authenticating\n"
+           "                                proxy) to name the user; off by default\n"
+           "  --auth-groups-header NAME     ... and this one to list its groups\n"
+           "  --open-metrics                serve /metrics without authentication\n"
+           "  --insecure                    allow a non-loopback --listen without --auth\n"
+           "  --routes                      print the API's routes and what each needs\n"
+           "                                (JSON lines), and exit\n"
            "  --help                        print this help\n";
 }
 
@@ -253,6 +300,61 @@ int as_config_parse_args(as_config *c, int argc, char **argv, const char **confi
     return 0;
 }
 
+/* The TLS settings make sense together; the files are read by as_tls_new. */
+static int validate_tls(const as_config *c, cr_err *err)
+{
+    as_tls_client_mode mode;
+    as_tls_version v;
+
+    if (!c->tls_cert != !c->tls_key)
+        return cr_error(err, CR_EINVAL, "%s: needs %s too", c->tls_cert ? "tls-cert" : "tls-key",
+                        c->tls_cert ? "tls-key" : "tls-cert");
+    if (c->tls_client_ca && !c->tls_cert)
+        return cr_error(err, CR_EINVAL, "tls-client-ca: needs tls-cert and tls-key");
+    if (as_tls_client_mode_parse(c->tls_client_cert, &mode, err) < 0 ||
+        as_tls_version_parse(c->tls_min_version, &v, err) < 0)
+        return -1;
+    if (c->tls_client_cert && !c->tls_client_ca)
+        return cr_error(err, CR_EINVAL,
+                        "tls-client-cert: needs tls-client-ca (the CA to verify with)");
+    if (c->tls_min_version && !c->tls_cert)
+        return cr_error(err, CR_EINVAL, "tls-min-version: needs tls-cert and tls-key");
+    return 0;
+}
+
+bool as_config_loopback(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    char host[256];
+
+    if (n == 0 || n >= sizeof(host))
+        return false; /* ":7099" is every address */
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+           strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* An API reachable from the network needs authentication, or an explicit
+ * --insecure. */
+static int validate_auth(const as_config *c, cr_err *err)
+{
+    if (!c->auth && !c->insecure && !as_config_loopback(c->listen))
+        return cr_error(err, CR_EINVAL,
+                        "listen: %s is reachable from the network; turn on --auth (with "
+                        "--auth-token-file or tokens in etcd), or pass --insecure to serve "
+                        "anyone who can connect",
+                        c->listen);
+    if (!c->auth && (c->auth_token_file || c->auth_user_header || c->required_groups ||
+                     c->admin_groups || c->jita_groups || c->global_read_only_groups ||
+                     c->default_read_only_groups))
+        return cr_error(err, CR_EINVAL, "auth settings given without --auth");
+    if (c->auth_groups_header && !c->auth_user_header)
+        return cr_error(err, CR_EINVAL, "auth-groups-header: needs auth-user-header");
+    return 0;
+}
+
 int as_config_validate(const as_config *c, cr_err *err)
 {
     const char *colon = strrchr(c->listen, ':');
@@ -273,5 +375,7 @@ int as_config_validate(const as_config *c, cr_err *err)
         strcmp(c->log_level, "warn") != 0 && strcmp(c->log_level, "error") != 0)
         return cr_error(err, CR_EINVAL, "log-level: '%s' is not debug, info, warn or error",
                         c->log_level);
-    return 0;
+    if (validate_tls(c, err) < 0)
+        return -1;
+    return validate_auth(c, err);
 }

@@ -31,6 +31,10 @@ typedef struct as_config {
     char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
     bool etcd_insecure;
     char *etcd_username, *etcd_password;
+    char *tls_cert, *tls_key; /* API over TLS when set (both or neither) */
+    char *tls_client_ca;      /* verify client certificates against this CA */
+    char *tls_client_cert;    /* "optional" (default with a client CA) or "require" */
+    char *tls_min_version;    /* "1.2" (default) or "1.3" */
     char *executor_path;  /* passed to the bridge */
     char *framework_name; /* "corral" */
     bool allow_deploy_of_paused;
@@ -38,6 +42,16 @@ typedef struct as_config {
     long lease_ttl_s;     /* leader lease TTL, 10 */
     bool api_only;        /* never campaign: no controllers, no bridge */
     bool no_controllers;  /* lead with the Mesos bridge only (tests, debugging) */
+    /* Authentication and authorization (as_auth.h, docs/security.md). */
+    bool auth;                      /* on: every call needs an identity */
+    char *auth_token_file;          /* static tokens for bootstrapping */
+    char *admin_groups;             /* comma-separated; "admins" with --auth */
+    char *required_groups, *default_read_only_groups, *global_read_only_groups, *jita_groups;
+    char *auth_user_header;         /* trusted proxy header naming the user */
+    char *auth_groups_header;       /* ... and its groups */
+    bool open_metrics;              /* /metrics needs no identity */
+    bool insecure;                  /* listen beyond loopback without auth */
+    bool routes;                    /* print the route table and exit */
     bool help;
 } as_config;
 
@@ -59,6 +73,9 @@ int as_config_parse_file(as_config *c, const char *text, const char *file, cr_er
  * caller can read it and then re-apply argv on top. */
 int as_config_parse_args(as_config *c, int argc, char **argv, const char **config_file,
                          cr_err *err);
+
+/* Whether listen ("host:port") is a loopback address only. */
+bool as_config_loopback(const char *listen);
 
 /* Checks required settings and values. */
 int as_config_validate(const as_config *c, cr_err *err);

@@ -68,13 +68,21 @@ const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, co
     return json_is_object(v) ? v : NULL;
 }
 
+/* The value of an intent at key k, or NULL when there is none or it is
+ * invalid: the cache decoded it against its key (apis/doc.h), and an intent
+ * that does not decode asks for nothing, for the API as for the
+ * controllers. */
+static const json_t *intent_value(const as_cache *c, char *k /* freed */)
+{
+    const as_entry *e = as_cache_get(c, k);
+    free(k);
+    return e && e->doc && !e->error && json_is_object(e->value) ? e->value : NULL;
+}
+
 const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *name)
 {
-    char *k = api_key_intent_request(cfg->prefix, rid, name);
-    const json_t *v = as_cache_value(c, k);
-    free(k);
-    return json_is_object(v) ? v : NULL;
+    return intent_value(c, api_key_intent_request(cfg->prefix, rid, name));
 }
 
 const json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
@@ -90,11 +98,8 @@ const json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_
 const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
                                   const char *id)
 {
-    char *k = kind == API_KEY_AGENT ? api_key_intent_agent(cfg->prefix, id)
-                                    : api_key_intent_rack(cfg->prefix, id);
-    const json_t *v = as_cache_value(c, k);
-    free(k);
-    return json_is_object(v) ? v : NULL;
+    return intent_value(c, kind == API_KEY_AGENT ? api_key_intent_agent(cfg->prefix, id)
+                                                 : api_key_intent_rack(cfg->prefix, id));
 }
 
 const char *as_m_request_state(const as_api_config *cfg, const as_cache *c, const char *rid)
@@ -137,10 +142,7 @@ static const char *deploy_state_of(const json_t *st)
 static bool deploy_cancelled(const as_api_config *cfg, const as_cache *c, const char *rid,
                              const char *did)
 {
-    char *ck = api_key_intent_deploy(cfg->prefix, rid, did, "cancel");
-    bool cancelled = as_cache_get(c, ck) != NULL;
-    free(ck);
-    return cancelled;
+    return intent_value(c, api_key_intent_deploy(cfg->prefix, rid, did, "cancel")) != NULL;
 }
 
 const char *as_m_pending_deploy_id(const as_api_config *cfg, const as_cache *c, const char *rid)
@@ -344,12 +346,11 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
     if (pending && as_m_deploy(cfg, c, rid, pending)) {
         const json_t *ds = as_m_deploy_status(cfg, c, rid, pending);
         const char *state = deploy_state_of(ds);
-        char *uk = api_key_intent_deploy(cfg->prefix, rid, pending, "update");
-        const json_t *upd = as_cache_value(c, uk);
+        const json_t *upd =
+            intent_value(c, api_key_intent_deploy(cfg->prefix, rid, pending, "update"));
         json_t *progress = json_object(), *pds;
         const json_t *target = json_object_get(upd, "targetActiveInstances");
 
-        free(uk);
         if (!target)
             target = json_object_get(ds, "targetActiveInstances");
         if (target)

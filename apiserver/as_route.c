@@ -11,90 +11,99 @@ typedef struct {
     unsigned methods;
     const char *pattern;
     as_op op;
+    as_access access; /* what a caller needs (as_auth.h) */
+    const char *action; /* Singularity's user-facing action of a write, or NULL */
 } route;
 
 #define RQ "/api/requests/request/{requestId}"
 /* Order does not matter: the most literal match wins (see score()). */
 static const route routes[] = {
-    {AS_GET, "/healthz", AS_OP_HEALTHZ},
-    {AS_GET, "/readyz", AS_OP_READYZ},
-    {AS_GET, "/metrics", AS_OP_METRICS},
-    {AS_GET, "/api/metrics", AS_OP_METRICS},
-    {AS_GET, "/api/watch", AS_OP_WATCH},
-    {AS_GET, "/api/state", AS_OP_STATE},
+    {AS_GET, "/healthz", AS_OP_HEALTHZ, AS_ACCESS_OPEN},
+    {AS_GET, "/readyz", AS_OP_READYZ, AS_ACCESS_OPEN},
+    {AS_GET, "/metrics", AS_OP_METRICS, AS_ACCESS_USER},
+    {AS_GET, "/api/metrics", AS_OP_METRICS, AS_ACCESS_USER},
+    {AS_GET, "/api/watch", AS_OP_WATCH, AS_ACCESS_READ},
+    {AS_GET, "/api/state", AS_OP_STATE, AS_ACCESS_USER},
 
-    {AS_GET, "/api/requests", AS_OP_REQ_LIST},
-    {AS_POST, "/api/requests", AS_OP_REQ_POST},
-    {AS_GET, "/api/requests/active", AS_OP_REQ_LIST_ACTIVE},
-    {AS_GET, "/api/requests/paused", AS_OP_REQ_LIST_PAUSED},
-    {AS_GET, "/api/requests/cooldown", AS_OP_REQ_LIST_COOLDOWN},
-    {AS_GET, "/api/requests/finished", AS_OP_REQ_LIST_FINISHED},
-    {AS_GET, "/api/requests/queued/pending", AS_OP_REQ_QUEUED_PENDING},
-    {AS_GET, "/api/requests/queued/cleanup", AS_OP_REQ_QUEUED_CLEANUP},
-    {AS_GET, RQ, AS_OP_REQ_GET},
-    {AS_DELETE, RQ, AS_OP_REQ_DELETE},
-    {AS_POST, RQ "/bounce", AS_OP_REQ_BOUNCE},
-    {AS_DELETE, RQ "/bounce", AS_OP_REQ_BOUNCE_CANCEL},
-    {AS_POST, RQ "/pause", AS_OP_REQ_PAUSE},
-    {AS_DELETE, RQ "/pause", AS_OP_REQ_PAUSE_CANCEL},
-    {AS_POST, RQ "/unpause", AS_OP_REQ_UNPAUSE},
-    {AS_PUT, RQ "/scale", AS_OP_REQ_SCALE},
-    {AS_DELETE, RQ "/scale", AS_OP_REQ_SCALE_CANCEL},
-    {AS_PUT, RQ "/skip-healthchecks", AS_OP_REQ_SKIPHC},
-    {AS_DELETE, RQ "/skip-healthchecks", AS_OP_REQ_SKIPHC_CANCEL},
-    {AS_PUT, RQ "/skipHealthchecks", AS_OP_REQ_SKIPHC},
-    {AS_DELETE, RQ "/skipHealthchecks", AS_OP_REQ_SKIPHC_CANCEL},
-    {AS_POST, RQ "/run", AS_OP_REQ_RUN},
-    {AS_GET, RQ "/run/{runId}", AS_OP_REQ_RUN_GET},
-    {AS_POST, RQ "/exit-cooldown", AS_OP_REQ_EXIT_COOLDOWN},
+    {AS_GET, "/api/requests", AS_OP_REQ_LIST, AS_ACCESS_READ},
+    {AS_POST, "/api/requests", AS_OP_REQ_POST, AS_ACCESS_WRITE},
+    {AS_GET, "/api/requests/active", AS_OP_REQ_LIST_ACTIVE, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/paused", AS_OP_REQ_LIST_PAUSED, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/cooldown", AS_OP_REQ_LIST_COOLDOWN, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/finished", AS_OP_REQ_LIST_FINISHED, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/queued/pending", AS_OP_REQ_QUEUED_PENDING, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/queued/cleanup", AS_OP_REQ_QUEUED_CLEANUP, AS_ACCESS_READ},
+    {AS_GET, RQ, AS_OP_REQ_GET, AS_ACCESS_READ},
+    {AS_DELETE, RQ, AS_OP_REQ_DELETE, AS_ACCESS_WRITE},
+    {AS_POST, RQ "/bounce", AS_OP_REQ_BOUNCE, AS_ACCESS_WRITE, "BOUNCE"},
+    {AS_DELETE, RQ "/bounce", AS_OP_REQ_BOUNCE_CANCEL, AS_ACCESS_WRITE, "BOUNCE"},
+    {AS_POST, RQ "/pause", AS_OP_REQ_PAUSE, AS_ACCESS_WRITE, "PAUSE"},
+    {AS_DELETE, RQ "/pause", AS_OP_REQ_PAUSE_CANCEL, AS_ACCESS_WRITE, "PAUSE"},
+    {AS_POST, RQ "/unpause", AS_OP_REQ_UNPAUSE, AS_ACCESS_WRITE, "PAUSE"},
+    {AS_PUT, RQ "/scale", AS_OP_REQ_SCALE, AS_ACCESS_WRITE, "SCALE"},
+    {AS_DELETE, RQ "/scale", AS_OP_REQ_SCALE_CANCEL, AS_ACCESS_WRITE, "SCALE"},
+    {AS_PUT, RQ "/skip-healthchecks", AS_OP_REQ_SKIPHC, AS_ACCESS_WRITE},
+    {AS_DELETE, RQ "/skip-healthchecks", AS_OP_REQ_SKIPHC_CANCEL, AS_ACCESS_WRITE},
+    {AS_PUT, RQ "/skipHealthchecks", AS_OP_REQ_SKIPHC, AS_ACCESS_WRITE},
+    {AS_DELETE, RQ "/skipHealthchecks", AS_OP_REQ_SKIPHC_CANCEL, AS_ACCESS_WRITE},
+    {AS_POST, RQ "/run", AS_OP_REQ_RUN, AS_ACCESS_WRITE, "EXEC"},
+    {AS_GET, RQ "/run/{runId}", AS_OP_REQ_RUN_GET, AS_ACCESS_READ},
+    {AS_POST, RQ "/exit-cooldown", AS_OP_REQ_EXIT_COOLDOWN, AS_ACCESS_WRITE},
 
-    {AS_POST, "/api/deploys", AS_OP_DEPLOY_POST},
-    {AS_DELETE, "/api/deploys/deploy/{deployId}/request/{requestId}", AS_OP_DEPLOY_CANCEL},
-    {AS_GET, "/api/deploys/pending", AS_OP_DEPLOY_PENDING},
-    {AS_POST, "/api/deploys/update", AS_OP_DEPLOY_UPDATE},
+    {AS_POST, "/api/deploys", AS_OP_DEPLOY_POST, AS_ACCESS_WRITE},
+    {AS_DELETE, "/api/deploys/deploy/{deployId}/request/{requestId}", AS_OP_DEPLOY_CANCEL, AS_ACCESS_WRITE},
+    {AS_GET, "/api/deploys/pending", AS_OP_DEPLOY_PENDING, AS_ACCESS_READ},
+    {AS_POST, "/api/deploys/update", AS_OP_DEPLOY_UPDATE, AS_ACCESS_WRITE},
 
-    {AS_GET, "/api/tasks/active", AS_OP_TASKS_ACTIVE},
-    {AS_GET, "/api/tasks/active/ids", AS_OP_TASKS_ACTIVE_IDS},
-    {AS_GET, "/api/tasks/active/agent/{agentId}", AS_OP_TASKS_ACTIVE_AGENT},
-    {AS_GET, "/api/tasks/active/agent/{agentId}/ids", AS_OP_TASKS_ACTIVE_AGENT_IDS},
-    {AS_GET, "/api/tasks/active/slave/{agentId}", AS_OP_TASKS_ACTIVE_AGENT},
-    {AS_GET, "/api/tasks/active/slave/{agentId}/ids", AS_OP_TASKS_ACTIVE_AGENT_IDS},
-    {AS_GET, "/api/tasks/scheduled", AS_OP_TASKS_SCHEDULED},
-    {AS_GET, "/api/tasks/scheduled/ids", AS_OP_TASKS_SCHEDULED_IDS},
-    {AS_GET, "/api/tasks/scheduled/request/{requestId}", AS_OP_TASKS_SCHEDULED_REQUEST},
-    {AS_GET, "/api/tasks/scheduled/task/{pendingTaskId}", AS_OP_TASKS_SCHEDULED_TASK},
-    {AS_DELETE, "/api/tasks/scheduled/task/{pendingTaskId}", AS_OP_TASKS_SCHEDULED_DELETE},
-    {AS_GET, "/api/tasks/cleaning", AS_OP_TASKS_CLEANING},
-    {AS_GET, "/api/tasks/ids/request/{requestId}", AS_OP_TASKS_IDS_REQUEST},
-    {AS_GET, "/api/tasks/task/{taskId}", AS_OP_TASK_GET},
-    {AS_DELETE, "/api/tasks/task/{taskId}", AS_OP_TASK_KILL},
+    {AS_GET, "/api/tasks/active", AS_OP_TASKS_ACTIVE, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/active/ids", AS_OP_TASKS_ACTIVE_IDS, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/active/agent/{agentId}", AS_OP_TASKS_ACTIVE_AGENT, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/active/agent/{agentId}/ids", AS_OP_TASKS_ACTIVE_AGENT_IDS, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/active/slave/{agentId}", AS_OP_TASKS_ACTIVE_AGENT, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/active/slave/{agentId}/ids", AS_OP_TASKS_ACTIVE_AGENT_IDS, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/scheduled", AS_OP_TASKS_SCHEDULED, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/scheduled/ids", AS_OP_TASKS_SCHEDULED_IDS, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/scheduled/request/{requestId}", AS_OP_TASKS_SCHEDULED_REQUEST, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/scheduled/task/{pendingTaskId}", AS_OP_TASKS_SCHEDULED_TASK, AS_ACCESS_READ},
+    {AS_DELETE, "/api/tasks/scheduled/task/{pendingTaskId}", AS_OP_TASKS_SCHEDULED_DELETE, AS_ACCESS_WRITE, "DELETE_SCHEDULED_TASK"},
+    {AS_GET, "/api/tasks/cleaning", AS_OP_TASKS_CLEANING, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/ids/request/{requestId}", AS_OP_TASKS_IDS_REQUEST, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/task/{taskId}", AS_OP_TASK_GET, AS_ACCESS_READ},
+    {AS_DELETE, "/api/tasks/task/{taskId}", AS_OP_TASK_KILL, AS_ACCESS_WRITE, "KILL_TASK"},
 
-    {AS_GET, "/api/history/task/{taskId}", AS_OP_HIST_TASK},
-    {AS_GET, "/api/history/tasks", AS_OP_HIST_TASKS},
-    {AS_GET, "/api/history/request/{requestId}/tasks", AS_OP_HIST_REQ_TASKS},
-    {AS_GET, "/api/history/request/{requestId}/tasks/active", AS_OP_HIST_REQ_TASKS_ACTIVE},
-    {AS_GET, "/api/history/request/{requestId}/deploys", AS_OP_HIST_REQ_DEPLOYS},
-    {AS_GET, "/api/history/request/{requestId}/deploy/{deployId}", AS_OP_HIST_REQ_DEPLOY},
-    {AS_GET, "/api/history/request/{requestId}/requests", AS_OP_HIST_REQ_REQUESTS},
+    {AS_GET, "/api/history/task/{taskId}", AS_OP_HIST_TASK, AS_ACCESS_READ},
+    {AS_GET, "/api/history/tasks", AS_OP_HIST_TASKS, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/tasks", AS_OP_HIST_REQ_TASKS, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/tasks/active", AS_OP_HIST_REQ_TASKS_ACTIVE, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/deploys", AS_OP_HIST_REQ_DEPLOYS, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/deploy/{deployId}", AS_OP_HIST_REQ_DEPLOY, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/requests", AS_OP_HIST_REQ_REQUESTS, AS_ACCESS_READ},
 
-    {AS_GET, "/api/sandbox/{taskId}/browse", AS_OP_SANDBOX_BROWSE},
-    {AS_GET, "/api/sandbox/{taskId}/read", AS_OP_SANDBOX_READ},
+    {AS_GET, "/api/sandbox/{taskId}/browse", AS_OP_SANDBOX_BROWSE, AS_ACCESS_READ},
+    {AS_GET, "/api/sandbox/{taskId}/read", AS_OP_SANDBOX_READ, AS_ACCESS_READ},
 
-    {AS_GET, "/api/agents", AS_OP_AGENTS_LIST},
-    {AS_GET, "/api/agents/agent/{agentId}", AS_OP_AGENT_GET},
-    {AS_POST, "/api/agents/agent/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION},
-    {AS_POST, "/api/agents/agent/{agentId}/freeze", AS_OP_AGENT_FREEZE},
-    {AS_POST, "/api/agents/agent/{agentId}/activate", AS_OP_AGENT_ACTIVATE},
-    {AS_GET, "/api/slaves", AS_OP_AGENTS_LIST},
-    {AS_GET, "/api/slaves/slave/{agentId}", AS_OP_AGENT_GET},
-    {AS_POST, "/api/slaves/slave/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION},
-    {AS_POST, "/api/slaves/slave/{agentId}/freeze", AS_OP_AGENT_FREEZE},
-    {AS_POST, "/api/slaves/slave/{agentId}/activate", AS_OP_AGENT_ACTIVATE},
-    {AS_GET, "/api/racks", AS_OP_RACKS_LIST},
-    {AS_GET, "/api/racks/rack/{rackId}", AS_OP_RACK_GET},
-    {AS_POST, "/api/racks/rack/{rackId}/decommission", AS_OP_RACK_DECOMMISSION},
-    {AS_POST, "/api/racks/rack/{rackId}/freeze", AS_OP_RACK_FREEZE},
-    {AS_POST, "/api/racks/rack/{rackId}/activate", AS_OP_RACK_ACTIVATE},
+    {AS_GET, "/api/agents", AS_OP_AGENTS_LIST, AS_ACCESS_GREAD},
+    {AS_GET, "/api/agents/agent/{agentId}", AS_OP_AGENT_GET, AS_ACCESS_GREAD},
+    {AS_POST, "/api/agents/agent/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/agents/agent/{agentId}/freeze", AS_OP_AGENT_FREEZE, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/agents/agent/{agentId}/activate", AS_OP_AGENT_ACTIVATE, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/slaves", AS_OP_AGENTS_LIST, AS_ACCESS_GREAD},
+    {AS_GET, "/api/slaves/slave/{agentId}", AS_OP_AGENT_GET, AS_ACCESS_GREAD},
+    {AS_POST, "/api/slaves/slave/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/slaves/slave/{agentId}/freeze", AS_OP_AGENT_FREEZE, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/slaves/slave/{agentId}/activate", AS_OP_AGENT_ACTIVATE, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/auth/user", AS_OP_AUTH_USER, AS_ACCESS_USER},
+    {AS_GET, "/api/auth/{requestId}/auth-check", AS_OP_AUTH_CHECK, AS_ACCESS_USER},
+    {AS_GET, "/api/auth/{requestId}/auth-check/{userId}", AS_OP_AUTH_CHECK_USER, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/auth/token", AS_OP_AUTH_TOKEN_POST, AS_ACCESS_USER},
+    {AS_DELETE, "/api/auth/token/{userId}", AS_OP_AUTH_TOKEN_DELETE, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/auth/tokens", AS_OP_AUTH_TOKENS, AS_ACCESS_ADMIN},
+
+    {AS_GET, "/api/racks", AS_OP_RACKS_LIST, AS_ACCESS_GREAD},
+    {AS_GET, "/api/racks/rack/{rackId}", AS_OP_RACK_GET, AS_ACCESS_GREAD},
+    {AS_POST, "/api/racks/rack/{rackId}/decommission", AS_OP_RACK_DECOMMISSION, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/racks/rack/{rackId}/freeze", AS_OP_RACK_FREEZE, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/racks/rack/{rackId}/activate", AS_OP_RACK_ACTIVATE, AS_ACCESS_ADMIN},
 };
 #undef RQ
 
@@ -207,7 +216,7 @@ static void fill_params(const char *pattern, const char **seg, const size_t *len
     } names[] = {{"{requestId}", "requestId"}, {"{deployId}", "deployId"},
                  {"{taskId}", "taskId"},       {"{pendingTaskId}", "pendingTaskId"},
                  {"{runId}", "runId"},         {"{agentId}", "agentId"},
-                 {"{rackId}", "rackId"}};
+                 {"{rackId}", "rackId"},       {"{userId}", "userId"}};
     const char *ps[MAX_SEGS];
     size_t pl[MAX_SEGS];
     int pn = split(pattern, ps, pl);
@@ -258,6 +267,8 @@ as_route_rc as_route_match(unsigned method, const char *path, as_match *m)
     if (best < 0)
         return AS_ROUTE_BAD_METHOD;
     m->op = routes[best].op;
+    m->access = routes[best].access;
+    m->action = routes[best].action;
     fill_params(routes[best].pattern, seg, len, m);
     for (int i = 0; i < m->nparams; i++)
         if (!m->values[i])
@@ -320,4 +331,18 @@ unsigned as_method_parse(const char *s)
         if (strcmp(s, names[i]) == 0)
             return 1u << i;
     return 0;
+}
+
+size_t as_route_count(void)
+{
+    return sizeof(routes) / sizeof(routes[0]);
+}
+
+void as_route_at(size_t i, as_route_info *out)
+{
+    out->methods = routes[i].methods;
+    out->pattern = routes[i].pattern;
+    out->op = routes[i].op;
+    out->access = routes[i].access;
+    out->action = routes[i].action;
 }

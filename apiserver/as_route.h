@@ -74,7 +74,13 @@
     X(AS_OP_RACK_GET)                \
     X(AS_OP_RACK_DECOMMISSION)       \
     X(AS_OP_RACK_FREEZE)             \
-    X(AS_OP_RACK_ACTIVATE)
+    X(AS_OP_RACK_ACTIVATE)           \
+    X(AS_OP_AUTH_USER)               \
+    X(AS_OP_AUTH_CHECK)              \
+    X(AS_OP_AUTH_CHECK_USER)         \
+    X(AS_OP_AUTH_TOKEN_POST)         \
+    X(AS_OP_AUTH_TOKEN_DELETE)       \
+    X(AS_OP_AUTH_TOKENS)
 
 typedef enum {
     AS_OP_NONE = 0,
@@ -92,6 +98,22 @@ typedef enum {
     AS_HEAD = 1 << 4,
 } as_method;
 
+/* What a route needs from its caller (as_auth.h decides). Every route has
+ * one; a unit test and the e2e auth matrix walk the whole table. */
+typedef enum {
+    AS_ACCESS_UNSET = 0, /* no classification: a bug the tests catch */
+    AS_ACCESS_OPEN,      /* anyone, authenticated or not (/healthz, /readyz) */
+    AS_ACCESS_USER,      /* any authenticated caller */
+    AS_ACCESS_READ,      /* read the request the path names; without one,
+                            any caller, and lists show what they may read */
+    AS_ACCESS_WRITE,     /* change the request the path or body names */
+    AS_ACCESS_GREAD,     /* read agents and racks: admins, jita, global read-only */
+    AS_ACCESS_ADMIN,     /* admin groups only */
+} as_access;
+
+/* "open", "user", "read", "write", "global-read", "admin" (static). */
+const char *as_access_name(as_access a);
+
 #define AS_ROUTE_MAX_PARAMS 4
 
 /* A matched route. Parameter values are percent-decoded copies owned by the
@@ -102,6 +124,8 @@ typedef struct as_match {
     const char *names[AS_ROUTE_MAX_PARAMS]; /* static strings */
     char *values[AS_ROUTE_MAX_PARAMS];
     unsigned allowed; /* as_method bits of patterns matching the path */
+    as_access access;   /* the matched route's */
+    const char *action; /* its user-facing action ("BOUNCE", ...) or NULL */
 } as_match;
 
 typedef enum {
@@ -125,6 +149,17 @@ const char *as_method_name(unsigned method);
 void as_methods_format(unsigned methods, char *out, size_t size);
 /* Parses "GET" etc.; 0 if unknown. */
 unsigned as_method_parse(const char *s);
+
+/* The table itself, for tests and `corrald --routes`. */
+typedef struct as_route_info {
+    unsigned methods;
+    const char *pattern;
+    as_op op;
+    as_access access;
+    const char *action;
+} as_route_info;
+size_t as_route_count(void);
+void as_route_at(size_t i, as_route_info *out);
 
 /* "AS_OP_REQ_GET" -> "req_get" style names for metrics and logs. */
 const char *as_op_name(as_op op);

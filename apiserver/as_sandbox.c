@@ -104,27 +104,110 @@ char *as_sandbox_join(const char *root, const char *rel)
     return xasprintf("%.*s/%s", (int)rl, root, rel);
 }
 
+/* The next component of *p, skipping empty and "." ones: its length (0 at
+ * the end) and start; *p moves past it. */
+static size_t next_comp(const char **p, const char **start)
+{
+    const char *s = *p;
+
+    for (;;) {
+        size_t l;
+        while (*s == '/')
+            s++;
+        l = strcspn(s, "/");
+        if (l == 0) {
+            *p = s;
+            return 0;
+        }
+        if (l == 1 && s[0] == '.') {
+            s++;
+            continue;
+        }
+        *start = s;
+        *p = s + l;
+        return l;
+    }
+}
+
+static bool is_dotdot(const char *s, size_t l)
+{
+    return l == 2 && s[0] == '.' && s[1] == '.';
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+const char *as_sandbox_check_path(const char *rel)
+{
+    const char *p = rel, *s = NULL;
+    size_t l;
+
+    if (!rel || !*rel)
+        return NULL;
+    if (strlen(rel) > AS_SANDBOX_PATH_MAX)
+        return "query parameter path: longer than 4095 bytes";
+    if (rel[0] == '/')
+        return "query parameter path: must be relative to the sandbox";
+    for (const char *c = rel; *c; c++) {
+        if (*c == '\\')
+            return "query parameter path: must not contain a backslash";
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "query parameter path: must not contain control characters";
+        if (*c == '%' && is_hex(c[1]) && is_hex(c[2]))
+            return "query parameter path: must not contain percent-encoded characters once decoded";
+    }
+    while ((l = next_comp(&p, &s)) > 0) {
+        if (is_dotdot(s, l))
+            return "query parameter path: must not leave the sandbox";
+        if (l > AS_SANDBOX_NAME_MAX)
+            return "query parameter path: a component is longer than 255 bytes";
+    }
+    return NULL;
+}
+
+const char *as_sandbox_entry_name(const char *entry_path, const char *dir)
+{
+    const char *e = entry_path, *d = dir, *es = NULL, *ds = NULL;
+    size_t dl, el;
+
+    if (!entry_path || !dir || (entry_path[0] == '/') != (dir[0] == '/'))
+        return NULL;
+    while ((dl = next_comp(&d, &ds)) > 0) {
+        el = next_comp(&e, &es);
+        if (el != dl || memcmp(es, ds, el) != 0 || is_dotdot(es, el))
+            return NULL;
+    }
+    el = next_comp(&e, &es);
+    if (el == 0 || is_dotdot(es, el) || next_comp(&e, &ds) != 0)
+        return NULL;
+    return es;
+}
+
 json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const char *rel,
                                 const char *host)
 {
     json_t *list = json_array();
     size_t i;
     json_t *f;
-    char *cur = xstrdup(rel ? rel : "");
+    char *cur = xstrdup(rel ? rel : ""), *dir = as_sandbox_join(root, rel);
 
     json_array_foreach (files, i, f) {
-        const char *p = as_jstr(f, "path"), *slash;
-        if (!p)
+        /* What the agent lists must be in the directory asked for: an
+         * agent that followed a link elsewhere does not get it shown. */
+        const char *name = as_sandbox_entry_name(as_jstr(f, "path"), dir);
+        if (!name)
             continue;
-        slash = strrchr(p, '/');
-        json_array_append_new(
-            list, json_pack("{s:s, s:O?, s:O?, s:O?}", "name", slash ? slash + 1 : p, "mtime",
-                            json_object_get(f, "mtime"), "size", json_object_get(f, "size"), "mode",
-                            json_object_get(f, "mode")));
+        json_array_append_new(list, json_pack("{s:s, s:O?, s:O?, s:O?}", "name", name, "mtime",
+                                              json_object_get(f, "mtime"), "size",
+                                              json_object_get(f, "size"), "mode",
+                                              json_object_get(f, "mode")));
     }
     json_t *out = json_pack("{s:o, s:s, s:s, s:s?, s:s?}", "files", list, "fullPathToRoot", root,
                             "currentDirectory", cur, "agentHostname", host, "slaveHostname", host);
     free(cur);
+    free(dir);
     return out;
 }
 
@@ -285,7 +368,14 @@ static void on_files(cr_http_req *r, const cr_http_resp *resp, const cr_err *err
         return;
     }
     if (resp->status == 404) {
-        fail(c, 404, "no such file or directory in the sandbox: ", c->rel ? c->rel : "");
+        /* The agent answers alike for a path that resolves outside the
+         * sandbox: nothing is said about what lies there. */
+        fail(c, 404, "no such file or directory in the sandbox (or it leads outside): ",
+             c->rel ? c->rel : "");
+        return;
+    }
+    if (resp->status == 400 || resp->status == 403) {
+        fail(c, resp->status, "query parameter path: the agent refused it: ", resp->body);
         return;
     }
     if (resp->status != 200) {
@@ -377,7 +467,7 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     const char *path = as_req_query(ar, "path");
     as_api_config cfg = {.prefix = sb->prefix};
     const json_t *task, *agent = NULL;
-    const char *agent_id, *dir;
+    const char *agent_id, *dir, *bad = as_sandbox_check_path(path);
     bool hist;
     call *c = xcalloc(1, sizeof(*c));
 
@@ -396,6 +486,10 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     sb->calls = c;
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), client_gone, c);
 
+    if (bad) {
+        fail(c, 400, bad, NULL);
+        return;
+    }
     task = as_m_find_task(&cfg, sb->cache, tid, &hist);
     if (!task) {
         fail(c, 404, "No task with id ", tid);

@@ -9,6 +9,15 @@
  * /files/browse or /files/read is called and the answer reshaped as
  * SingularitySandbox or a file chunk {data, offset, nextOffset}.
  *
+ * Confinement: corrald cannot see the agent's disk, so it checks what it
+ * can. The path it is asked for must be plainly relative and stay inside
+ * (as_sandbox_check_path, else a JSON 400), and every entry of a browse
+ * answer must lie directly in the directory it asked for (others are
+ * dropped, as_sandbox_entry_name). That the path resolves inside the
+ * sandbox, symlinks included, is the agent's part (mesoslite:
+ * mesoslite/ml_files.h); the agent answers 404 for a path that leaves it,
+ * and so does corrald.
+ *
  * The pure helpers below are unit tested; as_sandbox_serve does the I/O. */
 #ifndef AS_SANDBOX_H
 #define AS_SANDBOX_H
@@ -40,6 +49,25 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
 
 /* ---- pure helpers ---- */
 
+/* Longest sandbox path accepted, and longest component (bytes). */
+#define AS_SANDBOX_PATH_MAX 4095
+#define AS_SANDBOX_NAME_MAX 255
+
+/* Checks a sandbox-relative path as the query gave it (percent-decoded
+ * once; NULL or "" is the sandbox root). Refuses an absolute path, a ".."
+ * component, a backslash, control characters (NUL never gets this far: the
+ * query parser refuses %00), a "%XX" left after decoding (an agent that
+ * decoded again would see other characters), more than AS_SANDBOX_PATH_MAX
+ * bytes or a component of more than AS_SANDBOX_NAME_MAX. Returns NULL when
+ * fine, else the message for a 400 (static). */
+const char *as_sandbox_check_path(const char *rel);
+
+/* The name of a /files/browse entry whose "path" is entry_path, when that
+ * lies directly in dir (the path corrald asked for): the same components
+ * (empty and "." ones ignored) plus exactly one more, with no ".." anywhere.
+ * NULL otherwise. The name is borrowed from entry_path. */
+const char *as_sandbox_entry_name(const char *entry_path, const char *dir);
+
 /* "http://host:port" of an agent document (the bridge's "agentUrl", a Mesos
  * URL object "url", "pid" "slave(1)@ip:port", or "hostname"/"host" and
  * "port"); falls back to the task's
@@ -62,7 +90,8 @@ char *as_sandbox_virtual_root(const char *framework_id, const char *executor_id)
 char *as_sandbox_join(const char *root, const char *rel);
 
 /* SingularitySandbox from a /files/browse answer (array of {path, size,
- * mtime, mode, ...}). Caller owns. */
+ * mtime, mode, ...}) for the directory rel of the sandbox at root; entries
+ * whose path is not directly in that directory are left out. Caller owns. */
 json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const char *rel,
                                 const char *host);
 /* {data, offset, nextOffset} from a /files/read answer {data, offset};

@@ -4,10 +4,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include "apiserver/as_api.h"
+#include "apiserver/as_auth.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_route.h"
 #include "apiserver/as_sandbox.h"
@@ -48,6 +52,8 @@ typedef struct sse {
     char *prefix;       /* the keys a cache-fed stream follows */
     int64_t from;       /* ... from this revision on */
     struct event *ping;
+    as_identity who; /* the caller, a copy (known: authenticated) */
+    bool known;
     struct sse *prev, *next;
 } sse;
 
@@ -111,6 +117,13 @@ struct as_server {
     double hist_sum;
     uint64_t txn_ok, txn_conflict, txn_error;
     double txn_seconds;
+    /* Refused credentials by reason (as_auth_identify's), and calls refused
+     * for want of any (401) or of a group (403). */
+    struct {
+        const char *why;
+        uint64_t n;
+    } auth_bad[8];
+    uint64_t auth_unauthenticated, auth_forbidden;
 };
 
 static const char *reason(int status)
@@ -124,6 +137,10 @@ static const char *reason(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -155,6 +172,10 @@ static void record(as_server *s, as_op op, int status, int64_t started)
     double secs = (double)(cr_mono_ms() - started) / 1000.0;
 
     o->by_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+    if (status == 401)
+        s->auth_unauthenticated++;
+    else if (status == 403)
+        s->auth_forbidden++;
     o->count++;
     o->seconds += secs;
     for (int i = 0; i < 12; i++)
@@ -171,6 +192,8 @@ static void send_json(as_server *s, struct evhttp_request *req, as_op op, int64_
     struct evbuffer *buf = evbuffer_new();
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
+    if (status == 401 && !evhttp_find_header(h, "WWW-Authenticate"))
+        evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"corral\"");
     if (body && status != 204) {
         char *txt = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         evbuffer_add(buf, txt, strlen(txt));
@@ -502,6 +525,17 @@ static void stream_drained(struct evhttp_connection *conn, void *arg)
     pump_arm(st->srv);
 }
 
+/* The last piece was written: end the reply (arg: the request). Ending it
+ * at once, from the pump, loses the end with TLS: bufferevent_openssl runs
+ * write callbacks deferred, so one left from an earlier write (the reply's
+ * headers) would find evhttp's "reply done" callback installed with the
+ * piece still unwritten, and evhttp would stop writing the connection. */
+static void stream_end_drained(struct evhttp_connection *conn, void *arg)
+{
+    if (evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(conn))) == 0)
+        evhttp_send_reply_end(arg);
+}
+
 /* Piece buffers are reused: a fresh buffer per piece made glibc map,
  * fault in and give back memory for every piece (page faults were most of
  * a profile under load). A piece being written holds a reference on the
@@ -572,7 +606,12 @@ static void stream_piece(stream *st, int64_t deadline)
         } else {
             evbuffer_add_reference(eb, b.data, b.len, piece_free, NULL);
         }
-        evhttp_send_reply_chunk_with_cb(st->req, eb, stream_drained, st);
+        /* The last piece (never empty: it ends with a newline) ends the reply
+         * once written. */
+        if (done)
+            evhttp_send_reply_chunk_with_cb(st->req, eb, stream_end_drained, st->req);
+        else
+            evhttp_send_reply_chunk_with_cb(st->req, eb, stream_drained, st);
         evbuffer_free(eb);
     } else if (b.cap == PIECE_CAP && s->pieces->n < POOL_PIECES) {
         s->pieces->v[s->pieces->n++] = b.data;
@@ -581,7 +620,6 @@ static void stream_piece(stream *st, int64_t deadline)
     }
     if (done) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
-        evhttp_send_reply_end(st->req);
         record(s, st->op, 200, st->started);
         stream_free(st);
     }
@@ -696,6 +734,7 @@ static void sse_free(sse *w)
     free(w->prefix);
     if (w->ping)
         event_free(w->ping);
+    as_identity_release(&w->who);
     free(w);
 }
 
@@ -731,6 +770,12 @@ static size_t sse_backlog(sse *w)
 
 static void sse_end(sse *w);
 
+/* Whether the stream's caller may see key (as_api_key_visible). */
+static bool sse_visible(sse *w, const char *key)
+{
+    return as_api_key_visible(&w->srv->api, w->srv->cache, w->known ? &w->who : NULL, key);
+}
+
 static void sse_events(void *arg, const store_event *evs, size_t n)
 {
     sse *w = arg;
@@ -744,6 +789,8 @@ static void sse_events(void *arg, const store_event *evs, size_t n)
     for (size_t i = 0; i < n && w->req; i++) {
         const store_kv *kv = &evs[i].kv;
         bool put = evs[i].type == STORE_EV_PUT;
+        if (!sse_visible(w, kv->key))
+            continue;
         json_t *val =
             put ? json_loadb(kv->value ? kv->value : "", kv->value_len, JSON_DECODE_ANY, NULL)
                 : NULL;
@@ -765,7 +812,7 @@ static void sse_change(void *arg, const store_obj *old, const store_obj *cur)
     sse *w = arg;
     const store_obj *o = cur ? cur : old;
     if (!w->req || strncmp(o->key, w->prefix, strlen(w->prefix)) != 0 ||
-        store_cache_revision(w->srv->cache) < w->from)
+        store_cache_revision(w->srv->cache) < w->from || !sse_visible(w, o->key))
         return;
     if (sse_backlog(w) > SSE_MAX_BACKLOG) {
         cr_warn(w->srv->cfg.log, "watch client too slow (%zu bytes queued); closing",
@@ -833,12 +880,18 @@ static void start_watch(as_server *s, struct evhttp_request *req, const as_req *
         key = xasprintf("%s/%s", s->prefix, q);
     w->srv = s;
     w->req = req;
+    if (ar->who) {
+        api_user_copy(&w->who.user, &ar->who->user);
+        w->who.via = ar->who->via;
+        w->known = true;
+    }
     if (rs && strtoll(rs, NULL, 10) <= as_cache_revision(s->cache)) {
         /* History this replica has not kept: etcd replays it. */
         o.start_revision = strtoll(rs, NULL, 10);
         w->watch = store_watch_start(s->st, key, &o, &h, w, &err);
         free(key);
         if (!w->watch) {
+            as_identity_release(&w->who);
             free(w);
             send_error(s, req, AS_OP_WATCH, started, 503, cr_err_msg(&err));
             return;
@@ -869,6 +922,14 @@ static void start_watch(as_server *s, struct evhttp_request *req, const as_req *
 
 /* ---- metrics, probes, state ------------------------------------------------------------ */
 
+static uint64_t auth_bad_total(const as_server *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < sizeof(s->auth_bad) / sizeof(s->auth_bad[0]); i++)
+        n += s->auth_bad[i].n;
+    return n;
+}
+
 static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
 {
     cr_buf b = CR_BUF_INIT;
@@ -887,6 +948,17 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                 "# HELP corral_cache_keys Documents in this replica's cache.\n"
                 "# TYPE corral_cache_keys gauge\ncorral_cache_keys %zu\n",
                 as_cache_count(s->cache));
+    cr_buf_addf(&b,
+                "# HELP corral_api_auth_refused_total Calls refused: credentials not accepted "
+                "(reason), none given where needed (unauthenticated), or not allowed "
+                "(forbidden).\n"
+                "# TYPE corral_api_auth_refused_total counter\n"
+                "corral_api_auth_refused_total{reason=\"unauthenticated\"} %" PRIu64 "\n"
+                "corral_api_auth_refused_total{reason=\"forbidden\"} %" PRIu64 "\n",
+                s->auth_unauthenticated - auth_bad_total(s), s->auth_forbidden);
+    for (size_t i = 0; i < sizeof(s->auth_bad) / sizeof(s->auth_bad[0]) && s->auth_bad[i].why; i++)
+        cr_buf_addf(&b, "corral_api_auth_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+                    s->auth_bad[i].why, s->auth_bad[i].n);
     cr_buf_addf(&b,
                 "# HELP corral_api_watch_clients Open /api/watch streams.\n"
                 "# TYPE corral_api_watch_clients gauge\ncorral_api_watch_clients %zu\n",
@@ -1014,6 +1086,71 @@ static void nonce(as_server *s, char out[17])
         snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
+/* ---- authentication ---------------------------------------------------------------------- */
+
+static unsigned method_of(struct evhttp_request *req);
+
+static void count_bad(as_server *s, const char *why)
+{
+    size_t n = sizeof(s->auth_bad) / sizeof(s->auth_bad[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (!s->auth_bad[i].why || strcmp(s->auth_bad[i].why, why) == 0) {
+            s->auth_bad[i].why = why;
+            s->auth_bad[i].n++;
+            return;
+        }
+    }
+}
+
+/* Who sent req (*known: someone did). Refused credentials get their 401
+ * here, are logged with the peer's address (never the token) and counted;
+ * returns -1 then. Whether the caller may do the operation is for as_api. */
+static int identify(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                    as_identity *who, bool *known)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const as_auth *a = s->cfg.auth;
+    as_credentials cred = {0};
+    as_tls_peer peer;
+    const char *why = NULL;
+    as_auth_rc rc;
+
+    cred.authorization = evhttp_find_header(in, "Authorization");
+    as_server_peer(req, &peer);
+    cred.cert_verified = peer.verified;
+    cred.cert_user = peer.user;
+    cred.cert_groups = (const char *const *)peer.groups;
+    cred.cert_ngroups = peer.ngroups;
+    if (as_auth_user_header(a)) {
+        cred.header_user = evhttp_find_header(in, as_auth_user_header(a));
+        if (as_auth_groups_header(a))
+            cred.header_groups = evhttp_find_header(in, as_auth_groups_header(a));
+    }
+    rc = as_auth_identify(a, s->cache, s->prefix, &cred, cr_wall_ms(), who, &why);
+    as_tls_peer_release(&peer);
+    if (rc == AS_AUTH_OK) {
+        *known = true;
+        return 0;
+    }
+    if (rc == AS_AUTH_ANONYMOUS)
+        return 0;
+    {
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        char msg[160];
+
+        if (conn)
+            evhttp_connection_get_peer(conn, &addr, &port);
+        cr_warn(s->cfg.log, "auth: refused %s %s from %s:%u: %s", as_method_name(method_of(req)),
+                as_op_name(op), addr ? addr : "?", (unsigned)port, why);
+        count_bad(s, why);
+        snprintf(msg, sizeof(msg), "unauthorized: %s", why);
+        send_error(s, req, op, started, 401, msg);
+    }
+    return -1;
+}
+
 /* Answers req; fresh: it just arrived (it may wait for the pump). */
 static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh)
 {
@@ -1028,9 +1165,12 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
     as_match m;
     as_route_rc rc;
     as_result r;
+    as_identity who;
+    bool known = false;
     char nbuf[17];
 
     memset(&r, 0, sizeof(r));
+    memset(&who, 0, sizeof(who));
     if (!path || !*path)
         path = "/";
     rc = as_route_match(method ? method : (1u << 30), path, &m);
@@ -1048,6 +1188,12 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         send_error(s, req, AS_OP_NONE, started, 405, msg);
         goto out;
     }
+    /* Open routes (probes; /metrics with --open-metrics) ignore credentials,
+     * good or bad: a load balancer's health check must not depend on them. */
+    if (s->cfg.auth && m.access != AS_ACCESS_OPEN &&
+        !(m.op == AS_OP_METRICS && as_auth_policy_of(s->cfg.auth)->metrics_open) &&
+        identify(s, req, m.op, started, &who, &known) < 0)
+        goto out;
     if (fresh && heavy_op(m.op)) {
         defer(s, req, m.op, started);
         goto out;
@@ -1056,7 +1202,7 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         char msg[128];
         snprintf(msg, sizeof(msg), "request body too large: %zu bytes (limit %zu)", body_len,
                  max_body);
-        send_error(s, req, m.op, started, 400, msg);
+        send_error(s, req, m.op, started, 413, msg);
         goto out;
     }
     if (as_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, &q, &nq) < 0) {
@@ -1074,11 +1220,12 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
                  .nquery = nq,
                  .body = body_len ? (const char *)evbuffer_pullup(in, -1) : NULL,
                  .body_len = body_len,
-                 .user = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Corral-User"),
+                 .user = known ? who.user.id : NULL,
+                 .who = known ? &who : NULL,
                  .now = cr_wall_ms(),
                  .nonce = nbuf};
     if (as_list_op(m.op)) {
-        as_list *l = as_list_new(&s->api, &ar, &r);
+        as_list *l = as_list_new(&s->api, s->cache, &ar, &r);
         if (l)
             start_list(s, req, m.op, method, started, l);
         else
@@ -1130,6 +1277,7 @@ out:
     as_result_release(&r);
     as_query_free(q, nq);
     as_match_release(&m);
+    as_identity_release(&who);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -1146,6 +1294,27 @@ static void sandbox_done(void *arg, struct evhttp_request *req, int64_t started,
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
+
+/* evhttp's bufferevent for each accepted connection when TLS is on: the
+ * handshake runs as the server side; freeing the connection frees its SSL. */
+static struct bufferevent *tls_bufferevent(struct event_base *base, void *arg)
+{
+    as_server *s = arg;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, as_tls_new_ssl(s->cfg.tls), BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+
+    /* NULL would make evhttp fall back to plain HTTP on this port. */
+    if (!bev)
+        abort();
+    /* A client that closes without close_notify is an ordinary close. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+void as_server_peer(struct evhttp_request *req, as_tls_peer *out)
+{
+    as_tls_peer_get(req, out);
+}
 
 static int split_listen(const char *listen, char **host, int *port)
 {
@@ -1187,6 +1356,7 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
     s->api.max_body = max_body;
     s->api.allow_deploy_of_paused = cfg->allow_deploy_of_paused;
     s->api.max_scale_down_unacked = 10;
+    s->api.auth = cfg->auth;
     s->memo = as_memo_new(cache);
     s->api.memo = s->memo;
     s->pump = evtimer_new(base, pump, s);
@@ -1201,10 +1371,14 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
     /* Bodies a little over the cap still get a JSON 400 from us; far larger
      * ones are refused by evhttp (413) without being buffered. */
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(max_body + 1024 * 1024));
+    /* Request line and headers (a token included) fit in 64 KiB. */
+    evhttp_set_max_headers_size(s->http, 64 * 1024);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, on_request, s);
+    if (cfg->tls)
+        evhttp_set_bevcb(s->http, tls_bufferevent, s);
     sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!sock) {
         cr_error(err, CR_EUNAVAIL, "cannot listen on %s", s->listen);
@@ -1214,6 +1388,12 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+        int one = 1;
+        /* With TLS a reply leaves as several records (headers, body):
+         * without TCP_NODELAY (inherited by accepted sockets) the second
+         * waits for the client's delayed ACK, some 40 ms. */
+        if (cfg->tls)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
             if (ss.ss_family == AF_INET)
                 s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -1290,4 +1470,10 @@ void as_server_set_metrics_hook(as_server *s, as_metrics_hook hook, void *arg)
 {
     s->hook = hook;
     s->hook_arg = arg;
+}
+
+void as_server_set_auth(as_server *s, const as_auth *auth)
+{
+    s->cfg.auth = auth;
+    s->api.auth = auth;
 }

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "apiserver/as_cache.h"
+#include "apiserver/as_tls.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/httpc.h"
@@ -36,13 +37,14 @@
 #include "store/store.h"
 
 struct event_base;
+struct evhttp_request;
 typedef struct as_server as_server;
 
 typedef struct as_server_config {
     const char *listen;      /* "127.0.0.1:7099" (host:port; port 0 = any) */
     const char *prefix;      /* "/corral" */
     const char *replica_id;  /* shown in /api/state hostStates and metrics */
-    size_t max_body;         /* larger request bodies get a 400; 0 = 1 MiB */
+    size_t max_body;         /* larger request bodies get a 413; 0 = 1 MiB */
     long write_wait_ms;      /* max wait for the cache to show a commit; 0 = 5000 */
     long sandbox_timeout_ms; /* agent /files calls; 0 = 5000 */
     /* List answers (as_list) being written at once; one more gets a 503
@@ -52,6 +54,12 @@ typedef struct as_server_config {
      * client stopped reading). 0 = 30000. */
     long list_stall_timeout_ms;
     bool allow_deploy_of_paused;
+    /* TLS on every connection (as_tls.h); NULL: plain HTTP. Borrowed: it
+     * must outlive the server. Reloading it changes new connections only. */
+    as_tls *tls;
+    /* Who may do what (as_auth.h), borrowed; NULL: authentication off,
+     * every caller may do everything and nothing records who. */
+    const struct as_auth *auth;
     cr_log *log;
 } as_server_config;
 
@@ -75,5 +83,14 @@ void as_server_cache_advanced(as_server *s, int64_t revision);
 void as_server_set_leader(as_server *s, bool leader);
 void as_server_set_mesos_connected(as_server *s, bool connected);
 void as_server_set_metrics_hook(as_server *s, as_metrics_hook hook, void *arg);
+/* Swaps the authenticator (SIGHUP re-read its token file); borrowed, like
+ * the config's: the caller frees the old one after this call. */
+void as_server_set_auth(as_server *s, const struct as_auth *auth);
+
+/* What TLS says about the client of req (a request being served): with
+ * TLS, whether it presented a verified client certificate and the user (CN)
+ * and groups (OU) it names. Fills *out (zeroed first); the caller releases
+ * it with as_tls_peer_release(). Plain HTTP: out->tls is false. */
+void as_server_peer(struct evhttp_request *req, as_tls_peer *out);
 
 #endif

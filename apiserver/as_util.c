@@ -143,6 +143,14 @@ int as_fail(as_result *r, int status, const char *fmt, ...)
     r->kind = AS_RESULT_JSON;
     r->status = status;
     r->body = json_pack("{s:s, s:i}", "message", msg, "status", status);
+    if (!r->body) {
+        /* msg quotes input that is not UTF-8, or was cut inside a
+         * character: jansson refuses it, and the answer would have no body. */
+        for (char *c = msg; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        r->body = json_pack("{s:s, s:i}", "message", msg, "status", status);
+    }
     return -1;
 }
 

@@ -797,11 +797,34 @@ int cli_cmd_delete(cli_ctx *ctx, int argc, char **argv)
                     argv[i]);
             goto out;
         }
-        for (int n = i + 1; n < argc; n++)
-            if (deploy && (!strchr(argv[n], '/') || strchr(argv[n], '/') == argv[n])) {
+        for (int n = i + 1; n < argc; n++) {
+            const char *slash = strchr(argv[n], '/');
+            if (deploy && (!slash || slash == argv[n])) {
                 fprintf(ctx->err, "corralctl delete: deploy name must be REQUEST/DEPLOY_ID\n");
                 goto out;
             }
+            /* The server's id rules (apis/common.h), before anything is sent. */
+            if (!deploy && !api_request_id_valid(argv[n])) {
+                fprintf(ctx->err,
+                        "corralctl delete: invalid request id \"%s\": must be 1-%d characters of "
+                        "[a-zA-Z0-9_-]\n",
+                        argv[n], API_MAX_REQUEST_ID);
+                goto out;
+            }
+            if (deploy) {
+                char *rid = xstrndup(argv[n], (size_t)(slash - argv[n]));
+                bool ok = api_request_id_valid(rid) && api_deploy_id_valid(slash + 1);
+                free(rid);
+                if (!ok) {
+                    fprintf(ctx->err,
+                            "corralctl delete: invalid deploy name \"%s\": REQUEST is 1-%d "
+                            "characters of [a-zA-Z0-9_-], DEPLOY_ID 1-%d of [a-zA-Z0-9_.] (not "
+                            "only dots)\n",
+                            argv[n], API_MAX_REQUEST_ID, API_MAX_DEPLOY_ID);
+                    goto out;
+                }
+            }
+        }
         if (!cli_need_server(ctx, "delete")) {
             rc = CLI_ERROR;
             goto out;

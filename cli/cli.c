@@ -1,5 +1,6 @@
 /* corralctl dispatcher, option parser, version and help; see cli.h. */
 #include "cli/cli.h"
+#include "cli/config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ static const cli_command commands[] = {
     {"wait", "wait for a deploy to succeed or a request to be healthy", cli_cmd_wait,
      cli_help_wait},
     {"state", "print the cluster summary", cli_cmd_state, cli_help_state},
+    {"auth", "who you are, what you may do, API tokens", cli_cmd_auth, cli_help_auth},
+    {"config", "view or change corralctl's settings file", cli_cmd_config, cli_help_config},
     {"version", "print the version", cmd_version, help_version},
     {"help", "show help for a command", cmd_help, help_help},
 };
@@ -50,7 +53,7 @@ const cli_command *cli_find_command(const char *name)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: corralctl [--server URL] <command> [options]\n\n"
+    fprintf(f, "usage: corralctl [--server URL] [TLS options] <command> [options]\n\n"
                "Corral's command-line client (kubectl-like) for Singularity-compatible\n"
                "requests and deploys.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -58,7 +61,19 @@ static void usage(FILE *f)
     fprintf(f, "\nglobal options:\n"
                "  --server URL   corrald API address (online commands); default\n"
                "                 $CORRAL_SERVER\n"
+               "  --ca-file PATH verify an https:// server against this PEM CA bundle\n"
+               "                 instead of the system's; default $CORRAL_CA_FILE\n"
+               "  --cert PATH, --key PATH\n"
+               "                 client certificate and key (PEM) to present; default\n"
+               "                 $CORRAL_CERT and $CORRAL_KEY\n"
+               "  --insecure-skip-tls-verify\n"
+               "                 do not verify the server's certificate (warns; for tests)\n"
+               "  --token TOKEN  API token, sent as 'Authorization: Bearer'; default\n"
+               "                 $CORRAL_TOKEN\n"
                "  -h, --help     show this help\n\n"
+               "Defaults for --server, --token, --ca-file, --cert and --key also come\n"
+               "from the settings file (corralctl config path); flags and the\n"
+               "environment win over it.\n"
                "Run 'corralctl <command> --help' for a command's options.\n"
                "Exit status: 0 ok, 1 error, 2 usage (diff: 1 = differences).\n");
 }
@@ -179,32 +194,101 @@ static int cmd_help(cli_ctx *ctx, int argc, char **argv)
     return CLI_OK;
 }
 
+/* An environment variable's value, NULL when unset or empty. */
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* The TLS options make sense together. ca_flag: the CA file was given as
+ * --ca-file (one from $CORRAL_CA_FILE yields to --insecure-skip-tls-verify). */
+static bool check_tls(cli_ctx *ctx, bool ca_flag)
+{
+    if (!ctx->cert != !ctx->key) {
+        fprintf(ctx->err,
+                "corralctl: --cert and --key go together (or $CORRAL_CERT and "
+                "$CORRAL_KEY); %s is missing\n",
+                ctx->cert ? "the key" : "the certificate");
+        return false;
+    }
+    if (ctx->insecure && ctx->ca_file && !ca_flag)
+        ctx->ca_file = NULL;
+    if (ctx->insecure && ctx->ca_file) {
+        fprintf(ctx->err,
+                "corralctl: --insecure-skip-tls-verify and a CA file (%s) exclude "
+                "each other\n",
+                ctx->ca_file);
+        return false;
+    }
+    if (ctx->insecure)
+        fprintf(ctx->err, "corralctl: warning: --insecure-skip-tls-verify: the server's "
+                          "certificate is not verified; anyone on the network path can read "
+                          "and change this traffic\n");
+    return true;
+}
+
 int cli_main(int argc, char **argv, FILE *out, FILE *err)
 {
-    static const cli_opt opts[] = {{"help", 'h', false, false}, {"server", 0, true, false}};
+    enum { O_HELP, O_SERVER, O_CA_FILE, O_CERT, O_KEY, O_INSECURE, O_TOKEN, O__N };
+    static const cli_opt opts[] = {
+        {"help", 'h', false, false}, {"server", 0, true, false},
+        {"ca-file", 0, true, false}, {"cert", 0, true, false},
+        {"key", 0, true, false},     {"insecure-skip-tls-verify", 0, false, false},
+        {"token", 0, true, false}};
     cli_ctx ctx = {out, err, getenv("CORRAL_SERVER")};
+    cli_config cfg;
     const char *v;
-    int i = 1, k;
+    int i = 1, k, rc;
+    bool ca_flag = false;
 
-    while ((k = cli_next_opt(argc, argv, &i, opts, 2, &v, err)) >= 0) {
-        if (k == 0) {
+    /* The file first, then the environment over it, then the flags. */
+    if (cli_config_load(&cfg, err) < 0) {
+        cli_config_release(&cfg);
+        return CLI_USAGE;
+    }
+    ctx.server = env("CORRAL_SERVER") ? env("CORRAL_SERVER") : cfg.server;
+    ctx.token = env("CORRAL_TOKEN") ? env("CORRAL_TOKEN") : cfg.token;
+    ctx.ca_file = env("CORRAL_CA_FILE") ? env("CORRAL_CA_FILE") : cfg.ca_file;
+    ctx.cert = env("CORRAL_CERT") ? env("CORRAL_CERT") : cfg.cert;
+    ctx.key = env("CORRAL_KEY") ? env("CORRAL_KEY") : cfg.key;
+    while ((k = cli_next_opt(argc, argv, &i, opts, O__N, &v, err)) >= 0) {
+        switch (k) {
+        case O_HELP:
             usage(out);
+            cli_config_release(&cfg);
             return CLI_OK;
+        case O_SERVER:
+            ctx.server = v;
+            break;
+        case O_CA_FILE:
+            ctx.ca_file = *v ? v : NULL;
+            ca_flag = true;
+            break;
+        case O_CERT:
+            ctx.cert = *v ? v : NULL;
+            break;
+        case O_KEY:
+            ctx.key = *v ? v : NULL;
+            break;
+        case O_INSECURE:
+            ctx.insecure = true;
+            break;
+        case O_TOKEN:
+            ctx.token = *v ? v : NULL;
+            break;
         }
-        ctx.server = v;
     }
-    if (k == -2) {
+    const cli_command *c = NULL;
+    rc = CLI_USAGE;
+    if (k == -2 || i >= argc)
         usage(err);
-        return CLI_USAGE;
-    }
-    if (i >= argc) {
-        usage(err);
-        return CLI_USAGE;
-    }
-    const cli_command *c = cli_find_command(argv[i]);
-    if (!c) {
+    else if (!check_tls(&ctx, ca_flag))
+        ;
+    else if (!(c = cli_find_command(argv[i])))
         fprintf(err, "corralctl: unknown command \"%s\" (see corralctl --help)\n", argv[i]);
-        return CLI_USAGE;
-    }
-    return c->run(&ctx, argc - i, argv + i);
+    else
+        rc = c->run(&ctx, argc - i, argv + i);
+    cli_config_release(&cfg);
+    return rc;
 }

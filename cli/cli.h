@@ -23,6 +23,11 @@ typedef struct cli_ctx {
     FILE *out;          /* borrowed */
     FILE *err;          /* borrowed */
     const char *server; /* --server URL (global option), else $CORRAL_SERVER, else NULL */
+    /* TLS to an https:// server (flags, else environment, else settings file). */
+    const char *ca_file;    /* --ca-file, $CORRAL_CA_FILE: the CA instead of the system's */
+    const char *cert, *key; /* --cert/--key, $CORRAL_CERT/$CORRAL_KEY: client certificate */
+    bool insecure;          /* --insecure-skip-tls-verify: no check of the server */
+    const char *token;      /* --token, $CORRAL_TOKEN: sent as "Authorization: Bearer" */
 } cli_ctx;
 
 typedef struct cli_command {
@@ -95,6 +100,8 @@ void cli_help_watch(FILE *f);
 int cli_cmd_wait(cli_ctx *ctx, int argc, char **argv);
 void cli_help_wait(FILE *f);
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_auth(cli_ctx *ctx, int argc, char **argv);
+void cli_help_auth(FILE *f);
 void cli_help_state(FILE *f);
 
 #endif

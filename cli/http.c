@@ -106,32 +106,92 @@ static size_t stream_cb(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static CURL *easy_new(const char *url, char *errbuf, struct curl_slist **hdrs)
+/* TLS for https:// URLs: the server is verified (name and chain, against
+ * the system's CA store or ctx->ca_file) unless --insecure-skip-tls-verify;
+ * TLS 1.2 at least. */
+static void easy_tls(cli_ctx *ctx, CURL *c)
+{
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (ctx->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ctx->ca_file);
+    if (ctx->cert) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, ctx->cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, ctx->key);
+    }
+    if (ctx->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+static CURL *easy_new(cli_ctx *ctx, const char *url, char *errbuf, struct curl_slist **hdrs)
 {
     CURL *c = curl_easy_init();
     if (!c)
         abort();
     curl_easy_setopt(c, CURLOPT_URL, url);
+    easy_tls(ctx, c);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "corralctl/" CORRAL_VERSION);
     *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     *hdrs = curl_slist_append(*hdrs, "Accept: application/json");
-    if (getenv("USER")) {
-        char *u = xasprintf("X-Corral-User: %s", getenv("USER"));
-        *hdrs = curl_slist_append(*hdrs, u);
-        free(u);
+    if (ctx->token) {
+        /* corrald knows the caller by the token, never by a name it is told. */
+        char *a = xasprintf("Authorization: Bearer %s", ctx->token);
+        *hdrs = curl_slist_append(*hdrs, a);
+        memset(a, 0, strlen(a));
+        free(a);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
     return c;
 }
 
+/* A failed call, in words that say what to fix: TLS failures name the CA
+ * file (or the system store) and the client certificate involved. */
 static void report_unreachable(cli_ctx *ctx, const char *cmd, const char *url, CURLcode rc,
                                const char *errbuf)
 {
-    fprintf(ctx->err, "corralctl %s: cannot reach corrald at %s: %s\n", cmd, url,
-            *errbuf ? errbuf : curl_easy_strerror(rc));
+    const char *why = *errbuf ? errbuf : curl_easy_strerror(rc);
+    bool https = strncmp(url, "https://", 8) == 0;
+
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        if (ctx->ca_file)
+            fprintf(ctx->err,
+                    "corralctl %s: cannot verify corrald's certificate at %s against CA file "
+                    "%s: %s\n",
+                    cmd, url, ctx->ca_file, why);
+        else
+            fprintf(ctx->err,
+                    "corralctl %s: cannot verify corrald's certificate at %s against the "
+                    "system's CA store (give corrald's CA with --ca-file or $CORRAL_CA_FILE): "
+                    "%s\n",
+                    cmd, url, why);
+        return;
+    case CURLE_SSL_CACERT_BADFILE:
+        fprintf(ctx->err, "corralctl %s: cannot use CA file %s for %s: %s\n", cmd,
+                ctx->ca_file ? ctx->ca_file : "(system default)", url, why);
+        return;
+    case CURLE_SSL_CERTPROBLEM:
+        fprintf(ctx->err, "corralctl %s: cannot use client certificate %s (key %s) for %s: %s\n",
+                cmd, ctx->cert ? ctx->cert : "-", ctx->key ? ctx->key : "-", url, why);
+        return;
+    default:
+        break;
+    }
+    fprintf(ctx->err, "corralctl %s: cannot reach corrald at %s: %s", cmd, url, why);
+    /* A server requiring a client certificate ends the handshake (TLS 1.2)
+     * or the connection right after it (TLS 1.3: the request's send or the
+     * answer's read fails). */
+    if (https && !ctx->cert &&
+        (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || strstr(why, "certificate required") ||
+         strstr(why, "handshake failure")))
+        fprintf(ctx->err, " (corrald may require a client certificate: --cert and --key)");
+    else if (!https && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR))
+        fprintf(ctx->err, " (if corrald serves TLS, use an https:// URL)");
+    fputc('\n', ctx->err);
 }
 
 int cli_http(cli_ctx *ctx, const char *cmd, const char *method, const char *path,
@@ -141,7 +201,7 @@ int cli_http(cli_ctx *ctx, const char *cmd, const char *method, const char *path
     char *url = full_url(ctx, path), *payload = NULL;
     struct curl_slist *hdrs = NULL;
     cr_buf b = CR_BUF_INIT;
-    CURL *c = easy_new(url, errbuf, &hdrs);
+    CURL *c = easy_new(ctx, url, errbuf, &hdrs);
     CURLcode rc;
     int ret = -1;
 
@@ -194,7 +254,7 @@ int cli_http_stream(cli_ctx *ctx, const char *cmd, const char *path, cli_stream_
     CURLcode rc;
     int ret = -1;
 
-    s.curl = easy_new(url, errbuf, &hdrs);
+    s.curl = easy_new(ctx, url, errbuf, &hdrs);
     curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, stream_cb);
     curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s);
     rc = curl_easy_perform(s.curl);

@@ -64,7 +64,7 @@ static int64_t jint(const json_t *o, const char *k)
                               : 0;
 }
 
-/* Parses "60s", "2m", "1h", "500ms" or a plain number of seconds into ms. */
+/* Parses "60s", "2m", "1h", "30d", "500ms" or a plain number of seconds into ms. */
 static bool parse_duration(const char *s, int64_t *ms)
 {
     char *end;
@@ -81,6 +81,8 @@ static bool parse_duration(const char *s, int64_t *ms)
         *ms = (int64_t)(v * 60000);
     else if (strcmp(end, "h") == 0)
         *ms = (int64_t)(v * 3600000);
+    else if (strcmp(end, "d") == 0)
+        *ms = (int64_t)(v * 86400000);
     else
         return false;
     return true;
@@ -1443,4 +1445,244 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv)
     }
     json_decref(s);
     return CLI_OK;
+}
+
+/* ---- auth ---------------------------------------------------------------------- */
+
+void cli_help_auth(FILE *f)
+{
+    fprintf(f,
+            "usage: corralctl auth whoami [-o json|yaml]\n"
+            "       corralctl auth can-i REQUEST_ID [--scope READ|WRITE|ADMIN] [--as USER]\n"
+            "       corralctl auth token create [--user ID [--groups G,...] [--name N]\n"
+            "                                   [--email E]] [--expires DURATION]\n"
+            "                                   [--description TEXT] [-o json|yaml]\n"
+            "       corralctl auth token revoke USER\n"
+            "       corralctl auth tokens [-o json|yaml]\n"
+            "\n"
+            "Who corrald knows you as, what you may do, and API tokens "
+            "(docs/security.md).\n"
+            "\n"
+            "  whoami         the user and groups your credentials carry\n"
+            "  can-i          exit 0 if you (or, for admins, --as USER) may READ (the\n"
+            "                 default), WRITE or ADMIN the request; else print why, exit 1\n"
+            "  token create   a new token, printed once on stdout; for yourself, or with\n"
+            "                 --user for anyone (admins). Like Singularity, the user's\n"
+            "                 other tokens are revoked. --expires: e.g. 12h, 30d\n"
+            "  token revoke   revoke every token of USER (admins)\n"
+            "  tokens         every token's user and dates, never its text (admins)\n");
+}
+
+static int auth_whoami(cli_ctx *ctx, const parsed *p, const char *out)
+{
+    json_t *b, *u, *g;
+    size_t i;
+
+    if (!(b = get_json(ctx, "auth whoami", "/api/auth/user")))
+        return CLI_ERROR;
+    if (out) {
+        cli_print_doc(ctx->out, b, out);
+        json_decref(b);
+        return CLI_OK;
+    }
+    u = json_object_get(b, "user");
+    fprintf(ctx->out, "user:   %s%s\n", jstr(u, "id") ? jstr(u, "id") : "?",
+            json_is_true(json_object_get(b, "authenticated")) ? "" : " (not authenticated)");
+    fprintf(ctx->out, "groups:");
+    json_array_foreach (json_object_get(u, "groups"), i, g)
+        fprintf(ctx->out, "%s%s", i ? ", " : " ", json_string_value(g));
+    fprintf(ctx->out, "\nadmin:  %s\nauth:   %s%s%s\n",
+            json_is_true(json_object_get(b, "admin")) ? "yes" : "no",
+            json_is_true(json_object_get(b, "authEnabled")) ? "on" : "off (anyone may do anything)",
+            jstr(b, "via") ? ", via " : "", jstr(b, "via") ? jstr(b, "via") : "");
+    json_decref(b);
+    (void)p;
+    return CLI_OK;
+}
+
+static int auth_can_i(cli_ctx *ctx, const char *rid, const char *scope, const char *as)
+{
+    char *e = cli_url_escape(rid), *u = as ? cli_url_escape(as) : NULL;
+    char *path = u ? xasprintf("/api/auth/%s/auth-check/%s?scope=%s", e, u, scope)
+                   : xasprintf("/api/auth/%s/auth-check?scope=%s", e, scope);
+    cli_resp r;
+    int rc = cli_http(ctx, "auth can-i", "GET", path, NULL, 403, &r);
+
+    if (rc == 0) {
+        fprintf(ctx->out, "yes\n");
+    } else if (r.status == 403) {
+        char *why = cli_error_text(&r);
+        fprintf(ctx->out, "no: %s\n", why);
+        free(why);
+    }
+    cli_resp_release(&r);
+    free(path);
+    free(e);
+    free(u);
+    return rc == 0 ? CLI_OK : CLI_ERROR;
+}
+
+static int auth_token_create(cli_ctx *ctx, const parsed *p)
+{
+    /* values: 0 help, 1 user, 2 groups, 3 name, 4 email, 5 expires, 6 description, 7 output */
+    json_t *body = json_object(), *ans = NULL;
+    int64_t ms;
+
+    if (p->values[1]) {
+        json_t *u = json_pack("{s:s}", "id", p->values[1]), *groups = json_array();
+        const char *g = p->values[2];
+        while (g && *g) {
+            const char *c = strchr(g, ',');
+            size_t n = c ? (size_t)(c - g) : strlen(g);
+            if (n)
+                json_array_append_new(groups, json_stringn(g, n));
+            g = c ? c + 1 : NULL;
+        }
+        json_object_set_new(u, "groups", groups);
+        if (p->values[3])
+            json_object_set_new(u, "name", json_string(p->values[3]));
+        if (p->values[4])
+            json_object_set_new(u, "email", json_string(p->values[4]));
+        json_object_set_new(body, "user", u);
+    } else if (p->values[2] || p->values[3] || p->values[4]) {
+        fprintf(ctx->err, "corralctl auth token create: --groups, --name and --email need "
+                          "--user\n");
+        json_decref(body);
+        return CLI_USAGE;
+    }
+    if (p->values[5]) {
+        if (!parse_duration(p->values[5], &ms) || ms <= 0) {
+            fprintf(ctx->err,
+                    "corralctl auth token create: --expires must be a duration like 12h or "
+                    "30d, not \"%s\"\n",
+                    p->values[5]);
+            json_decref(body);
+            return CLI_USAGE;
+        }
+        json_object_set_new(body, "expiresAt", json_integer((json_int_t)(cr_wall_ms() + ms)));
+    }
+    if (p->values[6])
+        json_object_set_new(body, "description", json_string(p->values[6]));
+    if (!cli_need_server(ctx, "auth token create") ||
+        call(ctx, "auth token create", "POST", "/api/auth/token", body, &ans) < 0) {
+        json_decref(body);
+        return CLI_ERROR;
+    }
+    json_decref(body);
+    if (p->values[7]) {
+        cli_print_doc(ctx->out, ans, p->values[7]);
+    } else {
+        fprintf(ctx->out, "%s\n", jstr(ans, "token") ? jstr(ans, "token") : "");
+        fprintf(ctx->err,
+                "corralctl: token for user %s; it is shown only now (corrald keeps its "
+                "hash). Use it with --token, $CORRAL_TOKEN or 'corralctl config set token'.\n",
+                jstr(json_object_get(ans, "user"), "id"));
+    }
+    json_decref(ans);
+    return CLI_OK;
+}
+
+static int auth_tokens(cli_ctx *ctx, const char *out)
+{
+    json_t *b, *t;
+    size_t i;
+
+    if (!(b = get_json(ctx, "auth tokens", "/api/auth/tokens")))
+        return CLI_ERROR;
+    if (out) {
+        cli_print_doc(ctx->out, b, out);
+        json_decref(b);
+        return CLI_OK;
+    }
+    fprintf(ctx->out, "%-14s %-24s %-30s %-14s %-14s\n", "ID", "USER", "GROUPS", "CREATED BY",
+            "EXPIRES");
+    json_array_foreach (b, i, t) {
+        const json_t *u = json_object_get(t, "user"), *g;
+        cr_buf groups = CR_BUF_INIT;
+        size_t k;
+        json_array_foreach (json_object_get(u, "groups"), k, g)
+            cr_buf_addf(&groups, "%s%s", k ? "," : "", json_string_value(g));
+        fprintf(ctx->out, "%-14s %-24s %-30s %-14s %-14s\n", jstr(t, "id") ? jstr(t, "id") : "",
+                jstr(u, "id") ? jstr(u, "id") : "?", groups.len ? cr_buf_str(&groups) : "-",
+                jstr(t, "createdBy") ? jstr(t, "createdBy") : "-",
+                json_is_true(json_object_get(t, "expired")) ? "expired"
+                : json_object_get(t, "expiresAt")           ? "yes"
+                                                            : "never");
+        cr_buf_release(&groups);
+    }
+    json_decref(b);
+    return CLI_OK;
+}
+
+int cli_cmd_auth(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {HELP_OPT,
+                                   {"user", 0, true, false},
+                                   {"groups", 0, true, false},
+                                   {"name", 0, true, false},
+                                   {"email", 0, true, false},
+                                   {"expires", 0, true, false},
+                                   {"description", 0, true, false},
+                                   {"output", 'o', true, false}};
+    static const cli_opt check_opts[] = {HELP_OPT, {"scope", 0, true, false}, {"as", 0, true, false}};
+    const char *sub;
+    parsed p;
+    int rc;
+
+    if (argc < 2) {
+        cli_help_auth(ctx->err);
+        return CLI_USAGE;
+    }
+    sub = argv[1];
+    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
+        cli_help_auth(ctx->out);
+        return CLI_OK;
+    }
+    if (strcmp(sub, "can-i") == 0) {
+        const char *scope;
+        rc = parse(ctx, argc - 1, argv + 1, check_opts, 3, cli_help_auth, &p);
+        if (rc != CLI_OK || p.done)
+            return rc;
+        if (!want_pos(ctx, "auth can-i", &p, 1, 1, "REQUEST_ID"))
+            return CLI_USAGE;
+        scope = p.values[1] ? p.values[1] : "READ";
+        if (strcmp(scope, "READ") != 0 && strcmp(scope, "WRITE") != 0 &&
+            strcmp(scope, "ADMIN") != 0) {
+            fprintf(ctx->err, "corralctl auth can-i: --scope must be READ, WRITE or ADMIN\n");
+            return CLI_USAGE;
+        }
+        if (!cli_need_server(ctx, "auth can-i"))
+            return CLI_ERROR;
+        return auth_can_i(ctx, p.pos[0], scope, p.values[2]);
+    }
+    rc = parse(ctx, argc - 1, argv + 1, opts, 8, cli_help_auth, &p);
+    if (rc != CLI_OK || p.done)
+        return rc;
+    if (p.values[7] && !is_format(p.values[7], false)) {
+        fprintf(ctx->err, "corralctl auth: -o must be json or yaml\n");
+        return CLI_USAGE;
+    }
+    if (strcmp(sub, "whoami") == 0 && p.npos == 0)
+        return cli_need_server(ctx, "auth whoami") ? auth_whoami(ctx, &p, p.values[7]) : CLI_ERROR;
+    if (strcmp(sub, "tokens") == 0 && p.npos == 0)
+        return cli_need_server(ctx, "auth tokens") ? auth_tokens(ctx, p.values[7]) : CLI_ERROR;
+    if (strcmp(sub, "token") == 0 && p.npos == 1 && strcmp(p.pos[0], "create") == 0)
+        return auth_token_create(ctx, &p);
+    if (strcmp(sub, "token") == 0 && p.npos == 2 && strcmp(p.pos[0], "revoke") == 0) {
+        char *e = cli_url_escape(p.pos[1]), *path = xasprintf("/api/auth/token/%s", e);
+        json_t *ans = NULL;
+        rc = cli_need_server(ctx, "auth token revoke") &&
+                     call(ctx, "auth token revoke", "DELETE", path, NULL, &ans) == 0
+                 ? CLI_OK
+                 : CLI_ERROR;
+        if (rc == CLI_OK)
+            fprintf(ctx->out, "revoked %lld token(s) of %s\n", (long long)jint(ans, "revoked"),
+                    p.pos[1]);
+        json_decref(ans);
+        free(path);
+        free(e);
+        return rc;
+    }
+    fprintf(ctx->err, "corralctl auth: unknown subcommand (see corralctl auth --help)\n");
+    return CLI_USAGE;
 }

@@ -630,6 +630,7 @@ static void plan_status(jctx *c)
                            r->invalid, c->now);
     else
         api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE, "Valid", NULL, c->now);
+    ctl_documents_condition(&s->conditions, in->ignored, c->now);
     c->out->status_changed = !in->status || !api_request_status_equal(in->status, s);
     if (c->out->status_changed)
         s->updatedAt = c->now;

@@ -173,6 +173,9 @@ typedef struct ctl_jobs_in {
     size_t n_run_status;
     const char *const *history; /* archived task ids, oldest first */
     size_t n_history;
+    /* The request's documents the shell skipped as invalid (intents, runs,
+     * task records, ...: ctl_ignored_message), or NULL: DocumentsValid. */
+    const char *ignored;
     const ctl_jobs_config *config; /* NULL: defaults */
     int64_t now;                   /* epoch ms */
 } ctl_jobs_in;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "apis/deploy.h"
+#include "apis/intent.h"
 #include "apis/keys.h"
 #include "base/xalloc.h"
 #include "controllers/runner.h"
@@ -32,9 +33,6 @@ struct ctl_jobs_manager {
     store_map *scheds; /* rid -> sched_entry */
 };
 
-/* Stands for a cleanup whose document does not decode. */
-static const api_cleanup undecodable_cleanup;
-
 static bool job_type(api_request_type t)
 {
     return t == API_SCHEDULED || t == API_ON_DEMAND || t == API_RUN_ONCE;
@@ -49,29 +47,25 @@ static void free_sched(const char *key, void *value, void *arg)
     free(e);
 }
 
-/* The jobs loop accepts unknown fields (a newer client's additions) but not
- * invalid values: the cache's strict error may only be about the former.
- * The cache's lenient document (apis/doc.h) then passes validation.
- * Returns NULL when acceptable, else why not. */
-static const char *jobs_error(const store_obj *o)
+/* The valid document of o, else NULL: one with problems (o->error: it does
+ * not decode, has fields Corral does not know or values out of range, or
+ * does not match its key; apis/doc.h) is invalid, for this loop as for the
+ * service loop. */
+static const void *valid_doc(const store_obj *o)
 {
-    api_problems probs = API_PROBLEMS_INIT;
-    size_t n;
+    return o && !o->error ? o->doc : NULL;
+}
 
-    if (!o->error)
-        return NULL;
-    if (!o->doc)
-        return o->error;
-    n = o->kind == API_KEY_DEPLOY ? api_deploy_validate(o->doc, NULL, NULL, &probs)
-                                  : api_request_validate(o->doc, NULL, &probs);
-    api_problems_release(&probs);
-    return n ? o->error : NULL;
+/* Why a document is invalid, or NULL. */
+static const char *invalid_doc(const store_obj *o)
+{
+    return o->error ? o->error : o->doc ? NULL : "the document does not decode";
 }
 
 /* The request document as the jobs loop sees it, or NULL. */
 static const api_request *job_request(const store_obj *o)
 {
-    return o && !jobs_error(o) ? o->doc : NULL;
+    return valid_doc(o);
 }
 
 /* ---- cache changes -------------------------------------------------------------------- */
@@ -155,6 +149,7 @@ typedef struct pass_in {
     size_t n_rstatus;
     const char **history; /* archived task ids, oldest first */
     size_t n_history;
+    ctl_ignored ignored; /* invalid documents left out of the views */
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -165,6 +160,7 @@ static void pass_in_release(pass_in *in)
     free(in->dstatus);
     free(in->rstatus); /* borrowed members: never released here */
     free(in->history);
+    ctl_ignored_release(&in->ignored);
 }
 
 static const store_obj *get(const ctl_jobs_manager *m, char *key /* freed */)
@@ -220,7 +216,11 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
     size_t first, n;
     const char *sched_error = NULL;
     const api_schedule *sched = schedule_of(m, rid, r, &sched_error);
-    bool paused = get(m, api_key_intent_request(m->prefix, rid, "pause")) != NULL;
+    /* A pause intent that does not decode pauses nothing (in->ignored). */
+    bool paused =
+        valid_doc(get(m, api_key_intent_request(m->prefix, rid, API_INTENT_PAUSE))) != NULL;
+
+    ctl_ignored_collect(&in->ignored, m->runner, m->prefix, rid);
 
     if (req_obj)
         ctl_jobs_request_view(r, r ? NULL : req_obj->error, req_obj->mod_revision, paused, sched,
@@ -245,7 +245,7 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
         ctl_jobs_deploy *d = &in->deploys[in->n_deploys++];
         d->id = dobj->id2;
         d->revision = dobj->create_revision;
-        d->invalid = jobs_error(dobj);
+        d->invalid = invalid_doc(dobj);
         if ((o = get(m, api_key_deploy_status(m->prefix, rid, d->id))) && o->doc)
             in->dstatus[in->n_dstatus++] = *(const api_deploy_status *)o->doc;
     }
@@ -256,31 +256,33 @@ static void collect(ctl_jobs_manager *m, const char *rid, pass_in *in, const sto
     size_t np = range_of(m, API_KEY_PENDING, rid, &pfirst);
     in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
     for (size_t i = 0; i < nt; i++) {
-        const api_task *t = store_cache_at(m->cache, tfirst + i)->doc;
-        const api_cleanup *c = NULL;
+        const api_task *t = valid_doc(store_cache_at(m->cache, tfirst + i));
+        const api_cleanup *c;
         if (!t)
-            continue;
-        /* A kill intent that does not decode is still one (of no type). */
-        if ((o = get(m, api_key_cleanup(m->prefix, t->taskId.id))))
-            c = o->doc ? o->doc : &undecodable_cleanup;
+            continue; /* in in->ignored */
+        /* A kill intent that does not decode kills nothing (as for the
+         * bridge, which never sends its KILL). */
+        o = get(m, api_key_cleanup(m->prefix, t->taskId.id));
+        c = valid_doc(o);
+        ctl_ignored_add(&in->ignored, o);
         ctl_jobs_task_view(t, c, &in->tasks[in->n_tasks++]);
     }
     for (size_t i = pfirst; i < pfirst + np; i++) {
-        const api_pending_task *p = store_cache_at(m->cache, i)->doc;
+        const api_pending_task *p = valid_doc(store_cache_at(m->cache, i));
         if (p)
             ctl_jobs_pending_view(p, &in->tasks[in->n_tasks++]);
     }
 
     in->history = ctl_runner_history(m->runner, m->prefix, rid, &in->n_history);
 
-    /* Runs (strictly valid ones only) and run statuses. */
+    /* Runs (strictly valid ones only; the others are in in->ignored) and
+     * run statuses. */
     n = range_of(m, API_KEY_RUN, rid, &first);
     in->runs = xcalloc(n + 1, sizeof(*in->runs));
     for (size_t i = first; i < first + n; i++) {
         const store_obj *ro = store_cache_at(m->cache, i);
-        if (!ro->doc || ro->error) {
-            cr_warn(m->log, "jobs: run '%s' ignored: %s", ro->key,
-                    ro->error ? ro->error : "does not decode");
+        if (!valid_doc(ro)) {
+            cr_debug(m->log, "jobs: run '%s' ignored: %s", ro->key, invalid_doc(ro));
             continue;
         }
         ctl_jobs_run_view(ro->doc, ro->id2, ro->create_revision, &in->runs[in->n_runs++]);
@@ -334,6 +336,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
         .n_run_status = in.n_rstatus,
         .history = in.history,
         .n_history = in.n_history,
+        .ignored = ctl_ignored_message(&in.ignored),
         .config = &m->plan_cfg,
         .now = now,
     };

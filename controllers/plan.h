@@ -29,7 +29,11 @@
  *    SYSTEM_COOLDOWN: relaunches (not deploy launches) are delayed; a quiet
  *    period leaves it;
  *  - terminal tasks are archived to history, which is bounded per request;
- *  - an invalid request gets Valid=False and nothing else happens. */
+ *  - an invalid request gets Valid=False and nothing else happens;
+ *  - invalid intents, task records, pending tasks and kill intents are not
+ *    in the input at all (the shell leaves them out and names them in
+ *    `ignored`: DocumentsValid=False); a pause intent that does not decode
+ *    pauses nothing. */
 #ifndef CTL_PLAN_H
 #define CTL_PLAN_H
 
@@ -119,6 +123,9 @@ typedef struct ctl_service_in {
     size_t n_deploy_status;
     const char *const *history; /* archived task ids, oldest first */
     size_t n_history;
+    /* The request's documents the shell skipped as invalid (intents, task
+     * records, ...: ctl_ignored_message, runner.h), or NULL: none. */
+    const char *ignored;
     const ctl_config *config;
     int64_t now; /* epoch ms */
 } ctl_service_in;
@@ -175,6 +182,12 @@ char *ctl_action_format(const ctl_action *a, int64_t now);
 
 /* Borrowed deploy status of `deploy_id` in the plan, or NULL. */
 const api_deploy_status *ctl_plan_deploy_status(const ctl_plan *p, const char *deploy_id);
+
+/* Sets the DocumentsValid condition: False ("InvalidDocuments", message
+ * `ignored`) while some documents of the request are ignored as invalid,
+ * True ("AllDocumentsValid") once none are; left absent while no document
+ * ever was. Both plans call it. */
+void ctl_documents_condition(api_conditions *cs, const char *ignored, int64_t now);
 
 /* True for the task states that count as the application failing (FAILED,
  * ERROR, and FINISHED of a long-running task); losses caused by the cluster

@@ -450,6 +450,66 @@ const char **ctl_runner_history(const ctl_runner *r, const char *prefix, const c
     return ids;
 }
 
+/* Documents listed in full in a condition; the rest are counted. */
+#define IGNORED_LISTED 5
+
+bool ctl_ignored_add(ctl_ignored *ig, const store_obj *o)
+{
+    const char *why, *nl;
+    size_t more = 0;
+
+    if (!o || !o->error)
+        return false;
+    if (ig->n++ >= IGNORED_LISTED)
+        return true;
+    /* The first problem of the document, and how many others it has. */
+    why = o->error;
+    nl = strchr(why, '\n');
+    for (const char *p = nl; p && p[1]; p = strchr(p + 1, '\n'))
+        more++;
+    if (ig->text.len)
+        cr_buf_adds(&ig->text, "; ");
+    cr_buf_addf(&ig->text, "%s: %.*s", o->key, (int)(nl ? (size_t)(nl - why) : strlen(why)), why);
+    if (more)
+        cr_buf_addf(&ig->text, " (and %zu more problem%s)", more, more == 1 ? "" : "s");
+    return true;
+}
+
+void ctl_ignored_collect(ctl_ignored *ig, const ctl_runner *r, const char *prefix,
+                         const char *request_id)
+{
+    static const api_key_kind kinds[] = {
+        API_KEY_INTENT_REQUEST, API_KEY_INTENT_DEPLOY, API_KEY_RUN,
+        API_KEY_TASK,           API_KEY_PENDING,       API_KEY_PENDING_STATUS};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t first, n = ctl_runner_range(r, prefix, kinds[k], request_id, &first);
+        for (size_t i = first; i < first + n; i++)
+            ctl_ignored_add(ig, store_cache_at(r->cache, i));
+    }
+}
+
+const char *ctl_ignored_message(ctl_ignored *ig)
+{
+    if (!ig->n)
+        return NULL;
+    if (!ig->message) {
+        cr_buf b = CR_BUF_INIT;
+        cr_buf_addf(&b, "%zu invalid document%s ignored: %s", ig->n, ig->n == 1 ? "" : "s",
+                    cr_buf_str(&ig->text));
+        if (ig->n > IGNORED_LISTED)
+            cr_buf_addf(&b, "; and %zu more", ig->n - IGNORED_LISTED);
+        ig->message = cr_buf_detach(&b, NULL);
+    }
+    return ig->message;
+}
+
+void ctl_ignored_release(ctl_ignored *ig)
+{
+    cr_buf_release(&ig->text);
+    free(ig->message);
+    *ig = (ctl_ignored)CTL_IGNORED_INIT;
+}
+
 static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
 {
     ctl_task_lookup *l = arg;

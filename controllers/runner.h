@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/cr_hist.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -116,6 +117,37 @@ size_t ctl_runner_range(const ctl_runner *r, const char *prefix, api_key_kind ki
  * cache; the array is the caller's to free). */
 const char **ctl_runner_history(const ctl_runner *r, const char *prefix, const char *request_id,
                                 size_t *n);
+
+/* The documents of one request that a pass skips because they are invalid
+ * (store_obj.error: they do not decode, or do not match their keys; see
+ * apis/doc.h): an invalid intent asks for nothing, an invalid kill intent
+ * kills nothing, an invalid task record or pending task is not counted.
+ * Listed in the request's DocumentsValid condition (ctl_documents_condition,
+ * plan.h), never acted on. */
+typedef struct ctl_ignored {
+    size_t n;      /* documents skipped */
+    cr_buf text;   /* the first few, "<key>: <why>; ..." */
+    char *message; /* ctl_ignored_message's, once asked for */
+} ctl_ignored;
+
+#define CTL_IGNORED_INIT     \
+    {                        \
+        0, CR_BUF_INIT, NULL \
+    }
+
+/* Adds o if it is invalid (o->error set); returns whether it was. */
+bool ctl_ignored_add(ctl_ignored *ig, const store_obj *o);
+/* Adds every invalid document of request_id that the loops read besides
+ * the request and its deploys (which have conditions of their own):
+ * intents of the request and of its deploys, runs, task records, pending
+ * tasks and the bridge's placement reasons. Cleanups are keyed by task id:
+ * the loop adds those of its tasks with ctl_ignored_add. */
+void ctl_ignored_collect(ctl_ignored *ig, const ctl_runner *r, const char *prefix,
+                         const char *request_id);
+/* "N invalid documents ignored: <key>: <why>; ..." or NULL if none.
+ * Borrowed until ctl_ignored_release; add nothing after asking. */
+const char *ctl_ignored_message(ctl_ignored *ig);
+void ctl_ignored_release(ctl_ignored *ig);
 
 /* ARCHIVE copies a task record into history: ctl_doc_lookup (view.h) over
  * the cache. Texts handed out live until ctl_task_lookup_release. */

@@ -202,7 +202,8 @@ static void select_deploys(ctx *c)
     c->active = find_deploy(in, c->active_id);
     for (size_t i = 0; i < in->n_deploys; i++) {
         const ctl_deploy *d = &in->deploys[i];
-        if (str_eq(d->id, c->active_id))
+        /* An invalid deploy replaces nothing: it only fails (below). */
+        if (str_eq(d->id, c->active_id) || d->invalid)
             continue;
         /* Only a deploy newer than the active one can replace it. */
         if (c->active && d->revision < c->active->revision)
@@ -218,23 +219,21 @@ static void select_deploys(ctx *c)
         bool finished = o && api_deploy_state_terminal(o->status.state);
         if (finished)
             continue;
-        api_deploy_status *ds = deploy_status(c, d->id);
         if (d == newest) {
             c->pending = d;
-            c->pds = ds;
+        } else if (d->invalid) {
+            char *msg = xasprintf("invalid deploy: %s", d->invalid);
+            finish_deploy(c, deploy_status(c, d->id), API_DSTATE_FAILED, msg);
+            free(msg);
         } else {
             char *msg = xasprintf("superseded by deploy '%s'", newest ? newest->id : c->active_id);
-            finish_deploy(c, ds, API_DSTATE_SUPERSEDED, msg);
+            finish_deploy(c, deploy_status(c, d->id), API_DSTATE_SUPERSEDED, msg);
             free(msg);
         }
     }
-    if (c->pending && c->pending->invalid) {
-        char *msg = xasprintf("invalid deploy: %s", c->pending->invalid);
-        finish_deploy(c, c->pds, API_DSTATE_FAILED, msg);
-        free(msg);
-        c->pending = NULL;
-        c->pds = NULL;
-    }
+    /* Only now: deploy_status may grow the array the pointer points into. */
+    if (c->pending)
+        c->pds = deploy_status(c, c->pending->id);
 }
 
 /* ---- phase 3: the pending deploy's state machine --------------------------- */
@@ -843,6 +842,7 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
     const ctl_request *req = in->request;
 
     archive_terminal(&c);
+    ctl_documents_condition(&s->conditions, in->ignored, c.now);
 
     if (req && req->invalid) {
         char msg[512];
@@ -925,6 +925,16 @@ done:
     }
     out->requeue_after_ms = c.requeue ? c.requeue - c.now : 0;
     free(c.ti);
+}
+
+void ctl_documents_condition(api_conditions *cs, const char *ignored, int64_t now)
+{
+    if (ignored)
+        api_conditions_set(cs, API_COND_DOCUMENTS_VALID, API_COND_FALSE, "InvalidDocuments",
+                           ignored, now);
+    else if (api_conditions_get(cs, API_COND_DOCUMENTS_VALID))
+        api_conditions_set(cs, API_COND_DOCUMENTS_VALID, API_COND_TRUE, "AllDocumentsValid", NULL,
+                           now);
 }
 
 void ctl_plan_release(ctl_plan *p)

@@ -134,6 +134,7 @@ typedef struct pass_in {
     size_t n_dstatus;
     const char **history;
     size_t n_history;
+    ctl_ignored ignored; /* invalid documents left out of the views */
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -148,6 +149,7 @@ static void pass_in_release(pass_in *in)
     free(in->records);
     free(in->dstatus);
     free(in->history);
+    ctl_ignored_release(&in->ignored);
 }
 
 static size_t range_of(const ctl_manager *m, api_key_kind kind, const char *rid, size_t *first)
@@ -156,18 +158,17 @@ static size_t range_of(const ctl_manager *m, api_key_kind kind, const char *rid,
 }
 
 /* The intent `kind` of request rid (or of its deploy, when deploy is not
- * NULL), decoded by the cache, or NULL. *exists (if not NULL) tells whether
- * the key is there at all: an intent that does not decode still exists. */
+ * NULL), or NULL when there is none or it is invalid: the cache decoded it
+ * against its key (apis/doc.h), and an intent that does not decode asks for
+ * nothing (ctl_ignored_collect names it in the status). */
 static const api_intent *intent_of(const ctl_manager *m, const char *rid, const char *deploy,
-                                   const char *kind, bool *exists)
+                                   const char *kind)
 {
     char *key = deploy ? api_key_intent_deploy(m->prefix, rid, deploy, kind)
                        : api_key_intent_request(m->prefix, rid, kind);
     const store_obj *o = store_cache_get(m->cache, key);
     free(key);
-    if (exists)
-        *exists = o != NULL;
-    return o ? o->doc : NULL;
+    return valid_doc(o);
 }
 
 static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_obj *req_obj)
@@ -175,12 +176,13 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
     size_t first, n;
     const api_request *req = valid_doc(req_obj);
     ctl_request_intents ri = {0};
-    const api_intent *bounce = intent_of(m, rid, NULL, "bounce", NULL);
-    const api_intent *exit_cooldown = intent_of(m, rid, NULL, "exit-cooldown", NULL);
+    const api_intent *bounce = intent_of(m, rid, NULL, API_INTENT_BOUNCE);
+    const api_intent *exit_cooldown = intent_of(m, rid, NULL, API_INTENT_EXIT_COOLDOWN);
 
+    ctl_ignored_collect(&in->ignored, m->runner, m->prefix, rid);
     ri.bounce = bounce ? bounce->timestamp : 0;
     ri.exit_cooldown = exit_cooldown ? exit_cooldown->timestamp : 0;
-    intent_of(m, rid, NULL, "pause", &ri.paused);
+    ri.paused = intent_of(m, rid, NULL, API_INTENT_PAUSE) != NULL;
     if (req_obj)
         ctl_request_view(req, req_obj->error, req_obj->mod_revision, &ri, &in->req);
 
@@ -205,9 +207,9 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         size_t k = in->n_deploys++;
         const char *did = o->id2;
         ctl_deploy_intents di = {0};
-        const api_intent *update = intent_of(m, rid, did, "update", NULL);
+        const api_intent *update = intent_of(m, rid, did, API_INTENT_UPDATE);
         di.target_instances = update ? update->targetActiveInstances : 0;
-        intent_of(m, rid, did, "cancel", &di.cancel);
+        di.cancel = intent_of(m, rid, did, API_INTENT_CANCEL) != NULL;
         in->docs[k] = valid_doc(o);
         ctl_deploy_view(in->docs[k], o->error, req, o->create_revision, &di, &in->deploys[k],
                         &in->hc[k], &in->problems[k]);
@@ -227,27 +229,30 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
     in->tasks = xcalloc(nt + np + 1, sizeof(*in->tasks));
     in->records = xcalloc(nt + np + 1, sizeof(*in->records));
     for (size_t i = tfirst; i < tfirst + nt; i++) {
-        const api_task *t = store_cache_at(m->cache, i)->doc;
+        const api_task *t = valid_doc(store_cache_at(m->cache, i));
         if (!t)
-            continue;
+            continue; /* in in->ignored */
+        /* A kill intent that does not decode kills nothing. */
         char *ckey = api_key_cleanup(m->prefix, t->taskId.id);
-        bool cleaning = store_cache_get(m->cache, ckey) != NULL;
+        const store_obj *cleanup = store_cache_get(m->cache, ckey);
+        bool cleaning = valid_doc(cleanup) != NULL;
         free(ckey);
+        ctl_ignored_add(&in->ignored, cleanup);
         ctl_health h = (ctl_health)(intptr_t)store_map_get(m->health, t->taskId.id);
         in->records[in->n_tasks] = t;
         ctl_task_view(t, cleaning, h, &in->tasks[in->n_tasks++]);
     }
     for (size_t i = pfirst; i < pfirst + np; i++) {
-        const api_pending_task *p = store_cache_at(m->cache, i)->doc;
+        const api_pending_task *p = valid_doc(store_cache_at(m->cache, i));
         if (!p)
-            continue;
+            continue; /* in in->ignored */
         ctl_task *t = &in->tasks[in->n_tasks++];
         ctl_pending_view(p, t);
         /* Why the bridge could not place it (status/pending), if it said. */
         char *why_key = api_key_pending_status(m->prefix, rid, p->pendingTaskId.id);
         const store_obj *si = store_cache_get(m->cache, why_key);
         free(why_key);
-        const api_place_reason *pr = si ? si->doc : NULL;
+        const api_place_reason *pr = valid_doc(si);
         if (pr) {
             t->place_reason = pr->reason;
             t->place_message = pr->message && *pr->message ? pr->message : NULL;
@@ -350,6 +355,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
         .n_deploy_status = in.n_dstatus,
         .history = in.history,
         .n_history = in.n_history,
+        .ignored = ctl_ignored_message(&in.ignored),
         .config = &m->plan_cfg,
         .now = now,
     };

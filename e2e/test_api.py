@@ -224,10 +224,10 @@ class TestBadInput(ApiCase):
         self.err("POST", "/api/requests", {"id": "x" * 101}, 400, "id")
         self.err("POST", "/api/requests", {"id": "x", "requestType": "DAEMON"}, 400, "requestType")
         self.err("POST", "/api/requests", {"id": "x", "instances": 26}, 400, "instances")
-        # Oversized body (limit 2048 bytes): a JSON 400, nothing written.
+        # Oversized body (limit 2048 bytes): a JSON 413, nothing written.
         big = {"id": "big", "owners": ["o%d@example.com" % i for i in range(200)]}
-        data = self.err("POST", "/api/requests", big, 400, "too large")
-        self.assertEqual(data["status"], 400)
+        data = self.err("POST", "/api/requests", big, 413, "too large")
+        self.assertEqual(data["status"], 413)
         self.err("PUT", "/api/requests/request/web/scale", {"instances": "3"}, 400, "integer")
         self.err("PUT", "/api/requests/request/web/scale", {"instances": 3, "extra": 1}, 400,
                  "unknown field 'extra'")

@@ -82,11 +82,27 @@ class LocalUpTest(harness.TestCase):
         self.assertEqual(r2.returncode, 0, r2.stdout[-3000:] + r2.stderr[-3000:])
         self.assertIn("API:        %s/api" % api, r2.stdout)
 
+        # Secured by default: the API refuses an anonymous caller, and the
+        # corralctl settings it prints carry the admin token.
+        m = re.search(r"export CORRAL_CONFIG=(\S+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        env = dict(os.environ, CORRAL_CONFIG=m.group(1))
+        env.pop("CORRAL_SERVER", None)
+        env.pop("CORRAL_TOKEN", None)
+        st, _, _ = harness.http("GET", api + "/api/requests")
+        self.assertEqual(st, 401)
+        tokens = os.path.join(scratch, ".local", "auth", "tokens")
+        self.assertEqual(os.stat(tokens).st_mode & 0o077, 0, "token file readable by others")
+
         # The examples run: every example request exists and the web service
         # reaches its instance count of running tasks.
         ctl = os.path.join(scratch, "bin", "corralctl")
-        got = subprocess.run([ctl, "--server", api, "get", "requests", "-o", "json"],
-                             capture_output=True, text=True, timeout=30)
+        who = subprocess.run([ctl, "auth", "whoami", "-o", "json"], capture_output=True,
+                             text=True, timeout=30, env=env)
+        self.assertEqual(who.returncode, 0, who.stderr)
+        self.assertEqual(__import__("json").loads(who.stdout)["user"]["id"], "admin")
+        got = subprocess.run([ctl, "get", "requests", "-o", "json"],
+                             capture_output=True, text=True, timeout=30, env=env)
         self.assertEqual(got.returncode, 0, got.stderr)
         ids = {r.get("request", r).get("id") for r in __import__("json").loads(got.stdout)}
         self.assertTrue(len(ids) >= 4, ids)
@@ -94,8 +110,9 @@ class LocalUpTest(harness.TestCase):
         # Every long-running example becomes healthy at its full count (this
         # caught agents on one host offering the same ports).
         for name in ("hello-web", "hello-worker"):
-            w = subprocess.run([ctl, "--server", api, "wait", "request", name, "--for", "healthy",
-                                "--timeout", "120s"], capture_output=True, text=True, timeout=180)
+            w = subprocess.run([ctl, "wait", "request", name, "--for", "healthy",
+                                "--timeout", "120s"], capture_output=True, text=True, timeout=180,
+                               env=env)
             self.assertEqual(w.returncode, 0, "%s: %s%s" % (name, w.stdout, w.stderr))
 
         out = subprocess.run(["bash", "-c", "hack/local-up.sh stop"], cwd=scratch,

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev valgrind cppcheck clang-format
       libcurl4-openssl-dev libjansson-dev libyaml-dev libevent-dev libssl-dev libcmocka-dev
-      etcd-server etcd-client python3 curl wrk procps unzip zip tzdata)
+      etcd-server etcd-client python3 curl wrk procps unzip zip tzdata openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

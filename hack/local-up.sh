@@ -9,7 +9,9 @@
 # Options (start): --dir DIR (state, default .local/), --agents N (3),
 #   --racks r1,r2, --api-port P (7099), --etcd-port P (23790),
 #   --mesos-port P (25050), --real-mesos URL (no mesoslite), --no-examples,
-#   --no-build. Everything listens on 127.0.0.1 only. Safe to run twice.
+#   --no-build. Everything listens on 127.0.0.1 only, the API with auth on
+#   (an admin token in DIR/auth/tokens; corralctl set up in DIR/corralctl.conf).
+#   Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     *) echo "local-up: unknown option '$1' (try --help)" >&2; exit 2;;
   esac
 done
-if [ "$cmd" = help ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [ "$cmd" = help ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 
 mkdir -p "$DIR/logs" "$DIR/run"
 DIR=$(cd "$DIR" && pwd)
@@ -141,13 +143,26 @@ if "$ROOT/bin/corral-nodeagent" --help 2>/dev/null | grep -q -- '--work-dir'; th
   launch corral-nodeagent "$ROOT/bin/corral-nodeagent" --work-dir "$DIR/mesos"
 fi
 
+# Auth on, as in production: an admin token in a mode-600 token file (made
+# once, kept across restarts), and corralctl configured with it.
+mkdir -p "$DIR/auth" && chmod 700 "$DIR/auth"
+TOKENS=$DIR/auth/tokens
+if [ ! -s "$TOKENS" ]; then
+  (umask 077; printf '# <token> <user> [groups]: bootstrap tokens for corrald --auth-token-file\n%s admin admins\n' \
+    "crl_$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" > "$TOKENS")
+fi
+ADMIN_TOKEN=$(awk '$2 == "admin" {print $1; exit}' "$TOKENS")
+CTL_CONFIG=$DIR/corralctl.conf
+CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set server "$API_URL"
+CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set token "$ADMIN_TOKEN"
+
 launch corrald "$ROOT/bin/corrald" --listen "127.0.0.1:$API_PORT" --etcd-endpoints "$ETCD_URL" \
-  --mesos-master "$MESOS_URL" --prefix /corral
+  --mesos-master "$MESOS_URL" --prefix /corral --auth --auth-token-file "$TOKENS"
 wait_http "$API_URL/healthz" 30 corrald
 
 applied="skipped (--no-examples)"
 if [ "$EXAMPLES" = 1 ]; then
-  if "$ROOT/bin/corralctl" --server "$API_URL" apply -f "$ROOT/manifests/examples" >"$DIR/logs/apply.log" 2>&1; then
+  if CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" apply -f "$ROOT/manifests/examples" >"$DIR/logs/apply.log" 2>&1; then
     applied="applied manifests/examples (see $DIR/logs/apply.log)"
   else
     applied="FAILED to apply manifests/examples; see $DIR/logs/apply.log"
@@ -163,8 +178,10 @@ Corral is running locally.
   etcd:       $ETCD_URL   (prefix /corral; try: ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL get /corral --prefix --keys-only)
   Mesos:      $MESOS_URL   ($([ -z "$REAL_MESOS" ] && echo "mesoslite, $AGENTS agents on racks $RACKS" || echo "real Mesos master"))
   Examples:   $applied
-  corralctl:  export CORRAL_SERVER=$API_URL
+  Auth:       on; admin token in $TOKENS (user admin, group admins)
+  corralctl:  export CORRAL_CONFIG=$CTL_CONFIG   (server and admin token)
               bin/corralctl get requests
+  curl:       curl -H "Authorization: Bearer \$(awk '\$2 == \"admin\" {print \$1}' $TOKENS)" $API_URL/api/requests
   Logs:       $DIR/logs/
   Status:     hack/local-up.sh status
   Stop:       hack/local-up.sh stop        (data in $DIR is kept; add --wipe to delete it)

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/xalloc.h"
 #include "apis/keys.h"
+#include "mesosbridge/agents.h"
 #include "mesosbridge/events.h"
 #include "mesosbridge/launch.h"
 #include "mesosbridge/logic.h"
@@ -28,7 +29,10 @@
 
 #define MB_MAX_RECORD          (64u << 20)
 #define MB_MAX_TASKS_PER_OFFER 40
-#define MB_AGENT_REFRESH_MS    60000
+#define MB_AGENT_REFRESH_MS    60000  /* GET_AGENTS at least this often */
+#define MB_AGENT_SOON_MS       5000   /* and at most this often when an event asks */
+#define MB_AGENT_SEEN_MS       600000 /* lastSeenAt of an unchanged agent rewritten */
+#define MB_FW_RETRY_MS         1000   /* re-read of an unreadable framework document */
 #define MB_REVIVE_MIN_MS       1000
 /* Placement work per offers cycle, in (task, offer) checks (about 25 ms):
  * a cycle that runs out defers the rest of the queue to the next turn of
@@ -105,9 +109,20 @@ typedef struct op {
     char **pend_keys;
     cr_http_req *req; /* Mesos call */
     int64_t sent_us;  /* when req was started (call latency) */
+    unsigned gen;     /* GET_AGENTS: the subscription it was asked in */
 } op;
 
-enum { OP_CALL, OP_LAUNCH, OP_TASKW, OP_TASKGET, OP_FW, OP_AGENT, OP_CLEANDEL };
+enum {
+    OP_CALL,
+    OP_LAUNCH,
+    OP_TASKW,
+    OP_TASKGET,
+    OP_FW,
+    OP_AGENT,
+    OP_CLEANDEL,
+    OP_AGENTS,
+    OP_FWSTATUS
+};
 
 struct mb {
     struct event_base *base;
@@ -135,8 +150,25 @@ struct mb {
     void *arg;
     /* state */
     bool started, stopped;
+    char *stop_reason;
     char *framework_id;
     bool fw_loaded, fw_loading;
+    /* An unreadable framework document blocks subscribing until it is
+     * fixed or deleted (re-read every MB_FW_RETRY_MS and on every change). */
+    char *fw_error;      /* why, or NULL */
+    int64_t fw_rev;      /* mod_revision of the document last read; 0 none */
+    int64_t fw_retry_ms; /* mono: next read allowed */
+    /* status/framework: what was last planned and whether it is stored */
+    api_framework_status fw_status;
+    bool fw_status_writing, fw_status_dirty;
+    /* agents from the master (GET_AGENTS) */
+    op *agents_op;            /* the call in flight */
+    bool agents_want;         /* a refresh was asked for */
+    int64_t agents_next_ms;   /* mono: the next periodic refresh */
+    int64_t agents_last_ms;   /* mono: the last request sent */
+    size_t machines_inflight; /* agent/rack document writes of the last plan */
+    int64_t agents_cost_ms;   /* loop time the last answer took (decode, plan) */
+    long agents_refresh_ms;
     inf inf[N_INF];
     /* subscription */
     cr_http_req *sub;
@@ -165,7 +197,7 @@ struct mb {
     mb_map reasons;     /* pending key -> preason: the last status/pending written */
     int reasons_reset;  /* 0: clear status/pending left by earlier leaders; 1: running; 2: done */
     mb_map foreign;     /* taskId -> int64_t * last KILL of a task Corral does not know */
-    mb_map agents_seen; /* agentId / "rack:"id -> int64_t * last write */
+    mb_map agents_seen; /* "c:"cleanup key -> int64_t * last delete of a stale cleanup */
     mb_recon recon;
     int64_t next_implicit_ms;
     op *ops;
@@ -177,6 +209,8 @@ static void kick(mb *b);
 static void schedule_subscribe(mb *b, long delay_ms);
 static void stop_for_good(mb *b, cr_code code, const char *why);
 static void task_flush(mb *b, tentry *te);
+static void fw_status_note(mb *b);
+static void agents_ask(mb *b);
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -416,23 +450,52 @@ static char *fw_key(const mb *b)
 static void fw_get_done(void *arg, const store_result *res, const cr_err *err)
 {
     mb *b = arg;
+    char *id = NULL, *why = NULL;
+    char *key = fw_key(b);
+    int64_t rev = 0;
+    mb_fw_doc got;
+
     b->fw_loading = false;
+    b->fw_retry_ms = cr_mono_ms() + MB_FW_RETRY_MS;
     if (err) {
         cr_warn(b->log, "reading the framework id: %s", cr_err_msg(err));
+        free(key);
         return; /* the tick retries */
     }
-    if (res->nkvs) {
-        json_error_t je;
-        json_t *j = json_loads(res->kvs[0].value, 0, &je);
-        const char *id = json_string_value(json_object_get(j, "frameworkId"));
-        if (id && *id) {
-            free(b->framework_id);
-            b->framework_id = xstrdup(id);
-        }
-        json_decref(j);
+    if (res->nkvs)
+        rev = res->kvs[0].mod_revision;
+    got = mb_framework_read(res->nkvs ? res->kvs[0].value : NULL,
+                            res->nkvs ? res->kvs[0].value_len : 0, &id, &why);
+    if (got == MB_FW_UNREADABLE) {
+        /* Never "absent": a new framework would run every task twice. */
+        char *msg = xasprintf("%s (revision %lld) is unreadable: %s; not subscribing until it "
+                              "is fixed (put {\"frameworkId\":\"<id>\"}) or deleted (a new "
+                              "framework is registered)",
+                              key, (long long)rev, why);
+        if (!b->fw_error || rev != b->fw_rev || strcmp(msg, b->fw_error))
+            cr_errorlog(b->log, "mesosbridge blocked: framework document %s", msg);
+        free(b->fw_error);
+        b->fw_error = msg;
+        b->fw_rev = rev;
+        free(why);
+        free(key);
+        fw_status_note(b);
+        return;
+    }
+    if (b->fw_error)
+        cr_info(b->log, "framework document %s %s: the bridge proceeds", key,
+                got == MB_FW_OK ? "fixed" : "deleted");
+    free(b->fw_error);
+    b->fw_error = NULL;
+    b->fw_rev = rev;
+    if (got == MB_FW_OK) {
+        free(b->framework_id);
+        b->framework_id = id;
     }
     b->fw_loaded = true;
     cr_info(b->log, "framework id: %s", b->framework_id ? b->framework_id : "(none yet)");
+    free(key);
+    fw_status_note(b);
     kick(b);
 }
 
@@ -444,25 +507,94 @@ static void fw_put_done(void *arg, const store_result *res, const cr_err *err)
     op_free(o);
 }
 
+/* Stores the framework id, or deletes the document when there is none
+ * (Mesos removed the framework: the next SUBSCRIBE registers a new one). */
 static void fw_store(mb *b)
 {
     cr_err err;
     char *key = fw_key(b);
-    json_t *j = json_object();
-    if (b->framework_id)
-        json_object_set_new(j, "frameworkId", json_string(b->framework_id));
-    json_object_set_new(j, "updatedAt", json_integer(cr_wall_ms()));
-    char *v = json_dumps(j, JSON_COMPACT);
     store_txn *t = txn_new(b);
-    store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
+    if (b->framework_id) {
+        api_framework fw = {
+            .frameworkId = b->framework_id, .has_updatedAt = true, .updatedAt = cr_wall_ms()};
+        json_t *j = api_framework_to_json(&fw);
+        char *v = json_dumps(j, JSON_COMPACT);
+        store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
+        json_decref(j);
+        free(v);
+    } else {
+        store_txn_delete(t, STORE_THEN, key, false);
+    }
     op *o = op_new(b, OP_FW);
     if (store_write(b->st, t, fw_put_done, o, &err) < 0) {
         cr_warn(b->log, "storing the framework id: %s", cr_err_msg(&err));
         op_free(o);
     }
+    free(key);
+}
+
+/* ---- status/framework -------------------------------------------------------------- */
+
+static void fw_status_flush(mb *b);
+
+static void fw_status_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    mb *b = o->b;
+    op_free(o);
+    b->fw_status_writing = false;
+    if (err) {
+        if (check_fatal(b, err))
+            return;
+        cr_warn(b->log, "writing the bridge's status: %s", cr_err_msg(err));
+        b->fw_status_dirty = true; /* the tick retries */
+        return;
+    }
+    if (b->fw_status_dirty)
+        fw_status_flush(b);
+}
+
+/* Writes the planned status (one write in flight; fenced). */
+static void fw_status_flush(mb *b)
+{
+    cr_err err;
+    if (b->fw_status_writing || !b->fw_status_dirty)
+        return;
+    char *key = api_key_framework_status(b->prefix);
+    json_t *j = api_framework_status_to_json(&b->fw_status);
+    char *v = json_dumps(j, JSON_COMPACT);
+    store_txn *t = txn_new(b);
+    store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
+    op *o = op_new(b, OP_FWSTATUS);
+    b->fw_status_dirty = false;
+    b->fw_status_writing = true;
+    if (store_write(b->st, t, fw_status_done, o, &err) < 0) {
+        cr_warn(b->log, "writing the bridge's status: %s", cr_err_msg(&err));
+        b->fw_status_writing = false;
+        b->fw_status_dirty = true;
+        op_free(o);
+    }
     json_decref(j);
     free(v);
     free(key);
+}
+
+/* Plans the status from the bridge's state; writes it when it changed. */
+static void fw_status_note(mb *b)
+{
+    mb_fw_state st = {.blocked = b->fw_error != NULL,
+                      .stopped = b->stopped,
+                      .subscribed = b->subscribed,
+                      .framework_id = b->framework_id,
+                      .master = master_url(b),
+                      .error = b->fw_error ? b->fw_error : b->stop_reason,
+                      .observed_rev = b->fw_rev};
+    if (!b->started || (b->stopped && !b->stop_reason))
+        return; /* not started, or fenced out: nothing may be written */
+    if (mb_fw_status_set(&b->fw_status, &st, cr_wall_ms())) {
+        b->fw_status_dirty = true;
+        fw_status_flush(b);
+    }
 }
 
 /* ---- the cache's documents ----------------------------------------------------- */
@@ -623,6 +755,11 @@ static void inf_load(inf *in)
 static void on_cache_change(void *arg, const store_obj *old, const store_obj *cur)
 {
     mb *b = arg;
+    if ((cur ? cur : old)->kind == API_KEY_FRAMEWORK && b->fw_error) {
+        b->fw_retry_ms = 0; /* an operator fixed or deleted it: read it again now */
+        kick(b);
+        return;
+    }
     inf *in = inf_of(b, cur ? cur : old);
     if (!in || !in->synced)
         return;
@@ -891,19 +1028,12 @@ static void on_update(mb *b, const mb_status *s)
 
 static const char *offer_rack(const mb *b, const mb_offer *o)
 {
-    const char *r = NULL;
-    if (b->rack_attr)
-        r = mb_offer_attr(o, b->rack_attr);
-    else if (!(r = mb_offer_attr(o, "rackid")))
-        r = mb_offer_attr(o, "rack");
-    return r && *r ? r : b->default_rack;
+    return mb_rack_of(o->attrs, o->n_attrs, b->rack_attr, b->default_rack);
 }
 
 static bool state_inactive(const json_t *docj)
 {
-    const char *st =
-        json_string_value(json_object_get(json_object_get(docj, "currentState"), "state"));
-    return st && strcmp(st, "ACTIVE") != 0;
+    return !mb_machine_active(docj);
 }
 
 static bool offer_inactive(mb *b, const mb_offer *o, const char *rack)
@@ -1339,70 +1469,194 @@ out:
     free(due);
 }
 
-/* ---- agents and racks --------------------------------------------------------------- */
+/* ---- agents and racks: known from the master (GET_AGENTS) ---------------------------- */
 
-static void agent_write_done(void *arg, const store_result *res, const cr_err *err)
+static void machine_write_done(void *arg, const store_result *res, const cr_err *err)
 {
     op *o = arg;
-    if (err)
-        check_fatal(o->b, err);
+    mb *b = o->b;
+    if (b->machines_inflight)
+        b->machines_inflight--;
+    if (err && check_fatal(b, err)) {
+        op_free(o);
+        return;
+    }
+    if (err || !res->succeeded) {
+        /* changed under us (an operator, or the cache was behind): plan
+         * again from the new document */
+        cr_debug(b->log, "machine document %s: %s", o->s1,
+                 err ? cr_err_msg(err) : "changed meanwhile");
+        b->agents_want = true;
+    }
     op_free(o);
 }
 
-/* Merges observed fields into the agent's (or rack's) document. */
-static void record_machine(mb *b, int kind, const char *id, const mb_offer *o, const char *rack)
+/* Writes what the plan asks for: each document compared with the revision
+ * it was planned from (store_write batches them). */
+static void machines_apply(mb *b, const mb_agents *agents)
 {
-    int64_t now = cr_mono_ms(), wall = cr_wall_ms();
-    char *seen_key = xasprintf("%s:%s", kind == INF_AGENT ? "a" : "r", id);
-    int64_t *last = mb_map_get(&b->agents_seen, seen_key);
-    doc *d = doc_get(b, kind, id);
-    if (last && now - *last < MB_AGENT_REFRESH_MS) {
-        free(seen_key);
+    inf *ai = &b->inf[INF_AGENT], *ri = &b->inf[INF_RACK];
+    mb_machine_doc *ad = xcalloc(ai->docs.n + 1, sizeof(*ad));
+    mb_machine_doc *rd = xcalloc(ri->docs.n + 1, sizeof(*rd));
+    size_t na = 0, nr = 0, nrec = 0;
+    for (mb_map_iter it = mb_map_first(&ai->docs); it.e; mb_map_next(&ai->docs, &it)) {
+        const doc *d = it.e->val;
+        ad[na++] = (mb_machine_doc){it.e->key, d->obj, d->mod_rev};
+    }
+    for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it)) {
+        const doc *d = it.e->val;
+        rd[nr++] = (mb_machine_doc){it.e->key, d->obj, d->mod_rev};
+    }
+    for (size_t i = 0; i < agents->n; i++)
+        nrec += agents->v[i].recovered;
+    mb_machines_in in = {.agents = agents,
+                         .agent_docs = ad,
+                         .n_agent_docs = na,
+                         .rack_docs = rd,
+                         .n_rack_docs = nr,
+                         .rack_attr = b->rack_attr,
+                         .default_rack = b->default_rack,
+                         .now = cr_wall_ms(),
+                         .seen_refresh_ms = MB_AGENT_SEEN_MS};
+    mb_machines_out out;
+    mb_machines_plan(&in, &out);
+    if (out.n_dead || out.n_back)
+        cr_info(b->log,
+                "agents: the master lists %zu (%zu recovered): %zu machine(s) now DEAD, "
+                "%zu ACTIVE again",
+                agents->n, nrec, out.n_dead, out.n_back);
+    for (size_t i = 0; i < out.n; i++) {
+        mb_machine_write *w = &out.v[i];
+        char *key = w->rack ? api_key_rack(b->prefix, w->id) : api_key_agent(b->prefix, w->id);
+        char *v = json_dumps(w->doc, JSON_COMPACT | JSON_SORT_KEYS);
+        store_txn *t = txn_new(b);
+        if (w->mod_rev)
+            store_txn_if_mod(t, key, STORE_EQ, w->mod_rev);
+        else
+            store_txn_if_create(t, key, STORE_EQ, 0);
+        store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
+        op *o = op_new(b, OP_AGENT);
+        o->s1 = key;
+        cr_err err;
+        if (store_write(b->st, t, machine_write_done, o, &err) < 0) {
+            cr_warn(b->log, "writing %s: %s", key, cr_err_msg(&err));
+            op_free(o);
+            b->agents_want = true;
+        } else {
+            b->machines_inflight++;
+        }
+        free(v);
+    }
+    mb_machines_out_release(&out);
+    free(ad);
+    free(rd);
+}
+
+static void agents_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    op *o = arg;
+    mb *b = o->b;
+    unsigned gen = o->gen;
+    o->req = NULL;
+    b->agents_op = NULL;
+    op_free(o);
+    if (err || resp->status != 200) {
+        /* the next periodic refresh tries again */
+        if (err)
+            cr_warn(b->log, "GET_AGENTS from %s: %s", master_url(b), cr_err_msg(err));
+        else
+            cr_warn(b->log, "GET_AGENTS from %s: %ld %.200s (agents not refreshed)", master_url(b),
+                    resp->status, resp->body ? resp->body : "");
         return;
     }
-    if (!last) {
-        last = xcalloc(1, sizeof(*last));
-        mb_map_put(&b->agents_seen, seen_key, last);
+    if (!b->subscribed || gen != b->gen) {
+        b->agents_want = true; /* another master since: ask it */
+        return;
     }
-    *last = now;
-    free(seen_key);
-    json_t *j = d ? json_deep_copy(d->obj) : json_object();
-    json_object_set_new(j, "id", json_string(id));
-    if (kind == INF_AGENT) {
-        json_object_set_new(j, "host", json_string(o->hostname ? o->hostname : ""));
-        json_object_set_new(j, "rackId", json_string(rack));
-        if (o->agent_url)
-            json_object_set_new(j, "agentUrl", json_string(o->agent_url));
-        json_t *attrs = json_object();
-        for (size_t i = 0; i < o->n_attrs; i++)
-            json_object_set_new(attrs, o->attrs[i].name, json_string(o->attrs[i].text));
-        json_object_set_new(j, "attributes", attrs);
-        json_object_set_new(j, "resources",
-                            json_pack("{s:f,s:f,s:f,s:I}", "cpus", o->cpus, "memoryMb", o->mem,
-                                      "diskMb", o->disk, "numPorts", (json_int_t)o->nports));
+    mb_agents agents;
+    cr_err derr;
+    int64_t t0 = cr_mono_us();
+    if (mb_agents_decode(resp->body, resp->body_len, &agents, &derr) < 0) {
+        cr_warn(b->log, "GET_AGENTS from %s: %s", master_url(b), cr_err_msg(&derr));
+        return;
     }
-    if (!json_object_get(j, "firstSeenAt"))
-        json_object_set_new(j, "firstSeenAt", json_integer(wall));
-    json_object_set_new(j, "lastSeenAt", json_integer(wall));
-    if (!json_object_get(j, "currentState"))
-        json_object_set_new(
-            j, "currentState",
-            json_pack("{s:s,s:I}", "state", "ACTIVE", "timestamp", (json_int_t)wall));
-    char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(j);
-    char *key = kind == INF_AGENT ? api_key_agent(b->prefix, id) : api_key_rack(b->prefix, id);
-    store_txn *t = txn_new(b);
-    if (d)
-        store_txn_if_mod(t, key, STORE_EQ, d->mod_rev);
-    else
-        store_txn_if_create(t, key, STORE_EQ, 0);
-    store_txn_put(t, STORE_THEN, key, v, strlen(v), NULL);
-    op *op_ = op_new(b, OP_AGENT);
+    machines_apply(b, &agents);
+    mb_agents_release(&agents);
+    /* A big cluster's answer costs loop time (5,000 agents: about a second
+     * on a small machine): refresh no more than 1% of the time. */
+    b->agents_cost_ms = (cr_mono_us() - t0) / 1000;
+    int64_t next = cr_mono_ms() + 100 * b->agents_cost_ms;
+    if (next > b->agents_next_ms)
+        b->agents_next_ms = next;
+}
+
+/* Asks the master for its agents (operator API, on its own connection). */
+static void agents_ask(mb *b)
+{
     cr_err err;
-    if (store_write(b->st, t, agent_write_done, op_, &err) < 0)
-        op_free(op_);
-    free(v);
-    free(key);
+    json_t *call = mb_call_get_agents();
+    char *body = json_dumps(call, JSON_COMPACT);
+    json_decref(call);
+    char *url = xasprintf("%s/api/v1", master_url(b));
+    const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+    op *o = op_new(b, OP_AGENTS);
+    o->gen = b->gen;
+    cr_http_opts ho = {.method = "POST",
+                       .url = url,
+                       .headers = hdrs,
+                       .body = body,
+                       .body_len = strlen(body),
+                       .timeout_ms = 30000,
+                       .connect_timeout_ms = 5000,
+                       .max_body = 256 << 20,
+                       .on_done = agents_done,
+                       .arg = o};
+    int64_t now = cr_mono_ms();
+    b->agents_want = false;
+    b->agents_last_ms = now;
+    b->agents_next_ms = now + b->agents_refresh_ms;
+    o->req = cr_http_start(b->http, &ho, &err);
+    if (!o->req) {
+        cr_warn(b->log, "GET_AGENTS: %s", cr_err_msg(&err));
+        op_free(o);
+    } else {
+        b->agents_op = o;
+    }
+    free(url);
+    free(body);
+}
+
+/* Refreshes the machine documents when asked (or due), one request and one
+ * plan's writes at a time, at most every MB_AGENT_SOON_MS (or 50 times what
+ * the last answer cost the loop, when that is longer). A SUBSCRIBED asks at
+ * once. */
+static void agents_refresh(mb *b, int64_t now)
+{
+    int64_t gap = 50 * b->agents_cost_ms;
+    if (gap < MB_AGENT_SOON_MS)
+        gap = MB_AGENT_SOON_MS;
+    if (now >= b->agents_next_ms)
+        b->agents_want = true;
+    if (!b->agents_want || b->agents_op || b->machines_inflight ||
+        (b->agents_last_ms && now - b->agents_last_ms < gap))
+        return;
+    agents_ask(b);
+}
+
+/* An event names agent_id: a document missing or not ACTIVE by the
+ * bridge's own doing (DEAD) means the machine documents are behind. */
+static void agent_seen(mb *b, const char *agent_id)
+{
+    if (!agent_id || b->agents_want)
+        return;
+    doc *d = doc_get(b, INF_AGENT, agent_id);
+    const char *st =
+        d ? json_string_value(json_object_get(json_object_get(d->obj, "currentState"), "state"))
+          : NULL;
+    if (!d || (st && (!strcmp(st, "DEAD") || !strcmp(st, "MISSING_ON_STARTUP")))) {
+        cr_debug(b->log, "agent %s has no ACTIVE document: refreshing agents", agent_id);
+        b->agents_want = true;
+    }
 }
 
 /* ---- kills and reconciliation ------------------------------------------------------- */
@@ -1528,6 +1782,9 @@ static void on_event(mb *b, mb_event *ev)
                 b->hb_s);
         if (changed)
             fw_store(b);
+        fw_status_note(b);
+        b->agents_want = true; /* the machines this master knows */
+        b->agents_last_ms = 0;
         mb_recon_start(&b->recon, cr_mono_ms());
         b->next_implicit_ms = 0; /* and an implicit one right away */
         b->new_pending = true;   /* clear old filters if work is waiting */
@@ -1537,9 +1794,7 @@ static void on_event(mb *b, mb_event *ev)
     case MB_EV_OFFERS:
         for (size_t i = 0; i < ev->u.offers.n; i++) {
             mb_offer *o = &ev->u.offers.v[i];
-            const char *rack = offer_rack(b, o);
-            record_machine(b, INF_AGENT, o->agent_id, o, rack);
-            record_machine(b, INF_RACK, rack, o, rack);
+            agent_seen(b, o->agent_id);
             b->offers = xrealloc(b->offers, (b->n_offers + 1) * sizeof(held));
             b->offers[b->n_offers].offer = *o; /* moved */
             b->offers[b->n_offers].gen = b->gen;
@@ -1558,13 +1813,23 @@ static void on_event(mb *b, mb_event *ev)
                 break;
             }
         break;
-    case MB_EV_UPDATE:
+    case MB_EV_UPDATE: {
+        /* an update from the agent side says the agent lives; the master's
+         * answers about an agent it lost do not (unless it came back) */
+        const mb_status *u = &ev->u.update;
+        if (!u->source || strcmp(u->source, "SOURCE_MASTER") ||
+            (u->reason && !strcmp(u->reason, "REASON_AGENT_REREGISTERED")))
+            agent_seen(b, u->agent_id);
         on_update(b, &ev->u.update);
         break;
+    }
     case MB_EV_FAILURE:
         cr_warn(b->log, "FAILURE: agent %s executor %s status %d",
                 ev->u.failure.agent_id ? ev->u.failure.agent_id : "-",
                 ev->u.failure.executor_id ? ev->u.failure.executor_id : "-", ev->u.failure.status);
+        if (ev->u.failure.agent_id && !ev->u.failure.executor_id)
+            b->agents_want = true; /* the master lost an agent */
+        kick(b);
         break;
     case MB_EV_ERROR:
         cr_errorlog(b->log, "ERROR from Mesos: %s", ev->u.error.message);
@@ -1604,6 +1869,7 @@ static void drop_stream(mb *b)
     for (size_t i = 0; i < b->n_offers; i++)
         mb_offer_release(&b->offers[i].offer); /* Mesos rescinds them */
     b->n_offers = 0;
+    fw_status_note(b);
 }
 
 static void sub_head(cr_http_req *r, const cr_http_resp *resp, void *arg)
@@ -1750,6 +2016,9 @@ static void stop_for_good(mb *b, cr_code code, const char *why)
     if (b->stopped)
         return;
     b->stopped = true;
+    /* Fenced out: nothing may be written any more. Otherwise say why. */
+    if (code != CR_ENOTLEADER)
+        b->stop_reason = xstrdup(why);
     cr_errorlog(b->log, "mesosbridge stopped: %s", why);
     if (b->sub) {
         cr_http_cancel(b->sub);
@@ -1773,7 +2042,8 @@ static void work(mb *b, bool tick)
 {
     if (b->stopped)
         return;
-    if (!b->fw_loaded && !b->fw_loading) {
+    int64_t now = cr_mono_ms();
+    if (!b->fw_loaded && !b->fw_loading && now >= b->fw_retry_ms) {
         cr_err err;
         char *key = fw_key(b);
         b->fw_loading = true;
@@ -1781,11 +2051,12 @@ static void work(mb *b, bool tick)
             b->fw_loading = false;
         free(key);
     }
+    if (tick && b->fw_status_dirty)
+        fw_status_flush(b);
     if (!b->fw_loaded || !all_synced(b))
         return;
     if (!b->sub && !b->sub_scheduled)
         schedule_subscribe(b, 0);
-    int64_t now = cr_mono_ms();
     /* retry failed task writes (they wait a second anyway) */
     for (mb_map_iter it = mb_map_first(&b->tasks); tick && it.e; mb_map_next(&b->tasks, &it)) {
         tentry *te = it.e->val;
@@ -1808,6 +2079,7 @@ static void work(mb *b, bool tick)
         return;
     }
     reasons_sweep(b);
+    agents_refresh(b, now);
     offers_cycle(b);
     kills(b);
     reconcile(b, tick);
@@ -1918,6 +2190,8 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     b->launch_timeout_ms = cfg->launch_timeout_ms > 0 ? cfg->launch_timeout_ms : 60000;
     b->hb_misses = cfg->heartbeat_misses > 0 ? cfg->heartbeat_misses : 5;
     b->sub_cap_ms = cfg->subscribe_backoff_cap_ms > 0 ? cfg->subscribe_backoff_cap_ms : 15000;
+    b->agents_refresh_ms =
+        cfg->agents_refresh_ms > 0 ? cfg->agents_refresh_ms : MB_AGENT_REFRESH_MS;
     b->on_stopped = cfg->on_stopped;
     b->arg = cfg->arg;
     b->hb_s = 15;
@@ -1997,6 +2271,9 @@ void mb_free(mb *b)
     free(b->stream_id);
     free(b->place_from);
     free(b->framework_id);
+    free(b->fw_error);
+    free(b->stop_reason);
+    api_framework_status_release(&b->fw_status);
     free(b->prefix);
     free_list(b->masters);
     free(b->leader_url);
@@ -2034,6 +2311,7 @@ void mb_get_stats(const mb *b, mb_stats *out)
     out->stopped = b->stopped;
     out->suppressed = b->suppressed;
     out->framework_id = b->framework_id;
+    out->error = b->fw_error ? b->fw_error : b->stop_reason;
     out->master = master_url(b);
     out->offers_held = b->n_offers;
     out->tasks_known = b->tasks.n;

@@ -103,8 +103,7 @@ static void resource_decode(const json_t *j, mb_resource *r)
     }
 }
 
-/* Formats an attribute value as text. */
-static char *attr_text(const json_t *a)
+char *mb_attr_text(const json_t *a)
 {
     const char *type = jstr(a, "type");
     if (type && !strcmp(type, "TEXT"))
@@ -193,7 +192,7 @@ static int offer_decode(const json_t *j, mb_offer *o, cr_err *err)
     o->attrs = xcalloc(json_array_size(attrs) + 1, sizeof(mb_attr));
     json_array_foreach(attrs, i, e)
     {
-        char *name = jdup(e, "name"), *text = attr_text(e);
+        char *name = jdup(e, "name"), *text = mb_attr_text(e);
         if (name && text) {
             o->attrs[o->n_attrs].name = name;
             o->attrs[o->n_attrs++].text = text;

@@ -137,6 +137,10 @@ int mb_event_decode(const char *data, size_t len, mb_event *ev, cr_err *err);
 int mb_event_decode_json(const json_t *j, mb_event *ev, cr_err *err);
 void mb_event_release(mb_event *ev);
 
+/* The value of an Attribute (TEXT, SCALAR, RANGES, SET) as text: "r1",
+ * "3", "[1-4]", "{a,b}". Caller frees; NULL for an unknown type. */
+char *mb_attr_text(const json_t *attr);
+
 /* Looks up an attribute value (borrowed) or NULL. */
 const char *mb_offer_attr(const mb_offer *o, const char *name);
 void mb_offer_release(mb_offer *o);

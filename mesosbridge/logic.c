@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/status.h"
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 void mb_backoff_init(mb_backoff *b, long base_ms, long cap_ms)
@@ -126,4 +128,89 @@ char *mb_resolve_location(const char *cur, const char *loc)
         return NULL;
     }
     return abs;
+}
+
+mb_fw_doc mb_framework_read(const char *value, size_t len, char **id, char **error)
+{
+    json_error_t je;
+    json_t *j;
+    api_framework fw;
+    api_problems probs = API_PROBLEMS_INIT;
+    mb_fw_doc rc;
+
+    *id = NULL;
+    *error = NULL;
+    if (!value)
+        return MB_FW_ABSENT;
+    j = json_loadb(value, len, JSON_DECODE_ANY, &je);
+    if (!j) {
+        *error = xasprintf("not JSON: %s", je.text);
+        return MB_FW_UNREADABLE;
+    }
+    if (api_framework_from_json(j, &fw, NULL, &probs)) {
+        cr_buf b = CR_BUF_INIT;
+        for (size_t i = 0; i < probs.n; i++) {
+            char *one = api_problem_format(&probs.v[i]);
+            cr_buf_addf(&b, "%s%s", i ? "; " : "", one);
+            free(one);
+        }
+        *error = cr_buf_detach(&b, NULL);
+        rc = MB_FW_UNREADABLE;
+    } else {
+        *id = xstrdup(fw.frameworkId);
+        rc = MB_FW_OK;
+    }
+    api_framework_release(&fw);
+    api_problems_release(&probs);
+    json_decref(j);
+    return rc;
+}
+
+static bool set_str(char **dst, const char *src)
+{
+    if ((!*dst && !src) || (*dst && src && !strcmp(*dst, src)))
+        return false;
+    free(*dst);
+    *dst = src ? xstrdup(src) : NULL;
+    return true;
+}
+
+bool mb_fw_status_set(api_framework_status *s, const mb_fw_state *st, int64_t now)
+{
+    const char *state = st->stopped      ? API_FW_STATE_STOPPED
+                        : st->blocked    ? API_FW_STATE_BLOCKED
+                        : st->subscribed ? API_FW_STATE_SUBSCRIBED
+                                         : API_FW_STATE_SUBSCRIBING;
+    bool changed = false;
+
+    changed |= set_str(&s->state, state);
+    changed |= set_str(&s->frameworkId, st->framework_id);
+    changed |= set_str(&s->master, st->master);
+    changed |= set_str(&s->message, st->blocked || st->stopped ? st->error : NULL);
+    if (s->observedRevision != st->observed_rev) {
+        s->observedRevision = st->observed_rev;
+        changed = true;
+    }
+    if (st->blocked)
+        changed |= api_conditions_set(&s->conditions, API_COND_VALID, API_COND_FALSE,
+                                      "UnreadableFrameworkDocument", st->error, now);
+    else if (st->framework_id)
+        changed |= api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE,
+                                      "FrameworkIdLoaded", NULL, now);
+    else
+        changed |=
+            api_conditions_set(&s->conditions, API_COND_VALID, API_COND_TRUE, "NoFrameworkId",
+                               "the next SUBSCRIBE registers a framework", now);
+    if (st->subscribed && !st->stopped)
+        changed |= api_conditions_set(&s->conditions, API_COND_SUBSCRIBED, API_COND_TRUE,
+                                      "Subscribed", NULL, now);
+    else
+        changed |= api_conditions_set(&s->conditions, API_COND_SUBSCRIBED, API_COND_FALSE,
+                                      st->stopped   ? "Stopped"
+                                      : st->blocked ? "UnreadableFrameworkDocument"
+                                                    : "Connecting",
+                                      NULL, now);
+    if (changed)
+        s->updatedAt = now;
+    return changed;
 }

@@ -77,4 +77,37 @@ bool mb_heartbeat_expired(int64_t last_event_ms, int64_t now, double interval_s,
  * (path dropped; caller frees), or NULL when loc is empty. */
 char *mb_resolve_location(const char *cur, const char *loc);
 
+/* ---- the stored framework id ---------------------------------------------------------
+ * <prefix>/framework ties Corral to the framework whose tasks Mesos runs. A
+ * value that cannot be read must stop the bridge: registering a new
+ * framework while the old one lives runs every task twice. */
+typedef enum {
+    MB_FW_ABSENT,     /* no document: the next SUBSCRIBE registers a framework */
+    MB_FW_OK,         /* *id is the framework id */
+    MB_FW_UNREADABLE, /* *error says why (not JSON, frameworkId missing or not an id) */
+} mb_fw_doc;
+
+/* Reads the value of <prefix>/framework (value NULL: there is no such key)
+ * through api_framework_from_json. Sets *id on MB_FW_OK, *error on
+ * MB_FW_UNREADABLE (caller frees either; the other is set to NULL). */
+mb_fw_doc mb_framework_read(const char *value, size_t len, char **id, char **error);
+
+/* What the bridge is doing, for its status document (status/framework). */
+typedef struct mb_fw_state {
+    bool blocked; /* the framework document is unreadable */
+    bool stopped; /* for good */
+    bool subscribed;
+    const char *framework_id; /* in use or loaded; NULL: none */
+    const char *master;       /* URL in use */
+    const char *error;        /* why blocked or stopped, or NULL */
+    int64_t observed_rev;     /* mod_revision of the framework document read; 0 none */
+} mb_fw_state;
+
+/* Brings *s (an api_framework_status, apis/status.h) up to st: state,
+ * fields and the Valid and Subscribed conditions (lastTransitionTime moves
+ * only when a condition's status does). updatedAt is set to now when
+ * anything else changed. Returns whether anything changed. */
+struct api_framework_status;
+bool mb_fw_status_set(struct api_framework_status *s, const mb_fw_state *st, int64_t now);
+
 #endif

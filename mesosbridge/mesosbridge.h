@@ -10,8 +10,18 @@
  *           <prefix>/cleanups/<taskId>     tasks to kill (api_cleanup)
  *           <prefix>/agents/, racks/       agent/rack state (decommission...)
  *   writes  <prefix>/tasks/<req>/<taskId>  launch intent, then every status
- *           <prefix>/agents/<id>, racks/<id>  observed fields (merged)
+ *           <prefix>/agents/<id>, racks/<id>  observed fields (merged) and the
+ *                                          ACTIVE <-> DEAD state, from the
+ *                                          master's GET_AGENTS (agents.h)
  *           <prefix>/framework             {"frameworkId", "updatedAt"}
+ *           <prefix>/status/framework      the bridge's state and why
+ *                                          (api_framework_status)
+ *
+ * Framework id: read fresh from etcd before the first SUBSCRIBE and decoded
+ * strictly. A document that does not decode blocks the bridge (no
+ * SUBSCRIBE, state BLOCKED in status/framework, an error in the log) until
+ * it is fixed or deleted: registering a new framework while the old one
+ * lives would run every task twice.
  *
  * Launch: a due pending task is matched to an offer (placement.h); one txn
  * creates the task record (state TASK_LAUNCHED: agent, offer, ports, env,
@@ -84,6 +94,7 @@ typedef struct mb_config {
     long implicit_reconcile_ms;    /* 600000 */
     long reconcile_cap_ms;         /* 30000: explicit reconciliation backoff cap */
     long launch_timeout_ms;        /* 60000: a task still TASK_LAUNCHED is reconciled */
+    long agents_refresh_ms;        /* 60000: GET_AGENTS at least this often */
     int heartbeat_misses;          /* 5 */
     long subscribe_backoff_cap_ms; /* 15000 */
     cr_log *log;                   /* borrowed; may be NULL */
@@ -131,6 +142,8 @@ typedef struct mb_stats {
     bool stopped; /* for good (see on_stopped) */
     bool suppressed;
     const char *framework_id; /* borrowed; NULL before the first SUBSCRIBED */
+    const char *error;        /* borrowed: why the bridge does not subscribe (an
+                               * unreadable framework document) or stopped; NULL */
     const char *master;       /* borrowed: the master URL in use */
     size_t offers_held;
     size_t tasks_known; /* task records cached */

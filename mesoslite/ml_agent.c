@@ -26,12 +26,22 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "base/xalloc.h"
+#include "mesoslite/ml_files.h"
 #include "mesoslite/ml_internal.h"
 
 #define ML_READ_CAP     65536 /* Mesos caps a read at 16 pages */
 #define ML_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void agent_cb(struct evhttp_request *req, void *arg);
+
+/* Signals a container's session leader and its process group. Until the
+ * child has called setsid() the group does not exist yet and the child is
+ * alone (it has neither forked nor exec'd): signal it alone then. */
+static void kill_group(pid_t pid, int sig)
+{
+    if (killpg(pid, sig) < 0 && errno == ESRCH)
+        kill(pid, sig);
+}
 
 int ml_agent_start(ml_agent *a, cr_err *err)
 {
@@ -80,9 +90,10 @@ void ml_agent_stop(ml_agent *a)
         ml_exec *e = v;
         if (e->pid > 0) {
             char key[32];
-            killpg(e->pid, SIGKILL);
+            kill_group(e->pid, SIGKILL);
             kill(e->pid, SIGKILL);
             waitpid(e->pid, NULL, 0);
+            ml_procs_remove(&a->app->procs, e->pid);
             snprintf(key, sizeof(key), "%d", (int)e->pid);
             ml_map_del(a->app->pids, key);
             e->pid = 0;
@@ -289,8 +300,9 @@ static void build_env(envv *env, ml_exec *e, const json_t *command)
     }
 }
 
-/* Forks `command` (CommandInfo) in dir as the leader of a new process group,
- * stdout/stderr into the sandbox files. Returns the pid or -1. */
+/* Forks `command` (CommandInfo) in dir as the leader of a new session and
+ * process group, stdout/stderr into the sandbox files. Returns the pid or
+ * -1. */
 static pid_t spawn(const char *dir, const json_t *command, char **env)
 {
     json_t *shell = json_object_get(command, "shell");
@@ -300,7 +312,7 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
     size_t n = json_array_size(args), i;
     char *out = xasprintf("%s/stdout", dir), *err = xasprintf("%s/stderr", dir);
     sigset_t all, old;
-    pid_t pid;
+    pid_t pid, parent;
 
     if (!value)
         value = "";
@@ -321,13 +333,20 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
      * mesoslite itself. */
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
+    parent = getpid();
     pid = fork();
     if (pid == 0) {
         sigset_t none;
         int fd;
-        setpgid(0, 0);
-        /* If mesoslite is SIGKILLed, at least the group leader goes too. */
+        /* A session of its own (as Mesos' launcher does): all the container
+         * starts shares it, so a later mesoslite finds its leftovers
+         * (ml_proc.h); the session leader also leads its process group. */
+        setsid();
+        /* If mesoslite is SIGKILLed, the leader goes too (its descendants
+         * are found by the next mesoslite). Died before prctl: go now. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(137);
         for (int sig = 1; sig < NSIG; sig++)
             if (sig != SIGKILL && sig != SIGSTOP)
                 signal(sig, SIG_DFL);
@@ -360,8 +379,6 @@ static pid_t spawn(const char *dir, const json_t *command, char **env)
         dprintf(2, "mesoslite: cannot execute '%s': %s\n", value, strerror(errno));
         _exit(127);
     }
-    if (pid > 0)
-        setpgid(pid, pid); /* both sides, so no signal races the child's setpgid */
     sigprocmask(SIG_SETMASK, &old, NULL);
     free(argv);
     free(out);
@@ -415,6 +432,7 @@ static void exec_start(ml_exec *e, const json_t *command)
     if (e->pid > 0) {
         snprintf(key, sizeof(key), "%d", (int)e->pid);
         ml_map_put(app->pids, key, e);
+        ml_procs_add(&app->procs, e->pid, e->dir);
     }
 }
 
@@ -646,7 +664,7 @@ static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (e->pid > 0) {
         cr_info(e->agent->app->log, "executor %s: grace period over, SIGKILL to group %d", e->id,
                 (int)e->pid);
-        killpg(e->pid, SIGKILL);
+        kill_group(e->pid, SIGKILL);
     }
 }
 
@@ -666,9 +684,9 @@ static void exec_signal(ml_exec *e, int64_t grace_ms)
         if ((int64_t)left.tv_sec * 1000 + left.tv_usec / 1000 <= grace_ms)
             return;
     }
-    killpg(e->pid, SIGTERM);
+    kill_group(e->pid, SIGTERM);
     if (grace_ms <= 0) {
-        killpg(e->pid, SIGKILL);
+        kill_group(e->pid, SIGKILL);
         return;
     }
     tv.tv_sec = (time_t)(grace_ms / 1000);
@@ -735,7 +753,7 @@ static void shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (e->pid > 0) {
         cr_info(e->agent->app->log, "executor %s: shutdown grace period over, destroying it",
                 e->id);
-        killpg(e->pid, SIGKILL);
+        kill_group(e->pid, SIGKILL);
     }
 }
 
@@ -751,7 +769,7 @@ void ml_agent_shutdown_exec(ml_exec *e)
     }
     e->state = ML_EX_TERMINATING;
     if (!e->stream) {
-        killpg(e->pid, SIGKILL);
+        kill_group(e->pid, SIGKILL);
         return;
     }
     ml_stream_send(e->stream, json_pack("{s:s}", "type", "SHUTDOWN"));
@@ -777,7 +795,7 @@ static void reg_timeout_cb(evutil_socket_t fd, short what, void *arg)
                            "Executor did not register within the timeout");
     }
     e->state = ML_EX_TERMINATING;
-    killpg(e->pid, SIGKILL);
+    kill_group(e->pid, SIGKILL);
 }
 
 void ml_agent_message(ml_exec *e, const char *data_b64)
@@ -796,7 +814,7 @@ void ml_agent_force_exit(ml_task *t, int code)
     }
     t->forced_exit = code;
     if (t->exec->pid > 0)
-        killpg(t->exec->pid, SIGKILL);
+        kill_group(t->exec->pid, SIGKILL);
 }
 
 /* --- reaping ----------------------------------------------------------------- */
@@ -908,6 +926,7 @@ void ml_sigchld(evutil_socket_t sig, short what, void *arg)
         if (!e)
             continue;
         killpg(pid, SIGKILL); /* leftovers of the group: a container dies whole */
+        ml_procs_remove(&app->procs, pid);
         if (e->fetching) {
             fetch_done(e, status);
             continue;
@@ -1113,36 +1132,6 @@ out:
 
 /* --- /files -------------------------------------------------------------------- */
 
-/* Maps a requested path (virtual "/frameworks/..." or a host path) to a real
- * path inside this agent's sandboxes; NULL when it is anywhere else. */
-static char *resolve_sandbox_path(ml_agent *a, const char *path)
-{
-    char *joined, *real, *root;
-    char *root_real;
-    size_t rl;
-
-    if (!path || !*path)
-        return NULL;
-    if (strncmp(path, "/frameworks/", 12) == 0)
-        joined = xasprintf("%s%s", a->dir, path);
-    else
-        joined = xstrdup(path);
-    real = realpath(joined, NULL);
-    free(joined);
-    if (!real)
-        return NULL;
-    root = xasprintf("%s/frameworks", a->dir);
-    root_real = realpath(root, NULL);
-    free(root);
-    rl = root_real ? strlen(root_real) : 0;
-    if (!root_real || strncmp(real, root_real, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
-        free(real);
-        real = NULL;
-    }
-    free(root_real);
-    return real;
-}
-
 static void mode_string(mode_t m, char out[11])
 {
     out[0] = S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : '-';
@@ -1170,22 +1159,39 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* Answers a refused or failed /files open: 404 with an empty body (as a
+ * Mesos agent does for a path it has not attached) for anything not found
+ * or outside the sandbox, so the answer says nothing about what lies
+ * outside; 400 for a directory or a special file where a file was wanted. */
+static void files_refuse(struct evhttp_request *req, int err, const char *what)
+{
+    char msg[64];
+
+    if (err == EISDIR || err == EINVAL) {
+        snprintf(msg, sizeof(msg), "Cannot %s a %s", what,
+                 err == EISDIR ? "directory" : "special file");
+        ml_reply_text(req, 400, msg);
+        return;
+    }
+    ml_reply(req, 404, NULL, NULL, 0);
+}
+
 static void files_browse(ml_agent *a, struct evhttp_request *req, const char *path)
 {
-    char *real = resolve_sandbox_path(a, path);
+    struct stat st;
+    int fd = ml_files_open(a->dir, path, ML_FILES_DIR, &st, NULL, 0);
     DIR *d;
     struct dirent *de;
     char **names = NULL;
     size_t n = 0;
     json_t *arr;
-    struct stat st;
 
-    if (!real) {
-        ml_reply(req, 404, NULL, NULL, 0);
+    if (fd < 0) {
+        files_refuse(req, errno, "browse");
         return;
     }
-    if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || !(d = opendir(real))) {
-        free(real);
+    if (!(d = fdopendir(fd))) {
+        close(fd);
         ml_reply(req, 404, NULL, NULL, 0);
         return;
     }
@@ -1195,20 +1201,18 @@ static void files_browse(ml_agent *a, struct evhttp_request *req, const char *pa
         names = xrealloc(names, (n + 1) * sizeof(*names));
         names[n++] = xstrdup(de->d_name);
     }
-    closedir(d);
     qsort(names, n, sizeof(*names), cmp_str);
     arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        char *full = xasprintf("%s/%s", real, names[i]);
         char *shown = xasprintf("%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
-        if (lstat(full, &st) == 0)
+        /* The entry itself: a link is listed as a link, never followed. */
+        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
             json_array_append_new(arr, file_info(shown, &st));
-        free(full);
         free(shown);
         free(names[i]);
     }
+    closedir(d);
     free(names);
-    free(real);
     ml_reply_json(req, 200, arr);
 }
 
@@ -1251,28 +1255,19 @@ static json_t *utf8_string(const char *p, size_t n, bool trim_tail, size_t *used
 
 static void files_read(ml_agent *a, struct evhttp_request *req, const char *path)
 {
-    char *real = resolve_sandbox_path(a, path);
     char *off_s = ml_req_query(req, "offset"), *len_s = ml_req_query(req, "length");
     long long off = off_s ? strtoll(off_s, NULL, 10) : 0;
     long long want = len_s ? strtoll(len_s, NULL, 10) : -1;
     struct stat st;
-    int fd = -1;
+    int fd;
 
     free(off_s);
     free(len_s);
-    if (!real) {
-        ml_reply(req, 404, NULL, NULL, 0);
+    fd = ml_files_open(a->dir, path, ML_FILES_FILE, &st, NULL, 0);
+    if (fd < 0) {
+        files_refuse(req, errno, "read");
         return;
     }
-    if (stat(real, &st) != 0 || S_ISDIR(st.st_mode) || (fd = open(real, O_RDONLY)) < 0) {
-        free(real);
-        if (fd < 0 && S_ISDIR(st.st_mode))
-            ml_reply_text(req, 400, "Cannot read a directory");
-        else
-            ml_reply(req, 404, NULL, NULL, 0);
-        return;
-    }
-    free(real);
     if (off == -1) {
         close(fd);
         ml_reply_json(req, 200,
@@ -1301,35 +1296,16 @@ static void files_read(ml_agent *a, struct evhttp_request *req, const char *path
 
 static void files_download(ml_agent *a, struct evhttp_request *req, const char *path)
 {
-    char *real = resolve_sandbox_path(a, path);
+    char leaf[NAME_MAX + 1], disp[NAME_MAX + 32];
     struct stat st;
-    int fd;
+    int fd = ml_files_open(a->dir, path, ML_FILES_FILE, &st, leaf, sizeof(leaf));
     struct evbuffer *b;
-    const char *base;
-    char disp[600];
 
-    if (!real) {
-        ml_reply(req, 404, NULL, NULL, 0);
-        return;
-    }
-    if (stat(real, &st) != 0) {
-        free(real);
-        ml_reply(req, 404, NULL, NULL, 0);
-        return;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        free(real);
-        ml_reply_text(req, 400, "Cannot download a directory");
-        return;
-    }
-    fd = open(real, O_RDONLY);
-    base = strrchr(real, '/');
-    snprintf(disp, sizeof(disp), "attachment; filename=%s", base ? base + 1 : real);
-    free(real);
     if (fd < 0) {
-        ml_reply(req, 404, NULL, NULL, 0);
+        files_refuse(req, errno, "download");
         return;
     }
+    snprintf(disp, sizeof(disp), "attachment; filename=%s", leaf);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "application/octet-stream");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition", disp);

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "mesoslite/ml.h"
 #include "mesoslite/ml_map.h"
+#include "mesoslite/ml_proc.h"
 #include "mesoslite/ml_proto.h"
 #include "mesoslite/ml_res.h"
 
@@ -152,6 +153,7 @@ struct ml_app {
     int64_t delay_updates_ms;
     struct ml_delayed *delayed; /* updates held back by the delay fault */
     json_t *exec_env;           /* --executor-environment-variables, or NULL: inherit */
+    ml_procs procs;             /* the work dir's lock and pid files (real agents) */
     int64_t ntasks_total;
 };
 

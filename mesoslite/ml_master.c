@@ -1126,6 +1126,7 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
     char **racks = NULL, **specs = NULL, **attrs = NULL;
     size_t nracks = 0, nspecs = 0, nattrs = 0;
 
+    app->procs.lock_fd = -1; /* not held until ml_procs_claim */
     app->base = base;
     app->cfg = *cfg;
     if (cfg->listen_host == cfg->host_buf)
@@ -1193,6 +1194,10 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
         cr_error(err, CR_EIO, "cannot create work dir '%s': %s", cfg->work_dir, strerror(errno));
         goto fail;
     }
+    /* Before anything is served: what a SIGKILLed predecessor left running
+     * in this work dir dies now (ml_proc.h), so no task runs twice. */
+    if (cfg->work_dir && !cfg->simulate && ml_procs_claim(&app->procs, cfg->work_dir, log, err))
+        goto fail;
     app->http = evhttp_new(base);
     evhttp_set_default_content_type(app->http, NULL);
     evhttp_set_allowed_methods(app->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -1267,6 +1272,7 @@ void ml_app_free(ml_app *app)
     for (size_t i = 0; i < app->nagents; i++)
         ml_agent_stop(app->agents[i]);
     ml_agents_reap_all(app);
+    ml_procs_release(&app->procs); /* last: the lock is held until every task is gone */
     for (size_t i = 0; i < app->nfw; i++)
         fw_free(app->fw_list[i]);
     free(app->fw_list);

@@ -181,6 +181,10 @@ json_t *ml_agent_info(const ml_agent *a)
                      ml_res_to_json(&a->total, "*", NULL));
 }
 
+/* GET_AGENTS: registered agents as Response.GetAgents.Agent; agents a
+ * failed-over master has not heard from again as plain AgentInfo
+ * (`repeated AgentInfo recovered_agents`, v1/master/master.proto).
+ * Partitioned (removed) agents are in neither. */
 static json_t *v1_agents(ml_app *app)
 {
     json_t *arr = json_array(), *rec = json_array();
@@ -189,17 +193,20 @@ static json_t *v1_agents(ml_app *app)
         char pid[128];
         if (a->removed)
             continue;
+        if (a->recovering) {
+            json_array_append_new(rec, ml_agent_info(a));
+            continue;
+        }
         snprintf(pid, sizeof(pid), "slave(1)@%s:%d", app->ip, a->port);
         json_array_append_new(
-            a->recovering ? rec : arr,
-            json_pack("{s:o, s:b, s:b, s:s, s:s, s:{s:I}, s:o, s:o, s:o, s:[{s:s},{s:s}]}",
-                      "agent_info", ml_agent_info(a), "active", !a->recovering, "deactivated",
-                      false, "version", ML_VERSION, "pid", pid, "registered_time", "nanoseconds",
-                      (json_int_t)(a->registered_time * 1e9), "total_resources",
-                      ml_res_to_json(&a->total, "*", NULL), "allocated_resources",
-                      ml_res_to_json(&a->used, "*", NULL), "offered_resources",
-                      ml_res_to_json(&a->offered, "*", NULL), "capabilities", "type", "MULTI_ROLE",
-                      "type", "AGENT_DRAINING"));
+            arr, json_pack("{s:o, s:b, s:b, s:s, s:s, s:{s:I}, s:o, s:o, s:o, s:[{s:s},{s:s}]}",
+                           "agent_info", ml_agent_info(a), "active", true, "deactivated", false,
+                           "version", ML_VERSION, "pid", pid, "registered_time", "nanoseconds",
+                           (json_int_t)(a->registered_time * 1e9), "total_resources",
+                           ml_res_to_json(&a->total, "*", NULL), "allocated_resources",
+                           ml_res_to_json(&a->used, "*", NULL), "offered_resources",
+                           ml_res_to_json(&a->offered, "*", NULL), "capabilities", "type",
+                           "MULTI_ROLE", "type", "AGENT_DRAINING"));
     }
     return json_pack("{s:o, s:o}", "agents", arr, "recovered_agents", rec);
 }

@@ -128,7 +128,7 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
     if (!o->pub.value) {
         o->error = xasprintf("not JSON: %d:%d: %s", je.line, je.column, je.text);
     } else if (api_doc_typed(o->pub.kind)) {
-        o->pub.doc = api_doc_decode(o->pub.kind, o->pub.value, &o->error);
+        o->pub.doc = api_doc_decode(&o->parts, o->pub.value, &o->error);
         if (!o->pub.doc && !o->error)
             o->error = xstrdup("the document does not decode");
     }

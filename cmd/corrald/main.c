@@ -8,9 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apiserver/as_auth.h"
 #include "apiserver/as_cache.h"
 #include "apiserver/as_config.h"
+#include "apiserver/as_route.h"
 #include "apiserver/as_server.h"
+#include "apiserver/as_tls.h"
 #include "base/buf.h"
 #include "base/cr_hist.h"
 #include "base/err.h"
@@ -35,7 +38,9 @@ typedef struct app {
     store *st;
     store_cache *cache; /* the one list+watch of the prefix; every part reads it */
     as_server *srv;
-    struct event *sigterm, *sigint, *tick;
+    as_tls *tls; /* with --tls-cert; reloaded on SIGHUP */
+    as_auth *auth; /* with --auth; its token file is re-read on SIGHUP */
+    struct event *sigterm, *sigint, *sighup, *tick;
     store_leader *leader_el;
     mb *bridge;                /* leader only, with --mesos-master */
     ctl_manager *ctl;          /* SERVICE/WORKER; created at start; runs while leading */
@@ -312,6 +317,125 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(a->base);
 }
 
+static void split_groups(api_strlist *out, const char *csv)
+{
+    const char *p = csv;
+
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n) {
+            char *g = xstrndup(p, n);
+            api_strlist_add(out, g);
+            free(g);
+        }
+        p = e ? e + 1 : NULL;
+    }
+}
+
+/* --auth and its settings -> as_auth (NULL with err set). */
+static as_auth *new_auth(app *a, cr_err *err)
+{
+    const as_config *c = &a->cfg;
+    as_auth_options o = {.token_file = c->auth_token_file,
+                         .user_header = c->auth_user_header,
+                         .groups_header = c->auth_groups_header};
+    as_auth *auth;
+
+    o.policy.enabled = true;
+    o.policy.metrics_open = c->open_metrics;
+    split_groups(&o.policy.admin_groups, c->admin_groups ? c->admin_groups : "admins");
+    split_groups(&o.policy.required_groups, c->required_groups);
+    split_groups(&o.policy.default_read_only, c->default_read_only_groups);
+    split_groups(&o.policy.global_read_only, c->global_read_only_groups);
+    split_groups(&o.policy.jita_groups, c->jita_groups);
+    auth = as_auth_new(&o, err);
+    as_auth_policy_release(&o.policy);
+    return auth;
+}
+
+static int start_auth(app *a, cr_err *err)
+{
+    if (!a->cfg.auth) {
+        cr_warn(&a->log, "authentication is off (no --auth): anyone who can connect to %s may "
+                         "do anything",
+                a->cfg.listen);
+        return 0;
+    }
+    if (!(a->auth = new_auth(a, err)))
+        return -1;
+    cr_info(&a->log, "auth: on (%zu tokens from the token file, admin groups %s%s)",
+            as_auth_static_tokens(a->auth), a->cfg.admin_groups ? a->cfg.admin_groups : "admins",
+            a->cfg.open_metrics ? ", /metrics open" : "");
+    return 0;
+}
+
+/* corrald --routes: the route table with each route's access class, as
+ * JSON lines (the e2e auth matrix walks it). */
+static void print_routes(void)
+{
+    for (size_t i = 0; i < as_route_count(); i++) {
+        as_route_info r;
+        char methods[64];
+        as_route_at(i, &r);
+        as_methods_format(r.methods, methods, sizeof(methods));
+        printf("{\"method\":\"%s\",\"path\":\"%s\",\"op\":\"%s\",\"access\":\"%s\"%s%s%s}\n",
+               methods, r.pattern, as_op_name(r.op), as_access_name(r.access),
+               r.action ? ",\"action\":\"" : "", r.action ? r.action : "", r.action ? "\"" : "");
+    }
+}
+
+/* SIGHUP: re-read the auth token file and the TLS certificate, key and
+ * client CA (rotation without a restart); a bad file keeps what is in use. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    app *a = arg;
+    cr_err err;
+
+    if (a->auth) {
+        as_auth *next = new_auth(a, &err);
+        if (!next) {
+            cr_errorlog(&a->log, "SIGHUP: auth reload failed, keeping the tokens in use: %s",
+                        cr_err_msg(&err));
+        } else {
+            as_server_set_auth(a->srv, next);
+            as_auth_free(a->auth);
+            a->auth = next;
+            cr_info(&a->log, "SIGHUP: auth reloaded (%zu tokens from the token file)",
+                    as_auth_static_tokens(next));
+        }
+    }
+    if (!a->tls) {
+        cr_info(&a->log, "SIGHUP: no TLS settings to reload");
+        return;
+    }
+    if (as_tls_reload(a->tls, &err) < 0)
+        cr_errorlog(&a->log, "SIGHUP: TLS reload failed, still serving the previous "
+                             "certificate: %s", cr_err_msg(&err));
+    else
+        cr_info(&a->log, "SIGHUP: TLS reloaded: %s", as_tls_describe(a->tls));
+}
+
+/* --tls-* settings (checked by as_config_validate) -> as_tls. */
+static int start_tls(app *a, cr_err *err)
+{
+    as_tls_config tc = {.cert_file = a->cfg.tls_cert,
+                        .key_file = a->cfg.tls_key,
+                        .client_ca_file = a->cfg.tls_client_ca};
+
+    if (!a->cfg.tls_cert)
+        return 0;
+    if (as_tls_client_mode_parse(a->cfg.tls_client_cert, &tc.client_mode, err) < 0 ||
+        as_tls_version_parse(a->cfg.tls_min_version, &tc.min_version, err) < 0 ||
+        !(a->tls = as_tls_new(&tc, err)))
+        return -1;
+    cr_info(&a->log, "TLS: %s%s", as_tls_describe(a->tls),
+            !a->cfg.tls_client_ca                        ? ""
+            : tc.client_mode == AS_TLS_CLIENT_REQUIRE ? "; client certificates required"
+                                                      : "; client certificates verified if sent");
+    return 0;
+}
+
 static char *read_file(const char *path, cr_err *err)
 {
     FILE *f = fopen(path, "rb");
@@ -391,6 +515,12 @@ static int app_start(app *a, cr_err *err)
     svc.max_list_streams = a->cfg.max_list_streams;
     svc.allow_deploy_of_paused = a->cfg.allow_deploy_of_paused;
     svc.log = &a->log;
+    if (start_tls(a, err) < 0)
+        return -1;
+    svc.tls = a->tls;
+    if (start_auth(a, err) < 0)
+        return -1;
+    svc.auth = a->auth;
     if (!(a->srv = as_server_new(a->base, a->st, a->http, a->cache, &svc, err)))
         return -1;
     store_cache_handlers ch = {.on_revision = on_cache_revision};
@@ -401,9 +531,12 @@ static int app_start(app *a, cr_err *err)
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
     evsignal_add(a->sigterm, NULL);
     evsignal_add(a->sigint, NULL);
+    a->sighup = evsignal_new(a->base, SIGHUP, on_sighup, a);
+    evsignal_add(a->sighup, NULL);
     signal(SIGPIPE, SIG_IGN);
-    cr_info(&a->log, "serving the API on %s (replica %s, etcd %s, prefix %s)", a->cfg.listen,
-            a->cfg.replica_id, a->cfg.etcd_endpoints, a->cfg.prefix);
+    cr_info(&a->log, "serving the API on %s://%s (replica %s, etcd %s, prefix %s)",
+            a->tls ? "https" : "http", a->cfg.listen, a->cfg.replica_id, a->cfg.etcd_endpoints,
+            a->cfg.prefix);
     if (!a->cfg.mesos_master)
         cr_info(&a->log, "no --mesos-master: this replica serves the API only");
     if (a->cfg.api_only) {
@@ -446,6 +579,10 @@ static void app_stop(app *a)
     store_cache_unsubscribe(a->cache, a);
     as_server_free(a->srv);
     a->srv = NULL;
+    as_tls_free(a->tls); /* after the server: its connections use it */
+    a->tls = NULL;
+    as_auth_free(a->auth);
+    a->auth = NULL;
     cr_looplag_free(a->lag); /* after the server: its /metrics hook reads it */
     a->lag = NULL;
     if (a->tick)
@@ -456,6 +593,8 @@ static void app_stop(app *a)
         event_free(a->sigterm);
     if (a->sigint)
         event_free(a->sigint);
+    if (a->sighup)
+        event_free(a->sighup);
     ctl_manager_free(a->ctl);
     a->ctl = NULL;
     ctl_jobs_manager_free(a->jobs);
@@ -491,6 +630,11 @@ int main(int argc, char **argv)
     }
     if (a.cfg.help) {
         fputs(as_config_usage(), stdout);
+        as_config_release(&a.cfg);
+        return 0;
+    }
+    if (a.cfg.routes) {
+        print_routes();
         as_config_release(&a.cfg);
         return 0;
     }

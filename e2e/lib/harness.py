@@ -15,6 +15,7 @@ so no test leaves processes behind.
                                10, "corrald healthy")
 """
 
+import glob
 import json
 import os
 import signal
@@ -29,11 +30,37 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("CORRAL_BIN", os.path.join(ROOT, "bin"))
+# Absolute: processes run in their temp dir (`make e2e-asan` sets it).
+BIN = os.path.abspath(os.environ.get("CORRAL_BIN", os.path.join(ROOT, "bin")))
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 
+# Seconds between SIGTERM and SIGKILL at teardown; sanitized builds check
+# for leaks as they exit, which takes longer.
+STOP_GRACE = float(os.environ.get("E2E_STOP_GRACE", "5"))
+# Where sanitized binaries write reports: the log_path of these options
+# (`make e2e-asan`), one file <log_path>.<pid> per process that reported.
+SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
 _reserved = set()
+
+
+def sanitizer_reports():
+    """The set of sanitizer report files written so far (empty when no
+    *SAN_OPTIONS names a log_path)."""
+    found = set()
+    for var in SANITIZER_VARS:
+        for opt in os.environ.get(var, "").split(":"):
+            k, _, v = opt.partition("=")
+            if k == "log_path" and v:
+                found.update(f for f in glob.glob(glob.escape(v) + ".*") if os.path.getsize(f))
+    return found
+
+
+def report_head(path, lines=40):
+    """The first lines of a sanitizer report, for failure messages."""
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[:lines])
 
 
 def seed_path(name):
@@ -75,10 +102,11 @@ def wait_until(fn, timeout=10.0, what="condition", interval=0.05):
         time.sleep(interval)
 
 
-def http(method, url, body=None, headers=None, timeout=10.0):
-    """One HTTP request. body may be bytes, str or a JSON-able object.
-    Returns (status, headers dict with lower-case names, body bytes); HTTP
-    errors are returned, not raised."""
+def http(method, url, body=None, headers=None, timeout=10.0, context=None):
+    """One HTTP request. body may be bytes, str or a JSON-able object;
+    context is an ssl.SSLContext for https URLs. Returns (status, headers
+    dict with lower-case names, body bytes); HTTP errors are returned, not
+    raised."""
     hdrs = dict(headers or {})
     data = None
     if body is not None:
@@ -90,7 +118,10 @@ def http(method, url, body=None, headers=None, timeout=10.0):
         else:
             data = body
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    handlers = [urllib.request.ProxyHandler({})]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(req, timeout=timeout) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
@@ -98,9 +129,9 @@ def http(method, url, body=None, headers=None, timeout=10.0):
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
-def http_json(method, url, body=None, headers=None, timeout=10.0):
+def http_json(method, url, body=None, headers=None, timeout=10.0, context=None):
     """Like http() but decodes the body as JSON (None when empty)."""
-    status, hdrs, raw = http(method, url, body, headers, timeout)
+    status, hdrs, raw = http(method, url, body, headers, timeout, context)
     return status, (json.loads(raw) if raw.strip() else None)
 
 
@@ -132,14 +163,18 @@ class Proc:
         self.popen.wait()
         self._log.close()
 
-    def stop(self, grace=5.0):
-        """SIGTERM, then SIGKILL after grace seconds; returns the exit code."""
+    def stop(self, grace=None):
+        """SIGTERM, then SIGKILL after grace seconds (STOP_GRACE); returns the
+        exit code."""
+        grace = STOP_GRACE if grace is None else grace
         if self.alive():
             self.signal(signal.SIGTERM)
             try:
                 self.popen.wait(grace)
             except subprocess.TimeoutExpired:
-                pass
+                # Said in its log: a sanitizer's leak report is lost too.
+                self._log.write(b"\nharness: still running %gs after SIGTERM, SIGKILLed\n" % grace)
+                self._log.flush()
         # Children that outlived the leader (tasks) still share the group.
         self.signal(signal.SIGKILL)
         self.popen.wait()
@@ -157,6 +192,7 @@ class Cluster:
 
     def __init__(self, name="e2e"):
         self.tmpdir = tempfile.mkdtemp(prefix="corral-%s-" % name)
+        self.sanitizer_seen = sanitizer_reports()
         self.procs = []
         self.etcd_url = None
         self.mesos_url = None
@@ -209,16 +245,20 @@ class Cluster:
         self.mesos_url = url
         return url
 
-    def corrald(self, args=None, etcd=None, mesos=None, prefix="/corral", name="corrald"):
+    def corrald(self, args=None, etcd=None, mesos=None, prefix="/corral", name="corrald",
+                tls=None):
+        """Starts corrald; returns its URL once /healthz answers. With tls
+        (an ssl.SSLContext that trusts its certificate; args carry the
+        --tls-* flags) the URL is https and the probe uses that context."""
         port = free_port()
-        url = "http://127.0.0.1:%d" % port
+        url = "%s://127.0.0.1:%d" % ("https" if tls else "http", port)
         argv = [os.path.join(BIN, "corrald"), "--listen", "127.0.0.1:%d" % port,
                 "--etcd-endpoints", etcd or self.etcd_url, "--prefix", prefix]
         if mesos or self.mesos_url:
             argv += ["--mesos-master", mesos or self.mesos_url]
         argv += list(args or [])
         proc = self.spawn(name, argv)
-        wait_until(lambda: http("GET", url + "/healthz", timeout=1)[0] == 200, 15,
+        wait_until(lambda: http("GET", url + "/healthz", timeout=1, context=tls)[0] == 200, 15,
                    "corrald at " + url)
         proc.url = url
         self.api_url = self.api_url or url
@@ -271,7 +311,9 @@ class Cluster:
 
 class TestCase(unittest.TestCase):
     """A unittest case with a fresh Cluster per test; on failure the logs of
-    its processes are printed and its temp dir is kept."""
+    its processes are printed and its temp dir is kept. Under sanitized
+    binaries a report written during the test (leaks at exit included: its
+    processes are stopped with SIGTERM first) fails it."""
 
     def setUp(self):
         self.cluster = Cluster(self.id().split(".")[-1])
@@ -283,9 +325,15 @@ class TestCase(unittest.TestCase):
             result = getattr(outcome, "result", None)
             errs = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
             failed = any(t is self for t, _ in errs)
-        if failed:
+        for p in reversed(self.cluster.procs):
+            p.stop()
+        reports = sorted(sanitizer_reports() - self.cluster.sanitizer_seen)
+        if failed or reports:
             sys.stderr.write("\n" + self.cluster.logs() + "\n(kept %s)\n" % self.cluster.tmpdir)
-        self.cluster.close(keep=failed)
+        self.cluster.close(keep=failed or bool(reports))
+        if reports:
+            self.fail("sanitizer report(s) %s; the first:\n%s"
+                      % (" ".join(reports), report_head(reports[0])))
 
 
 def main():

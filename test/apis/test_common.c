@@ -4,6 +4,7 @@
 
 #include "apis/codec.h"
 #include "apis/common.h"
+#include "apis/keys.h"
 #include "base/xalloc.h"
 #include "test/lib/cr_test.h"
 
@@ -85,6 +86,48 @@ static void test_ids(void **state)
     assert_false(api_deploy_id_valid(longid));
 }
 
+/* Issue 21: deploy ids "." and ".." were accepted (keys deploys/<r>/..,
+ * task ids <r>-..-...) and could not be read back. One rule per kind of id,
+ * each within the key rule (api_key_id_valid). */
+static void test_id_rules(void **state)
+{
+    static const char *const bad_deploys[] = {".",   "..",  "...",   "",   "a/b",
+                                              "a-b", "a b", "v1/..", "\\", NULL};
+    static const char *const good_deploys[] = {"v1", "v1.2", ".v1", "a..b", "_", "0", NULL};
+    static const char *const bad_runs[] = {".", "..", "r.1", "a/b", "", "r 1", NULL};
+    static const char *const bad_machines[] = {".",    "..",   "",         "a/b", "a b",
+                                               "a\\b", "\x7f", "\xc3\xa9", NULL};
+    char longid[300];
+
+    for (size_t i = 0; bad_deploys[i]; i++)
+        if (api_deploy_id_valid(bad_deploys[i]))
+            fail_msg("deploy id \"%s\" accepted", bad_deploys[i]);
+    for (size_t i = 0; good_deploys[i]; i++) {
+        assert_true(api_deploy_id_valid(good_deploys[i]));
+        assert_true(api_key_id_valid(good_deploys[i]));
+    }
+    assert_false(api_deploy_id_valid(NULL));
+    assert_false(api_request_id_valid("."));
+    assert_false(api_request_id_valid(".."));
+    assert_true(api_run_id_valid("1764016800000abc-1_x"));
+    for (size_t i = 0; bad_runs[i]; i++)
+        if (api_run_id_valid(bad_runs[i]))
+            fail_msg("run id \"%s\" accepted", bad_runs[i]);
+    assert_false(api_run_id_valid(NULL));
+    assert_true(api_agent_id_valid("b7a5c2e4-9a3f-4c1e-8f0d-1b2c3d4e5f60-S0"));
+    assert_true(api_rack_id_valid("rack:1.a"));
+    for (size_t i = 0; bad_machines[i]; i++) {
+        if (api_agent_id_valid(bad_machines[i]) || api_rack_id_valid(bad_machines[i]))
+            fail_msg("machine id \"%s\" accepted", bad_machines[i]);
+    }
+    memset(longid, 'a', sizeof(longid));
+    longid[API_MAX_MACHINE_ID] = 0;
+    assert_true(api_agent_id_valid(longid));
+    longid[API_MAX_MACHINE_ID] = 'a';
+    longid[API_MAX_MACHINE_ID + 1] = 0;
+    assert_false(api_agent_id_valid(longid));
+}
+
 static void test_containers_and_paths(void **state)
 {
     api_strmap m = {0};
@@ -123,6 +166,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_problem_format),
     cmocka_unit_test(test_problem_sort),
     cmocka_unit_test(test_ids),
+    cmocka_unit_test(test_id_rules),
     cmocka_unit_test(test_containers_and_paths),
 };
 

@@ -243,6 +243,17 @@ static void test_bad_keys_and_ids(void **state)
     assert_false(api_key_id_valid("a/b"));
     assert_false(api_key_id_valid("a b"));
     assert_false(api_key_id_valid(".."));
+    assert_false(api_key_id_valid("."));
+    assert_false(api_key_id_valid("a\\b"));
+    assert_false(api_key_id_valid("\xc3\xa9"));
+    /* Task ids reach Mesos' 255: keys take them (the limit was 200). */
+    char longid[API_KEY_MAX_ID + 2];
+    memset(longid, 'a', sizeof(longid));
+    longid[API_KEY_MAX_ID] = 0;
+    assert_true(api_key_id_valid(longid));
+    longid[API_KEY_MAX_ID] = 'a';
+    longid[API_KEY_MAX_ID + 1] = 0;
+    assert_false(api_key_id_valid(longid));
 }
 
 static const struct CMUnitTest tests[] = {

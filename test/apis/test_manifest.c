@@ -137,6 +137,19 @@ static void test_envelope_errors(void **state)
         {"apiVersion: corral/v1\nkind: Request\nmetadata: {name: a}\nspec: {requestType: "
          "WORKER}\noptions: {}\n",
          "only allowed for kind Deploy"},
+        /* Issue 21: ids that no key or URL can carry. */
+        {"apiVersion: corral/v1\nkind: Deploy\nmetadata: {name: \"..\"}\nspec: {requestId: a, "
+         "command: x}\n",
+         "spec.id: \"..\" must be 1-50 characters of [a-zA-Z0-9_.]"},
+        {"apiVersion: corral/v1\nkind: Deploy\nmetadata: {name: v1}\nspec: {requestId: a, id: "
+         "\".\", command: x}\n",
+         "differs from metadata.name"},
+        {"apiVersion: corral/v1\nkind: Deploy\nmetadata: {name: \".\"}\nspec: {requestId: a, "
+         "command: x}\n",
+         "must be 1-50 characters of [a-zA-Z0-9_.] (no '-', not only dots)"},
+        {"apiVersion: corral/v1\nkind: Request\nmetadata: {name: \"..\"}\nspec: {requestType: "
+         "WORKER}\n",
+         "spec.id: \"..\" must be 1-100 characters of [a-zA-Z0-9_-]"},
         {"- 1\n- 2\n", "[0]: a document must be a map"},
         {"hello\n", "a document must be a map"},
         {"foo: bar\n", "cannot tell what this document is"},

@@ -1,6 +1,7 @@
 /* Unit tests of apis/task.c: ids, pending tasks, cleanups, task records. */
 #include <string.h>
 
+#include "apis/keys.h"
 #include "apis/task.h"
 #include "base/xalloc.h"
 #include "test/lib/cr_test.h"
@@ -62,6 +63,44 @@ static void test_task_id_bad(void **state)
     assert_non_null(strstr(err.detail, "deployId"));
     assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 0, "h", "r", &err), -1);
     assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 1, "", "r", &err), -1);
+}
+
+/* Issue 21: a task id is a key component (tasks/<r>/<taskId>), whatever
+ * its parts; ids and parts the rules refuse make no task id. */
+static void test_task_id_is_a_key(void **state)
+{
+    char rid[API_MAX_REQUEST_ID + 1], did[API_MAX_DEPLOY_ID + 1];
+    api_task_id t;
+    api_pending_task_id p;
+    cr_err err;
+
+    memset(rid, 'r', sizeof(rid) - 1);
+    rid[sizeof(rid) - 1] = 0;
+    memset(did, 'd', sizeof(did) - 1);
+    did[sizeof(did) - 1] = 0;
+    /* The longest request and deploy ids: a task id over 200 characters. */
+    assert_int_equal(api_task_id_init(&t, rid, did, 1764016800000, 12,
+                                      "agent-0042.rack-b.dc1.corral.example.com", "rack-1", &err),
+                     0);
+    assert_true(strlen(t.id) > 200);
+    assert_true(api_key_id_valid(t.id));
+    assert_true(api_task_id_valid(t.id));
+    api_task_id_release(&t);
+
+    assert_int_equal(api_task_id_init(&t, "web", "..", 1, 1, "h", "r", &err), -1);
+    assert_non_null(strstr(err.detail, "deployId"));
+    assert_int_equal(api_task_id_init(&t, "web", ".", 1, 1, "h", "r", &err), -1);
+    assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 1, "a host", "r", &err), -1);
+    assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 1, "h", "r\\1", &err), -1);
+    assert_non_null(strstr(err.detail, "rackId"));
+    assert_int_equal(api_task_id_init(&t, "web", "v1", 1, 1, "h\xc3\xa9", "r", &err), -1);
+    assert_false(api_task_id_valid("web-..-1-1-h-r"));
+    assert_false(api_task_id_valid("web-.-1-1-h-r"));
+    assert_false(api_task_id_valid(NULL));
+    assert_true(api_task_id_valid("web-v1-1-1-h-r"));
+    assert_false(api_pending_task_id_valid("web-..-1-1-NEW_DEPLOY-1"));
+    assert_true(api_pending_task_id_valid("web-v1-1-1-NEW_DEPLOY-1"));
+    assert_int_equal(api_pending_task_id_init(&p, "web", "..", 1, 1, "NEW_DEPLOY", 1, &err), -1);
 }
 
 static void test_pending_id(void **state)
@@ -271,6 +310,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_state_names),
     cmocka_unit_test(test_task_id_format_parse),
     cmocka_unit_test(test_task_id_bad),
+    cmocka_unit_test(test_task_id_is_a_key),
     cmocka_unit_test(test_pending_id),
     cmocka_unit_test(test_pending_task_roundtrip),
     cmocka_unit_test(test_pending_task_bad),

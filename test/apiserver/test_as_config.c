@@ -30,7 +30,41 @@ static void test_defaults_and_flags(void **state)
     assert_true(c.etcd_insecure);
     assert_int_equal(c.max_body_bytes, 4096);
     assert_string_equal(file, "x.yaml");
+    /* 0.0.0.0 is the network: only with --auth, or an explicit --insecure. */
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "--auth"));
+    assert_int_equal(as_config_set(&c, "insecure", NULL, "t", &err), 0);
     assert_int_equal(as_config_validate(&c, &err), 0);
+    c.insecure = false;
+    assert_int_equal(as_config_set(&c, "auth", NULL, "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), 0);
+    as_config_release(&c);
+}
+
+static void test_auth_settings(void **state)
+{
+    as_config c;
+    cr_err err;
+
+    assert_true(as_config_loopback("127.0.0.1:7099"));
+    assert_true(as_config_loopback("127.3.4.5:1"));
+    assert_true(as_config_loopback("localhost:7099"));
+    assert_true(as_config_loopback("[::1]:7099"));
+    assert_false(as_config_loopback("0.0.0.0:7099"));
+    assert_false(as_config_loopback(":7099"));
+    assert_false(as_config_loopback("10.0.0.1:7099"));
+    assert_false(as_config_loopback("127example.com:7099"));
+
+    as_config_init(&c);
+    assert_int_equal(as_config_set(&c, "auth-token-file", "/x", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "without --auth"));
+    assert_int_equal(as_config_set(&c, "auth", "true", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), 0);
+    assert_int_equal(as_config_set(&c, "auth-groups-header", "X-Groups", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "auth-user-header"));
+    assert_non_null(strstr(as_config_usage(), "--auth-token-file"));
     as_config_release(&c);
 }
 
@@ -108,5 +142,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bad_flags),
     cmocka_unit_test(test_file),
     cmocka_unit_test(test_validate),
+    cmocka_unit_test(test_auth_settings),
 };
 CR_TEST_MAIN(tests)

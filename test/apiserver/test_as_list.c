@@ -74,7 +74,7 @@ static char *list(fx *f, const as_api_config *cfg, const char *path, const char 
     assert_true(as_list_op(m.op));
     assert_int_equal(as_query_parse(query, &q, &nq), 0);
     as_req req = {.method = AS_GET, .match = &m, .query = q, .nquery = nq, .now = 1};
-    l = as_list_new(cfg, &req, &err);
+    l = as_list_new(cfg, f->c, &req, &err);
     *status = l ? 200 : err.status;
     if (l) {
         cr_buf_init(&b);
@@ -342,7 +342,7 @@ static void test_changes_between_pieces(void **state)
 
     assert_int_equal(as_route_match(AS_GET, "/api/requests", &m), AS_ROUTE_OK);
     as_req req = {.method = AS_GET, .match = &m, .now = 1};
-    as_list *l = as_list_new(&f->memoized, &req, &err);
+    as_list *l = as_list_new(&f->memoized, f->c, &req, &err);
     assert_non_null(l);
     cr_buf_init(&b);
     /* keys: cron, job, web */

@@ -1,5 +1,6 @@
 #include "test/lib/cr_test.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "apiserver/as_sandbox.h"
@@ -100,9 +101,94 @@ static void test_join_and_shapes(void **state)
     json_decref(chunk);
 }
 
+static void test_check_path(void **state)
+{
+    static const char *const ok[] = {"",      "stdout",       "logs/app.log", "./stdout",
+                                     "logs/", "a..b/..c/c..", "...",          "up",
+                                     "100%",  "50%zz",        "%2",           "dir with space/x"};
+    static const char *const bad[] = {"..",        "../x",        "logs/../../x", "logs/..",
+                                      "a/./../..", "/etc/passwd", "//x",          "..\\..\\etc",
+                                      "logs\\x",   "a\nb",        "a\tb",         "a\x7f",
+                                      "%2e%2e/x",  "%2E%2e",      "a/%2fetc",     "%5c"};
+    char *long_path, *long_name;
+
+    assert_null(as_sandbox_check_path(NULL));
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (as_sandbox_check_path(ok[i]))
+            fail_msg("'%s' refused: %s", ok[i], as_sandbox_check_path(ok[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (!as_sandbox_check_path(bad[i]))
+            fail_msg("'%s' accepted", bad[i]);
+    assert_string_equal(as_sandbox_check_path("a/../.."),
+                        "query parameter path: must not leave the sandbox");
+    assert_string_equal(as_sandbox_check_path("/x"),
+                        "query parameter path: must be relative to the sandbox");
+
+    long_path = malloc(AS_SANDBOX_PATH_MAX + 2);
+    for (size_t i = 0; i < AS_SANDBOX_PATH_MAX; i++)
+        long_path[i] = (i % 2) ? '/' : 'a';
+    long_path[AS_SANDBOX_PATH_MAX] = '\0';
+    assert_null(as_sandbox_check_path(long_path));
+    long_path[AS_SANDBOX_PATH_MAX] = 'a';
+    long_path[AS_SANDBOX_PATH_MAX + 1] = '\0';
+    assert_string_equal(as_sandbox_check_path(long_path),
+                        "query parameter path: longer than 4095 bytes");
+    free(long_path);
+    long_name = malloc(AS_SANDBOX_NAME_MAX + 2);
+    memset(long_name, 'n', AS_SANDBOX_NAME_MAX);
+    long_name[AS_SANDBOX_NAME_MAX] = '\0';
+    assert_null(as_sandbox_check_path(long_name));
+    long_name[AS_SANDBOX_NAME_MAX] = 'n';
+    long_name[AS_SANDBOX_NAME_MAX + 1] = '\0';
+    assert_non_null(as_sandbox_check_path(long_name));
+    free(long_name);
+}
+
+static void test_entry_name(void **state)
+{
+    assert_string_equal(as_sandbox_entry_name("/sb/stdout", "/sb"), "stdout");
+    assert_string_equal(as_sandbox_entry_name("/sb/logs//app.log", "/sb/logs/"), "app.log");
+    assert_string_equal(as_sandbox_entry_name("/sb/./logs/app.log", "/sb/logs"), "app.log");
+    assert_string_equal(as_sandbox_entry_name("/frameworks/f/executors/e/runs/latest/up",
+                                              "/frameworks/f/executors/e/runs/latest"),
+                        "up");
+    assert_null(as_sandbox_entry_name("/etc/passwd", "/sb"));
+    assert_null(as_sandbox_entry_name("/sb", "/sb"));
+    assert_null(as_sandbox_entry_name("/sb/", "/sb"));
+    assert_null(as_sandbox_entry_name("/sb/a/b", "/sb"));
+    assert_null(as_sandbox_entry_name("/sb/..", "/sb"));
+    assert_null(as_sandbox_entry_name("/sb/../x", "/sb"));
+    assert_null(as_sandbox_entry_name("/sbx/stdout", "/sb"));
+    assert_null(as_sandbox_entry_name("sb/stdout", "/sb"));
+    assert_null(as_sandbox_entry_name("/x/../sb/stdout", "/sb"));
+    assert_null(as_sandbox_entry_name(NULL, "/sb"));
+}
+
+static void test_browse_drops_entries_outside(void **state)
+{
+    json_t *files = json_loads("[{\"path\":\"/sb/logs/app.log\",\"size\":1},"
+                               "{\"path\":\"/etc/passwd\",\"size\":2},"
+                               "{\"path\":\"/sb/logs/../../etc\",\"size\":3},"
+                               "{\"path\":\"/sb/logs/a/b\",\"size\":4},"
+                               "{\"path\":\"/sb/stdout\",\"size\":5},"
+                               "{\"size\":6},"
+                               "{\"path\":\"/sb/logs/x\",\"size\":7}]",
+                               0, NULL);
+    json_t *b = as_sandbox_shape_browse(files, "/sb", "logs", "h1");
+    json_t *list = json_object_get(b, "files");
+
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+                        "app.log");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "name")), "x");
+    assert_string_equal(json_string_value(json_object_get(b, "currentDirectory")), "logs");
+    json_decref(b);
+    json_decref(files);
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_agent_base),
-    cmocka_unit_test(test_find_dir),
-    cmocka_unit_test(test_join_and_shapes),
+    cmocka_unit_test(test_agent_base),      cmocka_unit_test(test_find_dir),
+    cmocka_unit_test(test_join_and_shapes), cmocka_unit_test(test_check_path),
+    cmocka_unit_test(test_entry_name),      cmocka_unit_test(test_browse_drops_entries_outside),
 };
 CR_TEST_MAIN(tests)

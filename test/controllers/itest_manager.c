@@ -281,6 +281,37 @@ static bool status_invalid(fx *f, void *arg)
     return ok;
 }
 
+static void del(fx *f, const char *key)
+{
+    answer a = {0};
+    cr_err err;
+    store_txn *txn = store_txn_new();
+    store_txn_delete(txn, STORE_THEN, key, false);
+    assert_int_equal(store_txn_commit(f->s, txn, answer_cb, &a, &err), 0);
+    wait_answer(f, &a);
+    answer_release(&a);
+}
+
+/* The DocumentsValid condition of web: want "False" (its message then
+ * names arg) or "True". */
+typedef struct docs_want {
+    api_cond_status status;
+    const char *needle;
+} docs_want;
+
+static bool documents_condition(fx *f, void *arg)
+{
+    docs_want *w = arg;
+    api_request_status s = {0};
+    bool ok = read_status(f, &s);
+    const api_condition *c =
+        ok ? api_conditions_get(&s.conditions, API_COND_DOCUMENTS_VALID) : NULL;
+    ok = c && c->status == w->status &&
+         (!w->needle || (c->message && strstr(c->message, w->needle)));
+    api_request_status_release(&s);
+    return ok;
+}
+
 static bool manager_synced(fx *f, void *arg)
 {
     ctl_manager_stats st;
@@ -387,6 +418,51 @@ static void test_manager_converges(void **state)
     want = 1;
     assert_true(run_until(&f, status_ready, &want, 15000));
     assert_true(has_count(&f, &none_pending));
+
+    /* Issue 21: a pause intent that does not decode pauses nothing and
+     * kills nothing; the status names it, and its removal clears that. */
+    put(&f, "/corral/intents/requests/web/pause", "garbage");
+    docs_want bad = {API_COND_FALSE, "/corral/intents/requests/web/pause: not JSON"};
+    assert_true(run_until(&f, documents_condition, &bad, 15000));
+    count_want no_cleanup = {"/corral/cleanups/", 0};
+    assert_true(has_count(&f, &no_cleanup));
+    assert_true(has_count(&f, &one_task));
+    {
+        api_request_status s = {0};
+        assert_true(read_status(&f, &s));
+        assert_int_equal(s.state, API_RSTATE_ACTIVE);
+        api_request_status_release(&s);
+    }
+    assert_true(status_ready(&f, &want));
+    /* A kill intent that does not decode kills nothing either. */
+    list(&f, "/corral/tasks/web/", &a);
+    assert_int_equal(a.n, 1);
+    char *ckey = xasprintf("/corral/cleanups/%s", strrchr(a.keys[0], '/') + 1);
+    answer_release(&a);
+    put(&f, ckey, "{\"cleanupType\":\"USER_REQUESTED\"}"); /* no taskId */
+    docs_want bad2 = {API_COND_FALSE, "2 invalid documents ignored"};
+    assert_true(run_until(&f, documents_condition, &bad2, 15000));
+    assert_true(status_ready(&f, &want));
+    count_want no_pending = {"/corral/pending/web/", 0};
+    assert_true(has_count(&f, &no_pending));
+    del(&f, ckey);
+    free(ckey);
+    del(&f, "/corral/intents/requests/web/pause");
+    docs_want good = {API_COND_TRUE, NULL};
+    assert_true(run_until(&f, documents_condition, &good, 15000));
+    assert_true(has_count(&f, &one_task));
+
+    /* Issue 21: a request stored under one key with another id in its body
+     * is invalid, and nothing is launched for it. */
+    put(&f, "/corral/requests/mis", "{\"id\":\"other\",\"requestType\":\"WORKER\"}");
+    put(&f, "/corral/deploys/mis/v1", "{\"requestId\":\"mis\",\"id\":\"v1\",\"command\":\"x\"}");
+    assert_true(run_until(&f, status_invalid, "mis", 15000));
+    list(&f, "/corral/status/requests/mis", &a);
+    assert_non_null(strstr(a.values[0], "does not match the key's request id"));
+    answer_release(&a);
+    list(&f, "/corral/pending/mis/", &a);
+    assert_int_equal(a.n, 0);
+    answer_release(&a);
 
     list(&f, "/corral/status/requests/od", &a);
     assert_int_equal(a.n, 0);

@@ -47,6 +47,7 @@ typedef struct world {
     ctl_jobs_config cfg;
     const char **history;
     size_t n_history;
+    const char *ignored; /* invalid documents the shell left out */
     int64_t now;
 } world;
 
@@ -100,6 +101,7 @@ static void load_world(world *w, const json_t *j)
 
     memset(w, 0, sizeof(*w));
     w->now = jint(j, "now", 0);
+    w->ignored = jstr(w, j, "ignored");
     w->cfg.max_on_demand_tasks = (int)jint(json_object_get(j, "config"), "maxOnDemandTasks", 0);
     w->cfg.history_max = (size_t)jint(json_object_get(j, "config"), "historyMax", 0);
     a = json_object_get(j, "history");
@@ -276,6 +278,7 @@ static void make_input(world *w, ctl_jobs_in *in)
     in->n_run_status = w->n_rstatus;
     in->history = w->history;
     in->n_history = w->n_history;
+    in->ignored = w->ignored;
     in->config = &w->cfg;
     in->now = w->now;
 }
@@ -493,6 +496,17 @@ static void check_expect(const char *name, int step, const json_t *exp, const ct
             ok = false;
         }
     }
+    if ((v = json_object_get(exp, "documentsValid"))) {
+        const api_condition *cond =
+            api_conditions_get(&p->status.conditions, API_COND_DOCUMENTS_VALID);
+        if (json_is_null(v) ? cond != NULL
+                            : !cond || (cond->status == API_COND_TRUE) != json_is_true(v)) {
+            print_error("%s step %d: DocumentsValid is %s, want %s\n", name, step,
+                        cond ? api_cond_status_name(cond->status) : "absent",
+                        json_is_null(v) ? "absent" : json_is_true(v) ? "True" : "False");
+            ok = false;
+        }
+    }
     (void)now;
     if (!ok)
         fail_msg("%s step %d failed", name, step);
@@ -577,6 +591,8 @@ static void edit_world(world *w, const json_t *step)
     }
     if ((v = json_object_get(step, "paused")))
         w->req.paused = json_is_true(v);
+    if ((v = json_object_get(step, "ignored")))
+        w->ignored = json_is_string(v) ? keep(w, json_string_value(v)) : NULL;
     if ((v = json_object_get(step, "deleteRequest")) && json_is_true(v))
         w->has_req = false;
 }
@@ -655,6 +671,7 @@ FIXTURE_TEST(on_demand_bound)
 FIXTURE_TEST(history_bound)
 FIXTURE_TEST(run_once)
 FIXTURE_TEST(invalid_request)
+FIXTURE_TEST(invalid_documents)
 FIXTURE_TEST(deleted_request)
 
 /* ---- documents and keys ----------------------------------------------------- */
@@ -736,6 +753,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_history_bound),
     cmocka_unit_test(test_run_once),
     cmocka_unit_test(test_invalid_request),
+    cmocka_unit_test(test_invalid_documents),
     cmocka_unit_test(test_deleted_request),
     cmocka_unit_test(test_pending_task_document),
 };

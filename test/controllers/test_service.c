@@ -152,6 +152,7 @@ static void fx_load(fx_case *c, const json_t *j)
     for (i = 0; i < c->in.n_history; i++)
         c->history[i] = json_string_value(json_array_get(v, i));
     c->in.history = c->history;
+    c->in.ignored = jstr(j, "ignored");
     api_problems_release(&probs);
 }
 

@@ -589,6 +589,7 @@ typedef struct fake {
     int subscribes;
     bool silent;
     bool bad_headers;
+    int get_agents;                 /* GET_AGENTS calls (operator API) */
     struct evhttp_request *open[8]; /* silent streams still open */
 } fake;
 
@@ -625,6 +626,21 @@ static void fake_cb(struct evhttp_request *req, void *arg)
     const char *type = json_string_value(json_object_get(call, "type"));
     bool is_sub = type && !strcmp(type, "SUBSCRIBE");
     const char *sid = evhttp_find_header(in, "Mesos-Stream-Id");
+    if (!strcmp(evhttp_request_get_uri(req), "/api/v1")) {
+        /* the operator API: the bridge asks for the agents (no stream id) */
+        if (!ct || strcmp(ct, "application/json") != 0 || !type || strcmp(type, "GET_AGENTS") ||
+            sid)
+            fk->bad_headers = true;
+        json_decref(call);
+        fk->get_agents++;
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add_printf(b, "{\"type\":\"GET_AGENTS\",\"get_agents\":{\"agents\":[]}}");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                          "application/json");
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+        return;
+    }
     if (strcmp(evhttp_request_get_uri(req), "/api/v1/scheduler") != 0 || !ct ||
         strcmp(ct, "application/json") != 0 || !type || (is_sub && sid) ||
         (!is_sub && (!sid || strcmp(sid, "fake-stream"))))
@@ -708,6 +724,8 @@ static void test_heartbeat_watchdog(void **state)
     /* heartbeats every 0.2 s never come: after 5 missed ones it re-subscribes
      * with the framework id it was given */
     WAIT_UNTIL(f, fk.subscribes >= 2, 20, "re-SUBSCRIBE after silence");
+    /* every SUBSCRIBED asks the master for its agents */
+    WAIT_UNTIL(f, fk.get_agents >= 2, 20, "GET_AGENTS after each SUBSCRIBED");
     assert_false(fk.bad_headers);
     fake_end_streams(&fk);
     spin(f, 300); /* let libevent finish them */
@@ -761,8 +779,20 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     if (g_ml > 0) {
-        kill(-g_ml, SIGKILL);
-        waitpid(g_ml, NULL, 0);
+        /* SIGTERM: mesoslite kills and reaps every task before it exits.
+         * A SIGKILL would leave the tasks' children running (their leaders
+         * die with mesoslite, the rest is for the next mesoslite on the work
+         * dir to kill, and there is none). */
+        int64_t dl = cr_mono_ms() + 15000;
+        kill(g_ml, SIGTERM);
+        while (waitpid(g_ml, NULL, WNOHANG) == 0) {
+            if (cr_mono_ms() > dl) {
+                kill(-g_ml, SIGKILL);
+                waitpid(g_ml, NULL, 0);
+                break;
+            }
+            usleep(20 * 1000); /* polling its exit, with a deadline */
+        }
     }
     cr_etcd_free(g_etcd);
     if (g_tmp) {
