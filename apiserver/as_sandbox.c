@@ -7,6 +7,7 @@
 
 #include "apiserver/as_model.h"
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/xalloc.h"
 
 #define DEFAULT_AGENT_PORT 5051
@@ -104,31 +105,6 @@ char *as_sandbox_join(const char *root, const char *rel)
     return xasprintf("%.*s/%s", (int)rl, root, rel);
 }
 
-/* The next component of *p, skipping empty and "." ones: its length (0 at
- * the end) and start; *p moves past it. */
-static size_t next_comp(const char **p, const char **start)
-{
-    const char *s = *p;
-
-    for (;;) {
-        size_t l;
-        while (*s == '/')
-            s++;
-        l = strcspn(s, "/");
-        if (l == 0) {
-            *p = s;
-            return 0;
-        }
-        if (l == 1 && s[0] == '.') {
-            s++;
-            continue;
-        }
-        *start = s;
-        *p = s + l;
-        return l;
-    }
-}
-
 static bool is_dotdot(const char *s, size_t l)
 {
     return l == 2 && s[0] == '.' && s[1] == '.';
@@ -158,7 +134,7 @@ const char *as_sandbox_check_path(const char *rel)
         if (*c == '%' && is_hex(c[1]) && is_hex(c[2]))
             return "query parameter path: must not contain percent-encoded characters once decoded";
     }
-    while ((l = next_comp(&p, &s)) > 0) {
+    while ((l = cr_path_next(&p, &s)) > 0) {
         if (is_dotdot(s, l))
             return "query parameter path: must not leave the sandbox";
         if (l > AS_SANDBOX_NAME_MAX)
@@ -174,13 +150,13 @@ const char *as_sandbox_entry_name(const char *entry_path, const char *dir)
 
     if (!entry_path || !dir || (entry_path[0] == '/') != (dir[0] == '/'))
         return NULL;
-    while ((dl = next_comp(&d, &ds)) > 0) {
-        el = next_comp(&e, &es);
+    while ((dl = cr_path_next(&d, &ds)) > 0) {
+        el = cr_path_next(&e, &es);
         if (el != dl || memcmp(es, ds, el) != 0 || is_dotdot(es, el))
             return NULL;
     }
-    el = next_comp(&e, &es);
-    if (el == 0 || is_dotdot(es, el) || next_comp(&e, &ds) != 0)
+    el = cr_path_next(&e, &es);
+    if (el == 0 || is_dotdot(es, el) || cr_path_next(&e, &ds) != 0)
         return NULL;
     return es;
 }

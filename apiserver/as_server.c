@@ -841,7 +841,17 @@ static void sse_compacted(void *arg, int64_t rev)
                           "compactRevision", (json_int_t)rev);
     sse_send(w, "error", 0, d);
     json_decref(d);
-    sse_end(w);
+    if (w->req) {
+        /* The reply ends once the error is written (see stream_end_drained:
+         * with TLS, ending it now could lose the error). */
+        struct evbuffer *eb = evbuffer_new();
+        evbuffer_add(eb, ":\n", 2);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        evhttp_send_reply_chunk_with_cb(w->req, eb, stream_end_drained, w->req);
+        evbuffer_free(eb);
+        w->req = NULL;
+    }
+    sse_free(w);
 }
 
 static void sse_gone(struct evhttp_connection *conn, void *arg)

@@ -31,3 +31,26 @@ int cr_mkdirs(const char *path, cr_err *err)
     free(p);
     return rc;
 }
+
+size_t cr_path_next(const char **p, const char **start)
+{
+    const char *s = *p;
+
+    for (;;) {
+        size_t l;
+        while (*s == '/')
+            s++;
+        l = strcspn(s, "/");
+        if (l == 0) {
+            *p = s;
+            return 0;
+        }
+        if (l == 1 && s[0] == '.') {
+            s++;
+            continue;
+        }
+        *start = s;
+        *p = s + l;
+        return l;
+    }
+}

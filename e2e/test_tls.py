@@ -150,6 +150,29 @@ class TlsCase(harness.TestCase):
         self.assertEqual(len(r.stdout.splitlines()), 3, r.stdout)
         self.assertIn("PUT /corral/requests/r000", r.stdout)
 
+    def test_watch_compacted_error_arrives(self):
+        """A watch from a compacted revision gets its error event, then the
+        end of the stream, whole over TLS."""
+        url = self.start()
+        for i in range(5):
+            status, _ = harness.http_json("POST", url + "/api/requests",
+                                          {"id": "c%d" % i, "requestType": "WORKER"},
+                                          context=self.context())
+            self.assertEqual(status, 200)
+        out = self.cluster.etcdctl("endpoint", "status", "-w", "json")
+        rev = json.loads(out)[0]["Status"]["header"]["revision"]
+        self.cluster.etcdctl("compact", str(rev))
+        port = int(url.rsplit(":", 1)[1])
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=self.context(),
+                                           timeout=20)
+        conn.request("GET", "/api/watch?revision=1")
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        body = r.read().decode()  # returns only once corrald ends the stream
+        conn.close()
+        self.assertIn("event: error", body)
+        self.assertIn('"compactRevision"', body)
+
     def test_wrong_ca_refused(self):
         url = self.start()
         other = self.f("other-ca.pem")

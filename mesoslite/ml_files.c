@@ -9,34 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/xalloc.h"
 
 #define DIR_FLAGS (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-
-/* The next component of *p, skipping empty and "." ones: its length (0 at
- * the end) and start; *p moves past it. */
-static size_t next_comp(const char **p, const char **start)
-{
-    const char *s = *p;
-
-    for (;;) {
-        size_t l;
-        while (*s == '/')
-            s++;
-        l = strcspn(s, "/");
-        if (l == 0) {
-            *p = s;
-            return 0;
-        }
-        if (l == 1 && s[0] == '.') {
-            s += 1;
-            continue;
-        }
-        *start = s;
-        *p = s + l;
-        return l;
-    }
-}
 
 static bool comp_is(const char *s, size_t l, const char *word)
 {
@@ -48,7 +24,7 @@ static bool comp_is(const char *s, size_t l, const char *word)
 static int take_name(const char **p, char *out)
 {
     const char *s = NULL;
-    size_t l = next_comp(p, &s);
+    size_t l = cr_path_next(p, &s);
 
     if (l == 0 || comp_is(s, l, "..")) {
         errno = ENOENT;
@@ -72,8 +48,8 @@ const char *ml_files_below(const char *target, const char *dir)
         return NULL;
     /* Literal comparison: a ".." matches only a ".." at the same place, and
      * dir's own components are the agent's (trusted) layout. */
-    while ((dl = next_comp(&d, &ds)) > 0) {
-        size_t tl = next_comp(&t, &ts);
+    while ((dl = cr_path_next(&d, &ds)) > 0) {
+        size_t tl = cr_path_next(&t, &ts);
         if (tl != dl || memcmp(ts, ds, tl) != 0)
             return NULL;
     }
@@ -182,7 +158,7 @@ static int walk_open(walk *w, const char *rel, ml_files_want want, struct stat *
 
     for (;;) {
         const char *s = NULL, *q;
-        size_t l = next_comp(&p, &s);
+        size_t l = cr_path_next(&p, &s);
 
         if (l == 0)
             break; /* cur is what rel names */
@@ -244,7 +220,7 @@ static int walk_open(walk *w, const char *rel, ml_files_want want, struct stat *
         close(fd);
         fd = -1;
         q = p;
-        if (next_comp(&q, &s) != 0 || want != ML_FILES_FILE) {
+        if (cr_path_next(&q, &s) != 0 || want != ML_FILES_FILE) {
             errno = ENOTDIR;
             goto out;
         }
@@ -287,7 +263,7 @@ static const char *sandbox_tail(const char *agent_dir, const char *agent_real, c
 {
     const char *p = path, *s = NULL, *rest;
 
-    if (path[0] == '/' && next_comp(&p, &s) > 0 && comp_is(s, (size_t)(p - s), "frameworks"))
+    if (path[0] == '/' && cr_path_next(&p, &s) > 0 && comp_is(s, (size_t)(p - s), "frameworks"))
         return path;
     if ((rest = ml_files_below(path, agent_dir)))
         return rest;

@@ -104,8 +104,27 @@ static void test_mkdirs(void **state)
 }
 
 int main(void);
+/* Components of a path: empty and "." ones skipped, ".." kept. */
+static void test_path_next(void **state)
+{
+    const char *p = "//a/./bc/../d/", *s = NULL;
+    const char *want[] = {"a", "bc", "..", "d"};
+
+    for (size_t i = 0; i < 4; i++) {
+        size_t l = cr_path_next(&p, &s);
+        assert_int_equal(l, strlen(want[i]));
+        assert_memory_equal(s, want[i], l);
+    }
+    assert_int_equal(cr_path_next(&p, &s), 0);
+    p = "";
+    assert_int_equal(cr_path_next(&p, &s), 0);
+    p = "/./.";
+    assert_int_equal(cr_path_next(&p, &s), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mkdirs),
+    cmocka_unit_test(test_path_next),
     cmocka_unit_test(test_error_table),
     cmocka_unit_test(test_error_prefix_and_default),
     cmocka_unit_test(test_buf),
