@@ -181,7 +181,7 @@ Corral is running locally.
   Auth:       on; admin token in $TOKENS (user admin, group admins)
   corralctl:  export CORRAL_CONFIG=$CTL_CONFIG   (server and admin token)
               bin/corralctl get requests
-  curl:       curl -H "Authorization: Bearer \$(awk '\$2 == \"admin\" {print \$1}' $TOKENS)" $API_URL/api/requests
+  curl:       curl -H "Authorization: Bearer \$(awk '\$2 == "admin" {print \$1}' $TOKENS)" $API_URL/api/requests
   Logs:       $DIR/logs/
   Status:     hack/local-up.sh status
   Stop:       hack/local-up.sh stop        (data in $DIR is kept; add --wipe to delete it)
