@@ -45,7 +45,7 @@ lib_srcs = $(wildcard $(1)/*.c)
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 lib_file = $(BUILD)/lib/lib$(1).a
 
-.PHONY: all help test unit itest e2e asan asan-itest valgrind fmt lint install fuzz bench clean run deps
+.PHONY: all help test unit itest e2e e2e-asan e2e-asan-full asan asan-itest valgrind fmt lint install deb fuzz fuzz-long bench chaos clean run deps
 all: $(addprefix $(BIN)/,$(BINARIES))
 
 help:
@@ -53,10 +53,14 @@ help:
 	@echo "make test       install deps, build, run every test (unit, valgrind, asan, integration, e2e, fuzz)"
 	@echo "make unit [M=module] [TEST_FILTER=glob]   unit tests only"
 	@echo "make asan       build and run unit tests under ASan+UBSan (asan-itest: integration tests)"
+	@echo "make e2e-asan   core e2e files against ASan+UBSan binaries, any report (leaks too) fails (e2e-asan-full: all)"
 	@echo "make bench      run benchmarks and print figures"
+	@echo "make chaos [SEED=n] [MINUTES=60] [CHAOS_ARGS=...]   randomized operations and faults against a real cluster, checking the invariants (docs/reliability.md)"
 	@echo "make fuzz       build the fuzz targets (clang, libFuzzer)"
+	@echo "make fuzz-long  run every fuzz target to 10 million executions (FUZZ_RUNS=n, FUZZ_TARGETS='api docs')"
 	@echo "make fmt|lint   clang-format the tree | cppcheck"
-	@echo "make install PREFIX=/usr/local"
+	@echo "make install PREFIX=/usr/local [DESTDIR=dir]   binaries, man pages, docs, units, settings"
+	@echo "make deb        Debian packages into build/deb (dpkg-buildpackage, lintian)"
 	@echo "make run        start a local Corral (hack/local-up.sh)"
 
 # --- libraries --------------------------------------------------------------
@@ -79,6 +83,19 @@ $(BIN)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/$(1)/*.c)) $(foreach l,$
 	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach b,$(BINARIES),$(eval $(call BIN_RULE,$(b))))
+
+# --- the web UI, compiled into corrald (docs/ui.md) ---------------------------
+# hack/embed-ui.py turns every file under ui/ into a C table (apiserver/as_ui.h)
+# that joins the apiserver library. The folders are prerequisites too, so
+# adding or removing a file rebuilds the table.
+UI_ASSETS_C := $(BUILD)/gen/apiserver/as_ui_assets.c
+UI_SRCS := $(shell find ui -type f -o -type d 2>/dev/null)
+$(UI_ASSETS_C): $(UI_SRCS) hack/embed-ui.py
+	@mkdir -p $(dir $@)
+	python3 hack/embed-ui.py ui $@
+$(UI_ASSETS_C:.c=.o): $(UI_ASSETS_C)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(call lib_file,apiserver): $(UI_ASSETS_C:.c=.o)
 
 # --- unit tests -------------------------------------------------------------
 # test/<module>/test_<x>.c -> $(BUILD)/test/<module>/test_<x>, linked with
@@ -111,18 +128,47 @@ e2e: all
 test:
 	@hack/test.sh
 
+# The ASan+UBSan variant in build/asan (binaries in build/asan/bin); asan,
+# asan-itest and e2e-asan share its objects, so its flags are said once.
+ASAN_MAKE = $(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
+  CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+  LDFLAGS="-fsanitize=address,undefined"
+
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
-	  CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" unit
+	@$(ASAN_MAKE) unit
 
 # Integration tests built with the sanitizers (they start real etcd and
 # bin/mesoslite; the test binaries themselves are sanitized).
 asan-itest:
-	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
-	  CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" itest-bins
+	@$(ASAN_MAKE) itest-bins
 	@hack/run-unit.sh $(patsubst $(BUILD)/%,build/asan/%,$(ITEST_BINS))
+
+# e2e against the sanitized binaries (CORRAL_BIN). Each process writes any
+# report to $(E2E_ASAN_LOGS)/<test file>/sanitizer.<pid> (ASan and UBSan
+# share log_path; an executor whose environment mesoslite replaced writes to
+# its sandbox's stderr), leaks at exit included: the harness stops every
+# process with SIGTERM and waits E2E_STOP_GRACE seconds before SIGKILL. A test
+# that leaves a report fails.
+# e2e-asan (make test) runs the files that drive corrald's API, controllers
+# and bridge, mesoslite and the executor; test_mesoslite_simulate.py is left
+# out until its kill loop stops counting re-sent TASK_RUNNING updates as ends
+# (they come when acks lag, as under ASan). e2e-asan-full runs every file but
+# test_local_up.py, which builds and runs its own unsanitized copy.
+# E2E_ASAN_TESTS='e2e/test_x.py ...' picks files.
+E2E_ASAN_LOGS := build/asan/e2e-logs
+E2E_ASAN_TESTS ?= $(filter-out e2e/test_mesoslite_simulate.py,$(sort $(wildcard \
+  e2e/test_api.py e2e/test_bridge.py e2e/test_controllers*.py e2e/test_executor*.py \
+  e2e/test_jobs.py e2e/test_mesoslite*.py e2e/test_seed_scenario.py)))
+E2E_ASAN_RUN = @$(ASAN_MAKE) all && rm -rf $(E2E_ASAN_LOGS) && \
+  CORRAL_BIN=$(abspath build/asan/bin) E2E_STOP_GRACE=15 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:log_path=$(abspath $(E2E_ASAN_LOGS))/sanitizer \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(E2E_ASAN_LOGS))/sanitizer \
+  python3 e2e/run.py
+e2e-asan:
+	$(E2E_ASAN_RUN) $(E2E_ASAN_TESTS)
+
+e2e-asan-full:
+	$(E2E_ASAN_RUN) $(filter-out e2e/test_local_up.py,$(sort $(wildcard e2e/test_*.py)))
 
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/vg unit-bins
@@ -141,15 +187,58 @@ lint:
 	# apis/keys.c is the only place that knows the etcd key layout.
 	@hack/check-keys.sh
 
+# `make install` puts under $(DESTDIR) what the Debian packages hold
+# (debian/*.install; docs/operations.md): binaries, man pages, corralctl's
+# bash completion, the docs, the systemd units and the default settings,
+# their /usr/bin, /usr/share/doc/corral and /etc/corral paths rewritten to
+# the dirs below. Settings already there are kept (the new defaults go
+# beside them as *.new). The corral user is the operator's to create.
+SYSCONFDIR     ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/corral
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_UNITS  := corrald.service corral-nodeagent.service mesoslite.service
+INSTALL_CONFIG := corrald.yaml corral-nodeagent.conf corral-nodeagent.env mesoslite.env
+INSTALL_SED     = sed -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/usr/share/doc/corral|$(DOCDIR)|g' \
+                      -e 's|/etc/corral|$(SYSCONFDIR)/corral|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(addprefix $(BIN)/,$(BINARIES)) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/corral
+	install -m 0755 $(addprefix $(BIN)/,$(BINARIES)) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(patsubst %,dist/man/%.1,$(BINARIES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 dist/bash-completion/corralctl $(DESTDIR)$(BASHCOMPDIR)/corralctl
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	@set -e; for f in $(INSTALL_UNITS); do \
+	  echo "install manifests/deploy/$$f -> $(DESTDIR)$(SYSTEMDUNITDIR)/$$f"; \
+	  $(INSTALL_SED) manifests/deploy/$$f > $(DESTDIR)$(SYSTEMDUNITDIR)/$$f; \
+	  chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$f; done
+	@set -e; for f in $(INSTALL_CONFIG); do t=$(DESTDIR)$(SYSCONFDIR)/corral/$$f; \
+	  if [ -e $$t ]; then t=$$t.new; echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/corral/$$f"; fi; \
+	  case $$f in corral-nodeagent.env) m=0600;; *) m=0644;; esac; \
+	  echo "install manifests/deploy/$$f -> $$t ($$m)"; \
+	  (umask 077; $(INSTALL_SED) manifests/deploy/$$f > $$t); chmod $$m $$t; done
+
+# Debian packages (corral, corral-agent, mesoslite) into build/deb/, built by
+# dpkg-buildpackage from a copy of the tree, then checked by lintian.
+deb:
+	@hack/build-deb.sh build/deb
 
 fuzz:
 	@hack/fuzz.sh build
 
+# Hours on 2 cores; prints each target's executions and exec/s.
+fuzz-long:
+	@hack/fuzz.sh long
+
 bench: all
 	@hack/bench.sh $(B)
+
+# Randomized sequence tester (e2e/chaos/chaos.py --help); long runs for
+# nights. SEED defaults to the clock, MINUTES to 60.
+chaos: all
+	@python3 e2e/chaos/chaos.py --seed $(or $(SEED),$$(date +%s)) --minutes $(or $(MINUTES),60) $(CHAOS_ARGS)
 
 run:
 	@hack/local-up.sh

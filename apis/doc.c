@@ -6,6 +6,7 @@
 
 #include "apis/deploy.h"
 #include "apis/intent.h"
+#include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/run.h"
 #include "apis/status.h"
@@ -64,6 +65,19 @@ static void *run_decode(const json_t *j, char **error)
     return decode_checked((from_json_fn)api_run_from_json, j, error);
 }
 
+/* A task record next to its text (api_task_from_text): as decode_open. */
+static void *task_decode_text(const json_t *j, const char *text, size_t len, char **error)
+{
+    static const api_decode_opts open = {.allow_unknown = true};
+    api_problems probs = API_PROBLEMS_INIT;
+    void *doc = api_task_from_text(j, text, len, &open, &probs);
+    if (!doc)
+        *error = api_problems_format(&probs);
+    api_problems_release(&probs);
+    // cppcheck-suppress returnDanglingLifetime
+    return doc;
+}
+
 static void *task_decode(const json_t *j, char **error)
 {
     return decode_open((from_json_fn)api_task_from_json, j, error);
@@ -82,6 +96,18 @@ static void *cleanup_decode(const json_t *j, char **error)
 static void *intent_decode(const json_t *j, char **error)
 {
     return decode_open((from_json_fn)api_intent_from_json, j, error);
+}
+
+/* Agent and rack documents: the bridge and the machines controller write
+ * them, and keep each other's fields. */
+static void *machine_decode(const json_t *j, char **error)
+{
+    return decode_open((from_json_fn)api_machine_from_json, j, error);
+}
+
+static void machine_free(void *d)
+{
+    api_machine_free(d);
 }
 
 /* A token that does not decode authenticates nobody. */
@@ -192,6 +218,7 @@ static const id_rule pending_id_rule = {"pending task id", api_pending_task_id_v
                                         "a pending task id"};
 static const id_rule agent_id_rule = {"agent id", api_agent_id_valid, "an agent id"};
 static const id_rule rack_id_rule = {"rack id", api_rack_id_valid, "a rack id"};
+static const id_rule host_rule = {"host", api_key_id_valid, "a host name"};
 #undef STR
 #undef STR_
 
@@ -312,10 +339,20 @@ static void intent_key(const void *doc, const api_key_parts *k, api_problems *p)
     case API_KEY_INTENT_RACK:
         follows(p, k->id1, &rack_id_rule);
         break;
+    case API_KEY_INACTIVE_HOST:
+        follows(p, k->id1, &host_rule);
+        break;
     default:
         break;
     }
     api_intent_validate(in, k->kind, name, NULL, p);
+}
+
+/* An agent or rack document: the key's id, and "id" when it repeats it. */
+static void machine_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_machine *m = doc;
+    key_id(p, "id", m->id, k->id1, k->kind == API_KEY_AGENT ? &agent_id_rule : &rack_id_rule);
 }
 
 /* A token's key is the SHA-256 of its text: anything else matches no token,
@@ -355,6 +392,9 @@ static const doc_kind kinds[API_KEY__COUNT] = {
     [API_KEY_INTENT_DEPLOY] = {intent_decode, intent_free, intent_key, false},
     [API_KEY_INTENT_AGENT] = {intent_decode, intent_free, intent_key, false},
     [API_KEY_INTENT_RACK] = {intent_decode, intent_free, intent_key, false},
+    [API_KEY_INACTIVE_HOST] = {intent_decode, intent_free, intent_key, false},
+    [API_KEY_AGENT] = {machine_decode, machine_free, machine_key, false},
+    [API_KEY_RACK] = {machine_decode, machine_free, machine_key, false},
     [API_KEY_FRAMEWORK_STATUS] = {framework_status_decode, framework_status_free, NULL, false},
     [API_KEY_AUTH_TOKEN] = {token_decode, token_free, token_key, false},
 };
@@ -369,7 +409,14 @@ bool api_doc_typed(api_key_kind kind)
     return kind_of(kind) != NULL;
 }
 
-void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error)
+bool api_doc_text(api_key_kind kind)
+{
+    return kind == API_KEY_TASK || kind == API_KEY_HISTORY_TASK;
+}
+
+/* api_doc_decode; with text, api_doc_decode_text. */
+static void *decode(const api_key_parts *key, const json_t *j, const char *text, size_t len,
+                    char **error)
 {
     const doc_kind *k = kind_of(key->kind);
     api_problems probs = API_PROBLEMS_INIT;
@@ -378,7 +425,8 @@ void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error)
     *error = NULL;
     if (!k)
         return NULL;
-    doc = k->decode(j, error);
+    doc = text && key->kind == API_KEY_TASK ? task_decode_text(j, text, len, error)
+                                            : k->decode(j, error);
     if (doc && k->check_key)
         k->check_key(doc, key, &probs);
     if (probs.n) {
@@ -397,6 +445,17 @@ void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error)
     }
     api_problems_release(&probs);
     return doc;
+}
+
+void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error)
+{
+    return decode(key, j, NULL, 0, error);
+}
+
+void *api_doc_decode_text(const api_key_parts *key, const json_t *j, const char *text, size_t len,
+                          char **error)
+{
+    return decode(key, j, text, len, error);
 }
 
 void api_doc_free(api_key_kind kind, void *doc)

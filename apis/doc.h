@@ -16,10 +16,14 @@
  *   API_KEY_PENDING_STATUS  api_place_reason   (status.h)
  *   API_KEY_FRAMEWORK_STATUS api_framework_status (status.h)
  *   API_KEY_INTENT_REQUEST, API_KEY_INTENT_DEPLOY,
- *   API_KEY_INTENT_AGENT, API_KEY_INTENT_RACK
+ *   API_KEY_INTENT_AGENT, API_KEY_INTENT_RACK, API_KEY_INACTIVE_HOST
  *                           api_intent         (intent.h)
+ *   API_KEY_AGENT, API_KEY_RACK
+ *                           api_machine        (machine.h)
  *   API_KEY_AUTH_TOKEN      api_token          (token.h)
  *   every other kind        none: readers use the JSON value
+ *   (API_KEY_HISTORY_TASK, a task record moved to history, is read as JSON
+ *   by the API only, and has none.)
  *   (API_KEY_FRAMEWORK has none here: its one reader, the Mesos bridge,
  *   reads it fresh from etcd and decodes it strictly with
  *   api_framework_from_json, status.h, as a document that does not decode
@@ -53,12 +57,26 @@
 /* Whether documents of kind have a typed form. */
 bool api_doc_typed(api_key_kind kind);
 
+/* Whether values of kind are held as their text, not as a JSON tree, once
+ * decoded (store/cache.h): task records and their history, the kinds that
+ * grow with the number of tasks. A task record is ~2 KB of text and ~20 KB
+ * as a jansson tree, half of it the TaskInfo. */
+bool api_doc_text(api_key_kind kind);
+
 /* Decodes j, stored under the key `key` (api_key_parse; its kind picks the
  * type). Returns the document (caller frees with api_doc_free) or NULL;
  * *error gets a new string (caller frees; one "path: problem" per line)
  * when the document has problems, else NULL. A kind without a typed form
  * returns NULL and no error. */
 void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error);
+
+/* api_doc_decode for a value that stays next to its text: j was parsed
+ * from text[0..len), which has no key twice in an object and outlives the
+ * document (the cache keeps both, and frees the document first). A task
+ * record's TaskInfo then points into text rather than being written out
+ * again (api_task_from_text). */
+void *api_doc_decode_text(const api_key_parts *key, const json_t *j, const char *text, size_t len,
+                          char **error);
 
 /* Frees a document returned by api_doc_decode for the same kind. NULL is a
  * no-op. */

@@ -33,6 +33,7 @@ static const api_field intent_fields[] = {
     API_FS(I, state),
     API_FS(I, revertToState),
     API_FB(I, killTasksOnDecommissionTimeout),
+    API_FB(I, force),
 };
 static const api_codec intent_codec = API_CODEC(I, "intent", intent_fields);
 #undef I
@@ -55,6 +56,9 @@ static const char *const machine_states[] = {"MISSING_ON_STARTUP",
                                              "DEAD",
                                              "FROZEN",
                                              NULL};
+/* ... and the states an expiring change may revert to. */
+static const char *const machine_reverts[] = {"ACTIVE", "FROZEN", "STARTING_DECOMMISSION",
+                                              "DECOMMISSIONED", NULL};
 
 static bool one_of(const char *const *names, const char *s)
 {
@@ -120,6 +124,9 @@ size_t api_intent_validate(const api_intent *in, api_key_kind key, const char *n
                       in->state ? "must be STARTING_DECOMMISSION, FROZEN or ACTIVE" : "required");
         if (in->revertToState && !one_of(machine_states, in->revertToState))
             n += prob(probs, prefix, "revertToState", "unknown machine state");
+        else if (in->revertToState && !one_of(machine_reverts, in->revertToState))
+            n += prob(probs, prefix, "revertToState",
+                      "must be ACTIVE, FROZEN, STARTING_DECOMMISSION or DECOMMISSIONED");
     }
     return n;
 }

@@ -6,6 +6,8 @@
  *   <p>/intents/deploys/<requestId>/<deployId>/<kind>   submit | cancel | update
  *   <p>/intents/agents/<agentId>              desired agent state
  *   <p>/intents/racks/<rackId>                desired rack state
+ *   <p>/inactive/<host>                       a host marked inactive (timestamp,
+ *                                             user, message only)
  *
  * Every kind is one api_intent: the common fields (timestamp, user,
  * message, actionId) and the fields of whichever kinds carry them; the
@@ -79,6 +81,9 @@ typedef struct api_intent {
     char *revertToState; /* "revertToState": after durationMillis */
     bool has_killTasksOnDecommissionTimeout;
     bool killTasksOnDecommissionTimeout; /* "killTasksOnDecommissionTimeout" */
+    bool has_force;
+    bool force; /* "force": decommission: kill tasks whose replacement cannot be placed
+                   (and job tasks) instead of waiting (Corral) */
     json_t *extra;                       /* unknown fields (allow_unknown) */
 } api_intent;
 
@@ -105,7 +110,8 @@ bool api_intent_kind_valid(api_key_kind key, const char *name);
  *   skip-healthchecks: skipHealthchecks present;
  *   update: targetActiveInstances >= 1;
  *   agents, racks: state STARTING_DECOMMISSION, FROZEN or ACTIVE, and
- *   revertToState (if present) a machine state.
+ *   revertToState (if present) ACTIVE, FROZEN, STARTING_DECOMMISSION or
+ *   DECOMMISSIONED (the states an expiring change may end in).
  * The kind name itself is checked by api_intent_kind_valid. Appends
  * problems at paths under prefix (may be NULL); returns how many. */
 size_t api_intent_validate(const api_intent *in, api_key_kind key, const char *name,

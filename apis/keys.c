@@ -31,6 +31,8 @@ static const struct {
     [API_KEY_HISTORY_DEPLOY] = {"history/deploys", 2, "history/deploys/<requestId>/<deployId>"},
     [API_KEY_HISTORY_REQUEST] = {"history/requests", 2,
                                  "history/requests/<requestId>/<ms>-<EVENT>"},
+    [API_KEY_LOG_UPLOAD] = {"logs", 3, "logs/<requestId>/<taskId>/<fileName>"},
+    [API_KEY_NODEAGENT_TASK] = {"nodeagent/tasks", 2, "nodeagent/tasks/<requestId>/<taskId>"},
     [API_KEY_AGENT] = {"agents", 1, "agents/<agentId>"},
     [API_KEY_RACK] = {"racks", 1, "racks/<rackId>"},
     [API_KEY_FRAMEWORK] = {"framework", 0, "framework"},
@@ -42,6 +44,10 @@ static const struct {
     [API_KEY_INTENT_AGENT] = {"intents/agents", 1, "intents/agents/<agentId>"},
     [API_KEY_INTENT_RACK] = {"intents/racks", 1, "intents/racks/<rackId>"},
     [API_KEY_AUTH_TOKEN] = {"auth/tokens", 1, "auth/tokens/<sha256>"},
+    [API_KEY_LOGIN_CODE] = {"auth/login-codes", 1, "auth/login-codes/<sha256>"},
+    [API_KEY_USER_SETTINGS] = {"users/settings", 1, "users/settings/<userId>"},
+    [API_KEY_INACTIVE_HOST] = {"inactive", 1, "inactive/<host>"},
+    [API_KEY_SCHEMA] = {"schema", 0, "schema"},
 };
 
 bool api_key_id_valid(const char *id)
@@ -156,6 +162,25 @@ char *api_key_history_request(const char *prefix, const char *request_id, const 
     return key2(prefix, API_KEY_HISTORY_REQUEST, request_id, event_id);
 }
 
+char *api_key_log_upload(const char *prefix, const char *request_id, const char *task_id,
+                         const char *file_name)
+{
+    return xasprintf("%s/%s/%s/%s/%s", prefix, kinds[API_KEY_LOG_UPLOAD].name, request_id,
+                     task_id, file_name);
+}
+
+char *api_key_nodeagent_task(const char *prefix, const char *request_id, const char *task_id)
+{
+    return key2(prefix, API_KEY_NODEAGENT_TASK, request_id, task_id);
+}
+
+char *api_key_log_upload_task_prefix(const char *prefix, const char *request_id,
+                                     const char *task_id)
+{
+    return xasprintf("%s/%s/%s/%s/", prefix, kinds[API_KEY_LOG_UPLOAD].name, request_id,
+                     task_id);
+}
+
 char *api_key_history_request_event(const char *prefix, const char *request_id, int64_t at,
                                     const char *event)
 {
@@ -203,6 +228,21 @@ char *api_key_auth_token(const char *prefix, const char *token_hash)
     return key1(prefix, API_KEY_AUTH_TOKEN, token_hash);
 }
 
+char *api_key_login_code(const char *prefix, const char *code_hash)
+{
+    return key1(prefix, API_KEY_LOGIN_CODE, code_hash);
+}
+
+char *api_key_user_settings(const char *prefix, const char *user_id)
+{
+    return key1(prefix, API_KEY_USER_SETTINGS, user_id);
+}
+
+char *api_key_inactive_host(const char *prefix, const char *host)
+{
+    return key1(prefix, API_KEY_INACTIVE_HOST, host);
+}
+
 char *api_key_framework(const char *prefix)
 {
     return key0(prefix, API_KEY_FRAMEWORK);
@@ -216,6 +256,11 @@ char *api_key_framework_status(const char *prefix)
 char *api_key_leader(const char *prefix)
 {
     return key0(prefix, API_KEY_LEADER);
+}
+
+char *api_key_schema(const char *prefix)
+{
+    return key0(prefix, API_KEY_SCHEMA);
 }
 
 char *api_key_kind_prefix(const char *prefix, api_key_kind kind, const char *request_id)

@@ -22,6 +22,10 @@
  *   <p>/history/tasks/<requestId>/<taskId>           terminal tasks (leader)
  *   <p>/history/deploys/<requestId>/<deployId>       finished deploys (leader)
  *   <p>/history/requests/<requestId>/<ms>-<EVENT>    request events (API)
+ *   <p>/logs/<requestId>/<taskId>/<fileName>         a log file's S3 upload record
+ *                                                    (node agents, through the API)
+ *   <p>/nodeagent/tasks/<requestId>/<taskId>         what a node agent did to a task
+ *                                                    (an OOM kill's reason; API)
  *   <p>/intents/requests/<requestId>/<kind>          pause|bounce|exit-cooldown|scale|
  *                                                    skip-healthchecks (API)
  *   <p>/intents/deploys/<requestId>/<deployId>/<kind> submit|cancel|update (API)
@@ -32,7 +36,11 @@
  *   <p>/framework                                    Mesos framework id (leader)
  *   <p>/status/framework                             the Mesos bridge's status (leader)
  *   <p>/leader                                       leader lease (store_leader)
+ *   <p>/schema                                       layout version (leader; apis/schema.h)
  *   <p>/auth/tokens/<sha256>                         API token of a user (API, admins)
+ *   <p>/auth/login-codes/<sha256>                    one-time UI login code (API)
+ *   <p>/users/settings/<userId>                      a user's UI settings: stars (API)
+ *   <p>/inactive/<host>                              a host marked inactive (API)
  */
 #ifndef API_KEYS_H
 #define API_KEYS_H
@@ -71,6 +79,14 @@ char *api_key_history_deploy(const char *prefix, const char *request_id, const c
 /* event_id should sort in time order ("<epoch ms>-<EVENT>", as
  * api_key_history_request_event writes). */
 char *api_key_history_request(const char *prefix, const char *request_id, const char *event_id);
+/* The upload record of one log file of a task (docs/nodeagent.md). */
+char *api_key_log_upload(const char *prefix, const char *request_id, const char *task_id,
+                         const char *file_name);
+/* A node agent's note on a task (docs/nodeagent.md): why it killed it. */
+char *api_key_nodeagent_task(const char *prefix, const char *request_id, const char *task_id);
+/* The prefix of every upload record of one task ("<p>/logs/<rid>/<tid>/"). */
+char *api_key_log_upload_task_prefix(const char *prefix, const char *request_id,
+                                     const char *task_id);
 /* The key of a request event at epoch ms `at` of type `event` ("CREATED",
  * "UPDATED", ...): "<p>/history/requests/<requestId>/<ms>-<EVENT>", the ms
  * zero-padded to 13 digits so keys sort in time order. */
@@ -87,8 +103,16 @@ char *api_key_framework(const char *prefix);
 /* The Mesos bridge's status (api_framework_status, apis/status.h). */
 char *api_key_framework_status(const char *prefix);
 char *api_key_leader(const char *prefix);
+/* The layout version and its writers (apis/schema.h). */
+char *api_key_schema(const char *prefix);
 /* token_hash: api_token_hash of the token's text (apis/token.h). */
 char *api_key_auth_token(const char *prefix, const char *token_hash);
+/* code_hash: the hex SHA-256 of a one-time login code (apiserver/as_user.h). */
+char *api_key_login_code(const char *prefix, const char *code_hash);
+/* user_id: api_user_id_valid (apis/token.h). */
+char *api_key_user_settings(const char *prefix, const char *user_id);
+/* host: a hostname marked inactive (GET/POST /api/inactive, apis/machine.h). */
+char *api_key_inactive_host(const char *prefix, const char *host);
 
 /* The kinds, for prefixes and parsing. */
 typedef enum {
@@ -107,6 +131,8 @@ typedef enum {
     API_KEY_HISTORY_TASK,
     API_KEY_HISTORY_DEPLOY,
     API_KEY_HISTORY_REQUEST,
+    API_KEY_LOG_UPLOAD,
+    API_KEY_NODEAGENT_TASK,
     API_KEY_AGENT,
     API_KEY_RACK,
     API_KEY_FRAMEWORK,
@@ -117,6 +143,10 @@ typedef enum {
     API_KEY_INTENT_RACK,
     API_KEY_AUTH_TOKEN,
     API_KEY_FRAMEWORK_STATUS,
+    API_KEY_LOGIN_CODE,
+    API_KEY_USER_SETTINGS,
+    API_KEY_INACTIVE_HOST,
+    API_KEY_SCHEMA,
     API_KEY__COUNT
 } api_key_kind;
 

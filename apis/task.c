@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/jtext.h"
 #include "apis/keys.h"
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 /* ---- states ------------------------------------------------------------------ */
@@ -348,21 +350,23 @@ static void dprob(dec *d, const char *field, const char *fmt, ...)
     d->nprob++;
 }
 
-/* Reports every key of j not in names (NULL-terminated). */
-static void check_unknown(dec *d, const json_t *j, const char *const *names)
+/* Counts the keys of j not in names (NULL-terminated), and reports each
+ * unless unknown fields are allowed. */
+static size_t check_unknown(dec *d, const json_t *j, const char *const *names)
 {
     const char *k;
     json_t *v;
-    if (d->allow_unknown)
-        return;
+    size_t n = 0;
     json_object_foreach((json_t *)j, k, v)
     {
         bool ok = false;
         for (size_t i = 0; names[i] && !ok; i++)
             ok = !strcmp(names[i], k);
-        if (!ok)
+        if (!ok && !d->allow_unknown)
             dprob(d, k, "%s", "unknown field");
+        n += !ok;
     }
+    return n;
 }
 
 static char *get_str(dec *d, const json_t *j, const char *name, bool required)
@@ -594,24 +598,26 @@ static json_t *task_id_json(const api_task_id *t)
     return o;
 }
 
-/* Object form, or a plain id string (accepted on input). */
-static void task_id_decode(dec *d, const json_t *j, const char *name, api_task_id *out)
+/* Object form, or a plain id string (accepted on input). Returns whether
+ * it was given in full: an object with its "id". */
+static bool task_id_decode(dec *d, const json_t *j, const char *name, api_task_id *out)
 {
     json_t *v = json_object_get(j, name);
     cr_err err;
     char *path = NULL;
+    bool full;
     if (!v || json_is_null(v)) {
         dprob(d, name, "%s", "is required");
-        return;
+        return false;
     }
     if (json_is_string(v)) {
         if (api_task_id_parse(json_string_value(v), out, &err) < 0)
             dprob(d, name, "%s", cr_err_msg(&err));
-        return;
+        return false;
     }
     if (!json_is_object(v)) {
         dprob(d, name, "%s", "must be an object");
-        return;
+        return false;
     }
     dec s = sub(d, name, &path);
     check_unknown(&s, v, task_id_fields);
@@ -631,12 +637,14 @@ static void task_id_decode(dec *d, const json_t *j, const char *name, api_task_i
         }
     }
     d->nprob += s.nprob;
+    full = id != NULL;
     free(req);
     free(dep);
     free(host);
     free(rack);
     free(id);
     free(path);
+    return full;
 }
 
 static const char *const pending_id_fields[] = {
@@ -1021,15 +1029,32 @@ static json_t *update_json(const api_task_update *u)
     return o;
 }
 
-api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs)
+/* The record's TaskInfo: borrowed from its text when the bytes there are
+ * json_dumps's, else written from the tree. */
+static void mesos_task_decode(api_task *t, const json_t *mt, const char *text, size_t len)
+{
+    api_jspan v = text ? api_jtext_get(api_jtext_span(text, len), "mesosTask") : (api_jspan){0};
+
+    if (v.p && api_jtext_type(v) == '{' && api_jtext_is_dump(v, JSON_COMPACT)) {
+        t->mesosTask = v.p;
+        t->mesosTask_len = v.n;
+        t->mesosTask_borrowed = true;
+    } else {
+        api_task_set_mesos_task(t, mt);
+    }
+}
+
+static api_task *task_decode(const json_t *j, const char *text, size_t len,
+                             const api_decode_opts *opts, api_problems *probs)
 {
     dec d = dec_start(j, opts, probs, "task");
     if (d.nprob)
         return NULL;
     api_task *t = xcalloc(1, sizeof(*t));
     char *path = NULL;
-    check_unknown(&d, j, task_fields);
-    task_id_decode(&d, j, "taskId", &t->taskId);
+    size_t unknown = check_unknown(&d, j, task_fields);
+    bool full_id = task_id_decode(&d, j, "taskId", &t->taskId);
+    t->faithful = unknown == 0 && full_id;
     const json_t *pt = get_obj(&d, j, "pendingTask", true);
     if (pt) {
         dec s = sub(&d, "pendingTask", &path);
@@ -1058,7 +1083,7 @@ api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_p
     json_t *mt = json_object_get(j, "mesosTask");
     if (mt && !json_is_null(mt)) {
         if (json_is_object(mt))
-            t->mesosTask = json_incref(mt);
+            mesos_task_decode(t, mt, text, len);
         else
             dprob(&d, "mesosTask", "%s", "must be an object");
     }
@@ -1069,7 +1094,34 @@ api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_p
     return t;
 }
 
-json_t *api_task_to_json(const api_task *t)
+api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs)
+{
+    return task_decode(j, NULL, 0, opts, probs);
+}
+
+api_task *api_task_from_text(const json_t *j, const char *text, size_t len,
+                             const api_decode_opts *opts, api_problems *probs)
+{
+    return task_decode(j, text, len, opts, probs);
+}
+
+void api_task_set_mesos_task(api_task *t, const json_t *ti)
+{
+    if (!t->mesosTask_borrowed)
+        free((char *)t->mesosTask);
+    t->mesosTask = ti ? json_dumps(ti, JSON_COMPACT) : NULL;
+    t->mesosTask_len = t->mesosTask ? strlen(t->mesosTask) : 0;
+    t->mesosTask_borrowed = false;
+}
+
+json_t *api_task_mesos_task(const api_task *t)
+{
+    return t->mesosTask ? json_loadb(t->mesosTask, t->mesosTask_len, 0, NULL) : NULL;
+}
+
+/* The record as a tree; mesosTask (always the last member) only when
+ * with_mesos. */
+static json_t *task_json(const api_task *t, bool with_mesos)
 {
     json_t *o = json_object();
     json_object_set_new(o, "taskId", task_id_json(&t->taskId));
@@ -1100,9 +1152,40 @@ json_t *api_task_to_json(const api_task *t)
     for (size_t i = 0; i < t->n_taskUpdates; i++)
         json_array_append_new(ups, update_json(&t->taskUpdates[i]));
     json_object_set_new(o, "taskUpdates", ups);
-    if (t->mesosTask)
-        json_object_set(o, "mesosTask", t->mesosTask);
+    if (with_mesos && t->mesosTask) {
+        json_t *mt = api_task_mesos_task(t);
+        if (mt)
+            json_object_set_new(o, "mesosTask", mt);
+    }
     return o;
+}
+
+json_t *api_task_to_json(const api_task *t)
+{
+    return task_json(t, true);
+}
+
+char *api_task_dump(const api_task *t, size_t *len)
+{
+    json_t *o = task_json(t, false);
+    char *head = json_dumps(o, JSON_COMPACT), *out = head;
+    size_t n = strlen(head);
+
+    json_decref(o);
+    if (t->mesosTask) {
+        /* mesosTask comes last, and its text is what json_dumps writes:
+         * "{...}" + ',"mesosTask":' + text + "}" is the record's dump */
+        cr_buf b = CR_BUF_INIT;
+        cr_buf_add(&b, head, n - 1);
+        cr_buf_adds(&b, n > 2 ? ",\"mesosTask\":" : "\"mesosTask\":");
+        cr_buf_add(&b, t->mesosTask, t->mesosTask_len);
+        cr_buf_addch(&b, '}');
+        free(head);
+        out = cr_buf_detach(&b, &n);
+    }
+    if (len)
+        *len = n;
+    return out;
 }
 
 api_task *api_task_dup(const api_task *t)
@@ -1136,7 +1219,10 @@ api_task *api_task_dup(const api_task *t)
     for (size_t i = 0; i < t->n_taskUpdates; i++)
         update_copy(&r->taskUpdates[i], &t->taskUpdates[i]);
     r->n_taskUpdates = t->n_taskUpdates;
-    r->mesosTask = t->mesosTask ? json_incref(t->mesosTask) : NULL;
+    if (t->mesosTask) {
+        r->mesosTask = xstrndup(t->mesosTask, t->mesosTask_len);
+        r->mesosTask_len = t->mesosTask_len;
+    }
     return r;
 }
 
@@ -1158,7 +1244,8 @@ void api_task_free(api_task *t)
     for (size_t i = 0; i < t->n_taskUpdates; i++)
         update_release(&t->taskUpdates[i]);
     free(t->taskUpdates);
-    json_decref(t->mesosTask);
+    if (!t->mesosTask_borrowed)
+        free((char *)t->mesosTask);
     free(t);
 }
 
@@ -1167,7 +1254,7 @@ static bool streq(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-bool api_task_add_update(api_task *t, const api_task_update *u)
+bool api_task_update_is_new(const api_task *t, const api_task_update *u)
 {
     for (size_t i = 0; u->uuid && i < t->n_taskUpdates; i++)
         if (streq(t->taskUpdates[i].uuid, u->uuid))
@@ -1177,6 +1264,13 @@ bool api_task_add_update(api_task *t, const api_task_update *u)
         if (last->taskState == u->taskState && streq(last->statusMessage, u->statusMessage))
             return false;
     }
+    return true;
+}
+
+bool api_task_add_update(api_task *t, const api_task_update *u)
+{
+    if (!api_task_update_is_new(t, u))
+        return false;
     if (t->n_taskUpdates == API_TASK_MAX_UPDATES) {
         update_release(&t->taskUpdates[0]);
         memmove(&t->taskUpdates[0], &t->taskUpdates[1],

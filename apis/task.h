@@ -233,19 +233,52 @@ typedef struct api_task {
     int exitCode; /* Corral "exitCode" when Mesos reported one */
     size_t n_taskUpdates;
     api_task_update *taskUpdates; /* "taskUpdates", oldest first, <= API_TASK_MAX_UPDATES */
-    json_t *mesosTask;            /* "mesosTask": the TaskInfo sent to Mesos (owned ref) */
+    /* "mesosTask": the TaskInfo sent to Mesos, held as the compact JSON text
+     * json_dumps(tree, JSON_COMPACT) writes (NULL: none; not NUL-terminated
+     * when borrowed). It is ~800 bytes as text and ~10 KB as a tree, and
+     * only the ACCEPT reads it: api_task_mesos_task parses it then. Owned,
+     * unless mesosTask_borrowed: then it points into the text the record
+     * was decoded from (api_task_from_text), which outlives the record. */
+    const char *mesosTask;
+    size_t mesosTask_len;
+    bool mesosTask_borrowed;
+    /* Decoded from a record with no field this struct lacks (at its top
+     * level) and whose task id is given in full (an object with its "id"):
+     * every field a reader could look up in that JSON has the value held
+     * here, so readers of the JSON (the API) may read the struct instead.
+     * Set by api_task_from_json; false for records built otherwise. */
+    bool faithful;
 } api_task;
 
 api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs);
+/* api_task_from_json for a record that stays next to its text: j was
+ * parsed from text[0..len), which has no key twice in an object and
+ * outlives the record (the cache keeps both). The TaskInfo then borrows
+ * its bytes from text when they are what json_dumps writes (what the
+ * bridge stores), instead of being written again. */
+api_task *api_task_from_text(const json_t *j, const char *text, size_t len,
+                             const api_decode_opts *opts, api_problems *probs);
 json_t *api_task_to_json(const api_task *t);
+/* json_dumps(api_task_to_json(t), JSON_COMPACT), without turning mesosTask
+ * into a tree and back (caller frees). *len gets the length when len is
+ * not NULL. */
+char *api_task_dump(const api_task *t, size_t *len);
 api_task *api_task_dup(const api_task *t);
 void api_task_free(api_task *t);
+
+/* Sets t's mesosTask to the compact text of ti (borrowed; NULL clears it). */
+void api_task_set_mesos_task(api_task *t, const json_t *ti);
+/* t's mesosTask as a tree (new reference, caller decrefs), or NULL when it
+ * has none. */
+json_t *api_task_mesos_task(const api_task *t);
 
 /* Appends an update and sets lastTaskState, updatedAt, statusMessage,
  * statusReason (copies the strings; drops the oldest beyond the cap). Returns
  * false without changing t when it is a duplicate: the same uuid as a stored
  * update, or (no uuid) the same state and message as the last update. */
 bool api_task_add_update(api_task *t, const api_task_update *u);
+/* Whether api_task_add_update would add u (it is not a duplicate). */
+bool api_task_update_is_new(const api_task *t, const api_task_update *u);
 
 /* Key helpers (prefix e.g. "/corral"). Caller frees. Kept for their
  * callers; they are api_key_task, api_key_pending and api_key_cleanup

@@ -11,12 +11,15 @@
 #include <openssl/crypto.h>
 
 #include "apis/deploy.h"
+#include "apis/intent.h"
 #include "apis/keys.h"
+#include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/task.h"
 #include "apiserver/as_auth.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
+#include "apiserver/as_logs.h"
 #include "apiserver/as_sandbox.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
@@ -825,6 +828,29 @@ static void emit_request(as_list *l, const as_cache *c, const as_entry *e, cr_bu
     json_decref(p);
 }
 
+/* Appends task record e if it belongs in the list. The cache keeps task
+ * records as text: it is walked and its bytes copied (as_task), not parsed
+ * and dumped. */
+static void emit_task(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
+{
+    as_task t;
+
+    if (as_task_open(&t, e) && as_task_active(&t) &&
+        (!l->agent || (t.agent && strcmp(t.agent, l->agent) == 0))) {
+        as_task_text(&t);
+        if (!l->ids) {
+            if (l->emitted++)
+                cr_buf_addch(out, ',');
+            as_task_view_dump(l->cfg, c, &t, out);
+        } else if (t.task_id.p) {
+            if (l->emitted++)
+                cr_buf_addch(out, ',');
+            api_jtext_dump(t.task_id, AS_JSON_FLAGS, out);
+        }
+    }
+    as_task_close(&t);
+}
+
 static void emit(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
 {
     const json_t *v = e->value, *id;
@@ -843,17 +869,7 @@ static void emit(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
         emit_request(l, c, e, out);
         break;
     case L_TASKS:
-        if (!as_m_task_active(v) ||
-            (l->agent && (!as_jstr(v, "agentId") || strcmp(as_jstr(v, "agentId"), l->agent) != 0)))
-            break;
-        if (l->ids) {
-            if ((id = json_object_get(v, "taskId")))
-                emit_json(l, out, id);
-            break;
-        }
-        view = as_m_task_view(l->cfg, c, v);
-        emit_json(l, out, view);
-        json_decref(view);
+        emit_task(l, c, e, out);
         break;
     case L_PENDING:
         if (!json_is_object(v))
@@ -1267,7 +1283,7 @@ static bool has_active_task(hctx *h, const char *rid)
     bool any = false;
 
     for (size_t i = first; i < first + n && !any; i++)
-        any = as_m_task_active(as_cache_at(h->c, i)->value);
+        any = as_m_task_entry_active(as_cache_at(h->c, i));
     free(prefix);
     return any;
 }
@@ -1364,12 +1380,15 @@ static void h_req_run_get(hctx *h)
         size_t first, n = as_cache_range(h->c, prefix, &first);
         free(prefix);
         for (size_t i = first; i < first + n; i++) {
-            const json_t *t = as_cache_at(h->c, i)->value;
-            const char *r = as_jstr(json_object_get(t, "pendingTask"), "runId");
-            if (r && strcmp(r, run_id) == 0) {
-                ok(h, 200, json_deep_copy(json_object_get(t, "taskId")));
+            as_task t;
+            as_task_open(&t, as_cache_at(h->c, i));
+            if (t.run_id && strcmp(t.run_id, run_id) == 0) {
+                as_task_text(&t);
+                ok(h, 200, api_jtext_json(t.task_id));
+                as_task_close(&t);
                 return;
             }
+            as_task_close(&t);
         }
     }
     as_fail(h->out, 404, "no task for run %s of request %s", run_id, rid);
@@ -1777,17 +1796,17 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
 static void h_task_get(hctx *h)
 {
     const char *tid = as_match_param(h->req->match, "taskId");
-    const json_t *t;
+    json_t *t;
     bool hist;
 
     if (check_part(h, "task id", tid, api_key_id_valid) < 0)
         return;
-    t = as_m_find_task(h->cfg, h->c, tid, &hist);
-    if (!t || hist || !as_m_task_active(t)) {
+    t = as_m_task_find(h->cfg, h->c, tid, &hist);
+    if (!t || hist || !as_m_task_active(t))
         as_fail(h->out, 404, "No active task with id %s", tid);
-        return;
-    }
-    ok(h, 200, as_m_task_view(h->cfg, h->c, t));
+    else
+        ok(h, 200, as_m_task_view(h->cfg, h->c, t));
+    json_decref(t);
 }
 
 static const fld kill_fields[] = {
@@ -1797,7 +1816,7 @@ static const fld kill_fields[] = {
 static void h_task_kill(hctx *h)
 {
     const char *tid = as_match_param(h->req->match, "taskId");
-    const json_t *t;
+    json_t *t;
     const char *type = "USER_REQUESTED";
     const as_entry *prev;
     json_t *cl, *tido;
@@ -1807,14 +1826,16 @@ static void h_task_kill(hctx *h)
     if (check_part(h, "task id", tid, api_key_id_valid) < 0 || parse_body(h, false) < 0 ||
         CHECK(h, h->body, "kill task", kill_fields) < 0)
         return;
-    t = as_m_find_task(h->cfg, h->c, tid, &hist);
+    t = as_m_task_find(h->cfg, h->c, tid, &hist);
     if (!t || hist || !as_m_task_active(t)) {
         as_fail(h->out, 404, "No active task with id %s", tid);
+        json_decref(t);
         return;
     }
     if (has(h->body, "killGracePeriodMillis") &&
         json_integer_value(json_object_get(h->body, "killGracePeriodMillis")) < 0) {
         as_fail(h->out, 400, "kill task.killGracePeriodMillis: must be >= 0");
+        json_decref(t);
         return;
     }
     if (jbool(h->body, "override", false))
@@ -1823,8 +1844,9 @@ static void h_task_kill(hctx *h)
         type = "USER_REQUESTED_TASK_BOUNCE";
     tido = json_object_get(t, "taskId");
     cl = json_pack("{s:o, s:s, s:I}", "taskId",
-                   json_is_object(tido) ? json_deep_copy(tido) : json_pack("{s:s}", "id", tid),
+                   json_is_object(tido) ? json_incref(tido) : json_pack("{s:s}", "id", tid),
                    "cleanupType", type, "timestamp", (json_int_t)h->req->now);
+    json_decref(t); /* cl holds what it needs of it */
     if (h->req->user)
         json_object_set_new(cl, "user", json_string(h->req->user));
     copy_fields(cl, h->body, kill_fields + 2, 2);
@@ -1864,18 +1886,14 @@ static json_t *paginate(json_t *list, const page *p)
     return out;
 }
 
-static int64_t jint(const json_t *o, const char *f)
-{
-    return json_integer_value(json_object_get(o, f));
-}
-
-/* A task document with its sort keys, read once: sorting json objects
+/* A task record with its sort keys, read once: sorting json objects
  * looked them up again for every comparison (tens of thousands of tasks
- * took over half a second). */
+ * took over half a second). The entry is referenced until the rows are
+ * freed; only the rows of the page are read again, for their answer. */
 typedef struct row {
-    const json_t *task;
+    const as_entry *e;
     int64_t updated, started;
-    const char *id;
+    char *id;
 } row;
 
 typedef struct rows {
@@ -1883,12 +1901,11 @@ typedef struct rows {
     size_t n, cap;
 } rows;
 
-/* The keys as the task's SingularityTaskIdHistory (as_m_task_id_history)
+/* The keys as the task's SingularityTaskIdHistory (as_task_id_history)
  * holds them: its taskId is the document's taskId object, or {"id": s} for
  * a plain string. */
-static void rows_add(rows *r, const json_t *task)
+static void rows_add(rows *r, const as_task *t)
 {
-    const json_t *tid = json_object_get(task, "taskId");
     row *w;
 
     if (r->n == r->cap) {
@@ -1896,10 +1913,10 @@ static void rows_add(rows *r, const json_t *task)
         r->v = xrealloc(r->v, r->cap * sizeof(*r->v));
     }
     w = &r->v[r->n++];
-    w->task = task;
-    w->updated = jint(task, "updatedAt");
-    w->started = json_is_object(tid) ? jint(tid, "startedAt") : 0;
-    w->id = json_is_string(tid) ? json_string_value(tid) : as_jstr(tid, "id");
+    w->e = store_obj_ref(t->e);
+    w->updated = t->updated;
+    w->started = t->started;
+    w->id = t->id ? xstrdup(t->id) : NULL;
 }
 
 static int cmp_updated_desc(const void *a, const void *b)
@@ -1927,27 +1944,39 @@ static json_t *sorted_page(rows *r, bool asc, const page *p)
         start = (size_t)((p->page - 1) * p->count);
         end = start + (size_t)p->count < r->n ? start + (size_t)p->count : r->n;
     }
-    for (size_t i = start; i < end; i++)
-        json_array_append_new(out, as_m_task_id_history(r->v[asc ? r->n - 1 - i : i].task));
+    for (size_t i = start; i < end; i++) {
+        as_task t;
+        as_task_open(&t, r->v[asc ? r->n - 1 - i : i].e);
+        json_array_append_new(out, as_task_id_history(&t));
+        as_task_close(&t);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        store_obj_unref(r->v[i].e);
+        free(r->v[i].id);
+    }
     free(r->v);
     memset(r, 0, sizeof(*r));
     return out;
 }
 
+static void nodeagent_history(hctx *h, const char *tid, json_t *hist);
+
 static void h_hist_task(hctx *h)
 {
     const char *tid = as_match_param(h->req->match, "taskId");
-    const json_t *t;
+    json_t *t;
     bool hist;
 
     if (check_part(h, "task id", tid, api_key_id_valid) < 0)
         return;
-    t = as_m_find_task(h->cfg, h->c, tid, &hist);
-    if (!t) {
+    t = as_m_task_find(h->cfg, h->c, tid, &hist);
+    if (!t)
         as_fail(h->out, 404, "No history for task %s", tid);
-        return;
+    else {
+        ok(h, 200, as_m_task_history(h->cfg, h->c, t));
+        nodeagent_history(h, tid, h->out->body);
     }
-    ok(h, 200, as_m_task_history(h->cfg, h->c, t));
+    json_decref(t);
 }
 
 /* Task search filters (GET /api/history/tasks). */
@@ -1956,19 +1985,16 @@ typedef struct search {
     int64_t startedBefore, startedAfter, updatedBefore, updatedAfter;
 } search;
 
-static bool search_match(const search *s, const json_t *t)
+static bool search_match(const search *s, const as_task *t)
 {
-    const json_t *tid = json_object_get(t, "taskId");
     const char *v;
-    int64_t started = jint(tid, "startedAt"), updated = jint(t, "updatedAt");
+    int64_t started = t->started, updated = t->updated;
 
 #define EQ(field, val) ((val) == NULL || ((v = (field)) != NULL && strcmp(v, (val)) == 0))
-    if (!EQ(as_jstr(tid, "requestId"), s->requestId) ||
-        !EQ(as_jstr(tid, "deployId"), s->deployId) ||
-        !EQ(as_jstr(json_object_get(t, "pendingTask"), "runId"), s->runId) ||
-        !EQ(as_jstr(t, "lastTaskState"), s->lastTaskStatus))
+    if (!EQ(t->request_id, s->requestId) || !EQ(t->deploy_id, s->deployId) ||
+        !EQ(t->run_id, s->runId) || !EQ(t->state, s->lastTaskStatus))
         return false;
-    if (s->host && !EQ(as_jstr(tid, "host"), s->host) && !EQ(as_jstr(t, "hostname"), s->host))
+    if (s->host && !EQ(t->host, s->host) && !EQ(t->hostname, s->host))
         return false;
 #undef EQ
     if ((s->startedBefore && started >= s->startedBefore) ||
@@ -1989,14 +2015,11 @@ static void collect(hctx *h, api_key_kind area, const char *rid, const search *s
 
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        const json_t *t = e->value;
-        if (!json_is_object(t) || (active_only && !as_m_task_active(t)))
-            continue;
-        if (!rid && !viewer_sees(h->view, h->c, e->id1))
-            continue;
-        if (s && !search_match(s, t))
-            continue;
-        rows_add(out, t);
+        as_task t;
+        if (as_task_open(&t, e) && (!active_only || as_task_active(&t)) &&
+            (rid || viewer_sees(h->view, h->c, e->id1)) && (!s || search_match(s, &t)))
+            rows_add(out, &t);
+        as_task_close(&t);
     }
     free(prefix);
 }
@@ -2146,7 +2169,7 @@ static void h_hist_req_requests(hctx *h)
     ok(h, 200, paginate(list, &p));
 }
 
-/* ---- agents and racks --------------------------------------------------------------- */
+/* ---- agents and racks (docs/machines.md) ---------------------------------------------- */
 
 /* Machines are agents or racks: kind is API_KEY_AGENT or API_KEY_RACK. */
 static const char *machine_noun(api_key_kind kind)
@@ -2154,53 +2177,86 @@ static const char *machine_noun(api_key_kind kind)
     return kind == API_KEY_AGENT ? "agent" : "rack";
 }
 
+static char *machine_key(hctx *h, api_key_kind kind, const char *id)
+{
+    return kind == API_KEY_AGENT ? api_key_agent(h->cfg->prefix, id)
+                                 : api_key_rack(h->cfg->prefix, id);
+}
+
+static char *machine_intent_key(hctx *h, api_key_kind kind, const char *id)
+{
+    return kind == API_KEY_AGENT ? api_key_intent_agent(h->cfg->prefix, id)
+                                 : api_key_intent_rack(h->cfg->prefix, id);
+}
+
+/* The machine's valid intent (as the controller reads it), or NULL. */
+static const api_intent *machine_intent(hctx *h, api_key_kind kind, const char *id)
+{
+    char *k = machine_intent_key(h, kind, id);
+    const as_entry *e = as_cache_get(h->c, k);
+    free(k);
+    return e && !e->error ? e->doc : NULL;
+}
+
+/* An intent the machines controller has not acted on yet (its timestamp is
+ * newer than the document's observedIntent): until it has, the API shows
+ * the state asked for. */
+static const api_intent *machine_pending(hctx *h, api_key_kind kind, const char *id,
+                                         const json_t *doc)
+{
+    const api_intent *in = machine_intent(h, kind, id);
+    const json_t *seen = json_object_get(doc, "observedIntent");
+    if (!in || !in->state || !in->has_timestamp)
+        return NULL;
+    if (json_is_integer(seen) && json_integer_value(seen) >= in->timestamp)
+        return NULL;
+    return in;
+}
+
 static const char *machine_state(hctx *h, api_key_kind kind, const char *id, const json_t *doc)
 {
-    const json_t *in = as_m_machine_intent(h->cfg, h->c, kind, id);
+    const api_intent *in = machine_pending(h, kind, id, doc);
     const char *s = as_jstr(json_object_get(doc, "currentState"), "state");
 
+    if (in)
+        return in->state;
     if (!s)
         s = as_jstr(doc, "state");
-    /* Until the machine controller reports, the desired state shows. */
-    if (!s || (as_jstr(in, "state") && strcmp(s, "ACTIVE") == 0))
-        s = as_jstr(in, "state");
     return s ? s : "ACTIVE";
 }
 
 static json_t *machine_view(hctx *h, api_key_kind kind, const char *id, const json_t *doc)
 {
     json_t *v = json_deep_copy(doc);
-    const json_t *in = as_m_machine_intent(h->cfg, h->c, kind, id);
-    json_t *cs = json_pack("{s:s}", "state", machine_state(h, kind, id, doc));
+    const api_intent *in = machine_pending(h, kind, id, doc);
+    const json_t *ij = NULL;
+    char *ik = machine_intent_key(h, kind, id);
 
+    ij = as_cache_value(h->c, ik);
+    free(ik);
+    json_object_del(v, "stateHistory"); /* GET .../agent/{id} has it */
     if (in) {
-        if (json_object_get(in, "timestamp"))
-            json_object_set(cs, "timestamp", json_object_get(in, "timestamp"));
-        if (json_object_get(in, "user"))
-            json_object_set(cs, "user", json_object_get(in, "user"));
-        if (json_object_get(in, "message"))
-            json_object_set(cs, "message", json_object_get(in, "message"));
-        json_object_set(v, "desiredState", (json_t *)in);
+        json_t *cs = json_pack("{s:s, s:I}", "state", in->state, "timestamp",
+                               (json_int_t)in->timestamp);
+        if (in->user)
+            json_object_set_new(cs, "user", json_string(in->user));
+        if (in->message)
+            json_object_set_new(cs, "message", json_string(in->message));
+        json_object_set_new(v, "currentState", cs);
+    } else if (!json_is_object(json_object_get(v, "currentState"))) {
+        json_object_set_new(v, "currentState",
+                            json_pack("{s:s}", "state", machine_state(h, kind, id, doc)));
     }
+    if (json_is_object(ij))
+        json_object_set(v, "desiredState", (json_t *)ij);
     if (!json_object_get(v, "id"))
         json_object_set_new(v, "id", json_string(id));
-    json_object_set_new(v, "currentState", cs);
     return v;
 }
 
 static bool machine_state_valid(const char *s)
 {
-    static const char *states[] = {"MISSING_ON_STARTUP",
-                                   "ACTIVE",
-                                   "STARTING_DECOMMISSION",
-                                   "DECOMMISSIONING",
-                                   "DECOMMISSIONED",
-                                   "DEAD",
-                                   "FROZEN"};
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        if (strcmp(s, states[i]) == 0)
-            return true;
-    return false;
+    return api_machine_state_parse(s) != API_MSTATE_UNSET;
 }
 
 static void h_machines_list(hctx *h, api_key_kind kind)
@@ -2218,72 +2274,173 @@ static void h_machines_list(hctx *h, api_key_kind kind)
     list = json_array();
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        api_key_parts kp = {0};
-        if (api_key_parse(h->cfg->prefix, e->key, &kp) == 0 && kp.kind == kind &&
-            json_is_object(e->value) &&
-            (!want || strcmp(machine_state(h, kind, kp.id1, e->value), want) == 0))
-            json_array_append_new(list, machine_view(h, kind, kp.id1, e->value));
-        api_key_parts_release(&kp);
+        if (e->kind == kind && e->id1 && json_is_object(e->value) &&
+            (!want || strcmp(machine_state(h, kind, e->id1, e->value), want) == 0))
+            json_array_append_new(list, machine_view(h, kind, e->id1, e->value));
     }
     free(prefix);
     ok(h, 200, list);
 }
 
-static void h_machine_get(hctx *h, api_key_kind kind, const char *param)
+/* The machine the path names: its document, or a 400/404 answered (NULL). */
+static const json_t *machine_of_path(hctx *h, api_key_kind kind, const char *param,
+                                     const char **id)
 {
-    const char *id = as_match_param(h->req->match, param);
     const json_t *doc;
 
-    if (check_part(h, param, id, kind == API_KEY_AGENT ? api_agent_id_valid : api_rack_id_valid) <
+    *id = as_match_param(h->req->match, param);
+    if (check_part(h, param, *id, kind == API_KEY_AGENT ? api_agent_id_valid : api_rack_id_valid) <
         0)
+        return NULL;
+    doc = as_m_machine(h->cfg, h->c, kind, *id);
+    if (!doc)
+        as_fail(h->out, 404, "No %s with id %s", machine_noun(kind), *id);
+    return doc;
+}
+
+/* GET .../agent/{id}: the state history, newest first (Singularity's
+ * SingularityMachineStateHistoryUpdate list), a change not acted on yet
+ * first of all. */
+static void h_machine_get(hctx *h, api_key_kind kind, const char *param)
+{
+    const char *id;
+    const json_t *doc = machine_of_path(h, kind, param, &id);
+    if (!doc)
         return;
-    doc = as_m_machine(h->cfg, h->c, kind, id);
-    if (!doc) {
-        as_fail(h->out, 404, "No %s with id %s", machine_noun(kind), id);
-        return;
-    }
-    /* Singularity returns the machine's state history; Corral keeps the
-     * current and desired states. */
-    json_t *v = machine_view(h, kind, id, doc);
+    const api_intent *in = machine_pending(h, kind, id, doc);
+    const json_t *hist = json_object_get(doc, "stateHistory");
     json_t *list = json_array();
-    json_array_append_new(list, json_deep_copy(json_object_get(v, "currentState")));
-    json_decref(v);
+
+    if (in) {
+        json_t *e = json_pack("{s:s, s:s, s:I, s:b}", "objectId", id, "state", in->state,
+                              "timestamp", (json_int_t)in->timestamp, "pending", true);
+        if (in->user)
+            json_object_set_new(e, "user", json_string(in->user));
+        if (in->message)
+            json_object_set_new(e, "message", json_string(in->message));
+        json_array_append_new(list, e);
+    }
+    for (size_t i = json_array_size(hist); i > 0; i--) {
+        const json_t *u = json_array_get(hist, i - 1);
+        if (!json_is_object(u))
+            continue;
+        json_t *e = json_deep_copy(u);
+        json_object_set_new(e, "objectId", json_string(id));
+        json_array_append_new(list, e);
+    }
+    if (!json_array_size(list)) {
+        const json_t *cs = json_object_get(doc, "currentState");
+        json_t *e = json_is_object(cs) ? json_deep_copy(cs) : json_object();
+        if (!json_object_get(e, "state"))
+            json_object_set_new(e, "state", json_string(machine_state(h, kind, id, doc)));
+        json_object_set_new(e, "objectId", json_string(id));
+        json_array_append_new(list, e);
+    }
     ok(h, 200, list);
+}
+
+/* GET .../agent/{id}/details: the agent itself. */
+static void h_machine_details(hctx *h, api_key_kind kind, const char *param)
+{
+    const char *id;
+    const json_t *doc = machine_of_path(h, kind, param, &id);
+    if (doc)
+        ok(h, 200, machine_view(h, kind, id, doc));
 }
 
 static const fld machine_fields[] = {{"durationMillis", K_INT},
                                      {"revertToState", K_STR},
                                      {"killTasksOnDecommissionTimeout", K_BOOL},
                                      {"actionId", K_STR},
-                                     {"message", K_STR}};
+                                     {"message", K_STR},
+                                     {"force", K_BOOL}};
+
+static bool one_state(const char *s, const char *a, const char *b, const char *c, const char *d)
+{
+    return s && ((a && !strcmp(s, a)) || (b && !strcmp(s, b)) || (c && !strcmp(s, c)) ||
+                 (d && !strcmp(s, d)));
+}
+
+/* Whether the intent's change still expires (not yet reverted). */
+static bool intent_expiring(hctx *h, const api_intent *in)
+{
+    return in && in->has_durationMillis && in->has_timestamp &&
+           in->timestamp + in->durationMillis > h->req->now;
+}
+
+/* The change body's fields, checked: 0, or -1 with the answer set. */
+static int machine_change_body(hctx *h, const char *target)
+{
+    if (parse_body(h, false) < 0 || CHECK(h, h->body, "machine change", machine_fields) < 0)
+        return -1;
+    if (has(h->body, "revertToState") &&
+        !one_state(as_jstr(h->body, "revertToState"), "ACTIVE", "FROZEN",
+                   "STARTING_DECOMMISSION", "DECOMMISSIONED"))
+        return as_fail(h->out, 400,
+                       "machine change.revertToState: must be ACTIVE, FROZEN, "
+                       "STARTING_DECOMMISSION or DECOMMISSIONED");
+    if (has(h->body, "durationMillis") &&
+        json_integer_value(json_object_get(h->body, "durationMillis")) <= 0)
+        return as_fail(h->out, 400, "machine change.durationMillis: must be > 0");
+    if (has(h->body, "force") && strcmp(target, "STARTING_DECOMMISSION") != 0)
+        return as_fail(h->out, 400, "machine change.force: only a decommission can be forced");
+    return 0;
+}
+
+/* Writes the intent of a change to target: the body's fields, who and
+ * when; an expiring change reverts to the state the machine had unless
+ * revertToState says otherwise. */
+static void machine_write_intent(hctx *h, api_key_kind kind, const char *id, const char *target,
+                                 const char *cur, int64_t at)
+{
+    char *ik = machine_intent_key(h, kind, id);
+    json_t *in = json_object();
+
+    copy_fields(in, h->body, machine_fields, sizeof(machine_fields) / sizeof(machine_fields[0]));
+    json_object_set_new(in, "state", json_string(target));
+    if (has(in, "durationMillis") && !has(in, "revertToState"))
+        json_object_set_new(in, "revertToState",
+                            json_string(one_state(cur, "ACTIVE", "FROZEN", NULL, NULL) ? cur
+                                                                                      : "ACTIVE"));
+    stamp(h, in);
+    json_object_set_new(in, "timestamp", json_integer(at));
+    as_txn_cmp(&h->out->txn, ik, rev_of(h, ik));
+    as_txn_put(&h->out->txn, ik, in);
+    json_decref(in);
+    free(ik);
+}
 
 static void h_machine_change(hctx *h, api_key_kind kind, const char *param, const char *target)
 {
-    const char *id = as_match_param(h->req->match, param), *cur;
+    const char *id, *cur;
     const char *noun = machine_noun(kind);
-    char *ik;
-    const json_t *doc;
-    json_t *in;
+    const json_t *doc = machine_of_path(h, kind, param, &id);
 
-    if (check_part(h, param, id, kind == API_KEY_AGENT ? api_agent_id_valid : api_rack_id_valid) <
-            0 ||
-        parse_body(h, false) < 0 ||
-        CHECK(h, h->body, "machine change", machine_fields) < 0)
+    if (!doc || machine_change_body(h, target) < 0)
         return;
-    if (has(h->body, "revertToState") && !machine_state_valid(as_jstr(h->body, "revertToState"))) {
-        as_fail(h->out, 400, "machine change.revertToState: unknown machine state");
-        return;
-    }
-    doc = as_m_machine(h->cfg, h->c, kind, id);
-    if (!doc) {
-        as_fail(h->out, 404, "No %s with id %s", noun, id);
-        return;
-    }
     cur = machine_state(h, kind, id, doc);
     if (strcmp(target, "STARTING_DECOMMISSION") == 0 &&
-        (strcmp(cur, "STARTING_DECOMMISSION") == 0 || strcmp(cur, "DECOMMISSIONING") == 0 ||
-         strcmp(cur, "DECOMMISSIONED") == 0)) {
+        one_state(cur, "STARTING_DECOMMISSION", "DECOMMISSIONING", NULL, NULL) &&
+        json_is_true(json_object_get(h->body, "force"))) {
+        /* A decommission under way is forced: the same intent, forced. */
+        const api_intent *in = machine_intent(h, kind, id);
+        if (in && in->has_force && in->force) {
+            as_fail(h->out, 409, "%s %s is already decommissioning, forced", noun, id);
+            return;
+        }
+        machine_write_intent(h, kind, id, target, cur, h->req->now);
+        ok(h, 204, NULL);
+        return;
+    }
+    if (strcmp(target, "STARTING_DECOMMISSION") == 0 &&
+        one_state(cur, "STARTING_DECOMMISSION", "DECOMMISSIONING", "DECOMMISSIONED", NULL)) {
         as_fail(h->out, 409, "%s %s is already %s", noun, id, cur);
+        return;
+    }
+    if (strcmp(target, "STARTING_DECOMMISSION") == 0 &&
+        one_state(cur, "DEAD", "MISSING_ON_STARTUP", NULL, NULL)) {
+        as_fail(h->out, 409, "%s %s is %s: the master does not list it (DELETE forgets it)", noun,
+                id, cur);
         return;
     }
     if (strcmp(target, "FROZEN") == 0 && strcmp(cur, "ACTIVE") != 0) {
@@ -2294,15 +2451,230 @@ static void h_machine_change(hctx *h, api_key_kind kind, const char *param, cons
         as_fail(h->out, 409, "%s %s is already ACTIVE", noun, id);
         return;
     }
-    in = json_object();
-    copy_fields(in, h->body, machine_fields, sizeof(machine_fields) / sizeof(machine_fields[0]));
-    json_object_set_new(in, "state", json_string(target));
-    stamp(h, in);
-    ik = kind == API_KEY_AGENT ? api_key_intent_agent(h->cfg->prefix, id)
-                               : api_key_intent_rack(h->cfg->prefix, id);
-    as_txn_put(&h->out->txn, ik, in);
-    json_decref(in);
+    if (has(h->body, "durationMillis") && intent_expiring(h, machine_intent(h, kind, id))) {
+        as_fail(h->out, 409,
+                "%s %s has an expiring state change already: delete it first (DELETE "
+                ".../expiring)",
+                noun, id);
+        return;
+    }
+    machine_write_intent(h, kind, id, target, cur, h->req->now);
+    ok(h, 204, NULL);
+}
+
+/* POST /api/agents/agent/{id}/decommission/update: new expiry settings for
+ * an expiring decommission (Singularity's updateDecommissionAgent). */
+static void h_machine_decommission_update(hctx *h, api_key_kind kind, const char *param)
+{
+    const char *id;
+    const json_t *doc = machine_of_path(h, kind, param, &id);
+    const api_intent *in;
+
+    if (!doc || machine_change_body(h, "STARTING_DECOMMISSION") < 0)
+        return;
+    in = machine_intent(h, kind, id);
+    if (!in || !in->state || strcmp(in->state, "STARTING_DECOMMISSION") != 0 ||
+        !intent_expiring(h, in)) {
+        as_fail(h->out, 404, "%s %s has no expiring decommission to update", machine_noun(kind),
+                id);
+        return;
+    }
+    machine_write_intent(h, kind, id, "STARTING_DECOMMISSION", "ACTIVE", h->req->now);
+    ok(h, 204, NULL);
+}
+
+/* DELETE .../expiring: the change stays, it no longer reverts. */
+static void h_machine_expiring_delete(hctx *h, api_key_kind kind, const char *param)
+{
+    const char *id;
+    const json_t *doc = machine_of_path(h, kind, param, &id);
+    char *ik;
+    json_t *j;
+
+    if (!doc)
+        return;
+    if (!intent_expiring(h, machine_intent(h, kind, id))) {
+        as_fail(h->out, 404, "%s %s has no expiring state change", machine_noun(kind), id);
+        return;
+    }
+    ik = machine_intent_key(h, kind, id);
+    j = json_deep_copy(as_cache_value(h->c, ik));
+    json_object_del(j, "durationMillis");
+    json_object_del(j, "revertToState");
+    json_object_del(j, "killTasksOnDecommissionTimeout");
+    as_txn_cmp(&h->out->txn, ik, rev_of(h, ik));
+    as_txn_put(&h->out->txn, ik, j);
+    json_decref(j);
     free(ik);
+    ok(h, 204, NULL);
+}
+
+/* GET .../expiring: Singularity's SingularityExpiringMachineState per
+ * change that has not expired yet. */
+static void h_machines_expiring(hctx *h, api_key_kind kind)
+{
+    api_key_kind ikind = kind == API_KEY_AGENT ? API_KEY_INTENT_AGENT : API_KEY_INTENT_RACK;
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, ikind, NULL);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    free(prefix);
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        const api_intent *in = e->error ? NULL : e->doc;
+        if (!in || !e->id1 || !intent_expiring(h, in))
+            continue;
+        json_t *req = json_pack("{s:I}", "durationMillis", (json_int_t)in->durationMillis);
+        json_t *x = json_pack("{s:I, s:s, s:s, s:b, s:s, s:I}", "startMillis",
+                              (json_int_t)in->timestamp, "machineId", e->id1, "revertToState",
+                              in->revertToState ? in->revertToState : "ACTIVE",
+                              "killTasksOnDecommissionTimeout",
+                              in->has_killTasksOnDecommissionTimeout &&
+                                  in->killTasksOnDecommissionTimeout,
+                              "state", in->state, "expiresAt",
+                              (json_int_t)(in->timestamp + in->durationMillis));
+        if (in->revertToState)
+            json_object_set_new(req, "revertToState", json_string(in->revertToState));
+        if (in->has_killTasksOnDecommissionTimeout)
+            json_object_set_new(req, "killTasksOnDecommissionTimeout",
+                                json_boolean(in->killTasksOnDecommissionTimeout));
+        if (in->message)
+            json_object_set_new(req, "message", json_string(in->message));
+        if (in->actionId) {
+            json_object_set_new(req, "actionId", json_string(in->actionId));
+            json_object_set_new(x, "actionId", json_string(in->actionId));
+        }
+        if (in->user)
+            json_object_set_new(x, "user", json_string(in->user));
+        json_object_set_new(x, "expiringAPIRequestObject", req);
+        json_array_append_new(list, x);
+    }
+    ok(h, 200, list);
+}
+
+/* Deletes a machine's document and intent (compared with what was read). */
+static void machine_forget(hctx *h, api_key_kind kind, const char *id)
+{
+    char *k = machine_key(h, kind, id), *ik = machine_intent_key(h, kind, id);
+    as_txn_cmp(&h->out->txn, k, rev_of(h, k));
+    as_txn_del(&h->out->txn, k);
+    if (as_cache_get(h->c, ik))
+        as_txn_del(&h->out->txn, ik);
+    free(k);
+    free(ik);
+}
+
+/* DELETE .../agent/{id}: forget a DEAD or DECOMMISSIONED machine (its
+ * history with it); the bridge writes it again, ACTIVE, if the master
+ * lists it. */
+static void h_machine_delete(hctx *h, api_key_kind kind, const char *param)
+{
+    const char *id, *cur;
+    const json_t *doc = machine_of_path(h, kind, param, &id);
+
+    if (!doc)
+        return;
+    cur = machine_state(h, kind, id, doc);
+    if (!one_state(cur, "DEAD", "DECOMMISSIONED", "MISSING_ON_STARTUP", NULL)) {
+        as_fail(h->out, 409, "%s %s is %s: only a DEAD or DECOMMISSIONED %s can be removed",
+                machine_noun(kind), id, cur, machine_noun(kind));
+        return;
+    }
+    machine_forget(h, kind, id);
+    ok(h, 204, NULL);
+}
+
+/* DELETE /api/agents/dead: forget every DEAD agent. */
+static void h_machines_dead_delete(hctx *h, api_key_kind kind)
+{
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, kind, NULL);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *ids = json_array();
+
+    free(prefix);
+    for (size_t i = first; i < first + n && json_array_size(ids) < 100; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        if (e->id1 && json_is_object(e->value) &&
+            strcmp(machine_state(h, kind, e->id1, e->value), "DEAD") == 0)
+            json_array_append_new(ids, json_string(e->id1));
+    }
+    for (size_t i = 0; i < json_array_size(ids); i++)
+        machine_forget(h, kind, json_string_value(json_array_get(ids, i)));
+    ok(h, 200, json_pack("{s:o}", "deleted", ids));
+}
+
+/* ---- inactive hosts (/api/inactive) ----------------------------------------------- */
+
+static const char *inactive_host(hctx *h)
+{
+    const char *host = as_req_query(h->req, "host");
+    if (!host || !*host) {
+        as_fail(h->out, 400, "query parameter host: required");
+        return NULL;
+    }
+    if (!api_key_id_valid(host) || strlen(host) > 253) {
+        as_fail(h->out, 400, "query parameter host: '%s' is not a host name", host);
+        return NULL;
+    }
+    return host;
+}
+
+static void h_inactive_list(hctx *h)
+{
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_INACTIVE_HOST, NULL);
+    size_t first, n = as_cache_range(h->c, prefix, &first);
+    json_t *list = json_array();
+
+    free(prefix);
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(h->c, i);
+        if (e->id1 && e->kind == API_KEY_INACTIVE_HOST)
+            json_array_append_new(list, json_string(e->id1));
+    }
+    ok(h, 200, list);
+}
+
+static void h_inactive_add(hctx *h)
+{
+    const char *host = inactive_host(h);
+    char *k;
+
+    if (!host)
+        return;
+    k = api_key_inactive_host(h->cfg->prefix, host);
+    if (!as_cache_get(h->c, k)) { /* marked already: the first mark's time counts */
+        json_t *doc = json_pack("{s:s}", "message", "marked inactive");
+        stamp(h, doc);
+        as_txn_cmp(&h->out->txn, k, 0);
+        as_txn_put(&h->out->txn, k, doc);
+        json_decref(doc);
+    }
+    free(k);
+    ok(h, 204, NULL);
+}
+
+static void h_inactive_delete(hctx *h)
+{
+    const char *host = inactive_host(h);
+    char *k;
+
+    if (!host)
+        return;
+    k = api_key_inactive_host(h->cfg->prefix, host);
+    if (!as_cache_get(h->c, k))
+        as_fail(h->out, 404, "host %s is not marked inactive", host);
+    else {
+        as_txn_del(&h->out->txn, k);
+        ok(h, 204, NULL);
+    }
+    free(k);
+}
+
+static void h_inactive_clear(hctx *h)
+{
+    char *prefix = api_key_kind_prefix(h->cfg->prefix, API_KEY_INACTIVE_HOST, NULL);
+    as_txn_del_prefix(&h->out->txn, prefix);
+    free(prefix);
     ok(h, 204, NULL);
 }
 
@@ -2351,12 +2723,234 @@ static void h_sandbox(hctx *h)
             query_int(h, "length", 0, 0, INT64_MAX, &v) < 0)
             return;
     }
-    if (!as_m_find_task(h->cfg, h->c, tid, &hist)) {
+    if (!as_m_task_entry(h->cfg, h->c, tid, &hist)) {
         as_fail(h->out, 404, "No task with id %s", tid);
         return;
     }
     h->out->kind = AS_RESULT_SPECIAL;
     h->out->status = 200;
+}
+
+/* ---- /api/logs and /api/nodeagent (as_logs.h) ----------------------------------------- */
+
+/* GET /api/logs/task/{taskId}, /request/{requestId}[/deploy/{deployId}]:
+ * the uploaded files with presigned URLs (Singularity's S3LogResource). */
+static void h_logs_list(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *did = as_match_param(h->req->match, "deployId");
+    int64_t start, end, max;
+    bool list_only, exclude;
+    char *owned = NULL;
+    as_logs_s3 cfg;
+
+    if (query_int(h, "start", 0, 0, INT64_MAX, &start) < 0 ||
+        query_int(h, "end", 0, 0, INT64_MAX, &end) < 0 ||
+        query_int(h, "maxPerPage", 0, 0, 100000, &max) < 0 || query_bool(h, "list", &list_only) < 0 ||
+        query_bool(h, "excludeMetadata", &exclude) < 0)
+        return;
+    if (tid) {
+        if (check_part(h, "task id", tid, api_key_id_valid) < 0)
+            return;
+        if (!(owned = task_request_id(tid))) {
+            as_fail(h->out, 400, "invalid task id '%.200s'", tid);
+            return;
+        }
+        rid = owned;
+    } else if (check_request_id(h, rid) < 0 ||
+               (did && check_part(h, "deploy id", did, api_deploy_id_valid) < 0)) {
+        return;
+    }
+    as_logs_s3_from_env(&cfg);
+    ok(h, 200,
+       as_logs_list_opts(h->cfg->prefix, h->c, &cfg, rid, tid, did, h->req->now, start, end,
+                         !list_only, (size_t)max));
+    free(owned);
+}
+
+/* GET /api/logs/task/{taskId}/follow: input checks; as_logs streams it. */
+static void h_logs_follow(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const char *path = as_req_query(h->req, "path"), *f = as_req_query(h->req, "follow");
+    int64_t v;
+    bool hist;
+
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0)
+        return;
+    if (path) {
+        const char *why = *path ? as_sandbox_check_path(path) : "query parameter path: empty";
+        if (why) {
+            as_fail(h->out, 400, "query parameter path: %s", why);
+            return;
+        }
+    }
+    if (query_int(h, "offset", 0, 0, INT64_MAX, &v) < 0 ||
+        query_int(h, "lines", 0, 0, 1000000, &v) < 0)
+        return;
+    if (f && strcmp(f, "true") != 0 && strcmp(f, "false") != 0) {
+        as_fail(h->out, 400, "query parameter follow: must be true or false");
+        return;
+    }
+    if (!as_m_task_entry(h->cfg, h->c, tid, &hist)) {
+        as_fail(h->out, 404, "No task with id %s", tid);
+        return;
+    }
+    h->out->kind = AS_RESULT_SPECIAL;
+    h->out->status = 200;
+}
+
+/* GET /api/nodeagent/uploads/{taskId}: every upload record of the task,
+ * whatever its state, for a node agent that restarted. */
+static void h_nodeagent_uploads(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    api_task_id t;
+    cr_err err;
+
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0)
+        return;
+    if (api_task_id_parse(tid, &t, &err) < 0) {
+        as_fail(h->out, 400, "invalid task id '%.200s': %s", tid, cr_err_msg(&err));
+        return;
+    }
+    ok(h, 200,
+       json_pack("{s:s, s:s, s:s, s:o}", "taskId", tid, "requestId", t.requestId, "deployId",
+                 t.deployId, "records", as_logs_records(h->cfg->prefix, h->c, t.requestId, tid)));
+    api_task_id_release(&t);
+}
+
+/* PUT /api/nodeagent/uploads/{taskId}/{fileName}: a node agent records an
+ * upload it starts (UPLOADING) or that S3 confirmed (UPLOADED). With
+ * ?ifRevision=N the write happens only if the record's mod revision is
+ * still N (0: absent), so two writers cannot both think they own it. */
+static void h_nodeagent_upload_put(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const char *file = as_match_param(h->req->match, "fileName");
+    const char *why;
+    int64_t if_rev;
+    api_task_id t;
+    cr_err err;
+    char *k;
+
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0 ||
+        check_part(h, "file name", file, api_key_id_valid) < 0 || parse_body(h, true) < 0 ||
+        query_int(h, "ifRevision", -1, 0, INT64_MAX, &if_rev) < 0)
+        return;
+    if ((why = as_logs_check_record(h->body))) {
+        as_fail(h->out, 400, "%s", why);
+        return;
+    }
+    if (api_task_id_parse(tid, &t, &err) < 0) {
+        as_fail(h->out, 400, "invalid task id '%.200s': %s", tid, cr_err_msg(&err));
+        return;
+    }
+    json_object_set_new(h->body, "taskId", json_string(tid));
+    json_object_set_new(h->body, "requestId", json_string(t.requestId));
+    json_object_set_new(h->body, "deployId", json_string(t.deployId));
+    json_object_del(h->body, "fileName");
+    json_object_del(h->body, "modRevision");
+    k = api_key_log_upload(h->cfg->prefix, t.requestId, tid, file);
+    if (if_rev >= 0 && if_rev != rev_of(h, k)) {
+        as_fail(h->out, 409, "upload record %s/%s changed (revision %lld, not %lld)", tid, file,
+                (long long)rev_of(h, k), (long long)if_rev);
+    } else {
+        as_txn_cmp(&h->out->txn, k, rev_of(h, k));
+        as_txn_put(&h->out->txn, k, h->body);
+        if (!as_cache_get(h->c, k)) {
+            /* a new record: the request's oldest go beyond the bound */
+            json_t *old = as_logs_evict(h->cfg->prefix, h->c, t.requestId, AS_LOGS_MAX_RECORDS);
+            size_t i;
+            json_t *ek;
+            json_array_foreach (old, i, ek) {
+                if (i >= 32)
+                    break; /* a txn holds 128 ops; the next writes drop the rest */
+                as_txn_cmp(&h->out->txn, json_string_value(ek),
+                           rev_of(h, json_string_value(ek)));
+                as_txn_del(&h->out->txn, json_string_value(ek));
+            }
+            json_decref(old);
+        }
+        ok(h, 200, json_deep_copy(h->body));
+    }
+    free(k);
+    api_task_id_release(&t);
+}
+
+/* PUT /api/nodeagent/tasks/{taskId}: a node agent's note on a task
+ * ({"killedBy": {"reason", "message", "at", ...}}), shown in the task's
+ * history (nodeagent_history). */
+static void h_nodeagent_task_put(hctx *h)
+{
+    const char *tid = as_match_param(h->req->match, "taskId");
+    const json_t *kb;
+    api_task_id t;
+    cr_err err;
+    char *k;
+
+    if (check_part(h, "task id", tid, api_key_id_valid) < 0 || parse_body(h, true) < 0)
+        return;
+    kb = json_object_get(h->body, "killedBy");
+    if (json_object_size(h->body) != 1 || !json_is_object(kb) ||
+        !json_is_string(json_object_get(kb, "message")) ||
+        !json_is_integer(json_object_get(kb, "at")) || json_object_size(kb) > 16 ||
+        strlen(json_string_value(json_object_get(kb, "message"))) > 1024) {
+        as_fail(h->out, 400, "node agent note: want {\"killedBy\": {\"message\": string of at most "
+                             "1024 bytes, \"at\": epoch ms, ...}}");
+        return;
+    }
+    if (api_task_id_parse(tid, &t, &err) < 0) {
+        as_fail(h->out, 400, "invalid task id '%.200s': %s", tid, cr_err_msg(&err));
+        return;
+    }
+    json_object_set_new(h->body, "taskId", json_string(tid));
+    k = api_key_nodeagent_task(h->cfg->prefix, t.requestId, tid);
+    as_txn_cmp(&h->out->txn, k, rev_of(h, k));
+    as_txn_put(&h->out->txn, k, h->body);
+    ok(h, 200, json_deep_copy(h->body));
+    free(k);
+    api_task_id_release(&t);
+}
+
+/* A node agent's kill of the task (P/nodeagent/tasks/...) as a
+ * TASK_CLEANING update of its history, in time order, as Singularity shows
+ * a kill's message: the reason the task's end has. */
+static void nodeagent_history(hctx *h, const char *tid, json_t *hist)
+{
+    api_task_id t;
+    cr_err err;
+    char *k;
+    const json_t *note, *kb, *task_id;
+    json_t *ups = json_object_get(hist, "taskUpdates"), *u;
+    json_int_t at;
+    size_t i;
+
+    if (!json_is_array(ups) || api_task_id_parse(tid, &t, &err) < 0)
+        return;
+    k = api_key_nodeagent_task(h->cfg->prefix, t.requestId, tid);
+    note = as_cache_value(h->c, k);
+    kb = json_object_get(note, "killedBy");
+    free(k);
+    api_task_id_release(&t);
+    if (!json_is_string(json_object_get(kb, "message")))
+        return;
+    at = json_integer_value(json_object_get(kb, "at"));
+    task_id = json_object_get(json_object_get(hist, "task"), "taskId");
+    u = json_pack("{s:O, s:s, s:I, s:O, s:s}", "taskId", task_id ? task_id : json_null(),
+                  "taskState", "TASK_CLEANING", "timestamp", at, "statusMessage",
+                  json_object_get(kb, "message"), "source", "SOURCE_NODE_AGENT");
+    /* in time order, and before the task's end (the end's time comes
+     * from the executor's clock, and may be as coarse as a second) */
+    for (i = 0; i < json_array_size(ups); i++) {
+        const json_t *x = json_array_get(ups, i);
+        const char *st = json_string_value(json_object_get(x, "taskState"));
+        if (json_integer_value(json_object_get(x, "timestamp")) > at ||
+            (st && api_task_state_terminal(api_task_state_parse(st))))
+            break;
+    }
+    json_array_insert_new(ups, i, u);
 }
 
 static void h_state(hctx *h)
@@ -2758,8 +3352,64 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
     case AS_OP_SANDBOX_READ:
         h_sandbox(&h);
         break;
+    case AS_OP_LOGS_TASK:
+    case AS_OP_LOGS_REQUEST:
+    case AS_OP_LOGS_DEPLOY:
+        h_logs_list(&h);
+        break;
+    case AS_OP_LOGS_FOLLOW:
+        h_logs_follow(&h);
+        break;
+    case AS_OP_NODEAGENT_UPLOADS:
+        h_nodeagent_uploads(&h);
+        break;
+    case AS_OP_NODEAGENT_UPLOAD_PUT:
+        h_nodeagent_upload_put(&h);
+        break;
+    case AS_OP_NODEAGENT_TASK_PUT:
+        h_nodeagent_task_put(&h);
+        break;
     case AS_OP_AGENTS_LIST:
         h_machines_list(&h, API_KEY_AGENT);
+        break;
+    case AS_OP_AGENTS_EXPIRING:
+        h_machines_expiring(&h, API_KEY_AGENT);
+        break;
+    case AS_OP_AGENTS_DEAD_DELETE:
+        h_machines_dead_delete(&h, API_KEY_AGENT);
+        break;
+    case AS_OP_AGENT_DETAILS:
+        h_machine_details(&h, API_KEY_AGENT, "agentId");
+        break;
+    case AS_OP_AGENT_DELETE:
+        h_machine_delete(&h, API_KEY_AGENT, "agentId");
+        break;
+    case AS_OP_AGENT_DECOMMISSION_UPDATE:
+        h_machine_decommission_update(&h, API_KEY_AGENT, "agentId");
+        break;
+    case AS_OP_AGENT_EXPIRING_DELETE:
+        h_machine_expiring_delete(&h, API_KEY_AGENT, "agentId");
+        break;
+    case AS_OP_RACKS_EXPIRING:
+        h_machines_expiring(&h, API_KEY_RACK);
+        break;
+    case AS_OP_RACK_DELETE:
+        h_machine_delete(&h, API_KEY_RACK, "rackId");
+        break;
+    case AS_OP_RACK_EXPIRING_DELETE:
+        h_machine_expiring_delete(&h, API_KEY_RACK, "rackId");
+        break;
+    case AS_OP_INACTIVE_LIST:
+        h_inactive_list(&h);
+        break;
+    case AS_OP_INACTIVE_ADD:
+        h_inactive_add(&h);
+        break;
+    case AS_OP_INACTIVE_DELETE:
+        h_inactive_delete(&h);
+        break;
+    case AS_OP_INACTIVE_CLEAR:
+        h_inactive_clear(&h);
         break;
     case AS_OP_AGENT_GET:
         h_machine_get(&h, API_KEY_AGENT, "agentId");
@@ -2831,24 +3481,45 @@ bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache, const a
         return true;
     if (!who || api_key_parse(cfg->prefix, key, &kp) < 0)
         return false;
+    /* Every kind is listed: a new one is for admins until it is placed. */
     switch (kp.kind) {
-    case API_KEY_AUTH_TOKEN:
-    case API_KEY_UNKNOWN:
-        break;
-    case API_KEY_AGENT:
-    case API_KEY_RACK:
-    case API_KEY_INTENT_AGENT:
-    case API_KEY_INTENT_RACK:
-    case API_KEY_FRAMEWORK:
-    case API_KEY_LEADER:
-        seen = as_auth_check(p, who, AS_ACCESS_GREAD, NULL, NULL, NULL, &verdict);
+    case API_KEY_REQUEST:
+    case API_KEY_DEPLOY:
+    case API_KEY_REQUEST_STATUS:
+    case API_KEY_DEPLOY_STATUS:
+    case API_KEY_JOB_STATUS:
+    case API_KEY_RUN_STATUS:
+    case API_KEY_PENDING_STATUS:
+    case API_KEY_TASK:
+    case API_KEY_PENDING:
+    case API_KEY_RUN:
+    case API_KEY_HISTORY_TASK:
+    case API_KEY_HISTORY_DEPLOY:
+    case API_KEY_HISTORY_REQUEST:
+    case API_KEY_LOG_UPLOAD:
+    case API_KEY_INTENT_REQUEST:
+    case API_KEY_INTENT_DEPLOY:
+        seen = viewer_sees(&v, cache, kp.id1); /* keyed by their request */
         break;
     case API_KEY_CLEANUP:
         rid = task_request_id(kp.id1);
         seen = rid && viewer_sees(&v, cache, rid);
         break;
-    default: /* every other kind is keyed by its request */
-        seen = viewer_sees(&v, cache, kp.id1);
+    case API_KEY_AGENT:
+    case API_KEY_RACK:
+    case API_KEY_INTENT_AGENT:
+    case API_KEY_INTENT_RACK:
+    case API_KEY_INACTIVE_HOST:
+    case API_KEY_FRAMEWORK:
+    case API_KEY_FRAMEWORK_STATUS:
+    case API_KEY_LEADER:
+    case API_KEY_SCHEMA:
+        seen = as_auth_check(p, who, AS_ACCESS_GREAD, NULL, NULL, NULL, &verdict);
+        break;
+    case API_KEY_USER_SETTINGS: /* one's own settings */
+        seen = kp.id1 && who->user.id && strcmp(kp.id1, who->user.id) == 0;
+        break;
+    default: /* tokens, login codes, keys outside the layout */
         break;
     }
     free(rid);

@@ -19,7 +19,8 @@
 
 #include "store/cache.h"
 
-/* key, value (parsed JSON or NULL), create_revision, mod_revision. */
+/* key, value (parsed JSON or NULL; see store/cache.h for the kinds kept as
+ * text), create_revision, mod_revision. */
 typedef store_obj as_entry;
 typedef store_cache as_cache;
 
@@ -44,7 +45,10 @@ int64_t as_cache_revision(const as_cache *c);
 bool as_cache_synced(const as_cache *c);
 /* Borrowed entry for key, or NULL. */
 const as_entry *as_cache_get(const as_cache *c, const char *key);
-/* Borrowed value for key, NULL if absent or not JSON. */
+/* Borrowed value for key, NULL if absent or not JSON, and always NULL for
+ * task records and their history, which the cache keeps as text
+ * (store/cache.h: read them with store_obj_json or apiserver/as_model.h's
+ * as_task). */
 const json_t *as_cache_value(const as_cache *c, const char *key);
 /* Entries whose key starts with prefix, in key order: returns how many and
  * sets *first to the index of the first, for as_cache_at(). Indexes are

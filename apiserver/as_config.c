@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apiserver/as_tls.h"
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 typedef enum { T_STR, T_BOOL, T_SIZE, T_LONG } type;
@@ -49,6 +50,8 @@ static const setting settings[] = {
     S("leader-lease-ttl", T_LONG, lease_ttl_s),
     S("api-only", T_BOOL, api_only),
     S("no-controllers", T_BOOL, no_controllers),
+    S("max-decommissioning-agents", T_LONG, max_decommissioning_agents),
+    S("no-mesos-drain", T_BOOL, no_mesos_drain),
     S("auth", T_BOOL, auth),
     S("auth-token-file", T_STR, auth_token_file),
     S("admin-groups", T_STR, admin_groups),
@@ -61,6 +64,7 @@ static const setting settings[] = {
     S("open-metrics", T_BOOL, open_metrics),
     S("insecure", T_BOOL, insecure),
     S("routes", T_BOOL, routes),
+    S("print-config", T_BOOL, print_config),
     S("help", T_BOOL, help),
 };
 #undef S
@@ -111,6 +115,11 @@ const char *as_config_usage(void)
            "                                (no controllers, no Mesos bridge)\n"
            "  --no-controllers              the leader runs the Mesos bridge only (for\n"
            "                                tests and debugging of the bridge)\n"
+           "  --max-decommissioning-agents N\n"
+           "                                agents moving their tasks away at once (2);\n"
+           "                                more wait in STARTING_DECOMMISSION\n"
+           "  --no-mesos-drain              never put a decommissioned agent in Mesos\n"
+           "                                maintenance (DRAIN_AGENT)\n"
            "  --auth                        require an identity for every call but\n"
            "                                /healthz and /readyz, and enforce groups\n"
            "                                (docs/security.md)\n"
@@ -130,6 +139,9 @@ const char *as_config_usage(void)
            "  --insecure                    allow a non-loopback --listen without --auth\n"
            "  --routes                      print the API's routes and what each needs\n"
            "                                (JSON lines), and exit\n"
+           "  --print-config                print the effective settings (defaults, then\n"
+           "                                --config FILE, then flags) as a config file,\n"
+           "                                and exit\n"
            "  --help                        print this help\n";
 }
 
@@ -145,6 +157,7 @@ void as_config_init(as_config *c)
     c->max_list_streams = 128;
     c->etcd_timeout_ms = 5000;
     c->lease_ttl_s = 10;
+    c->max_decommissioning_agents = 2;
 }
 
 void as_config_release(as_config *c)
@@ -200,6 +213,69 @@ int as_config_set(as_config *c, const char *name, const char *value, const char 
         }
     }
     return cr_error(err, CR_EINVAL, "%s: unknown setting '%s'", where, name);
+}
+
+/* Actions rather than settings: not part of --print-config's output. */
+static bool is_action(const char *name)
+{
+    return strcmp(name, "help") == 0 || strcmp(name, "routes") == 0 ||
+           strcmp(name, "print-config") == 0;
+}
+
+/* A value the file parser reads back as it is: quoted when it has edge
+ * blanks or edge quotes. (A " #" inside a value cannot be written in the
+ * file format at all: it starts a comment, quoted or not.) */
+static void format_value(cr_buf *b, const char *v)
+{
+    size_t n = strlen(v);
+    bool quote = isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]) || v[0] == '"' ||
+                 v[0] == '\'' || v[n - 1] == '"' || v[n - 1] == '\'';
+    char q = strchr(v, '"') ? '\'' : '"';
+
+    if (quote)
+        cr_buf_addf(b, "%c%s%c", q, v, q);
+    else
+        cr_buf_adds(b, v);
+}
+
+char *as_config_format(const as_config *c)
+{
+    cr_buf b = CR_BUF_INIT;
+
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        const setting *s = &settings[i];
+        const void *p = (const char *)c + s->off;
+        const char *str;
+
+        if (is_action(s->name))
+            continue;
+        switch (s->t) {
+        case T_STR:
+            str = *(char *const *)p;
+            if (!str && strcmp(s->name, "replica-id") == 0)
+                cr_buf_addf(&b, "# %s: (not set: this host's name and the listen port)\n", s->name);
+            else if (!str)
+                cr_buf_addf(&b, "# %s: (not set)\n", s->name);
+            else if (strcmp(s->name, "etcd-password") == 0)
+                cr_buf_addf(&b, "# %s: (set, not shown)\n", s->name);
+            else {
+                cr_buf_addf(&b, "%s: ", s->name);
+                format_value(&b, str);
+                cr_buf_addch(&b, '\n');
+            }
+            break;
+        case T_BOOL:
+            cr_buf_addf(&b, "%s: %s\n", s->name, *(const bool *)p ? "true" : "false");
+            break;
+        case T_SIZE:
+            cr_buf_addf(&b, "%s: %zu\n", s->name, *(const size_t *)p);
+            break;
+        case T_LONG:
+            cr_buf_addf(&b, "%s: %ld\n", s->name, *(const long *)p);
+            break;
+        }
+    }
+    return cr_buf_detach(&b, NULL);
 }
 
 static bool is_bool(const char *name)
@@ -375,6 +451,9 @@ int as_config_validate(const as_config *c, cr_err *err)
         strcmp(c->log_level, "warn") != 0 && strcmp(c->log_level, "error") != 0)
         return cr_error(err, CR_EINVAL, "log-level: '%s' is not debug, info, warn or error",
                         c->log_level);
+    if (c->max_decommissioning_agents < 1 || c->max_decommissioning_agents > 100000)
+        return cr_error(err, CR_EINVAL, "max-decommissioning-agents: %ld is not between 1 and 100000",
+                        c->max_decommissioning_agents);
     if (validate_tls(c, err) < 0)
         return -1;
     return validate_auth(c, err);

@@ -42,6 +42,8 @@ typedef struct as_config {
     long lease_ttl_s;     /* leader lease TTL, 10 */
     bool api_only;        /* never campaign: no controllers, no bridge */
     bool no_controllers;  /* lead with the Mesos bridge only (tests, debugging) */
+    long max_decommissioning_agents; /* agents DECOMMISSIONING at once (2) */
+    bool no_mesos_drain;  /* never DRAIN_AGENT a decommissioned agent */
     /* Authentication and authorization (as_auth.h, docs/security.md). */
     bool auth;                      /* on: every call needs an identity */
     char *auth_token_file;          /* static tokens for bootstrapping */
@@ -52,6 +54,7 @@ typedef struct as_config {
     bool open_metrics;              /* /metrics needs no identity */
     bool insecure;                  /* listen beyond loopback without auth */
     bool routes;                    /* print the route table and exit */
+    bool print_config;              /* print the effective settings and exit */
     bool help;
 } as_config;
 
@@ -79,6 +82,12 @@ bool as_config_loopback(const char *listen);
 
 /* Checks required settings and values. */
 int as_config_validate(const as_config *c, cr_err *err);
+
+/* The effective settings in the config file's format, one `name: value`
+ * a line in --help's order, so the output is itself a valid file (--print-config).
+ * Unset settings and etcd-password (never shown) are comment lines; the
+ * actions (help, routes, print-config) are left out. Caller frees. */
+char *as_config_format(const as_config *c);
 
 /* The --help text (static). */
 const char *as_config_usage(void);

@@ -126,11 +126,12 @@ static bool tasks_name_request(const as_api_config *cfg, const as_cache *c, cons
     bool ok = true;
 
     for (size_t i = first; i < first + n && ok; i++) {
-        const json_t *t = as_cache_at(c, i)->value;
-        const char *tid = as_m_task_active(t) ? as_doc_task_id(t) : NULL;
+        as_task t;
+        const char *tid = as_task_open(&t, as_cache_at(c, i)) && as_task_active(&t) ? t.id : NULL;
         char *named = tid ? as_m_task_request_id(tid) : NULL;
         ok = !tid || (named && strcmp(named, rid) == 0);
         free(named);
+        as_task_close(&t);
     }
     free(prefix);
     return ok;

@@ -5,6 +5,7 @@
 
 #include "apis/keys.h"
 #include "apis/status.h"
+#include "apis/task.h"
 #include "base/xalloc.h"
 
 const char *as_jstr(const json_t *o, const char *field)
@@ -210,35 +211,37 @@ json_t *as_m_deploy_marker(const as_api_config *cfg, const as_cache *c, const ch
     return m;
 }
 
-bool as_m_task_active(const json_t *task)
+/* Whether a lastTaskState names a terminal state (NULL: none, not terminal). */
+static bool state_terminal(const char *s)
 {
     static const char *terminal[] = {
         "TASK_FINISHED",         "TASK_FAILED",      "TASK_KILLED",  "TASK_LOST",
         "TASK_LOST_WHILE_DOWN",  "TASK_ERROR",       "TASK_DROPPED", "TASK_GONE",
         "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN"};
-    const char *s = as_jstr(task, "lastTaskState");
 
-    if (!json_is_object(task))
-        return false;
-    if (!s)
-        return true;
-    for (size_t i = 0; i < sizeof(terminal) / sizeof(terminal[0]); i++)
+    for (size_t i = 0; s && i < sizeof(terminal) / sizeof(terminal[0]); i++)
         if (strcmp(s, terminal[i]) == 0)
-            return false;
-    return true;
+            return true;
+    return false;
 }
 
-static bool task_cleaning(const as_api_config *cfg, const as_cache *c, const json_t *task)
+bool as_m_task_active(const json_t *task)
 {
-    const char *tid = as_doc_task_id(task), *s = as_jstr(task, "lastTaskState");
+    return json_is_object(task) && !state_terminal(as_jstr(task, "lastTaskState"));
+}
+
+/* Being killed: by its state, or a cleanup of its id exists. */
+static bool task_cleaning(const as_api_config *cfg, const as_cache *c, const as_task *t)
+{
+    const char *s = t->state;
     char *k;
     bool has;
 
     if (s && (strcmp(s, "TASK_CLEANING") == 0 || strcmp(s, "TASK_KILLING") == 0))
         return true;
-    if (!tid)
+    if (!t->id)
         return false;
-    k = api_key_cleanup(cfg->prefix, tid);
+    k = api_key_cleanup(cfg->prefix, t->id);
     has = as_cache_get(c, k) != NULL;
     free(k);
     return has;
@@ -262,22 +265,23 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
     size_t first, n = as_cache_range(c, prefix, &first);
 
     for (size_t i = first; i < first + n; i++) {
-        const json_t *t = as_cache_at(c, i)->value;
-        if (!as_m_task_active(t))
-            continue;
-        if (task_cleaning(cfg, c, t)) {
-            json_array_append_new(cleaning, task_id_obj(t));
+        as_task t;
+        if (!as_task_open(&t, as_cache_at(c, i)) || !as_task_active(&t)) {
+            as_task_close(&t);
             continue;
         }
-        const char *s = as_jstr(t, "lastTaskState");
-        const json_t *h = json_object_get(t, "healthy");
-        bool running = s && strcmp(s, "TASK_RUNNING") == 0;
-        if (running && !json_is_false(h))
-            json_array_append_new(healthy, task_id_obj(t));
-        else
-            json_array_append_new(not_yet, task_id_obj(t));
-        if (json_is_true(json_object_get(t, "loadBalanced")))
-            json_array_append_new(lb, task_id_obj(t));
+        if (task_cleaning(cfg, c, &t)) {
+            json_array_append_new(cleaning, as_task_id_json(&t));
+        } else {
+            bool running = t.state && strcmp(t.state, "TASK_RUNNING") == 0;
+            if (running && !t.unhealthy)
+                json_array_append_new(healthy, as_task_id_json(&t));
+            else
+                json_array_append_new(not_yet, as_task_id_json(&t));
+            if (t.load_balanced)
+                json_array_append_new(lb, as_task_id_json(&t));
+        }
+        as_task_close(&t);
     }
     free(prefix);
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, rid);
@@ -300,9 +304,10 @@ int as_m_running_tasks(const as_api_config *cfg, const as_cache *c, const char *
     int running = 0;
 
     for (size_t i = first; i < first + n; i++) {
-        const json_t *t = as_cache_at(c, i)->value;
-        if (as_m_task_active(t) && !task_cleaning(cfg, c, t))
+        as_task t;
+        if (as_task_open(&t, as_cache_at(c, i)) && as_task_active(&t) && !task_cleaning(cfg, c, &t))
             running++;
+        as_task_close(&t);
     }
     free(prefix);
     return running;
@@ -410,26 +415,43 @@ json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t
     return v;
 }
 
-const json_t *as_m_find_task(const as_api_config *cfg, const as_cache *c, const char *tid,
-                             bool *history)
+/* Whether the entry's value is an object (a kept tree, or a text). */
+static bool entry_object(const as_entry *e)
+{
+    char *owned = NULL;
+    size_t len = 0;
+    const char *text = e && !e->value ? store_obj_plain_text(e, &len, &owned) : NULL;
+    bool is = e && (e->value ? json_is_object(e->value)
+                             : api_jtext_type(api_jtext_span(text, len)) == '{');
+    free(owned);
+    return is;
+}
+
+const as_entry *as_m_task_entry(const as_api_config *cfg, const as_cache *c, const char *tid,
+                                bool *history)
 {
     char *rid = as_m_task_request_id(tid), *k;
-    const json_t *v;
+    const as_entry *e;
 
     *history = false;
     if (!rid)
         return NULL;
     k = api_key_task(cfg->prefix, rid, tid);
-    v = as_cache_value(c, k);
+    e = as_cache_get(c, k);
     free(k);
-    if (!json_is_object(v)) {
+    if (!entry_object(e)) {
         k = api_key_history_task(cfg->prefix, rid, tid);
-        v = as_cache_value(c, k);
+        e = as_cache_get(c, k);
         free(k);
-        *history = json_is_object(v);
+        *history = entry_object(e);
     }
     free(rid);
-    return json_is_object(v) ? v : NULL;
+    return entry_object(e) ? e : NULL;
+}
+
+json_t *as_m_task_find(const as_api_config *cfg, const as_cache *c, const char *tid, bool *history)
+{
+    return store_obj_json(as_m_task_entry(cfg, c, tid, history));
 }
 
 json_t *as_m_task_history(const as_api_config *cfg, const as_cache *c, const json_t *task)
@@ -459,16 +481,274 @@ json_t *as_m_task_history(const as_api_config *cfg, const as_cache *c, const jso
     return h;
 }
 
-json_t *as_m_task_id_history(const json_t *task)
-{
-    json_t *h = json_pack("{s:o}", "taskId", task_id_obj(task));
-    const json_t *pt = json_object_get(task, "pendingTask");
+/* ---- task records as text ------------------------------------------------------ */
 
-    if (json_object_get(task, "updatedAt"))
-        json_object_set(h, "updatedAt", json_object_get(task, "updatedAt"));
-    if (json_object_get(task, "lastTaskState"))
-        json_object_set(h, "lastTaskState", json_object_get(task, "lastTaskState"));
-    if (as_jstr(pt, "runId"))
-        json_object_set(h, "runId", json_object_get(pt, "runId"));
+/* A key's name: its bytes, or decoded into tmp when it has escapes. */
+static const char *key_name(api_jspan k, cr_buf *tmp, size_t *n)
+{
+    if (k.n >= 2 && !memchr(k.p + 1, '\\', k.n - 2)) {
+        *n = k.n - 2;
+        return k.p + 1;
+    }
+    cr_buf_reset(tmp);
+    api_jtext_string(k, tmp);
+    *n = tmp->len;
+    return tmp->data;
+}
+
+static bool name_is(const char *name, size_t n, const char *want)
+{
+    return strlen(want) == n && memcmp(name, want, n) == 0;
+}
+
+/* Appends string value v to t's strings (with its NUL) and returns its
+ * offset, or -1 when v is not a string. */
+static long keep_str(as_task *t, api_jspan v)
+{
+    long off = (long)t->strs.len;
+    if (!api_jtext_string(v, &t->strs))
+        return -1;
+    cr_buf_add(&t->strs, "", 1);
+    return off;
+}
+
+static const char *str_at(const as_task *t, long off)
+{
+    return off < 0 ? NULL : t->strs.data + off;
+}
+
+/* The typed record of e when its fields are those of its JSON, or NULL. */
+static const api_task *faithful_doc(const as_entry *e)
+{
+    const api_task *d = e->kind == API_KEY_TASK && !e->error ? e->doc : NULL;
+    return d && d->faithful ? d : NULL;
+}
+
+void as_task_text(as_task *t)
+{
+    size_t len = 0, at = 0, n;
+    const char *text, *name;
+    api_jspan k, v;
+    cr_buf tmp = CR_BUF_INIT;
+
+    if (t->text_read)
+        return;
+    t->text_read = true;
+    text = t->e ? store_obj_plain_text(t->e, &len, &t->owned_text) : NULL;
+    t->v = api_jtext_span(text, len);
+    while (api_jtext_next(t->v, &at, &k, &v)) {
+        name = key_name(k, &tmp, &n);
+        if (name_is(name, n, "taskId"))
+            t->task_id = v;
+        else if (name_is(name, n, "pendingTask"))
+            t->pending = v;
+        else if (name_is(name, n, "lastTaskState"))
+            t->last_state = v;
+        else if (name_is(name, n, "updatedAt"))
+            t->updated_at = v;
+        else if (name_is(name, n, "agentId"))
+            t->agent_v = v;
+        else if (name_is(name, n, "hostname"))
+            t->hostname_v = v;
+        else if (name_is(name, n, "rackId"))
+            t->rack_id = v;
+        else if (name_is(name, n, "taskRequest"))
+            t->task_request = v;
+        else if (name_is(name, n, "healthy"))
+            t->unhealthy = api_jtext_type(v) == 'f';
+        else if (name_is(name, n, "loadBalanced"))
+            t->load_balanced = api_jtext_type(v) == 't';
+    }
+    if (api_jtext_type(t->pending) == '{')
+        t->run_id_v = api_jtext_get(t->pending, "runId");
+    if (api_jtext_type(t->task_id) == '{')
+        t->tid_rack_v = api_jtext_get(t->task_id, "rackId");
+    cr_buf_release(&tmp);
+}
+
+/* The fields, from the members as_task_text found. */
+static void read_fields(as_task *t)
+{
+    size_t at = 0, n;
+    const char *name;
+    api_jspan k, v;
+    cr_buf tmp = CR_BUF_INIT;
+    long o_id = -1, o_state, o_agent, o_host_name, o_run, o_req = -1, o_dep = -1, o_host = -1,
+         o_rack = -1;
+
+    o_state = keep_str(t, t->last_state);
+    o_agent = keep_str(t, t->agent_v);
+    o_host_name = keep_str(t, t->hostname_v);
+    o_run = keep_str(t, t->run_id_v);
+    if (api_jtext_type(t->task_id) == '"') {
+        o_id = keep_str(t, t->task_id);
+    } else {
+        while (api_jtext_next(t->task_id, &at, &k, &v)) {
+            name = key_name(k, &tmp, &n);
+            if (name_is(name, n, "id"))
+                o_id = keep_str(t, v);
+            else if (name_is(name, n, "requestId"))
+                o_req = keep_str(t, v);
+            else if (name_is(name, n, "deployId"))
+                o_dep = keep_str(t, v);
+            else if (name_is(name, n, "host"))
+                o_host = keep_str(t, v);
+            else if (name_is(name, n, "rackId"))
+                o_rack = keep_str(t, v);
+            else if (name_is(name, n, "startedAt") && !api_jtext_integer(v, &t->started))
+                t->started = 0;
+        }
+    }
+    if (!api_jtext_integer(t->updated_at, &t->updated))
+        t->updated = 0;
+    /* the strings moved while they were added: point at them now */
+    t->id = str_at(t, o_id);
+    t->state = str_at(t, o_state);
+    t->agent = str_at(t, o_agent);
+    t->hostname = str_at(t, o_host_name);
+    t->run_id = str_at(t, o_run);
+    t->request_id = str_at(t, o_req);
+    t->deploy_id = str_at(t, o_dep);
+    t->host = str_at(t, o_host);
+    t->rack = str_at(t, o_rack);
+    cr_buf_release(&tmp);
+}
+
+bool as_task_open(as_task *t, const as_entry *e)
+{
+    const api_task *d = e ? faithful_doc(e) : NULL;
+
+    memset(t, 0, sizeof(*t));
+    t->e = e;
+    if (d) {
+        /* decoded from this very value, which holds nothing else and names
+         * its task id in full: each field here is that of the JSON */
+        t->object = true;
+        t->id = d->taskId.id;
+        t->state = api_task_state_name(d->lastTaskState);
+        t->agent = d->agentId;
+        t->hostname = d->hostname;
+        t->run_id = d->pendingTask.runId;
+        t->request_id = d->taskId.requestId;
+        t->deploy_id = d->taskId.deployId;
+        t->host = d->taskId.host;
+        t->rack = d->taskId.rackId;
+        t->started = d->taskId.startedAt;
+        t->updated = d->updatedAt;
+        t->unhealthy = d->has_healthy && !d->healthy;
+        return true;
+    }
+    as_task_text(t);
+    if (api_jtext_type(t->v) != '{')
+        return false;
+    t->object = true;
+    read_fields(t);
+    return true;
+}
+
+void as_task_close(as_task *t)
+{
+    cr_buf_release(&t->strs);
+    free(t->owned_text);
+    memset(t, 0, sizeof(*t));
+}
+
+bool as_task_active(const as_task *t)
+{
+    return t->object && !state_terminal(t->state);
+}
+
+bool as_m_task_entry_active(const as_entry *e)
+{
+    const api_task *d = e->kind == API_KEY_TASK && !e->error ? e->doc : NULL;
+    as_task t;
+    bool active;
+
+    /* Any document was decoded from the same value: it is an object and its
+     * lastTaskState is the state of that name. */
+    if (d)
+        return !api_task_state_terminal(d->lastTaskState);
+    as_task_open(&t, e);
+    active = as_task_active(&t);
+    as_task_close(&t);
+    return active;
+}
+
+static int add_to_buf(const char *data, size_t len, void *arg)
+{
+    cr_buf_add(arg, data, len);
+    return 0;
+}
+
+void as_task_view_dump(const as_api_config *cfg, const as_cache *c, as_task *t, cr_buf *out)
+{
+    api_jspan k, v;
+    size_t at = 0, n = 0;
+    json_t *tr = NULL;
+    bool tid_object;
+
+    as_task_text(t);
+    tid_object = api_jtext_type(t->task_id) == '{';
+    if (t->task_request.p) {
+        /* as_m_task_view replaces it in place: do as it does */
+        json_t *task = api_jtext_json(t->v), *view = as_m_task_view(cfg, c, task);
+        json_dump_callback(view, add_to_buf, out, AS_JSON_FLAGS);
+        json_decref(view);
+        json_decref(task);
+        return;
+    }
+    /* the record's members as they are, then what the view adds */
+    cr_buf_addch(out, '{');
+    while (api_jtext_next(t->v, &at, &k, &v)) {
+        if (n++)
+            cr_buf_addch(out, ',');
+        api_jtext_dump(k, AS_JSON_FLAGS, out);
+        cr_buf_addch(out, ':');
+        api_jtext_dump(v, AS_JSON_FLAGS, out);
+    }
+    if (t->pending.p) {
+        json_t *pt = api_jtext_json(t->pending);
+        tr = as_m_task_request(cfg, c, pt);
+        json_decref(pt);
+    } else if (tid_object) {
+        const char *rid = t->request_id, *did = t->deploy_id;
+        tr = json_pack("{s:O?, s:O?}", "request", rid ? as_m_request(cfg, c, rid) : NULL, "deploy",
+                       rid && did ? as_m_deploy(cfg, c, rid, did) : NULL);
+    }
+    if (tr) {
+        cr_buf_adds(out, n++ ? ",\"taskRequest\":" : "\"taskRequest\":");
+        json_dump_callback(tr, add_to_buf, out, AS_JSON_FLAGS);
+        json_decref(tr);
+    }
+    if (!t->rack_id.p && tid_object && api_jtext_type(t->tid_rack_v) == '"') {
+        cr_buf_adds(out, n++ ? ",\"rackId\":" : "\"rackId\":");
+        api_jtext_dump(t->tid_rack_v, AS_JSON_FLAGS, out);
+    }
+    cr_buf_addch(out, '}');
+}
+
+json_t *as_task_id_json(as_task *t)
+{
+    as_task_text(t);
+    switch (api_jtext_type(t->task_id)) {
+    case '{':
+        return api_jtext_json(t->task_id);
+    case '"':
+        return json_pack("{s:o}", "id", api_jtext_json(t->task_id));
+    default:
+        return json_null();
+    }
+}
+
+json_t *as_task_id_history(as_task *t)
+{
+    json_t *h = json_pack("{s:o}", "taskId", as_task_id_json(t));
+
+    if (t->updated_at.p)
+        json_object_set_new(h, "updatedAt", api_jtext_json(t->updated_at));
+    if (t->last_state.p)
+        json_object_set_new(h, "lastTaskState", api_jtext_json(t->last_state));
+    if (api_jtext_type(t->run_id_v) == '"')
+        json_object_set_new(h, "runId", api_jtext_json(t->run_id_v));
     return h;
 }

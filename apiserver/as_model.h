@@ -13,6 +13,8 @@
 #include "apis/keys.h"
 #include "apiserver/as_api.h"
 #include "apiserver/as_cache.h"
+#include "base/buf.h"
+#include "apis/jtext.h"
 
 /* String field of an object, or NULL. */
 const char *as_jstr(const json_t *o, const char *field);
@@ -63,21 +65,83 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
  * without building it. */
 int as_m_running_tasks(const as_api_config *cfg, const as_cache *c, const char *rid);
 
-/* Task views. */
+/* Task views, from a task record's tree (a single record: parse it with
+ * as_m_task_find or store_obj_json; lists and scans use as_task below). */
 bool as_m_task_active(const json_t *task);
 /* SingularityTask shape built from a task document (adds taskRequest). */
 json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t *task);
 /* SingularityTaskRequest {request, deploy, pendingTask} for a pending doc. */
 json_t *as_m_task_request(const as_api_config *cfg, const as_cache *c, const json_t *pending);
-/* The task document (active or history) with id tid: looks it up under
- * tasks/<requestId>/ then history/tasks/<requestId>/ using the request id
- * parsed from the task id. Sets *history. NULL if unknown. */
-const json_t *as_m_find_task(const as_api_config *cfg, const as_cache *c, const char *tid,
-                             bool *history);
+/* The entry of the task record (active or history) with id tid, whose
+ * value is an object: looks it up under tasks/<requestId>/ then
+ * history/tasks/<requestId>/ using the request id parsed from the task id.
+ * Sets *history. NULL if unknown. Borrowed like any entry. */
+const as_entry *as_m_task_entry(const as_api_config *cfg, const as_cache *c, const char *tid,
+                                bool *history);
+/* The same record as a tree: a new reference the caller decrefs (task
+ * records are kept as text: this parses one). NULL if unknown. */
+json_t *as_m_task_find(const as_api_config *cfg, const as_cache *c, const char *tid, bool *history);
 
 /* SingularityTaskHistory {task, taskUpdates, directory, containerId, ...}. */
 json_t *as_m_task_history(const as_api_config *cfg, const as_cache *c, const json_t *task);
-/* SingularityTaskIdHistory {taskId, updatedAt, lastTaskState, runId}. */
-json_t *as_m_task_id_history(const json_t *task);
+
+/* ---- task records as text -----------------------------------------------------
+ * The cache keeps task records (kinds API_KEY_TASK and API_KEY_HISTORY_TASK)
+ * as the text etcd holds, not as trees (store/cache.h). Lists and scans read
+ * them here, with the meaning the tree functions above give the same fields
+ * (as_jstr, as_doc_task_id, ...): as_task_open takes the fields the API
+ * filters and sorts by from the record's typed document when it is
+ * faithful to the JSON (api_task.faithful, what corrald writes), else from
+ * one walk of the text (apis/jtext.h); an answer copies the record's bytes
+ * rather than parsing and dumping it. Answers are the bytes the tree
+ * functions give. */
+typedef struct as_task {
+    const as_entry *e;
+    bool object; /* the value is an object; nothing below is set otherwise */
+    /* what the tree functions read of the record; strings borrowed from e
+     * or owned by the as_task, until as_task_close */
+    const char *id;       /* as_doc_task_id */
+    const char *state;    /* lastTaskState, if a string */
+    const char *agent;    /* agentId, if a string */
+    const char *hostname; /* hostname, if a string */
+    const char *run_id;   /* pendingTask.runId, if a string */
+    /* taskId's requestId, deployId, host and rackId (object form) */
+    const char *request_id, *deploy_id, *host, *rack;
+    int64_t started;    /* taskId.startedAt if an integer (object form), else 0 */
+    int64_t updated;    /* updatedAt if an integer, else 0 */
+    bool unhealthy;     /* healthy is false */
+    bool load_balanced; /* loadBalanced is true */
+    /* the record's text and members (p NULL when absent), once as_task_text
+     * has read them (as_task_open does when it walked the text) */
+    bool text_read;
+    api_jspan v;
+    api_jspan task_id, pending, last_state, updated_at, rack_id, task_request;
+    /* internal */
+    api_jspan run_id_v, tid_rack_v, agent_v, hostname_v;
+    char *owned_text;
+    cr_buf strs;
+} as_task;
+
+/* Opens the entry e (a task record, or any entry under their prefixes) for
+ * reading; returns t->object. Close it with as_task_close whatever this
+ * returns; e must stay in the cache meanwhile. */
+bool as_task_open(as_task *t, const as_entry *e);
+/* Reads the record's text and members into t (v, task_id, ...) if open did
+ * not need to. */
+void as_task_text(as_task *t);
+void as_task_close(as_task *t);
+/* as_m_task_active of the record's value. */
+bool as_task_active(const as_task *t);
+/* Whether the entry is an active task record (as_task_active). */
+bool as_m_task_entry_active(const as_entry *e);
+/* Appends json_dumps(as_m_task_view(cfg, c, <value>), AS_JSON_FLAGS);
+ * t must be an object. */
+void as_task_view_dump(const as_api_config *cfg, const as_cache *c, as_task *t, cr_buf *out);
+/* The taskId of a SingularityTaskIdHistory: a copy of the taskId object,
+ * {"id": s} for a plain string, else null. New reference. */
+json_t *as_task_id_json(as_task *t);
+/* SingularityTaskIdHistory {taskId, updatedAt, lastTaskState, runId}. New
+ * reference. */
+json_t *as_task_id_history(as_task *t);
 
 #endif

@@ -82,6 +82,18 @@ static const route routes[] = {
     {AS_GET, "/api/sandbox/{taskId}/browse", AS_OP_SANDBOX_BROWSE, AS_ACCESS_READ},
     {AS_GET, "/api/sandbox/{taskId}/read", AS_OP_SANDBOX_READ, AS_ACCESS_READ},
 
+    /* S3 log archive (as_logs.h): what node agents uploaded, with presigned
+     * URLs; and a task's log streamed from the node agent of its host. */
+    {AS_GET, "/api/logs/task/{taskId}", AS_OP_LOGS_TASK, AS_ACCESS_READ},
+    {AS_GET, "/api/logs/request/{requestId}", AS_OP_LOGS_REQUEST, AS_ACCESS_READ},
+    {AS_GET, "/api/logs/request/{requestId}/deploy/{deployId}", AS_OP_LOGS_DEPLOY, AS_ACCESS_READ},
+    {AS_GET, "/api/logs/task/{taskId}/follow", AS_OP_LOGS_FOLLOW, AS_ACCESS_READ},
+    /* Node agents record their uploads (docs/nodeagent.md): admins only,
+     * the node agent's token is an admin's. */
+    {AS_GET, "/api/nodeagent/uploads/{taskId}", AS_OP_NODEAGENT_UPLOADS, AS_ACCESS_ADMIN},
+    {AS_PUT, "/api/nodeagent/uploads/{taskId}/{fileName}", AS_OP_NODEAGENT_UPLOAD_PUT, AS_ACCESS_ADMIN},
+    {AS_PUT, "/api/nodeagent/tasks/{taskId}", AS_OP_NODEAGENT_TASK_PUT, AS_ACCESS_ADMIN},
+
     {AS_GET, "/api/agents", AS_OP_AGENTS_LIST, AS_ACCESS_GREAD},
     {AS_GET, "/api/agents/agent/{agentId}", AS_OP_AGENT_GET, AS_ACCESS_GREAD},
     {AS_POST, "/api/agents/agent/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION, AS_ACCESS_ADMIN},
@@ -92,12 +104,46 @@ static const route routes[] = {
     {AS_POST, "/api/slaves/slave/{agentId}/decommission", AS_OP_AGENT_DECOMMISSION, AS_ACCESS_ADMIN},
     {AS_POST, "/api/slaves/slave/{agentId}/freeze", AS_OP_AGENT_FREEZE, AS_ACCESS_ADMIN},
     {AS_POST, "/api/slaves/slave/{agentId}/activate", AS_OP_AGENT_ACTIVATE, AS_ACCESS_ADMIN},
+    /* The rest of Singularity's machine routes (docs/machines.md). */
+    {AS_GET, "/api/agents/agent/{agentId}/details", AS_OP_AGENT_DETAILS, AS_ACCESS_GREAD},
+    {AS_DELETE, "/api/agents/agent/{agentId}", AS_OP_AGENT_DELETE, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/agents/agent/{agentId}/decommission/update", AS_OP_AGENT_DECOMMISSION_UPDATE,
+     AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/agents/agent/{agentId}/expiring", AS_OP_AGENT_EXPIRING_DELETE,
+     AS_ACCESS_ADMIN},
+    {AS_GET, "/api/agents/expiring", AS_OP_AGENTS_EXPIRING, AS_ACCESS_GREAD},
+    {AS_DELETE, "/api/agents/dead", AS_OP_AGENTS_DEAD_DELETE, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/slaves/slave/{agentId}/details", AS_OP_AGENT_DETAILS, AS_ACCESS_GREAD},
+    {AS_DELETE, "/api/slaves/slave/{agentId}", AS_OP_AGENT_DELETE, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/slaves/slave/{agentId}/expiring", AS_OP_AGENT_EXPIRING_DELETE,
+     AS_ACCESS_ADMIN},
+    {AS_GET, "/api/slaves/expiring", AS_OP_AGENTS_EXPIRING, AS_ACCESS_GREAD},
+    {AS_DELETE, "/api/slaves/dead", AS_OP_AGENTS_DEAD_DELETE, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/racks/rack/{rackId}", AS_OP_RACK_DELETE, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/racks/rack/{rackId}/expiring", AS_OP_RACK_EXPIRING_DELETE, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/racks/expiring", AS_OP_RACKS_EXPIRING, AS_ACCESS_GREAD},
+    {AS_GET, "/api/inactive", AS_OP_INACTIVE_LIST, AS_ACCESS_GREAD},
+    {AS_POST, "/api/inactive", AS_OP_INACTIVE_ADD, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/inactive", AS_OP_INACTIVE_DELETE, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/inactive/all", AS_OP_INACTIVE_CLEAR, AS_ACCESS_ADMIN},
     {AS_GET, "/api/auth/user", AS_OP_AUTH_USER, AS_ACCESS_USER},
     {AS_GET, "/api/auth/{requestId}/auth-check", AS_OP_AUTH_CHECK, AS_ACCESS_USER},
     {AS_GET, "/api/auth/{requestId}/auth-check/{userId}", AS_OP_AUTH_CHECK_USER, AS_ACCESS_ADMIN},
     {AS_POST, "/api/auth/token", AS_OP_AUTH_TOKEN_POST, AS_ACCESS_USER},
     {AS_DELETE, "/api/auth/token/{userId}", AS_OP_AUTH_TOKEN_DELETE, AS_ACCESS_ADMIN},
     {AS_GET, "/api/auth/tokens", AS_OP_AUTH_TOKENS, AS_ACCESS_ADMIN},
+    /* One-time login codes (as_user.h): made by a caller for itself; traded
+     * for a token by a browser that has none yet. */
+    {AS_POST, "/api/auth/login-codes", AS_OP_AUTH_LOGIN_CODE, AS_ACCESS_USER},
+    {AS_POST, "/api/auth/login", AS_OP_AUTH_LOGIN, AS_ACCESS_OPEN},
+    {AS_GET, "/api/users/settings", AS_OP_USER_SETTINGS_GET, AS_ACCESS_USER},
+    {AS_POST, "/api/users/settings", AS_OP_USER_SETTINGS_POST, AS_ACCESS_USER},
+    {AS_POST | AS_DELETE, "/api/users/settings/starred-requests", AS_OP_USER_STARS, AS_ACCESS_USER},
+    /* The web UI's static files (as_ui.h): no secrets, and the login page
+     * must load without a token. */
+    {AS_GET, "/ui", AS_OP_UI, AS_ACCESS_OPEN},
+    {AS_GET, "/ui/{uiFile}", AS_OP_UI_FILE, AS_ACCESS_OPEN},
+    {AS_GET, "/ui/{uiDir}/{uiFile}", AS_OP_UI_FILE, AS_ACCESS_OPEN},
 
     {AS_GET, "/api/racks", AS_OP_RACKS_LIST, AS_ACCESS_GREAD},
     {AS_GET, "/api/racks/rack/{rackId}", AS_OP_RACK_GET, AS_ACCESS_GREAD},
@@ -216,7 +262,9 @@ static void fill_params(const char *pattern, const char **seg, const size_t *len
     } names[] = {{"{requestId}", "requestId"}, {"{deployId}", "deployId"},
                  {"{taskId}", "taskId"},       {"{pendingTaskId}", "pendingTaskId"},
                  {"{runId}", "runId"},         {"{agentId}", "agentId"},
-                 {"{rackId}", "rackId"},       {"{userId}", "userId"}};
+                 {"{rackId}", "rackId"},       {"{fileName}", "fileName"},
+                 {"{userId}", "userId"},
+                 {"{uiDir}", "uiDir"},         {"{uiFile}", "uiFile"}};
     const char *ps[MAX_SEGS];
     size_t pl[MAX_SEGS];
     int pn = split(pattern, ps, pl);

@@ -65,6 +65,13 @@
     X(AS_OP_HIST_REQ_REQUESTS)       \
     X(AS_OP_SANDBOX_BROWSE)          \
     X(AS_OP_SANDBOX_READ)            \
+    X(AS_OP_LOGS_TASK)               \
+    X(AS_OP_LOGS_REQUEST)            \
+    X(AS_OP_LOGS_DEPLOY)             \
+    X(AS_OP_LOGS_FOLLOW)             \
+    X(AS_OP_NODEAGENT_UPLOADS)       \
+    X(AS_OP_NODEAGENT_UPLOAD_PUT)    \
+    X(AS_OP_NODEAGENT_TASK_PUT)      \
     X(AS_OP_AGENTS_LIST)             \
     X(AS_OP_AGENT_GET)               \
     X(AS_OP_AGENT_DECOMMISSION)      \
@@ -75,12 +82,32 @@
     X(AS_OP_RACK_DECOMMISSION)       \
     X(AS_OP_RACK_FREEZE)             \
     X(AS_OP_RACK_ACTIVATE)           \
+    X(AS_OP_AGENT_DETAILS)           \
+    X(AS_OP_AGENT_DELETE)            \
+    X(AS_OP_AGENT_DECOMMISSION_UPDATE) \
+    X(AS_OP_AGENT_EXPIRING_DELETE)   \
+    X(AS_OP_AGENTS_EXPIRING)         \
+    X(AS_OP_AGENTS_DEAD_DELETE)      \
+    X(AS_OP_RACK_DELETE)             \
+    X(AS_OP_RACK_EXPIRING_DELETE)    \
+    X(AS_OP_RACKS_EXPIRING)          \
+    X(AS_OP_INACTIVE_LIST)           \
+    X(AS_OP_INACTIVE_ADD)            \
+    X(AS_OP_INACTIVE_DELETE)         \
+    X(AS_OP_INACTIVE_CLEAR)          \
     X(AS_OP_AUTH_USER)               \
     X(AS_OP_AUTH_CHECK)              \
     X(AS_OP_AUTH_CHECK_USER)         \
     X(AS_OP_AUTH_TOKEN_POST)         \
     X(AS_OP_AUTH_TOKEN_DELETE)       \
-    X(AS_OP_AUTH_TOKENS)
+    X(AS_OP_AUTH_TOKENS)             \
+    X(AS_OP_AUTH_LOGIN_CODE)         \
+    X(AS_OP_AUTH_LOGIN)              \
+    X(AS_OP_USER_SETTINGS_GET)       \
+    X(AS_OP_USER_SETTINGS_POST)      \
+    X(AS_OP_USER_STARS)              \
+    X(AS_OP_UI)                      \
+    X(AS_OP_UI_FILE)
 
 typedef enum {
     AS_OP_NONE = 0,

@@ -442,7 +442,8 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     const char *tid = as_match_param(ar->match, "taskId");
     const char *path = as_req_query(ar, "path");
     as_api_config cfg = {.prefix = sb->prefix};
-    const json_t *task, *agent = NULL;
+    json_t *task; /* parsed from the cache's text (as_m_task_find): decref'd below */
+    const json_t *agent = NULL;
     const char *agent_id, *dir, *bad = as_sandbox_check_path(path);
     bool hist;
     call *c = xcalloc(1, sizeof(*c));
@@ -466,7 +467,7 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
         fail(c, 400, bad, NULL);
         return;
     }
-    task = as_m_find_task(&cfg, sb->cache, tid, &hist);
+    task = as_m_task_find(&cfg, sb->cache, tid, &hist);
     if (!task) {
         fail(c, 404, "No task with id ", tid);
         return;
@@ -476,6 +477,7 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
         agent = as_m_machine(&cfg, sb->cache, API_KEY_AGENT, agent_id);
     c->base = as_sandbox_agent_base(agent, task);
     if (!c->base) {
+        json_decref(task);
         fail(c, 404, "no known agent for task ", tid);
         return;
     }
@@ -485,11 +487,13 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     dir = as_jstr(task, "directory");
     if (dir) {
         c->root = xstrdup(dir);
+        json_decref(task);
         files_call(c);
         return;
     }
     c->executor = xstrdup(as_jstr(task, "executorId") ? as_jstr(task, "executorId") : tid);
     c->framework = xstrdup(as_jstr(task, "frameworkId"));
+    json_decref(task);
     {
         char *url = xasprintf("%s/state", c->base);
         start_get(c, url, on_state);

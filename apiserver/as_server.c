@@ -23,8 +23,13 @@
 #include "apiserver/as_auth.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_route.h"
+#include "apiserver/as_logs.h"
 #include "apiserver/as_sandbox.h"
+#include "apiserver/as_ui.h"
+#include "apiserver/as_user.h"
+#include "apis/schema.h"
 #include "base/clock.h"
+#include "base/version.h"
 #include "base/xalloc.h"
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
@@ -94,6 +99,7 @@ struct as_server {
     as_api_config api;
     int port;
     bool leader, mesos_connected;
+    char *layout_refused; /* as_server_set_layout_refused */
     int64_t started_wall;
     pending *waiting;
     sse *watchers;
@@ -107,6 +113,7 @@ struct as_server {
     uint64_t lists_total, reads_rejected;
     as_memo *memo;
     as_sandbox *sandbox;
+    as_logs *logs; /* /api/logs/task/{id}/follow streams (as_logs.h) */
     as_metrics_hook hook;
     void *hook_arg;
     uint64_t nonce_seq;
@@ -135,6 +142,10 @@ static const char *reason(int status)
         return "Created";
     case 204:
         return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
@@ -773,6 +784,9 @@ static void sse_end(sse *w);
 /* Whether the stream's caller may see key (as_api_key_visible). */
 static bool sse_visible(sse *w, const char *key)
 {
+    int mine = as_user_key_visible(&w->srv->api, w->known ? &w->who : NULL, key);
+    if (mine >= 0)
+        return mine;
     return as_api_key_visible(&w->srv->api, w->srv->cache, w->known ? &w->who : NULL, key);
 }
 
@@ -826,7 +840,8 @@ static void sse_change(void *arg, const store_obj *old, const store_obj *cur)
                           "modRevision", (json_int_t)rev);
     if (cur) {
         json_object_set_new(d, "createRevision", json_integer(cur->create_revision));
-        json_object_set(d, "value", cur->value ? cur->value : json_null());
+        json_t *v = store_obj_json(cur); /* task records are kept as text: parsed here */
+        json_object_set_new(d, "value", v ? v : json_null());
     }
     sse_send(w, cur ? "put" : "delete", rev, d);
     json_decref(d);
@@ -1055,14 +1070,16 @@ static json_t *host_state(as_server *s, int64_t now)
 {
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
-    return json_pack("{s:b, s:I, s:s, s:s, s:s, s:s, s:b, s:n, s:i, s:f, s:f, s:s}", "master",
+    return json_pack("{s:b, s:I, s:s, s:s, s:s, s:s, s:b, s:n, s:i, s:f, s:f, s:s, s:s, s:i, s:s?}",
+                     "master",
                      s->leader, "uptime", (json_int_t)(now - s->started_wall), "driverStatus",
                      s->leader ? (s->mesos_connected ? "DRIVER_RUNNING" : "DRIVER_NOT_STARTED")
                                : "DRIVER_NOT_STARTED",
                      "hostAddress", s->listen, "hostname", host, "mesosMaster", "",
                      "mesosConnected", s->mesos_connected, "millisSinceLastOffer", "offerCacheSize",
                      0, "availableCachedCpus", 0.0, "availableCachedMemory", 0.0, "replicaId",
-                     s->replica_id);
+                     s->replica_id, "version", CORRAL_VERSION, "etcdLayoutVersion",
+                     API_SCHEMA_VERSION, "etcdLayoutRefused", s->layout_refused);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------- */
@@ -1161,6 +1178,30 @@ static int identify(as_server *s, struct evhttp_request *req, as_op op, int64_t 
     return -1;
 }
 
+/* A file of the web UI (as_ui.h): embedded, so nothing to read or wait for. */
+static void serve_ui(as_server *s, struct evhttp_request *req, as_op op, const char *path,
+                     int64_t started)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    struct evbuffer *buf;
+    as_ui_reply u;
+
+    as_ui_lookup(path, inm, &u);
+    for (size_t i = 0; i < u.nheaders; i++)
+        evhttp_add_header(h, u.headers[i].name, u.headers[i].value);
+    if (u.status == 404) {
+        send_error(s, req, op, started, 404, "no such file in the UI");
+        return;
+    }
+    buf = evbuffer_new();
+    if (u.status == 200 && method_of(req) != AS_HEAD)
+        evbuffer_add_reference(buf, u.asset->data, u.asset->len, NULL, NULL);
+    evhttp_send_reply(req, u.status, reason(u.status), buf);
+    evbuffer_free(buf);
+    record(s, op, u.status, started);
+}
+
 /* Answers req; fresh: it just arrived (it may wait for the pump). */
 static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh)
 {
@@ -1196,6 +1237,10 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
         snprintf(msg, sizeof(msg), "method not allowed; use %s", allow);
         send_error(s, req, AS_OP_NONE, started, 405, msg);
+        goto out;
+    }
+    if (m.op == AS_OP_UI || m.op == AS_OP_UI_FILE) {
+        serve_ui(s, req, m.op, path, started);
         goto out;
     }
     /* Open routes (probes; /metrics with --open-metrics) ignore credentials,
@@ -1242,7 +1287,10 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
             send_json(s, req, m.op, started, r.status, r.body);
         goto out;
     }
-    as_api_handle(&s->api, s->cache, &ar, &r);
+    if (as_user_op(m.op))
+        as_user_handle(&s->api, s->cache, &ar, &r);
+    else
+        as_api_handle(&s->api, s->cache, &ar, &r);
     if (r.kind == AS_RESULT_SPECIAL) {
         switch (m.op) {
         case AS_OP_HEALTHZ: {
@@ -1267,6 +1315,9 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         case AS_OP_SANDBOX_BROWSE:
         case AS_OP_SANDBOX_READ:
             as_sandbox_serve(s->sandbox, req, &ar, started);
+            break;
+        case AS_OP_LOGS_FOLLOW:
+            as_logs_follow(s->logs, req, &ar, started);
             break;
         default:
             send_error(s, req, m.op, started, 500, "unhandled operation");
@@ -1301,6 +1352,17 @@ static void sandbox_done(void *arg, struct evhttp_request *req, int64_t started,
 {
     as_server *s = arg;
     send_json(s, req, AS_OP_SANDBOX_READ, started, status, body);
+}
+
+/* The follow proxy reports its errors, and its streams' start, here. */
+static void logs_done(void *arg, struct evhttp_request *req, int64_t started, int status,
+                      const json_t *body)
+{
+    as_server *s = arg;
+    if (body)
+        send_json(s, req, AS_OP_LOGS_FOLLOW, started, status, body);
+    else
+        record(s, AS_OP_LOGS_FOLLOW, status, started);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -1414,6 +1476,7 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
     s->sandbox =
         as_sandbox_new(base, http, cache, s->prefix,
                        cfg->sandbox_timeout_ms ? cfg->sandbox_timeout_ms : 5000, sandbox_done, s);
+    s->logs = as_logs_new(base, http, cache, s->prefix, cfg->log, logs_done, s);
     free(host);
     return s;
 fail:
@@ -1450,6 +1513,7 @@ void as_server_free(as_server *s)
     if (s->pump)
         event_free(s->pump);
     as_sandbox_free(s->sandbox);
+    as_logs_free(s->logs);
     if (s->http)
         evhttp_free(s->http);
     as_memo_free(s->memo);
@@ -1458,6 +1522,7 @@ void as_server_free(as_server *s)
     free(s->prefix);
     free(s->listen);
     free(s->replica_id);
+    free(s->layout_refused);
     free(s);
 }
 
@@ -1474,6 +1539,12 @@ void as_server_set_leader(as_server *s, bool leader)
 void as_server_set_mesos_connected(as_server *s, bool connected)
 {
     s->mesos_connected = connected;
+}
+
+void as_server_set_layout_refused(as_server *s, const char *why)
+{
+    free(s->layout_refused);
+    s->layout_refused = xstrdup(why);
 }
 
 void as_server_set_metrics_hook(as_server *s, as_metrics_hook hook, void *arg)

@@ -82,6 +82,9 @@ void as_server_cache_advanced(as_server *s, int64_t revision);
 /* Leadership of this replica (shown in /api/state and /metrics). */
 void as_server_set_leader(as_server *s, bool leader);
 void as_server_set_mesos_connected(as_server *s, bool connected);
+/* Why this replica refuses to lead over the etcd layout (store/schema.h),
+ * or NULL: /api/state hostStates[].etcdLayoutRefused. Copied. */
+void as_server_set_layout_refused(as_server *s, const char *why);
 void as_server_set_metrics_hook(as_server *s, as_metrics_hook hook, void *arg);
 /* Swaps the authenticator (SIGHUP re-read its token file); borrowed, like
  * the config's: the caller frees the old one after this call. */

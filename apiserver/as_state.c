@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "apis/keys.h"
+#include "apis/task.h"
 #include "apiserver/as_api.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
@@ -54,6 +55,30 @@ static void count_machines(const as_api_config *cfg, const as_cache *c, api_key_
     free(prefix);
 }
 
+/* A task record's lastTaskState (NULL when it has none) and whether it is
+ * active (as_m_task_active): from the typed document when the cache decoded
+ * one (decoded from the same value, so the same answers, with no walk of
+ * the text), else from the text, copied into scratch. */
+static const char *task_state(const as_entry *e, bool *active, cr_buf *scratch)
+{
+    const api_task *d = e->kind == API_KEY_TASK && !e->error ? e->doc : NULL;
+    as_task t;
+    bool has;
+
+    if (d) {
+        *active = !api_task_state_terminal(d->lastTaskState);
+        return api_task_state_name(d->lastTaskState);
+    }
+    as_task_open(&t, e);
+    *active = as_task_active(&t);
+    has = t.state != NULL;
+    cr_buf_reset(scratch);
+    if (has)
+        cr_buf_adds(scratch, t.state);
+    as_task_close(&t);
+    return has ? cr_buf_str(scratch) : NULL;
+}
+
 static int eff_instances(const json_t *req)
 {
     const json_t *v = json_object_get(req, "instances");
@@ -73,6 +98,7 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     counts ag, rk;
     char *prefix;
     size_t first, n;
+    cr_buf scratch = CR_BUF_INIT;
 
     /* Requests. */
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_REQUEST, NULL);
@@ -128,15 +154,16 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, NULL);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
-        const json_t *t = as_cache_at(c, i)->value;
-        const char *st = as_jstr(t, "lastTaskState");
-        if (!as_m_task_active(t))
+        bool active;
+        const char *st = task_state(as_cache_at(c, i), &active, &scratch);
+        if (!active)
             continue;
         active_tasks++;
         if (!st || strcmp(st, "TASK_LAUNCHED") == 0 || strcmp(st, "TASK_STAGING") == 0 ||
             strcmp(st, "TASK_STARTING") == 0)
             launching++;
     }
+    cr_buf_release(&scratch);
     free(prefix);
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_CLEANUP, NULL);
     cleaning_tasks = (int)as_cache_range(c, prefix, &first);
@@ -273,6 +300,7 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
     char *prefix;
     size_t first, n;
     long pending_deploys = 0;
+    cr_buf scratch = CR_BUF_INIT;
 
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_REQUEST, NULL);
     n = as_cache_range(c, prefix, &first);
@@ -296,9 +324,11 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *c, cr_buf *out)
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, NULL);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
-        const char *s = as_jstr(as_cache_at(c, i)->value, "lastTaskState");
+        bool active;
+        const char *s = task_state(as_cache_at(c, i), &active, &scratch);
         tally_add(&t, s ? s : "TASK_LAUNCHED");
     }
+    cr_buf_release(&scratch);
     free(prefix);
     cr_buf_adds(out, "# HELP corral_tasks Task records by last state.\n"
                      "# TYPE corral_tasks gauge\n");

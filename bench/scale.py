@@ -82,6 +82,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=4, help="etcd txns in flight (4)")
     p.add_argument("--raw-seconds", type=float, default=3.0,
                    help="length of etcd's raw write-rate run, s (3)")
+    p.add_argument("--reads", type=int, default=5,
+                   help="timed calls of each API read at full size (5; 0 skips them)")
     p.add_argument("--keep-going", action="store_true",
                    help="run the larger sizes even when a smaller one did not converge")
     a = p.parse_args(argv)
@@ -232,6 +234,17 @@ def vm_kb(pid, field):
     return 0
 
 
+def cpu_s(pid):
+    """User + system CPU seconds pid has used (0 when it is gone): on a
+    shared machine a steadier figure of corrald's own work than wall time."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def scrape(api, timeout=30):
     st, _, body = harness.http("GET", api + "/metrics", timeout=timeout)
     return body.decode() if st == 200 else ""
@@ -353,6 +366,53 @@ def lease_loss_lines(proc):
              if "leadership lost" in ln or "stepping down" in ln]
     return max(sum("leadership lost" in ln for ln in lines),
                sum("stepping down" in ln for ln in lines)), lines
+
+
+# API reads at full size: single calls, one at a time, after convergence.
+READS = [
+    ("tasks active", "/api/tasks/active"),
+    ("tasks active ids", "/api/tasks/active/ids"),
+    ("requests", "/api/requests"),
+    ("history tasks", "/api/history/tasks?count=100"),
+    ("request tasks ids", "/api/tasks/ids/request/{rid}"),
+    ("history task", "/api/history/task/{tid}"),
+    ("state", "/api/state"),
+    ("metrics", "/metrics"),
+]
+
+
+def api_reads(res, api, proc, rid, n):
+    """Times n calls of each READS path (after one untimed call) and prints
+    the median, the fastest and the answer's size; then corrald's RSS."""
+    out = res.setdefault("reads", {})
+    try:
+        ids = harness.http_json("GET", api + "/api/tasks/ids/request/" + rid, timeout=60)[1]
+        tid = (ids.get("healthy") or ids.get("notYetHealthy") or [{}])[0].get("id", "none")
+    except Exception:
+        tid = "none"
+    print("  API reads at full size (%d calls each, one at a time; median / fastest, bytes):"
+          % n)
+    for label, path in READS:
+        url = api + path.format(rid=rid, tid=tid)
+        times, size, status = [], 0, 0
+        for i in range(n + 1):
+            t0 = time.monotonic()
+            try:
+                status, _, body = harness.http("GET", url, timeout=300)
+            except Exception as e:
+                status, body = "error: %s" % e, b""
+            el = (time.monotonic() - t0) * 1000.0
+            size = len(body)
+            if i:
+                times.append(el)
+        times.sort()
+        out[label] = {"p50_ms": times[len(times) // 2], "min_ms": times[0], "bytes": size}
+        print("    %-18s %8.1f ms  %8.1f ms  %10d B  (%s, %s)"
+              % (label, times[len(times) // 2], times[0], size, path, status))
+    res["rss_after_reads_mib"] = vm_kb(proc.pid, "VmRSS") / 1024.0
+    print("    corrald RSS after the reads %.1f MiB (peak %.1f MiB)"
+          % (res["rss_after_reads_mib"], vm_kb(proc.pid, "VmHWM") / 1024.0))
+    sys.stdout.flush()
 
 
 # --- one size -----------------------------------------------------------------------
@@ -515,6 +575,7 @@ def run_size(args, tasks, res):
         except Exception:
             lag0 = None
 
+        cpu0 = cpu_s(proc.pid)
         t0_wall = time.time() * 1000.0
         m0 = time.monotonic()
         n = apply_state(writer, rids, args.instances)
@@ -535,6 +596,7 @@ def run_size(args, tasks, res):
         lag1 = histogram(body, LAG_METRIC) if body else None
         res["lag"] = hist_window(lag0, lag1)
         res["lag_present"] = lag1 is not None or lag0 is not None
+        res["cpu_s"] = cpu_s(proc.pid) - cpu0
         res["hwm_mib"] = watcher.hwm_kb / 1024.0
         res["probe"] = watcher.probe_ms
         res["lease_key_changes"] = max(0, len(watcher.leader_revs) - 1)
@@ -555,6 +617,8 @@ def run_size(args, tasks, res):
                   % (total, conv, res["seen_s"]))
             print("  throughput: %.0f tasks/s = %.1f%% of etcd's raw %.0f puts/s"
                   % (res["tasks_s"], 100.0 * res["tasks_s"] / raw_puts, raw_puts))
+            print("  corrald CPU from the apply to convergence: %.1f s (%.0f us a task)"
+                  % (res["cpu_s"], 1e6 * res["cpu_s"] / total))
         win = res.get("converge_s") or (time.monotonic() - m0)
         print("  etcd writes while converging (apply included): %d puts+deletes in %d txns "
               "(%.1f per task, %.0f/s = %.1f%% of raw); db %.0f MiB"
@@ -589,6 +653,11 @@ def run_size(args, tasks, res):
                 for ln in proc.log().splitlines()[-20:]:
                     print("    " + ln[:300])
             return res
+
+        res["rss_settled_mib"] = vm_kb(proc.pid, "VmRSS") / 1024.0
+        print("  corrald RSS once converged: %.1f MiB" % res["rss_settled_mib"])
+        if args.reads > 0:
+            api_reads(res, api, proc, rids[0], args.reads)
 
         new = cold_start(res, c, proc, etcd, rids[0], args.instances, total)
         cs = res["cold"]

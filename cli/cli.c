@@ -1,6 +1,7 @@
 /* corralctl dispatcher, option parser, version and help; see cli.h. */
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/http.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,10 @@ static const cli_command commands[] = {
     {"watch", "stream changes from /api/watch", cli_cmd_watch, cli_help_watch},
     {"wait", "wait for a deploy to succeed or a request to be healthy", cli_cmd_wait,
      cli_help_wait},
+    {"decommission", "decommission an agent or a rack (tasks move first)", cli_cmd_decommission,
+     cli_help_decommission},
+    {"freeze", "stop new tasks on an agent or a rack", cli_cmd_freeze, cli_help_freeze},
+    {"activate", "make an agent or a rack ACTIVE again", cli_cmd_activate, cli_help_activate},
     {"state", "print the cluster summary", cli_cmd_state, cli_help_state},
     {"auth", "who you are, what you may do, API tokens", cli_cmd_auth, cli_help_auth},
     {"config", "view or change corralctl's settings file", cli_cmd_config, cli_help_config},
@@ -147,15 +152,84 @@ int cli_next_opt(int argc, char **argv, int *i, const cli_opt *opts, size_t nopt
 
 static void help_version(FILE *f)
 {
-    fprintf(f, "usage: corralctl version\n\nPrints corralctl's version.\n");
+    fprintf(f, "usage: corralctl [--server URL] version [--client]\n\n"
+               "Prints corralctl's release and, when a server is known (--server,\n"
+               "$CORRAL_SERVER or the settings file), the answering corrald's release and\n"
+               "etcd layout version (GET /api/state). Warns on stderr when the two are\n"
+               "further apart than one minor release: upgrade the older one\n"
+               "(docs/operations.md, \"Upgrade\").\n\n"
+               "options:\n"
+               "      --client   corralctl's release only; no server is asked\n"
+               "  -h, --help     show this help\n");
+}
+
+/* "1.2.3" -> 1 and 2; false when it does not start with two numbers. */
+static bool major_minor(const char *v, long *major, long *minor)
+{
+    char *end;
+
+    *major = strtol(v, &end, 10);
+    if (end == v || *end != '.')
+        return false;
+    v = end + 1;
+    *minor = strtol(v, &end, 10);
+    return end != v;
+}
+
+bool cli_version_skew_ok(const char *client, const char *server)
+{
+    long cmaj, cmin, smaj, smin;
+
+    if (!major_minor(client, &cmaj, &cmin) || !major_minor(server, &smaj, &smin))
+        return false;
+    return cmaj == smaj && labs(cmin - smin) <= 1;
+}
+
+/* The answering corrald's release (GET /api/state hostStates[0]). */
+static int server_version(cli_ctx *ctx)
+{
+    cli_resp r = {0};
+    const json_t *hs;
+    const char *v;
+    int rc = CLI_ERROR;
+
+    if (cli_http(ctx, "version", "GET", "/api/state", NULL, 0, &r) < 0)
+        goto out;
+    hs = json_array_get(json_object_get(r.body, "hostStates"), 0);
+    v = json_string_value(json_object_get(hs, "version"));
+    if (!v) {
+        fprintf(ctx->out, "corrald (release not reported: older than 0.1.0)\n");
+        fprintf(ctx->err, "corralctl: warning: corrald does not report its release; "
+                          "upgrade it\n");
+        rc = CLI_OK;
+        goto out;
+    }
+    fprintf(ctx->out, "corrald %s (etcd layout %lld, replica %s)\n", v,
+            (long long)json_integer_value(json_object_get(hs, "etcdLayoutVersion")),
+            json_string_value(json_object_get(hs, "replicaId"))
+                ? json_string_value(json_object_get(hs, "replicaId"))
+                : "?");
+    if (!cli_version_skew_ok(CORRAL_VERSION, v))
+        fprintf(ctx->err, "corralctl: warning: corralctl %s and corrald %s are more than one "
+                          "minor release apart, which is not supported; upgrade the older one\n",
+                CORRAL_VERSION, v);
+    rc = CLI_OK;
+out:
+    cli_resp_release(&r);
+    return rc;
 }
 
 static int cmd_version(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {{"help", 'h', false, false}};
+    static const cli_opt opts[] = {{"help", 'h', false, false}, {"client", 0, false, false}};
     const char *v;
+    bool client_only = false;
     int i = 1, k;
-    while ((k = cli_next_opt(argc, argv, &i, opts, 1, &v, ctx->err)) >= 0) {
+    while ((k = cli_next_opt(argc, argv, &i, opts, 2, &v, ctx->err)) >= 0) {
+        if (k == 1) {
+            client_only = true;
+            continue;
+        }
         help_version(ctx->out);
         return CLI_OK;
     }
@@ -165,7 +239,9 @@ static int cmd_version(cli_ctx *ctx, int argc, char **argv)
         return CLI_USAGE;
     }
     fprintf(ctx->out, "corralctl %s\n", CORRAL_VERSION);
-    return CLI_OK;
+    if (client_only || !ctx->server)
+        return CLI_OK;
+    return server_version(ctx);
 }
 
 static void help_help(FILE *f)

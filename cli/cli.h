@@ -13,9 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#ifndef CORRAL_VERSION
-#define CORRAL_VERSION "0.1.0"
-#endif
+#include "base/version.h"
 
 enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
 
@@ -99,9 +97,20 @@ int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv);
 void cli_help_watch(FILE *f);
 int cli_cmd_wait(cli_ctx *ctx, int argc, char **argv);
 void cli_help_wait(FILE *f);
+/* Machine changes (cli/machines.c): agent|rack ID. */
+int cli_cmd_decommission(cli_ctx *ctx, int argc, char **argv);
+void cli_help_decommission(FILE *f);
+int cli_cmd_freeze(cli_ctx *ctx, int argc, char **argv);
+void cli_help_freeze(FILE *f);
+int cli_cmd_activate(cli_ctx *ctx, int argc, char **argv);
+void cli_help_activate(FILE *f);
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_auth(cli_ctx *ctx, int argc, char **argv);
 void cli_help_auth(FILE *f);
 void cli_help_state(FILE *f);
+
+/* Whether corralctl `client` and corrald `server` ("1.2.3") may work
+ * together: same major release, minor releases at most one apart. */
+bool cli_version_skew_ok(const char *client, const char *server);
 
 #endif

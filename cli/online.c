@@ -398,9 +398,9 @@ static json_t *get_machines(cli_ctx *ctx, const char *kind, const char *name)
 
 static cli_table *table_machines(const json_t *items, bool agents, bool wide, int64_t now)
 {
-    static const char *const ha[] = {"id", "host", "rack", "state", "age", "resources"};
-    static const char *const hr[] = {"id", "state", "age"};
-    cli_table *t = agents ? cli_table_new(ha, wide ? 6 : 5) : cli_table_new(hr, 3);
+    static const char *const ha[] = {"id", "host", "rack", "state", "age", "resources", "progress"};
+    static const char *const hr[] = {"id", "state", "age", "progress"};
+    cli_table *t = agents ? cli_table_new(ha, wide ? 7 : 5) : cli_table_new(hr, wide ? 4 : 3);
     size_t i;
     const json_t *m;
     json_array_foreach (items, i, m) {
@@ -412,8 +412,10 @@ static cli_table *table_machines(const json_t *items, bool agents, bool wide, in
         }
         str_cell(t, jstr(json_object_get(m, "currentState"), "state"));
         age_cell(t, jint(m, "firstSeenAt"), now);
-        if (agents)
+        if (agents && wide)
             json_cell(t, json_object_get(m, "resources"));
+        if (wide) /* where a decommission stands (docs/machines.md) */
+            str_cell(t, jstr(json_object_get(m, "progress"), "message"));
     }
     return t;
 }
@@ -975,13 +977,16 @@ void cli_help_logs(FILE *f)
 {
     fprintf(f, "usage: corralctl [--server URL] logs TASK_ID [options]\n\n"
                "Prints a file of the task's sandbox (default stdout) through corrald's\n"
-               "sandbox API. With -f, keeps polling for new output until the task is no\n"
-               "longer active and its output is read (or until interrupted); then exits 0\n"
-               "(also when the ended task's sandbox can no longer be read).\n\n"
+               "sandbox API. With -f, follows it: streamed from the node agent of the\n"
+               "task's host (GET /api/logs/task/ID/follow) through rotation, or, where no\n"
+               "node agent answers, polled; until the task is no longer active and its\n"
+               "output is read (or until interrupted); then exits 0 (also when the ended\n"
+               "task's sandbox can no longer be read).\n\n"
                "options:\n"
                "  -f, --follow          follow the file\n"
                "      --path FILE       sandbox-relative file (default stdout; e.g. stderr)\n"
-               "      --interval MS     poll interval when following (default 1000)\n"
+               "      --interval MS     poll interval when following without a node agent\n"
+               "                        (default 1000)\n"
                "  -h, --help            show this help\n");
 }
 
@@ -1018,6 +1023,36 @@ static long long read_chunks(cli_ctx *ctx, const char *etask, const char *epath,
     }
 }
 
+static bool print_chunk(void *arg, const char *data, size_t len)
+{
+    cli_ctx *ctx = arg;
+    fwrite(data, 1, len, ctx->out);
+    fflush(ctx->out);
+    return true;
+}
+
+/* Follows through the node agent from offset: 1 when it streamed (to the
+ * end of the task's log), 0 when no node agent serves it (corrald's 502:
+ * the caller polls instead), -1 on another error (printed). */
+static int follow_stream(cli_ctx *ctx, const char *etask, const char *epath, int64_t offset)
+{
+    char *probe = xasprintf("/api/logs/task/%s/follow?path=%s&offset=%lld&follow=false&lines=0",
+                            etask, epath, (long long)offset);
+    cli_resp r;
+    int st = cli_http(ctx, "logs", "GET", probe, NULL, 502, &r), rc;
+    long status = r.status;
+
+    free(probe);
+    cli_resp_release(&r);
+    if (st < 0)
+        return status == 502 ? 0 : -1;
+    probe = xasprintf("/api/logs/task/%s/follow?path=%s&offset=%lld", etask, epath,
+                      (long long)offset);
+    rc = cli_http_stream(ctx, "logs", probe, print_chunk, ctx) < 0 ? -1 : 1;
+    free(probe);
+    return rc;
+}
+
 int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {HELP_OPT,
@@ -1047,6 +1082,15 @@ int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv)
     rc = CLI_ERROR;
     if (read_chunks(ctx, et, ep, &offset, false) < 0)
         goto out;
+    if (p.values[1]) {
+        int fs = follow_stream(ctx, et, ep, offset);
+        if (fs < 0)
+            goto out;
+        if (fs > 0) {
+            rc = CLI_OK;
+            goto out;
+        }
+    }
     while (p.values[1]) {
         cli_resp r;
         char *path = xasprintf("/api/tasks/task/%s", et);

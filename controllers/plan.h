@@ -25,6 +25,11 @@
  *  - pause kills everything and holds a rollout; bounce replaces every task
  *    of the active deploy, new before old; a missing request (deleted) kills
  *    everything and ends in DELETED with its history kept;
+ *  - decommission: a task whose agent is DECOMMISSIONING (or DECOMMISSIONED)
+ *    frees its slot: a replacement is launched elsewhere
+ *    (DECOMISSIONED_SLAVE_OR_RACK) and the task is killed (DECOMISSIONING)
+ *    only once the slot's replacement is healthy, so the request never drops
+ *    below capacity (machines.h moves the agents);
  *  - cooldown: N app failures of the active deploy within a window enter
  *    SYSTEM_COOLDOWN: relaunches (not deploy launches) are delayed; a quiet
  *    period leaves it;
@@ -104,6 +109,7 @@ typedef struct ctl_task {
     int64_t launched_at;  /* pending: createdAt; task: launchedAt */
     int64_t running_at;   /* first TASK_RUNNING; 0 = never */
     bool cleaning;        /* a kill intent (cleanup) exists */
+    bool decommissioning; /* its agent is DECOMMISSIONING or DECOMMISSIONED: move it */
     ctl_health health;    /* HTTP health-check verdict */
     const char *reason;   /* Mesos reason of the last update, may be NULL */
     /* pending: why the bridge could not place it (status/pending), may be NULL */

@@ -10,6 +10,8 @@
 #include "apis/task.h"
 #include "base/clock.h"
 #include "base/xalloc.h"
+#include "base/buf.h"
+#include "apis/jtext.h"
 #include "store/map.h"
 #include "store/workqueue.h"
 
@@ -510,17 +512,31 @@ void ctl_ignored_release(ctl_ignored *ig)
     *ig = (ctl_ignored)CTL_IGNORED_INIT;
 }
 
+/* The record's text as json_dumps(<its value>, JSON_COMPACT) writes it,
+ * which is what the bridge stored: its own bytes, walked once rather than
+ * parsed and dumped again (a record written otherwise, by hand, is archived
+ * in that form, as before). NULL unless the value is an object or array. */
 static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revision)
 {
     ctl_task_lookup *l = arg;
     char *key = api_key_task(l->prefix, l->request_id, task_id);
     const store_obj *o = store_cache_get(l->r->cache, key);
+    char *owned = NULL;
+    size_t len = 0;
+    const char *text = o ? store_obj_plain_text(o, &len, &owned) : NULL;
+    api_jspan v = api_jtext_span(text, len);
+    cr_buf b = CR_BUF_INIT;
+
     free(key);
     *mod_revision = o ? o->mod_revision : 0;
-    if (!o || !o->value)
+    if (api_jtext_type(v) != '{' && api_jtext_type(v) != '[') {
+        free(owned);
         return NULL;
+    }
+    api_jtext_dump(v, JSON_COMPACT, &b);
+    free(owned);
     l->texts = xrealloc(l->texts, (l->n_texts + 1) * sizeof(*l->texts));
-    return l->texts[l->n_texts++] = json_dumps(o->value, JSON_COMPACT);
+    return l->texts[l->n_texts++] = cr_buf_detach(&b, NULL);
 }
 
 ctl_doc_lookup ctl_task_lookup_init(ctl_task_lookup *l, const ctl_runner *r, const char *prefix,

@@ -535,6 +535,10 @@ static void fill_slots(ctx *c, const ctl_deploy *d, const task_info **slots, int
             continue;
         if (fresh_after && t->launched_at < fresh_after)
             continue;
+        /* On a decommissioning agent: it serves until its slot has a healthy
+         * replacement, but no longer holds the slot. */
+        if (t->decommissioning)
+            continue;
         const task_info **slot = &slots[t->instance - 1];
         if (!*slot) {
             *slot = ti;
@@ -568,6 +572,47 @@ static bool slot_ended(const ctx *c, const ctl_deploy *d, int slot)
             str_eq(c->ti[i].t->deploy_id, d->id))
             return true;
     return false;
+}
+
+/* Does a live task of deploy d in this slot sit on a decommissioning agent? */
+static bool slot_decommissioning(const ctx *c, const ctl_deploy *d, int slot)
+{
+    for (size_t i = 0; i < c->in->n_tasks; i++)
+        if (counted(&c->ti[i]) && c->ti[i].t->decommissioning && c->ti[i].t->instance == slot &&
+            str_eq(c->ti[i].t->deploy_id, d->id))
+            return true;
+    return false;
+}
+
+/* Decommission: a task on a decommissioning agent is killed once the
+ * occupant of its slot (its replacement) is healthy: new before old. */
+static void retire_decommissioned(ctx *c, const task_info **a_slots, int n,
+                                  const task_info **p_slots, int p_target)
+{
+    const ctl_service_in *in = c->in;
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        task_info *ti = &c->ti[i];
+        const ctl_task *t = ti->t;
+        const task_info **slots;
+        const ctl_deploy *d;
+        int ns;
+        int64_t when;
+        if (!counted(ti) || !t->decommissioning || t->pending)
+            continue;
+        if (c->active && str_eq(t->deploy_id, c->active_id)) {
+            slots = a_slots, ns = n, d = c->active;
+        } else if (c->pending && str_eq(t->deploy_id, c->pending->id)) {
+            slots = p_slots, ns = p_target, d = c->pending;
+        } else {
+            continue;
+        }
+        if (t->instance < 1 || t->instance > ns || !slots[t->instance - 1])
+            continue;
+        if (task_healthy(c, slots[t->instance - 1]->t, d, &when))
+            kill_task(c, ti, "DECOMISSIONING", "replaced elsewhere: its agent is decommissioning");
+        else if (when)
+            requeue_at(c, when);
+    }
 }
 
 static void free_slot(const task_info **slots, int n, const task_info *ti)
@@ -668,6 +713,8 @@ static void plan_tasks(ctx *c)
             if (a_slots[slot - 1])
                 continue;
             const char *type = c->bouncing                      ? "BOUNCE"
+                               : slot_decommissioning(c, c->active, slot)
+                                   ? "DECOMISSIONED_SLAVE_OR_RACK"
                                : c->finished_how                ? c->finished_how
                                : c->was_paused                  ? "UNPAUSED"
                                : slot_ended(c, c->active, slot) ? "TASK_DONE"
@@ -675,6 +722,8 @@ static void plan_tasks(ctx *c)
             launch(c, c->active, slot, type);
         }
     }
+
+    retire_decommissioned(c, a_slots, n, p_slots, p_target);
 
     /* Bounce: once every slot has a healthy fresh task, kill the stale ones
      * (new before old); then the bounce is done. */
@@ -712,6 +761,9 @@ static void summarize(ctx *c)
     int n_unplaced = 0;
 
     k.instances = c->instances;
+    /* Healthy slots, not tasks: a task leaving a decommissioning agent and
+     * its replacement serve one slot. */
+    bool *served = xcalloc((size_t)(c->instances > 0 ? c->instances : 0) + 1, sizeof(bool));
     for (size_t i = 0; i < in->n_tasks; i++) {
         const task_info *ti = &c->ti[i];
         const ctl_task *t = ti->t;
@@ -729,10 +781,14 @@ static void summarize(ctx *c)
             k.running++;
         else
             k.launching++;
-        if (c->active && str_eq(t->deploy_id, c->active_id) && t->instance <= c->instances &&
-            task_healthy(c, t, c->active, NULL))
+        if (c->active && str_eq(t->deploy_id, c->active_id) && t->instance >= 1 &&
+            t->instance <= c->instances && !served[t->instance - 1] &&
+            task_healthy(c, t, c->active, NULL)) {
+            served[t->instance - 1] = true;
             k.healthy++;
+        }
     }
+    free(served);
     s->counts = k;
     if (unplaced)
         snprintf(place, sizeof(place), "; %d task%s cannot be placed: %s%s%s%s", n_unplaced,

@@ -31,6 +31,8 @@ struct ctl_manager {
     ctl_checker *checker;
     store_map *health; /* task id -> (intptr_t) ctl_health */
     store_map *other;  /* rid -> marker: last seen request not SERVICE/WORKER */
+    store_map *spread; /* rid -> marker: a SPREAD_ALL_AGENTS request */
+    char *keybuf;      /* agent_key_tmp's */
 };
 
 /* The strictly valid document of o, else NULL (its error then says why). */
@@ -50,6 +52,44 @@ static void note_type(ctl_manager *m, const store_obj *req)
         store_map_put(m->other, req->id1, (void *)1);
     else
         store_map_del(m->other, req->id1);
+    if (r && r->agentPlacement == API_PLACEMENT_SPREAD_ALL_AGENTS)
+        store_map_put(m->spread, req->id1, (void *)1);
+    else
+        store_map_del(m->spread, req->id1);
+}
+
+static void enqueue_key(const char *rid, void *value, void *arg)
+{
+    ctl_runner_enqueue(arg, rid);
+}
+
+/* An agent's or rack's state changed: SPREAD_ALL_AGENTS requests follow
+ * the active agents, and the requests with tasks on an agent that starts
+ * or stops decommissioning move them (or keep them). */
+static void machine_changed(ctl_manager *m, ctl_runner *r, const store_obj *old,
+                            const store_obj *cur)
+{
+    const api_machine *a = old ? old->doc : NULL, *b = cur ? cur->doc : NULL;
+    api_machine_state sa = a ? api_machine_current(a) : API_MSTATE_UNSET;
+    api_machine_state sb = b ? api_machine_current(b) : API_MSTATE_UNSET;
+    const char *id = (cur ? cur : old)->id1;
+
+    if (sa == sb && (!a || !b || !a->rackId == !b->rackId) &&
+        (!a || !b || !a->rackId || !strcmp(a->rackId, b->rackId)))
+        return;
+    store_map_foreach(m->spread, enqueue_key, r);
+    if ((cur ? cur : old)->kind != API_KEY_AGENT ||
+        ctl_agent_decommissioning(a) == ctl_agent_decommissioning(b))
+        return;
+    char *kp = api_key_kind_prefix(m->prefix, API_KEY_TASK, NULL);
+    size_t first, n = store_cache_range(m->cache, kp, &first);
+    free(kp);
+    for (size_t i = first; i < first + n; i++) {
+        const store_obj *o = store_cache_at(m->cache, i);
+        const api_task *t = valid_doc(o);
+        if (t && t->agentId && !strcmp(t->agentId, id))
+            ctl_runner_enqueue(r, o->id1);
+    }
 }
 
 static void on_change(void *arg, ctl_runner *r, const store_obj *old, const store_obj *cur)
@@ -59,6 +99,8 @@ static void on_change(void *arg, ctl_runner *r, const store_obj *old, const stor
     char *owned;
     const char *rid = ctl_obj_request_id(o, &owned);
 
+    if (o->kind == API_KEY_AGENT || o->kind == API_KEY_RACK)
+        machine_changed(m, r, old, cur);
     if (!rid)
         return;
     if (o->kind == API_KEY_REQUEST && cur)
@@ -102,6 +144,7 @@ static void on_start(void *arg, ctl_runner *r)
     m->cache = ctl_runner_cache(r);
     m->health = store_map_new();
     m->other = store_map_new();
+    m->spread = store_map_new();
     m->checker = ctl_checker_new(m->base, m->http, on_verdict, m);
 }
 
@@ -112,7 +155,8 @@ static void on_stop(void *arg, ctl_runner *r)
     m->checker = NULL;
     store_map_free(m->health);
     store_map_free(m->other);
-    m->health = m->other = NULL;
+    store_map_free(m->spread);
+    m->health = m->other = m->spread = NULL;
     m->cache = NULL;
 }
 
@@ -171,6 +215,36 @@ static const api_intent *intent_of(const ctl_manager *m, const char *rid, const 
     return valid_doc(o);
 }
 
+/* The key of agent id, in a buffer of m (valid until the next call). */
+static const char *agent_key_tmp(ctl_manager *m, const char *id)
+{
+    free(m->keybuf);
+    m->keybuf = api_key_agent(m->prefix, id);
+    return m->keybuf;
+}
+
+/* SPREAD_ALL_AGENTS: one instance on every agent that can take one
+ * (ctl_agent_spreads): Singularity scales `instances` to the active agents;
+ * Corral leaves the document alone and plans with the count. */
+static int spread_instances(ctl_manager *m, const api_request *req)
+{
+    char *kp = api_key_kind_prefix(m->prefix, API_KEY_AGENT, NULL);
+    size_t first, n = store_cache_range(m->cache, kp, &first);
+    int count = 0;
+    free(kp);
+    for (size_t i = first; i < first + n; i++) {
+        const api_machine *a = valid_doc(store_cache_at(m->cache, i));
+        const api_machine *rack = NULL;
+        if (a && a->rackId && api_key_id_valid(a->rackId)) {
+            char *rk = api_key_rack(m->prefix, a->rackId);
+            rack = valid_doc(store_cache_get(m->cache, rk));
+            free(rk);
+        }
+        count += ctl_agent_spreads(a, rack, &req->requiredAgentAttributes);
+    }
+    return count;
+}
+
 static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_obj *req_obj)
 {
     size_t first, n;
@@ -185,6 +259,8 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
     ri.paused = intent_of(m, rid, NULL, API_INTENT_PAUSE) != NULL;
     if (req_obj)
         ctl_request_view(req, req_obj->error, req_obj->mod_revision, &ri, &in->req);
+    if (req && req->agentPlacement == API_PLACEMENT_SPREAD_ALL_AGENTS && !in->req.invalid)
+        in->req.instances = spread_instances(m, req);
 
     /* Request status. */
     char *skey = api_key_request_status(m->prefix, rid);
@@ -240,7 +316,12 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         ctl_ignored_add(&in->ignored, cleanup);
         ctl_health h = (ctl_health)(intptr_t)store_map_get(m->health, t->taskId.id);
         in->records[in->n_tasks] = t;
-        ctl_task_view(t, cleaning, h, &in->tasks[in->n_tasks++]);
+        ctl_task_view(t, cleaning, h, &in->tasks[in->n_tasks]);
+        if (t->agentId && *t->agentId && api_key_id_valid(t->agentId)) {
+            const store_obj *ag = store_cache_get(m->cache, agent_key_tmp(m, t->agentId));
+            in->tasks[in->n_tasks].decommissioning = ctl_agent_decommissioning(valid_doc(ag));
+        }
+        in->n_tasks++;
     }
     for (size_t i = pfirst; i < pfirst + np; i++) {
         const api_pending_task *p = valid_doc(store_cache_at(m->cache, i));
@@ -431,6 +512,7 @@ void ctl_manager_free(ctl_manager *m)
     if (!m)
         return;
     ctl_runner_free(m->runner);
+    free(m->keybuf);
     free(m->prefix);
     free(m);
 }

@@ -125,6 +125,26 @@ void ctl_task_view(const api_task *t, bool cleaning, ctl_health health, ctl_task
         out->running_at = t->updatedAt ? t->updatedAt : t->launchedAt;
 }
 
+bool ctl_agent_decommissioning(const api_machine *agent)
+{
+    api_machine_state s = agent ? api_machine_current(agent) : API_MSTATE_ACTIVE;
+    return s == API_MSTATE_DECOMMISSIONING || s == API_MSTATE_DECOMMISSIONED;
+}
+
+bool ctl_agent_spreads(const api_machine *agent, const api_machine *rack,
+                       const api_strmap *required)
+{
+    if (!agent || api_machine_current(agent) != API_MSTATE_ACTIVE ||
+        (rack && api_machine_current(rack) != API_MSTATE_ACTIVE))
+        return false;
+    for (size_t i = 0; required && i < required->n; i++) {
+        const char *v = json_string_value(json_object_get(agent->attributes, required->v[i].key));
+        if (!v || strcmp(v, required->v[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* ---- writes ---------------------------------------------------------------------- */
 
 void ctl_ops_release(ctl_ops *ops)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "apis/deploy.h"
+#include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/task.h"
 #include "controllers/health.h"
@@ -61,6 +62,17 @@ void ctl_pending_view(const api_pending_task *p, ctl_task *out);
  * health: the checker's verdict (UNKNOWN if none). running_at is the time
  * of its first TASK_RUNNING update. */
 void ctl_task_view(const api_task *t, bool cleaning, ctl_health health, ctl_task *out);
+
+/* Whether the tasks of an agent (its document; NULL: unknown) are moved
+ * away by the service plan: DECOMMISSIONING or DECOMMISSIONED
+ * (ctl_task.decommissioning; machines.h moves the agents). */
+bool ctl_agent_decommissioning(const api_machine *agent);
+
+/* Whether SPREAD_ALL_AGENTS puts an instance on this agent: it is ACTIVE,
+ * its rack (NULL: no document) is ACTIVE, and it has every attribute in
+ * required (may be NULL). */
+bool ctl_agent_spreads(const api_machine *agent, const api_machine *rack,
+                       const api_strmap *required);
 
 /* ---- writes -------------------------------------------------------------------- */
 

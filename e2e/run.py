@@ -3,6 +3,11 @@
 time, and prints a final "N passed, N failed" line.
 
     python3 e2e/run.py [test_api.py ...]   E2E_JOBS=1 to run serially
+
+Under sanitized binaries (`make e2e-asan`: CORRAL_BIN and ASAN_OPTIONS,
+UBSAN_OPTIONS with a log_path), each test file's reports go to a folder of
+its own beside that log_path, and a test file that left any report fails,
+with the head of the first report printed, even if its tests passed.
 """
 import concurrent.futures
 import glob
@@ -14,11 +19,42 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT = int(os.environ.get("E2E_TIMEOUT", "600"))
+SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def sanitizer_env(name):
+    """(environment, folder) for the test file `name`: the *SAN_OPTIONS whose
+    log_path=<dir>/<base> becomes <dir>/<name>/<base>, and that folder (None
+    when no log_path is set), emptied of an earlier run's reports."""
+    env, folder = {}, None
+    for var in SANITIZER_VARS:
+        opts = os.environ.get(var, "").split(":")
+        for i, opt in enumerate(opts):
+            k, _, v = opt.partition("=")
+            if k == "log_path" and v:
+                folder = os.path.join(os.path.dirname(os.path.abspath(v)), name)
+                opts[i] = "log_path=" + os.path.join(folder, os.path.basename(v))
+                env[var] = ":".join(opts)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for f in os.listdir(folder):
+            os.remove(os.path.join(folder, f))
+    return env, folder
+
+
+def sanitizer_reports(folder):
+    """Non-empty report files in folder, oldest first."""
+    if not folder:
+        return []
+    files = [os.path.join(folder, f) for f in os.listdir(folder)]
+    return sorted((f for f in files if os.path.getsize(f)), key=os.path.getmtime)
 
 
 def run(path):
     env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "lib") + os.pathsep +
                os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1")
+    san_env, san_folder = sanitizer_env(os.path.splitext(os.path.basename(path))[0])
+    env.update(san_env)
     start = time.monotonic()
     try:
         r = subprocess.run([sys.executable, path, "-v"], capture_output=True, text=True,
@@ -40,6 +76,14 @@ def run(path):
                 failed += int(v)
     skm = re.search(r"skipped=(\d+)", out)
     skipped = int(skm.group(1)) if skm else 0
+    reports = sanitizer_reports(san_folder)
+    if reports:
+        # Also those written after the tests' own check (late exits).
+        with open(reports[0], errors="replace") as f:
+            head = "".join(f.readlines()[:40])
+        out += "\nsanitizer report(s): %s\nhead of %s:\n%s" % (" ".join(reports), reports[0], head)
+        code = code or 1
+        failed = failed or 1
     if code != 0 and failed == 0:
         failed = max(1, ran)
     return path, ran, failed, skipped, code, out, time.monotonic() - start

@@ -60,6 +60,12 @@ PARAMS = {
     "agentId": AGENT,
     "rackId": RACK,
     "userId": "rwuser",
+    # a task log's upload record (PUT /api/nodeagent/uploads/{taskId}/{fileName})
+    "fileName": "service.log",
+    # The UI's static files (/ui/{uiDir}/{uiFile}; /ui/{uiFile} with
+    # "app.js" is a 404, which is fine: open routes only must not refuse).
+    "uiDir": "js",
+    "uiFile": "app.js",
 }
 # Which parameters make a route about request RID.
 REQUEST_PARAMS = {"requestId", "taskId", "pendingTaskId"}
@@ -76,7 +82,7 @@ LISTS = {"WATCH", "REQ_LIST", "REQ_LIST_ACTIVE", "REQ_LIST_PAUSED", "REQ_LIST_CO
 # read it).
 ANSWER_IS_READ_CHECK = {"AUTH_CHECK"}
 # Operations that stream: only the status line is read.
-STREAMS = {"WATCH"}
+STREAMS = {"WATCH", "LOGS_FOLLOW"}
 
 REQUEST_DOC = {"id": RID, "requestType": "WORKER", "instances": 2, "group": "team-a",
                "readWriteGroups": ["team-a-rw"], "readOnlyGroups": ["team-a-ro"]}
@@ -91,6 +97,10 @@ def body_for(op, who):
         "DEPLOY_POST": {"deploy": {"requestId": RID, "id": "d" + who, "command": "sleep 1"}},
         "DEPLOY_UPDATE": {"requestId": RID, "deployId": DEPLOY, "targetActiveInstances": 1},
         "AUTH_TOKEN_POST": {},
+        "AUTH_LOGIN_CODE": {},
+        "AUTH_LOGIN": {},  # no code: 400 (a wrong code is a 401 of its own)
+        "USER_SETTINGS_POST": {"starredRequestIds": [RID]},
+        "USER_STARS": {"starredRequestIds": [RID]},
     }.get(op)
 
 

@@ -13,7 +13,7 @@ class BadObjectsInEtcd(harness.TestCase):
     def start(self):
         c = self.cluster
         c.etcd()
-        base = random.randrange(20000, 30000, 100)
+        base = harness.free_port_range(100)
         c.mesoslite(agents=1, args=["--heartbeat-interval", "1", "--allocation-interval", "0.2",
                                     "--agent-resources",
                                     "cpus:8;mem:8192;disk:65536;ports:[%d-%d]" % (base, base + 99)])

@@ -29,7 +29,7 @@ class T(harness.TestCase):
         c = self.cluster
         c.etcd()
         # a port range of our own: tests on one host must not hand out the same ports
-        base = random.randrange(20000, 30000, 100)
+        base = harness.free_port_range(100)
         res = "cpus:8;mem:8192;disk:65536;ports:[%d-%d]" % (base, base + 99)
         c.mesoslite(agents=agents, racks="r1,r2", args=ML_ARGS + ["--agent-resources", res])
         self.apis = [c.corrald(name="corrald%d" % i) for i in range(replicas)]

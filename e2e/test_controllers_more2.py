@@ -33,8 +33,10 @@ class T(ControllerCase):
         self.assertEqual(self.cond("sbr", "Ready").get("status"), "False", s)
 
     def test_spread_all_agents_puts_one_task_per_agent(self):
-        # no two tasks of one request+deploy on an agent: a 4th instance on 3
-        # agents stays pending (GREEDY would place it)
+        # one task on every active agent, whatever `instances` says: 4
+        # asked for, 3 agents, 3 tasks and nothing pending (issue 18,
+        # docs/machines.md; e2e/test_machines.py follows agents that come
+        # and go)
         self.start(agents=3)
         self.request("spr", 4, agentPlacement="SPREAD_ALL_AGENTS")
         self.deploy("spr", "v1", health_uri=None)
@@ -44,9 +46,9 @@ class T(ControllerCase):
         self.assertEqual(sorted(per.values()), [1, 1, 1], per)
         self.assertEqual(set(per), set(self.agents()))
         self.assertEqual(self.running("spr"), [1, 2, 3])
-        pend = self.pending("spr")
-        self.assertEqual([p["pendingTaskId"]["instanceNo"] for p in pend], [4], pend)
-        self.assertEqual(self.status("spr")["counts"]["pending"], 1)
+        self.assertEqual(self.pending("spr"), [])
+        self.assertEqual(self.status("spr")["counts"]["pending"], 0)
+        self.assertEqual(self.status("spr")["counts"]["instances"], 3)
 
     def test_optimistic_stays_within_the_documented_bound(self):
         self.start(agents=2)

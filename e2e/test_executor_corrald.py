@@ -34,7 +34,7 @@ ML_ARGS = ["--heartbeat-interval", "1", "--allocation-interval", "0.2",
 def agent_resources():
     """Each of the two agents (both on 127.0.0.1) gets its own port range,
     below the kernel's ephemeral range."""
-    base = random.randrange(20000, 29000, 200)
+    base = harness.free_port_range(200)
     return ["--agent-resources",
             "cpus:4;mem:8192;disk:65536;ports:[%d-%d]|cpus:4;mem:8192;disk:65536;ports:[%d-%d]"
             % (base, base + 99, base + 100, base + 199)]

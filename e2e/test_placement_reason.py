@@ -22,7 +22,7 @@ class T(harness.TestCase):
         c.etcd()
         if before:
             before()
-        base = random.randrange(20000, 30000, 100)
+        base = harness.free_port_range(100)
         res = "cpus:2;mem:4096;disk:65536;ports:[%d-%d]" % (base, base + 99)
         c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS + ["--agent-resources", res])
         c.corrald()

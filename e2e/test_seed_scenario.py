@@ -60,7 +60,7 @@ def agent_resources():
     31000-32000) hands the same port to tasks on different agents. Random,
     below the kernel's ephemeral range (32768-), so that tests running side
     by side rarely meet."""
-    base = random.randrange(20000, 29000, 200)
+    base = harness.free_port_range(200)
     return ["--agent-resources",
             "cpus:4;mem:8192;disk:65536;ports:[%d-%d]|cpus:4;mem:8192;disk:65536;ports:[%d-%d]"
             % (base, base + 99, base + 100, base + 199)]
@@ -278,7 +278,7 @@ class QuickstartTest(harness.TestCase):
     def test_quickstart_commands(self):
         c = self.cluster
         c.etcd()
-        base = random.randrange(20000, 29000, 300)
+        base = harness.free_port_range(300)
         spec = "|".join("cpus:4;mem:8192;disk:65536;ports:[%d-%d]" % (b, b + 99)
                         for b in (base, base + 100, base + 200))
         c.mesoslite(agents=3, racks="r1,r2", args=ML_ARGS + ["--agent-resources", spec])

@@ -109,12 +109,13 @@ case $cmd in
 esac
 
 # --- start ----------------------------------------------------------------
-hack/deps.sh
+CORRAL_DEPS_NO_NPM=1 hack/deps.sh
 if [ "$BUILD" = 1 ]; then make -s -j"$(nproc 2>/dev/null || echo 2)" all; fi
 
 ETCD_PORT=$(pick_port ETCD_PORT "$ETCD_PORT" etcd)
 ETCD_PEER=$(pick_port ETCD_PEER $((ETCD_PORT + 1)) etcd)
 API_PORT=$(pick_port API_PORT "$API_PORT" corrald)
+NODEAGENT_PORT=$(pick_port NODEAGENT_PORT 7100 corral-nodeagent)
 if [ -z "$REAL_MESOS" ]; then
   MESOS_PORT=$(pick_port MESOS_PORT "$MESOS_PORT" mesoslite)
   MESOS_URL=http://127.0.0.1:$MESOS_PORT
@@ -123,8 +124,9 @@ else
 fi
 ETCD_URL=http://127.0.0.1:$ETCD_PORT
 API_URL=http://127.0.0.1:$API_PORT
-printf 'ETCD_PORT=%s\nETCD_PEER=%s\nAPI_PORT=%s\nMESOS_PORT=%s\nMESOS_URL=%s\nAPI_URL=%s\nETCD_URL=%s\n' \
-  "$ETCD_PORT" "$ETCD_PEER" "$API_PORT" "${MESOS_PORT:-}" "$MESOS_URL" "$API_URL" "$ETCD_URL" > "$PORTS"
+printf 'ETCD_PORT=%s\nETCD_PEER=%s\nAPI_PORT=%s\nMESOS_PORT=%s\nMESOS_URL=%s\nAPI_URL=%s\nETCD_URL=%s\nNODEAGENT_PORT=%s\n' \
+  "$ETCD_PORT" "$ETCD_PEER" "$API_PORT" "${MESOS_PORT:-}" "$MESOS_URL" "$API_URL" "$ETCD_URL" \
+  "$NODEAGENT_PORT" > "$PORTS"
 
 launch etcd etcd --name corral-local --data-dir "$DIR/etcd" \
   --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
@@ -139,8 +141,13 @@ if [ -z "$REAL_MESOS" ]; then
   wait_http "$MESOS_URL/master/state" 30 mesoslite
 fi
 
-if "$ROOT/bin/corral-nodeagent" --help 2>/dev/null | grep -q -- '--work-dir'; then
-  launch corral-nodeagent "$ROOT/bin/corral-nodeagent" --work-dir "$DIR/mesos"
+# The node agent of mesoslite's agents (they share this host and work dir):
+# log follow streams for corralctl logs -f and the UI (docs/nodeagent.md).
+# With a real Mesos, run one on each agent host (manifests/deploy/).
+if [ -z "$REAL_MESOS" ]; then
+  launch corral-nodeagent "$ROOT/bin/corral-nodeagent" --work-dir "$DIR/mesos" \
+    --listen "127.0.0.1:$NODEAGENT_PORT"
+  wait_http "http://127.0.0.1:$NODEAGENT_PORT/healthz" 30 corral-nodeagent
 fi
 
 # Auth on, as in production: an admin token in a mode-600 token file (made
@@ -156,7 +163,7 @@ CTL_CONFIG=$DIR/corralctl.conf
 CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set server "$API_URL"
 CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set token "$ADMIN_TOKEN"
 
-launch corrald "$ROOT/bin/corrald" --listen "127.0.0.1:$API_PORT" --etcd-endpoints "$ETCD_URL" \
+CORRAL_NODEAGENT_PORT=$NODEAGENT_PORT launch corrald "$ROOT/bin/corrald" --listen "127.0.0.1:$API_PORT" --etcd-endpoints "$ETCD_URL" \
   --mesos-master "$MESOS_URL" --prefix /corral --auth --auth-token-file "$TOKENS"
 wait_http "$API_URL/healthz" 30 corrald
 
@@ -169,14 +176,27 @@ if [ "$EXAMPLES" = 1 ]; then
   fi
 fi
 
-ui="(no UI yet)"
-curl -fsS -o /dev/null --max-time 2 "$API_URL/ui" 2>/dev/null && ui="(UI: $API_URL/ui)"
+# The UI, and a one-time link that logs a browser in as admin (the code is
+# in the URL's fragment, which browsers never send to a server; it works
+# once, within 5 minutes: hack/local-up.sh prints a new one each run).
+ui="$API_URL/ui/"
+login=$(curl -fsS --max-time 5 -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
+          "$API_URL/api/auth/login-codes" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["loginPath"])' 2>/dev/null || true)
+if [ -n "$login" ]; then
+  ui_login="$API_URL$login   (one-time, 5 minutes; or paste the admin token)"
+else
+  ui_login="(no login link: paste the admin token on the login page)"
+fi
 cat <<MSG
 
 Corral is running locally.
-  API:        $API_URL/api   $ui
+  API:        $API_URL/api
+  UI:         $ui
+  UI login:   $ui_login
   etcd:       $ETCD_URL   (prefix /corral; try: ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL get /corral --prefix --keys-only)
   Mesos:      $MESOS_URL   ($([ -z "$REAL_MESOS" ] && echo "mesoslite, $AGENTS agents on racks $RACKS" || echo "real Mesos master"))
+  Node agent: $([ -z "$REAL_MESOS" ] && echo "http://127.0.0.1:$NODEAGENT_PORT   (task logs: corralctl logs TASK -f streams through it)" || echo "not started (run one on each Mesos agent host)")
   Examples:   $applied
   Auth:       on; admin token in $TOKENS (user admin, group admins)
   corralctl:  export CORRAL_CONFIG=$CTL_CONFIG   (server and admin token)

@@ -20,6 +20,7 @@ stage asan      make -s --no-print-directory asan
 stage itest     make -s --no-print-directory itest
 stage asan-itest make -s --no-print-directory asan-itest
 stage e2e       python3 e2e/run.py
+stage e2e-asan  make -s --no-print-directory e2e-asan
 stage fuzz      hack/fuzz.sh run
 echo "=== summary: ${stages[*]}"
 passed=0 failed=0

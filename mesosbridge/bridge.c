@@ -76,9 +76,15 @@ typedef struct acks {
     ack *v;
 } acks;
 
-/* A task the bridge knows (from etcd or launched by it). */
+/* A task the bridge knows (from etcd or launched by it). Its record is
+ * the cache's document while the two agree: a live task costs one decoded
+ * record, not two. The bridge changes a private copy (tentry_own: Mesos
+ * updates; a launch starts with one), writes it, and goes back to the
+ * cache's document once the cache holds the written revision. */
 typedef struct tentry {
-    api_task *rec;
+    const api_task *rec;  /* own, or ref's document */
+    api_task *own;        /* the bridge's copy while it differs from the cache's; or NULL */
+    const store_obj *ref; /* the cache object rec belongs to (a reference) when own is NULL */
     char *key;
     int64_t mod_rev; /* of the stored record; 0 = not stored */
     bool writing, dirty;
@@ -306,7 +312,8 @@ static void tentry_free(void *p)
     tentry *te = p;
     if (!te)
         return;
-    api_task_free(te->rec);
+    api_task_free(te->own);
+    store_obj_unref(te->ref);
     free(te->key);
     acks_release(&te->waiting);
     acks_release(&te->inflight);
@@ -599,10 +606,44 @@ static void fw_status_note(mb *b)
 
 /* ---- the cache's documents ----------------------------------------------------- */
 
-/* Task records from the cache: the bridge keeps its own copy, which it
- * updates with Mesos statuses before writing them. The TaskInfo inside
- * (mesosTask, the bulk of a record) is shared with the cache's document
- * rather than copied: it never changes after the launch. */
+/* The entry's record becomes the cache object's document (referenced). */
+static void tentry_share(tentry *te, const store_obj *so)
+{
+    const store_obj *old = te->ref;
+    te->ref = store_obj_ref(so);
+    store_obj_unref(old);
+    api_task_free(te->own);
+    te->own = NULL;
+    te->rec = so->doc;
+}
+
+/* The entry's record, to change: the bridge's copy, made now if the entry
+ * shares the cache's document. */
+static api_task *tentry_own(tentry *te)
+{
+    if (!te->own) {
+        te->own = api_task_dup(te->rec);
+        te->rec = te->own;
+        store_obj_unref(te->ref);
+        te->ref = NULL;
+    }
+    return te->own;
+}
+
+/* Goes back to the cache's document once the entry has nothing left to
+ * write and the cache holds its stored revision (or a newer one): the
+ * watch event of a write can come before the write's answer. */
+static void tentry_share_stored(mb *b, tentry *te)
+{
+    const store_obj *so = store_cache_get(b->cache, te->key);
+    if (te->own && !te->writing && !te->dirty && so && so->doc && so->mod_revision >= te->mod_rev) {
+        tentry_share(te, so);
+        te->mod_rev = so->mod_revision;
+    }
+}
+
+/* Task records from the cache: the bridge reads the cache's document and
+ * copies it only to change it (tentry_own). */
 static void task_apply_put(mb *b, const store_obj *so)
 {
     const api_task *cached = so->doc;
@@ -613,27 +654,18 @@ static void task_apply_put(mb *b, const store_obj *so)
     }
     tentry *te = mb_map_get(&b->tasks, cached->taskId.id);
     if (te) {
-        if (so->mod_revision == te->mod_rev && cached->mesosTask &&
-            te->rec->mesosTask != cached->mesosTask) {
-            /* our own write came back: drop the copy built at launch */
-            json_decref(te->rec->mesosTask);
-            te->rec->mesosTask = json_incref(cached->mesosTask);
-        }
-        if (te->writing || te->dirty || so->mod_revision <= te->mod_rev)
-            return; /* our own write, or older */
-    }
-    api_task *t = api_task_dup(cached); /* shares mesosTask */
-    if (te) {
-        api_task_free(te->rec);
-        te->rec = t;
+        if (te->writing || te->dirty || so->mod_revision < te->mod_rev || te->ref == so)
+            return; /* our write in flight or owed, or older */
+        /* as stored: our own write come back, or a newer one */
+        tentry_share(te, so);
         te->mod_rev = so->mod_revision;
         return;
     }
     te = xcalloc(1, sizeof(*te));
-    te->rec = t;
     te->key = xstrdup(so->key);
     te->mod_rev = so->mod_revision;
-    mb_map_put(&b->tasks, t->taskId.id, te);
+    tentry_share(te, so);
+    mb_map_put(&b->tasks, cached->taskId.id, te);
 }
 
 static void task_apply_delete(mb *b, const char *key)
@@ -887,6 +919,7 @@ static void task_write_done(void *arg, const store_result *res, const cr_err *er
             send_ack(b, &te->waiting.v[i]);
         acks_release(&te->waiting);
     }
+    tentry_share_stored(b, te);
 }
 
 /* Writes the entry's record if it changed (one write in flight per task);
@@ -902,15 +935,14 @@ static void task_flush(mb *b, tentry *te)
         acks_release(&te->waiting);
         return;
     }
-    json_t *j = api_task_to_json(te->rec);
-    char *v = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+    size_t vlen;
+    char *v = api_task_dump(te->rec, &vlen);
     store_txn *t = txn_new(b);
     if (te->mod_rev > 0)
         store_txn_if_mod(t, te->key, STORE_EQ, te->mod_rev);
     else
         store_txn_if_create(t, te->key, STORE_EQ, 0);
-    store_txn_put(t, STORE_THEN, te->key, v, strlen(v), NULL);
+    store_txn_put(t, STORE_THEN, te->key, v, vlen, NULL);
     free(v);
     /* a terminal state ends the kill intent too */
     if (api_task_state_terminal(te->rec->lastTaskState) &&
@@ -998,23 +1030,25 @@ static void on_update(mb *b, const mb_status *s)
         s->message, s->reason,
         s->source,  s->uuid};
     bool changed = false;
-    if (!(s->reason && !strcmp(s->reason, "REASON_RECONCILIATION") && s->state == cur))
-        changed = api_task_add_update(te->rec, &u);
+    if (!(s->reason && !strcmp(s->reason, "REASON_RECONCILIATION") && s->state == cur) &&
+        api_task_update_is_new(te->rec, &u))
+        changed = api_task_add_update(tentry_own(te), &u);
     if (changed) {
+        api_task *w = te->own;
         if (s->has_healthy) {
-            te->rec->has_healthy = true;
-            te->rec->healthy = s->healthy;
+            w->has_healthy = true;
+            w->healthy = s->healthy;
         }
         int code = mb_exit_code_from_message(s->message);
         if (code >= 0) {
-            te->rec->has_exitCode = true;
-            te->rec->exitCode = code;
-        } else if (s->state == API_TASK_FINISHED && !te->rec->has_exitCode) {
-            te->rec->has_exitCode = true;
-            te->rec->exitCode = 0;
+            w->has_exitCode = true;
+            w->exitCode = code;
+        } else if (s->state == API_TASK_FINISHED && !w->has_exitCode) {
+            w->has_exitCode = true;
+            w->exitCode = 0;
         }
-        if (!te->rec->agentId && s->agent_id)
-            te->rec->agentId = xstrdup(s->agent_id);
+        if (!w->agentId && s->agent_id)
+            w->agentId = xstrdup(s->agent_id);
         te->dirty = true;
         cr_info(b->log, "task %s: %s%s%s", s->task_id, s->state_name, s->message ? ": " : "",
                 s->message ? s->message : "");
@@ -1080,14 +1114,18 @@ static void launch_done(void *arg, const store_result *res, const cr_err *err)
     int64_t now = cr_mono_ms();
     for (size_t i = 0; i < o->n_tasks; i++) {
         api_task *t = o->tasks[i];
-        json_array_append(tis, t->mesosTask);
+        json_t *ti = api_task_mesos_task(t); /* the TaskInfo, parsed for the call */
+        if (ti)
+            json_array_append_new(tis, ti);
         tentry *te = xcalloc(1, sizeof(*te));
         te->key = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
         te->mod_rev = res->revision;
+        te->own = t; /* until the cache has it */
         te->rec = t;
         te->heard_ms = now; /* not part of an ongoing reconciliation round */
         o->tasks[i] = NULL;
         tentry_free(mb_map_put(&b->tasks, te->rec->taskId.id, te));
+        tentry_share_stored(b, te);
         doc_freer[INF_PEND](
             mb_map_del(&b->inf[INF_PEND].docs, o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix)));
         cr_info(b->log, "launching %s on %s (offer %s)", te->rec->taskId.id, te->rec->hostname,
@@ -1408,14 +1446,13 @@ static void offers_cycle(mb *b)
             ln->tasks[i] = NULL; /* the op owns it now */
             o->pend_keys[o->n_tasks++] = xstrdup(pd->key);
             char *tk = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
-            json_t *j = api_task_to_json(t);
-            char *v = json_dumps(j, JSON_COMPACT);
+            size_t vlen;
+            char *v = api_task_dump(t, &vlen);
             store_txn_if_mod(txn, pd->key, STORE_EQ, pd->mod_rev);
             store_txn_if_create(txn, tk, STORE_EQ, 0);
-            store_txn_put(txn, STORE_THEN, tk, v, strlen(v), NULL);
+            store_txn_put(txn, STORE_THEN, tk, v, vlen, NULL);
             store_txn_delete(txn, STORE_THEN, pd->key, false);
             mb_map_put(&b->launching, pd->key, (void *)1);
-            json_decref(j);
             free(v);
             free(tk);
         }

@@ -251,7 +251,9 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
         s.command = cmdline;
         s.shell = true;
     }
-    t->mesosTask = mb_task_info(&s);
+    json_t *ti = mb_task_info(&s);
+    api_task_set_mesos_task(t, ti); /* kept as text; the ACCEPT parses it */
+    json_decref(ti);
     json_decref(uris);
     api_strlist_release(&args);
     free(cmdline);

@@ -106,7 +106,7 @@ static void allocate(ml_app *app)
     batches = xcalloc(app->nfw, sizeof(*batches));
     for (size_t ai = 0; ai < app->nagents; ai++) {
         ml_agent *a = app->agents[ai];
-        if (a->removed || a->recovering)
+        if (a->removed || a->recovering || a->deactivated)
             continue;
         ml_res_copy(&avail, &a->total);
         if (ml_res_sub(&avail, &a->used) || ml_res_sub(&avail, &a->offered))

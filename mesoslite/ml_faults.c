@@ -56,6 +56,20 @@ void ml_faults_handle(ml_app *app, struct evhttp_request *req, const char *path)
         ml_reply_json(req, 405, json_pack("{s:s}", "error", "use POST"));
         return;
     }
+    if (n == 2 && strcmp(a1, "agents") == 0 && strcmp(a2, "add") == 0) {
+        char *res = ml_req_query(req, "resources"), *rack = ml_req_query(req, "rack");
+        char *attrs = ml_req_query(req, "attributes");
+        cr_err err;
+        ml_agent *a = ml_agent_add(app, res, rack, attrs, &err);
+        free(res);
+        free(rack);
+        free(attrs);
+        if (!a) {
+            ml_reply_json(req, 400, json_pack("{s:s}", "error", cr_err_msg(&err)));
+            return;
+        }
+        return ok(req, json_pack("{s:s, s:i}", "agent_id", a->id, "index", a->index));
+    }
     if (n == 3 && strcmp(a1, "agents") == 0) {
         ml_agent *a = find_agent(app, a2);
         if (!a)

@@ -121,6 +121,9 @@ struct ml_agent {
     json_t *attributes; /* Attribute[] */
     bool removed;       /* partitioned by a fault */
     bool recovering;    /* master failed over, not re-registered yet */
+    bool deactivated;   /* DEACTIVATE_AGENT or DRAIN_AGENT: no offers */
+    bool draining;      /* DRAIN_AGENT: tasks killed; DRAINED once none is left */
+    int64_t drain_grace_s; /* DRAIN_AGENT's max_grace_period (seconds); -1: none */
     struct evhttp *http;
     ml_map *execs;
     ml_map *tasks;           /* "<fw>\n<task>" -> ml_task */
@@ -241,6 +244,16 @@ void ml_fw_break_stream(ml_fw *fw);
 void ml_master_failover(ml_app *app, int64_t reregister_ms);
 void ml_agent_remove(ml_agent *a);
 void ml_agent_restore(ml_agent *a);
+/* A new agent registers (fault: /__ml/agents/add). res_spec, rack and
+ * attrs as --agent-resources / --racks / --agent-attributes give them
+ * (NULL: agent 0's resources, no rack, no attributes). NULL with err on a
+ * bad spec. */
+ml_agent *ml_agent_add(ml_app *app, const char *res_spec, const char *rack, const char *attrs,
+                       cr_err *err);
+/* Operator API: DEACTIVATE_AGENT, REACTIVATE_AGENT, DRAIN_AGENT. */
+void ml_agent_deactivate(ml_agent *a);
+void ml_agent_reactivate(ml_agent *a);
+void ml_agent_drain(ml_agent *a, int64_t grace_s);
 ml_task *ml_find_task(ml_app *app, const char *task_id);
 
 /* ml_agent.c */

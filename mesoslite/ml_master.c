@@ -1001,6 +1001,44 @@ void ml_agent_restore(ml_agent *a)
     ml_allocate_soon(app);
 }
 
+void ml_agent_deactivate(ml_agent *a)
+{
+    if (a->deactivated)
+        return;
+    a->deactivated = true;
+    cr_info(a->app->log, "agent %s deactivated (operator API)", a->id);
+    ml_rescind_agent_offers(a, true);
+}
+
+void ml_agent_reactivate(ml_agent *a)
+{
+    if (!a->deactivated && !a->draining)
+        return;
+    a->deactivated = false;
+    a->draining = false;
+    cr_info(a->app->log, "agent %s reactivated (operator API)", a->id);
+    ml_allocate_soon(a->app);
+}
+
+/* Mesos 1.9's DRAIN_AGENT: no more offers, every task killed now (its kill
+ * grace period capped by max_grace_period); DRAINED once no task is left. */
+void ml_agent_drain(ml_agent *a, int64_t grace_s)
+{
+    ml_map_iter it;
+    void *v;
+
+    ml_agent_deactivate(a);
+    a->draining = true;
+    a->drain_grace_s = grace_s;
+    cr_info(a->app->log, "agent %s draining (operator API)", a->id);
+    ml_map_iter_init(&it, a->tasks);
+    while (ml_map_next(&it, NULL, &v)) {
+        ml_task *t = v;
+        if (!ml_state_terminal(t->state))
+            ml_agent_kill_task(t, grace_s >= 0 ? grace_s * 1000 : 3000);
+    }
+}
+
 static void recover_cb(evutil_socket_t fd, short what, void *arg)
 {
     ml_app *app = arg;
@@ -1119,6 +1157,69 @@ static json_t *agent_attributes(const char *entry, const char *rack, cr_err *err
     return arr;
 }
 
+/* Agent number app->nagents, registered now; app->agents has room. NULL
+ * with err (the agent kept in app->agents for ml_app_free) on failure. */
+static ml_agent *agent_new(ml_app *app, const char *res_spec, const char *rack,
+                           const char *attr_spec, cr_err *err)
+{
+    const ml_config *cfg = &app->cfg;
+    ml_agent *a = xcalloc(1, sizeof(*a));
+    int i = (int)app->nagents;
+    char id[128];
+
+    a->app = app;
+    a->index = i;
+    a->drain_grace_s = -1;
+    snprintf(id, sizeof(id), "%s-S%d", app->master_id, i);
+    a->id = xstrdup(id);
+    if (cfg->simulate)
+        a->hostname = xasprintf("sim-agent-%d", i);
+    else
+        a->hostname = xstrdup(cfg->hostname);
+    a->rack = rack ? xstrdup(rack) : NULL;
+    a->attributes = agent_attributes(attr_spec, a->rack, err);
+    ml_res_init(&a->total);
+    ml_res_from_spec(&a->total, res_spec, NULL);
+    a->execs = ml_map_new();
+    a->completed_execs = json_array();
+    a->tasks = ml_map_new();
+    app->agents[app->nagents++] = a;
+    if (!a->attributes) {
+        a->attributes = json_array();
+        return NULL;
+    }
+    a->registered_time = ml_now();
+    if (cfg->work_dir)
+        a->dir = xasprintf("%s/slaves/%s", cfg->work_dir, a->id);
+    ml_map_put(app->agents_by_id, a->id, a);
+    if (ml_agent_start(a, err))
+        return NULL;
+    return a;
+}
+
+ml_agent *ml_agent_add(ml_app *app, const char *res_spec, const char *rack, const char *attrs,
+                       cr_err *err)
+{
+    ml_res probe = ML_RES_INIT;
+    ml_agent *a;
+
+    if (res_spec && ml_res_from_spec(&probe, res_spec, err)) {
+        ml_res_release(&probe);
+        return NULL;
+    }
+    ml_res_release(&probe);
+    app->agents = xrealloc(app->agents, (app->nagents + 2) * sizeof(*app->agents));
+    app->agents[app->nagents + 1] = NULL;
+    a = agent_new(app, res_spec ? res_spec : "cpus:4;mem:8192;disk:65536", rack, attrs, err);
+    if (!a)
+        return NULL;
+    if (!res_spec && a->index > 0) /* agent 0's resources */
+        ml_res_copy(&a->total, &app->agents[0]->total);
+    cr_info(app->log, "agent %s registered (fault: added)", a->id);
+    ml_allocate_soon(app);
+    return a;
+}
+
 ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, cr_err *err)
 {
     ml_app *app = xcalloc(1, sizeof(*app));
@@ -1210,37 +1311,10 @@ ml_app *ml_app_new(struct event_base *base, const ml_config *cfg, cr_log *log, c
         goto fail;
     }
     app->agents = xcalloc((size_t)cfg->agents + 1, sizeof(*app->agents));
-    for (int i = 0; i < cfg->agents; i++) {
-        ml_agent *a = xcalloc(1, sizeof(*a));
-        char id[128];
-        a->app = app;
-        a->index = i;
-        snprintf(id, sizeof(id), "%s-S%d", app->master_id, i);
-        a->id = xstrdup(id);
-        if (cfg->simulate)
-            a->hostname = xasprintf("sim-agent-%d", i);
-        else
-            a->hostname = xstrdup(cfg->hostname);
-        a->rack = nracks ? xstrdup(racks[(size_t)i % nracks]) : NULL;
-        a->attributes = agent_attributes(nattrs ? attrs[(size_t)i % nattrs] : NULL, a->rack, err);
-        ml_res_init(&a->total);
-        ml_res_from_spec(&a->total, specs[(size_t)i % nspecs], NULL);
-        if (!a->attributes) {
-            a->attributes = json_array();
-            app->agents[app->nagents++] = a;
+    for (int i = 0; i < cfg->agents; i++)
+        if (!agent_new(app, specs[(size_t)i % nspecs], nracks ? racks[(size_t)i % nracks] : NULL,
+                       nattrs ? attrs[(size_t)i % nattrs] : NULL, err))
             goto fail;
-        }
-        a->execs = ml_map_new();
-        a->completed_execs = json_array();
-        a->tasks = ml_map_new();
-        a->registered_time = ml_now();
-        if (cfg->work_dir)
-            a->dir = xasprintf("%s/slaves/%s", cfg->work_dir, a->id);
-        app->agents[app->nagents++] = a;
-        ml_map_put(app->agents_by_id, a->id, a);
-        if (ml_agent_start(a, err))
-            goto fail;
-    }
     {
         struct timeval tv = ml_tv_ms((int64_t)(cfg->allocation_s * 1000.0));
         evtimer_add(app->alloc_timer, &tv);

@@ -198,15 +198,28 @@ static json_t *v1_agents(ml_app *app)
             continue;
         }
         snprintf(pid, sizeof(pid), "slave(1)@%s:%d", app->ip, a->port);
-        json_array_append_new(
-            arr, json_pack("{s:o, s:b, s:b, s:s, s:s, s:{s:I}, s:o, s:o, s:o, s:[{s:s},{s:s}]}",
-                           "agent_info", ml_agent_info(a), "active", true, "deactivated", false,
+        json_t *entry =
+            json_pack("{s:o, s:b, s:b, s:s, s:s, s:{s:I}, s:o, s:o, s:o, s:[{s:s},{s:s}]}",
+                           "agent_info", ml_agent_info(a), "active", true, "deactivated",
+                           a->deactivated,
                            "version", ML_VERSION, "pid", pid, "registered_time", "nanoseconds",
                            (json_int_t)(a->registered_time * 1e9), "total_resources",
                            ml_res_to_json(&a->total, "*", NULL), "allocated_resources",
                            ml_res_to_json(&a->used, "*", NULL), "offered_resources",
                            ml_res_to_json(&a->offered, "*", NULL), "capabilities", "type",
-                           "MULTI_ROLE", "type", "AGENT_DRAINING"));
+                           "MULTI_ROLE", "type", "AGENT_DRAINING");
+        if (a->draining) {
+            /* DRAINED once no task is left (terminal and acknowledged). */
+            json_t *config = json_pack("{s:b}", "mark_gone", false);
+            if (a->drain_grace_s >= 0)
+                json_object_set_new(config, "max_grace_period",
+                                    json_pack("{s:I}", "seconds", (json_int_t)a->drain_grace_s));
+            json_object_set_new(entry, "drain_info",
+                                json_pack("{s:s, s:o}", "state",
+                                          ml_map_size(a->tasks) ? "DRAINING" : "DRAINED",
+                                          "config", config));
+        }
+        json_array_append_new(arr, entry);
     }
     return json_pack("{s:o, s:o}", "agents", arr, "recovered_agents", rec);
 }
@@ -305,6 +318,35 @@ void ml_handle_operator(ml_app *app, struct evhttp_request *req)
                         ml_master_info(app->master_id, app->ip, app->cfg.listen_port,
                                        app->cfg.hostname, ML_VERSION),
                         "start_time", app->start_time, "elected_time", app->elected_time);
+    } else if (strcmp(type, "DRAIN_AGENT") == 0 || strcmp(type, "DEACTIVATE_AGENT") == 0 ||
+               strcmp(type, "REACTIVATE_AGENT") == 0) {
+        const char *field = type[0] == 'D' && type[1] == 'R'   ? "drain_agent"
+                            : type[0] == 'D'                   ? "deactivate_agent"
+                                                               : "reactivate_agent";
+        const json_t *args = json_object_get(call, field);
+        const char *aid = ml_id_get(args, "agent_id");
+        ml_agent *a = aid ? ml_map_get(app->agents_by_id, aid) : NULL;
+        if (!json_is_object(args) || !aid) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "Failed to validate master::Call: Expecting '%s' to be present",
+                     field);
+            ml_reply_text(req, 400, msg);
+        } else if (!a || a->removed) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "Unknown agent '%s'", aid);
+            ml_reply_text(req, 400, msg);
+        } else {
+            if (type[0] == 'R') {
+                ml_agent_reactivate(a);
+            } else if (type[1] == 'E') {
+                ml_agent_deactivate(a);
+            } else {
+                const json_t *g = json_object_get(json_object_get(args, "max_grace_period"),
+                                                  "seconds");
+                ml_agent_drain(a, json_is_integer(g) ? (int64_t)json_integer_value(g) : -1);
+            }
+            ml_reply(req, 200, NULL, NULL, 0);
+        }
     } else if (strcmp(type, "TEARDOWN") == 0) {
         ml_fw *fw = ml_map_get(
             app->frameworks, nz(ml_id_get(json_object_get(call, "teardown"), "framework_id"), ""));

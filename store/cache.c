@@ -8,17 +8,22 @@
 #include <event2/event.h>
 
 #include "apis/doc.h"
+#include "apis/jtext.h"
 #include "base/xalloc.h"
 
 #define LIST_BACKOFF_MIN_MS 200
 #define LIST_BACKOFF_MAX_MS 5000
 
 /* An object and what it owns. `pub` comes first so a store_obj pointer is
- * an obj pointer. */
+ * an obj pointer. The key, and for the kinds kept as text the value's
+ * bytes, follow the struct in the same allocation. */
 typedef struct obj {
     store_obj pub;
     api_key_parts parts;
     char *error;
+    char *text; /* kinds kept as text: the value's bytes (NUL-terminated); else NULL */
+    bool json;  /* text: it parses as JSON */
+    bool plain; /* text: ...and no object in it repeats a key */
     char key[];
 } obj;
 
@@ -75,6 +80,53 @@ struct store_cache {
 
 /* ---- objects ---------------------------------------------------------------------- */
 
+json_t *store_obj_json(const store_obj *o)
+{
+    const obj *x = (const obj *)o;
+
+    if (!o)
+        return NULL;
+    if (o->value)
+        return json_incref(o->value);
+    if (!x->text || !x->json)
+        return NULL;
+    if (x->plain)
+        return api_jtext_json(api_jtext_span(x->text, o->value_len));
+    return json_loadb(x->text, o->value_len, JSON_DECODE_ANY, NULL);
+}
+
+const char *store_obj_text(const store_obj *o, size_t *len)
+{
+    const obj *x = (const obj *)o;
+
+    if (!o || !x->text)
+        return NULL;
+    if (len)
+        *len = o->value_len;
+    return x->text;
+}
+
+const char *store_obj_plain_text(const store_obj *o, size_t *len, char **owned)
+{
+    const obj *x = (const obj *)o;
+    json_t *j = NULL;
+
+    *owned = NULL;
+    if (!o)
+        return NULL;
+    if (x->text && x->json && x->plain) {
+        *len = o->value_len;
+        return x->text;
+    }
+    if (!(j = store_obj_json(o)))
+        return NULL;
+    /* jansson's dump: no key twice, reals with every digit they need */
+    *owned = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    *len = *owned ? strlen(*owned) : 0;
+    return *owned;
+}
+
 const store_obj *store_obj_ref(const store_obj *o)
 {
     __atomic_add_fetch(&((store_obj *)o)->refs, 1, __ATOMIC_RELAXED);
@@ -97,42 +149,90 @@ void store_obj_unref(const store_obj *o)
 }
 
 /* A new object for kv; its value is parsed from kv, or taken from
- * `parsed` (stolen) when have_parsed. */
+ * `parsed` (stolen) when have_parsed. A kind kept as text keeps kv's bytes
+ * (or the compact dump of `parsed`) and drops the tree once its document
+ * is decoded. */
 static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_t *parsed)
 {
     size_t klen = strlen(kv->key);
-    obj *o = xcalloc(1, sizeof(*o) + klen + 1);
+    api_key_parts parts = {0};
     json_error_t je = {0};
+    json_t *value;
+    char *dumped = NULL;
+    const char *text = NULL;
+    size_t tlen = 0;
+    bool keep_text, plain = true;
+    obj *o;
 
+    if (api_key_parse(c->prefix, kv->key, &parts) < 0)
+        parts.kind = API_KEY_UNKNOWN;
+    keep_text = parts.kind != API_KEY_UNKNOWN && api_doc_text(parts.kind);
+    if (have_parsed) {
+        value = parsed;
+        if (!parsed)
+            snprintf(je.text, sizeof(je.text), "not a JSON document");
+        else if (keep_text)
+            dumped = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = dumped ? dumped : "";
+        tlen = dumped ? strlen(dumped) : 0;
+    } else {
+        text = kv->value ? kv->value : "";
+        tlen = kv->value_len;
+        /* A text is walked by apis/jtext.h only when no key repeats:
+         * find out while parsing (jansson keeps the last of repeated keys;
+         * so does the fallback parse). */
+        value = json_loadb(text, tlen,
+                           JSON_DECODE_ANY | (keep_text ? JSON_REJECT_DUPLICATES : 0), &je);
+        if (!value && keep_text && json_error_code(&je) == json_error_duplicate_key) {
+            plain = false;
+            value = json_loadb(text, tlen, JSON_DECODE_ANY, &je);
+        }
+    }
+    o = xcalloc(1, sizeof(*o) + klen + 1 + (keep_text ? tlen + 1 : 0));
     memcpy(o->key, kv->key, klen + 1);
+    o->parts = parts;
     o->pub.key = o->key;
     o->pub.refs = 1;
-    o->pub.value_len = kv->value_len;
+    o->pub.value_len = have_parsed ? tlen : kv->value_len;
     o->pub.create_revision = kv->create_revision;
     o->pub.mod_revision = kv->mod_revision;
     o->pub.version = kv->version;
-    if (api_key_parse(c->prefix, kv->key, &o->parts) == 0) {
-        o->pub.kind = o->parts.kind;
-        o->pub.id1 = o->parts.id1;
-        o->pub.id2 = o->parts.id2;
-        o->pub.id3 = o->parts.id3;
+    if (parts.kind != API_KEY_UNKNOWN) {
+        o->pub.kind = parts.kind;
+        o->pub.id1 = parts.id1;
+        o->pub.id2 = parts.id2;
+        o->pub.id3 = parts.id3;
     }
-    if (have_parsed) {
-        o->pub.value = parsed;
-        if (!parsed)
-            snprintf(je.text, sizeof(je.text), "not a JSON document");
-    } else {
-        o->pub.value = json_loadb(kv->value ? kv->value : "", kv->value_len, JSON_DECODE_ANY, &je);
+    if (have_parsed && !keep_text && parsed) {
+        /* value_len: what etcd would hold */
+        char *t = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
+        o->pub.value_len = t ? strlen(t) : 0;
+        free(t);
+    }
+    if (keep_text) {
+        o->text = o->key + klen + 1;
+        memcpy(o->text, text, tlen);
+        o->text[tlen] = '\0';
+        o->json = value != NULL;
+        o->plain = plain;
     }
     c->stats.decodes++;
-    if (!o->pub.value) {
+    if (!value) {
         o->error = xasprintf("not JSON: %d:%d: %s", je.line, je.column, je.text);
     } else if (api_doc_typed(o->pub.kind)) {
-        o->pub.doc = api_doc_decode(&o->parts, o->pub.value, &o->error);
+        /* the document may point into the text it keeps (a TaskInfo) */
+        o->pub.doc = keep_text && plain
+                         ? api_doc_decode_text(&o->parts, value, o->text, tlen, &o->error)
+                         : api_doc_decode(&o->parts, value, &o->error);
         if (!o->pub.doc && !o->error)
             o->error = xstrdup("the document does not decode");
     }
     o->pub.error = o->error;
+    if (keep_text)
+        json_decref(value); /* decoded: the text is what stays */
+    else
+        o->pub.value = value;
+    free(dumped);
     return o;
 }
 
@@ -694,9 +794,6 @@ void store_cache_feed_json(store_cache *c, const char *key, json_t *value,
     store_kv kv = {.key = (char *)key,
                    .create_revision = create_revision,
                    .mod_revision = mod_revision};
-    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    kv.value_len = text ? strlen(text) : 0;
-    free(text);
     put_obj(c, obj_make(c, &kv, true, value));
     if (!c->started && mod_revision > c->revision)
         c->revision = mod_revision;

@@ -7,11 +7,21 @@
  *   A compacted watch lists again and tells the subscribers only what
  *   differs; a failed list is retried with backoff.
  *
- * Objects are immutable once published: the parsed JSON value and the
- * typed document of the key's kind (apis/doc.h) are shared by every reader
- * (API, controllers, bridge). An object read from the cache is borrowed
- * until the loop runs again; store_obj_ref keeps it longer (across threads
- * too: the count is atomic). Nothing in an object may be changed.
+ * Objects are immutable once published: the value and the typed document
+ * of the key's kind (apis/doc.h) are shared by every reader (API,
+ * controllers, bridge). An object read from the cache is borrowed until the
+ * loop runs again; store_obj_ref keeps it longer (across threads too: the
+ * count is atomic). Nothing in an object may be changed.
+ *
+ * How the value is held depends on the kind (api_doc_text, apis/doc.h):
+ *   - task records and their history (the bulk at scale) keep the text
+ *     etcd holds, byte for byte, and no JSON tree: the value is parsed once
+ *     to decode the typed document, then dropped. `value` is NULL;
+ *     store_obj_text gives the bytes, store_obj_plain_text a text that
+ *     apis/jtext.h can walk, store_obj_json a tree parsed on demand;
+ *   - every other kind keeps its parsed tree in `value` (and no text).
+ * Readers that may see either (a range of keys, the watch feed) use the
+ * accessors, which work for both.
  *
  * Between two loop turns every reader sees one consistent revision: events
  * are applied in the order etcd sent them, a batch at a time.
@@ -44,10 +54,11 @@ typedef struct store_obj {
     const char *id1;   /* api_key_parts of the key (NULL when absent) */
     const char *id2;
     const char *id3;
-    json_t *value;      /* the parsed value; NULL if it is not JSON */
-    void *doc;          /* the typed document of kind (apis/doc.h), or NULL */
-    const char *error;  /* why value or doc has problems, or NULL */
-    size_t value_len;   /* bytes of the value in etcd */
+    json_t *value;     /* the parsed value; NULL if it is not JSON, and always NULL for
+                          the kinds kept as text (use store_obj_json) */
+    void *doc;         /* the typed document of kind (apis/doc.h), or NULL */
+    const char *error; /* why value or doc has problems, or NULL */
+    size_t value_len;  /* bytes of the value in etcd */
     int64_t create_revision;
     int64_t mod_revision; /* the object's resourceVersion */
     int64_t version;
@@ -58,6 +69,21 @@ typedef struct store_obj {
 const store_obj *store_obj_ref(const store_obj *o);
 /* Drops a reference from store_obj_ref. NULL is a no-op. */
 void store_obj_unref(const store_obj *o);
+
+/* The value as a tree: a new reference the caller owns (json_decref), or
+ * NULL when the value is not JSON (or o is NULL). For the kinds kept as
+ * text each call parses the text: call it once per use, not per field. */
+json_t *store_obj_json(const store_obj *o);
+/* The value's bytes as etcd holds them, NUL-terminated, for the kinds kept
+ * as text (borrowed like o; *len gets value_len); NULL for the others. */
+const char *store_obj_text(const store_obj *o, size_t *len);
+/* A JSON text of the value whose objects have no duplicate keys, what
+ * apis/jtext.h walks: the object's own text when it is such a text (the
+ * common case: borrowed like o, *owned NULL), else one written now from the
+ * parsed value into *owned (the caller frees it; same value, as jansson
+ * reads a duplicate key: the last one wins). NULL when the value is not
+ * JSON. */
+const char *store_obj_plain_text(const store_obj *o, size_t *len, char **owned);
 
 typedef struct store_cache_handlers {
     /* One key changed: old is NULL for a new key, cur NULL for a deleted
@@ -124,7 +150,8 @@ void store_cache_cancel_waits(store_cache *c, void *arg, const char *tag);
 /* Puts key with a raw value (parsed as the watch would). */
 void store_cache_feed_raw(store_cache *c, const char *key, const char *value, size_t len,
                           int64_t create_revision, int64_t mod_revision);
-/* Puts key with an already parsed value (stolen; NULL: not JSON). */
+/* Puts key with an already parsed value (stolen; NULL: not JSON). A kind
+ * kept as text keeps json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY). */
 void store_cache_feed_json(store_cache *c, const char *key, json_t *value,
                            int64_t create_revision, int64_t mod_revision);
 void store_cache_feed_delete(store_cache *c, const char *key, int64_t revision);

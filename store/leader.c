@@ -29,8 +29,9 @@ struct store_leader {
     char *holder;
     char *holder_address;
     bool started;
-    bool in_step;      /* re-entrancy guard for step() */
-    int64_t reclaimed; /* a previous incarnation's lease revoked (once) */
+    bool in_step;          /* re-entrancy guard for step() */
+    int64_t reclaimed;     /* a previous incarnation's lease revoked (once) */
+    int64_t hold_until_ms; /* store_leader_resign: no campaign before (monotonic) */
 };
 
 const char *store_leader_action_name(store_leader_action a)
@@ -310,6 +311,8 @@ static void step(store_leader *l)
         a = store_leader_decide(&l->v, now);
         if (a == STORE_LD_WAIT)
             break;
+        if (a == STORE_LD_CAMPAIGN && now < l->hold_until_ms)
+            break; /* resigned: sit out the hold */
         if (a == STORE_LD_STEP_DOWN) {
             step_down(l,
                       !l->v.lease_id || now >= l->v.lease_deadline_ms - l->v.margin_ms
@@ -391,6 +394,12 @@ void store_leader_free(store_leader *l)
     free(l->holder);
     free(l->holder_address);
     free(l);
+}
+
+void store_leader_resign(store_leader *l, const char *why, int64_t hold_ms)
+{
+    l->hold_until_ms = cr_mono_ms() + (hold_ms > 0 ? hold_ms : 0);
+    step_down(l, why, false);
 }
 
 bool store_leader_is_leader(const store_leader *l)

@@ -60,6 +60,13 @@ int store_leader_start(store_leader *l, cr_err *err);
  * effort) and frees. NULL is a no-op. Not from the leader's handlers. */
 void store_leader_free(store_leader *l);
 
+/* Steps down now if leading, without calling on_lost (the caller stops
+ * what it started), revoking the lease so another replica takes over at
+ * once, and does not campaign again for hold_ms. For a leader that finds it
+ * must not lead (store_schema refused the etcd layout). Not from the
+ * leader's own handlers. */
+void store_leader_resign(store_leader *l, const char *why, int64_t hold_ms);
+
 bool store_leader_is_leader(const store_leader *l);
 /* The fence (leader key create_revision) while leader, else 0. */
 int64_t store_leader_fence(const store_leader *l);

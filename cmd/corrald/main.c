@@ -20,13 +20,17 @@
 #include "base/httpc.h"
 #include "base/log.h"
 #include "base/looplag.h"
+#include "base/version.h"
 #include "base/xalloc.h"
 #include "controllers/controllers.h"
 #include "controllers/jobs.h"
+#include "controllers/machines.h"
 #include "mesosbridge/mesosbridge.h"
 #include "apis/keys.h"
+#include "apis/schema.h"
 #include "store/cache.h"
 #include "store/leader.h"
+#include "store/schema.h"
 #include "store/store.h"
 
 /* The one struct that owns everything of the process. */
@@ -45,6 +49,8 @@ typedef struct app {
     mb *bridge;                /* leader only, with --mesos-master */
     ctl_manager *ctl;          /* SERVICE/WORKER; created at start; runs while leading */
     ctl_jobs_manager *jobs;    /* SCHEDULED/ON_DEMAND/RUN_ONCE; likewise */
+    ctl_machines_manager *machines; /* agents and racks; likewise */
+    char **masters;                 /* --mesos-master split, for the machines loop */
     struct event *bridge_reap; /* frees a bridge that stopped for good */
     cr_looplag *lag;           /* event-loop lag, for /metrics */
     /* Leadership. The leader-only parts (controllers, Mesos bridge) are
@@ -52,6 +58,10 @@ typedef struct app {
     bool leader;
     int64_t leader_rev;
     char *leader_key;
+    /* Elected, checking (or migrating) the etcd layout before leading. */
+    store_schema_run *schema;
+    int64_t schema_fence;
+    char *schema_refused; /* why the last check refused to lead; NULL: it did not */
 } app;
 
 static void on_bridge_stopped(void *arg, const cr_err *why)
@@ -117,6 +127,11 @@ static void app_lead(app *a, int64_t leader_rev)
         if (ctl_jobs_manager_start(a->jobs, &err) < 0)
             cr_errorlog(&a->log, "jobs controller: %s", cr_err_msg(&err));
     }
+    if (a->machines) {
+        cr_err err;
+        if (ctl_machines_manager_start(a->machines, &err) < 0)
+            cr_errorlog(&a->log, "machines controller: %s", cr_err_msg(&err));
+    }
     if (a->cfg.mesos_master)
         start_bridge(a);
 }
@@ -139,17 +154,56 @@ static void app_unlead(app *a)
         ctl_manager_stop(a->ctl);
     if (a->jobs)
         ctl_jobs_manager_stop(a->jobs);
+    if (a->machines)
+        ctl_machines_manager_stop(a->machines);
+}
+
+/* The layout check answered (store/schema.h): lead, or give the lease up
+ * so another replica (one that knows a newer layout) can lead; a replica
+ * that cannot lead over this layout tries again after a while, a failed
+ * check (etcd trouble) soon. */
+static void on_schema_checked(void *arg, const cr_err *err)
+{
+    app *a = arg;
+
+    a->schema = NULL;
+    free(a->schema_refused);
+    a->schema_refused = NULL;
+    if (!err) {
+        as_server_set_layout_refused(a->srv, NULL);
+        app_lead(a, a->schema_fence);
+        return;
+    }
+    if (err->code == CR_EUNSUPPORTED)
+        a->schema_refused = xstrdup(cr_err_msg(err));
+    as_server_set_layout_refused(a->srv, a->schema_refused);
+    store_leader_resign(a->leader_el, "etcd layout check failed",
+                        err->code == CR_EUNSUPPORTED ? 30000 : 2000);
 }
 
 static void on_elected(void *arg, int64_t fence_rev)
 {
-    app_lead(arg, fence_rev);
+    app *a = arg;
+    store_schema_config sc = {.prefix = a->cfg.prefix,
+                              .leader_key = a->leader_key,
+                              .fence = fence_rev,
+                              .release = CORRAL_VERSION,
+                              .log = &a->log};
+    cr_err err;
+
+    a->schema_fence = fence_rev;
+    store_schema_cancel(a->schema);
+    a->schema = store_schema_ensure(a->st, &sc, on_schema_checked, a, &err);
+    if (!a->schema)
+        cr_errorlog(&a->log, "etcd layout check: %s", cr_err_msg(&err));
 }
 
 static void on_lost(void *arg, const char *why)
 {
     app *a = arg;
     cr_warn(&a->log, "leadership lost: %s", why ? why : "");
+    store_schema_cancel(a->schema);
+    a->schema = NULL;
     app_unlead(a);
 }
 
@@ -247,6 +301,10 @@ static void metrics_hook(void *arg, cr_buf *out)
     char label[64];
 
     looplag_metrics(a, out);
+    metric_u64(out, "corral_etcd_layout_refused", "gauge",
+               "1 while this replica refuses to lead over an etcd layout it does not know "
+               "(its log says why).",
+               a->schema_refused ? 1 : 0);
     store_get_stats(a->st, &ss);
     cr_hist_write_header(out, "corral_etcd_request_duration_seconds",
                          "Time of one HTTP request to etcd, by kind (watch streams excluded).");
@@ -278,6 +336,19 @@ static void metrics_hook(void *arg, cr_buf *out)
                    "Jobs controller etcd writes sent.", js.writes);
         metric_u64(out, "corral_jobs_reconcile_errors_total", "counter",
                    "Jobs controller passes that failed (backed off).", js.errors);
+    }
+    if (a->machines) {
+        ctl_machines_manager_stats ms;
+        ctl_machines_manager_get_stats(a->machines, &ms);
+        metric_u64(out, "corral_machines_reconcile_passes_total", "counter",
+                   "Machines controller plans run.", ms.passes);
+        metric_u64(out, "corral_machines_reconcile_writes_total", "counter",
+                   "Machines controller etcd writes sent.", ms.writes);
+        metric_u64(out, "corral_machines_reconcile_conflicts_total", "counter",
+                   "Machines controller writes whose compares failed (re-planned).",
+                   ms.conflicts);
+        metric_u64(out, "corral_machines_reconcile_errors_total", "counter",
+                   "Machines controller passes that failed (backed off).", ms.errors);
     }
     if (a->ctl || a->jobs)
         reconcile_metrics(a, out);
@@ -315,6 +386,26 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     app *a = arg;
     cr_info(&a->log, "signal %d: shutting down", (int)sig);
     event_base_loopbreak(a->base);
+}
+
+/* "a,b" -> {"a", "b", NULL} (caller frees each and the array); NULL for
+ * NULL. */
+static char **split_list(const char *csv)
+{
+    char **out;
+    size_t n = 0;
+
+    if (!csv)
+        return NULL;
+    out = xcalloc(strlen(csv) + 2, sizeof(*out));
+    for (const char *p = csv; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len)
+            out[n++] = xstrndup(p, len);
+        p = e ? e + 1 : NULL;
+    }
+    return out;
 }
 
 static void split_groups(api_strlist *out, const char *csv)
@@ -556,10 +647,22 @@ static int app_start(app *a, cr_err *err)
         /* Created stopped; app_lead starts it, app_unlead stops it. */
         ctl_jobs_manager_config jc = {
             .prefix = a->cfg.prefix, .cache = a->cache, .log = &a->log};
+        ctl_machines_config mpc;
+        ctl_machines_config_defaults(&mpc);
+        mpc.max_decommissioning = (int)a->cfg.max_decommissioning_agents;
+        mpc.mesos_drain = !a->cfg.no_mesos_drain;
+        a->masters = split_list(a->cfg.mesos_master);
+        ctl_machines_manager_config mc = {.prefix = a->cfg.prefix,
+                                          .cache = a->cache,
+                                          .plan = &mpc,
+                                          .mesos_masters = (const char *const *)a->masters,
+                                          .log = &a->log};
         if (a->cfg.no_controllers)
             cr_info(&a->log, "--no-controllers: the leader runs the Mesos bridge only");
         else if (!(a->ctl = ctl_manager_new(a->base, a->st, a->http, a->leader_el, &cc, err)) ||
-                 !(a->jobs = ctl_jobs_manager_new(a->base, a->st, a->leader_el, &jc, err)))
+                 !(a->jobs = ctl_jobs_manager_new(a->base, a->st, a->leader_el, &jc, err)) ||
+                 !(a->machines = ctl_machines_manager_new(a->base, a->st, a->http, a->leader_el,
+                                                          &mc, err)))
             return -1;
         if (store_leader_start(a->leader_el, err) < 0)
             return -1;
@@ -572,6 +675,10 @@ static int app_start(app *a, cr_err *err)
 
 static void app_stop(app *a)
 {
+    store_schema_cancel(a->schema);
+    a->schema = NULL;
+    free(a->schema_refused);
+    a->schema_refused = NULL;
     app_unlead(a);
     /* Stop serving and watching, then give the lease revoke that
      * store_leader_free sends a moment to reach etcd, so another replica
@@ -599,6 +706,12 @@ static void app_stop(app *a)
     a->ctl = NULL;
     ctl_jobs_manager_free(a->jobs);
     a->jobs = NULL;
+    ctl_machines_manager_free(a->machines);
+    a->machines = NULL;
+    for (size_t i = 0; a->masters && a->masters[i]; i++)
+        free(a->masters[i]);
+    free(a->masters);
+    a->masters = NULL;
     if (a->leader_el) {
         struct timeval flush = {0, 300 * 1000};
         store_leader_free(a->leader_el);
@@ -635,6 +748,14 @@ int main(int argc, char **argv)
     }
     if (a.cfg.routes) {
         print_routes();
+        as_config_release(&a.cfg);
+        return 0;
+    }
+    if (a.cfg.print_config) {
+        char *text = as_config_format(&a.cfg);
+        printf("# corrald %s, etcd layout version %d: effective settings\n%s", CORRAL_VERSION,
+               API_SCHEMA_VERSION, text);
+        free(text);
         as_config_release(&a.cfg);
         return 0;
     }

@@ -24,7 +24,7 @@ class ControllerCase(harness.TestCase):
     def start(self, agents, racks="r1,r2", cpus=8, attributes=None, faults=False):
         c = self.cluster
         c.etcd()
-        base = random.randrange(20000, 30000 - 50 * agents, 50)
+        base = harness.free_port_range(50 * agents)
         res = "|".join("cpus:%s;mem:8192;disk:65536;ports:[%d-%d]"
                        % (cpus, base + 50 * i, base + 50 * i + 49) for i in range(agents))
         args = ML_ARGS + ["--agent-resources", res]

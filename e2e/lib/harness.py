@@ -18,6 +18,7 @@ so no test leaves processes behind.
 import glob
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -38,29 +39,42 @@ ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 # Seconds between SIGTERM and SIGKILL at teardown; sanitized builds check
 # for leaks as they exit, which takes longer.
 STOP_GRACE = float(os.environ.get("E2E_STOP_GRACE", "5"))
-# Where sanitized binaries write reports: the log_path of these options
-# (`make e2e-asan`), one file <log_path>.<pid> per process that reported.
+# Sanitized binaries (`make e2e-asan`) write each report to <log_path>.<pid>,
+# log_path from these options; an executor whose environment was replaced
+# (mesoslite --executor-environment-variables) writes it to its sandbox's
+# stderr instead.
 SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+SANITIZER_LOGS = [v for var in SANITIZER_VARS for k, _, v in
+                  (o.partition("=") for o in os.environ.get(var, "").split(":"))
+                  if k == "log_path" and v]
+_REPORT_MARKS = (b"==ERROR: ", b": runtime error: ")
 
 _reserved = set()
 
 
-def sanitizer_reports():
-    """The set of sanitizer report files written so far (empty when no
-    *SAN_OPTIONS names a log_path)."""
+def sanitizer_reports(tmpdir=None):
+    """The set of sanitizer report files written so far: under the log paths,
+    and the sandbox stderr files in tmpdir that hold a report."""
     found = set()
-    for var in SANITIZER_VARS:
-        for opt in os.environ.get(var, "").split(":"):
-            k, _, v = opt.partition("=")
-            if k == "log_path" and v:
-                found.update(f for f in glob.glob(glob.escape(v) + ".*") if os.path.getsize(f))
+    for v in SANITIZER_LOGS:
+        found.update(f for f in glob.glob(glob.escape(v) + ".*") if os.path.getsize(f))
+    if not (tmpdir and SANITIZER_LOGS):
+        return found
+    for root, _, files in os.walk(tmpdir):
+        if "stderr" in files:
+            with open(os.path.join(root, "stderr"), "rb") as f:
+                if any(m in f.read() for m in _REPORT_MARKS):
+                    found.add(os.path.join(root, "stderr"))
     return found
 
 
 def report_head(path, lines=40):
-    """The first lines of a sanitizer report, for failure messages."""
-    with open(path, errors="replace") as f:
-        return "".join(f.readlines()[:lines])
+    """The first lines of the first sanitizer report in path."""
+    with open(path, "rb") as f:
+        data = f.read()
+    at = min([data.rfind(b"\n", 0, i) + 1 for i in (data.find(m) for m in _REPORT_MARKS)
+              if i >= 0] or [0])
+    return b"".join(data[at:].splitlines(True)[:lines]).decode(errors="replace")
 
 
 def seed_path(name):
@@ -82,6 +96,26 @@ def free_port():
             _reserved.add(port)
             return port
     raise RuntimeError("no free port")
+
+
+def free_port_range(n, low=20000, high=30000):
+    """The first port of n consecutive loopback ports below the kernel's
+    ephemeral range that are all free now and that this process has not
+    handed out before (agents' task port ranges: a task that finds its
+    port taken by another test's leftover fails its deploy)."""
+    for _ in range(100):
+        base = random.randrange(low, high - n, 50)
+        if any(p in _reserved for p in range(base, base + n)):
+            continue
+        try:
+            for p in range(base, base + n):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        _reserved.update(range(base, base + n))
+        return base
+    raise RuntimeError("no free range of %d ports" % n)
 
 
 def wait_until(fn, timeout=10.0, what="condition", interval=0.05):
@@ -193,6 +227,7 @@ class Cluster:
     def __init__(self, name="e2e"):
         self.tmpdir = tempfile.mkdtemp(prefix="corral-%s-" % name)
         self.sanitizer_seen = sanitizer_reports()
+        self.closed = False
         self.procs = []
         self.etcd_url = None
         self.mesos_url = None
@@ -302,7 +337,41 @@ class Cluster:
         return "\n".join("--- %s (%s)\n%s" % (p.name, " ".join(p.argv[:1]), p.log()[-4000:])
                          for p in self.procs)
 
+    def stop_executors(self):
+        """SIGTERMs every corral-executor whose sandbox is in the temp dir and
+        waits up to STOP_GRACE seconds for them to end: mesoslite SIGKILLs
+        the executors it still has when it stops, and a sanitized executor
+        checks for leaks only when it exits by itself. One that no longer
+        catches SIGTERM is exiting already: it is waited for, not signalled."""
+        exe, pids = os.path.realpath(os.path.join(BIN, "corral-executor")), []
+        mark = b"MESOS_DIRECTORY=" + os.fsencode(self.tmpdir) + b"/"
+        for pid in (int(d) for d in os.listdir("/proc") if d.isdigit()):
+            try:
+                if os.readlink("/proc/%d/exe" % pid) != exe:
+                    continue
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    if not any(v.startswith(mark) for v in f.read().split(b"\0")):
+                        continue
+                pids.append(pid)
+                with open("/proc/%d/status" % pid) as f:
+                    caught = int(next(ln for ln in f if ln.startswith("SigCgt:")).split()[1], 16)
+                if caught & (1 << (signal.SIGTERM - 1)):
+                    os.kill(pid, signal.SIGTERM)
+            except (OSError, StopIteration):
+                continue
+
+        def ended(pid):  # gone, or a zombie its agent has not reaped yet
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                return True
+        deadline = time.monotonic() + STOP_GRACE
+        while not all(ended(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def close(self, keep=False):
+        self.closed = True
         for p in reversed(self.procs):
             p.stop()
         if not keep:
@@ -317,6 +386,17 @@ class TestCase(unittest.TestCase):
 
     def setUp(self):
         self.cluster = Cluster(self.id().split(".")[-1])
+        self.addCleanup(self._close_after_failed_setup)
+
+    def _close_after_failed_setup(self):
+        """unittest skips tearDown when setUp fails (and tearDown may fail
+        before it closes): stop what it started all the same, keeping the
+        temp dir."""
+        if not self.cluster.closed:
+            try:
+                sys.stderr.write("\n" + self.cluster.logs() + "\n(kept %s)\n" % self.cluster.tmpdir)
+            finally:
+                self.cluster.close(keep=True)
 
     def tearDown(self):
         failed = False
@@ -325,15 +405,19 @@ class TestCase(unittest.TestCase):
             result = getattr(outcome, "result", None)
             errs = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
             failed = any(t is self for t, _ in errs)
+        if SANITIZER_LOGS:
+            self.cluster.stop_executors()
         for p in reversed(self.cluster.procs):
             p.stop()
-        reports = sorted(sanitizer_reports() - self.cluster.sanitizer_seen)
+        reports = sorted(sanitizer_reports(self.cluster.tmpdir) - self.cluster.sanitizer_seen)
         if failed or reports:
             sys.stderr.write("\n" + self.cluster.logs() + "\n(kept %s)\n" % self.cluster.tmpdir)
         self.cluster.close(keep=failed or bool(reports))
         if reports:
-            self.fail("sanitizer report(s) %s; the first:\n%s"
-                      % (" ".join(reports), report_head(reports[0])))
+            names = {str(p.pid): p.name for p in self.cluster.procs}
+            self.fail("sanitizer report(s): %s; the first:\n%s"
+                      % (", ".join("%s (%s)" % (r, names.get(r.rsplit(".", 1)[-1], "-"))
+                                   for r in reports), report_head(reports[0])))
 
 
 def main():

@@ -254,6 +254,61 @@ static void test_task_roundtrip(void **state)
     api_problems_release(&probs);
 }
 
+/* The TaskInfo is kept as compact text: decoded from any form of it,
+ * encoded back as the same tree, and api_task_dump writes the bytes
+ * json_dumps(api_task_to_json()) does without parsing it. */
+static void test_task_mesos_task_text(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_task *t = sample_task();
+    json_t *ti, *want, *j;
+    char *a, *b;
+    size_t n;
+
+    assert_string_equal(t->mesosTask, "{\"name\":\"web\"}");
+    assert_int_equal(t->mesosTask_len, strlen(t->mesosTask));
+    want = cr_test_json("{ \"name\" : \"web\", \"resources\": [{\"scalar\": {\"value\": 0.1}}],"
+                        " \"s\": \"\\u00e9\\n\" }");
+    api_task_set_mesos_task(t, want);
+    assert_string_equal(t->mesosTask,
+                        "{\"name\":\"web\",\"resources\":[{\"scalar\":{\"value\":0.10000000000000001}}],"
+                        "\"s\":\"é\\n\"}");
+    ti = api_task_mesos_task(t);
+    assert_true(json_equal(ti, want));
+    json_decref(ti);
+    j = api_task_to_json(t);
+    assert_true(json_equal(json_object_get(j, "mesosTask"), want));
+    a = json_dumps(j, JSON_COMPACT);
+    b = api_task_dump(t, &n);
+    assert_string_equal(b, a);
+    assert_int_equal(n, strlen(a));
+    free(b);
+    /* the record decoded again keeps the same text; a copy too */
+    api_task *t2 = api_task_from_json(j, NULL, &probs);
+    api_task *t3 = api_task_dup(t2);
+    assert_string_equal(t2->mesosTask, t->mesosTask);
+    assert_string_equal(t3->mesosTask, t->mesosTask);
+    assert_ptr_not_equal(t3->mesosTask, t2->mesosTask);
+    /* none */
+    api_task_set_mesos_task(t3, NULL);
+    assert_null(t3->mesosTask);
+    assert_null(api_task_mesos_task(t3));
+    json_t *j3 = api_task_to_json(t3);
+    assert_null(json_object_get(j3, "mesosTask"));
+    char *c3 = json_dumps(j3, JSON_COMPACT), *d3 = api_task_dump(t3, NULL);
+    assert_string_equal(d3, c3);
+    free(c3);
+    free(d3);
+    json_decref(j3);
+    free(a);
+    json_decref(j);
+    json_decref(want);
+    api_task_free(t);
+    api_task_free(t2);
+    api_task_free(t3);
+    api_problems_release(&probs);
+}
+
 static void test_task_bad_state(void **state)
 {
     api_problems probs = API_PROBLEMS_INIT;
@@ -272,9 +327,11 @@ static void test_task_updates(void **state)
     api_task *t = sample_task();
     api_task_update u = {API_TASK_RUNNING,          1700000001000, NULL, NULL, "SOURCE_EXECUTOR",
                          "hTaLQ0b5Q1OZuab7QclTKQ=="};
+    assert_true(api_task_update_is_new(t, &u));
     assert_true(api_task_add_update(t, &u));
     assert_int_equal(t->lastTaskState, API_TASK_RUNNING);
     /* re-delivered: same uuid */
+    assert_false(api_task_update_is_new(t, &u));
     assert_false(api_task_add_update(t, &u));
     assert_int_equal(t->n_taskUpdates, 1);
     /* reconciliation answers carry no uuid: same state/message is a no-op */
@@ -316,6 +373,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pending_task_bad),
     cmocka_unit_test(test_cleanup),
     cmocka_unit_test(test_task_roundtrip),
+    cmocka_unit_test(test_task_mesos_task_text),
     cmocka_unit_test(test_task_bad_state),
     cmocka_unit_test(test_task_updates),
     cmocka_unit_test(test_keys),

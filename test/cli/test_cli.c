@@ -263,10 +263,27 @@ static void test_option_parser(void **state)
     fclose(err);
 }
 
+/* Version skew: same major release, minor releases at most one apart. */
+static void test_version_skew(void **state)
+{
+    run_result r;
+
+    assert_true(cli_version_skew_ok("0.1.0", "0.1.7"));
+    assert_true(cli_version_skew_ok("0.2.0", "0.1.3"));
+    assert_true(cli_version_skew_ok("1.4.0", "1.5.0"));
+    assert_false(cli_version_skew_ok("0.1.0", "0.3.0"));
+    assert_false(cli_version_skew_ok("1.0.0", "2.0.0"));
+    assert_false(cli_version_skew_ok("0.1.0", "dev"));
+    r = run("version", "--client", END);
+    assert_int_equal(r.rc, CLI_OK);
+    assert_string_equal(r.out, "corralctl " CORRAL_VERSION "\n");
+    release(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_usage_and_help),     cmocka_unit_test(test_apply_usage_errors),
     cmocka_unit_test(test_apply_dry_run_json), cmocka_unit_test(test_validate),
-    cmocka_unit_test(test_option_parser),
+    cmocka_unit_test(test_option_parser),      cmocka_unit_test(test_version_skew),
 };
 
 CR_TEST_MAIN(tests)

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include <jansson.h>
+
 #include "controllers/runner.h"
 
 #define P "/corral"
@@ -93,8 +95,60 @@ static void test_ignored_bounded(void **state)
     store_cache_free(c);
 }
 
+/* ARCHIVE copies a record into history as json_dumps(<its value>,
+ * JSON_COMPACT) wrote it when the cache kept trees: the record's own bytes
+ * when the bridge wrote it (compact, every digit of its reals), the same
+ * re-encoding for one written otherwise; nothing for a value that is not an
+ * object or array. */
+static void test_task_lookup_text(void **state)
+{
+    static const char first[] = "{\"taskId\":\"web-v1-1-1-h-r\",\"resources\":"
+                                "{\"cpus\":0.10000000000000001},\"mesosTask\":{\"name\":\"web\"}}";
+    static const char *const values[] = {
+        first,
+        " { \"taskId\" : \"web-v1-1-1-h-r\", \"n\" : [1E2, -0, 0.1], \"s\" : \"\\u00e9\\/\" } ",
+        "{\"a\":1,\"a\":2}",
+        "[1,2]",
+        "\"a string\"",
+        "not json",
+    };
+    store_cache *c = store_cache_new(NULL, NULL, &(store_cache_config){.prefix = P});
+    ctl_runner *r = ctl_runner_new(NULL, NULL, c, NULL, &nothing, NULL, NULL);
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        ctl_task_lookup l;
+        ctl_doc_lookup look = ctl_task_lookup_init(&l, r, P, "web");
+        json_t *j = json_loads(values[i], JSON_DECODE_ANY, NULL);
+        char *want = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        int64_t rev = 0;
+        const char *got;
+
+        feed(c, P "/tasks/web/web-v1-1-1-h-r", values[i]);
+        got = look.task(look.arg, "web-v1-1-1-h-r", &rev);
+        assert_int_equal(rev, store_cache_get(c, P "/tasks/web/web-v1-1-1-h-r")->mod_revision);
+        if (want)
+            assert_string_equal(got, want);
+        else
+            assert_null(got);
+        if (i == 0)
+            assert_string_equal(got, values[0]); /* the bridge's bytes, as they are */
+        free(want);
+        json_decref(j);
+        ctl_task_lookup_release(&l);
+    }
+    ctl_task_lookup l;
+    ctl_doc_lookup look = ctl_task_lookup_init(&l, r, P, "web");
+    int64_t rev = 7;
+    assert_null(look.task(look.arg, "web-v1-9-9-h-r", &rev));
+    assert_int_equal(rev, 0);
+    ctl_task_lookup_release(&l);
+    ctl_runner_free(r);
+    store_cache_free(c);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ignored_documents),
     cmocka_unit_test(test_ignored_bounded),
+    cmocka_unit_test(test_task_lookup_text),
 };
 CR_TEST_MAIN(tests)

@@ -123,6 +123,7 @@ static void fx_load(fx_case *c, const json_t *j)
         o->launched_at = jint(t, "launchedAt", 0);
         o->running_at = jint(t, "runningAt", o->state == API_TASK_RUNNING ? 1 : 0);
         o->cleaning = jbool(t, "cleaning", false);
+        o->decommissioning = jbool(t, "decommissioning", false);
         o->health = !h                          ? CTL_HEALTH_UNKNOWN
                     : strcmp(h, "HEALTHY") == 0 ? CTL_HEALTH_HEALTHY
                                                 : CTL_HEALTH_UNHEALTHY;
@@ -350,6 +351,7 @@ FIXTURE_TEST(test_fixture_steps, "service_steps.json")
 FIXTURE_TEST(test_fixture_pause_bounce_delete, "service_lifecycle.json")
 FIXTURE_TEST(test_fixture_cooldown, "service_cooldown.json")
 FIXTURE_TEST(test_fixture_invalid_history, "service_invalid.json")
+FIXTURE_TEST(test_fixture_decommission, "service_decommission.json")
 
 /* ---- simulation ------------------------------------------------------------------------ */
 
@@ -752,6 +754,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fixture_pause_bounce_delete),
     cmocka_unit_test(test_fixture_cooldown),
     cmocka_unit_test(test_fixture_invalid_history),
+    cmocka_unit_test(test_fixture_decommission),
     cmocka_unit_test(test_sim_deploy_then_failed_rollback),
     cmocka_unit_test(test_sim_stepped_deploy),
     cmocka_unit_test(test_sim_cooldown),

@@ -107,7 +107,7 @@ static void test_command_task(void **state)
     assert_string_equal(t->agentId, "S1");
     assert_string_equal(t->offerId, "O1");
     assert_int_equal(t->ports.n, 2);
-    json_t *ti = t->mesosTask;
+    json_t *ti = api_task_mesos_task(t); /* the record keeps it as text */
     assert_string_equal(json_string_value(json_object_get(ti, "name")), "web-app");
     assert_string_equal(json_string_value(json_object_get(json_object_get(ti, "task_id"), "value")),
                         t->taskId.id);
@@ -131,13 +131,20 @@ static void test_command_task(void **state)
     assert_string_equal(env_of(ti, "STARTED_BY_USER"), "alice");
     assert_null(env_of(ti, "DEPLOY_CPUS"));
     assert_null(json_object_get(ti, "kill_policy"));
-    /* the stored record round-trips */
+    /* the stored record round-trips, its TaskInfo text too */
     api_problems probs = API_PROBLEMS_INIT;
     json_t *j = api_task_to_json(t);
     api_task *back = api_task_from_json(j, NULL, &probs);
     assert_non_null(back);
+    assert_int_equal(back->mesosTask_len, t->mesosTask_len);
+    assert_memory_equal(back->mesosTask, t->mesosTask, t->mesosTask_len);
+    char *text = json_dumps(j, JSON_COMPACT), *dumped = api_task_dump(t, NULL);
+    assert_string_equal(dumped, text); /* what the bridge writes */
+    free(text);
+    free(dumped);
     api_task_free(back);
     json_decref(j);
+    json_decref(ti);
     release(&w);
 }
 
@@ -150,7 +157,7 @@ static void test_custom_executor_and_overrides(void **state)
           "\"sigKillProcessesAfterMillis\":120000},\"resources\":{\"cpus\":1,\"memoryMb\":64}}",
           "{\"pendingTaskId\":\"job-v1-5-1-ONEOFF-4\",\"cmdLineArgsList\":[\"--n=1\"],"
           "\"resources\":{\"cpus\":2,\"memoryMb\":256}}");
-    json_t *ti = w.task->mesosTask;
+    json_t *ti = api_task_mesos_task(w.task);
     assert_null(json_object_get(ti, "command"));
     json_t *ex = json_object_get(ti, "executor");
     assert_string_equal(json_string_value(json_object_get(ex, "type")), "CUSTOM");
@@ -179,6 +186,7 @@ static void test_custom_executor_and_overrides(void **state)
     assert_true(w.task->resources.cpus == 2);
     assert_string_equal(env_of(ti, "DEPLOY_CPUS"), "2");
     assert_string_equal(env_of(ti, "DEPLOY_MEM"), "256");
+    json_decref(ti);
     release(&w);
 }
 
@@ -189,13 +197,15 @@ static void test_argv_task(void **state)
           "{\"requestId\":\"argv\",\"id\":\"v1\",\"command\":\"/bin/echo\",\"arguments\":"
           "[\"a b\"],\"resources\":{\"cpus\":0.1,\"memoryMb\":8}}",
           "{\"pendingTaskId\":\"argv-v1-5-1-ONEOFF-4\",\"cmdLineArgsList\":[\"c\"]}");
-    json_t *cmd = json_object_get(w.task->mesosTask, "command");
+    json_t *ti = api_task_mesos_task(w.task);
+    json_t *cmd = json_object_get(ti, "command");
     assert_true(json_is_false(json_object_get(cmd, "shell")));
     json_t *args = json_object_get(cmd, "arguments");
     assert_int_equal(json_array_size(args), 3);
     assert_string_equal(json_string_value(json_array_get(args, 0)), "/bin/echo");
     assert_string_equal(json_string_value(json_array_get(args, 1)), "a b");
     assert_string_equal(json_string_value(json_array_get(args, 2)), "c");
+    json_decref(ti);
     release(&w);
 }
 

@@ -154,11 +154,143 @@ static void test_feed_json(void **state)
     store_cache_free(c);
 }
 
+/* Task records and their history are kept as text (api_doc_text): the
+ * exact bytes, no tree, the typed document still decoded; readers get a
+ * tree through store_obj_json and a walkable text through
+ * store_obj_plain_text. Other kinds keep their tree. */
+static void test_text_kinds(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const char rec[] =
+        " {\"taskId\": {\"id\":\"web-v1-1-1-h-r\",\"requestId\":\"web\",\"deployId\":\"v1\","
+        "\"startedAt\":1,\"instanceNo\":1,\"host\":\"h\",\"rackId\":\"r\"},"
+        "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-1-NEW_DEPLOY-1\"},\"agentId\":\"a\","
+        "\"lastTaskState\":\"TASK_RUNNING\",\"resources\":{\"cpus\":0.10000000000000001},"
+        "\"mesosTask\":{\"name\" : \"web\"}} ";
+    const store_obj *o;
+    size_t len;
+    char *owned;
+    const char *text;
+    json_t *j, *want;
+
+    put(c, "/corral/tasks/web/web-v1-1-1-h-r", rec, 1);
+    o = store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r");
+    assert_int_equal(o->kind, API_KEY_TASK);
+    assert_null(o->value); /* no tree */
+    assert_null(o->error);
+    text = store_obj_text(o, &len);
+    assert_int_equal(len, sizeof(rec) - 1);
+    assert_memory_equal(text, rec, len); /* etcd's bytes */
+    assert_int_equal(o->value_len, len);
+    const api_task *t = o->doc;
+    assert_non_null(t);
+    assert_string_equal(t->agentId, "a");
+    assert_string_equal(t->mesosTask, "{\"name\":\"web\"}"); /* the TaskInfo as compact text */
+    /* a tree on demand: a new reference each time, equal to jansson's parse */
+    j = store_obj_json(o);
+    want = json_loads(rec, 0, NULL);
+    assert_true(json_equal(j, want));
+    json_t *j2 = store_obj_json(o);
+    assert_ptr_not_equal(j, j2);
+    json_decref(j2);
+    json_decref(j);
+    json_decref(want);
+    /* no key twice: the text itself is walkable */
+    assert_ptr_equal(store_obj_plain_text(o, &len, &owned), text);
+    assert_null(owned);
+
+    /* as the bridge writes it (compact): the TaskInfo is borrowed from the
+     * kept text, not copied */
+    static const char compact[] =
+        "{\"taskId\":{\"id\":\"web-v1-1-2-h-r\",\"requestId\":\"web\",\"deployId\":\"v1\","
+        "\"startedAt\":1,\"instanceNo\":2,\"host\":\"h\",\"rackId\":\"r\"},"
+        "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-2-NEW_DEPLOY-1\"},\"agentId\":\"a\","
+        "\"lastTaskState\":\"TASK_RUNNING\",\"mesosTask\":{\"name\":\"web\",\"cpus\":0.10000000000000001}}";
+    put(c, "/corral/tasks/web/web-v1-1-2-h-r", compact, 10);
+    o = store_cache_get(c, "/corral/tasks/web/web-v1-1-2-h-r");
+    t = o->doc;
+    assert_non_null(t);
+    assert_true(t->faithful);
+    assert_true(t->mesosTask_borrowed);
+    text = store_obj_text(o, &len);
+    assert_true(t->mesosTask > text && t->mesosTask + t->mesosTask_len < text + len);
+    assert_int_equal(t->mesosTask_len, strlen("{\"name\":\"web\",\"cpus\":0.10000000000000001}"));
+    assert_memory_equal(t->mesosTask, "{\"name\":\"web\",\"cpus\":0.10000000000000001}",
+                        t->mesosTask_len);
+    api_task *copy = api_task_dup(t); /* a copy owns its own */
+    assert_false(copy->mesosTask_borrowed);
+    assert_ptr_not_equal(copy->mesosTask, t->mesosTask);
+    assert_memory_equal(copy->mesosTask, t->mesosTask, t->mesosTask_len);
+    json_t *cj = api_task_to_json(copy);
+    char *d1 = api_task_dump(copy, NULL), *d2 = json_dumps(cj, JSON_COMPACT);
+    assert_string_equal(d1, d2);
+    free(d1);
+    free(d2);
+    json_decref(cj);
+    api_task_free(copy);
+
+    /* a repeated key: jansson's reading (the last wins) in both accessors */
+    put(c, "/corral/history/tasks/web/t2", "{\"a\":1,\"b\":2,\"a\":3}", 2);
+    o = store_cache_get(c, "/corral/history/tasks/web/t2");
+    assert_int_equal(o->kind, API_KEY_HISTORY_TASK);
+    assert_null(o->value);
+    assert_null(o->doc); /* history has no typed form */
+    assert_null(o->error);
+    j = store_obj_json(o);
+    assert_int_equal(json_integer_value(json_object_get(j, "a")), 3);
+    json_decref(j);
+    text = store_obj_plain_text(o, &len, &owned);
+    assert_non_null(owned);
+    assert_string_equal(text, "{\"a\":3,\"b\":2}");
+    assert_int_equal(len, strlen(text));
+    free(owned);
+    assert_string_equal(store_obj_text(o, NULL), "{\"a\":1,\"b\":2,\"a\":3}");
+
+    /* not JSON: the bytes are kept, there is no tree */
+    put(c, "/corral/tasks/web/t3", "{oops", 3);
+    o = store_cache_get(c, "/corral/tasks/web/t3");
+    assert_non_null(o->error);
+    assert_string_equal(store_obj_text(o, NULL), "{oops");
+    assert_null(store_obj_json(o));
+    assert_null(store_obj_plain_text(o, &len, &owned));
+    assert_null(owned);
+
+    /* fed as a tree: kept as its compact text */
+    store_cache_feed_json(c, "/corral/tasks/web/t4", json_pack("{s:s, s:f}", "x", "y", "n", 0.5),
+                          4, 4);
+    o = store_cache_get(c, "/corral/tasks/web/t4");
+    assert_null(o->value);
+    assert_string_equal(store_obj_text(o, &len), "{\"x\":\"y\",\"n\":0.5}");
+    assert_int_equal(o->value_len, len);
+    store_cache_feed_json(c, "/corral/tasks/web/t5", NULL, 5, 5);
+    assert_string_equal(store_obj_text(store_cache_get(c, "/corral/tasks/web/t5"), NULL), "");
+
+    /* other kinds: the tree, shared; no text */
+    put(c, "/corral/requests/web", "{\"id\": \"web\"}", 6);
+    o = store_cache_get(c, "/corral/requests/web");
+    assert_null(store_obj_text(o, &len));
+    j = store_obj_json(o);
+    assert_ptr_equal(j, o->value);
+    json_decref(j);
+    text = store_obj_plain_text(o, &len, &owned);
+    assert_string_equal(text, "{\"id\":\"web\"}");
+    free(owned);
+    assert_null(store_obj_json(NULL));
+
+    /* a reference keeps the text past a replacement and past the cache */
+    const store_obj *kept = store_obj_ref(store_cache_get(c, "/corral/tasks/web/t4"));
+    put(c, "/corral/tasks/web/t4", "{}", 7);
+    store_cache_free(c);
+    assert_string_equal(store_obj_text(kept, NULL), "{\"x\":\"y\",\"n\":0.5}");
+    store_obj_unref(kept);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_ranges),
     cmocka_unit_test(test_subscribers),
     cmocka_unit_test(test_typed_documents_and_refs),
     cmocka_unit_test(test_feed_json),
+    cmocka_unit_test(test_text_kinds),
 };
 
 CR_TEST_MAIN(tests)

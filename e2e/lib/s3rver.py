@@ -1,0 +1,90 @@
+"""A real S3-compatible server for e2e tests: s3rver (npm, pinned in
+e2e/s3rver/package.json, installed by hack/deps.sh) on a free loopback
+port, with one bucket. SigV4 is checked with s3rver's default credentials
+(S3RVER / S3RVER); unsigned requests are anonymous.
+
+    s3 = s3rver.start(self.cluster, bucket="logs")
+    s3.env()            # CORRAL_S3_* and AWS_* for corrald, the node agent, executors
+    s3.stored("a/b")    # how many times S3 completed a write of key a/b
+    s3.put("builds", "a/b", data)   # an object to fetch (the executor's artifacts)
+
+It offers what e2e/lib/exe_cases.py's scenarios use of an S3 server
+(endpoint, access_key, secret_key, region, put).
+"""
+
+import os
+import re
+import shutil
+import unittest
+import urllib.parse
+
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+S3RVER = os.path.join(HERE, "..", "s3rver", "node_modules", ".bin", "s3rver")
+NODE = shutil.which("node") or "/usr/bin/node"
+
+
+def available():
+    return os.path.exists(S3RVER) and os.path.exists(NODE)
+
+
+def require(test):
+    if not available():
+        raise unittest.SkipTest("s3rver is not installed (hack/deps.sh installs it)")
+
+
+class S3rver:
+    access_key = "S3RVER"
+    secret_key = "S3RVER"
+    region = "us-east-1"
+
+    def __init__(self, proc, url, bucket):
+        self.proc, self.url, self.bucket = proc, url, bucket
+        self.endpoint = url
+
+    def env(self):
+        return {"CORRAL_S3_ENDPOINT": self.url, "CORRAL_S3_PATH_STYLE": "1",
+                "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                "AWS_REGION": "us-east-1"}
+
+    def object_url(self, key, bucket=None):
+        return "%s/%s/%s" % (self.url, bucket or self.bucket, urllib.parse.quote(key))
+
+    def get(self, key, bucket=None):
+        """(status, bytes) of an anonymous GET."""
+        st, _, body = harness.http("GET", self.object_url(key, bucket), timeout=60)
+        return st, body
+
+    def put(self, bucket, key, data):
+        """Stores an object (anonymously: s3rver allows it; the bucket is
+        made if needed)."""
+        harness.http("PUT", "%s/%s" % (self.url, bucket), timeout=30)
+        st, _, body = harness.http("PUT", self.object_url(key, bucket), bytes(data), timeout=60)
+        assert st == 200, (st, body[:300])
+
+    def stored(self, key, bucket=None):
+        """How many times s3rver stored key (a PUT or a completed multipart
+        upload), from its log."""
+        pat = 'Stored object "%s" in bucket "%s"' % (key, bucket or self.bucket)
+        return self.proc.log().count(pat)
+
+    def stored_keys(self, bucket=None):
+        b = re.escape(bucket or self.bucket)
+        return re.findall(r'Stored object "([^"]+)" in bucket "%s"' % b, self.proc.log())
+
+
+def start(cluster, bucket="logs", buckets=()):
+    """Starts s3rver in the cluster's temp dir; returns an S3rver once it
+    answers."""
+    port = harness.free_port()
+    url = "http://127.0.0.1:%d" % port
+    data = os.path.join(cluster.tmpdir, "s3rver")
+    os.makedirs(data, exist_ok=True)
+    argv = [NODE, S3RVER, "-d", data, "-a", "127.0.0.1", "-p", str(port)]
+    for b in (bucket,) + tuple(buckets):
+        argv += ["--configure-bucket", b]
+    proc = cluster.spawn("s3rver", argv)
+    harness.wait_until(lambda: harness.http("GET", url + "/", timeout=1)[0] == 200, 30,
+                       "s3rver at " + url)
+    return S3rver(proc, url, bucket)

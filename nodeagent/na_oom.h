@@ -1,0 +1,45 @@
+/* na_oom: the OOM killer's decision and measurements.
+ *
+ * A running task's memory is its cgroup v2 memory.current when the task has
+ * a cgroup of its own (every process of that cgroup is the task's), else
+ * the resident set of its processes (the executor's own excluded). It is
+ * compared with the task's memoryMb: above the threshold (95%) for the
+ * whole window (5 s), or above 100% at once, the task is killed
+ * gracefully, before the kernel's OOM killer would. */
+#ifndef NA_OOM_H
+#define NA_OOM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nodeagent/na_proc.h"
+
+typedef enum {
+    NA_OOM_OK = 0, /* below the threshold (the window restarts) */
+    NA_OOM_WATCH,  /* above the threshold, not for the window yet */
+    NA_OOM_KILL,   /* kill it */
+} na_oom_verdict;
+
+/* One check: used and limit in bytes (limit <= 0: no verdict), the
+ * threshold in percent, the window in ms; *since is the mono ms the task
+ * went above the threshold (0: it was not), updated. */
+na_oom_verdict na_oom_decide(int64_t used, int64_t limit, int threshold_pct, int64_t window_ms,
+                             int64_t now_ms, int64_t *since);
+
+/* "killed by the node agent: memory 1100 MiB over the 1024 MiB limit" (or
+ * "... 980 MiB above 95% of the 1024 MiB limit for 5 s") into out. */
+void na_oom_reason(int64_t used, int64_t limit, int threshold_pct, int64_t window_ms, char *out,
+                   size_t size);
+
+/* The cgroup v2 path ("/a/b") in a /proc/<pid>/cgroup text ("0::/a/b"),
+ * or NULL (cgroup v1 only). Owned. */
+char *na_cgroup_v2_path(const char *text);
+
+/* The memory of the processes of sandbox dir, bytes: memory.current of
+ * their cgroup under cgroup_root when only they are in it, else their RSS
+ * (processes named corral-executor left out). *how says which ("cgroup",
+ * "rss"). */
+int64_t na_oom_measure(const na_procs *p, const char *dir, const char *cgroup_root,
+                       const char **how);
+
+#endif

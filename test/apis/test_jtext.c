@@ -1,0 +1,304 @@
+/* api_jtext against jansson itself: for texts jansson accepts without a
+ * repeated key, walking the text answers what the parsed tree answers, and
+ * re-encoding it writes what json_dumps writes. Hand-picked texts (escapes,
+ * surrogate pairs, numbers jansson rewrites, whitespace) and a few thousand
+ * generated ones (a fixed seed, so a failure repeats). */
+#include "test/lib/cr_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "apis/jtext.h"
+
+static const size_t FLAGS[] = {
+    JSON_COMPACT | JSON_ENCODE_ANY, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15),
+    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(4),
+    JSON_COMPACT, /* objects and arrays only */
+};
+
+/* Every member of every object in tree j, looked up in the text span v
+ * (and one that is not there), walked in order, against the tree. */
+static void check_members(const json_t *j, api_jspan v)
+{
+    api_jspan k, m;
+    size_t at = 0, i = 0;
+    const char *key;
+    json_t *val;
+    void *iter = json_object_iter((json_t *)j);
+
+    assert_int_equal(api_jtext_type(v), '{');
+    while (api_jtext_next(v, &at, &k, &m)) {
+        assert_non_null(iter); /* the same members, in the same order */
+        key = json_object_iter_key(iter);
+        val = json_object_iter_value(iter);
+        assert_true(api_jtext_key_is(k, key));
+        json_t *got = api_jtext_json(m);
+        assert_true(json_equal(got, val));
+        json_decref(got);
+        iter = json_object_iter_next((json_t *)j, iter);
+        i++;
+    }
+    assert_null(iter);
+    assert_int_equal(i, json_object_size(j));
+    json_object_foreach ((json_t *)j, key, val) {
+        cr_buf b = CR_BUF_INIT;
+        int64_t n = 0;
+        api_jspan got = api_jtext_get(v, key);
+        assert_non_null(got.p);
+        assert_int_equal(api_jtext_string(got, &b), json_is_string(val));
+        if (json_is_string(val)) {
+            assert_int_equal(b.len, json_string_length(val));
+            assert_memory_equal(b.data, json_string_value(val), b.len);
+            if (!memchr(json_string_value(val), '\0', json_string_length(val)))
+                assert_true(api_jtext_string_is(got, json_string_value(val)));
+        }
+        cr_buf_release(&b);
+        assert_int_equal(api_jtext_integer(got, &n), json_is_integer(val));
+        if (json_is_integer(val))
+            assert_true(n == json_integer_value(val));
+        if (json_is_object(val))
+            check_members(val, got);
+    }
+    assert_null(api_jtext_get(v, "\x01not a key").p);
+}
+
+/* One text: every answer of api_jtext against jansson's. */
+static void check_text(const char *text)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    api_jspan v = api_jtext_span(text, strlen(text));
+
+    if (!j)
+        fail_msg("fixture is not JSON (%s): %s", je.text, text);
+    for (size_t f = 0; f < sizeof(FLAGS) / sizeof(FLAGS[0]); f++) {
+        cr_buf b = CR_BUF_INIT;
+        char *want = json_dumps(j, FLAGS[f]);
+        if (!want)
+            continue; /* JSON_COMPACT alone: a bare value */
+        api_jtext_dump(v, FLAGS[f], &b);
+        /* the bytes are a dump exactly when the dump is those bytes */
+        assert_int_equal(api_jtext_is_dump(v, FLAGS[f]),
+                         b.len == v.n && memcmp(b.data, v.p, v.n) == 0);
+        if (strcmp(cr_buf_str(&b), want) != 0)
+            fail_msg("dump (flags %zx) of %s\n got: %s\nwant: %s", FLAGS[f], text, cr_buf_str(&b),
+                     want);
+        free(want);
+        cr_buf_release(&b);
+    }
+    json_t *built = api_jtext_json(v);
+    char *a = json_dumps(built, JSON_ENCODE_ANY), *b = json_dumps(j, JSON_ENCODE_ANY);
+    if (!json_equal(built, j) || strcmp(a, b) != 0)
+        fail_msg("tree of %s\n got: %s\nwant: %s", text, a, b);
+    free(a);
+    free(b);
+    json_decref(built);
+    if (json_is_object(j))
+        check_members(j, v);
+    json_decref(j);
+}
+
+static void test_hand_picked(void **state)
+{
+    static const char *const texts[] = {
+        "{}",
+        "[]",
+        "  { }  ",
+        "{\"a\":1}",
+        "\t{ \"a\" : [ 1 , 2 , { \"b\" : null } ] ,\n\"c\" : true , \"d\":false }\r\n",
+        "\"plain\"",
+        "\"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u0001 \\u001f \\u007f\"",
+        "\"\\u00e9 \\u2603 \\ud83d\\ude00 \\uD83D\\uDE00 raw é ☃ 😀\"",
+        "{\"k\\\"ey\":1,\"\\u0061b\":\"x\",\"a\\/b\":[]}",
+        "[-0,0,-1,1,9223372036854775807,-9223372036854775808]",
+        "[0.0,-0.0,0.1,0.10000000000000001,1e300,1E300,1e-300,1.5e-7,2.5E+3,100.0,1e2]",
+        "[3.14159265358979323846,123456789.123456789,5e-324,1.7976931348623157e308]",
+        "{\"resources\":{\"cpus\":0.10000000000000001,\"memoryMb\":64.0,\"diskMb\":0.0}}",
+        "[[[[[[[[[[{\"deep\":[[[]]]}]]]]]]]]]]",
+        "{\"s\":\"}]{[,:\\\"\",\"t\":\"\\\\\"}",
+        "true",
+        "null",
+        "-12",
+        "1.25",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        check_text(texts[i]);
+}
+
+/* ---- generated texts ------------------------------------------------------------ */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+static void ws(cr_buf *b)
+{
+    static const char *const w[] = {"", "", "", " ", "\n", "\t ", "\r\n  "};
+    cr_buf_adds(b, w[rnd(7)]);
+}
+
+static void gen_string(cr_buf *b, int salt)
+{
+    static const char *const parts[] = {
+        "a", "b", "id",      "taskId",  "\\\"",           "\\\\",     "\\/", "\\n", "\\t", "é",
+        "☃", "😀", "\\u00e9", "\\u2603", "\\ud83d\\ude00", "\\u0000x", "-",   " ",   "{",   "}",
+        "[", ":", ",",       "\\b",     "\\u001F",        "0.5"};
+    size_t n = rnd(5);
+    cr_buf_addch(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        const char *p = parts[rnd(sizeof(parts) / sizeof(parts[0]))];
+        if (strcmp(p, "\\u0000x") == 0)
+            p = "x"; /* jansson refuses NUL without JSON_ALLOW_NUL */
+        cr_buf_adds(b, p);
+    }
+    if (salt >= 0)
+        cr_buf_addf(b, "%d", salt); /* keys of one object differ */
+    cr_buf_addch(b, '"');
+}
+
+static void gen_number(cr_buf *b)
+{
+    static const char *const nums[] = {
+        "0",     "-0",    "7",       "-42",           "1234567890123",
+        "0.5",   "-0.0",  "1e3",     "1E-3",          "2.5e+10",
+        "0.1",   "1e300", "123.456", "6.02214076e23", "0.30000000000000004",
+        "100.0", "-1.5E2"};
+    cr_buf_adds(b, nums[rnd(sizeof(nums) / sizeof(nums[0]))]);
+}
+
+static void gen_value(cr_buf *b, int depth)
+{
+    unsigned kind = rnd(depth > 3 ? 4 : 7);
+    size_t n;
+
+    switch (kind) {
+    case 0:
+        gen_string(b, -1);
+        break;
+    case 1:
+        gen_number(b);
+        break;
+    case 2: {
+        static const char *const lit[] = {"true", "false", "null"};
+        cr_buf_adds(b, lit[rnd(3)]);
+        break;
+    }
+    case 3:
+        gen_number(b);
+        break;
+    case 4:
+    case 5:
+        n = rnd(5);
+        cr_buf_addch(b, '{');
+        for (size_t i = 0; i < n; i++) {
+            ws(b);
+            gen_string(b, (int)i);
+            ws(b);
+            cr_buf_addch(b, ':');
+            ws(b);
+            gen_value(b, depth + 1);
+            ws(b);
+            if (i + 1 < n)
+                cr_buf_addch(b, ',');
+        }
+        cr_buf_addch(b, '}');
+        break;
+    default:
+        n = rnd(4);
+        cr_buf_addch(b, '[');
+        for (size_t i = 0; i < n; i++) {
+            ws(b);
+            gen_value(b, depth + 1);
+            ws(b);
+            if (i + 1 < n)
+                cr_buf_addch(b, ',');
+        }
+        cr_buf_addch(b, ']');
+        break;
+    }
+}
+
+/* What jansson wrote is a dump; anything it writes otherwise is not. */
+static void test_is_dump(void **state)
+{
+    static const char *const yes[] = {"{\"a\":[1,2.5,\"x\\\"y\"],\"b\":null}",
+                                      "0.10000000000000001", "\"\\u001F\""};
+    static const char *const no[] = {"{\"a\": 1}",  "0.1",     "1E2", "-0",
+                                     "\"\\u001f\"", "\"\\/\"", " 1"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(api_jtext_is_dump(api_jtext_span(yes[i], strlen(yes[i])),
+                                      JSON_COMPACT | JSON_ENCODE_ANY));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        api_jspan v = {no[i], strlen(no[i])}; /* untrimmed: leading space counts */
+        assert_false(api_jtext_is_dump(v, JSON_COMPACT | JSON_ENCODE_ANY));
+    }
+    assert_true(api_jtext_is_dump(api_jtext_span("0.1", 3),
+                                  JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)));
+    assert_false(api_jtext_is_dump(api_jtext_span(NULL, 0), JSON_COMPACT));
+}
+
+static void test_generated(void **state)
+{
+    for (int i = 0; i < 4000; i++) {
+        cr_buf b = CR_BUF_INIT;
+        ws(&b);
+        if (i % 2) {
+            /* an object at the top, like every document */
+            cr_buf_adds(&b, "{\"taskId\":");
+            gen_value(&b, 1);
+            cr_buf_adds(&b, ",\"x\":");
+            gen_value(&b, 0);
+            cr_buf_addch(&b, '}');
+        } else {
+            gen_value(&b, 0);
+        }
+        ws(&b);
+        check_text(cr_buf_str(&b));
+        cr_buf_release(&b);
+    }
+}
+
+/* Outside the rule (not JSON, a span cut short) nothing is read past the
+ * span and no answer crashes. */
+static void test_malformed_stays_inside(void **state)
+{
+    static const char *const bad[] = {"{",      "{\"a\"",    "{\"a\":",   "{\"a\":1,", "[1,",
+                                      "\"open", "{\"a\":\"", "{\"a\":[}", "}",         ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n = strlen(bad[i]);
+        char *copy = malloc(n ? n : 1); /* no NUL after it: a read past shows in ASan */
+        memcpy(copy, bad[i], n);
+        api_jspan v = api_jtext_span(copy, n), k, m;
+        size_t at = 0;
+        cr_buf b = CR_BUF_INIT;
+        int64_t x;
+        while (api_jtext_next(v, &at, &k, &m))
+            ;
+        (void)api_jtext_get(v, "a");
+        (void)api_jtext_integer(v, &x);
+        api_jtext_dump(v, JSON_COMPACT | JSON_ENCODE_ANY, &b);
+        json_decref(api_jtext_json(v));
+        cr_buf_release(&b);
+        free(copy);
+    }
+    assert_int_equal(api_jtext_type(api_jtext_span(NULL, 0)), 0);
+    assert_null(api_jtext_json(api_jtext_span("  ", 2)));
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_hand_picked),
+    cmocka_unit_test(test_is_dump),
+    cmocka_unit_test(test_generated),
+    cmocka_unit_test(test_malformed_stays_inside),
+};
+
+CR_TEST_MAIN(tests)
