@@ -50,7 +50,8 @@ static const char cluster_json[] =
     "\"/corral/requests/ra\": {\"id\": \"ra\", \"requestType\": \"WORKER\", \"group\": \"team-a\","
     " \"readWriteGroups\": [\"team-a-rw\"], \"readOnlyGroups\": [\"team-a-ro\"],"
     " \"actionPermissions\": {\"BOUNCE\": [\"team-a\"]}},"
-    "\"/corral/deploys/web/v1\": {\"requestId\": \"web\", \"id\": \"v1\", \"command\": \"sleep 100\","
+    "\"/corral/deploys/web/v1\": {\"requestId\": \"web\", \"id\": \"v1\", \"command\": \"sleep "
+    "100\","
     " \"timestamp\": 1000},"
     "\"/corral/status/requests/web\": {\"requestId\": \"web\", \"state\": \"ACTIVE\","
     " \"activeDeployId\": \"v1\"},"
@@ -155,7 +156,7 @@ static const unsigned all_methods[] = {AS_GET, AS_POST, AS_PUT, AS_DELETE};
 /* The n-th (mod how many) method bit set in methods. */
 static unsigned nth_method(unsigned methods, unsigned n)
 {
-    unsigned bits[5], k = 0;
+    unsigned bits[5] = {0}, k = 0;
 
     for (unsigned b = 0; b < 5; b++)
         if (methods & (1u << b))
