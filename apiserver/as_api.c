@@ -2016,7 +2016,7 @@ static void collect(hctx *h, api_key_kind area, const char *rid, const search *s
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
         as_task t;
-        if (as_task_open(&t, e) && (!active_only || as_task_active(&t)) &&
+        if (as_task_open_sort(&t, e) && (!active_only || as_task_active(&t)) &&
             (rid || viewer_sees(h->view, h->c, e->id1)) && (!s || search_match(s, &t)))
             rows_add(out, &t);
         as_task_close(&t);

@@ -496,10 +496,8 @@ static const char *key_name(api_jspan k, cr_buf *tmp, size_t *n)
     return tmp->data;
 }
 
-static bool name_is(const char *name, size_t n, const char *want)
-{
-    return strlen(want) == n && memcmp(name, want, n) == 0;
-}
+/* Whether the key name[0..n) is the literal lit. */
+#define NAME_IS(name, n, lit) ((n) == sizeof(lit) - 1 && memcmp(name, lit, n) == 0)
 
 /* Appends string value v to t's strings (with its NUL) and returns its
  * offset, or -1 when v is not a string. */
@@ -524,46 +522,73 @@ static const api_task *faithful_doc(const as_entry *e)
     return d && d->faithful ? d : NULL;
 }
 
-void as_task_text(as_task *t)
+/* Members of a record, as bits: what history search reads. Once a walk has
+ * found them all it may stop (as_task_open_sort): in what corrald writes
+ * they come before the updates and the TaskInfo, half of the text. */
+enum { M_TASK_ID = 1, M_PENDING = 2, M_STATE = 4, M_UPDATED = 8, M_HOSTNAME = 16 };
+#define M_SORT (M_TASK_ID | M_PENDING | M_STATE | M_UPDATED | M_HOSTNAME)
+
+/* Walks the record's members, the whole text, or until the members of
+ * stop_at (when not 0) are found. */
+static void walk(as_task *t, unsigned stop_at)
 {
     size_t len = 0, at = 0, n;
     const char *text, *name;
-    api_jspan k, v;
+    api_jspan k, v, none = {NULL, 0};
     cr_buf tmp = CR_BUF_INIT;
+    unsigned found = 0;
 
-    if (t->text_read)
-        return;
+    if (!t->have_text) {
+        text = t->e ? store_obj_plain_text(t->e, &len, &t->owned_text) : NULL;
+        t->v = api_jtext_span(text, len);
+        t->have_text = true;
+    }
+    t->task_id = t->pending = t->last_state = t->updated_at = t->rack_id = t->task_request = none;
+    t->agent_v = t->hostname_v = t->run_id_v = none;
+    t->unhealthy = t->load_balanced = false;
     t->text_read = true;
-    text = t->e ? store_obj_plain_text(t->e, &len, &t->owned_text) : NULL;
-    t->v = api_jtext_span(text, len);
     while (api_jtext_next(t->v, &at, &k, &v)) {
         name = key_name(k, &tmp, &n);
-        if (name_is(name, n, "taskId"))
+        if (NAME_IS(name, n, "taskId")) {
             t->task_id = v;
-        else if (name_is(name, n, "pendingTask"))
+            found |= M_TASK_ID;
+        } else if (NAME_IS(name, n, "pendingTask")) {
             t->pending = v;
-        else if (name_is(name, n, "lastTaskState"))
+            found |= M_PENDING;
+        } else if (NAME_IS(name, n, "lastTaskState")) {
             t->last_state = v;
-        else if (name_is(name, n, "updatedAt"))
+            found |= M_STATE;
+        } else if (NAME_IS(name, n, "updatedAt")) {
             t->updated_at = v;
-        else if (name_is(name, n, "agentId"))
-            t->agent_v = v;
-        else if (name_is(name, n, "hostname"))
+            found |= M_UPDATED;
+        } else if (NAME_IS(name, n, "hostname")) {
             t->hostname_v = v;
-        else if (name_is(name, n, "rackId"))
+            found |= M_HOSTNAME;
+        } else if (NAME_IS(name, n, "agentId")) {
+            t->agent_v = v;
+        } else if (NAME_IS(name, n, "rackId")) {
             t->rack_id = v;
-        else if (name_is(name, n, "taskRequest"))
+        } else if (NAME_IS(name, n, "taskRequest")) {
             t->task_request = v;
-        else if (name_is(name, n, "healthy"))
+        } else if (NAME_IS(name, n, "healthy")) {
             t->unhealthy = api_jtext_type(v) == 'f';
-        else if (name_is(name, n, "loadBalanced"))
+        } else if (NAME_IS(name, n, "loadBalanced")) {
             t->load_balanced = api_jtext_type(v) == 't';
+        }
+        if (stop_at && (found & stop_at) == stop_at) {
+            t->text_read = false; /* the rest is not read */
+            break;
+        }
     }
     if (api_jtext_type(t->pending) == '{')
         t->run_id_v = api_jtext_get(t->pending, "runId");
-    if (api_jtext_type(t->task_id) == '{')
-        t->tid_rack_v = api_jtext_get(t->task_id, "rackId");
     cr_buf_release(&tmp);
+}
+
+void as_task_text(as_task *t)
+{
+    if (!t->text_read)
+        walk(t, 0);
 }
 
 /* The fields, from the members as_task_text found. */
@@ -576,6 +601,7 @@ static void read_fields(as_task *t)
     long o_id = -1, o_state, o_agent, o_host_name, o_run, o_req = -1, o_dep = -1, o_host = -1,
          o_rack = -1;
 
+    cr_buf_grow(&t->strs, 256); /* one allocation for the usual strings */
     o_state = keep_str(t, t->last_state);
     o_agent = keep_str(t, t->agent_v);
     o_host_name = keep_str(t, t->hostname_v);
@@ -585,17 +611,17 @@ static void read_fields(as_task *t)
     } else {
         while (api_jtext_next(t->task_id, &at, &k, &v)) {
             name = key_name(k, &tmp, &n);
-            if (name_is(name, n, "id"))
+            if (NAME_IS(name, n, "id"))
                 o_id = keep_str(t, v);
-            else if (name_is(name, n, "requestId"))
+            else if (NAME_IS(name, n, "requestId"))
                 o_req = keep_str(t, v);
-            else if (name_is(name, n, "deployId"))
+            else if (NAME_IS(name, n, "deployId"))
                 o_dep = keep_str(t, v);
-            else if (name_is(name, n, "host"))
+            else if (NAME_IS(name, n, "host"))
                 o_host = keep_str(t, v);
-            else if (name_is(name, n, "rackId"))
+            else if (NAME_IS(name, n, "rackId"))
                 o_rack = keep_str(t, v);
-            else if (name_is(name, n, "startedAt") && !api_jtext_integer(v, &t->started))
+            else if (NAME_IS(name, n, "startedAt") && !api_jtext_integer(v, &t->started))
                 t->started = 0;
         }
     }
@@ -614,7 +640,8 @@ static void read_fields(as_task *t)
     cr_buf_release(&tmp);
 }
 
-bool as_task_open(as_task *t, const as_entry *e)
+/* as_task_open, the walk stopping at stop_at (0: the whole text). */
+static bool task_open(as_task *t, const as_entry *e, unsigned stop_at)
 {
     const api_task *d = e ? faithful_doc(e) : NULL;
 
@@ -638,12 +665,22 @@ bool as_task_open(as_task *t, const as_entry *e)
         t->unhealthy = d->has_healthy && !d->healthy;
         return true;
     }
-    as_task_text(t);
+    walk(t, stop_at);
     if (api_jtext_type(t->v) != '{')
         return false;
     t->object = true;
     read_fields(t);
     return true;
+}
+
+bool as_task_open(as_task *t, const as_entry *e)
+{
+    return task_open(t, e, 0);
+}
+
+bool as_task_open_sort(as_task *t, const as_entry *e)
+{
+    return task_open(t, e, M_SORT);
 }
 
 void as_task_close(as_task *t)
@@ -720,9 +757,12 @@ void as_task_view_dump(const as_api_config *cfg, const as_cache *c, as_task *t, 
         json_dump_callback(tr, add_to_buf, out, AS_JSON_FLAGS);
         json_decref(tr);
     }
-    if (!t->rack_id.p && tid_object && api_jtext_type(t->tid_rack_v) == '"') {
-        cr_buf_adds(out, n++ ? ",\"rackId\":" : "\"rackId\":");
-        api_jtext_dump(t->tid_rack_v, AS_JSON_FLAGS, out);
+    if (!t->rack_id.p && tid_object) {
+        api_jspan rack = api_jtext_get(t->task_id, "rackId");
+        if (api_jtext_type(rack) == '"') {
+            cr_buf_adds(out, n++ ? ",\"rackId\":" : "\"rackId\":");
+            api_jtext_dump(rack, AS_JSON_FLAGS, out);
+        }
     }
     cr_buf_addch(out, '}');
 }

@@ -113,11 +113,11 @@ typedef struct as_task {
     bool load_balanced; /* loadBalanced is true */
     /* the record's text and members (p NULL when absent), once as_task_text
      * has read them (as_task_open does when it walked the text) */
-    bool text_read;
+    bool text_read, have_text;
     api_jspan v;
     api_jspan task_id, pending, last_state, updated_at, rack_id, task_request;
     /* internal */
-    api_jspan run_id_v, tid_rack_v, agent_v, hostname_v;
+    api_jspan run_id_v, agent_v, hostname_v;
     char *owned_text;
     cr_buf strs;
 } as_task;
@@ -126,8 +126,13 @@ typedef struct as_task {
  * reading; returns t->object. Close it with as_task_close whatever this
  * returns; e must stay in the cache meanwhile. */
 bool as_task_open(as_task *t, const as_entry *e);
-/* Reads the record's text and members into t (v, task_id, ...) if open did
- * not need to. */
+/* as_task_open for history search: id, state, run_id, request_id,
+ * deploy_id, host, rack, hostname, started and updated only (the walk of
+ * the text may stop once it has those); the other fields are unset until
+ * as_task_text. */
+bool as_task_open_sort(as_task *t, const as_entry *e);
+/* Reads the record's whole text and members into t (v, task_id, ...) if
+ * open did not need to. */
 void as_task_text(as_task *t);
 void as_task_close(as_task *t);
 /* as_m_task_active of the record's value. */

@@ -352,6 +352,22 @@ static void test_fields_as_trees_read_them(void **state)
             assert_true(t.updated == json_integer_value(json_object_get(j, "updatedAt")));
             assert_int_equal(t.unhealthy, json_is_false(json_object_get(j, "healthy")));
             assert_int_equal(t.load_balanced, json_is_true(json_object_get(j, "loadBalanced")));
+            /* what history search reads, from a walk that may stop early */
+            as_task ts;
+            assert_true(as_task_open_sort(&ts, e));
+            same_str(ts.id, t.id, "sort id", e->key);
+            same_str(ts.state, t.state, "sort state", e->key);
+            same_str(ts.run_id, t.run_id, "sort run", e->key);
+            same_str(ts.request_id, t.request_id, "sort requestId", e->key);
+            same_str(ts.deploy_id, t.deploy_id, "sort deployId", e->key);
+            same_str(ts.host, t.host, "sort host", e->key);
+            same_str(ts.hostname, t.hostname, "sort hostname", e->key);
+            assert_true(ts.started == t.started && ts.updated == t.updated);
+            json_t *h1 = as_task_id_history(&ts), *h2 = as_task_id_history(&t);
+            assert_true(json_equal(h1, h2));
+            json_decref(h1);
+            json_decref(h2);
+            as_task_close(&ts);
             /* the view written from the text, against the tree's */
             cr_buf b = CR_BUF_INIT;
             json_t *view = as_m_task_view(&f->cfg, f->c, j);
