@@ -134,6 +134,30 @@ class TestUi(UiCase):
                                   {"code": made["loginPath"].split("code=", 1)[1]})
         self.assertEqual(st, 401)
 
+        # A page still loading when the user moves on (the dashboard, just
+        # after login) never draws over the next one: the dashboard's first
+        # fetch is held back a second, so it is still loading when the
+        # requests page draws.
+        b.js("""(() => {
+            const f = window.fetch;
+            window.fetch = (u, o) => {
+              if (window.held || !/pages\\/dashboard\\.js/.test(new Error().stack)) return f(u, o);
+              window.held = true;
+              return new Promise((ok) => setTimeout(ok, 1000)).then(() => f(u, o))
+                .then(async (r) => { await r.clone().text(); setTimeout(() => { window.heldDone = true; }); return r; });
+            };
+            location.hash = '#/status';
+        })()""")
+        b.wait("#st-requests")
+        b.js("location.hash = '#/dashboard'")
+        b.wait_js("window.held === true")
+        b.js("location.hash = '#/requests'")
+        b.wait(".vrow[data-key='web']", 20)
+        b.wait_js("window.heldDone === true", 20)
+        self.assertTrue(b.js("!document.querySelector('.dashboard') && "
+                             "!!document.querySelector(\".vrow[data-key='web']\")"),
+                        "the dashboard drew over the requests page")
+
         # Requests: every request, tabs, instant search, keys.
         self.page("#/requests", ".vrow[data-key='web']")
         b.wait(".vrow[data-key='job']")

@@ -28,6 +28,7 @@ const ROUTES = [
 
 const main = () => document.getElementById('view');
 let cleanup = null;
+let routeGen = 0;
 let keyCtx = {};
 let authEnabled = true;
 
@@ -74,17 +75,24 @@ function route() {
     document.querySelectorAll('nav.top a[data-nav]').forEach((a) => {
       a.classList.toggle('current', path.startsWith(a.dataset.nav));
     });
-    const root = replace(main(), h('div.loading', null, 'Loading…'));
+    // Each visit renders into its own box: a page still loading when the
+    // user moves on draws into a detached box, and its cleanup runs at once.
+    const gen = ++routeGen;
+    const root = h('div.view-page', null, h('div.loading', null, 'Loading…'));
+    replace(main(), root);
     const ctx = {
       query,
-      keys: (k) => Object.assign(keyCtx, k),
-      setQuery,
+      keys: (k) => { if (gen === routeGen) Object.assign(keyCtx, k); },
+      setQuery: (q) => { if (gen === routeGen) setQuery(q); },
       authEnabled,
     };
-    Promise.resolve(page.render(root, p, ctx)).then((c) => { cleanup = c || null; })
-      .catch((e) => showError(root, e));
+    Promise.resolve(page.render(root, p, ctx)).then((c) => {
+      if (gen === routeGen) cleanup = c || null;
+      else if (c) { try { c(); } catch (e) { console.error(e); } }
+    }).catch((e) => { if (gen === routeGen) showError(root, e); });
     return;
   }
+  routeGen++;
   replace(main(), h('div.card', null, h('h2', null, 'Not found'), h('p', null, 'No page at ' + path)));
 }
 
