@@ -45,7 +45,7 @@ lib_srcs = $(wildcard $(1)/*.c)
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 lib_file = $(BUILD)/lib/lib$(1).a
 
-.PHONY: all help test unit itest e2e e2e-asan e2e-asan-full asan asan-itest valgrind fmt lint install deb fuzz fuzz-long bench chaos clean run deps
+.PHONY: all help test unit itest e2e e2e-asan e2e-asan-full asan asan-itest valgrind fmt lint install deb fuzz fuzz-long bench chaos chaos-regress clean run deps
 all: $(addprefix $(BIN)/,$(BINARIES))
 
 help:
@@ -56,6 +56,7 @@ help:
 	@echo "make e2e-asan   core e2e files against ASan+UBSan binaries, any report (leaks too) fails (e2e-asan-full: all)"
 	@echo "make bench      run benchmarks and print figures"
 	@echo "make chaos [SEED=n] [MINUTES=60] [CHAOS_ARGS=...]   randomized operations and faults against a real cluster, checking the invariants (docs/reliability.md)"
+	@echo "make chaos-regress   replay every sequence the chaos tester once failed on (e2e/chaos/regressions, ~6 min)"
 	@echo "make fuzz       build the fuzz targets (clang, libFuzzer)"
 	@echo "make fuzz-long  run every fuzz target to 10 million executions (FUZZ_RUNS=n, FUZZ_TARGETS='api docs')"
 	@echo "make fmt|lint   clang-format the tree | cppcheck"
@@ -200,7 +201,7 @@ DOCDIR         ?= $(PREFIX)/share/doc/corral
 BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL_UNITS  := corrald.service corral-nodeagent.service mesoslite.service
-INSTALL_CONFIG := corrald.yaml corral-nodeagent.conf corral-nodeagent.env mesoslite.env
+INSTALL_CONFIG := corrald.yaml corral-nodeagent.conf corral-nodeagent.env mesoslite.yaml
 INSTALL_SED     = sed -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/usr/share/doc/corral|$(DOCDIR)|g' \
                       -e 's|/etc/corral|$(SYSCONFDIR)/corral|g'
 install: all
@@ -239,6 +240,14 @@ bench: all
 # nights. SEED defaults to the clock, MINUTES to 60.
 chaos: all
 	@python3 e2e/chaos/chaos.py --seed $(or $(SEED),$$(date +%s)) --minutes $(or $(MINUTES),60) $(CHAOS_ARGS)
+
+# The sequences the tester once broke an invariant with, replayed (each on
+# a fresh cluster, about a minute each): too slow for `make test`, whose
+# plan fixtures (test/controllers/fixtures/service_failover.json) pin the
+# rules they found.
+chaos-regress: all
+	@python3 e2e/run.py e2e/chaos/regressions/regress_*.py
+
 
 run:
 	@hack/local-up.sh

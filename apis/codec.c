@@ -409,7 +409,9 @@ size_t api_codec_decode(const api_codec *c, const json_t *j, void *obj, const ch
         bool is_alias = false;
         const api_field *f = find_field(c, key, &is_alias);
         char *fp = api_path_join(path, key);
-        if (!f) {
+        if (!f && probs->ignored) {
+            api_problems_add(probs->ignored, fp, "unknown field ignored");
+        } else if (!f) {
             if (allow_unknown && c->extra_off == AF_NO_EXTRA) {
                 /* dropped: nowhere to keep it */
             } else if (allow_unknown) {
@@ -425,7 +427,15 @@ size_t api_codec_decode(const api_codec *c, const json_t *j, void *obj, const ch
                     api_problems_add(probs, fp, "unknown field");
             }
         } else if (is_alias && json_object_get(j, f->name)) {
-            api_problems_add(probs, fp, "deprecated alias of \"%s\", which is also given", f->name);
+            const json_t *canon = json_object_get(j, f->name);
+            if (probs->ignored && (json_is_null(v) || json_equal(v, (json_t *)canon))) {
+                /* what Singularity's Java client sends: both names, one value */
+            } else if (probs->ignored && json_is_null(canon)) {
+                decode_field(f, v, obj, fp, allow_unknown, probs);
+            } else {
+                api_problems_add(probs, fp, "deprecated alias of \"%s\", which is also given%s",
+                                 f->name, probs->ignored ? " with a different value" : "");
+            }
         } else if (!json_is_null(v)) {
             decode_field(f, v, obj, fp, allow_unknown, probs);
         }

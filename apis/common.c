@@ -1,8 +1,10 @@
-/* Containers, source maps, problems and id rules; see common.h. */
+/* Containers, source maps, problems, id rules and durations; see common.h. */
 #include "apis/common.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apis/keys.h"
@@ -348,4 +350,25 @@ bool api_agent_id_valid(const char *id)
 bool api_rack_id_valid(const char *id)
 {
     return api_key_id_valid(id);
+}
+
+int64_t api_duration_parse_ms(const char *s)
+{
+    char *end;
+    long long v;
+
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    v = strtoll(s, &end, 10);
+    if (v < 0 || v > 100000000LL)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        return v;
+    if (strcmp(end, "s") == 0)
+        return v * 1000;
+    if (strcmp(end, "m") == 0)
+        return v * 60000;
+    if (strcmp(end, "h") == 0)
+        return v * 3600000;
+    return -1;
 }

@@ -81,11 +81,19 @@ typedef struct api_problems {
     size_t n, cap;
     api_problem *v;
     const api_srcmap *srcmap; /* borrowed; NULL: no positions */
+    /* Lenient decoding (Singularity's API, docs/api.md "Lenient bodies"):
+     * when set (borrowed), what a strict decode refuses but Singularity
+     * ignores is recorded there instead of here, and decoding goes on: an
+     * unknown field (dropped, never stored), a deprecated alias given
+     * together with its canonical name and an equal value (the canonical
+     * one is kept). An alias whose value differs stays a problem. NULL:
+     * strict (manifests, corralctl, documents in etcd). */
+    struct api_problems *ignored;
 } api_problems;
 
-#define API_PROBLEMS_INIT \
-    {                     \
-        0, 0, NULL, NULL  \
+#define API_PROBLEMS_INIT      \
+    {                          \
+        0, 0, NULL, NULL, NULL \
     }
 
 void api_problems_init(api_problems *p);
@@ -109,6 +117,12 @@ void api_problems_sort(api_problems *p);
 char *api_problem_format(const api_problem *pr);
 /* All problems, one per line. Caller frees. */
 char *api_problems_format(const api_problems *p);
+
+/* ---- durations ------------------------------------------------------------- */
+
+/* "30s" -> 30000 ("ms", "s", "m", "h"; an integer and a unit). -1 if
+ * malformed. */
+int64_t api_duration_parse_ms(const char *s);
 
 /* ---- decode options -------------------------------------------------------- */
 

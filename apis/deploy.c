@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "apis/codec.h"
+#include "apis/container.h"
 #include "base/xalloc.h"
 
 #define FS(T, n)                                                 \
@@ -219,6 +220,7 @@ static const api_field deploy_fields[] = {
     FI(D, deployStepWaitTimeMs),
     FB(D, autoAdvanceDeploySteps),
     FI(D, maxTaskRetries),
+    FSM(D, annotations),
 };
 static const api_codec deploy_codec = CODEC(D, "deploy", deploy_fields);
 #undef D
@@ -252,6 +254,64 @@ void api_deploy_free(api_deploy *d)
         free(p_);                                 \
     } while (0)
 
+/* Whether the map {k: v} holds exactly the labels of the list [{key: k,
+ * value: v}] (Singularity derives mesosLabels from labels so). */
+static bool labels_same(const json_t *map, const json_t *list)
+{
+    size_t i;
+    const json_t *e;
+
+    if (!json_is_object(map) || !json_is_array(list) || json_object_size(map) != json_array_size(list))
+        return false;
+    json_array_foreach(list, i, e)
+    {
+        const json_t *k = json_object_get(e, "key"), *v = json_object_get(e, "value");
+        const json_t *m = json_is_string(k) ? json_object_get(map, json_string_value(k)) : NULL;
+        if (!m || !(json_equal((json_t *)m, (json_t *)v) ||
+                    (json_is_null(v) && json_is_string(m) && !*json_string_value(m))))
+            return false;
+    }
+    return true;
+}
+
+/* The same for taskLabels {"0": {k: v}} and mesosTaskLabels {"0": [...]}. */
+static bool task_labels_same(const json_t *map, const json_t *lists)
+{
+    const char *k;
+    const json_t *v;
+
+    if (!json_is_object(map) || !json_is_object(lists) || json_object_size(map) != json_object_size(lists))
+        return false;
+    json_object_foreach((json_t *)map, k, v)
+        if (!labels_same(v, json_object_get(lists, k)))
+            return false;
+    return true;
+}
+
+/* Lenient decoding (api_problems.ignored): drops from j what Singularity's
+ * Java client sends twice (a deprecated form next to the current one with
+ * the same meaning) and null deprecated fields, so that only a real
+ * conflict is a problem. */
+static void lenient_deploy(json_t *j)
+{
+    const json_t *hc = json_object_get(j, "healthcheck");
+
+    for (size_t i = 0; i < sizeof(flat_hc) / sizeof(flat_hc[0]); i++) {
+        json_t *v = json_object_get(j, flat_hc[i].flat);
+        if (v && (json_is_null(v) ||
+                  (json_is_object(hc) && json_equal(v, json_object_get(hc, flat_hc[i].name)))))
+            json_object_del(j, flat_hc[i].flat);
+    }
+    if (json_is_null(json_object_get(j, "healthcheck")))
+        json_object_del(j, "healthcheck");
+    if (json_is_null(json_object_get(j, "labels")) ||
+        labels_same(json_object_get(j, "labels"), json_object_get(j, "mesosLabels")))
+        json_object_del(j, "labels");
+    if (json_is_null(json_object_get(j, "taskLabels")) ||
+        task_labels_same(json_object_get(j, "taskLabels"), json_object_get(j, "mesosTaskLabels")))
+        json_object_del(j, "taskLabels");
+}
+
 api_deploy *api_deploy_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs)
 {
     static const api_decode_opts defaults = {0};
@@ -269,11 +329,13 @@ api_deploy *api_deploy_from_json(const json_t *j, const api_decode_opts *opts, a
         return NULL;
     }
     copy = json_copy((json_t *)j);
+    if (probs->ignored)
+        lenient_deploy(copy);
     for (size_t i = 0; i < sizeof(flat_hc) / sizeof(flat_hc[0]); i++) {
         json_t *v = json_object_get(copy, flat_hc[i].flat);
         if (!v)
             continue;
-        if (json_object_get(j, "healthcheck")) {
+        if (json_object_get(copy, "healthcheck")) {
             PROB(flat_hc[i].flat,
                  "deprecated flat health-check field; not allowed together with healthcheck");
         } else if (!json_is_null(v)) {
@@ -343,6 +405,7 @@ void api_deploy_derive_id(const api_deploy *d, char *out)
     unsigned char md[SHA256_DIGEST_LENGTH];
     json_t *j = api_deploy_to_json(d);
     json_object_del(j, "id");
+    json_object_del(j, "annotations"); /* who wrote it is not what it runs */
     char *s = api_json_canonical(j);
     SHA256((const unsigned char *)s, strlen(s), md);
     for (size_t i = 0; i < API_DEPLOY_HASH_ID_LEN / 2; i++) {
@@ -573,22 +636,6 @@ static void check_healthcheck(const api_healthcheck *h, const api_deploy *d, con
     }
 }
 
-static void check_container(const json_t *c, const char *prefix, api_problems *probs)
-{
-    json_t *type = json_object_get(c, "type");
-    json_t *docker = json_object_get(c, "docker");
-    if (type && (!json_is_string(type) || (strcmp(json_string_value(type), "MESOS") != 0 &&
-                                           strcmp(json_string_value(type), "DOCKER") != 0)))
-        PROB("containerInfo.type", "must be MESOS or DOCKER");
-    if (type && json_is_string(type) && strcmp(json_string_value(type), "DOCKER") == 0) {
-        json_t *image = json_object_get(docker, "image");
-        if (!json_is_object(docker) || !json_is_string(image) || !*json_string_value(image))
-            PROB("containerInfo.docker.image", "required for a DOCKER container");
-    }
-    json_t *vols = json_object_get(c, "volumes");
-    if (vols && !json_is_array(vols))
-        PROB("containerInfo.volumes", "must be a list");
-}
 
 static void check_env_map(const json_t *m, const char *field, const char *prefix,
                           api_problems *probs)
@@ -641,15 +688,15 @@ size_t api_deploy_validate(const api_deploy *d, const api_request *req, const ch
         PROB("id", "\"%s\" must be 1-%d characters of [a-zA-Z0-9_.] (no '-', not only dots)", d->id,
              API_MAX_DEPLOY_ID);
 
-    bool docker = false;
+    bool image = false; /* the image's entrypoint may stand in for the command */
     if (d->containerInfo) {
-        json_t *t = json_object_get(d->containerInfo, "type");
-        docker = json_is_string(t) && strcmp(json_string_value(t), "DOCKER") == 0;
-        check_container(d->containerInfo, prefix, probs);
+        image = api_container_has_image(d->containerInfo);
+        api_container_validate(d->containerInfo, api_deploy_eff_resources(d).numPorts, prefix,
+                               probs);
     }
-    if (!d->command && !d->executorData && !docker)
-        PROB("command",
-             "required (or executorData with customExecutorCmd, or a DOCKER containerInfo)");
+    if (!d->command && !d->executorData && !image)
+        PROB("command", "required (or executorData with customExecutorCmd, or a containerInfo "
+                        "with an image: DOCKER, or MESOS with mesos.image)");
     if (d->command && !*d->command)
         PROB("command", "must not be empty");
     if (d->arguments.n && !d->command)

@@ -215,6 +215,8 @@ typedef struct api_deploy {
     bool autoAdvanceDeploySteps;
     bool has_maxTaskRetries;
     int maxTaskRetries;
+    /* Corral: as api_request.annotations (corral.io/source, corral.io/commit). */
+    api_strmap annotations;
     json_t *extra;
 } api_deploy;
 

@@ -9,9 +9,11 @@
 #include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/run.h"
+#include "apis/source.h"
 #include "apis/status.h"
 #include "apis/task.h"
 #include "apis/token.h"
+#include "apis/webhook.h"
 #include "base/xalloc.h"
 
 /* ---- documents decoded to a heap object: api_x *api_x_from_json(j, opts, probs) ---- */
@@ -58,6 +60,11 @@ static void *request_decode(const json_t *j, char **error)
 static void *deploy_decode(const json_t *j, char **error)
 {
     return decode_checked((from_json_fn)api_deploy_from_json, j, error);
+}
+
+static void *source_decode(const json_t *j, char **error)
+{
+    return decode_checked((from_json_fn)api_source_from_json, j, error);
 }
 
 static void *run_decode(const json_t *j, char **error)
@@ -121,6 +128,36 @@ static void token_free(void *d)
     api_token_free(d);
 }
 
+static void *webhook_decode(const json_t *j, char **error)
+{
+    return decode_open((from_json_fn)api_webhook_from_json, j, error);
+}
+
+static void webhook_free(void *d)
+{
+    api_webhook_free(d);
+}
+
+static void *webhook_status_decode(const json_t *j, char **error)
+{
+    return decode_open((from_json_fn)api_webhook_status_from_json, j, error);
+}
+
+static void webhook_status_free(void *d)
+{
+    api_webhook_status_free(d);
+}
+
+static void *webhook_event_decode(const json_t *j, char **error)
+{
+    return decode_open((from_json_fn)api_webhook_event_from_json, j, error);
+}
+
+static void webhook_event_free(void *d)
+{
+    api_webhook_event_free(d);
+}
+
 static void request_free(void *d)
 {
     api_request_free(d);
@@ -129,6 +166,11 @@ static void request_free(void *d)
 static void deploy_free(void *d)
 {
     api_deploy_free(d);
+}
+
+static void source_free(void *d)
+{
+    api_source_free(d);
 }
 
 static void run_free(void *d)
@@ -244,6 +286,12 @@ static void request_key(const void *doc, const api_key_parts *k, api_problems *p
 {
     const api_request *r = doc;
     same(p, "id", r->id, k->id1, "request id");
+}
+
+static void source_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const api_source *s = doc;
+    same(p, "name", s->name, k->id1, "source name");
 }
 
 static void deploy_key(const void *doc, const api_key_parts *k, api_problems *p)
@@ -364,6 +412,27 @@ static void token_key(const void *doc, const api_key_parts *k, api_problems *p)
                          k->id1 ? k->id1 : "");
 }
 
+/* Webhook documents: the key's webhook id, and the one the body repeats. */
+static void webhook_key(const void *doc, const api_key_parts *k, api_problems *p)
+{
+    const char *id = NULL;
+
+    switch (k->kind) {
+    case API_KEY_WEBHOOK:
+        id = ((const api_webhook *)doc)->id;
+        break;
+    case API_KEY_WEBHOOK_STATUS:
+        id = ((const api_webhook_status *)doc)->webhookId;
+        break;
+    case API_KEY_WEBHOOK_EVENT:
+        id = ((const api_webhook_event *)doc)->webhookId;
+        break;
+    default:
+        break;
+    }
+    same(p, k->kind == API_KEY_WEBHOOK ? "id" : "webhookId", id, k->id1, "webhook id");
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 typedef struct doc_kind {
@@ -379,6 +448,7 @@ static const doc_kind kinds[API_KEY__COUNT] = {
     [API_KEY_REQUEST] = {request_decode, request_free, request_key, true},
     [API_KEY_DEPLOY] = {deploy_decode, deploy_free, deploy_key, true},
     [API_KEY_RUN] = {run_decode, run_free, run_key, true},
+    [API_KEY_SOURCE] = {source_decode, source_free, source_key, true},
     [API_KEY_TASK] = {task_decode, task_free, task_key, false},
     [API_KEY_PENDING] = {pending_decode, pending_free, pending_key, false},
     [API_KEY_CLEANUP] = {cleanup_decode, cleanup_free, cleanup_key, false},
@@ -397,6 +467,9 @@ static const doc_kind kinds[API_KEY__COUNT] = {
     [API_KEY_RACK] = {machine_decode, machine_free, machine_key, false},
     [API_KEY_FRAMEWORK_STATUS] = {framework_status_decode, framework_status_free, NULL, false},
     [API_KEY_AUTH_TOKEN] = {token_decode, token_free, token_key, false},
+    [API_KEY_WEBHOOK] = {webhook_decode, webhook_free, webhook_key, false},
+    [API_KEY_WEBHOOK_STATUS] = {webhook_status_decode, webhook_status_free, webhook_key, false},
+    [API_KEY_WEBHOOK_EVENT] = {webhook_event_decode, webhook_event_free, webhook_key, false},
 };
 
 static const doc_kind *kind_of(api_key_kind kind)

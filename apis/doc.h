@@ -6,6 +6,7 @@
  *   API_KEY_REQUEST         api_request        (request.h)
  *   API_KEY_DEPLOY          api_deploy         (deploy.h)
  *   API_KEY_RUN             api_run            (run.h)
+ *   API_KEY_SOURCE          api_source         (source.h)
  *   API_KEY_TASK            api_task           (task.h)
  *   API_KEY_PENDING         api_pending_task   (task.h)
  *   API_KEY_CLEANUP         api_cleanup        (task.h)
@@ -21,6 +22,9 @@
  *   API_KEY_AGENT, API_KEY_RACK
  *                           api_machine        (machine.h)
  *   API_KEY_AUTH_TOKEN      api_token          (token.h)
+ *   API_KEY_WEBHOOK         api_webhook        (webhook.h)
+ *   API_KEY_WEBHOOK_STATUS  api_webhook_status (webhook.h)
+ *   API_KEY_WEBHOOK_EVENT   api_webhook_event  (webhook.h)
  *   every other kind        none: readers use the JSON value
  *   (API_KEY_HISTORY_TASK, a task record moved to history, is read as JSON
  *   by the API only, and has none.)

@@ -48,6 +48,16 @@ static const struct {
     [API_KEY_USER_SETTINGS] = {"users/settings", 1, "users/settings/<userId>"},
     [API_KEY_INACTIVE_HOST] = {"inactive", 1, "inactive/<host>"},
     [API_KEY_SCHEMA] = {"schema", 0, "schema"},
+    [API_KEY_SOURCE] = {"sources", 1, "sources/<name>"},
+    [API_KEY_SOURCE_STATUS] = {"status/sources", 1, "status/sources/<name>"},
+    [API_KEY_INTENT_SOURCE] = {"intents/sources", 1, "intents/sources/<name>"},
+    [API_KEY_LB_STATUS] = {"status/lb", 1, "status/lb/<requestId>"},
+    [API_KEY_LB_CLEANUP] = {"lbcleanups", 2, "lbcleanups/<requestId>/<taskId>"},
+    [API_KEY_WEBHOOK] = {"webhooks", 1, "webhooks/<webhookId>"},
+    [API_KEY_WEBHOOK_STATUS] = {"status/webhooks", 1, "status/webhooks/<webhookId>"},
+    [API_KEY_WEBHOOK_EVENT] = {"queues/webhooks", 2, "queues/webhooks/<webhookId>/<seq>"},
+    [API_KEY_REQUEST_GROUP] = {"groups", 1, "groups/<requestGroupId>"},
+    [API_KEY_SHELL] = {"shells", 3, "shells/<requestId>/<taskId>/<shellId>"},
 };
 
 bool api_key_id_valid(const char *id)
@@ -241,6 +251,66 @@ char *api_key_user_settings(const char *prefix, const char *user_id)
 char *api_key_inactive_host(const char *prefix, const char *host)
 {
     return key1(prefix, API_KEY_INACTIVE_HOST, host);
+}
+
+char *api_key_lb_status(const char *prefix, const char *request_id)
+{
+    return key1(prefix, API_KEY_LB_STATUS, request_id);
+}
+
+char *api_key_lb_cleanup(const char *prefix, const char *request_id, const char *task_id)
+{
+    return key2(prefix, API_KEY_LB_CLEANUP, request_id, task_id);
+}
+
+char *api_key_webhook(const char *prefix, const char *webhook_id)
+{
+    return key1(prefix, API_KEY_WEBHOOK, webhook_id);
+}
+
+char *api_key_webhook_status(const char *prefix, const char *webhook_id)
+{
+    return key1(prefix, API_KEY_WEBHOOK_STATUS, webhook_id);
+}
+
+char *api_key_request_group(const char *prefix, const char *group_id)
+{
+    return key1(prefix, API_KEY_REQUEST_GROUP, group_id);
+}
+
+char *api_key_webhook_event(const char *prefix, const char *webhook_id, int64_t revision,
+                            const char *object_key)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)object_key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    char *seq = xasprintf("%016" PRIx64 "-%016" PRIx64, (uint64_t)revision, h);
+    char *k = key2(prefix, API_KEY_WEBHOOK_EVENT, webhook_id, seq);
+
+    free(seq);
+    return k;
+}
+
+char *api_key_shell(const char *prefix, const char *request_id, const char *task_id,
+                    const char *shell_id)
+{
+    return xasprintf("%s/%s/%s/%s/%s", prefix, kinds[API_KEY_SHELL].name, request_id, task_id,
+                     shell_id);
+}
+
+char *api_key_source(const char *prefix, const char *name)
+{
+    return key1(prefix, API_KEY_SOURCE, name);
+}
+
+char *api_key_source_status(const char *prefix, const char *name)
+{
+    return key1(prefix, API_KEY_SOURCE_STATUS, name);
+}
+
+char *api_key_intent_source(const char *prefix, const char *name)
+{
+    return key1(prefix, API_KEY_INTENT_SOURCE, name);
 }
 
 char *api_key_framework(const char *prefix)

@@ -41,6 +41,16 @@
  *   <p>/auth/login-codes/<sha256>                    one-time UI login code (API)
  *   <p>/users/settings/<userId>                      a user's UI settings: stars (API)
  *   <p>/inactive/<host>                              a host marked inactive (API)
+ *   <p>/sources/<name>                               a GitOps Source (users, API)
+ *   <p>/status/sources/<name>                        what a Source synced (leader)
+ *   <p>/intents/sources/<name>                       sync a Source now (API, webhook)
+ *   <p>/status/lb/<requestId>                        load-balancer state of a request (leader)
+ *   <p>/lbcleanups/<requestId>/<taskId>              kills waiting for the LB removal (leader)
+ *   <p>/webhooks/<webhookId>                         a webhook (API, admins; apis/webhook.h)
+ *   <p>/status/webhooks/<webhookId>                  its cursor and counters (leader)
+ *   <p>/queues/webhooks/<webhookId>/<seq>            an event waiting for delivery (leader)
+ *   <p>/shells/<requestId>/<taskId>/<shellId>        a task shell command and its updates
+ *                                                    (API creates, leader updates; apis/shell.h)
  */
 #ifndef API_KEYS_H
 #define API_KEYS_H
@@ -113,6 +123,30 @@ char *api_key_login_code(const char *prefix, const char *code_hash);
 char *api_key_user_settings(const char *prefix, const char *user_id);
 /* host: a hostname marked inactive (GET/POST /api/inactive, apis/machine.h). */
 char *api_key_inactive_host(const char *prefix, const char *host);
+/* GitOps Sources (apis/source.h): the spec, its status, its sync trigger. */
+char *api_key_source(const char *prefix, const char *name);
+char *api_key_source_status(const char *prefix, const char *name);
+char *api_key_intent_source(const char *prefix, const char *name);
+/* The load-balancer state of a request (controllers/lb.h, docs/loadbalancing.md). */
+char *api_key_lb_status(const char *prefix, const char *request_id);
+/* A kill that waits until the task is out of the load balancer and drained. */
+char *api_key_lb_cleanup(const char *prefix, const char *request_id, const char *task_id);
+/* A webhook, its status, and one queued event (apis/webhook.h). */
+char *api_key_webhook(const char *prefix, const char *webhook_id);
+char *api_key_webhook_status(const char *prefix, const char *webhook_id);
+/* The event of the change of object_key at etcd revision `revision`:
+ * "<p>/queues/webhooks/<id>/<revision as 16 hex digits>-<16 hex digits of
+ * a hash of object_key>", so a webhook's queue sorts in revision order and
+ * one change has one key. api_key_kind_prefix(p, API_KEY_WEBHOOK_EVENT, id)
+ * lists one webhook's queue. */
+/* A request group (Singularity's /api/groups: {id, requestIds, metadata}). */
+char *api_key_request_group(const char *prefix, const char *group_id);
+char *api_key_webhook_event(const char *prefix, const char *webhook_id, int64_t revision,
+                            const char *object_key);
+
+/* A task shell command (apis/shell.h); shell_id: api_shell_id. */
+char *api_key_shell(const char *prefix, const char *request_id, const char *task_id,
+                    const char *shell_id);
 
 /* The kinds, for prefixes and parsing. */
 typedef enum {
@@ -147,6 +181,16 @@ typedef enum {
     API_KEY_USER_SETTINGS,
     API_KEY_INACTIVE_HOST,
     API_KEY_SCHEMA,
+    API_KEY_SOURCE,
+    API_KEY_SOURCE_STATUS,
+    API_KEY_INTENT_SOURCE,
+    API_KEY_LB_STATUS,
+    API_KEY_LB_CLEANUP,
+    API_KEY_WEBHOOK,
+    API_KEY_WEBHOOK_STATUS,
+    API_KEY_WEBHOOK_EVENT,
+    API_KEY_REQUEST_GROUP,
+    API_KEY_SHELL,
     API_KEY__COUNT
 } api_key_kind;
 

@@ -23,6 +23,7 @@ static void obj_release(api_manifest_obj *o)
 {
     api_request_free(o->request);
     api_deploy_free(o->deploy);
+    api_source_free(o->source);
     api_request_free(o->updatedRequest);
     free(o->message);
     free(o->file);
@@ -189,7 +190,7 @@ static void check_keys(docctx *c, const json_t *obj, const char *prefix, const c
 static void load_envelope(docctx *c, const json_t *root)
 {
     static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "options", NULL};
-    static const char *const meta_keys[] = {"name", NULL};
+    static const char *const meta_keys[] = {"name", "annotations", NULL};
     static const char *const opt_keys[] = {"message", "unpauseOnSuccessfulDeploy", "updatedRequest",
                                            NULL};
     size_t before = c->probs->n;
@@ -204,11 +205,15 @@ static void load_envelope(docctx *c, const json_t *root)
     if (!json_is_string(ver) || strcmp(json_string_value(ver), API_MANIFEST_VERSION) != 0)
         prob(c, "apiVersion", ver ? "must be corral/v1" : "required (corral/v1)");
     if (!json_is_string(kind) || (strcmp(json_string_value(kind), "Request") != 0 &&
-                                  strcmp(json_string_value(kind), "Deploy") != 0)) {
-        prob(c, "kind", kind ? "must be Request or Deploy" : "required (Request or Deploy)");
+                                  strcmp(json_string_value(kind), "Deploy") != 0 &&
+                                  strcmp(json_string_value(kind), "Source") != 0)) {
+        prob(c, "kind",
+             kind ? "must be Request, Deploy or Source" : "required (Request, Deploy or Source)");
         return;
     }
     bool is_req = strcmp(json_string_value(kind), "Request") == 0;
+    bool is_src = strcmp(json_string_value(kind), "Source") == 0;
+    json_t *annotations = NULL;
     if (meta && !json_is_object(meta)) {
         prob(c, "metadata", "must be an object");
     } else if (meta) {
@@ -218,13 +223,55 @@ static void load_envelope(docctx *c, const json_t *root)
             prob(c, "metadata.name", "must be a string");
         else if (n)
             name = json_string_value(n);
+        annotations = json_object_get(meta, "annotations");
+        if (annotations && (!json_is_object(annotations) || is_src)) {
+            prob(c, "metadata.annotations",
+                 is_src ? "only allowed for kinds Request and Deploy" : "must be a map");
+            annotations = NULL;
+        }
     }
     if (!json_is_object(spec)) {
         prob(c, "spec", spec ? "must be an object" : "required");
         return;
     }
-    if (opts && (is_req || !json_is_object(opts))) {
-        prob(c, "options", is_req ? "only allowed for kind Deploy" : "must be an object");
+    if (opts && (is_req || is_src || !json_is_object(opts))) {
+        prob(c, "options",
+             is_req || is_src ? "only allowed for kind Deploy" : "must be an object");
+        return;
+    }
+    /* metadata.annotations go into the object's own annotations (the
+     * spec's win on a clash). */
+    json_t *spec_copy = NULL;
+    if (annotations && json_object_size(annotations)) {
+        spec_copy = json_copy(spec);
+        json_t *merged = json_copy(annotations);
+        json_t *own = json_object_get(spec, "annotations");
+        if (json_is_object(own))
+            json_object_update(merged, own);
+        json_object_set_new(spec_copy, "annotations", merged);
+        spec = spec_copy;
+    }
+    if (is_src) {
+        size_t b0 = c->probs->n;
+        json_t *copy = json_copy(spec);
+        json_t *id = json_object_get(spec, "name");
+        if (!name && !id) {
+            prob(c, "metadata.name", "required");
+        } else if (name && json_is_string(id) && strcmp(json_string_value(id), name) != 0) {
+            api_problems_add(c->probs, "spec.name", "\"%s\" differs from metadata.name \"%s\"",
+                             json_string_value(id), name);
+        } else {
+            if (!id)
+                json_object_set_new(copy, "name", json_string(name));
+            api_decode_opts so = {.allow_unknown = c->o->allow_unknown, .path_prefix = "spec"};
+            api_source *s = api_source_from_json(copy, &so, c->probs);
+            if (s && c->probs->n == b0 && b0 == before)
+                add_obj(c, API_OBJ_SOURCE, "spec")->source = s;
+            else
+                api_source_free(s);
+        }
+        json_decref(copy);
+        json_decref(spec_copy);
         return;
     }
     /* Envelope problems do not stop the spec from being checked too, but
@@ -248,6 +295,7 @@ static void load_envelope(docctx *c, const json_t *root)
                 api_request_free(r);
         }
         json_decref(copy);
+        json_decref(spec_copy);
         return;
     }
     api_manifest_obj tmp = {0};
@@ -263,6 +311,7 @@ static void load_envelope(docctx *c, const json_t *root)
         api_deploy_free(d);
     free(tmp.message);
     api_request_free(tmp.updatedRequest);
+    json_decref(spec_copy);
 }
 
 /* ---- procfile -------------------------------------------------------------- */
@@ -870,6 +919,9 @@ size_t api_manifest_check(const api_manifest *m, api_problems *probs)
                 api_problems_add(probs, idp,
                                  "deploy \"%s\" of request \"%s\" is defined twice (also at %s:%d)",
                                  o->deploy->id, o->deploy->requestId, p->file, p->line);
+            if (o->kind == API_OBJ_SOURCE && strcmp(p->source->name, o->source->name) == 0)
+                api_problems_add(probs, idp, "source \"%s\" is defined twice (also at %s:%d)",
+                                 o->source->name, p->file, p->line);
         }
         free(idp);
         if (o->kind != API_OBJ_DEPLOY)
@@ -891,6 +943,12 @@ json_t *api_manifest_obj_to_json(const api_manifest_obj *o)
     json_t *env = json_object();
     bool req = o->kind == API_OBJ_REQUEST;
     json_object_set_new(env, "apiVersion", json_string(API_MANIFEST_VERSION));
+    if (o->kind == API_OBJ_SOURCE) {
+        json_object_set_new(env, "kind", json_string("Source"));
+        json_object_set_new(env, "metadata", json_pack("{s:s}", "name", o->source->name));
+        json_object_set_new(env, "spec", api_source_to_json(o->source));
+        return env;
+    }
     json_object_set_new(env, "kind", json_string(req ? "Request" : "Deploy"));
     json_object_set_new(env, "metadata",
                         json_pack("{s:s}", "name", req ? o->request->id : o->deploy->id));
@@ -913,9 +971,10 @@ json_t *api_manifest_obj_to_json(const api_manifest_obj *o)
 json_t *api_manifest_to_json(const api_manifest *m)
 {
     json_t *list = json_array();
-    for (int pass = 0; pass < 2; pass++)
+    static const api_obj_kind order[] = {API_OBJ_REQUEST, API_OBJ_DEPLOY, API_OBJ_SOURCE};
+    for (size_t pass = 0; pass < 3; pass++)
         for (size_t i = 0; i < m->n; i++)
-            if ((m->v[i].kind == API_OBJ_REQUEST) == (pass == 0))
+            if (m->v[i].kind == order[pass])
                 json_array_append_new(list, api_manifest_obj_to_json(&m->v[i]));
     return list;
 }

@@ -4,8 +4,10 @@
  * *.yml, *.json, in sorted order) or standard input ("-"). Each file holds one
  * or more YAML or JSON documents (a top-level JSON/YAML list is a list of
  * documents). A document is one of:
- *   - an envelope: apiVersion: corral/v1, kind: Request|Deploy,
- *     metadata.name, spec (a Singularity request or deploy object);
+ *   - an envelope: apiVersion: corral/v1, kind: Request|Deploy|Source,
+ *     metadata.name, metadata.annotations (copied into the object's
+ *     `annotations`), spec (a Singularity request or deploy object, or a
+ *     GitOps Source: apis/source.h);
  *   - a raw Singularity request object (has "id", no "requestId");
  *   - a Singularity deploy request body {"deploy": {...}, "message",
  *     "unpauseOnSuccessfulDeploy", "updatedRequest"};
@@ -22,12 +24,14 @@
 #include "apis/common.h"
 #include "apis/deploy.h"
 #include "apis/request.h"
+#include "apis/source.h"
 
 #define API_MANIFEST_VERSION "corral/v1"
 
 typedef enum {
     API_OBJ_REQUEST = 1,
     API_OBJ_DEPLOY,
+    API_OBJ_SOURCE,
 } api_obj_kind;
 
 /* One object of a manifest set. Owns everything it points to. */
@@ -35,6 +39,7 @@ typedef struct api_manifest_obj {
     api_obj_kind kind;
     api_request *request; /* kind == API_OBJ_REQUEST */
     api_deploy *deploy;   /* kind == API_OBJ_DEPLOY */
+    api_source *source;   /* kind == API_OBJ_SOURCE */
     bool deploy_id_derived;
     /* Deploy request options ({"deploy": ...} bodies, or an envelope's
      * "options"): message, unpauseOnSuccessfulDeploy, updatedRequest. */
@@ -89,7 +94,7 @@ size_t api_manifest_check(const api_manifest *m, api_problems *probs);
  * [options]}). Caller owns it. */
 json_t *api_manifest_obj_to_json(const api_manifest_obj *o);
 /* Every object as a JSON list of envelopes: Requests first (in load order),
- * then Deploys. Caller owns it. */
+ * then Deploys, then Sources. Caller owns it. */
 json_t *api_manifest_to_json(const api_manifest *m);
 
 /* Procfile helper: the request id for process `proc` of config `name`:

@@ -65,6 +65,7 @@ static const api_field request_fields[] = {
     F_LONG(killOldNonLongRunningTasksAfterMillis),
     F_LONG(taskExecutionTimeLimitMillis),
     F_LONG(startingDeadlineSeconds),
+    F_LONG(unreachableTimeoutSeconds),
     F_BOOL(loadBalanced),
     F_BOOL(rackSensitive),
     F_LIST(rackAffinity),
@@ -95,6 +96,7 @@ static const api_field request_fields[] = {
      HAS(hideEvenNumberAcrossRacksHint), "hideEvenNumberAcrossRacks", NULL, 0, -1},
     F_STR(dataCenter),
     F_BOOL(largeScaleDownAcknowledged),
+    {"annotations", AF_STRMAP, R(annotations), AF_NO_HAS, NULL, NULL, 0, -1},
 };
 
 static const api_codec request_codec = {"request", sizeof(api_request), R(extra), request_fields,
@@ -432,6 +434,8 @@ size_t api_request_validate(const api_request *r, const char *prefix, api_proble
         if (r->type != API_SCHEDULED)
             PROB("startingDeadlineSeconds", "only allowed for SCHEDULED requests, not %s", tname);
     }
+    if (r->has_unreachableTimeoutSeconds && r->unreachableTimeoutSeconds < 0)
+        PROB("unreachableTimeoutSeconds", "must be >= 0");
     if (r->has_loadBalanced && r->loadBalanced && r->type != API_SERVICE)
         PROB("loadBalanced", "only allowed for SERVICE requests, not %s", tname);
     if (r->has_rackSensitive && r->rackSensitive && !lr)

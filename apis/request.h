@@ -73,6 +73,11 @@ typedef struct api_request {
      * leader ran) is skipped, like Kubernetes' CronJob field of that name. */
     bool has_startingDeadlineSeconds;
     int64_t startingDeadlineSeconds;
+    /* Corral: how long a task Mesos reports TASK_UNREACHABLE or TASK_UNKNOWN
+     * is held (it may still run) before it is given up and replaced for
+     * good; absent: corrald's --unreachable-timeout. 0 = not held. */
+    bool has_unreachableTimeoutSeconds;
+    int64_t unreachableTimeoutSeconds;
     bool has_loadBalanced;
     bool loadBalanced;
     bool has_rackSensitive;
@@ -106,6 +111,9 @@ typedef struct api_request {
     char *dataCenter;
     bool has_largeScaleDownAcknowledged;
     bool largeScaleDownAcknowledged;
+    /* Corral: who manages the request and why, e.g. the GitOps Source and
+     * commit that wrote it (corral.io/source, corral.io/commit: gitops.md). */
+    api_strmap annotations;
     json_t *extra; /* unknown fields kept with allow_unknown; NULL otherwise */
 } api_request;
 

@@ -336,6 +336,19 @@ static void dec_condition(dec *d, void *arg)
     cs->v[cs->n++] = c;
 }
 
+json_t *api_conditions_to_json(const api_conditions *cs)
+{
+    return conditions_json(cs);
+}
+
+size_t api_conditions_from_json(const json_t *obj, const char *prefix, api_conditions *out,
+                                api_problems *probs)
+{
+    dec d = {obj, prefix, probs, 0};
+    dec_each(&d, "conditions", dec_condition, out);
+    return d.n;
+}
+
 /* ---- request status -------------------------------------------------------------- */
 
 static void dec_failure_mark(dec *d, void *arg)

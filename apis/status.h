@@ -133,6 +133,13 @@ bool api_conditions_set(api_conditions *cs, const char *type, api_cond_status st
 const api_condition *api_conditions_get(const api_conditions *cs, const char *type);
 void api_conditions_copy(api_conditions *dst, const api_conditions *src);
 void api_conditions_release(api_conditions *cs);
+/* The list as JSON (caller owns), for status documents outside this file
+ * (apis/source.h). */
+json_t *api_conditions_to_json(const api_conditions *cs);
+/* Appends the entries of obj's "conditions" list (absent: none) to *out;
+ * problems at prefix.conditions[i]. Returns the number of problems added. */
+size_t api_conditions_from_json(const json_t *obj, const char *prefix, api_conditions *out,
+                                api_problems *probs);
 
 /* ---- request status: /corral/status/requests/<requestId> ------------------ */
 

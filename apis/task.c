@@ -49,6 +49,31 @@ bool api_task_state_terminal(api_task_state s)
     return state_table[s].terminal;
 }
 
+bool api_task_state_held(api_task_state s)
+{
+    return s == API_TASK_UNREACHABLE || s == API_TASK_UNKNOWN;
+}
+
+bool api_task_state_may_return(api_task_state s)
+{
+    return api_task_state_held(s) || s == API_TASK_LOST || s == API_TASK_GONE_BY_OPERATOR;
+}
+
+int64_t api_task_held_since(const api_task *t)
+{
+    if (!api_task_state_held(t->lastTaskState))
+        return 0;
+    int64_t since = 0;
+    for (size_t i = t->n_taskUpdates; i > 0; i--) {
+        if (!api_task_state_held(t->taskUpdates[i - 1].taskState))
+            break;
+        since = t->taskUpdates[i - 1].timestamp;
+    }
+    if (!since)
+        since = t->updatedAt ? t->updatedAt : t->launchedAt;
+    return since;
+}
+
 /* ---- ids ----------------------------------------------------------------------- */
 
 const char *const api_pending_types[] = {

@@ -54,11 +54,13 @@
     X(API_TASK_DROPPED, "TASK_DROPPED", true)                   \
     X(API_TASK_GONE, "TASK_GONE", true)                         \
     X(API_TASK_GONE_BY_OPERATOR, "TASK_GONE_BY_OPERATOR", true) \
-    X(API_TASK_UNREACHABLE, "TASK_UNREACHABLE", true)           \
-    X(API_TASK_UNKNOWN, "TASK_UNKNOWN", true)
+    X(API_TASK_UNREACHABLE, "TASK_UNREACHABLE", false)          \
+    X(API_TASK_UNKNOWN, "TASK_UNKNOWN", false)
 
-/* As in Singularity, UNREACHABLE and UNKNOWN count as terminal: the task is
- * replaced; if Mesos later reports it RUNNING again, the bridge kills it. */
+/* As in Mesos (unlike Singularity), UNREACHABLE and UNKNOWN are not terminal:
+ * the task may still run. Corral holds such a task for a while (the
+ * request's unreachableTimeoutSeconds, else corrald's default) before it
+ * gives it up; docs/mesosbridge.md has the rules for every state. */
 typedef enum {
     API_TASK_STATE_NONE = -1,
 #define API_TASK_STATE_ENUM(e, name, term) e,
@@ -72,6 +74,14 @@ const char *api_task_state_name(api_task_state s);
 /* API_TASK_STATE_NONE if s is not a known name (exact, upper case). */
 api_task_state api_task_state_parse(const char *s);
 bool api_task_state_terminal(api_task_state s);
+/* UNREACHABLE or UNKNOWN: Mesos cannot say whether the task runs; Corral
+ * holds it (does not archive it) until it comes back or its time is up. */
+bool api_task_state_held(api_task_state s);
+/* The states after which a TASK_RUNNING report is the same task coming
+ * back, not a stray to kill: the held ones, TASK_LOST (a partition healed,
+ * without PARTITION_AWARE) and TASK_GONE_BY_OPERATOR (the operator was
+ * wrong). */
+bool api_task_state_may_return(api_task_state s);
 
 /* ---- task id ----------------------------------------------------------------
  * {requestId}-{deployId}-{startedAt}-{instanceNo}-{sanitizedHost}-{sanitizedRackId}
@@ -277,6 +287,10 @@ json_t *api_task_mesos_task(const api_task *t);
  * false without changing t when it is a duplicate: the same uuid as a stored
  * update, or (no uuid) the same state and message as the last update. */
 bool api_task_add_update(api_task *t, const api_task_update *u);
+/* When t entered the held state it is in (api_task_state_held): the
+ * timestamp of the first of the updates at the end of taskUpdates that are
+ * all held states (else updatedAt, else launchedAt); 0 when t is not held. */
+int64_t api_task_held_since(const api_task *t);
 /* Whether api_task_add_update would add u (it is not a duplicate). */
 bool api_task_update_is_new(const api_task *t, const api_task_update *u);
 

@@ -16,11 +16,16 @@
 #include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/task.h"
+#include "apis/yaml.h"
 #include "apiserver/as_auth.h"
+#include "apiserver/as_compat.h"
+#include "apiserver/as_shell.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
 #include "apiserver/as_logs.h"
 #include "apiserver/as_sandbox.h"
+#include "apiserver/as_sources.h"
+#include "apiserver/as_webhooks.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
 
@@ -34,6 +39,7 @@ typedef struct hctx {
     as_result *out;
     json_t *body;         /* parsed body (owned), an empty object if none */
     struct viewer *view;  /* what lists and searches may show */
+    int64_t total;        /* items of a paged list before paging (withmetadata) */
 } hctx;
 
 /* ---- input checks ------------------------------------------------------------ */
@@ -107,8 +113,26 @@ static bool kind_ok(const json_t *v, int k)
     return false;
 }
 
+/* Bodies of Singularity's operations are lenient (docs/api.md "Lenient
+ * bodies"); credentials and the node agent's Corral-only calls stay strict:
+ * a misspelt field there must not be dropped silently. */
+static bool lenient_op(as_op op)
+{
+    switch (op) {
+    case AS_OP_AUTH_TOKEN_POST:
+    case AS_OP_AUTH_LOGIN_CODE:
+    case AS_OP_AUTH_LOGIN:
+    case AS_OP_NODEAGENT_UPLOAD_PUT:
+    case AS_OP_NODEAGENT_TASK_PUT:
+        return false;
+    default:
+        return true;
+    }
+}
+
 /* Checks j against the field list: unknown fields and wrong types are 400s
- * naming the field. */
+ * naming the field (unknown fields only with strict decoding or outside
+ * lenient_op: else they are the answer's warnings). */
 static int check_fields(hctx *h, const json_t *j, const char *what, const fld *f, size_t n)
 {
     const char *key;
@@ -121,6 +145,14 @@ static int check_fields(hctx *h, const json_t *j, const char *what, const fld *f
         for (i = 0; i < n; i++)
             if (strcmp(f[i].name, key) == 0)
                 break;
+        if (i == n && !h->req->strict && lenient_op(h->req->match->op)) {
+            /* Singularity ignores what it does not know (docs/api.md) */
+            if (!h->out->warnings)
+                h->out->warnings = json_array();
+            json_array_append_new(h->out->warnings,
+                                  json_sprintf("%s.%s: unknown field ignored", what, key));
+            continue;
+        }
         if (i == n)
             return as_fail(h->out, 400, "%s: unknown field '%s'", what, key);
         if (!kind_ok(v, f[i].kind))
@@ -142,6 +174,29 @@ static bool has(const json_t *o, const char *f)
     return v && !json_is_null(v);
 }
 
+/* A YAML body (as_req.yaml): exactly one document, a mapping. */
+static int parse_yaml_body(hctx *h)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    api_doc *docs = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (api_yaml_parse(h->req->body, h->req->body_len, "body", &docs, &n, &probs) < 0) {
+        char *why = api_problems_format(&probs);
+        rc = as_fail(h->out, 400, "malformed YAML: %s", why);
+        free(why);
+    } else if (n != 1)
+        rc = as_fail(h->out, 400, "request body: one YAML document is required, got %zu", n);
+    else if (!json_is_object(docs[0].root))
+        rc = as_fail(h->out, 400, "request body: must be a YAML mapping");
+    else
+        h->body = json_incref(docs[0].root);
+    api_docs_free(docs, n);
+    api_problems_release(&probs);
+    return rc;
+}
+
 /* Parses the body; an empty body is an empty object unless required. */
 static int parse_body(hctx *h, bool required)
 {
@@ -153,6 +208,8 @@ static int parse_body(hctx *h, bool required)
         h->body = json_object();
         return 0;
     }
+    if (h->req->yaml)
+        return parse_yaml_body(h);
     h->body = json_loadb(h->req->body, h->req->body_len, JSON_REJECT_DUPLICATES, &e);
     if (!h->body)
         return as_fail(h->out, 400, "malformed JSON at line %d column %d: %s", e.line, e.column,
@@ -160,6 +217,27 @@ static int parse_body(hctx *h, bool required)
     if (!json_is_object(h->body))
         return as_fail(h->out, 400, "request body: must be a JSON object");
     return 0;
+}
+
+/* Decodes bodies leniently unless the caller asked for strict decoding
+ * (as_req.strict): points p at ign, whose findings warn_ignored turns into
+ * the answer's warnings. */
+static void lenient(hctx *h, api_problems *p, api_problems *ign)
+{
+    if (!h->req->strict)
+        p->ignored = ign;
+}
+
+static void warn_ignored(hctx *h, api_problems *ign)
+{
+    for (size_t i = 0; i < ign->n; i++) {
+        char *s = api_problem_format(&ign->v[i]);
+        if (!h->out->warnings)
+            h->out->warnings = json_array();
+        json_array_append_new(h->out->warnings, json_string(s));
+        free(s);
+    }
+    api_problems_release(ign);
 }
 
 static int problems_fail(hctx *h, const char *what, api_problems *p)
@@ -490,7 +568,8 @@ static bool authorize(hctx *h)
             as_fail(h->out, 400, "invalid pending task id '%.200s'", ptid);
             return false;
         }
-    } else if (m->op == AS_OP_HIST_TASKS && as_req_query(h->req, "requestId")) {
+    } else if ((m->op == AS_OP_HIST_TASKS || m->op == AS_OP_HIST_TASKS_META) &&
+               as_req_query(h->req, "requestId")) {
         rid = xstrdup(as_req_query(h->req, "requestId"));
     }
     allowed = !rid ? true : may(h, m->access, rid, m->action);
@@ -564,7 +643,7 @@ static int scale_guard(hctx *h, const api_request *old, int old_n, int new_n, bo
 
 static void h_req_post(hctx *h)
 {
-    api_problems probs = API_PROBLEMS_INIT;
+    api_problems probs = API_PROBLEMS_INIT, ign = API_PROBLEMS_INIT;
     api_request *r = NULL, *old = NULL;
     const as_entry *e;
     json_t *canon = NULL;
@@ -573,7 +652,9 @@ static void h_req_post(hctx *h)
 
     if (parse_body(h, true) < 0 || query_bool(h, "largeScaleDownAcknowledged", &acked) < 0)
         goto out;
+    lenient(h, &probs, &ign);
     r = api_request_from_json(h->body, NULL, &probs);
+    warn_ignored(h, &ign);
     if (!r) {
         problems_fail(h, "request", &probs);
         goto out;
@@ -615,6 +696,112 @@ out:
     api_request_free(r);
     api_request_free(old);
     json_decref(canon);
+    free(k);
+}
+
+/* SingularityUpdateGroupsRequest: replaces the request's group,
+ * readWriteGroups and readOnlyGroups (an absent one is cleared, as in
+ * Singularity). With check_only (.../groups/auth-check) nothing is
+ * written: 200 with no body when the caller may make the change. */
+static const fld groups_fields[] = {{"group", K_STR},
+                                    {"readWriteGroups", K_STRLIST},
+                                    {"readOnlyGroups", K_STRLIST},
+                                    {"message", K_STR}};
+
+static void h_req_groups(hctx *h, bool check_only)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    api_problems probs = API_PROBLEMS_INIT;
+    api_request *upd = NULL;
+    json_t *doc = NULL;
+    char *k = NULL;
+
+    if (!e || parse_body(h, true) < 0 || CHECK(h, h->body, "groups", groups_fields) < 0)
+        goto out;
+    doc = json_deep_copy(e->value);
+    for (size_t i = 0; i < 3; i++) {
+        const char *f = groups_fields[i].name;
+        if (has(h->body, f))
+            json_object_set(doc, f, json_object_get(h->body, f));
+        else
+            json_object_del(doc, f);
+    }
+    upd = api_request_from_json(doc, &(api_decode_opts){.allow_unknown = true}, &probs);
+    if (!upd) {
+        problems_fail(h, "groups", &probs);
+        goto out;
+    }
+    if (!may_change(h, rid, upd))
+        goto out;
+    if (check_only) {
+        ok(h, 200, NULL);
+        goto out;
+    }
+    k = request_key(h, rid);
+    as_txn_cmp(&h->out->txn, k, e->mod_revision);
+    as_txn_put(&h->out->txn, k, doc);
+    history_event(h, rid, "UPDATED", doc, as_jstr(h->body, "message"));
+    respond_parent(h, rid, doc);
+out:
+    api_problems_release(&probs);
+    api_request_free(upd);
+    json_decref(doc);
+    free(k);
+}
+
+/* SingularityPriorityRequest: sets the request's taskPriorityLevel (admins
+ * only, as in Singularity); an absent priority clears it. An expiring
+ * change (durationMillis) needs the controllers to revert it and is
+ * refused until they do (docs/api.md). DELETE .../priority makes an
+ * expiring change permanent: there never is one, so it is a 404. */
+static const fld priority_fields[] = {{"priority", K_NUM},
+                                      {"durationMillis", K_INT},
+                                      {"actionId", K_STR},
+                                      {"message", K_STR},
+                                      {"skipEmailNotification", K_BOOL}};
+
+static void h_req_priority(hctx *h, bool cancel)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const as_entry *e = need_request(h, rid);
+    api_problems probs = API_PROBLEMS_INIT;
+    api_request *upd = NULL;
+    json_t *doc = NULL;
+    char *k = NULL;
+
+    if (!e)
+        return;
+    if (cancel) {
+        as_fail(h->out, 404, "request %s has no expiring priority change", rid);
+        return;
+    }
+    if (parse_body(h, true) < 0 || CHECK(h, h->body, "priority", priority_fields) < 0)
+        goto out;
+    if (has(h->body, "durationMillis")) {
+        as_fail(h->out, 400, "priority.durationMillis: expiring priority changes are not "
+                             "supported yet");
+        goto out;
+    }
+    doc = json_deep_copy(e->value);
+    if (has(h->body, "priority"))
+        json_object_set(doc, "taskPriorityLevel", json_object_get(h->body, "priority"));
+    else
+        json_object_del(doc, "taskPriorityLevel");
+    upd = api_request_from_json(doc, &(api_decode_opts){.allow_unknown = true}, &probs);
+    if (!upd) {
+        problems_fail(h, "priority", &probs);
+        goto out;
+    }
+    k = request_key(h, rid);
+    as_txn_cmp(&h->out->txn, k, e->mod_revision);
+    as_txn_put(&h->out->txn, k, doc);
+    history_event(h, rid, "UPDATED", doc, as_jstr(h->body, "message"));
+    respond_parent(h, rid, doc);
+out:
+    api_problems_release(&probs);
+    api_request_free(upd);
+    json_decref(doc);
     free(k);
 }
 
@@ -1017,6 +1204,12 @@ static void h_req_scale(hctx *h)
     }
     if (old && scale_guard(h, old, api_request_eff_instances(old), upd->instances, acked) < 0)
         goto out;
+    if (old && api_request_eff_instances(old) == api_request_eff_instances(upd)) {
+        /* as Singularity: a scale that changes nothing is a mistake */
+        as_fail(h->out, 400, "scale: request %s already has %d instances; nothing to change", rid,
+                api_request_eff_instances(upd));
+        goto out;
+    }
     k = request_key(h, rid);
     ik = intent_key(h, rid, "scale");
     as_txn_cmp(&h->out->txn, k, e->mod_revision);
@@ -1032,7 +1225,8 @@ static void h_req_scale(hctx *h)
     } else {
         as_txn_del(&h->out->txn, ik);
     }
-    if (jbool(h->body, "bounce", false)) {
+    /* Singularity: the scale's `bounce`, else the request's bounceAfterScale */
+    if (has(h->body, "bounce") ? jbool(h->body, "bounce", false) : upd->bounceAfterScale) {
         char *bk = intent_key(h, rid, "bounce");
         json_t *b = json_pack("{s:b}", "incremental", jbool(h->body, "incremental", false));
         if (has(h->body, "message"))
@@ -1521,7 +1715,7 @@ static const fld deploy_req_fields[] = {{"deploy", K_OBJ},
 
 static void h_deploy_post(hctx *h)
 {
-    api_problems probs = API_PROBLEMS_INIT;
+    api_problems probs = API_PROBLEMS_INIT, ign = API_PROBLEMS_INIT;
     api_decode_opts dopts = {.path_prefix = "deploy", .no_validate = true};
     api_decode_opts ropts = {.path_prefix = "updatedRequest"};
     api_deploy *d = NULL;
@@ -1537,6 +1731,7 @@ static void h_deploy_post(hctx *h)
         as_fail(h->out, 400, "deploy: required");
         goto out;
     }
+    lenient(h, &probs, &ign);
     d = api_deploy_from_json(json_object_get(h->body, "deploy"), &dopts, &probs);
     if (!d) {
         problems_fail(h, "deploy", &probs);
@@ -1558,6 +1753,7 @@ static void h_deploy_post(hctx *h)
         goto out;
     if (has(h->body, "updatedRequest")) {
         upd = api_request_from_json(json_object_get(h->body, "updatedRequest"), &ropts, &probs);
+        warn_ignored(h, &ign);
         if (!upd) {
             problems_fail(h, "updatedRequest", &probs);
             goto out;
@@ -1617,6 +1813,7 @@ static void h_deploy_post(hctx *h)
     /* Until the cache catches up, show the new deploy as pending. */
     json_object_set(h->out->body, "pendingDeploy", canon);
 out:
+    warn_ignored(h, &ign);
     api_problems_release(&probs);
     api_deploy_free(d);
     api_request_free(req);
@@ -2054,6 +2251,7 @@ static void h_hist_tasks(hctx *h)
         return;
     collect(h, API_KEY_HISTORY_TASK, s.requestId, &s, false, &r);
     collect(h, API_KEY_TASK, s.requestId, &s, false, &r);
+    h->total = (int64_t)r.n;
     ok(h, 200, sorted_page(&r, dir && strcmp(dir, "ASC") == 0, &p));
 }
 
@@ -2069,7 +2267,67 @@ static void h_hist_req_tasks(hctx *h, bool active)
         collect(h, API_KEY_TASK, rid, NULL, true, &r);
     else
         collect(h, API_KEY_HISTORY_TASK, rid, NULL, false, &r);
+    h->total = (int64_t)r.n;
     ok(h, 200, sorted_page(&r, false, active ? NULL : &p));
+}
+
+/* The tasks of one deploy of a request: active ones, or finished ones
+ * paged (newest first). */
+static void h_hist_deploy_tasks(hctx *h, bool active)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *did = as_match_param(h->req->match, "deployId");
+    search s = {0};
+    page p;
+    rows r = {0};
+
+    if (check_request_id(h, rid) < 0 ||
+        check_part(h, "deploy id", did, api_deploy_id_valid) < 0 || paging(h, &p) < 0)
+        return;
+    s.deployId = did;
+    collect(h, active ? API_KEY_TASK : API_KEY_HISTORY_TASK, rid, &s, active, &r);
+    h->total = (int64_t)r.n;
+    ok(h, 200, sorted_page(&r, false, active ? NULL : &p));
+}
+
+/* The newest task of a run (SingularityTaskIdHistory), active or finished;
+ * 404 when the run has none. */
+static void h_hist_req_run(hctx *h)
+{
+    const char *rid = as_match_param(h->req->match, "requestId");
+    const char *run = as_match_param(h->req->match, "runId");
+    search s = {0};
+    page one = {.count = 1, .page = 1};
+    rows r = {0};
+    json_t *list;
+
+    if (check_request_id(h, rid) < 0 || check_part(h, "run id", run, api_key_id_valid) < 0)
+        return;
+    s.runId = run;
+    collect(h, API_KEY_TASK, rid, &s, false, &r);
+    collect(h, API_KEY_HISTORY_TASK, rid, &s, false, &r);
+    list = sorted_page(&r, false, &one);
+    if (json_array_size(list))
+        ok(h, 200, json_incref(json_array_get(list, 0)));
+    else
+        as_fail(h->out, 404, "No task of run %s of request %s", run, rid);
+    json_decref(list);
+}
+
+/* Singularity's ...withmetadata answers: the page of the list just made,
+ * in SingularityPaginatedResponse {dataCount, pageCount, page, objects}. */
+static void with_metadata(hctx *h)
+{
+    int64_t count, pg;
+
+    if (h->out->status != 200 || !json_is_array(h->out->body) ||
+        query_int(h, "count", 100, 1, 1000, &count) < 0 ||
+        query_int(h, "page", 1, 1, INT32_MAX, &pg) < 0)
+        return;
+    ok(h, 200,
+       json_pack("{s:I, s:I, s:I, s:O}", "dataCount", (json_int_t)h->total, "pageCount",
+                 (json_int_t)((h->total + count - 1) / count), "page", (json_int_t)pg, "objects",
+                 h->out->body));
 }
 
 /* SingularityDeployHistory for one deploy (NULL if unknown). */
@@ -2088,10 +2346,17 @@ static json_t *deploy_history(hctx *h, const char *rid, const char *did, bool fu
         const char *s = as_jstr(st, "state");
         if (!s)
             s = as_jstr(st, "deployState");
-        result = json_pack("{s:s?, s:O?, s:O?, s:O?}", "deployState", s, "message",
+        /* Singularity's DeployState has no SUPERSEDED: clients parse it as
+         * CANCELED (a newer deploy replaced it); Corral's own state is in
+         * corralDeployState (docs/api.md). */
+        bool superseded = s && strcmp(s, "SUPERSEDED") == 0;
+        result = json_pack("{s:s?, s:O?, s:O?, s:O?}", "deployState",
+                           superseded ? "CANCELED" : s, "message",
                            json_object_get(st, "message"), "timestamp",
                            json_object_get(st, "finishedAt"), "deployFailures",
                            json_object_get(st, "failures"));
+        if (superseded)
+            json_object_set_new(result, "corralDeployState", json_string(s));
         json_object_set_new(out, "deployResult", result);
         json_object_set_new(out, "deployStatistics",
                             json_pack("{s:s, s:s}", "requestId", rid, "deployId", did));
@@ -2130,6 +2395,7 @@ static void h_hist_req_deploys(hctx *h)
     }
     free(v);
     free(prefix);
+    h->total = (int64_t)json_array_size(list);
     ok(h, 200, paginate(list, &p));
 }
 
@@ -2166,6 +2432,7 @@ static void h_hist_req_requests(hctx *h)
         if (json_is_object(as_cache_at(h->c, first + i - 1)->value))
             json_array_append(list, as_cache_at(h->c, first + i - 1)->value);
     free(prefix);
+    h->total = (int64_t)json_array_size(list);
     ok(h, 200, paginate(list, &p));
 }
 
@@ -3224,7 +3491,7 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
                    as_result *out)
 {
     viewer view = {cfg, req->who, NULL, false};
-    hctx h = {cfg, cache, req, out, NULL, &view};
+    hctx h = {cfg, cache, req, out, NULL, &view, 0};
     const char *rid = as_match_param(req->match, "requestId");
 
     memset(out, 0, sizeof(*out));
@@ -3411,6 +3678,22 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
     case AS_OP_INACTIVE_CLEAR:
         h_inactive_clear(&h);
         break;
+    case AS_OP_WEBHOOKS_LIST:
+    case AS_OP_WEBHOOK_ADD:
+    case AS_OP_WEBHOOK_DELETE:
+    case AS_OP_WEBHOOKS_SUMMARY:
+    case AS_OP_WEBHOOK_QUEUE_REQUEST:
+    case AS_OP_WEBHOOK_QUEUE_DEPLOY:
+    case AS_OP_WEBHOOK_QUEUE_TASK:
+        as_webhooks_handle(cfg, cache, req, out);
+        break;
+    case AS_OP_SOURCES_LIST:
+    case AS_OP_SOURCE_POST:
+    case AS_OP_SOURCE_GET:
+    case AS_OP_SOURCE_DELETE:
+    case AS_OP_SOURCE_SYNC:
+        as_sources_handle(cfg, cache, req, out);
+        break;
     case AS_OP_AGENT_GET:
         h_machine_get(&h, API_KEY_AGENT, "agentId");
         break;
@@ -3454,12 +3737,64 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
     case AS_OP_AUTH_TOKENS:
         h_auth_tokens(&h);
         break;
+    case AS_OP_REQ_PRIORITY:
+    case AS_OP_REQ_PRIORITY_CANCEL:
+        h_req_priority(&h, req->match->op == AS_OP_REQ_PRIORITY_CANCEL);
+        break;
+    case AS_OP_REQ_GROUPS:
+    case AS_OP_REQ_GROUPS_CHECK:
+        h_req_groups(&h, req->match->op == AS_OP_REQ_GROUPS_CHECK);
+        break;
+    case AS_OP_HIST_TASKS_META:
+        h_hist_tasks(&h);
+        with_metadata(&h);
+        break;
+    case AS_OP_HIST_REQ_TASKS_META:
+        h_hist_req_tasks(&h, false);
+        with_metadata(&h);
+        break;
+    case AS_OP_HIST_REQ_DEPLOYS_META:
+        h_hist_req_deploys(&h);
+        with_metadata(&h);
+        break;
+    case AS_OP_HIST_REQ_REQUESTS_META:
+        h_hist_req_requests(&h);
+        with_metadata(&h);
+        break;
+    case AS_OP_HIST_DEPLOY_TASKS_ACTIVE:
+        h_hist_deploy_tasks(&h, true);
+        break;
+    case AS_OP_HIST_DEPLOY_TASKS_INACTIVE:
+        h_hist_deploy_tasks(&h, false);
+        break;
+    case AS_OP_HIST_DEPLOY_TASKS_INACTIVE_META:
+        h_hist_deploy_tasks(&h, false);
+        with_metadata(&h);
+        break;
+    case AS_OP_HIST_REQ_RUN:
+        h_hist_req_run(&h);
+        break;
     default:
-        as_fail(out, 404, "unknown operation");
+        if (as_shell_op(req->match->op))
+            as_shell_handle(cfg, cache, req, out); /* task shell commands */
+        else if (as_compat_op(req->match->op))
+            as_compat_handle(cfg, cache, req, out); /* Singularity's other reads */
+        else
+            as_fail(out, 404, "unknown operation");
         break;
     }
     json_decref(h.body);
     viewer_release(&view);
+}
+
+bool as_api_may_read(const as_api_config *cfg, const as_cache *cache, const as_identity *who,
+                     const char *rid)
+{
+    viewer v = {cfg, who, NULL, false};
+    bool sees = viewer_sees(&v, cache, rid);
+
+    viewer_release(&v);
+    return sees;
 }
 
 json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id)
@@ -3499,6 +3834,9 @@ bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache, const a
     case API_KEY_LOG_UPLOAD:
     case API_KEY_INTENT_REQUEST:
     case API_KEY_INTENT_DEPLOY:
+    case API_KEY_LB_STATUS:
+    case API_KEY_LB_CLEANUP:
+    case API_KEY_SHELL:
         seen = viewer_sees(&v, cache, kp.id1); /* keyed by their request */
         break;
     case API_KEY_CLEANUP:
@@ -3514,10 +3852,20 @@ bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache, const a
     case API_KEY_FRAMEWORK_STATUS:
     case API_KEY_LEADER:
     case API_KEY_SCHEMA:
+    case API_KEY_SOURCE: /* a repository URL may name a host people should not see */
+    case API_KEY_SOURCE_STATUS:
+    case API_KEY_INTENT_SOURCE:
         seen = as_auth_check(p, who, AS_ACCESS_GREAD, NULL, NULL, NULL, &verdict);
+        break;
+    case API_KEY_WEBHOOK: /* admins only: a webhook holds its signing secret */
+    case API_KEY_WEBHOOK_STATUS:
+    case API_KEY_WEBHOOK_EVENT:
         break;
     case API_KEY_USER_SETTINGS: /* one's own settings */
         seen = kp.id1 && who->user.id && strcmp(kp.id1, who->user.id) == 0;
+        break;
+    case API_KEY_REQUEST_GROUP: /* a label every caller reads (GET /api/groups) */
+        seen = true;
         break;
     default: /* tokens, login codes, keys outside the layout */
         break;

@@ -18,6 +18,9 @@
  *   P/cleanups/<taskId>                     kill intents
  *   P/runs/<rid>/<runId>                    run-now requests
  *   P/history/requests/<rid>/<ms>-<EVENT>   request history events
+ *   P/groups/<id>                           request groups (as_compat.h)
+ *   P/webhooks/<id>                         webhooks (apiserver/as_webhooks.h); a delete
+ *                                           takes P/status/webhooks/<id> and its queue along
  * Everything else (status, tasks, pending, agents, racks, history of tasks
  * and deploys) is only read. */
 #ifndef AS_API_H
@@ -80,6 +83,13 @@ typedef struct as_req {
     const struct as_identity *who;
     int64_t now;       /* wall clock, epoch ms */
     const char *nonce; /* random hex from the server (generated ids) */
+    /* Decode bodies strictly (unknown fields are 400s), as corralctl does;
+     * false: leniently like Singularity, what is ignored listed in the
+     * answer's warnings (docs/api.md "Lenient bodies"). */
+    bool strict;
+    /* The body is YAML (Content-Type application/yaml, text/yaml or
+     * application/x-yaml): one document, read into the same JSON values. */
+    bool yaml;
 } as_req;
 
 /* Borrowed value of query parameter name, or NULL. */
@@ -107,9 +117,16 @@ typedef struct as_result {
      * re-renders the body as this request's parent object (so the response
      * shows the committed state); body is the fallback. NULL: keep body. */
     char *render_parent;
+    /* What a lenient decode ignored: an array of strings ("deploy.foo:
+     * unknown field ignored") the server sends as Warning headers, owned;
+     * NULL: none. */
+    json_t *warnings;
 } as_result;
 
 void as_result_release(as_result *r);
+
+/* Sets r to a JSON answer: status and body (owned by r from now on). */
+void as_answer(as_result *r, int status, json_t *body);
 
 /* Sets r to an error: status and {"message": ..., "status": ...}; returns
  * -1 for `return as_fail(...)`. */
@@ -125,12 +142,16 @@ typedef struct as_api_config {
     size_t max_body;             /* informational; the server enforces it */
     bool allow_deploy_of_paused; /* Singularity's allowDeployOfPausedRequests */
     int max_scale_down_unacked;  /* maxScaleDownWithoutAcknowledgement (10) */
+    int max_decommissioning_agents; /* SingularityLimits (corrald's flag) */
     /* Request parents encoded once (as_memo.h), borrowed; NULL: encode
      * every parent every time. Answers are the same either way. */
     struct as_memo *memo;
     /* Authentication and authorization (as_auth.h), borrowed; NULL or a
      * disabled policy: every caller may do everything. */
     const struct as_auth *auth;
+    /* Singularity's ui.shellCommands (as_shell.h), borrowed; NULL: none
+     * (every shell command is refused). */
+    const json_t *shell_commands;
 } as_api_config;
 
 /* The flags every JSON answer is encoded with. */
@@ -196,6 +217,12 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *cache, struct cr_b
  * authorization is off. */
 bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache,
                         const struct as_identity *who, const char *key);
+
+/* Whether who (NULL: anonymous) may read the objects of request rid, as
+ * lists filter them: true when authorization is off or who is an admin;
+ * items of a request nobody owns any more are for admins. */
+bool as_api_may_read(const as_api_config *cfg, const as_cache *cache,
+                     const struct as_identity *who, const char *rid);
 
 /* The request parent object of request id, or NULL if unknown (caller owns). */
 json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id);

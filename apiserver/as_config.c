@@ -1,5 +1,7 @@
 #include "apiserver/as_config.h"
 
+#include "base/log.h"
+
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ static const setting settings[] = {
     S("prefix", T_STR, prefix),
     S("replica-id", T_STR, replica_id),
     S("log-level", T_STR, log_level),
+    S("log-format", T_STR, log_format),
     S("max-body-bytes", T_SIZE, max_body_bytes),
     S("max-list-streams", T_SIZE, max_list_streams),
     S("etcd-ca-file", T_STR, etcd_ca_file),
@@ -46,12 +49,21 @@ static const setting settings[] = {
     S("tls-min-version", T_STR, tls_min_version),
     S("executor-path", T_STR, executor_path),
     S("framework-name", T_STR, framework_name),
+    S("data-dir", T_STR, data_dir),
     S("allow-deploy-of-paused-requests", T_BOOL, allow_deploy_of_paused),
     S("leader-lease-ttl", T_LONG, lease_ttl_s),
     S("api-only", T_BOOL, api_only),
     S("no-controllers", T_BOOL, no_controllers),
     S("max-decommissioning-agents", T_LONG, max_decommissioning_agents),
+    S("unreachable-timeout", T_LONG, unreachable_timeout_s),
     S("no-mesos-drain", T_BOOL, no_mesos_drain),
+    S("lb-provider", T_STR, lb_provider),
+    S("lb-nginx-dir", T_STR, lb_nginx_dir),
+    S("lb-nginx-conf", T_STR, lb_nginx_conf),
+    S("lb-nginx-bin", T_STR, lb_nginx_bin),
+    S("lb-baragon-url", T_STR, lb_baragon_url),
+    S("lb-drain-ms", T_LONG, lb_drain_ms),
+    S("shell-commands", T_STR, shell_commands),
     S("auth", T_BOOL, auth),
     S("auth-token-file", T_STR, auth_token_file),
     S("admin-groups", T_STR, admin_groups),
@@ -62,6 +74,7 @@ static const setting settings[] = {
     S("auth-user-header", T_STR, auth_user_header),
     S("auth-groups-header", T_STR, auth_groups_header),
     S("open-metrics", T_BOOL, open_metrics),
+    S("context-path", T_STR, context_path),
     S("insecure", T_BOOL, insecure),
     S("routes", T_BOOL, routes),
     S("print-config", T_BOOL, print_config),
@@ -86,6 +99,8 @@ const char *as_config_usage(void)
            "                                flags given on the command line win)\n"
            "  --replica-id ID               name of this replica (hostname:port)\n"
            "  --log-level LEVEL             debug, info, warn or error (info)\n"
+           "  --log-format FORMAT           text, logfmt or json: one line per message,\n"
+           "                                with request, deploy and task ids as fields (text)\n"
            "  --max-body-bytes N            larger request bodies get a 413 (1048576)\n"
            "  --max-list-streams N          list answers written at once; more get a 503\n"
            "                                with Retry-After (128)\n"
@@ -108,6 +123,8 @@ const char *as_config_usage(void)
            "                                (SIGHUP re-reads the TLS files)\n"
            "  --executor-path PATH          corral-executor path given to the bridge\n"
            "  --framework-name NAME         Mesos framework name (corral)\n"
+           "  --data-dir DIR                local state of this replica: GitOps Sources'\n"
+           "                                Git caches in DIR/gitops (/var/lib/corral)\n"
            "  --allow-deploy-of-paused-requests\n"
            "                                accept deploys of paused requests\n"
            "  --leader-lease-ttl SECONDS    leader lease TTL (10)\n"
@@ -118,8 +135,28 @@ const char *as_config_usage(void)
            "  --max-decommissioning-agents N\n"
            "                                agents moving their tasks away at once (2);\n"
            "                                more wait in STARTING_DECOMMISSION\n"
+           "  --unreachable-timeout SECONDS\n"
+           "                                a task Mesos reports TASK_UNREACHABLE or\n"
+           "                                TASK_UNKNOWN is held this long (it may come\n"
+           "                                back) before it is given up; a request's\n"
+           "                                unreachableTimeoutSeconds wins (600)\n"
            "  --no-mesos-drain              never put a decommissioned agent in Mesos\n"
            "                                maintenance (DRAIN_AGENT)\n"
+           "  --lb-provider NAME            load balancer of loadBalanced requests: none\n"
+           "                                (default), nginx or baragon\n"
+           "                                (docs/loadbalancing.md)\n"
+           "  --lb-nginx-dir DIR            nginx: where upstream and location files are\n"
+           "                                written (DIR/upstreams, DIR/locations/<group>)\n"
+           "  --lb-nginx-conf FILE          nginx: the nginx.conf that includes them, for\n"
+           "                                nginx -t and nginx -s reload\n"
+           "  --lb-nginx-bin PATH           nginx: the binary (/usr/sbin/nginx)\n"
+           "  --lb-baragon-url URL          baragon: BaragonService's API root\n"
+           "                                (http://host:8080/baragon/v2)\n"
+           "  --lb-drain-ms N               kill a task this long after the load balancer\n"
+           "                                stopped sending it traffic (5000)\n"
+           "  --shell-commands FILE         task shell commands people may run (JSON:\n"
+           "                                [{name, description, options: [{name}]}],\n"
+           "                                Singularity's ui.shellCommands; docs/api.md)\n"
            "  --auth                        require an identity for every call but\n"
            "                                /healthz and /readyz, and enforce groups\n"
            "                                (docs/security.md)\n"
@@ -136,6 +173,8 @@ const char *as_config_usage(void)
            "                                proxy) to name the user; off by default\n"
            "  --auth-groups-header NAME     ... and this one to list its groups\n"
            "  --open-metrics                serve /metrics without authentication\n"
+           "  --context-path PATH           also serve the API under PATH, as Singularity's\n"
+           "                                clients expect (/singularity/api); /api always\n"
            "  --insecure                    allow a non-loopback --listen without --auth\n"
            "  --routes                      print the API's routes and what each needs\n"
            "                                (JSON lines), and exit\n"
@@ -152,12 +191,17 @@ void as_config_init(as_config *c)
     c->etcd_endpoints = xstrdup("http://127.0.0.1:2379");
     c->prefix = xstrdup("/corral");
     c->log_level = xstrdup("info");
+    c->log_format = xstrdup("text");
     c->framework_name = xstrdup("corral");
+    c->data_dir = xstrdup("/var/lib/corral");
     c->max_body_bytes = 1024 * 1024;
     c->max_list_streams = 128;
     c->etcd_timeout_ms = 5000;
     c->lease_ttl_s = 10;
     c->max_decommissioning_agents = 2;
+    c->lb_drain_ms = 5000;
+    c->unreachable_timeout_s = 600;
+    c->context_path = xstrdup("/singularity/api");
 }
 
 void as_config_release(as_config *c)
@@ -447,13 +491,41 @@ int as_config_validate(const as_config *c, cr_err *err)
     if (c->mesos_master && strncmp(c->mesos_master, "http://", 7) != 0 &&
         strncmp(c->mesos_master, "https://", 8) != 0)
         return cr_error(err, CR_EINVAL, "mesos-master: '%s' must be http(s) URLs", c->mesos_master);
+    cr_log_format lf;
+    if (cr_log_format_parse(c->log_format, &lf) < 0)
+        return cr_error(err, CR_EINVAL, "log-format: '%s' is not text, logfmt or json",
+                        c->log_format);
     if (strcmp(c->log_level, "debug") != 0 && strcmp(c->log_level, "info") != 0 &&
         strcmp(c->log_level, "warn") != 0 && strcmp(c->log_level, "error") != 0)
         return cr_error(err, CR_EINVAL, "log-level: '%s' is not debug, info, warn or error",
                         c->log_level);
+    if (c->unreachable_timeout_s < 1 || c->unreachable_timeout_s > 30L * 24 * 3600)
+        return cr_error(err, CR_EINVAL,
+                        "unreachable-timeout: %ld is not between 1 and 2592000 seconds",
+                        c->unreachable_timeout_s);
     if (c->max_decommissioning_agents < 1 || c->max_decommissioning_agents > 100000)
         return cr_error(err, CR_EINVAL, "max-decommissioning-agents: %ld is not between 1 and 100000",
                         c->max_decommissioning_agents);
+    if (c->context_path[0] != '/' || strlen(c->context_path) < 2 ||
+        c->context_path[strlen(c->context_path) - 1] == '/' || strstr(c->context_path, "//") ||
+        strcmp(c->context_path, "/api") == 0 || strncmp(c->context_path, "/api/", 5) == 0 ||
+        strncmp(c->context_path, "/ui", 3) == 0)
+        return cr_error(err, CR_EINVAL,
+                        "context-path: '%s' must start with '/', not end with one, and not be "
+                        "/api or lie under /api or /ui",
+                        c->context_path);
+    if (c->lb_provider && strcmp(c->lb_provider, "none") != 0 &&
+        strcmp(c->lb_provider, "nginx") != 0 && strcmp(c->lb_provider, "baragon") != 0)
+        return cr_error(err, CR_EINVAL, "lb-provider: '%s' is not none, nginx or baragon",
+                        c->lb_provider);
+    if (c->lb_provider && strcmp(c->lb_provider, "nginx") == 0 && !c->lb_nginx_dir)
+        return cr_error(err, CR_EINVAL, "lb-provider nginx needs lb-nginx-dir");
+    if (c->lb_provider && strcmp(c->lb_provider, "baragon") == 0 &&
+        (!c->lb_baragon_url || strncmp(c->lb_baragon_url, "http", 4) != 0))
+        return cr_error(err, CR_EINVAL, "lb-provider baragon needs lb-baragon-url (http://...)");
+    if (c->lb_drain_ms < 0 || c->lb_drain_ms > 3600L * 1000)
+        return cr_error(err, CR_EINVAL, "lb-drain-ms: %ld is not between 0 and 3600000",
+                        c->lb_drain_ms);
     if (validate_tls(c, err) < 0)
         return -1;
     return validate_auth(c, err);

@@ -26,6 +26,7 @@ typedef struct as_config {
     char *prefix;            /* "/corral" */
     char *replica_id;        /* default: hostname:port */
     char *log_level;         /* "info" */
+    char *log_format;        /* "text", "logfmt" or "json" */
     size_t max_body_bytes;   /* 1 MiB */
     size_t max_list_streams; /* list answers written at once (128) */
     char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
@@ -37,13 +38,23 @@ typedef struct as_config {
     char *tls_min_version;    /* "1.2" (default) or "1.3" */
     char *executor_path;  /* passed to the bridge */
     char *framework_name; /* "corral" */
+    char *data_dir;       /* "/var/lib/corral": Git caches of Sources in data_dir/gitops */
     bool allow_deploy_of_paused;
     long etcd_timeout_ms; /* 5000 */
     long lease_ttl_s;     /* leader lease TTL, 10 */
     bool api_only;        /* never campaign: no controllers, no bridge */
     bool no_controllers;  /* lead with the Mesos bridge only (tests, debugging) */
     long max_decommissioning_agents; /* agents DECOMMISSIONING at once (2) */
+    long unreachable_timeout_s;      /* hold of UNREACHABLE/UNKNOWN tasks (600) */
     bool no_mesos_drain;  /* never DRAIN_AGENT a decommissioned agent */
+    /* Load balancing (controllers/lb.h, docs/loadbalancing.md). */
+    char *lb_provider;    /* NULL/"none", "nginx" */
+    char *lb_nginx_dir;   /* include directory the nginx provider writes */
+    char *lb_nginx_conf;  /* nginx.conf given to nginx -t / -s reload */
+    char *lb_nginx_bin;   /* "/usr/sbin/nginx" */
+    char *lb_baragon_url; /* BaragonService's API root, for lb-provider baragon */
+    long lb_drain_ms;     /* kill a task this long after its LB removal (5000) */
+    char *shell_commands; /* JSON file of the shell-command allow-list (as_shell.h) */
     /* Authentication and authorization (as_auth.h, docs/security.md). */
     bool auth;                      /* on: every call needs an identity */
     char *auth_token_file;          /* static tokens for bootstrapping */
@@ -52,6 +63,9 @@ typedef struct as_config {
     char *auth_user_header;         /* trusted proxy header naming the user */
     char *auth_groups_header;       /* ... and its groups */
     bool open_metrics;              /* /metrics needs no identity */
+    /* Where the API is also served, as Singularity's applicationContextPath
+     * puts it: "/singularity/api" (default) answers what "/api" does. */
+    char *context_path;
     bool insecure;                  /* listen beyond loopback without auth */
     bool routes;                    /* print the route table and exit */
     bool print_config;              /* print the effective settings and exit */

@@ -6,6 +6,7 @@
 #include "apis/keys.h"
 #include "apis/status.h"
 #include "apis/task.h"
+#include "apiserver/as_shell.h"
 #include "base/xalloc.h"
 
 const char *as_jstr(const json_t *o, const char *field)
@@ -263,6 +264,12 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
            *cleaning = json_array(), *lb = json_array(), *killed = json_array();
     char *prefix = api_key_kind_prefix(cfg->prefix, API_KEY_TASK, rid);
     size_t first, n = as_cache_range(c, prefix, &first);
+    /* Served by the load balancer: in the request's LB status
+     * (docs/loadbalancing.md). */
+    char *lbkey = api_key_lb_status(cfg->prefix, rid);
+    const as_entry *lbe = as_cache_get(c, lbkey);
+    const json_t *lb_up = lbe ? json_object_get(lbe->value, "upstreams") : NULL;
+    free(lbkey);
 
     for (size_t i = first; i < first + n; i++) {
         as_task t;
@@ -278,7 +285,15 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
                 json_array_append_new(healthy, as_task_id_json(&t));
             else
                 json_array_append_new(not_yet, as_task_id_json(&t));
-            if (t.load_balanced)
+            bool in_lb = t.load_balanced;
+            size_t k;
+            const json_t *u;
+            json_array_foreach(lb_up, k, u)
+            {
+                if (!in_lb && t.id && as_jstr(u, "taskId") && !strcmp(as_jstr(u, "taskId"), t.id))
+                    in_lb = true;
+            }
+            if (in_lb)
                 json_array_append_new(lb, as_task_id_json(&t));
         }
         as_task_close(&t);
@@ -313,13 +328,49 @@ int as_m_running_tasks(const as_api_config *cfg, const as_cache *c, const char *
     return running;
 }
 
+/* The expiring action of intent `name`, in the shape of Singularity's
+ * SingularityExpiring{Scale,Pause,Bounce,SkipHealthchecks} (requestId, user,
+ * startMillis, actionId, expiringAPIRequestObject, and revertToInstances +
+ * bounce, revertToSkipHealthchecks or deployId), over the intent's own
+ * fields (Corral's: timestamp, previousInstances, previous, ...). */
 static json_t *expiring(const as_api_config *cfg, const as_cache *c, const char *rid,
                         const char *name)
 {
-    const json_t *i = as_m_intent(cfg, c, rid, name);
+    const json_t *i = as_m_intent(cfg, c, rid, name), *v;
+    static const char *const corral_only[] = {"timestamp", "user", "previousInstances", "previous"};
+    json_t *x, *api;
+    const char *k;
+
     if (!i || !json_is_integer(json_object_get(i, "durationMillis")))
         return NULL;
-    return json_deep_copy(i);
+    x = json_deep_copy(i);
+    api = json_object();
+    json_object_foreach((json_t *)i, k, v)
+    {
+        bool skip = false;
+        for (size_t n = 0; n < sizeof(corral_only) / sizeof(corral_only[0]); n++)
+            skip |= strcmp(k, corral_only[n]) == 0;
+        if (!skip)
+            json_object_set(api, k, (json_t *)v);
+    }
+    json_object_set_new(x, "requestId", json_string(rid));
+    json_object_set(x, "startMillis", json_object_get(i, "timestamp"));
+    if (!json_object_get(i, "actionId")) /* required in Singularity's model */
+        json_object_set_new(
+            x, "actionId",
+            json_sprintf("%s-%lld", name,
+                         (long long)json_integer_value(json_object_get(i, "timestamp"))));
+    json_object_set_new(x, "expiringAPIRequestObject", api);
+    if (strcmp(name, "scale") == 0) {
+        json_object_set(x, "revertToInstances", json_object_get(i, "previousInstances"));
+        json_object_set_new(x, "bounce", json_boolean(json_is_true(json_object_get(i, "bounce"))));
+    } else if (strcmp(name, "skip-healthchecks") == 0) {
+        json_object_set_new(x, "revertToSkipHealthchecks",
+                            json_boolean(json_is_true(json_object_get(i, "previous"))));
+    } else if (strcmp(name, "bounce") == 0 && as_m_active_deploy_id(cfg, c, rid)) {
+        json_object_set_new(x, "deployId", json_string(as_m_active_deploy_id(cfg, c, rid)));
+    }
+    return x;
 }
 
 json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const char *rid)
@@ -378,6 +429,23 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
         if ((ex = expiring(cfg, c, rid, exps[i].intent)))
             json_object_set_new(p, exps[i].field, ex);
     json_object_set_new(p, "taskIds", as_m_task_ids_by_status(cfg, c, rid));
+    {
+        /* Corral: the request's load-balancer state (status/lb/<r>). */
+        char *lbkey = api_key_lb_status(cfg->prefix, rid);
+        const as_entry *lbe = as_cache_get(c, lbkey);
+        free(lbkey);
+        if (lbe && json_is_object(lbe->value))
+            json_object_set(p, "loadBalancer", lbe->value);
+    }
+    {
+        /* Corral: the jobs controller's memory of a scheduled or on-demand
+         * request (status/jobs/<r>): nextFireAt, the last run, counts. */
+        char *jkey = api_key_job_status(cfg->prefix, rid);
+        const as_entry *je = as_cache_get(c, jkey);
+        free(jkey);
+        if (je && json_is_object(je->value))
+            json_object_set(p, "jobStatus", je->value);
+    }
     if (st && json_object_get(st, "conditions"))
         json_object_set(p, "conditions", json_object_get(st, "conditions"));
     return p;
@@ -391,6 +459,28 @@ json_t *as_m_task_request(const as_api_config *cfg, const as_cache *c, const jso
     const json_t *dep = rid && did ? as_m_deploy(cfg, c, rid, did) : NULL;
 
     return json_pack("{s:O?, s:O?, s:O}", "request", req, "deploy", dep, "pendingTask", pending);
+}
+
+/* Singularity's SingularityTask carries the Mesos offers it was launched
+ * on (MesosOfferObject: id, agentId and its deprecated twin slaveId,
+ * hostname), and its Java client refuses a task without one: Corral keeps
+ * the offer's id, agent and host on the task record, and shows them so.
+ * Adds "offer" and "offers" to v unless the record has them. */
+static void add_offers(json_t *v, const char *offer_id, const char *agent, const char *host)
+{
+    json_t *o;
+
+    if (json_object_get(v, "offers") || json_object_get(v, "offer"))
+        return;
+    o = json_pack("{s:{s:s}}", "id", "value", offer_id ? offer_id : "");
+    if (agent) {
+        json_object_set_new(o, "agentId", json_pack("{s:s}", "value", agent));
+        json_object_set_new(o, "slaveId", json_pack("{s:s}", "value", agent));
+    }
+    if (host)
+        json_object_set_new(o, "hostname", json_string(host));
+    json_object_set(v, "offer", o);
+    json_object_set_new(v, "offers", json_pack("[o]", o));
 }
 
 json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t *task)
@@ -412,6 +502,7 @@ json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t
     }
     if (!json_object_get(v, "rackId") && json_is_object(tid) && as_jstr(tid, "rackId"))
         json_object_set(v, "rackId", json_object_get(tid, "rackId"));
+    add_offers(v, as_jstr(task, "offerId"), as_jstr(task, "agentId"), as_jstr(task, "hostname"));
     return v;
 }
 
@@ -454,6 +545,51 @@ json_t *as_m_task_find(const as_api_config *cfg, const as_cache *c, const char *
     return store_obj_json(as_m_task_entry(cfg, c, tid, history));
 }
 
+/* One SingularityLoadBalancerUpdate: BaragonRequestState `state` (also
+ * as `loadBalancerState`), the change's LoadBalancerRequestId. */
+static json_t *lb_update(const char *state, const char *change, const char *type, int64_t at,
+                         const char *message)
+{
+    return json_pack("{s:s, s:s, s:I, s:s?, s:n, s:s, s:{s:s, s:s, s:i}}", "state", state,
+                     "loadBalancerState", state, "timestamp", (json_int_t)at, "message", message,
+                     "uri", "method", "ENQUEUE", "loadBalancerRequestId", "id",
+                     change ? change : "", "requestType", type, "attemptNumber", 1);
+}
+
+/* A task's loadBalancerUpdates, from its request's LB status
+ * (status/lb/<r>, docs/loadbalancing.md): ADD while the load balancer
+ * serves it, REMOVE once it took it out; none for other tasks. */
+static json_t *lb_updates(const as_api_config *cfg, const as_cache *c, const json_t *task)
+{
+    json_t *out = json_array();
+    const json_t *tid = json_object_get(task, "taskId");
+    const char *rid = as_jstr(tid, "requestId"), *id = as_jstr(tid, "id");
+    if (!rid || !id || !api_key_id_valid(rid))
+        return out;
+    char *key = api_key_lb_status(cfg->prefix, rid);
+    const as_entry *e = as_cache_get(c, key);
+    free(key);
+    const json_t *st = e ? e->value : NULL;
+    const char *change = as_jstr(st, "loadBalancerRequestId");
+    size_t i;
+    const json_t *u;
+    json_array_foreach(json_object_get(st, "upstreams"), i, u)
+    {
+        if (as_jstr(u, "taskId") && !strcmp(as_jstr(u, "taskId"), id))
+            json_array_append_new(out, lb_update("SUCCESS", change, "ADD",
+                                                 json_integer_value(json_object_get(u, "at")),
+                                                 as_jstr(u, "upstream")));
+    }
+    json_array_foreach(json_object_get(st, "removed"), i, u)
+    {
+        if (as_jstr(u, "taskId") && !strcmp(as_jstr(u, "taskId"), id))
+            json_array_append_new(out, lb_update("SUCCESS", change, "REMOVE",
+                                                 json_integer_value(json_object_get(u, "at")),
+                                                 as_jstr(u, "upstream")));
+    }
+    return out;
+}
+
 json_t *as_m_task_history(const as_api_config *cfg, const as_cache *c, const json_t *task)
 {
     json_t *h = json_object();
@@ -475,8 +611,8 @@ json_t *as_m_task_history(const as_api_config *cfg, const as_cache *c, const jso
     if (json_object_get(task, "containerId"))
         json_object_set(h, "containerId", json_object_get(task, "containerId"));
     json_object_set_new(h, "healthcheckResults", json_array());
-    json_object_set_new(h, "loadBalancerUpdates", json_array());
-    json_object_set_new(h, "shellCommandHistory", json_array());
+    json_object_set_new(h, "loadBalancerUpdates", lb_updates(cfg, c, task));
+    json_object_set_new(h, "shellCommandHistory", as_shell_task_history(cfg, c, task));
     json_object_set_new(h, "taskMetadata", json_array());
     return h;
 }
@@ -763,6 +899,26 @@ void as_task_view_dump(const as_api_config *cfg, const as_cache *c, as_task *t, 
             cr_buf_adds(out, n++ ? ",\"rackId\":" : "\"rackId\":");
             api_jtext_dump(rack, AS_JSON_FLAGS, out);
         }
+    }
+    if (!api_jtext_get(t->v, "offers").p && !api_jtext_get(t->v, "offer").p) {
+        /* as as_m_task_view: add_offers */
+        json_t *off = json_object(), *oid = NULL, *agent = NULL, *host = NULL;
+        api_jspan sp;
+        if (api_jtext_type(sp = api_jtext_get(t->v, "offerId")) == '"')
+            oid = api_jtext_json(sp);
+        if (api_jtext_type(sp = api_jtext_get(t->v, "agentId")) == '"')
+            agent = api_jtext_json(sp);
+        if (api_jtext_type(sp = api_jtext_get(t->v, "hostname")) == '"')
+            host = api_jtext_json(sp);
+        add_offers(off, json_string_value(oid), json_string_value(agent), json_string_value(host));
+        cr_buf_adds(out, n++ ? ",\"offer\":" : "\"offer\":");
+        json_dump_callback(json_object_get(off, "offer"), add_to_buf, out, AS_JSON_FLAGS);
+        cr_buf_adds(out, ",\"offers\":");
+        json_dump_callback(json_object_get(off, "offers"), add_to_buf, out, AS_JSON_FLAGS);
+        json_decref(off);
+        json_decref(oid);
+        json_decref(agent);
+        json_decref(host);
     }
     cr_buf_addch(out, '}');
 }

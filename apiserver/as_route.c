@@ -126,6 +126,19 @@ static const route routes[] = {
     {AS_POST, "/api/inactive", AS_OP_INACTIVE_ADD, AS_ACCESS_ADMIN},
     {AS_DELETE, "/api/inactive", AS_OP_INACTIVE_DELETE, AS_ACCESS_ADMIN},
     {AS_DELETE, "/api/inactive/all", AS_OP_INACTIVE_CLEAR, AS_ACCESS_ADMIN},
+
+    /* webhooks (apiserver/as_webhooks.h): admins, as in Singularity */
+    {AS_GET, "/api/webhooks", AS_OP_WEBHOOKS_LIST, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/webhooks", AS_OP_WEBHOOK_ADD, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/webhooks", AS_OP_WEBHOOK_DELETE, AS_ACCESS_ADMIN},
+    {AS_DELETE, "/api/webhooks/{webhookId}", AS_OP_WEBHOOK_DELETE, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/summary", AS_OP_WEBHOOKS_SUMMARY, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/request", AS_OP_WEBHOOK_QUEUE_REQUEST, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/deploy", AS_OP_WEBHOOK_QUEUE_DEPLOY, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/task", AS_OP_WEBHOOK_QUEUE_TASK, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/request/{webhookId}", AS_OP_WEBHOOK_QUEUE_REQUEST, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/deploy/{webhookId}", AS_OP_WEBHOOK_QUEUE_DEPLOY, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/webhooks/task/{webhookId}", AS_OP_WEBHOOK_QUEUE_TASK, AS_ACCESS_ADMIN},
     {AS_GET, "/api/auth/user", AS_OP_AUTH_USER, AS_ACCESS_USER},
     {AS_GET, "/api/auth/{requestId}/auth-check", AS_OP_AUTH_CHECK, AS_ACCESS_USER},
     {AS_GET, "/api/auth/{requestId}/auth-check/{userId}", AS_OP_AUTH_CHECK_USER, AS_ACCESS_ADMIN},
@@ -139,11 +152,92 @@ static const route routes[] = {
     {AS_GET, "/api/users/settings", AS_OP_USER_SETTINGS_GET, AS_ACCESS_USER},
     {AS_POST, "/api/users/settings", AS_OP_USER_SETTINGS_POST, AS_ACCESS_USER},
     {AS_POST | AS_DELETE, "/api/users/settings/starred-requests", AS_OP_USER_STARS, AS_ACCESS_USER},
+    /* GitOps Sources (as_sources.h, docs/gitops.md): read like agents
+     * (a repository URL may name hosts), written by admins (a Source
+     * writes requests of every group); a sync (a Git host's push hook)
+     * only makes the repository's state arrive sooner. */
+    {AS_GET, "/api/sources", AS_OP_SOURCES_LIST, AS_ACCESS_GREAD},
+    {AS_POST, "/api/sources", AS_OP_SOURCE_POST, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/sources/source/{sourceName}", AS_OP_SOURCE_GET, AS_ACCESS_GREAD},
+    {AS_DELETE, "/api/sources/source/{sourceName}", AS_OP_SOURCE_DELETE, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/sources/source/{sourceName}/sync", AS_OP_SOURCE_SYNC, AS_ACCESS_USER},
     /* The web UI's static files (as_ui.h): no secrets, and the login page
      * must load without a token. */
     {AS_GET, "/ui", AS_OP_UI, AS_ACCESS_OPEN},
     {AS_GET, "/ui/{uiFile}", AS_OP_UI_FILE, AS_ACCESS_OPEN},
     {AS_GET, "/ui/{uiDir}/{uiFile}", AS_OP_UI_FILE, AS_ACCESS_OPEN},
+
+    /* The rest of Singularity's API (as_compat.h; docs/api.md "Singularity
+     * compatibility"). */
+    {AS_GET, "/api/requests/ids", AS_OP_REQ_IDS, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/ids/active", AS_OP_REQ_IDS_ACTIVE, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/batch", AS_OP_REQ_BATCH, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/crashloops", AS_OP_REQ_CRASHLOOPS, AS_ACCESS_READ},
+    {AS_GET, "/api/requests/lbcleanup", AS_OP_REQ_LBCLEANUP, AS_ACCESS_READ},
+    {AS_GET, RQ "/simple", AS_OP_REQ_SIMPLE, AS_ACCESS_READ},
+    {AS_GET, RQ "/crashloops", AS_OP_REQ_CRASHLOOPS_ONE, AS_ACCESS_READ},
+    {AS_POST, RQ "/groups", AS_OP_REQ_GROUPS, AS_ACCESS_WRITE},
+    {AS_POST, RQ "/groups/auth-check", AS_OP_REQ_GROUPS_CHECK, AS_ACCESS_WRITE},
+    {AS_PUT, RQ "/priority", AS_OP_REQ_PRIORITY, AS_ACCESS_ADMIN},
+    {AS_DELETE, RQ "/priority", AS_OP_REQ_PRIORITY_CANCEL, AS_ACCESS_ADMIN},
+    {AS_GET, "/api/tasks/lbcleanup", AS_OP_TASKS_LBCLEANUP, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/active/states", AS_OP_TASKS_ACTIVE_STATES, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/killed", AS_OP_TASKS_KILLED, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/counts/request/{requestId}", AS_OP_TASKS_COUNTS, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/task/{taskId}/cleanup", AS_OP_TASK_CLEANUP, AS_ACCESS_READ},
+    /* task shell commands (as_shell.h) */
+    {AS_POST, "/api/tasks/task/{taskId}/command", AS_OP_TASK_COMMAND_RUN, AS_ACCESS_WRITE,
+     "RUN_SHELL_COMMAND"},
+    {AS_GET, "/api/tasks/task/{taskId}/command", AS_OP_TASK_COMMANDS, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/task/{taskId}/command/{commandName}/{commandTimestamp}",
+     AS_OP_TASK_COMMAND_UPDATES, AS_ACCESS_READ},
+    {AS_GET, "/api/tasks/commands/queued", AS_OP_TASK_COMMANDS_QUEUED, AS_ACCESS_READ},
+    {AS_GET, "/api/history/tasks/withmetadata", AS_OP_HIST_TASKS_META, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/tasks/withmetadata", AS_OP_HIST_REQ_TASKS_META,
+     AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/deploys/withmetadata", AS_OP_HIST_REQ_DEPLOYS_META,
+     AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/requests/withmetadata",
+     AS_OP_HIST_REQ_REQUESTS_META, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/deploy/{deployId}/tasks/active",
+     AS_OP_HIST_DEPLOY_TASKS_ACTIVE, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/deploy/{deployId}/tasks/inactive",
+     AS_OP_HIST_DEPLOY_TASKS_INACTIVE, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/deploy/{deployId}/tasks/inactive/withmetadata",
+     AS_OP_HIST_DEPLOY_TASKS_INACTIVE_META, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/run/{runId}", AS_OP_HIST_REQ_RUN, AS_ACCESS_READ},
+    {AS_GET, "/api/history/request/{requestId}/command-line-args", AS_OP_HIST_REQ_CMDARGS,
+     AS_ACCESS_READ},
+    {AS_GET, "/api/history/requests/search", AS_OP_HIST_REQUESTS_SEARCH, AS_ACCESS_READ},
+    {AS_GET, "/api/state/requests/under-provisioned", AS_OP_STATE_UNDER, AS_ACCESS_USER},
+    {AS_GET, "/api/state/requests/over-provisioned", AS_OP_STATE_OVER, AS_ACCESS_USER},
+    {AS_GET, "/api/state/scheduled-tasks-info", AS_OP_STATE_SCHEDULED_INFO, AS_ACCESS_USER},
+    {AS_GET, "/api/track/task/{taskId}", AS_OP_TRACK_TASK, AS_ACCESS_READ},
+    {AS_GET, "/api/track/run/{requestId}/{runId}", AS_OP_TRACK_RUN, AS_ACCESS_READ},
+    {AS_GET, "/api/disasters/stats", AS_OP_DISASTERS_STATS, AS_ACCESS_USER},
+    {AS_GET, "/api/disasters/active", AS_OP_DISASTERS_ACTIVE, AS_ACCESS_USER},
+    {AS_GET, "/api/disasters/disabled-actions", AS_OP_DISASTERS_DISABLED, AS_ACCESS_USER},
+    {AS_GET, "/api/openapi.json", AS_OP_OPENAPI, AS_ACCESS_USER},
+    /* a read sent as a POST: any caller; it shows what they may read */
+    {AS_POST, "/api/logs/search", AS_OP_LOGS_SEARCH, AS_ACCESS_USER},
+    /* request groups: labels that grant nothing, for every caller */
+    {AS_GET, "/api/groups", AS_OP_GROUPS_LIST, AS_ACCESS_USER},
+    {AS_POST, "/api/groups", AS_OP_GROUP_POST, AS_ACCESS_USER},
+    {AS_GET, "/api/groups/group/{requestGroupId}", AS_OP_GROUP_GET, AS_ACCESS_USER},
+    {AS_DELETE, "/api/groups/group/{requestGroupId}", AS_OP_GROUP_DELETE, AS_ACCESS_USER},
+    /* What Corral does not do, answered as Singularity answers when it has
+     * none of it (docs/api.md): no usage collected, no fire alarm, no
+     * e-mail lists, no priority freeze. */
+    {AS_GET, "/api/disasters/firealarm", AS_OP_DISASTERS_FIREALARM, AS_ACCESS_USER},
+    {AS_GET, "/api/usage/requests", AS_OP_USAGE_REQUESTS, AS_ACCESS_READ},
+    {AS_GET, "/api/usage/requests/request/{requestId}", AS_OP_USAGE_REQUEST, AS_ACCESS_READ},
+    {AS_GET, "/api/usage/agents", AS_OP_USAGE_AGENTS, AS_ACCESS_GREAD},
+    {AS_GET, "/api/usage/slaves", AS_OP_USAGE_AGENTS, AS_ACCESS_GREAD},
+    {AS_GET, "/api/usage/tasks/{taskId}/history", AS_OP_USAGE_TASK, AS_ACCESS_READ},
+    {AS_GET, "/api/notifications/allowlist", AS_OP_NOTIFY_LISTS, AS_ACCESS_USER},
+    {AS_GET, "/api/notifications/blocklist", AS_OP_NOTIFY_LISTS, AS_ACCESS_USER},
+    {AS_GET, "/api/priority/freeze", AS_OP_PRIORITY_FREEZE, AS_ACCESS_USER},
+    {AS_GET, "/api/configuration/singularity-limits", AS_OP_CONFIG_LIMITS, AS_ACCESS_USER},
 
     {AS_GET, "/api/racks", AS_OP_RACKS_LIST, AS_ACCESS_GREAD},
     {AS_GET, "/api/racks/rack/{rackId}", AS_OP_RACK_GET, AS_ACCESS_GREAD},
@@ -263,8 +357,11 @@ static void fill_params(const char *pattern, const char **seg, const size_t *len
                  {"{taskId}", "taskId"},       {"{pendingTaskId}", "pendingTaskId"},
                  {"{runId}", "runId"},         {"{agentId}", "agentId"},
                  {"{rackId}", "rackId"},       {"{fileName}", "fileName"},
-                 {"{userId}", "userId"},
-                 {"{uiDir}", "uiDir"},         {"{uiFile}", "uiFile"}};
+                 {"{userId}", "userId"},       {"{sourceName}", "sourceName"},
+                 {"{requestGroupId}", "requestGroupId"},
+                 {"{uiDir}", "uiDir"},         {"{uiFile}", "uiFile"},
+                 {"{webhookId}", "webhookId"}, {"{commandName}", "commandName"},
+                 {"{commandTimestamp}", "commandTimestamp"}};
     const char *ps[MAX_SEGS];
     size_t pl[MAX_SEGS];
     int pn = split(pattern, ps, pl);

@@ -95,6 +95,13 @@
     X(AS_OP_INACTIVE_ADD)            \
     X(AS_OP_INACTIVE_DELETE)         \
     X(AS_OP_INACTIVE_CLEAR)          \
+    X(AS_OP_WEBHOOKS_LIST)           \
+    X(AS_OP_WEBHOOK_ADD)             \
+    X(AS_OP_WEBHOOK_DELETE)          \
+    X(AS_OP_WEBHOOKS_SUMMARY)        \
+    X(AS_OP_WEBHOOK_QUEUE_REQUEST)   \
+    X(AS_OP_WEBHOOK_QUEUE_DEPLOY)    \
+    X(AS_OP_WEBHOOK_QUEUE_TASK)      \
     X(AS_OP_AUTH_USER)               \
     X(AS_OP_AUTH_CHECK)              \
     X(AS_OP_AUTH_CHECK_USER)         \
@@ -106,8 +113,70 @@
     X(AS_OP_USER_SETTINGS_GET)       \
     X(AS_OP_USER_SETTINGS_POST)      \
     X(AS_OP_USER_STARS)              \
+    X(AS_OP_SOURCES_LIST)            \
+    X(AS_OP_SOURCE_POST)             \
+    X(AS_OP_SOURCE_GET)              \
+    X(AS_OP_SOURCE_DELETE)           \
+    X(AS_OP_SOURCE_SYNC)             \
     X(AS_OP_UI)                      \
-    X(AS_OP_UI_FILE)
+    X(AS_OP_UI_FILE)                 \
+    AS_OPS_COMPAT(X)
+
+/* Singularity's remaining routes (as_compat.h; the history and groups ones
+ * are as_api's). */
+#define AS_OPS_COMPAT(X)                    \
+    X(AS_OP_REQ_IDS)                        \
+    X(AS_OP_REQ_IDS_ACTIVE)                 \
+    X(AS_OP_REQ_BATCH)                      \
+    X(AS_OP_REQ_SIMPLE)                     \
+    X(AS_OP_REQ_CRASHLOOPS)                 \
+    X(AS_OP_REQ_CRASHLOOPS_ONE)             \
+    X(AS_OP_REQ_LBCLEANUP)                  \
+    X(AS_OP_REQ_GROUPS)                     \
+    X(AS_OP_REQ_GROUPS_CHECK)               \
+    X(AS_OP_REQ_PRIORITY)                   \
+    X(AS_OP_REQ_PRIORITY_CANCEL)            \
+    X(AS_OP_TASKS_LBCLEANUP)                \
+    X(AS_OP_TASKS_ACTIVE_STATES)            \
+    X(AS_OP_TASKS_KILLED)                   \
+    X(AS_OP_TASKS_COUNTS)                   \
+    X(AS_OP_TASK_CLEANUP)                   \
+    X(AS_OP_HIST_TASKS_META)                \
+    X(AS_OP_HIST_REQ_TASKS_META)            \
+    X(AS_OP_HIST_REQ_DEPLOYS_META)          \
+    X(AS_OP_HIST_REQ_REQUESTS_META)         \
+    X(AS_OP_HIST_DEPLOY_TASKS_ACTIVE)       \
+    X(AS_OP_HIST_DEPLOY_TASKS_INACTIVE)     \
+    X(AS_OP_HIST_DEPLOY_TASKS_INACTIVE_META) \
+    X(AS_OP_HIST_REQ_RUN)                   \
+    X(AS_OP_HIST_REQ_CMDARGS)               \
+    X(AS_OP_HIST_REQUESTS_SEARCH)           \
+    X(AS_OP_STATE_UNDER)                    \
+    X(AS_OP_STATE_OVER)                     \
+    X(AS_OP_STATE_SCHEDULED_INFO)           \
+    X(AS_OP_TRACK_TASK)                     \
+    X(AS_OP_TRACK_RUN)                      \
+    X(AS_OP_DISASTERS_STATS)                \
+    X(AS_OP_DISASTERS_ACTIVE)               \
+    X(AS_OP_DISASTERS_DISABLED)             \
+    X(AS_OP_DISASTERS_FIREALARM)            \
+    X(AS_OP_USAGE_REQUESTS)                 \
+    X(AS_OP_USAGE_REQUEST)                  \
+    X(AS_OP_USAGE_AGENTS)                   \
+    X(AS_OP_USAGE_TASK)                     \
+    X(AS_OP_NOTIFY_LISTS)                   \
+    X(AS_OP_TASK_COMMANDS)                  \
+    X(AS_OP_TASK_COMMANDS_QUEUED)           \
+    X(AS_OP_TASK_COMMAND_RUN)               \
+    X(AS_OP_TASK_COMMAND_UPDATES)           \
+    X(AS_OP_PRIORITY_FREEZE)                \
+    X(AS_OP_CONFIG_LIMITS)                  \
+    X(AS_OP_LOGS_SEARCH)                    \
+    X(AS_OP_GROUPS_LIST)                    \
+    X(AS_OP_GROUP_POST)                     \
+    X(AS_OP_GROUP_GET)                      \
+    X(AS_OP_GROUP_DELETE)                   \
+    X(AS_OP_OPENAPI)
 
 typedef enum {
     AS_OP_NONE = 0,

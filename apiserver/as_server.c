@@ -207,6 +207,35 @@ static void send_json(as_server *s, struct evhttp_request *req, as_op op, int64_
         evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"corral\"");
     if (body && status != 204) {
         char *txt = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+        if (status == 200 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+            /* A validator of the answer, as Singularity's HEAD of a request
+             * gives one: a 32-bit decimal, since its Java client reads it
+             * with Integer.parseInt (headRequest); of the request document
+             * alone for a request, so that it changes when the request
+             * does, else of the answer's bytes. If-None-Match with it, bare
+             * or quoted, is a 304. */
+            char etag[16], quoted[20];
+            const char *inm =
+                evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+            const json_t *rq = op == AS_OP_REQ_GET ? json_object_get(body, "request") : NULL;
+            char *src = json_is_object(rq) ? json_dumps(rq, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            uint32_t hash = 2166136261u; /* FNV-1a */
+            for (const char *c = src ? src : txt; *c; c++)
+                hash = (hash ^ (unsigned char)*c) * 16777619u;
+            free(src);
+            snprintf(etag, sizeof(etag), "%" PRId32, (int32_t)hash);
+            snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
+            evhttp_add_header(h, "ETag", etag);
+            if (inm && (strcmp(inm, etag) == 0 || strcmp(inm, quoted) == 0 ||
+                        strcmp(inm, "*") == 0)) {
+                free(txt);
+                evhttp_send_reply(req, 304, "Not Modified", buf);
+                evbuffer_free(buf);
+                record(s, op, 304, started);
+                return;
+            }
+        }
         evbuffer_add(buf, txt, strlen(txt));
         evbuffer_add(buf, "\n", 1);
         free(txt);
@@ -429,6 +458,17 @@ static bool heavy_op(as_op op)
     case AS_OP_HIST_TASKS:
     case AS_OP_AGENTS_LIST:
     case AS_OP_RACKS_LIST:
+    /* Singularity's other whole-cache reads (as_compat.h) */
+    case AS_OP_HIST_TASKS_META:
+    case AS_OP_STATE_UNDER:
+    case AS_OP_STATE_OVER:
+    case AS_OP_STATE_SCHEDULED_INFO:
+    case AS_OP_TASKS_ACTIVE_STATES:
+    case AS_OP_TASKS_KILLED:
+    case AS_OP_HIST_REQUESTS_SEARCH:
+    case AS_OP_REQ_IDS:
+    case AS_OP_REQ_IDS_ACTIVE:
+    case AS_OP_REQ_CRASHLOOPS:
         return true;
     default:
         return false;
@@ -1202,6 +1242,69 @@ static void serve_ui(as_server *s, struct evhttp_request *req, as_op op, const c
     record(s, op, u.status, started);
 }
 
+/* A path under the context path (Singularity's applicationContextPath,
+ * "/singularity/api") is answered as the same path under /api: returns that
+ * path (caller frees), or NULL when path is not under it. */
+static char *context_route(const as_server *s, const char *path)
+{
+    const char *cp = s->cfg.context_path;
+    size_t n = cp ? strlen(cp) : 0;
+
+    if (!n || strncmp(path, cp, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+        return NULL;
+    return xasprintf("/api%s", path + n);
+}
+
+/* Strict decoding of API bodies (docs/api.md "Lenient bodies"): asked for
+ * with ?strict=true or the header X-Corral-Strict: true. */
+static bool wants_strict(struct evhttp_request *req, const as_query_kv *q, size_t nq)
+{
+    const char *hv = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Corral-Strict");
+
+    if (hv && strcasecmp(hv, "true") == 0)
+        return true;
+    for (size_t i = 0; i < nq; i++)
+        if (strcmp(q[i].name, "strict") == 0 && strcmp(q[i].value, "false") != 0)
+            return true;
+    return false;
+}
+
+/* Whether the request's body is YAML (its Content-Type). */
+static bool body_is_yaml(struct evhttp_request *req)
+{
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, "; \t");
+    return (n == 16 && strncasecmp(ct, "application/yaml", n) == 0) ||
+           (n == 9 && strncasecmp(ct, "text/yaml", n) == 0) ||
+           (n == 18 && strncasecmp(ct, "application/x-yaml", n) == 0);
+}
+
+/* One Warning header (RFC 7234 code 299, "miscellaneous persistent
+ * warning") per thing a lenient decode ignored, at most 20. */
+static void add_warnings(struct evhttp_request *req, const json_t *warnings)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    size_t i;
+    const json_t *w;
+
+    json_array_foreach(warnings, i, w)
+    {
+        char v[320];
+        if (i == 20) {
+            evhttp_add_header(h, "Warning", "299 corrald \"more ignored fields not listed\"");
+            break;
+        }
+        /* quoted-string: no quotes or backslashes inside */
+        snprintf(v, sizeof(v), "299 corrald \"%.280s\"", json_string_value(w));
+        for (char *c = v + 13; c[1]; c++)
+            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+                *c = '\'';
+        evhttp_add_header(h, "Warning", v);
+    }
+}
+
 /* Answers req; fresh: it just arrived (it may wait for the pump). */
 static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh)
 {
@@ -1219,11 +1322,14 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
     as_identity who;
     bool known = false;
     char nbuf[17];
+    char *routed = NULL;
 
     memset(&r, 0, sizeof(r));
     memset(&who, 0, sizeof(who));
     if (!path || !*path)
         path = "/";
+    if ((routed = context_route(s, path)))
+        path = routed;
     rc = as_route_match(method ? method : (1u << 30), path, &m);
     if (rc == AS_ROUTE_NOT_FOUND) {
         char msg[512];
@@ -1278,8 +1384,11 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
                  .user = known ? who.user.id : NULL,
                  .who = known ? &who : NULL,
                  .now = cr_wall_ms(),
-                 .nonce = nbuf};
-    if (as_list_op(m.op)) {
+                 .nonce = nbuf,
+                 .strict = wants_strict(req, q, nq),
+                 .yaml = body_is_yaml(req)};
+    /* HEAD of a list is answered whole, for its ETag (send_json). */
+    if (as_list_op(m.op) && method != AS_HEAD) {
         as_list *l = as_list_new(&s->api, s->cache, &ar, &r);
         if (l)
             start_list(s, req, m.op, method, started, l);
@@ -1291,6 +1400,8 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         as_user_handle(&s->api, s->cache, &ar, &r);
     else
         as_api_handle(&s->api, s->cache, &ar, &r);
+    if (r.warnings)
+        add_warnings(req, r.warnings);
     if (r.kind == AS_RESULT_SPECIAL) {
         switch (m.op) {
         case AS_OP_HEALTHZ: {
@@ -1339,6 +1450,7 @@ out:
     as_query_free(q, nq);
     as_match_release(&m);
     as_identity_release(&who);
+    free(routed);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -1427,8 +1539,10 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
     s->api.prefix = s->prefix;
     s->api.max_body = max_body;
     s->api.allow_deploy_of_paused = cfg->allow_deploy_of_paused;
+    s->api.max_decommissioning_agents = cfg->max_decommissioning_agents;
     s->api.max_scale_down_unacked = 10;
     s->api.auth = cfg->auth;
+    s->api.shell_commands = cfg->shell_commands;
     s->memo = as_memo_new(cache);
     s->api.memo = s->memo;
     s->pump = evtimer_new(base, pump, s);

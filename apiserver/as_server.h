@@ -54,12 +54,20 @@ typedef struct as_server_config {
      * client stopped reading). 0 = 30000. */
     long list_stall_timeout_ms;
     bool allow_deploy_of_paused;
+    /* The API is also served under this path ("/singularity/api": a request
+     * for <context_path>/x is answered as /api/x); NULL: /api only.
+     * Borrowed. */
+    const char *context_path;
+    /* --max-decommissioning-agents, shown by /api/configuration/singularity-limits. */
+    int max_decommissioning_agents;
     /* TLS on every connection (as_tls.h); NULL: plain HTTP. Borrowed: it
      * must outlive the server. Reloading it changes new connections only. */
     as_tls *tls;
     /* Who may do what (as_auth.h), borrowed; NULL: authentication off,
      * every caller may do everything and nothing records who. */
     const struct as_auth *auth;
+    /* The shell-command allow-list (as_shell_commands_load), borrowed; NULL: none. */
+    const json_t *shell_commands;
     cr_log *log;
 } as_server_config;
 

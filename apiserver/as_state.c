@@ -171,6 +171,19 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_RUN, NULL);
     pending_req = (int)as_cache_range(c, prefix, &first) + num_deploys;
     free(prefix);
+    /* Kills waiting for the load balancer (docs/loadbalancing.md): tasks,
+     * and the requests they belong to (keys sort by request). */
+    int lb_tasks = 0, lb_requests = 0;
+    prefix = api_key_kind_prefix(cfg->prefix, API_KEY_LB_CLEANUP, NULL);
+    n = as_cache_range(c, prefix, &first);
+    for (size_t i = first; i < first + n; i++) {
+        const as_entry *e = as_cache_at(c, i);
+        const as_entry *prev = i > first ? as_cache_at(c, i - 1) : NULL;
+        lb_tasks++;
+        if (!prev || !e->id1 || !prev->id1 || strcmp(e->id1, prev->id1) != 0)
+            lb_requests++;
+    }
+    free(prefix);
 
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, NULL);
     n = as_cache_range(c, prefix, &first);
@@ -216,8 +229,8 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     json_object_set_new(s, "pendingRequests", json_integer(pending_req));
     json_object_set_new(s, "cleaningRequests", json_integer(cleaning_req));
     json_object_set_new(s, "cleaningTasks", json_integer(cleaning_tasks));
-    json_object_set_new(s, "lbCleanupTasks", json_integer(0));
-    json_object_set_new(s, "lbCleanupRequests", json_integer(0));
+    json_object_set_new(s, "lbCleanupTasks", json_integer(lb_tasks));
+    json_object_set_new(s, "lbCleanupRequests", json_integer(lb_requests));
     json_object_set_new(s, "activeAgents", json_integer(ag.active));
     json_object_set_new(s, "deadAgents", json_integer(ag.dead));
     json_object_set_new(s, "decommissioningAgents", json_integer(ag.decom));

@@ -124,8 +124,17 @@ void as_result_release(as_result *r)
     json_decref(r->body);
     free(r->text);
     free(r->render_parent);
+    json_decref(r->warnings);
     as_txn_release(&r->txn);
     memset(r, 0, sizeof(*r));
+}
+
+void as_answer(as_result *r, int status, json_t *body)
+{
+    r->kind = AS_RESULT_JSON;
+    r->status = status;
+    json_decref(r->body);
+    r->body = body;
 }
 
 int as_fail(as_result *r, int status, const char *fmt, ...)

@@ -4,6 +4,6 @@
 #ifndef CR_VERSION_H
 #define CR_VERSION_H
 
-#define CORRAL_VERSION "0.1.0"
+#define CORRAL_VERSION "0.2.0"
 
 #endif

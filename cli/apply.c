@@ -144,6 +144,51 @@ static int deployed_before(cli_ctx *ctx, const char *cmd, const char *rid, const
 
 typedef enum { SYNC_APPLY, SYNC_DRY, SYNC_DIFF } sync_mode;
 
+/* A GitOps Source of the manifest (POST /api/sources; docs/gitops.md):
+ * created, configured or unchanged. Returns 0, or -1 on an error (printed). */
+static int sync_source(cli_ctx *ctx, const api_source *s, sync_mode mode, bool *drift)
+{
+    const char *cmd = mode == SYNC_DIFF ? "diff" : "apply";
+    char *e = cli_url_escape(s->name), *path = xasprintf("/api/sources/source/%s", e);
+    json_t *local = api_source_to_json(s);
+    const json_t *remote = NULL;
+    cli_resp r, w;
+    int rc = cli_http(ctx, cmd, "GET", path, NULL, 404, &r);
+
+    if (rc < 0 && r.status != 404)
+        goto out;
+    rc = 0;
+    remote = r.status == 404 ? NULL : json_object_get(r.body, "source");
+    if (remote && json_equal(local, (json_t *)remote)) {
+        if (mode != SYNC_DIFF)
+            fprintf(ctx->out, "source/%s unchanged%s\n", s->name,
+                    mode == SYNC_DRY ? " (server dry run)" : "");
+    } else if (mode == SYNC_DIFF) {
+        json_t *empty = json_object();
+        char *d = cli_json_diff(remote ? remote : empty, local, "  ");
+        fprintf(ctx->out, "source/%s %s\n", s->name, remote ? "(configured)" : "(created)");
+        if (d)
+            fputs(d, ctx->out);
+        free(d);
+        json_decref(empty);
+        *drift = true;
+    } else if (mode == SYNC_DRY) {
+        fprintf(ctx->out, "source/%s %s (server dry run)\n", s->name,
+                remote ? "configured" : "created");
+    } else {
+        rc = cli_http(ctx, cmd, "POST", "/api/sources", local, 0, &w);
+        if (rc == 0)
+            fprintf(ctx->out, "source/%s %s\n", s->name, remote ? "configured" : "created");
+        cli_resp_release(&w);
+    }
+out:
+    cli_resp_release(&r);
+    json_decref(local);
+    free(path);
+    free(e);
+    return rc;
+}
+
 /* The set name derived from the -f paths (plan.h), or NULL when one is
  * standard input: then, if cmd is given, an error is printed. Caller frees. */
 static char *default_set(cli_ctx *ctx, const char *cmd, const manifest_args *a)
@@ -364,6 +409,11 @@ static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, boo
         free(what);
     }
 
+    for (size_t n = 0; n < m->n; n++) {
+        if (m->v[n].kind == API_OBJ_SOURCE && sync_source(ctx, m->v[n].source, mode, &drift) < 0)
+            failed = true;
+    }
+
     if (prune && failed)
         fprintf(ctx->err, "corralctl %s: --prune skipped because of the errors above\n", cmd);
     if (prune && !failed) {
@@ -543,6 +593,8 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
                 else if (pass == 1 && o->kind == API_OBJ_DEPLOY)
                     fprintf(ctx->out, "deploy/%s/%s configured (dry run)\n", o->deploy->requestId,
                             o->deploy->id);
+                else if (pass == 1 && o->kind == API_OBJ_SOURCE)
+                    fprintf(ctx->out, "source/%s configured (dry run)\n", o->source->name);
             }
         }
     }
@@ -596,15 +648,20 @@ int cli_cmd_validate(cli_ctx *ctx, int argc, char **argv)
     m = load_all(ctx, "validate", &a);
     if (!m)
         goto out;
-    size_t nr = 0, nd = 0;
+    size_t nr = 0, nd = 0, ns = 0;
     for (size_t n = 0; n < m->n; n++) {
         if (m->v[n].kind == API_OBJ_REQUEST)
             nr++;
-        else
+        else if (m->v[n].kind == API_OBJ_DEPLOY)
             nd++;
+        else
+            ns++;
     }
-    fprintf(ctx->out, "ok: %zu request%s, %zu deploy%s\n", nr, nr == 1 ? "" : "s", nd,
+    fprintf(ctx->out, "ok: %zu request%s, %zu deploy%s", nr, nr == 1 ? "" : "s", nd,
             nd == 1 ? "" : "s");
+    if (ns)
+        fprintf(ctx->out, ", %zu source%s", ns, ns == 1 ? "" : "s");
+    fputc('\n', ctx->out);
     rc = CLI_OK;
 out:
     api_manifest_free(m);
@@ -616,7 +673,8 @@ out:
 
 void cli_help_diff(FILE *f)
 {
-    fprintf(f, "usage: corralctl [--server URL] diff -f FILE|DIR|- [options]\n\n"
+    fprintf(f, "usage: corralctl [--server URL] diff -f FILE|DIR|- [options]\n"
+               "       corralctl [--server URL] diff --source NAME\n\n"
                "Compares manifests with corrald and prints what apply would change:\n"
                "  request/ID (created|configured) and deploy/REQUEST/ID (created, ...)\n"
                "followed by one line per changed field:\n"
@@ -626,16 +684,20 @@ void cli_help_diff(FILE *f)
                "options:\n" MANIFEST_HELP
                "      --prune             also show the requests apply --prune would delete\n"
                "      --prune-set NAME    the manifest set's name (see apply --help)\n"
+               "      --source NAME       instead of manifests: how the cluster differs from\n"
+               "                          GitOps Source NAME's commit (its drift, or a commit\n"
+               "                          it could not apply; docs/gitops.md)\n"
                "\nExit status: 0 no differences, 1 differences found, 2 error or usage.\n");
 }
 
 int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        MANIFEST_OPTS, {"prune", 0, false, false}, {"prune-set", 0, true, false}};
-    enum { O_PRUNE = O_NMANIFEST, O_SET_NAME };
+        MANIFEST_OPTS, {"prune", 0, false, false}, {"prune-set", 0, true, false},
+        {"source", 0, true, false}};
+    enum { O_PRUNE = O_NMANIFEST, O_SET_NAME, O_SOURCE };
     manifest_args a = {0};
-    const char *set = NULL, *v;
+    const char *set = NULL, *v, *source = NULL;
     char *set_owned = NULL;
     bool prune = false;
     api_manifest *m = NULL;
@@ -651,6 +713,8 @@ int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
             prune = true;
         } else if (k == O_SET_NAME) {
             set = v;
+        } else if (k == O_SOURCE) {
+            source = v;
         } else {
             margs_option(&a, k, v);
         }
@@ -659,6 +723,14 @@ int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
         goto out;
     if (i < argc) {
         fprintf(ctx->err, "corralctl diff: unexpected argument %s (use -f)\n", argv[i]);
+        goto out;
+    }
+    if (source) {
+        if (a.nfiles || prune || set) {
+            fprintf(ctx->err, "corralctl diff: --source takes no -f, --prune or --prune-set\n");
+            goto out;
+        }
+        rc = cli_need_server(ctx, "diff") ? cli_diff_source(ctx, source) : 2;
         goto out;
     }
     if (!a.nfiles) {

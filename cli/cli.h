@@ -106,8 +106,16 @@ int cli_cmd_activate(cli_ctx *ctx, int argc, char **argv);
 void cli_help_activate(FILE *f);
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_auth(cli_ctx *ctx, int argc, char **argv);
+/* cli/source.c: GitOps Sources (docs/gitops.md). */
+int cli_cmd_source(cli_ctx *ctx, int argc, char **argv);
+void cli_help_source(FILE *f);
+/* diff --source NAME: prints the Source's drift; 0 none, 1 drift, 2 error. */
+int cli_diff_source(cli_ctx *ctx, const char *name);
 void cli_help_auth(FILE *f);
 void cli_help_state(FILE *f);
+/* cli/webhooks.c: webhooks list|add|delete (docs/webhooks.md). */
+int cli_cmd_webhooks(cli_ctx *ctx, int argc, char **argv);
+void cli_help_webhooks(FILE *f);
 
 /* Whether corralctl `client` and corrald `server` ("1.2.3") may work
  * together: same major release, minor releases at most one apart. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apis/common.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/xalloc.h"
@@ -511,8 +512,9 @@ void cli_help_describe(FILE *f)
 {
     fprintf(f, "usage: corralctl [--server URL] describe request NAME\n\n"
                "Shows a request: its type, state and instances, the active and pending\n"
-               "deploys, its tasks by status, the controllers' conditions and its most\n"
-               "recent events.\n\n"
+               "deploys, its tasks by status, its load balancer (load-balanced requests:\n"
+               "the state of the last change and how many tasks it serves and drains),\n"
+               "the controllers' conditions and its most recent events.\n\n"
                "options:\n"
                "  -h, --help   show this help\n");
 }
@@ -577,6 +579,27 @@ int cli_cmd_describe(cli_ctx *ctx, int argc, char **argv)
             json_array_size(json_object_get(tids, "pending")),
             json_array_size(json_object_get(tids, "cleaning")));
 
+    /* who manages it, e.g. a GitOps Source and its commit (docs/gitops.md) */
+    const json_t *ann = json_object_get(r, "annotations");
+    if (json_object_size(ann)) {
+        const char *k;
+        const json_t *v;
+        fprintf(f, "Annotations:\n");
+        json_object_foreach ((json_t *)ann, k, v)
+            fprintf(f, "  %s: %s\n", k, json_string_value(v) ? json_string_value(v) : "");
+    }
+
+    const json_t *lb = json_object_get(pr, "loadBalancer");
+    if (lb) {
+        /* docs/loadbalancing.md: what the load balancer serves now */
+        fprintf(f, "Load balancer:  %s %s, serving %zu, draining %zu%s%s\n",
+                jstr(lb, "provider") ? jstr(lb, "provider") : "-",
+                jstr(lb, "state") ? jstr(lb, "state") : "-",
+                json_array_size(json_object_get(lb, "upstreams")),
+                json_array_size(json_object_get(lb, "removed")), jstr(lb, "message") ? ": " : "",
+                jstr(lb, "message") ? jstr(lb, "message") : "");
+    }
+
     const json_t *conds = json_object_get(pr, "conditions");
     fprintf(f, "Conditions:\n");
     if (json_array_size(conds) == 0) {
@@ -636,6 +659,8 @@ void cli_help_scale(FILE *f)
                "options:\n"
                "  -m, --message TEXT   message recorded in the request's history\n"
                "      --bounce         also bounce the request\n"
+               "      --for DURATION   revert to the previous count after DURATION\n"
+               "                       (90s, 30m, 2h: an expiring scale)\n"
                "  -h, --help           show this help\n");
 }
 
@@ -646,6 +671,7 @@ void cli_help_pause(FILE *f)
                "are started until unpause.\n\n"
                "options:\n"
                "      --keep-tasks     do not kill the running tasks\n"
+               "      --for DURATION   unpause by itself after DURATION (90s, 30m, 2h)\n"
                "  -m, --message TEXT   message recorded in the request's history\n"
                "  -h, --help           show this help\n");
 }
@@ -665,6 +691,7 @@ void cli_help_bounce(FILE *f)
                "Restarts every task of a long-running request (new tasks first).\n\n"
                "options:\n"
                "      --incremental    replace tasks a few at a time\n"
+               "      --for DURATION   give up the bounce if not done after DURATION\n"
                "  -m, --message TEXT   message recorded in the request's history\n"
                "  -h, --help           show this help\n");
 }
@@ -697,14 +724,31 @@ static void set_message(json_t *body, const char *m)
         json_object_set_new(body, "message", json_string(m));
 }
 
+/* --for DURATION -> body.durationMillis (an expiring action). false with
+ * a usage error printed when it does not read. */
+static bool set_duration(cli_ctx *ctx, const char *cmd, json_t *body, const char *d)
+{
+    if (!d)
+        return true;
+    int64_t ms = api_duration_parse_ms(d);
+    if (ms <= 0) {
+        fprintf(ctx->err, "corralctl %s: --for: \"%s\" is not a duration like 90s, 30m or 2h\n",
+                cmd, d);
+        return false;
+    }
+    json_object_set_new(body, "durationMillis", json_integer(ms));
+    return true;
+}
+
 int cli_cmd_scale(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        HELP_OPT, {"message", 'm', true, false}, {"bounce", 0, false, false}};
+        HELP_OPT, {"message", 'm', true, false}, {"bounce", 0, false, false},
+        {"for", 0, true, false}};
     char *end;
     long n;
     parsed p;
-    int rc = parse(ctx, argc, argv, opts, 3, cli_help_scale, &p);
+    int rc = parse(ctx, argc, argv, opts, 4, cli_help_scale, &p);
     if (rc != CLI_OK || p.done)
         return rc;
     if (!want_pos(ctx, "scale", &p, 2, 2, "NAME N"))
@@ -722,6 +766,10 @@ int cli_cmd_scale(cli_ctx *ctx, int argc, char **argv)
     set_message(body, p.values[1]);
     if (p.values[2])
         json_object_set_new(body, "bounce", json_true());
+    if (!set_duration(ctx, "scale", body, p.values[3])) {
+        json_decref(body);
+        return CLI_USAGE;
+    }
     if (request_action(ctx, "scale", p.pos[0], "PUT", "scale", body, NULL) < 0)
         return CLI_ERROR;
     fprintf(ctx->out, "request/%s scaled to %ld\n", p.pos[0], n);
@@ -731,9 +779,10 @@ int cli_cmd_scale(cli_ctx *ctx, int argc, char **argv)
 int cli_cmd_pause(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        HELP_OPT, {"message", 'm', true, false}, {"keep-tasks", 0, false, false}};
+        HELP_OPT, {"message", 'm', true, false}, {"keep-tasks", 0, false, false},
+        {"for", 0, true, false}};
     parsed p;
-    int rc = parse(ctx, argc, argv, opts, 3, cli_help_pause, &p);
+    int rc = parse(ctx, argc, argv, opts, 4, cli_help_pause, &p);
     if (rc != CLI_OK || p.done)
         return rc;
     if (!want_pos(ctx, "pause", &p, 1, 1, "NAME"))
@@ -742,6 +791,10 @@ int cli_cmd_pause(cli_ctx *ctx, int argc, char **argv)
         return CLI_ERROR;
     json_t *body = json_pack("{s:b}", "killTasks", !p.values[2]);
     set_message(body, p.values[1]);
+    if (!set_duration(ctx, "pause", body, p.values[3])) {
+        json_decref(body);
+        return CLI_USAGE;
+    }
     if (request_action(ctx, "pause", p.pos[0], "POST", "pause", body, NULL) < 0)
         return CLI_ERROR;
     fprintf(ctx->out, "request/%s paused\n", p.pos[0]);
@@ -770,9 +823,10 @@ int cli_cmd_unpause(cli_ctx *ctx, int argc, char **argv)
 int cli_cmd_bounce(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        HELP_OPT, {"message", 'm', true, false}, {"incremental", 0, false, false}};
+        HELP_OPT, {"message", 'm', true, false}, {"incremental", 0, false, false},
+        {"for", 0, true, false}};
     parsed p;
-    int rc = parse(ctx, argc, argv, opts, 3, cli_help_bounce, &p);
+    int rc = parse(ctx, argc, argv, opts, 4, cli_help_bounce, &p);
     if (rc != CLI_OK || p.done)
         return rc;
     if (!want_pos(ctx, "bounce", &p, 1, 1, "NAME"))
@@ -781,6 +835,10 @@ int cli_cmd_bounce(cli_ctx *ctx, int argc, char **argv)
         return CLI_ERROR;
     json_t *body = json_pack("{s:b}", "incremental", p.values[2] != NULL);
     set_message(body, p.values[1]);
+    if (!set_duration(ctx, "bounce", body, p.values[3])) {
+        json_decref(body);
+        return CLI_USAGE;
+    }
     if (request_action(ctx, "bounce", p.pos[0], "POST", "bounce", body, NULL) < 0)
         return CLI_ERROR;
     fprintf(ctx->out, "request/%s bounced\n", p.pos[0]);

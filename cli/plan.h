@@ -19,7 +19,8 @@
 
 #define CLI_SET_LABEL "corral.io/applied-by"
 
-/* A readable diff of two JSON documents, one line per changed leaf path:
+/* api_json_diff (apis/jdiff.h, shared with the GitOps loop). A readable diff
+ * of two JSON documents, one line per changed leaf path:
  *   "~ path: OLD -> NEW", "+ path: NEW", "- path: OLD"
  * (objects are compared key by key in sorted order; arrays and scalars as
  * whole compact JSON values), each line prefixed by indent. old or new may

@@ -53,6 +53,11 @@ typedef struct ctl_manager_config {
     int max_inflight;       /* requests reconciled at once; 0 = 64 */
     int64_t resync_ms;      /* re-plan every request this often; 0 = 60 s, -1 = never */
     cr_log *log;            /* borrowed; may be NULL */
+    /* Whether the task records are confirmed by Mesos since this leader
+     * took over (the bridge's reconciliation); until then no task is killed
+     * on the strength of another task's observed state. NULL: always. */
+    bool (*confirmed)(void *arg);
+    void *confirmed_arg;
 } ctl_manager_config;
 
 /* Creates a stopped manager. base, s, http, leader and log are borrowed and
@@ -92,5 +97,10 @@ typedef struct ctl_manager_stats {
 } ctl_manager_stats;
 
 void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out);
+
+/* The health-check verdict the running manager holds for a task (UNKNOWN:
+ * none yet, no check, or not running). The LB loop (lb.h) adds a task to
+ * the load balancer only once it is healthy. */
+ctl_health ctl_manager_task_health(const ctl_manager *m, const char *task_id);
 
 #endif

@@ -103,6 +103,30 @@ void ctl_hc_result(ctl_hc_state *s, const ctl_hc_opts *o, long status, int64_t n
     ctl_hc_tick(s, o, now);
 }
 
+void ctl_hc_live_init(ctl_hc_state *s, const ctl_hc_opts *o, int64_t now)
+{
+    memset(s, 0, sizeof(*s));
+    s->verdict = CTL_HEALTH_UNKNOWN;
+    s->responded = true;
+    s->next_at = now + o->interval_ms;
+}
+
+void ctl_hc_live_result(ctl_hc_state *s, const ctl_hc_opts *o, long status, int64_t now)
+{
+    s->last_status = status;
+    s->next_at = now + o->interval_ms;
+    if (status && failure_code(o, status)) {
+        s->verdict = CTL_HEALTH_UNHEALTHY;
+        return;
+    }
+    if (status >= 200 && status < 300) {
+        s->failures = 0;
+        return;
+    }
+    if (++s->failures > o->max_retries)
+        s->verdict = CTL_HEALTH_UNHEALTHY;
+}
+
 /* ---- checker ----------------------------------------------------------------------- */
 
 typedef struct check {
@@ -114,6 +138,7 @@ typedef struct check {
     ctl_hc_state st;
     struct event *timer;
     cr_http_req *req; /* in flight, or NULL */
+    bool live;        /* a liveness check (ctl_hc_live_*) */
     struct check *next;
 } check;
 
@@ -207,7 +232,10 @@ static void on_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
 {
     check *k = arg;
     k->req = NULL;
-    ctl_hc_result(&k->st, &k->opts, err ? 0 : resp->status, cr_wall_ms());
+    if (k->live)
+        ctl_hc_live_result(&k->st, &k->opts, err ? 0 : resp->status, cr_wall_ms());
+    else
+        ctl_hc_result(&k->st, &k->opts, err ? 0 : resp->status, cr_wall_ms());
     if (k->st.verdict != CTL_HEALTH_UNKNOWN) {
         decide(k);
         return;
@@ -221,7 +249,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     int64_t now = cr_wall_ms();
     cr_err err;
 
-    ctl_hc_tick(&k->st, &k->opts, now);
+    if (!k->live)
+        ctl_hc_tick(&k->st, &k->opts, now);
     if (k->st.verdict != CTL_HEALTH_UNKNOWN) {
         decide(k);
         return;
@@ -240,7 +269,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
                       .arg = k};
     k->req = cr_http_start(k->owner->http, &o, &err);
     if (!k->req) {
-        ctl_hc_result(&k->st, &k->opts, 0, now);
+        if (k->live)
+            ctl_hc_live_result(&k->st, &k->opts, 0, now);
+        else
+            ctl_hc_result(&k->st, &k->opts, 0, now);
         if (k->st.verdict != CTL_HEALTH_UNKNOWN) {
             decide(k);
             return;
@@ -249,8 +281,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id, const char *url,
-                      const ctl_hc_opts *opts, int64_t running_at, cr_err *err)
+static int add_check(ctl_checker *c, const char *request_id, const char *task_id, const char *url,
+                     const ctl_hc_opts *opts, bool live, int64_t running_at, cr_err *err)
 {
     if (!request_id || !task_id || !url || !opts)
         return cr_error(err, CR_EINVAL, "health check: request, task, url and options required");
@@ -264,13 +296,29 @@ int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_i
     k->task_id = xstrdup(task_id);
     k->url = xstrdup(url);
     k->opts = *opts;
-    ctl_hc_init(&k->st, opts, running_at);
+    k->live = live;
+    if (live)
+        ctl_hc_live_init(&k->st, opts, cr_wall_ms());
+    else
+        ctl_hc_init(&k->st, opts, running_at);
     k->timer = evtimer_new(c->base, on_timer, k);
     k->next = c->checks;
     c->checks = k;
     c->n++;
     arm(k, cr_wall_ms());
     return 0;
+}
+
+int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id, const char *url,
+                      const ctl_hc_opts *opts, int64_t running_at, cr_err *err)
+{
+    return add_check(c, request_id, task_id, url, opts, false, running_at, err);
+}
+
+int ctl_checker_watch_live(ctl_checker *c, const char *request_id, const char *task_id,
+                           const char *url, const ctl_hc_opts *opts, cr_err *err)
+{
+    return add_check(c, request_id, task_id, url, opts, true, 0, err);
 }
 
 void ctl_checker_forget(ctl_checker *c, const char *task_id)

@@ -8,8 +8,12 @@
  *    stores it and requeues the task's request; the plan reads it as
  *    ctl_task.health).
  *
- * Checks are readiness-only, as in Singularity: they start when the task is
- * RUNNING and stop at the first verdict (HEALTHY or UNHEALTHY). */
+ * Readiness checks, as in Singularity, start when the task is RUNNING and
+ * stop at the first verdict (HEALTHY or UNHEALTHY). A task the load
+ * balancer serves is also checked for liveness (ctl_checker_watch_live):
+ * every interval, and UNHEALTHY once more than maxRetries answers in a row
+ * fail (or one failure code comes), so it is taken out of the LB and
+ * replaced (docs/loadbalancing.md). */
 #ifndef CTL_HEALTH_H
 #define CTL_HEALTH_H
 
@@ -72,6 +76,14 @@ void ctl_hc_result(ctl_hc_state *s, const ctl_hc_opts *o, long status, int64_t n
 /* Applies the time limits without a result (startup timeout, budget). */
 void ctl_hc_tick(ctl_hc_state *s, const ctl_hc_opts *o, int64_t now);
 
+/* Liveness of a task already found healthy: starts with no failures and
+ * the first check an interval from now. */
+void ctl_hc_live_init(ctl_hc_state *s, const ctl_hc_opts *o, int64_t now);
+/* Records one liveness check: a good answer clears the failures; a failure
+ * code is UNHEALTHY at once; otherwise UNHEALTHY after more than
+ * max_retries failures in a row. Never HEALTHY (that is not news). */
+void ctl_hc_live_result(ctl_hc_state *s, const ctl_hc_opts *o, long status, int64_t now);
+
 /* ---- the checker on the event loop ------------------------------------------ */
 
 typedef struct ctl_checker ctl_checker;
@@ -93,6 +105,10 @@ void ctl_checker_free(ctl_checker *c);
  * watched does nothing. Returns -1 with err set on a bad argument. */
 int ctl_checker_watch(ctl_checker *c, const char *request_id, const char *task_id, const char *url,
                       const ctl_hc_opts *opts, int64_t running_at, cr_err *err);
+/* Starts a liveness check of task_id (ctl_hc_live_*): its callback comes
+ * only with UNHEALTHY. A task already checked (either way) is left alone. */
+int ctl_checker_watch_live(ctl_checker *c, const char *request_id, const char *task_id,
+                           const char *url, const ctl_hc_opts *opts, cr_err *err);
 /* Stops checking task_id (no callback). Unknown ids are ignored. */
 void ctl_checker_forget(ctl_checker *c, const char *task_id);
 /* Number of tasks being checked. */

@@ -644,8 +644,48 @@ static bool json_same(json_t *a, json_t *b)
     return eq;
 }
 
-void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
+/* Issue 24: a held task (UNREACHABLE/UNKNOWN) whose hold has ended is seen
+ * by the plan as TASK_LOST: archived and relaunched as a loss. Returns a
+ * copy of the tasks when one changed (caller frees), else NULL; *requeue
+ * gets the end of the earliest hold still running (0: none). */
+static ctl_jobs_task *expire_held(const ctl_jobs_in *in, int64_t *requeue)
 {
+    const ctl_jobs_config *cfg = in->config;
+    int64_t hold = cfg && cfg->unreachable_timeout_ms ? cfg->unreachable_timeout_ms : 600 * 1000;
+    ctl_jobs_task *copy = NULL;
+
+    if (in->request && in->request->hold_ms >= 0)
+        hold = in->request->hold_ms;
+    if (hold < 0)
+        hold = 0;
+    *requeue = 0;
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const ctl_jobs_task *t = &in->tasks[i];
+        if (t->pending || !api_task_state_held(t->state))
+            continue;
+        if (in->now - t->held_since < hold) {
+            if (!*requeue || t->held_since + hold < *requeue)
+                *requeue = t->held_since + hold;
+            continue;
+        }
+        if (!copy) {
+            copy = xcalloc(in->n_tasks, sizeof(*copy));
+            memcpy(copy, in->tasks, in->n_tasks * sizeof(*copy));
+        }
+        copy[i].state = API_TASK_LOST;
+        copy[i].finished_at = in->now;
+    }
+    return copy;
+}
+
+void ctl_jobs_plan(const ctl_jobs_in *in_orig, ctl_jobs_plan_out *out)
+{
+    int64_t held_until;
+    ctl_jobs_task *expired = expire_held(in_orig, &held_until);
+    ctl_jobs_in in_copy = *in_orig;
+    if (expired)
+        in_copy.tasks = expired;
+    const ctl_jobs_in *in = &in_copy;
     jctx c = {.in = in, .out = out, .r = in->request, .now = in->now};
     ctl_jobs_plan_out *p = out;
     const ctl_jobs_request *r = in->request;
@@ -714,7 +754,10 @@ void ctl_jobs_plan(const ctl_jobs_in *in, ctl_jobs_plan_out *out)
         if (p->deploys[i].changed &&
             api_deploy_status_equal(&in->deploy_status[i], &p->deploys[i].status))
             p->deploys[i].changed = false;
+    if (held_until)
+        requeue_at(&c, held_until);
     p->requeue_after_ms = c.requeue ? c.requeue - in->now : 0;
+    free(expired);
 }
 
 void ctl_jobs_plan_release(ctl_jobs_plan_out *p)

@@ -44,8 +44,10 @@
  *    a user, a pause, a deletion or the time limit), tasks marked
  *    user_killed, run-now tasks of a SCHEDULED request (IMMEDIATE) and
  *    RUN_ONCE tasks. A task lost by the cluster (LOST,
- *    GONE, DROPPED, UNREACHABLE, UNKNOWN) is relaunched without counting a
+ *    GONE, GONE_BY_OPERATOR, DROPPED) is relaunched without counting a
  *    retry (TASK_RECOVERED), as Singularity does for non-long-running tasks.
+ *    UNREACHABLE and UNKNOWN tasks are held (the run waits) until they come
+ *    back or their hold ends (config.unreachable_timeout_ms): then lost.
  *  - `taskExecutionTimeLimitMillis`: a task live that long since its launch
  *    gets a TASK_EXCEEDED_TIME_LIMIT cleanup.
  *  - Deploys of SCHEDULED and ON_DEMAND requests succeed at once and kill
@@ -91,6 +93,12 @@
 typedef struct ctl_jobs_config {
     int max_on_demand_tasks; /* maxActiveOnDemandTasksPerRequest; 0 = unlimited */
     size_t history_max;      /* archived tasks kept per request; 0 = 100 */
+    /* Hold of a task Mesos reports TASK_UNREACHABLE or TASK_UNKNOWN (it may
+     * come back): 0 = 600 s, < 0 = not held; a request's
+     * unreachableTimeoutSeconds wins. While held the run waits (a job never
+     * runs twice at once); once the hold ends the task counts as lost
+     * (relaunched as TASK_RECOVERED, no retry counted). */
+    int64_t unreachable_timeout_ms;
 } ctl_jobs_config;
 
 /* ---- desired state ---------------------------------------------------------- */
@@ -103,6 +111,7 @@ typedef struct ctl_jobs_request {
     int64_t wait_after_finish_ms; /* waitAtLeastMillisAfterTaskFinishesForReschedule */
     int64_t time_limit_ms;        /* taskExecutionTimeLimitMillis; 0 = none */
     int64_t starting_deadline_ms; /* Corral startingDeadlineMillis; 0 = run late fires */
+    int64_t hold_ms;              /* unreachableTimeoutSeconds in ms; -1 = the config's */
     const api_schedule *schedule; /* SCHEDULED: parsed at the edge */
     bool paused;
     int64_t revision;    /* mod_revision of the request document */
@@ -144,6 +153,7 @@ typedef struct ctl_jobs_task {
     int64_t launched_at;  /* pending: createdAt; task: launchedAt */
     int64_t running_at;   /* first TASK_RUNNING; 0 = never */
     int64_t finished_at;  /* terminal: time of the terminal update */
+    int64_t held_since;   /* UNREACHABLE/UNKNOWN: since when (api_task_held_since) */
     bool cleaning;        /* a cleanup (kill intent) exists */
     bool user_killed;     /* a user's kill intent was seen: never retried */
     bool has_exit_code;

@@ -36,6 +36,7 @@ void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t re
     out->revision = revision;
     out->invalid = invalid;
     out->paused = paused;
+    out->hold_ms = -1;
     if (!r) {
         if (!out->invalid)
             out->invalid = "the request document does not decode";
@@ -51,6 +52,8 @@ void ctl_jobs_request_view(const api_request *r, const char *invalid, int64_t re
     out->time_limit_ms = r->has_taskExecutionTimeLimitMillis ? r->taskExecutionTimeLimitMillis : 0;
     out->starting_deadline_ms =
         r->has_startingDeadlineSeconds ? r->startingDeadlineSeconds * 1000 : 0;
+    if (r->has_unreachableTimeoutSeconds)
+        out->hold_ms = r->unreachableTimeoutSeconds * 1000;
     out->schedule = sched;
     if (out->invalid)
         return;
@@ -98,6 +101,7 @@ void ctl_jobs_task_view(const api_task *t, const api_cleanup *cleanup, ctl_jobs_
             out->running_at = t->taskUpdates[i].timestamp;
     if (api_task_state_terminal(t->lastTaskState))
         out->finished_at = t->updatedAt ? t->updatedAt : t->launchedAt;
+    out->held_since = api_task_held_since(t);
 }
 
 /* ---- writes ---------------------------------------------------------------------- */

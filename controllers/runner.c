@@ -401,6 +401,8 @@ const char *ctl_obj_request_id(const store_obj *o, char **owned)
     case API_KEY_RUN:
     case API_KEY_INTENT_REQUEST:
     case API_KEY_INTENT_DEPLOY:
+    case API_KEY_LB_STATUS:
+    case API_KEY_LB_CLEANUP:
         return o->id1;
     default:
         return NULL; /* history: the loops' own archiving, nothing to react to */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apis/intent.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
 
@@ -19,6 +20,8 @@ void ctl_config_defaults(ctl_config *c)
     c->cooldown_exit_ms = 180 * 1000;
     c->new_task_run_timeout_ms = 600 * 1000;
     c->history_max = 100;
+    c->unreachable_timeout_ms = 600 * 1000; /* issue 24: held UNREACHABLE/UNKNOWN tasks */
+    c->lb_drain_ms = 5 * 1000;
 }
 
 bool ctl_task_app_failure(api_task_state s)
@@ -39,6 +42,11 @@ typedef struct task_info {
     const ctl_task *t;
     bool terminal;
     bool killed; /* a kill/unpend was planned this pass */
+    /* Issue 24: UNREACHABLE or UNKNOWN within its hold time (it may come
+     * back). An UNREACHABLE one frees its slot (a replacement is launched);
+     * an UNKNOWN one keeps it (after a master failover the agent is expected
+     * to re-register). Once the hold ends it counts as terminal. */
+    bool held;
 } task_info;
 
 typedef struct ctx {
@@ -57,6 +65,9 @@ typedef struct ctx {
     bool bouncing;
     const char *finished_how; /* pending type for relaunches after a deploy ended */
     int64_t requeue;          /* absolute time of the next plan; 0 none */
+    /* Issue 20 (request actions, below). */
+    int desired;                      /* instances if not paused (an expired scale reverted) */
+    const ctl_deploy *unpause_deploy; /* rolled out to unpause the request */
 } ctx;
 
 static void requeue_at(ctx *c, int64_t at)
@@ -65,6 +76,27 @@ static void requeue_at(ctx *c, int64_t at)
         at = c->now + 1;
     if (!c->requeue || at < c->requeue)
         c->requeue = at;
+}
+
+/* Whether a task may be killed because of what another task's record
+ * says (it replaced this one, it is the better copy). Not while the records
+ * are unconfirmed (a new leader before its first reconciliation): the
+ * replacement may be on a lost agent. Then the pass comes back shortly. */
+#define UNCONFIRMED_RETRY_MS 500
+static bool may_replace(ctx *c)
+{
+    if (!c->in->unconfirmed)
+        return true;
+    requeue_at(c, c->now + UNCONFIRMED_RETRY_MS);
+    return false;
+}
+
+/* Possibly serving: running and not failing its check. A verdict unknown
+ * (no check yet, or a new leader that has not checked it) is not a reason
+ * to kill a task at once. */
+static bool task_may_serve(const ctl_task *t)
+{
+    return !t->pending && t->state == API_TASK_RUNNING && t->health != CTL_HEALTH_UNHEALTHY;
 }
 
 static ctl_action *add_action(ctx *c, ctl_action_type type)
@@ -83,7 +115,16 @@ static bool kill_task(ctx *c, task_info *ti, const char *cleanup_type, const cha
     if (ti->terminal || ti->killed || ti->t->cleaning)
         return false;
     ti->killed = true;
-    ctl_action *a = add_action(c, ti->t->pending ? CTL_ACT_UNPEND : CTL_ACT_KILL);
+    /* Load balancing (docs/loadbalancing.md): a task the load balancer may
+     * still send traffic to is taken out first (the LB loop removes every
+     * task with an LB cleanup) and killed after the drain (lb_kills). */
+    const ctl_task *t = ti->t;
+    bool lb_wait = !t->pending && (t->lb == CTL_LB_IN ||
+                                   (t->lb == CTL_LB_OUT &&
+                                    c->now < t->lb_removed_at + c->cfg->lb_drain_ms));
+    ctl_action *a = add_action(c, lb_wait       ? CTL_ACT_LB_KILL
+                                  : t->pending ? CTL_ACT_UNPEND
+                                               : CTL_ACT_KILL);
     a->task_id = xstrdup(ti->t->id);
     a->cleanup_type = cleanup_type;
     a->message = xstrdup(message);
@@ -145,8 +186,11 @@ static void finish_deploy(ctx *c, api_deploy_status *ds, api_deploy_state st, co
 
 /* Healthy: RUNNING and either the check passed or, without a check,
  * running for healthy_after_ms. When not yet, *when gets the time it would
- * become healthy by running alone (0 if that does not apply). */
-static bool task_healthy(const ctx *c, const ctl_task *t, const ctl_deploy *d, int64_t *when)
+ * become healthy by running alone (0 if that does not apply), and a pass is
+ * requeued for that moment: whatever waited for this task (a retire, a
+ * bounce's kill, the Ready condition) must not wait for the resync, since no
+ * health check verdict will wake the request up. */
+static bool task_healthy(ctx *c, const ctl_task *t, const ctl_deploy *d, int64_t *when)
 {
     if (when)
         *when = 0;
@@ -160,6 +204,7 @@ static bool task_healthy(const ctx *c, const ctl_task *t, const ctl_deploy *d, i
     int64_t since = t->running_at ? t->running_at : c->now;
     if (c->now - since >= after)
         return true;
+    requeue_at(c, since + after);
     if (when)
         *when = since + after;
     return false;
@@ -182,6 +227,7 @@ static void archive_terminal(ctx *c)
             continue;
         ctl_action *a = add_action(c, CTL_ACT_ARCHIVE);
         a->task_id = xstrdup(in->tasks[i].id);
+        a->lb_cleanup = in->tasks[i].lb_kill_type != NULL;
         archived++;
     }
     size_t total = in->n_history + archived;
@@ -303,10 +349,14 @@ static void advance_pending(ctx *c)
             why = API_DFAIL_TASK_FAILED_HEALTH_CHECKS;
         if (!why)
             continue;
-        snprintf(msg, sizeof(msg), "task %s: %s%s%s", t->id,
+        /* the agent's or executor's message says why (e.g. a container
+         * that cannot run) */
+        bool say = why != API_DFAIL_TASK_FAILED_HEALTH_CHECKS && t->message && *t->message;
+        snprintf(msg, sizeof(msg), "task %s: %s%s%s%s%s", t->id,
                  why == API_DFAIL_TASK_FAILED_HEALTH_CHECKS ? "failed health checks"
                                                             : api_task_state_name(t->state),
-                 t->reason ? " " : "", t->reason ? t->reason : "");
+                 t->reason ? " " : "", t->reason ? t->reason : "", say ? ": " : "",
+                 say ? t->message : "");
         if (api_deploy_status_add_failure(ds, why, t->id, msg))
             snprintf(last_msg, sizeof(last_msg), "%s", msg);
         if (why == API_DFAIL_TASK_FAILED_HEALTH_CHECKS)
@@ -488,7 +538,7 @@ static void track_cooldown(ctx *c)
 
 /* Better task to keep when two share a slot: healthy, running, launched,
  * older, smaller id. */
-static int task_rank(const ctx *c, const ctl_task *t, const ctl_deploy *d)
+static int task_rank(ctx *c, const ctl_task *t, const ctl_deploy *d)
 {
     if (task_healthy(c, t, d, NULL))
         return 3;
@@ -497,7 +547,7 @@ static int task_rank(const ctx *c, const ctl_task *t, const ctl_deploy *d)
     return t->pending ? 0 : 1;
 }
 
-static bool better(const ctx *c, const ctl_task *a, const ctl_task *b, const ctl_deploy *d)
+static bool better(ctx *c, const ctl_task *a, const ctl_task *b, const ctl_deploy *d)
 {
     int ra = task_rank(c, a, d), rb = task_rank(c, b, d);
     if (ra != rb)
@@ -539,6 +589,9 @@ static void fill_slots(ctx *c, const ctl_deploy *d, const task_info **slots, int
          * replacement, but no longer holds the slot. */
         if (t->decommissioning)
             continue;
+        /* Issue 24: an unreachable task no longer holds its slot. */
+        if (ti->held && t->state == API_TASK_UNREACHABLE)
+            continue;
         const task_info **slot = &slots[t->instance - 1];
         if (!*slot) {
             *slot = ti;
@@ -547,6 +600,8 @@ static void fill_slots(ctx *c, const ctl_deploy *d, const task_info **slots, int
         task_info *loser = better(c, t, (*slot)->t, d) ? (task_info *)*slot : ti;
         if (loser != ti)
             *slot = ti;
+        if (!may_replace(c))
+            continue;
         char *msg = xasprintf("duplicate task for instance %d", t->instance);
         kill_task(c, loser, "SCALING_DOWN", msg);
         free(msg);
@@ -564,11 +619,11 @@ static void launch(ctx *c, const ctl_deploy *d, int slot, const char *type)
         a->run_at = c->now + c->cfg->cooldown_delay_ms;
 }
 
-/* Was a task of deploy d in this slot just seen ending? */
+/* Was a task of deploy d in this slot just seen ending (or unreachable)? */
 static bool slot_ended(const ctx *c, const ctl_deploy *d, int slot)
 {
     for (size_t i = 0; i < c->in->n_tasks; i++)
-        if (c->ti[i].terminal && c->ti[i].t->instance == slot &&
+        if ((c->ti[i].terminal || c->ti[i].held) && c->ti[i].t->instance == slot &&
             str_eq(c->ti[i].t->deploy_id, d->id))
             return true;
     return false;
@@ -608,7 +663,7 @@ static void retire_decommissioned(ctx *c, const task_info **a_slots, int n,
         }
         if (t->instance < 1 || t->instance > ns || !slots[t->instance - 1])
             continue;
-        if (task_healthy(c, slots[t->instance - 1]->t, d, &when))
+        if (task_healthy(c, slots[t->instance - 1]->t, d, &when) && may_replace(c))
             kill_task(c, ti, "DECOMISSIONING", "replaced elsewhere: its agent is decommissioning");
         else if (when)
             requeue_at(c, when);
@@ -619,6 +674,176 @@ static void free_slot(const task_info **slots, int n, const task_info *ti)
 {
     if (ti->t->instance >= 1 && ti->t->instance <= n && slots[ti->t->instance - 1] == ti)
         slots[ti->t->instance - 1] = NULL;
+}
+
+/* ---- issue 20: Singularity's request actions ------------------------------------- */
+
+/* Whether the request, paused, rolls out a deploy with
+ * unpauseOnSuccessfulDeploy (DEPLOYING_TO_UNPAUSE): the active deploy then
+ * launches nothing. */
+static bool unpause_pending(const ctx *c)
+{
+    return c->unpause_deploy && c->pending == c->unpause_deploy;
+}
+
+/* Live task of the active deploy in `slot` launched before the bounce. */
+static bool stale_in_slot(const ctx *c, int slot, int64_t fresh_after)
+{
+    for (size_t i = 0; i < c->in->n_tasks; i++) {
+        const ctl_task *t = c->ti[i].t;
+        if (counted(&c->ti[i]) && t->instance == slot && str_eq(t->deploy_id, c->active_id) &&
+            t->launched_at < fresh_after)
+            return true;
+    }
+    return false;
+}
+
+/* An incremental bounce replaces one slot at a time (Singularity's
+ * INCREMENTAL_BOUNCE): a slot gets its new task once every slot below it
+ * has a healthy new one, or at once when no old task serves it any more
+ * (it ended meanwhile), so at most one slot has an extra task. */
+static bool incremental_may_launch(ctx *c, const task_info **a_slots, int slot, int64_t fresh_after)
+{
+    for (int s = 1; s < slot; s++)
+        if (!a_slots[s - 1] || !task_healthy(c, a_slots[s - 1]->t, c->active, NULL))
+            return !stale_in_slot(c, slot, fresh_after);
+    return true;
+}
+
+/* ... and kills a slot's old task only once its new one is healthy: never
+ * below capacity. */
+static void incremental_kills(ctx *c, const task_info **a_slots, int n, int64_t fresh_after)
+{
+    for (size_t i = 0; i < c->in->n_tasks; i++) {
+        task_info *ti = &c->ti[i];
+        const ctl_task *t = ti->t;
+        if (!counted(ti) || !str_eq(t->deploy_id, c->active_id) || t->launched_at >= fresh_after ||
+            t->instance < 1 || t->instance > n || !a_slots[t->instance - 1])
+            continue;
+        if (task_healthy(c, a_slots[t->instance - 1]->t, c->active, NULL) && may_replace(c))
+            kill_task(c, ti, "INCREMENTAL_BOUNCE", "replaced by the incremental bounce");
+    }
+}
+
+static bool expired(ctx *c, const ctl_expiring *e)
+{
+    if (!e->at)
+        return false;
+    if (c->now >= e->at)
+        return true;
+    requeue_at(c, e->at);
+    return false;
+}
+
+static ctl_action *expire(ctx *c, const char *intent, const ctl_expiring *e)
+{
+    ctl_action *a = add_action(c, CTL_ACT_EXPIRE);
+    a->intent = intent;
+    a->intent_revision = e->revision;
+    return a;
+}
+
+/* Singularity's expiring actions end at their intent's timestamp +
+ * durationMillis: a scale goes back to the count before it (and bounces if
+ * the scale asked to, or the request has bounceAfterScale), skip-healthchecks
+ * back to its previous value, a pause is lifted, a bounce not finished by
+ * then is cancelled (the old tasks it has not replaced yet stay; where a
+ * slot has two tasks the duplicate rule keeps the better one). A bounce that
+ * finished drops its expiry at once. This pass already plans with the
+ * reverted values; the EXPIRE actions write them. */
+static void expire_actions(ctx *c)
+{
+    const ctl_request *req = c->in->request;
+    api_request_status *s = &c->out->status;
+
+    if (!req || req->invalid)
+        return;
+    if (expired(c, &req->scale_exp)) {
+        ctl_action *a = expire(c, API_INTENT_SCALE, &req->scale_exp);
+        a->revert_instances = req->scale_revert;
+        a->then_bounce = req->scale_bounce;
+        a->message = xstrdup("scale expired");
+        c->desired = req->scale_revert;
+        if (!c->paused)
+            c->instances = c->desired;
+    }
+    if (expired(c, &req->skip_exp)) {
+        ctl_action *a = expire(c, API_INTENT_SKIP_HEALTHCHECKS, &req->skip_exp);
+        a->revert_skip = req->skip_revert;
+        a->message = xstrdup("skip healthchecks expired");
+    }
+    if (c->paused && expired(c, &req->pause_exp)) {
+        expire(c, API_INTENT_PAUSE, &req->pause_exp)->message = xstrdup("pause expired");
+        c->paused = false;
+        c->instances = c->desired;
+    }
+    if (req->bounce_exp.at && req->bounce && req->bounce == s->lastBounce) {
+        expire(c, API_INTENT_BOUNCE, &req->bounce_exp)->message = xstrdup("bounce finished");
+    } else if (req->bounce && expired(c, &req->bounce_exp)) {
+        expire(c, API_INTENT_BOUNCE, &req->bounce_exp)->message = xstrdup("bounce expired");
+        s->lastBounce = req->bounce; /* cancelled: nothing more is replaced */
+        s->bounceRequested = 0;
+        s->bounceStartedAt = 0;
+    }
+}
+
+/* Before the rollout is advanced: a paused request whose pending deploy has
+ * unpauseOnSuccessfulDeploy rolls it out at its full count. So does one
+ * whose active deploy had it and succeeded after the pause was written (the
+ * write that lifted the pause has not landed: lift it again). */
+static void deploy_to_unpause(ctx *c)
+{
+    const ctl_request *req = c->in->request;
+    const ctl_deploy *d = NULL;
+
+    if (!c->paused || !req)
+        return;
+    if (c->pending && c->pending->unpause_on_success) {
+        d = c->pending;
+    } else if (c->active && c->active->unpause_on_success) {
+        const ctl_deploy_out *o = deploy_out(c, c->active->id);
+        if (o && o->status.state == API_DSTATE_SUCCEEDED && o->status.finishedAt >= req->paused_at)
+            d = c->active;
+    }
+    if (!d)
+        return;
+    c->unpause_deploy = d;
+    c->paused = false;
+    c->instances = c->desired;
+}
+
+/* After it: DEPLOYING_TO_UNPAUSE while the deploy rolls out; its success
+ * lifts the pause (UNPAUSE), its failure leaves the request paused. A deploy
+ * that succeeded now with an updatedRequest writes it (APPLY_REQUEST). */
+static void after_deploy(ctx *c)
+{
+    const ctl_service_in *in = c->in;
+    api_request_status *s = &c->out->status;
+    const ctl_deploy *d = c->unpause_deploy;
+    bool succeeded_now =
+        c->active && !str_eq(c->active_id, in->status ? in->status->activeDeployId : NULL);
+
+    if (succeeded_now && c->active->updates_request) {
+        ctl_action *a = add_action(c, CTL_ACT_APPLY_REQUEST);
+        a->deploy_id = xstrdup(c->active->id);
+        a->message = xstrdup("deploy succeeded: its updatedRequest applies");
+    }
+    if (!d)
+        return;
+    if (c->pending == d) {
+        s->state = API_RSTATE_DEPLOYING_TO_UNPAUSE;
+    } else if (c->active == d) {
+        ctl_action *a = add_action(c, CTL_ACT_UNPAUSE);
+        a->intent = API_INTENT_PAUSE;
+        a->intent_revision = in->request->pause_exp.revision;
+        a->message = xstrdup("deploy succeeded: unpauseOnSuccessfulDeploy");
+    } else {
+        c->unpause_deploy = NULL; /* failed or cancelled: paused again */
+        c->paused = true;
+        c->instances = 0;
+        s->state = API_RSTATE_PAUSED;
+        s->cooldownSince = 0;
+    }
 }
 
 static void plan_tasks(ctx *c)
@@ -635,6 +860,10 @@ static void plan_tasks(ctx *c)
 
     if (a_lo > n)
         a_lo = n;
+    /* Issue 20: a pause with killTasks false keeps the tasks; nothing new
+     * launches, nothing is replaced. */
+    if (c->paused && req && req->pause_keeps_tasks)
+        goto out;
     /* Pause kills everything; so does a delete (instances == 0 then). */
     if (c->paused || !req) {
         for (size_t i = 0; i < in->n_tasks; i++)
@@ -664,6 +893,11 @@ static void plan_tasks(ctx *c)
         const ctl_task *t = ti->t;
         if (!counted(ti))
             continue;
+        /* Issue 24: a held task waits to come back or for its hold to end;
+         * once back (RUNNING) the rules below apply, and a duplicate in its
+         * slot is settled by fill_slots (healthy first, then the older). */
+        if (ti->held)
+            continue;
         if (c->pending && str_eq(t->deploy_id, c->pending->id)) {
             if (t->instance > p_target)
                 kill_task(c, ti, "SCALING_DOWN", "above the deploy step's target");
@@ -675,7 +909,8 @@ static void plan_tasks(ctx *c)
             if (t->instance > n) {
                 kill_task(c, ti, "SCALING_DOWN", "instances reduced");
             } else if (t->instance <= a_lo) {
-                kill_task(c, ti, "DEPLOY_STEP_FINISHED", "replaced by the deploy's step");
+                if (may_replace(c))
+                    kill_task(c, ti, "DEPLOY_STEP_FINISHED", "replaced by the deploy's step");
             } else if (t->health == CTL_HEALTH_UNHEALTHY) {
                 kill_task(c, ti, "UNHEALTHY_NEW_TASK", "failed health checks");
                 free_slot(a_slots, n, ti); /* replace it now */
@@ -689,14 +924,15 @@ static void plan_tasks(ctx *c)
             continue;
         }
         /* Another deploy's task: retire it once the active deploy serves its
-         * slot (never below capacity), or at once if it is not serving. */
-        bool serving = task_healthy(c, t, find_deploy(in, t->deploy_id), NULL);
+         * slot (never below capacity), or at once if it cannot be serving. */
+        bool serving = task_may_serve(t);
         bool replaced = c->active && t->instance <= n && t->instance > a_lo &&
                         a_slots[t->instance - 1] &&
                         task_healthy(c, a_slots[t->instance - 1]->t, c->active, NULL);
         bool step_covered = c->pending && t->instance <= a_lo && p_slots[t->instance - 1] &&
                             task_healthy(c, p_slots[t->instance - 1]->t, c->pending, NULL);
-        if (!serving || replaced || step_covered || !c->active || t->instance > n)
+        if (!serving || !c->active || t->instance > n ||
+            ((replaced || step_covered) && may_replace(c)))
             kill_task(c, ti, retire_type(c, t->deploy_id), "retired: not the active deploy");
     }
 
@@ -708,9 +944,12 @@ static void plan_tasks(ctx *c)
             if (!p_slots[slot - 1])
                 launch(c, c->pending, slot, type);
     }
-    if (c->active && !c->active->invalid) {
+    if (c->active && !c->active->invalid && !unpause_pending(c)) {
         for (int slot = a_lo + 1; slot <= n; slot++) {
             if (a_slots[slot - 1])
+                continue;
+            if (c->bouncing && req->bounce_incremental &&
+                !incremental_may_launch(c, a_slots, slot, fresh_after))
                 continue;
             const char *type = c->bouncing                      ? "BOUNCE"
                                : slot_decommissioning(c, c->active, slot)
@@ -724,6 +963,8 @@ static void plan_tasks(ctx *c)
     }
 
     retire_decommissioned(c, a_slots, n, p_slots, p_target);
+    if (c->bouncing && req->bounce_incremental)
+        incremental_kills(c, a_slots, n, fresh_after);
 
     /* Bounce: once every slot has a healthy fresh task, kill the stale ones
      * (new before old); then the bounce is done. */
@@ -732,7 +973,7 @@ static void plan_tasks(ctx *c)
         for (int slot = 1; slot <= n; slot++)
             if (!a_slots[slot - 1] || !task_healthy(c, a_slots[slot - 1]->t, c->active, NULL))
                 all_fresh_healthy = false;
-        if (all_fresh_healthy) {
+        if (all_fresh_healthy && may_replace(c)) {
             for (size_t i = 0; i < in->n_tasks; i++)
                 if (counted(&c->ti[i]) && str_eq(c->ti[i].t->deploy_id, c->active_id) &&
                     c->ti[i].t->launched_at < fresh_after)
@@ -746,6 +987,32 @@ static void plan_tasks(ctx *c)
 out:
     free(a_slots);
     free(p_slots);
+}
+
+/* ---- phase 5b: kills that waited for the load balancer ------------------------- */
+
+/* A task with an LB cleanup is killed (its cleanup becomes a kill intent)
+ * once the load balancer no longer has it and the drain time since its
+ * removal has passed; until then the pass is requeued for that moment. */
+static void lb_kills(ctx *c)
+{
+    const ctl_service_in *in = c->in;
+
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const ctl_task *t = &in->tasks[i];
+        if (!t->lb_kill_type || c->ti[i].terminal || t->pending || t->lb == CTL_LB_IN)
+            continue;
+        int64_t due = t->lb == CTL_LB_OUT ? t->lb_removed_at + c->cfg->lb_drain_ms : c->now;
+        if (c->now < due) {
+            requeue_at(c, due);
+            continue;
+        }
+        ctl_action *a = add_action(c, CTL_ACT_KILL);
+        a->task_id = xstrdup(t->id);
+        a->cleanup_type = t->lb_kill_type;
+        a->message = xstrdup("out of the load balancer and drained");
+        a->lb_cleanup = true;
+    }
 }
 
 /* ---- phase 6: counts and conditions ----------------------------------------------- */
@@ -772,6 +1039,18 @@ static void summarize(ctx *c)
         if (ti->killed || t->cleaning) {
             k.cleaning++;
             continue;
+        }
+        /* Issue 24: an UNREACHABLE task gave its slot up (its replacement
+         * counts); an UNKNOWN one that ran keeps its slot and counts as it
+         * was last seen (the master lost track of it, not the task), so a
+         * master restart does not turn a ready request unready. */
+        ctl_task seen;
+        if (ti->held) {
+            if (t->state != API_TASK_UNKNOWN || !t->running_at)
+                continue;
+            seen = *t;
+            seen.state = API_TASK_RUNNING;
+            t = &seen;
         }
         if (t->pending) {
             k.pending++;
@@ -878,9 +1157,21 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
     c.cfg = in->config ? in->config : &defaults;
     c.now = in->now;
     c.ti = xcalloc(in->n_tasks + 1, sizeof(*c.ti));
+    /* Issue 24: how long UNREACHABLE/UNKNOWN tasks are held. */
+    int64_t hold = in->request && in->request->hold_ms >= 0 ? in->request->hold_ms
+                                                            : c.cfg->unreachable_timeout_ms;
     for (size_t i = 0; i < in->n_tasks; i++) {
-        c.ti[i].t = &in->tasks[i];
-        c.ti[i].terminal = !in->tasks[i].pending && api_task_state_terminal(in->tasks[i].state);
+        const ctl_task *t = &in->tasks[i];
+        c.ti[i].t = t;
+        c.ti[i].terminal = !t->pending && api_task_state_terminal(t->state);
+        if (!t->pending && api_task_state_held(t->state)) {
+            if (c.now - t->held_since >= hold)
+                c.ti[i].terminal = true; /* given up: archived and replaced */
+            else
+                c.ti[i].held = true;
+            if (c.ti[i].held)
+                requeue_at(&c, t->held_since + hold);
+        }
     }
 
     if (in->status) {
@@ -912,8 +1203,10 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
     c.instances = req && !req->paused ? req->instances : 0;
     c.paused = req && req->paused;
     c.was_paused = s->state == API_RSTATE_PAUSED;
+    c.desired = req ? req->instances : 0;
     if (req)
         s->observedRevision = req->revision;
+    expire_actions(&c);
 
     select_deploys(&c);
     if (!req) {
@@ -924,6 +1217,7 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
         c.pending = NULL;
         c.pds = NULL;
     }
+    deploy_to_unpause(&c);
     advance_pending(&c);
 
     /* Request state: pause and delete win; cooldown is tracked otherwise. */
@@ -948,7 +1242,9 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
         }
     }
 
+    after_deploy(&c);
     plan_tasks(&c);
+    lb_kills(&c);
 
     if (!req) {
         bool live = false;
@@ -1039,6 +1335,24 @@ char *ctl_action_format(const ctl_action *a, int64_t now)
         break;
     case CTL_ACT_FORGET:
         cr_buf_addf(&b, "forget %s", a->task_id);
+        break;
+    case CTL_ACT_LB_KILL:
+        cr_buf_addf(&b, "lbkill %s %s", a->task_id, a->cleanup_type);
+        break;
+    case CTL_ACT_EXPIRE:
+        cr_buf_addf(&b, "expire %s", a->intent);
+        if (!strcmp(a->intent, API_INTENT_SCALE))
+            cr_buf_addf(&b, " instances=%d", a->revert_instances);
+        if (!strcmp(a->intent, API_INTENT_SKIP_HEALTHCHECKS))
+            cr_buf_addf(&b, " skipHealthchecks=%s", a->revert_skip ? "true" : "false");
+        if (a->then_bounce)
+            cr_buf_adds(&b, " bounce");
+        break;
+    case CTL_ACT_UNPAUSE:
+        cr_buf_adds(&b, "unpause");
+        break;
+    case CTL_ACT_APPLY_REQUEST:
+        cr_buf_addf(&b, "apply-request %s", a->deploy_id);
         break;
     }
     return cr_buf_detach(&b, NULL);

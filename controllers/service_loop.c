@@ -11,6 +11,7 @@
 
 #include "apis/intent.h"
 #include "apis/keys.h"
+#include "apis/lb.h"
 #include "apis/status.h"
 #include "base/clock.h"
 #include "base/xalloc.h"
@@ -25,6 +26,8 @@ struct ctl_manager {
     char *prefix;
     ctl_config plan_cfg;
     cr_log *log;
+    bool (*confirmed)(void *arg);
+    void *confirmed_arg;
 
     ctl_runner *runner;
     store_cache *cache; /* the runner's, while running */
@@ -179,6 +182,7 @@ typedef struct pass_in {
     const char **history;
     size_t n_history;
     ctl_ignored ignored; /* invalid documents left out of the views */
+    api_lb_status lb;    /* status/lb/<r>: the load balancer's view (empty: none) */
 } pass_in;
 
 static void pass_in_release(pass_in *in)
@@ -194,6 +198,28 @@ static void pass_in_release(pass_in *in)
     free(in->dstatus);
     free(in->history);
     ctl_ignored_release(&in->ignored);
+    api_lb_status_release(&in->lb);
+}
+
+/* Where task t stands in the request's load balancer, and whether a kill
+ * waits for it there (lbcleanups/<r>/<t>): docs/loadbalancing.md. */
+static void lb_view(ctl_manager *m, const char *rid, const pass_in *in, ctl_task *t)
+{
+    const api_lb_upstream *u;
+    if (api_lb_upstream_find(in->lb.upstreams, in->lb.n_upstreams, t->id)) {
+        t->lb = CTL_LB_IN;
+    } else if ((u = api_lb_upstream_find(in->lb.removed, in->lb.n_removed, t->id))) {
+        t->lb = CTL_LB_OUT;
+        t->lb_removed_at = u->at;
+    }
+    char *key = api_key_lb_cleanup(m->prefix, rid, t->id);
+    const store_obj *o = store_cache_get(m->cache, key);
+    free(key);
+    const char *type = o ? json_string_value(json_object_get(o->value, "cleanupType")) : NULL;
+    if (o && !t->cleaning) {
+        t->lb_kill_type = type ? type : "USER_REQUESTED";
+        t->cleaning = true;
+    }
 }
 
 static size_t range_of(const ctl_manager *m, api_key_kind kind, const char *rid, size_t *first)
@@ -213,6 +239,54 @@ static const api_intent *intent_of(const ctl_manager *m, const char *rid, const 
     const store_obj *o = store_cache_get(m->cache, key);
     free(key);
     return valid_doc(o);
+}
+
+/* Issue 20: what the request's intents ask beyond pause and bounce
+ * (killTasks, incremental, the expiring actions: plan.h). An intent that
+ * did not decode is absent (intent_of). */
+static void request_actions_view(ctl_manager *m, const char *rid, const api_request *req,
+                                 ctl_request *out)
+{
+    static const char *const kinds[] = {API_INTENT_PAUSE, API_INTENT_BOUNCE, API_INTENT_SCALE,
+                                        API_INTENT_SKIP_HEALTHCHECKS};
+    ctl_expiring *exps[] = {&out->pause_exp, &out->bounce_exp, &out->scale_exp, &out->skip_exp};
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        char *key = api_key_intent_request(m->prefix, rid, kinds[i]);
+        const store_obj *o = store_cache_get(m->cache, key);
+        const api_intent *in = valid_doc(o);
+        free(key);
+        if (!in)
+            continue;
+        exps[i]->revision = o->mod_revision;
+        if (in->has_durationMillis && in->has_timestamp)
+            exps[i]->at = in->timestamp + in->durationMillis;
+        if (i == 0) {
+            out->pause_keeps_tasks = in->has_killTasks && !in->killTasks;
+            out->paused_at = in->timestamp;
+        } else if (i == 1) {
+            out->bounce_incremental = in->has_incremental && in->incremental;
+        } else if (i == 2) {
+            /* an expiring scale without the count to go back to cannot revert */
+            if (!in->has_previousInstances)
+                exps[i]->at = 0;
+            out->scale_revert = in->previousInstances;
+            out->scale_bounce = (in->has_bounce && in->bounce) || (req && req->bounceAfterScale);
+        } else {
+            out->skip_revert = in->has_previous && in->previous;
+        }
+    }
+}
+
+/* EXPIRE and APPLY_REQUEST read documents through the cache (view.h). */
+static const json_t *doc_lookup(void *arg, const char *key, int64_t *mod_revision)
+{
+    ctl_manager *m = arg;
+    const store_obj *o = store_cache_get(m->cache, key);
+    if (!o)
+        return NULL;
+    *mod_revision = o->mod_revision;
+    return o->value;
 }
 
 /* The key of agent id, in a buffer of m (valid until the next call). */
@@ -257,8 +331,10 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
     ri.bounce = bounce ? bounce->timestamp : 0;
     ri.exit_cooldown = exit_cooldown ? exit_cooldown->timestamp : 0;
     ri.paused = intent_of(m, rid, NULL, API_INTENT_PAUSE) != NULL;
-    if (req_obj)
+    if (req_obj) {
         ctl_request_view(req, req_obj->error, req_obj->mod_revision, &ri, &in->req);
+        request_actions_view(m, rid, req, &in->req);
+    }
     if (req && req->agentPlacement == API_PLACEMENT_SPREAD_ALL_AGENTS && !in->req.invalid)
         in->req.instances = spread_instances(m, req);
 
@@ -291,11 +367,27 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
                         &in->hc[k], &in->problems[k]);
         if (!in->deploys[k].id)
             in->deploys[k].id = did;
+        const api_intent *submit = intent_of(m, rid, did, API_INTENT_SUBMIT);
+        if (submit) { /* issue 20 */
+            in->deploys[k].unpause_on_success =
+                submit->has_unpauseOnSuccessfulDeploy && submit->unpauseOnSuccessfulDeploy;
+            in->deploys[k].updates_request = json_is_object(submit->updatedRequest);
+        }
         char *dkey = api_key_deploy_status(m->prefix, rid, did);
         const store_obj *ds = store_cache_get(m->cache, dkey);
         free(dkey);
         if (ds && ds->doc) /* borrowed members: never released here */
             in->dstatus[in->n_dstatus++] = *(const api_deploy_status *)ds->doc;
+    }
+
+    /* The load balancer's state of the request, if it is load-balanced. */
+    char *lkey = api_key_lb_status(m->prefix, rid);
+    const store_obj *lo = store_cache_get(m->cache, lkey);
+    free(lkey);
+    if (lo && lo->value) {
+        cr_err lerr;
+        if (api_lb_status_from_json(lo->value, &in->lb, &lerr) < 0)
+            cr_warn(m->log, "controllers: request '%s': %s", rid, cr_err_msg(&lerr));
     }
 
     /* Pending tasks and task records. */
@@ -317,6 +409,7 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         ctl_health h = (ctl_health)(intptr_t)store_map_get(m->health, t->taskId.id);
         in->records[in->n_tasks] = t;
         ctl_task_view(t, cleaning, h, &in->tasks[in->n_tasks]);
+        lb_view(m, rid, in, &in->tasks[in->n_tasks]);
         if (t->agentId && *t->agentId && api_key_id_valid(t->agentId)) {
             const store_obj *ag = store_cache_get(m->cache, agent_key_tmp(m, t->agentId));
             in->tasks[in->n_tasks].decommissioning = ctl_agent_decommissioning(valid_doc(ag));
@@ -355,7 +448,10 @@ static void drive_checks(ctl_manager *m, const char *rid, const pass_in *in)
             ctl_checker_forget(m->checker, t->id);
             continue;
         }
-        if (t->state != API_TASK_RUNNING || t->health != CTL_HEALTH_UNKNOWN)
+        /* Readiness until a verdict; then, while the load balancer serves
+         * the task, liveness (a task that fails is taken out and replaced). */
+        bool live = t->health == CTL_HEALTH_HEALTHY && t->lb == CTL_LB_IN;
+        if (t->state != API_TASK_RUNNING || (t->health != CTL_HEALTH_UNKNOWN && !live))
             continue;
         for (size_t d = 0; d < in->n_deploys; d++) {
             const api_deploy *doc = in->docs[d];
@@ -375,7 +471,9 @@ static void drive_checks(ctl_manager *m, const char *rid, const pass_in *in)
                           rec->hostname, (long long)port, h->uri[0] == '/' ? "" : "/", h->uri);
             cr_err err;
             int64_t since = ctl_hc_start_time(&in->hc[d], t->running_at, cr_wall_ms());
-            if (ctl_checker_watch(m->checker, rid, t->id, url, &in->hc[d], since, &err) < 0)
+            int rc = live ? ctl_checker_watch_live(m->checker, rid, t->id, url, &in->hc[d], &err)
+                          : ctl_checker_watch(m->checker, rid, t->id, url, &in->hc[d], since, &err);
+            if (rc < 0)
                 cr_warn(m->log, "controllers: task '%s': %s", t->id, cr_err_msg(&err));
             free(url);
             break;
@@ -439,6 +537,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
         .ignored = ctl_ignored_message(&in.ignored),
         .config = &m->plan_cfg,
         .now = now,
+        .unconfirmed = m->confirmed && !m->confirmed(m->confirmed_arg),
     };
     ctl_service_plan(&sin, &plan);
     drive_checks(m, rid, &in);
@@ -446,11 +545,15 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
 
     ctl_task_lookup tl;
     ctl_doc_lookup look = ctl_task_lookup_init(&tl, r, m->prefix, rid);
+    look.doc = doc_lookup;
+    look.doc_arg = m;
     int rc = ctl_plan_ops(m->prefix, rid, &plan, &look, now, ops, err);
     ctl_task_lookup_release(&tl);
     for (size_t i = 0; i < plan.n_actions; i++) {
-        char *line = ctl_action_format(&plan.actions[i], now);
-        cr_debug(m->log, "controllers: %s: %s", rid, line);
+        const ctl_action *a = &plan.actions[i];
+        char *line = ctl_action_format(a, now);
+        cr_log_task(m->log, CR_LOG_DEBUG, rid, a->deploy_id, a->task_id, "controllers: %s: %s", rid,
+                    line);
         free(line);
     }
     ctl_plan_release(&plan);
@@ -488,6 +591,8 @@ ctl_manager *ctl_manager_new(struct event_base *base, store *s, cr_http *http, s
     else
         ctl_config_defaults(&m->plan_cfg);
     m->log = cfg ? cfg->log : NULL;
+    m->confirmed = cfg ? cfg->confirmed : NULL;
+    m->confirmed_arg = cfg ? cfg->confirmed_arg : NULL;
     ctl_runner_config rc = {.prefix = m->prefix,
                             .max_inflight = cfg ? cfg->max_inflight : 0,
                             .resync_ms = cfg ? cfg->resync_ms : 0,
@@ -532,4 +637,10 @@ void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out)
                                .queue_delayed = rs.queue_delayed,
                                .reconcile_latency = rs.reconcile_latency,
                                .checks = m->checker ? ctl_checker_count(m->checker) : 0};
+}
+
+ctl_health ctl_manager_task_health(const ctl_manager *m, const char *task_id)
+{
+    return m && m->health ? (ctl_health)(intptr_t)store_map_get(m->health, task_id)
+                          : CTL_HEALTH_UNKNOWN;
 }

@@ -14,6 +14,7 @@ void ctl_request_view(const api_request *r, const char *invalid, int64_t revisio
     memset(out, 0, sizeof(*out));
     out->revision = revision;
     out->invalid = invalid;
+    out->hold_ms = -1; /* the config's, unless the request says */
     if (in) {
         out->paused = in->paused;
         out->bounce = in->bounce;
@@ -26,6 +27,7 @@ void ctl_request_view(const api_request *r, const char *invalid, int64_t revisio
     }
     out->id = r->id;
     out->instances = api_request_eff_instances(r);
+    out->hold_ms = r->has_unreachableTimeoutSeconds ? r->unreachableTimeoutSeconds * 1000 : -1;
     if (!out->invalid && !api_request_type_long_running(r->type))
         out->invalid = "not a SERVICE or WORKER request";
 }
@@ -118,11 +120,13 @@ void ctl_task_view(const api_task *t, bool cleaning, ctl_health health, ctl_task
     out->cleaning = cleaning;
     out->health = health;
     out->reason = t->statusReason;
+    out->message = t->statusMessage;
     for (size_t i = 0; i < t->n_taskUpdates && !out->running_at; i++)
         if (t->taskUpdates[i].taskState == API_TASK_RUNNING)
             out->running_at = t->taskUpdates[i].timestamp;
     if (!out->running_at && t->lastTaskState == API_TASK_RUNNING)
         out->running_at = t->updatedAt ? t->updatedAt : t->launchedAt;
+    out->held_since = api_task_held_since(t);
 }
 
 bool ctl_agent_decommissioning(const api_machine *agent)
@@ -178,6 +182,47 @@ char *ctl_history_task_key(const char *prefix, const char *request_id, const cha
     return api_key_history_task(prefix, request_id, task_id);
 }
 
+/* Issue 20: the writes of EXPIRE, UNPAUSE and APPLY_REQUEST (view.h). */
+static void request_action_ops(const char *prefix, const char *request_id, const ctl_action *a,
+                               const ctl_doc_lookup *look, int64_t now, ctl_ops *out, size_t group)
+{
+    char *rkey = api_key_request(prefix, request_id);
+    int64_t rrev = 0;
+    const json_t *req = look && look->doc ? look->doc(look->doc_arg, rkey, &rrev) : NULL;
+    json_t *doc = NULL;
+
+    if (a->type == CTL_ACT_APPLY_REQUEST) {
+        char *skey = api_key_intent_deploy(prefix, request_id, a->deploy_id, "submit");
+        int64_t srev = 0;
+        const json_t *sub = look && look->doc ? look->doc(look->doc_arg, skey, &srev) : NULL;
+        const json_t *upd = json_object_get(sub, "updatedRequest");
+        free(skey);
+        if (req && json_is_object(upd)) {
+            add_op(out, CTL_OP_PUT, xstrdup(rkey), dump(json_deep_copy(upd)), rrev, group);
+            add_op(out, CTL_OP_DELETE, api_key_intent_request(prefix, request_id, "scale"), NULL, 0,
+                   group);
+        }
+        free(rkey);
+        return;
+    }
+    if (a->type == CTL_ACT_EXPIRE && req && !strcmp(a->intent, "scale"))
+        json_object_set_new(doc = json_deep_copy(req), "instances",
+                            json_integer(a->revert_instances));
+    else if (a->type == CTL_ACT_EXPIRE && req && !strcmp(a->intent, "skip-healthchecks"))
+        json_object_set_new(doc = json_deep_copy(req), "skipHealthchecks",
+                            json_boolean(a->revert_skip));
+    if (doc)
+        add_op(out, CTL_OP_PUT, xstrdup(rkey), dump(doc), rrev, group);
+    add_op(out, CTL_OP_DELETE, api_key_intent_request(prefix, request_id, a->intent), NULL,
+           a->intent_revision, group);
+    if (a->then_bounce && req)
+        add_op(out, CTL_OP_PUT, api_key_intent_request(prefix, request_id, "bounce"),
+               dump(json_pack("{s:I, s:b, s:s, s:s}", "timestamp", (json_int_t)now, "incremental",
+                              0, "user", "corral", "message", "bounce after the scale expired")),
+               0, group);
+    free(rkey);
+}
+
 int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                  const ctl_doc_lookup *look, int64_t now, ctl_ops *ops, cr_err *err)
 {
@@ -212,6 +257,27 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
             add_op(&out, CTL_OP_CREATE, api_cleanup_key(prefix, a->task_id),
                    dump(api_cleanup_to_json(c)), 0, group);
             api_cleanup_free(c);
+            if (a->lb_cleanup)
+                add_op(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                       NULL, 0, group);
+            break;
+        }
+        case CTL_ACT_LB_KILL: {
+            /* Singularity's LB cleanup queue entry, in a kill intent's
+             * shape: the kill waits for the LB loop to take the task out
+             * (docs/loadbalancing.md). */
+            api_cleanup *c = xcalloc(1, sizeof(*c));
+            if (api_task_id_parse(a->task_id, &c->taskId, err) < 0) {
+                api_cleanup_free(c);
+                goto fail;
+            }
+            c->cleanupType = xstrdup(a->cleanup_type);
+            c->message = xstrdup(a->message);
+            c->user = xstrdup("corral");
+            c->timestamp = now;
+            add_op(&out, CTL_OP_CREATE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                   dump(api_cleanup_to_json(c)), 0, group);
+            api_cleanup_free(c);
             break;
         }
         case CTL_ACT_UNPEND:
@@ -227,11 +293,19 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
             add_op(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->task_id), NULL, rev,
                    group);
             add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL, 0, group);
+            if (a->lb_cleanup)
+                add_op(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                       NULL, 0, group);
             break;
         }
         case CTL_ACT_FORGET:
             add_op(&out, CTL_OP_DELETE, ctl_history_task_key(prefix, request_id, a->task_id), NULL,
                    0, group);
+            break;
+        case CTL_ACT_EXPIRE:
+        case CTL_ACT_UNPAUSE:
+        case CTL_ACT_APPLY_REQUEST:
+            request_action_ops(prefix, request_id, a, look, now, &out, group);
             break;
         }
     }

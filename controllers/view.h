@@ -103,6 +103,11 @@ typedef struct ctl_doc_lookup {
      * NULL. The returned text is borrowed. */
     const char *(*task)(void *arg, const char *task_id, int64_t *mod_revision);
     void *arg;
+    /* Issue 20: the JSON and mod_revision of the document at `key` (EXPIRE
+     * and APPLY_REQUEST read the request and the deploy's submit intent), or
+     * NULL; borrowed. A NULL callback: those actions only delete intents. */
+    const json_t *(*doc)(void *arg, const char *key, int64_t *mod_revision);
+    void *doc_arg;
 } ctl_doc_lookup;
 
 /* Appends to *ops the etcd operations of plan p for request request_id
@@ -113,6 +118,13 @@ typedef struct ctl_doc_lookup {
  *   ARCHIVE -> PUT history/tasks/<r>/<taskId> (the record) + DELETE
  *              tasks/<r>/<taskId> (at its mod_revision) + DELETE cleanups/<taskId>
  *   FORGET  -> DELETE history/tasks/<r>/<taskId>
+ *   EXPIRE  -> scale, skip-healthchecks: PUT requests/<r> with the reverted
+ *              field (at its mod_revision); every kind: DELETE the intent (at
+ *              intent_revision); then_bounce: PUT a new bounce intent
+ *   UNPAUSE -> DELETE intents/requests/<r>/pause (at intent_revision)
+ *   APPLY_REQUEST -> PUT requests/<r> = the deploy's submit intent's
+ *              updatedRequest (at the request's mod_revision) + DELETE the
+ *              scale intent (a deploy's request replaces an expiring scale)
  *   changed statuses -> PUT status/requests/<r>, status/deploys/<r>/<d>
  *              (unconditional: only the fenced leader writes them)
  * Returns -1 with err set if an id does not parse (nothing appended). */

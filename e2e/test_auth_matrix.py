@@ -66,6 +66,15 @@ PARAMS = {
     # "app.js" is a 404, which is fine: open routes only must not refuse).
     "uiDir": "js",
     "uiFile": "app.js",
+    # a webhook (DELETE /api/webhooks/{webhookId}, its queues; docs/webhooks.md)
+    "webhookId": "wh1",
+    # a request group (/api/groups/group/{requestGroupId}; docs/api.md)
+    "requestGroupId": "g1",
+    # a GitOps Source (/api/sources/source/{sourceName}; docs/gitops.md)
+    "sourceName": "src1",
+    # a task shell command's updates (/api/tasks/task/{taskId}/command/...; docs/api.md)
+    "commandName": "ls",
+    "commandTimestamp": "1",
 }
 # Which parameters make a route about request RID.
 REQUEST_PARAMS = {"requestId", "taskId", "pendingTaskId"}
@@ -76,7 +85,11 @@ BODY_SCOPED = {"REQ_POST", "DEPLOY_POST", "DEPLOY_UPDATE"}
 LISTS = {"WATCH", "REQ_LIST", "REQ_LIST_ACTIVE", "REQ_LIST_PAUSED", "REQ_LIST_COOLDOWN",
          "REQ_LIST_FINISHED", "REQ_QUEUED_PENDING", "REQ_QUEUED_CLEANUP", "DEPLOY_PENDING",
          "TASKS_ACTIVE", "TASKS_ACTIVE_IDS", "TASKS_ACTIVE_AGENT", "TASKS_ACTIVE_AGENT_IDS",
-         "TASKS_SCHEDULED", "TASKS_SCHEDULED_IDS", "TASKS_CLEANING", "HIST_TASKS"}
+         "TASKS_SCHEDULED", "TASKS_SCHEDULED_IDS", "TASKS_CLEANING", "HIST_TASKS",
+         # Singularity's other lists (apiserver/as_compat.h)
+         "REQ_IDS", "REQ_IDS_ACTIVE", "REQ_BATCH", "REQ_CRASHLOOPS", "REQ_LBCLEANUP",
+         "TASKS_LBCLEANUP", "TASKS_ACTIVE_STATES", "TASKS_KILLED", "TASK_COMMANDS_QUEUED",
+         "HIST_TASKS_META", "HIST_REQUESTS_SEARCH", "USAGE_REQUESTS"}
 # "user" routes whose answer is itself a check of the request in the path
 # (GET /api/auth/{requestId}/auth-check answers 403 when the caller may not
 # read it).
@@ -94,6 +107,11 @@ def body_for(op, who):
         "REQ_POST": REQUEST_DOC,
         "REQ_SCALE": {"instances": 3},
         "REQ_SKIPHC": {"skipHealthchecks": True},
+        "REQ_PRIORITY": {"priority": 0.5},
+        "GROUP_POST": {"id": "g1", "requestIds": [RID]},
+        "REQ_GROUPS": {k: REQUEST_DOC[k] for k in ("group", "readWriteGroups", "readOnlyGroups")},
+        "REQ_GROUPS_CHECK": {k: REQUEST_DOC[k]
+                             for k in ("group", "readWriteGroups", "readOnlyGroups")},
         "DEPLOY_POST": {"deploy": {"requestId": RID, "id": "d" + who, "command": "sleep 1"}},
         "DEPLOY_UPDATE": {"requestId": RID, "deployId": DEPLOY, "targetActiveInstances": 1},
         "AUTH_TOKEN_POST": {},
@@ -101,6 +119,8 @@ def body_for(op, who):
         "AUTH_LOGIN": {},  # no code: 400 (a wrong code is a 401 of its own)
         "USER_SETTINGS_POST": {"starredRequestIds": [RID]},
         "USER_STARS": {"starredRequestIds": [RID]},
+        "WEBHOOK_ADD": {"id": "wh-" + who, "uri": "http://127.0.0.1:9/hook", "type": "TASK"},
+        "SOURCE_POST": {"name": "src-" + who, "repository": "/nonexistent/repo"},
     }.get(op)
 
 

@@ -115,6 +115,14 @@ class LocalUpTest(harness.TestCase):
                                env=env)
             self.assertEqual(w.returncode, 0, "%s: %s%s" % (name, w.stdout, w.stderr))
 
+        # The load-balanced example answers through the nginx it started
+        # (docs/loadbalancing.md): added once healthy, at its serviceBasePath.
+        m = re.search(r"LB:\s+(http://127\.0\.0\.1:\d+)/", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        harness.wait_until(
+            lambda: harness.http("GET", m.group(1) + "/hello-lb/", timeout=5)[0] == 200, 120,
+            "hello-lb through nginx")
+
         out = subprocess.run(["bash", "-c", "hack/local-up.sh stop"], cwd=scratch,
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stderr)

@@ -131,6 +131,77 @@ class FaultsTest(MesosliteCase):
         self.assertEqual((st["state"], st["reason"]), ("TASK_RUNNING", "REASON_RECONCILIATION"))
         b.offers()
 
+    def test_master_restart_registry_lost(self):
+        tr = load_transcript("launch-reconcile-kill-files.json")
+        a = self.sched()
+        o = a.offers(n=2)[0]
+        self.running(a, o, "survivor")
+        agent = o["agent_id"]["value"]
+        self.fault("master/restart", reregister_ms=1500)
+        a.stream.wait_closed()
+        b = self.sched(info=fw_info(fid=a.fid), fid=a.fid)
+        # the new master knows no agent: listed nowhere, and the task is
+        # TASK_UNKNOWN (the shape of the recorded unknown-task answer)
+        agents = harness.http_json("POST", self.master + "/api/v1", {"type": "GET_AGENTS"})[1]
+        self.assertEqual((agents["get_agents"].get("agents", []),
+                          agents["get_agents"].get("recovered_agents", [])), ([], []))
+        b.call("RECONCILE", {"tasks": [{"task_id": {"value": "survivor"},
+                                        "agent_id": {"value": agent}}]})
+        st = b.stream.update("survivor")
+        self.assertEqual((st["state"], st["reason"], st["source"]),
+                         ("TASK_UNKNOWN", "REASON_RECONCILIATION", "SOURCE_MASTER"))
+        self.assertNotIn("uuid", st)
+        unknown = [e["update"]["status"] for e in tr["events"] if e.get("type") == "UPDATE"
+                   and e["update"]["status"]["state"] == "TASK_UNKNOWN"]
+        if unknown:
+            self.assertEqual(sorted(st.keys()), sorted(unknown[0].keys()))
+        # once the agent re-registers the same task is RUNNING again; the
+        # master sends nothing of its own for that: reconcile until it answers
+        def answer():
+            b.call("RECONCILE", {"tasks": [{"task_id": {"value": "survivor"},
+                                            "agent_id": {"value": agent}}]})
+            try:
+                got = b.stream.update("survivor", timeout=0.3)
+            except AssertionError:
+                return None
+            return got if got["state"] == "TASK_RUNNING" else None
+        st = harness.wait_until(answer, 15, "TASK_RUNNING after re-registration")
+        self.assertEqual(st["reason"], "REASON_RECONCILIATION")
+        agents = harness.http_json("POST", self.master + "/api/v1", {"type": "GET_AGENTS"})[1]
+        self.assertEqual(len(agents["get_agents"]["agents"]), 2)
+        self.assertFalse([e for e in b.stream.seen if e["type"] == "UPDATE"
+                          and e["update"]["status"].get("reason") == "REASON_AGENT_REREGISTERED"])
+
+    def test_partition_heals_by_itself(self):
+        s = self.sched()
+        o = s.offers(n=2)[0]
+        self.running(s, o, "long")
+        self.fault("agents/%s/remove" % o["agent_id"]["value"], restore_after_ms=500)
+        self.assertEqual(s.stream.update("long")["state"], "TASK_UNREACHABLE")
+        back = s.stream.update("long", "TASK_RUNNING", timeout=10)
+        self.assertEqual(back["reason"], "REASON_AGENT_REREGISTERED")
+
+    def test_agent_gone_for_good(self):
+        s = self.sched()
+        o = s.offers(n=2)[0]
+        self.running(s, o, "doomed")
+        agent = o["agent_id"]["value"]
+        self.fault("agents/%s/remove" % agent, gone_after_ms=300)
+        self.assertEqual(s.stream.update("doomed")["state"], "TASK_UNREACHABLE")
+        st = s.stream.update("doomed", "TASK_GONE", timeout=10)
+        self.assertEqual(st["source"], "SOURCE_MASTER")
+        self.assertNotIn("uuid", st)  # a master's update: nothing to ACK
+        s.call("RECONCILE", {"tasks": [{"task_id": {"value": "doomed"},
+                                        "agent_id": {"value": agent}}]})
+        self.assertEqual(s.stream.update("doomed")["state"], "TASK_GONE")
+        for path in ("restore", "remove"):
+            code, _, body = harness.http("POST", self.master + "/__ml/agents/%s/%s" % (agent, path),
+                                         b"")
+            self.assertEqual(code, 400, body)
+        code, _, _ = harness.http("POST", self.master + "/__ml/agents/%s/remove"
+                                  "?restore_after_ms=1&gone_after_ms=1" % o["agent_id"]["value"], b"")
+        self.assertEqual(code, 400)
+
     def test_task_exit_code(self):
         s = self.sched()
         o = s.offers()[0]

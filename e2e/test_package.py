@@ -148,13 +148,13 @@ class PackageTest(harness.TestCase):
                      "/usr/share/man/man1/corral-nodeagent.1.gz"):
             self.assertIn(path, agent)
         ml = deb_files(self.debs["mesoslite"])
-        for path in ("/usr/bin/mesoslite", "/etc/corral/mesoslite.env",
+        for path in ("/usr/bin/mesoslite", "/etc/corral/mesoslite.yaml",
                      "/lib/systemd/system/mesoslite.service", "/usr/share/man/man1/mesoslite.1.gz"):
             self.assertIn(path, ml)
         # Settings are conffiles.
         for p, conf in (("corral", "/etc/corral/corrald.yaml"),
                         ("corral-agent", "/etc/corral/corral-nodeagent.conf"),
-                        ("mesoslite", "/etc/corral/mesoslite.env")):
+                        ("mesoslite", "/etc/corral/mesoslite.yaml")):
             self.assertIn(conf, sh(["dpkg-deb", "-I", self.debs[p], "conffiles"]).stdout)
         fields = sh(["dpkg-deb", "-f", self.debs["corral"], "Version", "Depends"]).stdout
         self.assertIn("adduser", fields)
@@ -295,15 +295,18 @@ class PackageTest(harness.TestCase):
         harness.wait_until(lambda: harness.http("GET", "http://127.0.0.1:%d/healthz" % nport,
                                                 timeout=1)[0] == 200, 20, "installed node agent")
 
-        # mesoslite: its unit with its environment file.
+        # mesoslite: its unit reads /etc/corral/mesoslite.yaml (3 agents
+        # there); a flag moves it to a free port.
         munit = cat("/lib/systemd/system/mesoslite.service")
-        env = env_file(cat(unit_value(munit, "EnvironmentFile").lstrip("-")))
+        self.assertIn("--config /etc/corral/mesoslite.yaml", unit_value(munit, "ExecStart"))
         mport = harness.free_port()
-        env["MESOSLITE_LISTEN"] = "127.0.0.1:%d" % mport
-        run("mkdir", "-p", env["MESOSLITE_WORK_DIR"])
-        self.cluster.spawn("mesoslite", chroot(unit_exec(munit, env)))
+        run("mkdir", "-p", "/var/lib/mesoslite")
+        self.cluster.spawn("mesoslite", chroot(unit_exec(munit, {}) +
+                                               ["--listen", "127.0.0.1:%d" % mport]))
         harness.wait_until(lambda: harness.http("GET", "http://127.0.0.1:%d/master/state" % mport,
                                                 timeout=1)[0] == 200, 20, "installed mesoslite")
+        _, mstate = harness.http_json("GET", "http://127.0.0.1:%d/master/state" % mport)
+        self.assertEqual(len(mstate["slaves"]), 3)
 
         # Man pages and completion are where man and bash look.
         self.assertIn("corrald", run("man", "-w", "corrald").stdout)

@@ -294,7 +294,7 @@ class QuickstartTest(harness.TestCase):
         # What each section promises, in order.
         expected = [
             r"hello-web\s+SERVICE\s+ACTIVE\s+2",                 # 2. get requests
-            r"activeRequests\s+7",                                # 2. corralctl state
+            r"activeRequests\s+8",                                # 2. corralctl state (the 8 examples)
             r"deploy/hello-web/v1 unchanged",                     # 3. apply again
             r"request/hello-web healthy",                         # 4. wait
             r"<!DOCTYPE HTML>",                                   # 4. curl the task

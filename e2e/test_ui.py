@@ -183,10 +183,14 @@ class TestUi(UiCase):
         b.js("window.__noReload = 1")
         b.click("#act-scale")
         b.fill("#dlg-number", "2")
+        b.fill("#dlg-duration", "90")   # an expiring scale: reverts in 90 minutes
         b.click("dialog [data-ok]")
         b.wait_text("dialog pre.json", "PUT /api/requests/request/web/scale")
+        b.wait_text("dialog pre.json", '"durationMillis": 5400000')
         b.click("dialog [data-ok]")
         b.wait_text("#toasts", "instances: 1 → 2")
+        b.wait_text("[data-expiring='expiringScale']", "expires")
+        self.assertIn("in 1h", self.text("[data-expiring='expiringScale']"))
         b.wait_text("#instances", "2/2 running", 60)
         b.wait_js("document.querySelectorAll('.active-tasks tbody tr[data-task]').length === 2", 30)
         self.assertEqual(b.js("window.__noReload"), 1)
@@ -196,12 +200,27 @@ class TestUi(UiCase):
         # shown inline, then accepted; its progress updates live. (v1 must
         # have finished first: one pending deploy at a time.)
         b.wait_js("!document.querySelector('#pending-deploy')", 60)
+        # The form first; what it holds carries over to JSON and YAML, and
+        # the YAML, edited, is sent as written.
         b.click("#act-deploy")
-        b.fill("#deploy-json", json.dumps({"requestId": "web", "id": "bad-id!", "command": TICKER}))
+        b.wait("#df-id")
+        b.fill("#df-id", "bad-id!")
+        b.fill("#df-command", TICKER)
+        b.fill("#df-cpus", "0.05")
+        b.fill("#df-mem", "16")
+        b.fill("#df-env", "GREETING=hello")
         b.click("dialog [data-ok]")
         b.wait("#deploy-problems")
-        b.fill("#deploy-json", json.dumps({"requestId": "web", "id": "v2", "command": TICKER,
-                                           "resources": {"cpus": 0.05, "memoryMb": 16}}))
+        self.assertIn("id", self.text("#deploy-problems"))
+        b.click("#deploy-mode-json")
+        sent = json.loads(b.js("document.querySelector('#deploy-json').value"))
+        self.assertEqual((sent["id"], sent["command"], sent["resources"]["memoryMb"], sent["env"]),
+                         ("bad-id!", TICKER, 16, {"GREETING": "hello"}))
+        b.click("#deploy-mode-yaml")
+        yaml = b.js("document.querySelector('#deploy-yaml').value")
+        self.assertIn('id: "bad-id!"\n', yaml)
+        self.assertIn("  memoryMb: 16\n", yaml)
+        b.fill("#deploy-yaml", "# edited as YAML\n" + yaml.replace('id: "bad-id!"', "id: v2"))
         b.click("dialog [data-ok]")
         b.wait_text("#pending-deploy", "v2", 20)
         b.wait_text(".deploy-history", "v2", 60)
@@ -243,6 +262,21 @@ class TestUi(UiCase):
         b.wait_js("location.hash.startsWith('#/task/job-') && location.hash.includes('/logs')", 60)
         b.wait_text("#log", "ran: hello-from-ui", 30)
 
+        # Task history search: from the request's link, then by last state;
+        # the filters are in the address.
+        self.page("#/request/job", "#search-history")
+        b.click("#search-history")
+        b.wait(".history-tasks tr[data-task^='job-']", 20)
+        b.js("document.querySelector('#hs-state').value = 'TASK_FINISHED'")
+        b.click("#hs-go")
+        b.wait_js("location.hash.includes('lastTaskStatus=TASK_FINISHED') && "
+                  "location.hash.includes('requestId=job')")
+        b.wait_js("(() => { const r = [...document.querySelectorAll('.history-tasks tbody tr[data-task]')];"
+                  " return r.length > 0 && r.every(x => x.textContent.includes('FINISHED')); })()", 30)
+        self.shot("history")
+        self.page("#/history?requestId=nosuch", "#hs-summary")
+        b.wait_text("#hs-summary", "no task matches")
+
         # Status.
         self.page("#/status", "#st-requests")
         b.wait_text("#st-requests", "3")
@@ -277,6 +311,34 @@ class TestUi(UiCase):
         self.page("#/requests", ".vrow[data-key='web']")
         self.shot("requests-phone")
         b.viewport(1280, 860)
+
+        # A new request from the form: the server's problems inline, then
+        # created; then edited. A scheduled request shows when it fires next.
+        self.page("#/requests", "#act-new-request")
+        b.click("#act-new-request")
+        b.fill("#rf-id", "bad id!")
+        b.js("const t = document.querySelector('#rf-type'); t.value = 'SCHEDULED';"
+             " t.dispatchEvent(new Event('change'))")
+        b.fill("#rf-schedule", "0 3 * * *")
+        b.click("dialog [data-ok]")
+        b.wait("#request-problems")
+        b.fill("#rf-id", "nightly")
+        b.click("dialog [data-ok]")
+        b.wait_js("location.hash === '#/request/nightly'", 20)
+        self.assertEqual(self.call("GET", "/api/requests/request/nightly")["request"]["schedule"],
+                         "0 3 * * *")
+        self.call("POST", "/api/deploys", {"deploy": {
+            "requestId": "nightly", "id": "v1", "command": "echo nightly",
+            "resources": {"cpus": 0.05, "memoryMb": 16}}})
+        b.wait("#next-fire", 30)
+        self.assertRegex(self.text("#next-fire"), r"\d{2}:\d{2}")
+        b.click("#act-edit")
+        self.assertTrue(b.js("document.querySelector('#rf-id').readOnly"))
+        b.fill("#rf-schedule", "30 4 * * *")
+        b.click("dialog [data-ok]")
+        b.wait_text("[data-request='nightly']", "30 4 * * *", 20)
+        self.assertEqual(self.call("GET", "/api/requests/request/nightly")["request"]["schedule"],
+                         "30 4 * * *")
         self.no_script_errors()
 
 

@@ -447,6 +447,27 @@ exe_task *exe_task_parse(const json_t *ti, cr_err *err)
         goto fail;
     }
     t->task_id = xstrdup(s);
+    v = json_object_get(ti, "container");
+    if (json_is_object(v)) {
+        /* It runs the command as a plain process: a container it would
+         * ignore must fail, not run somewhere it was not meant to. */
+        const json_t *img = json_object_get(json_object_get(v, "mesos"), "image");
+        const char *type = json_string_value(json_object_get(v, "type"));
+        if (type && strcmp(type, "DOCKER") == 0) {
+            const char *image =
+                json_string_value(json_object_get(json_object_get(v, "docker"), "image"));
+            cr_error(err, CR_EINVAL,
+                     "task.container: corral-executor cannot run DOCKER containers (image "
+                     "'%s')",
+                     image ? image : "");
+            goto fail;
+        }
+        if (img) {
+            cr_error(err, CR_EINVAL,
+                     "task.container: corral-executor cannot run container images (mesos.image)");
+            goto fail;
+        }
+    }
     t->name = xstrdup(json_string_value(json_object_get(ti, "name")));
     t->agent_id = xstrdup(id_value(ti, "agent_id"));
     t->executor_id = xstrdup(id_value(json_object_get(ti, "executor"), "executor_id"));

@@ -127,6 +127,12 @@ int exe_config_from_env(exe_config *c, cr_err *err)
         file_str(file, "s3SessionToken", &c->s3_session_token);
         if (!v && json_is_true(json_object_get(file, "s3PathStyle")))
             c->s3_path_style = true;
+        if (exe_shell_conf_parse(&c->shell, file, err) < 0) {
+            cr_err_prefix(err, "%s", cfgpath);
+            json_decref(file);
+            exe_config_release(c);
+            return -1;
+        }
         if (json_is_integer(json_object_get(file, "hardKillAfterMillis")) &&
             !getenv("CORRAL_EXECUTOR_HARD_KILL_AFTER"))
             c->default_kill_ms = json_integer_value(json_object_get(file, "hardKillAfterMillis"));
@@ -154,6 +160,7 @@ void exe_config_release(exe_config *c)
     free(c->s3_access_key);
     free(c->s3_secret_key);
     free(c->s3_session_token);
+    exe_shell_conf_release(&c->shell);
     memset(c, 0, sizeof(*c));
 }
 
@@ -166,6 +173,13 @@ typedef struct unacked {
     bool posted; /* the agent answered 202 to its UPDATE */
     struct unacked *next;
 } unacked;
+
+/* A shell command started for the framework (exe_shell.h). */
+typedef struct shell_run {
+    pid_t pid;
+    exe_shell_req req;
+    struct shell_run *next;
+} shell_run;
 
 typedef struct pipe_in {
     int fd;
@@ -224,6 +238,8 @@ struct exe_executor {
     bool exited;
     char final_state[32];
     char final_message[512];
+
+    shell_run *shells; /* shell commands still running */
 };
 
 static void perform(exe_executor *e, const exe_sm_action *acts, int n);
@@ -443,6 +459,151 @@ static void handle_launch(exe_executor *e, json_t *task)
     feed(e, &ev);
 }
 
+/* --- shell commands (exe_shell.h) ------------------------------------------------ */
+
+static void message_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    exe_executor *e = arg;
+    if (err || resp->status != 202)
+        cr_warn(e->log, "framework message call failed: %s (status %ld)",
+                err ? cr_err_msg(err) : resp->body, resp->status);
+}
+
+/* Sends one SingularityTaskShellCommandUpdate to the framework. Framework
+ * messages are best effort in Mesos (no retry, no ack). */
+static void shell_update(exe_executor *e, const exe_shell_req *r, const char *type,
+                         const char *message, const char *out_file)
+{
+    char *text = exe_shell_update(r, type, message, out_file, cr_wall_ms());
+    json_t *call = exe_call_message(e->cfg->framework_id, e->cfg->executor_id, text, strlen(text));
+    char *body = json_dumps(call, JSON_COMPACT);
+    cr_http_opts o = {.method = "POST",
+                      .url = e->cfg->agent_url,
+                      .headers = call_headers,
+                      .timeout_ms = 30000,
+                      .bearer = e->cfg->auth_token,
+                      .body = body,
+                      .body_len = strlen(body),
+                      .on_done = message_done,
+                      .arg = e};
+    cr_err err;
+
+    cr_info(e->log, "shell command %s (%lld): %s%s%s", r->name, (long long)r->timestamp, type,
+            message ? ": " : "", message ? message : "");
+    if (!cr_http_start(e->http, &o, &err))
+        cr_warn(e->log, "framework message call: %s", cr_err_msg(&err));
+    free(body);
+    json_decref(call);
+    free(text);
+}
+
+/* A framework MESSAGE: a shell command request. Runs the configured
+ * command with its output appended to the sandbox file; ACKED, then
+ * FINISHED (with the exit code) or FAILED; INVALID when it cannot run. */
+static void handle_shell(exe_executor *e, const char *data_b64)
+{
+    size_t len = 0;
+    unsigned char *raw = data_b64 ? exe_base64_decode(data_b64, &len) : NULL;
+    exe_shell_req req;
+    cr_err err;
+    char **argv = NULL, *out_file = NULL, *path = NULL, *line = NULL;
+    int fd = -1;
+    pid_t pid;
+
+    if (!raw || exe_shell_req_parse(&req, (const char *)raw, len, &err) < 0) {
+        cr_warn(e->log, "framework message ignored: %s",
+                raw ? cr_err_msg(&err) : "data is not base64");
+        free(raw);
+        return;
+    }
+    free(raw);
+    argv = exe_shell_build(&e->cfg->shell, &req, e->pid > 0 && !e->exited ? (int)e->pid : 0,
+                           e->task ? e->task->data.user : NULL, &out_file, &err);
+    if (!argv) {
+        shell_update(e, &req, "INVALID", cr_err_msg(&err), NULL);
+        goto out;
+    }
+    path = xasprintf("%s/%s", e->cfg->sandbox, out_file);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        char *m = xasprintf("cannot open %s: %s", out_file, strerror(errno));
+        shell_update(e, &req, "FAILED", m, out_file);
+        free(m);
+        goto out;
+    }
+    {
+        cr_buf b = CR_BUF_INIT;
+        for (size_t i = 0; argv[i]; i++)
+            cr_buf_addf(&b, "%s%s", i ? " " : "", argv[i]);
+        line = cr_buf_detach(&b, NULL);
+    }
+    shell_update(e, &req, "ACKED", line, out_file);
+    pid = fork();
+    if (pid < 0) {
+        char *m = xasprintf("Failed - fork: %s", strerror(errno));
+        shell_update(e, &req, "FAILED", m, NULL);
+        free(m);
+        goto out;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        int devnull = open("/dev/null", O_RDONLY);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (chdir(e->cfg->sandbox) < 0)
+            _exit(127);
+        setenv("TASK_SANDBOX_DIR", e->cfg->sandbox, 1);
+        execvp(argv[0], argv);
+        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    shell_run *s = xcalloc(1, sizeof(*s));
+    s->pid = pid;
+    s->req = req; /* moved */
+    memset(&req, 0, sizeof(req));
+    s->next = e->shells;
+    e->shells = s;
+out:
+    if (fd >= 0)
+        close(fd);
+    exe_shell_req_release(&req);
+    exe_shell_argv_free(argv);
+    free(out_file);
+    free(path);
+    free(line);
+}
+
+/* A shell command's process ended: true if pid was one. */
+static bool shell_exited(exe_executor *e, pid_t pid, int status)
+{
+    for (shell_run **p = &e->shells; *p; p = &(*p)->next) {
+        shell_run *s = *p;
+        if (s->pid != pid)
+            continue;
+        char msg[128];
+        if (WIFEXITED(status)) {
+            snprintf(msg, sizeof(msg), "Finished with code %d", WEXITSTATUS(status));
+            shell_update(e, &s->req, "FINISHED", msg, NULL);
+        } else {
+            snprintf(msg, sizeof(msg), "Failed - killed by signal %d (%s)", WTERMSIG(status),
+                     strsignal(WTERMSIG(status)));
+            shell_update(e, &s->req, "FAILED", msg, NULL);
+        }
+        *p = s->next;
+        exe_shell_req_release(&s->req);
+        free(s);
+        return true;
+    }
+    return false;
+}
+
 static void handle_event(exe_executor *e, json_t *ev)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
@@ -525,6 +686,7 @@ static void handle_event(exe_executor *e, json_t *ev)
         const char *data =
             json_string_value(json_object_get(json_object_get(ev, "message"), "data"));
         cr_info(e->log, "framework message (%zu bytes of base64)", data ? strlen(data) : 0);
+        handle_shell(e, data);
     }
 }
 
@@ -1129,6 +1291,8 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
             e->wait_status = status;
             ev.exit_ok = WIFEXITED(status) && exe_data_exit_ok(&e->task->data, WEXITSTATUS(status));
             feed(e, &ev);
+        } else {
+            shell_exited(e, pid, status);
         }
     }
 }
@@ -1360,6 +1524,13 @@ void exe_executor_free(exe_executor *e)
         kill(-e->pid, SIGKILL);
     if (e->helper_pid > 0)
         kill(e->helper_pid, SIGKILL);
+    while (e->shells) {
+        shell_run *s = e->shells;
+        e->shells = s->next;
+        kill(s->pid, SIGKILL);
+        exe_shell_req_release(&s->req);
+        free(s);
+    }
     cr_http_free(e->http);
     dl_cleanup(e, false);
     if (e->helper_errfd >= 0)

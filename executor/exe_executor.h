@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "executor/exe_s3.h"
+#include "executor/exe_shell.h"
 
 struct event_base;
 
@@ -38,6 +39,7 @@ typedef struct exe_config {
     /* S3: strings owned by the config (the exe_s3_cfg points into them). */
     char *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key, *s3_session_token;
     bool s3_path_style;
+    exe_shell_conf shell; /* shellCommands, shellCommandOutFile (config file) */
 } exe_config;
 
 /* Reads the agent's environment (reference 4.3) and the executor's own

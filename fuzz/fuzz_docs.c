@@ -39,6 +39,7 @@
 #include "apis/status.h"
 #include "apis/task.h"
 #include "apis/token.h"
+#include "apis/webhook.h"
 #include "base/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -82,6 +83,13 @@ static const kind_ids ids_of[API_KEY__COUNT] = {
                             {"2222222222222222222222222222222222222222222222222222222222222222"}},
     [API_KEY_USER_SETTINGS] = {{NULL}, {"alice"}},
     [API_KEY_INACTIVE_HOST] = {{NULL}, {"h1"}},
+    [API_KEY_WEBHOOK] = {{"id"}, {"h1"}},
+    [API_KEY_WEBHOOK_STATUS] = {{"webhookId"}, {"h1"}},
+    [API_KEY_WEBHOOK_EVENT] = {{"webhookId"}, {"h1", "0000000000000001-0000000000000002"}},
+    [API_KEY_SOURCE] = {{"name"}, {"apps"}},
+    [API_KEY_SOURCE_STATUS] = {{"name"}, {"apps"}},
+    [API_KEY_INTENT_SOURCE] = {{NULL}, {"apps"}},
+    [API_KEY_REQUEST_GROUP] = {{"id"}, {"g1"}},
 };
 
 /* An id for a kind the table above does not know yet: a valid key
@@ -242,6 +250,12 @@ static json_t *encode(api_key_kind kind, const void *doc)
         return api_machine_to_json(doc);
     case API_KEY_AUTH_TOKEN:
         return api_token_to_json(doc);
+    case API_KEY_WEBHOOK:
+        return api_webhook_to_json(doc);
+    case API_KEY_WEBHOOK_STATUS:
+        return api_webhook_status_to_json(doc);
+    case API_KEY_WEBHOOK_EVENT:
+        return api_webhook_event_to_json(doc);
     default:
         return NULL;
     }

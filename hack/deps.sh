@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev valgrind cppcheck clang-format
       libcurl4-openssl-dev libjansson-dev libyaml-dev libevent-dev libssl-dev libcmocka-dev
       etcd-server etcd-client python3 curl wrk procps unzip zip tzdata openssl
-      debhelper dpkg-dev lintian man-db jq
+      debhelper dpkg-dev lintian man-db jq nginx-light git
       chromium nodejs)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -51,6 +51,12 @@ $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   $sudo systemctl stop etcd || true
   $sudo systemctl disable etcd >/dev/null 2>&1 || true
+fi
+# Likewise nginx-light's system nginx on port 80: the load-balancing tests and
+# hack/local-up.sh run their own, as the current user, on loopback ports.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  $sudo systemctl stop nginx || true
+  $sudo systemctl disable nginx >/dev/null 2>&1 || true
 fi
 ui_deps
 s3rver_deps

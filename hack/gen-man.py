@@ -57,7 +57,7 @@ PAGES = {
         ["corrald(1)", "corral-executor(1)"]),
     "mesoslite": (
         "a single-process stand-in for an Apache Mesos master and its agents",
-        [("/etc/corral/mesoslite.env", "settings of mesoslite.service")],
+        [("/etc/corral/mesoslite.yaml", "settings of mesoslite.service")],
         ["corrald(1)"]),
 }
 

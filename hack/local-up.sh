@@ -2,7 +2,8 @@
 # hack/local-up.sh: a local Corral on this machine, in one command.
 #
 #   hack/local-up.sh [start]      install deps, build, start etcd, mesoslite,
-#                                 corral-nodeagent, corrald; apply the examples
+#                                 corral-nodeagent, nginx (the load balancer),
+#                                 corrald; apply the examples
 #   hack/local-up.sh status       what runs, and why anything stopped
 #   hack/local-up.sh stop [--wipe] stop everything (--wipe also deletes data)
 #
@@ -44,7 +45,7 @@ if [ "$cmd" = help ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; f
 mkdir -p "$DIR/logs" "$DIR/run"
 DIR=$(cd "$DIR" && pwd)
 PORTS=$DIR/run/ports.env
-COMPONENTS=(etcd mesoslite corral-nodeagent corrald)
+COMPONENTS=(etcd mesoslite corral-nodeagent nginx corrald)
 
 pidfile() { echo "$DIR/run/$1.pid"; }
 running() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
@@ -116,6 +117,7 @@ ETCD_PORT=$(pick_port ETCD_PORT "$ETCD_PORT" etcd)
 ETCD_PEER=$(pick_port ETCD_PEER $((ETCD_PORT + 1)) etcd)
 API_PORT=$(pick_port API_PORT "$API_PORT" corrald)
 NODEAGENT_PORT=$(pick_port NODEAGENT_PORT 7100 corral-nodeagent)
+LB_PORT=$(pick_port LB_PORT 7180 nginx)
 if [ -z "$REAL_MESOS" ]; then
   MESOS_PORT=$(pick_port MESOS_PORT "$MESOS_PORT" mesoslite)
   MESOS_URL=http://127.0.0.1:$MESOS_PORT
@@ -127,6 +129,7 @@ API_URL=http://127.0.0.1:$API_PORT
 printf 'ETCD_PORT=%s\nETCD_PEER=%s\nAPI_PORT=%s\nMESOS_PORT=%s\nMESOS_URL=%s\nAPI_URL=%s\nETCD_URL=%s\nNODEAGENT_PORT=%s\n' \
   "$ETCD_PORT" "$ETCD_PEER" "$API_PORT" "${MESOS_PORT:-}" "$MESOS_URL" "$API_URL" "$ETCD_URL" \
   "$NODEAGENT_PORT" > "$PORTS"
+printf 'LB_PORT=%s\n' "$LB_PORT" >> "$PORTS"
 
 launch etcd etcd --name corral-local --data-dir "$DIR/etcd" \
   --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
@@ -150,6 +153,40 @@ if [ -z "$REAL_MESOS" ]; then
   wait_http "http://127.0.0.1:$NODEAGENT_PORT/healthz" 30 corral-nodeagent
 fi
 
+# The load balancer of load-balanced requests (docs/loadbalancing.md): a
+# real nginx on a loopback port, run as this user with its config, pid and
+# logs under $DIR/nginx; corrald writes its upstreams and locations into
+# $DIR/nginx/lb and reloads it. The example hello-lb is served at /hello-lb/.
+NGINX_DIR=$DIR/nginx
+mkdir -p "$NGINX_DIR/tmp" "$NGINX_DIR/lb/upstreams" "$NGINX_DIR/lb/locations/web"
+nginx_user=""
+[ "$(id -u)" -eq 0 ] && nginx_user="user $(id -un);"   # workers stay this user
+cat > "$NGINX_DIR/nginx.conf" <<NGINX
+# written by hack/local-up.sh; corrald manages the files in lb/
+$nginx_user
+worker_processes 1;
+daemon off;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log notice;
+events { worker_connections 512; }
+http {
+    access_log $NGINX_DIR/access.log;
+    client_body_temp_path $NGINX_DIR/tmp/body;
+    proxy_temp_path $NGINX_DIR/tmp/proxy;
+    fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
+    uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
+    scgi_temp_path $NGINX_DIR/tmp/scgi;
+    include $NGINX_DIR/lb/upstreams/*.conf;
+    server {
+        listen 127.0.0.1:$LB_PORT;
+        location = /nginx-health { return 200 "ok"; }
+        include $NGINX_DIR/lb/locations/web/*.conf;
+    }
+}
+NGINX
+launch nginx /usr/sbin/nginx -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/stderr.log"
+wait_http "http://127.0.0.1:$LB_PORT/nginx-health" 30 nginx
+
 # Auth on, as in production: an admin token in a mode-600 token file (made
 # once, kept across restarts), and corralctl configured with it.
 mkdir -p "$DIR/auth" && chmod 700 "$DIR/auth"
@@ -164,7 +201,9 @@ CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set server "$API_URL"
 CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set token "$ADMIN_TOKEN"
 
 CORRAL_NODEAGENT_PORT=$NODEAGENT_PORT launch corrald "$ROOT/bin/corrald" --listen "127.0.0.1:$API_PORT" --etcd-endpoints "$ETCD_URL" \
-  --mesos-master "$MESOS_URL" --prefix /corral --auth --auth-token-file "$TOKENS"
+  --mesos-master "$MESOS_URL" --prefix /corral --auth --auth-token-file "$TOKENS" \
+  --data-dir "$DIR/corrald" \
+  --lb-provider nginx --lb-nginx-dir "$NGINX_DIR/lb" --lb-nginx-conf "$NGINX_DIR/nginx.conf"
 wait_http "$API_URL/healthz" 30 corrald
 
 applied="skipped (--no-examples)"
@@ -196,6 +235,7 @@ Corral is running locally.
   UI login:   $ui_login
   etcd:       $ETCD_URL   (prefix /corral; try: ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL get /corral --prefix --keys-only)
   Mesos:      $MESOS_URL   ($([ -z "$REAL_MESOS" ] && echo "mesoslite, $AGENTS agents on racks $RACKS" || echo "real Mesos master"))
+  LB:         http://127.0.0.1:$LB_PORT/   (nginx; hello-lb at http://127.0.0.1:$LB_PORT/hello-lb/; files in $NGINX_DIR)
   Node agent: $([ -z "$REAL_MESOS" ] && echo "http://127.0.0.1:$NODEAGENT_PORT   (task logs: corralctl logs TASK -f streams through it)" || echo "not started (run one on each Mesos agent host)")
   Examples:   $applied
   Auth:       on; admin token in $TOKENS (user admin, group admins)

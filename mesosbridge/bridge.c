@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/xalloc.h"
 #include "apis/keys.h"
+#include "apis/shell.h"
 #include "mesosbridge/agents.h"
 #include "mesosbridge/events.h"
 #include "mesosbridge/launch.h"
@@ -42,11 +43,11 @@
 
 /* ---- views of the process's cache --------------------------------------------- */
 
-enum { INF_REQ, INF_DEP, INF_PEND, INF_TASK, INF_CLEAN, INF_AGENT, INF_RACK, N_INF };
+enum { INF_REQ, INF_DEP, INF_PEND, INF_TASK, INF_CLEAN, INF_AGENT, INF_RACK, INF_SHELL, N_INF };
 /* The key kind each index holds. */
 static const api_key_kind inf_kinds[N_INF] = {API_KEY_REQUEST, API_KEY_DEPLOY, API_KEY_PENDING,
                                               API_KEY_TASK,    API_KEY_CLEANUP, API_KEY_AGENT,
-                                              API_KEY_RACK};
+                                              API_KEY_RACK,    API_KEY_SHELL};
 
 /* A document of the cache the bridge acts on (a reference keeps it). */
 typedef struct doc {
@@ -116,6 +117,7 @@ typedef struct op {
     cr_http_req *req; /* Mesos call */
     int64_t sent_us;  /* when req was started (call latency) */
     unsigned gen;     /* GET_AGENTS: the subscription it was asked in */
+    char *s2, *s3;    /* restore: agent id and uuid of the update to ACK */
 } op;
 
 enum {
@@ -127,7 +129,8 @@ enum {
     OP_AGENT,
     OP_CLEANDEL,
     OP_AGENTS,
-    OP_FWSTATUS
+    OP_FWSTATUS,
+    OP_RESTORE
 };
 
 struct mb {
@@ -203,6 +206,8 @@ struct mb {
     mb_map reasons;     /* pending key -> preason: the last status/pending written */
     int reasons_reset;  /* 0: clear status/pending left by earlier leaders; 1: running; 2: done */
     mb_map foreign;     /* taskId -> int64_t * last KILL of a task Corral does not know */
+    mb_map restoring;   /* taskId -> (void *)1 while its record comes back from history */
+    mb_map shells;      /* shell document key -> shell_st (task shell commands) */
     mb_map agents_seen; /* "c:"cleanup key -> int64_t * last delete of a stale cleanup */
     mb_recon recon;
     int64_t next_implicit_ms;
@@ -277,6 +282,8 @@ static void op_free(op *o)
     if (o->next)
         o->next->prev = o->prev;
     free(o->s1);
+    free(o->s2);
+    free(o->s3);
     for (size_t i = 0; i < o->n_offers; i++)
         mb_offer_release(&o->offers[i].offer);
     free(o->offers);
@@ -329,8 +336,8 @@ static void doc_free(void *p)
     free(d);
 }
 
-static void (*const doc_freer[N_INF])(void *) = {doc_free,    doc_free, doc_free, tentry_free,
-                                                 doc_free,    doc_free, doc_free};
+static void (*const doc_freer[N_INF])(void *) = {doc_free, doc_free, doc_free, tentry_free,
+                                                 doc_free, doc_free, doc_free, doc_free};
 
 static const char *last_component(const char *s)
 {
@@ -443,7 +450,8 @@ static void send_kill(mb *b, const char *task_id, const char *agent_id, int64_t 
 {
     if (send_call(b, mb_call_kill(b->framework_id, task_id, agent_id, grace_ms))) {
         b->stats.kills++;
-        cr_info(b->log, "KILL %s (grace %lld ms)", task_id, (long long)grace_ms);
+        cr_logkv(b->log, CR_LOG_INFO, (const cr_log_kv[]){{"task", task_id}, {"agent", agent_id}},
+                 2, "KILL %s (grace %lld ms)", task_id, (long long)grace_ms);
     }
 }
 
@@ -981,6 +989,86 @@ static int64_t kill_grace(mb *b, const tentry *te)
     return te->rec->has_killGracePeriodMillis ? te->rec->killGracePeriodMillis : -1;
 }
 
+/* ---- tasks coming back (issue 24) -------------------------------------------------- */
+
+static void restore_done(void *arg, const store_result *res, const cr_err *err)
+{
+    op *o = arg;
+    mb *b = o->b;
+    mb_map_del(&b->restoring, o->s1);
+    if (err) {
+        check_fatal(b, err);
+    } else if (res->succeeded) {
+        cr_info(b->log, "task %s is back: its record left history", o->s1);
+        if (o->s2 && o->s3)
+            send_ack(b, &(ack){o->s2, o->s1, o->s3});
+    }
+    /* not stored: an ACKed update comes again, a reconciliation answer too */
+    op_free(o);
+}
+
+/* A task Corral no longer tracks that Mesos reports alive. If history holds
+ * it in a state it may come back from (api_task_state_may_return: held past
+ * its time, LOST, GONE_BY_OPERATOR), it is the same task: its record moves
+ * back to tasks/ with this update, in one txn (history unchanged since read,
+ * no live record), and the controllers decide which copies to keep. Returns
+ * false when it is not such a task (the caller kills it). */
+static bool restore_from_history(mb *b, const mb_status *s)
+{
+    if (mb_map_get(&b->restoring, s->task_id))
+        return true; /* in flight */
+    api_task_id tid;
+    cr_err err;
+    if (api_task_id_parse(s->task_id, &tid, &err) < 0)
+        return false;
+    char *hkey = api_key_history_task(b->prefix, tid.requestId, s->task_id);
+    char *tkey = api_key_task(b->prefix, tid.requestId, s->task_id);
+    api_task_id_release(&tid);
+    const store_obj *so = store_cache_get(b->cache, hkey);
+    json_t *j = so ? store_obj_json(so) : NULL;
+    api_problems probs = API_PROBLEMS_INIT;
+    api_decode_opts opts = {.allow_unknown = true};
+    api_task *t = j ? api_task_from_json(j, &opts, &probs) : NULL;
+    json_decref(j);
+    api_problems_release(&probs);
+    bool ok = t && !strcmp(t->taskId.id, s->task_id) && api_task_state_may_return(t->lastTaskState);
+    if (ok) {
+        api_task_update u = {
+            s->state,   s->timestamp > 0 ? (int64_t)(s->timestamp * 1000) : cr_wall_ms(),
+            s->message, s->reason,
+            s->source,  s->uuid};
+        api_task_add_update(t, &u);
+        if (s->has_healthy) {
+            t->has_healthy = true;
+            t->healthy = s->healthy;
+        }
+        size_t vlen;
+        char *v = api_task_dump(t, &vlen);
+        store_txn *x = txn_new(b);
+        store_txn_if_mod(x, hkey, STORE_EQ, so->mod_revision);
+        store_txn_if_create(x, tkey, STORE_EQ, 0);
+        store_txn_put(x, STORE_THEN, tkey, v, vlen, NULL);
+        store_txn_delete(x, STORE_THEN, hkey, false);
+        free(v);
+        op *o = op_new(b, OP_RESTORE);
+        o->s1 = xstrdup(s->task_id);
+        o->s2 = s->agent_id ? xstrdup(s->agent_id) : NULL;
+        o->s3 = s->uuid ? xstrdup(s->uuid) : NULL;
+        mb_map_put(&b->restoring, s->task_id, (void *)1);
+        cr_warn(b->log, "task %s is %s again after %s: the same task, taken back from history",
+                s->task_id, s->state_name, api_task_state_name(t->lastTaskState));
+        if (store_write(b->st, x, restore_done, o, &err) < 0) {
+            cr_warn(b->log, "restoring task %s: %s", s->task_id, cr_err_msg(&err));
+            mb_map_del(&b->restoring, s->task_id);
+            op_free(o);
+        }
+    }
+    api_task_free(t);
+    free(hkey);
+    free(tkey);
+    return ok;
+}
+
 static void on_update(mb *b, const mb_status *s)
 {
     int64_t now = cr_mono_ms();
@@ -993,8 +1081,13 @@ static void on_update(mb *b, const mb_status *s)
         return;
     }
     if (!te) {
-        /* a task Corral does not know: kill it if it runs, ACK regardless */
-        if (!api_task_state_terminal(s->state)) {
+        /* a task Corral does not know: kill it if it runs, ACK regardless;
+         * unless history says it may come back (then its record returns and
+         * the ACK waits for that write) */
+        if (!api_task_state_terminal(s->state) && !api_task_state_held(s->state) &&
+            restore_from_history(b, s))
+            return;
+        if (!api_task_state_terminal(s->state) && !api_task_state_held(s->state)) {
             int64_t *last = mb_map_get(&b->foreign, s->task_id);
             if (!last || now - *last >= b->kill_retry_ms) {
                 if (!last) {
@@ -1015,7 +1108,10 @@ static void on_update(mb *b, const mb_status *s)
     }
     te->heard_ms = now;
     api_task_state cur = te->rec->lastTaskState;
-    if (api_task_state_terminal(cur) && !api_task_state_terminal(s->state)) {
+    /* LOST or GONE_BY_OPERATOR then alive: the same task (issue 24); the
+     * controllers settle the copies. Held states are not terminal at all. */
+    if (api_task_state_terminal(cur) && !api_task_state_terminal(s->state) &&
+        !api_task_state_may_return(cur)) {
         /* already finished in Corral (e.g. LOST, replaced) but alive again */
         cr_warn(b->log, "task %s is %s but was %s: killing it", s->task_id, s->state_name,
                 api_task_state_name(cur));
@@ -1050,8 +1146,9 @@ static void on_update(mb *b, const mb_status *s)
         if (!w->agentId && s->agent_id)
             w->agentId = xstrdup(s->agent_id);
         te->dirty = true;
-        cr_info(b->log, "task %s: %s%s%s", s->task_id, s->state_name, s->message ? ": " : "",
-                s->message ? s->message : "");
+        cr_log_task(b->log, CR_LOG_INFO, te->rec->taskId.requestId, te->rec->taskId.deployId,
+                    s->task_id, "task %s: %s%s%s", s->task_id, s->state_name,
+                    s->message ? ": " : "", s->message ? s->message : "");
     }
     if (s->uuid && s->agent_id)
         acks_add(&te->waiting, s->agent_id, s->task_id, s->uuid);
@@ -1128,8 +1225,9 @@ static void launch_done(void *arg, const store_result *res, const cr_err *err)
         tentry_share_stored(b, te);
         doc_freer[INF_PEND](
             mb_map_del(&b->inf[INF_PEND].docs, o->pend_keys[i] + strlen(b->inf[INF_PEND].prefix)));
-        cr_info(b->log, "launching %s on %s (offer %s)", te->rec->taskId.id, te->rec->hostname,
-                o->offers[0].offer.id);
+        cr_log_task(b->log, CR_LOG_INFO, te->rec->taskId.requestId, te->rec->taskId.deployId,
+                    te->rec->taskId.id, "launching %s on %s (offer %s)", te->rec->taskId.id,
+                    te->rec->hostname, o->offers[0].offer.id);
         b->stats.launched++;
     }
     const char *ids[] = {o->offers[0].offer.id};
@@ -1751,6 +1849,248 @@ static void kills(mb *b)
     free(stale);
 }
 
+/* Held tasks (issue 24) are asked about this often until they come back
+ * or the controllers give them up. */
+#define MB_HELD_RECON_MS 5000
+
+/* How long the first reconciliation may hold mb_stats.reconciled false. */
+#define MB_RECONCILED_CAP_MS 60000
+
+/* ---- task shell commands (apis/shell.h) ---------------------------------------------
+ * A shell document the API created is sent once, as a framework MESSAGE, to
+ * the executor of its task, and marked `sentAt`; the updates the executor
+ * sends back (MESSAGE events) are appended to it. Each document has at most
+ * one write in flight; what arrives meanwhile waits in its shell_st and goes
+ * with the next write, compared against the revision it was planned from. */
+
+typedef struct shell_st {
+    int64_t sent_at; /* wall ms the MESSAGE went out; 0 = not yet */
+    json_t *updates; /* received, not yet stored */
+    bool writing;
+    int64_t touched_ms; /* mono */
+} shell_st;
+
+static void shell_st_free(void *p)
+{
+    shell_st *s = p;
+    if (!s)
+        return;
+    json_decref(s->updates);
+    free(s);
+}
+
+static shell_st *shell_state(mb *b, const char *key)
+{
+    shell_st *s = mb_map_get(&b->shells, key);
+    if (!s) {
+        s = xcalloc(1, sizeof(*s));
+        s->updates = json_array();
+        mb_map_put(&b->shells, key, s);
+    }
+    s->touched_ms = cr_mono_ms();
+    return s;
+}
+
+typedef struct shell_write {
+    mb *b;
+    char *key;
+    size_t n_updates; /* how many of the state's updates this write stored */
+} shell_write;
+
+static void shell_write_done(void *arg, const store_result *res, const cr_err *err)
+{
+    shell_write *w = arg;
+    mb *b = w->b;
+    shell_st *s = mb_map_get(&b->shells, w->key);
+    if (s) {
+        s->writing = false;
+        if (!err && res->succeeded)
+            for (size_t i = 0; i < w->n_updates && json_array_size(s->updates); i++)
+                json_array_remove(s->updates, 0);
+    }
+    if (err && !check_fatal(b, err))
+        cr_warn(b->log, "writing shell command %s: %s", w->key, cr_err_msg(err));
+    /* no kick: the change (ours, or the one that beat a compare) comes back
+     * through the cache, and the one-second tick retries a failed write */
+    free(w->key);
+    free(w);
+}
+
+/* The executor's answer to a shell command: kept until it is stored. */
+static void shell_message(mb *b, const char *data_b64)
+{
+    size_t len = 0;
+    unsigned char *raw = data_b64 ? mb_base64_decode(data_b64, &len) : NULL;
+    char *tid = NULL, *name = NULL, *sid = NULL, *key = NULL;
+    int64_t ts = 0;
+    json_t *up = NULL;
+    cr_err err;
+    api_task_id id;
+
+    if (!raw || api_shell_update_parse((const char *)raw, len, &tid, &name, &ts, &up, &err) < 0) {
+        cr_warn(b->log, "framework message ignored: %s", raw ? cr_err_msg(&err) : "not base64");
+        goto out;
+    }
+    if (!api_shell_name_valid(name) || api_task_id_parse(tid, &id, &err) < 0) {
+        cr_warn(b->log, "shell command update for %s/%s ignored: bad id", tid, name);
+        goto out;
+    }
+    sid = api_shell_id(ts, name);
+    key = api_key_shell(b->prefix, id.requestId, tid, sid);
+    api_task_id_release(&id);
+    if (!doc_get(b, INF_SHELL, key + strlen(b->inf[INF_SHELL].prefix))) {
+        cr_warn(b->log, "shell command update for unknown %s ignored", key);
+        goto out;
+    }
+    cr_info(b->log, "shell command %s: %s", key,
+            json_string_value(json_object_get(up, "updateType")));
+    json_array_append(shell_state(b, key)->updates, up);
+    kick(b);
+out:
+    free(raw);
+    free(tid);
+    free(name);
+    free(sid);
+    free(key);
+    json_decref(up);
+}
+
+static void shell_del_done(void *arg, const store_result *res, const cr_err *err)
+{
+    mb *b = arg;
+    if (err && !check_fatal(b, err))
+        cr_warn(b->log, "deleting a shell command: %s", cr_err_msg(err));
+}
+
+/* Deletes the shell documents of tasks that have neither a record nor a
+ * history record any more (history is bounded per request; so are these). */
+static void shells_prune(mb *b)
+{
+    inf *in = &b->inf[INF_SHELL];
+    for (mb_map_iter it = mb_map_first(&in->docs); it.e; mb_map_next(&in->docs, &it)) {
+        const doc *d = it.e->val;
+        api_key_parts kp;
+        if (api_key_parse(b->prefix, d->key, &kp) < 0 || kp.kind != API_KEY_SHELL) {
+            api_key_parts_release(&kp);
+            continue;
+        }
+        char *tk = api_key_task(b->prefix, kp.id1, kp.id2);
+        char *hk = api_key_history_task(b->prefix, kp.id1, kp.id2);
+        const shell_st *s = mb_map_get(&b->shells, d->key);
+        bool busy = s && (s->writing || json_array_size(s->updates));
+        if (!busy && !mb_map_get(&b->tasks, kp.id2) && !store_cache_get(b->cache, tk) &&
+            !store_cache_get(b->cache, hk)) {
+            store_txn *txn = txn_new(b);
+            cr_err err;
+            store_txn_if_mod(txn, d->key, STORE_EQ, d->mod_rev);
+            store_txn_delete(txn, STORE_THEN, d->key, false);
+            if (store_write(b->st, txn, shell_del_done, b, &err) < 0)
+                cr_warn(b->log, "deleting shell command %s: %s", d->key, cr_err_msg(&err));
+        }
+        free(tk);
+        free(hk);
+        api_key_parts_release(&kp);
+    }
+}
+
+/* Sends what is new, stores what came back. */
+static void shells_work(mb *b)
+{
+    inf *in = &b->inf[INF_SHELL];
+    int64_t now = cr_wall_ms();
+    for (mb_map_iter it = mb_map_first(&in->docs); it.e; mb_map_next(&in->docs, &it)) {
+        const doc *d = it.e->val;
+        const json_t *v = d->obj;
+        shell_st *s = mb_map_get(&b->shells, d->key);
+        bool sent = json_object_get(v, "sentAt") != NULL;
+        if (sent && (!s || (!json_array_size(s->updates) && !s->writing)))
+            continue; /* nothing to do: the common case */
+        if (!s)
+            s = shell_state(b, d->key);
+        if (s->writing)
+            continue;
+        json_t *nd = json_deep_copy(v);
+        bool changed = false;
+        if (!sent) {
+            if (!s->sent_at) {
+                const json_t *req = json_object_get(v, "shellRequest");
+                const char *tid = json_string_value(
+                    json_object_get(json_object_get(req, "taskId"), "id"));
+                const tentry *te = tid ? mb_map_get(&b->tasks, tid) : NULL;
+                const api_task *t = te ? te->rec : NULL;
+                if (!t || api_task_state_terminal(t->lastTaskState) || !t->executorId ||
+                    !t->agentId) {
+                    json_t *u = json_pack(
+                        "{s:{s:O?,s:O?,s:O?},s:I,s:s,s:s}", "shellRequestId", "taskId",
+                        json_object_get(req, "taskId"), "name",
+                        json_object_get(json_object_get(req, "shellCommand"), "name"),
+                        "timestamp", json_object_get(req, "timestamp"), "timestamp",
+                        (json_int_t)now, "message",
+                        t ? "the task is not running (or has no executor)" : "the task is gone",
+                        "updateType", "INVALID");
+                    json_array_append_new(s->updates, u);
+                } else {
+                    char *text = json_dumps(req, JSON_COMPACT);
+                    if (!send_call(b, mb_call_message(b->framework_id, t->agentId, t->executorId,
+                                                      text, strlen(text)))) {
+                        free(text);
+                        json_decref(nd);
+                        continue; /* not subscribed: later */
+                    }
+                    cr_info(b->log, "shell command %s sent to executor %s", d->key,
+                            t->executorId);
+                    free(text);
+                }
+                s->sent_at = now;
+            }
+            json_object_set_new(nd, "sentAt", json_integer(s->sent_at));
+            changed = true;
+        }
+        size_t i;
+        json_t *u;
+        json_array_foreach(s->updates, i, u)
+            changed = api_shell_doc_add_update(nd, u) || changed;
+        if (changed) {
+            char *text = json_dumps(nd, JSON_COMPACT);
+            store_txn *txn = txn_new(b);
+            shell_write *w = xcalloc(1, sizeof(*w));
+            cr_err err;
+            store_txn_if_mod(txn, d->key, STORE_EQ, d->mod_rev);
+            store_txn_put(txn, STORE_THEN, d->key, text, strlen(text), NULL);
+            w->b = b;
+            w->key = xstrdup(d->key);
+            w->n_updates = json_array_size(s->updates);
+            s->writing = true;
+            if (store_write(b->st, txn, shell_write_done, w, &err) < 0) {
+                s->writing = false;
+                cr_warn(b->log, "writing shell command %s: %s", d->key, cr_err_msg(&err));
+                free(w->key);
+                free(w);
+            }
+            free(text);
+        } else {
+            json_array_clear(s->updates); /* all stored already (repeats) */
+        }
+        json_decref(nd);
+    }
+    /* forget the state of documents gone or done */
+    char **gone = xcalloc(b->shells.n + 1, sizeof(char *));
+    size_t ng = 0;
+    for (mb_map_iter it = mb_map_first(&b->shells); it.e; mb_map_next(&b->shells, &it)) {
+        shell_st *s = it.e->val;
+        const char *k = it.e->key;
+        if (!s->writing && !json_array_size(s->updates) &&
+            (!doc_get(b, INF_SHELL, k + strlen(in->prefix)) || s->sent_at == 0 ||
+             cr_mono_ms() - s->touched_ms > 600000))
+            gone[ng++] = xstrdup(k);
+    }
+    for (size_t i = 0; i < ng; i++) {
+        shell_st_free(mb_map_del(&b->shells, gone[i]));
+        free(gone[i]);
+    }
+    free(gone);
+}
+
 static void reconcile(mb *b, bool tick)
 {
     int64_t now = cr_mono_ms();
@@ -1777,8 +2117,9 @@ static void reconcile(mb *b, bool tick)
             b->stats.reconciles++;
         b->next_implicit_ms = now + b->implicit_ms;
     }
-    /* launches Mesos never answered: ask about them (a scan of every task,
-     * so once a second) */
+    /* launches Mesos never answered, and held tasks (UNREACHABLE, UNKNOWN:
+     * a real master sends nothing when their agent re-registers): ask about
+     * them (a scan of every task, so once a second) */
     if (!tick)
         return;
     mb_reconcile_task *late = xcalloc(b->tasks.n + 1, sizeof(*late));
@@ -1787,8 +2128,11 @@ static void reconcile(mb *b, bool tick)
     for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
         tentry *te = it.e->val;
         api_task_state st = te->rec->lastTaskState;
-        if ((st == API_TASK_LAUNCHED || st == API_TASK_STAGING) &&
-            wall - te->rec->launchedAt > b->launch_timeout_ms && now - te->last_recon_ms > 15000) {
+        bool late_launch = (st == API_TASK_LAUNCHED || st == API_TASK_STAGING) &&
+                           wall - te->rec->launchedAt > b->launch_timeout_ms &&
+                           now - te->last_recon_ms > 15000;
+        bool held_due = api_task_state_held(st) && now - te->last_recon_ms > MB_HELD_RECON_MS;
+        if (late_launch || held_due) {
             te->last_recon_ms = now;
             late[nl++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
         }
@@ -1860,6 +2204,9 @@ static void on_event(mb *b, mb_event *ev)
         on_update(b, &ev->u.update);
         break;
     }
+    case MB_EV_MESSAGE:
+        shell_message(b, ev->u.message.data);
+        break;
     case MB_EV_FAILURE:
         cr_warn(b->log, "FAILURE: agent %s executor %s status %d",
                 ev->u.failure.agent_id ? ev->u.failure.agent_id : "-",
@@ -2119,6 +2466,9 @@ static void work(mb *b, bool tick)
     agents_refresh(b, now);
     offers_cycle(b);
     kills(b);
+    shells_work(b);
+    if (tick)
+        shells_prune(b);
     reconcile(b, tick);
 }
 
@@ -2298,6 +2648,8 @@ void mb_free(mb *b)
     store_cache_free(b->own_cache);
     mb_map_release(&b->tasks, tentry_free);
     mb_map_release(&b->launching, NULL);
+    mb_map_release(&b->restoring, NULL);
+    mb_map_release(&b->shells, shell_st_free);
     mb_map_release(&b->reasons, preason_free);
     mb_map_release(&b->foreign, free);
     mb_map_release(&b->agents_seen, free);
@@ -2347,6 +2699,8 @@ void mb_get_stats(const mb *b, mb_stats *out)
     out->subscribed = b->subscribed;
     out->stopped = b->stopped;
     out->suppressed = b->suppressed;
+    out->reconciled = b->subscribed && (!b->recon.active ||
+                                        cr_mono_ms() - b->recon.started_ms > MB_RECONCILED_CAP_MS);
     out->framework_id = b->framework_id;
     out->error = b->fw_error ? b->fw_error : b->stop_reason;
     out->master = master_url(b);

@@ -136,6 +136,17 @@ json_t *mb_call_kill(const char *framework_id, const char *task_id, const char *
     return c;
 }
 
+json_t *mb_call_message(const char *framework_id, const char *agent_id, const char *executor_id,
+                        const char *data, size_t len)
+{
+    json_t *c = call("MESSAGE", framework_id);
+    char *b = mb_base64(data, len);
+    json_object_set_new(c, "message", json_pack("{s:o,s:o,s:s}", "agent_id", idv(agent_id),
+                                                "executor_id", idv(executor_id), "data", b));
+    free(b);
+    return c;
+}
+
 json_t *mb_call_acknowledge(const char *framework_id, const char *agent_id, const char *task_id,
                             const char *uuid)
 {
@@ -203,6 +214,20 @@ static bool port_used(const mb_offer_left *l, uint64_t p)
 
 bool mb_offer_left_pick_ports(const mb_offer_left *l, size_t n, uint64_t *out)
 {
+    return mb_offer_left_pick_ports_but(l, n, NULL, 0, out);
+}
+
+static bool in_list(const uint64_t *v, size_t n, uint64_t p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == p)
+            return true;
+    return false;
+}
+
+bool mb_offer_left_pick_ports_but(const mb_offer_left *l, size_t n, const uint64_t *excl,
+                                  size_t n_excl, uint64_t *out)
+{
     size_t got = 0;
     const mb_offer *o = l->offer;
     for (size_t i = 0; i < o->n_resources && got < n; i++) {
@@ -211,7 +236,7 @@ bool mb_offer_left_pick_ports(const mb_offer_left *l, size_t n, uint64_t *out)
             continue;
         for (size_t k = 0; k < r->n_ranges && got < n; k++)
             for (uint64_t p = r->ranges[k].begin; p <= r->ranges[k].end && got < n; p++) {
-                if (!port_used(l, p))
+                if (!port_used(l, p) && !in_list(excl, n_excl, p))
                     out[got++] = p;
                 if (p == UINT64_MAX)
                     break;
@@ -257,6 +282,14 @@ static bool take_scalar(mb_offer_left *l, double *left, const char *name, double
         json_array_append_new(out, scalar_entry(r, t));
     }
     return want <= EPS;
+}
+
+bool mb_offer_left_ports_free(const mb_offer_left *l, const uint64_t *ports, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (port_entry(l->offer, ports[i]) < 0 || port_used(l, ports[i]))
+            return false;
+    return true;
 }
 
 json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk, const uint64_t *ports,
@@ -339,6 +372,44 @@ char *mb_base64(const void *data, size_t len)
     return out;
 }
 
+unsigned char *mb_base64_decode(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    unsigned char *out = xmalloc(n / 4 * 3 + 4);
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v;
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else if (c == '=' && i + 2 >= n)
+            break;
+        else {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[w++] = (unsigned char)(acc >> bits);
+        }
+    }
+    out[w] = '\0';
+    *len = w;
+    return out;
+}
+
 static json_t *environment(const api_strmap *env)
 {
     json_t *vars = json_array();
@@ -349,10 +420,22 @@ static json_t *environment(const api_strmap *env)
 }
 
 static json_t *command_info(const char *value, const api_strlist *args, bool shell,
-                            const api_strmap *env, const char *user, const json_t *uris)
+                            bool image_argv, const api_strmap *env, const char *user,
+                            const json_t *uris)
 {
     json_t *c = json_object();
-    if (args) {
+    if (image_argv) {
+        json_t *a = json_array();
+        for (size_t i = 0; args && i < args->n; i++)
+            json_array_append_new(a, json_string(args->v[i]));
+        json_object_set_new(c, "shell", json_false());
+        if (value)
+            json_object_set_new(c, "value", json_string(value));
+        if (json_array_size(a))
+            json_object_set_new(c, "arguments", a);
+        else
+            json_decref(a);
+    } else if (args) {
         /* shell:false runs value with argv = arguments exactly, so
          * arguments[0] must be argv[0] (sheet 4.1) */
         json_t *a = json_array();
@@ -387,15 +470,18 @@ json_t *mb_task_info(const mb_task_spec *s)
         json_object_set_new(e, "executor_id", idv(s->executor_id ? s->executor_id : s->task_id));
         json_object_set_new(e, "name", json_string("corral-executor"));
         json_object_set_new(e, "command",
-                            command_info(s->executor_cmd, NULL, true, s->env, s->user, s->uris));
+                            command_info(s->executor_cmd, NULL, true, false, s->env, s->user,
+                                         s->uris));
         if (s->executor_resources && json_array_size(s->executor_resources))
             json_object_set_new(e, "resources", json_deep_copy(s->executor_resources));
         json_object_set_new(t, "executor", e);
     } else {
-        json_object_set_new(
-            t, "command",
-            command_info(s->command, s->arguments, s->shell, s->env, s->user, s->uris));
+        json_object_set_new(t, "command",
+                            command_info(s->command, s->arguments, s->shell, s->image_argv, s->env,
+                                         s->user, s->uris));
     }
+    if (s->container)
+        json_object_set_new(t, "container", json_deep_copy(s->container));
     if (s->data) {
         char *b = mb_base64(s->data, s->data_len);
         json_object_set_new(t, "data", json_string(b));

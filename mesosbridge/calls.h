@@ -66,6 +66,10 @@ typedef struct mb_reconcile_task {
  * ("reconcile": {"tasks": []}). */
 json_t *mb_call_reconcile(const char *framework_id, const mb_reconcile_task *tasks, size_t n);
 json_t *mb_call_teardown(const char *framework_id);
+/* A framework message to an executor: data (len bytes) goes base64 in
+ * message.data (task shell commands, apis/shell.h). */
+json_t *mb_call_message(const char *framework_id, const char *agent_id, const char *executor_id,
+                        const char *data, size_t len);
 
 /* ---- resources carved out of an offer -------------------------------------- */
 
@@ -85,6 +89,11 @@ double mb_offer_left_scalar(const mb_offer_left *l, const char *name);
 /* Picks n free ports (lowest first) into out without taking them; returns
  * false if the offer has fewer than n free. */
 bool mb_offer_left_pick_ports(const mb_offer_left *l, size_t n, uint64_t *out);
+/* The same, never picking one of the n_excl ports in excl. */
+bool mb_offer_left_pick_ports_but(const mb_offer_left *l, size_t n, const uint64_t *excl,
+                                  size_t n_excl, uint64_t *out);
+/* True if every one of the n ports is offered and not taken yet. */
+bool mb_offer_left_ports_free(const mb_offer_left *l, const uint64_t *ports, size_t n);
 
 /* Takes cpus/mem/disk and the given ports from l and returns the Mesos
  * resources array for them (caller owns): each entry is a copy of the
@@ -110,6 +119,12 @@ typedef struct mb_task_spec {
     const api_strmap *env;        /* CommandInfo.environment (may be NULL) */
     const char *user;             /* CommandInfo.user (may be NULL) */
     const json_t *uris;           /* array of CommandInfo.URI objects, or NULL */
+    /* Container images (Docker containerizer's `docker run image value
+     * arguments...`, or a Mesos image's entrypoint): shell false, value is
+     * command (left out when NULL: the image's entrypoint runs) and the
+     * arguments go as given, without command as argv[0]. */
+    bool image_argv;
+    const json_t *container; /* TaskInfo.container (borrowed), or NULL */
     /* Custom executor (when executor_cmd is set): an ExecutorInfo of type
      * CUSTOM whose command runs executor_cmd with env and uris; the task
      * carries no command. */
@@ -127,5 +142,8 @@ json_t *mb_task_info(const mb_task_spec *s);
 
 /* Standard base64 with padding. Caller frees. */
 char *mb_base64(const void *data, size_t len);
+/* Decodes standard base64 (padding optional); NULL when s is not base64.
+ * Caller frees; *len gets the byte count (a NUL follows them). */
+unsigned char *mb_base64_decode(const char *s, size_t *len);
 
 #endif

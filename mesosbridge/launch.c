@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/container.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
+#include "mesosbridge/container.h"
 
 void mb_place_task_from(const api_request *req, const api_deploy *dep, const api_pending_task *pend,
                         mb_place_task *out)
@@ -21,6 +23,8 @@ void mb_place_task_from(const api_request *req, const api_deploy *dep, const api
     out->mem = r.memoryMb;
     out->disk = r.diskMb;
     out->num_ports = r.numPorts;
+    out->n_fixed_ports = api_container_literal_host_ports(
+        dep->containerInfo, out->fixed_ports, API_CONTAINER_MAX_LITERAL_PORTS);
     if (pend->has_resources) {
         if (pend->resources.has_cpus)
             out->cpus = pend->resources.cpus;
@@ -225,6 +229,25 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
                       .kill_grace_ms = grace};
     api_strlist args = {0};
     char *cmdline = NULL, *data = NULL;
+    json_t *container = NULL;
+    bool image_cmd = false;
+    if (dep->containerInfo) {
+        mb_container_task ct = {tid,  req->id, dep->id,   in->now_ms, inst,
+                                host, rack,    pl->ports, pl->n_ports};
+        container = mb_container_info(dep->containerInfo, &ct, err);
+        if (!container) {
+            json_decref(uris);
+            api_task_free(t);
+            return NULL;
+        }
+        s.container = container;
+        /* Docker runs `image [command] [arguments]` without a shell unless
+         * the deploy asks for one (Singularity's rule); an image without a
+         * command runs its entrypoint. */
+        image_cmd = (api_container_is_docker(dep->containerInfo) &&
+                     !(dep->has_shell && dep->shell)) ||
+                    (api_container_has_image(dep->containerInfo) && !dep->command);
+    }
     if (dep->customExecutorCmd) {
         s.executor_cmd = in->executor_path ? in->executor_path : dep->customExecutorCmd;
         s.executor_id = dep->customExecutorId ? dep->customExecutorId : tid;
@@ -233,6 +256,14 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
         s.data = data;
         s.data_len = strlen(data);
         t->executorId = xstrdup(s.executor_id);
+    } else if (image_cmd) {
+        for (size_t i = 0; i < dep->arguments.n; i++)
+            api_strlist_add(&args, dep->arguments.v[i]);
+        for (size_t i = 0; i < pend->cmdLineArgsList.n; i++)
+            api_strlist_add(&args, pend->cmdLineArgsList.v[i]);
+        s.command = dep->command; /* NULL: the image's entrypoint */
+        s.arguments = &args;
+        s.image_argv = true;
     } else if (dep->arguments.n || (dep->has_shell && !dep->shell)) {
         for (size_t i = 0; i < dep->arguments.n; i++)
             api_strlist_add(&args, dep->arguments.v[i]);
@@ -255,6 +286,7 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
     api_task_set_mesos_task(t, ti); /* kept as text; the ACCEPT parses it */
     json_decref(ti);
     json_decref(uris);
+    json_decref(container);
     api_strlist_release(&args);
     free(cmdline);
     free(data);

@@ -17,6 +17,12 @@
  * (executor id customExecutorId, else the task id) with the environment and
  * URIs; TaskInfo.data is the deploy's executorData JSON (or {"cmd": command})
  * with the task's extra arguments appended to extraCmdLineArgs.
+ * Container (deploy containerInfo): TaskInfo.container from
+ * mesosbridge/container.h, for command and custom-executor tasks alike
+ * (Singularity's practice). A DOCKER deploy runs without a shell unless it
+ * sets shell true: value = command (absent: the image's entrypoint),
+ * arguments = deploy arguments then cmdLineArgsList; so does a MESOS image
+ * without a command. With a command, a MESOS container runs it as above.
  * Kill policy: executorData.sigKillProcessesAfterMillis when set. */
 #ifndef MB_LAUNCH_H
 #define MB_LAUNCH_H

@@ -141,6 +141,9 @@ typedef struct mb_stats {
     bool subscribed;
     bool stopped; /* for good (see on_stopped) */
     bool suppressed;
+    bool reconciled; /* subscribed, and Mesos has confirmed every task's state since
+                      * (or the first reconciliation ran for a minute): until then the
+                      * task records may be stale (a failover, a lost agent) */
     const char *framework_id; /* borrowed; NULL before the first SUBSCRIBED */
     const char *error;        /* borrowed: why the bridge does not subscribe (an
                                * unreadable framework document) or stopped; NULL */

@@ -47,6 +47,13 @@ char *mb_place_reason_message(mb_place_reason r, const mb_place_task *t,
             if (need[k] > best[k])
                 return xasprintf("needs %s %g, largest offer has %g", names[k], need[k],
                                  best[k]);
+        if (t->n_fixed_ports)
+            return xasprintf("needs cpus %g, mem %g, disk %g, %d ports and host port%s %llu%s "
+                             "(LITERAL) on one offer",
+                             need[0], need[1], need[2], t->num_ports,
+                             t->n_fixed_ports > 1 ? "s" : "",
+                             (unsigned long long)t->fixed_ports[0],
+                             t->n_fixed_ports > 1 ? ",..." : "");
         return xasprintf("needs cpus %g, mem %g, disk %g and %d ports on one offer", need[0],
                          need[1], need[2], t->num_ports);
     case MB_PLACE_NO_OFFERS:
@@ -271,11 +278,14 @@ static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *p
         mb_offer_left_scalar(po->left, "mem") + EPS < t->mem + t->exec_mem ||
         mb_offer_left_scalar(po->left, "disk") + EPS < t->disk + t->exec_disk)
         return MB_PLACE_NOT_ENOUGH_RESOURCES;
+    if (t->n_fixed_ports && !mb_offer_left_ports_free(po->left, t->fixed_ports, t->n_fixed_ports))
+        return MB_PLACE_NOT_ENOUGH_RESOURCES;
     if (t->num_ports > 0) {
         uint64_t small[16];
         size_t np = (size_t)t->num_ports;
         uint64_t *tmp = np <= 16 ? small : xcalloc(np, sizeof(uint64_t));
-        bool ok = mb_offer_left_pick_ports(po->left, np, tmp);
+        bool ok = mb_offer_left_pick_ports_but(po->left, np, t->fixed_ports, t->n_fixed_ports,
+                                               tmp);
         if (tmp != small)
             free(tmp);
         if (!ok)
@@ -370,10 +380,14 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         mb_offer_left *l = offers[best].left;
         cr_err err;
         res->n_ports = (size_t)(t->num_ports > 0 ? t->num_ports : 0);
-        res->ports = xcalloc(res->n_ports + 1, sizeof(uint64_t));
-        if (res->n_ports && !mb_offer_left_pick_ports(l, res->n_ports, res->ports))
+        res->ports = xcalloc(res->n_ports + t->n_fixed_ports + 1, sizeof(uint64_t));
+        if (res->n_ports && !mb_offer_left_pick_ports_but(l, res->n_ports, t->fixed_ports,
+                                                          t->n_fixed_ports, res->ports))
             abort(); /* checked above */
-        res->resources = mb_offer_take(l, t->cpus, t->mem, t->disk, res->ports, res->n_ports, &err);
+        /* the fixed ports are taken too, after PORT0..n (which they are not) */
+        memcpy(res->ports + res->n_ports, t->fixed_ports, t->n_fixed_ports * sizeof(uint64_t));
+        res->resources = mb_offer_take(l, t->cpus, t->mem, t->disk, res->ports,
+                                       res->n_ports + t->n_fixed_ports, &err);
         if (t->exec_cpus > 0 || t->exec_mem > 0 || t->exec_disk > 0)
             res->exec_resources =
                 mb_offer_take(l, t->exec_cpus, t->exec_mem, t->exec_disk, NULL, 0, &err);

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "apis/container.h"
 #include "apis/request.h"
 #include "mesosbridge/calls.h"
 
@@ -63,6 +64,10 @@ typedef struct mb_place_task {
     const char *deploy_id;
     double cpus, mem, disk; /* the task's own resources */
     int num_ports;
+    /* Fixed host ports the task needs besides its num_ports (a DOCKER
+     * container's LITERAL host ports, apis/container.h); not PORT0..n. */
+    uint64_t fixed_ports[API_CONTAINER_MAX_LITERAL_PORTS];
+    size_t n_fixed_ports;
     double exec_cpus, exec_mem, exec_disk; /* custom executor's, 0 for command tasks */
     const api_strmap *required_attrs;      /* may be NULL */
     const api_strmap *allowed_attrs;       /* may be NULL */

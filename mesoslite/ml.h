@@ -36,15 +36,23 @@ typedef struct ml_config {
     double executor_registration_s; /* custom executor must SUBSCRIBE within, default 60 */
     double executor_shutdown_grace_s; /* default 5 */
     cr_log_level log_level;           /* default info */
+    cr_log_format log_format;         /* default text */
     const char *executor_env;         /* JSON object replacing the inherited environment, or NULL */
     char host_buf[256];               /* storage for --listen's host */
+    char **owned;                     /* the --config file's values (ml_config_release) */
+    size_t n_owned;
 } ml_config;
 
 void ml_config_init(ml_config *cfg);
 
-/* Parses argv (as documented by ml_usage) into cfg; strings are borrowed
- * from argv. Returns 1 when --help was asked, 0 on success, -1 with err. */
+/* Parses argv (as documented by ml_usage) into cfg: first the --config
+ * file's `name: value` lines (the flags' names), then the flags, which win.
+ * Strings are borrowed from argv or owned by cfg (ml_config_release).
+ * Returns 1 when --help was asked, 0 on success, -1 with err (a file's
+ * problem names FILE:LINE). */
 int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err);
+/* Frees what ml_config_parse kept of a --config file. */
+void ml_config_release(ml_config *cfg);
 /* The --help text (static). */
 const char *ml_usage(void);
 

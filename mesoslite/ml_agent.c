@@ -605,12 +605,59 @@ static void begin_exec(ml_exec *e, const json_t *command)
         exec_exited(e, 127 << 8); /* forget it: it never ran */
 }
 
+/* What a container asks for that mesoslite's agents cannot give (they run
+ * plain processes in sandbox directories: no Docker, no image provisioner,
+ * no filesystem or network isolators), as the failure message (in buf), or
+ * NULL when it can run. */
+static const char *container_unsupported(const json_t *c, char *buf, size_t n)
+{
+    const char *type;
+    const json_t *img;
+
+    if (!c)
+        return NULL;
+    type = json_string_value(json_object_get(c, "type"));
+    img = json_object_get(json_object_get(c, "mesos"), "image");
+    if (type && strcmp(type, "DOCKER") == 0) {
+        snprintf(buf, n,
+                 "Failed to launch container: mesoslite has no Docker containerizer (DOCKER "
+                 "image '%s' cannot run)",
+                 nz(json_string_value(json_object_get(json_object_get(c, "docker"), "image")), ""));
+        return buf;
+    }
+    if (img) {
+        const json_t *d = json_object_get(img, "docker"), *ap = json_object_get(img, "appc");
+        snprintf(buf, n,
+                 "Failed to launch container: mesoslite cannot provision container images "
+                 "(%s image '%s')",
+                 nz(json_string_value(json_object_get(img, "type")), "?"),
+                 nz(json_string_value(json_object_get(d ? d : ap, "name")), ""));
+        return buf;
+    }
+    if (json_array_size(json_object_get(c, "volumes")))
+        return "Failed to launch container: mesoslite has no filesystem isolator for volumes";
+    if (json_array_size(json_object_get(c, "network_infos")))
+        return "Failed to launch container: mesoslite has no network isolator for network_infos";
+    return NULL;
+}
+
 void ml_agent_launch(ml_agent *a, ml_task *t)
 {
     ml_app *app = a->app;
     json_t *ex = json_object_get(t->info, "executor");
     ml_exec *e;
+    char cbuf[512];
+    /* A command task's container is the task's; with an executor the
+     * ExecutorInfo's container is what the agent would build (TaskInfo's is
+     * for the executor to interpret). */
+    const char *cmsg = container_unsupported(
+        json_object_get(ex ? ex : t->info, "container"), cbuf, sizeof(cbuf));
 
+    if (cmsg) {
+        cr_info(app->log, "task %s: %s", t->id, cmsg);
+        ml_task_update(t, "TASK_FAILED", "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED", cmsg);
+        return;
+    }
     if (app->cfg.simulate) {
         sim_launch(t);
         return;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/xalloc.h"
 #include "mesoslite/ml.h"
 
 static const char USAGE[] =
@@ -41,6 +42,9 @@ static const char USAGE[] =
     "                              '{\"PATH\":\"/usr/bin:/bin\"}'; the MESOS_* variables are "
     "added\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
+    "  --log-format FORMAT         text|logfmt|json (default text)\n"
+    "  --config FILE               settings as `name: value` lines (the flags' names,\n"
+    "                              `simulate: true` for a switch); flags win\n"
     "  -h, --help                  this text\n"
     "\n"
     "SIGTERM or SIGINT stops it: every task process group is killed first.\n";
@@ -60,7 +64,8 @@ static int num(const char *flag, const char *s, double min, double *out, cr_err 
     return 0;
 }
 
-int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
+/* One pass of getopt over argv; the body of ml_config_parse. */
+static int parse_args(ml_config *cfg, int argc, char **argv, cr_err *err)
 {
     enum {
         O_LISTEN = 1000,
@@ -79,7 +84,9 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
         O_GRACE,
         O_LOG,
         O_ENV,
-        O_ATTRS
+        O_ATTRS,
+        O_LOGFMT,
+        O_CONFIG
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -98,6 +105,8 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
         {"executor-registration-timeout", required_argument, NULL, O_REG},
         {"executor-shutdown-grace-period", required_argument, NULL, O_GRACE},
         {"log-level", required_argument, NULL, O_LOG},
+        {"log-format", required_argument, NULL, O_LOGFMT},
+        {"config", required_argument, NULL, O_CONFIG},
         {"executor-environment-variables", required_argument, NULL, O_ENV},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -181,6 +190,13 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
             if (cr_log_level_parse(optarg, &cfg->log_level) != 0)
                 return cr_error(err, CR_EINVAL, "--log-level: unknown level '%s'", optarg);
             break;
+        case O_LOGFMT:
+            if (cr_log_format_parse(optarg, &cfg->log_format) != 0)
+                return cr_error(err, CR_EINVAL, "--log-format: '%s' is not text, logfmt or json",
+                                optarg);
+            break;
+        case O_CONFIG: /* read before the flags (ml_config_parse) */
+            break;
         default:
             return cr_error(err, CR_EINVAL, "unknown or incomplete option '%s' (see --help)",
                             argv[optind - 1]);
@@ -188,7 +204,97 @@ int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
     }
     if (optind < argc)
         return cr_error(err, CR_EINVAL, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static char *keep(ml_config *cfg, char *s)
+{
+    cfg->owned = xrealloc(cfg->owned, (cfg->n_owned + 1) * sizeof(*cfg->owned));
+    cfg->owned[cfg->n_owned++] = s;
+    return s;
+}
+
+/* The --config file: each `name: value` line is parsed as --name=value
+ * (`name: true` as --name, `name: false` skipped), one line at a time so a
+ * problem names its line. */
+static int parse_file(ml_config *cfg, const char *path, cr_err *err)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int n = 0;
+
+    if (!f)
+        return cr_error(err, CR_EINVAL, "--config %s: cannot open", path);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        char *s = line + strspn(line, " \t");
+        s[strcspn(s, "\r\n")] = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *colon = strchr(s, ':');
+        if (!colon || colon == s) {
+            fclose(f);
+            return cr_error(err, CR_EINVAL, "%s:%d: expecting `name: value`", path, n);
+        }
+        *colon = '\0';
+        char *name = s, *value = colon + 1;
+        name[strcspn(name, " \t")] = '\0';
+        value += strspn(value, " \t");
+        size_t vl = strlen(value);
+        while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+            value[--vl] = '\0';
+        if (vl >= 2 && (value[0] == '"' || value[0] == '\'') && value[vl - 1] == value[0]) {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        if (!strcmp(name, "config") || !strcmp(name, "help")) {
+            fclose(f);
+            return cr_error(err, CR_EINVAL, "%s:%d: '%s' cannot be set in a config file", path, n,
+                            name);
+        }
+        char *arg;
+        if (!strcmp(value, "false"))
+            continue;
+        if (!strcmp(value, "true") && (!strcmp(name, "simulate") || !strcmp(name, "faults")))
+            arg = keep(cfg, xasprintf("--%s", name));
+        else
+            arg = keep(cfg, xasprintf("--%s=%s", name, value));
+        char *av[] = {"mesoslite", arg, NULL};
+        cr_err e;
+        if (parse_args(cfg, 2, av, &e) != 0) {
+            fclose(f);
+            return cr_error(err, CR_EINVAL, "%s:%d: %s", path, n, cr_err_msg(&e));
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int ml_config_parse(ml_config *cfg, int argc, char **argv, cr_err *err)
+{
+    const char *file = NULL;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            file = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            file = argv[i] + 9;
+    }
+    if (file && (rc = parse_file(cfg, file, err)) != 0)
+        return rc;
+    if ((rc = parse_args(cfg, argc, argv, err)) != 0)
+        return rc;
     if (!cfg->simulate && !cfg->work_dir)
         return cr_error(err, CR_EINVAL, "--work-dir is required unless --simulate is given");
     return 0;
+}
+
+void ml_config_release(ml_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_owned; i++)
+        free(cfg->owned[i]);
+    free(cfg->owned);
+    cfg->owned = NULL;
+    cfg->n_owned = 0;
 }

@@ -74,12 +74,37 @@ void ml_faults_handle(ml_app *app, struct evhttp_request *req, const char *path)
         ml_agent *a = find_agent(app, a2);
         if (!a)
             return not_found(req, "agent", a2);
-        if (strcmp(a3, "remove") == 0)
+        if (strcmp(a3, "remove") == 0) {
+            long long heal = qnum(req, "restore_after_ms", -1),
+                      gone = qnum(req, "gone_after_ms", -1);
+            if (heal >= 0 && gone >= 0) {
+                ml_reply_json(req, 400,
+                              json_pack("{s:s}", "error",
+                                        "restore_after_ms and gone_after_ms exclude "
+                                        "each other"));
+                return;
+            }
+            if (a->gone) {
+                ml_reply_json(req, 400, json_pack("{s:s}", "error", "the agent is gone for good"));
+                return;
+            }
             ml_agent_remove(a);
-        else if (strcmp(a3, "restore") == 0)
+            if (heal >= 0)
+                ml_agent_fault_after(a, ML_AGENT_HEAL, heal);
+            else if (gone >= 0)
+                ml_agent_fault_after(a, ML_AGENT_GONE, gone);
+        } else if (strcmp(a3, "restore") == 0) {
+            if (a->gone) {
+                ml_reply_json(req, 400, json_pack("{s:s}", "error", "the agent is gone for good"));
+                return;
+            }
             ml_agent_restore(a);
-        else
+        } else if (strcmp(a3, "gone") == 0) {
+            ml_agent_remove(a);
+            ml_agent_gone(a);
+        } else {
             return not_found(req, "action", a3);
+        }
         return ok(req, json_pack("{s:s}", "agent_id", a->id));
     }
     if (n == 2 && strcmp(a1, "updates") == 0 && strcmp(a2, "drop") == 0) {
@@ -102,6 +127,10 @@ void ml_faults_handle(ml_app *app, struct evhttp_request *req, const char *path)
     }
     if (n == 2 && strcmp(a1, "master") == 0 && strcmp(a2, "failover") == 0) {
         ml_master_failover(app, qnum(req, "reregister_ms", 1000));
+        return ok(req, NULL);
+    }
+    if (n == 2 && strcmp(a1, "master") == 0 && strcmp(a2, "restart") == 0) {
+        ml_master_restart(app, qnum(req, "reregister_ms", 1000));
         return ok(req, NULL);
     }
     if (n == 3 && strcmp(a1, "tasks") == 0 && strcmp(a3, "exit") == 0) {

@@ -121,6 +121,9 @@ struct ml_agent {
     json_t *attributes; /* Attribute[] */
     bool removed;       /* partitioned by a fault */
     bool recovering;    /* master failed over, not re-registered yet */
+    bool unknown;       /* ... and the master lost its registry: it does not know
+                           the agent at all until it re-registers */
+    bool gone;          /* removed for good: its tasks are TASK_GONE */
     bool deactivated;   /* DEACTIVATE_AGENT or DRAIN_AGENT: no offers */
     bool draining;      /* DRAIN_AGENT: tasks killed; DRAINED once none is left */
     int64_t drain_grace_s; /* DRAIN_AGENT's max_grace_period (seconds); -1: none */
@@ -129,6 +132,10 @@ struct ml_agent {
     ml_map *tasks;           /* "<fw>\n<task>" -> ml_task */
     json_t *completed_execs; /* executors that ended, as /state shows them (bounded) */
     double registered_time;
+    /* a partition that ends later (ml_agent_fault_after): what happens when
+     * fault_timer fires, ML_AGENT_HEAL or ML_AGENT_GONE; NULL: none yet */
+    int fault_action;
+    struct event *fault_timer;
 };
 
 struct ml_app {
@@ -242,8 +249,22 @@ void ml_rescind_agent_offers(ml_agent *a, bool notify);
 void ml_fw_disconnected(ml_fw *fw);
 void ml_fw_break_stream(ml_fw *fw);
 void ml_master_failover(ml_app *app, int64_t reregister_ms);
+/* A master restart that lost the registry (the in_memory registry): as a
+ * failover, but the new master knows no agent until it re-registers after
+ * reregister_ms: reconciliation answers TASK_UNKNOWN for their tasks, and
+ * GET_AGENTS lists them nowhere. Agents re-register without an update of
+ * their own (a real master sends none: schedulers reconcile). */
+void ml_master_restart(ml_app *app, int64_t reregister_ms);
 void ml_agent_remove(ml_agent *a);
 void ml_agent_restore(ml_agent *a);
+enum { ML_AGENT_HEAL = 1, ML_AGENT_GONE = 2 };
+/* After ms: the removed agent re-registers (ML_AGENT_HEAL, ml_agent_restore),
+ * or never comes back (ML_AGENT_GONE, ml_agent_gone). */
+void ml_agent_fault_after(ml_agent *a, int action, int64_t ms);
+/* The removed agent is gone for good (it rebooted): its task processes are
+ * killed and every task it ran is reported TASK_GONE (SOURCE_MASTER, no
+ * uuid), and reconciled so from then on. */
+void ml_agent_gone(ml_agent *a);
 /* A new agent registers (fault: /__ml/agents/add). res_spec, rack and
  * attrs as --agent-resources / --racks / --agent-attributes give them
  * (NULL: agent 0's resources, no rack, no attributes). NULL with err on a

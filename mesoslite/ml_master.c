@@ -419,6 +419,42 @@ static void launch_fail_all(ml_fw *fw, json_t *ops, const char *state, const cha
     }
 }
 
+/* The master's checks of a ContainerInfo (Mesos' common validation):
+ * NULL when it is valid or absent, else the reason, in buf. */
+static const char *container_invalid(const json_t *c, char *buf, size_t n)
+{
+    const char *type = json_string_value(json_object_get(c, "type"));
+    const json_t *docker = json_object_get(c, "docker"), *v;
+    size_t i;
+
+    if (!c)
+        return NULL;
+    json_array_foreach(json_object_get(c, "volumes"), i, v)
+    {
+        const json_t *src = json_object_get(v, "source");
+        int count = (json_object_get(v, "host_path") != NULL) +
+                    (json_object_get(v, "image") != NULL) + (src != NULL);
+        if (count != 1)
+            return "Invalid volume: Only one of them should be set: 'host_path', 'image' and "
+                   "'source'";
+        if (src && !json_is_object(json_object_get(src, "docker_volume")))
+            return "Invalid volume: 'source.docker_volume' is not set for DOCKER_VOLUME volume";
+    }
+    if (type && strcmp(type, "DOCKER") == 0) {
+        if (!json_is_object(docker) || !json_is_string(json_object_get(docker, "image")))
+            return "DockerInfo 'docker' is not set for DOCKER typed ContainerInfo";
+        json_array_foreach(json_object_get(docker, "parameters"), i, v)
+        {
+            if (strcmp(nz(json_string_value(json_object_get(v, "key")), ""), "name") == 0)
+                return "Parameter in DockerInfo must not be 'name'";
+        }
+    } else if (!type || strcmp(type, "MESOS") != 0) {
+        snprintf(buf, n, "'type' must be DOCKER or MESOS, not '%s'", type ? type : "");
+        return buf;
+    }
+    return NULL;
+}
+
 /* Validates one TaskInfo against the remaining offered resources; on success
  * fills res (task plus new-executor resources) and returns NULL, else the
  * TASK_ERROR message (static or in buf). */
@@ -430,6 +466,8 @@ static const char *validate_task(ml_fw *fw, ml_agent *a, json_t *ti, const ml_re
     json_t *cmd = json_object_get(ti, "command");
     json_t *ex = json_object_get(ti, "executor");
     ml_res total = ML_RES_INIT;
+    const char *cmsg;
+    char cbuf[128];
     cr_err err;
 
     *new_exec = false;
@@ -482,6 +520,14 @@ static const char *validate_task(ml_fw *fw, ml_agent *a, json_t *ti, const ml_re
             if (!same)
                 return "ExecutorInfo is not compatible with existing ExecutorInfo";
         }
+    }
+    if ((cmsg = container_invalid(json_object_get(ti, "container"), cbuf, sizeof(cbuf)))) {
+        snprintf(buf, n, "Task's `ContainerInfo` is invalid: %s", cmsg);
+        return buf;
+    }
+    if (ex && (cmsg = container_invalid(json_object_get(ex, "container"), cbuf, sizeof(cbuf)))) {
+        snprintf(buf, n, "Executor's `ContainerInfo` is invalid: %s", cmsg);
+        return buf;
     }
     {
         json_t *kp = json_object_get(
@@ -674,6 +720,13 @@ static void reconcile_one(ml_fw *fw, const char *tid, const char *aid)
     ml_agent *a = aid ? ml_map_get(app->agents_by_id, aid) : NULL;
     json_t *st;
 
+    if (t && t->agent->unknown) {
+        /* a master that lost its registry knows neither agent nor task */
+        send_master_status(fw, master_status(tid, fw->pa ? "TASK_UNKNOWN" : "TASK_LOST",
+                                             "REASON_RECONCILIATION",
+                                             "Reconciliation: Task is unknown", NULL));
+        return;
+    }
     if (t) {
         if (t->agent->recovering)
             return; /* no answer until the agent re-registers */
@@ -681,6 +734,12 @@ static void reconcile_one(ml_fw *fw, const char *tid, const char *aid)
         return;
     }
     t = ml_map_get(fw->unreachable, tid);
+    if (t && t->agent->gone) {
+        send_master_status(fw, master_status(tid, fw->pa ? "TASK_GONE" : "TASK_LOST",
+                                             "REASON_RECONCILIATION",
+                                             "Reconciliation: Task is gone", t->agent->id));
+        return;
+    }
     if (t && aid && a == t->agent) {
         st = master_status(tid, fw->pa ? "TASK_UNREACHABLE" : "TASK_LOST", "REASON_RECONCILIATION",
                            "Reconciliation: Task is unreachable", aid);
@@ -690,8 +749,14 @@ static void reconcile_one(ml_fw *fw, const char *tid, const char *aid)
         send_master_status(fw, st);
         return;
     }
-    if (a && a->recovering)
+    if (a && a->recovering && !a->unknown)
         return;
+    if (a && a->unknown) {
+        send_master_status(fw, master_status(tid, fw->pa ? "TASK_UNKNOWN" : "TASK_LOST",
+                                             "REASON_RECONCILIATION",
+                                             "Reconciliation: Task is unknown", NULL));
+        return;
+    }
     if (a && a->removed) {
         st = master_status(tid, fw->pa ? "TASK_UNREACHABLE" : "TASK_LOST", "REASON_RECONCILIATION",
                            "Reconciliation: Task is unreachable", aid);
@@ -976,9 +1041,11 @@ void ml_agent_restore(ml_agent *a)
     ml_map_iter it;
     void *v;
 
-    if (!a->removed)
+    if (!a->removed || a->gone)
         return;
     a->removed = false;
+    if (a->fault_timer)
+        evtimer_del(a->fault_timer);
     cr_info(app->log, "agent %s re-registered (fault restored)", a->id);
     ml_map_iter_init(&it, a->tasks);
     while (ml_map_next(&it, NULL, &v)) {
@@ -1049,6 +1116,7 @@ static void recover_cb(evutil_socket_t fd, short what, void *arg)
         if (!a->recovering)
             continue;
         a->recovering = false;
+        a->unknown = false;
         ml_map_iter_init(&it, a->tasks);
         while (ml_map_next(&it, NULL, &v))
             if (json_array_size(((ml_task *)v)->pending))
@@ -1085,6 +1153,64 @@ void ml_master_failover(ml_app *app, int64_t reregister_ms)
     ml_random_uuid(app->master_id);
     app->elected_time = ml_now();
     evtimer_add(app->recover_timer, &tv);
+}
+
+void ml_master_restart(ml_app *app, int64_t reregister_ms)
+{
+    ml_master_failover(app, reregister_ms);
+    cr_info(app->log, "the master lost its registry: it knows no agent until it re-registers");
+    for (size_t i = 0; i < app->nagents; i++)
+        app->agents[i]->unknown = !app->agents[i]->removed;
+}
+
+void ml_agent_gone(ml_agent *a)
+{
+    ml_app *app = a->app;
+    ml_map_iter it;
+    void *v;
+    double now = ml_now();
+
+    if (!a->removed || a->gone)
+        return;
+    a->gone = true;
+    cr_info(app->log, "agent %s is gone for good (fault)", a->id);
+    ml_map_iter_init(&it, a->tasks);
+    while (ml_map_next(&it, NULL, &v)) {
+        ml_task *t = v;
+        ml_fw *fw = t->fw;
+        ml_status_spec s = {0};
+        if (ml_map_get(fw->unreachable, t->id) != t)
+            continue;
+        /* the machine rebooted: its processes are gone; the agent's own
+         * report of that is never delivered (it never re-registers) */
+        ml_agent_force_exit(t, 137);
+        s.task_id = t->id;
+        s.state = fw->pa ? "TASK_GONE" : "TASK_LOST";
+        s.message = "Agent is gone: it did not come back";
+        s.source = "SOURCE_MASTER";
+        s.agent_id = a->id;
+        s.timestamp = now;
+        s.healthy = -1;
+        send_master_status(fw, ml_status_json(&s));
+    }
+}
+
+static void agent_fault_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ml_agent *a = arg;
+    if (a->fault_action == ML_AGENT_HEAL)
+        ml_agent_restore(a);
+    else if (a->fault_action == ML_AGENT_GONE)
+        ml_agent_gone(a);
+}
+
+void ml_agent_fault_after(ml_agent *a, int action, int64_t ms)
+{
+    struct timeval tv = ml_tv_ms(ms);
+    if (!a->fault_timer)
+        a->fault_timer = evtimer_new(a->app->base, agent_fault_cb, a);
+    a->fault_action = action;
+    evtimer_add(a->fault_timer, &tv);
 }
 
 /* --- lifecycle ---------------------------------------------------------------- */
@@ -1359,6 +1485,8 @@ void ml_app_free(ml_app *app)
         ml_res_release(&a->offered);
         json_decref(a->attributes);
         json_decref(a->completed_execs);
+        if (a->fault_timer)
+            event_free(a->fault_timer);
         free(a->id);
         free(a->hostname);
         free(a->rack);

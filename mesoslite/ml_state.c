@@ -126,6 +126,8 @@ json_t *ml_master_state_json(ml_app *app)
                                                      "nanoseconds", (json_int_t)0));
             continue;
         }
+        if (a->unknown)
+            continue; /* a master that lost its registry does not know it */
         if (a->recovering) {
             json_array_append_new(recovered, json_pack("{s:s, s:s, s:i}", "id", a->id, "hostname",
                                                        a->hostname, "port", a->port));
@@ -191,7 +193,7 @@ static json_t *v1_agents(ml_app *app)
     for (size_t i = 0; i < app->nagents; i++) {
         ml_agent *a = app->agents[i];
         char pid[128];
-        if (a->removed)
+        if (a->removed || a->unknown)
             continue;
         if (a->recovering) {
             json_array_append_new(rec, ml_agent_info(a));

@@ -211,6 +211,8 @@ json_t *ml_task_state_json(const ml_task *t)
                               : "",
                           "slave_id", t->agent->id, "state", t->state, "resources",
                           ml_res_to_summary(&t->res), "role", t->fw->role, "statuses", t->statuses);
+    if (json_object_get(t->info, "container")) /* as Mesos' task JSON has it */
+        json_object_set(o, "container", json_object_get(t->info, "container"));
     return o;
 }
 

@@ -29,6 +29,7 @@ static const setting settings[] = {
     S("token-file", T_STR, token_file, 0),
     S("ca-file", T_STR, ca_file, 0),
     S("log-level", T_STR, log_level, 0),
+    S("log-format", T_STR, log_format, 0),
     S("scan-interval-ms", T_LONG, scan_interval_ms, 10),
     S("poll-interval-ms", T_LONG, poll_interval_ms, 10),
     S("s3-bucket", T_STR, s3_bucket, 0),
@@ -68,6 +69,7 @@ const char *na_config_usage(void)
            "  --token-file FILE             bearer token for corrald (mode 600)\n"
            "  --ca-file FILE                CA bundle for corrald's certificate\n"
            "  --log-level LEVEL             debug, info, warn or error (info)\n"
+           "  --log-format FORMAT           text, logfmt or json (text)\n"
            "  --scan-interval-ms N          sandbox scan period (2000)\n"
            "  --poll-interval-ms N          follow streams re-read their file (100)\n"
            "  --s3-bucket NAME              archive logs to this bucket (off without it)\n"
@@ -97,6 +99,7 @@ void na_config_init(na_config *c)
     memset(c, 0, sizeof(*c));
     c->listen = xstrdup("127.0.0.1:7100");
     c->log_level = xstrdup("info");
+    c->log_format = xstrdup("text");
     c->scan_interval_ms = 2000;
     c->poll_interval_ms = 100;
     c->s3_prefix = xstrdup("");

@@ -30,6 +30,7 @@ typedef struct na_config {
     char *token_file;      /* bearer token for corrald (first word of the file) */
     char *ca_file;         /* CA bundle to verify corrald's certificate */
     char *log_level;       /* "info" */
+    char *log_format;      /* "text", "logfmt" or "json" */
     long scan_interval_ms; /* sandbox scan (2000) */
     long poll_interval_ms; /* follow streams re-read their file (100) */
     /* S3 log archiving (off without s3-bucket). */

@@ -43,6 +43,12 @@ int main(int argc, char **argv)
         na_config_release(&cfg);
         return 2;
     }
+    if (cr_log_format_parse(cfg.log_format, &log.format) < 0) {
+        fprintf(stderr, "corral-nodeagent: --log-format: '%s' is not text, logfmt or json\n",
+                cfg.log_format);
+        na_config_release(&cfg);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();
     if (!base) {

@@ -13,6 +13,7 @@
 #include "apiserver/as_config.h"
 #include "apiserver/as_route.h"
 #include "apiserver/as_server.h"
+#include "apiserver/as_shell.h"
 #include "apiserver/as_tls.h"
 #include "base/buf.h"
 #include "base/cr_hist.h"
@@ -24,7 +25,10 @@
 #include "base/xalloc.h"
 #include "controllers/controllers.h"
 #include "controllers/jobs.h"
+#include "controllers/lb.h"
 #include "controllers/machines.h"
+#include "controllers/source.h"
+#include "controllers/webhooks.h"
 #include "mesosbridge/mesosbridge.h"
 #include "apis/keys.h"
 #include "apis/schema.h"
@@ -38,10 +42,13 @@ typedef struct app {
     struct event_base *base;
     cr_log log;
     as_config cfg;
+    int argc; /* kept for SIGHUP: the settings are read again */
+    char **argv;
     cr_http *http;
     store *st;
     store_cache *cache; /* the one list+watch of the prefix; every part reads it */
     as_server *srv;
+    json_t *shell_commands; /* --shell-commands */
     as_tls *tls; /* with --tls-cert; reloaded on SIGHUP */
     as_auth *auth; /* with --auth; its token file is re-read on SIGHUP */
     struct event *sigterm, *sigint, *sighup, *tick;
@@ -50,6 +57,9 @@ typedef struct app {
     ctl_manager *ctl;          /* SERVICE/WORKER; created at start; runs while leading */
     ctl_jobs_manager *jobs;    /* SCHEDULED/ON_DEMAND/RUN_ONCE; likewise */
     ctl_machines_manager *machines; /* agents and racks; likewise */
+    ctl_lb_manager *lb;             /* load balancer (--lb-provider); likewise */
+    ctl_webhooks_manager *webhooks; /* webhook events and delivery; likewise */
+    ctl_sources *sources;           /* GitOps Sources (docs/gitops.md); likewise */
     char **masters;                 /* --mesos-master split, for the machines loop */
     struct event *bridge_reap; /* frees a bridge that stopped for good */
     cr_looplag *lag;           /* event-loop lag, for /metrics */
@@ -70,6 +80,19 @@ static void on_bridge_stopped(void *arg, const cr_err *why)
     cr_errorlog(&a->log, "mesos bridge stopped for good: %s", why ? cr_err_msg(why) : "");
     /* mb_free is not allowed inside the bridge's callback: defer. */
     event_active(a->bridge_reap, EV_TIMEOUT, 0);
+}
+
+/* ctl_manager_config.confirmed: this leader's bridge has reconciled. */
+static bool tasks_confirmed(void *arg)
+{
+    app *a = arg;
+    if (!a->cfg.mesos_master)
+        return true; /* no bridge here: nothing better to wait for */
+    if (!a->bridge)
+        return false;
+    mb_stats st;
+    mb_get_stats(a->bridge, &st);
+    return st.reconciled;
 }
 
 static void on_bridge_reap(evutil_socket_t fd, short what, void *arg)
@@ -132,6 +155,21 @@ static void app_lead(app *a, int64_t leader_rev)
         if (ctl_machines_manager_start(a->machines, &err) < 0)
             cr_errorlog(&a->log, "machines controller: %s", cr_err_msg(&err));
     }
+    if (a->lb) {
+        cr_err err;
+        if (ctl_lb_manager_start(a->lb, &err) < 0)
+            cr_errorlog(&a->log, "lb controller: %s", cr_err_msg(&err));
+    }
+    if (a->webhooks) {
+        cr_err err;
+        if (ctl_webhooks_manager_start(a->webhooks, &err) < 0)
+            cr_errorlog(&a->log, "webhooks: %s", cr_err_msg(&err));
+    }
+    if (a->sources) {
+        cr_err err;
+        if (ctl_sources_start(a->sources, &err) < 0)
+            cr_errorlog(&a->log, "sources: %s", cr_err_msg(&err));
+    }
     if (a->cfg.mesos_master)
         start_bridge(a);
 }
@@ -156,6 +194,11 @@ static void app_unlead(app *a)
         ctl_jobs_manager_stop(a->jobs);
     if (a->machines)
         ctl_machines_manager_stop(a->machines);
+    if (a->lb)
+        ctl_lb_manager_stop(a->lb);
+    if (a->webhooks)
+        ctl_webhooks_manager_stop(a->webhooks);
+    ctl_sources_stop(a->sources);
 }
 
 /* The layout check answered (store/schema.h): lead, or give the lease up
@@ -293,6 +336,30 @@ static void looplag_metrics(app *a, cr_buf *out)
                "Timer runs more than 50 ms late (the loop was blocked).", stalls);
 }
 
+/* The webhooks loop (controllers/webhooks.h; docs/webhooks.md). */
+static void webhooks_metrics(app *a, cr_buf *out)
+{
+    ctl_webhooks_stats ws;
+    ctl_webhooks_manager_get_stats(a->webhooks, &ws);
+    metric_u64(out, "corral_webhook_events_generated_total", "counter",
+               "Webhook events generated from changes (and leadership-start scans).",
+               ws.generated);
+    metric_u64(out, "corral_webhook_events_queued_total", "counter",
+               "Webhook events written to a queue in etcd.", ws.queued);
+    metric_u64(out, "corral_webhook_events_dropped_total", "counter",
+               "Webhook events dropped because a queue was full.", ws.dropped);
+    metric_u64(out, "corral_webhook_deliveries_total", "counter",
+               "Webhook POSTs answered 2xx.", ws.delivered);
+    metric_u64(out, "corral_webhook_delivery_failures_total", "counter",
+               "Webhook POSTs that failed (retried after a backoff).", ws.failures);
+    metric_u64(out, "corral_webhook_rescans_total", "counter",
+               "Cache scans for events (leadership starts, memory cap).", ws.rescans);
+    metric_u64(out, "corral_webhook_events_in_memory", "gauge",
+               "Events generated and not yet queued by every webhook of their type.", ws.memory);
+    metric_u64(out, "corral_webhook_deliveries_in_flight", "gauge", "Webhook POSTs in flight.",
+               ws.inflight);
+}
+
 static void metrics_hook(void *arg, cr_buf *out)
 {
     app *a = arg;
@@ -350,6 +417,8 @@ static void metrics_hook(void *arg, cr_buf *out)
         metric_u64(out, "corral_machines_reconcile_errors_total", "counter",
                    "Machines controller passes that failed (backed off).", ms.errors);
     }
+    if (a->webhooks)
+        webhooks_metrics(a, out);
     if (a->ctl || a->jobs)
         reconcile_metrics(a, out);
     if (!a->bridge)
@@ -476,12 +545,53 @@ static void print_routes(void)
     }
 }
 
-/* SIGHUP: re-read the auth token file and the TLS certificate, key and
- * client CA (rotation without a restart); a bad file keeps what is in use. */
+static int load_config(as_config *cfg, int argc, char **argv, cr_err *err);
+
+/* SIGHUP, settings: reads the settings again (--config file, then flags)
+ * and applies what can change while running: log-level and log-format. A
+ * file that no longer reads or validates changes nothing. */
+static void reload_settings(app *a)
+{
+    as_config next;
+    cr_err err;
+
+    if (load_config(&next, a->argc, a->argv, &err) < 0 || as_config_validate(&next, &err) < 0) {
+        cr_errorlog(&a->log, "SIGHUP: settings not reloaded, keeping those in use: %s",
+                    cr_err_msg(&err));
+        as_config_release(&next);
+        return;
+    }
+    cr_log_level lvl = a->log.level;
+    cr_log_format fmt = a->log.format;
+    cr_log_level_parse(next.log_level, &lvl);
+    cr_log_format_parse(next.log_format, &fmt);
+    if (lvl == a->log.level && fmt == a->log.format) {
+        cr_info(&a->log, "SIGHUP: settings reread: log-level %s, log-format %s (unchanged)",
+                cr_log_level_name(lvl), cr_log_format_name(fmt));
+    } else {
+        cr_info(&a->log, "SIGHUP: settings reloaded: log-level %s -> %s, log-format %s -> %s",
+                cr_log_level_name(a->log.level), cr_log_level_name(lvl),
+                cr_log_format_name(a->log.format), cr_log_format_name(fmt));
+        a->log.level = lvl;
+        a->log.format = fmt;
+        /* the copies in the settings, for --print-config-like readers */
+        free(a->cfg.log_level);
+        a->cfg.log_level = xstrdup(next.log_level);
+        free(a->cfg.log_format);
+        a->cfg.log_format = xstrdup(next.log_format);
+    }
+    as_config_release(&next);
+}
+
+/* SIGHUP: the settings that can change while running (reload_settings),
+ * the auth token file and the TLS certificate, key and client CA (rotation
+ * without a restart); a bad file keeps what is in use. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     app *a = arg;
     cr_err err;
+
+    reload_settings(a);
 
     if (a->auth) {
         as_auth *next = new_auth(a, &err);
@@ -545,24 +655,24 @@ static char *read_file(const char *path, cr_err *err)
 }
 
 /* Settings: defaults, then the config file, then the flags. */
-static int load_config(app *a, int argc, char **argv, cr_err *err)
+static int load_config(as_config *cfg, int argc, char **argv, cr_err *err)
 {
     const char *file = NULL;
     char *text;
     int rc;
 
-    as_config_init(&a->cfg);
-    if (as_config_parse_args(&a->cfg, argc, argv, &file, err) < 0)
+    as_config_init(cfg);
+    if (as_config_parse_args(cfg, argc, argv, &file, err) < 0)
         return -1;
-    if (a->cfg.help || !file)
+    if (cfg->help || !file)
         return 0;
     if (!(text = read_file(file, err)))
         return -1;
-    rc = as_config_parse_file(&a->cfg, text, file, err);
+    rc = as_config_parse_file(cfg, text, file, err);
     free(text);
     if (rc < 0)
         return -1;
-    return as_config_parse_args(&a->cfg, argc, argv, NULL, err);
+    return as_config_parse_args(cfg, argc, argv, NULL, err);
 }
 
 static int app_start(app *a, cr_err *err)
@@ -573,6 +683,7 @@ static int app_start(app *a, cr_err *err)
 
     cr_log_level_parse(a->cfg.log_level, &lvl);
     a->log.level = lvl;
+    cr_log_format_parse(a->cfg.log_format, &a->log.format); /* checked by the config */
     a->log.name = "corrald";
     if (!a->cfg.replica_id) {
         char host[200] = "localhost";
@@ -605,6 +716,8 @@ static int app_start(app *a, cr_err *err)
     svc.max_body = a->cfg.max_body_bytes;
     svc.max_list_streams = a->cfg.max_list_streams;
     svc.allow_deploy_of_paused = a->cfg.allow_deploy_of_paused;
+    svc.context_path = a->cfg.context_path;
+    svc.max_decommissioning_agents = (int)a->cfg.max_decommissioning_agents;
     svc.log = &a->log;
     if (start_tls(a, err) < 0)
         return -1;
@@ -612,6 +725,10 @@ static int app_start(app *a, cr_err *err)
     if (start_auth(a, err) < 0)
         return -1;
     svc.auth = a->auth;
+    if (a->cfg.shell_commands &&
+        !(a->shell_commands = as_shell_commands_load(a->cfg.shell_commands, err)))
+        return -1;
+    svc.shell_commands = a->shell_commands;
     if (!(a->srv = as_server_new(a->base, a->st, a->http, a->cache, &svc, err)))
         return -1;
     store_cache_handlers ch = {.on_revision = on_cache_revision};
@@ -639,14 +756,28 @@ static int app_start(app *a, cr_err *err)
                                   .ttl_s = a->cfg.lease_ttl_s};
         store_leader_handlers lh = {on_elected, on_lost, on_leader_seen};
         struct timeval one = {1, 0};
-        ctl_manager_config cc = {.prefix = a->cfg.prefix, .cache = a->cache, .log = &a->log};
+        /* The service plan's tunables: defaults but the hold of unreachable
+         * tasks (--unreachable-timeout); ctl_manager_new copies them. */
+        ctl_config plan_cfg;
+        ctl_config_defaults(&plan_cfg);
+        plan_cfg.unreachable_timeout_ms = (int64_t)a->cfg.unreachable_timeout_s * 1000;
+        plan_cfg.lb_drain_ms = a->cfg.lb_drain_ms;
+        ctl_manager_config cc = {.prefix = a->cfg.prefix,
+                                 .cache = a->cache,
+                                 .plan = &plan_cfg,
+                                 .log = &a->log,
+                                 .confirmed = tasks_confirmed,
+                                 .confirmed_arg = a};
         a->bridge_reap = event_new(a->base, -1, 0, on_bridge_reap, a);
         a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
         evtimer_add(a->tick, &one);
         a->leader_el = store_leader_new(a->st, &lc, &lh, a);
         /* Created stopped; app_lead starts it, app_unlead stops it. */
+        ctl_jobs_config jpc = {.unreachable_timeout_ms = a->cfg.unreachable_timeout_s
+                                                             ? a->cfg.unreachable_timeout_s * 1000
+                                                             : -1};
         ctl_jobs_manager_config jc = {
-            .prefix = a->cfg.prefix, .cache = a->cache, .log = &a->log};
+            .prefix = a->cfg.prefix, .cache = a->cache, .plan = &jpc, .log = &a->log};
         ctl_machines_config mpc;
         ctl_machines_config_defaults(&mpc);
         mpc.max_decommissioning = (int)a->cfg.max_decommissioning_agents;
@@ -663,6 +794,34 @@ static int app_start(app *a, cr_err *err)
                  !(a->jobs = ctl_jobs_manager_new(a->base, a->st, a->leader_el, &jc, err)) ||
                  !(a->machines = ctl_machines_manager_new(a->base, a->st, a->http, a->leader_el,
                                                           &mc, err)))
+            return -1;
+        /* The load balancer of loadBalanced requests (docs/loadbalancing.md). */
+        const char *lbp = a->cfg.lb_provider;
+        if (a->ctl && lbp && (!strcmp(lbp, "nginx") || !strcmp(lbp, "baragon"))) {
+            ctl_lb_config lbc = {.prefix = a->cfg.prefix,
+                                 .cache = a->cache,
+                                 .service = a->ctl,
+                                 .log = &a->log};
+            int prc = !strcmp(lbp, "nginx")
+                          ? ctl_lb_nginx_provider(a->cfg.lb_nginx_dir, a->cfg.lb_nginx_conf,
+                                                  a->cfg.lb_nginx_bin, &lbc.provider, err)
+                          : ctl_lb_baragon_provider(a->http, a->cfg.lb_baragon_url,
+                                                    &lbc.provider, err);
+            if (prc < 0 || !(a->lb = ctl_lb_manager_new(a->base, a->st, a->leader_el, &lbc, err)))
+                return -1;
+        }
+        ctl_webhooks_manager_config whc = {.prefix = a->cfg.prefix, .cache = a->cache,
+                                           .log = &a->log};
+        if (!a->cfg.no_controllers &&
+            !(a->webhooks = ctl_webhooks_manager_new(a->base, a->st, a->http, a->leader_el,
+                                                     &whc, err)))
+            return -1;
+        ctl_sources_config scc = {.prefix = a->cfg.prefix,
+                                  .cache = a->cache,
+                                  .data_dir = a->cfg.data_dir,
+                                  .log = &a->log};
+        if (!a->cfg.no_controllers &&
+            !(a->sources = ctl_sources_new(a->base, a->st, a->leader_el, &scc, err)))
             return -1;
         if (store_leader_start(a->leader_el, err) < 0)
             return -1;
@@ -685,6 +844,7 @@ static void app_stop(app *a)
      * takes over at once instead of after the lease TTL. */
     store_cache_unsubscribe(a->cache, a);
     as_server_free(a->srv);
+    json_decref(a->shell_commands);
     a->srv = NULL;
     as_tls_free(a->tls); /* after the server: its connections use it */
     a->tls = NULL;
@@ -708,6 +868,12 @@ static void app_stop(app *a)
     a->jobs = NULL;
     ctl_machines_manager_free(a->machines);
     a->machines = NULL;
+    ctl_lb_manager_free(a->lb);
+    a->lb = NULL;
+    ctl_webhooks_manager_free(a->webhooks);
+    a->webhooks = NULL;
+    ctl_sources_free(a->sources);
+    a->sources = NULL;
     for (size_t i = 0; a->masters && a->masters[i]; i++)
         free(a->masters[i]);
     free(a->masters);
@@ -736,7 +902,9 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof(a));
     a.log.level = CR_LOG_INFO;
     a.log.name = "corrald";
-    if (load_config(&a, argc, argv, &err) < 0 || as_config_validate(&a.cfg, &err) < 0) {
+    a.argc = argc;
+    a.argv = argv;
+    if (load_config(&a.cfg, argc, argv, &err) < 0 || as_config_validate(&a.cfg, &err) < 0) {
         fprintf(stderr, "corrald: %s\n", cr_err_msg(&err));
         as_config_release(&a.cfg);
         return 2;

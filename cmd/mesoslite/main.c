@@ -25,19 +25,23 @@ int main(int argc, char **argv)
     rc = ml_config_parse(&cfg, argc, argv, &err);
     if (rc == 1) {
         fputs(ml_usage(), stdout);
+        ml_config_release(&cfg);
         return 0;
     }
     if (rc < 0) {
         fprintf(stderr, "mesoslite: %s\n", cr_err_msg(&err));
+        ml_config_release(&cfg);
         return 2;
     }
     log.level = cfg.log_level;
+    log.format = cfg.log_format;
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();
     app = ml_app_new(base, &cfg, &log, &err);
     if (!app) {
         fprintf(stderr, "mesoslite: %s\n", cr_err_msg(&err));
         event_base_free(base);
+        ml_config_release(&cfg);
         return 1;
     }
     term = evsignal_new(base, SIGTERM, on_stop, base);
@@ -50,5 +54,6 @@ int main(int argc, char **argv)
     event_free(term);
     event_free(intr);
     event_base_free(base);
+    ml_config_release(&cfg);
     return 0;
 }

@@ -45,9 +45,10 @@ for p in (HERE, os.path.join(ROOT, "e2e", "lib")):
 import harness  # noqa: E402
 import chaos_ops  # noqa: E402
 from chaos_cluster import ChaosCluster, EtcdError, PREFIX  # noqa: E402
-from chaos_observer import Knowledge, Observer, take_snapshot  # noqa: E402
+from chaos_observer import LIVE_TASK, Knowledge, Observer, take_snapshot  # noqa: E402
 
 SOURCE_BIN = harness.BIN   # where the binaries come from (CORRAL_BIN or bin/)
+STABLE = 3.0               # seconds the converged state must hold
 
 
 class Config:
@@ -59,7 +60,8 @@ class Config:
         "min_wait": 0.2, "max_wait": 2.5, "long_wait": 10.0, "interval": 0.2,
         "grace": 20.0, "orphan_bound": 30.0, "settle": 15.0, "converge_bound": 90.0,
         "lease_ttl": 10, "check_floor": True, "check_duplicates": True, "check_orphans": True,
-        "check_outcome": True, "strict_kill_replacement": False, "weights": None,
+        "check_outcome": True, "check_status": True, "strict_kill_replacement": False,
+        "weights": None,
         "bin_dir": None, "corrald_args": [], "keep": False, "verbose": True, "self_test": False,
         "tail": 0.0,
     }
@@ -79,7 +81,7 @@ class Config:
         """The settings a replay of the same operations needs."""
         keys = ("seed", "replicas", "etcd_members", "agents", "simulate", "interval", "grace",
                 "orphan_bound", "settle", "converge_bound", "lease_ttl", "check_floor",
-                "check_duplicates", "check_orphans", "check_outcome",
+                "check_duplicates", "check_orphans", "check_outcome", "check_status",
                 "strict_kill_replacement", "corrald_args")
         return {k: getattr(self, k) for k in keys}
 
@@ -345,10 +347,15 @@ class Runner:
         if kind == "ok":
             self.acked["killed"].add(tid)
             E = self.cluster.etcd
-            extra = self.etcd_check(
-                op, "cleanup of " + tid,
-                lambda: E.exists("%s/cleanups/%s" % (PREFIX, tid)) or not E.exists(
-                    "%s/tasks/%s/%s" % (PREFIX, op["rid"], tid)))
+            def acted_on():
+                # the kill intent, or already its effect: the task ended
+                # (the bridge deletes the intent once Mesos says so; a
+                # SIGTERMed sleep ends within milliseconds) or was archived
+                if E.exists("%s/cleanups/%s" % (PREFIX, tid)):
+                    return True
+                rec = E.get("%s/tasks/%s/%s" % (PREFIX, op["rid"], tid))
+                return not isinstance(rec, dict) or rec.get("lastTaskState") not in LIVE_TASK
+            extra = self.etcd_check(op, "cleanup of " + tid, acted_on)
         return "%s %s %s%s" % (tid, st, _short(body) if kind != "ok" else "", extra)
 
     def op_delete_request(self, op):
@@ -433,6 +440,15 @@ class Runner:
 
     def op_agent_loss(self, op):
         idx = op["agent"] % self.cfg.agents
+        of = op.get("of")   # {"rid", "did", "inst"}: the agent running that task
+        if of:
+            s = self._snapshot()
+            hit = [t["agent"] for t in (s.tasks.values() if s else [])
+                   if t["rid"] == of.get("rid") and t["did"] == of.get("did")
+                   and t["inst"] == of.get("inst") and t["state"] == "TASK_RUNNING"]
+            if not hit or "-S" not in hit[0]:
+                return "skipped: no running task %s" % of
+            idx = int(hit[0].rsplit("-S", 1)[1])
         if idx in self.removed_agents:
             return "skipped: agent %d already removed" % idx
         if len(self.removed_agents) >= self.cfg.agents - 2:
@@ -634,6 +650,7 @@ class Runner:
         start = time.time()
         deadline = start + self.cfg.converge_bound
         bad = ["not checked yet"]
+        ok_since = None   # converged must hold for STABLE seconds (heals land async)
         while True:
             if self._stop:
                 raise Stop()
@@ -644,12 +661,16 @@ class Runner:
                 bad = self.observer.unconverged(s, self.acked, recs)
             except (OSError, ValueError, EtcdError) as e:
                 bad = ["no observation: %s" % e]
-            if not bad:
-                self.res.converged_after = time.time() - start
+            if bad:
+                ok_since = None
+            elif ok_since is None:
+                ok_since = time.time()
+            if not bad and time.time() - ok_since >= STABLE:
+                self.res.converged_after = ok_since - start
                 self.log("quiet: converged after %.1fs; final state:\n    %s" % (
                     self.res.converged_after, "\n    ".join(self.observer.summary(s))))
                 break
-            if time.time() > deadline:
+            if time.time() > deadline and bad:
                 try:
                     self.log("quiet: state at the bound:\n    %s" % "\n    ".join(
                         self.observer.summary(s)))
@@ -875,9 +896,7 @@ Operations:
 %(listing)s
 """
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -893,22 +912,31 @@ CONFIG = %(config)s
 
 OPS = %(ops)s
 
-
-class Regression(unittest.TestCase):
-    def test_sequence(self):
-        out = tempfile.mkdtemp(prefix="corral-regress-")
-        res = chaos.replay(OPS, chaos.Config(**dict(CONFIG, verbose=False)), out=out)
-        if res.error or res.violations:
-            with open(os.path.join(out, "steps.log")) as f:
-                sys.stderr.write("\n" + f.read())
-        self.assertIsNone(res.error, res.report())
-        self.assertEqual(res.violations, [], res.report())
-        shutil.rmtree(out, ignore_errors=True)
-
+Regression = chaos.regression_case(OPS, CONFIG)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
 '''
+
+
+def regression_case(ops, config):
+    """The unittest case of a regression file: replays ops on a fresh
+    cluster with config and fails on any violation (printing the step log);
+    the output directory is removed when it passes."""
+    import unittest
+
+    class Regression(unittest.TestCase):
+        def test_sequence(self):
+            out = tempfile.mkdtemp(prefix="corral-regress-")
+            res = replay(ops, Config(**dict(config, verbose=False)), out=out)
+            if res.error or res.violations:
+                with open(os.path.join(out, "steps.log")) as f:
+                    sys.stderr.write("\n" + f.read())
+            self.assertIsNone(res.error, res.report())
+            self.assertEqual(res.violations, [], res.report())
+            shutil.rmtree(out, ignore_errors=True)
+
+    return Regression
 
 
 def write_regression(cfg, target, ops, reproduced, res):
@@ -969,6 +997,8 @@ def main(argv=None):
     ap.add_argument("--no-floor", action="store_true", help="do not check the capacity floor")
     ap.add_argument("--no-outcome", action="store_true",
                     help="do not require the newest good deploy to end active")
+    ap.add_argument("--no-status", action="store_true",
+                    help="do not check that Ready follows a settled request within --grace")
     ap.add_argument("--strict-kill-replacement", action="store_true",
                     help="a kill with waitForReplacementTask must not dip capacity")
     ap.add_argument("--max-wait", type=float, default=2.5, help="longest ordinary wait (s)")
@@ -985,6 +1015,7 @@ def main(argv=None):
                  simulate=a.simulate, grace=a.grace, orphan_bound=a.orphan_bound,
                  settle=a.settle, converge_bound=a.converge_bound,
                  check_floor=not a.no_floor, check_outcome=not a.no_outcome,
+                 check_status=not a.no_status,
                  strict_kill_replacement=a.strict_kill_replacement, max_wait=a.max_wait,
                  verbose=not a.quiet_log, keep=a.keep, self_test=a.self_test)
 

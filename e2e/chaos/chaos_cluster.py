@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import socket
-import time
 import urllib.error
 import urllib.request
 

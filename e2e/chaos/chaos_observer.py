@@ -154,6 +154,11 @@ def take_snapshot(cluster, last=None):
            E.range_op(PREFIX + "/cleanups/", keys_only=True)]
     try:
         rev, res = E.multi_range(ops)
+        # The etcd read (kill intents included) comes after Mesos': a task's
+        # running time is judged at this moment, so a kill Corral decided
+        # between the two reads (its clock past running + serve_after) is not
+        # taken for a kill of a task that had not served long enough yet.
+        s.t = time.time()
     except EtcdError:
         if last is not None and last.etcd_ok:
             for k in ("revision", "requests", "statuses", "dstatus", "paused", "bounces",
@@ -222,7 +227,6 @@ class Observer(threading.Thread):
         self.graced = {}     # key -> {"first", "reported", "what"}
         self.finals = {}     # task id -> (state, message, reason), accumulated
         self.last = None
-        self.ever_unreachable = set()
         self.tlog = None     # file for the transitions log (set by the runner)
         self.ticks = 0
         self.errors = 0
@@ -255,6 +259,13 @@ class Observer(threading.Thread):
 
     # -- helpers ------------------------------------------------------------------
 
+    def _serving_since(self, tid, t):
+        """When a running task started to count. A task back from an
+        unreachable agent is the same process, which never stopped (the
+        tester cuts the agent off, it does not kill it): it counts again at
+        once (Corral keeps it, docs/mesosbridge.md)."""
+        return t["running_since"]
+
     def _final(self, s, tid):
         t = s.tasks.get(tid)
         if t and t["state"] != "TASK_RUNNING":
@@ -268,8 +279,6 @@ class Observer(threading.Thread):
         why = self.know.killed_why(tid)
         if why:
             return why
-        if tid in self.ever_unreachable:
-            return "came back from an unreachable agent (documented: killed)"
         fin = self._final(s, tid)
         if fin and fin[0] in CLUSTER_LOSS:
             return "cluster loss (%s)" % fin[0]
@@ -343,6 +352,11 @@ class Observer(threading.Thread):
                 for k in ("state", "activeDeployId", "pendingDeployId", "lastBounce"):
                     if st.get(k) != o.get(k):
                         out.append("status %s %s: %s -> %s" % (rid, k, o.get(k), st.get(k)))
+                rd = [c.get("status") for c in st.get("conditions", []) if c.get("type") == "Ready"]
+                ro = [c.get("status") for c in o.get("conditions", []) if c.get("type") == "Ready"]
+                if rd != ro:
+                    out.append("status %s Ready: %s -> %s" % (rid, (ro or [None])[0],
+                                                            (rd or [None])[0]))
             for key, d in sorted(s.dstatus.items()):
                 o = last.dstatus.get(key, {})
                 if d.get("state") != o.get("state"):
@@ -366,7 +380,6 @@ class Observer(threading.Thread):
     def check(self, s):
         for tid, fin in s.completed.items():
             self.finals[tid] = fin
-        self.ever_unreachable.update(s.unreachable)
         if self.tlog is not None:
             self.transitions(s)
         running = [t for tid, t in s.tasks.items()
@@ -380,7 +393,8 @@ class Observer(threading.Thread):
         task of a good deploy in it is RUNNING, could pass its health check
         by now (chaos_ops.serve_after), has no kill intent in etcd (a
         condemned task no longer counts: Corral is judged when it decides a
-        kill, not when Mesos carries it out) and never was unreachable. B is
+        kill, not when Mesos carries it out) and is not unreachable now (one
+        back from an unreachable agent counts again). B is
         what the request had served (at most its instances). A served slot
         may only go with an excuse: a kill or fault of the tester's, a
         cluster loss, an application exit, or the documented scale-down rule
@@ -403,12 +417,12 @@ class Observer(threading.Thread):
                 for tid, t in s.tasks.items():
                     if t["rid"] != rid or t["state"] != "TASK_RUNNING" or tid in s.unreachable:
                         continue
-                    if tid in s.cleanups or tid in self.ever_unreachable:
-                        continue   # condemned (a kill intent exists), or written off
+                    if tid in s.cleanups:
+                        continue   # condemned (a kill intent exists)
                     op = self.know.deploy(t["rid"], t["did"])
                     if not chaos_ops.serves(op, t["inst"]) or t["running_since"] is None:
                         continue
-                    if s.t - t["running_since"] < chaos_ops.serve_after(op):
+                    if s.t - self._serving_since(tid, t) < chaos_ops.serve_after(op):
                         continue
                     slots.setdefault(t["inst"], set()).add(tid)
             excused, unexcused = {}, []
@@ -472,6 +486,56 @@ class Observer(threading.Thread):
                      % (rid, s.t - ep["start"], ep["low"], ep["floor"]))
             st["episode"] = None
 
+    def _bounce_stalled(self, s, rid, inst, ts, cur):
+        """A bounce may double the request only until every slot has a
+        healthy replacement (docs/controllers.md, Bounce): from then on the
+        old tasks must go within the grace bound."""
+        token = (s.bounces.get(rid) or {}).get("timestamp") or 0
+        active = s.statuses.get(rid, {}).get("activeDeployId")
+        ready = set()
+        for tid, t in ts:
+            op = self.know.deploy(rid, t["did"])
+            if t["did"] != active or t["running_since"] is None or tid in s.cleanups:
+                continue
+            if t["running_since"] * 1000 < token or not chaos_ops.serves(op, t["inst"]):
+                continue
+            if s.t - t["running_since"] >= chaos_ops.serve_after(op):
+                ready.add(t["inst"])
+        old = sorted(tid for tid, t in ts if t["running_since"] is not None
+                     and t["running_since"] * 1000 < token)
+        if inst and ready >= set(range(1, inst + 1)) and old:
+            cur[("bounce-stalled", rid)] = (
+                self.cfg.grace, "%s: bounce %d has a healthy replacement in every slot, yet "
+                "its old tasks still run (%s) and lastBounce is %s"
+                % (rid, token, ", ".join(old), s.statuses.get(rid, {}).get("lastBounce")))
+
+    def _status_stale(self, s, rid, inst, ts, cur):
+        """Invariant 4's "statuses say so", continuously: with nothing in
+        flight and every slot 1..instances served by the active deploy (as
+        the capacity floor counts serving), Ready must be True."""
+        st = s.statuses.get(rid, {})
+        active = st.get("activeDeployId")
+        if not active or st.get("state") != "ACTIVE" or inst < 1:
+            return
+        served = set()
+        for tid, t in ts:
+            op = self.know.deploy(rid, t["did"])
+            if (t["did"] != active or tid in s.cleanups or tid in s.unreachable
+                    or t["running_since"] is None or not chaos_ops.serves(op, t["inst"])):
+                continue
+            if s.t - self._serving_since(tid, t) >= chaos_ops.serve_after(op):
+                served.add(t["inst"])
+        if not served >= set(range(1, inst + 1)):
+            return
+        ready = [c for c in st.get("conditions", []) if c.get("type") == "Ready"]
+        if not ready or ready[0].get("status") != "True":
+            cur[("status-stale", rid)] = (
+                self.cfg.grace, "%s: every slot 1..%d is served by the active deploy %s and "
+                "nothing is in flight, yet its status says Ready=%s (%s: %s; counts %s)"
+                % (rid, inst, active, ready[0].get("status") if ready else None,
+                   ready[0].get("reason") if ready else None,
+                   ready[0].get("message") if ready else None, st.get("counts")))
+
     def check_graced(self, s):
         """Invariants 2 and 3 (Mesos side): conditions allowed for a while
         (kills take time; the leader may be failing over) that must clear
@@ -497,6 +561,10 @@ class Observer(threading.Thread):
                     % (rid, len(ts), ", ".join(t for t, _ in ts)))
                 continue
             surge, bounce = self.in_flight(s, rid)
+            if bounce and self.cfg.check_duplicates:
+                self._bounce_stalled(s, rid, inst, ts, cur)
+            if not surge and not bounce and self.cfg.check_status:
+                self._status_stale(s, rid, inst, ts, cur)
             slots = {}
             for tid, t in ts:
                 slots.setdefault(t["inst"], []).append(tid)
@@ -540,6 +608,7 @@ class Observer(threading.Thread):
             if not g["reported"] and now > deadline:
                 g["reported"] = True
                 inv = {"duplicate": "no-duplicates", "surge": "no-duplicates",
+                       "bounce-stalled": "no-duplicates", "status-stale": "convergence",
                        "orphan": "no-loss", "deleted-running": "explicit-kill-bound",
                        "paused-running": "explicit-kill-bound"}[key[0]]
                 rid = key[1] if key[0] != "orphan" else s.tasks[key[1]]["rid"]

@@ -118,7 +118,7 @@ static void test_envelope_errors(void **state)
     static const char *const cases[][2] = {
         {"apiVersion: v1\nkind: Request\nmetadata: {name: a}\nspec: {requestType: WORKER}\n",
          "apiVersion: must be corral/v1"},
-        {"apiVersion: corral/v1\nkind: Pod\nspec: {}\n", "kind: must be Request or Deploy"},
+        {"apiVersion: corral/v1\nkind: Pod\nspec: {}\n", "kind: must be Request, Deploy or Source"},
         {"apiVersion: corral/v1\nkind: Request\nspec: {requestType: WORKER}\n",
          "metadata.name: required"},
         {"apiVersion: corral/v1\nkind: Request\nmetadata: {name: a}\n", "spec: required"},

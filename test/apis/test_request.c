@@ -213,6 +213,49 @@ static void test_unknown_fields(void **state)
     api_problems_release(&p);
 }
 
+/* Lenient decoding (api_problems.ignored), as Singularity's API decodes:
+ * unknown fields at any depth are dropped into the ignored list, an alias
+ * beside its current name with the same value (or null) is taken, a pair
+ * that disagrees is still a problem. */
+static void test_lenient(void **state)
+{
+    api_problems p = API_PROBLEMS_INIT, ign = API_PROBLEMS_INIT;
+    json_t *in = cr_test_json("{\"id\":\"a\",\"requestType\":\"WORKER\",\"zzz\":1,"
+                              "\"agentPlacement\":\"SEPARATE\",\"slavePlacement\":\"SEPARATE\","
+                              "\"requiredSlaveAttributes\":null,"
+                              "\"requiredAgentAttributes\":{\"r\":\"1\"},"
+                              "\"allowedAgentAttributes\":null,"
+                              "\"allowedSlaveAttributes\":{\"p\":\"b\"}}");
+    api_request *r;
+    json_t *out;
+
+    p.ignored = &ign;
+    r = api_request_from_json(in, NULL, &p);
+    assert_non_null(r);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(ign.n, 1);
+    assert_string_equal(ign.v[0].path, "zzz");
+    assert_int_equal(r->agentPlacement, API_PLACEMENT_SEPARATE);
+    assert_string_equal(api_strmap_get(&r->requiredAgentAttributes, "r"), "1");
+    assert_string_equal(api_strmap_get(&r->allowedAgentAttributes, "p"), "b");
+    out = api_request_to_json(r);
+    assert_null(json_object_get(out, "zzz")); /* dropped, not kept in extra */
+    json_decref(out);
+    api_request_free(r);
+    json_decref(in);
+    api_problems_release(&ign);
+
+    in = cr_test_json("{\"id\":\"a\",\"agentPlacement\":\"GREEDY\","
+                      "\"slavePlacement\":\"SEPARATE\"}");
+    assert_null(api_request_from_json(in, NULL, &p));
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0].path, "slavePlacement");
+    assert_non_null(strstr(p.v[0].msg, "different value"));
+    json_decref(in);
+    api_problems_release(&p);
+    api_problems_release(&ign);
+}
+
 static void test_type_errors_and_prefix(void **state)
 {
     api_problems p = API_PROBLEMS_INIT;
@@ -301,6 +344,8 @@ static void test_validation_rules(void **state)
         {"{\"id\":\"a\",\"requestType\":\"SCHEDULED\",\"schedule\":\"* * * * *\","
          "\"startingDeadlineSeconds\":0}",
          "startingDeadlineSeconds", "> 0"},
+        {"{\"id\":\"a\",\"requestType\":\"SERVICE\",\"unreachableTimeoutSeconds\":-1}",
+         "unreachableTimeoutSeconds", ">= 0"},
         {"{\"id\":\"a\",\"requestType\":\"WORKER\",\"loadBalanced\":true}", "loadBalanced",
          "only allowed for SERVICE"},
         {"{\"id\":\"a\",\"requestType\":\"ON_DEMAND\",\"rackSensitive\":true}", "rackSensitive",
@@ -397,6 +442,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip_every_field),  cmocka_unit_test(test_typed_fields),
     cmocka_unit_test(test_canonical_key_order),    cmocka_unit_test(test_aliases),
     cmocka_unit_test(test_type_derivation),        cmocka_unit_test(test_unknown_fields),
+    cmocka_unit_test(test_lenient),
     cmocka_unit_test(test_type_errors_and_prefix), cmocka_unit_test(test_validation_rules),
     cmocka_unit_test(test_every_problem_at_once),  cmocka_unit_test(test_defaults),
 };

@@ -14,10 +14,45 @@ static void test_state_names(void **state)
     assert_int_equal(api_task_state_parse(NULL), API_TASK_STATE_NONE);
     assert_null(api_task_state_name(API_TASK_STATE_NONE));
     assert_true(api_task_state_terminal(API_TASK_FAILED));
-    assert_true(api_task_state_terminal(API_TASK_UNREACHABLE));
+    /* Mesos' meaning: the task may still run (held, not terminal). */
+    assert_false(api_task_state_terminal(API_TASK_UNREACHABLE));
+    assert_false(api_task_state_terminal(API_TASK_UNKNOWN));
+    assert_true(api_task_state_held(API_TASK_UNKNOWN));
+    assert_false(api_task_state_held(API_TASK_GONE));
+    assert_true(api_task_state_terminal(API_TASK_GONE_BY_OPERATOR));
+    assert_true(api_task_state_may_return(API_TASK_GONE_BY_OPERATOR));
+    assert_true(api_task_state_may_return(API_TASK_UNREACHABLE));
+    assert_false(api_task_state_may_return(API_TASK_GONE));
+    assert_false(api_task_state_may_return(API_TASK_DROPPED));
     assert_false(api_task_state_terminal(API_TASK_LAUNCHED));
     assert_false(api_task_state_terminal(API_TASK_KILLING));
     assert_false(api_task_state_terminal(API_TASK_STATE_NONE));
+}
+
+/* Issue 24: a held task's hold starts at the first of its trailing held
+ * updates (UNREACHABLE then UNKNOWN is one hold). */
+static void test_held_since(void **state)
+{
+    api_task t;
+    api_task_update u[4] = {{API_TASK_RUNNING, 100, NULL, NULL, NULL, NULL},
+                            {API_TASK_UNREACHABLE, 200, NULL, NULL, NULL, NULL},
+                            {API_TASK_RUNNING, 300, NULL, NULL, NULL, NULL},
+                            {API_TASK_UNREACHABLE, 400, NULL, NULL, NULL, NULL}};
+
+    memset(&t, 0, sizeof(t));
+    t.launchedAt = 50;
+    t.updatedAt = 500;
+    t.taskUpdates = u;
+    t.n_taskUpdates = 4;
+    t.lastTaskState = API_TASK_UNREACHABLE;
+    assert_int_equal(api_task_held_since(&t), 400);
+    u[2].taskState = API_TASK_UNKNOWN;
+    assert_int_equal(api_task_held_since(&t), 200);
+    t.lastTaskState = API_TASK_RUNNING;
+    assert_int_equal(api_task_held_since(&t), 0);
+    t.lastTaskState = API_TASK_UNKNOWN; /* no update kept: the last change */
+    t.n_taskUpdates = 0;
+    assert_int_equal(api_task_held_since(&t), 500);
 }
 
 static void test_task_id_format_parse(void **state)
@@ -365,6 +400,7 @@ static void test_keys(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_state_names),
+    cmocka_unit_test(test_held_since),
     cmocka_unit_test(test_task_id_format_parse),
     cmocka_unit_test(test_task_id_bad),
     cmocka_unit_test(test_task_id_is_a_key),

@@ -16,6 +16,8 @@ typedef struct fx {
     as_api_config cfg;
     int64_t rev;
     int64_t now;
+    bool lenient;      /* decode bodies as Singularity's API does (as_req.strict off) */
+    json_t *warnings;  /* the last call's, or NULL */
 } fx;
 
 static int setup(void **state)
@@ -46,6 +48,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     as_cache_free(f->c);
+    json_decref(f->warnings);
     free(f);
     return 0;
 }
@@ -74,9 +77,12 @@ static int call(fx *f, unsigned method, const char *path, const char *query, con
                   .body_len = body ? strlen(body) : 0,
                   .user = "alice",
                   .now = f->now,
-                  .nonce = "n0"};
+                  .nonce = "n0",
+                  .strict = !f->lenient};
     as_api_handle(&f->cfg, f->c, &req, &r);
     status = r.status;
+    json_decref(f->warnings);
+    f->warnings = json_incref(r.warnings);
     if (r.txn.nput > 0) {
         assert_true(status < 300); /* failures never carry writes */
         if (as_txn_compares_hold(f->c, &r.txn)) {
@@ -234,6 +240,86 @@ static void test_request_bad_input(void **state)
     expect_error(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{}", 400, "required");
     expect_error(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instances\":0}", 400,
                  "instances");
+}
+
+/* Singularity's API ignores fields it does not know and takes both names
+ * of an alias pair when they agree (its Java client sends both); strict
+ * decoding (corralctl, ?strict=true) refuses them. */
+static void test_lenient_bodies(void **state)
+{
+    fx *f = *state;
+    const json_t *d;
+    json_t *b = NULL;
+
+    f->lenient = true;
+    assert_int_equal(call(f, AS_POST, "/api/requests", NULL,
+                          "{\"id\":\"len\",\"requestType\":\"WORKER\",\"bogus\":1,"
+                          "\"agentPlacement\":\"SEPARATE\",\"slavePlacement\":\"SEPARATE\","
+                          "\"requiredAgentAttributes\":{\"a\":\"1\"},"
+                          "\"requiredSlaveAttributes\":{\"a\":\"1\"},"
+                          "\"allowedSlaveAttributes\":null,\"allowedAgentAttributes\":{}}",
+                          &b),
+                     200);
+    json_decref(b);
+    assert_int_equal(json_array_size(f->warnings), 1);
+    assert_string_equal(json_string_value(json_array_get(f->warnings, 0)),
+                        "bogus: unknown field ignored");
+    d = doc(f, "/corral/requests/len");
+    assert_null(json_object_get(d, "bogus"));
+    assert_null(json_object_get(d, "slavePlacement"));
+    assert_string_equal(str(d, "agentPlacement"), "SEPARATE");
+    assert_string_equal(str(d, "requiredAgentAttributes.a"), "1");
+    /* the deprecated name alone, the current one null: taken */
+    assert_int_equal(call(f, AS_POST, "/api/requests", NULL,
+                          "{\"id\":\"len3\",\"agentPlacement\":null,"
+                          "\"slavePlacement\":\"SEPARATE\"}",
+                          NULL),
+                     200);
+    assert_string_equal(str(doc(f, "/corral/requests/len3"), "agentPlacement"), "SEPARATE");
+    /* a pair that disagrees is still an error */
+    expect_error(f, AS_POST, "/api/requests", NULL,
+                 "{\"id\":\"len2\",\"agentPlacement\":\"GREEDY\",\"slavePlacement\":\"SEPARATE\"}",
+                 400, "slavePlacement");
+    /* strict on request */
+    f->lenient = false;
+    expect_error(f, AS_POST, "/api/requests", NULL, "{\"id\":\"len4\",\"bogus\":1}", 400,
+                 "bogus");
+    f->lenient = true;
+
+    /* a deploy as the Java client writes it: labels beside the mesosLabels
+     * derived from them, null flat health-check fields beside healthcheck */
+    assert_int_equal(
+        call(f, AS_POST, "/api/deploys", NULL,
+             "{\"deploy\":{\"requestId\":\"len\",\"id\":\"d1\",\"command\":\"x\","
+             "\"resources\":{\"cpus\":1,\"memoryMb\":16,\"numPorts\":1},\"labels\":{\"a\":\"b\"},"
+             "\"mesosLabels\":[{\"key\":\"a\",\"value\":\"b\"}],\"healthcheckUri\":null,"
+             "\"healthcheckPortIndex\":null,\"healthcheck\":{\"uri\":\"/h\"},\"futureField\":2},"
+             "\"futureTop\":1,\"updatedRequest\":null}",
+             &b),
+        200);
+    json_decref(b);
+    assert_int_equal(json_array_size(f->warnings), 2);
+    d = doc(f, "/corral/deploys/len/d1");
+    assert_null(json_object_get(d, "labels"));
+    assert_null(json_object_get(d, "futureField"));
+    assert_string_equal(str(d, "healthcheck.uri"), "/h");
+    assert_int_equal(json_array_size(json_object_get(d, "mesosLabels")), 1);
+    /* labels that say something else than mesosLabels: refused */
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"len\",\"id\":\"d2\",\"command\":\"x\","
+                 "\"resources\":{\"cpus\":1,\"memoryMb\":16,\"numPorts\":1},\"labels\":{\"a\":\"c\"},"
+                 "\"mesosLabels\":[{\"key\":\"a\",\"value\":\"b\"}]}}",
+                 400, "labels");
+    /* a flat health-check field that disagrees with healthcheck: refused */
+    expect_error(f, AS_POST, "/api/deploys", NULL,
+                 "{\"deploy\":{\"requestId\":\"len\",\"id\":\"d3\",\"command\":\"x\","
+                 "\"resources\":{\"cpus\":1,\"memoryMb\":16,\"numPorts\":1},\"healthcheckUri\":\"/other\","
+                 "\"healthcheck\":{\"uri\":\"/h\"}}}",
+                 400, "healthcheckUri");
+    /* scaling to the count it has is a mistake, as in Singularity */
+    expect_error(f, AS_PUT, "/api/requests/request/len/scale", NULL,
+                 "{\"instances\":1,\"futureField\":1}", 400, "already has 1");
+    f->lenient = false;
 }
 
 static void test_scale_and_expiry(void **state)
@@ -927,6 +1013,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_task_views, setup, teardown),
     cmocka_unit_test_setup_teardown(test_task_kill, setup, teardown),
     cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_lenient_bodies, setup, teardown),
     cmocka_unit_test_setup_teardown(test_state_fields, setup, teardown),
     cmocka_unit_test_setup_teardown(test_machines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_special_inputs, setup, teardown),

@@ -42,6 +42,28 @@ static void test_defaults_and_flags(void **state)
     as_config_release(&c);
 }
 
+/* --context-path: where Singularity's clients look for the API. */
+static void test_context_path(void **state)
+{
+    static const char *bad[] = {"singularity", "/", "/x/", "/api", "/api/v2", "/ui", "/a//b"};
+    as_config c;
+    cr_err err;
+
+    as_config_init(&c);
+    assert_string_equal(c.context_path, "/singularity/api");
+    assert_int_equal(as_config_validate(&c, &err), 0);
+    assert_int_equal(as_config_set(&c, "context-path", "/sing/api", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(as_config_set(&c, "context-path", bad[i], "t", &err), 0);
+        if (as_config_validate(&c, &err) != -1)
+            fail_msg("context-path %s accepted", bad[i]);
+        assert_non_null(strstr(cr_err_msg(&err), "context-path"));
+    }
+    assert_non_null(strstr(as_config_usage(), "--context-path"));
+    as_config_release(&c);
+}
+
 static void test_auth_settings(void **state)
 {
     as_config c;
@@ -88,6 +110,26 @@ static void test_bad_flags(void **state)
     assert_non_null(strstr(cr_err_msg(&err), "positive integer"));
     assert_int_equal(as_config_parse_args(&c, 2, a4, NULL, &err), -1);
     assert_int_equal(as_config_parse_args(&c, 2, a5, NULL, &err), -1);
+    as_config_release(&c);
+}
+
+/* Issue 24: the hold of unreachable tasks (seconds, 600 by default). */
+static void test_unreachable_timeout(void **state)
+{
+    as_config c;
+    cr_err err;
+
+    as_config_init(&c);
+    assert_int_equal(c.unreachable_timeout_s, 600);
+    assert_non_null(strstr(as_config_usage(), "--unreachable-timeout SECONDS"));
+    assert_int_equal(as_config_set(&c, "insecure", NULL, "t", &err), 0);
+    assert_int_equal(as_config_set(&c, "unreachable-timeout", "30", "t", &err), 0);
+    assert_int_equal(as_config_validate(&c, &err), 0);
+    assert_int_equal(c.unreachable_timeout_s, 30);
+    assert_int_equal(as_config_set(&c, "unreachable-timeout", "0", "t", &err), -1);
+    c.unreachable_timeout_s = 2592001;
+    assert_int_equal(as_config_validate(&c, &err), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "unreachable-timeout: 2592001 is not between"));
     as_config_release(&c);
 }
 
@@ -184,9 +226,11 @@ static void test_print_config_round_trip(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults_and_flags),
     cmocka_unit_test(test_bad_flags),
+    cmocka_unit_test(test_unreachable_timeout),
     cmocka_unit_test(test_file),
     cmocka_unit_test(test_validate),
     cmocka_unit_test(test_auth_settings),
+    cmocka_unit_test(test_context_path),
     cmocka_unit_test(test_print_config_round_trip),
 };
 CR_TEST_MAIN(tests)

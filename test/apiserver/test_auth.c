@@ -1036,6 +1036,19 @@ static const as_op filtered_lists[] = {
     AS_OP_TASKS_SCHEDULED_IDS,
     AS_OP_TASKS_CLEANING,
     AS_OP_HIST_TASKS,
+    /* Singularity's other lists (as_compat.h) */
+    AS_OP_REQ_IDS,
+    AS_OP_REQ_IDS_ACTIVE,
+    AS_OP_REQ_BATCH,
+    AS_OP_REQ_CRASHLOOPS,
+    AS_OP_REQ_LBCLEANUP,
+    AS_OP_TASKS_LBCLEANUP,
+    AS_OP_TASKS_ACTIVE_STATES,
+    AS_OP_TASKS_KILLED,
+    AS_OP_TASK_COMMANDS_QUEUED,
+    AS_OP_HIST_TASKS_META,
+    AS_OP_HIST_REQUESTS_SEARCH,
+    AS_OP_USAGE_REQUESTS,
 };
 
 static bool op_in(as_op op, const as_op *list, size_t n)
@@ -1071,8 +1084,10 @@ static void fill(const char *pattern, char *out, size_t size)
 
 static void test_route_table_classified(void **state)
 {
-    static const char *actions[] = {"BOUNCE", "EXEC",      "PAUSE",
-                                    "SCALE",  "KILL_TASK", "DELETE_SCHEDULED_TASK"};
+    static const char *actions[] = {"BOUNCE",    "EXEC",
+                                    "PAUSE",     "SCALE",
+                                    "KILL_TASK", "DELETE_SCHEDULED_TASK",
+                                    "RUN_SHELL_COMMAND"};
     size_t n = as_route_count(), nopen = 0;
     bool seen_op[AS_OP__COUNT] = {false};
 
@@ -1529,6 +1544,8 @@ static void test_api_key_visibility(void **state)
     assert_true(as_api_key_visible(&f->cfg, f->c, &b, "/corral/requests/ro"));
     assert_false(as_api_key_visible(&f->cfg, f->c, &b, "/corral/requests/ra"));
     assert_false(as_api_key_visible(&f->cfg, f->c, &b, "/corral/tasks/ra/ra-v1-1000-1-h1-r1"));
+    /* request groups are labels every caller reads (GET /api/groups) */
+    assert_true(as_api_key_visible(&f->cfg, f->c, &b, "/corral/groups/g1"));
     assert_false(as_api_key_visible(&f->cfg, f->c, &b, "/corral/cleanups/ra-v1-1000-1-h1-r1"));
     assert_true(as_api_key_visible(&f->cfg, f->c, &b, "/corral/cleanups/rb-v1-1000-1-h1-r1"));
     assert_false(as_api_key_visible(&f->cfg, f->c, &b, "/corral/agents/a1"));

@@ -106,6 +106,37 @@ static void test_state_machine(void **state)
     assert_int_equal(s.verdict, CTL_HEALTH_UNHEALTHY);
 }
 
+/* Liveness of a served task: an interval apart, failures in a row count,
+ * a good answer clears them, a failure code is final at once. */
+static void test_liveness(void **state)
+{
+    ctl_hc_opts o = opts_ms(1000, 10000, 2000, 5000, 1000, 1);
+    ctl_hc_state s;
+
+    ctl_hc_live_init(&s, &o, 100000);
+    assert_int_equal(s.next_at, 105000);
+    ctl_hc_live_result(&s, &o, 503, 105000);
+    assert_int_equal(s.verdict, CTL_HEALTH_UNKNOWN);
+    assert_int_equal(s.next_at, 110000);
+    ctl_hc_live_result(&s, &o, 200, 110000); /* clears the failure */
+    ctl_hc_live_result(&s, &o, 0, 115000);   /* no answer is a failure */
+    assert_int_equal(s.verdict, CTL_HEALTH_UNKNOWN);
+    ctl_hc_live_result(&s, &o, 502, 120000);
+    assert_int_equal(s.verdict, CTL_HEALTH_UNHEALTHY);
+    assert_int_equal(s.last_status, 502);
+
+    o.failure_codes[0] = 500;
+    o.n_failure_codes = 1;
+    ctl_hc_live_init(&s, &o, 0);
+    ctl_hc_live_result(&s, &o, 500, 5000);
+    assert_int_equal(s.verdict, CTL_HEALTH_UNHEALTHY);
+    /* Many good answers never make a verdict. */
+    ctl_hc_live_init(&s, &o, 0);
+    for (int i = 1; i <= 10; i++)
+        ctl_hc_live_result(&s, &o, 204, i * 5000);
+    assert_int_equal(s.verdict, CTL_HEALTH_UNKNOWN);
+}
+
 /* A check started late (after a failover) gets a full startup window
  * instead of failing at once for a task that has served for hours. */
 static void test_start_time(void **state)
@@ -251,6 +282,20 @@ static void test_checker_real_server(void **state)
     run_until_verdict(base, &r);
     assert_int_equal(r.verdict, CTL_HEALTH_UNHEALTHY);
 
+    /* Liveness: quiet while answers are good, UNHEALTHY once more than
+     * max_retries fail in a row. */
+    memset(&r, 0, sizeof(r));
+    r.base = base;
+    s.hits = 0;
+    s.code = 503;
+    o = opts_ms(0, 5000, 20, 20, 2000, 1);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", s.port);
+    assert_int_equal(ctl_checker_watch_live(c, "web", "t7", url, &o, &err), 0);
+    run_until_verdict(base, &r);
+    assert_int_equal(r.verdict, CTL_HEALTH_UNHEALTHY);
+    assert_string_equal(r.task, "t7");
+    assert_int_equal(s.hits, 2);
+
     /* Forget stops a check without a callback; bad urls are refused. */
     assert_int_equal(ctl_checker_watch(c, "web", "t4", url, &o, cr_wall_ms(), &err), 0);
     ctl_checker_forget(c, "t4");
@@ -272,6 +317,7 @@ static void test_checker_real_server(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_defaults_and_budget),
     cmocka_unit_test(test_state_machine),
+    cmocka_unit_test(test_liveness),
     cmocka_unit_test(test_start_time),
     cmocka_unit_test(test_checker_real_server),
 };

@@ -104,6 +104,8 @@ static void load_world(world *w, const json_t *j)
     w->ignored = jstr(w, j, "ignored");
     w->cfg.max_on_demand_tasks = (int)jint(json_object_get(j, "config"), "maxOnDemandTasks", 0);
     w->cfg.history_max = (size_t)jint(json_object_get(j, "config"), "historyMax", 0);
+    w->cfg.unreachable_timeout_ms =
+        jint(json_object_get(j, "config"), "unreachableTimeoutMs", 0);
     a = json_object_get(j, "history");
     w->history = xcalloc(json_array_size(a) + 1, sizeof(*w->history));
     json_array_foreach(a, i, v) w->history[w->n_history++] = keep(w, json_string_value(v));
@@ -121,6 +123,7 @@ static void load_world(world *w, const json_t *j)
         w->req.paused = jbool(r, "paused");
         w->req.revision = jint(r, "revision", 1);
         w->req.invalid = jstr(w, r, "invalid");
+        w->req.hold_ms = jint(r, "unreachableTimeoutMs", -1);
         if (json_object_get(r, "schedule")) {
             w->sched = api_schedule_parse(
                 json_string_value(json_object_get(r, "schedule")),
@@ -158,6 +161,7 @@ static void load_world(world *w, const json_t *j)
         t->launched_at = jint(v, "launchedAt", 0);
         t->running_at = jint(v, "runningAt", 0);
         t->finished_at = jint(v, "finishedAt", 0);
+        t->held_since = jint(v, "heldSince", 0);
         t->cleaning = jbool(v, "cleaning");
         t->user_killed = jbool(v, "userKilled");
         if (json_object_get(v, "exitCode")) {
@@ -569,6 +573,7 @@ static void edit_world(world *w, const json_t *step)
             if (st)
                 t->state = api_task_state_parse(st);
             t->finished_at = jint(tv, "finishedAt", t->finished_at);
+            t->held_since = jint(tv, "heldSince", t->held_since);
             if (json_object_get(tv, "exitCode")) {
                 t->has_exit_code = true;
                 t->exit_code = (int)jint(tv, "exitCode", 0);
@@ -659,6 +664,7 @@ FIXTURE_TEST(scheduled_failover_catchup)
 FIXTURE_TEST(scheduled_deadline_skip)
 FIXTURE_TEST(scheduled_deploy)
 FIXTURE_TEST(scheduled_lost_task)
+FIXTURE_TEST(scheduled_held_task)
 FIXTURE_TEST(scheduled_paused)
 FIXTURE_TEST(scheduled_finished)
 FIXTURE_TEST(scheduled_run_now)
@@ -741,6 +747,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_scheduled_deadline_skip),
     cmocka_unit_test(test_scheduled_deploy),
     cmocka_unit_test(test_scheduled_lost_task),
+    cmocka_unit_test(test_scheduled_held_task),
     cmocka_unit_test(test_scheduled_paused),
     cmocka_unit_test(test_scheduled_finished),
     cmocka_unit_test(test_scheduled_run_now),

@@ -60,11 +60,15 @@ static void fx_load(fx_case *c, const json_t *j)
     c->name = jstr(j, "name");
     assert_non_null(c->name);
     c->in.now = jint(j, "now", 1000000);
+    c->in.unconfirmed = jbool(j, "unconfirmed", false);
     ctl_config_defaults(&c->cfg);
     v = json_object_get(j, "config");
     if (v) {
         c->cfg.history_max = (size_t)jint(v, "historyMax", (int64_t)c->cfg.history_max);
         c->cfg.cooldown_failures = (int)jint(v, "cooldownFailures", c->cfg.cooldown_failures);
+        c->cfg.unreachable_timeout_ms =
+            jint(v, "unreachableTimeoutMs", c->cfg.unreachable_timeout_ms);
+        c->cfg.lb_drain_ms = jint(v, "lbDrainMs", c->cfg.lb_drain_ms);
     }
     c->in.config = &c->cfg;
 
@@ -78,6 +82,19 @@ static void fx_load(fx_case *c, const json_t *j)
         c->req.exit_cooldown = jint(v, "exitCooldown", 0);
         c->req.revision = jint(v, "revision", 1);
         c->req.invalid = jstr(v, "invalid");
+        c->req.hold_ms = jint(v, "holdMs", -1);
+        /* issue 20: pause/bounce options and expiring actions */
+        c->req.pause_keeps_tasks = jbool(v, "pauseKeepsTasks", false);
+        c->req.paused_at = jint(v, "pausedAt", 0);
+        c->req.bounce_incremental = jbool(v, "bounceIncremental", false);
+        c->req.pause_exp.at = jint(v, "pauseExpiresAt", 0);
+        c->req.pause_exp.revision = jint(v, "pauseRevision", 0);
+        c->req.bounce_exp.at = jint(v, "bounceExpiresAt", 0);
+        c->req.scale_exp.at = jint(v, "scaleExpiresAt", 0);
+        c->req.scale_revert = (int)jint(v, "scaleRevert", 0);
+        c->req.scale_bounce = jbool(v, "scaleBounce", false);
+        c->req.skip_exp.at = jint(v, "skipExpiresAt", 0);
+        c->req.skip_revert = jbool(v, "skipRevert", false);
         c->in.request = &c->req;
         c->in.request_id = c->req.id;
     }
@@ -101,6 +118,8 @@ static void fx_load(fx_case *c, const json_t *j)
         o->cancel = jbool(d, "cancel", false);
         o->target_override = (int)jint(d, "targetOverride", 0);
         o->invalid = jstr(d, "invalid");
+        o->unpause_on_success = jbool(d, "unpauseOnSuccess", false);
+        o->updates_request = jbool(d, "updatesRequest", false);
     }
     c->in.deploys = c->deploys;
 
@@ -128,6 +147,14 @@ static void fx_load(fx_case *c, const json_t *j)
                     : strcmp(h, "HEALTHY") == 0 ? CTL_HEALTH_HEALTHY
                                                 : CTL_HEALTH_UNHEALTHY;
         o->reason = jstr(t, "reason");
+        o->held_since = jint(t, "heldSince", 0);
+        /* load balancing: "lb": "IN" | "OUT", "lbRemovedAt", "lbKill" */
+        const char *lb = jstr(t, "lb");
+        o->lb = !lb ? CTL_LB_NONE : strcmp(lb, "IN") == 0 ? CTL_LB_IN : CTL_LB_OUT;
+        o->lb_removed_at = jint(t, "lbRemovedAt", 0);
+        o->lb_kill_type = jstr(t, "lbKill");
+        if (o->lb_kill_type)
+            o->cleaning = true;
         assert_non_null(o->id);
     }
     c->in.tasks = c->tasks;
@@ -352,6 +379,10 @@ FIXTURE_TEST(test_fixture_pause_bounce_delete, "service_lifecycle.json")
 FIXTURE_TEST(test_fixture_cooldown, "service_cooldown.json")
 FIXTURE_TEST(test_fixture_invalid_history, "service_invalid.json")
 FIXTURE_TEST(test_fixture_decommission, "service_decommission.json")
+FIXTURE_TEST(test_fixture_partition, "service_partition.json")
+FIXTURE_TEST(test_fixture_lb, "service_lb.json")
+FIXTURE_TEST(test_fixture_failover, "service_failover.json")
+FIXTURE_TEST(test_fixture_semantics, "service_semantics.json")
 
 /* ---- simulation ------------------------------------------------------------------------ */
 
@@ -458,6 +489,27 @@ static void sim_apply(sim *s, const ctl_plan *p)
             t->archived = true;
             break;
         case CTL_ACT_FORGET:
+            break;
+        case CTL_ACT_LB_KILL: /* no task of the simulation is load-balanced */
+            fail_msg("unexpected LB cleanup of %s", a->task_id);
+            break;
+        case CTL_ACT_EXPIRE: /* issue 20: the request's documents change */
+            if (strcmp(a->intent, "scale") == 0) {
+                s->req.instances = a->revert_instances;
+                s->req.scale_exp = (ctl_expiring){0};
+            } else if (strcmp(a->intent, "pause") == 0) {
+                s->req.paused = false;
+                s->req.pause_exp = (ctl_expiring){0};
+            } else if (strcmp(a->intent, "bounce") == 0) {
+                s->req.bounce_exp = (ctl_expiring){0};
+            } else {
+                s->req.skip_exp = (ctl_expiring){0};
+            }
+            break;
+        case CTL_ACT_UNPAUSE:
+            s->req.paused = false;
+            break;
+        case CTL_ACT_APPLY_REQUEST:
             break;
         }
     }
@@ -727,6 +779,61 @@ static void test_sim_bounce(void **state)
     sim_free(&s);
 }
 
+/* Issue 20: an incremental bounce replaces one slot at a time and never
+ * drops below capacity: at every tick at least `instances` tasks run
+ * without a kill intent, and at most one more than that is live. */
+static void check_incremental(sim *s, void *arg)
+{
+    int live = 0, serving = 0;
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        const sim_task *t = &s->tasks[i];
+        if (t->archived || t->cleaning || api_task_state_terminal(t->state))
+            continue;
+        live++;
+        serving += t->state == API_TASK_RUNNING;
+    }
+    assert_true(serving >= s->req.instances);
+    assert_true(live <= s->req.instances + 1);
+}
+
+static void test_sim_incremental_bounce(void **state)
+{
+    sim s;
+    sim_init(&s, 3);
+    sim_add_deploy(&s, "v1", SIM_OK, 0);
+    sim_run(&s, 20, NULL, NULL);
+    int64_t started = s.now;
+    s.req.bounce = 9;
+    s.req.bounce_incremental = true;
+    sim_run(&s, 60, check_incremental, NULL);
+    assert_int_equal(s.status.lastBounce, 9);
+    assert_int_equal(s.launches, 6);
+    assert_int_equal(sim_healthy(&s, "v1"), 3);
+    for (size_t i = 0; i < s.n_tasks; i++) /* every old task went */
+        assert_true(s.tasks[i].launched_at >= started || s.tasks[i].archived ||
+                    s.tasks[i].cleaning);
+    sim_free(&s);
+}
+
+/* Issue 20: an expiring scale reverts on time, from the plan's input alone. */
+static void test_sim_expiring_scale(void **state)
+{
+    sim s;
+    sim_init(&s, 2);
+    sim_add_deploy(&s, "v1", SIM_OK, 0);
+    sim_run(&s, 20, NULL, NULL);
+    s.req.instances = 4;
+    s.req.scale_revert = 2;
+    s.req.scale_exp.at = s.now + 15000;
+    sim_run(&s, 12, NULL, NULL);
+    assert_int_equal(sim_healthy(&s, "v1"), 4);
+    sim_run(&s, 10, NULL, NULL);
+    assert_int_equal(s.req.instances, 2);
+    assert_int_equal(s.req.scale_exp.at, 0);
+    assert_int_equal(sim_healthy(&s, "v1"), 2);
+    sim_free(&s);
+}
+
 static void test_action_format(void **state)
 {
     ctl_action a = {0};
@@ -755,10 +862,16 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fixture_cooldown),
     cmocka_unit_test(test_fixture_invalid_history),
     cmocka_unit_test(test_fixture_decommission),
+    cmocka_unit_test(test_fixture_partition),
+    cmocka_unit_test(test_fixture_failover),
+    cmocka_unit_test(test_fixture_lb),
     cmocka_unit_test(test_sim_deploy_then_failed_rollback),
     cmocka_unit_test(test_sim_stepped_deploy),
     cmocka_unit_test(test_sim_cooldown),
     cmocka_unit_test(test_sim_bounce),
+    cmocka_unit_test(test_sim_incremental_bounce),
+    cmocka_unit_test(test_sim_expiring_scale),
+    cmocka_unit_test(test_fixture_semantics),
     cmocka_unit_test(test_action_format),
 };
 CR_TEST_MAIN(tests)

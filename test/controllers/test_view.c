@@ -260,8 +260,91 @@ static void test_plan_ops(void **state)
     api_problems_release(&probs);
 }
 
+/* Issue 20: the documents EXPIRE, UNPAUSE and APPLY_REQUEST read. */
+typedef struct fake_docs {
+    json_t *request, *submit;
+} fake_docs;
+
+static const json_t *lookup_doc(void *arg, const char *key, int64_t *rev)
+{
+    fake_docs *d = arg;
+    if (strcmp(key, "/corral/requests/web") == 0) {
+        *rev = 70;
+        return d->request;
+    }
+    if (strcmp(key, "/corral/intents/deploys/web/v2/submit") == 0) {
+        *rev = 71;
+        return d->submit;
+    }
+    return NULL;
+}
+
+static void test_request_action_ops(void **state)
+{
+    fake_docs docs = {cr_test_json("{\"id\":\"web\",\"instances\":3,\"skipHealthchecks\":true}"),
+                      cr_test_json("{\"updatedRequest\":{\"id\":\"web\",\"instances\":5}}")};
+    ctl_doc_lookup look = {lookup_task, NULL, lookup_doc, &docs};
+    ctl_plan p = {0};
+    ctl_ops ops = {0};
+    cr_err err;
+
+    p.n_actions = 5;
+    p.actions = xcalloc(5, sizeof(*p.actions));
+    p.actions[0] = (ctl_action){.type = CTL_ACT_EXPIRE,
+                                .intent = "scale",
+                                .intent_revision = 60,
+                                .revert_instances = 1,
+                                .then_bounce = true};
+    p.actions[1] = (ctl_action){.type = CTL_ACT_EXPIRE,
+                                .intent = "skip-healthchecks",
+                                .intent_revision = 61,
+                                .revert_skip = false};
+    p.actions[2] = (ctl_action){.type = CTL_ACT_EXPIRE, .intent = "pause", .intent_revision = 62};
+    p.actions[3] = (ctl_action){.type = CTL_ACT_UNPAUSE, .intent = "pause", .intent_revision = 63};
+    p.actions[4] = (ctl_action){.type = CTL_ACT_APPLY_REQUEST, .deploy_id = xstrdup("v2")};
+    assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 5000, &ops, &err), 0);
+    assert_int_equal(ops.n, 9);
+    /* scale: the request with the old count, at its revision; the intent
+     * deleted at its own; a new bounce intent; one group. */
+    assert_int_equal(ops.v[0].type, CTL_OP_PUT);
+    assert_string_equal(ops.v[0].key, "/corral/requests/web");
+    assert_int_equal(ops.v[0].mod_revision, 70);
+    assert_non_null(strstr(ops.v[0].value, "\"instances\":1"));
+    assert_int_equal(ops.v[1].type, CTL_OP_DELETE);
+    assert_string_equal(ops.v[1].key, "/corral/intents/requests/web/scale");
+    assert_int_equal(ops.v[1].mod_revision, 60);
+    assert_string_equal(ops.v[2].key, "/corral/intents/requests/web/bounce");
+    assert_non_null(strstr(ops.v[2].value, "\"timestamp\":5000"));
+    assert_int_equal(ops.v[0].group, ops.v[2].group);
+    /* skip-healthchecks: the request with the old value. */
+    assert_non_null(strstr(ops.v[3].value, "\"skipHealthchecks\":false"));
+    assert_string_equal(ops.v[4].key, "/corral/intents/requests/web/skip-healthchecks");
+    /* pause expired, unpause: the pause intent goes, at its revision. */
+    assert_string_equal(ops.v[5].key, "/corral/intents/requests/web/pause");
+    assert_int_equal(ops.v[5].mod_revision, 62);
+    assert_int_equal(ops.v[6].type, CTL_OP_DELETE);
+    assert_int_equal(ops.v[6].mod_revision, 63);
+    /* updatedRequest: written as the request; an expiring scale goes. */
+    assert_string_equal(ops.v[7].key, "/corral/requests/web");
+    assert_string_equal(ops.v[7].value, "{\"id\":\"web\",\"instances\":5}");
+    assert_string_equal(ops.v[8].key, "/corral/intents/requests/web/scale");
+    ctl_ops_release(&ops);
+
+    /* Without the documents (no lookup): only the intents are deleted. */
+    look.doc = NULL;
+    assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 5000, &ops, &err), 0);
+    assert_int_equal(ops.n, 4);
+    for (size_t i = 0; i < ops.n; i++)
+        assert_int_equal(ops.v[i].type, CTL_OP_DELETE);
+    ctl_ops_release(&ops);
+    ctl_plan_release(&p);
+    json_decref(docs.request);
+    json_decref(docs.submit);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_request_view),
+    cmocka_unit_test(test_request_action_ops),
     cmocka_unit_test(test_deploy_view),
     cmocka_unit_test(test_task_views),
     cmocka_unit_test(test_plan_ops),

@@ -118,6 +118,16 @@ static void test_taskinfo(void **state)
     json_object_del(j, "data");
     assert_null(exe_task_parse(j, &err));
     assert_non_null(strstr(err.detail, "task.data: required"));
+    /* containers it cannot run are refused, never run as plain processes */
+    json_object_set_new(j, "container",
+                        json_pack("{s:s,s:{s:s}}", "type", "DOCKER", "docker", "image", "busybox"));
+    assert_null(exe_task_parse(j, &err));
+    assert_non_null(strstr(err.detail, "cannot run DOCKER containers (image 'busybox')"));
+    json_object_set_new(j, "container",
+                        json_pack("{s:s,s:{s:{s:s}}}", "type", "MESOS", "mesos", "image", "type",
+                                  "DOCKER"));
+    assert_null(exe_task_parse(j, &err));
+    assert_non_null(strstr(err.detail, "cannot run container images"));
     json_decref(j);
     exe_task_free(NULL);
 }

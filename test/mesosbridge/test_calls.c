@@ -63,6 +63,7 @@ static void test_simple_calls(void **state)
     expect("decline", mb_call_decline("7e1c-0003", ids, 2, 3600));
     expect("revive", mb_call_revive("7e1c-0003", roles));
     expect("suppress", mb_call_suppress("7e1c-0003", roles));
+    expect("message", mb_call_message("7e1c-0003", "7e1c-S4", "web-1", "{\"a\":1}", 7));
     expect("kill", mb_call_kill("7e1c-0003", "web-1", "7e1c-S4", 5000));
     expect("kill_plain", mb_call_kill("7e1c-0003", "web-1", NULL, -1));
     expect("acknowledge",
@@ -183,7 +184,23 @@ static void test_base64(void **state)
         char *b = mb_base64(in[i], strlen(in[i]));
         assert_string_equal(b, out[i]);
         free(b);
+        /* and back (framework messages from executors) */
+        size_t n = 99;
+        unsigned char *d = mb_base64_decode(out[i], &n);
+        assert_non_null(d);
+        assert_int_equal(n, strlen(in[i]));
+        assert_memory_equal(d, in[i], n);
+        free(d);
     }
+    size_t n;
+    unsigned char *d = mb_base64_decode("Zm9vYmFy", &n); /* unpadded works too */
+    assert_int_equal(n, 6);
+    free(d);
+    d = mb_base64_decode("Zm9v", &n);
+    assert_string_equal((char *)d, "foo");
+    free(d);
+    assert_null(mb_base64_decode("Zm9v!", &n));
+    assert_null(mb_base64_decode("Zg==Zg==", &n));
 }
 
 static const struct CMUnitTest tests[] = {

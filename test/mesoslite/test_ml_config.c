@@ -1,6 +1,9 @@
 #include "test/lib/cr_test.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mesoslite/ml.h"
 
@@ -97,9 +100,62 @@ static void test_bad_flags(void **state)
 }
 
 int main(void);
+/* --config FILE: name: value lines under the flags, which win; a bad
+ * line names FILE:LINE. */
+static void test_config_file(void **state)
+{
+    char path[] = "/tmp/ml-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# mesoslite settings\n"
+          "agents: 3\n"
+          "work-dir: \"/var/lib/mesoslite\"\n"
+          "faults: true\n"
+          "simulate: false\n"
+          "log-format: json\n"
+          "heartbeat-interval: 2\n",
+          f);
+    fclose(f);
+    const char *argv[] = {"mesoslite", "--config", path, "--agents", "5", NULL};
+    ml_config cfg;
+    cr_err err;
+
+    assert_int_equal(parse(&cfg, &err, 5, argv), 0);
+    assert_int_equal(cfg.agents, 5); /* the flag wins */
+    assert_string_equal(cfg.work_dir, "/var/lib/mesoslite");
+    assert_true(cfg.faults);
+    assert_false(cfg.simulate);
+    assert_int_equal(cfg.log_format, CR_LOG_JSON);
+    assert_true(cfg.heartbeat_s == 2.0);
+    ml_config_release(&cfg);
+
+    f = fopen(path, "w");
+    fputs("agents: 2\nheartbeat-interval: soon\n", f);
+    fclose(f);
+    assert_int_equal(parse(&cfg, &err, 3, argv), -1);
+    assert_non_null(strstr(cr_err_msg(&err), ":2: "));
+    assert_non_null(strstr(cr_err_msg(&err), "heartbeat-interval"));
+    ml_config_release(&cfg);
+
+    f = fopen(path, "w");
+    fputs("no colon here\n", f);
+    fclose(f);
+    assert_int_equal(parse(&cfg, &err, 3, argv), -1);
+    assert_non_null(strstr(cr_err_msg(&err), ":1: expecting `name: value`"));
+    ml_config_release(&cfg);
+    unlink(path);
+
+    const char *missing[] = {"mesoslite", "--config", "/nonexistent/ml.conf", NULL};
+    assert_int_equal(parse(&cfg, &err, 3, missing), -1);
+    assert_non_null(strstr(cr_err_msg(&err), "cannot open"));
+    ml_config_release(&cfg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_full_command_line),
     cmocka_unit_test(test_defaults_and_help),
     cmocka_unit_test(test_bad_flags),
+    cmocka_unit_test(test_config_file),
 };
 CR_TEST_MAIN(tests)

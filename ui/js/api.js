@@ -29,8 +29,9 @@ export function headers(extra) {
 export async function api(method, path, body, opts = {}) {
   const init = { method, headers: headers(), cache: 'no-store', signal: opts.signal };
   if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
+    // opts.yaml: body is YAML text, sent as written
+    init.body = opts.yaml ? body : JSON.stringify(body);
+    init.headers['Content-Type'] = opts.yaml ? 'application/yaml' : 'application/json';
   }
   const r = await fetch(path, init);
   const text = await r.text();

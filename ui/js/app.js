@@ -10,7 +10,9 @@ import * as requestPage from '../pages/request.js';
 import * as taskPage from '../pages/task.js';
 import * as statusPage from '../pages/status.js';
 import * as machinesPage from '../pages/machines.js';
+import * as sourcesPage from '../pages/sources.js';
 import * as deployPage from '../pages/deploy.js';
+import * as historyPage from '../pages/history.js';
 import * as dashboardPage from '../pages/dashboard.js';
 import * as loginPage from '../pages/login.js';
 
@@ -22,8 +24,10 @@ const ROUTES = [
   [/^\/request\/([^/]+)\/deploy\/([^/]+)$/, deployPage, (m) => ({ rid: m[1], did: m[2] })],
   [/^\/task\/([^/]+)(?:\/(logs|files))?$/, taskPage, (m) => ({ id: m[1], tab: m[2] || '' })],
   [/^\/status$/, statusPage, () => ({})],
+  [/^\/history$/, historyPage, () => ({})],
   [/^\/agents$/, machinesPage, () => ({ kind: 'agents' })],
   [/^\/racks$/, machinesPage, () => ({ kind: 'racks' })],
+  [/^\/sources$/, sourcesPage, () => ({})],
 ];
 
 const main = () => document.getElementById('view');
@@ -168,7 +172,7 @@ function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (gPending) {
     gPending = false;
-    const to = { d: '#/dashboard', r: '#/requests', s: '#/status', a: '#/agents', k: '#/racks' }[e.key];
+    const to = { d: '#/dashboard', r: '#/requests', s: '#/status', h: '#/history', a: '#/agents', k: '#/racks' }[e.key];
     if (to) { location.hash = to; e.preventDefault(); }
     return;
   }
@@ -192,7 +196,7 @@ function onKey(e) {
 
 function help() {
   const rows = [['/', 'search'], ['j / k, ↓ / ↑', 'next / previous row'], ['Enter or o', 'open the row'],
-    ['s', 'star / unstar the request'], ['g d, g r, g s, g a, g k', 'go to dashboard, requests, status, agents, racks'],
+    ['s', 'star / unstar the request'], ['g d, g r, g s, g h, g a, g k', 'go to dashboard, requests, status, task history, agents, racks'],
     ['t', 'dark / light theme'], ['f (log)', 'follow the log'], ['Esc', 'leave a field, close a dialog'], ['?', 'this help']];
   dialog({ title: 'Keyboard', ok: 'Close', body: h('table.grid', null, h('tbody', null, rows.map(([k, v]) => h('tr', null, h('td', null, h('kbd', null, k)), h('td', null, v))))) });
 }

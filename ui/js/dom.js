@@ -51,7 +51,9 @@ export const href = {
   task: (id, tab) => '#/task/' + encodeURIComponent(id) + (tab ? '/' + tab : ''),
   agents: () => '#/agents',
   racks: () => '#/racks',
+  sources: () => '#/sources',
   status: () => '#/status',
+  history: (q) => '#/history' + (q ? '?' + new URLSearchParams(q) : ''),
   dashboard: () => '#/dashboard',
 };
 
@@ -92,7 +94,7 @@ export function fmtNum(n, digits = 1) {
 // A state badge: the class says good / warn / bad / idle.
 const TONE = {
   ACTIVE: 'good', TASK_RUNNING: 'good', SUCCEEDED: 'good', TASK_FINISHED: 'good', HEALTHY: 'good',
-  True: 'good',
+  True: 'good', SUCCESS: 'good', SERVING: 'good', DRAINING: 'warn',
   PAUSED: 'idle', FINISHED: 'idle', DELETED: 'idle', TASK_KILLED: 'idle', CANCELED: 'idle',
   FROZEN: 'idle', DECOMMISSIONED: 'idle', SUPERSEDED: 'idle', WAITING: 'warn',
   SYSTEM_COOLDOWN: 'bad', DELETING: 'warn', DEPLOYING_TO_UNPAUSE: 'warn', TASK_STAGING: 'warn',
@@ -109,13 +111,15 @@ export function badge(state, title) {
 
 // Conditions (docs/controllers.md): Valid, Ready and DocumentsValid are
 // good when True; CoolingDown is bad when True; the rest only inform.
+// A GitOps Source's (docs/gitops.md): Synced is good when True, Failed bad
+// when True.
 export function condBad(c) {
-  return (['Valid', 'Ready', 'DocumentsValid'].includes(c.type) && c.status === 'False') ||
-    (c.type === 'CoolingDown' && c.status === 'True');
+  return (['Valid', 'Ready', 'DocumentsValid', 'Synced'].includes(c.type) && c.status === 'False') ||
+    (['CoolingDown', 'Failed'].includes(c.type) && c.status === 'True');
 }
 
 export function condBadge(c) {
-  const positive = ['Valid', 'Ready', 'DocumentsValid'].includes(c.type);
+  const positive = ['Valid', 'Ready', 'DocumentsValid', 'Synced'].includes(c.type);
   const tone = condBad(c) ? 'bad' : (positive || c.status === 'False' ? 'good' : 'warn');
   return h('span.badge.' + tone, { title: [c.status, c.reason, c.message].filter(Boolean).join(': ') }, c.type + (c.status === 'True' ? '' : ': no'));
 }

@@ -58,9 +58,10 @@ function ensure() {
 // names first ("status/requests" before "requests"). A key is the prefix
 // followed by one of these, so it is parsed from its end.
 const KINDS2 = ['intents/deploys', 'status/deploys', 'status/runs', 'status/pending', 'history/tasks',
-  'history/deploys', 'history/requests', 'intents/requests', 'deploys', 'tasks', 'pending', 'runs'];
+  'history/deploys', 'history/requests', 'intents/requests', 'lbcleanups', 'deploys', 'tasks', 'pending', 'runs'];
 const KINDS1 = ['status/requests', 'status/jobs', 'intents/agents', 'intents/racks', 'auth/tokens',
-  'auth/login-codes', 'users/settings', 'requests', 'cleanups', 'agents', 'racks'];
+  'auth/login-codes', 'users/settings', 'status/lb', 'status/sources', 'intents/sources', 'requests', 'cleanups',
+  'agents', 'racks', 'sources'];
 
 export function parseKey(key) {
   const parts = key.split('/');
@@ -87,7 +88,7 @@ export function parseKey(key) {
 function requestOf(p) {
   if (p.kind === 'cleanups') return taskRequest(p.id1);
   if (['agents', 'racks', 'intents/agents', 'intents/racks', 'auth/tokens', 'auth/login-codes',
-    'users/settings', 'other'].includes(p.kind)) return null;
+    'users/settings', 'sources', 'status/sources', 'intents/sources', 'other'].includes(p.kind)) return null;
   return p.id1;
 }
 

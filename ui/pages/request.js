@@ -5,6 +5,9 @@
 import { h, replace, badge, condBad, condBadge, href, kv, table, section, fmtTime, fmtAgo, toast, dialog, field, confirmAction, debounce } from '../js/dom.js';
 import { get, api, enc, starred, toggleStar, onStars, ApiError } from '../js/api.js';
 import * as watch from '../js/watch.js';
+import { managedBy } from './sources.js';
+import { deployDialog } from '../js/deployedit.js';
+import { requestDialog } from '../js/requestedit.js';
 
 const LONG = ['SERVICE', 'WORKER'];
 const RUNNABLE = ['SCHEDULED', 'ON_DEMAND'];
@@ -40,49 +43,29 @@ async function act(ctx, { title, method, path, body, danger, before, done }) {
   }
 }
 
+// An optional duration in minutes (an expiring action: it reverts after).
+function durationField() {
+  const el = h('input', { type: 'number', min: 1, step: 1, id: 'dlg-duration', placeholder: 'for good' });
+  return { el, field: field('Revert after (minutes)', el, 'empty: the change stays'), ms: () => {
+    if (!el.value.trim()) return undefined;
+    const m = Number(el.value);
+    if (!Number.isInteger(m) || m < 1) throw new Error('revert after: whole minutes, at least 1');
+    return m * 60000;
+  } };
+}
+
 function numberDialog(title, label, value, extra) {
   const input = h('input', { type: 'number', min: 0, step: 1, value, id: 'dlg-number', required: true });
   const msg = h('input', { type: 'text', id: 'dlg-message', placeholder: 'why (recorded in history)' });
+  const dur = durationField();
   return dialog({
-    title, body: h('div', null, field(label, input), extra || null, field('Message', msg)),
+    title, body: h('div', null, field(label, input), extra || null, dur.field, field('Message', msg)),
     collect: () => {
       const n = Number(input.value);
       if (!Number.isInteger(n) || n < 0) throw new Error(label + ': a whole number');
-      return { n, message: msg.value.trim() || undefined, extra: extra && extra.querySelector('input') ? extra.querySelector('input').checked : false };
+      return { n, message: msg.value.trim() || undefined, durationMillis: dur.ms(), extra: extra && extra.querySelector('input') ? extra.querySelector('input').checked : false };
     },
   });
-}
-
-// The deploy editor: JSON, checked by the server; its problems are shown
-// next to the text and the editor stays open until the deploy is accepted
-// or the user gives up.
-async function deployDialog(rid, base, ctx) {
-  let text = JSON.stringify(base, null, 2);
-  let problems = [];
-  for (;;) {
-    const ta = h('textarea.code', { id: 'deploy-json', spellcheck: 'false' }, text);
-    const unpause = h('input', { type: 'checkbox', id: 'deploy-unpause' });
-    const probs = problems.length ? h('ul.problems', { id: 'deploy-problems' }, problems.map((p) => h('li', null, p))) : null;
-    const r = await dialog({
-      title: 'New deploy of ' + rid, ok: 'Deploy',
-      body: h('div', null, h('p.muted', null, 'A Singularity deploy object (JSON). The id must be new; the server validates it.'),
-        probs, ta, h('label.check', null, unpause, 'unpause the request when it succeeds')),
-      collect: () => {
-        text = ta.value;
-        let d;
-        try { d = JSON.parse(ta.value); } catch (e) { throw new Error('not JSON: ' + e.message); }
-        return { deploy: d, unpauseOnSuccessfulDeploy: unpause.checked || undefined };
-      },
-    });
-    if (!r) return null;
-    try {
-      const out = await api('POST', '/api/deploys', r);
-      toast('Deploy ' + r.deploy.id + ' started', 'ok');
-      return out;
-    } catch (e) {
-      problems = e.problems.length ? e.problems : [e.message];
-    }
-  }
 }
 
 export async function render(root, { id }, ctx) {
@@ -119,13 +102,20 @@ export async function render(root, { id }, ctx) {
         const v = await numberDialog('Scale ' + id, type === 'ON_DEMAND' ? 'Max concurrent tasks' : 'Instances', r.instances ?? 1, LONG.includes(type) ? bounce : null);
         if (!v) return;
         await act(ctx, { title: 'Scale ' + id, method: 'PUT', path: base + '/scale', before: parent,
-          body: { instances: v.n, message: v.message, bounce: v.extra || undefined }, done: reload });
+          body: { instances: v.n, message: v.message, bounce: v.extra || undefined, durationMillis: v.durationMillis }, done: reload });
       } }, 'Scale'));
     }
     if (paused) {
       b.push(h('button', { id: 'act-unpause', onclick: () => act(ctx, { title: 'Unpause ' + id, method: 'POST', path: base + '/unpause', body: {}, before: parent, done: reload }) }, 'Unpause'));
     } else {
-      b.push(h('button', { id: 'act-pause', onclick: () => act(ctx, { title: 'Pause ' + id, method: 'POST', path: base + '/pause', body: { killTasks: true }, before: parent, done: reload }) }, 'Pause'));
+      b.push(h('button', { id: 'act-pause', onclick: async () => {
+        const kill = h('input', { type: 'checkbox', id: 'dlg-kill', checked: true });
+        const dur = durationField();
+        const v = await dialog({ title: 'Pause ' + id, ok: 'Next',
+          body: h('div', null, h('label.check', null, kill, 'kill its tasks (else they keep running; nothing new starts)'), dur.field),
+          collect: () => ({ killTasks: kill.checked, durationMillis: dur.ms() }) });
+        if (v) await act(ctx, { title: 'Pause ' + id, method: 'POST', path: base + '/pause', body: v, before: parent, done: reload });
+      } }, 'Pause'));
     }
     if (LONG.includes(type) && !paused) {
       b.push(h('button', { id: 'act-bounce', onclick: () => act(ctx, { title: 'Bounce ' + id, method: 'POST', path: base + '/bounce', body: { incremental: true }, before: parent, done: reload }) }, 'Bounce'));
@@ -134,11 +124,14 @@ export async function render(root, { id }, ctx) {
     if (parent.state === 'SYSTEM_COOLDOWN') {
       b.push(h('button', { id: 'act-exit-cooldown', onclick: () => act(ctx, { title: 'Exit cooldown', method: 'POST', path: base + '/exit-cooldown', body: {}, before: parent, done: reload }) }, 'Exit cooldown'));
     }
+    b.push(h('button', { id: 'act-edit', onclick: async () => {
+      if (await requestDialog(parent.request, { edit: true })) reload();
+    } }, 'Edit'));
     b.push(h('button', { id: 'act-deploy', onclick: async () => {
       const cur = parent.pendingDeploy || parent.activeDeploy || { requestId: id, command: '', resources: { cpus: 0.1, memoryMb: 64 } };
       const next = Object.assign({}, cur, { id: 'd' + Date.now().toString(36) });
       delete next.timestamp;
-      if (await deployDialog(id, next, ctx)) reload();
+      if (await deployDialog(id, next)) reload();
     } }, 'New deploy'));
     b.push(h('button.danger', { id: 'act-delete', onclick: async () => {
       const input = h('input', { type: 'text', id: 'dlg-confirm-id', placeholder: id });
@@ -194,7 +187,18 @@ export async function render(root, { id }, ctx) {
       out.push(h('div.alert.bad', { id: 'conditions-bad' }, h('strong', null, 'Not ready: '),
         h('ul.conditions', null, bad.map((c) => h('li', null, h('b', null, c.type), ' — ', c.reason || '', c.message ? ': ' + c.message : '')))));
     }
-    if (parent.state === 'PAUSED') out.push(h('div.alert', null, 'Paused', parent.expiringPause ? ' (expires)' : '', '.'));
+    if (parent.state === 'PAUSED' && !parent.expiringPause) out.push(h('div.alert', null, 'Paused.'));
+    for (const [k, what] of [['expiringScale', 'Scale'], ['expiringPause', 'Pause'], ['expiringBounce', 'Bounce'], ['expiringSkipHealthchecks', 'Skipping health checks']]) {
+      const x = parent[k];
+      if (!x) continue;
+      const inner = x.expiringAPIRequestObject || x;
+      const start = x.startMillis || x.timestamp || inner.timestamp;
+      const dur = inner.durationMillis || x.durationMillis;
+      const until = start && dur ? start + dur : null;
+      const detail = k === 'expiringScale' && inner.instances !== undefined ? ` to ${inner.instances}` : '';
+      const back = x.revertToInstances !== undefined ? ` (back to ${x.revertToInstances})` : '';
+      out.push(h('div.alert', { 'data-expiring': k }, `${what}${detail} expires `, until ? fmtTime(until) + ' (' + fmtAgo(until) + ')' : 'later', back, '.'));
+    }
     if (parent.state === 'SYSTEM_COOLDOWN') out.push(h('div.alert.bad', null, 'In cooldown after repeated failures: new tasks are delayed.'));
     const pds = parent.pendingDeployState;
     if (pds) {
@@ -230,8 +234,11 @@ export async function render(root, { id }, ctx) {
           ['Type', r.requestType], ['State', badge(parent.state)],
           r.instances !== undefined ? ['Instances', String(r.instances)] : null,
           r.schedule || r.quartzSchedule ? ['Schedule', h('code', null, r.schedule || r.quartzSchedule), r.scheduleTimeZone ? ' ' + r.scheduleTimeZone : ''] : null,
+          nextFire(parent.jobStatus),
+          lastRun(parent.jobStatus),
           ['Owners', (r.owners || []).join(', ') || '—'],
           r.group ? ['Group', r.group] : null,
+          managedBy(r),
           ['Conditions', h('span.conds', null, (parent.conditions || []).map((c) => [condBadge(c), ' ']))],
         ]), h('details', null, h('summary', null, 'JSON'), h('pre.json', null, JSON.stringify(r, null, 2)))),
         section('Active deploy', ad ? kv([
@@ -243,6 +250,7 @@ export async function render(root, { id }, ctx) {
       section('Active tasks', h('div.tablewrap', null, table(['Task', 'Instance', 'Host', 'Rack', 'State', 'Started'],
         d.active.map((x) => ({ attrs: { 'data-task': x.taskId.id }, cells: [h('a', { href: href.task(x.taskId.id) }, x.taskId.id), String(x.taskId.instanceNo), x.taskId.host, x.taskId.rackId || '—', badge(x.lastTaskState), fmtAgo(x.taskId.startedAt)] })),
         { cls: 'active-tasks', empty: 'no active tasks' }))),
+      loadBalancer(parent.loadBalancer),
       d.pending.length ? section('Pending and scheduled tasks', table(['Pending task', 'Type', 'Run at', 'Run id'],
         d.pending.map((x) => { const p = x.pendingTask.pendingTaskId; return { cells: [p.id, p.pendingType, fmtTime(p.nextRunAt) + ' (' + fmtAgo(p.nextRunAt) + ')', x.pendingTask.runId || '—'] }; }))) : null,
       h('div.grid2', null,
@@ -251,10 +259,41 @@ export async function render(root, { id }, ctx) {
           x.deployResult ? badge(x.deployResult.deployState, x.deployResult.message) : badge('PENDING'),
           fmtTime(x.deployMarker.timestamp), x.deployMarker.user || '—'] })), { cls: 'deploy-history' })),
         section('Request history', table(['Event', 'When', 'By', 'Message'], d.events.map((x) => ({ cells: [x.eventType, fmtTime(x.createdAt), x.user || '—', x.message || ''] })), { cls: 'request-history' }))),
-      section('Task history', h('div.tablewrap', null, table(['Task', 'Deploy', 'Last state', 'Updated'], d.tasks.map((x) => ({ cells: [
+      section(h('span', null, 'Task history ', h('a.sub', { id: 'search-history', href: href.history({ requestId: id }) }, 'search all')), h('div.tablewrap', null, table(['Task', 'Deploy', 'Last state', 'Updated'], d.tasks.map((x) => ({ cells: [
         h('a', { href: href.task(x.taskId.id) }, x.taskId.id), x.taskId.deployId, badge(x.lastTaskState), fmtTime(x.updatedAt)] })), { cls: 'task-history', empty: 'no finished tasks' }))),
     ));
   }
+
+  // What the load balancer serves (docs/loadbalancing.md): the last change,
+  // the tasks in it, and the ones taken out and draining before their kill.
+  function loadBalancer(lb) {
+    if (!lb) return null;
+    const rows = [
+      ...(lb.upstreams || []).map((u) => ({ attrs: { 'data-lb-task': u.taskId }, cells: [h('a', { href: href.task(u.taskId) }, u.taskId), u.upstream, badge('SERVING'), fmtAgo(u.at)] })),
+      ...(lb.removed || []).map((u) => ({ attrs: { 'data-lb-task': u.taskId }, cells: [h('a', { href: href.task(u.taskId) }, u.taskId), u.upstream, badge('DRAINING'), fmtAgo(u.at)] })),
+      ...(lb.pending || []).filter((u) => !(lb.upstreams || []).some((x) => x.taskId === u.taskId))
+        .map((u) => ({ attrs: { 'data-lb-task': u.taskId }, cells: [h('a', { href: href.task(u.taskId) }, u.taskId), u.upstream, badge('WAITING'), '—'] })),
+    ];
+    return section('Load balancer', h('div', { id: 'load-balancer' },
+      kv([['Provider', lb.provider || '—'], ['Last change', h('span', null, badge(lb.state || 'UNKNOWN', lb.message || ''), ' ', h('code', null, lb.loadBalancerRequestId || '—'), ' ', fmtAgo(lb.updatedAt))],
+        lb.message ? ['Message', h('span', { id: 'lb-message' }, lb.message)] : null]),
+      h('div.tablewrap', null, table(['Task', 'Upstream', 'State', 'Since'], rows, { cls: 'lb-upstreams', empty: 'no task in the load balancer' }))));
+  }
+
+  // The jobs controller's memory (jobStatus): when the schedule fires next
+  // and how the last run ended.
+  function nextFire(js) {
+    if (!js || !js.nextFireAt || r0().requestType !== 'SCHEDULED') return null;
+    return ['Next run', h('span', { id: 'next-fire' }, js.nextFireAt < 0 ? 'never' : fmtTime(js.nextFireAt) + ' (' + fmtAgo(js.nextFireAt) + ')',
+      js.missedRuns ? h('span.muted', null, ` · ${js.missedRuns} missed (${js.lastMissedReason || '?'})`) : null)];
+  }
+  function lastRun(js) {
+    const l = js && js.lastRun;
+    if (!l || !l.taskId) return null;
+    return ['Last run', h('span', { id: 'last-run' }, h('a', { href: href.task(l.taskId) }, l.taskId), ' ',
+      badge(l.success ? 'SUCCEEDED' : 'FAILED', l.message || ''), ' ', fmtAgo(l.finishedAt))];
+  }
+  const r0 = () => parent.request;
 
   async function doStar() {
     try { await toggleStar(id); } catch (e) { toast('Star failed: ' + e.message, 'error'); }

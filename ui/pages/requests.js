@@ -6,6 +6,7 @@ import { h, replace, badge, href, toast, condBad } from '../js/dom.js';
 import { get, enc, starred, toggleStar, onStars, ApiError } from '../js/api.js';
 import * as watch from '../js/watch.js';
 import { VList } from '../js/vlist.js';
+import { requestDialog } from '../js/requestedit.js';
 
 export const TABS = [
   ['all', 'All', () => true],
@@ -119,7 +120,11 @@ export async function render(root, params, ctx) {
   const count$ = h('span.count', { id: 'count' });
   const listEl = h('div.listwrap');
   replace(root, h('div.page.requests', null,
-    h('div.toolbar', null, h('h1', null, 'Requests'), search$, type$, count$),
+    h('div.toolbar', null, h('h1', null, 'Requests'), search$, type$, count$,
+      h('button.primary', { id: 'act-new-request', onclick: async () => {
+        const out = await requestDialog({ requestType: 'SERVICE', instances: 1 });
+        if (out && out.request) location.hash = href.request(out.request.id);
+      } }, 'New request')),
     tabs$, listEl));
 
   const star = (row) => h('button.star' + (stars.has(row.id) ? '.on' : ''), {

@@ -7,8 +7,10 @@ import { get, api, enc, ApiError } from '../js/api.js';
 import * as watch from '../js/watch.js';
 import { LogView } from '../js/logview.js';
 
+// TASK_UNREACHABLE and TASK_UNKNOWN are not terminal: the task may still run
+// (docs/mesosbridge.md, "Partitions and master failover").
 const TERMINAL = ['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED',
-  'TASK_GONE', 'TASK_GONE_BY_OPERATOR', 'TASK_UNKNOWN'];
+  'TASK_GONE', 'TASK_GONE_BY_OPERATOR'];
 const LOGS = ['stdout', 'stderr', 'service.log'];
 
 export async function render(root, { id, tab }, ctx) {
