@@ -298,7 +298,10 @@ class ChaosCluster:
         argv = [os.path.join(harness.BIN, "corrald"), "--listen", "127.0.0.1:%d" % r.port,
                 "--etcd-endpoints", ",".join(m.url for m in self.members),
                 "--prefix", PREFIX, "--mesos-master", self.mesos_url,
-                "--leader-lease-ttl", str(self.cfg.lease_ttl)]
+                "--leader-lease-ttl", str(self.cfg.lease_ttl),
+                # every controller decision (kill, launch) with its reason and
+                # the task's ids as fields: what a violation is diagnosed from
+                "--log-level", "debug", "--log-format", "logfmt"]
         return argv + list(self.cfg.corrald_args)
 
     def start_replicas(self):
