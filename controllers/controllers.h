@@ -78,6 +78,11 @@ void ctl_manager_stop(ctl_manager *m);
 /* Stops and frees. NULL is a no-op. */
 void ctl_manager_free(ctl_manager *m);
 
+/* Changes how long a task stays drained after its removal from the load
+ * balancer before its kill (ctl_config.lb_drain_ms); from the next pass on
+ * (SIGHUP). */
+void ctl_manager_set_lb_drain(ctl_manager *m, int64_t drain_ms);
+
 /* Observability (tests, /metrics). */
 typedef struct ctl_manager_stats {
     bool running;

@@ -606,6 +606,11 @@ int ctl_manager_start(ctl_manager *m, cr_err *err)
     return ctl_runner_start(m->runner, err);
 }
 
+void ctl_manager_set_lb_drain(ctl_manager *m, int64_t drain_ms)
+{
+    m->plan_cfg.lb_drain_ms = drain_ms;
+}
+
 void ctl_manager_stop(ctl_manager *m)
 {
     if (m)

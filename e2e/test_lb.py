@@ -206,6 +206,47 @@ class T(harness.TestCase):
             finally:
                 b.close()
 
+    def test_sighup_turns_the_load_balancer_on(self):
+        """corrald started with --lb-provider none in its settings file;
+        the file then names nginx and SIGHUP makes the LB loop anew: the
+        load-balanced request gets its upstream without a restart."""
+        c = self.cluster
+        c.etcd()
+        base = harness.free_port_range(100)
+        res = "cpus:8;mem:8192;disk:65536;ports:[%d-%d]" % (base, base + 99)
+        c.mesoslite(agents=1, racks="r1", args=ML_ARGS + ["--agent-resources", res])
+        self.nginx, nconf, self.lbdir = lbnginx.start(c)
+        conf = os.path.join(c.tmpdir, "corrald.yaml")
+        with open(conf, "w") as f:
+            f.write("lb-provider: none\nlb-drain-ms: 1500\n")
+        c.corrald(args=["--config", conf])
+        proc = next(p for p in c.procs if p.name == "corrald")
+        harness.wait_until(lambda: c.etcd_get_json(PREFIX + "/framework"), 30, "framework id")
+        self.app = os.path.join(c.tmpdir, "app.py")
+        with open(self.app, "w") as f:
+            f.write(APP)
+        self.request("web", 1)
+        self.deploy("web", "v1")
+        harness.wait_until(lambda: any(t.get("lastTaskState") == "TASK_RUNNING"
+                                       for t in self.tasks("web")), 60, "web running")
+        self.assertEqual(self.lb("web"), {})   # no provider: nothing served
+        with open(conf, "w") as f:
+            f.write("lb-provider: nginx\nlb-nginx-dir: %s\nlb-nginx-conf: %s\n"
+                    "lb-nginx-bin: %s\nlb-drain-ms: 2500\n" % (self.lbdir, nconf, lbnginx.NGINX))
+        proc.signal(signal.SIGHUP)
+        harness.wait_until(lambda: "SIGHUP: load balancer reloaded: provider nginx" in proc.log(),
+                           15, "the reload line")
+        self.assertIn("SIGHUP: lb-drain-ms 1500 -> 2500", proc.log())
+        self.wait_settled("web", "v1", 1)
+        self.wait_serving(self.nginx + "/web/", "v1")
+        # a file that no longer validates changes nothing
+        with open(conf, "w") as f:
+            f.write("lb-provider: nginx\nlb-nginx-dir: %s\nlb-nginx-conf: %s\n"
+                    "lb-drain-ms: soon\n" % (self.lbdir, nconf))
+        proc.signal(signal.SIGHUP)
+        harness.wait_until(lambda: "SIGHUP: settings not reloaded" in proc.log(), 15, "refused")
+        self.wait_serving(self.nginx + "/web/", "v1")
+
     def test_deploy_bounce_scale_with_zero_failed_requests(self):
         self.start()
         self.request("web", 3)

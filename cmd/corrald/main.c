@@ -547,6 +547,76 @@ static void print_routes(void)
 
 static int load_config(as_config *cfg, int argc, char **argv, cr_err *err);
 
+/* The load balancer loop of cfg's --lb-* settings (docs/loadbalancing.md):
+ * NULL with err->code 0 for --lb-provider none; NULL with err set if the
+ * provider cannot be made. */
+static ctl_lb_manager *new_lb(app *a, const as_config *cfg, cr_err *err)
+{
+    const char *lbp = cfg->lb_provider;
+    ctl_lb_provider prov;
+
+    err->code = 0;
+    if (!lbp || (strcmp(lbp, "nginx") != 0 && strcmp(lbp, "baragon") != 0))
+        return NULL;
+    ctl_lb_config lbc = {.prefix = cfg->prefix, .cache = a->cache, .service = a->ctl,
+                         .log = &a->log};
+    int prc = !strcmp(lbp, "nginx") ? ctl_lb_nginx_provider(cfg->lb_nginx_dir, cfg->lb_nginx_conf,
+                                                             cfg->lb_nginx_bin, &prov, err)
+                                     : ctl_lb_baragon_provider(a->http, cfg->lb_baragon_url,
+                                                               &prov, err);
+    if (prc < 0)
+        return NULL;
+    lbc.provider = prov;
+    return ctl_lb_manager_new(a->base, a->st, a->leader_el, &lbc, err);
+}
+
+static bool same_str(const char *x, const char *y)
+{
+    return (!x && !y) || (x && y && strcmp(x, y) == 0);
+}
+
+/* SIGHUP, load balancer: a changed --lb-drain-ms goes to the service plan;
+ * changed provider settings replace the LB loop (stopped, made anew from
+ * the new settings, started again if this replica leads). */
+static void reload_lb(app *a, const as_config *next)
+{
+    cr_err err;
+
+    if (!a->ctl)
+        return;
+    if (next->lb_drain_ms != a->cfg.lb_drain_ms) {
+        ctl_manager_set_lb_drain(a->ctl, next->lb_drain_ms);
+        cr_info(&a->log, "SIGHUP: lb-drain-ms %ld -> %ld", a->cfg.lb_drain_ms, next->lb_drain_ms);
+        a->cfg.lb_drain_ms = next->lb_drain_ms;
+    }
+    if (same_str(next->lb_provider, a->cfg.lb_provider) &&
+        same_str(next->lb_nginx_dir, a->cfg.lb_nginx_dir) &&
+        same_str(next->lb_nginx_conf, a->cfg.lb_nginx_conf) &&
+        same_str(next->lb_nginx_bin, a->cfg.lb_nginx_bin) &&
+        same_str(next->lb_baragon_url, a->cfg.lb_baragon_url))
+        return;
+    ctl_lb_manager *lb = new_lb(a, next, &err);
+    if (!lb && err.code) {
+        cr_errorlog(&a->log, "SIGHUP: load balancer settings not applied, keeping the loop in "
+                             "use: %s", cr_err_msg(&err));
+        return;
+    }
+    ctl_lb_manager_free(a->lb); /* stops it first */
+    a->lb = lb;
+    char **kept[] = {&a->cfg.lb_provider, &a->cfg.lb_nginx_dir, &a->cfg.lb_nginx_conf,
+                     &a->cfg.lb_nginx_bin, &a->cfg.lb_baragon_url};
+    const char *now[] = {next->lb_provider, next->lb_nginx_dir, next->lb_nginx_conf,
+                         next->lb_nginx_bin, next->lb_baragon_url};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        free(*kept[i]);
+        *kept[i] = now[i] ? xstrdup(now[i]) : NULL;
+    }
+    if (a->lb && a->leader && ctl_lb_manager_start(a->lb, &err) < 0)
+        cr_errorlog(&a->log, "SIGHUP: load balancer loop: %s", cr_err_msg(&err));
+    cr_info(&a->log, "SIGHUP: load balancer reloaded: provider %s",
+            a->cfg.lb_provider ? a->cfg.lb_provider : "none");
+}
+
 /* SIGHUP, settings: reads the settings again (--config file, then flags)
  * and applies what can change while running: log-level and log-format. A
  * file that no longer reads or validates changes nothing. */
@@ -580,6 +650,7 @@ static void reload_settings(app *a)
         free(a->cfg.log_format);
         a->cfg.log_format = xstrdup(next.log_format);
     }
+    reload_lb(a, &next);
     as_config_release(&next);
 }
 
@@ -796,20 +867,8 @@ static int app_start(app *a, cr_err *err)
                                                           &mc, err)))
             return -1;
         /* The load balancer of loadBalanced requests (docs/loadbalancing.md). */
-        const char *lbp = a->cfg.lb_provider;
-        if (a->ctl && lbp && (!strcmp(lbp, "nginx") || !strcmp(lbp, "baragon"))) {
-            ctl_lb_config lbc = {.prefix = a->cfg.prefix,
-                                 .cache = a->cache,
-                                 .service = a->ctl,
-                                 .log = &a->log};
-            int prc = !strcmp(lbp, "nginx")
-                          ? ctl_lb_nginx_provider(a->cfg.lb_nginx_dir, a->cfg.lb_nginx_conf,
-                                                  a->cfg.lb_nginx_bin, &lbc.provider, err)
-                          : ctl_lb_baragon_provider(a->http, a->cfg.lb_baragon_url,
-                                                    &lbc.provider, err);
-            if (prc < 0 || !(a->lb = ctl_lb_manager_new(a->base, a->st, a->leader_el, &lbc, err)))
-                return -1;
-        }
+        if (a->ctl && !(a->lb = new_lb(a, &a->cfg, err)) && err->code)
+            return -1;
         ctl_webhooks_manager_config whc = {.prefix = a->cfg.prefix, .cache = a->cache,
                                            .log = &a->log};
         if (!a->cfg.no_controllers &&
