@@ -64,6 +64,13 @@ def metric(url, name):
     return float(m.group(1)) if m else None
 
 
+def running_ids(mesos, rid):
+    """The ids of rid's tasks Mesos shows RUNNING."""
+    _, body = harness.http_json("GET", mesos + "/master/tasks", timeout=2)
+    return {t["id"] for t in body["tasks"]
+            if t["id"].startswith(rid + "-") and t["state"] == "TASK_RUNNING"}
+
+
 class Watcher(threading.Thread):
     """Polls Mesos' tasks of the request; records every poll whose RUNNING
     set differs from the expected one."""
@@ -77,9 +84,7 @@ class Watcher(threading.Thread):
     def run(self):
         while not self.done.is_set():
             try:
-                _, body = harness.http_json("GET", self.mesos + "/master/tasks", timeout=2)
-                running = {t["id"] for t in body["tasks"]
-                           if t["id"].startswith(self.rid + "-") and t["state"] == "TASK_RUNNING"}
+                running = running_ids(self.mesos, self.rid)
                 self.polls += 1
                 if running != self.expect:
                     self.bad.append((time.time(), sorted(running)))
@@ -129,12 +134,10 @@ class TestUpgrade(harness.TestCase):
             "resources": {"cpus": 0.05, "memoryMb": 16}}})
         self.assertEqual(st, 200, body)
 
-        def running():
-            _, b = harness.http_json("GET", c.mesos_url + "/master/tasks")
-            ids = {t["id"] for t in b["tasks"]
-                   if t["id"].startswith("work-") and t["state"] == "TASK_RUNNING"}
-            return ids if len(ids) == 3 else None
-        tasks = harness.wait_until(running, 60, "3 tasks of work RUNNING")
+        def running(n):
+            ids = running_ids(c.mesos_url, "work")
+            return ids if len(ids) == n else None
+        tasks = harness.wait_until(lambda: running(3), 60, "3 tasks of work RUNNING")
         # Settled: the deploy succeeded, so nothing is in flight when the roll starts.
         harness.wait_until(lambda: (c.etcd_get_json(PREFIX + "/status/requests/work") or {})
                            .get("activeDeployId") == "v1", 60, "deploy v1 active")
@@ -177,10 +180,7 @@ class TestUpgrade(harness.TestCase):
         st, body = harness.http_json("PUT", urls[ports[1]] + "/api/requests/request/work/scale",
                                      {"instances": 4})
         self.assertEqual(st, 200, body)
-        after = harness.wait_until(
-            lambda: (lambda ids: ids if len(ids) == 4 else None)(
-                {t["id"] for t in harness.http_json("GET", c.mesos_url + "/master/tasks")[1]["tasks"]
-                 if t["id"].startswith("work-") and t["state"] == "TASK_RUNNING"}), 60, "4 running")
+        after = harness.wait_until(lambda: running(4), 60, "4 running")
         self.assertTrue(tasks < after)
         for p in ports:
             procs[p].signal(signal.SIGTERM)
