@@ -589,11 +589,15 @@ static void reload_lb(app *a, const as_config *next)
         cr_info(&a->log, "SIGHUP: lb-drain-ms %ld -> %ld", a->cfg.lb_drain_ms, next->lb_drain_ms);
         a->cfg.lb_drain_ms = next->lb_drain_ms;
     }
-    if (same_str(next->lb_provider, a->cfg.lb_provider) &&
-        same_str(next->lb_nginx_dir, a->cfg.lb_nginx_dir) &&
-        same_str(next->lb_nginx_conf, a->cfg.lb_nginx_conf) &&
-        same_str(next->lb_nginx_bin, a->cfg.lb_nginx_bin) &&
-        same_str(next->lb_baragon_url, a->cfg.lb_baragon_url))
+    /* the provider's settings: in use, and as the file now says */
+    char **kept[] = {&a->cfg.lb_provider, &a->cfg.lb_nginx_dir, &a->cfg.lb_nginx_conf,
+                     &a->cfg.lb_nginx_bin, &a->cfg.lb_baragon_url};
+    const char *now[] = {next->lb_provider, next->lb_nginx_dir, next->lb_nginx_conf,
+                         next->lb_nginx_bin, next->lb_baragon_url};
+    size_t n = sizeof(kept) / sizeof(kept[0]), same = 0;
+    for (size_t i = 0; i < n; i++)
+        same += same_str(*kept[i], now[i]);
+    if (same == n)
         return;
     ctl_lb_manager *lb = new_lb(a, next, &err);
     if (!lb && err.code) {
@@ -603,11 +607,7 @@ static void reload_lb(app *a, const as_config *next)
     }
     ctl_lb_manager_free(a->lb); /* stops it first */
     a->lb = lb;
-    char **kept[] = {&a->cfg.lb_provider, &a->cfg.lb_nginx_dir, &a->cfg.lb_nginx_conf,
-                     &a->cfg.lb_nginx_bin, &a->cfg.lb_baragon_url};
-    const char *now[] = {next->lb_provider, next->lb_nginx_dir, next->lb_nginx_conf,
-                         next->lb_nginx_bin, next->lb_baragon_url};
-    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         free(*kept[i]);
         *kept[i] = now[i] ? xstrdup(now[i]) : NULL;
     }
