@@ -162,6 +162,11 @@ typedef struct ctl_task {
     int64_t launched_at;  /* pending: createdAt; task: launchedAt */
     int64_t running_at;   /* first TASK_RUNNING; 0 = never */
     bool cleaning;        /* a kill intent (cleanup) exists */
+    /* The kill intent's cleanupType and mod_revision (NULL, 0: none, or
+     * only an LB cleanup): a kill the plan decided that could not reach a
+     * task before its agent was lost is withdrawn (CTL_ACT_WITHDRAW). */
+    const char *cleanup_type;
+    int64_t cleanup_revision;
     bool decommissioning; /* its agent is DECOMMISSIONING or DECOMMISSIONED: move it */
     ctl_health health;    /* HTTP health-check verdict */
     const char *reason;   /* Mesos reason of the last update, may be NULL */
@@ -213,11 +218,14 @@ typedef enum {
     CTL_ACT_EXPIRE,        /* an expiring action ended: revert it, delete its intent */
     CTL_ACT_UNPAUSE,       /* a deploy with unpauseOnSuccessfulDeploy succeeded */
     CTL_ACT_APPLY_REQUEST, /* a deploy with updatedRequest succeeded: write it */
+    /* Issue 21: delete the kill intent of a task that became unreachable
+     * before the kill reached it; it is planned again once it is back. */
+    CTL_ACT_WITHDRAW,
 } ctl_action_type;
 
 typedef struct ctl_action {
     ctl_action_type type;
-    char *task_id;            /* KILL, UNPEND, ARCHIVE, FORGET */
+    char *task_id;            /* KILL, UNPEND, ARCHIVE, FORGET, WITHDRAW */
     char *deploy_id;          /* LAUNCH */
     int instance;             /* LAUNCH */
     const char *pending_type; /* LAUNCH: PendingType name (static) */
@@ -227,7 +235,8 @@ typedef struct ctl_action {
     char *message;            /* why, for people; may be NULL */
     bool lb_cleanup;          /* KILL, ARCHIVE: the task's LB cleanup goes too */
     /* EXPIRE: the intent's kind (API_INTENT_SCALE, ...: static) and
-     * mod_revision; UNPAUSE: the pause intent's mod_revision. */
+     * mod_revision; UNPAUSE: the pause intent's mod_revision; WITHDRAW:
+     * the kill intent's mod_revision. */
     const char *intent;
     int64_t intent_revision;
     int revert_instances; /* EXPIRE scale: the request's instances again */
@@ -261,7 +270,7 @@ void ctl_plan_release(ctl_plan *p);
  *   kill <taskId> <cleanupType> | unpend <pendingTaskId> <cleanupType>
  *   archive <taskId> | forget <taskId> | lbkill <taskId> <cleanupType>
  *   expire <intent>[ instances=<n>][ skipHealthchecks=<bool>][ bounce]
- *   unpause | apply-request <deployId>
+ *   unpause | apply-request <deployId> | withdraw <taskId> <cleanupType>
  * Caller frees. */
 char *ctl_action_format(const ctl_action *a, int64_t now);
 

@@ -47,6 +47,8 @@ typedef struct task_info {
      * an UNKNOWN one keeps it (after a master failover the agent is expected
      * to re-register). Once the hold ends it counts as terminal. */
     bool held;
+    /* Issue 21: its kill intent is withdrawn in this pass (it counts again). */
+    bool withdrawn;
 } task_info;
 
 typedef struct ctx {
@@ -109,10 +111,17 @@ static ctl_action *add_action(ctx *c, ctl_action_type type)
     return a;
 }
 
-/* Kill (or unpend) a live task once; returns false if it already goes. */
+/* A kill intent (or LB cleanup) stands for it. */
+static bool going(const task_info *ti)
+{
+    return ti->t->cleaning && !ti->withdrawn;
+}
+
+/* Kill (or unpend) a live task once; returns false if it already goes.
+ * Issue 21: never a held task (withdraw_kills says why). */
 static bool kill_task(ctx *c, task_info *ti, const char *cleanup_type, const char *message)
 {
-    if (ti->terminal || ti->killed || ti->t->cleaning)
+    if (ti->terminal || ti->killed || going(ti) || ti->withdrawn)
         return false;
     ti->killed = true;
     /* Load balancing (docs/loadbalancing.md): a task the load balancer may
@@ -134,7 +143,7 @@ static bool kill_task(ctx *c, task_info *ti, const char *cleanup_type, const cha
 /* Counted: live and not going away. */
 static bool counted(const task_info *ti)
 {
-    return !ti->terminal && !ti->killed && !ti->t->cleaning;
+    return !ti->terminal && !ti->killed && !going(ti);
 }
 
 static const ctl_deploy *find_deploy(const ctl_service_in *in, const char *id)
@@ -600,7 +609,8 @@ static void fill_slots(ctx *c, const ctl_deploy *d, const task_info **slots, int
         task_info *loser = better(c, t, (*slot)->t, d) ? (task_info *)*slot : ti;
         if (loser != ti)
             *slot = ti;
-        if (!may_replace(c))
+        /* a held task is settled once it is back (withdraw_kills) */
+        if (loser->held || !may_replace(c))
             continue;
         char *msg = xasprintf("duplicate task for instance %d", t->instance);
         kill_task(c, loser, "SCALING_DOWN", msg);
@@ -652,7 +662,7 @@ static void retire_decommissioned(ctx *c, const task_info **a_slots, int n,
         const ctl_deploy *d;
         int ns;
         int64_t when;
-        if (!counted(ti) || !t->decommissioning || t->pending)
+        if (!counted(ti) || !t->decommissioning || t->pending || ti->held)
             continue;
         if (c->active && str_eq(t->deploy_id, c->active_id)) {
             slots = a_slots, ns = n, d = c->active;
@@ -674,6 +684,47 @@ static void free_slot(const task_info **slots, int n, const task_info *ti)
 {
     if (ti->t->instance >= 1 && ti->t->instance <= n && slots[ti->t->instance - 1] == ti)
         slots[ti->t->instance - 1] = NULL;
+}
+
+/* ---- issue 21: kills that did not reach a lost task -------------------------------- */
+
+/* Kill intents the plan writes to make room (surplus, retired, bounced,
+ * moved): they rest on the request's other tasks serving, and that can
+ * change while the doomed task is out of reach. */
+static bool withdrawable(const char *cleanup_type)
+{
+    static const char *const types[] = {
+        "SCALING_DOWN",    "DEPLOY_STEP_FINISHED", "DEPLOY_FAILED", "DEPLOY_CANCELED",
+        "BOUNCING",        "INCREMENTAL_BOUNCE",   "DECOMISSIONING",
+    };
+    for (size_t i = 0; cleanup_type && i < sizeof(types) / sizeof(*types); i++)
+        if (!strcmp(cleanup_type, types[i]))
+            return true;
+    return false;
+}
+
+/* A kill the plan decided that had not reached its task when the task's
+ * agent was lost is withdrawn: Mesos cannot carry it out meanwhile, and it
+ * would be carried out the moment the task is back, whatever became of the
+ * tasks that made it surplus (the replacement may be unhealthy, or lost in
+ * turn). Back, the task is planned like any other (a duplicate in its slot
+ * is settled healthy-first), and held tasks are never killed to make room.
+ * A user's kill, a pause and a delete stand. */
+static void withdraw_kills(ctx *c)
+{
+    if (c->paused || !c->in->request)
+        return;
+    for (size_t i = 0; i < c->in->n_tasks; i++) {
+        task_info *ti = &c->ti[i];
+        const ctl_task *t = ti->t;
+        if (!ti->held || !t->cleaning || t->lb_kill_type || !withdrawable(t->cleanup_type))
+            continue;
+        ti->withdrawn = true;
+        ctl_action *a = add_action(c, CTL_ACT_WITHDRAW);
+        a->task_id = xstrdup(t->id);
+        a->cleanup_type = t->cleanup_type;
+        a->intent_revision = t->cleanup_revision;
+    }
 }
 
 /* ---- issue 20: Singularity's request actions ------------------------------------- */
@@ -717,8 +768,9 @@ static void incremental_kills(ctx *c, const task_info **a_slots, int n, int64_t 
     for (size_t i = 0; i < c->in->n_tasks; i++) {
         task_info *ti = &c->ti[i];
         const ctl_task *t = ti->t;
-        if (!counted(ti) || !str_eq(t->deploy_id, c->active_id) || t->launched_at >= fresh_after ||
-            t->instance < 1 || t->instance > n || !a_slots[t->instance - 1])
+        if (!counted(ti) || ti->held || !str_eq(t->deploy_id, c->active_id) ||
+            t->launched_at >= fresh_after || t->instance < 1 || t->instance > n ||
+            !a_slots[t->instance - 1])
             continue;
         if (task_healthy(c, a_slots[t->instance - 1]->t, c->active, NULL) && may_replace(c))
             kill_task(c, ti, "INCREMENTAL_BOUNCE", "replaced by the incremental bounce");
@@ -974,14 +1026,25 @@ static void plan_tasks(ctx *c)
             if (!a_slots[slot - 1] || !task_healthy(c, a_slots[slot - 1]->t, c->active, NULL))
                 all_fresh_healthy = false;
         if (all_fresh_healthy && may_replace(c)) {
-            for (size_t i = 0; i < in->n_tasks; i++)
-                if (counted(&c->ti[i]) && str_eq(c->ti[i].t->deploy_id, c->active_id) &&
-                    c->ti[i].t->launched_at < fresh_after)
-                    kill_task(c, &c->ti[i], "BOUNCING", "bounced");
-            s->lastBounce = s->bounceRequested;
-            s->bounceRequested = 0;
-            s->bounceStartedAt = 0;
-            c->bouncing = false;
+            /* a stale task on a lost agent keeps the bounce open until it
+             * is back (and killed then) or given up */
+            bool stale_held = false;
+            for (size_t i = 0; i < in->n_tasks; i++) {
+                task_info *ti = &c->ti[i];
+                if (!counted(ti) || !str_eq(ti->t->deploy_id, c->active_id) ||
+                    ti->t->launched_at >= fresh_after)
+                    continue;
+                if (ti->held)
+                    stale_held = true;
+                else
+                    kill_task(c, ti, "BOUNCING", "bounced");
+            }
+            if (!stale_held) {
+                s->lastBounce = s->bounceRequested;
+                s->bounceRequested = 0;
+                s->bounceStartedAt = 0;
+                c->bouncing = false;
+            }
         }
     }
 out:
@@ -1036,7 +1099,7 @@ static void summarize(ctx *c)
         const ctl_task *t = ti->t;
         if (ti->terminal)
             continue;
-        if (ti->killed || t->cleaning) {
+        if (ti->killed || going(ti)) {
             k.cleaning++;
             continue;
         }
@@ -1243,6 +1306,7 @@ void ctl_service_plan(const ctl_service_in *in, ctl_plan *out)
     }
 
     after_deploy(&c);
+    withdraw_kills(&c);
     plan_tasks(&c);
     lb_kills(&c);
 
@@ -1353,6 +1417,9 @@ char *ctl_action_format(const ctl_action *a, int64_t now)
         break;
     case CTL_ACT_APPLY_REQUEST:
         cr_buf_addf(&b, "apply-request %s", a->deploy_id);
+        break;
+    case CTL_ACT_WITHDRAW:
+        cr_buf_addf(&b, "withdraw %s %s", a->task_id, a->cleanup_type);
         break;
     }
     return cr_buf_detach(&b, NULL);

@@ -403,12 +403,16 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         /* A kill intent that does not decode kills nothing. */
         char *ckey = api_key_cleanup(m->prefix, t->taskId.id);
         const store_obj *cleanup = store_cache_get(m->cache, ckey);
-        bool cleaning = valid_doc(cleanup) != NULL;
+        const api_cleanup *cl = valid_doc(cleanup);
         free(ckey);
         ctl_ignored_add(&in->ignored, cleanup);
         ctl_health h = (ctl_health)(intptr_t)store_map_get(m->health, t->taskId.id);
         in->records[in->n_tasks] = t;
-        ctl_task_view(t, cleaning, h, &in->tasks[in->n_tasks]);
+        ctl_task_view(t, cl != NULL, h, &in->tasks[in->n_tasks]);
+        if (cl) {
+            in->tasks[in->n_tasks].cleanup_type = cl->cleanupType;
+            in->tasks[in->n_tasks].cleanup_revision = cleanup->mod_revision;
+        }
         lb_view(m, rid, in, &in->tasks[in->n_tasks]);
         if (t->agentId && *t->agentId && api_key_id_valid(t->agentId)) {
             const store_obj *ag = store_cache_get(m->cache, agent_key_tmp(m, t->agentId));

@@ -142,6 +142,11 @@ static void fx_load(fx_case *c, const json_t *j)
         o->launched_at = jint(t, "launchedAt", 0);
         o->running_at = jint(t, "runningAt", o->state == API_TASK_RUNNING ? 1 : 0);
         o->cleaning = jbool(t, "cleaning", false);
+        /* "cleanup": the kill intent's type (implies cleaning) */
+        o->cleanup_type = jstr(t, "cleanup");
+        o->cleanup_revision = jint(t, "cleanupRevision", 0);
+        if (o->cleanup_type)
+            o->cleaning = true;
         o->decommissioning = jbool(t, "decommissioning", false);
         o->health = !h                          ? CTL_HEALTH_UNKNOWN
                     : strcmp(h, "HEALTHY") == 0 ? CTL_HEALTH_HEALTHY
@@ -380,6 +385,7 @@ FIXTURE_TEST(test_fixture_cooldown, "service_cooldown.json")
 FIXTURE_TEST(test_fixture_invalid_history, "service_invalid.json")
 FIXTURE_TEST(test_fixture_decommission, "service_decommission.json")
 FIXTURE_TEST(test_fixture_partition, "service_partition.json")
+FIXTURE_TEST(test_fixture_withdraw, "service_withdraw.json")
 FIXTURE_TEST(test_fixture_lb, "service_lb.json")
 FIXTURE_TEST(test_fixture_failover, "service_failover.json")
 FIXTURE_TEST(test_fixture_semantics, "service_semantics.json")
@@ -510,6 +516,10 @@ static void sim_apply(sim *s, const ctl_plan *p)
             s->req.paused = false;
             break;
         case CTL_ACT_APPLY_REQUEST:
+            break;
+        case CTL_ACT_WITHDRAW:
+            assert_non_null(t);
+            t->cleaning = false;
             break;
         }
     }
@@ -863,6 +873,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fixture_invalid_history),
     cmocka_unit_test(test_fixture_decommission),
     cmocka_unit_test(test_fixture_partition),
+    cmocka_unit_test(test_fixture_withdraw),
     cmocka_unit_test(test_fixture_failover),
     cmocka_unit_test(test_fixture_lb),
     cmocka_unit_test(test_sim_deploy_then_failed_rollback),
