@@ -13,7 +13,7 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 
-typedef enum { T_STR, T_BOOL, T_SIZE, T_LONG } type;
+typedef enum { T_STR, T_BOOL, T_SIZE, T_LONG, T_COUNT /* long, 0 allowed */ } type;
 
 typedef struct setting {
     const char *name;
@@ -56,6 +56,8 @@ static const setting settings[] = {
     S("no-controllers", T_BOOL, no_controllers),
     S("max-decommissioning-agents", T_LONG, max_decommissioning_agents),
     S("unreachable-timeout", T_LONG, unreachable_timeout_s),
+    S("offer-cache-size", T_COUNT, offer_cache_size),
+    S("offer-cache-ms", T_LONG, offer_cache_ms),
     S("no-mesos-drain", T_BOOL, no_mesos_drain),
     S("lb-provider", T_STR, lb_provider),
     S("lb-nginx-dir", T_STR, lb_nginx_dir),
@@ -140,6 +142,10 @@ const char *as_config_usage(void)
            "                                TASK_UNKNOWN is held this long (it may come\n"
            "                                back) before it is given up; a request's\n"
            "                                unreachableTimeoutSeconds wins (600)\n"
+           "  --offer-cache-size N          offers held while no task waits, so a task\n"
+           "                                that becomes due launches at once (125; 0:\n"
+           "                                none: offers are suppressed while idle)\n"
+           "  --offer-cache-ms N            how long one offer is held unused (60000)\n"
            "  --no-mesos-drain              never put a decommissioned agent in Mesos\n"
            "                                maintenance (DRAIN_AGENT)\n"
            "  --lb-provider NAME            load balancer of loadBalanced requests: none\n"
@@ -201,6 +207,8 @@ void as_config_init(as_config *c)
     c->max_decommissioning_agents = 2;
     c->lb_drain_ms = 5000;
     c->unreachable_timeout_s = 600;
+    c->offer_cache_size = 125;
+    c->offer_cache_ms = 60000;
     c->context_path = xstrdup("/singularity/api");
 }
 
@@ -242,13 +250,14 @@ int as_config_set(as_config *c, const char *name, const char *value, const char 
             return 0;
         case T_SIZE:
         case T_LONG:
+        case T_COUNT:
             if (!value || !*value)
                 return cr_error(err, CR_EINVAL, "%s: %s needs a value", where, name);
             errno = 0;
             v = strtoll(value, &end, 10);
-            if (errno || *end || v <= 0)
-                return cr_error(err, CR_EINVAL, "%s: %s must be a positive integer, not '%s'",
-                                where, name, value);
+            if (errno || *end || v < 0 || (v == 0 && s->t != T_COUNT))
+                return cr_error(err, CR_EINVAL, "%s: %s must be a %s integer, not '%s'", where,
+                                name, s->t == T_COUNT ? "non-negative" : "positive", value);
             if (s->t == T_SIZE)
                 *(size_t *)p = (size_t)v;
             else
@@ -315,6 +324,7 @@ char *as_config_format(const as_config *c)
             cr_buf_addf(&b, "%s: %zu\n", s->name, *(const size_t *)p);
             break;
         case T_LONG:
+        case T_COUNT:
             cr_buf_addf(&b, "%s: %ld\n", s->name, *(const long *)p);
             break;
         }
@@ -503,6 +513,12 @@ int as_config_validate(const as_config *c, cr_err *err)
         return cr_error(err, CR_EINVAL,
                         "unreachable-timeout: %ld is not between 1 and 2592000 seconds",
                         c->unreachable_timeout_s);
+    if (c->offer_cache_size < 0 || c->offer_cache_size > 100000)
+        return cr_error(err, CR_EINVAL, "offer-cache-size: %ld is not between 0 and 100000",
+                        c->offer_cache_size);
+    if (c->offer_cache_ms < 1000 || c->offer_cache_ms > 3600L * 1000)
+        return cr_error(err, CR_EINVAL, "offer-cache-ms: %ld is not between 1000 and 3600000",
+                        c->offer_cache_ms);
     if (c->max_decommissioning_agents < 1 || c->max_decommissioning_agents > 100000)
         return cr_error(err, CR_EINVAL, "max-decommissioning-agents: %ld is not between 1 and 100000",
                         c->max_decommissioning_agents);

@@ -46,6 +46,8 @@ typedef struct as_config {
     bool no_controllers;  /* lead with the Mesos bridge only (tests, debugging) */
     long max_decommissioning_agents; /* agents DECOMMISSIONING at once (2) */
     long unreachable_timeout_s;      /* hold of UNREACHABLE/UNKNOWN tasks (600) */
+    long offer_cache_size;           /* offers held while nothing waits (125; 0: none) */
+    long offer_cache_ms;             /* how long the cache holds one (60000) */
     bool no_mesos_drain;  /* never DRAIN_AGENT a decommissioned agent */
     /* Load balancing (controllers/lb.h, docs/loadbalancing.md). */
     char *lb_provider;    /* NULL/"none", "nginx" */

@@ -1432,12 +1432,18 @@ static void offers_cycle(mb *b)
     mb_place_active *act_v = NULL;
     const char **racks = NULL;
     size_t n_act = 0, nrk = 0;
-    if (no && n_due) { /* placement inputs, only when there is something to place */
-        for (size_t k = 0; k < no; k++) {
-            const char *rack = offer_rack(b, &b->offers[k].offer);
-            oo[k] = (mb_offers_offer){&b->offers[k].offer, b->offers[k].received_ms, rack,
-                                      offer_inactive(b, &b->offers[k].offer, rack)};
+    /* where each offer is: for placement, and for the offer cache (it keeps
+     * only offers of ACTIVE agents) */
+    for (size_t k = 0; k < no; k++) {
+        const char *rack = NULL;
+        bool inactive = false;
+        if (n_due || b->offer_policy.cache_max) {
+            rack = offer_rack(b, &b->offers[k].offer);
+            inactive = offer_inactive(b, &b->offers[k].offer, rack);
         }
+        oo[k] = (mb_offers_offer){&b->offers[k].offer, b->offers[k].received_ms, rack, inactive};
+    }
+    if (no && n_due) { /* placement inputs, only when there is something to place */
         act_v = xcalloc(b->tasks.n + 1, sizeof(*act_v));
         for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
             tentry *te = it.e->val;
@@ -1452,9 +1458,6 @@ static void offers_cycle(mb *b)
         for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it))
             if (!state_inactive(((doc *)it.e->val)->obj))
                 racks[nrk++] = it.e->key;
-    } else {
-        for (size_t k = 0; k < no; k++)
-            oo[k] = (mb_offers_offer){&b->offers[k].offer, b->offers[k].received_ms, NULL, false};
     }
     mb_offers_in in = {.offers = oo,
                        .n_offers = no,
@@ -2336,9 +2339,11 @@ static void subscribe(mb *b)
         return;
     size_t dn = 0, total = 0;
     free(due_pending(b, cr_wall_ms(), &dn, &total));
-    /* suppression is not kept across subscriptions: resend it (sheet 9.1 #28) */
-    const char *const *suppressed = dn == 0 ? (const char *const *)b->fw_roles : NULL;
-    b->suppressed = dn == 0;
+    /* suppression is not kept across subscriptions: resend it (sheet 9.1 #28);
+     * with the offer cache on, offers are always wanted */
+    bool quiet = dn == 0 && !b->offer_policy.cache_max;
+    const char *const *suppressed = quiet ? (const char *const *)b->fw_roles : NULL;
+    b->suppressed = quiet;
     b->last_due = 0;
     mb_framework_info fi = {b->fw_user,
                             b->fw_name,
@@ -2571,6 +2576,10 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     b->offer_policy.hold_ms = cfg->offer_hold_ms > 0 ? cfg->offer_hold_ms : 2000;
     b->offer_policy.refuse_idle_s = cfg->refuse_idle_s > 0 ? cfg->refuse_idle_s : 300;
     b->offer_policy.refuse_busy_s = cfg->refuse_busy_s > 0 ? cfg->refuse_busy_s : 5;
+    b->offer_policy.cache_max = cfg->offer_cache_size < 0    ? 0
+                                : cfg->offer_cache_size > 0 ? (size_t)cfg->offer_cache_size
+                                                            : 125;
+    b->offer_policy.cache_ms = cfg->offer_cache_ms > 0 ? cfg->offer_cache_ms : 60000;
     b->kill_retry_ms = cfg->kill_retry_ms > 0 ? cfg->kill_retry_ms : 30000;
     b->implicit_ms = cfg->implicit_reconcile_ms > 0 ? cfg->implicit_reconcile_ms : 600000;
     b->recon_cap_ms = cfg->reconcile_cap_ms > 0 ? cfg->reconcile_cap_ms : 30000;

@@ -152,6 +152,7 @@ static int offer_decode(const json_t *j, mb_offer *o, cr_err *err)
     o->framework_id = jid(j, "framework_id");
     o->agent_id = jid(j, "agent_id");
     o->hostname = jdup(j, "hostname");
+    o->unavailable = json_is_object(json_object_get(j, "unavailability"));
     o->role = jdup(json_object_get(j, "allocation_info"), "role");
     if (!o->id || !o->agent_id) {
         mb_offer_release(o);

@@ -72,6 +72,9 @@ typedef struct mb_offer {
     mb_attr *attrs;
     size_t n_executor_ids;
     char **executor_ids;
+    /* Offer.unavailability is set: the agent has maintenance scheduled
+     * (the offer cache does not hold such an offer). */
+    bool unavailable;
     /* Totals over resources (unreserved and reserved alike). */
     double cpus, mem, disk;
     uint64_t nports;

@@ -85,10 +85,13 @@ bool mb_offer_should_decline(const mb_offer_policy *p, int64_t received_ms, int6
 }
 
 mb_offers_action mb_offers_decide(bool suppressed, size_t pending, bool new_pending,
-                                  int64_t last_revive_ms, int64_t now, long min_interval_ms)
+                                  int64_t last_revive_ms, int64_t now, long min_interval_ms,
+                                  bool caching)
 {
-    if (pending == 0)
+    if (pending == 0 && !caching)
         return suppressed ? MB_OFFERS_KEEP : MB_OFFERS_SUPPRESS;
+    if (pending == 0)
+        new_pending = false;
     if (!suppressed && !new_pending)
         return MB_OFFERS_KEEP;
     if (last_revive_ms && now - last_revive_ms < min_interval_ms)

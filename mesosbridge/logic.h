@@ -50,6 +50,16 @@ typedef struct mb_offer_policy {
     long hold_ms;         /* keep an unused offer this long while tasks wait */
     double refuse_idle_s; /* decline filter when nothing is pending */
     double refuse_busy_s; /* decline filter when tasks wait but did not fit */
+    /* The offer cache (issue 14; Singularity's offerCacheSize and
+     * cacheOffersForMillis): while nothing waits, up to cache_max offers
+     * are held for cache_ms each, so a task that becomes due launches on
+     * one at once instead of waiting for a REVIVE and the master's next
+     * allocation. An offer that ages out is declined with refuse_busy_s (it
+     * comes back soon, the cache stays warm); offers beyond cache_max with
+     * refuse_idle_s. Offers are never suppressed while the cache is on.
+     * cache_max 0: no cache (SUPPRESS when idle). */
+    size_t cache_max;
+    long cache_ms;
 } mb_offer_policy;
 
 /* For an offer no task was placed on: returns true to decline it now (with
@@ -62,9 +72,12 @@ typedef enum { MB_OFFERS_KEEP, MB_OFFERS_SUPPRESS, MB_OFFERS_REVIVE } mb_offers_
 /* SUPPRESS when nothing is pending and offers are not suppressed yet;
  * REVIVE when something is pending and either offers are suppressed or a
  * pending task appeared since the last REVIVE (filters from earlier
- * declines must be cleared), at most once per min_interval_ms. */
+ * declines must be cleared), at most once per min_interval_ms. With
+ * `caching` (the offer cache is on) offers are wanted while nothing is
+ * pending too: never SUPPRESS, and REVIVE if suppressed. */
 mb_offers_action mb_offers_decide(bool suppressed, size_t pending, bool new_pending,
-                                  int64_t last_revive_ms, int64_t now, long min_interval_ms);
+                                  int64_t last_revive_ms, int64_t now, long min_interval_ms,
+                                  bool caching);
 
 /* ---- heartbeat watchdog ----------------------------------------------------------- */
 /* True when nothing arrived for `misses` heartbeat intervals. */

@@ -90,6 +90,8 @@ typedef struct mb_config {
     long offer_hold_ms;            /* 2000 */
     double refuse_idle_s;          /* 300: decline filter when nothing waits */
     double refuse_busy_s;          /* 5: decline filter when tasks wait */
+    long offer_cache_size;         /* 125: offers held while nothing waits; -1 = none */
+    long offer_cache_ms;           /* 60000: how long the cache holds an offer */
     long kill_retry_ms;            /* 30000 */
     long implicit_reconcile_ms;    /* 600000 */
     long reconcile_cap_ms;         /* 30000: explicit reconciliation backoff cap */

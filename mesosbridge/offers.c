@@ -65,13 +65,60 @@ static void build_launches(const mb_offers_in *in, const mb_place_result *res,
     free(next);
 }
 
+static const mb_offers_in *cache_sort_in;
+
+/* Younger first (longer left to hold), then the order they came in. */
+static int by_age(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int64_t rx = cache_sort_in->offers[x].received_ms, ry = cache_sort_in->offers[y].received_ms;
+    if (rx != ry)
+        return rx > ry ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* Nothing waits and the offer cache is on: keep the youngest cache_max
+ * offers that are within cache_ms, on an ACTIVE agent and without
+ * maintenance scheduled (Offer.unavailability); decline the
+ * aged ones with the short filter (they come back to the cache) and the
+ * surplus with the long one. */
+static void cache_unused(const mb_offers_in *in, const bool *used, mb_offers_plan_out *out)
+{
+    const mb_offer_policy *p = in->policy;
+    size_t *v = xcalloc(in->n_offers + 1, sizeof(size_t)), n = 0, kept = 0;
+    for (size_t k = 0; k < in->n_offers; k++)
+        if (!used[k])
+            v[n++] = k;
+    cache_sort_in = in; /* qsort has no argument; the plan runs on one thread */
+    qsort(v, n, sizeof(*v), by_age);
+    cache_sort_in = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const mb_offers_offer *o = &in->offers[v[i]];
+        if (in->now - o->received_ms >= p->cache_ms)
+            add_index(&out->decline_busy, &out->n_decline_busy, v[i]);
+        else if (kept < p->cache_max && !o->inactive && !o->offer->unavailable) {
+            kept++;
+            add_index(&out->keep, &out->n_keep, v[i]);
+        } else {
+            add_index(&out->decline_idle, &out->n_decline_idle, v[i]);
+        }
+    }
+    free(v);
+}
+
 /* Offers no task went on: held while tasks wait and the offer is young,
- * else declined (with a short filter when tasks wait, a long one if not). */
+ * else declined (with a short filter when tasks wait, a long one if not);
+ * while nothing waits, the offer cache keeps some. */
 static void sort_unused(const mb_offers_in *in, mb_offers_plan_out *out)
 {
     bool *used = xcalloc(in->n_offers + 1, sizeof(bool));
     for (size_t i = 0; i < out->n_launches; i++)
         used[out->launches[i].offer] = true;
+    if (!out->waiting && in->policy->cache_max) {
+        cache_unused(in, used, out);
+        free(used);
+        return;
+    }
     for (size_t k = 0; k < in->n_offers; k++) {
         double refuse = 0;
         if (used[k])
@@ -96,10 +143,14 @@ void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
      * counts as new (earlier declines may have filtered the agents it needs) */
     out->new_pending = in->new_pending || nd > in->last_due;
     out->action = mb_offers_decide(in->suppressed, nd, out->new_pending, in->last_revive_ms,
-                                   in->now, in->revive_min_ms);
+                                   in->now, in->revive_min_ms, in->policy->cache_max > 0);
     out->waiting = nd;
     if (!no)
         return;
+    if (!nd) { /* nothing to place: only the fate of the held offers */
+        sort_unused(in, out);
+        return;
+    }
 
     /* place the due tasks on the offers */
     mb_offer_left *left = xcalloc(no + 1, sizeof(*left));
@@ -130,10 +181,21 @@ void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
     out->waiting = 0;
     for (size_t i = 0; i < nd; i++)
         out->waiting += res[i].offer < 0;
-    out->accept_refuse_s = out->tried < nd ? 0 : in->policy->refuse_busy_s;
+    /* no filter on the leftovers while tasks were deferred (they need
+     * them at once) or while the offer cache wants them back */
+    out->accept_refuse_s =
+        out->tried < nd || in->policy->cache_max ? 0 : in->policy->refuse_busy_s;
 
     build_launches(in, res, out);
     sort_unused(in, out);
+    /* With the offer cache, new tasks that the held offers took need no
+     * REVIVE: only the ones still waiting ask for more offers. */
+    if (in->policy->cache_max) {
+        if (!out->waiting)
+            out->new_pending = false;
+        out->action = mb_offers_decide(in->suppressed, out->waiting, out->new_pending,
+                                       in->last_revive_ms, in->now, in->revive_min_ms, true);
+    }
 
     for (size_t i = 0; i < nd; i++)
         mb_place_result_release(&res[i]);

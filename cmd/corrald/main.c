@@ -120,6 +120,8 @@ static void start_bridge(app *a)
     mc.leader_key = a->leader_key;
     mc.leader_rev = a->leader_rev;
     mc.executor_path = a->cfg.executor_path;
+    mc.offer_cache_size = a->cfg.offer_cache_size ? a->cfg.offer_cache_size : -1;
+    mc.offer_cache_ms = a->cfg.offer_cache_ms;
     mc.log = &a->log;
     mc.on_stopped = on_bridge_stopped;
     mc.arg = a;
@@ -428,6 +430,13 @@ static void metrics_hook(void *arg, cr_buf *out)
                "Whether the bridge holds a subscription.", st.subscribed ? 1 : 0);
     metric_u64(out, "corral_mesos_offers_received_total", "counter", "Offers received.",
                st.offers_received);
+    metric_u64(out, "corral_mesos_offers_declined_total", "counter", "Offers declined.",
+               st.offers_declined);
+    metric_u64(out, "corral_mesos_offers_held", "gauge",
+               "Offers held: waiting for tasks or in the offer cache.", st.offers_held);
+    metric_u64(out, "corral_mesos_suppressed", "gauge",
+               "Whether offers are suppressed (nothing waits, offer cache off).",
+               st.suppressed ? 1 : 0);
     metric_u64(out, "corral_mesos_tasks_launched_total", "counter", "Tasks launched.",
                st.launched);
     metric_u64(out, "corral_mesos_status_updates_total", "counter", "Task status updates.",

@@ -61,12 +61,19 @@ static void test_offers(void **state)
     assert_true(mb_offer_should_decline(&p, 1000, 3000, 4, &refuse));
     assert_true(refuse == 5);
 
-    assert_int_equal(mb_offers_decide(false, 0, false, 0, 10, 1000), MB_OFFERS_SUPPRESS);
-    assert_int_equal(mb_offers_decide(true, 0, true, 0, 10, 1000), MB_OFFERS_KEEP);
-    assert_int_equal(mb_offers_decide(true, 2, false, 0, 10, 1000), MB_OFFERS_REVIVE);
-    assert_int_equal(mb_offers_decide(false, 2, false, 0, 10, 1000), MB_OFFERS_KEEP);
-    assert_int_equal(mb_offers_decide(false, 2, true, 5000, 5500, 1000), MB_OFFERS_KEEP);
-    assert_int_equal(mb_offers_decide(false, 2, true, 5000, 6000, 1000), MB_OFFERS_REVIVE);
+    assert_int_equal(mb_offers_decide(false, 0, false, 0, 10, 1000, false), MB_OFFERS_SUPPRESS);
+    assert_int_equal(mb_offers_decide(true, 0, true, 0, 10, 1000, false), MB_OFFERS_KEEP);
+    assert_int_equal(mb_offers_decide(true, 2, false, 0, 10, 1000, false), MB_OFFERS_REVIVE);
+    assert_int_equal(mb_offers_decide(false, 2, false, 0, 10, 1000, false), MB_OFFERS_KEEP);
+    assert_int_equal(mb_offers_decide(false, 2, true, 5000, 5500, 1000, false), MB_OFFERS_KEEP);
+    assert_int_equal(mb_offers_decide(false, 2, true, 5000, 6000, 1000, false), MB_OFFERS_REVIVE);
+
+    /* the offer cache wants offers while nothing is pending: no SUPPRESS,
+     * and a suppressed framework revives (at most once per interval) */
+    assert_int_equal(mb_offers_decide(false, 0, false, 0, 10, 1000, true), MB_OFFERS_KEEP);
+    assert_int_equal(mb_offers_decide(false, 0, true, 0, 10, 1000, true), MB_OFFERS_KEEP);
+    assert_int_equal(mb_offers_decide(true, 0, false, 0, 10, 1000, true), MB_OFFERS_REVIVE);
+    assert_int_equal(mb_offers_decide(true, 0, false, 5000, 5500, 1000, true), MB_OFFERS_KEEP);
 }
 
 static void test_heartbeat(void **state)

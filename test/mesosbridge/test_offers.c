@@ -111,6 +111,16 @@ static int setup(void **state)
     return 0;
 }
 
+/* The world with the offer cache on: 2 offers kept for 60 s. */
+static int setup_cache(void **state)
+{
+    setup(state);
+    world *w = *state;
+    w->policy.cache_max = 2;
+    w->policy.cache_ms = 60000;
+    return 0;
+}
+
 static int teardown(void **state)
 {
     world *w = *state;
@@ -167,6 +177,49 @@ static void test_suppress_and_revive(void **state)
     w->in.last_revive_ms = w->in.now - 5000;
     plan(w);
     assert_int_equal(w->out.action, MB_OFFERS_REVIVE);
+}
+
+/* Issue 14: while nothing waits the cache keeps the youngest offers
+ * within their time, on ACTIVE agents; a task that becomes due launches
+ * on one in the same cycle, with no REVIVE. */
+static void test_offer_cache(void **state)
+{
+    world *w = *state;
+    int64_t now = w->in.now;
+
+    add_offer(w, 1, now - 70000); /* 0: aged out */
+    add_offer(w, 1, now - 1000);  /* 1: young */
+    add_offer(w, 1, now - 2000);  /* 2: young, older */
+    add_offer(w, 1, now - 3000);  /* 3: surplus beyond cache_max */
+    add_offer(w, 1, now - 500);   /* 4: youngest, but its agent is frozen */
+    w->held[4].inactive = true;
+    add_offer(w, 1, now - 400);   /* 5: its agent has maintenance scheduled */
+    w->offers[5].unavailable = true;
+    plan(w);
+    assert_int_equal(w->out.action, MB_OFFERS_KEEP); /* never SUPPRESS while caching */
+    assert_int_equal(w->out.n_keep, 2);
+    assert_int_equal(w->out.keep[0], 1);
+    assert_int_equal(w->out.keep[1], 2);
+    assert_int_equal(w->out.n_decline_busy, 1); /* aged out: back soon */
+    assert_int_equal(w->out.decline_busy[0], 0);
+    assert_int_equal(w->out.n_decline_idle, 3); /* surplus, frozen, maintenance */
+
+    /* a suppressed framework (an older subscription) asks for offers again */
+    w->in.suppressed = true;
+    plan(w);
+    assert_int_equal(w->out.action, MB_OFFERS_REVIVE);
+    w->in.suppressed = false;
+
+    /* a task becomes due: it launches on a held offer now, the leftovers
+     * come back unfiltered (the cache wants them) */
+    add_due(w, 1, false);
+    w->in.last_revive_ms = now - 10; /* a REVIVE would wait: none is needed */
+    plan(w);
+    assert_int_equal(w->out.n_launches, 1);
+    assert_int_equal(w->out.launches[0].n, 1);
+    assert_int_equal(w->out.waiting, 0);
+    assert_true(w->out.accept_refuse_s == 0);
+    assert_int_equal(w->out.action, MB_OFFERS_KEEP);
 }
 
 static void test_launches_per_offer(void **state)
@@ -268,6 +321,7 @@ static void test_work_budget_defers(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_suppress_and_revive, setup, teardown),
     cmocka_unit_test_setup_teardown(test_launches_per_offer, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_offer_cache, setup_cache, teardown),
     cmocka_unit_test_setup_teardown(test_unplaced_hold_then_decline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_known_task_id_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_work_budget_defers, setup, teardown),
