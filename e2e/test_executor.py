@@ -1,8 +1,9 @@
 """corral-executor under the real mesoslite: a v1 scheduler (this test)
 SUBSCRIBEs, ACCEPTs an offer with a LAUNCH whose ExecutorInfo runs
 bin/corral-executor, and watches the UPDATEs, exactly as corrald's
-mesosbridge does. Artifacts come from an HTTP server and a SigV4-checking
-S3 server started by the test on 127.0.0.1."""
+mesosbridge does. Artifacts come from an HTTP server and a real
+S3-compatible server (s3rver, e2e/lib/s3rver.py; one for the class) started
+by the test on 127.0.0.1."""
 
 import glob
 import json
@@ -14,7 +15,7 @@ import unittest
 import harness
 import exe_cases
 from exe_scheduler import Scheduler, take_ports
-from s3_server import S3Server
+import s3rver
 
 
 class Task:
@@ -53,11 +54,13 @@ class MesosliteBackend:
         tc.addCleanup(self.sched.close)
         # Executor settings the agent's operator would put in its config file.
         self.config = os.path.join(tc.cluster.tmpdir, "executor.json")
+        conf = {"artifactCacheDirectory": os.path.join(tc.cluster.tmpdir, "cache")}
+        if tc.s3:
+            conf.update({"s3Endpoint": tc.s3.endpoint, "s3PathStyle": True,
+                         "s3AccessKey": tc.s3.access_key, "s3SecretKey": tc.s3.secret_key,
+                         "s3Region": tc.s3.region})
         with open(self.config, "w") as f:
-            json.dump({"s3Endpoint": tc.s3.endpoint, "s3PathStyle": True,
-                       "s3AccessKey": tc.s3.access_key, "s3SecretKey": tc.s3.secret_key,
-                       "s3Region": tc.s3.region,
-                       "artifactCacheDirectory": os.path.join(tc.cluster.tmpdir, "cache")}, f)
+            json.dump(conf, f)
         self.n = 0
 
     def start(self, executor_data, env=None, ports=0, request_id="svc", deploy_id="v1"):
@@ -95,10 +98,12 @@ class MesosliteBackend:
 
 
 class T(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = s3rver.for_class(cls, bucket="builds")
+
     def setUp(self):
         super().setUp()
-        self.s3 = S3Server()
-        self.addCleanup(self.s3.stop)
         self.files = exe_cases.FileServer()
         self.addCleanup(self.files.stop)
         self.workdir = self.cluster.tmpdir

@@ -6,8 +6,8 @@ builds the TaskInfo (docs/executor.md, "What the framework puts in the
 TaskInfo") and mesoslite starts the executor; everything is observed
 through the API (task history, deploy history, sandbox).
 
-Artifacts come from an HTTP file server and a SigV4-checking S3 server
-(e2e/lib/s3_server.py) started by the test on 127.0.0.1. The executor finds
+Artifacts come from an HTTP file server and a real S3-compatible server
+(s3rver, e2e/lib/s3rver.py; one for the class) on 127.0.0.1. The executor finds
 the S3 endpoint and credentials in its environment (docs/executor.md, "S3"),
 which it gets from the agent: mesoslite is started with
 --executor-environment-variables carrying them, as an operator would
@@ -23,7 +23,7 @@ import urllib.parse
 
 import harness
 import exe_cases
-from s3_server import S3Server
+import s3rver
 
 EXECUTOR = os.path.join(harness.BIN, "corral-executor")
 
@@ -46,12 +46,14 @@ def q(s):
 
 class T(harness.TestCase):
 
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = s3rver.for_class(cls, bucket="builds")
+
     def setUp(self):
         super().setUp()
         self.workdir = self.cluster.tmpdir
         self.running = {}  # task id -> its TASK_RUNNING message
-        self.s3 = S3Server()
-        self.addCleanup(self.s3.stop)
         self.files = exe_cases.FileServer()
         self.addCleanup(self.files.stop)
         # The executor's environment as the agent gives it: PATH and HOME
@@ -179,9 +181,11 @@ class T(harness.TestCase):
     # --- cases ---------------------------------------------------------------
 
     def test_service_with_all_artifact_kinds(self):
+        s3rver.need(self)
         slug = exe_cases.targz({"bin/hello.sh": (b"#!/bin/sh\necho hello from slug\n", 0o755),
                                 "lib/data.txt": b"slug data\n"})
         self.s3.put("builds", "svc/slug v1.tar.gz", slug)
+        before = [r for r in self.s3.requests() if r[0] == "GET"]
         conf = b"listen: 8080\n"
         jbody = b'{"a": 1}\n'
         url = self.files.put("/files/conf.json", jbody)
@@ -251,10 +255,11 @@ class T(harness.TestCase):
         self.assertEqual(len(ports), 2, task["mesosTask"]["resources"])
         self.assertEqual(sorted([int(fields["PORT0"]), int(fields["PORT1"])]), sorted(ports))
         self.assertEqual(fields["PORT"], fields["PORT0"])
-        # Each remote artifact was fetched once, the S3 one signed (the
-        # server refuses unsigned requests).
+        # Each remote artifact was fetched once (that the executor signs
+        # with its key: test_executor_agent's unknown key is refused).
         self.assertEqual(self.files.count("/files/conf.json"), 1)
-        self.assertEqual([s for m, p, s in self.s3.requests if m == "GET"], [200])
+        got = [r for r in self.s3.requests() if r[0] == "GET"][len(before):]
+        self.assertEqual(got, [("GET", "/builds/svc/slug v1.tar.gz", 200)])
 
     def test_bad_md5_fails_the_task_and_deploy(self):
         blob = b"some artifact bytes\n"
@@ -366,6 +371,7 @@ class T(harness.TestCase):
     @unittest.skipUnless(shutil.which("javac") and shutil.which("jar") and shutil.which("java"),
                          "needs a JDK (javac, jar, java) to build the seed's Java service")
     def test_seed_deploy_object(self):
+        s3rver.need(self)
         with open(harness.seed_path("deploy-object.json")) as f:
             deploy = json.load(f)
         jar = exe_cases.build_java_service(self.workdir)

@@ -1,6 +1,7 @@
 """Issue 10: the README's first command, run exactly as written in a scratch
-copy of the repository, brings up a local Corral with the examples applied;
-`stop` leaves no process behind."""
+copy of the repository, brings up a local Corral with the examples applied
+(and a node agent that talks to corrald with a token of its own); `stop`
+leaves no process behind."""
 import os
 import re
 import shutil
@@ -93,6 +94,31 @@ class LocalUpTest(harness.TestCase):
         self.assertEqual(st, 401)
         tokens = os.path.join(scratch, ".local", "auth", "tokens")
         self.assertEqual(os.stat(tokens).st_mode & 0o077, 0, "token file readable by others")
+
+        # The node agent runs with corrald configured: its arguments name the
+        # API and a mode-600 file holding one token, which corrald takes as
+        # user nodeagent, an admin (its routes, /api/nodeagent/..., are
+        # admin-only); its OOM killer, on only with --corrald, checks.
+        na = [cmd.split() for _, cmd in procs_under(scratch) if "/bin/corral-nodeagent " in cmd]
+        self.assertEqual(len(na), 1, na)
+        self.assertEqual(na[0][na[0].index("--corrald") + 1], api)
+        token_file = na[0][na[0].index("--token-file") + 1]
+        self.assertEqual(os.stat(token_file).st_mode & 0o077, 0, "node agent token readable")
+        with open(token_file) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 1)
+        st, who = harness.http_json("GET", api + "/api/auth/user",
+                                    headers={"Authorization": "Bearer " + lines[0]})
+        self.assertEqual(st, 200, who)
+        self.assertEqual((who["user"]["id"], who["admin"]), ("nodeagent", True))
+        m = re.search(r"Node agent:\s+(http://127\.0\.0\.1:\d+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+
+        def oom_checks():
+            _, _, body = harness.http("GET", m.group(1) + "/metrics", timeout=5)
+            c = re.search(r"^corral_nodeagent_oom_checks_total (\d+)$", body.decode(), re.M)
+            return c and int(c.group(1)) > 0
+        harness.wait_until(oom_checks, 30, "the node agent's OOM killer to check")
 
         # The examples run: every example request exists and the web service
         # reaches its instance count of running tasks.

@@ -26,13 +26,17 @@ def q(s):
 
 class T(harness.TestCase):
 
+    @classmethod
+    def setUpClass(cls):
+        # one s3rver for the class: task ids (in every key) differ per test
+        cls.s3 = s3rver.for_class(cls, bucket="logs")
+
     def setUp(self):
         super().setUp()
-        s3rver.require(self)
+        s3rver.need(self)
         c = self.cluster
         c.etcd()
         c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS)
-        self.s3 = s3rver.start(c, bucket="logs")
         self.na_port = harness.free_port()
         saved = dict(os.environ)
         os.environ.update(self.s3.env())

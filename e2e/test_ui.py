@@ -4,7 +4,9 @@ against real etcd, mesoslite running real processes and corrald with --auth.
 One walk through the pages as an operator would: log in with a one-time
 login link, the Requests list (search, tabs, keys), a request (scale it and
 see the count change without a reload; a new deploy's progress, live), a
-task (files, its log tailing a line written after the page opened), an
+task (files, its log streamed through the node agent: a line written after
+the page opened shows within seconds, the stream ends when the page is left,
+and the page falls back to polling when the node agent goes away), an
 on-demand run from the UI that jumps to the new task's log, the Status
 page, agents (decommission one), racks, the deploy page, the Dashboard with
 a star, both themes and a phone-sized screen. A screenshot of each page is
@@ -16,11 +18,14 @@ Every wait has a deadline and waits for something on the page (no sleeps).
 """
 import json
 import os
+import re
 import shutil
 import unittest
+from unittest import mock
 
 import browser
 import harness
+import nodeagent
 
 PREFIX = "/corral"
 ML_ARGS = ["--heartbeat-interval", "1", "--allocation-interval", "0.2",
@@ -45,7 +50,11 @@ class UiCase(harness.TestCase):
             f.write("%s admin admins\n%s viewer team-v\n" % (self.admin, self.viewer))
         c.etcd()
         c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS)
-        self.api = c.corrald(args=["--auth", "--auth-token-file", path])
+        # The node agent of mesoslite's agents: the log viewer streams
+        # through it (corrald's /api/logs/task/{id}/follow).
+        self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"))
+        with mock.patch.dict(os.environ, {"CORRAL_NODEAGENT_PORT": str(self.na.port)}):
+            self.api = c.corrald(args=["--auth", "--auth-token-file", path])
         harness.wait_until(lambda: c.etcd_get_json(PREFIX + "/framework"), 30, "framework id")
         self.shots = os.path.join(c.tmpdir, "screenshots")
         os.makedirs(self.shots)
@@ -67,6 +76,19 @@ class UiCase(harness.TestCase):
         if dest:
             os.makedirs(dest, exist_ok=True)
             shutil.copy(path, os.path.join(dest, name + ".png"))
+
+    def na_metric(self, name):
+        st, _, body = harness.http("GET", self.na_url + "/metrics", timeout=5)
+        self.assertEqual(st, 200)
+        return int(re.search(r"^%s (\d+)$" % name, body.decode(), re.M).group(1))
+
+    def ticks(self):
+        """The tick numbers the log shows, in order; they must run from 0
+        without a gap or a repeat."""
+        n = self.b.js("[...document.querySelectorAll('#log .tx')]"
+                      ".map(e => /^tick-(\\d+)$/.exec(e.textContent)).filter(m => m).map(m => +m[1])")
+        self.assertEqual(n, list(range(len(n))), "the log lost or repeated lines")
+        return len(n)
 
     def page(self, hash_, ready):
         """Navigates inside the app (no reload) and waits for selector ready."""
@@ -245,14 +267,38 @@ class TestUi(UiCase):
         self.shot("task-files")
         b.click(".files tr[data-file='stdout'] a")
         b.wait_text("#log", "tick-")
-        first = b.js("Math.max(...[...document.querySelectorAll('#log .tx')]"
-                     ".map(e => +(/tick-(\\d+)/.exec(e.textContent) || [0, -1])[1]))")
-        b.wait_text("#log", "tick-%d" % (first + 3), 20)
+        # It streams: the node agent serves one follow stream (the page's,
+        # through corrald), and a line the task writes after the page opened
+        # shows within a couple of seconds, nothing lost or repeated.
+        streams = self.na_metric("corral_nodeagent_log_streams_total")
+        self.assertGreaterEqual(streams, 1)
+        self.assertEqual(self.na_metric("corral_nodeagent_log_streams"), 1)
+        b.wait_js("document.querySelector('#log-info').dataset.mode === 'streaming'")
+        first = self.ticks()
+        b.wait_text("#log", "tick-%d" % (first + 3), 3)
+        self.ticks()
         self.assertEqual(b.js("document.querySelector('#log-follow').getAttribute('aria-pressed')"),
                          "true")
         b.type("#log-search", "tick-1")
         b.wait("#log mark")
         self.shot("task-log")
+        # Leaving the page ends its stream.
+        b.click(".tab[data-tab='overview']")
+        b.wait("#timeline")
+        harness.wait_until(lambda: self.na_metric("corral_nodeagent_log_streams") == 0, 10,
+                           "the log page's stream to end")
+        # Back on the log, the node agent goes away: the broken stream is
+        # opened again, corrald answers that no node agent is reachable, and
+        # the page polls the sandbox API from where the stream stopped.
+        b.click(".tab[data-tab='logs']")
+        b.wait_text("#log", "tick-")
+        b.wait_js("document.querySelector('#log-info').dataset.mode === 'streaming'")
+        self.assertEqual(self.na_metric("corral_nodeagent_log_streams_total"), streams + 1)
+        self.na.stop()
+        b.wait_js("document.querySelector('#log-info').dataset.mode === 'polling'", 15)
+        last = self.ticks()
+        b.wait_text("#log", "tick-%d" % (last + 3), 10)
+        self.ticks()
 
         # An on-demand run from the UI jumps to its task's log.
         self.page("#/request/job", "#act-run")

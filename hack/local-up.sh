@@ -2,8 +2,8 @@
 # hack/local-up.sh: a local Corral on this machine, in one command.
 #
 #   hack/local-up.sh [start]      install deps, build, start etcd, mesoslite,
-#                                 corral-nodeagent, nginx (the load balancer),
-#                                 corrald; apply the examples
+#                                 nginx (the load balancer), corrald,
+#                                 corral-nodeagent; apply the examples
 #   hack/local-up.sh status       what runs, and why anything stopped
 #   hack/local-up.sh stop [--wipe] stop everything (--wipe also deletes data)
 #
@@ -45,7 +45,7 @@ if [ "$cmd" = help ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; f
 mkdir -p "$DIR/logs" "$DIR/run"
 DIR=$(cd "$DIR" && pwd)
 PORTS=$DIR/run/ports.env
-COMPONENTS=(etcd mesoslite corral-nodeagent nginx corrald)
+COMPONENTS=(etcd mesoslite nginx corrald corral-nodeagent)
 
 pidfile() { echo "$DIR/run/$1.pid"; }
 running() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
@@ -144,15 +144,6 @@ if [ -z "$REAL_MESOS" ]; then
   wait_http "$MESOS_URL/master/state" 30 mesoslite
 fi
 
-# The node agent of mesoslite's agents (they share this host and work dir):
-# log follow streams for corralctl logs -f and the UI (docs/nodeagent.md).
-# With a real Mesos, run one on each agent host (manifests/deploy/).
-if [ -z "$REAL_MESOS" ]; then
-  launch corral-nodeagent "$ROOT/bin/corral-nodeagent" --work-dir "$DIR/mesos" \
-    --listen "127.0.0.1:$NODEAGENT_PORT"
-  wait_http "http://127.0.0.1:$NODEAGENT_PORT/healthz" 30 corral-nodeagent
-fi
-
 # The load balancer of load-balanced requests (docs/loadbalancing.md): a
 # real nginx on a loopback port, run as this user with its config, pid and
 # logs under $DIR/nginx; corrald writes its upstreams and locations into
@@ -196,6 +187,20 @@ if [ ! -s "$TOKENS" ]; then
     "crl_$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" > "$TOKENS")
 fi
 ADMIN_TOKEN=$(awk '$2 == "admin" {print $1; exit}' "$TOKENS")
+# The node agent's own token, user nodeagent. Its calls to corrald are task
+# lookups (GET /api/tasks/task/{id}, tasks of every request) and the OOM
+# kill notes (PUT /api/nodeagent/tasks/{id}; upload records too when S3 is
+# on), admin-only routes (apiserver/as_route.c): so group admins, but a user
+# of its own, told apart in history and revocable alone. The node agent
+# takes the first word of its --token-file, so that file holds the token
+# alone (mode 600). A token file from an older run gets the line added.
+if ! awk '$2 == "nodeagent" {found = 1} END {exit !found}' "$TOKENS"; then
+  (umask 077; printf '%s nodeagent admins\n' \
+    "crl_$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >> "$TOKENS")
+  if running corrald; then kill -HUP "$(cat "$(pidfile corrald)")"; fi  # re-reads the file
+fi
+NODEAGENT_TOKEN=$DIR/auth/nodeagent.token
+(umask 077; awk '$2 == "nodeagent" {print $1; exit}' "$TOKENS" > "$NODEAGENT_TOKEN")
 CTL_CONFIG=$DIR/corralctl.conf
 CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set server "$API_URL"
 CORRAL_CONFIG=$CTL_CONFIG "$ROOT/bin/corralctl" config set token "$ADMIN_TOKEN"
@@ -205,6 +210,18 @@ CORRAL_NODEAGENT_PORT=$NODEAGENT_PORT launch corrald "$ROOT/bin/corrald" --liste
   --data-dir "$DIR/corrald" \
   --lb-provider nginx --lb-nginx-dir "$NGINX_DIR/lb" --lb-nginx-conf "$NGINX_DIR/nginx.conf"
 wait_http "$API_URL/healthz" 30 corrald
+
+# The node agent of mesoslite's agents (they share this host and work dir):
+# log follow streams for corralctl logs -f and the UI, the OOM killer, the
+# cleanup of sandboxes Corral does not know (docs/nodeagent.md). Started
+# once corrald answers, so its first scan can ask it (it retries a failed
+# call on its next check anyway). With a real Mesos, run one on each agent
+# host (manifests/deploy/).
+if [ -z "$REAL_MESOS" ]; then
+  launch corral-nodeagent "$ROOT/bin/corral-nodeagent" --work-dir "$DIR/mesos" \
+    --listen "127.0.0.1:$NODEAGENT_PORT" --corrald "$API_URL" --token-file "$NODEAGENT_TOKEN"
+  wait_http "http://127.0.0.1:$NODEAGENT_PORT/healthz" 30 corral-nodeagent
+fi
 
 applied="skipped (--no-examples)"
 if [ "$EXAMPLES" = 1 ]; then
@@ -236,9 +253,9 @@ Corral is running locally.
   etcd:       $ETCD_URL   (prefix /corral; try: ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL get /corral --prefix --keys-only)
   Mesos:      $MESOS_URL   ($([ -z "$REAL_MESOS" ] && echo "mesoslite, $AGENTS agents on racks $RACKS" || echo "real Mesos master"))
   LB:         http://127.0.0.1:$LB_PORT/   (nginx; hello-lb at http://127.0.0.1:$LB_PORT/hello-lb/; files in $NGINX_DIR)
-  Node agent: $([ -z "$REAL_MESOS" ] && echo "http://127.0.0.1:$NODEAGENT_PORT   (task logs: corralctl logs TASK -f streams through it)" || echo "not started (run one on each Mesos agent host)")
+  Node agent: $([ -z "$REAL_MESOS" ] && echo "http://127.0.0.1:$NODEAGENT_PORT   (task logs: corralctl logs TASK -f streams through it; corrald token in $NODEAGENT_TOKEN)" || echo "not started (run one on each Mesos agent host)")
   Examples:   $applied
-  Auth:       on; admin token in $TOKENS (user admin, group admins)
+  Auth:       on; admin token in $TOKENS (user admin, group admins; user nodeagent for the node agent)
   corralctl:  export CORRAL_CONFIG=$CTL_CONFIG   (server and admin token)
               bin/corralctl get requests
   curl:       curl -H "Authorization: Bearer \$(awk '\$2 == "admin" {print \$1}' $TOKENS)" $API_URL/api/requests

@@ -23,6 +23,7 @@ import time
 import urllib.parse
 
 import harness
+import s3rver
 
 EXECUTOR = os.path.join(harness.BIN, "corral-executor")
 
@@ -144,10 +145,9 @@ def targz(files):
 
 
 def s3_env(s3):
-    """Executor settings pointing at a local S3Server."""
-    return {"CORRAL_S3_ENDPOINT": s3.endpoint, "CORRAL_S3_PATH_STYLE": "1",
-            "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-            "AWS_REGION": s3.region}
+    """Executor settings pointing at the test's s3rver (e2e/lib/s3rver.py);
+    none without one."""
+    return s3.env() if s3 else {}
 
 
 def read(path):
@@ -202,11 +202,14 @@ public class TestService {
         return f.read()
 
 
-# --- scenarios (each takes a unittest.TestCase with .backend, .s3, .files) ---
+# --- scenarios (each takes a unittest.TestCase with .backend, .s3 (an
+# s3rver, or None when it is not installed: then those using S3 skip),
+# .files) ---
 
 def artifacts_and_env(tc):
     """All three artifact kinds land where asked (the archive extracted),
     and the task sees Singularity's variables and the deploy's env."""
+    s3rver.need(tc)
     slug = targz({"bin/hello.sh": (b"#!/bin/sh\necho hello from slug\n", 0o755),
                   "lib/data.txt": b"slug data\n"})
     tc.s3.put("builds", "svc/slug v1.tar.gz", slug)
@@ -279,6 +282,7 @@ def bad_md5_fails(tc):
 
 
 def missing_s3_object_fails(tc):
+    s3rver.need(tc)
     data = {"cmd": "true", "s3Artifacts": [{"name": "gone", "filename": "x.tgz", "s3Bucket": "builds",
                                             "s3ObjectKey": "does/not/exist.tgz"}]}
     t = tc.backend.start(data)
@@ -331,8 +335,9 @@ def chatty_logs_rotate(tc):
 
 
 def seed_deploy_runs(tc, seed_path):
-    """The seed's deploy object, its S3 artifact pointed at the local S3
-    server (same bucket and key; md5 and size of the slug built here)."""
+    """The seed's deploy object, its S3 artifact pointed at the test's
+    s3rver (same bucket and key; md5 and size of the slug built here)."""
+    s3rver.need(tc)
     with open(seed_path) as f:
         deploy = json.load(f)
     jar = build_java_service(tc.workdir)

@@ -44,6 +44,33 @@ export async function api(method, path, body, opts = {}) {
   return doc;
 }
 
+// A streaming GET (chunked text, server-sent events) with the caller's
+// token, read with a ReadableStream reader: opts.onOpen() once the answer
+// is a 2xx, then opts.onChunk(bytes) with each piece of the body as it
+// arrives (a Uint8Array, cut anywhere, even inside a character). Resolves
+// when the server ends the body. Rejects with an ApiError (its JSON message
+// when it has one) when the answer is not a 2xx, and with fetch's error when
+// the connection breaks or opts.signal aborts it. Never asks for a login:
+// the caller decides what a 401 means.
+export async function stream(path, opts) {
+  const r = await fetch(path, { headers: headers(), signal: opts.signal, cache: 'no-store' });
+  if (!r.ok) {
+    const text = await r.text().catch(() => '');
+    let doc = null;
+    if (text.trim()) {
+      try { doc = JSON.parse(text); } catch { doc = { message: text }; }
+    }
+    throw new ApiError(r.status, doc);
+  }
+  if (opts.onOpen) opts.onOpen();
+  const reader = r.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    opts.onChunk(value);
+  }
+}
+
 export const get = (p, o) => api('GET', p, undefined, o);
 export const post = (p, b, o) => api('POST', p, b === undefined ? {} : b, o);
 export const put = (p, b, o) => api('PUT', p, b, o);

@@ -1,16 +1,23 @@
-// A log viewer over /api/sandbox/{taskId}/read: reads the file from an
-// offset, then keeps reading from where it stopped (the one place the UI
-// asks repeatedly: until a node-agent streaming endpoint exists, the agent's
-// /files/read is all there is). Follows the end, stops following when the
-// reader scrolls up, numbers lines, highlights a search, jumps to the end,
-// downloads the file.
+// A log viewer. It streams the file through corrald's
+// GET /api/logs/task/{taskId}/follow (the task's node agent follows the
+// file through rotation and truncation and sends whole lines as the task
+// writes them), appending as the bytes arrive. A stream that breaks while
+// the task runs is opened again from the end of the last whole line it
+// delivered. When no node agent answers for the task (corrald's 502; a
+// 404 from a corrald without the route), it reads
+// /api/sandbox/{taskId}/read from its offset once a second instead, and
+// tries the stream again now and then. Follows the end, stops following when
+// the reader scrolls up, numbers lines, highlights a search, jumps to the
+// end, downloads the file. stop() (the page's cleanup) ends the stream.
 
 import { h, replace, toast } from './dom.js';
-import { get, enc } from './api.js';
+import { get, enc, stream } from './api.js';
 
 const CHUNK = 256 * 1024;
 const START_TAIL = 512 * 1024; // a big file opens at its last 512 KiB
 const MAX_LINES = 20000;        // lines kept in the page
+const POLL_MS = 1000;           // polling: a read a second while the task runs
+const RETRY_STREAM_MS = 15000;  // polling: try the stream again this often
 
 export class LogView {
   // live(): whether the task may still write (keep tailing).
@@ -25,6 +32,11 @@ export class LogView {
     this.follow = true;
     this.stopped = false;
     this.timer = null;
+    this.ctrl = null;          // the stream's AbortController
+    this.mode = 'streaming';   // or 'polling'
+    this.why = '';             // why it polls
+    this.backoff = 500;        // before opening a broken stream again
+    this.streamAt = 0;         // polling: when to try the stream again
     this.search = '';
     this.hits = [];
     this.hitAt = -1;
@@ -56,18 +68,99 @@ export class LogView {
         this.offset = f.size - START_TAIL;
         this.skipFirst = true; // the first line read is cut
       }
-    } catch { /* read will say */ }
-    this.tick();
+    } catch { /* the stream or read will say */ }
+    this.openStream();
   }
 
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ctrl) this.ctrl.abort();
+    this.ctrl = null;
+  }
+
+  status(extra) {
+    const state = this.live() ? (this.follow ? 'following' : 'paused') : 'task finished';
+    this.info.dataset.mode = this.mode;
+    this.info.textContent = `${this.path}: ${this.offset} bytes, ${state}, ` +
+      (this.mode === 'streaming' ? 'streaming' : 'polling' + (this.why ? ' (' + this.why + ')' : '')) +
+      (extra ? ' (' + extra + ')' : '');
+  }
+
+  // Streams from this.offset. The node agent sends whole lines, so
+  // this.offset moves to the end of the last newline received: a stream
+  // opened again from there repeats nothing (a partial line is dropped here
+  // and comes again whole).
+  async openStream() {
+    this.timer = null;
+    if (this.stopped) return;
+    const ctrl = new AbortController();
+    const dec = new TextDecoder();
+    const live = this.live();
+    let at = this.offset;
+    let ended = false;
+    this.ctrl = ctrl;
+    this.partial = '';
+    try {
+      await stream(`/api/logs/task/${enc(this.taskId)}/follow?path=${enc(this.path)}&offset=${this.offset}` +
+        (live ? '' : '&follow=false'), {
+        signal: ctrl.signal,
+        onOpen: () => {
+          this.mode = 'streaming';
+          this.why = '';
+          this.status();
+        },
+        onChunk: (bytes) => {
+          if (ctrl !== this.ctrl) return;
+          const nl = bytes.lastIndexOf(10);
+          if (nl >= 0) this.offset = at + nl + 1;
+          at += bytes.length;
+          this.add(dec.decode(bytes, { stream: true }));
+          this.backoff = 500;
+          this.status();
+        },
+      });
+      ended = true;
+    } catch (e) {
+      if (this.stopped || ctrl !== this.ctrl) return;
+      if (e.status) { // an answer, not a broken connection: no node agent for it
+        this.ctrl = null;
+        this.poll(e.message);
+        return;
+      }
+    }
+    if (this.stopped || ctrl !== this.ctrl) return;
+    this.ctrl = null;
+    if (ended && !live) { // a finished task's log, read to its end
+      this.flushPartial();
+      this.status();
+      return;
+    }
+    // Broken, or ended while the task ran (the node agent restarted, or the
+    // task ended: then once more without following, for what is left).
+    this.status('reconnecting');
+    this.timer = setTimeout(() => this.openStream(), ended && !this.live() ? 0 : this.backoff);
+    this.backoff = Math.min(this.backoff * 2, 10000);
+  }
+
+  poll(why) {
+    this.mode = 'polling';
+    this.why = why;
+    this.partial = '';
+    this.streamAt = Date.now() + RETRY_STREAM_MS;
+    this.tick();
   }
 
   async tick() {
     this.timer = null;
     if (this.stopped) return;
+    if (this.live() && Date.now() >= this.streamAt) {
+      // the stream starts at a line's start: the held partial line comes again, whole
+      this.offset -= new TextEncoder().encode(this.partial).length;
+      this.openStream();
+      return;
+    }
     let more = false;
     try {
       const r = await get(`/api/sandbox/${enc(this.taskId)}/read?path=${enc(this.path)}&offset=${this.offset}&length=${CHUNK}`);
@@ -77,13 +170,20 @@ export class LogView {
       if (data) this.add(data);
       more = next - this.offset >= CHUNK;
       this.offset = next;
-      this.info.textContent = `${this.path}: ${this.offset} bytes` + (this.live() ? (this.follow ? ', following' : ', paused') : ', task finished');
+      if (!more && !this.live()) this.flushPartial();
+      this.status();
     } catch (e) {
       this.info.textContent = this.path + ': ' + e.message;
     }
     if (this.stopped) return;
     if (more) this.timer = setTimeout(() => this.tick(), 0);
-    else if (this.live()) this.timer = setTimeout(() => this.tick(), 1000);
+    else if (this.live()) this.timer = setTimeout(() => this.tick(), POLL_MS);
+  }
+
+  // A finished log's last line may have no newline: show it.
+  flushPartial() {
+    if (!this.partial) return;
+    this.add('\n');
   }
 
   add(data) {

@@ -6,7 +6,7 @@
 // nothing is missed; when that history is gone (compacted) subscribers get
 // {type: 'RESYNC'} and reload what they show.
 
-import { headers } from './api.js';
+import { stream } from './api.js';
 
 const subs = new Set();
 const statusSubs = new Set();
@@ -104,25 +104,22 @@ async function connect() {
   const mine = ctrl;
   setState('connecting');
   const q = lastRev ? '?revision=' + (lastRev + 1) : '';
+  const dec = new TextDecoder();
+  let buf = '';
   try {
-    const r = await fetch('/api/watch' + q, { headers: headers(), signal: mine.signal, cache: 'no-store' });
-    if (!r.ok) throw new Error('watch: HTTP ' + r.status);
-    setState('live');
-    backoff = 500;
-    const reader = r.body.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let at;
-      while ((at = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, at);
-        buf = buf.slice(at + 2);
-        handle(block);
-      }
-    }
+    await stream('/api/watch' + q, {
+      signal: mine.signal,
+      onOpen: () => { setState('live'); backoff = 500; },
+      onChunk: (bytes) => {
+        buf += dec.decode(bytes, { stream: true });
+        let at;
+        while ((at = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          handle(block);
+        }
+      },
+    });
   } catch (e) {
     if (mine.signal.aborted) return;
   }
