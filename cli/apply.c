@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/http.h"
 #include "cli/plan.h"
+#include "cli/sync.h"
 
 /* Options shared by every command that reads manifests. */
 #define MANIFEST_OPTS                                                                              \
@@ -111,83 +112,7 @@ static api_manifest *load_all(cli_ctx *ctx, const char *cmd, manifest_args *a)
     return m;
 }
 
-/* ---- server side: apply, diff, prune (logic in plan.h) --------------------- */
-
-/* Whether deploy DID of RID was deployed before (it is in the request's
- * deploy history). Singularity never takes a deploy id twice, so re-applying
- * a manifest whose deploy failed or was replaced must not post it again.
- * Returns 1 (and *state, caller frees: "FAILED", ... or "") if so, 0 if not,
- * -1 on an error (printed). */
-static int deployed_before(cli_ctx *ctx, const char *cmd, const char *rid, const char *did,
-                           char **state)
-{
-    char *er = cli_url_escape(rid), *ed = cli_url_escape(did);
-    char *path = xasprintf("/api/history/request/%s/deploy/%s", er, ed);
-    cli_resp r;
-    int rc = cli_http(ctx, cmd, "GET", path, NULL, 404, &r);
-
-    *state = NULL;
-    if (rc == 0) {
-        const char *st = json_string_value(
-            json_object_get(json_object_get(r.body, "deployResult"), "deployState"));
-        *state = xstrdup(st ? st : "");
-        rc = 1;
-    } else if (r.status == 404) {
-        rc = 0;
-    }
-    cli_resp_release(&r);
-    free(path);
-    free(er);
-    free(ed);
-    return rc;
-}
-
-typedef enum { SYNC_APPLY, SYNC_DRY, SYNC_DIFF } sync_mode;
-
-/* A GitOps Source of the manifest (POST /api/sources; docs/gitops.md):
- * created, configured or unchanged. Returns 0, or -1 on an error (printed). */
-static int sync_source(cli_ctx *ctx, const api_source *s, sync_mode mode, bool *drift)
-{
-    const char *cmd = mode == SYNC_DIFF ? "diff" : "apply";
-    char *e = cli_url_escape(s->name), *path = xasprintf("/api/sources/source/%s", e);
-    json_t *local = api_source_to_json(s);
-    const json_t *remote = NULL;
-    cli_resp r, w;
-    int rc = cli_http(ctx, cmd, "GET", path, NULL, 404, &r);
-
-    if (rc < 0 && r.status != 404)
-        goto out;
-    rc = 0;
-    remote = r.status == 404 ? NULL : json_object_get(r.body, "source");
-    if (remote && json_equal(local, (json_t *)remote)) {
-        if (mode != SYNC_DIFF)
-            fprintf(ctx->out, "source/%s unchanged%s\n", s->name,
-                    mode == SYNC_DRY ? " (server dry run)" : "");
-    } else if (mode == SYNC_DIFF) {
-        json_t *empty = json_object();
-        char *d = cli_json_diff(remote ? remote : empty, local, "  ");
-        fprintf(ctx->out, "source/%s %s\n", s->name, remote ? "(configured)" : "(created)");
-        if (d)
-            fputs(d, ctx->out);
-        free(d);
-        json_decref(empty);
-        *drift = true;
-    } else if (mode == SYNC_DRY) {
-        fprintf(ctx->out, "source/%s %s (server dry run)\n", s->name,
-                remote ? "configured" : "created");
-    } else {
-        rc = cli_http(ctx, cmd, "POST", "/api/sources", local, 0, &w);
-        if (rc == 0)
-            fprintf(ctx->out, "source/%s %s\n", s->name, remote ? "configured" : "created");
-        cli_resp_release(&w);
-    }
-out:
-    cli_resp_release(&r);
-    json_decref(local);
-    free(path);
-    free(e);
-    return rc;
-}
+/* ---- server side (the apply itself is in sync.c) --------------------------- */
 
 /* The set name derived from the -f paths (plan.h), or NULL when one is
  * standard input: then, if cmd is given, an error is printed. Caller frees. */
@@ -240,221 +165,6 @@ static const char *deploy_id_of(const json_t *parent, const char *field)
     return json_string_value(json_object_get(json_object_get(parent, field), "id"));
 }
 
-static void print_diff(cli_ctx *ctx, const char *what, const char *verb, char *d)
-{
-    fprintf(ctx->out, "%s %s\n", what, verb);
-    if (d)
-        fputs(d, ctx->out);
-    free(d);
-}
-
-/* Brings the server to the manifest (SYNC_APPLY), or says what that would
- * change (SYNC_DRY, SYNC_DIFF). Returns CLI_OK / CLI_ERROR; for SYNC_DIFF 0
- * (no drift), 1 (drift) or 2 (error). */
-static int sync_server(cli_ctx *ctx, const api_manifest *m, const char *set, bool prune,
-                       sync_mode mode)
-{
-    const char *cmd = mode == SYNC_DIFF ? "diff" : "apply";
-    const char *sfx = mode == SYNC_DRY ? " (server dry run)" : "";
-    json_t *parents = json_object(); /* rid -> parent or null */
-    json_t *owned = json_object();   /* rid -> true when apply may label its deploys */
-    json_t *bad = json_object();     /* rid -> true when its request failed */
-    api_strlist keep = {0}, gone = {0};
-    bool failed = false, drift = false;
-
-    /* Requests first, so their deploys find them. */
-    for (size_t n = 0; n < m->n; n++) {
-        const api_manifest_obj *o = &m->v[n];
-        json_t *parent = NULL, *local;
-        const json_t *remote;
-        cli_resp r;
-        char *what;
-
-        if (o->kind != API_OBJ_REQUEST)
-            continue;
-        api_strlist_add(&keep, o->request->id);
-        if (get_parent(ctx, cmd, o->request->id, &parent) < 0) {
-            json_object_set_new(bad, o->request->id, json_true());
-            failed = true;
-            continue;
-        }
-        what = xasprintf("request/%s", o->request->id);
-        local = api_request_to_json(o->request);
-        remote = json_object_get(parent, "request");
-        /* An input-only acknowledgement: corrald never stores it. */
-        json_t *cmp = json_deep_copy(local);
-        json_object_del(cmp, "largeScaleDownAcknowledged");
-        bool same = parent && json_equal(cmp, (json_t *)remote);
-        if (same) {
-            if (mode != SYNC_DIFF)
-                fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
-        } else if (mode == SYNC_DIFF) {
-            json_t *empty = json_object();
-            print_diff(ctx, what, parent ? "(configured)" : "(created)",
-                       cli_json_diff(parent ? remote : empty, cmp, "  "));
-            json_decref(empty);
-            drift = true;
-        } else if (mode == SYNC_DRY) {
-            fprintf(ctx->out, "%s %s%s\n", what, parent ? "configured" : "created", sfx);
-        } else if (cli_http(ctx, cmd, "POST", "/api/requests", local, 0, &r) == 0) {
-            fprintf(ctx->out, "%s %s\n", what, parent ? "configured" : "created");
-            cli_resp_release(&r);
-        } else {
-            cli_resp_release(&r);
-            json_object_set_new(bad, o->request->id, json_true());
-            failed = true;
-        }
-        if (set && (!parent || cli_parent_owned_by(parent, set)))
-            json_object_set_new(owned, o->request->id, json_true());
-        json_object_set_new(parents, o->request->id, parent ? parent : json_null());
-        json_decref(cmp);
-        json_decref(local);
-        free(what);
-    }
-
-    for (size_t n = 0; n < m->n; n++) {
-        const api_manifest_obj *o = &m->v[n];
-        const api_deploy *d = o->deploy;
-        json_t *parent, *local, *body;
-        const char *active, *pending;
-        char *what;
-        cli_resp r;
-
-        if (o->kind != API_OBJ_DEPLOY)
-            continue;
-        api_strlist_add(&keep, d->requestId);
-        if (json_object_get(bad, d->requestId)) {
-            fprintf(ctx->err, "corralctl %s: deploy/%s/%s skipped: its request failed\n", cmd,
-                    d->requestId, d->id);
-            continue;
-        }
-        parent = json_object_get(parents, d->requestId);
-        if (!parent) {
-            json_t *p = NULL;
-            if (get_parent(ctx, cmd, d->requestId, &p) < 0) {
-                failed = true;
-                continue;
-            }
-            if (set && p && cli_parent_owned_by(p, set))
-                json_object_set_new(owned, d->requestId, json_true());
-            json_object_set_new(parents, d->requestId, p ? p : json_null());
-            parent = json_object_get(parents, d->requestId);
-        }
-        active = deploy_id_of(parent, "activeDeploy");
-        pending = deploy_id_of(parent, "pendingDeploy");
-        what = xasprintf("deploy/%s/%s", d->requestId, d->id);
-        local = api_deploy_to_json(d);
-        if ((active && strcmp(active, d->id) == 0) || (pending && strcmp(pending, d->id) == 0)) {
-            if (mode != SYNC_DIFF)
-                fprintf(ctx->out, "%s unchanged%s\n", what, sfx);
-            goto next;
-        }
-        if (parent && !json_is_null(parent)) {
-            char *state = NULL;
-            int h = deployed_before(ctx, cmd, d->requestId, d->id, &state);
-            if (h < 0)
-                failed = true;
-            else if (h > 0 && mode != SYNC_DIFF)
-                fprintf(ctx->out, "%s unchanged (deployed before%s%s; a new deploy needs a new id)%s\n",
-                        what, *state ? ": " : "", state, sfx);
-            free(state);
-            if (h != 0)
-                goto next;
-        }
-        if (mode == SYNC_DIFF) {
-            const json_t *base =
-                json_object_get(parent, pending ? "pendingDeploy" : "activeDeploy");
-            json_t *cmp = base ? cli_deploy_comparable(base) : json_object();
-            char *verb = base ? xasprintf("(created, replaces %s)", pending ? pending : active)
-                              : xstrdup("(created)");
-            json_object_del(cmp, "id");
-            json_t *lc = cli_deploy_comparable(local);
-            json_object_del(lc, "id");
-            char *df = cli_json_diff(cmp, lc, "  ");
-            print_diff(ctx, what, verb, df ? df : xstrdup("  (same spec, new id)\n"));
-            free(verb);
-            json_decref(cmp);
-            json_decref(lc);
-            drift = true;
-            goto next;
-        }
-        if (mode == SYNC_DRY) {
-            fprintf(ctx->out, "%s created%s\n", what, sfx);
-            goto next;
-        }
-        if (json_is_true(json_object_get(owned, d->requestId))) {
-            json_t *md = json_object_get(local, "metadata");
-            if (!json_is_object(md)) {
-                md = json_object();
-                json_object_set_new(local, "metadata", md);
-            }
-            json_object_set_new(md, CLI_SET_LABEL, json_string(set));
-        }
-        body = json_pack("{s:O}", "deploy", local);
-        if (o->message)
-            json_object_set_new(body, "message", json_string(o->message));
-        if (o->has_unpause)
-            json_object_set_new(body, "unpauseOnSuccessfulDeploy",
-                                json_boolean(o->unpauseOnSuccessfulDeploy));
-        if (o->updatedRequest)
-            json_object_set_new(body, "updatedRequest", api_request_to_json(o->updatedRequest));
-        if (cli_http(ctx, cmd, "POST", "/api/deploys", body, 0, &r) == 0)
-            fprintf(ctx->out, "%s created\n", what);
-        else
-            failed = true;
-        cli_resp_release(&r);
-        json_decref(body);
-    next:
-        json_decref(local);
-        free(what);
-    }
-
-    for (size_t n = 0; n < m->n; n++) {
-        if (m->v[n].kind == API_OBJ_SOURCE && sync_source(ctx, m->v[n].source, mode, &drift) < 0)
-            failed = true;
-    }
-
-    if (prune && failed)
-        fprintf(ctx->err, "corralctl %s: --prune skipped because of the errors above\n", cmd);
-    if (prune && !failed) {
-        cli_resp r;
-        if (cli_http(ctx, cmd, "GET", "/api/requests", NULL, 0, &r) < 0) {
-            failed = true;
-        } else {
-            cli_prune_plan(r.body, &keep, set, &gone);
-        }
-        cli_resp_release(&r);
-        for (size_t i = 0; i < gone.n; i++) {
-            char *e = cli_url_escape(gone.v[i]);
-            char *path = xasprintf("/api/requests/request/%s", e);
-            json_t *body = json_pack("{s:s}", "message", "pruned by corralctl apply");
-            if (mode == SYNC_DIFF) {
-                fprintf(ctx->out, "request/%s (pruned)\n", gone.v[i]);
-                drift = true;
-            } else if (mode == SYNC_DRY) {
-                fprintf(ctx->out, "request/%s pruned%s\n", gone.v[i], sfx);
-            } else if (cli_http(ctx, cmd, "DELETE", path, body, 0, &r) == 0) {
-                fprintf(ctx->out, "request/%s pruned\n", gone.v[i]);
-                cli_resp_release(&r);
-            } else {
-                cli_resp_release(&r);
-                failed = true;
-            }
-            json_decref(body);
-            free(path);
-            free(e);
-        }
-    }
-    api_strlist_release(&keep);
-    api_strlist_release(&gone);
-    json_decref(parents);
-    json_decref(owned);
-    json_decref(bad);
-    if (mode == SYNC_DIFF)
-        return failed ? 2 : drift ? 1 : 0;
-    return failed ? CLI_ERROR : CLI_OK;
-}
-
 /* ---- apply ----------------------------------------------------------------- */
 
 void cli_help_apply(FILE *f)
@@ -481,6 +191,10 @@ void cli_help_apply(FILE *f)
                "                          requests a set creates carry metadata\n"
                "                          corral.io/applied-by: NAME; --prune only deletes\n"
                "                          requests whose active or pending deploy has it\n"
+               "      --parallel N        calls to corrald in flight at once (default 16;\n"
+               "                          1: one after the other). A request is still\n"
+               "                          written before its deploys are posted, and the\n"
+               "                          lines keep the order of a sequential apply\n"
                "\nThe server is --server URL or $CORRAL_SERVER. Exit status: 0 ok, 1 error,\n"
                "2 usage.\n");
 }
@@ -491,12 +205,14 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
                                    {"dry-run", 0, true, true},
                                    {"output", 'o', true, false},
                                    {"prune", 0, false, false},
-                                   {"prune-set", 0, true, false}};
-    enum { O_DRY = O_NMANIFEST, O_OUT, O_PRUNE, O_SET_NAME };
+                                   {"prune-set", 0, true, false},
+                                   {"parallel", 0, true, false}};
+    enum { O_DRY = O_NMANIFEST, O_OUT, O_PRUNE, O_SET_NAME, O_PARALLEL };
     manifest_args a = {0};
     const char *dry = NULL, *output = NULL, *set = NULL, *v;
     char *set_owned = NULL;
     bool prune = false;
+    size_t parallel = CLI_SYNC_PARALLEL;
     api_manifest *m = NULL;
     int rc = CLI_USAGE, i = 1, k;
 
@@ -504,6 +220,9 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
            0) {
         if (k == O_PRUNE) {
             prune = true;
+        } else if (k == O_PARALLEL) {
+            if (!cli_sync_parse_parallel(ctx, "apply", v, &parallel))
+                goto out;
         } else if (k == O_SET_NAME) {
             set = v;
         } else if (k == O_HELP) {
@@ -559,7 +278,8 @@ int cli_cmd_apply(cli_ctx *ctx, int argc, char **argv)
         m = load_all(ctx, "apply", &a);
         if (!m)
             goto out;
-        rc = sync_server(ctx, m, set, prune, server_dry ? SYNC_DRY : SYNC_APPLY);
+        cli_sync_opts so = {server_dry ? CLI_SYNC_DRY : CLI_SYNC_APPLY, set, prune, parallel};
+        rc = cli_sync_server(ctx, m, &so);
         goto out;
     }
     if (prune || set) {
@@ -684,6 +404,7 @@ void cli_help_diff(FILE *f)
                "options:\n" MANIFEST_HELP
                "      --prune             also show the requests apply --prune would delete\n"
                "      --prune-set NAME    the manifest set's name (see apply --help)\n"
+               "      --parallel N        calls to corrald in flight at once (default 16)\n"
                "      --source NAME       instead of manifests: how the cluster differs from\n"
                "                          GitOps Source NAME's commit (its drift, or a commit\n"
                "                          it could not apply; docs/gitops.md)\n"
@@ -692,14 +413,17 @@ void cli_help_diff(FILE *f)
 
 int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = {
-        MANIFEST_OPTS, {"prune", 0, false, false}, {"prune-set", 0, true, false},
-        {"source", 0, true, false}};
-    enum { O_PRUNE = O_NMANIFEST, O_SET_NAME, O_SOURCE };
+    static const cli_opt opts[] = {MANIFEST_OPTS,
+                                   {"prune", 0, false, false},
+                                   {"prune-set", 0, true, false},
+                                   {"source", 0, true, false},
+                                   {"parallel", 0, true, false}};
+    enum { O_PRUNE = O_NMANIFEST, O_SET_NAME, O_SOURCE, O_PARALLEL };
     manifest_args a = {0};
     const char *set = NULL, *v, *source = NULL;
     char *set_owned = NULL;
     bool prune = false;
+    size_t parallel = CLI_SYNC_PARALLEL;
     api_manifest *m = NULL;
     int rc = CLI_USAGE, i = 1, k;
 
@@ -709,6 +433,9 @@ int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
             cli_help_diff(ctx->out);
             rc = CLI_OK;
             goto out;
+        } else if (k == O_PARALLEL) {
+            if (!cli_sync_parse_parallel(ctx, "diff", v, &parallel))
+                goto out;
         } else if (k == O_PRUNE) {
             prune = true;
         } else if (k == O_SET_NAME) {
@@ -746,7 +473,8 @@ int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
     m = load_all(ctx, "diff", &a);
     if (!m)
         goto out;
-    rc = sync_server(ctx, m, set, prune, SYNC_DIFF);
+    cli_sync_opts so = {CLI_SYNC_DIFF, set, prune, parallel};
+    rc = cli_sync_server(ctx, m, &so);
 out:
     free(set_owned);
     api_manifest_free(m);

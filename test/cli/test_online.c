@@ -97,6 +97,9 @@ static void test_usage_errors(void **state)
         {"delete", "deploy", "noslash", NULL},
         {"delete", "-f", "x.yaml", "request", "x", NULL},
         {"apply", "-f", "x.yaml", "--prune-set", NULL},
+        {"apply", "-f", "x.yaml", "--parallel", "0", NULL},
+        {"apply", "-f", "x.yaml", "--parallel=8x", NULL},
+        {"diff", "-f", "x.yaml", "--parallel", "257", NULL},
     };
     setenv("CORRAL_SERVER", "http://127.0.0.1:1", 1); /* usage is checked first */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -179,6 +182,56 @@ static void test_unreachable_names_url(void **state)
     release(&r);
 }
 
+/* Drops "after N ms" from curl's messages, which varies between runs. */
+static void drop_timings(char *s)
+{
+    char *p;
+    while ((p = strstr(s, " after "))) {
+        char *q = p + 7;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (strncmp(q, " ms", 3) != 0)
+            break;
+        memmove(p, q + 3, strlen(q + 3) + 1);
+    }
+}
+
+/* An unreachable server: with calls in flight the messages are the same,
+ * in the same order, as one call at a time (the batch reads fail quietly
+ * and each object reads its own). */
+static void test_apply_parallel_errors_in_order(void **state)
+{
+    static const char doc[] =
+        "{\"id\":\"x\",\"requestType\":\"WORKER\",\"instances\":1}\n---\n"
+        "{\"id\":\"y\",\"requestType\":\"WORKER\",\"instances\":1}\n---\n"
+        "{\"deploy\":{\"requestId\":\"x\",\"id\":\"v1\",\"command\":\"sleep 1\","
+        "\"resources\":{\"cpus\":0.1,\"memoryMb\":32}}}\n";
+    char url[64], *errs[2];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", dead_port());
+    for (int k = 0; k < 2; k++) {
+        char *argv[] = {"corralctl", "--server",   url,           "apply", "-f",
+                        "-",         "--parallel", k ? "8" : "1", NULL};
+        FILE *saved = stdin;
+        stdin = fmemopen((void *)doc, strlen(doc), "r");
+        res r = run(8, argv);
+        fclose(stdin);
+        stdin = saved;
+        assert_int_equal(r.rc, CLI_ERROR);
+        assert_string_equal(r.out, "");
+        drop_timings(r.err);
+        errs[k] = strdup(r.err);
+        release(&r);
+    }
+    assert_string_equal(errs[0], errs[1]);
+    const char *x = strstr(errs[1], "/api/requests/request/x: ");
+    const char *y = strstr(errs[1], "/api/requests/request/y: ");
+    const char *skip =
+        strstr(errs[1], "corralctl apply: deploy/x/v1 skipped: its request failed\n");
+    assert_true(x && y && skip && x < y && y < skip);
+    free(errs[0]);
+    free(errs[1]);
+}
+
 static void test_error_text_and_escape(void **state)
 {
     cli_resp r = {0};
@@ -210,6 +263,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_usage_errors),
     cmocka_unit_test(test_no_server),
     cmocka_unit_test(test_unreachable_names_url),
+    cmocka_unit_test(test_apply_parallel_errors_in_order),
     cmocka_unit_test(test_error_text_and_escape),
 };
 
