@@ -35,6 +35,7 @@ struct ctl_manager {
     store_map *health; /* task id -> (intptr_t) ctl_health */
     store_map *other;  /* rid -> marker: last seen request not SERVICE/WORKER */
     store_map *spread; /* rid -> marker: a SPREAD_ALL_AGENTS request */
+    store_map *status_at; /* rid -> (intptr_t) time of its last status write */
     char *keybuf;      /* agent_key_tmp's */
 };
 
@@ -148,6 +149,7 @@ static void on_start(void *arg, ctl_runner *r)
     m->health = store_map_new();
     m->other = store_map_new();
     m->spread = store_map_new();
+    m->status_at = store_map_new();
     m->checker = ctl_checker_new(m->base, m->http, on_verdict, m);
 }
 
@@ -159,7 +161,8 @@ static void on_stop(void *arg, ctl_runner *r)
     store_map_free(m->health);
     store_map_free(m->other);
     store_map_free(m->spread);
-    m->health = m->other = m->spread = NULL;
+    store_map_free(m->status_at);
+    m->health = m->other = m->spread = m->status_at = NULL;
     m->cache = NULL;
 }
 
@@ -498,6 +501,35 @@ static bool has_leftovers(const ctl_manager *m, const char *rid)
     return false;
 }
 
+/* A request's status is rewritten as its tasks move (counts, Ready): during
+ * a rollout that is a write per task event. A pass whose only change is
+ * that (no action, no deploy status, the same state and observed revision)
+ * within this long of the request's last status write leaves it to a pass
+ * at the end of the window, which writes the status as it is then; so a
+ * burst of task events costs one status write per window, and the status
+ * lags the tasks by at most this much. */
+#define STATUS_COALESCE_MS 250
+
+static bool status_may_wait(ctl_manager *m, const char *rid, const ctl_service_in *in,
+                            ctl_plan *plan, int64_t now)
+{
+    if (!plan->status_changed || plan->n_actions || !in->status ||
+        in->status->state != plan->status.state ||
+        in->status->observedRevision != plan->status.observedRevision)
+        return false;
+    for (size_t i = 0; i < plan->n_deploys; i++)
+        if (plan->deploys[i].changed)
+            return false;
+    int64_t last = (int64_t)(intptr_t)store_map_get(m->status_at, rid);
+    if (!last || now - last >= STATUS_COALESCE_MS || now < last)
+        return false;
+    int64_t wait = last + STATUS_COALESCE_MS - now;
+    if (!plan->requeue_after_ms || wait < plan->requeue_after_ms)
+        plan->requeue_after_ms = wait;
+    plan->status_changed = false;
+    return true;
+}
+
 static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now, ctl_ops *ops,
                           int64_t *requeue_ms, cr_err *err)
 {
@@ -524,6 +556,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     /* A deleted request with nothing left and a final status: done. */
     if (!req_obj && !in.n_tasks && in.status && in.status->state == API_RSTATE_DELETED) {
         pass_in_release(&in);
+        store_map_del(m->status_at, rid);
         return CTL_PASS_FORGET;
     }
     ctl_service_in sin = {
@@ -545,6 +578,8 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     };
     ctl_service_plan(&sin, &plan);
     drive_checks(m, rid, &in);
+    if (!status_may_wait(m, rid, &sin, &plan, now) && plan.status_changed)
+        store_map_put(m->status_at, rid, (void *)(intptr_t)now);
     *requeue_ms = plan.requeue_after_ms;
 
     ctl_task_lookup tl;

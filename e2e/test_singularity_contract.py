@@ -350,6 +350,13 @@ class T(harness.TestCase):
             st, ids = self.call("GET", "/tasks/ids/request/web")
             return st == 200 and ids["healthy"] and ids["healthy"][0]["id"]
         tid = harness.wait_until(web_healthy, 60, "web's task healthy")
+        # "healthy" in the ids list does not wait for the first check; the
+        # walk below kills that task, so let its deploy succeed first
+        def web_deployed():
+            st, p = self.call("GET", "/requests/request/web")
+            return (p.get("activeDeploy") or {}).get("id") == "d1"
+        harness.wait_until(web_deployed, 60, "web's deploy active")
+        tid = harness.wait_until(web_healthy, 60, "web's task healthy")
 
         def job_deployed():
             st, p = self.call("GET", "/requests/request/job")
