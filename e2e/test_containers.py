@@ -40,7 +40,9 @@ class T(harness.TestCase):
         c.mesoslite(agents=1, racks="r1",
                     args=ML_ARGS + ["--agent-resources", "cpus:4;mem:4096;disk:1024;ports:[%d-%d]"
                                     % (base, base + PORTS - 1)])
-        self.api = c.corrald()
+        # a second framework (the Scheduler below) shares the one agent:
+        # corrald's offer cache would hold its offer for a minute
+        self.api = c.corrald(args=["--offer-cache-size", "0"])
 
     def call(self, method, path, body=None):
         return harness.http_json(method, self.api + path, body)
