@@ -9,9 +9,10 @@ make -s -j"$jobs" all unit-bins itest-bins || exit 1
 
 status=0 stages=()
 stage() {
-  local name=$1; shift
+  local name=$1 t0=$SECONDS; shift
   echo "=== $name"
   if "$@"; then stages+=("$name:ok"); else stages+=("$name:FAIL"); status=1; fi
+  echo "=== $name took $((SECONDS - t0)) s"
 }
 stage lint      make -s --no-print-directory lint
 stage unit      make -s --no-print-directory unit
