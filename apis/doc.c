@@ -531,6 +531,21 @@ void *api_doc_decode_text(const api_key_parts *key, const json_t *j, const char 
     return decode(key, j, text, len, error);
 }
 
+bool api_doc_detach_text(api_key_kind kind, void *doc, const char *text, size_t len)
+{
+    return kind == API_KEY_TASK && doc && api_task_detach_text(doc, text, len);
+}
+
+char *api_doc_write_text(api_key_kind kind, const void *doc, size_t *len)
+{
+    return kind == API_KEY_TASK && doc ? api_task_text(doc, len) : NULL;
+}
+
+void *api_doc_compact(api_key_kind kind, void *doc)
+{
+    return kind == API_KEY_TASK && doc ? api_task_pack(doc) : doc;
+}
+
 void api_doc_free(api_key_kind kind, void *doc)
 {
     const doc_kind *k = kind_of(kind);

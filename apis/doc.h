@@ -82,6 +82,23 @@ void *api_doc_decode(const api_key_parts *key, const json_t *j, char **error);
 void *api_doc_decode_text(const api_key_parts *key, const json_t *j, const char *text, size_t len,
                           char **error);
 
+/* Whether the document, decoded by api_doc_decode_text from text[0..len),
+ * writes that text again byte for byte (api_doc_write_text), so that its
+ * holder may drop the text. When it does, the document stops pointing into
+ * text. Only task records can (api_task_detach_text: a record as the bridge
+ * stores it); false for every other kind. */
+bool api_doc_detach_text(api_key_kind kind, void *doc, const char *text, size_t len);
+
+/* The text a document detached by api_doc_detach_text came from (caller
+ * frees; *len gets its length), or NULL for a kind that cannot write one. */
+char *api_doc_write_text(api_key_kind kind, const void *doc, size_t *len);
+
+/* A read-only copy of doc in fewer allocations, for a holder that keeps
+ * it (the cache): frees doc and returns the copy, which borrows what doc
+ * borrowed (api_doc_decode_text's text). Task records only
+ * (api_task_pack); any other doc is returned as it is. */
+void *api_doc_compact(api_key_kind kind, void *doc);
+
 /* Frees a document returned by api_doc_decode for the same kind. NULL is a
  * no-op. */
 void api_doc_free(api_key_kind kind, void *doc);

@@ -1139,6 +1139,8 @@ api_task *api_task_from_text(const json_t *j, const char *text, size_t len,
 
 void api_task_set_mesos_task(api_task *t, const json_t *ti)
 {
+    if (t->packed)
+        abort(); /* read-only: change an api_task_dup */
     if (!t->mesosTask_borrowed)
         free((char *)t->mesosTask);
     t->mesosTask = ti ? json_dumps(ti, JSON_COMPACT) : NULL;
@@ -1262,6 +1264,10 @@ void api_task_free(api_task *t)
 {
     if (!t)
         return;
+    if (t->packed) { /* one allocation; its TaskInfo is in it or borrowed */
+        free(t);
+        return;
+    }
     api_task_id_release(&t->taskId);
     api_pending_task_release(&t->pendingTask);
     free(t->frameworkId);
@@ -1279,6 +1285,485 @@ void api_task_free(api_task *t)
     if (!t->mesosTask_borrowed)
         free((char *)t->mesosTask);
     free(t);
+}
+
+/* ---- the record's dump, written directly ----------------------------------------
+ * What api_task_dump writes, without building a tree: plain strings and
+ * integers are written here, and anything jansson might write its own way
+ * (a string with escapes or bytes outside printable ASCII, a real) is
+ * written by jansson. Used where the bytes are checked or were checked
+ * (the cache's text; see api_task_detach_text): it gives up (false) on
+ * what it does not handle, and the caller keeps the text. */
+
+typedef struct wr {
+    cr_buf b;
+    bool ok;
+    bool first; /* no member written yet in the current object */
+} wr;
+
+static void w_json(wr *w, json_t *j)
+{
+    char *d = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+    if (d)
+        cr_buf_adds(&w->b, d);
+    else
+        w->ok = false;
+    free(d);
+    json_decref(j);
+}
+
+static void w_str(wr *w, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+            break;
+    if (*p) {
+        w_json(w, json_string(s)); /* escapes, UTF-8: jansson's way */
+        return;
+    }
+    cr_buf_addch(&w->b, '"');
+    cr_buf_add(&w->b, s, (size_t)((const char *)p - s));
+    cr_buf_addch(&w->b, '"');
+}
+
+static void w_key(wr *w, const char *k)
+{
+    if (!w->first)
+        cr_buf_addch(&w->b, ',');
+    w->first = false;
+    w_str(w, k);
+    cr_buf_addch(&w->b, ':');
+}
+
+static void w_open(wr *w, char c)
+{
+    cr_buf_addch(&w->b, c);
+    w->first = true;
+}
+
+static void w_close(wr *w, char c)
+{
+    cr_buf_addch(&w->b, c);
+    w->first = false;
+}
+
+/* put_str: absent when NULL */
+static void w_kstr(wr *w, const char *k, const char *v)
+{
+    if (v) {
+        w_key(w, k);
+        w_str(w, v);
+    }
+}
+
+static void w_ki64(wr *w, const char *k, int64_t v)
+{
+    w_key(w, k);
+    cr_buf_addf(&w->b, "%" JSON_INTEGER_FORMAT, (json_int_t)v);
+}
+
+static void w_kreal(wr *w, const char *k, double v)
+{
+    /* jansson's text of the last reals this thread wrote: records repeat
+     * the same few (0.1 cpus, 64.0 MB), and jansson prints a real with
+     * up to 17 snprintf calls */
+    static _Thread_local struct {
+        double v;
+        char s[32];
+    } seen[4];
+    static _Thread_local unsigned next;
+    size_t at;
+
+    w_key(w, k);
+    for (size_t i = 0; i < 4; i++)
+        if (seen[i].s[0] && memcmp(&seen[i].v, &v, sizeof(v)) == 0) {
+            cr_buf_adds(&w->b, seen[i].s);
+            return;
+        }
+    at = w->b.len;
+    w_json(w, json_real(v));
+    if (w->ok && w->b.len - at < sizeof(seen[0].s)) {
+        unsigned i = next++ % 4;
+        seen[i].v = v;
+        memcpy(seen[i].s, w->b.data + at, w->b.len - at);
+        seen[i].s[w->b.len - at] = '\0';
+    }
+}
+
+static void w_map(wr *w, const api_strmap *m)
+{
+    w_open(w, '{');
+    for (size_t i = 0; i < m->n; i++) {
+        /* a repeated key would be one member in the tree */
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(m->v[j].key, m->v[i].key))
+                w->ok = false;
+        w_kstr(w, m->v[i].key, m->v[i].value ? m->v[i].value : "");
+    }
+    w_close(w, '}');
+}
+
+static void w_resources(wr *w, const api_task_resources *r)
+{
+    w_open(w, '{');
+    if (r->has_cpus)
+        w_kreal(w, "cpus", r->cpus);
+    if (r->has_memoryMb)
+        w_kreal(w, "memoryMb", r->memoryMb);
+    if (r->has_diskMb)
+        w_kreal(w, "diskMb", r->diskMb);
+    if (r->has_numPorts)
+        w_ki64(w, "numPorts", r->numPorts);
+    w_close(w, '}');
+}
+
+static void w_pending(wr *w, const api_pending_task *p)
+{
+    const api_pending_task_id *id = &p->pendingTaskId;
+
+    w_open(w, '{');
+    w_key(w, "pendingTaskId");
+    w_open(w, '{');
+    w_kstr(w, "id", id->id);
+    w_kstr(w, "requestId", id->requestId);
+    w_kstr(w, "deployId", id->deployId);
+    w_ki64(w, "nextRunAt", id->nextRunAt);
+    w_ki64(w, "instanceNo", id->instanceNo);
+    w_kstr(w, "pendingType", id->pendingType);
+    w_ki64(w, "createdAt", id->createdAt);
+    w_close(w, '}');
+    w_kstr(w, "runId", p->runId);
+    w_kstr(w, "user", p->user);
+    w_kstr(w, "message", p->message);
+    w_kstr(w, "actionId", p->actionId);
+    if (p->cmdLineArgsList.n) {
+        w_key(w, "cmdLineArgsList");
+        w_open(w, '[');
+        for (size_t i = 0; i < p->cmdLineArgsList.n; i++) {
+            if (i)
+                cr_buf_addch(&w->b, ',');
+            w_str(w, p->cmdLineArgsList.v[i]);
+        }
+        w_close(w, ']');
+    }
+    if (p->envOverrides.n) {
+        w_key(w, "envOverrides");
+        w_map(w, &p->envOverrides);
+    }
+    if (p->has_resources) {
+        w_key(w, "resources");
+        w_resources(w, &p->resources);
+    }
+    if (p->requiredAgentAttributeOverrides.n) {
+        w_key(w, "requiredAgentAttributeOverrides");
+        w_map(w, &p->requiredAgentAttributeOverrides);
+    }
+    if (p->allowedAgentAttributeOverrides.n) {
+        w_key(w, "allowedAgentAttributeOverrides");
+        w_map(w, &p->allowedAgentAttributeOverrides);
+    }
+    if (p->skipHealthchecks) {
+        w_key(w, "skipHealthchecks");
+        cr_buf_adds(&w->b, "true");
+    }
+    w_kstr(w, "runAsUserOverride", p->runAsUserOverride);
+    w_close(w, '}');
+}
+
+/* task_json's members in its order, then the TaskInfo's text (as
+ * api_task_dump splices it). NULL when it gave up; caller frees. */
+static char *task_write(const api_task *t, size_t *len)
+{
+    const api_task_id *id = &t->taskId;
+    wr w = {CR_BUF_INIT, true, true};
+    char *sh, *sr;
+
+    w_open(&w, '{');
+    w_key(&w, "taskId");
+    w_open(&w, '{');
+    w_kstr(&w, "id", id->id);
+    w_kstr(&w, "requestId", id->requestId);
+    w_kstr(&w, "deployId", id->deployId);
+    w_ki64(&w, "startedAt", id->startedAt);
+    w_ki64(&w, "instanceNo", id->instanceNo);
+    w_kstr(&w, "host", id->host);
+    w_kstr(&w, "rackId", id->rackId);
+    sh = api_task_sanitize(id->host);
+    sr = api_task_sanitize(id->rackId);
+    w_kstr(&w, "sanitizedHost", sh);
+    w_kstr(&w, "sanitizedRackId", sr);
+    free(sh);
+    free(sr);
+    w_close(&w, '}');
+    w_key(&w, "pendingTask");
+    w_pending(&w, &t->pendingTask);
+    w_kstr(&w, "frameworkId", t->frameworkId);
+    w_kstr(&w, "agentId", t->agentId);
+    w_kstr(&w, "hostname", t->hostname);
+    w_kstr(&w, "offerId", t->offerId);
+    w_kstr(&w, "executorId", t->executorId);
+    w_key(&w, "ports");
+    w_open(&w, '[');
+    for (size_t i = 0; i < t->ports.n; i++)
+        cr_buf_addf(&w.b, "%s%" JSON_INTEGER_FORMAT, i ? "," : "", (json_int_t)t->ports.v[i]);
+    w_close(&w, ']');
+    w_key(&w, "resources");
+    w_resources(&w, &t->resources);
+    w_key(&w, "env");
+    w_map(&w, &t->env);
+    if (t->has_killGracePeriodMillis)
+        w_ki64(&w, "killGracePeriodMillis", t->killGracePeriodMillis);
+    w_ki64(&w, "launchedAt", t->launchedAt);
+    w_kstr(&w, "lastTaskState", api_task_state_name(t->lastTaskState));
+    w_ki64(&w, "updatedAt", t->updatedAt);
+    w_kstr(&w, "statusMessage", t->statusMessage);
+    w_kstr(&w, "statusReason", t->statusReason);
+    if (t->has_healthy) {
+        w_key(&w, "healthy");
+        cr_buf_adds(&w.b, t->healthy ? "true" : "false");
+    }
+    if (t->has_exitCode)
+        w_ki64(&w, "exitCode", t->exitCode);
+    w_key(&w, "taskUpdates");
+    w_open(&w, '[');
+    for (size_t i = 0; i < t->n_taskUpdates; i++) {
+        const api_task_update *u = &t->taskUpdates[i];
+        if (i)
+            cr_buf_addch(&w.b, ',');
+        w_open(&w, '{');
+        w_kstr(&w, "taskState", api_task_state_name(u->taskState));
+        w_ki64(&w, "timestamp", u->timestamp);
+        w_kstr(&w, "statusMessage", u->statusMessage);
+        w_kstr(&w, "statusReason", u->statusReason);
+        w_kstr(&w, "source", u->source);
+        w_kstr(&w, "uuid", u->uuid);
+        w_close(&w, '}');
+    }
+    w_close(&w, ']');
+    if (t->mesosTask) {
+        w_key(&w, "mesosTask");
+        cr_buf_add(&w.b, t->mesosTask, t->mesosTask_len);
+    }
+    w_close(&w, '}');
+    if (!w.ok) {
+        cr_buf_release(&w.b);
+        return NULL;
+    }
+    return cr_buf_detach(&w.b, len);
+}
+
+char *api_task_text(const api_task *t, size_t *len)
+{
+    char *r = task_write(t, len);
+
+    return r ? r : api_task_dump(t, len);
+}
+
+bool api_task_detach_text(api_task *t, const char *text, size_t len)
+{
+    size_t n = 0;
+    char *d;
+    bool same;
+
+    /* a record with a field the struct lacks, or an id given short, is
+     * never written back as it was; a packed one cannot take a copy */
+    if (!t->faithful || t->packed)
+        return false;
+    d = task_write(t, &n);
+    same = d && n == len && memcmp(d, text, len) == 0;
+    free(d);
+    if (same && t->mesosTask_borrowed) {
+        t->mesosTask = xstrndup(t->mesosTask, t->mesosTask_len);
+        t->mesosTask_borrowed = false;
+    }
+    return same;
+}
+
+/* ---- packed records ----------------------------------------------------------- */
+
+/* Strings nearly every record holds: a packed record points at these. */
+static const char *const common_strs[] = {"INSTANCE_NO",
+                                          "TASK_HOST",
+                                          "TASK_RACK_ID",
+                                          "AVAILABILITY_ZONE",
+                                          "TASK_REQUEST_ID",
+                                          "TASK_DEPLOY_ID",
+                                          "TASK_ID",
+                                          "ESTIMATED_INSTANCE_COUNT",
+                                          "PORT",
+                                          "DEPLOY_CPUS",
+                                          "DEPLOY_MEM",
+                                          "SOURCE_EXECUTOR",
+                                          "SOURCE_AGENT",
+                                          "SOURCE_MASTER",
+                                          NULL};
+
+static char *common_str(const char *s)
+{
+    if (s[0] < 'A' || s[0] > 'Z') /* all of them are upper case: most strings stop here */
+        return NULL;
+    for (size_t i = 0; common_strs[i]; i++)
+        if (!strcmp(common_strs[i], s))
+            return (char *)common_strs[i]; /* a packed record is read-only */
+    for (size_t i = 0; api_pending_types[i]; i++)
+        if (!strcmp(api_pending_types[i], s))
+            return (char *)api_pending_types[i];
+    return NULL;
+}
+
+/* The distinct strings of a record: noted in a first pass (sizing), then
+ * copied once each; every field equal to one points at its copy. */
+typedef struct packer {
+    const char **src;
+    char **dst;
+    size_t n, cap, bytes;
+    char *at; /* second pass: where the next string goes */
+} packer;
+
+static void pk_str(packer *k, char **f)
+{
+    const char *s = *f;
+    size_t i;
+
+    if (!s)
+        return;
+    if (common_str(s)) {
+        if (k->at)
+            *f = common_str(s);
+        return;
+    }
+    for (i = 0; i < k->n && strcmp(k->src[i], s); i++)
+        ;
+    if (k->at) { /* the first pass noted every string */
+        if (!k->dst[i]) {
+            size_t n = strlen(s) + 1;
+            k->dst[i] = memcpy(k->at, s, n);
+            k->at += n;
+        }
+        *f = k->dst[i];
+        return;
+    }
+    if (i < k->n)
+        return;
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->src = xrealloc(k->src, k->cap * sizeof(*k->src));
+    }
+    k->src[k->n++] = s;
+    k->bytes += strlen(s) + 1;
+}
+
+static void pk_map(packer *k, api_strmap *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        pk_str(k, &m->v[i].key);
+        pk_str(k, &m->v[i].value);
+    }
+}
+
+/* Every string of t (t's own in the first pass, the copy's in the second:
+ * they still point at t's). */
+static void pk_task(packer *k, api_task *t)
+{
+    api_pending_task *p = &t->pendingTask;
+
+    pk_str(k, &t->taskId.id);
+    pk_str(k, &t->taskId.requestId);
+    pk_str(k, &t->taskId.deployId);
+    pk_str(k, &t->taskId.host);
+    pk_str(k, &t->taskId.rackId);
+    pk_str(k, &p->pendingTaskId.id);
+    pk_str(k, &p->pendingTaskId.requestId);
+    pk_str(k, &p->pendingTaskId.deployId);
+    pk_str(k, &p->pendingTaskId.pendingType);
+    pk_str(k, &p->runId);
+    pk_str(k, &p->user);
+    pk_str(k, &p->message);
+    pk_str(k, &p->actionId);
+    for (size_t i = 0; i < p->cmdLineArgsList.n; i++)
+        pk_str(k, &p->cmdLineArgsList.v[i]);
+    pk_map(k, &p->envOverrides);
+    pk_map(k, &p->requiredAgentAttributeOverrides);
+    pk_map(k, &p->allowedAgentAttributeOverrides);
+    pk_str(k, &p->runAsUserOverride);
+    pk_str(k, &t->frameworkId);
+    pk_str(k, &t->agentId);
+    pk_str(k, &t->hostname);
+    pk_str(k, &t->offerId);
+    pk_str(k, &t->executorId);
+    pk_map(k, &t->env);
+    pk_str(k, &t->statusMessage);
+    pk_str(k, &t->statusReason);
+    for (size_t i = 0; i < t->n_taskUpdates; i++) {
+        pk_str(k, &t->taskUpdates[i].statusMessage);
+        pk_str(k, &t->taskUpdates[i].statusReason);
+        pk_str(k, &t->taskUpdates[i].source);
+        pk_str(k, &t->taskUpdates[i].uuid);
+    }
+}
+
+/* Moves n elements of `size` from *v to the block at *at (v keeps NULL when
+ * there are none). */
+static void *pk_array(char **at, const void *v, size_t n, size_t size)
+{
+    void *r = NULL;
+
+    if (n) {
+        r = memcpy(*at, v, n * size);
+        *at += n * size;
+    }
+    return r;
+}
+
+api_task *api_task_pack(api_task *t)
+{
+    const api_pending_task *p = &t->pendingTask;
+    packer k = {0};
+    size_t maps = p->envOverrides.n + p->requiredAgentAttributeOverrides.n +
+                  p->allowedAgentAttributeOverrides.n + t->env.n;
+    size_t arrays = maps * sizeof(api_kv) + p->cmdLineArgsList.n * sizeof(char *) +
+                    t->n_taskUpdates * sizeof(api_task_update) + t->ports.n * sizeof(int64_t);
+    bool own_ti = t->mesosTask && !t->mesosTask_borrowed;
+    api_task *r;
+    char *at;
+
+    if (t->packed)
+        return t;
+    pk_task(&k, t);
+    /* every element type is 8-byte aligned, and so is the struct's size */
+    /* an owned TaskInfo is NUL-terminated (api_task.mesosTask) */
+    r = xmalloc(sizeof(*r) + arrays + k.bytes + (own_ti ? t->mesosTask_len + 1 : 0));
+    *r = *t;
+    r->packed = true;
+    at = (char *)(r + 1);
+    r->env.v = pk_array(&at, t->env.v, t->env.n, sizeof(api_kv));
+    r->pendingTask.envOverrides.v =
+        pk_array(&at, p->envOverrides.v, p->envOverrides.n, sizeof(api_kv));
+    r->pendingTask.requiredAgentAttributeOverrides.v =
+        pk_array(&at, p->requiredAgentAttributeOverrides.v, p->requiredAgentAttributeOverrides.n,
+                 sizeof(api_kv));
+    r->pendingTask.allowedAgentAttributeOverrides.v =
+        pk_array(&at, p->allowedAgentAttributeOverrides.v, p->allowedAgentAttributeOverrides.n,
+                 sizeof(api_kv));
+    r->pendingTask.cmdLineArgsList.v =
+        pk_array(&at, p->cmdLineArgsList.v, p->cmdLineArgsList.n, sizeof(char *));
+    r->taskUpdates = pk_array(&at, t->taskUpdates, t->n_taskUpdates, sizeof(api_task_update));
+    r->ports.v = pk_array(&at, t->ports.v, t->ports.n, sizeof(int64_t));
+    k.dst = xcalloc(k.n + 1, sizeof(*k.dst));
+    k.at = at;
+    pk_task(&k, r);
+    if (own_ti) {
+        memcpy(k.at, t->mesosTask, t->mesosTask_len);
+        k.at[t->mesosTask_len] = '\0';
+        r->mesosTask = k.at;
+    }
+    free(k.src);
+    free(k.dst);
+    api_task_free(t); /* with its own TaskInfo: r has a copy */
+    return r;
 }
 
 static bool streq(const char *a, const char *b)
@@ -1301,6 +1786,8 @@ bool api_task_update_is_new(const api_task *t, const api_task_update *u)
 
 bool api_task_add_update(api_task *t, const api_task_update *u)
 {
+    if (t->packed)
+        abort(); /* read-only: change an api_task_dup */
     if (!api_task_update_is_new(t, u))
         return false;
     if (t->n_taskUpdates == API_TASK_MAX_UPDATES) {

@@ -258,6 +258,8 @@ typedef struct api_task {
      * here, so readers of the JSON (the API) may read the struct instead.
      * Set by api_task_from_json; false for records built otherwise. */
     bool faithful;
+    /* Made by api_task_pack: one allocation, read-only (see there). */
+    bool packed;
 } api_task;
 
 api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs);
@@ -275,6 +277,29 @@ json_t *api_task_to_json(const api_task *t);
 char *api_task_dump(const api_task *t, size_t *len);
 api_task *api_task_dup(const api_task *t);
 void api_task_free(api_task *t);
+
+/* Whether api_task_text(t) writes text[0..len) byte for byte (a faithful
+ * record as the bridge stores it: api_task_dump's bytes), so that a holder
+ * of t needs no copy of the text: api_task_text gives it back. When it
+ * does, t stops borrowing its TaskInfo from text (it takes its own copy,
+ * ~800 bytes against the ~2.1 KB text), and text may be freed. Costs one
+ * api_task_text. */
+bool api_task_detach_text(api_task *t, const char *text, size_t len);
+/* api_task_dump's bytes, written without a tree (several times faster):
+ * what the cache gives for a record whose text it dropped. Caller frees;
+ * *len gets the length when len is not NULL. */
+char *api_task_text(const api_task *t, size_t *len);
+
+/* A read-only copy of t in one allocation (struct, arrays and strings;
+ * each distinct string once, and the names every record repeats, such as
+ * the bridge's env names and update sources, not at all: they point at
+ * constants), for a holder that keeps many records and never changes
+ * them: the cache (~40 allocations a record become one, ~0.5 KB less).
+ * Frees t and returns the copy (caller owns; api_task_free). A TaskInfo t
+ * borrows stays borrowed; one it owns is copied in. Changing a packed
+ * record (api_task_add_update, api_task_set_mesos_task, or any field)
+ * is a bug: take api_task_dup first. */
+api_task *api_task_pack(api_task *t);
 
 /* Sets t's mesosTask to the compact text of ti (borrowed; NULL clears it). */
 void api_task_set_mesos_task(api_task *t, const json_t *ti);

@@ -511,9 +511,14 @@ static bool entry_object(const as_entry *e)
 {
     char *owned = NULL;
     size_t len = 0;
-    const char *text = e && !e->value ? store_obj_plain_text(e, &len, &owned) : NULL;
-    bool is = e && (e->value ? json_is_object(e->value)
-                             : api_jtext_type(api_jtext_span(text, len)) == '{');
+    const char *text;
+    bool is;
+
+    if (e && e->kind == API_KEY_TASK && e->doc)
+        return true; /* decoded from an object; its text may not be kept (store/cache.h) */
+    text = e && !e->value ? store_obj_plain_text(e, &len, &owned) : NULL;
+    is = e &&
+         (e->value ? json_is_object(e->value) : api_jtext_type(api_jtext_span(text, len)) == '{');
     free(owned);
     return is;
 }

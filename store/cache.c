@@ -21,9 +21,10 @@ typedef struct obj {
     store_obj pub;
     api_key_parts parts;
     char *error;
-    char *text; /* kinds kept as text: the value's bytes (NUL-terminated); else NULL */
-    bool json;  /* text: it parses as JSON */
-    bool plain; /* text: ...and no object in it repeats a key */
+    char *text;   /* kinds kept as text: the value's bytes (NUL-terminated); else NULL */
+    bool json;    /* text: it parses as JSON */
+    bool plain;   /* text: ...and no object in it repeats a key */
+    bool written; /* text dropped: the document writes it again (api_doc_write_text) */
     char key[];
 } obj;
 
@@ -88,6 +89,13 @@ json_t *store_obj_json(const store_obj *o)
         return NULL;
     if (o->value)
         return json_incref(o->value);
+    if (x->written) {
+        size_t len = 0;
+        char *t = api_doc_write_text(o->kind, o->doc, &len);
+        json_t *j = api_jtext_json(api_jtext_span(t, len)); /* a dump: no key twice */
+        free(t);
+        return j;
+    }
     if (!x->text || !x->json)
         return NULL;
     if (x->plain)
@@ -118,6 +126,8 @@ const char *store_obj_plain_text(const store_obj *o, size_t *len, char **owned)
         *len = o->value_len;
         return x->text;
     }
+    if (x->written) /* the etcd bytes, written again */
+        return *owned = api_doc_write_text(o->kind, o->doc, len);
     if (!(j = store_obj_json(o)))
         return NULL;
     /* jansson's dump: no key twice, reals with every digit they need */
@@ -146,6 +156,18 @@ void store_obj_unref(const store_obj *o)
 {
     if (o && __atomic_sub_fetch(&((store_obj *)o)->refs, 1, __ATOMIC_ACQ_REL) == 0)
         obj_free((obj *)o);
+}
+
+/* o without its text, which its document writes again byte for byte:
+ * the allocation shrinks to the struct and the key (in place, as a rule). */
+static obj *obj_drop_text(obj *o, size_t klen)
+{
+    obj *n = xrealloc(o, sizeof(*n) + klen + 1);
+
+    n->pub.key = n->key;
+    n->text = NULL;
+    n->written = true;
+    return n;
 }
 
 /* A new object for kv; its value is parsed from kv, or taken from
@@ -232,6 +254,13 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
         json_decref(value); /* decoded: the text is what stays */
     else
         o->pub.value = value;
+    /* a task record as the bridge stores it is its document's dump: keep
+     * the document only (~2.1 KB a record less) and write the text on read */
+    if (keep_text && plain && o->pub.doc && !o->error &&
+        api_doc_detach_text(o->pub.kind, o->pub.doc, o->text, tlen))
+        o = obj_drop_text(o, klen);
+    /* kept for long and never changed: one allocation, not forty */
+    o->pub.doc = api_doc_compact(o->pub.kind, o->pub.doc);
     free(dumped);
     return o;
 }

@@ -19,6 +19,10 @@
  *     to decode the typed document, then dropped. `value` is NULL;
  *     store_obj_text gives the bytes, store_obj_plain_text a text that
  *     apis/jtext.h can walk, store_obj_json a tree parsed on demand;
+ *   - ...except that a task record whose typed document writes its text
+ *     again byte for byte (api_doc_detach_text: a record as the bridge
+ *     stores it, the common case) keeps only the document, and those
+ *     accessors write the text from it on demand (one dump a call);
  *   - every other kind keeps its parsed tree in `value` (and no text).
  * Readers that may see either (a range of keys, the watch feed) use the
  * accessors, which work for both.
@@ -74,15 +78,18 @@ void store_obj_unref(const store_obj *o);
  * NULL when the value is not JSON (or o is NULL). For the kinds kept as
  * text each call parses the text: call it once per use, not per field. */
 json_t *store_obj_json(const store_obj *o);
-/* The value's bytes as etcd holds them, NUL-terminated, for the kinds kept
- * as text (borrowed like o; *len gets value_len); NULL for the others. */
+/* The value's bytes as etcd holds them, NUL-terminated, when the cache
+ * keeps them: the kinds kept as text (borrowed like o; *len gets
+ * value_len). NULL for the others, and for a record whose document writes
+ * its text again (store_obj_plain_text then gives the same bytes). */
 const char *store_obj_text(const store_obj *o, size_t *len);
 /* A JSON text of the value whose objects have no duplicate keys, what
- * apis/jtext.h walks: the object's own text when it is such a text (the
- * common case: borrowed like o, *owned NULL), else one written now from the
- * parsed value into *owned (the caller frees it; same value, as jansson
- * reads a duplicate key: the last one wins). NULL when the value is not
- * JSON. */
+ * apis/jtext.h walks: the object's own text when it is such a text and
+ * kept (borrowed like o, *owned NULL); else one written now into *owned
+ * (the caller frees it): the etcd bytes again from a record's document
+ * when it dropped them, or else the parsed value's dump (same value, as
+ * jansson reads a duplicate key: the last one wins). NULL when the value
+ * is not JSON. */
 const char *store_obj_plain_text(const store_obj *o, size_t *len, char **owned);
 
 typedef struct store_cache_handlers {

@@ -385,6 +385,107 @@ static void test_task_updates(void **state)
     api_task_free(t);
 }
 
+/* A packed record is the same record in one allocation: every field and
+ * the dump as before, strings shared within it, the common names not
+ * copied at all; a copy of it is an ordinary record again. */
+static void test_task_pack(void **state)
+{
+    api_task *t = sample_task(), *p;
+    api_task_update u = {API_TASK_RUNNING, 5, "up", NULL, "SOURCE_EXECUTOR", "uuid-1"};
+    json_t *ti = json_pack("{s:s, s:[i, f]}", "name", "web", "x", 1, 0.5);
+    char *want, *got, *again;
+
+    api_strmap_set(&t->env, "TASK_ID", t->taskId.id);
+    api_strmap_set(&t->env, "TASK_HOST", t->taskId.host);
+    api_strlist_add(&t->pendingTask.cmdLineArgsList, "--flag");
+    api_strmap_set(&t->pendingTask.envOverrides, "A", "b");
+    assert_true(api_task_add_update(t, &u));
+    api_task_set_mesos_task(t, ti);
+    want = api_task_dump(t, NULL);
+    p = api_task_pack(t); /* t is freed */
+    assert_true(p->packed);
+    got = api_task_dump(p, NULL);
+    assert_string_equal(got, want);
+    assert_true(api_task_pack(p) == p); /* packed already */
+    /* one copy of each distinct string; known names are constants */
+    assert_ptr_equal(p->taskId.id, api_strmap_get(&p->env, "TASK_ID"));
+    assert_ptr_equal(p->taskId.host, api_strmap_get(&p->env, "TASK_HOST"));
+    const char *src = p->taskUpdates[p->n_taskUpdates - 1].source;
+    assert_string_equal(src, "SOURCE_EXECUTOR");
+    assert_false(src > (const char *)p && src < (const char *)p + 4096); /* not copied */
+    assert_true((const char *)p->mesosTask > (const char *)p &&
+                (const char *)p->mesosTask < (const char *)p + 4096); /* in the block */
+    api_task *d = api_task_dup(p);
+    assert_false(d->packed);
+    assert_true(
+        api_task_add_update(d, &(api_task_update){API_TASK_KILLED, 6, "x", NULL, NULL, "uuid-2"}));
+    again = api_task_dump(p, NULL); /* the packed one is unchanged */
+    assert_string_equal(again, want);
+    api_task_free(d);
+    api_task_free(p);
+    json_decref(ti);
+    free(want);
+    free(got);
+    free(again);
+}
+
+/* api_task_text writes api_task_dump's bytes: for every field, strings
+ * that need escapes or are not ASCII, reals, empty and absent parts. */
+static void test_task_text(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    static const char *const recs[] = {
+        "{\"taskId\":{\"requestId\":\"web\",\"deployId\":\"v1\",\"startedAt\":1,"
+        "\"instanceNo\":2,\"host\":\"a-1\",\"rackId\":\"r-1\"},"
+        "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-2-ONEOFF-1\",\"runId\":\"q\\\"x\","
+        "\"user\":\"\u00e9t\u00e9\",\"message\":\"line\\nnext\\t/\",\"actionId\":\"\","
+        "\"cmdLineArgsList\":[\"-a\",\"b c\",\"\\u0001\"],"
+        "\"envOverrides\":{\"K\":\"v\",\"\u00fc\":\"\"},"
+        "\"resources\":{\"cpus\":0.1,\"memoryMb\":1e3,\"diskMb\":0,\"numPorts\":2},"
+        "\"requiredAgentAttributeOverrides\":{\"rack\":\"r1\"},"
+        "\"allowedAgentAttributeOverrides\":{\"z\":\"y\"},\"skipHealthchecks\":true,"
+        "\"runAsUserOverride\":\"nobody\"},"
+        "\"frameworkId\":\"F\",\"agentId\":\"S1\",\"hostname\":\"a-1\",\"offerId\":\"O1\","
+        "\"executorId\":\"E\",\"ports\":[-1,0,9223372036854775807],"
+        "\"resources\":{\"cpus\":0.30000000000000004,\"memoryMb\":64.5,\"diskMb\":1e-7},"
+        "\"env\":{\"PORT0\":\"31000\",\"\":\"empty\"},\"killGracePeriodMillis\":0,"
+        "\"launchedAt\":-5,\"lastTaskState\":\"TASK_FAILED\",\"updatedAt\":7,"
+        "\"statusMessage\":\"\\\\ back\",\"statusReason\":\"REASON\",\"healthy\":false,"
+        "\"exitCode\":-2,\"taskUpdates\":[{\"taskState\":\"TASK_RUNNING\",\"timestamp\":3},"
+        "{\"taskState\":\"TASK_FAILED\",\"timestamp\":4,\"statusMessage\":\"\u2603\","
+        "\"statusReason\":\"R\",\"source\":\"SOURCE_AGENT\",\"uuid\":\"u+/=\"}],"
+        "\"mesosTask\":{\"name\":\"web\",\"x\":[1.5,\"\\u00e9\"]}}",
+        "{\"taskId\":{\"requestId\":\"r\",\"deployId\":\"d\",\"startedAt\":0,\"instanceNo\":1,"
+        "\"host\":\"h\",\"rackId\":\"k\"},\"pendingTask\":{\"pendingTaskId\":\"r-d-0-1-RETRY-0\"},"
+        "\"agentId\":\"a\",\"lastTaskState\":\"TASK_LAUNCHED\",\"healthy\":true}",
+    };
+
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+        json_t *j = cr_test_json(recs[i]);
+        api_task *t = api_task_from_json(j, NULL, &probs);
+        assert_non_null(t);
+        size_t n1 = 0, n2 = 0;
+        char *want = api_task_dump(t, &n1), *got = api_task_text(t, &n2);
+        assert_string_equal(got, want);
+        assert_int_equal(n1, n2);
+        /* not faithful (the task id is not given in full): never detached */
+        assert_false(api_task_detach_text(t, want, n1));
+        /* decoded from the dump, it is: those bytes are its text again */
+        json_t *dj = cr_test_json(want);
+        api_task *d = api_task_from_json(dj, NULL, &probs);
+        assert_true(d->faithful);
+        assert_true(api_task_detach_text(d, want, n1));
+        assert_false(api_task_detach_text(d, " ", 1));
+        api_task_free(d);
+        json_decref(dj);
+        free(want);
+        free(got);
+        api_task_free(t);
+        json_decref(j);
+    }
+    api_problems_release(&probs);
+}
+
 static void test_keys(void **state)
 {
     char *k = api_task_key("/corral", "web", "web-v1-1-1-h-r");
@@ -412,6 +513,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_task_mesos_task_text),
     cmocka_unit_test(test_task_bad_state),
     cmocka_unit_test(test_task_updates),
+    cmocka_unit_test(test_task_pack),
+    cmocka_unit_test(test_task_text),
     cmocka_unit_test(test_keys),
 };
 

@@ -9,6 +9,7 @@
 
 #include "apis/request.h"
 #include "apis/task.h"
+#include "base/xalloc.h"
 #include "store/cache.h"
 
 typedef struct sub {
@@ -285,12 +286,77 @@ static void test_text_kinds(void **state)
     store_obj_unref(kept);
 }
 
+/* A record as the bridge stores it (api_task_dump's bytes) keeps only its
+ * document: no text in the cache, every accessor gives etcd's bytes or
+ * their tree again, and the TaskInfo is the document's own. */
+static void test_text_written_again(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const char rec[] =
+        "{\"taskId\":{\"id\":\"web-v1-1-1-h-r\",\"requestId\":\"web\",\"deployId\":\"v1\","
+        "\"startedAt\":1,\"instanceNo\":1,\"host\":\"h\",\"rackId\":\"r\"},"
+        "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-1-NEW_DEPLOY-1\"},\"agentId\":\"a\","
+        "\"lastTaskState\":\"TASK_RUNNING\",\"resources\":{\"cpus\":0.1},"
+        "\"mesosTask\":{\"name\":\"web\",\"x\":[1,2.5,\"\\u00e9\"]}}";
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *src = json_loads(rec, 0, NULL), *j;
+    api_task *t = api_task_from_json(src, &(api_decode_opts){.allow_unknown = true}, &probs);
+    char *dump = api_task_dump(t, NULL), *owned = NULL;
+    const store_obj *o;
+    const api_task *d;
+    const char *text;
+    size_t len = 0;
+
+    put(c, "/corral/tasks/web/web-v1-1-1-h-r", dump, 1);
+    o = store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r");
+    d = o->doc;
+    assert_non_null(d);
+    assert_null(o->error);
+    assert_null(o->value);
+    assert_null(store_obj_text(o, &len)); /* not kept... */
+    text = store_obj_plain_text(o, &len, &owned);
+    assert_non_null(owned); /* ...but written again */
+    assert_int_equal(len, strlen(dump));
+    assert_int_equal(o->value_len, len);
+    assert_memory_equal(text, dump, len);
+    free(owned);
+    j = store_obj_json(o);
+    json_t *want = json_loads(dump, 0, NULL);
+    assert_true(json_equal(j, want));
+    json_decref(want);
+    json_decref(j);
+    assert_false(d->mesosTask_borrowed);
+    assert_memory_equal(d->mesosTask, t->mesosTask, t->mesosTask_len);
+
+    /* the same record with a space: the bytes differ, so they are kept */
+    char *spaced = xasprintf(" %s", dump);
+    put(c, "/corral/tasks/web/web-v1-1-1-h-r", spaced, 2);
+    o = store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r");
+    assert_string_equal(store_obj_text(o, NULL), spaced);
+    assert_true(((const api_task *)o->doc)->mesosTask_borrowed);
+
+    /* a reference keeps a written record's document past the cache */
+    put(c, "/corral/tasks/web/web-v1-1-1-h-r", dump, 3);
+    const store_obj *kept = store_obj_ref(store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r"));
+    store_cache_free(c);
+    text = store_obj_plain_text(kept, &len, &owned);
+    assert_string_equal(text, dump);
+    free(owned);
+    store_obj_unref(kept);
+    free(spaced);
+    free(dump);
+    api_task_free(t);
+    api_problems_release(&probs);
+    json_decref(src);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_ranges),
     cmocka_unit_test(test_subscribers),
     cmocka_unit_test(test_typed_documents_and_refs),
     cmocka_unit_test(test_feed_json),
     cmocka_unit_test(test_text_kinds),
+    cmocka_unit_test(test_text_written_again),
 };
 
 CR_TEST_MAIN(tests)
