@@ -8,14 +8,16 @@ REQUESTS request documents (default 10,000) straight into etcd in txns of
 
 1. GET /api/requests/request/{id}, cycling over every id;
 2. POST /api/deploys, a new deploy of a different request each time (each
-   request takes one: a second pending deploy would be a 409). Each wrk
-   thread owns a slice of the ids and stops once it has sent its slice, so
-   the run never wraps into 409s (the run is shorter than --seconds when
-   the slices run out first).
+   request takes one: a second pending deploy would be a 409), once per
+   count of --post-connections, each run with its own share of the ids.
+   Each wrk thread owns a slice of its run's ids and stops once it has sent
+   its slice, so the run never wraps into 409s (the run is shorter than
+   --seconds when the slices run out first).
 
-Prints requests/s and p50/p90/p99 for each, and the count of non-2xx answers
-(any is a failure: exit 1). Everything is bounded by --timeout; every
-process it started is stopped.
+Prints requests/s and p50/p90/p99 for each, the count of non-2xx answers
+(any is a failure: exit 1) and, for the POSTs, the etcd txns that carried
+them (corrald groups concurrent writes: docs/api.md#performance).
+Everything is bounded by --timeout; every process it started is stopped.
 
     python3 bench/api.py
     python3 bench/api.py --requests 1000 --seconds 5 --connections 16
@@ -57,12 +59,13 @@ request = function()
 end
 """
 
-# Thread k of T posts deploys for ids [k*m/T, (k+1)*m/T), m = n - spare, then
-# stops. wrk may still send a few requests after stop() (connections already
-# writable in the same loop turn): those go to the thread's own share of the
-# spare ids, so each request still gets exactly one deploy.
+# Of the run's ids [base, base + n), thread k of T posts deploys for
+# base + [k*m/T, (k+1)*m/T), m = n - spare, then stops. wrk may still send a
+# few requests after stop() (connections already writable in the same loop
+# turn): those go to the thread's own share of the spare ids, so each
+# request still gets exactly one deploy.
 POST_LUA = """
-local n, nthreads, spare = %(n)d, %(threads)d, %(spare)d
+local base, n, nthreads, spare = %(base)d, %(n)d, %(threads)d, %(spare)d
 local m = n - spare
 local k = 0
 setup = function(thread)
@@ -84,7 +87,7 @@ request = function()
   else
     next_id = next_id + 1
   end
-  local body = '{"deploy":{"requestId":"req-' .. r .. '","id":"b1",' ..
+  local body = '{"deploy":{"requestId":"req-' .. (base + r) .. '","id":"b1",' ..
                '"command":"sleep 100","resources":{"cpus":0.1,"memoryMb":32}}}'
   return wrk.format("POST", "/api/deploys", {["Content-Type"] = "application/json"}, body)
 end
@@ -100,13 +103,22 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=10000, help="request documents in etcd (10000)")
     p.add_argument("--seconds", type=int, default=10, help="duration of each wrk run, s (10)")
-    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
-    p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections of the GETs (32)")
+    p.add_argument("--post-connections", default="1,8,32",
+                   help="wrk connections of each POST run (1,8,32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads, at most (2)")
     p.add_argument("--timeout", type=float, default=300, help="bound on the whole run, s (300)")
     a = p.parse_args(argv)
+    try:
+        a.post_connections = [int(x) for x in a.post_connections.split(",")]
+    except ValueError:
+        p.error("--post-connections: a list of counts such as 1,8,32")
+    share = a.requests // len(a.post_connections)
     if (a.requests < 4 * a.connections or a.seconds < 1 or a.connections < a.threads
-            or a.threads < 1):
-        p.error("need --requests >= 4 x --connections, --connections >= --threads >= 1, "
+            or a.threads < 1 or min(a.post_connections) < 1
+            or share < 4 * max(a.post_connections)):
+        p.error("need --requests >= 4 x --connections, --requests / (number of POST runs) "
+                ">= 4 x each --post-connections, --connections >= --threads >= 1, "
                 "--seconds >= 1")
     return a
 
@@ -132,14 +144,14 @@ def load(etcd, n, per_txn=128):
                 raise RuntimeError("etcd txn failed")
 
 
-def wrk(url, script, args, seconds, tmp, deadline):
+def wrk(url, script, threads, connections, seconds, tmp, deadline):
     path = os.path.join(tmp, "s.lua")
     with open(path, "w") as f:
         f.write(script)
     budget = deadline - time.monotonic()
     if budget < seconds + 5:
         raise RuntimeError("out of time (--timeout) before a %d s wrk run" % seconds)
-    out = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(args.connections),
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections),
                           "-d", "%ds" % seconds, "--timeout", "10s", "--latency", "-s", path, url],
                          capture_output=True, text=True, timeout=budget)
     if out.returncode != 0:
@@ -203,6 +215,16 @@ def report(name, text, rate=None):
     return bad + errs
 
 
+def write_counts(api):
+    """corrald's API writes answered and the etcd txns that carried them
+    (txns None: a corrald from before group commit, which sent one each)."""
+    body = harness.http("GET", api + "/metrics", timeout=10)[2].decode()
+    writes = sum(int(n) for n in re.findall(r"^corral_api_etcd_txn_total\{[^}]*\} (\d+)",
+                                            body, re.M))
+    txns = re.search(r"^corral_api_etcd_txns_sent_total (\d+)", body, re.M)
+    return writes, int(txns.group(1)) if txns else None
+
+
 def cache_count(api):
     st, _, body = harness.http("GET", api + "/api/state", timeout=30)
     return json.loads(body).get("allRequests") if st == 200 else None
@@ -220,18 +242,29 @@ def run(args, c, tmp):
                        max(1, deadline - time.monotonic()), "corrald's cache to hold the requests",
                        interval=0.2)
     print("api: %d requests in etcd (loaded in %.2f s; corrald's cache ready %.2f s after start); "
-          "wrk %d threads, %d connections"
+          "wrk %d threads, %d connections for the GETs"
           % (args.requests, load_s, time.monotonic() - t1, args.threads, args.connections))
     bad = report("GET /api/requests/request/{id}",
-                 wrk(api, GET_LUA % {"n": args.requests}, args, args.seconds, tmp, deadline))
-    # wrk divides by the full -d even when the threads stopped early (ids
-    # used up), so the rate of this run comes from corrald's own counter.
-    counter = CounterWatch(api, 'corral_api_requests_total{op="DEPLOY_POST",code="2xx"}')
-    out = wrk(api, POST_LUA % {"n": args.requests, "threads": args.threads,
-                                   "spare": 2 * args.connections}, args,
-              args.seconds, tmp, deadline)
-    rate = counter.finish()
-    bad += report("POST /api/deploys (new each)", out, rate)
+                 wrk(api, GET_LUA % {"n": args.requests}, args.threads, args.connections,
+                     args.seconds, tmp, deadline))
+    share = args.requests // len(args.post_connections)
+    for k, conns in enumerate(args.post_connections):
+        threads = min(args.threads, conns)
+        # wrk divides by the full -d even when the threads stopped early
+        # (ids used up), so the rate of this run comes from corrald's own
+        # counter.
+        counter = CounterWatch(api, 'corral_api_requests_total{op="DEPLOY_POST",code="2xx"}')
+        writes0, txns0 = write_counts(api)
+        out = wrk(api, POST_LUA % {"base": k * share, "n": share, "threads": threads,
+                                       "spare": 2 * conns}, threads, conns,
+                  args.seconds, tmp, deadline)
+        rate = counter.finish()
+        bad += report("POST /api/deploys c=%d" % conns, out, rate)
+        writes1, txns1 = write_counts(api)
+        if txns1 is not None and txns1 > txns0:
+            print("  %-32s %d writes in %d etcd txns (%.1f writes per txn)"
+                  % ("", writes1 - writes0, txns1 - txns0,
+                     (writes1 - writes0) / (txns1 - txns0)))
     pid = [p for p in c.procs if p.name == "corrald"][0].pid
     with open("/proc/%d/status" % pid) as f:
         hwm = [ln.split()[1] for ln in f if ln.startswith("VmHWM:")]

@@ -796,38 +796,65 @@ char *store_delete_encode(const char *key, bool prefix, bool prev_kv)
 
 /* --- batching ------------------------------------------------------------------------------- */
 
-static bool keys_overlap(const store_batch_item *a, const store_batch_item *b)
+static bool any_key_in(const store_batch_item *it, const store_map *m)
 {
-    for (size_t i = 0; i < a->nkeys; i++)
-        for (size_t k = 0; k < b->nkeys; k++)
-            if (strcmp(a->keys[i], b->keys[k]) == 0)
-                return true;
+    for (size_t i = 0; m && i < it->nkeys; i++)
+        if (store_map_has(m, it->keys[i]))
+            return true;
     return false;
 }
 
-size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops, size_t max_bytes,
-                        size_t *group)
+static void add_keys(store_map *m, const store_batch_item *it)
 {
-    size_t ngroups = 0, start = 0, ops = 0, cmps = 0, bytes = 0;
+    for (size_t i = 0; i < it->nkeys; i++)
+        store_map_put(m, it->keys[i], NULL);
+}
 
+size_t store_batch_pick(const store_batch_item *items, size_t n, bool in_order,
+                        const store_map *busy, bool idle, size_t max_ops, size_t max_bytes,
+                        bool *take)
+{
+    store_map *held = store_map_new();  /* keys of the writes taken */
+    store_map *waits = store_map_new(); /* keys of earlier writes left queued */
+    size_t ntaken = 0, ops = 0, cmps = 0, bytes = 0;
+    bool skipped = false;
+
+    for (size_t i = 0; i < n; i++)
+        take[i] = false;
     for (size_t i = 0; i < n; i++) {
-        bool fits = i > start && !items[i].solo && !items[start].solo &&
-                    items[i].fence == items[start].fence && ops + items[i].nops <= max_ops &&
-                    cmps + items[i].ncmps <= max_ops && bytes + items[i].bytes <= max_bytes;
+        const store_batch_item *it = &items[i];
+        bool alone = it->solo || it->nops > max_ops || it->ncmps > max_ops || it->bytes > max_bytes;
 
-        for (size_t k = start; fits && k < i; k++)
-            if (keys_overlap(&items[k], &items[i]))
-                fits = false;
-        if (!fits) {
-            if (i > 0)
-                ngroups++;
-            start = i;
-            ops = cmps = bytes = 0;
+        if (it->solo) {
+            /* a range may cover any key: it goes after everything queued
+             * before it and in flight, and before everything after it */
+            if (!ntaken && !skipped && idle) {
+                take[i] = true;
+                ntaken = 1;
+            }
+            break;
         }
-        group[i] = ngroups;
-        ops += items[i].nops;
-        cmps += items[i].ncmps;
-        bytes += items[i].bytes;
+        if (any_key_in(it, busy) || any_key_in(it, waits) ||
+            (ntaken && (alone || any_key_in(it, held) || ops + it->nops > max_ops ||
+                        cmps + it->ncmps > max_ops || bytes + it->bytes > max_bytes))) {
+            if (in_order)
+                break;
+            add_keys(waits, it);
+            skipped = true;
+            continue;
+        }
+        take[i] = true;
+        ntaken++;
+        if (alone)
+            break;
+        add_keys(held, it);
+        ops += it->nops;
+        cmps += it->ncmps;
+        bytes += it->bytes;
+        if (ops >= max_ops || cmps >= max_ops)
+            break;
     }
-    return n ? ngroups + 1 : 0;
+    store_map_free(held);
+    store_map_free(waits);
+    return ntaken;
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "store/map.h"
 #include "store/store.h"
 
 /* --- base64 (RFC 4648, with padding) ----------------------------------------- */
@@ -138,23 +139,31 @@ char *store_delete_encode(const char *key, bool prefix, bool prev_kv);
 
 /* --- batching ---------------------------------------------------------------------- */
 
-/* One queued write as the planner sees it. */
+/* One queued write as the picker sees it. */
 typedef struct store_batch_item {
     size_t nops;
     size_t ncmps;
     size_t bytes;
     const char *const *keys; /* every key it compares or writes (not the fence) */
     size_t nkeys;
-    int64_t fence; /* fence revision, 0 if none: never mixed in a group */
-    bool solo;     /* has a range (prefix) op: always alone in its group */
+    bool solo; /* has a range (prefix) op: always alone */
 } store_batch_item;
 
-/* Assigns each item, in order, to a group (group[i]); returns the number of
- * groups. A group holds consecutive items whose total ops and compares stay
- * within max_ops each and total bytes within max_bytes, and no key appears in
- * two items of one group (etcd rejects duplicate keys, and order matters). An
- * item too large on its own, or marked solo, gets a group alone. */
-size_t store_batch_plan(const store_batch_item *items, size_t n, size_t max_ops, size_t max_bytes,
-                        size_t *group);
+/* Picks, from a queue of n writes in order (one fence's, or the unfenced
+ * ones), those of its next txn: the first that may go, then later ones
+ * that fit with it (total ops and compares within max_ops each and bytes
+ * within max_bytes, and no key in two of them: etcd rejects duplicate
+ * keys). A write may not go while it shares a key with a txn in flight
+ * (`busy`: keys of txns in flight; NULL = none) or with an earlier write
+ * left in the queue, so the writes to one key apply in the order they were
+ * queued. in_order: the writes also keep their queue order among
+ * themselves (the pick stops at the first that cannot go); else a write
+ * passes those it shares no key with. A solo write goes alone, only when
+ * it is first and nothing is in flight (idle); no later write passes it. A
+ * write too large on its own goes alone. Sets take[i]; returns the number
+ * taken (0: none may go now). Pure. */
+size_t store_batch_pick(const store_batch_item *items, size_t n, bool in_order,
+                        const store_map *busy, bool idle, size_t max_ops, size_t max_bytes,
+                        bool *take);
 
 #endif

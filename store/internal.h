@@ -8,6 +8,7 @@
 typedef struct store_call store_call;
 typedef struct store_bitem store_bitem;
 typedef struct store_bgroup store_bgroup;
+typedef struct store_lane store_lane;
 
 struct store {
     struct event_base *base;
@@ -26,9 +27,14 @@ struct store {
     store_call *calls;    /* every live call */
     store_watch *watches; /* every live watch */
     /* batcher */
-    store_bitem *bq_head, *bq_tail;
+    store_lane *lanes; /* queued writes, one queue per fence */
     struct event *flush_ev;
-    store_bgroup *inflight; /* at most one batched txn (plus its retries) */
+    bool flushing;
+    /* batched txns in flight (each with its retries); busy: every key they
+     * touch, which no other write may touch until they end (order per key) */
+    store_bgroup *inflight;
+    size_t ninflight;
+    store_map *busy;
     cr_hist latency[STORE_CALL_N]; /* per HTTP request to etcd (store_get_stats) */
 };
 

@@ -43,15 +43,38 @@ struct store_bitem {
     void *arg;
     char **keys;
     size_t nkeys;
+    store_batch_item plan; /* what the picker sees (keys borrowed) */
+};
+
+/* The queue of the batched writes with one fence (0: unfenced). */
+struct store_lane {
+    store_lane *next;
+    int64_t fence;
+    store_bitem *head, *tail;
+    size_t ninflight; /* its txns in flight */
 };
 
 struct store_bgroup {
+    store_bgroup *prev, *next; /* s->inflight */
+    store_lane *lane;
     store_bitem **items;
     size_t n;
     size_t *op_off; /* first op of item i in the merged txn */
     store_txn *merged;
     size_t pending; /* calls still running (1, or n during retries) */
+    bool solo;      /* a range op: nothing else may be in flight */
 };
+
+/* Batched txns in flight at once per lane. Each fence's writes (a
+ * leader's loops) and the unfenced ones (the API's, independent calls)
+ * queue apart, so neither waits behind the other's backlog. A fence's txns
+ * go one at a time and its writes keep their queue order, as its loops
+ * expect; unfenced writes pass those they share no key with, several txns
+ * at once (while one is in etcd, the next fills). Queued writes the picker
+ * looks at per txn, so a long queue costs a bounded time per flush. */
+#define STORE_BATCH_INFLIGHT_FENCED   1
+#define STORE_BATCH_INFLIGHT_UNFENCED 4
+#define STORE_BATCH_SCAN              1024
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -121,6 +144,7 @@ store *store_new(struct event_base *base, cr_http *http, const store_config *cfg
     s->password = xstrdup(cfg->password);
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
     s->flush_ev = event_new(base, -1, 0, flush_cb, s);
+    s->busy = store_map_new();
     return s;
 }
 
@@ -179,13 +203,22 @@ void store_free(store *s)
         call_free(s->calls);
     if (s->auth_req)
         cr_http_cancel(s->auth_req);
-    while (s->bq_head) {
-        store_bitem *it = s->bq_head;
-        s->bq_head = it->next;
-        bitem_free(it);
+    while (s->lanes) {
+        store_lane *l = s->lanes;
+        s->lanes = l->next;
+        while (l->head) {
+            store_bitem *it = l->head;
+            l->head = it->next;
+            bitem_free(it);
+        }
+        free(l);
     }
-    if (s->inflight)
-        bgroup_free(s->inflight);
+    while (s->inflight) {
+        store_bgroup *g = s->inflight;
+        s->inflight = g->next;
+        bgroup_free(g);
+    }
+    store_map_free(s->busy);
     event_free(s->flush_ev);
     free_eps(s);
     free(s->ca_file);
@@ -395,24 +428,25 @@ void store_cancel(store *s, void *arg)
         if (c->arg == arg)
             call_free(c);
     }
-    for (pp = &s->bq_head; *pp;) {
-        store_bitem *it = *pp;
-        if (it->arg == arg) {
-            *pp = it->next;
-            if (s->bq_tail == it) {
-                s->bq_tail = NULL;
-                for (store_bitem *t = s->bq_head; t; t = t->next)
-                    s->bq_tail = t;
+    for (store_lane *l = s->lanes; l; l = l->next) {
+        store_bitem *last = NULL;
+
+        for (pp = &l->head; *pp;) {
+            store_bitem *it = *pp;
+            if (it->arg == arg) {
+                *pp = it->next;
+                bitem_free(it);
+            } else {
+                last = it;
+                pp = &it->next;
             }
-            bitem_free(it);
-        } else {
-            pp = &it->next;
         }
+        l->tail = last;
     }
-    if (s->inflight)
-        for (size_t i = 0; i < s->inflight->n; i++)
-            if (s->inflight->items[i]->arg == arg)
-                s->inflight->items[i]->cb = NULL;
+    for (store_bgroup *g = s->inflight; g; g = g->next)
+        for (size_t i = 0; i < g->n; i++)
+            if (g->items[i]->arg == arg)
+                g->items[i]->cb = NULL;
 }
 
 /* --- auth --------------------------------------------------------------------------- */
@@ -734,11 +768,19 @@ static void group_release(store *s, store_bgroup *g)
 {
     if (--g->pending > 0)
         return;
-    if (s->inflight == g)
-        s->inflight = NULL;
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        s->inflight = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    s->ninflight--;
+    g->lane->ninflight--;
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t k = 0; k < g->items[i]->nkeys; k++)
+            store_map_del(s->busy, g->items[i]->keys[k]);
     bgroup_free(g);
-    if (s->bq_head)
-        event_active(s->flush_ev, EV_TIMEOUT, 1);
+    event_active(s->flush_ev, EV_TIMEOUT, 1);
 }
 
 /* One member of a group whose combined compares failed, retried alone. */
@@ -761,6 +803,10 @@ static void retry_done(store_call *c, store_result *res, const cr_err *err)
         store_result_release(&res->ops[res->nops - 1]);
         res->nops--;
     }
+    if (res) {
+        res->batch_first = rc->it == rc->g->items[0];
+        res->batch_retried = true;
+    }
     batch_item_done(rc->it, res, err);
     group_release(s, rc->g);
 }
@@ -780,8 +826,11 @@ static void group_done(store_call *c, store_result *res, const cr_err *err)
         err = &e2;
     }
     /* a member's compare failed, or etcd refused the combination (keys
-     * overlapping through a range delete): find out per member */
-    retry_each = g->n > 1 && ((!err && !res->succeeded) || (err && err->code == CR_EINVAL));
+     * overlapping through a range delete, or a request too large for an
+     * etcd with a lower --max-request-bytes or --max-txn-ops): find out per
+     * member, so only the write at fault gets the error */
+    retry_each = g->n > 1 && ((!err && !res->succeeded) ||
+                              (err && (err->code == CR_EINVAL || err->code == CR_ETOOLARGE)));
     if (retry_each) {
         g->pending += g->n;
         for (size_t i = 0; i < g->n; i++) {
@@ -805,13 +854,14 @@ static void group_done(store_call *c, store_result *res, const cr_err *err)
             store_result sub = {.revision = res->revision,
                                 .succeeded = true,
                                 .ops = res->ops + g->op_off[i],
-                                .nops = g->items[i]->t->nthen};
+                                .nops = g->items[i]->t->nthen,
+                                .batch_first = i == 0};
             if (g->op_off[i] + sub.nops > res->nops)
                 sub.nops = 0; /* malformed answer; do not read past it */
             batch_item_done(g->items[i], &sub, NULL);
         }
     } else {
-        store_result sub = {.revision = res->revision, .succeeded = false};
+        store_result sub = {.revision = res->revision, .succeeded = false, .batch_first = true};
         batch_item_done(g->items[0], &sub, NULL);
     }
     group_release(s, g);
@@ -822,6 +872,7 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The keys it touches, sorted, and what the picker needs to know of it. */
 static void collect_keys(store_bitem *it)
 {
     const store_txn *t = it->t;
@@ -834,58 +885,105 @@ static void collect_keys(store_bitem *it)
         it->keys[n++] = xstrdup(t->then[i].key);
     qsort(it->keys, n, sizeof(char *), key_cmp);
     it->nkeys = n;
+    it->plan.nops = t->nthen;
+    it->plan.ncmps = t->ncmps + (t->fence_key ? 1 : 0);
+    it->plan.bytes = t->bytes;
+    it->plan.keys = (const char *const *)it->keys;
+    it->plan.nkeys = n;
+    for (size_t i = 0; i < t->nthen; i++)
+        if (t->then[i].prefix)
+            it->plan.solo = true;
 }
 
-void store_flush(store *s)
+static bool solo_in_flight(const store *s)
+{
+    for (const store_bgroup *g = s->inflight; g; g = g->next)
+        if (g->solo)
+            return true;
+    return false;
+}
+
+/* A range delete first in its lane waits for every txn in flight to end:
+ * the other lanes send nothing new meanwhile, so it cannot starve. */
+static bool solo_waiting(const store *s)
+{
+    for (const store_lane *l = s->lanes; l; l = l->next)
+        if (l->head && l->head->plan.solo)
+            return true;
+    return false;
+}
+
+/* Whether lane l may send a txn now (the picker decides which writes). */
+static bool may_send(const store *s, const store_lane *l)
+{
+    size_t max = l->fence ? STORE_BATCH_INFLIGHT_FENCED : STORE_BATCH_INFLIGHT_UNFENCED;
+
+    return l->head && l->ninflight < max && !solo_in_flight(s) &&
+           (l->head->plan.solo || !solo_waiting(s));
+}
+
+/* Takes the writes of lane's next txn out of its queue and sends them;
+ * returns how many (0: none may go before a txn in flight ends). */
+static size_t flush_one(store *s, store_lane *l)
 {
     store_batch_item *plan;
-    size_t *group, n = 0, take = 0;
-    store_bitem *it;
+    bool *take, tail_taken = false;
+    size_t n = 0, ntaken;
+    store_bitem *it, **pp, *kept = NULL;
     store_bgroup *g;
     cr_err err;
 
-    if (s->inflight || !s->bq_head)
-        return;
-    for (it = s->bq_head; it; it = it->next)
+    for (it = l->head; it && n < STORE_BATCH_SCAN; it = it->next)
         n++;
     plan = xcalloc(n, sizeof(*plan));
-    group = xcalloc(n, sizeof(*group));
+    take = xcalloc(n, sizeof(*take));
     n = 0;
-    for (it = s->bq_head; it; it = it->next, n++) {
-        plan[n].nops = it->t->nthen;
-        plan[n].ncmps = it->t->ncmps + (it->t->fence_key ? 1 : 0);
-        plan[n].bytes = it->t->bytes;
-        plan[n].keys = (const char *const *)it->keys;
-        plan[n].nkeys = it->nkeys;
-        plan[n].fence = it->t->fence_key ? it->t->fence_rev : 0;
-        for (size_t k = 0; k < it->t->nthen; k++)
-            if (it->t->then[k].prefix)
-                plan[n].solo = true;
-    }
+    for (it = l->head; it && n < STORE_BATCH_SCAN; it = it->next, n++)
+        plan[n] = it->plan;
     /* the fence's else-get takes an op slot too */
-    store_batch_plan(plan, n, STORE_MAX_TXN_OPS - 1, STORE_MAX_REQUEST_BYTES - 4096, group);
-    while (take < n && group[take] == 0)
-        take++;
-    free(plan);
-    free(group);
-
+    ntaken = store_batch_pick(plan, n, l->fence != 0, s->busy, s->ninflight == 0,
+                              STORE_MAX_TXN_OPS - 1, STORE_MAX_REQUEST_BYTES - 4096, take);
+    if (!ntaken) {
+        free(plan);
+        free(take);
+        return 0;
+    }
     g = xcalloc(1, sizeof(*g));
-    g->items = xcalloc(take, sizeof(*g->items));
-    g->op_off = xcalloc(take, sizeof(*g->op_off));
+    g->items = xcalloc(ntaken, sizeof(*g->items));
+    g->op_off = xcalloc(ntaken, sizeof(*g->op_off));
     g->merged = store_txn_new();
     g->pending = 1;
-    for (size_t i = 0; i < take; i++) {
-        it = s->bq_head;
-        s->bq_head = it->next;
+    g->lane = l;
+    /* unlink the taken writes; the txn keeps their queue order */
+    pp = &l->head;
+    for (size_t i = 0; i < n && *pp; i++) {
+        it = *pp;
+        if (!take[i]) {
+            kept = it;
+            pp = &it->next;
+            continue;
+        }
+        *pp = it->next;
         it->next = NULL;
+        tail_taken = tail_taken || it == l->tail;
+        g->solo = g->solo || plan[i].solo;
         g->items[g->n] = it;
         g->op_off[g->n] = g->merged->nthen;
         g->n++;
         store_txn_merge(g->merged, it->t);
+        for (size_t k = 0; k < it->nkeys; k++)
+            store_map_put(s->busy, it->keys[k], g);
     }
-    if (!s->bq_head)
-        s->bq_tail = NULL;
+    if (tail_taken) /* the scan reached the end: kept is the last one left */
+        l->tail = kept;
+    free(plan);
+    free(take);
+    g->next = s->inflight;
+    if (s->inflight)
+        s->inflight->prev = g;
     s->inflight = g;
+    s->ninflight++;
+    l->ninflight++;
     {
         store_txn *send = store_txn_new();
 
@@ -896,6 +994,31 @@ void store_flush(store *s)
             group_release(s, g);
         }
     }
+    return ntaken;
+}
+
+void store_flush(store *s)
+{
+    store_lane **pp;
+
+    /* callbacks of a txn that failed to start may call back in */
+    if (s->flushing)
+        return;
+    s->flushing = true;
+    for (store_lane *l = s->lanes; l; l = l->next)
+        while (may_send(s, l) && flush_one(s, l))
+            ;
+    /* a fence's lane ends with its term of leadership */
+    for (pp = &s->lanes; *pp;) {
+        store_lane *l = *pp;
+        if (!l->head && !l->ninflight && l->fence) {
+            *pp = l->next;
+            free(l);
+        } else {
+            pp = &l->next;
+        }
+    }
+    s->flushing = false;
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -906,6 +1029,8 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 int store_write(store *s, store_txn *t, store_cb cb, void *arg, cr_err *err)
 {
     store_bitem *it;
+    store_lane *l;
+    int64_t fence = t->fence_key ? t->fence_rev : 0;
 
     if (t->nels) {
         store_txn_free(t);
@@ -924,11 +1049,19 @@ int store_write(store *s, store_txn *t, store_cb cb, void *arg, cr_err *err)
     it->cb = cb;
     it->arg = arg;
     collect_keys(it);
-    if (s->bq_tail)
-        s->bq_tail->next = it;
+    for (l = s->lanes; l && l->fence != fence; l = l->next)
+        ;
+    if (!l) {
+        l = xcalloc(1, sizeof(*l));
+        l->fence = fence;
+        l->next = s->lanes;
+        s->lanes = l;
+    }
+    if (l->tail)
+        l->tail->next = it;
     else
-        s->bq_head = it;
-    s->bq_tail = it;
+        l->head = it;
+    l->tail = it;
     event_active(s->flush_ev, EV_TIMEOUT, 1);
     return 0;
 }

@@ -96,6 +96,12 @@ typedef struct store_result {
     int64_t leader;      /* status: the leader member id */
     int64_t member_id;   /* status: the answering member */
     int64_t db_size;     /* status */
+    /* store_write: how the write travelled, so a caller can count the txns
+     * its writes took. batch_first: it was the first write of the txn it
+     * was combined into (one write per sent txn is); batch_retried: that
+     * txn's compares failed and it was sent again alone. */
+    bool batch_first;
+    bool batch_retried;
 } store_result;
 
 typedef void (*store_cb)(void *arg, const store_result *res, const cr_err *err);
@@ -189,11 +195,22 @@ size_t store_txn_nops(const store_txn *t); /* ops in the larger branch */
 int store_txn_commit(store *s, store_txn *t, store_cb cb, void *arg, cr_err *err);
 
 /* Batched write: t (consumed; compares and then-ops only, no else-ops) is
- * queued and sent, together with the other writes queued in the same loop
- * turn, in as few txns as the limits allow. Writes touching the same key
- * are never combined and keep their order. When a combined txn's compares
- * fail, each member is retried alone so every write gets its own answer.
- * cb sees res->succeeded and res->ops for its own ops only. */
+ * queued and sent, together with the other writes queued meanwhile, in as
+ * few txns as the limits allow. Writes with one fence (a leader's loops)
+ * queue in one lane, unfenced ones (the API's) in another; lanes never
+ * share a txn nor wait for each other's backlog. A fence's lane sends one
+ * txn at a time and keeps its writes in queue order; the unfenced lane has
+ * up to 4 txns in flight, and a write there may pass earlier ones it shares
+ * no key with. In any lane, writes touching the same key are never
+ * combined and apply in queue order, and no write is sent while a txn
+ * touching one of its keys is in flight (a range delete waits until
+ * nothing is). When a combined txn's compares fail (or etcd refuses the
+ * combination as invalid or too large), each member is retried alone so
+ * every write gets its own answer. cb sees res->succeeded and res->ops for
+ * its own ops only; res->revision is that of the txn that applied it
+ * (combined: the same for every member), so a cache at or past it shows
+ * the write. Other errors (unreachable, timeout, lost leadership) go to
+ * every member. */
 int store_write(store *s, store_txn *t, store_cb cb, void *arg, cr_err *err);
 
 /* Sends queued batched writes now (normally done by an event in the same

@@ -275,7 +275,7 @@ static void test_batch_coalesces_and_isolates_conflicts(void **state)
     waiter ws[300];
     waiter stale = {0};
     int64_t revs[8] = {0};
-    size_t nrevs = 0;
+    size_t nrevs = 0, nfirst = 0;
 
     memset(ws, 0, sizeof(ws));
     for (int i = 0; i < 300; i++) {
@@ -292,6 +292,8 @@ static void test_batch_coalesces_and_isolates_conflicts(void **state)
         assert_true(ws[i].ok);
         assert_true(ws[i].succeeded);
         assert_int_equal(ws[i].nops, 1);
+        assert_false(ws[i].batch_retried);
+        nfirst += ws[i].batch_first;
         size_t k;
         for (k = 0; k < nrevs && revs[k] != ws[i].revision; k++)
             ;
@@ -300,8 +302,10 @@ static void test_batch_coalesces_and_isolates_conflicts(void **state)
             revs[nrevs++] = ws[i].revision;
         }
     }
-    /* 300 writes with 1 op and 1 compare each: 3 txns (127 ops per txn) */
+    /* 300 writes with 1 op and 1 compare each: 3 txns (127 ops per txn),
+     * each with one first write (so callers can count txns) */
     assert_int_equal(nrevs, 3);
+    assert_int_equal(nfirst, 3);
 
     /* in one batch, a stale compare fails alone; the others still apply */
     for (int i = 0; i < 5; i++) {
@@ -323,10 +327,19 @@ static void test_batch_coalesces_and_isolates_conflicts(void **state)
     assert_true(run_until_flag(f->base, &stale.done, 1, 10000));
     assert_true(stale.ok);
     assert_false(stale.succeeded);
+    assert_true(stale.batch_retried);
+    assert_false(stale.batch_first);
+    nfirst = 0;
     for (int i = 0; i < 5; i++) {
         assert_true(run_until_flag(f->base, &ws[i].done, 1, 10000));
         assert_true(ws[i].succeeded);
+        /* answered by its own txn after the combined one failed */
+        assert_true(ws[i].batch_retried);
+        nfirst += ws[i].batch_first;
+        for (int k = 0; k < i; k++)
+            assert_true(ws[i].revision != ws[k].revision);
     }
+    assert_int_equal(nfirst, 1);
     for (int i = 0; i < 300; i++)
         waiter_reset(&ws[i]);
     waiter_reset(&stale);
@@ -364,6 +377,116 @@ static void test_batch_keeps_order_around_range_deletes(void **state)
     waiter_reset(&q);
     for (int i = 0; i < 3; i++)
         waiter_reset(&ws[i]);
+}
+
+/* Fenced writes (a leader's) and unfenced ones (the API's) queue apart
+ * and never share a txn; a fence's writes apply in queue order, unfenced
+ * writes pass earlier ones they share no key with; writes of both to one
+ * key are never in flight together. */
+static void test_batch_lanes_and_order(void **state)
+{
+    fx *f = *state;
+    waiter w = {0}, fw[3], uw[3], x[2];
+    int64_t crev;
+    const char *fkeys[3] = {"/t/lanes/f/a", "/t/lanes/f/a", "/t/lanes/f/b"};
+    const char *ukeys[3] = {"/t/lanes/u/a", "/t/lanes/u/a", "/t/lanes/u/b"};
+    store_txn *t;
+
+    memset(fw, 0, sizeof(fw));
+    memset(uw, 0, sizeof(uw));
+    memset(x, 0, sizeof(x));
+    put_sync(f, "/t/lanes/leader", "me");
+    assert_int_equal(store_get(f->s, "/t/lanes/leader", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    crev = w.kvs[0].create_revision;
+    waiter_reset(&w);
+
+    /* in one loop turn: f0 f1 (same key) f2, and u0 u1 (same key) u2 */
+    for (int i = 0; i < 3; i++) {
+        char v[8];
+        snprintf(v, sizeof(v), "%d", i);
+        t = store_txn_new();
+        store_txn_fence(t, "/t/lanes/leader", crev);
+        store_txn_put(t, STORE_THEN, fkeys[i], v, strlen(v), NULL);
+        assert_int_equal(store_write(f->s, t, waiter_cb, &fw[i], NULL), 0);
+        t = store_txn_new();
+        store_txn_put(t, STORE_THEN, ukeys[i], v, strlen(v), NULL);
+        assert_int_equal(store_write(f->s, t, waiter_cb, &uw[i], NULL), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_true(run_until_flag(f->base, &fw[i].done, 1, 10000));
+        assert_true(run_until_flag(f->base, &uw[i].done, 1, 10000));
+        assert_true(fw[i].ok && fw[i].succeeded);
+        assert_true(uw[i].ok && uw[i].succeeded);
+        for (int k = 0; k < 3; k++)
+            assert_true(fw[i].revision != uw[k].revision); /* never one txn */
+    }
+    /* the fence's writes in order: f2 waits with f1, after f0 */
+    assert_true(fw[0].revision < fw[1].revision);
+    assert_int_equal(fw[1].revision, fw[2].revision);
+    /* unfenced: u2 goes with u0, u1 after them */
+    assert_int_equal(uw[0].revision, uw[2].revision);
+    assert_true(uw[0].revision < uw[1].revision);
+    for (int i = 0; i < 3; i++) {
+        waiter_reset(&fw[i]);
+        waiter_reset(&uw[i]);
+    }
+
+    /* one key from both: one txn after the other */
+    t = store_txn_new();
+    store_txn_fence(t, "/t/lanes/leader", crev);
+    store_txn_put(t, STORE_THEN, "/t/lanes/both", "fenced", 6, NULL);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &x[0], NULL), 0);
+    t = store_txn_new();
+    store_txn_put(t, STORE_THEN, "/t/lanes/both", "unfenced", 8, NULL);
+    assert_int_equal(store_write(f->s, t, waiter_cb, &x[1], NULL), 0);
+    assert_true(run_until_flag(f->base, &x[0].done, 1, 10000));
+    assert_true(run_until_flag(f->base, &x[1].done, 1, 10000));
+    assert_true(x[0].ok && x[1].ok);
+    assert_true(x[0].revision != x[1].revision);
+    assert_int_equal(store_get(f->s, "/t/lanes/both", 0, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    assert_string_equal(w.kvs[0].value, x[0].revision > x[1].revision ? "fenced" : "unfenced");
+    waiter_reset(&w);
+    waiter_reset(&x[0]);
+    waiter_reset(&x[1]);
+
+    /* a range delete of one lane between writes of the other: alone in
+     * flight, and what it deleted is what was there when it applied */
+    {
+        waiter r[3];
+        const char *k[2] = {"/t/lanes/r/x/1", "/t/lanes/r/x/2"};
+
+        memset(r, 0, sizeof(r));
+        for (int i = 0; i < 3; i++) {
+            t = store_txn_new();
+            if (i == 1) {
+                store_txn_delete(t, STORE_THEN, "/t/lanes/r/x/", true);
+            } else {
+                store_txn_fence(t, "/t/lanes/leader", crev);
+                store_txn_put(t, STORE_THEN, k[i / 2], "v", 1, NULL);
+            }
+            assert_int_equal(store_write(f->s, t, waiter_cb, &r[i], NULL), 0);
+        }
+        for (int i = 0; i < 3; i++) {
+            assert_true(run_until_flag(f->base, &r[i].done, 1, 10000));
+            assert_true(r[i].ok && r[i].succeeded);
+        }
+        assert_true(r[0].revision <= r[2].revision);
+        assert_true(r[1].revision != r[0].revision && r[1].revision != r[2].revision);
+        assert_int_equal(store_list(f->s, "/t/lanes/r/", 0, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        for (int i = 0; i < 2; i++) {
+            bool kept = r[2 * i].revision > r[1].revision;
+            bool found = false;
+            for (size_t j = 0; j < w.nkvs; j++)
+                found = found || strcmp(w.kvs[j].key, k[i]) == 0;
+            assert_int_equal(found, kept);
+        }
+        waiter_reset(&w);
+        for (int i = 0; i < 3; i++)
+            waiter_reset(&r[i]);
+    }
 }
 
 static void test_fenced_txn(void **state)
@@ -952,6 +1075,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_txn_conflicts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_coalesces_and_isolates_conflicts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_keeps_order_around_range_deletes, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_batch_lanes_and_order, setup, teardown),
     cmocka_unit_test_setup_teardown(test_fenced_txn, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
     cmocka_unit_test_setup_teardown(test_watch_events_and_progress, setup, teardown),

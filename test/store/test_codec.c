@@ -395,34 +395,78 @@ static void test_txn_merge_dedupes_compares(void **state)
     store_txn_free(m);
 }
 
-static void test_batch_plan(void **state)
+/* The indexes taken, as a string such as "0 1 3". */
+static const char *taken(const bool *take, size_t n)
 {
-    const char *ka[] = {"a"}, *kb[] = {"b"}, *kc[] = {"c"};
-    store_batch_item items[6] = {
-        {.nops = 1, .ncmps = 1, .bytes = 10, .keys = ka, .nkeys = 1},
-        {.nops = 1, .ncmps = 1, .bytes = 10, .keys = kb, .nkeys = 1},
-        {.nops = 1, .ncmps = 0, .bytes = 10, .keys = ka, .nkeys = 1}, /* same key: new group */
-        {.nops = 2, .ncmps = 0, .bytes = 10, .keys = kc, .nkeys = 1},
-        {.nops = 1, .ncmps = 0, .bytes = 10, .keys = kb, .nkeys = 1, .fence = 7}, /* fenced */
-        {.nops = 1, .ncmps = 0, .bytes = 10, .keys = kc, .nkeys = 1, .fence = 7},
-    };
-    size_t group[6];
+    static char out[256];
+    size_t len = 0;
 
-    assert_int_equal(store_batch_plan(items, 6, 128, 1000, group), 3);
-    assert_int_equal(group[0], 0);
-    assert_int_equal(group[1], 0);
-    assert_int_equal(group[2], 1);
-    assert_int_equal(group[3], 1);
-    assert_int_equal(group[4], 2);
-    assert_int_equal(group[5], 2);
+    out[0] = '\0';
+    for (size_t i = 0; i < n && len + 8 < sizeof(out); i++)
+        if (take[i])
+            len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%zu", len ? " " : "", i);
+    return out;
+}
 
-    /* op and byte limits */
-    assert_int_equal(store_batch_plan(items + 3, 1, 128, 1000, group), 1);
+static void test_batch_pick(void **state)
+{
+    const char *ka[] = {"a"}, *kb[] = {"b"}, *kc[] = {"c"}, *kd[] = {"d"};
+    bool take[8];
+
+    /* same key: the second waits; writes after it that touch neither go,
+     * unless the queue keeps its order */
+    {
+        store_batch_item q[4] = {
+            {.nops = 1, .ncmps = 1, .bytes = 10, .keys = ka, .nkeys = 1},
+            {.nops = 1, .ncmps = 1, .bytes = 10, .keys = kb, .nkeys = 1},
+            {.nops = 1, .bytes = 10, .keys = ka, .nkeys = 1},
+            {.nops = 2, .bytes = 10, .keys = kc, .nkeys = 1},
+        };
+        assert_int_equal(store_batch_pick(q, 4, false, NULL, true, 128, 1000, take), 3);
+        assert_string_equal(taken(take, 4), "0 1 3");
+        assert_int_equal(store_batch_pick(q, 4, true, NULL, true, 128, 1000, take), 2);
+        assert_string_equal(taken(take, 4), "0 1");
+        /* the one left goes next */
+        assert_int_equal(store_batch_pick(q + 2, 1, false, NULL, true, 128, 1000, take), 1);
+    }
+    /* a write left behind holds back the later writes to its keys */
+    {
+        store_batch_item q[4] = {
+            {.nops = 1, .keys = ka, .nkeys = 1},
+            {.nops = 1, .keys = ka, .nkeys = 1},
+            {.nops = 1, .keys = kb, .nkeys = 1},
+            {.nops = 1, .keys = ka, .nkeys = 1},
+        };
+        const char *kab[] = {"a", "b"};
+        q[2].keys = kab;
+        q[2].nkeys = 2;
+        assert_int_equal(store_batch_pick(q, 4, false, NULL, true, 128, 1000, take), 1);
+        assert_string_equal(taken(take, 4), "0");
+    }
+    /* keys of a txn in flight wait for it to end */
+    {
+        store_map *busy = store_map_new();
+        store_batch_item q[4] = {
+            {.nops = 1, .keys = ka, .nkeys = 1},
+            {.nops = 1, .keys = kb, .nkeys = 1},
+            {.nops = 1, .keys = ka, .nkeys = 1},
+            {.nops = 1, .keys = kd, .nkeys = 1},
+        };
+        store_map_put(busy, "a", NULL);
+        assert_int_equal(store_batch_pick(q, 4, false, busy, false, 128, 1000, take), 2);
+        assert_string_equal(taken(take, 4), "1 3");
+        assert_int_equal(store_batch_pick(q, 4, true, busy, false, 128, 1000, take), 0);
+        store_map_put(busy, "b", NULL);
+        store_map_put(busy, "d", NULL);
+        assert_int_equal(store_batch_pick(q, 4, false, busy, false, 128, 1000, take), 0);
+        store_map_free(busy);
+    }
+    /* op, compare and byte limits: the rest waits for the next txn */
     {
         const char *keys[300][1];
         char names[300][8];
         store_batch_item many[300];
-        size_t g[300];
+        bool t[300];
 
         for (int i = 0; i < 300; i++) {
             snprintf(names[i], sizeof(names[i]), "k%d", i);
@@ -430,26 +474,47 @@ static void test_batch_plan(void **state)
             many[i] = (store_batch_item){
                 .nops = 1, .ncmps = 1, .bytes = 100, .keys = keys[i], .nkeys = 1};
         }
-        assert_int_equal(store_batch_plan(many, 300, 127, 1u << 20, g), 3);
-        assert_int_equal(g[126], 0);
-        assert_int_equal(g[127], 1);
-        assert_int_equal(store_batch_plan(many, 300, 127, 1000, g), 30); /* 10 per 1000 B */
+        assert_int_equal(store_batch_pick(many, 300, false, NULL, true, 127, 1u << 20, t), 127);
+        assert_true(t[126]);
+        assert_false(t[127]);
+        assert_int_equal(store_batch_pick(many, 300, true, NULL, true, 127, 1000, t), 10);
+        many[0].ncmps = 120;
+        assert_int_equal(store_batch_pick(many, 300, false, NULL, true, 127, 1u << 20, t), 8);
+        many[0].ncmps = 1;
+        many[1].bytes = 5000; /* too large to join: others still do */
+        assert_int_equal(store_batch_pick(many, 300, false, NULL, true, 127, 1000, t), 10);
+        assert_false(t[1]);
+        assert_true(t[10]);
     }
-    /* a solo item (range delete) is never combined */
+    /* a solo write (range delete) goes alone, first and with nothing in
+     * flight; nothing after it passes it */
     {
-        store_batch_item three[3] = {
+        store_batch_item q[3] = {
             {.nops = 1, .keys = ka, .nkeys = 1},
             {.nops = 1, .keys = kb, .nkeys = 1, .solo = true},
             {.nops = 1, .keys = kc, .nkeys = 1},
         };
-        assert_int_equal(store_batch_plan(three, 3, 128, 1000, group), 3);
+        assert_int_equal(store_batch_pick(q, 3, false, NULL, true, 128, 1000, take), 1);
+        assert_string_equal(taken(take, 3), "0");
+        assert_int_equal(store_batch_pick(q + 1, 2, false, NULL, false, 128, 1000, take), 0);
+        assert_int_equal(store_batch_pick(q + 1, 2, false, NULL, true, 128, 1000, take), 1);
+        assert_string_equal(taken(take, 2), "0");
     }
-    /* one item too large alone still gets a group */
+    /* a write too large on its own still goes, alone */
     {
-        store_batch_item huge = {.nops = 500, .bytes = 10, .keys = ka, .nkeys = 1};
-        assert_int_equal(store_batch_plan(&huge, 1, 128, 1000, group), 1);
+        store_batch_item q[2] = {
+            {.nops = 500, .bytes = 10, .keys = ka, .nkeys = 1},
+            {.nops = 1, .bytes = 10, .keys = kb, .nkeys = 1},
+        };
+        assert_int_equal(store_batch_pick(q, 2, false, NULL, true, 128, 1000, take), 1);
+        assert_string_equal(taken(take, 2), "0");
+        q[0].nops = 1; /* after a small one: waits for a txn of its own */
+        q[1].bytes = 5000;
+        assert_int_equal(store_batch_pick(q, 2, false, NULL, true, 128, 1000, take), 1);
+        assert_string_equal(taken(take, 2), "0");
+        assert_int_equal(store_batch_pick(q + 1, 1, false, NULL, true, 128, 1000, take), 1);
     }
-    assert_int_equal(store_batch_plan(NULL, 0, 128, 1000, group), 0);
+    assert_int_equal(store_batch_pick(NULL, 0, false, NULL, true, 128, 1000, take), 0);
 }
 
 static void test_range_and_put_bodies(void **state)
@@ -529,7 +594,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_txn_encoding),
     cmocka_unit_test(test_txn_limits),
     cmocka_unit_test(test_txn_merge_dedupes_compares),
-    cmocka_unit_test(test_batch_plan),
+    cmocka_unit_test(test_batch_pick),
     cmocka_unit_test(test_range_and_put_bodies),
     cmocka_unit_test(test_decoders_survive_garbage),
 };

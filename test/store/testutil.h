@@ -26,6 +26,7 @@ typedef struct waiter {
     size_t nops;
     int64_t op0_revision;
     size_t op0_nkvs;
+    bool batch_first, batch_retried; /* store_write */
 } waiter;
 
 static inline void waiter_reset(waiter *w)
@@ -58,6 +59,8 @@ static inline void waiter_cb(void *arg, const store_result *res, const cr_err *e
     w->lease_id = res->lease_id;
     w->ttl = res->ttl;
     w->nops = res->nops;
+    w->batch_first = res->batch_first;
+    w->batch_retried = res->batch_retried;
     if (res->nops) {
         w->op0_revision = res->ops[0].revision;
         w->op0_nkvs = res->ops[0].nkvs;
