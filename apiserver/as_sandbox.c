@@ -134,11 +134,13 @@ const char *as_sandbox_check_path(const char *rel)
         if (*c == '%' && is_hex(c[1]) && is_hex(c[2]))
             return "query parameter path: must not contain percent-encoded characters once decoded";
     }
-    while ((l = cr_path_next(&p, &s)) > 0) {
+    for (size_t n = 1; (l = cr_path_next(&p, &s)) > 0; n++) {
         if (is_dotdot(s, l))
             return "query parameter path: must not leave the sandbox";
         if (l > AS_SANDBOX_NAME_MAX)
             return "query parameter path: a component is longer than 255 bytes";
+        if (n > AS_SANDBOX_DEPTH_MAX)
+            return "query parameter path: more than 32 components";
     }
     return NULL;
 }
@@ -159,6 +161,24 @@ const char *as_sandbox_entry_name(const char *entry_path, const char *dir)
     if (el == 0 || is_dotdot(es, el) || cr_path_next(&e, &ds) != 0)
         return NULL;
     return es;
+}
+
+as_sandbox_kind as_sandbox_entry_kind(const json_t *files, const char *dir, const char *name,
+                                      size_t name_len)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach (files, i, f) {
+        const char *n = as_sandbox_entry_name(as_jstr(f, "path"), dir), *mode;
+        if (!n || strlen(n) != name_len || memcmp(n, name, name_len) != 0)
+            continue;
+        mode = as_jstr(f, "mode");
+        if (mode && mode[0] == 'l')
+            return AS_SANDBOX_LINK;
+        return mode && mode[0] == 'd' ? AS_SANDBOX_DIR : AS_SANDBOX_OTHER;
+    }
+    return AS_SANDBOX_MISSING;
 }
 
 json_t *as_sandbox_shape_browse(const json_t *files, const char *root, const char *rel,
@@ -230,8 +250,9 @@ typedef struct call {
     char *executor;  /* executor id */
     long long offset, length;
     bool has_length;
-    char *root; /* sandbox directory once known */
-    char *grep; /* read: keep only the lines containing this */
+    char *root;    /* sandbox directory once known */
+    size_t walked; /* components of rel listed and found to be no symlink */
+    char *grep;    /* read: keep only the lines containing this */
     cr_http_req *hr;
     struct call *prev, *next;
 } call;
@@ -333,36 +354,50 @@ static char *url_escape(const char *s)
 
 static int start_get(call *c, const char *url, cr_http_done_cb done);
 
+/* The 404 of a missing file, for a path that is missing, leads outside or
+ * passes through a symlink alike: nothing is said about what lies there. */
+static void not_found(call *c)
+{
+    fail(c, 404,
+         "no such file or directory in the sandbox (or it leads outside): ", c->rel ? c->rel : "");
+}
+
+/* The JSON of an agent's /files answer; else fails the call and returns
+ * NULL. Caller owns. */
+static json_t *agent_json(call *c, const cr_http_resp *resp, const cr_err *err)
+{
+    json_t *j;
+
+    if (err) {
+        fail(c, 502, "agent unreachable: ", cr_err_msg(err));
+        return NULL;
+    }
+    if (resp->status == 404) {
+        not_found(c);
+        return NULL;
+    }
+    if (resp->status == 400 || resp->status == 403) {
+        fail(c, resp->status, "query parameter path: the agent refused it: ", resp->body);
+        return NULL;
+    }
+    if (resp->status != 200) {
+        fail(c, 502, "agent /files answered ", resp->body);
+        return NULL;
+    }
+    j = json_loadb(resp->body, resp->body_len, 0, NULL);
+    if (!j)
+        fail(c, 502, "agent /files answer is not JSON", NULL);
+    return j;
+}
+
 static void on_files(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
 {
     call *c = arg;
     json_t *j;
 
     c->hr = NULL;
-    if (err) {
-        fail(c, 502, "agent unreachable: ", cr_err_msg(err));
+    if (!(j = agent_json(c, resp, err)))
         return;
-    }
-    if (resp->status == 404) {
-        /* The agent answers alike for a path that resolves outside the
-         * sandbox: nothing is said about what lies there. */
-        fail(c, 404, "no such file or directory in the sandbox (or it leads outside): ",
-             c->rel ? c->rel : "");
-        return;
-    }
-    if (resp->status == 400 || resp->status == 403) {
-        fail(c, resp->status, "query parameter path: the agent refused it: ", resp->body);
-        return;
-    }
-    if (resp->status != 200) {
-        fail(c, 502, "agent /files answered ", resp->body);
-        return;
-    }
-    j = json_loadb(resp->body, resp->body_len, 0, NULL);
-    if (!j) {
-        fail(c, 502, "agent /files answer is not JSON", NULL);
-        return;
-    }
     json_t *out = c->read ? as_sandbox_shape_read(j, c->grep)
                           : as_sandbox_shape_browse(j, c->root, c->rel, c->host);
     json_decref(j);
@@ -386,6 +421,84 @@ static void files_call(call *c)
     free(esc);
     start_get(c, url, on_files);
     free(url);
+}
+
+/* The first n components of rel joined by '/' (caller frees), and the
+ * component after them in *name (name_len bytes; NULL at the end). */
+static char *walk_prefix(const char *rel, size_t n, const char **name, size_t *name_len)
+{
+    const char *p = rel, *s = NULL;
+    cr_buf b = CR_BUF_INIT;
+    char *out;
+    size_t l;
+
+    *name = NULL;
+    *name_len = 0;
+    for (size_t i = 0; (l = cr_path_next(&p, &s)) > 0; i++) {
+        if (i == n) {
+            *name = s;
+            *name_len = l;
+            break;
+        }
+        if (b.len)
+            cr_buf_add(&b, "/", 1);
+        cr_buf_add(&b, s, l);
+    }
+    out = xstrdup(cr_buf_str(&b));
+    cr_buf_release(&b);
+    return out;
+}
+
+static void on_walk(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg);
+
+/* Lists the directory holding the next component of the path not yet
+ * checked; with none left, makes the call asked for. */
+static void walk(call *c)
+{
+    const char *name;
+    size_t name_len;
+    char *pre = walk_prefix(c->rel, c->walked, &name, &name_len), *dir, *esc, *url;
+
+    if (!name) {
+        free(pre);
+        files_call(c);
+        return;
+    }
+    dir = as_sandbox_join(c->root, pre);
+    esc = url_escape(dir);
+    url = xasprintf("%s/files/browse?path=%s", c->base, esc);
+    free(pre);
+    free(dir);
+    free(esc);
+    start_get(c, url, on_walk);
+    free(url);
+}
+
+static void on_walk(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    call *c = arg;
+    const char *name;
+    size_t name_len;
+    char *pre, *dir;
+    as_sandbox_kind kind;
+    json_t *j;
+
+    c->hr = NULL;
+    if (!(j = agent_json(c, resp, err)))
+        return;
+    pre = walk_prefix(c->rel, c->walked, &name, &name_len);
+    dir = as_sandbox_join(c->root, pre);
+    kind = name ? as_sandbox_entry_kind(j, dir, name, name_len) : AS_SANDBOX_MISSING;
+    free(pre);
+    free(dir);
+    json_decref(j);
+    /* A link is refused wherever it leads: corrald cannot see its target. */
+    if (kind == AS_SANDBOX_MISSING || kind == AS_SANDBOX_LINK) {
+        not_found(c);
+        return;
+    }
+    c->walked++;
+    walk(c);
 }
 
 static void on_state(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
@@ -414,7 +527,7 @@ static void on_state(cr_http_req *r, const cr_http_resp *resp, const cr_err *err
         return;
     }
     json_decref(j);
-    files_call(c);
+    walk(c);
 }
 
 static int start_get(call *c, const char *url, cr_http_done_cb done)
@@ -488,7 +601,7 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     if (dir) {
         c->root = xstrdup(dir);
         json_decref(task);
-        files_call(c);
+        walk(c);
         return;
     }
     c->executor = xstrdup(as_jstr(task, "executorId") ? as_jstr(task, "executorId") : tid);

@@ -13,10 +13,16 @@
  * can. The path it is asked for must be plainly relative and stay inside
  * (as_sandbox_check_path, else a JSON 400), and every entry of a browse
  * answer must lie directly in the directory it asked for (others are
- * dropped, as_sandbox_entry_name). That the path resolves inside the
- * sandbox, symlinks included, is the agent's part (mesoslite:
- * mesoslite/ml_files.h); the agent answers 404 for a path that leaves it,
- * and so does corrald.
+ * dropped, as_sandbox_entry_name). Then corrald walks the path: it browses
+ * the sandbox root and each directory on the way and refuses, with the 404
+ * of a missing file, a path any of whose components the agent lists as a
+ * symlink (mode "l..."), wherever the link leads, inside the sandbox or
+ * not: corrald never follows a link (listings still show links, marked by
+ * their mode). That the path resolves inside the sandbox, symlinks
+ * included, is also the agent's part (mesoslite: mesoslite/ml_files.h),
+ * which closes the window between corrald's walk and the agent's read; an
+ * agent whose listing follows links (a Mesos agent stats, not lstats, its
+ * entries) shows corrald no links, and only its own check is left.
  *
  * The pure helpers below are unit tested; as_sandbox_serve does the I/O. */
 #ifndef AS_SANDBOX_H
@@ -49,17 +55,20 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
 
 /* ---- pure helpers ---- */
 
-/* Longest sandbox path accepted, and longest component (bytes). */
-#define AS_SANDBOX_PATH_MAX 4095
-#define AS_SANDBOX_NAME_MAX 255
+/* Longest sandbox path accepted, longest component (bytes), most
+ * components (each costs corrald one /files/browse call). */
+#define AS_SANDBOX_PATH_MAX  4095
+#define AS_SANDBOX_NAME_MAX  255
+#define AS_SANDBOX_DEPTH_MAX 32
 
 /* Checks a sandbox-relative path as the query gave it (percent-decoded
  * once; NULL or "" is the sandbox root). Refuses an absolute path, a ".."
  * component, a backslash, control characters (NUL never gets this far: the
  * query parser refuses %00), a "%XX" left after decoding (an agent that
  * decoded again would see other characters), more than AS_SANDBOX_PATH_MAX
- * bytes or a component of more than AS_SANDBOX_NAME_MAX. Returns NULL when
- * fine, else the message for a 400 (static). */
+ * bytes, a component of more than AS_SANDBOX_NAME_MAX or more than
+ * AS_SANDBOX_DEPTH_MAX components. Returns NULL when fine, else the
+ * message for a 400 (static). */
 const char *as_sandbox_check_path(const char *rel);
 
 /* The name of a /files/browse entry whose "path" is entry_path, when that
@@ -67,6 +76,19 @@ const char *as_sandbox_check_path(const char *rel);
  * (empty and "." ones ignored) plus exactly one more, with no ".." anywhere.
  * NULL otherwise. The name is borrowed from entry_path. */
 const char *as_sandbox_entry_name(const char *entry_path, const char *dir);
+
+/* What a /files/browse answer of dir (the path corrald asked for) says of
+ * its entry name (name_len bytes): missing, a symlink (mode "l..."), a
+ * directory ("d...") or anything else (a file; also an entry without a
+ * mode). */
+typedef enum {
+    AS_SANDBOX_MISSING,
+    AS_SANDBOX_LINK,
+    AS_SANDBOX_DIR,
+    AS_SANDBOX_OTHER,
+} as_sandbox_kind;
+as_sandbox_kind as_sandbox_entry_kind(const json_t *files, const char *dir, const char *name,
+                                      size_t name_len);
 
 /* "http://host:port" of an agent document (the bridge's "agentUrl", a Mesos
  * URL object "url", "pid" "slave(1)@ip:port", or "hostname"/"host" and

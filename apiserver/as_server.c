@@ -21,6 +21,7 @@
 
 #include "apiserver/as_api.h"
 #include "apiserver/as_auth.h"
+#include "apiserver/as_gate.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_route.h"
 #include "apiserver/as_logs.h"
@@ -114,6 +115,7 @@ struct as_server {
     as_memo *memo;
     as_sandbox *sandbox;
     as_logs *logs; /* /api/logs/task/{id}/follow streams (as_logs.h) */
+    as_gate *gate; /* judges each request's head before evhttp reads it (as_gate.h) */
     as_metrics_hook hook;
     void *hook_arg;
     uint64_t nonce_seq;
@@ -123,6 +125,9 @@ struct as_server {
     uint64_t hist_count;
     double hist_sum;
     uint64_t txn_ok, txn_conflict, txn_error;
+    /* etcd txns that carried API writes (store_write combines the writes
+     * of a loop turn), next to txn_*, which count the writes */
+    uint64_t txns_sent;
     double txn_seconds;
     /* Refused credentials by reason (as_auth_identify's), and calls refused
      * for want of any (401) or of a group (403). */
@@ -158,16 +163,26 @@ static const char *reason(int status)
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 411:
+        return "Length Required";
     case 413:
         return "Payload Too Large";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
     case 502:
         return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 501:
+        return "Not Implemented";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Status";
     }
@@ -348,6 +363,10 @@ static void on_committed(void *arg, const store_result *res, const cr_err *err)
     struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
 
     s->txn_seconds += (double)(cr_mono_ms() - p->started) / 1000.0;
+    /* a combined txn counts once, at its first write; a retry alone, once
+     * for each write retried */
+    if (res)
+        s->txns_sent += (res->batch_first ? 1 : 0) + (res->batch_retried ? 1 : 0);
     if (err) {
         s->txn_error++;
         cr_warn(s->cfg.log, "api write failed: %s", cr_err_msg(err));
@@ -401,7 +420,10 @@ static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t s
         else
             store_txn_delete(t, STORE_THEN, w->key, w->prefix);
     }
-    if (store_txn_commit(s->st, t, on_committed, p, &err) < 0) {
+    /* Group commit: the writes of this loop turn (and those queued while a
+     * txn is in flight) share txns; each still gets its own answer, a
+     * conflict only for its own compares, and the revision it landed at. */
+    if (store_write(s->st, t, on_committed, p, &err) < 0) {
         s->txn_error++;
         as_fail(&p->result, err.code == CR_ETOOLARGE ? 400 : 503, "etcd write failed: %s",
                 cr_err_msg(&err));
@@ -1090,16 +1112,22 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                 "corral_api_latency_seconds_sum %.6f\ncorral_api_latency_seconds_count %llu\n",
                 (unsigned long long)s->hist_count, s->hist_sum, (unsigned long long)s->hist_count);
     cr_buf_addf(&b,
-                "# HELP corral_api_etcd_txn_total API writes to etcd by result.\n"
+                "# HELP corral_api_etcd_txn_total API writes to etcd by result (one "
+                "answer each; writes may share a txn).\n"
                 "# TYPE corral_api_etcd_txn_total counter\n"
                 "corral_api_etcd_txn_total{result=\"ok\"} %llu\n"
                 "corral_api_etcd_txn_total{result=\"conflict\"} %llu\n"
                 "corral_api_etcd_txn_total{result=\"error\"} %llu\n"
+                "# HELP corral_api_etcd_txns_sent_total etcd txns that carried API writes "
+                "and were answered (writes combined in one txn count it once; a write "
+                "retried alone after a combined txn's conflict adds one).\n"
+                "# TYPE corral_api_etcd_txns_sent_total counter\n"
+                "corral_api_etcd_txns_sent_total %llu\n"
                 "# HELP corral_api_etcd_txn_seconds Time API writes spent in etcd.\n"
                 "# TYPE corral_api_etcd_txn_seconds counter\n"
                 "corral_api_etcd_txn_seconds %.6f\n",
                 (unsigned long long)s->txn_ok, (unsigned long long)s->txn_conflict,
-                (unsigned long long)s->txn_error, s->txn_seconds);
+                (unsigned long long)s->txn_error, (unsigned long long)s->txns_sent, s->txn_seconds);
     if (s->hook)
         s->hook(s->hook_arg, &b);
     send_text(s, req, AS_OP_METRICS, started, 200, "text/plain; version=0.0.4", b.data, b.len);
@@ -1455,7 +1483,28 @@ out:
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    serve(arg, req, cr_mono_ms(), true);
+    as_server *s = arg;
+    int64_t started = cr_mono_ms();
+    char msg[AS_GATE_MSG_MAX];
+    int status;
+
+    as_gate_watch(s->gate, req);
+    if (as_gate_refusal(s->gate, req, &status, msg, sizeof(msg))) {
+        /* The stand-in for a request refused before it was read (as_gate.h):
+         * answered like any error, and the connection closes after it. */
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+
+        if (conn)
+            evhttp_connection_get_peer(conn, &addr, &port);
+        cr_info(s->cfg.log, "refused a request from %s:%u unread: %d %s", addr ? addr : "?",
+                (unsigned)port, status, msg);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        send_error(s, req, AS_OP_NONE, started, status, msg);
+        return;
+    }
+    serve(s, req, started, true);
 }
 
 /* The sandbox proxy reports its answers through this. */
@@ -1492,6 +1541,20 @@ static struct bufferevent *tls_bufferevent(struct event_base *base, void *arg)
         abort();
     /* A client that closes without close_notify is an ordinary close. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    as_gate_attach(s->gate, bev);
+    return bev;
+}
+
+/* ... and without TLS: what evhttp would make itself, but closing its
+ * socket when freed (as_gate.h: a refusal lingers) and watched by the gate. */
+static struct bufferevent *plain_bufferevent(struct event_base *base, void *arg)
+{
+    as_server *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+    if (!bev)
+        abort();
+    as_gate_attach(s->gate, bev);
     return bev;
 }
 
@@ -1554,17 +1617,19 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
         goto fail;
     }
     s->http = evhttp_new(base);
-    /* Bodies a little over the cap still get a JSON 400 from us; far larger
-     * ones are refused by evhttp (413) without being buffered. */
-    evhttp_set_max_body_size(s->http, (ev_ssize_t)(max_body + 1024 * 1024));
-    /* Request line and headers (a token included) fit in 64 KiB. */
-    evhttp_set_max_headers_size(s->http, 64 * 1024);
+    /* The gate refuses, in JSON, a head over 64 KiB (a token included) or a
+     * Content-Length over the cap before evhttp reads them (as_gate.h);
+     * evhttp's own limits, whose answers are HTML, are a backstop above
+     * what the gate lets through (a frozen head may wait in the buffer
+     * with the start of its body). */
+    s->gate = as_gate_new(base, max_body, AS_GATE_MAX_HEAD);
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)max_body);
+    evhttp_set_max_headers_size(s->http, AS_GATE_MAX_HEAD + 1024 * 1024);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, on_request, s);
-    if (cfg->tls)
-        evhttp_set_bevcb(s->http, tls_bufferevent, s);
+    evhttp_set_bevcb(s->http, cfg->tls ? tls_bufferevent : plain_bufferevent, s);
     sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!sock) {
         cr_error(err, CR_EUNAVAIL, "cannot listen on %s", s->listen);
@@ -1630,6 +1695,7 @@ void as_server_free(as_server *s)
     as_logs_free(s->logs);
     if (s->http)
         evhttp_free(s->http);
+    as_gate_free(s->gate); /* after evhttp_free: its connections are watched */
     as_memo_free(s->memo);
     if (s->pieces)
         pool_unref(s->pieces); /* pieces still queued keep it */

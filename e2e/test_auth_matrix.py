@@ -7,7 +7,12 @@ with its path parameters filled from real objects (a parameter kind this
 file does not know fails the test, so a new route needs test data), and
 the answer must be exactly what the route's access class says: 401 without
 valid credentials, 403 where the identity lacks the access (and nothing
-written to etcd then), anything but 401/403 where it has it.
+written to etcd then), and where it has it, exactly the status the
+operation answers on success (SUCCESS: 200, 201, 204, ...; an operation
+without an entry fails the test). Each allowed call first gets what it needs
+to succeed (PREPARE: a paused request to unpause, a pending deploy to cancel,
+a dead agent to forget, ...), written straight into etcd; sandbox reads and
+log follows go to a fake Mesos agent and node agent served by this file.
 
 Also: lists and /api/watch show only what the caller may read, the actor
 recorded is the token's user whatever X-Corral-User says, /metrics counts
@@ -20,12 +25,14 @@ tasks, agents, deploy statuses) are put straight into etcd; corrald runs
 """
 import base64
 import http.client
+import http.server
 import json
 import os
 import queue
 import secrets
 import subprocess
 import threading
+import time
 import urllib.parse
 
 import harness
@@ -36,6 +43,10 @@ TASK_ID = "ra-v1-1000-1-h1-r1"
 OLD_TASK_ID = "ra-v1-900-1-h1-r1"
 PENDING_ID = "ra-v1-3000-1-ONEOFF-2999"
 AGENT, RACK, DEPLOY, RUN = "a1", "r1", "v1", "run1"
+# An ON_DEMAND request of the same groups (POST .../run), a deploy that can
+# be pending (cancel, update), an agent and a rack that can be DEAD (forget).
+RUN_RID, PENDING_DEPLOY, DEAD_AGENT, DEAD_RACK = "rb", "v2", "a2", "r2"
+SANDBOX = "/sandbox/" + TASK_ID
 
 # Identities: name -> (user, groups) for those in the token file.
 USERS = {
@@ -113,7 +124,8 @@ def body_for(op, who):
         "REQ_GROUPS_CHECK": {k: REQUEST_DOC[k]
                              for k in ("group", "readWriteGroups", "readOnlyGroups")},
         "DEPLOY_POST": {"deploy": {"requestId": RID, "id": "d" + who, "command": "sleep 1"}},
-        "DEPLOY_UPDATE": {"requestId": RID, "deployId": DEPLOY, "targetActiveInstances": 1},
+        "DEPLOY_UPDATE": {"requestId": RID, "deployId": PENDING_DEPLOY,
+                          "targetActiveInstances": 1},
         "AUTH_TOKEN_POST": {},
         "AUTH_LOGIN_CODE": {},
         "AUTH_LOGIN": {},  # no code: 400 (a wrong code is a 401 of its own)
@@ -121,22 +133,113 @@ def body_for(op, who):
         "USER_STARS": {"starredRequestIds": [RID]},
         "WEBHOOK_ADD": {"id": "wh-" + who, "uri": "http://127.0.0.1:9/hook", "type": "TASK"},
         "SOURCE_POST": {"name": "src-" + who, "repository": "/nonexistent/repo"},
+        "DEPLOY_CANCEL": {},
+        "REQ_RUN": {},
+        "TASK_COMMAND_RUN": {"name": "ls"},
+        "LOGS_SEARCH": {"taskIds": [TASK_ID]},
+        "NODEAGENT_UPLOAD_PUT": {"state": "UPLOADED", "bucket": "b", "key": "k/service.log",
+                                 "host": "h1", "path": SANDBOX + "/service.log", "size": 5},
+        "NODEAGENT_TASK_PUT": {"killedBy": {"reason": "oom", "message": "killed: memory",
+                                            "at": 6000}},
     }.get(op)
 
 
-def fill(path):
-    """path with each {param} replaced by its object; fails on a kind this
-    file does not know."""
+# Objects some routes need instead of PARAMS' (by operation, or by path).
+PARAMS_FOR = {
+    "REQ_RUN": {"requestId": RUN_RID},
+    "DEPLOY_CANCEL": {"deployId": PENDING_DEPLOY},
+    "AGENT_DELETE": {"agentId": DEAD_AGENT},
+    "RACK_DELETE": {"rackId": DEAD_RACK},
+    "/ui/{uiFile}": {"uiFile": "index.html"},
+}
+# Query strings some operations need.
+QUERY = {
+    "SANDBOX_READ": "?path=stdout&offset=0&length=100",
+    "SANDBOX_BROWSE": "?path=",
+    "INACTIVE_ADD": "?host=h9",
+    "INACTIVE_DELETE": "?host=h9",
+    "/api/webhooks": "?webhookId=wh1",  # DELETE without an id in the path
+    "/api/webhooks/request": "?webhookId=wh1",
+    "/api/webhooks/deploy": "?webhookId=wh1",
+    "/api/webhooks/task": "?webhookId=wh1",
+}
+
+# What an allowed call answers, by operation: exactly this status. Four
+# routes answer 404 on their own (Corral keeps no fire alarm, priority
+# freeze, per-request usage nor expiring priority changes: the answer
+# Singularity gives when there is none); /ui redirects to /ui/.
+SUCCESS = dict(
+    {op: 200 for op in (
+        "METRICS", "WATCH", "STATE", "REQ_LIST", "REQ_POST", "REQ_LIST_ACTIVE",
+        "REQ_LIST_PAUSED", "REQ_LIST_COOLDOWN", "REQ_LIST_FINISHED", "REQ_QUEUED_PENDING",
+        "REQ_QUEUED_CLEANUP", "REQ_GET", "REQ_DELETE", "REQ_BOUNCE", "REQ_BOUNCE_CANCEL",
+        "REQ_PAUSE", "REQ_PAUSE_CANCEL", "REQ_UNPAUSE", "REQ_SCALE", "REQ_SCALE_CANCEL",
+        "REQ_SKIPHC", "REQ_SKIPHC_CANCEL", "REQ_RUN", "REQ_RUN_GET", "REQ_EXIT_COOLDOWN",
+        "DEPLOY_POST", "DEPLOY_CANCEL", "DEPLOY_PENDING", "DEPLOY_UPDATE", "TASKS_ACTIVE",
+        "TASKS_ACTIVE_IDS", "TASKS_ACTIVE_AGENT", "TASKS_ACTIVE_AGENT_IDS", "TASKS_SCHEDULED",
+        "TASKS_SCHEDULED_IDS", "TASKS_SCHEDULED_REQUEST", "TASKS_SCHEDULED_TASK",
+        "TASKS_SCHEDULED_DELETE", "TASKS_CLEANING", "TASKS_IDS_REQUEST", "TASK_GET", "TASK_KILL",
+        "HIST_TASK", "HIST_TASKS", "HIST_REQ_TASKS", "HIST_REQ_TASKS_ACTIVE", "HIST_REQ_DEPLOYS",
+        "HIST_REQ_DEPLOY", "HIST_REQ_REQUESTS", "SANDBOX_BROWSE", "SANDBOX_READ", "LOGS_TASK",
+        "LOGS_REQUEST", "LOGS_DEPLOY", "LOGS_FOLLOW", "NODEAGENT_UPLOADS",
+        "NODEAGENT_UPLOAD_PUT", "NODEAGENT_TASK_PUT", "AGENTS_LIST", "AGENT_GET",
+        "AGENT_DETAILS", "AGENTS_EXPIRING", "AGENTS_DEAD_DELETE", "RACKS_EXPIRING",
+        "INACTIVE_LIST", "WEBHOOKS_LIST", "WEBHOOK_ADD", "WEBHOOK_DELETE", "WEBHOOKS_SUMMARY",
+        "WEBHOOK_QUEUE_REQUEST", "WEBHOOK_QUEUE_DEPLOY", "WEBHOOK_QUEUE_TASK", "AUTH_USER",
+        "AUTH_CHECK", "AUTH_CHECK_USER", "AUTH_TOKEN_POST", "AUTH_TOKEN_DELETE", "AUTH_TOKENS",
+        "AUTH_LOGIN_CODE", "AUTH_LOGIN", "USER_SETTINGS_GET", "USER_SETTINGS_POST",
+        "USER_STARS", "SOURCES_LIST", "SOURCE_GET", "SOURCE_DELETE", "UI_FILE",
+        "REQ_IDS", "REQ_IDS_ACTIVE", "REQ_BATCH", "REQ_CRASHLOOPS", "REQ_LBCLEANUP",
+        "REQ_SIMPLE", "REQ_CRASHLOOPS_ONE", "REQ_GROUPS", "REQ_GROUPS_CHECK", "REQ_PRIORITY",
+        "TASKS_LBCLEANUP", "TASKS_ACTIVE_STATES", "TASKS_KILLED", "TASKS_COUNTS",
+        "TASK_CLEANUP", "TASK_COMMAND_RUN", "TASK_COMMANDS", "TASK_COMMAND_UPDATES",
+        "TASK_COMMANDS_QUEUED", "HIST_TASKS_META", "HIST_REQ_TASKS_META",
+        "HIST_REQ_DEPLOYS_META", "HIST_REQ_REQUESTS_META", "HIST_DEPLOY_TASKS_ACTIVE",
+        "HIST_DEPLOY_TASKS_INACTIVE", "HIST_DEPLOY_TASKS_INACTIVE_META", "HIST_REQ_RUN",
+        "HIST_REQ_CMDARGS", "HIST_REQUESTS_SEARCH", "STATE_UNDER", "STATE_OVER",
+        "STATE_SCHEDULED_INFO", "TRACK_TASK", "TRACK_RUN", "DISASTERS_STATS",
+        "DISASTERS_ACTIVE", "DISASTERS_DISABLED", "OPENAPI", "LOGS_SEARCH", "GROUPS_LIST",
+        "GROUP_POST", "GROUP_GET", "GROUP_DELETE", "USAGE_REQUESTS", "USAGE_AGENTS",
+        "USAGE_TASK", "NOTIFY_LISTS", "CONFIG_LIMITS", "RACKS_LIST", "RACK_GET",
+        "HEALTHZ", "READYZ")},
+    **{op: 204 for op in (
+        "AGENT_DECOMMISSION", "AGENT_FREEZE", "AGENT_ACTIVATE", "AGENT_DELETE",
+        "AGENT_DECOMMISSION_UPDATE", "AGENT_EXPIRING_DELETE", "RACK_DELETE",
+        "RACK_EXPIRING_DELETE", "RACK_DECOMMISSION", "RACK_FREEZE", "RACK_ACTIVATE",
+        "INACTIVE_ADD", "INACTIVE_DELETE", "INACTIVE_CLEAR")},
+    SOURCE_POST=201, SOURCE_SYNC=202, UI=301,
+    DISASTERS_FIREALARM=404, PRIORITY_FREEZE=404, USAGE_REQUEST=404, REQ_PRIORITY_CANCEL=404)
+
+
+def fill(path, op=None):
+    """path with each {param} replaced by its object (PARAMS_FOR's for op or
+    path first); fails on a kind this file does not know."""
     out = []
+    special = dict(PARAMS_FOR.get(op, {}), **PARAMS_FOR.get(path, {}))
     for seg in path.split("/"):
         if seg.startswith("{") and seg.endswith("}"):
             name = seg[1:-1]
             if name not in PARAMS:
                 raise AssertionError("route %s has a parameter {%s} the auth matrix has no test "
                                      "object for: add one to PARAMS" % (path, name))
-            seg = urllib.parse.quote(PARAMS[name], safe="")
+            seg = urllib.parse.quote(special.get(name, PARAMS[name]), safe="")
         out.append(seg)
     return "/".join(out)
+
+
+def target(route):
+    """The URL path and query of a route's call."""
+    return fill(route["path"], route["op"]) + QUERY.get(route["path"],
+                                                        QUERY.get(route["op"], ""))
+
+
+def success(route):
+    """The status route answers an identity allowed to call it."""
+    if route["op"] not in SUCCESS:
+        raise AssertionError("route %s %s (%s) has no expected answer: add its success status "
+                             "to SUCCESS (and what it needs to PREPARE)"
+                             % (route["method"], route["path"], route["op"]))
+    return SUCCESS[route["op"]]
 
 
 def params_of(path):
@@ -183,6 +286,48 @@ def routes():
         for m in e["method"].split(", "):
             out.append(dict(e, method=m))
     return out
+
+
+class FakeAgent(http.server.ThreadingHTTPServer):
+    """A Mesos agent's /files for the task's sandbox (SANDBOX, holding
+    stdout) and a node agent's /v1/tasks/<id>/files and /follow, on one
+    loopback port, for the sandbox and log routes."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def answer(self, status, doc, ctype="application/json"):
+            body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            u = urllib.parse.urlsplit(self.path)
+            q = dict(urllib.parse.parse_qsl(u.query))
+            if u.path == "/files/browse" and q.get("path") == SANDBOX:
+                self.answer(200, [{"path": SANDBOX + "/stdout", "mode": "-rw-r--r--",
+                                   "size": 6, "mtime": 1, "nlink": 1, "uid": "u", "gid": "g"}])
+            elif u.path == "/files/read" and q.get("path") == SANDBOX + "/stdout":
+                self.answer(200, {"data": "hello\n", "offset": 0})
+            elif u.path == "/v1/tasks/%s/files" % TASK_ID:
+                self.answer(200, [{"path": "stdout", "name": "stdout", "size": 6}])
+            elif u.path == "/v1/tasks/%s/follow" % TASK_ID:
+                self.answer(200, b"hello\n", "text/plain")
+            else:
+                self.answer(404, b"", "text/plain")
+
+    def handle_error(self, request, client_address):
+        pass  # corrald hangs up on a follow stream the matrix reads no further
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), self.Handler)
+        self.daemon_threads = True
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 class Sse:
@@ -243,16 +388,28 @@ class AuthCase(harness.TestCase):
             f.write("# e2e identities\n")
             for who, (user, groups) in USERS.items():
                 f.write("%s %s %s\n" % (self.tokens[who], user, groups))
+        self.shell_commands = os.path.join(self.cluster.tmpdir, "shell-commands.json")
+        with open(self.shell_commands, "w") as f:
+            json.dump([{"name": "ls", "description": "list the sandbox", "options": []}], f)
+        self.fake = FakeAgent()
+        self.addCleanup(self.fake.server_close)
+        self.addCleanup(self.fake.shutdown)
+        self.agent_port = self.fake.port
         self.cluster.etcd()
         self.start_corrald()
-        self.agent_port = harness.free_port()  # nothing listens: sandbox calls fail fast
         self.seed()
 
     # ---- plumbing ----
 
     def start_corrald(self):
-        self.api = self.cluster.corrald(args=["--api-only", "--auth", "--auth-token-file",
-                                              self.token_file])
+        # The node agent for log follows: the fake (corrald reads this once).
+        os.environ["CORRAL_NODEAGENT_URL"] = "http://127.0.0.1:%d" % self.agent_port
+        try:
+            self.api = self.cluster.corrald(args=["--api-only", "--auth", "--auth-token-file",
+                                                  self.token_file, "--shell-commands",
+                                                  self.shell_commands])
+        finally:
+            del os.environ["CORRAL_NODEAGENT_URL"]
         self.proc = self.cluster.procs[-1]
         harness.wait_until(lambda: self.call("none", "GET", "/readyz")[0] == 200, 10, "readyz")
 
@@ -310,8 +467,38 @@ class AuthCase(harness.TestCase):
     def put(self, key, value):
         self.cluster.etcdctl("put", key, json.dumps(value))
 
+    def etcd_call(self, what, doc):
+        """One call of etcd's JSON gateway (faster than etcdctl); returns the
+        revision it answered at."""
+        st, _, raw = harness.http("POST", self.cluster.etcd_url + "/v3/kv/" + what, doc)
+        assert st == 200, raw
+        return int(json.loads(raw)["header"]["revision"])
+
+    def prepare(self, *changes):
+        """Writes changes ((key, doc), or (key, None) to delete) straight
+        into etcd, then waits until corrald's cache has them."""
+        if not changes:
+            return
+        rev = 0
+        for key, doc in changes:
+            k = base64.b64encode(key.encode()).decode()
+            if doc is None:
+                rev = self.etcd_call("deleterange", {"key": k})
+            else:
+                rev = self.etcd_call("put", {"key": k, "value": base64.b64encode(
+                    json.dumps(doc).encode()).decode()})
+        harness.wait_until(lambda: self.call("none", "GET", "/readyz")[1]["revision"] >= rev, 10,
+                           "corrald's cache at revision %d" % rev, interval=0.005)
+
     def seed(self):
         self.ok("admin", "POST", "/api/requests", REQUEST_DOC)
+        self.ok("admin", "POST", "/api/requests",
+                {k: v for k, v in dict(REQUEST_DOC, id=RUN_RID, requestType="ON_DEMAND").items()
+                 if k != "instances"})
+        self.put("%s/deploys/%s/%s" % (PREFIX, RUN_RID, DEPLOY),
+                 {"requestId": RUN_RID, "id": DEPLOY, "command": "true", "timestamp": 1000})
+        self.put("%s/status/requests/%s" % (PREFIX, RUN_RID),
+                 {"requestId": RUN_RID, "state": "ACTIVE", "activeDeployId": DEPLOY})
         task_id = {"requestId": RID, "deployId": DEPLOY, "instanceNo": 1, "host": "h1",
                    "rackId": RACK}
         self.put("%s/deploys/%s/%s" % (PREFIX, RID, DEPLOY),
@@ -323,10 +510,12 @@ class AuthCase(harness.TestCase):
         self.put("%s/tasks/%s/%s" % (PREFIX, RID, TASK_ID),
                  {"taskId": dict(task_id, id=TASK_ID, startedAt=1000), "agentId": AGENT,
                   "hostname": "127.0.0.1", "lastTaskState": "TASK_RUNNING", "updatedAt": 5000,
+                  "directory": SANDBOX, "executorId": TASK_ID,
                   "taskUpdates": [{"taskState": "TASK_RUNNING", "timestamp": 5000}]})
         self.put("%s/history/tasks/%s/%s" % (PREFIX, RID, OLD_TASK_ID),
                  {"taskId": dict(task_id, id=OLD_TASK_ID, startedAt=900), "agentId": AGENT,
-                  "hostname": "127.0.0.1", "lastTaskState": "TASK_FAILED", "updatedAt": 950})
+                  "hostname": "127.0.0.1", "lastTaskState": "TASK_FAILED", "updatedAt": 950,
+                  "pendingTask": {"runId": RUN}})
         self.put("%s/pending/%s/%s" % (PREFIX, RID, PENDING_ID),
                  {"pendingTaskId": {"id": PENDING_ID, "requestId": RID, "deployId": DEPLOY,
                                     "nextRunAt": 3000, "instanceNo": 1, "pendingType": "ONEOFF",
@@ -341,6 +530,110 @@ class AuthCase(harness.TestCase):
                                "corrald sees " + path)
 
 
+def _now():
+    return int(time.time() * 1000)
+
+
+def _intent(**kw):
+    return dict({"user": "root", "timestamp": _now()}, **kw)
+
+
+def _key(*parts):
+    return "/".join((PREFIX,) + parts)
+
+
+def _request_status(**kw):
+    return (_key("status", "requests", RID),
+            dict({"requestId": RID, "state": "ACTIVE", "activeDeployId": DEPLOY}, **kw))
+
+
+def _pending_deploy():
+    """RID with deploy PENDING_DEPLOY under way."""
+    return [(_key("deploys", RID, PENDING_DEPLOY),
+             {"requestId": RID, "id": PENDING_DEPLOY, "command": "sleep 100", "timestamp": 3000}),
+            (_key("status", "deploys", RID, PENDING_DEPLOY), None),
+            (_key("intents", "deploys", RID, PENDING_DEPLOY, "cancel"), None),
+            _request_status(pendingDeployId=PENDING_DEPLOY)]
+
+
+def _no_pending_deploy():
+    """Every deploy of RID but the active one over (the writers' own ones,
+    PENDING_DEPLOY)."""
+    over = [(_key("status", "deploys", RID, d), {"requestId": RID, "deployId": d,
+                                                  "state": "CANCELED", "finishedAt": 4000})
+            for d in [PENDING_DEPLOY] + ["d" + w for w in IDENTITIES]]
+    return over + [_request_status()]
+
+
+def _machine(kind, mid, state=None, **intent):
+    """An agent or rack (kind "agents", "racks") whose intent is the given
+    one (none without state)."""
+    return [(_key("intents", kind, mid), _intent(state=state, **intent) if state else None)]
+
+
+def _dead(kind, mid):
+    doc = {"id": mid, "currentState": {"state": "DEAD", "timestamp": 1}}
+    if kind == "agents":
+        doc.update(hostname="h9", rackId=RACK)
+    return [(_key(kind, mid), doc), (_key("intents", kind, mid), None)]
+
+
+_EXPIRES = {"durationMillis": 600000}
+_PENDING_DOC = {"pendingTaskId": {"id": PENDING_ID, "requestId": RID, "deployId": DEPLOY,
+                                  "nextRunAt": 3000, "instanceNo": 1, "pendingType": "ONEOFF",
+                                  "createdAt": 2999}, "runId": RUN}
+_WEBHOOK = [(_key("webhooks", "wh1"), {"id": "wh1", "uri": "http://127.0.0.1:9/hook",
+                                        "type": "TASK", "timestamp": 1})]
+
+# What an allowed call of an operation needs to succeed, written straight
+# into etcd before it (as (key, document or None to delete) pairs; a
+# callable gets the case and the identity). Operations not here need
+# nothing but the seeded objects.
+PREPARE = {
+    "REQ_BOUNCE": [(_key("intents", "requests", RID, "bounce"), None)],
+    "REQ_BOUNCE_CANCEL": lambda t, who: [(_key("intents", "requests", RID, "bounce"),
+                                          _intent(**_EXPIRES))],
+    "REQ_PAUSE": [(_key("intents", "requests", RID, "pause"), None)],
+    "REQ_PAUSE_CANCEL": lambda t, who: [(_key("intents", "requests", RID, "pause"),
+                                         _intent(**_EXPIRES))],
+    "REQ_UNPAUSE": lambda t, who: [(_key("intents", "requests", RID, "pause"), _intent())],
+    "REQ_SCALE_CANCEL": lambda t, who: [(_key("intents", "requests", RID, "scale"),
+                                         _intent(instances=2, previousInstances=3, **_EXPIRES))],
+    "REQ_SKIPHC_CANCEL": lambda t, who: [(_key("intents", "requests", RID, "skip-healthchecks"),
+                                          _intent(skipHealthchecks=True, previous=False,
+                                                  **_EXPIRES))],
+    "REQ_EXIT_COOLDOWN": [_request_status(state="SYSTEM_COOLDOWN"),
+                          (_key("intents", "requests", RID, "exit-cooldown"), None)],
+    "DEPLOY_POST": lambda t, who: _no_pending_deploy(),
+    "DEPLOY_CANCEL": lambda t, who: _pending_deploy(),
+    "DEPLOY_UPDATE": lambda t, who: _pending_deploy(),
+    "TASKS_SCHEDULED_TASK": [(_key("pending", RID, PENDING_ID), _PENDING_DOC)],
+    "TASKS_SCHEDULED_DELETE": [(_key("pending", RID, PENDING_ID), _PENDING_DOC)],
+    "AGENT_DECOMMISSION": _machine("agents", AGENT),
+    "AGENT_FREEZE": _machine("agents", AGENT),
+    "AGENT_ACTIVATE": lambda t, who: _machine("agents", AGENT, "FROZEN"),
+    "AGENT_DECOMMISSION_UPDATE": lambda t, who: _machine(
+        "agents", AGENT, "STARTING_DECOMMISSION", revertToState="ACTIVE", **_EXPIRES),
+    "AGENT_EXPIRING_DELETE": lambda t, who: _machine("agents", AGENT, "FROZEN",
+                                                     revertToState="ACTIVE", **_EXPIRES),
+    "AGENT_DELETE": _dead("agents", DEAD_AGENT),
+    "RACK_DECOMMISSION": _machine("racks", RACK),
+    "RACK_FREEZE": _machine("racks", RACK),
+    "RACK_ACTIVATE": lambda t, who: _machine("racks", RACK, "FROZEN"),
+    "RACK_EXPIRING_DELETE": lambda t, who: _machine("racks", RACK, "FROZEN",
+                                                    revertToState="ACTIVE", **_EXPIRES),
+    "RACK_DELETE": _dead("racks", DEAD_RACK),
+    "INACTIVE_DELETE": [(_key("inactive", "h9"), {"timestamp": 1})],
+    "WEBHOOK_DELETE": _WEBHOOK,
+    "WEBHOOK_QUEUE_REQUEST": _WEBHOOK,
+    "WEBHOOK_QUEUE_DEPLOY": _WEBHOOK,
+    "WEBHOOK_QUEUE_TASK": _WEBHOOK,
+    "SOURCE_GET": [(_key("sources", "src1"), {"name": "src1", "repository": "/nonexistent"})],
+    "SOURCE_DELETE": [(_key("sources", "src1"), {"name": "src1", "repository": "/nonexistent"})],
+    "SOURCE_SYNC": [(_key("sources", "src1"), {"name": "src1", "repository": "/nonexistent"})],
+}
+
+
 class TestAuthMatrix(AuthCase):
     def test_every_route_for_every_identity(self):
         table = routes()
@@ -348,6 +641,7 @@ class TestAuthMatrix(AuthCase):
         for r in table:
             self.assertNotEqual(r["access"], "unset", "route %s has no access class" % r["path"])
             expected(r, "other")  # every route classified before anything runs
+            success(r)  # ... and its answer known
 
         # A few exact answers on the pristine objects.
         self.assertEqual(self.ok("none", "GET", "/healthz")["status"], "ok")
@@ -402,11 +696,18 @@ class TestAuthMatrix(AuthCase):
             for r in order:
                 want = expected(r, who)
                 tally[want] += 1
-                path = fill(r["path"])
+                path = target(r)
+                body = body_for(r["op"], who)
+                if want == "ok":
+                    prep = PREPARE.get(r["op"], [])
+                    self.prepare(*(prep(self, who) if callable(prep) else prep))
+                    if r["op"] == "AUTH_LOGIN":  # a fresh one-time code for each
+                        body = {"code": self.ok("admin", "POST", "/api/auth/login-codes",
+                                                {})["code"]}
                 before = self.revision() if want != "ok" else None
                 checked += 1
                 try:
-                    st, doc, _ = self.call(who, r["method"], path, body_for(r["op"], who),
+                    st, doc, _ = self.call(who, r["method"], path, body,
                                            stream=r["op"] in STREAMS)
                 except (http.client.HTTPException, OSError) as e:
                     if not self.died():
@@ -421,9 +722,9 @@ class TestAuthMatrix(AuthCase):
                 if st in (401, 403):
                     refused[st] += 1
                 if want == "ok":
-                    if st in (401, 403):
-                        failures.append("%s %s as %s: %d %r, want it allowed"
-                                        % (r["method"], path, who, st, doc))
+                    if st != success(r):
+                        failures.append("%s %s as %s: %d %r, want %d (allowed)"
+                                        % (r["method"], path, who, st, doc, success(r)))
                     continue
                 if st != want:
                     failures.append("%s %s as %s: %d %r, want %d"
@@ -474,8 +775,8 @@ class TestAuthViews(AuthCase):
     def test_lists_watch_and_actor(self):
         # Lists: only what the caller may read.
         ids = lambda who, path: [p["request"]["id"] for p in self.ok(who, "GET", path)]
-        self.assertEqual(ids("readonly", "/api/requests"), [RID])
-        self.assertEqual(ids("rw", "/api/requests/active"), [RID])
+        self.assertEqual(ids("readonly", "/api/requests"), [RID, RUN_RID])
+        self.assertEqual(ids("rw", "/api/requests/active"), [RID, RUN_RID])
         self.assertEqual(ids("other", "/api/requests"), [])
         self.assertEqual(ids("other", "/api/requests/active"), [])
         self.assertEqual(self.ok("other", "GET", "/api/tasks/active/ids"), [])
@@ -508,7 +809,8 @@ class TestAuthViews(AuthCase):
                     {"id": "rz", "requestType": "WORKER", "group": "team-z"})
             harness.wait_until(lambda: "%s/requests/rz" % PREFIX in other.keys(), 10,
                                "other's watch shows team-z's request")
-            leaked = [k for k in other.keys() if "/%s/" % RID in k + "/" or "/ra-" in k]
+            leaked = [k for k in other.keys()
+                      if any("/%s/" % r in k + "/" for r in (RID, RUN_RID)) or "/ra-" in k]
             self.assertEqual(leaked, [], "other's watch shows team-a's keys")
             self.assertNotIn("%s/requests/rz" % PREFIX, ro.keys())
         finally:

@@ -9,12 +9,15 @@ Then the packages go into a clean root: a copy-on-write overlay of this
 machine's own Debian (writes land in a temp dir; the machine is not
 touched) in a private mount namespace, where corral was never installed.
 `dpkg -i` runs the maintainer scripts there (the corral user, /var/lib/corral,
+a bootstrap admin token in /etc/corral/tokens, mode 600, owned by corral,
 the units enabled; policy-rc.d keeps systemd from starting anything). The
 units' own ExecStart lines are then run in that root, as the units' users,
-with the installed default settings, only the listen address and etcd
-endpoint overridden, against a real etcd on a free loopback port: corrald
-answers /healthz and corralctl talks to it; the node agent and mesoslite
-answer too. Purge removes the settings and the state folder.
+with the installed default settings (auth on), only the listen address and
+etcd endpoint overridden, against a real etcd on a free loopback port:
+corrald answers /healthz, refuses calls without a token, and corralctl
+talks to it with the installed token; the node agent and mesoslite answer
+too. Installing again keeps the token. Purge removes the settings, the
+token file and the state folder.
 
 Without root or overlay mounts the packages are unpacked with `dpkg -x`
 instead and run from there (the maintainer scripts are then not tried).
@@ -74,6 +77,23 @@ def env_file(text):
             k, _, v = ln.partition("=")
             out[k] = v
     return out
+
+
+def settings(text):
+    """{name: value} of a settings file's lines that are not comments."""
+    out = {}
+    for ln in text.split("\n"):
+        ln = ln.strip()
+        if ln and not ln.startswith("#"):
+            k, _, v = ln.partition(":")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def deb_cat(deb, path):
+    """The text of path inside a .deb's data."""
+    return sh(["sh", "-c", "dpkg-deb --fsys-tarfile %s | tar -xOf - .%s"
+               % (shlex.quote(deb), shlex.quote(path))]).stdout
 
 
 def deb_files(deb):
@@ -158,6 +178,16 @@ class PackageTest(harness.TestCase):
             self.assertIn(conf, sh(["dpkg-deb", "-I", self.debs[p], "conffiles"]).stdout)
         fields = sh(["dpkg-deb", "-f", self.debs["corral"], "Version", "Depends"]).stdout
         self.assertIn("adduser", fields)
+        # The shipped settings run secured: auth on, the token file the
+        # postinst makes; the package itself holds no token.
+        conf = settings(deb_cat(self.debs["corral"], "/etc/corral/corrald.yaml"))
+        self.assertEqual(conf.get("auth"), "true", conf)
+        self.assertEqual(conf.get("auth-token-file"), "/etc/corral/tokens", conf)
+        self.assertEqual(conf.get("listen"), "127.0.0.1:7099")
+        self.assertNotIn("/etc/corral/tokens", corral)
+        postinst = sh(["dpkg-deb", "-I", self.debs["corral"], "postinst"]).stdout
+        self.assertIn("/etc/corral/tokens", postinst)
+        self.assertIn("chmod 0600", postinst)
 
     def test_make_install_matches_the_packages(self):
         """`make install` (PREFIX=/usr) installs what the three packages hold,
@@ -237,6 +267,23 @@ class PackageTest(harness.TestCase):
             self.assertNotIn("install ok installed", r.stdout, "%s installed already" % p)
         r = run("dpkg", "-i", *[self.debs[p] for p in PACKAGES])
         self.assertNotIn("warning", r.stderr.lower())
+        # The bootstrap token: made once, where the postinst says, mode 600
+        # and the service user's; never printed.
+        self.assertIn("made a bootstrap admin token (user admin, group admins) in "
+                      "/etc/corral/tokens", r.stdout)
+        self.assertEqual(run("stat", "-c", "%U:%G:%a", "/etc/corral/tokens").stdout.strip(),
+                         "corral:corral:600")
+        lines = [ln for ln in run("cat", "/etc/corral/tokens").stdout.splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+        self.assertEqual(len(lines), 1, lines)
+        token, user, groups = lines[0].split()
+        self.assertRegex(token, r"^crl_[0-9a-f]{64}$")
+        self.assertEqual((user, groups), ("admin", "admins"))
+        self.assertNotIn(token, r.stdout + r.stderr)
+        # Installed again (an upgrade, a reinstall): the file stays as it is.
+        r = run("dpkg", "-i", self.debs["corral"])
+        self.assertNotIn("made a bootstrap admin token", r.stdout)
+        self.assertIn(lines[0], run("cat", "/etc/corral/tokens").stdout)
         # The maintainer scripts: a system user, its state folder, the units.
         user = run("getent", "passwd", "corral").stdout.strip().split(":")
         self.assertLess(int(user[2]), 1000, user)
@@ -265,10 +312,20 @@ class PackageTest(harness.TestCase):
         eff = sh(chroot(argv + ["--print-config"], user=unit_value(unit, "User"))).stdout
         self.assertIn("listen: 127.0.0.1:%d" % port, eff)
         self.assertIn("prefix: /corral", eff)
+        self.assertIn("auth: true", eff)
         self.cluster.spawn("corrald", chroot(argv, user=unit_value(unit, "User")))
         harness.wait_until(lambda: harness.http("GET", api + "/readyz", timeout=1)[0] == 200, 20,
                            "installed corrald ready")
-        # corralctl, installed, talks to it.
+        # Secured: no token, no answer; the installed token is the admin.
+        self.assertEqual(harness.http("GET", api + "/api/state")[0], 401)
+        st, who = harness.http_json("GET", api + "/api/auth/user",
+                                    headers={"Authorization": "Bearer " + token})
+        self.assertEqual((st, who["user"]["id"], who["admin"]), (200, "admin", True))
+        # corralctl, installed, talks to it with that token ($CORRAL_TOKEN).
+        with_token = dict(os.environ, CORRAL_TOKEN=token)
+        run = lambda *argv: sh(chroot(list(argv)), env=with_token)  # noqa: E731
+        self.assertNotEqual(sh(chroot(["/usr/bin/corralctl", "--server", api, "state"]),
+                               check=False).returncode, 0)
         st = run("/usr/bin/corralctl", "--server", api, "state")
         self.assertIn("request", st.stdout.lower())
         manifest = os.path.join(self.cluster.tmpdir, "req.yaml")
@@ -318,7 +375,8 @@ class PackageTest(harness.TestCase):
             if p.name in ("corrald", "nodeagent", "mesoslite"):
                 p.stop()
         run("dpkg", "--purge", *PACKAGES)
-        r = sh(chroot(["ls", "/etc/corral", "/var/lib/corral", "/usr/bin/corrald"]), check=False)
+        r = sh(chroot(["ls", "/etc/corral", "/var/lib/corral", "/usr/bin/corrald",
+                       "/etc/corral/tokens"]), check=False)
         self.assertEqual(r.stdout.strip(), "")
         run("getent", "passwd", "corral")
 
@@ -332,11 +390,20 @@ class PackageTest(harness.TestCase):
         etcd = self.cluster.etcd()
         port = harness.free_port()
         api = "http://127.0.0.1:%d" % port
+        # The postinst's token file, as it would make it (it does not run here).
+        tokens = os.path.join(self.cluster.tmpdir, "tokens")
+        token = "crl_" + os.urandom(32).hex()
+        fd = os.open(tokens, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("%s admin admins\n" % token)
         self.cluster.spawn("corrald", argv + ["--listen", "127.0.0.1:%d" % port,
-                                              "--etcd-endpoints", etcd])
+                                              "--etcd-endpoints", etcd,
+                                              "--auth-token-file", tokens])
         harness.wait_until(lambda: harness.http("GET", api + "/healthz", timeout=1)[0] == 200, 20,
                            "unpacked corrald")
-        sh([os.path.join(x, "usr/bin/corralctl"), "--server", api, "state"])
+        self.assertEqual(harness.http("GET", api + "/api/state")[0], 401)
+        sh([os.path.join(x, "usr/bin/corralctl"), "--server", api, "state"],
+           env=dict(os.environ, CORRAL_TOKEN=token))
         print("note: not root or no overlay mounts: ran the unpacked packages (dpkg -x); "
               "maintainer scripts not tried (user %s)" % pwd.getpwuid(os.geteuid()).pw_name)
 

@@ -1,10 +1,13 @@
 """Sandbox confinement through the real binaries: a task makes symlinks in
 its sandbox that lead outside it (`up -> ../../..`, `etc -> /etc`,
-`pw -> /etc/passwd`) and one that stays inside (`out -> stdout`). Neither
-corrald's /api/sandbox nor mesoslite's /files lets anyone browse or read
-through the outside ones (404, nothing of the outside in the answer); the
-inside one works; `..`-style and otherwise malformed paths get a JSON 400
-from corrald."""
+`pw -> /etc/passwd`) and some that stay inside (`out -> stdout`,
+`inlogs -> logs`, `logs/back -> ../stdout`). Neither corrald's /api/sandbox
+nor mesoslite's /files lets anyone browse or read through the outside ones
+(404, nothing of the outside in the answer). corrald goes further: it
+follows no link at all, so the inside ones are a 404 through it too, where
+the agent serves them (corrald lists each directory on the way and refuses
+a path through anything listed as a link); listings show links as links.
+`..`-style and otherwise malformed paths get a JSON 400 from corrald."""
 import json
 import os
 import urllib.parse
@@ -13,8 +16,10 @@ import harness
 
 COMMAND = ("ln -s ../../.. up; ln -s /etc etc; ln -s /etc/passwd pw; ln -s stdout out; "
            "mkdir logs; echo inner > logs/app.log; ln -s ../.. logs/up2; ln -s ../stdout logs/back; "
-           "echo hello-confined; echo ready; exec sleep 300")
+           "ln -s logs inlogs; echo hello-confined; echo ready; exec sleep 300")
 LINKS_OUT = ("up", "etc", "pw", "logs/up2")
+# Links that stay inside the sandbox: the agent follows them, corrald not.
+LINKS_IN = ("out", "logs/back", "inlogs", "inlogs/app.log", "inlogs/back")
 
 
 def passwd_line():
@@ -29,6 +34,8 @@ class TestSandboxConfine(harness.TestCase):
         self.cluster.etcd()
         self.mesos = self.cluster.mesoslite(agents=1, racks="r1")
         self.api = self.cluster.corrald()
+        harness.wait_until(lambda: harness.http("GET", self.api + "/readyz", timeout=1)[0] == 200,
+                           30, "corrald's cache loaded")
 
     # ---- helpers ----------------------------------------------------------------
 
@@ -94,9 +101,9 @@ class TestSandboxConfine(harness.TestCase):
         self.assertEqual(st, 200, text)
         box = json.loads(text)
         files = {f["name"]: f for f in box["files"]}
-        for name in ("up", "etc", "pw", "out", "stdout", "logs"):
+        for name in ("up", "etc", "pw", "out", "inlogs", "stdout", "logs"):
             self.assertIn(name, files)
-        for name in ("up", "etc", "pw", "out"):
+        for name in ("up", "etc", "pw", "out", "inlogs"):
             self.assertTrue(files[name]["mode"].startswith("l"), files[name])
         self.assertEqual(files["pw"]["size"], len("/etc/passwd"))
         self.assertNotEqual(files["etc"]["mode"][0], "d")
@@ -114,16 +121,36 @@ class TestSandboxConfine(harness.TestCase):
                                + rel})
                 self.assertNotIn(passwd_line(), text)
 
-        # A link that stays inside works, read and browse alike.
-        st, _, text = self.sandbox("read", path="out", offset=0, length=4096)
-        self.assertEqual(st, 200, text)
-        self.assertEqual(json.loads(text)["data"], "hello-confined\nready\n")
-        st, _, text = self.sandbox("read", path="logs/back", offset=0, length=4096)
-        self.assertEqual((st, json.loads(text)["data"]), (200, "hello-confined\nready\n"))
+        # A link that stays inside: the agent would follow it (below, and
+        # test_agent_files_endpoints_confine_too), corrald does not, read
+        # and browse alike, with the same 404 as a missing file.
+        for rel in LINKS_IN:
+            for what in ("browse", "read"):
+                st, _, text = self.sandbox(what, path=rel, offset=0, length=4096)
+                self.assertEqual(st, 404, "%s %s -> %d %s" % (what, rel, st, text))
+                self.assertEqual(json.loads(text)["message"],
+                                 "no such file or directory in the sandbox (or it leads "
+                                 "outside): " + rel)
+        for rel, data in (("out", "hello-confined\nready\n"), ("inlogs/app.log", "inner\n")):
+            st, raw = self.agent_files("read", self.host_root + "/" + rel, offset=0)
+            self.assertEqual((st, json.loads(raw)["data"]), (200, data), rel)
+        # Files and directories reached without a link work.
         st, _, text = self.sandbox("read", path="logs/app.log")
         self.assertEqual((st, json.loads(text)["data"]), (200, "inner\n"))
+        st, _, text = self.sandbox("read", path="./logs//app.log", offset=0)
+        self.assertEqual((st, json.loads(text)["data"]), (200, "inner\n"))
+        st, _, text = self.sandbox("read", path="stdout", offset=0, length=4096)
+        self.assertEqual((st, json.loads(text)["data"]), (200, "hello-confined\nready\n"))
         sub = json.loads(self.sandbox("browse", path="logs")[2])
         self.assertEqual(sorted(f["name"] for f in sub["files"]), ["app.log", "back", "up2"])
+        self.assertEqual(sorted(f["name"] for f in sub["files"] if f["mode"].startswith("l")),
+                         ["back", "up2"])
+        # A missing file is the same 404; deeper than 32 components, a 400.
+        st, _, text = self.sandbox("read", path="logs/nothing")
+        self.assertEqual(st, 404, text)
+        st, _, text = self.sandbox("read", path="/".join(["d"] * 33))
+        self.assertEqual(st, 400, text)
+        self.assertIn("32 components", json.loads(text)["message"])
 
         # Paths that try to leave by their text: a JSON 400, before any agent call.
         bad = ["..", "../..", "logs/../../x", "/etc/passwd", "//etc", "..\\..\\etc",

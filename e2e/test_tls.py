@@ -5,8 +5,10 @@ OU=admins, and an unrelated CA with a client certificate of its own.
 
 corralctl verifies corrald against --ca-file (and names the CA file when it
 cannot); plain HTTP and TLS 1.1 are refused on the TLS port; client
-certificates are required or optional; SIGHUP makes corrald serve a new
-certificate, and a bad one keeps the old.
+certificates are required or optional; with --auth a verified client
+certificate names the caller (CN the user, each OU a group) and what it may
+do follows from those groups; SIGHUP makes corrald serve a new certificate,
+and a bad one keeps the old.
 """
 import http.client
 import json
@@ -38,6 +40,7 @@ csr server /CN=127.0.0.1; sign server ca 0x1001 server.ext
 csr server2 /CN=127.0.0.1; sign server2 ca 0x2002 server.ext
 csr alice /CN=alice/OU=team-a/OU=admins; sign alice ca 0x2001 client.ext
 csr mallory /CN=mallory/OU=admins; sign mallory other-ca 0x3001 client.ext
+csr carol /CN=carol/OU=team-c; sign carol ca 0x2003 client.ext
 chmod 600 *-key.pem
 """
 
@@ -258,6 +261,79 @@ class TlsCase(harness.TestCase):
             harness.http("GET", url + "/healthz", context=self.context("alice"))[0], 200)
         with self.assertRaises(OSError):  # presented, but not from the client CA
             harness.http("GET", url + "/healthz", context=self.context("mallory"))
+
+    def test_client_certificate_is_the_identity(self):
+        """With --auth, a verified client certificate names the caller: CN
+        alice with OUs team-a and admins is user alice in those groups, and
+        may change team-a's request but not team-z's ("admins" is not an
+        admin group here: --admin-groups ops). A certificate of another CA
+        ends the handshake; without one a call needs a token."""
+        admin = "tok-" + os.urandom(16).hex()
+        tokens = os.path.join(self.cluster.tmpdir, "tokens")
+        fd = os.open(tokens, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("%s root ops\n" % admin)
+        url = self.start("--auth", "--auth-token-file", tokens, "--admin-groups", "ops",
+                         "--tls-client-ca", self.f("ca.pem"))
+        bearer = {"Authorization": "Bearer " + admin}
+        as_root = self.context()
+
+        def call(method, path, ctx, body=None, headers=None):
+            return harness.http_json(method, url + path, body, headers, context=ctx)
+
+        for rid, group in (("ta", "team-a"), ("tz", "team-z")):
+            st, doc = call("POST", "/api/requests", as_root,
+                           {"id": rid, "requestType": "WORKER", "instances": 1, "group": group,
+                            "readWriteGroups": [group]}, bearer)
+            self.assertEqual(st, 200, doc)
+
+        alice = self.context("alice")
+        st, doc = call("GET", "/api/auth/user", alice)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["user"]["id"], "alice")
+        self.assertEqual(sorted(doc["user"]["groups"]), ["admins", "team-a"])
+        self.assertEqual((doc["authenticated"], doc["admin"]), (True, False))
+        self.assertEqual(doc.get("via"), "certificate", doc)
+
+        # A write only team-a may make: alice's certificate may; the
+        # history names her.
+        st, doc = call("PUT", "/api/requests/request/ta/scale", alice, {"instances": 3})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(self.cluster.etcd_get_json("/corral/requests/ta")["instances"], 3)
+        st, events = call("GET", "/api/history/request/ta/requests", alice)
+        self.assertEqual(st, 200, events)
+        self.assertEqual(events[0]["user"], "alice", events[0])
+        # ... and carol's (team-c) may not, nor may alice change team-z's.
+        st, doc = call("PUT", "/api/requests/request/ta/scale", self.context("carol"),
+                       {"instances": 4})
+        self.assertEqual(st, 403, doc)
+        self.assertIn("carol", doc["message"])
+        st, doc = call("PUT", "/api/requests/request/tz/scale", alice, {"instances": 2})
+        self.assertEqual(st, 403, doc)
+        self.assertIn("team-z", doc["message"])
+        self.assertEqual(self.cluster.etcd_get_json("/corral/requests/tz")["instances"], 1)
+        self.assertEqual(self.cluster.etcd_get_json("/corral/requests/ta")["instances"], 3)
+
+        # A certificate from another CA is refused in the handshake, even
+        # though it says admins; no certificate and no token is a 401.
+        with self.assertRaises(OSError):
+            call("GET", "/api/auth/user", self.context("mallory"))
+        st, doc = call("GET", "/api/auth/user", self.context())
+        self.assertEqual(st, 401, doc)
+        # corralctl presents the certificate too.
+        r = self.ctl(url, "--ca-file", self.f("ca.pem"), "--cert", self.f("alice.pem"),
+                     "--key", self.f("alice-key.pem"), "auth", "whoami")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("alice", r.stdout)
+
+        # Over TLS too, a body over the limit gets the JSON 413 before it is
+        # read (apiserver/as_gate.h), and nothing is written.
+        st, hdrs, raw = harness.http("POST", url + "/api/requests", b"{" + b" " * (3 << 20) + b"}",
+                                     {"Content-Type": "application/json"}, context=alice,
+                                     timeout=30)
+        self.assertEqual(st, 413, raw[:200])
+        self.assertEqual(hdrs.get("content-type"), "application/json")
+        self.assertIn("request body too large", json.loads(raw)["message"])
 
     def test_sighup_reloads_certificate(self):
         url = self.start()

@@ -126,7 +126,7 @@ static void test_check_path(void **state)
 
     long_path = malloc(AS_SANDBOX_PATH_MAX + 2);
     for (size_t i = 0; i < AS_SANDBOX_PATH_MAX; i++)
-        long_path[i] = (i % 2) ? '/' : 'a';
+        long_path[i] = (i % 200 == 199) ? '/' : 'a';
     long_path[AS_SANDBOX_PATH_MAX] = '\0';
     assert_null(as_sandbox_check_path(long_path));
     long_path[AS_SANDBOX_PATH_MAX] = 'a';
@@ -142,6 +142,17 @@ static void test_check_path(void **state)
     long_name[AS_SANDBOX_NAME_MAX + 1] = '\0';
     assert_non_null(as_sandbox_check_path(long_name));
     free(long_name);
+    {
+        char deep[2 * AS_SANDBOX_DEPTH_MAX + 3] = "";
+        for (size_t i = 0; i < AS_SANDBOX_DEPTH_MAX; i++)
+            strcat(deep, i ? "/a" : "a");
+        assert_null(as_sandbox_check_path(deep));
+        strcat(deep, "/.");
+        assert_null(as_sandbox_check_path(deep)); /* "." is no component */
+        deep[strlen(deep) - 1] = 'b';
+        assert_string_equal(as_sandbox_check_path(deep),
+                            "query parameter path: more than 32 components");
+    }
 }
 
 static void test_entry_name(void **state)
@@ -186,9 +197,29 @@ static void test_browse_drops_entries_outside(void **state)
     json_decref(files);
 }
 
+static void test_entry_kind(void **state)
+{
+    json_t *files = cr_test_json("[{\"path\":\"/s/logs\",\"mode\":\"drwxr-xr-x\"},"
+                                 "{\"path\":\"/s/up\",\"mode\":\"lrwxrwxrwx\"},"
+                                 "{\"path\":\"/s/stdout\",\"mode\":\"-rw-r--r--\"},"
+                                 "{\"path\":\"/s/nomode\"},"
+                                 "{\"path\":\"/elsewhere/x\",\"mode\":\"-rw-r--r--\"}]");
+
+    assert_int_equal(as_sandbox_entry_kind(files, "/s", "logs", 4), AS_SANDBOX_DIR);
+    assert_int_equal(as_sandbox_entry_kind(files, "/s/", "up", 2), AS_SANDBOX_LINK);
+    assert_int_equal(as_sandbox_entry_kind(files, "/s", "stdout/x", 6), AS_SANDBOX_OTHER);
+    assert_int_equal(as_sandbox_entry_kind(files, "/s", "nomode", 6), AS_SANDBOX_OTHER);
+    assert_int_equal(as_sandbox_entry_kind(files, "/s", "stdou", 5), AS_SANDBOX_MISSING);
+    /* an entry outside the directory asked for counts for nothing */
+    assert_int_equal(as_sandbox_entry_kind(files, "/s", "x", 1), AS_SANDBOX_MISSING);
+    assert_int_equal(as_sandbox_entry_kind(NULL, "/s", "x", 1), AS_SANDBOX_MISSING);
+    json_decref(files);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_agent_base),      cmocka_unit_test(test_find_dir),
     cmocka_unit_test(test_join_and_shapes), cmocka_unit_test(test_check_path),
     cmocka_unit_test(test_entry_name),      cmocka_unit_test(test_browse_drops_entries_outside),
+    cmocka_unit_test(test_entry_kind),
 };
 CR_TEST_MAIN(tests)
