@@ -173,6 +173,11 @@ e2e-asan:
 e2e-asan-full:
 	$(E2E_ASAN_RUN) $(filter-out e2e/test_local_up.py,$(sort $(wildcard e2e/test_*.py)))
 
+# The sanitized binaries alone (make test builds them before it runs the
+# plain and the sanitized e2e suites side by side).
+asan-bins:
+	@$(ASAN_MAKE) all
+
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/vg unit-bins
 	@RUNNER=valgrind hack/run-unit.sh $(patsubst $(BUILD)/%,build/vg/%,$(UNIT_BINS))
