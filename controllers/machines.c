@@ -340,7 +340,9 @@ static void agent_progress(ctx *c, mstate *s)
     for (size_t i = 0; i < n; i++) {
         const ctl_mach_task *t = &s->m->tasks[i];
         bool cant = t->long_running && t->repl_pending && t->repl_reason;
-        if (s->want.force && !t->cleaning && (!t->long_running || cant)) {
+        /* a held service task is not killed to make room (issue 21): the
+         * kill could not reach it, and it is planned afresh when back */
+        if (s->want.force && !t->cleaning && (!t->long_running || (cant && !t->held))) {
             char *why = t->long_running
                             ? xasprintf("agent %s is decommissioning (forced): its replacement "
                                         "cannot be placed: %s",

@@ -89,6 +89,7 @@ typedef struct ctl_mach_task {
     int instance;
     bool long_running;         /* SERVICE or WORKER: the service loop replaces it */
     bool cleaning;             /* a kill intent exists */
+    bool held;                 /* UNREACHABLE/UNKNOWN: its agent may come back */
     bool repl_pending;         /* a pending task waits for its slot: the replacement */
     bool repl_launched;        /* another task of its slot is launched, not healthy yet */
     const char *repl_reason;   /* the bridge could not place the replacement: why */

@@ -404,6 +404,7 @@ static void fill_task(const char *key, void *value, void *arg)
     const api_request *req = valid_doc(get(f->m, api_key_request(f->m->prefix, o->request_id)));
     o->long_running = req && api_request_type_long_running(req->type);
     o->cleaning = valid_doc(get(f->m, api_key_cleanup(f->m->prefix, o->id))) != NULL;
+    o->held = api_task_state_held(t->lastTaskState);
     if (o->long_running)
         replacement_of(f->m, t, o);
 }

@@ -166,6 +166,7 @@ typedef struct ctl_task {
      * only an LB cleanup): a kill the plan decided that could not reach a
      * task before its agent was lost is withdrawn (CTL_ACT_WITHDRAW). */
     const char *cleanup_type;
+    const char *cleanup_user; /* who wrote it: only "corral"'s kills are withdrawn */
     int64_t cleanup_revision;
     bool decommissioning; /* its agent is DECOMMISSIONING or DECOMMISSIONED: move it */
     ctl_health health;    /* HTTP health-check verdict */
@@ -233,7 +234,8 @@ typedef struct ctl_action {
     bool skip_checks;         /* LAUNCH: skipHealthchecks (the service plan never sets it yet) */
     const char *cleanup_type; /* KILL, UNPEND: TaskCleanupType name (static) */
     char *message;            /* why, for people; may be NULL */
-    bool lb_cleanup;          /* KILL, ARCHIVE: the task's LB cleanup goes too */
+    bool lb_cleanup;          /* KILL, ARCHIVE: the task's LB cleanup goes too;
+                                 WITHDRAW: it is the LB cleanup that goes */
     /* EXPIRE: the intent's kind (API_INTENT_SCALE, ...: static) and
      * mod_revision; UNPAUSE: the pause intent's mod_revision; WITHDRAW:
      * the kill intent's mod_revision. */

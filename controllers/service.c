@@ -717,13 +717,18 @@ static void withdraw_kills(ctx *c)
     for (size_t i = 0; i < c->in->n_tasks; i++) {
         task_info *ti = &c->ti[i];
         const ctl_task *t = ti->t;
-        if (!ti->held || !t->cleaning || t->lb_kill_type || !withdrawable(t->cleanup_type))
-            continue;
+        /* the kill intent, else the LB cleanup still waiting for its drain */
+        bool lb = !t->cleanup_type && t->lb_kill_type;
+        const char *type = lb ? t->lb_kill_type : t->cleanup_type;
+        if (!ti->held || !t->cleaning || !withdrawable(type) ||
+            (!lb && !str_eq(t->cleanup_user, "corral")))
+            continue; /* an operator's kill (a forced decommission) stands */
         ti->withdrawn = true;
         ctl_action *a = add_action(c, CTL_ACT_WITHDRAW);
         a->task_id = xstrdup(t->id);
-        a->cleanup_type = t->cleanup_type;
-        a->intent_revision = t->cleanup_revision;
+        a->cleanup_type = type;
+        a->intent_revision = lb ? 0 : t->cleanup_revision;
+        a->lb_cleanup = lb;
     }
 }
 
@@ -1063,7 +1068,8 @@ static void lb_kills(ctx *c)
 
     for (size_t i = 0; i < in->n_tasks; i++) {
         const ctl_task *t = &in->tasks[i];
-        if (!t->lb_kill_type || c->ti[i].terminal || t->pending || t->lb == CTL_LB_IN)
+        if (!t->lb_kill_type || c->ti[i].terminal || c->ti[i].withdrawn || t->pending ||
+            t->lb == CTL_LB_IN)
             continue;
         int64_t due = t->lb == CTL_LB_OUT ? t->lb_removed_at + c->cfg->lb_drain_ms : c->now;
         if (c->now < due) {

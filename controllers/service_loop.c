@@ -414,6 +414,7 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         ctl_task_view(t, cl != NULL, h, &in->tasks[in->n_tasks]);
         if (cl) {
             in->tasks[in->n_tasks].cleanup_type = cl->cleanupType;
+            in->tasks[in->n_tasks].cleanup_user = cl->user;
             in->tasks[in->n_tasks].cleanup_revision = cleanup->mod_revision;
         }
         lb_view(m, rid, in, &in->tasks[in->n_tasks]);

@@ -303,8 +303,12 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                    0, group);
             break;
         case CTL_ACT_WITHDRAW: /* only the intent the plan saw */
-            add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL,
-                   a->intent_revision, group);
+            if (a->lb_cleanup)
+                add_op(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                       NULL, 0, group);
+            else
+                add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL,
+                       a->intent_revision, group);
             break;
         case CTL_ACT_EXPIRE:
         case CTL_ACT_UNPAUSE:

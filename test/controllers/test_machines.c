@@ -125,6 +125,7 @@ static void load_machine(fx_case *c, const json_t *m, ctl_machine *out, fx_machi
         o->instance = (int)jint(t, "instance", 1);
         o->long_running = jbool(t, "longRunning", true);
         o->cleaning = jbool(t, "cleaning", false);
+        o->held = jbool(t, "held", false);
         o->repl_pending = jbool(t, "replPending", false) || jstr(t, "replReason");
         o->repl_launched = jbool(t, "replLaunched", false);
         o->repl_reason = jstr(t, "replReason");

@@ -144,6 +144,7 @@ static void fx_load(fx_case *c, const json_t *j)
         o->cleaning = jbool(t, "cleaning", false);
         /* "cleanup": the kill intent's type (implies cleaning) */
         o->cleanup_type = jstr(t, "cleanup");
+        o->cleanup_user = jstr(t, "cleanupUser") ? jstr(t, "cleanupUser") : "corral";
         o->cleanup_revision = jint(t, "cleanupRevision", 0);
         if (o->cleanup_type)
             o->cleaning = true;
