@@ -295,6 +295,14 @@ class Cluster:
         proc = self.spawn(name, argv)
         wait_until(lambda: http("GET", url + "/healthz", timeout=1, context=tls)[0] == 200, 15,
                    "corrald at " + url)
+        # Calls before corrald's cache has loaded get a 503 (/readyz): wait
+        # for it a little, but a test of a corrald that cannot load (etcd
+        # down) goes on after that.
+        try:
+            wait_until(lambda: http("GET", url + "/readyz", timeout=1, context=tls)[0] == 200,
+                       10, "corrald's cache loaded")
+        except AssertionError:
+            pass
         proc.url = url
         self.api_url = self.api_url or url
         return url
