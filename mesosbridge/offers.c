@@ -65,13 +65,12 @@ static void build_launches(const mb_offers_in *in, const mb_place_result *res,
     free(next);
 }
 
-static const mb_offers_in *cache_sort_in;
-
 /* Younger first (longer left to hold), then the order they came in. */
-static int by_age(const void *a, const void *b)
+static int by_age(const void *a, const void *b, void *arg)
 {
+    const mb_offers_in *in = arg;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int64_t rx = cache_sort_in->offers[x].received_ms, ry = cache_sort_in->offers[y].received_ms;
+    int64_t rx = in->offers[x].received_ms, ry = in->offers[y].received_ms;
     if (rx != ry)
         return rx > ry ? -1 : 1;
     return x < y ? -1 : x > y;
@@ -89,9 +88,7 @@ static void cache_unused(const mb_offers_in *in, const bool *used, mb_offers_pla
     for (size_t k = 0; k < in->n_offers; k++)
         if (!used[k])
             v[n++] = k;
-    cache_sort_in = in; /* qsort has no argument; the plan runs on one thread */
-    qsort(v, n, sizeof(*v), by_age);
-    cache_sort_in = NULL;
+    qsort_r(v, n, sizeof(*v), by_age, (void *)in);
     for (size_t i = 0; i < n; i++) {
         const mb_offers_offer *o = &in->offers[v[i]];
         if (in->now - o->received_ms >= p->cache_ms)
