@@ -121,7 +121,7 @@ static bool going(const task_info *ti)
  * Issue 21: never a held task (withdraw_kills says why). */
 static bool kill_task(ctx *c, task_info *ti, const char *cleanup_type, const char *message)
 {
-    if (ti->terminal || ti->killed || going(ti) || ti->withdrawn)
+    if (ti->terminal || ti->killed || ti->t->cleaning) /* a withdrawn kill too, this pass */
         return false;
     ti->killed = true;
     /* Load balancing (docs/loadbalancing.md): a task the load balancer may
