@@ -58,6 +58,17 @@ class ControllerCase(harness.TestCase):
     def status(self, rid):
         return self.cluster.etcd_get_json("%s/status/requests/%s" % (PREFIX, rid)) or {}
 
+    def settled_status(self, rid, counts, timeout=5):
+        """The request's status once its counts match: status writes are
+        coalesced (STATUS_COALESCE_MS, 250 ms), so a status read right after
+        the tasks changed may still show the turn before."""
+        def match():
+            c = self.status(rid).get("counts", {})
+            return all(c.get(k) == v for k, v in counts.items())
+        harness.wait_until(match, timeout,
+                           "status counts %s (now %s)" % (counts, self.status(rid).get("counts")))
+        return self.status(rid)
+
     def deploy_status(self, rid, did):
         return self.cluster.etcd_get_json("%s/status/deploys/%s/%s" % (PREFIX, rid, did)) or {}
 
