@@ -168,6 +168,8 @@ typedef struct ctl_task {
     const char *cleanup_type;
     const char *cleanup_user; /* who wrote it: only "corral"'s kills are withdrawn */
     int64_t cleanup_revision;
+    int64_t cleanup_at; /* the intent's timestamp (ms): a make-room kill still
+                           RUNNING well after it did not reach its task */
     bool decommissioning; /* its agent is DECOMMISSIONING or DECOMMISSIONED: move it */
     ctl_health health;    /* HTTP health-check verdict */
     const char *reason;   /* Mesos reason of the last update, may be NULL */

@@ -703,32 +703,106 @@ static bool withdrawable(const char *cleanup_type)
     return false;
 }
 
+/* The make-room kill standing for a live task, or NULL: the kill intent,
+ * else the LB cleanup still waiting for its drain. An operator's kill (a
+ * forced decommission), a pause and a delete are not make-room kills. */
+static const char *room_kill(const task_info *ti, bool *lb)
+{
+    const ctl_task *t = ti->t;
+    *lb = !t->cleanup_type && t->lb_kill_type;
+    const char *type = *lb ? t->lb_kill_type : t->cleanup_type;
+    if (ti->terminal || !going(ti) || !withdrawable(type) ||
+        (!*lb && !str_eq(t->cleanup_user, "corral")))
+        return NULL;
+    return type;
+}
+
+/* Withdraw it: the intent is deleted if unchanged, and the task counts again
+ * from here on in this pass. */
+static void withdraw(ctx *c, task_info *ti, const char *type, bool lb)
+{
+    ti->withdrawn = true;
+    ctl_action *a = add_action(c, CTL_ACT_WITHDRAW);
+    a->task_id = xstrdup(ti->t->id);
+    a->cleanup_type = type;
+    a->intent_revision = lb ? 0 : ti->t->cleanup_revision;
+    a->lb_cleanup = lb;
+}
+
 /* A kill the plan decided that had not reached its task when the task's
  * agent was lost is withdrawn: Mesos cannot carry it out meanwhile, and it
  * would be carried out the moment the task is back, whatever became of the
  * tasks that made it surplus (the replacement may be unhealthy, or lost in
  * turn). Back, the task is planned like any other (a duplicate in its slot
- * is settled healthy-first), and held tasks are never killed to make room.
- * A user's kill, a pause and a delete stand. */
+ * is settled healthy-first), and held tasks are never killed to make room. */
 static void withdraw_kills(ctx *c)
 {
     if (c->paused || !c->in->request)
         return;
     for (size_t i = 0; i < c->in->n_tasks; i++) {
         task_info *ti = &c->ti[i];
+        bool lb;
+        const char *type = room_kill(ti, &lb);
+        if (ti->held && type)
+            withdraw(c, ti, type, lb);
+    }
+}
+
+/* A delivered kill shows as TASK_KILLING within moments; a task still
+ * RUNNING this long after its kill intent was written never got the call
+ * (a master failover swallowed it, its leader died before sending it). */
+#define KILL_SETTLE_MS 3000
+
+/* Is `slot` served by a healthy task: the active deploy's occupant or the
+ * pending deploy's (slots hold counted tasks only)? */
+static bool slot_served(ctx *c, const task_info **a_slots, int n, const task_info **p_slots,
+                        int p_target, int slot)
+{
+    if (c->active && slot <= n && a_slots[slot - 1] &&
+        task_healthy(c, a_slots[slot - 1]->t, c->active, NULL))
+        return true;
+    return c->pending && slot <= p_target && p_slots[slot - 1] &&
+           task_healthy(c, p_slots[slot - 1]->t, c->pending, NULL);
+}
+
+/* A make-room kill rests on other tasks serving the slot, and it may wait
+ * long to be carried out (see KILL_SETTLE_MS). Until it takes effect it is
+ * checked again each pass: a serving task whose slot is still wanted and
+ * has no healthy task besides it keeps serving, and its kill is withdrawn.
+ * Every plan rule that kills to make room asks for a healthy task in the
+ * slot first (or a slot no longer wanted), so a withdrawn kill is not
+ * decided again until its reason is back. */
+static void revoke_kills(ctx *c, const task_info **a_slots, int n, const task_info **p_slots,
+                         int p_target, int64_t fresh_after)
+{
+    if (c->in->unconfirmed)
+        return; /* its replacement may be on a lost agent: nothing is known */
+    for (size_t i = 0; i < c->in->n_tasks; i++) {
+        task_info *ti = &c->ti[i];
         const ctl_task *t = ti->t;
-        /* the kill intent, else the LB cleanup still waiting for its drain */
-        bool lb = !t->cleanup_type && t->lb_kill_type;
-        const char *type = lb ? t->lb_kill_type : t->cleanup_type;
-        if (!ti->held || !t->cleaning || !withdrawable(type) ||
-            (!lb && !str_eq(t->cleanup_user, "corral")))
-            continue; /* an operator's kill (a forced decommission) stands */
-        ti->withdrawn = true;
-        ctl_action *a = add_action(c, CTL_ACT_WITHDRAW);
-        a->task_id = xstrdup(t->id);
-        a->cleanup_type = type;
-        a->intent_revision = lb ? 0 : t->cleanup_revision;
-        a->lb_cleanup = lb;
+        int slot = t->instance;
+        bool lb;
+        const char *type = room_kill(ti, &lb);
+        if (!type || ti->held || !task_may_serve(t) || slot < 1 || slot > n)
+            continue;
+        bool active = c->active && str_eq(t->deploy_id, c->active_id);
+        bool pending = c->pending && str_eq(t->deploy_id, c->pending->id);
+        if (pending ? slot > p_target : !c->active)
+            continue; /* above the step's target; no deploy to serve it */
+        if (slot_served(c, a_slots, n, p_slots, p_target, slot))
+            continue;
+        if (!lb && c->now < t->cleanup_at + KILL_SETTLE_MS) {
+            requeue_at(c, t->cleanup_at + KILL_SETTLE_MS);
+            continue; /* it may be on its way */
+        }
+        withdraw(c, ti, type, lb);
+        /* it holds its slot again, so nothing is launched beside it */
+        if (t->decommissioning)
+            continue;
+        if (active && !a_slots[slot - 1] && t->launched_at >= fresh_after)
+            a_slots[slot - 1] = ti;
+        else if (pending && !p_slots[slot - 1])
+            p_slots[slot - 1] = ti;
     }
 }
 
@@ -944,6 +1018,7 @@ static void plan_tasks(ctx *c)
         fill_slots(c, c->active, a_slots, n, fresh_after);
     if (c->pending)
         fill_slots(c, c->pending, p_slots, p_target, 0);
+    revoke_kills(c, a_slots, n, p_slots, p_target, fresh_after);
 
     for (size_t i = 0; i < in->n_tasks; i++) {
         task_info *ti = &c->ti[i];
@@ -966,7 +1041,11 @@ static void plan_tasks(ctx *c)
             if (t->instance > n) {
                 kill_task(c, ti, "SCALING_DOWN", "instances reduced");
             } else if (t->instance <= a_lo) {
-                if (may_replace(c))
+                /* the step's task serving this slot, not the step's count:
+                 * it may have been scaled away or lost since (issue 21) */
+                if (p_slots[t->instance - 1] &&
+                    task_healthy(c, p_slots[t->instance - 1]->t, c->pending, NULL) &&
+                    may_replace(c))
                     kill_task(c, ti, "DEPLOY_STEP_FINISHED", "replaced by the deploy's step");
             } else if (t->health == CTL_HEALTH_UNHEALTHY) {
                 kill_task(c, ti, "UNHEALTHY_NEW_TASK", "failed health checks");

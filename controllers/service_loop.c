@@ -416,6 +416,7 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
             in->tasks[in->n_tasks].cleanup_type = cl->cleanupType;
             in->tasks[in->n_tasks].cleanup_user = cl->user;
             in->tasks[in->n_tasks].cleanup_revision = cleanup->mod_revision;
+            in->tasks[in->n_tasks].cleanup_at = cl->timestamp;
         }
         lb_view(m, rid, in, &in->tasks[in->n_tasks]);
         if (t->agentId && *t->agentId && api_key_id_valid(t->agentId)) {

@@ -90,7 +90,8 @@ class Knowledge:
 
 class Snapshot:
     """One observation: Mesos first, then etcd (so a desired-state change
-    the tester made before Mesos acted on it is never missed)."""
+    the tester made before Mesos acted on it is never missed; a dip below
+    the floor is checked against a second Mesos read, Observer._served_again)."""
 
     def __init__(self):
         self.t = 0.0
@@ -121,9 +122,9 @@ def _json(v):
         return None
 
 
-def take_snapshot(cluster, last=None):
-    s = Snapshot()
-    s.t = time.time()
+def read_mesos(cluster, s):
+    """Fills s's Mesos part (agents, tasks, unreachable, completed) from the
+    master's state."""
     ms = cluster.mesos_state(timeout=3.0)
     s.agents = [a["id"] for a in ms.get("slaves", [])]
     for fw in ms.get("frameworks", []) + ms.get("completed_frameworks", []):
@@ -143,6 +144,12 @@ def take_snapshot(cluster, last=None):
         for t in fw.get("completed_tasks", []):
             sts = t.get("statuses") or [{}]
             s.completed[t["id"]] = (t.get("state"), sts[-1].get("message"), sts[-1].get("reason"))
+
+
+def take_snapshot(cluster, last=None):
+    s = Snapshot()
+    s.t = time.time()
+    read_mesos(cluster, s)
     # etcd: one txn, one revision.
     E = cluster.etcd
     ops = [E.range_op(PREFIX + "/requests/"), E.range_op(PREFIX + "/status/requests/"),
@@ -411,20 +418,9 @@ class Observer(threading.Thread):
                 st.update(B=0, N=0, slots={})
                 continue
             limit = 0 if rid in s.paused else inst
-            has_active = bool(s.statuses.get(rid, {}).get("activeDeployId"))
-            slots = {}
-            if has_active:
-                for tid, t in s.tasks.items():
-                    if t["rid"] != rid or t["state"] != "TASK_RUNNING" or tid in s.unreachable:
-                        continue
-                    if tid in s.cleanups:
-                        continue   # condemned (a kill intent exists)
-                    op = self.know.deploy(t["rid"], t["did"])
-                    if not chaos_ops.serves(op, t["inst"]) or t["running_since"] is None:
-                        continue
-                    if s.t - self._serving_since(tid, t) < chaos_ops.serve_after(op):
-                        continue
-                    slots.setdefault(t["inst"], set()).add(tid)
+            slots = self._served_slots(s, rid, s.tasks, s.unreachable)
+            if len(slots) < min(st["B"], limit):
+                slots = self._served_again(s, rid, slots)
             excused, unexcused = {}, []
             for slot in sorted(set(st["slots"]) - set(slots)):
                 gone = sorted(st["slots"][slot])
@@ -453,6 +449,43 @@ class Observer(threading.Thread):
                 st["B"] = min(max(B, N), limit)
             st["N"] = N
             st["slots"] = slots
+
+    def _served_slots(self, s, rid, tasks, unreachable):
+        """Slot -> the tasks serving it (check_floor's rule), from a Mesos view."""
+        slots = {}
+        if not s.statuses.get(rid, {}).get("activeDeployId"):
+            return slots
+        for tid, t in tasks.items():
+            if t["rid"] != rid or t["state"] != "TASK_RUNNING" or tid in unreachable:
+                continue
+            if tid in s.cleanups:
+                continue   # condemned (a kill intent exists)
+            op = self.know.deploy(t["rid"], t["did"])
+            if not chaos_ops.serves(op, t["inst"]) or t["running_since"] is None:
+                continue
+            if s.t - self._serving_since(tid, t) < chaos_ops.serve_after(op):
+                continue
+            slots.setdefault(t["inst"], set()).add(tid)
+        return slots
+
+    def _served_again(self, s, rid, slots):
+        """The snapshot reads Mesos, then etcd: a task back from a lost agent
+        between the two reads is still unreachable in its Mesos view, while
+        the kill Corral decided on its return (the newer copy in its slot) is
+        already in etcd. Before a dip below the floor is believed, Mesos is
+        read again, after etcd, and the kill intents judged against it; a
+        kill carried out meanwhile shows there as a task no longer RUNNING."""
+        again = Snapshot()
+        try:
+            read_mesos(self.cluster, again)
+        except (OSError, ValueError):  # the master mid-failover: keep the first view
+            return slots
+        fresh = self._served_slots(s, rid, again.tasks, again.unreachable)
+        if len(fresh) > len(slots):
+            self.log("observer: %s serves %d slot(s) in a second Mesos read (first: %d)"
+                     % (rid, len(fresh), len(slots)))
+            return fresh
+        return slots
 
     def _report_floor(self, s, rid, st, N, floor, limit, unexcused, excused, slots):
         fins = {tid: self._final(s, tid) for tid in unexcused}

@@ -146,6 +146,7 @@ static void fx_load(fx_case *c, const json_t *j)
         o->cleanup_type = jstr(t, "cleanup");
         o->cleanup_user = jstr(t, "cleanupUser") ? jstr(t, "cleanupUser") : "corral";
         o->cleanup_revision = jint(t, "cleanupRevision", 0);
+        o->cleanup_at = jint(t, "cleanupAt", 0);
         if (o->cleanup_type)
             o->cleaning = true;
         o->decommissioning = jbool(t, "decommissioning", false);
@@ -404,6 +405,9 @@ typedef struct sim_task {
     api_task_state state;
     int64_t launched_at, running_at, run_at;
     bool cleaning;
+    const char *cleanup_type; /* the kill intent's (static) */
+    int64_t cleanup_at;
+    bool stalled; /* its kill did not reach Mesos (s->kills_stall) */
     bool archived;
 } sim_task;
 
@@ -422,6 +426,7 @@ typedef struct sim {
     int64_t now;
     int seq;
     int launches;
+    bool kills_stall; /* kills decided now wait until released (a swallowed call) */
 } sim;
 
 static sim_mode sim_mode_of(const sim *s, const char *deploy)
@@ -440,7 +445,7 @@ static void sim_world(sim *s)
         sim_task *t = &s->tasks[i];
         if (t->archived)
             continue;
-        if (t->cleaning && !api_task_state_terminal(t->state) && !t->pending) {
+        if (t->cleaning && !t->stalled && !api_task_state_terminal(t->state) && !t->pending) {
             t->state = API_TASK_KILLED;
             continue;
         }
@@ -486,6 +491,9 @@ static void sim_apply(sim *s, const ctl_plan *p)
         case CTL_ACT_KILL:
             assert_non_null(t);
             t->cleaning = true;
+            t->cleanup_type = a->cleanup_type;
+            t->cleanup_at = s->now;
+            t->stalled = s->kills_stall;
             break;
         case CTL_ACT_UNPEND:
             assert_non_null(t);
@@ -521,6 +529,8 @@ static void sim_apply(sim *s, const ctl_plan *p)
         case CTL_ACT_WITHDRAW:
             assert_non_null(t);
             t->cleaning = false;
+            t->cleanup_type = NULL;
+            t->stalled = false;
             break;
         }
     }
@@ -557,6 +567,9 @@ static void sim_plan(sim *s, ctl_plan *p)
         v->launched_at = t->launched_at;
         v->running_at = t->running_at;
         v->cleaning = t->cleaning;
+        v->cleanup_type = t->cleanup_type;
+        v->cleanup_user = t->cleanup_type ? "corral" : NULL;
+        v->cleanup_at = t->cleanup_at;
         if (t->state == API_TASK_RUNNING && sim_mode_of(s, t->deploy) == SIM_UNHEALTHY &&
             s->now - t->running_at >= 3000)
             v->health = CTL_HEALTH_UNHEALTHY;
@@ -845,6 +858,66 @@ static void test_sim_expiring_scale(void **state)
     sim_free(&s);
 }
 
+/* Issue 21 (the chaos run at 21409d9, r1 +894 s): a step's kills of old
+ * tasks stall (a master failover swallowed them), the request is scaled
+ * down, killing the step's new tasks, and back up; when the stalled kills
+ * finally land, every slot that had a healthy running task still has one. */
+static bool sim_slot_running(const sim *s, int slot)
+{
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        const sim_task *t = &s->tasks[i];
+        if (!t->archived && t->instance == slot && t->state == API_TASK_RUNNING &&
+            s->now - t->running_at >= 5000) /* healthy: serving */
+            return true;
+    }
+    return false;
+}
+
+static void check_slots_running(sim *s, void *arg)
+{
+    const bool *had = arg;
+    for (int slot = 1; slot <= s->req.instances; slot++)
+        if (had[slot] && !sim_slot_running(s, slot))
+            fail_msg("slot %d has no running task", slot);
+}
+
+static int sim_stalled(const sim *s)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->n_tasks; i++)
+        n += !s->tasks[i].archived && s->tasks[i].cleaning && s->tasks[i].stalled;
+    return n;
+}
+
+static void test_sim_stalled_step_kills(void **state)
+{
+    sim s;
+    sim_init(&s, 5);
+    sim_add_deploy(&s, "v1", SIM_OK, 0);
+    sim_run(&s, 20, NULL, NULL);
+    sim_add_deploy(&s, "v2", SIM_OK, 2);
+    s.kills_stall = true;
+    for (int i = 0; i < 30 && !sim_stalled(&s); i++)
+        sim_run(&s, 1, NULL, NULL);
+    assert_int_equal(sim_stalled(&s), 2); /* slots 1 and 2 of v1 */
+    s.kills_stall = false;
+    s.req.instances = 1;
+    sim_run(&s, 3, NULL, NULL);
+    s.req.instances = 5;
+    bool had[6] = {false};
+    for (int slot = 1; slot <= 5; slot++)
+        had[slot] = sim_slot_running(&s, slot);
+    assert_true(had[1] && had[2]); /* v2's new task, v1's stalled one */
+    sim_run(&s, 5, check_slots_running, had);
+    for (size_t i = 0; i < s.n_tasks; i++) /* the stalled calls arrive after all */
+        s.tasks[i].stalled = false;
+    sim_run(&s, 60, check_slots_running, had);
+    assert_int_equal(sim_dstatus(&s, "v2")->state, API_DSTATE_SUCCEEDED);
+    assert_int_equal(sim_healthy(&s, "v2"), 5);
+    assert_int_equal(sim_healthy(&s, "v1"), 0);
+    sim_free(&s);
+}
+
 static void test_action_format(void **state)
 {
     ctl_action a = {0};
@@ -883,6 +956,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_sim_bounce),
     cmocka_unit_test(test_sim_incremental_bounce),
     cmocka_unit_test(test_sim_expiring_scale),
+    cmocka_unit_test(test_sim_stalled_step_kills),
     cmocka_unit_test(test_fixture_semantics),
     cmocka_unit_test(test_action_format),
 };
