@@ -172,6 +172,44 @@ class T(harness.TestCase):
         harness.wait_until(lambda: self.states(rid)[0] in ("TASK_KILLED", "TASK_FAILED"), 60,
                            "custom executor task killed (now %s)" % self.states(rid))
 
+    def record_version(self, rid):
+        """(etcd version of the request's one task record, its update states)."""
+        task = self.tasks(rid)[0]
+        key = "%s/tasks/%s/%s" % (PREFIX, rid, task["taskId"]["id"])
+        kv = json.loads(self.cluster.etcdctl("get", key, "-w", "json"))["kvs"][0]
+        return kv["version"], [u["taskState"] for u in task["taskUpdates"]]
+
+    def test_starting_and_running_share_one_write(self):
+        # docs/architecture.md "etcd writes per launched task": the launch
+        # txn creates the record, then STARTING waits for RUNNING
+        self.start()
+        self.request("one", ports=0)
+        self.pending("one")
+        self.wait_states("one", ["TASK_RUNNING"])
+        version, states = self.record_version("one")
+        self.assertEqual(states[-2:], ["TASK_STARTING", "TASK_RUNNING"], states)
+        self.assertEqual(version, 2, "one write after the launch txn (states %s)" % states)
+
+    def test_starting_alone_is_stored_after_its_hold(self):
+        # a task that stays STARTING (its running sentinel comes late) shows
+        # it within the hold, and RUNNING after
+        self.start()
+        rid = "late"
+        self.put("%s/requests/%s" % (PREFIX, rid),
+                 {"id": rid, "requestType": "ON_DEMAND", "instances": 1})
+        self.put("%s/deploys/%s/v1" % (PREFIX, rid),
+                 {"requestId": rid, "id": "v1", "command": "sleep 600",
+                  "customExecutorCmd": os.path.join(harness.BIN, "corral-executor"),
+                  "executorData": {"cmd": "sleep 8; touch ready; sleep 600",
+                                   "runningSentinel": "ready"},
+                  "resources": {"cpus": 0.1, "memoryMb": 16, "numPorts": 0}})
+        self.pending(rid)
+        self.wait_states(rid, ["TASK_STARTING"], timeout=30)
+        self.wait_states(rid, ["TASK_RUNNING"], timeout=60)
+        version, states = self.record_version(rid)
+        self.assertEqual(states[-2:], ["TASK_STARTING", "TASK_RUNNING"], states)
+        self.assertEqual(version, 3, "STARTING and RUNNING stored apart (states %s)" % states)
+
     def test_lost_agent(self):
         self.start()
         self.request("lose", ports=0)

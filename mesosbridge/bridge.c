@@ -1069,6 +1069,15 @@ static bool restore_from_history(mb *b, const mb_status *s)
     return ok;
 }
 
+/* TASK_RUNNING follows TASK_STARTING within moments, so a record whose only
+ * news is STARTING waits this long (the one-second tick stores it then) for
+ * RUNNING to share its write: one etcd write per launched task fewer, and
+ * the record still keeps both updates. STARTING is acknowledged at once, as
+ * the agent sends a task's next update only after the last one's ACK; it is
+ * the one update that may be lost (a leader dying within the hold), and it
+ * carries nothing the next state does not supersede. */
+#define STARTING_HOLD_MS 1000
+
 static void on_update(mb *b, const mb_status *s)
 {
     int64_t now = cr_mono_ms();
@@ -1125,7 +1134,7 @@ static void on_update(mb *b, const mb_status *s)
         s->state,   s->timestamp > 0 ? (int64_t)(s->timestamp * 1000) : cr_wall_ms(),
         s->message, s->reason,
         s->source,  s->uuid};
-    bool changed = false;
+    bool changed = false, was_dirty = te->dirty;
     if (!(s->reason && !strcmp(s->reason, "REASON_RECONCILIATION") && s->state == cur) &&
         api_task_update_is_new(te->rec, &u))
         changed = api_task_add_update(tentry_own(te), &u);
@@ -1149,6 +1158,12 @@ static void on_update(mb *b, const mb_status *s)
         cr_log_task(b->log, CR_LOG_INFO, te->rec->taskId.requestId, te->rec->taskId.deployId,
                     s->task_id, "task %s: %s%s%s", s->task_id, s->state_name,
                     s->message ? ": " : "", s->message ? s->message : "");
+    }
+    if (changed && s->state == API_TASK_STARTING && !was_dirty && !te->writing) {
+        if (s->uuid && s->agent_id)
+            send_ack(b, &(ack){s->agent_id, s->task_id, s->uuid});
+        te->retry_at = now + STARTING_HOLD_MS;
+        return;
     }
     if (s->uuid && s->agent_id)
         acks_add(&te->waiting, s->agent_id, s->task_id, s->uuid);
