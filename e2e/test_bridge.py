@@ -43,6 +43,16 @@ class T(harness.TestCase):
                  {"requestId": rid, "id": deploy, "command": command,
                   "resources": {"cpus": 0.1, "memoryMb": 16, "numPorts": ports}})
 
+    def custom_request(self, rid, executor_data, ports=1):
+        """An ON_DEMAND request whose deploy runs bin/corral-executor."""
+        self.put("%s/requests/%s" % (PREFIX, rid),
+                 {"id": rid, "requestType": "ON_DEMAND", "instances": 1})
+        self.put("%s/deploys/%s/v1" % (PREFIX, rid),
+                 {"requestId": rid, "id": "v1", "command": "sleep 600",
+                  "customExecutorCmd": os.path.join(harness.BIN, "corral-executor"),
+                  "executorData": executor_data,
+                  "resources": {"cpus": 0.1, "memoryMb": 16, "numPorts": ports}})
+
     def pending(self, rid, instance=1, deploy="v1"):
         now = int(time.time() * 1000)
         pid = "%s-%s-%d-%d-ONEOFF-%d" % (rid, deploy, now, instance, now)
@@ -154,13 +164,7 @@ class T(harness.TestCase):
     def test_custom_executor(self):
         c = self.start()
         rid = "cexec"
-        self.put("%s/requests/%s" % (PREFIX, rid),
-                 {"id": rid, "requestType": "ON_DEMAND", "instances": 1})
-        self.put("%s/deploys/%s/v1" % (PREFIX, rid),
-                 {"requestId": rid, "id": "v1", "command": "sleep 600",
-                  "customExecutorCmd": os.path.join(harness.BIN, "corral-executor"),
-                  "executorData": {"cmd": "sleep 600", "sigKillProcessesAfterMillis": 2000},
-                  "resources": {"cpus": 0.1, "memoryMb": 16, "numPorts": 1}})
+        self.custom_request(rid, {"cmd": "sleep 600", "sigKillProcessesAfterMillis": 2000})
         self.pending(rid)
         self.wait_states(rid, ["TASK_RUNNING"], timeout=60)
         task = self.tasks(rid)[0]
@@ -195,14 +199,8 @@ class T(harness.TestCase):
         # it within the hold, and RUNNING after
         self.start()
         rid = "late"
-        self.put("%s/requests/%s" % (PREFIX, rid),
-                 {"id": rid, "requestType": "ON_DEMAND", "instances": 1})
-        self.put("%s/deploys/%s/v1" % (PREFIX, rid),
-                 {"requestId": rid, "id": "v1", "command": "sleep 600",
-                  "customExecutorCmd": os.path.join(harness.BIN, "corral-executor"),
-                  "executorData": {"cmd": "sleep 8; touch ready; sleep 600",
-                                   "runningSentinel": "ready"},
-                  "resources": {"cpus": 0.1, "memoryMb": 16, "numPorts": 0}})
+        self.custom_request(rid, {"cmd": "sleep 8; touch ready; sleep 600",
+                                  "runningSentinel": "ready"}, ports=0)
         self.pending(rid)
         self.wait_states(rid, ["TASK_STARTING"], timeout=30)
         self.wait_states(rid, ["TASK_RUNNING"], timeout=60)
