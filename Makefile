@@ -120,8 +120,9 @@ unit: $(UNIT_BINS)
 	@hack/run-unit.sh $(UNIT_BINS)
 
 # Integration tests (real etcd, real processes); binaries must be built.
+# One at a time: each starts its own etcd members.
 itest: all $(ITEST_BINS)
-	@hack/run-unit.sh $(ITEST_BINS)
+	@JOBS=1 hack/run-unit.sh $(ITEST_BINS)
 
 e2e: all
 	@python3 e2e/run.py
@@ -144,7 +145,7 @@ asan:
 # bin/mesoslite; the test binaries themselves are sanitized).
 asan-itest:
 	@$(ASAN_MAKE) itest-bins
-	@hack/run-unit.sh $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(ITEST_BINS))
+	@JOBS=1 hack/run-unit.sh $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(ITEST_BINS))
 
 # e2e against the sanitized binaries (CORRAL_BIN). Each process writes any
 # report to $(E2E_ASAN_LOGS)/<test file>/sanitizer.<pid> (ASan and UBSan
