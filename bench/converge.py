@@ -19,7 +19,9 @@ run no processes) and one corrald (API + controllers + Mesos bridge), then:
    - pending: the controllers' pending task (its createdAt),
    - ACCEPT: the bridge's launch intent (launchedAt; the record is written in
      the txn that precedes the ACCEPT call, docs/mesosbridge.md),
-   - RUNNING: the record's TASK_RUNNING write (updatedAt when first seen so).
+   - RUNNING: the TASK_RUNNING status' own stamp (the record's updatedAt when
+     first seen so: Mesos' time, before corrald stores it; bench/idle.py also
+     times the write).
    p50 and p99 of each.
 Prints tasks/s, the latencies and corrald's peak RSS (VmHWM). Everything is
 bounded by --timeout: on expiry it prints how far it got (task states in
@@ -328,7 +330,7 @@ def run(args, c):
         print("  single apply latency on the loaded system (from just before the apply):")
         print(fmt_lat("-> pending task (controllers)", pend))
         print(fmt_lat("-> launch intent / ACCEPT (bridge)", acc))
-        print(fmt_lat("-> TASK_RUNNING in etcd", run_))
+        print(fmt_lat("-> TASK_RUNNING (Mesos' stamp)", run_))
     rss = {p.name: peak_rss_kb(p.pid) / 1024.0 for p in c.procs}
     print("  peak RSS: corrald %.1f MiB (mesoslite %.1f MiB, etcd %.1f MiB)"
           % (peak_rss_kb(corrald.pid) / 1024.0, rss.get("mesoslite", 0), rss.get("etcd", 0)))
