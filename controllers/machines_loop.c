@@ -531,7 +531,10 @@ static int plan_ops(ctl_machines_manager *m, const ctl_machines_plan *p, int64_t
         }
         c->cleanupType = xstrdup(a->cleanup_type);
         c->message = a->message ? xstrdup(a->message) : NULL;
-        c->user = xstrdup(a->user ? a->user : "corral");
+        /* never "corral": the service plan withdraws corral's own
+         * make-room kills when their reason is gone, and a forced
+         * decommission's kill is the operator's, even one unnamed */
+        c->user = xstrdup(a->user ? a->user : "corral-machines");
         c->timestamp = now;
         add_op(ops, CTL_OP_CREATE, api_cleanup_key(m->prefix, a->id),
                dump(api_cleanup_to_json(c)), 0);
