@@ -487,6 +487,11 @@ bool api_doc_text(api_key_kind kind)
     return kind == API_KEY_TASK || kind == API_KEY_HISTORY_TASK;
 }
 
+bool api_doc_text_when_valid(api_key_kind kind)
+{
+    return kind == API_KEY_REQUEST_STATUS;
+}
+
 /* api_doc_decode; with text, api_doc_decode_text. */
 static void *decode(const api_key_parts *key, const json_t *j, const char *text, size_t len,
                     char **error)

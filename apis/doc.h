@@ -67,6 +67,15 @@ bool api_doc_typed(api_key_kind kind);
  * as a jansson tree, half of it the TaskInfo. */
 bool api_doc_text(api_key_kind kind);
 
+/* Whether a value of kind is held as its text, not as a JSON tree, when
+ * its document decodes with no problem and no object in it repeats a key
+ * (store/cache.h): request statuses, one per request, ~0.9 KB of text and
+ * ~7.4 KB as a jansson tree, whose readers read the typed document (the
+ * API reads the members it shows from the text, apis/jtext.h). A value
+ * that does not decode keeps its tree, so a reader can still show it as
+ * written. */
+bool api_doc_text_when_valid(api_key_kind kind);
+
 /* Decodes j, stored under the key `key` (api_key_parse; its kind picks the
  * type). Returns the document (caller frees with api_doc_free) or NULL;
  * *error gets a new string (caller frees; one "path: problem" per line)

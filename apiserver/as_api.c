@@ -1387,10 +1387,11 @@ static void h_req_bounce(hctx *h)
 {
     const char *rid = as_match_param(h->req->match, "requestId");
     const as_entry *e = need_request(h, rid);
-    const json_t *prev, *st;
+    const json_t *prev;
     const char *type;
-    json_t *in;
+    json_t *in, *last;
     char *ik;
+    bool bouncing;
 
     if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "bounce", bounce_fields) < 0)
         return;
@@ -1404,9 +1405,11 @@ static void h_req_bounce(hctx *h)
         return;
     }
     prev = as_m_intent(h->cfg, h->c, rid, "bounce");
-    st = as_m_request_status(h->cfg, h->c, rid);
-    if (prev && json_integer_value(json_object_get(st, "lastBounce")) <
-                    json_integer_value(json_object_get(prev, "timestamp"))) {
+    last = as_m_request_status_member(as_m_request_status(h->cfg, h->c, rid), "lastBounce");
+    bouncing =
+        prev && json_integer_value(last) < json_integer_value(json_object_get(prev, "timestamp"));
+    json_decref(last);
+    if (bouncing) {
         as_fail(h->out, 409, "Request %s is already bouncing", rid);
         return;
     }
@@ -1694,7 +1697,7 @@ static void h_req_queued_cleanup(hctx *h)
     n = as_cache_range(h->c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        const char *s = as_jstr(e->value, "state");
+        const char *s = as_m_request_status_str(e, "state");
         api_key_parts kp = {0};
         if (s && strcmp(s, "DELETING") == 0 && api_key_parse(h->cfg->prefix, e->key, &kp) == 0 &&
             kp.kind == API_KEY_REQUEST_STATUS && viewer_sees(h->view, h->c, kp.id1))

@@ -114,16 +114,18 @@ static void h_request_batch(cctx *x)
 static void h_request_simple(cctx *x)
 {
     const char *rid = param(x, "requestId");
-    const json_t *r = need_request(x, rid), *st;
+    const json_t *r = need_request(x, rid);
+    json_t *updated;
     json_int_t ts = 0;
 
     if (!r)
         return;
-    st = as_m_request_status(x->cfg, x->c, rid);
-    if (json_is_integer(json_object_get(st, "updatedAt")))
-        ts = json_integer_value(json_object_get(st, "updatedAt"));
+    updated = as_m_request_status_member(as_m_request_status(x->cfg, x->c, rid), "updatedAt");
+    if (json_is_integer(updated))
+        ts = json_integer_value(updated);
     else if (json_is_integer(json_object_get(r, "timestamp")))
         ts = json_integer_value(json_object_get(r, "timestamp"));
+    json_decref(updated);
     ok(x, json_pack("{s:O, s:s, s:I}", "request", r, "state",
                     as_m_request_state(x->cfg, x->c, rid), "timestamp", ts));
 }
@@ -132,13 +134,15 @@ static void h_request_simple(cctx *x)
  * Singularity's fast failure loop; it is open (no end) while it lasts. */
 static json_t *crash_loop(cctx *x, const char *rid)
 {
-    const json_t *st = as_m_request_status(x->cfg, x->c, rid);
-    const json_t *since = json_object_get(st, "cooldownSince");
-    const char *did = as_jstr(st, "activeDeployId");
+    const as_entry *st = as_m_request_status(x->cfg, x->c, rid);
+    json_t *since = as_m_request_status_member(st, "cooldownSince");
+    const char *did = as_m_request_status_str(st, "activeDeployId");
 
-    if (!json_is_integer(since) || json_integer_value(since) <= 0)
+    if (!json_is_integer(since) || json_integer_value(since) <= 0) {
+        json_decref(since);
         return NULL;
-    return json_pack("{s:s, s:s?, s:O, s:n, s:s}", "requestId", rid, "deployId", did, "start",
+    }
+    return json_pack("{s:s, s:s?, s:o, s:n, s:s}", "requestId", rid, "deployId", did, "start",
                      since, "end", "type", "FAST_FAILURE_LOOP");
 }
 

@@ -44,12 +44,55 @@ const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const ch
     return json_is_object(v) ? v : NULL;
 }
 
-const json_t *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid)
+const as_entry *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
     char *k = api_key_request_status(cfg->prefix, rid);
-    const json_t *v = as_cache_value(c, k);
+    const as_entry *e = as_cache_get(c, k);
     free(k);
-    return json_is_object(v) ? v : NULL;
+    if (!e)
+        return NULL;
+    if (e->value)
+        return json_is_object(e->value) ? e : NULL;
+    return e->doc ? e : NULL; /* kept as text: it decoded, so it is an object */
+}
+
+const char *as_m_request_status_str(const as_entry *e, const char *field)
+{
+    const api_request_status *s;
+
+    if (!e)
+        return NULL;
+    if (e->value)
+        return as_jstr(e->value, field);
+    /* kept as text: the document decoded from it holds the same strings */
+    if (e->kind != API_KEY_REQUEST_STATUS || !(s = e->doc))
+        return NULL;
+    if (strcmp(field, "state") == 0)
+        return api_request_state_name(s->state);
+    if (strcmp(field, "activeDeployId") == 0)
+        return s->activeDeployId;
+    if (strcmp(field, "pendingDeployId") == 0)
+        return s->pendingDeployId;
+    return NULL;
+}
+
+json_t *as_m_request_status_member(const as_entry *e, const char *name)
+{
+    char *owned = NULL;
+    size_t len = 0;
+    const char *text;
+    json_t *v;
+
+    if (!e)
+        return NULL;
+    if (e->value) {
+        v = json_object_get(e->value, name);
+        return v ? json_incref(v) : NULL;
+    }
+    text = store_obj_plain_text(e, &len, &owned);
+    v = text ? api_jtext_json(api_jtext_get(api_jtext_span(text, len), name)) : NULL;
+    free(owned);
+    return v;
 }
 
 const json_t *as_m_deploy(const as_api_config *cfg, const as_cache *c, const char *rid,
@@ -106,7 +149,7 @@ const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, a
 
 const char *as_m_request_state(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    const char *s = as_jstr(as_m_request_status(cfg, c, rid), "state");
+    const char *s = as_m_request_status_str(as_m_request_status(cfg, c, rid), "state");
     bool paused = as_m_intent(cfg, c, rid, "pause") != NULL;
 
     /* The user's pause intent shows at once; the leader's status catches up. */
@@ -122,7 +165,7 @@ const char *as_m_request_state(const as_api_config *cfg, const as_cache *c, cons
 
 const char *as_m_active_deploy_id(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    return as_jstr(as_m_request_status(cfg, c, rid), "activeDeployId");
+    return as_m_request_status_str(as_m_request_status(cfg, c, rid), "activeDeployId");
 }
 
 bool as_m_deploy_state_terminal(const char *s)
@@ -149,8 +192,9 @@ static bool deploy_cancelled(const as_api_config *cfg, const as_cache *c, const 
 
 const char *as_m_pending_deploy_id(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    const json_t *st = as_m_request_status(cfg, c, rid);
-    const char *active = as_jstr(st, "activeDeployId"), *pending = as_jstr(st, "pendingDeployId");
+    const as_entry *st = as_m_request_status(cfg, c, rid);
+    const char *active = as_m_request_status_str(st, "activeDeployId"),
+               *pending = as_m_request_status_str(st, "pendingDeployId");
     const char *best = NULL;
     int64_t best_rev = -1, active_rev = 0;
     char *prefix;
@@ -375,9 +419,10 @@ static json_t *expiring(const as_api_config *cfg, const as_cache *c, const char 
 
 json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    const json_t *req = as_m_request(cfg, c, rid), *st;
+    const json_t *req = as_m_request(cfg, c, rid);
+    const as_entry *st;
     const char *active, *pending;
-    json_t *p, *rds, *ex;
+    json_t *p, *rds, *ex, *conditions;
     static const struct {
         const char *intent, *field;
     } exps[] = {{"bounce", "expiringBounce"},
@@ -446,8 +491,8 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
         if (je && json_is_object(je->value))
             json_object_set(p, "jobStatus", je->value);
     }
-    if (st && json_object_get(st, "conditions"))
-        json_object_set(p, "conditions", json_object_get(st, "conditions"));
+    if ((conditions = as_m_request_status_member(st, "conditions")))
+        json_object_set_new(p, "conditions", conditions);
     return p;
 }
 

@@ -29,7 +29,20 @@ char *as_m_task_request_id(const char *task_id);
 
 /* The request document, borrowed, or NULL. */
 const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const char *rid);
-const json_t *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid);
+/* The request's status entry (status/requests/<rid>) when its value is an
+ * object, borrowed, or NULL. The cache keeps a status that decodes as its
+ * text (value NULL; store/cache.h): read it with the two functions below,
+ * which answer what the tree would. */
+const as_entry *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid);
+/* A string member of a request status entry e: field is "state",
+ * "activeDeployId" or "pendingDeployId" (any other gives NULL for a status
+ * kept as text). Borrowed like e; NULL when e is NULL or the member is
+ * absent or not a string. */
+const char *as_m_request_status_str(const as_entry *e, const char *field);
+/* A member of a request status entry e as a tree: a new reference the
+ * caller owns, or NULL when e is NULL or has no such member. A status kept
+ * as text is walked, not parsed whole. */
+json_t *as_m_request_status_member(const as_entry *e, const char *name);
 const json_t *as_m_deploy(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *did);
 const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, const char *rid,

@@ -170,10 +170,29 @@ static obj *obj_drop_text(obj *o, size_t klen)
     return n;
 }
 
+/* o with its text instead of its tree: text[0..tlen) is the value's bytes
+ * (a JSON text with no key twice in an object), kept after the key in the
+ * same allocation; the tree is dropped. */
+static obj *obj_keep_text(obj *o, size_t klen, const char *text, size_t tlen)
+{
+    obj *n = xrealloc(o, sizeof(*n) + klen + 1 + tlen + 1);
+
+    n->pub.key = n->key;
+    n->text = n->key + klen + 1;
+    memcpy(n->text, text, tlen);
+    n->text[tlen] = '\0';
+    n->json = true;
+    n->plain = true;
+    json_decref(n->pub.value);
+    n->pub.value = NULL;
+    return n;
+}
+
 /* A new object for kv; its value is parsed from kv, or taken from
  * `parsed` (stolen) when have_parsed. A kind kept as text keeps kv's bytes
  * (or the compact dump of `parsed`) and drops the tree once its document
- * is decoded. */
+ * is decoded; so does a kind kept as text when valid, once its document
+ * has decoded with no problem. */
 static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_t *parsed)
 {
     size_t klen = strlen(kv->key);
@@ -183,17 +202,18 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
     char *dumped = NULL;
     const char *text = NULL;
     size_t tlen = 0;
-    bool keep_text, plain = true;
+    bool keep_text, when_valid, plain = true;
     obj *o;
 
     if (api_key_parse(c->prefix, kv->key, &parts) < 0)
         parts.kind = API_KEY_UNKNOWN;
     keep_text = parts.kind != API_KEY_UNKNOWN && api_doc_text(parts.kind);
+    when_valid = parts.kind != API_KEY_UNKNOWN && !keep_text && api_doc_text_when_valid(parts.kind);
     if (have_parsed) {
         value = parsed;
         if (!parsed)
             snprintf(je.text, sizeof(je.text), "not a JSON document");
-        else if (keep_text)
+        else /* what etcd would hold */
             dumped = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
         text = dumped ? dumped : "";
         tlen = dumped ? strlen(dumped) : 0;
@@ -204,8 +224,10 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
          * find out while parsing (jansson keeps the last of repeated keys;
          * so does the fallback parse). */
         value = json_loadb(text, tlen,
-                           JSON_DECODE_ANY | (keep_text ? JSON_REJECT_DUPLICATES : 0), &je);
-        if (!value && keep_text && json_error_code(&je) == json_error_duplicate_key) {
+                           JSON_DECODE_ANY | (keep_text || when_valid ? JSON_REJECT_DUPLICATES : 0),
+                           &je);
+        if (!value && (keep_text || when_valid) &&
+            json_error_code(&je) == json_error_duplicate_key) {
             plain = false;
             value = json_loadb(text, tlen, JSON_DECODE_ANY, &je);
         }
@@ -224,12 +246,6 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
         o->pub.id1 = parts.id1;
         o->pub.id2 = parts.id2;
         o->pub.id3 = parts.id3;
-    }
-    if (have_parsed && !keep_text && parsed) {
-        /* value_len: what etcd would hold */
-        char *t = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
-        o->pub.value_len = t ? strlen(t) : 0;
-        free(t);
     }
     if (keep_text) {
         o->text = o->key + klen + 1;
@@ -259,6 +275,10 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
     if (keep_text && plain && o->pub.doc && !o->error &&
         api_doc_detach_text(o->pub.kind, o->pub.doc, o->text, tlen))
         o = obj_drop_text(o, klen);
+    /* a request status the controllers wrote (it decodes): ~7 KB of tree a
+     * request less; its readers read the document, or walk the text */
+    if (when_valid && plain && value && o->pub.doc && !o->error)
+        o = obj_keep_text(o, klen, text, tlen);
     /* kept for long and never changed: one allocation, not forty */
     o->pub.doc = api_doc_compact(o->pub.kind, o->pub.doc);
     free(dumped);

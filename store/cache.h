@@ -23,6 +23,11 @@
  *     again byte for byte (api_doc_detach_text: a record as the bridge
  *     stores it, the common case) keeps only the document, and those
  *     accessors write the text from it on demand (one dump a call);
+ *   - request statuses (api_doc_text_when_valid: one per request, ~7 KB
+ *     as a tree) are kept as text too, with `value` NULL, when their
+ *     document decodes with no problem and no key repeats (what the
+ *     controllers write); any other keeps its tree, so that it can still
+ *     be shown as written;
  *   - every other kind keeps its parsed tree in `value` (and no text).
  * Readers that may see either (a range of keys, the watch feed) use the
  * accessors, which work for both.
@@ -58,8 +63,8 @@ typedef struct store_obj {
     const char *id1;   /* api_key_parts of the key (NULL when absent) */
     const char *id2;
     const char *id3;
-    json_t *value;     /* the parsed value; NULL if it is not JSON, and always NULL for
-                          the kinds kept as text (use store_obj_json) */
+    json_t *value;     /* the parsed value; NULL if it is not JSON, and NULL for the
+                          values kept as text (use store_obj_json) */
     void *doc;         /* the typed document of kind (apis/doc.h), or NULL */
     const char *error; /* why value or doc has problems, or NULL */
     size_t value_len;  /* bytes of the value in etcd */
@@ -75,11 +80,11 @@ const store_obj *store_obj_ref(const store_obj *o);
 void store_obj_unref(const store_obj *o);
 
 /* The value as a tree: a new reference the caller owns (json_decref), or
- * NULL when the value is not JSON (or o is NULL). For the kinds kept as
+ * NULL when the value is not JSON (or o is NULL). For the values kept as
  * text each call parses the text: call it once per use, not per field. */
 json_t *store_obj_json(const store_obj *o);
 /* The value's bytes as etcd holds them, NUL-terminated, when the cache
- * keeps them: the kinds kept as text (borrowed like o; *len gets
+ * keeps them: the values kept as text (borrowed like o; *len gets
  * value_len). NULL for the others, and for a record whose document writes
  * its text again (store_obj_plain_text then gives the same bytes). */
 const char *store_obj_text(const store_obj *o, size_t *len);
@@ -157,7 +162,7 @@ void store_cache_cancel_waits(store_cache *c, void *arg, const char *tag);
 /* Puts key with a raw value (parsed as the watch would). */
 void store_cache_feed_raw(store_cache *c, const char *key, const char *value, size_t len,
                           int64_t create_revision, int64_t mod_revision);
-/* Puts key with an already parsed value (stolen; NULL: not JSON). A kind
+/* Puts key with an already parsed value (stolen; NULL: not JSON). A value
  * kept as text keeps json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY). */
 void store_cache_feed_json(store_cache *c, const char *key, json_t *value,
                            int64_t create_revision, int64_t mod_revision);

@@ -584,6 +584,78 @@ static void test_pending_deploy_rules(void **state)
                      200);
 }
 
+/* The answers that read a request's status, as one JSON text each. */
+static char *status_answers(fx *f)
+{
+    static const char *const paths[] = {
+        "/api/requests/request/web",
+        "/api/requests",
+        "/api/requests/request/web/simple",
+        "/api/requests/crashloops",
+        "/api/requests/request/web/crashloops",
+        "/api/requests/queued/cleanup",
+        "/api/state",
+    };
+    cr_buf out = CR_BUF_INIT;
+
+    f->now = 200000; /* the same clock and bounce intent for both */
+    f->rev++;
+    as_cache_put(f->c, "/corral/intents/requests/web/bounce", json_pack("{s:i}", "timestamp", 5),
+                 f->rev, f->rev);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        json_t *b = NULL;
+        int st = call(f, AS_GET, paths[i], NULL, NULL, &b);
+        char *d = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+        cr_buf_addf(&out, "%s %d %s\n", paths[i], st, d ? d : "-");
+        free(d);
+        json_decref(b);
+    }
+    /* bouncing while the last bounce is older than the intent */
+    cr_buf_addf(&out, "bounce %d\n",
+                call(f, AS_POST, "/api/requests/request/web/bounce", NULL, "{}", NULL));
+    return cr_buf_detach(&out, NULL);
+}
+
+/* A request status that decodes is kept as text (store/cache.h), one with
+ * a key twice as a tree: every answer that reads it is the same bytes. */
+static void test_request_status_text_or_tree(void **state)
+{
+    fx *f = *state;
+    static const char *const statuses[] = {
+        ("\"state\":\"SYSTEM_COOLDOWN\",\"activeDeployId\":\"v1\",\"pendingDeployId\":\"v2\","
+         "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"message\":\"caf\\u00e9 "
+         "\\\"1\\\"\"}],"
+         "\"cooldownSince\":5000,\"updatedAt\":7000,\"lastBounce\":3}"),
+        ("\"state\":\"DELETING\",\"activeDeployId\":\"v1\",\"conditions\":[],\"cooldownSince\":0,"
+         "\"lastBounce\":9}"),
+        "\"state\":\"ACTIVE\",\"pendingDeployId\":null}",
+    };
+    const char *key = "/corral/status/requests/web";
+
+    f->rev++;
+    as_cache_put(f->c, "/corral/deploys/web/v2",
+                 json_pack("{s:s, s:s, s:s}", "requestId", "web", "id", "v2", "command", "x"),
+                 f->rev, f->rev);
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        char *text = NULL, *twice = NULL, *a, *b;
+        if (asprintf(&text, "{\"requestId\":\"web\",%s", statuses[i]) < 0 ||
+            asprintf(&twice, "{\"requestId\":\"web\",\"requestId\":\"web\",%s", statuses[i]) < 0)
+            fail();
+        as_cache_put_raw(f->c, key, text, strlen(text), 40, ++f->rev);
+        assert_null(as_cache_get(f->c, key)->value); /* kept as text */
+        assert_non_null(as_cache_get(f->c, key)->doc);
+        a = status_answers(f);
+        as_cache_put_raw(f->c, key, twice, strlen(twice), 40, ++f->rev);
+        assert_non_null(as_cache_get(f->c, key)->value); /* a tree */
+        b = status_answers(f);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+        free(text);
+        free(twice);
+    }
+}
+
 static void test_deploy_seed_object(void **state)
 {
     fx *f = *state;
@@ -1021,5 +1093,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_request_history_is_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_golden_shapes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_request_status_text_or_tree, setup, teardown),
 };
 CR_TEST_MAIN(tests)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "apis/request.h"
+#include "apis/status.h"
 #include "apis/task.h"
 #include "base/xalloc.h"
 #include "store/cache.h"
@@ -350,6 +351,77 @@ static void test_text_written_again(void **state)
     json_decref(src);
 }
 
+/* A request status is kept as text when it decodes with no problem and
+ * no key repeats (api_doc_text_when_valid): its bytes, no tree, the typed
+ * document; any other keeps its tree, as every status did. */
+static void test_text_when_valid(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const char st[] = "{\"requestId\": \"web\", \"state\": \"ACTIVE\", \"activeDeployId\":"
+                             "\"v1\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+                             "\"future\":1.5}";
+    const store_obj *o;
+    size_t len;
+    char *owned;
+    json_t *j, *want;
+
+    put(c, "/corral/status/requests/web", st, 1);
+    o = store_cache_get(c, "/corral/status/requests/web");
+    assert_int_equal(o->kind, API_KEY_REQUEST_STATUS);
+    assert_null(o->value);
+    assert_null(o->error);
+    assert_memory_equal(store_obj_text(o, &len), st, sizeof(st) - 1);
+    assert_int_equal(len, sizeof(st) - 1);
+    assert_int_equal(o->value_len, len);
+    const api_request_status *rs = o->doc;
+    assert_int_equal(rs->state, API_RSTATE_ACTIVE);
+    assert_string_equal(rs->activeDeployId, "v1");
+    assert_ptr_equal(store_obj_plain_text(o, &len, &owned), store_obj_text(o, NULL));
+    assert_null(owned);
+    j = store_obj_json(o);
+    want = json_loads(st, 0, NULL);
+    assert_true(json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+
+    /* fed as a tree: kept as its compact dump */
+    store_cache_feed_json(c, "/corral/status/requests/api",
+                          json_pack("{s:s, s:s}", "requestId", "api", "state", "PAUSED"), 2, 2);
+    o = store_cache_get(c, "/corral/status/requests/api");
+    assert_null(o->value);
+    assert_string_equal(store_obj_text(o, &len), "{\"requestId\":\"api\",\"state\":\"PAUSED\"}");
+    assert_int_equal(o->value_len, len);
+
+    /* a problem (no requestId, an unknown state, not the key's request):
+     * the tree, and no document; a key twice: the tree, and the document
+     * of jansson's reading (the last one wins) */
+    static const char *const keep_tree[][2] = {
+        {"/corral/status/requests/a", "{\"state\":\"ACTIVE\"}"},
+        {"/corral/status/requests/b", "{\"requestId\":\"b\",\"state\":\"ALIVE\"}"},
+        {"/corral/status/requests/d",
+         "{\"requestId\":\"d\",\"state\":\"ACTIVE\",\"state\":\"PAUSED\"}"},
+        {"/corral/status/requests/e", "{\"requestId\":\"x\",\"state\":\"ACTIVE\"}"},
+    };
+    for (size_t i = 0; i < sizeof(keep_tree) / sizeof(keep_tree[0]); i++) {
+        put(c, keep_tree[i][0], keep_tree[i][1], 10 + (int64_t)i);
+        o = store_cache_get(c, keep_tree[i][0]);
+        assert_non_null(o->value);
+        assert_null(store_obj_text(o, NULL));
+        assert_true(i == 2 ? o->doc && !o->error : !o->doc && o->error);
+    }
+    o = store_cache_get(c, "/corral/status/requests/d");
+    assert_string_equal(json_string_value(json_object_get(o->value, "state")), "PAUSED");
+    assert_int_equal(((const api_request_status *)o->doc)->state, API_RSTATE_PAUSED);
+    /* not JSON: no value, no text */
+    put(c, "/corral/status/requests/f", "{nope", 20);
+    o = store_cache_get(c, "/corral/status/requests/f");
+    assert_null(o->value);
+    assert_null(store_obj_text(o, NULL));
+    assert_null(store_obj_json(o));
+    assert_non_null(o->error);
+    store_cache_free(c);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_ranges),
     cmocka_unit_test(test_subscribers),
@@ -357,6 +429,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_feed_json),
     cmocka_unit_test(test_text_kinds),
     cmocka_unit_test(test_text_written_again),
+    cmocka_unit_test(test_text_when_valid),
 };
 
 CR_TEST_MAIN(tests)
