@@ -145,6 +145,9 @@ class T(harness.TestCase):
     def test_chatty_logs_rotate(self):
         exe_cases.chatty_logs_rotate(self)
 
+    def test_partial_line_reaches_log(self):
+        exe_cases.partial_line_reaches_log(self)
+
     def test_running_sentinel(self):
         data = {"cmd": "sleep 1; touch ready; sleep 30", "runningSentinel": "ready"}
         t = self.backend.start(data)

@@ -27,6 +27,10 @@
 #include "executor/exe_sm.h"
 
 #define SENTINEL_POLL_MS 200
+/* A partial line (a prompt, a progress bar) reaches its log file after at
+ * most this long, not when its newline comes (issue 21's fifth invariant:
+ * within a second). */
+#define PARTIAL_FLUSH_MS 500
 #define UPDATE_RETRY_MS  1000
 
 /* --- configuration ----------------------------------------------------------- */
@@ -233,7 +237,7 @@ struct exe_executor {
     pipe_in out, err;
     exe_log *log_out, *log_err;
     struct event *sigchld;
-    struct event *kill_timer, *ack_timer, *sentinel_timer;
+    struct event *kill_timer, *ack_timer, *sentinel_timer, *flush_timer;
     int wait_status;
     bool exited;
     char final_state[32];
@@ -1164,6 +1168,23 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
 {
     exe_executor *e = arg;
     drain(e, e->out.fd == fd ? &e->out : &e->err, 16);
+    if ((exe_log_has_partial(e->log_out) || exe_log_has_partial(e->log_err)) &&
+        !evtimer_pending(e->flush_timer, NULL))
+        arm(e->flush_timer, PARTIAL_FLUSH_MS);
+}
+
+/* Writes the partial lines that waited: the bytes are the same whether a
+ * line is written in one piece or two, and the log keeps the rest of the
+ * line in the same file. */
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+    exe_executor *e = arg;
+    exe_log *logs[] = {e->log_out, e->log_err};
+    cr_err err;
+
+    for (size_t i = 0; i < 2; i++)
+        if (exe_log_has_partial(logs[i]) && exe_log_flush(logs[i], cr_wall_ms(), &err) < 0)
+            cr_warn(e->log, "%s", cr_err_msg(&err));
 }
 
 static void on_sentinel_timer(evutil_socket_t fd, short what, void *arg)
@@ -1491,6 +1512,7 @@ exe_executor *exe_executor_new(struct event_base *base, const exe_config *cfg, c
     e->kill_timer = evtimer_new(base, on_kill_timer, e);
     e->ack_timer = evtimer_new(base, on_ack_timer, e);
     e->sentinel_timer = evtimer_new(base, on_sentinel_timer, e);
+    e->flush_timer = evtimer_new(base, on_flush_timer, e);
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     evsignal_add(e->sigchld, NULL);
     srand((unsigned)(getpid() ^ cr_mono_ms()));
@@ -1544,7 +1566,7 @@ void exe_executor_free(exe_executor *e)
     exe_log_free(e->log_out);
     exe_log_free(e->log_err);
     struct event *evs[] = {e->resub_timer, e->recovery_timer, e->update_timer, e->kill_timer,
-                           e->ack_timer,   e->sentinel_timer, e->sigchld};
+                           e->ack_timer,   e->sentinel_timer, e->flush_timer, e->sigchld};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);

@@ -29,6 +29,9 @@ struct exe_log {
     int64_t size, max_bytes;
     int keep, next_seq, rotations;
     bool finished;
+    /* The file ends inside a line: a partial line was flushed and its end
+     * has not come yet, so the next rotation waits for that end. */
+    bool midline;
     rotated *rot;
     size_t n_rot;
     cr_buf partial;
@@ -179,7 +182,8 @@ static int write_lines(exe_log *l, const char *p, size_t n, int64_t now_ms, cr_e
         while (run < n) {
             const char *nl = memchr(p + run, '\n', n - run);
             size_t line = nl ? (size_t)(nl - (p + run)) + 1 : n - run;
-            if (l->size + (int64_t)(run + line) > l->max_bytes && (l->size > 0 || run > 0))
+            if (l->size + (int64_t)(run + line) > l->max_bytes && (l->size > 0 || run > 0) &&
+                !(run == 0 && l->midline))
                 break;
             run += line;
         }
@@ -190,6 +194,7 @@ static int write_lines(exe_log *l, const char *p, size_t n, int64_t now_ms, cr_e
         }
         if (write_all(l->fd, p, run) < 0)
             return cr_error(err, CR_EIO, "write log '%s': %s", l->path, strerror(errno));
+        l->midline = p[run - 1] != '\n';
         l->size += (int64_t)run;
         p += run;
         n -= run;
@@ -235,6 +240,11 @@ int exe_log_flush(exe_log *l, int64_t now_ms, cr_err *err)
         rc = write_lines(l, l->partial.data, l->partial.len, now_ms, err);
     cr_buf_reset(&l->partial);
     return rc;
+}
+
+bool exe_log_has_partial(const exe_log *l)
+{
+    return l && l->partial.len > 0;
 }
 
 int exe_log_finish(exe_log *l, int64_t now_ms, cr_err *err)

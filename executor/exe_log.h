@@ -3,7 +3,9 @@
  *
  * Lines are never split across files and never lost or duplicated: data is
  * written up to its last newline; a trailing partial line waits in memory
- * (up to 64 KiB) for its newline or for exe_log_flush(). Before a line that
+ * (up to 64 KiB) for its newline or for exe_log_flush() (the executor
+ * flushes what waited half a second, so a prompt shows without its
+ * newline; the rest of that line then goes into the same file). Before a line that
  * would push the file past max_bytes, the file is renamed to
  * <sandbox>/logs/<name>.<seq> (seq counts up from 1 and is never reused) and
  * a fresh <sandbox>/<name> is opened. At most `keep` rotated files are kept
@@ -17,6 +19,7 @@
 #ifndef EXE_LOG_H
 #define EXE_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +37,9 @@ int exe_log_write(exe_log *l, const void *p, size_t n, int64_t now_ms, cr_err *e
 
 /* Writes a pending partial line as is. */
 int exe_log_flush(exe_log *l, int64_t now_ms, cr_err *err);
+
+/* Whether a partial line waits in memory. */
+bool exe_log_has_partial(const exe_log *l);
 
 /* Flushes and marks the metadata finished. */
 int exe_log_finish(exe_log *l, int64_t now_ms, cr_err *err);

@@ -334,6 +334,19 @@ def chatty_logs_rotate(tc):
     tc.assertIn("done-writing", lines)
 
 
+def partial_line_reaches_log(tc):
+    """A line without its newline (a prompt) reaches service.log while the
+    task runs on, without waiting for the newline (docs/executor.md)."""
+    data = {"cmd": "printf 'password for backup: '; sleep 60; echo never"}
+    t = tc.backend.start(data)
+    t.wait_state("TASK_RUNNING", 30)
+    harness.wait_until(lambda: "password for backup: " in log_text(t.sandbox), 10,
+                       "the prompt in service.log (now %r)" % log_text(t.sandbox))
+    tc.assertNotIn("never", log_text(t.sandbox))
+    t.kill()
+    t.wait_state("TASK_KILLED", 30)
+
+
 def seed_deploy_runs(tc, seed_path):
     """The seed's deploy object, its S3 artifact pointed at the test's
     s3rver (same bucket and key; md5 and size of the slug built here)."""

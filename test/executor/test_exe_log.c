@@ -161,9 +161,50 @@ static void test_keep_limit_and_partial_line(void **state)
     free(dir);
 }
 
+/* A flushed partial line (the executor's timer) is written as is, and the
+ * rest of that line goes into the same file even past max_bytes: the
+ * rotation waits for the line's end. */
+static void test_flushed_partial_line_is_not_split(void **state)
+{
+    char *dir = cr_test_tmpdir(), *p, *text;
+    cr_err err;
+    exe_log *l = exe_log_open(dir, "out.log", "t", 10, 5, &err);
+    size_t len;
+
+    assert_non_null(l);
+    assert_int_equal(exe_log_write(l, "aaaaaaaa\n", 9, 1, &err), 0);
+    assert_int_equal(exe_log_write(l, "bbbb", 4, 1, &err), 0);
+    assert_true(exe_log_has_partial(l));
+    assert_int_equal(exe_log_flush(l, 1, &err), 0); /* rotates before "bbbb" */
+    assert_false(exe_log_has_partial(l));
+    p = xasprintf("%s/out.log", dir);
+    text = slurp(p, &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(text, "bbbb", 4);
+    free(text);
+    assert_int_equal(exe_log_write(l, "cccc\n", 5, 1, &err), 0); /* 9 bytes, still one file */
+    assert_int_equal(exe_log_write(l, "dd\n", 3, 1, &err), 0);   /* over 10: rotates first */
+    text = slurp(p, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(text, "dd\n", 3);
+    free(text);
+    free(p);
+    p = xasprintf("%s/logs/out.log.2", dir);
+    text = slurp(p, &len);
+    assert_int_equal(len, 9);
+    assert_memory_equal(text, "bbbbcccc\n", 9);
+    free(text);
+    free(p);
+    assert_int_equal(exe_log_rotations(l), 2);
+    exe_log_free(l);
+    exe_remove_tree(dir);
+    free(dir);
+}
+
 int main(void);
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rotation_loses_nothing),
     cmocka_unit_test(test_keep_limit_and_partial_line),
+    cmocka_unit_test(test_flushed_partial_line_is_not_split),
 };
 CR_TEST_MAIN(tests)
