@@ -97,6 +97,7 @@ class T(harness.TestCase):
     def test_corralctl_logs_f_streams_a_new_line_within_a_second(self):
         tid = self.start_task("web", "echo started; while true; do "
                               "if [ -f trigger ]; then echo late-line; rm -f trigger; fi; "
+                              "if [ -f ask ]; then printf 'continue? [y/N] '; rm -f ask; fi; "
                               "sleep 0.05; done")
         box = self.sandbox(tid)
         follower = self.cluster.spawn("logs-f", [
@@ -111,6 +112,11 @@ class T(harness.TestCase):
         harness.wait_until(lambda: "late-line" in follower.log(), 5, "the late line",
                            interval=0.01)
         self.assertLess(time.monotonic() - t0, 1.0)
+        # a prompt without its newline is shown too (executor and node agent
+        # each hold a partial line at most PARTIAL_FLUSH_MS)
+        open(os.path.join(box, "app", "ask"), "w").close()
+        harness.wait_until(lambda: "continue? [y/N] " in follower.log(), 10,
+                           "the prompt without its newline", interval=0.05)
         # the task ends: the follower ends with exit 0
         st, _ = harness.http_json("DELETE", self.api + "/api/tasks/task/" + q(tid),
                                   {"killGracePeriodMillis": 0})

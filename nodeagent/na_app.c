@@ -30,6 +30,9 @@
 #define READ_MAX        (1024 * 1024)
 #define STREAM_BACKLOG  (1024 * 1024)
 #define FINISH_GRACE_MS 10000
+/* A held partial line goes to a follower after this long (the executor
+ * writes one to the file after as long: executor/exe_log.h). */
+#define PARTIAL_FLUSH_MS 500
 
 /* ---- sandbox index -------------------------------------------------------------- */
 
@@ -371,6 +374,17 @@ static void stream_tick(evutil_socket_t fd, short what, void *arg)
     if (backlog(s) > STREAM_BACKLOG)
         return; /* the client reads slowly: wait for it */
     more = na_follow_poll(s->f, &sink, 256 * 1024);
+    /* a line without its newline (a prompt) goes out once it has waited
+     * PARTIAL_FLUSH_MS, as the executor writes it to the file; not to a
+     * grep, which matches whole lines */
+    if (!na_follow_has_partial(s->f) || s->grep) {
+        s->partial_at = 0;
+    } else if (!s->partial_at) {
+        s->partial_at = cr_mono_ms();
+    } else if (cr_mono_ms() - s->partial_at >= PARTIAL_FLUSH_MS) {
+        na_follow_flush(s->f, &sink);
+        s->partial_at = 0;
+    }
     stream_send(s);
     if (more) {
         event_active(s->tick, EV_TIMEOUT, 0);

@@ -45,6 +45,7 @@ typedef struct stream {
     bool follow;
     struct evbuffer *out;
     struct event *tick;
+    int64_t partial_at; /* mono ms a held partial line was first seen; 0: none */
     struct stream *prev, *next;
 } stream;
 

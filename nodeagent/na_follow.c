@@ -77,6 +77,11 @@ static void event(const na_follow_sink *s, na_follow_event ev)
         s->on_event(s->arg, ev);
 }
 
+bool na_follow_has_partial(const na_follow *f)
+{
+    return f->partial.len > 0;
+}
+
 void na_follow_flush(na_follow *f, const na_follow_sink *sink)
 {
     if (f->partial.len) {

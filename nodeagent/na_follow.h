@@ -57,8 +57,12 @@ na_follow *na_follow_new(const char *root, const char *rel, int64_t offset);
  * out), 0 when caught up (or the file does not exist yet). */
 int na_follow_poll(na_follow *f, const na_follow_sink *sink, size_t max_bytes);
 
-/* Delivers a held partial line (the log is final). */
+/* Delivers a held partial line (the log is final, or the line waited long
+ * enough: a prompt is shown without its newline). */
 void na_follow_flush(na_follow *f, const na_follow_sink *sink);
+
+/* Whether a partial line is held. */
+bool na_follow_has_partial(const na_follow *f);
 
 /* Offset in the file being read, and whether one is open. */
 int64_t na_follow_offset(const na_follow *f);
