@@ -91,6 +91,7 @@ typedef struct ctl_manager_stats {
     uint64_t writes;    /* store_write()s sent */
     uint64_t conflicts; /* writes whose compares failed (re-planned) */
     uint64_t errors;    /* failed passes (backed off) */
+    uint64_t withdrawn; /* make-room kills withdrawn (CTL_ACT_WITHDRAW planned) */
     size_t checks;      /* health checks running */
     /* The work queue (zero while stopped; reset when leadership restarts
      * the manager). Latency: seconds from a key's hand-out to its done, so

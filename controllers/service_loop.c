@@ -37,6 +37,7 @@ struct ctl_manager {
     store_map *spread; /* rid -> marker: a SPREAD_ALL_AGENTS request */
     store_map *status_at; /* rid -> (intptr_t) time of its last status write */
     char *keybuf;      /* agent_key_tmp's */
+    uint64_t withdrawn; /* ctl_manager_stats.withdrawn */
 };
 
 /* The strictly valid document of o, else NULL (its error then says why). */
@@ -593,8 +594,12 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     for (size_t i = 0; i < plan.n_actions; i++) {
         const ctl_action *a = &plan.actions[i];
         char *line = ctl_action_format(a, now);
-        cr_log_task(m->log, CR_LOG_DEBUG, rid, a->deploy_id, a->task_id, "controllers: %s: %s", rid,
-                    line);
+        /* a withdrawn kill is rare and says a fault kept a kill from its
+         * task: worth a line at the default level */
+        bool withdraw = a->type == CTL_ACT_WITHDRAW;
+        m->withdrawn += withdraw;
+        cr_log_task(m->log, withdraw ? CR_LOG_INFO : CR_LOG_DEBUG, rid, a->deploy_id, a->task_id,
+                    "controllers: %s: %s", rid, line);
         free(line);
     }
     ctl_plan_release(&plan);
@@ -682,6 +687,7 @@ void ctl_manager_get_stats(const ctl_manager *m, ctl_manager_stats *out)
                                .queue_processing = rs.queue_processing,
                                .queue_delayed = rs.queue_delayed,
                                .reconcile_latency = rs.reconcile_latency,
+                               .withdrawn = m->withdrawn,
                                .checks = m->checker ? ctl_checker_count(m->checker) : 0};
 }
 

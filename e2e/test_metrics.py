@@ -172,8 +172,11 @@ class TestMetrics(harness.TestCase):
                          ("corral_mesos_call_duration_seconds", "histogram"),
                          ("corral_leader", "gauge"),
                          ("corral_tasks", "gauge"),
-                         ("corral_requests", "gauge")):
+                         ("corral_requests", "gauge"),
+                         ("corral_kills_withdrawn_total", "counter")):
             self.assertEqual(types.get(fam), typ, fam)
+        # nothing was out of reach: no make-room kill withdrawn
+        self.assertEqual(value(s, "corral_kills_withdrawn_total"), 0)
         for ctl in ("service", "jobs"):
             depth = value(s, "corral_reconcile_queue_depth", controller=ctl)
             self.assertIsNotNone(depth, ctl)

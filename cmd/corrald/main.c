@@ -394,6 +394,10 @@ static void metrics_hook(void *arg, cr_buf *out)
                    "Service controller writes whose compares failed.", cs.conflicts);
         metric_u64(out, "corral_reconcile_errors_total", "counter",
                    "Service controller passes that failed (backed off).", cs.errors);
+        metric_u64(out, "corral_kills_withdrawn_total", "counter",
+                   "Make-room kills withdrawn: their task was out of reach, or their reason "
+                   "was gone before they took effect (docs/controllers.md).",
+                   cs.withdrawn);
         metric_u64(out, "corral_health_checks", "gauge", "Health checks running.", cs.checks);
     }
     if (a->jobs) {
