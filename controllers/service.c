@@ -767,42 +767,50 @@ static bool slot_served(ctx *c, const task_info **a_slots, int n, const task_inf
 
 /* A make-room kill rests on other tasks serving the slot, and it may wait
  * long to be carried out (see KILL_SETTLE_MS). Until it takes effect it is
- * checked again each pass: a serving task whose slot is still wanted and
- * has no healthy task besides it keeps serving, and its kill is withdrawn.
- * Every plan rule that kills to make room asks for a healthy task in the
- * slot first (or a slot no longer wanted), so a withdrawn kill is not
- * decided again until its reason is back. */
+ * checked again each pass: a serving task whose slot is still wanted, has
+ * no healthy task and no other task of the task's own deploy (the copy a
+ * duplicate kill preferred, a bounce's fresh task, a replacement not
+ * healthy yet: their own rules settle the slot) keeps serving, its kill
+ * withdrawn. Every plan rule that kills to make room asks for a healthy
+ * task in the slot first, a slot no longer wanted, or another task of the
+ * deploy in it, so a withdrawn kill is not decided again until its reason
+ * is back. The active and pending deploys' tasks go first: one withdrawn
+ * holds its slot, and another deploy's task in that slot then keeps its
+ * kill once that slot is served. */
 static void revoke_kills(ctx *c, const task_info **a_slots, int n, const task_info **p_slots,
                          int p_target, int64_t fresh_after)
 {
     if (c->in->unconfirmed)
         return; /* its replacement may be on a lost agent: nothing is known */
-    for (size_t i = 0; i < c->in->n_tasks; i++) {
-        task_info *ti = &c->ti[i];
-        const ctl_task *t = ti->t;
-        int slot = t->instance;
-        bool lb;
-        const char *type = room_kill(ti, &lb);
-        if (!type || ti->held || !task_may_serve(t) || slot < 1 || slot > n)
-            continue;
-        bool active = c->active && str_eq(t->deploy_id, c->active_id);
-        bool pending = c->pending && str_eq(t->deploy_id, c->pending->id);
-        if (pending ? slot > p_target : !c->active)
-            continue; /* above the step's target; no deploy to serve it */
-        if (slot_served(c, a_slots, n, p_slots, p_target, slot))
-            continue;
-        if (!lb && c->now < t->cleanup_at + KILL_SETTLE_MS) {
-            requeue_at(c, t->cleanup_at + KILL_SETTLE_MS);
-            continue; /* it may be on its way */
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < c->in->n_tasks; i++) {
+            task_info *ti = &c->ti[i];
+            const ctl_task *t = ti->t;
+            int slot = t->instance;
+            bool lb;
+            const char *type = room_kill(ti, &lb);
+            if (!type || ti->held || !task_may_serve(t) || slot < 1 || slot > n)
+                continue;
+            bool active = c->active && str_eq(t->deploy_id, c->active_id);
+            bool pending = c->pending && str_eq(t->deploy_id, c->pending->id);
+            const task_info **own = active ? a_slots : pending ? p_slots : NULL;
+            if (round != (own ? 0 : 1))
+                continue;
+            if (pending ? slot > p_target : !c->active)
+                continue; /* above the step's target; no deploy to serve it */
+            if ((own && own[slot - 1]) || slot_served(c, a_slots, n, p_slots, p_target, slot))
+                continue;
+            if (!lb && c->now < t->cleanup_at + KILL_SETTLE_MS) {
+                requeue_at(c, t->cleanup_at + KILL_SETTLE_MS);
+                continue; /* it may be on its way */
+            }
+            withdraw(c, ti, type, lb);
+            /* it holds its slot again, so nothing is launched beside it
+             * (but a bounce's stale task or one leaving a decommissioning
+             * agent: their slot gets its new task) */
+            if (own && !t->decommissioning && (!active || t->launched_at >= fresh_after))
+                own[slot - 1] = ti;
         }
-        withdraw(c, ti, type, lb);
-        /* it holds its slot again, so nothing is launched beside it */
-        if (t->decommissioning)
-            continue;
-        if (active && !a_slots[slot - 1] && t->launched_at >= fresh_after)
-            a_slots[slot - 1] = ti;
-        else if (pending && !p_slots[slot - 1])
-            p_slots[slot - 1] = ti;
     }
 }
 

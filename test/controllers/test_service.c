@@ -427,6 +427,7 @@ typedef struct sim {
     int seq;
     int launches;
     bool kills_stall; /* kills decided now wait until released (a swallowed call) */
+    int withdraws;
 } sim;
 
 static sim_mode sim_mode_of(const sim *s, const char *deploy)
@@ -528,6 +529,7 @@ static void sim_apply(sim *s, const ctl_plan *p)
             break;
         case CTL_ACT_WITHDRAW:
             assert_non_null(t);
+            s->withdraws++;
             t->cleaning = false;
             t->cleanup_type = NULL;
             t->stalled = false;
@@ -915,6 +917,8 @@ static void test_sim_stalled_step_kills(void **state)
     assert_int_equal(sim_dstatus(&s, "v2")->state, API_DSTATE_SUCCEEDED);
     assert_int_equal(sim_healthy(&s, "v2"), 5);
     assert_int_equal(sim_healthy(&s, "v1"), 0);
+    /* v1's task in slot 2 only: slot 1 kept its v2 task (no flapping) */
+    assert_int_equal(s.withdraws, 1);
     sim_free(&s);
 }
 
