@@ -112,6 +112,7 @@ class Snapshot:
         self.pending = {}      # rid -> count
         self.cleanups = set()
         self.etcd_ok = False
+        self.again = None      # the second Mesos read (Observer._served_again), once
 
 
 def _json(v):
@@ -475,12 +476,15 @@ class Observer(threading.Thread):
         already in etcd. Before a dip below the floor is believed, Mesos is
         read again, after etcd, and the kill intents judged against it; a
         kill carried out meanwhile shows there as a task no longer RUNNING."""
-        again = Snapshot()
-        try:
-            read_mesos(self.cluster, again)
-        except (OSError, ValueError):  # the master mid-failover: keep the first view
+        if s.again is None:  # one read a snapshot, whatever number of requests dip
+            s.again = Snapshot()
+            try:
+                read_mesos(self.cluster, s.again)
+            except (OSError, ValueError):  # the master mid-failover: keep the first view
+                s.again = False
+        if not s.again:
             return slots
-        fresh = self._served_slots(s, rid, again.tasks, again.unreachable)
+        fresh = self._served_slots(s, rid, s.again.tasks, s.again.unreachable)
         if len(fresh) > len(slots):
             self.log("observer: %s serves %d slot(s) in a second Mesos read (first: %d)"
                      % (rid, len(fresh), len(slots)))
