@@ -89,7 +89,7 @@ typedef struct tentry {
     char *key;
     int64_t mod_rev; /* of the stored record; 0 = not stored */
     bool writing, dirty;
-    int64_t retry_at; /* mono: retry a failed write */
+    int64_t retry_at; /* mono: not written before (a failed write, a STARTING hold) */
     acks waiting, inflight;
     int64_t heard_ms; /* mono: last status from Mesos; 0 = never */
     int64_t last_kill_ms;
