@@ -312,6 +312,11 @@ def run(args, c):
           "(%d records; seen by the poller after %.2f s)"
           % (total, conv_s, sum(states.values()), time.monotonic() - m0))
     print("  throughput: %.0f tasks/s" % (total / max(conv_s, 1e-9)))
+    try:  # offer churn: what each launch cost in OFFERS events decoded
+        offers = metric(api, "corral_mesos_offers_received_total") or 0
+        print("  offers received: %d (%.1f per task)" % (offers, offers / max(total, 1)))
+    except Exception as e:
+        print("  offers received: unavailable (%s)" % e)
     sys.stdout.flush()
 
     pend, acc, run_ = [], [], []

@@ -661,6 +661,40 @@ class ProtocolTest(MesosliteCase):
         c.close()
 
 
+class RecoveryTest(MesosliteCase):
+    """Resources that come back wait for the next batch allocation, as in
+    Mesos' allocator, which does not allocate on recovery (MESOS-3078)."""
+    extra = ["--allocation-interval", "60", "--update-retry-interval", "0.5"]
+
+    def offers_seen(self, s):
+        return [e for e in s.stream.seen if e["type"] == "OFFERS"]
+
+    def marker(self, s, name):
+        """A reconciliation's answer: every event the master sent before it
+        has been read once it is."""
+        s.call("RECONCILE", {"tasks": [{"task_id": {"value": name}}]})
+        s.stream.update(name)
+
+    def test_declined_and_finished_resources_wait_for_the_next_allocation(self):
+        def cpus(offer):
+            return [r for r in offer["resources"] if r["name"] == "cpus"][0]["scalar"]["value"]
+        s = self.sched()
+        o = s.offers()[0]  # SUBSCRIBE allocates at once
+        total = cpus(o)
+        s.call("DECLINE", {"offer_ids": [o["id"]], "filters": {"refuse_seconds": 0}})
+        self.marker(s, "after-decline")
+        self.assertEqual(len(self.offers_seen(s)), 1)
+        s.call("REVIVE")  # allocates at once
+        o = s.offers()[0]
+        s.launch(o, [task(o, "quick", "true")], filters={"refuse_seconds": 0})
+        for state in ("TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"):
+            s.ack(s.stream.update("quick", state))
+        self.marker(s, "after-finish")
+        self.assertEqual(len(self.offers_seen(s)), 2)  # neither the leftover nor the task's
+        s.call("REVIVE")
+        self.assertEqual(cpus(s.offers()[0]), total)  # all of it back
+
+
 class AgentConfigTest(MesosliteCase):
     agents = 3
     extra = ["--agent-resources", "cpus:2;mem:100;disk:10;ports:[1000-1001]|cpus:1;mem:50",

@@ -103,8 +103,8 @@ typedef struct mb_offers_plan_out {
     size_t n_errors;
     mb_offers_error *errors;
     /* The filter of the ACCEPTs: none while tasks were deferred by the
-     * budget (the agents' leftovers must come back at once for them),
-     * else policy->refuse_busy_s. */
+     * budget (the agents' leftovers must come back at the master's next
+     * allocation for them), else policy->refuse_busy_s. */
     double accept_refuse_s;
     size_t tried;   /* due tasks tried; the rest were deferred by the budget */
     size_t failed;  /* tried and not placed */

@@ -868,7 +868,6 @@ void ml_agent_force_exit(ml_task *t, int code)
 
 static void exec_exited(ml_exec *e, int status)
 {
-    ml_app *app = e->agent->app;
     ml_map_iter it;
     void *v;
     char msg[128];
@@ -908,8 +907,7 @@ static void exec_exited(ml_exec *e, int status)
     e->pid = 0;
     if (!e->command) {
         ml_fw_send(e->fw, ml_ev_failure(e->agent->id, e->id, status));
-        ml_res_sub(&e->agent->used, &e->res);
-        ml_allocate_soon(app);
+        ml_res_sub(&e->agent->used, &e->res); /* offered at the next batch */
     }
     if (e->key[0] && ml_map_get(e->agent->execs, e->key) == e)
         ml_map_del(e->agent->execs, e->key);

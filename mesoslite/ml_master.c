@@ -690,7 +690,8 @@ static void handle_accept(ml_fw *fw, json_t *body, bool decline)
     if (agent && !invalid)
         ml_set_filter(fw, agent, &avail, refuse);
     ml_res_release(&avail);
-    ml_allocate_soon(app);
+    /* Like Mesos' allocator, recovered resources wait for the next batch
+     * allocation (MESOS-3078): no offer follows an ACCEPT or DECLINE at once. */
 }
 
 /* --- RECONCILE and KILL -------------------------------------------------------- */

@@ -137,8 +137,7 @@ void ml_task_record(ml_task *t, const json_t *st)
     json_array_append_new(t->statuses, state_status(st));
     if (ml_state_terminal(t->state) && !t->recovered) {
         t->recovered = true;
-        ml_res_sub(&t->agent->used, &t->res);
-        ml_allocate_soon(t->fw->app);
+        ml_res_sub(&t->agent->used, &t->res); /* offered at the next batch */
     }
 }
 
