@@ -196,8 +196,9 @@ class T(harness.TestCase):
 
 class OOM(harness.TestCase):
     """The OOM killer: a task that allocates past its memoryMb gets SIGTERM
-    (SIGKILL after its grace period) from the node agent, ends failed (a
-    crash, for the controllers' cooldown), its history says why, and it is
+    (SIGKILL after its grace period) from the node agent, ends TASK_FAILED
+    with the reason as its terminal update's message (a crash the
+    controllers' cooldown counts), its history says why, and it is
     replaced."""
 
     def setUp(self):
@@ -268,6 +269,19 @@ class OOM(harness.TestCase):
                          r"^killed by the node agent: memory \d+ MiB over the 32 MiB limit$")
         states = [u["taskState"] for u in h["taskUpdates"]]
         self.assertLess(states.index("TASK_CLEANING"), len(states) - 1, states)
+        # the terminal update itself says why (the executor read the node
+        # agent's note), with Mesos' reason for a memory limit
+        end = [u for u in h["taskUpdates"] if u["taskState"] == "TASK_FAILED"]
+        self.assertEqual(len(end), 1, h["taskUpdates"])
+        self.assertRegex(end[0]["statusMessage"],
+                         r"^killed by the node agent: memory \d+ MiB over the 32 MiB limit "
+                         r"\(process killed by signal 15 \(Terminated\)\)$")
+        self.assertEqual(end[0].get("statusReason"), "REASON_CONTAINER_LIMITATION_MEMORY", end)
+        # and the controllers count it as a failure (crash loop, cooldown)
+        harness.wait_until(
+            lambda: tid in [m["taskId"] for m in (self.cluster.etcd_get_json(
+                "/corral/status/requests/hog") or {}).get("recentFailures", [])],
+            30, "the OOM kill among the request's recent failures")
         # replaced: another task of the request runs (and is killed in turn)
         harness.wait_until(lambda: any(t["taskId"]["id"] != tid for t in
                                        self.get("/api/tasks/active") or []

@@ -7,12 +7,11 @@ node agent SIGKILLed in the middle of an upload and started again loses
 nothing and stores nothing twice. docs/nodeagent.md, "Upload guarantees"."""
 
 import os
-import signal
-import time
 import urllib.parse
 
 import harness
 import nodeagent
+import s3gate
 import s3rver
 
 EXECUTOR = os.path.join(harness.BIN, "corral-executor")
@@ -151,48 +150,75 @@ class T(harness.TestCase):
         # checked against AWS's published example in test/base/test_s3.c)
 
     def test_killed_mid_upload_nothing_lost_nothing_twice(self):
-        """Four 6 MiB rotated files and more (multipart: 5 MiB parts). The
-        node agent is SIGKILLed while a file is claimed (UPLOADING), then
-        started again: every file ends UPLOADED, each object was stored
-        exactly once, and the bytes are the task's output. With a disk
-        budget of 0, local copies go once (and only once) they are
-        uploaded."""
-        self.start_na("--disk-budget-mb", "0")
-        n = 2400000
+        """Rotated files of 11 MiB go multipart in 5 MiB parts (3 parts
+        each). A gate in front of s3rver (e2e/lib/s3gate.py) holds the
+        first part 2 the node agent sends: the agent is then inside a
+        multipart upload (the file claimed UPLOADING, the upload created,
+        part 1 stored) and is SIGKILLed there. Started again, it finds the
+        claim, HEADs the key (nothing: the upload never completed) and
+        sends the file again, in parts: every object stored exactly once,
+        bytes equal to what the task wrote, multipart used for every file
+        above the threshold (s3rver's log). With a disk budget of 0, local
+        copies go once (and only once) they are uploaded."""
+        gate = s3gate.start(self, self.s3.url)
+        gate.hold(lambda method, path, query: method == "PUT" and "partNumber=2&" in query)
+        self.start_na("--disk-budget-mb", "0", "--s3-endpoint", gate.url)
+        n = 3000000
         tid = self.run_task("big", "seq 1 %d | sed 's/^/line /'" % n,
-                            {"logMaxBytes": 6 * 1024 * 1024, "logKeep": 1000})
+                            {"logMaxBytes": 11 * 1024 * 1024, "logKeep": 1000})
         box = self.sandbox(tid)
-
-        def claimed():
-            return [r for r in self.records(tid) if r["state"] == "UPLOADING"]
-        first = harness.wait_until(claimed, 120, "a claimed upload", interval=0.02)[0]
+        _, path, query = harness.wait_until(gate.held, 120, "part 2 of a multipart upload held")
+        key = path[len("/logs/"):]
+        name = key.rsplit("/", 1)[1]
+        # the node agent is in the middle of it: claimed, created, part 1 in
+        claim = harness.wait_until(
+            lambda: [r for r in self.records(tid)
+                     if r["fileName"] == name and r["state"] == "UPLOADING"],
+            30, "the UPLOADING record of " + name, interval=0.1)[0]
+        self.assertEqual(claim["key"], key)
+        mp = self.s3.multipart(key)
+        self.assertEqual((mp["created"], mp["parts"], mp["completed"], mp["puts"]), (1, 1, 0, 0),
+                         mp)
+        self.assertEqual(self.s3.stored(key), 0)
         self.na.kill()
+        gate.release()  # the held part is answered 502, to no one
         # claimed, not confirmed: the local copy is still there
-        self.assertTrue(os.path.exists(os.path.join(box, first["path"])), first)
+        self.assertTrue(os.path.exists(os.path.join(box, claim["path"])), claim)
         harness.wait_until(lambda: self.finished(tid, box), 120, "the task finished")
-        self.start_na("--disk-budget-mb", "0")
-        local_names = None
+        self.start_na("--disk-budget-mb", "0", "--s3-endpoint", gate.url)
 
         def all_done():
             recs = self.records(tid)
             done = [r for r in recs if r["state"] == "UPLOADED"]
             # rotated files, service.log, stdout, stderr
-            return len(done) == len(recs) and len(recs) >= 7 and recs
+            return len(done) == len(recs) and len(recs) >= 6 and recs
         recs = harness.wait_until(all_done, 240, "every file uploaded after the restart",
                                   interval=0.3)
-        local_names = sorted(r["fileName"] for r in recs)
-        # the claimed file was finished by the second node agent: sent
-        # again (S3 did not have it) or found complete and only recorded
+        # the second node agent found no object and sent the file again
         log2 = self.na.log()
-        self.assertTrue("/%s to s3://" % first["fileName"] in log2 or
-                        "/%s: already in S3" % first["fileName"] in log2, log2[-3000:])
+        self.assertIn("/%s to s3://logs/%s" % (name, key), log2, log2[-3000:])
+        self.assertNotIn("/%s: already in S3" % name, log2)
         logs = {lg["fileName"]: lg for lg in self.get("/api/logs/task/" + q(tid))}
-        self.assertEqual(sorted(logs), local_names)
+        self.assertEqual(sorted(logs), sorted(r["fileName"] for r in recs))
         for lg in logs.values():
             self.assertEqual(self.s3.stored(lg["key"]), 1, (lg["key"], self.s3.stored_keys()))
+            mp = self.s3.multipart(lg["key"])
+            if lg["size"] > 5 * 1024 * 1024:
+                # in parts, completed once; parts of 5 MiB: at least 2 each
+                self.assertEqual(mp["completed"], 1, (lg["key"], mp))
+                self.assertEqual(mp["puts"], 0, (lg["key"], mp))
+                self.assertGreaterEqual(mp["parts"], 2, (lg["key"], mp))
+            else:
+                self.assertEqual((mp["puts"], mp["created"]), (1, 0), (lg["key"], mp))
+        # the interrupted file: two uploads created, one completed; part 1
+        # of the first, then every part of the second
+        mp = self.s3.multipart(key)
+        nparts = -(-logs[name]["size"] // (5 * 1024 * 1024))
+        self.assertGreaterEqual(nparts, 3)
+        self.assertEqual((mp["created"], mp["completed"], mp["parts"]), (2, 1, 1 + nparts), mp)
         rotated = sorted((x for x in logs if x.startswith("service.log.")),
                          key=lambda x: int(x.rsplit(".", 1)[1]))
-        self.assertGreaterEqual(len(rotated), 4)
+        self.assertGreaterEqual(len(rotated), 3)
         text = b"".join(self.fetch(logs[x]["getUrl"]) for x in rotated + ["service.log"])
         want = "".join("line %d\n" % i for i in range(1, n + 1)).encode()
         self.assertEqual(len(text), len(want))
@@ -202,6 +228,39 @@ class T(harness.TestCase):
                                            for x in rotated), 30, "local copies removed")
         metrics = harness.http("GET", self.na_url + "/metrics")[2].decode()
         self.assertIn("corral_nodeagent_local_deleted_total", metrics)
+
+    def test_budget_holds_while_an_upload_is_in_flight(self):
+        """The disk budget is enforced while uploads go on, not only when
+        nothing is left to upload (under a steady stream of rotations, or
+        during one long upload, that never happens). The gate lets the
+        first rotated file's PUT through and holds the next one: the first
+        file, uploaded, is removed (budget 0) while the second's upload is
+        still in flight; the second, not uploaded, stays."""
+        gate = s3gate.start(self, self.s3.url)
+        gate.hold_each(lambda method, path, query: method == "PUT" and "/drip-" in path)
+        self.start_na("--disk-budget-mb", "0", "--s3-endpoint", gate.url)
+        tid = self.run_task("drip", "seq 1 30000 | sed 's/^/line /'; exec sleep 600",
+                            {"logMaxBytes": 64 * 1024, "logKeep": 1000})
+        box = self.sandbox(tid)
+        def held_file():
+            held = gate.held()
+            return held and held[1].rsplit("/", 1)[1]
+        first = harness.wait_until(held_file, 60, "the first PUT held")
+        harness.wait_until(lambda: len(os.listdir(os.path.join(box, "logs"))) > 3, 30,
+                           "several rotated files")
+        gate.release_one()
+        second = harness.wait_until(lambda: held_file() not in (None, first) and held_file(),
+                                    60, "the next PUT held")
+        self.assertTrue(first.startswith("service.log.") and second.startswith("service.log."),
+                        (first, second))
+        harness.wait_until(lambda: not os.path.exists(os.path.join(box, "logs", first)), 30,
+                           "%s removed while %s is uploading" % (first, second))
+        # still in flight; its file is not uploaded, so it stays
+        self.assertEqual(held_file(), second)
+        self.assertTrue(os.path.exists(os.path.join(box, "logs", second)))
+        recs = {r["fileName"]: r["state"] for r in self.records(tid)}
+        self.assertEqual((recs.get(first), recs.get(second)), ("UPLOADED", "UPLOADING"), recs)
+        gate.release()
 
     def test_finished_sandbox_removed_after_retention_logs_stay_in_s3(self):
         self.start_na("--retention-s", "2")

@@ -1294,6 +1294,24 @@ fail:
     feed_simple(e, EXE_EV_START_FAILED, err.detail);
 }
 
+/* The node agent's note, if it killed the task (exe_sm.h: EXE_KILL_NOTE);
+ * read without following a link, at most 4 KiB. */
+static bool read_kill_note(const exe_executor *e, char *msg, size_t size, bool *memory)
+{
+    char *path = xasprintf("%s/%s", e->cfg->sandbox, EXE_KILL_NOTE), buf[4096];
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    ssize_t n = -1;
+    struct stat st;
+
+    free(path);
+    if (fd < 0)
+        return false;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        n = read(fd, buf, sizeof(buf));
+    close(fd);
+    return n > 0 && exe_kill_note_parse(buf, (size_t)n, msg, size, memory);
+}
+
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
 {
     exe_executor *e = arg;
@@ -1305,12 +1323,17 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
             helper_exited(e, status);
         } else if (pid == e->pid) {
             exe_sm_event ev = {.type = EXE_EV_EXITED, .grace_ms = -1, .wait_status = status};
+            char note[300];
             /* Take what is already in the pipes before reporting. */
             drain(e, &e->out, 1024);
             drain(e, &e->err, 1024);
             e->exited = true;
             e->wait_status = status;
             ev.exit_ok = WIFEXITED(status) && exe_data_exit_ok(&e->task->data, WEXITSTATUS(status));
+            if (read_kill_note(e, note, sizeof(note), &ev.killed_for_memory)) {
+                cr_info(e->log, "the node agent killed the task: %s", note);
+                ev.killed_by = note;
+            }
             feed(e, &ev);
         } else {
             shell_exited(e, pid, status);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <jansson.h>
+
 void exe_sm_init(exe_sm *sm, const exe_sm_config *cfg)
 {
     memset(sm, 0, sizeof(*sm));
@@ -27,6 +29,24 @@ void exe_describe_exit(int st, char *out, size_t size)
         snprintf(out, size, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
     else
         snprintf(out, size, "ended with wait status %d", st);
+}
+
+bool exe_kill_note_parse(const char *text, size_t len, char *msg, size_t msg_size, bool *memory)
+{
+    json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(j, "message"));
+    const char *r = json_string_value(json_object_get(j, "reason"));
+    bool ok = m && *m && msg_size > 0;
+
+    if (ok) {
+        snprintf(msg, msg_size, "%s", m);
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+        *memory = r && strcmp(r, "oom") == 0;
+    }
+    json_decref(j);
+    return ok;
 }
 
 typedef struct acts {
@@ -158,6 +178,17 @@ int exe_sm_step(exe_sm *sm, const exe_sm_event *ev, exe_sm_action *out)
             char m2[300];
             snprintf(m2, sizeof(m2), "killed: process %s", msg);
             terminal(sm, &x, "TASK_KILLED", NULL, m2, true);
+        } else if ((sm->phase == EXE_PH_STARTING || sm->phase == EXE_PH_RUNNING) && ev->killed_by &&
+                   *ev->killed_by) {
+            /* the node agent's kill: a failure with its reason (Mesos'
+             * reason for a memory limit), whatever the process made of
+             * its SIGTERM */
+            char m2[512];
+            snprintf(m2, sizeof(m2), "%.200s (process %s)", ev->killed_by, msg);
+            terminal(sm, &x, "TASK_FAILED",
+                     ev->killed_for_memory ? "REASON_CONTAINER_LIMITATION_MEMORY"
+                                           : "REASON_CONTAINER_LIMITATION",
+                     m2, true);
         } else if (sm->phase == EXE_PH_STARTING || sm->phase == EXE_PH_RUNNING) {
             char m2[300];
             snprintf(m2, sizeof(m2), "process %s", msg);

@@ -53,6 +53,11 @@ typedef struct exe_sm_event {
     int wait_status; /* as from waitpid() */
     bool exit_ok;
     const char *message;
+    /* EXITED: the node agent killed the task (exe_kill_note_parse): its
+     * reason ends the task TASK_FAILED whatever the exit, with this message
+     * first, as after the kernel's OOM kill. NULL or "": no note. */
+    const char *killed_by;
+    bool killed_for_memory;
 } exe_sm_event;
 
 typedef enum {
@@ -109,6 +114,15 @@ void exe_sm_init(exe_sm *sm, const exe_sm_config *cfg);
 int exe_sm_step(exe_sm *sm, const exe_sm_event *ev, exe_sm_action *out);
 
 const char *exe_phase_name(exe_phase p);
+
+/* The node agent's note on a task it killed: the sandbox file
+ * EXE_KILL_NOTE, {"reason": "oom", "message": "killed by the node agent:
+ * memory ...", "at": ms}, written before its SIGTERM (docs/nodeagent.md,
+ * "OOM killer"). Parses text[0..len): true with the message (at most
+ * msg_size - 1 bytes, control characters made spaces) in msg and whether
+ * the reason is memory in *memory; false when it is not such a note. */
+#define EXE_KILL_NOTE "corral-killed-by.json"
+bool exe_kill_note_parse(const char *text, size_t len, char *msg, size_t msg_size, bool *memory);
 
 /* "exited with status 3" / "killed by signal 9 (Killed)" into out. */
 void exe_describe_exit(int wait_status, char *out, size_t size);

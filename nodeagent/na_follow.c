@@ -28,6 +28,7 @@ struct na_follow {
     char *rot_dir;  /* "logs" beside rel (sandbox-relative) */
     char *rot_base; /* "<name>." */
     cr_buf partial;
+    bool mid_line; /* what was delivered last did not end with '\n' */
 };
 
 na_follow *na_follow_new(const char *root, const char *rel, int64_t offset)
@@ -82,11 +83,34 @@ bool na_follow_has_partial(const na_follow *f)
     return f->partial.len > 0;
 }
 
+/* Every delivery goes through here: it remembers whether a line was left
+ * open. */
+static void emit(na_follow *f, const na_follow_sink *sink, const char *p, size_t n)
+{
+    if (!n)
+        return;
+    f->mid_line = p[n - 1] != '\n';
+    sink->on_data(sink->arg, p, n);
+}
+
 void na_follow_flush(na_follow *f, const na_follow_sink *sink)
 {
     if (f->partial.len) {
-        sink->on_data(sink->arg, f->partial.data, f->partial.len);
+        emit(f, sink, f->partial.data, f->partial.len);
         cr_buf_reset(&f->partial);
+    }
+}
+
+/* The file was truncated: its writer starts over, so a line left open
+ * (held, or delivered without its newline as a prompt) ends here, with a
+ * '\n' of its own, and the new file's first line is a line of its own. */
+static void end_line(na_follow *f, const na_follow_sink *sink)
+{
+    if (f->partial.len) {
+        cr_buf_addch(&f->partial, '\n');
+        na_follow_flush(f, sink);
+    } else if (f->mid_line) {
+        emit(f, sink, "\n", 1);
     }
 }
 
@@ -105,10 +129,9 @@ static void deliver(na_follow *f, const na_follow_sink *sink, const char *p, siz
     size_t head = (size_t)(nl - p) + 1;
     if (f->partial.len) {
         cr_buf_add(&f->partial, p, head);
-        sink->on_data(sink->arg, f->partial.data, f->partial.len);
-        cr_buf_reset(&f->partial);
+        na_follow_flush(f, sink);
     } else {
-        sink->on_data(sink->arg, p, head);
+        emit(f, sink, p, head);
     }
     if (head < n)
         cr_buf_add(&f->partial, p + head, n - head);
@@ -321,7 +344,7 @@ int na_follow_poll(na_follow *f, const na_follow_sink *sink, size_t max_bytes)
          * written before the rename is read before the switch. */
         id = path_identity(f, &dev, &ino, &psize);
         if (fstat(f->fd, &st) == 0 && st.st_size < f->offset) {
-            na_follow_flush(f, sink);
+            end_line(f, sink);
             f->offset = 0;
             event(sink, NA_FOLLOW_TRUNCATED);
         }

@@ -10,7 +10,10 @@
  *     new file is read from offset 0. Looking at the path before reading
  *     means no byte written to the old file before its rename is lost.
  *   - truncation: the file shrank below the offset read (copytruncate):
- *     reading restarts at 0; a partial line held is delivered first.
+ *     reading restarts at 0. The writer started over, so a line left open
+ *     (a partial line held, or one delivered without its newline) is ended
+ *     first with a '\n' the file does not have: the new file's first line
+ *     is never glued to it.
  *   - a missing path (between rename and recreate, or not created yet) is
  *     waited for; the old descriptor keeps being read.
  * Lines are delivered whole: a partial line waits for its newline, up to
@@ -41,7 +44,9 @@ typedef enum {
 
 typedef struct na_follow_sink {
     /* Whole lines (data ends with '\n'), or a partial line flushed as it
-     * is (rotation, truncation, overflow, na_follow_flush). Borrowed. */
+     * is (rotation, overflow, na_follow_flush), or a partial line ended by
+     * a truncation (with a '\n' added, or that '\n' alone when the
+     * partial was flushed before). Borrowed. */
     void (*on_data)(void *arg, const char *data, size_t len);
     void (*on_event)(void *arg, na_follow_event ev); /* optional */
     void *arg;

@@ -329,16 +329,68 @@ static void on_note(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
                 err ? cr_err_msg(err) : resp->body);
 }
 
-/* Signals the task's process groups (not the executor's: it reports the
- * task's end, as it would after the kernel's kill). */
+/* Whether pgid is the process group of the sandbox's corral-executor. */
+static bool executor_group(const keeper *k, const tracked *t, pid_t pgid)
+{
+    for (size_t i = 0; i < k->a->procs.n; i++) {
+        const na_proc *p = &k->a->procs.v[i];
+        if (p->pgid == pgid && strcmp(p->comm, "corral-executor") == 0 &&
+            strcmp(p->sandbox, t->sb.dir) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Signals the task's process groups, never the executor's: it reports the
+ * task's end, as it would after the kernel's kill. The executor's group
+ * holds more than the executor (the agent starts it through `sh -c`, the
+ * shell in the same group): a process is spared by its group, not its
+ * name. */
 static void signal_task(keeper *k, const tracked *t, int sig)
 {
     for (size_t i = 0; i < k->a->procs.n; i++) {
         const na_proc *p = &k->a->procs.v[i];
         if (strcmp(p->sandbox, t->sb.dir) == 0 && strcmp(p->comm, "corral-executor") != 0 &&
-            p->pgid > 1)
+            p->pgid > 1 && !executor_group(k, t, p->pgid))
             kill(-p->pgid, sig);
     }
+}
+
+/* The note corral-executor reads when the task's process ends
+ * (executor/exe_sm.h: EXE_KILL_NOTE): the terminal update itself then says
+ * why (TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY, this message), so
+ * the controllers' crash-loop and cooldown count a memory kill. Written
+ * before the SIGTERM, under a fresh name then renamed into place: a link
+ * or a file the task left there is replaced, never written through. */
+#define KILL_NOTE     "corral-killed-by.json"
+#define KILL_NOTE_TMP ".corral-killed-by.json.tmp"
+
+static void write_kill_note(keeper *k, const tracked *t, const char *reason)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I}", "reason", "oom", "message", reason, "at",
+                          (json_int_t)cr_wall_ms());
+    char *txt = json_dumps(j, JSON_COMPACT);
+    int dfd = open(t->sb.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fd = -1;
+    size_t len = strlen(txt);
+    bool ok = false;
+
+    if (dfd >= 0) {
+        unlinkat(dfd, KILL_NOTE_TMP, 0);
+        fd = openat(dfd, KILL_NOTE_TMP, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    }
+    if (fd >= 0) {
+        ok = write(fd, txt, len) == (ssize_t)len;
+        ok = close(fd) == 0 && ok;
+        ok = ok && renameat(dfd, KILL_NOTE_TMP, dfd, KILL_NOTE) == 0;
+        if (!ok)
+            unlinkat(dfd, KILL_NOTE_TMP, 0);
+    }
+    if (!ok)
+        cr_warn(k->a->log, "writing %s/%s: %s", t->sb.dir, KILL_NOTE, strerror(errno));
+    if (dfd >= 0)
+        close(dfd);
+    free(txt);
+    json_decref(j);
 }
 
 /* Records why (P/nodeagent/tasks/..., shown in the task's history). */
@@ -420,6 +472,7 @@ static void oom_check(keeper *k)
                  (long long)l->grace_ms);
         note(k, "OOM kill of", t->sb.task_id, detail);
         record_kill(k, t, l, reason, used, how);
+        write_kill_note(k, t, reason);
         signal_task(k, t, SIGTERM);
         t->oom_kill_at = now + l->grace_ms;
     }

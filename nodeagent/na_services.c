@@ -61,6 +61,9 @@ typedef struct job {
     int64_t size, mtime_ms;
     bool verify;
     char sha256[65], md5[33];
+    unsigned char *part_md5; /* 16 bytes per part of part_size, in order */
+    size_t n_part_md5;
+    char mp_etag[NA_MP_ETAG_MAX]; /* the ETag S3 gives it sent in parts */
     char *upload_id;
     int part, nparts;
     char **etags;
@@ -158,6 +161,7 @@ static void job_free(job *j)
     free(j->host);
     free(j->agent_id);
     free(j->upload_id);
+    free(j->part_md5);
     for (int i = 0; j->etags && i < j->nparts; i++)
         free(j->etags[i]);
     free(j->etags);
@@ -271,17 +275,15 @@ static bool s3_call(job *j, const char *method, const char *query, const void *b
 
 static void record(job *j, const char *state);
 
-static bool etag_is(const cr_http_resp *r, const char *md5)
+/* Whether the file goes in parts, and then the multipart ETag S3 gives it. */
+static bool multipart(const job *j)
 {
-    const char *e = cr_http_resp_header(r, "ETag");
-    size_t n;
+    return j->size > j->svc->threshold;
+}
 
-    if (!e)
-        return false;
-    if (*e == '"')
-        e++;
-    n = strcspn(e, "\"");
-    return n == strlen(md5) && strncasecmp(e, md5, n) == 0;
+static const char *mp_etag_of(const job *j)
+{
+    return multipart(j) ? j->mp_etag : NULL;
 }
 
 /* Reads n bytes of the file at off into a new buffer; NULL on error. */
@@ -320,7 +322,7 @@ static void on_put(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, 
         job_end(j, false, resp_why(resp, err, b, sizeof(b)));
         return;
     }
-    if (!etag_is(resp, j->md5)) {
+    if (!na_etag_matches(cr_http_resp_header(resp, "ETag"), j->md5, NULL)) {
         job_end(j, false, "S3's ETag is not the file's MD5: not confirmed");
         return;
     }
@@ -329,25 +331,13 @@ static void on_put(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, 
 
 static void mp_part(job *j);
 
-static char *xml_tag(const char *body, const char *tag)
-{
-    char *open = xasprintf("<%s>", tag), *close = xasprintf("</%s>", tag), *out = NULL;
-    const char *a = body ? strstr(body, open) : NULL, *b;
-
-    if (a && (b = strstr(a, close)))
-        out = xstrndup(a + strlen(open), (size_t)(b - a - (ptrdiff_t)strlen(open)));
-    free(open);
-    free(close);
-    return out;
-}
-
 static void on_mp_create(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
 {
     job *j = arg;
     char b[400];
 
     j->hr = NULL;
-    if (err || resp->status != 200 || !(j->upload_id = xml_tag(resp->body, "UploadId"))) {
+    if (err || resp->status != 200 || !(j->upload_id = na_mp_upload_id(resp->body))) {
         job_end(j, false, resp_why(resp, err, b, sizeof(b)));
         return;
     }
@@ -361,11 +351,19 @@ static void on_mp_part(cr_http_req *r, const cr_http_resp *resp, const cr_err *e
 {
     job *j = arg;
     const char *e = resp ? cr_http_resp_header(resp, "ETag") : NULL;
-    char b[400];
+    char b[400], want[33];
 
     j->hr = NULL;
     if (err || resp->status != 200 || !e) {
         job_end(j, false, resp_why(resp, err, b, sizeof(b)));
+        return;
+    }
+    /* each part's ETag is its MD5: S3 got the bytes read */
+    for (unsigned i = 0; i < 16 && (size_t)j->part < j->n_part_md5; i++)
+        snprintf(want + 2 * i, 3, "%02x", j->part_md5[16 * (size_t)j->part + i]);
+    if ((size_t)j->part >= j->n_part_md5 || !na_etag_matches(e, want, NULL)) {
+        snprintf(b, sizeof(b), "S3's ETag of part %d is not its MD5: not confirmed", j->part + 1);
+        job_end(j, false, b);
         return;
     }
     j->etags[j->part] = xstrdup(e);
@@ -379,9 +377,13 @@ static void on_mp_complete(cr_http_req *r, const cr_http_resp *resp, const cr_er
     char b[400];
 
     j->hr = NULL;
-    /* S3 may answer 200 with an <Error> body */
-    if (err || resp->status != 200 || (resp->body && strstr(resp->body, "<Error>"))) {
+    if (err) {
         job_end(j, false, resp_why(resp, err, b, sizeof(b)));
+        return;
+    }
+    /* S3 may answer 200 with an <Error> body */
+    if (!na_mp_complete_ok(resp->status, resp->body, j->md5, j->mp_etag, b, sizeof(b))) {
+        job_end(j, false, b);
         return;
     }
     record(j, "UPLOADED");
@@ -429,7 +431,7 @@ static void mp_part(job *j)
 
 static void upload_body(job *j)
 {
-    if (j->size > j->svc->threshold) {
+    if (multipart(j)) {
         s3_call(j, "POST", "uploads=", NULL, 0, NULL, on_mp_create);
         return;
     }
@@ -449,17 +451,18 @@ static void on_head(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
     job *j = arg;
     const char *len = resp ? cr_http_resp_header(resp, "Content-Length") : NULL;
     const char *etag = resp ? cr_http_resp_header(resp, "ETag") : NULL;
+    na_head_verdict v =
+        err ? NA_HEAD_ERROR
+            : na_head_check(resp->status, len, etag, j->size, j->md5, mp_etag_of(j));
     char b[400];
 
     j->hr = NULL;
-    if (err || (resp->status != 200 && resp->status != 404)) {
+    if (v == NA_HEAD_ERROR) {
         job_end(j, false, resp_why(resp, err, b, sizeof(b)));
         return;
     }
-    /* There already, whole: the earlier run's upload went through. A
-     * multipart object's ETag is not an MD5 ("...-N"): its size decides. */
-    if (resp->status == 200 && len && atoll(len) == j->size &&
-        (etag_is(resp, j->md5) || (etag && strchr(etag, '-')))) {
+    /* There already, whole: the earlier run's upload went through. */
+    if (v == NA_HEAD_PRESENT) {
         j->svc->st.skipped_present++;
         cr_info(j->svc->a->log, "upload of %s/%s: already in S3 (%s), recording it", j->task_id,
                 j->file, j->key);
@@ -475,13 +478,15 @@ static void on_record(cr_http_req *r, const cr_http_resp *resp, const cr_err *er
 {
     job *j = arg;
     tracked *t = find_tracked(j->svc->a, j->dir);
+    na_record_result res = err ? NA_RECORD_FAILED : na_record_answer(resp->status);
     char b[400];
 
     j->hr = NULL;
-    if (err || resp->status != 200) {
+    if (res != NA_RECORD_OK) {
         j->svc->st.record_failures++;
-        /* a claim someone else changed: read the records again */
-        if (t && t->upload && resp && resp->status == 409)
+        /* a record someone else changed (another node agent claimed the
+         * file): read the records again; this file backs off */
+        if (res == NA_RECORD_CONFLICT && t && t->upload)
             t->upload->loaded = false;
         job_end(j, false, resp_why(resp, err, b, sizeof(b)));
         return;
@@ -511,18 +516,25 @@ static void on_record(cr_http_req *r, const cr_http_resp *resp, const cr_err *er
 static void record(job *j, const char *state)
 {
     na_services *s = j->svc;
-    json_t *rec =
-        json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "state", state, "bucket",
-                  s->a->cfg->s3_bucket, "key", j->key, "size", (json_int_t)j->size, "sha256",
-                  j->sha256, "md5", j->md5, "host", j->host, "path", j->rel, "createdAt",
-                  (json_int_t)cr_wall_ms(), "endTime", (json_int_t)j->mtime_ms);
+    na_record_in in = {.state = state,
+                       .bucket = s->a->cfg->s3_bucket,
+                       .key = j->key,
+                       .sha256 = j->sha256,
+                       .md5 = j->md5,
+                       .host = j->host,
+                       .agent_id = j->agent_id,
+                       .path = j->rel,
+                       .size = j->size,
+                       .created_at = cr_wall_ms(),
+                       .uploaded_at = cr_wall_ms(),
+                       .end_time = j->mtime_ms};
+    json_t *rec = na_upload_record(&in);
     const char *hdrs[] = {"Content-Type: application/json", NULL};
     tracked *t = find_tracked(s->a, j->dir);
     const na_rec *old = t && t->upload ? na_recs_find(&t->upload->recs, j->file) : NULL;
     char *url, *body;
 
     if (strcmp(state, "UPLOADED") == 0) {
-        json_object_set_new(rec, "uploadedAt", json_integer(cr_wall_ms()));
         j->step = J_RECORD;
         url = corrald_url(s, j->task_id, j->file);
     } else {
@@ -532,8 +544,6 @@ static void record(job *j, const char *state)
         free(u);
         j->step = J_CLAIM;
     }
-    if (j->agent_id)
-        json_object_set_new(rec, "agentId", json_string(j->agent_id));
     body = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     call(j, "PUT", url, hdrs, body, strlen(body), on_record, true);
@@ -579,16 +589,28 @@ static void on_load(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
 
 /* ---- choosing the next file ---------------------------------------------------------- */
 
-/* Reads the whole file once for its digests (the claim records them, and
- * a verify compares them). */
+/* Adds the MD5 of the part pmd5 hashed to j's part digests; restarts it. */
+static void end_part(job *j, EVP_MD_CTX *pmd5)
+{
+    unsigned int dn;
+
+    j->part_md5 = xrealloc(j->part_md5, (j->n_part_md5 + 1) * 16);
+    EVP_DigestFinal_ex(pmd5, j->part_md5 + 16 * j->n_part_md5, &dn);
+    j->n_part_md5++;
+    EVP_DigestInit_ex(pmd5, EVP_md5(), NULL);
+}
+
+/* Reads the whole file once for its digests (the claim records them, a
+ * verify compares them) and its parts' MD5s (each part's ETag is checked,
+ * and a multipart object's ETag is derived from them). */
 static int digest_file(job *j)
 {
     int fd = na_open_in(j->dir, j->rel, O_RDONLY | O_NONBLOCK);
-    EVP_MD_CTX *sha = EVP_MD_CTX_new(), *md5 = EVP_MD_CTX_new();
+    EVP_MD_CTX *sha = EVP_MD_CTX_new(), *md5 = EVP_MD_CTX_new(), *pmd5 = EVP_MD_CTX_new();
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dn;
     char buf[65536];
-    int64_t total = 0;
+    int64_t total = 0, in_part = 0, psize = j->svc->part_size;
     struct stat st;
     int rc = -1;
 
@@ -596,6 +618,7 @@ static int digest_file(job *j)
         goto out;
     EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
     EVP_DigestInit_ex(md5, EVP_md5(), NULL);
+    EVP_DigestInit_ex(pmd5, EVP_md5(), NULL);
     for (;;) {
         ssize_t r = read(fd, buf, sizeof(buf));
         if (r < 0 && errno == EINTR)
@@ -606,8 +629,21 @@ static int digest_file(job *j)
             break;
         EVP_DigestUpdate(sha, buf, (size_t)r);
         EVP_DigestUpdate(md5, buf, (size_t)r);
+        for (ssize_t at = 0; at < r;) {
+            int64_t n = r - at < psize - in_part ? r - at : psize - in_part;
+            EVP_DigestUpdate(pmd5, buf + at, (size_t)n);
+            at += n;
+            in_part += n;
+            if (in_part == psize) {
+                end_part(j, pmd5);
+                in_part = 0;
+            }
+        }
         total += r;
     }
+    if (in_part > 0)
+        end_part(j, pmd5);
+    na_mp_etag(j->part_md5, j->n_part_md5, j->mp_etag);
     j->size = total;
     j->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
     EVP_DigestFinal_ex(sha, d, &dn);
@@ -622,6 +658,7 @@ out:
         close(fd);
     EVP_MD_CTX_free(sha);
     EVP_MD_CTX_free(md5);
+    EVP_MD_CTX_free(pmd5);
     return rc;
 }
 
@@ -743,6 +780,7 @@ static void enforce_budget(na_services *s)
     free(out);
 }
 
+/* The next upload, if none runs; when none is due, the budget at once. */
 static void upload_kick(na_services *s)
 {
     if (!s->s3_on || s->job)
@@ -751,9 +789,18 @@ static void upload_kick(na_services *s)
         enforce_budget(s);
 }
 
+/* Every upload-interval-ms. While uploads follow each other (a steady
+ * stream of rotations, or one long upload) upload_kick never finds
+ * nothing to do: the budget is enforced here too, so it holds whatever
+ * the uploader is doing (it only removes files recorded UPLOADED, never
+ * the one in flight: that one is UPLOADING). */
 static void on_upload_tick(evutil_socket_t fd, short what, void *arg)
 {
-    upload_kick(arg);
+    na_services *s = arg;
+
+    upload_kick(s);
+    if (s->job)
+        enforce_budget(s);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */

@@ -34,8 +34,7 @@ typedef struct na_rec {
     int64_t mod_revision;
     int64_t size;
     char *key;
-    char *md5;       /* hex, or NULL */
-    char *upload_id; /* a multipart upload in progress, or NULL */
+    char *md5; /* hex, or NULL */
 } na_rec;
 
 typedef struct na_recs {
@@ -93,6 +92,70 @@ typedef struct na_kept {
  * returned): the oldest first (mtime, then path) until the rest fit in
  * budget bytes. */
 size_t na_budget_plan(const na_kept *kept, size_t n, int64_t budget, size_t *out);
+
+/* ---- S3's and corrald's answers (the decisions of na_services.c's I/O) ---- */
+
+/* An AWS multipart ETag: 32 hex digits, '-', up to 5 digits, '\0'. */
+#define NA_MP_ETAG_MAX 40
+
+/* The ETag S3 gives an object uploaded in nparts parts whose binary MD5
+ * digests are part_md5[0..nparts) (16 bytes each, in order): the hex MD5
+ * of their concatenation, "-", nparts. Written to out. */
+void na_mp_etag(const unsigned char *part_md5, size_t nparts, char out[NA_MP_ETAG_MAX]);
+
+/* Whether etag (a header's or an XML element's value: quoted, &quot;-quoted
+ * or bare) confirms the file: equal (ignoring case) to its hex MD5 md5 or,
+ * when mp_etag is not NULL, to the multipart ETag it gets when uploaded in
+ * parts (na_mp_etag; S3 gives that, some S3-compatible servers the MD5).
+ * NULL or empty: false. */
+bool na_etag_matches(const char *etag, const char *md5, const char *mp_etag);
+
+typedef enum {
+    NA_HEAD_ERROR = 0, /* S3 did not answer usably: back off, try again */
+    NA_HEAD_ABSENT,    /* no object, or another one: upload (same key) */
+    NA_HEAD_PRESENT,   /* the file's object: record it, send nothing */
+} na_head_verdict;
+
+/* After a restart a claimed (UPLOADING) file is looked up first: what a
+ * HEAD of its key answered (status; Content-Length and ETag headers, NULL
+ * when absent) says, for a file of size bytes with MD5 md5 and multipart
+ * ETag mp_etag (NULL when it is sent in one PUT). */
+na_head_verdict na_head_check(long status, const char *content_length, const char *etag,
+                              int64_t size, const char *md5, const char *mp_etag);
+
+/* The UploadId of an InitiateMultipartUpload answer; NULL when there is
+ * none. Caller frees. */
+char *na_mp_upload_id(const char *body);
+
+/* Whether a CompleteMultipartUpload answer confirms the object: status
+ * 200, a <CompleteMultipartUploadResult> and no <Error> (S3 may answer 200
+ * and fail later in the body), and its <ETag>, when it has one, accepted
+ * by na_etag_matches(etag, md5, mp_etag). false with the reason in why
+ * (S3's <Code> and <Message> when it sent an error). */
+bool na_mp_complete_ok(long status, const char *body, const char *md5, const char *mp_etag,
+                       char *why, size_t why_size);
+
+typedef enum {
+    NA_RECORD_FAILED = 0, /* corrald or the network failed: back off, try again */
+    NA_RECORD_OK,         /* written */
+    NA_RECORD_CONFLICT,   /* 409: the record changed since it was read (another
+                           * node agent claimed the file): read the records
+                           * again, back off this file, send nothing */
+} na_record_result;
+
+/* What corrald's answer (HTTP status) to an upload record write means. */
+na_record_result na_record_answer(long status);
+
+/* The upload record a node agent writes for a file (PUT
+ * /api/nodeagent/uploads/{taskId}/{fileName}; docs/etcd-layout.md, P/logs).
+ * agent_id may be NULL; uploaded_at is written when state is UPLOADED.
+ * Caller owns the result. */
+typedef struct na_record_in {
+    const char *state; /* "UPLOADING" or "UPLOADED" */
+    const char *bucket, *key, *sha256, *md5, *host, *agent_id, *path;
+    int64_t size, created_at, uploaded_at, end_time;
+} na_record_in;
+struct json_t *na_upload_record(const na_record_in *in);
 
 /* Backoff before try number `failures` + 1 of a file: 1 s doubling, at
  * most 60 s. */

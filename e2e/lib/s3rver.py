@@ -10,6 +10,7 @@ requests are anonymous and allowed.
     s3.env()            # CORRAL_S3_* and AWS_* for corrald, the node agent, executors
     s3.stored("a/b")    # how many times S3 completed a write of key a/b
     s3.gets("a/b")      # how many GETs of key a/b it answered 200
+    s3.multipart("a/b") # its multipart uploads of a/b: created, parts, completed
     s3.put("builds", "a/b", data)   # an object to fetch (the executor's artifacts)
 
 It offers what e2e/lib/exe_cases.py's scenarios use of an S3 server
@@ -98,6 +99,29 @@ class S3rver:
         text = ANSI.sub("", self.proc.log())
         return [(m, urllib.parse.unquote(urllib.parse.urlsplit(p).path), int(st))
                 for m, p, st in REQUEST.findall(text)]
+
+    def calls(self, method, key, bucket=None):
+        """[(query, status)] of every `method` request on key, in order
+        (the query as sent: "uploads=", "partNumber=2&uploadId=...")."""
+        path = "/%s/%s" % (bucket or self.bucket, key)
+        out = []
+        for m, p, st in REQUEST.findall(ANSI.sub("", self.proc.log())):
+            u = urllib.parse.urlsplit(p)
+            if m == method and urllib.parse.unquote(u.path) == path:
+                out.append((u.query, int(st)))
+        return out
+
+    def multipart(self, key, bucket=None):
+        """What s3rver's log says of key's multipart uploads: {"created":
+        InitiateMultipartUpload answered 200, "parts": UploadPart answered
+        200, "completed": CompleteMultipartUpload answered 200, "puts":
+        plain PUTs answered 200}."""
+        posts = self.calls("POST", key, bucket)
+        puts = self.calls("PUT", key, bucket)
+        return {"created": sum(1 for q, st in posts if q.startswith("uploads") and st == 200),
+                "parts": sum(1 for q, st in puts if "partNumber=" in q and st == 200),
+                "completed": sum(1 for q, st in posts if q.startswith("uploadId=") and st == 200),
+                "puts": sum(1 for q, st in puts if not q and st == 200)}
 
     def gets(self, key, bucket=None):
         """How many GETs of key it answered 200."""

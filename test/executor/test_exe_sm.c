@@ -115,6 +115,83 @@ static void test_failed_exit_code_and_signal(void **state)
     assert_non_null(strstr(last[0].message, "killed by signal 11"));
 }
 
+/* The node agent killed the task for memory (its note in the sandbox):
+ * the terminal update is a failure that says so, with Mesos' memory
+ * limit reason, even when the process exited 0 on its SIGTERM; a kill the
+ * framework asked for stays TASK_KILLED. */
+static bool note(const char *text, char *msg, size_t size, bool *mem)
+{
+    return exe_kill_note_parse(text, text ? strlen(text) : 0, msg, size, mem);
+}
+
+static void test_node_agent_kill_is_a_failure_with_its_reason(void **state)
+{
+    const char *why = "killed by the node agent: memory 96 MiB over the 32 MiB limit";
+    exe_sm sm;
+    char msg[300];
+    bool mem = false;
+
+    assert_true(note("{\"reason\":\"oom\",\"message\":\"killed by the node agent: "
+                     "memory 96 MiB\\nover the 32 MiB limit\",\"at\":1}",
+                     msg, sizeof(msg), &mem));
+    assert_string_equal(msg, "killed by the node agent: memory 96 MiB over the 32 MiB limit");
+    assert_true(mem);
+    assert_true(note("{\"reason\":\"other\",\"message\":\"mm\"}", msg, 2, &mem));
+    assert_string_equal(msg, "m");
+    assert_false(mem);
+    assert_false(note("{\"reason\":\"oom\"}", msg, sizeof(msg), &mem));
+    assert_false(note("{\"message\":\"\"}", msg, sizeof(msg), &mem));
+    assert_false(note("not json", msg, sizeof(msg), &mem));
+    assert_false(note(NULL, msg, sizeof(msg), &mem));
+
+    init(&sm, false);
+    step(&sm, EXE_EV_LAUNCH);
+    step(&sm, EXE_EV_PREPARED);
+    step(&sm, EXE_EV_STARTED);
+    assert_string_equal(step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED,
+                                                    .wait_status = SIGTERM,
+                                                    .killed_by = why,
+                                                    .killed_for_memory = true}),
+                        "UPDATE(TASK_FAILED) CLEANUP ARM_ACK_TIMER");
+    assert_string_equal(last[0].reason, "REASON_CONTAINER_LIMITATION_MEMORY");
+    assert_string_equal(last[0].message, "killed by the node agent: memory 96 MiB over the 32 MiB "
+                                         "limit (process killed by signal 15 (Terminated))");
+
+    /* it caught SIGTERM and exited 0: still a failure */
+    init(&sm, false);
+    step(&sm, EXE_EV_LAUNCH);
+    step(&sm, EXE_EV_PREPARED);
+    step(&sm, EXE_EV_STARTED);
+    step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED,
+                                .exit_ok = true,
+                                .killed_by = why,
+                                .killed_for_memory = true});
+    assert_string_equal(last[0].state, "TASK_FAILED");
+    assert_non_null(strstr(last[0].message, "process exited with status 0"));
+
+    /* no note: as before */
+    init(&sm, false);
+    step(&sm, EXE_EV_LAUNCH);
+    step(&sm, EXE_EV_PREPARED);
+    step(&sm, EXE_EV_STARTED);
+    step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED, .wait_status = SIGTERM, .killed_by = ""});
+    assert_string_equal(last[0].state, "TASK_FAILED");
+    assert_null(last[0].reason);
+    assert_string_equal(last[0].message, "process killed by signal 15 (Terminated)");
+
+    /* the framework's kill in progress: TASK_KILLED */
+    init(&sm, false);
+    step(&sm, EXE_EV_LAUNCH);
+    step(&sm, EXE_EV_PREPARED);
+    step(&sm, EXE_EV_STARTED);
+    step(&sm, EXE_EV_KILL);
+    step_ev(&sm, (exe_sm_event){.type = EXE_EV_EXITED,
+                                .wait_status = SIGTERM,
+                                .killed_by = why,
+                                .killed_for_memory = true});
+    assert_string_equal(last[0].state, "TASK_KILLED");
+}
+
 static void test_prepare_failure(void **state)
 {
     exe_sm sm;
@@ -283,6 +360,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_happy_path_finished),
     cmocka_unit_test(test_failed_exit_code_and_signal),
     cmocka_unit_test(test_prepare_failure),
+    cmocka_unit_test(test_node_agent_kill_is_a_failure_with_its_reason),
     cmocka_unit_test(test_sentinel),
     cmocka_unit_test(test_kill_with_killing_capability),
     cmocka_unit_test(test_kill_without_capability_uses_config),

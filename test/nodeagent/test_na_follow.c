@@ -159,9 +159,33 @@ static void test_truncation_restarts_at_zero(void **state)
     assert_int_equal(truncate(p, 0), 0); /* copytruncate */
     put(dir, "stdout", "x\n", "a");
     na_follow_poll(f, &s, 0);
-    assert_string_equal(g.data.data, "aaaaaaaaaa\nbbbbbbbbbb\nhalfx\n");
+    /* the held "half" ends at the truncation, as a line of its own: "x"
+     * is the new file's first line, never "halfx" (a line never written) */
+    assert_string_equal(g.data.data, "aaaaaaaaaa\nbbbbbbbbbb\nhalf\nx\n");
     assert_int_equal(g.truncated, 1);
     assert_int_equal(na_follow_offset(f), 2);
+
+    /* a partial already delivered as it is (a prompt shown after a
+     * while): the truncation ends its line with a newline alone */
+    put(dir, "stdout", "prompt> ", "a");
+    na_follow_poll(f, &s, 0);
+    na_follow_flush(f, &s);
+    assert_string_equal(g.data.data, "aaaaaaaaaa\nbbbbbbbbbb\nhalf\nx\nprompt> ");
+    assert_int_equal(truncate(p, 0), 0);
+    put(dir, "stdout", "y\n", "a");
+    na_follow_poll(f, &s, 0);
+    assert_string_equal(g.data.data, "aaaaaaaaaa\nbbbbbbbbbb\nhalf\nx\nprompt> \ny\n");
+    assert_int_equal(g.truncated, 2);
+
+    /* whole lines only: a truncation adds nothing */
+    put(dir, "stdout", "a whole line\n", "a");
+    na_follow_poll(f, &s, 0);
+    assert_int_equal(truncate(p, 0), 0);
+    put(dir, "stdout", "z\n", "a");
+    na_follow_poll(f, &s, 0);
+    assert_string_equal(g.data.data,
+                        "aaaaaaaaaa\nbbbbbbbbbb\nhalf\nx\nprompt> \ny\na whole line\nz\n");
+    assert_int_equal(g.truncated, 3);
     na_follow_free(f);
     free(p);
     cr_buf_release(&g.data);
