@@ -25,6 +25,7 @@
 #include "apiserver/as_logs.h"
 #include "apiserver/as_sandbox.h"
 #include "apiserver/as_sources.h"
+#include "apiserver/as_user.h"
 #include "apiserver/as_webhooks.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
@@ -897,6 +898,7 @@ as_list *as_list_new(const as_api_config *cfg, const as_cache *cache, const as_r
     if (req->who) {
         api_user_copy(&l->who.user, &req->who->user);
         l->who.via = req->who->via;
+        l->who.expires_at = req->who->expires_at;
         l->view.who = &l->who;
     }
     switch (op) {
@@ -2732,8 +2734,10 @@ static void h_machine_change(hctx *h, api_key_kind kind, const char *param, cons
     ok(h, 204, NULL);
 }
 
-/* POST /api/agents/agent/{id}/decommission/update: new expiry settings for
- * an expiring decommission (Singularity's updateDecommissionAgent). */
+/* POST /api/agents/agent/{id}/decommission/extend (also .../update, the
+ * name 0.2.0 shipped): new expiry settings for an expiring decommission
+ * (Singularity's extendDecommissionAgent; 404 rather than its silent 200
+ * when there is none). */
 static void h_machine_decommission_update(hctx *h, api_key_kind kind, const char *param)
 {
     const char *id;
@@ -2854,23 +2858,36 @@ static void h_machine_delete(hctx *h, api_key_kind kind, const char *param)
     ok(h, 204, NULL);
 }
 
-/* DELETE /api/agents/dead: forget every DEAD agent. */
+/* DELETE /api/agents/dead: forget every DEAD agent, as many as one etcd
+ * txn holds (an agent takes a compare and one or two deletes, with its
+ * intent; etcd's --max-txn-ops, 128 by default, bounds both): the answer's
+ * "remaining" says how many are left for the next call. */
+#define DEAD_TXN_OPS 120
 static void h_machines_dead_delete(hctx *h, api_key_kind kind)
 {
     char *prefix = api_key_kind_prefix(h->cfg->prefix, kind, NULL);
-    size_t first, n = as_cache_range(h->c, prefix, &first);
+    size_t first, n = as_cache_range(h->c, prefix, &first), ops = 0, remaining = 0;
     json_t *ids = json_array();
 
     free(prefix);
-    for (size_t i = first; i < first + n && json_array_size(ids) < 100; i++) {
+    for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        if (e->id1 && json_is_object(e->value) &&
-            strcmp(machine_state(h, kind, e->id1, e->value), "DEAD") == 0)
-            json_array_append_new(ids, json_string(e->id1));
+        if (!e->id1 || !json_is_object(e->value) ||
+            strcmp(machine_state(h, kind, e->id1, e->value), "DEAD") != 0)
+            continue;
+        char *ik = machine_intent_key(h, kind, e->id1);
+        size_t cost = as_cache_get(h->c, ik) ? 2 : 1;
+        free(ik);
+        if (ops + cost > DEAD_TXN_OPS) {
+            remaining++;
+            continue;
+        }
+        ops += cost;
+        json_array_append_new(ids, json_string(e->id1));
     }
     for (size_t i = 0; i < json_array_size(ids); i++)
         machine_forget(h, kind, json_string_value(json_array_get(ids, i)));
-    ok(h, 200, json_pack("{s:o}", "deleted", ids));
+    ok(h, 200, json_pack("{s:o,s:I}", "deleted", ids, "remaining", (json_int_t)remaining));
 }
 
 /* ---- inactive hosts (/api/inactive) ----------------------------------------------- */
@@ -3233,7 +3250,7 @@ static void h_state(hctx *h)
         as_fail(h->out, 403, "includeRequestIds: admins only (the counts are for everyone)");
         return;
     }
-    ok(h, 200, as_api_state(h->cfg, h->c, h->req->now, ids));
+    ok(h, 200, as_api_state(h->cfg, h->c, h->req->now, ids, h->req->who));
 }
 
 /* ---- /api/auth ----------------------------------------------------------------------- */
@@ -3428,6 +3445,19 @@ static void h_auth_token_post(hctx *h)
             goto out;
         }
     }
+    /* A token the caller makes for itself never outlives the credential it
+     * was made with (a UI login's 8 hours, a token's or a certificate's
+     * expiry); a proxy's header is trusted as long as a UI login. Admins
+     * naming a user make what they ask for. */
+    if (!has(h->body, "user") && h->req->who) {
+        int64_t cap = h->req->who->expires_at;
+        if (!cap && h->req->who->via && strcmp(h->req->who->via, "header") == 0)
+            cap = h->req->now + AS_LOGIN_TOKEN_TTL_MS;
+        if (cap && (!t.has_expiresAt || t.expiresAt > cap)) {
+            t.has_expiresAt = true;
+            t.expiresAt = cap;
+        }
+    }
     t.description = (char *)as_jstr(h->body, "description");
     doc = api_token_to_json(&t);
     old = tokens_of(h, target->id, &nold);
@@ -3437,6 +3467,8 @@ static void h_auth_token_post(hctx *h)
     as_txn_cmp(&h->out->txn, key, e ? e->mod_revision : 0);
     as_txn_put(&h->out->txn, key, doc);
     ok(h, 200, json_pack("{s:s, s:o}", "token", text, "user", user_json(target, true)));
+    if (t.has_expiresAt)
+        json_object_set_new(h->out->body, "expiresAt", json_integer(t.expiresAt));
 out:
     if (text)
         OPENSSL_cleanse(text, strlen(text));
@@ -3798,6 +3830,25 @@ bool as_api_may_read(const as_api_config *cfg, const as_cache *cache, const as_i
 
     viewer_release(&v);
     return sees;
+}
+
+bool as_api_may_write(const as_api_config *cfg, const as_cache *cache, const as_identity *who,
+                      const char *rid, as_verdict *v)
+{
+    const as_auth_policy *p = auth_policy(cfg);
+    api_request *owned = NULL;
+    const api_request *req;
+    bool allowed;
+
+    if (!p) {
+        v->status = 0;
+        v->message[0] = '\0';
+        return true;
+    }
+    req = rid && api_request_id_valid(rid) ? owners_of(cfg, cache, rid, &owned) : NULL;
+    allowed = as_auth_check(p, who, AS_ACCESS_WRITE, rid, req, NULL, v);
+    api_request_free(owned);
+    return allowed;
 }
 
 json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id)

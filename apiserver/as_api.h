@@ -136,6 +136,7 @@ int as_fail(as_result *r, int status, const char *fmt, ...) __attribute__((forma
 
 struct as_memo;
 struct cr_buf;
+struct as_verdict;
 
 typedef struct as_api_config {
     const char *prefix;          /* "/corral" */
@@ -203,9 +204,14 @@ void as_cache_apply_txn(as_cache *c, const as_txn *t, int64_t rev);
 /* True if every compare of t holds against the cache. */
 bool as_txn_compares_hold(const as_cache *c, const as_txn *t);
 
-/* SingularityState for /api/state (caller owns); see sheet 6.3. */
+/* SingularityState for /api/state (caller owns); see sheet 6.3. The
+ * counts are the whole cluster's; the lists that name requests
+ * (activeDeploys, listLateTasks, onDemandListLateTasks and, with
+ * include_request_ids, the over- and under-provisioned ids) hold only the
+ * items of requests who may read (as_api_may_read: all of them when
+ * authorization is off or who is an admin). */
 json_t *as_api_state(const as_api_config *cfg, const as_cache *cache, int64_t now,
-                     bool include_request_ids);
+                     bool include_request_ids, const struct as_identity *who);
 
 /* Appends Prometheus text about the objects in the cache (requests by
  * state, tasks by state, pending tasks, pending deploys, cleanups, agents). */
@@ -223,6 +229,13 @@ bool as_api_key_visible(const as_api_config *cfg, const as_cache *cache,
  * items of a request nobody owns any more are for admins. */
 bool as_api_may_read(const as_api_config *cfg, const as_cache *cache,
                      const struct as_identity *who, const char *rid);
+
+/* Whether who (NULL: anonymous) may change request rid, as the request's
+ * own write routes decide (a request that does not exist and left no
+ * history: yes; as_auth_check with AS_ACCESS_WRITE). Fills *v with the
+ * refusal. True when authorization is off. */
+bool as_api_may_write(const as_api_config *cfg, const as_cache *cache,
+                      const struct as_identity *who, const char *rid, struct as_verdict *v);
 
 /* The request parent object of request id, or NULL if unknown (caller owns). */
 json_t *as_api_request_parent(const as_api_config *cfg, const as_cache *cache, const char *id);

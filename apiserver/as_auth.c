@@ -554,6 +554,7 @@ as_auth_rc as_auth_identify(const as_auth *a, const as_cache *cache, const char 
                 !api_strlist_contains(&out->user.groups, cred->cert_groups[i]))
                 api_strlist_add(&out->user.groups, cred->cert_groups[i]);
         out->via = "certificate";
+        out->expires_at = cred->cert_expires_at;
         return AS_AUTH_OK;
     }
     if (cred->authorization) {
@@ -585,6 +586,8 @@ as_auth_rc as_auth_identify(const as_auth *a, const as_cache *cache, const char 
             return AS_AUTH_BAD;
         }
         identity_from_user(out, &((const api_token *)e->doc)->user, "token");
+        if (((const api_token *)e->doc)->has_expiresAt)
+            out->expires_at = ((const api_token *)e->doc)->expiresAt;
         return AS_AUTH_OK;
     }
     if (a->user_header && cred->header_user) {

@@ -58,6 +58,11 @@ void as_auth_policy_release(as_auth_policy *p);
 typedef struct as_identity {
     api_user user;   /* id, name, email, groups */
     const char *via; /* "token", "token-file", "certificate", "header" (static) */
+    /* When the credential stops working, epoch ms: a token's expiresAt, a
+     * certificate's notAfter; 0: never (the token file, a token without
+     * expiry) or not known (a proxy's header). A token the caller makes for
+     * itself never outlives it (docs/security.md). */
+    int64_t expires_at;
 } as_identity;
 
 void as_identity_release(as_identity *id);
@@ -122,7 +127,8 @@ typedef struct as_credentials {
     const char *cert_user;     /* its subject CN */
     const char *const *cert_groups;
     size_t cert_ngroups;
-    const char *header_user;   /* the trusted header's value (when configured) */
+    int64_t cert_expires_at; /* its notAfter, epoch ms (0: not known) */
+    const char *header_user; /* the trusted header's value (when configured) */
     const char *header_groups;
 } as_credentials;
 

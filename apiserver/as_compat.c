@@ -424,7 +424,7 @@ static void h_command_line_args(cctx *x)
 
 static void h_state_part(cctx *x)
 {
-    json_t *st = as_api_state(x->cfg, x->c, x->req->now, true), *body;
+    json_t *st = as_api_state(x->cfg, x->c, x->req->now, true, x->req->who), *body;
 
     switch (x->req->match->op) {
     case AS_OP_STATE_UNDER:
@@ -564,8 +564,39 @@ static void h_disasters(cctx *x)
 /* ---- request groups ---------------------------------------------------------------------- */
 
 /* SingularityRequestGroup {id, requestIds, metadata} at P/groups/<id>: a
- * label over requests for the UI and clients; it grants nothing, so every
- * caller may read and write groups, as in Singularity. */
+ * label over requests for the UI and clients. Singularity lets every
+ * caller read and write every group; Corral does not let a group show or
+ * touch requests the caller may not (docs/api.md "Request groups"):
+ *   - a group is shown with the requests the caller may read; a group
+ *     naming requests none of which the caller may read is not shown (a
+ *     GET of it: 403), one naming none is shown to everyone;
+ *   - writing a group (creating, replacing, deleting) needs write access to
+ *     every request it names, before and after (admins: any group). */
+
+/* The group document v as the caller may see it (caller owns), or NULL
+ * when it names requests and the caller may read none of them. */
+static json_t *group_view(cctx *x, const json_t *v)
+{
+    const json_t *ids = json_object_get(v, "requestIds"), *id;
+    json_t *out, *seen;
+    size_t i;
+
+    if (!json_array_size(ids))
+        return json_incref((json_t *)v);
+    seen = json_array();
+    json_array_foreach(ids, i, id)
+        if (json_is_string(id) && api_request_id_valid(json_string_value(id)) &&
+            sees(x, json_string_value(id)))
+            json_array_append(seen, (json_t *)id);
+    if (!json_array_size(seen)) {
+        json_decref(seen);
+        return NULL;
+    }
+    out = json_copy((json_t *)v);
+    json_object_set_new(out, "requestIds", seen);
+    return out;
+}
+
 static void h_groups_list(cctx *x)
 {
     char *prefix = api_key_kind_prefix(x->cfg->prefix, API_KEY_REQUEST_GROUP, NULL);
@@ -574,8 +605,9 @@ static void h_groups_list(cctx *x)
 
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(x->c, i);
-        if (json_is_object(e->value)) /* what else was put there is skipped */
-            json_array_append(list, e->value);
+        json_t *g = json_is_object(e->value) ? group_view(x, e->value) : NULL;
+        if (g) /* what else was put there is skipped */
+            json_array_append_new(list, g);
     }
     free(prefix);
     ok(x, list);
@@ -591,31 +623,64 @@ static char *group_key(cctx *x, const char *id)
     return api_key_request_group(x->cfg->prefix, id);
 }
 
+/* Whether the caller may write group gid naming ids (a JSON array, may be
+ * NULL): write access to each request; answers the 403 itself. The
+ * refusal names a request only when the caller may read it. */
+static bool may_write_group(cctx *x, const char *gid, const json_t *ids)
+{
+    const json_t *id;
+    size_t i;
+
+    json_array_foreach(ids, i, id)
+    {
+        const char *rid = json_string_value(id);
+        as_verdict v;
+        if (!rid || !api_request_id_valid(rid) ||
+            as_api_may_write(x->cfg, x->c, x->req->who, rid, &v))
+            continue;
+        if (sees(x, rid))
+            as_fail(x->out, v.status, "request group '%s': %s", gid, v.message);
+        else
+            as_fail(x->out, v.status, "request group '%s' names requests user '%s' may not change",
+                    gid, x->req->who && x->req->who->user.id ? x->req->who->user.id : "?");
+        return false;
+    }
+    return true;
+}
+
 static void h_group_get(cctx *x)
 {
     const char *id = param(x, "requestGroupId");
     char *k = group_key(x, id);
     const json_t *v = k ? as_cache_value(x->c, k) : NULL;
+    json_t *g;
 
     if (k && !json_is_object(v))
         as_fail(x->out, 404, "No request group %s", id);
+    else if (k && !(g = group_view(x, v)))
+        as_fail(x->out, 403, "user '%s' may read none of the requests of request group '%s'",
+                x->req->who && x->req->who->user.id ? x->req->who->user.id : "?", id);
     else if (k)
-        ok(x, json_incref((json_t *)v));
+        ok(x, g);
     free(k);
 }
 
 static void h_group_delete(cctx *x)
 {
-    char *k = group_key(x, param(x, "requestGroupId"));
+    const char *id = param(x, "requestGroupId");
+    char *k = group_key(x, id);
     const as_entry *e = k ? as_cache_get(x->c, k) : NULL;
 
     if (!k)
         return;
+    if (e && !may_write_group(x, id, json_object_get(e->value, "requestIds")))
+        goto out;
     if (e) {
         as_txn_cmp(&x->out->txn, k, e->mod_revision);
         as_txn_del(&x->out->txn, k);
     }
     ok(x, NULL); /* 200 whether it was there or not, as Singularity */
+out:
     free(k);
 }
 
@@ -682,13 +747,18 @@ static void h_group_post(cctx *x)
             }
         }
     }
+    {
+        /* the requests it names now, and those it named before */
+        const as_entry *e = as_cache_get(x->c, key);
+        const char *gid = as_jstr(body, "id");
+        if (!may_write_group(x, gid, ids) ||
+            (e && !may_write_group(x, gid, json_object_get(e->value, "requestIds"))))
+            goto out;
+        as_txn_cmp(&x->out->txn, key, e ? e->mod_revision : 0);
+    }
     doc = json_pack("{s:s, s:o, s:o}", "id", as_jstr(body, "id"), "requestIds",
                     json_is_array(ids) ? json_incref((json_t *)ids) : json_array(), "metadata",
                     json_is_object(meta) ? json_incref((json_t *)meta) : json_object());
-    {
-        const as_entry *e = as_cache_get(x->c, key);
-        as_txn_cmp(&x->out->txn, key, e ? e->mod_revision : 0);
-    }
     as_txn_put(&x->out->txn, key, doc);
     ok(x, json_incref(doc));
 out:

@@ -107,6 +107,9 @@ static const route routes[] = {
     /* The rest of Singularity's machine routes (docs/machines.md). */
     {AS_GET, "/api/agents/agent/{agentId}/details", AS_OP_AGENT_DETAILS, AS_ACCESS_GREAD},
     {AS_DELETE, "/api/agents/agent/{agentId}", AS_OP_AGENT_DELETE, AS_ACCESS_ADMIN},
+    {AS_POST, "/api/agents/agent/{agentId}/decommission/extend", AS_OP_AGENT_DECOMMISSION_UPDATE,
+     AS_ACCESS_ADMIN},
+    /* the name 0.2.0 shipped (Singularity's is .../extend) */
     {AS_POST, "/api/agents/agent/{agentId}/decommission/update", AS_OP_AGENT_DECOMMISSION_UPDATE,
      AS_ACCESS_ADMIN},
     {AS_DELETE, "/api/agents/agent/{agentId}/expiring", AS_OP_AGENT_EXPIRING_DELETE,
@@ -220,7 +223,10 @@ static const route routes[] = {
     {AS_GET, "/api/openapi.json", AS_OP_OPENAPI, AS_ACCESS_USER},
     /* a read sent as a POST: any caller; it shows what they may read */
     {AS_POST, "/api/logs/search", AS_OP_LOGS_SEARCH, AS_ACCESS_USER},
-    /* request groups: labels that grant nothing, for every caller */
+    /* request groups: labels that grant nothing. Any caller, but the
+     * handler (as_compat.c) shows only the requests the caller may read and
+     * writes a group only for a caller who may change every request it
+     * names, before and after */
     {AS_GET, "/api/groups", AS_OP_GROUPS_LIST, AS_ACCESS_USER},
     {AS_POST, "/api/groups", AS_OP_GROUP_POST, AS_ACCESS_USER},
     {AS_GET, "/api/groups/group/{requestGroupId}", AS_OP_GROUP_GET, AS_ACCESS_USER},

@@ -34,6 +34,9 @@
 #include "base/xalloc.h"
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
+/* Refusals (401, 403) logged per second at most; the others are counted
+ * in /metrics as always, and their number is logged with the next line. */
+#define REFUSAL_LOGS_PER_SEC 20
 #define SSE_PING_S       15
 /* A watch client this far behind is dropped rather than buffered forever. */
 #define SSE_MAX_BACKLOG (8 * 1024 * 1024)
@@ -136,6 +139,11 @@ struct as_server {
         uint64_t n;
     } auth_bad[8];
     uint64_t auth_unauthenticated, auth_forbidden;
+    /* log_refusal's rate limit: the second, lines logged in it, and the
+     * refusals left out since the last line */
+    int64_t refusal_sec;
+    unsigned refusal_lines;
+    uint64_t refusal_unlogged;
 };
 
 static const char *reason(int status)
@@ -970,6 +978,7 @@ static void start_watch(as_server *s, struct evhttp_request *req, const as_req *
     if (ar->who) {
         api_user_copy(&w->who.user, &ar->who->user);
         w->who.via = ar->who->via;
+        w->who.expires_at = ar->who->expires_at;
         w->known = true;
     }
     if (rs && strtoll(rs, NULL, 10) <= as_cache_revision(s->cache)) {
@@ -1197,6 +1206,62 @@ static void count_bad(as_server *s, const char *why)
     }
 }
 
+/* Logs a refused call (401 or 403) with the peer's address, the operation,
+ * the caller (who, NULL: none known) and why: what the answer says, cut
+ * and with control characters replaced. Never a token or a login code:
+ * no refusal message holds one. warn for refused secrets (credentials, a
+ * login code), info for calls without credentials and 403s; at most
+ * REFUSAL_LOGS_PER_SEC lines a second. */
+static void log_refusal(as_server *s, struct evhttp_request *req, as_op op, int status,
+                        const as_identity *who, const char *why, bool secret)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    int64_t sec = cr_mono_ms() / 1000;
+    char *addr = NULL, clean[320], also[64] = "";
+    ev_uint16_t port = 0;
+    size_t i;
+
+    if (sec != s->refusal_sec) {
+        s->refusal_sec = sec;
+        s->refusal_lines = 0;
+    }
+    if (s->refusal_lines >= REFUSAL_LOGS_PER_SEC) {
+        s->refusal_unlogged++;
+        return;
+    }
+    s->refusal_lines++;
+    if (s->refusal_unlogged)
+        snprintf(also, sizeof(also), " (and %" PRIu64 " refusals not logged before)",
+                 s->refusal_unlogged);
+    s->refusal_unlogged = 0;
+    for (i = 0; why && why[i] && i < sizeof(clean) - 1; i++)
+        clean[i] = (unsigned char)why[i] < 0x20 || why[i] == 0x7f ? '?' : why[i];
+    clean[i] = '\0';
+    if (conn)
+        evhttp_connection_get_peer(conn, &addr, &port);
+    cr_logf(s->cfg.log, secret ? CR_LOG_WARN : CR_LOG_INFO,
+            "auth: refused %s %s from %s:%u%s%s%s: %d %s%s", as_method_name(method_of(req)),
+            as_op_name(op), addr ? addr : "?", (unsigned)port, who ? " as '" : "",
+            who && who->user.id ? who->user.id : "", who ? "'" : "", status, clean, also);
+}
+
+/* Logs the refusal an answer is (status 401 or 403, body {"message"}),
+ * else nothing. */
+static void note_refusal(as_server *s, struct evhttp_request *req, as_op op, int status,
+                         const as_identity *who, const json_t *body)
+{
+    const char *msg = json_string_value(json_object_get(body, "message"));
+
+    if (status != 401 && status != 403)
+        return;
+    if (op == AS_OP_AUTH_LOGIN)
+        log_refusal(s, req, op, status, NULL, msg, true); /* a bad login code */
+    else if (status == 401 && !who)
+        log_refusal(s, req, op, status, NULL, "no credentials", false);
+    else
+        log_refusal(s, req, op, status, who, msg, false);
+}
+
 /* Who sent req (*known: someone did). Refused credentials get their 401
  * here, are logged with the peer's address (never the token) and counted;
  * returns -1 then. Whether the caller may do the operation is for as_api. */
@@ -1216,6 +1281,7 @@ static int identify(as_server *s, struct evhttp_request *req, as_op op, int64_t 
     cred.cert_user = peer.user;
     cred.cert_groups = (const char *const *)peer.groups;
     cred.cert_ngroups = peer.ngroups;
+    cred.cert_expires_at = peer.not_after;
     if (as_auth_user_header(a)) {
         cred.header_user = evhttp_find_header(in, as_auth_user_header(a));
         if (as_auth_groups_header(a))
@@ -1230,15 +1296,9 @@ static int identify(as_server *s, struct evhttp_request *req, as_op op, int64_t 
     if (rc == AS_AUTH_ANONYMOUS)
         return 0;
     {
-        struct evhttp_connection *conn = evhttp_request_get_connection(req);
-        char *addr = NULL;
-        ev_uint16_t port = 0;
         char msg[160];
 
-        if (conn)
-            evhttp_connection_get_peer(conn, &addr, &port);
-        cr_warn(s->cfg.log, "auth: refused %s %s from %s:%u: %s", as_method_name(method_of(req)),
-                as_op_name(op), addr ? addr : "?", (unsigned)port, why);
+        log_refusal(s, req, op, 401, NULL, why, true);
         count_bad(s, why);
         snprintf(msg, sizeof(msg), "unauthorized: %s", why);
         send_error(s, req, op, started, 401, msg);
@@ -1418,10 +1478,12 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
     /* HEAD of a list is answered whole, for its ETag (send_json). */
     if (as_list_op(m.op) && method != AS_HEAD) {
         as_list *l = as_list_new(&s->api, s->cache, &ar, &r);
-        if (l)
+        if (l) {
             start_list(s, req, m.op, method, started, l);
-        else
+        } else {
+            note_refusal(s, req, m.op, r.status, ar.who, r.body);
             send_json(s, req, m.op, started, r.status, r.body);
+        }
         goto out;
     }
     if (as_user_op(m.op))
@@ -1472,6 +1534,7 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         commit(s, req, m.op, started, &r);
         goto out;
     }
+    note_refusal(s, req, m.op, r.status, ar.who, r.body);
     send_json(s, req, m.op, started, r.status, r.body);
 out:
     as_result_release(&r);

@@ -79,6 +79,29 @@ static const char *task_state(const as_entry *e, bool *active, cr_buf *scratch)
     return has ? cr_buf_str(scratch) : NULL;
 }
 
+/* Whether the caller may read request rid's items: the lists of
+ * as_api_state show only those (the counts are the cluster's). Keys of one
+ * request come together, so the last answer is kept. */
+typedef struct reader {
+    const as_api_config *cfg;
+    const as_cache *c;
+    const struct as_identity *who;
+    char *last;
+    bool last_ok;
+} reader;
+
+static bool reads(reader *r, const char *rid)
+{
+    if (!rid)
+        return false;
+    if (r->last && strcmp(r->last, rid) == 0)
+        return r->last_ok;
+    free(r->last);
+    r->last = xstrdup(rid);
+    r->last_ok = as_api_may_read(r->cfg, r->c, r->who, rid);
+    return r->last_ok;
+}
+
 static int eff_instances(const json_t *req)
 {
     const json_t *v = json_object_get(req, "instances");
@@ -86,12 +109,13 @@ static int eff_instances(const json_t *req)
 }
 
 json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
-                     bool include_request_ids)
+                     bool include_request_ids, const struct as_identity *who)
 {
+    reader rd = {cfg, c, who, NULL, false};
     json_t *s = json_object();
     int active_tasks = 0, launching = 0, all = 0, active_req = 0, cooldown = 0, paused = 0,
         finished = 0, scheduled = 0, pending_req = 0, cleaning_req = 0, cleaning_tasks = 0,
-        late = 0, od_late = 0, future = 0, num_deploys = 0;
+        late = 0, od_late = 0, future = 0, num_deploys = 0, n_over = 0, n_under = 0;
     int64_t max_lag = 0, oldest_deploy = 0;
     json_t *over = json_array(), *under = json_array(), *late_list = json_array(),
            *od_late_list = json_array(), *active_deploys = json_array();
@@ -132,7 +156,10 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
             num_deploys++;
             if (ts && (oldest_deploy == 0 || now - ts > oldest_deploy))
                 oldest_deploy = now - ts;
-            json_array_append_new(active_deploys, m);
+            if (reads(&rd, rid))
+                json_array_append_new(active_deploys, m);
+            else
+                json_decref(m);
         }
         /* Provisioning: long-running, runnable requests only. */
         type = as_jstr(e->value, "requestType");
@@ -141,10 +168,15 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
             as_m_active_deploy_id(cfg, c, rid)) {
             int running = as_m_running_tasks(cfg, c, rid);
             int want = eff_instances(e->value);
-            if (running > want)
-                json_array_append_new(over, json_string(rid));
-            else if (running < want)
-                json_array_append_new(under, json_string(rid));
+            if (running > want) {
+                n_over++;
+                if (reads(&rd, rid))
+                    json_array_append_new(over, json_string(rid));
+            } else if (running < want) {
+                n_under++;
+                if (reads(&rd, rid))
+                    json_array_append_new(under, json_string(rid));
+            }
         }
         api_key_parts_release(&kp);
     }
@@ -188,7 +220,8 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, NULL);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
-        const json_t *p = as_cache_at(c, i)->value;
+        const as_entry *pe = as_cache_at(c, i);
+        const json_t *p = pe->value;
         const json_t *pid = json_object_get(p, "pendingTaskId");
         int64_t at = json_integer_value(json_object_get(pid, "nextRunAt"));
         const char *rid = as_jstr(pid, "requestId");
@@ -204,12 +237,16 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
         if (now - at > max_lag)
             max_lag = now - at;
         if (now - at > LATE_AFTER_MS) {
+            /* the key names the request the item belongs to */
+            bool shown = reads(&rd, pe->id1);
             if (od) {
                 od_late++;
-                json_array_append(od_late_list, (json_t *)pid);
+                if (shown)
+                    json_array_append(od_late_list, (json_t *)pid);
             } else {
                 late++;
-                json_array_append(late_list, (json_t *)pid);
+                if (shown)
+                    json_array_append(late_list, (json_t *)pid);
             }
         }
     }
@@ -257,10 +294,8 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     json_object_set_new(s, "futureTasks", json_integer(future));
     json_object_set_new(s, "maxTaskLag", json_integer(max_lag));
     json_object_set_new(s, "generatedAt", json_integer(now));
-    json_object_set_new(s, "overProvisionedRequests",
-                        json_integer((json_int_t)json_array_size(over)));
-    json_object_set_new(s, "underProvisionedRequests",
-                        json_integer((json_int_t)json_array_size(under)));
+    json_object_set_new(s, "overProvisionedRequests", json_integer(n_over));
+    json_object_set_new(s, "underProvisionedRequests", json_integer(n_under));
     if (include_request_ids) {
         json_object_set_new(s, "overProvisionedRequestIds", over);
         json_object_set_new(s, "underProvisionedRequestIds", under);
@@ -275,6 +310,7 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *c, int64_t now,
     json_object_set_new(s, "avgStatusUpdateDelayMs", json_integer(0));
     json_object_set_new(s, "lastHeartbeatAt", json_integer(0));
     json_object_set_new(s, "fireAlarm", json_null());
+    free(rd.last);
     return s;
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/xalloc.h"
 
@@ -373,6 +374,11 @@ void as_tls_peer_of_ssl(struct ssl_st *ssl, as_tls_peer *out)
         goto out;
     }
     out->verified = true;
+    {
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+            out->not_after = (long long)timegm(&tm) * 1000;
+    }
 out:
     X509_free(cert);
 }

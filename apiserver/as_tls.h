@@ -72,11 +72,12 @@ int as_tls_version_parse(const char *s, as_tls_version *out, cr_err *err);
 
 /* Who is at the other end of a connection, as far as TLS can tell. */
 typedef struct as_tls_peer {
-    bool tls;       /* the connection is TLS */
-    bool verified;  /* a client certificate was presented and verified */
-    char *user;     /* its subject's CN (the last if several); NULL unless verified */
-    char **groups;  /* its subject's OU values, in order; NULL unless verified */
-    size_t ngroups; /* count of groups */
+    bool tls;            /* the connection is TLS */
+    bool verified;       /* a client certificate was presented and verified */
+    char *user;          /* its subject's CN (the last if several); NULL unless verified */
+    char **groups;       /* its subject's OU values, in order; NULL unless verified */
+    size_t ngroups;      /* count of groups */
+    long long not_after; /* the certificate's notAfter, epoch ms; 0 unless verified */
 } as_tls_peer;
 
 /* Fills *out (zeroed first; the caller releases it) for an SSL whose

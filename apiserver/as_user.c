@@ -234,6 +234,16 @@ static void h_login_code(uctx *u)
     }
     if (parse_body(u) < 0 || only_field(u, NULL) < 0)
         goto out;
+    /* The login a code gives must not outlive the credential that made it
+     * (nor renew it: a UI login's token making a code for the next one). */
+    if (who->expires_at &&
+        who->expires_at < u->req->now + AS_LOGIN_CODE_TTL_MS + AS_LOGIN_TOKEN_TTL_MS) {
+        as_fail(u->out, 403,
+                "user '%s' may not make a login code with a credential that expires before the "
+                "login would (%d hours): use one that lasts longer",
+                who->user.id, AS_LOGIN_TOKEN_TTL_MS / 3600000);
+        goto out;
+    }
     /* The caller's expired codes go; unused live ones are counted. */
     n = as_cache_range(u->c, kp, &first);
     for (size_t i = first; i < first + n; i++) {

@@ -22,6 +22,9 @@
  *   time (the loser gets 409). The code's text is shown once and never
  *   stored; it travels in a URL fragment (/ui/#code=...), which browsers
  *   do not send to servers, so it reaches no access log.
+ *   A caller whose credential ends before such a login would (its
+ *   as_identity.expires_at) gets no code (403): a login must not outlive,
+ *   nor renew, the credential that made it.
  *
  * Ownership follows as_api.h: *out is filled and the caller releases it. */
 #ifndef AS_USER_H

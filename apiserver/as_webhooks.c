@@ -102,8 +102,10 @@ static void h_add(const as_api_config *cfg, const as_cache *c, const as_req *req
     }
     if (!w->id)
         w->id = api_webhook_default_id(w->type, w->uri);
-    if (!w->user && req->user)
-        w->user = xstrdup(req->user);
+    /* The actor is the authenticated caller, never a name the body gives
+     * (docs/security.md); without authentication nobody is recorded. */
+    free(w->user);
+    w->user = req->user ? xstrdup(req->user) : NULL;
     if (!w->has_timestamp) {
         w->has_timestamp = true;
         w->timestamp = req->now;

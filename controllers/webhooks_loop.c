@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "apis/deploy.h"
+#include "apis/intent.h"
 #include "apis/keys.h"
 #include "apis/status.h"
 #include "apis/task.h"
@@ -38,6 +39,10 @@ typedef struct wh_event {
      * history event was recorded with it (the API records one with every
      * change it makes; a direct etcd write records none). */
     bool unless_history;
+    /* A DEPLOY event whose deployMarker has no user yet: the deploy's
+     * submit intent, written in the same transaction, may reach the cache
+     * after the deploy; it is looked up again when the event is queued. */
+    bool needs_actor;
 } wh_event;
 
 /* One webhook's delivery, in memory. */
@@ -199,6 +204,7 @@ static wh_event *add_event(ctl_webhooks_manager *m, api_webhook_type type, int64
     e->created_at = cr_wall_ms();
     e->payload = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
     e->unless_history = false;
+    e->needs_actor = false;
     json_decref(payload);
     m->stats.generated++;
     return e;
@@ -258,6 +264,19 @@ static void ev_cooldown(ctl_webhooks_manager *m, const store_obj *o, bool entere
     add_event(m, API_WEBHOOK_REQUEST, rev, o->key, o->id1, NULL, NULL, p);
 }
 
+/* Who made deploy rid/did: the user of its submit intent (the API writes
+ * it with the deploy: the authenticated caller), or NULL. Never the
+ * deploy's own "user", which is the OS user its tasks run as. Borrowed
+ * from the cache. */
+static const char *deploy_actor(const ctl_webhooks_manager *m, const char *rid, const char *did)
+{
+    char *k = api_key_intent_deploy(m->prefix, rid, did, API_INTENT_SUBMIT);
+    const api_intent *in = valid_doc(store_cache_get(m->cache, k));
+
+    free(k);
+    return in ? in->user : NULL;
+}
+
 static json_t *deploy_marker(const char *rid, const char *did, int64_t ts, const char *user)
 {
     json_t *mk = json_pack("{s:s,s:s,s:I}", "requestId", rid, "deployId", did, "timestamp",
@@ -267,15 +286,26 @@ static json_t *deploy_marker(const char *rid, const char *did, int64_t ts, const
     return mk;
 }
 
+/* Adds a DEPLOY event of o (rid/did its ids) with payload p (stolen),
+ * noting whether its actor is still to be found. */
+static void add_deploy_event(ctl_webhooks_manager *m, const store_obj *o, int64_t rev,
+                             const char *user, json_t *p)
+{
+    wh_event *e = add_event(m, API_WEBHOOK_DEPLOY, rev, o->key, o->id1, o->id2, NULL, p);
+
+    if (e)
+        e->needs_actor = user == NULL;
+}
+
 /* DEPLOY STARTING: a deploy document appeared. */
 static void ev_deploy_start(ctl_webhooks_manager *m, const store_obj *o, int64_t rev)
 {
     json_t *d = value_of(o);
-    const char *user = json_string_value(json_object_get(d, "user"));
+    const char *user = deploy_actor(m, o->id1, o->id2);
     json_t *p = json_pack("{s:o,s:o,s:s}", "deployMarker",
                           deploy_marker(o->id1, o->id2, cr_wall_ms(), user), "deploy",
                           d ? d : json_object(), "eventType", "STARTING");
-    add_event(m, API_WEBHOOK_DEPLOY, rev, o->key, o->id1, o->id2, NULL, p);
+    add_deploy_event(m, o, rev, user, p);
 }
 
 /* DEPLOY FINISHED: a deploy status reached a terminal state. */
@@ -289,7 +319,7 @@ static void ev_deploy_end(ctl_webhooks_manager *m, const store_obj *o, int64_t r
     json_t *result = json_pack("{s:s,s:I,s:o}", "deployState", api_deploy_state_name(s->state),
                                "timestamp", (json_int_t)(s->finishedAt ? s->finishedAt : s->updatedAt),
                                "deployFailures", fails ? json_incref(fails) : json_array());
-    const char *user = json_string_value(json_object_get(d, "user"));
+    const char *user = deploy_actor(m, o->id1, o->id2);
     json_t *p = json_pack("{s:o,s:s,s:o}", "deployMarker",
                           deploy_marker(o->id1, o->id2, s->startedAt, user), "eventType",
                           "FINISHED", "deployResult", result);
@@ -300,7 +330,7 @@ static void ev_deploy_end(ctl_webhooks_manager *m, const store_obj *o, int64_t r
     if (d)
         json_object_set_new(p, "deploy", d);
     json_decref(sj);
-    add_event(m, API_WEBHOOK_DEPLOY, rev, o->key, o->id1, o->id2, NULL, p);
+    add_deploy_event(m, o, rev, user, p);
 }
 
 /* TASK: a task record with a new state (SingularityTaskWebhook). */
@@ -850,6 +880,12 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *id, int64_t now,
                                  .taskId = e->task_id,
                                  .createdAt = e->created_at,
                                  .payload = json_loads(e->payload, 0, NULL)};
+        const char *actor = e->needs_actor && e->request_id && e->deploy_id
+                                ? deploy_actor(m, e->request_id, e->deploy_id)
+                                : NULL;
+        json_t *mk = json_object_get(doc.payload, "deployMarker");
+        if (actor && json_is_object(mk))
+            json_object_set_new(mk, "user", json_string(actor));
         add_op(ops, CTL_OP_PUT,
                api_key_webhook_event(m->prefix, id, e->revision, e->object_key),
                dump(api_webhook_event_to_json(&doc)), 0);

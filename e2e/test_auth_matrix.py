@@ -14,10 +14,13 @@ to succeed (PREPARE: a paused request to unpause, a pending deploy to cancel,
 a dead agent to forget, ...), written straight into etcd; sandbox reads and
 log follows go to a fake Mesos agent and node agent served by this file.
 
-Also: lists and /api/watch show only what the caller may read, the actor
-recorded is the token's user whatever X-Corral-User says, /metrics counts
-the refusals, the log never shows a token, a network --listen needs --auth
-(or --insecure), and a token file readable by others is refused.
+Also: lists and /api/watch show only what the caller may read (the
+state's lists and request groups included: a non-admin's answers never
+name a request it may not read), the actor recorded is the token's user
+whatever X-Corral-User says, /metrics counts the refusals, the log tells
+each refusal (who, what, why, from where) but never a token or a login
+code, a network --listen needs --auth (or --insecure), and a token file
+readable by others is refused.
 
 Documents the controllers and the bridge would write (tasks, pending
 tasks, agents, deploy statuses) are put straight into etcd; corrald runs
@@ -29,6 +32,7 @@ import http.server
 import json
 import os
 import queue
+import re
 import secrets
 import subprocess
 import threading
@@ -104,7 +108,10 @@ LISTS = {"WATCH", "REQ_LIST", "REQ_LIST_ACTIVE", "REQ_LIST_PAUSED", "REQ_LIST_CO
 # "user" routes whose answer is itself a check of the request in the path
 # (GET /api/auth/{requestId}/auth-check answers 403 when the caller may not
 # read it).
-ANSWER_IS_READ_CHECK = {"AUTH_CHECK"}
+ANSWER_IS_READ_CHECK = {"AUTH_CHECK", "GROUP_GET"}
+# "user" routes that write something naming requests: the caller needs
+# write access to each (a request group names RID: apiserver/as_compat.c).
+ANSWER_IS_WRITE_CHECK = {"GROUP_POST", "GROUP_DELETE"}
 # Operations that stream: only the status line is read.
 STREAMS = {"WATCH", "LOGS_FOLLOW"}
 
@@ -257,6 +264,8 @@ def expected(route, who):
     if access == "user":
         if op in ANSWER_IS_READ_CHECK:
             return "ok" if who in MAY_READ else 403
+        if op in ANSWER_IS_WRITE_CHECK:
+            return "ok" if who in MAY_WRITE else 403
         return "ok"
     if access == "read":
         if scoped:
@@ -520,6 +529,7 @@ class AuthCase(harness.TestCase):
                  {"pendingTaskId": {"id": PENDING_ID, "requestId": RID, "deployId": DEPLOY,
                                     "nextRunAt": 3000, "instanceNo": 1, "pendingType": "ONEOFF",
                                     "createdAt": 2999}, "runId": RUN})
+        self.put("%s/groups/g1" % PREFIX, _GROUP_DOC)
         self.put("%s/agents/%s" % (PREFIX, AGENT),
                  {"id": AGENT, "hostname": "127.0.0.1", "port": self.agent_port, "rackId": RACK})
         self.put("%s/racks/%s" % (PREFIX, RACK), {"id": RACK})
@@ -582,6 +592,7 @@ _EXPIRES = {"durationMillis": 600000}
 _PENDING_DOC = {"pendingTaskId": {"id": PENDING_ID, "requestId": RID, "deployId": DEPLOY,
                                   "nextRunAt": 3000, "instanceNo": 1, "pendingType": "ONEOFF",
                                   "createdAt": 2999}, "runId": RUN}
+_GROUP_DOC = {"id": "g1", "requestIds": [RID], "metadata": {}}
 _WEBHOOK = [(_key("webhooks", "wh1"), {"id": "wh1", "uri": "http://127.0.0.1:9/hook",
                                         "type": "TASK", "timestamp": 1})]
 
@@ -625,6 +636,8 @@ PREPARE = {
     "RACK_DELETE": _dead("racks", DEAD_RACK),
     "INACTIVE_DELETE": [(_key("inactive", "h9"), {"timestamp": 1})],
     "WEBHOOK_DELETE": _WEBHOOK,
+    "GROUP_GET": [(_key("groups", "g1"), _GROUP_DOC)],
+    "GROUP_DELETE": [(_key("groups", "g1"), _GROUP_DOC)],
     "WEBHOOK_QUEUE_REQUEST": _WEBHOOK,
     "WEBHOOK_QUEUE_DEPLOY": _WEBHOOK,
     "WEBHOOK_QUEUE_TASK": _WEBHOOK,
@@ -786,6 +799,49 @@ class TestAuthViews(AuthCase):
                          [TASK_ID])
         self.assertEqual(len(self.ok("readonly", "GET", "/api/tasks/scheduled")), 1)
 
+        # Lists that name requests in their content (the state's, request
+        # groups'): never a request the caller may not read. RID is
+        # under-provisioned (1 task of 2), its pending task late, a deploy
+        # of it under way, and in request group g1 (seeded).
+        self.prepare(*_pending_deploy())
+        named = ["/api/state", "/api/state/requests/under-provisioned",
+                 "/api/state/requests/over-provisioned", "/api/state/scheduled-tasks-info",
+                 "/api/groups"]
+
+        def mentions(doc):
+            text = json.dumps(doc)
+            return [r for r in ('"%s"' % RID, '"%s"' % RUN_RID, '"%s-' % RID) if r in text]
+        for who in ("admin", "readonly"):
+            self.assertEqual(self.ok(who, "GET", "/api/state/requests/under-provisioned"),
+                             [RID], who)
+            st = self.ok(who, "GET", "/api/state")
+            self.assertEqual([d["requestId"] for d in st["activeDeploys"]], [RID], who)
+            self.assertEqual([t["requestId"] for t in st["listLateTasks"]], [RID], who)
+            info = self.ok(who, "GET", "/api/state/scheduled-tasks-info")
+            self.assertEqual([t["id"] for t in info["lateTasks"]], [PENDING_ID], who)
+            self.assertEqual(self.ok(who, "GET", "/api/groups"),
+                             [{"id": "g1", "requestIds": [RID], "metadata": {}}], who)
+        for path in named:
+            doc = self.ok("other", "GET", path)
+            self.assertEqual(mentions(doc), [], "%s shows 'other' team-a's requests: %r"
+                             % (path, doc))
+        st = self.ok("other", "GET", "/api/state")
+        self.assertEqual((st["activeDeploys"], st["listLateTasks"]), ([], []))
+        # The counts stay the cluster's (docs/security.md).
+        self.assertEqual((st["numDeploys"], st["lateTasks"], st["underProvisionedRequests"]),
+                         (1, 1, 1))
+        self.assertEqual(self.ok("other", "GET", "/api/groups"), [])
+        # Request groups: read and written only as far as their requests.
+        self.assertEqual(self.call("other", "GET", "/api/groups/group/g1")[0], 403)
+        for who in ("other", "readonly"):
+            self.assertEqual(self.call(who, "POST", "/api/groups",
+                                       {"id": "g1", "requestIds": []})[0], 403)
+            self.assertEqual(self.call(who, "DELETE", "/api/groups/group/g1")[0], 403)
+            self.assertEqual(self.call(who, "POST", "/api/groups",
+                                       {"id": "g-" + who, "requestIds": [RID]})[0], 403)
+        self.assertEqual(self.cluster.etcd_get_json(PREFIX + "/groups/g1"), _GROUP_DOC)
+        self.ok("other", "POST", "/api/groups", {"id": "g-other", "requestIds": []})
+
         # /api/watch: 'other' sees none of team-a's keys; readonly does.
         self.assertEqual(self.call("none", "GET", "/api/watch", stream=True)[0], 401)
         other = Sse(self.api, self.headers("other"))
@@ -833,6 +889,42 @@ class TestAuthViews(AuthCase):
         # Another identity's history is still refused.
         self.assertEqual(self.call("other", "GET", "/api/history/request/%s/requests" % RID)[0],
                          403)
+
+
+class TestAuthRefusalLog(AuthCase):
+    def test_refusals_logged(self):
+        """Each refusal is logged with the peer's address and the reason:
+        no credentials, a bad token, a 403 (who, what, the group missing),
+        a bad login code; never the token or the code."""
+        code = "crlc_" + secrets.token_hex(32)
+        self.assertEqual(self.call("none", "GET", "/api/requests")[0], 401)
+        self.assertEqual(self.call("bad", "GET", "/api/requests")[0], 401)
+        self.assertEqual(self.call("other", "GET", "/api/requests/request/" + RID)[0], 403)
+        self.assertEqual(self.call("readonly", "PUT", "/api/requests/request/%s/scale" % RID,
+                                   {"instances": 5})[0], 403)
+        self.assertEqual(self.call("none", "POST", "/api/auth/login", {"code": code})[0], 401)
+        want = [
+            r"auth: refused GET REQ_LIST from 127\.0\.0\.1:\d+: 401 no credentials",
+            r"auth: refused GET REQ_LIST from 127\.0\.0\.1:\d+: 401 invalid token",
+            r"auth: refused GET REQ_GET from 127\.0\.0\.1:\d+ as 'otheruser': 403 .*"
+            r"'otheruser'.*request 'ra'.*team-a",
+            r"auth: refused PUT REQ_SCALE from 127\.0\.0\.1:\d+ as 'rouser': 403 .*team-a-rw",
+            r"auth: refused POST AUTH_LOGIN from 127\.0\.0\.1:\d+: 401 invalid login code",
+        ]
+
+        def logged():
+            log = self.proc.log()
+            return all(re.search(w, log) for w in want)
+        try:
+            harness.wait_until(logged, 10, "the refusals in corrald's log")
+        except AssertionError:
+            log = self.proc.log()
+            self.fail("not logged: %r\n%s" % ([w for w in want if not re.search(w, log)],
+                                               log[-3000:]))
+        log = self.proc.log()
+        for secret in list(self.tokens.values()) + [code]:
+            self.assertNotIn(secret, log)
+            self.assertNotIn(secret[5:], log)
 
 
 class TestAuthStartup(harness.TestCase):

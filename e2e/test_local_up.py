@@ -92,6 +92,20 @@ class LocalUpTest(harness.TestCase):
         env.pop("CORRAL_TOKEN", None)
         st, _, _ = harness.http("GET", api + "/api/requests")
         self.assertEqual(st, 401)
+
+        # The printed UI login link (the last run's) logs in once, as the
+        # admin, with plain HTTP as the UI does (POST /api/auth/login with
+        # the code from the link's fragment), and is refused the second time.
+        m = re.search(r"UI login:\s+(%s/ui/#code=(\S+))" % re.escape(api), r2.stdout)
+        self.assertIsNotNone(m, r2.stdout)
+        self.assertEqual(harness.http("GET", m.group(1).split("#", 1)[0])[0], 200)
+        st, login = harness.http_json("POST", api + "/api/auth/login", {"code": m.group(2)})
+        self.assertEqual(st, 200, login)
+        st, who = harness.http_json("GET", api + "/api/auth/user",
+                                    headers={"Authorization": "Bearer " + login["token"]})
+        self.assertEqual((st, who["user"]["id"], who["admin"]), (200, "admin", True))
+        st, again = harness.http_json("POST", api + "/api/auth/login", {"code": m.group(2)})
+        self.assertEqual(st, 401, again)
         tokens = os.path.join(scratch, ".local", "auth", "tokens")
         self.assertEqual(os.stat(tokens).st_mode & 0o077, 0, "token file readable by others")
 

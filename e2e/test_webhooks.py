@@ -9,12 +9,16 @@ the receiver is a small HTTP server this file starts on 127.0.0.1.
   and the failures were counted and backed off.
 - the leader SIGKILLed with events queued: the standby delivers every one
   of them, and generates the events of changes after the failover.
+- with --auth: a deploy's events name the caller who made it
+  (deployMarker.user), not the OS user its tasks run as (the deploy's
+  user), and a webhook records its maker, whatever its body says.
 """
 import hashlib
 import hmac
 import json
 import os
 import re
+import secrets
 import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -351,6 +355,54 @@ class T(harness.TestCase):
         for k in queued:
             self.assertIn(k.rsplit("/", 1)[1], ids, "an event queued before the kill was lost")
         self.assert_task_order(rec, 3)
+
+    def test_actor_with_auth(self):
+        c = self.cluster
+        c.etcd()
+        c.mesoslite(agents=1, racks="r1", args=ML_ARGS)
+        tokens = {"root": "tok-root-" + secrets.token_hex(16),
+                  "dev": "tok-dev-" + secrets.token_hex(16)}
+        path = os.path.join(c.tmpdir, "tokens")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("%s root admins\n%s devuser team-d\n" % (tokens["root"], tokens["dev"]))
+        self.api = c.corrald(args=["--auth", "--auth-token-file", path])
+        harness.wait_until(lambda: c.etcd_get_json(PREFIX + "/framework"), 30,
+                           "framework id stored")
+
+        def call(who, method, p, body=None):
+            st, _, raw = harness.http(method, self.api + p,
+                                      json.dumps(body).encode() if body is not None else None,
+                                      {"Content-Type": "application/json",
+                                       "Authorization": "Bearer " + tokens[who]})
+            self.assertLess(st, 300, "%s %s as %s: %d %s" % (method, p, who, st, raw))
+            return json.loads(raw) if raw else None
+
+        rec = Receiver(harness.free_port())
+        rec.start()
+        self.addCleanup(rec.stop)
+        # The body's user is not the actor: the caller is.
+        self.assertEqual(call("root", "POST", "/api/webhooks",
+                              {"id": "deploys", "uri": rec.url + "/d", "type": "DEPLOY",
+                               "user": "mallory"}), "CREATED")
+        self.assertEqual([h["user"] for h in call("root", "GET", "/api/webhooks")], ["root"])
+        self.assertEqual(c.etcd_get_json(PREFIX + "/webhooks/deploys")["user"], "root")
+        # A deploy by devuser whose tasks would run as OS user "nobody"; it
+        # cannot be placed (too big), and is cancelled.
+        call("dev", "POST", "/api/requests", {"id": "act", "requestType": "WORKER",
+                                              "instances": 1, "group": "team-d"})
+        call("dev", "POST", "/api/deploys", {"deploy": {
+            "requestId": "act", "id": "v1", "command": "exec sleep 600", "user": "nobody",
+            "resources": {"cpus": 40, "memoryMb": 16}}})
+        harness.wait_until(lambda: rec.events("DEPLOY"), 30, "the STARTING event")
+        call("dev", "DELETE", "/api/deploys/deploy/v1/request/act")
+        harness.wait_until(lambda: len(rec.events("DEPLOY")) >= 2, 60, "the FINISHED event")
+        got = [p for _, _, p, _ in rec.events("DEPLOY")]
+        self.assertEqual([p["eventType"] for p in got], ["STARTING", "FINISHED"])
+        for p in got:
+            self.assertEqual(p["deployMarker"]["user"], "devuser", p)
+            self.assertEqual(p["deploy"]["user"], "nobody")  # the tasks' OS user stays there
+        self.assertEqual(got[1]["deployResult"]["deployState"], "CANCELED")
 
 
 if __name__ == "__main__":

@@ -1053,7 +1053,7 @@ static void test_golden_shapes(void **state)
     assert_int_equal(call(f, AS_GET, "/api/requests/request/web", NULL, NULL, &b), 200);
     expect_golden(b, "apiserver/fixtures/golden-parent-web.json");
     json_decref(b);
-    b = as_api_state(&f->cfg, f->c, 100000, true);
+    b = as_api_state(&f->cfg, f->c, 100000, true, NULL);
     expect_golden(b, "apiserver/fixtures/golden-state.json");
     json_decref(b);
 }

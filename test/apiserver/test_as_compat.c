@@ -8,12 +8,15 @@
 #include <jansson.h>
 
 #include "apiserver/as_api.h"
+#include "apiserver/as_auth.h"
 #include "apiserver/as_route.h"
 
 typedef struct fx {
     as_cache *c;
+    as_auth *auth; /* test_views_by_caller's */
     as_api_config cfg;
     int64_t rev;
+    const as_identity *who; /* the caller of call(); NULL: anonymous */
 } fx;
 
 static int setup(void **state)
@@ -41,6 +44,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     as_cache_free(f->c);
+    as_auth_free(f->auth);
     free(f);
     return 0;
 }
@@ -71,6 +75,8 @@ static int call(fx *f, unsigned method, const char *path, const char *query, con
                   .nquery = nq,
                   .body = body,
                   .body_len = body ? strlen(body) : 0,
+                  .user = f->who ? f->who->user.id : NULL,
+                  .who = f->who,
                   .now = 100000,
                   .nonce = "n0"};
     as_api_handle(&f->cfg, f->c, &req, &r);
@@ -431,6 +437,150 @@ static void test_state_and_openapi(void **state)
     json_decref(b);
 }
 
+static void ident(as_identity *who, const char *user, const char *group)
+{
+    memset(who, 0, sizeof(*who));
+    who->user.id = strdup(user);
+    api_strlist_add(&who->user.groups, group);
+    who->via = "token";
+}
+
+/* The ids of the strings of list, comma-separated, into out. */
+static void ids_of(const json_t *list, const char *member, char *out, size_t size)
+{
+    size_t i, o = 0;
+    const json_t *e;
+
+    out[0] = '\0';
+    json_array_foreach (list, i, e) {
+        const json_t *v = member ? json_object_get(e, member) : e;
+        o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "," : "", json_string_value(v));
+    }
+}
+
+/* With authorization on, lists that name requests (the state's, the
+ * request groups') show a caller only the requests it may read; writing a
+ * request group needs write access to every request it names. */
+static void test_views_by_caller(void **state)
+{
+    fx *f = *state;
+    as_auth_options o = {0};
+    as_identity root, alice, bob;
+    json_t *b = NULL;
+    char ids[256];
+    cr_err err;
+
+    o.policy.enabled = true;
+    api_strlist_add(&o.policy.admin_groups, "admins");
+    f->auth = as_auth_new(&o, &err);
+    as_auth_policy_release(&o.policy);
+    assert_non_null(f->auth);
+    f->cfg.auth = f->auth;
+    ident(&root, "root", "admins");
+    ident(&alice, "alice", "team-a");
+    ident(&bob, "bob", "team-c");
+    /* web is team-a's; job and "other" (under-provisioned, a deploy under
+     * way) team-b's */
+    put(f, "/corral/requests/web",
+        "{\"id\": \"web\", \"requestType\": \"SERVICE\", \"instances\": 2, "
+        "\"group\": \"team-a\"}");
+    put(f, "/corral/requests/job",
+        "{\"id\": \"job\", \"requestType\": \"ON_DEMAND\", \"group\": \"team-b\"}");
+    put(f, "/corral/requests/other",
+        "{\"id\": \"other\", \"requestType\": \"SERVICE\", \"instances\": 5, "
+        "\"group\": \"team-b\"}");
+    put(f, "/corral/deploys/other/o1",
+        "{\"requestId\": \"other\", \"id\": \"o1\", \"command\": \"x\", \"timestamp\": 1}");
+    put(f, "/corral/deploys/other/o2",
+        "{\"requestId\": \"other\", \"id\": \"o2\", \"command\": \"x\", \"timestamp\": 2}");
+    put(f, "/corral/status/requests/other",
+        "{\"requestId\": \"other\", \"state\": \"ACTIVE\", \"activeDeployId\": \"o1\", "
+        "\"pendingDeployId\": \"o2\"}");
+    put(f, "/corral/intents/deploys/other/o2/submit", "{\"user\": \"carol\", \"timestamp\": 2}");
+
+    /* An admin sees every request's items. */
+    f->who = &root;
+    b = get(f, "/api/state/requests/under-provisioned", NULL);
+    ids_of(b, NULL, ids, sizeof(ids));
+    assert_non_null(strstr(ids, "other"));
+    json_decref(b);
+    b = get(f, "/api/state/scheduled-tasks-info", NULL);
+    assert_int_equal(json_array_size(json_object_get(b, "onDemandLateTasks")), 1);
+    json_decref(b);
+    b = get(f, "/api/state", NULL);
+    ids_of(json_object_get(b, "activeDeploys"), "requestId", ids, sizeof(ids));
+    assert_string_equal(ids, "other");
+    json_decref(b);
+
+    /* alice: none of team-b's ids; the counts stay the cluster's. */
+    f->who = &alice;
+    b = get(f, "/api/state/requests/under-provisioned", NULL);
+    ids_of(b, NULL, ids, sizeof(ids));
+    assert_null(strstr(ids, "other"));
+    json_decref(b);
+    b = get(f, "/api/state/requests/over-provisioned", NULL);
+    ids_of(b, NULL, ids, sizeof(ids));
+    assert_null(strstr(ids, "other"));
+    assert_null(strstr(ids, "job"));
+    json_decref(b);
+    b = get(f, "/api/state/scheduled-tasks-info", NULL);
+    assert_int_equal(json_array_size(json_object_get(b, "onDemandLateTasks")), 0);
+    assert_int_equal(json_array_size(json_object_get(b, "lateTasks")), 0);
+    json_decref(b);
+    b = get(f, "/api/state", NULL);
+    assert_int_equal(json_array_size(json_object_get(b, "activeDeploys")), 0);
+    assert_int_equal(json_array_size(json_object_get(b, "onDemandListLateTasks")), 0);
+    assert_int_equal(json_integer_value(json_object_get(b, "onDemandLateTasks")), 1);
+    assert_int_equal(json_integer_value(json_object_get(b, "numDeploys")), 1);
+    assert_true(json_integer_value(json_object_get(b, "underProvisionedRequests")) >= 1);
+    json_decref(b);
+
+    /* Request groups: shown with what the caller may read. */
+    f->who = &root;
+    expect_status(f, AS_POST, "/api/groups", "{\"id\": \"g1\", \"requestIds\": [\"web\", \"job\"]}",
+                  200);
+    f->who = &alice;
+    b = get(f, "/api/groups", NULL);
+    assert_json(b, "[{\"id\": \"g1\", \"requestIds\": [\"web\"], \"metadata\": {}}]");
+    json_decref(b);
+    b = get(f, "/api/groups/group/g1", NULL);
+    assert_json(json_object_get(b, "requestIds"), "[\"web\"]");
+    json_decref(b);
+    f->who = &bob;
+    b = get(f, "/api/groups", NULL);
+    assert_json(b, "[]");
+    json_decref(b);
+    expect_status(f, AS_GET, "/api/groups/group/g1", NULL, 403);
+    /* Writing one: write access to every request it names, before and
+     * after; a refusal names no request the caller may not read. */
+    expect_status(f, AS_POST, "/api/groups", "{\"id\": \"g2\", \"requestIds\": [\"web\"]}", 403);
+    expect_status(f, AS_DELETE, "/api/groups/group/g1", NULL, 403);
+    assert_non_null(as_cache_get(f->c, "/corral/groups/g1"));
+    expect_status(f, AS_POST, "/api/groups", "{\"id\": \"g4\", \"requestIds\": []}", 200);
+    f->who = &alice;
+    assert_int_equal(
+        call(f, AS_POST, "/api/groups", NULL, "{\"id\": \"g1\", \"requestIds\": [\"web\"]}", &b),
+        403);
+    assert_null(strstr(json_string_value(json_object_get(b, "message")), "job"));
+    json_decref(b);
+    expect_status(f, AS_DELETE, "/api/groups/group/g1", NULL, 403);
+    expect_status(f, AS_POST, "/api/groups", "{\"id\": \"g2\", \"requestIds\": [\"web\"]}", 200);
+    expect_status(f, AS_POST, "/api/groups", "{\"id\": \"g3\", \"requestIds\": [\"job\"]}", 403);
+    assert_null(as_cache_get(f->c, "/corral/groups/g3"));
+    f->who = &bob;
+    expect_status(f, AS_DELETE, "/api/groups/group/g2", NULL, 403);
+    f->who = &alice;
+    expect_status(f, AS_DELETE, "/api/groups/group/g2", NULL, 200);
+    assert_null(as_cache_get(f->c, "/corral/groups/g2"));
+    f->who = &root;
+    expect_status(f, AS_DELETE, "/api/groups/group/g1", NULL, 200);
+    assert_null(as_cache_get(f->c, "/corral/groups/g1"));
+    f->who = NULL;
+    as_identity_release(&root);
+    as_identity_release(&alice);
+    as_identity_release(&bob);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
     cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
@@ -439,6 +589,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_history, setup, teardown),
     cmocka_unit_test_setup_teardown(test_state_and_openapi, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_views_by_caller, setup, teardown),
 };
 
 CR_TEST_MAIN(tests)

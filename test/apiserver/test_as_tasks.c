@@ -226,7 +226,7 @@ static void all_answers(fx *f, cr_buf *out)
                                                "underProvisionedRequests",
                                                "overProvisionedRequestIds",
                                                "underProvisionedRequestIds"};
-    json_t *st = as_api_state(&f->cfg, f->c, 100000, true), *part = json_object();
+    json_t *st = as_api_state(&f->cfg, f->c, 100000, true, NULL), *part = json_object();
     for (size_t i = 0; i < sizeof(state_fields) / sizeof(state_fields[0]); i++)
         json_object_set(part, state_fields[i], json_object_get(st, state_fields[i]));
     char *t = json_dumps(part, AS_JSON_FLAGS);

@@ -252,6 +252,7 @@ static void test_login_code(void **state)
     assert_int_equal(as_auth_identify(f->auth, f->c, "/corral", &cred, f->now, &who, &why),
                      AS_AUTH_OK);
     assert_string_equal(who.user.id, "root");
+    assert_int_equal(who.expires_at, f->now + AS_LOGIN_TOKEN_TTL_MS);
     assert_true(as_auth_is_admin(as_auth_policy_of(f->auth), &who));
     as_identity_release(&who);
     /* ... and expires. */
@@ -302,6 +303,28 @@ static void test_login_code(void **state)
     as_identity_release(&root);
 }
 
+/* A login code's token must not outlive the credential that made the
+ * code: a UI login (8 hours) cannot renew itself through codes. */
+static void test_login_code_not_outliving(void **state)
+{
+    fx *f = *state;
+    as_identity alice;
+    json_t *b = NULL;
+    char *code;
+
+    identity(&alice, "alice", "team-a");
+    alice.expires_at = f->now + AS_LOGIN_TOKEN_TTL_MS; /* a UI login's token */
+    assert_int_equal(call(f, &alice, AS_POST, "/api/auth/login-codes", NULL, &b), 403);
+    assert_non_null(strstr(json_string_value(json_object_get(b, "message")), "expires"));
+    json_decref(b);
+    assert_int_equal(as_cache_count(f->c), 0);
+    /* one that lasts longer than the login would */
+    alice.expires_at = f->now + AS_LOGIN_CODE_TTL_MS + AS_LOGIN_TOKEN_TTL_MS + 1;
+    code = make_code(f, &alice);
+    free(code);
+    as_identity_release(&alice);
+}
+
 /* Two browsers send the same code at once: the first transaction deletes
  * it, the second's compare fails (409), so exactly one token is made. */
 static void test_login_code_once(void **state)
@@ -345,6 +368,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_stars_without_auth, setup_noauth, teardown),
     cmocka_unit_test_setup_teardown(test_login_code, setup, teardown),
     cmocka_unit_test_setup_teardown(test_login_code_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_login_code_not_outliving, setup, teardown),
 };
 
 CR_TEST_MAIN(tests)

@@ -84,7 +84,7 @@ static void test_add_list_delete(void **state)
 
     assert_int_equal(call(f, AS_POST, "/api/webhooks", "",
                           "{\"id\":\"h1\",\"uri\":\"http://r/x\",\"type\":\"TASK\","
-                          "\"secret\":\"s\",\"unknownField\":1}",
+                          "\"secret\":\"s\",\"unknownField\":1,\"user\":\"mallory\"}",
                           &b, &nput),
                      200);
     assert_string_equal(json_string_value(b), "CREATED");
@@ -93,6 +93,7 @@ static void test_add_list_delete(void **state)
     const json_t *stored = as_cache_value(f->c, "/corral/webhooks/h1");
     assert_non_null(stored);
     assert_string_equal(json_string_value(json_object_get(stored, "secret")), "s");
+    /* the caller, whatever the body says */
     assert_string_equal(json_string_value(json_object_get(stored, "user")), "alice");
     assert_int_equal(json_integer_value(json_object_get(stored, "timestamp")), f->now);
     assert_null(json_object_get(stored, "unknownField"));

@@ -16,6 +16,7 @@
 #include "apiserver/as_api.h"
 #include "apiserver/as_auth.h"
 #include "apiserver/as_route.h"
+#include "apiserver/as_user.h"
 #include "base/xalloc.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -744,6 +745,7 @@ static void test_identify_expiry_and_no_cache(void **state)
     cred.authorization = buf;
     assert_int_equal(identify(f, &cred, 499, &who, &why), AS_AUTH_OK);
     assert_string_equal(who.user.id, "dave");
+    assert_int_equal(who.expires_at, 500); /* its credential's end, for tokens it makes */
     as_identity_release(&who);
     assert_int_equal(identify(f, &cred, 500, &who, &why), AS_AUTH_BAD);
     assert_string_equal(why, "expired token");
@@ -1531,6 +1533,83 @@ static void test_api_token_post(void **state)
     as_identity_release(&b);
 }
 
+/* The stored expiresAt of the token a POST /api/auth/token answered. */
+static int64_t made_expiry(const as_result *r)
+{
+    const char *text = json_string_value(json_object_get(r->body, "token"));
+    char hash[API_TOKEN_HASH_LEN + 1], *key;
+    int64_t at = -1;
+
+    assert_non_null(text);
+    api_token_hash(text, strlen(text), hash);
+    key = api_key_auth_token("/corral", hash);
+    for (size_t i = 0; i < r->txn.nput; i++)
+        if (strcmp(r->txn.put[i].key, key) == 0) {
+            json_t *doc = cr_test_json(r->txn.put[i].value);
+            json_t *e = json_object_get(doc, "expiresAt");
+            at = e ? json_integer_value(e) : 0;
+            json_decref(doc);
+        }
+    free(key);
+    /* the answer says so too */
+    assert_int_equal(json_integer_value(json_object_get(r->body, "expiresAt")), at);
+    return at;
+}
+
+/* A token a caller makes for itself never outlives the credential it was
+ * made with (an 8-hour UI login must not mint one that never expires). */
+static void test_api_token_not_outliving(void **state)
+{
+    apifx *f = *state;
+    as_identity admin, b, h;
+    as_result r;
+    char body[64];
+    int64_t until;
+
+    ident(&admin, "root", "admins");
+    ident(&b, "bob", "team-b");
+    ident(&h, "hank", "team-h");
+    h.via = "header";
+    until = f->now + 3600000;
+    b.expires_at = until;
+    admin.expires_at = until;
+    /* None asked: the credential's end. */
+    assert_int_equal(call(f, &b, AS_POST, "/api/auth/token", "{}", &r), 200);
+    assert_int_equal(made_expiry(&r), until);
+    as_result_release(&r);
+    /* Later than it: cut to it; sooner: kept. */
+    snprintf(body, sizeof(body), "{\"expiresAt\":%lld}", (long long)until + 86400000);
+    assert_int_equal(call(f, &b, AS_POST, "/api/auth/token", body, &r), 200);
+    assert_int_equal(made_expiry(&r), until);
+    as_result_release(&r);
+    snprintf(body, sizeof(body), "{\"expiresAt\":%lld}", (long long)until - 1000);
+    assert_int_equal(call(f, &b, AS_POST, "/api/auth/token", body, &r), 200);
+    assert_int_equal(made_expiry(&r), until - 1000);
+    as_result_release(&r);
+    /* An admin's own token is cut the same way; one made for a named
+     * user is what the admin asks for. */
+    assert_int_equal(call(f, &admin, AS_POST, "/api/auth/token", "{}", &r), 200);
+    assert_int_equal(made_expiry(&r), until);
+    as_result_release(&r);
+    assert_int_equal(call(f, &admin, AS_POST, "/api/auth/token", "{\"user\":{\"id\":\"ci\"}}", &r),
+                     200);
+    assert_null(json_object_get(r.body, "expiresAt"));
+    as_result_release(&r);
+    /* A proxy's header: as long as a UI login. */
+    assert_int_equal(call(f, &h, AS_POST, "/api/auth/token", "{}", &r), 200);
+    assert_int_equal(made_expiry(&r), f->now + AS_LOGIN_TOKEN_TTL_MS);
+    as_result_release(&r);
+    /* A credential that never expires makes a token that never does. */
+    b.expires_at = 0;
+    assert_int_equal(call(f, &b, AS_POST, "/api/auth/token", "{}", &r), 200);
+    assert_null(json_object_get(r.body, "expiresAt"));
+    as_result_release(&r);
+
+    as_identity_release(&admin);
+    as_identity_release(&b);
+    as_identity_release(&h);
+}
+
 static void test_api_key_visibility(void **state)
 {
     apifx *f = *state;
@@ -1686,6 +1765,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_api_lists_filtered, api_setup, api_teardown),
     cmocka_unit_test_setup_teardown(test_api_request_scoped, api_setup, api_teardown),
     cmocka_unit_test_setup_teardown(test_api_token_post, api_setup, api_teardown),
+    cmocka_unit_test_setup_teardown(test_api_token_not_outliving, api_setup, api_teardown),
     cmocka_unit_test_setup_teardown(test_api_key_visibility, api_setup, api_teardown),
     cmocka_unit_test_setup_teardown(test_api_queues_and_auth_check, api_setup, api_teardown),
 };

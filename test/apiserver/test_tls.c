@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "apiserver/as_config.h"
 #include "apiserver/as_tls.h"
@@ -422,6 +423,11 @@ static void test_client_certificates(void **state)
     assert_int_equal(peer.ngroups, 2);
     assert_string_equal(peer.groups[0], "team-a");
     assert_string_equal(peer.groups[1], "admins");
+    {
+        /* its notAfter (made with -days 2): what tokens it makes expire by */
+        long long now_ms = (long long)time(NULL) * 1000, day = 86400000LL;
+        assert_true(peer.not_after > now_ms + day && peer.not_after <= now_ms + 2 * day + 60000);
+    }
     as_tls_peer_release(&peer);
     assert_null(peer.user);
     as_tls_peer_release(&peer); /* twice is fine */
