@@ -334,6 +334,7 @@ static void plan_kill(ctx *c, mstate *s, size_t i, const char *type, const desir
 static void agent_progress(ctx *c, mstate *s)
 {
     size_t n = s->m->n_tasks, cleaning = 0, jobs = 0, stuck = 0, waiting = 0, pending = 0;
+    size_t unreachable = 0;
     const ctl_mach_task *first_stuck = NULL;
     char msg[768];
 
@@ -353,6 +354,11 @@ static void agent_progress(ctx *c, mstate *s)
         }
         if (t->cleaning || s->task_killed[i]) {
             cleaning++;
+        } else if (t->unreachable) {
+            /* its agent lost contact: the service loop replaced it already,
+             * and no kill reaches it; the bridge marks the agent DEAD once
+             * the master drops it (docs/machines.md, "Agents lost") */
+            unreachable++;
         } else if (!t->long_running) {
             jobs++;
         } else if (cant) {
@@ -385,6 +391,13 @@ static void agent_progress(ctx *c, mstate *s)
                  "%zu job task%s left to finish (decommission with force to kill them)", jobs,
                  jobs == 1 ? " is" : "s are");
         set_progress(c, s, "WaitingForJobs", (int)n, msg);
+    } else if (unreachable) {
+        snprintf(msg, sizeof(msg),
+                 "%zu task%s unreachable: the agent lost contact with the Mesos master and "
+                 "%s replaced elsewhere; the agent is DEAD once the master drops it",
+                 unreachable, unreachable == 1 ? " is" : "s are",
+                 unreachable == 1 ? "it was" : "they were");
+        set_progress(c, s, "TasksUnreachable", (int)n, msg);
     } else {
         snprintf(msg, sizeof(msg), "%zu task%s being killed", cleaning,
                  cleaning == 1 ? " is" : "s are");

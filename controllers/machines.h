@@ -12,8 +12,11 @@
  * bridge writes the same documents) and carries out the calls.
  *
  * States (api_machine_state, apis/machine.h):
- *   ACTIVE <-> DEAD                  the bridge's (the master lists the agent
- *                                    or not); never changed here
+ *   any -> DEAD -> as before         the bridge's (the master no longer lists
+ *                                    the agent; it comes back in the state it
+ *                                    had, a decommission as STARTING_DECOMMISSION):
+ *                                    never changed here; a DEAD agent holds no
+ *                                    decommission slot, its intent stays
  *   ACTIVE|FROZEN -> STARTING_DECOMMISSION -> DECOMMISSIONING -> DECOMMISSIONED
  *                                    a decommission: STARTING waits until fewer
  *                                    than max_decommissioning agents are
@@ -90,6 +93,7 @@ typedef struct ctl_mach_task {
     bool long_running;         /* SERVICE or WORKER: the service loop replaces it */
     bool cleaning;             /* a kill intent exists */
     bool held;                 /* UNREACHABLE/UNKNOWN: its agent may come back */
+    bool unreachable;          /* UNREACHABLE: replaced already (it holds no slot) */
     bool repl_pending;         /* a pending task waits for its slot: the replacement */
     bool repl_launched;        /* another task of its slot is launched, not healthy yet */
     const char *repl_reason;   /* the bridge could not place the replacement: why */

@@ -405,6 +405,7 @@ static void fill_task(const char *key, void *value, void *arg)
     o->long_running = req && api_request_type_long_running(req->type);
     o->cleaning = valid_doc(get(f->m, api_key_cleanup(f->m->prefix, o->id))) != NULL;
     o->held = api_task_state_held(t->lastTaskState);
+    o->unreachable = t->lastTaskState == API_TASK_UNREACHABLE;
     if (o->long_running)
         replacement_of(f->m, t, o);
 }

@@ -17,6 +17,7 @@
 #include "base/xalloc.h"
 #include "controllers/health.h"
 #include "controllers/runner.h"
+#include "controllers/spread.h"
 #include "controllers/view.h"
 #include "store/map.h"
 
@@ -301,26 +302,45 @@ static const char *agent_key_tmp(ctl_manager *m, const char *id)
     return m->keybuf;
 }
 
-/* SPREAD_ALL_AGENTS: one instance on every agent that can take one
- * (ctl_agent_spreads): Singularity scales `instances` to the active agents;
- * Corral leaves the document alone and plans with the count. */
-static int spread_instances(ctl_manager *m, const api_request *req)
+/* The rack document of agent a, or NULL. */
+static const api_machine *rack_of(ctl_manager *m, const api_machine *a)
+{
+    const api_machine *rack = NULL;
+    if (a && a->rackId && api_key_id_valid(a->rackId)) {
+        char *rk = api_key_rack(m->prefix, a->rackId);
+        rack = valid_doc(store_cache_get(m->cache, rk));
+        free(rk);
+    }
+    return rack;
+}
+
+/* SPREAD_ALL_AGENTS (spread.h): the count of agents that take an
+ * instance, and the slots of the request's tasks for it. */
+static void spread(ctl_manager *m, const api_request *req, pass_in *in)
 {
     char *kp = api_key_kind_prefix(m->prefix, API_KEY_AGENT, NULL);
     size_t first, n = store_cache_range(m->cache, kp, &first);
-    int count = 0;
+    ctl_spread_agent *agents = xcalloc(n + 1, sizeof(*agents));
+    bool *on = xcalloc(in->n_tasks + 1, sizeof(bool));
+
     free(kp);
-    for (size_t i = first; i < first + n; i++) {
-        const api_machine *a = valid_doc(store_cache_at(m->cache, i));
-        const api_machine *rack = NULL;
-        if (a && a->rackId && api_key_id_valid(a->rackId)) {
-            char *rk = api_key_rack(m->prefix, a->rackId);
-            rack = valid_doc(store_cache_get(m->cache, rk));
-            free(rk);
-        }
-        count += ctl_agent_spreads(a, rack, &req->requiredAgentAttributes);
+    for (size_t i = 0; i < n; i++) {
+        agents[i].agent = valid_doc(store_cache_at(m->cache, first + i));
+        agents[i].rack = rack_of(m, agents[i].agent);
     }
-    return count;
+    in->req.instances = ctl_spread_count(agents, n, &req->requiredAgentAttributes);
+    for (size_t i = 0; i < in->n_tasks; i++) {
+        const api_task *t = in->records[i];
+        const api_machine *a = NULL;
+        on[i] = true; /* pending, or no agent named */
+        if (!t || !t->agentId || !*t->agentId || !api_key_id_valid(t->agentId))
+            continue;
+        a = valid_doc(store_cache_get(m->cache, agent_key_tmp(m, t->agentId)));
+        on[i] = ctl_agent_spreads(a, rack_of(m, a), &req->requiredAgentAttributes);
+    }
+    ctl_spread_slots(in->req.instances, in->tasks, in->n_tasks, on);
+    free(on);
+    free(agents);
 }
 
 static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_obj *req_obj)
@@ -339,8 +359,6 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
         ctl_request_view(req, req_obj->error, req_obj->mod_revision, &ri, &in->req);
         request_actions_view(m, rid, req, &in->req);
     }
-    if (req && req->agentPlacement == API_PLACEMENT_SPREAD_ALL_AGENTS && !in->req.invalid)
-        in->req.instances = spread_instances(m, req);
 
     /* Request status. */
     char *skey = api_key_request_status(m->prefix, rid);
@@ -442,6 +460,9 @@ static void collect(ctl_manager *m, const char *rid, pass_in *in, const store_ob
             t->place_message = pr->message && *pr->message ? pr->message : NULL;
         }
     }
+
+    if (req && req->agentPlacement == API_PLACEMENT_SPREAD_ALL_AGENTS && !in->req.invalid)
+        spread(m, req, in);
 
     in->history = ctl_runner_history(m->runner, m->prefix, rid, &in->n_history);
 }

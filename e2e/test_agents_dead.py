@@ -1,7 +1,9 @@
 """Agents are known from the master (operator API GET_AGENTS), not from
 offers: an idle cluster shows its agents, agents of a master that is gone
 are marked DEAD (their documents kept), agents that come back are ACTIVE
-again, and states an operator set (FROZEN, ...) are left alone.
+again, and states an operator set (FROZEN, ...) are left alone while
+listed; a lost agent is DEAD whatever its state (but DECOMMISSIONED) and
+comes back in the state it had (docs/machines.md, "Agents lost").
 """
 import base64
 import json
@@ -98,14 +100,14 @@ class T(harness.TestCase):
         c.etcdctl("put", PREFIX + "/agents/" + a1, json.dumps(doc))
         self.assertEqual(self.states()[a1], "FROZEN")
 
-        # both agents lost (partitioned): a0 DEAD, a1 stays FROZEN
+        # both agents lost (partitioned): both DEAD, a1's FROZEN kept in its history
         for a in (a0, a1):
             st, _, body = harness.http("POST", c.mesos_url + "/__ml/agents/%s/remove" % a, b"")
             self.assertEqual(st, 200, body)
-        harness.wait_until(lambda: self.states()[a0] == "DEAD", 30,
-                           "lost agent DEAD (now %s)" % self.states())
-        self.assertEqual(self.states()[a1], "FROZEN")
-        self.assertEqual(self.agents()[a1]["currentState"]["user"], "ops")
+        harness.wait_until(lambda: self.states()[a0] == self.states()[a1] == "DEAD", 30,
+                           "lost agents DEAD (now %s)" % self.states())
+        self.assertEqual([(u["state"], u.get("user")) for u in self.agents()[a1]["stateHistory"]],
+                         [("FROZEN", "ops")])
 
         # they come back; work arrives, offers flow from a0: ACTIVE again
         for a in (a0, a1):
@@ -120,9 +122,9 @@ class T(harness.TestCase):
         pid = "web-v1-%d-1-ONEOFF-%d" % (now, now)
         c.etcdctl("put", "%s/pending/web/%s" % (PREFIX, pid),
                   json.dumps({"pendingTaskId": pid, "user": "e2e"}))
-        harness.wait_until(lambda: self.states()[a0] == "ACTIVE", 30,
-                           "agent back ACTIVE (now %s)" % self.states())
-        self.assertEqual(self.states()[a1], "FROZEN")
+        harness.wait_until(lambda: self.states()[a0] == "ACTIVE" and self.states()[a1] != "DEAD",
+                           30, "agents back (now %s)" % self.states())
+        self.assertEqual(self.states()[a1], "FROZEN")  # as it was, never ACTIVE
         # the task went to the ACTIVE agent, never the FROZEN one
         tasks = harness.wait_until(
             lambda: [t for t in c.etcd_prefix_json(PREFIX + "/tasks/web/").values()

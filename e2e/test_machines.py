@@ -17,6 +17,7 @@ answers of /api/agents.
 - an agent lost: DEAD, its tasks replaced, then forgotten;
 - SPREAD_ALL_AGENTS follows an agent that registers and one that is lost.
 """
+import base64
 import json
 import random
 import time
@@ -224,6 +225,15 @@ class T(ControllerCase):
         docs = self.agent_docs()
         r1 = sorted(a for a, d in docs.items() if d["rackId"] == "r1")
         self.assertEqual(len(r1), 2)
+        # both r1 agents run a task: "sep" deploys while r2 is frozen
+        self.ctl("freeze", "rack", "r2")
+        self.wait_state("r2", "FROZEN", kind="racks")
+        self.request("sep", 2, agentPlacement="SEPARATE")
+        self.deploy("sep", "s1", health_uri=None)
+        self.wait_ready("sep", "s1", 2)
+        self.assertEqual(sorted(self.per_agent("sep")), r1)
+        self.ctl("activate", "rack", "r2")
+        self.wait_state("r2", "ACTIVE", kind="racks")
         self.request("rk", 2, rackSensitive=True)
         self.deploy("rk", "v1")
         self.wait_ready("rk", "v1", 2)
@@ -231,13 +241,20 @@ class T(ControllerCase):
         self.ctl("decommission", "rack", "r1", "-m", "power work")
         deadline = time.monotonic() + 150
         seen = set()
+        waited = False  # the other agent seen waiting for its turn
         while True:
             live, healthy = self.healthy_now("rk")
             self.assertGreaterEqual(live, 2)
             self.assertGreaterEqual(healthy, 2)
-            states = {a: self.state(a) for a in r1}
+            docs = self.agent_docs()
+            states = {a: (docs[a].get("currentState") or {}).get("state") for a in r1}
             moving = [a for a, s in states.items() if s == "DECOMMISSIONING"]
             self.assertLessEqual(len(moving), 1, states)
+            if moving:
+                other = [a for a in r1 if a != moving[0]][0]
+                if states[other] == "STARTING_DECOMMISSION":
+                    waited |= (docs[other].get("progress") or {}).get("reason") == \
+                        "WaitingForAdmission"
             seen.update(states.values())
             if (self.state("r1", "racks") == "DECOMMISSIONED"
                     and all(s == "DECOMMISSIONED" for s in states.values())):
@@ -246,7 +263,16 @@ class T(ControllerCase):
                             % (states, self.cluster.etcd_get_json(PREFIX + "/racks/r1")))
             time.sleep(0.1)
         self.assertIn("DECOMMISSIONING", seen)
+        self.assertTrue(waited, "the second agent never showed WaitingForAdmission")
+        # one at a time: the second was admitted once the first was done
+        hist = {a: {u["state"]: u["timestamp"] for u in self.agent_docs()[a]["stateHistory"]}
+                for a in r1}
+        first, second = sorted(r1, key=lambda a: hist[a]["DECOMMISSIONING"])
+        self.assertGreaterEqual(hist[second]["DECOMMISSIONING"], hist[first]["DECOMMISSIONED"],
+                                hist)
         self.wait_ready("rk", "v1", 2)
+        self.wait_ready("sep", "s1", 2)
+        self.assertFalse(set(self.per_agent("sep")) & set(r1))
         for t in self.live("rk"):
             self.assertEqual(t["taskId"]["rackId"], "r2", t["taskId"])
         hist = self.history("r1", "racks", "rack")
@@ -306,10 +332,41 @@ class T(ControllerCase):
         self.assertEqual(st, 409, body)
         self.assertIn("DEAD", [u["state"] for u in self.history(lost)])
         st, body = self.api_call("DELETE", "/api/agents/dead")
-        self.assertEqual((st, body), (200, {"deleted": [lost]}))
+        self.assertEqual((st, body), (200, {"deleted": [lost], "remaining": 0}))
         harness.wait_until(lambda: lost not in self.agent_docs(), 10, "forgotten")
         st, _ = self.api_call("GET", "/api/agents/agent/%s" % lost)
         self.assertEqual(st, 404)
+
+    def test_agent_lost_mid_decommission_is_dead_and_frees_its_turn(self):
+        # two agents, one decommission at a time; "sep" (SEPARATE) has nowhere
+        # to move, so the first decommission is still under way when its agent
+        # is lost
+        self.boot(agents=2, faults=True, corrald_args=["--max-decommissioning-agents", "1"])
+        a = sorted(self.agent_docs())
+        self.request("sep", 2, agentPlacement="SEPARATE")
+        self.deploy("sep", "v1", health_uri=None)
+        self.wait_ready("sep", "v1", 2)
+        self.ctl("decommission", "agent", a[0])
+        self.wait_state(a[0], "DECOMMISSIONING")
+        self.ctl("decommission", "agent", a[1])
+        harness.wait_until(lambda: (self.agent_docs()[a[1]].get("progress") or {})
+                           .get("reason") == "WaitingForAdmission", 30, "the second one waits")
+
+        st, _, body = harness.http("POST", self.cluster.mesos_url + "/__ml/agents/%s/remove" % a[0],
+                                   b"")
+        self.assertEqual(st, 200, body)
+        self.wait_state(a[0], "DEAD")
+        self.wait_state(a[1], "DECOMMISSIONING")  # the lost agent's turn is free
+        doc = self.agent_docs()[a[0]]
+        self.assertNotIn("progress", doc)
+        self.assertEqual([u["state"] for u in doc["stateHistory"]][-2:],
+                         ["DECOMMISSIONING", "DEAD"])
+        self.assertEqual(self.cluster.etcd_get_json("%s/intents/agents/%s" % (PREFIX, a[0]))
+                         ["state"], "STARTING_DECOMMISSION")  # kept, should it come back
+        st, body = self.api_call("DELETE", "/api/agents/dead")
+        self.assertEqual((st, body), (200, {"deleted": [a[0]], "remaining": 0}))
+        harness.wait_until(lambda: a[0] not in self.agent_docs(), 10, "forgotten")
+        self.assertIsNone(self.cluster.etcd_get_json("%s/intents/agents/%s" % (PREFIX, a[0])))
 
     def test_spread_all_agents_follows_agents(self):
         self.boot(agents=3, faults=True)
@@ -406,14 +463,19 @@ class TestMachinesApi(harness.TestCase):
                           {"durationMillis": 1000, "force": True})
         self.assertEqual(st, 204, e)  # forcing the one under way
         self.assertTrue(self.cluster.etcd_get_json(PREFIX + "/intents/agents/a1")["force"])
-        st, _ = self.call("POST", "/api/agents/agent/a1/decommission/update",
-                          {"durationMillis": 900000})
+        st, _ = self.call("POST", "/api/agents/agent/a1/decommission/extend",
+                          {"durationMillis": 900000})  # Singularity's extendDecommissionAgent
         self.assertEqual(st, 204)
         self.assertEqual(self.call("GET", "/api/agents/expiring")[1][0]
                          ["expiringAPIRequestObject"]["durationMillis"], 900000)
+        st, _ = self.call("POST", "/api/agents/agent/a1/decommission/update",
+                          {"durationMillis": 950000})  # the name 0.2.0 shipped
+        self.assertEqual(st, 204)
+        self.assertEqual(self.call("GET", "/api/agents/expiring")[1][0]
+                         ["expiringAPIRequestObject"]["durationMillis"], 950000)
         self.assertEqual(self.call("DELETE", "/api/agents/agent/a1/expiring")[0], 204)
         self.assertEqual(self.call("DELETE", "/api/agents/agent/a1/expiring")[0], 404)
-        self.assertEqual(self.call("POST", "/api/agents/agent/a1/decommission/update", {})[0], 404)
+        self.assertEqual(self.call("POST", "/api/agents/agent/a1/decommission/extend", {})[0], 404)
         self.assertNotIn("durationMillis",
                          self.cluster.etcd_get_json(PREFIX + "/intents/agents/a1"))
 
@@ -422,7 +484,8 @@ class TestMachinesApi(harness.TestCase):
         self.assertEqual(self.call("DELETE", "/api/racks/rack/r1")[0], 409)
         self.assertEqual(self.call("DELETE", "/api/agents/agent/a2")[0], 204)
         self.assertIsNone(self.cluster.etcd_get_json(PREFIX + "/agents/a2"))
-        self.assertEqual(self.call("DELETE", "/api/slaves/dead"), (200, {"deleted": []}))
+        self.assertEqual(self.call("DELETE", "/api/slaves/dead"),
+                         (200, {"deleted": [], "remaining": 0}))
 
         # racks
         self.assertEqual(self.call("POST", "/api/racks/rack/r1/freeze",
@@ -443,6 +506,36 @@ class TestMachinesApi(harness.TestCase):
         self.assertEqual(self.call("DELETE", "/api/inactive?host=h9")[0], 404)
         self.assertEqual(self.call("DELETE", "/api/inactive/all")[0], 204)
         self.assertEqual(self.call("GET", "/api/inactive"), (200, []))
+
+    def test_dead_agents_forgotten_in_batches(self):
+        # 70 DEAD agents with intents: 3 etcd ops each, more than one txn holds
+        ids = ["d%02d" % i for i in range(70)]
+        for i in ids:
+            for key, doc in ((PREFIX + "/agents/" + i,
+                              {"id": i, "host": "h" + i, "observedIntent": 1,
+                               "currentState": {"state": "DEAD", "timestamp": 2}}),
+                             (PREFIX + "/intents/agents/" + i,
+                              {"state": "STARTING_DECOMMISSION", "timestamp": 1})):
+                st, _, body = harness.http(
+                    "POST", self.cluster.etcd_url + "/v3/kv/put",
+                    {"key": base64.b64encode(key.encode()).decode(),
+                     "value": base64.b64encode(json.dumps(doc).encode()).decode()})
+                self.assertEqual(st, 200, body)
+        harness.wait_until(lambda: len(self.call("GET", "/api/agents?state=DEAD")[1]) == 71, 10,
+                           "corrald sees the DEAD agents")
+        st, body = self.call("DELETE", "/api/agents/dead")
+        self.assertEqual(st, 200, body)
+        deleted = body["deleted"]
+        self.assertEqual((len(deleted), body["remaining"]), (60, 11))  # 1 + 59 * 2 ops of 120
+        harness.wait_until(lambda: len(self.call("GET", "/api/agents?state=DEAD")[1]) == 11, 10,
+                           "the first batch gone")
+        st, body = self.call("DELETE", "/api/agents/dead")
+        self.assertEqual((st, len(body["deleted"]), body["remaining"]), (200, 11, 0), body)
+        deleted += body["deleted"]
+        self.assertEqual(sorted(deleted), sorted(ids + ["a2"]))
+        self.assertEqual(self.cluster.etcd_prefix_json(PREFIX + "/intents/agents/"), {})
+        self.assertEqual(sorted(self.cluster.etcd_prefix_json(PREFIX + "/agents/")),
+                         [PREFIX + "/agents/a1"])
 
 
 if __name__ == "__main__":

@@ -225,7 +225,7 @@ ENDPOINTS = [
     ("POST", "/slaves/slave/{agent2}/freeze", 204, [], {}, None),
     ("POST", "/slaves/slave/{agent2}/activate", 204, [], {}, None),
     ("POST", "/agents/agent/{agent2}/decommission", 204, [], {"durationMillis": 600000}, None),
-    ("POST", "/agents/agent/{agent2}/decommission/update", 204, [],
+    ("POST", "/agents/agent/{agent2}/decommission/extend", 204, [],
      {"durationMillis": 900000}, None),
     ("DELETE", "/agents/agent/{agent2}/expiring", 204, [], None, None),
     ("DELETE", "/slaves/slave/{agent2}/expiring", 404, [], None, None),

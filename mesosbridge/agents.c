@@ -194,11 +194,50 @@ bool mb_machine_active(const json_t *doc)
     return !s || !strcmp(s, "ACTIVE");
 }
 
-/* A listed machine in one of these states is ACTIVE again; other states
- * belong to operators. */
+/* A listed machine in one of these states is back; other states belong
+ * to operators. */
 static bool state_revives(const char *s)
 {
     return !s || !strcmp(s, "DEAD") || !strcmp(s, "MISSING_ON_STARTUP");
+}
+
+/* The state a machine that was lost comes back in: the one it had before
+ * (the last of its stateHistory that is not DEAD or MISSING_ON_STARTUP),
+ * so that a lost FROZEN or decommissioning agent does not come back
+ * ACTIVE for a moment (and get tasks) before the machines controller
+ * applies its intent again. A decommission starts over from
+ * STARTING_DECOMMISSION: it waits for its turn again. ACTIVE when there is
+ * no such entry. */
+static const char *revived_state(const json_t *old)
+{
+    const json_t *h = json_object_get(old, "stateHistory");
+    for (size_t i = json_array_size(h); i > 0; i--) {
+        const char *s = jstr(json_array_get(h, i - 1), "state");
+        if (!s || state_revives(s))
+            continue;
+        if (!strcmp(s, "DECOMMISSIONING"))
+            return "STARTING_DECOMMISSION";
+        if (!strcmp(s, "FROZEN") || !strcmp(s, "STARTING_DECOMMISSION") ||
+            !strcmp(s, "DECOMMISSIONED"))
+            return s;
+        return "ACTIVE";
+    }
+    return "ACTIVE";
+}
+
+/* A machine the master no longer lists is DEAD unless it is one already,
+ * or (agents) DECOMMISSIONED: that one is expected to go. Agents in any
+ * other state are DEAD too (Singularity's agentLost): a lost FROZEN or
+ * decommissioning agent no longer holds a decommission slot, its tasks are
+ * replaced, and DELETE /api/agents/dead forgets it; its intent stays, and
+ * it comes back in the state it had (revived_state). Racks only from
+ * ACTIVE: a rack's other states are its intent's. */
+static bool state_dies(bool rack, const char *s)
+{
+    if (!s || !strcmp(s, "ACTIVE"))
+        return true;
+    return !rack && strcmp(s, "DEAD") != 0 && strcmp(s, "MISSING_ON_STARTUP") != 0 &&
+           strcmp(s, "DECOMMISSIONED") != 0;
 }
 
 static json_t *state_json(const char *state, int64_t now, const char *message)
@@ -258,21 +297,41 @@ static void listed(const mb_machines_in *in, mb_machines_out *out, bool rack, co
     if (!json_is_integer(json_object_get(j, "firstSeenAt")))
         json_object_set_new(j, "firstSeenAt", json_integer(in->now));
     if (state_revives(state_of(old))) {
+        const char *st = rack ? "ACTIVE" : revived_state(old);
         if (old && state_of(old))
             out->n_back++;
-        json_object_set_new(j, "currentState", state_json("ACTIVE", in->now, NULL));
+        json_object_set_new(j, "currentState",
+                            state_json(st, in->now,
+                                       strcmp(st, "ACTIVE") ? "registered with the Mesos master "
+                                                              "again, in the state it had"
+                                                            : NULL));
     }
     json_object_set_new(j, "lastSeenAt", json_integer(in->now));
     add_write(out, rack, id, j, d ? d->mod_rev : 0);
 }
 
-/* A machine the master does not list: DEAD if its state is the bridge's. */
+/* A machine the master does not list: DEAD (state_dies). */
 static void unlisted(const mb_machines_in *in, mb_machines_out *out, bool rack,
                      const mb_machine_doc *d)
 {
-    if (!json_is_object(d->doc) || !mb_machine_active(d->doc))
+    if (!json_is_object(d->doc) || !state_dies(rack, state_of(d->doc)))
         return;
     json_t *j = json_deep_copy(d->doc);
+    const json_t *cur = json_object_get(j, "currentState");
+    if (!rack && !mb_machine_active(d->doc)) {
+        /* the state it comes back in (revived_state) must outlive this
+         * write, even before the machines controller has put it in the
+         * history */
+        json_t *h = json_object_get(j, "stateHistory");
+        const json_t *last = json_array_get(h, json_array_size(h) - 1);
+        if (!json_is_array(h)) {
+            h = json_array();
+            json_object_set_new(j, "stateHistory", h);
+        }
+        if (!last || !json_equal(json_object_get(last, "state"), json_object_get(cur, "state")) ||
+            !json_equal(json_object_get(last, "timestamp"), json_object_get(cur, "timestamp")))
+            json_array_append(h, (json_t *)cur);
+    }
     json_object_set_new(j, "currentState", state_json("DEAD", in->now, DEAD_MESSAGE));
     out->n_dead++;
     add_write(out, rack, d->id, j, d->mod_rev);

@@ -94,19 +94,23 @@ typedef struct mb_machines_out {
     size_t n_back;       /* machines it marks ACTIVE again */
 } mb_machines_out;
 
-/* The machine states this plan owns: ACTIVE <-> DEAD. Every other state an
- * operator or a controller set (FROZEN, STARTING_DECOMMISSION,
- * DECOMMISSIONING, DECOMMISSIONED, ...) is kept whether or not the master
- * lists the machine.
+/* The machine states this plan owns: DEAD (lost) and back from it. Every
+ * other change (FROZEN, STARTING_DECOMMISSION, DECOMMISSIONING,
+ * DECOMMISSIONED, ...) is an operator's or the machines controller's.
  *   - a listed agent: its document gets the observed fields (host, rackId,
  *     agentUrl, attributes, resources: the agent's totals), firstSeenAt
  *     when new, lastSeenAt when anything changed or it is older than
  *     seen_refresh_ms; a missing, DEAD or MISSING_ON_STARTUP state becomes
- *     {"state":"ACTIVE","timestamp":now}.
- *   - an agent document the list lacks: a missing or ACTIVE state becomes
- *     {"state":"DEAD","timestamp":now,"message":...}; nothing else changes
- *     (lastSeenAt keeps the last time it was seen).
- *   - racks alike: a rack is listed when a listed agent is in it.
+ *     the state it had before it was lost (the last other state in its
+ *     stateHistory: FROZEN, STARTING_DECOMMISSION for a decommission,
+ *     DECOMMISSIONED), else {"state":"ACTIVE","timestamp":now}.
+ *   - an agent document the list lacks: any state but DEAD,
+ *     MISSING_ON_STARTUP and DECOMMISSIONED (a missing one too) becomes
+ *     {"state":"DEAD","timestamp":now,"message":...} (Singularity's
+ *     agentLost); nothing else changes (lastSeenAt keeps the last time it
+ *     was seen; the machine's intent is not the bridge's).
+ *   - racks alike, but only ACTIVE <-> DEAD: a rack is listed when a
+ *     listed agent is in it.
  * Other fields of a document are kept. Only documents that change are
  * written. */
 void mb_machines_plan(const mb_machines_in *in, mb_machines_out *out);

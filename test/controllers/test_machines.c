@@ -126,6 +126,8 @@ static void load_machine(fx_case *c, const json_t *m, ctl_machine *out, fx_machi
         o->long_running = jbool(t, "longRunning", true);
         o->cleaning = jbool(t, "cleaning", false);
         o->held = jbool(t, "held", false);
+        o->unreachable = jbool(t, "unreachable", false);
+        o->held = o->held || o->unreachable;
         o->repl_pending = jbool(t, "replPending", false) || jstr(t, "replReason");
         o->repl_launched = jbool(t, "replLaunched", false);
         o->repl_reason = jstr(t, "replReason");

@@ -11,12 +11,14 @@
 #include "test/lib/cr_test.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "base/xalloc.h"
 #include "controllers/plan.h"
+#include "controllers/spread.h"
 
 /* ---- fixture loading ----------------------------------------------------------- */
 
@@ -165,6 +167,18 @@ static void fx_load(fx_case *c, const json_t *j)
         assert_non_null(o->id);
     }
     c->in.tasks = c->tasks;
+    /* SPREAD_ALL_AGENTS (service_spread.json): "spreadAgents" is the count
+     * (ctl_spread_count); a task's "agentSpreads": false puts it on an
+     * agent that no longer takes one. The slots as the loop gives them. */
+    v = json_object_get(j, "spreadAgents");
+    if (json_is_integer(v) && c->in.request) {
+        bool *on = xcalloc(c->in.n_tasks + 1, sizeof(bool));
+        for (i = 0; i < c->in.n_tasks; i++)
+            on[i] = jbool(json_array_get(json_object_get(j, "tasks"), i), "agentSpreads", true);
+        c->req.instances = (int)json_integer_value(v);
+        ctl_spread_slots(c->req.instances, c->tasks, c->in.n_tasks, on);
+        free(on);
+    }
 
     v = json_object_get(j, "status");
     if (v) {
@@ -391,6 +405,7 @@ FIXTURE_TEST(test_fixture_withdraw, "service_withdraw.json")
 FIXTURE_TEST(test_fixture_lb, "service_lb.json")
 FIXTURE_TEST(test_fixture_failover, "service_failover.json")
 FIXTURE_TEST(test_fixture_semantics, "service_semantics.json")
+FIXTURE_TEST(test_fixture_spread, "service_spread.json")
 
 /* ---- simulation ------------------------------------------------------------------------ */
 
@@ -962,6 +977,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_sim_expiring_scale),
     cmocka_unit_test(test_sim_stalled_step_kills),
     cmocka_unit_test(test_fixture_semantics),
+    cmocka_unit_test(test_fixture_spread),
     cmocka_unit_test(test_action_format),
 };
 CR_TEST_MAIN(tests)
