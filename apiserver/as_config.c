@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "apiserver/as_tls.h"
 #include "base/buf.h"
@@ -462,8 +463,13 @@ bool as_config_loopback(const char *listen)
         return false; /* ":7099" is every address */
     memcpy(host, listen, n);
     host[n] = '\0';
+    /* an address, not a name that starts like one ("127.example.com"
+     * resolves to wherever its owner likes) */
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
     return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-           strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+           strcmp(host, "::1") == 0;
 }
 
 /* An API reachable from the network needs authentication, or an explicit

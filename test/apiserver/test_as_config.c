@@ -77,6 +77,9 @@ static void test_auth_settings(void **state)
     assert_false(as_config_loopback(":7099"));
     assert_false(as_config_loopback("10.0.0.1:7099"));
     assert_false(as_config_loopback("127example.com:7099"));
+    assert_false(as_config_loopback("127.example.com:7099"));
+    assert_false(as_config_loopback("127.0.0.1.example.com:7099"));
+    assert_false(as_config_loopback("localhost.example.com:7099"));
 
     as_config_init(&c);
     assert_int_equal(as_config_set(&c, "auth-token-file", "/x", "t", &err), 0);
