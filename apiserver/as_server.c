@@ -86,6 +86,16 @@ typedef struct deferred {
     struct deferred *prev, *next;
 } deferred;
 
+/* A call that waits for the cache to show this replica's last write. */
+typedef struct held {
+    as_server *srv;
+    struct evhttp_request *req;
+    int64_t started; /* mono ms */
+    int64_t rev;     /* served once the cache is at this revision */
+    struct event *timer;
+    struct held *prev, *next;
+} held;
+
 typedef struct op_stats {
     uint64_t by_class[6]; /* 1xx..5xx by status / 100 */
     uint64_t count;
@@ -106,6 +116,9 @@ struct as_server {
     char *layout_refused; /* as_server_set_layout_refused */
     int64_t started_wall;
     pending *waiting;
+    held *held;          /* calls waiting for the cache to catch up */
+    int64_t written_rev; /* the newest revision an API write of ours committed */
+    uint64_t calls_held;
     sse *watchers;
     size_t nwatchers;
     stream *streams, *turn; /* lists in progress; turn: the pump's next */
@@ -353,6 +366,8 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     pending_finish(p);
 }
 
+static void held_release(held *h);
+
 void as_server_cache_advanced(as_server *s, int64_t revision)
 {
     pending *p = s->waiting, *next;
@@ -360,6 +375,15 @@ void as_server_cache_advanced(as_server *s, int64_t revision)
         next = p->next;
         if (p->wait_rev > 0 && revision >= p->wait_rev)
             pending_finish(p);
+    }
+    /* oldest first; a call served here is never held again */
+    held *h = s->held;
+    while (h && h->next)
+        h = h->next;
+    for (held *prev; h; h = prev) {
+        prev = h->prev;
+        if (revision >= h->rev)
+            held_release(h);
     }
 }
 
@@ -393,6 +417,8 @@ static void on_committed(void *arg, const store_result *res, const cr_err *err)
     }
     s->txn_ok++;
     p->wait_rev = res->revision;
+    if (res->revision > s->written_rev)
+        s->written_rev = res->revision;
     if (as_cache_revision(s->cache) >= p->wait_rev) {
         pending_finish(p);
         return;
@@ -457,7 +483,10 @@ static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t s
 /* Heavy reads waiting for their turn; more get a 503. */
 #define MAX_DEFERRED 256
 
-static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh);
+/* serve's how: a call that just arrived may wait for the pump (heavy
+ * reads) and for the cache (read-your-writes). */
+enum { SERVE_QUEUE = 1u << 0, SERVE_CATCH_UP = 1u << 1 };
+static void serve(as_server *s, struct evhttp_request *req, int64_t started, unsigned how);
 
 static int64_t mono_us(void)
 {
@@ -563,7 +592,76 @@ static void run_deferred(as_server *s)
 
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
     deferred_free(d);
-    serve(s, req, started, false);
+    serve(s, req, started, 0);
+}
+
+/* ---- read-your-writes across calls ------------------------------------------- */
+
+/* A write's answer waits for the cache to show it, but only up to
+ * write_wait_ms; and the next call may come on another connection. So a
+ * call that arrives while the cache is behind the newest write this
+ * replica committed waits for it too (as long at most): a POST
+ * /api/deploys right after its request's 200 finds the request. */
+
+static void held_free(held *h)
+{
+    as_server *s = h->srv;
+
+    if (h->prev)
+        h->prev->next = h->next;
+    else if (s->held == h)
+        s->held = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    if (h->timer)
+        event_free(h->timer);
+    free(h);
+}
+
+static void held_gone(struct evhttp_connection *conn, void *arg)
+{
+    held *h = arg;
+    drop_request(h->req);
+    held_free(h);
+}
+
+static void held_release(held *h)
+{
+    as_server *s = h->srv;
+    struct evhttp_request *req = h->req;
+    int64_t started = h->started;
+
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    held_free(h);
+    serve(s, req, started, SERVE_QUEUE);
+}
+
+static void on_held_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    held *h = arg;
+    cr_warn(h->srv->cfg.log, "cache did not reach revision %lld in time; answering from it anyway",
+            (long long)h->rev);
+    held_release(h);
+}
+
+static void hold(as_server *s, struct evhttp_request *req, int64_t started)
+{
+    long wait = s->cfg.write_wait_ms > 0 ? s->cfg.write_wait_ms : 5000;
+    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+    held *h = xcalloc(1, sizeof(*h));
+
+    h->srv = s;
+    h->req = req;
+    h->started = started;
+    h->rev = s->written_rev;
+    h->next = s->held;
+    if (s->held)
+        s->held->prev = h;
+    s->held = h;
+    s->calls_held++;
+    h->timer = evtimer_new(s->base, on_held_timeout, h);
+    evtimer_add(h->timer, &tv);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), held_gone, h);
 }
 
 static void stream_free(stream *st)
@@ -1093,6 +1191,12 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                     (unsigned long long)s->lists_total, s->nqueued,
                     (unsigned long long)s->reads_rejected, (unsigned long long)ms.hits,
                     (unsigned long long)ms.misses, ms.bytes);
+        cr_buf_addf(&b,
+                    "# HELP corral_api_calls_held_total Calls that waited for the cache to "
+                    "show this replica's last write.\n"
+                    "# TYPE corral_api_calls_held_total counter\n"
+                    "corral_api_calls_held_total %llu\n",
+                    (unsigned long long)s->calls_held);
     }
     cr_buf_adds(&b, "# HELP corral_api_requests_total API requests by operation and status "
                     "class.\n# TYPE corral_api_requests_total counter\n");
@@ -1393,8 +1497,8 @@ static void add_warnings(struct evhttp_request *req, const json_t *warnings)
     }
 }
 
-/* Answers req; fresh: it just arrived (it may wait for the pump). */
-static void serve(as_server *s, struct evhttp_request *req, int64_t started, bool fresh)
+/* Answers req; how: SERVE_* (what it may still wait for). */
+static void serve(as_server *s, struct evhttp_request *req, int64_t started, unsigned how)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -1443,7 +1547,12 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, boo
         !(m.op == AS_OP_METRICS && as_auth_policy_of(s->cfg.auth)->metrics_open) &&
         identify(s, req, m.op, started, &who, &known) < 0)
         goto out;
-    if (fresh && heavy_op(m.op)) {
+    if ((how & SERVE_CATCH_UP) && m.op != AS_OP_HEALTHZ && m.op != AS_OP_READYZ &&
+        m.op != AS_OP_METRICS && as_cache_revision(s->cache) < s->written_rev) {
+        hold(s, req, started);
+        goto out;
+    }
+    if ((how & SERVE_QUEUE) && heavy_op(m.op)) {
         defer(s, req, m.op, started);
         goto out;
     }
@@ -1567,7 +1676,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         send_error(s, req, AS_OP_NONE, started, status, msg);
         return;
     }
-    serve(s, req, started, true);
+    serve(s, req, started, SERVE_QUEUE | SERVE_CATCH_UP);
 }
 
 /* The sandbox proxy reports its answers through this. */
@@ -1741,6 +1850,11 @@ void as_server_free(as_server *s)
             evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
         w->req = NULL;
         sse_free(w);
+    }
+    while (s->held) {
+        held *h = s->held;
+        evhttp_connection_set_closecb(evhttp_request_get_connection(h->req), NULL, NULL);
+        held_free(h); /* evhttp_free drops the connection and its request */
     }
     while (s->queued) {
         deferred *d = s->queued;
