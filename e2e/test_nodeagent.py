@@ -8,6 +8,7 @@ directly. docs/nodeagent.md."""
 import json
 import os
 import time
+import uuid
 import unittest
 import urllib.parse
 import urllib.request
@@ -20,27 +21,26 @@ ML_ARGS = ["--heartbeat-interval", "1", "--allocation-interval", "0.2",
            "--update-retry-interval", "1"]
 
 
+def corrald_with_nodeagent(c, port):
+    """A leading corrald that reaches the agent's node agent on port."""
+    old = os.environ.get("CORRAL_NODEAGENT_PORT")
+    os.environ["CORRAL_NODEAGENT_PORT"] = str(port)
+    try:
+        return c.corrald()
+    finally:
+        if old is None:
+            del os.environ["CORRAL_NODEAGENT_PORT"]
+        else:
+            os.environ["CORRAL_NODEAGENT_PORT"] = old
+
+
 def q(s):
     return urllib.parse.quote(s, safe="")
 
 
-class T(harness.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        c = self.cluster
-        c.etcd()
-        c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS)
-        self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"))
-        old = os.environ.get("CORRAL_NODEAGENT_PORT")
-        os.environ["CORRAL_NODEAGENT_PORT"] = str(self.na.port)
-        try:
-            self.api = c.corrald()
-        finally:
-            if old is None:
-                del os.environ["CORRAL_NODEAGENT_PORT"]
-            else:
-                os.environ["CORRAL_NODEAGENT_PORT"] = old
+class Tasks:
+    """Helpers of the tests that run tasks through corrald (self.api) with a
+    node agent (self.na_url)."""
 
     def get(self, url):
         st, body = harness.http_json("GET", url)
@@ -73,6 +73,17 @@ class T(harness.TestCase):
                     return s["directory"]
             return None
         return harness.wait_until(find, 20, "the sandbox of " + tid)
+
+
+class T(Tasks, harness.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        c = self.cluster
+        c.etcd()
+        c.mesoslite(agents=2, racks="r1,r2", args=ML_ARGS)
+        self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"))
+        self.api = corrald_with_nodeagent(c, self.na.port)
 
     def test_follow_through_rotation_loses_and_repeats_nothing(self):
         """A chatty task rotates service.log every 32 KiB; one follow stream
@@ -194,6 +205,80 @@ class T(harness.TestCase):
                             for r in report), report)
 
 
+class Cleanup(Tasks, harness.TestCase):
+    """Executor cleanup of sandboxes of tasks corrald has never heard of
+    (404 for the task and its history) and in which no process runs: removed
+    after the retention, but only under Corral's framework
+    (slaves/<agent>/frameworks/<fw>/...): on a shared agent another
+    framework's sandboxes are never touched. A running task's sandbox is
+    kept."""
+
+    def setUp(self):
+        super().setUp()
+        c = self.cluster
+        c.etcd()
+        c.mesoslite(agents=1, racks="r1", args=ML_ARGS)
+        port = harness.free_port()
+        self.api = corrald_with_nodeagent(c, port)
+        # no OOM killer: what the cleanup learns it learns by its own lookups
+        self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"), port=port,
+                                               args=["--corrald", self.api, "--retention-s", "1",
+                                                     "--no-oom-killer"])
+
+    @staticmethod
+    def make_sandbox(like, fw, executor):
+        """A run directory as the Mesos agent leaves it (stdout, stderr,
+        runs/latest), beside the sandbox `like`, under framework fw, of an
+        executor (and so task) id; no process runs in it."""
+        parts = like.split(os.sep)
+        frameworks = os.sep.join(parts[:parts.index("frameworks") + 1])
+        runs = os.path.join(frameworks, fw, "executors", executor, "runs")
+        run = os.path.join(runs, str(uuid.uuid4()))
+        os.makedirs(run)
+        for name in ("stdout", "stderr"):
+            with open(os.path.join(run, name), "w") as f:
+                f.write("output of %s\n" % executor)
+        os.symlink(os.path.basename(run), os.path.join(runs, "latest"))
+        return run
+
+    def test_unknown_task_sandbox_removed_other_framework_and_running_kept(self):
+        tid = self.start_task("keeper", "echo up; sleep 1000")
+        box = self.sandbox(tid)
+        parts = box.split(os.sep)
+        fw = parts[parts.index("frameworks") + 1]
+        # task ids Corral could have made, that it never did
+        ghost_id = "ghost-v1-1700000000000-1-localhost-r1"
+        other_id = "elsewhere-v1-1700000000000-1-localhost-r1"
+        for t in (ghost_id, other_id, ghost_id + "x"):
+            self.assertEqual(harness.http("GET", self.api + "/api/tasks/task/" + q(t))[0], 404)
+            self.assertEqual(harness.http("GET", self.api + "/api/history/task/" + q(t))[0],
+                             404)
+        other = self.make_sandbox(box, "another-framework-0001", other_id)
+        ghost = self.make_sandbox(box, fw, ghost_id)
+
+        def seen(*ids):
+            return set(ids) <= {s["taskId"] for s in self.get(self.na_url + "/v1/sandboxes") or []}
+        harness.wait_until(lambda: seen(ghost_id, other_id), 20, "both sandboxes indexed")
+        harness.wait_until(lambda: not os.path.exists(ghost), 60,
+                           "the unknown task's sandbox removed", interval=0.1)
+        # a second unknown sandbox, made after: by the time it is gone, the
+        # other framework's older one had every chance to be removed too
+        ghost2 = self.make_sandbox(box, fw, ghost_id + "x")
+        harness.wait_until(lambda: seen(ghost_id + "x"), 20, "the second sandbox indexed")
+        harness.wait_until(lambda: not os.path.exists(ghost2), 60,
+                           "the second unknown sandbox removed", interval=0.1)
+        self.assertTrue(os.path.isfile(os.path.join(other, "stdout")), "another framework's")
+        self.assertTrue(os.path.isdir(box), "the running task's")
+        self.assertIn(tid, [t["taskId"]["id"] for t in self.get(self.api + "/api/tasks/active")])
+        report = self.get(self.na_url + "/v1/cleanup") or []
+        removed = sorted(r["taskId"] for r in report if r["action"] == "removed sandbox of")
+        self.assertEqual(removed, [ghost_id, ghost_id + "x"], report)
+        self.assertTrue(all("unknown" in r["detail"] for r in report
+                            if r["action"] == "removed sandbox of"), report)
+        metrics = harness.http("GET", self.na_url + "/metrics")[2].decode()
+        self.assertIn("corral_nodeagent_sandboxes_removed_total 2", metrics)
+
+
 class OOM(harness.TestCase):
     """The OOM killer: a task that allocates past its memoryMb gets SIGTERM
     (SIGKILL after its grace period) from the node agent, ends TASK_FAILED
@@ -207,15 +292,7 @@ class OOM(harness.TestCase):
         c.etcd()
         c.mesoslite(agents=1, racks="r1", args=ML_ARGS)
         port = harness.free_port()
-        old = os.environ.get("CORRAL_NODEAGENT_PORT")
-        os.environ["CORRAL_NODEAGENT_PORT"] = str(port)
-        try:
-            self.api = c.corrald()
-        finally:
-            if old is None:
-                del os.environ["CORRAL_NODEAGENT_PORT"]
-            else:
-                os.environ["CORRAL_NODEAGENT_PORT"] = old
+        self.api = corrald_with_nodeagent(c, port)
         self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"), port=port,
                                                args=["--corrald", self.api,
                                                      "--oom-interval-ms", "200"])

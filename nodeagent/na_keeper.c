@@ -3,7 +3,9 @@
  *   - cleanup: a sandbox whose task is over (the executor's record, its
  *     logs final, or no process in it and none for a while) or that
  *     corrald does not know, past the retention, once its logs are
- *     uploaded, is removed; process groups left in a sandbox whose
+ *     uploaded, is removed, if it lies under Corral's framework (learned
+ *     from corrald's answers about the sandboxes' tasks: never another
+ *     framework's on a shared agent); process groups left in a sandbox whose
  *     executor is gone are killed (TERM, then KILL after 10 s). What was
  *     done is kept for GET /v1/cleanup and counted in /metrics.
  *   - OOM killer: each running task's memory against its memoryMb
@@ -47,10 +49,11 @@ json_t *na_keeper_report(na_app *a);
 /* What corrald said of a task (cached per sandbox dir). */
 typedef struct lookup {
     char *dir, *task_id;
+    char *fw;         /* the sandbox's framework id (its frameworks/<fw> dir) */
     int64_t at;       /* mono ms of the answer; 0: never */
     bool pending;     /* a call in flight */
-    bool unknown;     /* 404: corrald knows no such task */
-    bool active;      /* an active task */
+    bool unknown;     /* 404 for the task and its history: corrald never knew it */
+    bool active;      /* an active task (of the sandbox's framework) */
     int64_t limit;    /* memoryMb in bytes; 0 unknown */
     int64_t grace_ms; /* the kill grace period the task was launched with */
     int64_t leftover_since, term_at;
@@ -64,6 +67,13 @@ typedef struct keeper {
     struct event *tick, *oom_tick;
     lookup **v;
     size_t n;
+    /* Corral's framework ids, learned from corrald: the framework of each
+     * sandbox whose task corrald knows (active or in its history). Only
+     * their sandboxes are ever removed: on a shared agent the others
+     * belong to other frameworks. Never forgotten (a framework id is only
+     * replaced, never reused). */
+    char **fws;
+    size_t n_fws;
     json_t *report; /* the last REPORT_MAX actions */
     struct {
         uint64_t removed, removed_bytes, groups_killed, oom_kills, checks;
@@ -89,6 +99,7 @@ static lookup *lookup_of(keeper *k, const tracked *t)
     k->v[k->n] = xcalloc(1, sizeof(lookup));
     k->v[k->n]->dir = xstrdup(t->sb.dir);
     k->v[k->n]->task_id = xstrdup(t->sb.task_id);
+    k->v[k->n]->fw = xstrdup(t->sb.framework_id);
     k->v[k->n]->k = k;
     return k->v[k->n++];
 }
@@ -98,6 +109,7 @@ static void lookup_free(lookup *l)
     cr_http_cancel(l->hr);
     free(l->dir);
     free(l->task_id);
+    free(l->fw);
     free(l);
 }
 
@@ -135,7 +147,36 @@ static double number(const json_t *o)
     return json_is_number(o) ? json_number_value(o) : 0;
 }
 
-static void on_lookup(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+static bool corral_framework(const keeper *k, const char *fw)
+{
+    for (size_t i = 0; i < k->n_fws; i++)
+        if (strcmp(k->fws[i], fw) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the task corrald described (its task object) is the one of l's
+ * sandbox: the same framework, when corrald names it. If so, the sandbox's
+ * framework is Corral's. */
+static bool same_task(keeper *k, const lookup *l, const json_t *task)
+{
+    const char *fw = json_string_value(json_object_get(task, "frameworkId"));
+
+    if (fw && strcmp(fw, l->fw) != 0)
+        return false;
+    if (!corral_framework(k, l->fw)) {
+        k->fws = xrealloc(k->fws, (k->n_fws + 1) * sizeof(*k->fws));
+        k->fws[k->n_fws++] = xstrdup(l->fw);
+        cr_info(k->a->log, "framework %s is Corral's (task %s)", l->fw, l->task_id);
+    }
+    return true;
+}
+
+static void ask_history(keeper *k, lookup *l);
+
+/* GET /api/history/task/{id} after a 404 for the active task: a task
+ * corrald knows is over; one it does not know at all is unknown. */
+static void on_history(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
 {
     lookup *l = arg;
     json_t *j;
@@ -146,9 +187,34 @@ static void on_lookup(cr_http_req *r, const cr_http_resp *resp, const cr_err *er
         return; /* ask again next time */
     l->at = cr_mono_ms();
     l->unknown = resp->status == 404;
+    if (resp->status == 200 && (j = json_loadb(resp->body, resp->body_len, 0, NULL))) {
+        same_task(l->k, l, json_object_get(j, "task"));
+        json_decref(j);
+    }
+}
+
+static void on_lookup(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    lookup *l = arg;
+    json_t *j;
+
+    l->hr = NULL;
+    l->pending = false;
+    if (err || (resp->status != 200 && resp->status != 404))
+        return; /* ask again next time */
     l->active = false;
-    if (resp->status != 200 || !(j = json_loadb(resp->body, resp->body_len, 0, NULL)))
+    if (resp->status == 404) {
+        ask_history(l->k, l);
         return;
+    }
+    l->at = cr_mono_ms();
+    l->unknown = false;
+    if (!(j = json_loadb(resp->body, resp->body_len, 0, NULL)))
+        return;
+    if (!same_task(l->k, l, j)) {
+        json_decref(j);
+        return; /* another framework's task of the same id: not ours to watch */
+    }
     {
         const json_t *res = json_object_get(j, "resources");
         const json_t *dres = json_object_get(
@@ -171,29 +237,39 @@ static void on_lookup(cr_http_req *r, const cr_http_resp *resp, const cr_err *er
     json_decref(j);
 }
 
-/* Asks corrald about the task of l (GET /api/tasks/task/{id}: active
- * tasks; a 404 then GET /api/history/task/{id} would tell finished from
- * unknown, but either way the sandbox is over). */
-static void ask(keeper *k, lookup *l)
+static void start_lookup(keeper *k, lookup *l, const char *path, cr_http_done_cb cb)
 {
     cr_http_opts o = {.method = "GET",
                       .timeout_ms = 10000,
                       .connect_timeout_ms = 5000,
                       .max_body = 4 * 1024 * 1024,
-                      .on_done = on_lookup,
+                      .on_done = cb,
                       .arg = l};
-    char *url;
+    char *url = api_url(k, path, l->task_id);
     cr_err err;
 
-    if (!k->a->cfg->corrald || l->pending || (l->at && cr_mono_ms() - l->at < LOOKUP_EVERY_MS))
-        return;
-    url = api_url(k, "/api/tasks/task/", l->task_id);
     o.url = url;
     o.bearer = na_services_token(k->s);
     o.ca_file = k->a->cfg->ca_file;
     l->hr = cr_http_start(k->a->http, &o, &err);
     l->pending = l->hr != NULL;
     free(url);
+}
+
+static void ask_history(keeper *k, lookup *l)
+{
+    start_lookup(k, l, "/api/history/task/", on_history);
+}
+
+/* Asks corrald about the task of l: GET /api/tasks/task/{id} (active
+ * tasks), on a 404 GET /api/history/task/{id} (over, or unknown: either
+ * way the sandbox is over). Each answer that names the task teaches the
+ * sandbox's framework is Corral's. */
+static void ask(keeper *k, lookup *l)
+{
+    if (!k->a->cfg->corrald || l->pending || (l->at && cr_mono_ms() - l->at < LOOKUP_EVERY_MS))
+        return;
+    start_lookup(k, l, "/api/tasks/task/", on_lookup);
 }
 
 /* ---- cleanup ------------------------------------------------------------------------ */
@@ -288,16 +364,22 @@ static void cleanup(keeper *k)
         cr_err err;
 
         kill_leftovers(k, t, l);
-        if (!over && !t->live) {
-            ask(k, l); /* unknown to Corral? */
+        /* unknown to Corral? And, once per sandbox at least, whose
+         * framework it lies under */
+        if ((!over && !t->live) || !l->at)
+            ask(k, l);
+        if (!over && !t->live)
             over = l->at && l->unknown;
-        }
         if (!over || t->live || now - finished_at_ms(t) < retention)
             continue;
+        if (!corral_framework(k, t->sb.framework_id))
+            continue; /* another framework's, or not known to be Corral's yet */
         if (!na_services_upload_done(a, t))
             continue; /* its logs first */
         snprintf(detail, sizeof(detail), "removed %s (%s, ended %lld s ago, logs %s)", t->sb.dir,
-                 t->sb.has_record ? "executor finished" : "no process, task over or unknown",
+                 t->sb.has_record      ? "executor finished"
+                 : l->at && l->unknown ? "no process, task unknown to Corral"
+                                       : "no process, task over",
                  (long long)((now - finished_at_ms(t)) / 1000),
                  a->cfg->s3_bucket ? "uploaded" : "not archived");
         {
@@ -460,7 +542,7 @@ static void oom_check(keeper *k)
         ask(k, l);
         if (!l->active || l->limit <= 0)
             continue;
-        used = na_oom_measure(&a->procs, t->sb.dir, a->cfg->cgroup_root, &how);
+        used = na_oom_measure(&a->procs, t->sb.dir, "/proc", a->cfg->cgroup_root, &how);
         if (na_oom_decide(used, l->limit, (int)a->cfg->oom_threshold_pct, a->cfg->oom_window_ms,
                           now, &t->oom_since) != NA_OOM_KILL)
             continue;
@@ -528,6 +610,9 @@ void na_keeper_stop(na_app *a, na_services *s)
     for (size_t i = 0; i < k->n; i++)
         lookup_free(k->v[i]);
     free(k->v);
+    for (size_t i = 0; i < k->n_fws; i++)
+        free(k->fws[i]);
+    free(k->fws);
     json_decref(k->report);
     free(k);
     *na_services_keeper(s) = NULL;

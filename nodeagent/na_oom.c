@@ -1,9 +1,14 @@
 #include "nodeagent/na_oom.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -52,62 +57,140 @@ char *na_cgroup_v2_path(const char *text)
     return NULL;
 }
 
-static char *slurp(const char *path)
+/* The whole file at path (NUL-terminated, owned), or NULL when it cannot
+ * be read or holds more than max bytes (a partial list is no proof). */
+static char *slurp(const char *path, size_t max)
 {
-    FILE *f = fopen(path, "r");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_buf b = CR_BUF_INIT;
     char buf[8192];
-    size_t n;
+    ssize_t r;
 
-    if (!f)
+    if (fd < 0)
         return NULL;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return xstrdup(buf);
+    cr_buf_init(&b);
+    while ((r = read(fd, buf, sizeof(buf))) > 0 && b.len <= max)
+        cr_buf_add(&b, buf, (size_t)r);
+    close(fd);
+    if (r < 0 || b.len > max) {
+        cr_buf_release(&b);
+        return NULL;
+    }
+    return cr_buf_detach(&b, NULL);
 }
 
-/* memory.current of the cgroup of pid when every process in it belongs to
- * sandbox dir; -1 otherwise. */
-static int64_t cgroup_memory(const na_procs *p, const char *dir, pid_t pid, const char *root)
+int na_oom_parse_bytes(const char *text, int64_t *out)
 {
-    char path[512], *text, *cg, *procs, *cur;
-    int64_t out = -1;
-    bool own = true;
+    int64_t v = 0;
+    const char *s = text;
 
-    snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-    text = slurp(path);
-    cg = text ? na_cgroup_v2_path(text) : NULL;
-    free(text);
-    if (!cg || strcmp(cg, "/") == 0) {
-        free(cg);
+    if (!text || *s < '0' || *s > '9')
         return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (INT64_MAX - (*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
     }
-    snprintf(path, sizeof(path), "%s%s/cgroup.procs", root, cg);
-    procs = slurp(path);
-    for (char *s = procs, *e; s && *s; s = e) {
-        long q = strtol(s, &e, 10);
-        bool mine = false;
-        if (e == s)
+    if (*s == '\n')
+        s++;
+    if (*s)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Whether proc is a process of sandbox dir in p. */
+static bool of_sandbox(const na_procs *p, const char *dir, long proc)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].pid == proc && strcmp(p->v[i].sandbox, dir) == 0)
+            return true;
+    return false;
+}
+
+#define PROCS_MAX (4 << 20)
+#define DEPTH_MAX 16
+
+/* Whether every process of the cgroup at path, and of every cgroup below
+ * it (memory.current counts them all), is one of sandbox dir; *has_pid
+ * set when pid is listed in path's own cgroup.procs. A cgroup.procs that
+ * is missing or not one decimal pid a line is no proof: false. */
+static bool owned(const na_procs *p, const char *dir, const char *path, pid_t pid, int depth,
+                  bool *has_pid)
+{
+    char *file = xasprintf("%s/cgroup.procs", path), *procs = slurp(file, PROCS_MAX);
+    bool ok = procs != NULL && depth <= DEPTH_MAX;
+    DIR *d;
+    struct dirent *e;
+
+    free(file);
+    for (const char *s = procs; ok && *s;) {
+        char *end = NULL;
+        long q = 0;
+
+        /* one decimal pid a line, each a process of the sandbox */
+        if (*s >= '0' && *s <= '9')
+            q = strtol(s, &end, 10);
+        ok = q > 0 && (*end == '\n' || *end == '\0') && of_sandbox(p, dir, q);
+        if (!ok)
             break;
-        for (size_t i = 0; i < p->n; i++)
-            if (p->v[i].pid == q && strcmp(p->v[i].sandbox, dir) == 0)
-                mine = true;
-        own = own && mine;
-    }
-    if (procs && own) {
-        snprintf(path, sizeof(path), "%s%s/memory.current", root, cg);
-        cur = slurp(path);
-        if (cur)
-            out = atoll(cur);
-        free(cur);
+        if (q == (long)pid && has_pid)
+            *has_pid = true;
+        s = *end ? end + 1 : end;
     }
     free(procs);
+    d = ok ? opendir(path) : NULL;
+    if (ok && !d)
+        ok = false;
+    while (ok && (e = readdir(d))) {
+        struct stat st;
+        char *sub;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+            continue;
+        sub = xasprintf("%s/%s", path, e->d_name);
+        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            ok = owned(p, dir, sub, pid, depth + 1, NULL);
+        free(sub);
+    }
+    if (d)
+        closedir(d);
+    return ok;
+}
+
+int64_t na_oom_cgroup_memory(const na_procs *p, const char *dir, pid_t pid, const char *proc_root,
+                             const char *cgroup_root)
+{
+    char *path = xasprintf("%s/%d/cgroup", proc_root, (int)pid), *text = slurp(path, 65536);
+    char *cg = text ? na_cgroup_v2_path(text) : NULL, *cur = NULL;
+    int64_t out = -1, v;
+    bool has_pid = false;
+
+    free(text);
+    free(path);
+    path = NULL;
+    /* the root cgroup is everyone's; a path not from the kernel is refused */
+    if (!cg || cg[0] != '/' || strcmp(cg, "/") == 0 || strstr(cg, "/../") ||
+        (strlen(cg) >= 3 && strcmp(cg + strlen(cg) - 3, "/..") == 0))
+        goto out;
+    path = xasprintf("%s%s", cgroup_root, cg);
+    if (!owned(p, dir, path, pid, 0, &has_pid) || !has_pid)
+        goto out;
     free(cg);
+    cg = xasprintf("%s/memory.current", path);
+    cur = slurp(cg, 64);
+    if (na_oom_parse_bytes(cur, &v) == 0)
+        out = v;
+out:
+    free(cur);
+    free(cg);
+    free(path);
     return out;
 }
 
-int64_t na_oom_measure(const na_procs *p, const char *dir, const char *cgroup_root,
-                       const char **how)
+int64_t na_oom_measure(const na_procs *p, const char *dir, const char *proc_root,
+                       const char *cgroup_root, const char **how)
 {
     int64_t rss = 0;
     pid_t any = 0;
@@ -120,7 +203,7 @@ int64_t na_oom_measure(const na_procs *p, const char *dir, const char *cgroup_ro
             any = p->v[i].pid;
     }
     if (any && cgroup_root) {
-        int64_t cg = cgroup_memory(p, dir, any, cgroup_root);
+        int64_t cg = na_oom_cgroup_memory(p, dir, any, proc_root, cgroup_root);
         if (cg >= 0) {
             *how = "cgroup";
             return cg;

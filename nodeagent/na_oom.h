@@ -35,11 +35,27 @@ void na_oom_reason(int64_t used, int64_t limit, int threshold_pct, int64_t windo
  * or NULL (cgroup v1 only). Owned. */
 char *na_cgroup_v2_path(const char *text);
 
+/* Parses a cgroup byte count ("1234" or "1234\n", as memory.current):
+ * digits only, no sign, no overflow. Returns 0 with *out set, or -1. */
+int na_oom_parse_bytes(const char *text, int64_t *out);
+
+/* memory.current, bytes, of the cgroup v2 of pid (named by
+ * proc_root/<pid>/cgroup, found under cgroup_root) when that cgroup is the
+ * sandbox's own: pid is listed in its cgroup.procs, and every process
+ * listed there and in every cgroup below it (memory.current counts them
+ * too) is a process of sandbox dir in p. -1 otherwise: no cgroup v2 entry,
+ * the root cgroup, a process of anyone else, a file missing, unreadable or
+ * malformed. proc_root is "/proc" and cgroup_root the cgroup-root setting
+ * ("/sys/fs/cgroup"); tests point both at a fake tree. */
+int64_t na_oom_cgroup_memory(const na_procs *p, const char *dir, pid_t pid, const char *proc_root,
+                             const char *cgroup_root);
+
 /* The memory of the processes of sandbox dir, bytes: memory.current of
- * their cgroup under cgroup_root when only they are in it, else their RSS
- * (processes named corral-executor left out). *how says which ("cgroup",
- * "rss"). */
-int64_t na_oom_measure(const na_procs *p, const char *dir, const char *cgroup_root,
-                       const char **how);
+ * their cgroup under cgroup_root when only they are in it
+ * (na_oom_cgroup_memory of the first of them; cgroup_root NULL: never),
+ * else their RSS (processes named corral-executor left out). *how says
+ * which ("cgroup", "rss"). */
+int64_t na_oom_measure(const na_procs *p, const char *dir, const char *proc_root,
+                       const char *cgroup_root, const char **how);
 
 #endif

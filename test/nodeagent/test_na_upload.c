@@ -259,7 +259,7 @@ static json_t *doc_record_fields(void)
 {
     char *doc = cr_test_fixture("../docs/etcd-layout.md", NULL);
     const char *row = strstr(doc, "| `P/logs/<requestId>/<taskId>/<fileName>` |");
-    const char *p, *end;
+    const char *p = NULL, *end = NULL;
     json_t *names = json_object();
 
     if (!row || !(p = strstr(row, "upload record: `{")) || !(end = strchr(p, '}')))
