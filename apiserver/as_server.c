@@ -117,6 +117,7 @@ struct as_server {
     int64_t started_wall;
     pending *waiting;
     held *held;          /* calls waiting for the cache to catch up */
+    size_t nheld;
     int64_t written_rev; /* the newest revision an API write of ours committed */
     uint64_t calls_held;
     sse *watchers;
@@ -482,6 +483,9 @@ static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t s
 #define DEFAULT_LIST_STALL_MS    30000
 /* Heavy reads waiting for their turn; more get a 503. */
 #define MAX_DEFERRED 256
+/* Calls waiting for the cache to show a write; beyond, answered at once
+ * from what the cache has (as before there was a wait). */
+#define MAX_HELD 1024
 
 /* serve's how: a call that just arrived may wait for the pump (heavy
  * reads) and for the cache (read-your-writes). */
@@ -615,6 +619,7 @@ static void held_free(held *h)
         h->next->prev = h->prev;
     if (h->timer)
         event_free(h->timer);
+    s->nheld--;
     free(h);
 }
 
@@ -639,8 +644,14 @@ static void held_release(held *h)
 static void on_held_timeout(evutil_socket_t fd, short what, void *arg)
 {
     held *h = arg;
-    cr_warn(h->srv->cfg.log, "cache did not reach revision %lld in time; answering from it anyway",
+    as_server *s = h->srv;
+
+    cr_warn(s->cfg.log, "cache did not reach revision %lld in time; answering from it anyway",
             (long long)h->rev);
+    /* a cache that stalls (or an etcd restored to an older revision) holds
+     * the calls of one write wait, not of every one after it */
+    if (s->written_rev > as_cache_revision(s->cache))
+        s->written_rev = as_cache_revision(s->cache);
     held_release(h);
 }
 
@@ -658,6 +669,7 @@ static void hold(as_server *s, struct evhttp_request *req, int64_t started)
     if (s->held)
         s->held->prev = h;
     s->held = h;
+    s->nheld++;
     s->calls_held++;
     h->timer = evtimer_new(s->base, on_held_timeout, h);
     evtimer_add(h->timer, &tv);
@@ -1548,7 +1560,8 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, uns
         identify(s, req, m.op, started, &who, &known) < 0)
         goto out;
     if ((how & SERVE_CATCH_UP) && m.op != AS_OP_HEALTHZ && m.op != AS_OP_READYZ &&
-        m.op != AS_OP_METRICS && as_cache_revision(s->cache) < s->written_rev) {
+        m.op != AS_OP_METRICS && as_cache_revision(s->cache) < s->written_rev &&
+        as_cache_synced(s->cache) && s->nheld < MAX_HELD) {
         hold(s, req, started);
         goto out;
     }

@@ -664,7 +664,7 @@ class ProtocolTest(MesosliteCase):
 class RecoveryTest(MesosliteCase):
     """Resources that come back wait for the next batch allocation, as in
     Mesos' allocator, which does not allocate on recovery (MESOS-3078)."""
-    extra = ["--allocation-interval", "60", "--update-retry-interval", "0.5"]
+    extra = ["--allocation-interval", "86400", "--update-retry-interval", "0.5"]
 
     def offers_seen(self, s):
         return [e for e in s.stream.seen if e["type"] == "OFFERS"]

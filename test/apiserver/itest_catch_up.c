@@ -3,7 +3,8 @@
  * when the cache shows a write. A call that arrives after a write committed
  * and before the cache shows it waits for the cache (it used to be answered
  * from the stale cache: a GET of a request created a moment before was a
- * 404); /healthz never waits; a call waits write_wait_ms at most. */
+ * 404); /healthz never waits; a call waits write_wait_ms at most, and
+ * after such a timeout later calls no longer wait for that write. */
 #include "test/lib/cr_test.h"
 
 #include <event2/buffer.h>
@@ -89,12 +90,12 @@ static bool answered(fx *f, void *arg)
     return ((answer *)arg)->done;
 }
 
-/* The server's count of committed API writes, from /metrics (never held). */
-static long writes_ok(fx *f)
+/* A counter from /metrics (never held), or -1. */
+static long metric(fx *f, const char *name)
 {
     answer a = {0};
     long n = -1;
-    const char *p, *name = "corral_api_etcd_txn_total{result=\"ok\"} ";
+    const char *p;
 
     send_call(f, EVHTTP_REQ_GET, "/metrics", NULL, &a);
     run_until(f, answered, &a, "/metrics");
@@ -106,7 +107,7 @@ static long writes_ok(fx *f)
 
 static bool one_write(fx *f, void *arg)
 {
-    return writes_ok(f) == 1;
+    return metric(f, "corral_api_etcd_txn_total{result=\"ok\"} ") == 1;
 }
 
 /* The key's mod revision in etcd. */
@@ -230,8 +231,15 @@ static void test_a_call_waits_at_most_write_wait_ms(void **state)
     run_until(f, answered, &get, "the GET"); /* the cache never catches up */
     assert_int_equal(get.status, 404);       /* answered from what it has */
     run_until(f, answered, &post, "the POST");
+    /* one stalled write holds the calls of one wait, not every later one */
+    answer again = {0};
+    send_call(f, EVHTTP_REQ_GET, "/api/requests/request/rr", NULL, &again);
+    run_until(f, answered, &again, "the second GET");
+    assert_int_equal(again.status, 404);
+    assert_int_equal(metric(f, "\ncorral_api_calls_held_total "), 1);
     free(post.body);
     free(get.body);
+    free(again.body);
 }
 
 int main(void)
