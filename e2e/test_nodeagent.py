@@ -368,6 +368,55 @@ class OOM(harness.TestCase):
         metrics = harness.http("GET", self.na_url + "/metrics")[2].decode()
         self.assertNotIn("corral_nodeagent_oom_kills_total 0", metrics)
 
+    def test_task_renamed_corral_executor_is_still_killed(self):
+        """A task that names itself corral-executor (/proc/self/comm, as
+        prctl PR_SET_NAME) before it allocates is still measured and killed,
+        its process group and all: the node agent knows the executor by what
+        it runs (/proc/<pid>/exe), not by its name."""
+        st, body = harness.http_json("POST", self.api + "/api/requests",
+                                     {"id": "sly", "requestType": "SERVICE", "instances": 1})
+        self.assertEqual(st, 200, body)
+        st, body = harness.http_json("POST", self.api + "/api/deploys", {"deploy": {
+            "requestId": "sly", "id": "v1", "customExecutorCmd": EXECUTOR,
+            "resources": {"cpus": 0.1, "memoryMb": 32},
+            "executorData": {"cmd": "while [ ! -f grow ]; do sleep 0.1; done; "
+                                    "exec python3 -c \"import time; "
+                                    "open('/proc/self/comm', 'w').write('corral-executor'); "
+                                    "print('renamed', open('/proc/self/comm').read().strip(), "
+                                    "flush=True); x = b'a' * (96 << 20); "
+                                    "print('allocated', flush=True); time.sleep(600)\"",
+                             "sigKillProcessesAfterMillis": 2000}}})
+        self.assertEqual(st, 200, body)
+        harness.wait_until(lambda: ((self.get("/api/history/request/sly/deploy/v1") or {})
+                                    .get("deployResult") or {}).get("deployState") == "SUCCEEDED",
+                           90, "deploy v1 succeeded")
+        box, tid = harness.wait_until(lambda: next(((s["directory"], s["taskId"]) for s in
+                                                    self.get_na("/v1/sandboxes") or []
+                                                    if s["taskId"].startswith("sly-")), None),
+                                      30, "the task's sandbox")
+        open(os.path.join(box, "app", "grow"), "w").close()
+
+        def killed():
+            for r in self.get_na("/v1/cleanup") or []:
+                if r["action"] == "OOM kill of" and r["taskId"] == tid:
+                    return r
+            return None
+        r = harness.wait_until(killed, 90, "the OOM kill of the renamed task")
+        self.assertIn("over the 32 MiB limit", r["detail"])
+
+        def ended():
+            h = self.get("/api/history/task/" + q(tid)) or {}
+            end = [u for u in h.get("taskUpdates", []) if u["taskState"] == "TASK_FAILED"]
+            return end and end[0]
+        end = harness.wait_until(ended, 60, "the renamed task ended")
+        self.assertEqual(end.get("statusReason"), "REASON_CONTAINER_LIMITATION_MEMORY", end)
+        self.assertRegex(end["statusMessage"],
+                         r"^killed by the node agent: memory \d+ MiB over the 32 MiB limit "
+                         r"\(process killed by signal 15 \(Terminated\)\)$")
+        # it had taken the name
+        with open(os.path.join(box, "service.log")) as f:
+            self.assertIn("renamed corral-executor\n", f.read())
+
     def get_na(self, path):
         st, body = harness.http_json("GET", self.na_url + path)
         return body if st == 200 else None

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,7 @@ struct exe_executor {
 
     /* running */
     pid_t pid;
+    uid_t task_uid; /* what the task runs as (task_uid_of), for its kill note */
     int64_t started_ms;
     pipe_in out, err;
     exe_log *log_out, *log_err;
@@ -1202,6 +1204,49 @@ static void on_sentinel_timer(evutil_socket_t fd, short what, void *arg)
     free(path);
 }
 
+bool exe_kill_note_read(const char *sandbox, uid_t task_uid, uid_t exe_uid, const cr_log *log,
+                        char *msg, size_t size, bool *memory)
+{
+    char *path = xasprintf("%s/%s", sandbox, EXE_KILL_NOTE), buf[4096];
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    ssize_t n = -1;
+    struct stat st;
+
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (exe_kill_note_trusted(st.st_uid, st.st_nlink, task_uid, exe_uid))
+            n = read(fd, buf, sizeof(buf));
+        else if (log)
+            cr_warn(log, "ignoring %s: %s", path,
+                    st.st_nlink != 1 ? "not a single link: not the node agent's"
+                                     : "owned by the task's user: not the node agent's");
+    }
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    return n > 0 && exe_kill_note_parse(buf, (size_t)n, msg, size, memory);
+}
+
+/* The uid the task runs as: the deploy's user when the executor runs as
+ * root (the runner script switches to it: exe_env.h), else the executor's
+ * own. EXE_UID_UNKNOWN when that user cannot be resolved. */
+static uid_t task_uid_of(const exe_data *d)
+{
+    const struct passwd *pw;
+    char *end;
+    unsigned long v;
+
+    if (geteuid() != 0 || !d->user)
+        return geteuid();
+    if ((pw = getpwnam(d->user)))
+        return pw->pw_uid;
+    /* setpriv --reuid takes a number too */
+    errno = 0;
+    v = strtoul(d->user, &end, 10);
+    if (!errno && *d->user >= '0' && *d->user <= '9' && !*end && v < (unsigned long)EXE_UID_UNKNOWN)
+        return (uid_t)v;
+    return EXE_UID_UNKNOWN;
+}
+
 static void start_task(exe_executor *e)
 {
     const exe_task *t = e->task;
@@ -1262,6 +1307,7 @@ static void start_task(exe_executor *e)
         _exit(127);
     }
     setpgid(pid, pid); /* both sides set it: no race with an early kill */
+    e->task_uid = task_uid_of(&t->data);
     close(po[1]);
     close(pe[1]);
     e->pid = pid;
@@ -1294,24 +1340,6 @@ fail:
     feed_simple(e, EXE_EV_START_FAILED, err.detail);
 }
 
-/* The node agent's note, if it killed the task (exe_sm.h: EXE_KILL_NOTE);
- * read without following a link, at most 4 KiB. */
-static bool read_kill_note(const exe_executor *e, char *msg, size_t size, bool *memory)
-{
-    char *path = xasprintf("%s/%s", e->cfg->sandbox, EXE_KILL_NOTE), buf[4096];
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    ssize_t n = -1;
-    struct stat st;
-
-    free(path);
-    if (fd < 0)
-        return false;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-        n = read(fd, buf, sizeof(buf));
-    close(fd);
-    return n > 0 && exe_kill_note_parse(buf, (size_t)n, msg, size, memory);
-}
-
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
 {
     exe_executor *e = arg;
@@ -1330,7 +1358,8 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
             e->exited = true;
             e->wait_status = status;
             ev.exit_ok = WIFEXITED(status) && exe_data_exit_ok(&e->task->data, WEXITSTATUS(status));
-            if (read_kill_note(e, note, sizeof(note), &ev.killed_for_memory)) {
+            if (exe_kill_note_read(e->cfg->sandbox, e->task_uid, geteuid(), e->log, note,
+                                   sizeof(note), &ev.killed_for_memory)) {
                 cr_info(e->log, "the node agent killed the task: %s", note);
                 ev.killed_by = note;
             }

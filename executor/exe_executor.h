@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -49,6 +50,15 @@ typedef struct exe_config {
  * naming what is missing. Release with exe_config_release(). */
 int exe_config_from_env(exe_config *c, cr_err *err);
 void exe_config_release(exe_config *c);
+
+/* The node agent's kill note in sandbox (exe_sm.h: EXE_KILL_NOTE), read
+ * without following a link, at most 4 KiB, and only when
+ * exe_kill_note_trusted(its owner, its link count, task_uid, exe_uid):
+ * true with its message in msg (exe_kill_note_parse) and whether it was
+ * for memory in *memory. A note it does not trust is logged to log (may be
+ * NULL) and ignored: false. */
+bool exe_kill_note_read(const char *sandbox, uid_t task_uid, uid_t exe_uid, const cr_log *log,
+                        char *msg, size_t size, bool *memory);
 
 typedef struct exe_executor exe_executor;
 

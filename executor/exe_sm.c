@@ -49,6 +49,15 @@ bool exe_kill_note_parse(const char *text, size_t len, char *msg, size_t msg_siz
     return ok;
 }
 
+bool exe_kill_note_trusted(uid_t st_uid, nlink_t st_nlink, uid_t task_uid, uid_t exe_uid)
+{
+    if (st_nlink != 1)
+        return false;
+    if (task_uid == EXE_UID_UNKNOWN)
+        return st_uid == exe_uid;
+    return task_uid == exe_uid || st_uid != task_uid;
+}
+
 typedef struct acts {
     exe_sm_action *a;
     int n;

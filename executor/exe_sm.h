@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef enum {
     EXE_PH_IDLE,
@@ -123,6 +124,19 @@ const char *exe_phase_name(exe_phase p);
  * the reason is memory in *memory; false when it is not such a note. */
 #define EXE_KILL_NOTE "corral-killed-by.json"
 bool exe_kill_note_parse(const char *text, size_t len, char *msg, size_t msg_size, bool *memory);
+
+/* Whether a kill note file (its owner st_uid and link count st_nlink) can
+ * be the node agent's rather than the task's own: the sandbox is writable
+ * by the task, which could otherwise write a note and exit 0 to be
+ * reported failed for memory with a message of its choosing. Trusted: a
+ * single link (not a hard link to some other file) not owned by the
+ * task's user task_uid. When the task runs as the executor's own
+ * effective uid exe_uid there is no privilege boundary between them (the
+ * task could do anything the executor does): any single-link note is
+ * trusted. task_uid EXE_UID_UNKNOWN (the user could not be resolved):
+ * only a note owned by exe_uid. */
+#define EXE_UID_UNKNOWN ((uid_t)-1)
+bool exe_kill_note_trusted(uid_t st_uid, nlink_t st_nlink, uid_t task_uid, uid_t exe_uid);
 
 /* "exited with status 3" / "killed by signal 9 (Killed)" into out. */
 void exe_describe_exit(int wait_status, char *out, size_t size);

@@ -9,8 +9,9 @@
  *     executor is gone are killed (TERM, then KILL after 10 s). What was
  *     done is kept for GET /v1/cleanup and counted in /metrics.
  *   - OOM killer: each running task's memory against its memoryMb
- *     (corrald's task record); a task to kill gets SIGTERM on its process
- *     groups and SIGKILL after the deploy's grace period, as the kernel's
+ *     (corrald's task record); a task to kill gets SIGTERM on its processes
+ *     (na_kill_plan_make: all but the executor's, by what they run, not their
+ *     name) and SIGKILL after the deploy's grace period, as the kernel's
  *     OOM killer would have ended it, only earlier and gracefully: the
  *     executor reports it failed (so crash-loop and cooldown count it) and
  *     the controllers replace it; the reason is recorded through corrald
@@ -286,11 +287,12 @@ static int64_t finished_at_ms(const tracked *t)
     return at;
 }
 
+/* Whether the sandbox's corral-executor runs (by what it runs: a task
+ * renamed corral-executor does not keep its leftovers alive). */
 static bool executor_alive(const na_app *a, const char *dir)
 {
     for (size_t i = 0; i < a->procs.n; i++)
-        if (strcmp(a->procs.v[i].sandbox, dir) == 0 &&
-            strcmp(a->procs.v[i].comm, "corral-executor") == 0)
+        if (strcmp(a->procs.v[i].sandbox, dir) == 0 && na_procs_is_executor(&a->procs, i))
             return true;
     return false;
 }
@@ -411,31 +413,27 @@ static void on_note(cr_http_req *r, const cr_http_resp *resp, const cr_err *err,
                 err ? cr_err_msg(err) : resp->body);
 }
 
-/* Whether pgid is the process group of the sandbox's corral-executor. */
-static bool executor_group(const keeper *k, const tracked *t, pid_t pgid)
-{
-    for (size_t i = 0; i < k->a->procs.n; i++) {
-        const na_proc *p = &k->a->procs.v[i];
-        if (p->pgid == pgid && strcmp(p->comm, "corral-executor") == 0 &&
-            strcmp(p->sandbox, t->sb.dir) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Signals the task's process groups, never the executor's: it reports the
- * task's end, as it would after the kernel's kill. The executor's group
- * holds more than the executor (the agent starts it through `sh -c`, the
- * shell in the same group): a process is spared by its group, not its
- * name. */
+/* Signals the task's processes, never the executor: it reports the
+ * task's end, as it would after the kernel's kill. Which processes and
+ * groups is na_kill_plan_make's pure decision (nodeagent/na_proc.h): the
+ * executor, recognised by what it runs (a task may take its name), and its
+ * ancestors in the sandbox (the agent's `sh -c`, in its process group) are
+ * spared by pid; every other process goes, through its group unless a
+ * spared process is in it. */
 static void signal_task(keeper *k, const tracked *t, int sig)
 {
-    for (size_t i = 0; i < k->a->procs.n; i++) {
-        const na_proc *p = &k->a->procs.v[i];
-        if (strcmp(p->sandbox, t->sb.dir) == 0 && strcmp(p->comm, "corral-executor") != 0 &&
-            p->pgid > 1 && !executor_group(k, t, p->pgid))
-            kill(-p->pgid, sig);
-    }
+    na_kill_plan plan;
+
+    na_kill_plan_make(&k->a->procs, t->sb.dir, &plan);
+    for (size_t i = 0; i < plan.n_groups; i++)
+        if (kill(-plan.groups[i], sig) < 0 && errno != ESRCH)
+            cr_warn(k->a->log, "signal %d to process group %d of %s: %s", sig, (int)plan.groups[i],
+                    t->sb.task_id, strerror(errno));
+    for (size_t i = 0; i < plan.n_pids; i++)
+        if (kill(plan.pids[i], sig) < 0 && errno != ESRCH)
+            cr_warn(k->a->log, "signal %d to process %d of %s: %s", sig, (int)plan.pids[i],
+                    t->sb.task_id, strerror(errno));
+    na_kill_plan_release(&plan);
 }
 
 /* The note corral-executor reads when the task's process ends

@@ -196,7 +196,7 @@ int64_t na_oom_measure(const na_procs *p, const char *dir, const char *proc_root
     pid_t any = 0;
 
     for (size_t i = 0; i < p->n; i++) {
-        if (strcmp(p->v[i].sandbox, dir) != 0 || strcmp(p->v[i].comm, "corral-executor") == 0)
+        if (strcmp(p->v[i].sandbox, dir) != 0 || na_procs_is_executor(p, i))
             continue;
         rss += p->v[i].rss_bytes;
         if (!any)

@@ -53,7 +53,8 @@ int64_t na_oom_cgroup_memory(const na_procs *p, const char *dir, pid_t pid, cons
 /* The memory of the processes of sandbox dir, bytes: memory.current of
  * their cgroup under cgroup_root when only they are in it
  * (na_oom_cgroup_memory of the first of them; cgroup_root NULL: never),
- * else their RSS (processes named corral-executor left out). *how says
+ * else their RSS (the executor's own left out: na_procs_is_executor, by
+ * what it runs, not its name, which a task may take). *how says
  * which ("cgroup", "rss"). */
 int64_t na_oom_measure(const na_procs *p, const char *dir, const char *proc_root,
                        const char *cgroup_root, const char **how);

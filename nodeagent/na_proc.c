@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,108 @@ int na_proc_parse_stat(const char *text, char **comm, pid_t *ppid, pid_t *pgid)
     return 0;
 }
 
+#define EXECUTOR_NAME "corral-executor"
+#define DELETED       " (deleted)"
+
+char *na_proc_exe_path(const char *target)
+{
+    size_t n = strlen(target), d = strlen(DELETED);
+
+    if (n > d && strcmp(target + n - d, DELETED) == 0)
+        n -= d;
+    return xstrndup(target, n);
+}
+
+bool na_proc_runs_executor(const na_proc *p)
+{
+    const char *base;
+
+    if (!p->exe)
+        return false;
+    base = strrchr(p->exe, '/');
+    return strcmp(base ? base + 1 : p->exe, EXECUTOR_NAME) == 0;
+}
+
+/* The process of p in sandbox dir whose pid is pid, or NULL. */
+static const na_proc *find(const na_procs *p, const char *dir, pid_t pid)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].pid == pid && strcmp(p->v[i].sandbox, dir) == 0)
+            return &p->v[i];
+    return NULL;
+}
+
+bool na_procs_is_executor(const na_procs *p, size_t i)
+{
+    const na_proc *q = &p->v[i];
+
+    if (!na_proc_runs_executor(q))
+        return false;
+    /* at most p->n steps: a ppid cycle (pids reused between reads) ends */
+    for (size_t steps = 0; steps < p->n; steps++) {
+        q = q->ppid > 0 && q->ppid != q->pid ? find(p, p->v[i].sandbox, q->ppid) : NULL;
+        if (!q || q == &p->v[i])
+            return true;
+        if (na_proc_runs_executor(q))
+            return false;
+    }
+    return true;
+}
+
+static bool has(const pid_t *v, size_t n, pid_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+static void push(pid_t **v, size_t *n, pid_t x)
+{
+    if (has(*v, *n, x))
+        return;
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = x;
+}
+
+void na_kill_plan_make(const na_procs *p, const char *dir, na_kill_plan *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < p->n; i++) {
+        const na_proc *q = &p->v[i];
+        if (strcmp(q->sandbox, dir) != 0 || !na_procs_is_executor(p, i))
+            continue;
+        out->n_executors++;
+        for (size_t steps = 0; q && steps <= p->n; steps++) {
+            push(&out->spared, &out->n_spared, q->pid);
+            q = q->ppid > 0 && q->ppid != q->pid ? find(p, dir, q->ppid) : NULL;
+        }
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const na_proc *q = &p->v[i];
+        bool shared = false;
+
+        if (strcmp(q->sandbox, dir) != 0 || has(out->spared, out->n_spared, q->pid))
+            continue;
+        for (size_t j = 0; j < out->n_spared && !shared; j++) {
+            const na_proc *s = find(p, dir, out->spared[j]);
+            shared = s && s->pgid == q->pgid;
+        }
+        if (q->pgid > 1 && !shared)
+            push(&out->groups, &out->n_groups, q->pgid);
+        else if (q->pid > 1)
+            push(&out->pids, &out->n_pids, q->pid);
+    }
+}
+
+void na_kill_plan_release(na_kill_plan *k)
+{
+    free(k->groups);
+    free(k->pids);
+    free(k->spared);
+    memset(k, 0, sizeof(*k));
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -68,7 +171,9 @@ void na_proc_scan(const char *proc_root, na_procs *out)
     if (!d)
         return;
     while ((e = readdir(d))) {
-        char path[512], *env, *stat, *statm, *sandbox, *comm = NULL;
+        char path[512], *env, *stat, *statm, *sandbox, *comm = NULL, *exe = NULL;
+        char target[PATH_MAX];
+        ssize_t tl;
         size_t len, sl, ml;
         pid_t ppid = 0, pgid = 0;
         long long size = 0, resident = 0;
@@ -96,9 +201,20 @@ void na_proc_scan(const char *proc_root, na_procs *out)
         if (statm)
             sscanf(statm, "%lld %lld", &size, &resident);
         free(statm);
+        snprintf(path, sizeof(path), "%s/%ld/exe", proc_root, pid);
+        tl = readlink(path, target, sizeof(target) - 1);
+        if (tl > 0) {
+            target[tl] = '\0';
+            exe = na_proc_exe_path(target);
+        }
         out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-        out->v[out->n++] = (na_proc){
-            (pid_t)pid, ppid, pgid, sandbox, comm, (int64_t)resident * (page > 0 ? page : 4096)};
+        out->v[out->n++] = (na_proc){.pid = (pid_t)pid,
+                                     .ppid = ppid,
+                                     .pgid = pgid,
+                                     .sandbox = sandbox,
+                                     .comm = comm,
+                                     .rss_bytes = (int64_t)resident * (page > 0 ? page : 4096),
+                                     .exe = exe};
     }
     closedir(d);
 }
@@ -108,6 +224,7 @@ void na_procs_release(na_procs *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->v[i].sandbox);
         free(p->v[i].comm);
+        free(p->v[i].exe);
     }
     free(p->v);
     memset(p, 0, sizeof(*p));

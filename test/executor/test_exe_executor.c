@@ -1,11 +1,15 @@
 #include "test/lib/cr_test.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/xalloc.h"
 #include "executor/exe_art.h"
 #include "executor/exe_executor.h"
+#include "executor/exe_sm.h"
 
 static const char *vars[] = {"MESOS_AGENT_ENDPOINT",
                              "MESOS_FRAMEWORK_ID",
@@ -115,9 +119,66 @@ static void test_config_file_and_env_precedence(void **state)
     free(dir);
 }
 
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The kill note is the node agent's only when the task could not have
+ * written it: a task that writes its own note (its sandbox is writable)
+ * and exits 0 is not reported failed for memory with its own message. The
+ * file here is ours (uid me): as the task's user it is refused, as
+ * another's taken, unless the task runs as the executor's own uid. */
+static void test_kill_note_read_only_when_not_the_tasks(void **state)
+{
+    char *dir = cr_test_tmpdir(), *note = xasprintf("%s/%s", dir, EXE_KILL_NOTE);
+    char *other = xasprintf("%s/elsewhere.json", dir), msg[300];
+    uid_t me = geteuid(), task = me + 1000, exe = me + 2000;
+    bool mem = false;
+
+    put(note, "{\"reason\":\"oom\",\"message\":\"killed by the node agent: memory\",\"at\":1}");
+    /* written by someone else than the task (the node agent): read */
+    assert_true(exe_kill_note_read(dir, task, exe, NULL, msg, sizeof(msg), &mem));
+    assert_string_equal(msg, "killed by the node agent: memory");
+    assert_true(mem);
+    /* the task's own file: ignored */
+    mem = false;
+    assert_false(exe_kill_note_read(dir, me, exe, NULL, msg, sizeof(msg), &mem));
+    assert_false(mem);
+    /* the task runs as the executor's uid: nothing to protect, read */
+    assert_true(exe_kill_note_read(dir, me, me, NULL, msg, sizeof(msg), &mem));
+    /* the task's user unknown: only a note of the executor's uid */
+    assert_true(exe_kill_note_read(dir, EXE_UID_UNKNOWN, me, NULL, msg, sizeof(msg), &mem));
+    assert_false(exe_kill_note_read(dir, EXE_UID_UNKNOWN, exe, NULL, msg, sizeof(msg), &mem));
+    /* a hard link (to a file of someone else's, say): never, whoever */
+    assert_int_equal(link(note, other), 0);
+    assert_false(exe_kill_note_read(dir, task, exe, NULL, msg, sizeof(msg), &mem));
+    assert_false(exe_kill_note_read(dir, me, me, NULL, msg, sizeof(msg), &mem));
+    assert_int_equal(unlink(other), 0);
+    assert_true(exe_kill_note_read(dir, task, exe, NULL, msg, sizeof(msg), &mem));
+    /* a symbolic link: not followed */
+    assert_int_equal(rename(note, other), 0);
+    assert_int_equal(symlink(other, note), 0);
+    assert_false(exe_kill_note_read(dir, task, exe, NULL, msg, sizeof(msg), &mem));
+    assert_int_equal(unlink(note), 0);
+    /* a directory, or nothing: no note */
+    assert_int_equal(mkdir(note, 0755), 0);
+    assert_false(exe_kill_note_read(dir, task, exe, NULL, msg, sizeof(msg), &mem));
+    assert_int_equal(rmdir(note), 0);
+    assert_false(exe_kill_note_read(dir, task, exe, NULL, msg, sizeof(msg), &mem));
+    exe_remove_tree(dir);
+    free(other);
+    free(note);
+    free(dir);
+}
+
 int main(void);
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_agent_environment),
     cmocka_unit_test(test_config_file_and_env_precedence),
+    cmocka_unit_test(test_kill_note_read_only_when_not_the_tasks),
 };
 CR_TEST_MAIN(tests)

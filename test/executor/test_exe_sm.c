@@ -192,6 +192,32 @@ static void test_node_agent_kill_is_a_failure_with_its_reason(void **state)
     assert_string_equal(last[0].state, "TASK_KILLED");
 }
 
+/* Which kill note files the executor trusts (exe_kill_note_trusted): one
+ * link, not owned by the task's user, unless the task runs as the
+ * executor's own uid. */
+static void test_kill_note_trusted(void **state)
+{
+    const uid_t root = 0, task = 1000, agent = 2000;
+
+    /* the node agent (root) wrote it for a task of user 1000 */
+    assert_true(exe_kill_note_trusted(root, 1, task, root));
+    /* an executor and node agent as one user, the task another */
+    assert_true(exe_kill_note_trusted(agent, 1, task, agent));
+    /* the task wrote it itself */
+    assert_false(exe_kill_note_trusted(task, 1, task, root));
+    assert_false(exe_kill_note_trusted(task, 1, task, agent));
+    /* a hard link to someone else's file */
+    assert_false(exe_kill_note_trusted(root, 2, task, root));
+    assert_false(exe_kill_note_trusted(root, 0, task, root));
+    /* the task runs as the executor: no boundary, any single link */
+    assert_true(exe_kill_note_trusted(task, 1, task, task));
+    assert_true(exe_kill_note_trusted(root, 1, root, root));
+    assert_false(exe_kill_note_trusted(root, 3, root, root));
+    /* the task's user unknown: only the executor's own uid */
+    assert_true(exe_kill_note_trusted(root, 1, EXE_UID_UNKNOWN, root));
+    assert_false(exe_kill_note_trusted(task, 1, EXE_UID_UNKNOWN, root));
+}
+
 static void test_prepare_failure(void **state)
 {
     exe_sm sm;
@@ -361,6 +387,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_failed_exit_code_and_signal),
     cmocka_unit_test(test_prepare_failure),
     cmocka_unit_test(test_node_agent_kill_is_a_failure_with_its_reason),
+    cmocka_unit_test(test_kill_note_trusted),
     cmocka_unit_test(test_sentinel),
     cmocka_unit_test(test_kill_with_killing_capability),
     cmocka_unit_test(test_kill_without_capability_uses_config),

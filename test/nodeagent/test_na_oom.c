@@ -118,7 +118,15 @@ static char *mkdirs(const char *root, const char *rel)
 static void add_proc(fake *f, pid_t pid, const char *sandbox, const char *comm, int64_t rss)
 {
     f->procs.v = xrealloc(f->procs.v, (f->procs.n + 1) * sizeof(*f->procs.v));
-    f->procs.v[f->procs.n++] = (na_proc){pid, 1, pid, xstrdup(sandbox), xstrdup(comm), rss};
+    /* each runs the program of its name (na_proc_runs_executor looks at
+     * exe, not comm) */
+    f->procs.v[f->procs.n++] = (na_proc){.pid = pid,
+                                         .ppid = 1,
+                                         .pgid = pid,
+                                         .sandbox = xstrdup(sandbox),
+                                         .comm = xstrdup(comm),
+                                         .rss_bytes = rss,
+                                         .exe = xasprintf("/usr/bin/%s", comm)};
 }
 
 static int fake_setup(void **state)
@@ -193,6 +201,29 @@ static void test_cgroup_read_when_owned(void **state)
     put(f->task_cg, "cgroup.procs", "100\n101\n");
     assert_int_equal(cg_mem(f, 101), 123456);
     /* no cgroup root: the RSS without the executor */
+    assert_int_equal(na_oom_measure(&f->procs, "/sb/a", f->proc, NULL, &how), 32000);
+    assert_string_equal(how, "rss");
+}
+
+/* The executor's RSS is left out by what it runs: a task renamed
+ * corral-executor (prctl, /proc/self/comm) is still counted. */
+static void test_rss_renamed_task_counted(void **state)
+{
+    fake *f = *state;
+    const char *how = NULL;
+
+    free(f->procs.v[2].comm);
+    f->procs.v[2].comm = xstrdup("corral-executor");
+    assert_int_equal(na_oom_measure(&f->procs, "/sb/a", f->proc, NULL, &how), 32000);
+    /* and a process running a copy named corral-executor under the executor
+     * is the task's */
+    f->procs.v[2].ppid = 100;
+    free(f->procs.v[2].exe);
+    f->procs.v[2].exe = xstrdup("/sb/a/app/corral-executor");
+    assert_int_equal(na_oom_measure(&f->procs, "/sb/a", f->proc, NULL, &how), 32000);
+    /* the executor's own name changed changes nothing either */
+    free(f->procs.v[0].comm);
+    f->procs.v[0].comm = xstrdup("whatever");
     assert_int_equal(na_oom_measure(&f->procs, "/sb/a", f->proc, NULL, &how), 32000);
     assert_string_equal(how, "rss");
 }
@@ -290,6 +321,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cgroup_path),
     cmocka_unit_test(test_parse_bytes),
     cmocka_unit_test_setup_teardown(test_cgroup_read_when_owned, fake_setup, fake_teardown),
+    cmocka_unit_test_setup_teardown(test_rss_renamed_task_counted, fake_setup, fake_teardown),
     cmocka_unit_test_setup_teardown(test_cgroup_ownership, fake_setup, fake_teardown),
     cmocka_unit_test_setup_teardown(test_cgroup_malformed_memory_current, fake_setup,
                                     fake_teardown),
