@@ -34,12 +34,15 @@ etcd, component logs) and exits 1. Every process it started is stopped.
 import argparse
 import base64
 import concurrent.futures
+import http.client
 import json
 import os
 import re
 import signal
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -47,6 +50,7 @@ sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
 import harness  # noqa: E402
 
 PREFIX = "/corral"
+PER_TXN = 128  # etcd's default --max-txn-ops
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -67,6 +71,10 @@ def parse_args(argv):
     p.add_argument("--allocation-interval", type=float, default=1.0,
                    help="mesoslite batch allocation period, s (1, Mesos' default)")
     p.add_argument("--timeout", type=float, default=600, help="bound on the whole run, s (600)")
+    p.add_argument("--raw-seconds", type=float, default=3.0,
+                   help="length of etcd's raw write-rate run after convergence, s (3; 0 skips)")
+    p.add_argument("--raw-threads", type=int, default=4,
+                   help="txns in flight in that run (4)")
     a = p.parse_args(argv)
     if min(a.requests, a.instances, a.agents) < 1 or a.singles < 0 or a.concurrency < 1:
         p.error("--requests, --instances, --agents, --concurrency must be >= 1, --singles >= 0")
@@ -151,6 +159,77 @@ def apply_bulk(args, etcd, api, rids):
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as ex:
         for f in [ex.submit(apply_api_one, api, rid, args.instances) for rid in rids]:
             f.result()
+
+
+# --- etcd's own write rate ----------------------------------------------------
+
+class TxnWriter:
+    """Puts through etcd's JSON gateway from a small thread pool, one
+    keep-alive connection per thread (a new connection per txn would cost
+    more than the txn on loopback)."""
+
+    def __init__(self, url, threads):
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port = u.hostname, u.port
+        self.local = threading.local()
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads)
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+
+    def txn(self, kvs):
+        """One txn putting every (key, value) of kvs; returns len(kvs)."""
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        ops = [{"requestPut": {"key": b64(k), "value": b64(v)}}
+               for k, v in kvs]
+        try:
+            conn.request("POST", "/v3/kv/txn", json.dumps({"success": ops}),
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = r.read()
+        except (OSError, http.client.HTTPException):
+            self.local.conn = None
+            conn.close()
+            raise
+        if r.status != 200 or b'"header"' not in body:
+            raise RuntimeError("etcd txn: %d %s" % (r.status, body[:300]))
+        return len(kvs)
+
+    def put_all(self, kvs):
+        """Every (key, value) in txns of PER_TXN, several in flight."""
+        futs = [self.pool.submit(self.txn, kvs[i:i + PER_TXN])
+                for i in range(0, len(kvs), PER_TXN)]
+        return sum(f.result() for f in futs)
+
+
+def raw_write_rate(url, threads=4, seconds=3.0, prefix="/bench-raw"):
+    """puts/s and txns/s etcd at url takes from TxnWriter: txns of PER_TXN
+    puts of a 1 KiB value under prefix (outside Corral's), threads in
+    flight, for seconds."""
+    w = TxnWriter(url, threads)
+    value = "x" * 1024
+    stop = time.monotonic() + seconds
+    counter = [0]
+    lock = threading.Lock()
+
+    def worker(t):
+        n = 0
+        while time.monotonic() < stop:
+            w.txn([("%s/%d/%08d" % (prefix, t, n + i), value) for i in range(PER_TXN)])
+            n += PER_TXN
+        with lock:
+            counter[0] += n
+
+    t0 = time.monotonic()
+    try:
+        for f in [w.pool.submit(worker, t) for t in range(threads)]:
+            f.result()
+    finally:
+        w.close()
+    el = time.monotonic() - t0
+    return counter[0] / el, counter[0] / PER_TXN / el
 
 
 # --- observation ---------------------------------------------------------------
@@ -339,6 +418,16 @@ def run(args, c):
     rss = {p.name: peak_rss_kb(p.pid) / 1024.0 for p in c.procs}
     print("  peak RSS: corrald %.1f MiB (mesoslite %.1f MiB, etcd %.1f MiB)"
           % (peak_rss_kb(corrald.pid) / 1024.0, rss.get("mesoslite", 0), rss.get("etcd", 0)))
+    if args.raw_seconds > 0:
+        # the limit Corral is measured against, on the same etcd, same
+        # machine, same minute (corrald watches only its own prefix)
+        puts, txns = raw_write_rate(etcd, args.raw_threads, args.raw_seconds)
+        tasks_s = total / max(conv_s, 1e-9)
+        print("  etcd raw batched writes (same etcd, after the run): %.0f puts/s "
+              "(%.0f txns/s of %d puts, %d clients, %.0f s)"
+              % (puts, txns, PER_TXN, args.raw_threads, args.raw_seconds))
+        print("  ratio tasks/s / (raw puts/s / 3) = %.2f (goal >= 0.5; 3: the pending task, "
+              "the task record, its RUNNING state)" % (tasks_s / max(puts / 3.0, 1e-9)))
     return 0
 
 

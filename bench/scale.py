@@ -62,7 +62,7 @@ import converge  # noqa: E402  (documents, etcd range, metric scrape, task state
 
 PREFIX = converge.PREFIX
 MIB = 1024.0 * 1024.0
-PER_TXN = 128               # etcd's default --max-txn-ops
+PER_TXN = converge.PER_TXN
 ETCD_QUOTA = 8 * 1024 ** 3  # 100k task records with their history outgrow the 2 GiB default
 LAG_METRIC = "corral_event_loop_lag_seconds"
 # Goals the figures are compared with: tasks -> max corrald RSS (MiB).
@@ -126,47 +126,6 @@ def start_etcd(c):
     return url
 
 
-class TxnWriter:
-    """Puts through etcd's JSON gateway from a small thread pool, one
-    keep-alive connection per thread (a new connection per txn would cost
-    more than the txn on loopback)."""
-
-    def __init__(self, url, threads):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port
-        self.local = threading.local()
-        self.pool = concurrent.futures.ThreadPoolExecutor(threads)
-
-    def close(self):
-        self.pool.shutdown(wait=True)
-
-    def txn(self, kvs):
-        """One txn putting every (key, value) of kvs; returns len(kvs)."""
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        ops = [{"requestPut": {"key": converge.b64(k), "value": converge.b64(v)}}
-               for k, v in kvs]
-        try:
-            conn.request("POST", "/v3/kv/txn", json.dumps({"success": ops}),
-                         {"Content-Type": "application/json"})
-            r = conn.getresponse()
-            body = r.read()
-        except (OSError, http.client.HTTPException):
-            self.local.conn = None
-            conn.close()
-            raise
-        if r.status != 200 or b'"header"' not in body:
-            raise RuntimeError("etcd txn: %d %s" % (r.status, body[:300]))
-        return len(kvs)
-
-    def put_all(self, kvs):
-        """Every (key, value) in txns of PER_TXN, several in flight."""
-        futs = [self.pool.submit(self.txn, kvs[i:i + PER_TXN])
-                for i in range(0, len(kvs), PER_TXN)]
-        return sum(f.result() for f in futs)
-
-
 def etcd_counters(etcd):
     """etcd's cumulative write counters and db size from its /metrics."""
     out = {}
@@ -183,30 +142,10 @@ def etcd_counters(etcd):
 
 
 def raw_etcd_rate(args):
-    """puts/s (and txns/s) a fresh etcd takes from TxnWriter: txns of 128
-    puts of a 1 KiB value, args.threads in flight, for args.raw_seconds."""
+    """puts/s (and txns/s) a fresh etcd takes (converge.raw_write_rate)."""
     c = harness.Cluster("bench-scale-raw")
     try:
-        w = TxnWriter(start_etcd(c), args.threads)
-        value = "x" * 1024
-        stop = time.monotonic() + args.raw_seconds
-        counter = [0]
-        lock = threading.Lock()
-
-        def worker(t):
-            n = 0
-            while time.monotonic() < stop:
-                w.txn([("/raw/%d/%08d" % (t, n + i), value) for i in range(PER_TXN)])
-                n += PER_TXN
-            with lock:
-                counter[0] += n
-
-        t0 = time.monotonic()
-        for f in [w.pool.submit(worker, t) for t in range(args.threads)]:
-            f.result()
-        el = time.monotonic() - t0
-        w.close()
-        return counter[0] / el, counter[0] / PER_TXN / el
+        return converge.raw_write_rate(start_etcd(c), args.threads, args.raw_seconds)
     finally:
         c.close()
 
@@ -566,7 +505,7 @@ def run_size(args, tasks, res):
         harness.wait_until(lambda: converge.metric(api, "corral_mesos_subscribed") == 1,
                            max(60, agents / 50), "corrald leading and subscribed")
         watcher = Watcher(proc, api, etcd)
-        writer = TxnWriter(etcd, args.threads)
+        writer = converge.TxnWriter(etcd, args.threads)
         rids = ["svc%05d" % i for i in range(requests)]
         before = etcd_counters(etcd)
         # the loop's lag from here on is the load's; what came before is startup
