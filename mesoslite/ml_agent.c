@@ -1246,7 +1246,8 @@ static void files_browse(ml_agent *a, struct evhttp_request *req, const char *pa
         names = xrealloc(names, (n + 1) * sizeof(*names));
         names[n++] = xstrdup(de->d_name);
     }
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1) /* an empty directory has no array to sort (qsort wants one) */
+        qsort(names, n, sizeof(*names), cmp_str);
     arr = json_array();
     for (size_t i = 0; i < n; i++) {
         char *shown = xasprintf("%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
