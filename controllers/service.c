@@ -690,12 +690,15 @@ static void free_slot(const task_info **slots, int n, const task_info *ti)
 
 /* Kill intents the plan writes to make room (surplus, retired, bounced,
  * moved): they rest on the request's other tasks serving, and that can
- * change while the doomed task is out of reach. */
+ * change while the doomed task is out of reach. A pause's kills rest on
+ * the pause: both withdrawals run only while the request is not paused, so
+ * a kill an unpause left behind (its task's agent was lost, the call was
+ * swallowed) is not carried out on a request that wants the task again. */
 static bool withdrawable(const char *cleanup_type)
 {
     static const char *const types[] = {
-        "SCALING_DOWN",    "DEPLOY_STEP_FINISHED", "DEPLOY_FAILED", "DEPLOY_CANCELED",
-        "BOUNCING",        "INCREMENTAL_BOUNCE",   "DECOMISSIONING",
+        "SCALING_DOWN",       "DEPLOY_STEP_FINISHED", "DEPLOY_FAILED", "DEPLOY_CANCELED",
+        "BOUNCING",           "INCREMENTAL_BOUNCE",   "DECOMISSIONING", "PAUSE",
     };
     for (size_t i = 0; cleanup_type && i < sizeof(types) / sizeof(*types); i++)
         if (!strcmp(cleanup_type, types[i]))
