@@ -36,9 +36,11 @@ for i in "${!tests[@]}"; do
 done
 wait
 
-pass=0 fail=0
+pass=0 fail=0 ran=0
 for i in "${!tests[@]}"; do
   t=${tests[$i]}
+  n=$(sed -n 's/^\[==========\] \([0-9]*\) test(s) run\.$/\1/p' "$dir/$i.log" | tail -n 1)
+  ran=$((ran + ${n:-0}))
   if [ "$(cat "$dir/$i.rc" 2>/dev/null)" = 0 ]; then
     pass=$((pass + 1)); echo "ok    $t"
   else
@@ -46,4 +48,9 @@ for i in "${!tests[@]}"; do
   fi
 done
 echo "${RUNNER:-unit}: $pass passed, $fail failed"
+# A filter that matches no test name runs nothing, and nothing fails: say so.
+if [ -n "${TEST_FILTER:-}" ] && [ "$ran" -eq 0 ]; then
+  echo "${RUNNER:-unit}: TEST_FILTER='$TEST_FILTER' matched no test (it is a glob on test names, e.g. '*withdraw*')"
+  exit 1
+fi
 [ "$fail" -eq 0 ]
