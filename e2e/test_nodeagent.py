@@ -34,6 +34,19 @@ def corrald_with_nodeagent(c, port):
             os.environ["CORRAL_NODEAGENT_PORT"] = old
 
 
+def one_agent(tc, na_args):
+    """etcd, one mesoslite agent, a leading corrald and the agent's node
+    agent (told of corrald, with na_args) for test case tc: sets tc.api,
+    tc.na and tc.na_url."""
+    c = tc.cluster
+    c.etcd()
+    c.mesoslite(agents=1, racks="r1", args=ML_ARGS)
+    port = harness.free_port()
+    tc.api = corrald_with_nodeagent(c, port)
+    tc.na, tc.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"), port=port,
+                                       args=["--corrald", tc.api] + list(na_args))
+
+
 def q(s):
     return urllib.parse.quote(s, safe="")
 
@@ -215,15 +228,8 @@ class Cleanup(Tasks, harness.TestCase):
 
     def setUp(self):
         super().setUp()
-        c = self.cluster
-        c.etcd()
-        c.mesoslite(agents=1, racks="r1", args=ML_ARGS)
-        port = harness.free_port()
-        self.api = corrald_with_nodeagent(c, port)
         # no OOM killer: what the cleanup learns it learns by its own lookups
-        self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"), port=port,
-                                               args=["--corrald", self.api, "--retention-s", "1",
-                                                     "--no-oom-killer"])
+        one_agent(self, ["--retention-s", "1", "--no-oom-killer"])
 
     @staticmethod
     def make_sandbox(like, fw, executor):
@@ -288,14 +294,7 @@ class OOM(harness.TestCase):
 
     def setUp(self):
         super().setUp()
-        c = self.cluster
-        c.etcd()
-        c.mesoslite(agents=1, racks="r1", args=ML_ARGS)
-        port = harness.free_port()
-        self.api = corrald_with_nodeagent(c, port)
-        self.na, self.na_url = nodeagent.start(c, os.path.join(c.tmpdir, "mesos"), port=port,
-                                               args=["--corrald", self.api,
-                                                     "--oom-interval-ms", "200"])
+        one_agent(self, ["--oom-interval-ms", "200"])
 
     def get(self, path):
         st, body = harness.http_json("GET", self.api + path)

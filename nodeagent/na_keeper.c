@@ -175,6 +175,15 @@ static bool same_task(keeper *k, const lookup *l, const json_t *task)
 
 static void ask_history(keeper *k, lookup *l);
 
+/* A lookup's call ended: true if corrald answered it (200 or 404); else it
+ * is asked again next time. */
+static bool lookup_answered(lookup *l, const cr_http_resp *resp, const cr_err *err)
+{
+    l->hr = NULL;
+    l->pending = false;
+    return !err && (resp->status == 200 || resp->status == 404);
+}
+
 /* GET /api/history/task/{id} after a 404 for the active task: a task
  * corrald knows is over; one it does not know at all is unknown. */
 static void on_history(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
@@ -182,10 +191,8 @@ static void on_history(cr_http_req *r, const cr_http_resp *resp, const cr_err *e
     lookup *l = arg;
     json_t *j;
 
-    l->hr = NULL;
-    l->pending = false;
-    if (err || (resp->status != 200 && resp->status != 404))
-        return; /* ask again next time */
+    if (!lookup_answered(l, resp, err))
+        return;
     l->at = cr_mono_ms();
     l->unknown = resp->status == 404;
     if (resp->status == 200 && (j = json_loadb(resp->body, resp->body_len, 0, NULL))) {
@@ -199,10 +206,8 @@ static void on_lookup(cr_http_req *r, const cr_http_resp *resp, const cr_err *er
     lookup *l = arg;
     json_t *j;
 
-    l->hr = NULL;
-    l->pending = false;
-    if (err || (resp->status != 200 && resp->status != 404))
-        return; /* ask again next time */
+    if (!lookup_answered(l, resp, err))
+        return;
     l->active = false;
     if (resp->status == 404) {
         ask_history(l->k, l);
