@@ -10,6 +10,7 @@
 #include "apis/doc.h"
 #include "apis/jtext.h"
 #include "base/xalloc.h"
+#include "store/codec.h"
 
 #define LIST_BACKOFF_MIN_MS 200
 #define LIST_BACKOFF_MAX_MS 5000
@@ -46,6 +47,10 @@ typedef struct qitem {
  * queueing (the common case: a few events). */
 #define SLICE_BUDGET_US 5000
 #define DIRECT_EVENTS   64
+/* The first load asks for the next page as soon as one comes, unless this
+ * many listed kvs still wait to be decoded: etcd reads a page while this
+ * process decodes the last one, and at most about three pages are held. */
+#define LOAD_AHEAD (2 * STORE_PAGE_SIZE)
 
 typedef struct waiter {
     int64_t revision;
@@ -75,6 +80,11 @@ struct store_cache {
     size_t nwaits;
     qitem *q; /* ring of changes waiting for their slice */
     size_t qhead, qlen, qcap;
+    /* the first load, a page at a time (see load_page) */
+    int64_t load_rev;  /* the list's revision; 0 = no load under way */
+    char *load_from;   /* the next page's first key (load_from_len bytes) */
+    size_t load_from_len;
+    bool page_wanted;  /* the next page waits for the queue to drain */
     struct event *slice_ev;
     store_cache_stats stats;
 };
@@ -630,6 +640,8 @@ static void listed(store_cache *c, int64_t revision)
     tell_revision(c);
 }
 
+static void ask_page(store_cache *c);
+
 /* Applies queued changes for one slice of the loop's time. */
 static void on_slice(evutil_socket_t fd, short what, void *arg)
 {
@@ -663,6 +675,8 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
             break;
         }
     }
+    if (c->page_wanted && c->qlen < LOAD_AHEAD)
+        ask_page(c);
     if (events)
         tell_revision(c);
 }
@@ -694,13 +708,94 @@ static void on_list(void *arg, const store_result *res, const cr_err *err)
     on_slice(-1, 0, c);
 }
 
+/* The first load failed part way: forget what it loaded and start again
+ * later (nobody has read it: the cache is not synced). */
+static void load_failed(store_cache *c, const cr_err *err)
+{
+    cr_warn(c->log, "cache: listing %s: %s; retrying", c->watched, cr_err_msg(err));
+    for (size_t i = 0; i < c->qlen; i++)
+        store_kv_release(&c->q[(c->qhead + i) % c->qcap].kv);
+    c->qlen = 0;
+    store_cache_feed_clear(c);
+    free(c->load_from);
+    c->load_from = NULL;
+    c->load_rev = 0;
+    c->page_wanted = false;
+    c->listing = false;
+    schedule_list(c);
+}
+
+static void on_page(void *arg, const store_result *res, const cr_err *err);
+
+static void ask_page(store_cache *c)
+{
+    cr_err err;
+
+    c->page_wanted = false;
+    if (store_list_page(c->s, c->watched, c->load_from, c->load_from_len, c->load_rev, on_page, c,
+                        &err) < 0)
+        load_failed(c, &err);
+}
+
+/* A page of the first load: queued for decoding like a list, and the next
+ * page asked for at once, or once the queue has drained below LOAD_AHEAD
+ * (on_slice), so decoding overlaps etcd's reading and the whole list is
+ * never held twice (as kvs and as objects). The watch starts after the
+ * last page, from the revision every page was read at. */
+static void on_page(void *arg, const store_result *res, const cr_err *err)
+{
+    store_cache *c = arg;
+    const char *last;
+
+    if (err) {
+        load_failed(c, err);
+        return;
+    }
+    if (!c->load_rev)
+        c->load_rev = res->revision;
+    for (size_t i = 0; i < res->nkvs; i++)
+        enqueue(c, Q_LOAD, &res->kvs[i]);
+    last = res->nkvs ? res->kvs[res->nkvs - 1].key : NULL;
+    free(c->load_from);
+    c->load_from = NULL;
+    c->stats.pages++;
+    if (store_page_next(res->more, last, &c->load_from, &c->load_from_len)) {
+        if (c->qlen < LOAD_AHEAD)
+            ask_page(c);
+        else
+            c->page_wanted = true;
+    } else {
+        store_kv listed_at = {.mod_revision = c->load_rev};
+        enqueue(c, Q_LISTED, &listed_at);
+        c->load_rev = 0;
+        c->listing = false;
+        c->backoff_ms = 0;
+    }
+    on_slice(-1, 0, c);
+}
+
+/* A first load goes a page at a time; a re-list (after a compaction)
+ * needs every key to find the deleted ones, so it takes the list whole. */
+static int list_now(store_cache *c, cr_err *err)
+{
+    if (!c->synced && c->n == 0 && c->qlen == 0) {
+        c->load_rev = 0;
+        free(c->load_from);
+        c->load_from = NULL;
+        if (store_list_page(c->s, c->watched, NULL, 0, 0, on_page, c, err) < 0)
+            return -1;
+        return 0;
+    }
+    return store_list(c->s, c->watched, 0, on_list, c, err);
+}
+
 static void start_list(store_cache *c)
 {
     cr_err err;
     if (c->listing)
         return;
     c->listing = true;
-    if (store_list(c->s, c->watched, 0, on_list, c, &err) < 0) {
+    if (list_now(c, &err) < 0) {
         c->listing = false;
         cr_warn(c->log, "cache: listing %s: %s; retrying", c->watched, cr_err_msg(&err));
         schedule_list(c);
@@ -740,7 +835,7 @@ int store_cache_start(store_cache *c, cr_err *err)
     }
     c->started = true;
     c->listing = true;
-    if (store_list(c->s, c->watched, 0, on_list, c, err) < 0) {
+    if (list_now(c, err) < 0) {
         c->listing = false;
         c->started = false;
         return -1;
@@ -764,6 +859,7 @@ void store_cache_free(store_cache *c)
     for (size_t i = 0; i < c->qlen; i++)
         store_kv_release(&c->q[(c->qhead + i) % c->qcap].kv);
     free(c->q);
+    free(c->load_from);
     for (size_t i = 0; i < c->n; i++)
         store_obj_unref(&c->v[i]->pub);
     for (size_t i = 0; i < c->nwaits; i++)

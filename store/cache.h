@@ -1,7 +1,7 @@
 /* store_cache: the process's one view of everything under the prefix,
  * kept current by one list + watch, every document decoded once.
  *
- *   list(<prefix>/) at R -> objects, synced -> watch from R + 1
+ *   list(<prefix>/) at R, a page at a time -> objects, synced -> watch from R + 1
  *   -> each event replaces one object -> subscribers told per change,
  *   then once per batch with the cache's new revision.
  *   A compacted watch lists again and tells the subscribers only what
@@ -175,6 +175,7 @@ void store_cache_feed_synced(store_cache *c, bool synced);
 
 typedef struct store_cache_stats {
     uint64_t lists;   /* complete lists (1 + re-lists after compaction) */
+    uint64_t pages;   /* pages of the first load (a re-list is one call) */
     uint64_t events;  /* watch events applied */
     uint64_t decodes; /* values parsed (one per key revision) */
     size_t objects;

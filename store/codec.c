@@ -137,24 +137,28 @@ int store_json_int64(const json_t *obj, const char *field, int64_t *out)
         *out = (int64_t)json_integer_value(v);
         return 0;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        long long n;
-
-        errno = 0;
-        n = strtoll(s, &end, 10);
-        if (errno == ERANGE && *s != '-') {
-            /* member ids are uint64: keep their bits */
-            errno = 0;
-            n = (long long)strtoull(s, &end, 10);
-        }
-        if (errno || end == s || *end)
-            return -1;
-        *out = n;
-        return 0;
-    }
+    if (json_is_string(v))
+        return store_int64_text(json_string_value(v), out);
     return -1;
+}
+
+int store_int64_text(const char *s, int64_t *out)
+{
+    char *end;
+    long long n;
+
+    *out = 0;
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    if (errno == ERANGE && *s != '-') {
+        /* member ids are uint64: keep their bits */
+        errno = 0;
+        n = (long long)strtoull(s, &end, 10);
+    }
+    if (errno || end == s || *end)
+        return -1;
+    *out = n;
+    return 0;
 }
 
 /* --- decoding -------------------------------------------------------------------- */
@@ -341,6 +345,25 @@ int store_result_parse(const json_t *j, bool txn, store_result *out, cr_err *err
     return 0;
 }
 
+int store_result_parse_text(const char *body, size_t len, bool txn, store_result *out,
+                            cr_err *err)
+{
+    json_error_t jerr;
+    json_t *j;
+    int rc;
+
+    if (!txn && store_gw_range_parse(body, len, out) == 0)
+        return 0;
+    j = json_loadb(body, len, 0, &jerr);
+    if (!j) {
+        memset(out, 0, sizeof(*out));
+        return cr_error(err, CR_EPARSE, "etcd answer: bad JSON: %s", jerr.text);
+    }
+    rc = store_result_parse(j, txn, out, err);
+    json_decref(j);
+    return rc;
+}
+
 int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err)
 {
     json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
@@ -426,6 +449,13 @@ void store_watch_msg_release(store_watch_msg *m)
 }
 
 int store_watch_msg_parse(const char *line, size_t len, store_watch_msg *out, cr_err *err)
+{
+    if (store_gw_watch_parse(line, len, out) == 0)
+        return 0;
+    return store_watch_msg_parse_tree(line, len, out, err);
+}
+
+int store_watch_msg_parse_tree(const char *line, size_t len, store_watch_msg *out, cr_err *err)
 {
     json_error_t jerr;
     json_t *j = json_loadb(line, len, 0, &jerr);

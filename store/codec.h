@@ -34,6 +34,9 @@ char *store_prefix_end(const char *prefix, size_t len, size_t *end_len);
 /* Reads an int64 field that may be a string or a number; absent or null is
  * 0. Returns -1 on a malformed value. */
 int store_json_int64(const json_t *obj, const char *field, int64_t *out);
+/* The rule store_json_int64 applies to a string (strtoll; a uint64 member
+ * id keeps its bits). -1 with *out 0 when s is not such a number. */
+int store_int64_text(const char *s, int64_t *out);
 
 /* --- decoding ------------------------------------------------------------------ */
 
@@ -67,6 +70,22 @@ typedef struct store_watch_msg {
 } store_watch_msg;
 int store_watch_msg_parse(const char *line, size_t len, store_watch_msg *out, cr_err *err);
 void store_watch_msg_release(store_watch_msg *m);
+
+/* The same answers read straight from the text, without a tree
+ * (store/gwjson.c): 0 with out filled as store_result_parse (txn false) /
+ * store_watch_msg_parse would fill it, or 1 with out empty when the text
+ * is outside what these readers take (numbers, escapes, non-ASCII, members
+ * they do not know, repeats, anything malformed): parse it the tree way.
+ * Only etcd's usual answers are taken, which is nearly every one. */
+int store_gw_range_parse(const char *body, size_t len, store_result *out);
+int store_gw_watch_parse(const char *line, size_t len, store_watch_msg *out);
+/* store_watch_msg_parse through jansson's tree only: what the fast reader
+ * is held to (test_codec.c, fuzz/fuzz_gateway.c). */
+int store_watch_msg_parse_tree(const char *line, size_t len, store_watch_msg *out, cr_err *err);
+
+/* A gateway answer's body: the fast reader, else the tree. */
+int store_result_parse_text(const char *body, size_t len, bool txn, store_result *out,
+                            cr_err *err);
 
 /* The revision a watch must resume from after processing m, given the
  * current one: after events, the last event's revision + 1; after a progress

@@ -298,8 +298,6 @@ static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_er
     store *s = c->s;
     store_result res;
     cr_err err;
-    json_t *j;
-    json_error_t jerr;
 
     c->req = NULL;
     cr_hist_observe(&s->latency[c->kind], (double)(cr_mono_us() - c->sent_us) / 1e6);
@@ -336,18 +334,10 @@ static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_er
         call_finish(c, NULL, &err);
         return;
     }
-    j = json_loadb(resp->body, resp->body_len, 0, &jerr);
-    if (!j) {
-        cr_error(&err, CR_EPARSE, "etcd %s: bad JSON: %s", c->path, jerr.text);
+    if (store_result_parse_text(resp->body, resp->body_len, c->txn, &res, &err) < 0) {
         call_finish(c, NULL, &err);
         return;
     }
-    if (store_result_parse(j, c->txn, &res, &err) < 0) {
-        json_decref(j);
-        call_finish(c, NULL, &err);
-        return;
-    }
-    json_decref(j);
     call_finish(c, &res, NULL);
     store_result_release(&res);
 }
@@ -665,6 +655,25 @@ int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void
         return -1;
     }
     return 0;
+}
+
+int store_list_page(store *s, const char *prefix, const char *from, size_t from_len,
+                    int64_t revision, store_cb cb, void *arg, cr_err *err)
+{
+    size_t end_len;
+    char *end, *body;
+    store_call *c;
+
+    if (!prefix || !*prefix)
+        return cr_error(err, CR_EINVAL, "etcd list: empty prefix");
+    end = store_prefix_end(prefix, strlen(prefix), &end_len);
+    body = from ? store_range_encode(from, from_len, end, end_len, revision, STORE_PAGE_SIZE)
+                : store_range_encode(prefix, strlen(prefix), end, end_len, revision,
+                                     STORE_PAGE_SIZE);
+    free(end);
+    c = call_new(s, "/v3/kv/range", body, cb, arg);
+    c->retry_ok = true;
+    return call_start(c, err);
 }
 
 /* --- writes ----------------------------------------------------------------------------- */

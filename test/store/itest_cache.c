@@ -360,17 +360,95 @@ static void test_big_batches_in_slices(void **state)
     assert_non_null(o);
     assert_int_equal(json_integer_value(json_object_get(o->value, "n")), 3071);
 
-    /* a second cache lists all of it */
+    /* a second cache lists all of it, a page at a time (4 pages), every
+     * page at the first one's revision: a txn that lands while it loads
+     * comes through the watch, neither lost nor half seen */
     store_cache_config cc = {.prefix = "/t/c5"};
     store_cache *c2 = store_cache_new(f->base, f->reader, &cc);
     fx g = {.c = c2};
+    store_cache_stats st;
     assert_int_equal(store_cache_subscribe(c2, &handlers, &g), 0);
     assert_int_equal(store_cache_start(c2, NULL), 0);
+    {
+        store_txn *txn = store_txn_new();
+        const char *v = "{\"n\":-1}";
+        store_txn_delete(txn, STORE_THEN, "/t/c5/k00000", false);
+        store_txn_put(txn, STORE_THEN, "/t/c5/k03071", v, strlen(v), NULL);
+        store_txn_put(txn, STORE_THEN, "/t/c5/k99999", v, strlen(v), NULL);
+        assert_int_equal(store_txn_commit(f->writer, txn, waiter_cb, &w, NULL), 0);
+        assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+        assert_true(w.ok);
+        last = w.revision;
+        waiter_reset(&w);
+    }
     assert_true(run_until_flag(f->base, &g.synced, 1, 20000));
+    store_cache_wait(c2, last, on_waited, &g, "mine");
+    assert_true(run_until_flag(f->base, &g.waited, 1, 20000));
     assert_int_equal(store_cache_len(c2), 24 * 128);
-    assert_int_equal(g.adds, 0);
-    assert_true(store_cache_revision(c2) >= last);
+    assert_null(store_cache_get(c2, "/t/c5/k00000"));
+    assert_int_equal(json_integer_value(json_object_get(store_cache_get(c2, "/t/c5/k03071")->value,
+                                                        "n")),
+                     -1);
+    assert_non_null(store_cache_get(c2, "/t/c5/k99999"));
+    store_cache_get_stats(c2, &st);
+    assert_true(st.pages >= 4); /* 4 unless the txn landed before the first page */
+    assert_int_equal(st.lists, 1);
     store_cache_free(c2);
+}
+
+/* The first load loses its member part way (or just before): it starts
+ * again and ends with every key once, told to nobody (a first load is
+ * read by subscribers once synced). */
+static void test_first_load_interrupted(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    char val[2048];
+    store_cache_stats st;
+
+    memset(val, 'x', sizeof(val));
+    memcpy(val, "{\"pad\":\"", 8);
+    memcpy(val + sizeof(val) - 3, "\"}", 3);
+    for (int t = 0; t < 24; t++) {
+        store_txn *txn = store_txn_new();
+        for (int i = 0; i < 128; i++) {
+            char key[48];
+            snprintf(key, sizeof(key), "/t/c6/k%05d", t * 128 + i);
+            store_txn_put(txn, STORE_THEN, key, val, strlen(val), NULL);
+        }
+        assert_int_equal(store_txn_commit(f->writer, txn, waiter_cb, &w, NULL), 0);
+        assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+        assert_true(w.ok);
+        waiter_reset(&w);
+    }
+    store_cache_config cc = {.prefix = "/t/c6"};
+    f->c = store_cache_new(f->base, f->reader, &cc);
+    assert_int_equal(store_cache_subscribe(f->c, &handlers, f), 0);
+    assert_int_equal(store_cache_start(f->c, NULL), 0);
+    for (int64_t end = cr_mono_ms() + 10000; cr_mono_ms() < end;) {
+        store_cache_get_stats(f->c, &st);
+        if (st.pages >= 1)
+            break;
+        event_base_loop(f->base, EVLOOP_ONCE);
+    }
+    assert_int_equal(cr_etcd_kill(g_etcd, 0), 0);
+    for (int i = 0; i < 20; i++) /* let the load meet the dead member */
+        event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(cr_etcd_restart(g_etcd, 0), 0);
+    assert_true(run_until_flag(f->base, &f->synced, 1, 30000));
+    assert_int_equal(store_cache_len(f->c), 24 * 128);
+    assert_int_equal(f->adds, 0);
+    for (size_t i = 0; i < store_cache_len(f->c); i++) {
+        char key[48];
+        snprintf(key, sizeof(key), "/t/c6/k%05zu", i);
+        assert_string_equal(store_cache_at(f->c, i)->key, key);
+    }
+    store_cache_get_stats(f->c, &st);
+    assert_int_equal(st.lists, 1);
+    assert_int_equal(st.objects, 24 * 128);
+    /* and it watches */
+    wput(f, "/t/c6/after", "{}");
+    assert_true(run_until_flag(f->base, &f->adds, 1, 10000));
 }
 
 static const struct CMUnitTest tests[] = {
@@ -379,6 +457,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_revision_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_relist_after_compaction, setup, teardown),
     cmocka_unit_test_setup_teardown(test_big_batches_in_slices, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_first_load_interrupted, setup, teardown),
 };
 
 int main(void)

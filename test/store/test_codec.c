@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xalloc.h"
 #include "store/codec.h"
+#include "test/store/gwcheck.h"
 
 static void test_b64_roundtrip(void **state)
 {
@@ -570,6 +572,15 @@ static void test_decoders_survive_garbage(void **state)
             buf[n] = '\0';
             if (store_watch_msg_parse(buf, n, &m, NULL) == 0)
                 store_watch_msg_release(&m);
+            {
+                int taken;
+                const char *d = gw_check_watch(buf, n, &taken);
+                if (d)
+                    fail_msg("watch reader differs (%s) on: %s", d, buf);
+                d = gw_check_range(buf, n, &taken);
+                if (d)
+                    fail_msg("range reader differs (%s) on: %s", d, buf);
+            }
             j = json_loadb(buf, n, 0, NULL);
             if (j && store_result_parse(j, round % 2, &r, NULL) == 0)
                 store_result_release(&r);
@@ -577,6 +588,125 @@ static void test_decoders_survive_garbage(void **state)
             free(buf);
         }
         free(orig);
+    }
+}
+
+/* The fast readers take what etcd writes, give the tree path's answer,
+ * and leave anything else to it. */
+static void test_gw_readers(void **state)
+{
+#define HDR "\"header\":{\"cluster_id\":\"9512297169873027279\",\"member_id\":\"2927863646486616266\",\"revision\":\"5\",\"raft_term\":\"2\"}"
+#define KV  "{\"key\":\"L2Evag==\",\"create_revision\":\"2\",\"mod_revision\":\"3\",\"version\":\"2\",\"value\":\"eyJ4IjoxfQ==\"}"
+    static const struct {
+        bool watch, taken;
+        const char *text;
+    } cases[] = {
+        /* as etcd 3.5 wrote them */
+        {false, true, "{" HDR ",\"kvs\":[" KV "],\"count\":\"1\"}"},
+        {false, true, "{" HDR "}"},
+        {false, true, "{" HDR ",\"kvs\":[" KV "," KV "],\"more\":true,\"count\":\"9\"}"},
+        {false, true, " {\n" HDR " , \"kvs\" : [ " KV " ] ,\"more\":false}\r\n"},
+        {false, true, "{\"kvs\":[{\"key\":\"YQ==\",\"lease\":\"7587870342\"}],\"count\":\" 12\"}"},
+        {false, true, "{\"kvs\":[],\"more\":null}"},
+        {false, true, "{\"header\":{\"x\":[{},[],null,true,\"s\"]}}"},
+        {false, true, "{\"header\":{\"member_id\":\"18446744073709551615\"}}"},
+        /* left to jansson: a number, an escape, non-ASCII, unknown or
+         * repeated members, bad base64 or revisions, trailing bytes */
+        {false, false, "{" HDR ",\"count\":1}"},
+        {false, false, "{\"kvs\":[{\"key\":\"L2Ev\\/ag==\"}]}"},
+        {false, false, "{\"header\":{\"cluster_id\":\"\xc3\xa9\"}}"},
+        {false, false, "{" HDR ",\"prev_kvs\":[" KV "]}"},
+        {false, false, "{" HDR ",\"kvs\":[],\"kvs\":[" KV "]}"},
+        {false, false, "{\"kvs\":[{\"key\":\"!!\"}]}"},
+        {false, false, "{\"kvs\":[{\"key\":\"YQ==\",\"version\":\"12x\"}]}"},
+        {false, false, "{\"kvs\":[{\"version\":\"123456789012345678901234567890123\"}]}"},
+        {false, false, "{\"kvs\":null}"},
+        {false, false, "{\"more\":\"true\"}"},
+        {false, false, "{" HDR "} x"},
+        {false, false, "[" KV "]"},
+        {false, false, "{\"header\":{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}"},
+        {false, false, "{\"result\":{" HDR "}}"},
+        {false, false, "{" HDR ",\"succeeded\":true}"},
+        {false, false, "{" HDR},
+        {false, false, ""},
+        /* watch lines as etcd 3.5 wrote them */
+        {true, true, "{\"result\":{" HDR ",\"created\":true}}"},
+        {true, true, "{\"result\":{" HDR ",\"events\":[{\"kv\":" KV "}]}}"},
+        {true, true, "{\"result\":{" HDR ",\"events\":[{\"kv\":" KV ",\"prev_kv\":" KV "}]}}"},
+        {true, true, "{\"result\":{" HDR ",\"events\":[{\"type\":\"DELETE\",\"kv\":{\"key\":\"L2EvYg==\",\"mod_revision\":\"5\"},\"prev_kv\":" KV "}]}}"},
+        {true, true, "{\"result\":{" HDR ",\"events\":[{\"type\":\"PUT\",\"kv\":" KV "}],\"watch_id\":\"3\",\"fragment\":false}}"},
+        {true, true, "{\"result\":{" HDR ",\"canceled\":true,\"compact_revision\":\"4\",\"cancel_reason\":\"mvcc: required revision has been compacted\"}}"},
+        {true, true, "{\"result\":{" HDR ",\"events\":[]},\"other\":[true,{}]}"},
+        {true, false, "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"no leader\"}}"},
+        {true, false, "{\"result\":{" HDR ",\"events\":[{\"type\":\"DELETE\"}]}}"},
+        {true, false, "{\"result\":{" HDR ",\"events\":[{\"type\":1,\"kv\":" KV "}]}}"},
+        {true, false, "{\"result\":{},\"result\":{}}"},
+        {true, false, "{\"result\":{" HDR ",\"created\":1}}"},
+        {true, false, "{\"nothing\":{}}"},
+    };
+#undef HDR
+#undef KV
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *t = cases[i].text, *d;
+        int taken;
+
+        d = cases[i].watch ? gw_check_watch(t, strlen(t), &taken)
+                           : gw_check_range(t, strlen(t), &taken);
+        if (d)
+            fail_msg("case %zu: %s: %s", i, d, t);
+        if (taken != cases[i].taken)
+            fail_msg("case %zu: %s: %s", i, taken ? "taken" : "left to jansson", t);
+    }
+    /* the answer is the tree's also when it comes the slow way */
+    {
+        const char *t = "{\"count\":3,\"kvs\":[{\"key\":\"YQ==\",\"value\":\"Yg==\"}]}";
+        store_result r;
+        assert_int_equal(store_result_parse_text(t, strlen(t), false, &r, NULL), 0);
+        assert_int_equal(r.count, 3);
+        assert_string_equal(r.kvs[0].value, "b");
+        store_result_release(&r);
+        assert_int_equal(store_result_parse_text("{x", 2, false, &r, NULL), -1);
+    }
+    /* generated pages: binary keys and values, any revisions */
+    unsigned seed = 11;
+    for (int round = 0; round < 200; round++) {
+        cr_buf b = CR_BUF_INIT;
+        size_t n = round % 7;
+        char val[64][40];
+        size_t vlen[64];
+        store_result r;
+        int taken;
+        const char *d;
+
+        cr_buf_addf(&b, "{\"header\":{\"revision\":\"%d\"},\"kvs\":[", round);
+        for (size_t k = 0; k < n; k++) {
+            char *ek, *ev;
+            seed = seed * 1103515245 + 12345;
+            vlen[k] = (seed >> 8) % 40;
+            for (size_t x = 0; x < sizeof(val[k]); x++) {
+                seed = seed * 1103515245 + 12345;
+                val[k][x] = (char)(seed >> 16);
+            }
+            ek = store_b64_encode(val[k], vlen[k] % 9 + 1);
+            ev = store_b64_encode(val[k], vlen[k]);
+            cr_buf_addf(&b, "%s{\"key\":\"%s\",\"value\":\"%s\",\"mod_revision\":\"%u\"}",
+                        k ? "," : "", ek, ev, seed >> 4);
+            free(ek);
+            free(ev);
+        }
+        cr_buf_addf(&b, "],\"more\":%s}", round % 2 ? "true" : "false");
+        d = gw_check_range(b.data, b.len, &taken);
+        if (d || !taken)
+            fail_msg("generated page: %s: %s", d ? d : "left to jansson", b.data);
+        assert_int_equal(store_gw_range_parse(b.data, b.len, &r), 0);
+        assert_int_equal(r.nkvs, n);
+        for (size_t k = 0; k < n; k++) {
+            assert_int_equal(r.kvs[k].value_len, vlen[k]);
+            assert_memory_equal(r.kvs[k].value, val[k], vlen[k]);
+        }
+        store_result_release(&r);
+        cr_buf_release(&b);
     }
 }
 
@@ -597,6 +727,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_batch_pick),
     cmocka_unit_test(test_range_and_put_bodies),
     cmocka_unit_test(test_decoders_survive_garbage),
+    cmocka_unit_test(test_gw_readers),
 };
 
 CR_TEST_MAIN(tests)
