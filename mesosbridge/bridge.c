@@ -40,6 +40,11 @@
  * the loop. Every task checks every held offer, so with 5,000 agents this
  * is 10 tasks a turn, with 50 agents 1,000. */
 #define MB_PLACE_MAX_CHECKS 50000
+/* Mesos calls in flight at once; the rest wait in order. Each is its own
+ * connection to the master, and a convergence sends thousands of
+ * ACKNOWLEDGEs and ACCEPTs in bursts: unbounded, they held 600
+ * connections and their buffers open at 10,000 tasks. */
+#define MB_CALLS_IN_FLIGHT 32
 
 /* ---- views of the process's cache --------------------------------------------- */
 
@@ -117,7 +122,8 @@ typedef struct op {
     cr_http_req *req; /* Mesos call */
     int64_t sent_us;  /* when req was started (call latency) */
     unsigned gen;     /* GET_AGENTS: the subscription it was asked in */
-    char *s2, *s3;    /* restore: agent id and uuid of the update to ACK */
+    char *s2, *s3;    /* restore: agent id and uuid of the update to ACK; call: its body (s2) */
+    struct op *qnext; /* call: the next one waiting for a slot */
 } op;
 
 enum {
@@ -136,6 +142,8 @@ enum {
 struct mb {
     struct event_base *base;
     cr_http *http;
+    size_t calls_out;          /* Mesos calls in flight */
+    op *calls_head, *calls_tail; /* calls waiting for one of them to end */
     store *st;
     store_cache *cache;     /* the process's (borrowed), or own_cache */
     store_cache *own_cache; /* when the config gives none */
@@ -378,6 +386,7 @@ static const char *master_url(const mb *b)
 }
 
 static mb_call_kind call_kind(const char *type);
+static void calls_next(mb *b);
 
 static void call_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
 {
@@ -400,43 +409,82 @@ static void call_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *er
         cr_warn(b->log, "mesos call %s: %ld %s", o->s1, resp->status, resp->body);
     o->req = NULL;
     op_free(o);
+    b->calls_out--;
+    calls_next(b);
 }
 
-/* Sends call (consumed). Calls need a live subscription. */
-static bool send_call(mb *b, json_t *call)
+/* Posts call o (its type in s1, its body in s2) to the master now. */
+static void call_post(mb *b, op *o)
 {
     cr_err err;
-    if (!b->subscribed || !b->stream_id) {
-        json_decref(call);
-        return false;
-    }
-    char *body = json_dumps(call, JSON_COMPACT);
-    op *o = op_new(b, OP_CALL);
-    o->s1 = xstrdup(json_string_value(json_object_get(call, "type")));
-    json_decref(call);
     char *url = xasprintf("%s/api/v1/scheduler", master_url(b));
     char *sid = xasprintf("Mesos-Stream-Id: %s", b->stream_id);
     const char *hdrs[] = {"Content-Type: application/json", "Accept: application/json", sid, NULL};
     cr_http_opts ho = {.method = "POST",
                        .url = url,
                        .headers = hdrs,
-                       .body = body,
-                       .body_len = strlen(body),
+                       .body = o->s2,
+                       .body_len = strlen(o->s2),
                        .timeout_ms = 30000,
                        .connect_timeout_ms = 5000,
                        .max_body = 1 << 20,
                        .on_done = call_done,
                        .arg = o};
+    cr_debug(b->log, "mesos call: %s", o->s2);
     o->sent_us = cr_mono_us();
     o->req = cr_http_start(b->http, &ho, &err);
-    if (!o->req) {
+    if (o->req) {
+        if (++b->calls_out > b->stats.calls_in_flight_max)
+            b->stats.calls_in_flight_max = b->calls_out;
+    } else {
         cr_warn(b->log, "mesos call %s: %s", o->s1, cr_err_msg(&err));
         op_free(o);
     }
-    cr_debug(b->log, "mesos call: %s", body);
     free(url);
     free(sid);
-    free(body);
+}
+
+/* Posts waiting calls while slots are free. A call whose subscription
+ * ended while it waited is dropped, as if it had been sent into the
+ * closed stream: Mesos sends the update again (ACKNOWLEDGE), rescinds the
+ * offer (ACCEPT, DECLINE; reconciliation finds launched tasks) and the
+ * kill is repeated (KILL). */
+static void calls_next(mb *b)
+{
+    while (b->calls_head && b->calls_out < MB_CALLS_IN_FLIGHT) {
+        op *o = b->calls_head;
+        b->calls_head = o->qnext;
+        if (!b->calls_head)
+            b->calls_tail = NULL;
+        if (b->subscribed && b->stream_id)
+            call_post(b, o);
+        else
+            op_free(o);
+    }
+}
+
+/* Sends call (consumed), at once or after the calls before it
+ * (MB_CALLS_IN_FLIGHT). Calls need a live subscription. */
+static bool send_call(mb *b, json_t *call)
+{
+    if (!b->subscribed || !b->stream_id) {
+        json_decref(call);
+        return false;
+    }
+    op *o = op_new(b, OP_CALL);
+    o->s1 = xstrdup(json_string_value(json_object_get(call, "type")));
+    o->s2 = json_dumps(call, JSON_COMPACT);
+    json_decref(call);
+    if (b->calls_out < MB_CALLS_IN_FLIGHT && !b->calls_head) {
+        call_post(b, o);
+    } else {
+        b->stats.calls_waited++;
+        if (b->calls_tail)
+            b->calls_tail->qnext = o;
+        else
+            b->calls_head = o;
+        b->calls_tail = o;
+    }
     return true;
 }
 
@@ -1578,7 +1626,9 @@ static void offers_cycle(mb *b)
         o->refuse_s = plan.accept_refuse_s;
         fate[k] = LAUNCHED;
         cr_err err;
-        if (store_txn_commit(b->st, txn, launch_done, o, &err) < 0) {
+        /* batched with the other launches (and the loops' writes) of this
+         * turn: a few txns, not one connection per offer */
+        if (store_write(b->st, txn, launch_done, o, &err) < 0) {
             cr_warn(b->log, "launch txn: %s", cr_err_msg(&err));
             for (size_t i = 0; i < o->n_tasks; i++)
                 mb_map_del(&b->launching, o->pend_keys[i]);
@@ -2729,6 +2779,7 @@ void mb_get_stats(const mb *b, mb_stats *out)
     out->error = b->fw_error ? b->fw_error : b->stop_reason;
     out->master = master_url(b);
     out->offers_held = b->n_offers;
+    out->calls_in_flight = b->calls_out;
     out->tasks_known = b->tasks.n;
     out->pending_known = b->inf[INF_PEND].docs.n;
 }

@@ -153,6 +153,9 @@ typedef struct mb_stats {
     size_t offers_held;
     size_t tasks_known; /* task records cached */
     size_t pending_known;
+    size_t calls_in_flight;     /* Mesos calls posted and not answered */
+    size_t calls_in_flight_max; /* the most at once (at most MB_CALLS_IN_FLIGHT) */
+    uint64_t calls_waited;      /* calls that waited for a slot */
     uint64_t subscribes, events, offers_received, offers_declined, launched, updates, acks, kills,
         reconciles;
     mb_call_stats calls[MB_CALL_N];

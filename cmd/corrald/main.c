@@ -446,6 +446,13 @@ static void metrics_hook(void *arg, cr_buf *out)
     metric_u64(out, "corral_mesos_status_updates_total", "counter", "Task status updates.",
                st.updates);
     metric_u64(out, "corral_mesos_kills_total", "counter", "KILL calls sent.", st.kills);
+    metric_u64(out, "corral_mesos_calls_in_flight", "gauge",
+               "Scheduler calls posted and not yet answered.", st.calls_in_flight);
+    metric_u64(out, "corral_mesos_calls_in_flight_max", "gauge",
+               "The most scheduler calls in flight at once (bounded; the rest wait).",
+               st.calls_in_flight_max);
+    metric_u64(out, "corral_mesos_calls_waited_total", "counter",
+               "Scheduler calls that waited for one in flight to end.", st.calls_waited);
     metric_u64(out, "corral_mesos_reconciles_total", "counter", "RECONCILE calls sent.",
                st.reconciles);
     cr_hist_write_header(out, "corral_mesos_call_duration_seconds",
