@@ -161,7 +161,9 @@ void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
         mb_place_task_from(in->due[i].req, in->due[i].dep, in->due[i].pend, &pt[i]);
     mb_place_config pc = {.racks = in->racks,
                           .reserve_attrs = in->reserve_attrs,
-                          .max_checks = in->max_checks};
+                          .max_checks = in->max_checks,
+                          .enough_fits = in->enough_fits,
+                          .max_placed = in->max_placed};
     mb_place_result *res = xcalloc(nd + 1, sizeof(*res));
     mb_place(&pc, po, no, pt, nd, in->active, in->n_active, res);
 

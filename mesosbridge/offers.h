@@ -51,6 +51,8 @@ typedef struct mb_offers_in {
     const api_strmap *reserve_attrs; /* may be NULL */
     const mb_offer_policy *policy;
     size_t max_checks;          /* placement work budget; 0: unlimited */
+    size_t enough_fits;         /* mb_place_config's: a task looks no further; 0: at all */
+    size_t max_placed;          /* tasks placed per cycle at most; 0: unlimited */
     size_t max_tasks_per_offer; /* 0: unlimited */
     const char *framework_id;   /* may be NULL */
     const char *executor_path;  /* may be NULL */

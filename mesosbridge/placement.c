@@ -342,6 +342,8 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
             ix_add(&reqs, &active[i]);
     size_t nracks = rack_total(cfg, offers, n_offers, active, n_active);
     size_t budget = cfg ? cfg->max_checks : 0, spent = 0;
+    size_t enough = cfg && cfg->enough_fits < n_offers ? cfg->enough_fits : 0;
+    size_t max_placed = cfg ? cfg->max_placed : 0;
     size_t placed = 0;
     for (size_t i = 0; i < n_tasks; i++) {
         const mb_place_task *t = &tasks[i];
@@ -349,17 +351,19 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         memset(res, 0, sizeof(*res));
         res->offer = -1;
         res->reason = MB_PLACE_NO_OFFERS;
-        if (budget && spent && spent + n_offers > budget) {
+        if ((budget && spent && spent + (enough ? enough : n_offers) > budget) ||
+            (max_placed && placed >= max_placed)) {
             res->reason = MB_PLACE_DEFERRED; /* the rest waits for the next call */
             continue;
         }
-        spent += n_offers;
         req_ix *r = req_get(&reqs, t->request_id, false);
         dep_ix *d = dep_get(r, t->deploy_id, false);
         int pending = r ? r->pending-- : 0;
         long best = -1;
         double best_score = -1e300;
-        for (size_t k = 0; k < n_offers; k++) {
+        size_t fits = 0, start = enough ? (i * enough) % n_offers : 0, j;
+        for (j = 0; j < n_offers; j++) {
+            size_t k = (start + j) % n_offers;
             mb_place_reason why = check(cfg, &offers[k], t, r, d, nracks, pending);
             if (why != MB_PLACE_OK) {
                 if (res->reason == MB_PLACE_NO_OFFERS || why > res->reason)
@@ -374,7 +378,12 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
                 best_score = s;
                 best = (long)k;
             }
+            if (enough && ++fits >= enough) {
+                j++;
+                break;
+            }
         }
+        spent += j;
         if (best < 0)
             continue;
         mb_offer_left *l = offers[best].left;

@@ -99,6 +99,17 @@ typedef struct mb_place_config {
      * rest get MB_PLACE_DEFERRED, for the caller to retry on a later turn of
      * its loop so one call never blocks for long. */
     size_t max_checks;
+    /* Stop looking once this many offers fit a task (0: look at every
+     * offer) and take the best of those. Each task of a call starts its
+     * look at a different offer, so the looks spread over the cluster.
+     * Kubernetes' scheduler samples large clusters the same way
+     * (percentageOfNodesToScore): with thousands of offers the best of a
+     * few hundred is nearly as good and ten times cheaper. A task that fits
+     * no offer is still checked against every one (its reason is exact). */
+    size_t enough_fits;
+    /* Tasks placed per call at most (0: no limit); the rest are deferred
+     * like the budget's. Each placed task becomes a launch to build. */
+    size_t max_placed;
 } mb_place_config;
 
 typedef struct mb_place_result {

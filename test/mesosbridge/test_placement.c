@@ -723,6 +723,54 @@ static void test_budget_defers(void **state)
     world_free(&w);
 }
 
+/* Gives every offer its full resources back (plans take from them). */
+static void refill(world *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        mb_offer_left_release(&w->left[i]);
+    finish(w);
+}
+
+/* With enough_fits a task takes the best of the first few offers that fit,
+ * each task looking from a different offer; a task that fits few or none
+ * still looks at every offer; max_placed defers the rest of the queue. */
+static void test_sample_of_offers(void **state)
+{
+    world w = {0};
+    for (int i = 0; i < 16; i++)
+        add_offer(&w, 8, 4096, 0, NULL, NULL, NULL);
+    finish(&w);
+    mb_place_task ts[] = {task("a", "v1", 1, 0), task("b", "v1", 1, 0), task("c", "v1", 1, 0),
+                          task("d", "v1", 1, 0)};
+    /* a full look takes the freest offer: each next task the next offer */
+    PLAN("O0 O1 O2 O3", &w, NULL, ts, 4, NULL, 0, NULL);
+    /* a sample of 4 fits: four windows, the first (free) offer of each */
+    mb_place_config cfg = {.enough_fits = 4};
+    refill(&w);
+    PLAN("O0 O4 O8 O12", &w, &cfg, ts, 4, NULL, 0, NULL);
+    /* the budget counts the checks made: two looks of four, then deferred */
+    cfg.max_checks = 8;
+    refill(&w);
+    PLAN("O0 O4 -:DEFERRED -:DEFERRED", &w, &cfg, ts, 4, NULL, 0, NULL);
+    cfg.max_checks = 0;
+    cfg.max_placed = 3;
+    refill(&w);
+    PLAN("O0 O4 O8 -:DEFERRED", &w, &cfg, ts, 4, NULL, 0, NULL);
+    world_free(&w);
+
+    world v = {0};
+    for (int i = 0; i < 15; i++)
+        add_offer(&v, 1, 4096, 0, NULL, NULL, NULL);
+    add_offer(&v, 8, 4096, 0, NULL, NULL, NULL);
+    finish(&v);
+    mb_place_task big = task("big", "v1", 4, 0), huge = task("huge", "v1", 16, 0);
+    cfg = (mb_place_config){.enough_fits = 4};
+    PLAN("O15 -:NOT_ENOUGH_RESOURCES", &v, &cfg, (mb_place_task[]){big, huge}, 2, NULL, 0, NULL);
+    refill(&v);
+    PLAN("O15 -:NOT_ENOUGH_RESOURCES", &v, NULL, (mb_place_task[]){big, huge}, 2, NULL, 0, NULL);
+    world_free(&v);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_greedy_packs_and_ports),
     cmocka_unit_test(test_prefers_free_agent),
@@ -734,6 +782,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_random_matches_reference),
     cmocka_unit_test(test_incremental_counts),
     cmocka_unit_test(test_budget_defers),
+    cmocka_unit_test(test_sample_of_offers),
 };
 
 CR_TEST_MAIN(tests)
