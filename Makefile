@@ -18,7 +18,7 @@ WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-init
              -Wshadow -Wformat=2 -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -I. -MMD -MP
-LDLIBS    += $(PKG_LIBS) -lm
+LDLIBS    += $(PKG_LIBS) -lm -pthread
 
 # Module -> the modules it depends on (link order: dependents first).
 MODULES := base apis store mesosbridge controllers apiserver cli executor nodeagent mesoslite
