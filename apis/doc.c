@@ -489,7 +489,23 @@ bool api_doc_text(api_key_kind kind)
 
 bool api_doc_text_when_valid(api_key_kind kind)
 {
-    return kind == API_KEY_REQUEST_STATUS;
+    return kind == API_KEY_REQUEST_STATUS || kind == API_KEY_PENDING;
+}
+
+bool api_doc_faithful(api_key_kind kind, const json_t *j)
+{
+    const json_t *pid;
+
+    switch (kind) {
+    case API_KEY_REQUEST_STATUS:
+        return true;
+    case API_KEY_PENDING:
+        /* an id string, or an object without "id", decodes too */
+        pid = json_object_get(j, "pendingTaskId");
+        return json_is_object(pid) && json_is_string(json_object_get(pid, "id"));
+    default:
+        return false;
+    }
 }
 
 /* api_doc_decode; with text, api_doc_decode_text. */

@@ -68,13 +68,26 @@ bool api_doc_typed(api_key_kind kind);
 bool api_doc_text(api_key_kind kind);
 
 /* Whether a value of kind is held as its text, not as a JSON tree, when
- * its document decodes with no problem and no object in it repeats a key
- * (store/cache.h): request statuses, one per request, ~0.9 KB of text and
- * ~7.4 KB as a jansson tree, whose readers read the typed document (the
- * API reads the members it shows from the text, apis/jtext.h). A value
- * that does not decode keeps its tree, so a reader can still show it as
- * written. */
+ * its document decodes with no problem, no object in it repeats a key and
+ * api_doc_faithful holds (store/cache.h): request statuses, one per
+ * request, ~0.9 KB of text and ~7.4 KB as a jansson tree, and pending
+ * tasks, one per task waiting for an offer (10,000 while 10,000 tasks
+ * launch), ~0.2 KB of text and ~1.5 KB as a tree. Their readers read the
+ * typed document; the API reads the members it shows from the text
+ * (apis/jtext.h). A value that does not decode keeps its tree, so a
+ * reader can still show it as written. */
 bool api_doc_text_when_valid(api_key_kind kind);
+
+/* For a kind of api_doc_text_when_valid, whose document decoded from j
+ * with no problem: whether the fields readers take from the document are
+ * what they would read of j's tree, so that the tree may go. A request
+ * status's are. A pending task's are when its pendingTaskId is an object
+ * that names its "id" (as every writer writes it): then its id, request,
+ * deploy, nextRunAt, instanceNo, pendingType and createdAt, and the
+ * strings beside it (runId, user, message, ...), are the tree's. One whose
+ * pendingTaskId is an id string, or an object without "id", decodes too,
+ * but its tree has no such object or member, so it keeps its tree. */
+bool api_doc_faithful(api_key_kind kind, const json_t *j);
 
 /* Decodes j, stored under the key `key` (api_key_parse; its kind picks the
  * type). Returns the document (caller frees with api_doc_free) or NULL;

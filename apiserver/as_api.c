@@ -1040,10 +1040,25 @@ static void emit_task(as_list *l, const as_cache *c, const as_entry *e, cr_buf *
     as_task_close(&t);
 }
 
+/* Appends pending task e if it belongs in the list (the cache keeps one
+ * that decodes as text: as_pending). */
+static void emit_pending(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
+{
+    as_pending p;
+
+    if (!as_pending_open(&p, e) || (l->ids && !p.has_id))
+        return;
+    if (l->emitted++)
+        cr_buf_addch(out, ',');
+    if (l->ids)
+        as_pending_id_dump(&p, out);
+    else
+        as_pending_task_request_dump(l->cfg, c, &p, out);
+}
+
 static void emit(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
 {
-    const json_t *v = e->value, *id;
-    json_t *view;
+    const json_t *v = e->value;
 
     if (auth_policy(l->cfg)) {
         char *rid = l->kind == L_CLEANUPS ? task_request_id(e->id1) : NULL;
@@ -1061,16 +1076,7 @@ static void emit(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
         emit_task(l, c, e, out);
         break;
     case L_PENDING:
-        if (!json_is_object(v))
-            break;
-        if (l->ids) {
-            if ((id = json_object_get(v, "pendingTaskId")))
-                emit_json(l, out, id);
-            break;
-        }
-        view = as_m_task_request(l->cfg, c, v);
-        emit_json(l, out, view);
-        json_decref(view);
+        emit_pending(l, c, e, out);
         break;
     case L_CLEANUPS:
         if (json_is_object(v))
@@ -1957,7 +1963,8 @@ static const as_entry *find_pending(hctx *h, const char *ptid)
 
     for (size_t i = first; i < first + n && !found; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        const char *id = as_jstr(json_object_get(e->value, "pendingTaskId"), "id");
+        as_pending p;
+        const char *id = as_pending_open(&p, e) ? p.id : NULL;
         api_key_parts kp = {0};
         if ((id && strcmp(id, ptid) == 0) ||
             (api_key_parse(h->cfg->prefix, e->key, &kp) == 0 && kp.kind == API_KEY_PENDING &&
@@ -1973,6 +1980,7 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
 {
     const char *ptid = as_match_param(h->req->match, "pendingTaskId");
     const as_entry *e;
+    json_t *v;
 
     if (check_part(h, "pending task id", ptid, api_key_id_valid) < 0)
         return;
@@ -1981,10 +1989,11 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
         as_fail(h->out, 404, "No pending task with id %s", ptid);
         return;
     }
-    ok(h, 200, as_m_task_request(h->cfg, h->c, e->value));
+    v = store_obj_json(e); /* the cache may keep it as text */
+    ok(h, 200, as_m_task_request(h->cfg, h->c, v));
     if (del) {
-        const json_t *pt = json_object_get(e->value, "pendingTaskId");
-        const char *run = as_jstr(e->value, "runId"), *rid = as_jstr(pt, "requestId");
+        const json_t *pt = json_object_get(v, "pendingTaskId");
+        const char *run = as_jstr(v, "runId"), *rid = as_jstr(pt, "requestId");
         as_txn_cmp(&h->out->txn, e->key, e->mod_revision);
         as_txn_del(&h->out->txn, e->key);
         if (run && rid) {
@@ -1993,6 +2002,7 @@ static void h_tasks_scheduled_task(hctx *h, bool del)
             free(rk);
         }
     }
+    json_decref(v);
 }
 
 static void h_task_get(hctx *h)
@@ -3240,17 +3250,52 @@ static void nodeagent_history(hctx *h, const char *tid, json_t *hist)
     json_array_insert_new(ups, i, u);
 }
 
+/* /api/state's includeRequestIds into *ids; -1 with the error answer set. */
+static int state_ids(hctx *h, bool *ids)
+{
+    if (query_bool(h, "includeRequestIds", ids) < 0)
+        return -1;
+    /* The ids of every request in trouble name other teams' requests too. */
+    if (*ids && auth_policy(h->cfg) && !as_auth_is_admin(auth_policy(h->cfg), h->req->who))
+        return as_fail(h->out, 403, "includeRequestIds: admins only (the counts are for everyone)");
+    return 0;
+}
+
 static void h_state(hctx *h)
 {
     bool ids;
-    if (query_bool(h, "includeRequestIds", &ids) < 0)
+    if (state_ids(h, &ids) < 0)
         return;
-    /* The ids of every request in trouble name other teams' requests too. */
-    if (ids && auth_policy(h->cfg) && !as_auth_is_admin(auth_policy(h->cfg), h->req->who)) {
-        as_fail(h->out, 403, "includeRequestIds: admins only (the counts are for everyone)");
-        return;
-    }
     ok(h, 200, as_api_state(h->cfg, h->c, h->req->now, ids, h->req->who));
+}
+
+as_walk *as_walk_new(const as_api_config *cfg, const as_cache *cache, const as_req *req,
+                     as_result *err)
+{
+    hctx h = {cfg, cache, req, err, NULL, NULL};
+    as_op op = req->match->op;
+    bool ids = false;
+
+    memset(err, 0, sizeof(*err));
+    if (!authorize(&h))
+        return NULL;
+    switch (op) {
+    case AS_OP_STATE:
+        if (state_ids(&h, &ids) < 0)
+            return NULL;
+        break;
+    case AS_OP_STATE_UNDER: /* as as_compat.h answers them */
+    case AS_OP_STATE_OVER:
+    case AS_OP_STATE_SCHEDULED_INFO:
+        ids = true;
+        break;
+    case AS_OP_METRICS:
+        break;
+    default:
+        as_fail(err, 500, "not a whole-cache read");
+        return NULL;
+    }
+    return as_walk_start(cfg, op, req->now, ids, req->who);
 }
 
 /* ---- /api/auth ----------------------------------------------------------------------- */

@@ -217,6 +217,55 @@ json_t *as_api_state(const as_api_config *cfg, const as_cache *cache, int64_t no
  * state, tasks by state, pending tasks, pending deploys, cleanups, agents). */
 void as_api_metrics(const as_api_config *cfg, const as_cache *cache, struct cr_buf *out);
 
+/* ---- whole-cache reads written in pieces ------------------------------------------------
+ *
+ * GET /api/state, its parts (/api/state/requests/under-provisioned and
+ * /over-provisioned, /api/state/scheduled-tasks-info) and /metrics count
+ * the whole cache: 10,000 requests with 30,000 late pending tasks are
+ * ~150 ms of counting and a 6 MB answer (every late task's id). as_walk is
+ * a cursor that counts the cache a slice of keys per call, in key order
+ * (requests, tasks, load balancer cleanups, pending tasks, agents, racks:
+ * those its answer reads), then appends the answer a piece per call, so
+ * the server can spread one answer over many loop turns (as_server.c), as
+ * it does lists. The late tasks are referenced while counted and written
+ * from those objects. Each slice reads the cache as it is when it is
+ * counted: a document that changes while the walk is under way is counted
+ * as it was then (and one that moves from one range to another meanwhile
+ * may be counted twice or not at all). A walk run to its end in one call
+ * writes the bytes json_dumps(<as_api_handle's answer>, AS_JSON_FLAGS)
+ * gives at that instant (/metrics: as_api_metrics's text). */
+typedef struct as_walk as_walk;
+
+/* True for the operations above. */
+bool as_walk_op(as_op op);
+
+/* Starts the answer of a walk operation (as_walk_op(req->match->op)),
+ * authorizing the caller and checking the query first. Returns the cursor
+ * (caller frees with as_walk_free; it borrows cfg, which must outlive it),
+ * or NULL with *err set to the error answer (caller releases it). */
+as_walk *as_walk_new(const as_api_config *cfg, const as_cache *cache, const as_req *req,
+                     as_result *err);
+
+/* The cursor as_walk_new returns once the call is allowed (as_state.c):
+ * op's answer at time now, with the provisioning ids when
+ * include_request_ids, the lists holding what who may read (copied; NULL:
+ * anonymous). */
+as_walk *as_walk_start(const as_api_config *cfg, as_op op, int64_t now, bool include_request_ids,
+                       const struct as_identity *who);
+
+/* Appends host (taken) to /api/state's hostStates, before anything is
+ * written (the server adds its replica; as_api_handle's answer has none). */
+void as_walk_add_host(as_walk *w, json_t *host);
+
+/* Counts at most max_items cache entries, or once everything is counted
+ * appends the next piece of the answer (about max_items of its elements).
+ * Returns true once the answer is complete; later calls append nothing.
+ * The answer has no trailing newline. */
+bool as_walk_next(as_walk *w, const as_cache *cache, struct cr_buf *out, size_t max_items);
+
+/* Drops the walk and its references. NULL is a no-op. */
+void as_walk_free(as_walk *w);
+
 /* Whether who (NULL: anonymous) may see the document at key in a watch
  * stream: a request's documents to its readers, agents and racks to global
  * readers, tokens and keys outside the layout to admins. True when

@@ -498,14 +498,21 @@ static void find_run_task(cctx *x, const as_entry *e, void *arg)
 static void find_run_pending(cctx *x, const as_entry *e, void *arg)
 {
     run_find *f = arg;
-    const json_t *pid = json_object_get(e->value, "pendingTaskId");
-    const char *r = as_jstr(e->value, "runId");
+    as_pending p;
+    json_t *pid = NULL;
+    const char *r;
 
     (void)x;
-    if (!r)
+    if (f->found || !as_pending_open(&p, e))
+        return;
+    r = p.run_id;
+    if (!r) { /* the typed document has no such member: read it */
+        pid = as_pending_id_json(&p);
         r = as_jstr(pid, "runId");
-    if (!f->found && r && strcmp(r, f->run_id) == 0)
+    }
+    if (r && strcmp(r, f->run_id) == 0)
         f->found = e;
+    json_decref(pid);
 }
 
 /* The run's task (the newest, active or finished), else its pending task,
@@ -533,9 +540,11 @@ static void h_track_run(cctx *x)
     }
     each(x, API_KEY_PENDING, rid, find_run_pending, &f);
     if (f.found) {
-        ok(x, json_pack("{s:n, s:O?, s:s, s:n, s:[], s:b}", "taskId", "pendingTaskId",
-                        json_object_get(f.found->value, "pendingTaskId"), "runId", run_id,
-                        "currentState", "taskHistory", "pending", 1));
+        as_pending p;
+        as_pending_open(&p, f.found);
+        ok(x, json_pack("{s:n, s:o?, s:s, s:n, s:[], s:b}", "taskId", "pendingTaskId",
+                        as_pending_id_json(&p), "runId", run_id, "currentState", "taskHistory",
+                        "pending", 1));
         return;
     }
     k = api_key_run(x->cfg->prefix, rid, run_id);

@@ -346,9 +346,10 @@ json_t *as_m_task_ids_by_status(const as_api_config *cfg, const as_cache *c, con
     prefix = api_key_kind_prefix(cfg->prefix, API_KEY_PENDING, rid);
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
-        const json_t *p = json_object_get(as_cache_at(c, i)->value, "pendingTaskId");
-        if (p)
-            json_array_append(pending, (json_t *)p);
+        as_pending p;
+        json_t *pid = as_pending_open(&p, as_cache_at(c, i)) ? as_pending_id_json(&p) : NULL;
+        if (pid)
+            json_array_append_new(pending, pid);
     }
     free(prefix);
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "healthy", healthy, "notYetHealthy", not_yet,
@@ -997,4 +998,105 @@ json_t *as_task_id_history(as_task *t)
     if (api_jtext_type(t->run_id_v) == '"')
         json_object_set_new(h, "runId", api_jtext_json(t->run_id_v));
     return h;
+}
+
+/* ---- pending tasks as text ----------------------------------------------------- */
+
+bool as_pending_open(as_pending *p, const as_entry *e)
+{
+    const api_pending_task *d;
+    const json_t *pid;
+    size_t len = 0;
+    const char *text;
+
+    memset(p, 0, sizeof(*p));
+    p->e = e;
+    if (!e)
+        return false;
+    if (e->value) {
+        if (!json_is_object(e->value))
+            return false;
+        pid = json_object_get(e->value, "pendingTaskId");
+        p->object = true;
+        p->has_id = pid != NULL;
+        p->id = as_jstr(pid, "id");
+        p->request_id = as_jstr(pid, "requestId");
+        p->deploy_id = as_jstr(pid, "deployId");
+        p->next_run_at = json_integer_value(json_object_get(pid, "nextRunAt"));
+        p->run_id = as_jstr(e->value, "runId");
+        return true;
+    }
+    /* kept as text: only with a document that reads as its tree, and its
+     * bytes (a text with no key twice) beside it */
+    d = e->kind == API_KEY_PENDING && !e->error ? e->doc : NULL;
+    text = d ? store_obj_text(e, &len) : NULL;
+    if (!text)
+        return false;
+    p->object = true;
+    p->has_id = true;
+    p->id = d->pendingTaskId.id;
+    p->request_id = d->pendingTaskId.requestId;
+    p->deploy_id = d->pendingTaskId.deployId;
+    p->next_run_at = d->pendingTaskId.nextRunAt;
+    p->run_id = d->runId;
+    p->v = api_jtext_span(text, len);
+    return true;
+}
+
+json_t *as_pending_id_json(const as_pending *p)
+{
+    const json_t *pid;
+
+    if (!p->object)
+        return NULL;
+    if (p->v.p)
+        return api_jtext_json(api_jtext_get(p->v, "pendingTaskId"));
+    pid = json_object_get(p->e->value, "pendingTaskId");
+    return pid ? json_incref((json_t *)pid) : NULL;
+}
+
+void as_pending_id_dump(const as_pending *p, cr_buf *out)
+{
+    const json_t *pid;
+
+    if (!p->object)
+        return;
+    if (p->v.p) {
+        api_jspan v = api_jtext_get(p->v, "pendingTaskId");
+        if (v.p)
+            api_jtext_dump(v, AS_JSON_FLAGS, out);
+    } else if ((pid = json_object_get(p->e->value, "pendingTaskId"))) {
+        json_dump_callback(pid, add_to_buf, out, AS_JSON_FLAGS);
+    }
+}
+
+void as_pending_task_request_dump(const as_api_config *cfg, const as_cache *c, const as_pending *p,
+                                  cr_buf *out)
+{
+    const char *rid = p->request_id, *did = p->deploy_id;
+    const json_t *req, *dep;
+    json_t *view;
+
+    if (!p->v.p) {
+        view = as_m_task_request(cfg, c, p->e->value);
+        json_dump_callback(view, add_to_buf, out, AS_JSON_FLAGS);
+        json_decref(view);
+        return;
+    }
+    /* as as_m_task_request, with the text's bytes as the pending task */
+    req = rid ? as_m_request(cfg, c, rid) : NULL;
+    dep = rid && did ? as_m_deploy(cfg, c, rid, did) : NULL;
+    cr_buf_adds(out, "{\"request\":");
+    if (req)
+        json_dump_callback(req, add_to_buf, out, AS_JSON_FLAGS);
+    else
+        cr_buf_adds(out, "null");
+    cr_buf_adds(out, ",\"deploy\":");
+    if (dep)
+        json_dump_callback(dep, add_to_buf, out, AS_JSON_FLAGS);
+    else
+        cr_buf_adds(out, "null");
+    cr_buf_adds(out, ",\"pendingTask\":");
+    api_jtext_dump(p->v, AS_JSON_FLAGS, out);
+    cr_buf_addch(out, '}');
 }

@@ -162,4 +162,42 @@ json_t *as_task_id_json(as_task *t);
  * reference. */
 json_t *as_task_id_history(as_task *t);
 
+/* ---- pending tasks as text -----------------------------------------------------
+ * The cache keeps a pending task (API_KEY_PENDING) that decodes, with its
+ * pendingTaskId an object naming its id (what the controllers write), as
+ * its text and typed document, value NULL (store/cache.h,
+ * api_doc_faithful); any other keeps its tree. as_pending reads either
+ * with the meaning the tree functions give it: the fields from the typed
+ * document (they are the tree's) or the tree, and what an answer shows of
+ * it by re-encoding the text's bytes (apis/jtext.h) or dumping the tree.
+ * Answers are the bytes the tree gives. */
+typedef struct as_pending {
+    const as_entry *e;
+    bool object; /* the value is an object; nothing below is set otherwise */
+    /* what the tree functions read of it, borrowed from e */
+    bool has_id;            /* it has a pendingTaskId member (of any type) */
+    const char *id;         /* pendingTaskId.id, if a string */
+    const char *request_id; /* pendingTaskId.requestId, if a string */
+    const char *deploy_id;  /* pendingTaskId.deployId, if a string */
+    int64_t next_run_at;    /* pendingTaskId.nextRunAt if an integer, else 0 */
+    const char *run_id;     /* runId, if a string */
+    /* internal: a document kept as text, its text */
+    api_jspan v;
+} as_pending;
+
+/* Opens the entry e (a pending task, or any entry under their prefix) for
+ * reading; returns p->object. Nothing to close; e must stay alive (in the
+ * cache, or referenced) meanwhile. */
+bool as_pending_open(as_pending *p, const as_entry *e);
+/* The pendingTaskId member: a new reference the caller owns, or NULL
+ * when there is none. */
+json_t *as_pending_id_json(const as_pending *p);
+/* Appends json_dumps(<the pendingTaskId member>, AS_JSON_FLAGS); nothing
+ * when there is none. */
+void as_pending_id_dump(const as_pending *p, cr_buf *out);
+/* Appends json_dumps(as_m_task_request(cfg, c, <the value>),
+ * AS_JSON_FLAGS); p must be an object. */
+void as_pending_task_request_dump(const as_api_config *cfg, const as_cache *c, const as_pending *p,
+                                  cr_buf *out);
+
 #endif

@@ -68,11 +68,13 @@ typedef struct sse {
 
 typedef struct piece_pool piece_pool;
 
-/* A list answer being written (see "lists written in pieces"). */
+/* A list answer, or a whole-cache read (as_walk), being written (see
+ * "lists written in pieces"). */
 typedef struct stream {
     as_server *srv;
     struct evhttp_request *req; /* the reply is started */
-    as_list *list;
+    as_list *list;              /* one of the two */
+    as_walk *walk;
     as_op op;
     int64_t started; /* mono ms */
     struct stream *prev, *next;
@@ -122,8 +124,8 @@ struct as_server {
     uint64_t calls_held;
     sse *watchers;
     size_t nwatchers;
-    stream *streams, *turn; /* lists in progress; turn: the pump's next */
-    size_t nstreams;
+    stream *streams, *turn;  /* lists and walks in progress; turn: the pump's next */
+    size_t nstreams, nwalks; /* lists, walks */
     struct event *pump;
     deferred *queued, *queued_last; /* heavy reads waiting, oldest first */
     size_t nqueued;
@@ -468,7 +470,7 @@ static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t s
 
 /* ---- lists written in pieces ----------------------------------------------------------- */
 
-/* Encoding work per loop turn over every list in progress, so the loop
+/* Encoding work per loop turn over every list (and walk) in progress, so the loop
  * (the leader's controllers, bridge and lease too) runs again within a few
  * milliseconds; a piece of a list (a list is encoded while less than a
  * piece waits in its connection's buffer: one piece is being written, the
@@ -481,7 +483,8 @@ static void commit(as_server *s, struct evhttp_request *req, as_op op, int64_t s
 #define LIST_WRITE_MAX           (64 * 1024)
 #define DEFAULT_MAX_LIST_STREAMS 128
 #define DEFAULT_LIST_STALL_MS    30000
-/* Heavy reads waiting for their turn; more get a 503. */
+/* Heavy reads waiting for their turn, with the walks in progress; more
+ * get a 503. */
 #define MAX_DEFERRED 256
 /* Calls waiting for the cache to show a write; beyond, answered at once
  * from what the cache has (as before there was a wait). */
@@ -509,7 +512,9 @@ static void pump_arm(as_server *s)
 
 /* Reads that walk the whole cache and are answered at once (small answers
  * from a large walk): the pump runs at most one of them per loop turn, so
- * many at once cannot hold the loop for the sum of their times. */
+ * many at once cannot hold the loop for the sum of their times. A GET of
+ * the state and metrics reads (as_walk_op) is walked instead, a slice per
+ * turn, and written as lists are (start_walk); their HEAD waits here. */
 static bool heavy_op(as_op op)
 {
     switch (op) {
@@ -566,7 +571,7 @@ static void defer(as_server *s, struct evhttp_request *req, as_op op, int64_t st
 {
     deferred *d;
 
-    if (s->nqueued >= MAX_DEFERRED) {
+    if (s->nqueued + s->nwalks >= MAX_DEFERRED) {
         s->reads_rejected++;
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
         send_error(s, req, op, started, 503, "too many reads waiting; retry later");
@@ -688,8 +693,12 @@ static void stream_free(stream *st)
         s->streams = st->next;
     if (st->next)
         st->next->prev = st->prev;
-    s->nstreams--;
+    if (st->list)
+        s->nstreams--;
+    else
+        s->nwalks--;
     as_list_free(st->list);
+    as_walk_free(st->walk);
     free(st);
 }
 
@@ -774,6 +783,8 @@ static void piece_free(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
+static void metrics_tail(as_server *s, cr_buf *b);
+
 /* Encodes and sends the next piece of st's list (at least one step, then
  * until a piece is full or the deadline passed); ends the reply and frees
  * st after the last piece. */
@@ -785,9 +796,12 @@ static void stream_piece(stream *st, int64_t deadline)
 
     piece_take(s->pieces, &b);
     do
-        done = as_list_next(st->list, s->cache, &b, LIST_STEP);
+        done = st->list ? as_list_next(st->list, s->cache, &b, LIST_STEP)
+                        : as_walk_next(st->walk, s->cache, &b, LIST_STEP);
     while (!done && b.len < LIST_PIECE && mono_us() < deadline);
-    if (done)
+    if (done && st->op == AS_OP_METRICS)
+        metrics_tail(s, &b); /* this replica's own */
+    else if (done)
         cr_buf_addch(&b, '\n');
     if (b.len) {
         struct evbuffer *eb = evbuffer_new();
@@ -829,7 +843,7 @@ static void pump(evutil_socket_t fd, short what, void *arg)
         run_deferred(s);
     while (progress && mono_us() < deadline) {
         progress = false;
-        for (size_t k = s->nstreams; k > 0 && s->streams && mono_us() < deadline; k--) {
+        for (size_t k = s->nstreams + s->nwalks; k > 0 && s->streams && mono_us() < deadline; k--) {
             stream *st = s->turn ? s->turn : s->streams;
             s->turn = st->next;
             if (!stream_ready(st))
@@ -847,16 +861,50 @@ static void pump(evutil_socket_t fd, short what, void *arg)
         }
 }
 
-/* Answers a list operation: l (taken) is written by the pump. */
-static void start_list(as_server *s, struct evhttp_request *req, as_op op, unsigned method,
-                       int64_t started, as_list *l)
+/* Starts the chunked reply of st (taken), a list or a walk that the pump
+ * writes, with content type ctype. */
+static void stream_start(as_server *s, stream *st, const char *ctype)
 {
-    size_t max = s->cfg.max_list_streams ? s->cfg.max_list_streams : DEFAULT_MAX_LIST_STREAMS;
+    struct evhttp_request *req = st->req;
     long stall_ms =
         s->cfg.list_stall_timeout_ms > 0 ? s->cfg.list_stall_timeout_ms : DEFAULT_LIST_STALL_MS;
     struct timeval stall = {stall_ms / 1000, (stall_ms % 1000) * 1000};
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
+
+    st->srv = s;
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    if (st->list)
+        s->nstreams++;
+    else
+        s->nwalks++;
+    evhttp_add_header(h, "Content-Type", ctype);
+    /* HTTP/1.1 gets chunks. An HTTP/1.0 "keep-alive" client would get a
+     * "Content-Length: 0" from evhttp, so it gets what HTTP/1.0 does
+     * without it: the body until the connection closes. (Keep-alive is
+     * HTTP/1.1's default anyway.) */
+    const char *ka = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+    if (ka && strcasecmp(ka, "keep-alive") == 0)
+        evhttp_remove_header(evhttp_request_get_input_headers(req), "Connection");
+    evhttp_send_reply_start(req, 200, reason(200));
+    evhttp_connection_set_closecb(conn, stream_gone, st);
+    /* A write timeout only: evhttp keeps reading (to see a close), and a
+     * client waiting for its answer sends nothing. On expiry evhttp drops
+     * the connection and stream_gone runs. */
+    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(conn), NULL, &stall);
+    bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(conn), LIST_WRITE_MAX);
+    pump_arm(s);
+}
+
+/* Answers a list operation: l (taken) is written by the pump. */
+static void start_list(as_server *s, struct evhttp_request *req, as_op op, unsigned method,
+                       int64_t started, as_list *l)
+{
+    size_t max = s->cfg.max_list_streams ? s->cfg.max_list_streams : DEFAULT_MAX_LIST_STREAMS;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     stream *st;
 
     if (method == AS_HEAD) { /* no body: nothing to encode */
@@ -877,33 +925,35 @@ static void start_list(as_server *s, struct evhttp_request *req, as_op op, unsig
         return;
     }
     st = xcalloc(1, sizeof(*st));
-    st->srv = s;
     st->req = req;
     st->list = l;
     st->op = op;
     st->started = started;
-    st->next = s->streams;
-    if (s->streams)
-        s->streams->prev = st;
-    s->streams = st;
-    s->nstreams++;
     s->lists_total++;
-    evhttp_add_header(h, "Content-Type", "application/json");
-    /* HTTP/1.1 gets chunks. An HTTP/1.0 "keep-alive" client would get a
-     * "Content-Length: 0" from evhttp, so it gets what HTTP/1.0 does
-     * without it: the body until the connection closes. (Keep-alive is
-     * HTTP/1.1's default anyway.) */
-    const char *ka = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
-    if (ka && strcasecmp(ka, "keep-alive") == 0)
-        evhttp_remove_header(evhttp_request_get_input_headers(req), "Connection");
-    evhttp_send_reply_start(req, 200, reason(200));
-    evhttp_connection_set_closecb(conn, stream_gone, st);
-    /* A write timeout only: evhttp keeps reading (to see a close), and a
-     * client waiting for its answer sends nothing. On expiry evhttp drops
-     * the connection and stream_gone runs. */
-    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(conn), NULL, &stall);
-    bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(conn), LIST_WRITE_MAX);
-    pump_arm(s);
+    stream_start(s, st, "application/json");
+}
+
+/* Answers a whole-cache read (GET): w (taken) counts and writes its answer
+ * through the pump, as lists are written. It counts against the reads
+ * waiting for their turn. */
+static void start_walk(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                       as_walk *w)
+{
+    stream *st;
+
+    if (s->nqueued + s->nwalks >= MAX_DEFERRED) {
+        as_walk_free(w);
+        s->reads_rejected++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        send_error(s, req, op, started, 503, "too many reads waiting; retry later");
+        return;
+    }
+    st = xcalloc(1, sizeof(*st));
+    st->req = req;
+    st->walk = w;
+    st->op = op;
+    st->started = started;
+    stream_start(s, st, op == AS_OP_METRICS ? "text/plain; version=0.0.4" : "application/json");
 }
 
 /* ---- /api/watch -------------------------------------------------------------------- */
@@ -1136,25 +1186,25 @@ static uint64_t auth_bad_total(const as_server *s)
     return n;
 }
 
-static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
+/* What /metrics says after the cache's objects (as_api_metrics): this
+ * replica, its API and the hook's. */
+static void metrics_tail(as_server *s, cr_buf *out)
 {
-    cr_buf b = CR_BUF_INIT;
     static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-    as_api_metrics(&s->api, s->cache, &b);
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "# HELP corral_leader Whether this replica is the leader.\n"
                 "# TYPE corral_leader gauge\ncorral_leader{replica=\"%s\"} %d\n",
                 s->replica_id, s->leader ? 1 : 0);
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "# HELP corral_cache_revision etcd revision this replica's cache reflects.\n"
                 "# TYPE corral_cache_revision gauge\ncorral_cache_revision %lld\n",
                 (long long)as_cache_revision(s->cache));
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "# HELP corral_cache_keys Documents in this replica's cache.\n"
                 "# TYPE corral_cache_keys gauge\ncorral_cache_keys %zu\n",
                 as_cache_count(s->cache));
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "# HELP corral_api_auth_refused_total Calls refused: credentials not accepted "
                 "(reason), none given where needed (unauthenticated), or not allowed "
                 "(forbidden).\n"
@@ -1163,16 +1213,16 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                 "corral_api_auth_refused_total{reason=\"forbidden\"} %" PRIu64 "\n",
                 s->auth_unauthenticated - auth_bad_total(s), s->auth_forbidden);
     for (size_t i = 0; i < sizeof(s->auth_bad) / sizeof(s->auth_bad[0]) && s->auth_bad[i].why; i++)
-        cr_buf_addf(&b, "corral_api_auth_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+        cr_buf_addf(out, "corral_api_auth_refused_total{reason=\"%s\"} %" PRIu64 "\n",
                     s->auth_bad[i].why, s->auth_bad[i].n);
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "# HELP corral_api_watch_clients Open /api/watch streams.\n"
                 "# TYPE corral_api_watch_clients gauge\ncorral_api_watch_clients %zu\n",
                 s->nwatchers);
     {
         as_memo_stats ms;
         as_memo_get_stats(s->memo, &ms);
-        cr_buf_addf(&b,
+        cr_buf_addf(out,
                     "# HELP corral_api_list_streams List answers being written.\n"
                     "# TYPE corral_api_list_streams gauge\ncorral_api_list_streams %zu\n"
                     "# HELP corral_api_list_streams_max List answers written at once at most "
@@ -1203,40 +1253,40 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                     (unsigned long long)s->lists_total, s->nqueued,
                     (unsigned long long)s->reads_rejected, (unsigned long long)ms.hits,
                     (unsigned long long)ms.misses, ms.bytes);
-        cr_buf_addf(&b,
+        cr_buf_addf(out,
                     "# HELP corral_api_calls_held_total Calls that waited for the cache to "
                     "show this replica's last write.\n"
                     "# TYPE corral_api_calls_held_total counter\n"
                     "corral_api_calls_held_total %llu\n",
                     (unsigned long long)s->calls_held);
     }
-    cr_buf_adds(&b, "# HELP corral_api_requests_total API requests by operation and status "
-                    "class.\n# TYPE corral_api_requests_total counter\n");
+    cr_buf_adds(out, "# HELP corral_api_requests_total API requests by operation and status "
+                     "class.\n# TYPE corral_api_requests_total counter\n");
     for (int op = 0; op < AS_OP__COUNT; op++)
         for (int c = 0; c < 6; c++)
             if (s->ops[op].by_class[c])
-                cr_buf_addf(&b, "corral_api_requests_total{op=\"%s\",code=\"%s\"} %llu\n",
+                cr_buf_addf(out, "corral_api_requests_total{op=\"%s\",code=\"%s\"} %llu\n",
                             as_op_name((as_op)op), cls[c],
                             (unsigned long long)s->ops[op].by_class[c]);
-    cr_buf_adds(&b, "# HELP corral_api_request_duration_seconds Time to answer API requests.\n"
-                    "# TYPE corral_api_request_duration_seconds summary\n");
+    cr_buf_adds(out, "# HELP corral_api_request_duration_seconds Time to answer API requests.\n"
+                     "# TYPE corral_api_request_duration_seconds summary\n");
     for (int op = 0; op < AS_OP__COUNT; op++)
         if (s->ops[op].count)
-            cr_buf_addf(&b,
+            cr_buf_addf(out,
                         "corral_api_request_duration_seconds_sum{op=\"%s\"} %.6f\n"
                         "corral_api_request_duration_seconds_count{op=\"%s\"} %llu\n",
                         as_op_name((as_op)op), s->ops[op].seconds, as_op_name((as_op)op),
                         (unsigned long long)s->ops[op].count);
-    cr_buf_adds(&b, "# HELP corral_api_latency_seconds Time to answer API requests (all "
-                    "operations).\n# TYPE corral_api_latency_seconds histogram\n");
+    cr_buf_adds(out, "# HELP corral_api_latency_seconds Time to answer API requests (all "
+                     "operations).\n# TYPE corral_api_latency_seconds histogram\n");
     for (int i = 0; i < 12; i++)
-        cr_buf_addf(&b, "corral_api_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
+        cr_buf_addf(out, "corral_api_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
                     (unsigned long long)s->hist[i]);
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "corral_api_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
                 "corral_api_latency_seconds_sum %.6f\ncorral_api_latency_seconds_count %llu\n",
                 (unsigned long long)s->hist_count, s->hist_sum, (unsigned long long)s->hist_count);
-    cr_buf_addf(&b,
+    cr_buf_addf(out,
                 "# HELP corral_api_etcd_txn_total API writes to etcd by result (one "
                 "answer each; writes may share a txn).\n"
                 "# TYPE corral_api_etcd_txn_total counter\n"
@@ -1254,7 +1304,16 @@ static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
                 (unsigned long long)s->txn_ok, (unsigned long long)s->txn_conflict,
                 (unsigned long long)s->txn_error, (unsigned long long)s->txns_sent, s->txn_seconds);
     if (s->hook)
-        s->hook(s->hook_arg, &b);
+        s->hook(s->hook_arg, out);
+}
+
+/* /metrics whole (HEAD; GET is walked: as_walk). */
+static void metrics(as_server *s, struct evhttp_request *req, int64_t started)
+{
+    cr_buf b = CR_BUF_INIT;
+
+    as_api_metrics(&s->api, s->cache, &b);
+    metrics_tail(s, &b);
     send_text(s, req, AS_OP_METRICS, started, 200, "text/plain; version=0.0.4", b.data, b.len);
     cr_buf_release(&b);
 }
@@ -1565,7 +1624,8 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, uns
         hold(s, req, started);
         goto out;
     }
-    if ((how & SERVE_QUEUE) && heavy_op(m.op)) {
+    /* a GET of a whole-cache read is walked a slice per turn instead */
+    if ((how & SERVE_QUEUE) && heavy_op(m.op) && !(as_walk_op(m.op) && method != AS_HEAD)) {
         defer(s, req, m.op, started);
         goto out;
     }
@@ -1602,6 +1662,19 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, uns
         as_list *l = as_list_new(&s->api, s->cache, &ar, &r);
         if (l) {
             start_list(s, req, m.op, method, started, l);
+        } else {
+            note_refusal(s, req, m.op, r.status, ar.who, r.body);
+            send_json(s, req, m.op, started, r.status, r.body);
+        }
+        goto out;
+    }
+    /* HEAD of a whole-cache read is answered whole, for its ETag. */
+    if (as_walk_op(m.op) && method != AS_HEAD) {
+        as_walk *w = as_walk_new(&s->api, s->cache, &ar, &r);
+        if (w) {
+            if (m.op == AS_OP_STATE)
+                as_walk_add_host(w, host_state(s, ar.now));
+            start_walk(s, req, m.op, started, w);
         } else {
             note_refusal(s, req, m.op, r.status, ar.who, r.body);
             send_json(s, req, m.op, started, r.status, r.body);

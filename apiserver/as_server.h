@@ -14,8 +14,10 @@
  * parents are encoded once per change (as_memo.h). At most
  * max_list_streams lists are in progress (one more is answered 503 with
  * Retry-After), and a list whose client stops reading is dropped after
- * list_stall_timeout_ms. Reads that walk the whole cache but answer at once
- * (/api/state, /metrics, ...) wait for the same pump: one per loop turn.
+ * list_stall_timeout_ms. /api/state, its parts and /metrics (as_walk,
+ * as_api.h) are counted a slice of keys per turn and written the same
+ * way. Other reads that walk the whole cache but answer at once (the
+ * queues, task history, ...) wait for the same pump: one per loop turn.
  *
  * Lifecycle: as_server_new() (binds and serves at once) -> ... ->
  * as_server_free() (closes the listener and every connection; no callback

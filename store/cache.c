@@ -202,7 +202,7 @@ static obj *obj_keep_text(obj *o, size_t klen, const char *text, size_t tlen)
  * `parsed` (stolen) when have_parsed. A kind kept as text keeps kv's bytes
  * (or the compact dump of `parsed`) and drops the tree once its document
  * is decoded; so does a kind kept as text when valid, once its document
- * has decoded with no problem. */
+ * has decoded with no problem and reads as the tree (api_doc_faithful). */
 static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_t *parsed)
 {
     size_t klen = strlen(kv->key);
@@ -285,9 +285,12 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
     if (keep_text && plain && o->pub.doc && !o->error &&
         api_doc_detach_text(o->pub.kind, o->pub.doc, o->text, tlen))
         o = obj_drop_text(o, klen);
-    /* a request status the controllers wrote (it decodes): ~7 KB of tree a
-     * request less; its readers read the document, or walk the text */
-    if (when_valid && plain && value && o->pub.doc && !o->error)
+    /* a request status or a pending task the controllers wrote (it
+     * decodes, and its document reads as its tree): ~7 KB of tree a request
+     * less, ~1.3 KB a waiting task; its readers read the document, or walk
+     * the text */
+    if (when_valid && plain && value && o->pub.doc && !o->error &&
+        api_doc_faithful(o->pub.kind, value))
         o = obj_keep_text(o, klen, text, tlen);
     /* kept for long and never changed: one allocation, not forty */
     o->pub.doc = api_doc_compact(o->pub.kind, o->pub.doc);

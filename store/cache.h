@@ -23,11 +23,12 @@
  *     again byte for byte (api_doc_detach_text: a record as the bridge
  *     stores it, the common case) keeps only the document, and those
  *     accessors write the text from it on demand (one dump a call);
- *   - request statuses (api_doc_text_when_valid: one per request, ~7 KB
- *     as a tree) are kept as text too, with `value` NULL, when their
- *     document decodes with no problem and no key repeats (what the
- *     controllers write); any other keeps its tree, so that it can still
- *     be shown as written;
+ *   - request statuses and pending tasks (api_doc_text_when_valid: one
+ *     per request, ~7 KB as a tree; one per task waiting for an offer,
+ *     ~1.5 KB as a tree) are kept as text too, with `value` NULL, when their
+ *     document decodes with no problem, no key repeats and the document
+ *     reads as the tree (api_doc_faithful: what the controllers write);
+ *     any other keeps its tree, so that it can still be shown as written;
  *   - every other kind keeps its parsed tree in `value` (and no text).
  * Readers that may see either (a range of keys, the watch feed) use the
  * accessors, which work for both.

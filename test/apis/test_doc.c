@@ -118,6 +118,46 @@ static void test_statuses(void **state)
     free(error);
 }
 
+/* Which kinds are held as text (store/cache.h), and when a pending task's
+ * document reads as its tree: only with its pendingTaskId an object that
+ * names its id, though both other forms decode. */
+static void test_text_kinds(void **state)
+{
+    static const char *const faithful[] = {
+        "{\"pendingTaskId\":{\"id\":\"j-v1-5-1-NEW_DEPLOY-5\",\"requestId\":\"j\","
+        "\"deployId\":\"v1\",\"nextRunAt\":5,\"instanceNo\":1,\"pendingType\":\"NEW_DEPLOY\","
+        "\"createdAt\":5}}",
+    };
+    static const char *const not_faithful[] = {
+        "{\"pendingTaskId\":\"j-v1-5-1-NEW_DEPLOY-5\"}",
+        "{\"pendingTaskId\":{\"requestId\":\"j\",\"deployId\":\"v1\",\"nextRunAt\":5,"
+        "\"instanceNo\":1,\"pendingType\":\"NEW_DEPLOY\",\"createdAt\":5}}",
+    };
+    const char *key = "/corral/pending/j/j-v1-5-1-NEW_DEPLOY-5";
+    char *error = NULL;
+
+    assert_true(api_doc_text(API_KEY_TASK) && api_doc_text(API_KEY_HISTORY_TASK));
+    assert_false(api_doc_text(API_KEY_PENDING) || api_doc_text(API_KEY_REQUEST_STATUS));
+    assert_true(api_doc_text_when_valid(API_KEY_REQUEST_STATUS));
+    assert_true(api_doc_text_when_valid(API_KEY_PENDING));
+    assert_false(api_doc_text_when_valid(API_KEY_TASK) ||
+                 api_doc_text_when_valid(API_KEY_DEPLOY_STATUS));
+    for (size_t i = 0; i < 3; i++) {
+        const char *text = i < 1 ? faithful[i] : not_faithful[i - 1];
+        json_t *j = cr_test_json(text);
+        void *doc = decode(key, text, &error);
+        assert_non_null(doc); /* every one decodes */
+        assert_null(error);
+        assert_int_equal(api_doc_faithful(API_KEY_PENDING, j), i < 1);
+        api_doc_free(API_KEY_PENDING, doc);
+        json_decref(j);
+    }
+    json_t *st = cr_test_json("{\"requestId\":\"j\",\"state\":\"ACTIVE\"}");
+    assert_true(api_doc_faithful(API_KEY_REQUEST_STATUS, st));
+    assert_false(api_doc_faithful(API_KEY_DEPLOY_STATUS, st));
+    json_decref(st);
+}
+
 /* People write runs: a document with problems is still decoded leniently,
  * and the strict problems come with it; one of the wrong shape is not. */
 static void test_runs(void **state)
@@ -352,6 +392,7 @@ static void test_intents_checked_by_kind(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_typed),
     cmocka_unit_test(test_statuses),
+    cmocka_unit_test(test_text_kinds),
     cmocka_unit_test(test_runs),
     cmocka_unit_test(test_intents),
     cmocka_unit_test(test_body_must_match_key),

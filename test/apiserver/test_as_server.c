@@ -3,7 +3,8 @@
  * what as_api_handle answers; a client that stops reading holds its list
  * open without holding the loop (/healthz still answers); one list more
  * than --max-list-streams gets a 503 with Retry-After; HEAD has no body;
- * whole-cache reads queued for the pump are answered. */
+ * whole-cache reads queued for the pump are answered, and /api/state and
+ * /metrics come in pieces too. */
 #include "test/lib/cr_test.h"
 
 #include <arpa/inet.h>
@@ -213,8 +214,8 @@ static void wait_streams(fx *f, int n)
     }
 }
 
-/* The JSON as_api_handle answers for GET path, as text. */
-static char *expected(fx *f, const char *path)
+/* The JSON as_api_handle answers for GET path at time now, as text. */
+static char *expected_at(fx *f, const char *path, int64_t now)
 {
     as_api_config cfg = {.prefix = "/corral", .max_scale_down_unacked = 10};
     as_match m;
@@ -222,13 +223,18 @@ static char *expected(fx *f, const char *path)
     char *text;
 
     assert_int_equal(as_route_match(AS_GET, path, &m), AS_ROUTE_OK);
-    as_req req = {.method = AS_GET, .match = &m, .now = 1};
+    as_req req = {.method = AS_GET, .match = &m, .now = now};
     as_api_handle(&cfg, f->c, &req, &r);
     assert_int_equal(r.status, 200);
     text = json_dumps(r.body, AS_JSON_FLAGS);
     as_result_release(&r);
     as_match_release(&m);
     return text;
+}
+
+static char *expected(fx *f, const char *path)
+{
+    return expected_at(f, path, 1);
 }
 
 /* a is 200 with body want and a newline. */
@@ -282,6 +288,73 @@ static void test_list_is_chunked_and_whole(void **state)
         answer_release(&a[i]);
     free(all);
     free(paused);
+}
+
+/* The JSON of a whole-cache read without what depends on the clock and
+ * the replica. */
+static json_t *timeless(const char *text)
+{
+    json_t *j = cr_test_json(text);
+    json_object_del(j, "generatedAt");
+    json_object_del(j, "timestamp");
+    json_object_del(j, "maxTaskLag");
+    json_object_del(j, "hostStates");
+    return j;
+}
+
+/* /api/state, its parts and /metrics are walked a slice per loop turn and
+ * sent as chunked replies: the answers as_api_handle gives (at another
+ * time, with this replica's host state added); HEAD is answered whole. */
+static void test_whole_cache_reads_are_chunked(void **state)
+{
+    fx *f = *state;
+    static const char *const paths[] = {"/api/state", "/api/state/scheduled-tasks-info",
+                                        "/api/state/requests/under-provisioned"};
+    answer a[6] = {{0}};
+    char key[160], doc[512];
+
+    for (int i = 0; i < NREQUESTS; i++) { /* a late pending task each */
+        snprintf(key, sizeof(key), "/corral/pending/r%05d/r%05d-v1-1-1-ONEOFF-1", i, i);
+        snprintf(doc, sizeof(doc),
+                 "{\"pendingTaskId\":{\"id\":\"r%05d-v1-1-1-ONEOFF-1\",\"requestId\":\"r%05d\","
+                 "\"deployId\":\"v1\",\"nextRunAt\":1,\"instanceNo\":1,\"pendingType\":"
+                 "\"ONEOFF\",\"createdAt\":1}}",
+                 i, i);
+        as_cache_put_raw(f->c, key, doc, strlen(doc), NREQUESTS + 2 + i, NREQUESTS + 2 + i);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        char *want = expected_at(f, paths[i], cr_wall_ms());
+        json_t *w = timeless(want), *g;
+        send_req(f, EVHTTP_REQ_GET, paths[i], &a[i]);
+        wait_answers(f, a + i, 1);
+        assert_int_equal(a[i].status, 200);
+        assert_string_equal(a[i].encoding, "chunked");
+        assert_int_equal(a[i].body[a[i].len - 1], '\n');
+        g = timeless(a[i].body);
+        assert_true(json_equal(g, w));
+        json_decref(g);
+        json_decref(w);
+        free(want);
+    }
+    json_t *st = cr_test_json(a[0].body);
+    assert_int_equal(json_array_size(json_object_get(st, "listLateTasks")), NREQUESTS);
+    assert_int_equal(json_array_size(json_object_get(st, "hostStates")), 1);
+    json_decref(st);
+    send_req(f, EVHTTP_REQ_GET, "/metrics", &a[3]);
+    wait_answers(f, a + 3, 1);
+    assert_int_equal(a[3].status, 200);
+    assert_string_equal(a[3].encoding, "chunked");
+    assert_non_null(strstr(a[3].body, "corral_pending_tasks 1000\n"));
+    assert_non_null(strstr(a[3].body, "\ncorral_api_list_streams 0\n"));
+    send_req(f, EVHTTP_REQ_HEAD, "/api/state", &a[4]);
+    send_req(f, EVHTTP_REQ_GET, "/api/state?includeRequestIds=maybe", &a[5]);
+    wait_answers(f, a + 4, 2);
+    assert_int_equal(a[4].status, 200);
+    assert_int_equal(a[4].len, 0);
+    assert_null(a[4].encoding);
+    assert_int_equal(a[5].status, 400);
+    for (int i = 0; i < 6; i++)
+        answer_release(&a[i]);
 }
 
 static void test_bad_query_is_a_400(void **state)
@@ -395,6 +468,7 @@ static void test_free_mid_list(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_list_is_chunked_and_whole, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bad_query_is_a_400, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_whole_cache_reads_are_chunked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limit_and_slow_reader, setup_big, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_lists, setup_wide, teardown),
     cmocka_unit_test_setup_teardown(test_stalled_client_is_dropped, setup_stall, teardown),

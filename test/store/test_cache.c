@@ -422,6 +422,73 @@ static void test_text_when_valid(void **state)
     store_cache_free(c);
 }
 
+/* A pending task is kept as text when it decodes with no problem, no key
+ * repeats and its pendingTaskId is an object naming its id
+ * (api_doc_faithful): what the controllers write. Any other keeps its
+ * tree, even one that decodes (an id string, an object without "id"). */
+static void test_pending_text_when_valid(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const char pt[] =
+        "{\"pendingTaskId\":{\"id\":\"web-v1-5-1-NEW_DEPLOY-4\",\"requestId\":\"web\","
+        "\"deployId\":\"v1\",\"nextRunAt\":5,\"instanceNo\":1,\"pendingType\":\"NEW_DEPLOY\","
+        "\"createdAt\":4,\"later\":true},\"runId\":\"r1\",\"message\":\"caf\\u00e9\"}";
+    const char *key = "/corral/pending/web/web-v1-5-1-NEW_DEPLOY-4";
+    const store_obj *o;
+    size_t len;
+    char *owned;
+    json_t *j, *want;
+
+    put(c, key, pt, 1);
+    o = store_cache_get(c, key);
+    assert_int_equal(o->kind, API_KEY_PENDING);
+    assert_null(o->value);
+    assert_null(o->error);
+    assert_memory_equal(store_obj_text(o, &len), pt, sizeof(pt) - 1);
+    assert_int_equal(len, sizeof(pt) - 1);
+    const api_pending_task *d = o->doc;
+    assert_string_equal(d->pendingTaskId.id, "web-v1-5-1-NEW_DEPLOY-4");
+    assert_int_equal(d->pendingTaskId.nextRunAt, 5);
+    assert_string_equal(d->runId, "r1");
+    assert_ptr_equal(store_obj_plain_text(o, &len, &owned), store_obj_text(o, NULL));
+    assert_null(owned);
+    j = store_obj_json(o);
+    want = json_loads(pt, 0, NULL);
+    assert_true(json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+
+    /* decodes, but its tree is not what the document says: the tree, and
+     * the document; a key twice, a problem, not JSON: as for statuses */
+    static const char *const keep_tree[][2] = {
+        {"/corral/pending/web/web-v1-5-2-NEW_DEPLOY-4",
+         "{\"pendingTaskId\":\"web-v1-5-2-NEW_DEPLOY-4\"}"},
+        {"/corral/pending/web/web-v1-5-3-NEW_DEPLOY-4",
+         "{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\",\"nextRunAt\":5,"
+         "\"instanceNo\":3,\"pendingType\":\"NEW_DEPLOY\",\"createdAt\":4}}"},
+        {"/corral/pending/web/web-v1-5-4-NEW_DEPLOY-4",
+         "{\"pendingTaskId\":\"web-v1-5-4-NEW_DEPLOY-4\",\"runId\":\"a\",\"runId\":\"b\"}"},
+        {"/corral/pending/web/web-v1-5-5-NEW_DEPLOY-4",
+         "{\"pendingTaskId\":{\"id\":\"web-v1-5-5-NEW_DEPLOY-4\",\"requestId\":\"web\","
+         "\"deployId\":\"v1\",\"nextRunAt\":5.0,\"instanceNo\":5,\"pendingType\":"
+         "\"NEW_DEPLOY\",\"createdAt\":4}}"},
+        {"/corral/pending/web/other", "{\"pendingTaskId\":\"web-v1-5-6-NEW_DEPLOY-4\"}"},
+    };
+    for (size_t i = 0; i < sizeof(keep_tree) / sizeof(keep_tree[0]); i++) {
+        put(c, keep_tree[i][0], keep_tree[i][1], 10 + (int64_t)i);
+        o = store_cache_get(c, keep_tree[i][0]);
+        assert_non_null(o->value);
+        assert_null(store_obj_text(o, NULL));
+        assert_true(i < 3 ? o->doc && !o->error : !o->doc && o->error);
+    }
+    put(c, "/corral/pending/web/x", "[1", 20);
+    o = store_cache_get(c, "/corral/pending/web/x");
+    assert_null(o->value);
+    assert_null(store_obj_text(o, NULL));
+    assert_non_null(o->error);
+    store_cache_free(c);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_ranges),
     cmocka_unit_test(test_subscribers),
@@ -430,6 +497,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_text_kinds),
     cmocka_unit_test(test_text_written_again),
     cmocka_unit_test(test_text_when_valid),
+    cmocka_unit_test(test_pending_text_when_valid),
 };
 
 CR_TEST_MAIN(tests)
