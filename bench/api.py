@@ -14,10 +14,21 @@ REQUESTS request documents (default 10,000) straight into etcd in txns of
    its slice, so the run never wraps into 409s (the run is shorter than
    --seconds when the slices run out first).
 
+Then, at a constant rate (bench/loadgen.c, compiled into a temp dir: an
+open-loop generator whose latency runs from each request's due time, so
+queueing shows, which wrk's closed loop hides):
+
+3. GET /api/requests/request/{id} at --get-rate (10,000) req/s;
+4. POST /api/deploys at --post-rate (1,000) req/s, once the deploys of the
+   wrk runs are deleted from etcd (so every request takes a new deploy
+   again), each id once.
+
 Prints requests/s and p50/p90/p99 for each, the count of non-2xx answers
 (any is a failure: exit 1) and, for the POSTs, the etcd txns that carried
-them (corrald groups concurrent writes: docs/api.md#performance).
-Everything is bounded by --timeout; every process it started is stopped.
+them (corrald groups concurrent writes: docs/api.md#performance); for the
+constant-rate runs p50/p90/p99/max and the issue's p99 target with the
+ratio (never asserted). Everything is bounded by --timeout; every process
+it started is stopped.
 
     python3 bench/api.py
     python3 bench/api.py --requests 1000 --seconds 5 --connections 16
@@ -102,11 +113,19 @@ end
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=10000, help="request documents in etcd (10000)")
-    p.add_argument("--seconds", type=int, default=10, help="duration of each wrk run, s (10)")
-    p.add_argument("--connections", type=int, default=32, help="wrk connections of the GETs (32)")
+    p.add_argument("--seconds", type=int, default=10,
+                   help="duration of each wrk and constant-rate run, s (10)")
+    p.add_argument("--connections", type=int, default=32,
+                   help="wrk connections of the GETs, and loadgen's of each constant-rate run (32)")
     p.add_argument("--post-connections", default="1,8,32",
                    help="wrk connections of each POST run (1,8,32)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads, at most (2)")
+    p.add_argument("--get-rate", type=float, default=10000,
+                   help="constant rate of the GETs, req/s; 0 skips them (10000)")
+    p.add_argument("--post-rate", type=float, default=1000,
+                   help="constant rate of the POSTs, req/s; 0 skips them (1000)")
+    p.add_argument("--warmup", type=float, default=0,
+                   help="s of requests before each constant-rate run, not counted (0)")
     p.add_argument("--timeout", type=float, default=300, help="bound on the whole run, s (300)")
     a = p.parse_args(argv)
     try:
@@ -120,6 +139,11 @@ def parse_args(argv):
         p.error("need --requests >= 4 x --connections, --requests / (number of POST runs) "
                 ">= 4 x each --post-connections, --connections >= --threads >= 1, "
                 "--seconds >= 1")
+    if a.get_rate < 0 or a.post_rate < 0 or a.warmup < 0:
+        p.error("--get-rate, --post-rate and --warmup cannot be negative")
+    if a.post_rate * (a.seconds + a.warmup) > a.requests:
+        p.error("--post-rate x (--seconds + --warmup) must be <= --requests: each POST "
+                "takes a request without a pending deploy")
     return a
 
 
@@ -157,6 +181,117 @@ def wrk(url, script, threads, connections, seconds, tmp, deadline):
     if out.returncode != 0:
         raise RuntimeError("wrk failed (%d): %s" % (out.returncode, out.stderr[-500:]))
     return out.stdout
+
+
+# issue 14's p99 targets of the constant-rate runs, ms
+GET_P99_MS, POST_P99_MS = 2.0, 25.0
+POST_BODY = ('{"deploy":{"requestId":"{}","id":"c1",'
+             '"command":"sleep 100","resources":{"cpus":0.1,"memoryMb":32}}}')
+
+
+def build_loadgen(dest, sanitize=False):
+    """Compiles bench/loadgen.c into dest (as bench/store.sh builds its
+    driver); returns the binary's path. sanitize: ASan + UBSan, with clang
+    when there is one (e2e/test_loadgen.py)."""
+    cc, flags = "cc", ["-O2"]
+    if sanitize:
+        cc = "clang" if shutil.which("clang") else "cc"
+        flags = ["-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                 "-fno-sanitize-recover=all"]
+    pkg = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
+                         capture_output=True, text=True)
+    if pkg.returncode != 0:
+        raise RuntimeError("pkg-config libevent: %s" % pkg.stderr.strip())
+    out = os.path.join(dest, "loadgen")
+    r = subprocess.run([cc] + flags + ["-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                                       "-Werror", "-Wshadow", "-Wformat=2", "-Wstrict-prototypes",
+                                       "-o", out, os.path.join(ROOT, "bench", "loadgen.c")]
+                       + pkg.stdout.split() + ["-lm"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("building bench/loadgen.c failed:\n%s" % r.stderr[-3000:])
+    return out
+
+
+def parse_loadgen(text):
+    """loadgen's "loadgen-result name value ..." line as {name: float}, or
+    None when it printed none."""
+    m = re.search(r"^loadgen-result (.*)$", text, re.M)
+    if not m:
+        return None
+    f = m.group(1).split()
+    return {f[i]: float(f[i + 1]) for i in range(0, len(f) - 1, 2)}
+
+
+def loadgen(binary, url, rate, seconds, warmup, conns, path, ids, tmp, deadline, body=None):
+    """One constant-rate run; returns (figures, loadgen's stdout). Raises
+    when it printed no figures (it could not connect, bad flags)."""
+    ids_path = os.path.join(tmp, "ids")
+    with open(ids_path, "w") as f:
+        f.write("".join("%s\n" % i for i in ids))
+    argv = [binary, "--url", url, "--rate", "%g" % rate, "--duration", "%g" % seconds,
+            "--warmup", "%g" % warmup, "--connections", str(conns), "--path", path,
+            "--ids", ids_path, "--timeout", "10"]
+    if body is not None:
+        body_path = os.path.join(tmp, "body")
+        with open(body_path, "w") as f:
+            f.write(body)
+        argv += ["--body", body_path]
+    budget = deadline - time.monotonic()
+    if budget < seconds + warmup + 15:
+        raise RuntimeError("out of time (--timeout) before a %g s loadgen run" % seconds)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=budget)
+    figures = parse_loadgen(out.stdout)
+    if figures is None:
+        raise RuntimeError("loadgen failed (%d): %s%s" % (out.returncode, out.stdout[-500:],
+                                                          out.stderr[-500:]))
+    return figures, out.stdout
+
+
+def report_rate(name, fig, text, target_ms):
+    """Prints one constant-rate run's figures (two lines); returns its
+    failed requests."""
+    asked, got, p99 = fig["rate_asked"], fig["rate_achieved"], fig["p99"]
+    ratio = p99 / target_ms
+    line = ("  %-32s %9.0f req/s   p50 %-8s p90 %-8s p99 %-8s max %-9s target p99 <= %g ms: "
+            "%.2fx, %s" % (name, asked, "%.2fms" % fig["p50"], "%.2fms" % fig["p90"],
+                           "%.2fms" % p99, "%.2fms" % fig["max"], target_ms, ratio,
+                           "met" if ratio <= 1 else "NOT met"))
+    if got < 0.9 * asked:
+        line += "; could not keep up: %.0f req/s of the %.0f asked" % (got, asked)
+    print(line)
+    print("  %-32s %d answered at %.0f req/s (non-2xx %d, errors %d, missing %d); %d waited for "
+          "a free connection; send lag p99 %.2f ms; loadgen's CPU %.2f s"
+          % ("", fig["answered"], got, fig["non2xx"], fig["errors"], fig["missing"],
+             fig["waited"], fig["send_lag_p99"], fig.get("cpu_s", 0)))
+    for ln in text.splitlines():
+        if ln.startswith("loadgen: first") or "warmup requests not answered" in ln:
+            print("  %-32s %s" % ("", ln))
+    sys.stdout.flush()
+    return int(fig["non2xx"] + fig["errors"] + fig["missing"] + fig["warmup_failed"])
+
+
+def forget_deploys(etcd, api):
+    """Deletes every deploy and deploy intent from etcd and waits until
+    corrald's cache has no pending deploy left: each request can take a new
+    deploy again, and the same requests stay stored."""
+    for kind in ("deploys", "intents/deploys"):
+        key = "%s/%s/" % (PREFIX, kind)
+        end = key[:-1] + chr(ord(key[-1]) + 1)
+        req = urllib.request.Request(etcd + "/v3/kv/deleterange",
+                                     data=json.dumps({"key": b64(key),
+                                                      "range_end": b64(end)}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with OPENER.open(req, timeout=60) as r:
+            json.loads(r.read())
+    wait_no_pending_deploy(api)
+
+
+def wait_no_pending_deploy(api, timeout=60):
+    """Waits until corrald's cache has no pending deploy left (GET
+    /api/deploys/pending is empty)."""
+    harness.wait_until(lambda: harness.http_json("GET", api + "/api/deploys/pending",
+                                                 timeout=30)[1] == [],
+                       timeout, "corrald to see no pending deploy", interval=0.2)
 
 
 class CounterWatch:
@@ -225,6 +360,45 @@ def write_counts(api):
     return writes, int(txns.group(1)) if txns else None
 
 
+def report_writes(api, before):
+    """Prints the API writes since before (write_counts()) and the etcd txns
+    that carried them; nothing from a corrald that does not count txns."""
+    writes0, txns0 = before
+    writes1, txns1 = write_counts(api)
+    if txns1 is not None and txns1 > txns0:
+        print("  %-32s %d writes in %d etcd txns (%.1f writes per txn)"
+              % ("", writes1 - writes0, txns1 - txns0, (writes1 - writes0) / (txns1 - txns0)))
+
+
+def post_wrk(api, base, n, threads, conns, seconds, tmp, deadline):
+    """One closed-loop wrk run of POST /api/deploys (POST_LUA: deploy "b1" of
+    req-<base> .. req-<base + n - 1>, each once); prints its line and the
+    etcd txns. Returns (failed answers, req/s). wrk divides by the full -d
+    even when its threads stopped early (ids used up), so the rate comes
+    from corrald's own counter."""
+    counter = CounterWatch(api, 'corral_api_requests_total{op="DEPLOY_POST",code="2xx"}')
+    before = write_counts(api)
+    out = wrk(api, POST_LUA % {"base": base, "n": n, "threads": threads, "spare": 2 * conns},
+              threads, conns, seconds, tmp, deadline)
+    rate = counter.finish()
+    bad = report("POST /api/deploys c=%d" % conns, out, rate)
+    report_writes(api, before)
+    return bad, rate
+
+
+def constant_rate(lg, api, name, rate, seconds, warmup, conns, path, ids, tmp, deadline,
+                  target_ms, body=None):
+    """One loadgen run (loadgen()) printed by report_rate(), with the etcd
+    txns of a POST run. Returns (failed requests, loadgen's figures)."""
+    before = write_counts(api) if body is not None else None
+    fig, text = loadgen(lg, api, rate, seconds, warmup, conns, path, ids, tmp, deadline,
+                        body=body)
+    bad = report_rate(name, fig, text, target_ms)
+    if before is not None:
+        report_writes(api, before)
+    return bad, fig
+
+
 def cache_count(api):
     st, _, body = harness.http("GET", api + "/api/state", timeout=30)
     return json.loads(body).get("allRequests") if st == 200 else None
@@ -232,6 +406,7 @@ def cache_count(api):
 
 def run(args, c, tmp):
     deadline = time.monotonic() + args.timeout
+    lg = build_loadgen(tmp) if args.get_rate or args.post_rate else None
     etcd = c.etcd()
     t0 = time.monotonic()
     load(etcd, args.requests)
@@ -249,22 +424,21 @@ def run(args, c, tmp):
                      args.seconds, tmp, deadline))
     share = args.requests // len(args.post_connections)
     for k, conns in enumerate(args.post_connections):
-        threads = min(args.threads, conns)
-        # wrk divides by the full -d even when the threads stopped early
-        # (ids used up), so the rate of this run comes from corrald's own
-        # counter.
-        counter = CounterWatch(api, 'corral_api_requests_total{op="DEPLOY_POST",code="2xx"}')
-        writes0, txns0 = write_counts(api)
-        out = wrk(api, POST_LUA % {"base": k * share, "n": share, "threads": threads,
-                                       "spare": 2 * conns}, threads, conns,
-                  args.seconds, tmp, deadline)
-        rate = counter.finish()
-        bad += report("POST /api/deploys c=%d" % conns, out, rate)
-        writes1, txns1 = write_counts(api)
-        if txns1 is not None and txns1 > txns0:
-            print("  %-32s %d writes in %d etcd txns (%.1f writes per txn)"
-                  % ("", writes1 - writes0, txns1 - txns0,
-                     (writes1 - writes0) / (txns1 - txns0)))
+        bad += post_wrk(api, k * share, share, min(args.threads, conns), conns, args.seconds,
+                        tmp, deadline)[0]
+    if lg:
+        print("  at a constant rate (bench/loadgen, open loop: latency from each request's due "
+              "time), %d connections, %g s each:" % (args.connections, args.seconds))
+    ids = ["req-%d" % i for i in range(args.requests)]
+    if args.get_rate:
+        bad += constant_rate(lg, api, "GET /api/requests/request/{id}", args.get_rate,
+                             args.seconds, args.warmup, args.connections,
+                             "/api/requests/request/{}", ids, tmp, deadline, GET_P99_MS)[0]
+    if args.post_rate:
+        forget_deploys(etcd, api)
+        bad += constant_rate(lg, api, "POST /api/deploys", args.post_rate, args.seconds,
+                             args.warmup, args.connections, "/api/deploys", ids, tmp, deadline,
+                             POST_P99_MS, body=POST_BODY)[0]
     pid = [p for p in c.procs if p.name == "corrald"][0].pid
     with open("/proc/%d/status" % pid) as f:
         hwm = [ln.split()[1] for ln in f if ln.startswith("VmHWM:")]

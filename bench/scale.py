@@ -20,24 +20,37 @@ Then, for every size:
    and the P/leader key's create_revision (a change = the lease was lost).
 3. Event-loop lag: p99 and max from corrald's `corral_event_loop_lag_seconds`
    histogram between the apply and convergence, when it exports one.
-4. Cold start (converged sizes only): SIGKILL corrald, scale the first
-   request by +1 in etcd, start corrald again with the same flags, and time
-   from that start to: /readyz (cache listed), the old leader key gone (its
-   lease revoked or expired), leading, and the new task's pending doc
-   (controllers acted) and TASK_RUNNING (bridge acted, = the cold start).
+4. At full size (converged sizes only), issue 14's figures: --singles
+   one-instance services put into etcd one after the other (converge.py's
+   singles: apply -> pending task, ACCEPT, RUNNING); then the API's, from
+   bench/api.py's pieces: --api-requests ON_DEMAND requests (a deploy of
+   one launches nothing) put into etcd, POST /api/deploys of new deploys of
+   those from 32 wrk connections (req/s), POSTs at a constant 1,000 req/s
+   and GETs of the services' requests at a constant 10,000 req/s
+   (bench/loadgen: p99 from each request's due time).
+5. Cold start (converged sizes only): SIGKILL corrald, delete the API load's
+   requests, scale the first request by +1 in etcd, start corrald again
+   with the same flags, and time from that start to: /readyz (cache
+   listed), the old leader key gone (its lease revoked or expired),
+   leading, and the new task's pending doc (controllers acted) and
+   TASK_RUNNING (bridge acted, = the cold start).
 
 Before each size, etcd's own batched write rate on this machine is measured
 on a separate fresh etcd (txns of 128 puts of 1 KiB, as many in flight as the
 apply uses, a few seconds), so tasks/s can be read as a share of what etcd
-could take at that moment. A table at the end compares with the goals (RSS
-<= 64 MiB at 10k tasks and <= 256 MiB at 100k, cold start <= 10 s, loop lag
-max <= 100 ms, no lease loss). Timings are never asserted: the exit status
-is 0 when the benchmark ran, 1 when it could not (a component never came
-up). bench/README.md explains how to read the figures.
+could take at that moment (issue 14's ratio: tasks/s / (raw puts/s / 3)).
+Two tables at the end compare with the goals: RSS <= 64 MiB at 10k tasks and
+<= 256 MiB at 100k, cold start <= 10 s, loop lag max <= 100 ms, no lease
+loss; and issue 14's (ratio >= 0.5, apply -> ACCEPT p99 <= 50 ms, POST
+>= 5,000 req/s from 32 clients, POST p99 <= 25 ms at 1,000 req/s, GET p99
+<= 2 ms at 10,000 req/s). Timings are never asserted: the exit status is 0
+when the benchmark ran, 1 when it could not (a component never came up, an
+API answer failed). bench/README.md explains how to read the figures.
 
     make bench B=scale                         # 1k, 10k, 100k tasks
     SCALE_SIZES=1000,10000 make bench B=scale  # choose sizes
     python3 bench/scale.py --quick             # 1k only
+    python3 bench/scale.py --quick --no-api    # without the API load
     CORRAL_BIN=build/me/bin python3 bench/scale.py --sizes 10000
 """
 import argparse
@@ -48,6 +61,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -58,7 +72,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import converge  # noqa: E402  (documents, etcd range, metric scrape, task states)
+import converge  # noqa: E402  (documents, etcd range, metric scrape, task states, singles)
+import api as bench_api  # noqa: E402  (wrk POST run, loadgen build and runs)
 
 PREFIX = converge.PREFIX
 MIB = 1024.0 * 1024.0
@@ -69,6 +84,11 @@ LAG_METRIC = "corral_event_loop_lag_seconds"
 RSS_GOAL_MIB = {10000: 64, 100000: 256}
 COLD_START_GOAL_S = 10.0
 LAG_MAX_GOAL_S = 0.100
+# issue 14's goals (printed, never asserted); the API's p99 targets at a
+# constant rate are bench_api.POST_P99_MS and GET_P99_MS.
+RATIO_GOAL = 0.5             # tasks/s / (etcd's raw puts/s / 3)
+ACCEPT_P99_GOAL_MS = 50.0    # apply -> ACCEPT on the loaded system
+POST_RPS_GOAL = 5000.0       # POST /api/deploys from 32 clients
 
 
 def parse_args(argv):
@@ -84,6 +104,21 @@ def parse_args(argv):
                    help="length of etcd's raw write-rate run, s (3)")
     p.add_argument("--reads", type=int, default=5,
                    help="timed calls of each API read at full size (5; 0 skips them)")
+    p.add_argument("--singles", type=int, default=20,
+                   help="one-instance services applied one after the other at full size, "
+                        "timed to ACCEPT and RUNNING (20; 0 skips them)")
+    p.add_argument("--no-api", action="store_true",
+                   help="skip the API load runs at full size")
+    p.add_argument("--api-requests", type=int, default=5000,
+                   help="ON_DEMAND requests added for the API's POSTs (5000)")
+    p.add_argument("--api-seconds", type=int, default=5,
+                   help="length of each API load run, s (5)")
+    p.add_argument("--api-connections", type=int, default=32,
+                   help="connections of the wrk POST run and of each constant-rate run (32)")
+    p.add_argument("--post-rate", type=float, default=1000,
+                   help="constant rate of the POSTs, req/s; 0 skips them (1000)")
+    p.add_argument("--get-rate", type=float, default=10000,
+                   help="constant rate of the GETs, req/s; 0 skips them (10000)")
     p.add_argument("--keep-going", action="store_true",
                    help="run the larger sizes even when a smaller one did not converge")
     a = p.parse_args(argv)
@@ -93,6 +128,16 @@ def parse_args(argv):
         p.error("--sizes/SCALE_SIZES: comma-separated integers")
     if not a.sizes or min(a.sizes) < 1 or min(a.instances, a.tasks_per_agent, a.threads) < 1:
         p.error("sizes, --instances, --tasks-per-agent, --threads must be >= 1")
+    if a.singles < 0:
+        p.error("--singles must be >= 0")
+    if not a.no_api:
+        if a.api_seconds < 1 or a.api_connections < 1 or a.post_rate < 0 or a.get_rate < 0:
+            p.error("--api-seconds and --api-connections must be >= 1, the rates >= 0")
+        if a.api_requests < 4 * a.api_connections:
+            p.error("--api-requests must be >= 4 x --api-connections")
+        if a.post_rate * a.api_seconds > a.api_requests:
+            p.error("--post-rate x --api-seconds must be <= --api-requests: each POST of the "
+                    "constant-rate run takes a request of its own")
     return a
 
 
@@ -354,6 +399,165 @@ def api_reads(res, api, proc, rid, n):
     sys.stdout.flush()
 
 
+def timed_singles(res, args, etcd, api):
+    """--singles one-instance services put into etcd one after the other on
+    the converged system (converge.singles: the same applies and stamps as
+    `converge --apply etcd`); prints p50/p99 to the pending task, the ACCEPT
+    and RUNNING. Each adds a task (under its own request id, single<NNN>)."""
+    lat = ([], [], [])
+    rids = ["single%03d" % i for i in range(args.singles)]
+    try:
+        converge.singles("etcd", etcd, api, rids, time.monotonic() + 60 + 5 * args.singles, lat)
+    except (converge.Timeout, RuntimeError) as e:
+        res["singles_fail"] = str(e)
+        print("  single applies: stopped after %d of %d: %s" % (len(lat[2]), args.singles, e))
+    res["singles"] = lat
+    if lat[1]:
+        converge.report_singles(lat, ACCEPT_P99_GOAL_MS)
+    sys.stdout.flush()
+
+
+# API load at full size: ON_DEMAND requests (docs/jobs.md: a deploy of one
+# succeeds at once and launches nothing until a run is asked), so that the
+# POSTs add deploys without replacing the services' tasks.
+API_ID_PREFIX = "req-"  # the ids bench_api.POST_LUA deploys to: req-<n>
+
+
+def api_request_doc(rid):
+    return {"id": rid, "requestType": "ON_DEMAND", "owners": ["bench@example.com"]}
+
+
+def etcd_revision(etcd):
+    """etcd's current revision (the header of any read)."""
+    return int(converge.etcd_call(etcd, "/v3/kv/range", {"key": converge.b64(PREFIX + "/schema")},
+                                  timeout=30)["header"]["revision"])
+
+
+def settle(api, timeout=60.0, still=1.0):
+    """Waits until corrald's cache revision has not moved for `still` s (the
+    controllers are done reacting); returns False when it kept moving for
+    timeout s."""
+    last, since, m0 = None, time.monotonic(), time.monotonic()
+    while time.monotonic() - since < still:
+        if time.monotonic() - m0 > timeout:
+            return False
+        try:
+            rev = gauge(scrape(api), "corral_cache_revision")
+        except Exception:
+            rev = None  # a slow scrape: look again
+        if rev != last:
+            last, since = rev, time.monotonic()
+        time.sleep(0.2)
+    return True
+
+
+def pace(fig):
+    """Who held a constant-rate run under 90% of its rate: "corrald" when
+    most requests found every connection busy, "loadgen" when they did not
+    (it sent late with connections free); None when the rate was held."""
+    if fig["rate_achieved"] >= 0.9 * fig["rate_asked"]:
+        return None
+    return "corrald" if fig["waited"] >= 0.5 * max(fig["answered"], 1) else "loadgen"
+
+
+def report_pace(fig, conns):
+    """A line under report_rate's when the rate was not held, saying why."""
+    who = pace(fig)
+    if who == "corrald":
+        print("  %-32s rate not held: corrald set the pace (%d of %d requests found all %d "
+              "connections busy)" % ("", fig["waited"], fig["answered"], conns))
+    elif who == "loadgen":
+        print("  %-32s rate not held: loadgen could not keep up (send lag p99 %.2f ms with "
+              "connections free): the figure is loadgen's, not corrald's"
+              % ("", fig["send_lag_p99"]))
+
+
+def api_load(res, args, api, etcd, writer, proc, svc_ids):
+    """Issue 14's API figures against this leading corrald with every task
+    stored: POST /api/deploys from --api-connections wrk clients (closed
+    loop, req/s), then at constant rates with bench/loadgen (open loop, p99
+    from each request's due time): POSTs at --post-rate, GETs of the
+    services' requests at --get-rate. The POSTs deploy to --api-requests
+    ON_DEMAND requests put into etcd first; between two POST runs the
+    controllers finish every deploy (each request takes one new deploy a
+    run: a second pending one would be a 409)."""
+    out = res["api"] = {"failed": 0}
+    conns, secs, tmp = args.api_connections, args.api_seconds, args.tmp
+    ids = ["%s%d" % (API_ID_PREFIX, i) for i in range(args.api_requests)]
+    m0 = time.monotonic()
+    writer.put_all([("%s/requests/%s" % (PREFIX, rid), json.dumps(api_request_doc(rid)))
+                    for rid in ids])
+    put_s = time.monotonic() - m0
+    rev = etcd_revision(etcd)
+    harness.wait_until(lambda: (gauge(scrape(api), "corral_cache_revision") or 0) >= rev, 120,
+                       "corrald's cache to hold the API's requests", interval=0.2)
+    quiet = settle(api)
+    print("  API load at full size (this corrald, every task stored): %d ON_DEMAND requests "
+          "(%s .. %s) put into etcd in %.2f s for the POSTs to deploy to; cache and "
+          "controllers %s %.2f s after" % (len(ids), ids[0], ids[-1], put_s,
+                                           "settled" if quiet else "still busy (60 s)",
+                                           time.monotonic() - m0 - put_s))
+    sys.stdout.flush()
+    deadline = time.monotonic() + 600
+    if args.wrk:
+        bad, rate = bench_api.post_wrk(api, 0, len(ids), min(2, conns), conns, secs, tmp,
+                                       deadline)
+        out["failed"] += bad
+        if rate is not None:
+            out["post_rps"] = rate
+            print("  %-32s target >= %.0f req/s with 32 clients: %.2fx, %s"
+                  % ("", POST_RPS_GOAL, rate / POST_RPS_GOAL,
+                     "met" if rate >= POST_RPS_GOAL else "NOT met"))
+        bench_api.wait_no_pending_deploy(api, 120)
+    else:
+        print("  POST /api/deploys c=%d: skipped (wrk not installed)" % conns)
+    if args.loadgen_why:
+        print("  constant-rate runs skipped: %s" % args.loadgen_why)
+    elif args.loadgen:
+        print("  at a constant rate (bench/loadgen, open loop: latency from each request's due "
+              "time), %d connections, %d s each:" % (conns, secs))
+        if args.post_rate:
+            bad, out["post"] = bench_api.constant_rate(
+                args.loadgen, api, "POST /api/deploys", args.post_rate, secs, 0, conns,
+                "/api/deploys", ids, tmp, deadline, bench_api.POST_P99_MS,
+                body=bench_api.POST_BODY)
+            out["failed"] += bad
+            report_pace(out["post"], conns)
+            bench_api.wait_no_pending_deploy(api, 120)
+        if args.get_rate:
+            bad, out["get"] = bench_api.constant_rate(
+                args.loadgen, api, "GET /api/requests/request/{id}", args.get_rate, secs, 0,
+                conns, "/api/requests/request/{}", svc_ids, tmp, deadline, bench_api.GET_P99_MS)
+            out["failed"] += bad
+            report_pace(out["get"], conns)
+    if out["failed"]:
+        print("  API load: %d failed answers (non-2xx, socket errors, missing): the figures "
+              "above are not the API's" % out["failed"])
+    print("  corrald RSS after the API load: %.1f MiB" % (vm_kb(proc.pid, "VmRSS") / 1024.0))
+    sys.stdout.flush()
+
+
+# Where a request's documents can be: the kinds keyed by a request id first
+# (docs/etcd-layout.md).
+REQUEST_KINDS = ("requests", "deploys", "intents/requests", "intents/deploys", "runs", "pending",
+                 "tasks", "status/requests", "status/deploys", "status/pending", "status/jobs",
+                 "status/runs", "status/lb", "lbcleanups", "history/tasks", "history/deploys",
+                 "history/requests", "logs", "nodeagent/tasks", "shells")
+
+
+def drop_requests(etcd, id_prefix):
+    """Deletes every document of the requests whose id starts with
+    id_prefix; returns how many keys went."""
+    n = 0
+    for kind in REQUEST_KINDS:
+        key = "%s/%s/%s" % (PREFIX, kind, id_prefix)
+        end = key[:-1] + chr(ord(key[-1]) + 1)
+        r = converge.etcd_call(etcd, "/v3/kv/deleterange",
+                               {"key": converge.b64(key), "range_end": converge.b64(end)})
+        n += int(r.get("deleted", 0))
+    return n
+
+
 # --- one size -----------------------------------------------------------------------
 
 def apply_state(writer, rids, instances):
@@ -411,14 +615,18 @@ def wait_converged(res, api, etcd, proc, total, t0_wall, m0, deadline_s):
         time.sleep(0.5)
 
 
-def cold_start(res, c, proc, etcd, rid, instances, tasks):
+def cold_start(res, c, proc, etcd, rid, instances, tasks, drop=None):
     """SIGKILL corrald, scale request rid to instances+1, start corrald with
     the same argv; times (s from that start) readyz, the old leader key gone
     (its lease expired or was revoked), leading, the new task's pending doc
-    (createdAt) and its TASK_RUNNING (updatedAt)."""
+    (createdAt) and its TASK_RUNNING (updatedAt). drop: an id prefix whose
+    requests' documents are deleted while corrald is down (the API load's),
+    so the restart loads the state the size is about."""
     deadline = cold_start_deadline_s(tasks)
     old_rev = leader_rev(etcd)
     proc.kill()
+    if drop:
+        res["cold_dropped"] = drop_requests(etcd, drop)
     converge.etcd_call(etcd, "/v3/kv/put", {
         "key": converge.b64("%s/requests/%s" % (PREFIX, rid)),
         "value": converge.b64(json.dumps(converge.request_doc(rid, instances + 1)))})
@@ -556,6 +764,11 @@ def run_size(args, tasks, res):
                   % (total, conv, res["seen_s"]))
             print("  throughput: %.0f tasks/s = %.1f%% of etcd's raw %.0f puts/s"
                   % (res["tasks_s"], 100.0 * res["tasks_s"] / raw_puts, raw_puts))
+            res["ratio"] = 3.0 * res["tasks_s"] / raw_puts
+            print("  ratio tasks/s / (raw puts/s / 3) = %.2f (%s; 3: the pending task, the task "
+                  "record, its RUNNING state)"
+                  % (res["ratio"], goal_text(res["ratio"] >= RATIO_GOAL,
+                                             "goal >= %g" % RATIO_GOAL)))
             print("  corrald CPU from the apply to convergence: %.1f s (%.0f us a task)"
                   % (res["cpu_s"], 1e6 * res["cpu_s"] / total))
         win = res.get("converge_s") or (time.monotonic() - m0)
@@ -597,9 +810,22 @@ def run_size(args, tasks, res):
         print("  corrald RSS once converged: %.1f MiB" % res["rss_settled_mib"])
         if args.reads > 0:
             api_reads(res, api, proc, rids[0], args.reads)
+        if args.singles > 0:
+            timed_singles(res, args, etcd, api)
+        if not args.no_api:
+            try:
+                api_load(res, args, api, etcd, writer, proc, rids)
+            except (AssertionError, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                # the figures stop here; the cold start still runs
+                res.setdefault("api", {})["error"] = str(e)
+                print("  API load FAILED: %s" % e)
 
-        new = cold_start(res, c, proc, etcd, rids[0], args.instances, total)
+        new = cold_start(res, c, proc, etcd, rids[0], args.instances, total,
+                         drop=None if args.no_api else API_ID_PREFIX)
         cs = res["cold"]
+        if "cold_dropped" in res:
+            print("  cold start: the API load's %d keys (%s*) deleted while corrald was down"
+                  % (res["cold_dropped"], API_ID_PREFIX))
         if "fail" in cs:
             print("  cold start: FAILED: %s (marks so far: %s)" % (cs["fail"], json.dumps(
                 {k: round(v, 2) for k, v in cs.items() if isinstance(v, float)})))
@@ -666,6 +892,19 @@ def lag_text(lag):
                   "goal max <= 100 ms"), lag["count"], stalls)
 
 
+def print_table(cols, rows):
+    """cols and rows (tuples of str) in left-aligned columns."""
+    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)
+              for i, c in enumerate(cols)]
+
+    def line(vals):
+        return ("  " + "  ".join(v.ljust(w) for v, w in zip(vals, widths))).rstrip()
+
+    print(line(cols))
+    for row in rows:
+        print(line(row))
+
+
 def summary(results):
     print("\nscale summary (%% etcd = tasks/s as a share of etcd's raw puts/s, txns of %d):"
           % PER_TXN)
@@ -699,19 +938,73 @@ def summary(results):
             "n/a" if lag is None else fmt_bound(lag["max"], lag["max_exact"],
                                                 lag["last_bound"]),
             str(r.get("lease_losses", "-"))))
-    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)
-              for i, c in enumerate(cols)]
-
-    def line(vals):
-        return ("  " + "  ".join(v.ljust(w) for v, w in zip(vals, widths))).rstrip()
-
-    print(line(cols))
-    for row in rows:
-        print(line(row))
+    print_table(cols, rows)
     print("  goals: RSS <= 64 MiB at 10,000 tasks and <= 256 MiB at 100,000; cold start "
           "<= 10 s; loop lag max <= 100 ms; 0 lease losses")
     if any(r.get("lag_present") is False for r in results):
         print("  lag: n/a = corrald exports no %s (metric missing)" % LAG_METRIC)
+    summary14(results)
+
+
+def against(text, met):
+    """A table cell: the figure and ok / NO against its goal."""
+    return "%s %s" % (text, "ok" if met else "NO")
+
+
+PACE_MARKS = {None: "", "corrald": "*", "loadgen": "!"}
+
+
+def rate_p99_cell(fig, goal_ms):
+    """A constant-rate run's p99 cell, marked when the rate was not held."""
+    if not fig:
+        return "-"
+    return against("%.2f ms%s" % (fig["p99"], PACE_MARKS[pace(fig)]), fig["p99"] <= goal_ms)
+
+
+def rate_label(rate):
+    return "%gk/s" % (rate / 1000) if rate % 1000 == 0 else "%g/s" % rate
+
+
+def summary14(results):
+    """Issue 14's figures, one row a size (the rows of summary()): tasks/s,
+    the ratio to etcd's raw rate, single apply -> ACCEPT and the API's."""
+    cols = ("tasks", "tasks/s", "ratio", "ACCEPT p99", "POST req/s")
+    rows, rates = [], {}
+    for r in results:
+        if "tasks_s" not in r:
+            rows.append((str(r["tasks"]),) + ("-",) * 6)
+            continue
+        acc = (r.get("singles") or ([], [], []))[1]
+        api = r.get("api") or {}
+        for kind in ("post", "get"):
+            if api.get(kind):
+                rates[kind] = api[kind]["rate_asked"]
+        rows.append((
+            str(r["tasks"]), "%.0f" % r["tasks_s"],
+            against("%.2f" % r["ratio"], r["ratio"] >= RATIO_GOAL),
+            against("%.0f ms" % converge.pct(acc, 99), converge.pct(acc, 99) <= ACCEPT_P99_GOAL_MS)
+            if acc else "-",
+            against("%.0f" % api["post_rps"], api["post_rps"] >= POST_RPS_GOAL)
+            if api.get("post_rps") is not None else "-",
+            rate_p99_cell(api.get("post"), bench_api.POST_P99_MS),
+            rate_p99_cell(api.get("get"), bench_api.GET_P99_MS)))
+    cols += ("POST p99 @" + rate_label(rates.get("post", 1000)),
+             "GET p99 @" + rate_label(rates.get("get", 10000)))
+    print("\nissue 14 (ratio = tasks/s / (etcd's raw puts/s / 3); ACCEPT: single applies on "
+          "the converged system; API: at full size; ok / NO against the goal):")
+    print_table(cols, rows)
+    print("  goals: ratio >= %g; apply -> ACCEPT p99 <= %g ms; POST /api/deploys >= %.0f req/s "
+          "from 32 clients, p99 <= %g ms at a constant 1,000 req/s; GET "
+          "/api/requests/request/{id} p99 <= %g ms at a constant 10,000 req/s"
+          % (RATIO_GOAL, ACCEPT_P99_GOAL_MS, POST_RPS_GOAL, bench_api.POST_P99_MS,
+             bench_api.GET_P99_MS))
+    cells = "".join(cell for row in rows for cell in row[5:])
+    if "*" in cells:
+        print("  * under 90% of the rate asked was answered: corrald set the pace (most "
+              "requests found every connection busy)")
+    if "!" in cells:
+        print("  ! under 90% of the rate asked was answered: loadgen could not keep up (it sent "
+              "late with connections free); the p99 is loadgen's, not corrald's")
 
 
 def main(argv):
@@ -733,6 +1026,16 @@ def main(argv):
     print("binaries: %s (corrald built %s)" % (harness.BIN, time.strftime(
         "%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(os.path.join(harness.BIN, "corrald"))))))
     harness.BIN = bindir
+    # the API load's tools: wrk for the closed loop, loadgen (built here)
+    # for the constant rates; either missing skips its runs only
+    args.tmp, args.wrk, args.loadgen, args.loadgen_why = bindir, None, None, None
+    if not args.no_api:
+        args.wrk = shutil.which("wrk")
+        if args.post_rate or args.get_rate:
+            try:
+                args.loadgen = bench_api.build_loadgen(bindir)
+            except (RuntimeError, OSError) as e:
+                args.loadgen_why = str(e)
     try:
         return run_all(args)
     finally:
@@ -761,6 +1064,9 @@ def run_all(args):
             raise
         if "converge_s" not in r:
             stalled = stalled or tasks
+        api = r.get("api") or {}
+        if api.get("failed") or api.get("error"):
+            rc = 1  # figures measured on failed answers are not the API's
     summary(results)
     return rc
 
