@@ -133,15 +133,15 @@ static void sort_unused(const mb_offers_in *in, mb_offers_plan_out *out)
 
 void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
 {
-    size_t no = in->n_offers, nd = in->n_due;
+    size_t no = in->n_offers, nd = in->n_due, nall = nd + in->n_due_more;
 
     *out = (mb_offers_plan_out){0};
     /* suppress / revive: only due tasks want offers; one that becomes due
      * counts as new (earlier declines may have filtered the agents it needs) */
-    out->new_pending = in->new_pending || nd > in->last_due;
-    out->action = mb_offers_decide(in->suppressed, nd, out->new_pending, in->last_revive_ms,
+    out->new_pending = in->new_pending || nall > in->last_due;
+    out->action = mb_offers_decide(in->suppressed, nall, out->new_pending, in->last_revive_ms,
                                    in->now, in->revive_min_ms, in->policy->cache_max > 0);
-    out->waiting = nd;
+    out->waiting = nall;
     if (!no)
         return;
     if (!nd) { /* nothing to place: only the fate of the held offers */
@@ -177,13 +177,14 @@ void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
         out->unplaced[out->n_unplaced++] = (mb_offers_unplaced){
             i, res[i].reason, mb_place_reason_message(res[i].reason, &pt[i], po, no)};
     }
-    out->waiting = 0;
+    out->waiting = in->n_due_more;
     for (size_t i = 0; i < nd; i++)
         out->waiting += res[i].offer < 0;
     /* no filter on the leftovers while tasks were deferred (they need
      * them at once) or while the offer cache wants them back */
-    out->accept_refuse_s =
-        out->tried < nd || in->policy->cache_max ? 0 : in->policy->refuse_busy_s;
+    out->accept_refuse_s = out->tried < nd || in->n_due_more || in->policy->cache_max
+                               ? 0
+                               : in->policy->refuse_busy_s;
 
     build_launches(in, res, out);
     sort_unused(in, out);

@@ -44,6 +44,9 @@ typedef struct mb_offers_in {
     size_t n_offers;
     const mb_offers_task *due; /* queue order; the first is always tried */
     size_t n_due;
+    /* Due tasks after these, not given (more than this cycle's budget
+     * could try): they count as waiting, for REVIVE and the offers held. */
+    size_t n_due_more;
     size_t n_pending;                /* pending documents, due or not (for logs) */
     const mb_place_active *active;   /* launched or running tasks (spreading) */
     size_t n_active;

@@ -318,6 +318,38 @@ static void test_work_budget_defers(void **state)
     assert_true(w->out.accept_refuse_s == 0); /* leftovers must come back at once */
 }
 
+/* The bridge gives the plan only the tasks a cycle could try; the due
+ * tasks behind them (n_due_more) still count as waiting: they ask for
+ * offers, keep the held ones, and leave the leftovers unfiltered. */
+static void test_due_beyond_the_window(void **state)
+{
+    world *w = *state;
+
+    w->in.suppressed = true;
+    w->in.n_due_more = 5;
+    plan(w); /* none given, five behind: ask for offers */
+    assert_int_equal(w->out.action, MB_OFFERS_REVIVE);
+    assert_int_equal(w->out.waiting, 5);
+
+    w->in.suppressed = false;
+    w->in.last_revive_ms = w->in.now;
+    w->in.last_due = 5;
+    add_offer(w, 4, w->in.now);
+    add_due(w, 1, false);
+    w->in.n_due_more = 3;
+    plan(w);
+    assert_int_equal(w->out.n_launches, 1);
+    assert_int_equal(w->out.tried, 1);
+    assert_int_equal(w->out.waiting, 3);     /* the ones behind still wait */
+    assert_true(w->out.accept_refuse_s == 0); /* and want the leftovers back */
+    assert_false(w->out.new_pending);        /* 4 due, 5 before: nothing new */
+
+    w->in.n_due_more = 0;
+    plan(w);
+    assert_int_equal(w->out.waiting, 0);
+    assert_true(w->out.accept_refuse_s > 0); /* nobody left for the leftovers */
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_suppress_and_revive, setup, teardown),
     cmocka_unit_test_setup_teardown(test_launches_per_offer, setup, teardown),
@@ -325,6 +357,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_unplaced_hold_then_decline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_known_task_id_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_work_budget_defers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_due_beyond_the_window, setup, teardown),
 };
 
 CR_TEST_MAIN(tests)
