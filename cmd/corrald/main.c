@@ -2,6 +2,7 @@
  * etcd; the elected leader also runs the controllers and the Mesos bridge.
  * This file only wires modules together (docs/corrald.md). */
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -978,6 +979,10 @@ int main(int argc, char **argv)
     cr_err err;
     int rc = 0;
 
+    /* One malloc arena: the only other thread parses a GET_AGENTS answer now
+     * and then (base/offload.h), and an arena of its own kept ~10 MiB of
+     * that parse in RSS (a 10,000-task scale run: 79 -> 65 MiB peak). */
+    mallopt(M_ARENA_MAX, 1);
     memset(&a, 0, sizeof(a));
     a.log.level = CR_LOG_INFO;
     a.log.name = "corrald";
