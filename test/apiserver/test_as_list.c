@@ -2,22 +2,12 @@
  * (as_memo): whatever the piece size, and whatever changed in the cache
  * since the parents were encoded, a list is the bytes a fresh encoding of
  * the whole list gives. */
-#include "test/lib/cr_test.h"
+#include "test/apiserver/astest.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "apiserver/as_api.h"
-#include "apiserver/as_memo.h"
-#include "apiserver/as_route.h"
-#include "base/buf.h"
-
-typedef struct fx {
-    as_cache *c;
-    as_memo *memo;
-    as_api_config plain, memoized; /* without and with the memo */
-    int64_t rev;
-} fx;
+typedef astest_fx fx;
 
 static void put(fx *f, const char *key, const char *json)
 {
@@ -27,33 +17,19 @@ static void put(fx *f, const char *key, const char *json)
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof(*f));
+    fx *f = astest_fx_new();
     json_t *j = cr_test_fixture_json("apiserver/fixtures/cluster.json");
     const char *key;
     json_t *v;
 
-    f->c = as_cache_new();
     json_object_foreach (j, key, v) {
         f->rev++;
         as_cache_put(f->c, key, json_is_null(v) ? NULL : json_incref(v), f->rev, f->rev);
     }
     json_decref(j);
     as_cache_set_synced(f->c, true);
-    f->memo = as_memo_new(f->c);
-    f->plain.prefix = "/corral";
-    f->plain.max_scale_down_unacked = 10;
-    f->memoized = f->plain;
-    f->memoized.memo = f->memo;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    as_memo_free(f->memo);
-    as_cache_free(f->c);
-    free(f);
+    astest_setup_done(state, f);
+    f->base = (as_req){.now = 1}; /* anonymous, at 1 ms */
     return 0;
 }
 
@@ -62,19 +38,15 @@ static int teardown(void **state)
 static char *list(fx *f, const as_api_config *cfg, const char *path, const char *query, size_t step,
                   int *status)
 {
-    as_match m;
-    as_query_kv *q = NULL;
-    size_t nq = 0;
+    astest_call k;
     as_result err = {0};
     as_list *l;
     cr_buf b = CR_BUF_INIT;
     int pieces = 0;
 
-    assert_int_equal(as_route_match(AS_GET, path, &m), AS_ROUTE_OK);
-    assert_true(as_list_op(m.op));
-    assert_int_equal(as_query_parse(query, &q, &nq), 0);
-    as_req req = {.method = AS_GET, .match = &m, .query = q, .nquery = nq, .now = 1};
-    l = as_list_new(cfg, f->c, &req, &err);
+    astest_call_init(&k, f, AS_GET, path, query, NULL);
+    assert_true(as_list_op(k.m.op));
+    l = as_list_new(cfg, f->c, &k.req, &err);
     *status = l ? 200 : err.status;
     if (l) {
         cr_buf_init(&b);
@@ -87,35 +59,14 @@ static char *list(fx *f, const as_api_config *cfg, const char *path, const char 
     }
     as_list_free(l);
     as_result_release(&err);
-    as_query_free(q, nq);
-    as_match_release(&m);
+    astest_call_release(&k);
     return l ? cr_buf_detach(&b, NULL) : NULL;
 }
 
-/* What as_api_handle answers with cfg, encoded as the server does. */
-static char *handled_with(fx *f, const as_api_config *cfg, const char *path, const char *query)
-{
-    as_match m;
-    as_query_kv *q = NULL;
-    size_t nq = 0;
-    as_result r = {0};
-    char *text;
-
-    assert_int_equal(as_route_match(AS_GET, path, &m), AS_ROUTE_OK);
-    assert_int_equal(as_query_parse(query, &q, &nq), 0);
-    as_req req = {.method = AS_GET, .match = &m, .query = q, .nquery = nq, .now = 1};
-    as_api_handle(cfg, f->c, &req, &r);
-    assert_int_equal(r.status, 200);
-    text = json_dumps(r.body, AS_JSON_FLAGS);
-    as_result_release(&r);
-    as_query_free(q, nq);
-    as_match_release(&m);
-    return text;
-}
-
+/* What as_api_handle answers without the memo, encoded as the server does. */
 static char *handled(fx *f, const char *path, const char *query)
 {
-    return handled_with(f, &f->plain, path, query);
+    return astest_whole(f, &f->cfg, path, query);
 }
 
 static const char *const paths[] = {
@@ -133,7 +84,7 @@ static void check_lists(fx *f, const char *when)
 {
     cr_buf plain = CR_BUF_INIT, memoized = CR_BUF_INIT;
 
-    as_api_metrics(&f->plain, f->c, &plain);
+    as_api_metrics(&f->cfg, f->c, &plain);
     as_api_metrics(&f->memoized, f->c, &memoized);
     if (strcmp(cr_buf_str(&plain), cr_buf_str(&memoized)) != 0)
         fail_msg("%s: /metrics with the memo:\n%s\nwithout:\n%s", when, cr_buf_str(&memoized),
@@ -144,7 +95,7 @@ static void check_lists(fx *f, const char *when)
     static const char *const queues[] = {"/api/requests/queued/pending", "/api/deploys/pending"};
     for (size_t i = 0; i < 2; i++) {
         char *want = handled(f, queues[i], NULL),
-             *got = handled_with(f, &f->memoized, queues[i], NULL);
+             *got = astest_whole(f, &f->memoized, queues[i], NULL);
         if (strcmp(got, want) != 0)
             fail_msg("%s: GET %s with the memo:\n got %s\nwant %s", when, queues[i], got, want);
         free(want);
@@ -156,7 +107,7 @@ static void check_lists(fx *f, const char *when)
         for (size_t s = 0; s < 3; s++)
             for (int memo = 0; memo < 2; memo++) {
                 int st;
-                char *got = list(f, memo ? &f->memoized : &f->plain, paths[i], NULL, steps[s], &st);
+                char *got = list(f, memo ? &f->memoized : &f->cfg, paths[i], NULL, steps[s], &st);
                 if (strcmp(got, want) != 0)
                     fail_msg("%s: GET %s (step %zu, memo %d):\n got %s\nwant %s", when, paths[i],
                              steps[s], memo, got, want);
@@ -188,11 +139,11 @@ static void test_query_errors(void **state)
     int st;
     char *got;
 
-    assert_null(list(f, &f->plain, "/api/requests", "limit=x", 5, &st));
+    assert_null(list(f, &f->cfg, "/api/requests", "limit=x", 5, &st));
     assert_int_equal(st, 400);
-    assert_null(list(f, &f->plain, "/api/requests", "requestType=NOPE", 5, &st));
+    assert_null(list(f, &f->cfg, "/api/requests", "requestType=NOPE", 5, &st));
     assert_int_equal(st, 400);
-    assert_null(list(f, &f->plain, "/api/tasks/scheduled/request/a%2Fb", NULL, 5, &st));
+    assert_null(list(f, &f->cfg, "/api/tasks/scheduled/request/a%2Fb", NULL, 5, &st));
     assert_int_equal(st, 400);
     got = list(f, &f->memoized, "/api/requests", "limit=1", 1, &st);
     assert_int_equal(st, 200);
@@ -335,14 +286,13 @@ static void test_memo_silent_refill(void **state)
 static void test_changes_between_pieces(void **state)
 {
     fx *f = *state;
-    as_match m;
+    astest_call k;
     as_result err = {0};
     cr_buf b = CR_BUF_INIT;
     json_t *arr;
 
-    assert_int_equal(as_route_match(AS_GET, "/api/requests", &m), AS_ROUTE_OK);
-    as_req req = {.method = AS_GET, .match = &m, .now = 1};
-    as_list *l = as_list_new(&f->memoized, f->c, &req, &err);
+    astest_call_init(&k, f, AS_GET, "/api/requests", NULL, NULL);
+    as_list *l = as_list_new(&f->memoized, f->c, &k.req, &err);
     assert_non_null(l);
     cr_buf_init(&b);
     /* keys: cron, job, web */
@@ -367,16 +317,16 @@ static void test_changes_between_pieces(void **state)
     json_decref(arr);
     cr_buf_release(&b);
     as_list_free(l);
-    as_match_release(&m);
+    astest_call_release(&k);
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_pieces_equal_whole, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_query_errors, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_memo_follows_changes, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_memo_hits, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_memo_foreign_task_id, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_memo_silent_refill, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_changes_between_pieces, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pieces_equal_whole, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_query_errors, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_memo_follows_changes, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_memo_hits, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_memo_foreign_task_id, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_memo_silent_refill, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_changes_between_pieces, setup, astest_teardown),
 };
 CR_TEST_MAIN(tests)

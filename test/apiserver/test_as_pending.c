@@ -15,124 +15,42 @@
  * of comparing: the fixture was written by this file built with
  * -DANSWERS_ONLY (leaving out what only the text-holding API has) against
  * that commit's libraries. */
-#include "test/lib/cr_test.h"
+#include "test/apiserver/astest.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "apiserver/as_api.h"
-#include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
-#include "apiserver/as_route.h"
-#include "base/buf.h"
 
-typedef struct fx {
-    as_cache *c;
-    as_memo *memo;
-    as_api_config cfg, memoized;
-} fx;
+#define RECORDS "apiserver/fixtures/pending-records.txt"
 
-/* Puts every record of the fixture into c; with `trees`, each pending task
- * with its first key twice (the same value to jansson), so that the cache
- * keeps its tree. */
-static void load(as_cache *c, bool trees)
+typedef astest_fx fx;
+
+/* A pending task with its first key twice (the same value to jansson), so
+ * that the cache keeps its tree; NULL for other records. */
+static char *first_key_twice(const char *key, const char *value)
 {
-    size_t len;
-    char *text = cr_test_fixture("apiserver/fixtures/pending-records.txt", &len);
-    int64_t rev = 0;
+    const char *brace = value + strspn(value, " ");
+    char *twice = NULL;
 
-    for (char *line = text, *next; line && *line; line = next) {
-        char *nl = strchr(line, '\n'), *tab, *v, *twice = NULL;
-        next = nl ? nl + 1 : NULL;
-        if (nl)
-            *nl = '\0';
-        if (*line == '#' || !(tab = strchr(line, '\t')))
-            continue;
-        *tab = '\0';
-        v = tab + 1;
-        rev++;
-        if (trees && strncmp(line, "/corral/pending/", 16) == 0) {
-            const char *brace = v + strspn(v, " ");
-            if (*brace == '{' && asprintf(&twice, "{\"pendingTaskId\":0,%s", brace + 1) < 0)
-                fail();
-        }
-        as_cache_put_raw(c, line, twice ? twice : v, strlen(twice ? twice : v), rev, rev);
-        free(twice);
-    }
-    free(text);
-    as_cache_set_synced(c, true);
+    if (strncmp(key, "/corral/pending/", 16) != 0 || *brace != '{')
+        return NULL;
+    if (asprintf(&twice, "{\"pendingTaskId\":0,%s", brace + 1) < 0)
+        fail();
+    return twice;
 }
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof(*f));
-
-    f->c = as_cache_new();
-    load(f->c, false);
-    f->memo = as_memo_new(f->c);
-    f->cfg.prefix = "/corral";
-    f->cfg.max_scale_down_unacked = 10;
-    f->memoized = f->cfg;
-    f->memoized.memo = f->memo;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    as_memo_free(f->memo);
-    as_cache_free(f->c);
-    free(f);
-    return 0;
+    return astest_setup_records(state, RECORDS);
 }
 
 /* Appends "== METHOD path\n<status>\n<body>\n" and, for writes, the txn's
- * puts. Lists are written 3 entries a call, as the server does in pieces. */
+ * compares and puts. */
 static void answer(fx *f, const as_api_config *cfg, unsigned method, const char *path, cr_buf *out)
 {
-    as_match m;
-    as_result r = {0};
-
-    cr_buf_addf(out, "== %s %s%s\n", as_method_name(method), path, cfg->memo ? " (memo)" : "");
-    assert_int_equal(as_route_match(method, path, &m), AS_ROUTE_OK);
-    as_req req = {.method = method,
-                  .match = &m,
-                  .body = method == AS_DELETE ? "{}" : NULL,
-                  .body_len = method == AS_DELETE ? 2 : 0,
-                  .user = "alice",
-                  .now = 100000,
-                  .nonce = "n0"};
-    if (as_list_op(m.op)) {
-        as_list *l = as_list_new(cfg, f->c, &req, &r);
-        cr_buf_addf(out, "%d\n", l ? 200 : r.status);
-        if (l) {
-            while (!as_list_next(l, f->c, out, 3))
-                ;
-        } else if (r.body) {
-            char *t = json_dumps(r.body, AS_JSON_FLAGS);
-            cr_buf_adds(out, t);
-            free(t);
-        }
-        as_list_free(l);
-    } else {
-        as_api_handle(cfg, f->c, &req, &r);
-        cr_buf_addf(out, "%d\n", r.status);
-        if (r.body) {
-            char *t = json_dumps(r.body, AS_JSON_FLAGS);
-            cr_buf_adds(out, t);
-            free(t);
-        }
-        for (size_t i = 0; i < r.txn.ncmp; i++)
-            cr_buf_addf(out, "\ncmp %s = %lld", r.txn.cmp[i].key,
-                        (long long)r.txn.cmp[i].mod_revision);
-        for (size_t i = 0; i < r.txn.nput; i++)
-            cr_buf_addf(out, "\nput %s = %s", r.txn.put[i].key,
-                        r.txn.put[i].value ? r.txn.put[i].value : "(delete)");
-    }
-    cr_buf_addch(out, '\n');
-    as_result_release(&r);
-    as_match_release(&m);
+    astest_answer(f, cfg, method, path, NULL, method == AS_DELETE ? "{}" : NULL,
+                  ASTEST_BODY | ASTEST_CMPS | ASTEST_PUTS, out);
 }
 
 static void get(fx *f, const char *path, cr_buf *out)
@@ -203,43 +121,13 @@ static void all_answers(fx *f, cr_buf *out)
     }
 }
 
-/* The first line where got and want differ, for the failure message. */
-static void first_difference(const char *got, const char *want)
-{
-    const char *g = got, *w = want, *section = "(start)";
-    size_t line = 1;
-    while (*g && *g == *w) {
-        if (*g == '\n') {
-            line++;
-            if (strncmp(g + 1, "== ", 3) == 0)
-                section = g + 1;
-        }
-        g++;
-        w++;
-    }
-    fail_msg("answers differ at line %zu, in section %.120s\n got: %.300s\nwant: %.300s", line,
-             section, g, w);
-}
-
 static void test_answers_as_with_trees(void **state)
 {
     fx *f = *state;
     cr_buf out = CR_BUF_INIT;
-    const char *write_to = getenv("CORRAL_WRITE_ANSWERS");
 
     all_answers(f, &out);
-    if (write_to && *write_to) {
-        FILE *fp = fopen(write_to, "w");
-        assert_non_null(fp);
-        fwrite(out.data, 1, out.len, fp);
-        fclose(fp);
-    } else {
-        size_t len;
-        char *want = cr_test_fixture("apiserver/fixtures/pending-answers.txt", &len);
-        if (len != out.len || memcmp(want, out.data, len) != 0)
-            first_difference(cr_buf_str(&out), want);
-        free(want);
-    }
+    astest_check_answers(&out, "apiserver/fixtures/pending-answers.txt");
     cr_buf_release(&out);
 }
 
@@ -274,7 +162,7 @@ static void test_answers_text_or_tree(void **state)
     size_t first, n;
 
     t.c = as_cache_new();
-    load(t.c, true);
+    astest_load(t.c, RECORDS, first_key_twice);
     t.memo = as_memo_new(t.c);
     t.memoized.memo = t.memo;
     n = as_cache_range(t.c, "/corral/pending/", &first);
@@ -283,18 +171,11 @@ static void test_answers_text_or_tree(void **state)
     all_answers(f, &a);
     all_answers(&t, &b);
     if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
-        first_difference(cr_buf_str(&b), cr_buf_str(&a));
+        astest_first_difference(cr_buf_str(&b), cr_buf_str(&a));
     cr_buf_release(&a);
     cr_buf_release(&b);
     as_memo_free(t.memo);
     as_cache_free(t.c);
-}
-
-static void same_str(const char *got, const char *want, const char *what, const char *key)
-{
-    if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
-        fail_msg("%s of %s: got %s, want %s", what, key, got ? got : "(null)",
-                 want ? want : "(null)");
 }
 
 /* What as_pending reads of each entry (from its typed document or its
@@ -318,10 +199,10 @@ static void test_fields_as_trees_read_them(void **state)
             continue;
         }
         assert_int_equal(p.has_id, pid != NULL);
-        same_str(p.id, as_jstr(pid, "id"), "id", e->key);
-        same_str(p.request_id, as_jstr(pid, "requestId"), "requestId", e->key);
-        same_str(p.deploy_id, as_jstr(pid, "deployId"), "deployId", e->key);
-        same_str(p.run_id, as_jstr(j, "runId"), "runId", e->key);
+        astest_same_str(p.id, as_jstr(pid, "id"), "id", e->key);
+        astest_same_str(p.request_id, as_jstr(pid, "requestId"), "requestId", e->key);
+        astest_same_str(p.deploy_id, as_jstr(pid, "deployId"), "deployId", e->key);
+        astest_same_str(p.run_id, as_jstr(j, "runId"), "runId", e->key);
         assert_true(p.next_run_at == json_integer_value(json_object_get(pid, "nextRunAt")));
         id = as_pending_id_json(&p);
         assert_true(pid ? json_equal(id, pid) : !id);
@@ -344,11 +225,11 @@ static void test_fields_as_trees_read_them(void **state)
 #endif
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_answers_as_with_trees, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_answers_as_with_trees, setup, astest_teardown),
 #ifndef ANSWERS_ONLY
-    cmocka_unit_test_setup_teardown(test_text_and_trees, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_answers_text_or_tree, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_fields_as_trees_read_them, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_text_and_trees, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_answers_text_or_tree, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_fields_as_trees_read_them, setup, astest_teardown),
 #endif
 };
 

@@ -3,139 +3,33 @@
  * of the whole answers (as_api_handle, as_api_metrics), over the fixture
  * clusters; late pending tasks deleted while a walk is under way are
  * written as they were counted. */
-#include "test/lib/cr_test.h"
+#include "test/apiserver/astest.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "apiserver/as_api.h"
-#include "apiserver/as_memo.h"
-#include "apiserver/as_route.h"
-#include "base/buf.h"
-
-typedef struct fx {
-    as_cache *c;
-    as_memo *memo;
-    as_api_config cfg, memoized;
-} fx;
-
-/* Puts the records of a fixture (key TAB value lines) into c. */
-static void load(as_cache *c, const char *fixture)
-{
-    size_t len;
-    char *text = cr_test_fixture(fixture, &len);
-    int64_t rev = as_cache_revision(c);
-
-    for (char *line = text, *next; line && *line; line = next) {
-        char *nl = strchr(line, '\n'), *tab;
-        next = nl ? nl + 1 : NULL;
-        if (nl)
-            *nl = '\0';
-        if (*line == '#' || !(tab = strchr(line, '\t')))
-            continue;
-        *tab = '\0';
-        rev++;
-        as_cache_put_raw(c, line, tab + 1, strlen(tab + 1), rev, rev);
-    }
-    free(text);
-    as_cache_set_revision(c, rev);
-    as_cache_set_synced(c, true);
-}
-
-static int setup_with(void **state, const char *fixture)
-{
-    fx *f = calloc(1, sizeof(*f));
-
-    f->c = as_cache_new();
-    load(f->c, fixture);
-    f->memo = as_memo_new(f->c);
-    f->cfg.prefix = "/corral";
-    f->cfg.max_scale_down_unacked = 10;
-    f->memoized = f->cfg;
-    f->memoized.memo = f->memo;
-    *state = f;
-    return 0;
-}
+typedef astest_fx fx;
 
 static int setup_pending(void **state)
 {
-    return setup_with(state, "apiserver/fixtures/pending-records.txt");
+    return astest_setup_records(state, "apiserver/fixtures/pending-records.txt");
 }
 
 static int setup_tasks(void **state)
 {
-    return setup_with(state, "apiserver/fixtures/task-records.txt");
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    as_memo_free(f->memo);
-    as_cache_free(f->c);
-    free(f);
-    return 0;
-}
-
-/* A request for path?query at time 100000. */
-typedef struct call {
-    as_match m;
-    as_query_kv *q;
-    size_t nq;
-    as_req req;
-} call;
-
-static void call_init(call *k, const char *path, const char *query)
-{
-    memset(k, 0, sizeof(*k));
-    assert_int_equal(as_route_match(AS_GET, path, &k->m), AS_ROUTE_OK);
-    assert_int_equal(as_query_parse(query, &k->q, &k->nq), 0);
-    k->req = (as_req){.method = AS_GET,
-                      .match = &k->m,
-                      .query = k->q,
-                      .nquery = k->nq,
-                      .user = "alice",
-                      .now = 100000,
-                      .nonce = "n0"};
-}
-
-static void call_release(call *k)
-{
-    as_query_free(k->q, k->nq);
-    as_match_release(&k->m);
-}
-
-/* The whole answer: as_api_handle's body dumped, or /metrics' text. */
-static char *whole(fx *f, const as_api_config *cfg, const char *path, const char *query)
-{
-    call k;
-    as_result r;
-    char *out;
-
-    call_init(&k, path, query);
-    if (k.m.op == AS_OP_METRICS) {
-        cr_buf b = CR_BUF_INIT;
-        as_api_metrics(cfg, f->c, &b);
-        out = cr_buf_detach(&b, NULL);
-    } else {
-        as_api_handle(cfg, f->c, &k.req, &r);
-        assert_int_equal(r.status, 200);
-        out = json_dumps(r.body, AS_JSON_FLAGS);
-        as_result_release(&r);
-    }
-    call_release(&k);
-    return out;
+    return astest_setup_records(state, "apiserver/fixtures/task-records.txt");
 }
 
 /* The walked answer, step entries a call; *calls gets how many calls. */
 static char *walked(fx *f, const as_api_config *cfg, const char *path, const char *query,
                     size_t step, size_t *calls)
 {
-    call k;
+    astest_call k;
     as_result r;
     cr_buf b = CR_BUF_INIT;
     as_walk *w;
 
-    call_init(&k, path, query);
+    astest_call_init(&k, f, AS_GET, path, query, NULL);
     assert_true(as_walk_op(k.m.op));
     w = as_walk_new(cfg, f->c, &k.req, &r);
     assert_non_null(w);
@@ -144,7 +38,7 @@ static char *walked(fx *f, const as_api_config *cfg, const char *path, const cha
         (*calls)++;
     assert_true(as_walk_next(w, f->c, &b, step)); /* and nothing more */
     as_walk_free(w);
-    call_release(&k);
+    astest_call_release(&k);
     return cr_buf_detach(&b, NULL);
 }
 
@@ -163,7 +57,7 @@ static void walks_as_whole(fx *f)
     for (int m = 0; m < 2; m++) {
         const as_api_config *cfg = m ? &f->memoized : &f->cfg;
         for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
-            char *want = whole(f, cfg, reads[i][0], reads[i][1]);
+            char *want = astest_whole(f, cfg, reads[i][0], reads[i][1]);
             for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
                 size_t calls;
                 char *got = walked(f, cfg, reads[i][0], reads[i][1], steps[s], &calls);
@@ -194,15 +88,15 @@ static void test_task_cluster(void **state)
 static void test_changes_meanwhile(void **state)
 {
     fx *f = *state;
-    call k;
+    astest_call k;
     as_result r;
     cr_buf b = CR_BUF_INIT;
-    char *want = whole(f, &f->cfg, "/api/state/scheduled-tasks-info", NULL);
+    char *want = astest_whole(f, &f->cfg, "/api/state/scheduled-tasks-info", NULL);
     as_walk *w;
     size_t first, n;
     json_t *got, *before;
 
-    call_init(&k, "/api/state/scheduled-tasks-info", NULL);
+    astest_call_init(&k, f, AS_GET, "/api/state/scheduled-tasks-info", NULL, NULL);
     w = as_walk_new(&f->cfg, f->c, &k.req, &r);
     assert_non_null(w);
     /* count every pending task, then delete them all */
@@ -219,10 +113,10 @@ static void test_changes_meanwhile(void **state)
     assert_string_equal(cr_buf_str(&b), want);
     as_walk_free(w);
     cr_buf_release(&b);
-    call_release(&k);
+    astest_call_release(&k);
     free(want);
     /* a new walk counts none */
-    got = json_loads(want = whole(f, &f->cfg, "/api/state", NULL), 0, NULL);
+    got = json_loads(want = astest_whole(f, &f->cfg, "/api/state", NULL), 0, NULL);
     before = json_object_get(got, "scheduledTasks");
     assert_int_equal(json_integer_value(before), 0);
     json_decref(got);
@@ -233,23 +127,23 @@ static void test_changes_meanwhile(void **state)
 static void test_bad_query(void **state)
 {
     fx *f = *state;
-    call k;
+    astest_call k;
     as_result r;
 
-    call_init(&k, "/api/state", "includeRequestIds=maybe");
+    astest_call_init(&k, f, AS_GET, "/api/state", "includeRequestIds=maybe", NULL);
     assert_null(as_walk_new(&f->cfg, f->c, &k.req, &r));
     assert_int_equal(r.status, 400);
     as_result_release(&r);
-    call_release(&k);
+    astest_call_release(&k);
     assert_false(as_walk_op(AS_OP_REQ_LIST));
     as_walk_free(NULL);
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_pending_cluster, setup_pending, teardown),
-    cmocka_unit_test_setup_teardown(test_task_cluster, setup_tasks, teardown),
-    cmocka_unit_test_setup_teardown(test_changes_meanwhile, setup_pending, teardown),
-    cmocka_unit_test_setup_teardown(test_bad_query, setup_pending, teardown),
+    cmocka_unit_test_setup_teardown(test_pending_cluster, setup_pending, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_task_cluster, setup_tasks, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_changes_meanwhile, setup_pending, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_bad_query, setup_pending, astest_teardown),
 };
 
 CR_TEST_MAIN(tests)

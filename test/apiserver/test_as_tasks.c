@@ -17,120 +17,26 @@
  * of comparing: the fixture was written by this file built with
  * -DANSWERS_ONLY (leaving out what only the text-holding API has) against
  * that build's libraries. */
-#include "test/lib/cr_test.h"
+#include "test/apiserver/astest.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "apiserver/as_api.h"
-#include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
-#include "apiserver/as_route.h"
-#include "base/buf.h"
 
-typedef struct fx {
-    as_cache *c;
-    as_memo *memo;
-    as_api_config cfg, memoized;
-} fx;
+typedef astest_fx fx;
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof(*f));
-    size_t len;
-    char *text = cr_test_fixture("apiserver/fixtures/task-records.txt", &len);
-    int64_t rev = 0;
-
-    f->c = as_cache_new();
-    for (char *line = text, *next; line && *line; line = next) {
-        char *nl = strchr(line, '\n'), *tab;
-        next = nl ? nl + 1 : NULL;
-        if (nl)
-            *nl = '\0';
-        if (*line == '#' || !(tab = strchr(line, '\t')))
-            continue;
-        *tab = '\0';
-        rev++;
-        as_cache_put_raw(f->c, line, tab + 1, strlen(tab + 1), rev, rev);
-    }
-    free(text);
-    as_cache_set_synced(f->c, true);
-    f->memo = as_memo_new(f->c);
-    f->cfg.prefix = "/corral";
-    f->cfg.max_scale_down_unacked = 10;
-    f->memoized = f->cfg;
-    f->memoized.memo = f->memo;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    as_memo_free(f->memo);
-    as_cache_free(f->c);
-    free(f);
-    return 0;
+    return astest_setup_records(state, "apiserver/fixtures/task-records.txt");
 }
 
 /* Appends "== METHOD path?query\n<status>\n<body>\n" and, for writes, the
- * txn's puts. Lists are written 3 entries a call, as the server does in
- * pieces. */
-static void answer_as(fx *f, const as_api_config *cfg, unsigned method, const char *path,
-                      const char *query, const char *body, bool status_only, cr_buf *out)
-{
-    as_match m;
-    as_query_kv *q = NULL;
-    size_t nq = 0;
-    as_result r = {0};
-
-    cr_buf_addf(out, "== %s %s%s%s%s\n", as_method_name(method), path, query ? "?" : "",
-                query ? query : "", cfg->memo ? " (memo)" : "");
-    assert_int_equal(as_route_match(method, path, &m), AS_ROUTE_OK);
-    assert_int_equal(as_query_parse(query, &q, &nq), 0);
-    as_req req = {.method = method,
-                  .match = &m,
-                  .query = q,
-                  .nquery = nq,
-                  .body = body,
-                  .body_len = body ? strlen(body) : 0,
-                  .user = "alice",
-                  .now = 100000,
-                  .nonce = "n0"};
-    if (as_list_op(m.op)) {
-        as_list *l = as_list_new(cfg, f->c, &req, &r);
-        cr_buf_addf(out, "%d\n", l ? 200 : r.status);
-        if (l) {
-            while (!as_list_next(l, f->c, out, 3))
-                ;
-        } else if (r.body) {
-            char *t = json_dumps(r.body, AS_JSON_FLAGS);
-            cr_buf_adds(out, t);
-            free(t);
-        }
-        as_list_free(l);
-    } else {
-        as_api_handle(cfg, f->c, &req, &r);
-        cr_buf_addf(out, "%d\n", r.status);
-        if (r.body && !status_only) {
-            char *t = json_dumps(r.body, AS_JSON_FLAGS);
-            cr_buf_adds(out, t);
-            free(t);
-        }
-        for (size_t i = 0; i < r.txn.nput && !status_only; i++)
-            cr_buf_addf(out, "\nput %s = %s", r.txn.put[i].key,
-                        r.txn.put[i].value ? r.txn.put[i].value : "(delete)");
-    }
-    cr_buf_addch(out, '\n');
-    as_result_release(&r);
-    as_query_free(q, nq);
-    as_match_release(&m);
-}
-
+ * txn's puts. */
 static void answer(fx *f, const as_api_config *cfg, unsigned method, const char *path,
                    const char *query, const char *body, cr_buf *out)
 {
-    answer_as(f, cfg, method, path, query, body, false, out);
+    astest_answer(f, cfg, method, path, query, body, ASTEST_BODY | ASTEST_PUTS, out);
 }
 
 static void get(fx *f, const char *path, const char *query, cr_buf *out)
@@ -205,7 +111,7 @@ static void all_answers(fx *f, cr_buf *out)
         }
         /* refused while a scheduled request has an active task */
         snprintf(path, sizeof(path), "/api/requests/request/%s/run", ids[i]);
-        answer_as(f, &f->cfg, AS_POST, path, NULL, "{}", true, out);
+        astest_answer(f, &f->cfg, AS_POST, path, NULL, "{}", 0, out);
     }
     get(f, "/api/history/request/edge/tasks", "count=2&page=2", out);
     n = ids_under(f, "/corral/tasks/", true, ids, 128);
@@ -249,43 +155,13 @@ static void all_answers(fx *f, cr_buf *out)
     }
 }
 
-/* The first line where got and want differ, for the failure message. */
-static void first_difference(const char *got, const char *want)
-{
-    const char *g = got, *w = want, *section = "(start)";
-    size_t line = 1;
-    while (*g && *g == *w) {
-        if (*g == '\n') {
-            line++;
-            if (strncmp(g + 1, "== ", 3) == 0)
-                section = g + 1;
-        }
-        g++;
-        w++;
-    }
-    fail_msg("answers differ at line %zu, in section %.120s\n got: %.300s\nwant: %.300s", line,
-             section, g, w);
-}
-
 static void test_answers_as_with_trees(void **state)
 {
     fx *f = *state;
     cr_buf out = CR_BUF_INIT;
-    const char *write_to = getenv("CORRAL_WRITE_ANSWERS");
 
     all_answers(f, &out);
-    if (write_to && *write_to) {
-        FILE *fp = fopen(write_to, "w");
-        assert_non_null(fp);
-        fwrite(out.data, 1, out.len, fp);
-        fclose(fp);
-    } else {
-        size_t len;
-        char *want = cr_test_fixture("apiserver/fixtures/task-answers.txt", &len);
-        if (len != out.len || memcmp(want, out.data, len) != 0)
-            first_difference(cr_buf_str(&out), want);
-        free(want);
-    }
+    astest_check_answers(&out, "apiserver/fixtures/task-answers.txt");
     cr_buf_release(&out);
 }
 
@@ -305,13 +181,6 @@ static void test_answers_repeat(void **state)
 }
 
 #ifndef ANSWERS_ONLY
-static void same_str(const char *got, const char *want, const char *what, const char *key)
-{
-    if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
-        fail_msg("%s of %s: got %s, want %s", what, key, got ? got : "(null)",
-                 want ? want : "(null)");
-}
-
 /* What as_task reads of each record (from its typed document or from its
  * text) is what the tree functions read of its parsed value. */
 static void test_fields_as_trees_read_them(void **state)
@@ -337,15 +206,16 @@ static void test_fields_as_trees_read_them(void **state)
             }
             t.text_read ? walked++ : faithful++;
             const json_t *tid = json_object_get(j, "taskId");
-            same_str(t.id, as_doc_task_id(j), "id", e->key);
-            same_str(t.state, as_jstr(j, "lastTaskState"), "state", e->key);
-            same_str(t.agent, as_jstr(j, "agentId"), "agent", e->key);
-            same_str(t.hostname, as_jstr(j, "hostname"), "hostname", e->key);
-            same_str(t.run_id, as_jstr(json_object_get(j, "pendingTask"), "runId"), "run", e->key);
-            same_str(t.request_id, as_jstr(tid, "requestId"), "requestId", e->key);
-            same_str(t.deploy_id, as_jstr(tid, "deployId"), "deployId", e->key);
-            same_str(t.host, as_jstr(tid, "host"), "host", e->key);
-            same_str(t.rack, as_jstr(tid, "rackId"), "rackId", e->key);
+            astest_same_str(t.id, as_doc_task_id(j), "id", e->key);
+            astest_same_str(t.state, as_jstr(j, "lastTaskState"), "state", e->key);
+            astest_same_str(t.agent, as_jstr(j, "agentId"), "agent", e->key);
+            astest_same_str(t.hostname, as_jstr(j, "hostname"), "hostname", e->key);
+            astest_same_str(t.run_id, as_jstr(json_object_get(j, "pendingTask"), "runId"), "run",
+                            e->key);
+            astest_same_str(t.request_id, as_jstr(tid, "requestId"), "requestId", e->key);
+            astest_same_str(t.deploy_id, as_jstr(tid, "deployId"), "deployId", e->key);
+            astest_same_str(t.host, as_jstr(tid, "host"), "host", e->key);
+            astest_same_str(t.rack, as_jstr(tid, "rackId"), "rackId", e->key);
             assert_true(
                 t.started ==
                 (json_is_object(tid) ? json_integer_value(json_object_get(tid, "startedAt")) : 0));
@@ -355,13 +225,13 @@ static void test_fields_as_trees_read_them(void **state)
             /* what history search reads, from a walk that may stop early */
             as_task ts;
             assert_true(as_task_open_sort(&ts, e));
-            same_str(ts.id, t.id, "sort id", e->key);
-            same_str(ts.state, t.state, "sort state", e->key);
-            same_str(ts.run_id, t.run_id, "sort run", e->key);
-            same_str(ts.request_id, t.request_id, "sort requestId", e->key);
-            same_str(ts.deploy_id, t.deploy_id, "sort deployId", e->key);
-            same_str(ts.host, t.host, "sort host", e->key);
-            same_str(ts.hostname, t.hostname, "sort hostname", e->key);
+            astest_same_str(ts.id, t.id, "sort id", e->key);
+            astest_same_str(ts.state, t.state, "sort state", e->key);
+            astest_same_str(ts.run_id, t.run_id, "sort run", e->key);
+            astest_same_str(ts.request_id, t.request_id, "sort requestId", e->key);
+            astest_same_str(ts.deploy_id, t.deploy_id, "sort deployId", e->key);
+            astest_same_str(ts.host, t.host, "sort host", e->key);
+            astest_same_str(ts.hostname, t.hostname, "sort hostname", e->key);
             assert_true(ts.started == t.started && ts.updated == t.updated);
             json_t *h1 = as_task_id_history(&ts), *h2 = as_task_id_history(&t);
             assert_true(json_equal(h1, h2));
@@ -410,12 +280,12 @@ static void test_memo_parents_as_fresh(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_memo_parents_as_fresh, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_memo_parents_as_fresh, setup, astest_teardown),
 #ifndef ANSWERS_ONLY
-    cmocka_unit_test_setup_teardown(test_fields_as_trees_read_them, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_fields_as_trees_read_them, setup, astest_teardown),
 #endif
-    cmocka_unit_test_setup_teardown(test_answers_as_with_trees, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_answers_repeat, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_answers_as_with_trees, setup, astest_teardown),
+    cmocka_unit_test_setup_teardown(test_answers_repeat, setup, astest_teardown),
 };
 
 CR_TEST_MAIN(tests)
