@@ -150,7 +150,7 @@ typedef struct op {
     char **pend_keys;
     cr_http_req *req; /* Mesos call */
     int64_t sent_us;  /* when req was started (call latency) */
-    unsigned gen;     /* GET_AGENTS: the subscription it was asked in */
+    unsigned gen;     /* GET_AGENTS, a call: the subscription it was made in */
     char *s2, *s3;    /* restore: agent id and uuid of the update to ACK; call: its body (s2) */
     struct op *qnext; /* call: the next one waiting for a slot */
 } op;
@@ -487,7 +487,7 @@ static void call_post(mb *b, op *o)
 }
 
 /* Posts waiting calls while slots are free. A call whose subscription
- * ended while it waited is dropped, as if it had been sent into the
+ * ended while it waited (even if another began since) is dropped, as if it had been sent into the
  * closed stream: Mesos sends the update again (ACKNOWLEDGE), rescinds the
  * offer (ACCEPT, DECLINE; reconciliation finds launched tasks) and the
  * kill is repeated (KILL). */
@@ -498,7 +498,7 @@ static void calls_next(mb *b)
         b->calls_head = o->qnext;
         if (!b->calls_head)
             b->calls_tail = NULL;
-        if (b->subscribed && b->stream_id)
+        if (b->subscribed && b->stream_id && o->gen == b->gen)
             call_post(b, o);
         else
             op_free(o);
@@ -514,6 +514,7 @@ static bool send_call(mb *b, json_t *call)
         return false;
     }
     op *o = op_new(b, OP_CALL);
+    o->gen = b->gen; /* a waiting call belongs to this subscription only */
     o->s1 = xstrdup(json_string_value(json_object_get(call, "type")));
     o->s2 = json_dumps(call, JSON_COMPACT);
     json_decref(call);
@@ -2849,6 +2850,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = cr_mono_ms();
     prune_marks(b, &b->agents_seen, now);
     prune_marks(b, &b->foreign, now);
+    /* the launch queue drops what left it even while no cycle runs (the
+     * framework document unreadable, the cache not synced) */
+    pend_queue(b);
     work(b, true);
 }
 
