@@ -82,7 +82,7 @@ typedef struct as_req {
      * authorization on, every operation checks it first. */
     const struct as_identity *who;
     int64_t now;       /* wall clock, epoch ms */
-    const char *nonce; /* random hex from the server (generated ids) */
+    const char *nonce; /* random hex from the server (generated ids); NULL for GET and HEAD */
     /* Decode bodies strictly (unknown fields are 400s), as corralctl does;
      * false: leniently like Singularity, what is ignored listed in the
      * answer's warnings (docs/api.md "Lenient bodies"). */
@@ -111,6 +111,14 @@ typedef struct as_result {
     as_result_kind kind;
     int status;
     json_t *body; /* owned; NULL = empty body */
+    /* Instead of body, the answer already encoded: the bytes
+     * json_dumps(body, AS_JSON_FLAGS) would give (no trailing newline),
+     * owned, and their ETag (as_api_request_etag). Only a 200 of GET
+     * /api/requests/request/{id} served from the memo (as_memo.h) has them;
+     * body is NULL then. */
+    char *json;
+    size_t json_len;
+    uint32_t json_etag;
     char *text;   /* owned; AS_RESULT_TEXT */
     as_txn txn;   /* writes to commit first; empty = none */
     /* After the txn commits and the cache has caught up with it, the server
@@ -124,6 +132,15 @@ typedef struct as_result {
 } as_result;
 
 void as_result_release(as_result *r);
+
+/* The ETag a 200 GET or HEAD answer carries (the server's): the 32-bit
+ * FNV-1a hash of text, or, for GET /api/requests/request/{id}, of the
+ * request document alone (as_api_request_etag), so that it changes when
+ * the request does. */
+uint32_t as_api_etag(const char *text, size_t len);
+
+/* as_api_etag of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS). */
+uint32_t as_api_request_etag(const json_t *request);
 
 /* Sets r to a JSON answer: status and body (owned by r from now on). */
 void as_answer(as_result *r, int status, json_t *body);
@@ -144,8 +161,10 @@ typedef struct as_api_config {
     bool allow_deploy_of_paused; /* Singularity's allowDeployOfPausedRequests */
     int max_scale_down_unacked;  /* maxScaleDownWithoutAcknowledgement (10) */
     int max_decommissioning_agents; /* SingularityLimits (corrald's flag) */
-    /* Request parents encoded once (as_memo.h), borrowed; NULL: encode
-     * every parent every time. Answers are the same either way. */
+    /* Request parents encoded once (as_memo.h), borrowed, a memo of the
+     * cache the calls are given; NULL: encode every parent every time.
+     * Answers are the same bytes either way (a GET of one request comes
+     * as result.json then). */
     struct as_memo *memo;
     /* Authentication and authorization (as_auth.h), borrowed; NULL or a
      * disabled policy: every caller may do everything. */

@@ -14,6 +14,8 @@ typedef struct entry {
     char *pending_deploy; /* as_m_pending_deploy_id, or NULL */
     char *json;           /* the parent; NULL until asked for, or if not kept */
     size_t len;
+    bool has_etag; /* etag worked out (as_api_request_etag of req's value) */
+    uint32_t etag;
 } entry;
 
 struct as_memo {
@@ -193,6 +195,20 @@ bool as_memo_request_parent(as_memo *m, const as_api_config *cfg, const as_entry
         }
     }
     out->state = got->state;
+    return true;
+}
+
+bool as_memo_request_etag(as_memo *m, const as_api_config *cfg, const as_entry *e, uint32_t *etag)
+{
+    entry *got = entry_of(m, cfg, e);
+
+    if (!got)
+        return false;
+    if (!got->has_etag) {
+        got->etag = as_api_request_etag(e->value);
+        got->has_etag = true;
+    }
+    *etag = got->etag;
     return true;
 }
 

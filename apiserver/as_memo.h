@@ -20,7 +20,9 @@
  * no subscriber, cannot serve an old entry), and a parent is not kept when
  * one of its tasks has an id naming another request (its cleanup would be
  * looked up under that request). A kept parent is byte for byte what
- * json_dumps(as_m_request_parent(...), AS_JSON_FLAGS) gives.
+ * json_dumps(as_m_request_parent(...), AS_JSON_FLAGS) gives, so lists and
+ * GET /api/requests/request/{id} send it as it is (the GET with the ETag
+ * kept beside it).
  *
  * Lifecycle: as_memo_new(cache) (subscribes) -> ... -> as_memo_free()
  * (unsubscribes; NULL is a no-op). The cache is borrowed and must outlive
@@ -54,6 +56,12 @@ typedef struct as_memo_parent {
  * cache changes (the next loop turn) or the next call. */
 bool as_memo_request_parent(as_memo *m, const as_api_config *cfg, const as_entry *e,
                             as_memo_parent *out);
+
+/* The ETag of a GET of the request whose cache entry is e (kind
+ * API_KEY_REQUEST): as_api_request_etag(e->value), from the memo or worked
+ * out now (and kept, even with a parent that is not). Returns false, *etag
+ * untouched, when e holds no request object. */
+bool as_memo_request_etag(as_memo *m, const as_api_config *cfg, const as_entry *e, uint32_t *etag);
 
 /* Only the state and the unfinished deploy's id (as_m_pending_deploy_id;
  * NULL if none), for /metrics and the queues: from the memo or worked out

@@ -1,6 +1,7 @@
 #include "apiserver/as_route.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,54 +305,75 @@ bad:
     return NULL;
 }
 
+/* The next segment of a path at *p (a pointer into it, its length),
+ * empty segments (a trailing slash, "//") skipped; false at the end. */
+static bool next_seg(const char **p, const char **seg, size_t *len)
+{
+    const char *s = *p, *e;
+
+    while (*s == '/')
+        s++;
+    if (!*s)
+        return false;
+    e = strchr(s, '/');
+    *seg = s;
+    *len = e ? (size_t)(e - s) : strlen(s);
+    *p = s + *len;
+    return true;
+}
+
 /* Splits path into segments (pointers into path, lengths). Returns the count
- * or -1 when there are too many or the path is not absolute. Empty segments
- * (a trailing slash, "//") are dropped. */
+ * or -1 when there are too many or the path is not absolute. */
 #define MAX_SEGS 12
 static int split(const char *path, const char **seg, size_t *len)
 {
     int n = 0;
+    const char *s;
+    size_t l;
 
     if (path[0] != '/')
         return -1;
-    for (const char *p = path; *p;) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        const char *e = strchr(p, '/');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
+    while (next_seg(&path, &s, &l)) {
         if (n == MAX_SEGS)
             return -1;
-        seg[n] = p;
+        seg[n] = s;
         len[n] = l;
         n++;
-        p += l;
     }
     return n;
 }
 
 /* Returns the number of literal segments if pattern matches the path's
- * segments, else -1. */
+ * segments, else -1. Every call tries every route, so the pattern is read
+ * in place, only as far as its first segment that differs. */
 static int score(const char *pattern, const char **seg, const size_t *len, int n)
 {
-    const char *ps[MAX_SEGS];
-    size_t pl[MAX_SEGS];
-    int pn = split(pattern, ps, pl), lit = 0;
+    const char *p = pattern;
+    int lit = 0;
 
-    if (pn != n)
-        return -1;
     for (int i = 0; i < n; i++) {
-        if (ps[i][0] == '{') {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            return -1;
+        if (*p == '{') {
             if (len[i] == 0)
                 return -1;
+            p = strchrnul(p, '/');
             continue;
         }
-        if (pl[i] != len[i] || memcmp(ps[i], seg[i], len[i]) != 0)
+        /* the segment holds no NUL: the loop stops inside the pattern */
+        size_t k = 0;
+        while (k < len[i] && p[k] == seg[i][k])
+            k++;
+        if (k < len[i] || (p[k] != '/' && p[k] != '\0'))
             return -1;
+        p += k;
         lit++;
     }
-    return lit;
+    while (*p == '/')
+        p++;
+    return *p ? -1 : lit;
 }
 
 static void fill_params(const char *pattern, const char **seg, const size_t *len, as_match *m)

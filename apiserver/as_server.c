@@ -235,39 +235,31 @@ static void record(as_server *s, as_op op, int status, int64_t started)
     s->hist_sum += secs;
 }
 
-/* Sends body (may be NULL: empty) as JSON with status. */
-static void send_json(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
-                      int status, const json_t *body)
+/* Sends txt (taken; NULL: an empty body), len bytes of JSON, with status;
+ * etag is its validator (as_api_etag) if status is 200 for a GET or HEAD. */
+static void send_encoded(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                         int status, char *txt, size_t len, uint32_t etag)
 {
     struct evbuffer *buf = evbuffer_new();
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
     if (status == 401 && !evhttp_find_header(h, "WWW-Authenticate"))
         evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"corral\"");
-    if (body && status != 204) {
-        char *txt = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (txt && status != 204) {
         enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
         if (status == 200 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
             /* A validator of the answer, as Singularity's HEAD of a request
              * gives one: a 32-bit decimal, since its Java client reads it
-             * with Integer.parseInt (headRequest); of the request document
-             * alone for a request, so that it changes when the request
-             * does, else of the answer's bytes. If-None-Match with it, bare
-             * or quoted, is a 304. */
-            char etag[16], quoted[20];
+             * with Integer.parseInt (headRequest). If-None-Match with it,
+             * bare or quoted, is a 304. */
+            char tag[16], quoted[20];
             const char *inm =
                 evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
-            const json_t *rq = op == AS_OP_REQ_GET ? json_object_get(body, "request") : NULL;
-            char *src = json_is_object(rq) ? json_dumps(rq, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-            uint32_t hash = 2166136261u; /* FNV-1a */
-            for (const char *c = src ? src : txt; *c; c++)
-                hash = (hash ^ (unsigned char)*c) * 16777619u;
-            free(src);
-            snprintf(etag, sizeof(etag), "%" PRId32, (int32_t)hash);
-            snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
-            evhttp_add_header(h, "ETag", etag);
-            if (inm && (strcmp(inm, etag) == 0 || strcmp(inm, quoted) == 0 ||
-                        strcmp(inm, "*") == 0)) {
+            snprintf(tag, sizeof(tag), "%" PRId32, (int32_t)etag);
+            snprintf(quoted, sizeof(quoted), "\"%s\"", tag);
+            evhttp_add_header(h, "ETag", tag);
+            if (inm &&
+                (strcmp(inm, tag) == 0 || strcmp(inm, quoted) == 0 || strcmp(inm, "*") == 0)) {
                 free(txt);
                 evhttp_send_reply(req, 304, "Not Modified", buf);
                 evbuffer_free(buf);
@@ -275,14 +267,49 @@ static void send_json(as_server *s, struct evhttp_request *req, as_op op, int64_
                 return;
             }
         }
-        evbuffer_add(buf, txt, strlen(txt));
+        evbuffer_add(buf, txt, len);
         evbuffer_add(buf, "\n", 1);
-        free(txt);
         evhttp_add_header(h, "Content-Type", "application/json");
     }
+    free(txt);
     evhttp_send_reply(req, status, reason(status), buf);
     evbuffer_free(buf);
     record(s, op, status, started);
+}
+
+/* Sends body (may be NULL: empty) as JSON with status. Its ETag is of the
+ * request document alone for a request (as_api.h: as_api_etag), else of
+ * the answer's bytes. */
+static void send_json(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                      int status, const json_t *body)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    char *txt = NULL;
+    size_t len = 0;
+    uint32_t etag = 0;
+
+    if (body && status != 204) {
+        txt = json_dumps(body, AS_JSON_FLAGS);
+        len = txt ? strlen(txt) : 0;
+        if (txt && status == 200 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+            const json_t *rq = op == AS_OP_REQ_GET ? json_object_get(body, "request") : NULL;
+            etag = json_is_object(rq) ? as_api_request_etag(rq) : as_api_etag(txt, len);
+        }
+    }
+    send_encoded(s, req, op, started, status, txt, len, etag);
+}
+
+/* Sends r's answer: its bytes when it has them (r->json, taken), else its
+ * body. */
+static void send_result(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
+                        as_result *r)
+{
+    if (r->json) {
+        send_encoded(s, req, op, started, r->status, r->json, r->json_len, r->json_etag);
+        r->json = NULL;
+        return;
+    }
+    send_json(s, req, op, started, r->status, r->body);
 }
 
 static void send_error(as_server *s, struct evhttp_request *req, as_op op, int64_t started,
@@ -1356,13 +1383,17 @@ static unsigned method_of(struct evhttp_request *req)
 
 static void nonce(as_server *s, char out[17])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char r[8];
     if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
         uint64_t v = ++s->nonce_seq ^ (uint64_t)cr_mono_ms() ^ ((uint64_t)getpid() << 32);
         memcpy(r, &v, sizeof(r));
     }
-    for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[16] = '\0';
 }
 
 /* ---- authentication ---------------------------------------------------------------------- */
@@ -1644,7 +1675,9 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, uns
         send_error(s, req, m.op, started, 503, "not ready: the cache has not loaded yet");
         goto out;
     }
-    nonce(s, nbuf);
+    /* Only writes generate ids (a run's): a read needs no random bytes. */
+    if (method != AS_GET && method != AS_HEAD)
+        nonce(s, nbuf);
     as_req ar = {.method = method,
                  .match = &m,
                  .query = q,
@@ -1654,7 +1687,7 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, uns
                  .user = known ? who.user.id : NULL,
                  .who = known ? &who : NULL,
                  .now = cr_wall_ms(),
-                 .nonce = nbuf,
+                 .nonce = method != AS_GET && method != AS_HEAD ? nbuf : NULL,
                  .strict = wants_strict(req, q, nq),
                  .yaml = body_is_yaml(req)};
     /* HEAD of a list is answered whole, for its ETag (send_json). */
@@ -1730,7 +1763,7 @@ static void serve(as_server *s, struct evhttp_request *req, int64_t started, uns
         goto out;
     }
     note_refusal(s, req, m.op, r.status, ar.who, r.body);
-    send_json(s, req, m.op, started, r.status, r.body);
+    send_result(s, req, m.op, started, &r);
 out:
     as_result_release(&r);
     as_query_free(q, nq);

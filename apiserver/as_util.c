@@ -122,11 +122,20 @@ void as_query_free(as_query_kv *q, size_t n)
 void as_result_release(as_result *r)
 {
     json_decref(r->body);
+    free(r->json);
     free(r->text);
     free(r->render_parent);
     json_decref(r->warnings);
     as_txn_release(&r->txn);
     memset(r, 0, sizeof(*r));
+}
+
+static void drop_json(as_result *r)
+{
+    free(r->json);
+    r->json = NULL;
+    r->json_len = 0;
+    r->json_etag = 0;
 }
 
 void as_answer(as_result *r, int status, json_t *body)
@@ -135,6 +144,25 @@ void as_answer(as_result *r, int status, json_t *body)
     r->status = status;
     json_decref(r->body);
     r->body = body;
+    drop_json(r);
+}
+
+uint32_t as_api_etag(const char *text, size_t len)
+{
+    uint32_t hash = 2166136261u; /* FNV-1a */
+
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ (unsigned char)text[i]) * 16777619u;
+    return hash;
+}
+
+uint32_t as_api_request_etag(const json_t *request)
+{
+    char *src = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS);
+    uint32_t hash = as_api_etag(src ? src : "", src ? strlen(src) : 0);
+
+    free(src);
+    return hash;
 }
 
 int as_fail(as_result *r, int status, const char *fmt, ...)
@@ -146,6 +174,7 @@ int as_fail(as_result *r, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     json_decref(r->body);
+    drop_json(r);
     as_txn_release(&r->txn);
     free(r->render_parent);
     r->render_parent = NULL;

@@ -46,7 +46,7 @@ typedef struct answer {
     int status;
     char *body;
     size_t len;
-    char *retry_after, *encoding;
+    char *retry_after, *encoding, *etag, *ctype;
 } answer;
 
 static void answer_release(answer *a)
@@ -54,6 +54,8 @@ static void answer_release(answer *a)
     free(a->body);
     free(a->retry_after);
     free(a->encoding);
+    free(a->etag);
+    free(a->ctype);
     memset(a, 0, sizeof(*a));
 }
 
@@ -145,10 +147,16 @@ static void on_answer(struct evhttp_request *req, void *arg)
         a->retry_after = strdup(h);
     if ((h = evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding")))
         a->encoding = strdup(h);
+    if ((h = evhttp_find_header(evhttp_request_get_input_headers(req), "ETag")))
+        a->etag = strdup(h);
+    if ((h = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type")))
+        a->ctype = strdup(h);
 }
 
-/* Sends a request on a new client connection (freed at teardown). */
-static void send_req(fx *f, enum evhttp_cmd_type cmd, const char *path, answer *a)
+/* Sends a request on a new client connection (freed at teardown), with
+ * If-None-Match: inm unless NULL. */
+static void send_req_inm(fx *f, enum evhttp_cmd_type cmd, const char *path, const char *inm,
+                         answer *a)
 {
     struct evhttp_connection *conn =
         evhttp_connection_base_new(f->base, NULL, "127.0.0.1", (ev_uint16_t)f->port);
@@ -158,7 +166,14 @@ static void send_req(fx *f, enum evhttp_cmd_type cmd, const char *path, answer *
     f->conns[f->nconns++] = conn;
     evhttp_connection_set_timeout(conn, 30);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "127.0.0.1");
+    if (inm)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "If-None-Match", inm);
     assert_int_equal(evhttp_make_request(conn, req, cmd, path), 0);
+}
+
+static void send_req(fx *f, enum evhttp_cmd_type cmd, const char *path, answer *a)
+{
+    send_req_inm(f, cmd, path, NULL, a);
 }
 
 /* Runs the loop until every answer of a (n of them) is in. */
@@ -401,6 +416,53 @@ static void test_limit_and_slow_reader(void **state)
         answer_release(&a[i]);
 }
 
+/* A request's GET, served from the memo from the second call on, is the
+ * parent as_api_handle builds without it, with the ETag of the request
+ * document alone (FNV-1a of it dumped compact with sorted keys, as
+ * Singularity's clients expect a 32-bit decimal), and If-None-Match with
+ * that ETag, bare or quoted, is a 304; HEAD has the same ETag and no
+ * body. */
+static void test_request_get_and_etag(void **state)
+{
+    fx *f = *state;
+    answer a[8] = {{0}};
+    char *want = expected(f, "/api/requests/request/r00001"), *src, etag[16], quoted[20];
+    uint32_t h = 2166136261u;
+
+    src =
+        json_dumps(as_cache_value(f->c, "/corral/requests/r00001"), JSON_COMPACT | JSON_SORT_KEYS);
+    for (const char *c = src; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    free(src);
+    snprintf(etag, sizeof(etag), "%d", (int)(int32_t)h);
+    snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
+    for (int i = 0; i < 3; i++) {
+        send_req(f, EVHTTP_REQ_GET, "/api/requests/request/r00001", &a[i]);
+        wait_answers(f, a + i, 1);
+        assert_body(&a[i], want);
+        assert_string_equal(a[i].ctype, "application/json");
+        assert_string_equal(a[i].etag, etag);
+    }
+    send_req(f, EVHTTP_REQ_HEAD, "/api/requests/request/r00001", &a[3]);
+    send_req_inm(f, EVHTTP_REQ_GET, "/api/requests/request/r00001", etag, &a[4]);
+    send_req_inm(f, EVHTTP_REQ_GET, "/api/requests/request/r00001", quoted, &a[5]);
+    send_req_inm(f, EVHTTP_REQ_GET, "/api/requests/request/r00001", "\"1\"", &a[6]);
+    send_req(f, EVHTTP_REQ_GET, "/api/requests/request/nope", &a[7]);
+    wait_answers(f, a + 3, 5);
+    assert_int_equal(a[3].status, 200);
+    assert_int_equal(a[3].len, 0);
+    assert_string_equal(a[3].etag, etag);
+    assert_int_equal(a[4].status, 304);
+    assert_int_equal(a[4].len, 0);
+    assert_int_equal(a[5].status, 304);
+    assert_body(&a[6], want);
+    assert_int_equal(a[7].status, 404);
+    assert_null(a[7].etag);
+    free(want);
+    for (int i = 0; i < 8; i++)
+        answer_release(&a[i]);
+}
+
 /* A client that stops reading for list_stall_timeout_ms is cut off. */
 static void test_stalled_client_is_dropped(void **state)
 {
@@ -468,6 +530,7 @@ static void test_free_mid_list(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_list_is_chunked_and_whole, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bad_query_is_a_400, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_request_get_and_etag, setup, teardown),
     cmocka_unit_test_setup_teardown(test_whole_cache_reads_are_chunked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_limit_and_slow_reader, setup_big, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_lists, setup_wide, teardown),
