@@ -164,7 +164,7 @@ E2E_ASAN_TESTS ?= $(filter-out e2e/test_mesoslite_simulate.py,$(sort $(wildcard 
   e2e/test_api.py e2e/test_bridge.py e2e/test_controllers*.py e2e/test_executor*.py \
   e2e/test_jobs.py e2e/test_mesoslite*.py e2e/test_seed_scenario.py)))
 E2E_ASAN_RUN = @$(ASAN_MAKE) all && rm -rf $(E2E_ASAN_LOGS) && \
-  CORRAL_BIN=$(abspath $(ASAN_BUILD)/bin) E2E_STOP_GRACE=15 \
+  CORRAL_BIN=$(abspath $(ASAN_BUILD)/bin) E2E_STOP_GRACE=15 CORRAL_E2E_PORTS=25000-30000 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:log_path=$(abspath $(E2E_ASAN_LOGS))/sanitizer \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(E2E_ASAN_LOGS))/sanitizer \
   python3 e2e/run.py

@@ -98,11 +98,23 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-def free_port_range(n, low=20000, high=30000):
+def _port_band():
+    """The band task port ranges come from: CORRAL_E2E_PORTS ("low-high"),
+    else 20000-25000. `make test` runs e2e and e2e-asan side by side and
+    gives e2e-asan 25000-30000, so the two runs' agents never share ports
+    (a task of one found its port taken by the other's: a failed deploy)."""
+    band = os.environ.get("CORRAL_E2E_PORTS", "20000-25000")
+    low, high = band.split("-")
+    return int(low), int(high)
+
+
+def free_port_range(n, low=None, high=None):
     """The first port of n consecutive loopback ports below the kernel's
     ephemeral range that are all free now and that this process has not
     handed out before (agents' task port ranges: a task that finds its
     port taken by another test's leftover fails its deploy)."""
+    if low is None or high is None:
+        low, high = _port_band()
     for _ in range(100):
         base = random.randrange(low, high - n, 50)
         if any(p in _reserved for p in range(base, base + n)):
