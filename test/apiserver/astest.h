@@ -84,6 +84,25 @@ static inline int astest_setup_done(void **state, astest_fx *f)
     return 0;
 }
 
+/* A cmocka setup's body: a fixture holding the documents of
+ * test/apiserver/fixtures/cluster.json ({key: value}; null: not JSON), one
+ * revision each in key order. */
+static inline int astest_setup_cluster(void **state)
+{
+    astest_fx *f = astest_fx_new();
+    json_t *j = cr_test_fixture_json("apiserver/fixtures/cluster.json");
+    const char *key;
+    json_t *v;
+
+    json_object_foreach (j, key, v) {
+        f->rev++;
+        as_cache_put(f->c, key, json_is_null(v) ? NULL : json_incref(v), f->rev, f->rev);
+    }
+    json_decref(j);
+    as_cache_set_synced(f->c, true);
+    return astest_setup_done(state, f);
+}
+
 /* A cmocka setup's body: a fixture with the records of test/<fixture>. */
 static inline int astest_setup_records(void **state, const char *fixture)
 {

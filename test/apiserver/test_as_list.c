@@ -17,19 +17,8 @@ static void put(fx *f, const char *key, const char *json)
 
 static int setup(void **state)
 {
-    fx *f = astest_fx_new();
-    json_t *j = cr_test_fixture_json("apiserver/fixtures/cluster.json");
-    const char *key;
-    json_t *v;
-
-    json_object_foreach (j, key, v) {
-        f->rev++;
-        as_cache_put(f->c, key, json_is_null(v) ? NULL : json_incref(v), f->rev, f->rev);
-    }
-    json_decref(j);
-    as_cache_set_synced(f->c, true);
-    astest_setup_done(state, f);
-    f->base = (as_req){.now = 1}; /* anonymous, at 1 ms */
+    astest_setup_cluster(state);
+    ((fx *)*state)->base = (as_req){.now = 1}; /* anonymous, at 1 ms */
     return 0;
 }
 

@@ -24,18 +24,7 @@ static void del(fx *f, const char *key)
 
 static int setup_cluster(void **state)
 {
-    fx *f = astest_fx_new();
-    json_t *j = cr_test_fixture_json("apiserver/fixtures/cluster.json");
-    const char *key;
-    json_t *v;
-
-    json_object_foreach (j, key, v) {
-        f->rev++;
-        as_cache_put(f->c, key, json_is_null(v) ? NULL : json_incref(v), f->rev, f->rev);
-    }
-    json_decref(j);
-    as_cache_set_synced(f->c, true);
-    return astest_setup_done(state, f);
+    return astest_setup_cluster(state);
 }
 
 static int setup_tasks(void **state)
