@@ -41,21 +41,47 @@ struct cr_etcd {
     char **extra;
     char *cert, *key, *client_ca;
     char *probe_ca, *probe_cert, *probe_key;
+    int first_client_port; /* cr_etcd_opts.first_client_port, used once */
 };
+
+/* Ports this process handed out: the kernel may give the same free port to
+ * two binds in a row, and a member whose client and peer port are one port
+ * never starts. */
+#define N_HANDED 512
+static int handed[N_HANDED];
+static size_t n_handed;
+
+static bool was_handed(int port)
+{
+    size_t n = n_handed < N_HANDED ? n_handed : N_HANDED;
+
+    for (size_t k = 0; k < n; k++)
+        if (handed[k] == port)
+            return true;
+    return false;
+}
 
 int cr_etcd_free_port(void)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sa);
-    int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    for (int tries = 0; tries < 100; tries++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        socklen_t sl = sizeof(sa);
+        int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
 
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(s, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    if (s >= 0)
-        close(s);
-    return port;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+            getsockname(s, (struct sockaddr *)&sa, &sl) == 0)
+            port = ntohs(sa.sin_port);
+        if (s >= 0)
+            close(s);
+        if (port < 0)
+            return -1;
+        if (!was_handed(port)) {
+            handed[n_handed++ % N_HANDED] = port;
+            return port;
+        }
+    }
+    return -1;
 }
 
 static int spawn(cr_etcd *e, int i)
@@ -202,17 +228,102 @@ static int wait_healthy(cr_etcd *e, int i, int64_t deadline)
     return -1;
 }
 
+static void rm_rf(const char *dir);
+
+/* True when member i's log says a port it was given was in use. */
+static bool port_clash(const cr_etcd *e, int i)
+{
+    char *logp = xasprintf("%s/m%d.log", e->dir, i);
+    FILE *f = fopen(logp, "r");
+    char line[4096];
+    bool clash = false;
+
+    while (f && !clash && fgets(line, sizeof(line), f))
+        clash = strstr(line, "address already in use") != NULL;
+    if (f)
+        fclose(f);
+    free(logp);
+    return clash;
+}
+
+/* Kills every member and forgets its ports and data, so that the members can
+ * be started again on new ports in the same directory. */
+static void stop_members(cr_etcd *e)
+{
+    for (int i = 0; i < e->n; i++) {
+        if (e->m[i].pid > 0)
+            cr_etcd_kill(e, i);
+        free(e->m[i].client_url);
+        free(e->m[i].peer_url);
+        e->m[i].client_url = e->m[i].peer_url = NULL;
+    }
+    free(e->endpoints);
+    free(e->initial_cluster);
+    e->endpoints = e->initial_cluster = NULL;
+    for (int i = 0; i < e->n; i++) {
+        char *data = xasprintf("%s/m%d", e->dir, i);
+        char *logp = xasprintf("%s/m%d.log", e->dir, i);
+
+        rm_rf(data);
+        unlink(logp);
+        free(data);
+        free(logp);
+    }
+}
+
+/* Picks ports, spawns every member and waits until each is healthy.
+ * Returns 0, -2 when a member exited because a port was taken, else -1. */
+static int start_members(cr_etcd *e)
+{
+    cr_buf eps = CR_BUF_INIT, ic = CR_BUF_INIT;
+    int64_t deadline;
+
+    cr_buf_init(&eps);
+    cr_buf_init(&ic);
+    for (int i = 0; i < e->n; i++) {
+        member *m = &e->m[i];
+
+        m->client_port = cr_etcd_free_port();
+        if (i == 0 && e->first_client_port > 0) {
+            m->client_port = e->first_client_port;
+            e->first_client_port = 0;
+        }
+        m->peer_port = cr_etcd_free_port();
+        m->client_url = xasprintf("%s://127.0.0.1:%d", e->cert ? "https" : "http", m->client_port);
+        m->peer_url = xasprintf("http://127.0.0.1:%d", m->peer_port);
+        cr_buf_addf(&eps, "%s%s", i ? "," : "", m->client_url);
+        cr_buf_addf(&ic, "%sm%d=%s", i ? "," : "", i, m->peer_url);
+    }
+    e->endpoints = cr_buf_detach(&eps, NULL);
+    e->initial_cluster = cr_buf_detach(&ic, NULL);
+    for (int i = 0; i < e->n; i++) {
+        if (spawn(e, i) < 0) {
+            fprintf(stderr, "cannot start etcd\n");
+            return -1;
+        }
+    }
+    deadline = cr_mono_ms() + 30000;
+    for (int i = 0; i < e->n; i++) {
+        if (wait_healthy(e, i, deadline) < 0) {
+            for (int j = 0; j < e->n; j++)
+                if (!alive(e, j) && port_clash(e, j))
+                    return -2;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 cr_etcd *cr_etcd_start(const cr_etcd_opts *opts)
 {
     cr_etcd *e = xcalloc(1, sizeof(*e));
     char tmpl[] = "/tmp/corral-etcd-XXXXXX";
-    cr_buf eps = CR_BUF_INIT, ic = CR_BUF_INIT;
-    int64_t deadline;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     e->n = opts && opts->members > 0 ? opts->members : 1;
     if (e->n > MAX_MEMBERS)
         e->n = MAX_MEMBERS;
+    e->first_client_port = opts ? opts->first_client_port : 0;
     e->progress = xstrdup(opts && opts->progress_notify ? opts->progress_notify : "1s");
     if (opts && opts->extra_args) {
         size_t k = 0;
@@ -232,39 +343,27 @@ cr_etcd *cr_etcd_start(const cr_etcd_opts *opts)
     }
     if (!mkdtemp(tmpl)) {
         perror("mkdtemp");
-        free(e);
+        cr_etcd_free(e);
         return NULL;
     }
     e->dir = xstrdup(tmpl);
-    cr_buf_init(&eps);
-    cr_buf_init(&ic);
-    for (int i = 0; i < e->n; i++) {
-        member *m = &e->m[i];
+    for (int attempt = 1;; attempt++) {
+        int rc = start_members(e);
 
-        m->client_port = cr_etcd_free_port();
-        m->peer_port = cr_etcd_free_port();
-        m->client_url = xasprintf("%s://127.0.0.1:%d", e->cert ? "https" : "http", m->client_port);
-        m->peer_url = xasprintf("http://127.0.0.1:%d", m->peer_port);
-        cr_buf_addf(&eps, "%s%s", i ? "," : "", m->client_url);
-        cr_buf_addf(&ic, "%sm%d=%s", i ? "," : "", i, m->peer_url);
-    }
-    e->endpoints = cr_buf_detach(&eps, NULL);
-    e->initial_cluster = cr_buf_detach(&ic, NULL);
-    for (int i = 0; i < e->n; i++) {
-        if (spawn(e, i) < 0) {
-            fprintf(stderr, "cannot start etcd\n");
-            cr_etcd_free(e);
-            return NULL;
+        if (rc == 0)
+            return e;
+        /* A port free a moment ago can be taken (another process's outgoing
+         * connection) before etcd binds it: a clash is retried on new
+         * ports, anything else is a failure. */
+        if (rc == -2 && attempt < 3) {
+            fprintf(stderr, "etcd: a port was taken before etcd bound it; new ports (attempt %d)\n",
+                    attempt + 1);
+            stop_members(e);
+            continue;
         }
+        cr_etcd_free(e);
+        return NULL;
     }
-    deadline = cr_mono_ms() + 30000;
-    for (int i = 0; i < e->n; i++) {
-        if (wait_healthy(e, i, deadline) < 0) {
-            cr_etcd_free(e);
-            return NULL;
-        }
-    }
-    return e;
 }
 
 const char *cr_etcd_endpoints(const cr_etcd *e)

@@ -25,6 +25,9 @@ typedef struct cr_etcd_opts {
     const char *probe_ca_file;
     const char *probe_cert;
     const char *probe_key;
+    /* For the harness's own test: the first try gives member 0 this client
+     * port (one the test holds), as if another process took it first. */
+    int first_client_port;
 } cr_etcd_opts;
 
 /* Writes a test PKI into dir with the openssl CLI: ca.pem, server.pem and
@@ -33,7 +36,8 @@ typedef struct cr_etcd_opts {
 int cr_etcd_make_certs(const char *dir);
 
 /* Starts the members and waits (up to 30 s) until every one reports
- * healthy. Returns NULL (reason on stderr, everything cleaned up) on failure.
+ * healthy. A member that exits because a port it was given got taken
+ * meanwhile is started again on new ports (up to 3 tries). Returns NULL (reason on stderr, everything cleaned up) on failure.
  * Caller owns the result. */
 cr_etcd *cr_etcd_start(const cr_etcd_opts *opts);
 
