@@ -21,13 +21,13 @@ ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -I. -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lm -pthread
 
 # Module -> the modules it depends on (link order: dependents first).
-MODULES := base apis store mesosbridge controllers apiserver cli executor nodeagent mesoslite
+MODULES := base apis store controllers mesosbridge apiserver cli executor nodeagent mesoslite
 DEPS_base        :=
 DEPS_apis        := base
 DEPS_store       := apis base
-DEPS_mesosbridge := store apis base
-DEPS_controllers := mesosbridge store apis base
-DEPS_apiserver   := controllers mesosbridge store apis base
+DEPS_mesosbridge := controllers store apis base
+DEPS_controllers := store apis base
+DEPS_apiserver   := mesosbridge controllers store apis base
 DEPS_cli         := apis base
 DEPS_executor    := base
 DEPS_nodeagent   := base
@@ -35,7 +35,7 @@ DEPS_mesoslite   := base
 
 # Binary -> the modules it links.
 BINARIES := corrald corralctl corral-executor corral-nodeagent mesoslite
-LIBS_corrald          := apiserver controllers mesosbridge store apis base
+LIBS_corrald          := apiserver mesosbridge controllers store apis base
 LIBS_corralctl        := cli apis base
 LIBS_corral-executor  := executor base
 LIBS_corral-nodeagent := nodeagent base
@@ -160,11 +160,14 @@ asan-itest:
 # test_local_up.py, which builds and runs its own unsanitized copy.
 # E2E_ASAN_TESTS='e2e/test_x.py ...' picks files.
 E2E_ASAN_LOGS := $(ASAN_BUILD)/e2e-logs
+# Task port band of the sanitized run: apart from the plain e2e run (20000-25000)
+# that make test runs beside it.
+E2E_ASAN_PORTS ?= 25000-30000
 E2E_ASAN_TESTS ?= $(filter-out e2e/test_mesoslite_simulate.py,$(sort $(wildcard \
   e2e/test_api.py e2e/test_bridge.py e2e/test_controllers*.py e2e/test_executor*.py \
   e2e/test_jobs.py e2e/test_mesoslite*.py e2e/test_seed_scenario.py)))
 E2E_ASAN_RUN = @$(ASAN_MAKE) all && rm -rf $(E2E_ASAN_LOGS) && \
-  CORRAL_BIN=$(abspath $(ASAN_BUILD)/bin) E2E_STOP_GRACE=15 CORRAL_E2E_PORTS=25000-30000 \
+  CORRAL_BIN=$(abspath $(ASAN_BUILD)/bin) E2E_STOP_GRACE=15 CORRAL_E2E_PORTS=$(E2E_ASAN_PORTS) \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:log_path=$(abspath $(E2E_ASAN_LOGS))/sanitizer \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(E2E_ASAN_LOGS))/sanitizer \
   python3 e2e/run.py
@@ -179,9 +182,12 @@ e2e-asan-full:
 asan-bins:
 	@$(ASAN_MAKE) all
 
+# Unit tests under valgrind, built without sanitizers in $(VG_BUILD)
+# (VG_BUILD=dir keeps one engineer's build apart).
+VG_BUILD ?= build/vg
 valgrind:
-	@$(MAKE) --no-print-directory BUILD=build/vg unit-bins
-	@RUNNER=valgrind hack/run-unit.sh $(patsubst $(BUILD)/%,build/vg/%,$(UNIT_BINS))
+	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) BIN=$(VG_BUILD)/bin unit-bins
+	@RUNNER=valgrind hack/run-unit.sh $(patsubst $(BUILD)/%,$(VG_BUILD)/%,$(UNIT_BINS))
 
 # --- tooling ----------------------------------------------------------------
 SRC_ALL = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

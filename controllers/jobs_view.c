@@ -6,6 +6,9 @@
 
 #include "base/xalloc.h"
 
+/* Every operation of a pass in one group: its writes land all or none. */
+#define ONE_TXN 0
+
 /* ---- run documents ------------------------------------------------------------ */
 
 void ctl_jobs_run_view(const api_run *d, const char *run_id, int64_t create_revision,
@@ -106,13 +109,6 @@ void ctl_jobs_task_view(const api_task *t, const api_cleanup *cleanup, ctl_jobs_
 
 /* ---- writes ---------------------------------------------------------------------- */
 
-/* Takes ownership of key and value. */
-static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev)
-{
-    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
-    ops->v[ops->n++] = (ctl_op){type, key, value, rev, 0};
-}
-
 static char *dump(json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
@@ -139,8 +135,9 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
             api_pending_task *pt = ctl_jobs_pending_task(request_id, a, err);
             if (!pt)
                 goto fail;
-            add_op(&out, CTL_OP_CREATE, api_pending_key(prefix, request_id, pt->pendingTaskId.id),
-                   dump(api_pending_task_to_json(pt)), 0);
+            ctl_ops_add(&out, CTL_OP_CREATE,
+                        api_pending_key(prefix, request_id, pt->pendingTaskId.id),
+                        dump(api_pending_task_to_json(pt)), 0, ONE_TXN);
             api_pending_task_free(pt);
             break;
         }
@@ -154,28 +151,31 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
             c->message = xstrdup(a->a.message);
             c->user = xstrdup("corral");
             c->timestamp = now;
-            add_op(&later, CTL_OP_CREATE, api_cleanup_key(prefix, a->a.task_id),
-                   dump(api_cleanup_to_json(c)), 0);
+            ctl_ops_add(&later, CTL_OP_CREATE, api_cleanup_key(prefix, a->a.task_id),
+                        dump(api_cleanup_to_json(c)), 0, ONE_TXN);
             api_cleanup_free(c);
             break;
         }
         case CTL_ACT_UNPEND:
-            add_op(&later, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->a.task_id), NULL,
-                   0);
+            ctl_ops_add(&later, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->a.task_id),
+                        NULL, 0, ONE_TXN);
             break;
         case CTL_ACT_FORGET:
-            add_op(&later, CTL_OP_DELETE, ctl_history_task_key(prefix, request_id, a->a.task_id),
-                   NULL, 0);
+            ctl_ops_add(&later, CTL_OP_DELETE,
+                        ctl_history_task_key(prefix, request_id, a->a.task_id), NULL, 0, ONE_TXN);
             break;
         case CTL_ACT_ARCHIVE: {
             int64_t rev = 0;
             const char *text =
                 look && look->task ? look->task(look->arg, a->a.task_id, &rev) : NULL;
             if (text)
-                add_op(&out, CTL_OP_PUT, ctl_history_task_key(prefix, request_id, a->a.task_id),
-                       xstrdup(text), 0);
-            add_op(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->a.task_id), NULL, rev);
-            add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->a.task_id), NULL, 0);
+                ctl_ops_add(&out, CTL_OP_PUT,
+                            ctl_history_task_key(prefix, request_id, a->a.task_id), xstrdup(text),
+                            0, ONE_TXN);
+            ctl_ops_add(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->a.task_id), NULL,
+                        rev, ONE_TXN);
+            ctl_ops_add(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->a.task_id), NULL, 0,
+                        ONE_TXN);
             break;
         }
         default:
@@ -183,22 +183,22 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
         }
     }
     if (p->job_changed)
-        add_op(&out, job_mod_revision > 0 ? CTL_OP_PUT : CTL_OP_CREATE,
-               ctl_jobs_status_key(prefix, request_id), dump(api_job_status_to_json(&p->job)),
-               job_mod_revision);
+        ctl_ops_add(&out, job_mod_revision > 0 ? CTL_OP_PUT : CTL_OP_CREATE,
+                    ctl_jobs_status_key(prefix, request_id), dump(api_job_status_to_json(&p->job)),
+                    job_mod_revision, ONE_TXN);
     for (size_t i = 0; i < p->n_runs; i++)
         if (p->runs[i].changed)
-            add_op(&out, CTL_OP_PUT,
-                   ctl_jobs_run_status_key(prefix, request_id, p->runs[i].status.runId),
-                   dump(api_run_status_to_json(&p->runs[i].status)), 0);
+            ctl_ops_add(&out, CTL_OP_PUT,
+                        ctl_jobs_run_status_key(prefix, request_id, p->runs[i].status.runId),
+                        dump(api_run_status_to_json(&p->runs[i].status)), 0, ONE_TXN);
     for (size_t i = 0; i < p->n_deploys; i++)
         if (p->deploys[i].changed)
-            add_op(&later, CTL_OP_PUT,
-                   api_deploy_status_key(prefix, request_id, p->deploys[i].status.deployId),
-                   dump(api_deploy_status_to_json(&p->deploys[i].status)), 0);
+            ctl_ops_add(&later, CTL_OP_PUT,
+                        api_deploy_status_key(prefix, request_id, p->deploys[i].status.deployId),
+                        dump(api_deploy_status_to_json(&p->deploys[i].status)), 0, ONE_TXN);
     if (p->status_changed)
-        add_op(&later, CTL_OP_PUT, api_request_status_key(prefix, request_id),
-               dump(api_request_status_to_json(&p->status)), 0);
+        ctl_ops_add(&later, CTL_OP_PUT, api_request_status_key(prefix, request_id),
+                    dump(api_request_status_to_json(&p->status)), 0, ONE_TXN);
 
     for (size_t i = 0; i < out.n; i++) /* one txn: all or nothing */
         out.v[i].group = group;

@@ -81,13 +81,6 @@ static void on_stop(void *arg, ctl_runner *r)
     ((ctl_lb_manager *)arg)->cache = NULL;
 }
 
-static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value)
-{
-    size_t group = ops->n ? ops->v[ops->n - 1].group + 1 : 0;
-    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
-    ops->v[ops->n++] = (ctl_op){type, key, value, 0, group};
-}
-
 static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now, ctl_ops *ops,
                           int64_t *requeue_ms, cr_err *err)
 {
@@ -220,10 +213,12 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     }
     if (out.write || write == &alt) {
         json_t *j = api_lb_status_to_json(write);
-        add_op(ops, CTL_OP_PUT, api_key_lb_status(m->prefix, rid), json_dumps(j, JSON_COMPACT));
+        ctl_ops_add(ops, CTL_OP_PUT, api_key_lb_status(m->prefix, rid), json_dumps(j, JSON_COMPACT),
+                    0, ctl_ops_next_group(ops));
         json_decref(j);
     } else if (out.remove) {
-        add_op(ops, CTL_OP_DELETE, api_key_lb_status(m->prefix, rid), NULL);
+        ctl_ops_add(ops, CTL_OP_DELETE, api_key_lb_status(m->prefix, rid), NULL, 0,
+                    ctl_ops_next_group(ops));
     }
     *requeue_ms = out.requeue_after_ms;
     m->stats.passes++;

@@ -30,10 +30,10 @@
 typedef struct mesos_op {
     struct ctl_machines_manager *m;
     char *agent_id;
-    bool drain;           /* else REACTIVATE */
-    size_t master;        /* index into masters */
-    cr_http_req *req;     /* in flight, or NULL */
-    char *result_state;   /* once answered */
+    bool drain;         /* else REACTIVATE */
+    size_t master;      /* index into masters */
+    cr_http_req *req;   /* in flight, or NULL */
+    char *result_state; /* once answered */
     char *result_message;
     int64_t result_at;
 } mesos_op;
@@ -236,8 +236,8 @@ static void mesos_done(cr_http_req *req, const cr_http_resp *resp, const cr_err 
         op->result_message = xasprintf("no answer from the Mesos master: %s", cr_err_msg(err));
     } else if (resp->status >= 200 && resp->status < 300) {
         op->result_state = xstrdup(op->drain ? "DRAINED" : "REACTIVATED");
-    } else if (op->drain && (resp->status == 501 || (resp->status == 400 &&
-                                                      strstr(body, "Expecting 'type'")))) {
+    } else if (op->drain &&
+               (resp->status == 501 || (resp->status == 400 && strstr(body, "Expecting 'type'")))) {
         /* A master before 1.9 does not know the call (its JSON parser drops
          * the unknown enum value). */
         op->result_state = xstrdup("UNSUPPORTED");
@@ -347,8 +347,8 @@ static const store_obj *get(const ctl_machines_manager *m, char *key /* freed */
 
 static const api_intent *intent_of(const ctl_machines_manager *m, bool rack, const char *id)
 {
-    return valid_doc(get(m, rack ? api_key_intent_rack(m->prefix, id)
-                                 : api_key_intent_agent(m->prefix, id)));
+    return valid_doc(
+        get(m, rack ? api_key_intent_rack(m->prefix, id) : api_key_intent_agent(m->prefix, id)));
 }
 
 /* What the service loop did about task t's slot: a pending replacement
@@ -425,7 +425,8 @@ static void collect_machines(ctl_machines_manager *m, api_key_kind kind, ctl_mac
         mc->doc = valid_doc(o);
         mc->mod_revision = o->mod_revision;
         if (!mc->doc)
-            cr_debug(m->log, "machines: %s skipped: %s", o->key, o->error ? o->error : "no document");
+            cr_debug(m->log, "machines: %s skipped: %s", o->key,
+                     o->error ? o->error : "no document");
         ctl_mach_intent_view(intent_of(m, kind == API_KEY_RACK, o->id1), &mc->intent);
     }
 }
@@ -453,8 +454,8 @@ static void collect(ctl_machines_manager *m, pass_in *in)
         m->busy += st == API_MSTATE_STARTING_DECOMMISSION || st == API_MSTATE_DECOMMISSIONING ||
                    (st == API_MSTATE_DECOMMISSIONED && store_map_get(m->by_agent, a->id));
         bool rack_intent = a->doc->rackId && intent_of(m, true, a->doc->rackId);
-        bool need = (st != API_MSTATE_ACTIVE && st != API_MSTATE_FROZEN &&
-                     st != API_MSTATE_DEAD && st != API_MSTATE_MISSING_ON_STARTUP) ||
+        bool need = (st != API_MSTATE_ACTIVE && st != API_MSTATE_FROZEN && st != API_MSTATE_DEAD &&
+                     st != API_MSTATE_MISSING_ON_STARTUP) ||
                     a->intent.set || rack_intent;
         const store_map *keys = store_map_get(m->by_agent, a->id);
         if (need && keys) {
@@ -491,13 +492,6 @@ static void collect(ctl_machines_manager *m, pass_in *in)
     }
 }
 
-static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev)
-{
-    size_t group = ops->n ? ops->v[ops->n - 1].group + 1 : 0;
-    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
-    ops->v[ops->n++] = (ctl_op){type, key, value, rev, group};
-}
-
 static char *dump(json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -511,8 +505,8 @@ static int plan_ops(ctl_machines_manager *m, const ctl_machines_plan *p, int64_t
     for (size_t i = 0; i < p->n_writes; i++) {
         const ctl_mach_write *w = &p->writes[i];
         char *key = w->rack ? api_key_rack(m->prefix, w->id) : api_key_agent(m->prefix, w->id);
-        add_op(ops, w->mod_revision ? CTL_OP_PUT : CTL_OP_CREATE, key,
-               dump(api_machine_to_json(w->doc)), w->mod_revision);
+        ctl_ops_add(ops, w->mod_revision ? CTL_OP_PUT : CTL_OP_CREATE, key,
+                    dump(api_machine_to_json(w->doc)), w->mod_revision, ctl_ops_next_group(ops));
     }
     for (size_t i = 0; i < p->n_actions; i++) {
         const ctl_mach_action *a = &p->actions[i];
@@ -537,8 +531,8 @@ static int plan_ops(ctl_machines_manager *m, const ctl_machines_plan *p, int64_t
          * decommission's kill is the operator's, even one unnamed */
         c->user = xstrdup(a->user ? a->user : "corral-machines");
         c->timestamp = now;
-        add_op(ops, CTL_OP_CREATE, api_cleanup_key(m->prefix, a->id),
-               dump(api_cleanup_to_json(c)), 0);
+        ctl_ops_add(ops, CTL_OP_CREATE, api_cleanup_key(m->prefix, a->id),
+                    dump(api_cleanup_to_json(c)), 0, ctl_ops_next_group(ops));
         api_cleanup_free(c);
     }
     return 0;
@@ -588,8 +582,7 @@ static const ctl_loop machines_loop = {
 
 ctl_machines_manager *ctl_machines_manager_new(struct event_base *base, store *s, cr_http *http,
                                                store_leader *leader,
-                                               const ctl_machines_manager_config *cfg,
-                                               cr_err *err)
+                                               const ctl_machines_manager_config *cfg, cr_err *err)
 {
     const char *prefix;
     ctl_machines_manager *m;
@@ -640,8 +633,7 @@ void ctl_machines_manager_free(ctl_machines_manager *m)
     free(m);
 }
 
-void ctl_machines_manager_get_stats(const ctl_machines_manager *m,
-                                    ctl_machines_manager_stats *out)
+void ctl_machines_manager_get_stats(const ctl_machines_manager *m, ctl_machines_manager_stats *out)
 {
     ctl_runner_get_stats(m ? m->runner : NULL, out);
 }

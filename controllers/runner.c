@@ -15,10 +15,20 @@
 #include "store/map.h"
 #include "store/workqueue.h"
 
+struct pass;
+
+/* One store_write of a pass: one operation group and its hook. */
+typedef struct wr {
+    struct pass *p;
+    ctl_then then;
+    struct wr *next;
+} wr;
+
 /* One key's writes in flight. */
 typedef struct pass {
     ctl_runner *r;
     char *key;
+    wr *writes; /* not yet answered */
     size_t outstanding;
     bool failed, conflict;
     int64_t revision; /* highest revision a write landed at */
@@ -33,6 +43,8 @@ struct ctl_runner {
     store_cache *own_cache; /* made at start when none was given */
     char *prefix;
     store_leader *leader;
+    char *fence_key; /* without a leader: cfg's fence, or none */
+    int64_t fence_rev;
     ctl_loop loop;
     void *arg;
     int max_inflight;
@@ -82,10 +94,28 @@ static void on_caught_up(void *arg, const char *key)
 
 /* ---- writes ------------------------------------------------------------------------ */
 
+/* Frees the pass; hooks of writes never answered are dropped. */
 static void pass_free(pass *p)
 {
+    while (p->writes) {
+        wr *w = p->writes;
+        p->writes = w->next;
+        store_cancel(p->r->s, w);
+        if (w->then.drop)
+            w->then.drop(w->then.arg);
+        free(w);
+    }
     free(p->key);
     free(p);
+}
+
+static void wr_unlink(pass *p, wr *w)
+{
+    for (wr **pp = &p->writes; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            return;
+        }
 }
 
 static void pass_unlink(ctl_runner *r, pass *p)
@@ -127,8 +157,14 @@ static void pass_finish(pass *p)
 
 static void on_written(void *arg, const store_result *res, const cr_err *err)
 {
-    pass *p = arg;
+    wr *w = arg;
+    pass *p = w->p;
     ctl_runner *r = p->r;
+
+    wr_unlink(p, w);
+    if (w->then.written)
+        w->then.written(w->then.arg, err ? NULL : res, err);
+    free(w);
     if (err) {
         if (err->code == CR_ENOTLEADER)
             cr_warn(r->log, "%s: write refused, not the leader: %s", r->loop.name,
@@ -148,42 +184,98 @@ static void on_written(void *arg, const store_result *res, const cr_err *err)
         pass_finish(p);
 }
 
-/* One fenced store_write per operation group; the store batches them. */
-static void send_ops(ctl_runner *r, pass *p, const ctl_ops *ops)
+/* A txn fenced by the leadership (or the configured fence); NULL when this
+ * replica does not lead. */
+static store_txn *txn_new(ctl_runner *r)
 {
+    store_txn *t;
+
+    if (r->leader)
+        return store_leader_txn(r->leader);
+    t = store_txn_new();
+    if (r->fence_key)
+        store_txn_fence(t, r->fence_key, r->fence_rev);
+    return t;
+}
+
+/* Moves group's hook out of ops (a no-op hook if it has none). */
+static ctl_then take_then(ctl_ops *ops, size_t group)
+{
+    ctl_then t = {0};
+
+    for (size_t i = 0; i < ops->n_then; i++)
+        if (ops->then[i].group == group && (ops->then[i].then.written || ops->then[i].then.drop)) {
+            t = ops->then[i].then;
+            ops->then[i].then = (ctl_then){0};
+            break;
+        }
+    return t;
+}
+
+static void add_ops(store_txn *t, const ctl_op *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ctl_op *op = &v[i];
+        switch (op->type) {
+        case CTL_OP_CREATE:
+            store_txn_if_create(t, op->key, STORE_EQ, 0);
+            store_txn_put(t, STORE_THEN, op->key, op->value, strlen(op->value), NULL);
+            break;
+        case CTL_OP_PUT:
+            if (op->mod_revision)
+                store_txn_if_mod(t, op->key, STORE_EQ, op->mod_revision);
+            store_txn_put(t, STORE_THEN, op->key, op->value, strlen(op->value), NULL);
+            break;
+        case CTL_OP_DELETE:
+            if (op->mod_revision)
+                store_txn_if_mod(t, op->key, STORE_EQ, op->mod_revision);
+            store_txn_delete(t, STORE_THEN, op->key, false);
+            break;
+        }
+    }
+}
+
+/* One fenced store_write per operation group; the store batches them. A
+ * group that cannot be sent, and every group after it, tells its hook. */
+static void send_ops(ctl_runner *r, pass *p, ctl_ops *ops)
+{
+    cr_err err;
+    bool failed = false;
+
     for (size_t i = 0; i < ops->n;) {
-        size_t g = ops->v[i].group;
-        store_txn *t = store_leader_txn(r->leader);
-        cr_err err;
-        if (!t) {
+        size_t g = ops->v[i].group, from = i;
+        ctl_then then = take_then(ops, g);
+        store_txn *t = NULL;
+        wr *w;
+
+        while (i < ops->n && ops->v[i].group == g)
+            i++;
+        if (!failed && !(t = txn_new(r))) {
+            cr_error(&err, CR_ENOTLEADER, "%s: not the leader", r->loop.name);
+            failed = true;
+        }
+        if (failed) {
             p->failed = true;
-            return;
+            if (then.written)
+                then.written(then.arg, NULL, &err);
+            continue;
         }
-        for (; i < ops->n && ops->v[i].group == g; i++) {
-            const ctl_op *op = &ops->v[i];
-            switch (op->type) {
-            case CTL_OP_CREATE:
-                store_txn_if_create(t, op->key, STORE_EQ, 0);
-                store_txn_put(t, STORE_THEN, op->key, op->value, strlen(op->value), NULL);
-                break;
-            case CTL_OP_PUT:
-                if (op->mod_revision)
-                    store_txn_if_mod(t, op->key, STORE_EQ, op->mod_revision);
-                store_txn_put(t, STORE_THEN, op->key, op->value, strlen(op->value), NULL);
-                break;
-            case CTL_OP_DELETE:
-                if (op->mod_revision)
-                    store_txn_if_mod(t, op->key, STORE_EQ, op->mod_revision);
-                store_txn_delete(t, STORE_THEN, op->key, false);
-                break;
-            }
-        }
+        add_ops(t, ops->v + from, i - from);
+        w = xcalloc(1, sizeof(*w));
+        w->p = p;
+        w->then = then;
+        w->next = p->writes;
+        p->writes = w;
         p->outstanding++;
-        if (store_write(r->s, t, on_written, p, &err) < 0) {
+        if (store_write(r->s, t, on_written, w, &err) < 0) {
             p->outstanding--;
-            p->failed = true;
+            p->writes = w->next;
+            free(w);
+            p->failed = failed = true;
             cr_warn(r->log, "%s: '%s': %s", r->loop.name, p->key, cr_err_msg(&err));
-            return;
+            if (then.written)
+                then.written(then.arg, NULL, &err);
+            continue;
         }
         r->stats.writes++;
     }
@@ -266,6 +358,10 @@ ctl_runner *ctl_runner_new(struct event_base *base, store *s, store_cache *cache
     r->max_inflight = cfg && cfg->max_inflight > 0 ? cfg->max_inflight : 64;
     r->resync_ms = cfg && cfg->resync_ms ? cfg->resync_ms : 60000;
     r->log = cfg ? cfg->log : NULL;
+    if (!leader && cfg && cfg->fence_key && *cfg->fence_key) {
+        r->fence_key = xstrdup(cfg->fence_key);
+        r->fence_rev = cfg->fence_rev;
+    }
     return r;
 }
 
@@ -315,7 +411,6 @@ void ctl_runner_stop(ctl_runner *r)
     while (r->passes) {
         pass *p = r->passes;
         r->passes = p->next;
-        store_cancel(r->s, p);
         pass_free(p);
     }
     if (r->loop.on_stop)
@@ -340,6 +435,7 @@ void ctl_runner_free(ctl_runner *r)
         return;
     ctl_runner_stop(r);
     free(r->prefix);
+    free(r->fence_key);
     free(r);
 }
 

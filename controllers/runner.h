@@ -12,9 +12,13 @@
  * ctl_runner_new call: it never touches the queue, etcd, fencing or
  * read-your-writes itself. docs/architecture.md shows how to add one.
  *
- * Fencing: every write is a txn made by store_leader_txn, so it applies
- * only while this replica holds the leadership it won; a deposed leader
- * writes nothing.
+ * Fencing: every write is a txn made by store_leader_txn (or fenced by the
+ * configured key and revision), so it applies only while this replica
+ * holds the leadership it won; a deposed leader writes nothing.
+ *
+ * A loop that must act on the outcome of one group's write (the bridge
+ * ACCEPTs an offer once its launch txn has landed) hangs a hook on the
+ * group (ctl_ops_then, view.h).
  *
  * Lifecycle: ctl_runner_new (stopped) -> ctl_runner_start on election ->
  * ctl_runner_stop when leadership is lost (at once; no callback and no
@@ -67,9 +71,14 @@ typedef struct ctl_loop {
 
 typedef struct ctl_runner_config {
     const char *prefix; /* key prefix of the cache made when none is given */
-    int max_inflight;  /* keys reconciled at once; 0 = 64 */
-    int64_t resync_ms; /* resync period; 0 = 60 s, -1 = never */
-    cr_log *log;       /* borrowed; may be NULL */
+    int max_inflight;   /* keys reconciled at once; 0 = 64 */
+    int64_t resync_ms;  /* resync period; 0 = 60 s, -1 = never */
+    cr_log *log;        /* borrowed; may be NULL */
+    /* Without a leader (the bridge, made per leadership): every write also
+     * requires fence_key's create revision to be fence_rev; neither: the
+     * writes are not fenced (tests). */
+    const char *fence_key;
+    int64_t fence_rev;
 } ctl_runner_config;
 
 /* Creates a stopped runner (caller owns). base, s, cache, leader and log
@@ -165,12 +174,12 @@ void ctl_task_lookup_release(ctl_task_lookup *l);
 
 typedef struct ctl_runner_stats {
     bool running;
-    bool synced;        /* the cache has listed since the start */
-    uint64_t passes;    /* reconciles run */
-    uint64_t writes;    /* store_write()s sent (operation groups) */
-    uint64_t conflicts; /* writes whose compares failed (re-planned) */
-    uint64_t errors;    /* failed passes (backed off) */
-    uint64_t waits;     /* passes deferred until the cache saw their writes */
+    bool synced;             /* the cache has listed since the start */
+    uint64_t passes;         /* reconciles run */
+    uint64_t writes;         /* store_write()s sent (operation groups) */
+    uint64_t conflicts;      /* writes whose compares failed (re-planned) */
+    uint64_t errors;         /* failed passes (backed off) */
+    uint64_t waits;          /* passes deferred until the cache saw their writes */
     size_t queue_depth;      /* keys waiting, not processing */
     size_t queue_processing; /* keys being reconciled */
     size_t queue_delayed;    /* keys waiting out a backoff or requeue-after */

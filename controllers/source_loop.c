@@ -44,6 +44,9 @@
 #include "base/xalloc.h"
 #include "store/map.h"
 
+/* Every operation of a pass in one group: its writes land all or none. */
+#define ONE_TXN 0
+
 #define CTL_SOURCE_GIT_TIMEOUT_MS 120000
 #define MAX_ARCHIVE_BYTES         (64u << 20)
 #define MAX_STDERR_BYTES          4096
@@ -534,12 +537,6 @@ static char *dump(const json_t *j)
     return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
-static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev)
-{
-    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
-    ops->v[ops->n++] = (ctl_op){type, key, value, rev, 0}; /* one group: all or nothing */
-}
-
 static ctl_pass reconcile(void *arg, ctl_runner *r, const char *name, int64_t now, ctl_ops *ops,
                           int64_t *requeue_ms, cr_err *err)
 {
@@ -566,7 +563,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *name, int64_t no
             free(store_map_del(m->state, name));
         }
         if (to)
-            add_op(ops, CTL_OP_DELETE, xstrdup(tk), NULL, to->mod_revision);
+            ctl_ops_add(ops, CTL_OP_DELETE, xstrdup(tk), NULL, to->mod_revision, ONE_TXN);
         goto out;
     }
     if (!s) {
@@ -617,14 +614,14 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *name, int64_t no
                 : w->type == CTL_SRC_PUT  ? CTL_OP_PUT
                                           : CTL_OP_DELETE;
         }
-        add_op(ops, t, k, w->value ? dump(w->value) : NULL, w->mod_revision);
+        ctl_ops_add(ops, t, k, w->value ? dump(w->value) : NULL, w->mod_revision, ONE_TXN);
     }
     if (plan.n_writes)
         cr_info(m->log, "sources: %s: %zu change%s for commit %s", name, plan.n_writes,
                 plan.n_writes == 1 ? "" : "s", s->commit ? s->commit : "?");
     if (plan.status_changed) {
         json_t *j = api_source_status_to_json(&plan.status);
-        add_op(ops, CTL_OP_PUT, xstrdup(tk), dump(j), 0);
+        ctl_ops_add(ops, CTL_OP_PUT, xstrdup(tk), dump(j), 0, ONE_TXN);
         json_decref(j);
     }
     *requeue_ms = plan.requeue_after_ms;

@@ -158,16 +158,32 @@ void ctl_ops_release(ctl_ops *ops)
         free(ops->v[i].value);
     }
     free(ops->v);
+    for (size_t i = 0; i < ops->n_then; i++)
+        if (ops->then[i].then.drop)
+            ops->then[i].then.drop(ops->then[i].then.arg);
+    free(ops->then);
     ops->v = NULL;
     ops->n = 0;
+    ops->then = NULL;
+    ops->n_then = 0;
 }
 
-/* Takes ownership of key and value. */
-static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev,
-                   size_t group)
+void ctl_ops_add(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t mod_revision,
+                 size_t group)
 {
     ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
-    ops->v[ops->n++] = (ctl_op){type, key, value, rev, group};
+    ops->v[ops->n++] = (ctl_op){type, key, value, mod_revision, group};
+}
+
+size_t ctl_ops_next_group(const ctl_ops *ops)
+{
+    return ops->n ? ops->v[ops->n - 1].group + 1 : 0;
+}
+
+void ctl_ops_then(ctl_ops *ops, size_t group, const ctl_then *then)
+{
+    ops->then = xrealloc(ops->then, (ops->n_then + 1) * sizeof(*ops->then));
+    ops->then[ops->n_then++] = (ctl_then_at){group, *then};
 }
 
 static char *dump(json_t *j)
@@ -198,9 +214,9 @@ static void request_action_ops(const char *prefix, const char *request_id, const
         const json_t *upd = json_object_get(sub, "updatedRequest");
         free(skey);
         if (req && json_is_object(upd)) {
-            add_op(out, CTL_OP_PUT, xstrdup(rkey), dump(json_deep_copy(upd)), rrev, group);
-            add_op(out, CTL_OP_DELETE, api_key_intent_request(prefix, request_id, "scale"), NULL, 0,
-                   group);
+            ctl_ops_add(out, CTL_OP_PUT, xstrdup(rkey), dump(json_deep_copy(upd)), rrev, group);
+            ctl_ops_add(out, CTL_OP_DELETE, api_key_intent_request(prefix, request_id, "scale"),
+                        NULL, 0, group);
         }
         free(rkey);
         return;
@@ -212,14 +228,15 @@ static void request_action_ops(const char *prefix, const char *request_id, const
         json_object_set_new(doc = json_deep_copy(req), "skipHealthchecks",
                             json_boolean(a->revert_skip));
     if (doc)
-        add_op(out, CTL_OP_PUT, xstrdup(rkey), dump(doc), rrev, group);
-    add_op(out, CTL_OP_DELETE, api_key_intent_request(prefix, request_id, a->intent), NULL,
-           a->intent_revision, group);
+        ctl_ops_add(out, CTL_OP_PUT, xstrdup(rkey), dump(doc), rrev, group);
+    ctl_ops_add(out, CTL_OP_DELETE, api_key_intent_request(prefix, request_id, a->intent), NULL,
+                a->intent_revision, group);
     if (a->then_bounce && req)
-        add_op(out, CTL_OP_PUT, api_key_intent_request(prefix, request_id, "bounce"),
-               dump(json_pack("{s:I, s:b, s:s, s:s}", "timestamp", (json_int_t)now, "incremental",
-                              0, "user", "corral", "message", "bounce after the scale expired")),
-               0, group);
+        ctl_ops_add(
+            out, CTL_OP_PUT, api_key_intent_request(prefix, request_id, "bounce"),
+            dump(json_pack("{s:I, s:b, s:s, s:s}", "timestamp", (json_int_t)now, "incremental", 0,
+                           "user", "corral", "message", "bounce after the scale expired")),
+            0, group);
     free(rkey);
 }
 
@@ -239,8 +256,9 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                 goto fail;
             pt.message = xstrdup(a->message);
             pt.skipHealthchecks = a->skip_checks;
-            add_op(&out, CTL_OP_CREATE, api_pending_key(prefix, request_id, pt.pendingTaskId.id),
-                   dump(api_pending_task_to_json(&pt)), 0, group);
+            ctl_ops_add(&out, CTL_OP_CREATE,
+                        api_pending_key(prefix, request_id, pt.pendingTaskId.id),
+                        dump(api_pending_task_to_json(&pt)), 0, group);
             api_pending_task_release(&pt);
             break;
         }
@@ -254,12 +272,12 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
             c->message = xstrdup(a->message);
             c->user = xstrdup("corral");
             c->timestamp = now;
-            add_op(&out, CTL_OP_CREATE, api_cleanup_key(prefix, a->task_id),
-                   dump(api_cleanup_to_json(c)), 0, group);
+            ctl_ops_add(&out, CTL_OP_CREATE, api_cleanup_key(prefix, a->task_id),
+                        dump(api_cleanup_to_json(c)), 0, group);
             api_cleanup_free(c);
             if (a->lb_cleanup)
-                add_op(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
-                       NULL, 0, group);
+                ctl_ops_add(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                            NULL, 0, group);
             break;
         }
         case CTL_ACT_LB_KILL: {
@@ -275,40 +293,40 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
             c->message = xstrdup(a->message);
             c->user = xstrdup("corral");
             c->timestamp = now;
-            add_op(&out, CTL_OP_CREATE, api_key_lb_cleanup(prefix, request_id, a->task_id),
-                   dump(api_cleanup_to_json(c)), 0, group);
+            ctl_ops_add(&out, CTL_OP_CREATE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                        dump(api_cleanup_to_json(c)), 0, group);
             api_cleanup_free(c);
             break;
         }
         case CTL_ACT_UNPEND:
-            add_op(&out, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->task_id), NULL, 0,
-                   group);
+            ctl_ops_add(&out, CTL_OP_DELETE, api_pending_key(prefix, request_id, a->task_id), NULL,
+                        0, group);
             break;
         case CTL_ACT_ARCHIVE: {
             int64_t rev = 0;
             const char *text = look && look->task ? look->task(look->arg, a->task_id, &rev) : NULL;
             if (text)
-                add_op(&out, CTL_OP_PUT, ctl_history_task_key(prefix, request_id, a->task_id),
-                       xstrdup(text), 0, group);
-            add_op(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->task_id), NULL, rev,
-                   group);
-            add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL, 0, group);
+                ctl_ops_add(&out, CTL_OP_PUT, ctl_history_task_key(prefix, request_id, a->task_id),
+                            xstrdup(text), 0, group);
+            ctl_ops_add(&out, CTL_OP_DELETE, api_task_key(prefix, request_id, a->task_id), NULL,
+                        rev, group);
+            ctl_ops_add(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL, 0, group);
             if (a->lb_cleanup)
-                add_op(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
-                       NULL, 0, group);
+                ctl_ops_add(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                            NULL, 0, group);
             break;
         }
         case CTL_ACT_FORGET:
-            add_op(&out, CTL_OP_DELETE, ctl_history_task_key(prefix, request_id, a->task_id), NULL,
-                   0, group);
+            ctl_ops_add(&out, CTL_OP_DELETE, ctl_history_task_key(prefix, request_id, a->task_id),
+                        NULL, 0, group);
             break;
         case CTL_ACT_WITHDRAW: /* only the intent the plan saw */
             if (a->lb_cleanup)
-                add_op(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
-                       NULL, 0, group);
+                ctl_ops_add(&out, CTL_OP_DELETE, api_key_lb_cleanup(prefix, request_id, a->task_id),
+                            NULL, 0, group);
             else
-                add_op(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL,
-                       a->intent_revision, group);
+                ctl_ops_add(&out, CTL_OP_DELETE, api_cleanup_key(prefix, a->task_id), NULL,
+                            a->intent_revision, group);
             break;
         case CTL_ACT_EXPIRE:
         case CTL_ACT_UNPAUSE:
@@ -321,12 +339,12 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
         const api_deploy_status *ds = &p->deploys[i].status;
         if (!p->deploys[i].changed)
             continue;
-        add_op(&out, CTL_OP_PUT, api_deploy_status_key(prefix, request_id, ds->deployId),
-               dump(api_deploy_status_to_json(ds)), 0, group++);
+        ctl_ops_add(&out, CTL_OP_PUT, api_deploy_status_key(prefix, request_id, ds->deployId),
+                    dump(api_deploy_status_to_json(ds)), 0, group++);
     }
     if (p->status_changed)
-        add_op(&out, CTL_OP_PUT, api_request_status_key(prefix, request_id),
-               dump(api_request_status_to_json(&p->status)), 0, group++);
+        ctl_ops_add(&out, CTL_OP_PUT, api_request_status_key(prefix, request_id),
+                    dump(api_request_status_to_json(&p->status)), 0, group++);
 
     /* Success: move everything over at once. */
     if (out.n) {

@@ -22,8 +22,10 @@
 #include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/task.h"
+#include "base/err.h"
 #include "controllers/health.h"
 #include "controllers/plan.h"
+#include "store/store.h"
 
 /* Intents of one request (documents under <prefix>/intents/requests/<id>/). */
 typedef struct ctl_request_intents {
@@ -90,11 +92,41 @@ typedef struct ctl_op {
     size_t group; /* ops of one action share a group: commit them together */
 } ctl_op;
 
+/* What a loop hears of one operation group's write (ctl_ops_then): the
+ * bridge ACCEPTs an offer once its launch group has landed. Exactly one of
+ * the two is called, once. */
+typedef struct ctl_then {
+    /* The write was answered: res (res->succeeded false: a compare failed)
+     * or err (lost leadership, etcd trouble, or the write could not be
+     * sent). Runs on the event loop; it may not stop or free the runner. */
+    void (*written)(void *arg, const store_result *res, const cr_err *err);
+    /* It never will be: the ops were released unsent (the pass failed or
+     * forgot its key) or the runner stopped. Only release arg. */
+    void (*drop)(void *arg);
+    void *arg;
+} ctl_then;
+
+typedef struct ctl_then_at {
+    size_t group;
+    ctl_then then;
+} ctl_then_at;
+
 typedef struct ctl_ops {
     size_t n;
     ctl_op *v;
+    size_t n_then;
+    ctl_then_at *then; /* hooks of groups, at most one per group */
 } ctl_ops;
 
+/* Appends one operation to group; takes key and value (NULL for deletes). */
+void ctl_ops_add(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t mod_revision,
+                 size_t group);
+/* A group of its own after every operation so far (0 when there is none). */
+size_t ctl_ops_next_group(const ctl_ops *ops);
+/* Hands group's write outcome to then (copied; its arg is the runner's until
+ * written or drop runs). */
+void ctl_ops_then(ctl_ops *ops, size_t group, const ctl_then *then);
+/* Frees the operations; hooks never handed to a write are dropped. */
 void ctl_ops_release(ctl_ops *ops);
 
 /* What ctl_plan_ops needs to know about the current documents. */

@@ -24,6 +24,9 @@
 #include "controllers/runner.h"
 #include "store/map.h"
 
+/* Every operation of a pass in one group: its writes land all or none. */
+#define ONE_TXN 0
+
 /* Bytes of payload queued per pass at most (one txn stays far below
  * etcd's 1.5 MiB request limit). */
 #define PASS_BYTES (512 * 1024)
@@ -173,8 +176,8 @@ static json_t *value_of(const store_obj *o)
 }
 
 static wh_event *add_event(ctl_webhooks_manager *m, api_webhook_type type, int64_t rev,
-                           const char *okey, const char *rid, const char *did,
-                           const char *tid, json_t *payload /* stolen */)
+                           const char *okey, const char *rid, const char *did, const char *tid,
+                           json_t *payload /* stolen */)
 {
     wh_event *e;
 
@@ -224,12 +227,11 @@ static void ev_history(ctl_webhooks_manager *m, const store_obj *o, int64_t rev)
 /* REQUEST: a request document written, or deleted (value: the last one),
  * at revision rev; dropped later if the API recorded a history event with
  * it (see wh_event.unless_history). */
-static void ev_request(ctl_webhooks_manager *m, const store_obj *o, const char *type,
-                       int64_t rev)
+static void ev_request(ctl_webhooks_manager *m, const store_obj *o, const char *type, int64_t rev)
 {
     json_t *v = value_of(o);
-    json_t *p = json_pack("{s:I,s:s,s:o}", "createdAt", (json_int_t)cr_wall_ms(), "eventType",
-                          type, "request", json_is_object(v) ? json_incref(v) : json_object());
+    json_t *p = json_pack("{s:I,s:s,s:o}", "createdAt", (json_int_t)cr_wall_ms(), "eventType", type,
+                          "request", json_is_object(v) ? json_incref(v) : json_object());
     wh_event *e = add_event(m, API_WEBHOOK_REQUEST, rev, o->key, o->id1, NULL, NULL, p);
 
     json_decref(v);
@@ -279,8 +281,8 @@ static const char *deploy_actor(const ctl_webhooks_manager *m, const char *rid, 
 
 static json_t *deploy_marker(const char *rid, const char *did, int64_t ts, const char *user)
 {
-    json_t *mk = json_pack("{s:s,s:s,s:I}", "requestId", rid, "deployId", did, "timestamp",
-                           (json_int_t)ts);
+    json_t *mk =
+        json_pack("{s:s,s:s,s:I}", "requestId", rid, "deployId", did, "timestamp", (json_int_t)ts);
     if (user)
         json_object_set_new(mk, "user", json_string(user));
     return mk;
@@ -316,9 +318,10 @@ static void ev_deploy_end(ctl_webhooks_manager *m, const store_obj *o, int64_t r
     json_t *d = value_of(store_cache_get(m->cache, dk));
     json_t *sj = api_deploy_status_to_json(s);
     json_t *fails = json_object_get(sj, "failures");
-    json_t *result = json_pack("{s:s,s:I,s:o}", "deployState", api_deploy_state_name(s->state),
-                               "timestamp", (json_int_t)(s->finishedAt ? s->finishedAt : s->updatedAt),
-                               "deployFailures", fails ? json_incref(fails) : json_array());
+    json_t *result =
+        json_pack("{s:s,s:I,s:o}", "deployState", api_deploy_state_name(s->state), "timestamp",
+                  (json_int_t)(s->finishedAt ? s->finishedAt : s->updatedAt), "deployFailures",
+                  fails ? json_incref(fails) : json_array());
     const char *user = deploy_actor(m, o->id1, o->id2);
     json_t *p = json_pack("{s:o,s:s,s:o}", "deployMarker",
                           deploy_marker(o->id1, o->id2, s->startedAt, user), "eventType",
@@ -420,7 +423,8 @@ static api_webhook_type change_events(ctl_webhooks_manager *m, const store_obj *
         }
         break;
     case API_KEY_TASK:
-        if (m->by_type[API_WEBHOOK_TASK] && valid_doc(cur) && (!old || tstate(old) != tstate(cur))) {
+        if (m->by_type[API_WEBHOOK_TASK] && valid_doc(cur) &&
+            (!old || tstate(old) != tstate(cur))) {
             ev_task(m, cur, cur->mod_revision);
             return API_WEBHOOK_TASK;
         }
@@ -701,12 +705,6 @@ static void send_event(ctl_webhooks_manager *m, hook *h, const api_webhook *w, c
 
 /* ---- one pass ------------------------------------------------------------------------ */
 
-static void add_op(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t rev)
-{
-    ops->v = xrealloc(ops->v, (ops->n + 1) * sizeof(*ops->v));
-    ops->v[ops->n++] = (ctl_op){type, key, value, rev, 0}; /* one group: one txn */
-}
-
 static char *dump(json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -740,12 +738,12 @@ static ctl_pass collect_garbage(ctl_webhooks_manager *m, const char *id, ctl_ops
 
     free(qp);
     if (so)
-        add_op(ops, CTL_OP_DELETE, sk, NULL, so->mod_revision);
+        ctl_ops_add(ops, CTL_OP_DELETE, sk, NULL, so->mod_revision, ONE_TXN);
     else
         free(sk);
     for (size_t i = first; i < first + n && i < first + m->cfg.batch; i++) {
         const store_obj *o = store_cache_at(m->cache, i);
-        add_op(ops, CTL_OP_DELETE, xstrdup(o->key), NULL, o->mod_revision);
+        ctl_ops_add(ops, CTL_OP_DELETE, xstrdup(o->key), NULL, o->mod_revision, ONE_TXN);
     }
     if (n > m->cfg.batch)
         *requeue_ms = 1;
@@ -779,8 +777,8 @@ static ctl_pass report_invalid(ctl_webhooks_manager *m, const char *id, const st
     set(&ns.invalid, why);
     ns.updatedAt = now;
     cr_warn(m->log, "webhooks: %s skipped: %s", id, why);
-    add_op(ops, so ? CTL_OP_PUT : CTL_OP_CREATE, sk, dump(api_webhook_status_to_json(&ns)),
-           so ? so->mod_revision : 0);
+    ctl_ops_add(ops, so ? CTL_OP_PUT : CTL_OP_CREATE, sk, dump(api_webhook_status_to_json(&ns)),
+                so ? so->mod_revision : 0, ONE_TXN);
     api_webhook_status_release(&ns);
     return CTL_PASS_WRITE;
 }
@@ -868,7 +866,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *id, int64_t now,
     set(&h->failed_error, NULL);
 
     if (plan.delete_head)
-        add_op(ops, CTL_OP_DELETE, xstrdup(head->key), NULL, head->mod_revision);
+        ctl_ops_add(ops, CTL_OP_DELETE, xstrdup(head->key), NULL, head->mod_revision, ONE_TXN);
     for (size_t k = 0; k < plan.n_queue; k++) {
         const wh_event *e = &m->ev[idx[plan.queue[k]]];
         api_webhook_event doc = {.webhookId = (char *)id,
@@ -886,16 +884,17 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *id, int64_t now,
         json_t *mk = json_object_get(doc.payload, "deployMarker");
         if (actor && json_is_object(mk))
             json_object_set_new(mk, "user", json_string(actor));
-        add_op(ops, CTL_OP_PUT,
-               api_key_webhook_event(m->prefix, id, e->revision, e->object_key),
-               dump(api_webhook_event_to_json(&doc)), 0);
+        ctl_ops_add(ops, CTL_OP_PUT,
+                    api_key_webhook_event(m->prefix, id, e->revision, e->object_key),
+                    dump(api_webhook_event_to_json(&doc)), 0, ONE_TXN);
         json_decref(doc.payload);
     }
     m->stats.queued += plan.n_queue;
     if (plan.status_changed) {
         m->stats.dropped += (uint64_t)(plan.status.dropped - (st ? st->dropped : 0));
-        add_op(ops, so ? CTL_OP_PUT : CTL_OP_CREATE, sk, dump(api_webhook_status_to_json(&plan.status)),
-               so ? so->mod_revision : 0);
+        ctl_ops_add(ops, so ? CTL_OP_PUT : CTL_OP_CREATE, sk,
+                    dump(api_webhook_status_to_json(&plan.status)), so ? so->mod_revision : 0,
+                    ONE_TXN);
         sk = NULL;
     }
     free(sk);
@@ -924,8 +923,7 @@ static const ctl_loop webhooks_loop = {
 
 ctl_webhooks_manager *ctl_webhooks_manager_new(struct event_base *base, store *s, cr_http *http,
                                                store_leader *leader,
-                                               const ctl_webhooks_manager_config *cfg,
-                                               cr_err *err)
+                                               const ctl_webhooks_manager_config *cfg, cr_err *err)
 {
     const char *prefix;
     ctl_webhooks_manager *m;

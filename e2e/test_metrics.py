@@ -177,15 +177,16 @@ class TestMetrics(harness.TestCase):
             self.assertEqual(types.get(fam), typ, fam)
         # nothing was out of reach: no make-room kill withdrawn
         self.assertEqual(value(s, "corral_kills_withdrawn_total"), 0)
-        for ctl in ("service", "jobs"):
+        for ctl in ("service", "jobs", "offers"):
             depth = value(s, "corral_reconcile_queue_depth", controller=ctl)
             self.assertIsNotNone(depth, ctl)
             self.assertGreaterEqual(depth, 0)
             for fam in ("corral_reconcile_in_progress", "corral_reconcile_queue_delayed"):
                 self.assertGreaterEqual(value(s, fam, controller=ctl), 0, fam)
             self.histogram_ok(s, "corral_reconcile_duration_seconds", controller=ctl)
-        self.assertGreater(
-            self.histogram_ok(s, "corral_reconcile_duration_seconds", controller="service"), 0)
+        for ctl in ("service", "offers"):  # offers: the pass that launched the task
+            self.assertGreater(
+                self.histogram_ok(s, "corral_reconcile_duration_seconds", controller=ctl), 0, ctl)
         for op in ("range", "txn"):
             self.assertGreater(
                 self.histogram_ok(s, "corral_etcd_request_duration_seconds", op=op), 0, op)

@@ -22,7 +22,7 @@ if [ -n "${FUZZ_TARGETS:-}" ]; then
 fi
 if [ -z "$targets" ]; then echo "fuzz: 0 passed, 0 failed"; exit 0; fi
 # Link order: dependents first (the Makefile's DEPS_*).
-libs="apiserver controllers cli mesosbridge store apis base"
+libs="apiserver mesosbridge controllers cli store apis base"
 libfiles=$(for l in $libs; do printf 'build/fuzz/lib/lib%s.a ' "$l"; done)
 # shellcheck disable=SC2086 # $libfiles is a word list
 make -s --no-print-directory BUILD=build/fuzz CC=clang \

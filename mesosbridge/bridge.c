@@ -19,6 +19,7 @@
 #include "base/offload.h"
 #include "base/xalloc.h"
 #include "apis/keys.h"
+#include "controllers/runner.h"
 #include "apis/shell.h"
 #include "mesosbridge/agents.h"
 #include "mesosbridge/events.h"
@@ -170,6 +171,7 @@ enum {
 
 struct mb {
     struct event_base *base;
+    ctl_runner *offers_r; /* drives the offer cycle (its one key, OFFERS_KEY) */
     cr_http *http;
     size_t calls_out;          /* Mesos calls in flight */
     op *calls_head, *calls_tail; /* calls waiting for one of them to end */
@@ -1344,7 +1346,18 @@ static void decline_offers(mb *b, const char *const *ids, size_t n, double refus
         b->stats.offers_declined += n;
 }
 
-static void launch_done(void *arg, const store_result *res, const cr_err *err)
+/* A launch group never written (the offer runner stopped): forget it. */
+static void launch_drop(void *arg)
+{
+    op *o = arg;
+    for (size_t i = 0; i < o->n_tasks; i++)
+        mb_map_del(&o->b->launching, o->pend_keys[i]);
+    op_free(o);
+}
+
+/* A launch group's txn answered (ctl_then.written): ACCEPT with its tasks,
+ * or give the offer back to the next cycle. */
+static void launch_written(void *arg, const store_result *res, const cr_err *err)
 {
     op *o = arg;
     mb *b = o->b;
@@ -1644,7 +1657,7 @@ static bool task_known(void *arg, const char *task_id)
 /* The offer cycle: gather the plan's inputs (offers held, due pending
  * tasks with their request and deploy from the cache, active tasks, active
  * racks), run the pure mb_offers_plan (offers.h), carry it out. */
-static void offers_cycle(mb *b)
+static void offers_cycle(mb *b, ctl_ops *ops)
 {
     int64_t now = cr_mono_ms(), wall = cr_wall_ms();
     size_t no = b->n_offers, n_win = 0, n_due = 0, n_total = 0;
@@ -1807,46 +1820,33 @@ static void offers_cycle(mb *b)
     for (size_t i = 0; i < plan.n_keep; i++)
         fate[plan.keep[i]] = KEPT;
 
-    /* one txn + ACCEPT per offer that got tasks */
+    /* one group per offer that got tasks: each pending task is swapped for
+     * its task record, all or none; the runner sends the groups fenced and
+     * batched, and launch_written ACCEPTs once its group has landed (an
+     * offer whose write cannot be sent comes back to the next cycle) */
     for (size_t l = 0; l < plan.n_launches; l++) {
         mb_offers_launch *ln = &plan.launches[l];
-        size_t k = ln->offer;
+        size_t k = ln->offer, g = ctl_ops_next_group(ops);
         op *o = op_new(b, OP_LAUNCH);
         o->tasks = xcalloc(ln->n + 1, sizeof(api_task *));
         o->pend_keys = xcalloc(ln->n + 1, sizeof(char *));
-        store_txn *txn = txn_new(b);
         for (size_t i = 0; i < ln->n; i++) {
             api_task *t = o->tasks[o->n_tasks] = ln->tasks[i];
             const doc *pd = due[ln->due[i]];
             ln->tasks[i] = NULL; /* the op owns it now */
             o->pend_keys[o->n_tasks++] = xstrdup(pd->key);
-            char *tk = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
-            size_t vlen;
-            char *v = api_task_dump(t, &vlen);
-            store_txn_if_mod(txn, pd->key, STORE_EQ, pd->mod_rev);
-            store_txn_if_create(txn, tk, STORE_EQ, 0);
-            store_txn_put(txn, STORE_THEN, tk, v, vlen, NULL);
-            store_txn_delete(txn, STORE_THEN, pd->key, false);
+            ctl_ops_add(ops, CTL_OP_CREATE,
+                        api_task_key(b->prefix, t->taskId.requestId, t->taskId.id),
+                        api_task_dump(t, NULL), 0, g);
+            ctl_ops_add(ops, CTL_OP_DELETE, xstrdup(pd->key), NULL, pd->mod_rev, g);
             mb_map_put(&b->launching, pd->key, (void *)1);
-            free(v);
-            free(tk);
         }
         o->offers = xcalloc(1, sizeof(held));
         o->offers[0] = b->offers[k]; /* moved */
         o->n_offers = 1;
         o->refuse_s = plan.accept_refuse_s;
         fate[k] = LAUNCHED;
-        cr_err err;
-        /* batched with the other launches (and the loops' writes) of this
-         * turn: a few txns, not one connection per offer */
-        if (store_write(b->st, txn, launch_done, o, &err) < 0) {
-            cr_warn(b->log, "launch txn: %s", cr_err_msg(&err));
-            for (size_t i = 0; i < o->n_tasks; i++)
-                mb_map_del(&b->launching, o->pend_keys[i]);
-            fate[k] = KEPT; /* keep the offer */
-            o->n_offers = 0;
-            op_free(o);
-        }
+        ctl_ops_then(ops, g, &(ctl_then){launch_written, launch_drop, o});
     }
 
     /* unused offers: held briefly while tasks wait, else declined */
@@ -1882,6 +1882,30 @@ out:
     free(dt);
     free(due);
 }
+
+/* The offer cycle as a loop of the shared runner (controllers/runner.h):
+ * one key, queued by every kick; a pass runs offers_cycle's plan and its
+ * launch groups are the runner's fenced, batched writes. The next pass
+ * waits until the cache shows the previous one's launches. */
+#define OFFERS_KEY "offers"
+
+static ctl_pass offers_reconcile(void *arg, ctl_runner *r, const char *key, int64_t now,
+                                 ctl_ops *ops, int64_t *requeue_ms, cr_err *err)
+{
+    mb *b = arg;
+    if (b->stopped || !b->subscribed || !b->fw_loaded || !all_synced(b))
+        return CTL_PASS_FORGET; /* a kick brings it back once they are */
+    offers_cycle(b, ops);
+    return CTL_PASS_WRITE;
+}
+
+static void offers_resync(void *arg, ctl_runner *r)
+{
+    ctl_runner_enqueue(r, OFFERS_KEY);
+}
+
+static const ctl_loop offers_loop = {
+    .name = "offers", .reconcile = offers_reconcile, .resync = offers_resync};
 
 /* ---- agents and racks: known from the master (GET_AGENTS) ---------------------------- */
 
@@ -2807,7 +2831,7 @@ static void work(mb *b, bool tick)
     }
     reasons_sweep(b);
     agents_refresh(b, now);
-    offers_cycle(b);
+    ctl_runner_enqueue(b->offers_r, OFFERS_KEY);
     kills(b);
     shells_work(b);
     if (tick)
@@ -2963,6 +2987,14 @@ int mb_start(mb *b, cr_err *err)
     store_cache_subscribe(b->cache, &ch, b);
     if (store_cache_synced(b->cache))
         on_cache_synced(b);
+    ctl_runner_config rc = {.max_inflight = 1,
+                            .resync_ms = -1, /* kicks and the tick queue it */
+                            .log = b->log,
+                            .fence_key = is_fenced(b) ? b->leader_key : NULL,
+                            .fence_rev = b->leader_rev};
+    b->offers_r = ctl_runner_new(b->base, b->st, b->cache, NULL, &offers_loop, b, &rc);
+    if (ctl_runner_start(b->offers_r, err) < 0)
+        return -1;
     struct timeval tv = {1, 0};
     event_add(b->tick, &tv);
     cr_info(b->log, "mesosbridge starting: masters %s..., prefix %s", b->masters[0], b->prefix);
@@ -2975,6 +3007,8 @@ void mb_free(mb *b)
     if (!b)
         return;
     b->stopped = true;
+    /* first: its launch groups still in flight free their ops */
+    ctl_runner_free(b->offers_r);
     if (b->sub)
         cr_http_cancel(b->sub);
     store_cancel(b->st, b);
@@ -3056,6 +3090,7 @@ static mb_call_kind call_kind(const char *type)
 void mb_get_stats(const mb *b, mb_stats *out)
 {
     *out = b->stats;
+    ctl_runner_get_stats(b->offers_r, &out->offers_loop);
     for (int i = 0; i < MB_CALL_N; i++)
         out->calls[i].type = call_names[i];
     out->subscribed = b->subscribed;

@@ -57,6 +57,7 @@
 #include "base/httpc.h"
 #include "base/log.h"
 #include "mesosbridge/calls.h"
+#include "controllers/runner.h"
 #include "store/cache.h"
 #include "store/store.h"
 
@@ -159,6 +160,7 @@ typedef struct mb_stats {
     uint64_t subscribes, events, offers_received, offers_declined, launched, updates, acks, kills,
         reconciles;
     mb_call_stats calls[MB_CALL_N];
+    ctl_runner_stats offers_loop; /* the runner that drives the offer cycle */
 } mb_stats;
 
 /* A snapshot; pointers are borrowed until the next loop turn. */

@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,44 +280,66 @@ static void metric_u64(cr_buf *out, const char *name, const char *type, const ch
 }
 
 /* One gauge family with a series per running controller. */
-static void controller_gauge(cr_buf *out, const char *name, const char *help, bool svc,
-                             size_t v_svc, bool jobs, size_t v_jobs)
+/* One controller's work queue, as the reconcile families show it. */
+typedef struct queue_view {
+    const char *name;
+    size_t depth, processing, delayed;
+    cr_hist latency;
+} queue_view;
+
+static void queue_gauge(cr_buf *out, const char *name, const char *help, const queue_view *v,
+                        size_t n, size_t off)
 {
     cr_buf_addf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-    if (svc)
-        cr_buf_addf(out, "%s{controller=\"service\"} %zu\n", name, v_svc);
-    if (jobs)
-        cr_buf_addf(out, "%s{controller=\"jobs\"} %zu\n", name, v_jobs);
+    for (size_t i = 0; i < n; i++)
+        cr_buf_addf(out, "%s{controller=\"%s\"} %zu\n", name, v[i].name,
+                    *(const size_t *)((const char *)&v[i] + off));
 }
 
-/* Work queues and reconcile latency of both controllers, one family each. */
+/* Work queues and reconcile latency of the controllers and of the bridge's
+ * offer loop, one family each. */
 static void reconcile_metrics(app *a, cr_buf *out)
 {
-    ctl_manager_stats cs = {0};
-    ctl_jobs_manager_stats js = {0};
-    bool svc = a->ctl != NULL, jobs = a->jobs != NULL;
+    queue_view v[3];
+    size_t n = 0;
     const char *lat = "corral_reconcile_duration_seconds";
 
-    if (svc)
+    if (a->ctl) {
+        ctl_manager_stats cs;
         ctl_manager_get_stats(a->ctl, &cs);
-    if (jobs)
+        v[n++] = (queue_view){"service", cs.queue_depth, cs.queue_processing, cs.queue_delayed,
+                              cs.reconcile_latency};
+    }
+    if (a->jobs) {
+        ctl_jobs_manager_stats js;
         ctl_jobs_manager_get_stats(a->jobs, &js);
-    controller_gauge(out, "corral_reconcile_queue_depth",
-                     "Keys waiting in a controller's work queue (not being reconciled).", svc,
-                     cs.queue_depth, jobs, js.queue_depth);
-    controller_gauge(out, "corral_reconcile_in_progress", "Keys being reconciled.", svc,
-                     cs.queue_processing, jobs, js.queue_processing);
-    controller_gauge(out, "corral_reconcile_queue_delayed",
-                     "Keys waiting out a backoff or a requeue-after before they re-enter the "
-                     "queue.",
-                     svc, cs.queue_delayed, jobs, js.queue_delayed);
+        v[n++] = (queue_view){"jobs", js.queue_depth, js.queue_processing, js.queue_delayed,
+                              js.reconcile_latency};
+    }
+    if (a->bridge) {
+        mb_stats bs;
+        mb_get_stats(a->bridge, &bs);
+        v[n++] = (queue_view){"offers", bs.offers_loop.queue_depth, bs.offers_loop.queue_processing,
+                              bs.offers_loop.queue_delayed, bs.offers_loop.reconcile_latency};
+    }
+    if (!n)
+        return;
+    queue_gauge(out, "corral_reconcile_queue_depth",
+                "Keys waiting in a controller's work queue (not being reconciled).", v, n,
+                offsetof(queue_view, depth));
+    queue_gauge(out, "corral_reconcile_in_progress", "Keys being reconciled.", v, n,
+                offsetof(queue_view, processing));
+    queue_gauge(out, "corral_reconcile_queue_delayed",
+                "Keys waiting out a backoff or a requeue-after before they re-enter the queue.", v,
+                n, offsetof(queue_view, delayed));
     cr_hist_write_header(out, lat,
                          "Time from taking a key off the work queue to finishing its pass "
                          "(plan and etcd write).");
-    if (svc)
-        cr_hist_write(out, lat, "controller=\"service\"", &cs.reconcile_latency);
-    if (jobs)
-        cr_hist_write(out, lat, "controller=\"jobs\"", &js.reconcile_latency);
+    for (size_t i = 0; i < n; i++) {
+        char label[64];
+        snprintf(label, sizeof(label), "controller=\"%s\"", v[i].name);
+        cr_hist_write(out, lat, label, &v[i].latency);
+    }
 }
 
 /* How late the loop runs timers: blocking callbacks show up here. */
@@ -426,8 +449,7 @@ static void metrics_hook(void *arg, cr_buf *out)
     }
     if (a->webhooks)
         webhooks_metrics(a, out);
-    if (a->ctl || a->jobs)
-        reconcile_metrics(a, out);
+    reconcile_metrics(a, out);
     if (!a->bridge)
         return;
     mb_get_stats(a->bridge, &st);

@@ -324,9 +324,133 @@ static void test_waits_for_its_own_write(void **state)
     store_cache_free(hand);
 }
 
+/* ---- hooks on operation groups (ctl_ops_then) ------------------------------------ */
+
+typedef struct hook {
+    int written, dropped;
+    bool succeeded;
+    cr_code code; /* of the error, when written with one */
+} hook;
+
+static void hook_written(void *arg, const store_result *res, const cr_err *err)
+{
+    hook *h = arg;
+    h->written++;
+    h->succeeded = res && res->succeeded;
+    h->code = err ? err->code : CR_OK;
+}
+
+static void hook_drop(void *arg)
+{
+    ((hook *)arg)->dropped++;
+}
+
+typedef struct hooks_fx {
+    fx *f;
+    hook created, clashed, failed, stopped;
+    int two_passes, fail_passes, stop_passes;
+} hooks_fx;
+
+/* "two": a create that lands and one whose key exists, one group each;
+ * "fail": an operation with a hook, and the pass fails; "stop": a create
+ * the test stops the runner on. */
+static ctl_pass hooks_reconcile(void *arg, ctl_runner *r, const char *key, int64_t now,
+                                ctl_ops *ops, int64_t *requeue_ms, cr_err *err)
+{
+    hooks_fx *x = arg;
+    size_t g;
+
+    /* each key plans once: a failed compare or pass would plan it again */
+    if (!strcmp(key, "two") && !x->two_passes++) {
+        g = ctl_ops_next_group(ops);
+        ctl_ops_add(ops, CTL_OP_CREATE, xstrdup(PREFIX "/hooks/new"), xstrdup("{}"), 0, g);
+        ctl_ops_then(ops, g, &(ctl_then){hook_written, hook_drop, &x->created});
+        g = ctl_ops_next_group(ops);
+        ctl_ops_add(ops, CTL_OP_CREATE, xstrdup(PREFIX "/hooks/old"), xstrdup("{}"), 0, g);
+        ctl_ops_then(ops, g, &(ctl_then){hook_written, hook_drop, &x->clashed});
+        return CTL_PASS_WRITE;
+    }
+    if (!strcmp(key, "fail") && !x->fail_passes++) {
+        ctl_ops_add(ops, CTL_OP_PUT, xstrdup(PREFIX "/hooks/fail"), xstrdup("{}"), 0, 0);
+        ctl_ops_then(ops, 0, &(ctl_then){hook_written, hook_drop, &x->failed});
+        cr_error(err, CR_EINTERNAL, "planned to fail");
+        return CTL_PASS_ERROR;
+    }
+    if (!strcmp(key, "stop") && !x->stop_passes++) {
+        ctl_ops_add(ops, CTL_OP_PUT, xstrdup(PREFIX "/hooks/stop"), xstrdup("{}"), 0, 0);
+        ctl_ops_then(ops, 0, &(ctl_then){hook_written, hook_drop, &x->stopped});
+        return CTL_PASS_WRITE;
+    }
+    return CTL_PASS_FORGET;
+}
+
+static const ctl_loop hooks_loop = {.name = "hooks", .reconcile = hooks_reconcile};
+
+static bool hooks_heard(hooks_fx *x)
+{
+    return x->created.written + x->clashed.written == 2 && x->failed.dropped == 1;
+}
+
+/* Each group's hook hears its own write's outcome exactly once: landed,
+ * compare failed, dropped with a failed pass, dropped or answered when the
+ * runner stops mid-write; a write whose fence does not hold is refused. */
+static void test_group_hooks(void **state)
+{
+    fx *f = *state;
+    hooks_fx x = {.f = f};
+    ctl_runner *r;
+    int64_t deadline;
+
+    put(f, PREFIX "/hooks/old", "{}");
+    r = ctl_runner_new(f->base, f->s, f->cache, f->leader, &hooks_loop, &x, NULL);
+    assert_int_equal(ctl_runner_start(r, NULL), 0);
+    ctl_runner_enqueue(r, "two");
+    ctl_runner_enqueue(r, "fail");
+    deadline = cr_mono_ms() + 10000;
+    while (!hooks_heard(&x) && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_true(hooks_heard(&x));
+    assert_int_equal(x.created.written, 1);
+    assert_true(x.created.succeeded);
+    assert_int_equal(x.clashed.written, 1);
+    assert_false(x.clashed.succeeded); /* the key existed: a compare failed */
+    assert_int_equal(x.created.dropped + x.clashed.dropped, 0);
+    assert_int_equal(x.failed.written, 0);
+    assert_int_equal(x.failed.dropped, 1);
+
+    /* stopped right after the pass: its hook is told once, one way or
+     * the other, and never again */
+    ctl_runner_enqueue(r, "stop");
+    deadline = cr_mono_ms() + 10000;
+    while (!x.stop_passes && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(x.stop_passes, 1);
+    ctl_runner_stop(r);
+    deadline = cr_mono_ms() + 300; /* a bounded look: nothing more may come */
+    while (cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    assert_int_equal(x.stopped.written + x.stopped.dropped, 1);
+    ctl_runner_free(r);
+
+    /* without a leader, fenced by a revision the leader key does not have */
+    ctl_runner_config rc = {.fence_key = PREFIX "/leader", .fence_rev = 1};
+    x.created = (hook){0};
+    x.two_passes = 0;
+    r = ctl_runner_new(f->base, f->s, f->cache, NULL, &hooks_loop, &x, &rc);
+    assert_int_equal(ctl_runner_start(r, NULL), 0);
+    ctl_runner_enqueue(r, "two");
+    deadline = cr_mono_ms() + 10000;
+    while (!x.created.written && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(x.created.written, 1);
+    assert_int_equal(x.created.code, CR_ENOTLEADER);
+    ctl_runner_free(r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_converges_without_conflicts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_waits_for_its_own_write, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_group_hooks, setup, teardown),
 };
 
 CR_TEST_MAIN(tests)

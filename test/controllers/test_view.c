@@ -342,7 +342,45 @@ static void test_request_action_ops(void **state)
     json_decref(docs.submit);
 }
 
+static void count_written(void *arg, const store_result *res, const cr_err *err)
+{
+    ((int *)arg)[0]++;
+}
+
+static void count_drop(void *arg)
+{
+    ((int *)arg)[1]++;
+}
+
+/* Groups number on from the last operation's; a hook never handed to a
+ * write is dropped once when the operations are released, never written. */
+static void test_ops_groups_and_hooks(void **state)
+{
+    ctl_ops ops = {0};
+    int a[2] = {0, 0}, b[2] = {0, 0};
+
+    (void)state;
+    assert_int_equal(ctl_ops_next_group(&ops), 0);
+    ctl_ops_add(&ops, CTL_OP_PUT, xstrdup("/k1"), xstrdup("{}"), 0, ctl_ops_next_group(&ops));
+    ctl_ops_add(&ops, CTL_OP_DELETE, xstrdup("/k2"), NULL, 7, 0);
+    assert_int_equal(ctl_ops_next_group(&ops), 1);
+    ctl_ops_then(&ops, 0, &(ctl_then){count_written, count_drop, a});
+    ctl_ops_add(&ops, CTL_OP_CREATE, xstrdup("/k3"), xstrdup("{}"), 0, ctl_ops_next_group(&ops));
+    ctl_ops_then(&ops, 1, &(ctl_then){count_written, count_drop, b});
+    assert_int_equal(ops.n, 3);
+    assert_int_equal(ops.v[1].mod_revision, 7);
+    assert_int_equal(ops.v[2].group, 1);
+    ctl_ops_release(&ops);
+    assert_int_equal(a[0] + b[0], 0);
+    assert_int_equal(a[1], 1);
+    assert_int_equal(b[1], 1);
+    assert_int_equal(ops.n + ops.n_then, 0);
+    ctl_ops_release(&ops); /* released twice: nothing left to drop */
+    assert_int_equal(a[1] + b[1], 2);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ops_groups_and_hooks),
     cmocka_unit_test(test_request_view),
     cmocka_unit_test(test_request_action_ops),
     cmocka_unit_test(test_deploy_view),
