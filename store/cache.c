@@ -63,6 +63,7 @@ struct store_cache {
     struct event_base *base;
     store *s;
     cr_log *log;
+    int64_t slice_budget_us; /* store_cache_config.slice_budget_us */
     char *prefix;   /* "/corral" */
     char *watched;  /* "/corral/" */
     obj **v;        /* sorted by key */
@@ -645,15 +646,22 @@ static void listed(store_cache *c, int64_t revision)
 
 static void ask_page(store_cache *c);
 
+/* Whether queued change it is a watch event of revision rev. */
+static bool same_revision(const qitem *it, int64_t rev)
+{
+    return (it->kind == Q_PUT || it->kind == Q_DELETE) && it->kv.mod_revision == rev;
+}
+
 /* Applies queued changes for one slice of the loop's time. */
 static void on_slice(evutil_socket_t fd, short what, void *arg)
 {
     store_cache *c = arg;
-    int64_t deadline = cr_mono_us() + SLICE_BUDGET_US;
+    int64_t deadline = cr_mono_us() + c->slice_budget_us;
     bool events = false;
 
     while (c->qlen) {
         qitem it = c->q[c->qhead];
+        int64_t rev = it.kind == Q_PUT || it.kind == Q_DELETE ? it.kv.mod_revision : 0;
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
         switch (it.kind) {
@@ -673,6 +681,13 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
             break;
         }
         store_kv_release(&it.kv);
+        /* Never stop inside a revision: the changes of one txn reach the
+         * readers of the next loop turn together. (A pass that read a
+         * deploy status of revision R beside the request status of before
+         * R wrote the request status back without its active deploy, and
+         * the request's tasks were killed.) */
+        if (c->qlen && rev && same_revision(&c->q[c->qhead], rev))
+            continue;
         if (c->qlen && cr_mono_us() > deadline) {
             schedule_slice(c);
             break;
@@ -818,6 +833,7 @@ store_cache *store_cache_new(struct event_base *base, store *s, const store_cach
     c->base = base;
     c->s = s;
     c->log = cfg ? cfg->log : NULL;
+    c->slice_budget_us = cfg && cfg->slice_budget_us > 0 ? cfg->slice_budget_us : SLICE_BUDGET_US;
     c->prefix = xstrdup(cfg && cfg->prefix ? cfg->prefix : API_DEFAULT_PREFIX);
     c->watched = xasprintf("%s/", c->prefix);
     if (base) {

@@ -34,7 +34,8 @@
  * accessors, which work for both.
  *
  * Between two loop turns every reader sees one consistent revision: events
- * are applied in the order etcd sent them, a batch at a time.
+ * are applied in the order etcd sent them, and a big batch, applied a slice
+ * per loop turn, is cut only between revisions (never half of a txn).
  *
  * Lifecycle: store_cache_new -> store_cache_start -> ... -> store_cache_free
  * (not from a subscriber's callback). Subscribers may come and go at any
@@ -113,6 +114,9 @@ typedef struct store_cache_handlers {
 typedef struct store_cache_config {
     const char *prefix; /* "/corral" (no trailing slash); NULL = the default */
     cr_log *log;        /* borrowed; may be NULL */
+    /* Loop time one slice of queued changes may take, in µs; 0 = 5 ms.
+     * A slice always ends at a revision's end, whatever its budget. */
+    int64_t slice_budget_us;
 } store_cache_config;
 
 /* Creates a stopped cache (caller owns). base, s and log are borrowed and

@@ -396,6 +396,81 @@ static void test_big_batches_in_slices(void **state)
     store_cache_free(c2);
 }
 
+/* Every turn between two slices of a big batch, the cache shows each txn
+ * whole or not at all: with a slice budget of 1 µs a slice ends after every
+ * revision, never inside one. */
+#define HALF_TXNS 12
+#define HALF_KEYS 100 /* > DIRECT_EVENTS: each revision is queued and sliced */
+
+typedef struct half_check {
+    store_cache *c;
+    struct event *ev;
+    int turns, torn, partial; /* partial: turns with some txns in, not all */
+    bool done;
+} half_check;
+
+static void half_check_turn(evutil_socket_t fd, short what, void *arg)
+{
+    half_check *h = arg;
+    int whole = 0;
+    struct timeval now = {0, 0};
+
+    for (int t = 0; t < HALF_TXNS; t++) {
+        char prefix[32];
+        size_t first, n;
+        snprintf(prefix, sizeof(prefix), "/t/c7/g%02d/", t);
+        n = store_cache_range(h->c, prefix, &first);
+        if (n != 0 && n != HALF_KEYS)
+            h->torn++;
+        whole += n == HALF_KEYS;
+    }
+    h->turns++;
+    h->partial += whole > 0 && whole < HALF_TXNS;
+    h->done = whole == HALF_TXNS;
+    if (!h->done)
+        evtimer_add(h->ev, &now);
+}
+
+static void test_no_half_revision(void **state)
+{
+    fx *f = *state;
+    store_cache_config cc = {.prefix = "/t/c7", .slice_budget_us = 1};
+    half_check h = {0};
+    waiter w[HALF_TXNS];
+    struct timeval now = {0, 0};
+    int64_t deadline;
+
+    f->c = store_cache_new(f->base, f->reader, &cc);
+    assert_int_equal(store_cache_subscribe(f->c, &handlers, f), 0);
+    assert_int_equal(store_cache_start(f->c, NULL), 0);
+    assert_true(run_until_flag(f->base, &f->synced, 1, 10000));
+    memset(w, 0, sizeof(w));
+    for (int t = 0; t < HALF_TXNS; t++) { /* sent together: big watch batches */
+        store_txn *txn = store_txn_new();
+        for (int i = 0; i < HALF_KEYS; i++) {
+            char key[48];
+            snprintf(key, sizeof(key), "/t/c7/g%02d/k%03d", t, i);
+            store_txn_put(txn, STORE_THEN, key, "{}", 2, NULL);
+        }
+        assert_int_equal(store_txn_commit(f->writer, txn, waiter_cb, &w[t], NULL), 0);
+    }
+    h.c = f->c;
+    h.ev = evtimer_new(f->base, half_check_turn, &h);
+    evtimer_add(h.ev, &now);
+    deadline = cr_mono_ms() + 20000;
+    while (!h.done && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_true(h.done);
+    assert_int_equal(h.torn, 0);
+    assert_true(h.partial > 0); /* the batches did come in slices */
+    for (int t = 0; t < HALF_TXNS; t++) {
+        assert_true(run_until_flag(f->base, &w[t].done, 1, 10000));
+        assert_true(w[t].ok);
+        waiter_reset(&w[t]);
+    }
+    event_free(h.ev);
+}
+
 /* The first load loses its member part way (or just before): it starts
  * again and ends with every key once, told to nobody (a first load is
  * read by subscribers once synced). */
@@ -457,6 +532,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_revision_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_relist_after_compaction, setup, teardown),
     cmocka_unit_test_setup_teardown(test_big_batches_in_slices, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_no_half_revision, setup, teardown),
     cmocka_unit_test_setup_teardown(test_first_load_interrupted, setup, teardown),
 };
 
