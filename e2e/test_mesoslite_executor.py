@@ -119,7 +119,10 @@ for ev in events(r):
 
 
 class ExecutorTest(MesosliteCase):
-    extra = ["--executor-registration-timeout", "1", "--allocation-interval", "0.1"]
+    # Long enough for a Python executor to start on a loaded machine (an
+    # executor that took over 1 s to subscribe under ASan failed a test);
+    # RegistrationTimeoutTest below runs with 1 s.
+    extra = ["--executor-registration-timeout", "10", "--allocation-interval", "0.1"]
     def exec_task(self, offer, tid, eid="ex1"):
         path = os.path.join(self.cluster.tmpdir, "executor.py")
         with open(path, "w") as f:
@@ -278,16 +281,6 @@ class ExecutorTest(MesosliteCase):
                   and e["update"]["status"]["state"] == "TASK_STARTING"]
         self.assertEqual(len(starts), 1)
 
-    def test_registration_timeout(self):
-        s = self.sched()
-        o = s.offers()[0]
-        s.last_offer = o
-        t = self.exec_task(o, "job-3", "ex3")
-        t["executor"]["command"]["value"] = "sleep 60"   # never subscribes
-        s.launch(o, [t])
-        st = s.stream.update("job-3")
-        self.assertEqual((st["state"], st["reason"]), ("TASK_FAILED", "REASON_EXECUTOR_REGISTRATION_TIMEOUT"))
-
     def test_executor_api_errors(self):
         s = self.sched()
         o = s.offers()[0]
@@ -306,6 +299,21 @@ class ExecutorTest(MesosliteCase):
         self.assertEqual(st, 415)
         st, _, _ = harness.http("GET", agent)
         self.assertEqual(st, 405)
+
+
+class RegistrationTimeoutTest(MesosliteCase):
+    extra = ["--executor-registration-timeout", "1", "--allocation-interval", "0.1"]
+    exec_task = ExecutorTest.exec_task
+
+    def test_registration_timeout(self):
+        s = self.sched()
+        o = s.offers()[0]
+        s.last_offer = o
+        t = self.exec_task(o, "job-3", "ex3")
+        t["executor"]["command"]["value"] = "sleep 60"   # never subscribes
+        s.launch(o, [t])
+        st = s.stream.update("job-3")
+        self.assertEqual((st["state"], st["reason"]), ("TASK_FAILED", "REASON_EXECUTOR_REGISTRATION_TIMEOUT"))
 
 
 if __name__ == "__main__":
