@@ -140,6 +140,11 @@ typedef struct ctl_doc_lookup {
      * NULL; borrowed. A NULL callback: those actions only delete intents. */
     const json_t *(*doc)(void *arg, const char *key, int64_t *mod_revision);
     void *doc_arg;
+    /* The mod_revision of the document at `key` the plan was made from (0:
+     * none), called with doc_arg: the status writes compare it (or that
+     * the status is absent), so a plan made from an older view than etcd's
+     * re-plans instead of writing a status back. NULL: unconditional. */
+    int64_t (*revision)(void *arg, const char *key);
 } ctl_doc_lookup;
 
 /* Appends to *ops the etcd operations of plan p for request request_id

@@ -182,6 +182,11 @@ static ctl_action act(ctl_action_type type, const char *task, const char *deploy
     return a;
 }
 
+static int64_t status_revision(void *arg, const char *key)
+{
+    return strcmp(key, "/corral/status/requests/web") ? 0 : 77;
+}
+
 static void test_plan_ops(void **state)
 {
     ctl_plan p = {0};
@@ -247,6 +252,18 @@ static void test_plan_ops(void **state)
     assert_string_equal(ops.v[7].key, "/corral/status/deploys/web/v1");
     assert_string_equal(ops.v[8].key, "/corral/status/requests/web");
     assert_non_null(strstr(ops.v[8].value, "\"state\":\"ACTIVE\""));
+    /* no revision lookup: the statuses are written unconditionally */
+    assert_int_equal(ops.v[7].type, CTL_OP_PUT);
+    assert_int_equal(ops.v[7].mod_revision, 0);
+    ctl_ops_release(&ops);
+
+    /* with one: over the status the plan read, or only if there is none */
+    look.revision = status_revision;
+    assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 2000, &ops, &err), 0);
+    assert_int_equal(ops.n, 9);
+    assert_int_equal(ops.v[7].type, CTL_OP_CREATE); /* status/deploys/web/v1: none yet */
+    assert_int_equal(ops.v[8].type, CTL_OP_PUT);
+    assert_int_equal(ops.v[8].mod_revision, 77);
     ctl_ops_release(&ops);
 
     /* A task id that does not parse: error, nothing appended. */
