@@ -193,12 +193,12 @@ int ctl_jobs_plan_ops(const char *prefix, const char *request_id, const ctl_jobs
                         dump(api_run_status_to_json(&p->runs[i].status)), 0, ONE_TXN);
     for (size_t i = 0; i < p->n_deploys; i++)
         if (p->deploys[i].changed)
-            ctl_ops_add(&later, CTL_OP_PUT,
-                        api_deploy_status_key(prefix, request_id, p->deploys[i].status.deployId),
-                        dump(api_deploy_status_to_json(&p->deploys[i].status)), 0, ONE_TXN);
+            ctl_ops_status(&later, look,
+                           api_deploy_status_key(prefix, request_id, p->deploys[i].status.deployId),
+                           dump(api_deploy_status_to_json(&p->deploys[i].status)), ONE_TXN);
     if (p->status_changed)
-        ctl_ops_add(&later, CTL_OP_PUT, api_request_status_key(prefix, request_id),
-                    dump(api_request_status_to_json(&p->status)), 0, ONE_TXN);
+        ctl_ops_status(&later, look, api_request_status_key(prefix, request_id),
+                       dump(api_request_status_to_json(&p->status)), ONE_TXN);
 
     for (size_t i = 0; i < out.n; i++) /* one txn: all or nothing */
         out.v[i].group = group;

@@ -637,11 +637,17 @@ static const char *lookup_task(void *arg, const char *task_id, int64_t *mod_revi
     return l->texts[l->n_texts++] = cr_buf_detach(&b, NULL);
 }
 
+static int64_t lookup_revision(void *arg, const char *key)
+{
+    const store_obj *o = store_cache_get(((ctl_task_lookup *)arg)->r->cache, key);
+    return o ? o->mod_revision : 0;
+}
+
 ctl_doc_lookup ctl_task_lookup_init(ctl_task_lookup *l, const ctl_runner *r, const char *prefix,
                                     const char *request_id)
 {
     *l = (ctl_task_lookup){.r = r, .prefix = prefix, .request_id = request_id};
-    return (ctl_doc_lookup){lookup_task, l};
+    return (ctl_doc_lookup){.task = lookup_task, .arg = l, .revision = lookup_revision};
 }
 
 void ctl_task_lookup_release(ctl_task_lookup *l)

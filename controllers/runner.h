@@ -158,8 +158,8 @@ void ctl_ignored_collect(ctl_ignored *ig, const ctl_runner *r, const char *prefi
 const char *ctl_ignored_message(ctl_ignored *ig);
 void ctl_ignored_release(ctl_ignored *ig);
 
-/* ARCHIVE copies a task record into history: ctl_doc_lookup (view.h) over
- * the cache. Texts handed out live until ctl_task_lookup_release. */
+/* ARCHIVE copies a task record into history, and status writes compare the
+ * revision the plan read: ctl_doc_lookup (view.h) over the cache. Texts handed out live until ctl_task_lookup_release. */
 typedef struct ctl_task_lookup {
     const ctl_runner *r;
     const char *prefix;

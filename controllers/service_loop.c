@@ -294,12 +294,6 @@ static const json_t *doc_lookup(void *arg, const char *key, int64_t *mod_revisio
     return o->value;
 }
 
-static int64_t rev_lookup(void *arg, const char *key)
-{
-    const store_obj *o = store_cache_get(((ctl_manager *)arg)->cache, key);
-    return o ? o->mod_revision : 0;
-}
-
 /* The key of agent id, in a buffer of m (valid until the next call). */
 static const char *agent_key_tmp(ctl_manager *m, const char *id)
 {
@@ -616,7 +610,6 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     ctl_doc_lookup look = ctl_task_lookup_init(&tl, r, m->prefix, rid);
     look.doc = doc_lookup;
     look.doc_arg = m;
-    look.revision = rev_lookup;
     int rc = ctl_plan_ops(m->prefix, rid, &plan, &look, now, ops, err);
     ctl_task_lookup_release(&tl);
     for (size_t i = 0; i < plan.n_actions; i++) {

@@ -198,13 +198,10 @@ char *ctl_history_task_key(const char *prefix, const char *request_id, const cha
     return api_key_history_task(prefix, request_id, task_id);
 }
 
-/* A status write: only over the status the plan read (look->revision), or
- * only if there is none; unconditional without a lookup. Takes key and
- * value. */
-static void status_op(ctl_ops *out, const ctl_doc_lookup *look, char *key, char *value,
-                      size_t group)
+void ctl_ops_status(ctl_ops *out, const ctl_doc_lookup *look, char *key, char *value,
+                    size_t group)
 {
-    int64_t rev = look && look->revision ? look->revision(look->doc_arg, key) : -1;
+    int64_t rev = look && look->revision ? look->revision(look->arg, key) : -1;
 
     if (rev == 0)
         ctl_ops_add(out, CTL_OP_CREATE, key, value, 0, group);
@@ -353,11 +350,11 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
         const api_deploy_status *ds = &p->deploys[i].status;
         if (!p->deploys[i].changed)
             continue;
-        status_op(&out, look, api_deploy_status_key(prefix, request_id, ds->deployId),
+        ctl_ops_status(&out, look, api_deploy_status_key(prefix, request_id, ds->deployId),
                   dump(api_deploy_status_to_json(ds)), group++);
     }
     if (p->status_changed)
-        status_op(&out, look, api_request_status_key(prefix, request_id),
+        ctl_ops_status(&out, look, api_request_status_key(prefix, request_id),
                   dump(api_request_status_to_json(&p->status)), group++);
 
     /* Success: move everything over at once. */

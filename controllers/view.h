@@ -141,11 +141,18 @@ typedef struct ctl_doc_lookup {
     const json_t *(*doc)(void *arg, const char *key, int64_t *mod_revision);
     void *doc_arg;
     /* The mod_revision of the document at `key` the plan was made from (0:
-     * none), called with doc_arg: the status writes compare it (or that
-     * the status is absent), so a plan made from an older view than etcd's
-     * re-plans instead of writing a status back. NULL: unconditional. */
+     * none), called with arg: status writes (ctl_ops_status) compare it, or
+     * that the status is absent, so a plan made from a view older than
+     * etcd's re-plans instead of writing a status back. NULL: they are
+     * unconditional. ctl_task_lookup_init (runner.h) sets it. */
     int64_t (*revision)(void *arg, const char *key);
 } ctl_doc_lookup;
+
+/* Appends a status write to group: only over the revision look->revision
+ * gives for key (CREATE when it gives 0), unconditional without it. Takes
+ * key and value. */
+void ctl_ops_status(ctl_ops *ops, const ctl_doc_lookup *look, char *key, char *value,
+                    size_t group);
 
 /* Appends to *ops the etcd operations of plan p for request request_id
  * under prefix ("/corral"), at time now:

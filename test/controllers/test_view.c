@@ -258,7 +258,7 @@ static void test_plan_ops(void **state)
     ctl_ops_release(&ops);
 
     /* with one: over the status the plan read, or only if there is none */
-    look.revision = status_revision;
+    look.revision = status_revision; /* called with look.arg */
     assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 2000, &ops, &err), 0);
     assert_int_equal(ops.n, 9);
     assert_int_equal(ops.v[7].type, CTL_OP_CREATE); /* status/deploys/web/v1: none yet */
