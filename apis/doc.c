@@ -489,13 +489,26 @@ bool api_doc_text(api_key_kind kind)
 
 bool api_doc_text_when_valid(api_key_kind kind)
 {
-    return kind == API_KEY_REQUEST_STATUS || kind == API_KEY_PENDING;
+    return kind == API_KEY_REQUEST_STATUS || kind == API_KEY_PENDING || kind == API_KEY_REQUEST ||
+           kind == API_KEY_DEPLOY || kind == API_KEY_DEPLOY_STATUS;
 }
 
-bool api_doc_faithful(api_key_kind kind, const json_t *j)
+/* Whether enc, a document's canonical encoding, is j: the same members
+ * with the same types and values (json_equal: key order aside). */
+static bool encodes_as(json_t *enc /* stolen */, const json_t *j)
+{
+    bool same = enc && json_equal(enc, (json_t *)j);
+
+    json_decref(enc);
+    return same;
+}
+
+bool api_doc_faithful(api_key_kind kind, const void *doc, const json_t *j)
 {
     const json_t *pid;
 
+    if (!doc || !json_is_object(j))
+        return false;
     switch (kind) {
     case API_KEY_REQUEST_STATUS:
         return true;
@@ -503,6 +516,12 @@ bool api_doc_faithful(api_key_kind kind, const json_t *j)
         /* an id string, or an object without "id", decodes too */
         pid = json_object_get(j, "pendingTaskId");
         return json_is_object(pid) && json_is_string(json_object_get(pid, "id"));
+    case API_KEY_REQUEST:
+        return encodes_as(api_request_to_json(doc), j);
+    case API_KEY_DEPLOY:
+        return encodes_as(api_deploy_to_json(doc), j);
+    case API_KEY_DEPLOY_STATUS:
+        return encodes_as(api_deploy_status_to_json(doc), j);
     default:
         return false;
     }

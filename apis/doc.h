@@ -70,24 +70,40 @@ bool api_doc_text(api_key_kind kind);
 /* Whether a value of kind is held as its text, not as a JSON tree, when
  * its document decodes with no problem, no object in it repeats a key and
  * api_doc_faithful holds (store/cache.h): request statuses, one per
- * request, ~0.9 KB of text and ~7.4 KB as a jansson tree, and pending
- * tasks, one per task waiting for an offer (10,000 while 10,000 tasks
- * launch), ~0.2 KB of text and ~1.5 KB as a tree. Their readers read the
- * typed document; the API reads the members it shows from the text
- * (apis/jtext.h). A value that does not decode keeps its tree, so a
- * reader can still show it as written. */
+ * request, ~0.9 KB of text and ~7.4 KB as a jansson tree; pending tasks,
+ * one per task waiting for an offer (10,000 while 10,000 tasks launch),
+ * ~0.2 KB of text and ~1.5 KB as a tree; requests and deploys, one or
+ * a few per request, which people write (the API stores what
+ * api_request_to_json / api_deploy_to_json write; GitOps and etcdctl
+ * write anything); and deploy statuses, one per deploy (~0.3 KB of text,
+ * ~2.7 KB as a tree). Their readers read the typed document; the API reads
+ * the members it shows from the text (apis/jtext.h) and parses it when it
+ * needs a tree. A value that does not decode keeps its tree, so a reader
+ * can still show it as written. */
 bool api_doc_text_when_valid(api_key_kind kind);
 
-/* For a kind of api_doc_text_when_valid, whose document decoded from j
- * with no problem: whether the fields readers take from the document are
- * what they would read of j's tree, so that the tree may go. A request
- * status's are. A pending task's are when its pendingTaskId is an object
- * that names its "id" (as every writer writes it): then its id, request,
- * deploy, nextRunAt, instanceNo, pendingType and createdAt, and the
- * strings beside it (runId, user, message, ...), are the tree's. One whose
- * pendingTaskId is an id string, or an object without "id", decodes too,
- * but its tree has no such object or member, so it keeps its tree. */
-bool api_doc_faithful(api_key_kind kind, const json_t *j);
+/* For a kind of api_doc_text_when_valid, whose document doc decoded from
+ * j with no problem: whether the fields readers take from the document
+ * are what they would read of j's tree, so that the tree may go.
+ *   - A request status's are.
+ *   - A pending task's are when its pendingTaskId is an object that names
+ *     its "id" (as every writer writes it): then its id, request, deploy,
+ *     nextRunAt, instanceNo, pendingType and createdAt, and the strings
+ *     beside it (runId, user, message, ...), are the tree's. One whose
+ *     pendingTaskId is an id string, or an object without "id", decodes
+ *     too, but its tree has no such object or member, so it keeps its tree.
+ *   - A request's, a deploy's or a deploy status's are when its canonical
+ *     encoding (api_request_to_json, api_deploy_to_json,
+ *     api_deploy_status_to_json) equals j as JSON values (json_equal: the
+ *     same members, types and values; key order and whitespace aside):
+ *     then every member of the tree is a field of the document under its
+ *     own name, with the tree's type (an integer, not 1.0; requestType
+ *     written, not derived; no deprecated alias, no null the encoder
+ *     leaves out, every counter a status writes). What the API and the
+ *     controllers store always is. The text stays byte for byte beside
+ *     the document, so a request is still shown as written.
+ * False when doc is NULL or j is not an object. */
+bool api_doc_faithful(api_key_kind kind, const void *doc, const json_t *j);
 
 /* Decodes j, stored under the key `key` (api_key_parse; its kind picks the
  * type). Returns the document (caller frees with api_doc_free) or NULL;

@@ -368,6 +368,16 @@ static void history_event(hctx *h, const char *rid, const char *type, const json
     free(k);
 }
 
+/* history_event with request entry e's value (a text is parsed). */
+static void history_event_of(hctx *h, const char *rid, const char *type, const as_entry *e,
+                             const char *message)
+{
+    json_t *request = as_m_entry_json(e);
+
+    history_event(h, rid, type, request, message);
+    json_decref(request);
+}
+
 static char *request_key(hctx *h, const char *rid)
 {
     return api_key_request(h->cfg->prefix, rid);
@@ -585,7 +595,7 @@ static const as_entry *need_request(hctx *h, const char *rid)
     k = request_key(h, rid);
     e = as_cache_get(h->c, k);
     free(k);
-    if (!e || !json_is_object(e->value)) {
+    if (!as_m_entry_object(e)) {
         as_fail(h->out, 404, "Couldn't find request with id %s", rid);
         return NULL;
     }
@@ -598,6 +608,16 @@ static api_request *decode_loose(const json_t *j)
     api_problems p = API_PROBLEMS_INIT;
     api_request *r = api_request_from_json(j, &o, &p);
     api_problems_release(&p);
+    return r;
+}
+
+/* decode_loose of request entry e's value (a text is parsed), or NULL. */
+static api_request *decode_loose_entry(const as_entry *e)
+{
+    json_t *j = as_m_entry_json(e);
+    api_request *r = j ? decode_loose(j) : NULL;
+
+    json_decref(j);
     return r;
 }
 
@@ -660,7 +680,7 @@ static void h_req_post(hctx *h)
     acked = acked || (r->has_largeScaleDownAcknowledged && r->largeScaleDownAcknowledged);
     k = request_key(h, r->id);
     e = as_cache_get(h->c, k);
-    if (e && e->value && (old = decode_loose(e->value))) {
+    if (e && (old = decode_loose_entry(e))) {
         bool old_lb = old->has_loadBalanced && old->loadBalanced;
         bool new_lb = r->has_loadBalanced && r->loadBalanced;
         if (old->type != r->type) {
@@ -717,7 +737,7 @@ static void h_req_groups(hctx *h, bool check_only)
 
     if (!e || parse_body(h, true) < 0 || CHECK(h, h->body, "groups", groups_fields) < 0)
         goto out;
-    doc = json_deep_copy(e->value);
+    doc = as_m_entry_copy(e);
     for (size_t i = 0; i < 3; i++) {
         const char *f = groups_fields[i].name;
         if (has(h->body, f))
@@ -781,7 +801,7 @@ static void h_req_priority(hctx *h, bool cancel)
                              "supported yet");
         goto out;
     }
-    doc = json_deep_copy(e->value);
+    doc = as_m_entry_copy(e);
     if (has(h->body, "priority"))
         json_object_set(doc, "taskPriorityLevel", json_object_get(h->body, "priority"));
     else
@@ -995,11 +1015,11 @@ static bool state_matches(const char *state, as_op op)
 /* Appends request e's parent if it belongs in the list. */
 static void emit_request(as_list *l, const as_cache *c, const as_entry *e, cr_buf *out)
 {
-    const char *type = as_jstr(e->value, "requestType");
+    const char *type = as_m_request_type(e);
     as_memo_parent mp;
     json_t *p;
 
-    if (e->kind != API_KEY_REQUEST || !e->id1 || !json_is_object(e->value) ||
+    if (e->kind != API_KEY_REQUEST || !e->id1 || !as_m_entry_object(e) ||
         (l->type && (!type || strcmp(type, l->type) != 0)))
         return;
     if (l->cfg->memo) {
@@ -1177,8 +1197,8 @@ static void h_req_delete(hctx *h)
     ip = api_key_kind_prefix(h->cfg->prefix, API_KEY_RUN, rid);
     as_txn_del_prefix(&h->out->txn, ip);
     free(ip);
-    history_event(h, rid, "DELETING", e->value, as_jstr(h->body, "message"));
-    ok(h, 200, json_deep_copy(e->value));
+    history_event_of(h, rid, "DELETING", e, as_jstr(h->body, "message"));
+    ok(h, 200, as_m_entry_copy(e));
     free(k);
 }
 
@@ -1215,9 +1235,9 @@ static void h_req_scale(hctx *h)
         goto out;
     }
     acked = acked || jbool(h->body, "largeScaleDownAcknowledged", false);
-    doc = json_deep_copy(e->value);
+    doc = as_m_entry_copy(e);
     json_object_set(doc, "instances", json_object_get(h->body, "instances"));
-    old = decode_loose(e->value);
+    old = decode_loose_entry(e);
     upd = api_request_from_json(doc, &(api_decode_opts){.allow_unknown = true}, &probs);
     if (!upd) {
         problems_fail(h, "scale", &probs);
@@ -1279,6 +1299,7 @@ static void h_req_skiphc(hctx *h)
     const as_entry *e = need_request(h, rid);
     json_t *doc;
     char *k, *ik;
+    bool previous;
 
     if (!e || parse_body(h, true) < 0 || CHECK(h, h->body, "skipHealthchecks", skiphc_fields) < 0)
         return;
@@ -1286,7 +1307,8 @@ static void h_req_skiphc(hctx *h)
         as_fail(h->out, 400, "skipHealthchecks.skipHealthchecks: required");
         return;
     }
-    doc = json_deep_copy(e->value);
+    doc = as_m_entry_copy(e);
+    previous = jbool(doc, "skipHealthchecks", false);
     json_object_set(doc, "skipHealthchecks", json_object_get(h->body, "skipHealthchecks"));
     k = request_key(h, rid);
     ik = intent_key(h, rid, "skip-healthchecks");
@@ -1295,8 +1317,7 @@ static void h_req_skiphc(hctx *h)
     if (has(h->body, "durationMillis")) {
         json_t *in = json_object();
         copy_fields(in, h->body, skiphc_fields, sizeof(skiphc_fields) / sizeof(skiphc_fields[0]));
-        json_object_set_new(in, "previous",
-                            json_boolean(jbool(e->value, "skipHealthchecks", false)));
+        json_object_set_new(in, "previous", json_boolean(previous));
         stamp(h, in);
         as_txn_put(&h->out->txn, ik, in);
         json_decref(in);
@@ -1367,7 +1388,7 @@ static void h_req_pause(hctx *h)
     ik = intent_key(h, rid, "pause");
     as_txn_cmp(&h->out->txn, ik, rev_of(h, ik));
     as_txn_put(&h->out->txn, ik, in);
-    history_event(h, rid, "PAUSED", e->value, as_jstr(h->body, "message"));
+    history_event_of(h, rid, "PAUSED", e, as_jstr(h->body, "message"));
     respond_parent(h, rid, NULL);
     json_decref(in);
     free(ik);
@@ -1395,7 +1416,7 @@ static void h_req_unpause(hctx *h)
     }
     as_txn_cmp(&h->out->txn, ik, ie->mod_revision);
     as_txn_del(&h->out->txn, ik);
-    history_event(h, rid, "UNPAUSED", e->value, as_jstr(h->body, "message"));
+    history_event_of(h, rid, "UNPAUSED", e, as_jstr(h->body, "message"));
     respond_parent(h, rid, NULL);
     free(ik);
 }
@@ -1416,7 +1437,7 @@ static void h_req_bounce(hctx *h)
 
     if (!e || parse_body(h, false) < 0 || CHECK(h, h->body, "bounce", bounce_fields) < 0)
         return;
-    type = as_jstr(e->value, "requestType");
+    type = as_m_request_type(e);
     if (type && strcmp(type, "SERVICE") != 0 && strcmp(type, "WORKER") != 0) {
         as_fail(h->out, 400, "Can not bounce a %s request (%s)", type, rid);
         return;
@@ -1441,7 +1462,7 @@ static void h_req_bounce(hctx *h)
     ik = intent_key(h, rid, "bounce");
     as_txn_cmp(&h->out->txn, ik, rev_of(h, ik));
     as_txn_put(&h->out->txn, ik, in);
-    history_event(h, rid, "BOUNCED", e->value, as_jstr(h->body, "message"));
+    history_event_of(h, rid, "BOUNCED", e, as_jstr(h->body, "message"));
     respond_parent(h, rid, NULL);
     json_decref(in);
     free(ik);
@@ -1470,7 +1491,7 @@ static void h_req_exit_cooldown(hctx *h)
     stamp(h, in);
     ik = intent_key(h, rid, "exit-cooldown");
     as_txn_put(&h->out->txn, ik, in);
-    history_event(h, rid, "EXITED_COOLDOWN", e->value, as_jstr(h->body, "message"));
+    history_event_of(h, rid, "EXITED_COOLDOWN", e, as_jstr(h->body, "message"));
     respond_parent(h, rid, NULL);
     json_decref(in);
     free(ik);
@@ -1521,7 +1542,7 @@ static void h_req_run(hctx *h)
     if (has(h->body, "resources") &&
         CHECK(h, json_object_get(h->body, "resources"), "run.resources", resources_fields) < 0)
         return;
-    type = as_jstr(e->value, "requestType");
+    type = as_m_request_type(e);
     if (!type || (strcmp(type, "SCHEDULED") != 0 && strcmp(type, "ON_DEMAND") != 0)) {
         as_fail(h->out, 400, "Can not request an immediate run of a %s request (%s)",
                 type ? type : "non-scheduled", rid);
@@ -1772,7 +1793,7 @@ static void h_deploy_post(hctx *h)
     }
     if (!(re = need_request(h, d->requestId)))
         goto out;
-    req = decode_loose(re->value);
+    req = decode_loose_entry(re);
     if (!may(h, AS_ACCESS_WRITE, d->requestId, NULL))
         goto out;
     if (has(h->body, "updatedRequest")) {
@@ -1891,7 +1912,6 @@ static const fld update_fields[] = {{"requestId", K_STR},
 static void h_deploy_update(hctx *h)
 {
     const char *rid, *did, *pending;
-    const json_t *req;
     json_int_t target, instances;
     json_t *in;
     char *k;
@@ -1913,11 +1933,8 @@ static void h_deploy_update(hctx *h)
         as_fail(h->out, 400, "Request %s does not have a pending deploy %s", rid, did);
         return;
     }
-    req = as_m_request(h->cfg, h->c, rid);
     target = json_integer_value(json_object_get(h->body, "targetActiveInstances"));
-    instances = json_is_integer(json_object_get(req, "instances"))
-                    ? json_integer_value(json_object_get(req, "instances"))
-                    : 1;
+    instances = (json_int_t)as_m_request_instances(as_m_request_entry(h->cfg, h->c, rid));
     if (target < 1 || target > instances) {
         as_fail(h->out, 400,
                 "deploy update.targetActiveInstances: must be between 1 and %lld (instances)",
@@ -2361,15 +2378,15 @@ static void with_metadata(hctx *h)
 /* SingularityDeployHistory for one deploy (NULL if unknown). */
 static json_t *deploy_history(hctx *h, const char *rid, const char *did, bool full)
 {
-    const json_t *d = as_m_deploy(h->cfg, h->c, rid, did);
-    const json_t *st = as_m_deploy_status(h->cfg, h->c, rid, did);
-    json_t *out, *result = NULL;
+    const as_entry *d = as_m_deploy_entry(h->cfg, h->c, rid, did);
+    json_t *st, *out, *result = NULL;
 
     if (!d)
         return NULL;
+    st = as_m_entry_json(as_m_deploy_status_entry(h->cfg, h->c, rid, did)); /* a text: parsed */
     out = json_pack("{s:o}", "deployMarker", as_m_deploy_marker(h->cfg, h->c, rid, did));
     if (full)
-        json_object_set(out, "deploy", (json_t *)d);
+        json_object_set_new(out, "deploy", as_m_entry_json(d));
     if (st) {
         const char *s = as_jstr(st, "state");
         if (!s)
@@ -2389,6 +2406,7 @@ static json_t *deploy_history(hctx *h, const char *rid, const char *did, bool fu
         json_object_set_new(out, "deployStatistics",
                             json_pack("{s:s, s:s}", "requestId", rid, "deployId", did));
     }
+    json_decref(st);
     return out;
 }
 
@@ -2416,7 +2434,7 @@ static void h_hist_req_deploys(hctx *h)
             v[j - 1] = t;
         }
     for (size_t i = 0; i < n; i++) {
-        const char *did = as_jstr(v[i]->value, "id");
+        const char *did = as_m_deploy_id(v[i]);
         json_t *dh = did ? deploy_history(h, rid, did, false) : NULL;
         if (dh)
             json_array_append_new(list, dh);

@@ -152,6 +152,7 @@ int as_fail(as_result *r, int status, const char *fmt, ...) __attribute__((forma
 /* ---- the API --------------------------------------------------------------------- */
 
 struct as_memo;
+struct as_index;
 struct cr_buf;
 struct as_verdict;
 
@@ -166,6 +167,11 @@ typedef struct as_api_config {
      * Answers are the same bytes either way (a GET of one request comes
      * as result.json then). */
     struct as_memo *memo;
+    /* The per-object counts of /metrics and /api/state kept from the
+     * cache's change feed (as_index.h), borrowed, an index of the cache
+     * the calls are given; NULL: they walk the cache's key ranges. The
+     * answers are the same bytes either way. */
+    struct as_index *index;
     /* Authentication and authorization (as_auth.h), borrowed; NULL or a
      * disabled policy: every caller may do everything. */
     const struct as_auth *auth;
@@ -252,7 +258,10 @@ void as_api_metrics(const as_api_config *cfg, const as_cache *cache, struct cr_b
  * as it was then (and one that moves from one range to another meanwhile
  * may be counted twice or not at all). A walk run to its end in one call
  * writes the bytes json_dumps(<as_api_handle's answer>, AS_JSON_FLAGS)
- * gives at that instant (/metrics: as_api_metrics's text). */
+ * gives at that instant (/metrics: as_api_metrics's text). With
+ * cfg->index, the per-object counts are read from it once the ranges are
+ * counted, and the ranges only they need are skipped: /metrics counts no
+ * range, /api/state skips the task records. The bytes are the same. */
 typedef struct as_walk as_walk;
 
 /* True for the operations above. */

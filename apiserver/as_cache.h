@@ -48,8 +48,10 @@ const as_entry *as_cache_get(const as_cache *c, const char *key);
 /* Borrowed value for key, NULL if absent or not JSON, and always NULL for
  * task records and their history, which the cache keeps as text
  * (store/cache.h: read them with store_obj_json or apiserver/as_model.h's
- * as_task), and for a request status or a pending task that decodes, kept
- * as text too (as_model.h: as_m_request_status, as_pending). */
+ * as_task), and for a request status, a pending task, a request, a
+ * deploy or a deploy status that decodes, kept as text too (as_model.h:
+ * as_m_request_status, as_pending, as_m_request_entry, as_m_deploy_entry,
+ * as_m_deploy_status_entry). */
 const json_t *as_cache_value(const as_cache *c, const char *key);
 /* Entries whose key starts with prefix, in key order: returns how many and
  * sets *first to the index of the first, for as_cache_at(). Indexes are

@@ -35,19 +35,20 @@ static const char *param(cctx *x, const char *name)
     return as_match_param(x->req->match, name);
 }
 
-/* The request's document, or NULL after a 400 (bad id) or 404 answer. */
-static const json_t *need_request(cctx *x, const char *rid)
+/* The request's entry (as_m_request_entry), or NULL after a 400 (bad id)
+ * or 404 answer. */
+static const as_entry *need_request(cctx *x, const char *rid)
 {
-    const json_t *r;
+    const as_entry *r;
 
     if (!rid || !api_request_id_valid(rid)) {
         as_fail(x->out, 400, "invalid request id '%.200s'", rid ? rid : "");
         return NULL;
     }
-    r = as_m_request(x->cfg, x->c, rid);
-    if (!json_is_object(r))
+    r = as_m_request_entry(x->cfg, x->c, rid);
+    if (!r)
         as_fail(x->out, 404, "Couldn't find request with id %s", rid);
-    return json_is_object(r) ? r : NULL;
+    return r;
 }
 
 /* Walks every cache entry of kind (of request rid when not NULL): fn is
@@ -73,7 +74,7 @@ static void add_request_id(cctx *x, const as_entry *e, void *arg)
     bool active_only = x->req->match->op == AS_OP_REQ_IDS_ACTIVE;
     const char *st;
 
-    if (!json_is_object(e->value) || !e->id1)
+    if (!as_m_entry_object(e) || !e->id1)
         return;
     st = as_m_request_state(x->cfg, x->c, e->id1);
     if (active_only && (!st || strcmp(st, "ACTIVE") != 0))
@@ -114,20 +115,21 @@ static void h_request_batch(cctx *x)
 static void h_request_simple(cctx *x)
 {
     const char *rid = param(x, "requestId");
-    const json_t *r = need_request(x, rid);
-    json_t *updated;
+    const as_entry *e = need_request(x, rid);
+    json_t *updated, *r;
     json_int_t ts = 0;
 
-    if (!r)
+    if (!e)
         return;
+    r = as_m_entry_json(e);
     updated = as_m_request_status_member(as_m_request_status(x->cfg, x->c, rid), "updatedAt");
     if (json_is_integer(updated))
         ts = json_integer_value(updated);
     else if (json_is_integer(json_object_get(r, "timestamp")))
         ts = json_integer_value(json_object_get(r, "timestamp"));
     json_decref(updated);
-    ok(x, json_pack("{s:O, s:s, s:I}", "request", r, "state",
-                    as_m_request_state(x->cfg, x->c, rid), "timestamp", ts));
+    ok(x, json_pack("{s:o, s:s, s:I}", "request", r, "state", as_m_request_state(x->cfg, x->c, rid),
+                    "timestamp", ts));
 }
 
 /* CrashLoopInfo of a request in SYSTEM_COOLDOWN: Corral's cooldown is
@@ -148,7 +150,7 @@ static json_t *crash_loop(cctx *x, const char *rid)
 
 static void add_crash_loop(cctx *x, const as_entry *e, void *arg)
 {
-    json_t *cl = e->id1 && json_is_object(e->value) ? crash_loop(x, e->id1) : NULL;
+    json_t *cl = e->id1 && as_m_entry_object(e) ? crash_loop(x, e->id1) : NULL;
 
     if (cl)
         json_object_set_new(arg, e->id1, json_pack("[o]", cl));

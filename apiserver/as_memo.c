@@ -145,7 +145,7 @@ static entry *entry_of(as_memo *m, const as_api_config *cfg, const as_entry *e)
 {
     entry *got;
 
-    if (e->kind != API_KEY_REQUEST || !e->id1 || !json_is_object(e->value))
+    if (e->kind != API_KEY_REQUEST || !e->id1 || !as_m_entry_object(e))
         return NULL;
     got = store_map_get(m->by_rid, e->id1);
     if (got && got->req != e) {
@@ -205,7 +205,9 @@ bool as_memo_request_etag(as_memo *m, const as_api_config *cfg, const as_entry *
     if (!got)
         return false;
     if (!got->has_etag) {
-        got->etag = as_api_request_etag(e->value);
+        json_t *req = as_m_entry_json(e); /* a text is parsed: once per change */
+        got->etag = as_api_request_etag(req);
+        json_decref(req);
         got->has_etag = true;
     }
     *etag = got->etag;

@@ -58,9 +58,10 @@ bool as_memo_request_parent(as_memo *m, const as_api_config *cfg, const as_entry
                             as_memo_parent *out);
 
 /* The ETag of a GET of the request whose cache entry is e (kind
- * API_KEY_REQUEST): as_api_request_etag(e->value), from the memo or worked
- * out now (and kept, even with a parent that is not). Returns false, *etag
- * untouched, when e holds no request object. */
+ * API_KEY_REQUEST): as_api_request_etag of its value (a text is parsed,
+ * once per change), from the memo or worked out now (and kept, even with
+ * a parent that is not). Returns false, *etag untouched, when e holds no
+ * request object. */
 bool as_memo_request_etag(as_memo *m, const as_api_config *cfg, const as_entry *e, uint32_t *etag);
 
 /* Only the state and the unfinished deploy's id (as_m_pending_deploy_id;

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apis/deploy.h"
 #include "apis/keys.h"
+#include "apis/request.h"
 #include "apis/status.h"
 #include "apis/task.h"
 #include "apiserver/as_shell.h"
@@ -36,12 +38,119 @@ char *as_m_task_request_id(const char *tid)
     return NULL;
 }
 
-const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const char *rid)
+static int add_to_buf(const char *data, size_t len, void *arg)
+{
+    cr_buf_add(arg, data, len);
+    return 0;
+}
+
+bool as_m_entry_object(const as_entry *e)
+{
+    char *owned = NULL;
+    size_t len = 0;
+    const char *text;
+    bool is;
+
+    if (e && e->kind == API_KEY_TASK && e->doc)
+        return true; /* decoded from an object; its text may not be kept (store/cache.h) */
+    text = e && !e->value ? store_obj_plain_text(e, &len, &owned) : NULL;
+    is = e &&
+         (e->value ? json_is_object(e->value) : api_jtext_type(api_jtext_span(text, len)) == '{');
+    free(owned);
+    return is;
+}
+
+json_t *as_m_entry_json(const as_entry *e)
+{
+    return store_obj_json(e);
+}
+
+json_t *as_m_entry_copy(const as_entry *e)
+{
+    if (e && e->value)
+        return json_deep_copy(e->value);
+    return store_obj_json(e); /* parsed now: the caller's own */
+}
+
+void as_m_entry_dump(const as_entry *e, cr_buf *out)
+{
+    char *owned = NULL;
+    size_t len = 0;
+    const char *text;
+
+    if (e && e->value) {
+        json_dump_callback(e->value, add_to_buf, out, AS_JSON_FLAGS);
+        return;
+    }
+    text = e ? store_obj_plain_text(e, &len, &owned) : NULL;
+    if (text)
+        api_jtext_dump(api_jtext_span(text, len), AS_JSON_FLAGS, out);
+    else
+        cr_buf_adds(out, "null");
+    free(owned);
+}
+
+json_t *as_m_entry_member(const as_entry *e, const char *name)
+{
+    char *owned = NULL;
+    size_t len = 0;
+    const char *text;
+    json_t *v;
+
+    if (!e)
+        return NULL;
+    if (e->value) {
+        v = json_object_get(e->value, name);
+        return v ? json_incref(v) : NULL;
+    }
+    text = store_obj_plain_text(e, &len, &owned);
+    v = text ? api_jtext_json(api_jtext_get(api_jtext_span(text, len), name)) : NULL;
+    free(owned);
+    return v;
+}
+
+const as_entry *as_m_request_entry(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
     char *k = api_key_request(cfg->prefix, rid);
-    const json_t *v = as_cache_value(c, k);
+    const as_entry *e = as_cache_get(c, k);
     free(k);
-    return json_is_object(v) ? v : NULL;
+    return as_m_entry_object(e) ? e : NULL;
+}
+
+/* The document of a request, deploy or deploy status entry kept as text,
+ * which reads as its tree (api_doc_faithful), or NULL (a tree, or none). */
+static const void *text_doc(const as_entry *e, api_key_kind kind)
+{
+    return e && !e->value && e->kind == kind && !e->error ? e->doc : NULL;
+}
+
+const char *as_m_request_type(const as_entry *e)
+{
+    const api_request *r = text_doc(e, API_KEY_REQUEST);
+
+    if (r)
+        return api_request_type_name(r->type);
+    return e ? as_jstr(e->value, "requestType") : NULL;
+}
+
+int64_t as_m_request_instances(const as_entry *e)
+{
+    const api_request *r = text_doc(e, API_KEY_REQUEST);
+    const json_t *v;
+
+    if (r)
+        return r->has_instances ? r->instances : 1;
+    v = e ? json_object_get(e->value, "instances") : NULL;
+    return json_is_integer(v) ? json_integer_value(v) : 1;
+}
+
+const char *as_m_deploy_id(const as_entry *e)
+{
+    const api_deploy *d = text_doc(e, API_KEY_DEPLOY);
+
+    if (d)
+        return d->id;
+    return e ? as_jstr(e->value, "id") : NULL;
 }
 
 const as_entry *as_m_request_status(const as_api_config *cfg, const as_cache *c, const char *rid)
@@ -78,39 +187,25 @@ const char *as_m_request_status_str(const as_entry *e, const char *field)
 
 json_t *as_m_request_status_member(const as_entry *e, const char *name)
 {
-    char *owned = NULL;
-    size_t len = 0;
-    const char *text;
-    json_t *v;
-
-    if (!e)
-        return NULL;
-    if (e->value) {
-        v = json_object_get(e->value, name);
-        return v ? json_incref(v) : NULL;
-    }
-    text = store_obj_plain_text(e, &len, &owned);
-    v = text ? api_jtext_json(api_jtext_get(api_jtext_span(text, len), name)) : NULL;
-    free(owned);
-    return v;
+    return as_m_entry_member(e, name);
 }
 
-const json_t *as_m_deploy(const as_api_config *cfg, const as_cache *c, const char *rid,
-                          const char *did)
+const as_entry *as_m_deploy_entry(const as_api_config *cfg, const as_cache *c, const char *rid,
+                                  const char *did)
 {
     char *k = api_key_deploy(cfg->prefix, rid, did);
-    const json_t *v = as_cache_value(c, k);
+    const as_entry *e = as_cache_get(c, k);
     free(k);
-    return json_is_object(v) ? v : NULL;
+    return as_m_entry_object(e) ? e : NULL;
 }
 
-const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, const char *rid,
-                                 const char *did)
+const as_entry *as_m_deploy_status_entry(const as_api_config *cfg, const as_cache *c,
+                                         const char *rid, const char *did)
 {
     char *k = api_key_deploy_status(cfg->prefix, rid, did);
-    const json_t *v = as_cache_value(c, k);
+    const as_entry *e = as_cache_get(c, k);
     free(k);
-    return json_is_object(v) ? v : NULL;
+    return as_m_entry_object(e) ? e : NULL;
 }
 
 /* The value of an intent at key k, or NULL when there is none or it is
@@ -184,6 +279,19 @@ static const char *deploy_state_of(const json_t *st)
     return s;
 }
 
+/* Whether deploy status entry e (NULL: none) names a terminal state:
+ * deploy_state_of its value. One kept as text is its document's encoding
+ * (api_doc_faithful): "state" is the document's, and it has no
+ * "deployState" or "currentDeployState". */
+static bool deploy_status_terminal(const as_entry *e)
+{
+    const api_deploy_status *d = text_doc(e, API_KEY_DEPLOY_STATUS);
+
+    if (d)
+        return api_deploy_state_terminal(d->state);
+    return as_m_deploy_state_terminal(deploy_state_of(e ? e->value : NULL));
+}
+
 static bool deploy_cancelled(const as_api_config *cfg, const as_cache *c, const char *rid,
                              const char *did)
 {
@@ -215,10 +323,10 @@ const char *as_m_pending_deploy_id(const as_api_config *cfg, const as_cache *c, 
     n = as_cache_range(c, prefix, &first);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(c, i);
-        const char *did = as_jstr(e->value, "id");
+        const char *did = as_m_deploy_id(e);
         if (!did || e->create_revision <= active_rev || (active && strcmp(did, active) == 0))
             continue;
-        if (as_m_deploy_state_terminal(deploy_state_of(as_m_deploy_status(cfg, c, rid, did))))
+        if (deploy_status_terminal(as_m_deploy_status_entry(cfg, c, rid, did)))
             continue;
         if (deploy_cancelled(cfg, c, rid, did))
             continue;
@@ -234,9 +342,9 @@ const char *as_m_pending_deploy_id(const as_api_config *cfg, const as_cache *c, 
 json_t *as_m_deploy_marker(const as_api_config *cfg, const as_cache *c, const char *rid,
                            const char *did)
 {
-    const json_t *d = did ? as_m_deploy(cfg, c, rid, did) : NULL;
+    const as_entry *d = did ? as_m_deploy_entry(cfg, c, rid, did) : NULL;
     const json_t *sub;
-    json_t *m;
+    json_t *m, *ts;
     char *k;
 
     if (!d)
@@ -247,8 +355,8 @@ json_t *as_m_deploy_marker(const as_api_config *cfg, const as_cache *c, const ch
     m = json_pack("{s:s, s:s}", "requestId", rid, "deployId", did);
     if (json_object_get(sub, "timestamp"))
         json_object_set(m, "timestamp", json_object_get(sub, "timestamp"));
-    else if (json_object_get(d, "timestamp"))
-        json_object_set(m, "timestamp", json_object_get(d, "timestamp"));
+    else if ((ts = as_m_entry_member(d, "timestamp")))
+        json_object_set_new(m, "timestamp", ts);
     if (as_jstr(sub, "user"))
         json_object_set(m, "user", json_object_get(sub, "user"));
     if (as_jstr(sub, "message"))
@@ -420,10 +528,10 @@ static json_t *expiring(const as_api_config *cfg, const as_cache *c, const char 
 
 json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const char *rid)
 {
-    const json_t *req = as_m_request(cfg, c, rid);
+    const as_entry *re = as_m_request_entry(cfg, c, rid), *ad, *pdep;
     const as_entry *st;
     const char *active, *pending;
-    json_t *p, *rds, *ex, *conditions;
+    json_t *p, *req, *rds, *ex, *conditions;
     static const struct {
         const char *intent, *field;
     } exps[] = {{"bounce", "expiringBounce"},
@@ -431,22 +539,23 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
                 {"scale", "expiringScale"},
                 {"skip-healthchecks", "expiringSkipHealthchecks"}};
 
-    if (!req)
+    if (!re)
         return NULL;
     st = as_m_request_status(cfg, c, rid);
     active = as_m_active_deploy_id(cfg, c, rid);
     pending = as_m_pending_deploy_id(cfg, c, rid);
     p = json_object();
-    json_object_set_new(p, "request", json_deep_copy(req));
+    req = as_m_entry_copy(re); /* p holds it */
+    json_object_set_new(p, "request", req);
     json_object_set_new(p, "state", json_string(as_m_request_state(cfg, c, rid)));
     rds = json_pack("{s:s, s:o, s:o}", "requestId", rid, "activeDeploy",
                     as_m_deploy_marker(cfg, c, rid, active), "pendingDeploy",
                     as_m_deploy_marker(cfg, c, rid, pending));
     json_object_set_new(p, "requestDeployState", rds);
-    if (active && as_m_deploy(cfg, c, rid, active))
-        json_object_set_new(p, "activeDeploy", json_deep_copy(as_m_deploy(cfg, c, rid, active)));
-    if (pending && as_m_deploy(cfg, c, rid, pending)) {
-        const json_t *ds = as_m_deploy_status(cfg, c, rid, pending);
+    if (active && (ad = as_m_deploy_entry(cfg, c, rid, active)))
+        json_object_set_new(p, "activeDeploy", as_m_entry_copy(ad));
+    if (pending && (pdep = as_m_deploy_entry(cfg, c, rid, pending))) {
+        json_t *ds = as_m_entry_json(as_m_deploy_status_entry(cfg, c, rid, pending));
         const char *state = deploy_state_of(ds);
         const json_t *upd =
             intent_value(c, api_key_intent_deploy(cfg->prefix, rid, pending, "update"));
@@ -468,8 +577,9 @@ json_t *as_m_request_parent(const as_api_config *cfg, const as_cache *c, const c
         pds =
             json_pack("{s:o, s:s, s:o}", "deployMarker", as_m_deploy_marker(cfg, c, rid, pending),
                       "currentDeployState", state ? state : "WAITING", "deployProgress", progress);
-        json_object_set_new(p, "pendingDeploy", json_deep_copy(as_m_deploy(cfg, c, rid, pending)));
+        json_object_set_new(p, "pendingDeploy", as_m_entry_copy(pdep));
         json_object_set_new(p, "pendingDeployState", pds);
+        json_decref(ds);
     }
     for (size_t i = 0; i < sizeof(exps) / sizeof(exps[0]); i++)
         if ((ex = expiring(cfg, c, rid, exps[i].intent)))
@@ -501,10 +611,29 @@ json_t *as_m_task_request(const as_api_config *cfg, const as_cache *c, const jso
 {
     const json_t *pid = json_object_get(pending, "pendingTaskId");
     const char *rid = as_jstr(pid, "requestId"), *did = as_jstr(pid, "deployId");
-    const json_t *req = rid ? as_m_request(cfg, c, rid) : NULL;
-    const json_t *dep = rid && did ? as_m_deploy(cfg, c, rid, did) : NULL;
+    const as_entry *req = rid ? as_m_request_entry(cfg, c, rid) : NULL;
+    const as_entry *dep = rid && did ? as_m_deploy_entry(cfg, c, rid, did) : NULL;
 
-    return json_pack("{s:O?, s:O?, s:O}", "request", req, "deploy", dep, "pendingTask", pending);
+    return json_pack("{s:o?, s:o?, s:O}", "request", as_m_entry_json(req), "deploy",
+                     as_m_entry_json(dep), "pendingTask", pending);
+}
+
+/* Appends json_dumps(as_m_task_request(...)) for request rid's deploy did
+ * (either may be NULL), with pending (when p is not NULL) as the pending
+ * task; or, without it, the {request, deploy} as_m_task_view adds for a
+ * task without one. The documents are re-encoded, not parsed. */
+static void task_request_dump(const as_api_config *cfg, const as_cache *c, const char *rid,
+                              const char *did, api_jspan pending, cr_buf *out)
+{
+    cr_buf_adds(out, "{\"request\":");
+    as_m_entry_dump(rid ? as_m_request_entry(cfg, c, rid) : NULL, out);
+    cr_buf_adds(out, ",\"deploy\":");
+    as_m_entry_dump(rid && did ? as_m_deploy_entry(cfg, c, rid, did) : NULL, out);
+    if (pending.p) {
+        cr_buf_adds(out, ",\"pendingTask\":");
+        api_jtext_dump(pending, AS_JSON_FLAGS, out);
+    }
+    cr_buf_addch(out, '}');
 }
 
 /* Singularity's SingularityTask carries the Mesos offers it was launched
@@ -541,8 +670,10 @@ json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t
             tr = as_m_task_request(cfg, c, pt);
         } else {
             const char *rid = as_jstr(tid, "requestId"), *did = as_jstr(tid, "deployId");
-            tr = json_pack("{s:O?, s:O?}", "request", rid ? as_m_request(cfg, c, rid) : NULL,
-                           "deploy", rid && did ? as_m_deploy(cfg, c, rid, did) : NULL);
+            tr =
+                json_pack("{s:o?, s:o?}", "request",
+                          as_m_entry_json(rid ? as_m_request_entry(cfg, c, rid) : NULL), "deploy",
+                          as_m_entry_json(rid && did ? as_m_deploy_entry(cfg, c, rid, did) : NULL));
         }
         json_object_set_new(v, "taskRequest", tr);
     }
@@ -550,23 +681,6 @@ json_t *as_m_task_view(const as_api_config *cfg, const as_cache *c, const json_t
         json_object_set(v, "rackId", json_object_get(tid, "rackId"));
     add_offers(v, as_jstr(task, "offerId"), as_jstr(task, "agentId"), as_jstr(task, "hostname"));
     return v;
-}
-
-/* Whether the entry's value is an object (a kept tree, or a text). */
-static bool entry_object(const as_entry *e)
-{
-    char *owned = NULL;
-    size_t len = 0;
-    const char *text;
-    bool is;
-
-    if (e && e->kind == API_KEY_TASK && e->doc)
-        return true; /* decoded from an object; its text may not be kept (store/cache.h) */
-    text = e && !e->value ? store_obj_plain_text(e, &len, &owned) : NULL;
-    is = e &&
-         (e->value ? json_is_object(e->value) : api_jtext_type(api_jtext_span(text, len)) == '{');
-    free(owned);
-    return is;
 }
 
 const as_entry *as_m_task_entry(const as_api_config *cfg, const as_cache *c, const char *tid,
@@ -581,14 +695,14 @@ const as_entry *as_m_task_entry(const as_api_config *cfg, const as_cache *c, con
     k = api_key_task(cfg->prefix, rid, tid);
     e = as_cache_get(c, k);
     free(k);
-    if (!entry_object(e)) {
+    if (!as_m_entry_object(e)) {
         k = api_key_history_task(cfg->prefix, rid, tid);
         e = as_cache_get(c, k);
         free(k);
-        *history = entry_object(e);
+        *history = as_m_entry_object(e);
     }
     free(rid);
-    return entry_object(e) ? e : NULL;
+    return as_m_entry_object(e) ? e : NULL;
 }
 
 json_t *as_m_task_find(const as_api_config *cfg, const as_cache *c, const char *tid, bool *history)
@@ -898,17 +1012,10 @@ bool as_m_task_entry_active(const as_entry *e)
     return active;
 }
 
-static int add_to_buf(const char *data, size_t len, void *arg)
-{
-    cr_buf_add(arg, data, len);
-    return 0;
-}
-
 void as_task_view_dump(const as_api_config *cfg, const as_cache *c, as_task *t, cr_buf *out)
 {
     api_jspan k, v;
     size_t at = 0, n = 0;
-    json_t *tr = NULL;
     bool tid_object;
 
     as_task_text(t);
@@ -931,18 +1038,15 @@ void as_task_view_dump(const as_api_config *cfg, const as_cache *c, as_task *t, 
         api_jtext_dump(v, AS_JSON_FLAGS, out);
     }
     if (t->pending.p) {
-        json_t *pt = api_jtext_json(t->pending);
-        tr = as_m_task_request(cfg, c, pt);
-        json_decref(pt);
-    } else if (tid_object) {
-        const char *rid = t->request_id, *did = t->deploy_id;
-        tr = json_pack("{s:O?, s:O?}", "request", rid ? as_m_request(cfg, c, rid) : NULL, "deploy",
-                       rid && did ? as_m_deploy(cfg, c, rid, did) : NULL);
-    }
-    if (tr) {
+        /* as as_m_task_request of the pendingTask member */
+        json_t *pid = api_jtext_json(api_jtext_get(t->pending, "pendingTaskId"));
         cr_buf_adds(out, n++ ? ",\"taskRequest\":" : "\"taskRequest\":");
-        json_dump_callback(tr, add_to_buf, out, AS_JSON_FLAGS);
-        json_decref(tr);
+        task_request_dump(cfg, c, as_jstr(pid, "requestId"), as_jstr(pid, "deployId"), t->pending,
+                          out);
+        json_decref(pid);
+    } else if (tid_object) {
+        cr_buf_adds(out, n++ ? ",\"taskRequest\":" : "\"taskRequest\":");
+        task_request_dump(cfg, c, t->request_id, t->deploy_id, (api_jspan){NULL, 0}, out);
     }
     if (!t->rack_id.p && tid_object) {
         api_jspan rack = api_jtext_get(t->task_id, "rackId");
@@ -1073,8 +1177,6 @@ void as_pending_id_dump(const as_pending *p, cr_buf *out)
 void as_pending_task_request_dump(const as_api_config *cfg, const as_cache *c, const as_pending *p,
                                   cr_buf *out)
 {
-    const char *rid = p->request_id, *did = p->deploy_id;
-    const json_t *req, *dep;
     json_t *view;
 
     if (!p->v.p) {
@@ -1084,19 +1186,5 @@ void as_pending_task_request_dump(const as_api_config *cfg, const as_cache *c, c
         return;
     }
     /* as as_m_task_request, with the text's bytes as the pending task */
-    req = rid ? as_m_request(cfg, c, rid) : NULL;
-    dep = rid && did ? as_m_deploy(cfg, c, rid, did) : NULL;
-    cr_buf_adds(out, "{\"request\":");
-    if (req)
-        json_dump_callback(req, add_to_buf, out, AS_JSON_FLAGS);
-    else
-        cr_buf_adds(out, "null");
-    cr_buf_adds(out, ",\"deploy\":");
-    if (dep)
-        json_dump_callback(dep, add_to_buf, out, AS_JSON_FLAGS);
-    else
-        cr_buf_adds(out, "null");
-    cr_buf_adds(out, ",\"pendingTask\":");
-    api_jtext_dump(p->v, AS_JSON_FLAGS, out);
-    cr_buf_addch(out, '}');
+    task_request_dump(cfg, c, p->request_id, p->deploy_id, p->v, out);
 }

@@ -27,8 +27,47 @@ const char *as_doc_task_id(const json_t *doc);
  * right), or NULL. Caller frees. */
 char *as_m_task_request_id(const char *task_id);
 
-/* The request document, borrowed, or NULL. */
-const json_t *as_m_request(const as_api_config *cfg, const as_cache *c, const char *rid);
+/* ---- entries of any kind, kept as a tree or as text ----------------------------
+ * The cache keeps some documents as their text and typed document, value
+ * NULL (store/cache.h): task records, and request statuses, pending tasks,
+ * requests and deploys whose document reads as their tree
+ * (api_doc_faithful). These read any entry with the meaning the tree
+ * gives: an answer that shows a document re-encodes its text
+ * (as_m_entry_dump), one that needs a tree parses it once
+ * (as_m_entry_json), and a field the lists or /api/state read per request
+ * comes from the typed document. */
+
+/* Whether e's value is an object (a tree, or a text). False for NULL. */
+bool as_m_entry_object(const as_entry *e);
+/* e's value as a tree: a new reference the caller owns, the cache's tree
+ * (read-only) or one parsed from the text now; NULL when e is NULL or not
+ * JSON. Call it once per use. */
+json_t *as_m_entry_json(const as_entry *e);
+/* A copy of e's value the caller owns and may change (a deep copy of a
+ * tree, or a parse of the text); NULL as as_m_entry_json. */
+json_t *as_m_entry_copy(const as_entry *e);
+/* Appends json_dumps(<e's value>, AS_JSON_FLAGS): a tree dumped, a text
+ * re-encoded (apis/jtext.h) with no tree; "null" when e is NULL or not
+ * JSON. */
+void as_m_entry_dump(const as_entry *e, cr_buf *out);
+/* A member of e's value as a tree: a new reference the caller owns, or
+ * NULL when e is NULL or has no such member. A text is walked, not parsed
+ * whole. */
+json_t *as_m_entry_member(const as_entry *e, const char *name);
+
+/* The entry of request rid (requests/<rid>) when its value is an object,
+ * borrowed, or NULL. Read it with the as_m_entry_* functions and these: */
+const as_entry *as_m_request_entry(const as_api_config *cfg, const as_cache *c, const char *rid);
+/* Its "requestType" if a string (borrowed like e), else NULL. */
+const char *as_m_request_type(const as_entry *e);
+/* Its "instances" if an integer, else 1. */
+int64_t as_m_request_instances(const as_entry *e);
+/* The entry of deploy did of request rid when its value is an object,
+ * borrowed, or NULL. */
+const as_entry *as_m_deploy_entry(const as_api_config *cfg, const as_cache *c, const char *rid,
+                                  const char *did);
+/* The "id" of deploy entry e if a string (borrowed like e), else NULL. */
+const char *as_m_deploy_id(const as_entry *e);
 /* The request's status entry (status/requests/<rid>) when its value is an
  * object, borrowed, or NULL. The cache keeps a status that decodes as its
  * text (value NULL; store/cache.h): read it with the two functions below,
@@ -39,14 +78,13 @@ const as_entry *as_m_request_status(const as_api_config *cfg, const as_cache *c,
  * kept as text). Borrowed like e; NULL when e is NULL or the member is
  * absent or not a string. */
 const char *as_m_request_status_str(const as_entry *e, const char *field);
-/* A member of a request status entry e as a tree: a new reference the
- * caller owns, or NULL when e is NULL or has no such member. A status kept
- * as text is walked, not parsed whole. */
+/* as_m_entry_member of a request status entry. */
 json_t *as_m_request_status_member(const as_entry *e, const char *name);
-const json_t *as_m_deploy(const as_api_config *cfg, const as_cache *c, const char *rid,
-                          const char *did);
-const json_t *as_m_deploy_status(const as_api_config *cfg, const as_cache *c, const char *rid,
-                                 const char *did);
+/* The entry of deploy did's status (status/deploys/<rid>/<did>) when its
+ * value is an object, borrowed, or NULL. A status the controllers wrote
+ * is kept as text (store/cache.h): as_m_entry_json gives its tree. */
+const as_entry *as_m_deploy_status_entry(const as_api_config *cfg, const as_cache *c,
+                                         const char *rid, const char *did);
 const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *name);
 /* A machine's observed document and its desired-state intent, borrowed, or

@@ -22,6 +22,7 @@
 #include "apiserver/as_api.h"
 #include "apiserver/as_auth.h"
 #include "apiserver/as_gate.h"
+#include "apiserver/as_index.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_route.h"
 #include "apiserver/as_logs.h"
@@ -132,6 +133,7 @@ struct as_server {
     piece_pool *pieces;
     uint64_t lists_total, reads_rejected;
     as_memo *memo;
+    as_index *index; /* /metrics' and /api/state's counts (as_index.h) */
     as_sandbox *sandbox;
     as_logs *logs; /* /api/logs/task/{id}/follow streams (as_logs.h) */
     as_gate *gate; /* judges each request's head before evhttp reads it (as_gate.h) */
@@ -1899,6 +1901,8 @@ as_server *as_server_new(struct event_base *base, store *st, cr_http *http, as_c
     s->api.shell_commands = cfg->shell_commands;
     s->memo = as_memo_new(cache);
     s->api.memo = s->memo;
+    s->index = as_index_new(cache, s->prefix);
+    s->api.index = s->index;
     s->pump = evtimer_new(base, pump, s);
     s->pieces = xcalloc(1, sizeof(*s->pieces));
     s->pieces->refs = 1;
@@ -1993,6 +1997,7 @@ void as_server_free(as_server *s)
         evhttp_free(s->http);
     as_gate_free(s->gate); /* after evhttp_free: its connections are watched */
     as_memo_free(s->memo);
+    as_index_free(s->index);
     if (s->pieces)
         pool_unref(s->pieces); /* pieces still queued keep it */
     free(s->prefix);

@@ -1,12 +1,14 @@
 /* GET /api/state (SingularityState, sheet 6.3), its parts and /metrics:
  * counted from the cache a slice at a time, written a piece at a time
- * (as_walk, as_api.h). */
+ * (as_walk, as_api.h). With an index (as_index.h), the per-object counts
+ * come from it and their key ranges are not walked. */
 #include <string.h>
 
 #include "apis/keys.h"
 #include "apis/task.h"
 #include "apiserver/as_api.h"
 #include "apiserver/as_auth.h"
+#include "apiserver/as_index.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_model.h"
 #include "base/buf.h"
@@ -39,40 +41,10 @@ static void count_machine(const json_t *doc, const json_t *in, counts *out)
         out->unknown++;
 }
 
-/* A task record's lastTaskState (NULL when it has none) and whether it is
- * active (as_m_task_active): from the typed document when the cache decoded
- * one (decoded from the same value, so the same answers, with no walk of
- * the text), else from the text, copied into scratch. */
-static const char *task_state(const as_entry *e, bool *active, cr_buf *scratch)
-{
-    const api_task *d = e->kind == API_KEY_TASK && !e->error ? e->doc : NULL;
-    as_task t;
-    bool has;
-
-    if (d) {
-        *active = !api_task_state_terminal(d->lastTaskState);
-        return api_task_state_name(d->lastTaskState);
-    }
-    as_task_open(&t, e);
-    *active = as_task_active(&t);
-    has = t.state != NULL;
-    cr_buf_reset(scratch);
-    if (has)
-        cr_buf_adds(scratch, t.state);
-    as_task_close(&t);
-    return has ? cr_buf_str(scratch) : NULL;
-}
-
-static int eff_instances(const json_t *req)
-{
-    const json_t *v = json_object_get(req, "instances");
-    return json_is_integer(v) ? (int)json_integer_value(v) : 1;
-}
-
 /* Counts values of one string field (/metrics). */
 typedef struct tally {
-    char *name[32];
-    long n[32];
+    char *name[AS_INDEX_MAX_NAMES];
+    long n[AS_INDEX_MAX_NAMES];
     size_t len;
 } tally;
 
@@ -83,9 +55,18 @@ static void tally_add(tally *t, const char *name)
             t->n[i]++;
             return;
         }
-    if (t->len < 32) {
+    if (t->len < AS_INDEX_MAX_NAMES) {
         t->name[t->len] = xstrdup(name);
         t->n[t->len++] = 1;
+    }
+}
+
+/* Sets t to the index's counts (in their order). */
+static void tally_set(tally *t, const as_index_count *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        t->name[t->len] = xstrdup(v[i].name);
+        t->n[t->len++] = v[i].n;
     }
 }
 
@@ -127,6 +108,10 @@ struct as_walk {
     as_identity who; /* the caller, a copy (has_who) */
     bool has_who;
     phase ph;
+    /* the ranges are done and the rest is counted (finish_counts) */
+    bool counted;
+    /* the per-object counts come from cfg->index (ready at the start) */
+    bool use_ix;
     char *prefix, *next; /* the range being counted; where to go on */
     /* remembered for one call only (the cache may change between calls):
      * the last request's readability and type */
@@ -168,9 +153,12 @@ bool as_walk_op(as_op op)
     }
 }
 
-/* The phase after ph (-1: the first) for w's operation. */
+/* The phase after ph (-1: the first) for w's operation. The index has
+ * what /metrics counts and /api/state's task counts. */
 static phase next_phase(const as_walk *w, int ph)
 {
+    bool ix = w->use_ix;
+
     switch (w->op) {
     case AS_OP_STATE_UNDER:
     case AS_OP_STATE_OVER:
@@ -178,9 +166,9 @@ static phase next_phase(const as_walk *w, int ph)
     case AS_OP_STATE_SCHEDULED_INFO:
         return ph < (int)W_PENDING ? W_PENDING : W_WRITE;
     case AS_OP_METRICS:
-        return ph < (int)W_TASKS ? (phase)(ph + 1) : W_WRITE;
+        return ix ? W_WRITE : ph < (int)W_TASKS ? (phase)(ph + 1) : W_WRITE;
     default:
-        return (phase)(ph + 1);
+        return ix && ph + 1 == (int)W_TASKS ? W_LB : (phase)(ph + 1);
     }
 }
 
@@ -217,6 +205,7 @@ as_walk *as_walk_start(const as_api_config *cfg, as_op op, int64_t now, bool inc
     w->under = json_array();
     w->active_deploys = json_array();
     w->hosts = json_array();
+    w->use_ix = cfg->index && as_index_ready(cfg->index);
     start_phase(w, next_phase(w, -1));
     return w;
 }
@@ -277,7 +266,7 @@ static bool on_demand(as_walk *w, const char *rid)
         return w->od;
     free(w->type_rid);
     w->type_rid = xstrdup(rid);
-    type = as_jstr(as_m_request(w->cfg, w->c, rid), "requestType");
+    type = as_m_request_type(as_m_request_entry(w->cfg, w->c, rid));
     w->od = type && strcmp(type, "ON_DEMAND") == 0;
     return w->od;
 }
@@ -310,7 +299,7 @@ static void count_request(as_walk *w, const as_entry *e)
     api_key_parts kp = {0};
 
     if (w->op == AS_OP_METRICS) {
-        if (e->kind != API_KEY_REQUEST || !e->id1 || !json_is_object(e->value))
+        if (e->kind != API_KEY_REQUEST || !e->id1 || !as_m_entry_object(e))
             return;
         request_facts(w, e, e->id1, &st, &pd);
         tally_add(&w->req_states, st);
@@ -318,7 +307,7 @@ static void count_request(as_walk *w, const as_entry *e)
         return;
     }
     if (api_key_parse(cfg->prefix, e->key, &kp) < 0 || kp.kind != API_KEY_REQUEST ||
-        !json_is_object(e->value)) {
+        !as_m_entry_object(e)) {
         api_key_parts_release(&kp);
         return;
     }
@@ -347,12 +336,12 @@ static void count_request(as_walk *w, const as_entry *e)
             json_decref(m);
     }
     /* Provisioning: long-running, runnable requests only. */
-    type = as_jstr(e->value, "requestType");
+    type = as_m_request_type(e);
     if (type && (strcmp(type, "SERVICE") == 0 || strcmp(type, "WORKER") == 0) &&
         (strcmp(st, "ACTIVE") == 0 || strcmp(st, "SYSTEM_COOLDOWN") == 0) &&
         as_m_active_deploy_id(cfg, c, rid)) {
         int running = as_m_running_tasks(cfg, c, rid);
-        int want = eff_instances(e->value);
+        int want = (int)as_m_request_instances(e);
         if (running > want) {
             w->n_over++;
             if (reads(w, rid))
@@ -369,7 +358,7 @@ static void count_request(as_walk *w, const as_entry *e)
 static void count_task(as_walk *w, const as_entry *e)
 {
     bool active;
-    const char *st = task_state(e, &active, &w->scratch);
+    const char *st = as_index_task_state(e, &active, &w->scratch);
 
     if (w->op == AS_OP_METRICS) {
         tally_add(&w->task_states, st ? st : "TASK_LAUNCHED");
@@ -468,12 +457,15 @@ static size_t range_len(const as_walk *w, api_key_kind kind)
     return n;
 }
 
-/* What is counted in one step once a range is done: whole ranges by their
- * length (a binary search each). */
-static void end_phase(as_walk *w)
+/* What is counted in one step once the ranges are done: whole ranges by
+ * their length (a binary search each), and the index's figures. */
+static void finish_counts(as_walk *w)
 {
-    if (w->ph != W_TASKS)
+    as_index_figures fig;
+
+    if (w->counted)
         return;
+    w->counted = true;
     if (w->op == AS_OP_METRICS) {
         w->n_pending = range_len(w, API_KEY_PENDING);
         w->n_cleanups = range_len(w, API_KEY_CLEANUP);
@@ -481,6 +473,20 @@ static void end_phase(as_walk *w)
     } else {
         w->cleaning_tasks = (int)range_len(w, API_KEY_CLEANUP);
         w->pending_req = (int)range_len(w, API_KEY_RUN) + w->num_deploys;
+    }
+    if (!w->use_ix || (w->op != AS_OP_METRICS && w->op != AS_OP_STATE))
+        return;
+    /* ready when the walk started; if it found itself out of step since
+     * (the cache changed without telling), it counts again at once */
+    while (!as_index_read(w->cfg->index, w->cfg, w->c, &fig))
+        as_index_step(w->cfg->index, w->cfg, w->c, SIZE_MAX);
+    if (w->op == AS_OP_METRICS) {
+        tally_set(&w->req_states, fig.req_states, fig.n_req_states);
+        tally_set(&w->task_states, fig.task_states, fig.n_task_states);
+        w->pending_deploys = fig.pending_deploys;
+    } else {
+        w->active_tasks = (int)fig.active_tasks;
+        w->launching = (int)fig.launching_tasks;
     }
 }
 
@@ -675,9 +681,12 @@ static bool write_answer(as_walk *w, cr_buf *out, size_t max)
     return true;
 }
 
-/* Counts at most *budget entries, taking them off. */
+/* Counts at most *budget entries, taking them off; an index that is not
+ * ready counts as many of its own. */
 static void count_some(as_walk *w, size_t *budget)
 {
+    if (w->cfg->index && !w->use_ix)
+        as_index_step(w->cfg->index, w->cfg, w->c, *budget);
     while (*budget > 0 && w->ph < W_WRITE) {
         size_t plen = strlen(w->prefix), i;
         const as_entry *e, *last = NULL;
@@ -695,7 +704,6 @@ static void count_some(as_walk *w, size_t *budget)
             last = e;
         }
         if (ended) {
-            end_phase(w);
             start_phase(w, next_phase(w, (int)w->ph));
         } else if (last) {
             free(w->next);
@@ -723,6 +731,7 @@ bool as_walk_next(as_walk *w, const as_cache *c, cr_buf *out, size_t max_items)
     count_some(w, &budget);
     if (w->ph < W_WRITE)
         return false;
+    finish_counts(w);
     if (!w->text[0])
         start_answer(w);
     return write_answer(w, out, budget ? budget : 1);
@@ -737,6 +746,7 @@ static as_walk *walk_all(const as_api_config *cfg, const as_cache *c, as_op op, 
 
     begin_call(w, c);
     count_some(w, &budget);
+    finish_counts(w);
     return w;
 }
 

@@ -283,15 +283,30 @@ static void request_actions_view(ctl_manager *m, const char *rid, const api_requ
     }
 }
 
-/* EXPIRE and APPLY_REQUEST read documents through the cache (view.h). */
+/* EXPIRE and APPLY_REQUEST read documents through the cache (view.h),
+ * borrowed for the pass: a request the cache keeps as text (store/cache.h)
+ * is parsed into `trees`, which the pass releases. Rare: those actions
+ * only. */
+typedef struct doc_pass {
+    ctl_manager *m;
+    json_t *trees; /* json_array of the trees parsed for the pass, or NULL */
+} doc_pass;
+
 static const json_t *doc_lookup(void *arg, const char *key, int64_t *mod_revision)
 {
-    ctl_manager *m = arg;
-    const store_obj *o = store_cache_get(m->cache, key);
+    doc_pass *d = arg;
+    const store_obj *o = store_cache_get(d->m->cache, key);
+    json_t *j;
+
     if (!o)
         return NULL;
     *mod_revision = o->mod_revision;
-    return o->value;
+    if (o->value || !(j = store_obj_json(o)))
+        return o->value;
+    if (!d->trees)
+        d->trees = json_array();
+    json_array_append_new(d->trees, j);
+    return j;
 }
 
 /* The key of agent id, in a buffer of m (valid until the next call). */
@@ -607,11 +622,13 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *rid, int64_t now
     *requeue_ms = plan.requeue_after_ms;
 
     ctl_task_lookup tl;
+    doc_pass docs = {m, NULL};
     ctl_doc_lookup look = ctl_task_lookup_init(&tl, r, m->prefix, rid);
     look.doc = doc_lookup;
-    look.doc_arg = m;
+    look.doc_arg = &docs;
     int rc = ctl_plan_ops(m->prefix, rid, &plan, &look, now, ops, err);
     ctl_task_lookup_release(&tl);
+    json_decref(docs.trees);
     for (size_t i = 0; i < plan.n_actions; i++) {
         const ctl_action *a = &plan.actions[i];
         char *line = ctl_action_format(a, now);

@@ -37,6 +37,7 @@
 #include "apis/intent.h"
 #include "apis/status.h"
 #include "apis/keys.h"
+#include "apis/request.h"
 #include "apis/source.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -467,7 +468,8 @@ static void job_start(ctl_sources *m, src_state *s, const char *name, const api_
 typedef struct cluster_ctx {
     ctl_sources *m;
     store_cache *c;
-    char *newest; /* last answer of newest_deploy */
+    char *newest;  /* last answer of newest_deploy */
+    json_t *trees; /* requests kept as text, parsed for the pass (json_array), or NULL */
 } cluster_ctx;
 
 static const json_t *cl_request(void *arg, const char *rid, int64_t *rev)
@@ -475,9 +477,17 @@ static const json_t *cl_request(void *arg, const char *rid, int64_t *rev)
     cluster_ctx *x = arg;
     char *k = api_key_request(x->m->prefix, rid);
     const store_obj *o = store_cache_get(x->c, k);
+    json_t *j;
+
     free(k);
     *rev = o ? o->mod_revision : 0;
-    return o ? o->value : NULL;
+    if (!o || o->value || !(j = store_obj_json(o)))
+        return o ? o->value : NULL;
+    /* kept as text (store/cache.h): a tree for the pass */
+    if (!x->trees)
+        x->trees = json_array();
+    json_array_append_new(x->trees, j);
+    return j;
 }
 
 static bool cl_deploy_known(void *arg, const char *rid, const char *did)
@@ -550,7 +560,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *name, int64_t no
     src_state *s = store_map_get(m->state, name);
     api_source_status status;
     bool have_status = false;
-    cluster_ctx cx = {m, c, NULL};
+    cluster_ctx cx = {m, c, NULL, NULL};
     ctl_source_cluster cl = {cl_request, cl_deploy_known, cl_newest_deploy, cl_deploy_phase, &cx};
     ctl_source_plan plan;
     ctl_pass pass = CTL_PASS_WRITE;
@@ -630,6 +640,7 @@ static ctl_pass reconcile(void *arg, ctl_runner *r, const char *name, int64_t no
         api_source_status_release(&status);
 out:
     free(cx.newest);
+    json_decref(cx.trees);
     free(sk);
     free(tk);
     free(ik);
@@ -637,11 +648,23 @@ out:
     return pass;
 }
 
-/* The Source a request or deploy names in its annotations, or NULL. */
+/* The Source a request or deploy names in its annotations, or NULL. One
+ * kept as text (store/cache.h) has a document that reads as its tree. */
 static const char *owner_of(const store_obj *o)
 {
-    if (!o || !o->value)
+    if (!o)
         return NULL;
+    if (!o->value) {
+        if (o->error || !o->doc)
+            return NULL;
+        if (o->kind == API_KEY_REQUEST)
+            return api_strmap_get(&((const api_request *)o->doc)->annotations,
+                                  API_ANNOTATION_SOURCE);
+        if (o->kind == API_KEY_DEPLOY)
+            return api_strmap_get(&((const api_deploy *)o->doc)->annotations,
+                                  API_ANNOTATION_SOURCE);
+        return NULL;
+    }
     return json_string_value(
         json_object_get(json_object_get(o->value, "annotations"), API_ANNOTATION_SOURCE));
 }

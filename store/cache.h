@@ -23,15 +23,25 @@
  *     again byte for byte (api_doc_detach_text: a record as the bridge
  *     stores it, the common case) keeps only the document, and those
  *     accessors write the text from it on demand (one dump a call);
- *   - request statuses and pending tasks (api_doc_text_when_valid: one
- *     per request, ~7 KB as a tree; one per task waiting for an offer,
- *     ~1.5 KB as a tree) are kept as text too, with `value` NULL, when their
- *     document decodes with no problem, no key repeats and the document
- *     reads as the tree (api_doc_faithful: what the controllers write);
- *     any other keeps its tree, so that it can still be shown as written;
+ *   - request statuses, pending tasks, requests, deploys and deploy
+ *     statuses (api_doc_text_when_valid: a status ~7 KB as a tree, one per
+ *     request; a pending task ~1.5 KB, one per task waiting for an offer; a
+ *     request ~1.7 KB, a deploy 2-7 KB and its status ~2.7 KB, one or more
+ *     per request) are kept as
+ *     text too, with `value` NULL, when their document decodes with no
+ *     problem, no key repeats and the document reads as the tree
+ *     (api_doc_faithful: what the controllers write, and for requests,
+ *     deploys and deploy statuses a document whose canonical encoding is
+ *     the tree, which is what the API and the controllers store); any
+ *     other keeps its tree, so that it can still
+ *     be shown as written. A request or deploy kept as text still is, byte
+ *     for byte (store_obj_text), and store_obj_json gives the tree it
+ *     stands for;
  *   - every other kind keeps its parsed tree in `value` (and no text).
- * Readers that may see either (a range of keys, the watch feed) use the
- * accessors, which work for both.
+ * Readers that may see either (a range of keys, the watch feed, a request
+ * the API shows) use the accessors, which work for both; readers that
+ * only need fields read the typed document (the controllers, the bridge;
+ * the API's lists: apiserver/as_model.h).
  *
  * Between two loop turns every reader sees one consistent revision: events
  * are applied in the order etcd sent them, and a big batch, applied a slice

@@ -140,22 +140,114 @@ static void test_text_kinds(void **state)
     assert_false(api_doc_text(API_KEY_PENDING) || api_doc_text(API_KEY_REQUEST_STATUS));
     assert_true(api_doc_text_when_valid(API_KEY_REQUEST_STATUS));
     assert_true(api_doc_text_when_valid(API_KEY_PENDING));
+    assert_true(api_doc_text_when_valid(API_KEY_DEPLOY_STATUS));
     assert_false(api_doc_text_when_valid(API_KEY_TASK) ||
-                 api_doc_text_when_valid(API_KEY_DEPLOY_STATUS));
+                 api_doc_text_when_valid(API_KEY_JOB_STATUS));
     for (size_t i = 0; i < 3; i++) {
         const char *text = i < 1 ? faithful[i] : not_faithful[i - 1];
         json_t *j = cr_test_json(text);
         void *doc = decode(key, text, &error);
         assert_non_null(doc); /* every one decodes */
         assert_null(error);
-        assert_int_equal(api_doc_faithful(API_KEY_PENDING, j), i < 1);
+        assert_int_equal(api_doc_faithful(API_KEY_PENDING, doc, j), i < 1);
         api_doc_free(API_KEY_PENDING, doc);
         json_decref(j);
     }
     json_t *st = cr_test_json("{\"requestId\":\"j\",\"state\":\"ACTIVE\"}");
-    assert_true(api_doc_faithful(API_KEY_REQUEST_STATUS, st));
-    assert_false(api_doc_faithful(API_KEY_DEPLOY_STATUS, st));
+    void *sdoc =
+        decode("/corral/status/requests/j", "{\"requestId\":\"j\",\"state\":\"ACTIVE\"}", &error);
+    assert_non_null(sdoc);
+    assert_true(api_doc_faithful(API_KEY_REQUEST_STATUS, sdoc, st));
+    assert_false(api_doc_faithful(API_KEY_JOB_STATUS, sdoc, st));
+    assert_false(api_doc_faithful(API_KEY_REQUEST_STATUS, NULL, st));
+    api_doc_free(API_KEY_REQUEST_STATUS, sdoc);
     json_decref(st);
+}
+
+/* Requests, deploys and deploy statuses are held as text when their
+ * document decodes with no problem and its canonical encoding is their
+ * tree (api_doc_faithful): whatever the key order and whitespace. One that
+ * decodes to the same document from another tree (requestType derived, 2.0
+ * for 2, an alias, a null or a member the encoder writes otherwise) keeps
+ * its tree, and so does one with an unknown field (a strict problem: the
+ * cache keeps its tree). */
+static void test_request_deploy_faithful(void **state)
+{
+    static const struct {
+        const char *key, *json;
+        bool faithful;
+    } cases[] = {
+        {"/corral/requests/web",
+         "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":2,\"owners\":[\"a@b.c\"]}",
+         true},
+        /* as bench/converge.py writes it: Python's separators, its own order */
+        {"/corral/requests/web",
+         "{\"owners\": [\"a@b.c\"], \"instances\": 2, \"requestType\": \"SERVICE\", \"id\": "
+         "\"web\"}",
+         true},
+        {"/corral/requests/web",
+         "{\"id\":\"web\",\"requestType\":\"WORKER\",\"taskPriorityLevel\":0.5,"
+         "\"annotations\":{\"corral.io/source\":\"git\"},\"agentPlacement\":\"GREEDY\"}",
+         true},
+        {"/corral/requests/web", "{\"id\":\"web\",\"instances\":2}", false},
+        {"/corral/requests/web", "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":2.0}",
+         false},
+        {"/corral/requests/web",
+         "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"slavePlacement\":\"GREEDY\"}", false},
+        /* an empty list is kept as written */
+        {"/corral/requests/web", "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"owners\":[]}",
+         true},
+        {"/corral/requests/web", "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"group\":null}",
+         false},
+        {"/corral/deploys/web/v1",
+         "{\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"sleep 1\","
+         "\"resources\":{\"cpus\":0.1,\"memoryMb\":64,\"numPorts\":0}}",
+         true},
+        {"/corral/deploys/web/v1",
+         "{\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"sleep 1\","
+         "\"resources\":{\"cpus\":0.1,\"memoryMb\":64.0}}",
+         false},
+        /* a deploy status as the controllers write it (api_deploy_status_to_json) */
+        {"/corral/status/deploys/web/v1", NULL, true},
+        /* ... and as written by hand: without the failures the encoder writes */
+        {"/corral/status/deploys/web/v1",
+         "{\"requestId\":\"web\",\"deployId\":\"v1\",\"state\":\"SUCCEEDED\",\"finishedAt\":2000}",
+         false},
+    };
+    char *error = NULL;
+
+    assert_true(api_doc_text_when_valid(API_KEY_REQUEST) &&
+                api_doc_text_when_valid(API_KEY_DEPLOY));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        api_key_parts parts;
+        json_t *j;
+        void *doc;
+
+        if (cases[i].json) {
+            j = cr_test_json(cases[i].json);
+        } else {
+            api_deploy_status ds = {.requestId = "web", .deployId = "v1",
+                                    .state = API_DSTATE_SUCCEEDED, .finishedAt = 2000,
+                                    .targetActiveInstances = 2, .step = 1};
+            j = api_deploy_status_to_json(&ds);
+        }
+        assert_int_equal(api_key_parse("/corral", cases[i].key, &parts), 0);
+        doc = api_doc_decode(&parts, j, &error);
+        if (!doc || error)
+            fail_msg("%s: %s", cases[i].key, error ? error : "no document");
+        if (api_doc_faithful(parts.kind, doc, j) != cases[i].faithful)
+            fail_msg("case %zu (%s): faithful should be %d", i, cases[i].key, cases[i].faithful);
+        api_doc_free(parts.kind, doc);
+        api_key_parts_release(&parts);
+        json_decref(j);
+    }
+    /* an unknown field: a strict problem beside the lenient document */
+    void *doc = decode("/corral/requests/web",
+                       "{\"id\":\"web\",\"requestType\":\"SERVICE\",\"colour\":\"red\"}", &error);
+    assert_non_null(doc);
+    assert_non_null(error);
+    free(error);
+    api_doc_free(API_KEY_REQUEST, doc);
 }
 
 /* People write runs: a document with problems is still decoded leniently,
@@ -393,6 +485,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_typed),
     cmocka_unit_test(test_statuses),
     cmocka_unit_test(test_text_kinds),
+    cmocka_unit_test(test_request_deploy_faithful),
     cmocka_unit_test(test_runs),
     cmocka_unit_test(test_intents),
     cmocka_unit_test(test_body_must_match_key),

@@ -1,7 +1,8 @@
 /* Helpers shared by the apiserver tests that call the API on a cache fed by
- * hand: the fixture (the cache, its memo, the config without and with the
- * memo), records loaded from a fixture file, one request made as the server
- * makes it, and answers compared with a fixture file.
+ * hand: the fixture (the cache, its memo and index, the config without and
+ * with the memo, and with both), records loaded from a fixture file, one
+ * request made as the server makes it, and answers compared with a fixture
+ * file.
  *
  * Static inline, as test/store/testutil.h: the Makefile links each test
  * binary with test/lib/ alone. */
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "apiserver/as_api.h"
+#include "apiserver/as_index.h"
 #include "apiserver/as_memo.h"
 #include "apiserver/as_route.h"
 #include "base/buf.h"
@@ -22,7 +24,9 @@
 typedef struct astest_fx {
     as_cache *c;
     as_memo *memo;
-    as_api_config cfg, memoized; /* without and with the memo */
+    as_index *index;
+    /* without and with the memo; indexed: with the memo and the index */
+    as_api_config cfg, memoized, indexed;
     /* What every call asks with but its method, path, query and body:
      * alice at 100000 with nonce "n0" unless the test says otherwise. */
     as_req base;
@@ -79,6 +83,9 @@ static inline int astest_setup_done(void **state, astest_fx *f)
     f->cfg.max_scale_down_unacked = 10;
     f->memoized = f->cfg;
     f->memoized.memo = f->memo;
+    f->index = as_index_new(f->c, "/corral");
+    f->indexed = f->memoized;
+    f->indexed.index = f->index;
     f->base = (as_req){.user = "alice", .now = 100000, .nonce = "n0"};
     *state = f;
     return 0;
@@ -116,6 +123,7 @@ static inline int astest_teardown(void **state)
 {
     astest_fx *f = *state;
 
+    as_index_free(f->index);
     as_memo_free(f->memo);
     as_cache_free(f->c);
     free(f);
@@ -273,6 +281,23 @@ static inline void astest_same_str(const char *got, const char *want, const char
     if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
         fail_msg("%s of %s: got %s, want %s", what, key, got ? got : "(null)",
                  want ? want : "(null)");
+}
+
+/* Fails unless /metrics and /api/state (with the provisioning ids) are the
+ * same bytes counted with f's index (f->indexed) as walked (f->cfg). */
+static inline void astest_check_indexed(astest_fx *f, const char *when)
+{
+    static const char *const reads[][2] = {{"/metrics", NULL},
+                                           {"/api/state", "includeRequestIds=true"}};
+
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        char *want = astest_whole(f, &f->cfg, reads[i][0], reads[i][1]);
+        char *got = astest_whole(f, &f->indexed, reads[i][0], reads[i][1]);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s: %s indexed:\n%s\nwalked:\n%s", when, reads[i][0], got, want);
+        free(got);
+        free(want);
+    }
 }
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "apis/status.h"
 #include "apis/task.h"
 #include "apiserver/as_api.h"
 #include "apiserver/as_route.h"
@@ -18,6 +19,7 @@ typedef struct fx {
     int64_t now;
     bool lenient;      /* decode bodies as Singularity's API does (as_req.strict off) */
     json_t *warnings;  /* the last call's, or NULL */
+    json_t *trees;    /* what doc() parsed (values the cache keeps as text) */
 } fx;
 
 static int setup(void **state)
@@ -30,6 +32,7 @@ static int setup(void **state)
     json_t *v;
 
     f->c = as_cache_new();
+    f->trees = json_array();
     f->cfg.prefix = "/corral";
     f->cfg.max_scale_down_unacked = 10;
     f->now = 100000;
@@ -49,6 +52,7 @@ static int teardown(void **state)
     fx *f = *state;
     as_cache_free(f->c);
     json_decref(f->warnings);
+    json_decref(f->trees);
     free(f);
     return 0;
 }
@@ -103,9 +107,15 @@ static int call(fx *f, unsigned method, const char *path, const char *query, con
     return status;
 }
 
+/* key's value as a tree (kept until teardown): the cache keeps requests
+ * and deploys that decode as text (store/cache.h). */
 static const json_t *doc(fx *f, const char *key)
 {
-    return as_cache_value(f->c, key);
+    json_t *j = store_obj_json(as_cache_get(f->c, key));
+
+    if (j)
+        json_array_append_new(f->trees, j);
+    return j;
 }
 
 static const char *str(const json_t *o, const char *path)
@@ -656,6 +666,153 @@ static void test_request_status_text_or_tree(void **state)
     }
 }
 
+/* A deploy status of web as the controllers write it
+ * (api_deploy_status_to_json), kept as text by the cache; with twice, the
+ * same with a key twice, kept as a tree. Caller frees. */
+static char *deploy_status_text(const char *did, api_deploy_state state, bool twice)
+{
+    api_deploy_failure fail = {API_DFAIL_TASK_FAILED_ON_STARTUP, "web-v2-1-1-h-r", "caf\u00e9 \"x\""};
+    api_deploy_status ds = {.requestId = "web", .deployId = (char *)did, .state = state,
+                            .message = "m", .startedAt = 1500, .targetActiveInstances = 1,
+                            .step = 1, .healthyTasks = 1, .n_failures = 1, .failures = &fail,
+                            .updatedAt = 1600};
+    json_t *j = api_deploy_status_to_json(&ds);
+    char *text = json_dumps(j, JSON_COMPACT), *out = NULL;
+
+    if (twice && asprintf(&out, "{\"requestId\":\"web\",%s", text + 1) < 0)
+        fail();
+    json_decref(j);
+    if (!twice)
+        return text;
+    free(text);
+    return out;
+}
+
+/* The answers that show or read a request or its deploy, as one JSON
+ * text each, after putting the request and deploy v1 as request and
+ * deploy (their texts), deploy v2 pending, and the statuses of both as
+ * the controllers write them (twice: with a key twice). Ends with a
+ * scale, which writes the request. */
+static char *request_answers(fx *f, const char *request, const char *deploy, bool twice)
+{
+    static const char *const paths[] = {
+        "/api/requests/request/web",
+        "/api/requests",
+        "/api/requests/active",
+        "/api/requests/request/web/simple",
+        "/api/requests/queued/pending",
+        "/api/tasks/active",
+        "/api/tasks/scheduled",
+        "/api/tasks/scheduled/request/web",
+        "/api/tasks/task/web-v1-1000-1-h1-r1",
+        "/api/history/task/web-v1-900-1-h1-r1",
+        "/api/history/request/web/deploys",
+        "/api/history/request/web/deploy/v1",
+        "/api/history/request/web/deploy/v2",
+        "/api/state",
+    };
+    static const char pending[] =
+        "{\"pendingTaskId\":{\"id\":\"web-v1-5-3-NEW_DEPLOY-4\",\"requestId\":\"web\","
+        "\"deployId\":\"v1\",\"nextRunAt\":5,\"instanceNo\":3,\"pendingType\":\"NEW_DEPLOY\","
+        "\"createdAt\":4}}";
+    static const char deploy2[] = "{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"sleep 2\"}";
+    cr_buf out = CR_BUF_INIT;
+    json_t *b = NULL;
+    char *d;
+    int st;
+
+    f->now = 200000;
+    as_cache_put_raw(f->c, "/corral/requests/web", request, strlen(request), 1, ++f->rev);
+    as_cache_put_raw(f->c, "/corral/deploys/web/v1", deploy, strlen(deploy), 2, ++f->rev);
+    as_cache_put_raw(f->c, "/corral/pending/web/web-v1-5-3-NEW_DEPLOY-4", pending, strlen(pending),
+                     3, ++f->rev);
+    as_cache_put_raw(f->c, "/corral/deploys/web/v2", deploy2, strlen(deploy2), 4, ++f->rev);
+    for (int k = 1; k <= 2; k++) {
+        char key[64], *text = deploy_status_text(
+                           k == 1 ? "v1" : "v2",
+                           k == 1 ? API_DSTATE_SUCCEEDED : API_DSTATE_WAITING, twice);
+        snprintf(key, sizeof(key), "/corral/status/deploys/web/v%d", k);
+        as_cache_put_raw(f->c, key, text, strlen(text), 4 + k, ++f->rev);
+        if (!as_cache_get(f->c, key)->value != !twice)
+            fail_msg("%s: %s", key, twice ? "not a tree" : "not kept as text");
+        free(text);
+    }
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        st = call(f, AS_GET, paths[i], NULL, NULL, &b);
+        d = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+        cr_buf_addf(&out, "%s %d %s\n", paths[i], st, d ? d : "-");
+        free(d);
+        json_decref(b);
+        b = NULL;
+    }
+    st = call(f, AS_PUT, "/api/requests/request/web/scale", NULL, "{\"instances\": 3}", &b);
+    d = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+    cr_buf_addf(&out, "scale %d %s\n", st, d ? d : "-");
+    free(d);
+    json_decref(b);
+    d = json_dumps(doc(f, "/corral/requests/web"), JSON_COMPACT);
+    cr_buf_addf(&out, "scaled %s\n", d ? d : "-");
+    free(d);
+    return cr_buf_detach(&out, NULL);
+}
+
+/* A request and a deploy that decode, and whose document encodes as their
+ * tree, are kept as text (store/cache.h, api_doc_faithful), ones with a key
+ * twice as trees: every answer that shows or reads them is the same bytes
+ * (whitespace, key order, escapes and reals re-encoded as jansson writes
+ * them). */
+static void test_request_deploy_text_or_tree(void **state)
+{
+    fx *f = *state;
+    static const char *const requests[][2] = {
+        {"{ \"requestType\": \"SERVICE\", \"id\": \"web\", \"instances\": 2,"
+         " \"owners\": [\"caf\\u00e9@x.y\", \"o\\\"k@x.y\"], \"taskPriorityLevel\": 0.3,"
+         " \"annotations\": {\"corral.io/source\": \"s1\"} }",
+         "{ \"requestType\": \"SERVICE\", \"id\": \"web\", \"id\": \"web\", \"instances\": 2,"
+         " \"owners\": [\"caf\\u00e9@x.y\", \"o\\\"k@x.y\"], \"taskPriorityLevel\": 0.3,"
+         " \"annotations\": {\"corral.io/source\": \"s1\"} }"},
+        {"{\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":2}",
+         "{\"id\":\"web\",\"id\":\"web\",\"requestType\":\"SERVICE\",\"instances\":2}"},
+    };
+    static const char *const deploys[][2] = {
+        {"{\"requestId\": \"web\", \"id\": \"v1\", \"command\": \"sleep 100\", \"timestamp\": 1000,"
+         " \"resources\": {\"cpus\": 0.1, \"memoryMb\": 64}, \"env\": {\"A\": \"\\u00e9\\n\"}}",
+         "{\"requestId\": \"web\", \"id\": \"v1\", \"id\": \"v1\", \"command\": \"sleep 100\","
+         " \"timestamp\": 1000, \"resources\": {\"cpus\": 0.1, \"memoryMb\": 64},"
+         " \"env\": {\"A\": \"\\u00e9\\n\"}}"},
+        {"{\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"sleep 100\",\"timestamp\":1000}",
+         "{\"requestId\":\"web\",\"id\":\"v1\",\"id\":\"v1\",\"command\":\"sleep 100\","
+         "\"timestamp\":1000}"},
+    };
+
+    for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        char *a, *b;
+
+        a = request_answers(f, requests[i][0], deploys[i][0], false);
+        as_cache_put_raw(f->c, "/corral/requests/web", requests[i][0], strlen(requests[i][0]), 1,
+                         ++f->rev);
+        as_cache_put_raw(f->c, "/corral/deploys/web/v1", deploys[i][0], strlen(deploys[i][0]), 2,
+                         ++f->rev);
+        if (as_cache_get(f->c, "/corral/requests/web")->value ||
+            as_cache_get(f->c, "/corral/deploys/web/v1")->value)
+            fail_msg("case %zu: not kept as text", i);
+        assert_non_null(as_cache_get(f->c, "/corral/requests/web")->doc);
+        b = request_answers(f, requests[i][1], deploys[i][1], true);
+        assert_non_null(as_cache_get(f->c, "/corral/deploys/web/v1")->value); /* a tree */
+        assert_non_null(strstr(a, "\"taskRequest\":{\"request\":{"));
+        assert_non_null(strstr(a, "\"pendingDeployState\":{"));
+        size_t at = 0, from;
+        while (a[at] && a[at] == b[at])
+            at++;
+        from = at > 200 ? at - 200 : 0;
+        if (a[at] != b[at])
+            fail_msg("case %zu, byte %zu:\n as text: ...%.300s\n as tree: ...%.300s", i, at,
+                     a + from, b + from);
+        free(a);
+        free(b);
+    }
+}
+
 static void test_deploy_seed_object(void **state)
 {
     fx *f = *state;
@@ -1094,5 +1251,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_golden_shapes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
     cmocka_unit_test_setup_teardown(test_request_status_text_or_tree, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_request_deploy_text_or_tree, setup, teardown),
 };
 CR_TEST_MAIN(tests)

@@ -17,7 +17,22 @@ typedef struct fx {
     as_api_config cfg;
     int64_t rev;
     const as_identity *who; /* the caller of call(); NULL: anonymous */
+    json_t *trees;          /* what value() parsed */
 } fx;
+
+/* key's value as a tree, kept until teardown (the cache keeps a request
+ * that decodes as text: store/cache.h). */
+static const json_t *value(fx *f, const char *key)
+{
+    json_t *j = store_obj_json(as_cache_get(f->c, key));
+
+    if (j) {
+        if (!f->trees)
+            f->trees = json_array();
+        json_array_append_new(f->trees, j);
+    }
+    return j;
+}
 
 static int setup(void **state)
 {
@@ -45,6 +60,7 @@ static int teardown(void **state)
     fx *f = *state;
     as_cache_free(f->c);
     as_auth_free(f->auth);
+    json_decref(f->trees);
     free(f);
     return 0;
 }
@@ -188,33 +204,33 @@ static void test_groups(void **state)
                           "{\"group\": \"g1\"}", &b),
                      200);
     json_decref(b);
-    assert_null(json_object_get(as_cache_value(f->c, "/corral/requests/web"), "group"));
+    assert_null(json_object_get(value(f, "/corral/requests/web"), "group"));
     assert_int_equal(call(f, AS_POST, "/api/requests/request/web/groups", NULL,
                           "{\"group\": \"g1\", \"readOnlyGroups\": [\"ro\"], \"message\": \"m\"}",
                           &b),
                      200);
     json_decref(b);
-    doc = as_cache_value(f->c, "/corral/requests/web");
+    doc = value(f, "/corral/requests/web");
     assert_string_equal(json_string_value(json_object_get(doc, "group")), "g1");
     assert_json(json_object_get(doc, "readOnlyGroups"), "[\"ro\"]");
     assert_int_equal(json_integer_value(json_object_get(doc, "instances")), 2);
     /* an absent one is cleared, as in Singularity */
     assert_int_equal(call(f, AS_POST, "/api/requests/request/web/groups", NULL, "{}", &b), 200);
     json_decref(b);
-    doc = as_cache_value(f->c, "/corral/requests/web");
+    doc = value(f, "/corral/requests/web");
     assert_null(json_object_get(doc, "group"));
     assert_null(json_object_get(doc, "readOnlyGroups"));
     expect_status(f, AS_POST, "/api/requests/request/web/groups", "{\"group\": 5}", 400);
 
     /* priority: set, cleared; an expiring change is refused */
     expect_status(f, AS_PUT, "/api/requests/request/web/priority", "{\"priority\": 0.25}", 200);
-    assert_true(json_real_value(json_object_get(as_cache_value(f->c, "/corral/requests/web"),
+    assert_true(json_real_value(json_object_get(value(f, "/corral/requests/web"),
                                                 "taskPriorityLevel")) == 0.25);
     expect_status(f, AS_PUT, "/api/requests/request/web/priority",
                   "{\"priority\": 0.5, \"durationMillis\": 1000}", 400);
     expect_status(f, AS_PUT, "/api/requests/request/web/priority", "{\"priority\": 7}", 400);
     expect_status(f, AS_PUT, "/api/requests/request/web/priority", "{}", 200);
-    assert_null(json_object_get(as_cache_value(f->c, "/corral/requests/web"), "taskPriorityLevel"));
+    assert_null(json_object_get(value(f, "/corral/requests/web"), "taskPriorityLevel"));
     expect_status(f, AS_DELETE, "/api/requests/request/web/priority", NULL, 404);
     expect_status(f, AS_POST, "/api/requests/request/nosuch/groups", "{}", 404);
 }

@@ -80,6 +80,7 @@ static void check_lists(fx *f, const char *when)
                  cr_buf_str(&plain));
     cr_buf_release(&plain);
     cr_buf_release(&memoized);
+    astest_check_indexed(f, when); /* and the index counts them as they were walked */
     /* The queues read the memo too. */
     static const char *const queues[] = {"/api/requests/queued/pending", "/api/deploys/pending"};
     for (size_t i = 0; i < 2; i++) {

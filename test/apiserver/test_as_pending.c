@@ -119,6 +119,7 @@ static void all_answers(fx *f, cr_buf *out)
         cr_buf_addf(out, "== metrics%s\n%s", m ? " (memo)" : "", cr_buf_str(&mb));
         cr_buf_release(&mb);
     }
+    astest_check_indexed(f, "pending records");
 }
 
 static void test_answers_as_with_trees(void **state)
@@ -165,6 +166,9 @@ static void test_answers_text_or_tree(void **state)
     astest_load(t.c, RECORDS, first_key_twice);
     t.memo = as_memo_new(t.c);
     t.memoized.memo = t.memo;
+    t.index = as_index_new(t.c, "/corral");
+    t.indexed = t.memoized;
+    t.indexed.index = t.index;
     n = as_cache_range(t.c, "/corral/pending/", &first);
     for (size_t i = first; i < first + n; i++) /* no text left */
         assert_null(store_obj_text(as_cache_at(t.c, i), NULL));
@@ -174,6 +178,7 @@ static void test_answers_text_or_tree(void **state)
         astest_first_difference(cr_buf_str(&b), cr_buf_str(&a));
     cr_buf_release(&a);
     cr_buf_release(&b);
+    as_index_free(t.index);
     as_memo_free(t.memo);
     as_cache_free(t.c);
 }

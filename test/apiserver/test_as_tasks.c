@@ -153,6 +153,7 @@ static void all_answers(fx *f, cr_buf *out)
         }
         cr_buf_release(&mb);
     }
+    astest_check_indexed(f, "task records");
 }
 
 static void test_answers_as_with_trees(void **state)

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "apis/deploy.h"
 #include "apis/request.h"
 #include "apis/status.h"
 #include "apis/task.h"
@@ -489,6 +490,135 @@ static void test_pending_text_when_valid(void **state)
     store_cache_free(c);
 }
 
+/* Every accessor's answer for o, as one text: its value (store_obj_json),
+ * the text store_obj_plain_text gives, read back, and its key's parts. */
+static char *answers(const store_obj *o)
+{
+    size_t len = 0;
+    char *owned = NULL, *out;
+    const char *plain = store_obj_plain_text(o, &len, &owned);
+    json_t *j = store_obj_json(o), *back = plain ? json_loadb(plain, len, 0, NULL) : NULL;
+    char *a = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY),
+         *b = json_dumps(back, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    out = xasprintf("%d %s %s %s\n%s\n%s", o->kind, o->id1, o->id2 ? o->id2 : "-",
+                    o->error ? o->error : "-", a ? a : "-", b ? b : "-");
+    free(a);
+    free(b);
+    free(owned);
+    json_decref(j);
+    json_decref(back);
+    return out;
+}
+
+/* A request, a deploy and a deploy status are kept as text when their document decodes with
+ * no problem, no key repeats and the document's canonical encoding is
+ * their tree (api_doc_faithful): the bytes, no tree, the document; every
+ * accessor answers as it does for the same value kept as a tree (here: the
+ * same text with a key twice, the same value). Any other keeps its tree. */
+static void test_request_deploy_text_when_faithful(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const char *const kept[][3] = {
+        {"/corral/requests/web",
+         "{\"id\": \"web\", \"requestType\": \"SERVICE\", \"instances\": 2, \"owners\": "
+         "[\"caf\\u00e9@x.y\"], \"taskPriorityLevel\": 0.3}",
+         "{\"id\": \"web\", \"id\": \"web\", \"requestType\": \"SERVICE\", \"instances\": 2, "
+         "\"owners\": [\"caf\\u00e9@x.y\"], \"taskPriorityLevel\": 0.3}"},
+        {"/corral/deploys/web/v1",
+         "{\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"sleep 1\",\"resources\":"
+         "{\"cpus\":0.1,\"memoryMb\":64,\"numPorts\":0},\"env\":{\"A\":\"\\n\"}}",
+         "{\"requestId\":\"web\",\"requestId\":\"web\",\"id\":\"v1\",\"command\":\"sleep 1\","
+         "\"resources\":{\"cpus\":0.1,\"memoryMb\":64,\"numPorts\":0},\"env\":{\"A\":\"\\n\"}}"},
+        /* as api_deploy_status_to_json writes it */
+        {"/corral/status/deploys/web/v1",
+         "{\"requestId\":\"web\",\"deployId\":\"v1\",\"state\":\"SUCCEEDED\",\"startedAt\":1500,"
+         "\"finishedAt\":1600,\"targetActiveInstances\":1,\"acceptedInstances\":0,\"step\":1,"
+         "\"stepStartedAt\":1500,\"stepHealthyAt\":1550,\"healthyTasks\":1,\"failures\":[],"
+         "\"updatedAt\":1600}",
+         "{\"requestId\":\"web\",\"requestId\":\"web\",\"deployId\":\"v1\",\"state\":\"SUCCEEDED\","
+         "\"startedAt\":1500,\"finishedAt\":1600,\"targetActiveInstances\":1,\"acceptedInstances\":0,"
+         "\"step\":1,\"stepStartedAt\":1500,\"stepHealthyAt\":1550,\"healthyTasks\":1,"
+         "\"failures\":[],\"updatedAt\":1600}"},
+    };
+    static const api_key_kind kinds[] = {API_KEY_REQUEST, API_KEY_DEPLOY, API_KEY_DEPLOY_STATUS};
+    const store_obj *o;
+    size_t len;
+
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        store_cache *twin = store_cache_new(NULL, NULL, NULL);
+        const store_obj *t;
+        char *a, *b;
+
+        put(c, kept[i][0], kept[i][1], 1 + (int64_t)i);
+        o = store_cache_get(c, kept[i][0]);
+        assert_int_equal(o->kind, kinds[i]);
+        assert_null(o->value);
+        assert_null(o->error);
+        assert_non_null(o->doc);
+        assert_string_equal(store_obj_text(o, &len), kept[i][1]);
+        assert_int_equal(len, strlen(kept[i][1]));
+        assert_int_equal(o->value_len, len);
+        put(twin, kept[i][0], kept[i][2], 1);
+        t = store_cache_get(twin, kept[i][0]);
+        assert_non_null(t->value); /* a tree */
+        assert_null(store_obj_text(t, NULL));
+        a = answers(o);
+        b = answers(t);
+        assert_string_equal(a, b);
+        assert_true(i == 0   ? api_request_equal(o->doc, t->doc)
+                    : i == 1 ? api_deploy_equal(o->doc, t->doc)
+                             : api_deploy_status_equal(o->doc, t->doc) &&
+                                   ((const api_deploy_status *)o->doc)->updatedAt ==
+                                       ((const api_deploy_status *)t->doc)->updatedAt);
+        free(a);
+        free(b);
+        store_cache_free(twin);
+    }
+    const api_request *r = store_cache_get(c, "/corral/requests/web")->doc;
+    assert_int_equal(r->type, API_SERVICE);
+    assert_int_equal(r->instances, 2);
+    const api_deploy *d = store_cache_get(c, "/corral/deploys/web/v1")->doc;
+    assert_string_equal(d->command, "sleep 1");
+
+    /* fed as a tree: kept as its compact dump */
+    store_cache_feed_json(c, "/corral/requests/api",
+                          json_pack("{s:s, s:s}", "id", "api", "requestType", "WORKER"), 5, 5);
+    o = store_cache_get(c, "/corral/requests/api");
+    assert_null(o->value);
+    assert_string_equal(store_obj_text(o, NULL), "{\"id\":\"api\",\"requestType\":\"WORKER\"}");
+
+    /* decodes to a document that is not its tree (requestType derived, 2.0
+     * for 2, an alias, a null), a problem (an unknown field, not the key's
+     * id), a key twice: the tree (and the document, with the problem) */
+    static const char *const keep_tree[][2] = {
+        {"/corral/requests/a", "{\"id\":\"a\",\"instances\":2}"},
+        {"/corral/requests/b", "{\"id\":\"b\",\"requestType\":\"SERVICE\",\"instances\":2.0}"},
+        {"/corral/requests/c",
+         "{\"id\":\"c\",\"requestType\":\"SERVICE\",\"slavePlacement\":\"GREEDY\"}"},
+        {"/corral/requests/d", "{\"id\":\"d\",\"requestType\":\"SERVICE\",\"group\":null}"},
+        {"/corral/requests/e", "{\"id\":\"e\",\"requestType\":\"SERVICE\",\"colour\":\"red\"}"},
+        {"/corral/requests/f", "{\"id\":\"x\",\"requestType\":\"SERVICE\"}"},
+        {"/corral/deploys/web/v2",
+         "{\"requestId\":\"web\",\"id\":\"v2\",\"command\":\"a\",\"command\":\"b\"}"},
+        {"/corral/deploys/web/v3", "{\"requestId\":\"web\",\"id\":\"v3\",\"command\":\"a\","
+                                   "\"resources\":{\"memoryMb\":64.0}}"},
+        {"/corral/status/deploys/web/v3",
+         "{\"requestId\":\"web\",\"deployId\":\"v3\",\"state\":\"SUCCEEDED\"}"},
+    };
+    for (size_t i = 0; i < sizeof(keep_tree) / sizeof(keep_tree[0]); i++) {
+        put(c, keep_tree[i][0], keep_tree[i][1], 10 + (int64_t)i);
+        o = store_cache_get(c, keep_tree[i][0]);
+        if (!o->value || store_obj_text(o, NULL) || !o->doc)
+            fail_msg("%s: should keep its tree and a document", keep_tree[i][1]);
+        if ((o->error != NULL) != (i == 4 || i == 5))
+            fail_msg("%s: error %s", keep_tree[i][1], o->error ? o->error : "none");
+    }
+    assert_string_equal(
+        ((const api_deploy *)store_cache_get(c, "/corral/deploys/web/v2")->doc)->command, "b");
+    store_cache_free(c);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_ranges),
     cmocka_unit_test(test_subscribers),
@@ -498,6 +628,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_text_written_again),
     cmocka_unit_test(test_text_when_valid),
     cmocka_unit_test(test_pending_text_when_valid),
+    cmocka_unit_test(test_request_deploy_text_when_faithful),
 };
 
 CR_TEST_MAIN(tests)
