@@ -294,6 +294,15 @@ static void process_key(ctl_runner *r, store_wq *wq, const char *key)
         store_wq_done(wq, key);
         return;
     }
+    /* Never plan from part of a re-list: wait until all of it is in. */
+    int64_t relist = store_cache_relisting(r->cache);
+    if (relist > store_cache_revision(r->cache)) {
+        r->stats.waits++;
+        store_cache_cancel_waits(r->cache, r, key);
+        store_cache_wait(r->cache, relist, on_caught_up, r, key);
+        store_wq_done(wq, key);
+        return;
+    }
     /* Read-your-writes: never plan from a cache older than our own writes. */
     int64_t *w = store_map_get(r->waits, key);
     if (w) {

@@ -64,6 +64,7 @@ struct store_cache {
     store *s;
     cr_log *log;
     int64_t slice_budget_us; /* store_cache_config.slice_budget_us */
+    int64_t relist_rev;      /* a re-list being applied: its revision; else 0 */
     char *prefix;   /* "/corral" */
     char *watched;  /* "/corral/" */
     obj **v;        /* sorted by key */
@@ -635,6 +636,7 @@ static void listed(store_cache *c, int64_t revision)
 
     if (revision > c->revision)
         c->revision = revision;
+    c->relist_rev = 0;
     c->synced = true;
     c->stats.lists++;
     c->watch = store_watch_start(c->s, c->watched, &o, &h, c, &werr);
@@ -718,8 +720,10 @@ static void on_list(void *arg, const store_result *res, const cr_err *err)
     c->backoff_ms = 0;
     while (c->qlen) /* events from before the compaction go first */
         on_slice(-1, 0, c);
-    if (!first)
+    if (!first) {
+        c->relist_rev = res->revision;
         relist_deletions(c, res);
+    }
     reserve(c, c->n + res->nkvs);
     for (size_t i = 0; i < res->nkvs; i++)
         enqueue(c, first ? Q_LOAD : Q_RELIST, &res->kvs[i]);
@@ -901,6 +905,11 @@ const char *store_cache_prefix(const store_cache *c)
 bool store_cache_synced(const store_cache *c)
 {
     return c->synced;
+}
+
+int64_t store_cache_relisting(const store_cache *c)
+{
+    return c->relist_rev;
 }
 
 int64_t store_cache_revision(const store_cache *c)

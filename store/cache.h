@@ -138,6 +138,11 @@ int store_cache_start(store_cache *c, cr_err *err);
  * NULL is a no-op. */
 void store_cache_free(store_cache *c);
 
+/* While a re-list (after a compaction) is being applied, a slice per loop
+ * turn, the revision it was taken at; else 0. Until it is all in, readers
+ * see part of it: a loop that plans from the whole waits for that revision
+ * (store_cache_wait), as ctl_runner does. */
+int64_t store_cache_relisting(const store_cache *c);
 /* The configured prefix (borrowed). */
 const char *store_cache_prefix(const store_cache *c);
 bool store_cache_synced(const store_cache *c);

@@ -46,6 +46,7 @@ typedef struct fx {
     int adds, updates, deletes, synced, revisions, waited;
     char last[64];
     int64_t last_revision; /* store_cache_revision() during the last change */
+    int relisting;         /* changes told while the cache said it re-lists */
 } fx;
 
 static void on_change(void *arg, const store_obj *old, const store_obj *cur)
@@ -66,6 +67,7 @@ static void on_change(void *arg, const store_obj *old, const store_obj *cur)
         assert_null(store_cache_get(f->c, old->key));
     }
     f->last_revision = store_cache_revision(f->c);
+    f->relisting += store_cache_relisting(f->c) > f->last_revision;
 }
 
 static void on_revision(void *arg, int64_t revision)
@@ -314,6 +316,9 @@ static void test_relist_after_compaction(void **state)
     assert_int_equal(f->adds, 1);
     assert_int_equal(f->updates, 1);
     assert_int_equal(f->deletes, 1);
+    /* each told while the cache said a re-list was not all in (loops wait) */
+    assert_int_equal(f->relisting, 3);
+    assert_int_equal(store_cache_relisting(f->c), 0);
     assert_int_equal(store_cache_len(f->c), 3);
     assert_non_null(store_cache_get(f->c, "/t/c4/new"));
     assert_null(store_cache_get(f->c, "/t/c4/gone"));
