@@ -54,6 +54,8 @@ struct ctl_runner {
     bool running, synced;
     store_wq *wq;
     store_map *waits; /* key -> (int64_t *) revision the cache must reach first */
+    store_map *relist_keys; /* keys held back until a re-list is all in */
+    bool relist_waiting;    /* one cache wait for them is registered */
     pass *passes;
     ctl_runner_stats stats;
 };
@@ -90,6 +92,23 @@ static void on_caught_up(void *arg, const char *key)
     ctl_runner *r = arg;
     if (r->wq)
         store_wq_add(r->wq, key);
+}
+
+/* A re-list is all in: pass the keys it held back. */
+static void on_relisted(void *arg, const char *tag)
+{
+    ctl_runner *r = arg;
+    size_t n;
+    const char **keys = store_map_keys(r->relist_keys, &n);
+    store_map *held = r->relist_keys;
+
+    r->relist_waiting = false;
+    r->relist_keys = store_map_new();
+    for (size_t i = 0; i < n; i++)
+        if (r->wq)
+            store_wq_add(r->wq, keys[i]);
+    free(keys);
+    store_map_free(held);
 }
 
 /* ---- writes ------------------------------------------------------------------------ */
@@ -236,28 +255,30 @@ static void add_ops(store_txn *t, const ctl_op *v, size_t n)
 }
 
 /* One fenced store_write per operation group; the store batches them. A
- * group that cannot be sent, and every group after it, tells its hook. */
+ * group that cannot be sent (too large, say) fails alone and tells its
+ * hook; without leadership no group is sent, and each hook hears why. */
 static void send_ops(ctl_runner *r, pass *p, ctl_ops *ops)
 {
-    cr_err err;
-    bool failed = false;
+    cr_err lead;
+    bool leading = true;
 
     for (size_t i = 0; i < ops->n;) {
         size_t g = ops->v[i].group, from = i;
         ctl_then then = take_then(ops, g);
         store_txn *t = NULL;
+        cr_err err;
         wr *w;
 
         while (i < ops->n && ops->v[i].group == g)
             i++;
-        if (!failed && !(t = txn_new(r))) {
-            cr_error(&err, CR_ENOTLEADER, "%s: not the leader", r->loop.name);
-            failed = true;
+        if (leading && !(t = txn_new(r))) {
+            cr_error(&lead, CR_ENOTLEADER, "%s: not the leader", r->loop.name);
+            leading = false;
         }
-        if (failed) {
+        if (!leading) {
             p->failed = true;
             if (then.written)
-                then.written(then.arg, NULL, &err);
+                then.written(then.arg, NULL, &lead);
             continue;
         }
         add_ops(t, ops->v + from, i - from);
@@ -271,7 +292,7 @@ static void send_ops(ctl_runner *r, pass *p, ctl_ops *ops)
             p->outstanding--;
             p->writes = w->next;
             free(w);
-            p->failed = failed = true;
+            p->failed = true;
             cr_warn(r->log, "%s: '%s': %s", r->loop.name, p->key, cr_err_msg(&err));
             if (then.written)
                 then.written(then.arg, NULL, &err);
@@ -294,12 +315,16 @@ static void process_key(ctl_runner *r, store_wq *wq, const char *key)
         store_wq_done(wq, key);
         return;
     }
-    /* Never plan from part of a re-list: wait until all of it is in. */
+    /* Never plan from part of a re-list: hold the key until all of it is
+     * in (one cache wait for every key held). */
     int64_t relist = store_cache_relisting(r->cache);
     if (relist > store_cache_revision(r->cache)) {
-        r->stats.waits++;
-        store_cache_cancel_waits(r->cache, r, key);
-        store_cache_wait(r->cache, relist, on_caught_up, r, key);
+        r->stats.relist_waits++;
+        store_map_put(r->relist_keys, key, NULL);
+        if (!r->relist_waiting) {
+            r->relist_waiting = true;
+            store_cache_wait(r->cache, relist, on_relisted, r, "");
+        }
         store_wq_done(wq, key);
         return;
     }
@@ -393,6 +418,8 @@ int ctl_runner_start(ctl_runner *r, cr_err *err)
     r->synced = false;
     r->stats = (ctl_runner_stats){.running = true};
     r->waits = store_map_new();
+    r->relist_keys = store_map_new();
+    r->relist_waiting = false;
     store_wq_config qc = {.max_inflight = r->max_inflight,
                           .resync_ms = r->resync_ms > 0 ? r->resync_ms : 0,
                           .name = r->loop.name};
@@ -429,6 +456,9 @@ void ctl_runner_stop(ctl_runner *r)
     store_map_foreach(r->waits, free_wait, NULL);
     store_map_free(r->waits);
     r->waits = NULL;
+    store_map_free(r->relist_keys);
+    r->relist_keys = NULL;
+    r->relist_waiting = false;
     r->synced = false;
     r->stats.running = false;
     r->stats.synced = false;

@@ -180,6 +180,7 @@ typedef struct ctl_runner_stats {
     uint64_t conflicts;      /* writes whose compares failed (re-planned) */
     uint64_t errors;         /* failed passes (backed off) */
     uint64_t waits;          /* passes deferred until the cache saw their writes */
+    uint64_t relist_waits;   /* passes held until a re-list was all in */
     size_t queue_depth;      /* keys waiting, not processing */
     size_t queue_processing; /* keys being reconciled */
     size_t queue_delayed;    /* keys waiting out a backoff or requeue-after */

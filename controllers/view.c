@@ -1,6 +1,7 @@
 /* Documents <-> plan views and plan -> etcd operations (see view.h). */
 #include "controllers/view.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "apis/keys.h"
@@ -182,6 +183,8 @@ size_t ctl_ops_next_group(const ctl_ops *ops)
 
 void ctl_ops_then(ctl_ops *ops, size_t group, const ctl_then *then)
 {
+    if (!then->written || !then->drop)
+        abort(); /* a hook that misses one way would leak or never hear */
     ops->then = xrealloc(ops->then, (ops->n_then + 1) * sizeof(*ops->then));
     ops->then[ops->n_then++] = (ctl_then_at){group, *then};
 }

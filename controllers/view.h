@@ -124,7 +124,7 @@ void ctl_ops_add(ctl_ops *ops, ctl_op_type type, char *key, char *value, int64_t
 /* A group of its own after every operation so far (0 when there is none). */
 size_t ctl_ops_next_group(const ctl_ops *ops);
 /* Hands group's write outcome to then (copied; its arg is the runner's until
- * written or drop runs). */
+ * written or drop runs). Both callbacks are required. */
 void ctl_ops_then(ctl_ops *ops, size_t group, const ctl_then *then);
 /* Frees the operations; hooks never handed to a write are dropped. */
 void ctl_ops_release(ctl_ops *ops);
@@ -170,7 +170,8 @@ void ctl_ops_status(ctl_ops *ops, const ctl_doc_lookup *look, char *key, char *v
  *              updatedRequest (at the request's mod_revision) + DELETE the
  *              scale intent (a deploy's request replaces an expiring scale)
  *   changed statuses -> PUT status/requests/<r>, status/deploys/<r>/<d>
- *              (unconditional: only the fenced leader writes them)
+ *              (ctl_ops_status: over the revision the plan read, or CREATE
+ *              when there was none; unconditional without look->revision)
  * Returns -1 with err set if an id does not parse (nothing appended). */
 int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                  const ctl_doc_lookup *look, int64_t now, ctl_ops *ops, cr_err *err);

@@ -1377,8 +1377,10 @@ static void launch_written(void *arg, const store_result *res, const cr_err *err
             b->offers[b->n_offers++] = o->offers[0];
             o->n_offers = 0;
         }
+        /* no kick: the runner plans again, at once after a failed compare,
+         * after its backoff after an error (a write etcd refuses would
+         * otherwise be retried every loop turn) */
         op_free(o);
-        kick(b);
         return;
     }
     /* intents stored: now ACCEPT */

@@ -997,6 +997,11 @@ void store_cache_feed_revision(store_cache *c, int64_t revision)
     tell_revision(c);
 }
 
+void store_cache_feed_relisting(store_cache *c, int64_t revision)
+{
+    c->relist_rev = revision;
+}
+
 void store_cache_feed_synced(store_cache *c, bool synced)
 {
     c->synced = synced;

@@ -192,6 +192,9 @@ void store_cache_feed_clear(store_cache *c);
 /* Raises the revision (never lowers it) and tells subscribers. */
 void store_cache_feed_revision(store_cache *c, int64_t revision);
 void store_cache_feed_synced(store_cache *c, bool synced);
+/* As if a re-list taken at revision were being applied (0: none); it is all
+ * in once the revision is fed. */
+void store_cache_feed_relisting(store_cache *c, int64_t revision);
 
 typedef struct store_cache_stats {
     uint64_t lists;   /* complete lists (1 + re-lists after compaction) */

@@ -324,6 +324,47 @@ static void test_waits_for_its_own_write(void **state)
     store_cache_free(hand);
 }
 
+/* While the cache applies a re-list, no pass plans from it: the keys wait,
+ * with one cache wait among them, and go once it is all in. */
+static void test_holds_keys_during_a_relist(void **state)
+{
+    fx *f = *state;
+    store_cache *hand = store_cache_new(NULL, NULL, &(store_cache_config){.prefix = PREFIX});
+    store_cache *live = f->cache;
+    ctl_runner_stats st;
+    int64_t deadline;
+
+    store_cache_feed_raw(hand, PREFIX "/requests/a", "{\"n\":1}", 7, 1, 1);
+    store_cache_feed_raw(hand, PREFIX "/requests/b", "{\"n\":1}", 7, 2, 2);
+    store_cache_feed_revision(hand, 2);
+    store_cache_feed_synced(hand, true);
+    store_cache_feed_relisting(hand, 50);
+    ctl_runner_free(f->r);
+    f->cache = hand;
+    f->r = ctl_runner_new(f->base, f->s, hand, f->leader, &toy, f, NULL);
+    assert_int_equal(ctl_runner_start(f->r, NULL), 0);
+    deadline = cr_mono_ms() + 300; /* a bounded look: nothing may be planned */
+    while (cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    ctl_runner_get_stats(f->r, &st);
+    assert_int_equal(st.passes, 0);
+    assert_int_equal(st.relist_waits, 2);
+
+    store_cache_feed_revision(hand, 50); /* the re-list is all in */
+    deadline = cr_mono_ms() + 10000;
+    do {
+        event_base_loop(f->base, EVLOOP_ONCE);
+        ctl_runner_get_stats(f->r, &st);
+    } while (st.writes < 2 && cr_mono_ms() < deadline);
+    assert_int_equal(st.writes, 2); /* a and b each wrote their first step */
+    assert_int_equal(st.relist_waits, 2);
+
+    ctl_runner_free(f->r);
+    f->r = NULL;
+    f->cache = live;
+    store_cache_free(hand);
+}
+
 /* ---- hooks on operation groups (ctl_ops_then) ------------------------------------ */
 
 typedef struct hook {
@@ -451,6 +492,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_converges_without_conflicts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_waits_for_its_own_write, setup, teardown),
     cmocka_unit_test_setup_teardown(test_group_hooks, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_holds_keys_during_a_relist, setup, teardown),
 };
 
 CR_TEST_MAIN(tests)
