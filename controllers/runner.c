@@ -24,6 +24,18 @@ typedef struct wr {
     struct wr *next;
 } wr;
 
+/* How long a key waits for the revision of a failed compare: that is etcd's
+ * revision when it answered, which may be another prefix's write that the
+ * cache only passes at its next event of its own prefix (or a progress
+ * notice, ten minutes apart by default). */
+#define CONFLICT_WAIT_MS 1000
+
+/* What a key's next pass waits for. */
+typedef struct rev_wait {
+    int64_t revision;
+    int64_t until_ms; /* mono: plan anyway after (INT64_MAX: never) */
+} rev_wait;
+
 /* One key's writes in flight. */
 typedef struct pass {
     ctl_runner *r;
@@ -31,7 +43,8 @@ typedef struct pass {
     wr *writes; /* not yet answered */
     size_t outstanding;
     bool failed, conflict;
-    int64_t revision; /* highest revision a write landed at */
+    int64_t revision;      /* highest revision a write landed at */
+    int64_t conflict_rev;  /* highest revision a failed compare was read at */
     int64_t requeue_ms;
     struct pass *next;
 } pass;
@@ -53,7 +66,7 @@ struct ctl_runner {
 
     bool running, synced;
     store_wq *wq;
-    store_map *waits; /* key -> (int64_t *) revision the cache must reach first */
+    store_map *waits; /* key -> (rev_wait *) revision the cache must reach first */
     store_map *relist_keys; /* keys held back until a re-list is all in */
     bool relist_waiting;    /* one cache wait for them is registered */
     pass *passes;
@@ -151,13 +164,18 @@ static void pass_finish(pass *p)
 {
     ctl_runner *r = p->r;
     pass_unlink(r, p);
-    if (p->revision) {
-        int64_t *w = store_map_get(r->waits, p->key);
+    if (p->revision || p->conflict_rev) {
+        rev_wait *w = store_map_get(r->waits, p->key);
         if (!w) {
             w = xmalloc(sizeof(*w));
             store_map_put(r->waits, p->key, w);
         }
-        *w = p->revision;
+        /* its own writes the cache always sees; a compare's revision maybe
+         * not soon (CONFLICT_WAIT_MS) */
+        if (p->conflict_rev > p->revision)
+            *w = (rev_wait){p->conflict_rev, cr_mono_ms() + CONFLICT_WAIT_MS};
+        else
+            *w = (rev_wait){p->revision, INT64_MAX};
     }
     if (p->failed) {
         r->stats.errors++;
@@ -195,9 +213,11 @@ static void on_written(void *arg, const store_result *res, const cr_err *err)
         if (!res->succeeded) {
             p->conflict = true;
             r->stats.conflicts++;
-        }
-        if (res->revision > p->revision)
+            if (res->revision > p->conflict_rev)
+                p->conflict_rev = res->revision;
+        } else if (res->revision > p->revision) {
             p->revision = res->revision;
+        }
     }
     if (--p->outstanding == 0)
         pass_finish(p);
@@ -328,16 +348,21 @@ static void process_key(ctl_runner *r, store_wq *wq, const char *key)
         store_wq_done(wq, key);
         return;
     }
-    /* Read-your-writes: never plan from a cache older than our own writes. */
-    int64_t *w = store_map_get(r->waits, key);
+    /* Read-your-writes: never plan from a cache older than our own writes
+     * (nor, for a while, than what a failed compare was read at). */
+    rev_wait *w = store_map_get(r->waits, key);
     if (w) {
-        if (store_cache_revision(r->cache) < *w) {
+        int64_t now_ms = cr_mono_ms();
+        if (store_cache_revision(r->cache) < w->revision && now_ms < w->until_ms) {
             r->stats.waits++;
             store_cache_cancel_waits(r->cache, r, key);
-            store_cache_wait(r->cache, *w, on_caught_up, r, key);
+            store_cache_wait(r->cache, w->revision, on_caught_up, r, key);
             store_wq_done(wq, key);
+            if (w->until_ms != INT64_MAX)
+                store_wq_add_after(wq, key, w->until_ms - now_ms);
             return;
         }
+        store_cache_cancel_waits(r->cache, r, key);
         free(store_map_del(r->waits, key));
     }
 

@@ -324,6 +324,40 @@ static void test_waits_for_its_own_write(void **state)
     store_cache_free(hand);
 }
 
+/* A failed compare's revision is etcd's when it answered, which a cache of
+ * one prefix may not reach for long (another prefix's writes): the key
+ * plans again after a bounded wait, not never. */
+static void test_conflict_wait_is_bounded(void **state)
+{
+    fx *f = *state;
+    store_cache *hand = store_cache_new(NULL, NULL, &(store_cache_config){.prefix = PREFIX});
+    store_cache *live = f->cache;
+    ctl_runner_stats st;
+    int64_t deadline;
+
+    /* a status at revision 1 that etcd does not have: every PUT over it fails */
+    store_cache_feed_raw(hand, PREFIX "/requests/c", "{\"n\":3}", 7, 1, 1);
+    store_cache_feed_raw(hand, PREFIX "/status/requests/c", "{\"seen\":0}", 10, 1, 1);
+    store_cache_feed_revision(hand, 1);
+    store_cache_feed_synced(hand, true);
+    ctl_runner_free(f->r);
+    f->cache = hand; /* never moves: only the bound lets the key plan again */
+    f->r = ctl_runner_new(f->base, f->s, hand, f->leader, &toy, f, NULL);
+    assert_int_equal(ctl_runner_start(f->r, NULL), 0);
+    deadline = cr_mono_ms() + 10000;
+    do {
+        event_base_loop(f->base, EVLOOP_ONCE);
+        ctl_runner_get_stats(f->r, &st);
+    } while (st.conflicts < 2 && cr_mono_ms() < deadline);
+    assert_true(st.conflicts >= 2);
+    assert_true(st.waits >= 1);
+
+    ctl_runner_free(f->r);
+    f->r = NULL;
+    f->cache = live;
+    store_cache_free(hand);
+}
+
 /* While the cache applies a re-list, no pass plans from it: the keys wait,
  * with one cache wait among them, and go once it is all in. */
 static void test_holds_keys_during_a_relist(void **state)
@@ -493,6 +527,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_waits_for_its_own_write, setup, teardown),
     cmocka_unit_test_setup_teardown(test_group_hooks, setup, teardown),
     cmocka_unit_test_setup_teardown(test_holds_keys_during_a_relist, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_conflict_wait_is_bounded, setup, teardown),
 };
 
 CR_TEST_MAIN(tests)
