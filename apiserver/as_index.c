@@ -144,7 +144,8 @@ static size_t bset_emit(bset *s, as_index_count *out)
 {
     size_t n = 0;
 
-    qsort(s->v, s->len, sizeof(*s->v), by_min);
+    if (s->len > 1) /* v is NULL while empty: not for qsort */
+        qsort(s->v, s->len, sizeof(*s->v), by_min);
     for (size_t i = 0; i < s->len && n < AS_INDEX_MAX_NAMES; i++)
         out[n++] = (as_index_count){s->v[i].name, s->v[i].n};
     return n;

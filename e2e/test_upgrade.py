@@ -13,6 +13,7 @@ of release 0.1.0), with `git archive` into the test's temp dir, under
 build/upgrade-<commit>/ so a second run reuses it. Without git history the
 test is skipped and says why.
 """
+import fcntl
 import os
 import re
 import signal
@@ -33,12 +34,22 @@ def rev_of(ref):
 
 
 def build_previous(ref):
-    """Builds the previous release's corrald; returns its path."""
+    """Builds the previous release's corrald; returns its path. `make test`
+    runs this file in the plain and the sanitized e2e suites at once: the
+    build holds a lock, so one builds and the other waits and reuses it
+    (two builds in one tree had one of them find no corrald)."""
     commit = rev_of(ref)
     out = os.path.join(harness.ROOT, "build", "upgrade-" + commit[:12])
     exe = os.path.join(out, "bin", "corrald")
-    if os.path.exists(exe):
-        return exe
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(exe):
+            return exe
+        return build_locked(ref, commit, out, exe)
+
+
+def build_locked(ref, commit, out, exe):
     src = os.path.join(out, "src")
     os.makedirs(src, exist_ok=True)
     archive = subprocess.Popen(["git", "-C", harness.ROOT, "archive", commit], stdout=subprocess.PIPE)
@@ -46,8 +57,13 @@ def build_previous(ref):
     if archive.wait() != 0:
         raise AssertionError("git archive %s failed" % commit)
     print("building release %s (%s) for the upgrade test..." % (ref, commit[:12]), flush=True)
+    # a plain build: not the sanitized suite's make variables (BUILD, CC,
+    # CFLAGS, ... reach a child make through MAKEFLAGS)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "BUILD", "BIN", "CC",
+                        "CFLAGS", "LDFLAGS")}
     r = subprocess.run(["make", "-C", src, "-j2", "bin/corrald"], capture_output=True, text=True,
-                       timeout=900)
+                       timeout=900, env=env)
     if r.returncode != 0:
         raise AssertionError("building %s failed:\n%s" % (ref, r.stderr[-3000:]))
     os.makedirs(os.path.dirname(exe), exist_ok=True)
@@ -110,7 +126,7 @@ class TestUpgrade(harness.TestCase):
 
     def test_rolling_upgrade_keeps_tasks(self):
         ref = os.environ.get("CORRAL_UPGRADE_FROM") or ("v0.1.0" if rev_of("v0.1.0") else PREVIOUS_COMMIT)
-        if not os.path.isdir(os.path.join(harness.ROOT, ".git")) or not rev_of(ref):
+        if not os.path.exists(os.path.join(harness.ROOT, ".git")) or not rev_of(ref):
             self.skipTest("no git history with %s to build the previous release from" % ref)
         old = build_previous(ref)
         new = os.path.join(harness.BIN, "corrald")
