@@ -134,10 +134,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static unsigned rnd(unsigned n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng % n);
+    return cr_test_rand(&rng, n);
 }
 
 static void ws(cr_buf *b)

@@ -31,10 +31,7 @@ static uint64_t rng = 0x5eed1234abcdULL;
 
 static unsigned rnd(unsigned n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng % n);
+    return cr_test_rand(&rng, n);
 }
 
 static const char *const rids[] = {"a", "b", "c", "d"};

@@ -53,3 +53,11 @@ char *cr_test_tmpdir(void)
         fail_msg("mkdtemp failed");
     return xstrdup(tmpl);
 }
+
+unsigned cr_test_rand(uint64_t *state, unsigned n)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (unsigned)(*state % n);
+}

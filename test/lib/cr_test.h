@@ -24,6 +24,10 @@ struct json_t;
 struct json_t *cr_test_json(const char *text);
 struct json_t *cr_test_fixture_json(const char *relpath);
 
+/* A number in [0, n) from *state (xorshift64, state != 0): a fixed seed
+ * gives the same sequence on every run. */
+unsigned cr_test_rand(uint64_t *state, unsigned n);
+
 /* Path of a fresh temporary directory (caller frees the string; the test
  * should remove the directory). */
 char *cr_test_tmpdir(void);
