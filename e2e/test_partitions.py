@@ -227,6 +227,9 @@ class T(harness.TestCase):
         self.put("%s/deploys/od/v1" % PREFIX,
                  {"requestId": "od", "id": "v1", "command": SLEEPER % {"dir": self.piddir},
                   "resources": {"cpus": 0.05, "memoryMb": 16}})
+        # put straight into etcd: the API answers for it once its cache has it
+        harness.wait_until(lambda: harness.http("GET", self.api + "/api/requests/request/od")[0]
+                           == 200, 30, "the API sees request od")
         st, _, body = harness.http("POST", self.api + "/api/requests/request/od/run",
                                    json.dumps({"runId": "r1"}).encode(),
                                    {"Content-Type": "application/json"})
