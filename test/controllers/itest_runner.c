@@ -273,20 +273,39 @@ static bool wrote_once(fx *f)
     return st.writes == 1 && st.queue_processing == 0;
 }
 
+/* The toy loop over a cache fed by hand (it lags etcd for as long as the
+ * test wants), started; returns the live cache for hand_done. */
+static store_cache *on_hand_cache(fx *f, store_cache *hand)
+{
+    store_cache *live = f->cache;
+
+    ctl_runner_free(f->r);
+    f->cache = hand; /* what the toy loop reads */
+    f->r = ctl_runner_new(f->base, f->s, hand, f->leader, &toy, f, NULL);
+    assert_int_equal(ctl_runner_start(f->r, NULL), 0);
+    return live;
+}
+
+/* Frees the runner and the hand-fed cache; the live cache is back. */
+static void hand_done(fx *f, store_cache *live)
+{
+    ctl_runner_free(f->r);
+    f->r = NULL;
+    store_cache_free(f->cache);
+    f->cache = live;
+}
+
 /* A cache fed by hand lags behind etcd for as long as the test wants: the
  * pass after a write waits for the write's revision, then goes on. */
 static void test_waits_for_its_own_write(void **state)
 {
     fx *f = *state;
     store_cache *hand = store_cache_new(NULL, NULL, &(store_cache_config){.prefix = PREFIX});
-    store_cache *live = f->cache;
+    store_cache *live;
 
     store_cache_feed_raw(hand, PREFIX "/requests/w", "{\"n\":2}", 7, 1, 1);
     store_cache_feed_synced(hand, true);
-    ctl_runner_free(f->r);
-    f->cache = hand; /* what the toy loop reads */
-    f->r = ctl_runner_new(f->base, f->s, hand, f->leader, &toy, f, NULL);
-    assert_int_equal(ctl_runner_start(f->r, NULL), 0);
+    live = on_hand_cache(f, hand);
     assert_true(run_until(f, wrote_once, 10000)); /* seen=1 is in etcd, not in the cache */
 
     /* requeued after 1 ms, yet no second write while the cache lags */
@@ -318,10 +337,7 @@ static void test_waits_for_its_own_write(void **state)
     assert_int_equal(st.writes, 2);
     assert_int_equal(st.conflicts, 0);
 
-    ctl_runner_free(f->r);
-    f->r = NULL;
-    f->cache = live;
-    store_cache_free(hand);
+    hand_done(f, live);
 }
 
 /* A failed compare's revision is etcd's when it answered, which a cache of
@@ -331,7 +347,7 @@ static void test_conflict_wait_is_bounded(void **state)
 {
     fx *f = *state;
     store_cache *hand = store_cache_new(NULL, NULL, &(store_cache_config){.prefix = PREFIX});
-    store_cache *live = f->cache;
+    store_cache *live;
     ctl_runner_stats st;
     int64_t deadline;
 
@@ -340,10 +356,7 @@ static void test_conflict_wait_is_bounded(void **state)
     store_cache_feed_raw(hand, PREFIX "/status/requests/c", "{\"seen\":0}", 10, 1, 1);
     store_cache_feed_revision(hand, 1);
     store_cache_feed_synced(hand, true);
-    ctl_runner_free(f->r);
-    f->cache = hand; /* never moves: only the bound lets the key plan again */
-    f->r = ctl_runner_new(f->base, f->s, hand, f->leader, &toy, f, NULL);
-    assert_int_equal(ctl_runner_start(f->r, NULL), 0);
+    live = on_hand_cache(f, hand);
     deadline = cr_mono_ms() + 10000;
     do {
         event_base_loop(f->base, EVLOOP_ONCE);
@@ -352,10 +365,7 @@ static void test_conflict_wait_is_bounded(void **state)
     assert_true(st.conflicts >= 2);
     assert_true(st.waits >= 1);
 
-    ctl_runner_free(f->r);
-    f->r = NULL;
-    f->cache = live;
-    store_cache_free(hand);
+    hand_done(f, live);
 }
 
 /* While the cache applies a re-list, no pass plans from it: the keys wait,
@@ -364,7 +374,7 @@ static void test_holds_keys_during_a_relist(void **state)
 {
     fx *f = *state;
     store_cache *hand = store_cache_new(NULL, NULL, &(store_cache_config){.prefix = PREFIX});
-    store_cache *live = f->cache;
+    store_cache *live;
     ctl_runner_stats st;
     int64_t deadline;
 
@@ -373,10 +383,7 @@ static void test_holds_keys_during_a_relist(void **state)
     store_cache_feed_revision(hand, 2);
     store_cache_feed_synced(hand, true);
     store_cache_feed_relisting(hand, 50);
-    ctl_runner_free(f->r);
-    f->cache = hand;
-    f->r = ctl_runner_new(f->base, f->s, hand, f->leader, &toy, f, NULL);
-    assert_int_equal(ctl_runner_start(f->r, NULL), 0);
+    live = on_hand_cache(f, hand);
     deadline = cr_mono_ms() + 300; /* a bounded look: nothing may be planned */
     while (cr_mono_ms() < deadline)
         event_base_loop(f->base, EVLOOP_NONBLOCK);
@@ -393,10 +400,7 @@ static void test_holds_keys_during_a_relist(void **state)
     assert_int_equal(st.writes, 2); /* a and b each wrote their first step */
     assert_int_equal(st.relist_waits, 2);
 
-    ctl_runner_free(f->r);
-    f->r = NULL;
-    f->cache = live;
-    store_cache_free(hand);
+    hand_done(f, live);
 }
 
 /* ---- hooks on operation groups (ctl_ops_then) ------------------------------------ */
