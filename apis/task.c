@@ -14,6 +14,8 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 
+#include <zlib.h>
+
 /* ---- states ------------------------------------------------------------------ */
 
 static const struct {
@@ -1148,9 +1150,18 @@ void api_task_set_mesos_task(api_task *t, const json_t *ti)
     t->mesosTask_borrowed = false;
 }
 
+/* The TaskInfo's text: t's own bytes, or inflated into *tmp (the caller
+ * frees *tmp, NULL when nothing was inflated). */
+static const char *ti_text(const api_task *t, char **tmp);
+
 json_t *api_task_mesos_task(const api_task *t)
 {
-    return t->mesosTask ? json_loadb(t->mesosTask, t->mesosTask_len, 0, NULL) : NULL;
+    char *tmp = NULL;
+    const char *ti = t->mesosTask ? ti_text(t, &tmp) : NULL;
+    json_t *j = ti ? json_loadb(ti, t->mesosTask_len, 0, NULL) : NULL;
+
+    free(tmp);
+    return j;
 }
 
 /* The record as a tree; mesosTask (always the last member) only when
@@ -1210,10 +1221,12 @@ char *api_task_dump(const api_task *t, size_t *len)
         /* mesosTask comes last, and its text is what json_dumps writes:
          * "{...}" + ',"mesosTask":' + text + "}" is the record's dump */
         cr_buf b = CR_BUF_INIT;
+        char *tmp = NULL;
         cr_buf_add(&b, head, n - 1);
         cr_buf_adds(&b, n > 2 ? ",\"mesosTask\":" : "\"mesosTask\":");
-        cr_buf_add(&b, t->mesosTask, t->mesosTask_len);
+        cr_buf_add(&b, ti_text(t, &tmp), t->mesosTask_len);
         cr_buf_addch(&b, '}');
+        free(tmp);
         free(head);
         out = cr_buf_detach(&b, &n);
     }
@@ -1254,7 +1267,9 @@ api_task *api_task_dup(const api_task *t)
         update_copy(&r->taskUpdates[i], &t->taskUpdates[i]);
     r->n_taskUpdates = t->n_taskUpdates;
     if (t->mesosTask) {
-        r->mesosTask = xstrndup(t->mesosTask, t->mesosTask_len);
+        char *tmp = NULL;
+        const char *ti = ti_text(t, &tmp);
+        r->mesosTask = tmp ? tmp : xstrndup(ti, t->mesosTask_len);
         r->mesosTask_len = t->mesosTask_len;
     }
     return r;
@@ -1544,8 +1559,10 @@ static char *task_write(const api_task *t, size_t *len)
     }
     w_close(&w, ']');
     if (t->mesosTask) {
+        char *tmp = NULL;
         w_key(&w, "mesosTask");
-        cr_buf_add(&w.b, t->mesosTask, t->mesosTask_len);
+        cr_buf_add(&w.b, ti_text(t, &tmp), t->mesosTask_len);
+        free(tmp);
     }
     w_close(&w, '}');
     if (!w.ok) {
@@ -1718,6 +1735,93 @@ static void *pk_array(char **at, const void *v, size_t n, size_t size)
     return r;
 }
 
+/* A packed record's TaskInfo is deflated (raw deflate, zlib): ~800 bytes
+ * of text become ~60, most of the record's heap. What makes it small is
+ * the dictionary: the JSON every TaskInfo the bridge builds repeats, then
+ * the strings this record holds and its TaskInfo repeats (its env, its
+ * task and agent ids). It is written from the packed record's own fields,
+ * which never change, so inflating writes the same dictionary again. */
+#define TI_WBITS 13 /* an 8 KB window: the dictionary and a TaskInfo */
+
+static const char ti_common[] =
+    "{\"name\":\"\",\"task_id\":{\"value\":\"\"},\"agent_id\":{\"value\":\"\"},\"resources\":[{"
+    "\"name\":\"disk\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.0},\"role\":\"*\","
+    "\"allocation_info\":{\"role\":\"*\"}},{\"name\":\"ports\",\"type\":\"RANGES\","
+    "\"ranges\":{\"range\":[{\"begin\":\"end\":}]}\"executor\":{\"executor_id\":{"
+    "\"value\":\"\"},\"labels\":{\"labels\":[{\"key\":\"\"container\":{\"type\":\"DOCKER\","
+    "\"docker\":{\"image\":\"\",\"network\":\"BRIDGE\",\"port_mappings\":[{\"host_port\":"
+    "\"container_port\":\"protocol\":\"tcp\"}]\"health_check\":{"
+    "\"http\":{\"port\":\"path\":\"/"
+    "\"},\"uris\":[{\"value\":\"\",\"extract\":true,\"cache\":false}]{"
+    "\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.10000000000000001},"
+    "\"role\":\"*\",\"allocation_info\":{\"role\":\"*\"}},{\"name\":\"mem\",\"type\":\"SCALAR\","
+    "\"scalar\":{\"value\":64.0},\"role\":\"*\",\"allocation_info\":{\"role\":\"*\"}}],"
+    "\"command\":{\"shell\":true,\"value\":\"\",\"environment\":{\"variables\":[{"
+    "\"name\":\"\",\"value\":\"\"}";
+
+static void ti_dict(const api_task *t, cr_buf *d)
+{
+    cr_buf_add(d, ti_common, sizeof(ti_common) - 1);
+    for (size_t i = 0; i < t->env.n; i++)
+        cr_buf_addf(d, "{\"name\":\"%s\",\"value\":\"%s\"},", t->env.v[i].key,
+                    t->env.v[i].value ? t->env.v[i].value : "");
+    cr_buf_addf(d,
+                "{\"name\":\"%s\",\"task_id\":{\"value\":\"%s\"},\"agent_id\":{\"value\":\"%s\"}",
+                t->taskId.requestId ? t->taskId.requestId : "", t->taskId.id ? t->taskId.id : "",
+                t->agentId ? t->agentId : "");
+}
+
+/* Deflates n bytes of src into out (cap bytes) with t's dictionary: the
+ * length written, or 0 when they do not fit (then keep them as they are). */
+static size_t ti_deflate(const api_task *t, const char *src, size_t n, char *out, size_t cap)
+{
+    z_stream z = {0};
+    cr_buf d = CR_BUF_INIT;
+    size_t r = 0;
+
+    if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, -TI_WBITS, 2, Z_DEFAULT_STRATEGY) != Z_OK)
+        return 0;
+    ti_dict(t, &d);
+    if (deflateSetDictionary(&z, (const Bytef *)d.data, (uInt)d.len) == Z_OK) {
+        z.next_in = (Bytef *)src;
+        z.avail_in = (uInt)n;
+        z.next_out = (Bytef *)out;
+        z.avail_out = (uInt)cap;
+        if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+            r = cap - z.avail_out;
+    }
+    deflateEnd(&z);
+    cr_buf_release(&d);
+    return r;
+}
+
+static const char *ti_text(const api_task *t, char **tmp)
+{
+    z_stream z = {0};
+    cr_buf d = CR_BUF_INIT;
+    char *out;
+    bool ok;
+
+    *tmp = NULL;
+    if (!t->mesosTask_zlen)
+        return t->mesosTask;
+    out = xmalloc(t->mesosTask_len + 1);
+    ti_dict(t, &d);
+    ok = inflateInit2(&z, -TI_WBITS) == Z_OK;
+    ok = ok && inflateSetDictionary(&z, (const Bytef *)d.data, (uInt)d.len) == Z_OK;
+    z.next_in = (Bytef *)t->mesosTask;
+    z.avail_in = (uInt)t->mesosTask_zlen;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)t->mesosTask_len;
+    ok = ok && inflate(&z, Z_FINISH) == Z_STREAM_END && z.total_out == t->mesosTask_len;
+    inflateEnd(&z);
+    cr_buf_release(&d);
+    if (!ok)
+        abort(); /* our own bytes, deflated from this record's fields */
+    out[t->mesosTask_len] = '\0';
+    return *tmp = out;
+}
+
 api_task *api_task_pack(api_task *t)
 {
     const api_pending_task *p = &t->pendingTask;
@@ -1727,17 +1831,26 @@ api_task *api_task_pack(api_task *t)
     size_t arrays = maps * sizeof(api_kv) + p->cmdLineArgsList.n * sizeof(char *) +
                     t->n_taskUpdates * sizeof(api_task_update) + t->ports.n * sizeof(int64_t);
     bool own_ti = t->mesosTask && !t->mesosTask_borrowed;
+    char zbuf[4096], *z = zbuf;
+    size_t zlen = 0;
     api_task *r;
     char *at;
 
     if (t->packed)
         return t;
     pk_task(&k, t);
+    if (own_ti && t->mesosTask_len > 16) { /* t's fields are the copy's: the same dictionary */
+        if (t->mesosTask_len > sizeof(zbuf))
+            z = xmalloc(t->mesosTask_len);
+        zlen = ti_deflate(t, t->mesosTask, t->mesosTask_len, z, t->mesosTask_len - 1);
+    }
     /* every element type is 8-byte aligned, and so is the struct's size */
     /* an owned TaskInfo is NUL-terminated (api_task.mesosTask) */
-    r = xmalloc(sizeof(*r) + arrays + k.bytes + (own_ti ? t->mesosTask_len + 1 : 0));
+    r = xmalloc(sizeof(*r) + arrays + k.bytes +
+                (own_ti ? (zlen ? zlen : t->mesosTask_len + 1) : 0));
     *r = *t;
     r->packed = true;
+    r->mesosTask_zlen = 0;
     at = (char *)(r + 1);
     r->env.v = pk_array(&at, t->env.v, t->env.n, sizeof(api_kv));
     r->pendingTask.envOverrides.v =
@@ -1755,11 +1868,16 @@ api_task *api_task_pack(api_task *t)
     k.dst = xcalloc(k.n + 1, sizeof(*k.dst));
     k.at = at;
     pk_task(&k, r);
-    if (own_ti) {
+    if (own_ti && zlen) {
+        r->mesosTask = memcpy(k.at, z, zlen);
+        r->mesosTask_zlen = zlen;
+    } else if (own_ti) {
         memcpy(k.at, t->mesosTask, t->mesosTask_len);
         k.at[t->mesosTask_len] = '\0';
         r->mesosTask = k.at;
     }
+    if (z != zbuf)
+        free(z);
     free(k.src);
     free(k.dst);
     api_task_free(t); /* with its own TaskInfo: r has a copy */

@@ -252,6 +252,10 @@ typedef struct api_task {
     const char *mesosTask;
     size_t mesosTask_len;
     bool mesosTask_borrowed;
+    /* Packed records only: when not 0, mesosTask holds the mesosTask_len
+     * bytes deflated into mesosTask_zlen (see api_task_pack); the functions
+     * here inflate them when they need the text. */
+    size_t mesosTask_zlen;
     /* Decoded from a record with no field this struct lacks (at its top
      * level) and whose task id is given in full (an object with its "id"):
      * every field a reader could look up in that JSON has the value held

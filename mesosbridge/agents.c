@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/xalloc.h"
+#include "mesosbridge/jsplit.h"
 #include "mesosbridge/map.h"
 
 #define DEAD_MESSAGE "not registered with the Mesos master"
@@ -109,49 +110,82 @@ static int agent_decode(const json_t *info, const json_t *total, bool recovered,
     return 0;
 }
 
+/* The two lists of GET_AGENTS as they stream in: registered, recovered. */
+typedef struct agents_split {
+    mb_agents part[2];
+    size_t cap[2];
+    bool bad_agent; /* the load stopped at an agent without an id */
+} agents_split;
+
+static int agent_each(void *arg, size_t which, size_t i, const json_t *e, cr_err *err)
+{
+    agents_split *a = arg;
+    mb_agents *v = &a->part[which];
+    const json_t *info = json_object_get(e, "agent_info");
+
+    if (v->n == a->cap[which]) {
+        a->cap[which] = a->cap[which] ? 2 * a->cap[which] : 64;
+        v->v = xrealloc(v->v, a->cap[which] * sizeof(*v->v));
+    }
+    if (which == 0) {
+        if (agent_decode(info, json_object_get(e, "total_resources"), false, &v->v[v->n]) < 0)
+            return cr_error(err, CR_EPARSE, "GET_AGENTS: agents[%zu]: agent_info.id is required",
+                            i);
+    } else if (agent_decode(info ? info : e, NULL, true, &v->v[v->n]) < 0) {
+        /* Recovered agents are AgentInfo (v1/master/master.proto); a master
+         * that wraps them like registered ones is read too. */
+        return cr_error(err, CR_EPARSE, "GET_AGENTS: recovered_agents[%zu]: id is required", i);
+    }
+    v->n++;
+    return 0;
+}
+
+static int agent_each_or_stop(void *arg, size_t which, size_t i, const json_t *e, cr_err *err)
+{
+    agents_split *a = arg;
+    int rc = agent_each(arg, which, i, e, err);
+    a->bad_agent = rc < 0;
+    return rc;
+}
+
 int mb_agents_decode(const char *body, size_t len, mb_agents *out, cr_err *err)
 {
-    json_error_t je;
-    json_t *j = json_loadb(body ? body : "", len, 0, &je);
+    static const char *const reg_path[] = {"get_agents", "agents", NULL};
+    static const char *const rec_path[] = {"get_agents", "recovered_agents", NULL};
+    static const char *const *const paths[] = {reg_path, rec_path};
+    agents_split a = {0};
+    cr_err perr;
+    /* a tree of 5,000 agents is ~80 MB: one agent at a time instead */
+    json_t *j = mb_jsplit_load(body, len, paths, 2, agent_each_or_stop, &a, &perr);
     const json_t *ga = json_object_get(j, "get_agents");
     const json_t *reg = json_object_get(ga, "agents"),
                  *rec = json_object_get(ga, "recovered_agents");
-    size_t i;
-    const json_t *e;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
     if (!j) {
-        cr_error(err, CR_EPARSE, "GET_AGENTS: not JSON: %s", je.text);
+        if (a.bad_agent)
+            cr_error(err, CR_EPARSE, "%s", cr_err_msg(&perr));
+        else
+            cr_error(err, CR_EPARSE, "GET_AGENTS: not JSON: %s", cr_err_msg(&perr));
         goto out;
     }
     if (!json_is_object(ga) || (reg && !json_is_array(reg)) || (rec && !json_is_array(rec))) {
         cr_error(err, CR_EPARSE, "GET_AGENTS: no get_agents.agents list");
         goto out;
     }
-    out->v = xcalloc(json_array_size(reg) + json_array_size(rec) + 1, sizeof(mb_agent));
-    json_array_foreach (reg, i, e) {
-        if (agent_decode(json_object_get(e, "agent_info"), json_object_get(e, "total_resources"),
-                         false, &out->v[out->n]) < 0) {
-            cr_error(err, CR_EPARSE, "GET_AGENTS: agents[%zu]: agent_info.id is required", i);
-            goto out;
-        }
-        out->n++;
-    }
-    /* Recovered agents are AgentInfo (v1/master/master.proto); a master
-     * that wraps them like registered ones is read too. */
-    json_array_foreach (rec, i, e) {
-        const json_t *info = json_object_get(e, "agent_info");
-        if (agent_decode(info ? info : e, NULL, true, &out->v[out->n]) < 0) {
-            cr_error(err, CR_EPARSE, "GET_AGENTS: recovered_agents[%zu]: id is required", i);
-            goto out;
-        }
-        out->n++;
+    out->v = xcalloc(a.part[0].n + a.part[1].n + 1, sizeof(mb_agent));
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < a.part[k].n; i++)
+            out->v[out->n++] = a.part[k].v[i];
+    for (int k = 0; k < 2; k++) {
+        free(a.part[k].v);
+        a.part[k] = (mb_agents){0};
     }
     rc = 0;
 out:
-    if (rc < 0)
-        mb_agents_release(out);
+    mb_agents_release(&a.part[0]);
+    mb_agents_release(&a.part[1]);
     json_decref(j);
     return rc;
 }

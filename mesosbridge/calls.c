@@ -264,7 +264,7 @@ static long port_entry(const mb_offer *o, uint64_t p)
 
 static json_t *scalar_entry(const mb_resource *r, double v)
 {
-    json_t *e = json_deep_copy(r->raw);
+    json_t *e = json_loads(r->raw, 0, NULL);
     json_object_set_new(e, "scalar", json_pack("{s:f}", "value", round(v * 1000) / 1000));
     return e;
 }
@@ -327,7 +327,7 @@ json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk, co
             json_decref(ranges);
             continue;
         }
-        json_t *e = json_deep_copy(o->resources[i].raw);
+        json_t *e = json_loads(o->resources[i].raw, 0, NULL);
         json_object_set_new(e, "ranges", json_pack("{s:o}", "range", ranges));
         json_array_append_new(out, e);
     }

@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "base/xalloc.h"
+#include "mesosbridge/jsplit.h"
 
 static const char *const type_names[] = {
     [MB_EV_UNKNOWN] = "UNKNOWN", [MB_EV_SUBSCRIBED] = "SUBSCRIBED",
@@ -77,7 +78,7 @@ static void resource_release(mb_resource *r)
     free(r->name);
     free(r->ranges);
     free(r->role);
-    json_decref(r->raw);
+    free(r->raw);
 }
 
 static void resource_decode(const json_t *j, mb_resource *r)
@@ -85,7 +86,7 @@ static void resource_decode(const json_t *j, mb_resource *r)
     const char *type = jstr(j, "type");
     r->name = jdup(j, "name");
     r->role = jdup(j, "role");
-    r->raw = json_incref((json_t *)j);
+    r->raw = json_dumps(j, JSON_COMPACT);
     if (type && !strcmp(type, "SCALAR")) {
         r->is_scalar = true;
         r->scalar = jnum(json_object_get(j, "scalar"), "value", 0);
@@ -253,7 +254,7 @@ void mb_offer_copy(mb_offer *dst, const mb_offer *src)
         *d = *s;
         d->name = xstrdup(s->name);
         d->role = xstrdup(s->role);
-        d->raw = json_incref(s->raw);
+        d->raw = s->raw ? xstrdup(s->raw) : NULL;
         d->ranges = xcalloc(s->n_ranges + 1, sizeof(mb_range));
         if (s->n_ranges)
             memcpy(d->ranges, s->ranges, s->n_ranges * sizeof(mb_range));
@@ -429,15 +430,62 @@ int mb_event_decode_json(const json_t *j, mb_event *ev, cr_err *err)
     return 0;
 }
 
+/* The offers of an OFFERS event as they stream in. */
+typedef struct offers_split {
+    mb_offer *v;
+    size_t n, cap;
+    bool bad; /* an offer did not decode (err says why); the text is still checked */
+    cr_err err;
+} offers_split;
+
+static int offer_each(void *arg, size_t which, size_t i, const json_t *e, cr_err *err)
+{
+    offers_split *o = arg;
+    if (o->bad)
+        return 0;
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 16;
+        o->v = xrealloc(o->v, (o->cap + 1) * sizeof(*o->v));
+    }
+    if (offer_decode(e, &o->v[o->n], &o->err) < 0)
+        o->bad = true;
+    else
+        o->n++;
+    return 0;
+}
+
 int mb_event_decode(const char *data, size_t len, mb_event *ev, cr_err *err)
 {
-    json_error_t je;
+    static const char *const offers_path[] = {"offers", "offers", NULL};
+    static const char *const *const paths[] = {offers_path};
+    offers_split os = {0};
+    cr_err perr;
+    int rc;
+
     memset(ev, 0, sizeof(*ev));
-    json_t *j = json_loadb(data, len, 0, &je);
+    /* an OFFERS event for thousands of agents is megabytes as one tree: it
+     * is decoded an offer at a time, and only an OFFERS event keeps them */
+    json_t *j = mb_jsplit_load(data, len, paths, 1, offer_each, &os, &perr);
     if (!j)
-        return cr_error(err, CR_EPARSE, "event: %d:%d: %s", je.line, je.column, je.text);
-    int rc = mb_event_decode_json(j, ev, err);
+        rc = cr_error(err, CR_EPARSE, "event: %s", cr_err_msg(&perr));
+    else
+        rc = mb_event_decode_json(j, ev, err);
     json_decref(j);
+    if (rc == 0 && ev->type == MB_EV_OFFERS) {
+        if (os.bad) {
+            mb_event_release(ev);
+            rc = cr_error(err, CR_EPARSE, "%s", cr_err_msg(&os.err));
+        } else {
+            free(ev->u.offers.v); /* the tree's array was left empty */
+            ev->u.offers.v = os.v ? os.v : xcalloc(1, sizeof(mb_offer));
+            ev->u.offers.n = os.n;
+            os.v = NULL;
+            os.n = 0;
+        }
+    }
+    for (size_t i = 0; i < os.n; i++)
+        mb_offer_release(&os.v[i]);
+    free(os.v);
     return rc;
 }
 

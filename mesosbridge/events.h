@@ -48,8 +48,10 @@ typedef struct mb_resource {
     size_t n_ranges;
     mb_range *ranges; /* RANGES */
     char *role;       /* the deprecated "role" ("*" when unreserved), or NULL */
-    json_t *raw;      /* the entry as received (owned ref); copied into LAUNCH so
-                       * role/allocation_info/reservation(s) stay as offered */
+    char *raw;        /* the entry as received, compact JSON text (owned; a tree is
+                       * ~10x its text, and thousands of offers are held): parsed
+                       * into LAUNCH so role/allocation_info/reservation(s) stay
+                       * as offered */
 } mb_resource;
 
 /* An agent attribute; SCALAR values are kept as text too ("3") so a rack

@@ -429,6 +429,85 @@ static void test_task_pack(void **state)
     free(again);
 }
 
+/* A packed record deflates its TaskInfo against a dictionary of its own
+ * fields: a TaskInfo as the bridge builds it shrinks to a small part, and
+ * every reader (dump, text, the TaskInfo tree, a copy) sees the same
+ * bytes; one too short or too random to shrink is kept as it is, and one
+ * longer than the stack buffer goes through the heap. */
+static void test_task_pack_deflates(void **state)
+{
+    static const char *const vars[][2] = {{"INSTANCE_NO", "2"},
+                                          {"TASK_HOST", "a-1"},
+                                          {"TASK_REQUEST_ID", "web"},
+                                          {"TASK_DEPLOY_ID", "v1"}};
+    uint64_t r = 7;
+    for (int kind = 0; kind < 4; kind++) {
+        api_task *t = sample_task(), *p, *d;
+        json_t *ti, *env = json_array(), *back;
+        char *want, *got, *text, *dtext;
+
+        api_strmap_set(&t->env, "TASK_ID", t->taskId.id);
+        for (size_t i = 0; i < 4; i++) {
+            api_strmap_set(&t->env, vars[i][0], vars[i][1]);
+            json_array_append_new(env,
+                                  json_pack("{s:s,s:s}", "name", vars[i][0], "value", vars[i][1]));
+        }
+        json_array_append_new(env,
+                              json_pack("{s:s,s:s}", "name", "TASK_ID", "value", t->taskId.id));
+        if (kind == 0) { /* as the bridge builds it */
+            ti = json_pack("{s:s,s:{s:s},s:{s:s},s:[{s:s,s:s,s:{s:f},s:s}],s:{s:b,s:s,s:{s:o}}}",
+                           "name", "web", "task_id", "value", t->taskId.id, "agent_id", "value",
+                           "agent-S1", "resources", "name", "cpus", "type", "SCALAR", "scalar",
+                           "value", 0.1, "role", "*", "command", "shell", 1, "value",
+                           "sleep 1000000", "environment", "variables", env);
+        } else if (kind == 1) { /* too short to shrink */
+            json_decref(env);
+            ti = json_object();
+        } else if (kind == 2) { /* a few random bytes do not shrink */
+            char junk[13];
+            for (size_t i = 0; i + 1 < sizeof(junk); i++)
+                junk[i] = (char)('a' + cr_test_rand(&r, 26));
+            junk[sizeof(junk) - 1] = '\0';
+            json_decref(env);
+            ti = json_pack("{s:s}", "q", junk);
+        } else { /* longer than the 4 KB stack buffer */
+            json_t *labels = json_array();
+            for (int i = 0; i < 300; i++)
+                json_array_append_new(labels, json_pack("{s:s,s:i}", "key", "k", "value", i));
+            ti = json_pack("{s:o,s:o}", "labels", labels, "env", env);
+        }
+        api_task_set_mesos_task(t, ti);
+        want = api_task_dump(t, NULL);
+        p = api_task_pack(t);
+        if (kind == 0) {
+            assert_true(p->mesosTask_zlen > 0);
+            assert_true(p->mesosTask_zlen * 4 < p->mesosTask_len);
+        } else if (kind == 3) {
+            assert_true(p->mesosTask_len > 4096 && p->mesosTask_zlen > 0);
+        } else {
+            assert_int_equal(p->mesosTask_zlen, 0);
+        }
+        got = api_task_dump(p, NULL);
+        assert_string_equal(got, want);
+        text = api_task_text(p, NULL);
+        assert_string_equal(text, want);
+        back = api_task_mesos_task(p);
+        assert_true(json_equal(back, ti));
+        d = api_task_dup(p);
+        assert_int_equal(d->mesosTask_zlen, 0);
+        dtext = api_task_dump(d, NULL);
+        assert_string_equal(dtext, want);
+        api_task_free(d);
+        api_task_free(p);
+        json_decref(back);
+        json_decref(ti);
+        free(want);
+        free(got);
+        free(text);
+        free(dtext);
+    }
+}
+
 /* api_task_text writes api_task_dump's bytes: for every field, strings
  * that need escapes or are not ASCII, reals, empty and absent parts. */
 static void test_task_text(void **state)
@@ -514,6 +593,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_task_bad_state),
     cmocka_unit_test(test_task_updates),
     cmocka_unit_test(test_task_pack),
+    cmocka_unit_test(test_task_pack_deflates),
     cmocka_unit_test(test_task_text),
     cmocka_unit_test(test_keys),
 };
