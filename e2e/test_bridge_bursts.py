@@ -7,7 +7,10 @@
   that waited are counted and none is left over.
 - A queue whose head fits no offer, longer than what one offer cycle tries
   (the launch queue hands the plan a window of it): the cycles go round the
-  queue, so the tasks behind the head still launch."""
+  queue, so the tasks behind the head still launch.
+- OFFERS events of 600 agents (over 256 KiB each) are decoded on a thread,
+  and the updates that come meanwhile wait their turn: every task is
+  launched once and reaches RUNNING."""
 import base64
 import json
 import unittest
@@ -109,6 +112,31 @@ class BurstTest(harness.TestCase):
         harness.wait_until(small_running, 120, "the 100 tasks behind them RUNNING", interval=1.0)
         self.assertTrue(all(k.startswith(PREFIX + "/tasks/small") for k in c.etcd_prefix_json(PREFIX + "/tasks/")))
         self.assertEqual(len(c.etcd_prefix_json(PREFIX + "/pending/")), 400)
+
+    def test_big_events_decoded_off_the_loop(self):
+        c = self.cluster
+        etcd = c.etcd()
+        c.mesoslite(agents=600, racks="r1,r2", args=["--simulate", "--allocation-interval", "0.2"])
+        api = c.corrald()
+        harness.wait_until(lambda: metric(api, "corral_mesos_subscribed") == 1, 30, "subscribed")
+        harness.wait_until(lambda: metric(api, "corral_mesos_events_offloaded_total") > 0, 30,
+                           "an OFFERS event of 600 agents decoded off the loop")
+        docs = {}
+        for i in range(30):
+            docs.update(service("big%02d" % i, 10, 0.1))
+        put_all(etcd, docs)
+
+        def running():
+            recs = c.etcd_prefix_json(PREFIX + "/tasks/")
+            return len(recs) == 300 and all(r.get("lastTaskState") == "TASK_RUNNING" for r in recs.values())
+        harness.wait_until(running, 120, "the 300 tasks RUNNING", interval=1.0)
+        self.assertEqual(metric(api, "corral_mesos_tasks_launched_total"), 300)
+        tasks = harness.http_json("POST", c.mesos_url + "/api/v1", {"type": "GET_TASKS"})[1]
+        ids = [t["task_id"]["value"] for t in tasks["get_tasks"]["tasks"]]
+        self.assertEqual(len(ids), 300)
+        self.assertEqual(len(set(ids)), 300)
+        self.assertGreater(metric(api, "corral_mesos_events_offloaded_total"), 1)
+
 
 if __name__ == "__main__":
     unittest.main()

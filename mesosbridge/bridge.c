@@ -193,6 +193,7 @@ struct mb {
     api_strmap reserve_attrs;
     mb_offer_policy offer_policy;
     long kill_retry_ms, implicit_ms, recon_cap_ms, launch_timeout_ms, sub_cap_ms;
+    long recon_batch;
     int hb_misses;
     void (*on_stopped)(void *, const cr_err *);
     void *arg;
@@ -226,6 +227,12 @@ struct mb {
     bool subscribed;
     unsigned gen; /* bumped on every SUBSCRIBED */
     mb_recordio rio;
+    /* Events in stream order: a big one is decoded off the loop (ev_job),
+     * and the records after it wait in evq until it has been handled. */
+    unsigned stream_gen; /* bumped when a stream starts or is dropped */
+    struct ev_job *ev_job;
+    struct ev_rec *evq;
+    size_t evq_head, evq_n, evq_cap;
     int64_t last_event_ms;
     double hb_s;
     mb_backoff sub_backoff;
@@ -1093,7 +1100,7 @@ static void task_flush(mb *b, tentry *te)
         return;
     }
     size_t vlen;
-    char *v = api_task_dump(te->rec, &vlen);
+    char *v = api_task_text(te->rec, &vlen);
     store_txn *t = txn_new(b);
     if (te->mod_rev > 0)
         store_txn_if_mod(t, te->key, STORE_EQ, te->mod_rev);
@@ -1192,7 +1199,7 @@ static bool restore_from_history(mb *b, const mb_status *s)
             t->healthy = s->healthy;
         }
         size_t vlen;
-        char *v = api_task_dump(t, &vlen);
+        char *v = api_task_text(t, &vlen);
         store_txn *x = txn_new(b);
         store_txn_if_mod(x, hkey, STORE_EQ, so->mod_revision);
         store_txn_if_create(x, tkey, STORE_EQ, 0);
@@ -1839,7 +1846,7 @@ static void offers_cycle(mb *b, ctl_ops *ops)
             o->pend_keys[o->n_tasks++] = xstrdup(pd->key);
             ctl_ops_add(ops, CTL_OP_CREATE,
                         api_task_key(b->prefix, t->taskId.requestId, t->taskId.id),
-                        api_task_dump(t, NULL), 0, g);
+                        api_task_text(t, NULL), 0, g);
             ctl_ops_add(ops, CTL_OP_DELETE, xstrdup(pd->key), NULL, pd->mod_rev, g);
             mb_map_put(&b->launching, pd->key, (void *)1);
         }
@@ -2457,6 +2464,25 @@ static void shells_work(mb *b)
     free(gone);
 }
 
+/* Explicit reconciliation a batch of tasks a call (reconcile_batch):
+ * 100,000 tasks in one RECONCILE are a ~60 MB tree and a 12 MB body at
+ * once. Returns the calls sent. */
+static size_t send_reconcile(mb *b, const mb_reconcile_task *v, size_t n)
+{
+    size_t calls = 0, batch = (size_t)b->recon_batch;
+
+    for (size_t lo = 0; lo < n; lo += batch) {
+        size_t k = n - lo < batch ? n - lo : batch;
+        if (!send_call(b, mb_call_reconcile(b->framework_id, v + lo, k)))
+            break;
+        b->stats.reconciles++;
+        if (k > b->stats.reconcile_tasks_max)
+            b->stats.reconcile_tasks_max = k;
+        calls++;
+    }
+    return calls;
+}
+
 static void reconcile(mb *b, bool tick)
 {
     int64_t now = cr_mono_ms();
@@ -2470,11 +2496,9 @@ static void reconcile(mb *b, bool tick)
             if (mb_recon_remaining(&b->recon, te->heard_ms))
                 v[n++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
         }
-        if (n && send_call(b, mb_call_reconcile(b->framework_id, v, n))) {
-            b->stats.reconciles++;
+        if (n && send_reconcile(b, v, n))
             cr_info(b->log, "explicit reconciliation of %zu task(s), round %u", n,
                     b->recon.rounds + 1);
-        }
         mb_recon_sent(&b->recon, now, n);
         free(v);
     }
@@ -2503,8 +2527,8 @@ static void reconcile(mb *b, bool tick)
             late[nl++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
         }
     }
-    if (nl && send_call(b, mb_call_reconcile(b->framework_id, late, nl)))
-        b->stats.reconciles++;
+    if (nl)
+        send_reconcile(b, late, nl);
     free(late);
 }
 
@@ -2597,22 +2621,150 @@ static void on_event(mb *b, mb_event *ev)
     }
 }
 
-static bool on_record(const char *data, size_t len, void *arg)
-{
-    mb *b = arg;
+/* ---- events in stream order ------------------------------------------------------- */
+
+/* A record this big is decoded on a thread: an OFFERS event for 5,000
+ * agents is ~5 MB and ~0.15 s of decoding, which would hold the loop (and
+ * the lease keepalive) that long. Records that come meanwhile wait, so
+ * events are still handled in the order the master sent them. */
+#define EV_OFFLOAD_BYTES (256 * 1024)
+
+typedef struct ev_rec {
+    char *data;
+    size_t len;
+} ev_rec;
+
+typedef struct ev_job {
+    mb *b;
+    unsigned stream; /* b->stream_gen when it was read */
+    char *data;
+    size_t len;
+    int rc; /* of the decode; -1 until it ran */
     mb_event ev;
     cr_err err;
+    cr_offload *job;
+} ev_job;
+
+static void ev_job_free(ev_job *j)
+{
+    if (!j)
+        return;
+    if (j->rc == 0)
+        mb_event_release(&j->ev);
+    free(j->data);
+    free(j);
+}
+
+/* Forgets the records that wait (their stream is gone). */
+static void ev_clear(mb *b)
+{
+    for (size_t i = b->evq_head; i < b->evq_n; i++)
+        free(b->evq[i].data);
+    b->evq_head = b->evq_n = 0;
+}
+
+/* On the thread: the record -> an event (pure). */
+static void ev_work(void *arg)
+{
+    ev_job *j = arg;
+    j->rc = mb_event_decode(j->data, j->len, &j->ev, &j->err);
+    free(j->data);
+    j->data = NULL;
+}
+
+static void ev_drain(mb *b);
+
+/* Back on the loop. */
+static void ev_decoded(void *arg)
+{
+    ev_job *j = arg;
+    mb *b = j->b;
+
+    b->ev_job = NULL;
+    if (j->stream == b->stream_gen && !b->stopped) {
+        if (j->rc < 0)
+            cr_warn(b->log, "bad event: %s", cr_err_msg(&j->err));
+        else
+            on_event(b, &j->ev);
+    }
+    ev_job_free(j);
+    ev_drain(b);
+}
+
+/* Decodes a big record on a thread; false when none could start. */
+static bool ev_offload(mb *b, const char *data, size_t len)
+{
+    ev_job *j = xcalloc(1, sizeof(*j));
+    cr_err err;
+
+    j->b = b;
+    j->stream = b->stream_gen;
+    j->rc = -1;
+    j->data = xmalloc(len + 1);
+    memcpy(j->data, data, len);
+    j->data[len] = '\0';
+    j->len = len;
+    if (!(j->job = cr_offload_start(b->base, ev_work, ev_decoded, j, &err))) {
+        cr_warn(b->log, "event of %zu bytes: %s; decoding it here", len, cr_err_msg(&err));
+        ev_job_free(j);
+        return false;
+    }
+    b->ev_job = j;
+    b->stats.events_offloaded++;
+    return true;
+}
+
+/* Handles one record, the next in stream order. */
+static void ev_record(mb *b, const char *data, size_t len)
+{
+    mb_event ev;
+    cr_err err;
+
+    if (len >= EV_OFFLOAD_BYTES && ev_offload(b, data, len))
+        return;
     if (mb_event_decode(data, len, &ev, &err) < 0) {
         cr_warn(b->log, "bad event: %s", cr_err_msg(&err));
-        return true;
+        return;
     }
     on_event(b, &ev);
     mb_event_release(&ev);
+}
+
+/* Handles the records that waited, up to the next big one. */
+static void ev_drain(mb *b)
+{
+    while (!b->ev_job && b->evq_head < b->evq_n && !b->stopped) {
+        ev_rec r = b->evq[b->evq_head++];
+        ev_record(b, r.data, r.len); /* may drop the stream: ev_clear */
+        free(r.data);
+    }
+    if (b->evq_head == b->evq_n)
+        b->evq_head = b->evq_n = 0;
+}
+
+static bool on_record(const char *data, size_t len, void *arg)
+{
+    mb *b = arg;
+
+    if (b->ev_job || b->evq_n) { /* after the one being decoded */
+        if (b->evq_n == b->evq_cap) {
+            b->evq_cap = b->evq_cap ? 2 * b->evq_cap : 64;
+            b->evq = xrealloc(b->evq, b->evq_cap * sizeof(*b->evq));
+        }
+        b->evq[b->evq_n].data = xmalloc(len + 1);
+        memcpy(b->evq[b->evq_n].data, data, len);
+        b->evq[b->evq_n].data[len] = '\0';
+        b->evq[b->evq_n++].len = len;
+    } else {
+        ev_record(b, data, len);
+    }
     return !b->stopped && b->sub != NULL;
 }
 
 static void drop_stream(mb *b)
 {
+    b->stream_gen++; /* an event of it still being decoded is dropped */
+    ev_clear(b);
     b->subscribed = false;
     free(b->stream_id);
     b->stream_id = NULL;
@@ -2631,6 +2783,8 @@ static void sub_head(cr_http_req *r, const cr_http_resp *resp, void *arg)
         free(b->stream_id);
         b->stream_id = sid ? xstrdup(sid) : NULL;
         mb_recordio_reset(&b->rio);
+        b->stream_gen++; /* nothing of an earlier stream is handled now */
+        ev_clear(b);
         b->last_event_ms = cr_mono_ms();
     } else if (resp->status == 307) {
         const char *loc = cr_http_resp_header(resp, "Location");
@@ -2949,6 +3103,7 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     b->offer_policy.cache_ms = cfg->offer_cache_ms > 0 ? cfg->offer_cache_ms : 60000;
     b->kill_retry_ms = cfg->kill_retry_ms > 0 ? cfg->kill_retry_ms : 30000;
     b->implicit_ms = cfg->implicit_reconcile_ms > 0 ? cfg->implicit_reconcile_ms : 600000;
+    b->recon_batch = cfg->reconcile_batch > 0 ? cfg->reconcile_batch : 5000;
     b->recon_cap_ms = cfg->reconcile_cap_ms > 0 ? cfg->reconcile_cap_ms : 30000;
     b->launch_timeout_ms = cfg->launch_timeout_ms > 0 ? cfg->launch_timeout_ms : 60000;
     b->hb_misses = cfg->heartbeat_misses > 0 ? cfg->heartbeat_misses : 5;
@@ -3032,6 +3187,12 @@ void mb_free(mb *b)
         cr_offload_cancel(b->agents_job->job);
         agents_job_free(b->agents_job);
     }
+    if (b->ev_job) {
+        cr_offload_cancel(b->ev_job->job);
+        ev_job_free(b->ev_job);
+    }
+    ev_clear(b);
+    free(b->evq);
     while (b->ops) {
         op *o = b->ops;
         if (o->req)

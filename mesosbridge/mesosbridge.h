@@ -96,6 +96,7 @@ typedef struct mb_config {
     long kill_retry_ms;            /* 30000 */
     long implicit_reconcile_ms;    /* 600000 */
     long reconcile_cap_ms;         /* 30000: explicit reconciliation backoff cap */
+    long reconcile_batch;          /* 5000: tasks in one explicit RECONCILE call */
     long launch_timeout_ms;        /* 60000: a task still TASK_LAUNCHED is reconciled */
     long agents_refresh_ms;        /* 60000: GET_AGENTS at least this often */
     int heartbeat_misses;          /* 5 */
@@ -159,6 +160,8 @@ typedef struct mb_stats {
     uint64_t calls_waited;      /* calls that waited for a slot */
     uint64_t subscribes, events, offers_received, offers_declined, launched, updates, acks, kills,
         reconciles;
+    uint64_t events_offloaded;  /* events big enough to be decoded on a thread */
+    size_t reconcile_tasks_max; /* the most tasks one explicit RECONCILE named */
     mb_call_stats calls[MB_CALL_N];
     ctl_runner_stats offers_loop; /* the runner that drives the offer cycle */
 } mb_stats;

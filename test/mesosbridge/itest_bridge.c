@@ -132,6 +132,7 @@ typedef struct fx {
     mb *b;
     cr_log log;
     bool stopped;
+    long reconcile_batch, implicit_ms; /* 0: the test default */
 } fx;
 
 static void on_stopped(void *arg, const cr_err *why)
@@ -146,8 +147,9 @@ static void bridge_start_at(fx *f, const char *masters, const char *prefix)
                      .framework = {.user = "root", .name = "corral-itest"},
                      .offer_hold_ms = 500,
                      .kill_retry_ms = 3000,
-                     .implicit_reconcile_ms = 5000,
+                     .implicit_reconcile_ms = f->implicit_ms ? f->implicit_ms : 5000,
                      .reconcile_cap_ms = 2000,
+                     .reconcile_batch = f->reconcile_batch,
                      .launch_timeout_ms = 5000,
                      .subscribe_backoff_cap_ms = 1000,
                      .log = &f->log,
@@ -493,6 +495,33 @@ static void test_restart_break_failover(void **state)
     free(fid);
 }
 
+/* A new leader reconciles its tasks a batch a call (reconcile_batch), so
+ * that 100,000 tasks are not one call: 5 tasks a batch of 2 are three
+ * explicit RECONCILE calls of at most 2 tasks, and an implicit one. */
+static void test_reconcile_in_batches(void **state)
+{
+    fx *f = *state;
+    mb_stats s;
+
+    put_request("rb", 5, "");
+    put_deploy("rb", "v1", "sleep 600", 0);
+    for (int i = 1; i <= 5; i++)
+        free(put_pending("rb", "v1", i));
+    WAIT_UNTIL(f, count_in_state("rb", "TASK_RUNNING") == 5, 30, "rb x5 RUNNING");
+    mb_free(f->b);
+    f->reconcile_batch = 2;
+    f->implicit_ms = 600000; /* only the one after SUBSCRIBED */
+    bridge_start(f);
+    WAIT_UNTIL(f, ({
+                   mb_get_stats(f->b, &s);
+                   s.reconciles >= 4;
+               }),
+               20, "three explicit RECONCILE calls and an implicit one");
+    mb_get_stats(f->b, &s);
+    assert_int_equal(s.reconcile_tasks_max, 2);
+    assert_int_equal(count_in_state("rb", "TASK_RUNNING"), 5);
+}
+
 static void test_restart_mid_launch(void **state)
 {
     fx *f = *state;
@@ -815,6 +844,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_exit_code_and_updates_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_redelivered_update_stored_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_restart_break_failover, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reconcile_in_batches, setup, teardown),
     cmocka_unit_test_setup_teardown(test_restart_mid_launch, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unknown_task_killed_and_lost_agent, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failed_over_stops_for_good, setup, teardown),
