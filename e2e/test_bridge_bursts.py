@@ -48,13 +48,25 @@ def metric(api, name):
     return total
 
 
+def all_running(c, n):
+    """Whether exactly n task records are stored, each TASK_RUNNING."""
+    recs = c.etcd_prefix_json(PREFIX + "/tasks/")
+    return len(recs) == n and all(r.get("lastTaskState") == "TASK_RUNNING" for r in recs.values())
+
+
 class BurstTest(harness.TestCase):
-    def test_thousand_tasks_at_once(self):
+    def start(self, agents):
+        """etcd, mesoslite --simulate with `agents` agents and a subscribed
+        corrald: (cluster, etcd URL, API URL)."""
         c = self.cluster
         etcd = c.etcd()
-        c.mesoslite(agents=100, racks="r1,r2", args=["--simulate", "--allocation-interval", "0.2"])
+        c.mesoslite(agents=agents, racks="r1,r2", args=["--simulate", "--allocation-interval", "0.2"])
         api = c.corrald()
         harness.wait_until(lambda: metric(api, "corral_mesos_subscribed") == 1, 30, "subscribed")
+        return c, etcd, api
+
+    def test_thousand_tasks_at_once(self):
+        c, etcd, api = self.start(100)
         ops = []
         for i in range(REQUESTS):
             rid = "burst%03d" % i
@@ -67,11 +79,8 @@ class BurstTest(harness.TestCase):
             st, _, body = harness.http("POST", etcd + "/v3/kv/txn", {"success": ops[lo:lo + 128]}, timeout=30)
             self.assertEqual(st, 200, body)
 
-        def running():
-            recs = c.etcd_prefix_json(PREFIX + "/tasks/")
-            return len(recs) == REQUESTS * INSTANCES and all(
-                r.get("lastTaskState") == "TASK_RUNNING" for r in recs.values())
-        harness.wait_until(running, 180, "every task RUNNING", interval=1.0)
+        harness.wait_until(lambda: all_running(c, REQUESTS * INSTANCES), 180, "every task RUNNING",
+                           interval=1.0)
 
         # launched once each: as many ACCEPTed tasks as records, none pending
         self.assertEqual(metric(api, "corral_mesos_tasks_launched_total"), REQUESTS * INSTANCES)
@@ -90,12 +99,8 @@ class BurstTest(harness.TestCase):
 
 
     def test_queue_head_that_fits_nothing(self):
-        c = self.cluster
-        etcd = c.etcd()
         # 1,000 offers: a cycle tries 250 + 50,000 / 1,000 tasks at most
-        c.mesoslite(agents=1000, racks="r1,r2", args=["--simulate", "--allocation-interval", "0.2"])
-        api = c.corrald()
-        harness.wait_until(lambda: metric(api, "corral_mesos_subscribed") == 1, 30, "subscribed")
+        c, etcd, api = self.start(1000)
         huge, small = {}, {}
         for i in range(20):  # 40 cpus (the most a deploy may ask): no agent has them
             huge.update(service("huge%02d" % i, 20, 40))
@@ -106,19 +111,13 @@ class BurstTest(harness.TestCase):
                            "the 400 pending tasks that fit nothing")
         put_all(etcd, small)  # due later: behind the 400 in the queue
 
-        def small_running():
-            recs = c.etcd_prefix_json(PREFIX + "/tasks/")
-            return len(recs) == 100 and all(r.get("lastTaskState") == "TASK_RUNNING" for r in recs.values())
-        harness.wait_until(small_running, 120, "the 100 tasks behind them RUNNING", interval=1.0)
+        harness.wait_until(lambda: all_running(c, 100), 120, "the 100 tasks behind them RUNNING",
+                           interval=1.0)
         self.assertTrue(all(k.startswith(PREFIX + "/tasks/small") for k in c.etcd_prefix_json(PREFIX + "/tasks/")))
         self.assertEqual(len(c.etcd_prefix_json(PREFIX + "/pending/")), 400)
 
     def test_big_events_decoded_off_the_loop(self):
-        c = self.cluster
-        etcd = c.etcd()
-        c.mesoslite(agents=600, racks="r1,r2", args=["--simulate", "--allocation-interval", "0.2"])
-        api = c.corrald()
-        harness.wait_until(lambda: metric(api, "corral_mesos_subscribed") == 1, 30, "subscribed")
+        c, etcd, api = self.start(600)
         harness.wait_until(lambda: metric(api, "corral_mesos_events_offloaded_total") > 0, 30,
                            "an OFFERS event of 600 agents decoded off the loop")
         docs = {}
@@ -126,10 +125,7 @@ class BurstTest(harness.TestCase):
             docs.update(service("big%02d" % i, 10, 0.1))
         put_all(etcd, docs)
 
-        def running():
-            recs = c.etcd_prefix_json(PREFIX + "/tasks/")
-            return len(recs) == 300 and all(r.get("lastTaskState") == "TASK_RUNNING" for r in recs.values())
-        harness.wait_until(running, 120, "the 300 tasks RUNNING", interval=1.0)
+        harness.wait_until(lambda: all_running(c, 300), 120, "the 300 tasks RUNNING", interval=1.0)
         self.assertEqual(metric(api, "corral_mesos_tasks_launched_total"), 300)
         tasks = harness.http_json("POST", c.mesos_url + "/api/v1", {"type": "GET_TASKS"})[1]
         ids = [t["task_id"]["value"] for t in tasks["get_tasks"]["tasks"]]
