@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "apis/jtext.h"
 #include "apis/keys.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
-
-#include <zlib.h>
 
 /* ---- states ------------------------------------------------------------------ */
 
@@ -1763,7 +1763,8 @@ static void ti_dict(const api_task *t, cr_buf *d)
 {
     cr_buf_add(d, ti_common, sizeof(ti_common) - 1);
     for (size_t i = 0; i < t->env.n; i++)
-        cr_buf_addf(d, "{\"name\":\"%s\",\"value\":\"%s\"},", t->env.v[i].key,
+        cr_buf_addf(d, "{\"name\":\"%s\",\"value\":\"%s\"},",
+                    t->env.v[i].key ? t->env.v[i].key : "",
                     t->env.v[i].value ? t->env.v[i].value : "");
     cr_buf_addf(d,
                 "{\"name\":\"%s\",\"task_id\":{\"value\":\"%s\"},\"agent_id\":{\"value\":\"%s\"}",
@@ -1816,8 +1817,11 @@ static const char *ti_text(const api_task *t, char **tmp)
     ok = ok && inflate(&z, Z_FINISH) == Z_STREAM_END && z.total_out == t->mesosTask_len;
     inflateEnd(&z);
     cr_buf_release(&d);
-    if (!ok)
-        abort(); /* our own bytes, deflated from this record's fields */
+    if (!ok) { /* our own bytes, deflated from this record's fields */
+        fprintf(stderr, "api_task: the TaskInfo of %s does not inflate (a packed record changed)\n",
+                t->taskId.id ? t->taskId.id : "?");
+        abort();
+    }
     out[t->mesosTask_len] = '\0';
     return *tmp = out;
 }

@@ -194,6 +194,7 @@ struct mb {
     mb_offer_policy offer_policy;
     long kill_retry_ms, implicit_ms, recon_cap_ms, launch_timeout_ms, sub_cap_ms;
     long recon_batch;
+    size_t offload_bytes; /* events this big are decoded on a thread */
     int hb_misses;
     void (*on_stopped)(void *, const cr_err *);
     void *arg;
@@ -2714,13 +2715,14 @@ static bool ev_offload(mb *b, const char *data, size_t len)
     return true;
 }
 
-/* Handles one record, the next in stream order. */
-static void ev_record(mb *b, const char *data, size_t len)
+/* Handles one record, the next in stream order: on a thread when it is
+ * big and may_offload, else here. */
+static void ev_record(mb *b, const char *data, size_t len, bool may_offload)
 {
     mb_event ev;
     cr_err err;
 
-    if (len >= EV_OFFLOAD_BYTES && ev_offload(b, data, len))
+    if (may_offload && len >= b->offload_bytes && ev_offload(b, data, len))
         return;
     if (mb_event_decode(data, len, &ev, &err) < 0) {
         cr_warn(b->log, "bad event: %s", cr_err_msg(&err));
@@ -2735,11 +2737,38 @@ static void ev_drain(mb *b)
 {
     while (!b->ev_job && b->evq_head < b->evq_n && !b->stopped) {
         ev_rec r = b->evq[b->evq_head++];
-        ev_record(b, r.data, r.len); /* may drop the stream: ev_clear */
+        ev_record(b, r.data, r.len, true); /* may drop the stream: ev_clear */
         free(r.data);
     }
     if (b->evq_head == b->evq_n)
         b->evq_head = b->evq_n = 0;
+}
+
+/* The stream ended: handles, here and now, what it sent before it ended:
+ * the event being decoded (waiting for its thread) and the records behind
+ * it. Mesos ends a stream right after ERROR "Framework failed over", and
+ * that ERROR must be seen before the bridge subscribes again. */
+static void ev_flush(mb *b)
+{
+    ev_job *j = b->ev_job;
+
+    if (j) {
+        cr_offload_cancel(j->job); /* waits for the decode; done never runs */
+        b->ev_job = NULL;
+        if (j->stream == b->stream_gen && !b->stopped) {
+            if (j->rc < 0)
+                cr_warn(b->log, "bad event: %s", cr_err_msg(&j->err));
+            else
+                on_event(b, &j->ev);
+        }
+        ev_job_free(j);
+    }
+    while (b->evq_head < b->evq_n && !b->stopped) {
+        ev_rec r = b->evq[b->evq_head++];
+        ev_record(b, r.data, r.len, false);
+        free(r.data);
+    }
+    ev_clear(b);
 }
 
 static bool on_record(const char *data, size_t len, void *arg)
@@ -2747,6 +2776,11 @@ static bool on_record(const char *data, size_t len, void *arg)
     mb *b = arg;
 
     if (b->ev_job || b->evq_n) { /* after the one being decoded */
+        if (b->evq_n == b->evq_cap && b->evq_head) { /* reuse the handled slots */
+            memmove(b->evq, b->evq + b->evq_head, (b->evq_n - b->evq_head) * sizeof(*b->evq));
+            b->evq_n -= b->evq_head;
+            b->evq_head = 0;
+        }
         if (b->evq_n == b->evq_cap) {
             b->evq_cap = b->evq_cap ? 2 * b->evq_cap : 64;
             b->evq = xrealloc(b->evq, b->evq_cap * sizeof(*b->evq));
@@ -2756,7 +2790,7 @@ static bool on_record(const char *data, size_t len, void *arg)
         b->evq[b->evq_n].data[len] = '\0';
         b->evq[b->evq_n++].len = len;
     } else {
-        ev_record(b, data, len);
+        ev_record(b, data, len, true);
     }
     return !b->stopped && b->sub != NULL;
 }
@@ -2821,6 +2855,7 @@ static void sub_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *err
     mb *b = arg;
     b->sub = NULL;
     bool was = b->subscribed;
+    ev_flush(b); /* what the stream sent before it ended (an ERROR, say) */
     drop_stream(b);
     if (b->stopped)
         return;
@@ -3104,6 +3139,8 @@ mb *mb_new(struct event_base *base, cr_http *http, store *st, const mb_config *c
     b->kill_retry_ms = cfg->kill_retry_ms > 0 ? cfg->kill_retry_ms : 30000;
     b->implicit_ms = cfg->implicit_reconcile_ms > 0 ? cfg->implicit_reconcile_ms : 600000;
     b->recon_batch = cfg->reconcile_batch > 0 ? cfg->reconcile_batch : 5000;
+    b->offload_bytes =
+        cfg->offload_event_bytes > 0 ? (size_t)cfg->offload_event_bytes : EV_OFFLOAD_BYTES;
     b->recon_cap_ms = cfg->reconcile_cap_ms > 0 ? cfg->reconcile_cap_ms : 30000;
     b->launch_timeout_ms = cfg->launch_timeout_ms > 0 ? cfg->launch_timeout_ms : 60000;
     b->hb_misses = cfg->heartbeat_misses > 0 ? cfg->heartbeat_misses : 5;

@@ -2,6 +2,7 @@
 #include "mesosbridge/calls.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,9 +263,20 @@ static long port_entry(const mb_offer *o, uint64_t p)
 /* Scalars keep 3 decimal digits in Mesos; compare with that tolerance. */
 #define EPS 0.0005
 
+/* The offered resource entry as a tree (its text is our own dump). */
+static json_t *raw_entry(const mb_resource *r)
+{
+    json_t *e = json_loads(r->raw ? r->raw : "", 0, NULL);
+    if (!e) {
+        fprintf(stderr, "mesosbridge: an offered %s entry is not JSON\n", r->name ? r->name : "?");
+        abort();
+    }
+    return e;
+}
+
 static json_t *scalar_entry(const mb_resource *r, double v)
 {
-    json_t *e = json_loads(r->raw, 0, NULL);
+    json_t *e = raw_entry(r);
     json_object_set_new(e, "scalar", json_pack("{s:f}", "value", round(v * 1000) / 1000));
     return e;
 }
@@ -327,7 +339,7 @@ json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk, co
             json_decref(ranges);
             continue;
         }
-        json_t *e = json_loads(o->resources[i].raw, 0, NULL);
+        json_t *e = raw_entry(&o->resources[i]);
         json_object_set_new(e, "ranges", json_pack("{s:o}", "range", ranges));
         json_array_append_new(out, e);
     }

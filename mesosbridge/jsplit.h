@@ -8,8 +8,9 @@
  * handed to a callback, and freed, so at most one element is a tree at a
  * time. Everything else is parsed by jansson a value at a time, so the
  * text is accepted and rejected by jansson's own rules, but for one byte:
- * a NUL outside a string is always refused (json_loadb skips one that
- * follows a number). Pure: no I/O. */
+ * a NUL between the values jsplit walks itself (along a path, between
+ * split elements) is refused, where json_loadb skips one that follows a
+ * number or a literal. Pure: no I/O. */
 #ifndef MB_JSPLIT_H
 #define MB_JSPLIT_H
 

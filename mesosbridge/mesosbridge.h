@@ -97,6 +97,7 @@ typedef struct mb_config {
     long implicit_reconcile_ms;    /* 600000 */
     long reconcile_cap_ms;         /* 30000: explicit reconciliation backoff cap */
     long reconcile_batch;          /* 5000: tasks in one explicit RECONCILE call */
+    long offload_event_bytes;      /* 262144: events this big are decoded on a thread */
     long launch_timeout_ms;        /* 60000: a task still TASK_LAUNCHED is reconciled */
     long agents_refresh_ms;        /* 60000: GET_AGENTS at least this often */
     int heartbeat_misses;          /* 5 */

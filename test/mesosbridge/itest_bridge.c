@@ -132,7 +132,7 @@ typedef struct fx {
     mb *b;
     cr_log log;
     bool stopped;
-    long reconcile_batch, implicit_ms; /* 0: the test default */
+    long reconcile_batch, implicit_ms, offload_bytes; /* 0: the test default */
 } fx;
 
 static void on_stopped(void *arg, const cr_err *why)
@@ -150,6 +150,7 @@ static void bridge_start_at(fx *f, const char *masters, const char *prefix)
                      .implicit_reconcile_ms = f->implicit_ms ? f->implicit_ms : 5000,
                      .reconcile_cap_ms = 2000,
                      .reconcile_batch = f->reconcile_batch,
+                     .offload_event_bytes = f->offload_bytes,
                      .launch_timeout_ms = 5000,
                      .subscribe_backoff_cap_ms = 1000,
                      .log = &f->log,
@@ -585,9 +586,8 @@ static void test_unknown_task_killed_and_lost_agent(void **state)
     free(rpath);
 }
 
-static void test_failed_over_stops_for_good(void **state)
+static void failed_over_stops_for_good(fx *f)
 {
-    fx *f = *state;
     fx g = *f;
     mb *first = f->b;
     mb_stats s;
@@ -611,6 +611,32 @@ static void test_failed_over_stops_for_good(void **state)
     assert_false(g.stopped);
     mb_free(g.b);
     free(fid);
+}
+
+static void test_failed_over_stops_for_good(void **state)
+{
+    failed_over_stops_for_good(*state);
+}
+
+/* The same with every event decoded on a thread (offload_event_bytes 1):
+ * the events keep their order through a subscription, a failover and the
+ * stream's end, and the ERROR that comes just before Mesos ends the
+ * stream stops the bridge. (Whether the end comes while the ERROR is still
+ * being decoded depends on timing: ev_flush makes both orders safe.) */
+static void test_failed_over_with_events_off_the_loop(void **state)
+{
+    fx *f = *state;
+    mb_stats s;
+
+    mb_free(f->b);
+    f->offload_bytes = 1;
+    bridge_start(f);
+    WAIT_UNTIL(f, subscribed(f), 20, "SUBSCRIBED, its events decoded off the loop");
+    mb_get_stats(f->b, &s);
+    assert_true(s.events_offloaded > 0);
+    failed_over_stops_for_good(f);
+    mb_get_stats(f->b, &s);
+    assert_true(s.events_offloaded > 0);
 }
 
 /* A fake master on the test's loop: "redirect" answers 503 once, then 307 to
@@ -848,6 +874,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_restart_mid_launch, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unknown_task_killed_and_lost_agent, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failed_over_stops_for_good, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_failed_over_with_events_off_the_loop, setup, teardown),
     cmocka_unit_test_setup_teardown(test_redirect_503_and_next_master, setup, teardown),
     cmocka_unit_test_setup_teardown(test_heartbeat_watchdog, setup, teardown),
 };

@@ -2,6 +2,8 @@
  * streamed must be what json_loadb makes of it, element for element, and
  * be refused where json_loadb refuses it. Hand-picked texts, then a
  * fixed-seed property test over generated texts and their mutations. */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,16 @@ static void put_back(json_t *top, seen *s)
     }
 }
 
+/* Whether text has a NUL byte right after a number or a literal (true,
+ * false, null): the byte jansson's lexer skips. */
+static bool nul_after_token(const char *text, size_t len)
+{
+    for (size_t i = 1; i < len; i++)
+        if (!text[i] && isalnum((unsigned char)text[i - 1]))
+            return true;
+    return false;
+}
+
 /* Loads text both ways; returns whether jsplit accepted it, and checks
  * that it agrees with json_loadb. */
 static bool check(const char *text, size_t len)
@@ -64,8 +76,8 @@ static bool check(const char *text, size_t len)
     if (!got) {
         assert_int_equal(err.code, CR_EPARSE);
         /* refused on purpose: a split member given twice, a NUL byte
-         * (jansson skips one right after a number) */
-        if (want && !strstr(cr_err_msg(&err), "given twice") && !memchr(text, 0, len)) {
+         * right after a number or a literal (which jansson skips) */
+        if (want && !strstr(cr_err_msg(&err), "given twice") && !nul_after_token(text, len)) {
             fprintf(stderr, "jsplit refused what jansson takes: %.*s\n(%s)\n", (int)len, text,
                     cr_err_msg(&err));
             fail();
