@@ -45,8 +45,12 @@ lib_srcs = $(wildcard $(1)/*.c)
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 lib_file = $(BUILD)/lib/lib$(1).a
 
-.PHONY: all help test unit itest e2e e2e-asan e2e-asan-full asan asan-itest valgrind fmt lint install deb fuzz fuzz-long bench chaos chaos-regress clean run deps
+.PHONY: all help pkgs test unit itest e2e e2e-asan e2e-asan-full asan asan-itest valgrind fmt lint install deb fuzz fuzz-long bench chaos chaos-regress clean run deps
 all: $(addprefix $(BIN)/,$(BINARIES))
+
+# The pkg-config packages every binary links (hack/fuzz.sh reads them here).
+pkgs:
+	@echo $(PKGS)
 
 help:
 	@echo "make            build bin/{$(BINARIES)}"

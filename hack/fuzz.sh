@@ -28,6 +28,7 @@ libfiles=$(for l in $libs; do printf 'build/fuzz/lib/lib%s.a ' "$l"; done)
 make -s --no-print-directory BUILD=build/fuzz CC=clang \
   CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
   $libfiles >/dev/null || exit 1
+pkgs=$(make -s --no-print-directory pkgs) # the Makefile's PKGS: one list
 mkdir -p build/fuzz/bin build/fuzz/crashes
 pass=0 fail=0 built=""
 for src in $targets; do
@@ -35,8 +36,8 @@ for src in $targets; do
   out=build/fuzz/bin/fuzz_$name
   # shellcheck disable=SC2046,SC2086 # pkg-config flags and $libfiles are word lists
   clang -O1 -g -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. \
-    $(pkg-config --cflags jansson yaml-0.1 libcurl libevent) "$src" $libfiles \
-    $(pkg-config --libs jansson yaml-0.1 libcurl libevent libevent_openssl openssl) -lm -o "$out" ||
+    $(pkg-config --cflags $pkgs) "$src" $libfiles \
+    $(pkg-config --libs $pkgs) -lm -o "$out" ||
     { fail=$((fail+1)); echo "FAIL  fuzz_$name (build)"; continue; }
   built="$built $name"
 done
