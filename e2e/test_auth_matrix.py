@@ -951,7 +951,8 @@ class TestAuthStartup(harness.TestCase):
         # --insecure: served anyway (probed on loopback).
         p = self.cluster.spawn("corrald-insecure", self.corrald_argv(
             None, "--listen", "0.0.0.0:%d" % port, "--insecure"))
-        harness.wait_until(lambda: harness.http("GET", "http://127.0.0.1:%d/healthz" % port,
+        # /readyz, not /healthz: the API answers 503 until its cache is in
+        harness.wait_until(lambda: harness.http("GET", "http://127.0.0.1:%d/readyz" % port,
                                                 timeout=1)[0] == 200, 15, "insecure corrald")
         self.assertTrue(p.alive())
         st, _, _ = harness.http("GET", "http://127.0.0.1:%d/api/requests" % port)
