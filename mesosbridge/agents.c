@@ -127,6 +127,7 @@ static int agent_each(void *arg, size_t which, size_t i, const json_t *e, cr_err
         a->cap[which] = a->cap[which] ? 2 * a->cap[which] : 64;
         v->v = xrealloc(v->v, a->cap[which] * sizeof(*v->v));
     }
+    a->bad_agent = true; /* until it has decoded */
     if (which == 0) {
         if (agent_decode(info, json_object_get(e, "total_resources"), false, &v->v[v->n]) < 0)
             return cr_error(err, CR_EPARSE, "GET_AGENTS: agents[%zu]: agent_info.id is required",
@@ -136,16 +137,9 @@ static int agent_each(void *arg, size_t which, size_t i, const json_t *e, cr_err
          * that wraps them like registered ones is read too. */
         return cr_error(err, CR_EPARSE, "GET_AGENTS: recovered_agents[%zu]: id is required", i);
     }
+    a->bad_agent = false;
     v->n++;
     return 0;
-}
-
-static int agent_each_or_stop(void *arg, size_t which, size_t i, const json_t *e, cr_err *err)
-{
-    agents_split *a = arg;
-    int rc = agent_each(arg, which, i, e, err);
-    a->bad_agent = rc < 0;
-    return rc;
 }
 
 int mb_agents_decode(const char *body, size_t len, mb_agents *out, cr_err *err)
@@ -156,7 +150,7 @@ int mb_agents_decode(const char *body, size_t len, mb_agents *out, cr_err *err)
     agents_split a = {0};
     cr_err perr;
     /* a tree of 5,000 agents is ~80 MB: one agent at a time instead */
-    json_t *j = mb_jsplit_load(body, len, paths, 2, agent_each_or_stop, &a, &perr);
+    json_t *j = mb_jsplit_load(body, len, paths, 2, agent_each, &a, &perr);
     const json_t *ga = json_object_get(j, "get_agents");
     const json_t *reg = json_object_get(ga, "agents"),
                  *rec = json_object_get(ga, "recovered_agents");

@@ -2001,6 +2001,16 @@ static void machines_apply(mb *b, const mb_agents *agents)
 }
 
 /* A GET_AGENTS answer on its way from text to documents. */
+/* A NUL-terminated copy of len bytes (an answer or a record handed to a
+ * thread, or kept for later). Caller frees. */
+static char *bytes_dup(const char *data, size_t len)
+{
+    char *r = xmalloc(len + 1);
+    memcpy(r, data, len);
+    r[len] = '\0';
+    return r;
+}
+
 typedef struct agents_job {
     mb *b;
     unsigned gen;
@@ -2085,9 +2095,7 @@ static void agents_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *
     cr_err oerr;
     j->b = b;
     j->gen = gen;
-    j->body = xmalloc(resp->body_len + 1);
-    memcpy(j->body, resp->body, resp->body_len);
-    j->body[resp->body_len] = '\0';
+    j->body = bytes_dup(resp->body, resp->body_len);
     j->len = resp->body_len;
     j->started_us = cr_mono_us();
     if (!(j->job = cr_offload_start(b->base, agents_decode, agents_decoded, j, &oerr))) {
@@ -2664,6 +2672,14 @@ static void ev_clear(mb *b)
     b->evq_head = b->evq_n = 0;
 }
 
+/* The stream is gone: nothing it sent is handled any more (an event still
+ * being decoded is dropped when its thread is done). */
+static void ev_forget(mb *b)
+{
+    b->stream_gen++;
+    ev_clear(b);
+}
+
 /* On the thread: the record -> an event (pure). */
 static void ev_work(void *arg)
 {
@@ -2673,14 +2689,11 @@ static void ev_work(void *arg)
     j->data = NULL;
 }
 
-static void ev_drain(mb *b);
+static void ev_drain(mb *b, bool may_offload);
 
-/* Back on the loop. */
-static void ev_decoded(void *arg)
+/* Handles a decoded job's event, unless its stream is gone, and frees it. */
+static void ev_job_done(mb *b, ev_job *j)
 {
-    ev_job *j = arg;
-    mb *b = j->b;
-
     b->ev_job = NULL;
     if (j->stream == b->stream_gen && !b->stopped) {
         if (j->rc < 0)
@@ -2689,7 +2702,16 @@ static void ev_decoded(void *arg)
             on_event(b, &j->ev);
     }
     ev_job_free(j);
-    ev_drain(b);
+}
+
+/* Back on the loop. */
+static void ev_decoded(void *arg)
+{
+    ev_job *j = arg;
+    mb *b = j->b;
+
+    ev_job_done(b, j);
+    ev_drain(b, true);
 }
 
 /* Decodes a big record on a thread; false when none could start. */
@@ -2701,9 +2723,7 @@ static bool ev_offload(mb *b, const char *data, size_t len)
     j->b = b;
     j->stream = b->stream_gen;
     j->rc = -1;
-    j->data = xmalloc(len + 1);
-    memcpy(j->data, data, len);
-    j->data[len] = '\0';
+    j->data = bytes_dup(data, len);
     j->len = len;
     if (!(j->job = cr_offload_start(b->base, ev_work, ev_decoded, j, &err))) {
         cr_warn(b->log, "event of %zu bytes: %s; decoding it here", len, cr_err_msg(&err));
@@ -2732,12 +2752,13 @@ static void ev_record(mb *b, const char *data, size_t len, bool may_offload)
     mb_event_release(&ev);
 }
 
-/* Handles the records that waited, up to the next big one. */
-static void ev_drain(mb *b)
+/* Handles the records that waited, up to the next big one (all of them
+ * here when !may_offload). */
+static void ev_drain(mb *b, bool may_offload)
 {
     while (!b->ev_job && b->evq_head < b->evq_n && !b->stopped) {
         ev_rec r = b->evq[b->evq_head++];
-        ev_record(b, r.data, r.len, true); /* may drop the stream: ev_clear */
+        ev_record(b, r.data, r.len, may_offload); /* may drop the stream: ev_clear */
         free(r.data);
     }
     if (b->evq_head == b->evq_n)
@@ -2750,25 +2771,12 @@ static void ev_drain(mb *b)
  * that ERROR must be seen before the bridge subscribes again. */
 static void ev_flush(mb *b)
 {
-    ev_job *j = b->ev_job;
-
-    if (j) {
-        cr_offload_cancel(j->job); /* waits for the decode; done never runs */
-        b->ev_job = NULL;
-        if (j->stream == b->stream_gen && !b->stopped) {
-            if (j->rc < 0)
-                cr_warn(b->log, "bad event: %s", cr_err_msg(&j->err));
-            else
-                on_event(b, &j->ev);
-        }
-        ev_job_free(j);
+    if (b->ev_job) {
+        cr_offload_cancel(b->ev_job->job); /* waits for the decode; done never runs */
+        ev_job_done(b, b->ev_job);
     }
-    while (b->evq_head < b->evq_n && !b->stopped) {
-        ev_rec r = b->evq[b->evq_head++];
-        ev_record(b, r.data, r.len, false);
-        free(r.data);
-    }
-    ev_clear(b);
+    ev_drain(b, false);
+    ev_clear(b); /* what is left when the bridge stopped */
 }
 
 static bool on_record(const char *data, size_t len, void *arg)
@@ -2785,9 +2793,7 @@ static bool on_record(const char *data, size_t len, void *arg)
             b->evq_cap = b->evq_cap ? 2 * b->evq_cap : 64;
             b->evq = xrealloc(b->evq, b->evq_cap * sizeof(*b->evq));
         }
-        b->evq[b->evq_n].data = xmalloc(len + 1);
-        memcpy(b->evq[b->evq_n].data, data, len);
-        b->evq[b->evq_n].data[len] = '\0';
+        b->evq[b->evq_n].data = bytes_dup(data, len);
         b->evq[b->evq_n++].len = len;
     } else {
         ev_record(b, data, len, true);
@@ -2797,8 +2803,7 @@ static bool on_record(const char *data, size_t len, void *arg)
 
 static void drop_stream(mb *b)
 {
-    b->stream_gen++; /* an event of it still being decoded is dropped */
-    ev_clear(b);
+    ev_forget(b);
     b->subscribed = false;
     free(b->stream_id);
     b->stream_id = NULL;
@@ -2817,8 +2822,7 @@ static void sub_head(cr_http_req *r, const cr_http_resp *resp, void *arg)
         free(b->stream_id);
         b->stream_id = sid ? xstrdup(sid) : NULL;
         mb_recordio_reset(&b->rio);
-        b->stream_gen++; /* nothing of an earlier stream is handled now */
-        ev_clear(b);
+        ev_forget(b); /* of an earlier stream not dropped (a stale stream id) */
         b->last_event_ms = cr_mono_ms();
     } else if (resp->status == 307) {
         const char *loc = cr_http_resp_header(resp, "Location");

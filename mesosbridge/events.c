@@ -445,7 +445,7 @@ static int offer_each(void *arg, size_t which, size_t i, const json_t *e, cr_err
         return 0;
     if (o->n == o->cap) {
         o->cap = o->cap ? 2 * o->cap : 16;
-        o->v = xrealloc(o->v, (o->cap + 1) * sizeof(*o->v));
+        o->v = xrealloc(o->v, o->cap * sizeof(*o->v));
     }
     if (offer_decode(e, &o->v[o->n], &o->err) < 0)
         o->bad = true;

@@ -458,7 +458,7 @@ static void metrics_hook(void *arg, cr_buf *out)
     metric_u64(out, "corral_mesos_offers_received_total", "counter", "Offers received.",
                st.offers_received);
     metric_u64(out, "corral_mesos_events_offloaded_total", "counter",
-               "Scheduler events big enough (256 KiB) to be decoded on a thread of their own.",
+               "Scheduler events big enough to be decoded on a thread of their own.",
                st.events_offloaded);
     metric_u64(out, "corral_mesos_offers_declined_total", "counter", "Offers declined.",
                st.offers_declined);
