@@ -19,6 +19,9 @@ WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-init
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -I. -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lm -pthread
+# corrald's allocator: jemalloc (README, Dependencies; docs/architecture.md).
+# MALLOC_LIBS= links libc's malloc instead (the sanitized builds do).
+MALLOC_LIBS ?= -ljemalloc
 
 # Module -> the modules it depends on (link order: dependents first).
 MODULES := base apis store controllers mesosbridge apiserver cli executor nodeagent mesoslite
@@ -40,6 +43,8 @@ LIBS_corralctl        := cli apis base
 LIBS_corral-executor  := executor base
 LIBS_corral-nodeagent := nodeagent base
 LIBS_mesoslite        := mesoslite base
+# Binary -> libraries it links beyond LDLIBS.
+XLIBS_corrald          = $(MALLOC_LIBS)
 
 lib_srcs = $(wildcard $(1)/*.c)
 lib_objs = $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
@@ -85,7 +90,7 @@ $(BUILD)/%.o: %.c
 define BIN_RULE
 $(BIN)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/$(1)/*.c)) $(foreach l,$(LIBS_$(1)),$(call lib_file,$(l)))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$(XLIBS_$(1))
 endef
 $(foreach b,$(BINARIES),$(eval $(call BIN_RULE,$(b))))
 
@@ -140,7 +145,7 @@ test:
 ASAN_BUILD ?= build/asan
 ASAN_MAKE = $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BIN=$(ASAN_BUILD)/bin \
   CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-  LDFLAGS="-fsanitize=address,undefined"
+  LDFLAGS="-fsanitize=address,undefined" MALLOC_LIBS=
 
 asan:
 	@$(ASAN_MAKE) unit

@@ -3,6 +3,7 @@
 
 #include <event2/event.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "base/xalloc.h"
 
@@ -10,11 +11,23 @@ struct cr_looplag {
     struct event_base *base; /* borrowed */
     struct event *timer;
     int64_t interval_us;
-    int64_t due_us; /* cr_mono_us() at which the armed timer is due */
+    int64_t due_us;    /* cr_mono_us() at which the armed timer is due */
+    int64_t armed_cpu; /* thread_cpu_us() when it was armed */
     cr_hist hist;
     double max_s;
+    double busy_max_s;
     uint64_t stalls;
 };
+
+/* The calling thread's CPU time, microseconds. */
+static int64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void arm(cr_looplag *l)
 {
@@ -26,16 +39,25 @@ static void arm(cr_looplag *l)
      * of them blocked; refresh it so its deadline matches due_us. */
     event_base_update_cache_time(l->base);
     l->due_us = cr_mono_us() + l->interval_us;
+    l->armed_cpu = thread_cpu_us();
     evtimer_add(l->timer, &tv);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     cr_looplag *l = arg;
-    double late = (double)(cr_mono_us() - l->due_us) / 1e6;
+    int64_t now = cr_mono_us();
+    double late = (double)(now - l->due_us) / 1e6;
+    /* wall time since arming less the thread's CPU time: off a CPU */
+    double off =
+        (double)((now - (l->due_us - l->interval_us)) - (thread_cpu_us() - l->armed_cpu)) / 1e6;
+    double busy;
 
     if (late < 0) /* libevent's coarse clock may fire a hair early */
         late = 0;
+    busy = late - off < late ? late - off : late; /* the clocks' grain aside */
+    if (busy > l->busy_max_s)
+        l->busy_max_s = busy;
     cr_hist_observe(&l->hist, late);
     if (late > l->max_s)
         l->max_s = late;
@@ -64,6 +86,11 @@ void cr_looplag_free(cr_looplag *l)
         return;
     event_free(l->timer);
     free(l);
+}
+
+double cr_looplag_busy_max(const cr_looplag *l)
+{
+    return l->busy_max_s;
 }
 
 void cr_looplag_get(const cr_looplag *l, cr_hist *out, double *max_s, uint64_t *stalls)

@@ -4,6 +4,12 @@
  * a cr_hist; it also keeps the largest lateness seen and counts "stalls",
  * callbacks more than CR_LOOPLAG_STALL_S late.
  *
+ * A late timer has two causes: a callback that computes (ours to fix) and a
+ * thread that waits for a CPU or blocks in a call (a busy machine, a page
+ * fault, a blocking write). The loop's thread CPU time between arming and
+ * the run tells them apart: the lateness less the time the thread spent off
+ * a CPU meanwhile is what callbacks computed at least, the "busy" lateness.
+ *
  * Lifecycle: cr_looplag_new(base) (the timer is armed at once) -> reads with
  * cr_looplag_get() -> cr_looplag_free() (disarms it; nothing runs after).
  * The event base is borrowed and must outlive the cr_looplag. The pending
@@ -39,5 +45,10 @@ void cr_looplag_free(cr_looplag *l);
  * largest into *max_s (0 before the first tick), the stall count into
  * *stalls. Any out pointer may be NULL. */
 void cr_looplag_get(const cr_looplag *l, cr_hist *out, double *max_s, uint64_t *stalls);
+
+/* The largest busy lateness seen, in seconds (0 before the first tick):
+ * at least this much of one tick's lateness was the loop's thread
+ * computing. */
+double cr_looplag_busy_max(const cr_looplag *l);
 
 #endif

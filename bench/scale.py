@@ -258,7 +258,8 @@ def histogram(body, name):
         mx += [float(v) for v in re.findall(r"^%s(?:\{[^}]*\})? (\S+)" % re.escape(mname),
                                            body, re.M)]
     stalls = gauge(body, name.replace("_lag_seconds", "_stalls_total"))
-    return {"buckets": buckets, "max": max(mx) if mx else None, "stalls": stalls}
+    busy = gauge(body, name.replace("_seconds", "_busy_max_seconds"))
+    return {"buckets": buckets, "max": max(mx) if mx else None, "stalls": stalls, "busy": busy}
 
 
 def hist_window(before, after):
@@ -282,6 +283,11 @@ def hist_window(before, after):
         out["max"], out["max_exact"] = m1, True
     if after.get("stalls") is not None:
         out["stalls"] = int(after["stalls"] - ((before or {}).get("stalls") or 0))
+    # the largest lateness the loop's thread spent computing (the rest it
+    # waited for a CPU or in a call); a gauge, so only when it grew here
+    b0, b1 = (before or {}).get("busy"), after.get("busy")
+    out["busy"] = b1
+    out["busy_exact"] = b1 is not None and (b0 is None or b1 > b0)
     return out
 
 
@@ -879,12 +885,20 @@ def goal_rss_text(tasks, mib):
                                                        100.0 * mib / g)
 
 
+def busy_text(lag):
+    """The busy max of a window: exact when set in it, else at most the
+    gauge's earlier value."""
+    return ("%.1f ms" if lag["busy_exact"] else "<= %.1f ms") % (lag["busy"] * 1000)
+
+
 def lag_text(lag):
     if lag is None:
         return "n/a (metric missing)"
     if not lag["count"]:
         return "no samples"
     stalls = "" if lag["stalls"] is None else ", %d runs > 50 ms late" % lag["stalls"]
+    if lag.get("busy") is not None:
+        stalls += "; the most of one spent computing: %s" % busy_text(lag)
     return "p99 %s, max %s (%s; %d samples%s)" % (
         fmt_bound(lag["p99"], last=lag["last_bound"]),
         fmt_bound(lag["max"], lag["max_exact"], lag["last_bound"]),
@@ -909,15 +923,15 @@ def summary(results):
     print("\nscale summary (%% etcd = tasks/s as a share of etcd's raw puts/s, txns of %d):"
           % PER_TXN)
     cols = ("tasks", "agents", "converge", "tasks/s", "etcd puts/s", "% etcd", "RSS MiB",
-            "RSS goal", "cold start", "lag p99", "lag max", "lease lost")
+            "RSS goal", "cold start", "lag p99", "lag max", "busy max", "lease lost")
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append((str(r["tasks"]), "-", r["skipped"]) + ("",) * 9)
+            rows.append((str(r["tasks"]), "-", r["skipped"]) + ("",) * 10)
             continue
         if "error" in r:
             rows.append((str(r["tasks"]), str(r.get("agents", "-")), "error: " + r["error"][:60])
-                        + ("",) * 9)
+                        + ("",) * 10)
             continue
         g = RSS_GOAL_MIB.get(r["tasks"])
         cs = r.get("cold", {})
@@ -937,10 +951,13 @@ def summary(results):
             "n/a" if lag is None else fmt_bound(lag["p99"], last=lag["last_bound"]),
             "n/a" if lag is None else fmt_bound(lag["max"], lag["max_exact"],
                                                 lag["last_bound"]),
+            "-" if lag is None or lag.get("busy") is None else busy_text(lag),
             str(r.get("lease_losses", "-"))))
     print_table(cols, rows)
     print("  goals: RSS <= 64 MiB at 10,000 tasks and <= 256 MiB at 100,000; cold start "
           "<= 10 s; loop lag max <= 100 ms; 0 lease losses")
+    print("  busy max: the largest part of one lag the loop's thread spent on a CPU; the rest "
+          "of a lag it waited for a CPU (shared with etcd and mesoslite) or in a call")
     if any(r.get("lag_present") is False for r in results):
         print("  lag: n/a = corrald exports no %s (metric missing)" % LAG_METRIC)
     summary14(results)

@@ -203,6 +203,7 @@ class TestMetrics(harness.TestCase):
         """The event-loop lag histogram, its max gauge and stall counter agree."""
         for fam, typ in (("corral_event_loop_lag_seconds", "histogram"),
                          ("corral_event_loop_lag_max_seconds", "gauge"),
+                         ("corral_event_loop_lag_busy_max_seconds", "gauge"),
                          ("corral_event_loop_stalls_total", "counter")):
             self.assertEqual(types.get(fam), typ, fam)
         count = self.histogram_ok(s, "corral_event_loop_lag_seconds")
@@ -210,6 +211,10 @@ class TestMetrics(harness.TestCase):
         lag_max = value(s, "corral_event_loop_lag_max_seconds")
         stalls = value(s, "corral_event_loop_stalls_total")
         self.assertGreaterEqual(lag_max, 0)
+        # the busy part of a lag is a part of one: never above the largest
+        busy = value(s, "corral_event_loop_lag_busy_max_seconds")
+        self.assertGreaterEqual(busy, 0)
+        self.assertLessEqual(busy, lag_max + 1e-6)
         # Stalls are the ticks more than 50 ms late: the ones above le="0.05".
         self.assertEqual(stalls, count - value(s, "corral_event_loop_lag_seconds_bucket",
                                                le="0.05"))

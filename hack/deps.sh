@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev valgrind cppcheck clang-format
       libcurl4-openssl-dev libjansson-dev libyaml-dev libevent-dev libssl-dev libcmocka-dev
-      zlib1g-dev
+      zlib1g-dev libjemalloc-dev
       etcd-server etcd-client python3 curl wrk procps unzip zip tzdata openssl
       debhelper dpkg-dev lintian man-db jq nginx-light git
       chromium nodejs)

@@ -358,6 +358,13 @@ static void looplag_metrics(app *a, cr_buf *out)
                 "# TYPE corral_event_loop_lag_max_seconds gauge\n"
                 "corral_event_loop_lag_max_seconds %.6f\n",
                 max_s);
+    cr_buf_addf(out,
+                "# HELP corral_event_loop_lag_busy_max_seconds Largest part of one lag that the "
+                "loop's thread spent on a CPU (callbacks computing; the rest waited for a CPU "
+                "or in a call).\n"
+                "# TYPE corral_event_loop_lag_busy_max_seconds gauge\n"
+                "corral_event_loop_lag_busy_max_seconds %.6f\n",
+                cr_looplag_busy_max(a->lag));
     metric_u64(out, "corral_event_loop_stalls_total", "counter",
                "Timer runs more than 50 ms late (the loop was blocked).", stalls);
 }
@@ -792,6 +799,31 @@ static int load_config(as_config *cfg, int argc, char **argv, cr_err *err)
     return as_config_parse_args(cfg, argc, argv, NULL, err);
 }
 
+/* jemalloc's settings, read when it starts (MALLOC_CONF in the environment
+ * overrides them; a build with libc's malloc, MALLOC_LIBS=, ignores them):
+ * one arena for the loop and the offload thread (base/offload.h), which
+ * frees into the loop's memory, and freed pages given back within a
+ * second by jemalloc's own thread, so that a burst (a cold start's first
+ * list) does not stay in RSS. At 100,000 tasks jemalloc took 96-106 s of
+ * CPU where glibc's malloc took 176 s, with a lower peak
+ * (bench/README.md, 2026-12-07). */
+const char *malloc_conf = "narenas:1,background_thread:true,dirty_decay_ms:1000";
+
+/* jemalloc's control call, when jemalloc is linked in (weak: NULL without). */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+/* The allocator in use, for the startup line. */
+static const char *allocator(void)
+{
+    const char *v = NULL;
+    size_t len = sizeof(v);
+
+    if (mallctl && mallctl("version", &v, &len, NULL, 0) == 0 && v)
+        return v;
+    return NULL;
+}
+
 static int app_start(app *a, cr_err *err)
 {
     cr_log_level lvl = CR_LOG_INFO;
@@ -802,6 +834,8 @@ static int app_start(app *a, cr_err *err)
     a->log.level = lvl;
     cr_log_format_parse(a->cfg.log_format, &a->log.format); /* checked by the config */
     a->log.name = "corrald";
+    cr_info(&a->log, "corrald %s, malloc: %s%s", CORRAL_VERSION,
+            allocator() ? "jemalloc " : "libc's", allocator() ? allocator() : "");
     if (!a->cfg.replica_id) {
         char host[200] = "localhost";
         gethostname(host, sizeof(host) - 1);
@@ -1004,9 +1038,10 @@ int main(int argc, char **argv)
     cr_err err;
     int rc = 0;
 
-    /* One malloc arena: the only other thread parses a GET_AGENTS answer now
-     * and then (base/offload.h), and an arena of its own kept ~10 MiB of
-     * that parse in RSS (a 10,000-task scale run: 79 -> 65 MiB peak). */
+    /* With libc's malloc, one arena: the only other thread decodes a big
+     * Mesos answer now and then (base/offload.h), and an arena of its own
+     * kept ~10 MiB of that in RSS (a 10,000-task scale run: 79 -> 65 MiB
+     * peak). A no-op under jemalloc. */
     mallopt(M_ARENA_MAX, 1);
     memset(&a, 0, sizeof(a));
     a.log.level = CR_LOG_INFO;

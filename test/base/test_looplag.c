@@ -55,6 +55,23 @@ static void block_cb(evutil_socket_t fd, short what, void *arg)
     (*(int *)arg)++;
 }
 
+/* Computes for 120 ms of the thread's CPU time, as a callback that works
+ * too long at once would (counted in CPU time so that a busy machine
+ * cannot make it shorter). */
+static void spin_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct timespec ts;
+    int64_t cpu;
+    volatile unsigned x = 0;
+
+    do {
+        for (int i = 0; i < 10000; i++)
+            x += (unsigned)i;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        cpu = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    } while (cpu < *(int64_t *)arg);
+}
+
 /* Nothing of ours may be left on the loop once freed. */
 static void assert_loop_clean(struct event_base *base)
 {
@@ -88,6 +105,33 @@ static void test_blocking_callback_is_lag_and_stall(void **state)
     assert_true(max_s >= 0.1);
     assert_true(max_s < 10);
     assert_true(stalls >= 1);
+    /* it slept: the thread was off a CPU, so little of the lag was busy */
+    assert_true(cr_looplag_busy_max(l) < 0.05);
+
+    cr_looplag_free(l);
+    assert_loop_clean(base);
+    event_base_free(base);
+}
+
+static void test_computing_callback_is_busy_lag(void **state)
+{
+    struct event_base *base = event_base_new();
+    cr_looplag *l = cr_looplag_new(base, 5);
+    struct timeval now = {0, 0};
+    struct timespec ts;
+    int64_t until;
+    double max_s = 0;
+
+    assert_true(cr_looplag_busy_max(l) == 0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    until = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 120 * 1000;
+    assert_int_equal(event_base_once(base, -1, EV_TIMEOUT, spin_cb, &until, &now), 0);
+    run_for(base, 300);
+
+    cr_looplag_get(l, NULL, &max_s, NULL);
+    /* 120 ms computed within one 5 ms interval: >= 115 ms of it busy */
+    assert_true(cr_looplag_busy_max(l) >= 0.1);
+    assert_true(cr_looplag_busy_max(l) <= max_s);
 
     cr_looplag_free(l);
     assert_loop_clean(base);
@@ -135,6 +179,7 @@ static void test_defaults_and_null(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_blocking_callback_is_lag_and_stall),
+    cmocka_unit_test(test_computing_callback_is_busy_lag),
     cmocka_unit_test(test_idle_loop_has_little_lag),
     cmocka_unit_test(test_defaults_and_null),
 };
