@@ -106,8 +106,9 @@ class T(harness.TestCase):
             self.assertEqual(st, 200, body)
         harness.wait_until(lambda: self.states()[a0] == self.states()[a1] == "DEAD", 30,
                            "lost agents DEAD (now %s)" % self.states())
+        # (its first state, ACTIVE, came with the document the bridge made)
         self.assertEqual([(u["state"], u.get("user")) for u in self.agents()[a1]["stateHistory"]],
-                         [("FROZEN", "ops")])
+                         [("ACTIVE", None), ("FROZEN", "ops")])
 
         # they come back; work arrives, offers flow from a0: ACTIVE again
         for a in (a0, a1):

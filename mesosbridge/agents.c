@@ -333,6 +333,12 @@ static void listed(const mb_machines_in *in, mb_machines_out *out, bool rack, co
                                        strcmp(st, "ACTIVE") ? "registered with the Mesos master "
                                                               "again, in the state it had"
                                                             : NULL));
+        /* A new machine's history starts with its first state, which the
+         * machines controller would otherwise add in a write of its own:
+         * 5,000 agents registering at once were one pass of 5,000 writes. */
+        if (!old)
+            json_object_set_new(j, "stateHistory",
+                                json_pack("[O]", json_object_get(j, "currentState")));
     }
     json_object_set_new(j, "lastSeenAt", json_integer(in->now));
     add_write(out, rack, id, j, d ? d->mod_rev : 0);
