@@ -106,6 +106,7 @@ typedef struct tentry {
     char *key;
     int64_t mod_rev; /* of the stored record; 0 = not stored */
     bool writing, dirty;
+    bool recon_wait;  /* in the last RECONCILE batch, not answered yet (mb_recon.waiting) */
     int64_t retry_at; /* mono: not written before (a failed write, a STARTING hold) */
     acks waiting, inflight;
     int64_t heard_ms; /* mono: last status from Mesos; 0 = never */
@@ -1273,6 +1274,10 @@ static void on_update(mb *b, const mb_status *s)
         return;
     }
     te->heard_ms = now;
+    if (te->recon_wait) {
+        te->recon_wait = false;
+        mb_recon_answered(&b->recon);
+    }
     api_task_state cur = te->rec->lastTaskState;
     /* LOST or GONE_BY_OPERATOR then alive: the same task (issue 24); the
      * controllers settle the copies. Held states are not terminal at all. */
@@ -2495,20 +2500,38 @@ static size_t send_reconcile(mb *b, const mb_reconcile_task *v, size_t n)
 static void reconcile(mb *b, bool tick)
 {
     int64_t now = cr_mono_ms();
-    if (mb_recon_due(&b->recon, now)) {
-        mb_reconcile_task *v = xcalloc(b->tasks.n + 1, sizeof(*v));
-        size_t n = 0;
+    size_t batch = (size_t)b->recon_batch;
+    if (mb_recon_may_send(&b->recon, now, batch)) {
+        /* the next batch of the tasks not heard from since the round
+         * began and not yet sent in this send */
+        mb_reconcile_task *v = xcalloc(batch + 1, sizeof(*v));
+        tentry **sent = xcalloc(batch + 1, sizeof(*sent));
+        size_t n = 0, unsent = 0, remaining = 0;
+        bool first = !b->recon.pass_ms;
         for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
             tentry *te = it.e->val;
-            if (api_task_state_terminal(te->rec->lastTaskState))
+            if (api_task_state_terminal(te->rec->lastTaskState) ||
+                !mb_recon_remaining(&b->recon, te->heard_ms))
                 continue;
-            if (mb_recon_remaining(&b->recon, te->heard_ms))
+            remaining++;
+            if (!mb_recon_unsent(&b->recon, te->last_recon_ms))
+                continue;
+            unsent++;
+            if (n < batch) {
+                sent[n] = te;
                 v[n++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
+            }
         }
-        if (n && send_reconcile(b, v, n))
-            cr_info(b->log, "explicit reconciliation of %zu task(s), round %u", n,
+        if (first && unsent)
+            cr_info(b->log, "explicit reconciliation of %zu task(s), round %u", unsent,
                     b->recon.rounds + 1);
-        mb_recon_sent(&b->recon, now, n);
+        if (n && send_reconcile(b, v, n))
+            for (size_t i = 0; i < n; i++) {
+                sent[i]->last_recon_ms = now;
+                sent[i]->recon_wait = true;
+            }
+        mb_recon_batch_sent(&b->recon, now, n, unsent <= batch, remaining);
+        free(sent);
         free(v);
     }
     if (now >= b->next_implicit_ms) {

@@ -39,6 +39,8 @@ void mb_recon_init(mb_recon *r, long base_ms, long cap_ms)
     r->started_ms = 0;
     r->next_ms = 0;
     r->rounds = 0;
+    r->pass_ms = r->batch_ms = 0;
+    r->waiting = 0;
     mb_backoff_init(&r->backoff, base_ms, cap_ms);
 }
 
@@ -48,6 +50,8 @@ void mb_recon_start(mb_recon *r, int64_t now)
     r->started_ms = now;
     r->next_ms = now;
     r->rounds = 0;
+    r->pass_ms = r->batch_ms = 0;
+    r->waiting = 0;
     mb_backoff_reset(&r->backoff);
 }
 
@@ -69,6 +73,36 @@ void mb_recon_sent(mb_recon *r, int64_t now, size_t n_remaining)
     }
     r->rounds++;
     r->next_ms = now + mb_backoff_next(&r->backoff, 0);
+}
+
+bool mb_recon_may_send(const mb_recon *r, int64_t now, size_t batch)
+{
+    if (!mb_recon_due(r, now))
+        return false;
+    return !r->pass_ms || r->waiting <= batch / 10 || now - r->batch_ms >= MB_RECON_BATCH_WAIT_MS;
+}
+
+bool mb_recon_unsent(const mb_recon *r, int64_t sent_ms)
+{
+    return !r->pass_ms || sent_ms < r->pass_ms;
+}
+
+void mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size_t n_remaining)
+{
+    if (!r->pass_ms)
+        r->pass_ms = now;
+    r->batch_ms = now;
+    r->waiting = n;
+    if (last) {
+        r->pass_ms = 0;
+        mb_recon_sent(r, now, n_remaining);
+    }
+}
+
+void mb_recon_answered(mb_recon *r)
+{
+    if (r->waiting)
+        r->waiting--;
 }
 
 bool mb_offer_should_decline(const mb_offer_policy *p, int64_t received_ms, int64_t now,

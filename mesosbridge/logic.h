@@ -32,7 +32,17 @@ typedef struct mb_recon {
     int64_t next_ms; /* when to send again */
     mb_backoff backoff;
     unsigned rounds; /* RECONCILE calls sent in this round */
+    /* A send goes out a batch at a time, each once the last one is mostly
+     * answered: the answers share the one event stream with everything
+     * else, and 100,000 of them at once put a new task's updates (and
+     * the offers) seconds behind. */
+    int64_t pass_ms;  /* the send under way began then (0: none) */
+    int64_t batch_ms; /* its last batch went then */
+    size_t waiting;   /* tasks of that batch not answered yet */
 } mb_recon;
+
+/* A batch of a send may go once this many ms passed even if unanswered. */
+#define MB_RECON_BATCH_WAIT_MS 1000
 
 void mb_recon_init(mb_recon *r, long base_ms, long cap_ms);
 void mb_recon_start(mb_recon *r, int64_t now);
@@ -44,6 +54,18 @@ bool mb_recon_due(const mb_recon *r, int64_t now);
 /* Records that a RECONCILE with n_remaining tasks was sent (n_remaining 0
  * ends the round without sending). */
 void mb_recon_sent(mb_recon *r, int64_t now, size_t n_remaining);
+/* Whether a batch of up to `batch` tasks may be sent now: the round is due
+ * and the send under way (if any) has its last batch answered but for a
+ * tenth, or waited MB_RECON_BATCH_WAIT_MS for it. */
+bool mb_recon_may_send(const mb_recon *r, int64_t now, size_t batch);
+/* Whether a remaining task (mb_recon_remaining) was not sent yet in the
+ * send under way: its last RECONCILE went at sent_ms (0 = never). */
+bool mb_recon_unsent(const mb_recon *r, int64_t sent_ms);
+/* Records a batch of n tasks sent at now; `last` when no remaining task is
+ * left unsent, which ends the send: mb_recon_sent(r, now, n_remaining). */
+void mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size_t n_remaining);
+/* One task of the last batch answered. */
+void mb_recon_answered(mb_recon *r);
 
 /* ---- offers ------------------------------------------------------------------- */
 typedef struct mb_offer_policy {

@@ -49,6 +49,45 @@ static void test_recon_rounds(void **state)
     assert_int_equal(r.next_ms, 301000);
 }
 
+/* A send goes a batch at a time: the next once the last is answered but
+ * for a tenth, or after MB_RECON_BATCH_WAIT_MS; a task already sent in
+ * the send is not sent again in it; the last batch ends the send. */
+static void test_recon_batches(void **state)
+{
+    mb_recon r;
+    mb_recon_init(&r, 1000, 8000);
+    mb_recon_start(&r, 100000);
+    assert_true(mb_recon_may_send(&r, 100000, 10));
+    assert_true(mb_recon_unsent(&r, 0));
+    mb_recon_batch_sent(&r, 100000, 10, false, 25);
+    assert_true(r.active);
+    assert_int_equal(r.rounds, 0);             /* the send is under way */
+    assert_false(mb_recon_unsent(&r, 100000)); /* sent in this send */
+    assert_true(mb_recon_unsent(&r, 99999));   /* sent before it */
+    assert_false(mb_recon_may_send(&r, 100500, 10));
+    for (int i = 0; i < 8; i++)
+        mb_recon_answered(&r);
+    assert_false(mb_recon_may_send(&r, 100500, 10)); /* 2 of 10 unanswered */
+    mb_recon_answered(&r);
+    assert_true(mb_recon_may_send(&r, 100500, 10)); /* a tenth left */
+    mb_recon_batch_sent(&r, 100500, 10, false, 25);
+    assert_false(mb_recon_may_send(&r, 101499, 10));
+    assert_true(mb_recon_may_send(&r, 101500, 10)); /* waited long enough */
+    mb_recon_batch_sent(&r, 101500, 5, true, 25);
+    /* the send is over: the round is re-sent after its backoff, in full */
+    assert_int_equal(r.rounds, 1);
+    assert_true(mb_recon_unsent(&r, 101500));
+    assert_false(mb_recon_may_send(&r, 102499, 10));
+    assert_true(mb_recon_may_send(&r, 102500, 10));
+    for (int i = 0; i < 20; i++)
+        mb_recon_answered(&r); /* never below zero */
+    assert_int_equal(r.waiting, 0);
+    /* nothing remaining ends the round */
+    mb_recon_batch_sent(&r, 102500, 0, true, 0);
+    assert_false(r.active);
+    assert_false(mb_recon_may_send(&r, 200000, 10));
+}
+
 static void test_offers(void **state)
 {
     mb_offer_policy p = {.hold_ms = 2000, .refuse_idle_s = 300, .refuse_busy_s = 5};
@@ -108,8 +147,8 @@ static void test_location(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_location),     cmocka_unit_test(test_backoff),
-    cmocka_unit_test(test_recon_rounds), cmocka_unit_test(test_offers),
-    cmocka_unit_test(test_heartbeat),
+    cmocka_unit_test(test_recon_rounds), cmocka_unit_test(test_recon_batches),
+    cmocka_unit_test(test_offers),       cmocka_unit_test(test_heartbeat),
 };
 
 CR_TEST_MAIN(tests)
