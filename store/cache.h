@@ -127,6 +127,11 @@ typedef struct store_cache_config {
     /* Loop time one slice of queued changes may take, in µs; 0 = 5 ms.
      * A slice always ends at a revision's end, whatever its budget. */
     int64_t slice_budget_us;
+    /* A page of the first load with at least this many keys has its task
+     * records decoded on a thread while the loop decodes the page before
+     * it (one thread at a time; the loop applies every page in order).
+     * 0 = half a page (500), -1 = never. */
+    long load_offload_min;
 } store_cache_config;
 
 /* Creates a stopped cache (caller owns). base, s and log are borrowed and
@@ -199,6 +204,7 @@ void store_cache_feed_relisting(store_cache *c, int64_t revision);
 typedef struct store_cache_stats {
     uint64_t lists;   /* complete lists (1 + re-lists after compaction) */
     uint64_t pages;   /* pages of the first load (a re-list is one call) */
+    uint64_t pages_offloaded; /* ...of which decoded on a thread */
     uint64_t events;  /* watch events applied */
     uint64_t decodes; /* values parsed (one per key revision) */
     size_t objects;

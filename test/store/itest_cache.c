@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "apis/request.h"
+#include "base/buf.h"
 #include "base/httpc.h"
 #include "base/xalloc.h"
 #include "store/cache.h"
@@ -531,6 +532,104 @@ static void test_first_load_interrupted(void **state)
     assert_true(run_until_flag(f->base, &f->adds, 1, 10000));
 }
 
+static store_cache *start_with(fx *g, store *s, struct event_base *base, const char *prefix,
+                               long offload_min)
+{
+    store_cache_config cc = {.prefix = prefix, .load_offload_min = offload_min};
+    store_cache *c = store_cache_new(base, s, &cc);
+    g->c = c;
+    assert_int_equal(store_cache_subscribe(c, &handlers, g), 0);
+    assert_int_equal(store_cache_start(c, NULL), 0);
+    return c;
+}
+
+/* The first load's task records decoded on threads (a page at a time,
+ * beside the loop) give the cache what decoding on the loop gives: the
+ * same keys in order, the same documents, problems and texts. */
+static void test_first_load_on_threads(void **state)
+{
+    fx *f = *state;
+    waiter w = {0};
+    enum { N = 2600 };
+    /* records that take a while to decode (an env of 150 variables), so
+     * that the loop is still at one page when the next one comes */
+    cr_buf env = CR_BUF_INIT;
+    for (int i = 0; i < 150; i++)
+        cr_buf_addf(&env, "%s\"VAR_%d\":\"value %d\"", i ? "," : "", i, i);
+
+    for (int t = 0; t * 128 < N; t++) {
+        store_txn *txn = store_txn_new();
+        for (int i = t * 128; i < N && i < (t + 1) * 128; i++) {
+            char key[96], *val;
+            int r = i % 10;
+            if (i % 13 == 0) {
+                snprintf(key, sizeof(key), "/t/c8/requests/r%d-%d", r, i);
+                val = xasprintf("{\"id\":\"r%d-%d\",\"requestType\":\"SERVICE\"}", r, i);
+            } else {
+                snprintf(key, sizeof(key), "/t/c8/tasks/r%d/r%d-v1-%d-1-h1-r1", r, r, 1000 + i);
+                val = i % 9 == 0
+                          ? xstrdup("{not json")
+                          : xasprintf("{\"taskId\":{\"id\":\"r%d-v1-%d-1-h1-r1\","
+                                      "\"requestId\":\"r%d\",\"deployId\":\"v1\","
+                                      "\"startedAt\":%d,\"instanceNo\":1,\"host\":\"h1\","
+                                      "\"rackId\":\"r1\"},\"pendingTask\":{\"pendingTaskId\":"
+                                      "\"r%d-v1-1-1-NEW_DEPLOY-1\"},\"agentId\":\"a1\","
+                                      "\"hostname\":\"h1\",\"lastTaskState\":"
+                                      "\"TASK_RUNNING\",\"updatedAt\":%d,\"env\":{%s}}",
+                                      r, 1000 + i, r, 1000 + i, r, 5000 + i, cr_buf_str(&env));
+            }
+            store_txn_put(txn, STORE_THEN, key, val, strlen(val), NULL);
+            free(val);
+        }
+        assert_int_equal(store_txn_commit(f->writer, txn, waiter_cb, &w, NULL), 0);
+        assert_true(run_until_flag(f->base, &w.done, 1, 10000));
+        assert_true(w.ok);
+        waiter_reset(&w);
+    }
+    cr_buf_release(&env);
+    fx a = {0}, b = {0};
+    store_cache *ca = start_with(&a, f->reader, f->base, "/t/c8", 10);
+    store_cache *cb = start_with(&b, f->reader, f->base, "/t/c8", -1);
+    assert_true(run_until_flag(f->base, &a.synced, 1, 30000));
+    assert_true(run_until_flag(f->base, &b.synced, 1, 30000));
+    store_cache_stats sa, sb;
+    store_cache_get_stats(ca, &sa);
+    store_cache_get_stats(cb, &sb);
+    assert_true(sa.pages >= 3);
+    assert_true(sa.pages_offloaded >= 1);
+    assert_int_equal(sb.pages_offloaded, 0);
+    assert_int_equal(store_cache_len(ca), N);
+    assert_int_equal(store_cache_len(cb), N);
+    size_t docs = 0, errors = 0;
+    for (size_t i = 0; i < N; i++) {
+        const store_obj *x = store_cache_at(ca, i), *y = store_cache_at(cb, i);
+        assert_string_equal(x->key, y->key);
+        assert_int_equal(x->kind, y->kind);
+        assert_int_equal(x->mod_revision, y->mod_revision);
+        assert_int_equal(x->doc != NULL, y->doc != NULL);
+        assert_int_equal(x->error != NULL, y->error != NULL);
+        if (x->error)
+            assert_string_equal(x->error, y->error);
+        docs += x->doc != NULL;
+        errors += x->error != NULL;
+        char *ox = NULL, *oy = NULL;
+        size_t lx = 0, ly = 0;
+        const char *tx = store_obj_plain_text(x, &lx, &ox), *ty = store_obj_plain_text(y, &ly, &oy);
+        assert_int_equal(tx != NULL, ty != NULL);
+        if (tx) {
+            assert_int_equal(lx, ly);
+            assert_memory_equal(tx, ty, lx);
+        }
+        free(ox);
+        free(oy);
+    }
+    assert_true(docs > N / 2); /* the records decode... */
+    assert_true(errors > 100); /* ...but for the bad ones */
+    store_cache_free(ca);
+    store_cache_free(cb);
+    f->c = NULL;
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_list_sync_watch, setup, teardown),
     cmocka_unit_test_setup_teardown(test_documents_decoded_once, setup, teardown),
@@ -539,6 +638,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_big_batches_in_slices, setup, teardown),
     cmocka_unit_test_setup_teardown(test_no_half_revision, setup, teardown),
     cmocka_unit_test_setup_teardown(test_first_load_interrupted, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_first_load_on_threads, setup, teardown),
 };
 
 int main(void)
