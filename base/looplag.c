@@ -48,14 +48,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     cr_looplag *l = arg;
     int64_t now = cr_mono_us();
     double late = (double)(now - l->due_us) / 1e6;
-    /* wall time since arming less the thread's CPU time: off a CPU */
-    double off =
-        (double)((now - (l->due_us - l->interval_us)) - (thread_cpu_us() - l->armed_cpu)) / 1e6;
+    /* the loop's CPU time since arming bounds what callbacks computed in
+     * the lateness (an idle wait before it is not lateness) */
+    double cpu = (double)(thread_cpu_us() - l->armed_cpu) / 1e6;
     double busy;
 
     if (late < 0) /* libevent's coarse clock may fire a hair early */
         late = 0;
-    busy = late - off < late ? late - off : late; /* the clocks' grain aside */
+    busy = cpu < late ? cpu : late;
     if (busy > l->busy_max_s)
         l->busy_max_s = busy;
     cr_hist_observe(&l->hist, late);

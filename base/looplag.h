@@ -7,8 +7,9 @@
  * A late timer has two causes: a callback that computes (ours to fix) and a
  * thread that waits for a CPU or blocks in a call (a busy machine, a page
  * fault, a blocking write). The loop's thread CPU time between arming and
- * the run tells them apart: the lateness less the time the thread spent off
- * a CPU meanwhile is what callbacks computed at least, the "busy" lateness.
+ * the run tells them apart: the lateness, but no more than that CPU time,
+ * is the most callbacks can have computed of it, the "busy" lateness. A
+ * lag whose busy part is small was a wait, not a callback.
  *
  * Lifecycle: cr_looplag_new(base) (the timer is armed at once) -> reads with
  * cr_looplag_get() -> cr_looplag_free() (disarms it; nothing runs after).
@@ -47,8 +48,7 @@ void cr_looplag_free(cr_looplag *l);
 void cr_looplag_get(const cr_looplag *l, cr_hist *out, double *max_s, uint64_t *stalls);
 
 /* The largest busy lateness seen, in seconds (0 before the first tick):
- * at least this much of one tick's lateness was the loop's thread
- * computing. */
+ * no tick's lateness had more of the loop's thread computing in it. */
 double cr_looplag_busy_max(const cr_looplag *l);
 
 #endif

@@ -898,7 +898,7 @@ def lag_text(lag):
         return "no samples"
     stalls = "" if lag["stalls"] is None else ", %d runs > 50 ms late" % lag["stalls"]
     if lag.get("busy") is not None:
-        stalls += "; the most of one spent computing: %s" % busy_text(lag)
+        stalls += "; the most of one the loop can have computed: %s" % busy_text(lag)
     return "p99 %s, max %s (%s; %d samples%s)" % (
         fmt_bound(lag["p99"], last=lag["last_bound"]),
         fmt_bound(lag["max"], lag["max_exact"], lag["last_bound"]),
@@ -956,8 +956,9 @@ def summary(results):
     print_table(cols, rows)
     print("  goals: RSS <= 64 MiB at 10,000 tasks and <= 256 MiB at 100,000; cold start "
           "<= 10 s; loop lag max <= 100 ms; 0 lease losses")
-    print("  busy max: the largest part of one lag the loop's thread spent on a CPU; the rest "
-          "of a lag it waited for a CPU (shared with etcd and mesoslite) or in a call")
+    print("  busy max: the most of one lag the loop's thread can have spent computing (its CPU "
+          "time meanwhile); the rest of a lag it waited for a CPU (shared with etcd and "
+          "mesoslite) or in a call")
     if any(r.get("lag_present") is False for r in results):
         print("  lag: n/a = corrald exports no %s (metric missing)" % LAG_METRIC)
     summary14(results)

@@ -106,7 +106,7 @@ typedef struct tentry {
     char *key;
     int64_t mod_rev; /* of the stored record; 0 = not stored */
     bool writing, dirty;
-    bool recon_wait;  /* in the last RECONCILE batch, not answered yet (mb_recon.waiting) */
+    unsigned recon_batch; /* the RECONCILE batch it was last sent in, unanswered (0: none) */
     int64_t retry_at; /* mono: not written before (a failed write, a STARTING hold) */
     acks waiting, inflight;
     int64_t heard_ms; /* mono: last status from Mesos; 0 = never */
@@ -1274,9 +1274,9 @@ static void on_update(mb *b, const mb_status *s)
         return;
     }
     te->heard_ms = now;
-    if (te->recon_wait) {
-        te->recon_wait = false;
-        mb_recon_answered(&b->recon);
+    if (te->recon_batch) {
+        mb_recon_answered(&b->recon, te->recon_batch);
+        te->recon_batch = 0;
     }
     api_task_state cur = te->rec->lastTaskState;
     /* LOST or GONE_BY_OPERATOR then alive: the same task (issue 24); the
@@ -2504,8 +2504,9 @@ static void reconcile(mb *b, bool tick)
     if (mb_recon_may_send(&b->recon, now, batch)) {
         /* the next batch of the tasks not heard from since the round
          * began and not yet sent in this send */
-        mb_reconcile_task *v = xcalloc(batch + 1, sizeof(*v));
-        tentry **sent = xcalloc(batch + 1, sizeof(*sent));
+        size_t cap = batch < b->tasks.n ? batch : b->tasks.n;
+        mb_reconcile_task *v = xcalloc(cap + 1, sizeof(*v));
+        tentry **sent = xcalloc(cap + 1, sizeof(*sent));
         size_t n = 0, unsent = 0, remaining = 0;
         bool first = !b->recon.pass_ms;
         for (mb_map_iter it = mb_map_first(&b->tasks); it.e; mb_map_next(&b->tasks, &it)) {
@@ -2517,7 +2518,7 @@ static void reconcile(mb *b, bool tick)
             if (!mb_recon_unsent(&b->recon, te->last_recon_ms))
                 continue;
             unsent++;
-            if (n < batch) {
+            if (n < cap) {
                 sent[n] = te;
                 v[n++] = (mb_reconcile_task){te->rec->taskId.id, te->rec->agentId};
             }
@@ -2525,12 +2526,12 @@ static void reconcile(mb *b, bool tick)
         if (first && unsent)
             cr_info(b->log, "explicit reconciliation of %zu task(s), round %u", unsent,
                     b->recon.rounds + 1);
-        if (n && send_reconcile(b, v, n))
-            for (size_t i = 0; i < n; i++) {
-                sent[i]->last_recon_ms = now;
-                sent[i]->recon_wait = true;
-            }
-        mb_recon_batch_sent(&b->recon, now, n, unsent <= batch, remaining);
+        bool ok = n && send_reconcile(b, v, n);
+        unsigned no = mb_recon_batch_sent(&b->recon, now, n, unsent <= batch, remaining);
+        for (size_t i = 0; ok && i < n; i++) {
+            sent[i]->last_recon_ms = now;
+            sent[i]->recon_batch = no;
+        }
         free(sent);
         free(v);
     }

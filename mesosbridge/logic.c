@@ -41,6 +41,7 @@ void mb_recon_init(mb_recon *r, long base_ms, long cap_ms)
     r->rounds = 0;
     r->pass_ms = r->batch_ms = 0;
     r->waiting = 0;
+    r->batch = 0;
     mb_backoff_init(&r->backoff, base_ms, cap_ms);
 }
 
@@ -52,6 +53,8 @@ void mb_recon_start(mb_recon *r, int64_t now)
     r->rounds = 0;
     r->pass_ms = r->batch_ms = 0;
     r->waiting = 0;
+    if (++r->batch == 0) /* answers to what was sent before do not count */
+        r->batch = 1;
     mb_backoff_reset(&r->backoff);
 }
 
@@ -87,21 +90,24 @@ bool mb_recon_unsent(const mb_recon *r, int64_t sent_ms)
     return !r->pass_ms || sent_ms < r->pass_ms;
 }
 
-void mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size_t n_remaining)
+unsigned mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size_t n_remaining)
 {
     if (!r->pass_ms)
         r->pass_ms = now;
     r->batch_ms = now;
     r->waiting = n;
+    if (++r->batch == 0) /* 0 means none */
+        r->batch = 1;
     if (last) {
         r->pass_ms = 0;
         mb_recon_sent(r, now, n_remaining);
     }
+    return r->batch;
 }
 
-void mb_recon_answered(mb_recon *r)
+void mb_recon_answered(mb_recon *r, unsigned batch)
 {
-    if (r->waiting)
+    if (batch && batch == r->batch && r->waiting)
         r->waiting--;
 }
 

@@ -39,6 +39,7 @@ typedef struct mb_recon {
     int64_t pass_ms;  /* the send under way began then (0: none) */
     int64_t batch_ms; /* its last batch went then */
     size_t waiting;   /* tasks of that batch not answered yet */
+    unsigned batch;   /* that batch's number (never 0), for mb_recon_answered */
 } mb_recon;
 
 /* A batch of a send may go once this many ms passed even if unanswered. */
@@ -62,10 +63,13 @@ bool mb_recon_may_send(const mb_recon *r, int64_t now, size_t batch);
  * send under way: its last RECONCILE went at sent_ms (0 = never). */
 bool mb_recon_unsent(const mb_recon *r, int64_t sent_ms);
 /* Records a batch of n tasks sent at now; `last` when no remaining task is
- * left unsent, which ends the send: mb_recon_sent(r, now, n_remaining). */
-void mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size_t n_remaining);
-/* One task of the last batch answered. */
-void mb_recon_answered(mb_recon *r);
+ * left unsent, which ends the send: mb_recon_sent(r, now, n_remaining).
+ * Returns the batch's number: the caller notes it on each task sent. */
+unsigned mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size_t n_remaining);
+/* A task answered that was last sent in batch number `batch` (0: none):
+ * counted when that is the last batch (an earlier batch's late answer, or
+ * one from before a new SUBSCRIBED, is not). */
+void mb_recon_answered(mb_recon *r, unsigned batch);
 
 /* ---- offers ------------------------------------------------------------------- */
 typedef struct mb_offer_policy {

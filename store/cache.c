@@ -710,8 +710,20 @@ static void ldjob_done(void *arg)
     schedule_slice(j->c);
 }
 
+/* Waits on the loop for a job's thread to return (a page's decoding; only
+ * where the loop cannot go on without it). */
+static void ldjob_wait(store_cache *c, ldjob *j)
+{
+    if (j->off) {
+        cr_offload_cancel(j->off); /* joins; ldjob_done will not run */
+        j->off = NULL;
+        c->job_running = false;
+    }
+    j->done = true;
+}
+
 /* Frees a job the loop is done with, or that is dropped (waits for its
- * thread first). */
+ * thread first, on the loop: a load that failed, a cache freed). */
 static void ldjob_free(store_cache *c, ldjob *j)
 {
     for (ldjob **pp = &c->jobs; *pp; pp = &(*pp)->next)
@@ -719,10 +731,7 @@ static void ldjob_free(store_cache *c, ldjob *j)
             *pp = j->next;
             break;
         }
-    if (j->off) {
-        cr_offload_cancel(j->off);
-        c->job_running = false;
-    }
+    ldjob_wait(c, j);
     for (size_t i = 0; i < j->n; i++) {
         if (j->objs[i])
             store_obj_unref(&j->objs[i]->pub);
@@ -855,8 +864,12 @@ static void on_list(void *arg, const store_result *res, const cr_err *err)
         return;
     }
     c->backoff_ms = 0;
-    while (c->qlen) /* events from before the compaction go first */
+    while (c->qlen) {                  /* events from before the compaction go first */
+        ldjob *j = c->q[c->qhead].job; /* (none: jobs are a first load's) */
+        if (j && !j->done)
+            ldjob_wait(c, j);
         on_slice(-1, 0, c);
+    }
     if (!first) {
         c->relist_rev = res->revision;
         relist_deletions(c, res);

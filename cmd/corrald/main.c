@@ -359,9 +359,9 @@ static void looplag_metrics(app *a, cr_buf *out)
                 "corral_event_loop_lag_max_seconds %.6f\n",
                 max_s);
     cr_buf_addf(out,
-                "# HELP corral_event_loop_lag_busy_max_seconds Largest part of one lag that the "
-                "loop's thread spent on a CPU (callbacks computing; the rest waited for a CPU "
-                "or in a call).\n"
+                "# HELP corral_event_loop_lag_busy_max_seconds The most of one lag the loop's "
+                "thread can have spent computing (its CPU time meanwhile, capped by the lag); "
+                "the rest it waited for a CPU or in a call.\n"
                 "# TYPE corral_event_loop_lag_busy_max_seconds gauge\n"
                 "corral_event_loop_lag_busy_max_seconds %.6f\n",
                 cr_looplag_busy_max(a->lag));

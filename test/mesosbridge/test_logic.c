@@ -59,18 +59,24 @@ static void test_recon_batches(void **state)
     mb_recon_start(&r, 100000);
     assert_true(mb_recon_may_send(&r, 100000, 10));
     assert_true(mb_recon_unsent(&r, 0));
-    mb_recon_batch_sent(&r, 100000, 10, false, 25);
+    unsigned b1 = mb_recon_batch_sent(&r, 100000, 10, false, 25);
+    assert_true(b1 != 0);
     assert_true(r.active);
     assert_int_equal(r.rounds, 0);             /* the send is under way */
     assert_false(mb_recon_unsent(&r, 100000)); /* sent in this send */
     assert_true(mb_recon_unsent(&r, 99999));   /* sent before it */
     assert_false(mb_recon_may_send(&r, 100500, 10));
     for (int i = 0; i < 8; i++)
-        mb_recon_answered(&r);
+        mb_recon_answered(&r, b1);
     assert_false(mb_recon_may_send(&r, 100500, 10)); /* 2 of 10 unanswered */
-    mb_recon_answered(&r);
+    mb_recon_answered(&r, 0);                        /* a task not in any batch */
+    assert_false(mb_recon_may_send(&r, 100500, 10));
+    mb_recon_answered(&r, b1);
     assert_true(mb_recon_may_send(&r, 100500, 10)); /* a tenth left */
-    mb_recon_batch_sent(&r, 100500, 10, false, 25);
+    unsigned b2 = mb_recon_batch_sent(&r, 100500, 10, false, 25);
+    assert_true(b2 != b1);
+    mb_recon_answered(&r, b1); /* the first batch's last answer, late */
+    assert_int_equal(r.waiting, 10);
     assert_false(mb_recon_may_send(&r, 101499, 10));
     assert_true(mb_recon_may_send(&r, 101500, 10)); /* waited long enough */
     mb_recon_batch_sent(&r, 101500, 5, true, 25);
@@ -79,13 +85,20 @@ static void test_recon_batches(void **state)
     assert_true(mb_recon_unsent(&r, 101500));
     assert_false(mb_recon_may_send(&r, 102499, 10));
     assert_true(mb_recon_may_send(&r, 102500, 10));
+    unsigned b3 = r.batch;
     for (int i = 0; i < 20; i++)
-        mb_recon_answered(&r); /* never below zero */
+        mb_recon_answered(&r, b3); /* never below zero */
     assert_int_equal(r.waiting, 0);
     /* nothing remaining ends the round */
     mb_recon_batch_sent(&r, 102500, 0, true, 0);
     assert_false(r.active);
     assert_false(mb_recon_may_send(&r, 200000, 10));
+    /* after a new SUBSCRIBED, an answer to a batch sent before is not one */
+    unsigned old = mb_recon_batch_sent(&r, 200000, 5, false, 9);
+    mb_recon_start(&r, 300000);
+    r.waiting = 3; /* as if a batch of the new round were out */
+    mb_recon_answered(&r, old);
+    assert_int_equal(r.waiting, 3);
 }
 
 static void test_offers(void **state)
