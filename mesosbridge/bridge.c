@@ -55,6 +55,9 @@
  * ACKNOWLEDGEs and ACCEPTs in bursts: unbounded, they held 600
  * connections and their buffers open at 10,000 tasks. */
 #define MB_CALLS_IN_FLIGHT 32
+/* The implicit reconciliation after SUBSCRIBED waits for the explicit round
+ * to end, but no longer than this. */
+#define MB_IMPLICIT_AFTER_MS 30000
 
 /* ---- views of the process's cache --------------------------------------------- */
 
@@ -2535,7 +2538,12 @@ static void reconcile(mb *b, bool tick)
         free(sent);
         free(v);
     }
-    if (now >= b->next_implicit_ms) {
+    /* The implicit one after SUBSCRIBED waits for the explicit round (or
+     * MB_IMPLICIT_AFTER_MS): it is answered with a status for every task
+     * the master knows, 100,000 updates in the stream at once, ahead of
+     * the offers a new leader's first launches wait for. */
+    if (now >= b->next_implicit_ms &&
+        (!b->recon.active || now - b->recon.started_ms >= MB_IMPLICIT_AFTER_MS)) {
         if (send_call(b, mb_call_reconcile(b->framework_id, NULL, 0)))
             b->stats.reconciles++;
         b->next_implicit_ms = now + b->implicit_ms;
@@ -2590,7 +2598,7 @@ static void on_event(mb *b, mb_event *ev)
         b->agents_want = true; /* the machines this master knows */
         b->agents_last_ms = 0;
         mb_recon_start(&b->recon, cr_mono_ms());
-        b->next_implicit_ms = 0; /* and an implicit one right away */
+        b->next_implicit_ms = 0; /* and an implicit one once that is done */
         b->new_pending = true;   /* clear old filters if work is waiting */
         kick(b);
         break;
