@@ -58,15 +58,16 @@ static void block_cb(evutil_socket_t fd, short what, void *arg)
 /* Computes for 120 ms of the thread's CPU time, as a callback that works
  * too long at once would (counted in CPU time so that a busy machine
  * cannot make it shorter). */
+static volatile unsigned spin_sink; /* work the compiler cannot drop */
+
 static void spin_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct timespec ts;
     int64_t cpu;
-    volatile unsigned x = 0;
 
     do {
         for (int i = 0; i < 10000; i++)
-            x += (unsigned)i;
+            spin_sink += (unsigned)i;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
         cpu = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     } while (cpu < *(int64_t *)arg);
