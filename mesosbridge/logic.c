@@ -35,14 +35,16 @@ void mb_backoff_reset(mb_backoff *b)
 
 void mb_recon_init(mb_recon *r, long base_ms, long cap_ms)
 {
-    r->active = false;
-    r->started_ms = 0;
-    r->next_ms = 0;
-    r->rounds = 0;
-    r->pass_ms = r->batch_ms = 0;
-    r->waiting = 0;
-    r->batch = 0;
+    *r = (mb_recon){0};
     mb_backoff_init(&r->backoff, base_ms, cap_ms);
+}
+
+/* A new batch number, never 0 (none): answers to an older one no longer
+ * count. */
+static void next_batch(mb_recon *r)
+{
+    if (++r->batch == 0)
+        r->batch = 1;
 }
 
 void mb_recon_start(mb_recon *r, int64_t now)
@@ -53,8 +55,7 @@ void mb_recon_start(mb_recon *r, int64_t now)
     r->rounds = 0;
     r->pass_ms = r->batch_ms = 0;
     r->waiting = 0;
-    if (++r->batch == 0) /* answers to what was sent before do not count */
-        r->batch = 1;
+    next_batch(r); /* answers to what was sent before do not count */
     mb_backoff_reset(&r->backoff);
 }
 
@@ -96,8 +97,7 @@ unsigned mb_recon_batch_sent(mb_recon *r, int64_t now, size_t n, bool last, size
         r->pass_ms = now;
     r->batch_ms = now;
     r->waiting = n;
-    if (++r->batch == 0) /* 0 means none */
-        r->batch = 1;
+    next_batch(r);
     if (last) {
         r->pass_ms = 0;
         mb_recon_sent(r, now, n_remaining);

@@ -106,7 +106,6 @@ struct store_cache {
     size_t load_from_len;
     bool page_wanted;  /* the next page waits for the queue to drain */
     ldjob *jobs;       /* pages decoded on threads, until the loop took them */
-    bool job_running;  /* one thread at a time */
     size_t offload_min; /* store_cache_config.load_offload_min */
     struct event *slice_ev;
     store_cache_stats stats;
@@ -221,15 +220,26 @@ static obj *obj_keep_text(obj *o, size_t klen, const char *text, size_t tlen)
     return n;
 }
 
-/* A new object for kv; its value is parsed from kv, or taken from
- * `parsed` (stolen) when have_parsed. A kind kept as text keeps kv's bytes
- * (or the compact dump of `parsed`) and drops the tree once its document
- * is decoded; so does a kind kept as text when valid, once its document
- * has decoded with no problem and reads as the tree (api_doc_faithful). */
-static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_t *parsed)
+/* The parts of key under prefix (API_KEY_UNKNOWN for a key outside the
+ * layout; release with api_key_parts_release otherwise). */
+static api_key_parts key_parts(const char *prefix, const char *key)
+{
+    api_key_parts parts = {0};
+    if (api_key_parse(prefix, key, &parts) < 0)
+        parts.kind = API_KEY_UNKNOWN;
+    return parts;
+}
+
+/* A new object for kv, whose key's parts are `parts` (taken); its value is
+ * parsed from kv, or taken from `parsed` (stolen) when have_parsed. A kind
+ * kept as text keeps kv's bytes (or the compact dump of `parsed`) and drops
+ * the tree once its document is decoded; so does a kind kept as text when
+ * valid, once its document has decoded with no problem and reads as the
+ * tree (api_doc_faithful). Touches no cache: the first load runs it on a
+ * thread too. */
+static obj *obj_build(api_key_parts parts, const store_kv *kv, bool have_parsed, json_t *parsed)
 {
     size_t klen = strlen(kv->key);
-    api_key_parts parts = {0};
     json_error_t je = {0};
     json_t *value;
     char *dumped = NULL;
@@ -238,8 +248,6 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
     bool keep_text, when_valid, plain = true;
     obj *o;
 
-    if (api_key_parse(c->prefix, kv->key, &parts) < 0)
-        parts.kind = API_KEY_UNKNOWN;
     keep_text = parts.kind != API_KEY_UNKNOWN && api_doc_text(parts.kind);
     when_valid = parts.kind != API_KEY_UNKNOWN && !keep_text && api_doc_text_when_valid(parts.kind);
     if (have_parsed) {
@@ -322,9 +330,15 @@ static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_
     return o;
 }
 
-static obj *obj_new(store_cache *c, const store_kv *kv)
+/* obj_build for a key of this cache; every decode is counted here. */
+static obj *obj_make(store_cache *c, const store_kv *kv, bool have_parsed, json_t *parsed)
 {
     c->stats.decodes++;
+    return obj_build(key_parts(c->prefix, kv->key), kv, have_parsed, parsed);
+}
+
+static obj *obj_new(store_cache *c, const store_kv *kv)
+{
     return obj_make(c, kv, false, NULL);
 }
 
@@ -530,7 +544,7 @@ static void apply_event(store_cache *c, bool put, const store_kv *kv)
     c->stats.events++;
 }
 
-static void enqueue(store_cache *c, qkind kind, const store_kv *kv)
+static qitem *enqueue(store_cache *c, qkind kind, const store_kv *kv)
 {
     if (c->qlen == c->qcap) {
         size_t ncap = c->qcap ? c->qcap * 2 : 256;
@@ -549,6 +563,7 @@ static void enqueue(store_cache *c, qkind kind, const store_kv *kv)
         store_kv_copy(&it->kv, kv);
     else if (kv)
         it->kv = *kv; /* Q_LISTED: a revision, no strings */
+    return it;
 }
 
 static void schedule_slice(store_cache *c)
@@ -615,9 +630,11 @@ static void schedule_list(store_cache *c)
  * the array stays sorted even if it were not). */
 static void load_one(store_cache *c, const store_kv *kv, obj *pre)
 {
-    obj *o = pre ? pre : obj_new(c, kv);
-    if (pre)
-        c->stats.decodes++;
+    obj *o = pre;
+    if (o)
+        c->stats.decodes++; /* decoded on a thread: counted here */
+    else
+        o = obj_new(c, kv);
     reserve(c, c->n + 1);
     if (c->n && strcmp(c->v[c->n - 1]->key, o->key) >= 0) {
         size_t at = lower_bound(c, o->key);
@@ -689,13 +706,11 @@ static void ldjob_work(void *arg)
 {
     ldjob *j = arg;
     for (size_t i = 0; i < j->n; i++) {
-        api_key_parts parts;
-        bool task =
-            api_key_parse(j->c->prefix, j->kvs[i].key, &parts) == 0 && api_doc_text(parts.kind);
-        if (parts.kind != API_KEY_UNKNOWN)
+        api_key_parts parts = key_parts(j->c->prefix, j->kvs[i].key);
+        if (parts.kind != API_KEY_UNKNOWN && api_doc_text(parts.kind))
+            j->objs[i] = obj_build(parts, &j->kvs[i], false, NULL);
+        else if (parts.kind != API_KEY_UNKNOWN)
             api_key_parts_release(&parts);
-        if (task)
-            j->objs[i] = obj_make(j->c, &j->kvs[i], false, NULL);
     }
 }
 
@@ -706,18 +721,16 @@ static void ldjob_done(void *arg)
     ldjob *j = arg;
     j->off = NULL;
     j->done = true;
-    j->c->job_running = false;
     schedule_slice(j->c);
 }
 
 /* Waits on the loop for a job's thread to return (a page's decoding; only
  * where the loop cannot go on without it). */
-static void ldjob_wait(store_cache *c, ldjob *j)
+static void ldjob_wait(ldjob *j)
 {
     if (j->off) {
         cr_offload_cancel(j->off); /* joins; ldjob_done will not run */
         j->off = NULL;
-        c->job_running = false;
     }
     j->done = true;
 }
@@ -731,7 +744,7 @@ static void ldjob_free(store_cache *c, ldjob *j)
             *pp = j->next;
             break;
         }
-    ldjob_wait(c, j);
+    ldjob_wait(j);
     for (size_t i = 0; i < j->n; i++) {
         if (j->objs[i])
             store_obj_unref(&j->objs[i]->pub);
@@ -748,12 +761,22 @@ static void ldjob_free_all(store_cache *c)
         ldjob_free(c, c->jobs);
 }
 
+/* Whether a page's thread is still at work (one at a time). */
+static bool ldjob_running(const store_cache *c)
+{
+    for (const ldjob *j = c->jobs; j; j = j->next)
+        if (j->off)
+            return true;
+    return false;
+}
+
 /* Queues a page of the first load for a thread, when one is free and the
  * loop has work before it (else the loop decodes it: false). */
 static bool ldjob_start(store_cache *c, const store_result *res)
 {
     cr_err err;
-    if (!c->offload_min || res->nkvs < c->offload_min || c->job_running || c->qlen == 0 || !c->base)
+    if (!c->offload_min || res->nkvs < c->offload_min || c->qlen == 0 || !c->base ||
+        ldjob_running(c))
         return false;
     ldjob *j = xcalloc(1, sizeof(*j));
     j->c = c;
@@ -764,20 +787,14 @@ static bool ldjob_start(store_cache *c, const store_result *res)
         store_kv_copy(&j->kvs[i], &res->kvs[i]);
     if (!(j->off = cr_offload_start(c->base, ldjob_work, ldjob_done, j, &err))) {
         cr_warn(c->log, "cache: %s; decoding on the loop", cr_err_msg(&err));
-        for (size_t i = 0; i < j->n; i++)
-            store_kv_release(&j->kvs[i]);
-        free(j->kvs);
-        free(j->objs);
-        free(j);
+        ldjob_free(c, j); /* in no list yet */
         return false;
     }
-    c->job_running = true;
     j->next = c->jobs;
     c->jobs = j;
     c->stats.pages_offloaded++;
     for (size_t i = 0; i < res->nkvs; i++) {
-        enqueue(c, Q_LOAD, NULL);
-        qitem *it = &c->q[(c->qhead + c->qlen - 1) % c->qcap];
+        qitem *it = enqueue(c, Q_LOAD, NULL);
         it->job = j;
         it->ji = i;
     }
@@ -867,7 +884,7 @@ static void on_list(void *arg, const store_result *res, const cr_err *err)
     while (c->qlen) {                  /* events from before the compaction go first */
         ldjob *j = c->q[c->qhead].job; /* (none: jobs are a first load's) */
         if (j && !j->done)
-            ldjob_wait(c, j);
+            ldjob_wait(j);
         on_slice(-1, 0, c);
     }
     if (!first) {
@@ -1122,10 +1139,8 @@ void store_cache_feed_raw(store_cache *c, const char *key, const char *value, si
 void store_cache_feed_json(store_cache *c, const char *key, json_t *value,
                            int64_t create_revision, int64_t mod_revision)
 {
-    store_kv kv = {.key = (char *)key,
-                   .create_revision = create_revision,
-                   .mod_revision = mod_revision};
-    c->stats.decodes++;
+    store_kv kv = {
+        .key = (char *)key, .create_revision = create_revision, .mod_revision = mod_revision};
     put_obj(c, obj_make(c, &kv, true, value));
     if (!c->started && mod_revision > c->revision)
         c->revision = mod_revision;

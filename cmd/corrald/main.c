@@ -813,8 +813,8 @@ const char *malloc_conf = "narenas:1,background_thread:true,dirty_decay_ms:1000"
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
 
-/* The allocator in use, for the startup line. */
-static const char *allocator(void)
+/* jemalloc's version when it is the allocator in use, else NULL. */
+static const char *jemalloc_version(void)
 {
     const char *v = NULL;
     size_t len = sizeof(v);
@@ -834,8 +834,9 @@ static int app_start(app *a, cr_err *err)
     a->log.level = lvl;
     cr_log_format_parse(a->cfg.log_format, &a->log.format); /* checked by the config */
     a->log.name = "corrald";
-    cr_info(&a->log, "corrald %s, malloc: %s%s", CORRAL_VERSION,
-            allocator() ? "jemalloc " : "libc's", allocator() ? allocator() : "");
+    const char *jemalloc = jemalloc_version();
+    cr_info(&a->log, "corrald %s, malloc: %s%s", CORRAL_VERSION, jemalloc ? "jemalloc " : "libc's",
+            jemalloc ? jemalloc : "");
     if (!a->cfg.replica_id) {
         char host[200] = "localhost";
         gethostname(host, sizeof(host) - 1);
