@@ -490,7 +490,8 @@ bool api_doc_text(api_key_kind kind)
 bool api_doc_text_when_valid(api_key_kind kind)
 {
     return kind == API_KEY_REQUEST_STATUS || kind == API_KEY_PENDING || kind == API_KEY_REQUEST ||
-           kind == API_KEY_DEPLOY || kind == API_KEY_DEPLOY_STATUS;
+           kind == API_KEY_DEPLOY || kind == API_KEY_DEPLOY_STATUS || kind == API_KEY_AGENT ||
+           kind == API_KEY_RACK;
 }
 
 /* Whether enc, a document's canonical encoding, is j: the same members
@@ -522,6 +523,9 @@ bool api_doc_faithful(api_key_kind kind, const void *doc, const json_t *j)
         return encodes_as(api_deploy_to_json(doc), j);
     case API_KEY_DEPLOY_STATUS:
         return encodes_as(api_deploy_status_to_json(doc), j);
+    case API_KEY_AGENT:
+    case API_KEY_RACK:
+        return encodes_as(api_machine_to_json(doc), j);
     default:
         return false;
     }
@@ -583,7 +587,11 @@ char *api_doc_write_text(api_key_kind kind, const void *doc, size_t *len)
 
 void *api_doc_compact(api_key_kind kind, void *doc)
 {
-    return kind == API_KEY_TASK && doc ? api_task_pack(doc) : doc;
+    if (kind == API_KEY_TASK && doc)
+        return api_task_pack(doc);
+    if (kind == API_KEY_PENDING && doc)
+        return api_pending_task_pack(doc);
+    return doc;
 }
 
 void api_doc_free(api_key_kind kind, void *doc)

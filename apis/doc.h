@@ -76,7 +76,9 @@ bool api_doc_text(api_key_kind kind);
  * a few per request, which people write (the API stores what
  * api_request_to_json / api_deploy_to_json write; GitOps and etcdctl
  * write anything); and deploy statuses, one per deploy (~0.3 KB of text,
- * ~2.7 KB as a tree). Their readers read the typed document; the API reads
+ * ~2.7 KB as a tree); and agents and racks, one per machine, which the
+ * bridge writes (~0.4 KB of text, ~6 KB as a tree: 30 MB for 5,000
+ * agents). Their readers read the typed document; the API reads
  * the members it shows from the text (apis/jtext.h) and parses it when it
  * needs a tree. A value that does not decode keeps its tree, so a reader
  * can still show it as written. */
@@ -92,9 +94,9 @@ bool api_doc_text_when_valid(api_key_kind kind);
  *     beside it (runId, user, message, ...), are the tree's. One whose
  *     pendingTaskId is an id string, or an object without "id", decodes
  *     too, but its tree has no such object or member, so it keeps its tree.
- *   - A request's, a deploy's or a deploy status's are when its canonical
- *     encoding (api_request_to_json, api_deploy_to_json,
- *     api_deploy_status_to_json) equals j as JSON values (json_equal: the
+ *   - A request's, a deploy's, a deploy status's or a machine's are when
+ *     its canonical encoding (api_request_to_json, api_deploy_to_json,
+ *     api_deploy_status_to_json, api_machine_to_json) equals j as JSON values (json_equal: the
  *     same members, types and values; key order and whitespace aside):
  *     then every member of the tree is a field of the document under its
  *     own name, with the tree's type (an integer, not 1.0; requestType

@@ -11,6 +11,7 @@
 
 #include <zlib.h>
 
+#include "apis/intern.h"
 #include "apis/jtext.h"
 #include "apis/keys.h"
 #include "base/buf.h"
@@ -883,7 +884,7 @@ static void pending_copy(api_pending_task *dst, const api_pending_task *src)
 api_pending_task *api_pending_task_dup(const api_pending_task *p)
 {
     api_pending_task *r = xcalloc(1, sizeof(*r));
-    pending_copy(r, p);
+    pending_copy(r, p); /* not packed: a copy may be changed */
     return r;
 }
 
@@ -891,6 +892,8 @@ void api_pending_task_release(api_pending_task *p)
 {
     if (!p)
         return;
+    if (p->packed)
+        abort(); /* a packed one is freed whole: api_pending_task_free */
     api_pending_task_id_release(&p->pendingTaskId);
     free(p->runId);
     free(p->user);
@@ -908,6 +911,10 @@ void api_pending_task_free(api_pending_task *p)
 {
     if (!p)
         return;
+    if (p->packed) { /* api_pending_task_pack: one block, from the bulk arena */
+        xfree_bulk(p);
+        return;
+    }
     api_pending_task_release(p);
     free(p);
 }
@@ -1632,24 +1639,33 @@ static char *common_str(const char *s)
 }
 
 /* The distinct strings of a record: noted in a first pass (sizing), then
- * copied once each; every field equal to one points at its copy. */
+ * copied once each; every field equal to one points at its copy, or at
+ * the shared copy (apis/intern.h) when there is one. */
 typedef struct packer {
     const char **src;
-    char **dst;
+    char **dst; /* first pass: the shared copy or NULL; second: where it went */
     size_t n, cap, bytes;
     char *at; /* second pass: where the next string goes */
 } packer;
 
-static void pk_str(packer *k, char **f)
+/* How a field's string may use a shared copy. */
+typedef enum {
+    PK_OWN,  /* never: unique to the record (ids, uuids, messages) */
+    PK_FIND, /* when the table already has one (env values: the host...) */
+    PK_SHARE /* always, added to the table: ids of the cluster's own things */
+} pk_mode;
+
+static void pk_put(packer *k, char **f, pk_mode mode)
 {
     const char *s = *f;
+    char *c;
     size_t i;
 
     if (!s)
         return;
-    if (common_str(s)) {
+    if ((c = common_str(s))) {
         if (k->at)
-            *f = common_str(s);
+            *f = c;
         return;
     }
     for (i = 0; i < k->n && strcmp(k->src[i], s); i++)
@@ -1663,35 +1679,42 @@ static void pk_str(packer *k, char **f)
         *f = k->dst[i];
         return;
     }
-    if (i < k->n)
+    if (i < k->n) { /* noted; a field that shares it shares it for all */
+        if (mode == PK_SHARE && !k->dst[i] && (k->dst[i] = (char *)api_intern(s)))
+            k->bytes -= strlen(s) + 1;
         return;
+    }
     if (k->n == k->cap) {
         k->cap = k->cap ? 2 * k->cap : 64;
         k->src = xrealloc(k->src, k->cap * sizeof(*k->src));
+        k->dst = xrealloc(k->dst, k->cap * sizeof(*k->dst));
     }
-    k->src[k->n++] = s;
-    k->bytes += strlen(s) + 1;
+    c = mode == PK_SHARE  ? (char *)api_intern(s)
+        : mode == PK_FIND ? (char *)api_intern_find(s)
+                          : NULL;
+    k->src[k->n] = s;
+    k->dst[k->n++] = c; /* a packed record is read-only */
+    if (!c)
+        k->bytes += strlen(s) + 1;
 }
 
-static void pk_map(packer *k, api_strmap *m)
+static void pk_str(packer *k, char **f)
+{
+    pk_put(k, f, PK_OWN);
+}
+
+static void pk_map(packer *k, api_strmap *m, pk_mode values)
 {
     for (size_t i = 0; i < m->n; i++) {
         pk_str(k, &m->v[i].key);
-        pk_str(k, &m->v[i].value);
+        pk_put(k, &m->v[i].value, values);
     }
 }
 
 /* Every string of t (t's own in the first pass, the copy's in the second:
  * they still point at t's). */
-static void pk_task(packer *k, api_task *t)
+static void pk_pending(packer *k, api_pending_task *p)
 {
-    api_pending_task *p = &t->pendingTask;
-
-    pk_str(k, &t->taskId.id);
-    pk_str(k, &t->taskId.requestId);
-    pk_str(k, &t->taskId.deployId);
-    pk_str(k, &t->taskId.host);
-    pk_str(k, &t->taskId.rackId);
     pk_str(k, &p->pendingTaskId.id);
     pk_str(k, &p->pendingTaskId.requestId);
     pk_str(k, &p->pendingTaskId.deployId);
@@ -1702,16 +1725,26 @@ static void pk_task(packer *k, api_task *t)
     pk_str(k, &p->actionId);
     for (size_t i = 0; i < p->cmdLineArgsList.n; i++)
         pk_str(k, &p->cmdLineArgsList.v[i]);
-    pk_map(k, &p->envOverrides);
-    pk_map(k, &p->requiredAgentAttributeOverrides);
-    pk_map(k, &p->allowedAgentAttributeOverrides);
+    pk_map(k, &p->envOverrides, PK_OWN);
+    pk_map(k, &p->requiredAgentAttributeOverrides, PK_OWN);
+    pk_map(k, &p->allowedAgentAttributeOverrides, PK_OWN);
     pk_str(k, &p->runAsUserOverride);
-    pk_str(k, &t->frameworkId);
-    pk_str(k, &t->agentId);
-    pk_str(k, &t->hostname);
+}
+
+static void pk_task(packer *k, api_task *t)
+{
+    pk_str(k, &t->taskId.id);
+    pk_str(k, &t->taskId.requestId);
+    pk_str(k, &t->taskId.deployId);
+    pk_put(k, &t->taskId.host, PK_SHARE);
+    pk_put(k, &t->taskId.rackId, PK_SHARE);
+    pk_pending(k, &t->pendingTask);
+    pk_put(k, &t->frameworkId, PK_SHARE);
+    pk_put(k, &t->agentId, PK_SHARE);
+    pk_put(k, &t->hostname, PK_SHARE);
     pk_str(k, &t->offerId);
     pk_str(k, &t->executorId);
-    pk_map(k, &t->env);
+    pk_map(k, &t->env, PK_FIND);
     pk_str(k, &t->statusMessage);
     pk_str(k, &t->statusReason);
     for (size_t i = 0; i < t->n_taskUpdates; i++) {
@@ -1869,7 +1902,6 @@ api_task *api_task_pack(api_task *t)
         pk_array(&at, p->cmdLineArgsList.v, p->cmdLineArgsList.n, sizeof(char *));
     r->taskUpdates = pk_array(&at, t->taskUpdates, t->n_taskUpdates, sizeof(api_task_update));
     r->ports.v = pk_array(&at, t->ports.v, t->ports.n, sizeof(int64_t));
-    k.dst = xcalloc(k.n + 1, sizeof(*k.dst));
     k.at = at;
     pk_task(&k, r);
     if (own_ti && zlen) {
@@ -1885,6 +1917,42 @@ api_task *api_task_pack(api_task *t)
     free(k.src);
     free(k.dst);
     api_task_free(t); /* with its own TaskInfo: r has a copy */
+    return r;
+}
+
+api_pending_task *api_pending_task_pack(api_pending_task *p)
+{
+    packer k = {0};
+    size_t arrays;
+    api_pending_task *r;
+    char *at;
+
+    if (!p || p->packed)
+        return p;
+    arrays = (p->envOverrides.n + p->requiredAgentAttributeOverrides.n +
+              p->allowedAgentAttributeOverrides.n) *
+                 sizeof(api_kv) +
+             p->cmdLineArgsList.n * sizeof(char *);
+    pk_pending(&k, p);
+    /* every element type is 8-byte aligned, and so is the struct's size */
+    r = xcalloc_bulk(sizeof(*r) + arrays + k.bytes);
+    *r = *p;
+    r->packed = true;
+    at = (char *)(r + 1);
+    r->envOverrides.v = pk_array(&at, p->envOverrides.v, p->envOverrides.n, sizeof(api_kv));
+    r->requiredAgentAttributeOverrides.v =
+        pk_array(&at, p->requiredAgentAttributeOverrides.v, p->requiredAgentAttributeOverrides.n,
+                 sizeof(api_kv));
+    r->allowedAgentAttributeOverrides.v =
+        pk_array(&at, p->allowedAgentAttributeOverrides.v, p->allowedAgentAttributeOverrides.n,
+                 sizeof(api_kv));
+    r->cmdLineArgsList.v =
+        pk_array(&at, p->cmdLineArgsList.v, p->cmdLineArgsList.n, sizeof(char *));
+    k.at = at;
+    pk_pending(&k, r);
+    free(k.src);
+    free(k.dst);
+    api_pending_task_free(p);
     return r;
 }
 

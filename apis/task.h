@@ -145,15 +145,13 @@ void api_pending_task_id_release(api_pending_task_id *p);
 /* ---- resources ---------------------------------------------------------------- */
 
 /* Singularity's Resources object. has_x false = absent (use the deploy's). */
+/* The flags after the values: 32 bytes, not 56 (a task holds two). */
 typedef struct api_task_resources {
-    bool has_cpus;
-    double cpus; /* "cpus" */
-    bool has_memoryMb;
+    double cpus;     /* "cpus" */
     double memoryMb; /* "memoryMb" */
-    bool has_diskMb;
-    double diskMb; /* "diskMb" */
-    bool has_numPorts;
-    int numPorts; /* "numPorts" */
+    double diskMb;   /* "diskMb" */
+    int numPorts;    /* "numPorts" */
+    bool has_cpus, has_memoryMb, has_diskMb, has_numPorts;
 } api_task_resources;
 
 /* ---- pending task: /corral/pending/<requestId>/<pendingTaskId> -------------- */
@@ -165,12 +163,14 @@ typedef struct api_pending_task {
     char *actionId;                    /* "actionId" */
     api_strlist cmdLineArgsList;       /* "cmdLineArgsList": appended to the command */
     api_strmap envOverrides;           /* "envOverrides": highest env precedence */
-    bool has_resources;
     api_task_resources resources;               /* "resources": overrides the deploy's */
     api_strmap requiredAgentAttributeOverrides; /* "requiredAgentAttributeOverrides" */
     api_strmap allowedAgentAttributeOverrides;  /* "allowedAgentAttributeOverrides" */
-    bool skipHealthchecks;                      /* "skipHealthchecks" */
     char *runAsUserOverride;                    /* "runAsUserOverride" */
+    bool has_resources;
+    bool skipHealthchecks; /* "skipHealthchecks" */
+    /* Made by api_pending_task_pack: one block, read-only (see there). */
+    bool packed;
 } api_pending_task;
 
 /* Decodes and validates (the id's parts, its "id" string if present must
@@ -180,7 +180,14 @@ api_pending_task *api_pending_task_from_json(const json_t *j, const api_decode_o
 json_t *api_pending_task_to_json(const api_pending_task *p);
 api_pending_task *api_pending_task_dup(const api_pending_task *p);
 void api_pending_task_free(api_pending_task *p);
+/* Frees what an embedded or stack api_pending_task holds (not a packed one). */
 void api_pending_task_release(api_pending_task *p);
+/* A read-only copy of p in one block (struct, arrays, each distinct string
+ * once), from the bulk arena (base/xalloc.h): the cache holds every
+ * waiting task's document, 100,000 at once while a big cluster fills, and
+ * then frees them all. Frees p and returns the copy (caller owns;
+ * api_pending_task_free). api_pending_task_dup gives a copy to change. */
+api_pending_task *api_pending_task_pack(api_pending_task *p);
 
 /* ---- cleanup: /corral/cleanups/<taskId> --------------------------------------- */
 /* The bridge kills the task as soon as this document exists, whatever the
@@ -230,17 +237,13 @@ typedef struct api_task {
     api_intlist ports;            /* "ports": allocated host ports, PORT0.. */
     api_task_resources resources; /* "resources" actually allocated */
     api_strmap env;               /* Corral "env": environment given to the task */
-    bool has_killGracePeriodMillis; /* Corral: the deploy's kill policy at launch */
     int64_t killGracePeriodMillis;  /* "killGracePeriodMillis" */
     int64_t launchedAt;             /* Corral "launchedAt", epoch ms (intent written) */
-    api_task_state lastTaskState;   /* "lastTaskState" */
     int64_t updatedAt;              /* Corral "updatedAt", epoch ms of the last change */
     char *statusMessage;            /* "statusMessage" of the last update */
     char *statusReason;             /* "statusReason" of the last update */
-    bool has_healthy;
-    bool healthy; /* "healthy" (Mesos health checks) */
-    bool has_exitCode;
-    int exitCode; /* Corral "exitCode" when Mesos reported one */
+    api_task_state lastTaskState;   /* "lastTaskState" */
+    int exitCode;                   /* Corral "exitCode" when Mesos reported one */
     size_t n_taskUpdates;
     api_task_update *taskUpdates; /* "taskUpdates", oldest first, <= API_TASK_MAX_UPDATES */
     /* "mesosTask": the TaskInfo sent to Mesos, held as the compact JSON text
@@ -251,11 +254,16 @@ typedef struct api_task {
      * was decoded from (api_task_from_text), which outlives the record. */
     const char *mesosTask;
     size_t mesosTask_len;
-    bool mesosTask_borrowed;
     /* Packed records only: when not 0, mesosTask holds the mesosTask_len
      * bytes deflated into mesosTask_zlen (see api_task_pack); the functions
      * here inflate them when they need the text. */
     size_t mesosTask_zlen;
+    /* The flags together at the end: a cache holds 100,000 of these */
+    bool has_killGracePeriodMillis; /* Corral: the deploy's kill policy at launch */
+    bool has_healthy;
+    bool healthy; /* "healthy" (Mesos health checks) */
+    bool has_exitCode;
+    bool mesosTask_borrowed;
     /* Decoded from a record with no field this struct lacks (at its top
      * level) and whose task id is given in full (an object with its "id"):
      * every field a reader could look up in that JSON has the value held

@@ -41,7 +41,19 @@ typedef struct hctx {
     json_t *body;         /* parsed body (owned), an empty object if none */
     struct viewer *view;  /* what lists and searches may show */
     int64_t total;        /* items of a paged list before paging (withmetadata) */
+    json_t *kept;         /* trees made for this call (keep), freed after it */
 } hctx;
+
+/* Keeps j (stolen) until the call ends; returns it, borrowed. */
+static json_t *keep(hctx *h, json_t *j)
+{
+    if (!j)
+        return NULL;
+    if (!h->kept)
+        h->kept = json_array();
+    json_array_append_new(h->kept, j);
+    return j;
+}
 
 /* ---- input checks ------------------------------------------------------------ */
 
@@ -2587,9 +2599,11 @@ static void h_machines_list(hctx *h, api_key_kind kind)
     list = json_array();
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        if (e->kind == kind && e->id1 && json_is_object(e->value) &&
-            (!want || strcmp(machine_state(h, kind, e->id1, e->value), want) == 0))
-            json_array_append_new(list, machine_view(h, kind, e->id1, e->value));
+        json_t *doc = e->kind == kind && e->id1 ? as_m_entry_json(e) : NULL;
+        if (json_is_object(doc) &&
+            (!want || strcmp(machine_state(h, kind, e->id1, doc), want) == 0))
+            json_array_append_new(list, machine_view(h, kind, e->id1, doc));
+        json_decref(doc);
     }
     free(prefix);
     ok(h, 200, list);
@@ -2605,7 +2619,7 @@ static const json_t *machine_of_path(hctx *h, api_key_kind kind, const char *par
     if (check_part(h, param, *id, kind == API_KEY_AGENT ? api_agent_id_valid : api_rack_id_valid) <
         0)
         return NULL;
-    doc = as_m_machine(h->cfg, h->c, kind, *id);
+    doc = keep(h, as_m_machine(h->cfg, h->c, kind, *id));
     if (!doc)
         as_fail(h->out, 404, "No %s with id %s", machine_noun(kind), *id);
     return doc;
@@ -2913,8 +2927,10 @@ static void h_machines_dead_delete(hctx *h, api_key_kind kind)
     free(prefix);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        if (!e->id1 || !json_is_object(e->value) ||
-            strcmp(machine_state(h, kind, e->id1, e->value), "DEAD") != 0)
+        json_t *doc = e->id1 ? as_m_entry_json(e) : NULL;
+        bool dead = json_is_object(doc) && !strcmp(machine_state(h, kind, e->id1, doc), "DEAD");
+        json_decref(doc);
+        if (!dead)
             continue;
         char *ik = machine_intent_key(h, kind, e->id1);
         size_t cost = as_cache_get(h->c, ik) ? 2 : 1;
@@ -3895,6 +3911,7 @@ void as_api_handle(const as_api_config *cfg, const as_cache *cache, const as_req
         break;
     }
     json_decref(h.body);
+    json_decref(h.kept);
     viewer_release(&view);
 }
 

@@ -476,7 +476,7 @@ void as_logs_follow(as_logs *l, struct evhttp_request *req, const as_req *ar, in
     const char *tid = as_match_param(ar->match, "taskId"), *host = NULL;
     as_api_config cfg = {.prefix = l->prefix};
     json_t *task; /* parsed from the cache's text (as_m_task_find): host borrows from it */
-    const json_t *agent = NULL;
+    json_t *agent = NULL;
     fstream *s = xcalloc(1, sizeof(*s));
     struct timeval tv = {1, 0};
     cr_buf url = CR_BUF_INIT;
@@ -506,6 +506,7 @@ void as_logs_follow(as_logs *l, struct evhttp_request *req, const as_req *ar, in
     host = as_jstr(task, "hostname") ? as_jstr(task, "hostname") : as_jstr(agent, "hostname");
     if (!l->fixed_url && !host) {
         json_decref(task);
+        json_decref(agent);
         fs_fail(s, 502, "no known host for task ", tid);
         return;
     }
@@ -516,6 +517,7 @@ void as_logs_follow(as_logs *l, struct evhttp_request *req, const as_req *ar, in
     else
         cr_buf_addf(&url, "http://%s:%ld", host, l->port);
     json_decref(task); /* host's last use */
+    json_decref(agent);
     host = NULL;
     {
         /* the node agent's URLs (docs/nodeagent.md) */

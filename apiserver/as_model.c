@@ -225,14 +225,17 @@ const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const cha
     return intent_value(c, api_key_intent_request(cfg->prefix, rid, name));
 }
 
-const json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
-                           const char *id)
+json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind, const char *id)
 {
     char *k =
         kind == API_KEY_AGENT ? api_key_agent(cfg->prefix, id) : api_key_rack(cfg->prefix, id);
-    const json_t *v = as_cache_value(c, k);
+    json_t *v = as_m_entry_json(as_cache_get(c, k)); /* kept as text when valid */
     free(k);
-    return json_is_object(v) ? v : NULL;
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
 }
 
 const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, api_key_kind kind,

@@ -87,10 +87,11 @@ const as_entry *as_m_deploy_status_entry(const as_api_config *cfg, const as_cach
                                          const char *rid, const char *did);
 const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const char *rid,
                           const char *name);
-/* A machine's observed document and its desired-state intent, borrowed, or
- * NULL. kind is API_KEY_AGENT or API_KEY_RACK. */
-const json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
-                           const char *id);
+/* A machine's observed document as a tree (a new reference: the cache keeps
+ * a valid one as text), or NULL. kind is API_KEY_AGENT or API_KEY_RACK. */
+json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
+                     const char *id);
+/* Its desired-state intent, borrowed, or NULL. */
 const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
                                   const char *id);
 

@@ -556,7 +556,7 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     const char *path = as_req_query(ar, "path");
     as_api_config cfg = {.prefix = sb->prefix};
     json_t *task; /* parsed from the cache's text (as_m_task_find): decref'd below */
-    const json_t *agent = NULL;
+    json_t *agent = NULL;
     const char *agent_id, *dir, *bad = as_sandbox_check_path(path);
     bool hist;
     call *c = xcalloc(1, sizeof(*c));
@@ -591,12 +591,14 @@ void as_sandbox_serve(as_sandbox *sb, struct evhttp_request *req, const as_req *
     c->base = as_sandbox_agent_base(agent, task);
     if (!c->base) {
         json_decref(task);
+        json_decref(agent);
         fail(c, 404, "no known agent for task ", tid);
         return;
     }
     c->host = xstrdup(as_jstr(task, "hostname")    ? as_jstr(task, "hostname")
                       : as_jstr(agent, "hostname") ? as_jstr(agent, "hostname")
                                                    : "");
+    json_decref(agent);
     dir = as_jstr(task, "directory");
     if (dir) {
         c->root = xstrdup(dir);

@@ -416,10 +416,13 @@ static void count_pending(as_walk *w, const as_entry *e)
 static void count_machine_entry(as_walk *w, const as_entry *e, api_key_kind kind, counts *out)
 {
     api_key_parts kp = {0};
+    json_t *doc = NULL;
 
-    if (api_key_parse(w->cfg->prefix, e->key, &kp) == 0 && kp.kind == kind &&
-        json_is_object(e->value))
-        count_machine(e->value, as_m_machine_intent(w->cfg, w->c, kind, kp.id1), out);
+    if (api_key_parse(w->cfg->prefix, e->key, &kp) == 0 && kp.kind == kind)
+        doc = as_m_entry_json(e); /* kept as text when valid */
+    if (json_is_object(doc))
+        count_machine(doc, as_m_machine_intent(w->cfg, w->c, kind, kp.id1), out);
+    json_decref(doc);
     api_key_parts_release(&kp);
 }
 

@@ -566,6 +566,17 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
     return r;
 }
 
+char *cr_http_take_body(cr_http_req *r, size_t *len)
+{
+    size_t n;
+    char *body = cr_buf_detach(&r->body, &n);
+
+    if (len)
+        *len = n;
+    /* the buffer grew by doubling: give the slack back */
+    return xrealloc(body, n + 1);
+}
+
 void cr_http_cancel(cr_http_req *r)
 {
     if (!r || r->cancelled || r->finishing)

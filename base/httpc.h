@@ -130,6 +130,11 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *opts, cr_err *err);
  * any callback, including the request's own. NULL is a no-op. Calling it
  * from the request's own on_done is a no-op (the request is finishing). */
 void cr_http_cancel(cr_http_req *r);
+/* From the request's own on_done, buffered mode: its body, which the
+ * caller then owns (NUL-terminated, free()); *len gets its length. A big
+ * answer handed on (to a thread) needs no copy then. resp->body must not
+ * be read after. */
+char *cr_http_take_body(cr_http_req *r, size_t *len);
 
 /* Case-insensitive lookup of a response header; borrowed, NULL if absent. */
 const char *cr_http_resp_header(const cr_http_resp *resp, const char *name);

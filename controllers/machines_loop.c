@@ -48,7 +48,7 @@ struct ctl_machines_manager {
 
     ctl_runner *runner;
     store_cache *cache;  /* the runner's, while running */
-    store_map *by_agent; /* agent id -> store_map of task keys (values unused) */
+    store_map *by_agent; /* agent id -> agent_tasks */
     store_map *mesos;    /* agent id -> mesos_op */
     size_t busy;         /* agents STARTING_DECOMMISSION or DECOMMISSIONING at the last pass */
     bool indexed;        /* by_agent built from the synced cache; changes keep it since */
@@ -61,29 +61,71 @@ static const void *valid_doc(const store_obj *o)
 
 /* ---- the task index -------------------------------------------------------------- */
 
-static void index_add(ctl_machines_manager *m, const char *agent, const char *key)
+/* The task records on one agent: references to their cache objects, each
+ * replaced by the next version of its record (on_change), rather than
+ * copies of their keys in a map (~100 bytes a task at 100,000 tasks). */
+typedef struct agent_tasks {
+    size_t n, cap;
+    const store_obj **v;
+} agent_tasks;
+
+/* The slot of o's record in a (was is the version the index may hold), or
+ * a->n. */
+static size_t agent_task_at(const agent_tasks *a, const store_obj *was, const store_obj *o)
 {
-    store_map *s = store_map_get(m->by_agent, agent);
-    if (!s) {
-        s = store_map_new();
-        store_map_put(m->by_agent, agent, s);
-    }
-    store_map_put(s, key, (void *)1);
+    size_t i;
+    for (i = 0; i < a->n && a->v[i] != was && strcmp(a->v[i]->key, o->key) != 0; i++)
+        ;
+    return i;
 }
 
-static void index_del(ctl_machines_manager *m, const char *agent, const char *key)
+/* o, which replaces was (NULL: new), runs on agent. */
+static void index_add(ctl_machines_manager *m, const char *agent, const store_obj *was,
+                      const store_obj *o)
 {
-    store_map *s = store_map_get(m->by_agent, agent);
-    if (!s)
-        return;
-    store_map_del(s, key);
-    if (!store_map_len(s))
-        store_map_free(store_map_del(m->by_agent, agent));
+    agent_tasks *a = store_map_get(m->by_agent, agent);
+    size_t i;
+
+    if (!a) {
+        a = xcalloc(1, sizeof(*a));
+        store_map_put(m->by_agent, agent, a);
+    }
+    i = agent_task_at(a, was, o);
+    if (i < a->n) {
+        store_obj_unref(a->v[i]);
+    } else {
+        if (a->n == a->cap) {
+            a->cap = a->cap ? 2 * a->cap : 4;
+            a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+        }
+        a->n++;
+    }
+    a->v[i] = store_obj_ref(o);
 }
 
 static void free_sub(const char *key, void *value, void *arg)
 {
-    store_map_free(value);
+    agent_tasks *a = value;
+    for (size_t i = 0; a && i < a->n; i++)
+        store_obj_unref(a->v[i]);
+    if (a)
+        free(a->v);
+    free(a);
+}
+
+/* o's record (was: the version the index may hold) no longer runs on agent. */
+static void index_del(ctl_machines_manager *m, const char *agent, const store_obj *was,
+                      const store_obj *o)
+{
+    agent_tasks *a = store_map_get(m->by_agent, agent);
+    size_t i;
+
+    if (!a || (i = agent_task_at(a, was, o)) == a->n)
+        return;
+    store_obj_unref(a->v[i]);
+    a->v[i] = a->v[--a->n];
+    if (!a->n)
+        free_sub(NULL, store_map_del(m->by_agent, agent), NULL);
 }
 
 static void index_clear(ctl_machines_manager *m)
@@ -109,7 +151,7 @@ static void index_rebuild(ctl_machines_manager *m)
         const store_obj *o = store_cache_at(m->cache, i);
         const char *a = task_agent(o);
         if (a)
-            index_add(m, a, o->key);
+            index_add(m, a, NULL, o);
     }
 }
 
@@ -141,9 +183,9 @@ static void on_change(void *arg, ctl_runner *r, const store_obj *old, const stor
     case API_KEY_TASK: {
         const char *a0 = task_agent(old), *a1 = task_agent(cur);
         if (a0 && (!a1 || strcmp(a0, a1)))
-            index_del(m, a0, o->key);
+            index_del(m, a0, old, old);
         if (a1)
-            index_add(m, a1, o->key);
+            index_add(m, a1, old, cur);
         if (m->busy)
             ctl_runner_enqueue(r, KEY);
         break;
@@ -398,9 +440,8 @@ typedef struct task_fill {
     size_t n;
 } task_fill;
 
-static void fill_task(const char *key, void *value, void *arg)
+static void fill_task(task_fill *f, const char *key)
 {
-    task_fill *f = arg;
     const api_task *t = valid_doc(store_cache_get(f->m->cache, key));
     if (!t || api_task_state_terminal(t->lastTaskState))
         return;
@@ -465,10 +506,11 @@ static void collect(ctl_machines_manager *m, pass_in *in)
         bool need = (st != API_MSTATE_ACTIVE && st != API_MSTATE_FROZEN && st != API_MSTATE_DEAD &&
                      st != API_MSTATE_MISSING_ON_STARTUP) ||
                     a->intent.set || rack_intent;
-        const store_map *keys = store_map_get(m->by_agent, a->id);
-        if (need && keys) {
-            task_fill f = {m, xcalloc(store_map_len(keys) + 1, sizeof(ctl_mach_task)), 0};
-            store_map_foreach(keys, fill_task, &f);
+        const agent_tasks *on = store_map_get(m->by_agent, a->id);
+        if (need && on) {
+            task_fill f = {m, xcalloc(on->n + 1, sizeof(ctl_mach_task)), 0};
+            for (size_t k = 0; k < on->n; k++)
+                fill_task(&f, on->v[k]->key);
             in->tasks[i] = f.v;
             a->tasks = f.v;
             a->n_tasks = f.n;

@@ -276,6 +276,18 @@ static json_t *state_json(const char *state, int64_t now, const char *message)
     return o;
 }
 
+/* d's document as a tree (the caller's), or NULL when it is not an object. */
+static json_t *doc_tree(const mb_machine_doc *d)
+{
+    json_t *j = d->text ? json_loadb(d->text, d->len, 0, NULL) : NULL;
+
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 static void add_write(mb_machines_out *out, bool rack, const char *id, json_t *doc, int64_t rev)
 {
     out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
@@ -312,10 +324,11 @@ static bool up_to_date(const mb_machines_in *in, const char *id, const json_t *o
 static void listed(const mb_machines_in *in, mb_machines_out *out, bool rack, const char *id,
                    const mb_machine_doc *d, json_t *observed)
 {
-    const json_t *old = d ? d->doc : NULL;
+    json_t *old = d ? doc_tree(d) : NULL;
 
     if (old && up_to_date(in, id, old, observed)) {
         json_decref(observed);
+        json_decref(old);
         return;
     }
     json_t *j = old ? json_deep_copy(old) : json_object();
@@ -342,17 +355,21 @@ static void listed(const mb_machines_in *in, mb_machines_out *out, bool rack, co
     }
     json_object_set_new(j, "lastSeenAt", json_integer(in->now));
     add_write(out, rack, id, j, d ? d->mod_rev : 0);
+    json_decref(old);
 }
 
 /* A machine the master does not list: DEAD (state_dies). */
 static void unlisted(const mb_machines_in *in, mb_machines_out *out, bool rack,
                      const mb_machine_doc *d)
 {
-    if (!json_is_object(d->doc) || !state_dies(rack, state_of(d->doc)))
+    json_t *j = doc_tree(d);
+
+    if (!j || !state_dies(rack, state_of(j))) {
+        json_decref(j);
         return;
-    json_t *j = json_deep_copy(d->doc);
+    }
     const json_t *cur = json_object_get(j, "currentState");
-    if (!rack && !mb_machine_active(d->doc)) {
+    if (!rack && !mb_machine_active(j)) {
         /* the state it comes back in (revived_state) must outlive this
          * write, even before the machines controller has put it in the
          * history */

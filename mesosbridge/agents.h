@@ -58,10 +58,13 @@ void mb_agents_release(mb_agents *a);
 const char *mb_rack_of(const mb_attr *attrs, size_t n_attrs, const char *rack_attr,
                        const char *default_rack);
 
-/* A document in etcd: agents/<id> or racks/<id>. */
+/* A document in etcd: agents/<id> or racks/<id>, as text: the cache
+ * keeps machines as their text (~0.4 KB, ~6 KB as a tree), and the plan
+ * parses one document at a time. */
 typedef struct mb_machine_doc {
     const char *id;
-    const json_t *doc; /* the value (an object) */
+    const char *text; /* the value: a JSON object (borrowed) */
+    size_t len;
     int64_t mod_rev;
 } mb_machine_doc;
 

@@ -71,7 +71,9 @@ static const api_key_kind inf_kinds[N_INF] = {API_KEY_REQUEST, API_KEY_DEPLOY, A
 typedef struct doc {
     const char *key; /* the cache object's */
     int64_t mod_rev;
-    const void *obj; /* api_request / api_deploy / api_pending_task / api_cleanup / json_t */
+    /* api_request / api_deploy / api_pending_task / api_cleanup; agents and
+     * racks: the store_obj (ref); shells: its json_t */
+    const void *obj;
     const store_obj *ref;
     struct mb *b;  /* pending documents: the bridge whose queue holds them */
     bool retired;  /* pending documents: gone from the index, freed by the queue */
@@ -106,9 +108,9 @@ typedef struct tentry {
     const api_task *rec;  /* own, or ref's document */
     api_task *own;        /* the bridge's copy while it differs from the cache's; or NULL */
     const store_obj *ref; /* the cache object rec belongs to (a reference) when own is NULL */
-    const char *key;      /* ref's key, or key_own */
-    char *key_own;        /* the key while there is no ref (~80 bytes a task less) */
+    const char *key;      /* ref's key, or the entry's own copy (key_own) */
     int64_t mod_rev; /* of the stored record; 0 = not stored */
+    bool key_own;    /* key is a copy: there is no ref (~80 bytes a task less) */
     bool writing, dirty;
     unsigned recon_batch; /* the RECONCILE batch it was last sent in, unanswered (0: none) */
     int64_t retry_at; /* mono: not written before (a failed write, a STARTING hold) */
@@ -382,7 +384,8 @@ static void tentry_free(void *p)
         return;
     api_task_free(te->own);
     store_obj_unref(te->ref);
-    free(te->key_own);
+    if (te->key_own)
+        free((char *)te->key);
     acks_release(&te->waiting);
     acks_release(&te->inflight);
     free(te);
@@ -725,9 +728,10 @@ static void tentry_share(tentry *te, const store_obj *so)
 {
     const store_obj *old = te->ref;
     te->ref = store_obj_ref(so);
+    if (te->key_own)
+        free((char *)te->key);
     te->key = so->key;
-    free(te->key_own);
-    te->key_own = NULL;
+    te->key_own = false;
     store_obj_unref(old);
     api_task_free(te->own);
     te->own = NULL;
@@ -741,8 +745,10 @@ static api_task *tentry_own(tentry *te)
     if (!te->own) {
         te->own = api_task_dup(te->rec);
         te->rec = te->own;
-        if (!te->key_own)
-            te->key = te->key_own = xstrdup(te->key); /* ref's goes with it */
+        if (!te->key_own) {
+            te->key = xstrdup(te->key); /* ref's goes with it */
+            te->key_own = true;
+        }
         store_obj_unref(te->ref);
         te->ref = NULL;
     }
@@ -813,6 +819,10 @@ static const void *doc_of(mb *b, int kind, const store_obj *so)
     case INF_PEND:
     case INF_CLEAN:
         obj = so->doc;
+        break;
+    case INF_AGENT:
+    case INF_RACK: /* kept as text when valid: read through machine_state */
+        obj = so->doc || json_is_object(so->value) ? so : NULL;
         break;
     default:
         obj = json_is_object(so->value) ? so->value : NULL;
@@ -1347,16 +1357,33 @@ static const char *offer_rack(const mb *b, const mb_offer *o)
     return mb_rack_of(o->attrs, o->n_attrs, b->rack_attr, b->default_rack);
 }
 
-static bool state_inactive(const json_t *docj)
+/* An agent's or rack's currentState.state (doc_of keeps the cache object):
+ * its typed document's, or its tree's when it does not decode. NULL when
+ * absent. */
+static const char *machine_state(const doc *d)
 {
-    return !mb_machine_active(docj);
+    const store_obj *so = d->obj;
+    const api_machine *m = so->doc;
+
+    if (m)
+        return m->has_currentState && m->currentState.state != API_MSTATE_UNSET
+                   ? api_machine_state_name(m->currentState.state)
+                   : NULL;
+    return json_string_value(json_object_get(json_object_get(so->value, "currentState"), "state"));
+}
+
+/* Not to be given tasks: in a state other than ACTIVE (mb_machine_active). */
+static bool state_inactive(const doc *d)
+{
+    const char *s = machine_state(d);
+    return s && strcmp(s, "ACTIVE") != 0;
 }
 
 static bool offer_inactive(mb *b, const mb_offer *o, const char *rack)
 {
     doc *a = doc_get(b, INF_AGENT, o->agent_id);
     doc *r = doc_get(b, INF_RACK, rack);
-    return (a && state_inactive(a->obj)) || (r && state_inactive(r->obj));
+    return (a && state_inactive(a)) || (r && state_inactive(r));
 }
 
 static void decline_offers(mb *b, const char *const *ids, size_t n, double refuse)
@@ -1413,7 +1440,8 @@ static void launch_written(void *arg, const store_result *res, const cr_err *err
         if (ti)
             json_array_append_new(tis, ti);
         tentry *te = xcalloc(1, sizeof(*te));
-        te->key = te->key_own = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
+        te->key = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
+        te->key_own = true;
         te->mod_rev = res->revision;
         te->own = t; /* until the cache has it */
         te->rec = t;
@@ -1746,7 +1774,7 @@ static void offers_cycle(mb *b, ctl_ops *ops)
         inf *ri = &b->inf[INF_RACK];
         racks = xcalloc(ri->docs.n + 1, sizeof(char *));
         for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it))
-            if (!state_inactive(((doc *)it.e->val)->obj))
+            if (!state_inactive(it.e->val))
                 racks[nrk++] = it.e->key;
         if (!nrk) {
             /* no rack documents: placement learns the racks from the offers
@@ -1959,14 +1987,22 @@ static void machines_apply(mb *b, const mb_agents *agents)
     inf *ai = &b->inf[INF_AGENT], *ri = &b->inf[INF_RACK];
     mb_machine_doc *ad = xcalloc(ai->docs.n + 1, sizeof(*ad));
     mb_machine_doc *rd = xcalloc(ri->docs.n + 1, sizeof(*rd));
-    size_t na = 0, nr = 0, nrec = 0;
+    /* the texts written now (a document kept as a tree), freed after */
+    char **owned = xcalloc(ai->docs.n + ri->docs.n + 1, sizeof(*owned));
+    size_t na = 0, nr = 0, nrec = 0, nown = 0;
     for (mb_map_iter it = mb_map_first(&ai->docs); it.e; mb_map_next(&ai->docs, &it)) {
         const doc *d = it.e->val;
-        ad[na++] = (mb_machine_doc){it.e->key, d->obj, d->mod_rev};
+        mb_machine_doc *m = &ad[na++];
+        *m = (mb_machine_doc){.id = it.e->key, .mod_rev = d->mod_rev};
+        m->text = store_obj_plain_text(d->obj, &m->len, &owned[nown]);
+        nown += owned[nown] != NULL;
     }
     for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it)) {
         const doc *d = it.e->val;
-        rd[nr++] = (mb_machine_doc){it.e->key, d->obj, d->mod_rev};
+        mb_machine_doc *m = &rd[nr++];
+        *m = (mb_machine_doc){.id = it.e->key, .mod_rev = d->mod_rev};
+        m->text = store_obj_plain_text(d->obj, &m->len, &owned[nown]);
+        nown += owned[nown] != NULL;
     }
     for (size_t i = 0; i < agents->n; i++)
         nrec += agents->v[i].recovered;
@@ -2009,6 +2045,9 @@ static void machines_apply(mb *b, const mb_agents *agents)
         free(v);
     }
     mb_machines_out_release(&out);
+    for (size_t i = 0; i < nown; i++)
+        free(owned[i]);
+    free(owned);
     free(ad);
     free(rd);
 }
@@ -2108,8 +2147,7 @@ static void agents_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *
     cr_err oerr;
     j->b = b;
     j->gen = gen;
-    j->body = bytes_dup(resp->body, resp->body_len);
-    j->len = resp->body_len;
+    j->body = cr_http_take_body(r, &j->len); /* ~5 MB for 5,000 agents: not copied */
     j->started_us = cr_mono_us();
     if (!(j->job = cr_offload_start(b->base, agents_decode, agents_decoded, j, &oerr))) {
         cr_warn(b->log, "GET_AGENTS: %s; decoding here", cr_err_msg(&oerr));
@@ -2180,9 +2218,7 @@ static void agent_seen(mb *b, const char *agent_id)
     if (!agent_id || b->agents_want)
         return;
     doc *d = doc_get(b, INF_AGENT, agent_id);
-    const char *st =
-        d ? json_string_value(json_object_get(json_object_get(d->obj, "currentState"), "state"))
-          : NULL;
+    const char *st = d ? machine_state(d) : NULL;
     if (!d || (st && (!strcmp(st, "DEAD") || !strcmp(st, "MISSING_ON_STARTUP")))) {
         cr_debug(b->log, "agent %s has no ACTIVE document: refreshing agents", agent_id);
         b->agents_want = true;

@@ -170,8 +170,14 @@ api_task *mb_build_launch(const mb_launch_in *in, cr_err *err)
 
     mb_place_task pt;
     mb_place_task_from(req, dep, pend, &pt);
-    t->resources =
-        (api_task_resources){true, pt.cpus, true, pt.mem, true, pt.disk, true, (int)pl->n_ports};
+    t->resources = (api_task_resources){.cpus = pt.cpus,
+                                        .memoryMb = pt.mem,
+                                        .diskMb = pt.disk,
+                                        .numPorts = (int)pl->n_ports,
+                                        .has_cpus = true,
+                                        .has_memoryMb = true,
+                                        .has_diskMb = true,
+                                        .has_numPorts = true};
 
     /* environment, lowest precedence first */
     merge(&t->env, &dep->env);

@@ -60,8 +60,10 @@ void *mb_map_put(mb_map *m, const char *key, void *val)
         (*p)->val = val;
         return old;
     }
-    mb_map_ent *e = xcalloc(1, sizeof(*e));
-    e->key = xstrdup(key);
+    size_t klen = strlen(key);
+    mb_map_ent *e = xmalloc(sizeof(*e) + klen + 1);
+    memcpy(e->key, key, klen + 1);
+    e->next = NULL;
     e->val = val;
     *p = e;
     m->n++;
@@ -76,7 +78,6 @@ void *mb_map_del(mb_map *m, const char *key)
     mb_map_ent *e = *p;
     void *val = e->val;
     *p = e->next;
-    free(e->key);
     free(e);
     m->n--;
     return val;
@@ -90,7 +91,6 @@ void mb_map_release(mb_map *m, void (*free_val)(void *))
             mb_map_ent *next = e->next;
             if (free_val)
                 free_val(e->val);
-            free(e->key);
             free(e);
             e = next;
         }

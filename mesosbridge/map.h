@@ -5,10 +5,12 @@
 
 #include <stddef.h>
 
+/* One allocation an entry, its key inside (the bridge's task map has one
+ * per task: two allocations were 16 bytes more each). */
 typedef struct mb_map_ent {
-    char *key;
     void *val;
     struct mb_map_ent *next;
+    char key[];
 } mb_map_ent;
 
 typedef struct mb_map {

@@ -5,6 +5,11 @@
 
 enum { ST_LEN, ST_DATA, ST_FAILED };
 
+/* A record buffer bigger than this is freed once its record is handled:
+ * a burst of offers or an agent list can be megabytes, once in a while,
+ * and a buffer kept at that size is that much resident for good. */
+#define KEEP_CAP (256 * 1024)
+
 void mb_recordio_init(mb_recordio *r, size_t max_record)
 {
     r->state = ST_LEN;
@@ -71,7 +76,10 @@ int mb_recordio_feed(mb_recordio *r, const char *data, size_t len, mb_record_cb 
             r->state = ST_LEN;
             r->need = 0;
             r->ndigits = 0;
-            if (!cb(r->rec.data, r->rec.len, arg))
+            bool more = cb(r->rec.data, r->rec.len, arg);
+            if (r->rec.cap > KEEP_CAP)
+                cr_buf_release(&r->rec);
+            if (!more)
                 return 1;
         }
     }

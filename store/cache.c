@@ -19,16 +19,55 @@
 /* An object and what it owns. `pub` comes first so a store_obj pointer is
  * an obj pointer. The key, and for the kinds kept as text the value's
  * bytes, follow the struct in the same allocation. */
+/* One allocation: the struct, then key[]: the key (NUL-terminated), the
+ * ids of its parts but the last (each NUL-terminated, in order: the last
+ * is the key's own tail) and the text when it is kept. 100,000 task
+ * records make 100,000 of these: the ids had an allocation of their own
+ * (~64 bytes a record). */
 typedef struct obj {
-    store_obj pub;
-    api_key_parts parts;
-    char *error;
-    char *text;   /* kinds kept as text: the value's bytes (NUL-terminated); else NULL */
-    bool json;    /* text: it parses as JSON */
-    bool plain;   /* text: ...and no object in it repeats a key */
-    bool written; /* text dropped: the document writes it again (api_doc_write_text) */
+    store_obj pub; /* pub.error is ours (freed with the object) */
+    char *text;    /* kinds kept as text: the value's bytes (NUL-terminated); else NULL */
+    bool json;     /* text: it parses as JSON */
+    bool plain;    /* text: ...and no object in it repeats a key */
+    bool written;  /* text dropped: the document writes it again (api_doc_write_text) */
     char key[];
 } obj;
+
+/* Objects of a kind that comes and goes in bulk (pending tasks: 100,000
+ * while a big cluster fills, then none) live in the bulk arena
+ * (base/xalloc.h), apart from the long-lived ones. */
+static bool bulk_kind(api_key_kind kind)
+{
+    return kind == API_KEY_PENDING;
+}
+
+/* Bytes the ids of parts but the last take in key[] (0: none). */
+static size_t ids_len(const api_key_parts *parts)
+{
+    const char *last = parts->id3 ? parts->id3 : parts->id2 ? parts->id2 : parts->id1;
+    return last ? (size_t)(last - parts->buf) : 0;
+}
+
+/* Points pub.key and the ids of o at key[] again (after a realloc; an id
+ * pointer that is not NULL only says the key has that part); returns
+ * where the text goes. */
+static char *obj_point(obj *o, size_t klen)
+{
+    char *p = o->key + klen + 1;
+    const char **ids[3] = {&o->pub.id1, &o->pub.id2, &o->pub.id3};
+    int n = 0;
+
+    o->pub.key = o->key;
+    while (n < 3 && *ids[n])
+        n++;
+    for (int i = 0; i + 1 < n; i++) {
+        *ids[i] = p;
+        p += strlen(p) + 1;
+    }
+    if (n) /* the key's last segment: ids hold no '/' (api_key_id_valid) */
+        *ids[n - 1] = strrchr(o->key, '/') + 1;
+    return p;
+}
 
 typedef struct sub {
     store_cache_handlers h;
@@ -179,9 +218,11 @@ static void obj_free(obj *o)
 {
     api_doc_free(o->pub.kind, o->pub.doc);
     json_decref(o->pub.value);
-    api_key_parts_release(&o->parts);
-    free(o->error);
-    free(o);
+    free((char *)o->pub.error);
+    if (bulk_kind(o->pub.kind))
+        xfree_bulk(o);
+    else
+        free(o);
 }
 
 void store_obj_unref(const store_obj *o)
@@ -192,11 +233,12 @@ void store_obj_unref(const store_obj *o)
 
 /* o without its text, which its document writes again byte for byte:
  * the allocation shrinks to the struct and the key (in place, as a rule). */
-static obj *obj_drop_text(obj *o, size_t klen)
+static obj *obj_drop_text(obj *o, size_t klen, size_t head)
 {
-    obj *n = xrealloc(o, sizeof(*n) + klen + 1);
+    obj *n = bulk_kind(o->pub.kind) ? xrealloc_bulk(o, sizeof(*n) + head)
+                                    : xrealloc(o, sizeof(*n) + head);
 
-    n->pub.key = n->key;
+    obj_point(n, klen);
     n->text = NULL;
     n->written = true;
     return n;
@@ -205,12 +247,12 @@ static obj *obj_drop_text(obj *o, size_t klen)
 /* o with its text instead of its tree: text[0..tlen) is the value's bytes
  * (a JSON text with no key twice in an object), kept after the key in the
  * same allocation; the tree is dropped. */
-static obj *obj_keep_text(obj *o, size_t klen, const char *text, size_t tlen)
+static obj *obj_keep_text(obj *o, size_t klen, size_t head, const char *text, size_t tlen)
 {
-    obj *n = xrealloc(o, sizeof(*n) + klen + 1 + tlen + 1);
+    size_t size = sizeof(obj) + head + tlen + 1;
+    obj *n = bulk_kind(o->pub.kind) ? xrealloc_bulk(o, size) : xrealloc(o, size);
 
-    n->pub.key = n->key;
-    n->text = n->key + klen + 1;
+    n->text = obj_point(n, klen);
     memcpy(n->text, text, tlen);
     n->text[tlen] = '\0';
     n->json = true;
@@ -246,6 +288,8 @@ static obj *obj_build(api_key_parts parts, const store_kv *kv, bool have_parsed,
     const char *text = NULL;
     size_t tlen = 0;
     bool keep_text, when_valid, plain = true;
+    size_t idlen, head;
+    char *error = NULL;
     obj *o;
 
     keep_text = parts.kind != API_KEY_UNKNOWN && api_doc_text(parts.kind);
@@ -273,10 +317,14 @@ static obj *obj_build(api_key_parts parts, const store_kv *kv, bool have_parsed,
             value = json_loadb(text, tlen, JSON_DECODE_ANY, &je);
         }
     }
-    o = xcalloc(1, sizeof(*o) + klen + 1 + (keep_text ? tlen + 1 : 0));
+    /* key[]: the key, the ids, the text (see obj) */
+    idlen = ids_len(&parts);
+    head = klen + 1 + idlen;
+    o = bulk_kind(parts.kind) ? xcalloc_bulk(sizeof(*o) + head + (keep_text ? tlen + 1 : 0))
+                              : xcalloc(1, sizeof(*o) + head + (keep_text ? tlen + 1 : 0));
     memcpy(o->key, kv->key, klen + 1);
-    o->parts = parts;
-    o->pub.key = o->key;
+    if (idlen)
+        memcpy(o->key + klen + 1, parts.buf, idlen);
     o->pub.refs = 1;
     o->pub.value_len = have_parsed ? tlen : kv->value_len;
     o->pub.create_revision = kv->create_revision;
@@ -288,42 +336,45 @@ static obj *obj_build(api_key_parts parts, const store_kv *kv, bool have_parsed,
         o->pub.id2 = parts.id2;
         o->pub.id3 = parts.id3;
     }
+    obj_point(o, klen);
+    /* the decoders read the ids from here on: the object's */
+    api_key_parts_release(&parts);
+    parts = (api_key_parts){o->pub.kind, o->pub.id1, o->pub.id2, o->pub.id3, NULL};
     if (keep_text) {
-        o->text = o->key + klen + 1;
+        o->text = o->key + head;
         memcpy(o->text, text, tlen);
         o->text[tlen] = '\0';
         o->json = value != NULL;
         o->plain = plain;
     }
     if (!value) {
-        o->error = xasprintf("not JSON: %d:%d: %s", je.line, je.column, je.text);
+        error = xasprintf("not JSON: %d:%d: %s", je.line, je.column, je.text);
     } else if (api_doc_typed(o->pub.kind)) {
         /* the document may point into the text it keeps (a TaskInfo) */
-        o->pub.doc = keep_text && plain
-                         ? api_doc_decode_text(&o->parts, value, o->text, tlen, &o->error)
-                         : api_doc_decode(&o->parts, value, &o->error);
-        if (!o->pub.doc && !o->error)
-            o->error = xstrdup("the document does not decode");
+        o->pub.doc = keep_text && plain ? api_doc_decode_text(&parts, value, o->text, tlen, &error)
+                                        : api_doc_decode(&parts, value, &error);
+        if (!o->pub.doc && !error)
+            error = xstrdup("the document does not decode");
     }
-    o->pub.error = o->error;
+    o->pub.error = error;
     if (keep_text)
         json_decref(value); /* decoded: the text is what stays */
     else
         o->pub.value = value;
     /* a task record as the bridge stores it is its document's dump: keep
      * the document only (~2.1 KB a record less) and write the text on read */
-    if (keep_text && plain && o->pub.doc && !o->error &&
+    if (keep_text && plain && o->pub.doc && !error &&
         api_doc_detach_text(o->pub.kind, o->pub.doc, o->text, tlen))
-        o = obj_drop_text(o, klen);
+        o = obj_drop_text(o, klen, head);
     /* a request status, a pending task or a deploy status the controllers
      * wrote, a request or a deploy as the API stores it (it decodes, and
      * its document reads as its tree): ~7 KB of tree a request status
      * less, ~1.3 KB a waiting task, ~0.8 KB a request, 1.2-4.4 KB a deploy,
      * ~1.9 KB a deploy status; its readers read the document, or walk or
      * parse the text */
-    if (when_valid && plain && value && o->pub.doc && !o->error &&
+    if (when_valid && plain && value && o->pub.doc && !error &&
         api_doc_faithful(o->pub.kind, o->pub.doc, value))
-        o = obj_keep_text(o, klen, text, tlen);
+        o = obj_keep_text(o, klen, head, text, tlen);
     /* kept for long and never changed: one allocation, not forty */
     o->pub.doc = api_doc_compact(o->pub.kind, o->pub.doc);
     free(dumped);

@@ -1,6 +1,7 @@
 /* Unit tests of apis/task.c: ids, pending tasks, cleanups, task records. */
 #include <string.h>
 
+#include "apis/intern.h"
 #include "apis/keys.h"
 #include "apis/task.h"
 #include "base/xalloc.h"
@@ -154,6 +155,45 @@ static void test_pending_id(void **state)
     assert_int_equal(api_pending_task_id_parse("my-req-d1-100-3-BOGUS-99", &q, &err), -1);
     assert_int_equal(api_pending_task_id_parse("d1-100-3-ONEOFF-99", &q, &err), -1);
     assert_int_equal(api_pending_task_id_init(&q, "r", "d", 1, 1, "nope", 1, &err), -1);
+}
+
+/* A packed pending task is the same document in one block: every field,
+ * arrays and maps included, encodes as before; a copy of it is an ordinary
+ * one again, which may be changed. */
+static void test_pending_task_pack(void **state)
+{
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = cr_test_json("{\"pendingTaskId\":{\"requestId\":\"web\",\"deployId\":\"v1\","
+                             "\"nextRunAt\":5,\"instanceNo\":2,\"pendingType\":\"ONEOFF\","
+                             "\"createdAt\":4},\"runId\":\"r1\",\"user\":\"web\","
+                             "\"cmdLineArgsList\":[\"-x\",\"-y\"],\"envOverrides\":{\"A\":\"1\"},"
+                             "\"requiredAgentAttributeOverrides\":{\"rack\":\"r1\"},"
+                             "\"resources\":{\"cpus\":0.5},\"runAsUserOverride\":\"u\"}");
+    api_pending_task *p = api_pending_task_from_json(j, NULL, &probs), *d;
+    json_t *want = api_pending_task_to_json(p), *got;
+
+    p = api_pending_task_pack(p); /* frees the original */
+    assert_true(p->packed);
+    assert_true(api_pending_task_pack(p) == p);
+    got = api_pending_task_to_json(p);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    assert_ptr_equal(p->user, p->pendingTaskId.requestId); /* "web" once */
+    assert_string_equal(p->cmdLineArgsList.v[1], "-y");
+    assert_true((const char *)p->cmdLineArgsList.v > (const char *)p &&
+                (const char *)p->cmdLineArgsList.v < (const char *)p + 1024); /* in the block */
+    d = api_pending_task_dup(p);
+    assert_false(d->packed);
+    api_strmap_set(&d->envOverrides, "B", "2");
+    got = api_pending_task_to_json(p); /* the packed one is unchanged */
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    api_pending_task_free(d);
+    api_pending_task_free(p);
+    api_pending_task_free(api_pending_task_pack(NULL));
+    json_decref(want);
+    json_decref(j);
+    api_problems_release(&probs);
 }
 
 static void test_pending_task_roundtrip(void **state)
@@ -429,6 +469,56 @@ static void test_task_pack(void **state)
     free(again);
 }
 
+/* Packed records of different tasks share one copy of the cluster's ids
+ * (framework, agent, host, rack): it lies outside both blocks, and each
+ * record reads and dumps as before. An id too long for the table stays in
+ * the record. */
+static void test_task_pack_shares_ids(void **state)
+{
+    api_task *a = sample_task(), *b = sample_task(), *c = sample_task();
+    char *want_a, *want_c, *got;
+    char long_id[API_INTERN_MAX_LEN + 2];
+
+    free(b->taskId.id);
+    b->taskId.id = xstrdup("web-v1-1700000000001-2-agent_1-r_1");
+    b->taskId.instanceNo = 2;
+    a->frameworkId = xstrdup("fw-0000");
+    b->frameworkId = xstrdup("fw-0000");
+    api_strmap_set(&a->env, "TASK_HOST", "agent-1");
+    memset(long_id, 'S', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    free(c->agentId);
+    c->agentId = xstrdup(long_id);
+    want_a = api_task_dump(a, NULL);
+    want_c = api_task_dump(c, NULL);
+    a = api_task_pack(a);
+    b = api_task_pack(b);
+    c = api_task_pack(c);
+    assert_ptr_equal(a->frameworkId, b->frameworkId);
+    assert_ptr_equal(a->agentId, b->agentId);
+    assert_ptr_equal(a->hostname, b->hostname);
+    assert_ptr_equal(a->taskId.host, a->hostname);
+    assert_ptr_equal(a->taskId.rackId, b->taskId.rackId);
+    assert_ptr_equal(api_strmap_get(&a->env, "TASK_HOST"), a->hostname); /* found, not copied */
+    assert_ptr_equal(a->agentId, api_intern_find("S1"));
+    assert_false(a->agentId > (const char *)a && a->agentId < (const char *)a + 4096);
+    assert_false(a->agentId > (const char *)b && a->agentId < (const char *)b + 4096);
+    assert_ptr_not_equal(a->taskId.id, b->taskId.id); /* the record's own */
+    assert_null(api_intern_find(long_id));
+    assert_true(c->agentId > (const char *)c && c->agentId < (const char *)c + 4096);
+    got = api_task_dump(a, NULL);
+    assert_string_equal(got, want_a);
+    free(got);
+    got = api_task_dump(c, NULL);
+    assert_string_equal(got, want_c);
+    free(got);
+    free(want_a);
+    free(want_c);
+    api_task_free(a);
+    api_task_free(b);
+    api_task_free(c);
+}
+
 /* A packed record deflates its TaskInfo against a dictionary of its own
  * fields: a TaskInfo as the bridge builds it shrinks to a small part, and
  * every reader (dump, text, the TaskInfo tree, a copy) sees the same
@@ -586,6 +676,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_task_id_is_a_key),
     cmocka_unit_test(test_pending_id),
     cmocka_unit_test(test_pending_task_roundtrip),
+    cmocka_unit_test(test_pending_task_pack),
     cmocka_unit_test(test_pending_task_bad),
     cmocka_unit_test(test_cleanup),
     cmocka_unit_test(test_task_roundtrip),
@@ -593,6 +684,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_task_bad_state),
     cmocka_unit_test(test_task_updates),
     cmocka_unit_test(test_task_pack),
+    cmocka_unit_test(test_task_pack_shares_ids),
     cmocka_unit_test(test_task_pack_deflates),
     cmocka_unit_test(test_task_text),
     cmocka_unit_test(test_keys),

@@ -63,6 +63,26 @@ static void test_buf(void **state)
     cr_buf_release(&b);
 }
 
+/* The bulk allocations: zeroed, resizable (the contents kept), freed by
+ * xfree_bulk (NULL too); under valgrind and the sanitizers they are libc's,
+ * in corrald jemalloc's arena of their own. */
+static void test_bulk_alloc(void **state)
+{
+    char *p = xcalloc_bulk(100), *q;
+
+    for (size_t i = 0; i < 100; i++)
+        assert_int_equal(p[i], 0);
+    memcpy(p, "bulk", 5);
+    q = xrealloc_bulk(p, 5000);
+    assert_string_equal(q, "bulk");
+    q = xrealloc_bulk(q, 10);
+    assert_string_equal(q, "bulk");
+    xfree_bulk(q);
+    xfree_bulk(NULL);
+    q = xrealloc_bulk(NULL, 8);
+    xfree_bulk(q);
+}
+
 static void test_format_time(void **state)
 {
     char s[32];
@@ -123,11 +143,9 @@ static void test_path_next(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_mkdirs),
-    cmocka_unit_test(test_path_next),
-    cmocka_unit_test(test_error_table),
-    cmocka_unit_test(test_error_prefix_and_default),
-    cmocka_unit_test(test_buf),
+    cmocka_unit_test(test_mkdirs),      cmocka_unit_test(test_path_next),
+    cmocka_unit_test(test_error_table), cmocka_unit_test(test_error_prefix_and_default),
+    cmocka_unit_test(test_buf),         cmocka_unit_test(test_bulk_alloc),
     cmocka_unit_test(test_format_time),
 };
 CR_TEST_MAIN(tests)

@@ -267,6 +267,38 @@ static void test_buffered_get_with_headers(void **state)
     free(u);
 }
 
+/* on_done may take the body instead of copying it: the same bytes, the
+ * caller's to free. */
+static void on_done_take(cr_http_req *r, const cr_http_resp *resp, const cr_err *err, void *arg)
+{
+    fx *f = arg;
+    size_t len = 0;
+    char *seen = xstrndup(resp->body, resp->body_len);
+
+    f->dones++;
+    f->status = resp->status;
+    f->had_err = err != NULL;
+    free(f->body);
+    f->body = cr_http_take_body(r, &len);
+    assert_int_equal(len, strlen(seen));
+    assert_string_equal(f->body, seen);
+    free(seen);
+}
+
+static void test_take_body(void **state)
+{
+    fx *f = *state;
+    char *u = url(f, "/hello");
+    cr_http_opts o = {.url = u, .timeout_ms = 5000, .on_done = on_done_take, .arg = f};
+
+    assert_non_null(cr_http_start(f->http, &o, NULL));
+    run_until(f, &f->dones, 1);
+    assert_false(f->had_err);
+    assert_int_equal(f->status, 200);
+    assert_string_equal(f->body, "hello world");
+    free(u);
+}
+
 static void test_post_body_and_auth(void **state)
 {
     fx *f = *state;
@@ -563,6 +595,7 @@ static void test_free_with_requests_in_flight(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_take_body, setup, teardown),
     cmocka_unit_test_setup_teardown(test_buffered_get_with_headers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_post_body_and_auth, setup, teardown),
     cmocka_unit_test_setup_teardown(test_auth_headers, setup, teardown),

@@ -84,10 +84,18 @@ static mb_machine_doc *docs_of(const json_t *m, size_t *n)
     json_t *e;
     *n = 0;
     json_object_foreach ((json_t *)m, k, e) {
-        v[(*n)++] = (mb_machine_doc){k, json_object_get(e, "doc"),
+        char *text = json_dumps(json_object_get(e, "doc"), JSON_COMPACT);
+        v[(*n)++] = (mb_machine_doc){k, text, text ? strlen(text) : 0,
                                      json_integer_value(json_object_get(e, "rev"))};
     }
     return v;
+}
+
+static void docs_free(mb_machine_doc *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)v[i].text);
+    free(v);
 }
 
 static void test_plan_fixtures(void **state)
@@ -135,8 +143,8 @@ static void test_plan_fixtures(void **state)
         json_decref(got);
         mb_machines_out_release(&out);
         mb_agents_release(&agents);
-        free(ad);
-        free(rd);
+        docs_free(ad, na);
+        docs_free(rd, nr);
         free(body);
     }
     json_decref(f);

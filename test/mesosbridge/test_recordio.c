@@ -65,6 +65,36 @@ static void test_whole(void **state)
     cr_buf_release(&b);
 }
 
+/* A record of a megabyte is delivered whole, and its buffer does not stay
+ * that big once it is handled; a small record after it still arrives. */
+static void test_big_record_not_kept(void **state)
+{
+    size_t big = 1 << 20;
+    char *payload = xmalloc(big);
+    cr_buf b;
+    mb_recordio r;
+    sink s = {0};
+    cr_err err;
+
+    memset(payload, 'a', big);
+    cr_buf_init(&b);
+    mb_recordio_frame(&b, payload, big);
+    mb_recordio_init(&r, 4 << 20);
+    assert_int_equal(mb_recordio_feed(&r, b.data, b.len, collect, &s, &err), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(strlen(s.recs[0]), big);
+    assert_true(r.rec.cap < big);
+    cr_buf_reset(&b);
+    mb_recordio_frame(&b, "x", 1);
+    assert_int_equal(mb_recordio_feed(&r, b.data, b.len, collect, &s, &err), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.recs[1], "x");
+    sink_free(&s);
+    mb_recordio_release(&r);
+    cr_buf_release(&b);
+    free(payload);
+}
+
 /* Every split point into two pieces, and byte-at-a-time. */
 static void test_every_split(void **state)
 {
@@ -136,6 +166,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_split),
     cmocka_unit_test(test_stop),
     cmocka_unit_test(test_malformed),
+    cmocka_unit_test(test_big_record_not_kept),
 };
 
 CR_TEST_MAIN(tests)

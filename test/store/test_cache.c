@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "apis/deploy.h"
+#include "apis/machine.h"
 #include "apis/request.h"
 #include "apis/status.h"
 #include "apis/task.h"
@@ -106,6 +107,52 @@ static void test_subscribers(void **state)
     store_cache_free(c);
 }
 
+/* An object's ids live in its own block (the last one is the key's tail):
+ * right for keys of one, two and three parts, whether the object keeps
+ * its text, drops it or keeps its tree, and for keys outside the layout. */
+static void test_key_ids(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const struct {
+        const char *key, *value, *id1, *id2, *id3;
+    } cases[] = {
+        {"/corral/requests/web", "{\"id\":\"web\",\"requestType\":\"SERVICE\"}", "web", NULL, NULL},
+        {"/corral/deploys/web/v1", "{\"requestId\":\"web\",\"id\":\"v1\"}", "web", "v1", NULL},
+        {"/corral/intents/deploys/web/v1/cancel", "{}", "web", "v1", "cancel"},
+        {"/corral/agents/S1", "{\"id\":\"S1\",\"host\":\"h\"}", "S1", NULL, NULL},
+        {"/corral/tasks/web/web-v1-1-1-h-r", "not json", "web", "web-v1-1-1-h-r", NULL},
+        {"/corral/pending/web/web-v1-1-1-NEW_DEPLOY-1",
+         "{\"pendingTaskId\":{\"id\":\"web-v1-1-1-NEW_DEPLOY-1\",\"requestId\":\"web\","
+         "\"deployId\":\"v1\",\"nextRunAt\":1,\"instanceNo\":1,\"pendingType\":"
+         "\"NEW_DEPLOY\",\"createdAt\":1}}",
+         "web", "web-v1-1-1-NEW_DEPLOY-1", NULL},
+        {"/corral/leader", "{}", NULL, NULL, NULL},
+        {"/corral/no/such/kind", "{}", NULL, NULL, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const store_obj *o;
+
+        put(c, cases[i].key, cases[i].value, 1 + (int64_t)i);
+        o = store_cache_get(c, cases[i].key);
+        assert_non_null(o);
+        assert_string_equal(o->key, cases[i].key);
+        if (cases[i].id1)
+            assert_string_equal(o->id1, cases[i].id1);
+        else
+            assert_null(o->id1);
+        if (cases[i].id2)
+            assert_string_equal(o->id2, cases[i].id2);
+        else
+            assert_null(o->id2);
+        if (cases[i].id3)
+            assert_string_equal(o->id3, cases[i].id3);
+        else
+            assert_null(o->id3);
+    }
+    store_cache_free(c);
+}
+
 static void test_typed_documents_and_refs(void **state)
 {
     store_cache *c = store_cache_new(NULL, NULL, NULL);
@@ -148,8 +195,10 @@ static void test_feed_json(void **state)
     store_cache_feed_json(c, "/corral/agents/a2", NULL, 2, 2);
     const store_obj *o = store_cache_get(c, "/corral/agents/a1");
     assert_int_equal(o->kind, API_KEY_AGENT);
-    assert_string_equal(json_string_value(json_object_get(o->value, "id")), "a1");
-    assert_null(store_cache_get(c, "/corral/agents/a2")->value);
+    json_t *v = store_obj_json(o); /* a valid machine is kept as text */
+    assert_string_equal(json_string_value(json_object_get(v, "id")), "a1");
+    json_decref(v);
+    assert_null(store_obj_json(store_cache_get(c, "/corral/agents/a2")));
     store_cache_stats st;
     store_cache_get_stats(c, &st);
     assert_int_equal(st.objects, 2);
@@ -514,6 +563,57 @@ static char *answers(const store_obj *o)
     return out;
 }
 
+/* Agents and racks as the bridge writes them are kept as text beside
+ * their typed document (5,000 agents were 30 MB of trees); one that does
+ * not decode, or repeats a key, keeps its tree, so a reader still sees it
+ * as written. */
+static void test_machine_text_when_valid(void **state)
+{
+    store_cache *c = store_cache_new(NULL, NULL, NULL);
+    static const char agent[] =
+        "{\"agentUrl\":\"http://h1:5051\",\"attributes\":{\"rack\":\"r1\"},\"currentState\":"
+        "{\"state\":\"FROZEN\",\"timestamp\":2},\"firstSeenAt\":1,\"host\":\"h1\",\"id\":\"S1\","
+        "\"lastSeenAt\":2,\"rackId\":\"r1\",\"resources\":{\"cpus\":4.0,\"diskMb\":10.0,"
+        "\"memoryMb\":64.0,\"numPorts\":10},\"stateHistory\":[{\"state\":\"ACTIVE\","
+        "\"timestamp\":1},{\"state\":\"FROZEN\",\"timestamp\":2}]}";
+    static const char rack[] = "{\"currentState\":{\"state\":\"ACTIVE\",\"timestamp\":1},"
+                               "\"firstSeenAt\":1,\"id\":\"r1\",\"lastSeenAt\":1}";
+    const store_obj *o;
+    json_t *j, *want;
+    size_t len;
+
+    put(c, "/corral/agents/S1", agent, 1);
+    o = store_cache_get(c, "/corral/agents/S1");
+    assert_int_equal(o->kind, API_KEY_AGENT);
+    assert_null(o->value);
+    assert_null(o->error);
+    assert_int_equal(api_machine_current(o->doc), API_MSTATE_FROZEN);
+    assert_string_equal(store_obj_text(o, &len), agent);
+    j = store_obj_json(o);
+    want = json_loads(agent, 0, NULL);
+    assert_true(json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    put(c, "/corral/racks/r1", rack, 2);
+    o = store_cache_get(c, "/corral/racks/r1");
+    assert_null(o->value);
+    assert_string_equal(store_obj_text(o, NULL), rack);
+    /* a state no machine has: no document, the tree as written */
+    put(c, "/corral/agents/S2", "{\"id\":\"S2\",\"currentState\":{\"state\":\"BOGUS\"}}", 3);
+    o = store_cache_get(c, "/corral/agents/S2");
+    assert_null(o->doc);
+    assert_non_null(o->error);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o->value, "currentState"), "state")),
+        "BOGUS");
+    /* a repeated key: the tree, the last one winning as jansson reads it */
+    put(c, "/corral/agents/S3", "{\"id\":\"S3\",\"host\":\"a\",\"host\":\"b\"}", 4);
+    o = store_cache_get(c, "/corral/agents/S3");
+    assert_non_null(o->value);
+    assert_null(store_obj_text(o, NULL));
+    store_cache_free(c);
+}
+
 /* A request, a deploy and a deploy status are kept as text when their document decodes with
  * no problem, no key repeats and the document's canonical encoding is
  * their tree (api_doc_faithful): the bytes, no tree, the document; every
@@ -625,6 +725,7 @@ static void test_request_deploy_text_when_faithful(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_order_and_ranges),
     cmocka_unit_test(test_subscribers),
+    cmocka_unit_test(test_key_ids),
     cmocka_unit_test(test_typed_documents_and_refs),
     cmocka_unit_test(test_feed_json),
     cmocka_unit_test(test_text_kinds),
@@ -632,6 +733,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_text_when_valid),
     cmocka_unit_test(test_pending_text_when_valid),
     cmocka_unit_test(test_request_deploy_text_when_faithful),
+    cmocka_unit_test(test_machine_text_when_valid),
 };
 
 CR_TEST_MAIN(tests)
