@@ -13,6 +13,14 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char **slots;
 static size_t nslots, count;
 
+/* What this thread found lately, by hash: the table's copies never move
+ * nor go, so most lookups take no lock (a cold start packs 100,000
+ * records on two threads at once). A miss remembered is only a string not
+ * shared: the table may have it since. */
+#define LOCAL_SLOTS 1024
+static _Thread_local const char *local_hit[LOCAL_SLOTS];
+static _Thread_local uint64_t local_miss[LOCAL_SLOTS];
+
 static uint64_t hash(const char *s, size_t len)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -53,6 +61,11 @@ static const char *lookup(const char *s, int add)
     if (!s || (len = strnlen(s, API_INTERN_MAX_LEN + 1)) > API_INTERN_MAX_LEN)
         return NULL;
     h = hash(s, len);
+    i = (size_t)h & (LOCAL_SLOTS - 1);
+    if (local_hit[i] && !strcmp(local_hit[i], s))
+        return local_hit[i];
+    if (!add && local_miss[i] == h)
+        return NULL;
     pthread_mutex_lock(&lock);
     if (nslots) {
         i = probe(slots, nslots, s, h);
@@ -66,6 +79,11 @@ static const char *lookup(const char *s, int add)
         count++;
     }
     pthread_mutex_unlock(&lock);
+    i = (size_t)h & (LOCAL_SLOTS - 1);
+    if (r)
+        local_hit[i] = r;
+    else if (!add)
+        local_miss[i] = h;
     return r;
 }
 

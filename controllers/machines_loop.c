@@ -69,17 +69,25 @@ typedef struct agent_tasks {
     const store_obj **v;
 } agent_tasks;
 
-/* The slot of o's record in a (was is the version the index may hold), or
- * a->n. */
+/* The slot of o's record in a, or a->n: was, the version the index holds
+ * once built (on_change replaces each), found by pointer; by key only if
+ * not (an agent can hold thousands of tasks: no string compares on the
+ * way). */
 static size_t agent_task_at(const agent_tasks *a, const store_obj *was, const store_obj *o)
 {
     size_t i;
-    for (i = 0; i < a->n && a->v[i] != was && strcmp(a->v[i]->key, o->key) != 0; i++)
+
+    for (i = 0; was && i < a->n && a->v[i] != was; i++)
+        ;
+    if (was && i < a->n)
+        return i;
+    for (i = 0; i < a->n && strcmp(a->v[i]->key, o->key) != 0; i++)
         ;
     return i;
 }
 
-/* o, which replaces was (NULL: new), runs on agent. */
+/* o, which replaces was, runs on agent. was NULL: a record new to the
+ * index (a new key, or the index being built), appended. */
 static void index_add(ctl_machines_manager *m, const char *agent, const store_obj *was,
                       const store_obj *o)
 {
@@ -90,7 +98,8 @@ static void index_add(ctl_machines_manager *m, const char *agent, const store_ob
         a = xcalloc(1, sizeof(*a));
         store_map_put(m->by_agent, agent, a);
     }
-    i = agent_task_at(a, was, o);
+    i = was ? agent_task_at(a, was, o) : a->n;
+    store_obj_ref(o);
     if (i < a->n) {
         store_obj_unref(a->v[i]);
     } else {
@@ -100,7 +109,7 @@ static void index_add(ctl_machines_manager *m, const char *agent, const store_ob
         }
         a->n++;
     }
-    a->v[i] = store_obj_ref(o);
+    a->v[i] = o;
 }
 
 static void free_sub(const char *key, void *value, void *arg)
@@ -185,7 +194,7 @@ static void on_change(void *arg, ctl_runner *r, const store_obj *old, const stor
         if (a0 && (!a1 || strcmp(a0, a1)))
             index_del(m, a0, old, old);
         if (a1)
-            index_add(m, a1, old, cur);
+            index_add(m, a1, a0 && !strcmp(a0, a1) ? old : NULL, cur); /* else new there */
         if (m->busy)
             ctl_runner_enqueue(r, KEY);
         break;

@@ -1,5 +1,6 @@
 /* Unit tests of apis/intern.c: one shared copy per string, lookups that
  * add nothing, the length limit and the table's cap. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,36 @@ static void test_one_copy(void **state)
     assert_null(api_intern_find("agent-S2"));
     assert_null(api_intern(NULL));
     assert_null(api_intern_find(NULL));
+}
+
+/* Threads interning the same strings at once get the same copies, each
+ * thread's remembered ones included. */
+static void *intern_many(void *arg)
+{
+    const char **out = arg;
+    char s[32];
+
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 2000; i++) {
+            snprintf(s, sizeof(s), "thread-%d", i);
+            out[i] = api_intern(s);
+        }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    static const char *a[2000], *b[2000];
+    pthread_t t;
+
+    assert_int_equal(pthread_create(&t, NULL, intern_many, a), 0);
+    intern_many(b);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    for (int i = 0; i < 2000; i++) {
+        assert_non_null(a[i]);
+        assert_ptr_equal(a[i], b[i]);
+        assert_ptr_equal(api_intern_find(a[i]), a[i]);
+    }
 }
 
 static void test_too_long(void **state)
@@ -56,6 +87,7 @@ static void test_cap(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_one_copy),
+    cmocka_unit_test(test_threads),
     cmocka_unit_test(test_too_long),
     cmocka_unit_test(test_cap),
 };
