@@ -1711,8 +1711,8 @@ static void pk_map(packer *k, api_strmap *m, pk_mode values)
     }
 }
 
-/* Every string of t (t's own in the first pass, the copy's in the second:
- * they still point at t's). */
+/* Every string of p (p's own in the first pass, the copy's in the second:
+ * they still point at p's). */
 static void pk_pending(packer *k, api_pending_task *p)
 {
     pk_str(k, &p->pendingTaskId.id);
@@ -1731,6 +1731,7 @@ static void pk_pending(packer *k, api_pending_task *p)
     pk_str(k, &p->runAsUserOverride);
 }
 
+/* Every string of t, its pending task's included (as pk_pending). */
 static void pk_task(packer *k, api_task *t)
 {
     pk_str(k, &t->taskId.id);
