@@ -2599,9 +2599,8 @@ static void h_machines_list(hctx *h, api_key_kind kind)
     list = json_array();
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        json_t *doc = e->kind == kind && e->id1 ? as_m_entry_json(e) : NULL;
-        if (json_is_object(doc) &&
-            (!want || strcmp(machine_state(h, kind, e->id1, doc), want) == 0))
+        json_t *doc = e->kind == kind && e->id1 ? as_m_machine_json(e) : NULL;
+        if (doc && (!want || strcmp(machine_state(h, kind, e->id1, doc), want) == 0))
             json_array_append_new(list, machine_view(h, kind, e->id1, doc));
         json_decref(doc);
     }
@@ -2927,8 +2926,8 @@ static void h_machines_dead_delete(hctx *h, api_key_kind kind)
     free(prefix);
     for (size_t i = first; i < first + n; i++) {
         const as_entry *e = as_cache_at(h->c, i);
-        json_t *doc = e->id1 ? as_m_entry_json(e) : NULL;
-        bool dead = json_is_object(doc) && !strcmp(machine_state(h, kind, e->id1, doc), "DEAD");
+        json_t *doc = e->id1 ? as_m_machine_json(e) : NULL;
+        bool dead = doc && !strcmp(machine_state(h, kind, e->id1, doc), "DEAD");
         json_decref(doc);
         if (!dead)
             continue;

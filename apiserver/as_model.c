@@ -229,8 +229,14 @@ json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind k
 {
     char *k =
         kind == API_KEY_AGENT ? api_key_agent(cfg->prefix, id) : api_key_rack(cfg->prefix, id);
-    json_t *v = as_m_entry_json(as_cache_get(c, k)); /* kept as text when valid */
+    json_t *v = as_m_machine_json(as_cache_get(c, k));
     free(k);
+    return v;
+}
+
+json_t *as_m_machine_json(const as_entry *e)
+{
+    json_t *v = as_m_entry_json(e); /* kept as text when valid */
     if (!json_is_object(v)) {
         json_decref(v);
         return NULL;

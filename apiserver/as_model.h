@@ -91,6 +91,9 @@ const json_t *as_m_intent(const as_api_config *cfg, const as_cache *c, const cha
  * a valid one as text), or NULL. kind is API_KEY_AGENT or API_KEY_RACK. */
 json_t *as_m_machine(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
                      const char *id);
+/* A machine entry's document as a tree (a new reference), or NULL when it
+ * is not an object. */
+json_t *as_m_machine_json(const as_entry *e);
 /* Its desired-state intent, borrowed, or NULL. */
 const json_t *as_m_machine_intent(const as_api_config *cfg, const as_cache *c, api_key_kind kind,
                                   const char *id);

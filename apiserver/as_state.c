@@ -419,8 +419,8 @@ static void count_machine_entry(as_walk *w, const as_entry *e, api_key_kind kind
     json_t *doc = NULL;
 
     if (api_key_parse(w->cfg->prefix, e->key, &kp) == 0 && kp.kind == kind)
-        doc = as_m_entry_json(e); /* kept as text when valid */
-    if (json_is_object(doc))
+        doc = as_m_machine_json(e);
+    if (doc)
         count_machine(doc, as_m_machine_intent(w->cfg, w->c, kind, kp.id1), out);
     json_decref(doc);
     api_key_parts_release(&kp);

@@ -377,6 +377,14 @@ static void acks_release(acks *a)
     a->n = 0;
 }
 
+/* Frees the entry's own copy of its key, if it has one. */
+static void tentry_key_release(tentry *te)
+{
+    if (te->key_own)
+        free((char *)te->key);
+    te->key_own = false;
+}
+
 static void tentry_free(void *p)
 {
     tentry *te = p;
@@ -384,8 +392,7 @@ static void tentry_free(void *p)
         return;
     api_task_free(te->own);
     store_obj_unref(te->ref);
-    if (te->key_own)
-        free((char *)te->key);
+    tentry_key_release(te);
     acks_release(&te->waiting);
     acks_release(&te->inflight);
     free(te);
@@ -728,10 +735,8 @@ static void tentry_share(tentry *te, const store_obj *so)
 {
     const store_obj *old = te->ref;
     te->ref = store_obj_ref(so);
-    if (te->key_own)
-        free((char *)te->key);
+    tentry_key_release(te);
     te->key = so->key;
-    te->key_own = false;
     store_obj_unref(old);
     api_task_free(te->own);
     te->own = NULL;
@@ -1980,6 +1985,22 @@ static void machine_write_done(void *arg, const store_result *res, const cr_err 
     op_free(o);
 }
 
+/* The plan's view of an index of agents or racks: each document's text
+ * into out (returns how many); a text written now for a document kept as
+ * a tree goes to owned[*nown] (the caller frees them). */
+static size_t machine_docs(const inf *in, mb_machine_doc *out, char **owned, size_t *nown)
+{
+    size_t n = 0;
+    for (mb_map_iter it = mb_map_first(&in->docs); it.e; mb_map_next(&in->docs, &it)) {
+        const doc *d = it.e->val;
+        mb_machine_doc *m = &out[n++];
+        *m = (mb_machine_doc){.id = it.e->key, .mod_rev = d->mod_rev};
+        m->text = store_obj_plain_text(d->obj, &m->len, &owned[*nown]);
+        *nown += owned[*nown] != NULL;
+    }
+    return n;
+}
+
 /* Writes what the plan asks for: each document compared with the revision
  * it was planned from (store_write batches them). */
 static void machines_apply(mb *b, const mb_agents *agents)
@@ -1989,21 +2010,8 @@ static void machines_apply(mb *b, const mb_agents *agents)
     mb_machine_doc *rd = xcalloc(ri->docs.n + 1, sizeof(*rd));
     /* the texts written now (a document kept as a tree), freed after */
     char **owned = xcalloc(ai->docs.n + ri->docs.n + 1, sizeof(*owned));
-    size_t na = 0, nr = 0, nrec = 0, nown = 0;
-    for (mb_map_iter it = mb_map_first(&ai->docs); it.e; mb_map_next(&ai->docs, &it)) {
-        const doc *d = it.e->val;
-        mb_machine_doc *m = &ad[na++];
-        *m = (mb_machine_doc){.id = it.e->key, .mod_rev = d->mod_rev};
-        m->text = store_obj_plain_text(d->obj, &m->len, &owned[nown]);
-        nown += owned[nown] != NULL;
-    }
-    for (mb_map_iter it = mb_map_first(&ri->docs); it.e; mb_map_next(&ri->docs, &it)) {
-        const doc *d = it.e->val;
-        mb_machine_doc *m = &rd[nr++];
-        *m = (mb_machine_doc){.id = it.e->key, .mod_rev = d->mod_rev};
-        m->text = store_obj_plain_text(d->obj, &m->len, &owned[nown]);
-        nown += owned[nown] != NULL;
-    }
+    size_t nown = 0, nrec = 0;
+    size_t na = machine_docs(ai, ad, owned, &nown), nr = machine_docs(ri, rd, owned, &nown);
     for (size_t i = 0; i < agents->n; i++)
         nrec += agents->v[i].recovered;
     mb_machines_in in = {.agents = agents,

@@ -17,13 +17,12 @@
 #define LIST_BACKOFF_MAX_MS 5000
 
 /* An object and what it owns. `pub` comes first so a store_obj pointer is
- * an obj pointer. The key, and for the kinds kept as text the value's
- * bytes, follow the struct in the same allocation. */
-/* One allocation: the struct, then key[]: the key (NUL-terminated), the
- * ids of its parts but the last (each NUL-terminated, in order: the last
- * is the key's own tail) and the text when it is kept. 100,000 task
- * records make 100,000 of these: the ids had an allocation of their own
- * (~64 bytes a record). */
+ * an obj pointer. One allocation: the struct, then key[]: the key
+ * (NUL-terminated), the ids of its parts but the last (each
+ * NUL-terminated, in order: the last is the key's own tail) and, for the
+ * kinds kept as text, the value's bytes. 100,000 task records make
+ * 100,000 of these: the ids had an allocation of their own (~64 bytes a
+ * record). */
 typedef struct obj {
     store_obj pub; /* pub.error is ours (freed with the object) */
     char *text;    /* kinds kept as text: the value's bytes (NUL-terminated); else NULL */
@@ -39,6 +38,14 @@ typedef struct obj {
 static bool bulk_kind(api_key_kind kind)
 {
     return kind == API_KEY_PENDING;
+}
+
+/* o (NULL: a new, zeroed one) resized to size bytes, in its kind's arena. */
+static obj *obj_resize(obj *o, api_key_kind kind, size_t size)
+{
+    if (bulk_kind(kind))
+        return o ? xrealloc_bulk(o, size) : xcalloc_bulk(size);
+    return o ? xrealloc(o, size) : xcalloc(1, size);
 }
 
 /* Bytes the ids of parts but the last take in key[] (0: none). */
@@ -235,8 +242,7 @@ void store_obj_unref(const store_obj *o)
  * the allocation shrinks to the struct and the key (in place, as a rule). */
 static obj *obj_drop_text(obj *o, size_t klen, size_t head)
 {
-    obj *n = bulk_kind(o->pub.kind) ? xrealloc_bulk(o, sizeof(*n) + head)
-                                    : xrealloc(o, sizeof(*n) + head);
+    obj *n = obj_resize(o, o->pub.kind, sizeof(*n) + head);
 
     obj_point(n, klen);
     n->text = NULL;
@@ -249,8 +255,7 @@ static obj *obj_drop_text(obj *o, size_t klen, size_t head)
  * same allocation; the tree is dropped. */
 static obj *obj_keep_text(obj *o, size_t klen, size_t head, const char *text, size_t tlen)
 {
-    size_t size = sizeof(obj) + head + tlen + 1;
-    obj *n = bulk_kind(o->pub.kind) ? xrealloc_bulk(o, size) : xrealloc(o, size);
+    obj *n = obj_resize(o, o->pub.kind, sizeof(*n) + head + tlen + 1);
 
     n->text = obj_point(n, klen);
     memcpy(n->text, text, tlen);
@@ -320,8 +325,7 @@ static obj *obj_build(api_key_parts parts, const store_kv *kv, bool have_parsed,
     /* key[]: the key, the ids, the text (see obj) */
     idlen = ids_len(&parts);
     head = klen + 1 + idlen;
-    o = bulk_kind(parts.kind) ? xcalloc_bulk(sizeof(*o) + head + (keep_text ? tlen + 1 : 0))
-                              : xcalloc(1, sizeof(*o) + head + (keep_text ? tlen + 1 : 0));
+    o = obj_resize(NULL, parts.kind, sizeof(*o) + head + (keep_text ? tlen + 1 : 0));
     memcpy(o->key, kv->key, klen + 1);
     if (idlen)
         memcpy(o->key + klen + 1, parts.buf, idlen);
