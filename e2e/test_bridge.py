@@ -101,7 +101,10 @@ class T(harness.TestCase):
                         "killGracePeriodMillis": 1000})
         self.wait_states("web", ["TASK_KILLED"])
         harness.wait_until(lambda: c.etcd_get_json(ckey) is None, 10, "cleanup deleted")
-        self.assertEqual(self.ml_tasks(), 0)
+        # the master forgets the task once its TASK_KILLED is acknowledged;
+        # the bridge acknowledges after its write comes back, which may be
+        # after the controllers saw it and deleted the cleanup
+        harness.wait_until(lambda: self.ml_tasks() == 0, 10, "kill acknowledged to the master")
 
     def test_exit_code_recorded(self):
         self.start()
