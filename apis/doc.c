@@ -580,6 +580,22 @@ bool api_doc_detach_text(api_key_kind kind, void *doc, const char *text, size_t 
     return kind == API_KEY_TASK && doc && api_task_detach_text(doc, text, len);
 }
 
+void *api_doc_decode_own_text(const api_key_parts *key, const char *text, size_t len)
+{
+    const doc_kind *k = kind_of(key->kind);
+    api_problems probs = API_PROBLEMS_INIT;
+    void *doc = k && key->kind == API_KEY_TASK ? api_task_from_own_text(text, len) : NULL;
+
+    if (doc && k->check_key)
+        k->check_key(doc, key, &probs);
+    if (probs.n) {
+        k->free(doc);
+        doc = NULL;
+    }
+    api_problems_release(&probs);
+    return doc;
+}
+
 char *api_doc_write_text(api_key_kind kind, const void *doc, size_t *len)
 {
     return kind == API_KEY_TASK && doc ? api_task_text(doc, len) : NULL;

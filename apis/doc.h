@@ -129,6 +129,14 @@ void *api_doc_decode_text(const api_key_parts *key, const json_t *j, const char 
  * stores it); false for every other kind. */
 bool api_doc_detach_text(api_key_kind kind, void *doc, const char *text, size_t len);
 
+/* The document of a value whose text is exactly what api_doc_write_text
+ * writes for it (a task record as the bridge stores it), decoded without
+ * jansson's lexer and already detached (caller frees with api_doc_free);
+ * NULL for any other text or kind, and for a document its key disowns:
+ * the caller decodes those as usual, which reports why. Safe on any bytes
+ * (api_task_from_own_text). */
+void *api_doc_decode_own_text(const api_key_parts *key, const char *text, size_t len);
+
 /* The text a document detached by api_doc_detach_text came from (caller
  * frees; *len gets its length), or NULL for a kind that cannot write one. */
 char *api_doc_write_text(api_key_kind kind, const void *doc, size_t *len);

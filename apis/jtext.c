@@ -353,7 +353,137 @@ bool api_jtext_is_dump(api_jspan v, size_t flags)
     return v.p != NULL;
 }
 
-json_t *api_jtext_json(api_jspan v)
+/* ---- api_jtext_is_ascii_dump: a strict reader for any bytes ---------------------- */
+
+/* Keys one object may have for the check (more: refused). */
+#define ASCII_DUMP_KEYS 32
+
+/* The end of the string token at p when its bytes are printable ASCII
+ * with no escape; NULL otherwise. */
+static const char *ascii_string(const char *p, const char *end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return NULL;
+    }
+    return NULL;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The end of the number token at p in JSON's grammar, as jansson reads
+ * it and writes it again (an integer of up to 18 digits: no overflow; a
+ * real as json_dumps writes it); NULL otherwise. */
+static const char *ascii_number(const char *p, const char *end, size_t flags)
+{
+    const char *start = p, *digits;
+    bool real = false;
+
+    if (p < end && *p == '-')
+        p++;
+    digits = p;
+    if (p >= end || !is_digit(*p))
+        return NULL;
+    if (*p == '0')
+        p++;
+    else
+        while (p < end && is_digit(*p))
+            p++;
+    if (p < end && *p == '.') {
+        real = true;
+        if (++p >= end || !is_digit(*p))
+            return NULL;
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        real = true;
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || !is_digit(*p))
+            return NULL;
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    /* json_dumps writes a real in at most 24 bytes (%.17g); a longer
+     * token would reach token_is_dump's fallback, which copies what
+     * jansson does not read */
+    if (real)
+        return p - start <= 32 && token_is_dump(start, (size_t)(p - start), flags, true) ? p : NULL;
+    /* "-0" is jansson's 0, written "0" */
+    if (p - digits > 18 || (digits > start && p - digits == 1 && *digits == '0'))
+        return NULL;
+    return p;
+}
+
+/* The end of the value at p under the rule of api_jtext_is_ascii_dump;
+ * NULL when it breaks it. */
+static const char *ascii_value(const char *p, const char *end, size_t flags, int depth)
+{
+    api_jspan keys[ASCII_DUMP_KEYS];
+    size_t nkeys = 0;
+    char close;
+
+    if (p >= end)
+        return NULL;
+    switch (*p) {
+    case '"':
+        return ascii_string(p, end);
+    case 't':
+        return end - p >= 4 && !memcmp(p, "true", 4) ? p + 4 : NULL;
+    case 'f':
+        return end - p >= 5 && !memcmp(p, "false", 5) ? p + 5 : NULL;
+    case 'n':
+        return end - p >= 4 && !memcmp(p, "null", 4) ? p + 4 : NULL;
+    case '{':
+    case '[':
+        break;
+    default:
+        return ascii_number(p, end, flags);
+    }
+    if (depth <= 0)
+        return NULL;
+    close = *p == '{' ? '}' : ']';
+    if (++p < end && *p == close)
+        return p + 1;
+    while (p < end) {
+        if (close == '}') {
+            const char *k = p;
+            if (nkeys == ASCII_DUMP_KEYS || !(p = ascii_string(p, end)))
+                return NULL;
+            for (size_t i = 0; i < nkeys; i++)
+                if (keys[i].n == (size_t)(p - k) && !memcmp(keys[i].p, k, keys[i].n))
+                    return NULL; /* a key twice */
+            keys[nkeys++] = (api_jspan){k, (size_t)(p - k)};
+            if (p >= end || *p++ != ':')
+                return NULL;
+        }
+        if (!(p = ascii_value(p, end, flags, depth - 1)) || p >= end)
+            return NULL;
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+    }
+    return NULL;
+}
+
+bool api_jtext_is_ascii_dump(api_jspan v, size_t flags, int max_depth)
+{
+    return v.p && ascii_value(v.p, v.p + v.n, flags, max_depth) == v.p + v.n;
+}
+
+/* api_jtext_json with containers nested at most depth deep (deeper: the
+ * container is NULL), and the value at hollow.p built empty. */
+static json_t *build(api_jspan v, int depth, const char *hollow)
 {
     api_jspan k, e;
     size_t at = 0;
@@ -362,9 +492,11 @@ json_t *api_jtext_json(api_jspan v)
 
     switch (api_jtext_type(v)) {
     case '{':
+        if (depth <= 0)
+            return NULL;
         j = json_object();
-        while (next_in(v, '{', &at, &k, &e)) {
-            if (!(m = api_jtext_json(e)))
+        while (v.p != hollow && next_in(v, '{', &at, &k, &e)) {
+            if (!(m = build(e, depth - 1, hollow)))
                 break;
             if (!has_escape(k)) {
                 json_object_setn_new_nocheck(j, k.p + 1, k.n - 2, m);
@@ -377,8 +509,10 @@ json_t *api_jtext_json(api_jspan v)
         }
         return j;
     case '[':
+        if (depth <= 0)
+            return NULL;
         j = json_array();
-        while (next_in(v, '[', &at, &k, &e) && (m = api_jtext_json(e)))
+        while (v.p != hollow && next_in(v, '[', &at, &k, &e) && (m = build(e, depth - 1, hollow)))
             json_array_append_new(j, m);
         return j;
     case '"':
@@ -398,4 +532,14 @@ json_t *api_jtext_json(api_jspan v)
     default:
         return NULL;
     }
+}
+
+json_t *api_jtext_json(api_jspan v)
+{
+    return build(v, JSON_PARSER_MAX_DEPTH, NULL);
+}
+
+json_t *api_jtext_json_any(api_jspan v, int max_depth, api_jspan hollow)
+{
+    return build(v, max_depth, hollow.p);
 }

@@ -69,8 +69,27 @@ void api_jtext_dump(api_jspan v, size_t flags, cr_buf *out);
  * stored with JSON_COMPACT), so the bytes can be used as they are. */
 bool api_jtext_is_dump(api_jspan v, size_t flags);
 
+/* The one check for any bytes: whether v is a JSON value jansson reads
+ * (json_loadb: no key twice in an object), nested at most max_depth deep,
+ * whose bytes are what json_dumps writes with flags (as api_jtext_is_dump),
+ * and whose strings are all printable ASCII without an escape. Stricter
+ * than jansson on purpose (an escape, a byte outside ASCII, an integer of
+ * 19 digits or more are refused), so true proves the bytes while false
+ * proves nothing; linear in v's length, never reading outside v. */
+bool api_jtext_is_ascii_dump(api_jspan v, size_t flags, int max_depth);
+
 /* v's value as a new tree (caller owns): what json_loadb of its bytes
  * gives, built without jansson's lexer. NULL when v is none. */
 json_t *api_jtext_json(api_jspan v);
+
+/* The one function for any bytes, the rule above aside: api_jtext_json of
+ * v, with containers nested at most max_depth deep (a deeper one ends
+ * its parent's members there), and the container whose span starts at
+ * hollow.p (NULL: none) built empty, for a caller that reads its bytes
+ * instead. On a text the rule allows, nested no deeper, it is json_loadb's
+ * tree; on any other bytes it is some tree or NULL, built in time linear in
+ * v's length times max_depth, never reading outside v. Only for a caller
+ * that proves what it got, as api_task_from_own_text does. */
+json_t *api_jtext_json_any(api_jspan v, int max_depth, api_jspan hollow);
 
 #endif

@@ -1070,23 +1070,27 @@ static json_t *update_json(const api_task_update *u)
     return o;
 }
 
-/* The record's TaskInfo: borrowed from its text when the bytes there are
- * json_dumps's, else written from the tree. */
-static void mesos_task_decode(api_task *t, const json_t *mt, const char *text, size_t len)
-{
-    api_jspan v = text ? api_jtext_get(api_jtext_span(text, len), "mesosTask") : (api_jspan){0};
+/* Nesting api_task_from_own_text reads: a record is 6 deep (a TaskInfo's
+ * environment variables), a TaskInfo with a container a few more. */
+#define OWN_TEXT_DEPTH 32
 
-    if (v.p && api_jtext_type(v) == '{' && api_jtext_is_dump(v, JSON_COMPACT)) {
-        t->mesosTask = v.p;
-        t->mesosTask_len = v.n;
+/* The record's TaskInfo: the bytes ti when given (json_dumps's, borrowed
+ * from the record's text), else written from the tree. */
+static void mesos_task_decode(api_task *t, const json_t *mt, api_jspan ti)
+{
+    if (ti.p) {
+        t->mesosTask = ti.p;
+        t->mesosTask_len = ti.n;
         t->mesosTask_borrowed = true;
     } else {
         api_task_set_mesos_task(t, mt);
     }
 }
 
-static api_task *task_decode(const json_t *j, const char *text, size_t len,
-                             const api_decode_opts *opts, api_problems *probs)
+/* The record of tree j; ti: its TaskInfo's bytes to borrow, if any
+ * (mesos_task_decode). */
+static api_task *task_decode(const json_t *j, api_jspan ti, const api_decode_opts *opts,
+                             api_problems *probs)
 {
     dec d = dec_start(j, opts, probs, "task");
     if (d.nprob)
@@ -1124,7 +1128,7 @@ static api_task *task_decode(const json_t *j, const char *text, size_t len,
     json_t *mt = json_object_get(j, "mesosTask");
     if (mt && !json_is_null(mt)) {
         if (json_is_object(mt))
-            mesos_task_decode(t, mt, text, len);
+            mesos_task_decode(t, mt, ti);
         else
             dprob(&d, "mesosTask", "%s", "must be an object");
     }
@@ -1137,13 +1141,18 @@ static api_task *task_decode(const json_t *j, const char *text, size_t len,
 
 api_task *api_task_from_json(const json_t *j, const api_decode_opts *opts, api_problems *probs)
 {
-    return task_decode(j, NULL, 0, opts, probs);
+    return task_decode(j, (api_jspan){0}, opts, probs);
 }
 
 api_task *api_task_from_text(const json_t *j, const char *text, size_t len,
                              const api_decode_opts *opts, api_problems *probs)
 {
-    return task_decode(j, text, len, opts, probs);
+    /* jansson read text: its TaskInfo's bytes are its dump, or written */
+    api_jspan ti = api_jtext_get(api_jtext_span(text, len), "mesosTask");
+
+    if (!ti.p || api_jtext_type(ti) != '{' || !api_jtext_is_dump(ti, JSON_COMPACT))
+        ti = (api_jspan){0};
+    return task_decode(j, ti, opts, probs);
 }
 
 void api_task_set_mesos_task(api_task *t, const json_t *ti)
@@ -1604,6 +1613,31 @@ bool api_task_detach_text(api_task *t, const char *text, size_t len)
         t->mesosTask_borrowed = false;
     }
     return same;
+}
+
+api_task *api_task_from_own_text(const char *text, size_t len)
+{
+    static const api_decode_opts open = {.allow_unknown = true};
+    api_jspan all = api_jtext_span(text, len), ti = api_jtext_get(all, "mesosTask");
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j;
+    api_task *t;
+
+    /* nothing checked these bytes: borrowed only when they prove
+     * themselves, and then not built into the tree */
+    if (!ti.p || api_jtext_type(ti) != '{' ||
+        !api_jtext_is_ascii_dump(ti, JSON_COMPACT, OWN_TEXT_DEPTH))
+        ti = (api_jspan){0};
+    j = api_jtext_json_any(all, OWN_TEXT_DEPTH, ti);
+    t = j ? task_decode(j, ti, &open, &probs) : NULL;
+
+    json_decref(j);
+    if (t && (probs.n || !api_task_detach_text(t, text, len))) {
+        api_task_free(t);
+        t = NULL;
+    }
+    api_problems_release(&probs);
+    return t;
 }
 
 /* ---- packed records ----------------------------------------------------------- */

@@ -78,3 +78,8 @@ size_t as_cache_count(const as_cache *c)
 {
     return store_cache_len(c);
 }
+
+void as_cache_get_stats(const as_cache *c, store_cache_stats *out)
+{
+    store_cache_get_stats(c, out);
+}

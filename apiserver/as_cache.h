@@ -59,5 +59,7 @@ const json_t *as_cache_value(const as_cache *c, const char *key);
 size_t as_cache_range(const as_cache *c, const char *prefix, size_t *first);
 const as_entry *as_cache_at(const as_cache *c, size_t i);
 size_t as_cache_count(const as_cache *c);
+/* What the cache has done so far (store_cache_get_stats). */
+void as_cache_get_stats(const as_cache *c, store_cache_stats *out);
 
 #endif

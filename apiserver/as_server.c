@@ -1220,6 +1220,7 @@ static uint64_t auth_bad_total(const as_server *s)
 static void metrics_tail(as_server *s, cr_buf *out)
 {
     static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    store_cache_stats cs;
 
     cr_buf_addf(out,
                 "# HELP corral_leader Whether this replica is the leader.\n"
@@ -1233,6 +1234,15 @@ static void metrics_tail(as_server *s, cr_buf *out)
                 "# HELP corral_cache_keys Documents in this replica's cache.\n"
                 "# TYPE corral_cache_keys gauge\ncorral_cache_keys %zu\n",
                 as_cache_count(s->cache));
+    as_cache_get_stats(s->cache, &cs);
+    cr_buf_addf(out,
+                "# HELP corral_cache_decodes_total Values this replica's cache decoded (one per "
+                "key revision), by how: parsed, or read from their own text without a parse "
+                "(a task record as the bridge writes it).\n"
+                "# TYPE corral_cache_decodes_total counter\n"
+                "corral_cache_decodes_total{how=\"parsed\"} %" PRIu64 "\n"
+                "corral_cache_decodes_total{how=\"own_text\"} %" PRIu64 "\n",
+                cs.decodes - cs.own_texts, cs.own_texts);
     cr_buf_addf(out,
                 "# HELP corral_api_auth_refused_total Calls refused: credentials not accepted "
                 "(reason), none given where needed (unauthenticated), or not allowed "

@@ -164,6 +164,33 @@ class T(harness.TestCase):
             30, "unsent launch reported, running task kept (now %s)" % self.states("half"))
         self.assertEqual(self.ml_tasks(), before)
 
+    def test_restart_reads_records_as_written(self):
+        """A restarted corrald reads the records the bridge wrote from their
+        own text, without parsing them (how its cold start goes at scale),
+        and serves each as etcd holds it."""
+        c = self.start()
+        self.request("own", ports=1)
+        self.pending("own", 1)
+        self.pending("own", 2)
+        self.wait_states("own", ["TASK_RUNNING", "TASK_RUNNING"])
+        [p for p in c.procs if p.name == "corrald"][0].kill()
+        api = c.corrald(args=["--no-controllers"])
+
+        def own_texts():
+            body = harness.http("GET", api + "/metrics")[2].decode()
+            for line in body.splitlines():
+                if line.startswith('corral_cache_decodes_total{how="own_text"} '):
+                    return float(line.split()[-1])
+            return None
+        harness.wait_until(lambda: (own_texts() or 0) >= 2, 30,
+                           "both records read from their own text")
+        for rec in self.tasks("own"):
+            st, got = harness.http_json("GET", api + "/api/tasks/task/" + rec["taskId"]["id"])
+            self.assertEqual(st, 200, got)
+            for field, value in rec.items():  # the answer is the record and more
+                self.assertEqual(got.get(field), value, field)
+            self.assertIn("command", got["mesosTask"])
+
     def test_custom_executor(self):
         c = self.start()
         rid = "cexec"

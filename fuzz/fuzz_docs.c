@@ -10,7 +10,10 @@
  *   - api_key_parse of the raw bytes, and of them under "/corral/"; a key
  *     that parses is built again from its parts and must parse the same;
  *   - api_task_id_parse / api_pending_task_id_parse of the raw bytes; an id
- *     that parses is formatted again from its parts and must give itself.
+ *     that parses is formatted again from its parts and must give itself;
+ *   - api_task_from_own_text and api_jtext_is_ascii_dump of the raw bytes:
+ *     what they take, jansson must read (no key twice) as the same record
+ *     and the same bytes.
  * Problems in the input are expected and ignored; crashes, leaks, sanitizer
  * reports and broken round trips are bugs (abort).
  *
@@ -32,6 +35,7 @@
 #include "apis/deploy.h"
 #include "apis/doc.h"
 #include "apis/intent.h"
+#include "apis/jtext.h"
 #include "apis/keys.h"
 #include "apis/machine.h"
 #include "apis/request.h"
@@ -480,6 +484,52 @@ static void fuzz_ids(const char *s)
     }
 }
 
+/* The readers of unchecked bytes (apis/jtext.h, api_task_from_own_text):
+ * what they take is proven, so jansson agrees. */
+static void fuzz_unchecked(const char *p, size_t n)
+{
+    static const api_decode_opts open = {.allow_unknown = true};
+    api_task *own = api_task_from_own_text(p, n);
+    json_t *j;
+
+    if (own) {
+        api_problems probs = API_PROBLEMS_INIT;
+        api_task *t;
+        json_t *a, *b;
+        char *text;
+        size_t len = 0;
+
+        if (!(j = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL)))
+            abort(); /* taken, so JSON */
+        t = api_task_from_text(j, p, n, &open, &probs);
+        if (!t || probs.n)
+            abort(); /* ...and a record with no problem */
+        text = api_task_text(own, &len);
+        a = api_task_to_json(own);
+        b = api_task_to_json(t);
+        if (len != n || memcmp(text, p, n) != 0 || !json_equal(a, b))
+            abort(); /* ...the same one, whose text it is */
+        json_decref(a);
+        json_decref(b);
+        free(text);
+        api_task_free(t);
+        api_problems_release(&probs);
+        json_decref(j);
+        api_task_free(own);
+    }
+    json_decref(api_jtext_json_any((api_jspan){p, n}, 32, (api_jspan){0}));
+    if (api_jtext_is_ascii_dump((api_jspan){p, n}, JSON_COMPACT | JSON_ENCODE_ANY, 32)) {
+        char *d;
+        if (!(j = json_loadb(p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL)))
+            abort();
+        d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (strlen(d) != n || memcmp(d, p, n) != 0)
+            abort(); /* jansson writes those bytes */
+        free(d);
+        json_decref(j);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     api_key_kind kind;
@@ -501,6 +551,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_token(j, mode & 1);
         json_decref(j);
     }
+
+    fuzz_unchecked((const char *)data + 1, size - 1);
 
     /* The raw bytes as a key, a task id and a pending task id (C strings:
      * they end at the first NUL). */

@@ -206,7 +206,9 @@ typedef struct store_cache_stats {
     uint64_t pages;   /* pages of the first load (a re-list is one call) */
     uint64_t pages_offloaded; /* ...of which decoded on a thread */
     uint64_t events;  /* watch events applied */
-    uint64_t decodes; /* values parsed (one per key revision) */
+    uint64_t decodes; /* values decoded (one per key revision) */
+    uint64_t own_texts; /* ...of which read from their own text, not parsed
+                         * (task records as the bridge writes them) */
     size_t objects;
     size_t bytes; /* sum of the values' sizes in etcd */
 } store_cache_stats;

@@ -65,6 +65,22 @@ static void check_members(const json_t *j, api_jspan v)
     assert_null(api_jtext_get(v, "\x01not a key").p);
 }
 
+/* Whether v is printable ASCII with no backslash and no run of 19 digits
+ * (what api_jtext_is_ascii_dump takes of a dump). */
+static bool plain_ascii(api_jspan v)
+{
+    size_t digits = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return false;
+        digits = c >= '0' && c <= '9' ? digits + 1 : 0;
+        if (digits >= 19)
+            return false;
+    }
+    return true;
+}
+
 /* One text: every answer of api_jtext against jansson's. */
 static void check_text(const char *text)
 {
@@ -88,6 +104,15 @@ static void check_text(const char *text)
                      want);
         free(want);
         cr_buf_release(&b);
+    }
+    /* the strict check: true only for a dump, and for every dump of
+     * printable ASCII with no escape and no integer of 19 digits */
+    for (size_t f = 0; f < sizeof(FLAGS) / sizeof(FLAGS[0]); f++) {
+        bool ascii = api_jtext_is_ascii_dump(v, FLAGS[f], 64);
+        if (ascii)
+            assert_true(api_jtext_is_dump(v, FLAGS[f]));
+        else if (api_jtext_is_dump(v, FLAGS[f]) && plain_ascii(v))
+            fail_msg("a plain dump refused (flags %zx): %s", FLAGS[f], text);
     }
     json_t *built = api_jtext_json(v);
     char *a = json_dumps(built, JSON_ENCODE_ANY), *b = json_dumps(j, JSON_ENCODE_ANY);
@@ -291,11 +316,163 @@ static void test_malformed_stays_inside(void **state)
     assert_null(api_jtext_json(api_jtext_span("  ", 2)));
 }
 
+/* api_jtext_is_ascii_dump takes any bytes: hand-picked ones, and edits
+ * of generated dumps (a fixed seed); what it takes, jansson reads (no key
+ * twice) and writes again as the same bytes. */
+static void assert_proven(api_jspan v, size_t flags)
+{
+    json_t *j = json_loadb(v.p, v.n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    char *d;
+
+    if (!j)
+        fail_msg("taken but not JSON: %.*s", (int)v.n, v.p);
+    d = json_dumps(j, flags | JSON_ENCODE_ANY);
+    if (strlen(d) != v.n || memcmp(d, v.p, v.n) != 0)
+        fail_msg("taken but not a dump: %.*s (jansson: %s)", (int)v.n, v.p, d);
+    free(d);
+    json_decref(j);
+}
+
+static void test_ascii_dump(void **state)
+{
+    static const char *const yes[] = {
+        "{}",
+        "[]",
+        "\"\"",
+        "-5",
+        "0",
+        "123456789012345678",
+        "0.10000000000000001",
+        "1.5",
+        "100.0",
+        "{\"a\":[1,2.5,\"x y/{}[]:,\"],\"b\":null,\"c\":true,\"d\":{\"e\":false}}",
+    };
+    static const char *const no[] = {
+        " 1",
+        "{\"a\": 1}",
+        "{\"a\":1,\"a\":2}",
+        "[1 2]",
+        "[1,]",
+        "{\"a\"1}",
+        "{\"a\":}",
+        "{,}",
+        "01",
+        "-0",
+        "-",
+        "1.",
+        ".5",
+        "1e",
+        "1e+",
+        "0.1",
+        "1E300",
+        "tru",
+        "nul",
+        "[1]x",
+        "{\"a\":1}}",
+        "\"\\n\"",
+        "\"\xc3\xa9\"",
+        "\"\x7f\"",
+        "\"\x01\"",
+        "\"open",
+        "1234567890123456789",
+        "1e999",
+        "1E666666666666666666666666666666666666666666666666666666666666666666666666666666", /* long
+                                                                                             */
+        "[[[[[[[[[[]]]]]]]]]]", /* 10 deep: over the limit of 9 below */
+    };
+    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    cr_buf wide = CR_BUF_INIT;
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        api_jspan v = {yes[i], strlen(yes[i])};
+        if (!api_jtext_is_ascii_dump(v, flags, 9))
+            fail_msg("refused: %s", yes[i]);
+        assert_proven(v, flags);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        size_t n = strlen(no[i]);
+        char *copy = malloc(n ? n : 1); /* no NUL after it: a read past shows in ASan */
+        memcpy(copy, no[i], n);
+        if (api_jtext_is_ascii_dump((api_jspan){copy, n}, flags, 9))
+            fail_msg("taken: %s", no[i]);
+        free(copy);
+    }
+    /* an object of 33 keys is more than it checks for repeats */
+    cr_buf_addch(&wide, '{');
+    for (int i = 0; i < 33; i++)
+        cr_buf_addf(&wide, "%s\"k%d\":%d", i ? "," : "", i, i);
+    cr_buf_addch(&wide, '}');
+    assert_false(api_jtext_is_ascii_dump((api_jspan){wide.data, wide.len}, flags, 9));
+    cr_buf_release(&wide);
+    assert_false(api_jtext_is_ascii_dump((api_jspan){NULL, 0}, flags, 9));
+
+    /* edits of dumps: bytes that make or break JSON, at random places */
+    static const char bytes[] = "\xff\x01\"\\,:{}[] 0-.eE5tnf";
+    int taken = 0;
+    for (int i = 0; i < 3000; i++) {
+        cr_buf b = CR_BUF_INIT;
+        json_t *j;
+        char *d;
+        gen_value(&b, 0);
+        j = json_loads(cr_buf_str(&b), JSON_DECODE_ANY, NULL);
+        d = json_dumps(j, flags);
+        size_t n = strlen(d), at = rnd((unsigned)n);
+        switch (rnd(3)) {
+        case 0:
+            d[at] = bytes[rnd(sizeof(bytes) - 1)];
+            break;
+        case 1:
+            memmove(d + at, d + at + 1, n - at);
+            n--;
+            break;
+        default:
+            break; /* the dump itself */
+        }
+        if (api_jtext_is_ascii_dump((api_jspan){d, n}, flags, 64)) {
+            assert_proven((api_jspan){d, n}, flags);
+            taken++;
+        }
+        free(d);
+        json_decref(j);
+        cr_buf_release(&b);
+    }
+    assert_true(taken > 300);
+}
+
+/* api_jtext_json_any: any bytes, nesting bounded; a hollow part built empty. */
+static void test_json_any(void **state)
+{
+    static const char text[] = "{\"a\":{\"b\":[1,{\"c\":2}]},\"d\":[3],\"e\":\"f\"}";
+    api_jspan v = api_jtext_span(text, strlen(text)), a = api_jtext_get(v, "a");
+    json_t *j = api_jtext_json_any(v, 8, (api_jspan){0}), *want = json_loads(text, 0, NULL);
+    char *deep = malloc(300000);
+
+    assert_true(json_equal(j, want));
+    json_decref(j);
+    j = api_jtext_json_any(v, 8, a);
+    json_object_set_new(want, "a", json_object());
+    assert_true(json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    /* deeper than max_depth: not what jansson reads, and no stack spent */
+    j = api_jtext_json_any(v, 2, (api_jspan){0});
+    want = json_loads(text, 0, NULL);
+    assert_false(json_equal(j, want));
+    json_decref(want);
+    json_decref(j);
+    memset(deep, '[', 150000);
+    memset(deep + 150000, ']', 150000);
+    j = api_jtext_json_any((api_jspan){deep, 300000}, 32, (api_jspan){0});
+    json_decref(j);
+    memset(deep, '{', 300000);
+    json_decref(api_jtext_json_any((api_jspan){deep, 300000}, 32, (api_jspan){0}));
+    free(deep);
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_hand_picked),
-    cmocka_unit_test(test_is_dump),
-    cmocka_unit_test(test_generated),
-    cmocka_unit_test(test_malformed_stays_inside),
+    cmocka_unit_test(test_ascii_dump),  cmocka_unit_test(test_json_any),
+    cmocka_unit_test(test_hand_picked), cmocka_unit_test(test_is_dump),
+    cmocka_unit_test(test_generated),   cmocka_unit_test(test_malformed_stays_inside),
 };
 
 CR_TEST_MAIN(tests)

@@ -655,6 +655,242 @@ static void test_task_text(void **state)
     api_problems_release(&probs);
 }
 
+/* A record as the bridge writes it (test/apiserver/fixtures/task-records.txt). */
+static const char BRIDGE_RECORD[] = "{\"taskId\":{\"id\":\"svc00000-v1-1796534892065-1-sim_agent_0-"
+                                    "r1\",\"requestId\":\"svc00000\",\"dep"
+                                    "loyId\":\"v1\",\"startedAt\":1796534892065,\"instanceNo\":1,"
+                                    "\"host\":\"sim-agent-0\",\"rackId\":\"r1\","
+                                    "\"sanitizedHost\":\"sim_agent_0\",\"sanitizedRackId\":\"r1\"},"
+                                    "\"pendingTask\":{\"pendingTaskId\":{\"i"
+                                    "d\":\"svc00000-v1-1796534892060-1-NEW_DEPLOY-1796534892060\","
+                                    "\"requestId\":\"svc00000\",\"deploy"
+                                    "Id\":\"v1\",\"nextRunAt\":1796534892060,\"instanceNo\":1,"
+                                    "\"pendingType\":\"NEW_DEPLOY\",\"createdAt\""
+                                    ":1796534892060}},\"frameworkId\":\"cc4cb712-c2c7-4b80-8dd8-"
+                                    "e266a8ab26c2-0000\",\"agentId\":\"cc"
+                                    "4cb712-c2c7-4b80-8dd8-e266a8ab26c2-S0\",\"hostname\":\"sim-"
+                                    "agent-0\",\"offerId\":\"cc4cb712-c2c7"
+                                    "-4b80-8dd8-e266a8ab26c2-O1\",\"ports\":[],\"resources\":{"
+                                    "\"cpus\":0.10000000000000001,\"memoryMb"
+                                    "\":64.0,\"diskMb\":0.0,\"numPorts\":0},\"env\":{\"INSTANCE_"
+                                    "NO\":\"1\",\"TASK_HOST\":\"sim-agent-0\",\"TA"
+                                    "SK_RACK_ID\":\"r1\",\"AVAILABILITY_ZONE\":\"r1\",\"TASK_"
+                                    "REQUEST_ID\":\"svc00000\",\"TASK_DEPLOY_ID\":"
+                                    "\"v1\",\"TASK_ID\":\"svc00000-v1-1796534892065-1-sim_agent_0-"
+                                    "r1\",\"ESTIMATED_INSTANCE_COUNT\":\""
+                                    "3\"},\"launchedAt\":1796534892065,\"lastTaskState\":\"TASK_"
+                                    "RUNNING\",\"updatedAt\":1796534892072,"
+                                    "\"taskUpdates\":[{\"taskState\":\"TASK_STARTING\","
+                                    "\"timestamp\":1796534892072,\"source\":\"SOURCE_E"
+                                    "XECUTOR\",\"uuid\":\"tCRrMCthTjes8aXmgSuquw==\"},{"
+                                    "\"taskState\":\"TASK_RUNNING\",\"timestamp\":1796"
+                                    "534892072,\"source\":\"SOURCE_EXECUTOR\",\"uuid\":"
+                                    "\"AQhTfp0zTBWjmuvM2+7FEA==\"}],\"mesosTask\":{\"n"
+                                    "ame\":\"svc00000\",\"task_id\":{\"value\":\"svc00000-v1-"
+                                    "1796534892065-1-sim_agent_0-r1\"},\"agent_"
+                                    "id\":{\"value\":\"cc4cb712-c2c7-4b80-8dd8-e266a8ab26c2-S0\"},"
+                                    "\"resources\":[{\"name\":\"cpus\",\"typ"
+                                    "e\":\"SCALAR\",\"scalar\":{\"value\":0.10000000000000001},"
+                                    "\"role\":\"*\",\"allocation_info\":{\"role\":"
+                                    "\"*\"}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{"
+                                    "\"value\":64.0},\"role\":\"*\",\"allocation_info\""
+                                    ":{\"role\":\"*\"}}],\"command\":{\"shell\":true,\"value\":"
+                                    "\"sleep 1000000\",\"environment\":{\"variable"
+                                    "s\":[{\"name\":\"INSTANCE_NO\",\"value\":\"1\"},{\"name\":"
+                                    "\"TASK_HOST\",\"value\":\"sim-agent-0\"},{\"name"
+                                    "\":\"TASK_RACK_ID\",\"value\":\"r1\"},{\"name\":"
+                                    "\"AVAILABILITY_ZONE\",\"value\":\"r1\"},{\"name\":\"TASK_R"
+                                    "EQUEST_ID\",\"value\":\"svc00000\"},{\"name\":\"TASK_DEPLOY_"
+                                    "ID\",\"value\":\"v1\"},{\"name\":\"TASK_ID\","
+                                    "\"value\":\"svc00000-v1-1796534892065-1-sim_agent_0-r1\"},{"
+                                    "\"name\":\"ESTIMATED_INSTANCE_COUNT\""
+                                    ",\"value\":\"3\"}]}}}}";
+
+/* Whether own (api_task_from_own_text's record of text) is the record the
+ * usual way gives: jansson reads text with no key twice, the record decodes
+ * with no problem, and both write text again and encode alike. */
+static void assert_usual_way_agrees(const api_task *own, const char *text, size_t len)
+{
+    static const api_decode_opts open = {.allow_unknown = true};
+    api_problems probs = API_PROBLEMS_INIT;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    api_task *t;
+    json_t *a, *b;
+    char *again;
+    size_t n = 0;
+
+    assert_non_null(j);
+    t = api_task_from_text(j, text, len, &open, &probs);
+    assert_non_null(t);
+    assert_int_equal(probs.n, 0);
+    assert_true(api_task_detach_text(t, text, len));
+    again = api_task_text(own, &n);
+    assert_int_equal(n, len);
+    assert_memory_equal(again, text, len);
+    a = api_task_to_json(own);
+    b = api_task_to_json(t);
+    assert_true(json_equal(a, b));
+    assert_false(own->mesosTask_borrowed); /* its own bytes: text may go */
+    json_decref(a);
+    json_decref(b);
+    free(again);
+    api_task_free(t);
+    json_decref(j);
+    api_problems_release(&probs);
+}
+
+/* api_task_from_own_text takes a record's own dump, whatever its TaskInfo
+ * holds (ASCII taken as it is; escapes and other bytes written from the
+ * tree and compared), and gives the record the usual way decodes. */
+static void test_task_from_own_text(void **state)
+{
+    static const char *const recs[] = {
+        BRIDGE_RECORD,
+        "{\"taskId\":{\"requestId\":\"web\",\"deployId\":\"v1\",\"startedAt\":1,"
+        "\"instanceNo\":2,\"host\":\"a-1\",\"rackId\":\"r-1\"},"
+        "\"pendingTask\":{\"pendingTaskId\":\"web-v1-1-2-ONEOFF-1\",\"runId\":\"q\\\"x\","
+        "\"user\":\"\u00e9t\u00e9\",\"message\":\"line\\nnext\"},"
+        "\"agentId\":\"S1\",\"ports\":[-1,0,9223372036854775807],"
+        "\"resources\":{\"cpus\":0.30000000000000004,\"diskMb\":1e-7},"
+        "\"env\":{\"PORT0\":\"31000\",\"\":\"empty\"},\"lastTaskState\":\"TASK_FAILED\","
+        "\"mesosTask\":{\"name\":\"web\",\"x\":[1.5,\"\\u00e9\",\"\\\\\"],\"y\":{\"z\":null}}}",
+        "{\"taskId\":{\"requestId\":\"r\",\"deployId\":\"d\",\"startedAt\":0,\"instanceNo\":1,"
+        "\"host\":\"h\",\"rackId\":\"k\"},\"pendingTask\":{\"pendingTaskId\":\"r-d-0-1-RETRY-0\"},"
+        "\"agentId\":\"a\",\"lastTaskState\":\"TASK_LAUNCHED\",\"healthy\":true}",
+    };
+    api_problems probs = API_PROBLEMS_INIT;
+
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+        json_t *j = cr_test_json(recs[i]);
+        api_task *t = api_task_from_json(j, NULL, &probs), *own;
+        size_t n = 0;
+        char *dump;
+
+        assert_non_null(t);
+        dump = api_task_dump(t, &n);
+        own = api_task_from_own_text(dump, n);
+        assert_non_null(own);
+        assert_usual_way_agrees(own, dump, n);
+        api_task_free(own);
+        free(dump);
+        api_task_free(t);
+        json_decref(j);
+    }
+    api_problems_release(&probs);
+}
+
+/* BRIDGE_RECORD with its first `from` replaced by `to` (caller frees). */
+static char *edited(const char *from, const char *to)
+{
+    const char *at = strstr(BRIDGE_RECORD, from);
+    assert_non_null(at);
+    return xasprintf("%.*s%s%s", (int)(at - BRIDGE_RECORD), BRIDGE_RECORD, to, at + strlen(from));
+}
+
+/* Any other text is refused, the usual way left to say what it is:
+ * jansson refuses what is not JSON (a TaskInfo's bytes included, which
+ * the record's text carries as they are), and a text that is JSON but not
+ * the record's own dump decodes as before. */
+static void test_task_own_text_refused(void **state)
+{
+    static const struct {
+        const char *from, *to;
+        bool json; /* jansson reads it (no key twice) */
+    } cases[] = {
+        {"{\"taskId\"", " {\"taskId\"", true},            /* whitespace */
+        {"\"agentId\"", "\"extra\":1,\"agentId\"", true}, /* a field it lacks */
+        {"\"agentId\":\"cc4cb712-c2c7-4b80-8dd8-e266a8ab26c2-S0\",\"hostname\":\"sim-agent-0\"",
+         "\"hostname\":\"sim-agent-0\",\"agentId\":\"cc4cb712-c2c7-4b80-8dd8-e266a8ab26c2-S0\"",
+         true},                                                           /* fields reordered */
+        {"\"launchedAt\"", "\"agentId\":\"x\",\"launchedAt\"", false},    /* a key twice */
+        {"\"instanceNo\":1,\"host\"", "\"instanceNo\":2,\"host\"", true}, /* id disowns its parts */
+        {"\"name\":\"svc00000\"", "\"name\":\"svc\xff\"", false},         /* not UTF-8 */
+        {"\"name\":\"svc00000\"", "\"name\":\"svc\x01\"", false},         /* a raw control */
+        {"\"name\":\"svc00000\"", "\"name\":\"\\ud800\"", false},         /* a lone surrogate */
+        {"\"name\":\"svc00000\"", "\"name\":\"a\",\"name\":\"b\"", false},
+        {"\"name\":\"svc00000\",", "\"name\":\"svc00000\" ", false}, /* no comma */
+        {"\"shell\":true", "\"shell\":tru", false},
+        {"\"value\":64.0", "\"value\":99999999999999999999", false}, /* too big */
+        {"\"value\":64.0", "\"value\":-0", true},                    /* jansson writes 0 */
+        {"\"value\":64.0", "\"value\":64.00", true},                 /* ...and 64.0 */
+        {"\"value\":64.0", "\"value\":01", false},
+        {"\"role\":\"*\"}", "\"role\":\"*\",}", false},
+        {"\"shell\":true",
+         "\"shell\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+         "]",
+         true},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = edited(cases[i].from, cases[i].to);
+        size_t len = strlen(text);
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+
+        assert_null(api_task_from_own_text(text, len));
+        assert_int_equal(j != NULL, cases[i].json);
+        json_decref(j);
+        free(text);
+    }
+    /* bytes that are nothing, and nesting no reader should follow */
+    assert_null(api_task_from_own_text("", 0));
+    assert_null(api_task_from_own_text("{", 1));
+    assert_null(api_task_from_own_text("\"}", 2));
+    char *deep = xcalloc(1, 200001);
+    memset(deep, '[', 100000);
+    memset(deep + 100000, ']', 100000);
+    assert_null(api_task_from_own_text(deep, 200000));
+    memset(deep, '{', 100000);
+    assert_null(api_task_from_own_text(deep, 100000));
+    free(deep);
+}
+
+/* A few thousand edits of the bridge's record (a fixed seed): whatever
+ * api_task_from_own_text takes, the usual way reads the same. */
+static void test_task_own_text_edits(void **state)
+{
+    static const char bytes[] = "\xff\x01\"\\,:{}[] 0-.eEa9t";
+    size_t base = strlen(BRIDGE_RECORD), taken = 0, refused = 0;
+    unsigned seed = 12345;
+    char *text = xmalloc(base + 8);
+
+    for (int round = 0; round < 3000; round++) {
+        size_t len = base;
+        memcpy(text, BRIDGE_RECORD, base);
+        for (int e = 0; e < 1 + round % 2; e++) {
+            size_t at;
+            seed = seed * 1103515245u + 12345u;
+            at = (seed >> 8) % len;
+            seed = seed * 1103515245u + 12345u;
+            char b = bytes[(seed >> 8) % (sizeof(bytes) - 1)];
+            switch ((seed >> 20) % 3) {
+            case 0: /* replace */
+                text[at] = b;
+                break;
+            case 1: /* insert */
+                memmove(text + at + 1, text + at, len - at);
+                text[at] = b;
+                len++;
+                break;
+            default: /* delete */
+                memmove(text + at, text + at + 1, len - at - 1);
+                len--;
+            }
+        }
+        api_task *own = api_task_from_own_text(text, len);
+        if (own) {
+            assert_usual_way_agrees(own, text, len);
+            taken++;
+        } else {
+            refused++;
+        }
+        api_task_free(own);
+    }
+    /* both ways were taken: edits inside strings keep some texts own dumps */
+    assert_true(taken > 50);
+    assert_true(refused > 1000);
+    free(text);
+}
+
 static void test_keys(void **state)
 {
     char *k = api_task_key("/corral", "web", "web-v1-1-1-h-r");
@@ -687,6 +923,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_task_pack_shares_ids),
     cmocka_unit_test(test_task_pack_deflates),
     cmocka_unit_test(test_task_text),
+    cmocka_unit_test(test_task_from_own_text),
+    cmocka_unit_test(test_task_own_text_refused),
+    cmocka_unit_test(test_task_own_text_edits),
     cmocka_unit_test(test_keys),
 };
 

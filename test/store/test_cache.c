@@ -358,7 +358,13 @@ static void test_text_written_again(void **state)
     const char *text;
     size_t len = 0;
 
+    store_cache_stats st;
+
     put(c, "/corral/tasks/web/web-v1-1-1-h-r", dump, 1);
+    /* its own text: read without a parse (api_doc_decode_own_text) */
+    store_cache_get_stats(c, &st);
+    assert_int_equal(st.decodes, 1);
+    assert_int_equal(st.own_texts, 1);
     o = store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r");
     d = o->doc;
     assert_non_null(d);
@@ -388,6 +394,9 @@ static void test_text_written_again(void **state)
     o = store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r");
     assert_string_equal(store_obj_text(o, NULL), spaced);
     assert_true(((const api_task *)o->doc)->mesosTask_borrowed);
+    store_cache_get_stats(c, &st);
+    assert_int_equal(st.decodes, 2);
+    assert_int_equal(st.own_texts, 1); /* parsed */
 
     /* a reference keeps a written record's document past the cache */
     put(c, "/corral/tasks/web/web-v1-1-1-h-r", dump, 3);
