@@ -149,8 +149,7 @@ struct store_cache {
     size_t qhead, qlen, qcap;
     /* the first load, a page at a time (see load_page) */
     int64_t load_rev;  /* the list's revision; 0 = no load under way */
-    char *load_from;   /* the next page's first key (load_from_len bytes) */
-    size_t load_from_len;
+    store_pager load;  /* its pages (while load_rev is not 0) */
     bool page_wanted;  /* the next page waits for the queue to drain */
     ldjob *jobs;       /* pages decoded on threads, until the loop took them */
     size_t offload_min; /* store_cache_config.load_offload_min */
@@ -983,8 +982,7 @@ static void load_failed(store_cache *c, const cr_err *err)
     c->qlen = 0;
     ldjob_free_all(c);
     store_cache_feed_clear(c);
-    free(c->load_from);
-    c->load_from = NULL;
+    store_pager_release(&c->load);
     c->load_rev = 0;
     c->page_wanted = false;
     c->listing = false;
@@ -998,8 +996,7 @@ static void ask_page(store_cache *c)
     cr_err err;
 
     c->page_wanted = false;
-    if (store_list_page(c->s, c->watched, c->load_from, c->load_from_len, c->load_rev, on_page, c,
-                        &err) < 0)
+    if (store_list_page(c->s, &c->load, c->load_rev, on_page, c, &err) < 0)
         load_failed(c, &err);
 }
 
@@ -1011,7 +1008,6 @@ static void ask_page(store_cache *c)
 static void on_page(void *arg, const store_result *res, const cr_err *err)
 {
     store_cache *c = arg;
-    const char *last;
 
     if (err) {
         load_failed(c, err);
@@ -1022,11 +1018,8 @@ static void on_page(void *arg, const store_result *res, const cr_err *err)
     if (!ldjob_start(c, res))
         for (size_t i = 0; i < res->nkvs; i++)
             enqueue(c, Q_LOAD, &res->kvs[i]);
-    last = res->nkvs ? res->kvs[res->nkvs - 1].key : NULL;
-    free(c->load_from);
-    c->load_from = NULL;
     c->stats.pages++;
-    if (store_page_next(res->more, last, &c->load_from, &c->load_from_len)) {
+    if (store_pager_next(&c->load, res->kvs, res->nkvs, res->more)) {
         if (c->qlen < LOAD_AHEAD)
             ask_page(c);
         else
@@ -1034,6 +1027,7 @@ static void on_page(void *arg, const store_result *res, const cr_err *err)
     } else {
         store_kv listed_at = {.mod_revision = c->load_rev};
         enqueue(c, Q_LISTED, &listed_at);
+        store_pager_release(&c->load);
         c->load_rev = 0;
         c->listing = false;
         c->backoff_ms = 0;
@@ -1047,9 +1041,9 @@ static int list_now(store_cache *c, cr_err *err)
 {
     if (!c->synced && c->n == 0 && c->qlen == 0) {
         c->load_rev = 0;
-        free(c->load_from);
-        c->load_from = NULL;
-        if (store_list_page(c->s, c->watched, NULL, 0, 0, on_page, c, err) < 0)
+        store_pager_release(&c->load);
+        store_pager_init(&c->load, c->watched, STORE_PAGE_SIZE);
+        if (store_list_page(c->s, &c->load, 0, on_page, c, err) < 0)
             return -1;
         return 0;
     }
@@ -1131,7 +1125,7 @@ void store_cache_free(store_cache *c)
         store_kv_release(&c->q[(c->qhead + i) % c->qcap].kv);
     ldjob_free_all(c);
     free(c->q);
-    free(c->load_from);
+    store_pager_release(&c->load);
     for (size_t i = 0; i < c->n; i++)
         store_obj_unref(&c->v[i]->pub);
     for (size_t i = 0; i < c->nwaits; i++)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -542,18 +543,207 @@ int64_t store_watch_resume_rev(int64_t current, bool started_from_now, const sto
 
 /* --- paging --------------------------------------------------------------------------- */
 
-bool store_page_next(bool more, const char *last_key, char **next_key, size_t *next_len)
+static void set_bytes(char **dst, size_t *dst_len, const char *src, size_t len)
 {
-    size_t len;
+    char *d = xmalloc(len + 1);
+    memcpy(d, src, len);
+    d[len] = '\0';
+    free(*dst);
+    *dst = d;
+    *dst_len = len;
+}
 
-    if (!more || !last_key)
+static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+void store_pager_init(store_pager *p, const char *prefix, size_t limit)
+{
+    memset(p, 0, sizeof(*p));
+    p->base = strlen(prefix);
+    set_bytes(&p->from, &p->from_len, prefix, p->base);
+    p->end = store_prefix_end(prefix, p->base, &p->end_len);
+    set_bytes(&p->until, &p->until_len, p->end, p->end_len);
+    p->limit = limit ? limit : 1;
+    p->boost = 1;
+}
+
+void store_pager_release(store_pager *p)
+{
+    free(p->from);
+    free(p->until);
+    free(p->end);
+    free(p->a);
+    free(p->b);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The digit key holds at position i (after the prefix) and its radix:
+ * the byte less the least seen there, within what was seen; a key that
+ * has ended holds 0. */
+static unsigned digit(const store_pager *p, const char *key, size_t len, size_t i, unsigned *radix)
+{
+    unsigned c;
+
+    *radix = p->seen[i] ? (unsigned)(p->hi[i] - p->lo[i]) + 1 : 1;
+    if (p->base + i >= len || !p->seen[i])
+        return 0;
+    c = (unsigned char)key[p->base + i];
+    return c <= p->lo[i] ? 0 : c >= p->hi[i] ? *radix - 1 : c - p->lo[i];
+}
+
+/* key as a number over positions [lo, hi) after the prefix. */
+static double key_number(const store_pager *p, const char *key, size_t len, size_t lo, size_t hi)
+{
+    double v = 0;
+    unsigned r;
+
+    for (size_t i = lo; i < hi; i++) {
+        unsigned d = digit(p, key, len, i, &r);
+        v = v * r + d;
+    }
+    return v;
+}
+
+/* The guessed end of the page from p->from (caller frees; *len its
+ * length), or NULL. The positions from where the last page's first and
+ * last keys part are read as a number, and p->from is moved on by as much
+ * as that page took per key, limit keys and a quarter more, times boost;
+ * what overflows those positions is carried into the bytes before them
+ * (an id whose digits ran out: "svc00999" -> "svc01..."). */
+static char *guess_until(const store_pager *p, size_t *len)
+{
+    size_t pos = 0, hi, n;
+    double span, w, target, whole, carry, weight[STORE_PAGER_SPAN];
+    unsigned radix[STORE_PAGER_SPAN];
+    char *g;
+
+    /* two thin pages in a row: the keys here are not like the last
+     * ones (another part of the layout); one page up to the end learns
+     * them */
+    if (!p->a || p->k < 2 || p->boost > 2)
+        return NULL;
+    while (pos < p->a_len && pos < p->b_len && p->a[pos] == p->b[pos])
+        pos++;
+    if (pos <= p->base || pos >= p->base + STORE_PAGER_SPAN || p->from_len < pos)
+        return NULL;
+    pos -= p->base;
+    hi = pos + 10 < STORE_PAGER_SPAN ? pos + 10 : STORE_PAGER_SPAN;
+    span = key_number(p, p->b, p->b_len, pos, hi) - key_number(p, p->a, p->a_len, pos, hi);
+    if (span <= 0)
+        return NULL;
+    w = span / (double)(p->k - 1) * (double)p->limit * 1.25 * p->boost;
+    target = key_number(p, p->from, p->from_len, pos, hi) + (w < 1 ? 1 : w);
+    for (size_t i = hi; i-- > pos;) {
+        (void)digit(p, p->from, p->from_len, i, &radix[i]);
+        weight[i] = i + 1 < hi ? weight[i + 1] * radix[i + 1] : 1;
+    }
+    whole = weight[pos] * radix[pos];
+    carry = floor(target / whole);
+    target -= carry * whole;
+    n = p->base + hi;
+    g = xmalloc(n + 1);
+    memcpy(g, p->from, p->base + pos);
+    /* the carry, into from's bytes before the positions: each a digit of
+     * what its position held (a byte where from's is something else) */
+    for (size_t i = pos; carry > 0 && i-- > 0;) {
+        unsigned char c = (unsigned char)g[p->base + i];
+        bool in = p->seen[i] && c >= p->lo[i] && c <= p->hi[i];
+        double r = in ? p->hi[i] - p->lo[i] + 1 : 256, v = (in ? c - p->lo[i] : c) + carry;
+        carry = floor(v / r);
+        g[p->base + i] = (char)(unsigned char)((in ? p->lo[i] : 0) + (v - carry * r));
+    }
+    if (carry > 0) {
+        free(g); /* past every key of the prefix's shape: up to the end */
+        return NULL;
+    }
+    for (size_t i = pos; i < hi; i++) {
+        double d = floor(target / weight[i]);
+        unsigned di = d >= radix[i] ? radix[i] - 1 : (unsigned)d;
+        target -= di * weight[i];
+        g[p->base + i] = (char)(p->seen[i] ? p->lo[i] + di : 0);
+    }
+    while (n > p->base && g[n - 1] == '\0')
+        n--;
+    g[n] = '\0';
+    if (bytes_cmp(g, n, p->from, p->from_len) <= 0 || bytes_cmp(g, n, p->end, p->end_len) >= 0) {
+        free(g);
+        return NULL;
+    }
+    *len = n;
+    return g;
+}
+
+/* Learns the bytes at each position from the keys of a page (of 2 keys or
+ * more: what the next keys look like is what the last ones did, not what
+ * keys elsewhere under the prefix do). */
+static void learn(store_pager *p, const store_kv *kvs, size_t n)
+{
+    if (n < 2)
+        return;
+    memset(p->seen, 0, sizeof(p->seen));
+    for (size_t k = 0; k < n; k++) {
+        size_t len = strlen(kvs[k].key);
+        for (size_t i = 0; p->base + i < len && i < STORE_PAGER_SPAN; i++) {
+            unsigned char c = (unsigned char)kvs[k].key[p->base + i];
+            if (!p->seen[i] || c < p->lo[i])
+                p->lo[i] = c;
+            if (!p->seen[i] || c > p->hi[i])
+                p->hi[i] = c;
+            p->seen[i] = true;
+        }
+    }
+    /* a position of digits holds all ten (ids count in tens, and a page
+     * of svc00000..svc00049 has not seen the 5 yet), of letters all 26 */
+    for (size_t i = 0; i < STORE_PAGER_SPAN && p->seen[i]; i++) {
+        static const unsigned char classes[][2] = {{'0', '9'}, {'a', 'z'}, {'A', 'Z'}, {'0', 'z'}};
+        for (size_t c = 0; c < sizeof(classes) / sizeof(classes[0]); c++) {
+            if (p->lo[i] >= classes[c][0] && p->hi[i] <= classes[c][1]) {
+                p->lo[i] = classes[c][0];
+                p->hi[i] = classes[c][1];
+                break;
+            }
+        }
+    }
+}
+
+bool store_pager_next(store_pager *p, const store_kv *kvs, size_t n, bool more)
+{
+    size_t glen = 0;
+    char *g;
+
+    learn(p, kvs, n);
+    if (n >= 2) {
+        set_bytes(&p->a, &p->a_len, kvs[0].key, strlen(kvs[0].key));
+        set_bytes(&p->b, &p->b_len, kvs[n - 1].key, strlen(kvs[n - 1].key));
+        p->k = n;
+    }
+    /* a thin page: keys are sparser here than the guess took them to be */
+    p->boost = n * 2 < p->limit ? (p->boost < 1e6 ? p->boost * 2 : p->boost) : 1;
+    if (more && n) {
+        /* the last key plus a NUL byte: the smallest key after it */
+        size_t len = strlen(kvs[n - 1].key);
+        char *next = xmalloc(len + 2);
+        memcpy(next, kvs[n - 1].key, len);
+        next[len] = next[len + 1] = '\0';
+        free(p->from);
+        p->from = next;
+        p->from_len = len + 1;
+    } else if (!more && bytes_cmp(p->until, p->until_len, p->end, p->end_len) < 0) {
+        /* all of [from, until) read: on from the guess */
+        set_bytes(&p->from, &p->from_len, p->until, p->until_len);
+    } else {
         return false;
-    len = strlen(last_key);
-    *next_key = xmalloc(len + 2);
-    memcpy(*next_key, last_key, len);
-    (*next_key)[len] = '\0'; /* key + "\0": the smallest key after last_key */
-    (*next_key)[len + 1] = '\0';
-    *next_len = len + 1;
+    }
+    if ((g = guess_until(p, &glen))) {
+        free(p->until);
+        p->until = g;
+        p->until_len = glen;
+    } else {
+        set_bytes(&p->until, &p->until_len, p->end, p->end_len);
+    }
     return true;
 }
 

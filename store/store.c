@@ -556,9 +556,7 @@ int store_get(store *s, const char *key, int64_t revision, store_cb cb, void *ar
 }
 
 typedef struct list_ctx {
-    char *prefix;
-    char *end;
-    size_t end_len;
+    store_pager pager;
     int64_t revision;
     store_kv *kvs;
     size_t n, cap;
@@ -571,17 +569,27 @@ static void list_ctx_free(void *p)
     for (size_t i = 0; i < l->n; i++)
         store_kv_release(&l->kvs[i]);
     free(l->kvs);
-    free(l->prefix);
-    free(l->end);
+    store_pager_release(&l->pager);
     free(l);
+}
+
+/* The range call of the page pager is at. */
+static store_call *page_call(store *s, const store_pager *p, int64_t revision, store_cb cb,
+                             void *arg)
+{
+    store_call *c = call_new(s, "/v3/kv/range",
+                             store_range_encode(p->from, p->from_len, p->until, p->until_len,
+                                                revision, (int64_t)p->limit),
+                             cb, arg);
+    c->retry_ok = true;
+    return c;
 }
 
 static void list_page_done(store_call *c, store_result *res, const cr_err *err)
 {
     list_ctx *l = c->ctx;
-    char *next = NULL;
-    size_t next_len = 0;
     store_call *nc;
+    size_t got;
     cr_err e2;
 
     if (err) {
@@ -591,22 +599,18 @@ static void list_page_done(store_call *c, store_result *res, const cr_err *err)
     }
     if (!l->revision)
         l->revision = res->revision;
-    if (l->n + res->nkvs > l->cap) {
-        l->cap = (l->n + res->nkvs) * 2;
+    got = res->nkvs;
+    if (l->n + got > l->cap) {
+        l->cap = (l->n + got) * 2;
         l->kvs = xrealloc(l->kvs, l->cap * sizeof(*l->kvs));
     }
     /* take the kvs over from the page (an empty page has no array) */
-    if (res->nkvs)
-        memcpy(l->kvs + l->n, res->kvs, res->nkvs * sizeof(*res->kvs));
-    l->n += res->nkvs;
+    if (got)
+        memcpy(l->kvs + l->n, res->kvs, got * sizeof(*res->kvs));
+    l->n += got;
     res->nkvs = 0;
-    if (store_page_next(res->more, l->n ? l->kvs[l->n - 1].key : NULL, &next, &next_len)) {
-        nc = call_new(
-            c->s, "/v3/kv/range",
-            store_range_encode(next, next_len, l->end, l->end_len, l->revision, STORE_PAGE_SIZE),
-            c->cb, c->arg);
-        free(next);
-        nc->retry_ok = true;
+    if (store_pager_next(&l->pager, l->kvs + l->n - got, got, res->more)) {
+        nc = page_call(c->s, &l->pager, l->revision, c->cb, c->arg);
         nc->done = list_page_done;
         nc->ctx = l;
         nc->ctx_free = list_ctx_free;
@@ -639,14 +643,9 @@ int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void
         free(l);
         return cr_error(err, CR_EINVAL, "etcd list: empty prefix");
     }
-    l->prefix = xstrdup(prefix);
-    l->end = store_prefix_end(prefix, strlen(prefix), &l->end_len);
+    store_pager_init(&l->pager, prefix, STORE_PAGE_SIZE);
     l->revision = revision;
-    c = call_new(
-        s, "/v3/kv/range",
-        store_range_encode(prefix, strlen(prefix), l->end, l->end_len, revision, STORE_PAGE_SIZE),
-        cb, arg);
-    c->retry_ok = true;
+    c = page_call(s, &l->pager, revision, cb, arg);
     c->done = list_page_done;
     c->ctx = l;
     c->ctx_free = list_ctx_free;
@@ -657,23 +656,10 @@ int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void
     return 0;
 }
 
-int store_list_page(store *s, const char *prefix, const char *from, size_t from_len,
-                    int64_t revision, store_cb cb, void *arg, cr_err *err)
+int store_list_page(store *s, const store_pager *pager, int64_t revision, store_cb cb, void *arg,
+                    cr_err *err)
 {
-    size_t end_len;
-    char *end, *body;
-    store_call *c;
-
-    if (!prefix || !*prefix)
-        return cr_error(err, CR_EINVAL, "etcd list: empty prefix");
-    end = store_prefix_end(prefix, strlen(prefix), &end_len);
-    body = from ? store_range_encode(from, from_len, end, end_len, revision, STORE_PAGE_SIZE)
-                : store_range_encode(prefix, strlen(prefix), end, end_len, revision,
-                                     STORE_PAGE_SIZE);
-    free(end);
-    c = call_new(s, "/v3/kv/range", body, cb, arg);
-    c->retry_ok = true;
-    return call_start(c, err);
+    return call_start(page_call(s, pager, revision, cb, arg), err);
 }
 
 /* --- writes ----------------------------------------------------------------------------- */

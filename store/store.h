@@ -146,13 +146,13 @@ int store_get(store *s, const char *key, int64_t revision, store_cb cb, void *ar
  * together in key order. res->revision is the list's revision: watch from
  * res->revision + 1 to see every later change. */
 int store_list(store *s, const char *prefix, int64_t revision, store_cb cb, void *arg, cr_err *err);
-/* One page of such a list: at most STORE_PAGE_SIZE keys under prefix from
- * `from` (from_len bytes; NULL: the first), at `revision` (0: the latest;
- * the first page's res->revision is then the one to ask the others at).
- * res->more and the last key give the next `from` (store_page_next). A
+typedef struct store_pager store_pager; /* store/codec.h */
+/* One page of such a list: the one pager (store/codec.h) is at, at
+ * `revision` (0: the latest; the first page's res->revision is then the
+ * one to ask the others at); store_pager_next with the page moves on. A
  * reader that uses each page as it comes holds one page, not the list. */
-int store_list_page(store *s, const char *prefix, const char *from, size_t from_len,
-                    int64_t revision, store_cb cb, void *arg, cr_err *err);
+int store_list_page(store *s, const store_pager *pager, int64_t revision, store_cb cb, void *arg,
+                    cr_err *err);
 
 /* --- writes ----------------------------------------------------------------- */
 

@@ -398,6 +398,16 @@ static void test_text_written_again(void **state)
     assert_int_equal(st.decodes, 2);
     assert_int_equal(st.own_texts, 1); /* parsed */
 
+    /* its own dump under another task's key: the key disowns it, so it is
+     * decoded the usual way, which says why */
+    put(c, "/corral/tasks/web/web-v1-1-2-h-r", dump, 3);
+    o = store_cache_get(c, "/corral/tasks/web/web-v1-1-2-h-r");
+    assert_non_null(o->error);
+    assert_null(o->doc);
+    store_cache_get_stats(c, &st);
+    assert_int_equal(st.decodes, 3);
+    assert_int_equal(st.own_texts, 1);
+
     /* a reference keeps a written record's document past the cache */
     put(c, "/corral/tasks/web/web-v1-1-1-h-r", dump, 3);
     const store_obj *kept = store_obj_ref(store_cache_get(c, "/corral/tasks/web/web-v1-1-1-h-r"));

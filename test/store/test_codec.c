@@ -287,17 +287,118 @@ static void test_watch_messages(void **state)
     assert_int_equal(store_watch_msg_parse("{nope", 5, &m, NULL), -1);
 }
 
-static void test_paging_decision(void **state)
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 {
-    char *next = NULL;
-    size_t n;
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
 
-    assert_false(store_page_next(false, "/a/k", &next, &n));
-    assert_false(store_page_next(true, NULL, &next, &n));
-    assert_true(store_page_next(true, "/a/k", &next, &n));
-    assert_int_equal(n, 5);
-    assert_memory_equal(next, "/a/k\0", 5);
-    free(next);
+/* The keys (sorted) read through a pager as etcd 3.4 answers a range: the
+ * keys in [from, until), at most limit, `more` when some are left; *cost
+ * gets the keys etcd gathered (all of the range). Asserts every key comes
+ * once, in order; returns the pages. */
+static size_t page_through(const char *prefix, char **keys, size_t n, size_t limit, size_t *cost)
+{
+    store_pager p;
+    size_t at = 0, pages = 0;
+    store_kv *page = calloc(limit, sizeof(*page));
+
+    *cost = 0;
+    store_pager_init(&p, prefix, limit);
+    for (;;) {
+        size_t got = 0, in = 0;
+        bool more = false;
+        assert_true(cmp_bytes(p.from, p.from_len, p.until, p.until_len) < 0);
+        for (size_t i = 0; i < n; i++) {
+            if (cmp_bytes(keys[i], strlen(keys[i]), p.from, p.from_len) < 0 ||
+                cmp_bytes(keys[i], strlen(keys[i]), p.until, p.until_len) >= 0)
+                continue;
+            in++;
+            if (got < limit)
+                page[got++].key = keys[i];
+            else
+                more = true;
+        }
+        *cost += in;
+        for (size_t i = 0; i < got; i++)
+            assert_ptr_equal(page[i].key, keys[at++]); /* each once, in order */
+        pages++;
+        if (!store_pager_next(&p, page, got, more))
+            break;
+        assert_true(pages < 4 * n + 4);
+    }
+    assert_int_equal(at, n);
+    store_pager_release(&p);
+    free(page);
+    return pages;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A list goes a page at a time, each up to a guessed end: every key once
+ * and in order, in not many more pages than full ones would take, etcd
+ * gathering a few times the keys rather than, at every page, all the keys
+ * left (3.4's cost of pages up to the prefix's end: n * n / 2 / limit). */
+static void test_pager(void **state)
+{
+    enum { N = 26000, LIMIT = 500 };
+    char **keys = calloc(N, sizeof(*keys));
+    size_t n = 0, cost, pages;
+    uint64_t rng = 7;
+    store_pager p;
+    store_kv one = {.key = "/c/x"};
+
+    /* a layout like Corral's: agents with random ids, requests, their
+     * tasks (10 each), statuses, and a key of high bytes */
+    for (int i = 0; i < 500; i++)
+        keys[n++] = xasprintf("/c/agents/%08x-%04x-S%d", (unsigned)cr_test_rand(&rng, 1u << 31),
+                              (unsigned)cr_test_rand(&rng, 1u << 16), i);
+    for (int i = 0; i < 2000; i++)
+        keys[n++] = xasprintf("/c/requests/svc%05d", i);
+    for (int i = 0; i < 2000; i++)
+        keys[n++] = xasprintf("/c/status/requests/svc%05d", i);
+    for (int i = 0; i < 2140; i++)
+        for (int t = 0; t < 10; t++)
+            keys[n++] = xasprintf("/c/tasks/svc%05d/svc%05d-v1-17965%08d-%d-sim_agent_%d-r1", i, i,
+                                  i * 37 + t, t + 1, (i * 10 + t) % 5000);
+    keys[n++] = xasprintf("/c/\xff\xff\xff\xff\xff\xff\xff\xff\xff");
+    assert_true(n <= N);
+    qsort(keys, n, sizeof(*keys), by_key);
+
+    pages = page_through("/c/", keys, n, LIMIT, &cost);
+    /* within a part of the layout a page costs about itself; a part's
+     * end costs a page or two that find nothing and one up to the end */
+    assert_true(pages <= (n + LIMIT - 1) / LIMIT + 3 * 5);
+    assert_true(cost * 5 <= n * n / 2 / LIMIT);
+    /* smaller lists, and none */
+    assert_int_equal(page_through("/c/", keys, 1, LIMIT, &cost), 1);
+    assert_int_equal(page_through("/c/", keys, 0, LIMIT, &cost), 1);
+    assert_int_equal(page_through("/c/", keys, n, 100000, &cost), 1);
+    page_through("/c/", keys, n, 7, &cost);
+    /* keys spread evenly: the guesses land */
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    n = 0;
+    for (int i = 0; i < 20000; i++)
+        keys[n++] = xasprintf("/c/k%06d", i * 3);
+    pages = page_through("/c/", keys, n, LIMIT, &cost);
+    assert_true(pages <= n / LIMIT + 4); /* the last: two that find nothing, one to the end */
+    assert_true(cost <= 3 * n);          /* the first page to the end, then ~1.25 a page */
+
+    /* the first page goes to the prefix's end; none after the last */
+    store_pager_init(&p, "/c/", 2);
+    assert_memory_equal(p.from, "/c/", 3);
+    assert_memory_equal(p.until, "/c0", 3);
+    assert_false(store_pager_next(&p, &one, 1, false));
+    store_pager_release(&p);
+    store_pager_release(&p); /* twice: a no-op */
+
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
 }
 
 static void test_txn_encoding(void **state)
@@ -720,7 +821,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_parse_txn_answers),
     cmocka_unit_test(test_errors_keep_etcd_code_and_message),
     cmocka_unit_test(test_watch_messages),
-    cmocka_unit_test(test_paging_decision),
+    cmocka_unit_test(test_pager),
     cmocka_unit_test(test_txn_encoding),
     cmocka_unit_test(test_txn_limits),
     cmocka_unit_test(test_txn_merge_dedupes_compares),
