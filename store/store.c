@@ -609,7 +609,7 @@ static void list_page_done(store_call *c, store_result *res, const cr_err *err)
         memcpy(l->kvs + l->n, res->kvs, got * sizeof(*res->kvs));
     l->n += got;
     res->nkvs = 0;
-    if (store_pager_next(&l->pager, l->kvs + l->n - got, got, res->more)) {
+    if (store_pager_next(&l->pager, got ? l->kvs + l->n - got : NULL, got, res->more)) {
         nc = page_call(c->s, &l->pager, l->revision, c->cb, c->arg);
         nc->done = list_page_done;
         nc->ctx = l;
