@@ -1070,10 +1070,6 @@ static json_t *update_json(const api_task_update *u)
     return o;
 }
 
-/* Nesting api_task_from_own_text reads: a record is 6 deep (a TaskInfo's
- * environment variables), a TaskInfo with a container a few more. */
-#define OWN_TEXT_DEPTH 32
-
 /* The record's TaskInfo: the bytes ti when given (json_dumps's, borrowed
  * from the record's text), else written from the tree. */
 static void mesos_task_decode(api_task *t, const json_t *mt, api_jspan ti)
@@ -1615,6 +1611,10 @@ bool api_task_detach_text(api_task *t, const char *text, size_t len)
     return same;
 }
 
+/* Nesting api_task_from_own_text reads: a record is 6 deep (a TaskInfo's
+ * environment variables), a TaskInfo with a container a few more. */
+#define OWN_TEXT_DEPTH 32
+
 api_task *api_task_from_own_text(const char *text, size_t len)
 {
     static const api_decode_opts open = {.allow_unknown = true};
@@ -1632,11 +1632,11 @@ api_task *api_task_from_own_text(const char *text, size_t len)
     t = j ? task_decode(j, ti, &open, &probs) : NULL;
 
     json_decref(j);
-    if (t && (probs.n || !api_task_detach_text(t, text, len))) {
+    api_problems_release(&probs); /* none when t is not NULL */
+    if (t && !api_task_detach_text(t, text, len)) {
         api_task_free(t);
         t = NULL;
     }
-    api_problems_release(&probs);
     return t;
 }
 

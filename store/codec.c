@@ -567,7 +567,6 @@ void store_pager_init(store_pager *p, const char *prefix, size_t limit)
     p->end = store_prefix_end(prefix, p->base, &p->end_len);
     set_bytes(&p->until, &p->until_len, p->end, p->end_len);
     p->limit = limit ? limit : 1;
-    p->boost = 1;
 }
 
 void store_pager_release(store_pager *p)
@@ -580,37 +579,39 @@ void store_pager_release(store_pager *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* The digit key holds at position i (after the prefix) and its radix:
- * the byte less the least seen there, within what was seen; a key that
- * has ended holds 0. */
-static unsigned digit(const store_pager *p, const char *key, size_t len, size_t i, unsigned *radix)
+/* The digits position i (after the prefix) holds: the bytes seen there. */
+static unsigned radix_at(const store_pager *p, size_t i)
+{
+    return p->seen[i] ? (unsigned)(p->hi[i] - p->lo[i]) + 1 : 1;
+}
+
+/* The digit key holds at position i: the byte less the least seen there,
+ * within what was seen; a key that has ended holds 0. */
+static unsigned digit(const store_pager *p, const char *key, size_t len, size_t i)
 {
     unsigned c;
 
-    *radix = p->seen[i] ? (unsigned)(p->hi[i] - p->lo[i]) + 1 : 1;
     if (p->base + i >= len || !p->seen[i])
         return 0;
     c = (unsigned char)key[p->base + i];
-    return c <= p->lo[i] ? 0 : c >= p->hi[i] ? *radix - 1 : c - p->lo[i];
+    return c <= p->lo[i] ? 0 : c >= p->hi[i] ? radix_at(p, i) - 1 : c - p->lo[i];
 }
 
 /* key as a number over positions [lo, hi) after the prefix. */
 static double key_number(const store_pager *p, const char *key, size_t len, size_t lo, size_t hi)
 {
     double v = 0;
-    unsigned r;
 
-    for (size_t i = lo; i < hi; i++) {
-        unsigned d = digit(p, key, len, i, &r);
-        v = v * r + d;
-    }
+    for (size_t i = lo; i < hi; i++)
+        v = v * radix_at(p, i) + digit(p, key, len, i);
     return v;
 }
 
 /* The guessed end of the page from p->from (caller frees; *len its
  * length), or NULL. The positions from where the last page's first and
  * last keys part are read as a number, and p->from is moved on by as much
- * as that page took per key, limit keys and a quarter more, times boost;
+ * as that page took per key, limit keys and a quarter more (twice that
+ * after a thin page);
  * what overflows those positions is carried into the bytes before them
  * (an id whose digits ran out: "svc00999" -> "svc01..."). */
 static char *guess_until(const store_pager *p, size_t *len)
@@ -623,7 +624,7 @@ static char *guess_until(const store_pager *p, size_t *len)
     /* two thin pages in a row: the keys here are not like the last
      * ones (another part of the layout); one page up to the end learns
      * them */
-    if (!p->a || p->k < 2 || p->boost > 2)
+    if (!p->a || p->k < 2 || p->thin > 1)
         return NULL;
     while (pos < p->a_len && pos < p->b_len && p->a[pos] == p->b[pos])
         pos++;
@@ -634,10 +635,10 @@ static char *guess_until(const store_pager *p, size_t *len)
     span = key_number(p, p->b, p->b_len, pos, hi) - key_number(p, p->a, p->a_len, pos, hi);
     if (span <= 0)
         return NULL;
-    w = span / (double)(p->k - 1) * (double)p->limit * 1.25 * p->boost;
+    w = span / (double)(p->k - 1) * (double)p->limit * 1.25 * (p->thin ? 2 : 1);
     target = key_number(p, p->from, p->from_len, pos, hi) + (w < 1 ? 1 : w);
     for (size_t i = hi; i-- > pos;) {
-        (void)digit(p, p->from, p->from_len, i, &radix[i]);
+        radix[i] = radix_at(p, i);
         weight[i] = i + 1 < hi ? weight[i + 1] * radix[i + 1] : 1;
     }
     whole = weight[pos] * radix[pos];
@@ -651,7 +652,7 @@ static char *guess_until(const store_pager *p, size_t *len)
     for (size_t i = pos; carry > 0 && i-- > 0;) {
         unsigned char c = (unsigned char)g[p->base + i];
         bool in = p->seen[i] && c >= p->lo[i] && c <= p->hi[i];
-        double r = in ? p->hi[i] - p->lo[i] + 1 : 256, v = (in ? c - p->lo[i] : c) + carry;
+        double r = in ? radix_at(p, i) : 256, v = (in ? c - p->lo[i] : c) + carry;
         carry = floor(v / r);
         g[p->base + i] = (char)(unsigned char)((in ? p->lo[i] : 0) + (v - carry * r));
     }
@@ -721,16 +722,10 @@ bool store_pager_next(store_pager *p, const store_kv *kvs, size_t n, bool more)
         p->k = n;
     }
     /* a thin page: keys are sparser here than the guess took them to be */
-    p->boost = n * 2 < p->limit ? (p->boost < 1e6 ? p->boost * 2 : p->boost) : 1;
+    p->thin = n * 2 < p->limit ? p->thin + 1 : 0;
     if (more && n) {
-        /* the last key plus a NUL byte: the smallest key after it */
-        size_t len = strlen(kvs[n - 1].key);
-        char *next = xmalloc(len + 2);
-        memcpy(next, kvs[n - 1].key, len);
-        next[len] = next[len + 1] = '\0';
-        free(p->from);
-        p->from = next;
-        p->from_len = len + 1;
+        /* the last key and its NUL byte: the smallest key after it */
+        set_bytes(&p->from, &p->from_len, kvs[n - 1].key, strlen(kvs[n - 1].key) + 1);
     } else if (!more && bytes_cmp(p->until, p->until_len, p->end, p->end_len) < 0) {
         /* all of [from, until) read: on from the guess */
         set_bytes(&p->from, &p->from_len, p->until, p->until_len);

@@ -106,13 +106,14 @@ int64_t store_watch_resume_rev(int64_t current, bool started_from_now, const sto
  * costs about its own keys.
  *
  * The guess reads keys as numbers: each byte after the prefix a digit whose
- * range is what that position held in the keys read so far (ids of
- * decimal digits count in tens), and the next page is given as many of
- * those as the last page of two keys or more took for `limit` keys, a
- * quarter more. A wrong guess costs a page, never a key: a page that comes
- * back full goes on from its last key, a thin one makes the next guess
- * wider (doubling), and an end that does not come after `from` is not
- * used. */
+ * range is what that position held in the last page (a position of
+ * digits counts in tens), and the next page is given as many of those as
+ * that page took for `limit` keys, a quarter more, carried into the bytes
+ * before when an id's digits run out. A wrong guess costs a page, never a
+ * key: a page that comes back full goes on from its last key, a thin one
+ * makes the next guess twice as wide, a second thin one sends a page to
+ * the end (a new part of the layout, learnt from that page), and an end
+ * that does not come after `from` is not used. */
 #define STORE_PAGER_SPAN 64 /* bytes after the prefix the guess reads */
 
 typedef struct store_pager {
@@ -124,7 +125,7 @@ typedef struct store_pager {
     bool seen[STORE_PAGER_SPAN];
     char *a, *b;            /* the first and last key of the latest page of 2 keys or more */
     size_t a_len, b_len, k; /* ...and its keys */
-    double boost;           /* widening after thin pages (1: none) */
+    unsigned thin;          /* thin pages in a row (a guess widens after one) */
 } store_pager;
 
 /* The first page of prefix's keys, `limit` to a page: up to the end. */

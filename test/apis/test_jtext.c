@@ -289,6 +289,15 @@ static void test_generated(void **state)
     }
 }
 
+/* A copy of s's n bytes with no NUL after them: a read past shows in
+ * ASan (caller frees). */
+static char *unterminated(const char *s, size_t n)
+{
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, s, n);
+    return copy;
+}
+
 /* Outside the rule (not JSON, a span cut short) nothing is read past the
  * span and no answer crashes. */
 static void test_malformed_stays_inside(void **state)
@@ -297,8 +306,7 @@ static void test_malformed_stays_inside(void **state)
                                       "\"open", "{\"a\":\"", "{\"a\":[}", "}",         ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t n = strlen(bad[i]);
-        char *copy = malloc(n ? n : 1); /* no NUL after it: a read past shows in ASan */
-        memcpy(copy, bad[i], n);
+        char *copy = unterminated(bad[i], n);
         api_jspan v = api_jtext_span(copy, n), k, m;
         size_t at = 0;
         cr_buf b = CR_BUF_INIT;
@@ -391,8 +399,7 @@ static void test_ascii_dump(void **state)
     }
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
         size_t n = strlen(no[i]);
-        char *copy = malloc(n ? n : 1); /* no NUL after it: a read past shows in ASan */
-        memcpy(copy, no[i], n);
+        char *copy = unterminated(no[i], n);
         if (api_jtext_is_ascii_dump((api_jspan){copy, n}, flags, 9))
             fail_msg("taken: %s", no[i]);
         free(copy);
