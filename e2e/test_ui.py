@@ -203,6 +203,8 @@ class TestUi(UiCase):
         self.page("#/request/web", "[data-request='web'] #instances")
         b.wait_text("#instances", "1/1 running", 60)
         b.js("window.__noReload = 1")
+        b.js("document.querySelector('#act-scale').__kept = 1;"
+             " document.querySelector('[data-request=web] details').open = true")
         b.click("#act-scale")
         b.fill("#dlg-number", "2")
         b.fill("#dlg-duration", "90")   # an expiring scale: reverts in 90 minutes
@@ -216,6 +218,10 @@ class TestUi(UiCase):
         b.wait_text("#instances", "2/2 running", 60)
         b.wait_js("document.querySelectorAll('.active-tasks tbody tr[data-task]').length === 2", 30)
         self.assertEqual(b.js("window.__noReload"), 1)
+        # Those redraws kept what was still there: the same button (a press
+        # and release across a redraw still clicks) and the opened JSON.
+        self.assertEqual(b.js("document.querySelector('#act-scale').__kept"), 1)
+        self.assertTrue(b.js("document.querySelector('[data-request=web] details').open"))
         self.shot("request")
 
         # A new deploy from the editor: refused with the server's problems

@@ -8,7 +8,10 @@ export function h(tag, attrs, ...kids) {
   if (attrs) {
     for (const [k, v] of Object.entries(attrs)) {
       if (v === undefined || v === null || v === false) continue;
-      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      if (k.startsWith('on')) {
+        (el._on || (el._on = {}))[k.slice(2)] = v;
+        el.addEventListener(k.slice(2), fire);
+      }
       else if (k === 'class') el.className += (el.className ? ' ' : '') + v;
       else if (k === 'dataset') Object.assign(el.dataset, v);
       else if (k === 'value') el.value = v;
@@ -25,6 +28,73 @@ function append(el, kids) {
     if (k === undefined || k === null || k === false) continue;
     if (Array.isArray(k)) append(el, k);
     else el.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  }
+}
+
+// Handlers set through h() go through this one listener, so that morph can
+// give a kept element the new draw's handlers.
+function fire(e) {
+  const f = this._on && this._on[e.type];
+  return f ? f.call(this, e) : undefined;
+}
+
+// Redraws el's children as kids while keeping each element that is still
+// there (same place, tag, id and class): its attributes, text and handlers
+// become the new draw's. A live page redraws on every change, and a button
+// removed between a press and its release gets no click; kept elements also
+// keep what the user did to them (an open <details>, a focused input's text).
+// kids must be fresh nodes, not ones already in el.
+export function morph(el, ...kids) {
+  const next = document.createElement('div');
+  append(next, kids);
+  morphKids(el, next);
+  return el;
+}
+
+function sameNode(a, b) {
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+  return a.nodeType !== Node.ELEMENT_NODE || (a.id === b.id && a.className === b.className);
+}
+
+function morphKids(old, next) {
+  let o = old.firstChild;
+  for (let n = next.firstChild; n;) {
+    const after = n.nextSibling;
+    if (o && sameNode(o, n)) {
+      morphNode(o, n);
+      o = o.nextSibling;
+    } else {
+      old.insertBefore(n, o); // new here; o may match a later one
+    }
+    n = after;
+  }
+  while (o) {
+    const after = o.nextSibling;
+    old.removeChild(o);
+    o = after;
+  }
+}
+
+function morphNode(o, n) {
+  if (o.nodeType !== Node.ELEMENT_NODE) {
+    if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+    return;
+  }
+  for (const a of [...o.attributes]) {
+    if (!n.hasAttribute(a.name) && !(a.name === 'open' && o.nodeName === 'DETAILS')) o.removeAttribute(a.name);
+  }
+  for (const a of n.attributes) {
+    // style through the CSSOM: the CSP refuses it as an attribute
+    if (a.name === 'style') o.style.cssText = n.style.cssText;
+    else if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+  }
+  if (n._on) for (const t of Object.keys(n._on)) o.addEventListener(t, fire);
+  o._on = n._on;
+  morphKids(o, n);
+  // After the children: a <select> takes a value only among its options.
+  if (o !== document.activeElement) {
+    if ('value' in o && o.value !== n.value) o.value = n.value;
+    if ('checked' in o) o.checked = n.checked;
   }
 }
 

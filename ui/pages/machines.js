@@ -1,7 +1,7 @@
 // Agents and racks: state, resources used of total, tasks per agent, and
 // decommission / freeze / activate (admins). Live from /api/watch.
 
-import { h, replace, badge, href, section, table, fmtAgo, fmtNum, confirmAction, toast, debounce } from '../js/dom.js';
+import { h, replace, morph, badge, href, section, table, fmtAgo, fmtNum, confirmAction, toast, debounce } from '../js/dom.js';
 import { get, api, enc } from '../js/api.js';
 import * as watch from '../js/watch.js';
 
@@ -73,7 +73,7 @@ export async function render(root, { kind }, ctx) {
     const headers = kind === 'agents'
       ? ['Agent', 'Host', 'Rack', 'State', 'Tasks', 'CPUs used', 'Memory (MB) used', 'Seen', '']
       : ['Rack', 'State', 'Agents', 'Tasks', 'Seen', ''];
-    replace(root, h('div.page.machines', null,
+    morph(root, h('div.page.machines', null,
       h('div.header', null, h('h1', null, kind === 'agents' ? 'Agents' : 'Racks'), h('span.sub', null, `${list.length} ${kind}`),
         h('a', { href: kind === 'agents' ? href.racks() : href.agents() }, kind === 'agents' ? 'Racks →' : 'Agents →')),
       section(kind === 'agents' ? 'Agents' : 'Racks', h('div.tablewrap', null, table(headers, rows, { cls: kind, empty: 'none known' })))));

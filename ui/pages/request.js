@@ -2,7 +2,7 @@
 // progress), tasks (active, pending, finished) and history; actions that
 // confirm what they send and say what changed. Live from /api/watch.
 
-import { h, replace, badge, condBad, condBadge, href, kv, table, section, fmtTime, fmtAgo, toast, dialog, field, confirmAction, debounce } from '../js/dom.js';
+import { h, replace, morph, badge, condBad, condBadge, href, kv, table, section, fmtTime, fmtAgo, toast, dialog, field, confirmAction, debounce } from '../js/dom.js';
 import { get, api, enc, starred, toggleStar, onStars, ApiError } from '../js/api.js';
 import * as watch from '../js/watch.js';
 import { managedBy } from './sources.js';
@@ -224,7 +224,7 @@ export async function render(root, { id }, ctx) {
     const t = parent.taskIds || {};
     const running = (t.healthy || []).length + (t.notYetHealthy || []).length;
     const starBtn = h('button.star' + (stars.has(id) ? '.on' : ''), { id: 'star', title: 'star (s)', onclick: () => doStar() }, stars.has(id) ? '★' : '☆');
-    replace(root, h('div.page.request', { 'data-request': id },
+    morph(root, h('div.page.request', { 'data-request': id },
       h('div.header', null, starBtn, h('h1', null, id), h('span.sub', null, r.requestType), badge(parent.state, 'request state'),
         h('span.sub', { id: 'instances' }, LONG.includes(r.requestType) ? `${running}/${r.instances ?? 1} running` : `${running} running`),
         h('span.grow'), h('div.actions', null, buttons())),

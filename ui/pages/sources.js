@@ -4,7 +4,7 @@
 // the requests it created; "Sync now" asks for a fetch at once. Live from
 // /api/watch.
 
-import { h, replace, href, section, kv, fmtAgo, condBadge, toast, debounce } from '../js/dom.js';
+import { h, replace, morph, href, section, kv, fmtAgo, condBadge, toast, debounce } from '../js/dom.js';
 import { get, api, enc } from '../js/api.js';
 import * as watch from '../js/watch.js';
 
@@ -62,7 +62,7 @@ export async function render(root, params, ctx) {
   async function load() {
     const sources = await get('/api/sources');
     if (stopped) return;
-    replace(root, h('div.page.sources', null,
+    morph(root, h('div.page.sources', null,
       h('div.header', null, h('h1', null, 'Sources'), h('span.sub', null, `${sources.length} GitOps source${sources.length === 1 ? '' : 's'}`)),
       sources.length ? sources.map((p) => card(p, sync))
         : section('Sources', h('p', null, 'No Source yet: see docs/gitops.md (corralctl source add NAME --repo URL).'))));

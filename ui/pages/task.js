@@ -2,7 +2,7 @@
 // environment, the status-update timeline, health checks; its sandbox
 // files; its logs, tailed live. Kill with a grace period.
 
-import { h, replace, badge, href, kv, table, section, fmtTime, fmtAgo, fmtBytes, toast, dialog, field, debounce } from '../js/dom.js';
+import { h, replace, morph, badge, href, kv, table, section, fmtTime, fmtAgo, fmtBytes, toast, dialog, field, debounce } from '../js/dom.js';
 import { get, api, enc, ApiError } from '../js/api.js';
 import * as watch from '../js/watch.js';
 import { LogView } from '../js/logview.js';
@@ -33,7 +33,7 @@ export async function render(root, { id, tab }, ctx) {
     const t = hist.task;
     const tid = t.taskId;
     const tabs = [['', 'Overview'], ['files', 'Files'], ['logs', 'Logs']];
-    replace(head,
+    morph(head,
       h('div.header', null, h('h1', { id: 'task-id' }, tid.id), badge(t.lastTaskState, 'task state'),
         h('a', { href: href.request(tid.requestId) }, tid.requestId), h('span.sub', null, 'deploy '),
         h('a', { href: href.deploy(tid.requestId, tid.deployId) }, tid.deployId),
