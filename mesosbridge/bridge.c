@@ -45,11 +45,12 @@
 /* ...and of launches built per cycle (a launch costs more than a check:
  * the TaskInfo, the record, its part of the txn; ~250 are ~15 ms). */
 #define MB_PLACE_MAX_TASKS 250
-/* With this many offers held or more, a task takes the best of the first
- * tenth that fit it (at least 100), not of all: see enough_fits in
- * placement.h. At 5,000 agents a full look cost 5,000 checks a task, so the
- * budget placed 10 tasks a turn. */
-#define MB_PLACE_SAMPLE_FROM 1000
+/* With more offers held than twice this, a task takes the best of the
+ * first tenth that fit it, or of this many if more, not of all: see
+ * enough_fits in placement.h. At 5,000 agents a full look cost 5,000 checks
+ * a task, so the budget placed 10 tasks a turn; with 900 offers left of
+ * 1,000 agents, 55 tasks a turn while thousands waited. */
+#define MB_PLACE_SAMPLE 100
 /* Mesos calls in flight at once; the rest wait in order. Each is its own
  * connection to the master, and a convergence sends thousands of
  * ACKNOWLEDGEs and ACCEPTs in bursts: unbounded, they held 600
@@ -1807,7 +1808,9 @@ static void offers_cycle(mb *b, ctl_ops *ops)
                        .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL,
                        .policy = &b->offer_policy,
                        .max_checks = MB_PLACE_MAX_CHECKS,
-                       .enough_fits = no >= MB_PLACE_SAMPLE_FROM ? no / 10 : 0,
+                       .enough_fits = no > 2 * MB_PLACE_SAMPLE
+                                          ? (no / 10 > MB_PLACE_SAMPLE ? no / 10 : MB_PLACE_SAMPLE)
+                                          : 0,
                        .max_placed = MB_PLACE_MAX_TASKS,
                        .max_tasks_per_offer = MB_MAX_TASKS_PER_OFFER,
                        .framework_id = b->framework_id,

@@ -131,6 +131,17 @@ static void sort_unused(const mb_offers_in *in, mb_offers_plan_out *out)
     free(used);
 }
 
+/* The backlog's share of each offer (mb_place_config.pack), at most what
+ * one offer may launch. */
+static size_t pack_share(const mb_offers_in *in, size_t nall, size_t no)
+{
+    size_t share = nall > no ? (nall + no - 1) / no : 1;
+
+    if (in->max_tasks_per_offer && share > in->max_tasks_per_offer)
+        share = in->max_tasks_per_offer;
+    return share;
+}
+
 void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
 {
     size_t no = in->n_offers, nd = in->n_due, nall = nd + in->n_due_more;
@@ -163,7 +174,8 @@ void mb_offers_plan(const mb_offers_in *in, mb_offers_plan_out *out)
                           .reserve_attrs = in->reserve_attrs,
                           .max_checks = in->max_checks,
                           .enough_fits = in->enough_fits,
-                          .max_placed = in->max_placed};
+                          .max_placed = in->max_placed,
+                          .pack = pack_share(in, nall, no)};
     mb_place_result *res = xcalloc(nd + 1, sizeof(*res));
     mb_place(&pc, po, no, pt, nd, in->active, in->n_active, res);
 

@@ -261,6 +261,13 @@ static double score(const mb_offer_left *l, const mb_place_task *t)
 
 #define EPS 0.0005
 
+/* An offer in use this call, below its pack share: worth more than any
+ * difference of free fractions (at most 1), less than one task of the same
+ * request on the agent (1). */
+#define PACK_BONUS 0.5
+/* Offers in use a task looks at besides its sample (the newest ones). */
+#define PACK_OPEN 8
+
 static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *po,
                              const mb_place_task *t, const req_ix *r, const dep_ix *d,
                              size_t nracks, int pending_of_request)
@@ -345,6 +352,10 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
     size_t enough = cfg && cfg->enough_fits < n_offers ? cfg->enough_fits : 0;
     size_t max_placed = cfg ? cfg->max_placed : 0;
     size_t placed = 0;
+    size_t pack = cfg && cfg->pack > 1 ? cfg->pack : 0;
+    size_t *took = pack ? xcalloc(n_offers, sizeof(*took)) : NULL; /* tasks per offer */
+    long open[PACK_OPEN];                                          /* newest first */
+    size_t n_open = 0;
     for (size_t i = 0; i < n_tasks; i++) {
         const mb_place_task *t = &tasks[i];
         mb_place_result *res = &results[i];
@@ -362,8 +373,10 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         long best = -1;
         double best_score = -1e300;
         size_t fits = 0, start = enough ? (i * enough) % n_offers : 0, j;
-        for (j = 0; j < n_offers; j++) {
-            size_t k = (start + j) % n_offers;
+        /* a sample may miss the offers in use: those first, then it */
+        size_t n_first = enough ? n_open : 0;
+        for (j = 0; j < n_first + n_offers; j++) {
+            size_t k = j < n_first ? (size_t)open[j] : (start + j - n_first) % n_offers;
             mb_place_reason why = check(cfg, &offers[k], t, r, d, nracks, pending);
             if (why != MB_PLACE_OK) {
                 if (res->reason == MB_PLACE_NO_OFFERS || why > res->reason)
@@ -374,11 +387,13 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
             double s = score(offers[k].left, t) - c.on_agent_same_request;
             if (t->rack_sensitive)
                 s -= 10.0 * c.on_rack;
+            if (pack && took[k] && took[k] < pack)
+                s += PACK_BONUS;
             if (s > best_score + 1e-9) {
                 best_score = s;
                 best = (long)k;
             }
-            if (enough && ++fits >= enough) {
+            if (enough && j >= n_first && ++fits >= enough) {
                 j++;
                 break;
             }
@@ -407,11 +422,17 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         }
         res->offer = best;
         res->reason = MB_PLACE_OK;
+        if (pack && ++took[best] == 1) {
+            memmove(open + 1, open, (PACK_OPEN - 1) * sizeof(*open));
+            open[0] = best;
+            n_open += n_open < PACK_OPEN;
+        }
         mb_place_active now = {t->request_id, t->deploy_id, l->offer->agent_id,
                                offers[best].rack_id};
         ix_add(&reqs, &now);
         placed++;
     }
     mb_map_release(&reqs, req_ix_free);
+    free(took);
     return placed;
 }

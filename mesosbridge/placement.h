@@ -11,7 +11,9 @@
  * mb_offer_left and counts as active for the tasks after it, so one call
  * places a whole batch consistently. Among matching offers the one with the
  * most free resources left wins (cpu 0.4, mem 0.4, disk 0.2), preferring
- * agents and racks with fewer tasks of the same request.
+ * agents and racks with fewer tasks of the same request, and, while the
+ * backlog is larger than the offers, offers this call already uses
+ * (mb_place_config.pack).
  *
  * Cost: the per-agent and per-rack counts the strategies need are indexed
  * once per call (for the requests being placed only) and updated as tasks
@@ -110,6 +112,16 @@ typedef struct mb_place_config {
     /* Tasks placed per call at most (0: no limit); the rest are deferred
      * like the budget's. Each placed task becomes a launch to build. */
     size_t max_placed;
+    /* Tasks an offer takes in one call before the others are preferred (0
+     * or 1: none is preferred; each task goes where most is left). An offer
+     * is used once (its ACCEPT gives its leftovers back to the master until
+     * the next allocation), so when more tasks wait than there are offers,
+     * spreading one task per offer would launch at most an offer's worth a
+     * second. The caller passes the backlog's fair share of each offer
+     * (tasks due / offers): an offer that took a task this call and has
+     * fewer than pack is preferred over a fresh one, below spreading a
+     * request's own tasks (agents, racks), which still comes first. */
+    size_t pack;
 } mb_place_config;
 
 typedef struct mb_place_result {

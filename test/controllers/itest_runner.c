@@ -524,6 +524,23 @@ static void test_group_hooks(void **state)
     assert_int_equal(x.created.written, 1);
     assert_int_equal(x.created.code, CR_ENOTLEADER);
     ctl_runner_free(r);
+
+    /* with a leader that does not lead (never started): the same answer */
+    store_leader_config lc = {.key = PREFIX "/leader", .id = "runner-follower"};
+    store_leader_handlers lh = {0};
+    store_leader *follower = store_leader_new(f->s, &lc, &lh, NULL);
+    x.created = (hook){0};
+    x.two_passes = 0;
+    r = ctl_runner_new(f->base, f->s, f->cache, follower, &hooks_loop, &x, NULL);
+    assert_int_equal(ctl_runner_start(r, NULL), 0);
+    ctl_runner_enqueue(r, "two");
+    deadline = cr_mono_ms() + 10000;
+    while (!x.created.written && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(x.created.written, 1);
+    assert_int_equal(x.created.code, CR_ENOTLEADER);
+    ctl_runner_free(r);
+    store_leader_free(follower);
 }
 
 static const struct CMUnitTest tests[] = {

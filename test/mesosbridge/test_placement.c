@@ -771,6 +771,42 @@ static void test_sample_of_offers(void **state)
     world_free(&v);
 }
 
+/* With pack, an offer this call already uses takes tasks up to pack before
+ * a fresh one does (one task per offer would launch an offer's worth a
+ * master allocation); a request's own tasks still spread first. */
+static void test_pack(void **state)
+{
+    world w = {0};
+    for (int i = 0; i < 4; i++)
+        add_offer(&w, 8, 4096, 0, NULL, NULL, NULL);
+    finish(&w);
+    mb_place_task ts[] = {task("a", "v1", 1, 0), task("b", "v1", 1, 0), task("c", "v1", 1, 0),
+                          task("d", "v1", 1, 0)};
+    mb_place_config cfg = {.pack = 1};
+    PLAN("O0 O1 O2 O3", &w, &cfg, ts, 4, NULL, 0, NULL);
+    cfg.pack = 2;
+    refill(&w);
+    PLAN("O0 O0 O1 O1", &w, &cfg, ts, 4, NULL, 0, NULL);
+    cfg.pack = 3;
+    refill(&w);
+    PLAN("O0 O0 O0 O1", &w, &cfg, ts, 4, NULL, 0, NULL);
+    /* two instances of a and two of b: never two of one request together */
+    mb_place_task same[] = {task("a", "v1", 1, 0), task("a", "v1", 1, 0), task("b", "v1", 1, 0),
+                            task("b", "v1", 1, 0)};
+    cfg.pack = 2;
+    refill(&w);
+    PLAN("O0 O1 O0 O1", &w, &cfg, same, 4, NULL, 0, NULL);
+    /* an offer in use is looked at even when the task's sample misses it */
+    cfg = (mb_place_config){.pack = 4, .enough_fits = 1};
+    refill(&w);
+    PLAN("O0 O0 O0 O0", &w, &cfg, ts, 4, NULL, 0, NULL);
+    /* and only while it fits */
+    mb_place_task fat[] = {task("a", "v1", 5, 0), task("b", "v1", 5, 0)};
+    refill(&w);
+    PLAN("O0 O1", &w, &cfg, fat, 2, NULL, 0, NULL);
+    world_free(&w);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_greedy_packs_and_ports),
     cmocka_unit_test(test_prefers_free_agent),
@@ -783,6 +819,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_incremental_counts),
     cmocka_unit_test(test_budget_defers),
     cmocka_unit_test(test_sample_of_offers),
+    cmocka_unit_test(test_pack),
 };
 
 CR_TEST_MAIN(tests)
