@@ -473,6 +473,25 @@ static bool hooks_heard(hooks_fx *x)
 /* Each group's hook hears its own write's outcome exactly once: landed,
  * compare failed, dropped with a failed pass, dropped or answered when the
  * runner stops mid-write; a write whose fence does not hold is refused. */
+/* A runner that may not write (leader or fence given): the "two" pass's
+ * hook hears CR_ENOTLEADER. */
+static void expect_not_leader(hooks_fx *x, store_leader *leader, const ctl_runner_config *rc)
+{
+    fx *f = x->f;
+    ctl_runner *r = ctl_runner_new(f->base, f->s, f->cache, leader, &hooks_loop, x, rc);
+    int64_t deadline = cr_mono_ms() + 10000;
+
+    x->created = (hook){0};
+    x->two_passes = 0;
+    assert_int_equal(ctl_runner_start(r, NULL), 0);
+    ctl_runner_enqueue(r, "two");
+    while (!x->created.written && cr_mono_ms() < deadline)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(x->created.written, 1);
+    assert_int_equal(x->created.code, CR_ENOTLEADER);
+    ctl_runner_free(r);
+}
+
 static void test_group_hooks(void **state)
 {
     fx *f = *state;
@@ -513,33 +532,13 @@ static void test_group_hooks(void **state)
 
     /* without a leader, fenced by a revision the leader key does not have */
     ctl_runner_config rc = {.fence_key = PREFIX "/leader", .fence_rev = 1};
-    x.created = (hook){0};
-    x.two_passes = 0;
-    r = ctl_runner_new(f->base, f->s, f->cache, NULL, &hooks_loop, &x, &rc);
-    assert_int_equal(ctl_runner_start(r, NULL), 0);
-    ctl_runner_enqueue(r, "two");
-    deadline = cr_mono_ms() + 10000;
-    while (!x.created.written && cr_mono_ms() < deadline)
-        event_base_loop(f->base, EVLOOP_ONCE);
-    assert_int_equal(x.created.written, 1);
-    assert_int_equal(x.created.code, CR_ENOTLEADER);
-    ctl_runner_free(r);
+    expect_not_leader(&x, NULL, &rc);
 
     /* with a leader that does not lead (never started): the same answer */
     store_leader_config lc = {.key = PREFIX "/leader", .id = "runner-follower"};
     store_leader_handlers lh = {0};
     store_leader *follower = store_leader_new(f->s, &lc, &lh, NULL);
-    x.created = (hook){0};
-    x.two_passes = 0;
-    r = ctl_runner_new(f->base, f->s, f->cache, follower, &hooks_loop, &x, NULL);
-    assert_int_equal(ctl_runner_start(r, NULL), 0);
-    ctl_runner_enqueue(r, "two");
-    deadline = cr_mono_ms() + 10000;
-    while (!x.created.written && cr_mono_ms() < deadline)
-        event_base_loop(f->base, EVLOOP_ONCE);
-    assert_int_equal(x.created.written, 1);
-    assert_int_equal(x.created.code, CR_ENOTLEADER);
-    ctl_runner_free(r);
+    expect_not_leader(&x, follower, NULL);
     store_leader_free(follower);
 }
 

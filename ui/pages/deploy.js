@@ -1,7 +1,7 @@
 // Deploy: one deploy's definition, its progress (while pending) or result,
 // and the tasks it ran. Live from /api/watch.
 
-import { h, replace, badge, href, kv, section, table, fmtTime, debounce } from '../js/dom.js';
+import { h, replace, morph, badge, href, kv, section, table, fmtTime, debounce } from '../js/dom.js';
 import { get, enc, ApiError } from '../js/api.js';
 import * as watch from '../js/watch.js';
 
@@ -41,7 +41,7 @@ export async function render(root, { rid, did }, ctx) {
         ['State', badge(state)], ['Target', `${target}/${want} instances`],
         ['Running', h('span', { id: 'deploy-running' }, `${running}/${want}`)], ['', bar]]));
     }
-    replace(root, h('div.page.deploy', { 'data-deploy': did },
+    morph(root, h('div.page.deploy', { 'data-deploy': did },
       h('div.header', null, h('h1', null, did), badge(state, 'deploy state'), h('span.sub', null, 'of '), h('a', { href: href.request(rid) }, rid)),
       progress,
       h('div.grid2', null,

@@ -2,7 +2,7 @@
 // when anything changes (at most once a second: /api/state walks the
 // whole cache).
 
-import { h, replace, badge, href, section, table, fmtTime, fmtAgo } from '../js/dom.js';
+import { h, morph, badge, href, section, table, fmtTime, fmtAgo } from '../js/dom.js';
 import { get } from '../js/api.js';
 import * as watch from '../js/watch.js';
 
@@ -29,7 +29,7 @@ export async function render(root, params, ctx) {
     const s = await get('/api/state');
     if (stopped) return;
     const leader = (s.hostStates || []).find((x) => x.master);
-    replace(root, h('div.page.status', null,
+    morph(root, h('div.page.status', null,
       h('div.header', null, h('h1', null, 'Cluster status'), h('span.sub', null, 'generated ' + fmtTime(s.generatedAt))),
       !leader ? h('div.alert.bad', null, 'The replica that answered is not the leader; see its host state below.') : null,
       h('div.stats', null,
