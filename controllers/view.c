@@ -259,6 +259,12 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
 {
     ctl_ops out = {0};
     size_t group = ops->n ? ops->v[ops->n - 1].group + 1 : 0;
+    /* The statuses and a deploy's hand-over (UNPAUSE, APPLY_REQUEST) land
+     * together or not at all: a request status naming the new active deploy
+     * without that deploy's SUCCEEDED, or the reverse, is never seen, and the
+     * hand-over is never lost (the plan acts on activeDeployId's edge). Its
+     * number is the first one free after the actions. */
+    size_t status_group = group + p->n_actions;
 
     for (size_t i = 0; i < p->n_actions; i++, group++) {
         const ctl_action *a = &p->actions[i];
@@ -343,22 +349,27 @@ int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                             a->intent_revision, group);
             break;
         case CTL_ACT_EXPIRE:
-        case CTL_ACT_UNPAUSE:
-        case CTL_ACT_APPLY_REQUEST:
             request_action_ops(prefix, request_id, a, look, now, &out, group);
             break;
+        case CTL_ACT_UNPAUSE:
+        case CTL_ACT_APPLY_REQUEST:
+            break; /* with the statuses, below */
         }
     }
+    /* a group's operations are contiguous (the runner sends each run) */
+    for (size_t i = 0; i < p->n_actions; i++)
+        if (p->actions[i].type == CTL_ACT_UNPAUSE || p->actions[i].type == CTL_ACT_APPLY_REQUEST)
+            request_action_ops(prefix, request_id, &p->actions[i], look, now, &out, status_group);
     for (size_t i = 0; i < p->n_deploys; i++) {
         const api_deploy_status *ds = &p->deploys[i].status;
         if (!p->deploys[i].changed)
             continue;
         ctl_ops_status(&out, look, api_deploy_status_key(prefix, request_id, ds->deployId),
-                  dump(api_deploy_status_to_json(ds)), group++);
+                       dump(api_deploy_status_to_json(ds)), status_group);
     }
     if (p->status_changed)
         ctl_ops_status(&out, look, api_request_status_key(prefix, request_id),
-                  dump(api_request_status_to_json(&p->status)), group++);
+                       dump(api_request_status_to_json(&p->status)), status_group);
 
     /* Success: move everything over at once. */
     if (out.n) {

@@ -172,6 +172,10 @@ void ctl_ops_status(ctl_ops *ops, const ctl_doc_lookup *look, char *key, char *v
  *   changed statuses -> PUT status/requests/<r>, status/deploys/<r>/<d>
  *              (ctl_ops_status: over the revision the plan read, or CREATE
  *              when there was none; unconditional without look->revision)
+ * Each action is a group of its own, except UNPAUSE and APPLY_REQUEST: they
+ * share the last group with the changed statuses, so a deploy's hand-over
+ * (its SUCCEEDED, the request's activeDeployId, what its success applies)
+ * lands all at once or not at all.
  * Returns -1 with err set if an id does not parse (nothing appended). */
 int ctl_plan_ops(const char *prefix, const char *request_id, const ctl_plan *p,
                  const ctl_doc_lookup *look, int64_t now, ctl_ops *ops, cr_err *err);

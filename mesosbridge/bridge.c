@@ -216,6 +216,12 @@ struct mb {
     char *fw_error;      /* why, or NULL */
     int64_t fw_rev;      /* mod_revision of the document last read; 0 none */
     int64_t fw_retry_ms; /* mono: next read allowed */
+    /* The framework id SUBSCRIBED gave is stored before any launch: offers
+     * wait while fw_unstored (a write in flight, or one that failed and is
+     * retried every MB_FW_RETRY_MS), so no task runs under an id a next
+     * leader cannot find. */
+    bool fw_unstored, fw_writing;
+    int64_t fw_store_retry_ms;
     /* status/framework: what was last planned and whether it is stored */
     api_framework_status fw_status;
     bool fw_status_writing, fw_status_dirty;
@@ -631,11 +637,30 @@ static void fw_get_done(void *arg, const store_result *res, const cr_err *err)
     kick(b);
 }
 
+static void fw_store(mb *b);
+
 static void fw_put_done(void *arg, const store_result *res, const cr_err *err)
 {
     op *o = arg;
-    if (err && !check_fatal(o->b, err))
-        cr_warn(o->b->log, "storing the framework id: %s", cr_err_msg(err));
+    mb *b = o->b;
+    bool current = !o->s1 == !b->framework_id && (!o->s1 || !strcmp(o->s1, b->framework_id));
+
+    b->fw_writing = false;
+    if (b->stopped) {
+        op_free(o);
+        return;
+    }
+    if (err) {
+        if (!check_fatal(b, err)) {
+            cr_warn(b->log, "storing the framework id: %s", cr_err_msg(err));
+            b->fw_store_retry_ms = cr_mono_ms() + MB_FW_RETRY_MS; /* the tick retries */
+        }
+    } else if (!current) {
+        fw_store(b); /* SUBSCRIBED again meanwhile */
+    } else {
+        b->fw_unstored = false;
+        kick(b); /* the offers waited */
+    }
     op_free(o);
 }
 
@@ -644,8 +669,14 @@ static void fw_put_done(void *arg, const store_result *res, const cr_err *err)
 static void fw_store(mb *b)
 {
     cr_err err;
-    char *key = fw_key(b);
-    store_txn *t = txn_new(b);
+    char *key;
+    store_txn *t;
+
+    b->fw_unstored = true;
+    if (b->fw_writing)
+        return; /* its answer writes the newest */
+    key = fw_key(b);
+    t = txn_new(b);
     if (b->framework_id) {
         api_framework fw = {
             .frameworkId = b->framework_id, .has_updatedAt = true, .updatedAt = cr_wall_ms()};
@@ -658,8 +689,12 @@ static void fw_store(mb *b)
         store_txn_delete(t, STORE_THEN, key, false);
     }
     op *o = op_new(b, OP_FW);
+    o->s1 = b->framework_id ? xstrdup(b->framework_id) : NULL;
+    b->fw_writing = true;
     if (store_write(b->st, t, fw_put_done, o, &err) < 0) {
         cr_warn(b->log, "storing the framework id: %s", cr_err_msg(&err));
+        b->fw_writing = false;
+        b->fw_store_retry_ms = cr_mono_ms() + MB_FW_RETRY_MS;
         op_free(o);
     }
     free(key);
@@ -1952,7 +1987,7 @@ static ctl_pass offers_reconcile(void *arg, ctl_runner *r, const char *key, int6
                                  ctl_ops *ops, int64_t *requeue_ms, cr_err *err)
 {
     mb *b = arg;
-    if (b->stopped || !b->subscribed || !b->fw_loaded || !all_synced(b))
+    if (b->stopped || !b->subscribed || !b->fw_loaded || b->fw_unstored || !all_synced(b))
         return CTL_PASS_FORGET; /* a kick brings it back once they are */
     offers_cycle(b, ops);
     return CTL_PASS_WRITE;
@@ -3083,6 +3118,8 @@ static void work(mb *b, bool tick)
     }
     if (tick && b->fw_status_dirty)
         fw_status_flush(b);
+    if (b->fw_unstored && !b->fw_writing && now >= b->fw_store_retry_ms)
+        fw_store(b);
     if (!b->fw_loaded || !all_synced(b))
         return;
     if (!b->sub && !b->sub_scheduled)

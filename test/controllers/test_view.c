@@ -355,6 +355,30 @@ static void test_request_action_ops(void **state)
         assert_int_equal(ops.v[i].type, CTL_OP_DELETE);
     ctl_ops_release(&ops);
     ctl_plan_release(&p);
+
+    /* A hand-over (UNPAUSE, APPLY_REQUEST) shares the statuses' group, after
+     * every other action, whatever its place in the plan: all of it lands or
+     * none does. */
+    look.doc = lookup_doc;
+    p = (ctl_plan){0};
+    p.n_actions = 3;
+    p.actions = xcalloc(3, sizeof(*p.actions));
+    p.actions[0] = (ctl_action){.type = CTL_ACT_APPLY_REQUEST, .deploy_id = xstrdup("v2")};
+    p.actions[1] = (ctl_action){.type = CTL_ACT_UNPAUSE, .intent = "pause", .intent_revision = 63};
+    p.actions[2] = (ctl_action){.type = CTL_ACT_EXPIRE, .intent = "pause", .intent_revision = 62};
+    p.status_changed = true;
+    assert_int_equal(ctl_plan_ops("/corral", "web", &p, &look, 5000, &ops, &err), 0);
+    assert_int_equal(ops.n, 5);
+    assert_int_equal(ops.v[0].mod_revision, 62); /* the expiry, alone */
+    assert_string_equal(ops.v[1].key, "/corral/requests/web");
+    assert_string_equal(ops.v[2].key, "/corral/intents/requests/web/scale");
+    assert_int_equal(ops.v[3].mod_revision, 63);
+    assert_string_equal(ops.v[4].key, "/corral/status/requests/web");
+    assert_true(ops.v[0].group < ops.v[1].group);
+    for (size_t i = 2; i < ops.n; i++)
+        assert_int_equal(ops.v[i].group, ops.v[1].group);
+    ctl_ops_release(&ops);
+    ctl_plan_release(&p);
     json_decref(docs.request);
     json_decref(docs.submit);
 }
