@@ -67,14 +67,17 @@ struct store_bgroup {
 
 /* Batched txns in flight at once per lane. Each fence's writes (a
  * leader's loops) and the unfenced ones (the API's, independent calls)
- * queue apart, so neither waits behind the other's backlog. A fence's txns
- * go one at a time and its writes keep their queue order, as its loops
- * expect; unfenced writes pass those they share no key with, several txns
- * at once (while one is in etcd, the next fills). Queued writes the picker
- * looks at per txn, so a long queue costs a bounded time per flush. */
-#define STORE_BATCH_INFLIGHT_FENCED   1
-#define STORE_BATCH_INFLIGHT_UNFENCED 4
-#define STORE_BATCH_SCAN              1024
+ * queue apart, so neither waits behind the other's backlog. Either lane
+ * has several txns in flight (while one is in etcd, the next fills: with
+ * one, a leader's writes waited out etcd's latency txn by txn, a quarter
+ * of its rate). A fence's writes are sent in queue order; unfenced ones
+ * pass those they share no key with. Writes to one key apply in queue
+ * order in both; writes to different keys in txns in flight at once may
+ * apply in either order, so what must land together is one write (a
+ * loop's operation group). Queued writes the picker looks at per txn, so
+ * a long queue costs a bounded time per flush. */
+#define STORE_BATCH_INFLIGHT 4
+#define STORE_BATCH_SCAN     1024
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -911,9 +914,7 @@ static bool solo_waiting(const store *s)
 /* Whether lane l may send a txn now (the picker decides which writes). */
 static bool may_send(const store *s, const store_lane *l)
 {
-    size_t max = l->fence ? STORE_BATCH_INFLIGHT_FENCED : STORE_BATCH_INFLIGHT_UNFENCED;
-
-    return l->head && l->ninflight < max && !solo_in_flight(s) &&
+    return l->head && l->ninflight < STORE_BATCH_INFLIGHT && !solo_in_flight(s) &&
            (l->head->plan.solo || !solo_waiting(s));
 }
 
@@ -1143,4 +1144,5 @@ store_call_kind store_call_of_path(const char *path)
 void store_get_stats(const store *s, store_stats *out)
 {
     memcpy(out->latency, s->latency, sizeof(out->latency));
+    out->batches_in_flight = s->ninflight;
 }

@@ -205,10 +205,12 @@ int store_txn_commit(store *s, store_txn *t, store_cb cb, void *arg, cr_err *err
  * queued and sent, together with the other writes queued meanwhile, in as
  * few txns as the limits allow. Writes with one fence (a leader's loops)
  * queue in one lane, unfenced ones (the API's) in another; lanes never
- * share a txn nor wait for each other's backlog. A fence's lane sends one
- * txn at a time and keeps its writes in queue order; the unfenced lane has
- * up to 4 txns in flight, and a write there may pass earlier ones it shares
- * no key with. In any lane, writes touching the same key are never
+ * share a txn nor wait for each other's backlog. Each lane has up to 4 txns
+ * in flight. A fence's lane sends its writes in queue order; in the
+ * unfenced lane a write may pass earlier ones it shares no key with. Writes
+ * to different keys that went in different txns may apply in either order:
+ * what must apply together goes in one write. In any lane, writes touching
+ * the same key are never
  * combined and apply in queue order, and no write is sent while a txn
  * touching one of its keys is in flight (a range delete waits until
  * nothing is). When a combined txn's compares fail (or etcd refuses the
@@ -297,6 +299,7 @@ typedef struct store_stats {
     /* Seconds from sending one HTTP request to etcd to its answer (or
      * failure); each retry on another endpoint is one more observation. */
     cr_hist latency[STORE_CALL_N];
+    size_t batches_in_flight; /* batched txns sent and not answered yet, every lane */
 } store_stats;
 
 void store_get_stats(const store *s, store_stats *out);

@@ -380,9 +380,9 @@ static void test_batch_keeps_order_around_range_deletes(void **state)
 }
 
 /* Fenced writes (a leader's) and unfenced ones (the API's) queue apart
- * and never share a txn; a fence's writes apply in queue order, unfenced
- * writes pass earlier ones they share no key with; writes of both to one
- * key are never in flight together. */
+ * and never share a txn; a fence's writes go in queue order (several txns
+ * in flight), unfenced writes pass earlier ones they share no key with;
+ * writes of both to one key are never in flight together. */
 static void test_batch_lanes_and_order(void **state)
 {
     fx *f = *state;
@@ -424,6 +424,34 @@ static void test_batch_lanes_and_order(void **state)
     /* the fence's writes in order: f2 waits with f1, after f0 */
     assert_true(fw[0].revision < fw[1].revision);
     assert_int_equal(fw[1].revision, fw[2].revision);
+    {
+        /* writes too big to share a txn: a fence's txns go side by side,
+         * not one after the other's answer */
+        waiter big[3];
+        store_stats st;
+
+        memset(big, 0, sizeof(big));
+        for (int i = 0; i < 3; i++) {
+            t = store_txn_new();
+            store_txn_fence(t, "/t/lanes/leader", crev);
+            for (int k = 0; k < 100; k++) {
+                char key[48];
+                snprintf(key, sizeof(key), "/t/lanes/big/%d/%03d", i, k);
+                store_txn_put(t, STORE_THEN, key, "v", 1, NULL);
+            }
+            assert_int_equal(store_write(f->s, t, waiter_cb, &big[i], NULL), 0);
+        }
+        store_flush(f->s);
+        store_get_stats(f->s, &st);
+        assert_int_equal(st.batches_in_flight, 3);
+        for (int i = 0; i < 3; i++) {
+            assert_true(run_until_flag(f->base, &big[i].done, 1, 10000));
+            assert_true(big[i].ok && big[i].succeeded);
+            waiter_reset(&big[i]);
+        }
+        store_get_stats(f->s, &st);
+        assert_int_equal(st.batches_in_flight, 0);
+    }
     /* unfenced: u2 goes with u0, u1 after them */
     assert_int_equal(uw[0].revision, uw[2].revision);
     assert_true(uw[0].revision < uw[1].revision);
