@@ -180,6 +180,22 @@ json_t *mb_call_teardown(const char *framework_id)
 
 /* ---- offer carving -------------------------------------------------------------- */
 
+static double scalar_sum(const mb_offer_left *l, const char *name)
+{
+    double sum = 0;
+    for (size_t i = 0; i < l->offer->n_resources; i++)
+        if (l->offer->resources[i].is_scalar && !strcmp(l->offer->resources[i].name, name))
+            sum += l->left[i];
+    return sum;
+}
+
+static void sum_scalars(mb_offer_left *l)
+{
+    l->cpus = scalar_sum(l, "cpus");
+    l->mem = scalar_sum(l, "mem");
+    l->disk = scalar_sum(l, "disk");
+}
+
 void mb_offer_left_init(mb_offer_left *l, const mb_offer *o)
 {
     memset(l, 0, sizeof(*l));
@@ -187,6 +203,7 @@ void mb_offer_left_init(mb_offer_left *l, const mb_offer *o)
     l->left = xcalloc(o->n_resources + 1, sizeof(double));
     for (size_t i = 0; i < o->n_resources; i++)
         l->left[i] = o->resources[i].is_scalar ? o->resources[i].scalar : 0;
+    sum_scalars(l);
 }
 
 void mb_offer_left_release(mb_offer_left *l)
@@ -198,11 +215,13 @@ void mb_offer_left_release(mb_offer_left *l)
 
 double mb_offer_left_scalar(const mb_offer_left *l, const char *name)
 {
-    double sum = 0;
-    for (size_t i = 0; i < l->offer->n_resources; i++)
-        if (l->offer->resources[i].is_scalar && !strcmp(l->offer->resources[i].name, name))
-            sum += l->left[i];
-    return sum;
+    if (!strcmp(name, "cpus"))
+        return l->cpus;
+    if (!strcmp(name, "mem"))
+        return l->mem;
+    if (!strcmp(name, "disk"))
+        return l->disk;
+    return scalar_sum(l, name);
 }
 
 static bool port_used(const mb_offer_left *l, uint64_t p)
@@ -344,6 +363,7 @@ json_t *mb_offer_take(mb_offer_left *l, double cpus, double mem, double disk, co
         json_array_append_new(out, e);
     }
     memcpy(l->left, left, o->n_resources * sizeof(double));
+    sum_scalars(l);
     l->used_ports = xrealloc(l->used_ports, (l->n_used_ports + n_ports + 1) * sizeof(uint64_t));
     for (size_t i = 0; i < n_ports; i++)
         l->used_ports[l->n_used_ports++] = ports[i];

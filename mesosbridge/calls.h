@@ -78,6 +78,7 @@ json_t *mb_call_message(const char *framework_id, const char *agent_id, const ch
 typedef struct mb_offer_left {
     const mb_offer *offer; /* borrowed */
     double *left;          /* per offer->resources entry (scalars) */
+    double cpus, mem, disk; /* their totals by name: placement reads them per check */
     size_t n_used_ports;
     uint64_t *used_ports;
 } mb_offer_left;

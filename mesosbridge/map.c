@@ -7,7 +7,7 @@
 
 #include "base/xalloc.h"
 
-static uint64_t hash(const char *s)
+uint64_t mb_map_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++)
@@ -15,19 +15,30 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-static mb_map_ent **slot(const mb_map *m, const char *key)
+static mb_map_ent **slot_h(const mb_map *m, const char *key, uint64_t h)
 {
     if (!m->nb)
         return NULL;
-    mb_map_ent **p = &m->b[hash(key) % m->nb];
+    mb_map_ent **p = &m->b[h % m->nb];
     while (*p && strcmp((*p)->key, key))
         p = &(*p)->next;
     return p;
 }
 
+static mb_map_ent **slot(const mb_map *m, const char *key)
+{
+    return m->nb ? slot_h(m, key, mb_map_hash(key)) : NULL;
+}
+
 void *mb_map_get(const mb_map *m, const char *key)
 {
     mb_map_ent **p = slot(m, key);
+    return p && *p ? (*p)->val : NULL;
+}
+
+void *mb_map_get_h(const mb_map *m, const char *key, uint64_t h)
+{
+    mb_map_ent **p = m->n ? slot_h(m, key, h) : NULL;
     return p && *p ? (*p)->val : NULL;
 }
 
@@ -39,7 +50,7 @@ static void grow(mb_map *m)
         mb_map_ent *e = m->b[i];
         while (e) {
             mb_map_ent *next = e->next;
-            size_t k = hash(e->key) % nb;
+            size_t k = mb_map_hash(e->key) % nb;
             e->next = b[k];
             b[k] = e;
             e = next;

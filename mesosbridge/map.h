@@ -4,6 +4,7 @@
 #define MB_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* One allocation an entry, its key inside (the bridge's task map has one
  * per task: two allocations were 16 bytes more each). */
@@ -25,6 +26,11 @@ typedef struct mb_map {
 
 /* Value or NULL. */
 void *mb_map_get(const mb_map *m, const char *key);
+/* The hash mb_map_get_h takes: a caller looking one key up in many maps
+ * computes it once. */
+uint64_t mb_map_hash(const char *key);
+/* mb_map_get with key's mb_map_hash given. */
+void *mb_map_get_h(const mb_map *m, const char *key, uint64_t h);
 /* Sets key (copied) to val; returns the previous value (caller disposes) or NULL. */
 void *mb_map_put(mb_map *m, const char *key, void *val);
 /* Removes key; returns its value (caller disposes) or NULL. */

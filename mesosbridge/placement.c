@@ -126,9 +126,9 @@ typedef struct req_ix {
     int pending;     /* tasks of the request not yet considered in this call */
 } req_ix;
 
-static int cnt_get(const mb_map *m, const char *key)
+static int cnt_get(const mb_map *m, const char *key, uint64_t h)
 {
-    return key ? (int)(intptr_t)mb_map_get(m, key) : 0;
+    return key ? (int)(intptr_t)mb_map_get_h(m, key, h) : 0;
 }
 
 /* Increments key's count; returns the count before. */
@@ -208,17 +208,24 @@ typedef struct counts {
     int on_rack;        /* tasks of the request (this deploy) on the offer's rack */
 } counts;
 
-static counts count_for(const req_ix *r, const dep_ix *d, const mb_place_offer *po)
+/* The hashes of an offer's agent and rack ids, taken once per call: a
+ * check looks both up in up to three count maps. */
+typedef struct offer_hash {
+    uint64_t agent, rack;
+} offer_hash;
+
+static counts count_for(const req_ix *r, const dep_ix *d, const mb_place_offer *po,
+                        const offer_hash *h)
 {
     counts c = {0};
     const char *agent = po->left->offer->agent_id;
     if (r)
-        c.on_agent_same_request = cnt_get(&r->on_agent, agent);
+        c.on_agent_same_request = cnt_get(&r->on_agent, agent, h->agent);
     if (d) {
-        c.on_agent_same_deploy = cnt_get(&d->on_agent, agent);
+        c.on_agent_same_deploy = cnt_get(&d->on_agent, agent, h->agent);
         c.request_total = d->total;
         c.distinct_hosts = d->hosts;
-        c.on_rack = cnt_get(&d->on_rack, po->rack_id);
+        c.on_rack = cnt_get(&d->on_rack, po->rack_id, h->rack);
     }
     return c;
 }
@@ -251,11 +258,9 @@ static size_t rack_total(const mb_place_config *cfg, const mb_place_offer *offer
 static double score(const mb_offer_left *l, const mb_place_task *t)
 {
     const mb_offer *o = l->offer;
-    double c =
-        o->cpus > 0 ? (mb_offer_left_scalar(l, "cpus") - t->cpus - t->exec_cpus) / o->cpus : 0;
-    double m = o->mem > 0 ? (mb_offer_left_scalar(l, "mem") - t->mem - t->exec_mem) / o->mem : 0;
-    double d =
-        o->disk > 0 ? (mb_offer_left_scalar(l, "disk") - t->disk - t->exec_disk) / o->disk : 1;
+    double c = o->cpus > 0 ? (l->cpus - t->cpus - t->exec_cpus) / o->cpus : 0;
+    double m = o->mem > 0 ? (l->mem - t->mem - t->exec_mem) / o->mem : 0;
+    double d = o->disk > 0 ? (l->disk - t->disk - t->exec_disk) / o->disk : 1;
     return 0.4 * c + 0.4 * m + 0.2 * d;
 }
 
@@ -268,9 +273,11 @@ static double score(const mb_offer_left *l, const mb_place_task *t)
 /* Offers in use a task looks at besides its sample (the newest ones). */
 #define PACK_OPEN 8
 
+/* Whether t may go on po; *cp gets the counts it looked at (when it got
+ * that far), for the score. */
 static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *po,
-                             const mb_place_task *t, const req_ix *r, const dep_ix *d,
-                             size_t nracks, int pending_of_request)
+                             const offer_hash *h, const mb_place_task *t, const req_ix *r,
+                             const dep_ix *d, size_t nracks, int pending_of_request, counts *cp)
 {
     const mb_offer *o = po->left->offer;
     if (po->inactive)
@@ -281,9 +288,8 @@ static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *p
     if (!mb_place_attrs_match(o, cfg ? cfg->reserve_attrs : NULL, t->required_attrs,
                               t->allowed_attrs))
         return MB_PLACE_AGENT_ATTRIBUTES_DO_NOT_MATCH;
-    if (mb_offer_left_scalar(po->left, "cpus") + EPS < t->cpus + t->exec_cpus ||
-        mb_offer_left_scalar(po->left, "mem") + EPS < t->mem + t->exec_mem ||
-        mb_offer_left_scalar(po->left, "disk") + EPS < t->disk + t->exec_disk)
+    if (po->left->cpus + EPS < t->cpus + t->exec_cpus ||
+        po->left->mem + EPS < t->mem + t->exec_mem || po->left->disk + EPS < t->disk + t->exec_disk)
         return MB_PLACE_NOT_ENOUGH_RESOURCES;
     if (t->n_fixed_ports && !mb_offer_left_ports_free(po->left, t->fixed_ports, t->n_fixed_ports))
         return MB_PLACE_NOT_ENOUGH_RESOURCES;
@@ -298,7 +304,7 @@ static mb_place_reason check(const mb_place_config *cfg, const mb_place_offer *p
         if (!ok)
             return MB_PLACE_NOT_ENOUGH_RESOURCES;
     }
-    counts c = count_for(r, d, po);
+    counts c = *cp = count_for(r, d, po, h);
     switch (t->placement) {
     case API_PLACEMENT_SEPARATE:
     case API_PLACEMENT_SEPARATE_BY_DEPLOY:
@@ -356,6 +362,11 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
     size_t *took = pack ? xcalloc(n_offers, sizeof(*took)) : NULL; /* tasks per offer */
     long open[PACK_OPEN];                                          /* newest first */
     size_t n_open = 0;
+    offer_hash *oh = xcalloc(n_offers + 1, sizeof(*oh));
+    for (size_t k = 0; k < n_offers; k++) {
+        const char *agent = offers[k].left->offer->agent_id, *rack = offers[k].rack_id;
+        oh[k] = (offer_hash){agent ? mb_map_hash(agent) : 0, rack ? mb_map_hash(rack) : 0};
+    }
     for (size_t i = 0; i < n_tasks; i++) {
         const mb_place_task *t = &tasks[i];
         mb_place_result *res = &results[i];
@@ -377,13 +388,13 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
         size_t n_first = enough ? n_open : 0;
         for (j = 0; j < n_first + n_offers; j++) {
             size_t k = j < n_first ? (size_t)open[j] : (start + j - n_first) % n_offers;
-            mb_place_reason why = check(cfg, &offers[k], t, r, d, nracks, pending);
+            counts c = {0};
+            mb_place_reason why = check(cfg, &offers[k], &oh[k], t, r, d, nracks, pending, &c);
             if (why != MB_PLACE_OK) {
                 if (res->reason == MB_PLACE_NO_OFFERS || why > res->reason)
                     res->reason = why;
                 continue;
             }
-            counts c = count_for(r, d, &offers[k]);
             double s = score(offers[k].left, t) - c.on_agent_same_request;
             if (t->rack_sensitive)
                 s -= 10.0 * c.on_rack;
@@ -434,5 +445,6 @@ size_t mb_place(const mb_place_config *cfg, mb_place_offer *offers, size_t n_off
     }
     mb_map_release(&reqs, req_ix_free);
     free(took);
+    free(oh);
     return placed;
 }

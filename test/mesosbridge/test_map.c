@@ -33,7 +33,11 @@ static void test_put_get_del_grow(void **state)
     assert_int_equal(m.n, 500);
     assert_null(mb_map_get(&m, "key-0"));
     assert_string_equal(mb_map_get(&m, "key-1"), "key-1");
+    /* a hash taken once finds what the key finds */
+    assert_string_equal(mb_map_get_h(&m, "key-1", mb_map_hash("key-1")), "key-1");
+    assert_null(mb_map_get_h(&m, "key-0", mb_map_hash("key-0")));
     mb_map_release(&m, free);
+    assert_null(mb_map_get_h(&m, "key-1", mb_map_hash("key-1")));
     assert_int_equal(m.n, 0);
     mb_map_iter it = mb_map_first(&m);
     assert_null(it.e);
