@@ -239,6 +239,49 @@ def raw_write_rate(url, threads=4, seconds=3.0, prefix="/bench-raw"):
     return counter[0] / el, counter[0] / PER_TXN / el
 
 
+def cpu_s(pid):
+    """User + system CPU seconds pid has used (0 when it is gone): on a
+    shared machine a steadier figure of a process's own work than wall time."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def raw_write_cost(url, etcd_pid, threads=4, seconds=3.0):
+    """raw_write_rate, and etcd's CPU microseconds per put meanwhile (the
+    load generator's own CPU is not counted)."""
+    c0, t0 = cpu_s(etcd_pid), time.monotonic()
+    puts, txns = raw_write_rate(url, threads, seconds)
+    el = time.monotonic() - t0
+    return puts, txns, 1e6 * (cpu_s(etcd_pid) - c0) / max(puts * el, 1.0)
+
+
+def cpu_budget_lines(cpu, tasks, tasks_s, raw_puts, etcd_us_put):
+    """What the convergence cost in CPU ({name: seconds} of corrald, etcd,
+    mesoslite from the apply to the end) and the ceiling it implies: the
+    tasks/s this machine's CPUs could do at that cost, and the ratio there.
+    On a machine where the three share few CPUs, that ceiling, not etcd's
+    raw rate, bounds the ratio."""
+    ncpu = os.cpu_count() or 1
+    total = sum(cpu.values())
+    per_task = total / max(tasks, 1)
+    ceiling = ncpu / max(per_task, 1e-9)
+    lines = ["  CPU from the apply to convergence: corrald %.1f s, etcd %.1f s, mesoslite %.1f s "
+             "= %.0f us a task; %.2f of %d CPUs busy"
+             % (cpu.get("corrald", 0), cpu.get("etcd", 0), cpu.get("mesoslite", 0),
+                1e6 * per_task, total / max(tasks / max(tasks_s, 1e-9), 1e-9), ncpu)]
+    if etcd_us_put:
+        lines.append("  etcd's CPU a task: %.0f us = %.1f raw puts' worth (its raw run: %.0f us a "
+                     "put); at this cost %d CPUs converge at most %.0f tasks/s = ratio %.2f"
+                     % (1e6 * cpu.get("etcd", 0) / max(tasks, 1),
+                        1e6 * cpu.get("etcd", 0) / max(tasks, 1) / etcd_us_put, etcd_us_put,
+                        ncpu, ceiling, 3.0 * ceiling / max(raw_puts, 1e-9)))
+    return lines
+
+
 # --- observation ---------------------------------------------------------------
 
 def metric(api, name, labels=""):
@@ -387,6 +430,8 @@ def run(args, c):
     sys.stdout.flush()
 
     rids = ["svc%05d" % i for i in range(args.requests)]
+    pids = {p.name: p.pid for p in c.procs if p.name in ("corrald", "etcd", "mesoslite")}
+    cpu0 = {n: cpu_s(pid) for n, pid in pids.items()}
     t0 = time.time() * 1000.0
     m0 = time.monotonic()
     try:
@@ -421,6 +466,7 @@ def run(args, c):
             sys.stdout.flush()
             last_print = now
         time.sleep(0.5)
+    cpu = {n: cpu_s(pid) - cpu0[n] for n, pid in pids.items()}
     conv_s = (last_run - t0) / 1000.0
     print("  all %d tasks TASK_RUNNING in etcd %.2f s after the first apply "
           "(%d records; seen by the poller after %.2f s)"
@@ -449,13 +495,18 @@ def run(args, c):
     if args.raw_seconds > 0:
         # the limit Corral is measured against, on the same etcd, same
         # machine, same minute (corrald watches only its own prefix)
-        puts, txns = raw_write_rate(etcd, args.raw_threads, args.raw_seconds)
+        puts, txns, us_put = raw_write_cost(etcd, pids["etcd"], args.raw_threads,
+                                            args.raw_seconds)
         tasks_s = total / max(conv_s, 1e-9)
         print("  etcd raw batched writes (same etcd, after the run): %.0f puts/s "
               "(%.0f txns/s of %d puts, %d clients, %.0f s)"
               % (puts, txns, PER_TXN, args.raw_threads, args.raw_seconds))
         print("  ratio tasks/s / (raw puts/s / 3) = %.2f (goal >= 0.5; 3: the pending task, "
               "the task record, its RUNNING state)" % (tasks_s / max(puts / 3.0, 1e-9)))
+        for line in cpu_budget_lines(cpu, total, tasks_s, puts, us_put):
+            print(line)
+    else:
+        print(cpu_budget_lines(cpu, total, total / max(conv_s, 1e-9), 0, None)[0])
     return 0
 
 

@@ -187,10 +187,13 @@ def etcd_counters(etcd):
 
 
 def raw_etcd_rate(args):
-    """puts/s (and txns/s) a fresh etcd takes (converge.raw_write_rate)."""
+    """puts/s, txns/s a fresh etcd takes and its CPU us a put
+    (converge.raw_write_cost)."""
     c = harness.Cluster("bench-scale-raw")
     try:
-        return converge.raw_write_rate(start_etcd(c), args.threads, args.raw_seconds)
+        url = start_etcd(c)
+        pid = [p for p in c.procs if p.name == "etcd"][0].pid
+        return converge.raw_write_cost(url, pid, args.threads, args.raw_seconds)
     finally:
         c.close()
 
@@ -216,17 +219,6 @@ def vm_kb(pid, field):
     except OSError:
         pass
     return 0
-
-
-def cpu_s(pid):
-    """User + system CPU seconds pid has used (0 when it is gone): on a
-    shared machine a steadier figure of corrald's own work than wall time."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def scrape(api, timeout=30):
@@ -702,7 +694,7 @@ def run_size(args, tasks, res):
           % (requests, args.instances, total, agents))
     # The machine's limit, measured just before each size: on a shared VM it
     # moves by several times within minutes.
-    raw_puts, raw_txns = raw_etcd_rate(args)
+    raw_puts, raw_txns, raw_us_put = raw_etcd_rate(args)
     res["raw_puts"] = raw_puts
     print("  etcd raw batched writes (fresh etcd): %.0f puts/s (%.0f txns/s of %d puts of "
           "1 KiB, %d in flight, %.0f s)"
@@ -728,7 +720,8 @@ def run_size(args, tasks, res):
         except Exception:
             lag0 = None
 
-        cpu0 = cpu_s(proc.pid)
+        pids = {p.name: p.pid for p in c.procs if p.name in ("corrald", "etcd", "mesoslite")}
+        cpu0 = {n: converge.cpu_s(pid) for n, pid in pids.items()}
         t0_wall = time.time() * 1000.0
         m0 = time.monotonic()
         n = apply_state(writer, rids, args.instances)
@@ -749,7 +742,8 @@ def run_size(args, tasks, res):
         lag1 = histogram(body, LAG_METRIC) if body else None
         res["lag"] = hist_window(lag0, lag1)
         res["lag_present"] = lag1 is not None or lag0 is not None
-        res["cpu_s"] = cpu_s(proc.pid) - cpu0
+        cpu = {n: converge.cpu_s(pid) - cpu0[n] for n, pid in pids.items()}
+        res["cpu_s"] = cpu.get("corrald", 0)
         res["hwm_mib"] = watcher.hwm_kb / 1024.0
         res["probe"] = watcher.probe_ms
         res["lease_key_changes"] = max(0, len(watcher.leader_revs) - 1)
@@ -775,8 +769,9 @@ def run_size(args, tasks, res):
                   "record, its RUNNING state)"
                   % (res["ratio"], goal_text(res["ratio"] >= RATIO_GOAL,
                                              "goal >= %g" % RATIO_GOAL)))
-            print("  corrald CPU from the apply to convergence: %.1f s (%.0f us a task)"
-                  % (res["cpu_s"], 1e6 * res["cpu_s"] / total))
+            for line in converge.cpu_budget_lines(cpu, total, res["tasks_s"], raw_puts,
+                                                  raw_us_put):
+                print(line)
         win = res.get("converge_s") or (time.monotonic() - m0)
         print("  etcd writes while converging (apply included): %d puts+deletes in %d txns "
               "(%.1f per task, %.0f/s = %.1f%% of raw); db %.0f MiB"
