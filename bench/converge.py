@@ -239,6 +239,21 @@ def raw_write_rate(url, threads=4, seconds=3.0, prefix="/bench-raw"):
     return counter[0] / el, counter[0] / PER_TXN / el
 
 
+def etcd_counters(etcd):
+    """etcd's cumulative write counters and db size from its /metrics."""
+    out = {}
+    try:
+        body = harness.http("GET", etcd + "/metrics", timeout=10)[2].decode()
+    except Exception:
+        return out
+    for name in ("etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total",
+                 "etcd_mvcc_db_total_size_in_bytes"):
+        m = re.search(r"^%s (\S+)" % name, body, re.M)
+        if m:
+            out[name] = float(m.group(1))
+    return out
+
+
 def cpu_s(pid):
     """User + system CPU seconds pid has used (0 when it is gone): on a
     shared machine a steadier figure of a process's own work than wall time."""
@@ -432,6 +447,7 @@ def run(args, c):
     rids = ["svc%05d" % i for i in range(args.requests)]
     pids = {p.name: p.pid for p in c.procs if p.name in ("corrald", "etcd", "mesoslite")}
     cpu0 = {n: cpu_s(pid) for n, pid in pids.items()}
+    etcd0 = etcd_counters(etcd)
     t0 = time.time() * 1000.0
     m0 = time.monotonic()
     try:
@@ -467,11 +483,18 @@ def run(args, c):
             last_print = now
         time.sleep(0.5)
     cpu = {n: cpu_s(pid) - cpu0[n] for n, pid in pids.items()}
+    etcd1 = etcd_counters(etcd)
     conv_s = (last_run - t0) / 1000.0
     print("  all %d tasks TASK_RUNNING in etcd %.2f s after the first apply "
           "(%d records; seen by the poller after %.2f s)"
           % (total, conv_s, sum(states.values()), time.monotonic() - m0))
     print("  throughput: %.0f tasks/s" % (total / max(conv_s, 1e-9)))
+    writes = sum(etcd1.get(k, 0) - etcd0.get(k, 0)
+                 for k in ("etcd_mvcc_put_total", "etcd_mvcc_delete_total"))
+    txns = etcd1.get("etcd_mvcc_txn_total", 0) - etcd0.get("etcd_mvcc_txn_total", 0)
+    if txns:
+        print("  etcd writes (apply included): %d puts+deletes in %d txns (%.1f a task, %.1f a txn)"
+              % (writes, txns, writes / max(total, 1), writes / txns))
     try:  # offer churn: what each launch cost in OFFERS events decoded
         offers = metric(api, "corral_mesos_offers_received_total") or 0
         print("  offers received: %d (%.1f per task)" % (offers, offers / max(total, 1)))

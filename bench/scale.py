@@ -171,21 +171,6 @@ def start_etcd(c):
     return url
 
 
-def etcd_counters(etcd):
-    """etcd's cumulative write counters and db size from its /metrics."""
-    out = {}
-    try:
-        body = harness.http("GET", etcd + "/metrics", timeout=10)[2].decode()
-    except Exception:
-        return out
-    for name in ("etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total",
-                 "etcd_mvcc_db_total_size_in_bytes"):
-        m = re.search(r"^%s (\S+)" % name, body, re.M)
-        if m:
-            out[name] = float(m.group(1))
-    return out
-
-
 def raw_etcd_rate(args):
     """puts/s, txns/s a fresh etcd takes and its CPU us a put
     (converge.raw_write_cost)."""
@@ -713,7 +698,7 @@ def run_size(args, tasks, res):
         watcher = Watcher(proc, api, etcd)
         writer = converge.TxnWriter(etcd, args.threads)
         rids = ["svc%05d" % i for i in range(requests)]
-        before = etcd_counters(etcd)
+        before = converge.etcd_counters(etcd)
         # the loop's lag from here on is the load's; what came before is startup
         try:
             lag0 = histogram(scrape(api), LAG_METRIC)
@@ -732,7 +717,7 @@ def run_size(args, tasks, res):
 
         deadline = converge_deadline_s(total)
         ok = wait_converged(res, api, etcd, proc, total, t0_wall, m0, deadline)
-        after = etcd_counters(etcd)
+        after = converge.etcd_counters(etcd)
         body = ""
         try:
             body = scrape(api, timeout=60) if proc.alive() else ""
