@@ -470,10 +470,41 @@ static bool json_equal_ignoring(json_t *a, json_t *b, const char *field)
     return eq;
 }
 
+static bool str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Field by field: every service pass compares, and two JSON trees a pass
+ * were a few percent of the loop at 100,000 tasks. Each field below is
+ * encoded as it is (put_str, put_int), so the fields differ exactly when
+ * the encodings do; the conditions go through their one encoder. */
 bool api_request_status_equal(const api_request_status *a, const api_request_status *b)
 {
-    return json_equal_ignoring(api_request_status_to_json(a), api_request_status_to_json(b),
-                               "updatedAt");
+    const api_task_counts *x = &a->counts, *y = &b->counts;
+    bool eq;
+
+    if (!str_same(a->requestId, b->requestId) || a->state != b->state ||
+        !str_same(a->activeDeployId, b->activeDeployId) ||
+        !str_same(a->pendingDeployId, b->pendingDeployId) ||
+        a->observedRevision != b->observedRevision || x->instances != y->instances ||
+        x->pending != y->pending || x->launching != y->launching || x->running != y->running ||
+        x->healthy != y->healthy || x->cleaning != y->cleaning ||
+        a->cooldownSince != b->cooldownSince || a->n_recentFailures != b->n_recentFailures ||
+        a->bounceRequested != b->bounceRequested || a->bounceStartedAt != b->bounceStartedAt ||
+        a->lastBounce != b->lastBounce)
+        return false;
+    for (size_t i = 0; i < a->n_recentFailures; i++)
+        if (!str_same(a->recentFailures[i].taskId, b->recentFailures[i].taskId) ||
+            a->recentFailures[i].at != b->recentFailures[i].at)
+            return false;
+    if (a->conditions.n != b->conditions.n)
+        return false;
+    json_t *ca = conditions_json(&a->conditions), *cb = conditions_json(&b->conditions);
+    eq = json_equal(ca, cb);
+    json_decref(ca);
+    json_decref(cb);
+    return eq;
 }
 
 void api_request_status_release(api_request_status *s)

@@ -159,6 +159,8 @@ typedef struct api_failure_mark {
     int64_t at;   /* "at", epoch ms */
 } api_failure_mark;
 
+/* A new field goes into api_request_status_equal too (it compares field by
+ * field). */
 typedef struct api_request_status {
     char *requestId;           /* "requestId" */
     api_request_state state;   /* "state" */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apis/status.h"
+#include "base/xalloc.h"
 
 static void test_enum_names(void **state)
 {
@@ -86,6 +87,23 @@ static void test_request_status_round_trip(void **state)
     assert_true(api_request_status_equal(&copy, &s));
     copy.counts.healthy = 3;
     assert_false(api_request_status_equal(&copy, &s));
+    copy.counts.healthy = s.counts.healthy;
+    assert_true(api_request_status_equal(&copy, &s));
+    /* each kind of field counts: an id, a failure, a condition's text */
+    free(copy.pendingDeployId);
+    copy.pendingDeployId = xstrdup("");
+    assert_false(api_request_status_equal(&copy, &s) || api_request_status_equal(&s, &copy));
+    free(copy.pendingDeployId);
+    copy.pendingDeployId = xstrdup(s.pendingDeployId);
+    copy.recentFailures[0].at++;
+    assert_false(api_request_status_equal(&copy, &s));
+    copy.recentFailures[0].at--;
+    assert_true(api_request_status_equal(&copy, &s));
+    free(copy.conditions.v[0].message);
+    copy.conditions.v[0].message = xstrdup("another");
+    assert_false(api_request_status_equal(&copy, &s));
+    api_request_status_release(&copy);
+    api_request_status_copy(&copy, &s);
 
     free(text);
     json_decref(j);
