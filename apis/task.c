@@ -1166,6 +1166,13 @@ void api_task_set_mesos_task(api_task *t, const json_t *ti)
  * frees *tmp, NULL when nothing was inflated). */
 static const char *ti_text(const api_task *t, char **tmp);
 
+const char *api_task_mesos_text(const api_task *t, size_t *len, char **tmp)
+{
+    *tmp = NULL;
+    *len = t->mesosTask ? t->mesosTask_len : 0;
+    return t->mesosTask ? ti_text(t, tmp) : NULL;
+}
+
 json_t *api_task_mesos_task(const api_task *t)
 {
     char *tmp = NULL;

@@ -249,7 +249,8 @@ typedef struct api_task {
     /* "mesosTask": the TaskInfo sent to Mesos, held as the compact JSON text
      * json_dumps(tree, JSON_COMPACT) writes (NULL: none; not NUL-terminated
      * when borrowed). It is ~800 bytes as text and ~10 KB as a tree, and
-     * only the ACCEPT reads it: api_task_mesos_task parses it then. Owned,
+     * only the ACCEPT reads it, spliced into the call as it is
+     * (api_task_mesos_text). Owned,
      * unless mesosTask_borrowed: then it points into the text the record
      * was decoded from (api_task_from_text), which outlives the record. */
     const char *mesosTask;
@@ -331,6 +332,11 @@ void api_task_set_mesos_task(api_task *t, const json_t *ti);
 /* t's mesosTask as a tree (new reference, caller decrefs), or NULL when it
  * has none. */
 json_t *api_task_mesos_task(const api_task *t);
+/* The TaskInfo's compact JSON text (*len bytes, not always NUL-terminated),
+ * or NULL when there is none: t's own bytes, or inflated into *tmp (the
+ * caller frees *tmp, NULL when nothing was inflated). The ACCEPT splices it
+ * as it is, without a parse. */
+const char *api_task_mesos_text(const api_task *t, size_t *len, char **tmp);
 
 /* Appends an update and sets lastTaskState, updatedAt, statusMessage,
  * statusReason (copies the strings; drops the oldest beyond the cap). Returns

@@ -539,17 +539,17 @@ static void calls_next(mb *b)
 
 /* Sends call (consumed), at once or after the calls before it
  * (MB_CALLS_IN_FLIGHT). Calls need a live subscription. */
-static bool send_call(mb *b, json_t *call)
+/* Sends a call given as its JSON text (taken) of the given type. */
+static bool send_call_text(mb *b, const char *type, char *text)
 {
     if (!b->subscribed || !b->stream_id) {
-        json_decref(call);
+        free(text);
         return false;
     }
     op *o = op_new(b, OP_CALL);
     o->gen = b->gen; /* a waiting call belongs to this subscription only */
-    o->s1 = xstrdup(json_string_value(json_object_get(call, "type")));
-    o->s2 = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
+    o->s1 = xstrdup(type);
+    o->s2 = text;
     if (b->calls_out < MB_CALLS_IN_FLIGHT && !b->calls_head) {
         call_post(b, o);
     } else {
@@ -561,6 +561,17 @@ static bool send_call(mb *b, json_t *call)
         b->calls_tail = o;
     }
     return true;
+}
+
+static bool send_call(mb *b, json_t *call)
+{
+    bool sent = false;
+
+    if (b->subscribed && b->stream_id)
+        sent = send_call_text(b, json_string_value(json_object_get(call, "type")),
+                              json_dumps(call, JSON_COMPACT));
+    json_decref(call);
+    return sent;
 }
 
 static void send_ack(mb *b, const ack *a)
@@ -1472,14 +1483,25 @@ static void launch_written(void *arg, const store_result *res, const cr_err *err
         op_free(o);
         return;
     }
-    /* intents stored: now ACCEPT */
-    json_t *tis = json_array();
+    /* intents stored: now ACCEPT, with the TaskInfos as the records keep
+     * them (text, spliced into the call) */
+    const char **tis = xcalloc(o->n_tasks + 1, sizeof(char *));
+    size_t *lens = xcalloc(o->n_tasks + 1, sizeof(size_t)), n_tis = 0;
+    char **tmps = xcalloc(o->n_tasks + 1, sizeof(char *));
+    const char *ids[] = {o->offers[0].offer.id};
+    for (size_t i = 0; i < o->n_tasks; i++)
+        if ((tis[n_tis] = api_task_mesos_text(o->tasks[i], &lens[n_tis], &tmps[i])))
+            n_tis++;
+    /* built before the records move: the cache's copy may replace one */
+    char *accept = mb_call_accept_text(b->framework_id, ids, 1, tis, lens, n_tis, o->refuse_s);
+    for (size_t i = 0; i < o->n_tasks; i++)
+        free(tmps[i]);
+    free(tmps);
+    free(lens);
+    free(tis);
     int64_t now = cr_mono_ms();
     for (size_t i = 0; i < o->n_tasks; i++) {
         api_task *t = o->tasks[i];
-        json_t *ti = api_task_mesos_task(t); /* the TaskInfo, parsed for the call */
-        if (ti)
-            json_array_append_new(tis, ti);
         tentry *te = xcalloc(1, sizeof(*te));
         te->key = api_task_key(b->prefix, t->taskId.requestId, t->taskId.id);
         te->key_own = true;
@@ -1497,8 +1519,7 @@ static void launch_written(void *arg, const store_result *res, const cr_err *err
                     te->rec->hostname, o->offers[0].offer.id);
         b->stats.launched++;
     }
-    const char *ids[] = {o->offers[0].offer.id};
-    if (!send_call(b, mb_call_accept(b->framework_id, ids, 1, tis, o->refuse_s)))
+    if (!send_call_text(b, "ACCEPT", accept))
         cr_warn(b->log,
                 "ACCEPT of offer %s not sent (not subscribed): reconciliation will "
                 "report the tasks",

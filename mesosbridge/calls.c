@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xalloc.h"
 
 static json_t *idv(const char *v)
@@ -88,6 +89,42 @@ json_t *mb_call_accept(const char *framework_id, const char *const *ids, size_t 
         json_object_set_new(a, "filters", json_pack("{s:f}", "refuse_seconds", refuse_seconds));
     json_object_set_new(c, "accept", a);
     return c;
+}
+
+char *mb_call_accept_text(const char *framework_id, const char *const *ids, size_t n,
+                          const char *const *tis, const size_t *lens, size_t n_tis,
+                          double refuse_seconds)
+{
+    /* the call with an empty task_infos, then the texts where it is: the
+     * marker cannot occur inside a string (its quotes would be escaped) */
+    static const char mark[] = "\"task_infos\":[]";
+    json_t *c = call("ACCEPT", framework_id);
+    json_t *a = json_object();
+    json_object_set_new(a, "offer_ids", offer_ids(ids, n));
+    json_t *ops = json_array();
+    if (n_tis)
+        json_array_append_new(
+            ops, json_pack("{s:s,s:{s:[]}}", "type", "LAUNCH", "launch", "task_infos"));
+    json_object_set_new(a, "operations", ops);
+    if (refuse_seconds >= 0)
+        json_object_set_new(a, "filters", json_pack("{s:f}", "refuse_seconds", refuse_seconds));
+    json_object_set_new(c, "accept", a);
+    char *skel = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    char *at = n_tis ? strstr(skel, mark) : NULL;
+    if (!at)
+        return skel;
+    size_t head = (size_t)(at - skel) + sizeof(mark) - 2; /* up to and with the '[' */
+    cr_buf b = CR_BUF_INIT;
+    cr_buf_add(&b, skel, head);
+    for (size_t i = 0; i < n_tis; i++) {
+        if (i)
+            cr_buf_addch(&b, ',');
+        cr_buf_add(&b, tis[i], lens[i]);
+    }
+    cr_buf_adds(&b, skel + head);
+    free(skel);
+    return cr_buf_detach(&b, NULL);
 }
 
 json_t *mb_call_decline(const char *framework_id, const char *const *ids, size_t n,

@@ -45,6 +45,12 @@ json_t *mb_call_subscribe(const mb_framework_info *fi, const char *framework_id,
  * array; the reference is stolen). refuse_seconds < 0 omits filters. */
 json_t *mb_call_accept(const char *framework_id, const char *const *offer_ids, size_t n,
                        json_t *task_infos, double refuse_seconds);
+/* The same ACCEPT as compact JSON text, its n_tis TaskInfos given as the
+ * texts their records keep (tis[i], lens[i] bytes) and spliced in as they
+ * are: no parse of each, no dump of the whole. Caller frees. */
+char *mb_call_accept_text(const char *framework_id, const char *const *offer_ids, size_t n,
+                          const char *const *tis, const size_t *lens, size_t n_tis,
+                          double refuse_seconds);
 json_t *mb_call_decline(const char *framework_id, const char *const *offer_ids, size_t n,
                         double refuse_seconds);
 /* roles NULL-terminated; NULL or empty = all subscribed roles. */

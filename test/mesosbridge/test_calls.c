@@ -129,6 +129,22 @@ static void test_accept_launch(void **state)
     json_t *tis = json_array();
     json_array_append_new(tis, mb_task_info(&s));
     const char *ids[] = {o.id};
+    /* the same call from the TaskInfo's text, spliced in as it is */
+    char *ti_text = json_dumps(json_array_get(tis, 0), JSON_COMPACT);
+    const char *texts[] = {ti_text};
+    size_t lens[] = {strlen(ti_text)};
+    char *call_text = mb_call_accept_text("7e1c-0003", ids, 1, texts, lens, 1, 30);
+    expect("accept", json_loads(call_text, 0, NULL));
+    free(call_text);
+    free(ti_text);
+    /* without a TaskInfo: no LAUNCH, as the tree form has it */
+    call_text = mb_call_accept_text("7e1c-0003", ids, 1, NULL, NULL, 0, -1);
+    json_t *bare = mb_call_accept("7e1c-0003", ids, 1, json_array(), -1);
+    json_t *got = json_loads(call_text, 0, NULL);
+    assert_true(json_equal(bare, got));
+    json_decref(bare);
+    json_decref(got);
+    free(call_text);
     expect("accept", mb_call_accept("7e1c-0003", ids, 1, tis, 30));
     json_decref(res);
     json_decref(uris);
