@@ -484,7 +484,8 @@ bool api_request_status_equal(const api_request_status *a, const api_request_sta
     const api_task_counts *x = &a->counts, *y = &b->counts;
     bool eq;
 
-    if (!str_same(a->requestId, b->requestId) || a->state != b->state ||
+    if (!str_same(a->requestId, b->requestId) ||
+        !str_same(api_request_state_name(a->state), api_request_state_name(b->state)) ||
         !str_same(a->activeDeployId, b->activeDeployId) ||
         !str_same(a->pendingDeployId, b->pendingDeployId) ||
         a->observedRevision != b->observedRevision || x->instances != y->instances ||

@@ -537,9 +537,8 @@ static void calls_next(mb *b)
     }
 }
 
-/* Sends call (consumed), at once or after the calls before it
- * (MB_CALLS_IN_FLIGHT). Calls need a live subscription. */
-/* Sends a call given as its JSON text (taken) of the given type. */
+/* Sends a call of the given type as its JSON text (taken), at once or after
+ * the calls before it (MB_CALLS_IN_FLIGHT). Calls need a live subscription. */
 static bool send_call_text(mb *b, const char *type, char *text)
 {
     if (!b->subscribed || !b->stream_id) {
@@ -563,6 +562,7 @@ static bool send_call_text(mb *b, const char *type, char *text)
     return true;
 }
 
+/* send_call_text of call (consumed). */
 static bool send_call(mb *b, json_t *call)
 {
     bool sent = false;

@@ -94,6 +94,8 @@ static void test_request_status_round_trip(void **state)
     copy.pendingDeployId = xstrdup("");
     assert_false(api_request_status_equal(&copy, &s) || api_request_status_equal(&s, &copy));
     free(copy.pendingDeployId);
+    copy.pendingDeployId = NULL;
+    assert_false(api_request_status_equal(&copy, &s));
     copy.pendingDeployId = xstrdup(s.pendingDeployId);
     copy.recentFailures[0].at++;
     assert_false(api_request_status_equal(&copy, &s));

@@ -137,6 +137,22 @@ static void test_accept_launch(void **state)
     expect("accept", json_loads(call_text, 0, NULL));
     free(call_text);
     free(ti_text);
+    /* two, one of them a text's first bytes (a record's borrowed text is
+     * not NUL-terminated): both, comma-separated */
+    {
+        json_t *two = json_array();
+        json_array_append_new(two, json_pack("{s:s}", "name", "a"));
+        json_array_append_new(two, json_pack("{s:s}", "name", "b"));
+        const char *tt[] = {"{\"name\":\"a\"}", "{\"name\":\"b\"}TRAILING"};
+        size_t tl[] = {strlen(tt[0]), strlen(tt[1]) - strlen("TRAILING")};
+        char *ct = mb_call_accept_text("7e1c-0003", ids, 1, tt, tl, 2, 30);
+        json_t *want = mb_call_accept("7e1c-0003", ids, 1, two, 30);
+        json_t *have = json_loads(ct, 0, NULL);
+        assert_true(json_equal(want, have));
+        json_decref(want);
+        json_decref(have);
+        free(ct);
+    }
     /* without a TaskInfo: no LAUNCH, as the tree form has it */
     call_text = mb_call_accept_text("7e1c-0003", ids, 1, NULL, NULL, 0, -1);
     json_t *bare = mb_call_accept("7e1c-0003", ids, 1, json_array(), -1);
