@@ -1767,6 +1767,15 @@ static bool task_known(void *arg, const char *task_id)
     return mb_map_get(&b->tasks, task_id) != NULL;
 }
 
+/* How many fitting offers a task looks at with `no` offers held: all (0) up to
+ * twice MB_PLACE_SAMPLE, then a tenth of them, at least MB_PLACE_SAMPLE. */
+static size_t sample_size(size_t no)
+{
+    if (no <= 2 * MB_PLACE_SAMPLE)
+        return 0;
+    return no / 10 > MB_PLACE_SAMPLE ? no / 10 : MB_PLACE_SAMPLE;
+}
+
 /* The offer cycle: gather the plan's inputs (offers held, due pending
  * tasks with their request and deploy from the cache, active tasks, active
  * racks), run the pure mb_offers_plan (offers.h), carry it out. */
@@ -1864,9 +1873,7 @@ static void offers_cycle(mb *b, ctl_ops *ops)
                        .reserve_attrs = b->reserve_attrs.n ? &b->reserve_attrs : NULL,
                        .policy = &b->offer_policy,
                        .max_checks = MB_PLACE_MAX_CHECKS,
-                       .enough_fits = no > 2 * MB_PLACE_SAMPLE
-                                          ? (no / 10 > MB_PLACE_SAMPLE ? no / 10 : MB_PLACE_SAMPLE)
-                                          : 0,
+                       .enough_fits = sample_size(no),
                        .max_placed = MB_PLACE_MAX_TASKS,
                        .max_tasks_per_offer = MB_MAX_TASKS_PER_OFFER,
                        .framework_id = b->framework_id,

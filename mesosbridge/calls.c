@@ -72,25 +72,6 @@ static json_t *offer_ids(const char *const *ids, size_t n)
     return a;
 }
 
-json_t *mb_call_accept(const char *framework_id, const char *const *ids, size_t n,
-                       json_t *task_infos, double refuse_seconds)
-{
-    json_t *c = call("ACCEPT", framework_id);
-    json_t *a = json_object();
-    json_object_set_new(a, "offer_ids", offer_ids(ids, n));
-    json_t *ops = json_array();
-    if (task_infos && json_array_size(task_infos))
-        json_array_append_new(
-            ops, json_pack("{s:s,s:{s:o}}", "type", "LAUNCH", "launch", "task_infos", task_infos));
-    else
-        json_decref(task_infos);
-    json_object_set_new(a, "operations", ops);
-    if (refuse_seconds >= 0)
-        json_object_set_new(a, "filters", json_pack("{s:f}", "refuse_seconds", refuse_seconds));
-    json_object_set_new(c, "accept", a);
-    return c;
-}
-
 char *mb_call_accept_text(const char *framework_id, const char *const *ids, size_t n,
                           const char *const *tis, const size_t *lens, size_t n_tis,
                           double refuse_seconds)

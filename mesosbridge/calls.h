@@ -41,13 +41,11 @@ typedef struct mb_framework_info {
 json_t *mb_call_subscribe(const mb_framework_info *fi, const char *framework_id,
                           const char *const *suppressed);
 
-/* ACCEPT of offer_ids (all of one agent) with one LAUNCH of task_infos (an
- * array; the reference is stolen). refuse_seconds < 0 omits filters. */
-json_t *mb_call_accept(const char *framework_id, const char *const *offer_ids, size_t n,
-                       json_t *task_infos, double refuse_seconds);
-/* The same ACCEPT as compact JSON text, its n_tis TaskInfos given as the
- * texts their records keep (tis[i], lens[i] bytes) and spliced in as they
- * are: no parse of each, no dump of the whole. Caller frees. */
+/* ACCEPT of offer_ids (all of one agent) with one LAUNCH of n_tis
+ * TaskInfos (none: no LAUNCH), as compact JSON text; refuse_seconds < 0
+ * omits filters. The TaskInfos are given as the texts their records keep
+ * (tis[i], lens[i] bytes) and spliced in as they are: no parse of each, no
+ * dump of the whole. Caller frees. */
 char *mb_call_accept_text(const char *framework_id, const char *const *offer_ids, size_t n,
                           const char *const *tis, const size_t *lens, size_t n_tis,
                           double refuse_seconds);

@@ -15,10 +15,9 @@ uint64_t mb_map_hash(const char *s)
     return h;
 }
 
+/* m has buckets. */
 static mb_map_ent **slot_h(const mb_map *m, const char *key, uint64_t h)
 {
-    if (!m->nb)
-        return NULL;
     mb_map_ent **p = &m->b[h % m->nb];
     while (*p && strcmp((*p)->key, key))
         p = &(*p)->next;

@@ -731,17 +731,26 @@ static void refill(world *w)
     finish(w);
 }
 
+/* n offers of 8 cpus and 4 GiB, and four one-cpu tasks of four requests. */
+static void alike(world *w, int n, mb_place_task ts[4])
+{
+    for (int i = 0; i < n; i++)
+        add_offer(w, 8, 4096, 0, NULL, NULL, NULL);
+    finish(w);
+    ts[0] = task("a", "v1", 1, 0);
+    ts[1] = task("b", "v1", 1, 0);
+    ts[2] = task("c", "v1", 1, 0);
+    ts[3] = task("d", "v1", 1, 0);
+}
+
 /* With enough_fits a task takes the best of the first few offers that fit,
  * each task looking from a different offer; a task that fits few or none
  * still looks at every offer; max_placed defers the rest of the queue. */
 static void test_sample_of_offers(void **state)
 {
     world w = {0};
-    for (int i = 0; i < 16; i++)
-        add_offer(&w, 8, 4096, 0, NULL, NULL, NULL);
-    finish(&w);
-    mb_place_task ts[] = {task("a", "v1", 1, 0), task("b", "v1", 1, 0), task("c", "v1", 1, 0),
-                          task("d", "v1", 1, 0)};
+    mb_place_task ts[4];
+    alike(&w, 16, ts);
     /* a full look takes the freest offer: each next task the next offer */
     PLAN("O0 O1 O2 O3", &w, NULL, ts, 4, NULL, 0, NULL);
     /* a sample of 4 fits: four windows, the first (free) offer of each */
@@ -777,11 +786,8 @@ static void test_sample_of_offers(void **state)
 static void test_pack(void **state)
 {
     world w = {0};
-    for (int i = 0; i < 4; i++)
-        add_offer(&w, 8, 4096, 0, NULL, NULL, NULL);
-    finish(&w);
-    mb_place_task ts[] = {task("a", "v1", 1, 0), task("b", "v1", 1, 0), task("c", "v1", 1, 0),
-                          task("d", "v1", 1, 0)};
+    mb_place_task ts[4];
+    alike(&w, 4, ts);
     mb_place_config cfg = {.pack = 1};
     PLAN("O0 O1 O2 O3", &w, &cfg, ts, 4, NULL, 0, NULL);
     cfg.pack = 2;
