@@ -43,6 +43,7 @@ static const setting settings[] = {
     S("etcd-username", T_STR, etcd_username),
     S("etcd-password", T_STR, etcd_password),
     S("etcd-timeout-ms", T_LONG, etcd_timeout_ms),
+    S("etcd-json", T_BOOL, etcd_json),
     S("tls-cert", T_STR, tls_cert),
     S("tls-key", T_STR, tls_key),
     S("tls-client-ca", T_STR, tls_client_ca),
@@ -114,6 +115,9 @@ const char *as_config_usage(void)
            "  --etcd-username USER          etcd authentication\n"
            "  --etcd-password PASS          etcd authentication\n"
            "  --etcd-timeout-ms N           per-call etcd deadline (5000)\n"
+           "  --etcd-json                   txns through etcd's JSON gateway, not its gRPC\n"
+           "                                service (for a proxy in front of etcd that\n"
+           "                                speaks only HTTP/1.1)\n"
            "  --tls-cert FILE               serve the API over TLS with this PEM certificate\n"
            "                                (and its chain); needs --tls-key\n"
            "  --tls-key FILE                PEM private key of --tls-cert; refused if every\n"

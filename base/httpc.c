@@ -534,6 +534,20 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
         curl_easy_setopt(r->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(r->easy, CURLOPT_USERPWD, o->userpwd);
     }
+    if (o->http2) {
+        bool tls = strncmp(o->url, "https:", 6) == 0;
+
+        curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION,
+                         tls ? (long)CURL_HTTP_VERSION_2TLS
+                             : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* libcurl before 8.0.0 breaks an h2c connection it reuses ("Error
+         * in the HTTP2 framing layer", curl issue 10634): one connection a
+         * request there */
+        if (!tls && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+            curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+            curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+        }
+    }
     if (o->follow_redirects) {
         curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);

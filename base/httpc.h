@@ -1,4 +1,4 @@
-/* cr_http: an asynchronous HTTP/1.1 client driven by the process's libevent
+/* cr_http: an asynchronous HTTP client (1.1; 2 on request) driven by the process's libevent
  * loop through libcurl's multi-socket interface. One cr_http per process,
  * owned by the app struct; any number of requests in flight, connections
  * reused per host.
@@ -105,6 +105,9 @@ typedef struct cr_http_opts {
     /* Auth: a convenience; a raw "Authorization: ..." in headers also works. */
     const char *bearer;      /* sends "Authorization: Bearer <bearer>" */
     const char *userpwd;     /* "user:password" for Basic auth */
+    /* HTTP/2: with prior knowledge on http:// (h2c, as gRPC servers take
+     * it), by ALPN on https://. */
+    bool http2;
     bool follow_redirects;   /* up to 5 */
     size_t max_body;         /* buffered mode: larger bodies fail; 0 = no limit */
     cr_http_head_cb on_head; /* optional */

@@ -39,6 +39,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -272,6 +273,39 @@ def raw_write_cost(url, etcd_pid, threads=4, seconds=3.0):
     puts, txns = raw_write_rate(url, threads, seconds)
     el = time.monotonic() - t0
     return puts, txns, 1e6 * (cpu_s(etcd_pid) - c0) / max(puts * el, 1.0)
+
+
+def build_rawgrpc(dest):
+    """Compiles bench/rawgrpc.c into dest (as bench/api.py builds loadgen);
+    returns the binary's path."""
+    pkg = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"], capture_output=True,
+                         text=True)
+    if pkg.returncode != 0:
+        raise RuntimeError("pkg-config libcurl: %s" % pkg.stderr.strip())
+    out = os.path.join(dest, "rawgrpc")
+    r = subprocess.run(["cc", "-O2", "-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                        "-Werror", "-Wshadow", "-Wformat=2", "-Wstrict-prototypes", "-o", out,
+                        os.path.join(ROOT, "bench", "rawgrpc.c")]
+                       + pkg.stdout.split(), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("building bench/rawgrpc.c failed:\n%s" % r.stderr[-3000:])
+    return out
+
+
+def raw_grpc_cost(url, etcd_pid, tmpdir, threads=4, seconds=3.0):
+    """The raw run over etcd's gRPC service (bench/rawgrpc.c: the same txns
+    of PER_TXN puts of 1 KiB, `threads` in flight, sent as corrald sends its
+    own): (puts/s, txns/s, etcd's CPU us a put)."""
+    binary = build_rawgrpc(tmpdir)
+    c0 = cpu_s(etcd_pid)
+    r = subprocess.run([binary, "--url", url, "--seconds", "%g" % seconds, "--clients",
+                        str(threads), "--per-txn", str(PER_TXN), "--value-bytes", "1024"],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"rawgrpc puts (\d+) txns (\d+) seconds ([\d.]+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("rawgrpc: %s%s" % (r.stdout, r.stderr))
+    puts, txns, el = int(m.group(1)), int(m.group(2)), float(m.group(3))
+    return puts / el, txns / el, 1e6 * (cpu_s(etcd_pid) - c0) / max(puts, 1)
 
 
 def cpu_budget_lines(cpu, tasks, tasks_s, raw_puts, etcd_us_put):
@@ -528,6 +562,13 @@ def run(args, c):
               "the task record, its RUNNING state)" % (tasks_s / max(puts / 3.0, 1e-9)))
         for line in cpu_budget_lines(cpu, total, tasks_s, puts, us_put):
             print(line)
+        # corrald's txns go over gRPC: the same raw run there
+        gputs, gtxns, gus = raw_grpc_cost(etcd, pids["etcd"], c.tmpdir, args.raw_threads,
+                                          args.raw_seconds)
+        print("  etcd raw batched writes over gRPC (bench/rawgrpc.c, same etcd): %.0f puts/s "
+              "(%.0f txns/s), etcd %.0f us a put (JSON above: %.0f)" % (gputs, gtxns, gus, us_put))
+        print("  ratio against the gRPC raw rate = %.2f (the ratio above is against the JSON "
+              "gateway's)" % (tasks_s / max(gputs / 3.0, 1e-9)))
     else:
         print(cpu_budget_lines(cpu, total, total / max(conv_s, 1e-9), 0, None)[0])
     return 0

@@ -25,14 +25,14 @@ class T(harness.TestCase):
 
     # -- helpers ------------------------------------------------------------
 
-    def start(self, agents=1, replicas=1):
+    def start(self, agents=1, replicas=1, corrald_args=None):
         c = self.cluster
         c.etcd()
         # a port range of our own: tests on one host must not hand out the same ports
         base = harness.free_port_range(100)
         res = "cpus:8;mem:8192;disk:65536;ports:[%d-%d]" % (base, base + 99)
         c.mesoslite(agents=agents, racks="r1,r2", args=ML_ARGS + ["--agent-resources", res])
-        self.apis = [c.corrald(name="corrald%d" % i) for i in range(replicas)]
+        self.apis = [c.corrald(args=corrald_args, name="corrald%d" % i) for i in range(replicas)]
         harness.wait_until(lambda: c.etcd_get_json(PREFIX + "/framework"), 30,
                            "framework id stored")
         self.piddir = os.path.join(c.tmpdir, "pids")
@@ -130,6 +130,19 @@ class T(harness.TestCase):
             30, "killed task moved to history")
         self.wait_ready("web", "v1", 2)
         self.assertNotIn(victim["taskId"]["id"], [t["taskId"]["id"] for t in self.tasks("web")])
+
+    def test_json_gateway_only(self):
+        """--etcd-json: the txns go to etcd's JSON gateway (/v3/kv/txn)
+        instead of its gRPC service, and everything still converges (gRPC,
+        the default, is what every other test runs; test/store/itest_client.c
+        holds the two to the same answers)."""
+        self.start(corrald_args=["--etcd-json"])
+        self.request("gw", 2)
+        self.deploy("gw", "v1")
+        self.wait_ready("gw", "v1", 2)
+        self.assertEqual(self.deploy_status("gw", "v1")["state"], "SUCCEEDED")
+        self.request("gw", 1)
+        harness.wait_until(lambda: self.running("gw") == [1], 30, "instance 2 killed")
 
     def test_failed_deploy_rolls_back_without_dropping_capacity(self):
         self.start()

@@ -379,7 +379,6 @@ int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err
     const json_t *e = j ? json_object_get(j, "error") : NULL;
     const char *msg = NULL;
     json_int_t code = -1;
-    cr_code c = CR_EETCD;
 
     if (json_is_object(e)) { /* a stream's error: {"error":{"grpc_code",...}} */
         code = json_integer_value(json_object_get(e, "grpc_code"));
@@ -397,6 +396,15 @@ int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err
         json_decref(j);
         return -1;
     }
+    store_etcd_error_code((int)code, msg, err);
+    json_decref(j);
+    return -1;
+}
+
+int store_etcd_error_code(int code, const char *msg, cr_err *err)
+{
+    cr_code c = CR_EETCD;
+
     switch (code) {
     case 3: /* InvalidArgument */
         c = strstr(msg, "too large") || strstr(msg, "too many") ? CR_ETOOLARGE : CR_EINVAL;
@@ -423,9 +431,17 @@ int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err
     default:
         break;
     }
-    cr_error(err, c, "etcd code %d: %s", (int)code, msg);
-    json_decref(j);
-    return -1;
+    return cr_error(err, c, "etcd code %d: %s", code, msg);
+}
+
+bool store_endpoint_loopback(const char *url)
+{
+    const char *h = url + (strncmp(url, "https://", 8) == 0  ? 8
+                           : strncmp(url, "http://", 7) == 0 ? 7
+                                                             : 0);
+
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 ||
+           (strncmp(h, "localhost", 9) == 0 && (h[9] == ':' || h[9] == '\0'));
 }
 
 int store_err_grpc_code(const cr_err *err)

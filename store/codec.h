@@ -52,6 +52,8 @@ void store_result_release(store_result *r);
 /* Turns a non-200 gateway answer ({"error","message","code"}) into err;
  * returns -1. body may be anything (a proxy's HTML page). */
 int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err);
+/* Whether an endpoint's host is loopback (127.x.x.x, [::1], localhost). */
+bool store_endpoint_loopback(const char *url);
 /* The gRPC code in an err filled by store_etcd_error, or -1. */
 int store_err_grpc_code(const cr_err *err);
 
@@ -179,6 +181,30 @@ char *store_txn_encode(const store_txn *t, size_t *len);
 /* After a failed fenced txn: whether the fence itself failed (the last
  * else-op's range shows the leader key gone or re-created). */
 bool store_txn_fence_lost(const store_txn *t, const store_result *res);
+
+/* The same txn for etcd's gRPC service (KV.Txn): a TxnRequest in one gRPC
+ * frame (store/pb.c; caller frees). */
+char *store_txn_encode_pb(const store_txn *t, size_t *len);
+/* A KV.Txn answer's body (one gRPC frame of a TxnResponse) as the result
+ * store_result_parse_text() gives for the gateway's JSON of it; -1 with
+ * CR_EPARSE when it is not one (out is then empty). */
+int store_txn_parse_pb(const char *body, size_t len, store_result *out, cr_err *err);
+/* A WatchRequest creating a watch of key (of its prefix when prefix), from
+ * start_rev (> 0) or now, with progress notifications and, when asked, each
+ * event's previous kv; in one gRPC frame (caller frees). */
+char *store_watch_create_pb(const char *key, bool prefix, int64_t start_rev, bool prev_kv,
+                            size_t *len);
+/* One WatchResponse (a gRPC frame's message, without its 5 bytes) as
+ * store_watch_msg_parse() reads the gateway's line of it (never is_error:
+ * a gRPC stream's error comes in its trailers); -1 with CR_EPARSE and out
+ * empty when it is not one. */
+int store_watch_msg_parse_pb(const char *msg, size_t len, store_watch_msg *out, cr_err *err);
+/* A gRPC answer's grpc-status and (percent-encoded) grpc-message as the
+ * error store_etcd_error() gives for the same code and message; always -1. */
+int store_grpc_error(const char *status, const char *message, cr_err *err);
+/* etcd's gRPC code and message as Corral's error (the mapping in store.h);
+ * always -1. */
+int store_etcd_error_code(int code, const char *msg, cr_err *err);
 
 /* Appends a deep copy of src's compares and then-ops to dst (batching);
  * identical compares are kept once. */

@@ -13,12 +13,18 @@ typedef struct store_lane store_lane;
 struct store {
     struct event_base *base;
     cr_http *http;
+    /* gRPC calls' own client (NULL until the first): libcurl 7.88 may put
+     * an HTTP/1.1 call on an h2c connection of the same pool, where it
+     * hangs */
+    cr_http *grpc_http;
     cr_log *log;
     char **eps;
     size_t neps;
     size_t cur; /* endpoint calls go to */
     char *ca_file, *cert_file, *key_file;
     bool insecure;
+    bool json_only;  /* txns through the gateway, not gRPC */
+    bool grpc_watch; /* watches through gRPC, not the gateway */
     char *username, *password;
     char *token; /* auth token once authenticated */
     cr_http_req *auth_req;
@@ -46,6 +52,16 @@ void store_http_opts(store *s, cr_http_opts *o);
 bool store_need_auth(store *s);
 /* Drops the token (it was refused) so the next call authenticates again. */
 void store_drop_token(store *s);
+/* gRPC calls' own client, created on first use (NULL with err set when
+ * libcurl cannot make one). */
+cr_http *store_grpc_http(store *s, cr_err *err);
+/* The headers of a gRPC call into hdrs (at least 5 slots, NULL-terminated);
+ * *auth is the token's header, to free after the call started. */
+void store_grpc_headers(store *s, const char **hdrs, char **auth);
+/* Whether a gRPC answer is an error (err set): its status comes in the
+ * trailers, or in the headers of an answer without a body; an answer with
+ * none (a stream cut short) is one too. */
+bool store_grpc_failed(const cr_http_resp *resp, cr_err *err);
 /* Moves calls to the next endpoint if `ep` is still the current one. */
 void store_failover(store *s, size_t ep, const cr_err *why);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -21,6 +22,7 @@ struct store_call {
     size_t len;
     bool retry_ok; /* idempotent: may retry after a timeout */
     bool txn;      /* parse the answer as a txn */
+    bool grpc;     /* a gRPC call (KV.Txn), not the gateway's JSON */
     bool waiting_auth;
     bool auth_retried;
     bool unlinked; /* finishing: no longer in s->calls */
@@ -122,6 +124,33 @@ static int parse_endpoints(store *s, const char *list, cr_err *err)
     return 0;
 }
 
+/* Whether txns may go over gRPC with this libcurl (else they go to the
+ * gateway, said once in the log): it needs HTTP/2; and below 8.0.0, where
+ * each h2c call has its own connection (base/httpc.c), a plain-http
+ * endpoint off loopback would leave a socket in TIME_WAIT for every txn
+ * (Linux reuses those on loopback only) and run out of ports. */
+static bool grpc_fits(store *s)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+    if (!(v->features & CURL_VERSION_HTTP2)) {
+        cr_warn(s->log, "libcurl %s has no HTTP/2: txns go to etcd's JSON gateway", v->version);
+        return false;
+    }
+    if (v->version_num >= 0x080000)
+        return true;
+    for (size_t i = 0; i < s->neps; i++) {
+        if (strncmp(s->eps[i], "http://", 7) == 0 && !store_endpoint_loopback(s->eps[i])) {
+            cr_warn(s->log,
+                    "etcd endpoint %s is neither TLS nor loopback, and libcurl %s opens a "
+                    "connection for each gRPC call: txns go to etcd's JSON gateway",
+                    s->eps[i], v->version);
+            return false;
+        }
+    }
+    return true;
+}
+
 store *store_new(struct event_base *base, cr_http *http, const store_config *cfg, cr_err *err)
 {
     store *s = xcalloc(1, sizeof(*s));
@@ -143,6 +172,8 @@ store *store_new(struct event_base *base, cr_http *http, const store_config *cfg
     s->cert_file = xstrdup(cfg->cert_file);
     s->key_file = xstrdup(cfg->key_file);
     s->insecure = cfg->insecure;
+    s->json_only = cfg->json_only || !grpc_fits(s);
+    s->grpc_watch = cfg->grpc_watch && !s->json_only;
     s->username = xstrdup(cfg->username);
     s->password = xstrdup(cfg->password);
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
@@ -222,6 +253,7 @@ void store_free(store *s)
         bgroup_free(g);
     }
     store_map_free(s->busy);
+    cr_http_free(s->grpc_http); /* its calls are gone: nothing fires */
     event_free(s->flush_ev);
     free_eps(s);
     free(s->ca_file);
@@ -295,6 +327,43 @@ static void call_retry_or_fail(store_call *c, const cr_err *err)
     call_finish(c, NULL, err);
 }
 
+bool store_grpc_failed(const cr_http_resp *resp, cr_err *err)
+{
+    const char *st = cr_http_resp_header(resp, "grpc-status");
+
+    if (resp->status != 200) {
+        cr_error(err, CR_EETCD, "etcd http status %ld to a gRPC call: %.200s", resp->status,
+                 resp->body);
+        return true;
+    }
+    if (!st) {
+        cr_error(err, CR_EIO, "etcd: a gRPC answer without grpc-status");
+        return true;
+    }
+    if (strcmp(st, "0") == 0)
+        return false;
+    store_grpc_error(st, cr_http_resp_header(resp, "grpc-message"), err);
+    return true;
+}
+
+cr_http *store_grpc_http(store *s, cr_err *err)
+{
+    if (!s->grpc_http)
+        s->grpc_http = cr_http_new(s->base, err);
+    return s->grpc_http;
+}
+
+void store_grpc_headers(store *s, const char **hdrs, char **auth)
+{
+    /* gRPC metadata are headers as they are (the gateway maps Grpc-Metadata-
+     * and Authorization to them) */
+    hdrs[0] = "Content-Type: application/grpc";
+    hdrs[1] = "TE: trailers";
+    hdrs[2] = "hasleader: true";
+    hdrs[3] = *auth = s->token ? xasprintf("token: %s", s->token) : NULL;
+    hdrs[4] = NULL;
+}
+
 static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *herr, void *arg)
 {
     store_call *c = arg;
@@ -317,11 +386,11 @@ static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_er
         call_finish(c, NULL, herr);
         return;
     }
-    if (resp->status != 200) {
-        int code;
+    if (c->grpc ? store_grpc_failed(resp, &err)
+                : resp->status != 200 &&
+                      store_etcd_error(resp->status, resp->body, resp->body_len, &err) < 0) {
+        int code = store_err_grpc_code(&err);
 
-        store_etcd_error(resp->status, resp->body, resp->body_len, &err);
-        code = store_err_grpc_code(&err);
         if (code == 16 && s->username && !c->auth_retried) {
             /* token expired or the member restarted: authenticate again */
             c->auth_retried = true;
@@ -333,11 +402,16 @@ static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_er
                    c->retry_ok) {
             call_retry_or_fail(c, &err);
             return;
+        } else if (c->grpc && code < 0) {
+            /* no gRPC status: the answer was cut (or not etcd's); as a
+             * broken connection, not repeated (it may have applied) */
+            store_failover(s, c->ep, &err);
         }
         call_finish(c, NULL, &err);
         return;
     }
-    if (store_result_parse_text(resp->body, resp->body_len, c->txn, &res, &err) < 0) {
+    if ((c->grpc ? store_txn_parse_pb(resp->body, resp->body_len, &res, &err)
+                 : store_result_parse_text(resp->body, resp->body_len, c->txn, &res, &err)) < 0) {
         call_finish(c, NULL, &err);
         return;
     }
@@ -351,9 +425,10 @@ static int call_send(store_call *c, cr_err *err)
     cr_http_opts o = {0};
     /* hasleader: a member cut off from the quorum answers at once ("no
      * leader", retried elsewhere) instead of serving stale data or waiting */
-    const char *hdrs[4] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
+    const char *hdrs[5] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
                            NULL};
     char *auth = NULL, *url;
+    cr_http *h = s->http;
 
     if (store_need_auth(s)) {
         c->waiting_auth = true;
@@ -361,7 +436,13 @@ static int call_send(store_call *c, cr_err *err)
     }
     c->ep = s->cur;
     url = store_url(s, c->ep, c->path);
-    if (s->token) {
+    if (c->grpc) {
+        if (!(h = store_grpc_http(s, err))) {
+            free(url);
+            return -1;
+        }
+        store_grpc_headers(s, hdrs, &auth);
+    } else if (s->token) {
         auth = xasprintf("Authorization: %s", s->token);
         hdrs[2] = auth;
     }
@@ -369,6 +450,7 @@ static int call_send(store_call *c, cr_err *err)
     o.method = "POST";
     o.url = url;
     o.headers = hdrs;
+    o.http2 = c->grpc;
     o.body = c->body;
     o.body_len = c->len;
     o.timeout_ms = s->timeout_ms;
@@ -376,7 +458,7 @@ static int call_send(store_call *c, cr_err *err)
     o.on_done = call_http_done;
     o.arg = c;
     c->sent_us = cr_mono_us();
-    c->req = cr_http_start(s->http, &o, err);
+    c->req = cr_http_start(h, &o, err);
     free(url);
     free(auth);
     return c->req ? 0 : -1;
@@ -728,7 +810,14 @@ static int txn_start(store *s, store_txn *t, call_done_fn done, store_cb cb, voi
         store_txn_free(t);
         return -1;
     }
-    c = call_new(s, "/v3/kv/txn", store_txn_encode(t, &len), cb, arg);
+    if (s->json_only) {
+        c = call_new(s, "/v3/kv/txn", store_txn_encode(t, &len), cb, arg);
+    } else {
+        c = call_new(s, "/etcdserverpb.KV/Txn", store_txn_encode_pb(t, &len), cb, arg);
+        c->len = len; /* binary */
+        c->grpc = true;
+        c->kind = STORE_CALL_TXN;
+    }
     c->txn = true;
     c->done = done;
     c->ctx = ctx ? ctx : t;

@@ -1,7 +1,10 @@
-/* store_watch: one streamed POST /v3/watch per watch; the gateway answers
- * with newline-delimited JSON ({"result":{...}} per line). A broken stream is
- * resumed from the last delivered revision + 1, with backoff and endpoint
- * failover; a compacted start revision stops the watch (caller re-lists). */
+/* store_watch: one stream per watch. By default a POST /v3/watch, which
+ * the gateway answers with newline-delimited JSON ({"result":{...}} per
+ * line, {"error":{...}} for an error). With grpc_watch a gRPC Watch.Watch
+ * call (store/pb.c): one WatchRequest sent, then WatchResponses, each a
+ * gRPC frame; its error comes in the trailers. A broken stream is resumed from
+ * the last delivered revision + 1, with backoff and endpoint failover; a
+ * compacted start revision stops the watch (caller re-lists). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 
 #define WATCH_BACKOFF_MIN_MS 100
 #define WATCH_BACKOFF_MAX_MS 3000
+#define WATCH_MAX_FRAME      (256u << 20) /* as a call's answer (store.c) */
 
 struct store_watch {
     store *s; /* NULL once the store is freed */
@@ -28,7 +32,8 @@ struct store_watch {
     cr_http_req *req;
     size_t ep;
     long status;
-    cr_buf line;    /* partial line of the stream */
+    bool grpc;      /* the stream is a gRPC call */
+    cr_buf line;    /* partial line (or gRPC frame) of the stream */
     cr_buf errbody; /* body of a non-200 answer */
     struct event *retry_ev;
     long backoff_ms;
@@ -136,17 +141,13 @@ static void watch_broken(store_watch *w, const cr_err *err)
     event_add(w->retry_ev, &tv);
 }
 
-/* Handles one line; false when the watch must not be touched further. */
-static bool watch_line(store_watch *w, const char *line, size_t len)
+/* Handles one message (released here); false when the watch must not be
+ * touched further. */
+static bool watch_msg(store_watch *w, store_watch_msg m)
 {
-    store_watch_msg m;
     cr_err err;
     bool alive = true;
 
-    if (store_watch_msg_parse(line, len, &m, &err) < 0) {
-        watch_broken(w, &err);
-        return false;
-    }
     if (m.is_error) {
         if (store_err_grpc_code(&m.err) == 16)
             store_drop_token(w->s);
@@ -188,6 +189,50 @@ static bool watch_line(store_watch *w, const char *line, size_t len)
     return alive;
 }
 
+/* One gateway line; as watch_msg. */
+static bool watch_line(store_watch *w, const char *line, size_t len)
+{
+    store_watch_msg m;
+    cr_err err;
+
+    if (store_watch_msg_parse(line, len, &m, &err) < 0) {
+        watch_broken(w, &err);
+        return false;
+    }
+    return watch_msg(w, m);
+}
+
+/* The gRPC frames the buffer holds whole; false as watch_msg. */
+static bool watch_frames(store_watch *w)
+{
+    while (w->line.len >= 5) {
+        const unsigned char *p = (const unsigned char *)w->line.data;
+        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        store_watch_msg m;
+        cr_err err;
+        int rc;
+
+        if (p[0] != 0 || n > WATCH_MAX_FRAME) {
+            cr_error(&err, CR_EPARSE, "etcd watch: a gRPC message %s",
+                     p[0] ? "compressed" : "above 256 MiB");
+            watch_broken(w, &err);
+            return false;
+        }
+        if (w->line.len - 5 < n)
+            return true;
+        /* the message keeps copies of what it needs from the buffer */
+        rc = store_watch_msg_parse_pb(w->line.data + 5, n, &m, &err);
+        cr_buf_consume(&w->line, n + 5);
+        if (rc < 0) {
+            watch_broken(w, &err);
+            return false;
+        }
+        if (!watch_msg(w, m))
+            return false;
+    }
+    return true;
+}
+
 static void watch_head(cr_http_req *r, const cr_http_resp *resp, void *arg)
 {
     store_watch *w = arg;
@@ -206,6 +251,10 @@ static void watch_data(cr_http_req *r, const char *data, size_t len, void *arg)
         return;
     }
     cr_buf_add(&w->line, data, len);
+    if (w->grpc) {
+        watch_frames(w);
+        return;
+    }
     while (w->line.len && (nl = memchr(w->line.data, '\n', w->line.len))) {
         size_t n = (size_t)(nl - w->line.data);
         char *copy = xstrndup(w->line.data, n);
@@ -225,8 +274,8 @@ static void watch_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *h
     cr_err err;
 
     w->req = NULL;
-    /* a last line without a newline */
-    if (!herr && w->status == 200 && w->line.len) {
+    /* a last line without a newline (a gRPC frame comes whole or not at all) */
+    if (!herr && w->status == 200 && w->line.len && !w->grpc) {
         char *copy = xstrndup(w->line.data, w->line.len);
         size_t n = w->line.len;
         bool alive;
@@ -243,6 +292,17 @@ static void watch_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *h
         err = *herr;
         if (herr->code == CR_EUNAVAIL || herr->code == CR_ETIMEOUT)
             store_failover(w->s, w->ep, herr);
+    } else if (w->grpc) {
+        /* its end: an error in the trailers, or none (a stream etcd ended) */
+        int code;
+
+        if (!store_grpc_failed(resp, &err))
+            cr_error(&err, CR_EIO, "watch stream from %s ended", w->s->eps[w->ep]);
+        code = store_err_grpc_code(&err);
+        if (code == 16)
+            store_drop_token(w->s);
+        if (code == 14 || code < 0)
+            store_failover(w->s, w->ep, &err);
     } else if (w->status != 200) {
         store_etcd_error(w->status, w->errbody.data, w->errbody.len, &err);
         if (store_err_grpc_code(&err) == 16)
@@ -262,10 +322,12 @@ static void watch_connect(store_watch *w)
     cr_http_opts o = {0};
     /* hasleader: etcd ends the stream when this member loses its leader, so
      * a watch never sits silently on a member cut off from the quorum */
-    const char *hdrs[4] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
+    const char *hdrs[5] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
                            NULL};
     char *auth = NULL, *url, *body, *kb, *eb = NULL;
     char rev[64] = "";
+    size_t blen;
+    cr_http *h = s ? s->http : NULL;
     cr_err err;
 
     if (!s || w->stopped || w->req)
@@ -273,6 +335,17 @@ static void watch_connect(store_watch *w)
     if (store_need_auth(s)) {
         w->waiting_auth = true;
         return;
+    }
+    w->grpc = s->grpc_watch;
+    if (w->grpc) {
+        if (!(h = store_grpc_http(s, &err))) {
+            watch_broken(w, &err);
+            return;
+        }
+        store_grpc_headers(s, hdrs, &auth);
+        body = store_watch_create_pb(w->key, w->prefix, w->next_rev, w->prev_kv, &blen);
+        url = store_url(s, s->cur, "/etcdserverpb.Watch/Watch");
+        goto send;
     }
     kb = store_b64_encode(w->key, strlen(w->key));
     if (w->prefix) {
@@ -286,20 +359,23 @@ static void watch_connect(store_watch *w)
     body = xasprintf("{\"create_request\":{\"key\":\"%s\"%s%s%s%s,\"progress_notify\":true%s}}", kb,
                      eb ? ",\"range_end\":\"" : "", eb ? eb : "", eb ? "\"" : "", rev,
                      w->prev_kv ? ",\"prev_kv\":true" : "");
+    blen = strlen(body);
     free(kb);
     free(eb);
-    w->ep = s->cur;
-    url = store_url(s, w->ep, "/v3/watch");
+    url = store_url(s, s->cur, "/v3/watch");
     if (s->token) {
         auth = xasprintf("Authorization: %s", s->token);
         hdrs[2] = auth;
     }
+send:
+    w->ep = s->cur;
     store_http_opts(s, &o);
     o.method = "POST";
     o.url = url;
     o.headers = hdrs;
+    o.http2 = w->grpc;
     o.body = body;
-    o.body_len = strlen(body);
+    o.body_len = blen;
     o.timeout_ms = 0;
     o.on_head = watch_head;
     o.on_data = watch_data;
@@ -308,7 +384,7 @@ static void watch_connect(store_watch *w)
     w->status = 0;
     cr_buf_reset(&w->line);
     cr_buf_reset(&w->errbody);
-    w->req = cr_http_start(s->http, &o, &err);
+    w->req = cr_http_start(h, &o, &err);
     free(url);
     free(auth);
     free(body);

@@ -854,6 +854,7 @@ static int app_start(app *a, cr_err *err)
     sc.cert_file = a->cfg.etcd_cert_file;
     sc.key_file = a->cfg.etcd_key_file;
     sc.insecure = a->cfg.etcd_insecure;
+    sc.json_only = a->cfg.etcd_json;
     sc.username = a->cfg.etcd_username;
     sc.password = a->cfg.etcd_password;
     sc.timeout_ms = a->cfg.etcd_timeout_ms;

@@ -270,7 +270,7 @@ class Cluster:
                           "--listen-client-urls", url, "--advertise-client-urls", url,
                           "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                           "--initial-cluster", "%s=%s" % (name, peer),
-                          "--log-level", "warn", "--logger", "zap"])
+                          "--log-level", "warn", "--logger", "zap"] + (["--enable-pprof"] if os.environ.get("ETCD_PPROF") else []))
         wait_until(lambda: http("GET", url + "/health", timeout=1)[0] == 200, 20,
                    "etcd at " + url)
         self.etcd_url = url

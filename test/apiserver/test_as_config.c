@@ -15,6 +15,7 @@ static void test_defaults_and_flags(void **state)
                     "0.0.0.0:8080",
                     "--etcd-endpoints=http://e1:2379,http://e2:2379",
                     "--etcd-insecure",
+                    "--etcd-json",
                     "--max-body-bytes",
                     "4096",
                     "--config",
@@ -25,10 +26,12 @@ static void test_defaults_and_flags(void **state)
     assert_string_equal(c.listen, "127.0.0.1:7099");
     assert_string_equal(c.prefix, "/corral");
     assert_null(c.mesos_master);
-    assert_int_equal(as_config_parse_args(&c, 9, argv, &file, &err), 0);
+    assert_false(c.etcd_json); /* txns over gRPC unless asked */
+    assert_int_equal(as_config_parse_args(&c, 10, argv, &file, &err), 0);
     assert_string_equal(c.listen, "0.0.0.0:8080");
     assert_string_equal(c.etcd_endpoints, "http://e1:2379,http://e2:2379");
     assert_true(c.etcd_insecure);
+    assert_true(c.etcd_json);
     assert_int_equal(c.max_body_bytes, 4096);
     assert_string_equal(file, "x.yaml");
     /* 0.0.0.0 is the network: only with --auth, or an explicit --insecure. */

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "base/buf.h"
 #include "base/httpc.h"
 #include "base/xalloc.h"
 #include "store/store.h"
@@ -87,6 +88,26 @@ static void put_sync(fx *f, const char *key, const char *val)
     if (!w.ok)
         fail_msg("put %s: %s", key, w.err.detail);
     waiter_reset(&w);
+}
+
+/* A txn on s: if key's version is `version`, put key=val, else get it;
+ * asserts it was answered and returns whether the compare held. */
+static bool cas_sync(fx *f, store *s, const char *key, int64_t version, const char *val)
+{
+    store_txn *t = store_txn_new();
+    waiter w = {0};
+    bool held;
+
+    store_txn_if_version(t, key, STORE_EQ, version);
+    store_txn_put(t, STORE_THEN, key, val, strlen(val), NULL);
+    store_txn_get(t, STORE_ELSE, key, false);
+    assert_int_equal(store_txn_commit(s, t, waiter_cb, &w, NULL), 0);
+    WAIT(f, &w);
+    if (!w.ok)
+        fail_msg("txn on %s: %s", key, w.err.detail);
+    held = w.succeeded;
+    waiter_reset(&w);
+    return held;
 }
 
 static void test_crud(void **state)
@@ -581,6 +602,140 @@ static void test_fenced_txn(void **state)
     waiter_reset(&w);
 }
 
+/* One result, as far as a txn's answer goes, into text to compare. */
+static void describe(cr_buf *b, const store_result *r, int64_t rev0)
+{
+    cr_buf_addf(b, "succeeded=%d nops=%zu rev+%" PRId64 ";", r->succeeded, r->nops,
+                r->revision - rev0);
+    for (size_t i = 0; i < r->nops; i++) {
+        const store_result *o = &r->ops[i];
+
+        cr_buf_addf(b,
+                    " op%zu: rev+%" PRId64 " count=%" PRId64 " more=%d deleted=%" PRId64 " kvs=%zu",
+                    i, o->revision - rev0, o->count, o->more, o->deleted, o->nkvs);
+        for (size_t k = 0; k < o->nkvs; k++)
+            cr_buf_addf(b, " [%s=%.*s c+%" PRId64 " m+%" PRId64 " v%" PRId64 " l%" PRId64 "]",
+                        strrchr(o->kvs[k].key, '/') + 1, (int)o->kvs[k].value_len, o->kvs[k].value,
+                        o->kvs[k].create_revision ? o->kvs[k].create_revision - rev0 : 0,
+                        o->kvs[k].mod_revision - rev0, o->kvs[k].version, o->kvs[k].lease);
+    }
+}
+
+typedef struct described {
+    int done;
+    bool ok;
+    cr_err err;
+    cr_buf text;
+    int64_t rev0;
+} described;
+
+static void describe_cb(void *arg, const store_result *res, const cr_err *err)
+{
+    described *d = arg;
+
+    d->done++;
+    d->ok = !err;
+    if (err)
+        d->err = *err;
+    else
+        describe(&d->text, res, d->rev0);
+}
+
+/* The same txns through etcd's gRPC service and through its JSON gateway,
+ * each on its own keys in the same order: the answers agree op for op (the
+ * revisions taken relative to each run's first), and so do the errors. */
+static void test_txn_grpc_and_json_agree(void **state)
+{
+    fx *f = *state;
+    store_config jc = {
+        .endpoints = cr_etcd_endpoints(f->etcd), .timeout_ms = 3000, .json_only = true};
+    store *js = store_new(f->base, f->http, &jc, NULL);
+    store *ss[2] = {f->s, js};
+    char *texts[2];
+    cr_code codes[2];
+    char *msgs[2];
+
+    for (int k = 0; k < 2; k++) {
+        const char *P = k ? "/t/agree/json/" : "/t/agree/grpc/";
+        char key[64], val[64];
+        described d = {0};
+        waiter w = {0};
+        store_txn *t;
+
+        cr_buf_init(&d.text);
+        for (int i = 0; i < 5; i++) {
+            snprintf(key, sizeof(key), "%sk%d", P, i);
+            snprintf(val, sizeof(val), "v%d\n\"\001", i); /* bytes JSON would escape */
+            put_sync(f, key, val);
+        }
+        assert_int_equal(store_get(f->s, P, 0, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        d.rev0 = w.revision;
+        waiter_reset(&w);
+
+        /* then-branch: every op kind, prefix and not, prev_kv */
+        t = store_txn_new();
+        snprintf(key, sizeof(key), "%sk0", P);
+        store_txn_if_version(t, key, STORE_EQ, 1);
+        store_txn_if_value(t, key, STORE_NE, "x", 1);
+        snprintf(key, sizeof(key), "%snew", P);
+        store_txn_if_create(t, key, STORE_EQ, 0);
+        store_txn_put(t, STORE_THEN, key, "fresh", 5, &(store_put_opts){.prev_kv = true});
+        snprintf(key, sizeof(key), "%sk1", P);
+        store_txn_put(t, STORE_THEN, key, "over", 4, &(store_put_opts){.prev_kv = true});
+        snprintf(key, sizeof(key), "%sk2", P);
+        store_txn_delete(t, STORE_THEN, key, false);
+        snprintf(key, sizeof(key), "%sk", P);
+        store_txn_get(t, STORE_THEN, key, true);
+        assert_int_equal(store_txn_commit(ss[k], t, describe_cb, &d, NULL), 0);
+        WAIT(f, &d);
+        assert_true(d.ok);
+
+        /* else-branch: a failed compare; a prefix delete */
+        d.done = 0;
+        cr_buf_adds(&d.text, " | ");
+        t = store_txn_new();
+        snprintf(key, sizeof(key), "%sk3", P);
+        store_txn_if_mod(t, key, STORE_LT, 1);
+        store_txn_put(t, STORE_THEN, key, "never", 5, NULL);
+        snprintf(key, sizeof(key), "%sk", P);
+        store_txn_delete(t, STORE_ELSE, key, true);
+        store_txn_get(t, STORE_ELSE, key, true);
+        assert_int_equal(store_txn_commit(ss[k], t, describe_cb, &d, NULL), 0);
+        WAIT(f, &d);
+        assert_true(d.ok);
+        texts[k] = cr_buf_detach(&d.text, NULL);
+
+        /* etcd's own refusal: one key twice in a branch */
+        d.done = 0;
+        cr_buf_init(&d.text);
+        t = store_txn_new();
+        store_txn_put(t, STORE_THEN, key, "a", 1, NULL);
+        store_txn_put(t, STORE_THEN, key, "b", 1, NULL);
+        assert_int_equal(store_txn_commit(ss[k], t, describe_cb, &d, NULL), 0);
+        WAIT(f, &d);
+        assert_false(d.ok);
+        codes[k] = d.err.code;
+        msgs[k] = xstrdup(d.err.detail);
+        cr_buf_release(&d.text);
+    }
+    assert_string_equal(texts[0], texts[1]);
+    /* what the answers hold, not only that they agree */
+    assert_non_null(strstr(texts[0], "succeeded=1 nops=4"));
+    assert_non_null(strstr(texts[0], "succeeded=0 nops=2"));
+    assert_non_null(strstr(texts[0], "v1\n\"\001"));
+    assert_int_equal(codes[0], codes[1]);
+    assert_int_equal(codes[0], CR_EINVAL);
+    assert_string_equal(msgs[0], msgs[1]);
+    assert_non_null(strstr(msgs[0], "etcd code 3: "));
+    assert_non_null(strstr(msgs[0], "duplicate key"));
+    for (int k = 0; k < 2; k++) {
+        free(texts[k]);
+        free(msgs[k]);
+    }
+    store_free(js);
+}
+
 static void test_lease_expiry(void **state)
 {
     fx *f = *state;
@@ -842,6 +997,94 @@ static void selfree_events(void *arg, const store_event *evs, size_t n)
     sf->w = NULL;
 }
 
+/* Every event of a watch as text, keys without their run's prefix and
+ * revisions relative to the run's first. */
+typedef struct wtext {
+    cr_buf text;
+    int64_t rev0;
+    int events;
+} wtext;
+
+static void wtext_events(void *arg, const store_event *evs, size_t n)
+{
+    wtext *t = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        const store_event *e = &evs[i];
+
+        t->events++;
+        cr_buf_addf(&t->text, "%s %s m+%" PRId64 " v%" PRId64 " c+%" PRId64 " value=%s",
+                    e->type == STORE_EV_PUT ? "PUT" : "DELETE", strrchr(e->kv.key, '/') + 1,
+                    e->kv.mod_revision - t->rev0, e->kv.version,
+                    e->kv.create_revision ? e->kv.create_revision - t->rev0 : 0,
+                    e->kv.value ? e->kv.value : "(none)");
+        if (e->prev.key)
+            cr_buf_addf(&t->text, " prev=%s@m+%" PRId64, e->prev.value,
+                        e->prev.mod_revision - t->rev0);
+        cr_buf_adds(&t->text, ";\n");
+    }
+}
+
+static const store_watch_handlers wtext_handlers = {.on_events = wtext_events};
+
+/* The same writes seen by a watch through etcd's gRPC service and one
+ * through its JSON gateway (from a start revision, with prev_kv): the
+ * same events, in the same order, with the same values and revisions. */
+static void test_watch_grpc_and_json_agree(void **state)
+{
+    fx *f = *state;
+    store_config gc = {
+        .endpoints = cr_etcd_endpoints(f->etcd), .timeout_ms = 3000, .grpc_watch = true};
+    store *gs = store_new(f->base, f->http, &gc, NULL);
+    store *ss[2] = {gs, f->s};
+    char *texts[2];
+
+    for (int k = 0; k < 2; k++) {
+        const char *P = k ? "/t/wagree/json/" : "/t/wagree/grpc/";
+        store_watch_opts wo = {.prefix = true, .prev_kv = true};
+        char key[64], val[64];
+        wtext t = {0};
+        waiter w = {0};
+        store_watch *wt;
+
+        cr_buf_init(&t.text);
+        assert_int_equal(store_get(f->s, P, 0, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        t.rev0 = w.revision;
+        waiter_reset(&w);
+        for (int i = 0; i < 3; i++) {
+            snprintf(key, sizeof(key), "%sk%d", P, i);
+            snprintf(val, sizeof(val), "v%d \"q\"", i);
+            put_sync(f, key, val);
+        }
+        snprintf(key, sizeof(key), "%sk1", P);
+        put_sync(f, key, "again");
+        assert_int_equal(store_delete(f->s, key, false, false, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        assert_true(w.ok);
+        waiter_reset(&w);
+        /* from the first write's revision: history, then what comes live */
+        wo.start_revision = t.rev0 + 1;
+        wt = store_watch_start(ss[k], P, &wo, &wtext_handlers, &t, NULL);
+        assert_non_null(wt);
+        assert_true(run_until_flag(f->base, &t.events, 5, 10000));
+        assert_int_equal(store_delete(f->s, P, true, false, waiter_cb, &w, NULL), 0);
+        WAIT(f, &w);
+        assert_true(w.ok);
+        waiter_reset(&w);
+        assert_true(run_until_flag(f->base, &t.events, 7, 10000));
+        store_watch_free(wt);
+        texts[k] = cr_buf_detach(&t.text, NULL);
+    }
+    assert_string_equal(texts[0], texts[1]);
+    assert_non_null(strstr(texts[0], "PUT k1 m+4 v2 c+2 value=again prev=v1 \"q\"@m+2;"));
+    assert_non_null(strstr(texts[0], "DELETE k1 m+5 v0 c+0 value=(none) prev=again@m+4;"));
+    assert_non_null(strstr(texts[0], "DELETE k2 m+6"));
+    for (int k = 0; k < 2; k++)
+        free(texts[k]);
+    store_free(gs);
+}
+
 static void test_watch_free_from_handler(void **state)
 {
     fx *f = *state;
@@ -951,7 +1194,7 @@ static void test_auth(void **state)
     cr_etcd_opts o = {.members = 1};
     cr_etcd *e = cr_etcd_start(&o);
     store *admin, *s;
-    store_config cfg = {0};
+    store_config cfg = {.grpc_watch = true}; /* the token on a gRPC watch too */
     waiter w = {0};
     const char *setup[][2] = {
         {"/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"rootpw\"}"},
@@ -1006,10 +1249,13 @@ static void test_auth(void **state)
     WAIT(f, &w);
     assert_true(w.ok);
     waiter_reset(&w);
+    /* a txn (gRPC: the token goes as metadata) */
+    assert_true(cas_sync(f, s, "/t/auth/a", 1, "v2"));
+    assert_false(cas_sync(f, s, "/t/auth/a", 1, "v3"));
     assert_int_equal(store_get(s, "/t/auth/a", 0, waiter_cb, &w, NULL), 0);
     WAIT(f, &w);
     assert_true(w.ok);
-    assert_string_equal(w.kvs[0].value, "v");
+    assert_string_equal(w.kvs[0].value, "v2");
     waiter_reset(&w);
     assert_true(run_until_flag(f->base, &r.events, 1, 10000));
     store_watch_free(wt);
@@ -1032,7 +1278,8 @@ static void test_tls_with_client_certificate(void **state)
                       .probe_cert = ccrt,
                       .probe_key = ckey};
     cr_etcd *e;
-    store_config cfg = {.timeout_ms = 10000}; /* TLS under valgrind is slow */
+    /* TLS under valgrind is slow; the watch over gRPC too (HTTP/2 by ALPN) */
+    store_config cfg = {.timeout_ms = 10000, .grpc_watch = true};
     store *s;
     waiter w = {0};
     wrec r = {0};
@@ -1056,10 +1303,13 @@ static void test_tls_with_client_certificate(void **state)
     WAIT(f, &w);
     assert_true(w.ok);
     waiter_reset(&w);
+    /* a txn: gRPC over TLS (HTTP/2 by ALPN) */
+    assert_true(cas_sync(f, s, "/t/tls/a", 1, "v2"));
+    assert_false(cas_sync(f, s, "/t/tls/a", 1, "v3"));
     assert_int_equal(store_get(s, "/t/tls/a", 0, waiter_cb, &w, NULL), 0);
     WAIT(f, &w);
     assert_true(w.ok);
-    assert_string_equal(w.kvs[0].value, "v");
+    assert_string_equal(w.kvs[0].value, "v2");
     waiter_reset(&w);
     assert_true(run_until_flag(f->base, &r.events, 1, 10000));
     store_watch_free(wt);
@@ -1105,9 +1355,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_batch_keeps_order_around_range_deletes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_lanes_and_order, setup, teardown),
     cmocka_unit_test_setup_teardown(test_fenced_txn, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_txn_grpc_and_json_agree, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
     cmocka_unit_test_setup_teardown(test_watch_events_and_progress, setup, teardown),
     cmocka_unit_test_setup_teardown(test_watch_from_revision_and_compaction, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_watch_grpc_and_json_agree, setup, teardown),
     cmocka_unit_test_setup_teardown(test_watch_free_from_handler, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failover_to_next_endpoint, setup, teardown),
     cmocka_unit_test_setup_teardown(test_timeout_never_hangs, setup, teardown),
