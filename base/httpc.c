@@ -401,6 +401,20 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 /* --- public ------------------------------------------------------------------ */
 
+bool cr_http_has_http2(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2;
+}
+
+bool cr_http_h2c_reuse(void)
+{
+    static int reuse = -1; /* asked on every http2 request: once is enough */
+
+    if (reuse < 0)
+        reuse = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+    return reuse;
+}
+
 cr_http *cr_http_new(struct event_base *base, cr_err *err)
 {
     cr_http *h;
@@ -540,10 +554,8 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
         curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION,
                          tls ? (long)CURL_HTTP_VERSION_2TLS
                              : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        /* libcurl before 8.0.0 breaks an h2c connection it reuses ("Error
-         * in the HTTP2 framing layer", curl issue 10634): one connection a
-         * request there */
-        if (!tls && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        /* "Error in the HTTP2 framing layer" on the next request otherwise */
+        if (!tls && !cr_http_h2c_reuse()) {
             curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
             curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
         }

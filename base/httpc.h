@@ -116,6 +116,12 @@ typedef struct cr_http_opts {
     void *arg;
 } cr_http_opts;
 
+/* What this libcurl can do for http2 requests: speak HTTP/2 at all; and
+ * keep an h2c (http://) connection for more than one request, which it
+ * breaks before 8.0.0 (curl issue 10634), so there each such request has
+ * its own connection. */
+bool cr_http_has_http2(void);
+bool cr_http_h2c_reuse(void);
 /* Returns a client bound to base (borrowed), or NULL with err set if libcurl
  * cannot be initialised. Caller owns it; free with cr_http_free(). */
 cr_http *cr_http_new(struct event_base *base, cr_err *err);

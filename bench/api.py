@@ -190,26 +190,9 @@ POST_BODY = ('{"deploy":{"requestId":"{}","id":"c1",'
 
 
 def build_loadgen(dest, sanitize=False):
-    """Compiles bench/loadgen.c into dest (as bench/store.sh builds its
-    driver); returns the binary's path. sanitize: ASan + UBSan, with clang
-    when there is one (e2e/test_loadgen.py)."""
-    cc, flags = "cc", ["-O2"]
-    if sanitize:
-        cc = "clang" if shutil.which("clang") else "cc"
-        flags = ["-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                 "-fno-sanitize-recover=all"]
-    pkg = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
-                         capture_output=True, text=True)
-    if pkg.returncode != 0:
-        raise RuntimeError("pkg-config libevent: %s" % pkg.stderr.strip())
-    out = os.path.join(dest, "loadgen")
-    r = subprocess.run([cc] + flags + ["-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                                       "-Werror", "-Wshadow", "-Wformat=2", "-Wstrict-prototypes",
-                                       "-o", out, os.path.join(ROOT, "bench", "loadgen.c")]
-                       + pkg.stdout.split() + ["-lm"], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("building bench/loadgen.c failed:\n%s" % r.stderr[-3000:])
-    return out
+    """Compiles bench/loadgen.c into dest; returns the binary's path.
+    sanitize: ASan + UBSan (e2e/test_loadgen.py)."""
+    return harness.build_bench_tool("loadgen", "libevent", dest, sanitize, ["-lm"])
 
 
 def parse_loadgen(text):

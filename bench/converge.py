@@ -276,20 +276,8 @@ def raw_write_cost(url, etcd_pid, threads=4, seconds=3.0):
 
 
 def build_rawgrpc(dest):
-    """Compiles bench/rawgrpc.c into dest (as bench/api.py builds loadgen);
-    returns the binary's path."""
-    pkg = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"], capture_output=True,
-                         text=True)
-    if pkg.returncode != 0:
-        raise RuntimeError("pkg-config libcurl: %s" % pkg.stderr.strip())
-    out = os.path.join(dest, "rawgrpc")
-    r = subprocess.run(["cc", "-O2", "-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                        "-Werror", "-Wshadow", "-Wformat=2", "-Wstrict-prototypes", "-o", out,
-                        os.path.join(ROOT, "bench", "rawgrpc.c")]
-                       + pkg.stdout.split(), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("building bench/rawgrpc.c failed:\n%s" % r.stderr[-3000:])
-    return out
+    """Compiles bench/rawgrpc.c into dest; returns the binary's path."""
+    return harness.build_bench_tool("rawgrpc", "libcurl", dest)
 
 
 def raw_grpc_cost(url, etcd_pid, tmpdir, threads=4, seconds=3.0):

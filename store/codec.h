@@ -185,6 +185,12 @@ bool store_txn_fence_lost(const store_txn *t, const store_result *res);
 /* The same txn for etcd's gRPC service (KV.Txn): a TxnRequest in one gRPC
  * frame (store/pb.c; caller frees). */
 char *store_txn_encode_pb(const store_txn *t, size_t *len);
+#define STORE_MAX_ANSWER (256u << 20) /* an etcd answer, or a gRPC message of one */
+/* A gRPC frame at buf (len bytes so far): 1 when it is whole (its message,
+ * *n bytes, follows the 5-byte prefix), 0 when more bytes must come, -1
+ * with CR_EPARSE when it is compressed (never asked for) or its message is
+ * above STORE_MAX_ANSWER. */
+int store_grpc_frame(const char *buf, size_t len, size_t *n, cr_err *err);
 /* A KV.Txn answer's body (one gRPC frame of a TxnResponse) as the result
  * store_result_parse_text() gives for the gateway's JSON of it; -1 with
  * CR_EPARSE when it is not one (out is then empty). */

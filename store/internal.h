@@ -52,12 +52,13 @@ void store_http_opts(store *s, cr_http_opts *o);
 bool store_need_auth(store *s);
 /* Drops the token (it was refused) so the next call authenticates again. */
 void store_drop_token(store *s);
-/* gRPC calls' own client, created on first use (NULL with err set when
- * libcurl cannot make one). */
-cr_http *store_grpc_http(store *s, cr_err *err);
-/* The headers of a gRPC call into hdrs (at least 5 slots, NULL-terminated);
- * *auth is the token's header, to free after the call started. */
-void store_grpc_headers(store *s, const char **hdrs, char **auth);
+/* A POST to etcd, set up for the gateway's JSON or (grpc) the gRPC
+ * service: the TLS options, HTTP/2 for gRPC, and the headers into hdrs (at
+ * least 5 slots), with the token as each takes it; *auth is that header, to
+ * free once the request started. Returns the client to start it on (gRPC
+ * calls have their own, made on first use), or NULL with err set. */
+cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth,
+                         cr_err *err);
 /* Whether a gRPC answer is an error (err set): its status comes in the
  * trailers, or in the headers of an answer without a body; an answer with
  * none (a stream cut short) is one too. */

@@ -508,20 +508,31 @@ static int read_txn(pbr r, store_result *out)
     return 0;
 }
 
+int store_grpc_frame(const char *buf, size_t len, size_t *n, cr_err *err)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+
+    if (len < 5)
+        return 0;
+    if (p[0] != 0)
+        return cr_error(err, CR_EPARSE, "etcd answer: a compressed gRPC message");
+    *n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+    if (*n > STORE_MAX_ANSWER)
+        return cr_error(err, CR_EPARSE, "etcd answer: a gRPC message of %zu bytes", *n);
+    return len - 5 >= *n;
+}
+
 int store_txn_parse_pb(const char *body, size_t len, store_result *out, cr_err *err)
 {
     const unsigned char *p = (const unsigned char *)body;
-    size_t n;
+    size_t n = 0;
+    int rc = store_grpc_frame(body, len, &n, err);
 
     memset(out, 0, sizeof(*out));
-    if (len < 5)
-        return cr_error(err, CR_EPARSE, "etcd answer: a gRPC message of %zu bytes", len);
-    n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
-    if (p[0] != 0)
-        return cr_error(err, CR_EPARSE, "etcd answer: a compressed gRPC message");
-    if (n != len - 5)
-        return cr_error(err, CR_EPARSE, "etcd answer: a gRPC frame of %zu bytes in %zu", n,
-                        len - 5);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || n != len - 5) /* one whole frame, nothing after it */
+        return cr_error(err, CR_EPARSE, "etcd answer: %zu bytes, not one gRPC frame", len);
     if (read_txn((pbr){p + 5, p + len}, out) < 0) {
         store_result_release(out);
         return cr_error(err, CR_EPARSE, "etcd answer: malformed TxnResponse");

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -131,20 +130,16 @@ static int parse_endpoints(store *s, const char *list, cr_err *err)
  * (Linux reuses those on loopback only) and run out of ports. */
 static bool grpc_fits(store *s)
 {
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-
-    if (!(v->features & CURL_VERSION_HTTP2)) {
-        cr_warn(s->log, "libcurl %s has no HTTP/2: txns go to etcd's JSON gateway", v->version);
+    if (!cr_http_has_http2()) {
+        cr_warn(s->log, "libcurl has no HTTP/2: txns go to etcd's JSON gateway");
         return false;
     }
-    if (v->version_num >= 0x080000)
-        return true;
-    for (size_t i = 0; i < s->neps; i++) {
+    for (size_t i = 0; i < s->neps && !cr_http_h2c_reuse(); i++) {
         if (strncmp(s->eps[i], "http://", 7) == 0 && !store_endpoint_loopback(s->eps[i])) {
             cr_warn(s->log,
-                    "etcd endpoint %s is neither TLS nor loopback, and libcurl %s opens a "
+                    "etcd endpoint %s is neither TLS nor loopback, and this libcurl opens a "
                     "connection for each gRPC call: txns go to etcd's JSON gateway",
-                    s->eps[i], v->version);
+                    s->eps[i]);
             return false;
         }
     }
@@ -346,22 +341,35 @@ bool store_grpc_failed(const cr_http_resp *resp, cr_err *err)
     return true;
 }
 
-cr_http *store_grpc_http(store *s, cr_err *err)
+cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth,
+                         cr_err *err)
 {
-    if (!s->grpc_http)
-        s->grpc_http = cr_http_new(s->base, err);
-    return s->grpc_http;
-}
-
-void store_grpc_headers(store *s, const char **hdrs, char **auth)
-{
-    /* gRPC metadata are headers as they are (the gateway maps Grpc-Metadata-
-     * and Authorization to them) */
-    hdrs[0] = "Content-Type: application/grpc";
-    hdrs[1] = "TE: trailers";
-    hdrs[2] = "hasleader: true";
-    hdrs[3] = *auth = s->token ? xasprintf("token: %s", s->token) : NULL;
+    /* hasleader: a member cut off from the quorum answers at once ("no
+     * leader", retried elsewhere) and ends its watch streams, instead of
+     * serving stale data or waiting. gRPC metadata are headers as they are;
+     * the gateway maps Grpc-Metadata- and Authorization to them. */
+    if (grpc) {
+        hdrs[0] = "Content-Type: application/grpc";
+        hdrs[1] = "TE: trailers";
+        hdrs[2] = "hasleader: true";
+        hdrs[3] = *auth = s->token ? xasprintf("token: %s", s->token) : NULL;
+    } else {
+        hdrs[0] = "Content-Type: application/json";
+        hdrs[1] = "Grpc-Metadata-hasleader: true";
+        hdrs[2] = *auth = s->token ? xasprintf("Authorization: %s", s->token) : NULL;
+        hdrs[3] = NULL;
+    }
     hdrs[4] = NULL;
+    store_http_opts(s, o);
+    o->method = "POST";
+    o->headers = hdrs;
+    o->http2 = grpc;
+    if (grpc && !s->grpc_http && !(s->grpc_http = cr_http_new(s->base, err))) {
+        free(*auth);
+        *auth = NULL;
+        return NULL;
+    }
+    return grpc ? s->grpc_http : s->http;
 }
 
 static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *herr, void *arg)
@@ -423,38 +431,23 @@ static int call_send(store_call *c, cr_err *err)
 {
     store *s = c->s;
     cr_http_opts o = {0};
-    /* hasleader: a member cut off from the quorum answers at once ("no
-     * leader", retried elsewhere) instead of serving stale data or waiting */
-    const char *hdrs[5] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
-                           NULL};
-    char *auth = NULL, *url;
-    cr_http *h = s->http;
+    const char *hdrs[5];
+    char *auth, *url;
+    cr_http *h;
 
     if (store_need_auth(s)) {
         c->waiting_auth = true;
         return 0;
     }
+    if (!(h = store_post_opts(s, c->grpc, &o, hdrs, &auth, err)))
+        return -1;
     c->ep = s->cur;
     url = store_url(s, c->ep, c->path);
-    if (c->grpc) {
-        if (!(h = store_grpc_http(s, err))) {
-            free(url);
-            return -1;
-        }
-        store_grpc_headers(s, hdrs, &auth);
-    } else if (s->token) {
-        auth = xasprintf("Authorization: %s", s->token);
-        hdrs[2] = auth;
-    }
-    store_http_opts(s, &o);
-    o.method = "POST";
     o.url = url;
-    o.headers = hdrs;
-    o.http2 = c->grpc;
     o.body = c->body;
     o.body_len = c->len;
     o.timeout_ms = s->timeout_ms;
-    o.max_body = 256u << 20;
+    o.max_body = STORE_MAX_ANSWER;
     o.on_done = call_http_done;
     o.arg = c;
     c->sent_us = cr_mono_us();

@@ -17,7 +17,6 @@
 
 #define WATCH_BACKOFF_MIN_MS 100
 #define WATCH_BACKOFF_MAX_MS 3000
-#define WATCH_MAX_FRAME      (256u << 20) /* as a call's answer (store.c) */
 
 struct store_watch {
     store *s; /* NULL once the store is freed */
@@ -205,32 +204,24 @@ static bool watch_line(store_watch *w, const char *line, size_t len)
 /* The gRPC frames the buffer holds whole; false as watch_msg. */
 static bool watch_frames(store_watch *w)
 {
-    while (w->line.len >= 5) {
-        const unsigned char *p = (const unsigned char *)w->line.data;
-        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
-        store_watch_msg m;
-        cr_err err;
-        int rc;
+    store_watch_msg m;
+    cr_err err;
+    size_t n;
+    int rc;
 
-        if (p[0] != 0 || n > WATCH_MAX_FRAME) {
-            cr_error(&err, CR_EPARSE, "etcd watch: a gRPC message %s",
-                     p[0] ? "compressed" : "above 256 MiB");
-            watch_broken(w, &err);
-            return false;
-        }
-        if (w->line.len - 5 < n)
-            return true;
+    while ((rc = store_grpc_frame(w->line.data, w->line.len, &n, &err)) > 0) {
         /* the message keeps copies of what it needs from the buffer */
         rc = store_watch_msg_parse_pb(w->line.data + 5, n, &m, &err);
         cr_buf_consume(&w->line, n + 5);
-        if (rc < 0) {
-            watch_broken(w, &err);
-            return false;
-        }
+        if (rc < 0)
+            break;
         if (!watch_msg(w, m))
             return false;
     }
-    return true;
+    if (rc == 0)
+        return true;
+    watch_broken(w, &err);
+    return false;
 }
 
 static void watch_head(cr_http_req *r, const cr_http_resp *resp, void *arg)
@@ -292,61 +283,29 @@ static void watch_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *h
         err = *herr;
         if (herr->code == CR_EUNAVAIL || herr->code == CR_ETIMEOUT)
             store_failover(w->s, w->ep, herr);
-    } else if (w->grpc) {
-        /* its end: an error in the trailers, or none (a stream etcd ended) */
-        int code;
-
-        if (!store_grpc_failed(resp, &err))
+    } else {
+        /* an error (the gateway's answer, or gRPC's trailers), or none: a
+         * stream etcd ended (or cut short, for gRPC: CR_EIO as well) */
+        if (w->grpc ? !store_grpc_failed(resp, &err) : w->status == 200)
             cr_error(&err, CR_EIO, "watch stream from %s ended", w->s->eps[w->ep]);
-        code = store_err_grpc_code(&err);
-        if (code == 16)
-            store_drop_token(w->s);
-        if (code == 14 || code < 0)
-            store_failover(w->s, w->ep, &err);
-    } else if (w->status != 200) {
-        store_etcd_error(w->status, w->errbody.data, w->errbody.len, &err);
+        else if (!w->grpc)
+            store_etcd_error(w->status, w->errbody.data, w->errbody.len, &err);
         if (store_err_grpc_code(&err) == 16)
             store_drop_token(w->s);
-        if (store_err_grpc_code(&err) == 14)
+        if (store_err_grpc_code(&err) == 14 || err.code == CR_EIO)
             store_failover(w->s, w->ep, &err);
-    } else {
-        cr_error(&err, CR_EIO, "watch stream from %s ended", w->s->eps[w->ep]);
-        store_failover(w->s, w->ep, &err);
     }
     watch_broken(w, &err);
 }
 
-static void watch_connect(store_watch *w)
+/* The body that creates the watch from its next revision: a WatchRequest
+ * for gRPC, else the gateway's JSON (caller frees). */
+static char *watch_body(const store_watch *w, size_t *len)
 {
-    store *s = w->s;
-    cr_http_opts o = {0};
-    /* hasleader: etcd ends the stream when this member loses its leader, so
-     * a watch never sits silently on a member cut off from the quorum */
-    const char *hdrs[5] = {"Content-Type: application/json", "Grpc-Metadata-hasleader: true", NULL,
-                           NULL};
-    char *auth = NULL, *url, *body, *kb, *eb = NULL;
-    char rev[64] = "";
-    size_t blen;
-    cr_http *h = s ? s->http : NULL;
-    cr_err err;
+    char rev[64] = "", *body, *kb, *eb = NULL;
 
-    if (!s || w->stopped || w->req)
-        return;
-    if (store_need_auth(s)) {
-        w->waiting_auth = true;
-        return;
-    }
-    w->grpc = s->grpc_watch;
-    if (w->grpc) {
-        if (!(h = store_grpc_http(s, &err))) {
-            watch_broken(w, &err);
-            return;
-        }
-        store_grpc_headers(s, hdrs, &auth);
-        body = store_watch_create_pb(w->key, w->prefix, w->next_rev, w->prev_kv, &blen);
-        url = store_url(s, s->cur, "/etcdserverpb.Watch/Watch");
-        goto send;
-    }
+    if (w->grpc)
+        return store_watch_create_pb(w->key, w->prefix, w->next_rev, w->prev_kv, len);
     kb = store_b64_encode(w->key, strlen(w->key));
     if (w->prefix) {
         size_t elen;
@@ -359,23 +318,37 @@ static void watch_connect(store_watch *w)
     body = xasprintf("{\"create_request\":{\"key\":\"%s\"%s%s%s%s,\"progress_notify\":true%s}}", kb,
                      eb ? ",\"range_end\":\"" : "", eb ? eb : "", eb ? "\"" : "", rev,
                      w->prev_kv ? ",\"prev_kv\":true" : "");
-    blen = strlen(body);
     free(kb);
     free(eb);
-    url = store_url(s, s->cur, "/v3/watch");
-    if (s->token) {
-        auth = xasprintf("Authorization: %s", s->token);
-        hdrs[2] = auth;
+    *len = strlen(body);
+    return body;
+}
+
+static void watch_connect(store_watch *w)
+{
+    store *s = w->s;
+    cr_http_opts o = {0};
+    const char *hdrs[5];
+    char *auth, *url, *body;
+    cr_http *h;
+    cr_err err;
+
+    if (!s || w->stopped || w->req)
+        return;
+    if (store_need_auth(s)) {
+        w->waiting_auth = true;
+        return;
     }
-send:
+    w->grpc = s->grpc_watch;
+    if (!(h = store_post_opts(s, w->grpc, &o, hdrs, &auth, &err))) {
+        watch_broken(w, &err);
+        return;
+    }
     w->ep = s->cur;
-    store_http_opts(s, &o);
-    o.method = "POST";
+    url = store_url(s, w->ep, w->grpc ? "/etcdserverpb.Watch/Watch" : "/v3/watch");
+    body = watch_body(w, &o.body_len);
     o.url = url;
-    o.headers = hdrs;
-    o.http2 = w->grpc;
     o.body = body;
-    o.body_len = blen;
     o.timeout_ms = 0;
     o.on_head = watch_head;
     o.on_data = watch_data;

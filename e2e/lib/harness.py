@@ -130,6 +130,29 @@ def free_port_range(n, low=None, high=None):
     raise RuntimeError("no free range of %d ports" % n)
 
 
+def build_bench_tool(name, pkg, dest, sanitize=False, libs=()):
+    """Compiles bench/<name>.c (a load tool of the benchmarks, outside the
+    Makefile, as bench/store.sh builds its driver) with the pkg-config
+    package pkg into dest; returns the binary's path. sanitize: ASan +
+    UBSan, with clang when there is one."""
+    cc, flags = "cc", ["-O2"]
+    if sanitize:
+        cc = "clang" if shutil.which("clang") else "cc"
+        flags = ["-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                 "-fno-sanitize-recover=all"]
+    p = subprocess.run(["pkg-config", "--cflags", "--libs", pkg], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("pkg-config %s: %s" % (pkg, p.stderr.strip()))
+    out = os.path.join(dest, name)
+    r = subprocess.run([cc] + flags + ["-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                                       "-Werror", "-Wshadow", "-Wformat=2", "-Wstrict-prototypes",
+                                       "-o", out, os.path.join(ROOT, "bench", name + ".c")]
+                       + p.stdout.split() + list(libs), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("building bench/%s.c failed:\n%s" % (name, r.stderr[-3000:]))
+    return out
+
+
 def wait_until(fn, timeout=10.0, what="condition", interval=0.05):
     """Polls fn() until it returns a truthy value (returned) or the deadline
     passes (AssertionError naming `what` and the last value or exception)."""

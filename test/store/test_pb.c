@@ -921,6 +921,17 @@ static void test_pb_parse_skips_unknown_fields(void **state)
     store_result_release(&res);
 }
 
+/* A copy of exactly len bytes (one for none), so that a reader's step
+ * past its input shows in valgrind. */
+static char *exact_copy(const void *s, size_t len)
+{
+    char *copy = xmalloc(len ? len : 1);
+
+    if (len)
+        memcpy(copy, s, len);
+    return copy;
+}
+
 /* --- watch answers ------------------------------------------------------------------ */
 
 /* Parses body (a WatchResponse, unframed, copied to exactly its length)
@@ -928,11 +939,9 @@ static void test_pb_parse_skips_unknown_fields(void **state)
 static int parse_watch(cr_buf *body, store_watch_msg *m, cr_err *err)
 {
     size_t len = body->len;
-    char *copy = xmalloc(len ? len : 1);
+    char *copy = exact_copy(body->data, len);
     int rc;
 
-    if (len)
-        memcpy(copy, body->data, len);
     memset(m, 0xa5, sizeof(*m)); /* whatever was there is overwritten */
     rc = store_watch_msg_parse_pb(copy, len, m, err);
     free(copy);
@@ -1275,12 +1284,9 @@ static void expect_refused(const char *what, const char *s, size_t len)
 {
     store_result res;
     cr_err err = {0};
-    /* an allocation of exactly len bytes, so a read past it shows in valgrind */
-    char *copy = xmalloc(len ? len : 1);
+    char *copy = exact_copy(s, len);
     int rc;
 
-    if (len)
-        memcpy(copy, s, len);
     memset(&res, 0xa5, sizeof(res)); /* whatever was there is overwritten */
     rc = store_txn_parse_pb(copy, len, &res, &err);
     free(copy);
@@ -1462,12 +1468,9 @@ static void expect_watch_refused(const char *what, const char *s, size_t len)
 {
     store_watch_msg m;
     cr_err err = {0};
-    /* an allocation of exactly len bytes, so a read past it shows in valgrind */
-    char *copy = xmalloc(len ? len : 1);
+    char *copy = exact_copy(s, len);
     int rc;
 
-    if (len)
-        memcpy(copy, s, len);
     memset(&m, 0xa5, sizeof(m)); /* whatever was there is overwritten */
     rc = store_watch_msg_parse_pb(copy, len, &m, &err);
     free(copy);
