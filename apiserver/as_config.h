@@ -31,7 +31,7 @@ typedef struct as_config {
     size_t max_list_streams; /* list answers written at once (128) */
     char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
     bool etcd_insecure;
-    bool etcd_json; /* txns through the JSON gateway, not gRPC */
+    bool etcd_json; /* txns and watches through the JSON gateway, not gRPC */
     char *etcd_username, *etcd_password;
     char *tls_cert, *tls_key; /* API over TLS when set (both or neither) */
     char *tls_client_ca;      /* verify client certificates against this CA */

@@ -4,7 +4,12 @@
  * (write, header, socket, timer). Our head/data callbacks run inside
  * curl_multi_socket_action(), and users legitimately start or cancel
  * requests from them, so while `in_curl` is set, starts are queued and
- * cancels only mark the request; drive() applies both once curl returns. */
+ * cancels only mark the request; drive() applies both once curl returns.
+ *
+ * HTTP/2 requests go to base/h2.c (nghttp2) instead: libcurl 7.88 (Debian
+ * 12) breaks a reused h2c connection and can hold a stream's last frames
+ * until more arrive. They keep the request handle and its callbacks here;
+ * only the bytes move there. */
 #include "base/httpc.h"
 
 #include <ctype.h>
@@ -16,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/cr_hist.h"
+#include "base/h2.h"
 #include "base/xalloc.h"
 
 typedef struct sockctx {
@@ -35,11 +41,14 @@ struct cr_http {
     cr_http_req *reqs; /* every live request */
     size_t nreqs;
     sockctx *socks;
+    cr_h2 *h2; /* HTTP/2 connections; made on the first such request */
 };
 
 struct cr_http_req {
     cr_http *h;
-    CURL *easy;
+    CURL *easy;       /* HTTP/1.1; NULL for HTTP/2 */
+    cr_h2_stream *st; /* HTTP/2, until done or cancelled */
+    long status;      /* HTTP/2's (curl keeps its own) */
     cr_http_req *prev, *next;
     struct curl_slist *hdrs;
     cr_http_head_cb on_head;
@@ -79,7 +88,9 @@ static void req_free(cr_http_req *r)
 
     if (r->added)
         curl_multi_remove_handle(h->multi, r->easy);
-    curl_easy_cleanup(r->easy);
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    cr_h2_cancel(r->st);
     if (r->resume_ev)
         event_free(r->resume_ev);
     curl_slist_free_all(r->hdrs);
@@ -100,11 +111,13 @@ static void req_free(cr_http_req *r)
 
 static void fill_resp(cr_http_req *r, cr_http_resp *resp)
 {
-    long status = 0;
+    long status = r->status;
     char *eff = NULL;
 
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff);
+    if (r->easy) {
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff);
+    }
     resp->status = status;
     resp->body = r->on_data ? "" : cr_buf_str(&r->body);
     resp->body_len = r->on_data ? 0 : r->body.len;
@@ -126,6 +139,38 @@ static bool send_head(cr_http_req *r)
     fill_resp(r, &resp);
     r->in_cb = true;
     r->on_head(r, &resp, r->arg);
+    r->in_cb = false;
+    return !r->cancelled;
+}
+
+static void add_header(cr_http_req *r, const char *name, size_t nlen, const char *value,
+                       size_t vlen)
+{
+    if (r->nrh == r->caprh) {
+        r->caprh = r->caprh ? r->caprh * 2 : 8;
+        r->rh = xrealloc(r->rh, r->caprh * sizeof(*r->rh));
+    }
+    r->rh[r->nrh].name = xstrndup(name, nlen);
+    r->rh[r->nrh].value = xstrndup(value, vlen);
+    r->nrh++;
+}
+
+/* Buffers a chunk of a buffered answer; false when it would pass max_body. */
+static bool keep_body(cr_http_req *r, const char *data, size_t len)
+{
+    if (r->max_body && r->body.len + len > r->max_body) {
+        r->too_large = true;
+        return false;
+    }
+    cr_buf_add(&r->body, data, len);
+    return true;
+}
+
+/* Hands a stream's chunk to on_data; false if the request was cancelled in it. */
+static bool send_data(cr_http_req *r, const char *data, size_t len)
+{
+    r->in_cb = true;
+    r->on_data(r, data, len, r->arg);
     r->in_cb = false;
     return !r->cancelled;
 }
@@ -155,15 +200,11 @@ static size_t header_cb(char *data, size_t size, size_t n, void *userp)
         v++;
     while (end > v && isspace((unsigned char)end[-1]))
         end--;
-    if (r->nrh == r->caprh) {
-        r->caprh = r->caprh ? r->caprh * 2 : 8;
-        r->rh = xrealloc(r->rh, r->caprh * sizeof(*r->rh));
-    }
-    r->rh[r->nrh].name = xstrndup(data, nlen);
-    r->rh[r->nrh].value = xstrndup(v, (size_t)(end - v));
-    r->nrh++;
+    add_header(r, data, nlen, v, (size_t)(end - v));
     return len;
 }
+
+#define TOO_LARGE "response body above the size limit"
 
 static void check_done(cr_http *h);
 static void sweep(cr_http *h);
@@ -204,17 +245,9 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
             r->h->pauses++;
             return CURL_WRITEFUNC_PAUSE;
         }
-        r->in_cb = true;
-        r->on_data(r, data, len, r->arg);
-        r->in_cb = false;
-        return r->cancelled ? 0 : len;
+        return send_data(r, data, len) ? len : 0;
     }
-    if (r->max_body && r->body.len + len > r->max_body) {
-        r->too_large = true;
-        return 0;
-    }
-    cr_buf_add(&r->body, data, len);
-    return len;
+    return keep_body(r, data, len) ? len : 0;
 }
 
 static void finish(cr_http_req *r, CURLcode rc)
@@ -252,7 +285,7 @@ static void finish(cr_http_req *r, CURLcode rc)
         case CURLE_WRITE_ERROR:
             if (r->too_large) {
                 code = CR_ETOOLARGE;
-                why = "response body above the size limit";
+                why = TOO_LARGE;
             }
             break;
         default:
@@ -292,7 +325,7 @@ again:
         next = r->next;
         if (r->cancelled && !r->in_cb) {
             req_free(r);
-        } else if (!r->added && !r->finishing && !r->cancelled) {
+        } else if (r->easy && !r->added && !r->finishing && !r->cancelled) {
             CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
             if (mc == CURLM_OK) {
                 r->added = true;
@@ -399,21 +432,53 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
+/* --- HTTP/2 streams (base/h2.c) ------------------------------------------------ */
+
+static void h2_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    add_header(arg, name, nlen, value, vlen);
+}
+
+static void h2_head(void *arg, long status)
+{
+    cr_http_req *r = arg;
+
+    r->status = status;
+    if (!send_head(r))
+        req_free(r); /* cancelled in on_head: its stream is gone already */
+}
+
+static bool h2_data(void *arg, const char *data, size_t len, cr_err *err)
+{
+    cr_http_req *r = arg;
+
+    if (!r->on_data) {
+        if (keep_body(r, data, len))
+            return true;
+        cr_error(err, CR_ETOOLARGE, "%s %s: " TOO_LARGE, r->method, r->url);
+        return false;
+    }
+    if (!send_data(r, data, len))
+        req_free(r);
+    return true;
+}
+
+static void h2_done(void *arg, const cr_err *err)
+{
+    cr_http_req *r = arg;
+    cr_http_resp resp;
+
+    r->st = NULL; /* h2.c's, and finished */
+    r->finishing = true;
+    fill_resp(r, &resp);
+    r->in_cb = true;
+    r->on_done(r, &resp, err, r->arg);
+    req_free(r);
+}
+
+static const cr_h2_handler h2_handler = {h2_header, h2_head, h2_data, h2_done};
+
 /* --- public ------------------------------------------------------------------ */
-
-bool cr_http_has_http2(void)
-{
-    return curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2;
-}
-
-bool cr_http_h2c_reuse(void)
-{
-    static int reuse = -1; /* asked on every http2 request: once is enough */
-
-    if (reuse < 0)
-        reuse = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
-    return reuse;
-}
 
 cr_http *cr_http_new(struct event_base *base, cr_err *err)
 {
@@ -446,6 +511,7 @@ void cr_http_free(cr_http *h)
         return;
     while (h->reqs)
         req_free(h->reqs);
+    cr_h2_free(h->h2);
     curl_multi_cleanup(h->multi);
     while (h->socks) {
         sockctx *sc = h->socks;
@@ -468,6 +534,37 @@ size_t cr_http_pending(const cr_http *h)
     return n;
 }
 
+static void req_link(cr_http *h, cr_http_req *r)
+{
+    r->next = h->reqs;
+    if (h->reqs)
+        h->reqs->prev = r;
+    h->reqs = r;
+    h->nreqs++;
+}
+
+/* Frees a request that never made it into h->reqs. */
+static void req_free_unlinked(cr_http_req *r)
+{
+    cr_buf_release(&r->body);
+    free(r->method);
+    free(r->url);
+    free(r);
+}
+
+static cr_http_req *start_h2(cr_http *h, cr_http_req *r, const cr_http_opts *o, cr_err *err)
+{
+    if (!h->h2)
+        h->h2 = cr_h2_new(h->base);
+    r->st = cr_h2_start(h->h2, o, &h2_handler, r, err);
+    if (!r->st) {
+        req_free_unlinked(r);
+        return NULL;
+    }
+    req_link(h, r);
+    return r;
+}
+
 static bool is_method(const char *m, const char *want)
 {
     return strcmp(m, want) == 0;
@@ -487,15 +584,13 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
         return NULL;
     }
     method = o->method ? o->method : (o->body ? "POST" : "GET");
+    if (o->http2 && o->userpwd) {
+        cr_error(err, CR_EUNSUPPORTED, "http request %s: Basic auth over HTTP/2", o->url);
+        return NULL;
+    }
 
     r = xcalloc(1, sizeof(*r));
     r->h = h;
-    r->easy = curl_easy_init();
-    if (!r->easy) {
-        free(r);
-        cr_error(err, CR_EINTERNAL, "curl_easy_init failed");
-        return NULL;
-    }
     cr_buf_init(&r->body);
     r->on_head = o->on_head;
     r->on_data = o->on_data;
@@ -504,6 +599,14 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
     r->max_body = o->max_body;
     r->method = xstrdup(method);
     r->url = xstrdup(o->url);
+    if (o->http2)
+        return start_h2(h, r, o, err);
+    r->easy = curl_easy_init();
+    if (!r->easy) {
+        req_free_unlinked(r);
+        cr_error(err, CR_EINTERNAL, "curl_easy_init failed");
+        return NULL;
+    }
 
     curl_easy_setopt(r->easy, CURLOPT_URL, o->url);
     curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
@@ -548,18 +651,6 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
         curl_easy_setopt(r->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(r->easy, CURLOPT_USERPWD, o->userpwd);
     }
-    if (o->http2) {
-        bool tls = strncmp(o->url, "https:", 6) == 0;
-
-        curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION,
-                         tls ? (long)CURL_HTTP_VERSION_2TLS
-                             : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        /* "Error in the HTTP2 framing layer" on the next request otherwise */
-        if (!tls && !cr_http_h2c_reuse()) {
-            curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
-            curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
-        }
-    }
     if (o->follow_redirects) {
         curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
@@ -575,12 +666,7 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
     }
 
-    r->next = h->reqs;
-    if (h->reqs)
-        h->reqs->prev = r;
-    h->reqs = r;
-    h->nreqs++;
-
+    req_link(h, r);
     if (h->in_curl)
         return r; /* sweep() attaches it once curl returns */
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
@@ -608,6 +694,8 @@ void cr_http_cancel(cr_http_req *r)
     if (!r || r->cancelled || r->finishing)
         return;
     r->cancelled = true;
+    cr_h2_cancel(r->st);
+    r->st = NULL;
     if (r->h->in_curl || r->in_cb)
         return; /* freed at the next safe point */
     req_free(r);
@@ -623,5 +711,5 @@ const char *cr_http_resp_header(const cr_http_resp *resp, const char *name)
 
 uint64_t cr_http_stream_pauses(const cr_http *h)
 {
-    return h->pauses;
+    return h->pauses + (h->h2 ? cr_h2_pauses(h->h2) : 0);
 }

@@ -1,7 +1,6 @@
 /* cr_http: an asynchronous HTTP client (1.1; 2 on request) driven by the process's libevent
- * loop through libcurl's multi-socket interface. One cr_http per process,
- * owned by the app struct; any number of requests in flight, connections
- * reused per host.
+ * loop: libcurl's multi-socket interface for HTTP/1.1, libnghttp2 for HTTP/2. One cr_http per
+ * process, owned by the app struct; any number of requests in flight, connections reused per host.
  *
  * Lifecycle: cr_http_new(base) -> cr_http_start()... -> cr_http_free() (which
  * cancels whatever is still in flight without calling callbacks). The event
@@ -105,8 +104,10 @@ typedef struct cr_http_opts {
     /* Auth: a convenience; a raw "Authorization: ..." in headers also works. */
     const char *bearer;      /* sends "Authorization: Bearer <bearer>" */
     const char *userpwd;     /* "user:password" for Basic auth */
-    /* HTTP/2: with prior knowledge on http:// (h2c, as gRPC servers take
-     * it), by ALPN on https://. */
+    /* HTTP/2 (base/h2.c, libnghttp2): with prior knowledge on http://
+     * (h2c, as gRPC servers take it), by ALPN on https://; one connection
+     * per origin, shared by every such request. Not with userpwd;
+     * follow_redirects is not read. */
     bool http2;
     bool follow_redirects;   /* up to 5 */
     size_t max_body;         /* buffered mode: larger bodies fail; 0 = no limit */
@@ -116,12 +117,6 @@ typedef struct cr_http_opts {
     void *arg;
 } cr_http_opts;
 
-/* What this libcurl can do for http2 requests: speak HTTP/2 at all; and
- * keep an h2c (http://) connection for more than one request, which it
- * breaks before 8.0.0 (curl issue 10634), so there each such request has
- * its own connection. */
-bool cr_http_has_http2(void);
-bool cr_http_h2c_reuse(void);
 /* Returns a client bound to base (borrowed), or NULL with err set if libcurl
  * cannot be initialised. Caller owns it; free with cr_http_free(). */
 cr_http *cr_http_new(struct event_base *base, cr_err *err);

@@ -132,8 +132,9 @@ class T(harness.TestCase):
         self.assertNotIn(victim["taskId"]["id"], [t["taskId"]["id"] for t in self.tasks("web")])
 
     def test_json_gateway_only(self):
-        """--etcd-json: the txns go to etcd's JSON gateway (/v3/kv/txn)
-        instead of its gRPC service, and everything still converges (gRPC,
+        """--etcd-json: txns and watches go to etcd's JSON gateway
+        (/v3/kv/txn, /v3/watch) instead of its gRPC service, and everything
+        still converges (gRPC,
         the default, is what every other test runs; test/store/itest_client.c
         holds the two to the same answers)."""
         self.start(corrald_args=["--etcd-json"])

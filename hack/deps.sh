@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev valgrind cppcheck clang-format
-      libcurl4-openssl-dev libjansson-dev libyaml-dev libevent-dev libssl-dev libcmocka-dev
+      libcurl4-openssl-dev libnghttp2-dev libjansson-dev libyaml-dev libevent-dev libssl-dev libcmocka-dev
       zlib1g-dev libjemalloc-dev
       etcd-server etcd-client python3 curl wrk procps unzip zip tzdata openssl
       debhelper dpkg-dev lintian man-db jq nginx-light git

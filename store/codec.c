@@ -434,16 +434,6 @@ int store_etcd_error_code(int code, const char *msg, cr_err *err)
     return cr_error(err, c, "etcd code %d: %s", code, msg);
 }
 
-bool store_endpoint_loopback(const char *url)
-{
-    const char *h = url + (strncmp(url, "https://", 8) == 0  ? 8
-                           : strncmp(url, "http://", 7) == 0 ? 7
-                                                             : 0);
-
-    return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 ||
-           (strncmp(h, "localhost", 9) == 0 && (h[9] == ':' || h[9] == '\0'));
-}
-
 int store_err_grpc_code(const cr_err *err)
 {
     int code;

@@ -52,8 +52,6 @@ void store_result_release(store_result *r);
 /* Turns a non-200 gateway answer ({"error","message","code"}) into err;
  * returns -1. body may be anything (a proxy's HTML page). */
 int store_etcd_error(long http_status, const char *body, size_t len, cr_err *err);
-/* Whether an endpoint's host is loopback (127.x.x.x, [::1], localhost). */
-bool store_endpoint_loopback(const char *url);
 /* The gRPC code in an err filled by store_etcd_error, or -1. */
 int store_err_grpc_code(const cr_err *err);
 

@@ -13,18 +13,13 @@ typedef struct store_lane store_lane;
 struct store {
     struct event_base *base;
     cr_http *http;
-    /* gRPC calls' own client (NULL until the first): libcurl 7.88 may put
-     * an HTTP/1.1 call on an h2c connection of the same pool, where it
-     * hangs */
-    cr_http *grpc_http;
     cr_log *log;
     char **eps;
     size_t neps;
     size_t cur; /* endpoint calls go to */
     char *ca_file, *cert_file, *key_file;
     bool insecure;
-    bool json_only;  /* txns through the gateway, not gRPC */
-    bool grpc_watch; /* watches through gRPC, not the gateway */
+    bool json_only; /* txns and watches through the gateway, not gRPC */
     char *username, *password;
     char *token; /* auth token once authenticated */
     cr_http_req *auth_req;
@@ -55,8 +50,7 @@ void store_drop_token(store *s);
 /* A POST to etcd, set up for the gateway's JSON or (grpc) the gRPC
  * service: the TLS options, HTTP/2 for gRPC, and the headers into hdrs (at
  * least 5 slots), with the token as each takes it; *auth is that header, to
- * free once the request started. Returns the client to start it on (gRPC
- * calls have their own, made on first use), or NULL with err set. */
+ * free once the request started. Returns the client to start it on. */
 cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth,
                          cr_err *err);
 /* Whether a gRPC answer is an error (err set): its status comes in the

@@ -123,29 +123,6 @@ static int parse_endpoints(store *s, const char *list, cr_err *err)
     return 0;
 }
 
-/* Whether txns may go over gRPC with this libcurl (else they go to the
- * gateway, said once in the log): it needs HTTP/2; and below 8.0.0, where
- * each h2c call has its own connection (base/httpc.c), a plain-http
- * endpoint off loopback would leave a socket in TIME_WAIT for every txn
- * (Linux reuses those on loopback only) and run out of ports. */
-static bool grpc_fits(store *s)
-{
-    if (!cr_http_has_http2()) {
-        cr_warn(s->log, "libcurl has no HTTP/2: txns go to etcd's JSON gateway");
-        return false;
-    }
-    for (size_t i = 0; i < s->neps && !cr_http_h2c_reuse(); i++) {
-        if (strncmp(s->eps[i], "http://", 7) == 0 && !store_endpoint_loopback(s->eps[i])) {
-            cr_warn(s->log,
-                    "etcd endpoint %s is neither TLS nor loopback, and this libcurl opens a "
-                    "connection for each gRPC call: txns go to etcd's JSON gateway",
-                    s->eps[i]);
-            return false;
-        }
-    }
-    return true;
-}
-
 store *store_new(struct event_base *base, cr_http *http, const store_config *cfg, cr_err *err)
 {
     store *s = xcalloc(1, sizeof(*s));
@@ -167,8 +144,7 @@ store *store_new(struct event_base *base, cr_http *http, const store_config *cfg
     s->cert_file = xstrdup(cfg->cert_file);
     s->key_file = xstrdup(cfg->key_file);
     s->insecure = cfg->insecure;
-    s->json_only = cfg->json_only || !grpc_fits(s);
-    s->grpc_watch = cfg->grpc_watch && !s->json_only;
+    s->json_only = cfg->json_only;
     s->username = xstrdup(cfg->username);
     s->password = xstrdup(cfg->password);
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
@@ -248,7 +224,6 @@ void store_free(store *s)
         bgroup_free(g);
     }
     store_map_free(s->busy);
-    cr_http_free(s->grpc_http); /* its calls are gone: nothing fires */
     event_free(s->flush_ev);
     free_eps(s);
     free(s->ca_file);
@@ -364,12 +339,7 @@ cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs
     o->method = "POST";
     o->headers = hdrs;
     o->http2 = grpc;
-    if (grpc && !s->grpc_http && !(s->grpc_http = cr_http_new(s->base, err))) {
-        free(*auth);
-        *auth = NULL;
-        return NULL;
-    }
-    return grpc ? s->grpc_http : s->http;
+    return s->http;
 }
 
 static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *herr, void *arg)

@@ -1,9 +1,9 @@
 /* store: Corral's etcd v3 client, over etcd's JSON gateway (/v3/kv/range,
- * /put, /deleterange, /v3/watch, /v3/lease/..., /v3/maintenance/status)
- * and, for txns, its gRPC service (KV.Txn: protobuf over HTTP/2; the
- * gateway's JSON decoding cost etcd several times the txn itself;
- * store/pb.c; watches too when asked: store_config.grpc_watch),
- * with the process's cr_http (libcurl multi-socket on the libevent loop).
+ * /put, /deleterange, /v3/lease/..., /v3/maintenance/status) and, for txns
+ * and watches, its gRPC service (KV.Txn and Watch.Watch: protobuf over
+ * HTTP/2; the gateway's JSON cost etcd several times the txn itself;
+ * store/pb.c), with the process's cr_http (libcurl multi-socket for
+ * HTTP/1.1, libnghttp2 for HTTP/2, on the libevent loop).
  * Nothing here blocks.
  *
  * Lifecycle: store_new(base, http, cfg) -> calls and watches ->
@@ -119,17 +119,11 @@ typedef struct store_config {
     const char *password;
     long timeout_ms; /* per call; 0 = 5000 */
     cr_log *log;     /* borrowed; may be NULL */
-    /* Txns go to etcd's gRPC service (KV.Txn over HTTP/2) unless this is
-     * set: then to the gateway's /v3/kv/txn, as every other call does. Also
-     * the gateway, with a warning in the log, when libcurl has no HTTP/2, or
-     * is older than 8.0.0 and an endpoint is plain http off loopback (one
-     * connection a call would use up ports there: base/httpc.c). */
+    /* Txns and watches go to etcd's gRPC service (KV.Txn and Watch.Watch
+     * over HTTP/2) unless this is set: then to the gateway's /v3/kv/txn
+     * and /v3/watch, as every other call does (for a proxy that speaks
+     * HTTP/1.1 only). */
     bool json_only;
-    /* Watches go to etcd's gRPC service (Watch.Watch) when this is set (and
-     * json_only is not); else to the gateway's /v3/watch. Off by default:
-     * libcurl 7.88 (Debian 12) can hold an HTTP/2 stream's last bytes
-     * until more arrive, up to about a second (docs/architecture.md). */
-    bool grpc_watch;
 } store_config;
 
 /* Returns a client (caller owns; store_free) or NULL with err set (bad

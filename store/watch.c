@@ -1,8 +1,8 @@
-/* store_watch: one stream per watch. By default a POST /v3/watch, which
- * the gateway answers with newline-delimited JSON ({"result":{...}} per
- * line, {"error":{...}} for an error). With grpc_watch a gRPC Watch.Watch
- * call (store/pb.c): one WatchRequest sent, then WatchResponses, each a
- * gRPC frame; its error comes in the trailers. A broken stream is resumed from
+/* store_watch: one stream per watch. A gRPC Watch.Watch call (store/pb.c):
+ * one WatchRequest sent, then WatchResponses, each a gRPC frame; its error
+ * comes in the trailers. With json_only a POST /v3/watch, which the
+ * gateway answers with newline-delimited JSON ({"result":{...}} per line,
+ * {"error":{...}} for an error). A broken stream is resumed from
  * the last delivered revision + 1, with backoff and endpoint failover; a
  * compacted start revision stops the watch (caller re-lists). */
 #include <inttypes.h>
@@ -339,7 +339,7 @@ static void watch_connect(store_watch *w)
         w->waiting_auth = true;
         return;
     }
-    w->grpc = s->grpc_watch;
+    w->grpc = !s->json_only;
     if (!(h = store_post_opts(s, w->grpc, &o, hdrs, &auth, &err))) {
         watch_broken(w, &err);
         return;

@@ -26,7 +26,7 @@ static void test_defaults_and_flags(void **state)
     assert_string_equal(c.listen, "127.0.0.1:7099");
     assert_string_equal(c.prefix, "/corral");
     assert_null(c.mesos_master);
-    assert_false(c.etcd_json); /* txns over gRPC unless asked */
+    assert_false(c.etcd_json); /* txns and watches over gRPC unless asked */
     assert_int_equal(as_config_parse_args(&c, 10, argv, &file, &err), 0);
     assert_string_equal(c.listen, "0.0.0.0:8080");
     assert_string_equal(c.etcd_endpoints, "http://e1:2379,http://e2:2379");

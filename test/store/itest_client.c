@@ -1033,10 +1033,10 @@ static const store_watch_handlers wtext_handlers = {.on_events = wtext_events};
 static void test_watch_grpc_and_json_agree(void **state)
 {
     fx *f = *state;
-    store_config gc = {
-        .endpoints = cr_etcd_endpoints(f->etcd), .timeout_ms = 3000, .grpc_watch = true};
-    store *gs = store_new(f->base, f->http, &gc, NULL);
-    store *ss[2] = {gs, f->s};
+    store_config jc = {
+        .endpoints = cr_etcd_endpoints(f->etcd), .timeout_ms = 3000, .json_only = true};
+    store *js = store_new(f->base, f->http, &jc, NULL);
+    store *ss[2] = {f->s, js};
     char *texts[2];
 
     for (int k = 0; k < 2; k++) {
@@ -1082,7 +1082,7 @@ static void test_watch_grpc_and_json_agree(void **state)
     assert_non_null(strstr(texts[0], "DELETE k2 m+6"));
     for (int k = 0; k < 2; k++)
         free(texts[k]);
-    store_free(gs);
+    store_free(js);
 }
 
 static void test_watch_free_from_handler(void **state)
@@ -1194,7 +1194,7 @@ static void test_auth(void **state)
     cr_etcd_opts o = {.members = 1};
     cr_etcd *e = cr_etcd_start(&o);
     store *admin, *s;
-    store_config cfg = {.grpc_watch = true}; /* the token on a gRPC watch too */
+    store_config cfg = {0}; /* the token on the gRPC watch too */
     waiter w = {0};
     const char *setup[][2] = {
         {"/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"rootpw\"}"},
@@ -1279,7 +1279,7 @@ static void test_tls_with_client_certificate(void **state)
                       .probe_key = ckey};
     cr_etcd *e;
     /* TLS under valgrind is slow; the watch over gRPC too (HTTP/2 by ALPN) */
-    store_config cfg = {.timeout_ms = 10000, .grpc_watch = true};
+    store_config cfg = {.timeout_ms = 10000};
     store *s;
     waiter w = {0};
     wrec r = {0};

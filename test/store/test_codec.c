@@ -811,23 +811,6 @@ static void test_gw_readers(void **state)
     }
 }
 
-/* Which endpoints keep gRPC on a libcurl that opens a connection a call. */
-static void test_endpoint_loopback(void **state)
-{
-    static const char *yes[] = {"http://127.0.0.1:2379", "http://127.9.8.7", "https://[::1]:2379",
-                                "http://localhost:2379", "http://localhost"};
-    static const char *no[] = {"http://10.0.0.1:2379",    "https://etcd.example:2379",
-                               "http://localhost.evil:1", "http://128.0.0.1:2379",
-                               "http://[::2]:2379",       "http://localhostx:2379"};
-
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        if (!store_endpoint_loopback(yes[i]))
-            fail_msg("%s: not loopback", yes[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (store_endpoint_loopback(no[i]))
-            fail_msg("%s: loopback", no[i]);
-}
-
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_b64_roundtrip),
     cmocka_unit_test(test_b64_rejects_garbage),
@@ -846,7 +829,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_range_and_put_bodies),
     cmocka_unit_test(test_decoders_survive_garbage),
     cmocka_unit_test(test_gw_readers),
-    cmocka_unit_test(test_endpoint_loopback),
 };
 
 CR_TEST_MAIN(tests)
