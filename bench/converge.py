@@ -8,7 +8,10 @@ run no processes) and one corrald (API + controllers + Mesos bridge), then:
 1. Bulk: applies REQUESTS services of INSTANCES instances (a request and its
    first deploy each) as fast as they are taken, and times until every task
    record in etcd (`P/tasks/...`) is TASK_RUNNING. `--apply api` (default)
-   POSTs /api/requests then /api/deploys from a pool of connections;
+   applies them as an operator does, `corralctl apply -f DIR --parallel
+   CONCURRENCY` of a file a service (a Request and its Deploy: POSTs to
+   /api/requests and /api/deploys; the files are written before the clock
+   starts);
    `--apply etcd` writes the same JSON straight into etcd in txns of 128 puts.
    Progress is polled from corrald's /metrics (its cache of etcd, cheap); the
    end is confirmed by one paged range of P/tasks/ and taken from the
@@ -68,7 +71,8 @@ def parse_args(argv):
     p.add_argument("--singles", type=int, default=50, help="single applies timed (50)")
     p.add_argument("--apply", choices=("api", "etcd"), default="api",
                    help="bulk and single applies through the REST API or straight into etcd")
-    p.add_argument("--concurrency", type=int, default=32, help="parallel API clients (32)")
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="corralctl apply --parallel for --apply api (32)")
     p.add_argument("--allocation-interval", type=float, default=1.0,
                    help="mesoslite batch allocation period, s (1, Mesos' default)")
     p.add_argument("--timeout", type=float, default=600, help="bound on the whole run, s (600)")
@@ -160,13 +164,28 @@ def apply_api_one(api, rid, instances):
         raise RuntimeError("POST /api/deploys %s: %d %s" % (rid, st, body[:200]))
 
 
-def apply_bulk(args, etcd, api, rids):
+def write_manifests(d, rids, instances):
+    """A file a service for corralctl apply: its Request and its Deploy."""
+    os.makedirs(d)
+    for rid in rids:
+        docs = [{"apiVersion": "corral/v1", "kind": "Request", "metadata": {"name": rid},
+                 "spec": request_doc(rid, instances)},
+                {"apiVersion": "corral/v1", "kind": "Deploy", "spec": deploy_doc(rid)}]
+        with open(os.path.join(d, rid + ".yaml"), "w") as f:
+            f.write("\n---\n".join(json.dumps(x) for x in docs))
+
+
+def apply_bulk(args, etcd, api, rids, manifests):
     if args.apply == "etcd":
         apply_etcd(etcd, rids, args.instances)
         return
-    with concurrent.futures.ThreadPoolExecutor(args.concurrency) as ex:
-        for f in [ex.submit(apply_api_one, api, rid, args.instances) for rid in rids]:
-            f.result()
+    argv = [os.path.join(harness.BIN, "corralctl"), "--server", api, "apply", "-f", manifests,
+            "--parallel", str(args.concurrency)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=args.timeout)
+    lines = r.stdout.splitlines()
+    if r.returncode != 0 or len(lines) != 2 * len(rids):
+        raise RuntimeError("corralctl apply: exit %d, %d lines (want %d)\n%s"
+                           % (r.returncode, len(lines), 2 * len(rids), r.stderr[-2000:]))
 
 
 # --- etcd's own write rate ----------------------------------------------------
@@ -469,11 +488,14 @@ def run(args, c):
     rids = ["svc%05d" % i for i in range(args.requests)]
     pids = {p.name: p.pid for p in c.procs if p.name in ("corrald", "etcd", "mesoslite")}
     cpu0 = {n: cpu_s(pid) for n, pid in pids.items()}
+    manifests = os.path.join(c.tmpdir, "manifests")
+    if args.apply == "api":
+        write_manifests(manifests, rids, args.instances)
     etcd0 = etcd_counters(etcd)
     t0 = time.time() * 1000.0
     m0 = time.monotonic()
     try:
-        apply_bulk(args, etcd, api, rids)
+        apply_bulk(args, etcd, api, rids, manifests)
     except Exception as e:
         print("  FAILED while applying: %s" % e)
         stall_report(c, etcd, api)

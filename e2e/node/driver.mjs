@@ -43,6 +43,21 @@ page.on('requestfailed', (r) => {
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 out({ ready: true, pid: browser.process().pid });
 
+// Live pages re-render rows as the watch reports changes, so the element
+// found may be replaced before it is clicked ("Node is detached from
+// document"): find it again and retry, as a person would, until timeout.
+async function onElement(selector, timeout, act) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    await page.waitForSelector(selector, { timeout: Math.max(end - Date.now(), 1), visible: true });
+    try {
+      return await act();
+    } catch (e) {
+      if (!/detached|not clickable|no longer attached/i.test(e.message) || Date.now() >= end) throw e;
+    }
+  }
+}
+
 async function run(c) {
   const timeout = c.timeout || 15000;
   switch (c.op) {
@@ -64,12 +79,10 @@ async function run(c) {
     case 'eval':
       return await page.evaluate(c.js);
     case 'click':
-      await page.waitForSelector(c.selector, { timeout, visible: true });
-      await page.click(c.selector);
+      await onElement(c.selector, timeout, () => page.click(c.selector));
       return null;
     case 'type':
-      await page.waitForSelector(c.selector, { timeout, visible: true });
-      await page.type(c.selector, c.text);
+      await onElement(c.selector, timeout, () => page.type(c.selector, c.text));
       return null;
     case 'fill':
       await page.waitForSelector(c.selector, { timeout, visible: true });
