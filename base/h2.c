@@ -107,7 +107,6 @@ struct cr_h2 {
     h2_conn *conns; /* pooled: one per origin */
     h2_conn *old;   /* draining or dead, not reusable */
     uint64_t pauses;
-    uint64_t nconnections;
 };
 
 /* --- lists -------------------------------------------------------------------- */
@@ -428,7 +427,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 static void set_sockopts(h2_conn *c)
 {
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    int on = 1, idle = 15, intvl = 5;
+    int on = 1, idle = CR_HTTP_KEEPIDLE_S, intvl = CR_HTTP_KEEPINTVL_S;
 
     /* small frames (a window update, a short call) go out at once; a
      * stream idle for long notices a dead peer within about half a
@@ -756,7 +755,6 @@ static h2_conn *conn_open(cr_h2 *h, const char *key, const char *scheme, const c
     c->ping_timer = evtimer_new(h->base, ping_timeout_cb, c);
     c->key = xstrdup(key);
     conn_link(&h->conns, c);
-    h->nconnections++;
     {
         long ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : H2_CONNECT_TIMEOUT_MS;
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -810,11 +808,6 @@ void cr_h2_free(cr_h2 *h)
 uint64_t cr_h2_pauses(const cr_h2 *h)
 {
     return h->pauses;
-}
-
-uint64_t cr_h2_connections(const cr_h2 *h)
-{
-    return h->nconnections;
 }
 
 /* Headers HTTP/2 forbids or sets itself (RFC 9113, 8.2.2). */

@@ -64,7 +64,5 @@ void cr_h2_cancel(cr_h2_stream *st);
 /* How many times a connection left bytes for the next loop turn because
  * its handlers had used the turn's budget (CR_HTTP_STREAM_BUDGET_US). */
 uint64_t cr_h2_pauses(const cr_h2 *h);
-/* Connections opened so far (for tests). */
-uint64_t cr_h2_connections(const cr_h2 *h);
 
 #endif

@@ -614,8 +614,8 @@ cr_http_req *cr_http_start(cr_http *h, const cr_http_opts *o, cr_err *err)
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
     /* streams idle for long: notice a dead peer within about half a minute */
     curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 15L);
-    curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 5L);
+    curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, (long)CR_HTTP_KEEPIDLE_S);
+    curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, (long)CR_HTTP_KEEPINTVL_S);
     curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);

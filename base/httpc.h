@@ -77,6 +77,10 @@ typedef void (*cr_http_head_cb)(cr_http_req *r, const cr_http_resp *resp, void *
 /* Called for every chunk of body in streaming mode. data is borrowed. */
 /* Time one loop turn may spend delivering stream chunks (10 ms). */
 #define CR_HTTP_STREAM_BUDGET_US 10000
+/* TCP keepalive of every connection (HTTP/1.1 and 2): a stream idle for
+ * long notices a dead peer within about half a minute. */
+#define CR_HTTP_KEEPIDLE_S  15
+#define CR_HTTP_KEEPINTVL_S 5
 
 typedef void (*cr_http_data_cb)(cr_http_req *r, const char *data, size_t len, void *arg);
 /* Called once at the end. err is NULL when an HTTP response was received

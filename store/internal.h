@@ -50,9 +50,8 @@ void store_drop_token(store *s);
 /* A POST to etcd, set up for the gateway's JSON or (grpc) the gRPC
  * service: the TLS options, HTTP/2 for gRPC, and the headers into hdrs (at
  * least 5 slots), with the token as each takes it; *auth is that header, to
- * free once the request started. Returns the client to start it on. */
-cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth,
-                         cr_err *err);
+ * free once the request started (on s->http). */
+void store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth);
 /* Whether a gRPC answer is an error (err set): its status comes in the
  * trailers, or in the headers of an answer without a body; an answer with
  * none (a stream cut short) is one too. */

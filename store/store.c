@@ -316,8 +316,7 @@ bool store_grpc_failed(const cr_http_resp *resp, cr_err *err)
     return true;
 }
 
-cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth,
-                         cr_err *err)
+void store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs, char **auth)
 {
     /* hasleader: a member cut off from the quorum answers at once ("no
      * leader", retried elsewhere) and ends its watch streams, instead of
@@ -339,7 +338,6 @@ cr_http *store_post_opts(store *s, bool grpc, cr_http_opts *o, const char **hdrs
     o->method = "POST";
     o->headers = hdrs;
     o->http2 = grpc;
-    return s->http;
 }
 
 static void call_http_done(cr_http_req *r, const cr_http_resp *resp, const cr_err *herr, void *arg)
@@ -403,14 +401,12 @@ static int call_send(store_call *c, cr_err *err)
     cr_http_opts o = {0};
     const char *hdrs[5];
     char *auth, *url;
-    cr_http *h;
 
     if (store_need_auth(s)) {
         c->waiting_auth = true;
         return 0;
     }
-    if (!(h = store_post_opts(s, c->grpc, &o, hdrs, &auth, err)))
-        return -1;
+    store_post_opts(s, c->grpc, &o, hdrs, &auth);
     c->ep = s->cur;
     url = store_url(s, c->ep, c->path);
     o.url = url;
@@ -421,7 +417,7 @@ static int call_send(store_call *c, cr_err *err)
     o.on_done = call_http_done;
     o.arg = c;
     c->sent_us = cr_mono_us();
-    c->req = cr_http_start(h, &o, err);
+    c->req = cr_http_start(s->http, &o, err);
     free(url);
     free(auth);
     return c->req ? 0 : -1;

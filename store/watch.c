@@ -330,7 +330,6 @@ static void watch_connect(store_watch *w)
     cr_http_opts o = {0};
     const char *hdrs[5];
     char *auth, *url, *body;
-    cr_http *h;
     cr_err err;
 
     if (!s || w->stopped || w->req)
@@ -340,10 +339,7 @@ static void watch_connect(store_watch *w)
         return;
     }
     w->grpc = !s->json_only;
-    if (!(h = store_post_opts(s, w->grpc, &o, hdrs, &auth, &err))) {
-        watch_broken(w, &err);
-        return;
-    }
+    store_post_opts(s, w->grpc, &o, hdrs, &auth);
     w->ep = s->cur;
     url = store_url(s, w->ep, w->grpc ? "/etcdserverpb.Watch/Watch" : "/v3/watch");
     body = watch_body(w, &o.body_len);
@@ -357,7 +353,7 @@ static void watch_connect(store_watch *w)
     w->status = 0;
     cr_buf_reset(&w->line);
     cr_buf_reset(&w->errbody);
-    w->req = cr_http_start(h, &o, &err);
+    w->req = cr_http_start(s->http, &o, &err);
     free(url);
     free(auth);
     free(body);
